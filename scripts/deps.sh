@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sourced by the other scripts: installs the Debian packages statestored
+# needs to build and test, or says exactly how to.
+ss_need_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${missing[*]}" >&2
+    echo "install them with: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}" >&2
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2; then
+    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
+  fi
+}
+
+SS_BUILD_PACKAGES=(cmake make gcc pkg-config libev-dev)
+SS_TEST_PACKAGES=(libcmocka-dev python3)
+
+# ss_build DIR [cmake args...]: configure (a no-op when nothing changed),
+# then build what is out of date.
+ss_build() {
+  local dir=$1; shift
+  cmake -S "$SS_ROOT" -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j "$(nproc)" >&2
+}
