@@ -78,9 +78,10 @@ def main(argv=None):
         fail("not caught up: produced up to %d, checkpoint %d, output up to %d"
              % (last, cp, covered))
 
-    print("  invariants hold: checkpoint %d (history %s), all %d records up to it "
+    seen = [h for i, h in enumerate(history + [cp]) if i == 0 or h != history[i - 1]]
+    print("  invariants hold: checkpoint %d (seen so far: %s), all %d records up to it "
           "processed, output = clean run over 1..%d (%d orders)%s"
-          % (cp, " -> ".join(str(h) for h in (history + [cp])[-6:]), len(upto_cp),
+          % (cp, " -> ".join(str(h) for h in seen[-6:]), len(upto_cp),
              covered, len(out), ", caught up" if args.caught_up else ""), flush=True)
     return 0
 
