@@ -35,7 +35,8 @@
  * partial record, a partial GROUP, garbage, or zeros. Replay tells such a
  * torn tail from corruption this way: at the first invalid record (or an
  * incomplete group), look for any valid record later in the file - at every
- * line start, and after every run of zeros. If there is none, the tail was a
+ * line start, and after the last byte of each line that no record can hold
+ * (a run of zeros, a damaged newline). If there is none, the tail was a
  * write in flight that was never acknowledged: cut the file back to the end
  * of the last valid record or complete group, sync, and report the bytes
  * cut. If there is one, acknowledged data lies beyond the damage: refuse to
@@ -140,9 +141,16 @@ static int torn_header(const char *buf, size_t len)
 	return len <= HEADER_LEN && ss_record_header_check(buf, k, NULL) == 0;
 }
 
-/* Returns the offset of the first valid record at or after pos, or -1. A
- * record may start at pos, at a line start, or right after the last zero
- * byte of a line (a record written after a zero-filled gap). */
+/* 1 if c can appear in a record line: a token byte or the space. */
+static int record_byte(unsigned char c)
+{
+	return c == ' ' || ss_is_token_char(c);
+}
+
+/* Returns the offset of the first valid record at or after pos, or -1.
+ * Candidates, per line: its start, and the byte after the last byte in it
+ * that no record can contain - a record written after a zero-filled gap, or
+ * after a record whose newline was damaged into such a byte. */
 static long long find_valid(const char *buf, size_t size, size_t pos)
 {
 	struct ss_record r;
@@ -151,16 +159,15 @@ static long long find_valid(const char *buf, size_t size, size_t pos)
 	while (pos < size) {
 		const char *nl = memchr(buf + pos, '\n', size - pos);
 		size_t eol = nl ? (size_t)(nl - buf) + 1 : size;
-		const char *z = memrchr(buf + pos, '\0', eol - pos);
+		size_t at = nl ? eol - 1 : eol;
 
 		if (ss_record_decode(buf + pos, eol - pos, &r, &used) == SS_DEC_OK)
 			return (long long)pos;
-		if (z) {
-			size_t at = (size_t)(z - buf) + 1;
-
-			if (at < eol && ss_record_decode(buf + at, eol - at, &r, &used) == SS_DEC_OK)
-				return (long long)at;
-		}
+		while (at > pos && record_byte((unsigned char)buf[at - 1]))
+			at--;
+		if (at > pos && at < eol &&
+		    ss_record_decode(buf + at, eol - at, &r, &used) == SS_DEC_OK)
+			return (long long)at;
 		pos = eol;
 	}
 	return -1;
