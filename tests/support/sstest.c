@@ -349,3 +349,71 @@ char *sstest_dump(struct ss_table *t, int64_t now_ms)
 	free(lines);
 	return out;
 }
+
+void sstest_log_raw(struct sstest_log *l, const void *p, size_t n)
+{
+	while (l->cap - l->len < n) {
+		l->cap = l->cap ? l->cap * 2 : 4096;
+		l->buf = realloc(l->buf, l->cap);
+		if (!l->buf)
+			fail_msg("out of memory");
+	}
+	memcpy(l->buf + l->len, p, n);
+	l->len += n;
+}
+
+void sstest_log_init(struct sstest_log *l)
+{
+	memset(l, 0, sizeof(*l));
+	sstest_log_raw(l, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
+}
+
+void sstest_log_free(struct sstest_log *l)
+{
+	free(l->buf);
+	l->buf = NULL;
+}
+
+static void log_record(struct sstest_log *l, const struct ss_record *r)
+{
+	char *tmp = malloc(SS_RECORD_MAX);
+
+	if (!tmp || l->nrec == SSTEST_LOG_RECORDS_MAX)
+		fail_msg("sstest_log: out of room");
+	assert_null(ss_record_check(r));
+	l->off[l->nrec++] = l->len;
+	sstest_log_raw(l, tmp, ss_record_encode(r, tmp));
+	free(tmp);
+}
+
+void sstest_log_set(struct sstest_log *l, const char *name, const char *value, int64_t expire_ms)
+{
+	struct ss_record r = {.type = SS_REC_SET,
+			      .name = name,
+			      .nlen = strlen(name),
+			      .value = value,
+			      .vlen = strlen(value),
+			      .expire_ms = expire_ms};
+
+	log_record(l, &r);
+}
+
+void sstest_log_del(struct sstest_log *l, const char *name)
+{
+	struct ss_record r = {.type = SS_REC_DEL, .name = name, .nlen = strlen(name)};
+
+	log_record(l, &r);
+}
+
+void sstest_log_group(struct sstest_log *l, uint32_t count)
+{
+	struct ss_record r = {.type = SS_REC_GROUP, .count = count};
+
+	log_record(l, &r);
+}
+
+void sstest_log_write(const struct sstest_log *l, const char *path, size_t len)
+{
+	assert_true(len <= l->len);
+	sstest_write_file(path, l->buf, len);
+}

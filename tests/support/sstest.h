@@ -81,6 +81,25 @@ char *sstest_get(struct ss_store *s, const char *name, int64_t now_ms);
  * malloc'd: two tables hold the same state iff their dumps are equal. */
 char *sstest_dump(struct ss_table *t, int64_t now_ms);
 
+/* Hand-made logs. A builder starts with the header; each record added is
+ * encoded with the real codec and its start offset recorded in off[]. */
+#define SSTEST_LOG_RECORDS_MAX 4200
+struct sstest_log {
+	char *buf;
+	size_t len, cap;
+	size_t nrec;
+	size_t off[SSTEST_LOG_RECORDS_MAX]; /* start of record i (0-based) */
+};
+void sstest_log_init(struct sstest_log *l);
+void sstest_log_free(struct sstest_log *l);
+void sstest_log_set(struct sstest_log *l, const char *name, const char *value, int64_t expire_ms);
+void sstest_log_del(struct sstest_log *l, const char *name);
+void sstest_log_group(struct sstest_log *l, uint32_t count);
+/* Appends raw bytes (not a record). */
+void sstest_log_raw(struct sstest_log *l, const void *p, size_t n);
+/* Writes the first len bytes of the log to path. */
+void sstest_log_write(const struct sstest_log *l, const char *path, size_t len);
+
 /* Asserts name's value at now_ms is value (NULL: absent). */
 #define sstest_assert_value(s, name, value, now_ms) \
 	sstest_assert_value_at((s), (name), (value), (now_ms), __FILE__, __LINE__)
