@@ -121,10 +121,8 @@ static int match_opt(int argc, char **argv, int *i, char c, const char *name, co
 	const char *a = argv[*i];
 	size_t nl = strlen(name);
 	const char *glued = NULL;
-	if (a[1] == c && a[2] != '\0')
-		glued = a + 2;
-	else if (a[1] == c && a[2] == '\0')
-		glued = NULL;
+	if (a[1] == c)
+		glued = a[2] != '\0' ? a + 2 : NULL;
 	else if (a[1] == '-' && strncmp(a + 2, name, nl) == 0 && a[2 + nl] == '=')
 		glued = a + 3 + nl;
 	else if (!(a[1] == '-' && strcmp(a + 2, name) == 0))
