@@ -115,11 +115,17 @@ void sstest_truncate(const char *path, long long len)
 		fail_msg("truncate %s: %s", path, strerror(errno));
 }
 
+#define SSTEST_CALLS_MAX 1000000
+
 /* Counts the call; returns the fault to inject into it, or NULL. */
 static const struct sstest_fault *fault_hit(struct sstest_fault_io *f, enum sstest_op op)
 {
 	unsigned long n = ++f->calls[op];
 
+	/* Fail fast rather than hang when a retry loop never ends. */
+	if (n > SSTEST_CALLS_MAX)
+		fail_msg("one io op called over %d times: a retry loop that never ends?",
+			 SSTEST_CALLS_MAX);
 	for (int i = 0; i < SSTEST_FAULTS_MAX; i++) {
 		struct sstest_fault *x = &f->faults[i];
 
