@@ -318,8 +318,8 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
 	}
 	if (hc == -1) {
 		ss_error_set(err, SS_ERR_CORRUPT, 0,
-			     "%s is not a statestored log: it does not start with \"%s\"",
-			     lf->path, SS_LOG_MAGIC " 1");
+			     "%s is not a statestored log: it does not start with \"%s %d\"",
+			     lf->path, SS_LOG_MAGIC, SS_LOG_VERSION);
 		goto out;
 	}
 	if (hc == -2) {
