@@ -1,0 +1,204 @@
+/*
+ * crashwl.c - the workloads of crash-state exploration (crashx.h).
+ *
+ * Each one drives the engine directly through a crashx_run, in batches of a
+ * few records whose values are a few KB, so that one batch's write spans
+ * several 512-byte sectors (and, for some, 4 KB pages) and can tear. Clocks
+ * are absolute unix milliseconds around T0; every workload says at which
+ * clocks its crash states are opened, none earlier than the last clock it
+ * used.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crashx.h"
+#include "sstest.h"
+
+#define T0 INT64_C(1700000000000)
+
+/* Several batches of several multi-KB SETs, overwriting each other. */
+static void wl_sets(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	crashx_run_open(r, T0);
+	crashx_run_set(r, "p0", 3000, 0);
+	crashx_run_set(r, "p1", 1500, 0);
+	crashx_run_set(r, "p2", 2500, 0);
+	crashx_run_commit(r, T0);
+	crashx_run_set(r, "p0", 4200, 0);
+	crashx_run_set(r, "p3", 700, 0);
+	crashx_run_commit(r, T0 + 1);
+	crashx_run_set(r, "p1", 5000, 0);
+	crashx_run_set(r, "p2", 100, 0);
+	crashx_run_set(r, "p0", 2000, 0);
+	crashx_run_commit(r, T0 + 2);
+	crashx_run_set(r, "p3", 3000, 0);
+	crashx_run_commit(r, T0 + 3);
+	crashx_run_check_at(r, T0 + 10);
+}
+
+/* TTLs: some expire between the clocks the states are opened at, one is
+ * already expired when applied (and so acts as a DEL), one is extended and
+ * one shortened by a later SET. */
+static void wl_ttl(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	crashx_run_open(r, T0);
+	crashx_run_set(r, "a", 2000, T0 + 1000);
+	crashx_run_set(r, "b", 1500, 0);
+	crashx_run_set(r, "c", 800, T0 + 5000);
+	crashx_run_commit(r, T0);
+	crashx_run_set(r, "a", 2500, T0 + 2000);
+	crashx_run_set(r, "d", 1000, T0 + 5);
+	crashx_run_set(r, "c", 1200, 0);
+	crashx_run_commit(r, T0 + 10);
+	crashx_run_set(r, "b", 3000, T0 + 1500);
+	crashx_run_set(r, "d", 600, T0 + 3000);
+	crashx_run_commit(r, T0 + 20);
+	crashx_run_check_at(r, T0 + 30);
+	crashx_run_check_at(r, T0 + 1500);
+	crashx_run_check_at(r, T0 + 2500);
+	crashx_run_check_at(r, T0 + 6000);
+}
+
+/* DELs: of present names, of a missing one, and SETs after them. */
+static void wl_dels(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	crashx_run_open(r, T0);
+	crashx_run_set(r, "a", 2600, 0);
+	crashx_run_set(r, "b", 1800, 0);
+	crashx_run_set(r, "c", 900, 0);
+	crashx_run_commit(r, T0);
+	crashx_run_del(r, "a");
+	crashx_run_set(r, "b", 2200, 0);
+	crashx_run_commit(r, T0 + 1);
+	crashx_run_del(r, "b");
+	crashx_run_del(r, "c");
+	crashx_run_set(r, "a", 3100, 0);
+	crashx_run_commit(r, T0 + 2);
+	crashx_run_del(r, "a");
+	crashx_run_del(r, "never-set");
+	crashx_run_set(r, "c", 1400, 0);
+	crashx_run_commit(r, T0 + 3);
+	crashx_run_check_at(r, T0 + 10);
+}
+
+/* A synchronous compaction between batches: it drops a DEL'd name and an
+ * expired one, and the batches after it go to the new log. */
+static void wl_compact(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	crashx_run_open(r, T0);
+	crashx_run_set(r, "a", 2000, 0);
+	crashx_run_set(r, "b", 1700, T0 + 40);
+	crashx_run_set(r, "c", 1200, 0);
+	crashx_run_commit(r, T0);
+	crashx_run_set(r, "a", 2400, 0);
+	crashx_run_del(r, "c");
+	crashx_run_set(r, "d", 900, T0 + 5000);
+	crashx_run_commit(r, T0 + 10);
+	crashx_run_compact(r, T0 + 50);
+	crashx_run_set(r, "c", 3000, 0);
+	crashx_run_set(r, "a", 1100, 0);
+	crashx_run_commit(r, T0 + 60);
+	crashx_run_set(r, "e", 2500, 0);
+	crashx_run_commit(r, T0 + 70);
+	crashx_run_check_at(r, T0 + 100);
+}
+
+/* Builds the torn state of tear_run at its last call: the last batch's
+ * write persisted as a prefix of its pieces, the rest lost. */
+static void torn_image(const struct crashx_run *run, size_t chunk, struct crashfs_image *img)
+{
+	struct crashfs_point pt;
+	unsigned char *on;
+	size_t last_op;
+
+	crashfs_point_init(&pt, &run->fs, crashfs_nops(&run->fs), chunk);
+	if (pt.nunits < 2)
+		fail_msg("torn-append: the last write has %zu pieces, too few to tear", pt.nunits);
+	on = calloc(pt.nunits, 1);
+	if (!on)
+		fail_msg("out of memory");
+	last_op = pt.units[pt.nunits - 1].op;
+	for (size_t u = 0; u < pt.nunits; u++) {
+		/* Everything durable-to-be persists; the last write only in part. */
+		on[u] = pt.units[u].op != last_op || u < pt.nunits - 2;
+	}
+	crashfs_image_build(img, &pt, on);
+	free(on);
+	crashfs_point_free(&pt);
+}
+
+/* A torn tail, then more appends: crash while the third batch is written
+ * (its write torn, a prefix of it on disk), open that state - which cuts
+ * the tail - and append more batches; the crash states explored are those
+ * of this second life. The state the first life left is checked too. */
+static void wl_torn_append(struct crashx_run *r, const struct crashx_opts *o)
+{
+	char name[sizeof(r->workload)];
+	size_t prealloc = r->prealloc;
+	struct crashx_run first;
+	struct crashfs_image img;
+	char *msg, *dir;
+
+	memcpy(name, r->workload, sizeof(name));
+	crashx_run_init(&first, name, prealloc, NULL);
+	crashx_run_open(&first, T0);
+	crashx_run_set(&first, "a", 2000, 0);
+	crashx_run_set(&first, "b", 1500, T0 + 100000);
+	crashx_run_commit(&first, T0);
+	crashx_run_set(&first, "a", 2600, 0);
+	crashx_run_del(&first, "b");
+	crashx_run_commit(&first, T0 + 1);
+	crashx_run_set(&first, "b", 3000, 0);
+	crashx_run_set(&first, "c", 2000, 0);
+	crashx_run_write_only(&first);
+	torn_image(&first, o->chunk, &img);
+	crashx_run_close(&first);
+
+	dir = sstest_tmpdir();
+	crashfs_image_write(&img, dir);
+	msg = crashx_check(&first.m, crashfs_nops(&first.fs), dir, prealloc, T0 + 2,
+			   o->atomic_batches);
+	sstest_rmdir(dir);
+	free(dir);
+	crashx_run_free(&first);
+
+	crashx_run_free(r);
+	crashx_run_init(r, name, prealloc, &img);
+	crashfs_image_free(&img);
+	if (msg) {
+		/* The second life cannot start from a state that does not open. */
+		r->violation = msg;
+		r->where = strdup("the torn state its first life left");
+		if (strncmp(msg, "refused:", 8) == 0)
+			return;
+	}
+	crashx_run_open(r, T0 + 2);
+	crashx_run_set(r, "c", 2200, 0);
+	crashx_run_set(r, "a", 1300, 0);
+	crashx_run_commit(r, T0 + 3);
+	crashx_run_set(r, "b", 2700, 0);
+	crashx_run_commit(r, T0 + 4);
+	crashx_run_check_at(r, T0 + 10);
+}
+
+const struct crashx_workload crashx_workloads[] = {
+	{"sets", "batches of multi-KB SETs", wl_sets},
+	{"ttl", "SETs with TTLs, checked at clocks around their expiries", wl_ttl},
+	{"dels", "DELs of present and missing names, SETs after them", wl_dels},
+	{"compact", "ss_store_compact between batches", wl_compact},
+	{"torn-append", "a torn tail cut at open, then more appends", wl_torn_append},
+};
+
+const size_t crashx_nworkloads = sizeof(crashx_workloads) / sizeof(crashx_workloads[0]);
