@@ -45,6 +45,45 @@ static void wl_sets(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_check_at(r, T0 + 10);
 }
 
+/* Values of 9-40 KB: one record spans several 4 KB pages, so even page-
+ * granular tearing splits records. */
+static void wl_big(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	crashx_run_open(r, T0);
+	crashx_run_set(r, "a", 9000, 0);
+	crashx_run_set(r, "b", 14000, 0);
+	crashx_run_commit(r, T0);
+	crashx_run_set(r, "a", 40000, 0);
+	crashx_run_commit(r, T0 + 1);
+	crashx_run_set(r, "b", 12000, 0);
+	crashx_run_set(r, "c", 30, 0);
+	crashx_run_set(r, "a", 20000, 0);
+	crashx_run_commit(r, T0 + 2);
+	crashx_run_check_at(r, T0 + 10);
+}
+
+/* Many small records per batch: a torn batch leaves many whole records
+ * behind its damage, which is where all-or-nothing shows. */
+static void wl_many(struct crashx_run *r, const struct crashx_opts *o)
+{
+	char name[16];
+
+	(void)o;
+	crashx_run_open(r, T0);
+	for (int b = 0; b < 3; b++) {
+		for (int i = 0; i < 24; i++) {
+			snprintf(name, sizeof(name), "n%d", (i * 7 + b * 5) % 30);
+			if ((i + b) % 9 == 8)
+				crashx_run_del(r, name);
+			else
+				crashx_run_set(r, name, 60 + (size_t)(i * 37 % 120), 0);
+		}
+		crashx_run_commit(r, T0 + b);
+	}
+	crashx_run_check_at(r, T0 + 10);
+}
+
 /* TTLs: some expire between the clocks the states are opened at, one is
  * already expired when applied (and so acts as a DEL), one is extended and
  * one shortened by a later SET. */
@@ -195,6 +234,8 @@ static void wl_torn_append(struct crashx_run *r, const struct crashx_opts *o)
 
 const struct crashx_workload crashx_workloads[] = {
 	{"sets", "batches of multi-KB SETs", wl_sets},
+	{"big", "SETs of 9-40 KB values, spanning several pages each", wl_big},
+	{"many", "batches of 24 small SETs and DELs", wl_many},
 	{"ttl", "SETs with TTLs, checked at clocks around their expiries", wl_ttl},
 	{"dels", "DELs of present and missing names, SETs after them", wl_dels},
 	{"compact", "ss_store_compact between batches", wl_compact},

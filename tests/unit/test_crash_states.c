@@ -316,6 +316,18 @@ static void test_sets(void **state)
 	explore("sets");
 }
 
+static void test_big(void **state)
+{
+	(void)state;
+	explore("big");
+}
+
+static void test_many(void **state)
+{
+	(void)state;
+	explore("many");
+}
+
 static void test_ttl(void **state)
 {
 	(void)state;
@@ -350,6 +362,8 @@ int main(void)
 		T(test_a_batch_torn_at_any_one_sector_opens_whole_or_not_at_all),
 		T(test_a_preallocated_batch_torn_at_any_one_sector_opens),
 		cmocka_unit_test(test_sets),
+		cmocka_unit_test(test_big),
+		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_ttl),
 		cmocka_unit_test(test_dels),
 		cmocka_unit_test(test_compact),
