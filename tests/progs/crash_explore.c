@@ -5,7 +5,7 @@
  *
  *   crash_explore [--max-states N] [--seed S] [--chunk 512|4096|both]
  *                 [--prealloc BYTES]... [--workload NAME]... [--atomic]
- *                 [--reports N]
+ *                 [--reports N] [--trace]
  *
  * --max-states  states per crash point: enumerated when they are at most
  *               N, else N sampled (default 2000)
@@ -14,6 +14,8 @@
  * --workload    run only this one; repeatable (default: all)
  * --atomic      check that batches apply all-or-nothing (the GROUP format)
  * --reports     violations described in full per row (default 3)
+ * --trace       print each run's recorded calls (on stderr), numbered as
+ *               the crash points in violation reports count them
  *
  * Exit status: 0 if no violation was found, 1 if any was, 2 on bad usage.
  */
@@ -36,7 +38,7 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: crash_explore [--max-states N] [--seed S] [--chunk 512|4096|both] "
-			"[--prealloc BYTES]... [--workload NAME]... [--atomic] [--reports N]\n");
+			"[--prealloc BYTES]... [--workload NAME]... [--atomic] [--reports N] [--trace]\n");
 	exit(2);
 }
 
@@ -92,6 +94,8 @@ int main(int argc, char **argv)
 			o.max_reports = (size_t)number(v), i++;
 		} else if (strcmp(a, "--atomic") == 0) {
 			o.atomic_batches = 1;
+		} else if (strcmp(a, "--trace") == 0) {
+			o.trace = 1;
 		} else if (strcmp(a, "--chunk") == 0) {
 			if (v && strcmp(v, "both") == 0) {
 				chunks[0] = 512, chunks[1] = 4096, nchunks = 2;

@@ -153,6 +153,24 @@ static int live_ino(const struct crashfs *c, const char *name)
 	return i < 0 ? -1 : c->live[i].ino;
 }
 
+/* The name of ino at this point of the recording, for descriptions. */
+static char *name_now(const struct crashfs *c, int ino)
+{
+	char *p;
+
+	if (ino == 0)
+		return xstrdup(".");
+	if (ino < 0)
+		return xstrdup("(outside)");
+	for (size_t i = 0; i < c->nlive; i++) {
+		if (c->live[i].ino == ino)
+			return xstrdup(c->live[i].name);
+	}
+	if (asprintf(&p, "(unlinked %s)", c->ino_name[ino]) < 0)
+		fail_msg("crashfs: out of memory");
+	return p;
+}
+
 static int new_ino(struct crashfs *c, const char *name)
 {
 	c->ino_name = xrealloc(c->ino_name, (size_t)(c->nino + 1) * sizeof(*c->ino_name));
@@ -196,7 +214,7 @@ static int rec_open(void *ctx, const char *path, int flags, mode_t mode)
 
 	op->fd = fd;
 	op->failed = fd < 0;
-	op->name = xstrdup(name);
+	op->name = xstrdup(where == 1 ? "." : name);
 	if (fd >= 0) {
 		if (fd >= CRASHFS_FD_MAX)
 			fail_msg("crashfs: fd %d beyond CRASHFS_FD_MAX", fd);
@@ -226,6 +244,7 @@ static int rec_close(void *ctx, int fd)
 
 	op->fd = fd;
 	op->ino = fd_ino(c, fd);
+	op->name = name_now(c, op->ino);
 	if (fd >= 0 && fd < CRASHFS_FD_MAX)
 		c->fd_ino[fd] = -1;
 	r = ss_io_posix.close(NULL, fd);
@@ -242,6 +261,7 @@ static ssize_t rec_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t of
 
 	op->fd = fd;
 	op->ino = fd_ino(c, fd);
+	op->name = name_now(c, op->ino);
 	op->off = off;
 	op->failed = w <= 0;
 	if (w > 0) {
@@ -262,6 +282,7 @@ static int rec_ftruncate(void *ctx, int fd, off_t len)
 
 	op->fd = fd;
 	op->ino = fd_ino(c, fd);
+	op->name = name_now(c, op->ino);
 	op->size = len;
 	op->failed = r < 0;
 	errno = e;
@@ -274,6 +295,7 @@ static int rec_sync(struct crashfs *c, int fd, enum crashfs_kind kind)
 
 	op->fd = fd;
 	op->ino = fd_ino(c, fd);
+	op->name = name_now(c, op->ino);
 	if (fcntl(fd, F_GETFD) < 0) { /* keep EBADF honest */
 		op->failed = 1;
 		return -1;
@@ -408,7 +430,7 @@ void crashfs_op_describe(const struct crashfs *c, size_t i, char *buf, size_t si
 {
 	const struct crashfs_op *op = &c->ops[i];
 	const char *f = op->failed ? " (failed)" : "";
-	const char *n = crashfs_ino_name(c, op->ino);
+	const char *n = op->name ? op->name : crashfs_ino_name(c, op->ino);
 	int ino = op->ino;
 
 	switch (op->kind) {

@@ -69,7 +69,8 @@ struct crashfs_op {
 	int old_ino;  /* rename, unlink: the inode the target name lost; -1 */
 	int created;  /* open: created name -> ino in root */
 	int truncated; /* open: O_TRUNC of an inode that existed */
-	char *name;   /* open, unlink: the name in root; rename: from */
+	char *name;   /* open, unlink: the name in root; rename: from; others:
+		       * the inode's name when the call was made */
 	char *name2;  /* rename: to */
 	off_t off;    /* pwrite */
 	size_t len;   /* pwrite: bytes written */

@@ -633,6 +633,30 @@ void crashx_explore(const struct crashx_run *r, const struct crashx_opts *o,
 	free(state_dir);
 }
 
+void crashx_run_print(const struct crashx_run *r, FILE *out)
+{
+	const struct crashx_model *m = &r->m;
+	char what[256];
+
+	fprintf(out, "-- %s (prealloc %zu): %zu calls\n", r->workload, r->prealloc,
+		crashfs_nops(&r->fs));
+	for (size_t i = 0; i <= crashfs_nops(&r->fs); i++) {
+		for (size_t j = 0; j < m->nrecs; j++) {
+			const struct crashx_rec *rec = &m->recs[j];
+			int first = j == 0 || m->recs[j - 1].batch != rec->batch;
+
+			if (first && rec->done_at == i)
+				fprintf(out, "   -- batch %zu written\n", rec->batch);
+			if (first && rec->ack_at == i)
+				fprintf(out, "   -- batch %zu acknowledged\n", rec->batch);
+		}
+		if (i == crashfs_nops(&r->fs))
+			break;
+		crashfs_op_describe(&r->fs, i, what, sizeof(what));
+		fprintf(out, "%4zu %s\n", i + 1, what);
+	}
+}
+
 void crashx_result_free(struct crashx_result *res)
 {
 	free(res->first);
@@ -647,6 +671,8 @@ void crashx_run_workload(const struct crashx_workload *w, size_t prealloc,
 	crashx_run_init(&r, w->name, prealloc, NULL);
 	w->run(&r, o);
 	crashx_run_close(&r);
+	if (o->trace && o->out)
+		crashx_run_print(&r, o->out);
 	if (r.violation) {
 		char *msg = xasprintf("%s (prealloc %zu, %zu-byte chunks), %s: %s", w->name,
 				      prealloc, o->chunk, r.where, r.violation);

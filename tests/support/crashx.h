@@ -121,6 +121,7 @@ struct crashx_opts {
 	int atomic_batches; /* (d) at batch, not record, granularity */
 	FILE *out;          /* violations are described here; NULL: silent */
 	size_t max_reports; /* ... at most this many per run */
+	int trace;          /* print each run's recorded calls to out */
 };
 
 /* Kinds of violation: the word a check's sentence starts with. */
@@ -148,6 +149,10 @@ struct crashx_result {
 	size_t by_class[CRASHX_NCLASSES];
 	char *first;              /* the first violation, malloc'd; NULL if none */
 };
+
+/* Prints r's recorded calls, numbered as crash points count them, with
+ * where each batch's write ended and where it was acknowledged. */
+void crashx_run_print(const struct crashx_run *r, FILE *out);
 
 /* Explores every crash point of r's recording (the store must be closed).
  * Adds to *res, which starts zeroed. */
