@@ -9,7 +9,7 @@
 # Usage: scripts/crash_explore.sh [crash_explore args...]
 #   default args: --max-states 5000 --chunk both --seed 1
 #   e.g.  scripts/crash_explore.sh --max-states 20000 --seed 7 --workload ttl
-#         scripts/crash_explore.sh --atomic      (batches all-or-nothing)
+#         scripts/crash_explore.sh --trace       (print the recorded calls)
 # Crash states are materialized under $TMPDIR (default: /dev/shm if present).
 # Exit status: 0 if no violation was found, 1 if any was.
 set -euo pipefail
