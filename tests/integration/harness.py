@@ -82,6 +82,8 @@ class Daemon:
         """Waits for the process to exit; returns its exit code."""
         code = self.proc.wait(timeout)
         self._reader.join(timeout)
+        if not self._reader.is_alive():
+            self.proc.stderr.close()
         self.waited = True
         return code
 
@@ -267,11 +269,12 @@ class DaemonTestCase(unittest.TestCase):
     DAEMON_ARGS = ()
     PROGRAM = "statestored"
     DAEMON_ENV = None
+    AUTOSTART = True  # False: the test makes its daemons with new_daemon()
 
     def setUp(self):
         self.daemons = []
         self.clients = []
-        self.d = self.new_daemon().start()
+        self.d = self.new_daemon().start() if self.AUTOSTART else None
 
     def new_daemon(self, data_dir=None, args=None, program=None, env=None):
         d = Daemon(data_dir, self.DAEMON_ARGS if args is None else args,

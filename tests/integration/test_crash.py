@@ -8,7 +8,7 @@ one acknowledged with OK (nothing acknowledged lost) and at most the last
 one sent (no phantom value). Then the next cycle continues from there.
 
 SS_TEST_SEED reproduces a run's kill points; SS_CRASH_CYCLES changes the
-number of cycles (default 20).
+number of cycles (default 30 for plain kills, 15 with compaction).
 """
 import os
 import random
@@ -19,7 +19,7 @@ import unittest
 from harness import DaemonTestCase
 
 SEED = int(os.environ.get("SS_TEST_SEED") or random.randrange(1 << 30))
-CYCLES = int(os.environ.get("SS_CRASH_CYCLES") or 20)
+CYCLES = int(os.environ.get("SS_CRASH_CYCLES") or 30)
 WRITERS = 8
 WINDOW = 4  # requests each writer keeps in flight
 
@@ -75,27 +75,60 @@ class Writer(threading.Thread):
                 self.sock.close()
 
 
+class Compactor(threading.Thread):
+    """Issues COMPACT over and over on its own connection until the
+    connection breaks, so kills land before, during and after compactions."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port = port
+        self.done = 0
+        self.error = None
+
+    def run(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=60) as s:
+                f = s.makefile("rb")
+                while True:
+                    s.sendall(b"COMPACT\n")
+                    line = f.readline()
+                    if not line:
+                        return
+                    if line != b"OK\n":
+                        self.error = "COMPACT got %r" % line
+                        return
+                    self.done += 1
+        except ConnectionError:
+            return
+        except Exception as e:
+            self.error = repr(e)
+
+
 class TestKill9UnderLoad(DaemonTestCase):
-    def test_acknowledged_sets_survive_kill9_and_nothing_unsent_appears(self):
+    def run_cycles(self, cycles, compact):
         rng = random.Random(SEED)
         names = ["writer-%d" % i for i in range(WRITERS)]
         floor = {n: None for n in names}  # value seen after the last restart
         next_value = {n: 1 for n in names}
-        for cycle in range(CYCLES):
+        compactions = 0
+        for cycle in range(cycles):
             acks, cond = [0], threading.Condition()
             writers = [Writer(self.d.port, n, next_value[n], acks, cond) for n in names]
-            for w in writers:
-                w.start()
+            threads = writers + ([Compactor(self.d.port)] if compact else [])
+            for t in threads:
+                t.start()
             target = rng.randrange(1, 300)
             with cond:
                 reached = cond.wait_for(lambda: acks[0] >= target or not any(w.is_alive() for w in writers),
                                         60)
             self.assertTrue(reached, "cycle %d: writers stalled at %d acks (seed %d)" % (cycle, acks[0], SEED))
             self.d.kill()
-            for w in writers:
-                w.join(60)
-                self.assertFalse(w.is_alive(), "writer hung after kill -9")
-                self.assertIsNone(w.error, "cycle %d %s (seed %d)" % (cycle, w.error, SEED))
+            for t in threads:
+                t.join(60)
+                self.assertFalse(t.is_alive(), "client thread hung after kill -9")
+                self.assertIsNone(t.error, "cycle %d: %s (seed %d)" % (cycle, t.error, SEED))
+            if compact:
+                compactions += threads[-1].done
             self.assertGreaterEqual(acks[0], target, "cycle %d (seed %d)" % (cycle, SEED))
             self.d.start()
             c = self.connect()
@@ -116,7 +149,18 @@ class TestKill9UnderLoad(DaemonTestCase):
                 floor[w.name] = v
                 next_value[w.name] = w.last_sent + 1
             c.close()
-        self.assertGreater(sum(1 for v in floor.values() if v), 0)
+        self.assertTrue(all(floor.values()), "some writer never got a value stored (seed %d)" % SEED)
+        if compact:
+            self.assertGreater(compactions, cycles, "compactions hardly ran (seed %d)" % SEED)
+
+    def test_acknowledged_sets_survive_kill9_and_nothing_unsent_appears(self):
+        self.run_cycles(CYCLES, compact=False)
+
+    def test_kill9_during_compactions_loses_nothing(self):
+        """The same, with COMPACT running all the time: a kill during a
+        compaction leaves the old log or the new one, complete, and appends
+        made after a compaction went to the log that replay reads."""
+        self.run_cycles(max(1, CYCLES // 2), compact=True)
 
 
 if __name__ == "__main__":
