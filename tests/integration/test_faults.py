@@ -60,6 +60,14 @@ class TestLogWriteFailure(FaultCase):
         other = self.connect(d)
         self.assertEqual(other.cmd("GET_CHECKPOINT b"), "b1")
         self.assertEqual(int(other.stats()["entries"]), 3)
+        # A kill right now replays the log as the refused write left it: a
+        # record of that batch that reached the file before the failure and
+        # was not cut back would come back as a value that got ERR.
+        d.kill()
+        d = self.start_faulty(fault, d.data_dir)
+        c = self.connect(d)
+        self.assertEqual([c.cmd("GET_CHECKPOINT " + n) for n in ["a", "b", "c", "new"]],
+                         ["a1", "b1", "c1", "NULL"], "refused writes visible after restart")
         # The daemon goes on: later writes (without the marker) succeed.
         self.assertEqual(c.cmd("SET_CHECKPOINT a a3"), "OK")
         self.assertEqual(c.cmd("DEL_CHECKPOINT c"), "1")
