@@ -110,6 +110,22 @@ class TestPipelining(DaemonTestCase):
         self.assertEqual(c.readline(), "PONG")
 
 
+class TestManyClients(DaemonTestCase):
+    def test_two_hundred_concurrent_clients(self):
+        """Many connections with requests in flight at once: each gets its
+        own replies, in its own order."""
+        clients = [self.connect() for _ in range(200)]
+        for i, c in enumerate(clients):
+            c.send("SET_CHECKPOINT m%d %d\nGET_CHECKPOINT m%d\nPING\n" % (i, i, (i + 1) % 200))
+        for i, c in enumerate(clients):
+            self.assertEqual(c.readline(), "OK")
+            self.assertIn(c.readline(), ("NULL", str((i + 1) % 200)))
+            self.assertEqual(c.readline(), "PONG")
+        self.assertEqual(stat(clients[0], "clients"), 200)
+        for i, c in enumerate(clients):
+            self.assertEqual(c.cmd("GET_CHECKPOINT m%d" % ((i + 7) % 200)), str((i + 7) % 200))
+
+
 class TestLineLimit(DaemonTestCase):
     DAEMON_ARGS = ("--max-line", str(MAX_LINE))
 

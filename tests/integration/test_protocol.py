@@ -174,6 +174,16 @@ class TestStats(ProtocolCase):
         self.assertEqual(s3["commits"], s2["commits"] + 1)
         self.assertLessEqual(s3["fsyncs"], s3["commits"])
 
+    def test_pipelined_mutations_share_one_fsync(self):
+        """Group commit: mutations that arrive together (one send, so one
+        read) are written and fdatasync'd once, then all acknowledged."""
+        s0 = self.num_stats()
+        self.c.send("".join("SET_CHECKPOINT g%d %d\n" % (i, i) for i in range(20)) + "DEL_CHECKPOINT g0\n")
+        self.assertEqual(self.c.readlines(21), ["OK"] * 20 + ["1"])
+        s1 = self.num_stats()
+        self.assertEqual(s1["commits"], s0["commits"] + 21)
+        self.assertEqual(s1["fsyncs"], s0["fsyncs"] + 1)
+
     def test_clients_counts_open_connections(self):
         n0 = self.num_stats()["clients"]
         other = self.connect()
