@@ -107,7 +107,7 @@ static int make_dir(const struct ss_io *io, const char *dir, struct ss_error *er
 
 static int take_lock(struct ss_store *s, struct ss_error *err)
 {
-	s->lock_fd = s->io->open(s->io->ctx, s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	s->lock_fd = ss_io_open(s->io, s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (s->lock_fd < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot open the lock file %s: %s", s->lock_path,
 			     strerror(errno));
@@ -185,7 +185,7 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	}
 	if (make_dir(s->io, s->dir, err) < 0 || take_lock(s, err) < 0)
 		goto out;
-	if (s->io->unlink(s->io->ctx, s->tmp_path) == 0) {
+	if (ss_io_unlink(s->io, s->tmp_path) == 0) {
 		rep->removed_tmp = 1;
 	} else if (errno != ENOENT) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot remove the stale compaction file %s: %s",
