@@ -573,3 +573,48 @@ class TestFaultMatrix(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestDirectoryEntriesDurable(unittest.TestCase):
+    """A start creates the data directory and the log and fsyncs the
+    directories holding them, so a power loss cannot take the entries away
+    with every acknowledged record. If that fsync fails, the start fails -
+    and the next start, finding both entries there, must still make them
+    durable before it acknowledges anything: nothing else ever will."""
+
+    def trace_of_a_start(self, data, env):
+        """Starts statestored-faulty on data with env, stops it if it
+        listened; returns (listened, exit code, the trace's lines)."""
+        trace = os.path.join(os.path.dirname(data), "trace")
+        if os.path.exists(trace):
+            os.unlink(trace)
+        d = Daemon(data, DAEMON_ARGS, "statestored-faulty", dict(env, SS_FAULT_TRACE=trace))
+        try:
+            listened = start(d)
+            code = stop(d) if listened else d.proc.returncode
+            self.assertEqual(daemon_problems(d, code, "daemon"), [], d.log())
+        finally:
+            if d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait(WAIT)
+        with open(trace) as f:
+            return listened, code, [l.split(" ", 3) for l in f.read().splitlines()]
+
+    def test_a_start_after_a_failed_directory_fsync_fsyncs_the_directories(self):
+        tmp = tempfile.mkdtemp(prefix="ss-fm-dir-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        data = os.path.join(tmp, "data")
+        _, _, calls = self.trace_of_a_start(data, {})
+        fsyncs = {detail: int(n) for _, op, n, detail in calls if op == "fsync"}
+        self.assertEqual(sorted(fsyncs), sorted([tmp, data]), calls)
+        for target, n in sorted(fsyncs.items()):
+            with self.subTest(failed_fsync_of=target):
+                shutil.rmtree(data)
+                listened, code, _ = self.trace_of_a_start(data, {"SS_FAULT": "fsync:EIO@%d" % n})
+                self.assertFalse(listened)
+                self.assertEqual(code, 1)
+                listened, code, calls = self.trace_of_a_start(data, {})
+                self.assertTrue(listened)
+                synced = [detail for _, op, _, detail in calls if op == "fsync"]
+                self.assertIn(target, synced,
+                              "the start after a failed fsync of %s did not fsync it" % target)
