@@ -11,7 +11,9 @@
  * On-disk invariants, kept by this file:
  *
  *   1. The file starts with the header "statestored-log 1\n", written and
- *      fdatasync'd (and the directory fsync'd) before any record is.
+ *      fdatasync'd (and the directory fsync'd) before any record is. An
+ *      existing log's directory is fsync'd at every open too, in case the
+ *      start that created the file did not get that far.
  *   2. Bytes [0, end) are the header followed by whole, valid records. end
  *      (the logical end) is where the next append goes.
  *   3. Bytes [end, size) are zeros: the preallocated region. A failed append
@@ -337,6 +339,13 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
 		ss_error_set(err, SS_ERR_IO, errno,
 			     "cannot cut the torn tail of the log %s back to byte offset %llu: %s",
 			     lf->path, (ull)lf->end, strerror(errno));
+		goto out;
+	}
+	/* The log's directory entry may never have been made durable: the
+	 * start that created it may have failed that fsync, or died first. */
+	if (ss_io_fsync_dir(io, lf->dir) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot fsync the directory %s of the log %s: %s",
+			     lf->dir, lf->path, strerror(errno));
 		goto out;
 	}
 	ret = 0;

@@ -78,16 +78,17 @@ static char *parent_of(const char *dir)
 	return p;
 }
 
-/* Creates dir if missing; a new directory's entry is made durable too, or
- * a power loss could take the whole data directory with it. */
+/* Creates dir if missing and makes its entry durable (fsync of the parent),
+ * or a power loss could take the whole data directory with it. The fsync is
+ * done even if dir was there: a previous start may have created it and then
+ * failed that fsync (or died before it), and no later step would make up
+ * for it. */
 static int make_dir(const struct ss_io *io, const char *dir, struct ss_error *err)
 {
 	char *parent;
 	int r;
 
-	if (mkdir(dir, 0755) < 0) {
-		if (errno == EEXIST)
-			return 0;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot create the data directory %s: %s", dir,
 			     strerror(errno));
 		return -1;
@@ -99,7 +100,7 @@ static int make_dir(const struct ss_io *io, const char *dir, struct ss_error *er
 	}
 	r = ss_io_fsync_dir(io, parent);
 	if (r < 0)
-		ss_error_set(err, SS_ERR_IO, errno, "cannot fsync %s after creating %s in it: %s",
+		ss_error_set(err, SS_ERR_IO, errno, "cannot fsync %s, which holds %s: %s",
 			     parent, dir, strerror(errno));
 	free(parent);
 	return r;

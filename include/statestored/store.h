@@ -75,7 +75,9 @@ struct ss_store;
 /* Opens (creating if needed) the data directory, takes its lock, removes a
  * stale temp file, replays the log into a new table (dropping entries
  * expired at now_ms) and cuts a torn tail back to the last valid record,
- * syncing the cut. Returns 0 and *out, or -1 with *err filled (*out NULL):
+ * syncing the cut. The entries of the data directory and of the log are
+ * made durable (fsync of their directories) at every open, not only when
+ * they are created. Returns 0 and *out, or -1 with *err filled (*out NULL):
  * SS_ERR_LOCKED if another store (in this process or another) has the
  * directory open; SS_ERR_CORRUPT for a bad record followed by valid ones
  * (the message names the file, byte offset and record number) or a file
