@@ -17,9 +17,10 @@
  *   fdatasync:EIO   the first fdatasync after such a write fails with EIO
  *
  * Counting mode fires on the n-th call of one op, counted from process start
- * (1 is the first call), once:
+ * (1 is the first call), once; up to four such faults, comma-separated,
+ * each fire on their own call (e.g. a failed append and then its cut-back):
  *
- *   <op>:<err>@<n>
+ *   <op>:<err>@<n>[,<op>:<err>@<n>...]
  *     op   open | pwrite | fdatasync | fsync | ftruncate | rename | unlink
  *     err  EIO | ENOSPC | EINTR | EDQUOT: the call does nothing and fails
  *          with that errno;
@@ -28,7 +29,8 @@
  *          for the rest is a later call and is not failed. A 1-byte write
  *          cannot be short: it is passed through, and the fault still fires
  *          (it is counted as fired).
- *   e.g. SS_FAULT=fdatasync:EIO@3 fails the third fdatasync of the process.
+ *   e.g. SS_FAULT=fdatasync:EIO@3 fails the third fdatasync of the process;
+ *   SS_FAULT=fdatasync:EIO@3,ftruncate:EIO@2 also the second ftruncate.
  *
  * close is counted too but never failed. Calls the daemon makes outside its
  * I/O table (fstat, mmap, flock, mkdir, sockets) are neither counted nor
@@ -44,7 +46,8 @@
  *       a signal - and after each reply a client got. Format, one line each:
  *           <op> <count>          for open pwrite fdatasync fsync ftruncate
  *                                 rename unlink close, in that order
- *           fired <op> <n> <err>  only once the counting-mode fault fired
+ *           fired <op> <n> <err>  for each counting-mode fault that fired,
+ *                                 in the order they are given
  *   SS_FAULT_TRACE=path  one line appended per call, before it is made:
  *           <seq> <op> <n> <detail>
  *       seq numbers all calls together, n the calls of op; detail names the
@@ -73,22 +76,31 @@ static const char *const op_names[OP_N] = {"open",      "pwrite", "fdatasync", "
 #define ERR_SHORT (-1) /* counting mode's short write */
 
 /* Shared between a process and the children it forks. */
+#define FAULTS_MAX 4
+
 struct shared {
 	unsigned long calls[OP_N];
 	unsigned long seq;
-	int fired;
+	int fired[FAULTS_MAX];
+};
+
+/* One counting-mode fault. */
+struct nth_fault {
+	enum op op;
+	int err; /* an errno, or ERR_SHORT */
+	unsigned long nth;
 };
 
 struct fault {
 	/* Marker mode. */
 	enum { F_NONE, F_PWRITE, F_SHORT, F_FDATASYNC, F_COUNT } kind;
-	int err; /* an errno, or ERR_SHORT in counting mode */
+	int err; /* marker mode's errno; in counting mode, the firing fault's */
 	const char *mark;
 	int armed;     /* fdatasync: a marked write happened */
 	int short_due; /* short: the retry of a short write must fail */
 	/* Counting mode. */
-	enum op op;
-	unsigned long nth;
+	struct nth_fault nf[FAULTS_MAX];
+	int nfaults;
 	/* Observation. */
 	struct shared *sh;
 	const char *counts_path;
@@ -121,9 +133,11 @@ static void write_counts(const struct fault *f)
 	for (int i = 0; i < OP_N; i++)
 		len += snprintf(text + len, sizeof(text) - (size_t)len, "%s %lu\n", op_names[i],
 				__atomic_load_n(&f->sh->calls[i], __ATOMIC_SEQ_CST));
-	if (__atomic_load_n(&f->sh->fired, __ATOMIC_SEQ_CST))
-		len += snprintf(text + len, sizeof(text) - (size_t)len, "fired %s %lu %s\n",
-				op_names[f->op], f->nth, err_name(f->err));
+	for (int i = 0; i < f->nfaults; i++) {
+		if (__atomic_load_n(&f->sh->fired[i], __ATOMIC_SEQ_CST))
+			len += snprintf(text + len, sizeof(text) - (size_t)len, "fired %s %lu %s\n",
+					op_names[f->nf[i].op], f->nf[i].nth, err_name(f->nf[i].err));
+	}
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", f->counts_path, (int)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -140,6 +154,8 @@ static void write_counts(const struct fault *f)
 
 /* Appends "<seq> <op> <n> <fmt...>[ FAULT <err>]\n" to the trace in one
  * write (O_APPEND), so lines from a parent and a child never interleave. */
+static void trace(const struct fault *f, unsigned long seq, enum op op, unsigned long n, int fail,
+		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 static void trace(const struct fault *f, unsigned long seq, enum op op, unsigned long n, int fail,
 		  const char *fmt, ...)
 {
@@ -177,17 +193,22 @@ static const char *fd_name(int fd, char *buf, size_t size)
 	return buf;
 }
 
-/* Counts one call of op. Returns 1 if the counting-mode fault fires on it
- * (the caller then fails it with f->err), 0 otherwise; *seq and *n are the
- * call's numbers for the trace. */
+/* Counts one call of op. Returns 1 if a counting-mode fault fires on it
+ * (the caller then fails it with f->err, set here), 0 otherwise; *seq and
+ * *n are the call's numbers for the trace. */
 static int count_call(struct fault *f, enum op op, unsigned long *seq, unsigned long *n)
 {
 	int fire = 0;
 
 	*seq = __atomic_add_fetch(&f->sh->seq, 1, __ATOMIC_SEQ_CST);
 	*n = __atomic_add_fetch(&f->sh->calls[op], 1, __ATOMIC_SEQ_CST);
-	if (f->kind == F_COUNT && op == f->op && *n == f->nth)
-		fire = __atomic_exchange_n(&f->sh->fired, 1, __ATOMIC_SEQ_CST) == 0;
+	for (int i = 0; i < f->nfaults && !fire; i++) {
+		if (op == f->nf[i].op && *n == f->nf[i].nth &&
+		    __atomic_exchange_n(&f->sh->fired[i], 1, __ATOMIC_SEQ_CST) == 0) {
+			fire = 1;
+			f->err = f->nf[i].err;
+		}
+	}
 	write_counts(f);
 	return fire;
 }
@@ -343,39 +364,61 @@ static int parse_err(const char *s, size_t len, int *err)
 	return -1;
 }
 
-/* "<op>:<err>@<n>". */
-static int parse_counting(const char *spec, const char *colon, const char *at, struct fault *f)
+/* One "<op>:<err>@<n>" in spec[0..len). */
+static int parse_nth(const char *spec, size_t len, struct nth_fault *nf)
 {
-	size_t kl = (size_t)(colon - spec);
-	char *end;
+	const char *colon = memchr(spec, ':', len);
+	const char *at = memchr(spec, '@', len);
+	const char *end = spec + len;
+	char *stop;
+	size_t kl;
 	int i;
 
+	if (!colon || !at || at < colon || at + 1 == end || at[1] < '0' || at[1] > '9')
+		return -1;
+	kl = (size_t)(colon - spec);
 	for (i = 0; i < OP_N; i++) {
 		if (i != OP_CLOSE && strlen(op_names[i]) == kl && !strncmp(spec, op_names[i], kl))
 			break;
 	}
-	if (i == OP_N || parse_err(colon + 1, (size_t)(at - colon - 1), &f->err) < 0)
+	if (i == OP_N || parse_err(colon + 1, (size_t)(at - colon - 1), &nf->err) < 0)
 		return -1;
-	if (f->err == ERR_SHORT && i != OP_PWRITE)
+	if (nf->err == ERR_SHORT && i != OP_PWRITE)
 		return -1;
 	errno = 0;
-	f->nth = strtoul(at + 1, &end, 10);
-	if (errno || end == at + 1 || *end || f->nth == 0 || at[1] == '-')
+	nf->nth = strtoul(at + 1, &stop, 10);
+	if (errno || stop != end || nf->nth == 0)
 		return -1;
+	nf->op = (enum op)i;
+	return 0;
+}
+
+/* "<op>:<err>@<n>[,...]". */
+static int parse_counting(const char *spec, struct fault *f)
+{
+	while (*spec) {
+		const char *comma = strchr(spec, ',');
+		size_t len = comma ? (size_t)(comma - spec) : strlen(spec);
+
+		if (f->nfaults == FAULTS_MAX || parse_nth(spec, len, &f->nf[f->nfaults]) < 0)
+			return -1;
+		f->nfaults++;
+		spec += len + (comma ? 1 : 0);
+		if (comma && !*spec)
+			return -1;
+	}
 	f->kind = F_COUNT;
-	f->op = (enum op)i;
 	return 0;
 }
 
 static int parse_fault(const char *spec, struct fault *f)
 {
 	const char *colon = strchr(spec, ':');
-	const char *at = strchr(spec, '@');
 
 	if (!colon)
 		return -1;
-	if (at)
-		return at > colon ? parse_counting(spec, colon, at, f) : -1;
+	if (strchr(spec, '@'))
+		return parse_counting(spec, f);
 	size_t kl = (size_t)(colon - spec);
 	if (kl == 6 && !strncmp(spec, "pwrite", kl))
 		f->kind = F_PWRITE;
