@@ -273,6 +273,13 @@ int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err)
 	return r < 0 ? -1 : 0;
 }
 
+enum ss_store_state ss_store_state(const struct ss_store *s)
+{
+	if (s->log.broken)
+		return SS_STORE_BROKEN;
+	return s->log.poisoned ? SS_STORE_POISONED : SS_STORE_OK;
+}
+
 uint64_t ss_store_log_bytes(const struct ss_store *s)
 {
 	return s->log.end;

@@ -125,6 +125,14 @@ int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms);
  * broken store. */
 int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err);
 
+/* Whether the store still takes writes. After a failed sync, or a failed
+ * directory fsync after a compaction's rename, it is POISONED; after a
+ * failed write whose cut-back failed too, BROKEN. Both last until the store
+ * is reopened: every write, sync and compaction fails with EIO, so the
+ * caller should exit and let the next start replay the log. */
+enum ss_store_state { SS_STORE_OK, SS_STORE_POISONED, SS_STORE_BROKEN };
+enum ss_store_state ss_store_state(const struct ss_store *s);
+
 /* Logical size of the log in bytes (records end; preallocated zeros not
  * counted), and that size right after the last compaction or open. */
 uint64_t ss_store_log_bytes(const struct ss_store *s);
