@@ -323,6 +323,25 @@ def sc_slowloris(ctx, z):
             "violations": v, "acked": acked, "conns": [(n, True, False)]}
 
 
+def _sysctl_max(name):
+    try:
+        with open("/proc/sys/net/ipv4/" + name) as f:
+            return int(f.read().split()[-1])
+    except (OSError, ValueError):
+        return 32 * MIB
+
+
+def noread_cap():
+    """The most a client that never reads can get accepted when the daemon
+    stops reading at its output mark: the daemon's receive buffer (up to
+    tcp_rmem's max), the input it consumed to make its output (1:1 for
+    PING): the output buffer (1 MiB mark + a reply) plus its send buffer
+    (up to tcp_wmem's max), its input buffer, the client's own small
+    buffers, and 8 MiB of slack."""
+    return (_sysctl_max("tcp_rmem") + _sysctl_max("tcp_wmem") + OUT_HIGH + VALUE_MAX +
+            CONN_IN + 4 * 64 * KIB + 8 * MIB)
+
+
 def sc_no_read(ctx, z):
     """Pipelines without reading. The daemon must stop reading each client
     (so the client's sends stall) or drop it; never buffer without bound."""
@@ -339,7 +358,7 @@ def sc_no_read(ctx, z):
     sent = [0] * len(socks)
     last_progress = [time.monotonic()] * len(socks)
     closed = [False] * len(socks)
-    cap = 64 * MIB  # far more than the kernel buffers and daemon caps allow
+    cap = noread_cap()
     t0 = time.monotonic()
     stall = 2.0
     while time.monotonic() - t0 < z["noread_s"]:
@@ -362,11 +381,15 @@ def sc_no_read(ctx, z):
             break
         time.sleep(0.01)
     now = time.monotonic()
+    # Still moving at the end is no violation by itself: the kernel can
+    # reopen a full receive window a little at a time by collapsing its
+    # queue. Passing what the buffers on the way can hold is one.
     still = [i for i in range(len(socks)) if not closed[i] and now - last_progress[i] <= stall]
     over = [i for i in range(len(socks)) if sent[i] > cap]
-    if still or over:
-        v.append("daemon kept reading %d never-reading clients (max %.1f MiB accepted)" %
-                 (len(set(still + over)), max(sent) / MIB))
+    if over:
+        v.append("daemon kept reading %d never-reading clients: up to %.1f MiB accepted, more "
+                 "than the %.1f MiB kernel and daemon buffers hold" %
+                 (len(over), max(sent) / MIB, cap / MIB))
     stalled_clients = int(ctx.d.stats()["clients"]) - ctx.base_clients
     # Peers gone with replies unread: the daemon must free them.
     for s in socks:
@@ -375,9 +398,11 @@ def sc_no_read(ctx, z):
     if not gone:
         v.append("daemon still holds %d clients after they reset" %
                  (int(ctx.d.stats()["clients"]) - ctx.base_clients))
-    return {"summary": "%d clients pipelining GET 64 KiB / PING, never reading: stalled after "
-                       "%.1f-%.1f MiB sent each (%d dropped, %d held)" %
-                       (n, min(sent) / MIB, max(sent) / MIB, sum(closed), stalled_clients),
+    return {"summary": "%d clients pipelining GET 64 KiB / PING, never reading: %.1f-%.1f MiB "
+                       "accepted each (bound %.0f MiB), %d still trickling at the end; "
+                       "%d dropped, %d held" %
+                       (n, min(sent) / MIB, max(sent) / MIB, cap / MIB, len(still), sum(closed),
+                        stalled_clients),
             "violations": v, "conns": [(n, True, True)], "max_sent": max(sent)}
 
 
