@@ -804,8 +804,6 @@ def final_restart(ctx, all_acked):
         row["violations"].append("daemon was not running before the final kill")
     ctx.log_lines += ctx.d.log().splitlines()
     ctx.d.kill()
-    if ctx.d.proc.stderr:
-        ctx.d.proc.stderr.close()
     ctx.d.start()
     ctx.port = ctx.d.port
     ctx.monitor.reset()

@@ -91,6 +91,13 @@ class LoadDaemon(harness.Daemon):
         finally:
             subprocess.Popen = real
 
+    def wait(self, timeout=60):
+        code = super().wait(timeout)
+        # The harness leaves the stderr pipe to the garbage collector.
+        if self._reader is not None and not self._reader.is_alive() and self.proc.stderr:
+            self.proc.stderr.close()
+        return code
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
