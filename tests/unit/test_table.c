@@ -4,6 +4,7 @@
  * at 1M+ entries, size limits, memory per entry, and a long random run
  * against a simple model. The clock is whatever now_ms the test passes.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -486,6 +487,30 @@ static void max_size_name_and_value_round_trip(void **state)
 	ss_table_free(t);
 }
 
+/* An entry too large to size fails with ENOMEM before anything is
+ * allocated or read (the value pointer is never dereferenced), and the table
+ * keeps what it had. */
+static void failed_set_leaves_the_table_unchanged(void **state)
+{
+	struct ss_table *t = new_table();
+	static const char dummy[1];
+
+	(void)state;
+	set_str(t, "kept", "old", 0);
+	size_t mem = ss_table_memory(t);
+	errno = 0;
+	assert_int_equal(ss_table_set(t, "kept", 4, dummy, SIZE_MAX - 8, 0), -1);
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_int_equal(ss_table_set(t, "new", 3, dummy, SIZE_MAX - 8, 5), -1);
+	assert_int_equal(errno, ENOMEM);
+	assert_int_equal(ss_table_count(t), 1);
+	assert_int_equal(ss_table_memory(t), mem);
+	assert_value(t, "kept", 0, "old");
+	assert_int_equal(get_str(t, "new", 0, NULL), 0);
+	ss_table_free(t);
+}
+
 static void memory_per_entry_at_a_million_small_entries(void **state)
 {
 	const uint32_t n = 1000000;
@@ -644,6 +669,7 @@ int main(void)
 		cmocka_unit_test(million_keys_survive_incremental_resize),
 		cmocka_unit_test(lookups_follow_clusters_that_wrap_the_old_array),
 		cmocka_unit_test(max_size_name_and_value_round_trip),
+		cmocka_unit_test(failed_set_leaves_the_table_unchanged),
 		cmocka_unit_test(memory_per_entry_at_a_million_small_entries),
 		cmocka_unit_test(random_ops_match_a_model),
 	};
