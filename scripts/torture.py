@@ -81,6 +81,7 @@ LOG_TMP_FILE = "statestored.log.tmp"  # include/statestored/store.h
 IO_TIMEOUT = 120.0     # a reply slower than this means the daemon is stuck
 STALL_TIMEOUT = 120.0  # a kill trigger not reached in this long: no progress
 TTL_MIN, TTL_MAX = 3600, 7 * 86400  # far longer than any run
+BIG_VALUE_MAX = 60000  # padding: the value stays under SS_VALUE_MAX (65536)
 SHOW_VIOLATIONS = 50  # printed in full; the rest are counted
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:")
@@ -92,6 +93,7 @@ class Config:
     writers: int = 8
     keys_per_writer: int = 4
     pipeline: int = 4        # most requests a writer sends before reading replies
+    big_values: float = 0.03  # share of SETs whose value is padded to 1..60 KB
     ballast: int = 1000      # keys written once, checked every cycle
     ballast_bytes: int = 200
     max_delay: float = 0.25  # "delay" trigger: uniform in [0, max_delay] seconds
@@ -245,10 +247,12 @@ class Writer(threading.Thread):
             r = self.rng.random()
             if r < 0.10:
                 op = Op("DEL")
-            elif r < 0.25:
-                op = Op("SET", self.next_value(), self.rng.randint(TTL_MIN, TTL_MAX))
             else:
-                op = Op("SET", self.next_value())
+                ttl = self.rng.randint(TTL_MIN, TTL_MAX) if r < 0.25 else None
+                pad = 0
+                if self.rng.random() < self.cfg.big_values:
+                    pad = self.rng.randint(1000, BIG_VALUE_MAX)
+                op = Op("SET", self.next_value(), ttl, pad=pad)
             ops.append((key, op))
         return ops
 

@@ -41,26 +41,47 @@ class Violation(Exception):
         self.text = text
 
 
+def value_text(value, pad):
+    """The bytes sent for value: the integer, then with pad > 0 a dash and
+    pad bytes that depend on the value, so a large record that is torn,
+    mixed up or partly replayed cannot pass for a whole one."""
+    if not pad:
+        return str(value)
+    unit = "%x." % value
+    return "%d-%s" % (value, (unit * (pad // len(unit) + 1))[:pad])
+
+
+def parse_value(text):
+    """The integer a value's text starts with, or None if it is none of ours."""
+    head = text.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
 class Op:
     """One mutation of one key: kind "SET" (value an int, ttl seconds or
-    None) or "DEL". sent_at is time.monotonic() when it was sent; Key.send
-    numbers it (seq)."""
-    __slots__ = ("kind", "value", "ttl", "sent_at", "seq")
+    None, pad the bytes added to its text) or "DEL". sent_at is
+    time.monotonic() when it was sent; Key.send numbers it (seq)."""
+    __slots__ = ("kind", "value", "ttl", "pad", "sent_at", "seq")
 
-    def __init__(self, kind, value=None, ttl=None, sent_at=None):
-        self.kind, self.value, self.ttl, self.sent_at, self.seq = kind, value, ttl, sent_at, -1
+    def __init__(self, kind, value=None, ttl=None, sent_at=None, pad=0):
+        self.kind, self.value, self.ttl, self.pad = kind, value, ttl, pad
+        self.sent_at, self.seq = sent_at, -1
+
+    def text(self):
+        return value_text(self.value, self.pad)
 
     def line(self, name):
         if self.kind == "DEL":
             return "DEL_CHECKPOINT %s\n" % name
         if self.ttl is None:
-            return "SET_CHECKPOINT %s %d\n" % (name, self.value)
-        return "SET_CHECKPOINT %s %d %d\n" % (name, self.value, self.ttl)
+            return "SET_CHECKPOINT %s %s\n" % (name, self.text())
+        return "SET_CHECKPOINT %s %s %d\n" % (name, self.text(), self.ttl)
 
     def __repr__(self):
         if self.kind == "DEL":
             return "DEL"
-        return "SET %d%s" % (self.value, "" if self.ttl is None else " ttl %d" % self.ttl)
+        return "SET %d%s%s" % (self.value, "" if self.pad == 0 else " (+%d bytes)" % self.pad,
+                               "" if self.ttl is None else " ttl %d" % self.ttl)
 
 
 class Key:
@@ -73,6 +94,7 @@ class Key:
         self.pending = []
         self.sent = array("q")
         self.sent_seq = array("q")
+        self.sent_pad = array("l")
         self.dropped = set()
         self.seen_seq = -1
 
@@ -85,6 +107,7 @@ class Key:
             if self.sent and op.value <= self.sent[-1]:
                 raise ValueError("values must increase per key")
             self.sent_seq.append(op.seq)
+            self.sent_pad.append(op.pad)
             self.sent.append(op.value)  # last: a reader finds a value with its seq
 
     def ack(self, op, reply):
@@ -111,10 +134,12 @@ class Key:
     def describe(self):
         return "%s (%s)" % ("absent" if self.base is None else self.base.value, self.base_how)
 
-    def _lookup(self, v):
-        """The seq of the SET that sent value v, or None if none did."""
-        pos = bisect.bisect_left(self.sent, v)
-        if pos < len(self.sent) and self.sent[pos] == v:
+    def _lookup(self, text):
+        """The seq of the SET that sent exactly this value text, or None."""
+        v = parse_value(text)
+        pos = bisect.bisect_left(self.sent, v) if v is not None else len(self.sent)
+        if pos < len(self.sent) and self.sent[pos] == v and \
+                value_text(v, self.sent_pad[pos]) == text:
             return self.sent_seq[pos]
         return None
 
@@ -128,15 +153,17 @@ class Key:
         acknowledged before the GET, or one a restart showed not durable."""
         if reply == "NULL":
             return  # absence fits too many prefixes to check cheaply
-        seq = self._lookup(int(reply)) if reply.isdigit() else None
+        seq = self._lookup(reply)
         if seq is None:
-            raise Violation("phantom", "%s: a reader saw %r, never sent to it" % (self.name, reply))
-        if int(reply) in self.dropped:
-            raise Violation("phantom", "%s: a reader saw %s, which a restart showed was not "
-                            "durable" % (self.name, reply))
+            raise Violation("phantom", "%s: a reader saw %r, never sent to it"
+                            % (self.name, reply[:80]))
+        v = parse_value(reply)
+        if v in self.dropped:
+            raise Violation("phantom", "%s: a reader saw %d, which a restart showed was not "
+                            "durable" % (self.name, v))
         if seq < floor:
-            raise Violation("other", "%s: a reader saw %s after a newer write was acknowledged: "
-                            "a stale read" % (self.name, reply))
+            raise Violation("other", "%s: a reader saw %d after a newer write was acknowledged: "
+                            "a stale read" % (self.name, v))
         if seq > self.seen_seq:
             self.seen_seq = seq
 
@@ -146,19 +173,21 @@ class Key:
         Returns how many of the pending ops were durable. Raises Violation."""
         if value == "NULL":
             v = None
-        elif value.isdigit():
-            v = int(value)
         else:
-            raise Violation("phantom", "%s: holds %r, not a value we send" % (self.name, value))
+            v = parse_value(value)
+            if v is None:
+                raise Violation("phantom", "%s: holds %r, not a value we send"
+                                % (self.name, value[:80]))
         # (seq, state) after base and after each prefix of pending
         candidates = [(self.base_seq, self.base)] + [
             (op.seq, op if op.kind == "SET" else None) for op in self.pending]
+        shown = None if v is None else value
         match = None
         for i, (_, state) in enumerate(candidates):
-            if (state.value if state is not None else None) == v:
+            if (None if state is None else state.text()) == shown:
                 match = i  # the latest: absence may fit several prefixes
         if match is None:
-            raise self._classify(v)
+            raise self._classify(v, value)
         seq, state = candidates[match]
         if seq < self.seen_seq:
             raise Violation("dirty", "%s: shows %s after the restart, but a reader saw the "
@@ -178,14 +207,14 @@ class Key:
     def history(self):
         return "durable state %s, in flight %r" % (self.describe(), self.pending)
 
-    def _classify(self, v):
+    def _classify(self, v, text):
         if v is None:
             return Violation("lost", "%s: absent after the restart; %s"
                              % (self.name, self.history()))
-        seq = self._lookup(v)
+        seq = self._lookup(text)
         if seq is None:
-            return Violation("phantom", "%s: holds %d, never sent to it; %s"
-                             % (self.name, v, self.history()))
+            return Violation("phantom", "%s: holds %r, never sent to it; %s"
+                             % (self.name, text[:80], self.history()))
         if v in self.dropped:
             return Violation("phantom", "%s: holds %d, which an earlier restart showed was "
                              "not durable; %s" % (self.name, v, self.history()))

@@ -116,6 +116,16 @@ class TortureChecker(unittest.TestCase):
         with self.assertRaises(Violation):
             k.check("6", "3000", now=10.0)
 
+    def test_a_large_value_must_come_back_whole(self):
+        k = Key("k")
+        op = Op("SET", 5, sent_at=0.0, pad=5000)
+        self.acked(k, op)
+        for damaged in (op.text()[:-1], op.text()[:-1] + "x", "5"):
+            with self.assertRaises(Violation) as cm:
+                k.check(damaged, "-1", now=1.0)
+            self.assertEqual(cm.exception.kind, "phantom")
+        self.assertEqual(k.check(op.text(), "-1", now=1.0), 0)
+
     def test_a_value_a_reader_saw_must_survive_the_restart(self):
         k = Key("k")
         self.acked(k, set_op(5))
