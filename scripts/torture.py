@@ -5,16 +5,18 @@ The promise under test: a mutation acknowledged with OK survives kill -9 and
 restarts, and nothing that was never sent ever appears.
 
 One cycle: the daemon runs on a data directory while writer threads commit
-to it and a compactor thread asks for COMPACT over and over; the daemon is
-SIGKILLed at a random moment; it is restarted on the same directory; every
-key is read back and checked against what the writers know. Then the
-writers reconnect and carry on from their state.
+to it, a compactor thread asks for COMPACT over and over and a reader thread
+reads the writers' keys; the daemon is SIGKILLed at a random moment; it is
+restarted on the same directory; every key is read back and checked against
+what the writers know. Then the threads reconnect and carry on from their
+state.
 
 The model (torture_model.py). Each writer owns a few keys and speaks on its
 own connection, so the daemon answers each key's operations in the order
-they were sent, and every SET value is an integer unique in the run. After a
-restart a key must hold the last acknowledged state or the state after some
-prefix of the operations then in flight:
+they were sent, and every SET value is an integer unique in the run (a few
+padded to tens of KB, which must come back whole). After a restart a key
+must hold the last acknowledged state or the state after some prefix of the
+operations then in flight:
 
   - a value older than the last acknowledged one, or absence where no DEL
     can explain it, is a LOST write;
@@ -25,7 +27,9 @@ prefix of the operations then in flight:
     than the elapsed time leaves; -2 when absent.
 
 Replies are checked as they arrive too: OK for every SET, and DEL's 1/0 must
-match the key's state.
+match the key's state. A value the reader saw must not be older than a write
+acknowledged before its GET, and must survive the next restart: readers see
+only durable values, so losing one is a DIRTY read.
 
 Ballast keys, written once before the first cycle, make the table (and so
 each compaction's snapshot) big enough that kills land inside a compaction,
