@@ -89,6 +89,7 @@ struct ss_server {
 	int shutting_down;
 	int exit_code;
 	double started;
+	double emfile_warned; /* when EMFILE was last logged */
 	struct ss_stats st;
 };
 
@@ -159,9 +160,17 @@ static void process_input(struct ss_server *srv, struct ss_conn *c)
 		.stats_arg = srv,
 	};
 
+	int high;
+again:
+	high = 0;
 	while (c->fd >= 0 && !c->close_after && !c->compact_wait && !srv->shutting_down) {
-		if (ss_buf_size(&c->out) >= SS_CONN_OUT_HIGH)
+		/* Backpressure: past the high mark, execute nothing more until
+		 * the client has read enough; on_writable resumes us once the
+		 * output drains below the mark. */
+		if (ss_buf_size(&c->out) >= SS_CONN_OUT_HIGH) {
+			high = 1;
 			break;
+		}
 		long n = ss_proto_parse(ss_buf_head(&c->in), ss_buf_size(&c->in), srv->cfg->max_line,
 					&req);
 		if (n == 0)
@@ -203,6 +212,10 @@ static void process_input(struct ss_server *srv, struct ss_conn *c)
 		else if (s == SS_CMD_QUIT)
 			c->close_after = 1;
 	}
+	/* The flush may drain the output completely, and then no writable
+	 * event would come to resume us: go on right away. */
+	if (high && ss_conn_flush(c) == 0 && ss_buf_size(&c->out) < SS_CONN_OUT_HIGH)
+		goto again;
 	settle(srv, c);
 }
 
@@ -223,10 +236,6 @@ static void fatal_stop(struct ss_server *srv, int code)
 /* fdatasync, timed. Returns 0, or -1 after stopping the server. */
 static int sync_log(struct ss_server *srv)
 {
-#ifdef SS_BENCH_NOSYNC
-	(void)srv;
-	return 0;
-#else
 	struct ss_error err;
 	uint64_t t0 = mono_us();
 	int rc = ss_store_sync(srv->store, &err);
@@ -245,7 +254,6 @@ static int sync_log(struct ss_server *srv)
 		return -1;
 	}
 	return 0;
-#endif
 }
 
 static void compact(struct ss_server *srv)
@@ -397,7 +405,11 @@ static void shed_load(struct ss_server *srv)
 		ev_io_stop(srv->loop, &srv->accept_w);
 		ev_timer_start(srv->loop, &srv->accept_retry_w);
 	}
-	ss_warn(srv->diag, "out of file descriptors; a connection was refused");
+	/* Once a second at most: a flood would otherwise flood the log too. */
+	if (ev_now(srv->loop) - srv->emfile_warned >= 1.0) {
+		srv->emfile_warned = ev_now(srv->loop);
+		ss_warn(srv->diag, "out of file descriptors; refusing connections");
+	}
 }
 
 static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
