@@ -463,7 +463,7 @@ class Torture:
                 self.ctl.stop = True
                 self.ctl.cond.notify_all()
             if self.daemon.proc and self.daemon.proc.poll() is None:
-                self.reap(self.daemon.kill)
+                self.daemon.kill()
             for t in self.threads:
                 t.join(IO_TIMEOUT)
         self.res.acked_sets = sum(w.acked_sets for w in self.writers)
@@ -500,20 +500,12 @@ class Torture:
                                % (self.prev_log, self.daemon.log()))
         raise Violation(kind, text)
 
-    def reap(self, wait):
-        """Calls the harness's wait, stop or kill and returns the exit code;
-        then closes the stderr pipe the harness has read to its end, or a
-        long run would leave one per cycle to the garbage collector."""
-        code = wait()
-        self.daemon.proc.stderr.close()
-        return code
-
     def start_daemon(self):
         try:
             self.daemon.start()
         except RuntimeError:
             self.fail("other", "the daemon did not start on the data directory (%s)"
-                      % exit_status(self.reap(self.daemon.wait)))
+                      % exit_status(self.daemon.wait()))
         if "torn tail" in self.daemon.log():
             self.res.torn_tails += 1
         self.check_log()
@@ -576,7 +568,7 @@ class Torture:
         """After the kill: waits for the process and every thread, then
         checks how the daemon died and what the threads saw."""
         ctl = self.ctl
-        code = self.reap(self.daemon.wait)
+        code = self.daemon.wait(IO_TIMEOUT)
         with ctl.cond:
             parked = ctl.cond.wait_for(lambda: ctl.parked == ctl.nthreads, IO_TIMEOUT)
             problems = list(ctl.problems)
@@ -647,7 +639,7 @@ class Torture:
 
     def clean_shutdown(self):
         """The last restart's state was verified; SIGTERM must end it cleanly."""
-        code = self.reap(self.daemon.stop)
+        code = self.daemon.stop()
         self.check_log()
         if code != 0:
             self.fail("other", "SIGTERM: the daemon exited with %s, expected 0"
