@@ -68,6 +68,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -528,10 +529,21 @@ class Torture:
                                    for n in chunk))
                     for n in chunk:
                         reply = c.readline()
+                        if reply is None:
+                            self.closed("writing the ballast")
                         if reply != "OK":
                             self.fail("other", "ballast SET %s got %r" % (n, reply))
         except OSError as e:
-            self.fail("other", "writing the ballast: %r" % e)
+            self.closed("writing the ballast: %r" % e)
+
+    def closed(self, what):
+        """Ends the run after the daemon closed a connection while no kill
+        was planned, saying whether it died by itself (and how)."""
+        try:
+            code = self.daemon.wait(10)  # an exit closes the connection first
+        except subprocess.TimeoutExpired:
+            self.fail("other", "%s: the daemon closed the connection" % what)
+        self.fail("other", "%s: the daemon died by itself (%s)" % (what, exit_status(code)))
 
     def plan(self):
         """Draws this cycle's kill trigger: (kind, argument)."""
@@ -608,9 +620,9 @@ class Torture:
                     ballast += [c.readline() for _ in chunk]
                 stats = c.stats()
         except OSError as e:
-            self.fail("other", "reading the keys back after the restart: %r" % e)
-        if any(r is None for pair in seen for r in pair) or None in ballast:
-            self.fail("other", "the daemon closed the connection while we verified")
+            self.closed("reading the keys back after the restart: %r" % e)
+        if any(r is None for pair in seen for r in pair) or None in ballast or not stats:
+            self.closed("reading the keys back after the restart")
         now = time.monotonic()
         problems = []
         present = 0
