@@ -230,9 +230,12 @@ struct ss_table *ss_store_table(struct ss_store *s)
 	return s->table;
 }
 
-int ss_store_write(struct ss_store *s, const struct ss_batch *b, struct ss_error *err)
+int ss_store_write(struct ss_store *s, struct ss_batch *b, struct ss_error *err)
 {
-	return ss_logfile_append(&s->log, b->buf, b->len, err);
+	size_t len;
+	const char *group = ss_batch_seal(b, &len);
+
+	return ss_logfile_append(&s->log, group, len, err);
 }
 
 int ss_store_sync(struct ss_store *s, struct ss_error *err)

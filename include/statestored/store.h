@@ -11,9 +11,9 @@
  *   statestored.log.tmp  a compaction in progress; removed at open
  *
  * Commit protocol, as the server drives it:
- *   1. ss_store_write(batch)  - the batch's records go to the log in one
- *                               write. On failure nothing of it stays in the
- *                               log and the table is untouched: reply ERR.
+ *   1. ss_store_write(batch)  - the batch goes to the log as one group in
+ *                               one write. On failure nothing of it stays in
+ *                               the log and the table is untouched: reply ERR.
  *   2. ss_store_sync()        - fdatasync. On failure the process must not
  *                               retry and must not acknowledge: the kernel
  *                               may have dropped the dirty pages. Exit, and
@@ -40,7 +40,7 @@ enum ss_err_kind {
 	SS_ERR_NONE = 0,
 	SS_ERR_IO,      /* a system call failed; sys_errno says which way */
 	SS_ERR_LOCKED,  /* another process holds the data directory */
-	SS_ERR_CORRUPT, /* a bad record followed by good ones, or a bad header */
+	SS_ERR_CORRUPT, /* damage followed by a complete group, or a bad header */
 	SS_ERR_VERSION, /* a log of a format version this build does not read */
 	SS_ERR_NOMEM,
 };
@@ -74,13 +74,13 @@ struct ss_store;
 
 /* Opens (creating if needed) the data directory, takes its lock, removes a
  * stale temp file, replays the log into a new table (dropping entries
- * expired at now_ms) and cuts a torn tail back to the last valid record,
- * syncing the cut. Returns 0 and *out, or -1 with *err filled (*out NULL):
- * SS_ERR_LOCKED if another store (in this process or another) has the
- * directory open; SS_ERR_CORRUPT for a bad record followed by valid ones
- * (the message names the file, byte offset and record number) or a file
- * that is not a log; SS_ERR_VERSION; SS_ERR_IO; SS_ERR_NOMEM. rep may be
- * NULL. */
+ * expired at now_ms) and cuts a torn tail back to the end of the last
+ * complete group, syncing the cut. Returns 0 and *out, or -1 with *err
+ * filled (*out NULL): SS_ERR_LOCKED if another store (in this process or
+ * another) has the directory open; SS_ERR_CORRUPT for damage followed by a
+ * complete group (the message names the file, byte offset and record
+ * number) or a file that is not a log; SS_ERR_VERSION; SS_ERR_IO;
+ * SS_ERR_NOMEM. rep may be NULL. */
 int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int64_t now_ms,
 		  struct ss_open_report *rep, struct ss_error *err);
 
@@ -90,12 +90,14 @@ void ss_store_close(struct ss_store *s);
 /* The table, for reads. Readers only ever see applied (durable) state. */
 struct ss_table *ss_store_table(struct ss_store *s);
 
-/* Step 1: appends b's records to the log. Returns 0, or -1 with *err
- * (SS_ERR_IO; sys_errno ENOSPC, EIO, ...). After -1 the log holds nothing of
- * b (it was cut back) and later writes may succeed. If even the cut-back
- * fails, the store is broken: it refuses further writes, syncs and
+/* Step 1: seals b (ss_batch_seal) and appends its group to the log in one
+ * write; an empty batch writes nothing. The bytes written are exactly what
+ * ss_batch_seal(b) returns until b changes. Returns 0, or -1 with
+ * *err (SS_ERR_IO; sys_errno ENOSPC, EIO, ...). After -1 the log holds
+ * nothing of b (it was cut back) and later writes may succeed. If even the
+ * cut-back fails, the store is broken: it refuses further writes, syncs and
  * compactions (returns -1 EIO) until reopened, and the caller should exit. */
-int ss_store_write(struct ss_store *s, const struct ss_batch *b, struct ss_error *err);
+int ss_store_write(struct ss_store *s, struct ss_batch *b, struct ss_error *err);
 
 /* Step 2: makes everything written so far durable. Returns 0, or -1 with
  * *err. After -1 the store is poisoned: every later write, sync and

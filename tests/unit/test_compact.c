@@ -1,7 +1,8 @@
 /*
  * test_compact.c - compaction rewrites the log as the live state: the same
- * state before and after and across a reopen, expired entries gone, and at
- * every failure or crash point either the old log or the new one, complete.
+ * state before and after and across a reopen, expired entries gone, written
+ * as groups, and at every failure or crash point either the old log or the
+ * new one, complete.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,6 +57,38 @@ static char *dump(struct ss_store *s)
 	return sstest_dump(ss_store_table(s), NOW);
 }
 
+/* Reads the log at path as a snapshot must be: the header, then groups of
+ * 1..SS_SNAPSHOT_GROUP_MAX SET records and nothing else. Returns the number
+ * of groups; *sets gets the number of SET records. */
+static size_t snapshot_groups(const char *path, size_t *sets)
+{
+	size_t len, pos = strlen(SS_LOG_HEADER), used, groups = 0;
+	char *buf = sstest_read_file(path, &len);
+	struct ss_record r;
+
+	assert_non_null(buf);
+	assert_memory_equal(buf, SS_LOG_HEADER, pos);
+	*sets = 0;
+	while (pos < len) {
+		assert_int_equal(ss_record_decode(buf + pos, len - pos, &r, &used), SS_DEC_OK);
+		assert_int_equal(r.type, SS_REC_GROUP);
+		assert_true(r.count >= 1 && r.count <= SS_SNAPSHOT_GROUP_MAX);
+		pos += used;
+		groups++;
+		for (uint32_t k = 0; k < r.count; k++) {
+			struct ss_record x;
+
+			assert_int_equal(ss_record_decode(buf + pos, len - pos, &x, &used),
+					 SS_DEC_OK);
+			assert_int_equal(x.type, SS_REC_SET);
+			pos += used;
+			(*sets)++;
+		}
+	}
+	free(buf);
+	return groups;
+}
+
 /* Fills s with entries of many sizes, overwrites, deletes and TTLs (some
  * already expired at NOW). */
 static void fill(struct ss_store *s, int n)
@@ -91,6 +124,7 @@ static void test_state_is_identical_before_and_after(void **state)
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
 	char *before, *after;
 	uint64_t old_bytes;
+	size_t groups, sets;
 
 	fill(s, 300);
 	before = dump(s);
@@ -105,14 +139,16 @@ static void test_state_is_identical_before_and_after(void **state)
 	assert_int_equal(sstest_file_size(fx->log), ss_store_log_bytes(s));
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
 	ss_store_close(s);
+	groups = snapshot_groups(fx->log, &sets);
 
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	after = dump(s);
 	assert_string_equal(before, after);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.expired, 0);
-	/* One SET per live entry, nothing else. */
-	assert_int_equal(rep.records, ss_table_count(ss_store_table(s)));
+	/* One SET per live entry, in groups, nothing else. */
+	assert_int_equal(sets, ss_table_count(ss_store_table(s)));
+	assert_int_equal(rep.records, sets + groups);
 	ss_store_close(s);
 	free(before);
 	free(after);
@@ -132,7 +168,7 @@ static void test_expired_entries_are_dropped(void **state)
 	/* Even opened with an earlier clock, "short" is gone from the log;
 	 * "long" keeps its absolute expiry. */
 	s = sstest_open(fx->dir, NULL, 0, 1000, &rep);
-	assert_int_equal(rep.records, 2);
+	assert_int_equal(rep.records, 3); /* GROUP 2, long, forever */
 	sstest_assert_value(s, "short", NULL, 1000);
 	sstest_assert_value(s, "long", "2", 8999);
 	sstest_assert_value(s, "forever", "3", 1000);
@@ -160,7 +196,7 @@ static void test_appends_after_compaction_go_to_the_new_log(void **state)
 	assert_true(sstest_file_size(fx->log) >= (long long)ss_store_log_bytes(s));
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 4);
+	assert_int_equal(rep.records, 7); /* the snapshot's 3 lines, 2 commits of 2 */
 	sstest_assert_value(s, "a", "odd", NOW);
 	sstest_assert_value(s, "b", NULL, NOW);
 	sstest_assert_value(s, "c", "new", NOW);
@@ -243,19 +279,22 @@ static void test_crash_after_the_rename_has_the_new_log(void **state)
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
 	char *before, *after;
+	size_t groups, sets;
 
 	fill(s, 40);
 	before = dump(s);
 	assert_int_equal(ss_snapshot_write(ss_store_table(s), NOW, fx->tmp, &ss_io_posix, NULL), 0);
 	assert_int_equal(rename(fx->tmp, fx->log), 0);
 	ss_store_close(s);
+	groups = snapshot_groups(fx->log, &sets);
 
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.removed_tmp, 0);
 	assert_int_equal(rep.torn_bytes, 0);
 	after = dump(s);
 	assert_string_equal(before, after);
-	assert_int_equal(rep.records, ss_table_count(ss_store_table(s)));
+	assert_int_equal(sets, ss_table_count(ss_store_table(s)));
+	assert_int_equal(rep.records, sets + groups);
 	ss_store_close(s);
 	free(after);
 	free(before);
@@ -381,6 +420,44 @@ static void test_directory_fsync_failure_after_rename_poisons(void **state)
 	free(before);
 }
 
+static void test_a_large_snapshot_is_written_as_several_groups(void **state)
+{
+	struct fixture *fx = *state;
+	const size_t n = 2 * SS_SNAPSHOT_GROUP_MAX + 1000;
+	struct ss_open_report rep;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	struct ss_batch b;
+	char name[32], *before, *after;
+	size_t groups, sets;
+
+	/* One commit of n SETs: itself one group of n records. */
+	ss_batch_init(&b);
+	for (size_t i = 0; i < n; i++) {
+		struct ss_record r = {.type = SS_REC_SET, .name = name, .value = "v"};
+
+		r.nlen = (size_t)snprintf(name, sizeof(name), "entry-%zu", i);
+		r.vlen = 1;
+		assert_int_equal(ss_batch_add(&b, &r, NULL), 0);
+	}
+	assert_int_equal(sstest_commit(s, &b, NOW, NULL), 0);
+	ss_batch_free(&b);
+	before = dump(s);
+	assert_int_equal(ss_store_compact(s, NOW, NULL), 0);
+	ss_store_close(s);
+
+	groups = snapshot_groups(fx->log, &sets);
+	assert_int_equal(sets, n);
+	assert_int_equal(groups, 3); /* 4096 + 4096 + 1000 small records */
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, n + groups);
+	assert_int_equal(rep.torn_bytes, 0);
+	after = dump(s);
+	assert_string_equal(before, after);
+	ss_store_close(s);
+	free(before);
+	free(after);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -394,6 +471,7 @@ int main(void)
 		T(test_failures_before_the_rename_keep_the_old_log),
 		T(test_failure_midway_through_a_large_snapshot),
 		T(test_directory_fsync_failure_after_rename_poisons),
+		T(test_a_large_snapshot_is_written_as_several_groups),
 	};
 #undef T
 
