@@ -543,10 +543,12 @@ int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err)
 	return 0;
 }
 
-int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *err)
+int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail, size_t tail_len,
+		       struct ss_error *err)
 {
 	const struct ss_io *io = lf->io;
 	struct stat st;
+	uint64_t len;
 	int fd, ret = -1;
 
 	/* Open the new file before the rename: after it, the old fd would name
@@ -563,6 +565,18 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *
 			     strerror(errno));
 		goto out;
 	}
+	len = (uint64_t)st.st_size;
+	/* The tail is whole groups, already durable in the old log; it must be
+	 * durable in the new one before the rename makes it the log. */
+	if (tail_len > 0 && (ss_io_pwrite_all(io, fd, tail, tail_len, (off_t)len) < 0 ||
+			     ss_io_fdatasync(io, fd) < 0)) {
+		ss_error_set(err, SS_ERR_IO, errno,
+			     "cannot append the %zu bytes logged since the snapshot to the compacted "
+			     "log %s: %s",
+			     tail_len, tmp, strerror(errno));
+		goto out;
+	}
+	len += tail_len;
 	if (io->rename(io->ctx, tmp, lf->path) < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot rename %s to %s: %s", tmp, lf->path,
 			     strerror(errno));
@@ -572,7 +586,7 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *
 	ss_logfile_close(lf);
 	lf->fd = fd;
 	fd = -1;
-	lf->end = lf->size = lf->synced = (uint64_t)st.st_size;
+	lf->end = lf->size = lf->synced = len;
 	if (ss_io_fsync_dir(io, lf->dir) < 0) {
 		lf->poisoned = 1;
 		ss_error_set(err, SS_ERR_IO, errno,

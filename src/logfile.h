@@ -68,13 +68,15 @@ int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err);
 int ss_logfile_writable(const struct ss_logfile *lf, struct ss_error *err);
 
 /* Makes the complete, synced file tmp (in lf's directory) the log: opens it,
+ * appends tail[0..tail_len) to it and fdatasyncs it (if tail_len > 0),
  * renames it over path, fsyncs the directory and switches lf to it.
  * Returns 0; -1 with *err if it failed before the rename (tmp is removed; lf
  * is untouched and still appendable); -2 with *err if the directory fsync
  * after the rename failed (lf is switched to the new file, which is now the
  * log, but poisoned: the rename may not be durable, so nothing more may be
  * acknowledged until a restart). */
-int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *err);
+int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail, size_t tail_len,
+		       struct ss_error *err);
 
 /* Closes the file. Does not sync. Safe on a closed lf. */
 void ss_logfile_close(struct ss_logfile *lf);

@@ -92,7 +92,8 @@ struct ss_table *ss_store_table(struct ss_store *s);
 
 /* Step 1: seals b (ss_batch_seal) and appends its group to the log in one
  * write; an empty batch writes nothing. The bytes written are exactly what
- * ss_batch_seal(b) returns until b changes. Returns 0, or -1 with
+ * ss_batch_seal(b) returns until b changes: a caller running a non-blocking
+ * compaction appends them to its tail (see below). Returns 0, or -1 with
  * *err (SS_ERR_IO; sys_errno ENOSPC, EIO, ...). After -1 the log holds
  * nothing of b (it was cut back) and later writes may succeed. If even the
  * cut-back fails, the store is broken: it refuses further writes, syncs and
@@ -122,8 +123,48 @@ int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms);
  * file is the log (the store appends to it) but the store is poisoned as
  * after a failed sync, since the rename may not survive a crash and nothing
  * more may be acknowledged until a restart. Fails with EIO on a poisoned or
- * broken store. */
+ * broken store. This is ss_store_compact_begin, ss_snapshot_write and
+ * ss_store_compact_finish (with no tail) in a row. */
 int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err);
+
+/* Non-blocking compaction, in three steps, so that the snapshot is written
+ * by a forked child over its copy-on-write copy of the table while the
+ * parent keeps committing:
+ *
+ * 1. ss_store_compact_begin(s, &tmp_path, err), in the parent between
+ *    commits: removes any stale temp file and returns the temp path in
+ *    *tmp_path (owned by the store, valid until it is closed). Returns 0, or
+ *    -1 with *err (EIO on a poisoned or broken store; SS_ERR_IO if the stale
+ *    file cannot be removed). Then fork.
+ * 2. In the child: ss_snapshot_write(ss_store_table(s), now_ms, tmp_path,
+ *    io, err) writes the live entries as groups and fdatasyncs the file; the
+ *    child then _exit()s 0 on success or 1. The child must not touch the
+ *    log or the store otherwise.
+ * 3. Meanwhile the parent commits as usual and keeps, in its own tail
+ *    buffer, the exact bytes of every batch it wrote to the log since the
+ *    fork: after each successful ss_store_write(s, b), append the span
+ *    ss_batch_seal(b, &len) returns (whole groups, so the tail is valid log
+ *    data). Batches whose write failed were cut back and are not kept. Once
+ *    the child has exited 0, between commits (nothing written and not yet
+ *    applied), the parent calls ss_store_compact_finish(s, tail, tail_len,
+ *    err): it appends the tail to the temp file, fdatasyncs it, renames it
+ *    over the log, fsyncs the directory and switches appends to the new
+ *    file (preallocation starts afresh). Same return and failure contract as
+ *    ss_store_compact: on failure before the rename the temp file is
+ *    removed and the old log stays the log, appendable. The tail may then be
+ *    dropped.
+ *    Or, if the child failed or compaction is given up,
+ *    ss_store_compact_abort(s) removes the temp file; the old log was the
+ *    log all along.
+ *
+ * Only finish makes the snapshot the log, and only the parent calls it, so
+ * nothing the parent acknowledged is ever missing from the log: it is in
+ * the child's snapshot (applied before the fork) or in the tail (written
+ * after it). */
+int ss_store_compact_begin(struct ss_store *s, const char **tmp_path, struct ss_error *err);
+int ss_store_compact_finish(struct ss_store *s, const void *tail, size_t tail_len,
+			    struct ss_error *err);
+void ss_store_compact_abort(struct ss_store *s);
 
 /* Logical size of the log in bytes (records end; preallocated zeros not
  * counted), and that size right after the last compaction or open. */
