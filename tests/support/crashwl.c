@@ -154,6 +154,42 @@ static void wl_compact(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_check_at(r, T0 + 100);
 }
 
+/* Background compaction, the server's way (fork, child writes the snapshot,
+ * parent keeps committing and hands the tail to finish), in one process: a
+ * batch committed before the snapshot is written and one after, both in the
+ * tail; then a second compaction that is aborted, with commits around it. */
+static void wl_compact_bg(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	crashx_run_open(r, T0);
+	crashx_run_set(r, "a", 2000, 0);
+	crashx_run_set(r, "b", 1700, T0 + 40);
+	crashx_run_set(r, "c", 1200, 0);
+	crashx_run_commit(r, T0);
+	crashx_run_set(r, "a", 2400, 0);
+	crashx_run_del(r, "c");
+	crashx_run_commit(r, T0 + 10);
+	crashx_run_compact_begin(r);
+	crashx_run_set(r, "c", 3000, 0);
+	crashx_run_set(r, "d", 800, T0 + 5000);
+	crashx_run_commit(r, T0 + 20);
+	crashx_run_compact_snapshot(r, T0 + 50);
+	crashx_run_set(r, "a", 1100, 0);
+	crashx_run_del(r, "d");
+	crashx_run_commit(r, T0 + 60);
+	crashx_run_compact_finish(r);
+	crashx_run_set(r, "e", 2500, 0);
+	crashx_run_commit(r, T0 + 70);
+	crashx_run_compact_begin(r);
+	crashx_run_compact_snapshot(r, T0 + 75);
+	crashx_run_set(r, "b", 900, 0);
+	crashx_run_commit(r, T0 + 80);
+	crashx_run_compact_abort(r);
+	crashx_run_set(r, "c", 1500, 0);
+	crashx_run_commit(r, T0 + 90);
+	crashx_run_check_at(r, T0 + 100);
+}
+
 /* Builds the torn state of tear_run at its last call: the last batch's
  * write persisted as a prefix of its pieces, the rest lost. */
 static void torn_image(const struct crashx_run *run, size_t chunk, struct crashfs_image *img)
@@ -239,6 +275,8 @@ const struct crashx_workload crashx_workloads[] = {
 	{"ttl", "SETs with TTLs, checked at clocks around their expiries", wl_ttl},
 	{"dels", "DELs of present and missing names, SETs after them", wl_dels},
 	{"compact", "ss_store_compact between batches", wl_compact},
+	{"compact-bg", "ss_store_compact_begin/_finish with commits meanwhile; an abort",
+	 wl_compact_bg},
 	{"torn-append", "a torn tail cut at open, then more appends", wl_torn_append},
 };
 

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "sstest.h"
+#include "statestored/snapshot.h"
 #include "statestored/table.h"
 
 typedef unsigned long long ull;
@@ -134,6 +135,8 @@ void crashx_run_init(struct crashx_run *r, const char *workload, size_t prealloc
 
 void crashx_run_free(struct crashx_run *r)
 {
+	ss_table_free(r->snap);
+	free(r->tail);
 	ss_store_close(r->s);
 	ss_batch_free(&r->b);
 	crashfs_free(&r->fs);
@@ -240,6 +243,20 @@ void crashx_run_write_only(struct crashx_run *r)
 	ss_batch_reset(&r->b);
 }
 
+/* Appends the bytes the last ss_store_write wrote to the compaction tail. */
+static void keep_tail(struct crashx_run *r)
+{
+	size_t len;
+	const char *p = ss_batch_seal(&r->b, &len);
+
+	if (r->tail_cap - r->tail_len < len) {
+		r->tail_cap = 2 * (r->tail_len + len);
+		r->tail = xrealloc(r->tail, r->tail_cap);
+	}
+	memcpy(r->tail + r->tail_len, p, len);
+	r->tail_len += len;
+}
+
 void crashx_run_commit(struct crashx_run *r, int64_t now_ms)
 {
 	struct ss_error err = {0};
@@ -247,6 +264,8 @@ void crashx_run_commit(struct crashx_run *r, int64_t now_ms)
 	if (ss_store_write(r->s, &r->b, &err) < 0)
 		fail_msg("%s: ss_store_write: %s", r->workload, err.msg);
 	mark_batch(r, crashfs_nops(&r->fs), 0);
+	if (r->compacting)
+		keep_tail(r);
 	if (ss_store_sync(r->s, &err) < 0)
 		fail_msg("%s: ss_store_sync: %s", r->workload, err.msg);
 	mark_batch(r, crashfs_nops(&r->fs), 1);
@@ -262,6 +281,57 @@ void crashx_run_compact(struct crashx_run *r, int64_t now_ms)
 
 	if (ss_store_compact(r->s, now_ms, &err) < 0)
 		fail_msg("%s: ss_store_compact: %s", r->workload, err.msg);
+}
+
+void crashx_run_compact_begin(struct crashx_run *r)
+{
+	struct ss_error err = {0};
+	struct ss_entry e;
+	size_t cursor = 0;
+
+	if (ss_store_compact_begin(r->s, &r->tmp_path, &err) < 0)
+		fail_msg("%s: ss_store_compact_begin: %s", r->workload, err.msg);
+	/* What fork would give the child: the table as it is now. */
+	r->snap = ss_table_new();
+	if (!r->snap)
+		fail_msg("crashx: out of memory");
+	while (ss_table_next(ss_store_table(r->s), &cursor, &e)) {
+		if (ss_table_set(r->snap, e.name, e.nlen, e.value, e.vlen, e.expire_ms) < 0)
+			fail_msg("crashx: out of memory");
+	}
+	r->tail_len = 0;
+	r->compacting = 1;
+}
+
+void crashx_run_compact_snapshot(struct crashx_run *r, int64_t now_ms)
+{
+	struct ss_error err = {0};
+
+	if (ss_snapshot_write(r->snap, now_ms, r->tmp_path, &r->fs.io, &err) < 0)
+		fail_msg("%s: ss_snapshot_write: %s", r->workload, err.msg);
+}
+
+static void compact_end(struct crashx_run *r)
+{
+	ss_table_free(r->snap);
+	r->snap = NULL;
+	r->tail_len = 0;
+	r->compacting = 0;
+}
+
+void crashx_run_compact_finish(struct crashx_run *r)
+{
+	struct ss_error err = {0};
+
+	if (ss_store_compact_finish(r->s, r->tail, r->tail_len, &err) < 0)
+		fail_msg("%s: ss_store_compact_finish: %s", r->workload, err.msg);
+	compact_end(r);
+}
+
+void crashx_run_compact_abort(struct crashx_run *r)
+{
+	ss_store_compact_abort(r->s);
+	compact_end(r);
 }
 
 void crashx_run_check_at(struct crashx_run *r, int64_t now_ms)

@@ -79,6 +79,12 @@ struct crashx_run {
 	int64_t times[CRASHX_TIMES_MAX]; /* clocks to check states at */
 	size_t ntimes;
 	int opened;
+	/* A background compaction in progress (crashx_run_compact_begin). */
+	struct ss_table *snap; /* the forked child's copy of the table */
+	const char *tmp_path;
+	char *tail;            /* the batches written since, as written */
+	size_t tail_len, tail_cap;
+	int compacting;
 	char *violation; /* one the workload found itself, as crashx_check says
 			  * it, with where in describing the state; or NULL */
 	char *where;
@@ -104,6 +110,16 @@ void crashx_run_commit(struct crashx_run *r, int64_t now_ms);
 void crashx_run_write_only(struct crashx_run *r);
 /* ss_store_compact at now_ms (must succeed). */
 void crashx_run_compact(struct crashx_run *r, int64_t now_ms);
+/* Background compaction as the server runs it with a forked child, here in
+ * one process: begin calls ss_store_compact_begin and copies the table, as
+ * fork would; snapshot writes that copy with ss_snapshot_write through the
+ * recording io, as the child would, whenever the workload calls it; commits
+ * made meanwhile are kept as the tail (ss_batch_seal's bytes); finish calls
+ * ss_store_compact_finish with the tail, abort ss_store_compact_abort. */
+void crashx_run_compact_begin(struct crashx_run *r);
+void crashx_run_compact_snapshot(struct crashx_run *r, int64_t now_ms);
+void crashx_run_compact_finish(struct crashx_run *r);
+void crashx_run_compact_abort(struct crashx_run *r);
 /* Adds a clock at which crash states are checked; it must not be earlier
  * than any clock the workload used. */
 void crashx_run_check_at(struct crashx_run *r, int64_t now_ms);

@@ -271,10 +271,10 @@ static void test_a_preallocated_batch_torn_at_any_one_sector_opens(void **state)
 
 static struct crashx_opts ci_opts(void)
 {
-	return (struct crashx_opts){.max_states = 48,
+	return (struct crashx_opts){.max_states = 128,
 				    .seed = 20240601,
 				    .chunk = 512,
-				    .atomic_batches = 0,
+				    .atomic_batches = 1,
 				    .out = stderr,
 				    .max_reports = 3};
 }
@@ -346,6 +346,12 @@ static void test_compact(void **state)
 	explore("compact");
 }
 
+static void test_compact_bg(void **state)
+{
+	(void)state;
+	explore("compact-bg");
+}
+
 static void test_torn_append(void **state)
 {
 	(void)state;
@@ -367,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_ttl),
 		cmocka_unit_test(test_dels),
 		cmocka_unit_test(test_compact),
+		cmocka_unit_test(test_compact_bg),
 		cmocka_unit_test(test_torn_append),
 	};
 #undef T
