@@ -190,24 +190,27 @@ static void wl_compact_bg(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_check_at(r, T0 + 100);
 }
 
-/* Builds the torn state of tear_run at its last call: the last batch's
- * write persisted as a prefix of its pieces, the rest lost. */
+/* Builds a torn state of run at its last call: the last batch's write
+ * persisted but for its second piece (a sector inside the batch, with whole
+ * records after it) and its last. */
 static void torn_image(const struct crashx_run *run, size_t chunk, struct crashfs_image *img)
 {
 	struct crashfs_point pt;
 	unsigned char *on;
-	size_t last_op;
+	size_t last_op, first;
 
 	crashfs_point_init(&pt, &run->fs, crashfs_nops(&run->fs), chunk);
-	if (pt.nunits < 2)
-		fail_msg("torn-append: the last write has %zu pieces, too few to tear", pt.nunits);
 	on = calloc(pt.nunits, 1);
 	if (!on)
 		fail_msg("out of memory");
 	last_op = pt.units[pt.nunits - 1].op;
+	for (first = pt.nunits - 1; first > 0 && pt.units[first - 1].op == last_op; first--)
+		;
+	if (pt.nunits - first < 4)
+		fail_msg("torn-append: the last write has %zu pieces, too few", pt.nunits - first);
 	for (size_t u = 0; u < pt.nunits; u++) {
-		/* Everything durable-to-be persists; the last write only in part. */
-		on[u] = pt.units[u].op != last_op || u < pt.nunits - 2;
+		/* Everything else persists; the last write only in part. */
+		on[u] = pt.units[u].op != last_op || (u != first + 1 && u != pt.nunits - 1);
 	}
 	crashfs_image_build(img, &pt, on);
 	free(on);
@@ -215,9 +218,10 @@ static void torn_image(const struct crashx_run *run, size_t chunk, struct crashf
 }
 
 /* A torn tail, then more appends: crash while the third batch is written
- * (its write torn, a prefix of it on disk), open that state - which cuts
- * the tail - and append more batches; the crash states explored are those
- * of this second life. The state the first life left is checked too. */
+ * (its write torn: a sector inside it and its end lost), open that state -
+ * which cuts the tail - and append more batches, compact, append again; the
+ * crash states explored are those of this second life. The state the first
+ * life left is checked too. */
 static void wl_torn_append(struct crashx_run *r, const struct crashx_opts *o)
 {
 	char name[sizeof(r->workload)];
@@ -235,8 +239,9 @@ static void wl_torn_append(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_set(&first, "a", 2600, 0);
 	crashx_run_del(&first, "b");
 	crashx_run_commit(&first, T0 + 1);
-	crashx_run_set(&first, "b", 3000, 0);
-	crashx_run_set(&first, "c", 2000, 0);
+	crashx_run_set(&first, "b", 6000, 0);
+	crashx_run_set(&first, "c", 6000, 0);
+	crashx_run_set(&first, "d", 2000, 0);
 	crashx_run_write_only(&first);
 	torn_image(&first, o->chunk, &img);
 	crashx_run_close(&first);
@@ -265,6 +270,9 @@ static void wl_torn_append(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_commit(r, T0 + 3);
 	crashx_run_set(r, "b", 2700, 0);
 	crashx_run_commit(r, T0 + 4);
+	crashx_run_compact(r, T0 + 5);
+	crashx_run_set(r, "a", 1900, 0);
+	crashx_run_commit(r, T0 + 6);
 	crashx_run_check_at(r, T0 + 10);
 }
 
