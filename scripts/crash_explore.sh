@@ -7,7 +7,7 @@
 # kind. Violations are described on stderr (the first few per row).
 #
 # Usage: scripts/crash_explore.sh [crash_explore args...]
-#   default args: --max-states 5000 --chunk both --seed 1
+#   default args: --max-states 20000 --chunk both --seed 1
 #   e.g.  scripts/crash_explore.sh --max-states 20000 --seed 7 --workload ttl
 #         scripts/crash_explore.sh --trace       (print the recorded calls)
 # Crash states are materialized under $TMPDIR (default: /dev/shm if present).
@@ -21,5 +21,5 @@ ss_build "$SS_ROOT/build" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=ON
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
   export TMPDIR=/dev/shm
 fi
-[ $# -eq 0 ] && set -- --max-states 5000 --chunk both --seed 1
+[ $# -eq 0 ] && set -- --max-states 20000 --chunk both --seed 1
 exec "$SS_ROOT/build/tests/crash_explore" "$@"
