@@ -35,6 +35,9 @@
  * "none persisted". Different unit choices often give byte-identical
  * states: crashfs_image_hash lets a caller check each distinct one once.
  *
+ * Recording is crashfs.c; crash points, states and their iteration are
+ * crashstate.c.
+ *
  * Not modeled: file data that persists without the write having been
  * issued (garbage), reordering inside one piece, directories other than
  * root, and metadata such as modes and times.
