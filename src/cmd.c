@@ -141,7 +141,7 @@ static enum ss_cmd_status cmd_get(const struct ss_request *req, struct ss_cmd_en
 				  struct ss_buf *out)
 {
 	struct ss_entry e;
-	int found;
+	int found = 0;
 	enum ss_cmd_status st = read_entry(req, env, out, &e, &found);
 
 	if (st != SS_CMD_REPLIED)
@@ -157,7 +157,7 @@ static enum ss_cmd_status cmd_ttl(const struct ss_request *req, struct ss_cmd_en
 				  struct ss_buf *out)
 {
 	struct ss_entry e;
-	int found;
+	int found = 0;
 	enum ss_cmd_status st = read_entry(req, env, out, &e, &found);
 	long long secs;
 
