@@ -123,18 +123,22 @@ static enum ss_cmd_status cmd_del(const struct ss_request *req, struct ss_cmd_en
 }
 
 /* The read commands' common start: checks the name, then looks it up.
- * Returns SS_CMD_REPLIED with *found set when the caller may answer;
- * anything else is the status to return (an error was answered, or WAIT). */
-static enum ss_cmd_status read_entry(const struct ss_request *req, struct ss_cmd_env *env,
-				     struct ss_buf *out, struct ss_entry *e, int *found)
+ * Returns 1 with *found set when the caller goes on to answer, or 0 with
+ * *st the status to return (an error was answered, or WAIT). */
+static int read_entry(const struct ss_request *req, struct ss_cmd_env *env, struct ss_buf *out,
+		      struct ss_entry *e, int *found, enum ss_cmd_status *st)
 {
 	const char *why = check_name(&req->argv[1]);
-	if (why)
-		return reply_err(env, out, why, NULL);
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
+	if (why) {
+		*st = reply_err(env, out, why, NULL);
+		return 0;
+	}
+	if (!env->may_reply) {
+		*st = SS_CMD_WAIT;
+		return 0;
+	}
 	*found = ss_table_get(env->table, req->argv[1].p, req->argv[1].n, env->now_ms, e);
-	return SS_CMD_REPLIED;
+	return 1;
 }
 
 static enum ss_cmd_status cmd_get(const struct ss_request *req, struct ss_cmd_env *env,
@@ -142,9 +146,9 @@ static enum ss_cmd_status cmd_get(const struct ss_request *req, struct ss_cmd_en
 {
 	struct ss_entry e;
 	int found = 0;
-	enum ss_cmd_status st = read_entry(req, env, out, &e, &found);
+	enum ss_cmd_status st;
 
-	if (st != SS_CMD_REPLIED)
+	if (!read_entry(req, env, out, &e, &found, &st))
 		return st;
 	if (!found)
 		return reply(env, out, "NULL");
@@ -158,10 +162,10 @@ static enum ss_cmd_status cmd_ttl(const struct ss_request *req, struct ss_cmd_en
 {
 	struct ss_entry e;
 	int found = 0;
-	enum ss_cmd_status st = read_entry(req, env, out, &e, &found);
+	enum ss_cmd_status st;
 	long long secs;
 
-	if (st != SS_CMD_REPLIED)
+	if (!read_entry(req, env, out, &e, &found, &st))
 		return st;
 	if (!found)
 		secs = -2;
