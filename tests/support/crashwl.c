@@ -45,6 +45,14 @@ static void wl_sets(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_check_at(r, T0 + 10);
 }
 
+/* The same, each commit synced in two halves as the server's syncer
+ * thread does it (ss_store_sync_begin, fdatasync, ss_store_sync_end). */
+static void wl_split_sync(struct crashx_run *r, const struct crashx_opts *o)
+{
+	r->split_sync = 1;
+	wl_sets(r, o);
+}
+
 /* Values of 9-40 KB: one record spans several 4 KB pages, so even page-
  * granular tearing splits records. */
 static void wl_big(struct crashx_run *r, const struct crashx_opts *o)
@@ -278,6 +286,8 @@ static void wl_torn_append(struct crashx_run *r, const struct crashx_opts *o)
 
 const struct crashx_workload crashx_workloads[] = {
 	{"sets", "batches of multi-KB SETs", wl_sets},
+	{"split-sync", "the sets workload, synced by sync_begin/fdatasync/sync_end",
+	 wl_split_sync},
 	{"big", "SETs of 9-40 KB values, spanning several pages each", wl_big},
 	{"many", "batches of 24 small SETs and DELs", wl_many},
 	{"ttl", "SETs with TTLs, checked at clocks around their expiries", wl_ttl},

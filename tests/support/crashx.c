@@ -266,8 +266,17 @@ void crashx_run_commit(struct crashx_run *r, int64_t now_ms)
 	mark_batch(r, crashfs_nops(&r->fs), 0);
 	if (r->compacting)
 		keep_tail(r);
-	if (ss_store_sync(r->s, &err) < 0)
+	if (r->split_sync) {
+		int fd = ss_store_sync_begin(r->s, &err), rc;
+
+		if (fd < 0)
+			fail_msg("%s: ss_store_sync_begin: %s", r->workload, err.msg);
+		rc = ss_io_fdatasync(&r->fs.io, fd);
+		if (ss_store_sync_end(r->s, rc, rc < 0 ? errno : 0, &err) < 0)
+			fail_msg("%s: ss_store_sync_end: %s", r->workload, err.msg);
+	} else if (ss_store_sync(r->s, &err) < 0) {
 		fail_msg("%s: ss_store_sync: %s", r->workload, err.msg);
+	}
 	mark_batch(r, crashfs_nops(&r->fs), 1);
 	if (ss_store_apply(r->s, &r->b, now_ms) < 0)
 		fail_msg("%s: ss_store_apply: %s", r->workload, strerror(errno));

@@ -79,6 +79,9 @@ struct crashx_run {
 	int64_t times[CRASHX_TIMES_MAX]; /* clocks to check states at */
 	size_t ntimes;
 	int opened;
+	int split_sync;  /* commit with ss_store_sync_begin, the fdatasync
+			  * through the io, ss_store_sync_end (as the server's
+			  * syncer thread does), not ss_store_sync */
 	/* A background compaction in progress (crashx_run_compact_begin). */
 	struct ss_table *snap; /* the forked child's copy of the table */
 	const char *tmp_path;

@@ -316,6 +316,12 @@ static void test_sets(void **state)
 	explore("sets");
 }
 
+static void test_split_sync(void **state)
+{
+	(void)state;
+	explore("split-sync");
+}
+
 static void test_big(void **state)
 {
 	(void)state;
@@ -368,6 +374,7 @@ int main(void)
 		T(test_a_batch_torn_at_any_one_sector_opens_whole_or_not_at_all),
 		T(test_a_preallocated_batch_torn_at_any_one_sector_opens),
 		cmocka_unit_test(test_sets),
+		cmocka_unit_test(test_split_sync),
 		cmocka_unit_test(test_big),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_ttl),
