@@ -1,0 +1,45 @@
+/*
+ * buf.h - a growable byte buffer with a read offset.
+ *
+ * The live bytes are data[off..len). Appends go at len; consumers advance
+ * off. Space before off is reclaimed (by moving the live bytes down) when an
+ * append needs room, so a buffer used as a queue does not grow without end.
+ */
+#ifndef STATESTORED_BUF_H
+#define STATESTORED_BUF_H
+
+#include <stddef.h>
+
+struct ss_buf {
+	char *data;
+	size_t off, len, cap;
+};
+
+void ss_buf_init(struct ss_buf *b);
+void ss_buf_free(struct ss_buf *b);
+
+/* Number of live bytes, and a pointer to the first. */
+static inline size_t ss_buf_size(const struct ss_buf *b) { return b->len - b->off; }
+static inline char *ss_buf_head(const struct ss_buf *b) { return b->data + b->off; }
+
+/* Makes room for at least n more bytes after the live ones. Returns a
+ * pointer to that room (write into it, then ss_buf_commit), or NULL with
+ * errno ENOMEM. */
+char *ss_buf_space(struct ss_buf *b, size_t n);
+/* Marks n bytes written into the room from ss_buf_space as live. */
+void ss_buf_commit(struct ss_buf *b, size_t n);
+
+/* Appends bytes; returns 0 or -1 with errno ENOMEM (b unchanged). */
+int ss_buf_append(struct ss_buf *b, const void *p, size_t n);
+int ss_buf_puts(struct ss_buf *b, const char *s);
+/* printf-style append; same return convention. */
+int ss_buf_printf(struct ss_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Drops the first n live bytes (n <= size). */
+void ss_buf_consume(struct ss_buf *b, size_t n);
+
+/* Frees the memory if the buffer is empty and holds more than keep bytes,
+ * so an idle connection does not pin a large buffer. */
+void ss_buf_shrink(struct ss_buf *b, size_t keep);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * conn.h - one client connection: its socket, its input and output buffers
+ * and the watchers that move bytes between them.
+ *
+ * A connection reads only while its input buffer has room (the buffer is
+ * capped at the line limit, so no more than one line's worth is ever held)
+ * and while its unsent output is below SS_CONN_OUT_HIGH (backpressure: a
+ * client that does not read its replies stops being read). Output past
+ * SS_OUTBUF_MAX disconnects the client.
+ *
+ * The connection does not execute requests: the server's on_input callback
+ * does. A connection with mutations waiting for a commit (pending > 0) cannot
+ * be freed; ss_conn_close closes the socket and the server frees the struct
+ * when the last of them has been answered.
+ */
+#ifndef STATESTORED_CONN_H
+#define STATESTORED_CONN_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define SS_CONN_OUT_HIGH (1024 * 1024)
+
+struct ss_conn;
+
+struct ss_conn_hooks {
+	/* New input arrived (or EOF): execute what can be executed. */
+	void (*on_input)(struct ss_conn *c, void *arg);
+	void *arg;
+};
+
+struct ss_conn {
+	ev_io rio, wio;
+	struct ev_loop *loop;
+	int fd; /* -1 once closed */
+	struct ss_buf in, out;
+	size_t in_cap;   /* input limit: max_line + "\r\n" */
+	size_t pending;  /* staged mutations not yet answered */
+	unsigned eof : 1;          /* the peer shut its side */
+	unsigned close_after : 1;  /* close once out is sent (QUIT, line too long) */
+	unsigned compact_wait : 1; /* waiting for a COMPACT to finish */
+	unsigned batch_wait : 1;   /* waiting for room in the open batch */
+	uint64_t mark;             /* the server's: dedupes conns per commit */
+	const struct ss_conn_hooks *hooks;
+	struct ss_conn *prev, *next; /* the server's list of connections */
+};
+
+/* Sets up c around a connected non-blocking socket and starts reading.
+ * Returns 0 or -1 (errno). */
+int ss_conn_init(struct ss_conn *c, struct ev_loop *loop, int fd, size_t max_line,
+		 const struct ss_conn_hooks *hooks);
+
+/* Sends what it can of c->out without blocking and arranges for the rest;
+ * re-evaluates which watchers should run. Returns 0, or -1 if the
+ * connection failed or must go (the caller then closes it). */
+int ss_conn_flush(struct ss_conn *c);
+
+/* Recomputes whether to read (room in input, output below the high mark,
+ * not closing) and whether to wait for writability. */
+void ss_conn_update(struct ss_conn *c);
+
+/* 1 if the connection is finished: closed, or closing with nothing left to
+ * send, or at EOF with every reply sent and nothing left to execute. */
+int ss_conn_done(const struct ss_conn *c);
+
+/* Stops the watchers and closes the socket. Safe to call twice. Buffers are
+ * kept until ss_conn_free. */
+void ss_conn_close(struct ss_conn *c);
+void ss_conn_free(struct ss_conn *c);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * diag.h - the daemon's own log: one line per event on stderr, with a UTC
+ * timestamp and a level. Errors also name the source file and line.
+ *
+ * The level lives in a struct the caller owns and passes around; nothing
+ * here is global.
+ */
+#ifndef STATESTORED_DIAG_H
+#define STATESTORED_DIAG_H
+
+#include <stdio.h>
+
+enum ss_level { SS_DEBUG = 0, SS_INFO = 1, SS_WARN = 2, SS_ERROR = 3 };
+
+struct ss_diag {
+	enum ss_level level; /* lines below this level are dropped */
+	FILE *out;           /* stderr unless a test says otherwise */
+};
+
+/* Parses "debug", "info", "warn" or "error". Returns 0 or -1. */
+int ss_diag_parse_level(const char *s, enum ss_level *out);
+
+void ss_diag_log(const struct ss_diag *d, enum ss_level lvl, const char *file, int line,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#define ss_debug(d, ...) ss_diag_log((d), SS_DEBUG, NULL, 0, __VA_ARGS__)
+#define ss_info(d, ...) ss_diag_log((d), SS_INFO, NULL, 0, __VA_ARGS__)
+#define ss_warn(d, ...) ss_diag_log((d), SS_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define ss_error(d, ...) ss_diag_log((d), SS_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+
+#endif

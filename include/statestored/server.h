@@ -1,0 +1,46 @@
+/*
+ * server.h - the daemon: one libev loop that owns the listener, the
+ * connections, the signals, background expiry and the commit cycle.
+ *
+ * Commit cycle (group commit). Requests are executed as they are read.
+ * Reads answer at once from the table, which holds only durable state.
+ * Mutations are staged into the open batch and their connections wait.
+ * Just before the loop would block (an ev_prepare watcher), the whole batch
+ * - every mutation that arrived in this loop iteration, from every
+ * connection - goes to the log in one write and one fdatasync; only then is
+ * it applied to the table and are its replies queued, in order.
+ */
+#ifndef STATESTORED_SERVER_H
+#define STATESTORED_SERVER_H
+
+#include <stddef.h>
+
+#include "diag.h"
+#include "io.h"
+
+/* Process exit codes (also the daemon's documented exit status). */
+enum ss_exit {
+	SS_EXIT_OK = 0,      /* clean shutdown on SIGTERM / SIGINT */
+	SS_EXIT_ERROR = 1,   /* any other failure: bind, out of memory, I/O at open */
+	SS_EXIT_USAGE = 2,   /* bad command line */
+	SS_EXIT_LOCKED = 3,  /* the data directory is held by another process */
+	SS_EXIT_CORRUPT = 4, /* the log is corrupt or of an unknown version */
+	SS_EXIT_FSYNC = 5,   /* fdatasync failed: nothing of that batch was acknowledged */
+};
+
+struct ss_server_config {
+	const char *bind_addr;  /* numeric IPv4 or IPv6 address */
+	int port;               /* 0: an ephemeral port, logged at startup */
+	const char *data_dir;
+	int max_clients;
+	size_t max_line;
+	size_t prealloc_bytes;  /* see store.h */
+	const struct ss_io *io; /* NULL: ss_io_posix */
+	const struct ss_diag *diag;
+};
+
+/* Opens the store, replays it, listens and serves until SIGTERM or SIGINT
+ * or a fatal error. Returns an enum ss_exit code. */
+int ss_server_run(const struct ss_server_config *cfg);
+
+#endif

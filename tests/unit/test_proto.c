@@ -1,0 +1,157 @@
+/* test_proto.c - the request parser: framing, tokens, limits. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "statestored/proto.h"
+
+static long parse(const char *s, size_t max_line, struct ss_request *req)
+{
+	return ss_proto_parse(s, strlen(s), max_line, req);
+}
+
+static void assert_token(const struct ss_token *t, const char *want)
+{
+	assert_int_equal(t->n, strlen(want));
+	assert_memory_equal(t->p, want, t->n);
+}
+
+static void test_simple_line(void **state)
+{
+	(void)state;
+	struct ss_request req;
+	assert_int_equal(parse("SET_CHECKPOINT orders 1000\nGET", 1024, &req), 27);
+	assert_int_equal(req.argc, 3);
+	assert_token(&req.argv[0], "SET_CHECKPOINT");
+	assert_token(&req.argv[1], "orders");
+	assert_token(&req.argv[2], "1000");
+	assert_int_equal(req.too_many, 0);
+}
+
+static void test_need_more_without_newline(void **state)
+{
+	(void)state;
+	struct ss_request req;
+	assert_int_equal(parse("GET_CHECKPOINT ord", 1024, &req), 0);
+	assert_int_equal(parse("", 1024, &req), 0);
+}
+
+static void test_crlf_and_separators(void **state)
+{
+	(void)state;
+	struct ss_request req;
+	const char *line = " \tPING\t  x  \r\n";
+	assert_int_equal(parse(line, 1024, &req), (long)strlen(line));
+	assert_int_equal(req.argc, 2);
+	assert_token(&req.argv[0], "PING");
+	assert_token(&req.argv[1], "x");
+}
+
+static void test_only_one_trailing_cr_dropped(void **state)
+{
+	(void)state;
+	struct ss_request req;
+	assert_int_equal(parse("a\r\r\n", 1024, &req), 4);
+	assert_int_equal(req.argc, 1);
+	assert_token(&req.argv[0], "a\r");
+}
+
+static void test_empty_lines(void **state)
+{
+	(void)state;
+	struct ss_request req;
+	assert_int_equal(parse("\n", 1024, &req), 1);
+	assert_int_equal(req.argc, 0);
+	assert_int_equal(parse(" \t\r\n", 1024, &req), 4);
+	assert_int_equal(req.argc, 0);
+}
+
+static void test_line_limit(void **state)
+{
+	(void)state;
+	struct ss_request req;
+	char buf[64];
+
+	/* Exactly max_line bytes before the newline is accepted. */
+	memset(buf, 'a', 16);
+	buf[16] = '\n';
+	assert_int_equal(ss_proto_parse(buf, 17, 16, &req), 17);
+	/* One more is refused, with or without its newline in the buffer. */
+	memset(buf, 'a', 17);
+	buf[17] = '\n';
+	assert_int_equal(ss_proto_parse(buf, 18, 16, &req), -1);
+	assert_int_equal(ss_proto_parse(buf, 17, 16, &req), -1);
+	/* Up to the limit with no newline yet: need more. */
+	assert_int_equal(ss_proto_parse(buf, 16, 16, &req), 0);
+}
+
+static void test_too_many_tokens(void **state)
+{
+	(void)state;
+	struct ss_request req;
+	char buf[1024];
+	size_t n = 0;
+
+	for (int i = 0; i < SS_ARGS_MAX + 5; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "t%d ", i);
+	buf[n++] = '\n';
+	assert_int_equal(ss_proto_parse(buf, n, sizeof(buf), &req), (long)n);
+	assert_int_equal(req.too_many, 1);
+	assert_int_equal(req.argc, SS_ARGS_MAX);
+
+	n = 0;
+	for (int i = 0; i < SS_ARGS_MAX; i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "t%d ", i);
+	buf[n++] = '\n';
+	assert_int_equal(ss_proto_parse(buf, n, sizeof(buf), &req), (long)n);
+	assert_int_equal(req.too_many, 0);
+	assert_int_equal(req.argc, SS_ARGS_MAX);
+}
+
+static void test_split_anywhere_gives_same_request(void **state)
+{
+	(void)state;
+	const char *line = "set_checkpoint\tp-1  v/2 30\r\n";
+	size_t len = strlen(line);
+	struct ss_request req;
+
+	/* Every prefix short of the newline needs more; the whole line parses. */
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_equal(ss_proto_parse(line, cut, 1024, &req), 0);
+	assert_int_equal(ss_proto_parse(line, len, 1024, &req), (long)len);
+	assert_int_equal(req.argc, 4);
+	assert_token(&req.argv[2], "v/2");
+	assert_token(&req.argv[3], "30");
+}
+
+static void test_token_is_case_insensitive(void **state)
+{
+	(void)state;
+	struct ss_token t = {"get_CheckPoint", 14};
+	assert_true(ss_token_is(&t, "GET_CHECKPOINT"));
+	struct ss_token shorter = {"GET", 3};
+	assert_false(ss_token_is(&shorter, "GET_CHECKPOINT"));
+	struct ss_token longer = {"PINGS", 5};
+	assert_false(ss_token_is(&longer, "PING"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_simple_line),
+		cmocka_unit_test(test_need_more_without_newline),
+		cmocka_unit_test(test_crlf_and_separators),
+		cmocka_unit_test(test_only_one_trailing_cr_dropped),
+		cmocka_unit_test(test_empty_lines),
+		cmocka_unit_test(test_line_limit),
+		cmocka_unit_test(test_too_many_tokens),
+		cmocka_unit_test(test_split_anywhere_gives_same_request),
+		cmocka_unit_test(test_token_is_case_insensitive),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
