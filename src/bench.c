@@ -297,9 +297,7 @@ static void on_reply(struct conn *c, uint64_t now, enum ss_bench_reply kind, con
 
 static int phase_over(const struct bench *b)
 {
-	if (b->limit != UINT64_MAX && b->done >= b->limit)
-		return 1;
-	return b->stopping && b->inflight == 0;
+	return b->inflight == 0 && (b->stopping || b->next_seq >= b->limit);
 }
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
@@ -488,8 +486,9 @@ static void free_conns(struct bench *b)
 static int run_phase(struct bench *b, enum phase ph, uint64_t limit, double seconds)
 {
 	b->phase = ph;
-	b->limit = limit;
-	b->next_seq = b->done = b->done_at_watch = 0;
+	b->next_seq = ph == PH_RUN ? b->o.seq_base : 0;
+	b->limit = limit == UINT64_MAX ? limit : b->next_seq + limit;
+	b->done = b->done_at_watch = 0;
 	b->stopping = 0;
 	b->measured = b->errors = b->misses = b->lost = 0;
 	b->last_reply_ns = b->max_gap_ns = 0;
@@ -533,7 +532,7 @@ static void report(const struct bench *b, const char *mode)
 	r.misses = b->misses;
 	r.lost = b->lost;
 	r.max_gap_ns = b->max_gap_ns;
-	r.issued = b->next_seq;
+	r.next_seq = b->next_seq;
 	char buf[1024];
 	(void)ss_bench_format_result(&r, b->o.format, buf, sizeof(buf));
 	fputs(buf, stdout);
@@ -558,6 +557,7 @@ static void usage(FILE *f)
 		"  --prefill          SET every key once before measuring\n"
 		"  --redis            speak RESP to redis-server (SET/GET)\n"
 		"  --sequential       key = request number mod -k, value = request number\n"
+		"  --seq-base B       with --sequential: request numbers start at B\n"
 		"  --load-keys N      only SET keys 0..N-1 once each (value = key number)\n"
 		"  --check-seq S      only GET keys 0..-k-1 and count those that differ from\n"
 		"                     what S --sequential writes leave (reported as lost)\n"

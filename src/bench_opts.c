@@ -111,6 +111,8 @@ int ss_bench_parse_args(int argc, char **argv, struct ss_bench_opts *o, char *er
 			o->ttl = (unsigned)u;
 		} else if (!strcmp(a, "--load-keys")) {
 			bad = parse_u64(v, 1, SS_BENCH_KEYS_MAX, &o->load_keys) != 0;
+		} else if (!strcmp(a, "--seq-base")) {
+			bad = parse_u64(v, 0, UINT64_MAX / 4, &o->seq_base) != 0;
 		} else if (!strcmp(a, "--check-seq")) {
 			bad = parse_u64(v, 0, UINT64_MAX / 2, &o->check_seq) != 0;
 			o->check = 1;
@@ -162,6 +164,10 @@ int ss_bench_parse_args(int argc, char **argv, struct ss_bench_opts *o, char *er
 		if (!saw_ratio)
 			o->set_ratio = 0.0;
 	}
+	if (o->seq_base && !o->sequential) {
+		set_err(err, errlen, "--seq-base needs --sequential");
+		return -1;
+	}
 	if (o->requests && saw_d) {
 		set_err(err, errlen, "give -d or -n, not both");
 		return -1;
@@ -183,30 +189,30 @@ int ss_bench_format_result(const struct ss_bench_result *r, enum ss_bench_format
 				(double)r->p999_ns * us, (double)r->max_ns * us, r->mean_ns * us,
 				(unsigned long long)r->errors, (unsigned long long)r->misses,
 				(unsigned long long)r->lost, (double)r->max_gap_ns * us,
-				(unsigned long long)r->issued);
+				(unsigned long long)r->next_seq);
 	case SS_BENCH_JSON:
 		return snprintf(buf, len,
 				"{\"mode\":\"%s\",\"requests\":%llu,\"seconds\":%.3f,"
 				"\"ops_per_sec\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
 				"\"p999_us\":%.1f,\"max_us\":%.1f,\"mean_us\":%.1f,\"errors\":%llu,"
-				"\"misses\":%llu,\"lost\":%llu,\"max_gap_us\":%.1f,\"issued\":%llu}\n",
+				"\"misses\":%llu,\"lost\":%llu,\"max_gap_us\":%.1f,\"next_seq\":%llu}\n",
 				r->mode, (unsigned long long)r->requests, r->seconds, ops,
 				(double)r->p50_ns * us, (double)r->p99_ns * us,
 				(double)r->p999_ns * us, (double)r->max_ns * us, r->mean_ns * us,
 				(unsigned long long)r->errors, (unsigned long long)r->misses,
 				(unsigned long long)r->lost, (double)r->max_gap_ns * us,
-				(unsigned long long)r->issued);
+				(unsigned long long)r->next_seq);
 	case SS_BENCH_TEXT:
 	default:
 		return snprintf(buf, len,
 				"%s: %llu requests in %.3f s = %.0f ops/s\n"
 				"latency us: p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n"
-				"errors %llu  misses %llu  lost %llu  longest reply gap %.1f us  issued %llu\n",
+				"errors %llu  misses %llu  lost %llu  longest reply gap %.1f us  next_seq %llu\n",
 				r->mode, (unsigned long long)r->requests, r->seconds, ops,
 				(double)r->p50_ns * us, (double)r->p99_ns * us,
 				(double)r->p999_ns * us, (double)r->max_ns * us, r->mean_ns * us,
 				(unsigned long long)r->errors, (unsigned long long)r->misses,
 				(unsigned long long)r->lost, (double)r->max_gap_ns * us,
-				(unsigned long long)r->issued);
+				(unsigned long long)r->next_seq);
 	}
 }

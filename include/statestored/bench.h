@@ -12,8 +12,10 @@
  * --load-keys N (SET every key once, pipelined, as fast as the server takes
  * it), --sequential (key = request number mod keys, value = request number,
  * so the final state is a function of the request count) and --check-seq S
- * (GET every key and compare with the state that S sequential writes leave:
- * a mismatch is an acknowledged write that was lost).
+ * (GET every key and compare with the state that sequential writes 0..S-1
+ * leave: a mismatch is an acknowledged write that was lost). --load-keys N
+ * is exactly writes 0..N-1, so "--load-keys N" then "--sequential
+ * --seq-base N" then "--check-seq <its next_seq>" checks every key.
  *
  * The pieces declared here are pure so the unit tests can reach them.
  */
@@ -47,6 +49,7 @@ struct ss_bench_opts {
 	unsigned ttl;          /* --ttl seconds, 0 = none */
 	int prefill;           /* --prefill: SET every key once first */
 	int sequential;        /* --sequential */
+	uint64_t seq_base;     /* --seq-base B: request numbers start at B */
 	uint64_t load_keys;    /* --load-keys N: only load keys 0..N-1 */
 	int check;             /* --check-seq given */
 	uint64_t check_seq;    /* --check-seq S */
@@ -103,15 +106,16 @@ struct ss_bench_result {
 	uint64_t misses;     /* GETs answered NULL */
 	uint64_t lost;       /* --check-seq mismatches */
 	uint64_t max_gap_ns; /* longest time without any reply while busy */
-	uint64_t issued;     /* requests sent this phase, warmup and drain included;
-			      * all were answered (for --check-seq after --sequential) */
+	uint64_t next_seq;   /* one past the last request number sent (warmup and
+			      * drain included; every one was answered): what
+			      * --check-seq needs after a --sequential run */
 };
 
 /* Formats r as text (several lines), one CSV line (columns in the order of
  * SS_BENCH_CSV_HEADER) or one JSON object line, newline-terminated. Returns
  * the length snprintf would produce. */
 #define SS_BENCH_CSV_HEADER \
-	"mode,requests,seconds,ops_per_sec,p50_us,p99_us,p999_us,max_us,mean_us,errors,misses,lost,max_gap_us,issued"
+	"mode,requests,seconds,ops_per_sec,p50_us,p99_us,p999_us,max_us,mean_us,errors,misses,lost,max_gap_us,next_seq"
 int ss_bench_format_result(const struct ss_bench_result *r, enum ss_bench_format f, char *buf,
 			   size_t len);
 
