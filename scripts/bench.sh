@@ -54,8 +54,10 @@ for f in "$SS" "$SS_NOSYNC" "$BENCH"; do [ -x "$f" ] || die "$f was not built"; 
 WORK=$(mktemp -d "$SS_ROOT/build/bench-run.XXXXXX")
 FACTS="$WORK/facts"
 RESULTS="$WORK/results.csv"
+STATS="$WORK/stats"
 : >"$FACTS"
 : >"$RESULTS"
+: >"$STATS"
 fstype=$(df --output=fstype "$WORK" | tail -1 | tr -d ' ')
 [ "$fstype" != tmpfs ] || die "$WORK is on tmpfs: fdatasync would be free there"
 
@@ -145,6 +147,9 @@ pair() {
         for sys in "$a" "$b"; do
             start "$sys" "$WORK/$wl-$sys-$r"
             line=$(bench -d "$SECS" --warmup "$WARMUP" "$@")
+            if [ "$sys" != redis ]; then
+                echo "$wl $sys $r $("${UTIL[@]}" stats "$PORT" | tr ' ' = | tr '\n' ' ')" >>"$STATS"
+            fi
             stop
             rm -rf "$WORK/$wl-$sys-$r"
             log "$wl $sys round $r: $line"
@@ -229,5 +234,5 @@ fact compact_lost_live "$(( $(field "$check_live" 12) + $(field "$check_live" 10
 fact compact_lost_restart "$(( $(field "$check_restart" 12) + $(field "$check_restart" 10) ))"
 
 mkdir -p "$(dirname "$OUT")"
-"${UTIL[@]}" report "$FACTS" "$RESULTS" | tee "$OUT"
+"${UTIL[@]}" report "$FACTS" "$RESULTS" "$STATS" | tee "$OUT"
 log "table also written to $OUT"

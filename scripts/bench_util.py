@@ -10,7 +10,9 @@
   bench_util.py restart PORT KEY VALUE [--redis] -- CMD...
                                      start CMD, time until GET KEY returns VALUE,
                                      print seconds, then SIGTERM CMD and wait
-  bench_util.py report FACTS RESULTS print the markdown report of a bench.sh run
+  bench_util.py stats PORT           statestored's STATS as "name value" lines
+  bench_util.py report FACTS RESULTS [STATS]
+                                     print the markdown report of a bench.sh run
 """
 import os
 import signal
@@ -99,6 +101,18 @@ class Conn:
         self.sock.sendall((" ".join(words) + "\n").encode())
         line = self._line().decode()
         return None if line == "NULL" else line
+
+    def stats(self):
+        """statestored's STATS: {name: value}."""
+        self.sock.sendall(b"STATS\n")
+        out = {}
+        while True:
+            line = self._line().decode()
+            if line == "END" or line.startswith("ERR"):
+                return out
+            parts = line.split(" ", 2)
+            if len(parts) == 3 and parts[0] == "STAT":
+                out[parts[1]] = parts[2]
 
     def close(self):
         self.sock.close()
@@ -195,6 +209,26 @@ def read_results(path):
     return runs
 
 
+def read_stats(path):
+    """Returns {(workload, system): [{stat: float}, ...]} from bench.sh's
+    stats file: lines "workload system round name=value ..."."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            row = {}
+            for kv in parts[3:]:
+                k, _, v = kv.partition("=")
+                try:
+                    row[k] = float(v)
+                except ValueError:
+                    pass
+            out.setdefault((parts[0], parts[1]), []).append(row)
+    return out
+
+
 def med(rows, key):
     return statistics.median(r[key] for r in rows) if rows else float("nan")
 
@@ -203,7 +237,7 @@ def verdict(ok):
     return "**pass**" if ok else "**FAIL**"
 
 
-def report(facts, runs):
+def report(facts, runs, stats):
     def f(key, default=float("nan")):
         try:
             return float(facts[key])
@@ -295,6 +329,25 @@ def report(facts, runs):
                "%.1f ms); the GET prober's slowest reply took %.1f ms." % (
                    f("compact_writer_ops"), f("compact_writer_max_us") / 1000,
                    f("compact_probe_max_us") / 1000))
+    lines = []
+    for wl, a, b, label in WORKLOADS:
+        for sysname in (a, b):
+            rows = [r for r in stats.get((wl, sysname), []) if r.get("fsyncs")]
+            if not rows:
+                continue
+            per = statistics.median(r["commits"] / r["fsyncs"] for r in rows
+                                    if "commits" in r)
+            lines.append("| %s | %s | %.1f | %.0f | %.0f |" % (
+                label, NAMES[sysname], per, med(rows, "fsync_us_mean"),
+                med(rows, "fsync_us_max")))
+    if lines:
+        out.append("")
+        out.append("Group commit, from the daemon's STATS after each run (medians; the nosync "
+                   "build counts the fdatasyncs it skips):")
+        out.append("")
+        out.append("| Workload | System | writes per fdatasync | fdatasync mean us | max us |")
+        out.append("|---|---|---|---|---|")
+        out.extend(lines)
     return "\n".join(out) + "\n"
 
 
@@ -326,8 +379,14 @@ def main(argv):
     elif what == "restart":
         port, key, value = int(args[1]), args[2], args[3]
         print("%.3f" % restart_time(port, redis, key, value, cmd))
+    elif what == "stats":
+        c = Conn(int(args[1]), False)
+        for k, v in c.stats().items():
+            print(k, v)
+        c.close()
     elif what == "report":
-        print(report(read_facts(args[1]), read_results(args[2])), end="")
+        stats = read_stats(args[3]) if len(args) > 3 else {}
+        print(report(read_facts(args[1]), read_results(args[2]), stats), end="")
     else:
         raise SystemExit(__doc__)
 
