@@ -159,9 +159,17 @@ static void process_input(struct ss_server *srv, struct ss_conn *c)
 		.stats_arg = srv,
 	};
 
+	int high;
+again:
+	high = 0;
 	while (c->fd >= 0 && !c->close_after && !c->compact_wait && !srv->shutting_down) {
-		if (ss_buf_size(&c->out) >= SS_CONN_OUT_HIGH)
+		/* Backpressure: past the high mark, execute nothing more until
+		 * the client has read enough; on_writable resumes us once the
+		 * output drains below the mark. */
+		if (ss_buf_size(&c->out) >= SS_CONN_OUT_HIGH) {
+			high = 1;
 			break;
+		}
 		long n = ss_proto_parse(ss_buf_head(&c->in), ss_buf_size(&c->in), srv->cfg->max_line,
 					&req);
 		if (n == 0)
@@ -203,6 +211,10 @@ static void process_input(struct ss_server *srv, struct ss_conn *c)
 		else if (s == SS_CMD_QUIT)
 			c->close_after = 1;
 	}
+	/* The flush may drain the output completely, and then no writable
+	 * event would come to resume us: go on right away. */
+	if (high && ss_conn_flush(c) == 0 && ss_buf_size(&c->out) < SS_CONN_OUT_HIGH)
+		goto again;
 	settle(srv, c);
 }
 

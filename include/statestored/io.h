@@ -34,7 +34,7 @@ extern const struct ss_io ss_io_posix;
 int ss_io_pwrite_all(const struct ss_io *io, int fd, const void *buf, size_t n, off_t off);
 
 /* fdatasync/fsync that retry EINTR only. Return 0 or -1 with errno. A
- * failure must not be retried on the same data by callers: see log.h. */
+ * failure must not be retried on the same data by callers: see store.h. */
 int ss_io_fdatasync(const struct ss_io *io, int fd);
 int ss_io_fsync_dir(const struct ss_io *io, const char *dir);
 

@@ -55,15 +55,18 @@ struct ss_store_options {
 	const char *dir;          /* created if missing */
 	const struct ss_io *io;   /* NULL: ss_io_posix */
 	size_t prealloc_bytes;    /* zero-fill the log ahead in chunks of this
-				   * size (0: never); see log.h */
+				   * size (0: never), so most fdatasyncs need
+				   * not update the file size; on ENOSPC the
+				   * log is appended to without it */
 };
 
 /* What opening found, for the startup log line. */
 struct ss_open_report {
-	uint64_t records;       /* valid records replayed */
-	uint64_t expired;       /* entries dropped at replay as already expired */
-	uint64_t torn_bytes;    /* bytes cut from a torn tail */
-	uint64_t log_bytes;     /* log size after opening */
+	uint64_t records;       /* valid records replayed (GROUP lines included) */
+	uint64_t expired;       /* SET records already expired at replay: each
+				 * acted as a DEL of its name */
+	uint64_t torn_bytes;    /* bytes cut from a torn tail (or torn header) */
+	uint64_t log_bytes;     /* logical log size after opening */
 	int removed_tmp;        /* 1 if a stale compaction temp file was removed */
 };
 
@@ -72,7 +75,12 @@ struct ss_store;
 /* Opens (creating if needed) the data directory, takes its lock, removes a
  * stale temp file, replays the log into a new table (dropping entries
  * expired at now_ms) and cuts a torn tail back to the last valid record,
- * syncing the cut. Returns 0 and *out, or -1 with *err filled (*out NULL). */
+ * syncing the cut. Returns 0 and *out, or -1 with *err filled (*out NULL):
+ * SS_ERR_LOCKED if another store (in this process or another) has the
+ * directory open; SS_ERR_CORRUPT for a bad record followed by valid ones
+ * (the message names the file, byte offset and record number) or a file
+ * that is not a log; SS_ERR_VERSION; SS_ERR_IO; SS_ERR_NOMEM. rep may be
+ * NULL. */
 int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int64_t now_ms,
 		  struct ss_open_report *rep, struct ss_error *err);
 
@@ -85,23 +93,31 @@ struct ss_table *ss_store_table(struct ss_store *s);
 /* Step 1: appends b's records to the log. Returns 0, or -1 with *err
  * (SS_ERR_IO; sys_errno ENOSPC, EIO, ...). After -1 the log holds nothing of
  * b (it was cut back) and later writes may succeed. If even the cut-back
- * fails, the store refuses further writes (returns -1 EIO) until reopened. */
+ * fails, the store is broken: it refuses further writes, syncs and
+ * compactions (returns -1 EIO) until reopened, and the caller should exit. */
 int ss_store_write(struct ss_store *s, const struct ss_batch *b, struct ss_error *err);
 
 /* Step 2: makes everything written so far durable. Returns 0, or -1 with
- * *err. After -1 the store is poisoned: every later write fails. */
+ * *err. After -1 the store is poisoned: every later write, sync and
+ * compaction fails with EIO. */
 int ss_store_sync(struct ss_store *s, struct ss_error *err);
 
 /* Step 3: applies b's ops to the table in order and sets each op's result.
- * Returns 0, or -1 with errno ENOMEM (the table then lacks part of b while
- * the log has all of it: the caller must exit; a restart replays). */
+ * A SET whose expire_ms is not 0 and <= now_ms acts as a DEL. Returns 0, or
+ * -1 with errno ENOMEM (the table then lacks part of b while the log has
+ * all of it: the caller must exit; a restart replays). */
 int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms);
 
 /* Rewrites the log as the table's live state at now_ms: a temp file, fsync,
  * rename over the log, fsync of the directory. A crash at any point leaves
  * the old log or the new one, complete. Must be called between commits
  * (nothing written and not yet applied). Returns 0, or -1 with *err, in which
- * case the old log is still the log and still appendable. */
+ * case the old log is still the log and still appendable - with one
+ * exception: if only the directory fsync after the rename fails, the new
+ * file is the log (the store appends to it) but the store is poisoned as
+ * after a failed sync, since the rename may not survive a crash and nothing
+ * more may be acknowledged until a restart. Fails with EIO on a poisoned or
+ * broken store. */
 int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err);
 
 /* Logical size of the log in bytes (records end; preallocated zeros not

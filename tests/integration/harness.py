@@ -45,8 +45,10 @@ class Daemon:
         self.stderr_lines = []
         self._reader = None
 
-    def start(self, extra_args=(), expect_ready=True):
-        cmd = [binary(self.program), "-p", "0", "-d", self.data_dir,
+    def start(self, extra_args=(), expect_ready=True, port=0):
+        """port: 0 for an ephemeral one, or a fixed one (e.g. the previous
+        run's, for clients that must find the daemon again after a restart)."""
+        cmd = [binary(self.program), "-p", str(port), "-d", self.data_dir,
                "--log-level", "debug"] + self.args + list(extra_args)
         env = dict(os.environ)
         if self.env:
@@ -89,10 +91,10 @@ class Daemon:
     def kill(self):
         return self.stop(signal.SIGKILL)
 
-    def restart(self, extra_args=()):
+    def restart(self, extra_args=(), port=0):
         if self.proc and self.proc.poll() is None:
             self.kill()
-        return self.start(extra_args)
+        return self.start(extra_args, port=port)
 
     def connect(self, timeout=30):
         return Client(self.port, timeout)

@@ -1,0 +1,139 @@
+/*
+ * batch.c - one commit's mutations: encoded records plus the ops to apply.
+ *
+ * Records are encoded straight into buf, which is what goes to the log, so
+ * there is no second copy. Ops refer to names and values by offset into buf,
+ * never by pointer, so buf may move when it grows. Both arrays only grow
+ * (doubling); ss_batch_reset keeps their memory for the next commit.
+ *
+ * Every add either succeeds completely or leaves the batch as it was: room
+ * is made first, and only then is anything written.
+ */
+#include "statestored/batch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TAG_LEN (sizeof("SET_CHECKPOINT ") - 1) /* DEL_CHECKPOINT too */
+
+void ss_batch_init(struct ss_batch *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+void ss_batch_free(struct ss_batch *b)
+{
+	free(b->buf);
+	free(b->ops);
+	ss_batch_init(b);
+}
+
+void ss_batch_reset(struct ss_batch *b)
+{
+	b->len = 0;
+	b->nops = 0;
+}
+
+/* Makes room for extra more bytes in buf and nops more ops. */
+static int reserve(struct ss_batch *b, size_t bytes, size_t nops)
+{
+	if (bytes > SIZE_MAX / 2 - b->len || nops > SIZE_MAX / 2 / sizeof(struct ss_op) - b->nops) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (b->cap - b->len < bytes) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap - b->len < bytes)
+			cap *= 2;
+		p = realloc(b->buf, cap);
+		if (!p) {
+			errno = ENOMEM;
+			return -1;
+		}
+		b->buf = p;
+		b->cap = cap;
+	}
+	if (b->opcap - b->nops < nops) {
+		size_t cap = b->opcap ? b->opcap : 16;
+		struct ss_op *p;
+
+		while (cap - b->nops < nops)
+			cap *= 2;
+		p = realloc(b->ops, cap * sizeof(*p));
+		if (!p) {
+			errno = ENOMEM;
+			return -1;
+		}
+		b->ops = p;
+		b->opcap = cap;
+	}
+	return 0;
+}
+
+/* Encodes r (SET or DEL) at the end of buf and adds its op. Room for
+ * SS_RECORD_MAX bytes and one op must have been reserved. */
+static void append_op(struct ss_batch *b, const struct ss_record *r, void *owner)
+{
+	struct ss_op *op = &b->ops[b->nops++];
+
+	op->type = r->type;
+	op->name_off = b->len + TAG_LEN;
+	op->nlen = r->nlen;
+	op->value_off = r->type == SS_REC_SET ? op->name_off + r->nlen + 1 : 0;
+	op->vlen = r->type == SS_REC_SET ? r->vlen : 0;
+	op->expire_ms = r->type == SS_REC_SET ? r->expire_ms : 0;
+	op->owner = owner;
+	op->result = 0;
+	b->len += ss_record_encode(r, b->buf + b->len);
+}
+
+static int is_op(const struct ss_record *r)
+{
+	return r->type == SS_REC_SET || r->type == SS_REC_DEL;
+}
+
+int ss_batch_add(struct ss_batch *b, const struct ss_record *r, void *owner)
+{
+	if (!is_op(r)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (reserve(b, SS_RECORD_MAX, 1) < 0)
+		return -1;
+	append_op(b, r, owner);
+	return 0;
+}
+
+int ss_batch_add_group(struct ss_batch *b, const struct ss_record *rs, size_t n, void *owner)
+{
+	struct ss_record group = {.type = SS_REC_GROUP, .count = (uint32_t)n};
+	size_t len0 = b->len, nops0 = b->nops;
+
+	if (n < 1 || n > SS_GROUP_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!is_op(&rs[i])) {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	if (reserve(b, SS_RECORD_MAX, n) < 0)
+		return -1;
+	b->len += ss_record_encode(&group, b->buf + b->len);
+	for (size_t i = 0; i < n; i++) {
+		/* Encoded records are usually far shorter than SS_RECORD_MAX,
+		 * so room is made one record at a time. */
+		if (reserve(b, SS_RECORD_MAX, 0) < 0) {
+			b->len = len0;
+			b->nops = nops0;
+			return -1;
+		}
+		append_op(b, &rs[i], owner);
+	}
+	return 0;
+}

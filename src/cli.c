@@ -1,0 +1,742 @@
+/*
+ * cli.c - statestore-cli: one-shot and pipelined batch client (see cli.h).
+ *
+ * One engine serves both modes. Requests are queued as bytes in an output
+ * buffer and their expected reply kinds in a ring; a poll() loop writes
+ * requests, reads replies and (in batch mode) reads stdin at the same time,
+ * so a large batch never deadlocks on full socket buffers in both
+ * directions. The socket is non-blocking; stdin is left as it is (it may be
+ * shared with a terminal) and is only read after poll() says it is ready.
+ *
+ * Flow control: at most SS_CLI_INFLIGHT requests are unanswered and at most
+ * SS_CLI_OUT_HIGH bytes wait to be sent; past either, stdin is not read until
+ * replies drain. That bounds our memory and the server's reply buffer.
+ *
+ * Timeout: while a reply is owed, the time since the server last made
+ * progress (took bytes or sent bytes) may not exceed -t. Time spent waiting
+ * for stdin does not count.
+ */
+#include "statestored/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "statestored/limits.h"
+
+#define SS_CLI_INFLIGHT 4096
+#define SS_CLI_OUT_HIGH (256u * 1024)
+#define SS_CLI_READ_CHUNK 65536
+
+static const char usage_text[] =
+	"usage: statestore-cli [-h HOST] [-p PORT] [-t SECONDS] [COMMAND [ARG...]]\n"
+	"\n"
+	"With a command: joins COMMAND and ARGs with spaces, sends that one request\n"
+	"and prints the reply (STATS: every line through END).\n"
+	"Without a command: reads requests from stdin, one per line, pipelines them\n"
+	"over one connection and prints one reply per request, in order. Empty lines\n"
+	"are skipped; QUIT ends the batch.\n"
+	"\n"
+	"options:\n"
+	"  -h, --host HOST      server address (default " SS_CLI_DEFAULT_HOST ")\n"
+	"  -p, --port PORT      server port (default " SS_CLI_DEFAULT_PORT ")\n"
+	"  -t, --timeout SECS   how long to wait for the server while it owes a reply,\n"
+	"                       fractions allowed (default 5)\n"
+	"      --help           show this text\n"
+	"\n"
+	"exit status:\n"
+	"  0  every request succeeded\n"
+	"  1  the server replied ERR (one-shot: the reply goes to stderr; batch: it is\n"
+	"     printed in its place on stdout and the batch goes on)\n"
+	"  2  usage error\n"
+	"  3  could not connect, or the connection broke\n"
+	"  4  timed out (connecting, or waiting for a reply)\n"
+	"  5  local error (out of memory, reading stdin, writing stdout)\n"
+	"\n"
+	"examples:\n"
+	"  statestore-cli SET_CHECKPOINT orders 1000 3600\n"
+	"  statestore-cli -p 7070 GET_CHECKPOINT orders\n"
+	"  printf 'PING\\nSTATS\\n' | statestore-cli\n";
+
+/* ---- pure helpers ------------------------------------------------------ */
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
+								 const char *fmt, ...)
+{
+	va_list ap;
+	if (errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int parse_port(const char *s)
+{
+	long v = 0;
+	if (*s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+		if (v > 65535)
+			return -1;
+	}
+	return v >= 1 ? (int)v : -1;
+}
+
+static int parse_timeout_ms(const char *s)
+{
+	char *end;
+	double v;
+	if (*s == '\0')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(v) || v <= 0 || v > SS_CLI_TIMEOUT_MAX_S)
+		return -1;
+	v = ceil(v * 1000.0);
+	return v < 1 ? 1 : (int)v;
+}
+
+/* Matches argv[*i] against an option with short form c ('h') and long form
+ * name ("host"). Returns 1 and sets *val (taking the next argument if the
+ * value is not glued on), 0 if it is another option, -1 if the value is
+ * missing. */
+static int match_opt(int argc, char **argv, int *i, char c, const char *name, const char **val)
+{
+	const char *a = argv[*i];
+	size_t nl = strlen(name);
+	const char *glued = NULL;
+	if (a[1] == c)
+		glued = a[2] != '\0' ? a + 2 : NULL;
+	else if (a[1] == '-' && strncmp(a + 2, name, nl) == 0 && a[2 + nl] == '=')
+		glued = a + 3 + nl;
+	else if (!(a[1] == '-' && strcmp(a + 2, name) == 0))
+		return 0;
+	if (glued) {
+		*val = glued;
+		return 1;
+	}
+	if (*i + 1 >= argc)
+		return -1;
+	*i += 1;
+	*val = argv[*i];
+	return 1;
+}
+
+int ss_cli_parse_options(int argc, char **argv, struct ss_cli_options *o, char *err,
+			 size_t errlen)
+{
+	static const struct {
+		char c;
+		const char *name;
+	} opts[] = {{'h', "host"}, {'p', "port"}, {'t', "timeout"}};
+	int i;
+
+	o->host = SS_CLI_DEFAULT_HOST;
+	o->port = SS_CLI_DEFAULT_PORT;
+	o->timeout_ms = SS_CLI_DEFAULT_TIMEOUT_MS;
+	o->help = 0;
+	if (errlen > 0)
+		err[0] = '\0';
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		size_t k;
+		int m = 0;
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		if (strcmp(a, "--help") == 0) {
+			o->help = 1;
+			continue;
+		}
+		for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
+			m = match_opt(argc, argv, &i, opts[k].c, opts[k].name, &val);
+			if (m != 0)
+				break;
+		}
+		if (m == 0) {
+			set_err(err, errlen, "unknown option '%s'", a);
+			return -1;
+		}
+		if (m < 0) {
+			set_err(err, errlen, "option '%s' needs a value", a);
+			return -1;
+		}
+		if (opts[k].c == 'h') {
+			if (*val == '\0') {
+				set_err(err, errlen, "empty host");
+				return -1;
+			}
+			o->host = val;
+		} else if (opts[k].c == 'p') {
+			if (parse_port(val) < 0) {
+				set_err(err, errlen, "invalid port '%s' (want 1..65535)", val);
+				return -1;
+			}
+			o->port = val;
+		} else {
+			o->timeout_ms = parse_timeout_ms(val);
+			if (o->timeout_ms < 0) {
+				set_err(err, errlen, "invalid timeout '%s' (want seconds > 0)", val);
+				return -1;
+			}
+		}
+	}
+	o->cmd_index = i;
+	return 0;
+}
+
+char *ss_cli_join_args(char *const *args, int n, size_t *len)
+{
+	size_t total = 1, pos = 0;
+	char *line;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (strpbrk(args[i], "\r\n")) {
+			errno = EINVAL;
+			return NULL;
+		}
+		total += strlen(args[i]) + 1;
+	}
+	line = malloc(total);
+	if (!line) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		size_t l = strlen(args[i]);
+		if (i > 0)
+			line[pos++] = ' ';
+		memcpy(line + pos, args[i], l);
+		pos += l;
+	}
+	if (ss_cli_classify(line, pos) == SS_CLI_REPLY_NONE) {
+		free(line);
+		errno = EINVAL;
+		return NULL;
+	}
+	line[pos++] = '\n';
+	line[pos] = '\0';
+	*len = pos;
+	return line;
+}
+
+static int is_blank(char c) { return c == ' ' || c == '\t'; }
+
+enum ss_cli_reply ss_cli_classify(const char *line, size_t len)
+{
+	size_t i = 0, start;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	while (i < len && is_blank(line[i]))
+		i++;
+	if (i == len)
+		return SS_CLI_REPLY_NONE;
+	start = i;
+	while (i < len && !is_blank(line[i]))
+		i++;
+	if (i - start == 5 && strncasecmp(line + start, "STATS", 5) == 0)
+		return SS_CLI_REPLY_STATS;
+	if (i - start == 4 && strncasecmp(line + start, "QUIT", 4) == 0)
+		return SS_CLI_REPLY_QUIT;
+	return SS_CLI_REPLY_LINE;
+}
+
+int ss_cli_reply_is_err(const char *reply, size_t len)
+{
+	return len >= 3 && memcmp(reply, "ERR", 3) == 0 &&
+	       (len == 3 || reply[3] == ' ' || reply[3] == '\n' || reply[3] == '\r');
+}
+
+size_t ss_cli_reply_end(const char *buf, size_t len, enum ss_cli_reply kind)
+{
+	size_t pos = 0;
+	const char *nl = memchr(buf, '\n', len);
+	if (!nl)
+		return 0;
+	if (kind != SS_CLI_REPLY_STATS || ss_cli_reply_is_err(buf, (size_t)(nl - buf) + 1))
+		return (size_t)(nl - buf) + 1;
+	while (pos < len) {
+		size_t l;
+		nl = memchr(buf + pos, '\n', len - pos);
+		if (!nl)
+			return 0;
+		l = (size_t)(nl - (buf + pos));
+		if (l > 0 && buf[pos + l - 1] == '\r')
+			l--;
+		if (l == 3 && memcmp(buf + pos, "END", 3) == 0)
+			return (size_t)(nl - buf) + 1;
+		pos = (size_t)(nl - buf) + 1;
+	}
+	return 0;
+}
+
+/* ---- the client -------------------------------------------------------- */
+
+/* A byte buffer whose data is p[off..len). */
+struct buf {
+	char *p;
+	size_t off, len, cap;
+};
+
+struct cli {
+	struct ss_cli_options opt;
+	int batch;
+	int fd;
+	struct buf in;    /* stdin bytes not yet made into requests */
+	struct buf out;   /* request bytes not yet sent */
+	struct buf reply; /* received bytes not yet printed */
+	unsigned char kinds[SS_CLI_INFLIGHT]; /* ring: reply kind of each unanswered request */
+	size_t head, pending;
+	int in_eof;        /* stdin reached EOF */
+	int stop_input;    /* take no more requests: one-shot, QUIT sent, or sending failed */
+	int send_errno;    /* sending failed; we still read what the server said */
+	unsigned long lineno, nreq, nerr;
+	int64_t last_progress_ms; /* when the server last took or sent bytes */
+};
+
+__attribute__((format(printf, 1, 2))) static void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("statestore-cli: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	/* CLOCK_MONOTONIC cannot fail given a valid pointer. */
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t buf_used(const struct buf *b) { return b->len - b->off; }
+
+/* Makes room for extra more bytes at p[len..). Returns 0, or -1 (ENOMEM). */
+static int buf_reserve(struct buf *b, size_t extra)
+{
+	size_t cap;
+	char *p;
+	if (b->cap - b->len >= extra)
+		return 0;
+	if (b->off > 0) { /* slide the data down before growing */
+		memmove(b->p, b->p + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+		if (b->cap - b->len >= extra)
+			return 0;
+	}
+	cap = b->cap ? b->cap : 4096;
+	while (cap - b->len < extra)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		return -1;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static void buf_consume(struct buf *b, size_t n)
+{
+	b->off += n;
+	if (b->off == b->len)
+		b->off = b->len = 0;
+}
+
+/* All requests are queued: nothing more will come from stdin or argv. */
+static int input_done(const struct cli *c)
+{
+	return c->stop_input || (c->in_eof && buf_used(&c->in) == 0);
+}
+
+static int window_open(const struct cli *c)
+{
+	return c->pending < SS_CLI_INFLIGHT && buf_used(&c->out) < SS_CLI_OUT_HIGH;
+}
+
+/* Queues one request line[0..len) (no newline) expecting kind. Returns 0
+ * or an exit code. The caller checks the window. */
+static int queue_request(struct cli *c, const char *line, size_t len, enum ss_cli_reply kind)
+{
+	if (c->pending == 0 && buf_used(&c->out) == 0)
+		c->last_progress_ms = now_ms(); /* the clock starts when a reply is owed */
+	if (buf_reserve(&c->out, len + 1) != 0) {
+		cli_warn("out of memory");
+		return SS_CLI_EXIT_LOCAL;
+	}
+	memcpy(c->out.p + c->out.len, line, len);
+	c->out.p[c->out.len + len] = '\n';
+	c->out.len += len + 1;
+	c->kinds[(c->head + c->pending) % SS_CLI_INFLIGHT] = (unsigned char)kind;
+	c->pending++;
+	c->nreq++;
+	if (kind == SS_CLI_REPLY_QUIT)
+		c->stop_input = 1; /* the server closes after it: later lines would be lost */
+	return 0;
+}
+
+/* Turns buffered stdin lines into requests while the window is open. After
+ * EOF a last line without a newline counts too. Returns 0 or an exit code. */
+static int take_lines(struct cli *c)
+{
+	while (!c->stop_input && window_open(c) && buf_used(&c->in) > 0) {
+		const char *start = c->in.p + c->in.off;
+		size_t avail = buf_used(&c->in), len, used;
+		const char *nl = memchr(start, '\n', avail);
+		enum ss_cli_reply kind;
+		int rc;
+		if (nl) {
+			len = (size_t)(nl - start);
+			used = len + 1;
+		} else if (c->in_eof) {
+			len = used = avail;
+		} else {
+			if (avail > SS_LINE_MAX_MAX) {
+				cli_warn("stdin line %lu is longer than %d bytes", c->lineno + 1,
+					 SS_LINE_MAX_MAX);
+				return SS_CLI_EXIT_USAGE;
+			}
+			return 0;
+		}
+		c->lineno++;
+		kind = ss_cli_classify(start, len);
+		if (len > 0 && start[len - 1] == '\r')
+			len--;
+		rc = kind == SS_CLI_REPLY_NONE ? 0 : queue_request(c, start, len, kind);
+		buf_consume(&c->in, used); /* after the copy: start points into c->in */
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* One read() from stdin, which poll() said is ready. */
+static int read_stdin(struct cli *c)
+{
+	ssize_t n;
+	if (buf_reserve(&c->in, SS_CLI_READ_CHUNK) != 0) {
+		cli_warn("out of memory");
+		return SS_CLI_EXIT_LOCAL;
+	}
+	do
+		n = read(STDIN_FILENO, c->in.p + c->in.len, SS_CLI_READ_CHUNK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		cli_warn("reading stdin: %s", strerror(errno));
+		return SS_CLI_EXIT_LOCAL;
+	}
+	if (n == 0)
+		c->in_eof = 1;
+	c->in.len += (size_t)n;
+	return take_lines(c);
+}
+
+/* Prints every complete reply at the front of c->reply. Returns 0 or an
+ * exit code. */
+static int emit_replies(struct cli *c)
+{
+	while (c->pending > 0) {
+		const char *r = c->reply.p + c->reply.off;
+		enum ss_cli_reply kind = (enum ss_cli_reply)c->kinds[c->head];
+		size_t n = ss_cli_reply_end(r, buf_used(&c->reply), kind);
+		FILE *to = stdout;
+		if (n == 0)
+			break;
+		if (ss_cli_reply_is_err(r, n)) {
+			c->nerr++;
+			if (!c->batch)
+				to = stderr;
+		}
+		if (fwrite(r, 1, n, to) != n) {
+			cli_warn("writing output: %s", strerror(errno));
+			return SS_CLI_EXIT_LOCAL;
+		}
+		buf_consume(&c->reply, n);
+		c->head = (c->head + 1) % SS_CLI_INFLIGHT;
+		c->pending--;
+	}
+	return 0;
+}
+
+/* Reads all the socket has and prints the replies it completes. Returns 0,
+ * -1 at EOF, or an exit code. */
+static int read_socket(struct cli *c)
+{
+	for (;;) {
+		ssize_t n;
+		int rc;
+		if (buf_reserve(&c->reply, SS_CLI_READ_CHUNK) != 0) {
+			cli_warn("out of memory");
+			return SS_CLI_EXIT_LOCAL;
+		}
+		n = recv(c->fd, c->reply.p + c->reply.len, SS_CLI_READ_CHUNK, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0) {
+			cli_warn("connection to the server broke: %s", strerror(errno));
+			return SS_CLI_EXIT_CONN;
+		}
+		if (n == 0)
+			return -1;
+		c->reply.len += (size_t)n;
+		c->last_progress_ms = now_ms();
+		rc = emit_replies(c);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+/* Sends what the socket takes. A failure is remembered, not reported: the
+ * server may have closed after an ERR (line too long, max clients), and
+ * reading on lets us print what it said before we give up. */
+static void write_socket(struct cli *c)
+{
+	while (buf_used(&c->out) > 0) {
+		ssize_t n = send(c->fd, c->out.p + c->out.off, buf_used(&c->out), MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0) {
+			c->send_errno = errno;
+			c->out.off = c->out.len = 0;
+			c->stop_input = 1;
+			return;
+		}
+		buf_consume(&c->out, (size_t)n);
+		c->last_progress_ms = now_ms();
+	}
+}
+
+/* Connects to one address before deadline. Returns 0 with c->fd set, or an
+ * exit code (CONN with *why = errno, or TIMEOUT). */
+static int connect_one(struct cli *c, const struct addrinfo *ai, int64_t deadline, int *why)
+{
+	int fd, one = 1, rc;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0) {
+		*why = errno;
+		return SS_CLI_EXIT_CONN;
+	}
+	/* EINTR: the connection goes on asynchronously, as for EINPROGRESS. */
+	rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+	if (rc != 0 && errno != EINPROGRESS && errno != EINTR) {
+		*why = errno;
+		goto fail;
+	}
+	while (rc != 0) {
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		int64_t left = deadline - now_ms();
+		int pr, soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		if (left <= 0) {
+			rc = SS_CLI_EXIT_TIMEOUT;
+			goto fail;
+		}
+		pr = poll(&p, 1, (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0 || (pr > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)) {
+			*why = errno;
+			rc = SS_CLI_EXIT_CONN;
+			goto fail;
+		}
+		if (soerr != 0) {
+			*why = soerr;
+			rc = SS_CLI_EXIT_CONN;
+			goto fail;
+		}
+		if (pr > 0)
+			rc = 0;
+	}
+	/* Requests are small and we batch them ourselves: don't let Nagle
+	 * hold a one-shot request back. Failing here costs latency only. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	return 0;
+fail:
+	(void)close(fd); /* never used for I/O: nothing to lose */
+	return rc == 0 ? SS_CLI_EXIT_CONN : rc;
+}
+
+/* Resolves the host and connects to the first address that answers, all
+ * within the timeout. Returns 0 or an exit code, having said why. */
+static int cli_connect(struct cli *c)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	int64_t deadline = now_ms() + c->opt.timeout_ms;
+	int gai, rc = SS_CLI_EXIT_CONN, why = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	gai = getaddrinfo(c->opt.host, c->opt.port, &hints, &res);
+	if (gai != 0) {
+		cli_warn("cannot resolve %s: %s", c->opt.host,
+			 gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+		return SS_CLI_EXIT_CONN;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		rc = connect_one(c, ai, deadline, &why);
+		if (rc == 0 || rc == SS_CLI_EXIT_TIMEOUT)
+			break;
+	}
+	freeaddrinfo(res);
+	if (rc == SS_CLI_EXIT_TIMEOUT)
+		cli_warn("timed out connecting to %s port %s", c->opt.host, c->opt.port);
+	else if (rc != 0)
+		cli_warn("cannot connect to %s port %s: %s", c->opt.host, c->opt.port,
+			 strerror(why));
+	return rc;
+}
+
+/* The event loop. Returns an exit code once every request is answered or
+ * something failed. */
+static int run(struct cli *c)
+{
+	for (;;) {
+		struct pollfd p[2];
+		int np = 1, timeout = -1, pr, rc, poll_stdin;
+
+		if (input_done(c) && c->pending == 0)
+			return c->nerr > 0 ? SS_CLI_EXIT_ERR_REPLY : SS_CLI_EXIT_OK;
+		if (fflush(stdout) != 0) {
+			cli_warn("writing output: %s", strerror(errno));
+			return SS_CLI_EXIT_LOCAL;
+		}
+		if (c->pending > 0) {
+			int64_t left = c->last_progress_ms + c->opt.timeout_ms - now_ms();
+			if (left <= 0) {
+				cli_warn("timed out: no reply from the server within %.3g s",
+					 c->opt.timeout_ms / 1000.0);
+				return SS_CLI_EXIT_TIMEOUT;
+			}
+			timeout = (int)left;
+		}
+		p[0].fd = c->fd;
+		p[0].events = POLLIN | (buf_used(&c->out) > 0 ? POLLOUT : 0);
+		p[0].revents = 0;
+		poll_stdin = !c->in_eof && !c->stop_input && window_open(c);
+		if (poll_stdin) {
+			p[1].fd = STDIN_FILENO;
+			p[1].events = POLLIN;
+			p[1].revents = 0;
+			np = 2;
+		}
+		pr = poll(p, (nfds_t)np, timeout);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0) {
+			cli_warn("poll: %s", strerror(errno));
+			return SS_CLI_EXIT_LOCAL;
+		}
+		if (p[0].revents & (POLLOUT | POLLERR | POLLHUP))
+			write_socket(c);
+		if (p[0].revents & (POLLIN | POLLERR | POLLHUP)) {
+			rc = read_socket(c);
+			if (rc > 0)
+				return rc;
+			if (rc < 0 && !(input_done(c) && c->pending == 0 && !c->send_errno)) {
+				if (c->send_errno)
+					cli_warn("server closed the connection: %s",
+						 strerror(c->send_errno));
+				else if (c->pending)
+					cli_warn("server closed the connection with %zu replies "
+						 "outstanding", c->pending);
+				else
+					cli_warn("server closed the connection");
+				return SS_CLI_EXIT_CONN;
+			}
+		}
+		if (c->send_errno && c->pending == 0) {
+			cli_warn("sending to the server failed: %s", strerror(c->send_errno));
+			return SS_CLI_EXIT_CONN;
+		}
+		rc = poll_stdin && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) ? read_stdin(c)
+										: take_lines(c);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+int ss_cli_main(int argc, char **argv)
+{
+	struct cli c;
+	char err[256];
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.fd = -1;
+	if (ss_cli_parse_options(argc, argv, &c.opt, err, sizeof(err)) != 0) {
+		cli_warn("%s", err);
+		fputs("try 'statestore-cli --help'\n", stderr);
+		return SS_CLI_EXIT_USAGE;
+	}
+	if (c.opt.help) {
+		fputs(usage_text, stdout);
+		return fflush(stdout) == 0 ? SS_CLI_EXIT_OK : SS_CLI_EXIT_LOCAL;
+	}
+	c.batch = c.opt.cmd_index >= argc;
+	if (!c.batch) {
+		size_t len;
+		char *line = ss_cli_join_args(argv + c.opt.cmd_index, argc - c.opt.cmd_index, &len);
+		if (!line) {
+			if (errno == ENOMEM) {
+				cli_warn("out of memory");
+				return SS_CLI_EXIT_LOCAL;
+			}
+			cli_warn("the command is empty or contains a line break");
+			return SS_CLI_EXIT_USAGE;
+		}
+		rc = queue_request(&c, line, len - 1, ss_cli_classify(line, len - 1));
+		free(line);
+		if (rc != 0)
+			return rc;
+		c.stop_input = 1;
+	}
+	rc = cli_connect(&c);
+	if (rc == 0) {
+		c.last_progress_ms = now_ms();
+		rc = run(&c);
+	}
+	if (c.batch && rc == SS_CLI_EXIT_ERR_REPLY)
+		cli_warn("%lu of %lu requests got an ERR reply", c.nerr, c.nreq);
+	if (fflush(stdout) != 0 && rc == SS_CLI_EXIT_OK) {
+		cli_warn("writing output: %s", strerror(errno));
+		rc = SS_CLI_EXIT_LOCAL;
+	}
+	/* Every reply is in by now, so a failing close loses nothing. */
+	if (c.fd >= 0)
+		(void)close(c.fd);
+	free(c.in.p);
+	free(c.out.p);
+	free(c.reply.p);
+	return rc;
+}

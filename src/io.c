@@ -1,0 +1,133 @@
+/*
+ * io.c - the real file-system calls behind struct ss_io, and the loops every
+ * caller needs around them.
+ *
+ * The engine never calls open/pwrite/fdatasync/... directly on a write path:
+ * it calls through a struct ss_io, so a test can hand it a table whose calls
+ * fail on cue (tests/support/sstest.c). ss_io_posix is the production table;
+ * its functions ignore ctx and keep the POSIX contract exactly.
+ *
+ * The helpers below are where the retry policy lives, in one place:
+ *   - pwrite is retried on EINTR and after a short write, from where it
+ *     stopped; a call that makes no progress is EIO, so a device that keeps
+ *     returning 0 cannot spin us forever;
+ *   - fdatasync/fsync are retried on EINTR only. Any other failure is final:
+ *     after a failed fsync the kernel may have dropped the dirty pages and
+ *     marked them clean, so a second fsync that "succeeds" proves nothing.
+ *     The store turns such a failure into a poisoned state (store.h).
+ */
+#include "statestored/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static int posix_open(void *ctx, const char *path, int flags, mode_t mode)
+{
+	(void)ctx;
+	return open(path, flags, mode);
+}
+
+static int posix_close(void *ctx, int fd)
+{
+	(void)ctx;
+	return close(fd);
+}
+
+static ssize_t posix_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
+{
+	(void)ctx;
+	return pwrite(fd, buf, n, off);
+}
+
+static int posix_fdatasync(void *ctx, int fd)
+{
+	(void)ctx;
+	return fdatasync(fd);
+}
+
+static int posix_fsync(void *ctx, int fd)
+{
+	(void)ctx;
+	return fsync(fd);
+}
+
+static int posix_ftruncate(void *ctx, int fd, off_t len)
+{
+	(void)ctx;
+	return ftruncate(fd, len);
+}
+
+static int posix_rename(void *ctx, const char *from, const char *to)
+{
+	(void)ctx;
+	return rename(from, to);
+}
+
+static int posix_unlink(void *ctx, const char *path)
+{
+	(void)ctx;
+	return unlink(path);
+}
+
+const struct ss_io ss_io_posix = {
+	.ctx = NULL,
+	.open = posix_open,
+	.close = posix_close,
+	.pwrite = posix_pwrite,
+	.fdatasync = posix_fdatasync,
+	.fsync = posix_fsync,
+	.ftruncate = posix_ftruncate,
+	.rename = posix_rename,
+	.unlink = posix_unlink,
+};
+
+int ss_io_pwrite_all(const struct ss_io *io, int fd, const void *buf, size_t n, off_t off)
+{
+	const char *p = buf;
+
+	while (n > 0) {
+		ssize_t w = io->pwrite(io->ctx, fd, p, n, off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+int ss_io_fdatasync(const struct ss_io *io, int fd)
+{
+	int r;
+
+	do
+		r = io->fdatasync(io->ctx, fd);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+int ss_io_fsync_dir(const struct ss_io *io, const char *dir)
+{
+	int fd = io->open(io->ctx, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int r, saved;
+
+	if (fd < 0)
+		return -1;
+	do
+		r = io->fsync(io->ctx, fd);
+	while (r < 0 && errno == EINTR);
+	saved = errno;
+	io->close(io->ctx, fd);
+	errno = saved;
+	return r;
+}

@@ -1,0 +1,488 @@
+/*
+ * logfile.c - one log file: replay at open, appends, syncs, replacement.
+ *
+ * The log is the store's only durable state. The table in memory is a cache
+ * of it: at startup we rebuild the table by replaying the log from the first
+ * record to the last, and every commit appends the commit's records to the
+ * log (one pwrite) and makes them durable (one fdatasync) before any of them
+ * is applied to the table or acknowledged. The format is text, one record
+ * per line, each line with its own CRC-32C (record.h).
+ *
+ * On-disk invariants, kept by this file:
+ *
+ *   1. The file starts with the header "statestored-log 1\n", written and
+ *      fdatasync'd (and the directory fsync'd) before any record is.
+ *   2. Bytes [0, end) are the header followed by whole, valid records. end
+ *      (the logical end) is where the next append goes.
+ *   3. Bytes [end, size) are zeros: the preallocated region. A failed append
+ *      is cut back - truncated away, or overwritten with zeros inside the
+ *      preallocated region - so no partial record stays after end while we
+ *      run. If even the cut-back fails we cannot vouch for the bytes past
+ *      end, and the log is "broken": it takes no more appends.
+ *   4. Records are only ever appended. The file is replaced as a whole, by
+ *      rename of a complete, synced temp file, when the store compacts.
+ *
+ * Preallocation. Appending past the end of a file changes its size, and then
+ * every fdatasync must also flush the inode. With prealloc on, we write zeros
+ * ahead of the end in large chunks, so most appends overwrite zeros inside
+ * the file and their fdatasync writes data only. Replay reads a zero byte
+ * where a record should start as the end of the log. If the disk is full the
+ * zero-fill fails with ENOSPC and we append without it, so the log takes
+ * writes until the disk is truly full.
+ *
+ * Crash behaviour. kill -9 loses nothing the kernel has accepted. Power loss
+ * loses what was not yet fdatasync'd: the tail of the log may then end in a
+ * partial record, a partial GROUP, garbage, or zeros. Replay tells such a
+ * torn tail from corruption this way: at the first invalid record (or an
+ * incomplete group), look for any valid record later in the file - at every
+ * line start, and after the last byte of each line that no record can hold
+ * (a run of zeros, a damaged newline). If there is none, the tail was a
+ * write in flight that was never acknowledged: cut the file back to the end
+ * of the last valid record or complete group, sync, and report the bytes
+ * cut. If there is one, acknowledged data lies beyond the damage: refuse to
+ * start, naming the file, the byte offset and the record number, and let a
+ * human decide. A tail of only zeros is simply the preallocated end.
+ *
+ * Failed syncs are final. After fdatasync fails the kernel may have dropped
+ * the dirty pages and marked them clean; a later fdatasync would succeed
+ * without the data being on disk. So the log is "poisoned": it refuses all
+ * further appends and syncs, and the process must restart and replay.
+ *
+ * Replay maps the file read-only and decodes in place: records point into
+ * the mapping, and nothing is allocated or copied per record (the table
+ * copies what it keeps). GROUP members are held as decoded records in one
+ * array, allocated once, until the whole group is known to be valid.
+ */
+#include "logfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+
+#define HEADER_LEN (sizeof(SS_LOG_HEADER) - 1)
+
+/* Source of zeros for preallocation and cut-backs. */
+static const char zeros[64 * 1024];
+
+typedef unsigned long long ull;
+
+void ss_logfile_init(struct ss_logfile *lf, const char *path, const char *dir,
+		     const struct ss_io *io, size_t prealloc)
+{
+	memset(lf, 0, sizeof(*lf));
+	lf->io = io;
+	lf->path = path;
+	lf->dir = dir;
+	lf->prealloc = prealloc;
+	lf->fd = -1;
+}
+
+void ss_logfile_close(struct ss_logfile *lf)
+{
+	if (lf->fd >= 0)
+		lf->io->close(lf->io->ctx, lf->fd);
+	lf->fd = -1;
+}
+
+/* Writes zeros over [off, off + n). Returns 0 or -1 with errno. */
+static int write_zeros(const struct ss_logfile *lf, uint64_t off, uint64_t n)
+{
+	while (n > 0) {
+		size_t k = n < sizeof(zeros) ? (size_t)n : sizeof(zeros);
+
+		if (ss_io_pwrite_all(lf->io, lf->fd, zeros, k, (off_t)off) < 0)
+			return -1;
+		off += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Writes the header over whatever the file holds, syncs it and the
+ * directory (the file may be new). */
+static int write_header(struct ss_logfile *lf, struct ss_error *err)
+{
+	const struct ss_io *io = lf->io;
+
+	if (io->ftruncate(io->ctx, lf->fd, 0) < 0 ||
+	    ss_io_pwrite_all(io, lf->fd, SS_LOG_HEADER, HEADER_LEN, 0) < 0 ||
+	    ss_io_fdatasync(io, lf->fd) < 0 || ss_io_fsync_dir(io, lf->dir) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot write the header of the log %s: %s",
+			     lf->path, strerror(errno));
+		return -1;
+	}
+	lf->end = lf->size = HEADER_LEN;
+	return 0;
+}
+
+static int all_zero(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* A file no longer than the header that holds a prefix of it (maybe then
+ * zeros) is a header whose write was torn: nothing was ever logged in it. */
+static int torn_header(const char *buf, size_t len)
+{
+	size_t k = len;
+
+	while (k > 0 && buf[k - 1] == '\0')
+		k--;
+	return len <= HEADER_LEN && ss_record_header_check(buf, k, NULL) == 0;
+}
+
+/* 1 if c can appear in a record line: a token byte or the space. */
+static int record_byte(unsigned char c)
+{
+	return c == ' ' || ss_is_token_char(c);
+}
+
+/* Returns the offset of the first valid record at or after pos, or -1.
+ * Candidates, per line: its start, and the byte after the last byte in it
+ * that no record can contain - a record written after a zero-filled gap, or
+ * after a record whose newline was damaged into such a byte. */
+static long long find_valid(const char *buf, size_t size, size_t pos)
+{
+	struct ss_record r;
+	size_t used;
+
+	while (pos < size) {
+		const char *nl = memchr(buf + pos, '\n', size - pos);
+		size_t eol = nl ? (size_t)(nl - buf) + 1 : size;
+		size_t at = nl ? eol - 1 : eol;
+
+		if (ss_record_decode(buf + pos, eol - pos, &r, &used) == SS_DEC_OK)
+			return (long long)pos;
+		while (at > pos && record_byte((unsigned char)buf[at - 1]))
+			at--;
+		if (at > pos && at < eol &&
+		    ss_record_decode(buf + at, eol - at, &r, &used) == SS_DEC_OK)
+			return (long long)at;
+		pos = eol;
+	}
+	return -1;
+}
+
+/* Where replay stopped. */
+struct replay_end {
+	size_t good_end; /* end of the last record or complete group applied */
+	size_t bad;      /* where the first invalid record (or the damage) is */
+	uint64_t good_nrec; /* records applied, up to good_end */
+	uint64_t nrec;   /* valid records decoded before bad */
+};
+
+/* Decodes buf[pos..size) and applies each record or complete group. Stops at
+ * the end or at the first invalid record or incomplete group. Returns 0, or
+ * -1 (errno) if apply or the group array's allocation failed. */
+static int replay(const char *buf, size_t size, size_t pos, ss_logfile_apply_fn apply, void *arg,
+		  struct replay_end *re)
+{
+	struct ss_record r, *group = NULL;
+	uint64_t nrec = 0;
+	size_t used;
+	int ret = -1;
+
+	for (;;) {
+		re->good_end = pos;
+		re->bad = pos;
+		re->good_nrec = re->nrec = nrec;
+		if (pos == size)
+			break;
+		if (ss_record_decode(buf + pos, size - pos, &r, &used) != SS_DEC_OK)
+			break;
+		if (r.type != SS_REC_GROUP) {
+			if (apply(arg, &r) < 0)
+				goto out;
+			nrec++;
+			pos += used;
+			continue;
+		}
+		if (!group && !(group = malloc(SS_GROUP_MAX * sizeof(*group))))
+			goto out;
+		size_t gpos = pos + used;
+		uint32_t k;
+		for (k = 0; k < r.count; k++) {
+			if (gpos == size ||
+			    ss_record_decode(buf + gpos, size - gpos, &group[k], &used) != SS_DEC_OK ||
+			    group[k].type == SS_REC_GROUP)
+				break;
+			gpos += used;
+		}
+		if (k < r.count) {
+			re->bad = gpos;
+			re->nrec = nrec + 1 + k;
+			break;
+		}
+		for (k = 0; k < r.count; k++) {
+			if (apply(arg, &group[k]) < 0)
+				goto out;
+		}
+		nrec += 1 + r.count;
+		pos = gpos;
+	}
+	ret = 0;
+out:
+	free(group);
+	return ret;
+}
+
+/* Replays the mapped file buf[0..size), whose header ends at start, and
+ * decides where the log ends. Sets *cut to 1 if the file must be cut back
+ * to lf->end. */
+static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size_t start,
+		       ss_logfile_apply_fn apply, void *arg, struct ss_logfile_report *rep,
+		       int *cut, struct ss_error *err)
+{
+	struct replay_end re;
+	long long later;
+
+	if (replay(buf, size, start, apply, arg, &re) < 0) {
+		ss_error_set(err, SS_ERR_NOMEM, errno,
+			     "out of memory replaying the log %s at byte offset %llu (record %llu)",
+			     lf->path, (ull)re.bad, (ull)re.nrec + 1);
+		return -1;
+	}
+	rep->records = re.good_nrec;
+	lf->end = re.good_end;
+	lf->size = size;
+	*cut = 0;
+	if (re.bad == size && re.good_end == size)
+		return 0;
+	later = find_valid(buf, size, re.bad);
+	if (later >= 0) {
+		ss_error_set(err, SS_ERR_CORRUPT, 0,
+			     "the log %s is corrupt: the record at byte offset %llu (record %llu) is "
+			     "invalid but a valid record follows at byte offset %lld",
+			     lf->path, (ull)re.bad, (ull)re.nrec + 1, later);
+		return -1;
+	}
+	if (re.bad == re.good_end && all_zero(buf + re.bad, size - re.bad))
+		return 0; /* the preallocated region: not torn */
+	/* A torn tail, never acknowledged: cut it. */
+	rep->torn_bytes = size - re.good_end;
+	lf->size = re.good_end;
+	*cut = 1;
+	return 0;
+}
+
+int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
+		    struct ss_logfile_report *rep, struct ss_error *err)
+{
+	const struct ss_io *io = lf->io;
+	char *map = NULL;
+	size_t len = 0;
+	struct stat st;
+	long version = 0, hc;
+	int cut = 0, ret = -1;
+
+	memset(rep, 0, sizeof(*rep));
+	lf->fd = io->open(io->ctx, lf->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lf->fd < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot open the log %s: %s", lf->path,
+			     strerror(errno));
+		goto out;
+	}
+	if (fstat(lf->fd, &st) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot stat the log %s: %s", lf->path,
+			     strerror(errno));
+		goto out;
+	}
+	if (st.st_size == 0) {
+		ret = write_header(lf, err);
+		goto out;
+	}
+	len = (size_t)st.st_size;
+	map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, lf->fd, 0);
+	if (map == MAP_FAILED) {
+		map = NULL;
+		ss_error_set(err, SS_ERR_IO, errno, "cannot map the log %s (%llu bytes) to replay it: %s",
+			     lf->path, (ull)len, strerror(errno));
+		goto out;
+	}
+	(void)madvise(map, len, MADV_SEQUENTIAL);
+	hc = ss_record_header_check(map, len, &version);
+	if (hc == 0 || (hc == -1 && torn_header(map, len))) {
+		rep->torn_bytes = len;
+		ret = write_header(lf, err);
+		goto out;
+	}
+	if (hc == -1) {
+		ss_error_set(err, SS_ERR_CORRUPT, 0,
+			     "%s is not a statestored log: it does not start with \"%s\"",
+			     lf->path, SS_LOG_MAGIC " 1");
+		goto out;
+	}
+	if (hc == -2) {
+		ss_error_set(err, SS_ERR_VERSION, 0,
+			     "the log %s has format version %ld, but this build reads only version %d",
+			     lf->path, version, SS_LOG_VERSION);
+		goto out;
+	}
+	if (replay_file(lf, map, len, (size_t)hc, apply, arg, rep, &cut, err) < 0)
+		goto out;
+	munmap(map, len);
+	map = NULL;
+	if (cut && (io->ftruncate(io->ctx, lf->fd, (off_t)lf->end) < 0 ||
+		    ss_io_fdatasync(io, lf->fd) < 0)) {
+		ss_error_set(err, SS_ERR_IO, errno,
+			     "cannot cut the torn tail of the log %s back to byte offset %llu: %s",
+			     lf->path, (ull)lf->end, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (map)
+		munmap(map, len);
+	if (ret < 0)
+		ss_logfile_close(lf);
+	return ret;
+}
+
+int ss_logfile_writable(const struct ss_logfile *lf, struct ss_error *err)
+{
+	if (lf->poisoned || lf->broken) {
+		ss_error_set(err, SS_ERR_IO, EIO,
+			     "the log %s refuses writes since %s failed; restart to replay it",
+			     lf->path, lf->poisoned ? "a sync" : "cutting back a failed append");
+		return -1;
+	}
+	return 0;
+}
+
+/* Zero-fills ahead so that [end, end + n) lies inside the file. On ENOSPC
+ * leaves the file as it was and returns 0: the caller appends without it. */
+static int prealloc_for(struct ss_logfile *lf, size_t n, struct ss_error *err)
+{
+	uint64_t need = lf->end + n;
+	uint64_t chunks = (need - lf->size + lf->prealloc - 1) / lf->prealloc;
+	uint64_t target = lf->size + chunks * lf->prealloc;
+	int e;
+
+	if (write_zeros(lf, lf->size, target - lf->size) == 0) {
+		lf->size = target;
+		return 0;
+	}
+	e = errno;
+	/* Whatever part of the zeros got written is harmless (zeros past the
+	 * end read as the end), but give the space back if we can. */
+	(void)lf->io->ftruncate(lf->io->ctx, lf->fd, (off_t)lf->size);
+	if (e == ENOSPC)
+		return 0;
+	ss_error_set(err, SS_ERR_IO, e,
+		     "cannot preallocate the log %s from byte offset %llu to %llu: %s", lf->path,
+		     (ull)lf->size, (ull)target, strerror(e));
+	return -1;
+}
+
+int ss_logfile_append(struct ss_logfile *lf, const void *buf, size_t n, struct ss_error *err)
+{
+	const struct ss_io *io = lf->io;
+	int e, cut;
+
+	if (ss_logfile_writable(lf, err) < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	if (lf->prealloc > 0 && lf->end + n > lf->size && prealloc_for(lf, n, err) < 0)
+		return -1;
+	if (ss_io_pwrite_all(io, lf->fd, buf, n, (off_t)lf->end) == 0) {
+		lf->end += n;
+		if (lf->end > lf->size)
+			lf->size = lf->end;
+		return 0;
+	}
+	e = errno;
+	/* Cut back: no partial record may stay past end, or the next append
+	 * would land after it, and replay would call that corruption. */
+	if (lf->end + n <= lf->size) {
+		cut = write_zeros(lf, lf->end, n);
+	} else {
+		cut = io->ftruncate(io->ctx, lf->fd, (off_t)lf->end);
+		if (cut == 0)
+			lf->size = lf->end;
+	}
+	if (cut < 0) {
+		lf->broken = 1;
+		ss_error_set(err, SS_ERR_IO, e,
+			     "cannot append %zu bytes to the log %s at byte offset %llu (%s), nor cut "
+			     "it back (%s), so the log refuses further writes",
+			     n, lf->path, (ull)lf->end, strerror(e), strerror(errno));
+		return -1;
+	}
+	ss_error_set(err, SS_ERR_IO, e, "cannot append %zu bytes to the log %s at byte offset %llu: %s",
+		     n, lf->path, (ull)lf->end, strerror(e));
+	return -1;
+}
+
+int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err)
+{
+	if (ss_logfile_writable(lf, err) < 0)
+		return -1;
+	if (ss_io_fdatasync(lf->io, lf->fd) < 0) {
+		lf->poisoned = 1;
+		ss_error_set(err, SS_ERR_IO, errno,
+			     "cannot fdatasync the log %s (%s), so it refuses further writes; restart "
+			     "to replay it",
+			     lf->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *err)
+{
+	const struct ss_io *io = lf->io;
+	struct stat st;
+	int fd, ret = -1;
+
+	/* Open the new file before the rename: after it, the old fd would name
+	 * an unlinked file, and failing to open the new one then would leave
+	 * us appending where no restart would look. */
+	fd = io->open(io->ctx, tmp, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot open the compacted log %s: %s", tmp,
+			     strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot stat the compacted log %s: %s", tmp,
+			     strerror(errno));
+		goto out;
+	}
+	if (io->rename(io->ctx, tmp, lf->path) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot rename %s to %s: %s", tmp, lf->path,
+			     strerror(errno));
+		goto out;
+	}
+	/* The new file is the log now, whatever happens next. */
+	ss_logfile_close(lf);
+	lf->fd = fd;
+	fd = -1;
+	lf->end = lf->size = (uint64_t)st.st_size;
+	if (ss_io_fsync_dir(io, lf->dir) < 0) {
+		lf->poisoned = 1;
+		ss_error_set(err, SS_ERR_IO, errno,
+			     "cannot fsync the directory %s after renaming the compacted log over %s "
+			     "(%s), so the log refuses further writes; restart to replay it",
+			     lf->dir, lf->path, strerror(errno));
+		ret = -2;
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		io->close(io->ctx, fd);
+	if (ret == -1)
+		(void)io->unlink(io->ctx, tmp);
+	return ret;
+}

@@ -1,0 +1,78 @@
+/*
+ * logfile.h - one log file: open and replay it, append to it, sync it,
+ * replace it with a compacted one. Internal to the engine; store.c drives it.
+ *
+ * The log file knows the format (record.h) and the file system, not the
+ * table: replay hands each valid record to a callback, in order, and a GROUP's
+ * records only once the whole group has been read and found valid.
+ */
+#ifndef STATESTORED_SRC_LOGFILE_H
+#define STATESTORED_SRC_LOGFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "statestored/io.h"
+#include "statestored/record.h"
+#include "statestored/store.h"
+
+struct ss_logfile {
+	const struct ss_io *io;
+	const char *path; /* borrowed: must outlive the logfile */
+	const char *dir;  /* borrowed: the directory holding path, for fsync */
+	size_t prealloc;  /* zero-fill ahead in chunks of this size; 0: never */
+	int fd;           /* -1 when closed */
+	uint64_t end;     /* logical end: the header and whole records */
+	uint64_t size;    /* file size as far as we know; [end, size) is zeros */
+	int poisoned;     /* an fdatasync (or a directory fsync) failed */
+	int broken;       /* a cut-back failed: bytes past end are unknown */
+};
+
+/* Called by replay for every SET or DEL record to apply. Returns 0, or -1
+ * with errno (ENOMEM), which aborts the open. */
+typedef int (*ss_logfile_apply_fn)(void *arg, const struct ss_record *r);
+
+struct ss_logfile_report {
+	uint64_t records;    /* valid records replayed (GROUP lines included) */
+	uint64_t torn_bytes; /* bytes cut from a torn tail or a torn header */
+};
+
+/* Prepares lf (closed) for path in dir. Does no I/O. */
+void ss_logfile_init(struct ss_logfile *lf, const char *path, const char *dir,
+		     const struct ss_io *io, size_t prealloc);
+
+/* Opens (creating with a synced header if missing or empty) and replays the
+ * log, calling apply for each record, and cuts a torn tail back to the last
+ * valid record or complete group, syncing the cut. Returns 0, or -1 with
+ * *err: SS_ERR_IO, SS_ERR_CORRUPT (a bad record with valid ones after it, or
+ * not a log), SS_ERR_VERSION, SS_ERR_NOMEM. On -1, lf is closed. */
+int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
+		    struct ss_logfile_report *rep, struct ss_error *err);
+
+/* Writes buf[0..n) at the logical end with one pwrite (after zero-filling
+ * ahead if preallocation is on). Returns 0, or -1 with *err (SS_ERR_IO) after
+ * cutting the file back so that it holds nothing of buf; if the cut-back
+ * fails, lf becomes broken and refuses every later append and sync. */
+int ss_logfile_append(struct ss_logfile *lf, const void *buf, size_t n, struct ss_error *err);
+
+/* fdatasync. Returns 0, or -1 with *err; after -1 lf is poisoned: every
+ * later append and sync fails with EIO. */
+int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err);
+
+/* Returns 0 if lf accepts writes, or -1 with *err (EIO) if it is poisoned
+ * or broken. */
+int ss_logfile_writable(const struct ss_logfile *lf, struct ss_error *err);
+
+/* Makes the complete, synced file tmp (in lf's directory) the log: opens it,
+ * renames it over path, fsyncs the directory and switches lf to it.
+ * Returns 0; -1 with *err if it failed before the rename (tmp is removed; lf
+ * is untouched and still appendable); -2 with *err if the directory fsync
+ * after the rename failed (lf is switched to the new file, which is now the
+ * log, but poisoned: the rename may not be durable, so nothing more may be
+ * acknowledged until a restart). */
+int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *err);
+
+/* Closes the file. Does not sync. Safe on a closed lf. */
+void ss_logfile_close(struct ss_logfile *lf);
+
+#endif

@@ -1,0 +1,283 @@
+/*
+ * store.c - the storage engine: a data directory, its log and its table.
+ *
+ * This file wires the parts together and owns the data directory: it creates
+ * it, takes its LOCK (flock, so the lock dies with the process and a second
+ * store on the same directory - even in the same process - is refused),
+ * removes a compaction temp file left by a crash, and replays the log into a
+ * fresh table. The log file itself is logfile.c; writing a compacted copy is
+ * snapshot.c.
+ *
+ * The commit protocol (store.h) keeps one rule: the table only ever holds
+ * what the log holds durably. ss_store_write and ss_store_sync touch only the
+ * log; ss_store_apply touches only the table, after the sync succeeded.
+ *
+ * Expiry is an absolute time. A SET whose expiry has passed when it is
+ * applied - at replay, or in a batch - acts as a DEL: its value is never
+ * visible, and an older value of the same name must not survive it.
+ */
+#include "statestored/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "logfile.h"
+#include "statestored/snapshot.h"
+
+struct ss_store {
+	const struct ss_io *io;
+	char *dir;
+	char *log_path;
+	char *tmp_path;
+	char *lock_path;
+	int lock_fd;
+	struct ss_table *table;
+	struct ss_logfile log;
+	uint64_t compacted_bytes;
+};
+
+/* Replay's view of the table. */
+struct replay_ctx {
+	struct ss_table *table;
+	int64_t now_ms;
+	uint64_t expired;
+};
+
+static char *join(const char *dir, const char *name)
+{
+	char *p;
+
+	return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
+}
+
+/* Returns the directory that holds dir, malloc'd, or NULL. */
+static char *parent_of(const char *dir)
+{
+	char *p = strdup(dir);
+	size_t n;
+	char *slash;
+
+	if (!p)
+		return NULL;
+	n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	slash = strrchr(p, '/');
+	if (!slash) {
+		free(p);
+		return strdup(".");
+	}
+	slash[slash == p ? 1 : 0] = '\0';
+	return p;
+}
+
+/* Creates dir if missing; a new directory's entry is made durable too, or
+ * a power loss could take the whole data directory with it. */
+static int make_dir(const struct ss_io *io, const char *dir, struct ss_error *err)
+{
+	char *parent;
+	int r;
+
+	if (mkdir(dir, 0755) < 0) {
+		if (errno == EEXIST)
+			return 0;
+		ss_error_set(err, SS_ERR_IO, errno, "cannot create the data directory %s: %s", dir,
+			     strerror(errno));
+		return -1;
+	}
+	parent = parent_of(dir);
+	if (!parent) {
+		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", dir);
+		return -1;
+	}
+	r = ss_io_fsync_dir(io, parent);
+	if (r < 0)
+		ss_error_set(err, SS_ERR_IO, errno, "cannot fsync %s after creating %s in it: %s",
+			     parent, dir, strerror(errno));
+	free(parent);
+	return r;
+}
+
+static int take_lock(struct ss_store *s, struct ss_error *err)
+{
+	s->lock_fd = s->io->open(s->io->ctx, s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (s->lock_fd < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot open the lock file %s: %s", s->lock_path,
+			     strerror(errno));
+		return -1;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			ss_error_set(err, SS_ERR_LOCKED, errno,
+				     "the data directory %s is in use: another store holds %s",
+				     s->dir, s->lock_path);
+		else
+			ss_error_set(err, SS_ERR_IO, errno, "cannot lock %s: %s", s->lock_path,
+				     strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Applies a SET at now_ms: an expired one deletes the name instead.
+ * Returns 0 if set, 1 if it acted as a delete, -1 on ENOMEM. */
+static int apply_set(struct ss_table *t, const char *name, size_t nlen, const char *value,
+		     size_t vlen, int64_t expire_ms, int64_t now_ms)
+{
+	if (expire_ms != 0 && expire_ms <= now_ms) {
+		(void)ss_table_del(t, name, nlen, now_ms);
+		return 1;
+	}
+	return ss_table_set(t, name, nlen, value, vlen, expire_ms);
+}
+
+static int replay_apply(void *arg, const struct ss_record *r)
+{
+	struct replay_ctx *c = arg;
+	int rc;
+
+	if (r->type == SS_REC_DEL) {
+		(void)ss_table_del(c->table, r->name, r->nlen, c->now_ms);
+		return 0;
+	}
+	rc = apply_set(c->table, r->name, r->nlen, r->value, r->vlen, r->expire_ms, c->now_ms);
+	if (rc == 1)
+		c->expired++;
+	return rc < 0 ? -1 : 0;
+}
+
+int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int64_t now_ms,
+		  struct ss_open_report *rep, struct ss_error *err)
+{
+	struct ss_open_report local;
+	struct ss_logfile_report lrep;
+	struct replay_ctx ctx = {0};
+	struct ss_store *s;
+	int ret = -1;
+
+	*out = NULL;
+	if (!rep)
+		rep = &local;
+	memset(rep, 0, sizeof(*rep));
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", opt->dir);
+		return -1;
+	}
+	s->io = opt->io ? opt->io : &ss_io_posix;
+	s->lock_fd = -1;
+	ss_logfile_init(&s->log, NULL, NULL, s->io, 0);
+	s->dir = strdup(opt->dir);
+	s->log_path = join(opt->dir, SS_LOG_FILE);
+	s->tmp_path = join(opt->dir, SS_LOG_TMP_FILE);
+	s->lock_path = join(opt->dir, SS_LOCK_FILE);
+	s->table = ss_table_new();
+	if (!s->dir || !s->log_path || !s->tmp_path || !s->lock_path || !s->table) {
+		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", opt->dir);
+		goto out;
+	}
+	if (make_dir(s->io, s->dir, err) < 0 || take_lock(s, err) < 0)
+		goto out;
+	if (s->io->unlink(s->io->ctx, s->tmp_path) == 0) {
+		rep->removed_tmp = 1;
+	} else if (errno != ENOENT) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot remove the stale compaction file %s: %s",
+			     s->tmp_path, strerror(errno));
+		goto out;
+	}
+	ss_logfile_init(&s->log, s->log_path, s->dir, s->io, opt->prealloc_bytes);
+	ctx.table = s->table;
+	ctx.now_ms = now_ms;
+	if (ss_logfile_open(&s->log, replay_apply, &ctx, &lrep, err) < 0)
+		goto out;
+	rep->records = lrep.records;
+	rep->expired = ctx.expired;
+	rep->torn_bytes = lrep.torn_bytes;
+	rep->log_bytes = s->log.end;
+	s->compacted_bytes = s->log.end;
+	*out = s;
+	ret = 0;
+out:
+	if (ret < 0)
+		ss_store_close(s);
+	return ret;
+}
+
+void ss_store_close(struct ss_store *s)
+{
+	if (!s)
+		return;
+	ss_logfile_close(&s->log);
+	if (s->lock_fd >= 0)
+		s->io->close(s->io->ctx, s->lock_fd); /* releases the flock */
+	ss_table_free(s->table);
+	free(s->dir);
+	free(s->log_path);
+	free(s->tmp_path);
+	free(s->lock_path);
+	free(s);
+}
+
+struct ss_table *ss_store_table(struct ss_store *s)
+{
+	return s->table;
+}
+
+int ss_store_write(struct ss_store *s, const struct ss_batch *b, struct ss_error *err)
+{
+	return ss_logfile_append(&s->log, b->buf, b->len, err);
+}
+
+int ss_store_sync(struct ss_store *s, struct ss_error *err)
+{
+	return ss_logfile_sync(&s->log, err);
+}
+
+int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms)
+{
+	for (size_t i = 0; i < b->nops; i++) {
+		struct ss_op *op = &b->ops[i];
+		const char *name = b->buf + op->name_off;
+
+		if (op->type == SS_REC_DEL) {
+			op->result = ss_table_del(s->table, name, op->nlen, now_ms);
+			continue;
+		}
+		if (apply_set(s->table, name, op->nlen, b->buf + op->value_off, op->vlen,
+			      op->expire_ms, now_ms) < 0)
+			return -1;
+		op->result = 0;
+	}
+	return 0;
+}
+
+int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err)
+{
+	int r;
+
+	if (ss_logfile_writable(&s->log, err) < 0)
+		return -1;
+	if (ss_snapshot_write(s->table, now_ms, s->tmp_path, s->io, err) < 0)
+		return -1;
+	r = ss_logfile_replace(&s->log, s->tmp_path, err);
+	if (r != -1) /* -2: the new file is the log, though poisoned */
+		s->compacted_bytes = s->log.end;
+	return r < 0 ? -1 : 0;
+}
+
+uint64_t ss_store_log_bytes(const struct ss_store *s)
+{
+	return s->log.end;
+}
+
+uint64_t ss_store_log_bytes_compacted(const struct ss_store *s)
+{
+	return s->compacted_bytes;
+}

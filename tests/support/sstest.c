@@ -1,0 +1,419 @@
+/*
+ * sstest.c - helpers shared by the unit tests (see sstest.h).
+ *
+ * The fault-injecting io counts every call per operation and fails exactly
+ * the armed one, so a test can say "the second fdatasync fails with EIO" and
+ * check what the engine did about it, with no sleeps and no timing.
+ */
+#include "sstest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "statestored/batch.h"
+#include "statestored/table.h"
+
+char *sstest_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *p;
+
+	if (!base || !*base)
+		base = "/tmp";
+	if (asprintf(&p, "%s/sstest.XXXXXX", base) < 0)
+		fail_msg("out of memory");
+	if (!mkdtemp(p))
+		fail_msg("mkdtemp %s: %s", p, strerror(errno));
+	return p;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+void sstest_rmdir(const char *path)
+{
+	if (path)
+		(void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *sstest_path(const char *dir, const char *name)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		fail_msg("out of memory");
+	return p;
+}
+
+void sstest_write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		fail_msg("open %s: %s", path, strerror(errno));
+	if (len > 0 && write(fd, buf, len) != (ssize_t)len)
+		fail_msg("write %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+char *sstest_read_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf;
+	size_t got = 0;
+
+	if (fd < 0) {
+		if (errno != ENOENT)
+			fail_msg("open %s: %s", path, strerror(errno));
+		*len = 0;
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0)
+		fail_msg("fstat %s: %s", path, strerror(errno));
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		fail_msg("out of memory");
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (r <= 0)
+			fail_msg("read %s: %s", path, r < 0 ? strerror(errno) : "short file");
+		got += (size_t)r;
+	}
+	close(fd);
+	buf[got] = '\0';
+	*len = got;
+	return buf;
+}
+
+long long sstest_file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) < 0 ? -1 : (long long)st.st_size;
+}
+
+void sstest_truncate(const char *path, long long len)
+{
+	if (truncate(path, (off_t)len) < 0)
+		fail_msg("truncate %s: %s", path, strerror(errno));
+}
+
+/* Counts the call; returns 1 if this call must fail. */
+static int fault_hit(struct sstest_fault_io *f, enum sstest_op op)
+{
+	unsigned long n = ++f->calls[op];
+
+	if (!f->armed || f->op != op || n < f->at || (n > f->at && !f->persistent))
+		return 0;
+	f->injected++;
+	return 1;
+}
+
+#define FAULT(op)                                             \
+	do {                                                  \
+		if (fault_hit(f, (op))) {                     \
+			errno = f->err;                       \
+			return -1;                            \
+		}                                             \
+	} while (0)
+
+static int fault_open(void *ctx, const char *path, int flags, mode_t mode)
+{
+	struct sstest_fault_io *f = ctx;
+
+	FAULT(SSTEST_OP_OPEN);
+	return ss_io_posix.open(NULL, path, flags, mode);
+}
+
+static int fault_close(void *ctx, int fd)
+{
+	struct sstest_fault_io *f = ctx;
+
+	if (fault_hit(f, SSTEST_OP_CLOSE)) {
+		ss_io_posix.close(NULL, fd); /* never leak the fd */
+		errno = f->err;
+		return -1;
+	}
+	return ss_io_posix.close(NULL, fd);
+}
+
+static ssize_t fault_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
+{
+	struct sstest_fault_io *f = ctx;
+
+	if (fault_hit(f, SSTEST_OP_PWRITE)) {
+		if (f->err == SSTEST_SHORT_WRITE)
+			return ss_io_posix.pwrite(NULL, fd, buf, n / 2, off);
+		errno = f->err;
+		return -1;
+	}
+	return ss_io_posix.pwrite(NULL, fd, buf, n, off);
+}
+
+static int fault_fdatasync(void *ctx, int fd)
+{
+	struct sstest_fault_io *f = ctx;
+
+	FAULT(SSTEST_OP_FDATASYNC);
+	return ss_io_posix.fdatasync(NULL, fd);
+}
+
+static int fault_fsync(void *ctx, int fd)
+{
+	struct sstest_fault_io *f = ctx;
+
+	FAULT(SSTEST_OP_FSYNC);
+	return ss_io_posix.fsync(NULL, fd);
+}
+
+static int fault_ftruncate(void *ctx, int fd, off_t len)
+{
+	struct sstest_fault_io *f = ctx;
+
+	FAULT(SSTEST_OP_FTRUNCATE);
+	return ss_io_posix.ftruncate(NULL, fd, len);
+}
+
+static int fault_rename(void *ctx, const char *from, const char *to)
+{
+	struct sstest_fault_io *f = ctx;
+
+	FAULT(SSTEST_OP_RENAME);
+	return ss_io_posix.rename(NULL, from, to);
+}
+
+static int fault_unlink(void *ctx, const char *path)
+{
+	struct sstest_fault_io *f = ctx;
+
+	FAULT(SSTEST_OP_UNLINK);
+	return ss_io_posix.unlink(NULL, path);
+}
+
+void sstest_fault_io_init(struct sstest_fault_io *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->io.ctx = f;
+	f->io.open = fault_open;
+	f->io.close = fault_close;
+	f->io.pwrite = fault_pwrite;
+	f->io.fdatasync = fault_fdatasync;
+	f->io.fsync = fault_fsync;
+	f->io.ftruncate = fault_ftruncate;
+	f->io.rename = fault_rename;
+	f->io.unlink = fault_unlink;
+}
+
+void sstest_fault_io_arm(struct sstest_fault_io *f, enum sstest_op op, unsigned long nth, int err,
+			 int persistent)
+{
+	assert_true(nth >= 1);
+	assert_true(err != SSTEST_SHORT_WRITE || op == SSTEST_OP_PWRITE);
+	f->armed = 1;
+	f->op = op;
+	f->at = f->calls[op] + nth;
+	f->err = err;
+	f->persistent = persistent;
+}
+
+void sstest_fault_io_disarm(struct sstest_fault_io *f)
+{
+	f->armed = 0;
+}
+
+struct ss_store *sstest_open(const char *dir, const struct ss_io *io, size_t prealloc,
+			     int64_t now_ms, struct ss_open_report *rep)
+{
+	struct ss_store_options opt = {.dir = dir, .io = io, .prealloc_bytes = prealloc};
+	struct ss_error err = {0};
+	struct ss_store *s = NULL;
+
+	if (ss_store_open(&s, &opt, now_ms, rep, &err) < 0)
+		fail_msg("ss_store_open %s: %s", dir, err.msg);
+	return s;
+}
+
+static int commit(struct ss_store *s, const struct ss_record *r, int64_t now_ms,
+		  struct ss_error *err)
+{
+	struct ss_batch b;
+	struct ss_error local;
+	int ret = -1;
+
+	if (!err)
+		err = &local;
+	ss_batch_init(&b);
+	if (ss_batch_add(&b, r, NULL) < 0)
+		fail_msg("ss_batch_add: %s", strerror(errno));
+	if (ss_store_write(s, &b, err) < 0 || ss_store_sync(s, err) < 0)
+		goto out;
+	if (ss_store_apply(s, &b, now_ms) < 0)
+		fail_msg("ss_store_apply: %s", strerror(errno));
+	ret = 0;
+out:
+	ss_batch_free(&b);
+	return ret;
+}
+
+int sstest_set(struct ss_store *s, const char *name, const char *value, int64_t expire_ms,
+	       int64_t now_ms, struct ss_error *err)
+{
+	struct ss_record r = {.type = SS_REC_SET,
+			      .name = name,
+			      .nlen = strlen(name),
+			      .value = value,
+			      .vlen = strlen(value),
+			      .expire_ms = expire_ms};
+
+	return commit(s, &r, now_ms, err);
+}
+
+int sstest_del(struct ss_store *s, const char *name, int64_t now_ms, struct ss_error *err)
+{
+	struct ss_record r = {.type = SS_REC_DEL, .name = name, .nlen = strlen(name)};
+
+	return commit(s, &r, now_ms, err);
+}
+
+char *sstest_get(struct ss_store *s, const char *name, int64_t now_ms)
+{
+	struct ss_entry e;
+
+	if (!ss_table_get(ss_store_table(s), name, strlen(name), now_ms, &e))
+		return NULL;
+	return strndup(e.value, e.vlen);
+}
+
+void sstest_assert_value_at(struct ss_store *s, const char *name, const char *value,
+			    int64_t now_ms, const char *file, int line)
+{
+	char *got = sstest_get(s, name, now_ms);
+
+	if (!value && got)
+		fail_msg("%s:%d: %s should be absent, has %.60s", file, line, name, got);
+	if (value && !got)
+		fail_msg("%s:%d: %s should be %.60s, is absent", file, line, name, value);
+	if (value && strcmp(got, value) != 0)
+		fail_msg("%s:%d: %s should be %.60s, is %.60s", file, line, name, value, got);
+	free(got);
+}
+
+static int cmp_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *sstest_dump(struct ss_table *t, int64_t now_ms)
+{
+	size_t n = 0, cursor = 0, total = 1;
+	char **lines = calloc(ss_table_count(t) + 1, sizeof(*lines));
+	struct ss_entry e;
+	char *out, *p;
+
+	if (!lines)
+		fail_msg("out of memory");
+	while (ss_table_next(t, &cursor, &e)) {
+		if (e.expire_ms != 0 && e.expire_ms <= now_ms)
+			continue;
+		if (asprintf(&lines[n], "%.*s %.*s %lld\n", (int)e.nlen, e.name, (int)e.vlen,
+			     e.value, (long long)e.expire_ms) < 0)
+			fail_msg("out of memory");
+		total += strlen(lines[n++]);
+	}
+	qsort(lines, n, sizeof(*lines), cmp_lines);
+	out = p = malloc(total);
+	if (!out)
+		fail_msg("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		p = stpcpy(p, lines[i]);
+		free(lines[i]);
+	}
+	*p = '\0';
+	free(lines);
+	return out;
+}
+
+void sstest_log_raw(struct sstest_log *l, const void *p, size_t n)
+{
+	while (l->cap - l->len < n) {
+		l->cap = l->cap ? l->cap * 2 : 4096;
+		l->buf = realloc(l->buf, l->cap);
+		if (!l->buf)
+			fail_msg("out of memory");
+	}
+	memcpy(l->buf + l->len, p, n);
+	l->len += n;
+}
+
+void sstest_log_init(struct sstest_log *l)
+{
+	memset(l, 0, sizeof(*l));
+	sstest_log_raw(l, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
+}
+
+void sstest_log_free(struct sstest_log *l)
+{
+	free(l->buf);
+	l->buf = NULL;
+}
+
+static void log_record(struct sstest_log *l, const struct ss_record *r)
+{
+	char *tmp = malloc(SS_RECORD_MAX);
+
+	if (!tmp || l->nrec == SSTEST_LOG_RECORDS_MAX)
+		fail_msg("sstest_log: out of room");
+	assert_null(ss_record_check(r));
+	l->off[l->nrec++] = l->len;
+	sstest_log_raw(l, tmp, ss_record_encode(r, tmp));
+	free(tmp);
+}
+
+void sstest_log_set(struct sstest_log *l, const char *name, const char *value, int64_t expire_ms)
+{
+	struct ss_record r = {.type = SS_REC_SET,
+			      .name = name,
+			      .nlen = strlen(name),
+			      .value = value,
+			      .vlen = strlen(value),
+			      .expire_ms = expire_ms};
+
+	log_record(l, &r);
+}
+
+void sstest_log_del(struct sstest_log *l, const char *name)
+{
+	struct ss_record r = {.type = SS_REC_DEL, .name = name, .nlen = strlen(name)};
+
+	log_record(l, &r);
+}
+
+void sstest_log_group(struct sstest_log *l, uint32_t count)
+{
+	struct ss_record r = {.type = SS_REC_GROUP, .count = count};
+
+	log_record(l, &r);
+}
+
+void sstest_log_write(const struct sstest_log *l, const char *path, size_t len)
+{
+	assert_true(len <= l->len);
+	sstest_write_file(path, l->buf, len);
+}

@@ -1,0 +1,109 @@
+/*
+ * sstest.h - helpers shared by the unit tests: temp directories, whole-file
+ * reads and writes, a fault-injecting ss_io, and one-call commits.
+ *
+ * Helpers that cannot fail in a healthy test environment fail the current
+ * cmocka test themselves instead of returning an error.
+ */
+#ifndef STATESTORED_SSTEST_H
+#define STATESTORED_SSTEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "statestored/io.h"
+#include "statestored/store.h"
+
+/* A new empty directory under $TMPDIR (or /tmp), malloc'd: free it after
+ * sstest_rmdir. */
+char *sstest_tmpdir(void);
+/* Removes path and everything under it. Missing is fine. */
+void sstest_rmdir(const char *path);
+
+/* dir + "/" + name, malloc'd. */
+char *sstest_path(const char *dir, const char *name);
+/* Replaces path's contents with buf[0..len). */
+void sstest_write_file(const char *path, const void *buf, size_t len);
+/* Returns path's contents, malloc'd with a NUL after them, and *len; or
+ * NULL if path does not exist. */
+char *sstest_read_file(const char *path, size_t *len);
+/* Size of path in bytes, or -1 if it does not exist. */
+long long sstest_file_size(const char *path);
+/* Truncates path to len bytes. */
+void sstest_truncate(const char *path, long long len);
+
+/* Fault injection. Wraps ss_io_posix and counts every call per op. One fault
+ * at a time can be armed: the nth call of op counted from the arming fails
+ * with err - an errno (EIO, ENOSPC, EINTR, ...), or for pwrite
+ * SSTEST_SHORT_WRITE, which writes half the bytes and returns that short
+ * count. With persistent, every later call of op fails the same way too. */
+enum sstest_op {
+	SSTEST_OP_OPEN,
+	SSTEST_OP_CLOSE,
+	SSTEST_OP_PWRITE,
+	SSTEST_OP_FDATASYNC,
+	SSTEST_OP_FSYNC,
+	SSTEST_OP_FTRUNCATE,
+	SSTEST_OP_RENAME,
+	SSTEST_OP_UNLINK,
+	SSTEST_OP_COUNT
+};
+
+#define SSTEST_SHORT_WRITE (-1)
+
+struct sstest_fault_io {
+	struct ss_io io; /* hand &f->io to the engine; io.ctx is f */
+	unsigned long calls[SSTEST_OP_COUNT];
+	unsigned long injected; /* faults injected so far */
+	int armed;
+	enum sstest_op op;
+	unsigned long at; /* the failing call's number in calls[op] */
+	int err;
+	int persistent;
+};
+
+void sstest_fault_io_init(struct sstest_fault_io *f);
+void sstest_fault_io_arm(struct sstest_fault_io *f, enum sstest_op op, unsigned long nth, int err,
+			 int persistent);
+void sstest_fault_io_disarm(struct sstest_fault_io *f);
+
+/* Opens a store on dir that must open. io may be NULL; rep may be NULL. */
+struct ss_store *sstest_open(const char *dir, const struct ss_io *io, size_t prealloc,
+			     int64_t now_ms, struct ss_open_report *rep);
+/* One whole commit of one SET (expire_ms 0: none) or DEL: write, sync,
+ * apply. Returns 0, or -1 with *err filled (err may be NULL). */
+int sstest_set(struct ss_store *s, const char *name, const char *value, int64_t expire_ms,
+	       int64_t now_ms, struct ss_error *err);
+int sstest_del(struct ss_store *s, const char *name, int64_t now_ms, struct ss_error *err);
+/* The value of name at now_ms, malloc'd, or NULL if absent. */
+char *sstest_get(struct ss_store *s, const char *name, int64_t now_ms);
+/* The live entries of t at now_ms as sorted lines "name value expire\n",
+ * malloc'd: two tables hold the same state iff their dumps are equal. */
+char *sstest_dump(struct ss_table *t, int64_t now_ms);
+
+/* Hand-made logs. A builder starts with the header; each record added is
+ * encoded with the real codec and its start offset recorded in off[]. */
+#define SSTEST_LOG_RECORDS_MAX 4200
+struct sstest_log {
+	char *buf;
+	size_t len, cap;
+	size_t nrec;
+	size_t off[SSTEST_LOG_RECORDS_MAX]; /* start of record i (0-based) */
+};
+void sstest_log_init(struct sstest_log *l);
+void sstest_log_free(struct sstest_log *l);
+void sstest_log_set(struct sstest_log *l, const char *name, const char *value, int64_t expire_ms);
+void sstest_log_del(struct sstest_log *l, const char *name);
+void sstest_log_group(struct sstest_log *l, uint32_t count);
+/* Appends raw bytes (not a record). */
+void sstest_log_raw(struct sstest_log *l, const void *p, size_t n);
+/* Writes the first len bytes of the log to path. */
+void sstest_log_write(const struct sstest_log *l, const char *path, size_t len);
+
+/* Asserts name's value at now_ms is value (NULL: absent). */
+#define sstest_assert_value(s, name, value, now_ms) \
+	sstest_assert_value_at((s), (name), (value), (now_ms), __FILE__, __LINE__)
+void sstest_assert_value_at(struct ss_store *s, const char *name, const char *value,
+			    int64_t now_ms, const char *file, int line);
+
+#endif

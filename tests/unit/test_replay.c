@@ -1,0 +1,547 @@
+/*
+ * test_replay.c - opening a data directory: creating the log, replaying
+ * hand-made logs, cutting torn tails (at every byte), and refusing
+ * corruption with a message that says where it is.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sstest.h"
+
+#define NOW 1000000
+
+struct fixture {
+	char *dir;
+	char *log;
+	struct sstest_log l;
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	fx->dir = sstest_tmpdir();
+	fx->log = sstest_path(fx->dir, SS_LOG_FILE);
+	sstest_log_init(&fx->l);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	sstest_rmdir(fx->dir);
+	sstest_log_free(&fx->l);
+	free(fx->log);
+	free(fx->dir);
+	free(fx);
+	return 0;
+}
+
+/* Opens dir expecting failure; returns the error. */
+static struct ss_error open_fails(const char *dir, int64_t now_ms)
+{
+	struct ss_store_options opt = {.dir = dir};
+	struct ss_error err = {0};
+	struct ss_store *s = (struct ss_store *)&err;
+
+	assert_int_equal(ss_store_open(&s, &opt, now_ms, NULL, &err), -1);
+	assert_null(s);
+	return err;
+}
+
+static void assert_file_equals(const char *path, const void *want, size_t wlen)
+{
+	size_t len;
+	char *got = sstest_read_file(path, &len);
+
+	assert_non_null(got);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(got, want, wlen);
+	free(got);
+}
+
+static void assert_state(struct ss_store *s, const char *want)
+{
+	char *dump = sstest_dump(ss_store_table(s), NOW);
+
+	assert_string_equal(dump, want);
+	free(dump);
+}
+
+static void test_missing_log_and_directory_are_created(void **state)
+{
+	struct fixture *fx = *state;
+	char *sub = sstest_path(fx->dir, "data");
+	char *log = sstest_path(sub, SS_LOG_FILE);
+	struct ss_open_report rep;
+	struct ss_store *s = sstest_open(sub, NULL, 0, NOW, &rep);
+
+	assert_int_equal(rep.records, 0);
+	assert_int_equal(rep.torn_bytes, 0);
+	assert_int_equal(rep.log_bytes, strlen(SS_LOG_HEADER));
+	assert_int_equal(ss_store_log_bytes(s), strlen(SS_LOG_HEADER));
+	assert_file_equals(log, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
+	assert_state(s, "");
+	ss_store_close(s);
+	free(log);
+	free(sub);
+}
+
+static void test_empty_file_gets_a_header(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+
+	sstest_write_file(fx->log, "", 0);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, 0);
+	assert_int_equal(rep.torn_bytes, 0);
+	assert_file_equals(fx->log, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
+	assert_int_equal(sstest_set(s, "a", "1", 0, NOW, NULL), 0);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, 1);
+	assert_state(s, "a 1 0\n");
+	ss_store_close(s);
+}
+
+static void test_header_only_log_is_empty(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, 0);
+	assert_int_equal(rep.torn_bytes, 0);
+	assert_int_equal(rep.log_bytes, fx->l.len);
+	assert_state(s, "");
+	ss_store_close(s);
+	assert_file_equals(fx->log, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
+}
+
+static void test_torn_header_is_rewritten(void **state)
+{
+	struct fixture *fx = *state;
+	const size_t hlen = strlen(SS_LOG_HEADER);
+	char buf[64];
+
+	for (size_t n = 1; n < hlen; n++) {
+		for (int zeros = 0; zeros <= 1; zeros++) {
+			struct ss_open_report rep;
+			struct ss_store *s;
+			size_t len = zeros ? hlen : n;
+
+			memset(buf, 0, sizeof(buf));
+			memcpy(buf, SS_LOG_HEADER, n);
+			sstest_write_file(fx->log, buf, len);
+			s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+			assert_int_equal(rep.torn_bytes, len);
+			assert_int_equal(rep.records, 0);
+			ss_store_close(s);
+			assert_file_equals(fx->log, SS_LOG_HEADER, hlen);
+		}
+	}
+}
+
+static void test_hand_made_log_replays_in_order(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_set(&fx->l, "b", "2", 0);
+	sstest_log_del(&fx->l, "a");
+	sstest_log_set(&fx->l, "b", "3", 0);
+	sstest_log_set(&fx->l, "c", "x", NOW + 5000);
+	sstest_log_del(&fx->l, "never-existed");
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, 6);
+	assert_int_equal(rep.torn_bytes, 0);
+	assert_int_equal(rep.expired, 0);
+	assert_int_equal(rep.log_bytes, fx->l.len);
+	assert_state(s, "b 3 0\nc x 1005000\n");
+	ss_store_close(s);
+	/* Opening changed nothing. */
+	assert_file_equals(fx->log, fx->l.buf, fx->l.len);
+}
+
+/* Writes the log cut at every byte of [from, l->len), opens it, and checks
+ * that the state is want, the tail was cut back to from, and that the log
+ * takes appends that survive another reopen. */
+static void check_torn_at_every_byte(struct fixture *fx, size_t from, uint64_t records,
+				     const char *want)
+{
+	for (size_t cut = from; cut < fx->l.len; cut++) {
+		struct ss_open_report rep;
+		struct ss_store *s;
+		char *after = malloc(strlen(want) + 32);
+
+		sstest_log_write(&fx->l, fx->log, cut);
+		s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+		assert_int_equal(rep.torn_bytes, cut - from);
+		assert_int_equal(rep.records, records);
+		assert_int_equal(rep.log_bytes, from);
+		assert_int_equal(sstest_file_size(fx->log), from);
+		assert_state(s, want);
+		assert_int_equal(sstest_set(s, "zz-after", "ok", 0, NOW, NULL), 0);
+		ss_store_close(s);
+
+		s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+		assert_int_equal(rep.torn_bytes, 0);
+		assert_int_equal(rep.records, records + 1);
+		sprintf(after, "%szz-after ok 0\n", want);
+		assert_state(s, after);
+		ss_store_close(s);
+		free(after);
+	}
+}
+
+static void test_torn_at_every_byte_of_the_last_record(void **state)
+{
+	struct fixture *fx = *state;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_set(&fx->l, "b", "2", NOW + 10);
+	sstest_log_set(&fx->l, "c", "last-value", 1700000000000);
+	check_torn_at_every_byte(fx, fx->l.off[2], 2, "a 1 0\nb 2 1000010\n");
+}
+
+static void test_torn_at_every_byte_of_a_last_del(void **state)
+{
+	struct fixture *fx = *state;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_del(&fx->l, "a");
+	check_torn_at_every_byte(fx, fx->l.off[1], 1, "a 1 0\n");
+}
+
+static void test_torn_group_applies_none_of_it(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_store *s;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_set(&fx->l, "c", "3", 0);
+	sstest_log_group(&fx->l, 3);
+	sstest_log_set(&fx->l, "a", "2", 0);
+	sstest_log_set(&fx->l, "b", "2", 0);
+	sstest_log_del(&fx->l, "c");
+	/* Whole: all of the group is applied. */
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	assert_state(s, "a 2 0\nb 2 0\n");
+	ss_store_close(s);
+	/* Torn anywhere inside: none of it, cut back to before the GROUP. */
+	check_torn_at_every_byte(fx, fx->l.off[2], 2, "a 1 0\nc 3 0\n");
+}
+
+static void test_zero_filled_tail_is_the_end_of_the_log(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+	char zeros[8192] = {0};
+	size_t end;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_set(&fx->l, "b", "2", 0);
+	end = fx->l.len;
+	sstest_log_raw(&fx->l, zeros, sizeof(zeros));
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, 2);
+	assert_int_equal(rep.torn_bytes, 0);
+	assert_int_equal(rep.log_bytes, end);
+	assert_int_equal(ss_store_log_bytes(s), end);
+	assert_state(s, "a 1 0\nb 2 0\n");
+	/* The next record goes right after the last one, over the zeros. */
+	assert_int_equal(sstest_set(s, "c", "3", 0, NOW, NULL), 0);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, 3);
+	assert_int_equal(rep.torn_bytes, 0);
+	assert_state(s, "a 1 0\nb 2 0\nc 3 0\n");
+	ss_store_close(s);
+}
+
+static void test_partial_record_then_zeros_is_torn(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+	char zeros[100] = {0};
+	size_t end;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	end = fx->l.len;
+	sstest_log_raw(&fx->l, "SET_CHECKPOINT b 2", 18);
+	sstest_log_raw(&fx->l, zeros, sizeof(zeros));
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.torn_bytes, 118);
+	assert_int_equal(sstest_file_size(fx->log), end);
+	assert_state(s, "a 1 0\n");
+	ss_store_close(s);
+}
+
+static void test_garbage_tail_without_later_records_is_torn(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+	const char *junk = "SET_CHECKPOINT b 2 0 00000000\nnot a record\nDEL_CHECK";
+	size_t end;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	end = fx->l.len;
+	sstest_log_raw(&fx->l, junk, strlen(junk));
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.torn_bytes, strlen(junk));
+	assert_int_equal(sstest_file_size(fx->log), end);
+	assert_state(s, "a 1 0\n");
+	ss_store_close(s);
+}
+
+/* Flips each byte of record idx (0-based) in turn and expects a refusal
+ * naming that record's offset and number, with the file left alone. */
+static void check_corrupt_record(struct fixture *fx, size_t idx)
+{
+	size_t start = fx->l.off[idx], end = fx->l.off[idx + 1];
+	char want_off[64], want_rec[64];
+
+	snprintf(want_off, sizeof(want_off), "byte offset %zu ", start);
+	snprintf(want_rec, sizeof(want_rec), "(record %zu)", idx + 1);
+	for (size_t i = start; i < end; i++) {
+		struct ss_error err;
+
+		fx->l.buf[i] ^= 0x01;
+		sstest_log_write(&fx->l, fx->log, fx->l.len);
+		err = open_fails(fx->dir, NOW);
+		assert_int_equal(err.kind, SS_ERR_CORRUPT);
+		if (!strstr(err.msg, want_off) || !strstr(err.msg, want_rec) ||
+		    !strstr(err.msg, fx->log))
+			fail_msg("flip at %zu: message \"%s\" lacks \"%s\", \"%s\" or the path", i,
+				 err.msg, want_off, want_rec);
+		assert_file_equals(fx->log, fx->l.buf, fx->l.len);
+		fx->l.buf[i] ^= 0x01;
+	}
+}
+
+static void test_corruption_mid_log_is_refused_with_offset_and_record(void **state)
+{
+	struct fixture *fx = *state;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_set(&fx->l, "b", "2", 0);
+	sstest_log_set(&fx->l, "c", "some-longer-value", 1700000000000);
+	sstest_log_del(&fx->l, "a");
+	sstest_log_set(&fx->l, "d", "4", 0);
+	fx->l.off[fx->l.nrec] = fx->l.len;
+	check_corrupt_record(fx, 2);
+	check_corrupt_record(fx, 3);
+}
+
+static void test_corruption_inside_a_group_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_group(&fx->l, 2);
+	sstest_log_set(&fx->l, "b", "2", 0);
+	sstest_log_set(&fx->l, "c", "3", 0);
+	sstest_log_set(&fx->l, "d", "4", 0);
+	fx->l.off[fx->l.nrec] = fx->l.len;
+	check_corrupt_record(fx, 1); /* the GROUP line itself */
+	check_corrupt_record(fx, 2);
+	check_corrupt_record(fx, 3);
+}
+
+static void test_nested_group_is_corruption(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_error err;
+
+	sstest_log_group(&fx->l, 2);
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_group(&fx->l, 1);
+	sstest_log_set(&fx->l, "b", "2", 0);
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	err = open_fails(fx->dir, NOW);
+	assert_int_equal(err.kind, SS_ERR_CORRUPT);
+}
+
+static void test_zeros_followed_by_a_valid_record_are_corruption(void **state)
+{
+	struct fixture *fx = *state;
+	char zeros[5000] = {0};
+	char want[64];
+	struct ss_error err;
+	size_t at;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	at = fx->l.len;
+	sstest_log_raw(&fx->l, zeros, sizeof(zeros));
+	sstest_log_set(&fx->l, "b", "2", 0);
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	err = open_fails(fx->dir, NOW);
+	assert_int_equal(err.kind, SS_ERR_CORRUPT);
+	snprintf(want, sizeof(want), "byte offset %zu (record 2)", at);
+	if (!strstr(err.msg, want))
+		fail_msg("message \"%s\" lacks \"%s\"", err.msg, want);
+	assert_file_equals(fx->log, fx->l.buf, fx->l.len);
+}
+
+static void test_zeroed_record_between_valid_ones_is_corruption(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_error err;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_set(&fx->l, "b", "2", 0);
+	sstest_log_set(&fx->l, "c", "3", 0);
+	/* A lost page: record 2 reads as zeros, its newline included. */
+	memset(fx->l.buf + fx->l.off[1], 0, fx->l.off[2] - fx->l.off[1]);
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	err = open_fails(fx->dir, NOW);
+	assert_int_equal(err.kind, SS_ERR_CORRUPT);
+}
+
+static void test_other_version_is_refused_naming_both_versions(void **state)
+{
+	struct fixture *fx = *state;
+	const char *v2 = "statestored-log 2\nSOMETHING NEW\n";
+	struct ss_error err;
+
+	sstest_write_file(fx->log, v2, strlen(v2));
+	err = open_fails(fx->dir, NOW);
+	assert_int_equal(err.kind, SS_ERR_VERSION);
+	assert_non_null(strstr(err.msg, "version 2"));
+	assert_non_null(strstr(err.msg, "version 1"));
+	assert_file_equals(fx->log, v2, strlen(v2));
+}
+
+static void test_not_a_log_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	const char *junk = "hello, world\n";
+	char zeros[4096] = {0};
+	struct ss_error err;
+
+	sstest_write_file(fx->log, junk, strlen(junk));
+	err = open_fails(fx->dir, NOW);
+	assert_int_equal(err.kind, SS_ERR_CORRUPT);
+	assert_non_null(strstr(err.msg, "not a statestored log"));
+	assert_file_equals(fx->log, junk, strlen(junk));
+	/* A zero-filled file longer than a header is not a torn header. */
+	sstest_write_file(fx->log, zeros, sizeof(zeros));
+	err = open_fails(fx->dir, NOW);
+	assert_int_equal(err.kind, SS_ERR_CORRUPT);
+}
+
+static void test_expired_set_at_replay_removes_the_earlier_value(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+
+	sstest_log_set(&fx->l, "a", "old", 0);
+	sstest_log_set(&fx->l, "a", "new", NOW - 1);
+	sstest_log_set(&fx->l, "b", "gone-exactly-now", NOW);
+	sstest_log_set(&fx->l, "c", "live", NOW + 1);
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, 4);
+	assert_int_equal(rep.expired, 2);
+	assert_state(s, "c live 1000001\n");
+	sstest_assert_value(s, "a", NULL, NOW);
+	ss_store_close(s);
+	/* Earlier, the newer value was live. */
+	s = sstest_open(fx->dir, NULL, 0, NOW - 2, &rep);
+	assert_int_equal(rep.expired, 0);
+	sstest_assert_value(s, "a", "new", NOW - 2);
+	ss_store_close(s);
+}
+
+static void test_ttl_is_absolute_across_reopen(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 0, 1000, NULL);
+
+	assert_int_equal(sstest_set(s, "job", "v", 5000, 1000, NULL), 0);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, 4999, &rep);
+	assert_int_equal(rep.expired, 0);
+	sstest_assert_value(s, "job", "v", 4999);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, 5000, &rep);
+	assert_int_equal(rep.expired, 1);
+	sstest_assert_value(s, "job", NULL, 5000);
+	assert_int_equal(ss_table_count(ss_store_table(s)), 0);
+	ss_store_close(s);
+}
+
+static void test_stale_temp_file_is_removed_at_open(void **state)
+{
+	struct fixture *fx = *state;
+	char *tmp = sstest_path(fx->dir, SS_LOG_TMP_FILE);
+	struct ss_open_report rep;
+	struct ss_store *s;
+
+	sstest_write_file(tmp, "statestored-log 1\nSET_CHECK", 27);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.removed_tmp, 1);
+	assert_int_equal(sstest_file_size(tmp), -1);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.removed_tmp, 0);
+	ss_store_close(s);
+	free(tmp);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_missing_log_and_directory_are_created),
+		T(test_empty_file_gets_a_header),
+		T(test_header_only_log_is_empty),
+		T(test_torn_header_is_rewritten),
+		T(test_hand_made_log_replays_in_order),
+		T(test_torn_at_every_byte_of_the_last_record),
+		T(test_torn_at_every_byte_of_a_last_del),
+		T(test_torn_group_applies_none_of_it),
+		T(test_zero_filled_tail_is_the_end_of_the_log),
+		T(test_partial_record_then_zeros_is_torn),
+		T(test_garbage_tail_without_later_records_is_torn),
+		T(test_corruption_mid_log_is_refused_with_offset_and_record),
+		T(test_corruption_inside_a_group_is_refused),
+		T(test_nested_group_is_corruption),
+		T(test_zeros_followed_by_a_valid_record_are_corruption),
+		T(test_zeroed_record_between_valid_ones_is_corruption),
+		T(test_other_version_is_refused_naming_both_versions),
+		T(test_not_a_log_is_refused),
+		T(test_expired_set_at_replay_removes_the_earlier_value),
+		T(test_ttl_is_absolute_across_reopen),
+		T(test_stale_temp_file_is_removed_at_open),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
