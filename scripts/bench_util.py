@@ -343,7 +343,7 @@ def report(facts, runs, stats):
     if lines:
         out.append("")
         out.append("Group commit, from the daemon's STATS after each run (medians; the nosync "
-                   "build counts the fdatasyncs it skips):")
+                   "build does no fdatasync, so it has no row):")
         out.append("")
         out.append("| Workload | System | writes per fdatasync | fdatasync mean us | max us |")
         out.append("|---|---|---|---|---|")
