@@ -7,7 +7,8 @@
  * (doubling); ss_batch_reset keeps their memory for the next commit.
  *
  * Every add either succeeds completely or leaves the batch as it was: room
- * is made first, and only then is anything written.
+ * is made first, and only then is anything written. Records are checked
+ * against the limits before they are encoded.
  */
 #include "statestored/batch.h"
 
@@ -90,9 +91,12 @@ static void append_op(struct ss_batch *b, const struct ss_record *r, void *owner
 	b->len += ss_record_encode(r, b->buf + b->len);
 }
 
+/* A SET or DEL that the log can hold. Checked here, not only trusted: one
+ * record that replay cannot decode would make the log look torn (and be
+ * cut) or corrupt (and refuse to start). */
 static int is_op(const struct ss_record *r)
 {
-	return r->type == SS_REC_SET || r->type == SS_REC_DEL;
+	return (r->type == SS_REC_SET || r->type == SS_REC_DEL) && !ss_record_check(r);
 }
 
 int ss_batch_add(struct ss_batch *b, const struct ss_record *r, void *owner)

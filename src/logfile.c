@@ -318,8 +318,8 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
 	}
 	if (hc == -1) {
 		ss_error_set(err, SS_ERR_CORRUPT, 0,
-			     "%s is not a statestored log: it does not start with \"%s\"",
-			     lf->path, SS_LOG_MAGIC " 1");
+			     "%s is not a statestored log: it does not start with \"%s %d\"",
+			     lf->path, SS_LOG_MAGIC, SS_LOG_VERSION);
 		goto out;
 	}
 	if (hc == -2) {
@@ -341,6 +341,7 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
 	}
 	ret = 0;
 out:
+	lf->synced = lf->end;
 	if (map)
 		munmap(map, len);
 	if (ret < 0)
@@ -429,13 +430,21 @@ int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err)
 	if (ss_logfile_writable(lf, err) < 0)
 		return -1;
 	if (ss_io_fdatasync(lf->io, lf->fd) < 0) {
+		int e = errno;
+
 		lf->poisoned = 1;
-		ss_error_set(err, SS_ERR_IO, errno,
+		/* What this sync covered is unacknowledged and in doubt. Cutting it
+		 * keeps a restart from replaying it, unless power fails first. */
+		if (lf->end > lf->synced &&
+		    lf->io->ftruncate(lf->io->ctx, lf->fd, (off_t)lf->synced) == 0)
+			lf->end = lf->size = lf->synced;
+		ss_error_set(err, SS_ERR_IO, e,
 			     "cannot fdatasync the log %s (%s), so it refuses further writes; restart "
 			     "to replay it",
-			     lf->path, strerror(errno));
+			     lf->path, strerror(e));
 		return -1;
 	}
+	lf->synced = lf->end;
 	return 0;
 }
 
@@ -468,7 +477,7 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *
 	ss_logfile_close(lf);
 	lf->fd = fd;
 	fd = -1;
-	lf->end = lf->size = (uint64_t)st.st_size;
+	lf->end = lf->size = lf->synced = (uint64_t)st.st_size;
 	if (ss_io_fsync_dir(io, lf->dir) < 0) {
 		lf->poisoned = 1;
 		ss_error_set(err, SS_ERR_IO, errno,

@@ -24,6 +24,7 @@ struct ss_logfile {
 	int fd;           /* -1 when closed */
 	uint64_t end;     /* logical end: the header and whole records */
 	uint64_t size;    /* file size as far as we know; [end, size) is zeros */
+	uint64_t synced;  /* end as of the last successful sync (or open) */
 	int poisoned;     /* an fdatasync (or a directory fsync) failed */
 	int broken;       /* a cut-back failed: bytes past end are unknown */
 };
@@ -56,7 +57,9 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
 int ss_logfile_append(struct ss_logfile *lf, const void *buf, size_t n, struct ss_error *err);
 
 /* fdatasync. Returns 0, or -1 with *err; after -1 lf is poisoned: every
- * later append and sync fails with EIO. */
+ * later append and sync fails with EIO, and the file is cut back (best
+ * effort) to where the last successful sync left it, so that a restart does
+ * not replay records that were never acknowledged. */
 int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err);
 
 /* Returns 0 if lf accepts writes, or -1 with *err (EIO) if it is poisoned

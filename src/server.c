@@ -235,10 +235,6 @@ static void fatal_stop(struct ss_server *srv, int code)
 /* fdatasync, timed. Returns 0, or -1 after stopping the server. */
 static int sync_log(struct ss_server *srv)
 {
-#ifdef SS_BENCH_NOSYNC
-	(void)srv;
-	return 0;
-#else
 	struct ss_error err;
 	uint64_t t0 = mono_us();
 	int rc = ss_store_sync(srv->store, &err);
@@ -257,7 +253,6 @@ static int sync_log(struct ss_server *srv)
 		return -1;
 	}
 	return 0;
-#endif
 }
 
 static void compact(struct ss_server *srv)

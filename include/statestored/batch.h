@@ -38,13 +38,14 @@ void ss_batch_free(struct ss_batch *b);
 void ss_batch_reset(struct ss_batch *b);
 
 /* Appends one record (SET or DEL) as an op owned by owner. r must pass
- * ss_record_check. Returns 0, or -1 with errno ENOMEM and b unchanged. */
+ * ss_record_check. Returns 0, or -1 with errno ENOMEM (or EINVAL if r is
+ * not a valid SET or DEL) and b unchanged. */
 int ss_batch_add(struct ss_batch *b, const struct ss_record *r, void *owner);
 
 /* Appends n records as one atomic group (a GROUP line and the n records):
  * replay applies all of them or none. 1 <= n <= SS_GROUP_MAX. Every op gets
- * owner. Returns 0, or -1 with errno ENOMEM (or EINVAL for a bad n) and b
- * unchanged. */
+ * owner. Returns 0, or -1 with errno ENOMEM (or EINVAL for a bad n or a
+ * record that is not a valid SET or DEL) and b unchanged. */
 int ss_batch_add_group(struct ss_batch *b, const struct ss_record *rs, size_t n, void *owner);
 
 #endif

@@ -7,7 +7,8 @@
  * contract of the POSIX call it is named after (return value and errno), with
  * an extra first argument, ctx, which is the struct's own ctx field.
  *
- * Reads (replay) use plain read(2): they do not change what is on disk.
+ * Reads (replay) map the file with plain mmap(2): they do not change what
+ * is on disk.
  */
 #ifndef STATESTORED_IO_H
 #define STATESTORED_IO_H

@@ -99,7 +99,10 @@ int ss_store_write(struct ss_store *s, const struct ss_batch *b, struct ss_error
 
 /* Step 2: makes everything written so far durable. Returns 0, or -1 with
  * *err. After -1 the store is poisoned: every later write, sync and
- * compaction fails with EIO. */
+ * compaction fails with EIO. The log is also cut back (best effort) to its
+ * end at the last successful sync, so a restart does not replay what was
+ * written since; a power loss may still keep it: the outcome of a batch
+ * whose sync failed is unknown, as its ERR reply says. */
 int ss_store_sync(struct ss_store *s, struct ss_error *err);
 
 /* Step 3: applies b's ops to the table in order and sets each op's result.

@@ -115,23 +115,37 @@ void sstest_truncate(const char *path, long long len)
 		fail_msg("truncate %s: %s", path, strerror(errno));
 }
 
-/* Counts the call; returns 1 if this call must fail. */
-static int fault_hit(struct sstest_fault_io *f, enum sstest_op op)
+#define SSTEST_CALLS_MAX 1000000
+
+/* Counts the call; returns the fault to inject into it, or NULL. */
+static const struct sstest_fault *fault_hit(struct sstest_fault_io *f, enum sstest_op op)
 {
 	unsigned long n = ++f->calls[op];
 
-	if (!f->armed || f->op != op || n < f->at || (n > f->at && !f->persistent))
-		return 0;
-	f->injected++;
-	return 1;
+	/* Fail fast rather than hang when a retry loop never ends. */
+	if (n > SSTEST_CALLS_MAX)
+		fail_msg("one io op called over %d times: a retry loop that never ends?",
+			 SSTEST_CALLS_MAX);
+	for (int i = 0; i < SSTEST_FAULTS_MAX; i++) {
+		struct sstest_fault *x = &f->faults[i];
+
+		if (!x->armed || x->op != op || n < x->at || (n > x->at && !x->persistent))
+			continue;
+		f->injected++;
+		if (!x->persistent)
+			x->armed = 0; /* its fields stay valid for the caller */
+		return x;
+	}
+	return NULL;
 }
 
-#define FAULT(op)                                             \
-	do {                                                  \
-		if (fault_hit(f, (op))) {                     \
-			errno = f->err;                       \
-			return -1;                            \
-		}                                             \
+#define FAULT(op)                                                    \
+	do {                                                         \
+		const struct sstest_fault *hit_ = fault_hit(f, (op)); \
+		if (hit_) {                                          \
+			errno = hit_->err;                           \
+			return -1;                                   \
+		}                                                    \
 	} while (0)
 
 static int fault_open(void *ctx, const char *path, int flags, mode_t mode)
@@ -146,9 +160,11 @@ static int fault_close(void *ctx, int fd)
 {
 	struct sstest_fault_io *f = ctx;
 
-	if (fault_hit(f, SSTEST_OP_CLOSE)) {
+	const struct sstest_fault *hit = fault_hit(f, SSTEST_OP_CLOSE);
+
+	if (hit) {
 		ss_io_posix.close(NULL, fd); /* never leak the fd */
-		errno = f->err;
+		errno = hit->err;
 		return -1;
 	}
 	return ss_io_posix.close(NULL, fd);
@@ -158,10 +174,12 @@ static ssize_t fault_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t 
 {
 	struct sstest_fault_io *f = ctx;
 
-	if (fault_hit(f, SSTEST_OP_PWRITE)) {
-		if (f->err == SSTEST_SHORT_WRITE)
+	const struct sstest_fault *hit = fault_hit(f, SSTEST_OP_PWRITE);
+
+	if (hit) {
+		if (hit->err == SSTEST_SHORT_WRITE)
 			return ss_io_posix.pwrite(NULL, fd, buf, n / 2, off);
-		errno = f->err;
+		errno = hit->err;
 		return -1;
 	}
 	return ss_io_posix.pwrite(NULL, fd, buf, n, off);
@@ -224,18 +242,26 @@ void sstest_fault_io_init(struct sstest_fault_io *f)
 void sstest_fault_io_arm(struct sstest_fault_io *f, enum sstest_op op, unsigned long nth, int err,
 			 int persistent)
 {
+	struct sstest_fault *slot = NULL;
+
 	assert_true(nth >= 1);
 	assert_true(err != SSTEST_SHORT_WRITE || op == SSTEST_OP_PWRITE);
-	f->armed = 1;
-	f->op = op;
-	f->at = f->calls[op] + nth;
-	f->err = err;
-	f->persistent = persistent;
+	for (int i = 0; !slot && i < SSTEST_FAULTS_MAX; i++) {
+		if (!f->faults[i].armed)
+			slot = &f->faults[i];
+	}
+	if (!slot)
+		fail_msg("sstest_fault_io_arm: more than %d faults armed", SSTEST_FAULTS_MAX);
+	slot->armed = 1;
+	slot->op = op;
+	slot->at = f->calls[op] + nth;
+	slot->err = err;
+	slot->persistent = persistent;
 }
 
 void sstest_fault_io_disarm(struct sstest_fault_io *f)
 {
-	f->armed = 0;
+	memset(f->faults, 0, sizeof(f->faults));
 }
 
 struct ss_store *sstest_open(const char *dir, const struct ss_io *io, size_t prealloc,

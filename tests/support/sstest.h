@@ -32,11 +32,13 @@ long long sstest_file_size(const char *path);
 /* Truncates path to len bytes. */
 void sstest_truncate(const char *path, long long len);
 
-/* Fault injection. Wraps ss_io_posix and counts every call per op. One fault
- * at a time can be armed: the nth call of op counted from the arming fails
- * with err - an errno (EIO, ENOSPC, EINTR, ...), or for pwrite
- * SSTEST_SHORT_WRITE, which writes half the bytes and returns that short
- * count. With persistent, every later call of op fails the same way too. */
+/* Fault injection. Wraps ss_io_posix and counts every call per op. Up to
+ * SSTEST_FAULTS_MAX faults can be armed at once: the nth call of op counted
+ * from the arming fails with err - an errno (EIO, ENOSPC, EINTR, ...), or
+ * for pwrite SSTEST_SHORT_WRITE, which writes half the bytes and returns
+ * that short count. A fault fires once and is then disarmed; a persistent
+ * one also fails every later call of op. Faults on one op combine, e.g. a
+ * short write on call 1 and EIO on call 2 (the retry). */
 enum sstest_op {
 	SSTEST_OP_OPEN,
 	SSTEST_OP_CLOSE,
@@ -50,11 +52,9 @@ enum sstest_op {
 };
 
 #define SSTEST_SHORT_WRITE (-1)
+#define SSTEST_FAULTS_MAX 4
 
-struct sstest_fault_io {
-	struct ss_io io; /* hand &f->io to the engine; io.ctx is f */
-	unsigned long calls[SSTEST_OP_COUNT];
-	unsigned long injected; /* faults injected so far */
+struct sstest_fault {
 	int armed;
 	enum sstest_op op;
 	unsigned long at; /* the failing call's number in calls[op] */
@@ -62,9 +62,18 @@ struct sstest_fault_io {
 	int persistent;
 };
 
+struct sstest_fault_io {
+	struct ss_io io; /* hand &f->io to the engine; io.ctx is f */
+	unsigned long calls[SSTEST_OP_COUNT];
+	unsigned long injected; /* faults injected so far */
+	struct sstest_fault faults[SSTEST_FAULTS_MAX];
+};
+
 void sstest_fault_io_init(struct sstest_fault_io *f);
+/* Arms one more fault. */
 void sstest_fault_io_arm(struct sstest_fault_io *f, enum sstest_op op, unsigned long nth, int err,
 			 int persistent);
+/* Disarms every fault; the counts stay. */
 void sstest_fault_io_disarm(struct sstest_fault_io *f);
 
 /* Opens a store on dir that must open. io may be NULL; rep may be NULL. */

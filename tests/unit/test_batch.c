@@ -137,6 +137,9 @@ static void test_invalid_adds_leave_the_batch_unchanged(void **state)
 	struct ss_record s = set_rec("a", "1", 0);
 	struct ss_record g = {.type = SS_REC_GROUP, .count = 1};
 	struct ss_record mixed[2] = {set_rec("a", "1", 0), {.type = SS_REC_GROUP, .count = 1}};
+	struct ss_record bad[] = {set_rec("a b", "1", 0), set_rec("a", "1\n", 0), set_rec("", "1", 0),
+				  set_rec("a", "", 0), set_rec("a", "1", -5),
+				  {.type = SS_REC_DEL, .name = "x\ty", .nlen = 3}};
 	size_t len;
 
 	(void)state;
@@ -153,6 +156,13 @@ static void test_invalid_adds_leave_the_batch_unchanged(void **state)
 	assert_int_equal(ss_batch_add_group(&b, &s, SS_GROUP_MAX + 1, NULL), -1);
 	assert_int_equal(errno, EINVAL);
 	assert_int_equal(ss_batch_add_group(&b, mixed, 2, NULL), -1);
+	/* Records the log could not replay never reach it. */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		assert_int_equal(ss_batch_add(&b, &bad[i], NULL), -1);
+		assert_int_equal(errno, EINVAL);
+		assert_int_equal(ss_batch_add_group(&b, &bad[i], 1, NULL), -1);
+	}
 	assert_int_equal(b.len, len);
 	assert_int_equal(b.nops, 1);
 	ss_batch_free(&b);

@@ -1,0 +1,401 @@
+/*
+ * test_compact.c - compaction rewrites the log as the live state: the same
+ * state before and after and across a reopen, expired entries gone, and at
+ * every failure or crash point either the old log or the new one, complete.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "statestored/snapshot.h"
+#include "sstest.h"
+
+#define NOW 1000000
+
+struct fixture {
+	char *dir;
+	char *log;
+	char *tmp;
+	struct sstest_fault_io f;
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	fx->dir = sstest_tmpdir();
+	fx->log = sstest_path(fx->dir, SS_LOG_FILE);
+	fx->tmp = sstest_path(fx->dir, SS_LOG_TMP_FILE);
+	sstest_fault_io_init(&fx->f);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	sstest_rmdir(fx->dir);
+	free(fx->log);
+	free(fx->tmp);
+	free(fx->dir);
+	free(fx);
+	return 0;
+}
+
+static char *dump(struct ss_store *s)
+{
+	return sstest_dump(ss_store_table(s), NOW);
+}
+
+/* Fills s with entries of many sizes, overwrites, deletes and TTLs (some
+ * already expired at NOW). */
+static void fill(struct ss_store *s, int n)
+{
+	char name[64];
+	char *value = malloc(SS_VALUE_MAX + 1);
+	uint32_t x = 12345;
+
+	for (int i = 0; i < n; i++) {
+		size_t vlen;
+		int64_t expire;
+
+		x = x * 1103515245u + 12345u;
+		vlen = i % 10 == 0 ? SS_VALUE_MAX : (i % 3 == 0 ? 1 : (x >> 8) % 2000 + 1);
+		memset(value, 'a' + (int)(x % 26), vlen);
+		value[vlen] = '\0';
+		expire = i % 4 == 1 ? NOW + 1 + i : (i % 4 == 2 ? NOW + 100000 + i : 0);
+		snprintf(name, sizeof(name), "pipeline-%d", i % (n / 2 + 1));
+		assert_int_equal(sstest_set(s, name, value, expire, NOW - 10, NULL), 0);
+		if (i % 7 == 0)
+			assert_int_equal(sstest_del(s, name, NOW - 10, NULL), 0);
+	}
+	/* And two that were live when written but are expired at NOW. */
+	assert_int_equal(sstest_set(s, "expires-at-now", "x", NOW, NOW - 10, NULL), 0);
+	assert_int_equal(sstest_set(s, "expired-before", "x", NOW - 5, NOW - 10, NULL), 0);
+	free(value);
+}
+
+static void test_state_is_identical_before_and_after(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	char *before, *after;
+	uint64_t old_bytes;
+
+	fill(s, 300);
+	before = dump(s);
+	old_bytes = ss_store_log_bytes(s);
+	assert_int_equal(ss_store_log_bytes_compacted(s), strlen(SS_LOG_HEADER));
+	assert_int_equal(ss_store_compact(s, NOW, NULL), 0);
+	after = dump(s);
+	assert_string_equal(before, after);
+	free(after);
+	assert_true(ss_store_log_bytes(s) < old_bytes);
+	assert_int_equal(ss_store_log_bytes(s), ss_store_log_bytes_compacted(s));
+	assert_int_equal(sstest_file_size(fx->log), ss_store_log_bytes(s));
+	assert_int_equal(sstest_file_size(fx->tmp), -1);
+	ss_store_close(s);
+
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	after = dump(s);
+	assert_string_equal(before, after);
+	assert_int_equal(rep.torn_bytes, 0);
+	assert_int_equal(rep.expired, 0);
+	/* One SET per live entry, nothing else. */
+	assert_int_equal(rep.records, ss_table_count(ss_store_table(s)));
+	ss_store_close(s);
+	free(before);
+	free(after);
+}
+
+static void test_expired_entries_are_dropped(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 0, 1000, NULL);
+
+	assert_int_equal(sstest_set(s, "short", "1", 2000, 1000, NULL), 0);
+	assert_int_equal(sstest_set(s, "long", "2", 9000, 1000, NULL), 0);
+	assert_int_equal(sstest_set(s, "forever", "3", 0, 1000, NULL), 0);
+	assert_int_equal(ss_store_compact(s, 2000, NULL), 0);
+	ss_store_close(s);
+	/* Even opened with an earlier clock, "short" is gone from the log;
+	 * "long" keeps its absolute expiry. */
+	s = sstest_open(fx->dir, NULL, 0, 1000, &rep);
+	assert_int_equal(rep.records, 2);
+	sstest_assert_value(s, "short", NULL, 1000);
+	sstest_assert_value(s, "long", "2", 8999);
+	sstest_assert_value(s, "forever", "3", 1000);
+	sstest_assert_value(s, "long", NULL, 9000);
+	ss_store_close(s);
+}
+
+static void test_appends_after_compaction_go_to_the_new_log(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 4096, NOW, NULL);
+	uint64_t compacted;
+
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(sstest_set(s, "a", i % 2 ? "odd" : "even", 0, NOW, NULL), 0);
+	assert_int_equal(sstest_set(s, "b", "keep", 0, NOW, NULL), 0);
+	assert_int_equal(ss_store_compact(s, NOW, NULL), 0);
+	compacted = ss_store_log_bytes(s);
+	assert_int_equal(sstest_file_size(fx->log), compacted); /* no preallocated zeros */
+	assert_int_equal(sstest_set(s, "c", "new", 0, NOW, NULL), 0);
+	assert_int_equal(sstest_del(s, "b", NOW, NULL), 0);
+	assert_true(ss_store_log_bytes(s) > compacted);
+	assert_int_equal(ss_store_log_bytes_compacted(s), compacted);
+	assert_true(sstest_file_size(fx->log) >= (long long)ss_store_log_bytes(s));
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, 4);
+	sstest_assert_value(s, "a", "odd", NOW);
+	sstest_assert_value(s, "b", NULL, NOW);
+	sstest_assert_value(s, "c", "new", NOW);
+	ss_store_close(s);
+}
+
+static void test_compaction_spanning_many_buffers(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	char *value = malloc(SS_VALUE_MAX + 1);
+	char *before, *after;
+	char name[32];
+
+	memset(value, 'v', SS_VALUE_MAX);
+	value[SS_VALUE_MAX] = '\0';
+	for (int i = 0; i < 100; i++) { /* about 6.5 MB */
+		snprintf(name, sizeof(name), "big-%d", i);
+		assert_int_equal(sstest_set(s, name, value, 0, NOW, NULL), 0);
+	}
+	before = dump(s);
+	assert_int_equal(ss_store_compact(s, NOW, NULL), 0);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	after = dump(s);
+	assert_string_equal(before, after);
+	ss_store_close(s);
+	free(before);
+	free(after);
+	free(value);
+}
+
+/* Crash after the temp file was (partly or wholly) written, before the
+ * rename: the old log is the log, and the temp file is removed at open. */
+static void test_crash_before_the_rename_keeps_the_old_log(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	char *before, *after, *log_before;
+	size_t len_before, len;
+
+	fill(s, 40);
+	before = dump(s);
+	log_before = sstest_read_file(fx->log, &len_before);
+	/* The compactor got as far as a complete, synced temp file... */
+	assert_int_equal(ss_snapshot_write(ss_store_table(s), NOW, fx->tmp, &ss_io_posix, NULL), 0);
+	assert_true(sstest_file_size(fx->tmp) > 0);
+	ss_store_close(s); /* ...and the process died. */
+
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.removed_tmp, 1);
+	assert_int_equal(sstest_file_size(fx->tmp), -1);
+	after = dump(s);
+	assert_string_equal(before, after);
+	free(after);
+	ss_store_close(s);
+	after = sstest_read_file(fx->log, &len);
+	assert_int_equal(len, len_before);
+	assert_memory_equal(after, log_before, len);
+	free(after);
+
+	/* A temp file torn mid-write changes nothing either. */
+	sstest_write_file(fx->tmp, "statestored-log 1\nSET_CHECKPOINT half", 36);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.removed_tmp, 1);
+	after = dump(s);
+	assert_string_equal(before, after);
+	ss_store_close(s);
+	free(after);
+	free(before);
+	free(log_before);
+}
+
+/* Crash after the rename, before the directory fsync: the new log is the
+ * log, and it is complete. */
+static void test_crash_after_the_rename_has_the_new_log(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	char *before, *after;
+
+	fill(s, 40);
+	before = dump(s);
+	assert_int_equal(ss_snapshot_write(ss_store_table(s), NOW, fx->tmp, &ss_io_posix, NULL), 0);
+	assert_int_equal(rename(fx->tmp, fx->log), 0);
+	ss_store_close(s);
+
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.removed_tmp, 0);
+	assert_int_equal(rep.torn_bytes, 0);
+	after = dump(s);
+	assert_string_equal(before, after);
+	assert_int_equal(rep.records, ss_table_count(ss_store_table(s)));
+	ss_store_close(s);
+	free(after);
+	free(before);
+}
+
+/* Injects one failure into compaction and checks that the old log is still
+ * the log, unchanged, without a temp file, and takes appends. */
+static void check_failure_keeps_the_old_log(struct fixture *fx, enum sstest_op op,
+					    unsigned long nth, int err)
+{
+	struct ss_store *s;
+	struct ss_error e = {0};
+	char *before, *after, *log_before, *log_after;
+	size_t len_before, len;
+
+	sstest_rmdir(fx->dir);
+	sstest_fault_io_init(&fx->f);
+	s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
+	fill(s, 60);
+	before = dump(s);
+	log_before = sstest_read_file(fx->log, &len_before);
+	sstest_fault_io_arm(&fx->f, op, nth, err, 0);
+	assert_int_equal(ss_store_compact(s, NOW, &e), -1);
+	assert_int_equal(fx->f.injected, 1);
+	assert_int_equal(e.kind, SS_ERR_IO);
+	assert_int_equal(e.sys_errno, err);
+	assert_non_null(strstr(e.msg, fx->tmp));
+	assert_int_equal(sstest_file_size(fx->tmp), -1);
+	log_after = sstest_read_file(fx->log, &len);
+	assert_int_equal(len, len_before);
+	assert_memory_equal(log_after, log_before, len);
+	assert_int_equal(ss_store_log_bytes(s), len_before);
+	assert_int_equal(ss_store_log_bytes_compacted(s), strlen(SS_LOG_HEADER));
+	after = dump(s);
+	assert_string_equal(before, after);
+	free(after);
+	/* Still the log, still appendable. */
+	assert_int_equal(sstest_set(s, "after-failure", "1", 0, NOW, NULL), 0);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	sstest_assert_value(s, "after-failure", "1", NOW);
+	assert_int_equal(sstest_del(s, "after-failure", NOW, NULL), 0);
+	after = dump(s);
+	assert_string_equal(before, after);
+	ss_store_close(s);
+	free(after);
+	free(before);
+	free(log_before);
+	free(log_after);
+}
+
+static void test_failures_before_the_rename_keep_the_old_log(void **state)
+{
+	struct fixture *fx = *state;
+
+	check_failure_keeps_the_old_log(fx, SSTEST_OP_OPEN, 1, EACCES);  /* creating tmp */
+	check_failure_keeps_the_old_log(fx, SSTEST_OP_PWRITE, 1, ENOSPC); /* writing tmp */
+	check_failure_keeps_the_old_log(fx, SSTEST_OP_PWRITE, 1, EIO);
+	check_failure_keeps_the_old_log(fx, SSTEST_OP_FDATASYNC, 1, EIO); /* syncing tmp */
+	check_failure_keeps_the_old_log(fx, SSTEST_OP_CLOSE, 1, EIO);     /* closing tmp */
+	check_failure_keeps_the_old_log(fx, SSTEST_OP_OPEN, 2, EMFILE);   /* reopening tmp */
+	check_failure_keeps_the_old_log(fx, SSTEST_OP_RENAME, 1, EIO);
+	check_failure_keeps_the_old_log(fx, SSTEST_OP_RENAME, 1, ENOSPC);
+}
+
+static void test_failure_midway_through_a_large_snapshot(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
+	char *value = malloc(SS_VALUE_MAX + 1);
+	struct ss_error e;
+	char name[32];
+
+	memset(value, 'v', SS_VALUE_MAX);
+	value[SS_VALUE_MAX] = '\0';
+	for (int i = 0; i < 60; i++) {
+		snprintf(name, sizeof(name), "big-%d", i);
+		assert_int_equal(sstest_set(s, name, value, 0, NOW, NULL), 0);
+	}
+	/* The third 1 MB buffer fails: the snapshot must not be completed by
+	 * a retry that skips the rest. */
+	sstest_fault_io_arm(&fx->f, SSTEST_OP_PWRITE, 3, ENOSPC, 0);
+	assert_int_equal(ss_store_compact(s, NOW, &e), -1);
+	assert_int_equal(sstest_file_size(fx->tmp), -1);
+	assert_int_equal(sstest_file_size(fx->log), ss_store_log_bytes(s));
+	/* And once the disk has room again, compaction works. */
+	assert_int_equal(ss_store_compact(s, NOW, NULL), 0);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	assert_int_equal(ss_table_count(ss_store_table(s)), 60);
+	ss_store_close(s);
+	free(value);
+}
+
+static void test_directory_fsync_failure_after_rename_poisons(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
+	struct ss_error e = {0};
+	char *before, *after;
+
+	fill(s, 30);
+	before = dump(s);
+	sstest_fault_io_arm(&fx->f, SSTEST_OP_FSYNC, 1, EIO, 0);
+	assert_int_equal(ss_store_compact(s, NOW, &e), -1);
+	assert_int_equal(e.kind, SS_ERR_IO);
+	assert_int_equal(e.sys_errno, EIO);
+	/* The new file is the log... */
+	assert_int_equal(sstest_file_size(fx->tmp), -1);
+	assert_int_equal(ss_store_log_bytes(s), ss_store_log_bytes_compacted(s));
+	assert_int_equal(sstest_file_size(fx->log), ss_store_log_bytes(s));
+	/* ...but nothing more may be acknowledged. */
+	assert_int_equal(sstest_set(s, "x", "1", 0, NOW, &e), -1);
+	assert_int_equal(e.sys_errno, EIO);
+	assert_int_equal(ss_store_sync(s, &e), -1);
+	assert_int_equal(ss_store_compact(s, NOW, &e), -1);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	after = dump(s);
+	assert_string_equal(before, after);
+	ss_store_close(s);
+	free(after);
+	free(before);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_state_is_identical_before_and_after),
+		T(test_expired_entries_are_dropped),
+		T(test_appends_after_compaction_go_to_the_new_log),
+		T(test_compaction_spanning_many_buffers),
+		T(test_crash_before_the_rename_keeps_the_old_log),
+		T(test_crash_after_the_rename_has_the_new_log),
+		T(test_failures_before_the_rename_keep_the_old_log),
+		T(test_failure_midway_through_a_large_snapshot),
+		T(test_directory_fsync_failure_after_rename_poisons),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
