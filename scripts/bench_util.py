@@ -342,8 +342,8 @@ def report(facts, runs, stats):
                 med(rows, "fsync_us_max")))
     if lines:
         out.append("")
-        out.append("Group commit, from the daemon's STATS after each run (medians; the nosync "
-                   "build does no fdatasync, so it has no row):")
+        out.append("Group commit, from the daemon's STATS after each run (medians; in the "
+                   "nosync build the fdatasync is a no-op):")
         out.append("")
         out.append("| Workload | System | writes per fdatasync | fdatasync mean us | max us |")
         out.append("|---|---|---|---|---|")

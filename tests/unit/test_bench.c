@@ -352,7 +352,7 @@ static void result_formats(void **state)
 	struct ss_bench_result r = {
 		.mode = "run", .requests = 1000, .seconds = 2.0, .p50_ns = 1500, .p99_ns = 20000,
 		.p999_ns = 30000, .max_ns = 40000, .mean_ns = 2000, .errors = 1, .misses = 2,
-		.lost = 0, .max_gap_ns = 50000, .issued = 1003,
+		.lost = 0, .max_gap_ns = 50000, .next_seq = 1003,
 	};
 	char buf[1024];
 	ss_bench_format_result(&r, SS_BENCH_CSV, buf, sizeof(buf));
