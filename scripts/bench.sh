@@ -13,6 +13,9 @@
 #   BENCH_PORT     [17400] statestored listens here, Redis on the next port
 #   BENCH_KEEP     [0]     1 keeps the data directories and logs
 #   BENCH_OUT      [build/bench/results.md]  where the table is also written
+#   BENCH_NICE     [0]     e.g. -5: run servers and clients at that priority (root),
+#                          for a machine that other work keeps busy; both systems
+#                          get the same
 #
 # Every throughput run starts a fresh server on an empty data directory, and
 # the two systems alternate (A, B, A, B, ...) so that drift in the machine
@@ -38,6 +41,7 @@ RPORT=$((SPORT + 1))
 OUT=${BENCH_OUT:-$SS_ROOT/build/bench/results.md}
 COMMAND="$(env | grep -E '^BENCH_' | sort | tr '\n' ' ')scripts/bench.sh $*"
 UTIL=(python3 "$SS_ROOT/scripts/bench_util.py")
+NICE=${BENCH_NICE:-0}
 
 log() { echo "bench: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -115,6 +119,11 @@ stop() { # stop [SIGNAL]
 
 bench() { "$BENCH" -p "$PORT" "${PROTO[@]}" --csv "$@"; }
 
+if [ "$NICE" != 0 ]; then
+    # Every server and client below is a child of this shell and inherits it.
+    renice -n "$NICE" -p $$ >/dev/null || die "cannot renice to $NICE"
+fi
+
 # ---- the machine and its disk ----
 log "measuring fdatasync latency in $WORK"
 read -r fs_append fs_zeroed < <("${UTIL[@]}" fsync "$WORK" "$fsync_n")
@@ -130,6 +139,7 @@ fact commit "$(git -C "$SS_ROOT" rev-parse --short HEAD)$(git -C "$SS_ROOT" diff
 fact redis "$("$REDIS" --version | cut -d' ' -f3 | cut -d= -f2)"
 fact command "$COMMAND"
 fact loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
+fact nice "$NICE"
 if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then
     log "warning: load average $(cut -d' ' -f1 /proc/loadavg): something else is running; figures will be noisy"
 fi

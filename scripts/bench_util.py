@@ -247,9 +247,12 @@ def report(facts, runs, stats):
     entries = int(f("entries", 0))
     n = "%gM" % (entries / 1e6) if entries >= 1000000 else "%dk" % (entries // 1000)
     out = []
-    out.append("Measured %s on %s, %s cores, kernel %s (load average at start %s); "
+    out.append("Measured %s on %s, %s cores, kernel %s (load average at start %s%s); "
                "data on %s." % (facts.get("date"), facts.get("cpu"), facts.get("cores"),
-                                facts.get("kernel"), facts.get("loadavg"), facts.get("disk")))
+                                facts.get("kernel"), facts.get("loadavg"),
+                                "" if facts.get("nice", "0") == "0"
+                                else ", servers and clients at nice %s" % facts["nice"],
+                                facts.get("disk")))
     out.append("fdatasync of a 64-byte write on that disk: %s us appending, %s us over "
                "pre-zeroed space (mean of %s)." % (
                    facts.get("fsync_append_us"), facts.get("fsync_zeroed_us"),
