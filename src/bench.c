@@ -42,7 +42,7 @@ enum phase { PH_LOAD, PH_CHECK, PH_RUN };
 
 struct pending {
 	uint64_t t_ns;
-	uint64_t seq;
+	uint64_t key;
 	enum op op;
 };
 
@@ -241,7 +241,7 @@ static void issue(struct conn *c, uint64_t now)
 		p = format_request(b, p, op, key, seq);
 		struct pending *slot = &c->ring[(c->head + c->count) % b->depth];
 		slot->t_ns = now;
-		slot->seq = key;
+		slot->key = key;
 		slot->op = op;
 		c->count++;
 		b->inflight++;
@@ -284,7 +284,7 @@ static void on_reply(struct conn *c, uint64_t now, enum ss_bench_reply kind, con
 	else if (kind == SS_BENCH_NULL && p->op == OP_GET && b->phase != PH_CHECK)
 		b->misses++;
 	if (b->phase == PH_CHECK && kind != SS_BENCH_ERR)
-		check_value(b, p->seq, kind, val, vlen);
+		check_value(b, p->key, kind, val, vlen);
 	if (!in_window(b, now))
 		return;
 	b->measured++;
