@@ -245,4 +245,9 @@ fact compact_lost_restart "$(( $(field "$check_restart" 12) + $(field "$check_re
 
 mkdir -p "$(dirname "$OUT")"
 "${UTIL[@]}" report "$FACTS" "$RESULTS" "$STATS" | tee "$OUT"
-log "table also written to $OUT"
+# The raw figures, to re-render or compare runs:
+#   scripts/bench_util.py report OUT.facts OUT.csv OUT.stats
+cp "$FACTS" "${OUT%.md}.facts"
+cp "$RESULTS" "${OUT%.md}.csv"
+cp "$STATS" "${OUT%.md}.stats"
+log "table also written to $OUT (raw figures beside it)"

@@ -259,7 +259,8 @@ def report(facts, runs, stats):
                    facts.get("fsync_n")))
     out.append("statestored %s (Release) vs redis-server %s with appendonly yes, appendfsync "
                "always, no RDB, no automatic AOF rewrite. Throughput: median of %s runs of "
-               "%s s (after %s s warmup), each on a fresh server, systems alternating. "
+               "%s s (after %s s warmup), each on a fresh server, systems alternating; a ratio is "
+               "the median of the rounds' ratios. "
                "Command: `%s`" % (
                    facts.get("commit"), facts.get("redis"), facts.get("rounds"),
                    facts.get("seconds"), facts.get("warmup"), facts.get("command", "").strip()))
@@ -268,9 +269,14 @@ def report(facts, runs, stats):
     out.append("|---|---|---|---|")
 
     def ratio_row(label, goal, wl, a, b, need):
+        # The ratio is the median of each round's A/B: the two runs of a
+        # round are back to back, so slow drift in the machine (other work
+        # on the disk) cancels better than in a ratio of medians.
         ra, rb = runs.get((wl, a), []), runs.get((wl, b), [])
         x, y = med(ra, "ops_per_sec"), med(rb, "ops_per_sec")
-        r = x / y if y else float("nan")
+        pairs = [p["ops_per_sec"] / q["ops_per_sec"] for p, q in zip(ra, rb)
+                 if q["ops_per_sec"] > 0]
+        r = statistics.median(pairs) if pairs else float("nan")
         out.append("| %s | %s | %.2fx (%.0f vs %.0f ops/s) | %s |" % (
             label, goal, r, x, y, verdict(r >= need)))
 
