@@ -264,7 +264,7 @@ def report(facts, runs, stats):
                "Command: `%s`" % (
                    facts.get("commit"), facts.get("redis"), facts.get("rounds"),
                    facts.get("seconds"), facts.get("warmup"), facts.get("command", "").strip()))
-    out.append("")
+    out = ["\n\n".join(out), ""]
     out.append("| Target | Goal | Measured | |")
     out.append("|---|---|---|---|")
 
