@@ -19,11 +19,17 @@
  *    has been read: one write and one fdatasync for all of them.
  * 5. A failed write: the store cuts the log back; every op of the batch gets
  *    ERR and nothing reaches the table. Later batches are tried normally.
+ *    If the cut-back failed too, the store refuses every later write until
+ *    it is reopened: the ERRs go out, and the process exits SS_EXIT_ERROR
+ *    rather than serve on, refusing everything, until someone notices.
  * 6. A failed fdatasync: nothing of the batch is answered, the loop stops and
  *    the process exits SS_EXIT_FSYNC. Retrying fsync after a failure can
  *    report success for pages the kernel already dropped.
  * 7. COMPACT runs between commits (nothing written and unapplied), so the
  *    snapshot holds every applied batch and later batches go to the new log.
+ *    If only the directory fsync after the rename failed, the store is
+ *    poisoned as after a failed fdatasync: COMPACT gets its ERR, then the
+ *    process exits SS_EXIT_FSYNC.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +45,7 @@
 #include <unistd.h>
 
 #include "statestored/cmd.h"
+#include "statestored/compactor.h"
 #include "statestored/conn.h"
 #include "statestored/server.h"
 #include "statestored/store.h"
@@ -57,7 +64,7 @@ struct ss_stats {
 	uint64_t fsync_us_total, fsync_us_max;
 	uint64_t write_errors; /* mutations refused because the write failed */
 	uint64_t rejected;     /* ERR replies */
-	uint64_t compactions;
+	uint64_t auto_compactions;
 	uint64_t expired;      /* entries removed by background expiry */
 	uint64_t connections;  /* accepted over the lifetime */
 	uint64_t refused;      /* connections turned away at max clients */
@@ -85,7 +92,8 @@ struct ss_server {
 	struct ss_conn **waiters; /* paused by a full batch */
 	size_t nwaiters, waitcap;
 	uint64_t commit_seq;
-	int compact_requested;
+	int compact_requested; /* some connection's COMPACT waits for a run */
+	struct ss_compactor compactor;
 	int shutting_down;
 	int exit_code;
 	double started;
@@ -189,7 +197,7 @@ again:
 			ss_buf_consume(&c->in, (size_t)n);
 			continue;
 		}
-		if (srv->batch.len >= SS_BATCH_SOFT_MAX) {
+		if (srv->batch.len >= SS_BATCH_SOFT_MAX || srv->batch.nops >= SS_GROUP_MAX) {
 			if (!c->batch_wait &&
 			    conn_array_push(&srv->waiters, &srv->nwaiters, &srv->waitcap, c) == 0)
 				c->batch_wait = 1;
@@ -226,10 +234,31 @@ static void fatal_stop(struct ss_server *srv, int code)
 {
 	srv->exit_code = code;
 	srv->shutting_down = 1;
+	ss_compactor_cancel(&srv->compactor);
 	for (struct ss_conn *c = srv->conns; c; c = c->next) {
 		ss_buf_consume(&c->out, ss_buf_size(&c->out));
 		ss_conn_close(c);
 	}
+	ev_break(srv->loop, EVBREAK_ALL);
+}
+
+/* Stops after a failure that left the store refusing every write until it
+ * is reopened. Unlike fatal_stop, the replies already made (the ERRs that
+ * say what failed) still go out, best effort, as on SIGTERM; the caller has
+ * set shutting_down before resuming connections, so nothing more is
+ * executed. The process then exits with code. */
+static void stop_refusing(struct ss_server *srv, int code)
+{
+	ss_error(srv->diag,
+		 "the log refuses every further write until it is reopened; exiting so that a "
+		 "restart replays it");
+	srv->exit_code = code;
+	srv->shutting_down = 1;
+	ev_io_stop(srv->loop, &srv->accept_w);
+	ev_timer_stop(srv->loop, &srv->accept_retry_w);
+	for (struct ss_conn *c = srv->conns; c; c = c->next)
+		if (c->fd >= 0 && ss_conn_flush(c) < 0)
+			ss_conn_close(c);
 	ev_break(srv->loop, EVBREAK_ALL);
 }
 
@@ -256,35 +285,80 @@ static int sync_log(struct ss_server *srv)
 	return 0;
 }
 
-static void compact(struct ss_server *srv)
+/* Answers every COMPACT in the given wait state and resumes its connection. */
+static void reply_compact(struct ss_server *srv, unsigned state, const char *failure)
 {
-	struct ss_error err;
-	uint64_t before = ss_store_log_bytes(srv->store);
-	uint64_t t0 = mono_us();
-	int rc = ss_store_compact(srv->store, now_ms(srv), &err);
-	uint64_t dt = mono_us() - t0;
-
-	srv->compact_requested = 0;
-	if (rc == 0) {
-		srv->st.compactions++;
-		ss_info(srv->diag, "compaction: %zu entries, log %llu -> %llu bytes in %.1f ms",
-			ss_table_count(ss_store_table(srv->store)), (unsigned long long)before,
-			(unsigned long long)ss_store_log_bytes(srv->store), (double)dt / 1000.0);
-	} else {
-		ss_error(srv->diag, "compaction failed: %s", err.msg);
-	}
 	struct ss_conn *next;
 	for (struct ss_conn *c = srv->conns; c; c = next) {
 		next = c->next;
-		if (!c->compact_wait)
+		if (c->compact_wait != state)
 			continue;
 		c->compact_wait = 0;
-		if (ss_cmd_reply_compact(rc == 0 ? NULL : err.msg, &c->out) < 0)
+		if (ss_cmd_reply_compact(failure, &c->out) < 0)
 			ss_conn_close(c);
-		if (rc != 0)
+		if (failure)
 			srv->st.rejected++;
 		process_input(srv, c);
 	}
+}
+
+/* Starts a compaction for the queued COMPACTs (or for the log's growth). */
+static void compact_start(struct ss_server *srv, int automatic)
+{
+	struct ss_error err;
+
+	srv->compact_requested = 0;
+	if (ss_compactor_start(&srv->compactor, now_ms(srv), &err) < 0) {
+		ss_error(srv->diag, "compaction failed to start: %s", err.msg);
+		reply_compact(srv, 1, err.msg);
+		return;
+	}
+	if (automatic)
+		srv->st.auto_compactions++;
+	for (struct ss_conn *c = srv->conns; c; c = c->next)
+		if (c->compact_wait == 1)
+			c->compact_wait = 2;
+}
+
+static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg)
+{
+	struct ss_server *srv = arg;
+	(void)cp;
+
+	/* A failed directory fsync after the rename poisons the store. */
+	int refusing = failure && ss_store_state(srv->store) != SS_STORE_OK;
+	if (refusing)
+		srv->shutting_down = 1; /* answer COMPACT, execute nothing more */
+	reply_compact(srv, 2, failure);
+	if (refusing) {
+		stop_refusing(srv, SS_EXIT_FSYNC);
+		return;
+	}
+	if (srv->compact_requested && !srv->shutting_down)
+		compact_start(srv, 0);
+}
+
+/* In the snapshot writer, right after fork: the sockets are the parent's. */
+static void close_sockets(void *arg)
+{
+	struct ss_server *srv = arg;
+
+	close(srv->listen_fd);
+	if (srv->spare_fd >= 0)
+		close(srv->spare_fd);
+	for (struct ss_conn *c = srv->conns; c; c = c->next)
+		if (c->fd >= 0)
+			close(c->fd);
+}
+
+/* Automatic compaction: the log has grown past both thresholds. */
+static int log_outgrown(const struct ss_server *srv)
+{
+	uint64_t bytes = ss_store_log_bytes(srv->store);
+	uint64_t base = ss_store_log_bytes_compacted(srv->store);
+
+	return srv->cfg->auto_compact_min > 0 && bytes >= srv->cfg->auto_compact_min &&
+	       bytes * 100 >= base * srv->cfg->auto_compact_growth;
 }
 
 /* Writes, syncs and applies the open batch, then answers it; resumes the
@@ -304,6 +378,7 @@ static void commit(struct ss_server *srv)
 			srv->st.batches++;
 			if (sync_log(srv) < 0)
 				return;
+			ss_compactor_logged(&srv->compactor, b);
 			if (ss_store_apply(srv->store, b, now_ms(srv)) < 0) {
 				ss_error(srv->diag, "out of memory applying a durable batch; exiting so "
 						    "that a restart replays the log");
@@ -334,9 +409,17 @@ static void commit(struct ss_server *srv)
 				}
 			}
 		}
+		/* A write whose cut-back failed too leaves the store broken. */
+		int refusing = !written && ss_store_state(srv->store) != SS_STORE_OK;
+		if (refusing)
+			srv->shutting_down = 1; /* send the ERRs, execute nothing more */
 		ss_batch_reset(b);
 		for (size_t i = 0; i < srv->ntouched; i++)
 			process_input(srv, srv->touched[i]);
+		if (refusing) {
+			stop_refusing(srv, SS_EXIT_ERROR);
+			return;
+		}
 	}
 
 	/* Connections that found the batch full get their turn now. */
@@ -348,8 +431,12 @@ static void commit(struct ss_server *srv)
 		process_input(srv, c);
 	}
 
-	if (srv->compact_requested && !srv->shutting_down)
-		compact(srv);
+	if (!ss_compactor_running(&srv->compactor) && !srv->shutting_down) {
+		if (srv->compact_requested)
+			compact_start(srv, 0);
+		else if (log_outgrown(srv))
+			compact_start(srv, 1);
+	}
 
 	/* Mutations staged by the connections just resumed: do not block. */
 	if (b->nops > 0 && !ev_is_active(&srv->spin_w))
@@ -363,7 +450,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)loop;
 	(void)revents;
 	struct ss_server *srv = w->data;
-	if (srv->batch.nops > 0 || srv->compact_requested || srv->nwaiters > 0)
+	if (srv->batch.nops > 0 || srv->nwaiters > 0 ||
+	    (srv->compact_requested && !ss_compactor_running(&srv->compactor)))
 		commit(srv);
 }
 
@@ -478,6 +566,9 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	srv->shutting_down = 1;
 	ev_io_stop(loop, &srv->accept_w);
+	/* A snapshot in progress is dropped: the log it would replace is
+	 * complete, and the next start can compact again. */
+	ss_compactor_cancel(&srv->compactor);
 	ev_timer_stop(loop, &srv->accept_retry_w);
 	commit(srv);
 	for (struct ss_conn *c = srv->conns; c; c = c->next)
@@ -513,7 +604,12 @@ static void server_stats(void *arg, struct ss_buf *out)
 		{"fsync_us_max", s->fsync_us_max},
 		{"write_errors", s->write_errors},
 		{"rejected", s->rejected},
-		{"compactions", s->compactions},
+		{"compacting", (unsigned long long)ss_compactor_running(&srv->compactor)},
+		{"compactions", srv->compactor.runs},
+		{"auto_compactions", s->auto_compactions},
+		{"compaction_failures", srv->compactor.failures},
+		{"last_compaction_ms", srv->compactor.last_us / 1000},
+		{"last_compaction_stall_us", srv->compactor.last_stall_us},
 		{"expired", s->expired},
 	};
 
@@ -619,6 +715,7 @@ static int open_store(struct ss_server *srv)
 
 static void server_cleanup(struct ss_server *srv)
 {
+	ss_compactor_free(&srv->compactor);
 	while (srv->conns)
 		conn_unlink_free(srv, srv->conns);
 	if (srv->listen_fd >= 0)
@@ -676,6 +773,8 @@ int ss_server_run(const struct ss_server_config *cfg)
 	srv->started = ev_now(srv->loop);
 	srv->hooks.on_input = on_conn_input;
 	srv->hooks.arg = srv;
+	ss_compactor_init(&srv->compactor, srv->loop, srv->store, cfg->io, srv->diag, on_compacted,
+			  close_sockets, srv);
 
 	ev_io_init(&srv->accept_w, on_accept, srv->listen_fd, EV_READ);
 	ev_timer_init(&srv->accept_retry_w, on_accept_retry, 0.1, 0.);

@@ -103,6 +103,7 @@ static void check_failed_append(struct fixture *fx, size_t prealloc, enum sstest
 	assert_int_equal(ss_store_write(s, &b, &e), -1);
 	assert_true(fx->f.injected >= 1);
 	sstest_fault_io_disarm(&fx->f);
+	assert_int_equal(ss_store_state(s), SS_STORE_OK); /* cut back: writable */
 	assert_int_equal(e.kind, SS_ERR_IO);
 	assert_int_equal(e.sys_errno, want_errno);
 	assert_non_null(strstr(e.msg, fx->log));
@@ -192,7 +193,9 @@ static void test_sync_failure_poisons_the_store(void **state)
 	make_batch(&b);
 	assert_int_equal(ss_store_write(s, &b, NULL), 0);
 	sstest_fault_io_arm(&fx->f, SSTEST_OP_FDATASYNC, 1, EIO, 0);
+	assert_int_equal(ss_store_state(s), SS_STORE_OK);
 	assert_int_equal(ss_store_sync(s, &e), -1);
+	assert_int_equal(ss_store_state(s), SS_STORE_POISONED);
 	assert_int_equal(e.kind, SS_ERR_IO);
 	assert_int_equal(e.sys_errno, EIO);
 	assert_non_null(strstr(e.msg, fx->log));
@@ -232,6 +235,7 @@ static void test_failed_cut_back_breaks_the_store(void **state)
 	sstest_fault_io_arm(&fx->f, SSTEST_OP_FTRUNCATE, 1, EIO, 0);
 	assert_int_equal(ss_store_write(s, &b, &e), -1);
 	assert_int_equal(fx->f.injected, 2);
+	assert_int_equal(ss_store_state(s), SS_STORE_BROKEN);
 	assert_int_equal(e.kind, SS_ERR_IO);
 	assert_int_equal(e.sys_errno, EIO);
 	assert_non_null(strstr(e.msg, "cut"));
@@ -291,13 +295,13 @@ static void test_preallocation_keeps_zeros_past_the_logical_end(void **state)
 	assert_int_equal(sstest_file_size(fx->log), strlen(SS_LOG_HEADER) + 2 * PREALLOC);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, PREALLOC, NOW, &rep);
-	assert_int_equal(rep.records, 6);
+	assert_int_equal(rep.records, 12); /* 6 commits: a GROUP line and a record each */
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_true(rep.log_bytes < (uint64_t)sstest_file_size(fx->log));
 	assert_int_equal(sstest_set(s, "after", "reopen", 0, NOW, NULL), 0);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 7);
+	assert_int_equal(rep.records, 14);
 	sstest_assert_value(s, "after", "reopen", NOW);
 	ss_store_close(s);
 	free(value);
@@ -332,7 +336,7 @@ static void test_preallocation_enospc_falls_back_to_plain_append(void **state)
 	assert_true(sstest_file_size(fx->log) > (long long)ss_store_log_bytes(s));
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 4);
+	assert_int_equal(rep.records, 8);
 	sstest_assert_value(s, "d", NULL, NOW);
 	sstest_assert_value(s, "e", "5", NOW);
 	ss_store_close(s);
