@@ -84,13 +84,15 @@ field() { cut -d, -f"$2" <<<"$1"; } # field CSVLINE N (columns: statestore-bench
 
 # server SYSTEM DIR sets CMD (the server's command line), PORT and PROTO.
 # Redis is made durable like statestored (every write fsynced before its
-# reply), with no RDB snapshots and no automatic AOF rewrite, so that the
-# restart test replays the AOF it was given.
+# reply), with no RDB snapshots. Neither compacts by itself (no automatic
+# AOF rewrite, --auto-compact-min 0): a compaction in the middle of a run
+# would measure something else, and the restart test must replay the log
+# it was given.
 server() {
     local sys=$1 dir=$2
     case $sys in
-    ss) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn) ;;
-    ss-nosync) CMD=("$SS_NOSYNC" -p "$SPORT" -d "$dir" --log-level warn) ;;
+    ss) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
+    ss-nosync) CMD=("$SS_NOSYNC" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
     redis)
         CMD=("$REDIS" --port "$RPORT" --bind 127.0.0.1 --appendonly yes --appendfsync always
             --save '' --auto-aof-rewrite-percentage 0 --dir "$dir" --logfile "$dir.log")

@@ -258,7 +258,7 @@ def report(facts, runs, stats):
                    facts.get("fsync_append_us"), facts.get("fsync_zeroed_us"),
                    facts.get("fsync_n")))
     out.append("statestored %s (Release) vs redis-server %s with appendonly yes, appendfsync "
-               "always, no RDB, no automatic AOF rewrite. Throughput: median of %s runs of "
+               "always, no RDB; neither compacts by itself. Throughput: median of %s runs of "
                "%s s (after %s s warmup), each on a fresh server, systems alternating; a ratio is "
                "the median of the rounds' ratios. "
                "Command: `%s`" % (
