@@ -29,22 +29,33 @@ static uint64_t mono_us(void)
 static void on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
 	struct ss_compactor *c = w->data;
-	int status = w->rstatus;
-	struct ss_error err;
-	const char *failure = NULL;
-	char why[600];
 	(void)revents;
 
 	ev_child_stop(loop, w);
 	c->pid = 0;
+	c->child_status = w->rstatus;
 	/* The child wrote its reason, if any, before exiting (one write of
 	 * less than PIPE_BUF: all of it or nothing). */
-	ssize_t n = read(c->why_fd, why, sizeof(why) - 1);
+	ssize_t n = read(c->why_fd, c->child_why, sizeof(c->child_why) - 1);
+	c->child_why[n > 0 ? n : 0] = '\0';
 	close(c->why_fd);
 	c->why_fd = -1;
+	c->finish_pending = 1;
+	if (!c->may_finish || c->may_finish(c->arg))
+		ss_compactor_finish(c);
+}
+
+void ss_compactor_finish(struct ss_compactor *c)
+{
+	int status = c->child_status;
+	struct ss_error err;
+	const char *failure = NULL;
+	char why[600];
+
+	c->finish_pending = 0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (WIFEXITED(status) && n > 0)
-			why[n] = '\0';
+		if (WIFEXITED(status) && c->child_why[0])
+			snprintf(why, sizeof(why), "%s", c->child_why);
 		else if (WIFSIGNALED(status))
 			snprintf(why, sizeof(why), "the snapshot writer died of signal %d",
 				 WTERMSIG(status));
@@ -160,7 +171,7 @@ void ss_compactor_logged(struct ss_compactor *c, struct ss_batch *b)
 	size_t len;
 	const char *p;
 
-	if (!c->pid || c->tail_lost)
+	if (!ss_compactor_running(c) || c->tail_lost)
 		return;
 	p = ss_batch_seal(b, &len);
 	if (p && ss_buf_append(&c->tail, p, len) < 0) {
@@ -171,6 +182,11 @@ void ss_compactor_logged(struct ss_compactor *c, struct ss_batch *b)
 
 void ss_compactor_cancel(struct ss_compactor *c)
 {
+	if (c->finish_pending) {
+		c->finish_pending = 0;
+		ss_store_compact_abort(c->store);
+		ss_buf_free(&c->tail);
+	}
 	if (!c->pid)
 		return;
 	ev_child_stop(c->loop, &c->child_w);

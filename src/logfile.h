@@ -62,6 +62,11 @@ int ss_logfile_append(struct ss_logfile *lf, const void *buf, size_t n, struct s
  * later append and sync fails with EIO, and the file is cut back (best
  * effort) to where the last successful sync left it, so that a restart does
  * not replay records that were never acknowledged. */
+/* ss_logfile_sync in two halves, for a caller that runs the fdatasync
+ * elsewhere: begin returns the descriptor to sync (or -1 with *err if the
+ * log refuses), end takes that fdatasync's result (rc 0, or -1 and errnum). */
+int ss_logfile_sync_begin(struct ss_logfile *lf, struct ss_error *err);
+int ss_logfile_sync_end(struct ss_logfile *lf, int rc, int errnum, struct ss_error *err);
 int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err);
 
 /* Returns 0 if lf accepts writes, or -1 with *err (EIO) if it is poisoned

@@ -49,6 +49,7 @@
 #include "statestored/conn.h"
 #include "statestored/server.h"
 #include "statestored/store.h"
+#include "statestored/syncer.h"
 
 /* A batch stops taking new mutations past this size; they wait one commit. */
 #define SS_BATCH_SOFT_MAX (8u * 1024 * 1024)
@@ -83,7 +84,11 @@ struct ss_server {
 	ev_idle spin_w;
 	ev_timer expire_w;
 	size_t expire_cursor;
-	struct ss_batch batch;
+	struct ss_batch batches[2];
+	struct ss_batch *open;     /* where mutations are staged */
+	struct ss_batch *inflight; /* written, its fdatasync running on the syncer */
+	struct ss_syncer syncer;
+	uint64_t sync_started;
 	struct ss_conn_hooks hooks;
 	struct ss_conn *conns; /* every connection not yet freed */
 	size_t nclients;
@@ -160,7 +165,7 @@ static void process_input(struct ss_server *srv, struct ss_conn *c)
 	struct ss_request req;
 	struct ss_cmd_env env = {
 		.table = ss_store_table(srv->store),
-		.batch = &srv->batch,
+		.batch = srv->open,
 		.owner = c,
 		.now_ms = now_ms(srv),
 		.rejected = &srv->st.rejected,
@@ -197,7 +202,7 @@ again:
 			ss_buf_consume(&c->in, (size_t)n);
 			continue;
 		}
-		if (srv->batch.len >= SS_BATCH_SOFT_MAX || srv->batch.nops >= SS_GROUP_MAX) {
+		if (srv->open->len >= SS_BATCH_SOFT_MAX || srv->open->nops >= SS_GROUP_MAX) {
 			if (!c->batch_wait &&
 			    conn_array_push(&srv->waiters, &srv->nwaiters, &srv->waitcap, c) == 0)
 				c->batch_wait = 1;
@@ -262,24 +267,34 @@ static void stop_refusing(struct ss_server *srv, int code)
 	ev_break(srv->loop, EVBREAK_ALL);
 }
 
-/* fdatasync, timed. Returns 0, or -1 after stopping the server. */
+static void count_fsync(struct ss_server *srv, uint64_t us)
+{
+	srv->st.fsyncs++;
+	srv->st.fsync_us_total += us;
+	if (us > srv->st.fsync_us_max)
+		srv->st.fsync_us_max = us;
+}
+
+static void fsync_failed(struct ss_server *srv, const struct ss_error *err)
+{
+	ss_error(srv->diag,
+		 "%s; nothing of the last batch was acknowledged; exiting so that a restart "
+		 "replays the log",
+		 err->msg);
+	fatal_stop(srv, SS_EXIT_FSYNC);
+}
+
+/* fdatasync on the loop thread, timed. Returns 0, or -1 after stopping the
+ * server. */
 static int sync_log(struct ss_server *srv)
 {
 	struct ss_error err;
 	uint64_t t0 = mono_us();
 	int rc = ss_store_sync(srv->store, &err);
-	uint64_t dt = mono_us() - t0;
 
-	srv->st.fsyncs++;
-	srv->st.fsync_us_total += dt;
-	if (dt > srv->st.fsync_us_max)
-		srv->st.fsync_us_max = dt;
+	count_fsync(srv, mono_us() - t0);
 	if (rc < 0) {
-		ss_error(srv->diag,
-			 "%s; nothing of the last batch was acknowledged; exiting so that a "
-			 "restart replays the log",
-			 err.msg);
-		fatal_stop(srv, SS_EXIT_FSYNC);
+		fsync_failed(srv, &err);
 		return -1;
 	}
 	return 0;
@@ -313,6 +328,10 @@ static void compact_start(struct ss_server *srv, int automatic)
 		reply_compact(srv, 1, err.msg);
 		return;
 	}
+	/* A batch written but not yet applied is not in the child's image of
+	 * the table: it belongs to the tail. */
+	if (srv->inflight)
+		ss_compactor_logged(&srv->compactor, srv->inflight);
 	if (automatic)
 		srv->st.auto_compactions++;
 	for (struct ss_conn *c = srv->conns; c; c = c->next)
@@ -338,6 +357,14 @@ static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg
 		compact_start(srv, 0);
 }
 
+/* The compactor may swap the log's descriptor only when no fdatasync runs
+ * on it. */
+static int no_sync_in_flight(void *arg)
+{
+	const struct ss_server *srv = arg;
+	return srv->inflight == NULL;
+}
+
 /* In the snapshot writer, right after fork: the sockets are the parent's. */
 static void close_sockets(void *arg)
 {
@@ -361,68 +388,76 @@ static int log_outgrown(const struct ss_server *srv)
 	       bytes * 100 >= base * srv->cfg->auto_compact_growth;
 }
 
-/* Writes, syncs and applies the open batch, then answers it; resumes the
- * connections that waited on it; runs a requested compaction. */
-static void commit(struct ss_server *srv)
+/* Answers every op of b - its result, or ERR if the write failed (errnum) -
+ * then empties b and resumes the connections that waited on it. Returns -1
+ * if the server stopped. */
+static int answer(struct ss_server *srv, struct ss_batch *b, int written, int errnum)
 {
-	struct ss_batch *b = &srv->batch;
-
-	if (b->nops > 0) {
-		struct ss_error err;
-		int written = ss_store_write(srv->store, b, &err) == 0;
-
-		srv->commit_seq++;
-		if (!written) {
-			ss_warn(srv->diag, "%s; %zu mutations refused", err.msg, b->nops);
+	srv->commit_seq++;
+	srv->ntouched = 0;
+	for (size_t i = 0; i < b->nops; i++) {
+		struct ss_op *op = &b->ops[i];
+		struct ss_conn *c = op->owner;
+		int rc = written ? ss_cmd_reply_op(op, &c->out)
+				 : ss_cmd_reply_write_failed(errnum, &c->out);
+		if (rc < 0)
+			ss_conn_close(c);
+		if (written) {
+			srv->st.commits++;
 		} else {
-			srv->st.batches++;
-			if (sync_log(srv) < 0)
-				return;
-			ss_compactor_logged(&srv->compactor, b);
-			if (ss_store_apply(srv->store, b, now_ms(srv)) < 0) {
-				ss_error(srv->diag, "out of memory applying a durable batch; exiting so "
-						    "that a restart replays the log");
-				fatal_stop(srv, SS_EXIT_ERROR);
-				return;
-			}
+			srv->st.write_errors++;
+			srv->st.rejected++;
 		}
-		srv->ntouched = 0;
-		for (size_t i = 0; i < b->nops; i++) {
-			struct ss_op *op = &b->ops[i];
-			struct ss_conn *c = op->owner;
-			int rc = written ? ss_cmd_reply_op(op, &c->out)
-					 : ss_cmd_reply_write_failed(err.sys_errno, &c->out);
-			if (rc < 0)
-				ss_conn_close(c);
-			if (written) {
-				srv->st.commits++;
-			} else {
-				srv->st.write_errors++;
-				srv->st.rejected++;
-			}
-			c->pending--;
-			if (c->mark != srv->commit_seq) {
-				c->mark = srv->commit_seq;
-				if (conn_array_push(&srv->touched, &srv->ntouched, &srv->touchcap, c) < 0) {
-					/* Cannot track it: resume it right away. */
-					c->mark = 0;
-				}
-			}
-		}
-		/* A write whose cut-back failed too leaves the store broken. */
-		int refusing = !written && ss_store_state(srv->store) != SS_STORE_OK;
-		if (refusing)
-			srv->shutting_down = 1; /* send the ERRs, execute nothing more */
-		ss_batch_reset(b);
-		for (size_t i = 0; i < srv->ntouched; i++)
-			process_input(srv, srv->touched[i]);
-		if (refusing) {
-			stop_refusing(srv, SS_EXIT_ERROR);
-			return;
+		c->pending--;
+		if (c->mark != srv->commit_seq) {
+			c->mark = srv->commit_seq;
+			if (conn_array_push(&srv->touched, &srv->ntouched, &srv->touchcap, c) < 0)
+				c->mark = 0; /* cannot track it: it resumes on its next event */
 		}
 	}
+	/* A write whose cut-back failed too leaves the store broken. */
+	int refusing = !written && ss_store_state(srv->store) != SS_STORE_OK;
+	if (refusing)
+		srv->shutting_down = 1; /* send the ERRs, execute nothing more */
+	ss_batch_reset(b);
+	for (size_t i = 0; i < srv->ntouched; i++)
+		process_input(srv, srv->touched[i]);
+	if (refusing) {
+		stop_refusing(srv, SS_EXIT_ERROR);
+		return -1;
+	}
+	return 0;
+}
 
-	/* Connections that found the batch full get their turn now. */
+/* b is durable: apply it, answer it. Returns -1 if the server stopped. */
+static int durable(struct ss_server *srv, struct ss_batch *b)
+{
+	if (ss_store_apply(srv->store, b, now_ms(srv)) < 0) {
+		ss_error(srv->diag, "out of memory applying a durable batch; exiting so that a "
+				    "restart replays the log");
+		fatal_stop(srv, SS_EXIT_ERROR);
+		return -1;
+	}
+	return answer(srv, b, 1, 0);
+}
+
+/* Whether to hand this batch's fdatasync to the syncer thread. Worth it
+ * only when other clients can use the loop meanwhile: with a single waiting
+ * connection the thread's two context switches are pure latency. */
+static int sync_in_background(const struct ss_server *srv, const struct ss_batch *b)
+{
+	if (!srv->syncer.started || srv->shutting_down)
+		return 0;
+	for (size_t i = 1; i < b->nops; i++)
+		if (b->ops[i].owner != b->ops[0].owner)
+			return 1;
+	return 0;
+}
+
+/* What follows every commit: connections that found the batch full, a
+ * pending compaction, and whether the loop may block. */
+static void after_commit(struct ss_server *srv)
+{
 	size_t nwait = srv->nwaiters;
 	srv->nwaiters = 0;
 	for (size_t i = 0; i < nwait && i < srv->waitcap; i++) {
@@ -438,11 +473,73 @@ static void commit(struct ss_server *srv)
 			compact_start(srv, 1);
 	}
 
-	/* Mutations staged by the connections just resumed: do not block. */
-	if (b->nops > 0 && !ev_is_active(&srv->spin_w))
+	/* Mutations staged by the connections just resumed, and nothing in
+	 * flight to wake us: do not block. */
+	int spin = srv->open->nops > 0 && !srv->inflight;
+	if (spin && !ev_is_active(&srv->spin_w))
 		ev_idle_start(srv->loop, &srv->spin_w);
-	else if (b->nops == 0 && ev_is_active(&srv->spin_w))
+	else if (!spin && ev_is_active(&srv->spin_w))
 		ev_idle_stop(srv->loop, &srv->spin_w);
+}
+
+/* Writes the open batch to the log and makes it durable: inline, or through
+ * the syncer while the loop goes on (the next batch gathers meanwhile and is
+ * written only after this one is durable, so at most one write is ever
+ * unsynced: replay's torn-tail rule depends on it). */
+static void commit(struct ss_server *srv)
+{
+	struct ss_batch *b = srv->open;
+	struct ss_error err;
+
+	if (b->nops > 0 && !srv->inflight) {
+		if (ss_store_write(srv->store, b, &err) < 0) {
+			ss_warn(srv->diag, "%s; %zu mutations refused", err.msg, b->nops);
+			if (answer(srv, b, 0, err.sys_errno) < 0)
+				return;
+		} else {
+			srv->st.batches++;
+			ss_compactor_logged(&srv->compactor, b);
+			if (sync_in_background(srv, b)) {
+				int fd = ss_store_sync_begin(srv->store, &err);
+				if (fd < 0) {
+					ss_error(srv->diag, "%s", err.msg);
+					fatal_stop(srv, SS_EXIT_FSYNC);
+					return;
+				}
+				srv->inflight = b;
+				srv->open = b == &srv->batches[0] ? &srv->batches[1] : &srv->batches[0];
+				srv->sync_started = mono_us();
+				ss_syncer_submit(&srv->syncer, fd);
+			} else {
+				if (sync_log(srv) < 0 || durable(srv, b) < 0)
+					return;
+			}
+		}
+	}
+	after_commit(srv);
+}
+
+/* The syncer finished the batch in flight. */
+static void on_synced(struct ss_syncer *sy, int rc, int errnum, void *arg)
+{
+	struct ss_server *srv = arg;
+	struct ss_batch *b = srv->inflight;
+	struct ss_error err;
+	(void)sy;
+
+	count_fsync(srv, mono_us() - srv->sync_started);
+	srv->inflight = NULL;
+	if (ss_store_sync_end(srv->store, rc, errnum, &err) < 0) {
+		fsync_failed(srv, &err);
+		return;
+	}
+	if (durable(srv, b) < 0)
+		return;
+	/* A compaction whose snapshot is ready waited for this: the log's
+	 * descriptor was busy. */
+	if (srv->compactor.finish_pending)
+		ss_compactor_finish(&srv->compactor);
+	after_commit(srv);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -450,7 +547,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)loop;
 	(void)revents;
 	struct ss_server *srv = w->data;
-	if (srv->batch.nops > 0 || srv->nwaiters > 0 ||
+	if ((srv->open->nops > 0 && !srv->inflight) || srv->nwaiters > 0 ||
 	    (srv->compact_requested && !ss_compactor_running(&srv->compactor)))
 		commit(srv);
 }
@@ -570,7 +667,11 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	 * complete, and the next start can compact again. */
 	ss_compactor_cancel(&srv->compactor);
 	ev_timer_stop(loop, &srv->accept_retry_w);
-	commit(srv);
+	/* The batch whose fdatasync is running is answered first, then the
+	 * open one is written and synced inline. */
+	ss_syncer_drain(&srv->syncer);
+	if (srv->exit_code == SS_EXIT_OK)
+		commit(srv);
 	for (struct ss_conn *c = srv->conns; c; c = c->next)
 		if (c->fd >= 0 && ss_conn_flush(c) < 0)
 			ss_conn_close(c);
@@ -715,6 +816,7 @@ static int open_store(struct ss_server *srv)
 
 static void server_cleanup(struct ss_server *srv)
 {
+	ss_syncer_free(&srv->syncer);
 	ss_compactor_free(&srv->compactor);
 	while (srv->conns)
 		conn_unlink_free(srv, srv->conns);
@@ -722,7 +824,8 @@ static void server_cleanup(struct ss_server *srv)
 		close(srv->listen_fd);
 	if (srv->spare_fd >= 0)
 		close(srv->spare_fd);
-	ss_batch_free(&srv->batch);
+	ss_batch_free(&srv->batches[0]);
+	ss_batch_free(&srv->batches[1]);
 	free(srv->touched);
 	free(srv->waiters);
 	ss_store_close(srv->store);
@@ -739,7 +842,9 @@ int ss_server_run(const struct ss_server_config *cfg)
 	srv->cfg = cfg;
 	srv->diag = cfg->diag;
 	srv->listen_fd = srv->spare_fd = -1;
-	ss_batch_init(&srv->batch);
+	ss_batch_init(&srv->batches[0]);
+	ss_batch_init(&srv->batches[1]);
+	srv->open = &srv->batches[0];
 
 	/* A write to a closed socket must fail with EPIPE, not kill us. */
 	memset(&sa, 0, sizeof(sa));
@@ -775,6 +880,11 @@ int ss_server_run(const struct ss_server_config *cfg)
 	srv->hooks.arg = srv;
 	ss_compactor_init(&srv->compactor, srv->loop, srv->store, cfg->io, srv->diag, on_compacted,
 			  close_sockets, srv);
+	srv->compactor.may_finish = no_sync_in_flight;
+#ifndef SS_BENCH_NOSYNC
+	if (ss_syncer_init(&srv->syncer, srv->loop, cfg->io, on_synced, srv) < 0)
+		ss_warn(srv->diag, "no fdatasync thread (%s): syncing on the loop", strerror(errno));
+#endif
 
 	ev_io_init(&srv->accept_w, on_accept, srv->listen_fd, EV_READ);
 	ev_timer_init(&srv->accept_retry_w, on_accept_retry, 0.1, 0.);

@@ -245,6 +245,16 @@ int ss_store_sync(struct ss_store *s, struct ss_error *err)
 	return ss_logfile_sync(&s->log, err);
 }
 
+int ss_store_sync_begin(struct ss_store *s, struct ss_error *err)
+{
+	return ss_logfile_sync_begin(&s->log, err);
+}
+
+int ss_store_sync_end(struct ss_store *s, int rc, int errnum, struct ss_error *err)
+{
+	return ss_logfile_sync_end(&s->log, rc, errnum, err);
+}
+
 int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms)
 {
 	for (size_t i = 0; i < b->nops; i++) {

@@ -43,6 +43,12 @@ struct ss_compactor {
 	const struct ss_diag *diag;
 	ss_compactor_done_fn done;
 	ss_compactor_child_fn in_child;
+	/* If set and it returns 0 when the snapshot is ready, the finish waits
+	 * for the caller's ss_compactor_finish (the log is busy). */
+	int (*may_finish)(void *arg);
+	int finish_pending;
+	int child_status;
+	char child_why[512];
 	void *arg;
 	pid_t pid;         /* the child, 0 when idle */
 	int why_fd;        /* read end of a pipe: the child's error message */
@@ -66,7 +72,14 @@ void ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_s
  * not be called while one runs. */
 int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, struct ss_error *err);
 
-static inline int ss_compactor_running(const struct ss_compactor *c) { return c->pid != 0; }
+static inline int ss_compactor_running(const struct ss_compactor *c)
+{
+	return c->pid != 0 || c->finish_pending;
+}
+
+/* Completes a compaction whose snapshot writer has exited (finish_pending):
+ * appends the tail and renames, or gives up; then calls done. */
+void ss_compactor_finish(struct ss_compactor *c);
 
 /* After each successful ss_store_write while running: keeps the batch's
  * bytes for the tail. */

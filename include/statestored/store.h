@@ -112,6 +112,15 @@ int ss_store_write(struct ss_store *s, struct ss_batch *b, struct ss_error *err)
  * visible while the process runs; a restart may replay it, whole. */
 int ss_store_sync(struct ss_store *s, struct ss_error *err);
 
+/* Step 2 in two halves, for a caller that runs the fdatasync on another
+ * thread (syncer.h): ss_store_sync_begin returns the descriptor to pass to
+ * ss_io_fdatasync, or -1 with *err if the store refuses (poisoned, broken);
+ * ss_store_sync_end takes that call's result - rc 0, or -1 and its errno -
+ * and does what ss_store_sync does after it, with the same return. Between
+ * the two the caller must not write, sync, compact or close the store. */
+int ss_store_sync_begin(struct ss_store *s, struct ss_error *err);
+int ss_store_sync_end(struct ss_store *s, int rc, int errnum, struct ss_error *err);
+
 /* Step 3: applies b's ops to the table in order and sets each op's result.
  * A SET whose expire_ms is not 0 and <= now_ms acts as a DEL. Returns 0, or
  * -1 with errno ENOMEM (the table then lacks part of b while the log has
