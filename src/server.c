@@ -31,22 +31,17 @@
  *    poisoned as after a failed fdatasync: COMPACT gets its ERR, then the
  *    process exits SS_EXIT_FSYNC.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "statestored/cmd.h"
 #include "statestored/compactor.h"
 #include "statestored/conn.h"
+#include "statestored/listener.h"
 #include "statestored/server.h"
 #include "statestored/store.h"
 #include "statestored/syncer.h"
@@ -76,9 +71,7 @@ struct ss_server {
 	const struct ss_diag *diag;
 	struct ev_loop *loop;
 	struct ss_store *store;
-	int listen_fd, spare_fd;
-	ev_io accept_w;
-	ev_timer accept_retry_w;
+	struct ss_listener listener;
 	ev_signal sigterm_w, sigint_w;
 	ev_prepare commit_w;
 	ev_idle spin_w;
@@ -102,7 +95,6 @@ struct ss_server {
 	int shutting_down;
 	int exit_code;
 	double started;
-	double emfile_warned; /* when EMFILE was last logged */
 	struct ss_stats st;
 };
 
@@ -259,8 +251,7 @@ static void stop_refusing(struct ss_server *srv, int code)
 		 "restart replays it");
 	srv->exit_code = code;
 	srv->shutting_down = 1;
-	ev_io_stop(srv->loop, &srv->accept_w);
-	ev_timer_stop(srv->loop, &srv->accept_retry_w);
+	ss_listener_stop(&srv->listener);
 	for (struct ss_conn *c = srv->conns; c; c = c->next)
 		if (c->fd >= 0 && ss_conn_flush(c) < 0)
 			ss_conn_close(c);
@@ -370,9 +361,7 @@ static void close_sockets(void *arg)
 {
 	struct ss_server *srv = arg;
 
-	close(srv->listen_fd);
-	if (srv->spare_fd >= 0)
-		close(srv->spare_fd);
+	ss_listener_close_fds(&srv->listener);
 	for (struct ss_conn *c = srv->conns; c; c = c->next)
 		if (c->fd >= 0)
 			close(c->fd);
@@ -574,84 +563,35 @@ static void on_expire(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
-/* accept() failed with EMFILE: use the spare descriptor to take the
- * connection and close it, so the listener does not spin on it. Without a
- * spare, pause accepting briefly. */
-static void shed_load(struct ss_server *srv)
+/* A new client, from the listener. */
+static void on_new_client(struct ss_listener *l, int fd, void *arg)
 {
-	if (srv->spare_fd >= 0) {
-		close(srv->spare_fd);
-		int fd = accept(srv->listen_fd, NULL, NULL);
-		if (fd >= 0)
-			close(fd);
-		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	}
-	if (srv->spare_fd < 0) {
-		ev_io_stop(srv->loop, &srv->accept_w);
-		ev_timer_start(srv->loop, &srv->accept_retry_w);
-	}
-	/* Once a second at most: a flood would otherwise flood the log too. */
-	if (ev_now(srv->loop) - srv->emfile_warned >= 1.0) {
-		srv->emfile_warned = ev_now(srv->loop);
-		ss_warn(srv->diag, "out of file descriptors; refusing connections");
-	}
-}
+	struct ss_server *srv = arg;
+	(void)l;
 
-static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)revents;
-	struct ss_server *srv = w->data;
-	if (srv->spare_fd < 0)
-		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (!srv->shutting_down)
-		ev_io_start(loop, &srv->accept_w);
-}
-
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
-{
-	(void)revents;
-	struct ss_server *srv = w->data;
-
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-				continue;
-			if (errno == EMFILE || errno == ENFILE) {
-				shed_load(srv);
-				return;
-			}
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				ss_warn(srv->diag, "accept: %s", strerror(errno));
-			return;
-		}
-		if (srv->nclients >= (size_t)srv->cfg->max_clients) {
-			static const char msg[] = "ERR max clients reached\n";
-			/* Best effort: the socket is new, its buffer empty. */
-			if (write(fd, msg, sizeof(msg) - 1) < 0)
-				ss_debug(srv->diag, "refusing a client: %s", strerror(errno));
-			close(fd);
-			srv->st.refused++;
-			continue;
-		}
-		int one = 1;
-		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
-			ss_debug(srv->diag, "TCP_NODELAY: %s", strerror(errno));
-		struct ss_conn *c = malloc(sizeof(*c));
-		if (!c) {
-			ss_error(srv->diag, "out of memory accepting a connection");
-			close(fd);
-			continue;
-		}
-		ss_conn_init(c, loop, fd, srv->cfg->max_line, &srv->hooks);
-		c->prev = NULL;
-		c->next = srv->conns;
-		if (srv->conns)
-			srv->conns->prev = c;
-		srv->conns = c;
-		srv->nclients++;
-		srv->st.connections++;
+	if (srv->nclients >= (size_t)srv->cfg->max_clients) {
+		static const char msg[] = "ERR max clients reached\n";
+		/* Best effort: the socket is new, its buffer empty. */
+		if (write(fd, msg, sizeof(msg) - 1) < 0)
+			ss_debug(srv->diag, "refusing a client: %s", strerror(errno));
+		close(fd);
+		srv->st.refused++;
+		return;
 	}
+	struct ss_conn *c = malloc(sizeof(*c));
+	if (!c) {
+		ss_error(srv->diag, "out of memory accepting a connection");
+		close(fd);
+		return;
+	}
+	ss_conn_init(c, srv->loop, fd, srv->cfg->max_line, &srv->hooks);
+	c->prev = NULL;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nclients++;
+	srv->st.connections++;
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -662,11 +602,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ss_info(srv->diag, "%s received: finishing the batch in flight and shutting down",
 		w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	srv->shutting_down = 1;
-	ev_io_stop(loop, &srv->accept_w);
+	ss_listener_stop(&srv->listener);
 	/* A snapshot in progress is dropped: the log it would replace is
 	 * complete, and the next start can compact again. */
 	ss_compactor_cancel(&srv->compactor);
-	ev_timer_stop(loop, &srv->accept_retry_w);
 	/* The batch whose fdatasync is running is answered first, then the
 	 * open one is written and synced inline. */
 	ss_syncer_drain(&srv->syncer);
@@ -719,62 +658,6 @@ static void server_stats(void *arg, struct ss_buf *out)
 		ss_buf_printf(out, "STAT %s %llu\n", rows[i].name, rows[i].v);
 }
 
-/* Binds and listens. Returns the fd, or -1 after logging why. */
-static int listen_on(const struct ss_server *srv)
-{
-	const struct ss_server_config *cfg = srv->cfg;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
-	struct addrinfo *ai = NULL;
-	char port[16];
-	int fd = -1, one = 1;
-
-	snprintf(port, sizeof(port), "%d", cfg->port);
-	int rc = getaddrinfo(cfg->bind_addr, port, &hints, &ai);
-	if (rc != 0) {
-		ss_error(srv->diag, "bad bind address '%s': %s", cfg->bind_addr, gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		ss_error(srv->diag, "socket: %s", strerror(errno));
-		goto fail;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
-		ss_error(srv->diag, "SO_REUSEADDR: %s", strerror(errno));
-		goto fail;
-	}
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		ss_error(srv->diag, "bind %s:%d: %s", cfg->bind_addr, cfg->port, strerror(errno));
-		goto fail;
-	}
-	if (listen(fd, 1024) < 0) {
-		ss_error(srv->diag, "listen: %s", strerror(errno));
-		goto fail;
-	}
-	freeaddrinfo(ai);
-	return fd;
-fail:
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
-	return -1;
-}
-
-/* The port actually bound (for -p 0). */
-static int bound_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return -1;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 static int open_store(struct ss_server *srv)
 {
 	const struct ss_server_config *cfg = srv->cfg;
@@ -820,10 +703,7 @@ static void server_cleanup(struct ss_server *srv)
 	ss_compactor_free(&srv->compactor);
 	while (srv->conns)
 		conn_unlink_free(srv, srv->conns);
-	if (srv->listen_fd >= 0)
-		close(srv->listen_fd);
-	if (srv->spare_fd >= 0)
-		close(srv->spare_fd);
+	ss_listener_close(&srv->listener);
 	ss_batch_free(&srv->batches[0]);
 	ss_batch_free(&srv->batches[1]);
 	free(srv->touched);
@@ -841,7 +721,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
 	srv->diag = cfg->diag;
-	srv->listen_fd = srv->spare_fd = -1;
+	srv->listener.fd = srv->listener.spare_fd = -1;
 	ss_batch_init(&srv->batches[0]);
 	ss_batch_init(&srv->batches[1]);
 	srv->open = &srv->batches[0];
@@ -865,16 +745,15 @@ int ss_server_run(const struct ss_server_config *cfg)
 
 	/* Listening starts only now that replay is done. */
 	code = SS_EXIT_ERROR;
-	srv->listen_fd = listen_on(srv);
-	if (srv->listen_fd < 0)
-		goto out;
-	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	/* The default loop: it is the one libev lets watch child processes. */
 	srv->loop = ev_default_loop(EVFLAG_AUTO);
 	if (!srv->loop) {
 		ss_error(srv->diag, "cannot create the event loop");
 		goto out;
 	}
+	if (ss_listener_open(&srv->listener, srv->loop, cfg->bind_addr, cfg->port, srv->diag,
+			     on_new_client, srv) < 0)
+		goto out;
 	srv->started = ev_now(srv->loop);
 	srv->hooks.on_input = on_conn_input;
 	srv->hooks.arg = srv;
@@ -886,24 +765,20 @@ int ss_server_run(const struct ss_server_config *cfg)
 		ss_warn(srv->diag, "no fdatasync thread (%s): syncing on the loop", strerror(errno));
 #endif
 
-	ev_io_init(&srv->accept_w, on_accept, srv->listen_fd, EV_READ);
-	ev_timer_init(&srv->accept_retry_w, on_accept_retry, 0.1, 0.);
 	ev_signal_init(&srv->sigterm_w, on_signal, SIGTERM);
 	ev_signal_init(&srv->sigint_w, on_signal, SIGINT);
 	ev_prepare_init(&srv->commit_w, on_prepare);
 	ev_idle_init(&srv->spin_w, on_idle);
 	ev_timer_init(&srv->expire_w, on_expire, SS_EXPIRE_PERIOD, SS_EXPIRE_PERIOD);
-	srv->accept_w.data = srv->accept_retry_w.data = srv;
 	srv->sigterm_w.data = srv->sigint_w.data = srv;
 	srv->commit_w.data = srv->expire_w.data = srv;
-	ev_io_start(srv->loop, &srv->accept_w);
 	ev_signal_start(srv->loop, &srv->sigterm_w);
 	ev_signal_start(srv->loop, &srv->sigint_w);
 	ev_prepare_start(srv->loop, &srv->commit_w);
 	ev_timer_start(srv->loop, &srv->expire_w);
 
 	ss_info(srv->diag, "listening on %s:%d (max clients %d, max line %zu bytes)", cfg->bind_addr,
-		bound_port(srv->listen_fd), cfg->max_clients, cfg->max_line);
+		ss_listener_port(&srv->listener), cfg->max_clients, cfg->max_line);
 	srv->exit_code = SS_EXIT_OK;
 	ev_run(srv->loop, 0);
 	code = srv->exit_code;
