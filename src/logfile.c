@@ -111,13 +111,23 @@ void ss_logfile_init(struct ss_logfile *lf, const char *path, const char *dir,
 	lf->dir = dir;
 	lf->prealloc = prealloc;
 	lf->fd = -1;
+	lf->retired_fd = -1;
 }
 
 void ss_logfile_close(struct ss_logfile *lf)
 {
 	if (lf->fd >= 0)
 		lf->io->close(lf->io->ctx, lf->fd);
-	lf->fd = -1;
+	if (lf->retired_fd >= 0)
+		lf->io->close(lf->io->ctx, lf->retired_fd);
+	lf->fd = lf->retired_fd = -1;
+}
+
+int ss_logfile_take_retired(struct ss_logfile *lf)
+{
+	int fd = lf->retired_fd;
+	lf->retired_fd = -1;
+	return fd;
 }
 
 /* Writes zeros over [off, off + n). Returns 0 or -1 with errno. */
@@ -604,8 +614,11 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail,
 			     strerror(errno));
 		goto out;
 	}
-	/* The new file is the log now, whatever happens next. */
-	ss_logfile_close(lf);
+	/* The new file is the log now, whatever happens next. The old one is
+	 * kept open for the caller to close (ss_logfile_take_retired). */
+	if (lf->retired_fd >= 0)
+		io->close(io->ctx, lf->retired_fd);
+	lf->retired_fd = lf->fd;
 	lf->fd = fd;
 	fd = -1;
 	lf->end = lf->size = lf->synced = len;

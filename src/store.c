@@ -301,6 +301,11 @@ int ss_store_compact_finish(struct ss_store *s, const void *tail, size_t tail_le
 	return r < 0 ? -1 : 0;
 }
 
+int ss_store_take_retired_fd(struct ss_store *s)
+{
+	return ss_logfile_take_retired(&s->log);
+}
+
 enum ss_store_state ss_store_state(const struct ss_store *s)
 {
 	if (s->log.broken)
@@ -320,7 +325,11 @@ int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err)
 	if (ss_store_compact_begin(s, &tmp, err) < 0 ||
 	    ss_snapshot_write(s->table, now_ms, tmp, s->io, err) < 0)
 		return -1;
-	return ss_store_compact_finish(s, NULL, 0, err);
+	int r = ss_store_compact_finish(s, NULL, 0, err);
+	int old = ss_store_take_retired_fd(s);
+	if (old >= 0)
+		s->io->close(s->io->ctx, old);
+	return r;
 }
 
 uint64_t ss_store_log_bytes(const struct ss_store *s)

@@ -19,8 +19,17 @@ static void *sync_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (s->fd < 0 && !s->quit)
+		while (s->fd < 0 && s->close_fd < 0 && !s->quit)
 			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->close_fd >= 0) {
+			int cfd = s->close_fd;
+			s->close_fd = -1;
+			pthread_mutex_unlock(&s->mu);
+			s->io->close(s->io->ctx, cfd);
+			pthread_mutex_lock(&s->mu);
+			pthread_cond_broadcast(&s->cv);
+			continue;
+		}
 		if (s->fd < 0)
 			break; /* quit, nothing left to do */
 		int fd = s->fd;
@@ -75,6 +84,7 @@ int ss_syncer_init(struct ss_syncer *s, struct ev_loop *loop, const struct ss_io
 	s->done = done;
 	s->arg = arg;
 	s->fd = -1;
+	s->close_fd = -1;
 	ev_async_init(&s->wake_w, on_wake);
 	s->wake_w.data = s;
 	if ((rc = pthread_mutex_init(&s->mu, NULL)) != 0)
@@ -105,6 +115,20 @@ void ss_syncer_submit(struct ss_syncer *s, int fd)
 	pthread_mutex_unlock(&s->mu);
 }
 
+void ss_syncer_close(struct ss_syncer *s, int fd)
+{
+	if (!s->started) {
+		s->io->close(s->io->ctx, fd);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	while (s->close_fd >= 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+	s->close_fd = fd;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 void ss_syncer_drain(struct ss_syncer *s)
 {
 	if (!s->started || !s->busy)
@@ -123,7 +147,7 @@ void ss_syncer_free(struct ss_syncer *s)
 	/* Wait for a request in flight without delivering it: the caller is
 	 * tearing down and done may touch what is gone. */
 	pthread_mutex_lock(&s->mu);
-	while (s->fd >= 0)
+	while (s->fd >= 0 || s->close_fd >= 0)
 		pthread_cond_wait(&s->cv, &s->mu);
 	s->quit = 1;
 	pthread_cond_broadcast(&s->cv);

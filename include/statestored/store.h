@@ -183,6 +183,14 @@ enum ss_store_state ss_store_state(const struct ss_store *s);
  * the child's snapshot (applied before the fork) or in the tail (written
  * after it). */
 int ss_store_compact_begin(struct ss_store *s, const char **tmp_path, struct ss_error *err);
+
+/* After a compaction that renamed (finish returned 0, or failed only at the
+ * directory fsync): the replaced log's descriptor, which the caller now owns
+ * and must close; -1 if there is none. Closing it frees the old file's
+ * blocks - tens of milliseconds on some file systems - so a server closes it
+ * off its event loop. Not taken, it is closed by the next compaction or by
+ * ss_store_close. */
+int ss_store_take_retired_fd(struct ss_store *s);
 int ss_store_compact_finish(struct ss_store *s, const void *tail, size_t tail_len,
 			    struct ss_error *err);
 void ss_store_compact_abort(struct ss_store *s);

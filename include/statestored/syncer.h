@@ -36,6 +36,7 @@ struct ss_syncer {
 	pthread_cond_t cv;
 	int started; /* the thread exists */
 	int fd;      /* the request: -1 for none */
+	int close_fd; /* a descriptor to close on the thread: -1 for none */
 	int busy;    /* a request is submitted and not yet delivered to done */
 	int finished, rc, errnum; /* the thread's answer, under mu */
 	int quit;
@@ -48,6 +49,11 @@ int ss_syncer_init(struct ss_syncer *s, struct ev_loop *loop, const struct ss_io
 
 /* Asks for fdatasync(fd); done follows on the loop thread. Not while busy. */
 void ss_syncer_submit(struct ss_syncer *s, int fd);
+
+/* Closes fd on the thread (closing a replaced log frees its blocks, which
+ * can take long). Fire and forget; a previous close still pending is done
+ * first. Without a thread, closes it here. */
+void ss_syncer_close(struct ss_syncer *s, int fd);
 
 static inline int ss_syncer_busy(const struct ss_syncer *s) { return s->busy; }
 
