@@ -303,8 +303,8 @@ static int commit(struct ss_store *s, const struct ss_record *r, int64_t now_ms,
 	return ret;
 }
 
-int sstest_set(struct ss_store *s, const char *name, const char *value, int64_t expire_ms,
-	       int64_t now_ms, struct ss_error *err)
+/* A SET record of name and value (NUL-terminated, not copied). */
+static struct ss_record set_record(const char *name, const char *value, int64_t expire_ms)
 {
 	struct ss_record r = {.type = SS_REC_SET,
 			      .name = name,
@@ -312,6 +312,14 @@ int sstest_set(struct ss_store *s, const char *name, const char *value, int64_t 
 			      .value = value,
 			      .vlen = strlen(value),
 			      .expire_ms = expire_ms};
+
+	return r;
+}
+
+int sstest_set(struct ss_store *s, const char *name, const char *value, int64_t expire_ms,
+	       int64_t now_ms, struct ss_error *err)
+{
+	struct ss_record r = set_record(name, value, expire_ms);
 
 	return commit(s, &r, now_ms, err);
 }
@@ -433,18 +441,6 @@ static void log_record(struct sstest_log *l, const struct ss_record *r)
 		sstest_log_group(l, 1);
 	log_line(l, r);
 	l->open--;
-}
-
-static struct ss_record set_record(const char *name, const char *value, int64_t expire_ms)
-{
-	struct ss_record r = {.type = SS_REC_SET,
-			      .name = name,
-			      .nlen = strlen(name),
-			      .value = value,
-			      .vlen = strlen(value),
-			      .expire_ms = expire_ms};
-
-	return r;
 }
 
 void sstest_log_set(struct sstest_log *l, const char *name, const char *value, int64_t expire_ms)
