@@ -69,14 +69,15 @@ for t in "${targets[@]}"; do
   dir=$runs/$t
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log.txt" | tail -n 1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/log.txt" | tail -n 1)
-  corpus=$(grep -o 'corp: [0-9]*' "$dir/log.txt" | tail -n 1 | cut -d' ' -f2)
+  corpus=$(grep -o 'corp: [0-9]*' "$dir/log.txt" | tail -n 1 | cut -d' ' -f2 || true)
   crashes=$(find "$dir/artifacts" -type f -newer "$start_mark" | wc -l)
   rc=$(cat "$dir/rc")
   printf '%-12s %14s %9s %8s %8s\n' "$t" "${execs:-?}" "${speed:-?}" "$crashes" "${corpus:-?}"
   if [ "$rc" != 0 ] || [ "$crashes" -gt 0 ]; then
     failed=1
     echo "  $t failed (exit $rc); its log: $dir/log.txt" >&2
-    grep -E '^==fuzz oracle failure|^SUMMARY|runtime error' "$dir/log.txt" | head -n 3 | sed 's/^/  /' >&2
+    grep -E '^==fuzz oracle failure|^SUMMARY|runtime error' "$dir/log.txt" | head -n 3 |
+      sed 's/^/  /' >&2 || true
     find "$dir/artifacts" -type f -newer "$start_mark" | while read -r f; do
       echo "  reproduce: $build/tests/fuzz/$t $f" >&2
     done
