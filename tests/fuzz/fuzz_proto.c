@@ -176,7 +176,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = size - 2 - nsplit;
 
 	/* Flat: the whole stream at once. */
-	size_t cap = len + 1, n = 0, off = 0;
+	size_t cap = 1, n = 0, off = 0;
+	for (size_t k = 0; k < len; k++)
+		cap += s[k] == '\n';
 	struct parsed *flat = fz_alloc(cap * sizeof(*flat));
 	struct ss_request req;
 	long r;
