@@ -20,7 +20,11 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 
+	/* Read in modest steps so that the buffer grows to the line limit
+	 * only for a client that really sends long lines. */
 	size_t room = c->in_cap - ss_buf_size(&c->in);
+	if (room > SS_CONN_READ_STEP)
+		room = SS_CONN_READ_STEP;
 	char *dst = room ? ss_buf_space(&c->in, room) : NULL;
 	if (!dst) {
 		/* Full (the input cap) or out of memory: stop reading; the
@@ -97,7 +101,8 @@ int ss_conn_flush(struct ss_conn *c)
 	}
 	if (ss_buf_size(&c->out) > SS_OUTBUF_MAX)
 		return -1;
-	ss_buf_shrink(&c->out, 64 * 1024);
+	ss_buf_shrink(&c->out, SS_CONN_READ_STEP);
+	ss_buf_shrink(&c->in, SS_CONN_READ_STEP);
 	ss_conn_update(c);
 	return 0;
 }

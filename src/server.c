@@ -89,6 +89,7 @@ struct ss_server {
 	int shutting_down;
 	int exit_code;
 	double started;
+	double emfile_warned; /* when EMFILE was last logged */
 	struct ss_stats st;
 };
 
@@ -404,7 +405,11 @@ static void shed_load(struct ss_server *srv)
 		ev_io_stop(srv->loop, &srv->accept_w);
 		ev_timer_start(srv->loop, &srv->accept_retry_w);
 	}
-	ss_warn(srv->diag, "out of file descriptors; a connection was refused");
+	/* Once a second at most: a flood would otherwise flood the log too. */
+	if (ev_now(srv->loop) - srv->emfile_warned >= 1.0) {
+		srv->emfile_warned = ev_now(srv->loop);
+		ss_warn(srv->diag, "out of file descriptors; refusing connections");
+	}
 }
 
 static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)

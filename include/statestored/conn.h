@@ -5,7 +5,9 @@
  * A connection reads only while its input buffer has room (the buffer is
  * capped at the line limit, so no more than one line's worth is ever held)
  * and while its unsent output is below SS_CONN_OUT_HIGH (backpressure: a
- * client that does not read its replies stops being read). Output past
+ * client that does not read its replies stops being read). Buffers grow in
+ * SS_CONN_READ_STEP steps and are freed when empty, so an idle connection
+ * costs little beyond its struct. Output past
  * SS_OUTBUF_MAX disconnects the client.
  *
  * The connection does not execute requests: the server's on_input callback
@@ -22,7 +24,9 @@
 
 #include "buf.h"
 
-#define SS_CONN_OUT_HIGH (1024 * 1024)
+#define SS_CONN_OUT_HIGH (256 * 1024)
+/* Bytes read per read(2); an idle connection's buffers shrink back to this. */
+#define SS_CONN_READ_STEP (16 * 1024)
 
 struct ss_conn;
 

@@ -43,7 +43,9 @@ int ss_table_set(struct ss_table *t, const char *name, size_t nlen, const char *
 		 size_t vlen, int64_t expire_ms);
 
 /* Looks name up. Returns 1 and fills *out if it is present and unexpired at
- * now_ms; returns 0 if missing. An expired entry found here is removed. */
+ * now_ms; returns 0 if missing. An expired entry found here is removed.
+ * Finding a live entry changes nothing (in particular it does not advance a
+ * resize), so gets may be interleaved with an ss_table_next iteration. */
 int ss_table_get(struct ss_table *t, const char *name, size_t nlen, int64_t now_ms,
 		 struct ss_entry *out);
 
@@ -57,9 +59,17 @@ size_t ss_table_count(const struct ss_table *t);
 /* Bytes of memory the table holds (arrays and slabs), for STATS. */
 size_t ss_table_memory(const struct ss_table *t);
 
+/* Returns 1 while an incremental resize is in progress (entries are being
+ * moved from the old slot array to the doubled one), 0 otherwise. For STATS
+ * and for tests that must exercise both arrays. */
+int ss_table_resizing(const struct ss_table *t);
+
 /* Background expiry: examines at most max_slots slots starting at *cursor,
  * removes the expired entries among them and advances *cursor (wrapping to
- * 0). Returns the number removed. Start with *cursor = 0. */
+ * 0). Returns the number removed. Start with *cursor = 0. Calling it
+ * repeatedly sweeps the whole table, so every entry expired at now_ms is
+ * eventually removed. It also advances a resize in progress by a bounded
+ * step, so a table that only sees gets still finishes resizing. */
 size_t ss_table_expire_some(struct ss_table *t, int64_t now_ms, size_t max_slots,
 			    size_t *cursor);
 
