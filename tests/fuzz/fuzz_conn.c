@@ -26,14 +26,17 @@
  *   0xff 'P' b      preallocation: 0, 64, 4096 or 65536 bytes [0]
  *   0xff 'N' b*5    the clock's start, unix ms, 40 bits big-endian [1.7e12]
  *
- * The harness mirrors server.c: process_input parses until "need more",
- * skips empty lines, answers an over-long line with "ERR line too long" and
+ * The harness mirrors server.c and conn.c: reads take at most
+ * SS_CONN_READ_STEP bytes and what fits under the line limit, empty buffers
+ * are freed after each flush, process_input parses until "need more" (and
+ * flushes past SS_CONN_OUT_HIGH), skips empty lines, answers an over-long line with "ERR line too long" and
  * closes after it, lets a connection with staged mutations only stage more
  * (SS_CMD_WAIT: retried after the next commit); commit() writes, syncs and
  * applies the batch, answers its ops in order, resumes the connections it
  * answered, then runs a requested COMPACT. A failed sync stops everything, as
- * the daemon exits. (Not mirrored: output backpressure and the 8 MiB batch
- * cap, which fuzz inputs are far too small to reach.)
+ * the daemon exits. The client always reads its replies (so backpressure
+ * never holds a connection back), and the 8 MiB batch cap is not mirrored:
+ * fuzz inputs are far too small to reach it.
  *
  * Oracles:
  *   - every ss_cmd_execute result matches a reference dispatcher written from
@@ -60,6 +63,7 @@
 #include "statestored/batch.h"
 #include "statestored/buf.h"
 #include "statestored/cmd.h"
+#include "statestored/conn.h"
 #include "statestored/proto.h"
 #include "statestored/store.h"
 
@@ -375,9 +379,20 @@ static int conn_done(const struct fconn *c)
 	       (ss_buf_size(&c->in) == 0 || !memchr(ss_buf_head(&c->in), '\n', ss_buf_size(&c->in)));
 }
 
-static void settle(struct fconn *c)
+/* ss_conn_flush: the client reads everything sent; then, as conn.c does,
+ * empty buffers larger than a read step are freed. */
+static void flush(struct fconn *c)
 {
 	client_receive(c);
+	if (!c->closed) {
+		ss_buf_shrink(&c->out, SS_CONN_READ_STEP);
+		ss_buf_shrink(&c->in, SS_CONN_READ_STEP);
+	}
+}
+
+static void settle(struct fconn *c)
+{
+	flush(c);
 	if (!c->closed && conn_done(c))
 		c->closed = 1;
 }
@@ -395,7 +410,14 @@ static void process_input(struct fz *z, struct fconn *c)
 		.stats_arg = z,
 	};
 
+	int high;
+again:
+	high = 0;
 	while (!c->closed && !c->close_after && !c->compact_wait && !z->stopped) {
+		if (ss_buf_size(&c->out) >= SS_CONN_OUT_HIGH) {
+			high = 1; /* backpressure: flush before executing more */
+			break;
+		}
 		long n = ss_proto_parse(ss_buf_head(&c->in), ss_buf_size(&c->in), z->max_line, &req);
 		if (n == 0)
 			break;
@@ -428,6 +450,10 @@ static void process_input(struct fz *z, struct fconn *c)
 		else if (s == SS_CMD_QUIT)
 			c->close_after = 1;
 	}
+	if (high) {
+		flush(c); /* the client reads it all, so the output drains */
+		goto again;
+	}
 	settle(c);
 }
 
@@ -436,6 +462,9 @@ static void conn_read(struct fz *z, struct fconn *c)
 {
 	size_t room = z->max_line + 2 - ss_buf_size(&c->in);
 	size_t avail = c->qlen - c->qoff;
+
+	if (room > SS_CONN_READ_STEP)
+		room = SS_CONN_READ_STEP;
 
 	if (c->closed || c->eof || c->close_after || room == 0)
 		return;
