@@ -15,6 +15,14 @@
  *     after a failed fsync the kernel may have dropped the dirty pages and
  *     marked them clean, so a second fsync that "succeeds" proves nothing.
  *     The store turns such a failure into a poisoned state (store.h).
+ *   - open, ftruncate, rename and unlink are retried on EINTR, which means
+ *     the call did nothing. It is rare on local file systems, less so on
+ *     network and FUSE ones; without the retry one interrupted call failed
+ *     a startup or a compaction - and after the compaction's rename, where
+ *     the directory is opened to be fsync'd, poisoned the store until a
+ *     restart.
+ *   - close is never retried: on Linux the descriptor is gone even when
+ *     close reports EINTR, and a retry could close someone else's.
  */
 #include "statestored/io.h"
 
@@ -123,9 +131,49 @@ int ss_io_fdatasync(const struct ss_io *io, int fd)
 	return r;
 }
 
+int ss_io_open(const struct ss_io *io, const char *path, int flags, mode_t mode)
+{
+	int fd;
+
+	do
+		fd = io->open(io->ctx, path, flags, mode);
+	while (fd < 0 && errno == EINTR);
+	return fd;
+}
+
+int ss_io_ftruncate(const struct ss_io *io, int fd, off_t len)
+{
+	int r;
+
+	do
+		r = io->ftruncate(io->ctx, fd, len);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+int ss_io_rename(const struct ss_io *io, const char *from, const char *to)
+{
+	int r;
+
+	do
+		r = io->rename(io->ctx, from, to);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+int ss_io_unlink(const struct ss_io *io, const char *path)
+{
+	int r;
+
+	do
+		r = io->unlink(io->ctx, path);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
 int ss_io_fsync_dir(const struct ss_io *io, const char *dir)
 {
-	int fd = io->open(io->ctx, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int fd = ss_io_open(io, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	int r, saved;
 
 	if (fd < 0)

@@ -11,7 +11,9 @@
  * On-disk invariants, kept by this file:
  *
  *   1. The file starts with the header "statestored-log 1\n", written and
- *      fdatasync'd (and the directory fsync'd) before any record is.
+ *      fdatasync'd (and the directory fsync'd) before any record is. An
+ *      existing log's directory is fsync'd at every open too, in case the
+ *      start that created the file did not get that far.
  *   2. Bytes [0, end) are the header followed by whole, valid records. end
  *      (the logical end) is where the next append goes.
  *   3. Bytes [end, size) are zeros: the preallocated region. A failed append
@@ -110,7 +112,7 @@ static int write_header(struct ss_logfile *lf, struct ss_error *err)
 {
 	const struct ss_io *io = lf->io;
 
-	if (io->ftruncate(io->ctx, lf->fd, 0) < 0 ||
+	if (ss_io_ftruncate(io, lf->fd, 0) < 0 ||
 	    ss_io_pwrite_all(io, lf->fd, SS_LOG_HEADER, HEADER_LEN, 0) < 0 ||
 	    ss_io_fdatasync(io, lf->fd) < 0 || ss_io_fsync_dir(io, lf->dir) < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot write the header of the log %s: %s",
@@ -286,7 +288,7 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
 	int cut = 0, ret = -1;
 
 	memset(rep, 0, sizeof(*rep));
-	lf->fd = io->open(io->ctx, lf->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	lf->fd = ss_io_open(io, lf->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (lf->fd < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot open the log %s: %s", lf->path,
 			     strerror(errno));
@@ -332,11 +334,18 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
 		goto out;
 	munmap(map, len);
 	map = NULL;
-	if (cut && (io->ftruncate(io->ctx, lf->fd, (off_t)lf->end) < 0 ||
+	if (cut && (ss_io_ftruncate(io, lf->fd, (off_t)lf->end) < 0 ||
 		    ss_io_fdatasync(io, lf->fd) < 0)) {
 		ss_error_set(err, SS_ERR_IO, errno,
 			     "cannot cut the torn tail of the log %s back to byte offset %llu: %s",
 			     lf->path, (ull)lf->end, strerror(errno));
+		goto out;
+	}
+	/* The log's directory entry may never have been made durable: the
+	 * start that created it may have failed that fsync, or died first. */
+	if (ss_io_fsync_dir(io, lf->dir) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot fsync the directory %s of the log %s: %s",
+			     lf->dir, lf->path, strerror(errno));
 		goto out;
 	}
 	ret = 0;
@@ -376,7 +385,7 @@ static int prealloc_for(struct ss_logfile *lf, size_t n, struct ss_error *err)
 	e = errno;
 	/* Whatever part of the zeros got written is harmless (zeros past the
 	 * end read as the end), but give the space back if we can. */
-	(void)lf->io->ftruncate(lf->io->ctx, lf->fd, (off_t)lf->size);
+	(void)ss_io_ftruncate(lf->io, lf->fd, (off_t)lf->size);
 	if (e == ENOSPC)
 		return 0;
 	ss_error_set(err, SS_ERR_IO, e,
@@ -408,7 +417,7 @@ int ss_logfile_append(struct ss_logfile *lf, const void *buf, size_t n, struct s
 	if (lf->end + n <= lf->size) {
 		cut = write_zeros(lf, lf->end, n);
 	} else {
-		cut = io->ftruncate(io->ctx, lf->fd, (off_t)lf->end);
+		cut = ss_io_ftruncate(io, lf->fd, (off_t)lf->end);
 		if (cut == 0)
 			lf->size = lf->end;
 	}
@@ -436,7 +445,7 @@ int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err)
 		/* What this sync covered is unacknowledged and in doubt. Cutting it
 		 * keeps a restart from replaying it, unless power fails first. */
 		if (lf->end > lf->synced &&
-		    lf->io->ftruncate(lf->io->ctx, lf->fd, (off_t)lf->synced) == 0)
+		    ss_io_ftruncate(lf->io, lf->fd, (off_t)lf->synced) == 0)
 			lf->end = lf->size = lf->synced;
 		ss_error_set(err, SS_ERR_IO, e,
 			     "cannot fdatasync the log %s (%s), so it refuses further writes; restart "
@@ -457,7 +466,7 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *
 	/* Open the new file before the rename: after it, the old fd would name
 	 * an unlinked file, and failing to open the new one then would leave
 	 * us appending where no restart would look. */
-	fd = io->open(io->ctx, tmp, O_RDWR | O_CLOEXEC, 0);
+	fd = ss_io_open(io, tmp, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot open the compacted log %s: %s", tmp,
 			     strerror(errno));
@@ -468,7 +477,7 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *
 			     strerror(errno));
 		goto out;
 	}
-	if (io->rename(io->ctx, tmp, lf->path) < 0) {
+	if (ss_io_rename(io, tmp, lf->path) < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot rename %s to %s: %s", tmp, lf->path,
 			     strerror(errno));
 		goto out;
@@ -492,6 +501,6 @@ out:
 	if (fd >= 0)
 		io->close(io->ctx, fd);
 	if (ret == -1)
-		(void)io->unlink(io->ctx, tmp);
+		(void)ss_io_unlink(io, tmp);
 	return ret;
 }

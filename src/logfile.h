@@ -43,8 +43,9 @@ void ss_logfile_init(struct ss_logfile *lf, const char *path, const char *dir,
 		     const struct ss_io *io, size_t prealloc);
 
 /* Opens (creating with a synced header if missing or empty) and replays the
- * log, calling apply for each record, and cuts a torn tail back to the last
- * valid record or complete group, syncing the cut. Returns 0, or -1 with
+ * log, calling apply for each record, cuts a torn tail back to the last
+ * valid record or complete group, syncing the cut, and fsyncs the log's
+ * directory (whether or not it created the file). Returns 0, or -1 with
  * *err: SS_ERR_IO, SS_ERR_CORRUPT (a bad record with valid ones after it, or
  * not a log), SS_ERR_VERSION, SS_ERR_NOMEM. On -1, lf is closed. */
 int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,

@@ -13,7 +13,7 @@ static int is_sep(char c) { return c == ' ' || c == '\t'; }
 long ss_proto_parse(const char *buf, size_t len, size_t max_line, struct ss_request *req)
 {
 	size_t scan = len < max_line + 1 ? len : max_line + 1;
-	const char *nl = memchr(buf, '\n', scan);
+	const char *nl = scan ? memchr(buf, '\n', scan) : NULL; /* buf may be NULL when len is 0 */
 
 	if (!nl)
 		return len > max_line ? -1 : 0;

@@ -19,11 +19,17 @@
  *    has been read: one write and one fdatasync for all of them.
  * 5. A failed write: the store cuts the log back; every op of the batch gets
  *    ERR and nothing reaches the table. Later batches are tried normally.
+ *    If the cut-back failed too, the store refuses every later write until
+ *    it is reopened: the ERRs go out, and the process exits SS_EXIT_ERROR
+ *    rather than serve on, refusing everything, until someone notices.
  * 6. A failed fdatasync: nothing of the batch is answered, the loop stops and
  *    the process exits SS_EXIT_FSYNC. Retrying fsync after a failure can
  *    report success for pages the kernel already dropped.
  * 7. COMPACT runs between commits (nothing written and unapplied), so the
  *    snapshot holds every applied batch and later batches go to the new log.
+ *    If only the directory fsync after the rename failed, the store is
+ *    poisoned as after a failed fdatasync: COMPACT gets its ERR, then the
+ *    process exits SS_EXIT_FSYNC.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -233,6 +239,26 @@ static void fatal_stop(struct ss_server *srv, int code)
 	ev_break(srv->loop, EVBREAK_ALL);
 }
 
+/* Stops after a failure that left the store refusing every write until it
+ * is reopened. Unlike fatal_stop, the replies already made (the ERRs that
+ * say what failed) still go out, best effort, as on SIGTERM; the caller has
+ * set shutting_down before resuming connections, so nothing more is
+ * executed. The process then exits with code. */
+static void stop_refusing(struct ss_server *srv, int code)
+{
+	ss_error(srv->diag,
+		 "the log refuses every further write until it is reopened; exiting so that a "
+		 "restart replays it");
+	srv->exit_code = code;
+	srv->shutting_down = 1;
+	ev_io_stop(srv->loop, &srv->accept_w);
+	ev_timer_stop(srv->loop, &srv->accept_retry_w);
+	for (struct ss_conn *c = srv->conns; c; c = c->next)
+		if (c->fd >= 0 && ss_conn_flush(c) < 0)
+			ss_conn_close(c);
+	ev_break(srv->loop, EVBREAK_ALL);
+}
+
 /* fdatasync, timed. Returns 0, or -1 after stopping the server. */
 static int sync_log(struct ss_server *srv)
 {
@@ -273,6 +299,10 @@ static void compact(struct ss_server *srv)
 	} else {
 		ss_error(srv->diag, "compaction failed: %s", err.msg);
 	}
+	/* A failed directory fsync after the rename poisons the store. */
+	int refusing = rc != 0 && ss_store_state(srv->store) != SS_STORE_OK;
+	if (refusing)
+		srv->shutting_down = 1; /* answer COMPACT, execute nothing more */
 	struct ss_conn *next;
 	for (struct ss_conn *c = srv->conns; c; c = next) {
 		next = c->next;
@@ -285,6 +315,8 @@ static void compact(struct ss_server *srv)
 			srv->st.rejected++;
 		process_input(srv, c);
 	}
+	if (refusing)
+		stop_refusing(srv, SS_EXIT_FSYNC);
 }
 
 /* Writes, syncs and applies the open batch, then answers it; resumes the
@@ -334,9 +366,17 @@ static void commit(struct ss_server *srv)
 				}
 			}
 		}
+		/* A write whose cut-back failed too leaves the store broken. */
+		int refusing = !written && ss_store_state(srv->store) != SS_STORE_OK;
+		if (refusing)
+			srv->shutting_down = 1; /* send the ERRs, execute nothing more */
 		ss_batch_reset(b);
 		for (size_t i = 0; i < srv->ntouched; i++)
 			process_input(srv, srv->touched[i]);
+		if (refusing) {
+			stop_refusing(srv, SS_EXIT_ERROR);
+			return;
+		}
 	}
 
 	/* Connections that found the batch full get their turn now. */

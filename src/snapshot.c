@@ -56,7 +56,7 @@ int ss_snapshot_write(const struct ss_table *t, int64_t now_ms, const char *path
 		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory compacting into %s", path);
 		goto out;
 	}
-	fd = io->open(io->ctx, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = ss_io_open(io, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot create %s: %s", path, strerror(errno));
 		goto out;
@@ -94,7 +94,7 @@ out:
 		ret = -1;
 	}
 	if (ret < 0 && created)
-		(void)io->unlink(io->ctx, path);
+		(void)ss_io_unlink(io, path);
 	free(buf);
 	return ret;
 }

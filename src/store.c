@@ -78,16 +78,17 @@ static char *parent_of(const char *dir)
 	return p;
 }
 
-/* Creates dir if missing; a new directory's entry is made durable too, or
- * a power loss could take the whole data directory with it. */
+/* Creates dir if missing and makes its entry durable (fsync of the parent),
+ * or a power loss could take the whole data directory with it. The fsync is
+ * done even if dir was there: a previous start may have created it and then
+ * failed that fsync (or died before it), and no later step would make up
+ * for it. */
 static int make_dir(const struct ss_io *io, const char *dir, struct ss_error *err)
 {
 	char *parent;
 	int r;
 
-	if (mkdir(dir, 0755) < 0) {
-		if (errno == EEXIST)
-			return 0;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot create the data directory %s: %s", dir,
 			     strerror(errno));
 		return -1;
@@ -99,7 +100,7 @@ static int make_dir(const struct ss_io *io, const char *dir, struct ss_error *er
 	}
 	r = ss_io_fsync_dir(io, parent);
 	if (r < 0)
-		ss_error_set(err, SS_ERR_IO, errno, "cannot fsync %s after creating %s in it: %s",
+		ss_error_set(err, SS_ERR_IO, errno, "cannot fsync %s, which holds %s: %s",
 			     parent, dir, strerror(errno));
 	free(parent);
 	return r;
@@ -107,7 +108,7 @@ static int make_dir(const struct ss_io *io, const char *dir, struct ss_error *er
 
 static int take_lock(struct ss_store *s, struct ss_error *err)
 {
-	s->lock_fd = s->io->open(s->io->ctx, s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	s->lock_fd = ss_io_open(s->io, s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (s->lock_fd < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot open the lock file %s: %s", s->lock_path,
 			     strerror(errno));
@@ -185,7 +186,7 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	}
 	if (make_dir(s->io, s->dir, err) < 0 || take_lock(s, err) < 0)
 		goto out;
-	if (s->io->unlink(s->io->ctx, s->tmp_path) == 0) {
+	if (ss_io_unlink(s->io, s->tmp_path) == 0) {
 		rep->removed_tmp = 1;
 	} else if (errno != ENOENT) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot remove the stale compaction file %s: %s",
@@ -270,6 +271,13 @@ int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err)
 	if (r != -1) /* -2: the new file is the log, though poisoned */
 		s->compacted_bytes = s->log.end;
 	return r < 0 ? -1 : 0;
+}
+
+enum ss_store_state ss_store_state(const struct ss_store *s)
+{
+	if (s->log.broken)
+		return SS_STORE_BROKEN;
+	return s->log.poisoned ? SS_STORE_POISONED : SS_STORE_OK;
 }
 
 uint64_t ss_store_log_bytes(const struct ss_store *s)

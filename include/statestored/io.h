@@ -39,4 +39,12 @@ int ss_io_pwrite_all(const struct ss_io *io, int fd, const void *buf, size_t n, 
 int ss_io_fdatasync(const struct ss_io *io, int fd);
 int ss_io_fsync_dir(const struct ss_io *io, const char *dir);
 
+/* open, ftruncate, rename and unlink through io, retried on EINTR (an
+ * interrupted call did nothing), with the POSIX call's contract otherwise.
+ * The engine makes these calls only through these helpers. */
+int ss_io_open(const struct ss_io *io, const char *path, int flags, mode_t mode);
+int ss_io_ftruncate(const struct ss_io *io, int fd, off_t len);
+int ss_io_rename(const struct ss_io *io, const char *from, const char *to);
+int ss_io_unlink(const struct ss_io *io, const char *path);
+
 #endif

@@ -25,8 +25,8 @@ struct ss_request {
 	struct ss_token argv[SS_ARGS_MAX];
 };
 
-/* Parses the first line of buf[0..len). A line may hold at most max_line
- * bytes before its '\n' (a '\r' counts).
+/* Parses the first line of buf[0..len); buf may be NULL when len is 0. A
+ * line may hold at most max_line bytes before its '\n' (a '\r' counts).
  * Returns:
  *   > 0  the bytes of the line, '\n' included; *req filled, its tokens
  *        pointing into buf;

@@ -21,11 +21,13 @@
 /* Process exit codes (also the daemon's documented exit status). */
 enum ss_exit {
 	SS_EXIT_OK = 0,      /* clean shutdown on SIGTERM / SIGINT */
-	SS_EXIT_ERROR = 1,   /* any other failure: bind, out of memory, I/O at open */
+	SS_EXIT_ERROR = 1,   /* any other failure: bind, out of memory, I/O at open,
+			      * a failed log write that could not be cut back */
 	SS_EXIT_USAGE = 2,   /* bad command line */
 	SS_EXIT_LOCKED = 3,  /* the data directory is held by another process */
 	SS_EXIT_CORRUPT = 4, /* the log is corrupt or of an unknown version */
-	SS_EXIT_FSYNC = 5,   /* fdatasync failed: nothing of that batch was acknowledged */
+	SS_EXIT_FSYNC = 5,   /* fdatasync failed: nothing of that batch was acknowledged;
+			      * or the directory fsync after a compaction's rename */
 };
 
 struct ss_server_config {

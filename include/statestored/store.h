@@ -75,7 +75,9 @@ struct ss_store;
 /* Opens (creating if needed) the data directory, takes its lock, removes a
  * stale temp file, replays the log into a new table (dropping entries
  * expired at now_ms) and cuts a torn tail back to the last valid record,
- * syncing the cut. Returns 0 and *out, or -1 with *err filled (*out NULL):
+ * syncing the cut. The entries of the data directory and of the log are
+ * made durable (fsync of their directories) at every open, not only when
+ * they are created. Returns 0 and *out, or -1 with *err filled (*out NULL):
  * SS_ERR_LOCKED if another store (in this process or another) has the
  * directory open; SS_ERR_CORRUPT for a bad record followed by valid ones
  * (the message names the file, byte offset and record number) or a file
@@ -101,8 +103,10 @@ int ss_store_write(struct ss_store *s, const struct ss_batch *b, struct ss_error
  * *err. After -1 the store is poisoned: every later write, sync and
  * compaction fails with EIO. The log is also cut back (best effort) to its
  * end at the last successful sync, so a restart does not replay what was
- * written since; a power loss may still keep it: the outcome of a batch
- * whose sync failed is unknown, as its ERR reply says. */
+ * written since; a power loss (or a failed cut-back) may still keep it: the
+ * outcome of a batch whose sync failed is unknown. It was never answered -
+ * the server exits without replying - and never applied, so it is not
+ * visible while the process runs; a restart may replay it, whole. */
 int ss_store_sync(struct ss_store *s, struct ss_error *err);
 
 /* Step 3: applies b's ops to the table in order and sets each op's result.
@@ -122,6 +126,14 @@ int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms);
  * more may be acknowledged until a restart. Fails with EIO on a poisoned or
  * broken store. */
 int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err);
+
+/* Whether the store still takes writes. After a failed sync, or a failed
+ * directory fsync after a compaction's rename, it is POISONED; after a
+ * failed write whose cut-back failed too, BROKEN. Both last until the store
+ * is reopened: every write, sync and compaction fails with EIO, so the
+ * caller should exit and let the next start replay the log. */
+enum ss_store_state { SS_STORE_OK, SS_STORE_POISONED, SS_STORE_BROKEN };
+enum ss_store_state ss_store_state(const struct ss_store *s);
 
 /* Logical size of the log in bytes (records end; preallocated zeros not
  * counted), and that size right after the last compaction or open. */

@@ -55,6 +55,7 @@ class Daemon:
         env = dict(os.environ)
         if self.env:
             env.update(self.env)
+        self.port = None  # a start that fails must not report the last run's port
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, env=env)
         self.stderr_lines = []

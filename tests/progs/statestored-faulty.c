@@ -1,10 +1,14 @@
 /*
  * statestored-faulty: the real daemon with failures injected through its I/O
  * table, for integration tests. Never installed; not built into statestored.
+ * Without SS_FAULT (and the other variables below) it behaves exactly like
+ * statestored.
  *
- * SS_FAULT selects the failure; it fires on log writes whose bytes contain
- * the marker SS_FAULT_MARK (default "INJECT_FAULT"), so a test chooses
- * exactly which request fails by putting the marker in its value:
+ * SS_FAULT selects the failure, in one of two modes.
+ *
+ * Marker mode fires on log writes whose bytes contain the marker
+ * SS_FAULT_MARK (default "INJECT_FAULT"), so a test chooses exactly which
+ * request fails by putting the marker in its value:
  *
  *   pwrite:ENOSPC   a write containing the marker fails with ENOSPC
  *   pwrite:EIO      ... with EIO
@@ -12,50 +16,264 @@
  *                   count, and the retry for the rest fails with ENOSPC
  *   fdatasync:EIO   the first fdatasync after such a write fails with EIO
  *
- * Without SS_FAULT it behaves exactly like statestored.
+ * Counting mode fires on the n-th call of one op, counted from process start
+ * (1 is the first call), once; up to four such faults, comma-separated,
+ * each fire on their own call (e.g. a failed append and then its cut-back):
+ *
+ *   <op>:<err>@<n>[,<op>:<err>@<n>...]
+ *     op   open | pwrite | fdatasync | fsync | ftruncate | rename | unlink
+ *     err  EIO | ENOSPC | EINTR | EDQUOT: the call does nothing and fails
+ *          with that errno;
+ *          short (pwrite only): the call writes the first half of its bytes
+ *          (n / 2, at least 1) and returns that count; the caller's retry
+ *          for the rest is a later call and is not failed. A 1-byte write
+ *          cannot be short: it is passed through, and the fault still fires
+ *          (it is counted as fired).
+ *   e.g. SS_FAULT=fdatasync:EIO@3 fails the third fdatasync of the process;
+ *   SS_FAULT=fdatasync:EIO@3,ftruncate:EIO@2 also the second ftruncate.
+ *
+ * close is counted too but never failed. Calls the daemon makes outside its
+ * I/O table (fstat, mmap, flock, mkdir, sockets) are neither counted nor
+ * failed. Counters live in a shared mapping, so a forked child's calls count
+ * in the same sequence as its parent's and the fault still fires only once
+ * in the whole process tree.
+ *
+ * Observation, in either mode (both optional):
+ *
+ *   SS_FAULT_COUNTS=path  the per-op call counts, rewritten (write a temp
+ *       file, rename it) before each call is made, so the file is complete
+ *       and current whenever the daemon exits - cleanly, with an error, or by
+ *       a signal - and after each reply a client got. Format, one line each:
+ *           <op> <count>          for open pwrite fdatasync fsync ftruncate
+ *                                 rename unlink close, in that order
+ *           fired <op> <n> <err>  for each counting-mode fault that fired,
+ *                                 in the order they are given
+ *   SS_FAULT_TRACE=path  one line appended per call, before it is made:
+ *           <seq> <op> <n> <detail>
+ *       seq numbers all calls together, n the calls of op; detail names the
+ *       file (open, unlink, rename: the paths; otherwise the file behind the
+ *       descriptor, from /proc/self/fd), pwrite adds "off=<o> len=<l>" and
+ *       "zeros" when every byte is zero (preallocation, cut-backs),
+ *       ftruncate "len=<l>". The call that fails ends with "FAULT <err>".
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "statestored/daemon.h"
 
+enum op { OP_OPEN, OP_PWRITE, OP_FDATASYNC, OP_FSYNC, OP_FTRUNCATE, OP_RENAME, OP_UNLINK, OP_CLOSE, OP_N };
+
+static const char *const op_names[OP_N] = {"open",      "pwrite", "fdatasync", "fsync",
+					   "ftruncate", "rename", "unlink",    "close"};
+
+#define ERR_SHORT (-1) /* counting mode's short write */
+
+/* Shared between a process and the children it forks. */
+#define FAULTS_MAX 4
+
+struct shared {
+	unsigned long calls[OP_N];
+	unsigned long seq;
+	int fired[FAULTS_MAX];
+};
+
+/* One counting-mode fault. */
+struct nth_fault {
+	enum op op;
+	int err; /* an errno, or ERR_SHORT */
+	unsigned long nth;
+};
+
 struct fault {
-	enum { F_NONE, F_PWRITE, F_SHORT, F_FDATASYNC } kind;
-	int err;
+	/* Marker mode. */
+	enum { F_NONE, F_PWRITE, F_SHORT, F_FDATASYNC, F_COUNT } kind;
+	int err; /* marker mode's errno; in counting mode, the firing fault's */
 	const char *mark;
 	int armed;     /* fdatasync: a marked write happened */
 	int short_due; /* short: the retry of a short write must fail */
+	/* Counting mode. */
+	struct nth_fault nf[FAULTS_MAX];
+	int nfaults;
+	/* Observation. */
+	struct shared *sh;
+	const char *counts_path;
+	int trace_fd;
 };
+
+static const struct {
+	const char *name;
+	int err;
+} errs[] = {{"ENOSPC", ENOSPC}, {"EIO", EIO}, {"EINTR", EINTR}, {"EDQUOT", EDQUOT}, {"short", ERR_SHORT}};
+
+static const char *err_name(int err)
+{
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		if (errs[i].err == err)
+			return errs[i].name;
+	}
+	return "?";
+}
+
+/* Rewrites the counts file whole: a temp file renamed over it, so a reader
+ * never sees half of one. Real calls, not the table's: not counted. */
+static void write_counts(const struct fault *f)
+{
+	char tmp[PATH_MAX], text[1024];
+	int len = 0, fd;
+
+	if (!f->counts_path)
+		return;
+	for (int i = 0; i < OP_N; i++)
+		len += snprintf(text + len, sizeof(text) - (size_t)len, "%s %lu\n", op_names[i],
+				__atomic_load_n(&f->sh->calls[i], __ATOMIC_SEQ_CST));
+	for (int i = 0; i < f->nfaults; i++) {
+		if (__atomic_load_n(&f->sh->fired[i], __ATOMIC_SEQ_CST))
+			len += snprintf(text + len, sizeof(text) - (size_t)len, "fired %s %lu %s\n",
+					op_names[f->nf[i].op], f->nf[i].nth, err_name(f->nf[i].err));
+	}
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", f->counts_path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	if (write(fd, text, (size_t)len) != len) {
+		close(fd);
+		unlink(tmp);
+		return;
+	}
+	close(fd);
+	if (rename(tmp, f->counts_path) < 0)
+		unlink(tmp);
+}
+
+/* Appends "<seq> <op> <n> <fmt...>[ FAULT <err>]\n" to the trace in one
+ * write (O_APPEND), so lines from a parent and a child never interleave. */
+static void trace(const struct fault *f, unsigned long seq, enum op op, unsigned long n, int fail,
+		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void trace(const struct fault *f, unsigned long seq, enum op op, unsigned long n, int fail,
+		  const char *fmt, ...)
+{
+	char line[2 * PATH_MAX + 256];
+	int len;
+	va_list ap;
+
+	if (f->trace_fd < 0)
+		return;
+	len = snprintf(line, sizeof(line), "%lu %s %lu ", seq, op_names[op], n);
+	va_start(ap, fmt);
+	len += vsnprintf(line + len, sizeof(line) - (size_t)len, fmt, ap);
+	va_end(ap);
+	if (len > (int)sizeof(line) - 32)
+		len = (int)sizeof(line) - 32;
+	if (fail)
+		len += snprintf(line + len, sizeof(line) - (size_t)len, " FAULT %s", err_name(f->err));
+	line[len++] = '\n';
+	if (write(f->trace_fd, line, (size_t)len) < 0)
+		return; /* observation only: the daemon goes on */
+}
+
+/* The file behind fd, for the trace. */
+static const char *fd_name(int fd, char *buf, size_t size)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, size - 1);
+	if (n < 0)
+		snprintf(buf, size, "fd%d", fd);
+	else
+		buf[n] = '\0';
+	return buf;
+}
+
+/* Counts one call of op. Returns 1 if a counting-mode fault fires on it
+ * (the caller then fails it with f->err, set here), 0 otherwise; *seq and
+ * *n are the call's numbers for the trace. */
+static int count_call(struct fault *f, enum op op, unsigned long *seq, unsigned long *n)
+{
+	int fire = 0;
+
+	*seq = __atomic_add_fetch(&f->sh->seq, 1, __ATOMIC_SEQ_CST);
+	*n = __atomic_add_fetch(&f->sh->calls[op], 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < f->nfaults && !fire; i++) {
+		if (op == f->nf[i].op && *n == f->nf[i].nth &&
+		    __atomic_exchange_n(&f->sh->fired[i], 1, __ATOMIC_SEQ_CST) == 0) {
+			fire = 1;
+			f->err = f->nf[i].err;
+		}
+	}
+	write_counts(f);
+	return fire;
+}
+
+static int fail_with(int err)
+{
+	errno = err;
+	return -1;
+}
 
 static int f_open(void *ctx, const char *path, int flags, mode_t mode)
 {
-	(void)ctx;
+	struct fault *f = ctx;
+	unsigned long seq, n;
+	int fire = count_call(f, OP_OPEN, &seq, &n);
+
+	trace(f, seq, OP_OPEN, n, fire, "%s%s%s%s", path, flags & O_CREAT ? " O_CREAT" : "",
+	      flags & O_TRUNC ? " O_TRUNC" : "", flags & O_DIRECTORY ? " O_DIRECTORY" : "");
+	if (fire)
+		return fail_with(f->err);
 	return ss_io_posix.open(ss_io_posix.ctx, path, flags, mode);
 }
 
 static int f_close(void *ctx, int fd)
 {
-	(void)ctx;
+	struct fault *f = ctx;
+	unsigned long seq, n;
+	char name[PATH_MAX];
+
+	(void)count_call(f, OP_CLOSE, &seq, &n);
+	trace(f, seq, OP_CLOSE, n, 0, "%s", fd_name(fd, name, sizeof(name)));
 	return ss_io_posix.close(ss_io_posix.ctx, fd);
+}
+
+static int all_zero(const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i])
+			return 0;
+	}
+	return 1;
 }
 
 static ssize_t f_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
 {
 	struct fault *f = ctx;
-	int marked = memmem(buf, n, f->mark, strlen(f->mark)) != NULL;
+	unsigned long seq, k;
+	char name[PATH_MAX];
+	int fire = count_call(f, OP_PWRITE, &seq, &k);
+	int marked = f->kind != F_COUNT && memmem(buf, n, f->mark, strlen(f->mark)) != NULL;
 
+	trace(f, seq, OP_PWRITE, k, fire, "%s off=%lld len=%zu%s", fd_name(fd, name, sizeof(name)),
+	      (long long)off, n, all_zero(buf, n) ? " zeros" : "");
+	if (fire && f->err == ERR_SHORT)
+		return ss_io_posix.pwrite(ss_io_posix.ctx, fd, buf, n > 1 ? n / 2 : n, off);
+	if (fire)
+		return fail_with(f->err);
 	if (f->short_due) {
 		f->short_due = 0;
-		errno = f->err;
-		return -1;
+		return fail_with(f->err);
 	}
-	if (marked && f->kind == F_PWRITE) {
-		errno = f->err;
-		return -1;
-	}
+	if (marked && f->kind == F_PWRITE)
+		return fail_with(f->err);
 	if (marked && f->kind == F_SHORT && n > 1) {
 		ssize_t w = ss_io_posix.pwrite(ss_io_posix.ctx, fd, buf, n / 2, off);
 		if (w > 0)
@@ -70,48 +288,137 @@ static ssize_t f_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
 static int f_fdatasync(void *ctx, int fd)
 {
 	struct fault *f = ctx;
+	unsigned long seq, n;
+	char name[PATH_MAX];
+	int fire = count_call(f, OP_FDATASYNC, &seq, &n);
+
+	trace(f, seq, OP_FDATASYNC, n, fire, "%s", fd_name(fd, name, sizeof(name)));
+	if (fire)
+		return fail_with(f->err);
 	if (f->armed) {
 		f->armed = 0;
-		errno = f->err;
-		return -1;
+		return fail_with(f->err);
 	}
 	return ss_io_posix.fdatasync(ss_io_posix.ctx, fd);
 }
 
 static int f_fsync(void *ctx, int fd)
 {
-	(void)ctx;
+	struct fault *f = ctx;
+	unsigned long seq, n;
+	char name[PATH_MAX];
+	int fire = count_call(f, OP_FSYNC, &seq, &n);
+
+	trace(f, seq, OP_FSYNC, n, fire, "%s", fd_name(fd, name, sizeof(name)));
+	if (fire)
+		return fail_with(f->err);
 	return ss_io_posix.fsync(ss_io_posix.ctx, fd);
 }
 
 static int f_ftruncate(void *ctx, int fd, off_t len)
 {
-	(void)ctx;
+	struct fault *f = ctx;
+	unsigned long seq, n;
+	char name[PATH_MAX];
+	int fire = count_call(f, OP_FTRUNCATE, &seq, &n);
+
+	trace(f, seq, OP_FTRUNCATE, n, fire, "%s len=%lld", fd_name(fd, name, sizeof(name)),
+	      (long long)len);
+	if (fire)
+		return fail_with(f->err);
 	return ss_io_posix.ftruncate(ss_io_posix.ctx, fd, len);
 }
 
 static int f_rename(void *ctx, const char *from, const char *to)
 {
-	(void)ctx;
+	struct fault *f = ctx;
+	unsigned long seq, n;
+	int fire = count_call(f, OP_RENAME, &seq, &n);
+
+	trace(f, seq, OP_RENAME, n, fire, "%s %s", from, to);
+	if (fire)
+		return fail_with(f->err);
 	return ss_io_posix.rename(ss_io_posix.ctx, from, to);
 }
 
 static int f_unlink(void *ctx, const char *path)
 {
-	(void)ctx;
+	struct fault *f = ctx;
+	unsigned long seq, n;
+	int fire = count_call(f, OP_UNLINK, &seq, &n);
+
+	trace(f, seq, OP_UNLINK, n, fire, "%s", path);
+	if (fire)
+		return fail_with(f->err);
 	return ss_io_posix.unlink(ss_io_posix.ctx, path);
+}
+
+static int parse_err(const char *s, size_t len, int *err)
+{
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		if (strlen(errs[i].name) == len && !strncmp(s, errs[i].name, len)) {
+			*err = errs[i].err;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* One "<op>:<err>@<n>" in spec[0..len). */
+static int parse_nth(const char *spec, size_t len, struct nth_fault *nf)
+{
+	const char *colon = memchr(spec, ':', len);
+	const char *at = memchr(spec, '@', len);
+	const char *end = spec + len;
+	char *stop;
+	size_t kl;
+	int i;
+
+	if (!colon || !at || at < colon || at + 1 == end || at[1] < '0' || at[1] > '9')
+		return -1;
+	kl = (size_t)(colon - spec);
+	for (i = 0; i < OP_N; i++) {
+		if (i != OP_CLOSE && strlen(op_names[i]) == kl && !strncmp(spec, op_names[i], kl))
+			break;
+	}
+	if (i == OP_N || parse_err(colon + 1, (size_t)(at - colon - 1), &nf->err) < 0)
+		return -1;
+	if (nf->err == ERR_SHORT && i != OP_PWRITE)
+		return -1;
+	errno = 0;
+	nf->nth = strtoul(at + 1, &stop, 10);
+	if (errno || stop != end || nf->nth == 0)
+		return -1;
+	nf->op = (enum op)i;
+	return 0;
+}
+
+/* "<op>:<err>@<n>[,...]". */
+static int parse_counting(const char *spec, struct fault *f)
+{
+	while (*spec) {
+		const char *comma = strchr(spec, ',');
+		size_t len = comma ? (size_t)(comma - spec) : strlen(spec);
+
+		if (f->nfaults == FAULTS_MAX || parse_nth(spec, len, &f->nf[f->nfaults]) < 0)
+			return -1;
+		f->nfaults++;
+		spec += len + (comma ? 1 : 0);
+		if (comma && !*spec)
+			return -1;
+	}
+	f->kind = F_COUNT;
+	return 0;
 }
 
 static int parse_fault(const char *spec, struct fault *f)
 {
-	static const struct {
-		const char *name;
-		int err;
-	} errs[] = {{"ENOSPC", ENOSPC}, {"EIO", EIO}, {"EINTR", EINTR}, {"EDQUOT", EDQUOT}};
 	const char *colon = strchr(spec, ':');
 
 	if (!colon)
 		return -1;
+	if (strchr(spec, '@'))
+		return parse_counting(spec, f);
 	size_t kl = (size_t)(colon - spec);
 	if (kl == 6 && !strncmp(spec, "pwrite", kl))
 		f->kind = F_PWRITE;
@@ -121,19 +428,18 @@ static int parse_fault(const char *spec, struct fault *f)
 		f->kind = F_FDATASYNC;
 	else
 		return -1;
-	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
-		if (!strcmp(colon + 1, errs[i].name)) {
-			f->err = errs[i].err;
-			return 0;
-		}
-	}
-	return -1;
+	if (parse_err(colon + 1, strlen(colon + 1), &f->err) < 0 || f->err == ERR_SHORT)
+		return -1;
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	struct fault f = {.kind = F_NONE, .mark = getenv("SS_FAULT_MARK")};
+	struct fault f = {.kind = F_NONE, .mark = getenv("SS_FAULT_MARK"), .trace_fd = -1};
 	const char *spec = getenv("SS_FAULT");
+	const char *counts = getenv("SS_FAULT_COUNTS");
+	const char *trace_path = getenv("SS_FAULT_TRACE");
+	int code;
 
 	if (!f.mark || !*f.mark)
 		f.mark = "INJECT_FAULT";
@@ -141,6 +447,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "statestored-faulty: bad SS_FAULT '%s'\n", spec);
 		return 2;
 	}
+	f.sh = mmap(NULL, sizeof(*f.sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (f.sh == MAP_FAILED) {
+		perror("statestored-faulty: mmap");
+		return 1;
+	}
+	memset(f.sh, 0, sizeof(*f.sh));
+	f.counts_path = counts && *counts ? counts : NULL;
+	if (trace_path && *trace_path) {
+		f.trace_fd = open(trace_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (f.trace_fd < 0) {
+			fprintf(stderr, "statestored-faulty: cannot open %s: %s\n", trace_path,
+				strerror(errno));
+			return 1;
+		}
+	}
+	write_counts(&f); /* all zero: the file exists even if nothing is called */
 	struct ss_io io = {
 		.ctx = &f,
 		.open = f_open,
@@ -152,5 +474,10 @@ int main(int argc, char **argv)
 		.rename = f_rename,
 		.unlink = f_unlink,
 	};
-	return ss_daemon_main(argc, argv, &io);
+	code = ss_daemon_main(argc, argv, &io);
+	write_counts(&f);
+	if (f.trace_fd >= 0)
+		close(f.trace_fd);
+	munmap(f.sh, sizeof(*f.sh));
+	return code;
 }

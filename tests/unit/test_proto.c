@@ -39,6 +39,8 @@ static void test_need_more_without_newline(void **state)
 	struct ss_request req;
 	assert_int_equal(parse("GET_CHECKPOINT ord", 1024, &req), 0);
 	assert_int_equal(parse("", 1024, &req), 0);
+	/* An empty, never-allocated connection buffer. */
+	assert_int_equal(ss_proto_parse(NULL, 0, 1024, &req), 0);
 }
 
 static void test_crlf_and_separators(void **state)

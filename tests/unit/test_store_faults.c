@@ -103,6 +103,7 @@ static void check_failed_append(struct fixture *fx, size_t prealloc, enum sstest
 	assert_int_equal(ss_store_write(s, &b, &e), -1);
 	assert_true(fx->f.injected >= 1);
 	sstest_fault_io_disarm(&fx->f);
+	assert_int_equal(ss_store_state(s), SS_STORE_OK); /* cut back: writable */
 	assert_int_equal(e.kind, SS_ERR_IO);
 	assert_int_equal(e.sys_errno, want_errno);
 	assert_non_null(strstr(e.msg, fx->log));
@@ -192,7 +193,9 @@ static void test_sync_failure_poisons_the_store(void **state)
 	make_batch(&b);
 	assert_int_equal(ss_store_write(s, &b, NULL), 0);
 	sstest_fault_io_arm(&fx->f, SSTEST_OP_FDATASYNC, 1, EIO, 0);
+	assert_int_equal(ss_store_state(s), SS_STORE_OK);
 	assert_int_equal(ss_store_sync(s, &e), -1);
+	assert_int_equal(ss_store_state(s), SS_STORE_POISONED);
 	assert_int_equal(e.kind, SS_ERR_IO);
 	assert_int_equal(e.sys_errno, EIO);
 	assert_non_null(strstr(e.msg, fx->log));
@@ -232,6 +235,7 @@ static void test_failed_cut_back_breaks_the_store(void **state)
 	sstest_fault_io_arm(&fx->f, SSTEST_OP_FTRUNCATE, 1, EIO, 0);
 	assert_int_equal(ss_store_write(s, &b, &e), -1);
 	assert_int_equal(fx->f.injected, 2);
+	assert_int_equal(ss_store_state(s), SS_STORE_BROKEN);
 	assert_int_equal(e.kind, SS_ERR_IO);
 	assert_int_equal(e.sys_errno, EIO);
 	assert_non_null(strstr(e.msg, "cut"));

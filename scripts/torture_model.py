@@ -1,0 +1,244 @@
+"""torture_model.py - what the torture knows about each key, and the checks
+of what the daemon shows against it. No sockets, no threads of its own.
+
+Each SET value is an integer unique in the whole run, so a value names the
+one operation that wrote it. Every operation on a key gets the next number
+in the key's sequence (seq). Per key:
+
+  base     the state known durable: what the last acknowledged operation
+           left (a value, or absent after a DEL), or what a restart showed;
+           base_seq is the seq of the operation that left it;
+  pending  the operations sent after base and not acknowledged yet, in
+           send order (in flight when the daemon was killed);
+  sent     every SET value ever sent to the key, in send order, with seqs;
+  dropped  values that were in flight at a kill and that the next restart
+           showed were not durable: they must never appear later;
+  seen_seq the newest operation whose value a reader saw since the last
+           restart: readers see only durable values, so it must survive.
+
+The daemon answers one connection's requests in order and a commit makes a
+prefix of each connection's operations durable, so after a restart a key
+must hold base, or the state after some prefix of pending. That state
+becomes the new base; the rest of pending was lost for good, legitimately,
+since it was never acknowledged.
+
+Threads: the key's writer calls send and ack; a reader thread calls
+read_floor and saw, which only read what the writer appends and raise
+seen_seq; the controller calls check while writers and readers are parked.
+"""
+import bisect
+from array import array
+
+TTL_SLACK_S = 5  # the daemon's loop clock may lag a send by one loop iteration
+
+
+class Violation(Exception):
+    # kind: "lost", "phantom", "dirty" (a value seen, then gone after a
+    # restart: visible before durable) or "other"
+    def __init__(self, kind, text):
+        super().__init__(text)
+        self.kind = kind
+        self.text = text
+
+
+def value_text(value, pad):
+    """The bytes sent for value: the integer, then with pad > 0 a dash and
+    pad bytes that depend on the value, so a large record that is torn,
+    mixed up or partly replayed cannot pass for a whole one."""
+    if not pad:
+        return str(value)
+    unit = "%x." % value
+    return "%d-%s" % (value, (unit * (pad // len(unit) + 1))[:pad])
+
+
+def parse_value(text):
+    """The integer a value's text starts with, or None if it is none of ours."""
+    head = text.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+class Op:
+    """One mutation of one key: kind "SET" (value an int, ttl seconds or
+    None, pad the bytes added to its text) or "DEL". sent_at is
+    time.monotonic() when it was sent; Key.send numbers it (seq)."""
+    __slots__ = ("kind", "value", "ttl", "pad", "sent_at", "seq")
+
+    def __init__(self, kind, value=None, ttl=None, sent_at=None, pad=0):
+        self.kind, self.value, self.ttl, self.pad = kind, value, ttl, pad
+        self.sent_at, self.seq = sent_at, -1
+
+    def text(self):
+        return value_text(self.value, self.pad)
+
+    def line(self, name):
+        if self.kind == "DEL":
+            return "DEL_CHECKPOINT %s\n" % name
+        if self.ttl is None:
+            return "SET_CHECKPOINT %s %s\n" % (name, self.text())
+        return "SET_CHECKPOINT %s %s %d\n" % (name, self.text(), self.ttl)
+
+    def __repr__(self):
+        if self.kind == "DEL":
+            return "DEL"
+        return "SET %d%s%s" % (self.value, "" if self.pad == 0 else " (+%d bytes)" % self.pad,
+                               "" if self.ttl is None else " ttl %d" % self.ttl)
+
+
+class Key:
+    def __init__(self, name):
+        self.name = name
+        self.nops = 0
+        self.base = None        # the SET Op whose value is durable, or None: absent
+        self.base_seq = -1
+        self.base_how = "never written"  # how base became known, for messages
+        self.pending = []
+        self.sent = array("q")
+        self.sent_seq = array("q")
+        self.sent_pad = array("l")
+        self.dropped = set()
+        self.seen_seq = -1
+
+    def send(self, op):
+        """Call before the op's bytes go out: the daemon may commit it at once."""
+        op.seq = self.nops
+        self.nops += 1
+        self.pending.append(op)
+        if op.kind == "SET":
+            if self.sent and op.value <= self.sent[-1]:
+                raise ValueError("values must increase per key")
+            self.sent_seq.append(op.seq)
+            self.sent_pad.append(op.pad)
+            self.sent.append(op.value)  # last: a reader finds a value with its seq
+
+    def ack(self, op, reply):
+        """The reply to the oldest pending op. Folds it into base if it is
+        the right one; raises Violation if not."""
+        assert self.pending and self.pending[0] is op
+        if op.kind == "SET":
+            if reply != "OK":
+                raise Violation("other", "%s: %r got %r, expected OK" % (self.name, op, reply))
+        else:
+            expect = "0" if self.base is None else "1"
+            if reply != expect:
+                raise Violation("other", "%s: DEL got %r, expected %s (state before: %s)"
+                                % (self.name, reply, expect, self.describe()))
+        self.pending.pop(0)
+        self._set_base(op, "acknowledged " + op.kind)
+
+    def _set_base(self, op, how):
+        """op: the operation that left the durable state, or None: unchanged."""
+        self.base = op if op.kind == "SET" else None
+        self.base_how = how
+        self.base_seq = op.seq
+
+    def describe(self):
+        return "%s (%s)" % ("absent" if self.base is None else self.base.value, self.base_how)
+
+    def _lookup(self, text):
+        """The seq of the SET that sent exactly this value text, or None."""
+        v = parse_value(text)
+        pos = bisect.bisect_left(self.sent, v) if v is not None else len(self.sent)
+        if pos < len(self.sent) and self.sent[pos] == v and \
+                value_text(v, self.sent_pad[pos]) == text:
+            return self.sent_seq[pos]
+        return None
+
+    def read_floor(self):
+        """Call before sending a GET: the seq its answer may not be older than."""
+        return self.base_seq
+
+    def saw(self, reply, floor):
+        """A reader's GET_CHECKPOINT reply, sent when read_floor() was floor.
+        Raises Violation for a value never sent, one older than what was
+        acknowledged before the GET, or one a restart showed not durable."""
+        if reply == "NULL":
+            return  # absence fits too many prefixes to check cheaply
+        seq = self._lookup(reply)
+        if seq is None:
+            raise Violation("phantom", "%s: a reader saw %r, never sent to it"
+                            % (self.name, reply[:80]))
+        v = parse_value(reply)
+        if v in self.dropped:
+            raise Violation("phantom", "%s: a reader saw %d, which a restart showed was not "
+                            "durable" % (self.name, v))
+        if seq < floor:
+            raise Violation("other", "%s: a reader saw %d after a newer write was acknowledged: "
+                            "a stale read" % (self.name, v))
+        if seq > self.seen_seq:
+            self.seen_seq = seq
+
+    def check(self, value, ttl, now):
+        """Checks the replies to GET_CHECKPOINT and TTL_CHECKPOINT after a
+        restart at time.monotonic() now, and makes that state the new base.
+        Returns how many of the pending ops were durable. Raises Violation."""
+        if value == "NULL":
+            v = None
+        else:
+            v = parse_value(value)
+            if v is None:
+                raise Violation("phantom", "%s: holds %r, not a value we send"
+                                % (self.name, value[:80]))
+        # (seq, state) after base and after each prefix of pending
+        candidates = [(self.base_seq, self.base)] + [
+            (op.seq, op if op.kind == "SET" else None) for op in self.pending]
+        shown = None if v is None else value
+        match = None
+        for i, (_, state) in enumerate(candidates):
+            if (None if state is None else state.text()) == shown:
+                match = i  # the latest: absence may fit several prefixes
+        if match is None:
+            raise self._classify(v, value)
+        seq, state = candidates[match]
+        if seq < self.seen_seq:
+            raise Violation("dirty", "%s: shows %s after the restart, but a reader saw the "
+                            "newer write #%d before the kill: visible before durable; %s"
+                            % (self.name, "absent" if v is None else v, self.seen_seq,
+                               self.history()))
+        self._check_ttl(state, ttl, now)
+        for op in self.pending[match:]:
+            if op.kind == "SET":
+                self.dropped.add(op.value)
+        if match > 0:
+            self._set_base(self.pending[match - 1], "seen after a restart, in flight at the kill")
+        self.pending = []
+        self.seen_seq = -1
+        return match
+
+    def history(self):
+        return "durable state %s, in flight %r" % (self.describe(), self.pending)
+
+    def _classify(self, v, text):
+        if v is None:
+            return Violation("lost", "%s: absent after the restart; %s"
+                             % (self.name, self.history()))
+        seq = self._lookup(text)
+        if seq is None:
+            return Violation("phantom", "%s: holds %r, never sent to it; %s"
+                             % (self.name, text[:80], self.history()))
+        if v in self.dropped:
+            return Violation("phantom", "%s: holds %d, which an earlier restart showed was "
+                             "not durable; %s" % (self.name, v, self.history()))
+        if seq < self.base_seq:
+            return Violation("lost", "%s: holds %d, older than the durable state; %s"
+                             % (self.name, v, self.history()))
+        return Violation("other", "%s: holds %d, which the model cannot place; %s"
+                         % (self.name, v, self.history()))
+
+    def _check_ttl(self, state, ttl, now):
+        """ttl is TTL_CHECKPOINT's reply for state: -2 absent, -1 no expiry,
+        else at most the TTL sent (replay must not extend it) and at least
+        what the time since sending leaves."""
+        try:
+            t = int(ttl)
+        except ValueError:
+            t = None
+        if state is None:
+            ok, want = t == -2, "-2"
+        elif state.ttl is None:
+            ok, want = t == -1, "-1"
+        else:
+            low = state.ttl - int(now - state.sent_at) - TTL_SLACK_S
+            ok, want = t is not None and low <= t <= state.ttl, "%d..%d" % (low, state.ttl)
+        if not ok:
+            raise Violation("other", "%s: TTL_CHECKPOINT %r after the restart, expected %s for %s"
+                            % (self.name, ttl, want, "absent" if state is None else state))

@@ -1,0 +1,760 @@
+"""Fault injection at every I/O call of a fixed workload.
+
+statestored-faulty (tests/progs/statestored-faulty.c) in counting mode fails
+the n-th call of an op of its I/O table, once: SS_FAULT=<op>:<err>@<n>
+(several, comma-separated, each once).
+
+1. A clean run of the WORKLOAD below (SS_FAULT_COUNTS and SS_FAULT_TRACE, no
+   fault) learns how often each op is called (N), and which workload step
+   each call belongs to: the counts file is rewritten before every call, and
+   every call of a step is made before its replies are sent, so the counts
+   read after each step's replies are that step's boundary.
+2. First-order cells: for each op with N > 0, each err in EIO, ENOSPC, EINTR
+   (and a short write for pwrite), each n from 1 to N - every call of the
+   workload, which includes the first, the middle ((N + 1) // 2) and the
+   last; with SS_FAULT_MATRIX=ends only those three. A fresh daemon with
+   that fault runs the same workload, is stopped with SIGTERM, and a plain
+   statestored is restarted (no fault) on its data directory.
+3. Second-order cells: a failure makes the engine clean up - cut a refused
+   append back (zeros or ftruncate), give back a failed preallocation
+   (ftruncate), cut an unsynced batch back (ftruncate), remove a failed
+   snapshot (unlink). Those calls happen only after a failure, so no
+   first-order cell fails them. For every first-order EIO/ENOSPC cell whose
+   trace shows such a call right after the fault, the cell is run again
+   with that call failing too (EIO, and EINTR).
+The cells run in parallel threads (SS_FAULT_MATRIX_JOBS), each with its own
+daemon and directory; the whole matrix takes a few seconds.
+
+What each cell must show, from the README and store.h, by the role of the
+failed call (read off the clean run's trace):
+
+  EINTR, short write   retried transparently: every reply as without the
+                       fault, no warning logged, exit 0.
+  any call at startup  (creating the data dir, LOCK, removing a stale temp
+                       file, creating the log and its header): the daemon
+                       exits 1 before it listens, with a message naming the
+                       error; the next start works.
+  pwrite of a batch    every mutation of that batch gets "ERR log write
+                       failed: <strerror>", the table keeps the old values
+                       (the GETs pipelined after the batch see them), later
+                       batches succeed. ENOSPC while zero-filling ahead
+                       (--prealloc) is not an error: the log is appended to
+                       without the preallocation.
+  ... and its cut-back the batch still gets its ERR; the log is "broken" and
+                       store.h says the caller should exit: the daemon exits
+                       1 without serving anything more.
+  fdatasync of a batch no reply for that batch (the connections close), exit
+                       5 (SS_EXIT_FSYNC).
+  COMPACT, before or   "ERR compaction failed: ..." naming the error; the old
+  at the rename        log stays the log and later writes succeed. If the
+                       failed snapshot cannot be removed either, the next
+                       start removes it.
+  COMPACT, directory   (opening the directory or fsyncing it after the
+  fsync after the      rename) "ERR compaction failed: ..."; the new file is
+  rename               the log but the store is poisoned as after a failed
+                       fdatasync (store.h), so the daemon exits 5 after that
+                       reply and the restart reads the new log.
+
+In every cell: no death by a signal, no sanitizer report, no hang (every wait
+is bounded), the faults fired on the calls the clean run placed them at, no
+compaction temp file is left behind (unless its removal was failed), and
+after the restart WITHOUT faults the replay cut no torn tail and the state
+is exactly the acknowledged one: every value that got OK is there, every DEL
+that got its reply holds, and nothing that got ERR or no reply is visible.
+
+That last part is stronger than the durability contract needs for a failed
+fdatasync. The contract says only that a batch whose sync failed is never
+visible while the daemon runs; after a power loss it may or may not come
+back. But the engine also cuts the log back to its end at the last good sync
+before exiting (logfile.c, ss_logfile_sync), and without a power loss in
+between that cut is what the restart reads, so here the unacknowledged batch
+must be absent after the restart too. Only when that cut-back is failed as
+well (a second-order cell) may the batch come back - and then whole, never
+in part: the restart state is the acknowledged one, or that plus the batch.
+"""
+import concurrent.futures
+import errno
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from harness import Daemon, binary, wait_until
+
+OPS = ("open", "pwrite", "fdatasync", "fsync", "ftruncate", "rename", "unlink")
+ERRS = ("EIO", "ENOSPC", "EINTR", "short")  # short: pwrite only
+ERRS2 = ("EIO", "EINTR")  # for the clean-up calls of second-order cells
+ERRNO = {"EIO": errno.EIO, "ENOSPC": errno.ENOSPC}
+# A small preallocation chunk, so that zero-filling ahead (one pwrite of
+# zeros) happens several times in a workload of a few KiB, between appends.
+DAEMON_ARGS = ("--prealloc", "1024")
+# The configurations the matrix runs: (daemon arguments, ops to fail). With
+# preallocation every append lands inside the file, and a refused one is cut
+# back by writing zeros over it; without, appends extend the file and a
+# refused one is cut back with ftruncate. The rest is the same either way.
+CONFIGS = [(DAEMON_ARGS, OPS), (("--prealloc", "0"), ("pwrite",))]
+WAIT = 20.0  # bound on every wait for a daemon (start, reply, exit)
+JOBS = int(os.environ.get("SS_FAULT_MATRIX_JOBS") or max(4, 2 * (os.cpu_count() or 1)))
+SANITIZER_RE = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:")
+TORN_RE = re.compile(r"(\d+) torn bytes cut")
+BIG = "B" * 900  # crosses a preallocation chunk
+
+
+class Step:
+    """One step of the workload: lines sent in one write on one connection,
+    so that its mutations are one batch (one pwrite, one fdatasync); reads
+    pipelined after them wait for that batch and then show its effect."""
+
+    def __init__(self, name, conn, kind, lines):
+        self.name, self.conn, self.kind, self.lines = name, conn, kind, lines
+
+
+WORKLOAD = [
+    Step("S1", 0, "batch", ["SET_CHECKPOINT k%d v%d-1" % (i, i) for i in range(5)]
+         + ["GET_CHECKPOINT k0"]),
+    Step("S2", 1, "batch", ["SET_CHECKPOINT k5 v5-2 3600", "SET_CHECKPOINT k0 v0-2",
+                            "DEL_CHECKPOINT k1", "DEL_CHECKPOINT nope",
+                            "GET_CHECKPOINT k1", "TTL_CHECKPOINT k5"]),
+    Step("S3", 0, "batch", ["SET_CHECKPOINT big " + BIG, "SET_CHECKPOINT k6 v6-3",
+                            "DEL_CHECKPOINT k2", "SET_CHECKPOINT k7 v7-3", "GET_CHECKPOINT k2"]),
+    Step("S4", 1, "compact", ["COMPACT"]),
+    Step("S5", 0, "batch", ["SET_CHECKPOINT k8 v8-5", "SET_CHECKPOINT k2 v2-5",
+                            "DEL_CHECKPOINT k3", "SET_CHECKPOINT k0 v0-5", "GET_CHECKPOINT k0"]),
+    Step("S6", 1, "batch", ["SET_CHECKPOINT k9 v9-6 7200", "DEL_CHECKPOINT k4", "GET_CHECKPOINT k4"]),
+    Step("S7", 0, "reads", ["GET_CHECKPOINT %s" % n for n in
+                            ["k%d" % i for i in range(10)] + ["big", "nope"]]
+         + ["TTL_CHECKPOINT k5", "TTL_CHECKPOINT k9"]),
+]
+NAMES = ["k%d" % i for i in range(10)] + ["big", "nope"]
+TTLS = {"k5": 3600, "k9": 7200}
+
+
+def is_mutation(line):
+    return line.startswith(("SET_", "DEL_"))
+
+
+def write_failed(errnum):
+    return "ERR log write failed: " + os.strerror(errnum)
+
+
+# ---- expected replies --------------------------------------------------
+
+def replies_ok(step, model):
+    """Replies to step if its batch commits, and the model after it."""
+    model = dict(model)
+    out = []
+    for line in step.lines:
+        w = line.split()
+        if w[0] == "SET_CHECKPOINT":
+            model[w[1]] = w[2]
+            out.append("OK")
+        elif w[0] == "DEL_CHECKPOINT":
+            out.append("1" if model.pop(w[1], None) is not None else "0")
+        elif w[0] == "GET_CHECKPOINT":
+            out.append(model.get(w[1], "NULL"))
+        elif w[0] == "TTL_CHECKPOINT":
+            out.append(("ttl", TTLS[w[1]]) if w[1] in model else "-2")
+        elif w[0] == "COMPACT":
+            out.append("OK")
+    return out, model
+
+
+def replies_refused(step, model, errnum, then_closed=False):
+    """Replies to step if its batch's write fails; with then_closed, the
+    daemon stops after answering the batch, so the reads get nothing."""
+    out = []
+    for line in step.lines:
+        if is_mutation(line):
+            out.append(write_failed(errnum))
+        elif then_closed:
+            out.append(None)
+        else:
+            out.append(replies_ok(Step("", 0, "reads", [line]), model)[0][0])
+    return out, model
+
+
+def reply_matches(expected, got):
+    if isinstance(expected, tuple) and expected[0] == "ttl":
+        return got is not None and got.isdigit() and 1 <= int(got) <= expected[1]
+    if isinstance(expected, tuple) and expected[0] == "prefix":
+        return got is not None and got.startswith(expected[1]) and expected[2] in got
+    return expected == got
+
+
+def apply_acked(step, replies, model):
+    """The model after the mutations of step that were acknowledged (got
+    OK, or for a DEL its 0/1), whatever was expected."""
+    model = dict(model)
+    for line, got in zip(step.lines, replies):
+        w = line.split()
+        if w[0] == "SET_CHECKPOINT" and got == "OK":
+            model[w[1]] = w[2]
+        elif w[0] == "DEL_CHECKPOINT" and got in ("0", "1"):
+            model.pop(w[1], None)
+    return model
+
+
+# ---- running daemons ---------------------------------------------------
+
+def read_counts(path):
+    """({op: count}, [(op, n, err) of each fault that fired])."""
+    counts, fired = {}, []
+    try:
+        with open(path) as f:
+            for line in f:
+                w = line.split()
+                if w[0] == "fired":
+                    fired.append((w[1], int(w[2]), w[3]))
+                else:
+                    counts[w[0]] = int(w[1])
+    except FileNotFoundError:
+        pass
+    return counts, fired
+
+
+class Call:
+    """One line of an SS_FAULT_TRACE file."""
+
+    def __init__(self, line):
+        seq, self.op, n, self.detail = (line.rstrip("\n").split(" ", 3) + [""])[:4]
+        self.seq, self.n = int(seq), int(n)
+
+    def off(self):
+        m = re.search(r" off=(\d+)", self.detail)
+        return int(m.group(1)) if m else None
+
+    def zeros(self):
+        return " zeros" in self.detail
+
+
+def read_trace(path):
+    try:
+        with open(path) as f:
+            return [Call(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def start(d):
+    """Starts d; returns True once it listens, False if it exited first."""
+    d.start(expect_ready=False)
+    wait_until(lambda: d.port is not None or d._reader_done(), WAIT)
+    if d.port is None:
+        try:
+            d.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError("daemon neither listened nor exited within %.0f s:\n%s"
+                               % (WAIT, d.log()))
+        return False
+    return True
+
+
+def stop(d):
+    """SIGTERM (if still running) and wait, bounded. Returns the exit code,
+    or None after a hang (the daemon is then killed)."""
+    try:
+        return d.stop(signal.SIGTERM, timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        d.proc.kill()
+        d.proc.wait(WAIT)
+        return None
+
+
+def exchange(client, lines):
+    """Sends lines in one write, reads one reply per line. A closed
+    connection gives None for every reply not received; a reply that does
+    not come within the client's timeout raises socket.timeout."""
+    try:
+        client.send("".join(l + "\n" for l in lines))
+    except OSError:
+        return [None] * len(lines)
+    out = []
+    for _ in lines:
+        try:
+            line = client.readline()
+        except ConnectionResetError:
+            line = None
+        out.append(line)
+        if line is None:
+            break
+    return out + [None] * (len(lines) - len(out))
+
+
+def daemon_problems(d, code, what):
+    problems = []
+    if code is None:
+        problems.append("%s: did not exit within %.0f s of SIGTERM (hang)" % (what, WAIT))
+    elif code < 0:
+        problems.append("%s: died by signal %d" % (what, -code))
+    if SANITIZER_RE.search(d.log()):
+        problems.append("%s: sanitizer report in its log" % what)
+    return problems
+
+
+class Clean:
+    """What the clean run learned."""
+
+    def __init__(self):
+        self.counts = {}      # op -> N
+        self.bounds = []      # per phase: counts after it (0 = startup)
+        self.calls = {}       # (op, n) -> Call
+        self.replies = []     # per step
+        self.rename_seq = None
+        self.tmp = None       # the clean run's temp dir, named in the trace
+
+    def phase_of(self, op, n):
+        """0 for startup, i for WORKLOAD[i - 1], len(WORKLOAD) + 1 for
+        shutdown."""
+        for i, b in enumerate(self.bounds):
+            if n <= b.get(op, 0):
+                return i
+        return len(self.bounds)
+
+    def short(self, detail):
+        """detail with the run's temp directory left out."""
+        detail = detail.replace(self.tmp + "/data", "data").replace(self.tmp, "data/..")
+        return re.sub(r"/\S*/ss-fm-[^/ ]*/data\b", "data", detail)
+
+
+def learn(test, args):
+    """The clean run with daemon arguments args: counts, step boundaries,
+    trace, replies."""
+    clean = Clean()
+    clean.args = args
+    tmp = clean.tmp = tempfile.mkdtemp(prefix="ss-fm-clean-")
+    try:
+        counts = os.path.join(tmp, "counts")
+        d = Daemon(os.path.join(tmp, "data"), args, "statestored-faulty",
+                   {"SS_FAULT_COUNTS": counts, "SS_FAULT_TRACE": os.path.join(tmp, "trace")})
+        test.assertTrue(start(d), "the fault-free daemon did not start:\n" + d.log())
+        clean.bounds.append(read_counts(counts)[0])
+        clients = [d.connect(WAIT), d.connect(WAIT)]
+        model = {}
+        for step in WORKLOAD:
+            got = exchange(clients[step.conn], step.lines)
+            want, model = replies_ok(step, model)
+            test.assertTrue(all(map(reply_matches, want, got)),
+                            "fault-free run, step %s: %r, expected %r" % (step.name, got, want))
+            clean.replies.append(got)
+            clean.bounds.append(read_counts(counts)[0])
+        for c in clients:
+            c.close()
+        code = stop(d)
+        test.assertEqual(code, 0, d.log())
+        clean.counts = read_counts(counts)[0]
+        for call in read_trace(os.path.join(tmp, "trace")):
+            clean.calls[(call.op, call.n)] = call
+            if call.op == "rename":
+                clean.rename_seq = call.seq
+        return clean
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- the plan for one cell ---------------------------------------------
+
+class Plan:
+    """The documented outcome of one cell. kind: transparent, startup,
+    refused, broken, sync_exit, sync_exit_uncut, compact_failed,
+    compact_litter, poisoned, unknown. step: the index of the step that
+    fails; errnum: the error its replies name."""
+
+    def __init__(self, kind, step=None, exit_code=0, role="", errnum=0):
+        self.kind, self.step, self.exit_code, self.role = kind, step, exit_code, role
+        self.errnum = errnum
+
+
+def make_plan(op, err, n, clean):
+    """The plan of a first-order cell."""
+    call = clean.calls.get((op, n))
+    seq, detail = (call.seq, call.detail) if call else (0, "?")
+    phase = clean.phase_of(op, n)
+    where = "startup" if phase == 0 else (
+        "shutdown" if phase > len(WORKLOAD) else
+        "%s %s" % (WORKLOAD[phase - 1].name, WORKLOAD[phase - 1].kind))
+    role = "%s: %s %s" % (where, op, clean.short(detail))
+    errnum = ERRNO.get(err, 0)
+    if err in ("EINTR", "short"):
+        return Plan("transparent", role=role)
+    if phase == 0:
+        return Plan("startup", exit_code=1, role=role, errnum=errnum)
+    if phase > len(WORKLOAD):
+        return Plan("unknown", role=role)
+    step = phase - 1
+    kind = WORKLOAD[step].kind
+    if kind == "batch" and op == "pwrite":
+        if err == "ENOSPC" and detail.endswith(" zeros"):
+            return Plan("transparent", role=role)  # preallocation skipped
+        return Plan("refused", step, role=role, errnum=errnum)
+    if kind == "batch" and op == "fdatasync":
+        return Plan("sync_exit", step, exit_code=5, role=role, errnum=errnum)
+    if kind == "compact":
+        if clean.rename_seq is not None and seq > clean.rename_seq:
+            return Plan("poisoned", step, exit_code=5, role=role, errnum=errnum)
+        return Plan("compact_failed", step, role=role, errnum=errnum)
+    return Plan("unknown", role=role)
+
+
+def cleanup_call(first, trace):
+    """The clean-up call the engine made right after the first fault of a
+    cell fired (closes aside), or None: a cut-back or give-back ftruncate,
+    zeros written over a refused append, the unlink of a failed snapshot."""
+    fault = next((i for i, c in enumerate(trace) if c.detail.endswith(" FAULT " + first.err)
+                  and c.op == first.op and c.n == first.n), None)
+    if fault is None:
+        return None
+    nxt = next((c for c in trace[fault + 1:] if c.op != "close"), None)
+    if nxt is None:
+        return None
+    if nxt.op in ("ftruncate", "unlink"):
+        return nxt
+    if nxt.op == "pwrite" and nxt.zeros() and first.op == "pwrite" and \
+            nxt.off() == trace[fault].off():
+        return nxt
+    return None
+
+
+def make_plan2(first, call, err2, clean):
+    """The plan of a second-order cell: first's fault, then its clean-up
+    call failing with err2."""
+    p1 = first.plan
+    role = "%s; then %s %s" % (p1.role, call.op, clean.short(call.detail))
+    if err2 == "EINTR":
+        return Plan(p1.kind, p1.step, p1.exit_code, role, p1.errnum)
+    appended = first.op == "pwrite" and not clean.calls[(first.op, first.n)].zeros()
+    if p1.kind == "refused" and appended:
+        return Plan("broken", p1.step, exit_code=1, role=role, errnum=p1.errnum)
+    if p1.kind in ("refused", "transparent") and call.op == "ftruncate":
+        # giving back a failed preallocation: best effort, ignored
+        return Plan(p1.kind, p1.step, p1.exit_code, role, p1.errnum)
+    if p1.kind == "sync_exit" and call.op == "ftruncate":
+        return Plan("sync_exit_uncut", p1.step, 5, role, p1.errnum)
+    if p1.kind == "compact_failed" and call.op == "unlink":
+        return Plan("compact_litter", p1.step, 0, role, p1.errnum)
+    return Plan("unknown", role=role)
+
+
+def expected_run(plan):
+    """Per step the expected replies (None: the step must not run), the
+    model of acknowledged state, and the states a fault-free restart may
+    show (more than one only where the design leaves the outcome open)."""
+    model, out, states = {}, [], []
+    for i, step in enumerate(WORKLOAD):
+        failing = i == plan.step
+        if plan.kind in ("sync_exit", "sync_exit_uncut", "broken", "poisoned") and \
+                plan.step is not None and i > plan.step:
+            out.append(None)
+            continue
+        if failing and plan.kind in ("sync_exit", "sync_exit_uncut"):
+            out.append([None] * len(step.lines))
+            if plan.kind == "sync_exit_uncut":  # the log kept the batch
+                states.append(replies_ok(step, model)[1])
+            continue
+        if failing and plan.kind in ("compact_failed", "compact_litter", "poisoned"):
+            out.append([("prefix", "ERR compaction failed: ", os.strerror(plan.errnum))])
+            continue
+        if failing and plan.kind in ("refused", "broken"):
+            want, model = replies_refused(step, model, plan.errnum, plan.kind == "broken")
+        else:
+            want, model = replies_ok(step, model)
+        out.append(want)
+    return out, model, [model] + states
+
+
+# ---- one cell ----------------------------------------------------------
+
+class Cell:
+    def __init__(self, faults, plan, clean):
+        self.faults = faults  # [(op, err, n)]
+        self.clean = clean
+        self.args = clean.args
+        self.op, self.err, self.n = faults[0]
+        self.plan = plan
+        self.problems = []
+        self.observed = ""
+        self.trace = []
+        self.faulty_log = ""
+        self.restart_log = ""
+
+    @property
+    def name(self):
+        return ",".join("%s:%s@%d" % f for f in self.faults)
+
+    def report(self):
+        return ("%s (%s) expected %s\nproblems:\n  %s\nobserved: %s\n--- faulty daemon log ---\n"
+                "%s--- restart log ---\n%s" % (
+                    self.name + " " + " ".join(self.args), self.plan.role, self.plan.kind, "\n  ".join(self.problems),
+                    self.observed, self.faulty_log[-6000:], self.restart_log[-3000:]))
+
+
+def describe(got, clean_replies):
+    """What differed from the fault-free run, per step, in a few words."""
+    parts = []
+    for step, g, c in zip(WORKLOAD, got, clean_replies):
+        if step.kind == "reads":
+            continue  # they differ as the acknowledged state does
+        if all(x == y or ((x or "").isdigit() and (y or "").isdigit()) for x, y in zip(g, c)):
+            continue  # (a TTL may be a second lower)
+        if all(x is None for x in g):
+            parts.append("%s: closed, no reply" % step.name)
+            continue
+        errs = sorted({x for x in g if x and x.startswith("ERR")})
+        errs = [re.sub(r"ERR compaction failed: .*\((.*)\).*|ERR compaction failed: .*: (.*)",
+                       lambda m: "ERR compaction failed (%s)" % (m.group(1) or m.group(2)), e)
+                for e in errs]
+        more = " then closed" if None in g else ""
+        parts.append("%s: %s%s" % (step.name, "; ".join(errs) or "other replies", more))
+    return ", ".join(parts) or "all replies as without a fault"
+
+
+def run_cell(faults, plan, clean):
+    cell = Cell(faults, plan, clean)
+    tmp = tempfile.mkdtemp(prefix="ss-fm-")
+    data = os.path.join(tmp, "data")
+    counts = os.path.join(tmp, "counts")
+    d = Daemon(data, cell.args, "statestored-faulty",
+               {"SS_FAULT": cell.name, "SS_FAULT_COUNTS": counts,
+                "SS_FAULT_TRACE": os.path.join(tmp, "trace")})
+    r = Daemon(data, cell.args, "statestored")
+    try:
+        _run_cell(cell, d, r, counts)
+    except Exception as e:  # keep the other cells going; report this one
+        cell.problems.append("test error: %r" % e)
+    finally:
+        for x in (d, r):
+            if x.proc and x.proc.poll() is None:
+                x.proc.kill()
+                x.proc.wait(WAIT)
+        cell.faulty_log = d.log()
+        cell.restart_log = r.log() if r.proc else ""
+        cell.trace = read_trace(os.path.join(tmp, "trace"))
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cell
+
+
+def _run_cell(cell, d, r, counts):
+    plan, P = cell.plan, cell.problems
+    want_steps, _, states = expected_run(plan)
+    acked = {}
+    got_steps = []
+    if plan.kind == "unknown":
+        P.append("no documented behaviour for this call (%s): the workload changed?" % plan.role)
+    started = start(d)
+    if started:
+        clients = [d.connect(WAIT), d.connect(WAIT)]
+        for step, want in zip(WORKLOAD, want_steps):
+            try:
+                got = exchange(clients[step.conn], step.lines)
+            except socket.timeout:
+                P.append("%s: no reply within %.0f s (hang)" % (step.name, WAIT))
+                got = [None] * len(step.lines)
+            got_steps.append(got)
+            acked = apply_acked(step, got, acked)
+            if want is None and any(g is not None for g in got):
+                P.append("the daemon kept serving: %s got %r" % (step.name, got))
+            if want is None or any(g is None for g in got):
+                break
+        for c in clients:
+            c.close()
+        code = stop(d)
+    else:
+        code = d.proc.returncode
+    P.extend(daemon_problems(d, code, "faulty daemon"))
+    fired = [(op, err, n) for op, n, err in read_counts(counts)[1]]
+    if fired != cell.faults:
+        P.append("the faults that fired, %r, are not %r" % (fired, cell.faults))
+    litter = os.path.exists(os.path.join(d.data_dir, "statestored.log.tmp"))
+    if litter and plan.kind != "compact_litter":
+        P.append("a compaction temp file was left behind")
+
+    # Against the plan.
+    if plan.kind == "startup":
+        if started:
+            P.append("the daemon started although a startup call failed")
+        elif os.strerror(plan.errnum) not in d.log():
+            P.append("the startup failure is not logged with its reason")
+    elif not started:
+        P.append("the daemon did not start (exit %r)" % code)
+    if code is not None and code != plan.exit_code:
+        P.append("exit code %r, expected %r" % (code, plan.exit_code))
+    if started:
+        for step, want, got in zip(WORKLOAD, want_steps, got_steps):
+            if want is not None and not all(map(reply_matches, want, got)):
+                P.append("%s: replies %r, expected %r" % (step.name, got, want))
+        if plan.kind == "transparent" and re.search(r"\[(warn|error)\]", d.log()):
+            P.append("a transparent fault was logged as a warning or error")
+        if plan.errnum and os.strerror(plan.errnum) not in d.log():
+            P.append("the failure is not logged with its reason")
+
+    # Restart without faults: exactly the acknowledged state (or, where
+    # the design leaves it open, one of the allowed states).
+    if not start(r):
+        P.append("restart without faults failed: exit %r" % r.proc.returncode)
+        rcode = r.proc.returncode
+        restarted = None
+    else:
+        m = TORN_RE.search(r.log())
+        if not m or m.group(1) != "0":
+            P.append("the restart cut a torn tail: %s" % (m.group(0) if m else "?"))
+        if plan.kind == "compact_litter" and litter and \
+                "removed a stale compaction temp file" not in r.log():
+            P.append("the restart did not remove the failed snapshot")
+        with r.connect(WAIT) as c:
+            after = dict(zip(NAMES, exchange(c, ["GET_CHECKPOINT " + n for n in NAMES])))
+            restarted = {k: v for k, v in after.items() if v != "NULL"}
+            candidates = [acked] + [s for s in states[1:]]
+            if restarted not in candidates:
+                P.append("after restart %r, acknowledged state %r%s" % (
+                    restarted, acked, "" if len(candidates) == 1 else
+                    " (or with the unsynced batch: %r)" % candidates[1:]))
+            probe = exchange(c, ["SET_CHECKPOINT probe p", "GET_CHECKPOINT probe"])
+            if probe != ["OK", "p"]:
+                P.append("after restart a write fails: %r" % probe)
+        rcode = stop(r)
+        if rcode != 0:
+            P.append("restarted daemon exited %r on SIGTERM" % rcode)
+        if os.path.exists(os.path.join(d.data_dir, "statestored.log.tmp")):
+            P.append("a compaction temp file is there after the restart")
+    P.extend(daemon_problems(r, rcode, "restarted daemon"))
+
+    if not started:
+        cell.observed = "no start, exit %r" % code
+    else:
+        cell.observed = "%s; exit %r" % (describe(got_steps, cell.clean.replies), code)
+    if restarted is None:
+        cell.observed += "; restart FAILED"
+    elif restarted == acked:
+        cell.observed += "; restart = acked"
+    elif restarted in states[1:]:
+        cell.observed += "; restart = acked + the unsynced batch"
+    else:
+        cell.observed += "; restart MISMATCH"
+    if litter:
+        cell.observed += "; temp file left, removed at restart"
+
+
+def positions(count):
+    if os.environ.get("SS_FAULT_MATRIX") == "ends":
+        return sorted({1, (count + 1) // 2, count})
+    return list(range(1, count + 1))
+
+
+def position_tag(n, count):
+    tags = [t for t, k in (("first", 1), ("mid", (count + 1) // 2), ("last", count)) if n == k]
+    return "/".join(tags)
+
+
+def run_parallel(jobs):
+    with concurrent.futures.ThreadPoolExecutor(JOBS) as ex:
+        return list(ex.map(lambda job: run_cell(*job), jobs))
+
+
+class TestFaultMatrix(unittest.TestCase):
+    def test_every_write_path_call_fails_cleanly(self):
+        for prog in ("statestored-faulty", "statestored"):
+            self.assertTrue(os.path.exists(binary(prog)), prog + " not built")
+        t0 = time.monotonic()
+        cleans, jobs = [], []
+        for args, ops in CONFIGS:
+            clean = learn(self, args)
+            cleans.append((clean, ops))
+            jobs += [([(op, err, n)], make_plan(op, err, n, clean), clean)
+                     for op in ops if clean.counts.get(op, 0) > 0
+                     for err in ERRS if err != "short" or op == "pwrite"
+                     for n in positions(clean.counts[op])]
+        first = run_parallel(jobs)
+        jobs = []
+        for c in first:
+            if c.err in ("EINTR", "short") or c.plan.kind == "startup":
+                continue
+            call = cleanup_call(c, c.trace)
+            if call is not None:
+                for err2 in ERRS2:
+                    jobs.append((c.faults + [(call.op, err2, call.n)],
+                                 make_plan2(c, call, err2, c.clean), c.clean))
+        second = run_parallel(jobs)
+        results = first + second
+        failed = [c for c in results if c.problems]
+
+        lines = ["fault matrix: %d cells (%d first-order, %d second-order), %d failed, %.1f s, "
+                 "%d in parallel" % (len(results), len(first), len(second), len(failed),
+                                     time.monotonic() - t0, JOBS)]
+        for clean, ops in cleans:
+            never = [op for op in ops if clean.counts.get(op, 0) == 0]
+            lines += ["", "== daemon %s: calls per op in the workload: %s" % (
+                " ".join(clean.args), ", ".join("%s %d" % (op, clean.counts.get(op, 0))
+                                                for op in ops)),
+                      "never called (skipped): %s" % (", ".join(never) or "none")
+                      + "; fallocate: not in the I/O table (preallocation writes zeros)"]
+            for c in first:
+                if c.clean is clean:
+                    lines.append("%-4s %-9s %-6s %3d %-10s %-58s -> %s" % (
+                        "FAIL" if c.problems else "ok", c.op, c.err, c.n,
+                        position_tag(c.n, clean.counts[c.op]), c.plan.role[:58], c.observed))
+            lines.append("second order: the first fault, then the clean-up call it caused "
+                         "fails too")
+            for c in second:
+                if c.clean is clean:
+                    lines.append("%-4s %-40s %-52s -> %s" % (
+                        "FAIL" if c.problems else "ok", c.name,
+                        c.plan.role.split("; then ")[-1][:52], c.observed))
+        text = "\n".join(lines)
+        print("\n" + text, file=sys.stderr)
+        out = os.environ.get("SS_FAULT_MATRIX_OUT")
+        if out:
+            with open(out, "w") as f:
+                f.write(text + "\n")
+        for c in failed:
+            with self.subTest(cell=c.name, daemon_args=" ".join(c.args)):
+                self.fail(c.report())
+
+
+class TestDirectoryEntriesDurable(unittest.TestCase):
+    """A start creates the data directory and the log and fsyncs the
+    directories holding them, so a power loss cannot take the entries away
+    with every acknowledged record. If that fsync fails, the start fails -
+    and the next start, finding both entries there, must still make them
+    durable before it acknowledges anything: nothing else ever will."""
+
+    def trace_of_a_start(self, data, env):
+        """Starts statestored-faulty on data with env, stops it if it
+        listened; returns (listened, exit code, the trace's lines)."""
+        trace = os.path.join(os.path.dirname(data), "trace")
+        if os.path.exists(trace):
+            os.unlink(trace)
+        d = Daemon(data, DAEMON_ARGS, "statestored-faulty", dict(env, SS_FAULT_TRACE=trace))
+        try:
+            listened = start(d)
+            code = stop(d) if listened else d.proc.returncode
+            self.assertEqual(daemon_problems(d, code, "daemon"), [], d.log())
+        finally:
+            if d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait(WAIT)
+        with open(trace) as f:
+            return listened, code, [l.split(" ", 3) for l in f.read().splitlines()]
+
+    def test_a_start_after_a_failed_directory_fsync_fsyncs_the_directories(self):
+        tmp = tempfile.mkdtemp(prefix="ss-fm-dir-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        data = os.path.join(tmp, "data")
+        _, _, calls = self.trace_of_a_start(data, {})
+        fsyncs = {detail: int(n) for _, op, n, detail in calls if op == "fsync"}
+        self.assertEqual(sorted(fsyncs), sorted([tmp, data]), calls)
+        for target, n in sorted(fsyncs.items()):
+            with self.subTest(failed_fsync_of=target):
+                shutil.rmtree(data)
+                listened, code, _ = self.trace_of_a_start(data, {"SS_FAULT": "fsync:EIO@%d" % n})
+                self.assertFalse(listened)
+                self.assertEqual(code, 1)
+                listened, code, calls = self.trace_of_a_start(data, {})
+                self.assertTrue(listened)
+                synced = [detail for _, op, _, detail in calls if op == "fsync"]
+                self.assertIn(target, synced,
+                              "the start after a failed fsync of %s did not fsync it" % target)
