@@ -1,10 +1,11 @@
 /*
  * batch.c - one commit's mutations: encoded records plus the ops to apply.
  *
- * Records are encoded straight into buf, which is what goes to the log, so
- * there is no second copy. Ops refer to names and values by offset into buf,
- * never by pointer, so buf may move when it grows. Both arrays only grow
- * (doubling); ss_batch_reset keeps their memory for the next commit.
+ * Records are encoded straight into buf, after room reserved for the GROUP
+ * line, and buf is what goes to the log, so there is no second copy. Ops
+ * refer to names and values by offset into buf, never by pointer, so buf may
+ * move when it grows. Both arrays only grow (doubling); ss_batch_reset keeps
+ * their memory for the next commit.
  *
  * Every add either succeeds completely or leaves the batch as it was: room
  * is made first, and only then is anything written. Records are checked
@@ -36,18 +37,21 @@ void ss_batch_reset(struct ss_batch *b)
 	b->nops = 0;
 }
 
-/* Makes room for extra more bytes in buf and nops more ops. */
+/* Makes room for bytes more record bytes in buf (and the reserved prefix,
+ * if b is empty) and nops more ops. */
 static int reserve(struct ss_batch *b, size_t bytes, size_t nops)
 {
-	if (bytes > SIZE_MAX / 2 - b->len || nops > SIZE_MAX / 2 / sizeof(struct ss_op) - b->nops) {
+	size_t len = b->len ? b->len : SS_BATCH_PREFIX;
+
+	if (bytes > SIZE_MAX / 2 - len || nops > SIZE_MAX / 2 / sizeof(struct ss_op) - b->nops) {
 		errno = ENOMEM;
 		return -1;
 	}
-	if (b->cap - b->len < bytes) {
+	if (b->cap - len < bytes || b->cap < len) {
 		size_t cap = b->cap ? b->cap : 4096;
 		char *p;
 
-		while (cap - b->len < bytes)
+		while (cap < len || cap - len < bytes)
 			cap *= 2;
 		p = realloc(b->buf, cap);
 		if (!p) {
@@ -80,6 +84,8 @@ static void append_op(struct ss_batch *b, const struct ss_record *r, void *owner
 {
 	struct ss_op *op = &b->ops[b->nops++];
 
+	if (b->len == 0)
+		b->len = SS_BATCH_PREFIX;
 	op->type = r->type;
 	op->name_off = b->len + TAG_LEN;
 	op->nlen = r->nlen;
@@ -105,6 +111,10 @@ int ss_batch_add(struct ss_batch *b, const struct ss_record *r, void *owner)
 		errno = EINVAL;
 		return -1;
 	}
+	if (b->nops >= SS_GROUP_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
 	if (reserve(b, SS_RECORD_MAX, 1) < 0)
 		return -1;
 	append_op(b, r, owner);
@@ -113,10 +123,9 @@ int ss_batch_add(struct ss_batch *b, const struct ss_record *r, void *owner)
 
 int ss_batch_add_group(struct ss_batch *b, const struct ss_record *rs, size_t n, void *owner)
 {
-	struct ss_record group = {.type = SS_REC_GROUP, .count = (uint32_t)n};
 	size_t len0 = b->len, nops0 = b->nops;
 
-	if (n < 1 || n > SS_GROUP_MAX) {
+	if (n < 1) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -126,9 +135,12 @@ int ss_batch_add_group(struct ss_batch *b, const struct ss_record *rs, size_t n,
 			return -1;
 		}
 	}
-	if (reserve(b, SS_RECORD_MAX, n) < 0)
+	if (n > SS_GROUP_MAX - b->nops) {
+		errno = E2BIG;
 		return -1;
-	b->len += ss_record_encode(&group, b->buf + b->len);
+	}
+	if (reserve(b, 0, n) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		/* Encoded records are usually far shorter than SS_RECORD_MAX,
 		 * so room is made one record at a time. */
@@ -140,4 +152,20 @@ int ss_batch_add_group(struct ss_batch *b, const struct ss_record *rs, size_t n,
 		append_op(b, &rs[i], owner);
 	}
 	return 0;
+}
+
+const char *ss_batch_seal(struct ss_batch *b, size_t *len)
+{
+	struct ss_record group = {.type = SS_REC_GROUP, .count = (uint32_t)b->nops};
+	char line[SS_GROUP_LINE_MAX];
+	size_t n;
+
+	if (b->nops == 0) {
+		*len = 0;
+		return NULL;
+	}
+	n = ss_record_encode(&group, line);
+	memcpy(b->buf + SS_BATCH_PREFIX - n, line, n);
+	*len = b->len - (SS_BATCH_PREFIX - n);
+	return b->buf + SS_BATCH_PREFIX - n;
 }

@@ -6,7 +6,9 @@
  * record to the last, and every commit appends the commit's records to the
  * log (one pwrite) and makes them durable (one fdatasync) before any of them
  * is applied to the table or acknowledged. The format is text, one record
- * per line, each line with its own CRC-32C (record.h).
+ * per line, each line with its own CRC-32C, and records framed in groups: a
+ * GROUP <count> line and then <count> records (record.h). Every write to
+ * the log is exactly one group.
  *
  * On-disk invariants, kept by this file:
  *
@@ -14,36 +16,61 @@
  *      fdatasync'd (and the directory fsync'd) before any record is. An
  *      existing log's directory is fsync'd at every open too, in case the
  *      start that created the file did not get that far.
- *   2. Bytes [0, end) are the header followed by whole, valid records. end
+ *   2. Bytes [0, end) are the header followed by whole, valid groups. end
  *      (the logical end) is where the next append goes.
  *   3. Bytes [end, size) are zeros: the preallocated region. A failed append
  *      is cut back - truncated away, or overwritten with zeros inside the
- *      preallocated region - so no partial record stays after end while we
+ *      preallocated region - so no partial group stays after end while we
  *      run. If even the cut-back fails we cannot vouch for the bytes past
  *      end, and the log is "broken": it takes no more appends.
- *   4. Records are only ever appended. The file is replaced as a whole, by
+ *   4. Groups are only ever appended. The file is replaced as a whole, by
  *      rename of a complete, synced temp file, when the store compacts.
+ *   5. At most one write is ever unsynced: the server writes a batch only
+ *      after the previous batch's fdatasync returned, and a compacted file
+ *      is complete and synced before it is renamed into place.
  *
  * Preallocation. Appending past the end of a file changes its size, and then
  * every fdatasync must also flush the inode. With prealloc on, we write zeros
  * ahead of the end in large chunks, so most appends overwrite zeros inside
  * the file and their fdatasync writes data only. Replay reads a zero byte
- * where a record should start as the end of the log. If the disk is full the
- * zero-fill fails with ENOSPC and we append without it, so the log takes
+ * where a GROUP line should start as the end of the log. If the disk is full
+ * the zero-fill fails with ENOSPC and we append without it, so the log takes
  * writes until the disk is truly full.
  *
  * Crash behaviour. kill -9 loses nothing the kernel has accepted. Power loss
- * loses what was not yet fdatasync'd: the tail of the log may then end in a
- * partial record, a partial GROUP, garbage, or zeros. Replay tells such a
- * torn tail from corruption this way: at the first invalid record (or an
- * incomplete group), look for any valid record later in the file - at every
- * line start, and after the last byte of each line that no record can hold
- * (a run of zeros, a damaged newline). If there is none, the tail was a
- * write in flight that was never acknowledged: cut the file back to the end
- * of the last valid record or complete group, sync, and report the bytes
- * cut. If there is one, acknowledged data lies beyond the damage: refuse to
- * start, naming the file, the byte offset and the record number, and let a
- * human decide. A tail of only zeros is simply the preallocated end.
+ * loses what was not yet fdatasync'd, and not necessarily as a clean prefix:
+ * if power fails during the fdatasync of a write that overwrote zeros inside
+ * the file, any subset of its pages may have reached the disk - a page of
+ * zeros (or of old bytes) can sit between valid records of that same,
+ * never-acknowledged write. A record-by-record reading would call that
+ * "damage followed by a valid record", i.e. corruption, and refuse to start
+ * over data nobody was promised. Groups fix this: replay applies a group
+ * only once all of its records are read and valid, and classifies damage by
+ * complete groups.
+ *
+ * At the first damage X - a line that is not what the format needs there
+ * (garbage, zeros, a bad CRC, a record outside any group, a GROUP line
+ * inside a group) or a group cut short by the end of the file - replay looks
+ * for a complete valid group (a valid GROUP k line and k valid records)
+ * that starts at or after X: at every line start, and after the last byte of
+ * each line that no record can hold (a run of zeros, a damaged newline).
+ * (The line at X counts when it is itself a valid GROUP line: the damage is
+ * then the group before it, cut short.)
+ *
+ *   - If there is one, a later write happened. The server writes only after
+ *     the previous fdatasync returned, so the damaged data had been
+ *     acknowledged: this is corruption. Refuse to start, naming the file, the
+ *     byte offset and the record number (lines after the header, GROUP lines
+ *     included, from 1), and let a human decide.
+ *   - If there is none, the damage lies within the last write, which was
+ *     never acknowledged: a torn tail. Cut the file back to the end of the
+ *     last complete group before X, sync, and report the bytes cut. A tail
+ *     of only zeros right after a complete group is simply the preallocated
+ *     end, not a tear.
+ *
+ * Known limit: bit rot inside the very last group looks exactly like a torn
+ * write, so that group is cut - loudly, as the startup log reports every
+ * torn byte - rather than refused. Damage anywhere earlier is caught.
  *
  * Failed syncs are final. After fdatasync fails the kernel may have dropped
  * the dirty pages and marked them clean; a later fdatasync would succeed
@@ -52,8 +79,9 @@
  *
  * Replay maps the file read-only and decodes in place: records point into
  * the mapping, and nothing is allocated or copied per record (the table
- * copies what it keeps). GROUP members are held as decoded records in one
- * array, allocated once, until the whole group is known to be valid.
+ * copies what it keeps). A group's records are held as decoded records in
+ * one array, grown as needed and reused for every group, until the whole
+ * group is known to be valid.
  */
 #include "logfile.h"
 
@@ -149,92 +177,151 @@ static int record_byte(unsigned char c)
 	return c == ' ' || ss_is_token_char(c);
 }
 
-/* Returns the offset of the first valid record at or after pos, or -1.
- * Candidates, per line: its start, and the byte after the last byte in it
- * that no record can contain - a record written after a zero-filled gap, or
- * after a record whose newline was damaged into such a byte. */
-static long long find_valid(const char *buf, size_t size, size_t pos)
+/* Returns 1 if a complete valid group starts at pos: a valid GROUP k line
+ * and k valid SET/DEL records. Otherwise returns 0 and sets *stop to where a
+ * later group could start at the earliest: past the valid records that
+ * followed a valid GROUP line (none of them can start a group), else pos. */
+static int complete_group(const char *buf, size_t size, size_t pos, size_t *stop)
 {
 	struct ss_record r;
 	size_t used;
+	uint32_t count;
+
+	*stop = pos;
+	if (ss_record_decode(buf + pos, size - pos, &r, &used) != SS_DEC_OK ||
+	    r.type != SS_REC_GROUP)
+		return 0;
+	count = r.count;
+	pos += used;
+	for (uint32_t k = 0; k < count; k++) {
+		*stop = pos;
+		if (pos == size || ss_record_decode(buf + pos, size - pos, &r, &used) != SS_DEC_OK ||
+		    r.type == SS_REC_GROUP)
+			return 0;
+		pos += used;
+	}
+	return 1;
+}
+
+/* Returns the offset of the first complete valid group that starts at or
+ * after pos, or -1. Candidate starts, per line: its start, and the byte
+ * after the last byte in it that no record can contain - a group written
+ * after a zero-filled gap, or after a line whose newline was damaged into
+ * such a byte. Linear: a candidate's valid records are skipped, not read
+ * again as candidates. */
+static long long find_group(const char *buf, size_t size, size_t pos)
+{
+	size_t stop;
 
 	while (pos < size) {
 		const char *nl = memchr(buf + pos, '\n', size - pos);
 		size_t eol = nl ? (size_t)(nl - buf) + 1 : size;
 		size_t at = nl ? eol - 1 : eol;
+		size_t next = eol;
 
-		if (ss_record_decode(buf + pos, eol - pos, &r, &used) == SS_DEC_OK)
+		if (complete_group(buf, size, pos, &stop))
 			return (long long)pos;
+		if (stop > next)
+			next = stop;
 		while (at > pos && record_byte((unsigned char)buf[at - 1]))
 			at--;
-		if (at > pos && at < eol &&
-		    ss_record_decode(buf + at, eol - at, &r, &used) == SS_DEC_OK)
-			return (long long)at;
-		pos = eol;
+		if (at > pos && at < eol) {
+			if (complete_group(buf, size, at, &stop))
+				return (long long)at;
+			if (stop > next)
+				next = stop;
+		}
+		pos = next;
 	}
 	return -1;
 }
 
 /* Where replay stopped. */
 struct replay_end {
-	size_t good_end; /* end of the last record or complete group applied */
-	size_t bad;      /* where the first invalid record (or the damage) is */
-	uint64_t good_nrec; /* records applied, up to good_end */
-	uint64_t nrec;   /* valid records decoded before bad */
+	size_t good_end;    /* end of the last complete group applied */
+	size_t bad;         /* the first damage: where a line is not what the
+			     * format needs there, or the end of a group cut short */
+	uint64_t good_nrec; /* records (lines) applied, up to good_end */
+	uint64_t nrec;      /* valid records (lines) before bad */
+	const char *why;    /* what is wrong at bad */
+	size_t group;       /* bad is inside the group whose GROUP line is here */
 };
 
-/* Decodes buf[pos..size) and applies each record or complete group. Stops at
- * the end or at the first invalid record or incomplete group. Returns 0, or
- * -1 (errno) if apply or the group array's allocation failed. */
+/* Makes room for n decoded records in *rs. Returns 0 or -1 (ENOMEM). */
+static int grow(struct ss_record **rs, size_t *cap, size_t n)
+{
+	size_t c = *cap ? *cap : 64;
+	struct ss_record *p;
+
+	if (n <= *cap)
+		return 0;
+	while (c < n)
+		c *= 2;
+	p = realloc(*rs, c * sizeof(*p));
+	if (!p) {
+		errno = ENOMEM;
+		return -1;
+	}
+	*rs = p;
+	*cap = c;
+	return 0;
+}
+
+/* Decodes buf[pos..size) group by group and applies each complete group.
+ * Stops at the end or at the first damage. Returns 0, or -1 (errno) if
+ * apply or the group array's allocation failed. */
 static int replay(const char *buf, size_t size, size_t pos, ss_logfile_apply_fn apply, void *arg,
 		  struct replay_end *re)
 {
-	struct ss_record r, *group = NULL;
+	struct ss_record r, *rs = NULL; /* one group's records, reused */
+	size_t cap = 0, used, gpos;
 	uint64_t nrec = 0;
-	size_t used;
+	uint32_t count, k;
+	enum ss_dec d = SS_DEC_OK;
 	int ret = -1;
 
 	for (;;) {
-		re->good_end = pos;
-		re->bad = pos;
+		re->good_end = re->bad = re->group = pos;
 		re->good_nrec = re->nrec = nrec;
+		re->why = "is not a valid GROUP line";
 		if (pos == size)
 			break;
 		if (ss_record_decode(buf + pos, size - pos, &r, &used) != SS_DEC_OK)
 			break;
 		if (r.type != SS_REC_GROUP) {
-			if (apply(arg, &r) < 0)
-				goto out;
-			nrec++;
-			pos += used;
-			continue;
+			re->why = "is a record outside any group";
+			break;
 		}
-		if (!group && !(group = malloc(SS_GROUP_MAX * sizeof(*group))))
+		count = r.count;
+		if (grow(&rs, &cap, count) < 0)
 			goto out;
-		size_t gpos = pos + used;
-		uint32_t k;
-		for (k = 0; k < r.count; k++) {
-			if (gpos == size ||
-			    ss_record_decode(buf + gpos, size - gpos, &group[k], &used) != SS_DEC_OK ||
-			    group[k].type == SS_REC_GROUP)
+		gpos = pos + used;
+		for (k = 0; k < count; k++) {
+			if (gpos == size)
+				break;
+			d = ss_record_decode(buf + gpos, size - gpos, &rs[k], &used);
+			if (d != SS_DEC_OK || rs[k].type == SS_REC_GROUP)
 				break;
 			gpos += used;
 		}
-		if (k < r.count) {
+		if (k < count) {
 			re->bad = gpos;
 			re->nrec = nrec + 1 + k;
+			re->why = gpos == size	   ? "ends the file inside the group" :
+				  d == SS_DEC_OK ? "is a GROUP line inside the group" :
+						   "is not a valid record of the group";
 			break;
 		}
-		for (k = 0; k < r.count; k++) {
-			if (apply(arg, &group[k]) < 0)
+		for (k = 0; k < count; k++) {
+			if (apply(arg, &rs[k]) < 0)
 				goto out;
 		}
-		nrec += 1 + r.count;
+		nrec += 1 + count;
 		pos = gpos;
 	}
 	ret = 0;
 out:
-	free(group);
+	free(rs);
 	return ret;
 }
 
@@ -260,17 +347,25 @@ static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size
 	*cut = 0;
 	if (re.bad == size && re.good_end == size)
 		return 0;
-	later = find_valid(buf, size, re.bad);
+	later = find_group(buf, size, re.bad);
 	if (later >= 0) {
-		ss_error_set(err, SS_ERR_CORRUPT, 0,
-			     "the log %s is corrupt: the record at byte offset %llu (record %llu) is "
-			     "invalid but a valid record follows at byte offset %lld",
-			     lf->path, (ull)re.bad, (ull)re.nrec + 1, later);
+		if (re.bad == re.group)
+			ss_error_set(err, SS_ERR_CORRUPT, 0,
+				     "the log %s is corrupt: the line at byte offset %llu (record %llu) "
+				     "%s, but a complete group follows at byte offset %lld",
+				     lf->path, (ull)re.bad, (ull)re.nrec + 1, re.why, later);
+		else
+			ss_error_set(err, SS_ERR_CORRUPT, 0,
+				     "the log %s is corrupt: the line at byte offset %llu (record %llu) "
+				     "%s that starts at byte offset %llu, but a complete group follows "
+				     "at byte offset %lld",
+				     lf->path, (ull)re.bad, (ull)re.nrec + 1, re.why, (ull)re.group,
+				     later);
 		return -1;
 	}
 	if (re.bad == re.good_end && all_zero(buf + re.bad, size - re.bad))
 		return 0; /* the preallocated region: not torn */
-	/* A torn tail, never acknowledged: cut it. */
+	/* A torn tail: the last write, never acknowledged. Cut it. */
 	rep->torn_bytes = size - re.good_end;
 	lf->size = re.good_end;
 	*cut = 1;
@@ -457,10 +552,12 @@ int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err)
 	return 0;
 }
 
-int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *err)
+int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail, size_t tail_len,
+		       struct ss_error *err)
 {
 	const struct ss_io *io = lf->io;
 	struct stat st;
+	uint64_t len;
 	int fd, ret = -1;
 
 	/* Open the new file before the rename: after it, the old fd would name
@@ -477,6 +574,18 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *
 			     strerror(errno));
 		goto out;
 	}
+	len = (uint64_t)st.st_size;
+	/* The tail is whole groups, already durable in the old log; it must be
+	 * durable in the new one before the rename makes it the log. */
+	if (tail_len > 0 && (ss_io_pwrite_all(io, fd, tail, tail_len, (off_t)len) < 0 ||
+			     ss_io_fdatasync(io, fd) < 0)) {
+		ss_error_set(err, SS_ERR_IO, errno,
+			     "cannot append the %zu bytes logged since the snapshot to the compacted "
+			     "log %s: %s",
+			     tail_len, tmp, strerror(errno));
+		goto out;
+	}
+	len += tail_len;
 	if (ss_io_rename(io, tmp, lf->path) < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot rename %s to %s: %s", tmp, lf->path,
 			     strerror(errno));
@@ -486,7 +595,7 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *
 	ss_logfile_close(lf);
 	lf->fd = fd;
 	fd = -1;
-	lf->end = lf->size = lf->synced = (uint64_t)st.st_size;
+	lf->end = lf->size = lf->synced = len;
 	if (ss_io_fsync_dir(io, lf->dir) < 0) {
 		lf->poisoned = 1;
 		ss_error_set(err, SS_ERR_IO, errno,

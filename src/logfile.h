@@ -3,8 +3,8 @@
  * replace it with a compacted one. Internal to the engine; store.c drives it.
  *
  * The log file knows the format (record.h) and the file system, not the
- * table: replay hands each valid record to a callback, in order, and a GROUP's
- * records only once the whole group has been read and found valid.
+ * table: replay hands each SET or DEL record to a callback, in order, a
+ * group's records only once the whole group has been read and found valid.
  */
 #ifndef STATESTORED_SRC_LOGFILE_H
 #define STATESTORED_SRC_LOGFILE_H
@@ -22,7 +22,7 @@ struct ss_logfile {
 	const char *dir;  /* borrowed: the directory holding path, for fsync */
 	size_t prealloc;  /* zero-fill ahead in chunks of this size; 0: never */
 	int fd;           /* -1 when closed */
-	uint64_t end;     /* logical end: the header and whole records */
+	uint64_t end;     /* logical end: the header and whole groups */
 	uint64_t size;    /* file size as far as we know; [end, size) is zeros */
 	uint64_t synced;  /* end as of the last successful sync (or open) */
 	int poisoned;     /* an fdatasync (or a directory fsync) failed */
@@ -43,16 +43,17 @@ void ss_logfile_init(struct ss_logfile *lf, const char *path, const char *dir,
 		     const struct ss_io *io, size_t prealloc);
 
 /* Opens (creating with a synced header if missing or empty) and replays the
- * log, calling apply for each record, cuts a torn tail back to the last
- * valid record or complete group, syncing the cut, and fsyncs the log's
- * directory (whether or not it created the file). Returns 0, or -1 with
- * *err: SS_ERR_IO, SS_ERR_CORRUPT (a bad record with valid ones after it, or
- * not a log), SS_ERR_VERSION, SS_ERR_NOMEM. On -1, lf is closed. */
+ * log, calling apply for each record of each complete group, cuts a torn
+ * tail back to the end of the last complete group, syncing the cut, and
+ * fsyncs the log's directory (whether or not it created the file).
+ * Returns 0, or -1 with *err: SS_ERR_IO, SS_ERR_CORRUPT (damage with a
+ * complete group after it, or not a log), SS_ERR_VERSION, SS_ERR_NOMEM. On
+ * -1, lf is closed. */
 int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
 		    struct ss_logfile_report *rep, struct ss_error *err);
 
-/* Writes buf[0..n) at the logical end with one pwrite (after zero-filling
- * ahead if preallocation is on). Returns 0, or -1 with *err (SS_ERR_IO) after
+/* Writes buf[0..n) - one whole group - at the logical end with one pwrite
+ * (after zero-filling ahead if preallocation is on). Returns 0, or -1 with *err (SS_ERR_IO) after
  * cutting the file back so that it holds nothing of buf; if the cut-back
  * fails, lf becomes broken and refuses every later append and sync. */
 int ss_logfile_append(struct ss_logfile *lf, const void *buf, size_t n, struct ss_error *err);
@@ -68,13 +69,15 @@ int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err);
 int ss_logfile_writable(const struct ss_logfile *lf, struct ss_error *err);
 
 /* Makes the complete, synced file tmp (in lf's directory) the log: opens it,
+ * appends tail[0..tail_len) to it and fdatasyncs it (if tail_len > 0),
  * renames it over path, fsyncs the directory and switches lf to it.
  * Returns 0; -1 with *err if it failed before the rename (tmp is removed; lf
  * is untouched and still appendable); -2 with *err if the directory fsync
  * after the rename failed (lf is switched to the new file, which is now the
  * log, but poisoned: the rename may not be durable, so nothing more may be
  * acknowledged until a restart). */
-int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, struct ss_error *err);
+int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail, size_t tail_len,
+		       struct ss_error *err);
 
 /* Closes the file. Does not sync. Safe on a closed lf. */
 void ss_logfile_close(struct ss_logfile *lf);

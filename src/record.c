@@ -25,6 +25,9 @@
 #define CRC_FIELD 9 /* " xxxxxxxx" */
 #define HEADER_MAGIC SS_LOG_MAGIC " "
 
+_Static_assert(SS_GROUP_MAX >= 1 && SS_GROUP_MAX <= 9999999,
+	       "SS_GROUP_LINE_MAX assumes a count of at most 7 digits");
+
 static const char hexdigits[] = "0123456789abcdef";
 
 static char *put_bytes(char *p, const void *s, size_t n)

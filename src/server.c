@@ -195,7 +195,7 @@ again:
 			ss_buf_consume(&c->in, (size_t)n);
 			continue;
 		}
-		if (srv->batch.len >= SS_BATCH_SOFT_MAX) {
+		if (srv->batch.len >= SS_BATCH_SOFT_MAX || srv->batch.nops >= SS_GROUP_MAX) {
 			if (!c->batch_wait &&
 			    conn_array_push(&srv->waiters, &srv->nwaiters, &srv->waitcap, c) == 0)
 				c->batch_wait = 1;

@@ -6,7 +6,8 @@
  * store on the same directory - even in the same process - is refused),
  * removes a compaction temp file left by a crash, and replays the log into a
  * fresh table. The log file itself is logfile.c; writing a compacted copy is
- * snapshot.c.
+ * snapshot.c, which may run in a forked child (ss_store_compact_begin /
+ * _finish: the parent appends what it logged meanwhile, then renames).
  *
  * The commit protocol (store.h) keeps one rule: the table only ever holds
  * what the log holds durably. ss_store_write and ss_store_sync touch only the
@@ -231,9 +232,12 @@ struct ss_table *ss_store_table(struct ss_store *s)
 	return s->table;
 }
 
-int ss_store_write(struct ss_store *s, const struct ss_batch *b, struct ss_error *err)
+int ss_store_write(struct ss_store *s, struct ss_batch *b, struct ss_error *err)
 {
-	return ss_logfile_append(&s->log, b->buf, b->len, err);
+	size_t len;
+	const char *group = ss_batch_seal(b, &len);
+
+	return ss_logfile_append(&s->log, group, len, err);
 }
 
 int ss_store_sync(struct ss_store *s, struct ss_error *err)
@@ -259,15 +263,29 @@ int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms)
 	return 0;
 }
 
-int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err)
+int ss_store_compact_begin(struct ss_store *s, const char **tmp_path, struct ss_error *err)
+{
+	*tmp_path = s->tmp_path;
+	if (ss_logfile_writable(&s->log, err) < 0)
+		return -1;
+	if (ss_io_unlink(s->io, s->tmp_path) < 0 && errno != ENOENT) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot remove the stale compaction file %s: %s",
+			     s->tmp_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int ss_store_compact_finish(struct ss_store *s, const void *tail, size_t tail_len,
+			    struct ss_error *err)
 {
 	int r;
 
-	if (ss_logfile_writable(&s->log, err) < 0)
+	if (ss_logfile_writable(&s->log, err) < 0) {
+		ss_store_compact_abort(s);
 		return -1;
-	if (ss_snapshot_write(s->table, now_ms, s->tmp_path, s->io, err) < 0)
-		return -1;
-	r = ss_logfile_replace(&s->log, s->tmp_path, err);
+	}
+	r = ss_logfile_replace(&s->log, s->tmp_path, tail, tail_len, err);
 	if (r != -1) /* -2: the new file is the log, though poisoned */
 		s->compacted_bytes = s->log.end;
 	return r < 0 ? -1 : 0;
@@ -278,6 +296,21 @@ enum ss_store_state ss_store_state(const struct ss_store *s)
 	if (s->log.broken)
 		return SS_STORE_BROKEN;
 	return s->log.poisoned ? SS_STORE_POISONED : SS_STORE_OK;
+}
+
+void ss_store_compact_abort(struct ss_store *s)
+{
+	(void)ss_io_unlink(s->io, s->tmp_path);
+}
+
+int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err)
+{
+	const char *tmp;
+
+	if (ss_store_compact_begin(s, &tmp, err) < 0 ||
+	    ss_snapshot_write(s->table, now_ms, tmp, s->io, err) < 0)
+		return -1;
+	return ss_store_compact_finish(s, NULL, 0, err);
 }
 
 uint64_t ss_store_log_bytes(const struct ss_store *s)

@@ -1,20 +1,32 @@
 /*
- * record.h - the log's on-disk format: one text record per line.
+ * record.h - the log's on-disk format: one text record per line, records
+ * framed in groups.
  *
- * A log file is a header line followed by records. Every line ends in '\n'
+ * A log file is a header line followed by groups. Every line ends in '\n'
  * and its fields are separated by one space:
  *
  *   statestored-log 1                                   header: format, version
+ *   GROUP <count> <crc>                                 a group of the next
+ *                                                       <count> records
  *   SET_CHECKPOINT <name> <value> <expire_ms> <crc>     set; expire_ms 0 = none
  *   DEL_CHECKPOINT <name> <crc>                         delete
- *   GROUP <count> <crc>                                 the next <count> records
- *                                                       apply all-or-nothing
+ *
+ * After the header the log is a sequence of groups: a GROUP line followed by
+ * exactly <count> SET/DEL records. Every write to the log is exactly one
+ * group - each batch the server commits, each chunk of a snapshot - and
+ * replay applies a group all-or-nothing, only once all of its records have
+ * been read and found valid. A SET or DEL record outside a group, and a
+ * GROUP line inside one, are invalid.
  *
  * <crc> is the CRC-32C of every byte of the line before the space that
  * precedes it, written as 8 lowercase hex digits. <expire_ms> is an absolute
  * unix time in milliseconds (decimal, no sign, no leading zeros), so replay
- * never extends a TTL. <count> is 1..SS_GROUP_MAX. Names and values obey
- * limits.h, which is what lets a record be a line.
+ * never extends a TTL. <count> is 1..SS_GROUP_MAX (decimal, no leading
+ * zeros). Names and values obey limits.h, which is what lets a record be a
+ * line.
+ *
+ * Past the last group the file may hold zeros (space preallocated ahead);
+ * a zero byte where a GROUP line would start is the end of the log.
  *
  * The codec is pure: no I/O, no allocation.
  */
@@ -29,7 +41,12 @@
 #define SS_LOG_MAGIC "statestored-log"
 #define SS_LOG_VERSION 1
 #define SS_LOG_HEADER "statestored-log 1\n"
-#define SS_GROUP_MAX 4096
+/* Most records in one group: a whole commit is one group, so this also
+ * bounds the mutations of one batch. */
+#define SS_GROUP_MAX 1000000
+
+/* Longest possible GROUP line, newline included (7 count digits). */
+#define SS_GROUP_LINE_MAX (sizeof("GROUP 1000000 01234567\n") - 1)
 
 /* Longest possible record line, newline included. */
 #define SS_RECORD_MAX (sizeof("SET_CHECKPOINT") + SS_NAME_MAX + 1 + SS_VALUE_MAX + 1 + 20 + 1 + 8 + 1)
@@ -46,7 +63,8 @@ struct ss_record {
 	uint32_t count;    /* GROUP */
 };
 
-/* Encodes r into buf, which must hold SS_RECORD_MAX bytes. Returns the
+/* Encodes r into buf, which must hold SS_RECORD_MAX bytes (a GROUP:
+ * SS_GROUP_LINE_MAX). Returns the
  * length written (the newline included). r must be valid (see
  * ss_record_check); an invalid record is a programming error. */
 size_t ss_record_encode(const struct ss_record *r, char *buf);

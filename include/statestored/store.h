@@ -11,9 +11,9 @@
  *   statestored.log.tmp  a compaction in progress; removed at open
  *
  * Commit protocol, as the server drives it:
- *   1. ss_store_write(batch)  - the batch's records go to the log in one
- *                               write. On failure nothing of it stays in the
- *                               log and the table is untouched: reply ERR.
+ *   1. ss_store_write(batch)  - the batch goes to the log as one group in
+ *                               one write. On failure nothing of it stays in
+ *                               the log and the table is untouched: reply ERR.
  *   2. ss_store_sync()        - fdatasync. On failure the process must not
  *                               retry and must not acknowledge: the kernel
  *                               may have dropped the dirty pages. Exit, and
@@ -40,7 +40,7 @@ enum ss_err_kind {
 	SS_ERR_NONE = 0,
 	SS_ERR_IO,      /* a system call failed; sys_errno says which way */
 	SS_ERR_LOCKED,  /* another process holds the data directory */
-	SS_ERR_CORRUPT, /* a bad record followed by good ones, or a bad header */
+	SS_ERR_CORRUPT, /* damage followed by a complete group, or a bad header */
 	SS_ERR_VERSION, /* a log of a format version this build does not read */
 	SS_ERR_NOMEM,
 };
@@ -74,15 +74,15 @@ struct ss_store;
 
 /* Opens (creating if needed) the data directory, takes its lock, removes a
  * stale temp file, replays the log into a new table (dropping entries
- * expired at now_ms) and cuts a torn tail back to the last valid record,
- * syncing the cut. The entries of the data directory and of the log are
- * made durable (fsync of their directories) at every open, not only when
- * they are created. Returns 0 and *out, or -1 with *err filled (*out NULL):
- * SS_ERR_LOCKED if another store (in this process or another) has the
- * directory open; SS_ERR_CORRUPT for a bad record followed by valid ones
- * (the message names the file, byte offset and record number) or a file
- * that is not a log; SS_ERR_VERSION; SS_ERR_IO; SS_ERR_NOMEM. rep may be
- * NULL. */
+ * expired at now_ms) and cuts a torn tail back to the end of the last
+ * complete group, syncing the cut. The entries of the data directory and
+ * of the log are made durable (fsync of their directories) at every open,
+ * not only when they are created. Returns 0 and *out, or -1 with *err
+ * filled (*out NULL): SS_ERR_LOCKED if another store (in this process or
+ * another) has the directory open; SS_ERR_CORRUPT for damage followed by a
+ * complete group (the message names the file, byte offset and record
+ * number) or a file that is not a log; SS_ERR_VERSION; SS_ERR_IO;
+ * SS_ERR_NOMEM. rep may be NULL. */
 int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int64_t now_ms,
 		  struct ss_open_report *rep, struct ss_error *err);
 
@@ -92,12 +92,15 @@ void ss_store_close(struct ss_store *s);
 /* The table, for reads. Readers only ever see applied (durable) state. */
 struct ss_table *ss_store_table(struct ss_store *s);
 
-/* Step 1: appends b's records to the log. Returns 0, or -1 with *err
- * (SS_ERR_IO; sys_errno ENOSPC, EIO, ...). After -1 the log holds nothing of
- * b (it was cut back) and later writes may succeed. If even the cut-back
- * fails, the store is broken: it refuses further writes, syncs and
+/* Step 1: seals b (ss_batch_seal) and appends its group to the log in one
+ * write; an empty batch writes nothing. The bytes written are exactly what
+ * ss_batch_seal(b) returns until b changes: a caller running a non-blocking
+ * compaction appends them to its tail (see below). Returns 0, or -1 with
+ * *err (SS_ERR_IO; sys_errno ENOSPC, EIO, ...). After -1 the log holds
+ * nothing of b (it was cut back) and later writes may succeed. If even the
+ * cut-back fails, the store is broken: it refuses further writes, syncs and
  * compactions (returns -1 EIO) until reopened, and the caller should exit. */
-int ss_store_write(struct ss_store *s, const struct ss_batch *b, struct ss_error *err);
+int ss_store_write(struct ss_store *s, struct ss_batch *b, struct ss_error *err);
 
 /* Step 2: makes everything written so far durable. Returns 0, or -1 with
  * *err. After -1 the store is poisoned: every later write, sync and
@@ -124,7 +127,8 @@ int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms);
  * file is the log (the store appends to it) but the store is poisoned as
  * after a failed sync, since the rename may not survive a crash and nothing
  * more may be acknowledged until a restart. Fails with EIO on a poisoned or
- * broken store. */
+ * broken store. This is ss_store_compact_begin, ss_snapshot_write and
+ * ss_store_compact_finish (with no tail) in a row. */
 int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err);
 
 /* Whether the store still takes writes. After a failed sync, or a failed
@@ -134,6 +138,45 @@ int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err);
  * caller should exit and let the next start replay the log. */
 enum ss_store_state { SS_STORE_OK, SS_STORE_POISONED, SS_STORE_BROKEN };
 enum ss_store_state ss_store_state(const struct ss_store *s);
+
+/* Non-blocking compaction, in three steps, so that the snapshot is written
+ * by a forked child over its copy-on-write copy of the table while the
+ * parent keeps committing:
+ *
+ * 1. ss_store_compact_begin(s, &tmp_path, err), in the parent between
+ *    commits: removes any stale temp file and returns the temp path in
+ *    *tmp_path (owned by the store, valid until it is closed). Returns 0, or
+ *    -1 with *err (EIO on a poisoned or broken store; SS_ERR_IO if the stale
+ *    file cannot be removed). Then fork.
+ * 2. In the child: ss_snapshot_write(ss_store_table(s), now_ms, tmp_path,
+ *    io, err) writes the live entries as groups and fdatasyncs the file; the
+ *    child then _exit()s 0 on success or 1. The child must not touch the
+ *    log or the store otherwise.
+ * 3. Meanwhile the parent commits as usual and keeps, in its own tail
+ *    buffer, the exact bytes of every batch it wrote to the log since the
+ *    fork: after each successful ss_store_write(s, b), append the span
+ *    ss_batch_seal(b, &len) returns (whole groups, so the tail is valid log
+ *    data). Batches whose write failed were cut back and are not kept. Once
+ *    the child has exited 0, between commits (nothing written and not yet
+ *    applied), the parent calls ss_store_compact_finish(s, tail, tail_len,
+ *    err): it appends the tail to the temp file, fdatasyncs it, renames it
+ *    over the log, fsyncs the directory and switches appends to the new
+ *    file (preallocation starts afresh). Same return and failure contract as
+ *    ss_store_compact: on failure before the rename the temp file is
+ *    removed and the old log stays the log, appendable. The tail may then be
+ *    dropped.
+ *    Or, if the child failed or compaction is given up,
+ *    ss_store_compact_abort(s) removes the temp file; the old log was the
+ *    log all along.
+ *
+ * Only finish makes the snapshot the log, and only the parent calls it, so
+ * nothing the parent acknowledged is ever missing from the log: it is in
+ * the child's snapshot (applied before the fork) or in the tail (written
+ * after it). */
+int ss_store_compact_begin(struct ss_store *s, const char **tmp_path, struct ss_error *err);
+int ss_store_compact_finish(struct ss_store *s, const void *tail, size_t tail_len,
+			    struct ss_error *err);
+void ss_store_compact_abort(struct ss_store *s);
 
 /* Logical size of the log in bytes (records end; preallocated zeros not
  * counted), and that size right after the last compaction or open. */

@@ -276,24 +276,29 @@ struct ss_store *sstest_open(const char *dir, const struct ss_io *io, size_t pre
 	return s;
 }
 
+int sstest_commit(struct ss_store *s, struct ss_batch *b, int64_t now_ms, struct ss_error *err)
+{
+	struct ss_error local;
+
+	if (!err)
+		err = &local;
+	if (ss_store_write(s, b, err) < 0 || ss_store_sync(s, err) < 0)
+		return -1;
+	if (ss_store_apply(s, b, now_ms) < 0)
+		fail_msg("ss_store_apply: %s", strerror(errno));
+	return 0;
+}
+
 static int commit(struct ss_store *s, const struct ss_record *r, int64_t now_ms,
 		  struct ss_error *err)
 {
 	struct ss_batch b;
-	struct ss_error local;
-	int ret = -1;
+	int ret;
 
-	if (!err)
-		err = &local;
 	ss_batch_init(&b);
 	if (ss_batch_add(&b, r, NULL) < 0)
 		fail_msg("ss_batch_add: %s", strerror(errno));
-	if (ss_store_write(s, &b, err) < 0 || ss_store_sync(s, err) < 0)
-		goto out;
-	if (ss_store_apply(s, &b, now_ms) < 0)
-		fail_msg("ss_store_apply: %s", strerror(errno));
-	ret = 0;
-out:
+	ret = sstest_commit(s, &b, now_ms, err);
 	ss_batch_free(&b);
 	return ret;
 }
@@ -400,7 +405,7 @@ void sstest_log_free(struct sstest_log *l)
 	l->buf = NULL;
 }
 
-static void log_record(struct sstest_log *l, const struct ss_record *r)
+static void log_line(struct sstest_log *l, const struct ss_record *r)
 {
 	char *tmp = malloc(SS_RECORD_MAX);
 
@@ -409,7 +414,25 @@ static void log_record(struct sstest_log *l, const struct ss_record *r)
 	assert_null(ss_record_check(r));
 	l->off[l->nrec++] = l->len;
 	sstest_log_raw(l, tmp, ss_record_encode(r, tmp));
+	l->off[l->nrec] = l->len;
 	free(tmp);
+}
+
+void sstest_log_group(struct sstest_log *l, uint32_t count)
+{
+	struct ss_record r = {.type = SS_REC_GROUP, .count = count};
+
+	log_line(l, &r);
+	l->open = count;
+}
+
+/* A SET or DEL: in the open group, or as a group of its own. */
+static void log_record(struct sstest_log *l, const struct ss_record *r)
+{
+	if (l->open == 0)
+		sstest_log_group(l, 1);
+	log_line(l, r);
+	l->open--;
 }
 
 void sstest_log_set(struct sstest_log *l, const char *name, const char *value, int64_t expire_ms)
@@ -424,16 +447,22 @@ void sstest_log_set(struct sstest_log *l, const char *name, const char *value, i
 	log_record(l, &r);
 }
 
+void sstest_log_bare_set(struct sstest_log *l, const char *name, const char *value,
+			 int64_t expire_ms)
+{
+	struct ss_record r = {.type = SS_REC_SET,
+			      .name = name,
+			      .nlen = strlen(name),
+			      .value = value,
+			      .vlen = strlen(value),
+			      .expire_ms = expire_ms};
+
+	log_line(l, &r);
+}
+
 void sstest_log_del(struct sstest_log *l, const char *name)
 {
 	struct ss_record r = {.type = SS_REC_DEL, .name = name, .nlen = strlen(name)};
-
-	log_record(l, &r);
-}
-
-void sstest_log_group(struct sstest_log *l, uint32_t count)
-{
-	struct ss_record r = {.type = SS_REC_GROUP, .count = count};
 
 	log_record(l, &r);
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "statestored/batch.h"
 #include "statestored/io.h"
 #include "statestored/store.h"
 
@@ -79,8 +80,10 @@ void sstest_fault_io_disarm(struct sstest_fault_io *f);
 /* Opens a store on dir that must open. io may be NULL; rep may be NULL. */
 struct ss_store *sstest_open(const char *dir, const struct ss_io *io, size_t prealloc,
 			     int64_t now_ms, struct ss_open_report *rep);
-/* One whole commit of one SET (expire_ms 0: none) or DEL: write, sync,
- * apply. Returns 0, or -1 with *err filled (err may be NULL). */
+/* One whole commit of b: write, sync, apply. Returns 0, or -1 with *err
+ * filled (err may be NULL). */
+int sstest_commit(struct ss_store *s, struct ss_batch *b, int64_t now_ms, struct ss_error *err);
+/* One whole commit of one SET (expire_ms 0: none) or DEL. Same return. */
 int sstest_set(struct ss_store *s, const char *name, const char *value, int64_t expire_ms,
 	       int64_t now_ms, struct ss_error *err);
 int sstest_del(struct ss_store *s, const char *name, int64_t now_ms, struct ss_error *err);
@@ -90,20 +93,29 @@ char *sstest_get(struct ss_store *s, const char *name, int64_t now_ms);
  * malloc'd: two tables hold the same state iff their dumps are equal. */
 char *sstest_dump(struct ss_table *t, int64_t now_ms);
 
-/* Hand-made logs. A builder starts with the header; each record added is
- * encoded with the real codec and its start offset recorded in off[]. */
-#define SSTEST_LOG_RECORDS_MAX 4200
+/* Hand-made logs. A builder starts with the header; each line added is
+ * encoded with the real codec and its start offset recorded in off[]: off[i]
+ * is line i after the header (0-based, GROUP lines included), which replay's
+ * messages call record i + 1. A SET or DEL added while no group is open is a
+ * group of its own - a "GROUP 1" line, then the record - as a commit of one
+ * mutation is. sstest_log_group(l, n) writes a GROUP n line and opens a
+ * group: the next n records go in it without lines of their own. */
+#define SSTEST_LOG_RECORDS_MAX 8400
 struct sstest_log {
 	char *buf;
 	size_t len, cap;
 	size_t nrec;
-	size_t off[SSTEST_LOG_RECORDS_MAX]; /* start of record i (0-based) */
+	uint32_t open; /* records still to come in the open group */
+	size_t off[SSTEST_LOG_RECORDS_MAX + 1]; /* start of line i (0-based) */
 };
 void sstest_log_init(struct sstest_log *l);
 void sstest_log_free(struct sstest_log *l);
 void sstest_log_set(struct sstest_log *l, const char *name, const char *value, int64_t expire_ms);
 void sstest_log_del(struct sstest_log *l, const char *name);
 void sstest_log_group(struct sstest_log *l, uint32_t count);
+/* A SET record outside any group: invalid, replay reads it as damage. */
+void sstest_log_bare_set(struct sstest_log *l, const char *name, const char *value,
+			 int64_t expire_ms);
 /* Appends raw bytes (not a record). */
 void sstest_log_raw(struct sstest_log *l, const void *p, size_t n);
 /* Writes the first len bytes of the log to path. */

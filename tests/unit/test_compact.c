@@ -1,7 +1,10 @@
 /*
  * test_compact.c - compaction rewrites the log as the live state: the same
- * state before and after and across a reopen, expired entries gone, and at
- * every failure or crash point either the old log or the new one, complete.
+ * state before and after and across a reopen, expired entries gone, written
+ * as groups, and at every failure or crash point either the old log or the
+ * new one, complete. The non-blocking form - a forked child writes the
+ * snapshot while the parent commits and keeps what it wrote as the tail -
+ * ends with everything in the new log, or, on abort or failure, in the old.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "statestored/snapshot.h"
 #include "sstest.h"
@@ -56,6 +61,38 @@ static char *dump(struct ss_store *s)
 	return sstest_dump(ss_store_table(s), NOW);
 }
 
+/* Reads the log at path as a snapshot must be: the header, then groups of
+ * 1..SS_SNAPSHOT_GROUP_MAX SET records and nothing else. Returns the number
+ * of groups; *sets gets the number of SET records. */
+static size_t snapshot_groups(const char *path, size_t *sets)
+{
+	size_t len, pos = strlen(SS_LOG_HEADER), used, groups = 0;
+	char *buf = sstest_read_file(path, &len);
+	struct ss_record r;
+
+	assert_non_null(buf);
+	assert_memory_equal(buf, SS_LOG_HEADER, pos);
+	*sets = 0;
+	while (pos < len) {
+		assert_int_equal(ss_record_decode(buf + pos, len - pos, &r, &used), SS_DEC_OK);
+		assert_int_equal(r.type, SS_REC_GROUP);
+		assert_true(r.count >= 1 && r.count <= SS_SNAPSHOT_GROUP_MAX);
+		pos += used;
+		groups++;
+		for (uint32_t k = 0; k < r.count; k++) {
+			struct ss_record x;
+
+			assert_int_equal(ss_record_decode(buf + pos, len - pos, &x, &used),
+					 SS_DEC_OK);
+			assert_int_equal(x.type, SS_REC_SET);
+			pos += used;
+			(*sets)++;
+		}
+	}
+	free(buf);
+	return groups;
+}
+
 /* Fills s with entries of many sizes, overwrites, deletes and TTLs (some
  * already expired at NOW). */
 static void fill(struct ss_store *s, int n)
@@ -91,6 +128,7 @@ static void test_state_is_identical_before_and_after(void **state)
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
 	char *before, *after;
 	uint64_t old_bytes;
+	size_t groups, sets;
 
 	fill(s, 300);
 	before = dump(s);
@@ -105,14 +143,16 @@ static void test_state_is_identical_before_and_after(void **state)
 	assert_int_equal(sstest_file_size(fx->log), ss_store_log_bytes(s));
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
 	ss_store_close(s);
+	groups = snapshot_groups(fx->log, &sets);
 
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	after = dump(s);
 	assert_string_equal(before, after);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.expired, 0);
-	/* One SET per live entry, nothing else. */
-	assert_int_equal(rep.records, ss_table_count(ss_store_table(s)));
+	/* One SET per live entry, in groups, nothing else. */
+	assert_int_equal(sets, ss_table_count(ss_store_table(s)));
+	assert_int_equal(rep.records, sets + groups);
 	ss_store_close(s);
 	free(before);
 	free(after);
@@ -132,7 +172,7 @@ static void test_expired_entries_are_dropped(void **state)
 	/* Even opened with an earlier clock, "short" is gone from the log;
 	 * "long" keeps its absolute expiry. */
 	s = sstest_open(fx->dir, NULL, 0, 1000, &rep);
-	assert_int_equal(rep.records, 2);
+	assert_int_equal(rep.records, 3); /* GROUP 2, long, forever */
 	sstest_assert_value(s, "short", NULL, 1000);
 	sstest_assert_value(s, "long", "2", 8999);
 	sstest_assert_value(s, "forever", "3", 1000);
@@ -160,7 +200,7 @@ static void test_appends_after_compaction_go_to_the_new_log(void **state)
 	assert_true(sstest_file_size(fx->log) >= (long long)ss_store_log_bytes(s));
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 4);
+	assert_int_equal(rep.records, 7); /* the snapshot's 3 lines, 2 commits of 2 */
 	sstest_assert_value(s, "a", "odd", NOW);
 	sstest_assert_value(s, "b", NULL, NOW);
 	sstest_assert_value(s, "c", "new", NOW);
@@ -243,19 +283,22 @@ static void test_crash_after_the_rename_has_the_new_log(void **state)
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
 	char *before, *after;
+	size_t groups, sets;
 
 	fill(s, 40);
 	before = dump(s);
 	assert_int_equal(ss_snapshot_write(ss_store_table(s), NOW, fx->tmp, &ss_io_posix, NULL), 0);
 	assert_int_equal(rename(fx->tmp, fx->log), 0);
 	ss_store_close(s);
+	groups = snapshot_groups(fx->log, &sets);
 
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.removed_tmp, 0);
 	assert_int_equal(rep.torn_bytes, 0);
 	after = dump(s);
 	assert_string_equal(before, after);
-	assert_int_equal(rep.records, ss_table_count(ss_store_table(s)));
+	assert_int_equal(sets, ss_table_count(ss_store_table(s)));
+	assert_int_equal(rep.records, sets + groups);
 	ss_store_close(s);
 	free(after);
 	free(before);
@@ -381,6 +424,295 @@ static void test_directory_fsync_failure_after_rename_poisons(void **state)
 	free(before);
 }
 
+static void test_a_large_snapshot_is_written_as_several_groups(void **state)
+{
+	struct fixture *fx = *state;
+	const size_t n = 2 * SS_SNAPSHOT_GROUP_MAX + 1000;
+	struct ss_open_report rep;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	struct ss_batch b;
+	char name[32], *before, *after;
+	size_t groups, sets;
+
+	/* One commit of n SETs: itself one group of n records. */
+	ss_batch_init(&b);
+	for (size_t i = 0; i < n; i++) {
+		struct ss_record r = {.type = SS_REC_SET, .name = name, .value = "v"};
+
+		r.nlen = (size_t)snprintf(name, sizeof(name), "entry-%zu", i);
+		r.vlen = 1;
+		assert_int_equal(ss_batch_add(&b, &r, NULL), 0);
+	}
+	assert_int_equal(sstest_commit(s, &b, NOW, NULL), 0);
+	ss_batch_free(&b);
+	before = dump(s);
+	assert_int_equal(ss_store_compact(s, NOW, NULL), 0);
+	ss_store_close(s);
+
+	groups = snapshot_groups(fx->log, &sets);
+	assert_int_equal(sets, n);
+	assert_int_equal(groups, 3); /* 4096 + 4096 + 1000 small records */
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, n + groups);
+	assert_int_equal(rep.torn_bytes, 0);
+	after = dump(s);
+	assert_string_equal(before, after);
+	ss_store_close(s);
+	free(before);
+	free(after);
+}
+
+/* The bytes a parent logged since the fork: whole groups. */
+struct tail {
+	char *buf;
+	size_t len;
+};
+
+static void tail_add(struct tail *t, const char *p, size_t n)
+{
+	t->buf = realloc(t->buf, t->len + n);
+	assert_non_null(t->buf);
+	memcpy(t->buf + t->len, p, n);
+	t->len += n;
+}
+
+/* Commits one batch of k mutations of name (a SET of value, or a DEL if
+ * value is NULL; k > 1 adds names name-1.. too) and keeps its bytes. */
+static void commit_keep(struct ss_store *s, struct tail *t, const char *name, const char *value,
+			int k)
+{
+	struct ss_batch b;
+	char nm[64];
+	const char *p;
+	size_t n;
+
+	ss_batch_init(&b);
+	for (int i = 0; i < k; i++) {
+		struct ss_record r = {.type = value ? SS_REC_SET : SS_REC_DEL, .name = nm};
+
+		r.nlen = (size_t)(i == 0 ? snprintf(nm, sizeof(nm), "%s", name) :
+					   snprintf(nm, sizeof(nm), "%s-%d", name, i));
+		if (value) {
+			r.value = value;
+			r.vlen = strlen(value);
+		}
+		assert_int_equal(ss_batch_add(&b, &r, NULL), 0);
+	}
+	assert_int_equal(sstest_commit(s, &b, NOW, NULL), 0);
+	p = ss_batch_seal(&b, &n);
+	tail_add(t, p, n);
+	ss_batch_free(&b);
+}
+
+/* What the parent does while the child writes the snapshot: overwrite and
+ * delete entries the snapshot holds, add new ones, some batches of many. */
+static void commit_during_snapshot(struct ss_store *s, struct tail *t)
+{
+	char name[64];
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "pipeline-%d", i);
+		if (i % 5 == 0)
+			commit_keep(s, t, name, NULL, 1);
+		else
+			commit_keep(s, t, name, i % 2 ? "after-fork" : "x", i % 3 + 1);
+	}
+	commit_keep(s, t, "new-since-fork", "1", 7);
+}
+
+static pid_t fork_snapshot(struct ss_store *s, const char *tmp)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) /* the child: snapshot, exit, touch nothing else */
+		_exit(ss_snapshot_write(ss_store_table(s), NOW, tmp, &ss_io_posix, NULL) == 0 ? 0 : 1);
+	return pid;
+}
+
+static int child_status(pid_t pid)
+{
+	int st;
+
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_forked_snapshot_plus_tail_holds_everything(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 4096, NOW, NULL);
+	struct tail t = {0};
+	const char *tmp;
+	char *want, *got;
+	uint64_t old_bytes;
+	pid_t pid;
+
+	fill(s, 200);
+	assert_int_equal(ss_store_compact_begin(s, &tmp, NULL), 0);
+	assert_string_equal(tmp, fx->tmp);
+	pid = fork_snapshot(s, tmp);
+	commit_during_snapshot(s, &t);
+	old_bytes = ss_store_log_bytes(s);
+	assert_int_equal(child_status(pid), 0);
+	assert_int_equal(ss_store_compact_finish(s, t.buf, t.len, NULL), 0);
+
+	want = dump(s);
+	assert_int_equal(sstest_file_size(fx->tmp), -1);
+	assert_true(ss_store_log_bytes(s) < old_bytes);
+	assert_int_equal(ss_store_log_bytes(s), ss_store_log_bytes_compacted(s));
+	assert_int_equal(sstest_file_size(fx->log), ss_store_log_bytes(s));
+	/* Appends go to the new file, preallocated afresh. */
+	assert_int_equal(sstest_set(s, "after-finish", "1", 0, NOW, NULL), 0);
+	assert_true(sstest_file_size(fx->log) > (long long)ss_store_log_bytes(s));
+	sstest_assert_value(s, "after-finish", "1", NOW);
+	assert_int_equal(sstest_del(s, "after-finish", NOW, NULL), 0);
+	ss_store_close(s);
+
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.torn_bytes, 0);
+	got = dump(s);
+	assert_string_equal(got, want);
+	sstest_assert_value(s, "pipeline-1", "after-fork", NOW);
+	sstest_assert_value(s, "pipeline-5", NULL, NOW);
+	sstest_assert_value(s, "new-since-fork-6", "1", NOW);
+	ss_store_close(s);
+	free(got);
+	free(want);
+	free(t.buf);
+}
+
+static void test_abort_leaves_the_old_log(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 4096, NOW, NULL);
+	struct tail t = {0};
+	const char *tmp;
+	char *want, *got, *log_before, *log_after;
+	size_t len_before, len;
+	pid_t pid;
+
+	fill(s, 60);
+	/* A stale temp file is removed by begin. */
+	sstest_write_file(fx->tmp, "statestored-log 1\nGROUP", 24);
+	assert_int_equal(ss_store_compact_begin(s, &tmp, NULL), 0);
+	assert_int_equal(sstest_file_size(fx->tmp), -1);
+	pid = fork_snapshot(s, tmp);
+	commit_during_snapshot(s, &t);
+	assert_int_equal(child_status(pid), 0);
+	want = dump(s);
+	log_before = sstest_read_file(fx->log, &len_before);
+	ss_store_compact_abort(s);
+	assert_int_equal(sstest_file_size(fx->tmp), -1);
+	log_after = sstest_read_file(fx->log, &len);
+	assert_int_equal(len, len_before);
+	assert_memory_equal(log_after, log_before, len);
+	assert_int_equal(ss_store_log_bytes_compacted(s), strlen(SS_LOG_HEADER));
+	/* The old log takes appends as before. */
+	assert_int_equal(sstest_set(s, "after-abort", "1", 0, NOW, NULL), 0);
+	assert_int_equal(sstest_del(s, "after-abort", NOW, NULL), 0);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	got = dump(s);
+	assert_string_equal(got, want);
+	ss_store_close(s);
+	free(got);
+	free(want);
+	free(log_before);
+	free(log_after);
+	free(t.buf);
+}
+
+/* Fails compact_finish with err on the nth call of op (counted from the
+ * finish) and checks that the old log is the log, unchanged, without a
+ * temp file, and appendable, and that it replays to everything. */
+static void check_finish_failure_keeps_the_old_log(struct fixture *fx, enum sstest_op op,
+						   unsigned long nth, int err)
+{
+	struct ss_store *s;
+	struct ss_error e = {0};
+	struct tail t = {0};
+	const char *tmp;
+	char *want, *got, *log_before, *log_after;
+	size_t len_before, len;
+	pid_t pid;
+
+	sstest_rmdir(fx->dir);
+	sstest_fault_io_init(&fx->f);
+	s = sstest_open(fx->dir, &fx->f.io, 4096, NOW, NULL);
+	fill(s, 40);
+	assert_int_equal(ss_store_compact_begin(s, &tmp, NULL), 0);
+	pid = fork_snapshot(s, tmp);
+	commit_during_snapshot(s, &t);
+	assert_int_equal(child_status(pid), 0);
+	want = dump(s);
+	log_before = sstest_read_file(fx->log, &len_before);
+
+	sstest_fault_io_arm(&fx->f, op, nth, err, 0);
+	assert_int_equal(ss_store_compact_finish(s, t.buf, t.len, &e), -1);
+	assert_int_equal(fx->f.injected, 1);
+	assert_int_equal(e.kind, SS_ERR_IO);
+	assert_int_equal(e.sys_errno, err);
+	assert_non_null(strstr(e.msg, fx->tmp));
+	assert_int_equal(sstest_file_size(fx->tmp), -1);
+	log_after = sstest_read_file(fx->log, &len);
+	assert_int_equal(len, len_before);
+	assert_memory_equal(log_after, log_before, len);
+	free(log_after);
+	assert_int_equal(ss_store_log_bytes_compacted(s), strlen(SS_LOG_HEADER));
+	got = dump(s);
+	assert_string_equal(got, want);
+	free(got);
+	/* Still the log, still appendable. */
+	assert_int_equal(sstest_set(s, "after-failure", "1", 0, NOW, NULL), 0);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	sstest_assert_value(s, "after-failure", "1", NOW);
+	assert_int_equal(sstest_del(s, "after-failure", NOW, NULL), 0);
+	got = dump(s);
+	assert_string_equal(got, want);
+	ss_store_close(s);
+	free(got);
+	free(want);
+	free(log_before);
+	free(t.buf);
+}
+
+static void test_finish_failures_keep_the_old_log_appendable(void **state)
+{
+	struct fixture *fx = *state;
+
+	check_finish_failure_keeps_the_old_log(fx, SSTEST_OP_OPEN, 1, EMFILE);   /* opening tmp */
+	check_finish_failure_keeps_the_old_log(fx, SSTEST_OP_PWRITE, 1, ENOSPC); /* the tail */
+	check_finish_failure_keeps_the_old_log(fx, SSTEST_OP_FDATASYNC, 1, EIO); /* its sync */
+	check_finish_failure_keeps_the_old_log(fx, SSTEST_OP_RENAME, 1, EIO);
+}
+
+static void test_finish_on_a_poisoned_store_fails_and_removes_the_temp(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
+	struct ss_error e = {0};
+	const char *tmp;
+	pid_t pid;
+
+	fill(s, 20);
+	assert_int_equal(ss_store_compact_begin(s, &tmp, NULL), 0);
+	pid = fork_snapshot(s, tmp);
+	assert_int_equal(child_status(pid), 0);
+	/* A commit's sync fails meanwhile: the server would exit; the store
+	 * takes nothing more, the snapshot included. */
+	sstest_fault_io_arm(&fx->f, SSTEST_OP_FDATASYNC, 1, EIO, 0);
+	assert_int_equal(sstest_set(s, "doomed", "1", 0, NOW, &e), -1);
+	assert_int_equal(ss_store_compact_finish(s, NULL, 0, &e), -1);
+	assert_int_equal(e.sys_errno, EIO);
+	assert_int_equal(sstest_file_size(fx->tmp), -1);
+	assert_int_equal(ss_store_compact_begin(s, &tmp, &e), -1);
+	assert_int_equal(e.sys_errno, EIO);
+	ss_store_close(s);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -394,6 +726,11 @@ int main(void)
 		T(test_failures_before_the_rename_keep_the_old_log),
 		T(test_failure_midway_through_a_large_snapshot),
 		T(test_directory_fsync_failure_after_rename_poisons),
+		T(test_a_large_snapshot_is_written_as_several_groups),
+		T(test_forked_snapshot_plus_tail_holds_everything),
+		T(test_abort_leaves_the_old_log),
+		T(test_finish_failures_keep_the_old_log_appendable),
+		T(test_finish_on_a_poisoned_store_fails_and_removes_the_temp),
 	};
 #undef T
 

@@ -1,7 +1,11 @@
 /*
  * test_replay.c - opening a data directory: creating the log, replaying
- * hand-made logs, cutting torn tails (at every byte), and refusing
- * corruption with a message that says where it is.
+ * hand-made logs, cutting torn tails (at every byte, and with pages of the
+ * last group lost in any order), and refusing corruption - damage followed
+ * by a complete group - with a message that says where it is.
+ *
+ * Record counts and numbers count lines after the header, GROUP lines
+ * included: a log of n single commits has 2n records.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -111,7 +115,7 @@ static void test_empty_file_gets_a_header(void **state)
 	assert_int_equal(sstest_set(s, "a", "1", 0, NOW, NULL), 0);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 1);
+	assert_int_equal(rep.records, 2);
 	assert_state(s, "a 1 0\n");
 	ss_store_close(s);
 }
@@ -170,7 +174,7 @@ static void test_hand_made_log_replays_in_order(void **state)
 	sstest_log_del(&fx->l, "never-existed");
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 6);
+	assert_int_equal(rep.records, 12);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.expired, 0);
 	assert_int_equal(rep.log_bytes, fx->l.len);
@@ -203,7 +207,7 @@ static void check_torn_at_every_byte(struct fixture *fx, size_t from, uint64_t r
 
 		s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 		assert_int_equal(rep.torn_bytes, 0);
-		assert_int_equal(rep.records, records + 1);
+		assert_int_equal(rep.records, records + 2);
 		sprintf(after, "%szz-after ok 0\n", want);
 		assert_state(s, after);
 		ss_store_close(s);
@@ -218,7 +222,7 @@ static void test_torn_at_every_byte_of_the_last_record(void **state)
 	sstest_log_set(&fx->l, "a", "1", 0);
 	sstest_log_set(&fx->l, "b", "2", NOW + 10);
 	sstest_log_set(&fx->l, "c", "last-value", 1700000000000);
-	check_torn_at_every_byte(fx, fx->l.off[2], 2, "a 1 0\nb 2 1000010\n");
+	check_torn_at_every_byte(fx, fx->l.off[4], 4, "a 1 0\nb 2 1000010\n");
 }
 
 static void test_torn_at_every_byte_of_a_last_del(void **state)
@@ -227,7 +231,7 @@ static void test_torn_at_every_byte_of_a_last_del(void **state)
 
 	sstest_log_set(&fx->l, "a", "1", 0);
 	sstest_log_del(&fx->l, "a");
-	check_torn_at_every_byte(fx, fx->l.off[1], 1, "a 1 0\n");
+	check_torn_at_every_byte(fx, fx->l.off[2], 2, "a 1 0\n");
 }
 
 static void test_torn_group_applies_none_of_it(void **state)
@@ -247,7 +251,7 @@ static void test_torn_group_applies_none_of_it(void **state)
 	assert_state(s, "a 2 0\nb 2 0\n");
 	ss_store_close(s);
 	/* Torn anywhere inside: none of it, cut back to before the GROUP. */
-	check_torn_at_every_byte(fx, fx->l.off[2], 2, "a 1 0\nc 3 0\n");
+	check_torn_at_every_byte(fx, fx->l.off[4], 4, "a 1 0\nc 3 0\n");
 }
 
 static void test_zero_filled_tail_is_the_end_of_the_log(void **state)
@@ -264,7 +268,7 @@ static void test_zero_filled_tail_is_the_end_of_the_log(void **state)
 	sstest_log_raw(&fx->l, zeros, sizeof(zeros));
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 2);
+	assert_int_equal(rep.records, 4);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.log_bytes, end);
 	assert_int_equal(ss_store_log_bytes(s), end);
@@ -273,7 +277,7 @@ static void test_zero_filled_tail_is_the_end_of_the_log(void **state)
 	assert_int_equal(sstest_set(s, "c", "3", 0, NOW, NULL), 0);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 3);
+	assert_int_equal(rep.records, 6);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_state(s, "a 1 0\nb 2 0\nc 3 0\n");
 	ss_store_close(s);
@@ -352,9 +356,10 @@ static void test_corruption_mid_log_is_refused_with_offset_and_record(void **sta
 	sstest_log_set(&fx->l, "c", "some-longer-value", 1700000000000);
 	sstest_log_del(&fx->l, "a");
 	sstest_log_set(&fx->l, "d", "4", 0);
-	fx->l.off[fx->l.nrec] = fx->l.len;
-	check_corrupt_record(fx, 2);
-	check_corrupt_record(fx, 3);
+	check_corrupt_record(fx, 4); /* the GROUP line of c */
+	check_corrupt_record(fx, 5); /* c */
+	check_corrupt_record(fx, 6);
+	check_corrupt_record(fx, 7); /* the DEL */
 }
 
 static void test_corruption_inside_a_group_is_refused(void **state)
@@ -366,10 +371,9 @@ static void test_corruption_inside_a_group_is_refused(void **state)
 	sstest_log_set(&fx->l, "b", "2", 0);
 	sstest_log_set(&fx->l, "c", "3", 0);
 	sstest_log_set(&fx->l, "d", "4", 0);
-	fx->l.off[fx->l.nrec] = fx->l.len;
-	check_corrupt_record(fx, 1); /* the GROUP line itself */
-	check_corrupt_record(fx, 2);
+	check_corrupt_record(fx, 2); /* the GROUP line itself */
 	check_corrupt_record(fx, 3);
+	check_corrupt_record(fx, 4);
 }
 
 static void test_nested_group_is_corruption(void **state)
@@ -401,7 +405,7 @@ static void test_zeros_followed_by_a_valid_record_are_corruption(void **state)
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	err = open_fails(fx->dir, NOW);
 	assert_int_equal(err.kind, SS_ERR_CORRUPT);
-	snprintf(want, sizeof(want), "byte offset %zu (record 2)", at);
+	snprintf(want, sizeof(want), "byte offset %zu (record 3)", at);
 	if (!strstr(err.msg, want))
 		fail_msg("message \"%s\" lacks \"%s\"", err.msg, want);
 	assert_file_equals(fx->log, fx->l.buf, fx->l.len);
@@ -420,6 +424,223 @@ static void test_zeroed_record_between_valid_ones_is_corruption(void **state)
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	err = open_fails(fx->dir, NOW);
 	assert_int_equal(err.kind, SS_ERR_CORRUPT);
+}
+
+/* A commit of "a", then a batch of n SETs k0..k<n-1> of 300-byte values:
+ * lines G0 a1, then the batch's GROUP line at off[2] and its records at
+ * off[3 .. 3 + n). Returns the state the first commit alone leaves. */
+static const char *log_one_then_a_batch(struct fixture *fx, int n)
+{
+	char name[32], value[301];
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_group(&fx->l, (uint32_t)n);
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "k%d", i);
+		memset(value, 'a' + i % 26, 300);
+		value[300] = '\0';
+		sstest_log_set(&fx->l, name, value, 0);
+	}
+	return "a 1 0\n";
+}
+
+/* Index of the line holding byte at. */
+static size_t line_of(const struct sstest_log *l, size_t at)
+{
+	size_t i = 0;
+
+	while (i + 1 < l->nrec && l->off[i + 1] <= at)
+		i++;
+	return i;
+}
+
+/* Power failed during the batch's fdatasync and only some of its pages
+ * reached the disk: [z0, z1) reads as zeros, while records of the same
+ * batch after it are intact, and the preallocated zeros follow. The batch
+ * was never acknowledged: the log opens, cut back to before its GROUP line,
+ * and takes appends. */
+static void check_lost_pages_of_the_last_group(struct fixture *fx, size_t z0, size_t z1,
+					       const char *want)
+{
+	char zeros[65536] = {0};
+	struct sstest_log l = fx->l;
+	struct ss_open_report rep;
+	struct ss_store *s;
+	size_t from = fx->l.off[2];
+	char *buf = malloc(fx->l.len + sizeof(zeros));
+
+	memcpy(buf, fx->l.buf, fx->l.len);
+	memset(buf + z0, 0, z1 - z0);
+	memcpy(buf + fx->l.len, zeros, sizeof(zeros));
+	l.buf = buf;
+	l.len = fx->l.len + sizeof(zeros);
+	sstest_log_write(&l, fx->log, l.len);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, 2);
+	assert_int_equal(rep.torn_bytes, l.len - from);
+	assert_int_equal(rep.log_bytes, from);
+	assert_int_equal(sstest_file_size(fx->log), from);
+	assert_state(s, want);
+	assert_int_equal(sstest_set(s, "b", "2", 0, NOW, NULL), 0);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.torn_bytes, 0);
+	assert_int_equal(rep.records, 4);
+	assert_state(s, "a 1 0\nb 2 0\n");
+	ss_store_close(s);
+	free(buf);
+}
+
+static void test_lost_pages_inside_the_last_group_are_a_torn_tail(void **state)
+{
+	struct fixture *fx = *state;
+	const int n = 40;
+	const char *want = log_one_then_a_batch(fx, n);
+	size_t start = fx->l.off[2], end = fx->l.len;
+
+	assert_true(end - start > 3 * 4096);
+	/* A middle page: zeros, then valid records of the same group. */
+	check_lost_pages_of_the_last_group(fx, 4096, 8192, want);
+	/* Two pages, one of them holding the GROUP line. */
+	check_lost_pages_of_the_last_group(fx, start, 8192, want);
+	/* Only the GROUP line. */
+	check_lost_pages_of_the_last_group(fx, start, fx->l.off[3], want);
+	/* Everything but the first record and the last page. */
+	check_lost_pages_of_the_last_group(fx, fx->l.off[4], (end / 4096) * 4096, want);
+	/* Only a few bytes inside one record. */
+	check_lost_pages_of_the_last_group(fx, fx->l.off[20] + 7, fx->l.off[20] + 9, want);
+	/* The last record. */
+	check_lost_pages_of_the_last_group(fx, fx->l.off[2 + n], end, want);
+}
+
+/* The same damage with a complete group after it: that group was written
+ * after the damaged one's fdatasync returned, so the damaged one had been
+ * acknowledged. Refused, naming the line where the damage starts. */
+static void check_damage_then_a_group_is_corrupt(struct fixture *fx, size_t z0, size_t z1)
+{
+	struct sstest_log l = fx->l;
+	char *buf = malloc(fx->l.len);
+	size_t line = line_of(&fx->l, z0);
+	char want_off[64], want_rec[64];
+	struct ss_error err;
+
+	memcpy(buf, fx->l.buf, fx->l.len);
+	memset(buf + z0, 0, z1 - z0);
+	l.buf = buf;
+	sstest_log_write(&l, fx->log, l.len);
+	err = open_fails(fx->dir, NOW);
+	assert_int_equal(err.kind, SS_ERR_CORRUPT);
+	snprintf(want_off, sizeof(want_off), "byte offset %zu ", fx->l.off[line]);
+	snprintf(want_rec, sizeof(want_rec), "(record %zu)", line + 1);
+	if (!strstr(err.msg, want_off) || !strstr(err.msg, want_rec) || !strstr(err.msg, fx->log))
+		fail_msg("zeros at [%zu, %zu): message \"%s\" lacks \"%s\", \"%s\" or the path", z0,
+			 z1, err.msg, want_off, want_rec);
+	assert_file_equals(fx->log, buf, l.len);
+	free(buf);
+}
+
+static void test_lost_pages_followed_by_a_complete_group_are_corruption(void **state)
+{
+	struct fixture *fx = *state;
+	const int n = 40;
+	size_t start, end;
+
+	log_one_then_a_batch(fx, n);
+	start = fx->l.off[2];
+	end = fx->l.len;
+	sstest_log_set(&fx->l, "after", "1", 0);
+	check_damage_then_a_group_is_corrupt(fx, 4096, 8192);
+	check_damage_then_a_group_is_corrupt(fx, start, 8192);
+	check_damage_then_a_group_is_corrupt(fx, start, fx->l.off[3]);
+	check_damage_then_a_group_is_corrupt(fx, fx->l.off[20] + 7, fx->l.off[20] + 9);
+	check_damage_then_a_group_is_corrupt(fx, fx->l.off[2 + n], end);
+	/* The record count of the next group is damaged, with one after it. */
+	sstest_log_set(&fx->l, "after-2", "1", 0);
+	check_damage_then_a_group_is_corrupt(fx, fx->l.off[3 + n] + 6, fx->l.off[3 + n] + 7);
+}
+
+static void test_damaged_group_line_of_an_acknowledged_group_is_corruption(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_group(&fx->l, 3);
+	sstest_log_set(&fx->l, "b", "2", 0);
+	sstest_log_set(&fx->l, "c", "3", 0);
+	sstest_log_del(&fx->l, "a");
+	sstest_log_set(&fx->l, "d", "4", 0);
+	/* Its records are intact, but without their GROUP line they are not a
+	 * group; the next group is complete. */
+	check_damage_then_a_group_is_corrupt(fx, fx->l.off[2], fx->l.off[3]);
+	check_damage_then_a_group_is_corrupt(fx, fx->l.off[2] + 3, fx->l.off[2] + 4);
+	check_damage_then_a_group_is_corrupt(fx, fx->l.off[3] - 1, fx->l.off[3]); /* newline */
+	/* The same damage in the last group: the known limit, a torn tail. */
+	memset(fx->l.buf + fx->l.off[6], 0, fx->l.off[7] - fx->l.off[6]);
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.torn_bytes, fx->l.len - fx->l.off[6]);
+	assert_state(s, "b 2 0\nc 3 0\n");
+	ss_store_close(s);
+}
+
+static void test_a_record_outside_any_group_is_damage(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+	struct ss_error err;
+	char want[128];
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_bare_set(&fx->l, "b", "2", 0);
+	/* Last: torn, cut. */
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.records, 2);
+	assert_int_equal(rep.torn_bytes, fx->l.len - fx->l.off[2]);
+	assert_int_equal(sstest_file_size(fx->log), fx->l.off[2]);
+	assert_state(s, "a 1 0\n");
+	ss_store_close(s);
+	/* Bare records only after it: still torn. */
+	sstest_log_bare_set(&fx->l, "c", "3", 0);
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.torn_bytes, fx->l.len - fx->l.off[2]);
+	ss_store_close(s);
+	/* A complete group after it: corruption, naming it. */
+	sstest_log_set(&fx->l, "d", "4", 0);
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	err = open_fails(fx->dir, NOW);
+	assert_int_equal(err.kind, SS_ERR_CORRUPT);
+	snprintf(want, sizeof(want), "byte offset %zu (record 3) is a record outside any group",
+		 fx->l.off[2]);
+	if (!strstr(err.msg, want))
+		fail_msg("message \"%s\" lacks \"%s\"", err.msg, want);
+}
+
+static void test_a_group_cut_short_by_a_group_is_corruption(void **state)
+{
+	struct fixture *fx = *state;
+	struct ss_error err;
+	char want[160];
+
+	sstest_log_set(&fx->l, "a", "1", 0);
+	sstest_log_group(&fx->l, 3);
+	sstest_log_set(&fx->l, "b", "2", 0);
+	sstest_log_set(&fx->l, "c", "3", 0);
+	sstest_log_group(&fx->l, 1); /* where the third record of G3 should be */
+	sstest_log_set(&fx->l, "d", "4", 0);
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	err = open_fails(fx->dir, NOW);
+	assert_int_equal(err.kind, SS_ERR_CORRUPT);
+	snprintf(want, sizeof(want),
+		 "byte offset %zu (record 6) is a GROUP line inside the group that starts at byte "
+		 "offset %zu",
+		 fx->l.off[5], fx->l.off[2]);
+	if (!strstr(err.msg, want))
+		fail_msg("message \"%s\" lacks \"%s\"", err.msg, want);
 }
 
 static void test_other_version_is_refused_naming_both_versions(void **state)
@@ -466,7 +687,7 @@ static void test_expired_set_at_replay_removes_the_earlier_value(void **state)
 	sstest_log_set(&fx->l, "c", "live", NOW + 1);
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 4);
+	assert_int_equal(rep.records, 8);
 	assert_int_equal(rep.expired, 2);
 	assert_state(s, "c live 1000001\n");
 	sstest_assert_value(s, "a", NULL, NOW);
@@ -535,6 +756,11 @@ int main(void)
 		T(test_nested_group_is_corruption),
 		T(test_zeros_followed_by_a_valid_record_are_corruption),
 		T(test_zeroed_record_between_valid_ones_is_corruption),
+		T(test_lost_pages_inside_the_last_group_are_a_torn_tail),
+		T(test_lost_pages_followed_by_a_complete_group_are_corruption),
+		T(test_damaged_group_line_of_an_acknowledged_group_is_corruption),
+		T(test_a_record_outside_any_group_is_damage),
+		T(test_a_group_cut_short_by_a_group_is_corruption),
 		T(test_other_version_is_refused_naming_both_versions),
 		T(test_not_a_log_is_refused),
 		T(test_expired_set_at_replay_removes_the_earlier_value),
