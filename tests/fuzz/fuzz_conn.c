@@ -34,7 +34,9 @@
  * (SS_CMD_WAIT: retried after the next commit); commit() writes, syncs and
  * applies the batch, answers its ops in order, resumes the connections it
  * answered, then runs a requested COMPACT. A failed sync stops everything, as
- * the daemon exits. The client always reads its replies (so backpressure
+ * the daemon exits; so does a store left refusing writes (a failed write
+ * whose cut-back failed, a compaction whose directory fsync failed), after
+ * the replies owed are sent. The client always reads its replies (so backpressure
  * never holds a connection back), and the 8 MiB batch cap is not mirrored:
  * fuzz inputs are far too small to reach it.
  *
@@ -505,6 +507,10 @@ static void compact(struct fz *z)
 	fz_check(rc == 0 || z->fio.injected > 0, "COMPACT failed with no fault injected: %s",
 		 err.msg);
 	z->compact_requested = 0;
+	/* A failed directory fsync after the rename poisons the store: the
+	 * daemon answers COMPACT, executes nothing more and exits. */
+	if (rc != 0 && ss_store_state(z->store) != SS_STORE_OK)
+		z->stopped = 1;
 	for (int i = 0; i < NCONN; i++) {
 		struct fconn *c = &z->conns[i];
 		if (!c->compact_wait)
@@ -574,9 +580,16 @@ static void commit(struct fz *z)
 				z->touched[ntouched++] = c;
 			}
 		}
+		/* A write whose cut-back failed too leaves the store broken:
+		 * the daemon sends the ERRs, executes nothing more and exits. */
+		int refusing = !written && ss_store_state(z->store) != SS_STORE_OK;
+		if (refusing)
+			z->stopped = 1;
 		ss_batch_reset(b);
 		for (int i = 0; i < ntouched; i++)
 			process_input(z, z->touched[i]);
+		if (refusing)
+			return;
 	}
 	if (z->compact_requested && !z->stopped)
 		compact(z);
