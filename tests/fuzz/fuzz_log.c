@@ -18,6 +18,7 @@
  * long names, odd expiries) instead of only lines with a bad checksum.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,7 +114,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!fio.io.open)
 		fz_io_init(&fio);
 	fz_write_file(path, data, size);
-	if (open_store(&s, 0, &rep1, &err) < 0) {
+	int rc = open_store(&s, 0, &rep1, &err);
+	if (getenv("FZ_VERBOSE") && rc == 0) /* what the open made of a reproducer */
+		fprintf(stderr, "opened: %llu records, %llu expired, %llu torn bytes\n",
+			(unsigned long long)rep1.records, (unsigned long long)rep1.expired,
+			(unsigned long long)rep1.torn_bytes);
+	else if (getenv("FZ_VERBOSE"))
+		fprintf(stderr, "refused: %s\n", err.msg);
+	if (rc < 0) {
 		size_t flen;
 		char *file = fz_read_file(path, &flen);
 
