@@ -502,10 +502,11 @@ static const char *model_apply(struct fz *z, struct fz_map *m, const struct ss_o
 static void compact(struct fz *z)
 {
 	struct ss_error err;
+	unsigned long injected = z->fio.injected;
 	int rc = ss_store_compact(z->store, z->now, &err);
 
-	fz_check(rc == 0 || z->fio.injected > 0, "COMPACT failed with no fault injected: %s",
-		 err.msg);
+	fz_check(rc == 0 || z->fio.injected > injected,
+		 "COMPACT failed with no fault injected during it: %s", err.msg);
 	z->compact_requested = 0;
 	/* A failed directory fsync after the rename poisons the store: the
 	 * daemon answers COMPACT, executes nothing more and exits. */
@@ -536,16 +537,21 @@ static void commit(struct fz *z)
 
 	if (b->nops > 0) {
 		struct ss_error err;
+		/* The store stops the daemon as soon as it refuses writes, so
+		 * every failure must come from a fault injected during the
+		 * call that failed. */
+		unsigned long injected = z->fio.injected;
 		int written = ss_store_write(z->store, b, &err) == 0;
 
 		z->commit_seq++;
 		if (!written) {
-			fz_check(z->fio.injected > 0, "a batch write failed with no fault injected: %s",
-				 err.msg);
+			fz_check(z->fio.injected > injected,
+				 "a batch write failed with no fault injected during it: %s", err.msg);
 		} else {
+			injected = z->fio.injected;
 			if (ss_store_sync(z->store, &err) < 0) {
-				fz_check(z->fio.injected > 0,
-					 "a sync failed with no fault injected: %s", err.msg);
+				fz_check(z->fio.injected > injected,
+					 "a sync failed with no fault injected during it: %s", err.msg);
 				/* The daemon exits answering nothing; the batch
 				 * may or may not survive. */
 				z->stopped = 1;
