@@ -20,6 +20,9 @@ ss_need_packages() {
 
 SS_BUILD_PACKAGES=(cmake make gcc pkg-config libev-dev)
 SS_TEST_PACKAGES=(libcmocka-dev python3)
+# The fuzz build: clang, and compiler-rt for libFuzzer and the sanitizers
+# (only recommended by clang, so named here for installs without recommends).
+SS_FUZZ_PACKAGES=(clang libclang-rt-dev)
 
 # ss_build DIR [cmake args...]: configure (a no-op when nothing changed),
 # then build what is out of date.

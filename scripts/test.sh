@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Builds statestored and runs the whole suite twice: a Release build, then an
-# ASan+UBSan build. Installs missing Debian packages when run as root.
+# ASan+UBSan build; then a short fuzz run: a clang build of the libFuzzer
+# targets (tests/fuzz) runs each for FUZZ_SECONDS (default 20), two at a time.
+# Installs missing Debian packages when run as root.
 # Usage: scripts/test.sh [ctest args...]   (e.g. -R test_table)
+# With ctest args the fuzz run is skipped; SS_TEST_FUZZ=1 forces it, and
+# SS_TEST_FUZZ=0 skips it always.
 set -euo pipefail
 SS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$SS_ROOT/scripts/deps.sh"
+fuzz=${SS_TEST_FUZZ:-$([ $# -eq 0 ] && echo 1 || echo 0)}
 ss_need_packages "${SS_BUILD_PACKAGES[@]}" "${SS_TEST_PACKAGES[@]}"
+[ "$fuzz" = 1 ] && ss_need_packages "${SS_FUZZ_PACKAGES[@]}"
 
 jobs=$(nproc)
 echo "== Release build" >&2
@@ -17,3 +23,10 @@ ss_build "$SS_ROOT/build/sanitize" -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON -DS
 (cd "$SS_ROOT/build/sanitize" &&
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j "$jobs" "$@")
+
+if [ "$fuzz" = 1 ]; then
+  echo "== Fuzz build (clang, libFuzzer, ASan+UBSan): ${FUZZ_SECONDS:-20}s per target" >&2
+  ss_build "$SS_ROOT/build/fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSS_FUZZ=ON -DSS_TESTS=OFF
+  (cd "$SS_ROOT/build/fuzz" && ctest --output-on-failure -j 2 -R fuzz)
+fi

@@ -18,9 +18,16 @@ struct ss_buf {
 void ss_buf_init(struct ss_buf *b);
 void ss_buf_free(struct ss_buf *b);
 
-/* Number of live bytes, and a pointer to the first. */
+/* Number of live bytes, and a pointer to the first. The pointer is never
+ * NULL, even for a buffer whose memory was never allocated or was freed
+ * (ss_buf_shrink): callers pass it to memchr and the parser with a size of 0,
+ * and NULL + 0 or memchr(NULL, c, 0) is undefined behaviour. */
 static inline size_t ss_buf_size(const struct ss_buf *b) { return b->len - b->off; }
-static inline char *ss_buf_head(const struct ss_buf *b) { return b->data + b->off; }
+static inline char *ss_buf_head(const struct ss_buf *b)
+{
+	static char empty[1];
+	return b->data ? b->data + b->off : empty;
+}
 
 /* Makes room for at least n more bytes after the live ones. Returns a
  * pointer to that room (write into it, then ss_buf_commit), or NULL with

@@ -1,0 +1,224 @@
+/*
+ * fuzz_log.c - libFuzzer target for the log loader: the input is written as
+ * statestored.log into this process's scratch directory and opened with
+ * ss_store_open, as the daemon does at startup.
+ *
+ * Oracle:
+ *   - open fails only with SS_ERR_CORRUPT or SS_ERR_VERSION, a message that
+ *     names the file, and the file left exactly as it was (a human decides);
+ *   - if it opens, the file is the input, or the input cut back at a torn
+ *     tail (the bytes cut are torn_bytes), or a fresh header after a torn
+ *     header; anything past the logical end is zeros (preallocation);
+ *   - reopening gives the same table and report, with nothing torn;
+ *   - the log takes an append, which replays; a compaction of the result
+ *     replays to the same table.
+ *
+ * A custom mutator recomputes the CRC of mutated lines now and then, so that
+ * the fuzzer also explores records that are valid but unusual (group counts,
+ * long names, odd expiries) instead of only lines with a bad checksum.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzzsupport.h"
+#include "statestored/batch.h"
+#include "statestored/crc32c.h"
+#include "statestored/record.h"
+#include "statestored/store.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+
+#define NOW FZ_LOG_NOW_MS
+#define PROBE "fuzz-probe"
+
+static struct fz_io fio;
+
+static int open_store(struct ss_store **s, size_t prealloc, struct ss_open_report *rep,
+		      struct ss_error *err)
+{
+	struct ss_store_options opt = {.dir = fz_scratch_dir(), .io = &fio.io,
+				       .prealloc_bytes = prealloc};
+
+	memset(err, 0, sizeof(*err));
+	return ss_store_open(s, &opt, NOW, rep, err);
+}
+
+/* Opens a log that must open, with nothing torn, and returns its table. */
+static struct ss_store *reopen(const char *when, size_t prealloc, struct ss_open_report *rep,
+			       struct fz_map *m)
+{
+	struct ss_store *s;
+	struct ss_error err;
+
+	if (open_store(&s, prealloc, rep, &err) < 0)
+		fz_fail("reopening the log %s failed: %s", when, err.msg);
+	fz_check(rep->torn_bytes == 0, "reopening the log %s cut %llu torn bytes", when,
+		 (unsigned long long)rep->torn_bytes);
+	fz_map_from_table(m, ss_store_table(s), NOW);
+	return s;
+}
+
+static void expect_same(const struct fz_map *a, const struct fz_map *b, const char *when)
+{
+	const char *why = fz_map_diff(a, b);
+	if (why)
+		fz_fail("the table differs %s: %s", when, why);
+}
+
+/* Checks the file after a successful first open. */
+static void check_file(const uint8_t *data, size_t size, const struct ss_open_report *rep)
+{
+	const size_t hlen = sizeof(SS_LOG_HEADER) - 1;
+	size_t flen;
+	char *file = fz_read_file(fz_path(0, SS_LOG_FILE), &flen);
+
+	fz_check(file, "the log is gone after opening it");
+	fz_check(rep->log_bytes <= flen, "log_bytes %llu > file size %zu",
+		 (unsigned long long)rep->log_bytes, flen);
+	for (size_t i = rep->log_bytes; i < flen; i++)
+		fz_check(file[i] == '\0', "byte %zu past the logical end %llu is 0x%02x, not zero", i,
+			 (unsigned long long)rep->log_bytes, (unsigned char)file[i]);
+	if (size == 0 || (rep->torn_bytes == size && rep->log_bytes == hlen)) {
+		/* New log, or a torn header replaced by a fresh one. */
+		fz_check(flen == hlen && memcmp(file, SS_LOG_HEADER, hlen) == 0,
+			 "a new or torn-header log is not just the header");
+		fz_check(rep->records == 0, "%llu records in a header-only log",
+			 (unsigned long long)rep->records);
+	} else {
+		fz_check(rep->torn_bytes <= size, "torn_bytes %llu > size %zu",
+			 (unsigned long long)rep->torn_bytes, size);
+		size_t keep = size - (size_t)rep->torn_bytes;
+		fz_check(flen == keep, "file is %zu bytes after cutting %llu of %zu", flen,
+			 (unsigned long long)rep->torn_bytes, size);
+		fz_check(memcmp(file, data, keep) == 0, "the kept part of the log was changed");
+		if (rep->torn_bytes > 0)
+			fz_check(rep->log_bytes == keep, "cut to %zu but log_bytes is %llu", keep,
+				 (unsigned long long)rep->log_bytes);
+	}
+	free(file);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *path = fz_path(0, SS_LOG_FILE);
+	struct ss_open_report rep1, rep;
+	struct fz_map m1 = {0}, m = {0}, want = {0};
+	struct ss_store *s;
+	struct ss_error err;
+	struct ss_batch b;
+
+	if (!fio.io.open)
+		fz_io_init(&fio);
+	fz_write_file(path, data, size);
+	int rc = open_store(&s, 0, &rep1, &err);
+	if (getenv("FZ_VERBOSE") && rc == 0) /* what the open made of a reproducer */
+		fprintf(stderr, "opened: %llu records, %llu expired, %llu torn bytes\n",
+			(unsigned long long)rep1.records, (unsigned long long)rep1.expired,
+			(unsigned long long)rep1.torn_bytes);
+	else if (getenv("FZ_VERBOSE"))
+		fprintf(stderr, "refused: %s\n", err.msg);
+	if (rc < 0) {
+		size_t flen;
+		char *file = fz_read_file(path, &flen);
+
+		fz_check(s == NULL, "failed open returned a store");
+		fz_check(err.kind == SS_ERR_CORRUPT || err.kind == SS_ERR_VERSION,
+			 "open failed with error kind %d (%s): a log's content should give only "
+			 "CORRUPT or VERSION",
+			 (int)err.kind, err.msg);
+		fz_check(err.msg[0] && strstr(err.msg, path), "unclear error message: '%s'", err.msg);
+		fz_check(file && flen == size && memcmp(file, data, size) == 0,
+			 "a log refused as %s was modified (%zu -> %zu bytes)",
+			 err.kind == SS_ERR_CORRUPT ? "corrupt" : "another version", size, flen);
+		free(file);
+		return 0;
+	}
+	fz_map_from_table(&m1, ss_store_table(s), NOW);
+	ss_store_close(s);
+	check_file(data, size, &rep1);
+
+	/* Reopen: same table, same report, nothing torn. */
+	s = reopen("a second time", 4096, &rep, &m);
+	expect_same(&m1, &m, "between the first and the second open");
+	fz_check(rep.records == rep1.records && rep.expired == rep1.expired &&
+			 rep.log_bytes == rep1.log_bytes,
+		 "second open: %llu records, %llu expired, %llu bytes; first: %llu, %llu, %llu",
+		 (unsigned long long)rep.records, (unsigned long long)rep.expired,
+		 (unsigned long long)rep.log_bytes, (unsigned long long)rep1.records,
+		 (unsigned long long)rep1.expired, (unsigned long long)rep1.log_bytes);
+	fz_map_free(&m);
+
+	/* The log takes an append (a SET, and a DEL of a replayed name). */
+	struct ss_record set = {.type = SS_REC_SET, .name = PROBE, .nlen = strlen(PROBE),
+				.value = "v", .vlen = 1};
+	ss_batch_init(&b);
+	fz_check(ss_batch_add(&b, &set, NULL) == 0, "ss_batch_add");
+	fz_map_live(&want, &m1, NOW);
+	if (m1.n > 0) {
+		struct ss_record del = {.type = SS_REC_DEL, .name = m1.kv[0].name,
+					.nlen = m1.kv[0].nlen};
+		fz_check(ss_batch_add(&b, &del, NULL) == 0, "ss_batch_add");
+		(void)fz_map_del(&want, del.name, del.nlen, NOW);
+	}
+	fz_map_set(&want, PROBE, strlen(PROBE), "v", 1, 0);
+	if (fz_commit(s, &b, NOW, &err) < 0)
+		fz_fail("appending to the replayed log failed: %s", err.msg);
+	ss_batch_free(&b);
+	fz_map_from_table(&m, ss_store_table(s), NOW);
+	expect_same(&want, &m, "in memory after the append");
+	fz_map_free(&m);
+	ss_store_close(s);
+
+	s = reopen("after the append", 0, &rep, &m);
+	expect_same(&want, &m, "after appending and reopening");
+	fz_map_free(&m);
+	/* Compaction (a 1 MiB buffer, a rename, one more open) is the slow
+	 * part: do it for one input in four, chosen by the input. */
+	if (size % 4 == 1) {
+		if (ss_store_compact(s, NOW, &err) < 0)
+			fz_fail("compacting the replayed log failed: %s", err.msg);
+		ss_store_close(s);
+		s = reopen("after compaction", 0, &rep, &m);
+		expect_same(&want, &m, "after compacting and reopening");
+	}
+	ss_store_close(s);
+
+	fz_map_free(&m);
+	fz_map_free(&m1);
+	fz_map_free(&want);
+	return 0;
+}
+
+/* Recomputes the CRC field of every line that has one ("<body> xxxxxxxx"). */
+static void fix_crcs(uint8_t *data, size_t size)
+{
+	size_t start = 0;
+
+	while (start < size) {
+		uint8_t *nl = memchr(data + start, '\n', size - start);
+		if (!nl)
+			break;
+		size_t n = (size_t)(nl - data) - start;
+		uint8_t *line = data + start;
+		if (n >= 10 && line[n - 9] == ' ') {
+			uint32_t crc = ss_crc32c(0, line, n - 9);
+			for (int i = 7; i >= 0; i--) {
+				line[n - 8 + i] = (uint8_t)"0123456789abcdef"[crc & 0xf];
+				crc >>= 4;
+			}
+		}
+		start += n + 1;
+	}
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+	size = LLVMFuzzerMutate(data, size, max_size);
+	if (seed % 4 != 0)
+		fix_crcs(data, size);
+	return size;
+}
