@@ -39,7 +39,7 @@ ENTRIES=${BENCH_ENTRIES:-$d_entries}
 SPORT=${BENCH_PORT:-17400}
 RPORT=$((SPORT + 1))
 OUT=${BENCH_OUT:-$SS_ROOT/build/bench/results.md}
-COMMAND="$(env | grep -E '^BENCH_' | sort | tr '\n' ' ')scripts/bench.sh $*"
+COMMAND="$({ env | grep -E '^BENCH_' || true; } | sort | tr '\n' ' ')scripts/bench.sh $*"
 UTIL=(python3 "$SS_ROOT/scripts/bench_util.py")
 NICE=${BENCH_NICE:-0}
 
