@@ -75,6 +75,10 @@ struct ss_server {
 	ev_signal sigterm_w, sigint_w;
 	ev_prepare commit_w;
 	ev_idle spin_w;
+	ev_timer gather_w;   /* bounds the wait for a fuller batch */
+	int gathering;       /* holding the open batch until gather_target ops */
+	size_t gather_target;
+	uint64_t last_fsync_us;
 	ev_timer expire_w;
 	size_t expire_cursor;
 	struct ss_batch batches[2];
@@ -260,6 +264,7 @@ static void stop_refusing(struct ss_server *srv, int code)
 
 static void count_fsync(struct ss_server *srv, uint64_t us)
 {
+	srv->last_fsync_us = us;
 	srv->st.fsyncs++;
 	srv->st.fsync_us_total += us;
 	if (us > srv->st.fsync_us_max)
@@ -381,6 +386,46 @@ static int log_outgrown(const struct ss_server *srv)
 	       bytes * 100 >= base * srv->cfg->auto_compact_growth;
 }
 
+/* Gathering. With the syncer, clients fall into two cohorts: those answered
+ * by the batch just synced, and those whose requests gathered meanwhile.
+ * Writing the gathered batch at once would sync each cohort separately, half
+ * the clients per fdatasync. So after a background sync the open batch waits
+ * until the clients just answered have had time to send again - until it
+ * holds as many ops as both cohorts did, or half a sync's time (50 us to
+ * 1 ms) has passed - and one fdatasync carries them all. */
+static int holding(const struct ss_server *srv)
+{
+	return srv->gathering && srv->open->nops < srv->gather_target;
+}
+
+static void stop_gathering(struct ss_server *srv)
+{
+	srv->gathering = 0;
+	ev_timer_stop(srv->loop, &srv->gather_w);
+}
+
+static void start_gathering(struct ss_server *srv, size_t target)
+{
+	uint64_t us = srv->last_fsync_us / 2;
+
+	if (us < 50)
+		us = 50;
+	if (us > 1000)
+		us = 1000;
+	srv->gathering = 1;
+	srv->gather_target = target;
+	ev_timer_set(&srv->gather_w, (double)us / 1e6, 0.);
+	ev_timer_start(srv->loop, &srv->gather_w);
+}
+
+static void on_gathered(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct ss_server *srv = w->data;
+	srv->gathering = 0; /* on_prepare commits what is there */
+}
+
 /* Answers every op of b - its result, or ERR if the write failed (errnum) -
  * then empties b and resumes the connections that waited on it. Returns -1
  * if the server stopped. */
@@ -473,7 +518,7 @@ static void after_commit(struct ss_server *srv)
 
 	/* Mutations staged by the connections just resumed, and nothing in
 	 * flight to wake us: do not block. */
-	int spin = srv->open->nops > 0 && !srv->inflight;
+	int spin = srv->open->nops > 0 && !srv->inflight && !holding(srv);
 	if (spin && !ev_is_active(&srv->spin_w))
 		ev_idle_start(srv->loop, &srv->spin_w);
 	else if (!spin && ev_is_active(&srv->spin_w))
@@ -489,7 +534,8 @@ static void commit(struct ss_server *srv)
 	struct ss_batch *b = srv->open;
 	struct ss_error err;
 
-	if (b->nops > 0 && !srv->inflight) {
+	if (b->nops > 0 && !srv->inflight && (!holding(srv) || srv->shutting_down)) {
+		stop_gathering(srv);
 		if (ss_store_write(srv->store, b, &err) < 0) {
 			ss_warn(srv->diag, "%s; %zu mutations refused", err.msg, b->nops);
 			if (answer(srv, b, 0, err.sys_errno) < 0)
@@ -531,8 +577,11 @@ static void on_synced(struct ss_syncer *sy, int rc, int errnum, void *arg)
 		fsync_failed(srv, &err);
 		return;
 	}
+	size_t target = b->nops + srv->open->nops;
 	if (durable(srv, b) < 0)
 		return;
+	if (srv->open->nops < target && !srv->shutting_down)
+		start_gathering(srv, target);
 	/* A compaction whose snapshot is ready waited for this: the log's
 	 * descriptor was busy. */
 	if (srv->compactor.finish_pending)
@@ -545,7 +594,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)loop;
 	(void)revents;
 	struct ss_server *srv = w->data;
-	if ((srv->open->nops > 0 && !srv->inflight) || srv->nwaiters > 0 ||
+	if ((srv->open->nops > 0 && !srv->inflight && !holding(srv)) || srv->nwaiters > 0 ||
 	    (srv->compact_requested && !ss_compactor_running(&srv->compactor)))
 		commit(srv);
 }
@@ -776,6 +825,8 @@ int ss_server_run(const struct ss_server_config *cfg)
 	ev_signal_init(&srv->sigint_w, on_signal, SIGINT);
 	ev_prepare_init(&srv->commit_w, on_prepare);
 	ev_idle_init(&srv->spin_w, on_idle);
+	ev_timer_init(&srv->gather_w, on_gathered, 0., 0.);
+	srv->gather_w.data = srv;
 	ev_timer_init(&srv->expire_w, on_expire, SS_EXPIRE_PERIOD, SS_EXPIRE_PERIOD);
 	srv->sigterm_w.data = srv->sigint_w.data = srv;
 	srv->commit_w.data = srv->expire_w.data = srv;
