@@ -27,8 +27,7 @@ if [ ! -x "$BUILD/statestored" ] || [ ! -x "$BUILD/statestore-cli" ]; then
   # shellcheck source=../scripts/deps.sh
   . "$SS_ROOT/scripts/deps.sh"
   ss_need_packages "${SS_BUILD_PACKAGES[@]}"
-  if [ -f "$BUILD/CMakeCache.txt" ]; then ss_build "$BUILD"
-  else ss_build "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=OFF; fi
+  ss_build_kept "$BUILD"
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ss-demo.XXXXXX")

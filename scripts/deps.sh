@@ -31,3 +31,11 @@ ss_build() {
   cmake -S "$SS_ROOT" -B "$dir" "$@" >/dev/null
   cmake --build "$dir" -j "$(nproc)" >&2
 }
+
+# ss_build_kept DIR: brings DIR's build up to date, keeping its settings
+# when it is configured already (test.sh's, say); a first build there is
+# Release without tests.
+ss_build_kept() {
+  if [ -f "$1/CMakeCache.txt" ]; then ss_build "$1"
+  else ss_build "$1" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=OFF; fi
+}

@@ -111,6 +111,33 @@ def sc_baseline(ctx, z):
     return {"summary": "probes only, %.0f s" % z["baseline_s"], "conns": []}
 
 
+def send_blocking(s, data):
+    """Makes s blocking with the no-progress timeout and sends all of data.
+    Returns None, or the OSError that stopped it."""
+    s.setblocking(True)
+    s.settimeout(NO_PROGRESS)
+    try:
+        s.sendall(data)
+    except OSError as e:
+        return e
+    return None
+
+
+def read_reply(s):
+    """Reads s up to the first newline or EOF. Returns (the bytes read,
+    None), or (the bytes read before it, the OSError that stopped it)."""
+    buf = b""
+    try:
+        while b"\n" not in buf:
+            d = s.recv(64)
+            if not d:
+                break
+            buf += d
+    except OSError as e:
+        return buf, e
+    return buf, None
+
+
 def _idle_writers_worker(port, tag, wid, nidle, nwriters, duration, go_r, ready_w):
     raise_nofile(nidle + nwriters + 256)
     v, notes = [], []
@@ -182,22 +209,9 @@ def _idle_writers_worker(port, tag, wid, nidle, nwriters, duration, go_r, ready_
     for start in range(0, len(idle), 1000):
         part = idle[start:start + 1000]
         for s in part:
-            s.setblocking(True)
-            s.settimeout(NO_PROGRESS)
-            try:
-                s.sendall(b"PING\n")
-            except OSError:
-                pass
+            send_blocking(s, b"PING\n")
         for s in part:
-            buf = b""
-            try:
-                while b"\n" not in buf:
-                    d = s.recv(64)
-                    if not d:
-                        break
-                    buf += d
-            except OSError:
-                pass
+            buf, _ = read_reply(s)
             if buf == b"PONG\n":
                 ok += 1
     if ok != len(idle):
@@ -283,21 +297,12 @@ def _slowloris_worker(port, tag, wid, n, duration):
     # Finish every line; each must be acknowledged.
     acked = {}
     for i, s in enumerate(socks):
-        s.setblocking(True)
-        s.settimeout(NO_PROGRESS)
-        try:
-            s.sendall(lines[i][sent[i]:])
-        except OSError as e:
+        e = send_blocking(s, lines[i][sent[i]:])
+        if e is not None:
             v.append("slowloris %d: final send: %r" % (i, e))
     for i, s in enumerate(socks):
-        buf = b""
-        try:
-            while b"\n" not in buf:
-                d = s.recv(64)
-                if not d:
-                    break
-                buf += d
-        except OSError as e:
+        buf, e = read_reply(s)
+        if e is not None:
             buf += b" (%r)" % e
         if buf == b"OK\n":
             k, val = lines[i].decode().split()[1:3]

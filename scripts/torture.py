@@ -232,7 +232,33 @@ class Control:
             self.cond.notify_all()
 
 
-class Writer(threading.Thread):
+class EpochThread(threading.Thread):
+    """A worker: for each epoch, one session(port, killed) that runs until
+    the connection dies, then ended() with what it returned (None if it
+    raised a Violation, which goes to the controller), then park."""
+
+    def run(self):
+        seen = 0
+        while True:
+            got = self.ctl.wait_epoch(seen)
+            if got is None:
+                return
+            seen, port, killed = got
+            violation = None
+            try:
+                result = self.session(port, killed)
+            except Violation as v:
+                result, violation = None, v
+            self.ended(result)
+            if violation is not None:
+                self.ctl.report(violation)
+            self.ctl.park()
+
+    def ended(self, result):
+        pass
+
+
+class Writer(EpochThread):
     def __init__(self, wid, cfg, ctl):
         super().__init__(name="writer-%d" % wid, daemon=True)
         self.wid, self.cfg, self.ctl = wid, cfg, ctl
@@ -260,19 +286,6 @@ class Writer(threading.Thread):
                 op = Op("SET", self.next_value(), ttl, pad=pad)
             ops.append((key, op))
         return ops
-
-    def run(self):
-        seen = 0
-        while True:
-            got = self.ctl.wait_epoch(seen)
-            if got is None:
-                return
-            seen, port, killed = got
-            try:
-                self.session(port, killed)
-            except Violation as v:
-                self.ctl.report(v)
-            self.ctl.park()
 
     def session(self, port, killed):
         """Writes until the connection dies; raises Violation if it died
@@ -311,7 +324,7 @@ class Writer(threading.Thread):
                 client.close()
 
 
-class Compactor(threading.Thread):
+class Compactor(EpochThread):
     def __init__(self, cfg, ctl):
         super().__init__(name="compactor", daemon=True)
         self.cfg, self.ctl = cfg, ctl
@@ -321,19 +334,8 @@ class Compactor(threading.Thread):
         # outstanding at the kill (sent, no reply) was sent.
         self.outstanding = []
 
-    def run(self):
-        seen = 0
-        while True:
-            got = self.ctl.wait_epoch(seen)
-            if got is None:
-                return
-            seen, port, killed = got
-            try:
-                self.outstanding.append(self.session(port, killed))
-            except Violation as v:
-                self.outstanding.append(None)
-                self.ctl.report(v)
-            self.ctl.park()
+    def ended(self, result):
+        self.outstanding.append(result)
 
     def session(self, port, killed):
         """COMPACTs until the connection dies. Returns None, or if it died
@@ -371,7 +373,7 @@ class Compactor(threading.Thread):
                 client.close()
 
 
-class Reader(threading.Thread):
+class Reader(EpochThread):
     """GETs the writers' keys while they write: every value seen must be
     one that was sent, no older than what was acknowledged before the GET,
     and - since readers see only durable values - still there after the
@@ -382,19 +384,6 @@ class Reader(threading.Thread):
         self.cfg, self.ctl, self.keys = cfg, ctl, keys
         self.rng = random.Random("%d/reader" % cfg.seed)
         self.reads = 0
-
-    def run(self):
-        seen = 0
-        while True:
-            got = self.ctl.wait_epoch(seen)
-            if got is None:
-                return
-            seen, port, killed = got
-            try:
-                self.session(port, killed)
-            except Violation as v:
-                self.ctl.report(v)
-            self.ctl.park()
 
     def session(self, port, killed):
         client = None

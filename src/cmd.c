@@ -122,17 +122,35 @@ static enum ss_cmd_status cmd_del(const struct ss_request *req, struct ss_cmd_en
 	return stage(env, &r);
 }
 
+/* The read commands' common start: checks the name, then looks it up.
+ * Returns 1 with *found set when the caller goes on to answer, or 0 with
+ * *st the status to return (an error was answered, or WAIT). */
+static int read_entry(const struct ss_request *req, struct ss_cmd_env *env, struct ss_buf *out,
+		      struct ss_entry *e, int *found, enum ss_cmd_status *st)
+{
+	const char *why = check_name(&req->argv[1]);
+	if (why) {
+		*st = reply_err(env, out, why, NULL);
+		return 0;
+	}
+	if (!env->may_reply) {
+		*st = SS_CMD_WAIT;
+		return 0;
+	}
+	*found = ss_table_get(env->table, req->argv[1].p, req->argv[1].n, env->now_ms, e);
+	return 1;
+}
+
 static enum ss_cmd_status cmd_get(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
-	const char *why = check_name(&req->argv[1]);
-	if (why)
-		return reply_err(env, out, why, NULL);
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-
 	struct ss_entry e;
-	if (!ss_table_get(env->table, req->argv[1].p, req->argv[1].n, env->now_ms, &e))
+	int found = 0;
+	enum ss_cmd_status st;
+
+	if (!read_entry(req, env, out, &e, &found, &st))
+		return st;
+	if (!found)
 		return reply(env, out, "NULL");
 	if (ss_buf_append(out, e.value, e.vlen) < 0 || ss_buf_puts(out, "\n") < 0)
 		return SS_CMD_NOMEM;
@@ -142,15 +160,14 @@ static enum ss_cmd_status cmd_get(const struct ss_request *req, struct ss_cmd_en
 static enum ss_cmd_status cmd_ttl(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
-	const char *why = check_name(&req->argv[1]);
-	if (why)
-		return reply_err(env, out, why, NULL);
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-
 	struct ss_entry e;
+	int found = 0;
+	enum ss_cmd_status st;
 	long long secs;
-	if (!ss_table_get(env->table, req->argv[1].p, req->argv[1].n, env->now_ms, &e))
+
+	if (!read_entry(req, env, out, &e, &found, &st))
+		return st;
+	if (!found)
 		secs = -2;
 	else if (e.expire_ms == 0)
 		secs = -1;

@@ -14,6 +14,8 @@
 #include "statestored/server.h"
 
 #define SS_PREALLOC_DEFAULT (4u * 1024 * 1024)
+#define SS_AUTO_COMPACT_MIN_DEFAULT (64u * 1024 * 1024)
+#define SS_AUTO_COMPACT_GROWTH_DEFAULT 200
 
 static void usage(FILE *out, const char *prog)
 {
@@ -27,13 +29,18 @@ static void usage(FILE *out, const char *prog)
 		"      --max-clients N    connections served at once (default 10000)\n"
 		"      --max-line BYTES   longest request line (default %d, %d..%d)\n"
 		"      --prealloc BYTES   zero-fill the log ahead in chunks of BYTES (default %u, 0 = off)\n"
+		"      --auto-compact-min BYTES\n"
+		"                         compact by itself once the log passes BYTES (default %u, 0 = never)\n"
+		"      --auto-compact-growth PERCENT\n"
+		"                         ... and PERCENT of its size after the last compaction (default %u)\n"
 		"      --log-level LEVEL  debug, info, warn or error (default info)\n"
 		"  -h, --help             print this help and exit\n"
 		"  -V, --version          print the version and exit\n"
 		"\n"
 		"Exit codes: 0 clean shutdown, 1 other error, 2 bad options, 3 data dir locked,\n"
 		"            4 corrupt log, 5 fdatasync failed.\n",
-		prog, SS_LINE_MAX_DEFAULT, SS_LINE_MAX_MIN, SS_LINE_MAX_MAX, SS_PREALLOC_DEFAULT);
+		prog, SS_LINE_MAX_DEFAULT, SS_LINE_MAX_MIN, SS_LINE_MAX_MAX, SS_PREALLOC_DEFAULT,
+		SS_AUTO_COMPACT_MIN_DEFAULT, SS_AUTO_COMPACT_GROWTH_DEFAULT);
 }
 
 /* Parses a decimal integer in [lo, hi]. Returns 0 or -1. */
@@ -48,7 +55,14 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
-enum { OPT_MAX_CLIENTS = 256, OPT_MAX_LINE, OPT_LOG_LEVEL, OPT_PREALLOC };
+enum {
+	OPT_MAX_CLIENTS = 256,
+	OPT_MAX_LINE,
+	OPT_LOG_LEVEL,
+	OPT_PREALLOC,
+	OPT_AUTO_COMPACT_MIN,
+	OPT_AUTO_COMPACT_GROWTH,
+};
 
 int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 {
@@ -59,6 +73,8 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 		{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
 		{"max-line", required_argument, NULL, OPT_MAX_LINE},
 		{"prealloc", required_argument, NULL, OPT_PREALLOC},
+		{"auto-compact-min", required_argument, NULL, OPT_AUTO_COMPACT_MIN},
+		{"auto-compact-growth", required_argument, NULL, OPT_AUTO_COMPACT_GROWTH},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -72,6 +88,8 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 		.max_clients = 10000,
 		.max_line = SS_LINE_MAX_DEFAULT,
 		.prealloc_bytes = SS_PREALLOC_DEFAULT,
+		.auto_compact_min = SS_AUTO_COMPACT_MIN_DEFAULT,
+		.auto_compact_growth = SS_AUTO_COMPACT_GROWTH_DEFAULT,
 		.io = io,
 		.diag = &diag,
 	};
@@ -107,6 +125,16 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 			if (parse_long(optarg, 0, 1L << 30, &v) < 0)
 				goto bad_value;
 			cfg.prealloc_bytes = (size_t)v;
+			break;
+		case OPT_AUTO_COMPACT_MIN:
+			if (parse_long(optarg, 0, LONG_MAX, &v) < 0)
+				goto bad_value;
+			cfg.auto_compact_min = (uint64_t)v;
+			break;
+		case OPT_AUTO_COMPACT_GROWTH:
+			if (parse_long(optarg, 101, 100000, &v) < 0)
+				goto bad_value;
+			cfg.auto_compact_growth = (unsigned)v;
 			break;
 		case OPT_LOG_LEVEL:
 			if (ss_diag_parse_level(optarg, &diag.level) < 0)

@@ -111,13 +111,23 @@ void ss_logfile_init(struct ss_logfile *lf, const char *path, const char *dir,
 	lf->dir = dir;
 	lf->prealloc = prealloc;
 	lf->fd = -1;
+	lf->retired_fd = -1;
 }
 
 void ss_logfile_close(struct ss_logfile *lf)
 {
 	if (lf->fd >= 0)
 		lf->io->close(lf->io->ctx, lf->fd);
-	lf->fd = -1;
+	if (lf->retired_fd >= 0)
+		lf->io->close(lf->io->ctx, lf->retired_fd);
+	lf->fd = lf->retired_fd = -1;
+}
+
+int ss_logfile_take_retired(struct ss_logfile *lf)
+{
+	int fd = lf->retired_fd;
+	lf->retired_fd = -1;
+	return fd;
 }
 
 /* Writes zeros over [off, off + n). Returns 0 or -1 with errno. */
@@ -529,27 +539,40 @@ int ss_logfile_append(struct ss_logfile *lf, const void *buf, size_t n, struct s
 	return -1;
 }
 
-int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err)
+int ss_logfile_sync_begin(struct ss_logfile *lf, struct ss_error *err)
 {
 	if (ss_logfile_writable(lf, err) < 0)
 		return -1;
-	if (ss_io_fdatasync(lf->io, lf->fd) < 0) {
-		int e = errno;
+	return lf->fd;
+}
 
+int ss_logfile_sync_end(struct ss_logfile *lf, int rc, int errnum, struct ss_error *err)
+{
+	if (rc < 0) {
 		lf->poisoned = 1;
 		/* What this sync covered is unacknowledged and in doubt. Cutting it
 		 * keeps a restart from replaying it, unless power fails first. */
 		if (lf->end > lf->synced &&
 		    ss_io_ftruncate(lf->io, lf->fd, (off_t)lf->synced) == 0)
 			lf->end = lf->size = lf->synced;
-		ss_error_set(err, SS_ERR_IO, e,
+		ss_error_set(err, SS_ERR_IO, errnum,
 			     "cannot fdatasync the log %s (%s), so it refuses further writes; restart "
 			     "to replay it",
-			     lf->path, strerror(e));
+			     lf->path, strerror(errnum));
 		return -1;
 	}
 	lf->synced = lf->end;
 	return 0;
+}
+
+int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err)
+{
+	int fd = ss_logfile_sync_begin(lf, err);
+
+	if (fd < 0)
+		return -1;
+	int rc = ss_io_fdatasync(lf->io, fd);
+	return ss_logfile_sync_end(lf, rc, rc < 0 ? errno : 0, err);
 }
 
 int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail, size_t tail_len,
@@ -591,8 +614,11 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail,
 			     strerror(errno));
 		goto out;
 	}
-	/* The new file is the log now, whatever happens next. */
-	ss_logfile_close(lf);
+	/* The new file is the log now, whatever happens next. The old one is
+	 * kept open for the caller to close (ss_logfile_take_retired). */
+	if (lf->retired_fd >= 0)
+		io->close(io->ctx, lf->retired_fd);
+	lf->retired_fd = lf->fd;
 	lf->fd = fd;
 	fd = -1;
 	lf->end = lf->size = lf->synced = len;

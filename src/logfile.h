@@ -22,6 +22,7 @@ struct ss_logfile {
 	const char *dir;  /* borrowed: the directory holding path, for fsync */
 	size_t prealloc;  /* zero-fill ahead in chunks of this size; 0: never */
 	int fd;           /* -1 when closed */
+	int retired_fd;   /* the log a compaction replaced, still open; -1 if none */
 	uint64_t end;     /* logical end: the header and whole groups */
 	uint64_t size;    /* file size as far as we know; [end, size) is zeros */
 	uint64_t synced;  /* end as of the last successful sync (or open) */
@@ -62,6 +63,11 @@ int ss_logfile_append(struct ss_logfile *lf, const void *buf, size_t n, struct s
  * later append and sync fails with EIO, and the file is cut back (best
  * effort) to where the last successful sync left it, so that a restart does
  * not replay records that were never acknowledged. */
+/* ss_logfile_sync in two halves, for a caller that runs the fdatasync
+ * elsewhere: begin returns the descriptor to sync (or -1 with *err if the
+ * log refuses), end takes that fdatasync's result (rc 0, or -1 and errnum). */
+int ss_logfile_sync_begin(struct ss_logfile *lf, struct ss_error *err);
+int ss_logfile_sync_end(struct ss_logfile *lf, int rc, int errnum, struct ss_error *err);
 int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err);
 
 /* Returns 0 if lf accepts writes, or -1 with *err (EIO) if it is poisoned
@@ -79,7 +85,12 @@ int ss_logfile_writable(const struct ss_logfile *lf, struct ss_error *err);
 int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail, size_t tail_len,
 		       struct ss_error *err);
 
-/* Closes the file. Does not sync. Safe on a closed lf. */
+/* The replaced log's descriptor after a successful replace, or -1; the
+ * caller now owns it. Closing it frees the old file's blocks, which can take
+ * tens of milliseconds: a caller with an event loop closes it elsewhere. */
+int ss_logfile_take_retired(struct ss_logfile *lf);
+
+/* Closes the file (and a retired one). Does not sync. Safe on a closed lf. */
 void ss_logfile_close(struct ss_logfile *lf);
 
 #endif

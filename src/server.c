@@ -31,23 +31,20 @@
  *    poisoned as after a failed fdatasync: COMPACT gets its ERR, then the
  *    process exits SS_EXIT_FSYNC.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "statestored/cmd.h"
+#include "statestored/compactor.h"
 #include "statestored/conn.h"
+#include "statestored/listener.h"
 #include "statestored/server.h"
 #include "statestored/store.h"
+#include "statestored/syncer.h"
 
 /* A batch stops taking new mutations past this size; they wait one commit. */
 #define SS_BATCH_SOFT_MAX (8u * 1024 * 1024)
@@ -63,7 +60,7 @@ struct ss_stats {
 	uint64_t fsync_us_total, fsync_us_max;
 	uint64_t write_errors; /* mutations refused because the write failed */
 	uint64_t rejected;     /* ERR replies */
-	uint64_t compactions;
+	uint64_t auto_compactions;
 	uint64_t expired;      /* entries removed by background expiry */
 	uint64_t connections;  /* accepted over the lifetime */
 	uint64_t refused;      /* connections turned away at max clients */
@@ -74,15 +71,17 @@ struct ss_server {
 	const struct ss_diag *diag;
 	struct ev_loop *loop;
 	struct ss_store *store;
-	int listen_fd, spare_fd;
-	ev_io accept_w;
-	ev_timer accept_retry_w;
+	struct ss_listener listener;
 	ev_signal sigterm_w, sigint_w;
 	ev_prepare commit_w;
 	ev_idle spin_w;
 	ev_timer expire_w;
 	size_t expire_cursor;
-	struct ss_batch batch;
+	struct ss_batch batches[2];
+	struct ss_batch *open;     /* where mutations are staged */
+	struct ss_batch *inflight; /* written, its fdatasync running on the syncer */
+	struct ss_syncer syncer;
+	uint64_t sync_started;
 	struct ss_conn_hooks hooks;
 	struct ss_conn *conns; /* every connection not yet freed */
 	size_t nclients;
@@ -91,11 +90,11 @@ struct ss_server {
 	struct ss_conn **waiters; /* paused by a full batch */
 	size_t nwaiters, waitcap;
 	uint64_t commit_seq;
-	int compact_requested;
+	int compact_requested; /* some connection's COMPACT waits for a run */
+	struct ss_compactor compactor;
 	int shutting_down;
 	int exit_code;
 	double started;
-	double emfile_warned; /* when EMFILE was last logged */
 	struct ss_stats st;
 };
 
@@ -158,7 +157,7 @@ static void process_input(struct ss_server *srv, struct ss_conn *c)
 	struct ss_request req;
 	struct ss_cmd_env env = {
 		.table = ss_store_table(srv->store),
-		.batch = &srv->batch,
+		.batch = srv->open,
 		.owner = c,
 		.now_ms = now_ms(srv),
 		.rejected = &srv->st.rejected,
@@ -195,7 +194,7 @@ again:
 			ss_buf_consume(&c->in, (size_t)n);
 			continue;
 		}
-		if (srv->batch.len >= SS_BATCH_SOFT_MAX || srv->batch.nops >= SS_GROUP_MAX) {
+		if (srv->open->len >= SS_BATCH_SOFT_MAX || srv->open->nops >= SS_GROUP_MAX) {
 			if (!c->batch_wait &&
 			    conn_array_push(&srv->waiters, &srv->nwaiters, &srv->waitcap, c) == 0)
 				c->batch_wait = 1;
@@ -232,6 +231,7 @@ static void fatal_stop(struct ss_server *srv, int code)
 {
 	srv->exit_code = code;
 	srv->shutting_down = 1;
+	ss_compactor_cancel(&srv->compactor);
 	for (struct ss_conn *c = srv->conns; c; c = c->next) {
 		ss_buf_consume(&c->out, ss_buf_size(&c->out));
 		ss_conn_close(c);
@@ -251,135 +251,211 @@ static void stop_refusing(struct ss_server *srv, int code)
 		 "restart replays it");
 	srv->exit_code = code;
 	srv->shutting_down = 1;
-	ev_io_stop(srv->loop, &srv->accept_w);
-	ev_timer_stop(srv->loop, &srv->accept_retry_w);
+	ss_listener_stop(&srv->listener);
 	for (struct ss_conn *c = srv->conns; c; c = c->next)
 		if (c->fd >= 0 && ss_conn_flush(c) < 0)
 			ss_conn_close(c);
 	ev_break(srv->loop, EVBREAK_ALL);
 }
 
-/* fdatasync, timed. Returns 0, or -1 after stopping the server. */
+static void count_fsync(struct ss_server *srv, uint64_t us)
+{
+	srv->st.fsyncs++;
+	srv->st.fsync_us_total += us;
+	if (us > srv->st.fsync_us_max)
+		srv->st.fsync_us_max = us;
+}
+
+static void fsync_failed(struct ss_server *srv, const struct ss_error *err)
+{
+	ss_error(srv->diag,
+		 "%s; nothing of the last batch was acknowledged; exiting so that a restart "
+		 "replays the log",
+		 err->msg);
+	fatal_stop(srv, SS_EXIT_FSYNC);
+}
+
+/* fdatasync on the loop thread, timed. Returns 0, or -1 after stopping the
+ * server. */
 static int sync_log(struct ss_server *srv)
 {
 	struct ss_error err;
 	uint64_t t0 = mono_us();
 	int rc = ss_store_sync(srv->store, &err);
-	uint64_t dt = mono_us() - t0;
 
-	srv->st.fsyncs++;
-	srv->st.fsync_us_total += dt;
-	if (dt > srv->st.fsync_us_max)
-		srv->st.fsync_us_max = dt;
+	count_fsync(srv, mono_us() - t0);
 	if (rc < 0) {
-		ss_error(srv->diag,
-			 "%s; nothing of the last batch was acknowledged; exiting so that a "
-			 "restart replays the log",
-			 err.msg);
-		fatal_stop(srv, SS_EXIT_FSYNC);
+		fsync_failed(srv, &err);
 		return -1;
 	}
 	return 0;
 }
 
-static void compact(struct ss_server *srv)
+/* Answers every COMPACT in the given wait state and resumes its connection. */
+static void reply_compact(struct ss_server *srv, unsigned state, const char *failure)
 {
-	struct ss_error err;
-	uint64_t before = ss_store_log_bytes(srv->store);
-	uint64_t t0 = mono_us();
-	int rc = ss_store_compact(srv->store, now_ms(srv), &err);
-	uint64_t dt = mono_us() - t0;
-
-	srv->compact_requested = 0;
-	if (rc == 0) {
-		srv->st.compactions++;
-		ss_info(srv->diag, "compaction: %zu entries, log %llu -> %llu bytes in %.1f ms",
-			ss_table_count(ss_store_table(srv->store)), (unsigned long long)before,
-			(unsigned long long)ss_store_log_bytes(srv->store), (double)dt / 1000.0);
-	} else {
-		ss_error(srv->diag, "compaction failed: %s", err.msg);
-	}
-	/* A failed directory fsync after the rename poisons the store. */
-	int refusing = rc != 0 && ss_store_state(srv->store) != SS_STORE_OK;
-	if (refusing)
-		srv->shutting_down = 1; /* answer COMPACT, execute nothing more */
 	struct ss_conn *next;
 	for (struct ss_conn *c = srv->conns; c; c = next) {
 		next = c->next;
-		if (!c->compact_wait)
+		if (c->compact_wait != state)
 			continue;
 		c->compact_wait = 0;
-		if (ss_cmd_reply_compact(rc == 0 ? NULL : err.msg, &c->out) < 0)
+		if (ss_cmd_reply_compact(failure, &c->out) < 0)
 			ss_conn_close(c);
-		if (rc != 0)
+		if (failure)
 			srv->st.rejected++;
 		process_input(srv, c);
 	}
-	if (refusing)
-		stop_refusing(srv, SS_EXIT_FSYNC);
 }
 
-/* Writes, syncs and applies the open batch, then answers it; resumes the
- * connections that waited on it; runs a requested compaction. */
-static void commit(struct ss_server *srv)
+/* Starts a compaction for the queued COMPACTs (or for the log's growth). */
+static void compact_start(struct ss_server *srv, int automatic)
 {
-	struct ss_batch *b = &srv->batch;
+	struct ss_error err;
 
-	if (b->nops > 0) {
-		struct ss_error err;
-		int written = ss_store_write(srv->store, b, &err) == 0;
+	srv->compact_requested = 0;
+	if (ss_compactor_start(&srv->compactor, now_ms(srv), &err) < 0) {
+		ss_error(srv->diag, "compaction failed to start: %s", err.msg);
+		reply_compact(srv, 1, err.msg);
+		return;
+	}
+	/* A batch written but not yet applied is not in the child's image of
+	 * the table: it belongs to the tail. */
+	if (srv->inflight)
+		ss_compactor_logged(&srv->compactor, srv->inflight);
+	if (automatic)
+		srv->st.auto_compactions++;
+	for (struct ss_conn *c = srv->conns; c; c = c->next)
+		if (c->compact_wait == 1)
+			c->compact_wait = 2;
+}
 
-		srv->commit_seq++;
-		if (!written) {
-			ss_warn(srv->diag, "%s; %zu mutations refused", err.msg, b->nops);
+static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg)
+{
+	struct ss_server *srv = arg;
+	int old = ss_store_take_retired_fd(srv->store);
+	(void)cp;
+
+	if (old >= 0)
+		ss_syncer_close(&srv->syncer, old);
+
+	/* A failed directory fsync after the rename poisons the store. */
+	int refusing = failure && ss_store_state(srv->store) != SS_STORE_OK;
+	if (refusing)
+		srv->shutting_down = 1; /* answer COMPACT, execute nothing more */
+	reply_compact(srv, 2, failure);
+	if (refusing) {
+		stop_refusing(srv, SS_EXIT_FSYNC);
+		return;
+	}
+	if (srv->compact_requested && !srv->shutting_down)
+		compact_start(srv, 0);
+}
+
+/* The compactor may swap the log's descriptor only when no fdatasync runs
+ * on it. */
+static int no_sync_in_flight(void *arg)
+{
+	const struct ss_server *srv = arg;
+	return srv->inflight == NULL;
+}
+
+/* In the snapshot writer, right after fork: the sockets are the parent's. */
+static void close_sockets(void *arg)
+{
+	struct ss_server *srv = arg;
+
+	ss_listener_close_fds(&srv->listener);
+	for (struct ss_conn *c = srv->conns; c; c = c->next)
+		if (c->fd >= 0)
+			close(c->fd);
+}
+
+/* Automatic compaction: the log has grown past both thresholds. */
+static int log_outgrown(const struct ss_server *srv)
+{
+	uint64_t bytes = ss_store_log_bytes(srv->store);
+	uint64_t base = ss_store_log_bytes_compacted(srv->store);
+
+	return srv->cfg->auto_compact_min > 0 && bytes >= srv->cfg->auto_compact_min &&
+	       bytes * 100 >= base * srv->cfg->auto_compact_growth;
+}
+
+/* Answers every op of b - its result, or ERR if the write failed (errnum) -
+ * then empties b and resumes the connections that waited on it. Returns -1
+ * if the server stopped. */
+static int answer(struct ss_server *srv, struct ss_batch *b, int written, int errnum)
+{
+	srv->commit_seq++;
+	srv->ntouched = 0;
+	for (size_t i = 0; i < b->nops; i++) {
+		struct ss_op *op = &b->ops[i];
+		struct ss_conn *c = op->owner;
+		int rc = written ? ss_cmd_reply_op(op, &c->out)
+				 : ss_cmd_reply_write_failed(errnum, &c->out);
+		if (rc < 0)
+			ss_conn_close(c);
+		if (written) {
+			srv->st.commits++;
 		} else {
-			srv->st.batches++;
-			if (sync_log(srv) < 0)
-				return;
-			if (ss_store_apply(srv->store, b, now_ms(srv)) < 0) {
-				ss_error(srv->diag, "out of memory applying a durable batch; exiting so "
-						    "that a restart replays the log");
-				fatal_stop(srv, SS_EXIT_ERROR);
-				return;
-			}
+			srv->st.write_errors++;
+			srv->st.rejected++;
 		}
-		srv->ntouched = 0;
-		for (size_t i = 0; i < b->nops; i++) {
-			struct ss_op *op = &b->ops[i];
-			struct ss_conn *c = op->owner;
-			int rc = written ? ss_cmd_reply_op(op, &c->out)
-					 : ss_cmd_reply_write_failed(err.sys_errno, &c->out);
-			if (rc < 0)
-				ss_conn_close(c);
-			if (written) {
-				srv->st.commits++;
-			} else {
-				srv->st.write_errors++;
-				srv->st.rejected++;
-			}
-			c->pending--;
-			if (c->mark != srv->commit_seq) {
-				c->mark = srv->commit_seq;
-				if (conn_array_push(&srv->touched, &srv->ntouched, &srv->touchcap, c) < 0) {
-					/* Cannot track it: resume it right away. */
-					c->mark = 0;
-				}
-			}
-		}
-		/* A write whose cut-back failed too leaves the store broken. */
-		int refusing = !written && ss_store_state(srv->store) != SS_STORE_OK;
-		if (refusing)
-			srv->shutting_down = 1; /* send the ERRs, execute nothing more */
-		ss_batch_reset(b);
-		for (size_t i = 0; i < srv->ntouched; i++)
-			process_input(srv, srv->touched[i]);
-		if (refusing) {
-			stop_refusing(srv, SS_EXIT_ERROR);
-			return;
+		c->pending--;
+		if (c->mark != srv->commit_seq) {
+			c->mark = srv->commit_seq;
+			if (conn_array_push(&srv->touched, &srv->ntouched, &srv->touchcap, c) < 0)
+				c->mark = 0; /* cannot track it: it resumes on its next event */
 		}
 	}
+	/* A write whose cut-back failed too leaves the store broken. */
+	int refusing = !written && ss_store_state(srv->store) != SS_STORE_OK;
+	if (refusing)
+		srv->shutting_down = 1; /* send the ERRs, execute nothing more */
+	ss_batch_reset(b);
+	for (size_t i = 0; i < srv->ntouched; i++)
+		process_input(srv, srv->touched[i]);
+	if (refusing) {
+		stop_refusing(srv, SS_EXIT_ERROR);
+		return -1;
+	}
+	return 0;
+}
 
-	/* Connections that found the batch full get their turn now. */
+/* b is durable: apply it, answer it. Returns -1 if the server stopped. */
+static int durable(struct ss_server *srv, struct ss_batch *b)
+{
+	if (ss_store_apply(srv->store, b, now_ms(srv)) < 0) {
+		ss_error(srv->diag, "out of memory applying a durable batch; exiting so that a "
+				    "restart replays the log");
+		fatal_stop(srv, SS_EXIT_ERROR);
+		return -1;
+	}
+	return answer(srv, b, 1, 0);
+}
+
+/* Whether to hand this batch's fdatasync to the syncer thread. Worth it
+ * only when other clients can use the loop meanwhile: with a single waiting
+ * connection the thread's two context switches are pure latency. */
+static int sync_in_background(const struct ss_server *srv, const struct ss_batch *b)
+{
+#ifdef SS_BENCH_NOSYNC
+	/* Nothing to wait for: a handoff would only add latency. */
+	(void)b;
+	return 0;
+#endif
+	if (!srv->syncer.started || srv->shutting_down)
+		return 0;
+	for (size_t i = 1; i < b->nops; i++)
+		if (b->ops[i].owner != b->ops[0].owner)
+			return 1;
+	return 0;
+}
+
+/* What follows every commit: connections that found the batch full, a
+ * pending compaction, and whether the loop may block. */
+static void after_commit(struct ss_server *srv)
+{
 	size_t nwait = srv->nwaiters;
 	srv->nwaiters = 0;
 	for (size_t i = 0; i < nwait && i < srv->waitcap; i++) {
@@ -388,14 +464,80 @@ static void commit(struct ss_server *srv)
 		process_input(srv, c);
 	}
 
-	if (srv->compact_requested && !srv->shutting_down)
-		compact(srv);
+	if (!ss_compactor_running(&srv->compactor) && !srv->shutting_down) {
+		if (srv->compact_requested)
+			compact_start(srv, 0);
+		else if (log_outgrown(srv))
+			compact_start(srv, 1);
+	}
 
-	/* Mutations staged by the connections just resumed: do not block. */
-	if (b->nops > 0 && !ev_is_active(&srv->spin_w))
+	/* Mutations staged by the connections just resumed, and nothing in
+	 * flight to wake us: do not block. */
+	int spin = srv->open->nops > 0 && !srv->inflight;
+	if (spin && !ev_is_active(&srv->spin_w))
 		ev_idle_start(srv->loop, &srv->spin_w);
-	else if (b->nops == 0 && ev_is_active(&srv->spin_w))
+	else if (!spin && ev_is_active(&srv->spin_w))
 		ev_idle_stop(srv->loop, &srv->spin_w);
+}
+
+/* Writes the open batch to the log and makes it durable: inline, or through
+ * the syncer while the loop goes on (the next batch gathers meanwhile and is
+ * written only after this one is durable, so at most one write is ever
+ * unsynced: replay's torn-tail rule depends on it). */
+static void commit(struct ss_server *srv)
+{
+	struct ss_batch *b = srv->open;
+	struct ss_error err;
+
+	if (b->nops > 0 && !srv->inflight) {
+		if (ss_store_write(srv->store, b, &err) < 0) {
+			ss_warn(srv->diag, "%s; %zu mutations refused", err.msg, b->nops);
+			if (answer(srv, b, 0, err.sys_errno) < 0)
+				return;
+		} else {
+			srv->st.batches++;
+			ss_compactor_logged(&srv->compactor, b);
+			if (sync_in_background(srv, b)) {
+				int fd = ss_store_sync_begin(srv->store, &err);
+				if (fd < 0) {
+					ss_error(srv->diag, "%s", err.msg);
+					fatal_stop(srv, SS_EXIT_FSYNC);
+					return;
+				}
+				srv->inflight = b;
+				srv->open = b == &srv->batches[0] ? &srv->batches[1] : &srv->batches[0];
+				srv->sync_started = mono_us();
+				ss_syncer_submit(&srv->syncer, fd);
+			} else {
+				if (sync_log(srv) < 0 || durable(srv, b) < 0)
+					return;
+			}
+		}
+	}
+	after_commit(srv);
+}
+
+/* The syncer finished the batch in flight. */
+static void on_synced(struct ss_syncer *sy, int rc, int errnum, void *arg)
+{
+	struct ss_server *srv = arg;
+	struct ss_batch *b = srv->inflight;
+	struct ss_error err;
+	(void)sy;
+
+	count_fsync(srv, mono_us() - srv->sync_started);
+	srv->inflight = NULL;
+	if (ss_store_sync_end(srv->store, rc, errnum, &err) < 0) {
+		fsync_failed(srv, &err);
+		return;
+	}
+	if (durable(srv, b) < 0)
+		return;
+	/* A compaction whose snapshot is ready waited for this: the log's
+	 * descriptor was busy. */
+	if (srv->compactor.finish_pending)
+		ss_compactor_finish(&srv->compactor);
+	after_commit(srv);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -403,7 +545,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)loop;
 	(void)revents;
 	struct ss_server *srv = w->data;
-	if (srv->batch.nops > 0 || srv->compact_requested || srv->nwaiters > 0)
+	if ((srv->open->nops > 0 && !srv->inflight) || srv->nwaiters > 0 ||
+	    (srv->compact_requested && !ss_compactor_running(&srv->compactor)))
 		commit(srv);
 }
 
@@ -429,84 +572,35 @@ static void on_expire(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
-/* accept() failed with EMFILE: use the spare descriptor to take the
- * connection and close it, so the listener does not spin on it. Without a
- * spare, pause accepting briefly. */
-static void shed_load(struct ss_server *srv)
+/* A new client, from the listener. */
+static void on_new_client(struct ss_listener *l, int fd, void *arg)
 {
-	if (srv->spare_fd >= 0) {
-		close(srv->spare_fd);
-		int fd = accept(srv->listen_fd, NULL, NULL);
-		if (fd >= 0)
-			close(fd);
-		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	}
-	if (srv->spare_fd < 0) {
-		ev_io_stop(srv->loop, &srv->accept_w);
-		ev_timer_start(srv->loop, &srv->accept_retry_w);
-	}
-	/* Once a second at most: a flood would otherwise flood the log too. */
-	if (ev_now(srv->loop) - srv->emfile_warned >= 1.0) {
-		srv->emfile_warned = ev_now(srv->loop);
-		ss_warn(srv->diag, "out of file descriptors; refusing connections");
-	}
-}
+	struct ss_server *srv = arg;
+	(void)l;
 
-static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)revents;
-	struct ss_server *srv = w->data;
-	if (srv->spare_fd < 0)
-		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (!srv->shutting_down)
-		ev_io_start(loop, &srv->accept_w);
-}
-
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
-{
-	(void)revents;
-	struct ss_server *srv = w->data;
-
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-				continue;
-			if (errno == EMFILE || errno == ENFILE) {
-				shed_load(srv);
-				return;
-			}
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				ss_warn(srv->diag, "accept: %s", strerror(errno));
-			return;
-		}
-		if (srv->nclients >= (size_t)srv->cfg->max_clients) {
-			static const char msg[] = "ERR max clients reached\n";
-			/* Best effort: the socket is new, its buffer empty. */
-			if (write(fd, msg, sizeof(msg) - 1) < 0)
-				ss_debug(srv->diag, "refusing a client: %s", strerror(errno));
-			close(fd);
-			srv->st.refused++;
-			continue;
-		}
-		int one = 1;
-		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
-			ss_debug(srv->diag, "TCP_NODELAY: %s", strerror(errno));
-		struct ss_conn *c = malloc(sizeof(*c));
-		if (!c) {
-			ss_error(srv->diag, "out of memory accepting a connection");
-			close(fd);
-			continue;
-		}
-		ss_conn_init(c, loop, fd, srv->cfg->max_line, &srv->hooks);
-		c->prev = NULL;
-		c->next = srv->conns;
-		if (srv->conns)
-			srv->conns->prev = c;
-		srv->conns = c;
-		srv->nclients++;
-		srv->st.connections++;
+	if (srv->nclients >= (size_t)srv->cfg->max_clients) {
+		static const char msg[] = "ERR max clients reached\n";
+		/* Best effort: the socket is new, its buffer empty. */
+		if (write(fd, msg, sizeof(msg) - 1) < 0)
+			ss_debug(srv->diag, "refusing a client: %s", strerror(errno));
+		close(fd);
+		srv->st.refused++;
+		return;
 	}
+	struct ss_conn *c = malloc(sizeof(*c));
+	if (!c) {
+		ss_error(srv->diag, "out of memory accepting a connection");
+		close(fd);
+		return;
+	}
+	ss_conn_init(c, srv->loop, fd, srv->cfg->max_line, &srv->hooks);
+	c->prev = NULL;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nclients++;
+	srv->st.connections++;
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -517,9 +611,15 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ss_info(srv->diag, "%s received: finishing the batch in flight and shutting down",
 		w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	srv->shutting_down = 1;
-	ev_io_stop(loop, &srv->accept_w);
-	ev_timer_stop(loop, &srv->accept_retry_w);
-	commit(srv);
+	ss_listener_stop(&srv->listener);
+	/* A snapshot in progress is dropped: the log it would replace is
+	 * complete, and the next start can compact again. */
+	ss_compactor_cancel(&srv->compactor);
+	/* The batch whose fdatasync is running is answered first, then the
+	 * open one is written and synced inline. */
+	ss_syncer_drain(&srv->syncer);
+	if (srv->exit_code == SS_EXIT_OK)
+		commit(srv);
 	for (struct ss_conn *c = srv->conns; c; c = c->next)
 		if (c->fd >= 0 && ss_conn_flush(c) < 0)
 			ss_conn_close(c);
@@ -553,69 +653,18 @@ static void server_stats(void *arg, struct ss_buf *out)
 		{"fsync_us_max", s->fsync_us_max},
 		{"write_errors", s->write_errors},
 		{"rejected", s->rejected},
-		{"compactions", s->compactions},
+		{"compacting", (unsigned long long)ss_compactor_running(&srv->compactor)},
+		{"compactions", srv->compactor.runs},
+		{"auto_compactions", s->auto_compactions},
+		{"compaction_failures", srv->compactor.failures},
+		{"last_compaction_ms", srv->compactor.last_us / 1000},
+		{"last_compaction_stall_us", srv->compactor.last_stall_us},
 		{"expired", s->expired},
 	};
 
 	ss_buf_printf(out, "STAT version %s\n", SS_VERSION);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		ss_buf_printf(out, "STAT %s %llu\n", rows[i].name, rows[i].v);
-}
-
-/* Binds and listens. Returns the fd, or -1 after logging why. */
-static int listen_on(const struct ss_server *srv)
-{
-	const struct ss_server_config *cfg = srv->cfg;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
-	struct addrinfo *ai = NULL;
-	char port[16];
-	int fd = -1, one = 1;
-
-	snprintf(port, sizeof(port), "%d", cfg->port);
-	int rc = getaddrinfo(cfg->bind_addr, port, &hints, &ai);
-	if (rc != 0) {
-		ss_error(srv->diag, "bad bind address '%s': %s", cfg->bind_addr, gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		ss_error(srv->diag, "socket: %s", strerror(errno));
-		goto fail;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
-		ss_error(srv->diag, "SO_REUSEADDR: %s", strerror(errno));
-		goto fail;
-	}
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		ss_error(srv->diag, "bind %s:%d: %s", cfg->bind_addr, cfg->port, strerror(errno));
-		goto fail;
-	}
-	if (listen(fd, 1024) < 0) {
-		ss_error(srv->diag, "listen: %s", strerror(errno));
-		goto fail;
-	}
-	freeaddrinfo(ai);
-	return fd;
-fail:
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
-	return -1;
-}
-
-/* The port actually bound (for -p 0). */
-static int bound_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return -1;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
 static int open_store(struct ss_server *srv)
@@ -659,13 +708,13 @@ static int open_store(struct ss_server *srv)
 
 static void server_cleanup(struct ss_server *srv)
 {
+	ss_syncer_free(&srv->syncer);
+	ss_compactor_free(&srv->compactor);
 	while (srv->conns)
 		conn_unlink_free(srv, srv->conns);
-	if (srv->listen_fd >= 0)
-		close(srv->listen_fd);
-	if (srv->spare_fd >= 0)
-		close(srv->spare_fd);
-	ss_batch_free(&srv->batch);
+	ss_listener_close(&srv->listener);
+	ss_batch_free(&srv->batches[0]);
+	ss_batch_free(&srv->batches[1]);
 	free(srv->touched);
 	free(srv->waiters);
 	ss_store_close(srv->store);
@@ -681,8 +730,10 @@ int ss_server_run(const struct ss_server_config *cfg)
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
 	srv->diag = cfg->diag;
-	srv->listen_fd = srv->spare_fd = -1;
-	ss_batch_init(&srv->batch);
+	srv->listener.fd = srv->listener.spare_fd = -1;
+	ss_batch_init(&srv->batches[0]);
+	ss_batch_init(&srv->batches[1]);
+	srv->open = &srv->batches[0];
 
 	/* A write to a closed socket must fail with EPIPE, not kill us. */
 	memset(&sa, 0, sizeof(sa));
@@ -703,38 +754,38 @@ int ss_server_run(const struct ss_server_config *cfg)
 
 	/* Listening starts only now that replay is done. */
 	code = SS_EXIT_ERROR;
-	srv->listen_fd = listen_on(srv);
-	if (srv->listen_fd < 0)
-		goto out;
-	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	/* The default loop: it is the one libev lets watch child processes. */
 	srv->loop = ev_default_loop(EVFLAG_AUTO);
 	if (!srv->loop) {
 		ss_error(srv->diag, "cannot create the event loop");
 		goto out;
 	}
+	if (ss_listener_open(&srv->listener, srv->loop, cfg->bind_addr, cfg->port, srv->diag,
+			     on_new_client, srv) < 0)
+		goto out;
 	srv->started = ev_now(srv->loop);
 	srv->hooks.on_input = on_conn_input;
 	srv->hooks.arg = srv;
+	ss_compactor_init(&srv->compactor, srv->loop, srv->store, cfg->io, srv->diag, on_compacted,
+			  close_sockets, srv);
+	srv->compactor.may_finish = no_sync_in_flight;
+	if (ss_syncer_init(&srv->syncer, srv->loop, cfg->io, on_synced, srv) < 0)
+		ss_warn(srv->diag, "no fdatasync thread (%s): syncing on the loop", strerror(errno));
 
-	ev_io_init(&srv->accept_w, on_accept, srv->listen_fd, EV_READ);
-	ev_timer_init(&srv->accept_retry_w, on_accept_retry, 0.1, 0.);
 	ev_signal_init(&srv->sigterm_w, on_signal, SIGTERM);
 	ev_signal_init(&srv->sigint_w, on_signal, SIGINT);
 	ev_prepare_init(&srv->commit_w, on_prepare);
 	ev_idle_init(&srv->spin_w, on_idle);
 	ev_timer_init(&srv->expire_w, on_expire, SS_EXPIRE_PERIOD, SS_EXPIRE_PERIOD);
-	srv->accept_w.data = srv->accept_retry_w.data = srv;
 	srv->sigterm_w.data = srv->sigint_w.data = srv;
 	srv->commit_w.data = srv->expire_w.data = srv;
-	ev_io_start(srv->loop, &srv->accept_w);
 	ev_signal_start(srv->loop, &srv->sigterm_w);
 	ev_signal_start(srv->loop, &srv->sigint_w);
 	ev_prepare_start(srv->loop, &srv->commit_w);
 	ev_timer_start(srv->loop, &srv->expire_w);
 
 	ss_info(srv->diag, "listening on %s:%d (max clients %d, max line %zu bytes)", cfg->bind_addr,
-		bound_port(srv->listen_fd), cfg->max_clients, cfg->max_line);
+		ss_listener_port(&srv->listener), cfg->max_clients, cfg->max_line);
 	srv->exit_code = SS_EXIT_OK;
 	ev_run(srv->loop, 0);
 	code = srv->exit_code;

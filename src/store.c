@@ -245,6 +245,16 @@ int ss_store_sync(struct ss_store *s, struct ss_error *err)
 	return ss_logfile_sync(&s->log, err);
 }
 
+int ss_store_sync_begin(struct ss_store *s, struct ss_error *err)
+{
+	return ss_logfile_sync_begin(&s->log, err);
+}
+
+int ss_store_sync_end(struct ss_store *s, int rc, int errnum, struct ss_error *err)
+{
+	return ss_logfile_sync_end(&s->log, rc, errnum, err);
+}
+
 int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms)
 {
 	for (size_t i = 0; i < b->nops; i++) {
@@ -291,6 +301,11 @@ int ss_store_compact_finish(struct ss_store *s, const void *tail, size_t tail_le
 	return r < 0 ? -1 : 0;
 }
 
+int ss_store_take_retired_fd(struct ss_store *s)
+{
+	return ss_logfile_take_retired(&s->log);
+}
+
 enum ss_store_state ss_store_state(const struct ss_store *s)
 {
 	if (s->log.broken)
@@ -310,7 +325,11 @@ int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err)
 	if (ss_store_compact_begin(s, &tmp, err) < 0 ||
 	    ss_snapshot_write(s->table, now_ms, tmp, s->io, err) < 0)
 		return -1;
-	return ss_store_compact_finish(s, NULL, 0, err);
+	int r = ss_store_compact_finish(s, NULL, 0, err);
+	int old = ss_store_take_retired_fd(s);
+	if (old >= 0)
+		s->io->close(s->io->ctx, old);
+	return r;
 }
 
 uint64_t ss_store_log_bytes(const struct ss_store *s)

@@ -45,7 +45,7 @@ struct ss_conn {
 	size_t pending;  /* staged mutations not yet answered */
 	unsigned eof : 1;          /* the peer shut its side */
 	unsigned close_after : 1;  /* close once out is sent (QUIT, line too long) */
-	unsigned compact_wait : 1; /* waiting for a COMPACT to finish */
+	unsigned compact_wait : 2; /* COMPACT: 1 queued for the next run, 2 in the running one */
 	unsigned batch_wait : 1;   /* waiting for room in the open batch */
 	uint64_t mark;             /* the server's: dedupes conns per commit */
 	const struct ss_conn_hooks *hooks;

@@ -14,6 +14,7 @@
 #define STATESTORED_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "diag.h"
 #include "io.h"
@@ -37,6 +38,10 @@ struct ss_server_config {
 	int max_clients;
 	size_t max_line;
 	size_t prealloc_bytes;  /* see store.h */
+	/* Compact by itself once the log passes auto_compact_min bytes (0: never)
+	 * and auto_compact_growth percent of its size after the last compaction. */
+	uint64_t auto_compact_min;
+	unsigned auto_compact_growth;
 	const struct ss_io *io; /* NULL: ss_io_posix */
 	const struct ss_diag *diag;
 };

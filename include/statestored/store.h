@@ -112,6 +112,15 @@ int ss_store_write(struct ss_store *s, struct ss_batch *b, struct ss_error *err)
  * visible while the process runs; a restart may replay it, whole. */
 int ss_store_sync(struct ss_store *s, struct ss_error *err);
 
+/* Step 2 in two halves, for a caller that runs the fdatasync on another
+ * thread (syncer.h): ss_store_sync_begin returns the descriptor to pass to
+ * ss_io_fdatasync, or -1 with *err if the store refuses (poisoned, broken);
+ * ss_store_sync_end takes that call's result - rc 0, or -1 and its errno -
+ * and does what ss_store_sync does after it, with the same return. Between
+ * the two the caller must not write, sync, compact or close the store. */
+int ss_store_sync_begin(struct ss_store *s, struct ss_error *err);
+int ss_store_sync_end(struct ss_store *s, int rc, int errnum, struct ss_error *err);
+
 /* Step 3: applies b's ops to the table in order and sets each op's result.
  * A SET whose expire_ms is not 0 and <= now_ms acts as a DEL. Returns 0, or
  * -1 with errno ENOMEM (the table then lacks part of b while the log has
@@ -174,6 +183,14 @@ enum ss_store_state ss_store_state(const struct ss_store *s);
  * the child's snapshot (applied before the fork) or in the tail (written
  * after it). */
 int ss_store_compact_begin(struct ss_store *s, const char **tmp_path, struct ss_error *err);
+
+/* After a compaction that renamed (finish returned 0, or failed only at the
+ * directory fsync): the replaced log's descriptor, which the caller now owns
+ * and must close; -1 if there is none. Closing it frees the old file's
+ * blocks - tens of milliseconds on some file systems - so a server closes it
+ * off its event loop. Not taken, it is closed by the next compaction or by
+ * ss_store_close. */
+int ss_store_take_retired_fd(struct ss_store *s);
 int ss_store_compact_finish(struct ss_store *s, const void *tail, size_t tail_len,
 			    struct ss_error *err);
 void ss_store_compact_abort(struct ss_store *s);

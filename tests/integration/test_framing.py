@@ -233,8 +233,10 @@ class TestDisconnects(DaemonTestCase):
 
     def test_client_vanishing_with_replies_pending(self):
         """A client that pipelines many big reads and resets without reading
-        them: the server's writes fail (EPIPE/ECONNRESET), and it must shrug
-        that off (SIGPIPE ignored, connection freed)."""
+        them: the server notices the reset, frees the connection and keeps
+        serving others. It does not show that SIGPIPE is ignored: the server
+        drops a connection at its first failed write, so it never writes
+        twice to a reset socket, and this passes either way."""
         probe = self.connect()
         self.assertEqual(probe.cmd("SET_CHECKPOINT big " + "b" * 60000), "OK")
         for _ in range(3):

@@ -47,44 +47,40 @@ class TortureChecker(unittest.TestCase):
         key.send(op)
         key.ack(op, reply)
 
+    def assertViolation(self, kind, call, *args, **kw):
+        """call(*args, **kw) raises a Violation of that kind."""
+        with self.assertRaises(Violation) as cm:
+            call(*args, **kw)
+        self.assertEqual(cm.exception.kind, kind)
+
     def test_a_value_older_than_the_acked_one_is_a_lost_write(self):
         k = Key("k")
         self.acked(k, set_op(1))
         self.acked(k, set_op(2))
-        with self.assertRaises(Violation) as cm:
-            k.check("1", "-1", now=1.0)
-        self.assertEqual(cm.exception.kind, "lost")
+        self.assertViolation("lost", k.check, "1", "-1", now=1.0)
 
     def test_absence_after_an_acked_set_is_a_lost_write(self):
         k = Key("k")
         self.acked(k, set_op(5))
-        with self.assertRaises(Violation) as cm:
-            k.check("NULL", "-2", now=1.0)
-        self.assertEqual(cm.exception.kind, "lost")
+        self.assertViolation("lost", k.check, "NULL", "-2", now=1.0)
 
     def test_a_value_back_after_an_acked_del_is_a_lost_write(self):
         k = Key("k")
         self.acked(k, set_op(5))
         self.acked(k, Op("DEL"), reply="1")
-        with self.assertRaises(Violation) as cm:
-            k.check("5", "-1", now=1.0)
-        self.assertEqual(cm.exception.kind, "lost")
+        self.assertViolation("lost", k.check, "5", "-1", now=1.0)
 
     def test_a_value_never_sent_is_a_phantom(self):
         k = Key("k")
         self.acked(k, set_op(5))
-        with self.assertRaises(Violation) as cm:
-            k.check("6", "-1", now=1.0)
-        self.assertEqual(cm.exception.kind, "phantom")
+        self.assertViolation("phantom", k.check, "6", "-1", now=1.0)
 
     def test_an_in_flight_value_found_not_durable_must_not_come_back(self):
         k = Key("k")
         self.acked(k, set_op(5))
         k.send(set_op(6))  # killed before the reply
         self.assertEqual(k.check("5", "-1", now=1.0), 0)
-        with self.assertRaises(Violation) as cm:
-            k.check("6", "-1", now=2.0)
-        self.assertEqual(cm.exception.kind, "phantom")
+        self.assertViolation("phantom", k.check, "6", "-1", now=2.0)
 
     def test_any_prefix_of_the_in_flight_ops_is_accepted(self):
         for shown, durable in (("5", 0), ("6", 1), ("NULL", 2), ("7", 3)):
@@ -101,9 +97,7 @@ class TortureChecker(unittest.TestCase):
         self.acked(k, set_op(5))
         k.send(set_op(6))
         k.check("6", "-1", now=1.0)  # durable though never acknowledged
-        with self.assertRaises(Violation) as cm:
-            k.check("5", "-1", now=2.0)
-        self.assertEqual(cm.exception.kind, "lost")
+        self.assertViolation("lost", k.check, "5", "-1", now=2.0)
 
     def test_ttl_must_be_kept_not_extended_and_cleared_by_a_plain_set(self):
         k = Key("k")
@@ -121,9 +115,7 @@ class TortureChecker(unittest.TestCase):
         op = Op("SET", 5, sent_at=0.0, pad=5000)
         self.acked(k, op)
         for damaged in (op.text()[:-1], op.text()[:-1] + "x", "5"):
-            with self.assertRaises(Violation) as cm:
-                k.check(damaged, "-1", now=1.0)
-            self.assertEqual(cm.exception.kind, "phantom")
+            self.assertViolation("phantom", k.check, damaged, "-1", now=1.0)
         self.assertEqual(k.check(op.text(), "-1", now=1.0), 0)
 
     def test_a_value_a_reader_saw_must_survive_the_restart(self):
@@ -131,9 +123,7 @@ class TortureChecker(unittest.TestCase):
         self.acked(k, set_op(5))
         k.send(set_op(6))  # in flight at the kill, yet a reader saw it
         k.saw("6", k.read_floor())
-        with self.assertRaises(Violation) as cm:
-            k.check("5", "-1", now=1.0)
-        self.assertEqual(cm.exception.kind, "dirty")
+        self.assertViolation("dirty", k.check, "5", "-1", now=1.0)
 
     def test_a_reader_must_not_see_a_value_older_than_an_acked_write(self):
         k = Key("k")
@@ -143,9 +133,7 @@ class TortureChecker(unittest.TestCase):
         k.saw("5", floor)  # GET sent before the newer ack: fine
         with self.assertRaises(Violation):
             k.saw("5", k.read_floor())
-        with self.assertRaises(Violation) as cm:
-            k.saw("7", k.read_floor())
-        self.assertEqual(cm.exception.kind, "phantom")
+        self.assertViolation("phantom", k.saw, "7", k.read_floor())
 
     def test_a_wrong_del_reply_is_a_violation(self):
         k = Key("k")

@@ -285,15 +285,23 @@ static ssize_t f_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
 	return ss_io_posix.pwrite(ss_io_posix.ctx, fd, buf, n, off);
 }
 
+/* Counts and traces a call of op on fd (its name, then more); returns
+ * whether it is to fail, as count_call. */
+static int count_fd_call(struct fault *f, enum op op, int fd, const char *more)
+{
+	unsigned long seq, n;
+	char name[PATH_MAX];
+	int fire = count_call(f, op, &seq, &n);
+
+	trace(f, seq, op, n, fire, "%s%s", fd_name(fd, name, sizeof(name)), more);
+	return fire;
+}
+
 static int f_fdatasync(void *ctx, int fd)
 {
 	struct fault *f = ctx;
-	unsigned long seq, n;
-	char name[PATH_MAX];
-	int fire = count_call(f, OP_FDATASYNC, &seq, &n);
 
-	trace(f, seq, OP_FDATASYNC, n, fire, "%s", fd_name(fd, name, sizeof(name)));
-	if (fire)
+	if (count_fd_call(f, OP_FDATASYNC, fd, ""))
 		return fail_with(f->err);
 	if (f->armed) {
 		f->armed = 0;
@@ -305,12 +313,8 @@ static int f_fdatasync(void *ctx, int fd)
 static int f_fsync(void *ctx, int fd)
 {
 	struct fault *f = ctx;
-	unsigned long seq, n;
-	char name[PATH_MAX];
-	int fire = count_call(f, OP_FSYNC, &seq, &n);
 
-	trace(f, seq, OP_FSYNC, n, fire, "%s", fd_name(fd, name, sizeof(name)));
-	if (fire)
+	if (count_fd_call(f, OP_FSYNC, fd, ""))
 		return fail_with(f->err);
 	return ss_io_posix.fsync(ss_io_posix.ctx, fd);
 }
@@ -318,13 +322,10 @@ static int f_fsync(void *ctx, int fd)
 static int f_ftruncate(void *ctx, int fd, off_t len)
 {
 	struct fault *f = ctx;
-	unsigned long seq, n;
-	char name[PATH_MAX];
-	int fire = count_call(f, OP_FTRUNCATE, &seq, &n);
+	char more[32];
 
-	trace(f, seq, OP_FTRUNCATE, n, fire, "%s len=%lld", fd_name(fd, name, sizeof(name)),
-	      (long long)len);
-	if (fire)
+	snprintf(more, sizeof(more), " len=%lld", (long long)len);
+	if (count_fd_call(f, OP_FTRUNCATE, fd, more))
 		return fail_with(f->err);
 	return ss_io_posix.ftruncate(ss_io_posix.ctx, fd, len);
 }

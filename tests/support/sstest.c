@@ -303,8 +303,8 @@ static int commit(struct ss_store *s, const struct ss_record *r, int64_t now_ms,
 	return ret;
 }
 
-int sstest_set(struct ss_store *s, const char *name, const char *value, int64_t expire_ms,
-	       int64_t now_ms, struct ss_error *err)
+/* A SET record of name and value (NUL-terminated, not copied). */
+static struct ss_record set_record(const char *name, const char *value, int64_t expire_ms)
 {
 	struct ss_record r = {.type = SS_REC_SET,
 			      .name = name,
@@ -312,6 +312,14 @@ int sstest_set(struct ss_store *s, const char *name, const char *value, int64_t 
 			      .value = value,
 			      .vlen = strlen(value),
 			      .expire_ms = expire_ms};
+
+	return r;
+}
+
+int sstest_set(struct ss_store *s, const char *name, const char *value, int64_t expire_ms,
+	       int64_t now_ms, struct ss_error *err)
+{
+	struct ss_record r = set_record(name, value, expire_ms);
 
 	return commit(s, &r, now_ms, err);
 }
@@ -437,12 +445,7 @@ static void log_record(struct sstest_log *l, const struct ss_record *r)
 
 void sstest_log_set(struct sstest_log *l, const char *name, const char *value, int64_t expire_ms)
 {
-	struct ss_record r = {.type = SS_REC_SET,
-			      .name = name,
-			      .nlen = strlen(name),
-			      .value = value,
-			      .vlen = strlen(value),
-			      .expire_ms = expire_ms};
+	struct ss_record r = set_record(name, value, expire_ms);
 
 	log_record(l, &r);
 }
@@ -450,12 +453,7 @@ void sstest_log_set(struct sstest_log *l, const char *name, const char *value, i
 void sstest_log_bare_set(struct sstest_log *l, const char *name, const char *value,
 			 int64_t expire_ms)
 {
-	struct ss_record r = {.type = SS_REC_SET,
-			      .name = name,
-			      .nlen = strlen(name),
-			      .value = value,
-			      .vlen = strlen(value),
-			      .expire_ms = expire_ms};
+	struct ss_record r = set_record(name, value, expire_ms);
 
 	log_line(l, &r);
 }
@@ -471,4 +469,57 @@ void sstest_log_write(const struct sstest_log *l, const char *path, size_t len)
 {
 	assert_true(len <= l->len);
 	sstest_write_file(path, l->buf, len);
+}
+
+int sstest_setup(void **state)
+{
+	struct sstest_fixture *fx = calloc(1, sizeof(*fx));
+
+	assert_non_null(fx);
+	fx->dir = sstest_tmpdir();
+	fx->log = sstest_path(fx->dir, SS_LOG_FILE);
+	fx->tmp = sstest_path(fx->dir, SS_LOG_TMP_FILE);
+	sstest_fault_io_init(&fx->f);
+	sstest_log_init(&fx->l);
+	*state = fx;
+	return 0;
+}
+
+int sstest_teardown(void **state)
+{
+	struct sstest_fixture *fx = *state;
+
+	sstest_rmdir(fx->dir);
+	sstest_log_free(&fx->l);
+	free(fx->log);
+	free(fx->tmp);
+	free(fx->dir);
+	free(fx);
+	return 0;
+}
+
+struct ss_store *sstest_reset(struct sstest_fixture *fx, size_t prealloc, int64_t now_ms)
+{
+	sstest_rmdir(fx->dir);
+	sstest_fault_io_init(&fx->f);
+	return sstest_open(fx->dir, &fx->f.io, prealloc, now_ms, NULL);
+}
+
+void sstest_assert_state(struct ss_store *s, const char *want, int64_t now_ms)
+{
+	char *dump = sstest_dump(ss_store_table(s), now_ms);
+
+	assert_string_equal(dump, want);
+	free(dump);
+}
+
+void sstest_assert_file_equals(const char *path, const void *want, size_t wlen)
+{
+	size_t len;
+	char *got = sstest_read_file(path, &len);
+
+	assert_non_null(got);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(got, want, wlen);
+	free(got);
 }

@@ -121,6 +121,29 @@ void sstest_log_raw(struct sstest_log *l, const void *p, size_t n);
 /* Writes the first len bytes of the log to path. */
 void sstest_log_write(const struct sstest_log *l, const char *path, size_t len);
 
+/* A cmocka fixture for tests of one data directory: sstest_setup makes a
+ * fresh empty dir, the paths of its log and compaction temp file in it, a
+ * fault io with nothing armed and an empty log builder, and sets *state to
+ * the struct sstest_fixture; sstest_teardown removes the dir and frees it
+ * all. Pass both to cmocka_unit_test_setup_teardown. */
+struct sstest_fixture {
+	char *dir;
+	char *log; /* dir/SS_LOG_FILE */
+	char *tmp; /* dir/SS_LOG_TMP_FILE */
+	struct sstest_fault_io f;
+	struct sstest_log l;
+};
+int sstest_setup(void **state);
+int sstest_teardown(void **state);
+/* For a check run several times in one test: empties fx->dir, resets fx->f
+ * (counts and faults) and opens a store on the dir through fx->f. */
+struct ss_store *sstest_reset(struct sstest_fixture *fx, size_t prealloc, int64_t now_ms);
+
+/* Asserts the live entries of s at now_ms are want, a sstest_dump. */
+void sstest_assert_state(struct ss_store *s, const char *want, int64_t now_ms);
+/* Asserts path holds exactly want[0..wlen). */
+void sstest_assert_file_equals(const char *path, const void *want, size_t wlen);
+
 /* Asserts name's value at now_ms is value (NULL: absent). */
 #define sstest_assert_value(s, name, value, now_ms) \
 	sstest_assert_value_at((s), (name), (value), (now_ms), __FILE__, __LINE__)

@@ -25,37 +25,6 @@
 
 #define NOW 1000000
 
-struct fixture {
-	char *dir;
-	char *log;
-	char *tmp;
-	struct sstest_fault_io f;
-};
-
-static int setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	fx->dir = sstest_tmpdir();
-	fx->log = sstest_path(fx->dir, SS_LOG_FILE);
-	fx->tmp = sstest_path(fx->dir, SS_LOG_TMP_FILE);
-	sstest_fault_io_init(&fx->f);
-	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	sstest_rmdir(fx->dir);
-	free(fx->log);
-	free(fx->tmp);
-	free(fx->dir);
-	free(fx);
-	return 0;
-}
-
 static char *dump(struct ss_store *s)
 {
 	return sstest_dump(ss_store_table(s), NOW);
@@ -123,10 +92,10 @@ static void fill(struct ss_store *s, int n)
 
 static void test_state_is_identical_before_and_after(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
-	char *before, *after;
+	char *before;
 	uint64_t old_bytes;
 	size_t groups, sets;
 
@@ -135,9 +104,7 @@ static void test_state_is_identical_before_and_after(void **state)
 	old_bytes = ss_store_log_bytes(s);
 	assert_int_equal(ss_store_log_bytes_compacted(s), strlen(SS_LOG_HEADER));
 	assert_int_equal(ss_store_compact(s, NOW, NULL), 0);
-	after = dump(s);
-	assert_string_equal(before, after);
-	free(after);
+	sstest_assert_state(s, before, NOW);
 	assert_true(ss_store_log_bytes(s) < old_bytes);
 	assert_int_equal(ss_store_log_bytes(s), ss_store_log_bytes_compacted(s));
 	assert_int_equal(sstest_file_size(fx->log), ss_store_log_bytes(s));
@@ -146,8 +113,7 @@ static void test_state_is_identical_before_and_after(void **state)
 	groups = snapshot_groups(fx->log, &sets);
 
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	after = dump(s);
-	assert_string_equal(before, after);
+	sstest_assert_state(s, before, NOW);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.expired, 0);
 	/* One SET per live entry, in groups, nothing else. */
@@ -155,12 +121,11 @@ static void test_state_is_identical_before_and_after(void **state)
 	assert_int_equal(rep.records, sets + groups);
 	ss_store_close(s);
 	free(before);
-	free(after);
 }
 
 static void test_expired_entries_are_dropped(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, 1000, NULL);
 
@@ -182,7 +147,7 @@ static void test_expired_entries_are_dropped(void **state)
 
 static void test_appends_after_compaction_go_to_the_new_log(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 4096, NOW, NULL);
 	uint64_t compacted;
@@ -209,10 +174,10 @@ static void test_appends_after_compaction_go_to_the_new_log(void **state)
 
 static void test_compaction_spanning_many_buffers(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
 	char *value = malloc(SS_VALUE_MAX + 1);
-	char *before, *after;
+	char *before;
 	char name[32];
 
 	memset(value, 'v', SS_VALUE_MAX);
@@ -225,11 +190,9 @@ static void test_compaction_spanning_many_buffers(void **state)
 	assert_int_equal(ss_store_compact(s, NOW, NULL), 0);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
-	after = dump(s);
-	assert_string_equal(before, after);
+	sstest_assert_state(s, before, NOW);
 	ss_store_close(s);
 	free(before);
-	free(after);
 	free(value);
 }
 
@@ -237,11 +200,11 @@ static void test_compaction_spanning_many_buffers(void **state)
  * rename: the old log is the log, and the temp file is removed at open. */
 static void test_crash_before_the_rename_keeps_the_old_log(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
-	char *before, *after, *log_before;
-	size_t len_before, len;
+	char *before, *log_before;
+	size_t len_before;
 
 	fill(s, 40);
 	before = dump(s);
@@ -254,23 +217,16 @@ static void test_crash_before_the_rename_keeps_the_old_log(void **state)
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.removed_tmp, 1);
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
-	after = dump(s);
-	assert_string_equal(before, after);
-	free(after);
+	sstest_assert_state(s, before, NOW);
 	ss_store_close(s);
-	after = sstest_read_file(fx->log, &len);
-	assert_int_equal(len, len_before);
-	assert_memory_equal(after, log_before, len);
-	free(after);
+	sstest_assert_file_equals(fx->log, log_before, len_before);
 
 	/* A temp file torn mid-write changes nothing either. */
 	sstest_write_file(fx->tmp, "statestored-log 1\nSET_CHECKPOINT half", 36);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.removed_tmp, 1);
-	after = dump(s);
-	assert_string_equal(before, after);
+	sstest_assert_state(s, before, NOW);
 	ss_store_close(s);
-	free(after);
 	free(before);
 	free(log_before);
 }
@@ -279,10 +235,10 @@ static void test_crash_before_the_rename_keeps_the_old_log(void **state)
  * log, and it is complete. */
 static void test_crash_after_the_rename_has_the_new_log(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
-	char *before, *after;
+	char *before;
 	size_t groups, sets;
 
 	fill(s, 40);
@@ -295,64 +251,63 @@ static void test_crash_after_the_rename_has_the_new_log(void **state)
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.removed_tmp, 0);
 	assert_int_equal(rep.torn_bytes, 0);
-	after = dump(s);
-	assert_string_equal(before, after);
+	sstest_assert_state(s, before, NOW);
 	assert_int_equal(sets, ss_table_count(ss_store_table(s)));
 	assert_int_equal(rep.records, sets + groups);
 	ss_store_close(s);
-	free(after);
 	free(before);
 }
 
-/* Injects one failure into compaction and checks that the old log is still
- * the log, unchanged, without a temp file, and takes appends. */
-static void check_failure_keeps_the_old_log(struct fixture *fx, enum sstest_op op,
-					    unsigned long nth, int err)
+/* After one injected fault made a compaction step fail with e (errno err):
+ * the old log is still the log, byte for byte log_before[0..len_before),
+ * without a temp file; the table still holds want; and the store takes an
+ * append that a reopen replays. Closes s. */
+static void check_old_log_kept(struct sstest_fixture *fx, struct ss_store *s,
+			       const struct ss_error *e, int err, const char *log_before,
+			       size_t len_before, const char *want)
 {
-	struct ss_store *s;
-	struct ss_error e = {0};
-	char *before, *after, *log_before, *log_after;
-	size_t len_before, len;
-
-	sstest_rmdir(fx->dir);
-	sstest_fault_io_init(&fx->f);
-	s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
-	fill(s, 60);
-	before = dump(s);
-	log_before = sstest_read_file(fx->log, &len_before);
-	sstest_fault_io_arm(&fx->f, op, nth, err, 0);
-	assert_int_equal(ss_store_compact(s, NOW, &e), -1);
 	assert_int_equal(fx->f.injected, 1);
-	assert_int_equal(e.kind, SS_ERR_IO);
-	assert_int_equal(e.sys_errno, err);
-	assert_non_null(strstr(e.msg, fx->tmp));
+	assert_int_equal(e->kind, SS_ERR_IO);
+	assert_int_equal(e->sys_errno, err);
+	assert_non_null(strstr(e->msg, fx->tmp));
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
-	log_after = sstest_read_file(fx->log, &len);
-	assert_int_equal(len, len_before);
-	assert_memory_equal(log_after, log_before, len);
-	assert_int_equal(ss_store_log_bytes(s), len_before);
+	sstest_assert_file_equals(fx->log, log_before, len_before);
 	assert_int_equal(ss_store_log_bytes_compacted(s), strlen(SS_LOG_HEADER));
-	after = dump(s);
-	assert_string_equal(before, after);
-	free(after);
+	sstest_assert_state(s, want, NOW);
 	/* Still the log, still appendable. */
 	assert_int_equal(sstest_set(s, "after-failure", "1", 0, NOW, NULL), 0);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
 	sstest_assert_value(s, "after-failure", "1", NOW);
 	assert_int_equal(sstest_del(s, "after-failure", NOW, NULL), 0);
-	after = dump(s);
-	assert_string_equal(before, after);
+	sstest_assert_state(s, want, NOW);
 	ss_store_close(s);
-	free(after);
+}
+
+/* Injects one failure into compaction and checks that the old log is still
+ * the log, unchanged, without a temp file, and takes appends. */
+static void check_failure_keeps_the_old_log(struct sstest_fixture *fx, enum sstest_op op,
+					    unsigned long nth, int err)
+{
+	struct ss_store *s = sstest_reset(fx, 0, NOW);
+	struct ss_error e = {0};
+	char *before, *log_before;
+	size_t len_before;
+
+	fill(s, 60);
+	before = dump(s);
+	log_before = sstest_read_file(fx->log, &len_before);
+	sstest_fault_io_arm(&fx->f, op, nth, err, 0);
+	assert_int_equal(ss_store_compact(s, NOW, &e), -1);
+	assert_int_equal(ss_store_log_bytes(s), len_before);
+	check_old_log_kept(fx, s, &e, err, log_before, len_before, before);
 	free(before);
 	free(log_before);
-	free(log_after);
 }
 
 static void test_failures_before_the_rename_keep_the_old_log(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 
 	check_failure_keeps_the_old_log(fx, SSTEST_OP_OPEN, 1, EACCES);  /* creating tmp */
 	check_failure_keeps_the_old_log(fx, SSTEST_OP_PWRITE, 1, ENOSPC); /* writing tmp */
@@ -366,7 +321,7 @@ static void test_failures_before_the_rename_keep_the_old_log(void **state)
 
 static void test_failure_midway_through_a_large_snapshot(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
 	char *value = malloc(SS_VALUE_MAX + 1);
 	struct ss_error e;
@@ -395,10 +350,10 @@ static void test_failure_midway_through_a_large_snapshot(void **state)
 
 static void test_directory_fsync_failure_after_rename_poisons(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
 	struct ss_error e = {0};
-	char *before, *after;
+	char *before;
 
 	fill(s, 30);
 	before = dump(s);
@@ -417,21 +372,19 @@ static void test_directory_fsync_failure_after_rename_poisons(void **state)
 	assert_int_equal(ss_store_compact(s, NOW, &e), -1);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
-	after = dump(s);
-	assert_string_equal(before, after);
+	sstest_assert_state(s, before, NOW);
 	ss_store_close(s);
-	free(after);
 	free(before);
 }
 
 static void test_a_large_snapshot_is_written_as_several_groups(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	const size_t n = 2 * SS_SNAPSHOT_GROUP_MAX + 1000;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
 	struct ss_batch b;
-	char name[32], *before, *after;
+	char name[32], *before;
 	size_t groups, sets;
 
 	/* One commit of n SETs: itself one group of n records. */
@@ -455,11 +408,9 @@ static void test_a_large_snapshot_is_written_as_several_groups(void **state)
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.records, n + groups);
 	assert_int_equal(rep.torn_bytes, 0);
-	after = dump(s);
-	assert_string_equal(before, after);
+	sstest_assert_state(s, before, NOW);
 	ss_store_close(s);
 	free(before);
-	free(after);
 }
 
 /* The bytes a parent logged since the fork: whole groups. */
@@ -540,12 +491,12 @@ static int child_status(pid_t pid)
 
 static void test_forked_snapshot_plus_tail_holds_everything(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 4096, NOW, NULL);
 	struct tail t = {0};
 	const char *tmp;
-	char *want, *got;
+	char *want;
 	uint64_t old_bytes;
 	pid_t pid;
 
@@ -572,25 +523,23 @@ static void test_forked_snapshot_plus_tail_holds_everything(void **state)
 
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.torn_bytes, 0);
-	got = dump(s);
-	assert_string_equal(got, want);
+	sstest_assert_state(s, want, NOW);
 	sstest_assert_value(s, "pipeline-1", "after-fork", NOW);
 	sstest_assert_value(s, "pipeline-5", NULL, NOW);
 	sstest_assert_value(s, "new-since-fork-6", "1", NOW);
 	ss_store_close(s);
-	free(got);
 	free(want);
 	free(t.buf);
 }
 
 static void test_abort_leaves_the_old_log(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 4096, NOW, NULL);
 	struct tail t = {0};
 	const char *tmp;
-	char *want, *got, *log_before, *log_after;
-	size_t len_before, len;
+	char *want, *log_before;
+	size_t len_before;
 	pid_t pid;
 
 	fill(s, 60);
@@ -605,42 +554,34 @@ static void test_abort_leaves_the_old_log(void **state)
 	log_before = sstest_read_file(fx->log, &len_before);
 	ss_store_compact_abort(s);
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
-	log_after = sstest_read_file(fx->log, &len);
-	assert_int_equal(len, len_before);
-	assert_memory_equal(log_after, log_before, len);
+	sstest_assert_file_equals(fx->log, log_before, len_before);
 	assert_int_equal(ss_store_log_bytes_compacted(s), strlen(SS_LOG_HEADER));
 	/* The old log takes appends as before. */
 	assert_int_equal(sstest_set(s, "after-abort", "1", 0, NOW, NULL), 0);
 	assert_int_equal(sstest_del(s, "after-abort", NOW, NULL), 0);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
-	got = dump(s);
-	assert_string_equal(got, want);
+	sstest_assert_state(s, want, NOW);
 	ss_store_close(s);
-	free(got);
 	free(want);
 	free(log_before);
-	free(log_after);
 	free(t.buf);
 }
 
 /* Fails compact_finish with err on the nth call of op (counted from the
  * finish) and checks that the old log is the log, unchanged, without a
  * temp file, and appendable, and that it replays to everything. */
-static void check_finish_failure_keeps_the_old_log(struct fixture *fx, enum sstest_op op,
+static void check_finish_failure_keeps_the_old_log(struct sstest_fixture *fx, enum sstest_op op,
 						   unsigned long nth, int err)
 {
-	struct ss_store *s;
+	struct ss_store *s = sstest_reset(fx, 4096, NOW);
 	struct ss_error e = {0};
 	struct tail t = {0};
 	const char *tmp;
-	char *want, *got, *log_before, *log_after;
-	size_t len_before, len;
+	char *want, *log_before;
+	size_t len_before;
 	pid_t pid;
 
-	sstest_rmdir(fx->dir);
-	sstest_fault_io_init(&fx->f);
-	s = sstest_open(fx->dir, &fx->f.io, 4096, NOW, NULL);
 	fill(s, 40);
 	assert_int_equal(ss_store_compact_begin(s, &tmp, NULL), 0);
 	pid = fork_snapshot(s, tmp);
@@ -651,29 +592,7 @@ static void check_finish_failure_keeps_the_old_log(struct fixture *fx, enum sste
 
 	sstest_fault_io_arm(&fx->f, op, nth, err, 0);
 	assert_int_equal(ss_store_compact_finish(s, t.buf, t.len, &e), -1);
-	assert_int_equal(fx->f.injected, 1);
-	assert_int_equal(e.kind, SS_ERR_IO);
-	assert_int_equal(e.sys_errno, err);
-	assert_non_null(strstr(e.msg, fx->tmp));
-	assert_int_equal(sstest_file_size(fx->tmp), -1);
-	log_after = sstest_read_file(fx->log, &len);
-	assert_int_equal(len, len_before);
-	assert_memory_equal(log_after, log_before, len);
-	free(log_after);
-	assert_int_equal(ss_store_log_bytes_compacted(s), strlen(SS_LOG_HEADER));
-	got = dump(s);
-	assert_string_equal(got, want);
-	free(got);
-	/* Still the log, still appendable. */
-	assert_int_equal(sstest_set(s, "after-failure", "1", 0, NOW, NULL), 0);
-	ss_store_close(s);
-	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
-	sstest_assert_value(s, "after-failure", "1", NOW);
-	assert_int_equal(sstest_del(s, "after-failure", NOW, NULL), 0);
-	got = dump(s);
-	assert_string_equal(got, want);
-	ss_store_close(s);
-	free(got);
+	check_old_log_kept(fx, s, &e, err, log_before, len_before, want);
 	free(want);
 	free(log_before);
 	free(t.buf);
@@ -681,7 +600,7 @@ static void check_finish_failure_keeps_the_old_log(struct fixture *fx, enum sste
 
 static void test_finish_failures_keep_the_old_log_appendable(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 
 	check_finish_failure_keeps_the_old_log(fx, SSTEST_OP_OPEN, 1, EMFILE);   /* opening tmp */
 	check_finish_failure_keeps_the_old_log(fx, SSTEST_OP_PWRITE, 1, ENOSPC); /* the tail */
@@ -691,7 +610,7 @@ static void test_finish_failures_keep_the_old_log_appendable(void **state)
 
 static void test_finish_on_a_poisoned_store_fails_and_removes_the_temp(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
 	struct ss_error e = {0};
 	const char *tmp;
@@ -715,7 +634,7 @@ static void test_finish_on_a_poisoned_store_fails_and_removes_the_temp(void **st
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, sstest_setup, sstest_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_state_is_identical_before_and_after),
 		T(test_expired_entries_are_dropped),

@@ -22,35 +22,6 @@
 
 #define NOW 1000000
 
-struct fixture {
-	char *dir;
-	char *log;
-	struct sstest_log l;
-};
-
-static int setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	fx->dir = sstest_tmpdir();
-	fx->log = sstest_path(fx->dir, SS_LOG_FILE);
-	sstest_log_init(&fx->l);
-	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	sstest_rmdir(fx->dir);
-	sstest_log_free(&fx->l);
-	free(fx->log);
-	free(fx->dir);
-	free(fx);
-	return 0;
-}
-
 /* Opens dir expecting failure; returns the error. */
 static struct ss_error open_fails(const char *dir, int64_t now_ms)
 {
@@ -63,28 +34,9 @@ static struct ss_error open_fails(const char *dir, int64_t now_ms)
 	return err;
 }
 
-static void assert_file_equals(const char *path, const void *want, size_t wlen)
-{
-	size_t len;
-	char *got = sstest_read_file(path, &len);
-
-	assert_non_null(got);
-	assert_int_equal(len, wlen);
-	assert_memory_equal(got, want, wlen);
-	free(got);
-}
-
-static void assert_state(struct ss_store *s, const char *want)
-{
-	char *dump = sstest_dump(ss_store_table(s), NOW);
-
-	assert_string_equal(dump, want);
-	free(dump);
-}
-
 static void test_missing_log_and_directory_are_created(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	char *sub = sstest_path(fx->dir, "data");
 	char *log = sstest_path(sub, SS_LOG_FILE);
 	struct ss_open_report rep;
@@ -94,8 +46,8 @@ static void test_missing_log_and_directory_are_created(void **state)
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.log_bytes, strlen(SS_LOG_HEADER));
 	assert_int_equal(ss_store_log_bytes(s), strlen(SS_LOG_HEADER));
-	assert_file_equals(log, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
-	assert_state(s, "");
+	sstest_assert_file_equals(log, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
+	sstest_assert_state(s, "", NOW);
 	ss_store_close(s);
 	free(log);
 	free(sub);
@@ -103,7 +55,7 @@ static void test_missing_log_and_directory_are_created(void **state)
 
 static void test_empty_file_gets_a_header(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s;
 
@@ -111,18 +63,18 @@ static void test_empty_file_gets_a_header(void **state)
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.records, 0);
 	assert_int_equal(rep.torn_bytes, 0);
-	assert_file_equals(fx->log, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
+	sstest_assert_file_equals(fx->log, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
 	assert_int_equal(sstest_set(s, "a", "1", 0, NOW, NULL), 0);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.records, 2);
-	assert_state(s, "a 1 0\n");
+	sstest_assert_state(s, "a 1 0\n", NOW);
 	ss_store_close(s);
 }
 
 static void test_header_only_log_is_empty(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s;
 
@@ -131,14 +83,14 @@ static void test_header_only_log_is_empty(void **state)
 	assert_int_equal(rep.records, 0);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.log_bytes, fx->l.len);
-	assert_state(s, "");
+	sstest_assert_state(s, "", NOW);
 	ss_store_close(s);
-	assert_file_equals(fx->log, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
+	sstest_assert_file_equals(fx->log, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
 }
 
 static void test_torn_header_is_rewritten(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	const size_t hlen = strlen(SS_LOG_HEADER);
 	char buf[64];
 
@@ -155,14 +107,14 @@ static void test_torn_header_is_rewritten(void **state)
 			assert_int_equal(rep.torn_bytes, len);
 			assert_int_equal(rep.records, 0);
 			ss_store_close(s);
-			assert_file_equals(fx->log, SS_LOG_HEADER, hlen);
+			sstest_assert_file_equals(fx->log, SS_LOG_HEADER, hlen);
 		}
 	}
 }
 
 static void test_hand_made_log_replays_in_order(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s;
 
@@ -178,16 +130,16 @@ static void test_hand_made_log_replays_in_order(void **state)
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.expired, 0);
 	assert_int_equal(rep.log_bytes, fx->l.len);
-	assert_state(s, "b 3 0\nc x 1005000\n");
+	sstest_assert_state(s, "b 3 0\nc x 1005000\n", NOW);
 	ss_store_close(s);
 	/* Opening changed nothing. */
-	assert_file_equals(fx->log, fx->l.buf, fx->l.len);
+	sstest_assert_file_equals(fx->log, fx->l.buf, fx->l.len);
 }
 
 /* Writes the log cut at every byte of [from, l->len), opens it, and checks
  * that the state is want, the tail was cut back to from, and that the log
  * takes appends that survive another reopen. */
-static void check_torn_at_every_byte(struct fixture *fx, size_t from, uint64_t records,
+static void check_torn_at_every_byte(struct sstest_fixture *fx, size_t from, uint64_t records,
 				     const char *want)
 {
 	for (size_t cut = from; cut < fx->l.len; cut++) {
@@ -201,7 +153,7 @@ static void check_torn_at_every_byte(struct fixture *fx, size_t from, uint64_t r
 		assert_int_equal(rep.records, records);
 		assert_int_equal(rep.log_bytes, from);
 		assert_int_equal(sstest_file_size(fx->log), from);
-		assert_state(s, want);
+		sstest_assert_state(s, want, NOW);
 		assert_int_equal(sstest_set(s, "zz-after", "ok", 0, NOW, NULL), 0);
 		ss_store_close(s);
 
@@ -209,7 +161,7 @@ static void check_torn_at_every_byte(struct fixture *fx, size_t from, uint64_t r
 		assert_int_equal(rep.torn_bytes, 0);
 		assert_int_equal(rep.records, records + 2);
 		sprintf(after, "%szz-after ok 0\n", want);
-		assert_state(s, after);
+		sstest_assert_state(s, after, NOW);
 		ss_store_close(s);
 		free(after);
 	}
@@ -217,7 +169,7 @@ static void check_torn_at_every_byte(struct fixture *fx, size_t from, uint64_t r
 
 static void test_torn_at_every_byte_of_the_last_record(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 
 	sstest_log_set(&fx->l, "a", "1", 0);
 	sstest_log_set(&fx->l, "b", "2", NOW + 10);
@@ -227,7 +179,7 @@ static void test_torn_at_every_byte_of_the_last_record(void **state)
 
 static void test_torn_at_every_byte_of_a_last_del(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 
 	sstest_log_set(&fx->l, "a", "1", 0);
 	sstest_log_del(&fx->l, "a");
@@ -236,7 +188,7 @@ static void test_torn_at_every_byte_of_a_last_del(void **state)
 
 static void test_torn_group_applies_none_of_it(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store *s;
 
 	sstest_log_set(&fx->l, "a", "1", 0);
@@ -248,7 +200,7 @@ static void test_torn_group_applies_none_of_it(void **state)
 	/* Whole: all of the group is applied. */
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
-	assert_state(s, "a 2 0\nb 2 0\n");
+	sstest_assert_state(s, "a 2 0\nb 2 0\n", NOW);
 	ss_store_close(s);
 	/* Torn anywhere inside: none of it, cut back to before the GROUP. */
 	check_torn_at_every_byte(fx, fx->l.off[4], 4, "a 1 0\nc 3 0\n");
@@ -256,7 +208,7 @@ static void test_torn_group_applies_none_of_it(void **state)
 
 static void test_zero_filled_tail_is_the_end_of_the_log(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s;
 	char zeros[8192] = {0};
@@ -272,20 +224,20 @@ static void test_zero_filled_tail_is_the_end_of_the_log(void **state)
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.log_bytes, end);
 	assert_int_equal(ss_store_log_bytes(s), end);
-	assert_state(s, "a 1 0\nb 2 0\n");
+	sstest_assert_state(s, "a 1 0\nb 2 0\n", NOW);
 	/* The next record goes right after the last one, over the zeros. */
 	assert_int_equal(sstest_set(s, "c", "3", 0, NOW, NULL), 0);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.records, 6);
 	assert_int_equal(rep.torn_bytes, 0);
-	assert_state(s, "a 1 0\nb 2 0\nc 3 0\n");
+	sstest_assert_state(s, "a 1 0\nb 2 0\nc 3 0\n", NOW);
 	ss_store_close(s);
 }
 
 static void test_partial_record_then_zeros_is_torn(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s;
 	char zeros[100] = {0};
@@ -299,13 +251,13 @@ static void test_partial_record_then_zeros_is_torn(void **state)
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.torn_bytes, 118);
 	assert_int_equal(sstest_file_size(fx->log), end);
-	assert_state(s, "a 1 0\n");
+	sstest_assert_state(s, "a 1 0\n", NOW);
 	ss_store_close(s);
 }
 
 static void test_garbage_tail_without_later_records_is_torn(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s;
 	const char *junk = "SET_CHECKPOINT b 2 0 00000000\nnot a record\nDEL_CHECK";
@@ -318,13 +270,13 @@ static void test_garbage_tail_without_later_records_is_torn(void **state)
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.torn_bytes, strlen(junk));
 	assert_int_equal(sstest_file_size(fx->log), end);
-	assert_state(s, "a 1 0\n");
+	sstest_assert_state(s, "a 1 0\n", NOW);
 	ss_store_close(s);
 }
 
 /* Flips each byte of record idx (0-based) in turn and expects a refusal
  * naming that record's offset and number, with the file left alone. */
-static void check_corrupt_record(struct fixture *fx, size_t idx)
+static void check_corrupt_record(struct sstest_fixture *fx, size_t idx)
 {
 	size_t start = fx->l.off[idx], end = fx->l.off[idx + 1];
 	char want_off[64], want_rec[64];
@@ -342,14 +294,14 @@ static void check_corrupt_record(struct fixture *fx, size_t idx)
 		    !strstr(err.msg, fx->log))
 			fail_msg("flip at %zu: message \"%s\" lacks \"%s\", \"%s\" or the path", i,
 				 err.msg, want_off, want_rec);
-		assert_file_equals(fx->log, fx->l.buf, fx->l.len);
+		sstest_assert_file_equals(fx->log, fx->l.buf, fx->l.len);
 		fx->l.buf[i] ^= 0x01;
 	}
 }
 
 static void test_corruption_mid_log_is_refused_with_offset_and_record(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 
 	sstest_log_set(&fx->l, "a", "1", 0);
 	sstest_log_set(&fx->l, "b", "2", 0);
@@ -364,7 +316,7 @@ static void test_corruption_mid_log_is_refused_with_offset_and_record(void **sta
 
 static void test_corruption_inside_a_group_is_refused(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 
 	sstest_log_set(&fx->l, "a", "1", 0);
 	sstest_log_group(&fx->l, 2);
@@ -378,7 +330,7 @@ static void test_corruption_inside_a_group_is_refused(void **state)
 
 static void test_nested_group_is_corruption(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_error err;
 
 	sstest_log_group(&fx->l, 2);
@@ -392,7 +344,7 @@ static void test_nested_group_is_corruption(void **state)
 
 static void test_zeros_followed_by_a_valid_record_are_corruption(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	char zeros[5000] = {0};
 	char want[64];
 	struct ss_error err;
@@ -408,12 +360,12 @@ static void test_zeros_followed_by_a_valid_record_are_corruption(void **state)
 	snprintf(want, sizeof(want), "byte offset %zu (record 3)", at);
 	if (!strstr(err.msg, want))
 		fail_msg("message \"%s\" lacks \"%s\"", err.msg, want);
-	assert_file_equals(fx->log, fx->l.buf, fx->l.len);
+	sstest_assert_file_equals(fx->log, fx->l.buf, fx->l.len);
 }
 
 static void test_zeroed_record_between_valid_ones_is_corruption(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_error err;
 
 	sstest_log_set(&fx->l, "a", "1", 0);
@@ -429,7 +381,7 @@ static void test_zeroed_record_between_valid_ones_is_corruption(void **state)
 /* A commit of "a", then a batch of n SETs k0..k<n-1> of 300-byte values:
  * lines G0 a1, then the batch's GROUP line at off[2] and its records at
  * off[3 .. 3 + n). Returns the state the first commit alone leaves. */
-static const char *log_one_then_a_batch(struct fixture *fx, int n)
+static const char *log_one_then_a_batch(struct sstest_fixture *fx, int n)
 {
 	char name[32], value[301];
 
@@ -459,7 +411,7 @@ static size_t line_of(const struct sstest_log *l, size_t at)
  * batch after it are intact, and the preallocated zeros follow. The batch
  * was never acknowledged: the log opens, cut back to before its GROUP line,
  * and takes appends. */
-static void check_lost_pages_of_the_last_group(struct fixture *fx, size_t z0, size_t z1,
+static void check_lost_pages_of_the_last_group(struct sstest_fixture *fx, size_t z0, size_t z1,
 					       const char *want)
 {
 	char zeros[65536] = {0};
@@ -480,20 +432,20 @@ static void check_lost_pages_of_the_last_group(struct fixture *fx, size_t z0, si
 	assert_int_equal(rep.torn_bytes, l.len - from);
 	assert_int_equal(rep.log_bytes, from);
 	assert_int_equal(sstest_file_size(fx->log), from);
-	assert_state(s, want);
+	sstest_assert_state(s, want, NOW);
 	assert_int_equal(sstest_set(s, "b", "2", 0, NOW, NULL), 0);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.records, 4);
-	assert_state(s, "a 1 0\nb 2 0\n");
+	sstest_assert_state(s, "a 1 0\nb 2 0\n", NOW);
 	ss_store_close(s);
 	free(buf);
 }
 
 static void test_lost_pages_inside_the_last_group_are_a_torn_tail(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	const int n = 40;
 	const char *want = log_one_then_a_batch(fx, n);
 	size_t start = fx->l.off[2], end = fx->l.len;
@@ -516,7 +468,7 @@ static void test_lost_pages_inside_the_last_group_are_a_torn_tail(void **state)
 /* The same damage with a complete group after it: that group was written
  * after the damaged one's fdatasync returned, so the damaged one had been
  * acknowledged. Refused, naming the line where the damage starts. */
-static void check_damage_then_a_group_is_corrupt(struct fixture *fx, size_t z0, size_t z1)
+static void check_damage_then_a_group_is_corrupt(struct sstest_fixture *fx, size_t z0, size_t z1)
 {
 	struct sstest_log l = fx->l;
 	char *buf = malloc(fx->l.len);
@@ -535,13 +487,13 @@ static void check_damage_then_a_group_is_corrupt(struct fixture *fx, size_t z0, 
 	if (!strstr(err.msg, want_off) || !strstr(err.msg, want_rec) || !strstr(err.msg, fx->log))
 		fail_msg("zeros at [%zu, %zu): message \"%s\" lacks \"%s\", \"%s\" or the path", z0,
 			 z1, err.msg, want_off, want_rec);
-	assert_file_equals(fx->log, buf, l.len);
+	sstest_assert_file_equals(fx->log, buf, l.len);
 	free(buf);
 }
 
 static void test_lost_pages_followed_by_a_complete_group_are_corruption(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	const int n = 40;
 	size_t start, end;
 
@@ -561,7 +513,7 @@ static void test_lost_pages_followed_by_a_complete_group_are_corruption(void **s
 
 static void test_damaged_group_line_of_an_acknowledged_group_is_corruption(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s;
 
@@ -581,13 +533,13 @@ static void test_damaged_group_line_of_an_acknowledged_group_is_corruption(void 
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.torn_bytes, fx->l.len - fx->l.off[6]);
-	assert_state(s, "b 2 0\nc 3 0\n");
+	sstest_assert_state(s, "b 2 0\nc 3 0\n", NOW);
 	ss_store_close(s);
 }
 
 static void test_a_record_outside_any_group_is_damage(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s;
 	struct ss_error err;
@@ -601,7 +553,7 @@ static void test_a_record_outside_any_group_is_damage(void **state)
 	assert_int_equal(rep.records, 2);
 	assert_int_equal(rep.torn_bytes, fx->l.len - fx->l.off[2]);
 	assert_int_equal(sstest_file_size(fx->log), fx->l.off[2]);
-	assert_state(s, "a 1 0\n");
+	sstest_assert_state(s, "a 1 0\n", NOW);
 	ss_store_close(s);
 	/* Bare records only after it: still torn. */
 	sstest_log_bare_set(&fx->l, "c", "3", 0);
@@ -622,7 +574,7 @@ static void test_a_record_outside_any_group_is_damage(void **state)
 
 static void test_a_group_cut_short_by_a_group_is_corruption(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_error err;
 	char want[160];
 
@@ -645,7 +597,7 @@ static void test_a_group_cut_short_by_a_group_is_corruption(void **state)
 
 static void test_other_version_is_refused_naming_both_versions(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	const char *v2 = "statestored-log 2\nSOMETHING NEW\n";
 	struct ss_error err;
 
@@ -654,12 +606,12 @@ static void test_other_version_is_refused_naming_both_versions(void **state)
 	assert_int_equal(err.kind, SS_ERR_VERSION);
 	assert_non_null(strstr(err.msg, "version 2"));
 	assert_non_null(strstr(err.msg, "version 1"));
-	assert_file_equals(fx->log, v2, strlen(v2));
+	sstest_assert_file_equals(fx->log, v2, strlen(v2));
 }
 
 static void test_not_a_log_is_refused(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	const char *junk = "hello, world\n";
 	char zeros[4096] = {0};
 	struct ss_error err;
@@ -668,7 +620,7 @@ static void test_not_a_log_is_refused(void **state)
 	err = open_fails(fx->dir, NOW);
 	assert_int_equal(err.kind, SS_ERR_CORRUPT);
 	assert_non_null(strstr(err.msg, "not a statestored log"));
-	assert_file_equals(fx->log, junk, strlen(junk));
+	sstest_assert_file_equals(fx->log, junk, strlen(junk));
 	/* A zero-filled file longer than a header is not a torn header. */
 	sstest_write_file(fx->log, zeros, sizeof(zeros));
 	err = open_fails(fx->dir, NOW);
@@ -677,7 +629,7 @@ static void test_not_a_log_is_refused(void **state)
 
 static void test_expired_set_at_replay_removes_the_earlier_value(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s;
 
@@ -689,7 +641,7 @@ static void test_expired_set_at_replay_removes_the_earlier_value(void **state)
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.records, 8);
 	assert_int_equal(rep.expired, 2);
-	assert_state(s, "c live 1000001\n");
+	sstest_assert_state(s, "c live 1000001\n", NOW);
 	sstest_assert_value(s, "a", NULL, NOW);
 	ss_store_close(s);
 	/* Earlier, the newer value was live. */
@@ -701,7 +653,7 @@ static void test_expired_set_at_replay_removes_the_earlier_value(void **state)
 
 static void test_ttl_is_absolute_across_reopen(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, 1000, NULL);
 
@@ -720,7 +672,7 @@ static void test_ttl_is_absolute_across_reopen(void **state)
 
 static void test_stale_temp_file_is_removed_at_open(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	char *tmp = sstest_path(fx->dir, SS_LOG_TMP_FILE);
 	struct ss_open_report rep;
 	struct ss_store *s;
@@ -738,7 +690,7 @@ static void test_stale_temp_file_is_removed_at_open(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, sstest_setup, sstest_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_missing_log_and_directory_are_created),
 		T(test_empty_file_gets_a_header),

@@ -21,34 +21,6 @@
 #define NOW 1000000
 #define PREALLOC (256 * 1024)
 
-struct fixture {
-	char *dir;
-	char *log;
-	struct sstest_fault_io f;
-};
-
-static int setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	fx->dir = sstest_tmpdir();
-	fx->log = sstest_path(fx->dir, SS_LOG_FILE);
-	sstest_fault_io_init(&fx->f);
-	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	sstest_rmdir(fx->dir);
-	free(fx->log);
-	free(fx->dir);
-	free(fx);
-	return 0;
-}
-
 static char *dump(struct ss_store *s)
 {
 	return sstest_dump(ss_store_table(s), NOW);
@@ -77,8 +49,8 @@ static void make_batch(struct ss_batch *b)
  * persistent; a one-off short write is followed by EIO) and checks that the log's bytes up to
  * its end and the table are as before, that the file holds nothing of the
  * batch, and that the next write works and survives a reopen. */
-static void check_failed_append(struct fixture *fx, size_t prealloc, enum sstest_op op, int err,
-				int persistent, int want_errno)
+static void check_failed_append(struct sstest_fixture *fx, size_t prealloc, enum sstest_op op,
+				int err, int persistent, int want_errno)
 {
 	struct ss_store *s;
 	struct ss_batch b;
@@ -87,9 +59,7 @@ static void check_failed_append(struct fixture *fx, size_t prealloc, enum sstest
 	size_t len_before, len;
 	uint64_t end;
 
-	sstest_rmdir(fx->dir);
-	sstest_fault_io_init(&fx->f);
-	s = sstest_open(fx->dir, &fx->f.io, prealloc, NOW, NULL);
+	s = sstest_reset(fx, prealloc, NOW);
 	assert_int_equal(sstest_set(s, "a", "1", 0, NOW, NULL), 0);
 	assert_int_equal(sstest_set(s, "b", "2", NOW + 50, NOW, NULL), 0);
 	before = dump(s);
@@ -139,7 +109,7 @@ static void check_failed_append(struct fixture *fx, size_t prealloc, enum sstest
 
 static void test_failed_append_leaves_log_and_table_unchanged(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 
 	check_failed_append(fx, 0, SSTEST_OP_PWRITE, ENOSPC, 0, ENOSPC);
 	check_failed_append(fx, 0, SSTEST_OP_PWRITE, EIO, 0, EIO);
@@ -152,7 +122,7 @@ static void test_failed_append_leaves_log_and_table_unchanged(void **state)
 
 static void test_failed_append_inside_preallocated_space(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 
 	/* The first pwrite after open is the data (the region is already
 	 * preallocated by the earlier sets); the zeros are rewritten. */
@@ -163,7 +133,7 @@ static void test_failed_append_inside_preallocated_space(void **state)
 
 static void test_short_write_once_is_retried(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
 	struct ss_batch b;
 
@@ -183,7 +153,7 @@ static void test_short_write_once_is_retried(void **state)
 
 static void test_sync_failure_poisons_the_store(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
 	struct ss_error e = {0};
 	unsigned long pwrites, syncs;
@@ -223,7 +193,7 @@ static void test_sync_failure_poisons_the_store(void **state)
 
 static void test_failed_cut_back_breaks_the_store(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
 	struct ss_error e = {0};
 	unsigned long pwrites;
@@ -255,7 +225,7 @@ static void test_failed_cut_back_breaks_the_store(void **state)
 
 static void test_failed_zero_rewrite_breaks_the_store(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, PREALLOC, NOW, NULL);
 	struct ss_error e = {0};
 	struct ss_batch b;
@@ -276,7 +246,7 @@ static void test_failed_zero_rewrite_breaks_the_store(void **state)
 
 static void test_preallocation_keeps_zeros_past_the_logical_end(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, PREALLOC, NOW, NULL);
 	char *value = malloc(SS_VALUE_MAX + 1);
@@ -309,7 +279,7 @@ static void test_preallocation_keeps_zeros_past_the_logical_end(void **state)
 
 static void test_preallocation_enospc_falls_back_to_plain_append(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, PREALLOC, NOW, NULL);
 	struct ss_error e = {0};
@@ -344,7 +314,7 @@ static void test_preallocation_enospc_falls_back_to_plain_append(void **state)
 
 static void test_preallocation_eio_fails_the_write_cleanly(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, PREALLOC, NOW, NULL);
 	struct ss_error e = {0};
 
@@ -362,7 +332,7 @@ static void test_preallocation_eio_fails_the_write_cleanly(void **state)
 
 static void test_open_fails_cleanly_when_the_torn_tail_cannot_be_cut(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store_options opt = {.dir = fx->dir, .io = &fx->f.io};
 	struct ss_error e = {0};
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
@@ -386,7 +356,7 @@ static void test_open_fails_cleanly_when_the_torn_tail_cannot_be_cut(void **stat
 
 static void test_open_fails_cleanly_when_the_header_cannot_be_written(void **state)
 {
-	struct fixture *fx = *state;
+	struct sstest_fixture *fx = *state;
 	struct ss_store_options opt = {.dir = fx->dir, .io = &fx->f.io};
 	struct ss_error e = {0};
 	struct ss_store *s;
@@ -403,7 +373,7 @@ static void test_open_fails_cleanly_when_the_header_cannot_be_written(void **sta
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, sstest_setup, sstest_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_failed_append_leaves_log_and_table_unchanged),
 		T(test_failed_append_inside_preallocated_space),

@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# Measures statestored against redis-server (appendonly, appendfsync always)
+# on this machine and this disk, and prints the target table.
+#
+#   scripts/bench.sh                  full run, about 8-10 minutes
+#   BENCH_QUICK=1 scripts/bench.sh    about a minute: a smoke test of the script
+#
+# Environment (defaults in brackets, quick mode's second):
+#   BENCH_ROUNDS   [3|1]   rounds of each throughput pair; the table shows medians
+#   BENCH_SECONDS  [5|1]   measured seconds per throughput run
+#   BENCH_WARMUP   [1|0.5] unmeasured seconds before each throughput run
+#   BENCH_ENTRIES  [1000000|100000]  entries for restart, memory and COMPACT
+#   BENCH_PORT     [17400] statestored listens here, Redis on the next port
+#   BENCH_KEEP     [0]     1 keeps the data directories and logs
+#   BENCH_OUT      [build/bench/results.md]  where the table is also written
+#   BENCH_NICE     [0]     e.g. -5: run servers and clients at that priority (root),
+#                          for a machine that other work keeps busy; both systems
+#                          get the same
+#
+# Every throughput run starts a fresh server on an empty data directory, and
+# the two systems alternate (A, B, A, B, ...) so that drift in the machine
+# (page cache, disk, neighbours) hits both alike. Data directories live under
+# build/, on the same disk as the repository; never on tmpfs, where fdatasync
+# costs nothing.
+set -euo pipefail
+SS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$SS_ROOT/scripts/deps.sh"
+ss_need_packages "${SS_BUILD_PACKAGES[@]}" python3 redis-server
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    d_rounds=1 d_seconds=1 d_warmup=0.5 d_entries=100000 fsync_n=200 probe_base=1 after_compact=1
+else
+    d_rounds=3 d_seconds=5 d_warmup=1 d_entries=1000000 fsync_n=1000 probe_base=2 after_compact=1
+fi
+ROUNDS=${BENCH_ROUNDS:-$d_rounds}
+SECS=${BENCH_SECONDS:-$d_seconds}
+WARMUP=${BENCH_WARMUP:-$d_warmup}
+ENTRIES=${BENCH_ENTRIES:-$d_entries}
+SPORT=${BENCH_PORT:-17400}
+RPORT=$((SPORT + 1))
+OUT=${BENCH_OUT:-$SS_ROOT/build/bench/results.md}
+COMMAND="$({ env | grep -E '^BENCH_' || true; } | sort | tr '\n' ' ')scripts/bench.sh $*"
+UTIL=(python3 "$SS_ROOT/scripts/bench_util.py")
+NICE=${BENCH_NICE:-0}
+
+log() { echo "bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+log "building Release (build/bench) and the no-fdatasync variant (build/bench-nosync)"
+ss_build "$SS_ROOT/build/bench" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=OFF -DSS_BENCH_NOSYNC=OFF
+ss_build "$SS_ROOT/build/bench-nosync" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=OFF -DSS_BENCH_NOSYNC=ON
+SS="$SS_ROOT/build/bench/statestored"
+SS_NOSYNC="$SS_ROOT/build/bench-nosync/statestored"
+BENCH="$SS_ROOT/build/bench/statestore-bench"
+REDIS=$(command -v redis-server) || die "redis-server not found"
+for f in "$SS" "$SS_NOSYNC" "$BENCH"; do [ -x "$f" ] || die "$f was not built"; done
+
+WORK=$(mktemp -d "$SS_ROOT/build/bench-run.XXXXXX")
+FACTS="$WORK/facts"
+RESULTS="$WORK/results.csv"
+STATS="$WORK/stats"
+: >"$FACTS"
+: >"$RESULTS"
+: >"$STATS"
+fstype=$(df --output=fstype "$WORK" | tail -1 | tr -d ' ')
+[ "$fstype" != tmpfs ] || die "$WORK is on tmpfs: fdatasync would be free there"
+
+SRV_PID=""
+BG_PIDS=()
+cleanup() {
+    local p
+    for p in "${BG_PIDS[@]}" $SRV_PID; do
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+field() { cut -d, -f"$2" <<<"$1"; } # field CSVLINE N (columns: statestore-bench --help)
+
+# server SYSTEM DIR sets CMD (the server's command line), PORT and PROTO.
+# Redis is made durable like statestored (every write fsynced before its
+# reply), with no RDB snapshots. Neither compacts by itself (no automatic
+# AOF rewrite, --auto-compact-min 0): a compaction in the middle of a run
+# would measure something else, and the restart test must replay the log
+# it was given.
+server() {
+    local sys=$1 dir=$2
+    case $sys in
+    ss) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
+    ss-nosync) CMD=("$SS_NOSYNC" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
+    redis)
+        CMD=("$REDIS" --port "$RPORT" --bind 127.0.0.1 --appendonly yes --appendfsync always
+            --save '' --auto-aof-rewrite-percentage 0 --dir "$dir" --logfile "$dir.log")
+        ;;
+    *) die "unknown system $sys" ;;
+    esac
+    if [ "$sys" = redis ]; then PORT=$RPORT PROTO=(--redis); else PORT=$SPORT PROTO=(); fi
+}
+
+# start SYSTEM DIR: SYSTEM is ss, ss-nosync or redis. Sets SRV_PID too.
+start() {
+    local sys=$1 dir=$2
+    mkdir -p "$dir"
+    server "$sys" "$dir"
+    "${CMD[@]}" 2>>"$dir.log" &
+    SRV_PID=$!
+    "${UTIL[@]}" wait "$PORT" "${PROTO[@]}" 30 || die "$sys did not start; see $dir.log"
+}
+
+stop() { # stop [SIGNAL]
+    [ -n "$SRV_PID" ] || return 0
+    kill -s "${1:-TERM}" "$SRV_PID"
+    wait "$SRV_PID" 2>/dev/null || true
+    SRV_PID=""
+}
+
+bench() { "$BENCH" -p "$PORT" "${PROTO[@]}" --csv "$@"; }
+
+if [ "$NICE" != 0 ]; then
+    # Every server and client below is a child of this shell and inherits it.
+    renice -n "$NICE" -p $$ >/dev/null || die "cannot renice to $NICE"
+fi
+
+# ---- the machine and its disk ----
+log "measuring fdatasync latency in $WORK"
+read -r fs_append fs_zeroed < <("${UTIL[@]}" fsync "$WORK" "$fsync_n")
+fact date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+fact cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+fact cores "$(nproc)"
+fact kernel "$(uname -r)"
+fact disk "$(df --output=source,fstype "$WORK" | tail -1 | tr -s ' ')"
+fact fsync_append_us "$fs_append"
+fact fsync_zeroed_us "$fs_zeroed"
+fact fsync_n "$fsync_n"
+fact commit "$(git -C "$SS_ROOT" rev-parse --short HEAD)$(git -C "$SS_ROOT" diff --quiet HEAD -- src include || echo '+dirty')"
+fact redis "$("$REDIS" --version | cut -d' ' -f3 | cut -d= -f2)"
+fact command "$COMMAND"
+fact loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
+fact nice "$NICE"
+if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then
+    log "warning: load average $(cut -d' ' -f1 /proc/loadavg): something else is running; figures will be noisy"
+fi
+fact rounds "$ROUNDS"
+fact seconds "$SECS"
+fact warmup "$WARMUP"
+fact entries "$ENTRIES"
+
+# ---- throughput pairs, alternating ----
+# pair WORKLOAD SYSTEM_A SYSTEM_B BENCH_ARGS...
+pair() {
+    local wl=$1 a=$2 b=$3 r sys line
+    shift 3
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for sys in "$a" "$b"; do
+            start "$sys" "$WORK/$wl-$sys-$r"
+            line=$(bench -d "$SECS" --warmup "$WARMUP" "$@")
+            if [ "$sys" != redis ]; then
+                echo "$wl $sys $r $("${UTIL[@]}" stats "$PORT" | tr ' ' = | tr '\n' ' ')" >>"$STATS"
+            fi
+            stop
+            rm -rf "$WORK/$wl-$sys-$r"
+            log "$wl $sys round $r: $line"
+            echo "$wl,$sys,$r,$line" >>"$RESULTS"
+        done
+    done
+}
+pair set50 ss redis -c 50 --set-ratio 1
+pair set1 ss redis -c 1 --set-ratio 1
+pair get50 ss redis -c 50 --set-ratio 0 --prefill
+pair nosync50 ss ss-nosync -c 50 --set-ratio 1
+
+# ---- restart and memory: ENTRIES keys, then ENTRIES overwrites ----
+last=$((ENTRIES - 1))
+last_key=$(printf 'pipeline%08d' "$last")
+last_val=$(printf '%010d' "$last")
+for sys in ss redis; do
+    dir="$WORK/replay-$sys"
+    start "$sys" "$dir"
+    rss0=$(rss_kb "$SRV_PID")
+    line=$(bench --load-keys "$ENTRIES" -c 50 -P 64)
+    rss1=$(rss_kb "$SRV_PID")
+    log "$sys load $ENTRIES keys: $line; RSS $rss0 -> $rss1 kB"
+    fact "load_${sys}_ops" "$(field "$line" 4)"
+    fact "rss_${sys}_empty_kb" "$rss0"
+    fact "rss_${sys}_full_kb" "$rss1"
+    line=$(bench --load-keys "$ENTRIES" -c 50 -P 64)
+    log "$sys overwrite $ENTRIES keys: $line"
+    stop KILL # both fsynced every acknowledged write; no shutdown work
+    fact "logbytes_$sys" "$(du -sb "$dir" | cut -f1)"
+    server "$sys" "$dir"
+    t=$("${UTIL[@]}" restart "$PORT" "$last_key" "$last_val" "${PROTO[@]}" -- "${CMD[@]}" 2>>"$dir.log")
+    log "$sys restart over $((2 * ENTRIES)) records: $t s"
+    fact "restart_${sys}_s" "$t"
+    rm -rf "$dir"
+done
+
+# ---- COMPACT at ENTRIES entries, with a writer and a prober running ----
+dir="$WORK/compact"
+start ss "$dir"
+bench --load-keys "$ENTRIES" -c 50 -P 64 >/dev/null
+# The writer continues the load's numbering, so "--check-seq <its next_seq>"
+# knows the exact value every key must hold afterwards.
+# Writer and prober run until told to stop (SIGINT: stop sending, drain,
+# report), so a slow COMPACT cannot outlast them.
+"$BENCH" -p "$SPORT" --csv --sequential --seq-base "$ENTRIES" -k "$ENTRIES" -c 4 -d 3600 \
+    >"$WORK/writer.csv" &
+writer_pid=$!
+BG_PIDS+=("$writer_pid")
+sleep 0.5
+base=$(bench --probe -k "$ENTRIES" -d "$probe_base")
+"$BENCH" -p "$SPORT" --csv --probe -k "$ENTRIES" -d 3600 >"$WORK/probe.csv" &
+probe_pid=$!
+BG_PIDS+=("$probe_pid")
+sleep 0.3
+read -r compact_ms compact_reply < <("${UTIL[@]}" cmd "$SPORT" COMPACT)
+sleep "$after_compact" # a compaction that finishes after its reply shows here
+kill -INT "$probe_pid" "$writer_pid"
+wait "$probe_pid" || die "the probe failed"
+wait "$writer_pid" || die "the writer failed"
+BG_PIDS=()
+probe=$(cat "$WORK/probe.csv")
+writer=$(cat "$WORK/writer.csv")
+log "COMPACT: $compact_ms ms ($compact_reply); probe $probe; baseline $base; writer $writer"
+next=$(field "$writer" 14)
+check_live=$(bench --check-seq "$next" -k "$ENTRIES" -P 64)
+stop KILL
+start ss "$dir"
+check_restart=$(bench --check-seq "$next" -k "$ENTRIES" -P 64)
+stop
+log "check after COMPACT: $check_live; after restart: $check_restart"
+fact compact_reply "$compact_reply"
+fact compact_ms "$compact_ms"
+fact compact_gap_us "$(field "$probe" 13)"
+fact compact_probe_max_us "$(field "$probe" 8)"
+fact compact_base_gap_us "$(field "$base" 13)"
+fact compact_writer_ops "$(field "$writer" 4)"
+fact compact_writer_max_us "$(field "$writer" 8)"
+fact compact_writer_errors "$(field "$writer" 10)"
+fact compact_writes "$((next - ENTRIES))"
+fact compact_lost_live "$(( $(field "$check_live" 12) + $(field "$check_live" 10) ))"
+fact compact_lost_restart "$(( $(field "$check_restart" 12) + $(field "$check_restart" 10) ))"
+
+mkdir -p "$(dirname "$OUT")"
+"${UTIL[@]}" report "$FACTS" "$RESULTS" "$STATS" | tee "$OUT"
+# The raw figures, to re-render or compare runs:
+#   scripts/bench_util.py report OUT.facts OUT.csv OUT.stats
+cp "$FACTS" "${OUT%.md}.facts"
+cp "$RESULTS" "${OUT%.md}.csv"
+cp "$STATS" "${OUT%.md}.stats"
+log "table also written to $OUT (raw figures beside it)"

@@ -1,0 +1,7 @@
+/* statestore-bench: see include/statestored/bench.h. */
+#include "statestored/bench.h"
+
+int main(int argc, char **argv)
+{
+	return ss_bench_main(argc, argv);
+}

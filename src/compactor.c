@@ -1,0 +1,209 @@
+/*
+ * compactor.c - COMPACT in a forked child; see compactor.h.
+ *
+ * The child does as little as it can: it lets the server close the sockets
+ * it inherited (a client connection must end when the parent closes it, not
+ * when the child exits), writes and fsyncs the snapshot through the same io
+ * table, and leaves with _exit, which runs no atexit handler and flushes no
+ * stdio buffer it shares with the parent. It does not close descriptors
+ * wholesale: the io table's context may own some.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "statestored/compactor.h"
+#include "statestored/snapshot.h"
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct ss_compactor *c = w->data;
+	(void)revents;
+
+	ev_child_stop(loop, w);
+	c->pid = 0;
+	c->child_status = w->rstatus;
+	/* The child wrote its reason, if any, before exiting (one write of
+	 * less than PIPE_BUF: all of it or nothing). */
+	ssize_t n = read(c->why_fd, c->child_why, sizeof(c->child_why) - 1);
+	c->child_why[n > 0 ? n : 0] = '\0';
+	close(c->why_fd);
+	c->why_fd = -1;
+	c->finish_pending = 1;
+	if (!c->may_finish || c->may_finish(c->arg))
+		ss_compactor_finish(c);
+}
+
+void ss_compactor_finish(struct ss_compactor *c)
+{
+	int status = c->child_status;
+	struct ss_error err;
+	const char *failure = NULL;
+	char why[600];
+
+	c->finish_pending = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (WIFEXITED(status) && c->child_why[0])
+			snprintf(why, sizeof(why), "%s", c->child_why);
+		else if (WIFSIGNALED(status))
+			snprintf(why, sizeof(why), "the snapshot writer died of signal %d",
+				 WTERMSIG(status));
+		else
+			snprintf(why, sizeof(why), "the snapshot writer failed (exit %d)",
+				 WEXITSTATUS(status));
+		ss_store_compact_abort(c->store);
+		failure = why;
+	} else if (c->tail_lost) {
+		ss_store_compact_abort(c->store);
+		failure = "out of memory keeping the writes made during the snapshot";
+	} else {
+		uint64_t t0 = mono_us();
+		int rc = ss_store_compact_finish(c->store, ss_buf_head(&c->tail),
+						 ss_buf_size(&c->tail), &err);
+		c->last_stall_us += mono_us() - t0;
+		if (rc < 0) {
+			snprintf(why, sizeof(why), "%s", err.msg);
+			failure = why;
+		}
+	}
+	if (failure) {
+		c->failures++;
+		ss_error(c->diag, "compaction failed: %s", failure);
+	} else {
+		c->runs++;
+		c->last_us = mono_us() - c->started_us;
+		ss_info(c->diag,
+			"compaction: log %llu -> %llu bytes in %.1f ms (%zu tail bytes; the loop "
+			"stalled %.2f ms)",
+			(unsigned long long)c->log_before,
+			(unsigned long long)ss_store_log_bytes(c->store), (double)c->last_us / 1000.0,
+			ss_buf_size(&c->tail), (double)c->last_stall_us / 1000.0);
+	}
+	ss_buf_free(&c->tail);
+	c->tail_lost = 0;
+	c->done(c, failure, c->arg);
+}
+
+void ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_store *store,
+		       const struct ss_io *io, const struct ss_diag *diag, ss_compactor_done_fn done,
+		       ss_compactor_child_fn in_child, void *arg)
+{
+	memset(c, 0, sizeof(*c));
+	c->loop = loop;
+	c->store = store;
+	c->io = io ? io : &ss_io_posix;
+	c->diag = diag;
+	c->done = done;
+	c->in_child = in_child;
+	c->why_fd = -1;
+	c->arg = arg;
+	ss_buf_init(&c->tail);
+	ev_child_init(&c->child_w, on_child, 0, 0);
+	c->child_w.data = c;
+}
+
+int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, struct ss_error *err)
+{
+	const char *tmp;
+
+	int pipefd[2];
+
+	if (ss_store_compact_begin(c->store, &tmp, err) < 0)
+		return -1;
+	c->started_us = mono_us();
+	c->log_before = ss_store_log_bytes(c->store);
+	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
+		int e = errno;
+		ss_store_compact_abort(c->store);
+		err->kind = SS_ERR_IO;
+		err->sys_errno = e;
+		snprintf(err->msg, sizeof(err->msg), "cannot create a pipe: %s", strerror(e));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(pipefd[0]);
+		close(pipefd[1]);
+		ss_store_compact_abort(c->store);
+		err->kind = SS_ERR_IO;
+		err->sys_errno = e;
+		snprintf(err->msg, sizeof(err->msg), "cannot fork the snapshot writer: %s",
+			 strerror(e));
+		return -1;
+	}
+	if (pid == 0) {
+		struct ss_error cerr;
+		if (c->in_child)
+			c->in_child(c->arg);
+		if (ss_snapshot_write(ss_store_table(c->store), now_ms, tmp, c->io, &cerr) < 0) {
+			/* The parent reports it; nothing to do if this fails. */
+			if (write(pipefd[1], cerr.msg, strlen(cerr.msg)) < 0)
+				_exit(2);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(pipefd[1]);
+	c->why_fd = pipefd[0];
+	c->pid = pid;
+	c->last_stall_us = mono_us() - c->started_us;
+	ev_child_set(&c->child_w, pid, 0);
+	ev_child_start(c->loop, &c->child_w);
+	ss_debug(c->diag, "compaction started: snapshot writer pid %d, %zu entries", (int)pid,
+		 ss_table_count(ss_store_table(c->store)));
+	return 0;
+}
+
+void ss_compactor_logged(struct ss_compactor *c, struct ss_batch *b)
+{
+	size_t len;
+	const char *p;
+
+	if (!ss_compactor_running(c) || c->tail_lost)
+		return;
+	p = ss_batch_seal(b, &len);
+	if (p && ss_buf_append(&c->tail, p, len) < 0) {
+		c->tail_lost = 1;
+		ss_buf_free(&c->tail);
+	}
+}
+
+void ss_compactor_cancel(struct ss_compactor *c)
+{
+	if (c->finish_pending) {
+		c->finish_pending = 0;
+		ss_store_compact_abort(c->store);
+		ss_buf_free(&c->tail);
+	}
+	if (!c->pid)
+		return;
+	ev_child_stop(c->loop, &c->child_w);
+	if (kill(c->pid, SIGKILL) < 0 && errno != ESRCH)
+		ss_warn(c->diag, "cannot stop the snapshot writer %d: %s", (int)c->pid,
+			strerror(errno));
+	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	c->pid = 0;
+	close(c->why_fd);
+	c->why_fd = -1;
+	ss_store_compact_abort(c->store);
+	ss_buf_free(&c->tail);
+}
+
+void ss_compactor_free(struct ss_compactor *c)
+{
+	ss_compactor_cancel(c);
+	ss_buf_free(&c->tail);
+}

@@ -1,0 +1,71 @@
+"""Compaction driven by the daemon: automatic compaction when the log
+outgrows its thresholds, and COMPACTs that overlap a running one."""
+import threading
+import unittest
+
+import harness
+
+
+class AutoCompactionTest(harness.DaemonTestCase):
+    DAEMON_ARGS = ("--auto-compact-min", "8192", "--auto-compact-growth", "150")
+
+    def test_log_growth_triggers_a_compaction_that_keeps_every_value(self):
+        c = self.connect()
+        # Overwrite a few keys until the log passes both thresholds.
+        for i in range(400):
+            self.assertEqual(c.cmd("SET_CHECKPOINT key%d %d" % (i % 4, i)), "OK")
+        stats = harness.wait_until(
+            lambda: (lambda s: s if int(s["auto_compactions"]) >= 1 and
+                     s["compacting"] == "0" and int(s["compactions"]) >= 1 else None)(c.stats()),
+            timeout=30)
+        self.assertTrue(stats, "no automatic compaction happened")
+        # The log was rewritten: four live keys take far less than 400 writes.
+        self.assertLess(int(stats["log_bytes_compacted"]), 8192)
+        self.d.kill()
+        self.d.restart()
+        c = self.connect()
+        for k in range(4):
+            self.assertEqual(c.cmd("GET_CHECKPOINT key%d" % k), str(396 + k))
+
+    def test_below_the_minimum_nothing_is_compacted(self):
+        c = self.connect()
+        for i in range(20):
+            self.assertEqual(c.cmd("SET_CHECKPOINT k %d" % i), "OK")
+        self.assertEqual(c.stats()["auto_compactions"], "0")
+
+
+class OverlappingCompactTest(harness.DaemonTestCase):
+    def test_concurrent_compacts_all_answer_ok_and_lose_nothing(self):
+        c = self.connect()
+        for i in range(2000):
+            c.send("SET_CHECKPOINT p%d %d\n" % (i, i))
+        for _ in range(2000):
+            self.assertEqual(c.readline(), "OK")
+        results = []
+
+        def compactor():
+            cc = self.d.connect()
+            for _ in range(5):
+                results.append(cc.cmd("COMPACT"))
+            cc.close()
+
+        threads = [threading.Thread(target=compactor) for _ in range(3)]
+        for t in threads:
+            t.start()
+        # Writes go on while the compactions run.
+        for i in range(300):
+            self.assertEqual(c.cmd("SET_CHECKPOINT p%d %d" % (i, i + 100000)), "OK")
+        for t in threads:
+            t.join(60)
+        self.assertEqual(results, ["OK"] * 15)
+        self.d.kill()
+        self.d.restart()
+        c = self.connect()
+        for i in range(0, 2000, 97):
+            want = i + 100000 if i < 300 else i
+            self.assertEqual(c.cmd("GET_CHECKPOINT p%d" % i), str(want))
+        self.assertEqual(c.stats()["entries"], "2000")
+
+
+if __name__ == "__main__":
+    unittest.main()

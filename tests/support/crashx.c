@@ -1,0 +1,771 @@
+/*
+ * crashx.c - workload runs, the model of what they wrote, and the checker
+ * and explorer over their crash states (see crashx.h).
+ *
+ * The model is a list of records in log order, each with the crash point
+ * from which its write had happened (done_at) and from which it was
+ * acknowledged (ack_at). At crash point k the records [0, lo) are
+ * acknowledged and [0, hi) written, and a correct store holds the state
+ * after some prefix p of them, lo <= p <= hi. The checker first looks at
+ * each name alone, so that a violation reads as "lost", "stale", "never
+ * written" rather than as a mismatch of whole tables, and then at the table
+ * as a whole.
+ */
+#include "crashx.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "sstest.h"
+#include "statestored/snapshot.h"
+#include "statestored/table.h"
+
+typedef unsigned long long ull;
+
+static void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		fail_msg("crashx: out of memory");
+	return p;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fail_msg("crashx: out of memory");
+	return p;
+}
+
+static char *xmemdup(const char *p, size_t n)
+{
+	char *q = xrealloc(NULL, n + 1);
+
+	memcpy(q, p, n);
+	q[n] = '\0';
+	return q;
+}
+
+/* --- the model ------------------------------------------------------------ */
+
+static size_t model_name(struct crashx_model *m, const char *name, size_t nlen)
+{
+	for (size_t i = 0; i < m->nnames; i++) {
+		if (strlen(m->names[i]) == nlen && memcmp(m->names[i], name, nlen) == 0)
+			return i;
+	}
+	m->names = xrealloc(m->names, (m->nnames + 1) * sizeof(*m->names));
+	m->base = xrealloc(m->base, (m->nnames + 1) * sizeof(*m->base));
+	m->names[m->nnames] = xmemdup(name, nlen);
+	memset(&m->base[m->nnames], 0, sizeof(*m->base));
+	return m->nnames++;
+}
+
+static long model_find(const struct crashx_model *m, const char *name, size_t nlen)
+{
+	for (size_t i = 0; i < m->nnames; i++) {
+		if (strlen(m->names[i]) == nlen && memcmp(m->names[i], name, nlen) == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
+static struct crashx_rec *model_add(struct crashx_model *m)
+{
+	struct crashx_rec *rec;
+
+	if (m->nrecs == m->reccap) {
+		m->reccap = m->reccap ? 2 * m->reccap : 32;
+		m->recs = xrealloc(m->recs, m->reccap * sizeof(*m->recs));
+	}
+	rec = &m->recs[m->nrecs++];
+	memset(rec, 0, sizeof(*rec));
+	rec->batch = m->nbatches;
+	rec->done_at = rec->ack_at = SIZE_MAX;
+	return rec;
+}
+
+static void model_free(struct crashx_model *m)
+{
+	for (size_t i = 0; i < m->nnames; i++) {
+		free(m->names[i]);
+		free(m->base[i].value);
+	}
+	for (size_t i = 0; i < m->nrecs; i++)
+		free(m->recs[i].value);
+	free(m->names);
+	free(m->base);
+	free(m->recs);
+	memset(m, 0, sizeof(*m));
+}
+
+/* --- runs ---------------------------------------------------------------- */
+
+void crashx_run_init(struct crashx_run *r, const char *workload, size_t prealloc,
+		     const struct crashfs_image *initial)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->workload, sizeof(r->workload), "%s", workload);
+	r->prealloc = prealloc;
+	r->tmp = sstest_tmpdir();
+	r->dir = sstest_path(r->tmp, "data");
+	if (mkdir(r->dir, 0755) < 0)
+		fail_msg("mkdir %s: %s", r->dir, strerror(errno));
+	if (initial)
+		crashfs_image_write(initial, r->dir);
+	crashfs_init(&r->fs, r->dir);
+	ss_batch_init(&r->b);
+}
+
+void crashx_run_free(struct crashx_run *r)
+{
+	ss_table_free(r->snap);
+	free(r->tail);
+	ss_store_close(r->s);
+	ss_batch_free(&r->b);
+	crashfs_free(&r->fs);
+	model_free(&r->m);
+	free(r->violation);
+	free(r->where);
+	sstest_rmdir(r->tmp);
+	free(r->dir);
+	free(r->tmp);
+	memset(r, 0, sizeof(*r));
+}
+
+void crashx_run_open(struct crashx_run *r, int64_t now_ms)
+{
+	struct ss_store_options opt = {.dir = r->dir, .io = &r->fs.io, .prealloc_bytes = r->prealloc};
+	struct ss_error err = {0};
+	struct ss_entry e;
+	size_t cursor = 0;
+
+	if (ss_store_open(&r->s, &opt, now_ms, NULL, &err) < 0)
+		fail_msg("%s: ss_store_open %s: %s", r->workload, r->dir, err.msg);
+	if (r->opened++)
+		return;
+	/* The first open's table is the base: what the directory held. */
+	while (ss_table_next(ss_store_table(r->s), &cursor, &e)) {
+		size_t i;
+
+		if (e.expire_ms != 0 && e.expire_ms <= now_ms)
+			continue;
+		i = model_name(&r->m, e.name, e.nlen);
+		r->m.base[i] = (struct crashx_base){1, xmemdup(e.value, e.vlen), e.vlen, e.expire_ms};
+	}
+}
+
+void crashx_run_close(struct crashx_run *r)
+{
+	ss_store_close(r->s);
+	r->s = NULL;
+}
+
+/* A value unique to record n of the run: its number, then filler. */
+static char *make_value(size_t n, const char *name, size_t vlen)
+{
+	char *v = xrealloc(NULL, vlen + 1);
+	int k = snprintf(v, vlen + 1, "w%zu.%s.", n, name);
+	uint32_t x = (uint32_t)n * 2654435761u + 1;
+
+	if (k < 0 || (size_t)k >= vlen)
+		fail_msg("crashx: value of %zu bytes too short for its tag", vlen);
+	for (size_t i = (size_t)k; i < vlen; i++) {
+		x = x * 1103515245u + 12345u;
+		v[i] = (char)(0x21 + (x >> 16) % 94);
+	}
+	v[vlen] = '\0';
+	return v;
+}
+
+void crashx_run_set(struct crashx_run *r, const char *name, size_t vlen, int64_t expire_ms)
+{
+	struct crashx_rec *rec = model_add(&r->m);
+	struct ss_record sr = {.type = SS_REC_SET, .name = name, .nlen = strlen(name)};
+
+	rec->name = model_name(&r->m, name, strlen(name));
+	rec->value = make_value(r->m.nrecs - 1, name, vlen);
+	rec->vlen = vlen;
+	rec->expire_ms = expire_ms;
+	sr.value = rec->value;
+	sr.vlen = vlen;
+	sr.expire_ms = expire_ms;
+	if (ss_batch_add(&r->b, &sr, NULL) < 0)
+		fail_msg("ss_batch_add: %s", strerror(errno));
+}
+
+void crashx_run_del(struct crashx_run *r, const char *name)
+{
+	struct crashx_rec *rec = model_add(&r->m);
+	struct ss_record sr = {.type = SS_REC_DEL, .name = name, .nlen = strlen(name)};
+
+	rec->name = model_name(&r->m, name, strlen(name));
+	rec->del = 1;
+	if (ss_batch_add(&r->b, &sr, NULL) < 0)
+		fail_msg("ss_batch_add: %s", strerror(errno));
+}
+
+/* Marks the records of the batch being built with at, in field off. */
+static void mark_batch(struct crashx_run *r, size_t at, int ack)
+{
+	for (size_t i = r->m.nrecs; i > 0 && r->m.recs[i - 1].batch == r->m.nbatches; i--) {
+		if (ack)
+			r->m.recs[i - 1].ack_at = at;
+		else
+			r->m.recs[i - 1].done_at = at;
+	}
+}
+
+void crashx_run_write_only(struct crashx_run *r)
+{
+	struct ss_error err = {0};
+
+	if (ss_store_write(r->s, &r->b, &err) < 0)
+		fail_msg("%s: ss_store_write: %s", r->workload, err.msg);
+	mark_batch(r, crashfs_nops(&r->fs), 0);
+	r->m.nbatches++;
+	ss_batch_reset(&r->b);
+}
+
+/* Appends the bytes the last ss_store_write wrote to the compaction tail. */
+static void keep_tail(struct crashx_run *r)
+{
+	size_t len;
+	const char *p = ss_batch_seal(&r->b, &len);
+
+	if (r->tail_cap - r->tail_len < len) {
+		r->tail_cap = 2 * (r->tail_len + len);
+		r->tail = xrealloc(r->tail, r->tail_cap);
+	}
+	memcpy(r->tail + r->tail_len, p, len);
+	r->tail_len += len;
+}
+
+void crashx_run_commit(struct crashx_run *r, int64_t now_ms)
+{
+	struct ss_error err = {0};
+
+	if (ss_store_write(r->s, &r->b, &err) < 0)
+		fail_msg("%s: ss_store_write: %s", r->workload, err.msg);
+	mark_batch(r, crashfs_nops(&r->fs), 0);
+	if (r->compacting)
+		keep_tail(r);
+	if (r->split_sync) {
+		int fd = ss_store_sync_begin(r->s, &err), rc;
+
+		if (fd < 0)
+			fail_msg("%s: ss_store_sync_begin: %s", r->workload, err.msg);
+		rc = ss_io_fdatasync(&r->fs.io, fd);
+		if (ss_store_sync_end(r->s, rc, rc < 0 ? errno : 0, &err) < 0)
+			fail_msg("%s: ss_store_sync_end: %s", r->workload, err.msg);
+	} else if (ss_store_sync(r->s, &err) < 0) {
+		fail_msg("%s: ss_store_sync: %s", r->workload, err.msg);
+	}
+	mark_batch(r, crashfs_nops(&r->fs), 1);
+	if (ss_store_apply(r->s, &r->b, now_ms) < 0)
+		fail_msg("%s: ss_store_apply: %s", r->workload, strerror(errno));
+	r->m.nbatches++;
+	ss_batch_reset(&r->b);
+}
+
+void crashx_run_compact(struct crashx_run *r, int64_t now_ms)
+{
+	struct ss_error err = {0};
+
+	if (ss_store_compact(r->s, now_ms, &err) < 0)
+		fail_msg("%s: ss_store_compact: %s", r->workload, err.msg);
+}
+
+void crashx_run_compact_begin(struct crashx_run *r)
+{
+	struct ss_error err = {0};
+	struct ss_entry e;
+	size_t cursor = 0;
+
+	if (ss_store_compact_begin(r->s, &r->tmp_path, &err) < 0)
+		fail_msg("%s: ss_store_compact_begin: %s", r->workload, err.msg);
+	/* What fork would give the child: the table as it is now. */
+	r->snap = ss_table_new();
+	if (!r->snap)
+		fail_msg("crashx: out of memory");
+	while (ss_table_next(ss_store_table(r->s), &cursor, &e)) {
+		if (ss_table_set(r->snap, e.name, e.nlen, e.value, e.vlen, e.expire_ms) < 0)
+			fail_msg("crashx: out of memory");
+	}
+	r->tail_len = 0;
+	r->compacting = 1;
+}
+
+void crashx_run_compact_snapshot(struct crashx_run *r, int64_t now_ms)
+{
+	struct ss_error err = {0};
+
+	if (ss_snapshot_write(r->snap, now_ms, r->tmp_path, &r->fs.io, &err) < 0)
+		fail_msg("%s: ss_snapshot_write: %s", r->workload, err.msg);
+}
+
+static void compact_end(struct crashx_run *r)
+{
+	ss_table_free(r->snap);
+	r->snap = NULL;
+	r->tail_len = 0;
+	r->compacting = 0;
+}
+
+void crashx_run_compact_finish(struct crashx_run *r)
+{
+	struct ss_error err = {0};
+
+	if (ss_store_compact_finish(r->s, r->tail, r->tail_len, &err) < 0)
+		fail_msg("%s: ss_store_compact_finish: %s", r->workload, err.msg);
+	compact_end(r);
+}
+
+void crashx_run_compact_abort(struct crashx_run *r)
+{
+	ss_store_compact_abort(r->s);
+	compact_end(r);
+}
+
+void crashx_run_check_at(struct crashx_run *r, int64_t now_ms)
+{
+	if (r->ntimes == CRASHX_TIMES_MAX)
+		fail_msg("crashx: more than %d check clocks", CRASHX_TIMES_MAX);
+	r->times[r->ntimes++] = now_ms;
+}
+
+/* --- checking one state --------------------------------------------------- */
+
+/* What a name holds: in a store, or in the model after some prefix. */
+struct held {
+	int present;
+	const char *value;
+	size_t vlen;
+	int64_t expire_ms;
+};
+
+static int live(int64_t expire_ms, int64_t now_ms)
+{
+	return expire_ms == 0 || expire_ms > now_ms;
+}
+
+/* What name n holds after the records [0, p), at now_ms. *from is the
+ * record that put it there (-1: the base). */
+static struct held model_at(const struct crashx_model *m, size_t n, size_t p, int64_t now_ms,
+			    long *from)
+{
+	struct held h = {0};
+
+	*from = -1;
+	for (size_t i = p; i > 0; i--) {
+		const struct crashx_rec *rec = &m->recs[i - 1];
+
+		if (rec->name != n)
+			continue;
+		*from = (long)(i - 1);
+		if (!rec->del && live(rec->expire_ms, now_ms))
+			h = (struct held){1, rec->value, rec->vlen, rec->expire_ms};
+		return h;
+	}
+	if (m->base[n].present && live(m->base[n].expire_ms, now_ms))
+		h = (struct held){1, m->base[n].value, m->base[n].vlen, m->base[n].expire_ms};
+	return h;
+}
+
+static int same(const struct held *a, const struct held *b)
+{
+	if (a->present != b->present)
+		return 0;
+	return !a->present || (a->vlen == b->vlen && a->expire_ms == b->expire_ms &&
+			       memcmp(a->value, b->value, a->vlen) == 0);
+}
+
+/* The record (or -2 for the base) whose value for name n is v; -1 if none. */
+static long value_source(const struct crashx_model *m, size_t n, const struct held *v)
+{
+	for (size_t i = 0; i < m->nrecs; i++) {
+		const struct crashx_rec *rec = &m->recs[i];
+
+		if (rec->name == n && !rec->del && rec->vlen == v->vlen &&
+		    memcmp(rec->value, v->value, v->vlen) == 0)
+			return (long)i;
+	}
+	if (m->base[n].present && m->base[n].vlen == v->vlen &&
+	    memcmp(m->base[n].value, v->value, v->vlen) == 0)
+		return -2;
+	return -1;
+}
+
+static char *describe_rec(const struct crashx_model *m, long i)
+{
+	const struct crashx_rec *rec;
+
+	if (i == -2)
+		return xasprintf("the value found at the run's start");
+	if (i < 0)
+		return xasprintf("nothing ever written");
+	rec = &m->recs[i];
+	if (rec->del)
+		return xasprintf("the DEL of record %ld (batch %zu)", i, rec->batch);
+	return xasprintf("the SET of record %ld (batch %zu, expire_ms %lld)", i, rec->batch,
+			 (long long)rec->expire_ms);
+}
+
+/* Why name n's observed o fits no prefix in [lo, hi]. */
+static char *explain_name(const struct crashx_model *m, size_t n, const struct held *o, size_t lo,
+			  size_t hi, int64_t now_ms)
+{
+	const char *name = m->names[n];
+	long acked_from, src;
+	struct held acked = model_at(m, n, lo, now_ms, &acked_from);
+	char *want = describe_rec(m, acked_from), *got, *msg;
+
+	if (!o->present) {
+		msg = xasprintf("lost: %s is absent, but %s was acknowledged and holds it", name,
+				want);
+		free(want);
+		return msg;
+	}
+	src = value_source(m, n, o);
+	if (src == -1) {
+		msg = xasprintf("phantom: %s holds a value never written to it (%.40s...)", name,
+				o->value);
+		free(want);
+		return msg;
+	}
+	got = describe_rec(m, src);
+	if (src >= 0 && !live(m->recs[src].expire_ms, now_ms))
+		msg = xasprintf("expired: %s holds %s, expired at now_ms %lld", name, got,
+				(long long)now_ms);
+	else if (src >= 0 && m->recs[src].expire_ms != o->expire_ms)
+		msg = xasprintf("expiry: %s holds %s with expire_ms %lld", name, got,
+				(long long)o->expire_ms);
+	else if (src >= 0 && (size_t)src >= hi)
+		msg = xasprintf("early: %s holds %s, written only after this crash point", name,
+				got);
+	else
+		msg = xasprintf("stale: %s holds %s, but %s was acknowledged after it%s", name, got,
+				want, acked.present ? "" : " (absent)");
+	free(want);
+	free(got);
+	return msg;
+}
+
+/* 1 if p is a batch boundary of m's records. */
+static int boundary(const struct crashx_model *m, size_t p)
+{
+	return p == 0 || p == m->nrecs || m->recs[p - 1].batch != m->recs[p].batch;
+}
+
+/* 1 if obs is m's state after the records [0, p). */
+static int matches(const struct crashx_model *m, const struct held *obs, size_t p,
+		   int64_t now_ms)
+{
+	for (size_t n = 0; n < m->nnames; n++) {
+		long from;
+		struct held h = model_at(m, n, p, now_ms, &from);
+
+		if (!same(&h, &obs[n]))
+			return 0;
+	}
+	return 1;
+}
+
+/* Why obs is the state after no allowed prefix in [lo, hi]. */
+static char *explain_prefix(const struct crashx_model *m, const struct held *obs, size_t lo,
+			    size_t hi, int64_t now_ms, int atomic_batches)
+{
+	size_t p, first, last;
+
+	for (p = lo; p <= hi && !matches(m, obs, p, now_ms); p++)
+		;
+	if (p > hi || !atomic_batches)
+		return xasprintf("no prefix: the table is the state after no prefix of the "
+				 "records written (%zu acknowledged, %zu written): applied out "
+				 "of order",
+				 lo, hi);
+	for (first = p; first > 0 && m->recs[first - 1].batch == m->recs[p].batch; first--)
+		;
+	for (last = p; last + 1 < m->nrecs && m->recs[last + 1].batch == m->recs[p].batch; last++)
+		;
+	return xasprintf("no prefix: batch %zu (records %zu-%zu) is applied in part: records "
+			 "%zu-%zu are in, %zu-%zu are not",
+			 m->recs[p].batch, first, last, first, p - 1, p, last);
+}
+
+static char *check_table(const struct crashx_model *m, struct ss_store *s, size_t k,
+			 int64_t now_ms, int atomic_batches)
+{
+	struct ss_table *t = ss_store_table(s);
+	struct held *obs = xrealloc(NULL, m->nnames * sizeof(*obs));
+	size_t lo = 0, hi = 0, cursor = 0, p;
+	struct ss_entry e;
+	char *msg = NULL;
+
+	while (lo < m->nrecs && m->recs[lo].ack_at <= k)
+		lo++;
+	while (hi < m->nrecs && m->recs[hi].done_at <= k)
+		hi++;
+	while (!msg && ss_table_next(t, &cursor, &e)) {
+		if (live(e.expire_ms, now_ms) && model_find(m, e.name, e.nlen) < 0)
+			msg = xasprintf("phantom: the name %.*s, never written, is present",
+					(int)e.nlen, e.name);
+	}
+	for (size_t n = 0; n < m->nnames; n++) {
+		obs[n] = (struct held){0};
+		if (ss_table_get(t, m->names[n], strlen(m->names[n]), now_ms, &e))
+			obs[n] = (struct held){1, xmemdup(e.value, e.vlen), e.vlen, e.expire_ms};
+	}
+	/* Each name alone: (a) and (b). */
+	for (size_t n = 0; !msg && n < m->nnames; n++) {
+		int fits = 0;
+
+		for (p = lo; !fits && p <= hi; p++) {
+			long from;
+			struct held h = model_at(m, n, p, now_ms, &from);
+
+			fits = same(&h, &obs[n]);
+		}
+		if (!fits)
+			msg = explain_name(m, n, &obs[n], lo, hi, now_ms);
+	}
+	/* The table as a whole: (d). */
+	for (p = lo; !msg && p <= hi; p++) {
+		if ((!atomic_batches || boundary(m, p)) && matches(m, obs, p, now_ms))
+			break;
+	}
+	if (!msg && p > hi)
+		msg = explain_prefix(m, obs, lo, hi, now_ms, atomic_batches);
+	for (size_t n = 0; n < m->nnames; n++)
+		free((char *)obs[n].value);
+	free(obs);
+	return msg;
+}
+
+char *crashx_check(const struct crashx_model *m, size_t k, const char *dir, size_t prealloc,
+		   int64_t now_ms, int atomic_batches)
+{
+	struct ss_store_options opt = {.dir = dir, .io = &crashfs_nosync_io,
+				       .prealloc_bytes = prealloc};
+	struct ss_error err = {0};
+	struct ss_store *s = NULL;
+	char *msg;
+
+	if (ss_store_open(&s, &opt, now_ms, NULL, &err) < 0)
+		return xasprintf("refused: ss_store_open failed (kind %d): %s", (int)err.kind,
+				 err.msg);
+	msg = check_table(m, s, k, now_ms, atomic_batches);
+	ss_store_close(s);
+	return msg;
+}
+
+/* --- exploring ------------------------------------------------------------- */
+
+const char *const crashx_class_names[CRASHX_NCLASSES] = {
+	"refused", "lost", "stale", "phantom", "early", "expired", "expiry", "no prefix",
+};
+
+static enum crashx_class class_of(const char *msg)
+{
+	for (int i = 0; i < CRASHX_NCLASSES; i++) {
+		size_t n = strlen(crashx_class_names[i]);
+
+		if (strncmp(msg, crashx_class_names[i], n) == 0 && msg[n] == ':')
+			return (enum crashx_class)i;
+	}
+	fail_msg("crashx: a check said something of no known kind: %s", msg);
+	return CRASHX_NCLASSES;
+}
+
+/* A set of 64-bit hashes (open addressing; 0 stands for 1). */
+struct hset {
+	uint64_t *slot;
+	size_t cap, n;
+};
+
+static int hset_add(struct hset *h, uint64_t x)
+{
+	size_t i;
+
+	x = x ? x : 1;
+	if (2 * (h->n + 1) > h->cap) {
+		struct hset g = {calloc(h->cap ? 2 * h->cap : 64, sizeof(uint64_t)),
+				 h->cap ? 2 * h->cap : 64, 0};
+
+		if (!g.slot)
+			fail_msg("crashx: out of memory");
+		for (i = 0; i < h->cap; i++) {
+			if (h->slot[i])
+				(void)hset_add(&g, h->slot[i]);
+		}
+		free(h->slot);
+		*h = g;
+	}
+	for (i = (size_t)(x % h->cap); h->slot[i]; i = (i + 1) % h->cap) {
+		if (h->slot[i] == x)
+			return 0;
+	}
+	h->slot[i] = x;
+	h->n++;
+	return 1;
+}
+
+void crashx_explore(const struct crashx_run *r, const struct crashx_opts *o,
+		    struct crashx_result *res)
+{
+	size_t nops = crashfs_nops(&r->fs), reported = 0;
+	char *state_dir = sstest_tmpdir();
+	struct crashfs_point pt;
+	struct crashfs_image img;
+	unsigned char *on;
+
+	if (r->s)
+		fail_msg("crashx_explore: close the store first");
+	if (r->ntimes == 0)
+		fail_msg("crashx_explore: %s sets no clock to check at", r->workload);
+	/* The model of the recording must agree with what really happened. */
+	crashfs_point_init(&pt, &r->fs, nops, o->chunk);
+	on = xrealloc(NULL, pt.nunits);
+	memset(on, 1, pt.nunits);
+	crashfs_image_build(&img, &pt, on);
+	if (!crashfs_image_matches(&img, r->dir))
+		fail_msg("crashx: %s: the recorded calls do not replay to the real directory",
+			 r->workload);
+	crashfs_image_free(&img);
+	crashfs_point_free(&pt);
+	free(on);
+
+	for (size_t k = 0; k <= nops; k++) {
+		struct crashfs_iter it;
+		struct hset seen = {0};
+
+		crashfs_point_init(&pt, &r->fs, k, o->chunk);
+		on = xrealloc(NULL, pt.nunits);
+		crashfs_iter_init(&it, &pt, o->max_states, o->seed);
+		res->points++;
+		res->exhaustive_points += it.exhaustive;
+		while (crashfs_iter_next(&it, on)) {
+			enum crashx_class cls = CRASHX_NCLASSES;
+			char *msg = NULL;
+
+			res->generated++;
+			crashfs_image_build(&img, &pt, on);
+			if (!hset_add(&seen, crashfs_image_hash(&img))) {
+				crashfs_image_free(&img);
+				continue;
+			}
+			res->states++;
+			for (size_t t = 0; !msg && t < r->ntimes; t++) {
+				crashfs_image_write(&img, state_dir);
+				res->opens++;
+				msg = crashx_check(&r->m, k, state_dir, r->prealloc, r->times[t],
+						   o->atomic_batches);
+				if (msg) {
+					char *where = crashfs_state_describe(&pt, on);
+					char *full;
+
+					cls = class_of(msg);
+					full = xasprintf(
+						"%s (prealloc %zu, %zu-byte chunks, seed %llu), %s, "
+						"opened at now_ms %lld: %s",
+						r->workload, r->prealloc, o->chunk, (ull)o->seed,
+						where, (long long)r->times[t], msg);
+
+					free(where);
+					free(msg);
+					msg = full;
+				}
+			}
+			crashfs_image_free(&img);
+			if (!msg)
+				continue;
+			res->violations++;
+			res->by_class[cls]++;
+			if (o->out && reported++ < o->max_reports)
+				fprintf(o->out, "VIOLATION %s\n", msg);
+			if (!res->first)
+				res->first = msg;
+			else
+				free(msg);
+		}
+		free(seen.slot);
+		free(on);
+		crashfs_point_free(&pt);
+	}
+	sstest_rmdir(state_dir);
+	free(state_dir);
+}
+
+void crashx_run_print(const struct crashx_run *r, FILE *out)
+{
+	const struct crashx_model *m = &r->m;
+	char what[256];
+
+	fprintf(out, "-- %s (prealloc %zu): %zu calls\n", r->workload, r->prealloc,
+		crashfs_nops(&r->fs));
+	for (size_t i = 0; i <= crashfs_nops(&r->fs); i++) {
+		for (size_t j = 0; j < m->nrecs; j++) {
+			const struct crashx_rec *rec = &m->recs[j];
+			int first = j == 0 || m->recs[j - 1].batch != rec->batch;
+
+			if (first && rec->done_at == i)
+				fprintf(out, "   -- batch %zu written\n", rec->batch);
+			if (first && rec->ack_at == i)
+				fprintf(out, "   -- batch %zu acknowledged\n", rec->batch);
+		}
+		if (i == crashfs_nops(&r->fs))
+			break;
+		crashfs_op_describe(&r->fs, i, what, sizeof(what));
+		fprintf(out, "%4zu %s\n", i + 1, what);
+	}
+}
+
+void crashx_result_free(struct crashx_result *res)
+{
+	free(res->first);
+	memset(res, 0, sizeof(*res));
+}
+
+void crashx_run_workload(const struct crashx_workload *w, size_t prealloc,
+			 const struct crashx_opts *o, struct crashx_result *res)
+{
+	struct crashx_run r;
+
+	crashx_run_init(&r, w->name, prealloc, NULL);
+	w->run(&r, o);
+	crashx_run_close(&r);
+	if (o->trace && o->out)
+		crashx_run_print(&r, o->out);
+	if (r.violation) {
+		char *msg = xasprintf("%s (prealloc %zu, %zu-byte chunks), %s: %s", w->name,
+				      prealloc, o->chunk, r.where, r.violation);
+
+		res->violations++;
+		res->by_class[class_of(r.violation)]++;
+		if (o->out)
+			fprintf(o->out, "VIOLATION %s\n", msg);
+		if (!res->first)
+			res->first = msg;
+		else
+			free(msg);
+	}
+	if (!r.violation || r.ntimes > 0) /* else it stopped short: nothing to explore */
+		crashx_explore(&r, o, res);
+	crashx_run_free(&r);
+}

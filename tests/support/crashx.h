@@ -1,0 +1,197 @@
+/*
+ * crashx.h - crash-state exploration of the engine: a workload drives a store
+ * through the recording io of crashfs.h while a model notes what it wrote
+ * and when each write was acknowledged; the explorer then opens every crash
+ * state of the recording (or a deterministic sample) and checks it against
+ * the model.
+ *
+ * A state at crash point k, opened at now_ms, must
+ *   (a) hold every mutation acknowledged before k - its batch's
+ *       ss_store_sync returned 0 within the first k calls - with its value
+ *       and expiry (or not hold the name, if that mutation was a DEL or a
+ *       SET expired at now_ms);
+ *   (b) hold only values the workload wrote to that name, none older than
+ *       the last acknowledged one, none of a write not yet made at k, none
+ *       expired at now_ms, and no name never written;
+ *   (c) open at all: a refusal (SS_ERR_CORRUPT, ...) of a state that a crash
+ *       can produce is a violation too, of availability;
+ *   (d) as a whole equal the state after some prefix of the records written
+ *       (or, with atomic_batches, of whole batches) - so nothing was applied
+ *       out of order and, with atomic_batches, no batch only in part.
+ *
+ * The engine is driven directly: ss_batch_add, ss_store_write,
+ * ss_store_sync, ss_store_apply, ss_store_compact. Values are unique per
+ * write, so a value found names the write it came from.
+ */
+#ifndef STATESTORED_CRASHX_H
+#define STATESTORED_CRASHX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "crashfs.h"
+#include "statestored/batch.h"
+#include "statestored/store.h"
+
+/* One mutation written, in log order. */
+struct crashx_rec {
+	size_t name;         /* index into the model's names */
+	int del;             /* DEL, else SET */
+	char *value;         /* SET */
+	size_t vlen;
+	int64_t expire_ms;   /* SET; 0: none */
+	size_t batch;        /* 0-based */
+	size_t done_at;      /* crash points >= done_at follow its write */
+	size_t ack_at;       /* ... and its acknowledgement; SIZE_MAX: never */
+};
+
+/* What a name held before the first record (a run may start from an
+ * existing data directory). */
+struct crashx_base {
+	int present;
+	char *value;
+	size_t vlen;
+	int64_t expire_ms;
+};
+
+struct crashx_model {
+	char **names;
+	struct crashx_base *base; /* parallel to names */
+	size_t nnames;
+	struct crashx_rec *recs;
+	size_t nrecs, reccap;
+	size_t nbatches;
+};
+
+#define CRASHX_TIMES_MAX 4
+
+/* One workload run: a store in a fresh temp directory, recorded. */
+struct crashx_run {
+	char workload[64];
+	size_t prealloc;
+	char *tmp;              /* the temp directory holding everything */
+	char *dir;              /* tmp/data: the store's data directory */
+	struct crashfs fs;
+	struct ss_store *s;
+	struct crashx_model m;
+	struct ss_batch b;      /* the batch being built */
+	int64_t times[CRASHX_TIMES_MAX]; /* clocks to check states at */
+	size_t ntimes;
+	int opened;
+	int split_sync;  /* commit with ss_store_sync_begin, the fdatasync
+			  * through the io, ss_store_sync_end (as the server's
+			  * syncer thread does), not ss_store_sync */
+	/* A background compaction in progress (crashx_run_compact_begin). */
+	struct ss_table *snap; /* the forked child's copy of the table */
+	const char *tmp_path;
+	char *tail;            /* the batches written since, as written */
+	size_t tail_len, tail_cap;
+	int compacting;
+	char *violation; /* one the workload found itself, as crashx_check says
+			  * it, with where in describing the state; or NULL */
+	char *where;
+};
+
+/* Starts a run of workload with prealloc_bytes = prealloc. initial, if not
+ * NULL, is written into the data directory first and is its durable
+ * initial state; its contents become the model's base at the first open. */
+void crashx_run_init(struct crashx_run *r, const char *workload, size_t prealloc,
+		     const struct crashfs_image *initial);
+void crashx_run_free(struct crashx_run *r);
+/* Opens the store (must succeed). */
+void crashx_run_open(struct crashx_run *r, int64_t now_ms);
+void crashx_run_close(struct crashx_run *r);
+/* Adds a SET of a fresh, unique value of vlen bytes (at least 24) to the
+ * batch being built; or a DEL. */
+void crashx_run_set(struct crashx_run *r, const char *name, size_t vlen, int64_t expire_ms);
+void crashx_run_del(struct crashx_run *r, const char *name);
+/* Commits the batch: write, sync, apply at now_ms (all must succeed). */
+void crashx_run_commit(struct crashx_run *r, int64_t now_ms);
+/* Writes the batch but neither syncs nor applies it: the last thing before
+ * a crash. */
+void crashx_run_write_only(struct crashx_run *r);
+/* ss_store_compact at now_ms (must succeed). */
+void crashx_run_compact(struct crashx_run *r, int64_t now_ms);
+/* Background compaction as the server runs it with a forked child, here in
+ * one process: begin calls ss_store_compact_begin and copies the table, as
+ * fork would; snapshot writes that copy with ss_snapshot_write through the
+ * recording io, as the child would, whenever the workload calls it; commits
+ * made meanwhile are kept as the tail (ss_batch_seal's bytes); finish calls
+ * ss_store_compact_finish with the tail, abort ss_store_compact_abort. */
+void crashx_run_compact_begin(struct crashx_run *r);
+void crashx_run_compact_snapshot(struct crashx_run *r, int64_t now_ms);
+void crashx_run_compact_finish(struct crashx_run *r);
+void crashx_run_compact_abort(struct crashx_run *r);
+/* Adds a clock at which crash states are checked; it must not be earlier
+ * than any clock the workload used. */
+void crashx_run_check_at(struct crashx_run *r, int64_t now_ms);
+
+/* Opens the crash state in dir (modifying it: a torn tail is cut) at now_ms
+ * with prealloc and checks it against m at crash point k. Returns NULL if
+ * every rule holds, or a malloc'd sentence naming the first broken one. */
+char *crashx_check(const struct crashx_model *m, size_t k, const char *dir, size_t prealloc,
+		   int64_t now_ms, int atomic_batches);
+
+struct crashx_opts {
+	size_t max_states;  /* per crash point: enumerate up to this, else sample */
+	uint64_t seed;
+	size_t chunk;       /* torn-write granularity: 512 or 4096 */
+	int atomic_batches; /* (d) at batch, not record, granularity */
+	FILE *out;          /* violations are described here; NULL: silent */
+	size_t max_reports; /* ... at most this many per run */
+	int trace;          /* print each run's recorded calls to out */
+};
+
+/* Kinds of violation: the word a check's sentence starts with. */
+enum crashx_class {
+	CRASHX_REFUSED,   /* (c) the state does not open */
+	CRASHX_LOST,      /* (a) an acknowledged value is missing */
+	CRASHX_STALE,     /* (b) a value older than the acknowledged one */
+	CRASHX_PHANTOM,   /* (b) a value or name never written */
+	CRASHX_EARLY,     /* (b) a value of a write not yet made */
+	CRASHX_EXPIRED,   /* (b) a value expired at now_ms */
+	CRASHX_EXPIRY,    /* (b) the right value with another expiry */
+	CRASHX_NO_PREFIX, /* (d) no prefix of the records (batches) */
+	CRASHX_NCLASSES
+};
+
+extern const char *const crashx_class_names[CRASHX_NCLASSES];
+
+struct crashx_result {
+	size_t points;            /* crash points explored */
+	size_t exhaustive_points; /* ... of which every state was enumerated */
+	size_t generated;         /* states generated */
+	size_t states;            /* distinct states checked */
+	size_t opens;             /* states x clocks */
+	size_t violations;        /* distinct states with a violation */
+	size_t by_class[CRASHX_NCLASSES];
+	char *first;              /* the first violation, malloc'd; NULL if none */
+};
+
+/* Prints r's recorded calls, numbered as crash points count them, with
+ * where each batch's write ended and where it was acknowledged. */
+void crashx_run_print(const struct crashx_run *r, FILE *out);
+
+/* Explores every crash point of r's recording (the store must be closed).
+ * Adds to *res, which starts zeroed. */
+void crashx_explore(const struct crashx_run *r, const struct crashx_opts *o,
+		    struct crashx_result *res);
+void crashx_result_free(struct crashx_result *res);
+
+/* The workloads (crashwl.c). run drives r, which crashx_run_init prepared;
+ * it may use o (to choose a crash state to continue from). */
+struct crashx_workload {
+	const char *name;
+	const char *what;
+	void (*run)(struct crashx_run *r, const struct crashx_opts *o);
+};
+
+extern const struct crashx_workload crashx_workloads[];
+extern const size_t crashx_nworkloads;
+
+/* Runs workload w with prealloc and explores it: the whole pipeline. */
+void crashx_run_workload(const struct crashx_workload *w, size_t prealloc,
+			 const struct crashx_opts *o, struct crashx_result *res);
+
+#endif
