@@ -611,15 +611,18 @@ static void loop_iteration(struct fz *z)
 
 /* ---- the run ---- */
 
-static void send_byte(struct fconn *c, uint8_t b)
+/* The client sends p[0..n) (dropped once it has shut its side). */
+static void send_bytes(struct fconn *c, const uint8_t *p, size_t n)
 {
 	if (c->shut)
 		return;
-	if (c->qlen == c->qcap) {
-		c->qcap = c->qcap ? c->qcap * 2 : 256;
+	if (c->qcap - c->qlen < n) {
+		while (c->qcap - c->qlen < n)
+			c->qcap = c->qcap ? c->qcap * 2 : 256;
 		c->q = fz_realloc(c->q, c->qcap);
 	}
-	c->q[c->qlen++] = (char)b;
+	memcpy(c->q + c->qlen, p, n);
+	c->qlen += n;
 }
 
 static void arm_fault(struct fz *z, uint8_t b)
@@ -740,14 +743,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (; i < size && !z->stopped; i++) {
 		struct fconn *c = &z->conns[z->cur];
 		if (data[i] != ESC) {
-			send_byte(c, data[i]);
+			const uint8_t *esc = memchr(data + i, ESC, size - i);
+			size_t n = esc ? (size_t)(esc - data) - i : size - i;
+			send_bytes(c, data + i, n);
+			i += n - 1;
 			continue;
 		}
 		if (++i == size)
 			break;
 		switch (data[i]) {
 		case ESC:
-			send_byte(c, ESC);
+			send_bytes(c, &data[i], 1);
 			break;
 		case 'r':
 			conn_read(z, c);
