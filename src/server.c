@@ -5,7 +5,8 @@
  * The durability contract lives here, so here is how each rule is kept.
  *
  * 1. Nothing is acknowledged before it is durable: a mutation's reply is
- *    produced only by commit(), after ss_store_sync() has returned 0.
+ *    produced only by durable(), after ss_store_sync() (inline) or the
+ *    syncer's fdatasync and ss_store_sync_end() have returned 0.
  * 2. Nothing non-durable is visible: mutations are staged in the open batch
  *    and reach the table (the only thing reads consult) in ss_store_apply,
  *    after the sync. A connection that has staged a mutation executes no
@@ -14,9 +15,13 @@
  * 3. Per-connection order: replies are appended to the connection's output
  *    in execution order; a connection with staged mutations only stages more
  *    (valid writes) and those are answered in batch order.
- * 4. Group commit: the batch is written and synced in the ev_prepare
- *    watcher, which runs once per loop iteration after every ready socket
- *    has been read: one write and one fdatasync for all of them.
+ * 4. Group commit: the batch is written in the ev_prepare watcher, which runs
+ *    once per loop iteration after every ready socket has been read: one
+ *    write and one fdatasync for all of them. With several connections
+ *    waiting, the fdatasync runs on the syncer thread while the loop reads
+ *    and stages the next batch, which is written only once this one is
+ *    durable (so at most one write is ever unsynced, which replay's
+ *    torn-tail rule needs), after gathering the clients just answered.
  * 5. A failed write: the store cuts the log back; every op of the batch gets
  *    ERR and nothing reaches the table. Later batches are tried normally.
  *    If the cut-back failed too, the store refuses every later write until
@@ -25,8 +30,10 @@
  * 6. A failed fdatasync: nothing of the batch is answered, the loop stops and
  *    the process exits SS_EXIT_FSYNC. Retrying fsync after a failure can
  *    report success for pages the kernel already dropped.
- * 7. COMPACT runs between commits (nothing written and unapplied), so the
- *    snapshot holds every applied batch and later batches go to the new log.
+ * 7. COMPACT forks a child that snapshots the applied batches; every batch
+ *    written after the fork (or in flight at it) is kept as the tail, and the
+ *    finish - append the tail, sync, rename - waits until no fdatasync is in
+ *    flight, so every acknowledged batch is in the new log.
  *    If only the directory fsync after the rename failed, the store is
  *    poisoned as after a failed fdatasync: COMPACT gets its ERR, then the
  *    process exits SS_EXIT_FSYNC.
