@@ -375,8 +375,13 @@ static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size
 	}
 	if (re.bad == re.good_end && all_zero(buf + re.bad, size - re.bad))
 		return 0; /* the preallocated region: not torn */
-	/* A torn tail: the last write, never acknowledged. Cut it. */
-	rep->torn_bytes = size - re.good_end;
+	/* A torn tail: the last write, never acknowledged. Cut it. What the
+	 * report counts is the torn data, not the preallocated zeros after it
+	 * (they go too, but were never part of any write). */
+	uint64_t data_end = size;
+	while (data_end > re.good_end && buf[data_end - 1] == '\0')
+		data_end--;
+	rep->torn_bytes = data_end - re.good_end;
 	lf->size = re.good_end;
 	*cut = 1;
 	return 0;

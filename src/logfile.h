@@ -36,7 +36,7 @@ typedef int (*ss_logfile_apply_fn)(void *arg, const struct ss_record *r);
 
 struct ss_logfile_report {
 	uint64_t records;    /* valid records replayed (GROUP lines included) */
-	uint64_t torn_bytes; /* bytes cut from a torn tail or a torn header */
+	uint64_t torn_bytes; /* torn data cut (up to its last non-zero byte), or a torn header */
 };
 
 /* Prepares lf (closed) for path in dir. Does no I/O. */

@@ -65,7 +65,8 @@ struct ss_open_report {
 	uint64_t records;       /* valid records replayed (GROUP lines included) */
 	uint64_t expired;       /* SET records already expired at replay: each
 				 * acted as a DEL of its name */
-	uint64_t torn_bytes;    /* bytes cut from a torn tail (or torn header) */
+	uint64_t torn_bytes;    /* bytes of torn data cut (or a torn header); the
+				 * preallocated zeros cut after them not counted */
 	uint64_t log_bytes;     /* logical log size after opening */
 	int removed_tmp;        /* 1 if a stale compaction temp file was removed */
 };
