@@ -33,6 +33,8 @@ static void usage(FILE *out, const char *prog)
 		"                         compact by itself once the log passes BYTES (default %u, 0 = never)\n"
 		"      --auto-compact-growth PERCENT\n"
 		"                         ... and PERCENT of its size after the last compaction (default %u)\n"
+		"      --sync-thread      run fdatasync on a helper thread while the loop gathers the\n"
+		"                         next batch (off: measured slower on small machines)\n"
 		"      --log-level LEVEL  debug, info, warn or error (default info)\n"
 		"  -h, --help             print this help and exit\n"
 		"  -V, --version          print the version and exit\n"
@@ -62,6 +64,7 @@ enum {
 	OPT_PREALLOC,
 	OPT_AUTO_COMPACT_MIN,
 	OPT_AUTO_COMPACT_GROWTH,
+	OPT_SYNC_THREAD,
 };
 
 int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
@@ -75,6 +78,7 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 		{"prealloc", required_argument, NULL, OPT_PREALLOC},
 		{"auto-compact-min", required_argument, NULL, OPT_AUTO_COMPACT_MIN},
 		{"auto-compact-growth", required_argument, NULL, OPT_AUTO_COMPACT_GROWTH},
+		{"sync-thread", no_argument, NULL, OPT_SYNC_THREAD},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -135,6 +139,9 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 			if (parse_long(optarg, 101, 100000, &v) < 0)
 				goto bad_value;
 			cfg.auto_compact_growth = (unsigned)v;
+			break;
+		case OPT_SYNC_THREAD:
+			cfg.sync_thread = 1;
 			break;
 		case OPT_LOG_LEVEL:
 			if (ss_diag_parse_level(optarg, &diag.level) < 0)

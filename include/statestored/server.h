@@ -42,6 +42,9 @@ struct ss_server_config {
 	/* Compact by itself once the log passes auto_compact_min bytes (0: never)
 	 * and auto_compact_growth percent of its size after the last compaction. */
 	uint64_t auto_compact_min;
+	/* Run a batch's fdatasync on the helper thread when several connections
+	 * wait (see syncer.h). Off by default: measured slower here. */
+	int sync_thread;
 	unsigned auto_compact_growth;
 	const struct ss_io *io; /* NULL: ss_io_posix */
 	const struct ss_diag *diag;

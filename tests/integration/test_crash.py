@@ -167,5 +167,11 @@ class TestKill9UnderLoad(DaemonTestCase):
         self.run_cycles(max(1, CYCLES // 2), compact=True)
 
 
+class TestKill9UnderLoadWithSyncThread(TestKill9UnderLoad):
+    """The same, with each batch's fdatasync on the helper thread and the
+    next batch gathered meanwhile (--sync-thread)."""
+    DAEMON_ARGS = ("--sync-thread",)
+
+
 if __name__ == "__main__":
     unittest.main()
