@@ -492,7 +492,8 @@ static int durable(struct ss_server *srv, struct ss_batch *b)
  * thread's handoff: on the 2-vCPU machine we measured, inline syncing did
  * 74-79k SETs/s with 50 connections against 32-58k with the thread (the
  * wake-ups made each sync 330-550 us instead of 190-205 us). With a single
- * waiting connection the thread's context switches are pure latency. */
+ * waiting connection the thread's context switches are pure latency.
+ * During a compaction the thread is used anyway: see below. */
 static int sync_in_background(const struct ss_server *srv, const struct ss_batch *b)
 {
 #ifdef SS_BENCH_NOSYNC
@@ -500,7 +501,11 @@ static int sync_in_background(const struct ss_server *srv, const struct ss_batch
 	(void)b;
 	return 0;
 #endif
-	if (!srv->cfg->sync_thread || !srv->syncer.started || srv->shutting_down)
+	if (!srv->syncer.started || srv->shutting_down)
+		return 0;
+	/* While a snapshot writer floods the disk, one fdatasync can take tens
+	 * of milliseconds; on the loop that would stall every reader. */
+	if (!srv->cfg->sync_thread && !ss_compactor_running(&srv->compactor))
 		return 0;
 	for (size_t i = 1; i < b->nops; i++)
 		if (b->ops[i].owner != b->ops[0].owner)
