@@ -13,7 +13,7 @@
 #include "statestored/limits.h"
 #include "statestored/server.h"
 
-#define SS_PREALLOC_DEFAULT (4u * 1024 * 1024)
+#define SS_PREALLOC_DEFAULT (1u * 1024 * 1024)
 #define SS_AUTO_COMPACT_MIN_DEFAULT (64u * 1024 * 1024)
 #define SS_AUTO_COMPACT_GROWTH_DEFAULT 200
 
