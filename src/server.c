@@ -17,8 +17,9 @@
  *    (valid writes) and those are answered in batch order.
  * 4. Group commit: the batch is written in the ev_prepare watcher, which runs
  *    once per loop iteration after every ready socket has been read: one
- *    write and one fdatasync for all of them. With several connections
- *    waiting, the fdatasync runs on the syncer thread while the loop reads
+ *    write and one fdatasync for all of them. With --sync-thread, or while
+ *    a compaction runs, and several connections waiting, the fdatasync
+ *    runs on the syncer thread while the loop reads
  *    and stages the next batch, which is written only once this one is
  *    durable (so at most one write is ever unsynced, which replay's
  *    torn-tail rule needs), after gathering the clients just answered.

@@ -8,7 +8,8 @@
  * Just before the loop would block (an ev_prepare watcher), the whole batch
  * - every mutation that arrived in this loop iteration, from every
  * connection - goes to the log in one write and one fdatasync (on a helper
- * thread when several connections wait, so the loop goes on reading); only
+ * thread with --sync-thread or during a compaction, so the loop goes on
+ * reading); only
  * then is it applied to the table and are its replies queued, in order.
  */
 #ifndef STATESTORED_SERVER_H
