@@ -89,15 +89,25 @@ static void check_file(const uint8_t *data, size_t size, const struct ss_open_re
 		fz_check(rep->records == 0, "%llu records in a header-only log",
 			 (unsigned long long)rep->records);
 	} else {
-		fz_check(rep->torn_bytes <= size, "torn_bytes %llu > size %zu",
-			 (unsigned long long)rep->torn_bytes, size);
-		size_t keep = size - (size_t)rep->torn_bytes;
-		fz_check(flen == keep, "file is %zu bytes after cutting %llu of %zu", flen,
-			 (unsigned long long)rep->torn_bytes, size);
+		/* The file is a prefix of the input. What was cut is torn_bytes
+		 * of torn data - ending in a non-zero byte - and then only the
+		 * zeros of preallocated space, which the report does not count. */
+		size_t keep = flen;
+		fz_check(keep <= size, "the file grew from %zu to %zu bytes", size, keep);
 		fz_check(memcmp(file, data, keep) == 0, "the kept part of the log was changed");
-		if (rep->torn_bytes > 0)
+		fz_check(rep->torn_bytes <= size - keep, "torn_bytes %llu > the %zu bytes cut",
+			 (unsigned long long)rep->torn_bytes, size - keep);
+		size_t data_end = keep + (size_t)rep->torn_bytes;
+		for (size_t i = data_end; i < size; i++)
+			fz_check(data[i] == 0, "byte %zu was cut but not counted as torn, and is 0x%02x",
+				 i, data[i]);
+		if (rep->torn_bytes > 0) {
+			fz_check(data[data_end - 1] != 0, "the torn data counted ends in a zero byte");
 			fz_check(rep->log_bytes == keep, "cut to %zu but log_bytes is %llu", keep,
 				 (unsigned long long)rep->log_bytes);
+		} else {
+			fz_check(keep == size, "%zu bytes cut but none counted as torn", size - keep);
+		}
 	}
 	free(file);
 }
