@@ -18,6 +18,7 @@
  * arrived inside [start + warmup, deadline].
  */
 #include "statestored/bench.h"
+#include "statestored/clock.h"
 #include "statestored/hist.h"
 
 #include <errno.h>
@@ -31,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 /* A phase that makes no progress for this long has a hung server. */
@@ -94,14 +94,6 @@ struct bench {
 	char *expect; /* scratch: the value a check expects */
 	struct ss_hist hist;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	/* CLOCK_MONOTONIC cannot fail with a valid pointer; it is a vDSO call. */
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t rng_next(struct bench *b)
 {
@@ -316,7 +308,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 		fail(b, "the server closed a connection", 0);
 		return;
 	}
-	uint64_t now = now_ns();
+	uint64_t now = ss_clock_ns();
 	c->in_len += (size_t)n;
 	size_t off = 0;
 	while (off < c->in_len) {
@@ -362,7 +354,7 @@ static void stop_issuing(struct bench *b)
 	if (b->stopping)
 		return;
 	b->stopping = 1;
-	b->t_stop = now_ns();
+	b->t_stop = ss_clock_ns();
 	if (b->inflight == 0)
 		ev_break(b->loop, EVBREAK_ALL);
 }
@@ -495,7 +487,7 @@ static int run_phase(struct bench *b, enum phase ph, uint64_t limit, double seco
 	ss_hist_init(&b->hist);
 	for (unsigned i = 0; i < b->nconns; i++)
 		b->conns[i].head = 0; /* every phase starts and ends with none in flight */
-	b->t_start = now_ns();
+	b->t_start = ss_clock_ns();
 	b->t_measure = ph == PH_RUN ? b->t_start + (uint64_t)(b->o.warmup * 1e9) : b->t_start;
 	b->t_stop = UINT64_MAX;
 	b->t_last = b->t_measure;
@@ -599,7 +591,7 @@ int ss_bench_main(int argc, char **argv)
 	 * enough in flight that group commit has something to group. */
 	unsigned load_depth = o.prefill && o.pipeline < 16 ? 16 : o.pipeline;
 	b->max_depth = load_depth > o.pipeline ? load_depth : o.pipeline;
-	b->rng = 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() ^ now_ns();
+	b->rng = 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() ^ ss_clock_ns();
 	b->set_threshold = (uint64_t)(o.set_ratio * (double)(1ull << 53));
 	if (o.ttl) {
 		b->ttl_len = (size_t)snprintf(b->ttl_s, sizeof(b->ttl_s), "%u", o.ttl);

@@ -16,6 +16,8 @@
  * progress (took bytes or sent bytes) may not exceed -t. Time spent waiting
  * for stdin does not count.
  */
+#include "statestored/buf.h"
+#include "statestored/clock.h"
 #include "statestored/cli.h"
 
 #include <errno.h>
@@ -31,7 +33,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "statestored/limits.h"
@@ -292,19 +293,14 @@ size_t ss_cli_reply_end(const char *buf, size_t len, enum ss_cli_reply kind)
 
 /* ---- the client -------------------------------------------------------- */
 
-/* A byte buffer whose data is p[off..len). */
-struct buf {
-	char *p;
-	size_t off, len, cap;
-};
 
 struct cli {
 	struct ss_cli_options opt;
 	int batch;
 	int fd;
-	struct buf in;    /* stdin bytes not yet made into requests */
-	struct buf out;   /* request bytes not yet sent */
-	struct buf reply; /* received bytes not yet printed */
+	struct ss_buf in;    /* stdin bytes not yet made into requests */
+	struct ss_buf out;   /* request bytes not yet sent */
+	struct ss_buf reply; /* received bytes not yet printed */
 	unsigned char kinds[SS_CLI_INFLIGHT]; /* ring: reply kind of each unanswered request */
 	size_t head, pending;
 	int in_eof;        /* stdin reached EOF */
@@ -324,72 +320,31 @@ __attribute__((format(printf, 1, 2))) static void cli_warn(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	/* CLOCK_MONOTONIC cannot fail given a valid pointer. */
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static size_t buf_used(const struct buf *b) { return b->len - b->off; }
-
-/* Makes room for extra more bytes at p[len..). Returns 0, or -1 (ENOMEM). */
-static int buf_reserve(struct buf *b, size_t extra)
-{
-	size_t cap;
-	char *p;
-	if (b->cap - b->len >= extra)
-		return 0;
-	if (b->off > 0) { /* slide the data down before growing */
-		memmove(b->p, b->p + b->off, b->len - b->off);
-		b->len -= b->off;
-		b->off = 0;
-		if (b->cap - b->len >= extra)
-			return 0;
-	}
-	cap = b->cap ? b->cap : 4096;
-	while (cap - b->len < extra)
-		cap *= 2;
-	p = realloc(b->p, cap);
-	if (!p)
-		return -1;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-static void buf_consume(struct buf *b, size_t n)
-{
-	b->off += n;
-	if (b->off == b->len)
-		b->off = b->len = 0;
-}
-
 /* All requests are queued: nothing more will come from stdin or argv. */
 static int input_done(const struct cli *c)
 {
-	return c->stop_input || (c->in_eof && buf_used(&c->in) == 0);
+	return c->stop_input || (c->in_eof && ss_buf_size(&c->in) == 0);
 }
 
 static int window_open(const struct cli *c)
 {
-	return c->pending < SS_CLI_INFLIGHT && buf_used(&c->out) < SS_CLI_OUT_HIGH;
+	return c->pending < SS_CLI_INFLIGHT && ss_buf_size(&c->out) < SS_CLI_OUT_HIGH;
 }
 
 /* Queues one request line[0..len) (no newline) expecting kind. Returns 0
  * or an exit code. The caller checks the window. */
 static int queue_request(struct cli *c, const char *line, size_t len, enum ss_cli_reply kind)
 {
-	if (c->pending == 0 && buf_used(&c->out) == 0)
-		c->last_progress_ms = now_ms(); /* the clock starts when a reply is owed */
-	if (buf_reserve(&c->out, len + 1) != 0) {
+	if (c->pending == 0 && ss_buf_size(&c->out) == 0)
+		c->last_progress_ms = ss_clock_ms(); /* the clock starts when a reply is owed */
+	char *dst = ss_buf_space(&c->out, len + 1);
+	if (!dst) {
 		cli_warn("out of memory");
 		return SS_CLI_EXIT_LOCAL;
 	}
-	memcpy(c->out.p + c->out.len, line, len);
-	c->out.p[c->out.len + len] = '\n';
-	c->out.len += len + 1;
+	memcpy(dst, line, len);
+	dst[len] = '\n';
+	ss_buf_commit(&c->out, len + 1);
 	c->kinds[(c->head + c->pending) % SS_CLI_INFLIGHT] = (unsigned char)kind;
 	c->pending++;
 	c->nreq++;
@@ -402,9 +357,9 @@ static int queue_request(struct cli *c, const char *line, size_t len, enum ss_cl
  * EOF a last line without a newline counts too. Returns 0 or an exit code. */
 static int take_lines(struct cli *c)
 {
-	while (!c->stop_input && window_open(c) && buf_used(&c->in) > 0) {
-		const char *start = c->in.p + c->in.off;
-		size_t avail = buf_used(&c->in), len, used;
+	while (!c->stop_input && window_open(c) && ss_buf_size(&c->in) > 0) {
+		const char *start = ss_buf_head(&c->in);
+		size_t avail = ss_buf_size(&c->in), len, used;
 		const char *nl = memchr(start, '\n', avail);
 		enum ss_cli_reply kind;
 		int rc;
@@ -426,7 +381,7 @@ static int take_lines(struct cli *c)
 		if (len > 0 && start[len - 1] == '\r')
 			len--;
 		rc = kind == SS_CLI_REPLY_NONE ? 0 : queue_request(c, start, len, kind);
-		buf_consume(&c->in, used); /* after the copy: start points into c->in */
+		ss_buf_consume(&c->in, used); /* after the copy: start points into c->in */
 		if (rc != 0)
 			return rc;
 	}
@@ -437,12 +392,13 @@ static int take_lines(struct cli *c)
 static int read_stdin(struct cli *c)
 {
 	ssize_t n;
-	if (buf_reserve(&c->in, SS_CLI_READ_CHUNK) != 0) {
+	char *dst = ss_buf_space(&c->in, SS_CLI_READ_CHUNK);
+	if (!dst) {
 		cli_warn("out of memory");
 		return SS_CLI_EXIT_LOCAL;
 	}
 	do
-		n = read(STDIN_FILENO, c->in.p + c->in.len, SS_CLI_READ_CHUNK);
+		n = read(STDIN_FILENO, dst, SS_CLI_READ_CHUNK);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		cli_warn("reading stdin: %s", strerror(errno));
@@ -450,7 +406,7 @@ static int read_stdin(struct cli *c)
 	}
 	if (n == 0)
 		c->in_eof = 1;
-	c->in.len += (size_t)n;
+	ss_buf_commit(&c->in, (size_t)n);
 	return take_lines(c);
 }
 
@@ -459,9 +415,9 @@ static int read_stdin(struct cli *c)
 static int emit_replies(struct cli *c)
 {
 	while (c->pending > 0) {
-		const char *r = c->reply.p + c->reply.off;
+		const char *r = ss_buf_head(&c->reply);
 		enum ss_cli_reply kind = (enum ss_cli_reply)c->kinds[c->head];
-		size_t n = ss_cli_reply_end(r, buf_used(&c->reply), kind);
+		size_t n = ss_cli_reply_end(r, ss_buf_size(&c->reply), kind);
 		FILE *to = stdout;
 		if (n == 0)
 			break;
@@ -474,7 +430,7 @@ static int emit_replies(struct cli *c)
 			cli_warn("writing output: %s", strerror(errno));
 			return SS_CLI_EXIT_LOCAL;
 		}
-		buf_consume(&c->reply, n);
+		ss_buf_consume(&c->reply, n);
 		c->head = (c->head + 1) % SS_CLI_INFLIGHT;
 		c->pending--;
 	}
@@ -488,11 +444,12 @@ static int read_socket(struct cli *c)
 	for (;;) {
 		ssize_t n;
 		int rc;
-		if (buf_reserve(&c->reply, SS_CLI_READ_CHUNK) != 0) {
+		char *dst = ss_buf_space(&c->reply, SS_CLI_READ_CHUNK);
+		if (!dst) {
 			cli_warn("out of memory");
 			return SS_CLI_EXIT_LOCAL;
 		}
-		n = recv(c->fd, c->reply.p + c->reply.len, SS_CLI_READ_CHUNK, 0);
+		n = recv(c->fd, dst, SS_CLI_READ_CHUNK, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -503,8 +460,8 @@ static int read_socket(struct cli *c)
 		}
 		if (n == 0)
 			return -1;
-		c->reply.len += (size_t)n;
-		c->last_progress_ms = now_ms();
+		ss_buf_commit(&c->reply, (size_t)n);
+		c->last_progress_ms = ss_clock_ms();
 		rc = emit_replies(c);
 		if (rc != 0)
 			return rc;
@@ -516,20 +473,20 @@ static int read_socket(struct cli *c)
  * reading on lets us print what it said before we give up. */
 static void write_socket(struct cli *c)
 {
-	while (buf_used(&c->out) > 0) {
-		ssize_t n = send(c->fd, c->out.p + c->out.off, buf_used(&c->out), MSG_NOSIGNAL);
+	while (ss_buf_size(&c->out) > 0) {
+		ssize_t n = send(c->fd, ss_buf_head(&c->out), ss_buf_size(&c->out), MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (n < 0) {
 			c->send_errno = errno;
-			c->out.off = c->out.len = 0;
+			ss_buf_consume(&c->out, ss_buf_size(&c->out));
 			c->stop_input = 1;
 			return;
 		}
-		buf_consume(&c->out, (size_t)n);
-		c->last_progress_ms = now_ms();
+		ss_buf_consume(&c->out, (size_t)n);
+		c->last_progress_ms = ss_clock_ms();
 	}
 }
 
@@ -552,7 +509,7 @@ static int connect_one(struct cli *c, const struct addrinfo *ai, int64_t deadlin
 	}
 	while (rc != 0) {
 		struct pollfd p = {.fd = fd, .events = POLLOUT};
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - ss_clock_ms();
 		int pr, soerr = 0;
 		socklen_t sl = sizeof(soerr);
 		if (left <= 0) {
@@ -590,7 +547,7 @@ fail:
 static int cli_connect(struct cli *c)
 {
 	struct addrinfo hints, *res = NULL, *ai;
-	int64_t deadline = now_ms() + c->opt.timeout_ms;
+	int64_t deadline = ss_clock_ms() + c->opt.timeout_ms;
 	int gai, rc = SS_CLI_EXIT_CONN, why = 0;
 
 	memset(&hints, 0, sizeof(hints));
@@ -632,7 +589,7 @@ static int run(struct cli *c)
 			return SS_CLI_EXIT_LOCAL;
 		}
 		if (c->pending > 0) {
-			int64_t left = c->last_progress_ms + c->opt.timeout_ms - now_ms();
+			int64_t left = c->last_progress_ms + c->opt.timeout_ms - ss_clock_ms();
 			if (left <= 0) {
 				cli_warn("timed out: no reply from the server within %.3g s",
 					 c->opt.timeout_ms / 1000.0);
@@ -641,7 +598,7 @@ static int run(struct cli *c)
 			timeout = (int)left;
 		}
 		p[0].fd = c->fd;
-		p[0].events = POLLIN | (buf_used(&c->out) > 0 ? POLLOUT : 0);
+		p[0].events = POLLIN | (ss_buf_size(&c->out) > 0 ? POLLOUT : 0);
 		p[0].revents = 0;
 		poll_stdin = !c->in_eof && !c->stop_input && window_open(c);
 		if (poll_stdin) {
@@ -723,7 +680,7 @@ int ss_cli_main(int argc, char **argv)
 	}
 	rc = cli_connect(&c);
 	if (rc == 0) {
-		c.last_progress_ms = now_ms();
+		c.last_progress_ms = ss_clock_ms();
 		rc = run(&c);
 	}
 	if (c.batch && rc == SS_CLI_EXIT_ERR_REPLY)
@@ -735,8 +692,8 @@ int ss_cli_main(int argc, char **argv)
 	/* Every reply is in by now, so a failing close loses nothing. */
 	if (c.fd >= 0)
 		(void)close(c.fd);
-	free(c.in.p);
-	free(c.out.p);
-	free(c.reply.p);
+	ss_buf_free(&c.in);
+	ss_buf_free(&c.out);
+	ss_buf_free(&c.reply);
 	return rc;
 }

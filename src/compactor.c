@@ -13,18 +13,11 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "statestored/compactor.h"
+#include "statestored/clock.h"
 #include "statestored/snapshot.h"
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
@@ -68,10 +61,10 @@ void ss_compactor_finish(struct ss_compactor *c)
 		ss_store_compact_abort(c->store);
 		failure = "out of memory keeping the writes made during the snapshot";
 	} else {
-		uint64_t t0 = mono_us();
+		uint64_t t0 = ss_clock_us();
 		int rc = ss_store_compact_finish(c->store, ss_buf_head(&c->tail),
 						 ss_buf_size(&c->tail), &err);
-		c->last_stall_us += mono_us() - t0;
+		c->last_stall_us += ss_clock_us() - t0;
 		if (rc < 0) {
 			snprintf(why, sizeof(why), "%s", err.msg);
 			failure = why;
@@ -82,7 +75,7 @@ void ss_compactor_finish(struct ss_compactor *c)
 		ss_error(c->diag, "compaction failed: %s", failure);
 	} else {
 		c->runs++;
-		c->last_us = mono_us() - c->started_us;
+		c->last_us = ss_clock_us() - c->started_us;
 		ss_info(c->diag,
 			"compaction: log %llu -> %llu bytes in %.1f ms (%zu tail bytes; the loop "
 			"stalled %.2f ms)",
@@ -121,7 +114,7 @@ int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, struct ss_error *
 
 	if (ss_store_compact_begin(c->store, &tmp, err) < 0)
 		return -1;
-	c->started_us = mono_us();
+	c->started_us = ss_clock_us();
 	c->log_before = ss_store_log_bytes(c->store);
 	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
 		int e = errno;
@@ -158,7 +151,7 @@ int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, struct ss_error *
 	close(pipefd[1]);
 	c->why_fd = pipefd[0];
 	c->pid = pid;
-	c->last_stall_us = mono_us() - c->started_us;
+	c->last_stall_us = ss_clock_us() - c->started_us;
 	ev_child_set(&c->child_w, pid, 0);
 	ev_child_start(c->loop, &c->child_w);
 	ss_debug(c->diag, "compaction started: snapshot writer pid %d, %zu entries", (int)pid,

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "statestored/cmd.h"
+#include "statestored/clock.h"
 #include "statestored/compactor.h"
 #include "statestored/conn.h"
 #include "statestored/listener.h"
@@ -111,13 +112,6 @@ struct ss_server {
 };
 
 static int64_t now_ms(const struct ss_server *srv) { return (int64_t)(ev_now(srv->loop) * 1000.0); }
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void server_stats(void *arg, struct ss_buf *out);
 
@@ -293,10 +287,10 @@ static void fsync_failed(struct ss_server *srv, const struct ss_error *err)
 static int sync_log(struct ss_server *srv)
 {
 	struct ss_error err;
-	uint64_t t0 = mono_us();
+	uint64_t t0 = ss_clock_us();
 	int rc = ss_store_sync(srv->store, &err);
 
-	count_fsync(srv, mono_us() - t0);
+	count_fsync(srv, ss_clock_us() - t0);
 	if (rc < 0) {
 		fsync_failed(srv, &err);
 		return -1;
@@ -569,7 +563,7 @@ static void commit(struct ss_server *srv)
 				}
 				srv->inflight = b;
 				srv->open = b == &srv->batches[0] ? &srv->batches[1] : &srv->batches[0];
-				srv->sync_started = mono_us();
+				srv->sync_started = ss_clock_us();
 				ss_syncer_submit(&srv->syncer, fd);
 			} else {
 				if (sync_log(srv) < 0 || durable(srv, b) < 0)
@@ -588,7 +582,7 @@ static void on_synced(struct ss_syncer *sy, int rc, int errnum, void *arg)
 	struct ss_error err;
 	(void)sy;
 
-	count_fsync(srv, mono_us() - srv->sync_started);
+	count_fsync(srv, ss_clock_us() - srv->sync_started);
 	srv->inflight = NULL;
 	if (ss_store_sync_end(srv->store, rc, errnum, &err) < 0) {
 		fsync_failed(srv, &err);
@@ -744,7 +738,7 @@ static int open_store(struct ss_server *srv)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	uint64_t t0 = mono_us();
+	uint64_t t0 = ss_clock_us();
 	if (ss_store_open(&srv->store, &opt, wall_ms, &rep, &err) < 0) {
 		ss_error(srv->diag, "cannot open the data directory: %s", err.msg);
 		switch (err.kind) {
@@ -757,7 +751,7 @@ static int open_store(struct ss_server *srv)
 			return SS_EXIT_ERROR;
 		}
 	}
-	uint64_t dt = mono_us() - t0;
+	uint64_t dt = ss_clock_us() - t0;
 	if (rep.removed_tmp)
 		ss_info(srv->diag, "removed a stale compaction temp file");
 	if (rep.torn_bytes > 0)
