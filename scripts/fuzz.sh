@@ -3,9 +3,13 @@
 # build/fuzz, runs each for a while and prints a table: target, executions,
 # exec/s, crashes, corpus size. Installs clang when missing (as root).
 #
-# Usage: scripts/fuzz.sh [seconds-per-target [jobs]]
-#   seconds-per-target  how long each target runs (default 60)
+# Usage: scripts/fuzz.sh [seconds-per-target [jobs [executions]]]
+#   seconds-per-target  how long each target runs at most (default 60)
 #   jobs                how many targets run at once (default: nproc)
+#   executions          stop a target after this many inputs (default: no
+#                       limit), e.g. 10000000 for the long run the README
+#                       reports, with seconds set high enough not to cut it
+# SS_FUZZ_TARGETS="fuzz_proto fuzz_log" limits the run to those targets.
 #
 # Each target keeps its corpus in build/fuzz/fuzz-runs/<target>/corpus, so
 # runs build on one another; the seeds in tests/fuzz/corpus/<target> are read
@@ -20,7 +24,10 @@ ss_need_packages "${SS_BUILD_PACKAGES[@]}" "${SS_FUZZ_PACKAGES[@]}"
 
 secs=${1:-60}
 jobs=${2:-$(nproc)}
-case "$secs$jobs" in *[!0-9]*) echo "usage: $0 [seconds-per-target [jobs]]" >&2; exit 2 ;; esac
+execs_max=${3:-0}
+case "$secs$jobs$execs_max" in
+  *[!0-9]*) echo "usage: $0 [seconds-per-target [jobs [executions]]]" >&2; exit 2 ;;
+esac
 [ "$jobs" -ge 1 ] || jobs=1
 
 build=$SS_ROOT/build/fuzz
@@ -32,6 +39,9 @@ targets=()
 for src in "$SS_ROOT"/tests/fuzz/fuzz_*.c; do
   targets+=("$(basename "$src" .c)")
 done
+if [ -n "${SS_FUZZ_TARGETS:-}" ]; then
+  read -r -a targets <<<"$SS_FUZZ_TARGETS"
+fi
 
 runs=$build/fuzz-runs
 start_mark=$runs/.start
@@ -42,6 +52,7 @@ run_target() {
   local t=$1 dir=$runs/$1
   local args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
               -artifact_prefix="$dir/artifacts/")
+  if [ "$execs_max" -gt 0 ]; then args+=(-runs="$execs_max"); fi
   [ -f "$SS_ROOT/tests/fuzz/$t.dict" ] && args+=(-dict="$SS_ROOT/tests/fuzz/$t.dict")
   mkdir -p "$dir/corpus" "$dir/artifacts"
   local rc=0
