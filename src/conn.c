@@ -2,8 +2,9 @@
  * conn.c - a client connection's buffers and socket I/O; see conn.h.
  *
  * The callbacks read and write; deciding what a byte means is the server's
- * job (through hooks->on_input), and deciding when to close is shared: this
- * file reports, through ss_conn_done and return values, and the server acts.
+ * job (through hooks->on_input, which runs session.c), and deciding when to
+ * close is shared: this file reports, through ss_session_done and return
+ * values, and the server acts.
  */
 #include <errno.h>
 #include <string.h>
@@ -17,15 +18,12 @@
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct ss_conn *c = CONN_CONTAINER(w, rio);
+	struct ss_session *s = &c->s;
 	(void)loop;
 	(void)revents;
 
-	/* Read in modest steps so that the buffer grows to the line limit
-	 * only for a client that really sends long lines. */
-	size_t room = c->in_cap - ss_buf_size(&c->in);
-	if (room > SS_CONN_READ_STEP)
-		room = SS_CONN_READ_STEP;
-	char *dst = room ? ss_buf_space(&c->in, room) : NULL;
+	size_t room = ss_session_room(s, c->max_line);
+	char *dst = room ? ss_buf_space(&s->in, room) : NULL;
 	if (!dst) {
 		/* Full (the input cap) or out of memory: stop reading; the
 		 * server decides (a full buffer with no line is "too long"). */
@@ -33,17 +31,17 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 	} else {
 		ssize_t n = read(c->fd, dst, room);
 		if (n > 0) {
-			ss_buf_commit(&c->in, (size_t)n);
+			ss_buf_commit(&s->in, (size_t)n);
 		} else if (n == 0) {
-			c->eof = 1;
+			s->eof = 1;
 		} else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
 			return;
 		} else {
 			/* ECONNRESET and the like: nothing more will come,
 			 * and replies cannot be delivered. */
-			c->eof = 1;
-			c->close_after = 1;
-			ss_buf_consume(&c->out, ss_buf_size(&c->out));
+			s->eof = 1;
+			s->close_after = 1;
+			ss_buf_consume(&s->out, ss_buf_size(&s->out));
 		}
 	}
 	c->hooks->on_input(c, c->hooks->arg);
@@ -52,18 +50,19 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct ss_conn *c = CONN_CONTAINER(w, wio);
+	struct ss_session *s = &c->s;
 	(void)loop;
 	(void)revents;
 
-	size_t before = ss_buf_size(&c->out);
+	size_t before = ss_buf_size(&s->out);
 	if (ss_conn_flush(c) < 0) {
-		ss_buf_consume(&c->out, ss_buf_size(&c->out));
-		c->close_after = 1;
+		ss_buf_consume(&s->out, ss_buf_size(&s->out));
+		s->close_after = 1;
 	}
 	/* Output drained below the high mark: input may run again. */
-	if (before >= SS_CONN_OUT_HIGH && ss_buf_size(&c->out) < SS_CONN_OUT_HIGH)
+	if (before >= SS_SESSION_OUT_HIGH && ss_buf_size(&s->out) < SS_SESSION_OUT_HIGH)
 		c->hooks->on_input(c, c->hooks->arg);
-	else if (ss_conn_done(c))
+	else if (ss_session_done(s))
 		c->hooks->on_input(c, c->hooks->arg);
 }
 
@@ -71,12 +70,11 @@ int ss_conn_init(struct ss_conn *c, struct ev_loop *loop, int fd, size_t max_lin
 		 const struct ss_conn_hooks *hooks)
 {
 	memset(c, 0, sizeof(*c));
+	ss_session_init(&c->s);
 	c->loop = loop;
 	c->fd = fd;
-	c->in_cap = max_line + 2;
+	c->max_line = max_line;
 	c->hooks = hooks;
-	ss_buf_init(&c->in);
-	ss_buf_init(&c->out);
 	ev_io_init(&c->rio, on_readable, fd, EV_READ);
 	ev_io_init(&c->wio, on_writable, fd, EV_WRITE);
 	ev_io_start(loop, &c->rio);
@@ -85,12 +83,14 @@ int ss_conn_init(struct ss_conn *c, struct ev_loop *loop, int fd, size_t max_lin
 
 int ss_conn_flush(struct ss_conn *c)
 {
+	struct ss_buf *out = &c->s.out;
+
 	if (c->fd < 0)
 		return -1;
-	while (ss_buf_size(&c->out) > 0) {
-		ssize_t n = write(c->fd, ss_buf_head(&c->out), ss_buf_size(&c->out));
+	while (ss_buf_size(out) > 0) {
+		ssize_t n = write(c->fd, ss_buf_head(out), ss_buf_size(out));
 		if (n > 0) {
-			ss_buf_consume(&c->out, (size_t)n);
+			ss_buf_consume(out, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -99,10 +99,9 @@ int ss_conn_flush(struct ss_conn *c)
 			break;
 		return -1; /* EPIPE, ECONNRESET, ... */
 	}
-	if (ss_buf_size(&c->out) > SS_OUTBUF_MAX)
+	if (ss_buf_size(out) > SS_OUTBUF_MAX)
 		return -1;
-	ss_buf_shrink(&c->out, SS_CONN_READ_STEP);
-	ss_buf_shrink(&c->in, SS_CONN_READ_STEP);
+	ss_session_trim(&c->s);
 	ss_conn_update(c);
 	return 0;
 }
@@ -111,9 +110,10 @@ void ss_conn_update(struct ss_conn *c)
 {
 	if (c->fd < 0)
 		return;
-	int want_read = !c->eof && !c->close_after && ss_buf_size(&c->in) < c->in_cap &&
-			ss_buf_size(&c->out) < SS_CONN_OUT_HIGH;
-	int want_write = ss_buf_size(&c->out) > 0;
+	const struct ss_session *s = &c->s;
+	int want_read = !s->eof && !s->close_after && ss_session_room(s, c->max_line) > 0 &&
+			ss_buf_size(&s->out) < SS_SESSION_OUT_HIGH;
+	int want_write = ss_buf_size(&s->out) > 0;
 
 	if (want_read && !ev_is_active(&c->rio))
 		ev_io_start(c->loop, &c->rio);
@@ -125,19 +125,6 @@ void ss_conn_update(struct ss_conn *c)
 		ev_io_stop(c->loop, &c->wio);
 }
 
-int ss_conn_done(const struct ss_conn *c)
-{
-	if (c->fd < 0)
-		return 1;
-	if (c->pending > 0 || c->compact_wait || ss_buf_size(&c->out) > 0)
-		return 0;
-	if (c->close_after)
-		return 1;
-	/* At EOF, complete lines still buffered are requests to answer. */
-	return c->eof && (ss_buf_size(&c->in) == 0 ||
-			  !memchr(ss_buf_head(&c->in), '\n', ss_buf_size(&c->in)));
-}
-
 void ss_conn_close(struct ss_conn *c)
 {
 	if (c->fd < 0)
@@ -146,11 +133,11 @@ void ss_conn_close(struct ss_conn *c)
 	ev_io_stop(c->loop, &c->wio);
 	close(c->fd); /* nothing useful to do on failure: the fd is gone */
 	c->fd = -1;
+	c->s.closed = 1;
 }
 
 void ss_conn_free(struct ss_conn *c)
 {
 	ss_conn_close(c);
-	ss_buf_free(&c->in);
-	ss_buf_free(&c->out);
+	ss_session_free(&c->s);
 }

@@ -50,6 +50,7 @@
 #include "statestored/clock.h"
 #include "statestored/compactor.h"
 #include "statestored/conn.h"
+#include "statestored/session.h"
 #include "statestored/listener.h"
 #include "statestored/server.h"
 #include "statestored/store.h"
@@ -147,86 +148,52 @@ static void conn_unlink_free(struct ss_server *srv, struct ss_conn *c)
  * nothing refers to it any more (no staged op, no COMPACT, no batch wait). */
 static void settle(struct ss_server *srv, struct ss_conn *c)
 {
+	struct ss_session *s = &c->s;
+
 	if (c->fd >= 0 && ss_conn_flush(c) < 0) {
-		ss_buf_consume(&c->out, ss_buf_size(&c->out));
+		ss_buf_consume(&s->out, ss_buf_size(&s->out));
 		ss_conn_close(c);
 	}
-	if (c->fd >= 0 && ss_conn_done(c))
+	if (c->fd >= 0 && ss_session_done(s))
 		ss_conn_close(c);
-	if (c->fd < 0 && c->pending == 0 && !c->compact_wait && !c->batch_wait)
+	if (c->fd < 0 && s->pending == 0 && !s->compact_wait && !s->batch_wait)
 		conn_unlink_free(srv, c);
 }
 
 /* Executes the complete requests in c's input until one must wait. */
 static void process_input(struct ss_server *srv, struct ss_conn *c)
 {
-	struct ss_request req;
-	struct ss_cmd_env env = {
+	struct ss_session_env env = {
 		.table = ss_store_table(srv->store),
 		.batch = srv->open,
-		.owner = c,
 		.now_ms = now_ms(srv),
+		.max_line = srv->cfg->max_line,
+		.batch_max_bytes = SS_BATCH_SOFT_MAX,
+		.stopping = srv->shutting_down,
 		.rejected = &srv->st.rejected,
+		.compact_requested = &srv->compact_requested,
 		.stats = server_stats,
 		.stats_arg = srv,
 	};
 
-	int high;
-again:
-	high = 0;
-	while (c->fd >= 0 && !c->close_after && !c->compact_wait && !srv->shutting_down) {
+	for (;;) {
+		enum ss_session_result r = ss_session_execute(&c->s, &env);
 		/* Backpressure: past the high mark, execute nothing more until
 		 * the client has read enough; on_writable resumes us once the
-		 * output drains below the mark. */
-		if (ss_buf_size(&c->out) >= SS_CONN_OUT_HIGH) {
-			high = 1;
-			break;
-		}
-		long n = ss_proto_parse(ss_buf_head(&c->in), ss_buf_size(&c->in), srv->cfg->max_line,
-					&req);
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (c->pending > 0)
-				break; /* answer once the earlier replies are out */
-			srv->st.rejected++;
-			if (ss_buf_puts(&c->out, "ERR line too long\n") < 0)
-				ss_conn_close(c);
-			ss_buf_consume(&c->in, ss_buf_size(&c->in));
-			c->close_after = 1;
-			break;
-		}
-		if (req.argc == 0) {
-			ss_buf_consume(&c->in, (size_t)n);
+		 * output drains below the mark. But the flush may drain it at
+		 * once, and then no writable event would come: go on now. */
+		if (r == SS_SESSION_HIGH && ss_conn_flush(c) == 0 &&
+		    ss_buf_size(&c->s.out) < SS_SESSION_OUT_HIGH)
 			continue;
-		}
-		if (srv->open->len >= SS_BATCH_SOFT_MAX || srv->open->nops >= SS_GROUP_MAX) {
-			if (!c->batch_wait &&
-			    conn_array_push(&srv->waiters, &srv->nwaiters, &srv->waitcap, c) == 0)
-				c->batch_wait = 1;
-			break;
-		}
-		env.may_reply = c->pending == 0;
-		enum ss_cmd_status s = ss_cmd_execute(&req, &env, &c->out);
-		if (s == SS_CMD_WAIT)
-			break;
-		if (s == SS_CMD_NOMEM) {
+		if (r == SS_SESSION_FULL && !c->s.batch_wait &&
+		    conn_array_push(&srv->waiters, &srv->nwaiters, &srv->waitcap, c) == 0)
+			c->s.batch_wait = 1;
+		if (r == SS_SESSION_NOMEM) {
 			ss_error(srv->diag, "out of memory serving a request; closing the connection");
 			ss_conn_close(c);
-			break;
 		}
-		ss_buf_consume(&c->in, (size_t)n);
-		if (s == SS_CMD_STAGED)
-			c->pending++;
-		else if (s == SS_CMD_COMPACT)
-			c->compact_wait = 1, srv->compact_requested = 1;
-		else if (s == SS_CMD_QUIT)
-			c->close_after = 1;
+		break;
 	}
-	/* The flush may drain the output completely, and then no writable
-	 * event would come to resume us: go on right away. */
-	if (high && ss_conn_flush(c) == 0 && ss_buf_size(&c->out) < SS_CONN_OUT_HIGH)
-		goto again;
 	settle(srv, c);
 }
 
@@ -239,7 +206,7 @@ static void fatal_stop(struct ss_server *srv, int code)
 	srv->shutting_down = 1;
 	ss_compactor_cancel(&srv->compactor);
 	for (struct ss_conn *c = srv->conns; c; c = c->next) {
-		ss_buf_consume(&c->out, ss_buf_size(&c->out));
+		ss_buf_consume(&c->s.out, ss_buf_size(&c->s.out));
 		ss_conn_close(c);
 	}
 	ev_break(srv->loop, EVBREAK_ALL);
@@ -304,10 +271,10 @@ static void reply_compact(struct ss_server *srv, unsigned state, const char *fai
 	struct ss_conn *next;
 	for (struct ss_conn *c = srv->conns; c; c = next) {
 		next = c->next;
-		if (c->compact_wait != state)
+		if (c->s.compact_wait != state)
 			continue;
-		c->compact_wait = 0;
-		if (ss_cmd_reply_compact(failure, &c->out) < 0)
+		c->s.compact_wait = 0;
+		if (ss_cmd_reply_compact(failure, &c->s.out) < 0)
 			ss_conn_close(c);
 		if (failure)
 			srv->st.rejected++;
@@ -333,8 +300,8 @@ static void compact_start(struct ss_server *srv, int automatic)
 	if (automatic)
 		srv->st.auto_compactions++;
 	for (struct ss_conn *c = srv->conns; c; c = c->next)
-		if (c->compact_wait == 1)
-			c->compact_wait = 2;
+		if (c->s.compact_wait == 1)
+			c->s.compact_wait = 2;
 }
 
 static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg)
@@ -436,11 +403,9 @@ static int answer(struct ss_server *srv, struct ss_batch *b, int written, int er
 	srv->commit_seq++;
 	srv->ntouched = 0;
 	for (size_t i = 0; i < b->nops; i++) {
-		struct ss_op *op = &b->ops[i];
-		struct ss_conn *c = op->owner;
-		int rc = written ? ss_cmd_reply_op(op, &c->out)
-				 : ss_cmd_reply_write_failed(errnum, &c->out);
-		if (rc < 0)
+		struct ss_conn *c = ss_conn_of(b->ops[i].owner);
+		int r = ss_session_answer(&b->ops[i], written, errnum, srv->commit_seq);
+		if (r & SS_ANSWER_NOMEM)
 			ss_conn_close(c);
 		if (written) {
 			srv->st.commits++;
@@ -448,12 +413,9 @@ static int answer(struct ss_server *srv, struct ss_batch *b, int written, int er
 			srv->st.write_errors++;
 			srv->st.rejected++;
 		}
-		c->pending--;
-		if (c->mark != srv->commit_seq) {
-			c->mark = srv->commit_seq;
-			if (conn_array_push(&srv->touched, &srv->ntouched, &srv->touchcap, c) < 0)
-				c->mark = 0; /* cannot track it: it resumes on its next event */
-		}
+		if ((r & SS_ANSWER_FIRST) &&
+		    conn_array_push(&srv->touched, &srv->ntouched, &srv->touchcap, c) < 0)
+			c->s.mark = 0; /* cannot track it: it resumes on its next event */
 	}
 	/* A write whose cut-back failed too leaves the store broken. */
 	int refusing = !written && ss_store_state(srv->store) != SS_STORE_OK;
@@ -516,7 +478,7 @@ static void after_commit(struct ss_server *srv)
 	srv->nwaiters = 0;
 	for (size_t i = 0; i < nwait && i < srv->waitcap; i++) {
 		struct ss_conn *c = srv->waiters[i];
-		c->batch_wait = 0;
+		c->s.batch_wait = 0;
 		process_input(srv, c);
 	}
 

@@ -22,11 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-
-#define SS_CONN_OUT_HIGH (256 * 1024)
-/* Bytes read per read(2); an idle connection's buffers shrink back to this. */
-#define SS_CONN_READ_STEP (16 * 1024)
+#include "session.h"
 
 struct ss_conn;
 
@@ -37,20 +33,20 @@ struct ss_conn_hooks {
 };
 
 struct ss_conn {
+	struct ss_session s; /* buffers and request state; s.closed once fd is closed */
 	ev_io rio, wio;
 	struct ev_loop *loop;
 	int fd; /* -1 once closed */
-	struct ss_buf in, out;
-	size_t in_cap;   /* input limit: max_line + "\r\n" */
-	size_t pending;  /* staged mutations not yet answered */
-	unsigned eof : 1;          /* the peer shut its side */
-	unsigned close_after : 1;  /* close once out is sent (QUIT, line too long) */
-	unsigned compact_wait : 2; /* COMPACT: 1 queued for the next run, 2 in the running one */
-	unsigned batch_wait : 1;   /* waiting for room in the open batch */
-	uint64_t mark;             /* the server's: dedupes conns per commit */
+	size_t max_line;
 	const struct ss_conn_hooks *hooks;
 	struct ss_conn *prev, *next; /* the server's list of connections */
 };
+
+/* The connection a session (the owner of a staged op) belongs to. */
+static inline struct ss_conn *ss_conn_of(struct ss_session *s)
+{
+	return (struct ss_conn *)((char *)s - offsetof(struct ss_conn, s));
+}
 
 /* Sets up c around a connected non-blocking socket and starts reading.
  * Returns 0 or -1 (errno). */
@@ -65,10 +61,6 @@ int ss_conn_flush(struct ss_conn *c);
 /* Recomputes whether to read (room in input, output below the high mark,
  * not closing) and whether to wait for writability. */
 void ss_conn_update(struct ss_conn *c);
-
-/* 1 if the connection is finished: closed, or closing with nothing left to
- * send, or at EOF with every reply sent and nothing left to execute. */
-int ss_conn_done(const struct ss_conn *c);
 
 /* Stops the watchers and closes the socket. Safe to call twice. Buffers are
  * kept until ss_conn_free. */

@@ -1,7 +1,8 @@
 /*
  * fuzz_conn.c - libFuzzer target for the whole request path: client bytes ->
- * ss_proto_parse -> ss_cmd_execute -> batch -> ss_store_write / sync / apply
- * -> ss_cmd_reply_op, driven the way server.c drives it, on a real store in
+ * ss_session_execute (the daemon's own request loop: ss_proto_parse ->
+ * ss_cmd_execute -> the open batch) -> ss_store_write / sync / apply ->
+ * ss_session_answer, driven the way server.c drives it, on a real store in
  * this process's scratch directory (tmpfs when available).
  *
  * The input is what clients send, with escapes that stand for events. Plain
@@ -25,25 +26,26 @@
  *   0xff 'M' b      max_line: 1024, 1100, 4096, 70000 or 128 KiB [1024]
  *   0xff 'P' b      preallocation: 0, 64, 4096 or 65536 bytes [0]
  *   0xff 'N' b*5    the clock's start, unix ms, 40 bits big-endian [1.7e12]
+ *   0xff 'B' b      the open batch's cap: 4096, 1, 100 or 1000 bytes [4096]
  *
- * The harness mirrors server.c and conn.c: reads take at most
- * SS_CONN_READ_STEP bytes and what fits under the line limit, empty buffers
- * are freed after each flush, process_input parses until "need more" (and
- * flushes past SS_CONN_OUT_HIGH), skips empty lines, answers an over-long line with "ERR line too long" and
- * closes after it, lets a connection with staged mutations only stage more
- * (SS_CMD_WAIT: retried after the next commit); commit() writes, syncs and
- * applies the batch, answers its ops in order, resumes the connections it
- * answered, then runs a requested COMPACT. A failed sync stops everything, as
- * the daemon exits; so does a store left refusing writes (a failed write
- * whose cut-back failed, a compaction whose directory fsync failed), after
- * the replies owed are sent. The client always reads its replies (so backpressure
- * never holds a connection back), and the 8 MiB batch cap is not mirrored:
- * fuzz inputs are far too small to reach it.
+ * The harness plays server.c's and conn.c's part around session.c: a read
+ * takes what ss_session_room allows; process_input runs ss_session_execute,
+ * lets the client read everything when it reports the output's high mark
+ * (so backpressure never holds a connection back) and parks a connection
+ * that found the batch full until the next commit; commit() writes, syncs
+ * and applies the batch, answers its ops in order, resumes the connections
+ * it answered and those that found the batch full, then runs a requested
+ * COMPACT. A failed sync stops everything, as the daemon exits; so does a
+ * store left refusing writes (a failed write whose cut-back failed, a
+ * compaction whose directory fsync failed), after the replies owed are
+ * sent. The batch cap is small (the daemon's is 8 MiB) so that inputs
+ * reach it.
  *
  * Oracles:
- *   - every ss_cmd_execute result matches a reference dispatcher written from
- *     the protocol (status; exact reply for reads, checked against a
- *     reference model of the durable state; the staged record for writes);
+ *   - every request's result (seen through ss_session_env.observe) matches
+ *     a reference dispatcher written from the protocol (status; exact reply
+ *     for reads, checked against a reference model of the durable state;
+ *     the staged record for writes);
  *   - every reply is one well-formed line (or STAT lines then END), and each
  *     connection gets exactly one reply per request, in order;
  *   - every connection finishes: once all clients have shut, every request
@@ -65,7 +67,7 @@
 #include "statestored/batch.h"
 #include "statestored/buf.h"
 #include "statestored/cmd.h"
-#include "statestored/conn.h"
+#include "statestored/session.h"
 #include "statestored/proto.h"
 #include "statestored/store.h"
 
@@ -73,16 +75,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NCONN 3
 #define ESC 0xff
+/* The daemon's batch cap is 8 MiB, far beyond a fuzz input: by default the
+ * harness uses a cap that inputs reach, so that SS_SESSION_FULL runs. */
+#define SS_FUZZ_BATCH_MAX 4096
 
 struct fconn {
+	struct ss_session s; /* the server's side; first, so an op's owner is the fconn */
 	int id;
-	struct ss_buf in, out; /* the server's buffers */
-	char *q;               /* bytes sent by the client, not yet read */
+	char *q;             /* bytes sent by the client, not yet read */
 	size_t qlen, qoff, qcap;
 	int shut; /* the client shut its side */
-	int eof, close_after, compact_wait, closed;
-	size_t pending;
-	uint64_t mark;
 	/* the client's view */
 	int in_stats;           /* inside a STATS reply */
 	uint64_t requests;      /* requests that owe a reply */
@@ -100,7 +102,7 @@ struct fz {
 	struct fconn *touched[NCONN];
 	int cur;
 	int64_t now;
-	size_t max_line, prealloc, expire_cursor;
+	size_t max_line, prealloc, batch_max, expire_cursor;
 	int compact_requested;
 	int stopped; /* a sync failed: the daemon would exit */
 	uint64_t rejected, commit_seq;
@@ -195,8 +197,8 @@ static enum ref reference(const struct ss_request *req, int64_t now, int64_t *ex
 static void expect_reply(const struct fconn *c, size_t before, const char *want, size_t wlen,
 			 const char *what)
 {
-	size_t got = ss_buf_size(&c->out) - before;
-	const char *p = ss_buf_head(&c->out) + before;
+	size_t got = ss_buf_size(&c->s.out) - before;
+	const char *p = ss_buf_head(&c->s.out) + before;
 
 	if (got != wlen || memcmp(p, want, wlen) != 0)
 		fz_fail("conn %d: %s: replied '%.*s', expected '%.*s'", c->id, what,
@@ -207,8 +209,8 @@ static void expect_reply(const struct fconn *c, size_t before, const char *want,
 static void expect_line(const struct fconn *c, size_t before, const char *prefix,
 			const char *what)
 {
-	size_t got = ss_buf_size(&c->out) - before;
-	const char *p = ss_buf_head(&c->out) + before;
+	size_t got = ss_buf_size(&c->s.out) - before;
+	const char *p = ss_buf_head(&c->s.out) + before;
 	const char *nl = memchr(p, '\n', got);
 
 	if (got < strlen(prefix) || memcmp(p, prefix, strlen(prefix)) != 0 || !nl ||
@@ -229,7 +231,7 @@ static void check_execute(struct fz *z, struct fconn *c, const struct ss_request
 {
 	int64_t expire = 0;
 	enum ref want = reference(req, z->now, &expire);
-	size_t added = ss_buf_size(&c->out) - before;
+	size_t added = ss_buf_size(&c->s.out) - before;
 	static char line[SS_VALUE_MAX + 64];
 
 	fz_check(st != SS_CMD_NOMEM, "conn %d: out of memory executing a request", c->id);
@@ -321,10 +323,10 @@ static void check_execute(struct fz *z, struct fconn *c, const struct ss_request
 /* The client reads every reply: checks the framing and counts replies. */
 static void client_receive(struct fconn *c)
 {
-	size_t n = ss_buf_size(&c->out);
+	size_t n = ss_buf_size(&c->s.out);
 	if (n == 0)
 		return;
-	const char *p = ss_buf_head(&c->out);
+	const char *p = ss_buf_head(&c->s.out);
 
 	fz_check(n == 0 || p[n - 1] == '\n', "conn %d: output ends in a partial line", c->id);
 	while (n > 0) {
@@ -364,21 +366,31 @@ static void client_receive(struct fconn *c)
 		p += len + 1;
 		n -= len + 1;
 	}
-	ss_buf_consume(&c->out, ss_buf_size(&c->out));
+	ss_buf_consume(&c->s.out, ss_buf_size(&c->s.out));
 }
 
 /* ---- the server, mirrored ---- */
 
-static int conn_done(const struct fconn *c)
+/* ss_session_env.observe: every request the session runs is checked, and
+ * counted as owing a reply unless it waits to run again. */
+static void observe(void *arg, const struct ss_session *s, const struct ss_request *req,
+		    enum ss_cmd_status st, size_t before, size_t nops0)
 {
-	if (c->closed)
-		return 1;
-	if (c->pending > 0 || c->compact_wait || ss_buf_size(&c->out) > 0)
-		return 0;
-	if (c->close_after)
-		return 1;
-	return c->eof &&
-	       (ss_buf_size(&c->in) == 0 || !memchr(ss_buf_head(&c->in), '\n', ss_buf_size(&c->in)));
+	struct fz *z = arg;
+	struct fconn *c = (struct fconn *)(uintptr_t)s;
+
+	if (!req) {
+		fz_check(c->s.pending == 0, "conn %d: a long line answered before earlier replies",
+			 c->id);
+		expect_reply(c, before, "ERR line too long\n", 18, "an over-long line");
+		c->requests++;
+		return;
+	}
+	/* The rule is the harness's, not the session's: with replies owed,
+	 * nothing may reply at once. */
+	check_execute(z, c, req, st, c->s.pending == 0, before, nops0);
+	if (st != SS_CMD_WAIT)
+		c->requests++;
 }
 
 /* ss_conn_flush: the client reads everything sent; then, as conn.c does,
@@ -386,75 +398,51 @@ static int conn_done(const struct fconn *c)
 static void flush(struct fconn *c)
 {
 	client_receive(c);
-	if (!c->closed) {
-		ss_buf_shrink(&c->out, SS_CONN_READ_STEP);
-		ss_buf_shrink(&c->in, SS_CONN_READ_STEP);
-	}
+	if (!c->s.closed)
+		ss_session_trim(&c->s);
 }
 
 static void settle(struct fconn *c)
 {
 	flush(c);
-	if (!c->closed && conn_done(c))
-		c->closed = 1;
+	if (!c->s.closed && ss_session_done(&c->s))
+		c->s.closed = 1;
 }
 
+/* server.c's process_input. */
 static void process_input(struct fz *z, struct fconn *c)
 {
-	struct ss_request req;
-	struct ss_cmd_env env = {
+	struct ss_session_env env = {
 		.table = ss_store_table(z->store),
 		.batch = &z->batch,
-		.owner = c,
 		.now_ms = z->now,
+		.max_line = z->max_line,
+		.batch_max_bytes = z->batch_max,
+		.stopping = z->stopped,
 		.rejected = &z->rejected,
+		.compact_requested = &z->compact_requested,
 		.stats = stats,
 		.stats_arg = z,
+		.observe = observe,
+		.observe_arg = z,
 	};
 
-	int high;
-again:
-	high = 0;
-	while (!c->closed && !c->close_after && !c->compact_wait && !z->stopped) {
-		if (ss_buf_size(&c->out) >= SS_CONN_OUT_HIGH) {
-			high = 1; /* backpressure: flush before executing more */
-			break;
-		}
-		long n = ss_proto_parse(ss_buf_head(&c->in), ss_buf_size(&c->in), z->max_line, &req);
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (c->pending > 0)
-				break;
-			z->rejected++;
-			c->requests++;
-			fz_check(ss_buf_puts(&c->out, "ERR line too long\n") == 0, "out of memory");
-			ss_buf_consume(&c->in, ss_buf_size(&c->in));
-			c->close_after = 1;
-			break;
-		}
-		if (req.argc == 0) {
-			ss_buf_consume(&c->in, (size_t)n);
+	for (;;) {
+		enum ss_session_result r = ss_session_execute(&c->s, &env);
+		fz_check(r != SS_SESSION_NOMEM, "conn %d: out of memory", c->id);
+		if (r == SS_SESSION_HIGH) {
+			fz_check(ss_buf_size(&c->s.out) >= SS_SESSION_OUT_HIGH,
+				 "conn %d: HIGH below the mark", c->id);
+			flush(c); /* the client reads it all, so the output drains */
 			continue;
 		}
-		size_t before = ss_buf_size(&c->out), nops0 = z->batch.nops;
-		env.may_reply = c->pending == 0;
-		enum ss_cmd_status s = ss_cmd_execute(&req, &env, &c->out);
-		check_execute(z, c, &req, s, env.may_reply, before, nops0);
-		if (s == SS_CMD_WAIT)
-			break;
-		c->requests++;
-		ss_buf_consume(&c->in, (size_t)n);
-		if (s == SS_CMD_STAGED)
-			c->pending++;
-		else if (s == SS_CMD_COMPACT)
-			c->compact_wait = 1, z->compact_requested = 1;
-		else if (s == SS_CMD_QUIT)
-			c->close_after = 1;
-	}
-	if (high) {
-		flush(c); /* the client reads it all, so the output drains */
-		goto again;
+		if (r == SS_SESSION_FULL) {
+			fz_check(z->batch.nops > 0 && (z->batch.len >= z->batch_max ||
+							z->batch.nops >= SS_GROUP_MAX),
+				 "conn %d: FULL with room in the batch", c->id);
+			c->s.batch_wait = 1; /* resumed after the next commit */
+		}
+		break;
 	}
 	settle(c);
 }
@@ -462,24 +450,21 @@ again:
 /* One readable event: reads what fits and what the client has sent. */
 static void conn_read(struct fz *z, struct fconn *c)
 {
-	size_t room = z->max_line + 2 - ss_buf_size(&c->in);
+	size_t room = ss_session_room(&c->s, z->max_line);
 	size_t avail = c->qlen - c->qoff;
 
-	if (room > SS_CONN_READ_STEP)
-		room = SS_CONN_READ_STEP;
-
-	if (c->closed || c->eof || c->close_after || room == 0)
+	if (c->s.closed || c->s.eof || c->s.close_after || room == 0)
 		return;
 	/* conn.c makes room before read(2), so the buffer is allocated even
 	 * when the read finds EOF. */
-	fz_check(ss_buf_space(&c->in, room), "out of memory");
+	fz_check(ss_buf_space(&c->s.in, room), "out of memory");
 	if (avail == 0) {
 		if (!c->shut)
 			return; /* not readable */
-		c->eof = 1;
+		c->s.eof = 1;
 	} else {
 		size_t n = avail < room ? avail : room;
-		fz_check(ss_buf_append(&c->in, c->q + c->qoff, n) == 0, "out of memory");
+		fz_check(ss_buf_append(&c->s.in, c->q + c->qoff, n) == 0, "out of memory");
 		c->qoff += n;
 	}
 	process_input(z, c);
@@ -514,11 +499,11 @@ static void compact(struct fz *z)
 		z->stopped = 1;
 	for (int i = 0; i < NCONN; i++) {
 		struct fconn *c = &z->conns[i];
-		if (!c->compact_wait)
+		if (!c->s.compact_wait)
 			continue;
-		c->compact_wait = 0;
-		size_t before = ss_buf_size(&c->out);
-		fz_check(ss_cmd_reply_compact(rc == 0 ? NULL : err.msg, &c->out) == 0,
+		c->s.compact_wait = 0;
+		size_t before = ss_buf_size(&c->s.out);
+		fz_check(ss_cmd_reply_compact(rc == 0 ? NULL : err.msg, &c->s.out) == 0,
 			 "out of memory");
 		if (rc == 0) {
 			expect_reply(c, before, "OK\n", 3, "COMPACT");
@@ -566,25 +551,23 @@ static void commit(struct fz *z)
 		for (size_t i = 0; i < b->nops; i++) {
 			struct ss_op *op = &b->ops[i];
 			struct fconn *c = op->owner;
-			size_t before = ss_buf_size(&c->out);
+			size_t before = ss_buf_size(&c->s.out);
+			const char *want = written ? model_apply(z, &z->model, op) : NULL;
+			fz_check(c->s.pending > 0, "conn %d: an op answered with nothing pending",
+				 c->id);
+			int r = ss_session_answer(op, written, written ? 0 : err.sys_errno,
+						  z->commit_seq);
+			fz_check(!(r & SS_ANSWER_NOMEM), "out of memory");
 			if (written) {
-				const char *want = model_apply(z, &z->model, op);
-				fz_check(ss_cmd_reply_op(op, &c->out) == 0, "out of memory");
 				expect_reply(c, before, want, 2 + (want[0] == 'O'), "a committed op");
 				fz_check(op->result == (want[0] == '1'),
 					 "op %zu result %d, the model says '%c'", i, op->result, want[0]);
 			} else {
-				fz_check(ss_cmd_reply_write_failed(err.sys_errno, &c->out) == 0,
-					 "out of memory");
 				expect_line(c, before, "ERR log write failed: ", "a failed write");
 				z->rejected++;
 			}
-			fz_check(c->pending > 0, "conn %d: an op answered with nothing pending", c->id);
-			c->pending--;
-			if (c->mark != z->commit_seq) {
-				c->mark = z->commit_seq;
+			if (r & SS_ANSWER_FIRST)
 				z->touched[ntouched++] = c;
-			}
 		}
 		/* A write whose cut-back failed too leaves the store broken:
 		 * the daemon sends the ERRs, executes nothing more and exits. */
@@ -596,6 +579,15 @@ static void commit(struct fz *z)
 			process_input(z, z->touched[i]);
 		if (refusing)
 			return;
+	}
+	/* server.c's after_commit: the connections that found the batch
+	 * full, then a requested compaction. */
+	for (int i = 0; i < NCONN; i++) {
+		struct fconn *c = &z->conns[i];
+		if (c->s.batch_wait) {
+			c->s.batch_wait = 0;
+			process_input(z, c);
+		}
 	}
 	if (z->compact_requested && !z->stopped)
 		compact(z);
@@ -651,10 +643,12 @@ static size_t configure(struct fz *z, const uint8_t *d, size_t size)
 {
 	static const size_t lines[] = {1024, 1100, 4096, 70000, SS_LINE_MAX_DEFAULT};
 	static const size_t prealloc[] = {0, 64, 4096, 65536};
+	static const size_t batch_max[] = {SS_FUZZ_BATCH_MAX, 1, 100, 1000};
 	size_t i = 0;
 
 	z->max_line = 1024;
 	z->prealloc = 0;
+	z->batch_max = SS_FUZZ_BATCH_MAX;
 	z->now = INT64_C(1700000000000);
 	while (i + 2 < size && d[i] == ESC) {
 		if (d[i + 1] == 'M') {
@@ -662,6 +656,9 @@ static size_t configure(struct fz *z, const uint8_t *d, size_t size)
 			i += 3;
 		} else if (d[i + 1] == 'P') {
 			z->prealloc = prealloc[d[i + 2] & 3];
+			i += 3;
+		} else if (d[i + 1] == 'B') {
+			z->batch_max = batch_max[d[i + 2] & 3];
 			i += 3;
 		} else if (d[i + 1] == 'N' && i + 7 <= size) {
 			int64_t t = 0;
@@ -735,9 +732,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!z->store)
 		fz_fail("opening a fresh store failed: %s", err.msg);
 	for (int k = 0; k < NCONN; k++) {
+		ss_session_init(&z->conns[k].s);
 		z->conns[k].id = k + 1;
-		ss_buf_init(&z->conns[k].in);
-		ss_buf_init(&z->conns[k].out);
 	}
 
 	for (; i < size && !z->stopped; i++) {
@@ -798,16 +794,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t n = 0; n < 4 * total + 64 && !z->stopped; n++) {
 		int done = 1;
 		for (int k = 0; k < NCONN; k++)
-			done &= z->conns[k].closed;
+			done &= z->conns[k].s.closed;
 		if (done)
 			break;
 		loop_iteration(z);
 	}
 	for (int k = 0; k < NCONN && !z->stopped; k++) {
 		struct fconn *c = &z->conns[k];
-		fz_check(c->closed, "conn %d never finished: pending %zu, %zu bytes unread, %zu "
-				    "buffered, compact_wait %d",
-			 c->id, c->pending, c->qlen - c->qoff, ss_buf_size(&c->in), c->compact_wait);
+		fz_check(c->s.closed, "conn %d never finished: pending %zu, %zu bytes unread, %zu "
+				      "buffered, compact_wait %d",
+			 c->id, c->s.pending, c->qlen - c->qoff, ss_buf_size(&c->s.in),
+			 (int)c->s.compact_wait);
 		fz_check(c->replies == c->requests, "conn %d: %llu requests but %llu replies", c->id,
 			 (unsigned long long)c->requests, (unsigned long long)c->replies);
 	}
@@ -817,8 +814,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_map_free(&z->model);
 	fz_map_free(&z->doubt);
 	for (int k = 0; k < NCONN; k++) {
-		ss_buf_free(&z->conns[k].in);
-		ss_buf_free(&z->conns[k].out);
+		ss_session_free(&z->conns[k].s);
 		free(z->conns[k].q);
 	}
 	return 0;
