@@ -64,7 +64,7 @@ from load_util import (ASAN_QUARANTINE_MB, HOST, KIB, MIB, NO_PROGRESS, LoadDaem
                        reset_close, run_workers, verify, _worker_entry)
 
 MAX_LINE = 128 * KIB      # the daemon's default --max-line
-OUT_HIGH = 1 * MIB        # SS_CONN_OUT_HIGH
+OUT_HIGH = 256 * KIB      # SS_SESSION_OUT_HIGH
 VALUE_MAX = 65536         # SS_VALUE_MAX
 BIG_VALUE = b"B" * VALUE_MAX
 
@@ -78,7 +78,7 @@ def pow2(n):
 
 CONN_BASE = 4 * KIB
 CONN_IN = pow2(MAX_LINE + 2)                  # 256 KiB
-CONN_OUT = pow2(OUT_HIGH + VALUE_MAX + 64)    # 2 MiB
+CONN_OUT = pow2(OUT_HIGH + VALUE_MAX + 64)    # 512 KiB
 BATCH_ALLOWANCE = 32 * MIB
 
 
@@ -340,7 +340,7 @@ def noread_cap():
     """The most a client that never reads can get accepted when the daemon
     stops reading at its output mark: the daemon's receive buffer (up to
     tcp_rmem's max), the input it consumed to make its output (1:1 for
-    PING): the output buffer (1 MiB mark + a reply) plus its send buffer
+    PING): the output buffer (256 KiB mark + a reply) plus its send buffer
     (up to tcp_wmem's max), its input buffer, the client's own small
     buffers, and 8 MiB of slack."""
     return (_sysctl_max("tcp_rmem") + _sysctl_max("tcp_wmem") + OUT_HIGH + VALUE_MAX +

@@ -4,14 +4,15 @@
  *
  * A connection reads only while its input buffer has room (the buffer is
  * capped at the line limit, so no more than one line's worth is ever held)
- * and while its unsent output is below SS_CONN_OUT_HIGH (backpressure: a
+ * and while its unsent output is below SS_SESSION_OUT_HIGH (backpressure: a
  * client that does not read its replies stops being read). Buffers grow in
- * SS_CONN_READ_STEP steps and are freed when empty, so an idle connection
+ * SS_SESSION_READ_STEP steps and are freed when empty, so an idle connection
  * costs little beyond its struct. Output past
  * SS_OUTBUF_MAX disconnects the client.
  *
  * The connection does not execute requests: the server's on_input callback
- * does. A connection with mutations waiting for a commit (pending > 0) cannot
+ * runs its session (session.h). A connection with mutations waiting for a
+ * commit (s.pending > 0) cannot
  * be freed; ss_conn_close closes the socket and the server frees the struct
  * when the last of them has been answered.
  */

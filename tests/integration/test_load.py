@@ -82,7 +82,7 @@ class LoadScenarioTest(unittest.TestCase):
 
     def test_pipelined_requests_whose_replies_pass_the_output_mark_are_all_answered(self):
         """Regression (defect found by the load run): when the replies to the
-        requests of one read reach SS_CONN_OUT_HIGH (1 MiB), process_input
+        requests of one read reach SS_SESSION_OUT_HIGH (256 KiB), the session
         stops; settle() then flushes, and when the socket takes the output at
         once nothing resumes the requests still buffered: no writable event
         (nothing left to send), no readable event (the client is waiting).
