@@ -225,6 +225,11 @@ wait "$writer_pid" || die "the writer failed"
 BG_PIDS=()
 probe=$(cat "$WORK/probe.csv")
 writer=$(cat "$WORK/writer.csv")
+# The daemon's own view: its longest loop iteration while the compaction
+# ran (fork and finish included), and the time those two took.
+cstats=$("${UTIL[@]}" stats "$SPORT")
+fact compact_loop_max_us "$(awk '$1 == "last_compaction_loop_max_us" { print $2 }' <<<"$cstats")"
+fact compact_own_stall_us "$(awk '$1 == "last_compaction_stall_us" { print $2 }' <<<"$cstats")"
 log "COMPACT: $compact_ms ms ($compact_reply); probe $probe; baseline $base; writer $writer"
 next=$(field "$writer" 14)
 check_live=$(bench --check-seq "$next" -k "$ENTRIES" -P 64)

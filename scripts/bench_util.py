@@ -302,14 +302,21 @@ def report(facts, runs, stats):
                "<= 0.6x Redis | %.2fx (%.0f vs %.0f bytes) | %s |" % (
                    n, r, per["ss"], per["redis"], verdict(r <= 0.6)))
     gap_ms = f("compact_gap_us") / 1000
+    loop_ms = f("compact_loop_max_us") / 1000
     lost = int(f("compact_lost_live", -1)) + int(f("compact_lost_restart", -1))
     errs = int(f("compact_writer_errors", -1))
+    # Two views of the stall: the loop's longest iteration, timed inside the
+    # daemon (STATS last_compaction_loop_max_us), which is what the target
+    # names; and the longest wait of a client issuing GETs, which adds the
+    # machine's scheduling and network delays to it.
     out.append("| COMPACT at %s entries: longest event-loop stall | <= 5 ms while writes "
-               "continue, none lost | %.1f ms (%.1f ms without COMPACT); %d lost of %d "
-               "acknowledged writes, %d refused | %s |" % (
-                   n, gap_ms, f("compact_base_gap_us") / 1000, max(lost, 0),
+               "continue, none lost | loop %.1f ms (fork + finish %.1f ms); a GET client "
+               "waited up to %.1f ms (%.1f ms without COMPACT); %d lost of %d acknowledged "
+               "writes, %d refused | %s |" % (
+                   n, loop_ms, f("compact_own_stall_us") / 1000, gap_ms,
+                   f("compact_base_gap_us") / 1000, max(lost, 0),
                    int(f("compact_writes", 0)), max(errs, 0),
-                   verdict(gap_ms <= 5 and lost == 0 and errs == 0)))
+                   verdict(loop_ms <= 5 and lost == 0 and errs == 0)))
     cms = f("compact_ms")
     out.append("| COMPACT at %s entries: total time | <= 0.5 s | %.3f s (reply %s) | %s |" % (
         n, cms / 1000, facts.get("compact_reply"), verdict(cms <= 500)))

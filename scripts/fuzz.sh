@@ -10,6 +10,10 @@
 #                       limit), e.g. 10000000 for the long run the README
 #                       reports, with seconds set high enough not to cut it
 # SS_FUZZ_TARGETS="fuzz_proto fuzz_log" limits the run to those targets.
+# SS_FUZZ_TIMEOUT (default 10) is the seconds one input may take before it
+# counts as a hang; raise it when the fuzzers run at idle priority beside
+# other work (chrt --idle 0 scripts/fuzz.sh ...), where an input can wait
+# longer than that for a CPU.
 #
 # Each target keeps its corpus in build/fuzz/fuzz-runs/<target>/corpus, so
 # runs build on one another; the seeds in tests/fuzz/corpus/<target> are read
@@ -50,7 +54,7 @@ touch "$start_mark"
 
 run_target() {
   local t=$1 dir=$runs/$1
-  local args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+  local args=(-max_total_time="$secs" -timeout="${SS_FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -print_final_stats=1
               -artifact_prefix="$dir/artifacts/")
   if [ "$execs_max" -gt 0 ]; then args+=(-runs="$execs_max"); fi
   [ -f "$SS_ROOT/tests/fuzz/$t.dict" ] && args+=(-dict="$SS_ROOT/tests/fuzz/$t.dict")

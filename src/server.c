@@ -17,8 +17,9 @@
  *    (valid writes) and those are answered in batch order.
  * 4. Group commit: the batch is written in the ev_prepare watcher, which runs
  *    once per loop iteration after every ready socket has been read: one
- *    write and one fdatasync for all of them. With --sync-thread, or while
- *    a compaction runs, and several connections waiting, the fdatasync
+ *    write and one fdatasync for all of them. While the disk is slow (a
+ *    compaction runs, or the last fdatasync took a millisecond or more),
+ *    and with --sync-thread when several connections wait, the fdatasync
  *    runs on the syncer thread while the loop reads
  *    and stages the next batch, which is written only once this one is
  *    durable (so at most one write is ever unsynced, which replay's
@@ -58,6 +59,9 @@
 
 /* A batch stops taking new mutations past this size; they wait one commit. */
 #define SS_BATCH_SOFT_MAX (8u * 1024 * 1024)
+/* An fdatasync slower than this marks the disk as slow: the next ones run on
+ * the syncer thread, off the loop, until one is fast again. */
+#define SS_SYNC_SLOW_US 1000
 /* Background expiry: slots examined per round, rounds per tick at most. */
 #define SS_EXPIRE_SLOTS 1024
 #define SS_EXPIRE_ROUNDS 16
@@ -67,6 +71,7 @@ struct ss_stats {
 	uint64_t commits;      /* mutations acknowledged */
 	uint64_t batches;      /* batches written */
 	uint64_t fsyncs;
+	uint64_t fsyncs_background; /* of which on the syncer thread */
 	uint64_t fsync_us_total, fsync_us_max;
 	uint64_t write_errors; /* mutations refused because the write failed */
 	uint64_t rejected;     /* ERR replies */
@@ -84,11 +89,16 @@ struct ss_server {
 	struct ss_listener listener;
 	ev_signal sigterm_w, sigint_w;
 	ev_prepare commit_w;
+	ev_check woke_w;     /* marks when the loop woke, to time its iterations */
+	uint64_t woke_us;
+	int compaction_seen; /* a compaction ran during this loop iteration */
+	uint64_t compaction_loop_max_us; /* longest iteration while the last one ran */
 	ev_idle spin_w;
 	ev_timer gather_w;   /* bounds the wait for a fuller batch */
 	int gathering;       /* holding the open batch until gather_target ops */
 	size_t gather_target;
 	uint64_t last_fsync_us;
+	int disk_slow; /* the last fdatasync took SS_SYNC_SLOW_US or more */
 	ev_timer expire_w;
 	size_t expire_cursor;
 	struct ss_batch batches[2];
@@ -234,6 +244,7 @@ static void stop_refusing(struct ss_server *srv, int code)
 static void count_fsync(struct ss_server *srv, uint64_t us)
 {
 	srv->last_fsync_us = us;
+	srv->disk_slow = us >= SS_SYNC_SLOW_US;
 	srv->st.fsyncs++;
 	srv->st.fsync_us_total += us;
 	if (us > srv->st.fsync_us_max)
@@ -299,6 +310,8 @@ static void compact_start(struct ss_server *srv, int automatic)
 		ss_compactor_logged(&srv->compactor, srv->inflight);
 	if (automatic)
 		srv->st.auto_compactions++;
+	srv->compaction_loop_max_us = 0;
+	srv->compaction_seen = 1;
 	for (struct ss_conn *c = srv->conns; c; c = c->next)
 		if (c->s.compact_wait == 1)
 			c->s.compact_wait = 2;
@@ -310,8 +323,13 @@ static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg
 	int old = ss_store_take_retired_fd(srv->store);
 	(void)cp;
 
+	srv->compaction_seen = 1;
 	if (old >= 0)
 		ss_syncer_close(&srv->syncer, old);
+	/* Right after the swap, the file system commits the rename and frees
+	 * the old log's blocks, and the new log grows with each append: we
+	 * measured single fdatasyncs of 15-25 ms. Start off the loop. */
+	srv->disk_slow = 1;
 
 	/* A failed directory fsync after the rename poisons the store. */
 	int refusing = failure && ss_store_state(srv->store) != SS_STORE_OK;
@@ -443,14 +461,18 @@ static int durable(struct ss_server *srv, struct ss_batch *b)
 	return answer(srv, b, 1, 0);
 }
 
-/* Whether to hand this batch's fdatasync to the syncer thread (only with
- * --sync-thread). Worth it only when other clients can use the loop
- * meanwhile, and only where the CPU work of a batch is large against the
- * thread's handoff: on the 2-vCPU machine we measured, inline syncing did
+/* Whether to hand this batch's fdatasync to the syncer thread.
+ *
+ * While the disk is slow - a snapshot writer floods it, or the last
+ * fdatasync took SS_SYNC_SLOW_US or more (after a compaction's swap, say) -
+ * always: one sync can then take tens of milliseconds, and on the loop it
+ * would stall every reader, not only the writers waiting for it.
+ *
+ * Otherwise only with --sync-thread, and only when other clients can use
+ * the loop meanwhile: on the 2-vCPU machine we measured, inline syncing did
  * 74-79k SETs/s with 50 connections against 32-58k with the thread (the
- * wake-ups made each sync 330-550 us instead of 190-205 us). With a single
- * waiting connection the thread's context switches are pure latency.
- * During a compaction the thread is used anyway: see below. */
+ * wake-ups made each sync 330-550 us instead of 190-205 us), and with a
+ * single waiting connection the thread's context switches are pure latency. */
 static int sync_in_background(const struct ss_server *srv, const struct ss_batch *b)
 {
 #ifdef SS_BENCH_NOSYNC
@@ -460,9 +482,9 @@ static int sync_in_background(const struct ss_server *srv, const struct ss_batch
 #endif
 	if (!srv->syncer.started || srv->shutting_down)
 		return 0;
-	/* While a snapshot writer floods the disk, one fdatasync can take tens
-	 * of milliseconds; on the loop that would stall every reader. */
-	if (!srv->cfg->sync_thread && !ss_compactor_running(&srv->compactor))
+	if (srv->disk_slow || ss_compactor_running(&srv->compactor))
+		return 1;
+	if (!srv->cfg->sync_thread)
 		return 0;
 	for (size_t i = 1; i < b->nops; i++)
 		if (b->ops[i].owner != b->ops[0].owner)
@@ -545,6 +567,7 @@ static void on_synced(struct ss_syncer *sy, int rc, int errnum, void *arg)
 	(void)sy;
 
 	count_fsync(srv, ss_clock_us() - srv->sync_started);
+	srv->st.fsyncs_background++;
 	srv->inflight = NULL;
 	if (ss_store_sync_end(srv->store, rc, errnum, &err) < 0) {
 		fsync_failed(srv, &err);
@@ -562,6 +585,14 @@ static void on_synced(struct ss_syncer *sy, int rc, int errnum, void *arg)
 	after_commit(srv);
 }
 
+static void on_woke(struct ev_loop *loop, ev_check *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct ss_server *srv = w->data;
+	srv->woke_us = ss_clock_us();
+}
+
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	(void)loop;
@@ -570,6 +601,15 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	if ((srv->open->nops > 0 && !srv->inflight && !holding(srv)) || srv->nwaiters > 0 ||
 	    (srv->compact_requested && !ss_compactor_running(&srv->compactor)))
 		commit(srv);
+	/* The event-loop stall a compaction causes: the longest iteration,
+	 * from waking to blocking again, while one runs (the fork and the
+	 * finish included). */
+	if (srv->compaction_seen || ss_compactor_running(&srv->compactor)) {
+		uint64_t busy = ss_clock_us() - srv->woke_us;
+		if (srv->woke_us && busy > srv->compaction_loop_max_us)
+			srv->compaction_loop_max_us = busy;
+		srv->compaction_seen = 0;
+	}
 }
 
 static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
@@ -671,6 +711,7 @@ static void server_stats(void *arg, struct ss_buf *out)
 		{"commits", s->commits},
 		{"batches", s->batches},
 		{"fsyncs", s->fsyncs},
+		{"fsyncs_background", s->fsyncs_background},
 		{"fsync_us_mean", mean},
 		{"fsync_us_max", s->fsync_us_max},
 		{"write_errors", s->write_errors},
@@ -681,6 +722,7 @@ static void server_stats(void *arg, struct ss_buf *out)
 		{"compaction_failures", srv->compactor.failures},
 		{"last_compaction_ms", srv->compactor.last_us / 1000},
 		{"last_compaction_stall_us", srv->compactor.last_stall_us},
+		{"last_compaction_loop_max_us", srv->compaction_loop_max_us},
 		{"expired", s->expired},
 	};
 
@@ -797,6 +839,8 @@ int ss_server_run(const struct ss_server_config *cfg)
 	ev_signal_init(&srv->sigterm_w, on_signal, SIGTERM);
 	ev_signal_init(&srv->sigint_w, on_signal, SIGINT);
 	ev_prepare_init(&srv->commit_w, on_prepare);
+	ev_check_init(&srv->woke_w, on_woke);
+	srv->woke_w.data = srv;
 	ev_idle_init(&srv->spin_w, on_idle);
 	ev_timer_init(&srv->gather_w, on_gathered, 0., 0.);
 	srv->gather_w.data = srv;
@@ -806,6 +850,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 	ev_signal_start(srv->loop, &srv->sigterm_w);
 	ev_signal_start(srv->loop, &srv->sigint_w);
 	ev_prepare_start(srv->loop, &srv->commit_w);
+	ev_check_start(srv->loop, &srv->woke_w);
 	ev_timer_start(srv->loop, &srv->expire_w);
 
 	ss_info(srv->diag, "listening on %s:%d (max clients %d, max line %zu bytes)", cfg->bind_addr,

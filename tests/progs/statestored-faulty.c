@@ -38,6 +38,12 @@
  * in the same sequence as its parent's and the fault still fires only once
  * in the whole process tree.
  *
+ * Slowness, in either mode or alone:
+ *
+ *   SS_FAULT_SYNC_DELAY_US=n  every fdatasync sleeps n microseconds first,
+ *       a disk that is slow to sync (the daemon then moves its syncs off
+ *       the loop; STATS fsyncs_background counts them).
+ *
  * Observation, in either mode (both optional):
  *
  *   SS_FAULT_COUNTS=path  the per-op call counts, rewritten (write a temp
@@ -58,6 +64,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -98,6 +105,7 @@ struct fault {
 	const char *mark;
 	int armed;     /* fdatasync: a marked write happened */
 	int short_due; /* short: the retry of a short write must fail */
+	long sync_delay_us; /* SS_FAULT_SYNC_DELAY_US */
 	/* Counting mode. */
 	struct nth_fault nf[FAULTS_MAX];
 	int nfaults;
@@ -307,6 +315,12 @@ static int f_fdatasync(void *ctx, int fd)
 		f->armed = 0;
 		return fail_with(f->err);
 	}
+	if (f->sync_delay_us > 0) {
+		struct timespec ts = {.tv_sec = f->sync_delay_us / 1000000,
+				      .tv_nsec = f->sync_delay_us % 1000000 * 1000};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	return ss_io_posix.fdatasync(ss_io_posix.ctx, fd);
 }
 
@@ -444,6 +458,9 @@ int main(int argc, char **argv)
 
 	if (!f.mark || !*f.mark)
 		f.mark = "INJECT_FAULT";
+	const char *delay = getenv("SS_FAULT_SYNC_DELAY_US");
+	if (delay && *delay)
+		f.sync_delay_us = strtol(delay, NULL, 10);
 	if (spec && *spec && parse_fault(spec, &f) < 0) {
 		fprintf(stderr, "statestored-faulty: bad SS_FAULT '%s'\n", spec);
 		return 2;
