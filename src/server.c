@@ -89,8 +89,6 @@ struct ss_server {
 	struct ss_listener listener;
 	ev_signal sigterm_w, sigint_w;
 	ev_prepare commit_w;
-	ev_check woke_w;     /* marks when the loop woke, to time its iterations */
-	uint64_t woke_us;
 	int compaction_seen; /* a compaction ran during this loop iteration */
 	uint64_t compaction_loop_max_us; /* longest iteration while the last one ran */
 	ev_idle spin_w;
@@ -585,29 +583,21 @@ static void on_synced(struct ss_syncer *sy, int rc, int errnum, void *arg)
 	after_commit(srv);
 }
 
-static void on_woke(struct ev_loop *loop, ev_check *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	struct ss_server *srv = w->data;
-	srv->woke_us = ss_clock_us();
-}
-
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-	(void)loop;
 	(void)revents;
 	struct ss_server *srv = w->data;
 	if ((srv->open->nops > 0 && !srv->inflight && !holding(srv)) || srv->nwaiters > 0 ||
 	    (srv->compact_requested && !ss_compactor_running(&srv->compactor)))
 		commit(srv);
 	/* The event-loop stall a compaction causes: the longest iteration,
-	 * from waking to blocking again, while one runs (the fork and the
-	 * finish included). */
+	 * from waking (ev_now, taken by libev right after the poll) to
+	 * blocking again, while one runs (the fork and the finish included).
+	 * Both are wall-clock times; a clock step counts as nothing. */
 	if (srv->compaction_seen || ss_compactor_running(&srv->compactor)) {
-		uint64_t busy = ss_clock_us() - srv->woke_us;
-		if (srv->woke_us && busy > srv->compaction_loop_max_us)
-			srv->compaction_loop_max_us = busy;
+		double busy = (ev_time() - ev_now(loop)) * 1e6;
+		if (busy > (double)srv->compaction_loop_max_us && busy < 1e9)
+			srv->compaction_loop_max_us = (uint64_t)busy;
 		srv->compaction_seen = 0;
 	}
 }
@@ -839,8 +829,6 @@ int ss_server_run(const struct ss_server_config *cfg)
 	ev_signal_init(&srv->sigterm_w, on_signal, SIGTERM);
 	ev_signal_init(&srv->sigint_w, on_signal, SIGINT);
 	ev_prepare_init(&srv->commit_w, on_prepare);
-	ev_check_init(&srv->woke_w, on_woke);
-	srv->woke_w.data = srv;
 	ev_idle_init(&srv->spin_w, on_idle);
 	ev_timer_init(&srv->gather_w, on_gathered, 0., 0.);
 	srv->gather_w.data = srv;
@@ -850,7 +838,6 @@ int ss_server_run(const struct ss_server_config *cfg)
 	ev_signal_start(srv->loop, &srv->sigterm_w);
 	ev_signal_start(srv->loop, &srv->sigint_w);
 	ev_prepare_start(srv->loop, &srv->commit_w);
-	ev_check_start(srv->loop, &srv->woke_w);
 	ev_timer_start(srv->loop, &srv->expire_w);
 
 	ss_info(srv->diag, "listening on %s:%d (max clients %d, max line %zu bytes)", cfg->bind_addr,
