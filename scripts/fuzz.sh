@@ -10,6 +10,10 @@
 #                       limit), e.g. 10000000 for the long run the README
 #                       reports, with seconds set high enough not to cut it
 # SS_FUZZ_TARGETS="fuzz_proto fuzz_log" limits the run to those targets.
+# SS_FUZZ_WORKERS=n runs each target as n processes that share its corpus
+# (libFuzzer's -jobs=n -workers=n; their logs are fuzz-<job>.log in the
+# target's run directory); the execution cap is split between them and the
+# table adds up their executions and exec/s.
 # SS_FUZZ_TIMEOUT (default 10) is the seconds one input may take before it
 # counts as a hang; raise it when the fuzzers run at idle priority beside
 # other work (chrt --idle 0 scripts/fuzz.sh ...), where an input can wait
@@ -33,6 +37,10 @@ case "$secs$jobs$execs_max" in
   *[!0-9]*) echo "usage: $0 [seconds-per-target [jobs [executions]]]" >&2; exit 2 ;;
 esac
 [ "$jobs" -ge 1 ] || jobs=1
+workers=${SS_FUZZ_WORKERS:-1}
+case "$workers" in
+  '' | *[!0-9]* | 0) echo "$0: SS_FUZZ_WORKERS must be a positive number" >&2; exit 2 ;;
+esac
 
 build=$SS_ROOT/build/fuzz
 echo "== building the fuzz targets in $build" >&2
@@ -56,9 +64,15 @@ run_target() {
   local t=$1 dir=$runs/$1
   local args=(-max_total_time="$secs" -timeout="${SS_FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -print_final_stats=1
               -artifact_prefix="$dir/artifacts/")
-  if [ "$execs_max" -gt 0 ]; then args+=(-runs="$execs_max"); fi
+  if [ "$execs_max" -gt 0 ]; then args+=(-runs="$(((execs_max + workers - 1) / workers))"); fi
   [ -f "$SS_ROOT/tests/fuzz/$t.dict" ] && args+=(-dict="$SS_ROOT/tests/fuzz/$t.dict")
   mkdir -p "$dir/corpus" "$dir/artifacts"
+  rm -f "$dir"/fuzz-*.log
+  # The jobs write their logs to the working directory.
+  if [ "$workers" -gt 1 ]; then
+    args+=(-jobs="$workers" -workers="$workers")
+    cd "$dir"
+  fi
   local rc=0
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
     "$build/tests/fuzz/$t" "${args[@]}" "$dir/corpus" "$SS_ROOT/tests/fuzz/corpus/$t" \
@@ -66,7 +80,7 @@ run_target() {
   echo "$rc" >"$dir/rc"
 }
 
-echo "== fuzzing ${targets[*]} for ${secs}s each, $jobs at a time" >&2
+echo "== fuzzing ${targets[*]} for ${secs}s each, $jobs at a time, $workers process(es) each" >&2
 running=0
 for t in "${targets[@]}"; do
   if [ "$running" -ge "$jobs" ]; then
@@ -82,16 +96,24 @@ failed=0
 printf '%-12s %14s %9s %8s %8s\n' target executions exec/s crashes corpus
 for t in "${targets[@]}"; do
   dir=$runs/$t
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log.txt" | tail -n 1)
-  speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/log.txt" | tail -n 1)
-  corpus=$(grep -o 'corp: [0-9]*' "$dir/log.txt" | tail -n 1 | cut -d' ' -f2 || true)
+  logs=("$dir/log.txt")
+  [ "$workers" -gt 1 ] && logs=("$dir"/fuzz-*.log)
+  execs= speed=
+  for log in "${logs[@]}"; do
+    [ -f "$log" ] || continue
+    e=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+    r=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+    [ -n "$e" ] && execs=$((${execs:-0} + e))
+    [ -n "$r" ] && speed=$((${speed:-0} + r))
+  done
+  corpus=$(grep -o 'corp: [0-9]*' "${logs[0]}" | tail -n 1 | cut -d' ' -f2 || true)
   crashes=$(find "$dir/artifacts" -type f -newer "$start_mark" | wc -l)
   rc=$(cat "$dir/rc")
   printf '%-12s %14s %9s %8s %8s\n' "$t" "${execs:-?}" "${speed:-?}" "$crashes" "${corpus:-?}"
   if [ "$rc" != 0 ] || [ "$crashes" -gt 0 ]; then
     failed=1
-    echo "  $t failed (exit $rc); its log: $dir/log.txt" >&2
-    grep -E '^==fuzz oracle failure|^SUMMARY|runtime error' "$dir/log.txt" | head -n 3 |
+    echo "  $t failed (exit $rc); its log: ${logs[*]}" >&2
+    grep -hE '^==fuzz oracle failure|^SUMMARY|runtime error' "${logs[@]}" | head -n 3 |
       sed 's/^/  /' >&2 || true
     find "$dir/artifacts" -type f -newer "$start_mark" | while read -r f; do
       echo "  reproduce: $build/tests/fuzz/$t $f" >&2
