@@ -7,6 +7,14 @@ import unittest
 import harness
 
 
+def fill(test, c, prefix, n):
+    """Pipelines n SETs (<prefix><i> = i) and checks every one is acknowledged."""
+    for i in range(n):
+        c.send("SET_CHECKPOINT %s%d %d\n" % (prefix, i, i))
+    for _ in range(n):
+        test.assertEqual(c.readline(), "OK")
+
+
 class AutoCompactionTest(harness.DaemonTestCase):
     DAEMON_ARGS = ("--auto-compact-min", "8192", "--auto-compact-growth", "150")
 
@@ -38,10 +46,7 @@ class AutoCompactionTest(harness.DaemonTestCase):
 class OverlappingCompactTest(harness.DaemonTestCase):
     def test_concurrent_compacts_all_answer_ok_and_lose_nothing(self):
         c = self.connect()
-        for i in range(2000):
-            c.send("SET_CHECKPOINT p%d %d\n" % (i, i))
-        for _ in range(2000):
-            self.assertEqual(c.readline(), "OK")
+        fill(self, c, "p", 2000)
         results = []
 
         def compactor():
@@ -71,10 +76,7 @@ class OverlappingCompactTest(harness.DaemonTestCase):
 class CompactionStatsTest(harness.DaemonTestCase):
     def test_a_compaction_reports_its_loop_stall(self):
         c = self.connect()
-        for i in range(500):
-            c.send("SET_CHECKPOINT s%d %d\n" % (i, i))
-        for _ in range(500):
-            self.assertEqual(c.readline(), "OK")
+        fill(self, c, "s", 500)
         self.assertEqual(c.stats()["last_compaction_loop_max_us"], "0")
         self.assertEqual(c.cmd("COMPACT"), "OK")
         s = c.stats()
