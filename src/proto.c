@@ -10,13 +10,24 @@
 
 static int is_sep(char c) { return c == ' ' || c == '\t'; }
 
+/* Whether buf[0..len), a line's bytes so far with no newline among them,
+ * already holds more than max_line bytes of content. The '\r' that may end
+ * the line is not content, so one byte past max_line is still in bounds if
+ * it is a '\r' (its '\n' may be next). */
+static int over_limit(const char *buf, size_t len, size_t max_line)
+{
+	return len > max_line + 1 || (len == max_line + 1 && buf[max_line] != '\r');
+}
+
 long ss_proto_parse(const char *buf, size_t len, size_t max_line, struct ss_request *req)
 {
-	size_t scan = len < max_line + 1 ? len : max_line + 1;
+	size_t scan = len < max_line + 2 ? len : max_line + 2;
 	const char *nl = scan ? memchr(buf, '\n', scan) : NULL; /* buf may be NULL when len is 0 */
 
 	if (!nl)
-		return len > max_line ? -1 : 0;
+		return over_limit(buf, len, max_line) ? -1 : 0;
+	if (over_limit(buf, (size_t)(nl - buf), max_line))
+		return -1;
 
 	size_t end = (size_t)(nl - buf);
 	if (end > 0 && buf[end - 1] == '\r')

@@ -26,8 +26,10 @@ struct ss_request {
 };
 
 /* Parses the first line of buf[0..len); buf may be NULL when len is 0. A
- * line may hold at most max_line bytes before its '\n' (a '\r' counts).
- * Returns:
+ * line may hold at most max_line bytes before its "\r\n" or '\n' (the '\r'
+ * that ends a line does not count; any other '\r' does). So a caller that
+ * buffers max_line + 2 bytes always holds a whole line or knows it is too
+ * long. Returns:
  *   > 0  the bytes of the line, '\n' included; *req filled, its tokens
  *        pointing into buf;
  *   0    no '\n' yet and the bytes so far are within max_line: read more;

@@ -136,6 +136,17 @@ class TestLineLimit(DaemonTestCase):
         self.assertEqual(c.cmd(prefix + value), "OK")
         self.assertEqual(c.cmd("GET_CHECKPOINT full"), value)
 
+    def test_the_cr_of_a_crlf_line_does_not_count_toward_max_line(self):
+        """--max-line counts the line's content: MAX_LINE bytes and then
+        "\r\n" is a line within the limit, one byte more is not."""
+        c = self.connect()
+        prefix = "SET_CHECKPOINT crlf "
+        value = "x" * (MAX_LINE - len(prefix))
+        self.assertEqual(c.cmd(prefix + value + "\r"), "OK")
+        self.assertEqual(c.cmd("GET_CHECKPOINT crlf"), value)
+        c.send(prefix + value + "y\r\n")
+        self.assertEqual(c.wait_eof(), ["ERR line too long"])
+
     def test_line_too_long_without_newline_gets_error_and_close(self):
         """The server must not wait for a newline that may never come: past
         --max-line it answers and closes, and keeps serving the others."""

@@ -92,6 +92,31 @@ static void test_line_limit(void **state)
 	assert_int_equal(ss_proto_parse(buf, 16, 16, &req), 0);
 }
 
+static void test_the_cr_ending_a_line_does_not_count_toward_the_limit(void **state)
+{
+	(void)state;
+	struct ss_request req;
+	char buf[64];
+
+	/* max_line bytes, then "\r\n": accepted, the '\r' dropped. */
+	memset(buf, 'a', 16);
+	memcpy(buf + 16, "\r\n", 2);
+	assert_int_equal(ss_proto_parse(buf, 18, 16, &req), 18);
+	assert_int_equal(req.argc, 1);
+	assert_int_equal(req.argv[0].n, 16);
+	/* The '\r' arrived, its '\n' not yet: need more, not too long. */
+	assert_int_equal(ss_proto_parse(buf, 17, 16, &req), 0);
+	/* A '\r' that does not end the line is content and counts. */
+	memcpy(buf + 16, "\rb", 2);
+	assert_int_equal(ss_proto_parse(buf, 18, 16, &req), -1);
+	memcpy(buf + 15, "\r\r\n", 3);
+	assert_int_equal(ss_proto_parse(buf, 18, 16, &req), 18);
+	assert_int_equal(ss_proto_parse(buf, 17, 16, &req), 0);
+	memset(buf, 'a', 17);
+	memcpy(buf + 17, "\r\n", 2);
+	assert_int_equal(ss_proto_parse(buf, 19, 16, &req), -1);
+}
+
 static void test_too_many_tokens(void **state)
 {
 	(void)state;
@@ -151,6 +176,7 @@ int main(void)
 		cmocka_unit_test(test_only_one_trailing_cr_dropped),
 		cmocka_unit_test(test_empty_lines),
 		cmocka_unit_test(test_line_limit),
+		cmocka_unit_test(test_the_cr_ending_a_line_does_not_count_toward_the_limit),
 		cmocka_unit_test(test_too_many_tokens),
 		cmocka_unit_test(test_split_anywhere_gives_same_request),
 		cmocka_unit_test(test_token_is_case_insensitive),
