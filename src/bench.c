@@ -18,6 +18,7 @@
  * arrived inside [start + warmup, deadline].
  */
 #include "statestored/bench.h"
+#include "statestored/stdfds.h"
 #include "statestored/clock.h"
 #include "statestored/hist.h"
 
@@ -564,6 +565,10 @@ int ss_bench_main(int argc, char **argv)
 {
 	char err[256];
 	struct ss_bench_opts o;
+	if (ss_stdfds_ensure() < 0) {
+		fprintf(stderr, "statestore-bench: cannot open /dev/null: %s\n", strerror(errno));
+		return 1;
+	}
 	int rc = ss_bench_parse_args(argc, argv, &o, err, sizeof(err));
 	if (rc == 1) {
 		usage(stdout);

@@ -15,10 +15,17 @@
  * Timeout: while a reply is owed, the time since the server last made
  * progress (took bytes or sent bytes) may not exceed -t. Time spent waiting
  * for stdin does not count.
+ *
+ * Framing: stdin is cut into lines and tokenized by ss_proto_parse, the
+ * server's own parser, and each line goes to the server byte for byte. So
+ * the server sees the request we classified, and we expect the number of
+ * reply lines it will send; a client-side reading of '\r' or blanks that
+ * differed from the server's by one byte would shift every later reply.
  */
 #include "statestored/buf.h"
 #include "statestored/clock.h"
 #include "statestored/cli.h"
+#include "statestored/stdfds.h"
 
 #include <errno.h>
 #include <math.h>
@@ -26,12 +33,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,28 +47,37 @@
 #define SS_CLI_INFLIGHT 4096
 #define SS_CLI_OUT_HIGH (256u * 1024)
 #define SS_CLI_READ_CHUNK 65536
+/* The longest request line taken from stdin or argv: the most any server
+ * accepts (its --max-line bound), so a longer line can only be a mistake. */
+#define SS_CLI_LINE_MAX SS_LINE_MAX_MAX
+/* How much of a refused argument an error message quotes. */
+#define SS_CLI_QUOTE_MAX 64
 
 static const char usage_text[] =
 	"usage: statestore-cli [-h HOST] [-p PORT] [-t SECONDS] [COMMAND [ARG...]]\n"
+	"       statestore-cli --help | -V\n"
 	"\n"
 	"With a command: joins COMMAND and ARGs with spaces, sends that one request\n"
-	"and prints the reply (STATS: every line through END).\n"
+	"and prints the reply (STATS: every line through END). An argument may not\n"
+	"be empty or contain a space, tab or line break.\n"
 	"Without a command: reads requests from stdin, one per line, pipelines them\n"
-	"over one connection and prints one reply per request, in order. Empty lines\n"
-	"are skipped; QUIT ends the batch.\n"
+	"over one connection and prints one reply per request, in order. Lines are\n"
+	"sent as they are; empty lines are skipped; QUIT (without arguments) ends the\n"
+	"batch. An error reply is a line starting with \"ERR \".\n"
 	"\n"
 	"options:\n"
 	"  -h, --host HOST      server address (default " SS_CLI_DEFAULT_HOST ")\n"
 	"  -p, --port PORT      server port (default " SS_CLI_DEFAULT_PORT ")\n"
 	"  -t, --timeout SECS   how long to wait for the server while it owes a reply,\n"
-	"                       fractions allowed (default 5)\n"
+	"                       more than 0, at most 86400, fractions allowed (default 5)\n"
+	"  -V, --version        print the version and exit\n"
 	"      --help           show this text\n"
 	"\n"
 	"exit status:\n"
 	"  0  every request succeeded\n"
 	"  1  the server replied ERR (one-shot: the reply goes to stderr; batch: it is\n"
 	"     printed in its place on stdout and the batch goes on)\n"
-	"  2  usage error\n"
+	"  2  usage error (bad option, or an argument the protocol cannot carry)\n"
 	"  3  could not connect, or the connection broke\n"
 	"  4  timed out (connecting, or waiting for a reply)\n"
 	"  5  local error (out of memory, reading stdin, writing stdout)\n"
@@ -152,6 +168,7 @@ int ss_cli_parse_options(int argc, char **argv, struct ss_cli_options *o, char *
 	o->port = SS_CLI_DEFAULT_PORT;
 	o->timeout_ms = SS_CLI_DEFAULT_TIMEOUT_MS;
 	o->help = 0;
+	o->version = 0;
 	if (errlen > 0)
 		err[0] = '\0';
 	for (i = 1; i < argc; i++) {
@@ -166,6 +183,10 @@ int ss_cli_parse_options(int argc, char **argv, struct ss_cli_options *o, char *
 			break;
 		if (strcmp(a, "--help") == 0) {
 			o->help = 1;
+			continue;
+		}
+		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			o->version = 1;
 			continue;
 		}
 		for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
@@ -196,7 +217,10 @@ int ss_cli_parse_options(int argc, char **argv, struct ss_cli_options *o, char *
 		} else {
 			o->timeout_ms = parse_timeout_ms(val);
 			if (o->timeout_ms < 0) {
-				set_err(err, errlen, "invalid timeout '%s' (want seconds > 0)", val);
+				set_err(err, errlen,
+					"invalid timeout '%s' (want seconds, more than 0 and at "
+					"most %g)",
+					val, SS_CLI_TIMEOUT_MAX_S);
 				return -1;
 			}
 		}
@@ -205,14 +229,66 @@ int ss_cli_parse_options(int argc, char **argv, struct ss_cli_options *o, char *
 	return 0;
 }
 
-char *ss_cli_join_args(char *const *args, int n, size_t *len)
+/* Writes a into out (outlen > 4 * SS_CLI_QUOTE_MAX + 3) as printable text
+ * for a message: at most SS_CLI_QUOTE_MAX bytes of it, control bytes
+ * escaped, "..." if cut. */
+static void quote_arg(const char *a, char *out, size_t outlen)
+{
+	size_t i, pos = 0;
+
+	for (i = 0; a[i] != '\0' && i < SS_CLI_QUOTE_MAX; i++) {
+		unsigned char ch = (unsigned char)a[i];
+		const char *esc = ch == '\n' ? "\\n" : ch == '\r' ? "\\r" : ch == '\t' ? "\\t" : NULL;
+		if (esc)
+			pos += (size_t)snprintf(out + pos, outlen - pos, "%s", esc);
+		else if (ch < 0x20 || ch == 0x7f)
+			pos += (size_t)snprintf(out + pos, outlen - pos, "\\x%02x", ch);
+		else
+			out[pos++] = (char)ch;
+	}
+	if (a[i] != '\0')
+		pos += (size_t)snprintf(out + pos, outlen - pos, "...");
+	out[pos] = '\0';
+}
+
+/* Why the protocol cannot carry argument a as one token, or NULL if it can.
+ * It has no quoting: the server splits on spaces and tabs, drops a '\r'
+ * before the newline, and ends the request at a '\n'. */
+static const char *arg_problem(const char *a)
+{
+	if (*a == '\0')
+		return "is empty";
+	if (strchr(a, '\n'))
+		return "contains a newline";
+	if (strchr(a, '\r'))
+		return "contains a carriage return";
+	if (strchr(a, ' '))
+		return "contains a space";
+	if (strchr(a, '\t'))
+		return "contains a tab";
+	return NULL;
+}
+
+char *ss_cli_join_args(char *const *args, int n, size_t *len, char *err, size_t errlen)
 {
 	size_t total = 1, pos = 0;
 	char *line;
 	int i;
 
+	if (errlen > 0)
+		err[0] = '\0';
+	if (n <= 0) {
+		set_err(err, errlen, "no command");
+		errno = EINVAL;
+		return NULL;
+	}
 	for (i = 0; i < n; i++) {
-		if (strpbrk(args[i], "\r\n")) {
+		const char *why = arg_problem(args[i]);
+		if (why) {
+			char q[4 * SS_CLI_QUOTE_MAX + 4];
+			quote_arg(args[i], q, sizeof(q));
+			set_err(err, errlen, "argument %d '%s' %s: the protocol cannot carry it",
+				i + 1, q, why);
 			errno = EINVAL;
 			return NULL;
 		}
@@ -220,6 +296,7 @@ char *ss_cli_join_args(char *const *args, int n, size_t *len)
 	}
 	line = malloc(total);
 	if (!line) {
+		set_err(err, errlen, "out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -230,42 +307,28 @@ char *ss_cli_join_args(char *const *args, int n, size_t *len)
 		memcpy(line + pos, args[i], l);
 		pos += l;
 	}
-	if (ss_cli_classify(line, pos) == SS_CLI_REPLY_NONE) {
-		free(line);
-		errno = EINVAL;
-		return NULL;
-	}
 	line[pos++] = '\n';
 	line[pos] = '\0';
 	*len = pos;
 	return line;
 }
 
-static int is_blank(char c) { return c == ' ' || c == '\t'; }
-
-enum ss_cli_reply ss_cli_classify(const char *line, size_t len)
+enum ss_cli_reply ss_cli_classify(const struct ss_request *req)
 {
-	size_t i = 0, start;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	while (i < len && is_blank(line[i]))
-		i++;
-	if (i == len)
+	if (req->argc == 0)
 		return SS_CLI_REPLY_NONE;
-	start = i;
-	while (i < len && !is_blank(line[i]))
-		i++;
-	if (i - start == 5 && strncasecmp(line + start, "STATS", 5) == 0)
+	/* With arguments (too many included: argc is then SS_ARGS_MAX) the
+	 * server answers STATS and QUIT with one ERR line and goes on. */
+	if (req->argc == 1 && ss_token_is(&req->argv[0], "STATS"))
 		return SS_CLI_REPLY_STATS;
-	if (i - start == 4 && strncasecmp(line + start, "QUIT", 4) == 0)
+	if (req->argc == 1 && ss_token_is(&req->argv[0], "QUIT"))
 		return SS_CLI_REPLY_QUIT;
 	return SS_CLI_REPLY_LINE;
 }
 
 int ss_cli_reply_is_err(const char *reply, size_t len)
 {
-	return len >= 3 && memcmp(reply, "ERR", 3) == 0 &&
-	       (len == 3 || reply[3] == ' ' || reply[3] == '\n' || reply[3] == '\r');
+	return len >= 4 && memcmp(reply, "ERR ", 4) == 0;
 }
 
 size_t ss_cli_reply_end(const char *buf, size_t len, enum ss_cli_reply kind)
@@ -307,6 +370,7 @@ struct cli {
 	int stop_input;    /* take no more requests: one-shot, QUIT sent, or sending failed */
 	int send_errno;    /* sending failed; we still read what the server said */
 	unsigned long lineno, nreq, nerr;
+	unsigned long unsent_after_quit; /* requests read from stdin after a QUIT */
 	int64_t last_progress_ms; /* when the server last took or sent bytes */
 };
 
@@ -331,20 +395,17 @@ static int window_open(const struct cli *c)
 	return c->pending < SS_CLI_INFLIGHT && ss_buf_size(&c->out) < SS_CLI_OUT_HIGH;
 }
 
-/* Queues one request line[0..len) (no newline) expecting kind. Returns 0
- * or an exit code. The caller checks the window. */
+/* Queues one request line[0..len), its newline included, to be sent as it
+ * is, expecting kind. Returns 0 or an exit code. The caller checks the
+ * window. */
 static int queue_request(struct cli *c, const char *line, size_t len, enum ss_cli_reply kind)
 {
 	if (c->pending == 0 && ss_buf_size(&c->out) == 0)
 		c->last_progress_ms = ss_clock_ms(); /* the clock starts when a reply is owed */
-	char *dst = ss_buf_space(&c->out, len + 1);
-	if (!dst) {
+	if (ss_buf_append(&c->out, line, len) < 0) {
 		cli_warn("out of memory");
 		return SS_CLI_EXIT_LOCAL;
 	}
-	memcpy(dst, line, len);
-	dst[len] = '\n';
-	ss_buf_commit(&c->out, len + 1);
 	c->kinds[(c->head + c->pending) % SS_CLI_INFLIGHT] = (unsigned char)kind;
 	c->pending++;
 	c->nreq++;
@@ -353,37 +414,56 @@ static int queue_request(struct cli *c, const char *line, size_t len, enum ss_cl
 	return 0;
 }
 
-/* Turns buffered stdin lines into requests while the window is open. After
- * EOF a last line without a newline counts too. Returns 0 or an exit code. */
+/* Counts the lines in buf[0..len) that hold a request: the complete ones
+ * with a token, and a last unfinished one with a byte that can only be part
+ * of a token (whatever follows, it will hold a request). */
+static unsigned long count_requests(const char *buf, size_t len)
+{
+	unsigned long n = 0;
+	long used;
+	size_t i;
+	struct ss_request req;
+
+	while ((used = ss_proto_parse(buf, len, SS_CLI_LINE_MAX, &req)) > 0) {
+		if (req.argc > 0)
+			n++;
+		buf += used;
+		len -= (size_t)used;
+	}
+	for (i = 0; used == 0 && i < len; i++) {
+		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r')
+			return n + 1;
+	}
+	return n;
+}
+
+/* Turns buffered stdin lines into requests while the window is open. A
+ * line is what ss_proto_parse says it is, and it is queued byte for byte.
+ * Returns 0 or an exit code. */
 static int take_lines(struct cli *c)
 {
 	while (!c->stop_input && window_open(c) && ss_buf_size(&c->in) > 0) {
+		struct ss_request req;
 		const char *start = ss_buf_head(&c->in);
-		size_t avail = ss_buf_size(&c->in), len, used;
-		const char *nl = memchr(start, '\n', avail);
+		long used = ss_proto_parse(start, ss_buf_size(&c->in), SS_CLI_LINE_MAX, &req);
 		enum ss_cli_reply kind;
 		int rc;
-		if (nl) {
-			len = (size_t)(nl - start);
-			used = len + 1;
-		} else if (c->in_eof) {
-			len = used = avail;
-		} else {
-			if (avail > SS_LINE_MAX_MAX) {
-				cli_warn("stdin line %lu is longer than %d bytes", c->lineno + 1,
-					 SS_LINE_MAX_MAX);
-				return SS_CLI_EXIT_USAGE;
-			}
-			return 0;
+		if (used < 0) {
+			cli_warn("stdin line %lu is longer than %d bytes", c->lineno + 1,
+				 SS_CLI_LINE_MAX);
+			return SS_CLI_EXIT_USAGE;
 		}
+		if (used == 0)
+			return 0; /* the rest of the line is still to come */
 		c->lineno++;
-		kind = ss_cli_classify(start, len);
-		if (len > 0 && start[len - 1] == '\r')
-			len--;
-		rc = kind == SS_CLI_REPLY_NONE ? 0 : queue_request(c, start, len, kind);
-		ss_buf_consume(&c->in, used); /* after the copy: start points into c->in */
+		kind = ss_cli_classify(&req);
+		rc = kind == SS_CLI_REPLY_NONE ? 0 : queue_request(c, start, (size_t)used, kind);
+		ss_buf_consume(&c->in, (size_t)used); /* after the copy: start points into c->in */
 		if (rc != 0)
 			return rc;
+		if (kind == SS_CLI_REPLY_QUIT)
+			c->unsent_after_quit =
+			    count_requests(ss_buf_head(&c->in), ss_buf_size(&c->in));
 	}
 	return 0;
 }
@@ -404,8 +484,16 @@ static int read_stdin(struct cli *c)
 		cli_warn("reading stdin: %s", strerror(errno));
 		return SS_CLI_EXIT_LOCAL;
 	}
-	if (n == 0)
+	if (n == 0) {
+		size_t have = ss_buf_size(&c->in);
 		c->in_eof = 1;
+		/* A last line without its newline is a request too: end it, or
+		 * neither the parser nor the server would ever see it whole. */
+		if (have > 0 && ss_buf_head(&c->in)[have - 1] != '\n') {
+			dst[0] = '\n';
+			n = 1;
+		}
+	}
 	ss_buf_commit(&c->in, (size_t)n);
 	return take_lines(c);
 }
@@ -643,12 +731,79 @@ static int run(struct cli *c)
 	}
 }
 
+/* What the process needs before it opens anything. Returns 0 or an exit
+ * code, having said why. */
+static int cli_setup_process(void)
+{
+	struct sigaction sa;
+
+	/* With stdout closed, our socket would get descriptor 1 and the reply
+	 * would be "printed" into the server as a request. */
+	if (ss_stdfds_ensure() != 0) {
+		cli_warn("opening /dev/null for a closed standard descriptor: %s",
+			 strerror(errno));
+		return SS_CLI_EXIT_LOCAL;
+	}
+	/* Writing to a pipe nobody reads (`statestore-cli STATS | head -1`)
+	 * must fail with EPIPE and exit 5 with a message, not kill us. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	if (sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGPIPE, &sa, NULL) != 0) {
+		cli_warn("ignoring SIGPIPE: %s", strerror(errno));
+		return SS_CLI_EXIT_LOCAL;
+	}
+	return 0;
+}
+
+/* Prints text to stdout for --help and --version. Returns an exit code. */
+static int print_and_exit(const char *text)
+{
+	if (fputs(text, stdout) == EOF || fflush(stdout) != 0) {
+		cli_warn("writing output: %s", strerror(errno));
+		return SS_CLI_EXIT_LOCAL;
+	}
+	return SS_CLI_EXIT_OK;
+}
+
+/* Queues the one-shot request made of argv[cmd_index..argc). Returns 0 or
+ * an exit code, having said why. */
+static int queue_command(struct cli *c, int argc, char **argv)
+{
+	char err[256];
+	struct ss_request req;
+	size_t len;
+	long used;
+	int rc;
+	char *line = ss_cli_join_args(argv + c->opt.cmd_index, argc - c->opt.cmd_index, &len, err,
+				      sizeof(err));
+
+	if (!line) {
+		rc = errno == ENOMEM ? SS_CLI_EXIT_LOCAL : SS_CLI_EXIT_USAGE;
+		cli_warn("%s", err);
+		return rc;
+	}
+	/* Classified by the server's parser, like a stdin line. */
+	used = ss_proto_parse(line, len, SS_CLI_LINE_MAX, &req);
+	if (used < 0) {
+		cli_warn("the command is longer than %d bytes", SS_CLI_LINE_MAX);
+		rc = SS_CLI_EXIT_USAGE;
+	} else {
+		rc = queue_request(c, line, len, ss_cli_classify(&req));
+	}
+	free(line);
+	c->stop_input = 1;
+	return rc;
+}
+
 int ss_cli_main(int argc, char **argv)
 {
 	struct cli c;
 	char err[256];
 	int rc;
 
+	rc = cli_setup_process();
+	if (rc != 0)
+		return rc;
 	memset(&c, 0, sizeof(c));
 	c.fd = -1;
 	if (ss_cli_parse_options(argc, argv, &c.opt, err, sizeof(err)) != 0) {
@@ -656,33 +811,27 @@ int ss_cli_main(int argc, char **argv)
 		fputs("try 'statestore-cli --help'\n", stderr);
 		return SS_CLI_EXIT_USAGE;
 	}
-	if (c.opt.help) {
-		fputs(usage_text, stdout);
-		return fflush(stdout) == 0 ? SS_CLI_EXIT_OK : SS_CLI_EXIT_LOCAL;
-	}
+	if (c.opt.help)
+		return print_and_exit(usage_text);
+	if (c.opt.version)
+		return print_and_exit("statestore-cli " SS_VERSION "\n");
 	c.batch = c.opt.cmd_index >= argc;
-	if (!c.batch) {
-		size_t len;
-		char *line = ss_cli_join_args(argv + c.opt.cmd_index, argc - c.opt.cmd_index, &len);
-		if (!line) {
-			if (errno == ENOMEM) {
-				cli_warn("out of memory");
-				return SS_CLI_EXIT_LOCAL;
-			}
-			cli_warn("the command is empty or contains a line break");
-			return SS_CLI_EXIT_USAGE;
-		}
-		rc = queue_request(&c, line, len - 1, ss_cli_classify(line, len - 1));
-		free(line);
-		if (rc != 0)
-			return rc;
-		c.stop_input = 1;
-	}
-	rc = cli_connect(&c);
+	if (!c.batch)
+		rc = queue_command(&c, argc, argv);
+	if (rc == 0)
+		rc = cli_connect(&c);
 	if (rc == 0) {
 		c.last_progress_ms = ss_clock_ms();
 		rc = run(&c);
 	}
+	/* Said, not an error: lines after QUIT are not requests of this batch,
+	 * but someone who piped them in should learn they went nowhere. Only
+	 * what was read before the QUIT was taken is counted (stdin is read in
+	 * chunks and not after QUIT): there may be more. */
+	if (c.unsent_after_quit > 0)
+		cli_warn("QUIT ended the batch; %lu later request%s read from stdin %s not sent",
+			 c.unsent_after_quit, c.unsent_after_quit == 1 ? "" : "s",
+			 c.unsent_after_quit == 1 ? "was" : "were");
 	if (c.batch && rc == SS_CLI_EXIT_ERR_REPLY)
 		cli_warn("%lu of %lu requests got an ERR reply", c.nerr, c.nreq);
 	if (fflush(stdout) != 0 && rc == SS_CLI_EXIT_OK) {

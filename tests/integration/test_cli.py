@@ -2,8 +2,10 @@
 its exit codes, and against tiny Python servers for what the daemon will not
 do on demand (never answer, answer a byte at a time, hang up mid-batch)."""
 import os
+import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -15,6 +17,25 @@ CLI = harness.binary("statestore-cli")
 
 def run_cli(args, stdin=b"", timeout=60):
     return subprocess.run([CLI] + [str(a) for a in args], input=stdin, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout)
+
+
+def run_cli_stdin_file(args, data, timeout=60):
+    """Like run_cli, with stdin a regular file holding data, so the CLI's
+    first read() gets all of it (a pipe may hand it over in pieces)."""
+    with tempfile.TemporaryFile() as f:
+        f.write(data)
+        f.seek(0)
+        return subprocess.run([CLI] + [str(a) for a in args], stdin=f, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout)
+
+
+def run_cli_with_closed(fd, args, timeout=60):
+    """Runs the CLI with descriptor fd (0 or 1) closed, as `cli >&-` does;
+    stdout, when open, and stderr are captured."""
+    redirect = {0: "<&-", 1: ">&-"}[fd]
+    return subprocess.run(["sh", "-c", 'exec "$@" ' + redirect, "sh", CLI] + [str(a) for a in args],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=timeout)
 
 
@@ -140,9 +161,95 @@ class CliAgainstDaemon(unittest.TestCase):
         self.assertEqual((r.returncode, r.stdout), (0, b"PONG\nOK\n"))
         self.assertEqual(self.cli("GET_CHECKPOINT", "afterquit").stdout, b"NULL\n")
 
+    def test_batch_quit_says_how_many_read_requests_it_left_unsent(self):
+        # Blank lines are not requests; a last line without a newline is.
+        stdin = b"PING\nquit\t\r\nSET_CHECKPOINT afterquit2 1\n \nPING\nGET_CHECKPOINT x"
+        r = run_cli_stdin_file(["-p", self.daemon.port], stdin)
+        self.assertEqual((r.returncode, r.stdout), (0, b"PONG\nOK\n"), r.stderr)
+        self.assertEqual(r.stderr,
+                         b"statestore-cli: QUIT ended the batch; 3 later requests read from stdin"
+                         b" were not sent\n")
+        self.assertEqual(self.cli("GET_CHECKPOINT", "afterquit2").stdout, b"NULL\n")
+        # The status is what it would have been: 1 after an ERR reply.
+        r = run_cli_stdin_file(["-p", self.daemon.port], b"BOGUS\nQUIT\nPING\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"QUIT ended the batch; 1 later request read from stdin was not sent\n",
+                      r.stderr)
+        # Nothing left behind: nothing to say.
+        r = run_cli_stdin_file(["-p", self.daemon.port], b"PING\nQUIT\n\n \n")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"PONG\nOK\n", b""))
+
+    def test_batch_quit_with_arguments_is_an_error_and_the_batch_goes_on(self):
+        r = self.cli(stdin=b"QUIT x\nSET_CHECKPOINT afterquitx 1\nPING\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stdout.decode().splitlines(),
+                         ["ERR wrong number of arguments for 'QUIT'", "OK", "PONG"])
+        self.assertEqual(self.cli("GET_CHECKPOINT", "afterquitx").stdout, b"1\n")
+
+    def test_batch_stats_with_arguments_is_one_err_line(self):
+        r = self.cli(stdin=b"STATS x\nPING\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stdout.decode().splitlines(),
+                         ["ERR wrong number of arguments for 'STATS'", "PONG"])
+
+    def test_batch_lines_are_framed_as_the_server_frames_them(self):
+        # The server drops one '\r' before the '\n': the first token is
+        # "STATS\r", an unknown command with a one-line reply, not STATS.
+        r = self.cli(stdin=b"STATS\r\r\nPING\n")
+        self.assertEqual(r.stdout, b"ERR unknown command 'STATS?'\nPONG\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        # And "STATS\r\n" is STATS.
+        r = self.cli(stdin=b"STATS\r\nPING\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode().splitlines()[-2:], ["END", "PONG"])
+
+    def test_one_shot_refuses_arguments_the_protocol_cannot_carry(self):
+        cases = ((["SET_CHECKPOINT", "split me", "1"], b"argument 2", b"'split me'"),
+                 (["SET_CHECKPOINT", "split\tme", "1"], b"argument 2", b"'split\\tme'"),
+                 (["SET_CHECKPOINT", "split", ""], b"argument 3", b"empty"),
+                 (["PING", ""], b"argument 2", b"empty"),
+                 (["SET_CHECKPOINT split", "me"], b"argument 1", b"'SET_CHECKPOINT split'"))
+        for args, which, what in cases:
+            r = self.cli(*args)
+            self.assertEqual((r.returncode, r.stdout), (2, b""), args)
+            self.assertTrue(r.stderr.startswith(b"statestore-cli: "), r.stderr)
+            self.assertIn(which, r.stderr, args)
+            self.assertIn(what, r.stderr, args)
+        # Nothing was sent: pipeline "split" was never set.
+        self.assertEqual(self.cli("GET_CHECKPOINT", "split").stdout, b"NULL\n")
+
+    def test_a_value_ERR_is_a_value_not_an_error(self):
+        for name, value in (("errval", "ERR"), ("errxval", "ERRx"), ("errcolon", "ERR:x")):
+            self.assertEqual(self.cli("SET_CHECKPOINT", name, value).returncode, 0)
+            r = self.cli("GET_CHECKPOINT", name)
+            self.assertEqual((r.returncode, r.stdout, r.stderr),
+                             (0, value.encode() + b"\n", b""), name)
+        r = self.cli(stdin=b"GET_CHECKPOINT errval\nGET_CHECKPOINT errxval\n")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"ERR\nERRx\n", b""))
+
     def test_batch_of_only_blank_lines_sends_nothing_and_exits_0(self):
         r = self.cli(stdin=b"\n \n\t\n")
         self.assertEqual((r.returncode, r.stdout), (0, b""))
+
+
+class CliWithClosedStdFds(harness.DaemonTestCase):
+    """Started with stdin or stdout closed, the CLI must not let its socket
+    take descriptor 0 or 1: the reply would be written into the server as a
+    request, or the socket read as stdin."""
+
+    def test_closed_stdout_fails_with_exit_5_and_sends_the_server_nothing(self):
+        for args in (["PING"], ["GET_CHECKPOINT", "x"]):
+            r = run_cli_with_closed(1, ["-p", self.d.port] + args)
+            self.assertEqual(r.returncode, 5, r.stderr)
+            self.assertEqual(r.stderr, b"statestore-cli: writing output: Bad file descriptor\n")
+        with self.connect() as c:
+            stats = c.stats()
+        self.assertEqual(stats["rejected"], "0")
+        self.assertEqual(stats["connections"], "3")
+
+    def test_closed_stdin_is_an_empty_batch(self):
+        r = run_cli_with_closed(0, ["-p", self.d.port], timeout=30)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"", b""))
 
 
 class CliWithoutDaemon(unittest.TestCase):
@@ -180,6 +287,72 @@ class CliWithoutDaemon(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         self.assertIn(b"usage: statestore-cli", r.stdout)
         self.assertIn(b"exit status", r.stdout)
+        self.assertIn(b"-V, --version", r.stdout)
+
+    def test_version_prints_the_project_version_and_exits_0(self):
+        want = ("statestore-cli %s\n" % harness.project_version()).encode()
+        for flag in ("-V", "--version"):
+            r = run_cli(["-p", "1", flag])
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, want, b""), flag)
+
+    def test_timeout_out_of_range_names_the_valid_range(self):
+        for value in ("99999999999", "86400.5", "0"):
+            r = run_cli(["-t", value, "PING"])
+            self.assertEqual(r.returncode, 2)
+            self.assertIn(b"invalid timeout '%s'" % value.encode(), r.stderr)
+            self.assertIn(b"(want seconds, more than 0 and at most 86400)", r.stderr)
+        r = run_cli(["-t", "86400", "-p", free_port(), "PING"])
+        self.assertEqual(r.returncode, 3, r.stderr)  # accepted: got as far as connecting
+
+    def test_closed_stdout_pipe_exits_5_instead_of_dying_of_sigpipe(self):
+        # The server replies only once the read end of the CLI's stdout is
+        # closed, so the CLI's write must meet a pipe without readers.
+        reader_gone = threading.Event()
+
+        def serve(fake, conn):
+            fake.read_lines(conn, 1)
+            if reader_gone.wait(60):
+                conn.sendall(b"PONG\n")
+        fake = FakeServer(serve)
+        rd, wr = os.pipe()
+        try:
+            p = subprocess.Popen([CLI, "-p", str(fake.port), "PING"], stdin=subprocess.DEVNULL,
+                                 stdout=wr, stderr=subprocess.PIPE)
+        finally:
+            os.close(wr)
+        os.close(rd)
+        reader_gone.set()
+        _, err = p.communicate(timeout=60)
+        fake.close()
+        self.assertNotEqual(p.returncode, -signal.SIGPIPE, "killed by SIGPIPE")
+        self.assertEqual(p.returncode, 5, err)
+        self.assertEqual(err, b"statestore-cli: writing output: Broken pipe\n")
+        self.assertEqual(fake.received, b"PING\n")
+
+    def test_err_reply_is_err_space_reason_only(self):
+        def serve(fake, conn):
+            fake.read_lines(conn, 5)
+            conn.sendall(b"ERR\nERRx\nERR boom\nERR\nERR no such thing\n")
+        fake = FakeServer(serve)
+        r = run_cli(["-p", fake.port], stdin=b"GET_CHECKPOINT a\n" * 5)
+        fake.close()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stdout, b"ERR\nERRx\nERR boom\nERR\nERR no such thing\n")
+        self.assertEqual(r.stderr, b"statestore-cli: 2 of 5 requests got an ERR reply\n")
+
+    def test_request_bytes_are_sent_unchanged(self):
+        # Only blank lines are dropped and a missing last newline added: the
+        # server, not the CLI, decides what a '\r' means.
+        def serve(fake, conn):
+            fake.read_lines(conn, 4)
+            conn.sendall(b"PONG\nNULL\nNULL\nPONG\n")
+        fake = FakeServer(serve)
+        r = run_cli(["-p", fake.port],
+                    stdin=b"PING\r\nGET_CHECKPOINT a\r\r\n  \r\n\tGET_CHECKPOINT\t b \nPING")
+        fake.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(fake.received,
+                         b"PING\r\nGET_CHECKPOINT a\r\r\n\tGET_CHECKPOINT\t b \nPING\n")
 
     def test_replies_split_into_single_bytes_are_reassembled(self):
         def serve(fake, conn):

@@ -1,19 +1,27 @@
 /*
  * test_cli.c - the CLI's pure parts: option parsing, argument joining,
- * request classification and reply framing. The socket side is covered by
- * tests/integration/test_cli.py against the real daemon.
+ * request classification and reply framing; and ss_stdfds_ensure, which the
+ * CLI runs first. The socket side is covered by tests/integration/test_cli.py
+ * against the real daemon.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "statestored/cli.h"
+#include "statestored/stdfds.h"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -28,6 +36,7 @@ static void options_default_to_localhost_7070_5s_and_batch_mode(void **state)
 	assert_string_equal(o.port, "7070");
 	assert_int_equal(o.timeout_ms, 5000);
 	assert_int_equal(o.help, 0);
+	assert_int_equal(o.version, 0);
 	assert_int_equal(o.cmd_index, 1); /* == argc: batch mode */
 }
 
@@ -76,6 +85,40 @@ static void options_help_is_recognised(void **state)
 	assert_int_equal(o.help, 1);
 }
 
+static void options_version_is_recognised_in_both_forms(void **state)
+{
+	char *argv[] = {"cli", "-V"};
+	char *argv2[] = {"cli", "-p", "1", "--version"};
+	char *argv3[] = {"cli", "PING", "-V"}; /* after the command: an argument */
+	struct ss_cli_options o;
+	char err[128];
+	(void)state;
+	assert_int_equal(ss_cli_parse_options(ARGC(argv), argv, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.version, 1);
+	assert_int_equal(ss_cli_parse_options(ARGC(argv2), argv2, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.version, 1);
+	assert_int_equal(ss_cli_parse_options(ARGC(argv3), argv3, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.version, 0);
+	assert_int_equal(o.cmd_index, 1);
+}
+
+static void options_timeout_out_of_range_names_the_valid_range(void **state)
+{
+	char *big[] = {"cli", "-t", "99999999999"};
+	char *zero[] = {"cli", "--timeout=0"};
+	char *max[] = {"cli", "-t", "86400"};
+	struct ss_cli_options o;
+	char err[128];
+	(void)state;
+	assert_int_equal(ss_cli_parse_options(ARGC(big), big, &o, err, sizeof(err)), -1);
+	assert_string_equal(err, "invalid timeout '99999999999' (want seconds, more than 0 and at "
+				 "most 86400)");
+	assert_int_equal(ss_cli_parse_options(ARGC(zero), zero, &o, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "more than 0 and at most 86400"));
+	assert_int_equal(ss_cli_parse_options(ARGC(max), max, &o, err, sizeof(err)), 0);
+	assert_int_equal(o.timeout_ms, 86400000);
+}
+
 static void options_bad_values_are_usage_errors_with_a_message(void **state)
 {
 	char *bad[][3] = {
@@ -102,46 +145,122 @@ static void join_puts_single_spaces_between_arguments_and_ends_with_newline(void
 {
 	char *args[] = {"SET_CHECKPOINT", "orders", "1000"};
 	size_t len = 0;
+	char err[128];
 	char *line;
 	(void)state;
-	line = ss_cli_join_args(args, 3, &len);
+	line = ss_cli_join_args(args, 3, &len, err, sizeof(err));
 	assert_non_null(line);
 	assert_string_equal(line, "SET_CHECKPOINT orders 1000\n");
 	assert_int_equal(len, strlen(line));
 	free(line);
 }
 
-static void join_refuses_line_breaks_and_commands_without_a_token(void **state)
+/* Expects args[0..n) to be refused with EINVAL and exactly message msg. */
+static void assert_join_refused(char *const *args, int n, const char *msg)
 {
-	char *nl[] = {"GET_CHECKPOINT", "a\nDEL_CHECKPOINT b"};
-	char *cr[] = {"PING\r"};
-	char *empty[] = {""};
-	char *blanks[] = {" ", "\t"};
+	char err[256];
 	size_t len;
-	(void)state;
 	errno = 0;
-	assert_null(ss_cli_join_args(nl, 2, &len));
+	assert_null(ss_cli_join_args(args, n, &len, err, sizeof(err)));
 	assert_int_equal(errno, EINVAL);
-	assert_null(ss_cli_join_args(cr, 1, &len));
-	assert_null(ss_cli_join_args(empty, 1, &len));
-	assert_null(ss_cli_join_args(blanks, 2, &len));
+	assert_string_equal(err, msg);
 }
 
-static void classify_reads_the_first_token_case_insensitively(void **state)
+static void join_refuses_arguments_the_protocol_cannot_carry_naming_them(void **state)
+{
+	/* "a b" would reach the server as two tokens: SET_CHECKPOINT a b 1
+	 * would set a to b with TTL 1. */
+	char *space[] = {"SET_CHECKPOINT", "a b", "1"};
+	char *tab[] = {"SET_CHECKPOINT", "a\tb", "1"};
+	char *empty[] = {"SET_CHECKPOINT", "a", ""};
+	char *nl[] = {"GET_CHECKPOINT", "a\nDEL_CHECKPOINT b"};
+	char *cr[] = {"PING\r"};
+	char *blanks[] = {" ", "\t"};
+	char *ctl[] = {"PING", "\x01"};
+	(void)state;
+	assert_join_refused(space, 3, "argument 2 'a b' contains a space: the protocol cannot "
+				      "carry it");
+	assert_join_refused(tab, 3, "argument 2 'a\\tb' contains a tab: the protocol cannot "
+				    "carry it");
+	assert_join_refused(empty, 3, "argument 3 '' is empty: the protocol cannot carry it");
+	assert_join_refused(nl, 2, "argument 2 'a\\nDEL_CHECKPOINT b' contains a newline: the "
+				   "protocol cannot carry it");
+	assert_join_refused(cr, 1, "argument 1 'PING\\r' contains a carriage return: the "
+				   "protocol cannot carry it");
+	assert_join_refused(blanks, 2, "argument 1 ' ' contains a space: the protocol cannot "
+				       "carry it");
+	assert_join_refused(space, 0, "no command");
+	/* Other control bytes are the server's to refuse (unknown command,
+	 * invalid name): only what changes the tokens is ours. */
+	{
+		size_t len;
+		char err[64];
+		char *line = ss_cli_join_args(ctl, 2, &len, err, sizeof(err));
+		assert_non_null(line);
+		assert_string_equal(line, "PING \x01\n");
+		free(line);
+	}
+}
+
+static void join_quotes_a_long_refused_argument_cut_short(void **state)
+{
+	char arg[200];
+	char *args[] = {"GET_CHECKPOINT", arg};
+	char want[256];
+	(void)state;
+	memset(arg, 'x', sizeof(arg) - 1);
+	arg[sizeof(arg) - 1] = '\0';
+	arg[150] = ' ';
+	/* 64 bytes quoted, then "...": the message stays one short line. */
+	snprintf(want, sizeof(want), "argument 2 '%.64s...' contains a space: the protocol cannot "
+				     "carry it", arg);
+	assert_join_refused(args, 2, want);
+}
+
+/* Classifies line (which must end in '\n') as the CLI does: parsed by the
+ * server's parser first. */
+static enum ss_cli_reply classify(const char *line)
+{
+	struct ss_request req;
+	long used = ss_proto_parse(line, strlen(line), 1024, &req);
+	assert_int_equal(used, (long)strlen(line));
+	return ss_cli_classify(&req);
+}
+
+static void classify_reads_the_request_as_the_server_parses_it(void **state)
 {
 	(void)state;
-	assert_int_equal(ss_cli_classify("", 0), SS_CLI_REPLY_NONE);
-	assert_int_equal(ss_cli_classify(" \t ", 3), SS_CLI_REPLY_NONE);
-	assert_int_equal(ss_cli_classify("\r", 1), SS_CLI_REPLY_NONE);
-	assert_int_equal(ss_cli_classify("stats", 5), SS_CLI_REPLY_STATS);
-	assert_int_equal(ss_cli_classify("  StAtS\r", 8), SS_CLI_REPLY_STATS);
-	assert_int_equal(ss_cli_classify("STATS extra", 11), SS_CLI_REPLY_STATS);
-	assert_int_equal(ss_cli_classify("STATSX", 6), SS_CLI_REPLY_LINE);
-	assert_int_equal(ss_cli_classify("quit", 4), SS_CLI_REPLY_QUIT);
-	assert_int_equal(ss_cli_classify("GET_CHECKPOINT stats", 20), SS_CLI_REPLY_LINE);
-	assert_int_equal(ss_cli_classify("PING", 4), SS_CLI_REPLY_LINE);
-	/* Only the first len bytes count. */
-	assert_int_equal(ss_cli_classify("STATSFOO", 5), SS_CLI_REPLY_STATS);
+	assert_int_equal(classify("\n"), SS_CLI_REPLY_NONE);
+	assert_int_equal(classify(" \t \n"), SS_CLI_REPLY_NONE);
+	assert_int_equal(classify("\r\n"), SS_CLI_REPLY_NONE);
+	assert_int_equal(classify("stats\n"), SS_CLI_REPLY_STATS);
+	assert_int_equal(classify("  StAtS\t\r\n"), SS_CLI_REPLY_STATS);
+	assert_int_equal(classify("STATSX\n"), SS_CLI_REPLY_LINE);
+	assert_int_equal(classify("quit\n"), SS_CLI_REPLY_QUIT);
+	assert_int_equal(classify("GET_CHECKPOINT stats\n"), SS_CLI_REPLY_LINE);
+	assert_int_equal(classify("PING\n"), SS_CLI_REPLY_LINE);
+	/* Only one '\r' before the newline is dropped: "STATS\r" is an
+	 * unknown command, with a one-line reply. */
+	assert_int_equal(classify("STATS\r\r\n"), SS_CLI_REPLY_LINE);
+	assert_int_equal(classify("QUIT\r\r\n"), SS_CLI_REPLY_LINE);
+	assert_int_equal(classify("\r\r\n"), SS_CLI_REPLY_LINE);
+}
+
+static void classify_stats_and_quit_with_arguments_are_one_line_errors(void **state)
+{
+	char many[256] = "QUIT";
+	int i;
+	(void)state;
+	/* The server answers them "ERR wrong number of arguments" and keeps
+	 * the connection: no multi-line reply, and the batch must go on. */
+	assert_int_equal(classify("STATS extra\n"), SS_CLI_REPLY_LINE);
+	assert_int_equal(classify("QUIT x\n"), SS_CLI_REPLY_LINE);
+	assert_int_equal(classify("quit\tnow \r\n"), SS_CLI_REPLY_LINE);
+	/* Past SS_ARGS_MAX tokens: "ERR too many arguments". */
+	for (i = 0; i < SS_ARGS_MAX; i++)
+		strcat(many, " x");
+	strcat(many, "\n");
+	assert_int_equal(classify(many), SS_CLI_REPLY_LINE);
 }
 
 static void reply_end_waits_for_the_newline_of_a_one_line_reply(void **state)
@@ -170,22 +289,98 @@ static void reply_end_of_stats_is_the_end_line_however_the_bytes_are_split(void 
 
 static void reply_end_of_stats_that_failed_is_its_err_line(void **state)
 {
-	const char *r = "ERR wrong number of arguments for 'STATS'\nOK\n";
+	const char *r = "ERR max clients reached\nOK\n";
 	(void)state;
 	assert_int_equal(ss_cli_reply_end(r, strlen(r), SS_CLI_REPLY_STATS),
 			 strlen(r) - strlen("OK\n"));
+	/* "ERR" alone is no error line: the STATS reply goes on to END. */
+	r = "ERR\nEND\nOK\n";
+	assert_int_equal(ss_cli_reply_end(r, strlen(r), SS_CLI_REPLY_STATS), 8);
 }
 
-static void err_replies_are_recognised_by_their_first_word(void **state)
+static void err_replies_are_err_a_space_and_a_reason(void **state)
 {
 	(void)state;
 	assert_true(ss_cli_reply_is_err("ERR invalid ttl\n", 16));
-	assert_true(ss_cli_reply_is_err("ERR\n", 4));
+	assert_true(ss_cli_reply_is_err("ERR x", 5));
+	/* Values: a checkpoint may hold "ERR", "ERRx", "ERR_value"; a value
+	 * never holds a space, so none looks like "ERR <reason>". */
+	assert_false(ss_cli_reply_is_err("ERR\n", 4));
+	assert_false(ss_cli_reply_is_err("ERR\r\n", 5));
+	assert_false(ss_cli_reply_is_err("ERR", 3));
+	assert_false(ss_cli_reply_is_err("ERRx\n", 5));
 	assert_false(ss_cli_reply_is_err("ERRATA\n", 7));
+	assert_false(ss_cli_reply_is_err("ERR_value\n", 10));
 	assert_false(ss_cli_reply_is_err("OK\n", 3));
 	assert_false(ss_cli_reply_is_err("ER", 2));
-	/* A checkpoint value may start with ERR-like bytes only if not "ERR ". */
-	assert_false(ss_cli_reply_is_err("ERR_value\n", 10));
+	/* Only the first len bytes count. */
+	assert_false(ss_cli_reply_is_err("ERR invalid ttl\n", 3));
+}
+
+/* In a child: closes the descriptors in mask (bit fd for fd 0..2), runs
+ * ss_stdfds_ensure and checks the result. Exits 0 if all is well, else the
+ * number of the check that failed. No cmocka here: it may print to a
+ * descriptor the child closed. */
+static void stdfds_child(int mask)
+{
+	struct stat before[3], after, devnull;
+	char ch;
+	int fd, s;
+
+	if (stat("/dev/null", &devnull) != 0)
+		_exit(10);
+	for (fd = 0; fd <= 2; fd++) {
+		if (fstat(fd, &before[fd]) != 0)
+			_exit(11);
+		if ((mask & (1 << fd)) && close(fd) != 0)
+			_exit(12);
+	}
+	if (ss_stdfds_ensure() != 0)
+		_exit(13);
+	for (fd = 0; fd <= 2; fd++) {
+		int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+		if (fl < 0 || fdfl < 0 || fstat(fd, &after) != 0)
+			_exit(14);
+		if (!(mask & (1 << fd))) {
+			/* Open before: left exactly as it was. */
+			if (after.st_dev != before[fd].st_dev || after.st_ino != before[fd].st_ino)
+				_exit(15);
+			continue;
+		}
+		/* Closed before: /dev/null, read-only, inherited across exec. */
+		if (!S_ISCHR(after.st_mode) || after.st_rdev != devnull.st_rdev)
+			_exit(16);
+		if ((fl & O_ACCMODE) != O_RDONLY || (fdfl & FD_CLOEXEC))
+			_exit(17);
+	}
+	/* A write to what was a closed stdout fails as it did: EBADF. */
+	if ((mask & 2) && (write(1, "x", 1) != -1 || errno != EBADF))
+		_exit(18);
+	/* A read of what was a closed stdin sees EOF. */
+	if ((mask & 1) && read(0, &ch, 1) != 0)
+		_exit(19);
+	/* And the next descriptor is not one of 0..2. */
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	if (s < 3)
+		_exit(20);
+	_exit(0);
+}
+
+static void stdfds_fills_closed_standard_descriptors_with_read_only_dev_null(void **state)
+{
+	/* Each set of closed descriptors, from none to all three. */
+	int mask;
+	(void)state;
+	for (mask = 0; mask < 8; mask++) {
+		int st;
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			stdfds_child(mask);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
 }
 
 int main(void)
@@ -195,14 +390,19 @@ int main(void)
 	    cmocka_unit_test(options_short_long_and_glued_forms_are_accepted),
 	    cmocka_unit_test(options_stop_at_the_command_so_arguments_may_start_with_a_dash),
 	    cmocka_unit_test(options_help_is_recognised),
+	    cmocka_unit_test(options_version_is_recognised_in_both_forms),
+	    cmocka_unit_test(options_timeout_out_of_range_names_the_valid_range),
 	    cmocka_unit_test(options_bad_values_are_usage_errors_with_a_message),
 	    cmocka_unit_test(join_puts_single_spaces_between_arguments_and_ends_with_newline),
-	    cmocka_unit_test(join_refuses_line_breaks_and_commands_without_a_token),
-	    cmocka_unit_test(classify_reads_the_first_token_case_insensitively),
+	    cmocka_unit_test(join_refuses_arguments_the_protocol_cannot_carry_naming_them),
+	    cmocka_unit_test(join_quotes_a_long_refused_argument_cut_short),
+	    cmocka_unit_test(classify_reads_the_request_as_the_server_parses_it),
+	    cmocka_unit_test(classify_stats_and_quit_with_arguments_are_one_line_errors),
 	    cmocka_unit_test(reply_end_waits_for_the_newline_of_a_one_line_reply),
 	    cmocka_unit_test(reply_end_of_stats_is_the_end_line_however_the_bytes_are_split),
 	    cmocka_unit_test(reply_end_of_stats_that_failed_is_its_err_line),
-	    cmocka_unit_test(err_replies_are_recognised_by_their_first_word),
+	    cmocka_unit_test(err_replies_are_err_a_space_and_a_reason),
+	    cmocka_unit_test(stdfds_fills_closed_standard_descriptors_with_read_only_dev_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
