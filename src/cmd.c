@@ -13,6 +13,7 @@
 
 #include "statestored/cmd.h"
 #include "statestored/limits.h"
+#include "statestored/numparse.h"
 
 struct ss_cmd {
 	const char *name;
@@ -60,21 +61,15 @@ static const char *check_name(const struct ss_token *t)
 	return check_token(t, SS_NAME_MAX, "name too long", "invalid name");
 }
 
-/* Parses a TTL in seconds: decimal digits, 1..SS_TTL_MAX_S. */
+/* Parses a TTL in seconds: decimal digits (leading zeros allowed),
+ * 1..SS_TTL_MAX_S. */
 static int parse_ttl(const struct ss_token *t, int64_t *out)
 {
-	int64_t v = 0;
+	uint64_t v;
 
-	if (t->n == 0 || t->n > 12)
+	if (ss_parse_u64(t->p, t->n, &v) < 0 || v < 1 || v > SS_TTL_MAX_S)
 		return -1;
-	for (size_t i = 0; i < t->n; i++) {
-		if (t->p[i] < '0' || t->p[i] > '9')
-			return -1;
-		v = v * 10 + (t->p[i] - '0');
-	}
-	if (v < 1 || v > SS_TTL_MAX_S)
-		return -1;
-	*out = v;
+	*out = (int64_t)v;
 	return 0;
 }
 

@@ -312,6 +312,13 @@ class TestErrors(ProtocolCase):
         self.assert_state("fresh", None)
         self.assert_nothing_changed()
 
+    def test_a_ttl_with_leading_zeros_is_its_number(self):
+        self.assertEqual(self.c.cmd("SET_CHECKPOINT z v 0000000000001"), "OK")
+        self.assertEqual(self.c.cmd("TTL_CHECKPOINT z"), "1")
+        self.assertEqual(self.c.cmd("SET_CHECKPOINT z v %s" % ("0" * 100 + "90")), "OK")
+        ttl = int(self.c.cmd("TTL_CHECKPOINT z"))
+        self.assertTrue(80 <= ttl <= 90, ttl)
+
     def test_ttl_at_maximum_accepted(self):
         self.assertEqual(self.c.cmd("SET_CHECKPOINT p v %d" % TTL_MAX), "OK")
         ttl = int(self.c.cmd("TTL_CHECKPOINT p"))

@@ -150,6 +150,17 @@ static void test_ttl_upper_bound_accepted(void **state)
 	assert_int_equal(run(f, "SET_CHECKPOINT a b 315360000\n"), SS_CMD_STAGED);
 }
 
+static void test_a_ttl_with_leading_zeros_is_its_number(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(run(f, "SET_CHECKPOINT a b 0000000000001\n"), SS_CMD_STAGED);
+	assert_int_equal(run(f, "SET_CHECKPOINT c d 000000000000000000000000000315360000\n"),
+			 SS_CMD_STAGED);
+	assert_int_equal(f->b.nops, 2);
+	assert_int_equal(f->b.ops[0].expire_ms, f->env.now_ms + 1000);
+	assert_int_equal(f->b.ops[1].expire_ms, f->env.now_ms + 315360000LL * 1000);
+}
+
 static void test_name_and_value_limits(void **state)
 {
 	struct fixture *f = *state;
@@ -236,6 +247,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_simple_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_change_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ttl_upper_bound_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_ttl_with_leading_zeros_is_its_number, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_name_and_value_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_while_replies_owed, setup, teardown),
