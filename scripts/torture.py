@@ -55,12 +55,22 @@ log with a new inode means after the rename (only a compaction renames over
 the log); neither means before the snapshot began, perhaps before the
 daemon even read the request.
 
+A crash in the middle of a compaction must not keep the daemon down: its
+forked snapshot writer dies with it, and the restart, made at once, must
+start. To make that case common, the daemon is statestored-faulty with
+SS_FAULT_SNAPSHOT_DELAY_US (--snapshot-delay): each snapshot writer sleeps
+that long before its fdatasync, as the writer of a table of millions of
+entries runs for seconds, so a kill during COMPACT mostly finds the writer
+alive. Every kill notes whether the daemon had a child then; such a kill
+is followed, as every kill is, by an immediate restart that must start.
+
 Timing (which thread runs when) is not deterministic, so the seed fixes the
 plan (kill triggers, operations, keys, TTLs), not the exact interleaving.
 
 Usage: scripts/torture.py [--cycles N] [--writers N] [--seed S]
                           [--build-dir DIR] [--data-dir DIR] [--ballast N]
                           [--max-delay SECONDS] [--progress N]
+                          [--snapshot-delay SECONDS]
 Exit status: 0 if every check passed, 1 on any violation, 2 on bad options.
 """
 import argparse
@@ -106,6 +116,7 @@ class Config:
     max_compacts: int = 3    # "compact" trigger: the n-th COMPACT, n in [1, max_compacts]
     compact_pause: float = 0.02  # compactor waits uniform in [0, this] between COMPACTs
     compact_kill_delay: float = 0.02  # "compact" trigger: kill up to this long after sending
+    snapshot_delay: float = 0.05  # each snapshot writer sleeps this long (0: plain daemon)
     seed: int = 1
     build_dir: str = None
     data_dir: str = None
@@ -129,6 +140,7 @@ class Result:
     kills_during_compact: int = 0
     kills_mid_snapshot: int = 0  # ... inside the snapshot write (temp file left)
     kills_after_rename: int = 0  # ... after the new log was in place, before the reply
+    kills_with_writer: int = 0   # kills while a snapshot writer (a child) was running
     compactions: int = 0         # COMPACTs acknowledged
     torn_tails: int = 0          # restarts that cut a torn tail
     elapsed: float = 0.0
@@ -160,6 +172,8 @@ class Result:
                self.kills_during_compact - self.kills_mid_snapshot - self.kills_after_rename),
             "kills by trigger       delay %d, acks %d, compact %d" % (k["delay"], k["acks"],
                                                                    k["compact"]),
+            "kills with the snapshot writer running  %d (each restarted at once)"
+            % self.kills_with_writer,
             "in flight at kills     %d (%d found durable)" % (self.in_flight,
                                                           self.in_flight_durable),
             "compactions acked      %d" % self.compactions,
@@ -184,6 +198,7 @@ class Control:
         self.acks = 0
         self.ack_target = None
         self.compact_target = None  # (n-th COMPACT, delay after sending it)
+        self.writer_at_kill = []    # per kill: the daemon's children just before it
         self.problems = []          # Violations reported by the threads
 
     def begin(self, daemon, ack_target=None, compact_target=None):
@@ -211,6 +226,7 @@ class Control:
             if self.killed.is_set():
                 return
             self.killed.set()  # before the signal: whoever sees EOF sees this
+            self.writer_at_kill.append(harness.children(self.daemon.proc.pid))
             self.daemon.proc.send_signal(signal.SIGKILL)
             self.cond.notify_all()
 
@@ -431,7 +447,11 @@ class Torture:
         if os.path.isdir(data_dir) and os.listdir(data_dir):
             raise ValueError("%s is not empty; the checks need a fresh data dir" % data_dir)
         self.res.data_dir = data_dir
-        self.daemon = harness.Daemon(data_dir=data_dir)
+        if cfg.snapshot_delay > 0:
+            self.daemon = harness.Daemon(data_dir=data_dir, program="statestored-faulty", env={
+                "SS_FAULT_SNAPSHOT_DELAY_US": str(int(cfg.snapshot_delay * 1e6))})
+        else:
+            self.daemon = harness.Daemon(data_dir=data_dir)
         t0 = time.monotonic()
         for t in self.threads:
             t.start()
@@ -560,16 +580,25 @@ class Torture:
         if not killed.is_set():
             ctl.kill()
         self.res.kills[mode] += 1
-        self.end_epoch(stalled)
+        orphans = ctl.writer_at_kill[-1] if ctl.writer_at_kill else []
+        self.res.kills_with_writer += bool(orphans)
+        # Not waiting for the end of its stderr, which a writer still
+        # running holds open: the restart must not wait for the writer.
+        self.end_epoch(stalled, drain=not orphans)
         self.prev_log = self.daemon.log()
+        # At once: a supervisor (systemd's Restart=always) does not wait.
         self.start_daemon()
+        gone = [pid for pid in orphans if not harness.alive(pid)]
+        if gone != orphans:
+            self.fail("other", "the snapshot writer %s outlived its daemon and the restart"
+                      % sorted(set(orphans) - set(gone)))
         self.verify()
 
-    def end_epoch(self, stalled):
+    def end_epoch(self, stalled, drain=True):
         """After the kill: waits for the process and every thread, then
         checks how the daemon died and what the threads saw."""
         ctl = self.ctl
-        code = self.daemon.wait(IO_TIMEOUT)
+        code = self.daemon.wait(IO_TIMEOUT, drain)
         with ctl.cond:
             parked = ctl.cond.wait_for(lambda: ctl.parked == ctl.nthreads, IO_TIMEOUT)
             problems = list(ctl.problems)
@@ -678,20 +707,26 @@ def parse_args(argv):
                    help="longest random kill delay, seconds (%(default)s)")
     p.add_argument("--progress", type=int, default=50,
                    help="print progress every N cycles, 0 for never (%(default)s)")
+    p.add_argument("--snapshot-delay", type=float, default=d.snapshot_delay,
+                   help="seconds each snapshot writer sleeps before its fdatasync, so that "
+                   "kills find it running; 0 runs the plain daemon (%(default)s)")
     a = p.parse_args(argv)
-    if a.cycles < 1 or a.writers < 1 or a.ballast < 0 or a.max_delay < 0:
+    if a.cycles < 1 or a.writers < 1 or a.ballast < 0 or a.max_delay < 0 or \
+            a.snapshot_delay < 0:
         p.error("--cycles and --writers must be positive, --ballast and --max-delay not negative")
     if a.build_dir:
         a.build_dir = os.path.abspath(a.build_dir)
         harness.BUILD_DIR = a.build_dir
-    if not os.path.exists(harness.binary("statestored")):
-        p.error("no statestored in %s: build it, or pass --build-dir" % harness.BUILD_DIR)
+    for prog in ["statestored"] + (["statestored-faulty"] if a.snapshot_delay > 0 else []):
+        if not os.path.exists(harness.binary(prog)):
+            p.error("no %s in %s: build it (with tests), or pass --build-dir"
+                    % (prog, harness.BUILD_DIR))
     if a.data_dir and os.path.isdir(a.data_dir) and os.listdir(a.data_dir):
         p.error("--data-dir %s is not empty; the checks need a fresh data dir" % a.data_dir)
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 31)
     return Config(cycles=a.cycles, writers=a.writers, seed=seed, build_dir=a.build_dir,
                   data_dir=a.data_dir, ballast=a.ballast, max_delay=a.max_delay,
-                  progress=a.progress)
+                  progress=a.progress, snapshot_delay=a.snapshot_delay)
 
 
 def main(argv=None):

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds statestored if needed (a Release build in ./build, or whatever
-# build is already there) and runs the kill -9 torture against it.
+# Builds statestored and statestored-faulty (the daemon with a slow snapshot
+# writer, tests/progs) in ./build - Release with tests, as test.sh builds
+# it - and runs the kill -9 torture against them.
 # Usage: scripts/torture.sh [torture.py options]   e.g. --cycles 200 --seed 7
 set -euo pipefail
 SS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$SS_ROOT/scripts/deps.sh"
-ss_need_packages "${SS_BUILD_PACKAGES[@]}" python3
-ss_build_kept "$SS_ROOT/build"
+ss_need_packages "${SS_BUILD_PACKAGES[@]}" "${SS_TEST_PACKAGES[@]}"
+ss_build "$SS_ROOT/build" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=ON
 exec python3 "$SS_ROOT/scripts/torture.py" --build-dir "$SS_ROOT/build" "$@"

@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,11 +108,48 @@ void ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_s
 	c->child_w.data = c;
 }
 
-int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, struct ss_error *err)
+/* In the child: ends it with the reason on the pipe (one write of less than
+ * PIPE_BUF, so all of it or nothing), for the parent to report. */
+static void child_fail(int why_fd, const char *msg)
+{
+	if (write(why_fd, msg, strlen(msg)) < 0)
+		_exit(2); /* the parent reports the exit code instead */
+	_exit(1);
+}
+
+/* The snapshot writer, right after fork: never returns. */
+static void run_child(struct ss_compactor *c, pid_t parent, int why_fd, const char *tmp,
+		      int64_t now_ms)
+{
+	struct ss_error cerr;
+	char msg[128];
+
+	/* Die with the parent. An orphan would hold the data directory's LOCK
+	 * (it shares the parent's descriptors) until its snapshot is done,
+	 * and a restart after a crash would find the directory in use. The
+	 * lock must stay held while it runs - it keeps the orphan from
+	 * truncating a new daemon's temp file - so the orphan must go. The
+	 * getppid check closes the race of a parent that died before prctl. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+		snprintf(msg, sizeof(msg), "the snapshot writer cannot follow its parent: %s",
+			 strerror(errno));
+		child_fail(why_fd, msg);
+	}
+	if (getppid() != parent)
+		_exit(3);
+	if (c->in_child)
+		c->in_child(c->arg);
+	if (ss_snapshot_write(ss_store_table(c->store), now_ms, tmp, c->io, &cerr) < 0)
+		child_fail(why_fd, cerr.msg);
+	_exit(0);
+}
+
+/* Forks the snapshot writer. Returns 0, or -1 with *err. */
+static int start_writer(struct ss_compactor *c, int64_t now_ms, struct ss_error *err)
 {
 	const char *tmp;
-
 	int pipefd[2];
+	pid_t parent = getpid();
 
 	if (ss_store_compact_begin(c->store, &tmp, err) < 0)
 		return -1;
@@ -136,18 +175,8 @@ int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, struct ss_error *
 			 strerror(e));
 		return -1;
 	}
-	if (pid == 0) {
-		struct ss_error cerr;
-		if (c->in_child)
-			c->in_child(c->arg);
-		if (ss_snapshot_write(ss_store_table(c->store), now_ms, tmp, c->io, &cerr) < 0) {
-			/* The parent reports it; nothing to do if this fails. */
-			if (write(pipefd[1], cerr.msg, strlen(cerr.msg)) < 0)
-				_exit(2);
-			_exit(1);
-		}
-		_exit(0);
-	}
+	if (pid == 0)
+		run_child(c, parent, pipefd[1], tmp, now_ms);
 	close(pipefd[1]);
 	c->why_fd = pipefd[0];
 	c->pid = pid;
@@ -156,6 +185,15 @@ int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, struct ss_error *
 	ev_child_start(c->loop, &c->child_w);
 	ss_debug(c->diag, "compaction started: snapshot writer pid %d, %zu entries", (int)pid,
 		 ss_table_count(ss_store_table(c->store)));
+	return 0;
+}
+
+int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, struct ss_error *err)
+{
+	if (start_writer(c, now_ms, err) < 0) {
+		c->failures++; /* a compaction that cannot start has failed too */
+		return -1;
+	}
 	return 0;
 }
 

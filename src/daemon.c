@@ -5,13 +5,15 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "statestored/daemon.h"
 #include "statestored/limits.h"
+#include "statestored/numparse.h"
 #include "statestored/server.h"
+#include "statestored/stdfds.h"
 
 #define SS_PREALLOC_DEFAULT (1u * 1024 * 1024)
 #define SS_AUTO_COMPACT_MIN_DEFAULT (64u * 1024 * 1024)
@@ -45,18 +47,6 @@ static void usage(FILE *out, const char *prog)
 		SS_AUTO_COMPACT_MIN_DEFAULT, SS_AUTO_COMPACT_GROWTH_DEFAULT);
 }
 
-/* Parses a decimal integer in [lo, hi]. Returns 0 or -1. */
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 enum {
 	OPT_MAX_CLIENTS = 256,
 	OPT_MAX_LINE,
@@ -67,23 +57,87 @@ enum {
 	OPT_SYNC_THREAD,
 };
 
+static const struct option longopts[] = {
+	{"port", required_argument, NULL, 'p'},
+	{"data-dir", required_argument, NULL, 'd'},
+	{"bind", required_argument, NULL, 'b'},
+	{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+	{"max-line", required_argument, NULL, OPT_MAX_LINE},
+	{"prealloc", required_argument, NULL, OPT_PREALLOC},
+	{"auto-compact-min", required_argument, NULL, OPT_AUTO_COMPACT_MIN},
+	{"auto-compact-growth", required_argument, NULL, OPT_AUTO_COMPACT_GROWTH},
+	{"sync-thread", no_argument, NULL, OPT_SYNC_THREAD},
+	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+/* The numeric options and their ranges, so that an error can name both. */
+static const struct {
+	int opt;
+	long long lo, hi;
+} ranges[] = {
+	{'p', 0, 65535},
+	{OPT_MAX_CLIENTS, 1, 1000000},
+	{OPT_MAX_LINE, SS_LINE_MAX_MIN, SS_LINE_MAX_MAX},
+	{OPT_PREALLOC, 0, 1LL << 30},
+	{OPT_AUTO_COMPACT_MIN, 0, LLONG_MAX},
+	{OPT_AUTO_COMPACT_GROWTH, 101, 100000},
+};
+
+/* The long name of option opt, for messages. */
+static const char *opt_name(int opt)
+{
+	for (const struct option *o = longopts; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
+
+/* Reports a bad value for option opt: names the option, the value and what
+ * it must be. Returns SS_EXIT_USAGE. */
+static int bad_value(const char *prog, int opt, const char *value, const char *want)
+{
+	fprintf(stderr, "%s: invalid value '%s' for --%s: %s\n", prog, value, opt_name(opt), want);
+	fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+	return SS_EXIT_USAGE;
+}
+
+/* Parses optarg if opt is a numeric option. Returns 0 and *out; 1 if opt
+ * takes no number (nothing done); or SS_EXIT_USAGE after saying why. */
+static int number_opt(const char *prog, int opt, long long *out)
+{
+	char want[96];
+
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		if (ranges[i].opt != opt)
+			continue;
+		if (ss_parse_range(optarg, ranges[i].lo, ranges[i].hi, out) == 0)
+			return 0;
+		snprintf(want, sizeof(want), "want an integer from %lld to %lld", ranges[i].lo,
+			 ranges[i].hi);
+		return bad_value(prog, opt, optarg, want);
+	}
+	return 1;
+}
+
+/* 1 if addr is a numeric IPv4 or IPv6 address, as the listener binds. */
+static int numeric_address(const char *addr)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST};
+	struct addrinfo *ai = NULL;
+
+	if (getaddrinfo(addr, NULL, &hints, &ai) != 0)
+		return 0;
+	freeaddrinfo(ai);
+	return 1;
+}
+
 int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 {
-	static const struct option longopts[] = {
-		{"port", required_argument, NULL, 'p'},
-		{"data-dir", required_argument, NULL, 'd'},
-		{"bind", required_argument, NULL, 'b'},
-		{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
-		{"max-line", required_argument, NULL, OPT_MAX_LINE},
-		{"prealloc", required_argument, NULL, OPT_PREALLOC},
-		{"auto-compact-min", required_argument, NULL, OPT_AUTO_COMPACT_MIN},
-		{"auto-compact-growth", required_argument, NULL, OPT_AUTO_COMPACT_GROWTH},
-		{"sync-thread", no_argument, NULL, OPT_SYNC_THREAD},
-		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
 	struct ss_diag diag = {.level = SS_INFO, .out = stderr};
 	struct ss_server_config cfg = {
 		.bind_addr = "127.0.0.1",
@@ -98,46 +152,48 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 		.diag = &diag,
 	};
 	const char *prog = argc > 0 ? argv[0] : "statestored";
-	long v;
 	int opt;
+
+	/* Before anything opens a descriptor: with stderr closed, the log
+	 * file could become descriptor 2, and log lines would land in it. */
+	if (ss_stdfds_ensure() < 0) {
+		fprintf(stderr, "%s: cannot open /dev/null: %s\n", prog, strerror(errno));
+		return SS_EXIT_ERROR;
+	}
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "p:d:b:hV", longopts, NULL)) != -1) {
+		long long v = 0;
+		if (number_opt(prog, opt, &v) == SS_EXIT_USAGE)
+			return SS_EXIT_USAGE;
 		switch (opt) {
 		case 'p':
-			if (parse_long(optarg, 0, 65535, &v) < 0)
-				goto bad_value;
 			cfg.port = (int)v;
 			break;
 		case 'd':
+			if (optarg[0] == '\0')
+				return bad_value(prog, opt, optarg, "want a directory path");
 			cfg.data_dir = optarg;
 			break;
 		case 'b':
+			if (!numeric_address(optarg))
+				return bad_value(prog, opt, optarg,
+						 "want a numeric IPv4 or IPv6 address, such as 127.0.0.1 or ::1");
 			cfg.bind_addr = optarg;
 			break;
 		case OPT_MAX_CLIENTS:
-			if (parse_long(optarg, 1, 1000000, &v) < 0)
-				goto bad_value;
 			cfg.max_clients = (int)v;
 			break;
 		case OPT_MAX_LINE:
-			if (parse_long(optarg, SS_LINE_MAX_MIN, SS_LINE_MAX_MAX, &v) < 0)
-				goto bad_value;
 			cfg.max_line = (size_t)v;
 			break;
 		case OPT_PREALLOC:
-			if (parse_long(optarg, 0, 1L << 30, &v) < 0)
-				goto bad_value;
 			cfg.prealloc_bytes = (size_t)v;
 			break;
 		case OPT_AUTO_COMPACT_MIN:
-			if (parse_long(optarg, 0, LONG_MAX, &v) < 0)
-				goto bad_value;
 			cfg.auto_compact_min = (uint64_t)v;
 			break;
 		case OPT_AUTO_COMPACT_GROWTH:
-			if (parse_long(optarg, 101, 100000, &v) < 0)
-				goto bad_value;
 			cfg.auto_compact_growth = (unsigned)v;
 			break;
 		case OPT_SYNC_THREAD:
@@ -145,7 +201,7 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 			break;
 		case OPT_LOG_LEVEL:
 			if (ss_diag_parse_level(optarg, &diag.level) < 0)
-				goto bad_value;
+				return bad_value(prog, opt, optarg, "want debug, info, warn or error");
 			break;
 		case 'h':
 			usage(stdout, prog);
@@ -164,9 +220,4 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 		return SS_EXIT_USAGE;
 	}
 	return ss_server_run(&cfg);
-
-bad_value:
-	fprintf(stderr, "%s: invalid value '%s' for option '%s'\n", prog, optarg, argv[optind - 1]);
-	usage(stderr, prog);
-	return SS_EXIT_USAGE;
 }

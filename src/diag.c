@@ -11,7 +11,7 @@
 
 #include "statestored/diag.h"
 
-static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static const char *const level_names[] = {"debug", "info", "warn", "error", "notice"};
 
 int ss_diag_parse_level(const char *s, enum ss_level *out)
 {

@@ -15,14 +15,16 @@
 #include "statestored/listener.h"
 
 /* accept() failed with EMFILE: take the connection with the spare
- * descriptor and drop it. */
+ * descriptor and hand it over as one to refuse, so the client is told why
+ * (and counted) rather than dropped without a word. */
 static void shed_load(struct ss_listener *l)
 {
 	if (l->spare_fd >= 0) {
 		close(l->spare_fd);
-		int fd = accept(l->fd, NULL, NULL);
+		l->spare_fd = -1;
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0)
-			close(fd);
+			l->on_accept(l, fd, 1, l->arg); /* it closes fd */
 		l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	if (l->spare_fd < 0) {
@@ -69,12 +71,12 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 		int one = 1;
 		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
 			ss_debug(l->diag, "TCP_NODELAY: %s", strerror(errno));
-		l->on_accept(l, fd, l->arg);
+		l->on_accept(l, fd, 0, l->arg);
 	}
 }
 
-/* Binds and listens. Returns the fd, or -1 after logging why. */
-static int bind_listen(const char *addr, int port, const struct ss_diag *diag)
+/* Creates the socket and binds it. Returns the fd, or -1 after logging why. */
+static int bind_socket(const char *addr, int port, const struct ss_diag *diag)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 				 .ai_socktype = SOCK_STREAM,
@@ -102,10 +104,6 @@ static int bind_listen(const char *addr, int port, const struct ss_diag *diag)
 		ss_error(diag, "bind %s:%d: %s", addr, port, strerror(errno));
 		goto fail;
 	}
-	if (listen(fd, 1024) < 0) {
-		ss_error(diag, "listen: %s", strerror(errno));
-		goto fail;
-	}
 	freeaddrinfo(ai);
 	return fd;
 fail:
@@ -115,19 +113,30 @@ fail:
 	return -1;
 }
 
-int ss_listener_open(struct ss_listener *l, struct ev_loop *loop, const char *addr, int port,
-		     const struct ss_diag *diag, ss_listener_accept_fn on_accept, void *arg)
+int ss_listener_bind(struct ss_listener *l, const char *addr, int port,
+		     const struct ss_diag *diag)
 {
 	memset(l, 0, sizeof(*l));
-	l->loop = loop;
 	l->diag = diag;
+	l->spare_fd = -1;
+	l->fd = bind_socket(addr, port, diag);
+	return l->fd < 0 ? -1 : 0;
+}
+
+int ss_listener_start(struct ss_listener *l, struct ev_loop *loop, ss_listener_accept_fn on_accept,
+		      void *arg)
+{
+	if (listen(l->fd, 1024) < 0) {
+		ss_error(l->diag, "listen: %s", strerror(errno));
+		return -1;
+	}
+	l->loop = loop;
 	l->on_accept = on_accept;
 	l->arg = arg;
-	l->spare_fd = -1;
-	l->fd = bind_listen(addr, port, diag);
-	if (l->fd < 0)
-		return -1;
 	l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (l->spare_fd < 0)
+		ss_warn(l->diag, "no spare descriptor for shedding load (%s): accepting pauses "
+			"while descriptors run out", strerror(errno));
 	ev_io_init(&l->accept_w, on_readable, l->fd, EV_READ);
 	ev_timer_init(&l->retry_w, on_retry, 0.1, 0.);
 	l->accept_w.data = l->retry_w.data = l;

@@ -252,6 +252,8 @@ struct replay_end {
 	size_t bad;         /* the first damage: where a line is not what the
 			     * format needs there, or the end of a group cut short */
 	uint64_t good_nrec; /* records (lines) applied, up to good_end */
+	uint64_t groups;    /* complete groups applied */
+	uint64_t data;      /* SET/DEL records applied */
 	uint64_t nrec;      /* valid records (lines) before bad */
 	const char *why;    /* what is wrong at bad */
 	size_t group;       /* bad is inside the group whose GROUP line is here */
@@ -286,6 +288,8 @@ static int replay(const char *buf, size_t size, size_t pos, ss_logfile_apply_fn 
 	struct ss_record r, *rs = NULL; /* one group's records, reused */
 	size_t cap = 0, used, gpos;
 	uint64_t nrec = 0;
+
+	re->groups = re->data = 0;
 	uint32_t count, k;
 	enum ss_dec d = SS_DEC_OK;
 	int ret = -1;
@@ -327,6 +331,8 @@ static int replay(const char *buf, size_t size, size_t pos, ss_logfile_apply_fn 
 				goto out;
 		}
 		nrec += 1 + count;
+		re->groups++;
+		re->data += count;
 		pos = gpos;
 	}
 	ret = 0;
@@ -351,7 +357,8 @@ static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size
 			     lf->path, (ull)re.bad, (ull)re.nrec + 1);
 		return -1;
 	}
-	rep->records = re.good_nrec;
+	rep->records = re.data;
+	rep->groups = re.groups;
 	lf->end = re.good_end;
 	lf->size = size;
 	*cut = 0;

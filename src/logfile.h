@@ -35,7 +35,8 @@ struct ss_logfile {
 typedef int (*ss_logfile_apply_fn)(void *arg, const struct ss_record *r);
 
 struct ss_logfile_report {
-	uint64_t records;    /* valid records replayed (GROUP lines included) */
+	uint64_t records;    /* SET and DEL records replayed */
+	uint64_t groups;     /* the complete groups they came in */
 	uint64_t torn_bytes; /* torn data cut (up to its last non-zero byte), or a torn header */
 };
 

@@ -42,8 +42,10 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +64,13 @@
 /* An fdatasync slower than this marks the disk as slow: the next ones run on
  * the syncer thread, off the loop, until one is fast again. */
 #define SS_SYNC_SLOW_US 1000
+/* Descriptors kept for the daemon's own files beyond its clients: the log,
+ * a replaced log, the temp file, LOCK, the listener and its spare, the
+ * loop's own, the syncer's, stdio. Redis keeps 32 too. */
+#define SS_RESERVED_FDS 32
+/* How long a start waits for a LOCK held by the snapshot writer of a
+ * daemon that is gone (see lock_holder_gone). */
+#define SS_LOCK_WAIT_US (10 * 1000 * 1000)
 /* Background expiry: slots examined per round, rounds per tick at most. */
 #define SS_EXPIRE_SLOTS 1024
 #define SS_EXPIRE_ROUNDS 16
@@ -88,6 +97,8 @@ struct ss_server {
 	struct ss_store *store;
 	struct ss_listener listener;
 	ev_signal sigterm_w, sigint_w;
+	ev_signal other_w[3]; /* SIGHUP, SIGUSR1, SIGUSR2: logged, ignored */
+	int max_clients; /* --max-clients, or fewer if descriptors are short */
 	ev_prepare commit_w;
 	int compaction_seen; /* a compaction ran during this loop iteration */
 	uint64_t compaction_loop_max_us; /* longest iteration while the last one ran */
@@ -624,19 +635,27 @@ static void on_expire(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
-/* A new client, from the listener. */
-static void on_new_client(struct ss_listener *l, int fd, void *arg)
+/* Turns a client away: tells it why and counts it. */
+static void refuse_client(struct ss_server *srv, int fd)
+{
+	static const char msg[] = "ERR max clients reached\n";
+
+	/* Best effort: the socket is new, its buffer empty. */
+	if (write(fd, msg, sizeof(msg) - 1) < 0)
+		ss_debug(srv->diag, "refusing a client: %s", strerror(errno));
+	close(fd);
+	srv->st.refused++;
+}
+
+/* A new client, from the listener; shed when the process is out of
+ * descriptors. */
+static void on_new_client(struct ss_listener *l, int fd, int shed, void *arg)
 {
 	struct ss_server *srv = arg;
 	(void)l;
 
-	if (srv->nclients >= (size_t)srv->cfg->max_clients) {
-		static const char msg[] = "ERR max clients reached\n";
-		/* Best effort: the socket is new, its buffer empty. */
-		if (write(fd, msg, sizeof(msg) - 1) < 0)
-			ss_debug(srv->diag, "refusing a client: %s", strerror(errno));
-		close(fd);
-		srv->st.refused++;
+	if (shed || srv->nclients >= (size_t)srv->max_clients) {
+		refuse_client(srv, fd);
 		return;
 	}
 	struct ss_conn *c = malloc(sizeof(*c));
@@ -678,6 +697,20 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* SIGHUP (closing the terminal that started us, or a reload request) and
+ * SIGUSR1/2 would end the process by default, without a word. SIGHUP will
+ * be the reload signal once there are files to reload (ACL, TLS); until
+ * then these are logged and ignored. */
+static void on_other_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct ss_server *srv = w->data;
+
+	ss_notice(srv->diag, "%s received: nothing to reload; carrying on",
+		  w->signum == SIGHUP ? "SIGHUP" : w->signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+}
+
 static void server_stats(void *arg, struct ss_buf *out)
 {
 	struct ss_server *srv = arg;
@@ -691,7 +724,7 @@ static void server_stats(void *arg, struct ss_buf *out)
 		{"uptime_s", (unsigned long long)(ev_now(srv->loop) - srv->started)},
 		{"pid", (unsigned long long)getpid()},
 		{"clients", srv->nclients},
-		{"max_clients", (unsigned long long)srv->cfg->max_clients},
+		{"max_clients", (unsigned long long)srv->max_clients},
 		{"connections", s->connections},
 		{"refused_connections", s->refused},
 		{"entries", ss_table_count(t)},
@@ -721,6 +754,31 @@ static void server_stats(void *arg, struct ss_buf *out)
 		ss_buf_printf(out, "STAT %s %llu\n", rows[i].name, rows[i].v);
 }
 
+/* Whether the process that recorded pid in LOCK is gone - exited, or a
+ * zombie not yet reaped - though the LOCK is still held. Then the holder
+ * is a snapshot writer that process forked, which dies with its parent
+ * (compactor.c) but may take a moment to release its descriptors: the
+ * kernel tears down its copy of the table first. */
+static int lock_holder_gone(long pid)
+{
+	char path[64], buf[256];
+
+	if (pid <= 0)
+		return 0;
+	if (kill((pid_t)pid, 0) < 0)
+		return errno == ESRCH;
+	/* It exists: a zombie (state Z or X after the name) is gone too. */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *end = strrchr(buf, ')');
+	return end && end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X');
+}
+
 static int open_store(struct ss_server *srv)
 {
 	const struct ss_server_config *cfg = srv->cfg;
@@ -729,11 +787,27 @@ static int open_store(struct ss_server *srv)
 	struct ss_open_report rep;
 	struct ss_error err;
 	struct timespec ts;
+	uint64_t waited_us = 0, t0;
+	int rc;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	uint64_t t0 = ss_clock_us();
-	if (ss_store_open(&srv->store, &opt, wall_ms, &rep, &err) < 0) {
+	for (;;) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		t0 = ss_clock_us();
+		rc = ss_store_open(&srv->store, &opt, wall_ms, &rep, &err);
+		if (rc == 0 || err.kind != SS_ERR_LOCKED || !lock_holder_gone(rep.lock_pid) ||
+		    waited_us >= SS_LOCK_WAIT_US)
+			break;
+		if (waited_us == 0)
+			ss_warn(srv->diag,
+				"the data directory is locked, but its owner, pid %ld, is gone: "
+				"waiting up to %d s for the snapshot writer it left to exit",
+				rep.lock_pid, SS_LOCK_WAIT_US / 1000000);
+		struct timespec pause = {0, 10 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+		waited_us += ss_clock_us() - t0;
+	}
+	if (rc < 0) {
 		ss_error(srv->diag, "cannot open the data directory: %s", err.msg);
 		switch (err.kind) {
 		case SS_ERR_LOCKED:
@@ -746,18 +820,61 @@ static int open_store(struct ss_server *srv)
 		}
 	}
 	uint64_t dt = ss_clock_us() - t0;
+	if (waited_us > 0)
+		ss_info(srv->diag, "the lock was free after %.1f ms", (double)waited_us / 1000.0);
+	if (rep.lock_pid_errno)
+		ss_warn(srv->diag,
+			"cannot record the pid in %s/%s (%s): a start after a crash cannot tell "
+			"whether the lock's holder still runs",
+			cfg->data_dir, SS_LOCK_FILE, strerror(rep.lock_pid_errno));
 	if (rep.removed_tmp)
 		ss_info(srv->diag, "removed a stale compaction temp file");
 	if (rep.torn_bytes > 0)
 		ss_warn(srv->diag, "the log had a torn tail: cut %llu bytes after the last valid record",
 			(unsigned long long)rep.torn_bytes);
 	ss_info(srv->diag,
-		"replayed %llu records in %.1f ms: %zu entries loaded, %llu expired dropped, "
-		"%llu torn bytes cut, log %llu bytes",
-		(unsigned long long)rep.records, (double)dt / 1000.0,
+		"replayed %llu records in %llu groups in %.1f ms: %zu entries loaded, "
+		"%llu expired dropped, %llu torn bytes cut, log %llu bytes",
+		(unsigned long long)rep.records, (unsigned long long)rep.groups, (double)dt / 1000.0,
 		ss_table_count(ss_store_table(srv->store)), (unsigned long long)rep.expired,
 		(unsigned long long)rep.torn_bytes, (unsigned long long)rep.log_bytes);
 	return SS_EXIT_OK;
+}
+
+/* Makes room for --max-clients connections under the descriptor limit:
+ * raises the soft RLIMIT_NOFILE towards the hard one, as Redis does, and
+ * where even that is too low, serves fewer clients and says so. Otherwise
+ * accept would fail with EMFILE long before --max-clients, and those
+ * clients could only be shed. */
+static void fit_descriptors(struct ss_server *srv)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)srv->cfg->max_clients + SS_RESERVED_FDS;
+
+	srv->max_clients = srv->cfg->max_clients;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		ss_warn(srv->diag, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		struct rlimit want = rl;
+		want.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+		else
+			ss_warn(srv->diag, "cannot raise the descriptor limit from %llu to %llu: %s",
+				(unsigned long long)rl.rlim_cur, (unsigned long long)want.rlim_cur,
+				strerror(errno));
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		long long fit = (long long)rl.rlim_cur - SS_RESERVED_FDS;
+		srv->max_clients = fit > 0 ? (int)fit : 1;
+		ss_warn(srv->diag,
+			"--max-clients %d lowered to %d: the descriptor limit is %llu (hard limit "
+			"%llu), and %d descriptors are kept for the daemon's own files",
+			srv->cfg->max_clients, srv->max_clients, (unsigned long long)rl.rlim_cur,
+			(unsigned long long)rl.rlim_max, SS_RESERVED_FDS);
+	}
 }
 
 static void server_cleanup(struct ss_server *srv)
@@ -797,16 +914,22 @@ int ss_server_run(const struct ss_server_config *cfg)
 		return SS_EXIT_ERROR;
 	}
 
-	ss_info(srv->diag, "statestored %s starting: pid %d, data dir %s", SS_VERSION, (int)getpid(),
-		cfg->data_dir);
+	ss_notice(srv->diag, "statestored %s starting: pid %d, data dir %s", SS_VERSION,
+		  (int)getpid(), cfg->data_dir);
 #ifdef SS_BENCH_NOSYNC
 	ss_warn(srv->diag, "BENCH-ONLY BUILD: fdatasync is disabled, acknowledged writes are NOT durable");
 #endif
-	int code = open_store(srv);
+	fit_descriptors(srv);
+	/* Bind first, so that a port in use or a bad address is found before
+	 * the data directory is created or replayed; listen only after the
+	 * replay, so that nobody connects to a daemon that cannot serve yet. */
+	int code = SS_EXIT_ERROR;
+	if (ss_listener_bind(&srv->listener, cfg->bind_addr, cfg->port, srv->diag) < 0)
+		goto out;
+	code = open_store(srv);
 	if (code != SS_EXIT_OK)
 		goto out;
 
-	/* Listening starts only now that replay is done. */
 	code = SS_EXIT_ERROR;
 	/* The default loop: it is the one libev lets watch child processes. */
 	srv->loop = ev_default_loop(EVFLAG_AUTO);
@@ -814,8 +937,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 		ss_error(srv->diag, "cannot create the event loop");
 		goto out;
 	}
-	if (ss_listener_open(&srv->listener, srv->loop, cfg->bind_addr, cfg->port, srv->diag,
-			     on_new_client, srv) < 0)
+	if (ss_listener_start(&srv->listener, srv->loop, on_new_client, srv) < 0)
 		goto out;
 	srv->started = ev_now(srv->loop);
 	srv->hooks.on_input = on_conn_input;
@@ -828,6 +950,12 @@ int ss_server_run(const struct ss_server_config *cfg)
 
 	ev_signal_init(&srv->sigterm_w, on_signal, SIGTERM);
 	ev_signal_init(&srv->sigint_w, on_signal, SIGINT);
+	static const int others[] = {SIGHUP, SIGUSR1, SIGUSR2};
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		ev_signal_init(&srv->other_w[i], on_other_signal, others[i]);
+		srv->other_w[i].data = srv;
+		ev_signal_start(srv->loop, &srv->other_w[i]);
+	}
 	ev_prepare_init(&srv->commit_w, on_prepare);
 	ev_idle_init(&srv->spin_w, on_idle);
 	ev_timer_init(&srv->gather_w, on_gathered, 0., 0.);
@@ -840,13 +968,13 @@ int ss_server_run(const struct ss_server_config *cfg)
 	ev_prepare_start(srv->loop, &srv->commit_w);
 	ev_timer_start(srv->loop, &srv->expire_w);
 
-	ss_info(srv->diag, "listening on %s:%d (max clients %d, max line %zu bytes)", cfg->bind_addr,
-		ss_listener_port(&srv->listener), cfg->max_clients, cfg->max_line);
+	ss_notice(srv->diag, "listening on %s:%d (max clients %d, max line %zu bytes)",
+		  cfg->bind_addr, ss_listener_port(&srv->listener), srv->max_clients, cfg->max_line);
 	srv->exit_code = SS_EXIT_OK;
 	ev_run(srv->loop, 0);
 	code = srv->exit_code;
 	if (code == SS_EXIT_OK)
-		ss_info(srv->diag, "shut down cleanly");
+		ss_notice(srv->diag, "shut down cleanly");
 out:
 	server_cleanup(srv);
 	return code;

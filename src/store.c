@@ -79,35 +79,82 @@ static char *parent_of(const char *dir)
 	return p;
 }
 
-/* Creates dir if missing and makes its entry durable (fsync of the parent),
- * or a power loss could take the whole data directory with it. The fsync is
- * done even if dir was there: a previous start may have created it and then
- * failed that fsync (or died before it), and no later step would make up
- * for it. */
+/* Creates dir and any missing parents, and makes their entries durable
+ * (an fsync of each created level's parent), or a power loss could take
+ * the whole data directory with it. dir's own parent is fsync'd even if dir
+ * was there: a previous start may have created it and then failed that
+ * fsync (or died before it), and no later step would make up for it. */
 static int make_dir(const struct ss_io *io, const char *dir, struct ss_error *err)
 {
-	char *parent;
-	int r;
+	char *path = strdup(dir), *parent = NULL;
+	int r = -1;
 
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		ss_error_set(err, SS_ERR_IO, errno, "cannot create the data directory %s: %s", dir,
-			     strerror(errno));
-		return -1;
-	}
-	parent = parent_of(dir);
-	if (!parent) {
+	if (!path) {
 		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", dir);
 		return -1;
 	}
-	r = ss_io_fsync_dir(io, parent);
-	if (r < 0)
-		ss_error_set(err, SS_ERR_IO, errno, "cannot fsync %s, which holds %s: %s",
-			     parent, dir, strerror(errno));
+	/* Each level in turn: "a", "a/b", "a/b/c". */
+	for (char *p = path + 1;; p++) {
+		int last = *p == '\0';
+		if (!last && (*p != '/' || p[-1] == '/'))
+			continue;
+		*p = '\0';
+		int made = mkdir(path, 0755) == 0;
+		if (!made && errno != EEXIST) {
+			ss_error_set(err, SS_ERR_IO, errno, "cannot create the data directory %s: %s",
+				     path, strerror(errno));
+			goto out;
+		}
+		if (made || last) {
+			free(parent);
+			parent = parent_of(path);
+			if (!parent) {
+				ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", dir);
+				goto out;
+			}
+			if (ss_io_fsync_dir(io, parent) < 0) {
+				ss_error_set(err, SS_ERR_IO, errno, "cannot fsync %s, which holds %s: %s",
+					     parent, path, strerror(errno));
+				goto out;
+			}
+		}
+		if (last)
+			break;
+		*p = '/';
+	}
+	r = 0;
+out:
 	free(parent);
+	free(path);
 	return r;
 }
 
-static int take_lock(struct ss_store *s, struct ss_error *err)
+/* Reads the pid a holder of LOCK recorded in it; 0 if there is none. */
+static long read_lock_pid(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	long pid = 0;
+
+	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9' && pid < 100000000; i++)
+		pid = pid * 10 + (buf[i] - '0');
+	return pid;
+}
+
+/* Records our pid in LOCK: written over the old one, then cut to its
+ * length, so that a full disk rarely stands in the way (the file's block
+ * is already there). Returns 0 or -1 with errno. */
+static int record_lock_pid(const struct ss_io *io, int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	if (ss_io_pwrite_all(io, fd, buf, (size_t)n, 0) < 0 || ss_io_ftruncate(io, fd, n) < 0)
+		return -1;
+	return 0;
+}
+
+static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_error *err)
 {
 	s->lock_fd = ss_io_open(s->io, s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (s->lock_fd < 0) {
@@ -116,15 +163,20 @@ static int take_lock(struct ss_store *s, struct ss_error *err)
 		return -1;
 	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			ss_error_set(err, SS_ERR_LOCKED, errno,
-				     "the data directory %s is in use: another store holds %s",
-				     s->dir, s->lock_path);
-		else
+		if (errno == EWOULDBLOCK) {
+			rep->lock_pid = read_lock_pid(s->lock_fd);
+			ss_error_set(err, SS_ERR_LOCKED, EWOULDBLOCK,
+				     "the data directory %s is in use: another store holds %s "
+				     "(pid %ld recorded in it)",
+				     s->dir, s->lock_path, rep->lock_pid);
+		} else {
 			ss_error_set(err, SS_ERR_IO, errno, "cannot lock %s: %s", s->lock_path,
 				     strerror(errno));
+		}
 		return -1;
 	}
+	if (record_lock_pid(s->io, s->lock_fd) < 0)
+		rep->lock_pid_errno = errno;
 	return 0;
 }
 
@@ -185,7 +237,7 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", opt->dir);
 		goto out;
 	}
-	if (make_dir(s->io, s->dir, err) < 0 || take_lock(s, err) < 0)
+	if (make_dir(s->io, s->dir, err) < 0 || take_lock(s, rep, err) < 0)
 		goto out;
 	if (ss_io_unlink(s->io, s->tmp_path) == 0) {
 		rep->removed_tmp = 1;
@@ -200,6 +252,7 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	if (ss_logfile_open(&s->log, replay_apply, &ctx, &lrep, err) < 0)
 		goto out;
 	rep->records = lrep.records;
+	rep->groups = lrep.groups;
 	rep->expired = ctx.expired;
 	rep->torn_bytes = lrep.torn_bytes;
 	rep->log_bytes = s->log.end;

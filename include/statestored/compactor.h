@@ -68,8 +68,9 @@ void ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_s
 		       ss_compactor_child_fn in_child, void *arg);
 
 /* Starts a compaction of the table as of now. Returns 0 (done will be called
- * later), or -1 with *err if it could not start (done is not called). Must
- * not be called while one runs. */
+ * later), or -1 with *err if it could not start (done is not called; it
+ * counts in failures). Must not be called while one runs. The snapshot
+ * writer dies with the process that forked it (PR_SET_PDEATHSIG). */
 int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, struct ss_error *err);
 
 static inline int ss_compactor_running(const struct ss_compactor *c)

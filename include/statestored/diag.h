@@ -10,14 +10,17 @@
 
 #include <stdio.h>
 
-enum ss_level { SS_DEBUG = 0, SS_INFO = 1, SS_WARN = 2, SS_ERROR = 3 };
+/* SS_NOTICE lines are printed at every level: the few events an operator
+ * must always see (the address the daemon listens on, its start and clean
+ * shutdown), whatever --log-level says. It is not a level one can choose. */
+enum ss_level { SS_DEBUG = 0, SS_INFO = 1, SS_WARN = 2, SS_ERROR = 3, SS_NOTICE = 4 };
 
 struct ss_diag {
 	enum ss_level level; /* lines below this level are dropped */
 	FILE *out;           /* stderr unless a test says otherwise */
 };
 
-/* Parses "debug", "info", "warn" or "error". Returns 0 or -1. */
+/* Parses "debug", "info", "warn" or "error" (not "notice"). Returns 0 or -1. */
 int ss_diag_parse_level(const char *s, enum ss_level *out);
 
 void ss_diag_log(const struct ss_diag *d, enum ss_level lvl, const char *file, int line,
@@ -25,6 +28,7 @@ void ss_diag_log(const struct ss_diag *d, enum ss_level lvl, const char *file, i
 
 #define ss_debug(d, ...) ss_diag_log((d), SS_DEBUG, NULL, 0, __VA_ARGS__)
 #define ss_info(d, ...) ss_diag_log((d), SS_INFO, NULL, 0, __VA_ARGS__)
+#define ss_notice(d, ...) ss_diag_log((d), SS_NOTICE, NULL, 0, __VA_ARGS__)
 #define ss_warn(d, ...) ss_diag_log((d), SS_WARN, __FILE__, __LINE__, __VA_ARGS__)
 #define ss_error(d, ...) ss_diag_log((d), SS_ERROR, __FILE__, __LINE__, __VA_ARGS__)
 

@@ -6,7 +6,8 @@
  * ss_io table. It can be linked alone into a tool or a test.
  *
  * Data directory layout:
- *   LOCK                 flock(LOCK_EX) held while the store is open
+ *   LOCK                 flock(LOCK_EX) held while the store is open; holds
+ *                        the pid of the process that opened it
  *   statestored.log      the log (format: record.h)
  *   statestored.log.tmp  a compaction in progress; removed at open
  *
@@ -52,7 +53,7 @@ struct ss_error {
 };
 
 struct ss_store_options {
-	const char *dir;          /* created if missing */
+	const char *dir;          /* created if missing, with its parents */
 	const struct ss_io *io;   /* NULL: ss_io_posix */
 	size_t prealloc_bytes;    /* zero-fill the log ahead in chunks of this
 				   * size (0: never), so most fdatasyncs need
@@ -62,13 +63,21 @@ struct ss_store_options {
 
 /* What opening found, for the startup log line. */
 struct ss_open_report {
-	uint64_t records;       /* valid records replayed (GROUP lines included) */
+	uint64_t records;       /* SET and DEL records replayed */
+	uint64_t groups;        /* the complete groups they came in */
 	uint64_t expired;       /* SET records already expired at replay: each
 				 * acted as a DEL of its name */
 	uint64_t torn_bytes;    /* bytes of torn data cut (or a torn header); the
 				 * preallocated zeros cut after them not counted */
 	uint64_t log_bytes;     /* logical log size after opening */
 	int removed_tmp;        /* 1 if a stale compaction temp file was removed */
+	/* LOCK holds the pid of the process that opened the store, so that a
+	 * start that finds it locked can tell whether that process still
+	 * runs. On success, lock_pid_errno is 0, or the errno of a failure to
+	 * record it (not fatal: only that diagnosis is lost). On SS_ERR_LOCKED,
+	 * lock_pid is the pid the holder recorded (0 if unknown). */
+	int lock_pid_errno;
+	long lock_pid;
 };
 
 struct ss_store;
@@ -83,7 +92,7 @@ struct ss_store;
  * another) has the directory open; SS_ERR_CORRUPT for damage followed by a
  * complete group (the message names the file, byte offset and record
  * number) or a file that is not a log; SS_ERR_VERSION; SS_ERR_IO;
- * SS_ERR_NOMEM. rep may be NULL. */
+ * SS_ERR_NOMEM. rep may be NULL; it is filled on SS_ERR_LOCKED too. */
 int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int64_t now_ms,
 		  struct ss_open_report *rep, struct ss_error *err);
 

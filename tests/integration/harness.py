@@ -35,12 +35,14 @@ class Daemon:
     """One statestored process. Use start() / stop() / kill(); the data dir
     survives restarts and is removed by cleanup()."""
 
-    def __init__(self, data_dir=None, args=(), program="statestored", env=None):
+    def __init__(self, data_dir=None, args=(), program="statestored", env=None,
+                 preexec_fn=None):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ss-it-")
         self.args = list(args)
         self.program = program
         self.env = env
+        self.preexec_fn = preexec_fn  # run in the child before exec (set limits, say)
         self.proc = None
         self.waited = False
         self.port = None
@@ -57,7 +59,7 @@ class Daemon:
             env.update(self.env)
         self.port = None  # a start that fails must not report the last run's port
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=env)
+                                     stderr=subprocess.PIPE, env=env, preexec_fn=self.preexec_fn)
         self.stderr_lines = []
         self.waited = False
         ready = threading.Event()
@@ -81,9 +83,15 @@ class Daemon:
     def log(self):
         return b"".join(self.stderr_lines).decode("utf-8", "replace")
 
-    def wait(self, timeout=60):
-        """Waits for the process to exit; returns its exit code."""
+    def wait(self, timeout=60, drain=True):
+        """Waits for the process to exit; returns its exit code. drain:
+        also wait until its stderr is read to the end - which a child it
+        forked (the snapshot writer) and that outlives it delays, since
+        it shares the pipe."""
         code = self.proc.wait(timeout)
+        if not drain:
+            self.waited = True
+            return code
         self._reader.join(timeout)
         if not self._reader.is_alive():
             self.proc.stderr.close()
@@ -235,6 +243,25 @@ def wait_until(predicate, timeout=30.0, interval=0.01):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def children(pid):
+    """The pids of pid's children (Linux's /proc/<pid>/task/<pid>/children)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def alive(pid):
+    """Whether pid runs (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def run_binary(args, program="statestored", timeout=60, env=None):

@@ -1,6 +1,7 @@
 """Compaction driven by the daemon: automatic compaction when the log
 outgrows its thresholds, COMPACTs that overlap a running one, the stall
 figures STATS reports, and syncing off the loop while the disk is slow."""
+import os
 import threading
 import unittest
 
@@ -74,6 +75,24 @@ class OverlappingCompactTest(harness.DaemonTestCase):
 
 
 class CompactionStatsTest(harness.DaemonTestCase):
+    def test_a_compaction_that_cannot_start_counts_as_failed(self):
+        """A directory where the temp file goes: the stale-file removal
+        fails before the fork. Such a COMPACT is a failure like any other."""
+        c = self.connect()
+        fill(self, c, "f", 10)
+        tmp = os.path.join(self.d.data_dir, "statestored.log.tmp")
+        os.mkdir(tmp)
+        reply = c.cmd("COMPACT")
+        self.assertTrue(reply.startswith("ERR compaction failed: cannot remove the stale "
+                                         "compaction file"), reply)
+        self.assertIn("Is a directory", reply)
+        stats = c.stats()
+        self.assertEqual((stats["compaction_failures"], stats["compactions"]), ("1", "0"))
+        os.rmdir(tmp)
+        self.assertEqual(c.cmd("COMPACT"), "OK")
+        stats = c.stats()
+        self.assertEqual((stats["compaction_failures"], stats["compactions"]), ("1", "1"))
+
     def test_a_compaction_reports_its_loop_stall(self):
         c = self.connect()
         fill(self, c, "s", 500)

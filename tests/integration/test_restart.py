@@ -8,11 +8,14 @@ import random
 import re
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import unittest
 
-from harness import DaemonTestCase, project_version, run_binary, wait_until
+from harness import (Client, Daemon, DaemonTestCase, alive, binary, children, project_version,
+                     run_binary, wait_until)
 
 SEED = int(os.environ.get("SS_TEST_SEED") or random.randrange(1 << 30))
 LOG = "statestored.log"
@@ -414,6 +417,63 @@ class TestLockAndShutdown(RestartCase):
         c = self.restart("kill")
         self.assertEqual(c.cmd("GET_CHECKPOINT k"), "w")
 
+    def test_lock_records_the_pid_of_its_holder(self):
+        with open(os.path.join(self.d.data_dir, "LOCK")) as f:
+            self.assertEqual(f.read(), "%d\n" % self.d.proc.pid)
+
+    def test_a_restart_right_after_kill9_during_compact_starts(self):
+        """kill -9 while the forked snapshot writer runs: the writer dies
+        with its daemon, so a restart made at once gets the data directory.
+        (An orphaned writer used to hold LOCK until its snapshot was done,
+        and the restart exited 3.)"""
+        d = self.new_daemon(program="statestored-faulty",
+                            env={"SS_FAULT_SNAPSHOT_DELAY_US": "120000000"}).start()
+        c = self.connect(d)
+        self.assertEqual(c.cmd("SET_CHECKPOINT k v"), "OK")
+        c.send("COMPACT\n")
+        # The writer opens the temp file, writes, then sleeps two minutes
+        # before its fdatasync: it is running once the file is there.
+        tmp = os.path.join(d.data_dir, "statestored.log.tmp")
+        self.assertTrue(wait_until(lambda: os.path.exists(tmp) and children(d.proc.pid)),
+                        d.log())
+        writer = children(d.proc.pid)[0]
+        try:
+            os.kill(d.proc.pid, signal.SIGKILL)
+            self.assertTrue(wait_until(lambda: not alive(writer), 30),
+                            "the snapshot writer outlived its daemon")
+            self.assertEqual(d.wait(), -signal.SIGKILL)
+            d.start()  # raises if the daemon does not start
+        finally:
+            if alive(writer):
+                os.kill(writer, signal.SIGKILL)
+        self.assertEqual(self.connect(d).cmd("GET_CHECKPOINT k"), "v")
+
+    def test_a_lock_left_to_a_child_of_a_dead_daemon_is_waited_for(self):
+        """LOCK held, but the pid recorded in it is gone: the holder is a
+        dying snapshot writer, so the start waits for the lock instead of
+        exiting 3 - and starts once it is free."""
+        self.assertEqual(self.d.stop(signal.SIGTERM), 0)
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        lock = os.path.join(self.d.data_dir, "LOCK")
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import fcntl, sys, os\n"
+             "f = open(sys.argv[1], 'r+'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+             "f.seek(0); f.truncate(); f.write(sys.argv[2] + '\\n'); f.flush()\n"
+             "print('locked', flush=True); sys.stdin.read()",
+             lock, str(dead.pid)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            self.assertEqual(holder.stdout.readline(), b"locked\n")
+            self.d.start(expect_ready=False)
+            self.assertTrue(self.d.wait_log(r"locked, but its owner, pid %d, is gone" % dead.pid),
+                            self.d.log())
+            self.assertTrue(self.d.running())
+        finally:
+            holder.stdin.close()  # the holder exits, and the lock is free
+            holder.wait()
+        self.assertTrue(self.d.wait_log(r"listening on"), self.d.log())
+        self.assertEqual(self.connect().cmd("PING"), "PONG")
+
     def test_lock_released_on_exit(self):
         self.assertEqual(self.d.stop(signal.SIGTERM), 0)
         second = self.new_daemon(data_dir=self.d.data_dir).start()
@@ -432,6 +492,19 @@ class TestLockAndShutdown(RestartCase):
 
     def test_sigint_exits_0(self):
         self.assertEqual(self.d.stop(signal.SIGINT), 0, self.d.log())
+
+    def test_sighup_and_sigusr_are_logged_and_ignored(self):
+        """Closing the terminal that started the daemon sends SIGHUP, which
+        used to end it without a line in its log."""
+        c = self.connect()
+        self.assertEqual(c.cmd("SET_CHECKPOINT k v"), "OK")
+        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            n = len(self.d.stderr_lines)
+            self.d.proc.send_signal(sig)
+            self.assertTrue(self.d.wait_log(r"%s received: nothing to reload; carrying on"
+                                            % sig.name, start=n), self.d.log())
+            self.assertEqual(c.cmd("GET_CHECKPOINT k"), "v")
+        self.assertTrue(self.d.running())
 
 
 class TestOptions(unittest.TestCase):
@@ -475,6 +548,80 @@ class TestOptions(unittest.TestCase):
         for opt in ["-p", "-d", "--max-clients", "--max-line", "--log-level"]:
             self.assertIn(opt, out)
 
+    def test_a_bad_option_value_names_the_option_and_its_range(self):
+        for args, want in ((["-p", "70000"], "for --port: want an integer from 0 to 65535"),
+                           (["--port=-1"], "for --port: want an integer from 0 to 65535"),
+                           (["--max-clients", "0"], "for --max-clients: want an integer from 1"),
+                           (["--log-level", "loud"], "for --log-level: want debug, info, warn"),
+                           (["-b", "localhost"], "for --bind: want a numeric IPv4 or IPv6")):
+            r = self.run_daemon(["-d", os.path.join(self.dir, "d")] + args)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn("invalid value '%s' %s" % (args[-1].split("=")[-1], want), r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(self.dir, "d")), args)
+
+    def test_an_empty_data_dir_is_a_usage_error(self):
+        r = self.run_daemon(["-p", "0", "-d", ""])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("invalid value '' for --data-dir", r.stderr)
+
+    def test_a_data_dir_is_created_with_its_parents(self):
+        d = self.new_daemon(os.path.join(self.dir, "a", "b", "c"))
+        d.start()
+        with d.connect() as c:
+            self.assertEqual(c.cmd("SET_CHECKPOINT k v"), "OK")
+        self.assertEqual(d.stop(), 0)
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "a", "b", "c", "statestored.log")))
+
+    def test_a_port_in_use_is_found_before_the_data_dir_is_touched(self):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+            data = os.path.join(self.dir, "never")
+            r = self.run_daemon(["-p", str(s.getsockname()[1]), "-d", data])
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("Address already in use", r.stderr)
+            self.assertFalse(os.path.exists(data), "created and replayed before binding")
+        finally:
+            s.close()
+
+    def test_the_listening_address_is_logged_at_every_level(self):
+        d = self.new_daemon(args=("--log-level", "error")).start()  # waits for the line
+        self.assertIsNotNone(d.port)
+        self.assertNotIn("[info]", d.log())
+        self.assertEqual(d.stop(), 0)
+        self.assertIn("shut down cleanly", d.log())
+
+    def test_a_daemon_started_with_stdio_closed_keeps_its_log_intact(self):
+        """Started with descriptors 0-2 closed, the daemon's own files would
+        get those numbers, and log lines written to "stderr" would land in
+        the data log. They are filled with /dev/null first."""
+        data = os.path.join(self.dir, "closed")
+        port = free_port()
+        p = subprocess.Popen([binary("statestored"), "-p", str(port), "-d", data,
+                              "--log-level", "debug"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL,
+                             preexec_fn=lambda: [os.close(fd) for fd in (0, 1, 2)])
+        try:
+            c = wait_until(lambda: connect_or_none(port), 30)
+            self.assertIsNotNone(c, "the daemon did not listen")
+            with c:
+                self.assertEqual(c.cmd("SET_CHECKPOINT k v"), "OK")
+                self.assertEqual(c.cmd("SET_CHECKPOINT k w"), "OK")
+        finally:
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(30), 0)
+        d = self.new_daemon(data).start()
+        with d.connect() as c:
+            self.assertEqual(c.cmd("GET_CHECKPOINT k"), "w")
+        self.assertEqual(d.stop(), 0)
+
+    def new_daemon(self, data_dir=None, args=()):
+        d = Daemon(data_dir or os.path.join(self.dir, "data"), args)
+        self.addCleanup(d.cleanup)
+        return d
+
     def test_port_in_use_exits_1(self):
         s = socket.socket()
         try:
@@ -486,6 +633,20 @@ class TestOptions(unittest.TestCase):
             self.assertNotEqual(r.stderr.strip(), "")
         finally:
             s.close()
+
+
+def free_port():
+    """A port nothing listens on now (the kernel's pick for port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def connect_or_none(port):
+    try:
+        return Client(port, 30)
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":

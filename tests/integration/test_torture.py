@@ -33,6 +33,9 @@ class KillNineTorture(unittest.TestCase):
         # The cycles whose trigger is "kill right after sending COMPACT"
         # make this all but certain; a run without one tested too little.
         self.assertGreater(res.kills_during_compact, 0, report)
+        # Kills that left a snapshot writer running, each restarted at once
+        # (the run fails if a restart refuses the data directory).
+        self.assertGreater(res.kills_with_writer, 0, report)
         self.assertGreater(res.acked, 0, report)
 
 

@@ -43,6 +43,11 @@
  *   SS_FAULT_SYNC_DELAY_US=n  every fdatasync sleeps n microseconds first,
  *       a disk that is slow to sync (the daemon then moves its syncs off
  *       the loop; STATS fsyncs_background counts them).
+ *   SS_FAULT_SNAPSHOT_DELAY_US=n  the fdatasync of a compaction's temp file
+ *       (statestored.log.tmp, written by the forked snapshot writer) sleeps
+ *       n microseconds first: a snapshot that takes long, as one of
+ *       millions of entries does, so that a test can act while the writer
+ *       runs (kill its parent, say).
  *
  * Observation, in either mode (both optional):
  *
@@ -74,6 +79,7 @@
 #include <unistd.h>
 
 #include "statestored/daemon.h"
+#include "statestored/store.h"
 
 enum op { OP_OPEN, OP_PWRITE, OP_FDATASYNC, OP_FSYNC, OP_FTRUNCATE, OP_RENAME, OP_UNLINK, OP_CLOSE, OP_N };
 
@@ -106,6 +112,7 @@ struct fault {
 	int armed;     /* fdatasync: a marked write happened */
 	int short_due; /* short: the retry of a short write must fail */
 	long sync_delay_us; /* SS_FAULT_SYNC_DELAY_US */
+	long snapshot_delay_us; /* SS_FAULT_SNAPSHOT_DELAY_US */
 	/* Counting mode. */
 	struct nth_fault nf[FAULTS_MAX];
 	int nfaults;
@@ -305,6 +312,24 @@ static int count_fd_call(struct fault *f, enum op op, int fd, const char *more)
 	return fire;
 }
 
+static void sleep_us(long us)
+{
+	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Whether fd is the compaction's temp file. */
+static int is_snapshot(int fd)
+{
+	char name[PATH_MAX];
+	const char *p = fd_name(fd, name, sizeof(name));
+	size_t n = strlen(p), k = strlen(SS_LOG_TMP_FILE);
+
+	return n >= k && strcmp(p + n - k, SS_LOG_TMP_FILE) == 0;
+}
+
 static int f_fdatasync(void *ctx, int fd)
 {
 	struct fault *f = ctx;
@@ -315,12 +340,10 @@ static int f_fdatasync(void *ctx, int fd)
 		f->armed = 0;
 		return fail_with(f->err);
 	}
-	if (f->sync_delay_us > 0) {
-		struct timespec ts = {.tv_sec = f->sync_delay_us / 1000000,
-				      .tv_nsec = f->sync_delay_us % 1000000 * 1000};
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
+	if (f->sync_delay_us > 0)
+		sleep_us(f->sync_delay_us);
+	if (f->snapshot_delay_us > 0 && is_snapshot(fd))
+		sleep_us(f->snapshot_delay_us);
 	return ss_io_posix.fdatasync(ss_io_posix.ctx, fd);
 }
 
@@ -461,6 +484,9 @@ int main(int argc, char **argv)
 	const char *delay = getenv("SS_FAULT_SYNC_DELAY_US");
 	if (delay && *delay)
 		f.sync_delay_us = strtol(delay, NULL, 10);
+	delay = getenv("SS_FAULT_SNAPSHOT_DELAY_US");
+	if (delay && *delay)
+		f.snapshot_delay_us = strtol(delay, NULL, 10);
 	if (spec && *spec && parse_fault(spec, &f) < 0) {
 		fprintf(stderr, "statestored-faulty: bad SS_FAULT '%s'\n", spec);
 		return 2;

@@ -40,7 +40,8 @@
  *
  * Not modeled: file data that persists without the write having been
  * issued (garbage), reordering inside one piece, directories other than
- * root, and metadata such as modes and times.
+ * root, root's LOCK file (never synced, read back only as a hint), and
+ * metadata such as modes and times.
  */
 #ifndef STATESTORED_CRASHFS_H
 #define STATESTORED_CRASHFS_H

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -113,12 +115,61 @@ static void test_another_process_is_refused_until_close(void **state)
 	free(dir);
 }
 
+static void test_a_refused_open_reports_the_pid_recorded_in_lock(void **state)
+{
+	char *dir = sstest_tmpdir();
+	char *lock = sstest_path(dir, SS_LOCK_FILE);
+	struct ss_store *a = sstest_open(dir, NULL, 0, NOW, NULL);
+	struct ss_store_options opt = {.dir = dir};
+	struct ss_open_report rep;
+	struct ss_error err = {0};
+	struct ss_store *s = NULL;
+	char want[32];
+	size_t len;
+
+	(void)state;
+	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+	assert_int_equal(ss_store_open(&s, &opt, NOW, &rep, &err), -1);
+	assert_int_equal(err.kind, SS_ERR_LOCKED);
+	assert_int_equal(rep.lock_pid, (long)getpid());
+	/* The refused open left the holder's record as it was. */
+	char *text = sstest_read_file(lock, &len);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(text, want, len);
+	free(text);
+	ss_store_close(a);
+	sstest_rmdir(dir);
+	free(lock);
+	free(dir);
+}
+
+static void test_an_open_that_cannot_record_its_pid_still_opens(void **state)
+{
+	char *dir = sstest_tmpdir();
+	struct sstest_fault_io f;
+	struct ss_open_report rep;
+
+	(void)state;
+	sstest_fault_io_init(&f);
+	/* The first pwrite of an open is the pid record in LOCK. */
+	sstest_fault_io_arm(&f, SSTEST_OP_PWRITE, 1, ENOSPC, 0);
+	struct ss_store *s = sstest_open(dir, &f.io, 0, NOW, &rep);
+	assert_int_equal(f.injected, 1);
+	assert_int_equal(rep.lock_pid_errno, ENOSPC);
+	assert_int_equal(sstest_set(s, "k", "v", 0, NOW, NULL), 0);
+	ss_store_close(s);
+	sstest_rmdir(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_second_open_in_the_same_process_is_refused),
 		cmocka_unit_test(test_refused_open_touches_nothing),
 		cmocka_unit_test(test_another_process_is_refused_until_close),
+		cmocka_unit_test(test_a_refused_open_reports_the_pid_recorded_in_lock),
+		cmocka_unit_test(test_an_open_that_cannot_record_its_pid_still_opens),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,6 +43,7 @@ static void test_missing_log_and_directory_are_created(void **state)
 	struct ss_store *s = sstest_open(sub, NULL, 0, NOW, &rep);
 
 	assert_int_equal(rep.records, 0);
+	assert_int_equal(rep.groups, 0);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.log_bytes, strlen(SS_LOG_HEADER));
 	assert_int_equal(ss_store_log_bytes(s), strlen(SS_LOG_HEADER));
@@ -62,12 +63,14 @@ static void test_empty_file_gets_a_header(void **state)
 	sstest_write_file(fx->log, "", 0);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.records, 0);
+	assert_int_equal(rep.groups, 0);
 	assert_int_equal(rep.torn_bytes, 0);
 	sstest_assert_file_equals(fx->log, SS_LOG_HEADER, strlen(SS_LOG_HEADER));
 	assert_int_equal(sstest_set(s, "a", "1", 0, NOW, NULL), 0);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 2);
+	assert_int_equal(rep.records, 1);
+	assert_int_equal(rep.groups, 1);
 	sstest_assert_state(s, "a 1 0\n", NOW);
 	ss_store_close(s);
 }
@@ -81,6 +84,7 @@ static void test_header_only_log_is_empty(void **state)
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.records, 0);
+	assert_int_equal(rep.groups, 0);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.log_bytes, fx->l.len);
 	sstest_assert_state(s, "", NOW);
@@ -106,6 +110,7 @@ static void test_torn_header_is_rewritten(void **state)
 			s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 			assert_int_equal(rep.torn_bytes, len);
 			assert_int_equal(rep.records, 0);
+			assert_int_equal(rep.groups, 0);
 			ss_store_close(s);
 			sstest_assert_file_equals(fx->log, SS_LOG_HEADER, hlen);
 		}
@@ -126,7 +131,8 @@ static void test_hand_made_log_replays_in_order(void **state)
 	sstest_log_del(&fx->l, "never-existed");
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 12);
+	assert_int_equal(rep.records, 6);
+	assert_int_equal(rep.groups, 6);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.expired, 0);
 	assert_int_equal(rep.log_bytes, fx->l.len);
@@ -139,7 +145,7 @@ static void test_hand_made_log_replays_in_order(void **state)
 /* Writes the log cut at every byte of [from, l->len), opens it, and checks
  * that the state is want, the tail was cut back to from, and that the log
  * takes appends that survive another reopen. */
-static void check_torn_at_every_byte(struct sstest_fixture *fx, size_t from, uint64_t records,
+static void check_torn_at_every_byte(struct sstest_fixture *fx, size_t from, uint64_t commits,
 				     const char *want)
 {
 	for (size_t cut = from; cut < fx->l.len; cut++) {
@@ -150,7 +156,8 @@ static void check_torn_at_every_byte(struct sstest_fixture *fx, size_t from, uin
 		sstest_log_write(&fx->l, fx->log, cut);
 		s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 		assert_int_equal(rep.torn_bytes, cut - from);
-		assert_int_equal(rep.records, records);
+		assert_int_equal(rep.records, commits);
+		assert_int_equal(rep.groups, commits);
 		assert_int_equal(rep.log_bytes, from);
 		assert_int_equal(sstest_file_size(fx->log), from);
 		sstest_assert_state(s, want, NOW);
@@ -159,7 +166,8 @@ static void check_torn_at_every_byte(struct sstest_fixture *fx, size_t from, uin
 
 		s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 		assert_int_equal(rep.torn_bytes, 0);
-		assert_int_equal(rep.records, records + 2);
+		assert_int_equal(rep.records, commits + 1);
+		assert_int_equal(rep.groups, commits + 1);
 		sprintf(after, "%szz-after ok 0\n", want);
 		sstest_assert_state(s, after, NOW);
 		ss_store_close(s);
@@ -174,7 +182,7 @@ static void test_torn_at_every_byte_of_the_last_record(void **state)
 	sstest_log_set(&fx->l, "a", "1", 0);
 	sstest_log_set(&fx->l, "b", "2", NOW + 10);
 	sstest_log_set(&fx->l, "c", "last-value", 1700000000000);
-	check_torn_at_every_byte(fx, fx->l.off[4], 4, "a 1 0\nb 2 1000010\n");
+	check_torn_at_every_byte(fx, fx->l.off[4], 2, "a 1 0\nb 2 1000010\n");
 }
 
 static void test_torn_at_every_byte_of_a_last_del(void **state)
@@ -183,7 +191,7 @@ static void test_torn_at_every_byte_of_a_last_del(void **state)
 
 	sstest_log_set(&fx->l, "a", "1", 0);
 	sstest_log_del(&fx->l, "a");
-	check_torn_at_every_byte(fx, fx->l.off[2], 2, "a 1 0\n");
+	check_torn_at_every_byte(fx, fx->l.off[2], 1, "a 1 0\n");
 }
 
 static void test_torn_group_applies_none_of_it(void **state)
@@ -203,7 +211,7 @@ static void test_torn_group_applies_none_of_it(void **state)
 	sstest_assert_state(s, "a 2 0\nb 2 0\n", NOW);
 	ss_store_close(s);
 	/* Torn anywhere inside: none of it, cut back to before the GROUP. */
-	check_torn_at_every_byte(fx, fx->l.off[4], 4, "a 1 0\nc 3 0\n");
+	check_torn_at_every_byte(fx, fx->l.off[4], 2, "a 1 0\nc 3 0\n");
 }
 
 static void test_zero_filled_tail_is_the_end_of_the_log(void **state)
@@ -220,7 +228,8 @@ static void test_zero_filled_tail_is_the_end_of_the_log(void **state)
 	sstest_log_raw(&fx->l, zeros, sizeof(zeros));
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 4);
+	assert_int_equal(rep.records, 2);
+	assert_int_equal(rep.groups, 2);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.log_bytes, end);
 	assert_int_equal(ss_store_log_bytes(s), end);
@@ -229,7 +238,8 @@ static void test_zero_filled_tail_is_the_end_of_the_log(void **state)
 	assert_int_equal(sstest_set(s, "c", "3", 0, NOW, NULL), 0);
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 6);
+	assert_int_equal(rep.records, 3);
+	assert_int_equal(rep.groups, 3);
 	assert_int_equal(rep.torn_bytes, 0);
 	sstest_assert_state(s, "a 1 0\nb 2 0\nc 3 0\n", NOW);
 	ss_store_close(s);
@@ -430,7 +440,8 @@ static void check_lost_pages_of_the_last_group(struct sstest_fixture *fx, size_t
 	l.len = fx->l.len + sizeof(zeros);
 	sstest_log_write(&l, fx->log, l.len);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 2);
+	assert_int_equal(rep.records, 1);
+	assert_int_equal(rep.groups, 1);
 	/* The torn write's bytes, up to its last one that reached the disk;
 	 * not the preallocated zeros after it. */
 	assert_int_equal(rep.torn_bytes, (z1 >= fx->l.len ? z0 : fx->l.len) - from);
@@ -441,7 +452,8 @@ static void check_lost_pages_of_the_last_group(struct sstest_fixture *fx, size_t
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.torn_bytes, 0);
-	assert_int_equal(rep.records, 4);
+	assert_int_equal(rep.records, 2);
+	assert_int_equal(rep.groups, 2);
 	sstest_assert_state(s, "a 1 0\nb 2 0\n", NOW);
 	ss_store_close(s);
 	free(buf);
@@ -554,7 +566,8 @@ static void test_a_record_outside_any_group_is_damage(void **state)
 	/* Last: torn, cut. */
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 2);
+	assert_int_equal(rep.records, 1);
+	assert_int_equal(rep.groups, 1);
 	assert_int_equal(rep.torn_bytes, fx->l.len - fx->l.off[2]);
 	assert_int_equal(sstest_file_size(fx->log), fx->l.off[2]);
 	sstest_assert_state(s, "a 1 0\n", NOW);
@@ -643,7 +656,8 @@ static void test_expired_set_at_replay_removes_the_earlier_value(void **state)
 	sstest_log_set(&fx->l, "c", "live", NOW + 1);
 	sstest_log_write(&fx->l, fx->log, fx->l.len);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 8);
+	assert_int_equal(rep.records, 4);
+	assert_int_equal(rep.groups, 4);
 	assert_int_equal(rep.expired, 2);
 	sstest_assert_state(s, "c live 1000001\n", NOW);
 	sstest_assert_value(s, "a", NULL, NOW);
