@@ -36,8 +36,8 @@ class StateStoreUnavailable(ConnectionError):
 
 
 def _token(what, s):
-    """Names and values are printable ASCII without whitespace
-    (PROTOCOL.txt). Checked here only so that a value can never smuggle a
+    """Names and values are printable ASCII without whitespace (the
+    README's Protocol section). Checked here only so that a value can never smuggle a
     second request onto the wire; the server enforces the length limits and
     answers ERR past them."""
     if not isinstance(s, str):
@@ -106,7 +106,7 @@ class StateClient:
                         self.reconnects += 1
                 self._sock.sendall(line.encode("ascii") + b"\n")
                 first = self._readline()
-                if not multi or first.startswith("ERR"):
+                if not multi or first.startswith("ERR "):
                     reply = first
                 else:
                     reply = [first] if first != "END" else []
@@ -126,8 +126,10 @@ class StateClient:
                 if self.on_retry is not None:
                     self.on_retry(attempt, delay, e)
                 time.sleep(delay)
-        if isinstance(reply, str) and (reply == "ERR" or reply.startswith("ERR ")):
-            raise StateStoreError(reply[4:] or reply)
+        # An error is "ERR", a space and a reason; a value never holds a
+        # space, so a checkpoint "ERR" is a value.
+        if isinstance(reply, str) and reply.startswith("ERR "):
+            raise StateStoreError(reply[4:])
         return reply
 
     # -- commands -----------------------------------------------------------

@@ -80,12 +80,23 @@ static enum ss_cmd_status stage(struct ss_cmd_env *env, const struct ss_record *
 	return SS_CMD_STAGED;
 }
 
+/* The one value the text protocol cannot tell apart from an answer: GET
+ * replies NULL for a missing checkpoint. (An error reply is "ERR" and a
+ * space and a reason, and no value holds a space, so no value can pass
+ * for an error.) */
+static int reserved_value(const char *p, size_t n)
+{
+	return n == 4 && memcmp(p, "NULL", 4) == 0;
+}
+
 static enum ss_cmd_status cmd_set(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
 	const char *why = check_name(&req->argv[1]);
 	if (!why)
 		why = check_token(&req->argv[2], SS_VALUE_MAX, "value too long", "invalid value");
+	if (!why && reserved_value(req->argv[2].p, req->argv[2].n))
+		why = "reserved value 'NULL': GET_CHECKPOINT answers NULL for a missing checkpoint";
 	if (why)
 		return reply_err(env, out, why, NULL);
 
@@ -147,6 +158,12 @@ static enum ss_cmd_status cmd_get(const struct ss_request *req, struct ss_cmd_en
 		return st;
 	if (!found)
 		return reply(env, out, "NULL");
+	/* Only a log written before NULL was refused can hold it: say so,
+	 * rather than let the checkpoint read back as missing. */
+	if (reserved_value(e.value, e.vlen))
+		return reply_err(env, out,
+				 "the stored value is 'NULL', which reads as missing; set it again",
+				 NULL);
 	if (ss_buf_append(out, e.value, e.vlen) < 0 || ss_buf_puts(out, "\n") < 0)
 		return SS_CMD_NOMEM;
 	return SS_CMD_REPLIED;

@@ -171,16 +171,23 @@ static enum ref reference(const struct ss_request *req, int64_t now, int64_t *ex
 			return cmds[i].kind;
 		if (!valid_token(&req->argv[2], SS_VALUE_MAX))
 			return R_ERR;
+		/* GET answers NULL for a missing checkpoint: the value is taken. */
+		if (req->argv[2].n == 4 && memcmp(req->argv[2].p, "NULL", 4) == 0)
+			return R_ERR;
 		*expire = 0;
 		if (nargs == 3) {
 			const struct ss_token *t = &req->argv[3];
 			int64_t ttl = 0;
-			if (t->n > 12)
+			if (t->n == 0)
 				return R_ERR;
 			for (size_t k = 0; k < t->n; k++) {
 				if (t->p[k] < '0' || t->p[k] > '9')
 					return R_ERR;
+				/* Any number of leading zeros; past the maximum it
+				 * stays past it. */
 				ttl = ttl * 10 + (t->p[k] - '0');
+				if (ttl > SS_TTL_MAX_S)
+					ttl = SS_TTL_MAX_S + 1;
 			}
 			if (ttl < 1 || ttl > SS_TTL_MAX_S)
 				return R_ERR;

@@ -79,6 +79,16 @@ class StateClientAgainstDaemon(unittest.TestCase):
         self.assertTrue(self.client.ping())
         self.assertEqual(self.client.reconnects, 0)
 
+    def test_a_checkpoint_ERR_is_a_value_and_NULL_is_refused(self):
+        """Only "ERR", a space and a reason is an error; NULL is the reply
+        for a missing checkpoint, so no checkpoint may hold it."""
+        self.client.set_checkpoint("x", "ERR")
+        self.assertEqual(self.client.get_checkpoint("x"), "ERR")
+        with self.assertRaises(StateStoreError) as cm:
+            self.client.set_checkpoint("y", "NULL")
+        self.assertIn("reserved value 'NULL'", str(cm.exception))
+        self.assertIsNone(self.client.get_checkpoint("y"))
+
     def test_values_that_could_inject_a_second_request_are_refused_locally(self):
         for bad in ("a b", "a\nDEL_CHECKPOINT x", ""):
             with self.assertRaises(ValueError):
@@ -108,9 +118,11 @@ class StateClientAgainstDaemon(unittest.TestCase):
         self.daemon.kill()
         c = StateClient("127.0.0.1", self.daemon.port, timeout=1, retries=2, backoff=0.01)
         t0 = time.monotonic()
-        with self.assertRaises(StateStoreUnavailable):
+        with self.assertRaises(StateStoreUnavailable) as cm:
             c.ping()
         self.assertLess(time.monotonic() - t0, 5)
+        # retries=2: the first attempt and two retries.
+        self.assertIn("after 3 attempts", str(cm.exception))
 
 
 class PipelineAgainstDaemon(unittest.TestCase):

@@ -1,4 +1,4 @@
-"""The wire protocol of PROTOCOL.txt, request by request: every command and
+"""The wire protocol of the README's Protocol section, request by request: every command and
 its reply, the framing rules inside one line (case, separators, \\r, empty
 lines), every error with its exact text, and the rule that a bad request
 changes nothing and leaves the connection usable.
@@ -318,6 +318,17 @@ class TestErrors(ProtocolCase):
         self.assertEqual(self.c.cmd("SET_CHECKPOINT z v %s" % ("0" * 100 + "90")), "OK")
         ttl = int(self.c.cmd("TTL_CHECKPOINT z"))
         self.assertTrue(80 <= ttl <= 90, ttl)
+
+    def test_the_value_NULL_is_refused_so_a_checkpoint_never_reads_as_missing(self):
+        self.assert_rejected("SET_CHECKPOINT keep NULL", "ERR reserved value 'NULL': "
+                             "GET_CHECKPOINT answers NULL for a missing checkpoint")
+        self.assert_rejected("SET_CHECKPOINT fresh NULL 60", "ERR reserved value 'NULL': "
+                             "GET_CHECKPOINT answers NULL for a missing checkpoint")
+        self.assert_state("fresh", None)
+        self.assert_nothing_changed()
+        # ERR is a value like any other: an error is "ERR", a space, a reason.
+        self.assertEqual(self.c.cmd("SET_CHECKPOINT e ERR"), "OK")
+        self.assertEqual(self.c.cmd("GET_CHECKPOINT e"), "ERR")
 
     def test_ttl_at_maximum_accepted(self):
         self.assertEqual(self.c.cmd("SET_CHECKPOINT p v %d" % TTL_MAX), "OK")

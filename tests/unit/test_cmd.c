@@ -161,6 +161,23 @@ static void test_a_ttl_with_leading_zeros_is_its_number(void **state)
 	assert_int_equal(f->b.ops[1].expire_ms, f->env.now_ms + 315360000LL * 1000);
 }
 
+static void test_the_value_NULL_is_refused_and_never_reads_as_missing(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(run(f, "SET_CHECKPOINT p NULL\n"), SS_CMD_REPLIED);
+	assert_reply(f, "ERR reserved value 'NULL': GET_CHECKPOINT answers NULL for a missing "
+			"checkpoint\n");
+	assert_int_equal(f->b.nops, 0);
+	/* Other spellings are ordinary values. */
+	assert_int_equal(run(f, "SET_CHECKPOINT p null\n"), SS_CMD_STAGED);
+	assert_int_equal(run(f, "SET_CHECKPOINT p NULLS\n"), SS_CMD_STAGED);
+	assert_int_equal(run(f, "SET_CHECKPOINT p ERR\n"), SS_CMD_STAGED);
+	/* A NULL stored by an older version reads as an error, not as missing. */
+	assert_int_equal(ss_table_set(f->t, "old", 3, "NULL", 4, 0), 0);
+	assert_int_equal(run(f, "GET_CHECKPOINT old\n"), SS_CMD_REPLIED);
+	assert_reply(f, "ERR the stored value is 'NULL', which reads as missing; set it again\n");
+}
+
 static void test_name_and_value_limits(void **state)
 {
 	struct fixture *f = *state;
@@ -249,6 +266,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ttl_upper_bound_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_ttl_with_leading_zeros_is_its_number, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_the_value_NULL_is_refused_and_never_reads_as_missing,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_and_value_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_while_replies_owed, setup, teardown),
