@@ -97,6 +97,11 @@ static enum ss_cmd_status cmd_set(const struct ss_request *req, struct ss_cmd_en
 		why = check_token(&req->argv[2], SS_VALUE_MAX, "value too long", "invalid value");
 	if (!why && reserved_value(req->argv[2].p, req->argv[2].n))
 		why = "reserved value 'NULL': GET_CHECKPOINT answers NULL for a missing checkpoint";
+	/* Past the quota a SET is refused, but a DEL and COMPACT go on: they
+	 * are how the log gets back under it. */
+	if (!why && env->quota_exceeded)
+		why = "quota exceeded: the log has passed --quota-bytes; delete checkpoints and "
+		      "COMPACT to make room";
 	if (why)
 		return reply_err(env, out, why, NULL);
 

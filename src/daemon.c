@@ -37,6 +37,9 @@ static void usage(FILE *out, const char *prog)
 		"                         ... and PERCENT of its size after the last compaction (default %u)\n"
 		"      --sync-thread      run fdatasync on a helper thread whenever several clients wait\n"
 		"                         (default: only while the disk is slow)\n"
+		"      --quota-bytes BYTES\n"
+		"                         refuse SETs while the log is past BYTES; DEL and COMPACT\n"
+		"                         still work (default 0 = no quota)\n"
 		"      --log-level LEVEL  debug, info, warn or error (default info)\n"
 		"  -h, --help             print this help and exit\n"
 		"  -V, --version          print the version and exit\n"
@@ -55,6 +58,7 @@ enum {
 	OPT_AUTO_COMPACT_MIN,
 	OPT_AUTO_COMPACT_GROWTH,
 	OPT_SYNC_THREAD,
+	OPT_QUOTA_BYTES,
 };
 
 static const struct option longopts[] = {
@@ -67,6 +71,7 @@ static const struct option longopts[] = {
 	{"auto-compact-min", required_argument, NULL, OPT_AUTO_COMPACT_MIN},
 	{"auto-compact-growth", required_argument, NULL, OPT_AUTO_COMPACT_GROWTH},
 	{"sync-thread", no_argument, NULL, OPT_SYNC_THREAD},
+	{"quota-bytes", required_argument, NULL, OPT_QUOTA_BYTES},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -84,6 +89,7 @@ static const struct {
 	{OPT_PREALLOC, 0, 1LL << 30},
 	{OPT_AUTO_COMPACT_MIN, 0, LLONG_MAX},
 	{OPT_AUTO_COMPACT_GROWTH, 101, 100000},
+	{OPT_QUOTA_BYTES, 0, LLONG_MAX},
 };
 
 /* The long name of option opt, for messages. */
@@ -198,6 +204,9 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 			break;
 		case OPT_SYNC_THREAD:
 			cfg.sync_thread = 1;
+			break;
+		case OPT_QUOTA_BYTES:
+			cfg.quota_bytes = (uint64_t)v;
 			break;
 		case OPT_LOG_LEVEL:
 			if (ss_diag_parse_level(optarg, &diag.level) < 0)

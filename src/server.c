@@ -99,6 +99,7 @@ struct ss_server {
 	ev_signal sigterm_w, sigint_w;
 	ev_signal other_w[3]; /* SIGHUP, SIGUSR1, SIGUSR2: logged, ignored */
 	int max_clients; /* --max-clients, or fewer if descriptors are short */
+	int quota_alarm; /* the log is past --quota-bytes (logged when it changes) */
 	ev_prepare commit_w;
 	int compaction_seen; /* a compaction ran during this loop iteration */
 	uint64_t compaction_loop_max_us; /* longest iteration while the last one ran */
@@ -179,6 +180,35 @@ static void settle(struct ss_server *srv, struct ss_conn *c)
 		conn_unlink_free(srv, c);
 }
 
+/* Whether the log is past --quota-bytes. A batch staged before it passed
+ * may take the log past it by up to one batch (SS_BATCH_SOFT_MAX). */
+static int over_quota(const struct ss_server *srv)
+{
+	return srv->cfg->quota_bytes > 0 && ss_store_log_bytes(srv->store) >= srv->cfg->quota_bytes;
+}
+
+/* Logs the quota alarm when it is raised and when it clears: after each
+ * commit (the log grew) and each compaction (it shrank). */
+static void watch_quota(struct ss_server *srv)
+{
+	int over = over_quota(srv);
+
+	if (over == srv->quota_alarm)
+		return;
+	srv->quota_alarm = over;
+	if (over)
+		ss_warn(srv->diag,
+			"quota alarm: the log is %llu bytes, past --quota-bytes %llu; SETs are "
+			"refused until DEL_CHECKPOINT and COMPACT bring it under",
+			(unsigned long long)ss_store_log_bytes(srv->store),
+			(unsigned long long)srv->cfg->quota_bytes);
+	else
+		ss_notice(srv->diag, "quota alarm cleared: the log is %llu bytes, under --quota-bytes "
+				     "%llu; SETs are accepted again",
+			  (unsigned long long)ss_store_log_bytes(srv->store),
+			  (unsigned long long)srv->cfg->quota_bytes);
+}
+
 /* Executes the complete requests in c's input until one must wait. */
 static void process_input(struct ss_server *srv, struct ss_conn *c)
 {
@@ -189,6 +219,7 @@ static void process_input(struct ss_server *srv, struct ss_conn *c)
 		.max_line = srv->cfg->max_line,
 		.batch_max_bytes = SS_BATCH_SOFT_MAX,
 		.stopping = srv->shutting_down,
+		.quota_exceeded = over_quota(srv),
 		.rejected = &srv->st.rejected,
 		.compact_requested = &srv->compact_requested,
 		.stats = server_stats,
@@ -340,6 +371,7 @@ static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg
 	 * measured single fdatasyncs of 15-25 ms. Start off the loop. */
 	srv->disk_slow = 1;
 
+	watch_quota(srv);
 	/* A failed directory fsync after the rename poisons the store. */
 	int refusing = failure && ss_store_state(srv->store) != SS_STORE_OK;
 	if (refusing)
@@ -505,6 +537,7 @@ static int sync_in_background(const struct ss_server *srv, const struct ss_batch
  * pending compaction, and whether the loop may block. */
 static void after_commit(struct ss_server *srv)
 {
+	watch_quota(srv);
 	size_t nwait = srv->nwaiters;
 	srv->nwaiters = 0;
 	for (size_t i = 0; i < nwait && i < srv->waitcap; i++) {
@@ -747,6 +780,8 @@ static void server_stats(void *arg, struct ss_buf *out)
 		{"last_compaction_stall_us", srv->compactor.last_stall_us},
 		{"last_compaction_loop_max_us", srv->compaction_loop_max_us},
 		{"expired", s->expired},
+		{"quota_bytes", srv->cfg->quota_bytes},
+		{"quota_exceeded", (unsigned long long)over_quota(srv)},
 	};
 
 	ss_buf_printf(out, "STAT version %s\n", SS_VERSION);
@@ -929,6 +964,14 @@ int ss_server_run(const struct ss_server_config *cfg)
 	code = open_store(srv);
 	if (code != SS_EXIT_OK)
 		goto out;
+	watch_quota(srv);
+	if (cfg->quota_bytes > 0 &&
+	    (cfg->auto_compact_min == 0 || cfg->auto_compact_min >= cfg->quota_bytes))
+		ss_warn(srv->diag,
+			"automatic compaction (--auto-compact-min %llu) cannot run before the log "
+			"reaches --quota-bytes %llu: lower --auto-compact-min, or COMPACT by hand",
+			(unsigned long long)cfg->auto_compact_min,
+			(unsigned long long)cfg->quota_bytes);
 
 	code = SS_EXIT_ERROR;
 	/* The default loop: it is the one libev lets watch child processes. */

@@ -42,6 +42,7 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 		.batch = env->batch,
 		.owner = s,
 		.now_ms = env->now_ms,
+		.quota_exceeded = env->quota_exceeded,
 		.rejected = env->rejected,
 		.stats = env->stats,
 		.stats_arg = env->stats_arg,

@@ -23,6 +23,7 @@ struct ss_cmd_env {
 	void *owner;            /* recorded in each staged op */
 	int64_t now_ms;         /* unix ms, for TTLs */
 	int may_reply;          /* 0 while the caller still owes earlier replies */
+	int quota_exceeded;     /* the log is past its quota: refuse SETs */
 	uint64_t *rejected;     /* incremented for each ERR reply */
 	/* Appends the STATS lines (without END). */
 	void (*stats)(void *arg, struct ss_buf *out);

@@ -47,6 +47,9 @@ struct ss_server_config {
 	 * wait (see syncer.h). Off by default: measured slower here. */
 	int sync_thread;
 	unsigned auto_compact_growth;
+	/* Past this many log bytes, SETs are refused (reads, DELs and COMPACT
+	 * go on) until the log is back under it; 0: no quota. */
+	uint64_t quota_bytes;
 	const struct ss_io *io; /* NULL: ss_io_posix */
 	const struct ss_diag *diag;
 };

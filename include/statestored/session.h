@@ -58,6 +58,7 @@ struct ss_session_env {
 	size_t max_line;         /* longest request line, without "\r\n" */
 	size_t batch_max_bytes;  /* the open batch takes no more past this size */
 	int stopping;            /* shutting down: execute nothing */
+	int quota_exceeded;      /* the log is past its quota: SETs are refused */
 	uint64_t *rejected;      /* incremented for each ERR reply */
 	int *compact_requested;  /* set to 1 when a COMPACT is queued */
 	/* Appends the STATS lines (without END). */

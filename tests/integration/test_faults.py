@@ -143,6 +143,22 @@ class TestSyncFailure(FaultCase):
                 self.assertEqual(got, value, name)
 
 
+def mount_small_tmpfs(test, size="4m"):
+    """Mounts a tmpfs of size on a temp dir, unmounted after the test's
+    daemons are stopped. Returns its path, or None with the reason in
+    test.no_tmpfs (mounting needs root)."""
+    mnt = tempfile.mkdtemp(prefix="ss-it-tmpfs-")
+    test.addCleanup(shutil.rmtree, mnt, True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", mnt],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        test.no_tmpfs = r.stderr.strip()
+        return None
+    # Cleanups run after tearDown has stopped the daemons.
+    test.addCleanup(subprocess.run, ["umount", "-l", mnt], capture_output=True)
+    return mnt
+
+
 class TestFullDisk(DaemonTestCase):
     """A real ENOSPC: the data dir on a 4 MiB tmpfs with a 1 MiB filler
     file beside it, so the test can free space again."""
@@ -152,15 +168,10 @@ class TestFullDisk(DaemonTestCase):
 
     def setUp(self):
         super().setUp()
-        self.mnt = tempfile.mkdtemp(prefix="ss-it-tmpfs-")
-        self.addCleanup(shutil.rmtree, self.mnt, True)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", self.mnt],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
+        self.mnt = mount_small_tmpfs(self)
+        if self.mnt is None:
             self.skipTest("cannot mount a tmpfs for the full-disk test (needs root): %s"
-                          % r.stderr.strip())
-        # Cleanups run after tearDown has stopped the daemons.
-        self.addCleanup(subprocess.run, ["umount", "-l", self.mnt], capture_output=True)
+                          % self.no_tmpfs)
         self.filler = os.path.join(self.mnt, "filler")
         with open(self.filler, "wb") as f:
             f.write(b"\xaa" * (1024 * 1024))
@@ -227,6 +238,87 @@ class TestFullDisk(DaemonTestCase):
         for name, value in acked.items():
             self.assertEqual(c.cmd("GET_CHECKPOINT " + name), value, name)
         self.assertTrue(c.cmd("SET_CHECKPOINT x y") in ("OK", write_failed(errno.ENOSPC)))
+
+
+class TestQuota(DaemonTestCase):
+    """--quota-bytes, the way out of a disk that the log itself filled:
+    past the quota SETs are refused while reads, DELs and COMPACT go on, so
+    there is always room to compact. On a 4 MiB tmpfs (3 MiB free beside a
+    filler) with a 1 MiB quota; where no tmpfs can be mounted, on a plain
+    temp dir, since the quota does not depend on the disk."""
+
+    AUTOSTART = False
+    QUOTA = 1024 * 1024
+    VALUE = 30 * 1024
+    REFUSED = ("ERR quota exceeded: the log has passed --quota-bytes; delete checkpoints "
+               "and COMPACT to make room")
+
+    def value(self, i):
+        return ("%05d" % i) * (self.VALUE // 5)
+
+    def test_past_the_quota_sets_are_refused_and_del_then_compact_recovers(self):
+        mnt = mount_small_tmpfs(self)
+        if mnt is not None:
+            with open(os.path.join(mnt, "filler"), "wb") as f:
+                f.write(b"\xaa" * (1024 * 1024))
+        base = mnt or tempfile.mkdtemp(prefix="ss-it-quota-")
+        if mnt is None:
+            self.addCleanup(shutil.rmtree, base, True)
+        d = self.new_daemon(os.path.join(base, "data"),
+                            args=("--quota-bytes", str(self.QUOTA), "--auto-compact-min", "0"))
+        d.start()
+        self.assertIn("automatic compaction (--auto-compact-min 0) cannot run", d.log())
+        c = self.connect(d)
+        acked, reply = {}, None
+        for i in range(200):
+            reply = c.cmd("SET_CHECKPOINT q%d %s" % (i, self.value(i)))
+            if reply != "OK":
+                break
+            acked["q%d" % i] = self.value(i)
+        self.assertEqual(reply, self.REFUSED)
+        n = len(acked)
+        stats = c.stats()
+        self.assertEqual((stats["quota_exceeded"], stats["quota_bytes"]), ("1", str(self.QUOTA)))
+        # The SET that took the log past the quota was the last accepted.
+        self.assertGreaterEqual(int(stats["log_bytes"]), self.QUOTA)
+        self.assertLess(int(stats["log_bytes"]) - self.QUOTA, self.VALUE + 100)
+        self.assertTrue(d.wait_log(r"\[warn\] quota alarm: the log is \d+ bytes, past "
+                                   r"--quota-bytes %d" % self.QUOTA), d.log())
+        # Overwrites are refused too; reads go on.
+        self.assertEqual(c.cmd("SET_CHECKPOINT q0 %s" % self.value(999)), self.REFUSED)
+        for name, value in acked.items():
+            self.assertEqual(c.cmd("GET_CHECKPOINT " + name), value, name)
+        # The way out: delete what is not needed, compact.
+        for i in range(0, n, 2):
+            self.assertEqual(c.cmd("DEL_CHECKPOINT q%d" % i), "1")
+            acked["q%d" % i] = "NULL"
+        self.assertEqual(c.stats()["quota_exceeded"], "1")
+        self.assertEqual(c.cmd("COMPACT"), "OK")
+        stats = c.stats()
+        self.assertEqual(stats["quota_exceeded"], "0")
+        self.assertLess(int(stats["log_bytes"]), self.QUOTA)
+        self.assertTrue(d.wait_log(r"\[notice\] quota alarm cleared"), d.log())
+        self.assertEqual(c.cmd("SET_CHECKPOINT after %s" % self.value(7)), "OK")
+        acked["after"] = self.value(7)
+        d.kill()
+        c = self.connect(self.new_daemon(d.data_dir, args=("--quota-bytes", str(self.QUOTA)))
+                         .start())
+        for name, value in acked.items():
+            self.assertEqual(c.cmd("GET_CHECKPOINT " + name), value, "after restart: " + name)
+
+    def test_a_log_already_past_the_quota_at_start_raises_the_alarm(self):
+        d = self.new_daemon().start()
+        c = self.connect(d)
+        for i in range(40):
+            self.assertEqual(c.cmd("SET_CHECKPOINT s%d %s" % (i, self.value(i))), "OK")
+        self.assertEqual(d.stop(), 0)
+        d.args = ["--quota-bytes", str(self.QUOTA)]
+        d.start()
+        self.assertIn("quota alarm: the log is", d.log())
+        c = self.connect(d)
+        self.assertEqual(c.cmd("SET_CHECKPOINT s0 x"), self.REFUSED)
+        self.assertEqual(c.cmd("DEL_CHECKPOINT s0"), "1")
+        self.assertEqual(c.stats()["quota_exceeded"], "1")
 
 
 if __name__ == "__main__":

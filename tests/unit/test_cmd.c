@@ -178,6 +178,22 @@ static void test_the_value_NULL_is_refused_and_never_reads_as_missing(void **sta
 	assert_reply(f, "ERR the stored value is 'NULL', which reads as missing; set it again\n");
 }
 
+static void test_past_the_quota_sets_are_refused_and_dels_staged(void **state)
+{
+	struct fixture *f = *state;
+	f->env.quota_exceeded = 1;
+	assert_int_equal(run(f, "SET_CHECKPOINT p v\n"), SS_CMD_REPLIED);
+	assert_reply(f, "ERR quota exceeded: the log has passed --quota-bytes; delete checkpoints "
+			"and COMPACT to make room\n");
+	assert_int_equal(f->b.nops, 0);
+	assert_int_equal(run(f, "DEL_CHECKPOINT p\n"), SS_CMD_STAGED);
+	assert_int_equal(run(f, "GET_CHECKPOINT p\n"), SS_CMD_REPLIED);
+	assert_reply(f, "NULL\n");
+	assert_int_equal(run(f, "COMPACT\n"), SS_CMD_COMPACT);
+	f->env.quota_exceeded = 0;
+	assert_int_equal(run(f, "SET_CHECKPOINT p v\n"), SS_CMD_STAGED);
+}
+
 static void test_name_and_value_limits(void **state)
 {
 	struct fixture *f = *state;
@@ -267,6 +283,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_ttl_with_leading_zeros_is_its_number, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_the_value_NULL_is_refused_and_never_reads_as_missing,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_past_the_quota_sets_are_refused_and_dels_staged,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_and_value_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_arguments, setup, teardown),
