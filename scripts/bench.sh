@@ -29,9 +29,12 @@ ss_need_packages "${SS_BUILD_PACKAGES[@]}" python3 redis-server
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     d_rounds=1 d_seconds=1 d_warmup=0.5 d_entries=100000 fsync_n=200 probe_base=1 after_compact=1
+    churn_secs=3
 else
     d_rounds=3 d_seconds=5 d_warmup=1 d_entries=1000000 fsync_n=1000 probe_base=2 after_compact=1
+    churn_secs=20
 fi
+CHURN_MIN=$((8 * 1024 * 1024)) # --auto-compact-min of the churn run
 ROUNDS=${BENCH_ROUNDS:-$d_rounds}
 SECS=${BENCH_SECONDS:-$d_seconds}
 WARMUP=${BENCH_WARMUP:-$d_warmup}
@@ -93,6 +96,7 @@ server() {
     case $sys in
     ss) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
     ss-nosync) CMD=("$SS_NOSYNC" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
+    ss-churn) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min "$CHURN_MIN") ;;
     redis)
         CMD=("$REDIS" --port "$RPORT" --bind 127.0.0.1 --appendonly yes --appendfsync always
             --save '' --auto-aof-rewrite-percentage 0 --dir "$dir" --logfile "$dir.log")
@@ -249,6 +253,29 @@ fact compact_writer_errors "$(field "$writer" 10)"
 fact compact_writes "$((next - ENTRIES))"
 fact compact_lost_live "$(( $(field "$check_live" 12) + $(field "$check_live" 10) ))"
 fact compact_lost_restart "$(( $(field "$check_restart" 12) + $(field "$check_restart" 10) ))"
+
+# ---- COMPACT over and over while writers send large values ----
+# Automatic compaction every few MB of log, while 8 connections pipeline
+# SETs of 50 KB values over 1000 keys: a tail of megabytes per compaction.
+# What matters is the loop's longest iteration while each one ran.
+dir="$WORK/churn"
+start ss-churn "$dir"
+"${UTIL[@]}" watch-compactions "$SPORT" "$((churn_secs + 1))" >"$WORK/churn.watch" &
+watch_pid=$!
+BG_PIDS+=("$watch_pid")
+churn=$(bench -c 8 -P 8 -v 50000 -k 1000 -d "$churn_secs")
+wait "$watch_pid" || die "no compaction finished during the churn run"
+BG_PIDS=()
+stop
+read -r churn_n churn_loop_med churn_loop_max churn_stall_med churn_stall_max <"$WORK/churn.watch"
+log "churn: $churn_n compactions; loop max median $churn_loop_med us, max $churn_loop_max us; writers $churn"
+fact churn_min_bytes "$CHURN_MIN"
+fact churn_n "$churn_n"
+fact churn_loop_med_us "$churn_loop_med"
+fact churn_loop_max_us "$churn_loop_max"
+fact churn_stall_med_us "$churn_stall_med"
+fact churn_stall_max_us "$churn_stall_max"
+fact churn_ops "$(field "$churn" 4)"
 
 mkdir -p "$(dirname "$OUT")"
 "${UTIL[@]}" report "$FACTS" "$RESULTS" "$STATS" | tee "$OUT"

@@ -11,6 +11,10 @@
                                      start CMD, time until GET KEY returns VALUE,
                                      print seconds, then SIGTERM CMD and wait
   bench_util.py stats PORT           statestored's STATS as "name value" lines
+  bench_util.py watch-compactions PORT SECONDS
+                                     poll STATS; for the compactions that finish,
+                                     print "<n> <loop max: median> <max>
+                                     <fork + finish: median> <max>" (us)
   bench_util.py report FACTS RESULTS [STATS]
                                      print the markdown report of a bench.sh run
 """
@@ -185,6 +189,25 @@ WORKLOADS = [
 NAMES = {"ss": "statestored", "redis": "Redis", "ss-nosync": "statestored nosync"}
 
 
+def watch_compactions(port, seconds):
+    """Polls STATS every 50 ms for seconds; for every compaction that
+    finished meanwhile, its longest loop iteration and its own stall (fork
+    + finish), both in us. Returns (loop_max list, stall list)."""
+    c = Conn(port, False)
+    loops, stalls, seen = [], [], None
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        st = c.stats()
+        n = st["compactions"]
+        if seen is not None and n != seen:
+            loops.append(int(st["last_compaction_loop_max_us"]))
+            stalls.append(int(st["last_compaction_stall_us"]))
+        seen = n
+        time.sleep(0.05)
+    c.close()
+    return loops, stalls
+
+
 def read_facts(path):
     facts = {}
     with open(path) as f:
@@ -317,6 +340,16 @@ def report(facts, runs, stats):
                    f("compact_base_gap_us") / 1000, max(lost, 0),
                    int(f("compact_writes", 0)), max(errs, 0),
                    verdict(loop_ms <= 5 and lost == 0 and errs == 0)))
+    if "churn_n" in facts:
+        out.append("| COMPACT over and over (automatic, every %.0f MiB of log) while 8 "
+                   "connections x 8 pipelined write 50 KB values | the loop never stalls long "
+                   "(issue 11, item 21) | longest loop iteration per compaction: median %.1f ms, "
+                   "max %.1f ms over %d compactions; fork + finish median %.1f ms, max %.1f ms; "
+                   "writers %.0f ops/s | - |" % (
+                       f("churn_min_bytes") / 2**20, f("churn_loop_med_us") / 1000,
+                       f("churn_loop_max_us") / 1000, int(f("churn_n")),
+                       f("churn_stall_med_us") / 1000, f("churn_stall_max_us") / 1000,
+                       f("churn_ops")))
     cms = f("compact_ms")
     out.append("| COMPACT at %s entries: total time | <= 0.5 s | %.3f s (reply %s) | %s |" % (
         n, cms / 1000, facts.get("compact_reply"), verdict(cms <= 500)))
@@ -395,6 +428,12 @@ def main(argv):
     elif what == "restart":
         port, key, value = int(args[1]), args[2], args[3]
         print("%.3f" % restart_time(port, redis, key, value, cmd))
+    elif what == "watch-compactions":
+        loops, stalls = watch_compactions(int(args[1]), float(args[2]))
+        if not loops:
+            raise SystemExit("no compaction finished while watching")
+        print("%d %d %d %d %d" % (len(loops), statistics.median(loops), max(loops),
+                                  statistics.median(stalls), max(stalls)))
     elif what == "stats":
         c = Conn(int(args[1]), False)
         for k, v in c.stats().items():

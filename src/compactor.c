@@ -7,6 +7,16 @@
  * table, and leaves with _exit, which runs no atexit handler and flushes no
  * stdio buffer it shares with the parent. It does not close descriptors
  * wholesale: the io table's context may own some.
+ *
+ * The tail - the batches the parent logged while the child wrote - stays
+ * in the old log until it is copied to the snapshot, in rounds on a helper
+ * thread (a syncer of the compactor's own): copy what has been logged so
+ * far, fdatasync, and again while the parent logs more, until little is
+ * left; only that little is copied on the loop, in the finish. Keeping the
+ * tail in memory instead cost the loop up to 94 ms per doubling of the
+ * buffer (its pages are shared with the child, so every one copied took a
+ * copy-on-write fault), and appending a 10 MB tail and syncing it in the
+ * finish cost 30-57 ms more (measured with 30-50 KB values on 2 vCPUs).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,57 +31,9 @@
 #include "statestored/clock.h"
 #include "statestored/snapshot.h"
 
-static void on_child(struct ev_loop *loop, ev_child *w, int revents)
+/* Logs the end of a compaction, counts it, and tells the caller. */
+static void conclude(struct ss_compactor *c, const char *failure)
 {
-	struct ss_compactor *c = w->data;
-	(void)revents;
-
-	ev_child_stop(loop, w);
-	c->pid = 0;
-	c->child_status = w->rstatus;
-	/* The child wrote its reason, if any, before exiting (one write of
-	 * less than PIPE_BUF: all of it or nothing). */
-	ssize_t n = read(c->why_fd, c->child_why, sizeof(c->child_why) - 1);
-	c->child_why[n > 0 ? n : 0] = '\0';
-	close(c->why_fd);
-	c->why_fd = -1;
-	c->finish_pending = 1;
-	if (!c->may_finish || c->may_finish(c->arg))
-		ss_compactor_finish(c);
-}
-
-void ss_compactor_finish(struct ss_compactor *c)
-{
-	int status = c->child_status;
-	struct ss_error err;
-	const char *failure = NULL;
-	char why[600];
-
-	c->finish_pending = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (WIFEXITED(status) && c->child_why[0])
-			snprintf(why, sizeof(why), "%s", c->child_why);
-		else if (WIFSIGNALED(status))
-			snprintf(why, sizeof(why), "the snapshot writer died of signal %d",
-				 WTERMSIG(status));
-		else
-			snprintf(why, sizeof(why), "the snapshot writer failed (exit %d)",
-				 WEXITSTATUS(status));
-		ss_store_compact_abort(c->store);
-		failure = why;
-	} else if (c->tail_lost) {
-		ss_store_compact_abort(c->store);
-		failure = "out of memory keeping the writes made during the snapshot";
-	} else {
-		uint64_t t0 = ss_clock_us();
-		int rc = ss_store_compact_finish(c->store, ss_buf_head(&c->tail),
-						 ss_buf_size(&c->tail), &err);
-		c->last_stall_us += ss_clock_us() - t0;
-		if (rc < 0) {
-			snprintf(why, sizeof(why), "%s", err.msg);
-			failure = why;
-		}
-	}
 	if (failure) {
 		c->failures++;
 		ss_error(c->diag, "compaction failed: %s", failure);
@@ -79,20 +41,127 @@ void ss_compactor_finish(struct ss_compactor *c)
 		c->runs++;
 		c->last_us = ss_clock_us() - c->started_us;
 		ss_info(c->diag,
-			"compaction: log %llu -> %llu bytes in %.1f ms (%zu tail bytes; the loop "
-			"stalled %.2f ms)",
+			"compaction: log %llu -> %llu bytes in %.1f ms (tail: %llu bytes copied in "
+			"%u rounds off the loop, %llu on it; the loop stalled %.2f ms)",
 			(unsigned long long)c->log_before,
 			(unsigned long long)ss_store_log_bytes(c->store), (double)c->last_us / 1000.0,
-			ss_buf_size(&c->tail), (double)c->last_stall_us / 1000.0);
+			(unsigned long long)c->tail_off_loop, c->rounds,
+			(unsigned long long)c->tail_on_loop, (double)c->last_stall_us / 1000.0);
 	}
-	ss_buf_free(&c->tail);
-	c->tail_lost = 0;
 	c->done(c, failure, c->arg);
 }
 
-void ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_store *store,
-		       const struct ss_io *io, const struct ss_diag *diag, ss_compactor_done_fn done,
-		       ss_compactor_child_fn in_child, void *arg)
+/* The finish, once no round runs and the caller's log is free. */
+void ss_compactor_finish(struct ss_compactor *c)
+{
+	struct ss_error err;
+	uint64_t t0 = ss_clock_us();
+
+	c->finish_pending = 0;
+	c->tail_on_loop = ss_store_log_bytes(c->store) - c->tail_from;
+	int rc = ss_store_compact_finish(c->store, &err);
+	c->last_stall_us += ss_clock_us() - t0;
+	conclude(c, rc < 0 ? err.msg : NULL);
+}
+
+static void run_job(void *arg)
+{
+	struct ss_compactor *c = arg;
+
+	ss_compact_job_run(&c->job);
+}
+
+/* Catch-up: starts the next round, or the finish once the tail left is
+ * small (or the rounds do not converge: the finish copies the rest). */
+static void catch_up(struct ss_compactor *c)
+{
+	struct ss_error err;
+
+	for (;;) {
+		uint64_t min = c->rounds == 0 ? 0 : SS_COMPACT_FINAL_MAX;
+		if (c->rounds >= SS_COMPACT_ROUNDS_MAX)
+			min = UINT64_MAX;
+		int r = ss_store_compact_round(c->store, min, &c->job, &err);
+		if (r < 0) {
+			conclude(c, err.msg);
+			return;
+		}
+		if (r == 0) {
+			c->finish_pending = 1;
+			if (!c->may_finish || c->may_finish(c->arg))
+				ss_compactor_finish(c);
+			return;
+		}
+		c->rounds++;
+		if (c->worker.started) {
+			c->catching_up = 1;
+			ss_syncer_run(&c->worker, run_job, c);
+			return;
+		}
+		/* No thread: the round runs here. */
+		ss_compact_job_run(&c->job);
+		if (ss_store_compact_round_end(c->store, &c->job, &err) < 0) {
+			conclude(c, err.msg);
+			return;
+		}
+		c->tail_off_loop += c->job.to - c->job.from;
+		c->tail_from = c->job.to;
+	}
+}
+
+/* A round finished on the helper thread. */
+static void on_round(struct ss_syncer *sy, int rc, int errnum, void *arg)
+{
+	struct ss_compactor *c = arg;
+	struct ss_error err;
+	(void)sy;
+	(void)rc;
+	(void)errnum; /* the job's own result is in c->job */
+
+	c->catching_up = 0;
+	if (c->cancelling)
+		return;
+	if (ss_store_compact_round_end(c->store, &c->job, &err) < 0) {
+		conclude(c, err.msg);
+		return;
+	}
+	c->tail_off_loop += c->job.to - c->job.from;
+	c->tail_from = c->job.to;
+	catch_up(c);
+}
+
+static void on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct ss_compactor *c = w->data;
+	char why[600];
+	(void)revents;
+
+	ev_child_stop(loop, w);
+	c->pid = 0;
+	/* The child wrote its reason, if any, before exiting (one write of
+	 * less than PIPE_BUF: all of it or nothing). */
+	ssize_t n = read(c->why_fd, c->child_why, sizeof(c->child_why) - 1);
+	c->child_why[n > 0 ? n : 0] = '\0';
+	close(c->why_fd);
+	c->why_fd = -1;
+	int status = w->rstatus;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		catch_up(c);
+		return;
+	}
+	if (WIFEXITED(status) && c->child_why[0])
+		snprintf(why, sizeof(why), "%s", c->child_why);
+	else if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "the snapshot writer died of signal %d", WTERMSIG(status));
+	else
+		snprintf(why, sizeof(why), "the snapshot writer failed (exit %d)", WEXITSTATUS(status));
+	ss_store_compact_abort(c->store);
+	conclude(c, why);
+}
+
+int ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_store *store,
+		      const struct ss_io *io, const struct ss_diag *diag, ss_compactor_done_fn done,
+		      ss_compactor_child_fn in_child, void *arg)
 {
 	memset(c, 0, sizeof(*c));
 	c->loop = loop;
@@ -103,9 +172,9 @@ void ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_s
 	c->in_child = in_child;
 	c->why_fd = -1;
 	c->arg = arg;
-	ss_buf_init(&c->tail);
 	ev_child_init(&c->child_w, on_child, 0, 0);
 	c->child_w.data = c;
+	return ss_syncer_init(&c->worker, loop, c->io, on_round, c);
 }
 
 /* In the child: ends it with the reason on the pipe (one write of less than
@@ -145,16 +214,20 @@ static void run_child(struct ss_compactor *c, pid_t parent, int why_fd, const ch
 }
 
 /* Forks the snapshot writer. Returns 0, or -1 with *err. */
-static int start_writer(struct ss_compactor *c, int64_t now_ms, struct ss_error *err)
+static int start_writer(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
+			struct ss_error *err)
 {
 	const char *tmp;
 	int pipefd[2];
 	pid_t parent = getpid();
 
-	if (ss_store_compact_begin(c->store, &tmp, err) < 0)
+	if (ss_store_compact_begin(c->store, unapplied, &tmp, err) < 0)
 		return -1;
 	c->started_us = ss_clock_us();
 	c->log_before = ss_store_log_bytes(c->store);
+	c->tail_from = c->log_before - unapplied;
+	c->rounds = 0;
+	c->tail_off_loop = c->tail_on_loop = 0;
 	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
 		int e = errno;
 		ss_store_compact_abort(c->store);
@@ -188,35 +261,29 @@ static int start_writer(struct ss_compactor *c, int64_t now_ms, struct ss_error 
 	return 0;
 }
 
-int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, struct ss_error *err)
+int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
+		       struct ss_error *err)
 {
-	if (start_writer(c, now_ms, err) < 0) {
+	if (start_writer(c, now_ms, unapplied, err) < 0) {
 		c->failures++; /* a compaction that cannot start has failed too */
 		return -1;
 	}
 	return 0;
 }
 
-void ss_compactor_logged(struct ss_compactor *c, struct ss_batch *b)
-{
-	size_t len;
-	const char *p;
-
-	if (!ss_compactor_running(c) || c->tail_lost)
-		return;
-	p = ss_batch_seal(b, &len);
-	if (p && ss_buf_append(&c->tail, p, len) < 0) {
-		c->tail_lost = 1;
-		ss_buf_free(&c->tail);
-	}
-}
-
 void ss_compactor_cancel(struct ss_compactor *c)
 {
+	if (c->catching_up) {
+		/* The round must end before the temp file's descriptor is
+		 * closed; its result is dropped. */
+		c->cancelling = 1;
+		ss_syncer_drain(&c->worker);
+		c->cancelling = 0;
+		ss_store_compact_abort(c->store);
+	}
 	if (c->finish_pending) {
 		c->finish_pending = 0;
 		ss_store_compact_abort(c->store);
-		ss_buf_free(&c->tail);
 	}
 	if (!c->pid)
 		return;
@@ -230,11 +297,10 @@ void ss_compactor_cancel(struct ss_compactor *c)
 	close(c->why_fd);
 	c->why_fd = -1;
 	ss_store_compact_abort(c->store);
-	ss_buf_free(&c->tail);
 }
 
 void ss_compactor_free(struct ss_compactor *c)
 {
 	ss_compactor_cancel(c);
-	ss_buf_free(&c->tail);
+	ss_syncer_free(&c->worker);
 }

@@ -587,40 +587,44 @@ int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err)
 	return ss_logfile_sync_end(lf, rc, rc < 0 ? errno : 0, err);
 }
 
-int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail, size_t tail_len,
-		       struct ss_error *err)
+int ss_logfile_copy(const struct ss_io *io, int src, uint64_t from, uint64_t to, int dst,
+		    uint64_t dst_off)
+{
+	char buf[64 * 1024];
+
+	while (from < to) {
+		size_t want = to - from < sizeof(buf) ? (size_t)(to - from) : sizeof(buf);
+		ssize_t n = pread(src, buf, want, (off_t)from);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO; /* the log is shorter than it was written */
+			return -1;
+		}
+		if (ss_io_pwrite_all(io, dst, buf, (size_t)n, (off_t)dst_off) < 0)
+			return -1;
+		from += (uint64_t)n;
+		dst_off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, int tmp_fd, uint64_t len,
+		       int unsynced, struct ss_error *err)
 {
 	const struct ss_io *io = lf->io;
-	struct stat st;
-	uint64_t len;
-	int fd, ret = -1;
+	int ret = -1;
 
-	/* Open the new file before the rename: after it, the old fd would name
-	 * an unlinked file, and failing to open the new one then would leave
-	 * us appending where no restart would look. */
-	fd = ss_io_open(io, tmp, O_RDWR | O_CLOEXEC, 0);
-	if (fd < 0) {
-		ss_error_set(err, SS_ERR_IO, errno, "cannot open the compacted log %s: %s", tmp,
+	/* The last bytes copied are whole groups, already durable in the old
+	 * log; they must be durable in the new one before the rename makes it
+	 * the log. */
+	if (unsynced && ss_io_fdatasync(io, tmp_fd) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot fdatasync the compacted log %s: %s", tmp,
 			     strerror(errno));
 		goto out;
 	}
-	if (fstat(fd, &st) < 0) {
-		ss_error_set(err, SS_ERR_IO, errno, "cannot stat the compacted log %s: %s", tmp,
-			     strerror(errno));
-		goto out;
-	}
-	len = (uint64_t)st.st_size;
-	/* The tail is whole groups, already durable in the old log; it must be
-	 * durable in the new one before the rename makes it the log. */
-	if (tail_len > 0 && (ss_io_pwrite_all(io, fd, tail, tail_len, (off_t)len) < 0 ||
-			     ss_io_fdatasync(io, fd) < 0)) {
-		ss_error_set(err, SS_ERR_IO, errno,
-			     "cannot append the %zu bytes logged since the snapshot to the compacted "
-			     "log %s: %s",
-			     tail_len, tmp, strerror(errno));
-		goto out;
-	}
-	len += tail_len;
 	if (ss_io_rename(io, tmp, lf->path) < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot rename %s to %s: %s", tmp, lf->path,
 			     strerror(errno));
@@ -631,8 +635,8 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail,
 	if (lf->retired_fd >= 0)
 		io->close(io->ctx, lf->retired_fd);
 	lf->retired_fd = lf->fd;
-	lf->fd = fd;
-	fd = -1;
+	lf->fd = tmp_fd;
+	tmp_fd = -1;
 	lf->end = lf->size = lf->synced = len;
 	if (ss_io_fsync_dir(io, lf->dir) < 0) {
 		lf->poisoned = 1;
@@ -645,8 +649,8 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail,
 	}
 	ret = 0;
 out:
-	if (fd >= 0)
-		io->close(io->ctx, fd);
+	if (tmp_fd >= 0)
+		io->close(io->ctx, tmp_fd);
 	if (ret == -1)
 		(void)ss_io_unlink(io, tmp);
 	return ret;

@@ -75,16 +75,23 @@ int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err);
  * or broken. */
 int ss_logfile_writable(const struct ss_logfile *lf, struct ss_error *err);
 
-/* Makes the complete, synced file tmp (in lf's directory) the log: opens it,
- * appends tail[0..tail_len) to it and fdatasyncs it (if tail_len > 0),
- * renames it over path, fsyncs the directory and switches lf to it.
- * Returns 0; -1 with *err if it failed before the rename (tmp is removed; lf
- * is untouched and still appendable); -2 with *err if the directory fsync
- * after the rename failed (lf is switched to the new file, which is now the
- * log, but poisoned: the rename may not be durable, so nothing more may be
- * acknowledged until a restart). */
-int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, const void *tail, size_t tail_len,
-		       struct ss_error *err);
+/* Copies bytes [from, to) of the file src (read with pread) to dst at
+ * dst_off (written through io). Returns 0, or -1 with errno (EIO if src
+ * ends before to). Touches nothing else, so it may run on any thread. */
+int ss_logfile_copy(const struct ss_io *io, int src, uint64_t from, uint64_t to, int dst,
+		    uint64_t dst_off);
+
+/* Makes tmp (in lf's directory), open as tmp_fd and len bytes long, the
+ * log: fdatasyncs it if unsynced (bytes were written to it since its last
+ * fdatasync), renames it over path, fsyncs the directory and switches lf
+ * to it. Takes tmp_fd in every case. Returns 0; -1 with *err if it failed
+ * before the rename (tmp is removed; lf is untouched and still appendable);
+ * -2 with *err if the directory fsync after the rename failed (lf is
+ * switched to the new file, which is now the log, but poisoned: the rename
+ * may not be durable, so nothing more may be acknowledged until a
+ * restart). */
+int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, int tmp_fd, uint64_t len,
+		       int unsynced, struct ss_error *err);
 
 /* The replaced log's descriptor after a successful replace, or -1; the
  * caller now owns it. Closing it frees the old file's blocks, which can take

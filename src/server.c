@@ -337,17 +337,18 @@ static void reply_compact(struct ss_server *srv, unsigned state, const char *fai
 static void compact_start(struct ss_server *srv, int automatic)
 {
 	struct ss_error err;
+	size_t unapplied = 0;
 
 	srv->compact_requested = 0;
-	if (ss_compactor_start(&srv->compactor, now_ms(srv), &err) < 0) {
+	/* A batch written but not yet applied is not in the child's image of
+	 * the table: it belongs to the tail. */
+	if (srv->inflight)
+		(void)ss_batch_seal(srv->inflight, &unapplied);
+	if (ss_compactor_start(&srv->compactor, now_ms(srv), unapplied, &err) < 0) {
 		ss_error(srv->diag, "compaction failed to start: %s", err.msg);
 		reply_compact(srv, 1, err.msg);
 		return;
 	}
-	/* A batch written but not yet applied is not in the child's image of
-	 * the table: it belongs to the tail. */
-	if (srv->inflight)
-		ss_compactor_logged(&srv->compactor, srv->inflight);
 	if (automatic)
 		srv->st.auto_compactions++;
 	srv->compaction_loop_max_us = 0;
@@ -579,7 +580,6 @@ static void commit(struct ss_server *srv)
 				return;
 		} else {
 			srv->st.batches++;
-			ss_compactor_logged(&srv->compactor, b);
 			if (sync_in_background(srv, b)) {
 				int fd = ss_store_sync_begin(srv->store, &err);
 				if (fd < 0) {
@@ -985,8 +985,10 @@ int ss_server_run(const struct ss_server_config *cfg)
 	srv->started = ev_now(srv->loop);
 	srv->hooks.on_input = on_conn_input;
 	srv->hooks.arg = srv;
-	ss_compactor_init(&srv->compactor, srv->loop, srv->store, cfg->io, srv->diag, on_compacted,
-			  close_sockets, srv);
+	if (ss_compactor_init(&srv->compactor, srv->loop, srv->store, cfg->io, srv->diag,
+			      on_compacted, close_sockets, srv) < 0)
+		ss_warn(srv->diag, "no compaction thread (%s): the tail is copied on the loop",
+			strerror(errno));
 	srv->compactor.may_finish = no_sync_in_flight;
 	if (ss_syncer_init(&srv->syncer, srv->loop, cfg->io, on_synced, srv) < 0)
 		ss_warn(srv->diag, "no fdatasync thread (%s): syncing on the loop", strerror(errno));

@@ -42,6 +42,13 @@ struct ss_store {
 	struct ss_table *table;
 	struct ss_logfile log;
 	uint64_t compacted_bytes;
+	/* A compaction in progress, from begin to finish or abort. The tail
+	 * is the old log's bytes from tail_from to its end; those before
+	 * tail_from were copied to the temp file, which is tmp_len bytes. */
+	int tmp_fd;          /* the temp file, once a round or the finish opened it */
+	uint64_t tmp_len;
+	uint64_t tail_from;
+	int tmp_unsynced;    /* bytes were copied to it since its last fdatasync */
 };
 
 /* Replay's view of the table. */
@@ -227,6 +234,7 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	}
 	s->io = opt->io ? opt->io : &ss_io_posix;
 	s->lock_fd = -1;
+	s->tmp_fd = -1;
 	ss_logfile_init(&s->log, NULL, NULL, s->io, 0);
 	s->dir = strdup(opt->dir);
 	s->log_path = join(opt->dir, SS_LOG_FILE);
@@ -269,6 +277,8 @@ void ss_store_close(struct ss_store *s)
 {
 	if (!s)
 		return;
+	if (s->tmp_fd >= 0)
+		s->io->close(s->io->ctx, s->tmp_fd);
 	ss_logfile_close(&s->log);
 	if (s->lock_fd >= 0)
 		s->io->close(s->io->ctx, s->lock_fd); /* releases the flock */
@@ -326,7 +336,8 @@ int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms)
 	return 0;
 }
 
-int ss_store_compact_begin(struct ss_store *s, const char **tmp_path, struct ss_error *err)
+int ss_store_compact_begin(struct ss_store *s, size_t unapplied, const char **tmp_path,
+			   struct ss_error *err)
 {
 	*tmp_path = s->tmp_path;
 	if (ss_logfile_writable(&s->log, err) < 0)
@@ -336,19 +347,106 @@ int ss_store_compact_begin(struct ss_store *s, const char **tmp_path, struct ss_
 			     s->tmp_path, strerror(errno));
 		return -1;
 	}
+	s->tail_from = s->log.end - unapplied;
+	s->tmp_len = 0;
+	s->tmp_unsynced = 0;
 	return 0;
 }
 
-int ss_store_compact_finish(struct ss_store *s, const void *tail, size_t tail_len,
-			    struct ss_error *err)
+/* Opens the snapshot the child wrote, for appending the tail to it. */
+static int open_tmp(struct ss_store *s, struct ss_error *err)
 {
-	int r;
+	struct stat st;
 
-	if (ss_logfile_writable(&s->log, err) < 0) {
+	if (s->tmp_fd >= 0)
+		return 0;
+	s->tmp_fd = ss_io_open(s->io, s->tmp_path, O_RDWR | O_CLOEXEC, 0);
+	if (s->tmp_fd < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot open the compacted log %s: %s",
+			     s->tmp_path, strerror(errno));
+		return -1;
+	}
+	if (fstat(s->tmp_fd, &st) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot stat the compacted log %s: %s",
+			     s->tmp_path, strerror(errno));
+		return -1;
+	}
+	s->tmp_len = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* The message of a failed copy of the tail. */
+static void copy_failed(struct ss_store *s, uint64_t n, int errnum, struct ss_error *err)
+{
+	ss_error_set(err, SS_ERR_IO, errnum,
+		     "cannot copy the %llu bytes logged since the snapshot to the compacted log "
+		     "%s: %s",
+		     (unsigned long long)n, s->tmp_path, strerror(errnum));
+}
+
+int ss_store_compact_round(struct ss_store *s, uint64_t min_bytes, struct ss_compact_job *job,
+			   struct ss_error *err)
+{
+	if (ss_logfile_writable(&s->log, err) < 0 || open_tmp(s, err) < 0) {
 		ss_store_compact_abort(s);
 		return -1;
 	}
-	r = ss_logfile_replace(&s->log, s->tmp_path, tail, tail_len, err);
+	if (s->log.end - s->tail_from <= min_bytes)
+		return 0;
+	*job = (struct ss_compact_job){.io = s->io,
+				       .src_fd = s->log.fd,
+				       .dst_fd = s->tmp_fd,
+				       .from = s->tail_from,
+				       .to = s->log.end,
+				       .dst_off = s->tmp_len};
+	return 1;
+}
+
+void ss_compact_job_run(struct ss_compact_job *job)
+{
+	job->errnum = 0;
+	if (ss_logfile_copy(job->io, job->src_fd, job->from, job->to, job->dst_fd, job->dst_off) <
+		    0 ||
+	    ss_io_fdatasync(job->io, job->dst_fd) < 0)
+		job->errnum = errno ? errno : EIO;
+}
+
+int ss_store_compact_round_end(struct ss_store *s, const struct ss_compact_job *job,
+			       struct ss_error *err)
+{
+	if (job->errnum) {
+		copy_failed(s, job->to - job->from, job->errnum, err);
+		ss_store_compact_abort(s);
+		return -1;
+	}
+	s->tail_from = job->to;
+	s->tmp_len += job->to - job->from;
+	return 0;
+}
+
+int ss_store_compact_finish(struct ss_store *s, struct ss_error *err)
+{
+	uint64_t n;
+	int r;
+
+	if (ss_logfile_writable(&s->log, err) < 0 || open_tmp(s, err) < 0) {
+		ss_store_compact_abort(s);
+		return -1;
+	}
+	/* What was logged since the last round, on this thread: a little. */
+	n = s->log.end - s->tail_from;
+	if (n > 0) {
+		if (ss_logfile_copy(s->io, s->log.fd, s->tail_from, s->log.end, s->tmp_fd,
+				    s->tmp_len) < 0) {
+			copy_failed(s, n, errno, err);
+			ss_store_compact_abort(s);
+			return -1;
+		}
+		s->tmp_len += n;
+		s->tmp_unsynced = 1;
+	}
+	r = ss_logfile_replace(&s->log, s->tmp_path, s->tmp_fd, s->tmp_len, s->tmp_unsynced, err);
+	s->tmp_fd = -1; /* the log's now, or closed */
 	if (r != -1) /* -2: the new file is the log, though poisoned */
 		s->compacted_bytes = s->log.end;
 	return r < 0 ? -1 : 0;
@@ -368,6 +466,9 @@ enum ss_store_state ss_store_state(const struct ss_store *s)
 
 void ss_store_compact_abort(struct ss_store *s)
 {
+	if (s->tmp_fd >= 0)
+		s->io->close(s->io->ctx, s->tmp_fd);
+	s->tmp_fd = -1;
 	(void)ss_io_unlink(s->io, s->tmp_path);
 }
 
@@ -375,10 +476,11 @@ int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err)
 {
 	const char *tmp;
 
-	if (ss_store_compact_begin(s, &tmp, err) < 0 ||
-	    ss_snapshot_write(s->table, now_ms, tmp, s->io, err) < 0)
+	if (ss_store_compact_begin(s, 0, &tmp, err) < 0)
 		return -1;
-	int r = ss_store_compact_finish(s, NULL, 0, err);
+	if (ss_snapshot_write(s->table, now_ms, tmp, s->io, err) < 0)
+		return -1;
+	int r = ss_store_compact_finish(s, err);
 	int old = ss_store_take_retired_fd(s);
 	if (old >= 0)
 		s->io->close(s->io->ctx, old);

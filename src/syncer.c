@@ -8,7 +8,10 @@
  * switches per batch, which on the machine we measured made it slower than
  * syncing inline, so the server uses it only when asked or while a
  * compaction floods the disk (see server.c). It also closes descriptors
- * handed to it: closing a replaced log can take tens of milliseconds.
+ * handed to it: closing a replaced log can take tens of milliseconds. And
+ * it runs jobs: the compactor has a syncer of its own whose requests are
+ * catch-up rounds (copy the tail, fdatasync it), so that they never queue
+ * behind, or ahead of, a commit's fdatasync.
  */
 #include <errno.h>
 #include <string.h>
@@ -21,7 +24,7 @@ static void *sync_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (s->fd < 0 && s->close_fd < 0 && !s->quit)
+		while (s->fd < 0 && !s->job && s->close_fd < 0 && !s->quit)
 			pthread_cond_wait(&s->cv, &s->mu);
 		if (s->close_fd >= 0) {
 			int cfd = s->close_fd;
@@ -32,14 +35,20 @@ static void *sync_main(void *arg)
 			pthread_cond_broadcast(&s->cv);
 			continue;
 		}
-		if (s->fd < 0)
+		if (s->fd < 0 && !s->job)
 			break; /* quit, nothing left to do */
-		int fd = s->fd;
+		int fd = s->fd, rc = 0, e = 0;
+		void (*job)(void *) = s->job;
 		pthread_mutex_unlock(&s->mu);
-		int rc = ss_io_fdatasync(s->io, fd);
-		int e = rc < 0 ? errno : 0;
+		if (job) {
+			job(s->job_arg);
+		} else {
+			rc = ss_io_fdatasync(s->io, fd);
+			e = rc < 0 ? errno : 0;
+		}
 		pthread_mutex_lock(&s->mu);
 		s->fd = -1;
+		s->job = NULL;
 		s->rc = rc;
 		s->errnum = e;
 		s->finished = 1;
@@ -117,6 +126,16 @@ void ss_syncer_submit(struct ss_syncer *s, int fd)
 	pthread_mutex_unlock(&s->mu);
 }
 
+void ss_syncer_run(struct ss_syncer *s, void (*job)(void *), void *arg)
+{
+	pthread_mutex_lock(&s->mu);
+	s->job = job;
+	s->job_arg = arg;
+	s->busy = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 void ss_syncer_close(struct ss_syncer *s, int fd)
 {
 	if (!s->started) {
@@ -149,7 +168,7 @@ void ss_syncer_free(struct ss_syncer *s)
 	/* Wait for a request in flight without delivering it: the caller is
 	 * tearing down and done may touch what is gone. */
 	pthread_mutex_lock(&s->mu);
-	while (s->fd >= 0 || s->close_fd >= 0)
+	while (s->fd >= 0 || s->job || s->close_fd >= 0)
 		pthread_cond_wait(&s->cv, &s->mu);
 	s->quit = 1;
 	pthread_cond_broadcast(&s->cv);

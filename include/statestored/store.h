@@ -158,32 +158,46 @@ int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err);
 enum ss_store_state { SS_STORE_OK, SS_STORE_POISONED, SS_STORE_BROKEN };
 enum ss_store_state ss_store_state(const struct ss_store *s);
 
-/* Non-blocking compaction, in three steps, so that the snapshot is written
- * by a forked child over its copy-on-write copy of the table while the
- * parent keeps committing:
+/* Non-blocking compaction, in steps, so that the snapshot is written by a
+ * forked child over its copy-on-write copy of the table while the parent
+ * keeps committing, and the loop never copies more than a little:
  *
- * 1. ss_store_compact_begin(s, &tmp_path, err), in the parent between
- *    commits: removes any stale temp file and returns the temp path in
- *    *tmp_path (owned by the store, valid until it is closed). Returns 0, or
- *    -1 with *err (EIO on a poisoned or broken store; SS_ERR_IO if the stale
- *    file cannot be removed). Then fork.
+ * 1. ss_store_compact_begin(s, unapplied, &tmp_path, err), in the parent
+ *    between commits, right before the fork: removes any stale temp file,
+ *    returns the temp path in *tmp_path (owned by the store, valid until it
+ *    is closed) and marks where the tail starts - the log's end, less the
+ *    `unapplied` bytes of a batch written but not yet applied (its sync in
+ *    flight), which the child's table lacks. Returns 0, or -1 with *err (EIO
+ *    on a poisoned or broken store; SS_ERR_IO if the stale file cannot be
+ *    removed). Then fork.
  * 2. In the child: ss_snapshot_write(ss_store_table(s), now_ms, tmp_path,
  *    io, err) writes the live entries as groups and fdatasyncs the file; the
  *    child then _exit()s 0 on success or 1. The child must not touch the
  *    log or the store otherwise.
- * 3. Meanwhile the parent commits as usual and keeps, in its own tail
- *    buffer, the exact bytes of every batch it wrote to the log since the
- *    fork: after each successful ss_store_write(s, b), append the span
- *    ss_batch_seal(b, &len) returns (whole groups, so the tail is valid log
- *    data). Batches whose write failed were cut back and are not kept. Once
- *    the child has exited 0, between commits (nothing written and not yet
- *    applied), the parent calls ss_store_compact_finish(s, tail, tail_len,
- *    err): it appends the tail to the temp file, fdatasyncs it, renames it
- *    over the log, fsyncs the directory and switches appends to the new
- *    file (preallocation starts afresh). Same return and failure contract as
- *    ss_store_compact: on failure before the rename the temp file is
- *    removed and the old log stays the log, appendable. The tail may then be
- *    dropped.
+ * 3. Meanwhile the parent commits as usual, to the old log. Every batch it
+ *    writes there from the mark on is the tail: the old log's bytes from
+ *    the mark to its end (whole groups; a batch whose write failed was cut
+ *    back and is not in it). Nothing of it is kept in memory.
+ * 4. Once the child has exited 0: catch-up rounds append the tail to the
+ *    snapshot off the caller's thread. ss_store_compact_round(s, min, &job,
+ *    err) returns 1 and fills job when more than min bytes of the tail are
+ *    not yet in the temp file; ss_compact_job_run(&job), on any thread,
+ *    copies them and fdatasyncs the temp file, touching nothing but the two
+ *    descriptors; ss_store_compact_round_end(s, &job, err), back on the
+ *    caller's thread, takes its result. Commits may go on during a job
+ *    (they append past what it copies); the store must not be compacted,
+ *    finished, aborted or closed until round_end. round returns 0 when at
+ *    most min bytes are left (time to finish), -1 with *err when the store
+ *    refuses or the temp file cannot be opened; round_end returns 0, or -1
+ *    with *err if the job failed. After -1 the compaction is over: the temp
+ *    file was removed, and the old log is the log.
+ * 5. ss_store_compact_finish(s, err), between commits (nothing written and
+ *    not yet applied): copies the rest of the tail, fdatasyncs the temp file
+ *    (if that copied anything), renames it over the log, fsyncs the
+ *    directory and switches appends to the new file (preallocation starts
+ *    afresh). Same return and failure contract as ss_store_compact: on
+ *    failure before the rename the temp file is removed and the old log
+ *    stays the log, appendable.
  *    Or, if the child failed or compaction is given up,
  *    ss_store_compact_abort(s) removes the temp file; the old log was the
  *    log all along.
@@ -192,7 +206,26 @@ enum ss_store_state ss_store_state(const struct ss_store *s);
  * nothing the parent acknowledged is ever missing from the log: it is in
  * the child's snapshot (applied before the fork) or in the tail (written
  * after it). */
-int ss_store_compact_begin(struct ss_store *s, const char **tmp_path, struct ss_error *err);
+int ss_store_compact_begin(struct ss_store *s, size_t unapplied, const char **tmp_path,
+			   struct ss_error *err);
+
+/* One catch-up round's work: bytes [from, to) of the old log (src_fd) go to
+ * the temp file (dst_fd) at dst_off, which is then fdatasync'd. errnum is
+ * 0, or why it failed. */
+struct ss_compact_job {
+	const struct ss_io *io;
+	int src_fd, dst_fd;
+	uint64_t from, to, dst_off;
+	int errnum;
+};
+
+int ss_store_compact_round(struct ss_store *s, uint64_t min_bytes, struct ss_compact_job *job,
+			   struct ss_error *err);
+void ss_compact_job_run(struct ss_compact_job *job);
+int ss_store_compact_round_end(struct ss_store *s, const struct ss_compact_job *job,
+			       struct ss_error *err);
+int ss_store_compact_finish(struct ss_store *s, struct ss_error *err);
+void ss_store_compact_abort(struct ss_store *s);
 
 /* After a compaction that renamed (finish returned 0, or failed only at the
  * directory fsync): the replaced log's descriptor, which the caller now owns
@@ -201,9 +234,6 @@ int ss_store_compact_begin(struct ss_store *s, const char **tmp_path, struct ss_
  * off its event loop. Not taken, it is closed by the next compaction or by
  * ss_store_close. */
 int ss_store_take_retired_fd(struct ss_store *s);
-int ss_store_compact_finish(struct ss_store *s, const void *tail, size_t tail_len,
-			    struct ss_error *err);
-void ss_store_compact_abort(struct ss_store *s);
 
 /* Logical size of the log in bytes (records end; preallocated zeros not
  * counted), and that size right after the last compaction or open. */

@@ -4,7 +4,9 @@
  *
  * One helper thread, one request at a time: the loop submits a descriptor,
  * the thread calls ss_io_fdatasync on it and wakes the loop (ev_async), and
- * the done callback runs on the loop thread with the result. The thread
+ * the done callback runs on the loop thread with the result. A request may
+ * be a job instead (ss_syncer_run): a function the thread calls, which
+ * leaves its result where its argument says. The thread
  * touches nothing else: no table, no store, no connection. Everything the
  * result means (poisoning the log, acknowledging the batch) is decided on the
  * loop thread, so the state has one owner.
@@ -36,6 +38,8 @@ struct ss_syncer {
 	pthread_cond_t cv;
 	int started; /* the thread exists */
 	int fd;      /* the request: -1 for none */
+	void (*job)(void *); /* or this, with job_arg: NULL for none */
+	void *job_arg;
 	int close_fd; /* a descriptor to close on the thread: -1 for none */
 	int busy;    /* a request is submitted and not yet delivered to done */
 	int finished, rc, errnum; /* the thread's answer, under mu */
@@ -49,6 +53,10 @@ int ss_syncer_init(struct ss_syncer *s, struct ev_loop *loop, const struct ss_io
 
 /* Asks for fdatasync(fd); done follows on the loop thread. Not while busy. */
 void ss_syncer_submit(struct ss_syncer *s, int fd);
+
+/* Asks for job(arg) on the thread; done follows on the loop thread with rc
+ * 0. job must touch nothing the loop uses meanwhile. Not while busy. */
+void ss_syncer_run(struct ss_syncer *s, void (*job)(void *), void *arg);
 
 /* Closes fd on the thread (closing a replaced log frees its blocks, which
  * can take long). Fire and forget; a previous close still pending is done

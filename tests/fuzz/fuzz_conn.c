@@ -27,6 +27,7 @@
  *   0xff 'P' b      preallocation: 0, 64, 4096 or 65536 bytes [0]
  *   0xff 'N' b*5    the clock's start, unix ms, 40 bits big-endian [1.7e12]
  *   0xff 'B' b      the open batch's cap: 4096, 1, 100 or 1000 bytes [4096]
+ *   0xff 'R' b      catch-up rounds before a compaction's finish: b&3 [1]
  *
  * The harness plays server.c's and conn.c's part around session.c: a read
  * takes what ss_session_room allows; process_input runs ss_session_execute,
@@ -34,8 +35,12 @@
  * (so backpressure never holds a connection back) and parks a connection
  * that found the batch full until the next commit; commit() writes, syncs
  * and applies the batch, answers its ops in order, resumes the connections
- * it answered and those that found the batch full, then runs a requested
- * COMPACT. A failed sync stops everything, as the daemon exits; so does a
+ * it answered and those that found the batch full, then advances a
+ * compaction: a requested COMPACT writes its snapshot at once (the forked
+ * child's work, of the table as it is then), and each later commit runs a
+ * catch-up round over the tail that commits left in the old log - the job
+ * here, not on a thread - until the round budget is spent, then the
+ * finish, which answers the COMPACTs of that run. A failed sync stops everything, as the daemon exits; so does a
  * store left refusing writes (a failed write whose cut-back failed, a
  * compaction whose directory fsync failed), after the replies owed are
  * sent. The batch cap is small (the daemon's is 8 MiB) so that inputs
@@ -68,6 +73,7 @@
 #include "statestored/buf.h"
 #include "statestored/cmd.h"
 #include "statestored/session.h"
+#include "statestored/snapshot.h"
 #include "statestored/proto.h"
 #include "statestored/store.h"
 
@@ -104,6 +110,8 @@ struct fz {
 	int64_t now;
 	size_t max_line, prealloc, batch_max, expire_cursor;
 	int compact_requested;
+	int compacting;   /* a snapshot is written; the tail grows until the finish */
+	unsigned rounds, round_budget; /* catch-up rounds done, and before the finish */
 	int stopped; /* a sync failed: the daemon would exit */
 	uint64_t rejected, commit_seq;
 };
@@ -491,26 +499,16 @@ static const char *model_apply(struct fz *z, struct fz_map *m, const struct ss_o
 	return "OK\n";
 }
 
-static void compact(struct fz *z)
+/* Answers every COMPACT in wait state (1 queued, 2 in the run that ended). */
+static void compact_answer(struct fz *z, unsigned state, int rc, const char *msg)
 {
-	struct ss_error err;
-	unsigned long injected = z->fio.injected;
-	int rc = ss_store_compact(z->store, z->now, &err);
-
-	fz_check(rc == 0 || z->fio.injected > injected,
-		 "COMPACT failed with no fault injected during it: %s", err.msg);
-	z->compact_requested = 0;
-	/* A failed directory fsync after the rename poisons the store: the
-	 * daemon answers COMPACT, executes nothing more and exits. */
-	if (rc != 0 && ss_store_state(z->store) != SS_STORE_OK)
-		z->stopped = 1;
 	for (int i = 0; i < NCONN; i++) {
 		struct fconn *c = &z->conns[i];
-		if (!c->s.compact_wait)
+		if (c->s.compact_wait != state)
 			continue;
 		c->s.compact_wait = 0;
 		size_t before = ss_buf_size(&c->s.out);
-		fz_check(ss_cmd_reply_compact(rc == 0 ? NULL : err.msg, &c->s.out) == 0,
+		fz_check(ss_cmd_reply_compact(rc == 0 ? NULL : msg, &c->s.out) == 0,
 			 "out of memory");
 		if (rc == 0) {
 			expect_reply(c, before, "OK\n", 3, "COMPACT");
@@ -520,6 +518,73 @@ static void compact(struct fz *z)
 		}
 		process_input(z, c);
 	}
+}
+
+/* Starts a compaction as server.c and compactor.c do, the forked child's
+ * part done at once: its image of the table is the table as it is now.
+ * The tail then grows in the old log with every commit, until the rounds
+ * and the finish (compact_step) copy it across. */
+static void compact_start(struct fz *z)
+{
+	struct ss_error err;
+	const char *tmp;
+	unsigned long injected = z->fio.injected;
+	int rc = ss_store_compact_begin(z->store, 0, &tmp, &err);
+
+	z->compact_requested = 0;
+	if (rc == 0 && ss_snapshot_write(ss_store_table(z->store), z->now, tmp, &z->fio.io,
+					 &err) < 0) {
+		ss_store_compact_abort(z->store);
+		rc = -1;
+	}
+	fz_check(rc == 0 || z->fio.injected > injected,
+		 "COMPACT failed with no fault injected during it: %s", err.msg);
+	if (rc < 0) {
+		compact_answer(z, 1, rc, err.msg);
+		return;
+	}
+	z->compacting = 1;
+	z->rounds = 0;
+	for (int i = 0; i < NCONN; i++)
+		if (z->conns[i].s.compact_wait == 1)
+			z->conns[i].s.compact_wait = 2;
+}
+
+/* The next step of a running compaction: a catch-up round (the job run
+ * here rather than on a thread), or, after round_budget of them, the
+ * finish. */
+static void compact_step(struct fz *z)
+{
+	struct ss_compact_job job;
+	struct ss_error err;
+	unsigned long injected = z->fio.injected;
+	int rc = 0;
+
+	if (z->rounds < z->round_budget) {
+		rc = ss_store_compact_round(z->store, 0, &job, &err);
+		if (rc == 1) {
+			z->rounds++;
+			ss_compact_job_run(&job);
+			rc = ss_store_compact_round_end(z->store, &job, &err);
+			if (rc == 0)
+				goto checked;
+		}
+	}
+	if (rc == 0) {
+		rc = ss_store_compact_finish(z->store, &err);
+		int old = ss_store_take_retired_fd(z->store);
+		if (old >= 0)
+			z->fio.io.close(z->fio.io.ctx, old);
+	}
+	z->compacting = 0;
+	/* A failed directory fsync after the rename poisons the store: the
+	 * daemon answers COMPACT, executes nothing more and exits. */
+	if (rc != 0 && ss_store_state(z->store) != SS_STORE_OK)
+		z->stopped = 1;
+	compact_answer(z, 2, rc, err.msg);
+checked:
+	fz_check(rc == 0 || z->fio.injected > injected,
+		 "a compaction step failed with no fault injected during it: %s", err.msg);
 }
 
 static void commit(struct fz *z)
@@ -596,15 +661,17 @@ static void commit(struct fz *z)
 			process_input(z, c);
 		}
 	}
-	if (z->compact_requested && !z->stopped)
-		compact(z);
+	if (z->compacting && !z->stopped)
+		compact_step(z);
+	else if (z->compact_requested && !z->stopped)
+		compact_start(z);
 }
 
 static void loop_iteration(struct fz *z)
 {
 	for (int i = 0; i < NCONN && !z->stopped; i++)
 		conn_read(z, &z->conns[i]);
-	if (!z->stopped && (z->batch.nops > 0 || z->compact_requested))
+	if (!z->stopped && (z->batch.nops > 0 || z->compact_requested || z->compacting))
 		commit(z);
 }
 
@@ -656,6 +723,7 @@ static size_t configure(struct fz *z, const uint8_t *d, size_t size)
 	z->max_line = 1024;
 	z->prealloc = 0;
 	z->batch_max = SS_FUZZ_BATCH_MAX;
+	z->round_budget = 1;
 	z->now = INT64_C(1700000000000);
 	while (i + 2 < size && d[i] == ESC) {
 		if (d[i + 1] == 'M') {
@@ -666,6 +734,9 @@ static size_t configure(struct fz *z, const uint8_t *d, size_t size)
 			i += 3;
 		} else if (d[i + 1] == 'B') {
 			z->batch_max = batch_max[d[i + 2] & 3];
+			i += 3;
+		} else if (d[i + 1] == 'R') {
+			z->round_budget = d[i + 2] & 3;
 			i += 3;
 		} else if (d[i + 1] == 'N' && i + 7 <= size) {
 			int64_t t = 0;

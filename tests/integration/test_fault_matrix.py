@@ -130,6 +130,14 @@ WORKLOAD = [
     Step("S4", 1, "compact", ["COMPACT"]),
     Step("S5", 0, "batch", ["SET_CHECKPOINT k8 v8-5", "SET_CHECKPOINT k2 v2-5",
                             "DEL_CHECKPOINT k3", "SET_CHECKPOINT k0 v0-5", "GET_CHECKPOINT k0"]),
+    # A compaction with a tail: the snapshot writer waits at the gate
+    # (SS_FAULT_SNAPSHOT_GATE) after writing, a batch commits meanwhile,
+    # then the gate opens: a catch-up round copies that batch across (on
+    # the compactor's thread) and the finish renames.
+    Step("C1", 1, "compact_bg", ["COMPACT"]),
+    Step("T1", 0, "batch", ["SET_CHECKPOINT k3 v3-t", "DEL_CHECKPOINT k8", "SET_CHECKPOINT k1 v1-t",
+                            "GET_CHECKPOINT k8"]),
+    Step("C2", 1, "compact_end", []),
     Step("S6", 1, "batch", ["SET_CHECKPOINT k9 v9-6 7200", "DEL_CHECKPOINT k4", "GET_CHECKPOINT k4"]),
     Step("S7", 0, "reads", ["GET_CHECKPOINT %s" % n for n in
                             ["k%d" % i for i in range(10)] + ["big", "nope"]]
@@ -152,6 +160,10 @@ def write_failed(errnum):
 def replies_ok(step, model):
     """Replies to step if its batch commits, and the model after it."""
     model = dict(model)
+    if step.kind == "compact_bg":
+        return [], model  # the reply comes in its compact_end step
+    if step.kind == "compact_end":
+        return ["OK"], model
     out = []
     for line in step.lines:
         w = line.split()
@@ -270,6 +282,43 @@ def stop(d):
         return None
 
 
+def gate_path(d):
+    return os.path.join(os.path.dirname(d.data_dir), "gate")
+
+
+def run_step(d, clients, step):
+    """Runs step on d: a batch, reads or a COMPACT exchange their lines;
+    compact_bg closes the snapshot writer's gate, sends COMPACT and waits
+    until the writer waits at the gate (or the COMPACT was answered, or the
+    daemon is gone); compact_end opens the gate and reads that reply."""
+    client = clients[step.conn]
+    gate = gate_path(d)
+    if step.kind == "compact_bg":
+        for p in (gate, gate + ".waiting"):
+            if os.path.exists(p):
+                os.unlink(p)
+        try:
+            client.send("COMPACT\n")
+        except OSError:
+            return []
+        wait_until(lambda: os.path.exists(gate + ".waiting") or readable(client) or
+                   not d.running(), WAIT)
+        return []
+    if step.kind == "compact_end":
+        open(gate, "w").close()
+        try:
+            return [client.readline()]
+        except ConnectionResetError:
+            return [None]
+    return exchange(client, step.lines)
+
+
+def readable(client):
+    """Whether a reply line, or the end of the connection, is waiting."""
+    import select
+    return bool(client.buf) or bool(select.select([client.sock], [], [], 0)[0])
+
+
 def exchange(client, lines):
     """Sends lines in one write, reads one reply per line. A closed
     connection gives None for every reply not received; a reply that does
@@ -309,7 +358,6 @@ class Clean:
         self.bounds = []      # per phase: counts after it (0 = startup)
         self.calls = {}       # (op, n) -> Call
         self.replies = []     # per step
-        self.rename_seq = None
         self.tmp = None       # the clean run's temp dir, named in the trace
 
     def phase_of(self, op, n):
@@ -335,13 +383,15 @@ def learn(test, args):
     try:
         counts = os.path.join(tmp, "counts")
         d = Daemon(os.path.join(tmp, "data"), args, "statestored-faulty",
-                   {"SS_FAULT_COUNTS": counts, "SS_FAULT_TRACE": os.path.join(tmp, "trace")})
+                   {"SS_FAULT_COUNTS": counts, "SS_FAULT_TRACE": os.path.join(tmp, "trace"),
+                    "SS_FAULT_SNAPSHOT_GATE": os.path.join(tmp, "gate")})
+        open(gate_path(d), "w").close()
         test.assertTrue(start(d), "the fault-free daemon did not start:\n" + d.log())
         clean.bounds.append(read_counts(counts)[0])
         clients = [d.connect(WAIT), d.connect(WAIT)]
         model = {}
         for step in WORKLOAD:
-            got = exchange(clients[step.conn], step.lines)
+            got = run_step(d, clients, step)
             want, model = replies_ok(step, model)
             test.assertTrue(all(map(reply_matches, want, got)),
                             "fault-free run, step %s: %r, expected %r" % (step.name, got, want))
@@ -354,8 +404,6 @@ def learn(test, args):
         clean.counts = read_counts(counts)[0]
         for call in read_trace(os.path.join(tmp, "trace")):
             clean.calls[(call.op, call.n)] = call
-            if call.op == "rename":
-                clean.rename_seq = call.seq
         return clean
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -400,8 +448,13 @@ def make_plan(op, err, n, clean):
         return Plan("refused", step, role=role, errnum=errnum)
     if kind == "batch" and op == "fdatasync":
         return Plan("sync_exit", step, exit_code=5, role=role, errnum=errnum)
-    if kind == "compact":
-        if clean.rename_seq is not None and seq > clean.rename_seq:
+    if kind in ("compact", "compact_bg", "compact_end"):
+        # A background compaction's failure is told in its compact_end step.
+        if kind == "compact_bg":
+            step = next(i for i in range(step, len(WORKLOAD))
+                        if WORKLOAD[i].kind == "compact_end")
+        renames = [c.seq for c in clean.calls.values() if c.op == "rename" and c.seq < seq]
+        if renames and clean.phase_of("rename", len(renames)) == phase:
             return Plan("poisoned", step, exit_code=5, role=role, errnum=errnum)
         return Plan("compact_failed", step, role=role, errnum=errnum)
     return Plan("unknown", role=role)
@@ -526,7 +579,9 @@ def run_cell(faults, plan, clean):
     counts = os.path.join(tmp, "counts")
     d = Daemon(data, cell.args, "statestored-faulty",
                {"SS_FAULT": cell.name, "SS_FAULT_COUNTS": counts,
-                "SS_FAULT_TRACE": os.path.join(tmp, "trace")})
+                "SS_FAULT_TRACE": os.path.join(tmp, "trace"),
+                "SS_FAULT_SNAPSHOT_GATE": os.path.join(tmp, "gate")})
+    open(gate_path(d), "w").close()
     r = Daemon(data, cell.args, "statestored")
     try:
         _run_cell(cell, d, r, counts)
@@ -556,7 +611,7 @@ def _run_cell(cell, d, r, counts):
         clients = [d.connect(WAIT), d.connect(WAIT)]
         for step, want in zip(WORKLOAD, want_steps):
             try:
-                got = exchange(clients[step.conn], step.lines)
+                got = run_step(d, clients, step)
             except socket.timeout:
                 P.append("%s: no reply within %.0f s (hang)" % (step.name, WAIT))
                 got = [None] * len(step.lines)

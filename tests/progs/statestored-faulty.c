@@ -43,11 +43,18 @@
  *   SS_FAULT_SYNC_DELAY_US=n  every fdatasync sleeps n microseconds first,
  *       a disk that is slow to sync (the daemon then moves its syncs off
  *       the loop; STATS fsyncs_background counts them).
- *   SS_FAULT_SNAPSHOT_DELAY_US=n  the fdatasync of a compaction's temp file
- *       (statestored.log.tmp, written by the forked snapshot writer) sleeps
- *       n microseconds first: a snapshot that takes long, as one of
- *       millions of entries does, so that a test can act while the writer
- *       runs (kill its parent, say).
+ *   SS_FAULT_SNAPSHOT_DELAY_US=n  the forked snapshot writer's fdatasync of
+ *       the compaction's temp file (statestored.log.tmp) sleeps n
+ *       microseconds first: a snapshot that takes long, as one of millions
+ *       of entries does, so that a test can act while the writer runs (kill
+ *       its parent, say).
+ *   SS_FAULT_SNAPSHOT_GATE=path  that same fdatasync waits until path
+ *       exists, having first created path.waiting: a test knows the writer
+ *       has written its snapshot and waits, commits what it wants into the
+ *       compaction's tail, then opens the gate. The call is counted before
+ *       it waits.
+ * Both apply in the snapshot writer only, not to the daemon's own syncs of
+ * the temp file (catch-up rounds, the finish).
  *
  * Observation, in either mode (both optional):
  *
@@ -113,6 +120,8 @@ struct fault {
 	int short_due; /* short: the retry of a short write must fail */
 	long sync_delay_us; /* SS_FAULT_SYNC_DELAY_US */
 	long snapshot_delay_us; /* SS_FAULT_SNAPSHOT_DELAY_US */
+	const char *snapshot_gate; /* SS_FAULT_SNAPSHOT_GATE */
+	pid_t daemon_pid; /* the snapshot writer is any other process */
 	/* Counting mode. */
 	struct nth_fault nf[FAULTS_MAX];
 	int nfaults;
@@ -330,6 +339,20 @@ static int is_snapshot(int fd)
 	return n >= k && strcmp(p + n - k, SS_LOG_TMP_FILE) == 0;
 }
 
+/* Creates gate.waiting, then waits until gate exists (polling: the test's
+ * side of it is a file it creates). */
+static void wait_for_gate(const char *gate)
+{
+	char waiting[PATH_MAX];
+
+	snprintf(waiting, sizeof(waiting), "%s.waiting", gate);
+	int fd = open(waiting, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	while (access(gate, F_OK) < 0)
+		sleep_us(1000);
+}
+
 static int f_fdatasync(void *ctx, int fd)
 {
 	struct fault *f = ctx;
@@ -342,8 +365,12 @@ static int f_fdatasync(void *ctx, int fd)
 	}
 	if (f->sync_delay_us > 0)
 		sleep_us(f->sync_delay_us);
-	if (f->snapshot_delay_us > 0 && is_snapshot(fd))
-		sleep_us(f->snapshot_delay_us);
+	if (getpid() != f->daemon_pid && is_snapshot(fd)) {
+		if (f->snapshot_delay_us > 0)
+			sleep_us(f->snapshot_delay_us);
+		if (f->snapshot_gate)
+			wait_for_gate(f->snapshot_gate);
+	}
 	return ss_io_posix.fdatasync(ss_io_posix.ctx, fd);
 }
 
@@ -487,6 +514,10 @@ int main(int argc, char **argv)
 	delay = getenv("SS_FAULT_SNAPSHOT_DELAY_US");
 	if (delay && *delay)
 		f.snapshot_delay_us = strtol(delay, NULL, 10);
+	f.snapshot_gate = getenv("SS_FAULT_SNAPSHOT_GATE");
+	if (f.snapshot_gate && !*f.snapshot_gate)
+		f.snapshot_gate = NULL;
+	f.daemon_pid = getpid();
 	if (spec && *spec && parse_fault(spec, &f) < 0) {
 		fprintf(stderr, "statestored-faulty: bad SS_FAULT '%s'\n", spec);
 		return 2;

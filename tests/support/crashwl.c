@@ -163,9 +163,12 @@ static void wl_compact(struct crashx_run *r, const struct crashx_opts *o)
 }
 
 /* Background compaction, the server's way (fork, child writes the snapshot,
- * parent keeps committing and hands the tail to finish), in one process: a
- * batch committed before the snapshot is written and one after, both in the
- * tail; then a second compaction that is aborted, with commits around it. */
+ * parent keeps committing to the old log, a helper thread copies that tail
+ * across in rounds while the parent commits more, the finish copies the
+ * rest), in one process: a batch committed before the snapshot is written,
+ * one after, one during a round, one between rounds, all in the tail; a
+ * second compaction whose finish copies its whole tail; then a third that
+ * is aborted, with commits around it. */
 static void wl_compact_bg(struct crashx_run *r, const struct crashx_opts *o)
 {
 	(void)o;
@@ -185,7 +188,24 @@ static void wl_compact_bg(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_set(r, "a", 1100, 0);
 	crashx_run_del(r, "d");
 	crashx_run_commit(r, T0 + 60);
+	crashx_run_compact_round_start(r);
+	crashx_run_set(r, "f", 1300, 0);
+	crashx_run_commit(r, T0 + 62);
+	crashx_run_compact_round_end(r);
+	crashx_run_set(r, "a", 600, 0);
+	crashx_run_commit(r, T0 + 64);
+	/* A second round takes the rest, so the finish has nothing to copy
+	 * and syncs nothing: the round's own sync must have made it durable. */
+	crashx_run_compact_round_start(r);
+	crashx_run_compact_round_end(r);
 	crashx_run_compact_finish(r);
+	crashx_run_set(r, "g", 900, 0);
+	crashx_run_commit(r, T0 + 66);
+	crashx_run_compact_begin(r);
+	crashx_run_compact_snapshot(r, T0 + 67);
+	crashx_run_set(r, "a", 700, 0);
+	crashx_run_commit(r, T0 + 68);
+	crashx_run_compact_finish(r); /* a tail, no round: the finish copies it all */
 	crashx_run_set(r, "e", 2500, 0);
 	crashx_run_commit(r, T0 + 70);
 	crashx_run_compact_begin(r);
@@ -293,7 +313,7 @@ const struct crashx_workload crashx_workloads[] = {
 	{"ttl", "SETs with TTLs, checked at clocks around their expiries", wl_ttl},
 	{"dels", "DELs of present and missing names, SETs after them", wl_dels},
 	{"compact", "ss_store_compact between batches", wl_compact},
-	{"compact-bg", "ss_store_compact_begin/_finish with commits meanwhile; an abort",
+	{"compact-bg", "ss_store_compact_begin/_round/_finish with commits meanwhile; an abort",
 	 wl_compact_bg},
 	{"torn-append", "a torn tail cut at open, then more appends", wl_torn_append},
 };

@@ -136,7 +136,6 @@ void crashx_run_init(struct crashx_run *r, const char *workload, size_t prealloc
 void crashx_run_free(struct crashx_run *r)
 {
 	ss_table_free(r->snap);
-	free(r->tail);
 	ss_store_close(r->s);
 	ss_batch_free(&r->b);
 	crashfs_free(&r->fs);
@@ -243,20 +242,6 @@ void crashx_run_write_only(struct crashx_run *r)
 	ss_batch_reset(&r->b);
 }
 
-/* Appends the bytes the last ss_store_write wrote to the compaction tail. */
-static void keep_tail(struct crashx_run *r)
-{
-	size_t len;
-	const char *p = ss_batch_seal(&r->b, &len);
-
-	if (r->tail_cap - r->tail_len < len) {
-		r->tail_cap = 2 * (r->tail_len + len);
-		r->tail = xrealloc(r->tail, r->tail_cap);
-	}
-	memcpy(r->tail + r->tail_len, p, len);
-	r->tail_len += len;
-}
-
 void crashx_run_commit(struct crashx_run *r, int64_t now_ms)
 {
 	struct ss_error err = {0};
@@ -264,8 +249,6 @@ void crashx_run_commit(struct crashx_run *r, int64_t now_ms)
 	if (ss_store_write(r->s, &r->b, &err) < 0)
 		fail_msg("%s: ss_store_write: %s", r->workload, err.msg);
 	mark_batch(r, crashfs_nops(&r->fs), 0);
-	if (r->compacting)
-		keep_tail(r);
 	if (r->split_sync) {
 		int fd = ss_store_sync_begin(r->s, &err), rc;
 
@@ -298,7 +281,7 @@ void crashx_run_compact_begin(struct crashx_run *r)
 	struct ss_entry e;
 	size_t cursor = 0;
 
-	if (ss_store_compact_begin(r->s, &r->tmp_path, &err) < 0)
+	if (ss_store_compact_begin(r->s, 0, &r->tmp_path, &err) < 0)
 		fail_msg("%s: ss_store_compact_begin: %s", r->workload, err.msg);
 	/* What fork would give the child: the table as it is now. */
 	r->snap = ss_table_new();
@@ -308,8 +291,6 @@ void crashx_run_compact_begin(struct crashx_run *r)
 		if (ss_table_set(r->snap, e.name, e.nlen, e.value, e.vlen, e.expire_ms) < 0)
 			fail_msg("crashx: out of memory");
 	}
-	r->tail_len = 0;
-	r->compacting = 1;
 }
 
 void crashx_run_compact_snapshot(struct crashx_run *r, int64_t now_ms)
@@ -320,19 +301,36 @@ void crashx_run_compact_snapshot(struct crashx_run *r, int64_t now_ms)
 		fail_msg("%s: ss_snapshot_write: %s", r->workload, err.msg);
 }
 
+void crashx_run_compact_round_start(struct crashx_run *r)
+{
+	struct ss_error err = {0};
+	int rc = ss_store_compact_round(r->s, 0, &r->job, &err);
+
+	if (rc != 1)
+		fail_msg("%s: ss_store_compact_round returned %d: %s", r->workload, rc,
+			 rc < 0 ? err.msg : "no tail to copy");
+}
+
+void crashx_run_compact_round_end(struct crashx_run *r)
+{
+	struct ss_error err = {0};
+
+	ss_compact_job_run(&r->job);
+	if (ss_store_compact_round_end(r->s, &r->job, &err) < 0)
+		fail_msg("%s: ss_store_compact_round_end: %s", r->workload, err.msg);
+}
+
 static void compact_end(struct crashx_run *r)
 {
 	ss_table_free(r->snap);
 	r->snap = NULL;
-	r->tail_len = 0;
-	r->compacting = 0;
 }
 
 void crashx_run_compact_finish(struct crashx_run *r)
 {
 	struct ss_error err = {0};
 
-	if (ss_store_compact_finish(r->s, r->tail, r->tail_len, &err) < 0)
+	if (ss_store_compact_finish(r->s, &err) < 0)
 		fail_msg("%s: ss_store_compact_finish: %s", r->workload, err.msg);
 	compact_end(r);
 }

@@ -85,9 +85,7 @@ struct crashx_run {
 	/* A background compaction in progress (crashx_run_compact_begin). */
 	struct ss_table *snap; /* the forked child's copy of the table */
 	const char *tmp_path;
-	char *tail;            /* the batches written since, as written */
-	size_t tail_len, tail_cap;
-	int compacting;
+	struct ss_compact_job job; /* a catch-up round between start and end */
 	char *violation; /* one the workload found itself, as crashx_check says
 			  * it, with where in describing the state; or NULL */
 	char *where;
@@ -113,14 +111,19 @@ void crashx_run_commit(struct crashx_run *r, int64_t now_ms);
 void crashx_run_write_only(struct crashx_run *r);
 /* ss_store_compact at now_ms (must succeed). */
 void crashx_run_compact(struct crashx_run *r, int64_t now_ms);
-/* Background compaction as the server runs it with a forked child, here in
- * one process: begin calls ss_store_compact_begin and copies the table, as
- * fork would; snapshot writes that copy with ss_snapshot_write through the
- * recording io, as the child would, whenever the workload calls it; commits
- * made meanwhile are kept as the tail (ss_batch_seal's bytes); finish calls
- * ss_store_compact_finish with the tail, abort ss_store_compact_abort. */
+/* Background compaction as the server runs it with a forked child and a
+ * helper thread, here in one process: begin calls ss_store_compact_begin
+ * and copies the table, as fork would; snapshot writes that copy with
+ * ss_snapshot_write through the recording io, as the child would, whenever
+ * the workload calls it; commits made meanwhile go to the old log (the
+ * tail); round_start prepares a catch-up round (ss_store_compact_round,
+ * which must have work) and round_end runs its job and takes its result -
+ * commits between the two are those made while the thread copied; finish
+ * calls ss_store_compact_finish, abort ss_store_compact_abort. */
 void crashx_run_compact_begin(struct crashx_run *r);
 void crashx_run_compact_snapshot(struct crashx_run *r, int64_t now_ms);
+void crashx_run_compact_round_start(struct crashx_run *r);
+void crashx_run_compact_round_end(struct crashx_run *r);
 void crashx_run_compact_finish(struct crashx_run *r);
 void crashx_run_compact_abort(struct crashx_run *r);
 /* Adds a clock at which crash states are checked; it must not be earlier

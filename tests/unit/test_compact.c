@@ -3,8 +3,9 @@
  * state before and after and across a reopen, expired entries gone, written
  * as groups, and at every failure or crash point either the old log or the
  * new one, complete. The non-blocking form - a forked child writes the
- * snapshot while the parent commits and keeps what it wrote as the tail -
- * ends with everything in the new log, or, on abort or failure, in the old.
+ * snapshot while the parent commits to the old log, then catch-up rounds
+ * copy that tail across - ends with everything in the new log, or, on
+ * abort or failure, in the old.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -418,29 +419,12 @@ static void test_a_large_snapshot_is_written_as_several_groups(void **state)
 	free(before);
 }
 
-/* The bytes a parent logged since the fork: whole groups. */
-struct tail {
-	char *buf;
-	size_t len;
-};
-
-static void tail_add(struct tail *t, const char *p, size_t n)
-{
-	t->buf = realloc(t->buf, t->len + n);
-	assert_non_null(t->buf);
-	memcpy(t->buf + t->len, p, n);
-	t->len += n;
-}
-
 /* Commits one batch of k mutations of name (a SET of value, or a DEL if
- * value is NULL; k > 1 adds names name-1.. too) and keeps its bytes. */
-static void commit_keep(struct ss_store *s, struct tail *t, const char *name, const char *value,
-			int k)
+ * value is NULL; k > 1 adds names name-1.. too). */
+static void commit(struct ss_store *s, const char *name, const char *value, int k)
 {
 	struct ss_batch b;
 	char nm[64];
-	const char *p;
-	size_t n;
 
 	ss_batch_init(&b);
 	for (int i = 0; i < k; i++) {
@@ -455,25 +439,24 @@ static void commit_keep(struct ss_store *s, struct tail *t, const char *name, co
 		assert_int_equal(ss_batch_add(&b, &r, NULL), 0);
 	}
 	assert_int_equal(sstest_commit(s, &b, NOW, NULL), 0);
-	p = ss_batch_seal(&b, &n);
-	tail_add(t, p, n);
 	ss_batch_free(&b);
 }
 
 /* What the parent does while the child writes the snapshot: overwrite and
- * delete entries the snapshot holds, add new ones, some batches of many. */
-static void commit_during_snapshot(struct ss_store *s, struct tail *t)
+ * delete entries the snapshot holds, add new ones, some batches of many.
+ * Batches from..to-1 of 40, then one more named tag. */
+static void commit_during_snapshot(struct ss_store *s, int from, int to, const char *tag)
 {
 	char name[64];
 
-	for (int i = 0; i < 40; i++) {
+	for (int i = from; i < to; i++) {
 		snprintf(name, sizeof(name), "pipeline-%d", i);
 		if (i % 5 == 0)
-			commit_keep(s, t, name, NULL, 1);
+			commit(s, name, NULL, 1);
 		else
-			commit_keep(s, t, name, i % 2 ? "after-fork" : "x", i % 3 + 1);
+			commit(s, name, i % 2 ? "after-fork" : "x", i % 3 + 1);
 	}
-	commit_keep(s, t, "new-since-fork", "1", 7);
+	commit(s, tag, "1", 7);
 }
 
 static pid_t fork_snapshot(struct ss_store *s, const char *tmp)
@@ -494,25 +477,50 @@ static int child_status(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* One catch-up round as a caller with a thread runs it, with commits made
+ * while the job is out (they land past what it copies). Returns what
+ * ss_store_compact_round returned. */
+static int round_with_commits(struct ss_store *s, uint64_t min, int from, int to, const char *tag)
+{
+	struct ss_compact_job job;
+	int r = ss_store_compact_round(s, min, &job, NULL);
+
+	if (r != 1)
+		return r;
+	assert_true(job.to > job.from);
+	assert_int_equal(job.to, ss_store_log_bytes(s));
+	commit_during_snapshot(s, from, to, tag);
+	ss_compact_job_run(&job);
+	assert_int_equal(job.errnum, 0);
+	assert_int_equal(ss_store_compact_round_end(s, &job, NULL), 0);
+	return 1;
+}
+
 static void test_forked_snapshot_plus_tail_holds_everything(void **state)
 {
 	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 4096, NOW, NULL);
-	struct tail t = {0};
 	const char *tmp;
 	char *want;
 	uint64_t old_bytes;
 	pid_t pid;
 
 	fill(s, 200);
-	assert_int_equal(ss_store_compact_begin(s, &tmp, NULL), 0);
+	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, NULL), 0);
 	assert_string_equal(tmp, fx->tmp);
 	pid = fork_snapshot(s, tmp);
-	commit_during_snapshot(s, &t);
-	old_bytes = ss_store_log_bytes(s);
+	commit_during_snapshot(s, 0, 15, "before-rounds");
 	assert_int_equal(child_status(pid), 0);
-	assert_int_equal(ss_store_compact_finish(s, t.buf, t.len, NULL), 0);
+	/* Two rounds, each with commits while it copies, then the finish
+	 * copies what those left. */
+	assert_int_equal(round_with_commits(s, 0, 15, 30, "during-round-1"), 1);
+	assert_int_equal(round_with_commits(s, 0, 30, 40, "during-round-2"), 1);
+	old_bytes = ss_store_log_bytes(s);
+	/* More than a little left: another round; not so with a large min. */
+	struct ss_compact_job job;
+	assert_int_equal(ss_store_compact_round(s, old_bytes, &job, NULL), 0);
+	assert_int_equal(ss_store_compact_finish(s, NULL), 0);
 
 	want = dump(s);
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
@@ -531,17 +539,52 @@ static void test_forked_snapshot_plus_tail_holds_everything(void **state)
 	sstest_assert_state(s, want, NOW);
 	sstest_assert_value(s, "pipeline-1", "after-fork", NOW);
 	sstest_assert_value(s, "pipeline-5", NULL, NOW);
-	sstest_assert_value(s, "new-since-fork-6", "1", NOW);
+	sstest_assert_value(s, "before-rounds-6", "1", NOW);
+	sstest_assert_value(s, "during-round-1-6", "1", NOW);
+	sstest_assert_value(s, "during-round-2-6", "1", NOW);
 	ss_store_close(s);
 	free(want);
-	free(t.buf);
+}
+
+/* A batch written but not yet applied when the child forks (its sync in
+ * flight on the syncer) is not in the child's table: begin's unapplied
+ * puts it in the tail. */
+static void test_a_batch_unapplied_at_the_fork_is_in_the_tail(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	struct ss_record r = {.type = SS_REC_SET, .name = "inflight", .nlen = 8, .value = "v",
+			      .vlen = 1};
+	struct ss_batch b;
+	const char *tmp;
+	size_t len;
+	pid_t pid;
+
+	fill(s, 20);
+	ss_batch_init(&b);
+	assert_int_equal(ss_batch_add(&b, &r, NULL), 0);
+	assert_int_equal(ss_store_write(s, &b, NULL), 0);
+	(void)ss_batch_seal(&b, &len);
+	assert_int_equal(ss_store_compact_begin(s, len, &tmp, NULL), 0);
+	pid = fork_snapshot(s, tmp); /* its table lacks "inflight" */
+	assert_int_equal(ss_store_sync(s, NULL), 0);
+	assert_int_equal(ss_store_apply(s, &b, NOW), 0);
+	assert_int_equal(child_status(pid), 0);
+	assert_int_equal(ss_store_compact_finish(s, NULL), 0);
+	char *want = dump(s);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+	sstest_assert_value(s, "inflight", "v", NOW);
+	sstest_assert_state(s, want, NOW);
+	ss_store_close(s);
+	ss_batch_free(&b);
+	free(want);
 }
 
 static void test_abort_leaves_the_old_log(void **state)
 {
 	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 4096, NOW, NULL);
-	struct tail t = {0};
 	const char *tmp;
 	char *want, *log_before;
 	size_t len_before;
@@ -550,11 +593,12 @@ static void test_abort_leaves_the_old_log(void **state)
 	fill(s, 60);
 	/* A stale temp file is removed by begin. */
 	sstest_write_file(fx->tmp, "statestored-log 1\nGROUP", 24);
-	assert_int_equal(ss_store_compact_begin(s, &tmp, NULL), 0);
+	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, NULL), 0);
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
 	pid = fork_snapshot(s, tmp);
-	commit_during_snapshot(s, &t);
+	commit_during_snapshot(s, 0, 40, "new-since-fork");
 	assert_int_equal(child_status(pid), 0);
+	assert_int_equal(round_with_commits(s, 0, 0, 10, "during-round"), 1);
 	want = dump(s);
 	log_before = sstest_read_file(fx->log, &len_before);
 	ss_store_compact_abort(s);
@@ -570,69 +614,95 @@ static void test_abort_leaves_the_old_log(void **state)
 	ss_store_close(s);
 	free(want);
 	free(log_before);
-	free(t.buf);
 }
 
-/* Fails compact_finish with err on the nth call of op (counted from the
- * finish) and checks that the old log is the log, unchanged, without a
- * temp file, and appendable, and that it replays to everything. */
-static void check_finish_failure_keeps_the_old_log(struct sstest_fixture *fx, enum sstest_op op,
-						   unsigned long nth, int err)
+/* Where check_tail_failure_keeps_the_old_log injects its fault. */
+enum tail_step {
+	IN_A_ROUND,        /* the first catch-up round */
+	IN_THE_FINISH,     /* the finish, after a round and one more commit */
+	IN_A_LONE_FINISH,  /* a finish with no round before it */
+};
+
+/* Fails a background compaction with err on the nth call of op (counted
+ * from the step) and checks that the old log is the log, unchanged,
+ * without a temp file, and appendable, and that it replays to everything. */
+static void check_tail_failure_keeps_the_old_log(struct sstest_fixture *fx, enum tail_step step,
+						 enum sstest_op op, unsigned long nth, int err)
 {
 	struct ss_store *s = sstest_reset(fx, 4096, NOW);
+	struct ss_compact_job job;
 	struct ss_error e = {0};
-	struct tail t = {0};
 	const char *tmp;
 	char *want, *log_before;
 	size_t len_before;
 	pid_t pid;
 
 	fill(s, 40);
-	assert_int_equal(ss_store_compact_begin(s, &tmp, NULL), 0);
+	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, NULL), 0);
 	pid = fork_snapshot(s, tmp);
-	commit_during_snapshot(s, &t);
+	commit_during_snapshot(s, 0, 40, "new-since-fork");
 	assert_int_equal(child_status(pid), 0);
+	if (step == IN_THE_FINISH) {
+		assert_int_equal(round_with_commits(s, 0, 0, 5, "during-round"), 1);
+		commit(s, "after-round", "r", 1);
+	}
 	want = dump(s);
 	log_before = sstest_read_file(fx->log, &len_before);
-
 	sstest_fault_io_arm(&fx->f, op, nth, err, 0);
-	assert_int_equal(ss_store_compact_finish(s, t.buf, t.len, &e), -1);
+	if (step == IN_A_ROUND) {
+		int r = ss_store_compact_round(s, 0, &job, &e);
+		if (r == 1) {
+			ss_compact_job_run(&job);
+			r = ss_store_compact_round_end(s, &job, &e);
+		}
+		assert_int_equal(r, -1);
+	} else {
+		assert_int_equal(ss_store_compact_finish(s, &e), -1);
+	}
 	check_old_log_kept(fx, s, &e, err, log_before, len_before, want);
 	free(want);
 	free(log_before);
-	free(t.buf);
 }
 
-static void test_finish_failures_keep_the_old_log_appendable(void **state)
+static void test_tail_failures_keep_the_old_log_appendable(void **state)
 {
 	struct sstest_fixture *fx = *state;
 
-	check_finish_failure_keeps_the_old_log(fx, SSTEST_OP_OPEN, 1, EMFILE);   /* opening tmp */
-	check_finish_failure_keeps_the_old_log(fx, SSTEST_OP_PWRITE, 1, ENOSPC); /* the tail */
-	check_finish_failure_keeps_the_old_log(fx, SSTEST_OP_FDATASYNC, 1, EIO); /* its sync */
-	check_finish_failure_keeps_the_old_log(fx, SSTEST_OP_RENAME, 1, EIO);
+	/* In a round: opening the snapshot, the copy, its sync. */
+	check_tail_failure_keeps_the_old_log(fx, IN_A_ROUND, SSTEST_OP_OPEN, 1, EMFILE);
+	check_tail_failure_keeps_the_old_log(fx, IN_A_ROUND, SSTEST_OP_PWRITE, 1, ENOSPC);
+	check_tail_failure_keeps_the_old_log(fx, IN_A_ROUND, SSTEST_OP_FDATASYNC, 1, EIO);
+	/* In the finish after a round: the last copy, its sync, the rename. */
+	check_tail_failure_keeps_the_old_log(fx, IN_THE_FINISH, SSTEST_OP_PWRITE, 1, ENOSPC);
+	check_tail_failure_keeps_the_old_log(fx, IN_THE_FINISH, SSTEST_OP_FDATASYNC, 1, EIO);
+	check_tail_failure_keeps_the_old_log(fx, IN_THE_FINISH, SSTEST_OP_RENAME, 1, EIO);
+	/* In a finish with no round: opening the snapshot, the copy, its sync. */
+	check_tail_failure_keeps_the_old_log(fx, IN_A_LONE_FINISH, SSTEST_OP_OPEN, 1, EMFILE);
+	check_tail_failure_keeps_the_old_log(fx, IN_A_LONE_FINISH, SSTEST_OP_PWRITE, 1, ENOSPC);
+	check_tail_failure_keeps_the_old_log(fx, IN_A_LONE_FINISH, SSTEST_OP_FDATASYNC, 1, EIO);
 }
 
 static void test_finish_on_a_poisoned_store_fails_and_removes_the_temp(void **state)
 {
 	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, &fx->f.io, 0, NOW, NULL);
+	struct ss_compact_job job;
 	struct ss_error e = {0};
 	const char *tmp;
 	pid_t pid;
 
 	fill(s, 20);
-	assert_int_equal(ss_store_compact_begin(s, &tmp, NULL), 0);
+	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, NULL), 0);
 	pid = fork_snapshot(s, tmp);
 	assert_int_equal(child_status(pid), 0);
 	/* A commit's sync fails meanwhile: the server would exit; the store
 	 * takes nothing more, the snapshot included. */
 	sstest_fault_io_arm(&fx->f, SSTEST_OP_FDATASYNC, 1, EIO, 0);
 	assert_int_equal(sstest_set(s, "doomed", "1", 0, NOW, &e), -1);
-	assert_int_equal(ss_store_compact_finish(s, NULL, 0, &e), -1);
+	assert_int_equal(ss_store_compact_round(s, 0, &job, &e), -1);
 	assert_int_equal(e.sys_errno, EIO);
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
-	assert_int_equal(ss_store_compact_begin(s, &tmp, &e), -1);
+	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, &e), -1);
 	assert_int_equal(e.sys_errno, EIO);
 	ss_store_close(s);
 }
@@ -652,8 +722,9 @@ int main(void)
 		T(test_directory_fsync_failure_after_rename_poisons),
 		T(test_a_large_snapshot_is_written_as_several_groups),
 		T(test_forked_snapshot_plus_tail_holds_everything),
+		T(test_a_batch_unapplied_at_the_fork_is_in_the_tail),
 		T(test_abort_leaves_the_old_log),
-		T(test_finish_failures_keep_the_old_log_appendable),
+		T(test_tail_failures_keep_the_old_log_appendable),
 		T(test_finish_on_a_poisoned_store_fails_and_removes_the_temp),
 	};
 #undef T
