@@ -1,5 +1,5 @@
 /* statestore-bench: see include/statestored/bench.h. */
-#include "statestored/bench.h"
+#include "tools/bench/bench.h"
 
 int main(int argc, char **argv)
 {

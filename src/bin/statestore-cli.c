@@ -1,4 +1,4 @@
 /* statestore-cli: the command-line client. Everything is in src/cli.c. */
-#include "statestored/cli.h"
+#include "tools/cli/cli.h"
 
 int main(int argc, char **argv) { return ss_cli_main(argc, argv); }

@@ -70,11 +70,11 @@
 
 #include "fuzzsupport.h"
 #include "statestored/batch.h"
-#include "statestored/buf.h"
-#include "statestored/cmd.h"
-#include "statestored/session.h"
+#include "common/buf.h"
+#include "cmd/cmd.h"
+#include "cmd/session.h"
 #include "statestored/snapshot.h"
-#include "statestored/proto.h"
+#include "proto/proto.h"
 #include "statestored/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

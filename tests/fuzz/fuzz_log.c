@@ -24,7 +24,7 @@
 
 #include "fuzzsupport.h"
 #include "statestored/batch.h"
-#include "statestored/crc32c.h"
+#include "engine/crc32c.h"
 #include "statestored/record.h"
 #include "statestored/store.h"
 

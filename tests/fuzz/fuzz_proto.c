@@ -25,8 +25,8 @@
 #include <string.h>
 
 #include "fuzzsupport.h"
-#include "statestored/buf.h"
-#include "statestored/proto.h"
+#include "common/buf.h"
+#include "proto/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -85,7 +85,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "statestored/daemon.h"
+#include "server/daemon.h"
 #include "statestored/store.h"
 
 enum op { OP_OPEN, OP_PWRITE, OP_FDATASYNC, OP_FSYNC, OP_FTRUNCATE, OP_RENAME, OP_UNLINK, OP_CLOSE, OP_N };

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "statestored/bench.h"
-#include "statestored/hist.h"
+#include "tools/bench/bench.h"
+#include "tools/bench/hist.h"
 
 static struct ss_hist *new_hist(void)
 {

@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "statestored/cli.h"
-#include "statestored/stdfds.h"
+#include "tools/cli/cli.h"
+#include "common/stdfds.h"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "statestored/cmd.h"
+#include "cmd/cmd.h"
 
 struct fixture {
 	struct ss_table *t;

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "statestored/crc32c.h"
+#include "engine/crc32c.h"
 
 typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "statestored/proto.h"
+#include "proto/proto.h"
 
 static long parse(const char *s, size_t max_line, struct ss_request *req)
 {

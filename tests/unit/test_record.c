@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "statestored/crc32c.h"
+#include "engine/crc32c.h"
 #include "statestored/record.h"
 #include "sstest.h"
 

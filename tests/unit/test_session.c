@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "statestored/session.h"
+#include "cmd/session.h"
 
 struct fixture {
 	struct ss_table *t;

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "statestored/slab.h"
+#include "engine/slab.h"
 
 static void chunks_are_aligned_and_disjoint(void **state)
 {

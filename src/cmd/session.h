@@ -1,0 +1,119 @@
+/*
+ * session.h - one client's requests, from its input bytes to its replies.
+ *
+ * A session is the part of a connection that has nothing to do with
+ * sockets: the input and output buffers, the count of staged mutations that
+ * still owe a reply, and the flags that pause execution. This module runs
+ * the complete requests in the input through the parser and the command
+ * dispatcher, and answers a session's ops once their batch is committed. It
+ * keeps three of the server's invariants (server.c lists them all):
+ *
+ *   - replies leave in request order: while mutations owe replies, only
+ *     further valid mutations execute (they are answered in batch order);
+ *     anything that would reply at once waits for the next commit;
+ *   - nothing unsynced is read: a read never runs while the same session
+ *     has staged mutations, and mutations reach the table only through the
+ *     server's commit;
+ *   - a session never holds more than one line of input or, once its
+ *     output passes SS_SESSION_OUT_HIGH, executes nothing more until the
+ *     output is sent (backpressure).
+ *
+ * It does no I/O and keeps no state of its own: the server (conn.c moves the
+ * bytes, server.c commits) and the fuzz harness tests/fuzz/fuzz_conn.c drive
+ * the same code.
+ */
+#ifndef STATESTORED_SESSION_H
+#define STATESTORED_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "statestored/batch.h"
+#include "common/buf.h"
+#include "cmd/cmd.h"
+#include "proto/proto.h"
+#include "statestored/table.h"
+
+/* Unsent output past which a session executes nothing more. */
+#define SS_SESSION_OUT_HIGH (256 * 1024)
+/* Bytes taken per read; an idle session's buffers shrink back to this. */
+#define SS_SESSION_READ_STEP (16 * 1024)
+
+struct ss_session {
+	struct ss_buf in, out;
+	size_t pending;            /* staged mutations not yet answered */
+	unsigned closed : 1;       /* the connection is gone: execute nothing */
+	unsigned eof : 1;          /* the peer shut its side */
+	unsigned close_after : 1;  /* close once out is sent (QUIT, line too long) */
+	unsigned compact_wait : 2; /* COMPACT: 1 queued for the next run, 2 in the running one */
+	unsigned batch_wait : 1;   /* waiting for room in the open batch */
+	uint64_t mark;             /* the commit that last answered it (ss_session_answer) */
+};
+
+/* What the server lends a session for one ss_session_execute call. */
+struct ss_session_env {
+	struct ss_table *table;  /* durable state, for reads */
+	struct ss_batch *batch;  /* the open batch, for mutations */
+	int64_t now_ms;          /* unix ms, for TTLs */
+	size_t max_line;         /* longest request line, without "\r\n" */
+	size_t batch_max_bytes;  /* the open batch takes no more past this size */
+	int stopping;            /* shutting down: execute nothing */
+	int quota_exceeded;      /* the log is past its quota: SETs are refused */
+	uint64_t *rejected;      /* incremented for each ERR reply */
+	int *compact_requested;  /* set to 1 when a COMPACT is queued */
+	/* Appends the STATS lines (without END). */
+	void (*stats)(void *arg, struct ss_buf *out);
+	void *stats_arg;
+	/* Optional, NULL in the daemon: called after each request has run,
+	 * before its input is consumed, with what the dispatcher saw (req is
+	 * NULL for an over-long line, answered without the dispatcher), its
+	 * status, and the sizes of s->out and the batch before it ran (s->pending
+	 * is still the count before it). The fuzz harness checks every result
+	 * against a reference through it. */
+	void (*observe)(void *arg, const struct ss_session *s, const struct ss_request *req,
+			enum ss_cmd_status st, size_t out_before, size_t nops_before);
+	void *observe_arg;
+};
+
+enum ss_session_result {
+	SS_SESSION_IDLE, /* nothing more to execute until more input or a commit */
+	SS_SESSION_HIGH, /* output at the high mark: send it, then call again */
+	SS_SESSION_FULL, /* the open batch is full: call again after the next commit */
+	SS_SESSION_NOMEM, /* out of memory: the caller closes the connection */
+};
+
+/* Initialises s: empty buffers, nothing pending. */
+void ss_session_init(struct ss_session *s);
+void ss_session_free(struct ss_session *s);
+
+/* How many bytes may be read into s->in now: what fits under max_line
+ * (plus "\r\n"), at most SS_SESSION_READ_STEP. 0 means stop reading. */
+size_t ss_session_room(const struct ss_session *s, size_t max_line);
+
+/* After output was sent: frees empty buffers larger than a read step, so an
+ * idle session costs little. */
+void ss_session_trim(struct ss_session *s);
+
+/* Executes the complete requests in s->in until one must wait, and says why
+ * it stopped. Ops it stages record s as their owner. A COMPACT sets
+ * s->compact_wait to 1 and *env->compact_requested; the caller runs the
+ * compaction and answers with ss_cmd_reply_compact. An over-long line is
+ * answered with "ERR line too long" (once earlier replies are out), and the
+ * session closes after it. */
+enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_session_env *env);
+
+/* Answers op, owned by a session, after its batch's commit (number seq, not
+ * 0): its reply if written, else the write's ERR (errnum); one reply fewer
+ * is pending. Returns SS_ANSWER_FIRST the first time seq answers this
+ * session (the caller resumes it once the whole batch is answered), plus
+ * SS_ANSWER_NOMEM if the reply could not be appended (the caller closes the
+ * connection). */
+#define SS_ANSWER_FIRST 1
+#define SS_ANSWER_NOMEM 2
+int ss_session_answer(const struct ss_op *op, int written, int errnum, uint64_t seq);
+
+/* 1 if the session is finished: closed, or closing with nothing left to
+ * send, or at EOF with every reply sent and no complete line left. */
+int ss_session_done(const struct ss_session *s);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * diag.c - timestamped, levelled log lines on stderr; see diag.h.
+ *
+ * Each line is formatted whole and written with one fputs, so lines from a
+ * forked child (compaction) do not interleave mid-line.
+ */
+#include <stdarg.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "common/diag.h"
+
+static const char *const level_names[] = {"debug", "info", "warn", "error", "notice"};
+
+int ss_diag_parse_level(const char *s, enum ss_level *out)
+{
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum ss_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void ss_diag_log(const struct ss_diag *d, enum ss_level lvl, const char *file, int line,
+		 const char *fmt, ...)
+{
+	char msg[1024], stamp[32];
+	struct timeval tv;
+	struct tm tm;
+	va_list ap;
+
+	if (lvl < d->level)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	FILE *out = d->out ? d->out : stderr;
+	char full[1200];
+	if (file)
+		snprintf(full, sizeof(full), "%s.%03ldZ [%s] %s (%s:%d)\n", stamp,
+			 (long)(tv.tv_usec / 1000), level_names[lvl], msg, file, line);
+	else
+		snprintf(full, sizeof(full), "%s.%03ldZ [%s] %s\n", stamp,
+			 (long)(tv.tv_usec / 1000), level_names[lvl], msg);
+	fputs(full, out);
+	fflush(out);
+}

@@ -1,0 +1,498 @@
+/*
+ * store.c - the storage engine: a data directory, its log and its table.
+ *
+ * This file wires the parts together and owns the data directory: it creates
+ * it, takes its LOCK (flock, so the lock dies with the process and a second
+ * store on the same directory - even in the same process - is refused),
+ * removes a compaction temp file left by a crash, and replays the log into a
+ * fresh table. The log file itself is logfile.c; writing a compacted copy is
+ * snapshot.c, which may run in a forked child (ss_store_compact_begin /
+ * _finish: the parent appends what it logged meanwhile, then renames).
+ *
+ * The commit protocol (store.h) keeps one rule: the table only ever holds
+ * what the log holds durably. ss_store_write and ss_store_sync touch only the
+ * log; ss_store_apply touches only the table, after the sync succeeded.
+ *
+ * Expiry is an absolute time. A SET whose expiry has passed when it is
+ * applied - at replay, or in a batch - acts as a DEL: its value is never
+ * visible, and an older value of the same name must not survive it.
+ */
+#include "statestored/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/error.h"
+#include "engine/logfile.h"
+#include "statestored/snapshot.h"
+
+struct ss_store {
+	const struct ss_io *io;
+	char *dir;
+	char *log_path;
+	char *tmp_path;
+	char *lock_path;
+	int lock_fd;
+	struct ss_table *table;
+	struct ss_logfile log;
+	uint64_t compacted_bytes;
+	/* A compaction in progress, from begin to finish or abort. The tail
+	 * is the old log's bytes from tail_from to its end; those before
+	 * tail_from were copied to the temp file, which is tmp_len bytes. */
+	int tmp_fd;          /* the temp file, once a round or the finish opened it */
+	uint64_t tmp_len;
+	uint64_t tail_from;
+	int tmp_unsynced;    /* bytes were copied to it since its last fdatasync */
+};
+
+/* Replay's view of the table. */
+struct replay_ctx {
+	struct ss_table *table;
+	int64_t now_ms;
+	uint64_t expired;
+};
+
+static char *join(const char *dir, const char *name)
+{
+	char *p;
+
+	return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
+}
+
+/* Returns the directory that holds dir, malloc'd, or NULL. */
+static char *parent_of(const char *dir)
+{
+	char *p = strdup(dir);
+	size_t n;
+	char *slash;
+
+	if (!p)
+		return NULL;
+	n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	slash = strrchr(p, '/');
+	if (!slash) {
+		free(p);
+		return strdup(".");
+	}
+	slash[slash == p ? 1 : 0] = '\0';
+	return p;
+}
+
+/* Creates dir and any missing parents, and makes their entries durable
+ * (an fsync of each created level's parent), or a power loss could take
+ * the whole data directory with it. dir's own parent is fsync'd even if dir
+ * was there: a previous start may have created it and then failed that
+ * fsync (or died before it), and no later step would make up for it. */
+static int make_dir(const struct ss_io *io, const char *dir, struct ss_error *err)
+{
+	char *path = strdup(dir), *parent = NULL;
+	int r = -1;
+
+	if (!path) {
+		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", dir);
+		return -1;
+	}
+	/* Each level in turn: "a", "a/b", "a/b/c". */
+	for (char *p = path + 1;; p++) {
+		int last = *p == '\0';
+		if (!last && (*p != '/' || p[-1] == '/'))
+			continue;
+		*p = '\0';
+		int made = mkdir(path, 0755) == 0;
+		if (!made && errno != EEXIST) {
+			ss_error_set(err, SS_ERR_IO, errno, "cannot create the data directory %s: %s",
+				     path, strerror(errno));
+			goto out;
+		}
+		if (made || last) {
+			free(parent);
+			parent = parent_of(path);
+			if (!parent) {
+				ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", dir);
+				goto out;
+			}
+			if (ss_io_fsync_dir(io, parent) < 0) {
+				ss_error_set(err, SS_ERR_IO, errno, "cannot fsync %s, which holds %s: %s",
+					     parent, path, strerror(errno));
+				goto out;
+			}
+		}
+		if (last)
+			break;
+		*p = '/';
+	}
+	r = 0;
+out:
+	free(parent);
+	free(path);
+	return r;
+}
+
+/* Reads the pid a holder of LOCK recorded in it; 0 if there is none. */
+static long read_lock_pid(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	long pid = 0;
+
+	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9' && pid < 100000000; i++)
+		pid = pid * 10 + (buf[i] - '0');
+	return pid;
+}
+
+/* Records our pid in LOCK: written over the old one, then cut to its
+ * length, so that a full disk rarely stands in the way (the file's block
+ * is already there). Returns 0 or -1 with errno. */
+static int record_lock_pid(const struct ss_io *io, int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	if (ss_io_pwrite_all(io, fd, buf, (size_t)n, 0) < 0 || ss_io_ftruncate(io, fd, n) < 0)
+		return -1;
+	return 0;
+}
+
+static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_error *err)
+{
+	s->lock_fd = ss_io_open(s->io, s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (s->lock_fd < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot open the lock file %s: %s", s->lock_path,
+			     strerror(errno));
+		return -1;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			rep->lock_pid = read_lock_pid(s->lock_fd);
+			ss_error_set(err, SS_ERR_LOCKED, EWOULDBLOCK,
+				     "the data directory %s is in use: another store holds %s "
+				     "(pid %ld recorded in it)",
+				     s->dir, s->lock_path, rep->lock_pid);
+		} else {
+			ss_error_set(err, SS_ERR_IO, errno, "cannot lock %s: %s", s->lock_path,
+				     strerror(errno));
+		}
+		return -1;
+	}
+	if (record_lock_pid(s->io, s->lock_fd) < 0)
+		rep->lock_pid_errno = errno;
+	return 0;
+}
+
+/* Applies a SET at now_ms: an expired one deletes the name instead.
+ * Returns 0 if set, 1 if it acted as a delete, -1 on ENOMEM. */
+static int apply_set(struct ss_table *t, const char *name, size_t nlen, const char *value,
+		     size_t vlen, int64_t expire_ms, int64_t now_ms)
+{
+	if (expire_ms != 0 && expire_ms <= now_ms) {
+		(void)ss_table_del(t, name, nlen, now_ms);
+		return 1;
+	}
+	return ss_table_set(t, name, nlen, value, vlen, expire_ms);
+}
+
+static int replay_apply(void *arg, const struct ss_record *r)
+{
+	struct replay_ctx *c = arg;
+	int rc;
+
+	if (r->type == SS_REC_DEL) {
+		(void)ss_table_del(c->table, r->name, r->nlen, c->now_ms);
+		return 0;
+	}
+	rc = apply_set(c->table, r->name, r->nlen, r->value, r->vlen, r->expire_ms, c->now_ms);
+	if (rc == 1)
+		c->expired++;
+	return rc < 0 ? -1 : 0;
+}
+
+int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int64_t now_ms,
+		  struct ss_open_report *rep, struct ss_error *err)
+{
+	struct ss_open_report local;
+	struct ss_logfile_report lrep;
+	struct replay_ctx ctx = {0};
+	struct ss_store *s;
+	int ret = -1;
+
+	*out = NULL;
+	if (!rep)
+		rep = &local;
+	memset(rep, 0, sizeof(*rep));
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", opt->dir);
+		return -1;
+	}
+	s->io = opt->io ? opt->io : &ss_io_posix;
+	s->lock_fd = -1;
+	s->tmp_fd = -1;
+	ss_logfile_init(&s->log, NULL, NULL, s->io, 0);
+	s->dir = strdup(opt->dir);
+	s->log_path = join(opt->dir, SS_LOG_FILE);
+	s->tmp_path = join(opt->dir, SS_LOG_TMP_FILE);
+	s->lock_path = join(opt->dir, SS_LOCK_FILE);
+	s->table = ss_table_new();
+	if (!s->dir || !s->log_path || !s->tmp_path || !s->lock_path || !s->table) {
+		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", opt->dir);
+		goto out;
+	}
+	if (make_dir(s->io, s->dir, err) < 0 || take_lock(s, rep, err) < 0)
+		goto out;
+	if (ss_io_unlink(s->io, s->tmp_path) == 0) {
+		rep->removed_tmp = 1;
+	} else if (errno != ENOENT) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot remove the stale compaction file %s: %s",
+			     s->tmp_path, strerror(errno));
+		goto out;
+	}
+	ss_logfile_init(&s->log, s->log_path, s->dir, s->io, opt->prealloc_bytes);
+	ctx.table = s->table;
+	ctx.now_ms = now_ms;
+	if (ss_logfile_open(&s->log, replay_apply, &ctx, &lrep, err) < 0)
+		goto out;
+	rep->records = lrep.records;
+	rep->groups = lrep.groups;
+	rep->expired = ctx.expired;
+	rep->torn_bytes = lrep.torn_bytes;
+	rep->log_bytes = s->log.end;
+	s->compacted_bytes = s->log.end;
+	*out = s;
+	ret = 0;
+out:
+	if (ret < 0)
+		ss_store_close(s);
+	return ret;
+}
+
+void ss_store_close(struct ss_store *s)
+{
+	if (!s)
+		return;
+	if (s->tmp_fd >= 0)
+		s->io->close(s->io->ctx, s->tmp_fd);
+	ss_logfile_close(&s->log);
+	if (s->lock_fd >= 0)
+		s->io->close(s->io->ctx, s->lock_fd); /* releases the flock */
+	ss_table_free(s->table);
+	free(s->dir);
+	free(s->log_path);
+	free(s->tmp_path);
+	free(s->lock_path);
+	free(s);
+}
+
+struct ss_table *ss_store_table(struct ss_store *s)
+{
+	return s->table;
+}
+
+int ss_store_write(struct ss_store *s, struct ss_batch *b, struct ss_error *err)
+{
+	size_t len;
+	const char *group = ss_batch_seal(b, &len);
+
+	return ss_logfile_append(&s->log, group, len, err);
+}
+
+int ss_store_sync(struct ss_store *s, struct ss_error *err)
+{
+	return ss_logfile_sync(&s->log, err);
+}
+
+int ss_store_sync_begin(struct ss_store *s, struct ss_error *err)
+{
+	return ss_logfile_sync_begin(&s->log, err);
+}
+
+int ss_store_sync_end(struct ss_store *s, int rc, int errnum, struct ss_error *err)
+{
+	return ss_logfile_sync_end(&s->log, rc, errnum, err);
+}
+
+int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms)
+{
+	for (size_t i = 0; i < b->nops; i++) {
+		struct ss_op *op = &b->ops[i];
+		const char *name = b->buf + op->name_off;
+
+		if (op->type == SS_REC_DEL) {
+			op->result = ss_table_del(s->table, name, op->nlen, now_ms);
+			continue;
+		}
+		if (apply_set(s->table, name, op->nlen, b->buf + op->value_off, op->vlen,
+			      op->expire_ms, now_ms) < 0)
+			return -1;
+		op->result = 0;
+	}
+	return 0;
+}
+
+int ss_store_compact_begin(struct ss_store *s, size_t unapplied, const char **tmp_path,
+			   struct ss_error *err)
+{
+	*tmp_path = s->tmp_path;
+	if (ss_logfile_writable(&s->log, err) < 0)
+		return -1;
+	if (ss_io_unlink(s->io, s->tmp_path) < 0 && errno != ENOENT) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot remove the stale compaction file %s: %s",
+			     s->tmp_path, strerror(errno));
+		return -1;
+	}
+	s->tail_from = s->log.end - unapplied;
+	s->tmp_len = 0;
+	s->tmp_unsynced = 0;
+	return 0;
+}
+
+/* Opens the snapshot the child wrote, for appending the tail to it. */
+static int open_tmp(struct ss_store *s, struct ss_error *err)
+{
+	struct stat st;
+
+	if (s->tmp_fd >= 0)
+		return 0;
+	s->tmp_fd = ss_io_open(s->io, s->tmp_path, O_RDWR | O_CLOEXEC, 0);
+	if (s->tmp_fd < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot open the compacted log %s: %s",
+			     s->tmp_path, strerror(errno));
+		return -1;
+	}
+	if (fstat(s->tmp_fd, &st) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot stat the compacted log %s: %s",
+			     s->tmp_path, strerror(errno));
+		return -1;
+	}
+	s->tmp_len = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* The message of a failed copy of the tail. */
+static void copy_failed(struct ss_store *s, uint64_t n, int errnum, struct ss_error *err)
+{
+	ss_error_set(err, SS_ERR_IO, errnum,
+		     "cannot copy the %llu bytes logged since the snapshot to the compacted log "
+		     "%s: %s",
+		     (unsigned long long)n, s->tmp_path, strerror(errnum));
+}
+
+int ss_store_compact_round(struct ss_store *s, uint64_t min_bytes, struct ss_compact_job *job,
+			   struct ss_error *err)
+{
+	if (ss_logfile_writable(&s->log, err) < 0 || open_tmp(s, err) < 0) {
+		ss_store_compact_abort(s);
+		return -1;
+	}
+	if (s->log.end - s->tail_from <= min_bytes)
+		return 0;
+	*job = (struct ss_compact_job){.io = s->io,
+				       .src_fd = s->log.fd,
+				       .dst_fd = s->tmp_fd,
+				       .from = s->tail_from,
+				       .to = s->log.end,
+				       .dst_off = s->tmp_len};
+	return 1;
+}
+
+void ss_compact_job_run(struct ss_compact_job *job)
+{
+	job->errnum = 0;
+	if (ss_logfile_copy(job->io, job->src_fd, job->from, job->to, job->dst_fd, job->dst_off) <
+		    0 ||
+	    ss_io_fdatasync(job->io, job->dst_fd) < 0)
+		job->errnum = errno ? errno : EIO;
+}
+
+int ss_store_compact_round_end(struct ss_store *s, const struct ss_compact_job *job,
+			       struct ss_error *err)
+{
+	if (job->errnum) {
+		copy_failed(s, job->to - job->from, job->errnum, err);
+		ss_store_compact_abort(s);
+		return -1;
+	}
+	s->tail_from = job->to;
+	s->tmp_len += job->to - job->from;
+	return 0;
+}
+
+int ss_store_compact_finish(struct ss_store *s, struct ss_error *err)
+{
+	uint64_t n;
+	int r;
+
+	if (ss_logfile_writable(&s->log, err) < 0 || open_tmp(s, err) < 0) {
+		ss_store_compact_abort(s);
+		return -1;
+	}
+	/* What was logged since the last round, on this thread: a little. */
+	n = s->log.end - s->tail_from;
+	if (n > 0) {
+		if (ss_logfile_copy(s->io, s->log.fd, s->tail_from, s->log.end, s->tmp_fd,
+				    s->tmp_len) < 0) {
+			copy_failed(s, n, errno, err);
+			ss_store_compact_abort(s);
+			return -1;
+		}
+		s->tmp_len += n;
+		s->tmp_unsynced = 1;
+	}
+	r = ss_logfile_replace(&s->log, s->tmp_path, s->tmp_fd, s->tmp_len, s->tmp_unsynced, err);
+	s->tmp_fd = -1; /* the log's now, or closed */
+	if (r != -1) /* -2: the new file is the log, though poisoned */
+		s->compacted_bytes = s->log.end;
+	return r < 0 ? -1 : 0;
+}
+
+int ss_store_take_retired_fd(struct ss_store *s)
+{
+	return ss_logfile_take_retired(&s->log);
+}
+
+enum ss_store_state ss_store_state(const struct ss_store *s)
+{
+	if (s->log.broken)
+		return SS_STORE_BROKEN;
+	return s->log.poisoned ? SS_STORE_POISONED : SS_STORE_OK;
+}
+
+void ss_store_compact_abort(struct ss_store *s)
+{
+	if (s->tmp_fd >= 0)
+		s->io->close(s->io->ctx, s->tmp_fd);
+	s->tmp_fd = -1;
+	(void)ss_io_unlink(s->io, s->tmp_path);
+}
+
+int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err)
+{
+	const char *tmp;
+
+	if (ss_store_compact_begin(s, 0, &tmp, err) < 0)
+		return -1;
+	if (ss_snapshot_write(s->table, now_ms, tmp, s->io, err) < 0)
+		return -1;
+	int r = ss_store_compact_finish(s, err);
+	int old = ss_store_take_retired_fd(s);
+	if (old >= 0)
+		s->io->close(s->io->ctx, old);
+	return r;
+}
+
+uint64_t ss_store_log_bytes(const struct ss_store *s)
+{
+	return s->log.end;
+}
+
+uint64_t ss_store_log_bytes_compacted(const struct ss_store *s)
+{
+	return s->compacted_bytes;
+}

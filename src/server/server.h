@@ -1,0 +1,61 @@
+/*
+ * server.h - the daemon: one libev loop that owns the listener, the
+ * connections, the signals, background expiry and the commit cycle.
+ *
+ * Commit cycle (group commit). Requests are executed as they are read.
+ * Reads answer at once from the table, which holds only durable state.
+ * Mutations are staged into the open batch and their connections wait.
+ * Just before the loop would block (an ev_prepare watcher), the whole batch
+ * - every mutation that arrived in this loop iteration, from every
+ * connection - goes to the log in one write and one fdatasync (on a helper
+ * thread with --sync-thread or during a compaction, so the loop goes on
+ * reading); only
+ * then is it applied to the table and are its replies queued, in order.
+ */
+#ifndef STATESTORED_SERVER_H
+#define STATESTORED_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/diag.h"
+#include "statestored/io.h"
+
+/* Process exit codes (also the daemon's documented exit status). */
+enum ss_exit {
+	SS_EXIT_OK = 0,      /* clean shutdown on SIGTERM / SIGINT */
+	SS_EXIT_ERROR = 1,   /* any other failure: bind, out of memory, I/O at open,
+			      * a failed log write that could not be cut back */
+	SS_EXIT_USAGE = 2,   /* bad command line */
+	SS_EXIT_LOCKED = 3,  /* the data directory is held by another process */
+	SS_EXIT_CORRUPT = 4, /* the log is corrupt or of an unknown version */
+	SS_EXIT_FSYNC = 5,   /* fdatasync failed: nothing of that batch was acknowledged;
+			      * or the directory fsync after a compaction's rename */
+};
+
+struct ss_server_config {
+	const char *bind_addr;  /* numeric IPv4 or IPv6 address */
+	int port;               /* 0: an ephemeral port, logged at startup */
+	const char *data_dir;
+	int max_clients;
+	size_t max_line;
+	size_t prealloc_bytes;  /* see store.h */
+	/* Compact by itself once the log passes auto_compact_min bytes (0: never)
+	 * and auto_compact_growth percent of its size after the last compaction. */
+	uint64_t auto_compact_min;
+	/* Run a batch's fdatasync on the helper thread when several connections
+	 * wait (see syncer.h). Off by default: measured slower here. */
+	int sync_thread;
+	unsigned auto_compact_growth;
+	/* Past this many log bytes, SETs are refused (reads, DELs and COMPACT
+	 * go on) until the log is back under it; 0: no quota. */
+	uint64_t quota_bytes;
+	const struct ss_io *io; /* NULL: ss_io_posix */
+	const struct ss_diag *diag;
+};
+
+/* Opens the store, replays it, listens and serves until SIGTERM or SIGINT
+ * or a fatal error. Returns an enum ss_exit code. */
+int ss_server_run(const struct ss_server_config *cfg);
+
+#endif
