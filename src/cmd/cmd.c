@@ -1,47 +1,48 @@
 /*
  * cmd.c - the command table and the command handlers; see cmd.h.
  *
- * Each command is one row: its canonical name, its argument counts, and a
- * handler. The dispatcher checks the argument count, so handlers start from a
- * request of the right shape; they validate each argument, then read the
- * table or stage a record. Reads see only the table, which holds nothing
- * that is not durable: staged mutations become visible when the server
- * applies their batch after the fdatasync.
+ * Each command is one row: its canonical name, its argument counts, its
+ * role, and a handler. The dispatcher checks the argument count, so
+ * handlers start from a request of the right shape; they validate each
+ * argument, then read the table or stage a record. Reads see only the
+ * table, which holds nothing that is not durable: staged mutations become
+ * visible when the server applies their batch after the fdatasync.
+ *
+ * Handlers reply only through the connection's protocol (env->proto): they
+ * say "ok", "this value", "no such checkpoint", never which bytes.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "statestored/limits.h"
 #include "common/numparse.h"
+#include "statestored/limits.h"
 
-struct ss_cmd {
-	const char *name;
-	int min_args, max_args; /* arguments after the name */
-	enum ss_cmd_status (*run)(const struct ss_request *req, struct ss_cmd_env *env,
-				  struct ss_buf *out);
-};
-
-static enum ss_cmd_status reply(struct ss_cmd_env *env, struct ss_buf *out, const char *line)
+/* The reply primitives' result as a status. */
+static enum ss_cmd_status replied(int rc)
 {
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	if (ss_buf_puts(out, line) < 0 || ss_buf_puts(out, "\n") < 0)
-		return SS_CMD_NOMEM;
-	return SS_CMD_REPLIED;
+	return rc < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
 }
 
-/* Replies "ERR <why>", or "ERR <why> '<what>'" when what is not NULL. */
-static enum ss_cmd_status reply_err(struct ss_cmd_env *env, struct ss_buf *out, const char *why,
-				    const char *what)
+/* Replies with the error msg (formatted) and counts it. */
+static enum ss_cmd_status reply_err(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt,
+				    ...) __attribute__((format(printf, 3, 4)));
+static enum ss_cmd_status reply_err(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt,
+				    ...)
 {
+	char msg[1024];
+	va_list ap;
+
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	if (env->rejected)
 		(*env->rejected)++;
-	int rc = what ? ss_buf_printf(out, "ERR %s '%s'\n", why, what)
-		      : ss_buf_printf(out, "ERR %s\n", why);
-	return rc < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return replied(env->proto->error(out, msg));
 }
 
 /* Checks a name or value token. Returns NULL or the reason it is refused. */
@@ -103,13 +104,13 @@ static enum ss_cmd_status cmd_set(const struct ss_request *req, struct ss_cmd_en
 		why = "quota exceeded: the log has passed --quota-bytes; delete checkpoints and "
 		      "COMPACT to make room";
 	if (why)
-		return reply_err(env, out, why, NULL);
+		return reply_err(env, out, "%s", why);
 
 	int64_t expire_ms = 0;
 	if (req->argc == 4) {
 		int64_t ttl;
 		if (parse_ttl(&req->argv[3], &ttl) < 0)
-			return reply_err(env, out, "invalid ttl", NULL);
+			return reply_err(env, out, "invalid ttl");
 		expire_ms = env->now_ms + ttl * 1000;
 	}
 	struct ss_record r = {
@@ -128,7 +129,7 @@ static enum ss_cmd_status cmd_del(const struct ss_request *req, struct ss_cmd_en
 {
 	const char *why = check_name(&req->argv[1]);
 	if (why)
-		return reply_err(env, out, why, NULL);
+		return reply_err(env, out, "%s", why);
 	struct ss_record r = {.type = SS_REC_DEL, .name = req->argv[1].p, .nlen = req->argv[1].n};
 	return stage(env, &r);
 }
@@ -141,7 +142,7 @@ static int read_entry(const struct ss_request *req, struct ss_cmd_env *env, stru
 {
 	const char *why = check_name(&req->argv[1]);
 	if (why) {
-		*st = reply_err(env, out, why, NULL);
+		*st = reply_err(env, out, "%s", why);
 		return 0;
 	}
 	if (!env->may_reply) {
@@ -162,16 +163,13 @@ static enum ss_cmd_status cmd_get(const struct ss_request *req, struct ss_cmd_en
 	if (!read_entry(req, env, out, &e, &found, &st))
 		return st;
 	if (!found)
-		return reply(env, out, "NULL");
+		return replied(env->proto->null(out));
 	/* Only a log written before NULL was refused can hold it: say so,
 	 * rather than let the checkpoint read back as missing. */
 	if (reserved_value(e.value, e.vlen))
 		return reply_err(env, out,
-				 "the stored value is 'NULL', which reads as missing; set it again",
-				 NULL);
-	if (ss_buf_append(out, e.value, e.vlen) < 0 || ss_buf_puts(out, "\n") < 0)
-		return SS_CMD_NOMEM;
-	return SS_CMD_REPLIED;
+				 "the stored value is 'NULL', which reads as missing; set it again");
+	return replied(env->proto->value(out, e.value, e.vlen));
 }
 
 static enum ss_cmd_status cmd_ttl(const struct ss_request *req, struct ss_cmd_env *env,
@@ -190,24 +188,25 @@ static enum ss_cmd_status cmd_ttl(const struct ss_request *req, struct ss_cmd_en
 		secs = -1;
 	else /* rounded up: an entry with 1 ms left still has "1" second */
 		secs = (e.expire_ms - env->now_ms + 999) / 1000;
-	if (ss_buf_printf(out, "%lld\n", secs) < 0)
-		return SS_CMD_NOMEM;
-	return SS_CMD_REPLIED;
+	return replied(env->proto->integer(out, secs));
 }
 
 static enum ss_cmd_status cmd_ping(const struct ss_request *req, struct ss_cmd_env *env,
 				   struct ss_buf *out)
 {
 	(void)req;
-	return reply(env, out, "PONG");
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	return replied(env->proto->status(out, "PONG"));
 }
 
 static enum ss_cmd_status cmd_quit(const struct ss_request *req, struct ss_cmd_env *env,
 				   struct ss_buf *out)
 {
 	(void)req;
-	enum ss_cmd_status st = reply(env, out, "OK");
-	return st == SS_CMD_REPLIED ? SS_CMD_QUIT : st;
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	return env->proto->ok(out) < 0 ? SS_CMD_NOMEM : SS_CMD_QUIT;
 }
 
 static enum ss_cmd_status cmd_compact(const struct ss_request *req, struct ss_cmd_env *env,
@@ -225,38 +224,53 @@ static enum ss_cmd_status cmd_stats(const struct ss_request *req, struct ss_cmd_
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	size_t before = ss_buf_size(out);
-	if (env->stats)
-		env->stats(env->stats_arg, out);
-	if (ss_buf_puts(out, "END\n") < 0) {
-		/* Drop a partial STATS rather than send it unframed. */
+	int rc = env->proto->rows_begin(out);
+	if (rc == 0 && env->stats)
+		rc = env->stats(env->stats_arg, env->proto, out);
+	if (rc == 0)
+		rc = env->proto->rows_end(out);
+	if (rc < 0) {
+		/* Drop a partial reply rather than send it unframed. */
 		out->len = out->off + before;
 		return SS_CMD_NOMEM;
 	}
 	return SS_CMD_REPLIED;
 }
 
+/* A row of the table. The role must be one of READ, WRITE, ADMIN or CONN:
+ * anything else, or none, does not compile. */
+#define CMD(name, min, max, role, run) {name, min, max, SS_CMD_##role, run}
+
 static const struct ss_cmd commands[] = {
-	{"SET_CHECKPOINT", 2, 3, cmd_set},
-	{"GET_CHECKPOINT", 1, 1, cmd_get},
-	{"DEL_CHECKPOINT", 1, 1, cmd_del},
-	{"TTL_CHECKPOINT", 1, 1, cmd_ttl},
-	{"COMPACT", 0, 0, cmd_compact},
-	{"PING", 0, 0, cmd_ping},
-	{"QUIT", 0, 0, cmd_quit},
-	{"STATS", 0, 0, cmd_stats},
+	CMD("SET_CHECKPOINT", 2, 3, WRITE, cmd_set),
+	CMD("GET_CHECKPOINT", 1, 1, READ, cmd_get),
+	CMD("DEL_CHECKPOINT", 1, 1, WRITE, cmd_del),
+	CMD("TTL_CHECKPOINT", 1, 1, READ, cmd_ttl),
+	CMD("COMPACT", 0, 0, ADMIN, cmd_compact),
+	CMD("PING", 0, 0, CONN, cmd_ping),
+	CMD("QUIT", 0, 0, CONN, cmd_quit),
+	CMD("STATS", 0, 0, READ, cmd_stats),
 };
+
+const struct ss_cmd *ss_cmd_table(size_t *n)
+{
+	*n = sizeof(commands) / sizeof(commands[0]);
+	return commands;
+}
+
+const struct ss_cmd *ss_cmd_lookup(const struct ss_token *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (ss_token_is(name, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
 
 enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
-	const struct ss_cmd *cmd = NULL;
+	const struct ss_cmd *cmd = ss_cmd_lookup(&req->argv[0]);
 
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (ss_token_is(&req->argv[0], commands[i].name)) {
-			cmd = &commands[i];
-			break;
-		}
-	}
 	if (!cmd) {
 		/* Echo at most 64 bytes of the name, printable bytes only. */
 		char name[65];
@@ -266,31 +280,31 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 			name[i] = ss_is_token_char(c) ? (char)c : '?';
 		}
 		name[n] = '\0';
-		return reply_err(env, out, "unknown command", name);
+		return reply_err(env, out, "unknown command '%s'", name);
 	}
 	if (req->too_many)
-		return reply_err(env, out, "too many arguments", NULL);
+		return reply_err(env, out, "too many arguments");
 	int nargs = req->argc - 1;
 	if (nargs < cmd->min_args || nargs > cmd->max_args)
-		return reply_err(env, out, "wrong number of arguments for", cmd->name);
+		return reply_err(env, out, "wrong number of arguments for '%s'", cmd->name);
 	return cmd->run(req, env, out);
 }
 
-int ss_cmd_reply_op(const struct ss_op *op, struct ss_buf *out)
+int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_op *op, struct ss_buf *out)
 {
 	if (op->type == SS_REC_DEL)
-		return ss_buf_puts(out, op->result ? "1\n" : "0\n");
-	return ss_buf_puts(out, "OK\n");
+		return proto->integer(out, op->result ? 1 : 0);
+	return proto->ok(out);
 }
 
-int ss_cmd_reply_write_failed(int errnum, struct ss_buf *out)
+int ss_cmd_reply_write_failed(const struct ss_proto *proto, int errnum, struct ss_buf *out)
 {
-	return ss_buf_printf(out, "ERR log write failed: %s\n", strerror(errnum));
+	return ss_proto_errorf(proto, out, "log write failed: %s", strerror(errnum));
 }
 
-int ss_cmd_reply_compact(const char *failure, struct ss_buf *out)
+int ss_cmd_reply_compact(const struct ss_proto *proto, const char *failure, struct ss_buf *out)
 {
 	if (!failure)
-		return ss_buf_puts(out, "OK\n");
-	return ss_buf_printf(out, "ERR compaction failed: %s\n", failure);
+		return proto->ok(out);
+	return ss_proto_errorf(proto, out, "compaction failed: %s", failure);
 }

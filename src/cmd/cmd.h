@@ -4,29 +4,32 @@
  *
  * The dispatcher reads the table (durable state only) and appends mutations
  * to the open batch; it never writes the log, never touches a socket and
- * reads no clock. The server decides when a batch is committed and then
- * calls ss_cmd_reply_op for each of its ops.
+ * reads no clock. It replies only through the protocol it is handed
+ * (proto.h), so the same handlers answer every wire format. The server
+ * decides when a batch is committed and then calls ss_cmd_reply_op for
+ * each of its ops.
  */
-#ifndef STATESTORED_CMD_H
-#define STATESTORED_CMD_H
+#ifndef STATESTORED_CMD_CMD_H
+#define STATESTORED_CMD_CMD_H
 
 #include <stdint.h>
 
-#include "statestored/batch.h"
 #include "common/buf.h"
 #include "proto/proto.h"
+#include "statestored/batch.h"
 #include "statestored/table.h"
 
 struct ss_cmd_env {
+	const struct ss_proto *proto; /* the wire format to reply in */
 	struct ss_table *table; /* durable state, for reads */
 	struct ss_batch *batch; /* the open batch, for mutations */
 	void *owner;            /* recorded in each staged op */
 	int64_t now_ms;         /* unix ms, for TTLs */
 	int may_reply;          /* 0 while the caller still owes earlier replies */
 	int quota_exceeded;     /* the log is past its quota: refuse SETs */
-	uint64_t *rejected;     /* incremented for each ERR reply */
-	/* Appends the STATS lines (without END). */
-	void (*stats)(void *arg, struct ss_buf *out);
+	uint64_t *rejected;     /* incremented for each error reply */
+	/* Appends STATS' rows through proto->row; 0, or -1 (ENOMEM). */
+	int (*stats)(void *arg, const struct ss_proto *proto, struct ss_buf *out);
 	void *stats_arg;
 };
 
@@ -36,23 +39,47 @@ enum ss_cmd_status {
 	SS_CMD_WAIT,    /* nothing done: the command answers at once but may_reply
 			 * is 0; run it again once earlier replies are out */
 	SS_CMD_COMPACT, /* the caller compacts, then calls ss_cmd_reply_compact */
-	SS_CMD_QUIT,    /* "OK" appended; close the connection after sending it */
+	SS_CMD_QUIT,    /* ok appended; close the connection after sending it */
 	SS_CMD_NOMEM,   /* out of memory: nothing staged, nothing appended */
 };
+
+/* A command's role, which decides who may run it (the ACLs will read it):
+ * it reads checkpoints, writes them, administers the daemon, or only
+ * concerns the connection (PING, QUIT). Every command has exactly one. */
+enum ss_cmd_role {
+	SS_CMD_READ = 1,
+	SS_CMD_WRITE = 2,
+	SS_CMD_ADMIN = 4,
+	SS_CMD_CONN = 8,
+};
+
+struct ss_cmd {
+	const char *name;       /* canonical, upper case */
+	int min_args, max_args; /* arguments after the name */
+	enum ss_cmd_role role;
+	enum ss_cmd_status (*run)(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out);
+};
+
+/* The table, *n rows; and the row a request's first token names (case
+ * insensitive), or NULL. */
+const struct ss_cmd *ss_cmd_table(size_t *n);
+const struct ss_cmd *ss_cmd_lookup(const struct ss_token *name);
 
 /* Executes req (argc >= 1). Valid writes never wait: they are staged behind
  * the caller's earlier staged writes, whose replies come first anyway. */
 enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out);
 
-/* Appends the reply of a committed op ("OK", or "1"/"0" for a delete). */
-int ss_cmd_reply_op(const struct ss_op *op, struct ss_buf *out);
+/* Appends the reply of a committed op (ok, or the integer 1/0 for a
+ * delete). 0 or -1 (ENOMEM), as every reply below. */
+int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_op *op, struct ss_buf *out);
 
 /* Appends the reply of an op whose batch could not be written: errnum is the
  * write's errno. */
-int ss_cmd_reply_write_failed(int errnum, struct ss_buf *out);
+int ss_cmd_reply_write_failed(const struct ss_proto *proto, int errnum, struct ss_buf *out);
 
-/* Appends COMPACT's reply: "OK", or "ERR compaction failed: <why>". */
-int ss_cmd_reply_compact(const char *failure, struct ss_buf *out);
+/* Appends COMPACT's reply: ok, or the error "compaction failed: <why>". */
+int ss_cmd_reply_compact(const struct ss_proto *proto, const char *failure, struct ss_buf *out);
 
 #endif

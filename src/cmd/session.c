@@ -5,9 +5,10 @@
 
 #include "cmd/session.h"
 
-void ss_session_init(struct ss_session *s)
+void ss_session_init(struct ss_session *s, const struct ss_proto *proto)
 {
 	memset(s, 0, sizeof(*s));
+	s->proto = proto;
 	ss_buf_init(&s->in);
 	ss_buf_init(&s->out);
 }
@@ -38,6 +39,7 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 {
 	struct ss_request req;
 	struct ss_cmd_env cmd = {
+		.proto = s->proto,
 		.table = env->table,
 		.batch = env->batch,
 		.owner = s,
@@ -51,7 +53,8 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 	while (!s->closed && !s->close_after && !s->compact_wait && !env->stopping) {
 		if (ss_buf_size(&s->out) >= SS_SESSION_OUT_HIGH)
 			return SS_SESSION_HIGH;
-		long n = ss_proto_parse(ss_buf_head(&s->in), ss_buf_size(&s->in), env->max_line, &req);
+		long n = s->proto->parse(ss_buf_head(&s->in), ss_buf_size(&s->in), env->max_line,
+					 &req);
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -60,7 +63,7 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			size_t before = ss_buf_size(&s->out);
 			(*env->rejected)++;
 			s->close_after = 1;
-			if (ss_buf_puts(&s->out, "ERR line too long\n") < 0)
+			if (s->proto->error(&s->out, "line too long") < 0)
 				return SS_SESSION_NOMEM;
 			if (env->observe)
 				env->observe(env->observe_arg, s, NULL, SS_CMD_REPLIED, before,
@@ -87,7 +90,7 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 		if (st == SS_CMD_STAGED) {
 			s->pending++;
 		} else if (st == SS_CMD_COMPACT) {
-			s->compact_wait = 1;
+			s->compact_wait = SS_COMPACT_QUEUED;
 			*env->compact_requested = 1;
 		} else if (st == SS_CMD_QUIT) {
 			s->close_after = 1;
@@ -99,7 +102,8 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 int ss_session_answer(const struct ss_op *op, int written, int errnum, uint64_t seq)
 {
 	struct ss_session *s = op->owner;
-	int rc = written ? ss_cmd_reply_op(op, &s->out) : ss_cmd_reply_write_failed(errnum, &s->out);
+	int rc = written ? ss_cmd_reply_op(s->proto, op, &s->out)
+			 : ss_cmd_reply_write_failed(s->proto, errnum, &s->out);
 	int flags = rc < 0 ? SS_ANSWER_NOMEM : 0;
 
 	s->pending--;

@@ -39,14 +39,22 @@
 /* Bytes taken per read; an idle session's buffers shrink back to this. */
 #define SS_SESSION_READ_STEP (16 * 1024)
 
+/* Where a session's COMPACT is. */
+enum ss_compact_wait {
+	SS_COMPACT_NONE = 0,   /* no COMPACT waits */
+	SS_COMPACT_QUEUED,     /* for the next compaction to start */
+	SS_COMPACT_RUNNING,    /* for the one that runs now to end */
+};
+
 struct ss_session {
+	const struct ss_proto *proto; /* the wire format it speaks */
 	struct ss_buf in, out;
 	size_t pending;            /* staged mutations not yet answered */
 	unsigned closed : 1;       /* the connection is gone: execute nothing */
 	unsigned eof : 1;          /* the peer shut its side */
 	unsigned close_after : 1;  /* close once out is sent (QUIT, line too long) */
-	unsigned compact_wait : 2; /* COMPACT: 1 queued for the next run, 2 in the running one */
 	unsigned batch_wait : 1;   /* waiting for room in the open batch */
+	enum ss_compact_wait compact_wait;
 	uint64_t mark;             /* the commit that last answered it (ss_session_answer) */
 };
 
@@ -61,8 +69,8 @@ struct ss_session_env {
 	int quota_exceeded;      /* the log is past its quota: SETs are refused */
 	uint64_t *rejected;      /* incremented for each ERR reply */
 	int *compact_requested;  /* set to 1 when a COMPACT is queued */
-	/* Appends the STATS lines (without END). */
-	void (*stats)(void *arg, struct ss_buf *out);
+	/* Appends STATS' rows (cmd.h). */
+	int (*stats)(void *arg, const struct ss_proto *proto, struct ss_buf *out);
 	void *stats_arg;
 	/* Optional, NULL in the daemon: called after each request has run,
 	 * before its input is consumed, with what the dispatcher saw (req is
@@ -82,8 +90,8 @@ enum ss_session_result {
 	SS_SESSION_NOMEM, /* out of memory: the caller closes the connection */
 };
 
-/* Initialises s: empty buffers, nothing pending. */
-void ss_session_init(struct ss_session *s);
+/* Initialises s to speak proto: empty buffers, nothing pending. */
+void ss_session_init(struct ss_session *s, const struct ss_proto *proto);
 void ss_session_free(struct ss_session *s);
 
 /* How many bytes may be read into s->in now: what fits under max_line
@@ -96,10 +104,10 @@ void ss_session_trim(struct ss_session *s);
 
 /* Executes the complete requests in s->in until one must wait, and says why
  * it stopped. Ops it stages record s as their owner. A COMPACT sets
- * s->compact_wait to 1 and *env->compact_requested; the caller runs the
- * compaction and answers with ss_cmd_reply_compact. An over-long line is
- * answered with "ERR line too long" (once earlier replies are out), and the
- * session closes after it. */
+ * s->compact_wait to SS_COMPACT_QUEUED and *env->compact_requested; the
+ * caller runs the compaction and answers with ss_cmd_reply_compact. An
+ * over-long request is answered with the error "line too long" (once
+ * earlier replies are out), and the session closes after it. */
 enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_session_env *env);
 
 /* Answers op, owned by a session, after its batch's commit (number seq, not

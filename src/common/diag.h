@@ -26,10 +26,10 @@ int ss_diag_parse_level(const char *s, enum ss_level *out);
 void ss_diag_log(const struct ss_diag *d, enum ss_level lvl, const char *file, int line,
 		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-#define ss_debug(d, ...) ss_diag_log((d), SS_DEBUG, NULL, 0, __VA_ARGS__)
-#define ss_info(d, ...) ss_diag_log((d), SS_INFO, NULL, 0, __VA_ARGS__)
-#define ss_notice(d, ...) ss_diag_log((d), SS_NOTICE, NULL, 0, __VA_ARGS__)
-#define ss_warn(d, ...) ss_diag_log((d), SS_WARN, __FILE__, __LINE__, __VA_ARGS__)
-#define ss_error(d, ...) ss_diag_log((d), SS_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+#define ss_log_debug(d, ...) ss_diag_log((d), SS_DEBUG, NULL, 0, __VA_ARGS__)
+#define ss_log_info(d, ...) ss_diag_log((d), SS_INFO, NULL, 0, __VA_ARGS__)
+#define ss_log_notice(d, ...) ss_diag_log((d), SS_NOTICE, NULL, 0, __VA_ARGS__)
+#define ss_log_warn(d, ...) ss_diag_log((d), SS_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define ss_log_error(d, ...) ss_diag_log((d), SS_ERROR, __FILE__, __LINE__, __VA_ARGS__)
 
 #endif

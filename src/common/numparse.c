@@ -8,6 +8,9 @@
  */
 #include "common/numparse.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 int ss_parse_u64(const char *s, size_t n, uint64_t *out)
@@ -26,18 +29,26 @@ int ss_parse_u64(const char *s, size_t n, uint64_t *out)
 	return 0;
 }
 
-int ss_parse_range(const char *s, long long lo, long long hi, long long *out)
+int ss_parse_urange(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
-	int neg = s[0] == '-';
-	uint64_t mag;
+	uint64_t v;
 
-	if (ss_parse_u64(s + neg, strlen(s + neg), &mag) < 0)
+	if (ss_parse_u64(s, strlen(s), &v) < 0 || v < lo || v > hi)
 		return -1;
-	/* Every range used fits in a long long; anything larger is out of it. */
-	if (mag > (uint64_t)INT64_MAX)
+	*out = v;
+	return 0;
+}
+
+int ss_parse_drange(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+
+	/* strtod takes leading spaces, hex, inf and nan: none is a number here. */
+	if (!((s[0] >= '0' && s[0] <= '9') || (s[0] == '.' && s[1] >= '0' && s[1] <= '9')))
 		return -1;
-	long long v = neg ? -(long long)mag : (long long)mag;
-	if (v < lo || v > hi)
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || !isfinite(v) || v < lo || v > hi || strpbrk(s, "xX"))
 		return -1;
 	*out = v;
 	return 0;

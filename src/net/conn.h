@@ -1,71 +1,76 @@
 /*
- * conn.h - one client connection: its socket, its input and output buffers
- * and the watchers that move bytes between them.
+ * conn.h - one client connection: its socket, the transport that moves
+ * its bytes, and the watchers that move them between the socket and its
+ * owner's buffers.
  *
- * A connection reads only while its input buffer has room (the buffer is
- * capped at the line limit, so no more than one line's worth is ever held)
- * and while its unsent output is below SS_SESSION_OUT_HIGH (backpressure: a
- * client that does not read its replies stops being read). Buffers grow in
- * SS_SESSION_READ_STEP steps and are freed when empty, so an idle connection
- * costs little beyond its struct. Output past
- * SS_OUTBUF_MAX disconnects the client.
- *
- * The connection does not execute requests: the server's on_input callback
- * runs its session (session.h). A connection with mutations waiting for a
- * commit (s.pending > 0) cannot
- * be freed; ss_conn_close closes the socket and the server frees the struct
- * when the last of them has been answered.
+ * The connection knows bytes, not requests: what the bytes mean is its
+ * owner's (the server's client, which runs a session, cmd/session.h). The
+ * owner says how much may be read now - nothing while it must not take
+ * input: the peer shut its side, the connection closes after what is
+ * queued, or its unsent output is past the high mark (backpressure: a
+ * client that does not read its replies stops being read) - and is told
+ * when input arrived, when the peer went away and when the connection
+ * closed. The owner's buffers grow in steps and shrink when idle, so an
+ * idle connection costs little beyond its struct. Output past SS_OUTBUF_MAX
+ * disconnects the client.
  */
-#ifndef STATESTORED_CONN_H
-#define STATESTORED_CONN_H
+#ifndef STATESTORED_NET_CONN_H
+#define STATESTORED_NET_CONN_H
 
 #include <ev.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cmd/session.h"
+#include "common/buf.h"
+#include "net/transport.h"
 
 struct ss_conn;
 
-struct ss_conn_hooks {
-	/* New input arrived (or EOF): execute what can be executed. */
-	void (*on_input)(struct ss_conn *c, void *arg);
-	void *arg;
+/* The owner's side. Every function gets the owner's arg. */
+struct ss_conn_owner {
+	/* Bytes that may be read into in now; 0 stops reading. */
+	size_t (*room)(void *arg);
+	/* Input arrived, the peer went away, or queued output drained: the
+	 * owner runs what it can and settles the connection. */
+	void (*input)(struct ss_conn *c, void *arg);
+	/* The peer shut its side (error 0), or the connection failed (error
+	 * 1: nothing more comes, and the owner's queued output was dropped). */
+	void (*hangup)(void *arg, int error);
+	/* Whether the owner is finished: the connection may close once its
+	 * output is sent. */
+	int (*done)(void *arg);
+	/* Output was sent: the owner may shrink its idle buffers. */
+	void (*sent)(void *arg);
+	/* The connection closed (ss_conn_close). */
+	void (*closed)(void *arg);
 };
 
 struct ss_conn {
-	struct ss_session s; /* buffers and request state; s.closed once fd is closed */
+	struct ss_buf *in, *out; /* the owner's */
+	const struct ss_transport *tp;
+	const struct ss_conn_owner *owner;
+	void *arg;
 	ev_io rio, wio;
 	struct ev_loop *loop;
 	int fd; /* -1 once closed */
-	size_t max_line;
-	const struct ss_conn_hooks *hooks;
-	struct ss_conn *prev, *next; /* the server's list of connections */
 };
 
-/* The connection a session (the owner of a staged op) belongs to. */
-static inline struct ss_conn *ss_conn_of(struct ss_session *s)
-{
-	return (struct ss_conn *)((char *)s - offsetof(struct ss_conn, s));
-}
+/* Sets up c around a connected non-blocking socket and starts reading. */
+void ss_conn_init(struct ss_conn *c, struct ev_loop *loop, int fd, const struct ss_transport *tp,
+		  struct ss_buf *in, struct ss_buf *out, const struct ss_conn_owner *owner,
+		  void *arg);
 
-/* Sets up c around a connected non-blocking socket and starts reading.
- * Returns 0 or -1 (errno). */
-int ss_conn_init(struct ss_conn *c, struct ev_loop *loop, int fd, size_t max_line,
-		 const struct ss_conn_hooks *hooks);
-
-/* Sends what it can of c->out without blocking and arranges for the rest;
- * re-evaluates which watchers should run. Returns 0, or -1 if the
+/* Sends what it can of the output without blocking and arranges for the
+ * rest; re-evaluates which watchers should run. Returns 0, or -1 if the
  * connection failed or must go (the caller then closes it). */
 int ss_conn_flush(struct ss_conn *c);
 
-/* Recomputes whether to read (room in input, output below the high mark,
- * not closing) and whether to wait for writability. */
+/* Recomputes whether to read (the owner's room) and whether to wait for
+ * writability (output queued). */
 void ss_conn_update(struct ss_conn *c);
 
-/* Stops the watchers and closes the socket. Safe to call twice. Buffers are
- * kept until ss_conn_free. */
+/* Stops the watchers and closes the socket; tells the owner. Safe to call
+ * twice. */
 void ss_conn_close(struct ss_conn *c);
-void ss_conn_free(struct ss_conn *c);
 
 #endif

@@ -34,7 +34,7 @@ static void shed_load(struct ss_listener *l)
 	/* Once a second at most: a flood would otherwise flood the log too. */
 	if (ev_now(l->loop) - l->emfile_warned >= 1.0) {
 		l->emfile_warned = ev_now(l->loop);
-		ss_warn(l->diag, "out of file descriptors; refusing connections");
+		ss_log_warn(l->diag, "out of file descriptors; refusing connections");
 	}
 }
 
@@ -65,12 +65,12 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 			if (errno == EMFILE || errno == ENFILE)
 				shed_load(l);
 			else if (errno != EAGAIN && errno != EWOULDBLOCK)
-				ss_warn(l->diag, "accept: %s", strerror(errno));
+				ss_log_warn(l->diag, "accept: %s", strerror(errno));
 			return;
 		}
 		int one = 1;
 		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
-			ss_debug(l->diag, "TCP_NODELAY: %s", strerror(errno));
+			ss_log_debug(l->diag, "TCP_NODELAY: %s", strerror(errno));
 		l->on_accept(l, fd, 0, l->arg);
 	}
 }
@@ -88,20 +88,20 @@ static int bind_socket(const char *addr, int port, const struct ss_diag *diag)
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	int rc = getaddrinfo(addr, portstr, &hints, &ai);
 	if (rc != 0) {
-		ss_error(diag, "bad bind address '%s': %s", addr, gai_strerror(rc));
+		ss_log_error(diag, "bad bind address '%s': %s", addr, gai_strerror(rc));
 		return -1;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		ss_error(diag, "socket: %s", strerror(errno));
+		ss_log_error(diag, "socket: %s", strerror(errno));
 		goto fail;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
-		ss_error(diag, "SO_REUSEADDR: %s", strerror(errno));
+		ss_log_error(diag, "SO_REUSEADDR: %s", strerror(errno));
 		goto fail;
 	}
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		ss_error(diag, "bind %s:%d: %s", addr, port, strerror(errno));
+		ss_log_error(diag, "bind %s:%d: %s", addr, port, strerror(errno));
 		goto fail;
 	}
 	freeaddrinfo(ai);
@@ -127,7 +127,7 @@ int ss_listener_start(struct ss_listener *l, struct ev_loop *loop, ss_listener_a
 		      void *arg)
 {
 	if (listen(l->fd, 1024) < 0) {
-		ss_error(l->diag, "listen: %s", strerror(errno));
+		ss_log_error(l->diag, "listen: %s", strerror(errno));
 		return -1;
 	}
 	l->loop = loop;
@@ -135,7 +135,7 @@ int ss_listener_start(struct ss_listener *l, struct ev_loop *loop, ss_listener_a
 	l->arg = arg;
 	l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (l->spare_fd < 0)
-		ss_warn(l->diag, "no spare descriptor for shedding load (%s): accepting pauses "
+		ss_log_warn(l->diag, "no spare descriptor for shedding load (%s): accepting pauses "
 			"while descriptors run out", strerror(errno));
 	ev_io_init(&l->accept_w, on_readable, l->fd, EV_READ);
 	ev_timer_init(&l->retry_w, on_retry, 0.1, 0.);

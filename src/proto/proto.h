@@ -1,17 +1,24 @@
 /*
- * proto.h - the request parser of the text protocol. Pure: bytes in, one
- * request (or "need more", or an error) out. No connection state, no I/O, no
- * allocation; a second wire format can sit beside it.
+ * proto.h - the protocol seam: a wire format is a parser and a set of reply
+ * primitives, and nothing else.
  *
- * Framing: a request is a line ending in '\n'; one '\r' before the '\n' is
- * dropped. Tokens are separated by runs of spaces or tabs. A line holding no
- * token is an empty request (argc 0), which callers ignore.
+ * A connection owns one protocol (struct ss_proto). The parser turns its
+ * input bytes into one request at a time; the command handlers (cmd.h)
+ * answer only through the reply primitives - ok, error, integer, value,
+ * null, a status word, named rows - and never write protocol bytes
+ * themselves. So a handler does not know which wire format it speaks, a
+ * new wire format is one new file that fills this table, and a new command
+ * is one table row and one handler, whatever the format.
+ *
+ * Every function here is pure: bytes in, bytes appended to a buffer out;
+ * no connection state, no I/O.
  */
-#ifndef STATESTORED_PROTO_H
-#define STATESTORED_PROTO_H
+#ifndef STATESTORED_PROTO_PROTO_H
+#define STATESTORED_PROTO_PROTO_H
 
 #include <stddef.h>
 
+#include "common/buf.h"
 #include "statestored/limits.h"
 
 struct ss_token {
@@ -21,23 +28,63 @@ struct ss_token {
 
 struct ss_request {
 	int argc;     /* tokens kept in argv, at most SS_ARGS_MAX */
-	int too_many; /* 1 if the line had more than SS_ARGS_MAX tokens */
+	int too_many; /* 1 if the request had more than SS_ARGS_MAX tokens */
 	struct ss_token argv[SS_ARGS_MAX];
 };
 
-/* Parses the first line of buf[0..len); buf may be NULL when len is 0. A
- * line may hold at most max_line bytes before its "\r\n" or '\n' (the '\r'
- * that ends a line does not count; any other '\r' does). So a caller that
- * buffers max_line + 2 bytes always holds a whole line or knows it is too
- * long. Returns:
- *   > 0  the bytes of the line, '\n' included; *req filled, its tokens
- *        pointing into buf;
- *   0    no '\n' yet and the bytes so far are within max_line: read more;
- *   -1   the line is longer than max_line (with or without its '\n').
- */
-long ss_proto_parse(const char *buf, size_t len, size_t max_line, struct ss_request *req);
+struct ss_proto {
+	const char *name;
+	/* Parses the first request of buf[0..len) (buf may be NULL when len
+	 * is 0), whose size is bounded by max_line. Returns > 0, the bytes it
+	 * took, with *req filled (its tokens point into buf; argc 0 is an
+	 * empty request, which gets no reply); 0 if more bytes are needed; -1
+	 * if the request is too long (the caller answers and closes). */
+	long (*parse)(const char *buf, size_t len, size_t max_line, struct ss_request *req);
+	/* The replies. Each appends one complete reply to out and returns 0,
+	 * or -1 with errno ENOMEM, having appended nothing. */
+	int (*ok)(struct ss_buf *out);
+	int (*status)(struct ss_buf *out, const char *word); /* a word: PONG */
+	int (*error)(struct ss_buf *out, const char *msg);   /* msg: the reason */
+	int (*integer)(struct ss_buf *out, long long v);
+	int (*value)(struct ss_buf *out, const char *p, size_t n);
+	int (*null)(struct ss_buf *out); /* no such checkpoint */
+	/* Named rows (STATS): rows_begin, then row for each, then rows_end.
+	 * A caller that fails midway drops what it appended. */
+	int (*rows_begin)(struct ss_buf *out);
+	int (*row)(struct ss_buf *out, const char *name, const char *value);
+	int (*rows_end)(struct ss_buf *out);
+};
+
+/* error() with a printf format; the message is cut at 1 KiB. */
+int ss_proto_errorf(const struct ss_proto *p, struct ss_buf *out, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Returns 1 if the token equals the upper-case word w ignoring ASCII case. */
 int ss_token_is(const struct ss_token *t, const char *w);
+
+/* ---- the text protocol (text.c) -------------------------------------
+ *
+ * Framing: a request is a line ending in '\n'; one '\r' before the '\n' is
+ * dropped. Tokens are separated by runs of spaces or tabs. A line holding
+ * no token is an empty request (argc 0), which callers ignore. A line may
+ * hold at most max_line bytes before its "\r\n" or '\n' (the '\r' that
+ * ends a line does not count; any other '\r' does), so a caller that
+ * buffers max_line + 2 bytes always holds a whole line or knows it is too
+ * long.
+ *
+ * Replies are one line each: OK, the status word, "ERR <reason>", the
+ * integer in decimal, the value as is, NULL; rows are "STAT <name>
+ * <value>" lines and then END.
+ */
+extern const struct ss_proto ss_proto_text;
+
+/* The text parser, also for clients that must frame lines as the server
+ * does (statestore-cli). */
+long ss_text_parse(const char *buf, size_t len, size_t max_line, struct ss_request *req);
+
+/* Whether the text reply line[0..len) (its '\n' optional) is an error:
+ * "ERR", a space and a reason. A value never holds a space, so a value ERR
+ * is not one. */
+int ss_text_is_error(const char *line, size_t len);
 
 #endif

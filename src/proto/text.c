@@ -1,9 +1,12 @@
 /*
- * proto.c - the text protocol's request parser; see proto.h.
+ * text.c - the text protocol: its request parser and its replies; see
+ * proto.h.
  *
  * The parser looks at each byte once: memchr finds the newline, then one
  * pass splits tokens. It never reads past len and never writes to buf.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "proto/proto.h"
@@ -19,7 +22,7 @@ static int over_limit(const char *buf, size_t len, size_t max_line)
 	return len > max_line + 1 || (len == max_line + 1 && buf[max_line] != '\r');
 }
 
-long ss_proto_parse(const char *buf, size_t len, size_t max_line, struct ss_request *req)
+long ss_text_parse(const char *buf, size_t len, size_t max_line, struct ss_request *req)
 {
 	size_t scan = len < max_line + 2 ? len : max_line + 2;
 	const char *nl = scan ? memchr(buf, '\n', scan) : NULL; /* buf may be NULL when len is 0 */
@@ -67,4 +70,80 @@ int ss_token_is(const struct ss_token *t, const char *w)
 			return 0;
 	}
 	return w[i] == '\0';
+}
+
+int ss_text_is_error(const char *line, size_t len)
+{
+	return len >= 5 && memcmp(line, "ERR ", 4) == 0 && line[4] != '\n' && line[4] != '\r';
+}
+
+/* Appends a and then b (either may be empty) and a newline, or nothing. */
+static int line(struct ss_buf *out, const char *a, const char *b, size_t blen)
+{
+	size_t alen = strlen(a);
+	char *p = ss_buf_space(out, alen + blen + 1);
+
+	if (!p)
+		return -1;
+	memcpy(p, a, alen);
+	if (blen)
+		memcpy(p + alen, b, blen);
+	p[alen + blen] = '\n';
+	ss_buf_commit(out, alen + blen + 1);
+	return 0;
+}
+
+static int text_ok(struct ss_buf *out) { return line(out, "OK", "", 0); }
+static int text_null(struct ss_buf *out) { return line(out, "NULL", "", 0); }
+static int text_status(struct ss_buf *out, const char *word) { return line(out, word, "", 0); }
+static int text_error(struct ss_buf *out, const char *msg)
+{
+	return line(out, "ERR ", msg, strlen(msg));
+}
+static int text_value(struct ss_buf *out, const char *p, size_t n) { return line(out, "", p, n); }
+
+static int text_integer(struct ss_buf *out, long long v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%lld", v);
+
+	return line(out, "", num, (size_t)n);
+}
+
+static int text_rows_begin(struct ss_buf *out)
+{
+	(void)out;
+	return 0;
+}
+
+static int text_row(struct ss_buf *out, const char *name, const char *value)
+{
+	return ss_buf_printf(out, "STAT %s %s\n", name, value);
+}
+
+static int text_rows_end(struct ss_buf *out) { return line(out, "END", "", 0); }
+
+const struct ss_proto ss_proto_text = {
+	.name = "text",
+	.parse = ss_text_parse,
+	.ok = text_ok,
+	.status = text_status,
+	.error = text_error,
+	.integer = text_integer,
+	.value = text_value,
+	.null = text_null,
+	.rows_begin = text_rows_begin,
+	.row = text_row,
+	.rows_end = text_rows_end,
+};
+
+int ss_proto_errorf(const struct ss_proto *p, struct ss_buf *out, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return p->error(out, msg);
 }

@@ -35,20 +35,21 @@
 static void conclude(struct ss_compactor *c, const char *failure)
 {
 	if (failure) {
-		c->failures++;
-		ss_error(c->diag, "compaction failed: %s", failure);
+		c->st.failures++;
+		ss_log_error(c->diag, "compaction failed: %s", failure);
 	} else {
-		c->runs++;
-		c->last_us = ss_clock_us() - c->started_us;
-		ss_info(c->diag,
+		c->st.runs++;
+		c->st.last_us = ss_clock_us() - c->started_us;
+		ss_log_info(c->diag,
 			"compaction: log %llu -> %llu bytes in %.1f ms (tail: %llu bytes copied in "
 			"%u rounds off the loop, %llu on it; the loop stalled %.2f ms)",
-			(unsigned long long)c->log_before,
-			(unsigned long long)ss_store_log_bytes(c->store), (double)c->last_us / 1000.0,
-			(unsigned long long)c->tail_off_loop, c->rounds,
-			(unsigned long long)c->tail_on_loop, (double)c->last_stall_us / 1000.0);
+			    (unsigned long long)c->log_before,
+			    (unsigned long long)ss_store_log_bytes(c->store),
+			    (double)c->st.last_us / 1000.0, (unsigned long long)c->tail_off_loop,
+			    c->rounds, (unsigned long long)c->tail_on_loop,
+			    (double)c->st.last_stall_us / 1000.0);
 	}
-	c->done(c, failure, c->arg);
+	c->ops.done(c, failure, c->ops.arg);
 }
 
 /* The finish, once no round runs and the caller's log is free. */
@@ -60,7 +61,10 @@ void ss_compactor_finish(struct ss_compactor *c)
 	c->finish_pending = 0;
 	c->tail_on_loop = ss_store_log_bytes(c->store) - c->tail_from;
 	int rc = ss_store_compact_finish(c->store, &err);
-	c->last_stall_us += ss_clock_us() - t0;
+	c->st.last_stall_us += ss_clock_us() - t0;
+	int old = ss_store_take_retired_fd(c->store);
+	if (old >= 0)
+		ss_syncer_close(&c->worker, old);
 	conclude(c, rc < 0 ? err.msg : NULL);
 }
 
@@ -88,7 +92,7 @@ static void catch_up(struct ss_compactor *c)
 		}
 		if (r == 0) {
 			c->finish_pending = 1;
-			if (!c->may_finish || c->may_finish(c->arg))
+			if (!c->ops.may_finish || c->ops.may_finish(c->ops.arg))
 				ss_compactor_finish(c);
 			return;
 		}
@@ -160,18 +164,16 @@ static void on_child(struct ev_loop *loop, ev_child *w, int revents)
 }
 
 int ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_store *store,
-		      const struct ss_io *io, const struct ss_diag *diag, ss_compactor_done_fn done,
-		      ss_compactor_child_fn in_child, void *arg)
+		      const struct ss_io *io, const struct ss_diag *diag,
+		      const struct ss_compactor_ops *ops)
 {
 	memset(c, 0, sizeof(*c));
 	c->loop = loop;
 	c->store = store;
 	c->io = io ? io : &ss_io_posix;
 	c->diag = diag;
-	c->done = done;
-	c->in_child = in_child;
+	c->ops = *ops;
 	c->why_fd = -1;
-	c->arg = arg;
 	ev_child_init(&c->child_w, on_child, 0, 0);
 	c->child_w.data = c;
 	return ss_syncer_init(&c->worker, loop, c->io, on_round, c);
@@ -206,8 +208,8 @@ static void run_child(struct ss_compactor *c, pid_t parent, int why_fd, const ch
 	}
 	if (getppid() != parent)
 		_exit(3);
-	if (c->in_child)
-		c->in_child(c->arg);
+	if (c->ops.in_child)
+		c->ops.in_child(c->ops.arg);
 	if (ss_snapshot_write(ss_store_table(c->store), now_ms, tmp, c->io, &cerr) < 0)
 		child_fail(why_fd, cerr.msg);
 	_exit(0);
@@ -253,11 +255,11 @@ static int start_writer(struct ss_compactor *c, int64_t now_ms, size_t unapplied
 	close(pipefd[1]);
 	c->why_fd = pipefd[0];
 	c->pid = pid;
-	c->last_stall_us = ss_clock_us() - c->started_us;
+	c->st.last_stall_us = ss_clock_us() - c->started_us;
 	ev_child_set(&c->child_w, pid, 0);
 	ev_child_start(c->loop, &c->child_w);
-	ss_debug(c->diag, "compaction started: snapshot writer pid %d, %zu entries", (int)pid,
-		 ss_table_count(ss_store_table(c->store)));
+	ss_log_debug(c->diag, "compaction started: snapshot writer pid %d, %zu entries", (int)pid,
+		     ss_table_count(ss_store_table(c->store)));
 	return 0;
 }
 
@@ -265,7 +267,7 @@ int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
 		       struct ss_error *err)
 {
 	if (start_writer(c, now_ms, unapplied, err) < 0) {
-		c->failures++; /* a compaction that cannot start has failed too */
+		c->st.failures++; /* a compaction that cannot start has failed too */
 		return -1;
 	}
 	return 0;
@@ -289,8 +291,8 @@ void ss_compactor_cancel(struct ss_compactor *c)
 		return;
 	ev_child_stop(c->loop, &c->child_w);
 	if (kill(c->pid, SIGKILL) < 0 && errno != ESRCH)
-		ss_warn(c->diag, "cannot stop the snapshot writer %d: %s", (int)c->pid,
-			strerror(errno));
+		ss_log_warn(c->diag, "cannot stop the snapshot writer %d: %s", (int)c->pid,
+			    strerror(errno));
 	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	c->pid = 0;

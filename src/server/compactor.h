@@ -45,21 +45,33 @@ typedef void (*ss_compactor_done_fn)(struct ss_compactor *c, const char *failure
  * closes them, not when the child exits). */
 typedef void (*ss_compactor_child_fn)(void *arg);
 
+/* The caller's part. */
+struct ss_compactor_ops {
+	ss_compactor_done_fn done;
+	ss_compactor_child_fn in_child; /* may be NULL */
+	/* If set and it returns 0 when the tail is caught up, the finish waits
+	 * for the caller's ss_compactor_finish (the log is busy: a sync runs
+	 * on it). */
+	int (*may_finish)(void *arg);
+	void *arg;
+};
+
+struct ss_compactor_stats {
+	uint64_t runs, failures;
+	uint64_t last_us;       /* duration of the last successful run */
+	uint64_t last_stall_us; /* fork + finish of the last run: the loop's stall */
+};
+
 struct ss_compactor {
 	struct ev_loop *loop;
 	struct ss_store *store;
 	const struct ss_io *io;
 	const struct ss_diag *diag;
-	ss_compactor_done_fn done;
-	ss_compactor_child_fn in_child;
-	/* If set and it returns 0 when the snapshot is ready, the finish waits
-	 * for the caller's ss_compactor_finish (the log is busy). */
-	int (*may_finish)(void *arg);
+	struct ss_compactor_ops ops;
 	int finish_pending; /* the tail is caught up: the finish waits for the log */
 	int catching_up;    /* a round runs on the worker */
 	int cancelling;     /* dropping a round's result */
 	char child_why[512];
-	void *arg;
 	pid_t pid;         /* the child, 0 when idle */
 	int why_fd;        /* read end of a pipe: the child's error message */
 	ev_child child_w;
@@ -70,17 +82,14 @@ struct ss_compactor {
 	uint64_t tail_off_loop, tail_on_loop; /* tail bytes copied by rounds, by the finish */
 	uint64_t started_us;
 	uint64_t log_before;
-	/* For STATS and the log. */
-	uint64_t runs, failures;
-	uint64_t last_us;       /* duration of the last successful run */
-	uint64_t last_stall_us; /* fork + finish of the last run: the loop's stall */
+	struct ss_compactor_stats st; /* for STATS and the log */
 };
 
 /* Returns 0, or -1 with errno if the helper thread cannot start: then the
  * rounds run on the loop, and the compactor works all the same. */
 int ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_store *store,
-		      const struct ss_io *io, const struct ss_diag *diag, ss_compactor_done_fn done,
-		      ss_compactor_child_fn in_child, void *arg);
+		      const struct ss_io *io, const struct ss_diag *diag,
+		      const struct ss_compactor_ops *ops);
 
 /* Starts a compaction of the table as of now; unapplied is the size of a
  * batch written but not yet applied (its sync in flight), 0 if none: it
@@ -96,8 +105,21 @@ static inline int ss_compactor_running(const struct ss_compactor *c)
 	return c->pid != 0 || c->catching_up || c->finish_pending;
 }
 
+/* Whether the tail is caught up and the finish waits for the caller. */
+static inline int ss_compactor_finish_pending(const struct ss_compactor *c)
+{
+	return c->finish_pending;
+}
+
+static inline const struct ss_compactor_stats *ss_compactor_stats(const struct ss_compactor *c)
+{
+	return &c->st;
+}
+
 /* Completes a compaction whose tail is caught up (finish_pending): copies
- * the rest of the tail and renames, or gives up; then calls done. */
+ * the rest of the tail and renames, or gives up; then calls done. The log
+ * it replaced is closed on the compactor's thread (freeing its blocks can
+ * take tens of milliseconds). */
 void ss_compactor_finish(struct ss_compactor *c);
 
 /* Kills and reaps a running child, waits for a round in flight, and

@@ -81,15 +81,15 @@ static const struct option longopts[] = {
 /* The numeric options and their ranges, so that an error can name both. */
 static const struct {
 	int opt;
-	long long lo, hi;
+	uint64_t lo, hi;
 } ranges[] = {
 	{'p', 0, 65535},
 	{OPT_MAX_CLIENTS, 1, 1000000},
 	{OPT_MAX_LINE, SS_LINE_MAX_MIN, SS_LINE_MAX_MAX},
 	{OPT_PREALLOC, 0, 1LL << 30},
-	{OPT_AUTO_COMPACT_MIN, 0, LLONG_MAX},
+	{OPT_AUTO_COMPACT_MIN, 0, INT64_MAX},
 	{OPT_AUTO_COMPACT_GROWTH, 101, 100000},
-	{OPT_QUOTA_BYTES, 0, LLONG_MAX},
+	{OPT_QUOTA_BYTES, 0, INT64_MAX},
 };
 
 /* The long name of option opt, for messages. */
@@ -112,17 +112,17 @@ static int bad_value(const char *prog, int opt, const char *value, const char *w
 
 /* Parses optarg if opt is a numeric option. Returns 0 and *out; 1 if opt
  * takes no number (nothing done); or SS_EXIT_USAGE after saying why. */
-static int number_opt(const char *prog, int opt, long long *out)
+static int number_opt(const char *prog, int opt, uint64_t *out)
 {
 	char want[96];
 
 	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
 		if (ranges[i].opt != opt)
 			continue;
-		if (ss_parse_range(optarg, ranges[i].lo, ranges[i].hi, out) == 0)
+		if (ss_parse_urange(optarg, ranges[i].lo, ranges[i].hi, out) == 0)
 			return 0;
-		snprintf(want, sizeof(want), "want an integer from %lld to %lld", ranges[i].lo,
-			 ranges[i].hi);
+		snprintf(want, sizeof(want), "want an integer from %llu to %llu",
+			 (unsigned long long)ranges[i].lo, (unsigned long long)ranges[i].hi);
 		return bad_value(prog, opt, optarg, want);
 	}
 	return 1;
@@ -169,7 +169,7 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "p:d:b:hV", longopts, NULL)) != -1) {
-		long long v = 0;
+		uint64_t v = 0;
 		if (number_opt(prog, opt, &v) == SS_EXIT_USAGE)
 			return SS_EXIT_USAGE;
 		switch (opt) {

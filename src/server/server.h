@@ -1,16 +1,8 @@
 /*
  * server.h - the daemon: one libev loop that owns the listener, the
- * connections, the signals, background expiry and the commit cycle.
- *
- * Commit cycle (group commit). Requests are executed as they are read.
- * Reads answer at once from the table, which holds only durable state.
- * Mutations are staged into the open batch and their connections wait.
- * Just before the loop would block (an ev_prepare watcher), the whole batch
- * - every mutation that arrived in this loop iteration, from every
- * connection - goes to the log in one write and one fdatasync (on a helper
- * thread with --sync-thread or during a compaction, so the loop goes on
- * reading); only
- * then is it applied to the table and are its replies queued, in order.
+ * clients, the signals, background expiry, the commit cycle (commit.h) and
+ * the compactor (compactor.h). server.c says how they keep the durability
+ * contract.
  */
 #ifndef STATESTORED_SERVER_H
 #define STATESTORED_SERVER_H
@@ -43,10 +35,10 @@ struct ss_server_config {
 	/* Compact by itself once the log passes auto_compact_min bytes (0: never)
 	 * and auto_compact_growth percent of its size after the last compaction. */
 	uint64_t auto_compact_min;
-	/* Run a batch's fdatasync on the helper thread when several connections
-	 * wait (see syncer.h). Off by default: measured slower here. */
-	int sync_thread;
 	unsigned auto_compact_growth;
+	/* Run a batch's fdatasync on the helper thread when several connections
+	 * wait (commit.h). Off by default: measured slower here. */
+	int sync_thread;
 	/* Past this many log bytes, SETs are refused (reads, DELs and COMPACT
 	 * go on) until the log is back under it; 0: no quota. */
 	uint64_t quota_bytes;

@@ -63,8 +63,6 @@ void ss_syncer_run(struct ss_syncer *s, void (*job)(void *), void *arg);
  * first. Without a thread, closes it here. */
 void ss_syncer_close(struct ss_syncer *s, int fd);
 
-static inline int ss_syncer_busy(const struct ss_syncer *s) { return s->busy; }
-
 /* Blocks until the request in flight, if any, has finished, and delivers it
  * to done now. For shutdown. */
 void ss_syncer_drain(struct ss_syncer *s);

@@ -1,6 +1,6 @@
 /*
  * fuzz_conn.c - libFuzzer target for the whole request path: client bytes ->
- * ss_session_execute (the daemon's own request loop: ss_proto_parse ->
+ * ss_session_execute (the daemon's own request loop: ss_text_parse ->
  * ss_cmd_execute -> the open batch) -> ss_store_write / sync / apply ->
  * ss_session_answer, driven the way server.c drives it, on a real store in
  * this process's scratch directory (tmpfs when available).
@@ -234,11 +234,16 @@ static void expect_line(const struct fconn *c, size_t before, const char *prefix
 			(int)(got < 300 ? got : 300), p, prefix);
 }
 
-static void stats(void *arg, struct ss_buf *out)
+static int stats(void *arg, const struct ss_proto *proto, struct ss_buf *out)
 {
 	struct fz *z = arg;
-	(void)ss_buf_printf(out, "STAT entries %zu\nSTAT rejected %llu\n",
-			    ss_table_count(ss_store_table(z->store)), (unsigned long long)z->rejected);
+	char entries[24], rejected[24];
+
+	snprintf(entries, sizeof(entries), "%zu", ss_table_count(ss_store_table(z->store)));
+	snprintf(rejected, sizeof(rejected), "%llu", (unsigned long long)z->rejected);
+	if (proto->row(out, "entries", entries) < 0 || proto->row(out, "rejected", rejected) < 0)
+		return -1;
+	return 0;
 }
 
 static void check_execute(struct fz *z, struct fconn *c, const struct ss_request *req,
@@ -499,16 +504,16 @@ static const char *model_apply(struct fz *z, struct fz_map *m, const struct ss_o
 	return "OK\n";
 }
 
-/* Answers every COMPACT in wait state (1 queued, 2 in the run that ended). */
-static void compact_answer(struct fz *z, unsigned state, int rc, const char *msg)
+/* Answers every COMPACT in the wait state: queued, or in the run that ended. */
+static void compact_answer(struct fz *z, enum ss_compact_wait state, int rc, const char *msg)
 {
 	for (int i = 0; i < NCONN; i++) {
 		struct fconn *c = &z->conns[i];
 		if (c->s.compact_wait != state)
 			continue;
-		c->s.compact_wait = 0;
+		c->s.compact_wait = SS_COMPACT_NONE;
 		size_t before = ss_buf_size(&c->s.out);
-		fz_check(ss_cmd_reply_compact(rc == 0 ? NULL : msg, &c->s.out) == 0,
+		fz_check(ss_cmd_reply_compact(c->s.proto, rc == 0 ? NULL : msg, &c->s.out) == 0,
 			 "out of memory");
 		if (rc == 0) {
 			expect_reply(c, before, "OK\n", 3, "COMPACT");
@@ -540,14 +545,14 @@ static void compact_start(struct fz *z)
 	fz_check(rc == 0 || z->fio.injected > injected,
 		 "COMPACT failed with no fault injected during it: %s", err.msg);
 	if (rc < 0) {
-		compact_answer(z, 1, rc, err.msg);
+		compact_answer(z, SS_COMPACT_QUEUED, rc, err.msg);
 		return;
 	}
 	z->compacting = 1;
 	z->rounds = 0;
 	for (int i = 0; i < NCONN; i++)
-		if (z->conns[i].s.compact_wait == 1)
-			z->conns[i].s.compact_wait = 2;
+		if (z->conns[i].s.compact_wait == SS_COMPACT_QUEUED)
+			z->conns[i].s.compact_wait = SS_COMPACT_RUNNING;
 }
 
 /* The next step of a running compaction: a catch-up round (the job run
@@ -581,7 +586,7 @@ static void compact_step(struct fz *z)
 	 * daemon answers COMPACT, executes nothing more and exits. */
 	if (rc != 0 && ss_store_state(z->store) != SS_STORE_OK)
 		z->stopped = 1;
-	compact_answer(z, 2, rc, err.msg);
+	compact_answer(z, SS_COMPACT_RUNNING, rc, err.msg);
 checked:
 	fz_check(rc == 0 || z->fio.injected > injected,
 		 "a compaction step failed with no fault injected during it: %s", err.msg);
@@ -810,7 +815,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!z->store)
 		fz_fail("opening a fresh store failed: %s", err.msg);
 	for (int k = 0; k < NCONN; k++) {
-		ss_session_init(&z->conns[k].s);
+		ss_session_init(&z->conns[k].s, &ss_proto_text);
 		z->conns[k].id = k + 1;
 	}
 

@@ -54,7 +54,7 @@ static int may_fit(const char *buf, size_t len, size_t max_line)
 	return len <= max_line || (len == max_line + 1 && buf[max_line] == '\r');
 }
 
-/* Checks one ss_proto_parse result on buf[0..len) against proto.h and the
+/* Checks one ss_text_parse result on buf[0..len) against proto.h and the
  * reference tokenizer. */
 static void check_result(const char *buf, size_t len, size_t max_line, long r,
 			 const struct ss_request *req)
@@ -175,7 +175,7 @@ static long parse_exact(const char *buf, size_t len, size_t max_line, struct ss_
 {
 	*copy = fz_alloc(len);
 	memcpy(*copy, buf, len);
-	long r = ss_proto_parse(*copy, len, max_line, req);
+	long r = ss_text_parse(*copy, len, max_line, req);
 	check_result(*copy, len, max_line, r, req);
 	return r;
 }
@@ -200,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ss_request req;
 	long r;
 	for (;;) {
-		r = ss_proto_parse(s + off, len - off, max_line, &req);
+		r = ss_text_parse(s + off, len - off, max_line, &req);
 		check_result(s + off, len - off, max_line, r, &req);
 		if (r <= 0)
 			break;

@@ -222,7 +222,7 @@ static void join_quotes_a_long_refused_argument_cut_short(void **state)
 static enum ss_cli_reply classify(const char *line)
 {
 	struct ss_request req;
-	long used = ss_proto_parse(line, strlen(line), 1024, &req);
+	long used = ss_text_parse(line, strlen(line), 1024, &req);
 	assert_int_equal(used, (long)strlen(line));
 	return ss_cli_classify(&req);
 }
@@ -298,24 +298,6 @@ static void reply_end_of_stats_that_failed_is_its_err_line(void **state)
 	assert_int_equal(ss_cli_reply_end(r, strlen(r), SS_CLI_REPLY_STATS), 8);
 }
 
-static void err_replies_are_err_a_space_and_a_reason(void **state)
-{
-	(void)state;
-	assert_true(ss_cli_reply_is_err("ERR invalid ttl\n", 16));
-	assert_true(ss_cli_reply_is_err("ERR x", 5));
-	/* Values: a checkpoint may hold "ERR", "ERRx", "ERR_value"; a value
-	 * never holds a space, so none looks like "ERR <reason>". */
-	assert_false(ss_cli_reply_is_err("ERR\n", 4));
-	assert_false(ss_cli_reply_is_err("ERR\r\n", 5));
-	assert_false(ss_cli_reply_is_err("ERR", 3));
-	assert_false(ss_cli_reply_is_err("ERRx\n", 5));
-	assert_false(ss_cli_reply_is_err("ERRATA\n", 7));
-	assert_false(ss_cli_reply_is_err("ERR_value\n", 10));
-	assert_false(ss_cli_reply_is_err("OK\n", 3));
-	assert_false(ss_cli_reply_is_err("ER", 2));
-	/* Only the first len bytes count. */
-	assert_false(ss_cli_reply_is_err("ERR invalid ttl\n", 3));
-}
 
 /* In a child: closes the descriptors in mask (bit fd for fd 0..2), runs
  * ss_stdfds_ensure and checks the result. Exits 0 if all is well, else the
@@ -401,7 +383,6 @@ int main(void)
 	    cmocka_unit_test(reply_end_waits_for_the_newline_of_a_one_line_reply),
 	    cmocka_unit_test(reply_end_of_stats_is_the_end_line_however_the_bytes_are_split),
 	    cmocka_unit_test(reply_end_of_stats_that_failed_is_its_err_line),
-	    cmocka_unit_test(err_replies_are_err_a_space_and_a_reason),
 	    cmocka_unit_test(stdfds_fills_closed_standard_descriptors_with_read_only_dev_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

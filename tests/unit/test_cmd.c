@@ -27,7 +27,8 @@ static int setup(void **state)
 	assert_non_null(f.t);
 	ss_batch_init(&f.b);
 	ss_buf_init(&f.out);
-	f.env = (struct ss_cmd_env){.table = f.t,
+	f.env = (struct ss_cmd_env){.proto = &ss_proto_text,
+				    .table = f.t,
 				    .batch = &f.b,
 				    .owner = &f.owner,
 				    .now_ms = 1000000,
@@ -51,7 +52,7 @@ static enum ss_cmd_status run(struct fixture *f, const char *line)
 {
 	struct ss_request req;
 	ss_buf_consume(&f->out, ss_buf_size(&f->out));
-	long n = ss_proto_parse(line, strlen(line), 1 << 20, &req);
+	long n = ss_text_parse(line, strlen(line), 1 << 20, &req);
 	assert_true(n > 0);
 	return ss_cmd_execute(&req, &f->env, &f->out);
 }
@@ -258,12 +259,13 @@ static void test_op_replies(void **state)
 	ss_buf_init(&out);
 	struct ss_op set = {.type = SS_REC_SET}, del1 = {.type = SS_REC_DEL, .result = 1},
 		     del0 = {.type = SS_REC_DEL, .result = 0};
-	ss_cmd_reply_op(&set, &out);
-	ss_cmd_reply_op(&del1, &out);
-	ss_cmd_reply_op(&del0, &out);
-	ss_cmd_reply_write_failed(28 /* ENOSPC */, &out);
-	ss_cmd_reply_compact(NULL, &out);
-	ss_cmd_reply_compact("disk on fire", &out);
+	const struct ss_proto *p = &ss_proto_text;
+	assert_int_equal(ss_cmd_reply_op(p, &set, &out), 0);
+	assert_int_equal(ss_cmd_reply_op(p, &del1, &out), 0);
+	assert_int_equal(ss_cmd_reply_op(p, &del0, &out), 0);
+	assert_int_equal(ss_cmd_reply_write_failed(p, 28 /* ENOSPC */, &out), 0);
+	assert_int_equal(ss_cmd_reply_compact(p, NULL, &out), 0);
+	assert_int_equal(ss_cmd_reply_compact(p, "disk on fire", &out), 0);
 	const char *want = "OK\n1\n0\nERR log write failed: No space left on device\nOK\n"
 			   "ERR compaction failed: disk on fire\n";
 	assert_int_equal(ss_buf_size(&out), strlen(want));

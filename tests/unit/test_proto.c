@@ -12,7 +12,7 @@
 
 static long parse(const char *s, size_t max_line, struct ss_request *req)
 {
-	return ss_proto_parse(s, strlen(s), max_line, req);
+	return ss_text_parse(s, strlen(s), max_line, req);
 }
 
 static void assert_token(const struct ss_token *t, const char *want)
@@ -40,7 +40,7 @@ static void test_need_more_without_newline(void **state)
 	assert_int_equal(parse("GET_CHECKPOINT ord", 1024, &req), 0);
 	assert_int_equal(parse("", 1024, &req), 0);
 	/* An empty, never-allocated connection buffer. */
-	assert_int_equal(ss_proto_parse(NULL, 0, 1024, &req), 0);
+	assert_int_equal(ss_text_parse(NULL, 0, 1024, &req), 0);
 }
 
 static void test_crlf_and_separators(void **state)
@@ -82,14 +82,14 @@ static void test_line_limit(void **state)
 	/* Exactly max_line bytes before the newline is accepted. */
 	memset(buf, 'a', 16);
 	buf[16] = '\n';
-	assert_int_equal(ss_proto_parse(buf, 17, 16, &req), 17);
+	assert_int_equal(ss_text_parse(buf, 17, 16, &req), 17);
 	/* One more is refused, with or without its newline in the buffer. */
 	memset(buf, 'a', 17);
 	buf[17] = '\n';
-	assert_int_equal(ss_proto_parse(buf, 18, 16, &req), -1);
-	assert_int_equal(ss_proto_parse(buf, 17, 16, &req), -1);
+	assert_int_equal(ss_text_parse(buf, 18, 16, &req), -1);
+	assert_int_equal(ss_text_parse(buf, 17, 16, &req), -1);
 	/* Up to the limit with no newline yet: need more. */
-	assert_int_equal(ss_proto_parse(buf, 16, 16, &req), 0);
+	assert_int_equal(ss_text_parse(buf, 16, 16, &req), 0);
 }
 
 static void test_the_cr_ending_a_line_does_not_count_toward_the_limit(void **state)
@@ -101,20 +101,20 @@ static void test_the_cr_ending_a_line_does_not_count_toward_the_limit(void **sta
 	/* max_line bytes, then "\r\n": accepted, the '\r' dropped. */
 	memset(buf, 'a', 16);
 	memcpy(buf + 16, "\r\n", 2);
-	assert_int_equal(ss_proto_parse(buf, 18, 16, &req), 18);
+	assert_int_equal(ss_text_parse(buf, 18, 16, &req), 18);
 	assert_int_equal(req.argc, 1);
 	assert_int_equal(req.argv[0].n, 16);
 	/* The '\r' arrived, its '\n' not yet: need more, not too long. */
-	assert_int_equal(ss_proto_parse(buf, 17, 16, &req), 0);
+	assert_int_equal(ss_text_parse(buf, 17, 16, &req), 0);
 	/* A '\r' that does not end the line is content and counts. */
 	memcpy(buf + 16, "\rb", 2);
-	assert_int_equal(ss_proto_parse(buf, 18, 16, &req), -1);
+	assert_int_equal(ss_text_parse(buf, 18, 16, &req), -1);
 	memcpy(buf + 15, "\r\r\n", 3);
-	assert_int_equal(ss_proto_parse(buf, 18, 16, &req), 18);
-	assert_int_equal(ss_proto_parse(buf, 17, 16, &req), 0);
+	assert_int_equal(ss_text_parse(buf, 18, 16, &req), 18);
+	assert_int_equal(ss_text_parse(buf, 17, 16, &req), 0);
 	memset(buf, 'a', 17);
 	memcpy(buf + 17, "\r\n", 2);
-	assert_int_equal(ss_proto_parse(buf, 19, 16, &req), -1);
+	assert_int_equal(ss_text_parse(buf, 19, 16, &req), -1);
 }
 
 static void test_too_many_tokens(void **state)
@@ -127,7 +127,7 @@ static void test_too_many_tokens(void **state)
 	for (int i = 0; i < SS_ARGS_MAX + 5; i++)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "t%d ", i);
 	buf[n++] = '\n';
-	assert_int_equal(ss_proto_parse(buf, n, sizeof(buf), &req), (long)n);
+	assert_int_equal(ss_text_parse(buf, n, sizeof(buf), &req), (long)n);
 	assert_int_equal(req.too_many, 1);
 	assert_int_equal(req.argc, SS_ARGS_MAX);
 
@@ -135,7 +135,7 @@ static void test_too_many_tokens(void **state)
 	for (int i = 0; i < SS_ARGS_MAX; i++)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "t%d ", i);
 	buf[n++] = '\n';
-	assert_int_equal(ss_proto_parse(buf, n, sizeof(buf), &req), (long)n);
+	assert_int_equal(ss_text_parse(buf, n, sizeof(buf), &req), (long)n);
 	assert_int_equal(req.too_many, 0);
 	assert_int_equal(req.argc, SS_ARGS_MAX);
 }
@@ -149,8 +149,8 @@ static void test_split_anywhere_gives_same_request(void **state)
 
 	/* Every prefix short of the newline needs more; the whole line parses. */
 	for (size_t cut = 0; cut < len; cut++)
-		assert_int_equal(ss_proto_parse(line, cut, 1024, &req), 0);
-	assert_int_equal(ss_proto_parse(line, len, 1024, &req), (long)len);
+		assert_int_equal(ss_text_parse(line, cut, 1024, &req), 0);
+	assert_int_equal(ss_text_parse(line, len, 1024, &req), (long)len);
 	assert_int_equal(req.argc, 4);
 	assert_token(&req.argv[2], "v/2");
 	assert_token(&req.argv[3], "30");
@@ -167,6 +167,25 @@ static void test_token_is_case_insensitive(void **state)
 	assert_false(ss_token_is(&longer, "PING"));
 }
 
+static void test_an_error_reply_is_err_a_space_and_a_reason(void **state)
+{
+	(void)state;
+	assert_true(ss_text_is_error("ERR invalid ttl\n", 16));
+	assert_true(ss_text_is_error("ERR x", 5));
+	/* Values: a checkpoint may hold "ERR", "ERRx", "ERR_value"; a value
+	 * never holds a space, so none looks like "ERR <reason>". */
+	assert_false(ss_text_is_error("ERR\n", 4));
+	assert_false(ss_text_is_error("ERR\r\n", 5));
+	assert_false(ss_text_is_error("ERR", 3));
+	assert_false(ss_text_is_error("ERRx\n", 5));
+	assert_false(ss_text_is_error("ERRATA\n", 7));
+	assert_false(ss_text_is_error("ERR_value\n", 10));
+	assert_false(ss_text_is_error("OK\n", 3));
+	assert_false(ss_text_is_error("ER", 2));
+	/* Only the first len bytes count. */
+	assert_false(ss_text_is_error("ERR invalid ttl\n", 3));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +199,7 @@ int main(void)
 		cmocka_unit_test(test_too_many_tokens),
 		cmocka_unit_test(test_split_anywhere_gives_same_request),
 		cmocka_unit_test(test_token_is_case_insensitive),
+		cmocka_unit_test(test_an_error_reply_is_err_a_space_and_a_reason),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,7 @@ static int setup(void **state)
 	f.t = ss_table_new();
 	assert_non_null(f.t);
 	ss_batch_init(&f.b);
-	ss_session_init(&f.s);
+	ss_session_init(&f.s, &ss_proto_text);
 	f.env = (struct ss_session_env){.table = f.t,
 					.batch = &f.b,
 					.now_ms = 1000000,

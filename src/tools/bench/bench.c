@@ -20,6 +20,7 @@
 #include "tools/bench/bench.h"
 #include "common/stdfds.h"
 #include "common/clock.h"
+#include "common/connect.h"
 #include "tools/bench/hist.h"
 
 #include <errno.h>
@@ -386,47 +387,21 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 
 static int connect_all(struct bench *b)
 {
-	struct addrinfo hints, *ai = NULL;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	int rc = getaddrinfo(b->o.host, b->o.port, &hints, &ai);
-	if (rc != 0) {
-		fprintf(stderr, "statestore-bench: %s:%s: %s\n", b->o.host, b->o.port, gai_strerror(rc));
-		return -1;
-	}
-	int ret = -1;
+	char err[256];
+
 	for (unsigned i = 0; i < b->nconns; i++) {
 		struct conn *c = &b->conns[i];
-		c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		c->fd = ss_connect(b->o.host, b->o.port, 30000, err, sizeof(err));
 		if (c->fd < 0) {
-			fprintf(stderr, "statestore-bench: socket: %s\n", strerror(errno));
-			goto out;
-		}
-		if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-			fprintf(stderr, "statestore-bench: connect to %s:%s: %s\n", b->o.host, b->o.port,
-				strerror(errno));
-			goto out;
-		}
-		int one = 1;
-		if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
-			fprintf(stderr, "statestore-bench: TCP_NODELAY: %s\n", strerror(errno));
-			goto out;
-		}
-		int fl = fcntl(c->fd, F_GETFL);
-		if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0) {
-			fprintf(stderr, "statestore-bench: O_NONBLOCK: %s\n", strerror(errno));
-			goto out;
+			fprintf(stderr, "statestore-bench: %s\n", err);
+			return -1;
 		}
 		ev_io_init(&c->rio, on_read, c->fd, EV_READ);
 		ev_io_init(&c->wio, on_write, c->fd, EV_WRITE);
 		c->rio.data = c;
 		c->wio.data = c;
 	}
-	ret = 0;
-out:
-	freeaddrinfo(ai);
-	return ret;
+	return 0;
 }
 
 static int alloc_conns(struct bench *b)

@@ -5,6 +5,7 @@
  * state between calls (getopt's optind is a global) and the tests can run it
  * many times.
  */
+#include "common/numparse.h"
 #include "tools/bench/bench.h"
 
 #include <errno.h>
@@ -27,28 +28,12 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
-	char *end;
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
+	return s ? ss_parse_urange(s, lo, hi, out) : -1;
 }
 
 static int parse_double(const char *s, double lo, double hi, double *out)
 {
-	char *end;
-	if (!s || !*s)
-		return -1;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || *end || !isfinite(v) || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
+	return s ? ss_parse_drange(s, lo, hi, out) : -1;
 }
 
 static void defaults(struct ss_bench_opts *o)

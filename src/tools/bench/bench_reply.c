@@ -2,6 +2,7 @@
  * bench_reply.c - the bench's reply parsers and request-text helpers: pure
  * functions over bytes, so the tests can feed them split and malformed input.
  */
+#include "proto/proto.h"
 #include "tools/bench/bench.h"
 
 #include <string.h>
@@ -47,7 +48,7 @@ long ss_bench_parse_line(const char *buf, size_t len, size_t max, enum ss_bench_
 		*kind = SS_BENCH_OK;
 	else if (n == 4 && memcmp(buf, "NULL", 4) == 0)
 		*kind = SS_BENCH_NULL;
-	else if (n >= 3 && memcmp(buf, "ERR", 3) == 0 && (n == 3 || buf[3] == ' '))
+	else if (ss_text_is_error(buf, n))
 		*kind = SS_BENCH_ERR;
 	else
 		*kind = SS_BENCH_VALUE;

@@ -16,7 +16,7 @@
  * progress (took bytes or sent bytes) may not exceed -t. Time spent waiting
  * for stdin does not count.
  *
- * Framing: stdin is cut into lines and tokenized by ss_proto_parse, the
+ * Framing: stdin is cut into lines and tokenized by ss_text_parse, the
  * server's own parser, and each line goes to the server byte for byte. So
  * the server sees the request we classified, and we expect the number of
  * reply lines it will send; a client-side reading of '\r' or blanks that
@@ -24,6 +24,8 @@
  */
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/connect.h"
+#include "common/numparse.h"
 #include "tools/cli/cli.h"
 #include "common/stdfds.h"
 
@@ -102,28 +104,14 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 
 static int parse_port(const char *s)
 {
-	long v = 0;
-	if (*s == '\0')
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (*s - '0');
-		if (v > 65535)
-			return -1;
-	}
-	return v >= 1 ? (int)v : -1;
+	uint64_t v;
+	return ss_parse_urange(s, 1, 65535, &v) == 0 ? (int)v : -1;
 }
 
 static int parse_timeout_ms(const char *s)
 {
-	char *end;
 	double v;
-	if (*s == '\0')
-		return -1;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(v) || v <= 0 || v > SS_CLI_TIMEOUT_MAX_S)
+	if (ss_parse_drange(s, 0, SS_CLI_TIMEOUT_MAX_S, &v) < 0 || v <= 0)
 		return -1;
 	v = ceil(v * 1000.0);
 	return v < 1 ? 1 : (int)v;
@@ -326,18 +314,13 @@ enum ss_cli_reply ss_cli_classify(const struct ss_request *req)
 	return SS_CLI_REPLY_LINE;
 }
 
-int ss_cli_reply_is_err(const char *reply, size_t len)
-{
-	return len >= 4 && memcmp(reply, "ERR ", 4) == 0;
-}
-
 size_t ss_cli_reply_end(const char *buf, size_t len, enum ss_cli_reply kind)
 {
 	size_t pos = 0;
 	const char *nl = memchr(buf, '\n', len);
 	if (!nl)
 		return 0;
-	if (kind != SS_CLI_REPLY_STATS || ss_cli_reply_is_err(buf, (size_t)(nl - buf) + 1))
+	if (kind != SS_CLI_REPLY_STATS || ss_text_is_error(buf, (size_t)(nl - buf) + 1))
 		return (size_t)(nl - buf) + 1;
 	while (pos < len) {
 		size_t l;
@@ -424,7 +407,7 @@ static unsigned long count_requests(const char *buf, size_t len)
 	size_t i;
 	struct ss_request req;
 
-	while ((used = ss_proto_parse(buf, len, SS_CLI_LINE_MAX, &req)) > 0) {
+	while ((used = ss_text_parse(buf, len, SS_CLI_LINE_MAX, &req)) > 0) {
 		if (req.argc > 0)
 			n++;
 		buf += used;
@@ -438,14 +421,14 @@ static unsigned long count_requests(const char *buf, size_t len)
 }
 
 /* Turns buffered stdin lines into requests while the window is open. A
- * line is what ss_proto_parse says it is, and it is queued byte for byte.
+ * line is what ss_text_parse says it is, and it is queued byte for byte.
  * Returns 0 or an exit code. */
 static int take_lines(struct cli *c)
 {
 	while (!c->stop_input && window_open(c) && ss_buf_size(&c->in) > 0) {
 		struct ss_request req;
 		const char *start = ss_buf_head(&c->in);
-		long used = ss_proto_parse(start, ss_buf_size(&c->in), SS_CLI_LINE_MAX, &req);
+		long used = ss_text_parse(start, ss_buf_size(&c->in), SS_CLI_LINE_MAX, &req);
 		enum ss_cli_reply kind;
 		int rc;
 		if (used < 0) {
@@ -509,7 +492,7 @@ static int emit_replies(struct cli *c)
 		FILE *to = stdout;
 		if (n == 0)
 			break;
-		if (ss_cli_reply_is_err(r, n)) {
+		if (ss_text_is_error(r, n)) {
 			c->nerr++;
 			if (!c->batch)
 				to = stderr;
@@ -578,88 +561,18 @@ static void write_socket(struct cli *c)
 	}
 }
 
-/* Connects to one address before deadline. Returns 0 with c->fd set, or an
- * exit code (CONN with *why = errno, or TIMEOUT). */
-static int connect_one(struct cli *c, const struct addrinfo *ai, int64_t deadline, int *why)
-{
-	int fd, one = 1, rc;
-
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-	if (fd < 0) {
-		*why = errno;
-		return SS_CLI_EXIT_CONN;
-	}
-	/* EINTR: the connection goes on asynchronously, as for EINPROGRESS. */
-	rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-	if (rc != 0 && errno != EINPROGRESS && errno != EINTR) {
-		*why = errno;
-		goto fail;
-	}
-	while (rc != 0) {
-		struct pollfd p = {.fd = fd, .events = POLLOUT};
-		int64_t left = deadline - ss_clock_ms();
-		int pr, soerr = 0;
-		socklen_t sl = sizeof(soerr);
-		if (left <= 0) {
-			rc = SS_CLI_EXIT_TIMEOUT;
-			goto fail;
-		}
-		pr = poll(&p, 1, (int)left);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr < 0 || (pr > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)) {
-			*why = errno;
-			rc = SS_CLI_EXIT_CONN;
-			goto fail;
-		}
-		if (soerr != 0) {
-			*why = soerr;
-			rc = SS_CLI_EXIT_CONN;
-			goto fail;
-		}
-		if (pr > 0)
-			rc = 0;
-	}
-	/* Requests are small and we batch them ourselves: don't let Nagle
-	 * hold a one-shot request back. Failing here costs latency only. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->fd = fd;
-	return 0;
-fail:
-	(void)close(fd); /* never used for I/O: nothing to lose */
-	return rc == 0 ? SS_CLI_EXIT_CONN : rc;
-}
-
-/* Resolves the host and connects to the first address that answers, all
- * within the timeout. Returns 0 or an exit code, having said why. */
+/* Connects within the timeout. Returns 0 or an exit code, having said why. */
 static int cli_connect(struct cli *c)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	int64_t deadline = ss_clock_ms() + c->opt.timeout_ms;
-	int gai, rc = SS_CLI_EXIT_CONN, why = 0;
+	char err[256];
+	int fd = ss_connect(c->opt.host, c->opt.port, c->opt.timeout_ms, err, sizeof(err));
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	gai = getaddrinfo(c->opt.host, c->opt.port, &hints, &res);
-	if (gai != 0) {
-		cli_warn("cannot resolve %s: %s", c->opt.host,
-			 gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
-		return SS_CLI_EXIT_CONN;
+	if (fd < 0) {
+		cli_warn("%s", err);
+		return fd == -2 ? SS_CLI_EXIT_TIMEOUT : SS_CLI_EXIT_CONN;
 	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		rc = connect_one(c, ai, deadline, &why);
-		if (rc == 0 || rc == SS_CLI_EXIT_TIMEOUT)
-			break;
-	}
-	freeaddrinfo(res);
-	if (rc == SS_CLI_EXIT_TIMEOUT)
-		cli_warn("timed out connecting to %s port %s", c->opt.host, c->opt.port);
-	else if (rc != 0)
-		cli_warn("cannot connect to %s port %s: %s", c->opt.host, c->opt.port,
-			 strerror(why));
-	return rc;
+	c->fd = fd;
+	return 0;
 }
 
 /* The event loop. Returns an exit code once every request is answered or
@@ -783,7 +696,7 @@ static int queue_command(struct cli *c, int argc, char **argv)
 		return rc;
 	}
 	/* Classified by the server's parser, like a stdin line. */
-	used = ss_proto_parse(line, len, SS_CLI_LINE_MAX, &req);
+	used = ss_text_parse(line, len, SS_CLI_LINE_MAX, &req);
 	if (used < 0) {
 		cli_warn("the command is longer than %d bytes", SS_CLI_LINE_MAX);
 		rc = SS_CLI_EXIT_USAGE;

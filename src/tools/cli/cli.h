@@ -88,7 +88,7 @@ enum ss_cli_reply {
 	SS_CLI_REPLY_QUIT = 3,  /* one line, then the server closes */
 };
 
-/* Classifies a request as ss_proto_parse made it, as the server would: STATS
+/* Classifies a request as ss_text_parse made it, as the server would: STATS
  * and QUIT (case-insensitively) are only themselves with no argument; with
  * arguments the server answers them with one ERR line. */
 enum ss_cli_reply ss_cli_classify(const struct ss_request *req);
@@ -99,8 +99,6 @@ enum ss_cli_reply ss_cli_classify(const struct ss_request *req);
  * first line if that is an error reply. */
 size_t ss_cli_reply_end(const char *buf, size_t len, enum ss_cli_reply kind);
 
-/* Returns 1 if the reply is an error reply - it starts with "ERR " - else 0. */
-int ss_cli_reply_is_err(const char *reply, size_t len);
 
 /* The whole program. Returns an exit code (enum ss_cli_exit). */
 int ss_cli_main(int argc, char **argv);

@@ -1,0 +1,92 @@
+/*
+ * clients.h - the server's connected clients: each a connection (net/conn.h)
+ * and the session that runs its requests (cmd/session.h), and the registry
+ * of them all.
+ *
+ * The registry accepts (or refuses) new connections, runs a client's
+ * requests when its input arrives or when it may go on, answers the ops of
+ * every batch the commit cycle ends (its commit hook), resumes the clients
+ * a full batch paused, answers COMPACTs, and frees a client once nothing
+ * refers to it: no staged op awaits a reply, no COMPACT, no batch wait.
+ */
+#ifndef STATESTORED_SERVER_CLIENTS_H
+#define STATESTORED_SERVER_CLIENTS_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmd/session.h"
+#include "common/diag.h"
+#include "net/conn.h"
+#include "proto/proto.h"
+#include "server/commit.h"
+
+struct ss_clients;
+
+struct ss_client {
+	struct ss_conn conn;
+	struct ss_session s;
+	struct ss_clients *reg;
+	struct ss_client *prev, *next;
+};
+
+/* The client whose session owns an op (ss_op.owner). */
+static inline struct ss_client *ss_client_of(struct ss_session *s)
+{
+	return (struct ss_client *)((char *)s - offsetof(struct ss_client, s));
+}
+
+/* Fills the environment a session runs in (the server's part: the table,
+ * the open batch, the clock, limits, whether to stop). */
+typedef void (*ss_clients_env_fn)(void *arg, struct ss_session_env *env);
+
+struct ss_clients {
+	struct ev_loop *loop;
+	const struct ss_diag *diag;
+	const struct ss_proto *proto; /* what new clients speak */
+	const struct ss_transport *tp;
+	size_t max_line;
+	int max_clients;
+	ss_clients_env_fn env;
+	void *env_arg;
+	struct ss_client *head; /* every client not yet freed */
+	size_t n;
+	struct ss_client **touched; /* scratch: clients one batch answered */
+	size_t ntouched, touchcap;
+	struct ss_client **waiters; /* paused by a full batch */
+	size_t nwaiters, waitcap;
+	struct ss_commit_hook replies; /* answers each batch's ops */
+	uint64_t connections; /* accepted over the lifetime */
+	uint64_t refused;     /* turned away: max clients, or out of descriptors */
+	uint64_t rejected;    /* error replies */
+};
+
+void ss_clients_init(struct ss_clients *reg, struct ev_loop *loop, const struct ss_diag *diag,
+		     size_t max_line, int max_clients, ss_clients_env_fn env, void *env_arg);
+/* Closes and frees every client. */
+void ss_clients_free(struct ss_clients *reg);
+
+/* A new connection (the listener's callback): served, or, when the process
+ * is out of descriptors (shed) or max_clients are connected, refused with
+ * the error "max clients reached", closed and counted. */
+void ss_clients_accept(struct ss_clients *reg, int fd, int shed);
+
+/* Resumes the clients a full batch paused (after a commit made room). */
+void ss_clients_resume_waiters(struct ss_clients *reg);
+
+/* COMPACT: the compaction that starts now takes every queued request, and
+ * the one that ended answers those it took (failure NULL: ok). */
+void ss_clients_compact_started(struct ss_clients *reg);
+void ss_clients_compact_ended(struct ss_clients *reg, enum ss_compact_wait which,
+			      const char *failure);
+
+/* Shutdown and fatal stops: sends what is queued (best effort) and closes
+ * the connections that fail; or drops every reply and closes them all. */
+void ss_clients_flush_all(struct ss_clients *reg);
+void ss_clients_drop_all(struct ss_clients *reg);
+
+/* In a forked child: closes the sockets, touching nothing else. */
+void ss_clients_close_fds(struct ss_clients *reg);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * commit.h - the commit cycle: group commit, the commit seam.
+ *
+ * Requests are executed as they are read. Reads answer at once from the
+ * table, which holds only durable state. Mutations are staged into the
+ * open batch (ss_commit_open) and their connections wait. Once per loop
+ * iteration, just before the loop would block, the server calls
+ * ss_commit_run: the whole batch - every mutation that arrived in that
+ * iteration, from every connection - goes to the log in one write and one
+ * fdatasync; only then is it applied to the table, and then each hook is
+ * told, in commit order. The replies are one hook; the replication feed
+ * and the metrics will be others. No hook edits the cycle.
+ *
+ * The fdatasync runs inline, or on the syncer thread while the loop reads
+ * and stages the next batch: while the disk is slow (the last sync took
+ * SS_SYNC_SLOW_US or more, or the server says a compaction floods it), and
+ * with --sync-thread whenever the batch holds several clients' writes. A
+ * batch is written only once the one before it is durable, so at most one
+ * write is ever unsynced (replay's torn-tail rule depends on it).
+ *
+ * What a failure does: a failed write is cut back by the store, and every
+ * op of the batch is told so (written 0); if even the cut-back failed, the
+ * store refuses all further writes and the cycle stops the server after
+ * the hooks ran (ops->fatal with keep_replies 1: the errors go out). A
+ * failed fdatasync stops the server at once, answering nothing (ops->fatal
+ * with keep_replies 0): retrying an fsync can report success for pages the
+ * kernel already dropped.
+ */
+#ifndef STATESTORED_SERVER_COMMIT_H
+#define STATESTORED_SERVER_COMMIT_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/diag.h"
+#include "server/syncer.h"
+#include "statestored/batch.h"
+#include "statestored/store.h"
+
+/* A batch stops taking new mutations past this size; they wait one commit. */
+#define SS_BATCH_SOFT_MAX (8u * 1024 * 1024)
+/* An fdatasync slower than this marks the disk as slow: the next ones run on
+ * the syncer thread, off the loop, until one is fast again. */
+#define SS_SYNC_SLOW_US 1000
+
+/* Told of every batch the cycle ends, in commit order, on the loop: b was
+ * written, synced and applied (written 1; each op's result is set), or its
+ * write failed (written 0, errnum its errno) and nothing of it is in the
+ * log or the table. seq numbers the cycle's batches from 1. b is emptied
+ * after the hooks ran. */
+struct ss_commit_hook {
+	void (*done)(void *arg, struct ss_batch *b, int written, int errnum, uint64_t seq);
+	void *arg;
+	struct ss_commit_hook *next;
+};
+
+/* The server's part. */
+struct ss_commit_ops {
+	/* After every cycle and every durable batch: resume what waited. */
+	void (*after)(void *arg);
+	/* Service must stop with exit code: keep_replies 1 sends what is
+	 * queued first (the store refuses writes), 0 drops it (a sync failed,
+	 * or applying a durable batch ran out of memory). */
+	void (*fatal)(void *arg, int code, int keep_replies);
+	void *arg;
+};
+
+struct ss_commit_stats {
+	uint64_t commits;           /* mutations acknowledged */
+	uint64_t batches;           /* batches written */
+	uint64_t fsyncs;
+	uint64_t fsyncs_background; /* of which on the syncer thread */
+	uint64_t fsync_us_total, fsync_us_max;
+	uint64_t write_errors;      /* mutations refused because the write failed */
+};
+
+struct ss_commit {
+	struct ev_loop *loop;
+	struct ss_store *store;
+	const struct ss_diag *diag;
+	struct ss_commit_ops ops;
+	struct ss_commit_hook *hooks;
+	int sync_thread;  /* --sync-thread */
+	int disk_busy;    /* the server says: a compaction floods the disk */
+	int refusing;     /* the store refuses writes: execute nothing more */
+	int stopping;     /* shutting down: sync inline */
+	struct ss_batch batches[2];
+	struct ss_batch *open;     /* where mutations are staged */
+	struct ss_batch *inflight; /* written, its fdatasync running on the syncer */
+	struct ss_syncer syncer;
+	uint64_t sync_started;
+	uint64_t last_fsync_us;
+	int disk_slow;       /* the last fdatasync took SS_SYNC_SLOW_US or more */
+	ev_idle spin_w;      /* keeps the loop from blocking while a batch is ready */
+	ev_timer gather_w;   /* bounds the wait for a fuller batch */
+	int gathering;       /* holding the open batch until gather_target ops */
+	size_t gather_target;
+	uint64_t seq;
+	struct ss_commit_stats st;
+};
+
+/* Sets c up; starts the syncer thread (if it cannot, syncs run inline and
+ * this says so on diag). */
+void ss_commit_init(struct ss_commit *c, struct ev_loop *loop, struct ss_store *store,
+		    const struct ss_io *io, const struct ss_diag *diag, int sync_thread,
+		    const struct ss_commit_ops *ops);
+void ss_commit_free(struct ss_commit *c);
+
+/* Adds a hook; hooks run in the order added. */
+void ss_commit_add_hook(struct ss_commit *c, struct ss_commit_hook *h);
+
+/* The open batch, where mutations are staged. */
+static inline struct ss_batch *ss_commit_open(struct ss_commit *c) { return c->open; }
+
+/* Whether the open batch is waiting to be written (it has ops, none is in
+ * flight, and it is not being held for a fuller batch). */
+int ss_commit_ready(const struct ss_commit *c);
+
+/* Writes and syncs the open batch if it is ready, ends it (hooks), then
+ * calls ops->after. The server calls it just before the loop blocks. */
+void ss_commit_run(struct ss_commit *c);
+
+/* Whether a batch is written but not yet durable (its sync on the thread),
+ * and its size: a compaction's tail must include it. */
+int ss_commit_in_flight(const struct ss_commit *c);
+size_t ss_commit_unapplied(const struct ss_commit *c);
+
+/* A compaction starts (1) or ends (0): syncs go off the loop meanwhile,
+ * and once it ended until one is fast again. */
+void ss_commit_set_disk_busy(struct ss_commit *c, int busy);
+
+/* Shutdown: waits for the batch in flight and ends it, then commits the
+ * open batch inline. */
+void ss_commit_drain(struct ss_commit *c);
+
+#endif
