@@ -77,11 +77,10 @@
  * without the data being on disk. So the log is "poisoned": it refuses all
  * further appends and syncs, and the process must restart and replay.
  *
- * Replay maps the file read-only and decodes in place: records point into
- * the mapping, and nothing is allocated or copied per record (the table
- * copies what it keeps). A group's records are held as decoded records in
- * one array, grown as needed and reused for every group, until the whole
- * group is known to be valid.
+ * Replay maps the file read-only and hands the mapping to the scanner
+ * (logscan.c), which decodes it in place: records point into the mapping,
+ * and the table copies what it keeps. This file decides what the scan's
+ * verdict means, as above.
  */
 #include "engine/logfile.h"
 
@@ -94,6 +93,7 @@
 #include <unistd.h>
 
 #include "engine/error.h"
+#include "engine/logscan.h"
 
 #define HEADER_LEN (sizeof(SS_LOG_HEADER) - 1)
 
@@ -181,177 +181,17 @@ static int torn_header(const char *buf, size_t len)
 	return len <= HEADER_LEN && ss_record_header_check(buf, k, NULL) == 0;
 }
 
-/* 1 if c can appear in a record line: a token byte or the space. */
-static int record_byte(unsigned char c)
-{
-	return c == ' ' || ss_is_token_char(c);
-}
-
-/* Returns 1 if a complete valid group starts at pos: a valid GROUP k line
- * and k valid SET/DEL records. Otherwise returns 0 and sets *stop to where a
- * later group could start at the earliest: past the valid records that
- * followed a valid GROUP line (none of them can start a group), else pos. */
-static int complete_group(const char *buf, size_t size, size_t pos, size_t *stop)
-{
-	struct ss_record r;
-	size_t used;
-	uint32_t count;
-
-	*stop = pos;
-	if (ss_record_decode(buf + pos, size - pos, &r, &used) != SS_DEC_OK ||
-	    r.type != SS_REC_GROUP)
-		return 0;
-	count = r.count;
-	pos += used;
-	for (uint32_t k = 0; k < count; k++) {
-		*stop = pos;
-		if (pos == size || ss_record_decode(buf + pos, size - pos, &r, &used) != SS_DEC_OK ||
-		    r.type == SS_REC_GROUP)
-			return 0;
-		pos += used;
-	}
-	return 1;
-}
-
-/* Returns the offset of the first complete valid group that starts at or
- * after pos, or -1. Candidate starts, per line: its start, and the byte
- * after the last byte in it that no record can contain - a group written
- * after a zero-filled gap, or after a line whose newline was damaged into
- * such a byte. Linear: a candidate's valid records are skipped, not read
- * again as candidates. */
-static long long find_group(const char *buf, size_t size, size_t pos)
-{
-	size_t stop;
-
-	while (pos < size) {
-		const char *nl = memchr(buf + pos, '\n', size - pos);
-		size_t eol = nl ? (size_t)(nl - buf) + 1 : size;
-		size_t at = nl ? eol - 1 : eol;
-		size_t next = eol;
-
-		if (complete_group(buf, size, pos, &stop))
-			return (long long)pos;
-		if (stop > next)
-			next = stop;
-		while (at > pos && record_byte((unsigned char)buf[at - 1]))
-			at--;
-		if (at > pos && at < eol) {
-			if (complete_group(buf, size, at, &stop))
-				return (long long)at;
-			if (stop > next)
-				next = stop;
-		}
-		pos = next;
-	}
-	return -1;
-}
-
-/* Where replay stopped. */
-struct replay_end {
-	size_t good_end;    /* end of the last complete group applied */
-	size_t bad;         /* the first damage: where a line is not what the
-			     * format needs there, or the end of a group cut short */
-	uint64_t good_nrec; /* records (lines) applied, up to good_end */
-	uint64_t groups;    /* complete groups applied */
-	uint64_t data;      /* SET/DEL records applied */
-	uint64_t nrec;      /* valid records (lines) before bad */
-	const char *why;    /* what is wrong at bad */
-	size_t group;       /* bad is inside the group whose GROUP line is here */
-};
-
-/* Makes room for n decoded records in *rs. Returns 0 or -1 (ENOMEM). */
-static int grow(struct ss_record **rs, size_t *cap, size_t n)
-{
-	size_t c = *cap ? *cap : 64;
-	struct ss_record *p;
-
-	if (n <= *cap)
-		return 0;
-	while (c < n)
-		c *= 2;
-	p = realloc(*rs, c * sizeof(*p));
-	if (!p) {
-		errno = ENOMEM;
-		return -1;
-	}
-	*rs = p;
-	*cap = c;
-	return 0;
-}
-
-/* Decodes buf[pos..size) group by group and applies each complete group.
- * Stops at the end or at the first damage. Returns 0, or -1 (errno) if
- * apply or the group array's allocation failed. */
-static int replay(const char *buf, size_t size, size_t pos, ss_logfile_apply_fn apply, void *arg,
-		  struct replay_end *re)
-{
-	struct ss_record r, *rs = NULL; /* one group's records, reused */
-	size_t cap = 0, used, gpos;
-	uint64_t nrec = 0;
-
-	re->groups = re->data = 0;
-	uint32_t count, k;
-	enum ss_dec d = SS_DEC_OK;
-	int ret = -1;
-
-	for (;;) {
-		re->good_end = re->bad = re->group = pos;
-		re->good_nrec = re->nrec = nrec;
-		re->why = "is not a valid GROUP line";
-		if (pos == size)
-			break;
-		if (ss_record_decode(buf + pos, size - pos, &r, &used) != SS_DEC_OK)
-			break;
-		if (r.type != SS_REC_GROUP) {
-			re->why = "is a record outside any group";
-			break;
-		}
-		count = r.count;
-		if (grow(&rs, &cap, count) < 0)
-			goto out;
-		gpos = pos + used;
-		for (k = 0; k < count; k++) {
-			if (gpos == size)
-				break;
-			d = ss_record_decode(buf + gpos, size - gpos, &rs[k], &used);
-			if (d != SS_DEC_OK || rs[k].type == SS_REC_GROUP)
-				break;
-			gpos += used;
-		}
-		if (k < count) {
-			re->bad = gpos;
-			re->nrec = nrec + 1 + k;
-			re->why = gpos == size	   ? "ends the file inside the group" :
-				  d == SS_DEC_OK ? "is a GROUP line inside the group" :
-						   "is not a valid record of the group";
-			break;
-		}
-		for (k = 0; k < count; k++) {
-			if (apply(arg, &rs[k]) < 0)
-				goto out;
-		}
-		nrec += 1 + count;
-		re->groups++;
-		re->data += count;
-		pos = gpos;
-	}
-	ret = 0;
-out:
-	free(rs);
-	return ret;
-}
-
 /* Replays the mapped file buf[0..size), whose header ends at start, and
  * decides where the log ends. Sets *cut to 1 if the file must be cut back
  * to lf->end. */
 static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size_t start,
-		       ss_logfile_apply_fn apply, void *arg, struct ss_logfile_report *rep,
+		       ss_logscan_apply_fn apply, void *arg, struct ss_logfile_report *rep,
 		       int *cut, struct ss_error *err)
 {
-	struct replay_end re;
+	struct ss_logscan re;
 	long long later;
 
-	if (replay(buf, size, start, apply, arg, &re) < 0) {
+	if (ss_logscan_replay(buf, size, start, apply, arg, &re) < 0) {
 		ss_error_set(err, SS_ERR_NOMEM, errno,
 			     "out of memory replaying the log %s at byte offset %llu (record %llu)",
 			     lf->path, (ull)re.bad, (ull)re.nrec + 1);
@@ -364,7 +204,7 @@ static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size
 	*cut = 0;
 	if (re.bad == size && re.good_end == size)
 		return 0;
-	later = find_group(buf, size, re.bad);
+	later = ss_logscan_find_group(buf, size, re.bad);
 	if (later >= 0) {
 		if (re.bad == re.group)
 			ss_error_set(err, SS_ERR_CORRUPT, 0,
@@ -394,7 +234,7 @@ static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size
 	return 0;
 }
 
-int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
+int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply, void *arg,
 		    struct ss_logfile_report *rep, struct ss_error *err)
 {
 	const struct ss_io *io = lf->io;

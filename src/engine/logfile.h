@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/logscan.h"
 #include "statestored/io.h"
 #include "statestored/record.h"
 #include "statestored/store.h"
@@ -30,10 +31,6 @@ struct ss_logfile {
 	int broken;       /* a cut-back failed: bytes past end are unknown */
 };
 
-/* Called by replay for every SET or DEL record to apply. Returns 0, or -1
- * with errno (ENOMEM), which aborts the open. */
-typedef int (*ss_logfile_apply_fn)(void *arg, const struct ss_record *r);
-
 struct ss_logfile_report {
 	uint64_t records;    /* SET and DEL records replayed */
 	uint64_t groups;     /* the complete groups they came in */
@@ -51,7 +48,7 @@ void ss_logfile_init(struct ss_logfile *lf, const char *path, const char *dir,
  * Returns 0, or -1 with *err: SS_ERR_IO, SS_ERR_CORRUPT (damage with a
  * complete group after it, or not a log), SS_ERR_VERSION, SS_ERR_NOMEM. On
  * -1, lf is closed. */
-int ss_logfile_open(struct ss_logfile *lf, ss_logfile_apply_fn apply, void *arg,
+int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply, void *arg,
 		    struct ss_logfile_report *rep, struct ss_error *err);
 
 /* Writes buf[0..n) - one whole group - at the logical end with one pwrite
@@ -64,12 +61,13 @@ int ss_logfile_append(struct ss_logfile *lf, const void *buf, size_t n, struct s
  * later append and sync fails with EIO, and the file is cut back (best
  * effort) to where the last successful sync left it, so that a restart does
  * not replay records that were never acknowledged. */
+int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err);
+
 /* ss_logfile_sync in two halves, for a caller that runs the fdatasync
  * elsewhere: begin returns the descriptor to sync (or -1 with *err if the
  * log refuses), end takes that fdatasync's result (rc 0, or -1 and errnum). */
 int ss_logfile_sync_begin(struct ss_logfile *lf, struct ss_error *err);
 int ss_logfile_sync_end(struct ss_logfile *lf, int rc, int errnum, struct ss_error *err);
-int ss_logfile_sync(struct ss_logfile *lf, struct ss_error *err);
 
 /* Returns 0 if lf accepts writes, or -1 with *err (EIO) if it is poisoned
  * or broken. */

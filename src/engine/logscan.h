@@ -1,0 +1,51 @@
+/*
+ * logscan.h - reading a log's bytes: which groups are complete, where the
+ * first damage is, and whether a complete group follows it. Internal to
+ * the engine.
+ *
+ * Pure: a buffer in (the mapped log), a verdict out; no file, no table.
+ * logfile.c decides what the verdict means - the log's end, a torn tail
+ * to cut, or corruption to refuse - and that decision is the on-disk essay
+ * at its top.
+ */
+#ifndef STATESTORED_ENGINE_LOGSCAN_H
+#define STATESTORED_ENGINE_LOGSCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "statestored/record.h"
+
+/* Called for every SET or DEL record of a complete group, in order.
+ * Returns 0, or -1 with errno (ENOMEM), which stops the scan. */
+typedef int (*ss_logscan_apply_fn)(void *arg, const struct ss_record *r);
+
+/* Where a scan stopped. */
+struct ss_logscan {
+	size_t good_end;    /* end of the last complete group applied */
+	size_t bad;         /* the first damage: where a line is not what the
+			     * format needs there, or the end of a group cut short */
+	uint64_t good_nrec; /* records (lines) applied, up to good_end */
+	uint64_t groups;    /* complete groups applied */
+	uint64_t data;      /* SET/DEL records applied */
+	uint64_t nrec;      /* valid records (lines) before bad */
+	const char *why;    /* what is wrong at bad */
+	size_t group;       /* bad is inside the group whose GROUP line is here */
+};
+
+/* Decodes buf[pos..size) group by group and applies each complete group
+ * (a group's records only once all of them were read and found valid).
+ * Stops at the end or at the first damage; *re says where. Returns 0, or
+ * -1 with errno if apply or the group array's allocation failed. */
+int ss_logscan_replay(const char *buf, size_t size, size_t pos, ss_logscan_apply_fn apply,
+		      void *arg, struct ss_logscan *re);
+
+/* The offset of the first complete valid group (a valid GROUP k line and k
+ * valid records) that starts at or after pos, or -1. Candidate starts, per
+ * line: its start, and the byte after the last byte in it that no record
+ * can contain - a group written after a zero-filled gap, or after a line
+ * whose newline was damaged into such a byte. Linear: a candidate's valid
+ * records are skipped, not read again as candidates. */
+long long ss_logscan_find_group(const char *buf, size_t size, size_t pos);
+
+#endif
