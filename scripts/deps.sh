@@ -25,10 +25,10 @@ SS_TEST_PACKAGES=(libcmocka-dev python3)
 SS_FUZZ_PACKAGES=(clang libclang-rt-dev)
 
 # ss_build DIR [cmake args...]: configure (a no-op when nothing changed),
-# then build what is out of date.
+# then build what is out of date. Warnings are errors here.
 ss_build() {
   local dir=$1; shift
-  cmake -S "$SS_ROOT" -B "$dir" "$@" >/dev/null
+  cmake -S "$SS_ROOT" -B "$dir" -DSS_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j "$(nproc)" >&2
 }
 
