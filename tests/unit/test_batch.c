@@ -244,7 +244,7 @@ static void test_a_batch_holds_at_most_a_group(void **state)
 	ss_batch_free(&b);
 }
 
-static void test_reset_keeps_memory(void **state)
+static void test_a_reset_batch_keeps_its_memory(void **state)
 {
 	struct ss_batch b;
 	struct ss_record s = set_rec("a", "1", 0);
@@ -276,7 +276,7 @@ int main(void)
 		cmocka_unit_test(test_add_group_adds_several_records_to_the_one_group),
 		cmocka_unit_test(test_invalid_adds_leave_the_batch_unchanged),
 		cmocka_unit_test(test_a_batch_holds_at_most_a_group),
-		cmocka_unit_test(test_reset_keeps_memory),
+		cmocka_unit_test(test_a_reset_batch_keeps_its_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,7 +75,7 @@ static void test_set_is_staged_not_visible(void **state)
 	assert_reply(f, "NULL\n");
 }
 
-static void test_set_ttl_is_absolute(void **state)
+static void test_a_set_ttl_is_stored_as_an_absolute_time(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(run(f, "SET_CHECKPOINT p v 30\n"), SS_CMD_STAGED);
@@ -84,7 +84,7 @@ static void test_set_ttl_is_absolute(void **state)
 	assert_int_equal(f->b.ops[1].expire_ms, 0);
 }
 
-static void test_get_ttl_del_replies(void **state)
+static void test_get_ttl_and_del_reply_from_the_table(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(ss_table_set(f->t, "a", 1, "0/16B3748", 9, 0), 0);
@@ -101,7 +101,7 @@ static void test_get_ttl_del_replies(void **state)
 	assert_int_equal(f->b.ops[0].type, SS_REC_DEL);
 }
 
-static void test_simple_commands(void **state)
+static void test_commands_without_arguments_answer_in_any_case(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(run(f, "ping\n"), SS_CMD_REPLIED);
@@ -145,10 +145,16 @@ static void test_errors_change_nothing(void **state)
 	assert_int_equal(f->rejected, sizeof(cases) / sizeof(cases[0]));
 }
 
-static void test_ttl_upper_bound_accepted(void **state)
+static void test_a_ttl_at_the_upper_bound_expires_ten_years_on(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(run(f, "SET_CHECKPOINT a b 315360000\n"), SS_CMD_STAGED);
+	assert_int_equal(f->b.nops, 1);
+	assert_int_equal(f->b.ops[0].expire_ms, f->env.now_ms + SS_TTL_MAX_S * 1000);
+	/* And one more second is refused, staging nothing. */
+	assert_int_equal(run(f, "SET_CHECKPOINT a b 315360001\n"), SS_CMD_REPLIED);
+	assert_reply(f, "ERR invalid ttl\n");
+	assert_int_equal(f->b.nops, 1);
 }
 
 static void test_a_ttl_with_leading_zeros_is_its_number(void **state)
@@ -221,7 +227,7 @@ static void test_name_and_value_limits(void **state)
 	}
 }
 
-static void test_too_many_arguments(void **state)
+static void test_too_many_arguments_are_refused(void **state)
 {
 	struct fixture *f = *state;
 	char line[1024];
@@ -235,7 +241,7 @@ static void test_too_many_arguments(void **state)
 
 /* With replies owed, anything that answers at once must wait; valid writes
  * still stage (their replies follow the owed ones in batch order). */
-static void test_wait_while_replies_owed(void **state)
+static void test_only_writes_run_while_replies_are_owed(void **state)
 {
 	struct fixture *f = *state;
 	f->env.may_reply = 0;
@@ -252,7 +258,7 @@ static void test_wait_while_replies_owed(void **state)
 	assert_int_equal(f->b.nops, 2);
 }
 
-static void test_op_replies(void **state)
+static void test_committed_ops_and_failures_reply_through_the_protocol(void **state)
 {
 	(void)state;
 	struct ss_buf out;
@@ -277,11 +283,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_set_is_staged_not_visible, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_ttl_is_absolute, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_get_ttl_del_replies, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_simple_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_set_ttl_is_stored_as_an_absolute_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_ttl_and_del_reply_from_the_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commands_without_arguments_answer_in_any_case, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_change_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ttl_upper_bound_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_ttl_at_the_upper_bound_expires_ten_years_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_ttl_with_leading_zeros_is_its_number, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_the_value_NULL_is_refused_and_never_reads_as_missing,
@@ -289,9 +295,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_past_the_quota_sets_are_refused_and_dels_staged,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_and_value_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_too_many_arguments, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wait_while_replies_owed, setup, teardown),
-		cmocka_unit_test(test_op_replies),
+		cmocka_unit_test_setup_teardown(test_too_many_arguments_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_only_writes_run_while_replies_are_owed, setup, teardown),
+		cmocka_unit_test(test_committed_ops_and_failures_reply_through_the_protocol),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -310,55 +310,55 @@ static void explore(const char *workload)
 		fail_msg("%zu violations; the first: %s", violations, first);
 }
 
-static void test_sets(void **state)
+static void test_every_crash_state_of_sets_holds_what_was_acknowledged(void **state)
 {
 	(void)state;
 	explore("sets");
 }
 
-static void test_split_sync(void **state)
+static void test_every_crash_state_of_syncs_on_the_thread_holds_what_was_acknowledged(void **state)
 {
 	(void)state;
 	explore("split-sync");
 }
 
-static void test_big(void **state)
+static void test_every_crash_state_of_large_values_holds_them_whole(void **state)
 {
 	(void)state;
 	explore("big");
 }
 
-static void test_many(void **state)
+static void test_every_crash_state_of_large_batches_holds_whole_batches(void **state)
 {
 	(void)state;
 	explore("many");
 }
 
-static void test_ttl(void **state)
+static void test_every_crash_state_keeps_expiries_absolute(void **state)
 {
 	(void)state;
 	explore("ttl");
 }
 
-static void test_dels(void **state)
+static void test_every_crash_state_keeps_acknowledged_deletes(void **state)
 {
 	(void)state;
 	explore("dels");
 }
 
-static void test_compact(void **state)
+static void test_every_crash_state_of_a_compaction_is_the_old_log_or_the_new(void **state)
 {
 	(void)state;
 	explore("compact");
 }
 
-static void test_compact_bg(void **state)
+static void test_every_crash_state_of_a_compaction_with_a_tail_loses_nothing(void **state)
 {
 	(void)state;
 	explore("compact-bg");
 }
 
-static void test_torn_append(void **state)
+static void test_every_crash_state_after_a_torn_tail_was_cut_opens(void **state)
 {
 	(void)state;
 	explore("torn-append");
@@ -373,15 +373,15 @@ int main(void)
 		T(test_small_points_are_enumerated_and_large_ones_sampled),
 		T(test_a_batch_torn_at_any_one_sector_opens_whole_or_not_at_all),
 		T(test_a_preallocated_batch_torn_at_any_one_sector_opens),
-		cmocka_unit_test(test_sets),
-		cmocka_unit_test(test_split_sync),
-		cmocka_unit_test(test_big),
-		cmocka_unit_test(test_many),
-		cmocka_unit_test(test_ttl),
-		cmocka_unit_test(test_dels),
-		cmocka_unit_test(test_compact),
-		cmocka_unit_test(test_compact_bg),
-		cmocka_unit_test(test_torn_append),
+		cmocka_unit_test(test_every_crash_state_of_sets_holds_what_was_acknowledged),
+		cmocka_unit_test(test_every_crash_state_of_syncs_on_the_thread_holds_what_was_acknowledged),
+		cmocka_unit_test(test_every_crash_state_of_large_values_holds_them_whole),
+		cmocka_unit_test(test_every_crash_state_of_large_batches_holds_whole_batches),
+		cmocka_unit_test(test_every_crash_state_keeps_expiries_absolute),
+		cmocka_unit_test(test_every_crash_state_keeps_acknowledged_deletes),
+		cmocka_unit_test(test_every_crash_state_of_a_compaction_is_the_old_log_or_the_new),
+		cmocka_unit_test(test_every_crash_state_of_a_compaction_with_a_tail_loses_nothing),
+		cmocka_unit_test(test_every_crash_state_after_a_torn_tail_was_cut_opens),
 	};
 #undef T
 

@@ -21,7 +21,7 @@ static void assert_token(const struct ss_token *t, const char *want)
 	assert_memory_equal(t->p, want, t->n);
 }
 
-static void test_simple_line(void **state)
+static void test_a_line_splits_into_tokens(void **state)
 {
 	(void)state;
 	struct ss_request req;
@@ -33,7 +33,7 @@ static void test_simple_line(void **state)
 	assert_int_equal(req.too_many, 0);
 }
 
-static void test_need_more_without_newline(void **state)
+static void test_bytes_without_a_newline_need_more(void **state)
 {
 	(void)state;
 	struct ss_request req;
@@ -43,7 +43,7 @@ static void test_need_more_without_newline(void **state)
 	assert_int_equal(ss_text_parse(NULL, 0, 1024, &req), 0);
 }
 
-static void test_crlf_and_separators(void **state)
+static void test_crlf_ends_a_line_and_blanks_separate_tokens(void **state)
 {
 	(void)state;
 	struct ss_request req;
@@ -63,7 +63,7 @@ static void test_only_one_trailing_cr_dropped(void **state)
 	assert_token(&req.argv[0], "a\r");
 }
 
-static void test_empty_lines(void **state)
+static void test_a_line_of_blanks_is_an_empty_request(void **state)
 {
 	(void)state;
 	struct ss_request req;
@@ -73,7 +73,7 @@ static void test_empty_lines(void **state)
 	assert_int_equal(req.argc, 0);
 }
 
-static void test_line_limit(void **state)
+static void test_a_line_longer_than_max_line_is_too_long(void **state)
 {
 	(void)state;
 	struct ss_request req;
@@ -117,7 +117,7 @@ static void test_the_cr_ending_a_line_does_not_count_toward_the_limit(void **sta
 	assert_int_equal(ss_text_parse(buf, 19, 16, &req), -1);
 }
 
-static void test_too_many_tokens(void **state)
+static void test_tokens_past_the_limit_are_counted_not_kept(void **state)
 {
 	(void)state;
 	struct ss_request req;
@@ -189,14 +189,14 @@ static void test_an_error_reply_is_err_a_space_and_a_reason(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_simple_line),
-		cmocka_unit_test(test_need_more_without_newline),
-		cmocka_unit_test(test_crlf_and_separators),
+		cmocka_unit_test(test_a_line_splits_into_tokens),
+		cmocka_unit_test(test_bytes_without_a_newline_need_more),
+		cmocka_unit_test(test_crlf_ends_a_line_and_blanks_separate_tokens),
 		cmocka_unit_test(test_only_one_trailing_cr_dropped),
-		cmocka_unit_test(test_empty_lines),
-		cmocka_unit_test(test_line_limit),
+		cmocka_unit_test(test_a_line_of_blanks_is_an_empty_request),
+		cmocka_unit_test(test_a_line_longer_than_max_line_is_too_long),
 		cmocka_unit_test(test_the_cr_ending_a_line_does_not_count_toward_the_limit),
-		cmocka_unit_test(test_too_many_tokens),
+		cmocka_unit_test(test_tokens_past_the_limit_are_counted_not_kept),
 		cmocka_unit_test(test_split_anywhere_gives_same_request),
 		cmocka_unit_test(test_token_is_case_insensitive),
 		cmocka_unit_test(test_an_error_reply_is_err_a_space_and_a_reason),

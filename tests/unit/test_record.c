@@ -385,7 +385,7 @@ static void test_partial_and_overlong_lines(void **state)
 	free(huge);
 }
 
-static void test_header_check(void **state)
+static void test_the_header_check_tells_log_torn_and_other_versions(void **state)
 {
 	const char *h = SS_LOG_HEADER;
 	const size_t hlen = strlen(SS_LOG_HEADER);
@@ -469,7 +469,7 @@ int main(void)
 		cmocka_unit_test(test_rejects_bytes_outside_the_alphabet),
 		cmocka_unit_test(test_rejects_unknown_types),
 		cmocka_unit_test(test_partial_and_overlong_lines),
-		cmocka_unit_test(test_header_check),
+		cmocka_unit_test(test_the_header_check_tells_log_torn_and_other_versions),
 		cmocka_unit_test(test_check_names_each_problem),
 	};
 

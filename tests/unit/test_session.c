@@ -172,10 +172,10 @@ static void test_compact_and_quit_stop_execution(void **state)
 	send_text(f, "COMPACT\nPING\n");
 	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
 	assert_int_equal(f->compact_requested, 1);
-	assert_int_equal(f->s.compact_wait, 1);
+	assert_int_equal(f->s.compact_wait, SS_COMPACT_QUEUED);
 	assert_false(ss_session_done(&f->s));
 	assert_string_equal(receive(f), "");
-	f->s.compact_wait = 0; /* the server ran it */
+	f->s.compact_wait = SS_COMPACT_NONE; /* the server ran it */
 	send_text(f, "QUIT\nPING\n");
 	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
 	assert_string_equal(receive(f), "PONG\nOK\n");
@@ -183,13 +183,36 @@ static void test_compact_and_quit_stop_execution(void **state)
 	assert_true(ss_session_done(&f->s));
 }
 
-static void test_stopping_executes_nothing(void **state)
+static void test_a_stopping_session_executes_nothing(void **state)
 {
 	struct fixture *f = *state;
 	f->env.stopping = 1;
-	send_text(f, "PING\n");
+	send_text(f, "PING\nSET_CHECKPOINT a 1\n");
 	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
 	assert_string_equal(receive(f), "");
+	assert_int_equal(f->b.nops, 0);
+	assert_int_equal(f->s.pending, 0);
+	assert_int_equal(ss_buf_size(&f->s.in), strlen("PING\nSET_CHECKPOINT a 1\n"));
+}
+
+/* A write behind a read that waits for earlier replies is not staged
+ * either: staging it would answer it before the read that came first. */
+static void test_a_set_behind_a_waiting_read_stages_nothing(void **state)
+{
+	struct fixture *f = *state;
+	send_text(f, "SET_CHECKPOINT a 1\nGET_CHECKPOINT a\nSET_CHECKPOINT a 2\n");
+	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
+	assert_int_equal(f->b.nops, 1); /* the first SET only */
+	assert_int_equal(f->s.pending, 1);
+	assert_string_equal(receive(f), "");
+	commit(f);
+	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
+	/* The GET saw the first SET; the second is staged only now. */
+	assert_string_equal(receive(f), "OK\n1\n");
+	assert_int_equal(f->b.nops, 1);
+	commit(f);
+	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
+	assert_string_equal(receive(f), "OK\n");
 }
 
 static void test_failed_write_answers_err(void **state)
@@ -204,7 +227,7 @@ static void test_failed_write_answers_err(void **state)
 	assert_true(strncmp(got, "ERR log write failed: ", 22) == 0);
 }
 
-static void test_done_at_eof(void **state)
+static void test_a_session_at_eof_is_done_once_its_last_line_is_answered(void **state)
 {
 	struct fixture *f = *state;
 	assert_false(ss_session_done(&f->s));
@@ -219,7 +242,7 @@ static void test_done_at_eof(void **state)
 	assert_true(ss_session_done(&f->s));
 }
 
-static void test_room(void **state)
+static void test_room_is_what_fits_under_the_line_limit_in_read_steps(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(ss_session_room(&f->s, 64), 66);
@@ -240,10 +263,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_output_high_mark_pauses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compact_and_quit_stop_execution, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_stopping_executes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_stopping_session_executes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_set_behind_a_waiting_read_stages_nothing, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_failed_write_answers_err, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_done_at_eof, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_room, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_session_at_eof_is_done_once_its_last_line_is_answered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_room_is_what_fits_under_the_line_limit_in_read_steps, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
