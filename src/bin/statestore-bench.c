@@ -1,4 +1,4 @@
-/* statestore-bench: see include/statestored/bench.h. */
+/* statestore-bench: see src/tools/bench/bench.h. */
 #include "tools/bench/bench.h"
 
 int main(int argc, char **argv)

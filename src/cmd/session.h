@@ -19,8 +19,8 @@
  *     output is sent (backpressure).
  *
  * It does no I/O and keeps no state of its own: the server (conn.c moves the
- * bytes, server.c commits) and the fuzz harness tests/fuzz/fuzz_conn.c drive
- * the same code.
+ * bytes, clients.c runs it, commit.c commits) and the fuzz harness
+ * tests/fuzz/fuzz_conn.c drive the same code.
  */
 #ifndef STATESTORED_SESSION_H
 #define STATESTORED_SESSION_H

@@ -7,7 +7,7 @@
  * see these syncs too, and it needs no extra library. It costs two context
  * switches per batch, which on the machine we measured made it slower than
  * syncing inline, so the server uses it only when asked or while a
- * compaction floods the disk (see server.c). It also closes descriptors
+ * compaction floods the disk (see commit.c). It also closes descriptors
  * handed to it: closing a replaced log can take tens of milliseconds. And
  * it runs jobs: the compactor has a syncer of its own whose requests are
  * catch-up rounds (copy the tail, fdatasync it), so that they never queue

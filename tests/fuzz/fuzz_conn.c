@@ -2,8 +2,9 @@
  * fuzz_conn.c - libFuzzer target for the whole request path: client bytes ->
  * ss_session_execute (the daemon's own request loop: ss_text_parse ->
  * ss_cmd_execute -> the open batch) -> ss_store_write / sync / apply ->
- * ss_session_answer, driven the way server.c drives it, on a real store in
- * this process's scratch directory (tmpfs when available).
+ * ss_session_answer, driven the way the server (clients.c, commit.c)
+ * drives it, on a real store in this process's scratch directory (tmpfs
+ * when available).
  *
  * The input is what clients send, with escapes that stand for events. Plain
  * protocol text is a valid input: it is all sent on connection 1, and read,
@@ -29,8 +30,8 @@
  *   0xff 'B' b      the open batch's cap: 4096, 1, 100 or 1000 bytes [4096]
  *   0xff 'R' b      catch-up rounds before a compaction's finish: b&3 [1]
  *
- * The harness plays server.c's and conn.c's part around session.c: a read
- * takes what ss_session_room allows; process_input runs ss_session_execute,
+ * The harness plays the server's part (clients.c, commit.c, conn.c) around
+ * session.c: a read takes what ss_session_room allows; process_input runs ss_session_execute,
  * lets the client read everything when it reports the output's high mark
  * (so backpressure never holds a connection back) and parks a connection
  * that found the batch full until the next commit; commit() writes, syncs
@@ -429,7 +430,7 @@ static void settle(struct fconn *c)
 		c->s.closed = 1;
 }
 
-/* server.c's process_input. */
+/* clients.c's run(). */
 static void process_input(struct fz *z, struct fconn *c)
 {
 	struct ss_session_env env = {
