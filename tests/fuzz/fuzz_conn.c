@@ -41,8 +41,8 @@
  * child's work, of the table as it is then), and each later commit runs a
  * catch-up round over the tail that commits left in the old log - the job
  * here, not on a thread - until the round budget is spent, then the
- * finish, which answers the COMPACTs of that run. A failed sync stops everything, as the daemon exits; so does a
- * store left refusing writes (a failed write whose cut-back failed, a
+ * finish, which answers the COMPACTs of that run. A failed sync stops
+ * everything, as the daemon exits; so does a store left refusing writes (a failed write whose cut-back failed, a
  * compaction whose directory fsync failed), after the replies owed are
  * sent. The batch cap is small (the daemon's is 8 MiB) so that inputs
  * reach it.
