@@ -24,6 +24,8 @@
 # costs nothing.
 set -euo pipefail
 SS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# The Python the tests and scripts share (tests/pylib/sstools).
+export PYTHONPATH="$SS_ROOT/tests/pylib${PYTHONPATH:+:$PYTHONPATH}"
 . "$SS_ROOT/scripts/deps.sh"
 ss_need_packages "${SS_BUILD_PACKAGES[@]}" python3 redis-server
 
@@ -280,7 +282,7 @@ fact churn_ops "$(field "$churn" 4)"
 mkdir -p "$(dirname "$OUT")"
 "${UTIL[@]}" report "$FACTS" "$RESULTS" "$STATS" | tee "$OUT"
 # The raw figures, to re-render or compare runs:
-#   scripts/bench_util.py report OUT.facts OUT.csv OUT.stats
+#   PYTHONPATH=tests/pylib scripts/bench_util.py report OUT.facts OUT.csv OUT.stats
 cp "$FACTS" "${OUT%.md}.facts"
 cp "$RESULTS" "${OUT%.md}.csv"
 cp "$STATS" "${OUT%.md}.stats"

@@ -6,6 +6,8 @@
 # the daemon); exits non-zero on any violation.
 set -euo pipefail
 SS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# The Python the tests and scripts share (tests/pylib/sstools).
+export PYTHONPATH="$SS_ROOT/tests/pylib${PYTHONPATH:+:$PYTHONPATH}"
 . "$SS_ROOT/scripts/deps.sh"
 ss_need_packages "${SS_BUILD_PACKAGES[@]}" python3
 ss_build_kept "$SS_ROOT/build"

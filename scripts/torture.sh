@@ -5,6 +5,8 @@
 # Usage: scripts/torture.sh [torture.py options]   e.g. --cycles 200 --seed 7
 set -euo pipefail
 SS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# The Python the tests and scripts share (tests/pylib/sstools).
+export PYTHONPATH="$SS_ROOT/tests/pylib${PYTHONPATH:+:$PYTHONPATH}"
 . "$SS_ROOT/scripts/deps.sh"
 ss_need_packages "${SS_BUILD_PACKAGES[@]}" "${SS_TEST_PACKAGES[@]}"
 ss_build "$SS_ROOT/build" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=ON

@@ -4,7 +4,7 @@ reads. Regression test for a stall where 100 pipelined GETs of a 64 KiB value
 got only 16 replies."""
 import unittest
 
-import harness
+from sstools import harness
 
 
 class BackpressureTest(unittest.TestCase):

@@ -5,7 +5,7 @@ import os
 import subprocess
 import unittest
 
-from harness import Daemon, binary
+from sstools.harness import Daemon, binary
 
 COLUMNS = ("mode requests seconds ops_per_sec p50_us p99_us p999_us max_us mean_us errors "
            "misses lost max_gap_us next_seq").split()

@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-import harness
+from sstools import harness
 
 CLI = harness.binary("statestore-cli")
 

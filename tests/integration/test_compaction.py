@@ -5,7 +5,7 @@ import os
 import threading
 import unittest
 
-import harness
+from sstools import harness
 
 
 def fill(test, c, prefix, n):

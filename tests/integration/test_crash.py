@@ -16,7 +16,7 @@ import socket
 import threading
 import unittest
 
-from harness import DaemonTestCase
+from sstools.harness import DaemonTestCase
 
 SEED = int(os.environ.get("SS_TEST_SEED") or random.randrange(1 << 30))
 CYCLES = int(os.environ.get("SS_CRASH_CYCLES") or 30)

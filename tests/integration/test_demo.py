@@ -1,5 +1,6 @@
 """The demo: run_demo.sh end to end, and demo/state_client.py and
 demo/pipeline.py against the real daemon."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -8,11 +9,24 @@ import threading
 import time
 import unittest
 
-import harness
+from sstools import harness
 
 DEMO_DIR = os.path.join(harness.SOURCE_DIR, "demo")
-sys.path.insert(0, DEMO_DIR)
-from state_client import StateClient, StateStoreError, StateStoreUnavailable  # noqa: E402
+
+
+def demo_module(name):
+    """Imports demo/<name>.py by its path: the demo is what users copy, not a
+    package, and sys.path stays as it is."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(DEMO_DIR, name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+state_client = demo_module("state_client")
+StateClient = state_client.StateClient
+StateStoreError = state_client.StateStoreError
+StateStoreUnavailable = state_client.StateStoreUnavailable
 
 SCENARIOS = ["== Normal run", "== Scenario A: crash before commit",
              "== Scenario B: crash after commit",

@@ -89,7 +89,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon, binary, wait_until
+from sstools.harness import Daemon, binary, wait_until
 
 OPS = ("open", "pwrite", "fdatasync", "fsync", "ftruncate", "rename", "unlink")
 ERRS = ("EIO", "ENOSPC", "EINTR", "short")  # short: pwrite only

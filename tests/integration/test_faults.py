@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Daemon, DaemonTestCase, binary, wait_until
+from sstools.harness import Daemon, DaemonTestCase, binary, wait_until
 
 MARK = "INJECT_FAULT"
 

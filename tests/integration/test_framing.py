@@ -9,7 +9,7 @@ import socket
 import time
 import unittest
 
-from harness import DaemonTestCase, wait_until
+from sstools.harness import DaemonTestCase, wait_until
 
 SEED = int(os.environ.get("SS_TEST_SEED") or random.randrange(1 << 30))
 MAX_LINE = 4096

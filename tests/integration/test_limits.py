@@ -6,9 +6,10 @@ import resource
 import socket
 import unittest
 
-from harness import Client, DaemonTestCase
+from sstools.client import Client
+from sstools.harness import DaemonTestCase
 
-RESERVED = 32  # SS_RESERVED_FDS in src/server.c
+RESERVED = 32  # SS_RESERVED_FDS in src/server/server.c
 
 
 def nofile(soft, hard):

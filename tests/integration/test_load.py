@@ -1,24 +1,20 @@
-"""test_load.py - the CI-sized version of scripts/load.py: the same scenario
-code with small counts, asserting correctness only (no crash, no lost
-acknowledged write, replies complete and in order, memory within the bound
-computed from connections x buffer caps, other clients served). Never
-timing: a "no reply in N seconds" check is a hang detector, not a speed
-target.
+"""test_load.py - the CI-sized version of scripts/load.sh (sstools/load.py):
+the same scenario code with small counts, asserting correctness only (no
+crash, no lost acknowledged write, replies complete and in order, memory
+within the bound computed from connections x buffer caps, other clients
+served). Never timing: a "no reply in N seconds" check is a hang detector,
+not a speed target.
 
 Each test runs one scenario on a fresh daemon while probe clients do
 SET/GET alongside, then kill -9s and restarts the daemon and checks every
 write it acknowledged, then stops it with SIGTERM (exit 0; under ASan that
 also means no leak report).
 """
-import os
 import socket
-import sys
 import unittest
 
-import harness
-
-sys.path.insert(0, os.path.join(harness.SOURCE_DIR, "scripts"))
-import load  # noqa: E402
+from sstools import load
+from sstools.client import Client
 
 
 class LoadScenarioTest(unittest.TestCase):
@@ -87,7 +83,7 @@ class LoadScenarioTest(unittest.TestCase):
         once nothing resumes the requests still buffered: no writable event
         (nothing left to send), no readable event (the client is waiting).
         The client waits forever unless it sends more bytes."""
-        c = harness.Client(self.d.port, timeout=10)
+        c = Client(self.d.port, timeout=10)
         try:
             value = "B" * 65536
             self.assertEqual(c.cmd("SET_CHECKPOINT big " + value), "OK")

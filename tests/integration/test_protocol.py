@@ -7,7 +7,7 @@ Each test gets its own daemon (DaemonTestCase) on a fresh data dir.
 """
 import unittest
 
-from harness import DaemonTestCase, limit, project_version, wait_until
+from sstools.harness import DaemonTestCase, limit, project_version, wait_until
 
 NAME_MAX = limit("SS_NAME_MAX")
 VALUE_MAX = limit("SS_VALUE_MAX")

@@ -14,8 +14,9 @@ import tempfile
 import threading
 import unittest
 
-from harness import (Client, Daemon, DaemonTestCase, alive, binary, children, project_version,
-                     run_binary, wait_until)
+from sstools.client import Client
+from sstools.harness import (Daemon, DaemonTestCase, alive, binary, children, project_version,
+                             run_binary, wait_until)
 
 SEED = int(os.environ.get("SS_TEST_SEED") or random.randrange(1 << 30))
 LOG = "statestored.log"

@@ -6,15 +6,11 @@ run is scripts/torture.sh; this is the same code with fewer cycles.
 The checker itself is tested too, without a daemon: a model that did not
 flag a lost write or a phantom would make the torture pass vacuously.
 """
-import os
 import sys
 import unittest
 
-import harness
-
-sys.path.insert(0, os.path.join(harness.SOURCE_DIR, "scripts"))
-import torture  # noqa: E402
-from torture_model import Key, Op, Violation  # noqa: E402
+from sstools import torture
+from sstools.torture_model import Key, Op, Violation
 
 SEED = 20240917  # fixes the plan (triggers, ops); thread timing still varies
 

@@ -1,6 +1,6 @@
-"""Shared helpers for the integration tests: start the real daemon on an
-ephemeral port with a temp data dir, talk to it over real sockets, kill it,
-restart it on the same directory.
+"""Shared helpers for the integration tests and the scripts: start the real
+daemon on an ephemeral port with a temp data dir, talk to it over real
+sockets (client.py), kill it, restart it on the same directory.
 
 The daemon is found through SS_BUILD_DIR (set by ctest). It is started with
 -p 0; it logs "listening on HOST:PORT" once replay is done, which is how the
@@ -10,16 +10,18 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
-BUILD_DIR = os.environ.get("SS_BUILD_DIR") or os.path.join(
-    os.path.dirname(__file__), "..", "..", "build")
-SOURCE_DIR = os.environ.get("SS_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+from .client import Client
+
+# This file is tests/pylib/sstools/harness.py: the source tree is three up.
+SOURCE_DIR = os.environ.get("SS_SOURCE_DIR") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
+BUILD_DIR = os.environ.get("SS_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
 LISTEN_RE = re.compile(rb"listening on ([0-9.]+):(\d+)")
 START_TIMEOUT = 60.0
 
@@ -141,96 +143,6 @@ class Daemon:
             self.kill()
         if self.own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-
-
-class Client:
-    """A line-oriented client over one TCP connection."""
-
-    def __init__(self, port, timeout=30, host="127.0.0.1"):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def readline(self):
-        """Returns the next reply line without its newline, or None at EOF."""
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        # surrogateescape: a reply that echoes non-UTF-8 input must not make
-        # the test crash in decode; it compares as its own string.
-        return line.decode("utf-8", "surrogateescape")
-
-    def readlines(self, n):
-        return [self.readline() for _ in range(n)]
-
-    def cmd(self, line):
-        if isinstance(line, str):
-            line = line.encode("utf-8", "surrogateescape")
-        self.send(line + b"\n")
-        return self.readline()
-
-    def stats(self):
-        self.send("STATS\n")
-        out = {}
-        while True:
-            line = self.readline()
-            if line is None or line == "END":
-                return out
-            _, name, value = line.split(" ", 2)
-            out[name] = value
-
-    def at_eof(self):
-        """True if the server closed the connection (after any buffered lines)."""
-        try:
-            chunk = self.sock.recv(65536)
-        except ConnectionResetError:
-            return True
-        if chunk:
-            self.buf += chunk
-            return False
-        return True
-
-    def wait_eof(self):
-        """Reads until the server closes; returns the lines received first
-        (a trailing partial line counts as one). Raises socket.timeout if
-        the server keeps the connection open past the client's timeout."""
-        lines = []
-        while True:
-            try:
-                line = self.readline()
-            except ConnectionResetError:
-                # Closed with some of our bytes unread: the kernel sends RST
-                # instead of FIN. The replies before it were read above.
-                line = None
-            if line is None:
-                if self.buf:
-                    lines.append(self.buf.decode("utf-8", "surrogateescape"))
-                    self.buf = b""
-                return lines
-            lines.append(line)
-
-    def reset(self):
-        """Closes with a TCP RST (SO_LINGER 0) instead of a FIN."""
-        import struct
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def wait_until(predicate, timeout=30.0, interval=0.01):

@@ -8,17 +8,12 @@ import random
 import resource
 import selectors
 import socket
-import struct
-import subprocess
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "tests", "integration"))
-import harness  # noqa: E402
+from . import harness
+from .client import HOST, Client, connect
 
-HOST = "127.0.0.1"
 KIB = 1024
 MIB = 1024 * 1024
 NO_PROGRESS = 30.0  # seconds without a reply that we call a hang
@@ -56,9 +51,7 @@ def sanitized(path=None):
 
 class LoadDaemon(harness.Daemon):
     """The harness's Daemon, started with RLIMIT_NOFILE raised in the child
-    (preexec_fn) and a --max-clients large enough for the load. The harness
-    has no hook for Popen arguments, so start() passes preexec_fn through a
-    Popen subclass for the duration of the call."""
+    (preexec_fn) and a --max-clients large enough for the load."""
 
     def __init__(self, nofile, max_clients, data_dir=None, extra_args=()):
         args = ["--max-clients", str(max_clients), "--log-level", "info"] + list(extra_args)
@@ -70,39 +63,17 @@ class LoadDaemon(harness.Daemon):
             opts = os.environ.get("ASAN_OPTIONS", "")
             env = {"ASAN_OPTIONS": (opts + ":" if opts else "") +
                    "quarantine_size_mb=%d" % ASAN_QUARANTINE_MB}
-        super().__init__(data_dir, args, env=env)
+        super().__init__(data_dir, args, env=env, preexec_fn=self._preexec)
         self.nofile = nofile
 
     def _preexec(self):
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
-    def start(self, *args, **kwargs):
-        real = subprocess.Popen
-        preexec = self._preexec
-
-        class Popen(real):
-            def __init__(self, *a, **kw):
-                kw.setdefault("preexec_fn", preexec)
-                super().__init__(*a, **kw)
-
-        subprocess.Popen = Popen
-        try:
-            return super().start(*args, **kwargs)
-        finally:
-            subprocess.Popen = real
-
-    def wait(self, timeout=60):
-        code = super().wait(timeout)
-        # The harness leaves the stderr pipe to the garbage collector.
-        if self._reader is not None and not self._reader.is_alive() and self.proc.stderr:
-            self.proc.stderr.close()
-        return code
-
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
     def stats(self):
-        c = harness.Client(self.port, timeout=NO_PROGRESS)
+        c = Client(self.port, timeout=NO_PROGRESS)
         try:
             return c.stats()
         finally:
@@ -196,21 +167,12 @@ def connect_many(port, n, sel=None, wave=256, bufsize=None):
     return socks, failures
 
 
-def reset_close(s):
-    """Closes with RST (SO_LINGER 0), as a peer that vanished would leave it."""
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    s.close()
-
-
 def verify(port, items, chunk=2000):
     """GETs every key of items (a dict key -> value, as str) over pipelined
     batches. Returns (missing_or_wrong, samples)."""
     keys = list(items)
     bad, samples = 0, []
-    c = harness.Client(port, timeout=NO_PROGRESS)
+    c = Client(port, timeout=NO_PROGRESS)
     try:
         for i in range(0, len(keys), chunk):
             part = keys[i:i + chunk]
@@ -276,8 +238,7 @@ def _probe_main(port, tag, nconns, stop_evt, ready_evt, conn):
     state = {}
 
     def open_conn(i):
-        s = socket.create_connection((HOST, port), timeout=NO_PROGRESS)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s = connect(port, NO_PROGRESS)
         st = {"i": i, "s": s, "buf": b"", "seq": 0, "op": None, "t0": 0.0, "key": "", "val": ""}
         state[s] = st
         sel.register(s, selectors.EVENT_READ)

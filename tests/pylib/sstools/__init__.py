@@ -1,0 +1,15 @@
+"""sstools: the Python the integration tests and the scripts share.
+
+  client         the one protocol client (statestored's lines; RESP for Redis)
+  harness        the daemon under test: start, kill, restart, logs; the
+                 DaemonTestCase of the integration tests; wait_until, limits
+  torture        the kill -9 torture (scripts/torture.sh, test_torture.py)
+  torture_model  what the torture knows about each key, and its checks
+  load, load_util
+                 the load and hostile-client scenarios (scripts/load.sh,
+                 test_load.py) and their client-side machinery
+  bench          the helpers of scripts/bench.sh (and its report)
+
+Nothing here edits sys.path. The tests get tests/pylib on PYTHONPATH from
+ctest (tests/CMakeLists.txt), the scripts from their .sh wrappers.
+"""

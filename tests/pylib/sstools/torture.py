@@ -1,0 +1,749 @@
+"""torture.py - kill -9 torture of the real statestored daemon.
+
+The promise under test: a mutation acknowledged with OK survives kill -9 and
+restarts, and nothing that was never sent ever appears.
+
+One cycle: the daemon runs on a data directory while writer threads commit
+to it, a compactor thread asks for COMPACT over and over and a reader thread
+reads the writers' keys; the daemon is SIGKILLed at a random moment; it is
+restarted on the same directory; every key is read back and checked against
+what the writers know. Then the threads reconnect and carry on from their
+state.
+
+The model (torture_model.py). Each writer owns a few keys and speaks on its
+own connection, so the daemon answers each key's operations in the order
+they were sent, and every SET value is an integer unique in the run (a few
+padded to tens of KB, which must come back whole). After a restart a key
+must hold the last acknowledged state or the state after some prefix of the
+operations then in flight:
+
+  - a value older than the last acknowledged one, or absence where no DEL
+    can explain it, is a LOST write;
+  - a value never sent to the key, or one that an earlier restart showed was
+    not durable, is a PHANTOM;
+  - TTL_CHECKPOINT must match the operation that wrote the value: -1 for a
+    plain SET, at most the TTL sent (replay must not extend it) and no less
+    than the elapsed time leaves; -2 when absent.
+
+Replies are checked as they arrive too: OK for every SET, and DEL's 1/0 must
+match the key's state. A value the reader saw must not be older than a write
+acknowledged before its GET, and must survive the next restart: readers see
+only durable values, so losing one is a DIRTY read.
+
+Ballast keys, written once before the first cycle, make the table (and so
+each compaction's snapshot) big enough that kills land inside a compaction,
+and must survive every restart and compaction unchanged. STATS entries must
+equal the number of keys we expect to exist: one more would be a key that
+was never written.
+
+The daemon must die only by our SIGKILL: if it exits by itself, closes a
+connection we did not expect to lose, logs an error or a sanitizer report,
+or fails to start on the data directory, the run fails and its stderr is
+printed. The run stops at the first cycle with a violation and keeps the
+data directory for a post-mortem.
+
+Kill triggers, drawn per cycle from the seed: a random delay after the
+writers are released; a random number of acknowledgements (the writer that
+receives the n-th OK kills); or the compactor's n-th COMPACT, killed right
+after the request is sent, mostly after a short random delay, so the kill
+lands while the daemon compacts. A kill "during COMPACT" is one with a
+COMPACT sent and its reply never received. The data directory then tells
+where it landed: the compaction temp file left behind means inside the
+snapshot write (startup removes a stale one, so this compaction made it); a
+log with a new inode means after the rename (only a compaction renames over
+the log); neither means before the snapshot began, perhaps before the
+daemon even read the request.
+
+A crash in the middle of a compaction must not keep the daemon down: its
+forked snapshot writer dies with it, and the restart, made at once, must
+start. To make that case common, the daemon is statestored-faulty with
+SS_FAULT_SNAPSHOT_DELAY_US (--snapshot-delay): each snapshot writer sleeps
+that long before its fdatasync, as the writer of a table of millions of
+entries runs for seconds, so a kill during COMPACT mostly finds the writer
+alive. Every kill notes whether the daemon had a child then; such a kill
+is followed, as every kill is, by an immediate restart that must start.
+
+Timing (which thread runs when) is not deterministic, so the seed fixes the
+plan (kill triggers, operations, keys, TTLs), not the exact interleaving.
+
+Usage: scripts/torture.py [--cycles N] [--writers N] [--seed S]
+                          [--build-dir DIR] [--data-dir DIR] [--ballast N]
+                          [--max-delay SECONDS] [--progress N]
+                          [--snapshot-delay SECONDS]
+Exit status: 0 if every check passed, 1 on any violation, 2 on bad options.
+"""
+import argparse
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+
+from . import harness  # the shared daemon helpers
+from .client import Client
+from .torture_model import Key, Op, Violation
+
+LOG_FILE = "statestored.log"  # SS_LOG_FILE and SS_LOG_TMP_FILE,
+LOG_TMP_FILE = "statestored.log.tmp"  # include/statestored/store.h
+IO_TIMEOUT = 120.0     # a reply slower than this means the daemon is stuck
+STALL_TIMEOUT = 120.0  # a kill trigger not reached in this long: no progress
+TTL_MIN, TTL_MAX = 3600, 7 * 86400  # far longer than any run
+BIG_VALUE_MAX = 60000  # padding: the value stays under SS_VALUE_MAX (65536)
+SHOW_VIOLATIONS = 50  # printed in full; the rest are counted
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
+                   "runtime error:")
+
+
+@dataclass
+class Config:
+    cycles: int = 1000
+    writers: int = 8
+    keys_per_writer: int = 4
+    pipeline: int = 4        # most requests a writer sends before reading replies
+    big_values: float = 0.03  # share of SETs whose value is padded to 1..60 KB
+    ballast: int = 1000      # keys written once, checked every cycle
+    ballast_bytes: int = 200
+    max_delay: float = 0.25  # "delay" trigger: uniform in [0, max_delay] seconds
+    max_acks: int = 1500     # "acks" trigger: uniform in [1, max_acks]
+    max_compacts: int = 3    # "compact" trigger: the n-th COMPACT, n in [1, max_compacts]
+    compact_pause: float = 0.02  # compactor waits uniform in [0, this] between COMPACTs
+    compact_kill_delay: float = 0.02  # "compact" trigger: kill up to this long after sending
+    snapshot_delay: float = 0.05  # each snapshot writer sleeps this long (0: plain daemon)
+    seed: int = 1
+    build_dir: str = None
+    data_dir: str = None
+    progress: int = 0        # print a line every N cycles (0: never)
+    out: object = sys.stdout
+
+
+@dataclass
+class Result:
+    cycles: int = 0
+    acked_sets: int = 0
+    acked_dels: int = 0
+    in_flight: int = 0           # ops sent but unacknowledged at the kills
+    in_flight_durable: int = 0   # of those, found durable after the restart
+    lost: int = 0
+    phantoms: int = 0
+    dirty_reads: int = 0         # values a reader saw that a restart then lost
+    other: int = 0               # wrong replies, stale reads, TTLs, crashes, stalls
+    reads: int = 0               # GETs answered to the reader while writers wrote
+    kills: dict = field(default_factory=lambda: {"delay": 0, "acks": 0, "compact": 0})
+    kills_during_compact: int = 0
+    kills_mid_snapshot: int = 0  # ... inside the snapshot write (temp file left)
+    kills_after_rename: int = 0  # ... after the new log was in place, before the reply
+    kills_with_writer: int = 0   # kills while a snapshot writer (a child) was running
+    compactions: int = 0         # COMPACTs acknowledged
+    torn_tails: int = 0          # restarts that cut a torn tail
+    elapsed: float = 0.0
+    violations: list = field(default_factory=list)
+    daemon_log: str = ""         # stderr of the last two daemon runs, on failure
+    data_dir: str = None
+
+    @property
+    def acked(self):
+        return self.acked_sets + self.acked_dels
+
+    @property
+    def ok(self):
+        return not self.violations
+
+    def summary(self):
+        k = self.kills
+        return "\n".join([
+            "cycles                 %d" % self.cycles,
+            "acknowledged writes    %d (SET %d, DEL %d)" % (self.acked, self.acked_sets,
+                                                           self.acked_dels),
+            "lost writes            %d" % self.lost,
+            "phantoms               %d" % self.phantoms,
+            "dirty reads            %d (of %d concurrent reads)" % (self.dirty_reads, self.reads),
+            "other violations       %d" % self.other,
+            "kills during COMPACT   %d (COMPACT sent, no reply): %d inside the snapshot write, "
+            "%d after the rename, %d before the snapshot began"
+            % (self.kills_during_compact, self.kills_mid_snapshot, self.kills_after_rename,
+               self.kills_during_compact - self.kills_mid_snapshot - self.kills_after_rename),
+            "kills by trigger       delay %d, acks %d, compact %d" % (k["delay"], k["acks"],
+                                                                   k["compact"]),
+            "kills with the snapshot writer running  %d (each restarted at once)"
+            % self.kills_with_writer,
+            "in flight at kills     %d (%d found durable)" % (self.in_flight,
+                                                          self.in_flight_durable),
+            "compactions acked      %d" % self.compactions,
+            "torn tails cut         %d" % self.torn_tails,
+            "elapsed                %.1f s" % self.elapsed,
+        ])
+
+
+class Control:
+    """What the controller and the worker threads share for one epoch (the
+    life of one daemon process)."""
+
+    def __init__(self, nthreads):
+        self.cond = threading.Condition()
+        self.nthreads = nthreads
+        self.epoch = 0
+        self.port = None
+        self.stop = False
+        self.daemon = None
+        self.killed = threading.Event()
+        self.parked = 0
+        self.acks = 0
+        self.ack_target = None
+        self.compact_target = None  # (n-th COMPACT, delay after sending it)
+        self.writer_at_kill = []    # per kill: the daemon's children just before it
+        self.problems = []          # Violations reported by the threads
+
+    def begin(self, daemon, ack_target=None, compact_target=None):
+        with self.cond:
+            self.epoch += 1
+            self.port = daemon.port
+            self.daemon = daemon
+            self.killed = threading.Event()
+            self.parked = 0
+            self.acks = 0
+            self.ack_target = ack_target
+            self.compact_target = compact_target
+            self.cond.notify_all()
+
+    def wait_epoch(self, seen):
+        """Blocks until an epoch after seen starts; returns (epoch, port,
+        killed event), or None when the run is over."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.stop or self.epoch > seen)
+            return None if self.stop else (self.epoch, self.port, self.killed)
+
+    def kill(self):
+        """SIGKILLs the daemon once per epoch, from any thread."""
+        with self.cond:
+            if self.killed.is_set():
+                return
+            self.killed.set()  # before the signal: whoever sees EOF sees this
+            self.writer_at_kill.append(harness.children(self.daemon.proc.pid))
+            self.daemon.proc.send_signal(signal.SIGKILL)
+            self.cond.notify_all()
+
+    def ack(self):
+        with self.cond:
+            self.acks += 1
+            hit = self.ack_target is not None and self.acks >= self.ack_target
+        if hit:
+            self.kill()
+
+    def report(self, violation):
+        with self.cond:
+            self.problems.append(violation)
+            self.cond.notify_all()
+
+    def park(self):
+        with self.cond:
+            self.parked += 1
+            self.cond.notify_all()
+
+
+class EpochThread(threading.Thread):
+    """A worker: for each epoch, one session(port, killed) that runs until
+    the connection dies, then ended() with what it returned (None if it
+    raised a Violation, which goes to the controller), then park."""
+
+    def run(self):
+        seen = 0
+        while True:
+            got = self.ctl.wait_epoch(seen)
+            if got is None:
+                return
+            seen, port, killed = got
+            violation = None
+            try:
+                result = self.session(port, killed)
+            except Violation as v:
+                result, violation = None, v
+            self.ended(result)
+            if violation is not None:
+                self.ctl.report(violation)
+            self.ctl.park()
+
+    def ended(self, result):
+        pass
+
+
+class Writer(EpochThread):
+    def __init__(self, wid, cfg, ctl):
+        super().__init__(name="writer-%d" % wid, daemon=True)
+        self.wid, self.cfg, self.ctl = wid, cfg, ctl
+        self.rng = random.Random("%d/writer/%d" % (cfg.seed, wid))
+        self.keys = [Key("torture-w%d-k%d" % (wid, k)) for k in range(cfg.keys_per_writer)]
+        self.seq = 0
+        self.acked_sets = self.acked_dels = 0
+
+    def next_value(self):
+        self.seq += 1
+        return self.seq * self.cfg.writers + self.wid  # unique in the run
+
+    def next_ops(self):
+        ops = []
+        for _ in range(self.rng.randint(1, self.cfg.pipeline)):
+            key = self.rng.choice(self.keys)
+            r = self.rng.random()
+            if r < 0.10:
+                op = Op("DEL")
+            else:
+                ttl = self.rng.randint(TTL_MIN, TTL_MAX) if r < 0.25 else None
+                pad = 0
+                if self.rng.random() < self.cfg.big_values:
+                    pad = self.rng.randint(1000, BIG_VALUE_MAX)
+                op = Op("SET", self.next_value(), ttl, pad=pad)
+            ops.append((key, op))
+        return ops
+
+    def session(self, port, killed):
+        """Writes until the connection dies; raises Violation if it died
+        without our kill."""
+        client = None
+        try:
+            client = Client(port, IO_TIMEOUT)
+            while True:
+                if self.rng.random() < 0.01:  # now and then, a fresh connection
+                    if client.cmd("QUIT") != "OK":
+                        raise EOFError
+                    client.close()
+                    client = Client(port, IO_TIMEOUT)
+                ops = self.next_ops()
+                now = time.monotonic()
+                for key, op in ops:
+                    op.sent_at = now
+                    key.send(op)
+                client.send("".join(op.line(key.name) for key, op in ops))
+                for key, op in ops:
+                    reply = client.readline()
+                    if reply is None:
+                        raise EOFError
+                    key.ack(op, reply)
+                    if op.kind == "SET":
+                        self.acked_sets += 1
+                    else:
+                        self.acked_dels += 1
+                    self.ctl.ack()
+        except (OSError, EOFError) as e:
+            if not killed.is_set():
+                raise Violation("other", "%s lost its connection without a kill: %r"
+                                % (self.name, e))
+        finally:
+            if client:
+                client.close()
+
+
+class Compactor(EpochThread):
+    def __init__(self, cfg, ctl):
+        super().__init__(name="compactor", daemon=True)
+        self.cfg, self.ctl = cfg, ctl
+        self.rng = random.Random("%d/compactor" % cfg.seed)
+        self.acked = 0
+        # Per epoch: None, or the log's inode when the COMPACT that was
+        # outstanding at the kill (sent, no reply) was sent.
+        self.outstanding = []
+
+    def ended(self, result):
+        self.outstanding.append(result)
+
+    def session(self, port, killed):
+        """COMPACTs until the connection dies. Returns None, or if it died
+        with a COMPACT sent and unanswered, the log's inode before it."""
+        target = self.ctl.compact_target
+        log = os.path.join(self.ctl.daemon.data_dir, LOG_FILE)
+        client, sent, outstanding = None, 0, None
+        try:
+            client = Client(port, IO_TIMEOUT)
+            while not killed.is_set():
+                ino = os.stat(log).st_ino  # only a compaction renames over the log
+                client.send("COMPACT\n")
+                outstanding = ino
+                sent += 1
+                if target and sent == target[0]:
+                    if target[1]:
+                        killed.wait(target[1])
+                    self.ctl.kill()
+                reply = client.readline()
+                if reply is None:
+                    raise EOFError
+                outstanding = None
+                if reply != "OK":
+                    raise Violation("other", "COMPACT got %r" % reply)
+                self.acked += 1
+                killed.wait(self.rng.uniform(0, self.cfg.compact_pause))
+            return None
+        except (OSError, EOFError) as e:
+            if not killed.is_set():
+                raise Violation("other", "the compactor lost its connection without a "
+                                "kill: %r" % e)
+            return outstanding
+        finally:
+            if client:
+                client.close()
+
+
+class Reader(EpochThread):
+    """GETs the writers' keys while they write: every value seen must be
+    one that was sent, no older than what was acknowledged before the GET,
+    and - since readers see only durable values - still there after the
+    next restart."""
+
+    def __init__(self, cfg, ctl, keys):
+        super().__init__(name="reader", daemon=True)
+        self.cfg, self.ctl, self.keys = cfg, ctl, keys
+        self.rng = random.Random("%d/reader" % cfg.seed)
+        self.reads = 0
+
+    def session(self, port, killed):
+        client = None
+        try:
+            client = Client(port, IO_TIMEOUT)
+            while True:
+                keys = [self.rng.choice(self.keys) for _ in range(self.rng.randint(1, 8))]
+                floors = [k.read_floor() for k in keys]
+                client.send("".join("GET_CHECKPOINT %s\n" % k.name for k in keys))
+                for k, floor in zip(keys, floors):
+                    reply = client.readline()
+                    if reply is None:
+                        raise EOFError
+                    k.saw(reply, floor)
+                    self.reads += 1
+        except (OSError, EOFError) as e:
+            if not killed.is_set():
+                raise Violation("other", "the reader lost its connection without a kill: %r"
+                                % e)
+        finally:
+            if client:
+                client.close()
+
+
+class Torture:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.rng = random.Random("%d/controller" % cfg.seed)
+        self.res = Result()
+        self.ctl = Control(cfg.writers + 2)
+        self.writers = [Writer(w, cfg, self.ctl) for w in range(cfg.writers)]
+        self.compactor = Compactor(cfg, self.ctl)
+        self.reader = Reader(cfg, self.ctl, [k for w in self.writers for k in w.keys])
+        self.threads = self.writers + [self.compactor, self.reader]
+        self.ballast = {}
+        self.prev_log = ""
+        self.daemon = None
+
+    def run(self):
+        cfg = self.cfg
+        if cfg.build_dir:
+            harness.BUILD_DIR = cfg.build_dir
+        own_dir = cfg.data_dir is None
+        data_dir = cfg.data_dir or tempfile.mkdtemp(prefix="ss-torture-")
+        if os.path.isdir(data_dir) and os.listdir(data_dir):
+            raise ValueError("%s is not empty; the checks need a fresh data dir" % data_dir)
+        self.res.data_dir = data_dir
+        if cfg.snapshot_delay > 0:
+            self.daemon = harness.Daemon(data_dir=data_dir, program="statestored-faulty", env={
+                "SS_FAULT_SNAPSHOT_DELAY_US": str(int(cfg.snapshot_delay * 1e6))})
+        else:
+            self.daemon = harness.Daemon(data_dir=data_dir)
+        t0 = time.monotonic()
+        for t in self.threads:
+            t.start()
+        try:
+            self.start_daemon()
+            self.write_ballast()
+            for cycle in range(1, cfg.cycles + 1):
+                self.cycle(cycle)
+                self.res.cycles = cycle
+                if cfg.progress and cycle % cfg.progress == 0:
+                    print("cycle %d: %d acked, %d kills during COMPACT, %.0f s"
+                          % (cycle, self.acked(), self.res.kills_during_compact,
+                             time.monotonic() - t0), file=cfg.out, flush=True)
+            self.clean_shutdown()
+        except Violation as v:
+            self.record(v)
+        finally:
+            with self.ctl.cond:
+                self.ctl.stop = True
+                self.ctl.cond.notify_all()
+            if self.daemon.proc and self.daemon.proc.poll() is None:
+                self.daemon.kill()
+            for t in self.threads:
+                t.join(IO_TIMEOUT)
+        self.res.acked_sets = sum(w.acked_sets for w in self.writers)
+        self.res.acked_dels = sum(w.acked_dels for w in self.writers)
+        self.res.compactions = self.compactor.acked
+        self.res.reads = self.reader.reads
+        self.res.elapsed = time.monotonic() - t0
+        if self.res.ok and own_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        return self.res
+
+    def acked(self):
+        return sum(w.acked_sets + w.acked_dels for w in self.writers)
+
+    def record(self, v, cycle=None):
+        if v.kind == "lost":
+            self.res.lost += 1
+        elif v.kind == "phantom":
+            self.res.phantoms += 1
+        elif v.kind == "dirty":
+            self.res.dirty_reads += 1
+        else:
+            self.res.other += 1
+        self.res.violations.append("cycle %d: %s: %s" % (cycle or self.res.cycles + 1,
+                                                         v.kind, v.text))
+
+    def fail(self, kind, text, also=()):
+        """Ends the run: records the violations in also, keeps the daemon's
+        stderr (this run's and the one before) and raises Violation."""
+        for v in also:
+            self.record(v)
+        self.res.daemon_log = ("--- daemon stderr, previous run ---\n%s"
+                               "--- daemon stderr, last run ---\n%s"
+                               % (self.prev_log, self.daemon.log()))
+        raise Violation(kind, text)
+
+    def start_daemon(self):
+        try:
+            self.daemon.start()
+        except RuntimeError:
+            self.fail("other", "the daemon did not start on the data directory (%s)"
+                      % exit_status(self.daemon.wait()))
+        if "torn tail" in self.daemon.log():
+            self.res.torn_tails += 1
+        self.check_log()
+
+    def check_log(self):
+        bad = [ln for ln in self.daemon.log().splitlines()
+               if "[error]" in ln or any(m in ln for m in SANITIZER_MARKS)]
+        if bad:
+            self.fail("other", "the daemon logged errors: %s" % bad[:5])
+
+    def write_ballast(self):
+        for i in range(self.cfg.ballast):
+            self.ballast["torture-ballast-%d" % i] = ("b%d-" % i).ljust(self.cfg.ballast_bytes,
+                                                                        "x")
+        names = list(self.ballast)
+        try:
+            with closing(self.daemon.connect(IO_TIMEOUT)) as c:
+                for chunk in windows(names):
+                    c.send("".join("SET_CHECKPOINT %s %s\n" % (n, self.ballast[n])
+                                   for n in chunk))
+                    for n in chunk:
+                        reply = c.readline()
+                        if reply is None:
+                            self.closed("writing the ballast")
+                        if reply != "OK":
+                            self.fail("other", "ballast SET %s got %r" % (n, reply))
+        except OSError as e:
+            self.closed("writing the ballast: %r" % e)
+
+    def closed(self, what):
+        """Ends the run after the daemon closed a connection while no kill
+        was planned, saying whether it died by itself (and how)."""
+        try:
+            code = self.daemon.wait(10)  # an exit closes the connection first
+        except subprocess.TimeoutExpired:
+            self.fail("other", "%s: the daemon closed the connection" % what)
+        self.fail("other", "%s: the daemon died by itself (%s)" % (what, exit_status(code)))
+
+    def plan(self):
+        """Draws this cycle's kill trigger: (kind, argument)."""
+        r = self.rng.random()
+        if r < 0.4:
+            return "delay", self.rng.uniform(0, self.cfg.max_delay)
+        if r < 0.7:
+            return "acks", self.rng.randint(1, self.cfg.max_acks)
+        # Right after the request, or a little later: inside the compaction.
+        delay = 0 if self.rng.random() < 0.25 else self.rng.uniform(0, self.cfg.compact_kill_delay)
+        return "compact", (self.rng.randint(1, self.cfg.max_compacts), delay)
+
+    def cycle(self, cycle):
+        """Runs the writers against the daemon until the kill, then restarts
+        it and checks every key."""
+        ctl = self.ctl
+        mode, arg = self.plan()
+        ctl.begin(self.daemon, ack_target=arg if mode == "acks" else None,
+                  compact_target=arg if mode == "compact" else None)
+        killed = ctl.killed
+        with ctl.cond:
+            ctl.cond.wait_for(lambda: killed.is_set() or ctl.problems,
+                              arg if mode == "delay" else STALL_TIMEOUT)
+            stalled = not killed.is_set() and not ctl.problems and mode != "delay"
+        if not killed.is_set():
+            ctl.kill()
+        self.res.kills[mode] += 1
+        orphans = ctl.writer_at_kill[-1] if ctl.writer_at_kill else []
+        self.res.kills_with_writer += bool(orphans)
+        # Not waiting for the end of its stderr, which a writer still
+        # running holds open: the restart must not wait for the writer.
+        self.end_epoch(stalled, drain=not orphans)
+        self.prev_log = self.daemon.log()
+        # At once: a supervisor (systemd's Restart=always) does not wait.
+        self.start_daemon()
+        gone = [pid for pid in orphans if not harness.alive(pid)]
+        if gone != orphans:
+            self.fail("other", "the snapshot writer %s outlived its daemon and the restart"
+                      % sorted(set(orphans) - set(gone)))
+        self.verify()
+
+    def end_epoch(self, stalled, drain=True):
+        """After the kill: waits for the process and every thread, then
+        checks how the daemon died and what the threads saw."""
+        ctl = self.ctl
+        code = self.daemon.wait(IO_TIMEOUT, drain)
+        with ctl.cond:
+            parked = ctl.cond.wait_for(lambda: ctl.parked == ctl.nthreads, IO_TIMEOUT)
+            problems = list(ctl.problems)
+            ctl.problems.clear()
+        ino = self.compactor.outstanding[-1] if self.compactor.outstanding else None
+        if ino is not None:
+            self.res.kills_during_compact += 1
+            d = self.daemon.data_dir
+            if os.path.exists(os.path.join(d, LOG_TMP_FILE)):
+                self.res.kills_mid_snapshot += 1  # created by this compaction: startup removes it
+            elif os.stat(os.path.join(d, LOG_FILE)).st_ino != ino:
+                self.res.kills_after_rename += 1
+        if code != -signal.SIGKILL:
+            self.fail("other", "the daemon died by itself (%s), not by our SIGKILL"
+                      % exit_status(code), problems)
+        self.check_log()
+        if not parked:
+            self.fail("other", "threads did not notice the kill in %d s" % IO_TIMEOUT, problems)
+        if stalled:
+            self.fail("other", "no kill trigger in %d s: the daemon made no progress"
+                      % STALL_TIMEOUT, problems)
+        if problems:
+            self.fail(problems[0].kind, problems[0].text, problems[1:])
+
+    def verify(self):
+        """Reads every key back and checks it; all threads are parked."""
+        keys = [k for w in self.writers for k in w.keys]
+        names = list(self.ballast)
+        try:
+            with closing(self.daemon.connect(IO_TIMEOUT)) as c:
+                c.send("".join("GET_CHECKPOINT %s\nTTL_CHECKPOINT %s\n" % (k.name, k.name)
+                               for k in keys))
+                seen = [(c.readline(), c.readline()) for _ in keys]
+                ballast = []
+                for chunk in windows(names):
+                    c.send("".join("GET_CHECKPOINT %s\n" % n for n in chunk))
+                    ballast += [c.readline() for _ in chunk]
+                stats = c.stats()
+        except OSError as e:
+            self.closed("reading the keys back after the restart: %r" % e)
+        if any(r is None for pair in seen for r in pair) or None in ballast or not stats:
+            self.closed("reading the keys back after the restart")
+        now = time.monotonic()
+        problems = []
+        present = 0
+        for k, (value, ttl) in zip(keys, seen):
+            inflight = len(k.pending)
+            try:
+                durable = k.check(value, ttl, now)
+            except Violation as e:
+                problems.append(e)
+                continue
+            present += k.base is not None
+            self.res.in_flight += inflight
+            self.res.in_flight_durable += durable
+        for name, got in zip(names, ballast):
+            if got != self.ballast[name]:
+                problems.append(Violation("lost" if got == "NULL" else "phantom",
+                                          "ballast %s holds %r, not its value"
+                                          % (name, got[:40])))
+        expect = present + len(names)
+        entries = int(stats.get("entries", -1))
+        if entries != expect and not problems:
+            problems.append(Violation("phantom" if entries > expect else "other",
+                                      "STATS entries %d, but %d keys exist" % (entries, expect)))
+        if problems:
+            self.fail(problems[0].kind, problems[0].text, problems[1:])
+
+    def clean_shutdown(self):
+        """The last restart's state was verified; SIGTERM must end it cleanly."""
+        code = self.daemon.stop()
+        self.check_log()
+        if code != 0:
+            self.fail("other", "SIGTERM: the daemon exited with %s, expected 0"
+                      % exit_status(code))
+
+
+def windows(items, n=256):
+    """items in slices of n: a pipelined window the socket buffers hold."""
+    return [items[i:i + n] for i in range(0, len(items), n)]
+
+
+def exit_status(code):
+    if code is not None and code < 0:
+        return "killed by %s" % signal.Signals(-code).name
+    return "exit code %s" % code
+
+
+def run(cfg):
+    return Torture(cfg).run()
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="kill -9 torture of statestored")
+    d = Config()
+    p.add_argument("--cycles", type=int, default=d.cycles, help="kill/restart cycles (%(default)s)")
+    p.add_argument("--writers", type=int, default=d.writers, help="writer threads (%(default)s)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn, printed)")
+    p.add_argument("--build-dir", default=None,
+                   help="where statestored is built (default: $SS_BUILD_DIR or ./build)")
+    p.add_argument("--data-dir", default=None,
+                   help="an empty or new data dir (default: a temp dir, removed on success)")
+    p.add_argument("--ballast", type=int, default=d.ballast,
+                   help="keys written once and checked every cycle (%(default)s)")
+    p.add_argument("--max-delay", type=float, default=d.max_delay,
+                   help="longest random kill delay, seconds (%(default)s)")
+    p.add_argument("--progress", type=int, default=50,
+                   help="print progress every N cycles, 0 for never (%(default)s)")
+    p.add_argument("--snapshot-delay", type=float, default=d.snapshot_delay,
+                   help="seconds each snapshot writer sleeps before its fdatasync, so that "
+                   "kills find it running; 0 runs the plain daemon (%(default)s)")
+    a = p.parse_args(argv)
+    if a.cycles < 1 or a.writers < 1 or a.ballast < 0 or a.max_delay < 0 or \
+            a.snapshot_delay < 0:
+        p.error("--cycles and --writers must be positive, --ballast and --max-delay not negative")
+    if a.build_dir:
+        a.build_dir = os.path.abspath(a.build_dir)
+        harness.BUILD_DIR = a.build_dir
+    for prog in ["statestored"] + (["statestored-faulty"] if a.snapshot_delay > 0 else []):
+        if not os.path.exists(harness.binary(prog)):
+            p.error("no %s in %s: build it (with tests), or pass --build-dir"
+                    % (prog, harness.BUILD_DIR))
+    if a.data_dir and os.path.isdir(a.data_dir) and os.listdir(a.data_dir):
+        p.error("--data-dir %s is not empty; the checks need a fresh data dir" % a.data_dir)
+    seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 31)
+    return Config(cycles=a.cycles, writers=a.writers, seed=seed, build_dir=a.build_dir,
+                  data_dir=a.data_dir, ballast=a.ballast, max_delay=a.max_delay,
+                  progress=a.progress, snapshot_delay=a.snapshot_delay)
+
+
+def main(argv=None):
+    cfg = parse_args(sys.argv[1:] if argv is None else argv)
+    print("torture: %d cycles, %d writers, seed %d" % (cfg.cycles, cfg.writers, cfg.seed),
+          flush=True)
+    res = run(cfg)
+    print(res.summary())
+    if res.ok:
+        print("PASS")
+        return 0
+    print("FAIL: %d violation(s); data dir kept at %s" % (len(res.violations), res.data_dir))
+    for v in res.violations[:SHOW_VIOLATIONS]:
+        print("  " + v)
+    if len(res.violations) > SHOW_VIOLATIONS:
+        print("  ... and %d more" % (len(res.violations) - SHOW_VIOLATIONS))
+    print(res.daemon_log, end="")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
