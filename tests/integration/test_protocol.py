@@ -75,7 +75,7 @@ class TestCommands(ProtocolCase):
         self.assertEqual(self.c.cmd("SET_CHECKPOINT p w"), "OK")
         self.assertEqual(self.c.cmd("GET_CHECKPOINT p"), "w")
 
-    def test_ping_pong(self):
+    def test_ping_answers_pong(self):
         self.assertEqual(self.c.cmd("PING"), "PONG")
 
     def test_quit_replies_ok_then_closes(self):
@@ -132,16 +132,32 @@ class TestStats(ProtocolCase):
         self.assertEqual(len(names), len(set(names)), "duplicate STAT names")
         self.assert_usable()
 
-    def test_stats_values_are_sane(self):
+    def test_stats_of_a_fresh_daemon_are_exactly_its_state(self):
         st = self.c.stats()
-        self.assertEqual(st["version"], project_version())
-        for f in STAT_FIELDS[1:]:
-            self.assertGreaterEqual(float(st[f]), 0, f)
-        for f in ["uptime_s", "clients", "entries", "log_bytes", "log_bytes_compacted", "commits",
-                  "fsyncs", "rejected", "compactions"]:
-            self.assertRegex(st[f], r"^[0-9]+$", "%s is not a count: %r" % (f, st[f]))
-        self.assertGreaterEqual(int(st["clients"]), 1)
-        self.assertEqual(int(st["entries"]), 0)
+        header = len(b"statestored-log 1\n")
+        want = {"version": project_version(), "pid": str(self.d.proc.pid), "clients": "1",
+                "connections": "1", "refused_connections": "0", "entries": "0",
+                "log_bytes": str(header), "log_bytes_compacted": str(header)}
+        for name in ("commits", "batches", "fsyncs", "fsyncs_background", "fsync_us_mean",
+                     "fsync_us_max", "write_errors", "rejected", "compacting", "compactions",
+                     "auto_compactions", "compaction_failures", "last_compaction_ms",
+                     "last_compaction_stall_us", "last_compaction_loop_max_us", "expired",
+                     "quota_bytes", "quota_exceeded"):
+            want[name] = "0"
+        self.assertEqual({k: st[k] for k in want}, want)
+        self.assertTrue(0 <= int(st["uptime_s"]) <= 60, st["uptime_s"])
+        # --max-clients 10000, or what the descriptor limit leaves (logged).
+        self.assertTrue(int(st["max_clients"]) == 10000 or "lowered to %s" % st["max_clients"]
+                        in self.d.log(), st["max_clients"])
+        # One SET: one group of one record, one batch, one fdatasync.
+        self.assertEqual(self.c.cmd("SET_CHECKPOINT k v"), "OK")
+        after = self.c.stats()
+        record = len(b"GROUP 1 01234567\n") + len(b"SET_CHECKPOINT k v 0 01234567\n")
+        self.assertEqual({k: after[k] for k in ("commits", "batches", "fsyncs", "entries",
+                                                  "log_bytes", "rejected")},
+                         {"commits": "1", "batches": "1", "fsyncs": "1", "entries": "1",
+                          "log_bytes": str(header + record), "rejected": "0"})
+        self.assertGreater(int(after["table_bytes"]), int(st["table_bytes"]))
 
     def test_entries_count_sets_and_dels(self):
         e0 = self.num_stats()["entries"]

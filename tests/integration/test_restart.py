@@ -536,7 +536,7 @@ class TestOptions(unittest.TestCase):
             self.assertEqual(r.returncode, 2, (extra, r.stderr))
             self.assertNotEqual(r.stderr.strip(), "", extra)
 
-    def test_version_flag(self):
+    def test_version_flag_prints_the_project_version(self):
         r = self.run_daemon(["-V"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(project_version(), r.stdout + r.stderr)
