@@ -36,12 +36,12 @@ The RSS bound of a scenario (all figures in the table are MiB):
                     + IN  if it ever sent a byte: the input buffer,
                           pow2(max_line + 2) = 256 KiB at the default max-line
                     + OUT if it may leave replies unread: the output buffer,
-                          pow2(1 MiB backpressure mark + largest reply)
-                          = 2 MiB
+                          pow2(256 KiB backpressure mark + largest reply)
+                          = 512 KiB
   then + 10 % + 16 MiB for allocator slack. Under ASan the growth counts
   twice (redzones, shadow, freed blocks) plus the quarantine, set to 64 MiB.
 This is what conn.c promises (input capped at max_line + 2; reading stops at
-1 MiB of unsent output); a daemon that buffered up to the 64 MiB disconnect
+256 KiB of unsent output); a daemon that buffered up to the 64 MiB disconnect
 mark, or without limit, overshoots it by far.
 
 Usage: scripts/load.sh [--quick] [--only NAME,...] [--json FILE]
