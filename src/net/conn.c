@@ -49,14 +49,14 @@ static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 
-	int was_reading = ev_is_active(&c->rio);
+	size_t high = c->owner->out_high, before = ss_buf_size(c->out);
 	if (ss_conn_flush(c) < 0) {
 		ss_buf_consume(c->out, ss_buf_size(c->out));
 		c->owner->hangup(c->arg, 1);
 	}
-	/* Output drained below the owner's mark (reading resumed), or the
-	 * owner is finished: let it run. */
-	if ((!was_reading && ev_is_active(&c->rio)) || c->owner->done(c->arg))
+	/* Output drained below the owner's mark, or the owner is finished:
+	 * let it run. */
+	if ((before >= high && ss_buf_size(c->out) < high) || c->owner->done(c->arg))
 		c->owner->input(c, c->arg);
 }
 

@@ -28,6 +28,11 @@ struct ss_conn;
 
 /* The owner's side. Every function gets the owner's arg. */
 struct ss_conn_owner {
+	/* Unsent output at which the owner stops taking input (room says 0);
+	 * when the output drains below it, the connection runs the owner
+	 * again (input), since no new input may come to wake it: the peer may
+	 * have shut its side long before. */
+	size_t out_high;
 	/* Bytes that may be read into in now; 0 stops reading. */
 	size_t (*room)(void *arg);
 	/* Input arrived, the peer went away, or queued output drained: the
