@@ -129,6 +129,7 @@ static void client_closed(void *arg)
 }
 
 static const struct ss_conn_owner client_owner = {
+	.out_high = SS_SESSION_OUT_HIGH,
 	.room = client_room,
 	.input = client_input,
 	.hangup = client_hangup,
@@ -178,8 +179,8 @@ void ss_clients_accept(struct ss_clients *reg, int fd, int shed)
 	reg->connections++;
 }
 
-/* The commit hook: answers every op of b, then resumes each client it
- * answered, once the whole batch is answered. */
+/* The commit hook: answers every op of b, and remembers each client it
+ * answered; they go on in resume, once every hook has seen the batch. */
 static void answer(void *arg, struct ss_batch *b, int written, int errnum, uint64_t seq)
 {
 	struct ss_clients *reg = arg;
@@ -196,7 +197,15 @@ static void answer(void *arg, struct ss_batch *b, int written, int errnum, uint6
 		    push(&reg->touched, &reg->ntouched, &reg->touchcap, cl) < 0)
 			cl->s.mark = 0; /* cannot track it: it resumes on its next event */
 	}
-	for (size_t i = 0; i < reg->ntouched; i++)
+}
+
+static void resume_answered(void *arg)
+{
+	struct ss_clients *reg = arg;
+	size_t n = reg->ntouched;
+
+	reg->ntouched = 0;
+	for (size_t i = 0; i < n; i++)
 		run(reg, reg->touched[i]);
 }
 
@@ -272,6 +281,7 @@ void ss_clients_init(struct ss_clients *reg, struct ev_loop *loop, const struct 
 	reg->env = env;
 	reg->env_arg = env_arg;
 	reg->replies.done = answer;
+	reg->replies.resume = resume_answered;
 	reg->replies.arg = reg;
 }
 

@@ -75,13 +75,20 @@ static void count_fsync(struct ss_commit *c, uint64_t us)
 		c->st.fsync_us_max = us;
 }
 
+/* Stops the server, once: after that the cycle writes nothing more. */
+static void stop(struct ss_commit *c, int code, int keep_replies)
+{
+	c->stopped = 1;
+	c->ops.fatal(c->ops.arg, code, keep_replies);
+}
+
 static void fsync_failed(struct ss_commit *c, const struct ss_error *err)
 {
 	ss_log_error(c->diag,
 		     "%s; nothing of the last batch was acknowledged; exiting so that a restart "
 		     "replays the log",
 		     err->msg);
-	c->ops.fatal(c->ops.arg, SS_EXIT_FSYNC, 0);
+	stop(c, SS_EXIT_FSYNC, 0);
 }
 
 /* Ends b: counts it, tells every hook, empties it. A write whose cut-back
@@ -100,10 +107,13 @@ static int end_batch(struct ss_commit *c, struct ss_batch *b, int written, int e
 	for (struct ss_commit_hook *h = c->hooks; h; h = h->next)
 		h->done(h->arg, b, written, errnum, c->seq);
 	ss_batch_reset(b);
+	for (struct ss_commit_hook *h = c->hooks; h; h = h->next)
+		if (h->resume)
+			h->resume(h->arg);
 	if (c->refusing) {
 		ss_log_error(c->diag, "the log refuses every further write until it is reopened; "
 				      "exiting so that a restart replays it");
-		c->ops.fatal(c->ops.arg, SS_EXIT_ERROR, 1);
+		stop(c, SS_EXIT_ERROR, 1);
 		return -1;
 	}
 	return 0;
@@ -115,7 +125,7 @@ static int durable(struct ss_commit *c, struct ss_batch *b, int64_t now_ms)
 	if (ss_store_apply(c->store, b, now_ms) < 0) {
 		ss_log_error(c->diag, "out of memory applying a durable batch; exiting so that a "
 				      "restart replays the log");
-		c->ops.fatal(c->ops.arg, SS_EXIT_ERROR, 0);
+		stop(c, SS_EXIT_ERROR, 0);
 		return -1;
 	}
 	return end_batch(c, b, 1, 0);
@@ -219,6 +229,8 @@ void ss_commit_run(struct ss_commit *c)
 	struct ss_batch *b = c->open;
 	struct ss_error err;
 
+	if (c->stopped)
+		return;
 	if (ss_commit_ready(c)) {
 		stop_gathering(c);
 		/* Connections the hooks resume stage into the other batch. */
@@ -234,7 +246,7 @@ void ss_commit_run(struct ss_commit *c)
 			int fd = ss_store_sync_begin(c->store, &err);
 			if (fd < 0) {
 				ss_log_error(c->diag, "%s", err.msg);
-				c->ops.fatal(c->ops.arg, SS_EXIT_FSYNC, 0);
+				stop(c, SS_EXIT_FSYNC, 0);
 				return;
 			}
 			c->inflight = b;
@@ -284,8 +296,7 @@ void ss_commit_drain(struct ss_commit *c)
 	/* The batch whose fdatasync is running is ended first, then the open
 	 * one is written and synced inline. */
 	ss_syncer_drain(&c->syncer);
-	if (!c->refusing)
-		ss_commit_run(c);
+	ss_commit_run(c); /* nothing, if the drained sync stopped the server */
 }
 
 void ss_commit_init(struct ss_commit *c, struct ev_loop *loop, struct ss_store *store,

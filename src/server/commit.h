@@ -44,13 +44,21 @@
  * the syncer thread, off the loop, until one is fast again. */
 #define SS_SYNC_SLOW_US 1000
 
-/* Told of every batch the cycle ends, in commit order, on the loop: b was
- * written, synced and applied (written 1; each op's result is set), or its
- * write failed (written 0, errnum its errno) and nothing of it is in the
- * log or the table. seq numbers the cycle's batches from 1. b is emptied
- * after the hooks ran. */
+/* Told of every batch the cycle ends, in commit order, on the loop.
+ *
+ * done: b was written, synced and applied (written 1; each op's result is
+ * set), or its write failed (written 0, errnum its errno) and nothing of it
+ * is in the log or the table. seq numbers the cycle's batches from 1. done
+ * only looks: it must not let anything run that could stage into the open
+ * batch or free what an op's owner points to, since every hook's done sees
+ * the same b.
+ *
+ * resume (may be NULL): once every hook's done ran and b was emptied, a
+ * hook may let things go on - the clients just answered run their next
+ * requests, which may stage into the open batch or end a connection. */
 struct ss_commit_hook {
 	void (*done)(void *arg, struct ss_batch *b, int written, int errnum, uint64_t seq);
+	void (*resume)(void *arg);
 	void *arg;
 	struct ss_commit_hook *next;
 };
@@ -85,6 +93,7 @@ struct ss_commit {
 	int disk_busy;    /* the server says: a compaction floods the disk */
 	int refusing;     /* the store refuses writes: execute nothing more */
 	int stopping;     /* shutting down: sync inline */
+	int stopped;      /* ops->fatal was called: the cycle does nothing more */
 	struct ss_batch batches[2];
 	struct ss_batch *open;     /* where mutations are staged */
 	struct ss_batch *inflight; /* written, its fdatasync running on the syncer */

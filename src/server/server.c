@@ -296,10 +296,12 @@ static void after_commit(void *arg)
 {
 	struct ss_server *srv = arg;
 
-	watch_quota(srv);
-	ss_clients_resume_waiters(&srv->clients);
+	/* A compaction whose finish waited for the log first: the quota and
+	 * the clients resumed below see the log it leaves. */
 	if (ss_compactor_finish_pending(&srv->compactor) && !ss_commit_in_flight(&srv->commit))
 		ss_compactor_finish(&srv->compactor);
+	watch_quota(srv);
+	ss_clients_resume_waiters(&srv->clients);
 	if (!ss_compactor_running(&srv->compactor) && !srv->shutting_down) {
 		if (srv->compact_requested)
 			compact_start(srv, 0);
