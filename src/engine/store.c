@@ -48,7 +48,6 @@ struct ss_store {
 	int tmp_fd;          /* the temp file, once a round or the finish opened it */
 	uint64_t tmp_len;
 	uint64_t tail_from;
-	int tmp_unsynced;    /* bytes were copied to it since its last fdatasync */
 };
 
 /* Replay's view of the table. */
@@ -349,7 +348,6 @@ int ss_store_compact_begin(struct ss_store *s, size_t unapplied, const char **tm
 	}
 	s->tail_from = s->log.end - unapplied;
 	s->tmp_len = 0;
-	s->tmp_unsynced = 0;
 	return 0;
 }
 
@@ -443,9 +441,10 @@ int ss_store_compact_finish(struct ss_store *s, struct ss_error *err)
 			return -1;
 		}
 		s->tmp_len += n;
-		s->tmp_unsynced = 1;
 	}
-	r = ss_logfile_replace(&s->log, s->tmp_path, s->tmp_fd, s->tmp_len, s->tmp_unsynced, err);
+	/* The child and every round fdatasync'd what they wrote: only this
+	 * copy, if any, is unsynced. */
+	r = ss_logfile_replace(&s->log, s->tmp_path, s->tmp_fd, s->tmp_len, n > 0, err);
 	s->tmp_fd = -1; /* the log's now, or closed */
 	if (r != -1) /* -2: the new file is the log, though poisoned */
 		s->compacted_bytes = s->log.end;
