@@ -75,6 +75,21 @@ static void run_job(void *arg)
 	ss_compact_job_run(&c->job);
 }
 
+/* Takes the result of the round in c->job, wherever it ran. Returns 0, or
+ * -1 once the compaction has failed and is concluded. */
+static int round_done(struct ss_compactor *c)
+{
+	struct ss_error err;
+
+	if (ss_store_compact_round_end(c->store, &c->job, &err) < 0) {
+		conclude(c, err.msg);
+		return -1;
+	}
+	c->tail_off_loop += c->job.to - c->job.from;
+	c->tail_from = c->job.to;
+	return 0;
+}
+
 /* Catch-up: starts the next round, or the finish once the tail left is
  * small (or the rounds do not converge: the finish copies the rest). */
 static void catch_up(struct ss_compactor *c)
@@ -104,12 +119,8 @@ static void catch_up(struct ss_compactor *c)
 		}
 		/* No thread: the round runs here. */
 		ss_compact_job_run(&c->job);
-		if (ss_store_compact_round_end(c->store, &c->job, &err) < 0) {
-			conclude(c, err.msg);
+		if (round_done(c) < 0)
 			return;
-		}
-		c->tail_off_loop += c->job.to - c->job.from;
-		c->tail_from = c->job.to;
 	}
 }
 
@@ -117,7 +128,6 @@ static void catch_up(struct ss_compactor *c)
 static void on_round(struct ss_syncer *sy, int rc, int errnum, void *arg)
 {
 	struct ss_compactor *c = arg;
-	struct ss_error err;
 	(void)sy;
 	(void)rc;
 	(void)errnum; /* the job's own result is in c->job */
@@ -125,13 +135,8 @@ static void on_round(struct ss_syncer *sy, int rc, int errnum, void *arg)
 	c->catching_up = 0;
 	if (c->cancelling)
 		return;
-	if (ss_store_compact_round_end(c->store, &c->job, &err) < 0) {
-		conclude(c, err.msg);
-		return;
-	}
-	c->tail_off_loop += c->job.to - c->job.from;
-	c->tail_from = c->job.to;
-	catch_up(c);
+	if (round_done(c) == 0)
+		catch_up(c);
 }
 
 static void on_child(struct ev_loop *loop, ev_child *w, int revents)
@@ -215,6 +220,18 @@ static void run_child(struct ss_compactor *c, pid_t parent, int why_fd, const ch
 	_exit(0);
 }
 
+/* A compaction that could not start: the temp file goes, *err says why.
+ * Returns -1. */
+static int start_failed(struct ss_compactor *c, int errnum, const char *what,
+			struct ss_error *err)
+{
+	ss_store_compact_abort(c->store);
+	err->kind = SS_ERR_IO;
+	err->sys_errno = errnum;
+	snprintf(err->msg, sizeof(err->msg), "%s: %s", what, strerror(errnum));
+	return -1;
+}
+
 /* Forks the snapshot writer. Returns 0, or -1 with *err. */
 static int start_writer(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
 			struct ss_error *err)
@@ -230,25 +247,14 @@ static int start_writer(struct ss_compactor *c, int64_t now_ms, size_t unapplied
 	c->tail_from = c->log_before - unapplied;
 	c->rounds = 0;
 	c->tail_off_loop = c->tail_on_loop = 0;
-	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
-		int e = errno;
-		ss_store_compact_abort(c->store);
-		err->kind = SS_ERR_IO;
-		err->sys_errno = e;
-		snprintf(err->msg, sizeof(err->msg), "cannot create a pipe: %s", strerror(e));
-		return -1;
-	}
+	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
+		return start_failed(c, errno, "cannot create a pipe", err);
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
 		close(pipefd[0]);
 		close(pipefd[1]);
-		ss_store_compact_abort(c->store);
-		err->kind = SS_ERR_IO;
-		err->sys_errno = e;
-		snprintf(err->msg, sizeof(err->msg), "cannot fork the snapshot writer: %s",
-			 strerror(e));
-		return -1;
+		return start_failed(c, e, "cannot fork the snapshot writer", err);
 	}
 	if (pid == 0)
 		run_child(c, parent, pipefd[1], tmp, now_ms);
