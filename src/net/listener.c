@@ -75,18 +75,36 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-/* Creates the socket and binds it. Returns the fd, or -1 after logging why. */
-static int bind_socket(const char *addr, int port, const struct ss_diag *diag)
+/* The one rule for a bind address: numeric, never a name to look up.
+ * Returns getaddrinfo's code; *ai on 0. */
+static int resolve(const char *addr, int port, struct addrinfo **ai)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
-	struct addrinfo *ai = NULL;
 	char portstr[16];
-	int fd = -1, one = 1;
 
 	snprintf(portstr, sizeof(portstr), "%d", port);
-	int rc = getaddrinfo(addr, portstr, &hints, &ai);
+	return getaddrinfo(addr, portstr, &hints, ai);
+}
+
+int ss_listener_address_ok(const char *addr)
+{
+	struct addrinfo *ai = NULL;
+
+	if (resolve(addr, 0, &ai) != 0)
+		return 0;
+	freeaddrinfo(ai);
+	return 1;
+}
+
+/* Creates the socket and binds it. Returns the fd, or -1 after logging why. */
+static int bind_socket(const char *addr, int port, const struct ss_diag *diag)
+{
+	struct addrinfo *ai = NULL;
+	int fd = -1, one = 1;
+
+	int rc = resolve(addr, port, &ai);
 	if (rc != 0) {
 		ss_log_error(diag, "bad bind address '%s': %s", addr, gai_strerror(rc));
 		return -1;

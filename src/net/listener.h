@@ -41,6 +41,10 @@ struct ss_listener {
 	int stopped;
 };
 
+/* 1 if addr is an address ss_listener_bind accepts (numeric IPv4 or IPv6:
+ * names are not looked up), 0 if not. For checking options early. */
+int ss_listener_address_ok(const char *addr);
+
 /* Binds addr:port (numeric IPv4 or IPv6; port 0 picks a free one) without
  * listening yet. Returns 0, or -1 after logging why. */
 int ss_listener_bind(struct ss_listener *l, const char *addr, int port,

@@ -5,10 +5,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "net/listener.h"
 #include "server/daemon.h"
 #include "statestored/limits.h"
 #include "common/numparse.h"
@@ -128,20 +128,6 @@ static int number_opt(const char *prog, int opt, uint64_t *out)
 	return 1;
 }
 
-/* 1 if addr is a numeric IPv4 or IPv6 address, as the listener binds. */
-static int numeric_address(const char *addr)
-{
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST};
-	struct addrinfo *ai = NULL;
-
-	if (getaddrinfo(addr, NULL, &hints, &ai) != 0)
-		return 0;
-	freeaddrinfo(ai);
-	return 1;
-}
-
 int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 {
 	struct ss_diag diag = {.level = SS_INFO, .out = stderr};
@@ -158,12 +144,14 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 		.diag = &diag,
 	};
 	const char *prog = argc > 0 ? argv[0] : "statestored";
+	const char *what;
 	int opt;
 
 	/* Before anything opens a descriptor: with stderr closed, the log
-	 * file could become descriptor 2, and log lines would land in it. */
-	if (ss_stdfds_ensure() < 0) {
-		fprintf(stderr, "%s: cannot open /dev/null: %s\n", prog, strerror(errno));
+	 * file could become descriptor 2, and log lines would land in it.
+	 * And a write to a closed socket must fail with EPIPE, not kill us. */
+	if (ss_program_start(&what) < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(errno));
 		return SS_EXIT_ERROR;
 	}
 
@@ -182,7 +170,7 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 			cfg.data_dir = optarg;
 			break;
 		case 'b':
-			if (!numeric_address(optarg))
+			if (!ss_listener_address_ok(optarg))
 				return bad_value(prog, opt, optarg,
 						 "want a numeric IPv4 or IPv6 address, such as 127.0.0.1 or ::1");
 			cfg.bind_addr = optarg;
