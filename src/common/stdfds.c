@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 int ss_stdfds_ensure(void)
@@ -26,6 +28,23 @@ int ss_stdfds_ensure(void)
 		 * that nobody else knows of, so closing it cannot lose data. */
 		if (got != fd)
 			(void)close(got);
+	}
+	return 0;
+}
+
+int ss_program_start(const char **what)
+{
+	struct sigaction sa;
+
+	if (ss_stdfds_ensure() != 0) {
+		*what = "opening /dev/null for a closed standard descriptor";
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	if (sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGPIPE, &sa, NULL) != 0) {
+		*what = "ignoring SIGPIPE";
+		return -1;
 	}
 	return 0;
 }

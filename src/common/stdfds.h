@@ -1,6 +1,7 @@
 /*
- * stdfds.h - making sure descriptors 0, 1 and 2 are open before a program
- * opens anything else.
+ * stdfds.h - what every program (the daemon, statestore-cli,
+ * statestore-bench) does first: make sure descriptors 0, 1 and 2 are open
+ * before it opens anything else, and ignore SIGPIPE.
  *
  * A program started with stdin, stdout or stderr closed (`prog >&-`, or by a
  * careless parent) hands that number to its next open() or socket(), since
@@ -22,5 +23,12 @@
  * has one thread. Returns 0, or -1 with errno if an open failed (the caller
  * should then exit: some of 0..2 may still be closed). */
 int ss_stdfds_ensure(void);
+
+/* The start of every program, before it opens anything: ss_stdfds_ensure,
+ * then SIGPIPE ignored, so that a write to a socket or pipe whose reader
+ * has gone fails with EPIPE (and is reported) instead of killing the
+ * process. Returns 0, or -1 with errno and *what naming the step that
+ * failed. */
+int ss_program_start(const char **what);
 
 #endif

@@ -545,20 +545,11 @@ static void start_watchers(struct ss_server *srv)
 int ss_server_run(const struct ss_server_config *cfg)
 {
 	struct ss_server srv_s, *srv = &srv_s;
-	struct sigaction sa;
 
 	memset(srv, 0, sizeof(*srv));
 	srv->cfg = cfg;
 	srv->diag = cfg->diag;
 	srv->listener.fd = srv->listener.spare_fd = -1;
-
-	/* A write to a closed socket must fail with EPIPE, not kill us. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGPIPE, &sa, NULL) < 0) {
-		ss_log_error(srv->diag, "sigaction(SIGPIPE): %s", strerror(errno));
-		return SS_EXIT_ERROR;
-	}
 
 	ss_log_notice(srv->diag, "statestored %s starting: pid %d, data dir %s", SS_VERSION,
 		      (int)getpid(), cfg->data_dir);

@@ -540,8 +540,9 @@ int ss_bench_main(int argc, char **argv)
 {
 	char err[256];
 	struct ss_bench_opts o;
-	if (ss_stdfds_ensure() < 0) {
-		fprintf(stderr, "statestore-bench: cannot open /dev/null: %s\n", strerror(errno));
+	const char *what;
+	if (ss_program_start(&what) < 0) {
+		fprintf(stderr, "statestore-bench: %s: %s\n", what, strerror(errno));
 		return 1;
 	}
 	int rc = ss_bench_parse_args(argc, argv, &o, err, sizeof(err));
@@ -553,10 +554,6 @@ int ss_bench_main(int argc, char **argv)
 		fprintf(stderr, "statestore-bench: %s\n", err);
 		usage(stderr);
 		return 2;
-	}
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
-		fprintf(stderr, "statestore-bench: signal: %s\n", strerror(errno));
-		return 1;
 	}
 	struct bench *b = calloc(1, sizeof(*b));
 	if (!b) {

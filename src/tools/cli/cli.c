@@ -35,7 +35,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -648,21 +647,14 @@ static int run(struct cli *c)
  * code, having said why. */
 static int cli_setup_process(void)
 {
-	struct sigaction sa;
+	const char *what;
 
 	/* With stdout closed, our socket would get descriptor 1 and the reply
-	 * would be "printed" into the server as a request. */
-	if (ss_stdfds_ensure() != 0) {
-		cli_warn("opening /dev/null for a closed standard descriptor: %s",
-			 strerror(errno));
-		return SS_CLI_EXIT_LOCAL;
-	}
-	/* Writing to a pipe nobody reads (`statestore-cli STATS | head -1`)
-	 * must fail with EPIPE and exit 5 with a message, not kill us. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	if (sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGPIPE, &sa, NULL) != 0) {
-		cli_warn("ignoring SIGPIPE: %s", strerror(errno));
+	 * would be "printed" into the server as a request. Writing to a pipe
+	 * nobody reads (`statestore-cli STATS | head -1`) must fail with EPIPE
+	 * and exit 5 with a message, not kill us. */
+	if (ss_program_start(&what) != 0) {
+		cli_warn("%s: %s", what, strerror(errno));
 		return SS_CLI_EXIT_LOCAL;
 	}
 	return 0;
