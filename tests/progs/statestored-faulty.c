@@ -78,6 +78,7 @@
 #include <fcntl.h>
 #include <time.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,13 @@ static const char *const op_names[OP_N] = {"open",      "pwrite", "fdatasync", "
 #define FAULTS_MAX 4
 
 struct shared {
+	/* Held across a count and the rewrite of the counts file, by every
+	 * thread of the daemon and its snapshot writer: without it, two
+	 * threads counting at once (a sync on the syncer thread, a close on
+	 * the compactor's) could rename their files in the other order, and
+	 * the file would miss the newer count - a test reading it after a
+	 * reply would then place that call in the wrong step. */
+	pthread_mutex_t mu;
 	unsigned long calls[OP_N];
 	unsigned long seq;
 	int fired[FAULTS_MAX];
@@ -220,10 +228,19 @@ static const char *fd_name(int fd, char *buf, size_t size)
 /* Counts one call of op. Returns 1 if a counting-mode fault fires on it
  * (the caller then fails it with f->err, set here), 0 otherwise; *seq and
  * *n are the call's numbers for the trace. */
+/* A holder that died (kill -9 mid-count) leaves the counts consistent
+ * enough: its count was made, at worst its file not rewritten. */
+static void lock_shared(struct shared *sh)
+{
+	if (pthread_mutex_lock(&sh->mu) == EOWNERDEAD)
+		pthread_mutex_consistent(&sh->mu);
+}
+
 static int count_call(struct fault *f, enum op op, unsigned long *seq, unsigned long *n)
 {
 	int fire = 0;
 
+	lock_shared(f->sh);
 	*seq = __atomic_add_fetch(&f->sh->seq, 1, __ATOMIC_SEQ_CST);
 	*n = __atomic_add_fetch(&f->sh->calls[op], 1, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < f->nfaults && !fire; i++) {
@@ -234,6 +251,7 @@ static int count_call(struct fault *f, enum op op, unsigned long *seq, unsigned 
 		}
 	}
 	write_counts(f);
+	pthread_mutex_unlock(&f->sh->mu);
 	return fire;
 }
 
@@ -528,6 +546,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	memset(f.sh, 0, sizeof(*f.sh));
+	pthread_mutexattr_t ma;
+	if (pthread_mutexattr_init(&ma) != 0 ||
+	    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0 ||
+	    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0 ||
+	    pthread_mutex_init(&f.sh->mu, &ma) != 0) {
+		fprintf(stderr, "statestored-faulty: cannot make the shared counter lock\n");
+		return 1;
+	}
 	f.counts_path = counts && *counts ? counts : NULL;
 	if (trace_path && *trace_path) {
 		f.trace_fd = open(trace_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
