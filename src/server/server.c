@@ -50,6 +50,7 @@
  *    process exits SS_EXIT_FSYNC.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -519,6 +520,21 @@ static void server_cleanup(struct ss_server *srv)
 		ev_loop_destroy(srv->loop);
 }
 
+static void block_stop_signals(struct ss_server *srv)
+{
+	sigset_t set;
+	int rc;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	if ((rc = pthread_sigmask(SIG_BLOCK, &set, NULL)) != 0)
+		ss_log_warn(srv->diag, "cannot block signals for the shutdown: %s", strerror(rc));
+}
+
 /* The loop's watchers: signals, the commit cycle, background expiry. */
 static void start_watchers(struct ss_server *srv)
 {
@@ -607,6 +623,12 @@ int ss_server_run(const struct ss_server_config *cfg)
 		      cfg->max_line);
 	srv->exit_code = SS_EXIT_OK;
 	ev_run(srv->loop, 0);
+	/* The exit code is decided. Tearing down stops the signal watchers,
+	 * which puts back the default action, and a SIGTERM that arrives then
+	 * (a supervisor reacting to the closed sockets) would kill us and
+	 * turn exit 5, "restart to replay", into a death by signal. Blocked,
+	 * it is dropped at exit. */
+	block_stop_signals(srv);
 	code = srv->exit_code;
 	if (code == SS_EXIT_OK)
 		ss_log_notice(srv->diag, "shut down cleanly");

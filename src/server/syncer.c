@@ -14,6 +14,7 @@
  * behind, or ahead of, a commit's fdatasync.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 #include "server/syncer.h"
@@ -104,7 +105,15 @@ int ss_syncer_init(struct ss_syncer *s, struct ev_loop *loop, const struct ss_io
 		pthread_mutex_destroy(&s->mu);
 		goto fail;
 	}
-	if ((rc = pthread_create(&s->thread, NULL, sync_main, s)) != 0) {
+	/* The thread takes no signals: they go to the loop's thread, whose
+	 * handlers libev installed. The thread inherits the mask it is
+	 * created with, so block everything around the create. */
+	sigset_t all, prev;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &prev);
+	rc = pthread_create(&s->thread, NULL, sync_main, s);
+	pthread_sigmask(SIG_SETMASK, &prev, NULL);
+	if (rc != 0) {
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
 		goto fail;
