@@ -24,15 +24,29 @@
 /* Bytes reserved at the start of buf for the GROUP line. */
 #define SS_BATCH_PREFIX SS_GROUP_LINE_MAX
 
+/* Op types beyond the record types: an op with no record, only a reply
+ * that must wait for the batch to be durable (a CONFLICT decided against
+ * state that is not durable yet, say). */
+#define SS_OP_REPLY 0
+
 struct ss_op {
-	enum ss_rec_type type; /* SS_REC_SET or SS_REC_DEL */
-	size_t name_off;       /* into the batch's buf */
+	int type;          /* SS_REC_SET, SS_REC_DEL, SS_REC_REV or SS_OP_REPLY */
+	size_t name_off;   /* into the batch's buf: the name as the record holds it */
 	size_t nlen;
-	size_t value_off; /* SET */
+	size_t value_off;  /* SET */
 	size_t vlen;
+	unsigned esc;      /* SS_REC_NAME_ESC, SS_REC_VALUE_ESC: escaped in buf */
+	size_t nraw, vraw; /* raw lengths */
 	int64_t expire_ms;
-	void *owner; /* the caller's: who waits for this op's reply */
-	int result;  /* set by apply: SET 0; DEL 1 if it existed, else 0 */
+	uint64_t rev;      /* SET, DEL, REVISION */
+	int64_t commit_ms;
+	void *owner;       /* the caller's: who waits for this op's reply */
+	/* The caller's, for the reply: what to answer (0 for an op that owes
+	 * none, as every op of a multi-commit but its last) and a revision. */
+	int reply;
+	uint64_t reply_rev;
+	size_t aux_off, aux_len; /* SS_OP_REPLY: bytes for the reply, in aux */
+	int result;        /* set by apply: SET 0; DEL 1 if it existed, else 0 */
 };
 
 struct ss_batch {
@@ -40,6 +54,9 @@ struct ss_batch {
 	size_t len, cap; /* len: 0 while empty, else SS_BATCH_PREFIX + records */
 	struct ss_op *ops;
 	size_t nops, opcap; /* nops <= SS_GROUP_MAX */
+	size_t nrecs;       /* ops that are records (the GROUP count) */
+	char *aux;          /* reply bytes of SS_OP_REPLY ops */
+	size_t auxlen, auxcap;
 };
 
 void ss_batch_init(struct ss_batch *b);
@@ -47,23 +64,41 @@ void ss_batch_free(struct ss_batch *b);
 /* Empties b, keeping its memory. */
 void ss_batch_reset(struct ss_batch *b);
 
-/* Appends one record (SET or DEL) as an op owned by owner. r must pass
- * ss_record_check. Returns 0, or -1 with errno and b unchanged: ENOMEM;
- * EINVAL if r is not a valid SET or DEL; E2BIG if b already holds
- * SS_GROUP_MAX ops (the caller commits and starts a new batch). */
+/* Appends one record (SET, DEL or REVISION) as an op owned by owner, with
+ * reply 1 and reply_rev r->rev. r must pass ss_record_check. Returns 0, or
+ * -1 with errno and b unchanged: ENOMEM; EINVAL if r is not a valid SET,
+ * DEL or REVISION; E2BIG if b already holds SS_GROUP_MAX ops (the caller
+ * commits and starts a new batch). */
 int ss_batch_add(struct ss_batch *b, const struct ss_record *r, void *owner);
 
-/* Appends n >= 1 records, every op owned by owner, all or none: on -1
+/* Appends an op with no record: only a reply for owner (kind reply, rev,
+ * and aux bytes p[0..n), which may be empty), answered when b is durable,
+ * in order with the rest. Returns 0, or -1 (ENOMEM, E2BIG) with b
+ * unchanged. */
+int ss_batch_add_reply(struct ss_batch *b, void *owner, int reply, uint64_t rev, const char *p,
+		       size_t n);
+
+/* Appends n >= 1 records, every op owned by owner (reply 0 but the last's,
+ * which is 1), all or none: on -1
  * (errno ENOMEM, EINVAL for n == 0 or a record that is not a valid SET or
  * DEL, E2BIG if b would pass SS_GROUP_MAX ops) b is unchanged. For a command
  * that stages several mutations: the batch is one group, so they reach the
  * log - and replay - together with the rest of the batch or not at all. */
 int ss_batch_add_group(struct ss_batch *b, const struct ss_record *rs, size_t n, void *owner);
 
-/* Writes the GROUP line for b's nops records into the reserved room and
+/* A position in a batch, to take back what was added after it. */
+struct ss_batch_mark {
+	size_t len, nops, nrecs, auxlen;
+};
+
+void ss_batch_mark(const struct ss_batch *b, struct ss_batch_mark *m);
+/* Drops every op and record added since m was taken. */
+void ss_batch_rewind(struct ss_batch *b, const struct ss_batch_mark *m);
+
+/* Writes the GROUP line for b's nrecs records into the reserved room and
  * returns the start of the group in buf, with *len its length: exactly the
  * bytes to write to the log. An empty batch returns NULL and *len 0
- * (nothing to write). Sealing is idempotent: until b changes it returns the
+ * (nothing to write; b may still hold reply ops). Sealing is idempotent: until b changes it returns the
  * same bytes again, so a caller that keeps the bytes it wrote (compaction's
  * tail, store.h) can call it after ss_store_write. Adding records after a
  * seal is allowed; seal again. */

@@ -8,7 +8,9 @@
  * Data directory layout:
  *   LOCK                 flock(LOCK_EX) held while the store is open; holds
  *                        the pid of the process that opened it
- *   statestored.log      the log (format: record.h)
+ *   statestored.log      the log (format: record.h); a log of an older
+ *                        format version is rewritten in the current one
+ *                        when it is opened
  *   statestored.log.tmp  a compaction in progress; removed at open
  *
  * Commit protocol, as the server drives it:
@@ -59,6 +61,8 @@ struct ss_store_options {
 				   * size (0: never), so most fdatasyncs need
 				   * not update the file size; on ENOSPC the
 				   * log is appended to without it */
+	unsigned history;         /* earlier versions kept per checkpoint
+				   * (table.h), 0..SS_HISTORY_MAX */
 };
 
 /* What opening found, for the startup log line. */
@@ -71,6 +75,8 @@ struct ss_open_report {
 				 * preallocated zeros cut after them not counted */
 	uint64_t log_bytes;     /* logical log size after opening */
 	int removed_tmp;        /* 1 if a stale compaction temp file was removed */
+	int upgraded_from;      /* the format version of a log rewritten in the
+				 * current one at this open (record.h), or 0 */
 	/* LOCK holds the pid of the process that opened the store, so that a
 	 * start that finds it locked can tell whether that process still
 	 * runs. On success, lock_pid_errno is 0, or the errno of a failure to

@@ -1,5 +1,6 @@
 /*
- * table.h - the in-memory map from pipeline name to checkpoint.
+ * table.h - the in-memory map from pipeline name to checkpoint, with each
+ * checkpoint's revision, commit time and last versions.
  *
  * An open-addressing hash table whose entries live in slabs: one small
  * allocation per entry is avoided so that memory per entry stays low at
@@ -12,6 +13,17 @@
  * lazily: by the lookup that finds them, or by ss_table_expire_some.
  * The table never reads a clock: callers pass now_ms.
  *
+ * Every entry carries the revision of its last change (mod_revision) and
+ * the unix ms of that commit. With a history depth N > 0 it also keeps up
+ * to N earlier versions (revision, commit time, value), newest first: a
+ * set over a live entry pushes the version it replaces; a del, an expiry
+ * or a set over an expired entry drops them all. The table also holds the
+ * store's revision counter, so a snapshot taken from it carries the
+ * counter even when the entries that bumped it are gone.
+ *
+ * Names and values may hold any byte; their limits (limits.h) are the
+ * caller's to check.
+ *
  * The table does no I/O and knows nothing of the log.
  */
 #ifndef STATESTORED_TABLE_H
@@ -22,25 +34,63 @@
 
 struct ss_table;
 
+/* The most earlier versions an entry may keep (--history). */
+#define SS_HISTORY_MAX 1000
+
 /* A read-only view of one entry. The pointers stay valid until the next call
- * that changes the table (set, del, get on an expired entry, expire_some). */
+ * that changes the table (set, del, get on an expired entry, expire_some).
+ * value may point into buf (a value the table stores packed is unpacked
+ * there), so a copy of the struct must not be read through its value. */
 struct ss_entry {
 	const char *name;
 	size_t nlen;
 	const char *value;
 	size_t vlen;
 	int64_t expire_ms; /* 0: no expiry */
+	uint64_t rev;      /* revision of the last change */
+	int64_t commit_ms; /* unix ms of that commit */
+	char buf[48];
 };
 
-/* Returns a new empty table, or NULL with errno ENOMEM. */
-struct ss_table *ss_table_new(void);
+/* One version of an entry (ss_table_history); value as in ss_entry. */
+struct ss_version {
+	uint64_t rev;
+	int64_t commit_ms;
+	const char *value;
+	size_t vlen;
+	char buf[48];
+};
+
+/* Returns a new empty table that keeps `history` (0..SS_HISTORY_MAX)
+ * earlier versions per entry, or NULL with errno ENOMEM (EINVAL for a
+ * depth out of range). */
+struct ss_table *ss_table_new(unsigned history);
 void ss_table_free(struct ss_table *t);
 
-/* Inserts or replaces name with value and expiry. name and value are copied;
- * their limits are the caller's to check (limits.h). Returns 0, or -1 with
- * errno ENOMEM, in which case the table is unchanged. */
+/* The history depth the table was made with. */
+unsigned ss_table_history_depth(const struct ss_table *t);
+
+/* Inserts or replaces name with value, expiry, revision and commit time.
+ * Over a live entry (unexpired at now_ms) the replaced version joins the
+ * history (the oldest beyond the depth is dropped); over an expired one the
+ * history is dropped. name and value are copied. Also raises the table's
+ * revision to rev if it is lower. Returns 0, or -1 with errno ENOMEM, in
+ * which case the table is unchanged. */
 int ss_table_set(struct ss_table *t, const char *name, size_t nlen, const char *value,
-		 size_t vlen, int64_t expire_ms);
+		 size_t vlen, int64_t expire_ms, uint64_t rev, int64_t commit_ms, int64_t now_ms);
+
+/* The store's revision: the highest revision ever given to the table by
+ * set or ss_table_note_revision (0 for a new table). Never goes down. */
+uint64_t ss_table_revision(const struct ss_table *t);
+void ss_table_note_revision(struct ss_table *t, uint64_t rev);
+
+/* The versions of name, live at now_ms, newest first: [0] is the current
+ * one, then up to the depth earlier ones. Fills at most max of out and
+ * returns how many it filled; 0 if name is missing or expired (an expired
+ * entry is left for a mutating call to remove). The pointers in out stay
+ * valid as ss_entry's do. */
+size_t ss_table_history(const struct ss_table *t, const char *name, size_t nlen, int64_t now_ms,
+			struct ss_version *out, size_t max);
 
 /* Looks name up. Returns 1 and fills *out if it is present and unexpired at
  * now_ms; returns 0 if missing. An expired entry found here is removed.
@@ -73,11 +123,28 @@ int ss_table_resizing(const struct ss_table *t);
 size_t ss_table_expire_some(struct ss_table *t, int64_t now_ms, size_t max_slots,
 			    size_t *cursor);
 
+/* Listing for clients (LIST_CHECKPOINTS), with Redis SCAN's guarantee: an
+ * iteration that starts at cursor 0 and follows the returned cursors until
+ * 0 comes back returns every entry that is present (and live) for the
+ * whole iteration at least once, however the table grows, shrinks or
+ * resizes between calls; an entry added or removed meanwhile may or may
+ * not be returned, and an entry may be returned more than once. One call
+ * visits at most `buckets` home buckets from cursor (bounded work) and
+ * calls fn for each live entry whose name starts with prefix[0..plen);
+ * when fn returns nonzero the call stops after the bucket it is in.
+ * Returns the next cursor, 0 when the iteration is complete. A cursor is a
+ * position in reverse-binary bucket order; any 64-bit value is safe to
+ * pass (it is masked), and its validation is the caller's. */
+uint64_t ss_table_scan(const struct ss_table *t, uint64_t cursor, size_t buckets,
+		       const char *prefix, size_t plen, int64_t now_ms,
+		       int (*fn)(void *arg, const struct ss_entry *e), void *arg);
+
 /* Iteration for snapshots: returns 1 and fills *out with the next entry at or
  * after *cursor, advancing *cursor; returns 0 at the end. Start with
  * *cursor = 0. Every entry present is returned once provided the table is
  * not changed during the iteration. Expired entries are returned too: the
- * caller decides. */
+ * caller decides. A snapshot writes each entry's history with
+ * ss_table_history, oldest first, before the entry itself. */
 int ss_table_next(const struct ss_table *t, size_t *cursor, struct ss_entry *out);
 
 #endif

@@ -28,6 +28,7 @@ void ss_batch_free(struct ss_batch *b)
 {
 	free(b->buf);
 	free(b->ops);
+	free(b->aux);
 	ss_batch_init(b);
 }
 
@@ -35,6 +36,8 @@ void ss_batch_reset(struct ss_batch *b)
 {
 	b->len = 0;
 	b->nops = 0;
+	b->nrecs = 0;
+	b->auxlen = 0;
 }
 
 /* Makes room for bytes more record bytes in buf (and the reserved prefix,
@@ -78,31 +81,46 @@ static int reserve(struct ss_batch *b, size_t bytes, size_t nops)
 	return 0;
 }
 
-/* Encodes r (SET or DEL) at the end of buf and adds its op. Room for
- * SS_RECORD_MAX bytes and one op must have been reserved. */
-static void append_op(struct ss_batch *b, const struct ss_record *r, void *owner)
+/* Encodes r (SET, DEL or REVISION) at the end of buf and adds its op. Room
+ * for ss_record_size(r) bytes and one op must have been reserved. */
+static void append_op(struct ss_batch *b, const struct ss_record *r, void *owner, int reply)
 {
 	struct ss_op *op = &b->ops[b->nops++];
+	size_t nesc = r->type == SS_REC_REV ? 0 : ss_record_escaped_len(r->name, r->nlen);
 
+	memset(op, 0, sizeof(*op));
 	if (b->len == 0)
 		b->len = SS_BATCH_PREFIX;
 	op->type = r->type;
-	op->name_off = b->len + TAG_LEN;
-	op->nlen = r->nlen;
-	op->value_off = r->type == SS_REC_SET ? op->name_off + r->nlen + 1 : 0;
-	op->vlen = r->type == SS_REC_SET ? r->vlen : 0;
-	op->expire_ms = r->type == SS_REC_SET ? r->expire_ms : 0;
+	if (r->type != SS_REC_REV) {
+		op->name_off = b->len + TAG_LEN;
+		op->nlen = nesc;
+		op->nraw = r->nlen;
+		op->esc = nesc != r->nlen ? SS_REC_NAME_ESC : 0;
+	}
+	if (r->type == SS_REC_SET) {
+		op->value_off = op->name_off + nesc + 1;
+		op->vlen = ss_record_escaped_len(r->value, r->vlen);
+		op->vraw = r->vlen;
+		op->esc |= op->vlen != r->vlen ? SS_REC_VALUE_ESC : 0;
+		op->expire_ms = r->expire_ms;
+	}
+	op->rev = r->rev;
+	op->commit_ms = r->commit_ms;
 	op->owner = owner;
-	op->result = 0;
+	op->reply = reply;
+	op->reply_rev = r->rev;
+	b->nrecs++;
 	b->len += ss_record_encode(r, b->buf + b->len);
 }
 
-/* A SET or DEL that the log can hold. Checked here, not only trusted: one
+/* A record that the log can hold. Checked here, not only trusted: one
  * record that replay cannot decode would make the log look torn (and be
  * cut) or corrupt (and refuse to start). */
 static int is_op(const struct ss_record *r)
 {
-	return (r->type == SS_REC_SET || r->type == SS_REC_DEL) && !ss_record_check(r);
+	return (r->type == SS_REC_SET || r->type == SS_REC_DEL || r->type == SS_REC_REV) &&
+	       !ss_record_check(r);
 }
 
 int ss_batch_add(struct ss_batch *b, const struct ss_record *r, void *owner)
@@ -115,15 +133,52 @@ int ss_batch_add(struct ss_batch *b, const struct ss_record *r, void *owner)
 		errno = E2BIG;
 		return -1;
 	}
-	if (reserve(b, SS_RECORD_MAX, 1) < 0)
+	if (reserve(b, ss_record_size(r), 1) < 0)
 		return -1;
-	append_op(b, r, owner);
+	append_op(b, r, owner, 1);
+	return 0;
+}
+
+int ss_batch_add_reply(struct ss_batch *b, void *owner, int reply, uint64_t rev, const char *p,
+		       size_t n)
+{
+	if (b->nops >= SS_GROUP_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
+	if (reserve(b, 0, 1) < 0)
+		return -1;
+	if (b->auxcap - b->auxlen < n) {
+		size_t cap = b->auxcap ? b->auxcap : 256;
+		char *q;
+
+		while (cap - b->auxlen < n)
+			cap *= 2;
+		q = realloc(b->aux, cap);
+		if (!q) {
+			errno = ENOMEM;
+			return -1;
+		}
+		b->aux = q;
+		b->auxcap = cap;
+	}
+	struct ss_op *op = &b->ops[b->nops++];
+	memset(op, 0, sizeof(*op));
+	op->type = SS_OP_REPLY;
+	op->owner = owner;
+	op->reply = reply;
+	op->reply_rev = rev;
+	op->aux_off = b->auxlen;
+	op->aux_len = n;
+	if (n)
+		memcpy(b->aux + b->auxlen, p, n);
+	b->auxlen += n;
 	return 0;
 }
 
 int ss_batch_add_group(struct ss_batch *b, const struct ss_record *rs, size_t n, void *owner)
 {
-	size_t len0 = b->len, nops0 = b->nops;
+	size_t len0 = b->len, nops0 = b->nops, nrecs0 = b->nrecs;
 
 	if (n < 1) {
 		errno = EINVAL;
@@ -142,25 +197,41 @@ int ss_batch_add_group(struct ss_batch *b, const struct ss_record *rs, size_t n,
 	if (reserve(b, 0, n) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		/* Encoded records are usually far shorter than SS_RECORD_MAX,
-		 * so room is made one record at a time. */
-		if (reserve(b, SS_RECORD_MAX, 0) < 0) {
+		/* Room is made one record at a time. */
+		if (reserve(b, ss_record_size(&rs[i]), 0) < 0) {
 			b->len = len0;
 			b->nops = nops0;
+			b->nrecs = nrecs0;
 			return -1;
 		}
-		append_op(b, &rs[i], owner);
+		append_op(b, &rs[i], owner, i + 1 == n);
 	}
 	return 0;
 }
 
+void ss_batch_mark(const struct ss_batch *b, struct ss_batch_mark *m)
+{
+	m->len = b->len;
+	m->nops = b->nops;
+	m->nrecs = b->nrecs;
+	m->auxlen = b->auxlen;
+}
+
+void ss_batch_rewind(struct ss_batch *b, const struct ss_batch_mark *m)
+{
+	b->len = m->len;
+	b->nops = m->nops;
+	b->nrecs = m->nrecs;
+	b->auxlen = m->auxlen;
+}
+
 const char *ss_batch_seal(struct ss_batch *b, size_t *len)
 {
-	struct ss_record group = {.type = SS_REC_GROUP, .count = (uint32_t)b->nops};
+	struct ss_record group = {.type = SS_REC_GROUP, .count = (uint32_t)b->nrecs};
 	char line[SS_GROUP_LINE_MAX];
 	size_t n;
 
-	if (b->nops == 0) {
+	if (b->nrecs == 0) {
 		*len = 0;
 		return NULL;
 	}

@@ -12,7 +12,7 @@
  *
  * On-disk invariants, kept by this file:
  *
- *   1. The file starts with the header "statestored-log 1\n", written and
+ *   1. The file starts with the header "statestored-log 2\n", written and
  *      fdatasync'd (and the directory fsync'd) before any record is. An
  *      existing log's directory is fsync'd at every open too, in case the
  *      start that created the file did not get that far.
@@ -158,6 +158,7 @@ static int write_header(struct ss_logfile *lf, struct ss_error *err)
 		return -1;
 	}
 	lf->end = lf->size = HEADER_LEN;
+	lf->version = SS_LOG_VERSION;
 	return 0;
 }
 
@@ -191,7 +192,7 @@ static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size
 	struct ss_logscan re;
 	long long later;
 
-	if (ss_logscan_replay(buf, size, start, apply, arg, &re) < 0) {
+	if (ss_logscan_replay(lf->version, buf, size, start, apply, arg, &re) < 0) {
 		ss_error_set(err, SS_ERR_NOMEM, errno,
 			     "out of memory replaying the log %s at byte offset %llu (record %llu)",
 			     lf->path, (ull)re.bad, (ull)re.nrec + 1);
@@ -204,7 +205,7 @@ static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size
 	*cut = 0;
 	if (re.bad == size && re.good_end == size)
 		return 0;
-	later = ss_logscan_find_group(buf, size, re.bad);
+	later = ss_logscan_find_group(lf->version, buf, size, re.bad);
 	if (later >= 0) {
 		if (re.bad == re.group)
 			ss_error_set(err, SS_ERR_CORRUPT, 0,
@@ -283,10 +284,12 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply, void *arg,
 	}
 	if (hc == -2) {
 		ss_error_set(err, SS_ERR_VERSION, 0,
-			     "the log %s has format version %ld, but this build reads only version %d",
+			     "the log %s has format version %ld, but this build reads only versions 1 "
+			     "to %d",
 			     lf->path, version, SS_LOG_VERSION);
 		goto out;
 	}
+	lf->version = version;
 	if (replay_file(lf, map, len, (size_t)hc, apply, arg, rep, &cut, err) < 0)
 		goto out;
 	munmap(map, len);
@@ -476,6 +479,7 @@ int ss_logfile_replace(struct ss_logfile *lf, const char *tmp, int tmp_fd, uint6
 		io->close(io->ctx, lf->retired_fd);
 	lf->retired_fd = lf->fd;
 	lf->fd = tmp_fd;
+	lf->version = SS_LOG_VERSION; /* a snapshot is always written in the current format */
 	tmp_fd = -1;
 	lf->end = lf->size = lf->synced = len;
 	if (ss_io_fsync_dir(io, lf->dir) < 0) {

@@ -29,10 +29,12 @@ struct ss_logfile {
 	uint64_t synced;  /* end as of the last successful sync (or open) */
 	int poisoned;     /* an fdatasync (or a directory fsync) failed */
 	int broken;       /* a cut-back failed: bytes past end are unknown */
+	long version;     /* the format of the file open (record.h); a new
+			   * file is always SS_LOG_VERSION */
 };
 
 struct ss_logfile_report {
-	uint64_t records;    /* SET and DEL records replayed */
+	uint64_t records;    /* SET, DEL and REVISION records replayed */
 	uint64_t groups;     /* the complete groups they came in */
 	uint64_t torn_bytes; /* torn data cut (up to its last non-zero byte), or a torn header */
 };

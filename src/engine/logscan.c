@@ -12,7 +12,8 @@
 
 #include "engine/logscan.h"
 
-/* 1 if c can appear in a record line: a token byte or the space. */
+/* 1 if c can appear in a record line: a token byte or the space (an
+ * escaped field holds only token bytes). */
 static int record_byte(unsigned char c)
 {
 	return c == ' ' || ss_is_token_char(c);
@@ -22,21 +23,22 @@ static int record_byte(unsigned char c)
  * and k valid SET/DEL records. Otherwise returns 0 and sets *stop to where a
  * later group could start at the earliest: past the valid records that
  * followed a valid GROUP line (none of them can start a group), else pos. */
-static int complete_group(const char *buf, size_t size, size_t pos, size_t *stop)
+static int complete_group(long version, const char *buf, size_t size, size_t pos,
+			  size_t *stop)
 {
 	struct ss_record r;
 	size_t used;
 	uint32_t count;
 
 	*stop = pos;
-	if (ss_record_decode(buf + pos, size - pos, &r, &used) != SS_DEC_OK ||
+	if (ss_record_decode_version(version, buf + pos, size - pos, &r, &used) != SS_DEC_OK ||
 	    r.type != SS_REC_GROUP)
 		return 0;
 	count = r.count;
 	pos += used;
 	for (uint32_t k = 0; k < count; k++) {
 		*stop = pos;
-		if (pos == size || ss_record_decode(buf + pos, size - pos, &r, &used) != SS_DEC_OK ||
+		if (pos == size || ss_record_decode_version(version, buf + pos, size - pos, &r, &used) != SS_DEC_OK ||
 		    r.type == SS_REC_GROUP)
 			return 0;
 		pos += used;
@@ -44,7 +46,7 @@ static int complete_group(const char *buf, size_t size, size_t pos, size_t *stop
 	return 1;
 }
 
-long long ss_logscan_find_group(const char *buf, size_t size, size_t pos)
+long long ss_logscan_find_group(long version, const char *buf, size_t size, size_t pos)
 {
 	size_t stop;
 
@@ -54,14 +56,14 @@ long long ss_logscan_find_group(const char *buf, size_t size, size_t pos)
 		size_t at = nl ? eol - 1 : eol;
 		size_t next = eol;
 
-		if (complete_group(buf, size, pos, &stop))
+		if (complete_group(version, buf, size, pos, &stop))
 			return (long long)pos;
 		if (stop > next)
 			next = stop;
 		while (at > pos && record_byte((unsigned char)buf[at - 1]))
 			at--;
 		if (at > pos && at < eol) {
-			if (complete_group(buf, size, at, &stop))
+			if (complete_group(version, buf, size, at, &stop))
 				return (long long)at;
 			if (stop > next)
 				next = stop;
@@ -91,8 +93,8 @@ static int grow(struct ss_record **rs, size_t *cap, size_t n)
 	return 0;
 }
 
-int ss_logscan_replay(const char *buf, size_t size, size_t pos, ss_logscan_apply_fn apply,
-		      void *arg, struct ss_logscan *re)
+int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
+		      ss_logscan_apply_fn apply, void *arg, struct ss_logscan *re)
 {
 	struct ss_record r, *rs = NULL; /* one group's records, reused */
 	size_t cap = 0, used, gpos;
@@ -109,7 +111,7 @@ int ss_logscan_replay(const char *buf, size_t size, size_t pos, ss_logscan_apply
 		re->why = "is not a valid GROUP line";
 		if (pos == size)
 			break;
-		if (ss_record_decode(buf + pos, size - pos, &r, &used) != SS_DEC_OK)
+		if (ss_record_decode_version(version, buf + pos, size - pos, &r, &used) != SS_DEC_OK)
 			break;
 		if (r.type != SS_REC_GROUP) {
 			re->why = "is a record outside any group";
@@ -122,7 +124,7 @@ int ss_logscan_replay(const char *buf, size_t size, size_t pos, ss_logscan_apply
 		for (k = 0; k < count; k++) {
 			if (gpos == size)
 				break;
-			d = ss_record_decode(buf + gpos, size - gpos, &rs[k], &used);
+			d = ss_record_decode_version(version, buf + gpos, size - gpos, &rs[k], &used);
 			if (d != SS_DEC_OK || rs[k].type == SS_REC_GROUP)
 				break;
 			gpos += used;

@@ -16,7 +16,7 @@
 
 #include "statestored/record.h"
 
-/* Called for every SET or DEL record of a complete group, in order.
+/* Called for every SET, DEL or REVISION record of a complete group, in order.
  * Returns 0, or -1 with errno (ENOMEM), which stops the scan. */
 typedef int (*ss_logscan_apply_fn)(void *arg, const struct ss_record *r);
 
@@ -27,18 +27,18 @@ struct ss_logscan {
 			     * format needs there, or the end of a group cut short */
 	uint64_t good_nrec; /* records (lines) applied, up to good_end */
 	uint64_t groups;    /* complete groups applied */
-	uint64_t data;      /* SET/DEL records applied */
+	uint64_t data;      /* SET/DEL/REVISION records applied */
 	uint64_t nrec;      /* valid records (lines) before bad */
 	const char *why;    /* what is wrong at bad */
 	size_t group;       /* bad is inside the group whose GROUP line is here */
 };
 
-/* Decodes buf[pos..size) group by group and applies each complete group
+/* Decodes buf[pos..size), a log of format version (record.h), group by group and applies each complete group
  * (a group's records only once all of them were read and found valid).
  * Stops at the end or at the first damage; *re says where. Returns 0, or
  * -1 with errno if apply or the group array's allocation failed. */
-int ss_logscan_replay(const char *buf, size_t size, size_t pos, ss_logscan_apply_fn apply,
-		      void *arg, struct ss_logscan *re);
+int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
+		      ss_logscan_apply_fn apply, void *arg, struct ss_logscan *re);
 
 /* The offset of the first complete valid group (a valid GROUP k line and k
  * valid records) that starts at or after pos, or -1. Candidate starts, per
@@ -46,6 +46,6 @@ int ss_logscan_replay(const char *buf, size_t size, size_t pos, ss_logscan_apply
  * can contain - a group written after a zero-filled gap, or after a line
  * whose newline was damaged into such a byte. Linear: a candidate's valid
  * records are skipped, not read again as candidates. */
-long long ss_logscan_find_group(const char *buf, size_t size, size_t pos);
+long long ss_logscan_find_group(long version, const char *buf, size_t size, size_t pos);
 
 #endif

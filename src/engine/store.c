@@ -40,6 +40,7 @@ struct ss_store {
 	char *lock_path;
 	int lock_fd;
 	struct ss_table *table;
+	char *scratch; /* SS_NAME_MAX + SS_VALUE_MAX: a record's fields unescaped */
 	struct ss_logfile log;
 	uint64_t compacted_bytes;
 	/* A compaction in progress, from begin to finish or abort. The tail
@@ -52,9 +53,10 @@ struct ss_store {
 
 /* Replay's view of the table. */
 struct replay_ctx {
-	struct ss_table *table;
+	struct ss_store *s;
 	int64_t now_ms;
 	uint64_t expired;
+	uint64_t v1_rev; /* a v1 log's records take revisions 1, 2, ... */
 };
 
 static char *join(const char *dir, const char *name)
@@ -186,28 +188,52 @@ static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_e
 	return 0;
 }
 
-/* Applies a SET at now_ms: an expired one deletes the name instead.
- * Returns 0 if set, 1 if it acted as a delete, -1 on ENOMEM. */
-static int apply_set(struct ss_table *t, const char *name, size_t nlen, const char *value,
-		     size_t vlen, int64_t expire_ms, int64_t now_ms)
+/* The one path from a record to the table, for replay and for a batch
+ * alike: r's name and value as the log holds them (escaped where r->esc
+ * says). A SET already expired at now_ms acts as a DEL. The store's
+ * revision rises to r->rev in every case. Returns 0, 1 if an expired SET
+ * acted as a DEL, -1 on ENOMEM; *existed: whether a DEL found the name. */
+static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t now_ms,
+			int *existed)
 {
-	if (expire_ms != 0 && expire_ms <= now_ms) {
-		(void)ss_table_del(t, name, nlen, now_ms);
+	const char *name = r->name, *value = r->value;
+
+	ss_table_note_revision(s->table, r->rev);
+	if (r->type == SS_REC_REV)
+		return 0;
+	if (r->esc & SS_REC_NAME_ESC) {
+		ss_record_unescape(r->name, r->nlen, s->scratch);
+		name = s->scratch;
+	}
+	if (r->type == SS_REC_DEL) {
+		*existed = ss_table_del(s->table, name, r->nraw, now_ms);
+		return 0;
+	}
+	if (r->expire_ms != 0 && r->expire_ms <= now_ms) {
+		(void)ss_table_del(s->table, name, r->nraw, now_ms);
 		return 1;
 	}
-	return ss_table_set(t, name, nlen, value, vlen, expire_ms);
+	if (r->esc & SS_REC_VALUE_ESC) {
+		ss_record_unescape(r->value, r->vlen, s->scratch + SS_NAME_MAX);
+		value = s->scratch + SS_NAME_MAX;
+	}
+	return ss_table_set(s->table, name, r->nraw, value, r->vraw, r->expire_ms, r->rev,
+			    r->commit_ms, now_ms);
 }
 
 static int replay_apply(void *arg, const struct ss_record *r)
 {
 	struct replay_ctx *c = arg;
-	int rc;
+	struct ss_record v1;
+	int existed, rc;
 
-	if (r->type == SS_REC_DEL) {
-		(void)ss_table_del(c->table, r->name, r->nlen, c->now_ms);
-		return 0;
+	if (c->s->log.version == 1) {
+		v1 = *r;
+		v1.rev = ++c->v1_rev;
+		v1.commit_ms = 0; /* unknown */
+		r = &v1;
 	}
-	rc = apply_set(c->table, r->name, r->nlen, r->value, r->vlen, r->expire_ms, c->now_ms);
+	rc = apply_record(c->s, r, c->now_ms, &existed);
 	if (rc == 1)
 		c->expired++;
 	return rc < 0 ? -1 : 0;
@@ -239,8 +265,9 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	s->log_path = join(opt->dir, SS_LOG_FILE);
 	s->tmp_path = join(opt->dir, SS_LOG_TMP_FILE);
 	s->lock_path = join(opt->dir, SS_LOCK_FILE);
-	s->table = ss_table_new();
-	if (!s->dir || !s->log_path || !s->tmp_path || !s->lock_path || !s->table) {
+	s->table = ss_table_new(opt->history);
+	s->scratch = malloc(SS_NAME_MAX + SS_VALUE_MAX);
+	if (!s->dir || !s->log_path || !s->tmp_path || !s->lock_path || !s->table || !s->scratch) {
 		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", opt->dir);
 		goto out;
 	}
@@ -254,10 +281,19 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 		goto out;
 	}
 	ss_logfile_init(&s->log, s->log_path, s->dir, s->io, opt->prealloc_bytes);
-	ctx.table = s->table;
+	ctx.s = s;
 	ctx.now_ms = now_ms;
 	if (ss_logfile_open(&s->log, replay_apply, &ctx, &lrep, err) < 0)
 		goto out;
+	/* A log an older version wrote is rewritten in the current format
+	 * now, before anything is appended to it: a compaction's tail is
+	 * copied byte for byte, so one file must hold one format. */
+	if (s->log.version != SS_LOG_VERSION) {
+		long old = s->log.version;
+		if (ss_store_compact(s, now_ms, err) < 0)
+			goto out;
+		rep->upgraded_from = (int)old;
+	}
 	rep->records = lrep.records;
 	rep->groups = lrep.groups;
 	rep->expired = ctx.expired;
@@ -282,6 +318,7 @@ void ss_store_close(struct ss_store *s)
 	if (s->lock_fd >= 0)
 		s->io->close(s->io->ctx, s->lock_fd); /* releases the flock */
 	ss_table_free(s->table);
+	free(s->scratch);
 	free(s->dir);
 	free(s->log_path);
 	free(s->tmp_path);
@@ -321,16 +358,26 @@ int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms)
 {
 	for (size_t i = 0; i < b->nops; i++) {
 		struct ss_op *op = &b->ops[i];
-		const char *name = b->buf + op->name_off;
+		struct ss_record r = {
+			.type = op->type,
+			.name = b->buf + op->name_off,
+			.nlen = op->nlen,
+			.value = b->buf + op->value_off,
+			.vlen = op->vlen,
+			.expire_ms = op->expire_ms,
+			.rev = op->rev,
+			.commit_ms = op->commit_ms,
+			.esc = op->esc,
+			.nraw = op->nraw,
+			.vraw = op->vraw,
+		};
+		int existed = 0;
 
-		if (op->type == SS_REC_DEL) {
-			op->result = ss_table_del(s->table, name, op->nlen, now_ms);
+		if (op->type == SS_OP_REPLY)
 			continue;
-		}
-		if (apply_set(s->table, name, op->nlen, b->buf + op->value_off, op->vlen,
-			      op->expire_ms, now_ms) < 0)
+		if (apply_record(s, &r, now_ms, &existed) < 0)
 			return -1;
-		op->result = 0;
+		op->result = op->type == SS_REC_DEL ? existed : 0;
 	}
 	return 0;
 }
