@@ -10,10 +10,20 @@
  *
  * Handlers reply only through the connection's protocol (env->proto): they
  * say "ok", "this value", "no such checkpoint", never which bytes.
+ *
+ * Revisions and conditions. Every mutating command takes the next revision
+ * (pending.h) when it stages. A condition - an expected revision - is
+ * decided at staging against the state the name will have once everything
+ * staged before is applied (pending.h), else the table. Its decision is
+ * answered only when the open batch is durable, CONFLICT included: the
+ * revision a CONFLICT names may be one still in flight, and a crash could
+ * take it back. So a command that writes nothing stages a reply-only op
+ * (ss_batch_add_reply), answered in order with the batch.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
@@ -74,11 +84,98 @@ static int parse_ttl(const struct ss_token *t, int64_t *out)
 	return 0;
 }
 
-static enum ss_cmd_status stage(struct ss_cmd_env *env, const struct ss_record *r)
+/* A name's state as the next staged command will find it. */
+struct current {
+	uint64_t rev; /* 0: absent */
+	const char *value;
+	size_t vlen;
+	int64_t expire_ms;
+	struct ss_entry e; /* value may point into it */
+};
+
+static void current(struct ss_cmd_env *env, const char *name, size_t nlen, struct current *c)
 {
-	if (ss_batch_add(env->batch, r, env->owner) < 0)
+	struct ss_pending_state st;
+
+	if (ss_pending_get(env->pending, name, nlen, &st)) {
+		c->rev = st.rev;
+		c->value = st.value;
+		c->vlen = st.vlen;
+		c->expire_ms = st.expire_ms;
+		/* A staged SET may expire before it is applied; then it acts
+		 * as a DEL (store.h), and so it counts as absent now. */
+		if (c->rev && c->expire_ms && c->expire_ms <= env->now_ms)
+			c->rev = 0;
+		return;
+	}
+	c->rev = 0;
+	if (ss_table_get(env->table, name, nlen, env->now_ms, &c->e)) {
+		c->rev = c->e.rev;
+		c->value = c->e.value;
+		c->vlen = c->e.vlen;
+		c->expire_ms = c->e.expire_ms;
+	}
+}
+
+/* Stages n records that take one new revision, with the reply kind of the
+ * last; all or none. Records how each leaves its name. */
+static enum ss_cmd_status stage_records(struct ss_cmd_env *env, struct ss_record *rs, size_t n,
+					int reply)
+{
+	uint64_t rev = ss_pending_next(env->pending);
+	struct ss_batch_mark mark;
+	size_t i;
+
+	ss_batch_mark(env->batch, &mark);
+	for (i = 0; i < n; i++) {
+		rs[i].rev = rev;
+		rs[i].commit_ms = env->now_ms;
+	}
+	if ((n == 1 ? ss_batch_add(env->batch, rs, env->owner)
+		    : ss_batch_add_group(env->batch, rs, n, env->owner)) < 0)
+		return SS_CMD_NOMEM;
+	for (i = 0; i < n; i++) {
+		struct ss_pending_state st = {
+			.rev = rs[i].type == SS_REC_SET ? rev : 0,
+			.value = rs[i].value,
+			.vlen = rs[i].vlen,
+			.expire_ms = rs[i].expire_ms,
+			.commit_ms = rs[i].commit_ms,
+		};
+		if (ss_pending_put(env->pending, env->batch, rs[i].name, rs[i].nlen, &st) < 0)
+			break;
+	}
+	if (i < n) {
+		/* Take it all back: the batch's ops (the last ones) and the
+		 * states already recorded. */
+		while (i-- > 0)
+			ss_pending_pop(env->pending, rs[i].name, rs[i].nlen);
+		ss_batch_rewind(env->batch, &mark);
+		return SS_CMD_NOMEM;
+	}
+	ss_pending_take(env->pending, env->batch);
+	env->batch->ops[env->batch->nops - 1].reply = reply;
+	return SS_CMD_STAGED;
+}
+
+static enum ss_cmd_status stage(struct ss_cmd_env *env, struct ss_record *r, int reply)
+{
+	return stage_records(env, r, 1, reply);
+}
+
+/* A reply that waits for the open batch to be durable, writing nothing. */
+static enum ss_cmd_status stage_reply(struct ss_cmd_env *env, int reply, uint64_t rev,
+				      const char *p, size_t n)
+{
+	if (ss_batch_add_reply(env->batch, env->owner, reply, rev, p, n) < 0)
 		return SS_CMD_NOMEM;
 	return SS_CMD_STAGED;
+}
+
+/* Parses a revision: decimal digits (leading zeros allowed), a u64. */
+static int parse_rev(const struct ss_token *t, uint64_t *out)
+{
+	return ss_parse_u64(t->p, t->n, out);
 }
 
 /* The one value the text protocol cannot tell apart from an answer: GET
@@ -90,48 +187,286 @@ static int reserved_value(const char *p, size_t n)
 	return n == 4 && memcmp(p, "NULL", 4) == 0;
 }
 
+/* Checks a value to store. Returns NULL or the reason it is refused. */
+static const char *check_value(const struct ss_token *t)
+{
+	const char *why = check_token(t, SS_VALUE_MAX, "value too long", "invalid value");
+
+	if (!why && reserved_value(t->p, t->n))
+		why = "reserved value 'NULL': GET_CHECKPOINT answers NULL for a missing checkpoint";
+	return why;
+}
+
+/* Past the quota a write that adds is refused, but a DEL and COMPACT go
+ * on: they are how the log gets back under it. */
+static const char *check_quota(const struct ss_cmd_env *env)
+{
+	return env->quota_exceeded ? "quota exceeded: the log has passed --quota-bytes; delete "
+				     "checkpoints and COMPACT to make room"
+				   : NULL;
+}
+
+/* The expiry of an optional ttl token (NULL: none). Returns 0, or -1. */
+static int expiry(const struct ss_cmd_env *env, const struct ss_token *t, int64_t *expire_ms)
+{
+	int64_t ttl;
+
+	*expire_ms = 0;
+	if (!t)
+		return 0;
+	if (parse_ttl(t, &ttl) < 0)
+		return -1;
+	*expire_ms = env->now_ms + ttl * 1000;
+	return 0;
+}
+
+static struct ss_record set_record(const struct ss_token *name, const char *value, size_t vlen,
+				   int64_t expire_ms)
+{
+	struct ss_record r = {
+		.type = SS_REC_SET,
+		.name = name->p,
+		.nlen = name->n,
+		.value = value,
+		.vlen = vlen,
+		.expire_ms = expire_ms,
+	};
+	return r;
+}
+
 static enum ss_cmd_status cmd_set(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
 	const char *why = check_name(&req->argv[1]);
+	int64_t expire_ms;
+
 	if (!why)
-		why = check_token(&req->argv[2], SS_VALUE_MAX, "value too long", "invalid value");
-	if (!why && reserved_value(req->argv[2].p, req->argv[2].n))
-		why = "reserved value 'NULL': GET_CHECKPOINT answers NULL for a missing checkpoint";
-	/* Past the quota a SET is refused, but a DEL and COMPACT go on: they
-	 * are how the log gets back under it. */
-	if (!why && env->quota_exceeded)
-		why = "quota exceeded: the log has passed --quota-bytes; delete checkpoints and "
-		      "COMPACT to make room";
+		why = check_value(&req->argv[2]);
+	if (!why)
+		why = check_quota(env);
 	if (why)
 		return reply_err(env, out, "%s", why);
-
-	int64_t expire_ms = 0;
-	if (req->argc == 4) {
-		int64_t ttl;
-		if (parse_ttl(&req->argv[3], &ttl) < 0)
-			return reply_err(env, out, "invalid ttl");
-		expire_ms = env->now_ms + ttl * 1000;
-	}
-	struct ss_record r = {
-		.type = SS_REC_SET,
-		.name = req->argv[1].p,
-		.nlen = req->argv[1].n,
-		.value = req->argv[2].p,
-		.vlen = req->argv[2].n,
-		.expire_ms = expire_ms,
-	};
-	return stage(env, &r);
+	if (expiry(env, req->argc == 4 ? &req->argv[3] : NULL, &expire_ms) < 0)
+		return reply_err(env, out, "invalid ttl");
+	struct ss_record r = set_record(&req->argv[1], req->argv[2].p, req->argv[2].n, expire_ms);
+	return stage(env, &r, SS_REPLY_OK);
 }
 
 static enum ss_cmd_status cmd_del(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
 	const char *why = check_name(&req->argv[1]);
+	struct current c;
+	uint64_t want;
+
 	if (why)
 		return reply_err(env, out, "%s", why);
+	if (req->argc == 3 && parse_rev(&req->argv[2], &want) < 0)
+		return reply_err(env, out, "invalid revision: want a decimal from 0 to 2^64-1");
+	current(env, req->argv[1].p, req->argv[1].n, &c);
+	if (req->argc == 3 && c.rev != want)
+		return stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
+	/* Deleting nothing changes nothing: no record, no revision. */
+	if (c.rev == 0)
+		return stage_reply(env, SS_REPLY_INT, 0, NULL, 0);
 	struct ss_record r = {.type = SS_REC_DEL, .name = req->argv[1].p, .nlen = req->argv[1].n};
-	return stage(env, &r);
+	enum ss_cmd_status st = stage(env, &r, SS_REPLY_INT);
+	if (st == SS_CMD_STAGED)
+		env->batch->ops[env->batch->nops - 1].reply_rev = 1;
+	return st;
+}
+
+static enum ss_cmd_status cmd_cas(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out)
+{
+	const char *why = check_name(&req->argv[1]);
+	struct current c;
+	uint64_t want;
+	int64_t expire_ms;
+
+	if (!why)
+		why = check_value(&req->argv[3]);
+	if (!why && parse_rev(&req->argv[2], &want) < 0)
+		why = "invalid revision: want a decimal from 0 to 2^64-1";
+	if (!why)
+		why = check_quota(env);
+	if (why)
+		return reply_err(env, out, "%s", why);
+	if (expiry(env, req->argc == 5 ? &req->argv[4] : NULL, &expire_ms) < 0)
+		return reply_err(env, out, "invalid ttl");
+	current(env, req->argv[1].p, req->argv[1].n, &c);
+	if (c.rev != want)
+		return stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
+	struct ss_record r = set_record(&req->argv[1], req->argv[3].p, req->argv[3].n, expire_ms);
+	return stage(env, &r, SS_REPLY_OK_REV);
+}
+
+static int cmp_token(const void *a, const void *b)
+{
+	const struct ss_token *x = *(const struct ss_token *const *)a;
+	const struct ss_token *y = *(const struct ss_token *const *)b;
+	size_t n = x->n < y->n ? x->n : y->n;
+	int c = memcmp(x->p, y->p, n);
+
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* Whether the names argv[first], argv[first + step], ... hold one twice.
+ * -1 if the check ran out of memory. */
+static int duplicate_name(const struct ss_request *req, int first, int step, size_t n)
+{
+	const struct ss_token **v = malloc(n * sizeof(*v));
+	int dup = 0;
+
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		v[i] = &req->argv[first + (int)i * step];
+	qsort(v, n, sizeof(*v), cmp_token);
+	for (size_t i = 1; i < n && !dup; i++)
+		dup = cmp_token(&v[i - 1], &v[i]) == 0;
+	free(v);
+	return dup;
+}
+
+/* MSET_CHECKPOINT p1 v1 ... and MCAS_CHECKPOINT p1 r1 v1 ...: step is 2 or
+ * 3 tokens per pipeline. Checks every token, then (MCAS) every condition in
+ * order, then stages them all as one group with one revision. */
+static enum ss_cmd_status multi_commit(const struct ss_request *req, struct ss_cmd_env *env,
+				       struct ss_buf *out, int step)
+{
+	int nargs = req->argc - 1;
+	size_t n = (size_t)nargs / (size_t)step;
+	const char *why = NULL;
+	struct ss_record *rs;
+	enum ss_cmd_status st;
+
+	if (nargs % step != 0)
+		return reply_err(env, out, "wrong number of arguments for '%s': want %s",
+				 step == 2 ? "MSET_CHECKPOINT" : "MCAS_CHECKPOINT",
+				 step == 2 ? "pairs of <name> <value>"
+					   : "triples of <name> <expected_rev> <value>");
+	for (int i = 1; i < req->argc && !why; i += step) {
+		uint64_t want;
+		why = check_name(&req->argv[i]);
+		if (!why && step == 3 && parse_rev(&req->argv[i + 1], &want) < 0)
+			why = "invalid revision: want a decimal from 0 to 2^64-1";
+		if (!why)
+			why = check_value(&req->argv[i + step - 1]);
+	}
+	if (!why)
+		why = check_quota(env);
+	if (why)
+		return reply_err(env, out, "%s", why);
+	int dup = duplicate_name(req, 1, step, n);
+	if (dup < 0)
+		return SS_CMD_NOMEM;
+	if (dup)
+		return reply_err(env, out, "the same pipeline twice in one multi-commit");
+	for (int i = 1; step == 3 && i < req->argc; i += step) {
+		struct current c;
+		uint64_t want;
+		(void)parse_rev(&req->argv[i + 1], &want);
+		current(env, req->argv[i].p, req->argv[i].n, &c);
+		if (c.rev != want)
+			return stage_reply(env, SS_REPLY_CONFLICT_AT, c.rev, req->argv[i].p,
+					   req->argv[i].n);
+	}
+	rs = malloc(n * sizeof(*rs));
+	if (!rs)
+		return SS_CMD_NOMEM;
+	for (size_t k = 0; k < n; k++) {
+		const struct ss_token *v = &req->argv[1 + (int)k * step + step - 1];
+		rs[k] = set_record(&req->argv[1 + (int)k * step], v->p, v->n, 0);
+	}
+	st = stage_records(env, rs, n, SS_REPLY_OK_REV);
+	free(rs);
+	return st;
+}
+
+static enum ss_cmd_status cmd_mset(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	return multi_commit(req, env, out, 2);
+}
+
+static enum ss_cmd_status cmd_mcas(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	return multi_commit(req, env, out, 3);
+}
+
+/* The value name had at revision to_rev, looked up in what is staged and
+ * in the table's versions. Returns 1 and the value (copied into buf, which
+ * the caller frees), or 0. */
+static int value_at(struct ss_cmd_env *env, const struct ss_token *name, uint64_t to_rev,
+		    char **buf, size_t *vlen)
+{
+	struct ss_pending_state st;
+	size_t depth = ss_table_history_depth(env->table) + 1, k;
+	struct ss_version *v;
+	int found = 0;
+
+	*buf = NULL;
+	if (ss_pending_get(env->pending, name->p, name->n, &st) && st.rev == to_rev) {
+		*buf = malloc(st.vlen);
+		if (!*buf)
+			return -1;
+		memcpy(*buf, st.value, st.vlen);
+		*vlen = st.vlen;
+		return 1;
+	}
+	v = malloc(depth * sizeof(*v));
+	if (!v)
+		return -1;
+	k = ss_table_history(env->table, name->p, name->n, env->now_ms, v, depth);
+	for (size_t i = 0; i < k && !found; i++) {
+		if (v[i].rev != to_rev)
+			continue;
+		found = 1;
+		*buf = malloc(v[i].vlen);
+		if (!*buf) {
+			free(v);
+			return -1;
+		}
+		memcpy(*buf, v[i].value, v[i].vlen);
+		*vlen = v[i].vlen;
+	}
+	free(v);
+	return found;
+}
+
+static enum ss_cmd_status cmd_rollback(const struct ss_request *req, struct ss_cmd_env *env,
+				       struct ss_buf *out)
+{
+	const char *why = check_name(&req->argv[1]);
+	uint64_t to_rev, want = 0;
+	struct current c;
+	char *value;
+	size_t vlen = 0;
+
+	if (!why && (parse_rev(&req->argv[2], &to_rev) < 0 ||
+		     (req->argc == 4 && parse_rev(&req->argv[3], &want) < 0)))
+		why = "invalid revision: want a decimal from 0 to 2^64-1";
+	if (!why)
+		why = check_quota(env);
+	if (why)
+		return reply_err(env, out, "%s", why);
+	current(env, req->argv[1].p, req->argv[1].n, &c);
+	if (req->argc == 4 && c.rev != want)
+		return stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
+	int found = c.rev ? value_at(env, &req->argv[1], to_rev, &value, &vlen) : 0;
+	if (found < 0)
+		return SS_CMD_NOMEM;
+	if (!found)
+		return stage_reply(env, SS_REPLY_NO_REV, to_rev, NULL, 0);
+	/* The old value comes back as a new revision, keeping the expiry
+	 * the checkpoint has now: every holder of an older revision is
+	 * fenced. */
+	struct ss_record r = set_record(&req->argv[1], value, vlen, c.expire_ms);
+	enum ss_cmd_status st = stage(env, &r, SS_REPLY_OK_REV);
+	free(value);
+	return st;
 }
 
 /* The read commands' common start: checks the name, then looks it up.
@@ -191,6 +526,167 @@ static enum ss_cmd_status cmd_ttl(const struct ss_request *req, struct ss_cmd_en
 	return replied(env->proto->integer(out, secs));
 }
 
+static enum ss_cmd_status cmd_getrev(const struct ss_request *req, struct ss_cmd_env *env,
+				     struct ss_buf *out)
+{
+	struct ss_entry e;
+	int found = 0;
+	enum ss_cmd_status st;
+
+	if (!read_entry(req, env, out, &e, &found, &st))
+		return st;
+	if (!found)
+		return replied(env->proto->null(out));
+	return replied(env->proto->rev_value(out, e.rev, e.value, e.vlen));
+}
+
+/* Parses a count: 1..max. */
+static int parse_count(const struct ss_token *t, uint64_t max, uint64_t *out)
+{
+	return ss_parse_u64(t->p, t->n, out) < 0 || *out < 1 || *out > max ? -1 : 0;
+}
+
+static enum ss_cmd_status cmd_history(const struct ss_request *req, struct ss_cmd_env *env,
+				      struct ss_buf *out)
+{
+	const char *why = check_name(&req->argv[1]);
+	uint64_t count = SS_HISTORY_MAX + 1;
+	struct ss_version *v;
+	size_t n, before = ss_buf_size(out);
+	int rc;
+
+	if (!why && req->argc == 3 && parse_count(&req->argv[2], SS_HISTORY_MAX + 1, &count) < 0)
+		why = "invalid count: want 1 to 1001";
+	if (why)
+		return reply_err(env, out, "%s", why);
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	size_t depth = ss_table_history_depth(env->table) + 1;
+	if (count > depth)
+		count = depth;
+	v = malloc(count * sizeof(*v));
+	if (!v)
+		return SS_CMD_NOMEM;
+	n = ss_table_history(env->table, req->argv[1].p, req->argv[1].n, env->now_ms, v, count);
+	rc = env->proto->rows_begin(out);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = env->proto->version(out, v[i].rev, v[i].commit_ms, v[i].value, v[i].vlen);
+	if (rc == 0)
+		rc = env->proto->rows_end(out);
+	free(v);
+	if (rc < 0) {
+		out->len = out->off + before;
+		return SS_CMD_NOMEM;
+	}
+	return SS_CMD_REPLIED;
+}
+
+/* LIST_CHECKPOINTS cursors. The table's cursor is a position; the client
+ * gets it with a 16-bit check beside it, so that a cursor the server never
+ * issued (a typo, a number from elsewhere) is an error, not a silent skip
+ * to some place in the table. */
+#define CURSOR_CHECK_BITS 16
+
+static uint64_t cursor_check(uint64_t pos)
+{
+	uint64_t h = (pos + 1) * 0x9e3779b97f4a7c15u;
+
+	return (h ^ (h >> 29)) >> (64 - CURSOR_CHECK_BITS);
+}
+
+static uint64_t cursor_encode(uint64_t pos)
+{
+	return pos == 0 ? 0 : pos << CURSOR_CHECK_BITS | cursor_check(pos);
+}
+
+/* Returns 0 and the table position, or -1 for a cursor never issued. */
+static int cursor_decode(uint64_t c, uint64_t *pos)
+{
+	*pos = c >> CURSOR_CHECK_BITS;
+	if (c == 0)
+		return 0;
+	return *pos != 0 && (c & ((1u << CURSOR_CHECK_BITS) - 1)) == cursor_check(*pos) ? 0 : -1;
+}
+
+struct listing {
+	const struct ss_proto *proto;
+	struct ss_buf *out;
+	size_t rows, want;
+	int rc;
+};
+
+/* Replies past this stop a call early (the cursor resumes): 10,000 rows
+ * of 64 KiB values would be 640 MB in one reply. */
+#define LIST_REPLY_BYTES (1024 * 1024)
+
+static int list_one(void *arg, const struct ss_entry *e)
+{
+	struct listing *l = arg;
+
+	if (l->rc == 0)
+		l->rc = l->proto->listed(l->out, e->name, e->nlen, e->rev, e->commit_ms, e->value,
+					 e->vlen);
+	l->rows++;
+	return l->rc < 0 || l->rows >= l->want || ss_buf_size(l->out) >= LIST_REPLY_BYTES;
+}
+
+static enum ss_cmd_status cmd_list(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	uint64_t cursor, pos, count = SS_LIST_COUNT_DEFAULT;
+	const struct ss_token *prefix = NULL;
+	struct ss_buf rows;
+
+	if (ss_parse_u64(req->argv[1].p, req->argv[1].n, &cursor) < 0 ||
+	    cursor_decode(cursor, &pos) < 0)
+		return reply_err(env, out, "invalid cursor: use 0 or a cursor LIST_CHECKPOINTS returned");
+	for (int i = 2; i < req->argc; i += 2) {
+		if (i + 1 >= req->argc)
+			return reply_err(env, out, "syntax error: '%.*s' wants a value",
+					 (int)(req->argv[i].n < 32 ? req->argv[i].n : 32),
+					 req->argv[i].p);
+		if (ss_token_is(&req->argv[i], "PREFIX")) {
+			const char *why = check_name(&req->argv[i + 1]);
+			if (why)
+				return reply_err(env, out, "invalid prefix: %s", why);
+			prefix = &req->argv[i + 1];
+		} else if (ss_token_is(&req->argv[i], "COUNT")) {
+			if (parse_count(&req->argv[i + 1], SS_LIST_COUNT_MAX, &count) < 0)
+				return reply_err(env, out, "invalid count: want 1 to %d",
+						 SS_LIST_COUNT_MAX);
+		} else {
+			return reply_err(env, out, "syntax error: unknown keyword '%.*s': want PREFIX or COUNT",
+					 (int)(req->argv[i].n < 32 ? req->argv[i].n : 32),
+					 req->argv[i].p);
+		}
+	}
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	/* Rows go to their own buffer: the CURSOR line leads the reply but
+	 * is known only once the scan has run. Each call visits at most 10
+	 * home buckets per row asked for, so a sparse PREFIX may return few
+	 * rows (or none) with a cursor to go on: bounded work per call is the
+	 * point. */
+	ss_buf_init(&rows);
+	struct listing l = {.proto = env->proto, .out = &rows, .want = count};
+	uint64_t next = ss_table_scan(env->table, pos, 10 * count, prefix ? prefix->p : NULL,
+				      prefix ? prefix->n : 0, env->now_ms, list_one, &l);
+	size_t before = ss_buf_size(out);
+	int rc = l.rc;
+	if (rc == 0)
+		rc = env->proto->cursor(out, cursor_encode(next));
+	if (rc == 0)
+		rc = ss_buf_append(out, ss_buf_head(&rows), ss_buf_size(&rows));
+	if (rc == 0)
+		rc = env->proto->rows_end(out);
+	ss_buf_free(&rows);
+	if (rc < 0) {
+		out->len = out->off + before;
+		return SS_CMD_NOMEM;
+	}
+	return SS_CMD_REPLIED;
+}
+
 static enum ss_cmd_status cmd_ping(const struct ss_request *req, struct ss_cmd_env *env,
 				   struct ss_buf *out)
 {
@@ -244,12 +740,19 @@ static enum ss_cmd_status cmd_stats(const struct ss_request *req, struct ss_cmd_
 static const struct ss_cmd commands[] = {
 	CMD("SET_CHECKPOINT", 2, 3, WRITE, cmd_set),
 	CMD("GET_CHECKPOINT", 1, 1, READ, cmd_get),
-	CMD("DEL_CHECKPOINT", 1, 1, WRITE, cmd_del),
+	CMD("DEL_CHECKPOINT", 1, 2, WRITE, cmd_del),
 	CMD("TTL_CHECKPOINT", 1, 1, READ, cmd_ttl),
 	CMD("COMPACT", 0, 0, ADMIN, cmd_compact),
 	CMD("PING", 0, 0, CONN, cmd_ping),
 	CMD("QUIT", 0, 0, CONN, cmd_quit),
 	CMD("STATS", 0, 0, READ, cmd_stats),
+	CMD("GETREV_CHECKPOINT", 1, 1, READ, cmd_getrev),
+	CMD("CAS_CHECKPOINT", 3, 4, WRITE, cmd_cas),
+	CMD("MSET_CHECKPOINT", 2, SS_ARGS_MAX - 1, WRITE, cmd_mset),
+	CMD("MCAS_CHECKPOINT", 3, SS_ARGS_MAX - 1, WRITE, cmd_mcas),
+	CMD("HISTORY_CHECKPOINT", 1, 2, READ, cmd_history),
+	CMD("ROLLBACK_CHECKPOINT", 2, 3, WRITE, cmd_rollback),
+	CMD("LIST_CHECKPOINTS", 1, 5, READ, cmd_list),
 };
 
 const struct ss_cmd *ss_cmd_table(size_t *n)
@@ -282,6 +785,8 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 		name[n] = '\0';
 		return reply_err(env, out, "unknown command '%s'", name);
 	}
+	if (req->nomem)
+		return SS_CMD_NOMEM;
 	if (req->too_many)
 		return reply_err(env, out, "too many arguments");
 	int nargs = req->argc - 1;
@@ -290,11 +795,24 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 	return cmd->run(req, env, out);
 }
 
-int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_op *op, struct ss_buf *out)
+int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_batch *b, const struct ss_op *op,
+		    struct ss_buf *out)
 {
-	if (op->type == SS_REC_DEL)
-		return proto->integer(out, op->result ? 1 : 0);
-	return proto->ok(out);
+	switch (op->reply) {
+	case SS_REPLY_INT:
+		return proto->integer(out, (long long)op->reply_rev);
+	case SS_REPLY_OK_REV:
+		return proto->ok_rev(out, op->reply_rev);
+	case SS_REPLY_CONFLICT:
+		return proto->conflict(out, NULL, 0, op->reply_rev);
+	case SS_REPLY_CONFLICT_AT:
+		return proto->conflict(out, b->aux + op->aux_off, op->aux_len, op->reply_rev);
+	case SS_REPLY_NO_REV:
+		return ss_proto_errorf(proto, out, "no revision %llu in history",
+				       (unsigned long long)op->reply_rev);
+	default:
+		return proto->ok(out);
+	}
 }
 
 int ss_cmd_reply_write_failed(const struct ss_proto *proto, int errnum, struct ss_buf *out)

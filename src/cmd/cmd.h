@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "cmd/pending.h"
 #include "common/buf.h"
 #include "proto/proto.h"
 #include "statestored/batch.h"
@@ -23,8 +24,9 @@ struct ss_cmd_env {
 	const struct ss_proto *proto; /* the wire format to reply in */
 	struct ss_table *table; /* durable state, for reads */
 	struct ss_batch *batch; /* the open batch, for mutations */
+	struct ss_pending *pending; /* staged state and the revision counter */
 	void *owner;            /* recorded in each staged op */
-	int64_t now_ms;         /* unix ms, for TTLs */
+	int64_t now_ms;         /* unix ms, for TTLs and commit times */
 	int may_reply;          /* 0 while the caller still owes earlier replies */
 	int quota_exceeded;     /* the log is past its quota: refuse SETs */
 	uint64_t *rejected;     /* incremented for each error reply */
@@ -71,9 +73,24 @@ const struct ss_cmd *ss_cmd_lookup(const struct ss_token *name);
 enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out);
 
-/* Appends the reply of a committed op (ok, or the integer 1/0 for a
- * delete). 0 or -1 (ENOMEM), as every reply below. */
-int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_op *op, struct ss_buf *out);
+/* What an op answers once its batch is durable (ss_op.reply; 0: none). */
+enum ss_cmd_reply {
+	SS_REPLY_OK = 1,       /* OK (SET_CHECKPOINT) */
+	SS_REPLY_INT,          /* the integer reply_rev (DEL_CHECKPOINT's 1 or 0) */
+	SS_REPLY_OK_REV,       /* OK <rev> */
+	SS_REPLY_CONFLICT,     /* CONFLICT <rev> */
+	SS_REPLY_CONFLICT_AT,  /* CONFLICT <name> <rev>, the name in aux */
+	SS_REPLY_NO_REV,       /* ERR no revision <rev> in history */
+};
+
+/* LIST_CHECKPOINTS' COUNT: default and most. */
+#define SS_LIST_COUNT_DEFAULT 100
+#define SS_LIST_COUNT_MAX 10000
+
+/* Appends the reply of a committed op (ss_cmd_reply). 0 or -1 (ENOMEM), as
+ * every reply below. */
+int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_batch *b, const struct ss_op *op,
+		    struct ss_buf *out);
 
 /* Appends the reply of an op whose batch could not be written: errnum is the
  * write's errno. */

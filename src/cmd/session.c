@@ -38,10 +38,12 @@ void ss_session_trim(struct ss_session *s)
 enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_session_env *env)
 {
 	struct ss_request req;
+	enum ss_session_result res = SS_SESSION_IDLE;
 	struct ss_cmd_env cmd = {
 		.proto = s->proto,
 		.table = env->table,
 		.batch = env->batch,
+		.pending = env->pending,
 		.owner = s,
 		.now_ms = env->now_ms,
 		.quota_exceeded = env->quota_exceeded,
@@ -50,9 +52,12 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 		.stats_arg = env->stats_arg,
 	};
 
+	ss_request_init(&req);
 	while (!s->closed && !s->close_after && !s->compact_wait && !env->stopping) {
-		if (ss_buf_size(&s->out) >= SS_SESSION_OUT_HIGH)
-			return SS_SESSION_HIGH;
+		if (ss_buf_size(&s->out) >= SS_SESSION_OUT_HIGH) {
+			res = SS_SESSION_HIGH;
+			break;
+		}
 		long n = s->proto->parse(ss_buf_head(&s->in), ss_buf_size(&s->in), env->max_line,
 					 &req);
 		if (n == 0)
@@ -63,8 +68,10 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			size_t before = ss_buf_size(&s->out);
 			(*env->rejected)++;
 			s->close_after = 1;
-			if (s->proto->error(&s->out, "line too long") < 0)
-				return SS_SESSION_NOMEM;
+			if (s->proto->error(&s->out, "line too long") < 0) {
+				res = SS_SESSION_NOMEM;
+				break;
+			}
 			if (env->observe)
 				env->observe(env->observe_arg, s, NULL, SS_CMD_REPLIED, before,
 					     env->batch->nops);
@@ -75,8 +82,10 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			ss_buf_consume(&s->in, (size_t)n);
 			continue;
 		}
-		if (env->batch->len >= env->batch_max_bytes || env->batch->nops >= SS_GROUP_MAX)
-			return SS_SESSION_FULL;
+		if (env->batch->len >= env->batch_max_bytes || env->batch->nops >= SS_GROUP_MAX) {
+			res = SS_SESSION_FULL;
+			break;
+		}
 		size_t out_before = ss_buf_size(&s->out), nops_before = env->batch->nops;
 		cmd.may_reply = s->pending == 0;
 		enum ss_cmd_status st = ss_cmd_execute(&req, &cmd, &s->out);
@@ -84,8 +93,10 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			env->observe(env->observe_arg, s, &req, st, out_before, nops_before);
 		if (st == SS_CMD_WAIT)
 			break;
-		if (st == SS_CMD_NOMEM)
-			return SS_SESSION_NOMEM;
+		if (st == SS_CMD_NOMEM) {
+			res = SS_SESSION_NOMEM;
+			break;
+		}
 		ss_buf_consume(&s->in, (size_t)n);
 		if (st == SS_CMD_STAGED) {
 			s->pending++;
@@ -96,13 +107,18 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			s->close_after = 1;
 		}
 	}
-	return SS_SESSION_IDLE;
+	ss_request_free(&req);
+	return res;
 }
 
-int ss_session_answer(const struct ss_op *op, int written, int errnum, uint64_t seq)
+int ss_session_answer(const struct ss_batch *b, const struct ss_op *op, int written, int errnum,
+		      uint64_t seq)
 {
 	struct ss_session *s = op->owner;
-	int rc = written ? ss_cmd_reply_op(s->proto, op, &s->out)
+
+	if (!op->reply)
+		return 0;
+	int rc = written ? ss_cmd_reply_op(s->proto, b, op, &s->out)
 			 : ss_cmd_reply_write_failed(s->proto, errnum, &s->out);
 	int flags = rc < 0 ? SS_ANSWER_NOMEM : 0;
 

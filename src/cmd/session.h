@@ -62,6 +62,7 @@ struct ss_session {
 struct ss_session_env {
 	struct ss_table *table;  /* durable state, for reads */
 	struct ss_batch *batch;  /* the open batch, for mutations */
+	struct ss_pending *pending; /* staged state, revisions (pending.h) */
 	int64_t now_ms;          /* unix ms, for TTLs */
 	size_t max_line;         /* longest request line, without "\r\n" */
 	size_t batch_max_bytes;  /* the open batch takes no more past this size */
@@ -110,15 +111,17 @@ void ss_session_trim(struct ss_session *s);
  * earlier replies are out), and the session closes after it. */
 enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_session_env *env);
 
-/* Answers op, owned by a session, after its batch's commit (number seq, not
+/* Answers op of b, owned by a session, after b's commit (number seq, not
  * 0): its reply if written, else the write's ERR (errnum); one reply fewer
- * is pending. Returns SS_ANSWER_FIRST the first time seq answers this
+ * is pending. An op that owes no reply (all but the last of a
+ * multi-commit) does nothing and returns 0. Returns SS_ANSWER_FIRST the first time seq answers this
  * session (the caller resumes it once the whole batch is answered), plus
  * SS_ANSWER_NOMEM if the reply could not be appended (the caller closes the
  * connection). */
 #define SS_ANSWER_FIRST 1
 #define SS_ANSWER_NOMEM 2
-int ss_session_answer(const struct ss_op *op, int written, int errnum, uint64_t seq);
+int ss_session_answer(const struct ss_batch *b, const struct ss_op *op, int written, int errnum,
+		      uint64_t seq);
 
 /* 1 if the session is finished: closed, or closing with nothing left to
  * send, or at EOF with every reply sent and no complete line left. */

@@ -17,6 +17,7 @@
 #define STATESTORED_PROTO_PROTO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 #include "statestored/limits.h"
@@ -26,11 +27,24 @@ struct ss_token {
 	size_t n;
 };
 
+/* Tokens a request keeps without allocating. */
+#define SS_ARGS_INLINE 16
+
+/* A parsed request. ss_request_init before the first parse and
+ * ss_request_free after the last: a request of more than SS_ARGS_INLINE
+ * tokens keeps them in an array it allocates and reuses. */
 struct ss_request {
 	int argc;     /* tokens kept in argv, at most SS_ARGS_MAX */
 	int too_many; /* 1 if the request had more than SS_ARGS_MAX tokens */
-	struct ss_token argv[SS_ARGS_MAX];
+	int nomem;    /* 1 if the token array could not grow: argv is cut */
+	struct ss_token *argv;
+	struct ss_token inline_argv[SS_ARGS_INLINE];
+	struct ss_token *heap;
+	size_t heap_cap;
 };
+
+void ss_request_init(struct ss_request *req);
+void ss_request_free(struct ss_request *req);
 
 struct ss_proto {
 	const char *name;
@@ -53,6 +67,20 @@ struct ss_proto {
 	int (*rows_begin)(struct ss_buf *out);
 	int (*row)(struct ss_buf *out, const char *name, const char *value);
 	int (*rows_end)(struct ss_buf *out);
+	/* Revisions. ok_rev: a commit took revision rev. conflict: a
+	 * condition failed; the current revision (0: absent), and the
+	 * pipeline that failed it for a multi-commit (name NULL otherwise).
+	 * rev_value: a checkpoint with its revision. */
+	int (*ok_rev)(struct ss_buf *out, uint64_t rev);
+	int (*conflict)(struct ss_buf *out, const char *name, size_t nlen, uint64_t rev);
+	int (*rev_value)(struct ss_buf *out, uint64_t rev, const char *p, size_t n);
+	/* Versions (HISTORY): rows_begin, version for each, rows_end.
+	 * Listings (LIST): cursor, listed for each, rows_end. */
+	int (*version)(struct ss_buf *out, uint64_t rev, int64_t commit_ms, const char *p,
+		       size_t n);
+	int (*cursor)(struct ss_buf *out, uint64_t next);
+	int (*listed)(struct ss_buf *out, const char *name, size_t nlen, uint64_t rev,
+		      int64_t commit_ms, const char *p, size_t n);
 };
 
 /* error() with a printf format; the message is cut at 1 KiB. */
@@ -74,7 +102,10 @@ int ss_token_is(const struct ss_token *t, const char *w);
  *
  * Replies are one line each: OK, the status word, "ERR <reason>", the
  * integer in decimal, the value as is, NULL; rows are "STAT <name>
- * <value>" lines and then END.
+ * <value>" lines and then END. Revisions: "OK <rev>", "CONFLICT
+ * [<name> ]<rev>", "<rev> <value>"; versions are "<rev> <commit_ms>
+ * <value>" lines and then END; a listing is "CURSOR <next>", then
+ * "<name> <rev> <commit_ms> <value>" lines, then END.
  */
 extern const struct ss_proto ss_proto_text;
 

@@ -7,6 +7,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/proto.h"
@@ -20,6 +21,47 @@ static int is_sep(char c) { return c == ' ' || c == '\t'; }
 static int over_limit(const char *buf, size_t len, size_t max_line)
 {
 	return len > max_line + 1 || (len == max_line + 1 && buf[max_line] != '\r');
+}
+
+void ss_request_init(struct ss_request *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->argv = req->inline_argv;
+}
+
+void ss_request_free(struct ss_request *req)
+{
+	free(req->heap);
+	ss_request_init(req);
+}
+
+/* Room for one more token in req->argv: the inline array, then a heap one
+ * that doubles (a multi-commit may hold many thousands). Returns 0, or -1
+ * with req->nomem set. */
+static int token_room(struct ss_request *req)
+{
+	size_t n = (size_t)req->argc;
+	int on_heap = req->heap && req->argv == req->heap;
+
+	if (n < SS_ARGS_INLINE)
+		return 0;
+	if (n >= req->heap_cap) {
+		size_t cap = req->heap_cap ? 2 * req->heap_cap : 4 * SS_ARGS_INLINE;
+		struct ss_token *p = realloc(req->heap, cap * sizeof(*p));
+		if (!p) {
+			req->nomem = 1;
+			return -1;
+		}
+		req->heap = p;
+		req->heap_cap = cap;
+		if (on_heap)
+			req->argv = p;
+	}
+	if (req->argv != req->heap) {
+		memcpy(req->heap, req->inline_argv, sizeof(req->inline_argv));
+		req->argv = req->heap;
+	}
+	return 0;
 }
 
 long ss_text_parse(const char *buf, size_t len, size_t max_line, struct ss_request *req)
@@ -38,6 +80,8 @@ long ss_text_parse(const char *buf, size_t len, size_t max_line, struct ss_reque
 
 	req->argc = 0;
 	req->too_many = 0;
+	req->nomem = 0;
+	req->argv = req->inline_argv;
 	size_t i = 0;
 	while (i < end) {
 		while (i < end && is_sep(buf[i]))
@@ -51,6 +95,8 @@ long ss_text_parse(const char *buf, size_t len, size_t max_line, struct ss_reque
 			req->too_many = 1;
 			continue;
 		}
+		if (req->nomem || token_room(req) < 0)
+			continue;
 		req->argv[req->argc].p = buf + start;
 		req->argv[req->argc].n = i - start;
 		req->argc++;
@@ -123,6 +169,47 @@ static int text_row(struct ss_buf *out, const char *name, const char *value)
 
 static int text_rows_end(struct ss_buf *out) { return line(out, "END", "", 0); }
 
+static int text_ok_rev(struct ss_buf *out, uint64_t rev)
+{
+	return ss_buf_printf(out, "OK %llu\n", (unsigned long long)rev);
+}
+
+static int text_conflict(struct ss_buf *out, const char *name, size_t nlen, uint64_t rev)
+{
+	if (!name)
+		return ss_buf_printf(out, "CONFLICT %llu\n", (unsigned long long)rev);
+	return ss_buf_printf(out, "CONFLICT %.*s %llu\n", (int)nlen, name, (unsigned long long)rev);
+}
+
+static int text_rev_value(struct ss_buf *out, uint64_t rev, const char *p, size_t n)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%llu ", (unsigned long long)rev);
+	return line(out, num, p, n);
+}
+
+static int text_version(struct ss_buf *out, uint64_t rev, int64_t commit_ms, const char *p,
+			size_t n)
+{
+	char nums[48];
+
+	snprintf(nums, sizeof(nums), "%llu %lld ", (unsigned long long)rev, (long long)commit_ms);
+	return line(out, nums, p, n);
+}
+
+static int text_cursor(struct ss_buf *out, uint64_t next)
+{
+	return ss_buf_printf(out, "CURSOR %llu\n", (unsigned long long)next);
+}
+
+static int text_listed(struct ss_buf *out, const char *name, size_t nlen, uint64_t rev,
+		       int64_t commit_ms, const char *p, size_t n)
+{
+	return ss_buf_printf(out, "%.*s %llu %lld %.*s\n", (int)nlen, name, (unsigned long long)rev,
+			     (long long)commit_ms, (int)n, p);
+}
+
 const struct ss_proto ss_proto_text = {
 	.name = "text",
 	.parse = ss_text_parse,
@@ -135,6 +222,12 @@ const struct ss_proto ss_proto_text = {
 	.rows_begin = text_rows_begin,
 	.row = text_row,
 	.rows_end = text_rows_end,
+	.ok_rev = text_ok_rev,
+	.conflict = text_conflict,
+	.rev_value = text_rev_value,
+	.version = text_version,
+	.cursor = text_cursor,
+	.listed = text_listed,
 };
 
 int ss_proto_errorf(const struct ss_proto *p, struct ss_buf *out, const char *fmt, ...)

@@ -187,8 +187,10 @@ static void answer(void *arg, struct ss_batch *b, int written, int errnum, uint6
 
 	reg->ntouched = 0;
 	for (size_t i = 0; i < b->nops; i++) {
+		if (!b->ops[i].reply)
+			continue; /* a multi-commit answers once, at its last op */
 		struct ss_client *cl = ss_client_of(b->ops[i].owner);
-		int r = ss_session_answer(&b->ops[i], written, errnum, seq);
+		int r = ss_session_answer(b, &b->ops[i], written, errnum, seq);
 		if (r & SS_ANSWER_NOMEM)
 			ss_conn_close(&cl->conn);
 		if (!written)

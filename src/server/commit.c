@@ -99,9 +99,9 @@ static int end_batch(struct ss_commit *c, struct ss_batch *b, int written, int e
 {
 	c->seq++;
 	if (written)
-		c->st.commits += b->nops;
+		c->st.commits += b->nrecs;
 	else
-		c->st.write_errors += b->nops;
+		c->st.write_errors += b->nrecs;
 	if (!written && ss_store_state(c->store) != SS_STORE_OK)
 		c->refusing = 1;
 	for (struct ss_commit_hook *h = c->hooks; h; h = h->next)
@@ -235,11 +235,17 @@ void ss_commit_run(struct ss_commit *c)
 		stop_gathering(c);
 		/* Connections the hooks resume stage into the other batch. */
 		c->open = b == &c->batches[0] ? &c->batches[1] : &c->batches[0];
-		int written = ss_store_write(c->store, b, &err) == 0;
-		if (written)
+		/* A batch of replies only (each a decision against the batch
+		 * before, which is durable by now) has nothing to write. */
+		int empty = b->nrecs == 0;
+		int written = empty || ss_store_write(c->store, b, &err) == 0;
+		if (written && !empty)
 			c->st.batches++;
-		if (!written) {
-			ss_log_warn(c->diag, "%s; %zu mutations refused", err.msg, b->nops);
+		if (empty) {
+			if (durable(c, b, now_ms(c)) < 0)
+				return;
+		} else if (!written) {
+			ss_log_warn(c->diag, "%s; %zu mutations refused", err.msg, b->nrecs);
 			if (end_batch(c, b, 0, err.sys_errno) < 0)
 				return;
 		} else if (sync_in_background(c, b)) {

@@ -11,6 +11,7 @@
 #include "net/listener.h"
 #include "server/daemon.h"
 #include "statestored/limits.h"
+#include "statestored/table.h"
 #include "common/numparse.h"
 #include "server/server.h"
 #include "common/stdfds.h"
@@ -37,6 +38,8 @@ static void usage(FILE *out, const char *prog)
 		"                         ... and PERCENT of its size after the last compaction (default %u)\n"
 		"      --sync-thread      run fdatasync on a helper thread whenever several clients wait\n"
 		"                         (default: only while the disk is slow)\n"
+		"      --history N        earlier versions kept per checkpoint, for HISTORY_CHECKPOINT\n"
+		"                         and ROLLBACK_CHECKPOINT (default %u, 0..%u)\n"
 		"      --quota-bytes BYTES\n"
 		"                         refuse SETs while the log is past BYTES; DEL and COMPACT\n"
 		"                         still work (default 0 = no quota)\n"
@@ -47,7 +50,8 @@ static void usage(FILE *out, const char *prog)
 		"Exit codes: 0 clean shutdown, 1 other error, 2 bad options, 3 data dir locked,\n"
 		"            4 corrupt log, 5 fdatasync failed.\n",
 		prog, SS_LINE_MAX_DEFAULT, SS_LINE_MAX_MIN, SS_LINE_MAX_MAX, SS_PREALLOC_DEFAULT,
-		SS_AUTO_COMPACT_MIN_DEFAULT, SS_AUTO_COMPACT_GROWTH_DEFAULT);
+		SS_AUTO_COMPACT_MIN_DEFAULT, SS_AUTO_COMPACT_GROWTH_DEFAULT, SS_HISTORY_DEFAULT,
+		SS_HISTORY_MAX);
 }
 
 enum {
@@ -59,6 +63,7 @@ enum {
 	OPT_AUTO_COMPACT_GROWTH,
 	OPT_SYNC_THREAD,
 	OPT_QUOTA_BYTES,
+	OPT_HISTORY,
 };
 
 static const struct option longopts[] = {
@@ -72,6 +77,7 @@ static const struct option longopts[] = {
 	{"auto-compact-growth", required_argument, NULL, OPT_AUTO_COMPACT_GROWTH},
 	{"sync-thread", no_argument, NULL, OPT_SYNC_THREAD},
 	{"quota-bytes", required_argument, NULL, OPT_QUOTA_BYTES},
+	{"history", required_argument, NULL, OPT_HISTORY},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -90,6 +96,7 @@ static const struct {
 	{OPT_AUTO_COMPACT_MIN, 0, INT64_MAX},
 	{OPT_AUTO_COMPACT_GROWTH, 101, 100000},
 	{OPT_QUOTA_BYTES, 0, INT64_MAX},
+	{OPT_HISTORY, 0, SS_HISTORY_MAX},
 };
 
 /* The long name of option opt, for messages. */
@@ -138,6 +145,7 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 		.max_clients = 10000,
 		.max_line = SS_LINE_MAX_DEFAULT,
 		.prealloc_bytes = SS_PREALLOC_DEFAULT,
+		.history = SS_HISTORY_DEFAULT,
 		.auto_compact_min = SS_AUTO_COMPACT_MIN_DEFAULT,
 		.auto_compact_growth = SS_AUTO_COMPACT_GROWTH_DEFAULT,
 		.io = io,
@@ -192,6 +200,9 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 			break;
 		case OPT_SYNC_THREAD:
 			cfg.sync_thread = 1;
+			break;
+		case OPT_HISTORY:
+			cfg.history = (unsigned)v;
 			break;
 		case OPT_QUOTA_BYTES:
 			cfg.quota_bytes = (uint64_t)v;

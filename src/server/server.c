@@ -61,6 +61,7 @@
 
 #include "common/clock.h"
 #include "net/listener.h"
+#include "cmd/pending.h"
 #include "server/clients.h"
 #include "server/commit.h"
 #include "server/compactor.h"
@@ -104,6 +105,8 @@ struct ss_server {
 	int shutting_down;
 	int exit_code;
 	double started;
+	struct ss_pending pending; /* staged state for conditions, and revisions */
+	struct ss_commit_hook pending_hook;
 };
 
 static int64_t now_ms(const struct ss_server *srv) { return (int64_t)(ev_now(srv->loop) * 1000.0); }
@@ -176,6 +179,14 @@ static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *
 	return ss_stats_each(&src, emit_row, &so);
 }
 
+/* The commit hook of the staged state (pending.h). */
+static void pending_done(void *arg, struct ss_batch *b, int written, int errnum, uint64_t seq)
+{
+	(void)errnum;
+	(void)seq;
+	ss_pending_done(arg, b, written);
+}
+
 /* The environment a client's session runs in. */
 static void session_env(void *arg, struct ss_session_env *env)
 {
@@ -184,6 +195,7 @@ static void session_env(void *arg, struct ss_session_env *env)
 	*env = (struct ss_session_env){
 		.table = ss_store_table(srv->store),
 		.batch = ss_commit_open(&srv->commit),
+		.pending = &srv->pending,
 		.now_ms = now_ms(srv),
 		.max_line = srv->cfg->max_line,
 		.batch_max_bytes = SS_BATCH_SOFT_MAX,
@@ -414,8 +426,10 @@ static int lock_holder_gone(long pid)
 static int open_store(struct ss_server *srv)
 {
 	const struct ss_server_config *cfg = srv->cfg;
-	struct ss_store_options opt = {
-		.dir = cfg->data_dir, .io = cfg->io, .prealloc_bytes = cfg->prealloc_bytes};
+	struct ss_store_options opt = {.dir = cfg->data_dir,
+				       .io = cfg->io,
+				       .prealloc_bytes = cfg->prealloc_bytes,
+				       .history = cfg->history};
 	struct ss_open_report rep;
 	struct ss_error err;
 	struct timespec ts;
@@ -461,6 +475,12 @@ static int open_store(struct ss_server *srv)
 			cfg->data_dir, SS_LOCK_FILE, strerror(rep.lock_pid_errno));
 	if (rep.removed_tmp)
 		ss_log_info(srv->diag, "removed a stale compaction temp file");
+	if (rep.upgraded_from)
+		ss_log_notice(srv->diag,
+			      "the log was in format version %d: rewritten in version %d, with "
+			      "revisions 1 to %llu given in log order (commit times unknown: 0)",
+			      rep.upgraded_from, SS_LOG_VERSION,
+			      (unsigned long long)ss_table_revision(ss_store_table(srv->store)));
 	if (rep.torn_bytes > 0)
 		ss_log_warn(srv->diag, "the log had a torn tail: cut %llu bytes after the last valid record",
 			(unsigned long long)rep.torn_bytes);
@@ -512,6 +532,7 @@ static void fit_descriptors(struct ss_server *srv)
 static void server_cleanup(struct ss_server *srv)
 {
 	ss_commit_free(&srv->commit);
+	ss_pending_free(&srv->pending);
 	ss_compactor_free(&srv->compactor);
 	ss_clients_free(&srv->clients);
 	ss_listener_close(&srv->listener);
@@ -604,6 +625,10 @@ int ss_server_run(const struct ss_server_config *cfg)
 	struct ss_commit_ops cops = {.after = after_commit, .fatal = commit_fatal, .arg = srv};
 	ss_commit_init(&srv->commit, srv->loop, srv->store, cfg->io, srv->diag, cfg->sync_thread,
 		       &cops);
+	/* The staged state forgets a batch before its clients run again. */
+	ss_pending_init(&srv->pending, ss_table_revision(ss_store_table(srv->store)));
+	srv->pending_hook = (struct ss_commit_hook){.done = pending_done, .arg = &srv->pending};
+	ss_commit_add_hook(&srv->commit, &srv->pending_hook);
 	ss_commit_add_hook(&srv->commit, &srv->clients.replies);
 	struct ss_compactor_ops kops = {.done = on_compacted,
 					.in_child = close_sockets,

@@ -25,6 +25,10 @@ enum ss_exit {
 			      * or the directory fsync after a compaction's rename */
 };
 
+/* --history's default: see the README's "Memory" for what a version
+ * costs. */
+#define SS_HISTORY_DEFAULT 4
+
 struct ss_server_config {
 	const char *bind_addr;  /* numeric IPv4 or IPv6 address */
 	int port;               /* 0: an ephemeral port, logged at startup */
@@ -32,6 +36,7 @@ struct ss_server_config {
 	int max_clients;
 	size_t max_line;
 	size_t prealloc_bytes;  /* see store.h */
+	unsigned history;       /* --history: earlier versions kept per checkpoint */
 	/* Compact by itself once the log passes auto_compact_min bytes (0: never)
 	 * and auto_compact_growth percent of its size after the last compaction. */
 	uint64_t auto_compact_min;

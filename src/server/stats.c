@@ -24,6 +24,8 @@ GET(max_clients, s->max_clients)
 GET(connections, s->clients->connections)
 GET(refused, s->clients->refused)
 GET(entries, ss_table_count(ss_store_table(s->store)))
+GET(revision, ss_table_revision(ss_store_table(s->store)))
+GET(history, ss_table_history_depth(ss_store_table(s->store)))
 GET(table_bytes, ss_table_memory(ss_store_table(s->store)))
 GET(log_bytes, ss_store_log_bytes(s->store))
 GET(log_compacted, ss_store_log_bytes_compacted(s->store))
@@ -64,11 +66,13 @@ static const struct {
 	{"refused_connections", C, "connections refused: max clients reached, or out of "
 				   "descriptors", refused},
 	{"entries", G, "live checkpoints in the table", entries},
+	{"revision", G, "the store's revision: that of the last acknowledged mutation", revision},
+	{"history", G, "--history: earlier versions kept per checkpoint", history},
 	{"table_bytes", G, "bytes the table holds for its entries", table_bytes},
 	{"log_bytes", G, "the log's logical size in bytes", log_bytes},
 	{"log_bytes_compacted", G, "the log's size in bytes after the last compaction or at "
 				   "startup", log_compacted},
-	{"commits", C, "mutations acknowledged", commits},
+	{"commits", C, "records committed: a pipeline set or deleted (a multi-commit counts each)", commits},
 	{"batches", C, "batches written to the log", batches},
 	{"fsyncs", C, "fdatasyncs of the log", fsyncs},
 	{"fsyncs_background", C, "fdatasyncs of the log run on the helper thread", fsyncs_bg},
