@@ -34,11 +34,14 @@ struct ss_pending {
 	struct ss_pending_entry **buckets;
 	size_t nbuckets, count;
 	uint64_t rev; /* the last revision handed out (staged or durable) */
-	/* Where each unapplied batch's revisions start. */
+	/* Each unapplied batch: where its revisions start, and its nodes
+	 * (newest first), so that its end touches only them. */
 	struct {
 		const struct ss_batch *b;
 		uint64_t base;
-	} starts[2];
+		int took;
+		struct ss_pending_entry *nodes;
+	} batches[2];
 };
 
 /* What a name will be once its staged changes are applied. */
