@@ -2,7 +2,10 @@
  * test_table.c - the hash table: set/get/del, overwrite across sizes, expiry
  * at the exact deadline, background expiry, iteration, incremental resize
  * at 1M+ entries, size limits, memory per entry, and a long random run
- * against a simple model. The clock is whatever now_ms the test passes.
+ * against a simple model; then what each entry carries (revision, commit
+ * time, values of any bytes, packed digits), history, the revision counter
+ * and SCAN-style listing across resizes. The clock is whatever now_ms the
+ * test passes.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,16 +23,39 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static struct ss_table *new_table(void)
+/* A commit time of today's order, so that times before and after it are
+ * both plausible. */
+#define T0 INT64_C(1700000000000)
+
+static struct ss_table *new_table_depth(unsigned depth)
 {
-	struct ss_table *t = ss_table_new();
+	struct ss_table *t = ss_table_new(depth);
 	assert_non_null(t);
+	assert_int_equal(ss_table_history_depth(t), depth);
 	return t;
 }
 
+static struct ss_table *new_table(void)
+{
+	return new_table_depth(0);
+}
+
+/* Sets with the table's next revision and a commit time one ms per
+ * revision after T0; the clock (now_ms) at 0, before any expiry. */
 static void set_str(struct ss_table *t, const char *name, const char *value, int64_t exp)
 {
-	assert_int_equal(ss_table_set(t, name, strlen(name), value, strlen(value), exp), 0);
+	uint64_t rev = ss_table_revision(t) + 1;
+	assert_int_equal(ss_table_set(t, name, strlen(name), value, strlen(value), exp, rev,
+				      T0 + (int64_t)rev, 0),
+			 0);
+}
+
+/* ss_table_set with the revision and commit time that do not matter to a
+ * test. */
+static int set_plain(struct ss_table *t, const char *name, size_t nlen, const char *value,
+		     size_t vlen, int64_t exp)
+{
+	return ss_table_set(t, name, nlen, value, vlen, exp, 1, T0, 0);
 }
 
 static int get_str(struct ss_table *t, const char *name, int64_t now, struct ss_entry *e)
@@ -65,7 +91,7 @@ static void set_key(struct ss_table *t, uint32_t i)
 	char name[24], value[11];
 	key_of(name, i);
 	val_of(value, i);
-	assert_int_equal(ss_table_set(t, name, 16, value, 10, 0), 0);
+	assert_int_equal(ss_table_set(t, name, 16, value, 10, 0, i + 1, T0 + i, 0), 0);
 }
 
 static void check_key(struct ss_table *t, uint32_t i, int present)
@@ -80,6 +106,8 @@ static void check_key(struct ss_table *t, uint32_t i, int present)
 	if (got) {
 		assert_int_equal(e.vlen, 10);
 		assert_memory_equal(e.value, value, 10);
+		assert_int_equal(e.rev, (uint64_t)i + 1);
+		assert_int_equal(e.commit_ms, T0 + i);
 	}
 }
 
@@ -193,12 +221,16 @@ static void overwrite_keeps_one_entry_across_sizes_and_expiry(void **state)
 			int64_t exp = with_exp ? 5000 + (int64_t)k : 0;
 			memset(big, 'a' + (int)(k % 26), sizes[k]);
 			big[0] = (char)('0' + with_exp);
-			assert_int_equal(ss_table_set(t, "ckpt", 4, big, sizes[k], exp), 0);
+			assert_int_equal(ss_table_set(t, "ckpt", 4, big, sizes[k], exp, k + 1,
+						      T0 - (int64_t)k, 0),
+					 0);
 			assert_int_equal(ss_table_count(t), 1);
 			assert_int_equal(ss_table_get(t, "ckpt", 4, 100, &e), 1);
 			assert_int_equal(e.vlen, sizes[k]);
 			assert_memory_equal(e.value, big, sizes[k]);
 			assert_int_equal(e.expire_ms, exp);
+			assert_int_equal(e.rev, k + 1);
+			assert_int_equal(e.commit_ms, T0 - (int64_t)k);
 			assert_memory_equal(e.name, "ckpt", 4);
 		}
 	}
@@ -214,12 +246,24 @@ static void overwrite_with_a_value_read_from_the_table(void **state)
 	set_str(t, "a", "0123456789", 0);
 	/* Same size class: rewritten in place from its own bytes. */
 	assert_int_equal(get_str(t, "a", 0, &e), 1);
-	assert_int_equal(ss_table_set(t, "a", 1, e.value + 2, 8, 0), 0);
+	assert_int_equal(set_plain(t, "a", 1, e.value + 2, 8, 0), 0);
 	assert_value(t, "a", 0, "23456789");
 	/* Another class: copied before the old entry goes. */
 	assert_int_equal(get_str(t, "a", 0, &e), 1);
-	assert_int_equal(ss_table_set(t, "a", 1, e.value, 8, 77), 0);
+	assert_int_equal(set_plain(t, "a", 1, e.value, 8, 77), 0);
 	assert_value(t, "a", 0, "23456789");
+	/* Raw bytes read from the entry itself, in place and not. */
+	set_str(t, "b", "x0123456789abc", 0);
+	assert_int_equal(get_str(t, "b", 0, &e), 1);
+	assert_int_equal(set_plain(t, "b", 1, e.value + 1, 12, 0), 0);
+	assert_value(t, "b", 0, "0123456789ab");
+	assert_int_equal(get_str(t, "b", 0, &e), 1);
+	assert_int_equal(set_plain(t, "b", 1, e.value, 10, 0), 0);
+	assert_value(t, "b", 0, "0123456789");
+	/* The name as the value, read from the entry. */
+	assert_int_equal(get_str(t, "b", 0, &e), 1);
+	assert_int_equal(set_plain(t, "b", 1, e.name, 1, 0), 0);
+	assert_value(t, "b", 0, "b");
 	ss_table_free(t);
 }
 
@@ -280,7 +324,7 @@ static void sweep_set(struct ss_table *t, uint32_t i)
 	char name[24], value[11];
 	key_of(name, i);
 	val_of(value, i);
-	assert_int_equal(ss_table_set(t, name, 16, value, 10, sweep_exp(i)), 0);
+	assert_int_equal(ss_table_set(t, name, 16, value, 10, sweep_exp(i), i + 1, T0, 0), 0);
 }
 
 static void check_sweep(struct ss_table *t, uint32_t n, int resizing)
@@ -444,7 +488,7 @@ static void lookups_follow_clusters_that_wrap_the_old_array(void **state)
 		uint32_t n = 0;
 		for (; n < 1000 || !ss_table_resizing(t); n++) {
 			int len = snprintf(name, sizeof name, "r%u-%u", round, n);
-			assert_int_equal(ss_table_set(t, name, (size_t)len, "v", 1, 0), 0);
+			assert_int_equal(set_plain(t, name, (size_t)len, "v", 1, 0), 0);
 		}
 		for (int step = 0; step < 3 && ss_table_resizing(t); step++) {
 			for (uint32_t i = 0; i < n; i++) {
@@ -471,14 +515,18 @@ static void max_size_name_and_value_round_trip(void **state)
 		name[i] = (char)(0x21 + i % 94);
 	for (size_t i = 0; i < sizeof value; i++)
 		value[i] = (char)(0x21 + (i * 7) % 94);
-	assert_int_equal(ss_table_set(t, name, SS_NAME_MAX, value, SS_VALUE_MAX, 123), 0);
-	assert_int_equal(ss_table_set(t, name, SS_NAME_MAX - 1, "x", 1, 0), 0);
+	assert_int_equal(ss_table_set(t, name, SS_NAME_MAX, value, SS_VALUE_MAX, 123, UINT64_MAX,
+				      INT64_MIN, 0),
+			 0);
+	assert_int_equal(set_plain(t, name, SS_NAME_MAX - 1, "x", 1, 0), 0);
 	assert_int_equal(ss_table_get(t, name, SS_NAME_MAX, 0, &e), 1);
 	assert_int_equal(e.nlen, SS_NAME_MAX);
 	assert_memory_equal(e.name, name, SS_NAME_MAX);
 	assert_int_equal(e.vlen, SS_VALUE_MAX);
 	assert_memory_equal(e.value, value, SS_VALUE_MAX);
 	assert_int_equal(e.expire_ms, 123);
+	assert_int_equal(e.rev, UINT64_MAX);
+	assert_int_equal(e.commit_ms, INT64_MIN);
 	assert_true(ss_table_memory(t) > SS_VALUE_MAX + SS_NAME_MAX);
 	assert_int_equal(ss_table_get(t, name, SS_NAME_MAX - 1, 0, &e), 1);
 	assert_int_equal(e.vlen, 1);
@@ -499,32 +547,101 @@ static void failed_set_leaves_the_table_unchanged(void **state)
 	set_str(t, "kept", "old", 0);
 	size_t mem = ss_table_memory(t);
 	errno = 0;
-	assert_int_equal(ss_table_set(t, "kept", 4, dummy, SIZE_MAX - 8, 0), -1);
+	assert_int_equal(ss_table_set(t, "kept", 4, dummy, SIZE_MAX - 8, 0, 99, T0, 0), -1);
 	assert_int_equal(errno, ENOMEM);
 	errno = 0;
-	assert_int_equal(ss_table_set(t, "new", 3, dummy, SIZE_MAX - 8, 5), -1);
+	assert_int_equal(ss_table_set(t, "new", 3, dummy, SIZE_MAX - 8, 5, 99, T0, 0), -1);
 	assert_int_equal(errno, ENOMEM);
 	assert_int_equal(ss_table_count(t), 1);
 	assert_int_equal(ss_table_memory(t), mem);
 	assert_value(t, "kept", 0, "old");
 	assert_int_equal(get_str(t, "new", 0, NULL), 0);
+	assert_int_equal(ss_table_revision(t), 1);
 	ss_table_free(t);
 }
 
+#define MEM_KEYS 1000000u
+
+/* Writes versions `from`..`to`-1 of MEM_KEYS keys (16-byte names,
+ * zero-padded 10-digit values), one revision per write, a commit time
+ * ms_x100 / 100 ms per revision after T0. */
+static void write_versions(struct ss_table *t, unsigned from, unsigned to, int64_t ms_x100)
+{
+	char name[24], value[11];
+
+	for (unsigned k = from; k < to; k++) {
+		for (uint32_t i = 0; i < MEM_KEYS; i++) {
+			uint64_t rev = (uint64_t)k * MEM_KEYS + i + 1;
+			key_of(name, i);
+			val_of(value, i + k);
+			assert_int_equal(ss_table_set(t, name, 16, value, 10, 0, rev,
+						      T0 + (int64_t)rev * ms_x100 / 100, 0),
+					 0);
+		}
+	}
+}
+
+static double memory_per_key(const struct ss_table *t, const char *what)
+{
+	double per = (double)ss_table_memory(t) / MEM_KEYS;
+
+	assert_int_equal(ss_table_count(t), MEM_KEYS);
+	print_message("ss_table_memory at %u entries, %s: %zu bytes, %.1f bytes/entry\n",
+		      MEM_KEYS, what, ss_table_memory(t), per);
+	return per;
+}
+
+/* 40.4 bytes before entries carried a revision and a commit time; they
+ * must not cost more. Commits 1 s apart span 11.6 days from the first,
+ * revisions reach 1M: the 4-byte commit time and 3-byte revision the
+ * encoding promises to fit in the 32-byte chunk. */
 static void memory_per_entry_at_a_million_small_entries(void **state)
 {
-	const uint32_t n = 1000000;
 	struct ss_table *t = new_table();
 
 	(void)state;
-	for (uint32_t i = 0; i < n; i++)
-		set_key(t, i);
+	write_versions(t, 0, 1, 100000);
 	finish_resize(t);
-	double per = (double)ss_table_memory(t) / n;
-	print_message("ss_table_memory at %u entries (16-byte names, 10-digit values): "
-		      "%zu bytes, %.1f bytes/entry\n",
-		      n, ss_table_memory(t), per);
-	assert_true(per <= 64.0);
+	assert_true(memory_per_key(t, "depth 0") <= 41.0);
+	ss_table_free(t);
+}
+
+/* Depth 4, 100 writes a ms, each key rewritten every million revisions.
+ * Live: a 40-byte entry (its 4-byte history reference) and a 56-byte
+ * block of 4 versions, 104.4 bytes with the slots. Held: more, because
+ * on the way every key's block passed through the 24-, 32- and 48-byte
+ * chunk sizes, whose pages the slab keeps for later blocks of those
+ * sizes. Once every key is at full depth, more writes add nothing. */
+static void memory_per_entry_with_four_versions_of_history(void **state)
+{
+	struct ss_table *t = new_table_depth(4);
+
+	(void)state;
+	write_versions(t, 0, 5, 1);
+	finish_resize(t);
+	double per = memory_per_key(t, "depth 4, 5 writes each");
+	assert_true(per <= 200.0);
+	write_versions(t, 5, 8, 1);
+	assert_true(memory_per_key(t, "depth 4, 8 writes each") <= per + 0.1);
+	ss_table_free(t);
+
+	/* A snapshot load writes each key's versions one after the other:
+	 * each freed chunk is taken again by the next key, so the table
+	 * holds about what it uses. */
+	t = new_table_depth(4);
+	char name[24], value[11];
+	for (uint32_t i = 0; i < MEM_KEYS; i++) {
+		key_of(name, i);
+		for (unsigned k = 0; k < 5; k++) {
+			uint64_t rev = (uint64_t)k * MEM_KEYS + i + 1;
+			val_of(value, i + k);
+			assert_int_equal(ss_table_set(t, name, 16, value, 10, 0, rev,
+						      T0 + (int64_t)rev / 100, 0),
+					 0);
+		}
+	}
+	finish_resize(t);
+	assert_true(memory_per_key(t, "depth 4, 5 writes each, key by key") <= 106.0);
 	ss_table_free(t);
 }
 
@@ -536,6 +653,8 @@ static void memory_per_entry_at_a_million_small_entries(void **state)
 struct model_entry {
 	int present;
 	int64_t exp;
+	uint64_t rev;
+	int64_t commit_ms;
 	size_t vlen;
 	char value[MODEL_VMAX];
 };
@@ -579,6 +698,8 @@ static void model_sync(const struct ss_table *t, struct model_entry *m, int64_t 
 		assert_int_equal(seen[k]++, 0);
 		assert_true(m[k].present);
 		assert_int_equal(e.expire_ms, m[k].exp);
+		assert_int_equal(e.rev, m[k].rev);
+		assert_int_equal(e.commit_ms, m[k].commit_ms);
 		assert_int_equal(e.vlen, m[k].vlen);
 		assert_memory_equal(e.value, m[k].value, e.vlen);
 	}
@@ -619,10 +740,18 @@ static void random_ops_match_a_model(void **state)
 					      : r < 98 ? 65 + rnd(&seed) % 1000
 						       : 1 + rnd(&seed) % MODEL_VMAX;
 				int64_t exp = rnd(&seed) % 3 ? 0 : now + 1 + (int64_t)(rnd(&seed) % 200);
+				/* Any byte; a quarter are all digits, stored
+				 * packed when 40 or fewer. */
+				int digits = rnd(&seed) % 4 == 0;
 				for (size_t i = 0; i < vlen; i++)
-					value[i] = (char)(0x21 + rnd(&seed) % 94);
-				assert_int_equal(ss_table_set(t, name, nlen, value, vlen, exp), 0);
+					value[i] = digits ? (char)('0' + rnd(&seed) % 10)
+							  : (char)rnd(&seed);
+				assert_int_equal(ss_table_set(t, name, nlen, value, vlen, exp,
+							      (uint64_t)op, now, now),
+						 0);
 				m[k].present = 1;
+				m[k].rev = (uint64_t)op;
+				m[k].commit_ms = now;
 				m[k].exp = exp;
 				m[k].vlen = vlen;
 				memcpy(m[k].value, value, vlen);
@@ -635,6 +764,8 @@ static void random_ops_match_a_model(void **state)
 					assert_int_equal(e.vlen, m[k].vlen);
 					assert_memory_equal(e.value, m[k].value, e.vlen);
 					assert_int_equal(e.expire_ms, m[k].exp);
+					assert_int_equal(e.rev, m[k].rev);
+					assert_int_equal(e.commit_ms, m[k].commit_ms);
 				} else {
 					m[k].present = 0;
 				}
@@ -654,6 +785,721 @@ static void random_ops_match_a_model(void **state)
 	}
 }
 
+/* ---- what an entry carries -------------------------------------------------- */
+
+/* Sets name to value with rev and commit time and checks get and next
+ * report exactly them. */
+static void check_round_trip(struct ss_table *t, const char *name, size_t nlen, const char *value,
+			     size_t vlen, uint64_t rev, int64_t ms)
+{
+	struct ss_entry e;
+
+	assert_int_equal(ss_table_set(t, name, nlen, value, vlen, 0, rev, ms, 0), 0);
+	assert_int_equal(ss_table_get(t, name, nlen, 0, &e), 1);
+	assert_int_equal(e.nlen, nlen);
+	assert_memory_equal(e.name, name, nlen);
+	assert_int_equal(e.vlen, vlen);
+	assert_memory_equal(e.value, value, vlen);
+	assert_int_equal(e.rev, rev);
+	assert_int_equal(e.commit_ms, ms);
+	assert_int_equal(e.expire_ms, 0);
+}
+
+static void rev_and_commit_time_round_trip_at_any_size(void **state)
+{
+	/* Around each byte count of the revision and of the commit time's
+	 * distance from the base (T0, the first commit the table sees), in
+	 * both directions, and the extremes, where the difference from the
+	 * base wraps. */
+	const uint64_t revs[] = {0,          1,          255,        256,
+				 (1u << 21) - 1, 1u << 21, (1u << 24) - 1, 1u << 24,
+				 UINT32_MAX, (uint64_t)UINT32_MAX + 1, UINT64_MAX / 2 + 1,
+				 UINT64_MAX - 1, UINT64_MAX};
+	const int64_t mss[] = {T0,
+			       T0 + 1,
+			       T0 - 1,
+			       T0 + (1 << 22),
+			       T0 - (1 << 22) - 1,
+			       T0 + (INT64_C(1) << 30),
+			       T0 - (INT64_C(1) << 30),
+			       T0 + INT64_C(86400000) * 365 * 30,
+			       T0 - INT64_C(86400000) * 365 * 30,
+			       0,
+			       -1,
+			       INT64_MIN,
+			       INT64_MIN + 1,
+			       INT64_MAX,
+			       INT64_MAX - 1};
+	const size_t nr = sizeof revs / sizeof revs[0], nm = sizeof mss / sizeof mss[0];
+	struct ss_table *t = new_table();
+	char name[32];
+
+	(void)state;
+	check_round_trip(t, "first", 5, "0000000042", 10, 7, T0);
+	for (size_t i = 0; i < nr; i++) {
+		for (size_t j = 0; j < nm; j++) {
+			int len = snprintf(name, sizeof name, "k%zu-%zu", i, j);
+			check_round_trip(t, name, (size_t)len, "0000000042", 10, revs[i], mss[j]);
+			/* Over itself: the in-place rewrite and the move to
+			 * a larger chunk both keep every field. */
+			check_round_trip(t, name, (size_t)len, "0000000043", 10, revs[nr - 1 - i],
+					 mss[nm - 1 - j]);
+			check_round_trip(t, name, (size_t)len, "v", 1, revs[i], mss[j]);
+		}
+	}
+	/* Big entries hold them as plain fields. */
+	static char big[5000];
+	memset(big, 'b', sizeof big);
+	check_round_trip(t, "big", 3, big, sizeof big, UINT64_MAX, INT64_MIN);
+	check_round_trip(t, "big", 3, big, sizeof big - 1, 0, INT64_MAX);
+	/* And ss_table_next reports them too. */
+	size_t cursor = 0, seen = 0;
+	struct ss_entry e;
+	while (ss_table_next(t, &cursor, &e)) {
+		if (e.nlen == 3 && memcmp(e.name, "big", 3) == 0) {
+			assert_int_equal(e.rev, 0);
+			assert_int_equal(e.commit_ms, INT64_MAX);
+		}
+		if (e.nlen == 5 && memcmp(e.name, "first", 5) == 0) {
+			assert_int_equal(e.rev, 7);
+			assert_int_equal(e.commit_ms, T0);
+		}
+		seen++;
+	}
+	assert_int_equal(seen, ss_table_count(t));
+	ss_table_free(t);
+}
+
+static void digit_values_keep_their_leading_zeros_and_length(void **state)
+{
+	static const char *const values[] = {
+		"0", "7", "00", "09", "000", "0000000000", "0000000042", "4294967295",
+		"1234567890123456789012345678901234567890",  /* 40: packed */
+		"0000000000000000000000000000000000000000",  /* 40 zeros */
+		"12345678901234567890123456789012345678901", /* 41: raw */
+		"123456789012345678901234567890123456789",   /* 39 */
+		"12a", "-1", " 1", "1 ", "1.5", "0x10", "/", ":", "+0",
+	};
+	struct ss_table *t = new_table_depth(2);
+	struct ss_version v[3];
+	char name[16];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+		int len = snprintf(name, sizeof name, "d%zu", i);
+		check_round_trip(t, name, (size_t)len, values[i], strlen(values[i]), i + 1, T0);
+	}
+	/* Through every value in turn on one name: in place, to other sizes,
+	 * and back out of the history. */
+	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+		check_round_trip(t, "one", 3, values[i], strlen(values[i]), 100 + i, T0);
+		if (i < 2)
+			continue;
+		assert_int_equal(ss_table_history(t, "one", 3, 0, v, 3), 3);
+		for (size_t k = 0; k < 3; k++) {
+			assert_int_equal(v[k].rev, 100 + i - k);
+			assert_int_equal(v[k].vlen, strlen(values[i - k]));
+			assert_memory_equal(v[k].value, values[i - k], v[k].vlen);
+		}
+	}
+	ss_table_free(t);
+}
+
+static void names_and_values_of_any_bytes_round_trip(void **state)
+{
+	const char n1[] = {'a', 0, 'b'};
+	const char n2[] = {'a', 0, 'c'};
+	const char n3[] = {0};
+	const char n4[] = {'\n'};
+	const char n5[] = {' ', ' '};
+	const char n6[] = {(char)0xff, (char)0x80, 0, 0};
+	const char v1[] = {0, 0, 0};
+	const char v2[] = {'1', '\n', '2'};
+	const char v3[] = {(char)0xff};
+	const char v4[] = {'0', 0, '0'};
+	const char v5[] = {' ', '4', '2', ' '};
+	const char v6[] = {'4', '2', '\r', '\n'};
+	const struct {
+		const char *p;
+		size_t n;
+	} names[] = {{n1, 3}, {n2, 3}, {n3, 1}, {n4, 1}, {n5, 2}, {n6, 4}, {n6, 3}, {n6, 1}},
+	  vals[] = {{v1, 3}, {v2, 3}, {v3, 1}, {v4, 3}, {v5, 4}, {v6, 4}, {v1, 1}, {v6, 2}};
+	struct ss_table *t = new_table();
+	struct ss_entry e;
+	static char every[256 * 3];
+
+	(void)state;
+	for (size_t i = 0; i < 8; i++)
+		check_round_trip(t, names[i].p, names[i].n, vals[i].p, vals[i].n, i + 1, T0 + 1);
+	/* Each stays distinct from the others. */
+	assert_int_equal(ss_table_count(t), 8);
+	for (size_t i = 0; i < 8; i++) {
+		assert_int_equal(ss_table_get(t, names[i].p, names[i].n, 0, &e), 1);
+		assert_int_equal(e.vlen, vals[i].n);
+		assert_memory_equal(e.value, vals[i].p, e.vlen);
+	}
+	/* Every byte value, in a chunk and in a big entry. */
+	for (size_t i = 0; i < sizeof every; i++)
+		every[i] = (char)(255 - i % 256);
+	check_round_trip(t, every, 256, every + 256, 256, 9, T0);
+	check_round_trip(t, every, 512, every, sizeof every, 10, T0);
+	assert_int_equal(ss_table_count(t), 10);
+	ss_table_free(t);
+}
+
+/* ---- history ------------------------------------------------------------------- */
+
+/* The commit time set_version gives rev: T0 + 10 * rev, wrapping. */
+static int64_t version_ms(uint64_t rev)
+{
+	return (int64_t)((uint64_t)T0 + 10 * rev);
+}
+
+/* Checks name's versions, newest first, against revs[0..n) with value
+ * "v<rev>" and commit time version_ms(rev). */
+static void check_versions(const struct ss_table *t, const char *name, int64_t now,
+			   const uint64_t *revs, size_t n)
+{
+	struct ss_version v[16];
+	char want[32];
+
+	assert_true(n <= 15);
+	size_t got = ss_table_history(t, name, strlen(name), now, v, 16);
+	if (got != n)
+		fail_msg("%s: %zu versions, want %zu", name, got, n);
+	for (size_t k = 0; k < n; k++) {
+		int len = snprintf(want, sizeof want, "v%llu", (unsigned long long)revs[k]);
+		assert_int_equal(v[k].rev, revs[k]);
+		assert_int_equal(v[k].commit_ms, version_ms(revs[k]));
+		assert_int_equal(v[k].vlen, (size_t)len);
+		assert_memory_equal(v[k].value, want, v[k].vlen);
+	}
+}
+
+static void set_version(struct ss_table *t, const char *name, uint64_t rev, int64_t exp,
+			int64_t now)
+{
+	char value[32];
+	int len = snprintf(value, sizeof value, "v%llu", (unsigned long long)rev);
+	assert_int_equal(ss_table_set(t, name, strlen(name), value, (size_t)len, exp, rev,
+				      version_ms(rev), now),
+			 0);
+}
+
+static void history_keeps_the_last_n_versions_newest_first(void **state)
+{
+	struct ss_table *t = new_table_depth(3);
+	const uint64_t revs[] = {9, 7, 5, 3, 1};
+	struct ss_version v[4];
+
+	(void)state;
+	assert_int_equal(ss_table_history(t, "a", 1, 0, v, 4), 0);
+	set_version(t, "a", 1, 0, 0);
+	check_versions(t, "a", 0, revs + 4, 1);
+	set_version(t, "a", 3, 0, 0);
+	check_versions(t, "a", 0, revs + 3, 2);
+	set_version(t, "a", 5, 0, 0);
+	set_version(t, "a", 7, 0, 0);
+	check_versions(t, "a", 0, revs + 1, 4);
+	set_version(t, "a", 9, 0, 0);
+	check_versions(t, "a", 0, revs, 4);
+	/* max bounds what is filled. */
+	assert_int_equal(ss_table_history(t, "a", 1, 0, v, 2), 2);
+	assert_int_equal(v[1].rev, 7);
+	assert_int_equal(ss_table_history(t, "a", 1, 0, v, 0), 0);
+	/* Revisions and times may go backwards (a replay may hand them so):
+	 * the differences are signed. */
+	set_version(t, "a", 2, 0, 0);
+	const uint64_t back[] = {2, 9, 7, 5};
+	check_versions(t, "a", 0, back, 4);
+	set_version(t, "a", UINT64_MAX / 20, 0, 0);
+	const uint64_t far[] = {UINT64_MAX / 20, 2, 9, 7};
+	check_versions(t, "a", 0, far, 4);
+	/* A get returns only the current version. */
+	struct ss_entry e;
+	assert_int_equal(get_str(t, "a", 0, &e), 1);
+	assert_int_equal(e.rev, UINT64_MAX / 20);
+	ss_table_free(t);
+}
+
+static void depth_zero_keeps_no_history(void **state)
+{
+	struct ss_table *t = new_table();
+	const uint64_t revs[] = {3};
+
+	(void)state;
+	set_version(t, "a", 1, 0, 0);
+	set_version(t, "a", 2, 0, 0);
+	set_version(t, "a", 3, 0, 0);
+	check_versions(t, "a", 0, revs, 1);
+	assert_null(ss_table_new(SS_HISTORY_MAX + 1));
+	assert_int_equal(errno, EINVAL);
+	struct ss_table *deep = new_table_depth(SS_HISTORY_MAX);
+	ss_table_free(deep);
+	ss_table_free(t);
+}
+
+static void del_and_expiry_drop_the_history(void **state)
+{
+	struct ss_table *t = new_table_depth(3);
+	const uint64_t one[] = {10}, two[] = {11, 10};
+	size_t cursor = 0;
+
+	(void)state;
+	/* del */
+	set_version(t, "a", 1, 0, 0);
+	set_version(t, "a", 2, 0, 0);
+	assert_int_equal(ss_table_del(t, "a", 1, 0), 1);
+	assert_int_equal(ss_table_history(t, "a", 1, 0, NULL, 0), 0);
+	set_version(t, "a", 10, 0, 0);
+	check_versions(t, "a", 0, one, 1);
+
+	/* Expiry seen by history (not removed: it is const), then by get. */
+	set_version(t, "b", 1, 0, 0);
+	set_version(t, "b", 2, 500, 0);
+	const uint64_t b2[] = {2, 1};
+	check_versions(t, "b", 499, b2, 2);
+	assert_int_equal(ss_table_history(t, "b", 1, 500, NULL, 0), 0);
+	struct ss_version v[4];
+	assert_int_equal(ss_table_history(t, "b", 1, 500, v, 4), 0);
+	assert_int_equal(ss_table_count(t), 2);
+	assert_int_equal(get_str(t, "b", 500, NULL), 0);
+	assert_int_equal(ss_table_count(t), 1);
+	set_version(t, "b", 10, 0, 0);
+	check_versions(t, "b", 0, one, 1);
+
+	/* A set over an expired entry starts afresh. */
+	set_version(t, "c", 1, 0, 0);
+	set_version(t, "c", 2, 0, 0);
+	set_version(t, "c", 3, 500, 0);
+	set_version(t, "c", 10, 0, 500);
+	check_versions(t, "c", 0, one, 1);
+	set_version(t, "c", 11, 0, 600);
+	check_versions(t, "c", 0, two, 2);
+
+	/* expire_some. */
+	set_version(t, "d", 1, 0, 0);
+	set_version(t, "d", 2, 700, 0);
+	while (ss_table_count(t) > 3)
+		ss_table_expire_some(t, 700, 64, &cursor);
+	assert_int_equal(get_str(t, "d", 0, NULL), 0);
+	set_version(t, "d", 10, 0, 0);
+	check_versions(t, "d", 0, one, 1);
+
+	/* Only a live entry's version is pushed: overwriting an unexpired
+	 * entry with an expiry keeps it, at any now before the deadline. */
+	set_version(t, "e", 1, 800, 799);
+	set_version(t, "e", 2, 0, 799);
+	const uint64_t e2[] = {2, 1};
+	check_versions(t, "e", 10000, e2, 2);
+	ss_table_free(t);
+}
+
+static void big_values_move_through_the_history(void **state)
+{
+	static char val[4][SS_VALUE_MAX];
+	struct ss_table *t = new_table_depth(3);
+	struct ss_version v[4];
+	const size_t sizes[] = {SS_VALUE_MAX, 1200, 40, SS_VALUE_MAX - 1};
+
+	(void)state;
+	for (int k = 0; k < 4; k++)
+		for (size_t i = 0; i < SS_VALUE_MAX; i++)
+			val[k][i] = (char)(i * (size_t)(k + 3));
+	memcpy(val[2], "0123456789012345678901234567890123456789", 40);
+	size_t base = ss_table_memory(t);
+	for (int round = 0; round < 3; round++) {
+		for (int k = 0; k < 4; k++)
+			assert_int_equal(ss_table_set(t, "big", 3, val[k], sizes[k], 0,
+						      (uint64_t)(round * 4 + k), T0 + k, 0),
+					 0);
+		assert_int_equal(ss_table_history(t, "big", 3, 0, v, 4), 4);
+		for (int k = 0; k < 4; k++) {
+			assert_int_equal(v[k].rev, (uint64_t)(round * 4 + 3 - k));
+			assert_int_equal(v[k].commit_ms, T0 + 3 - k);
+			assert_int_equal(v[k].vlen, sizes[3 - k]);
+			assert_memory_equal(v[k].value, val[3 - k], v[k].vlen);
+		}
+	}
+	/* The history's bytes are counted, and given back by a del. */
+	size_t full = ss_table_memory(t);
+	size_t held = (SS_VALUE_MAX - 1) + SS_VALUE_MAX + 1200 + 20; /* now, then 3 earlier */
+	assert_true(full - base >= held);
+	assert_int_equal(ss_table_del(t, "big", 3, 0), 1);
+	assert_true(ss_table_memory(t) <= full - held);
+	ss_table_free(t);
+}
+
+/* A set that fails leaves the history as it was. */
+static void failed_set_leaves_the_history_unchanged(void **state)
+{
+	struct ss_table *t = new_table_depth(2);
+	static const char dummy[1];
+	const uint64_t revs[] = {3, 2, 1};
+
+	(void)state;
+	set_version(t, "a", 1, 0, 0);
+	set_version(t, "a", 2, 0, 0);
+	set_version(t, "a", 3, 0, 0);
+	errno = 0;
+	assert_int_equal(ss_table_set(t, "a", 1, dummy, SIZE_MAX - 8, 0, 4, T0, 0), -1);
+	assert_int_equal(errno, ENOMEM);
+	check_versions(t, "a", 0, revs, 3);
+	assert_int_equal(ss_table_revision(t), 3);
+	ss_table_free(t);
+}
+
+/* A model of 200 names at depth 3, including big values and expiry,
+ * checked through ss_table_history after every operation on a name. */
+#define HMODEL_KEYS 200
+#define HMODEL_VMAX 1500
+
+struct hmodel_version {
+	uint64_t rev;
+	int64_t ms;
+	size_t vlen;
+	char value[HMODEL_VMAX];
+};
+
+struct hmodel {
+	int present;
+	int64_t exp;
+	size_t n; /* versions, current first */
+	struct hmodel_version v[4];
+};
+
+static void hmodel_check(const struct ss_table *t, const char *name, size_t nlen,
+			 const struct hmodel *m, int64_t now)
+{
+	struct ss_version v[5];
+	int live = m->present && !(m->exp && now >= m->exp);
+	size_t got = ss_table_history(t, name, nlen, now, v, 5);
+
+	assert_int_equal(got, live ? m->n : 0);
+	for (size_t k = 0; k < got; k++) {
+		assert_int_equal(v[k].rev, m->v[k].rev);
+		assert_int_equal(v[k].commit_ms, m->v[k].ms);
+		assert_int_equal(v[k].vlen, m->v[k].vlen);
+		assert_memory_equal(v[k].value, m->v[k].value, v[k].vlen);
+	}
+}
+
+static void random_history_matches_a_model(void **state)
+{
+	static struct hmodel m[HMODEL_KEYS];
+	char name[16];
+	uint64_t seed = 0x415700e5u;
+	int64_t now = T0;
+
+	(void)state;
+	memset(m, 0, sizeof m);
+	struct ss_table *t = new_table_depth(3);
+	for (int op = 0; op < 100000; op++) {
+		uint32_t k = (uint32_t)(rnd(&seed) % HMODEL_KEYS);
+		size_t nlen = (size_t)snprintf(name, sizeof name, "h%u", k);
+		unsigned dice = (unsigned)(rnd(&seed) % 100);
+		struct hmodel *e = &m[k];
+		now += (int64_t)(rnd(&seed) % 5);
+		int live = e->present && !(e->exp && now >= e->exp);
+		if (dice < 70) {
+			struct hmodel_version nv;
+			unsigned r = (unsigned)(rnd(&seed) % 10);
+			nv.vlen = r < 6 ? 1 + rnd(&seed) % 45 : 1 + rnd(&seed) % HMODEL_VMAX;
+			for (size_t i = 0; i < nv.vlen; i++)
+				nv.value[i] = r < 4 ? (char)('0' + rnd(&seed) % 10) : (char)rnd(&seed);
+			nv.rev = rnd(&seed) % 8 ? (uint64_t)op : rnd(&seed);
+			nv.ms = rnd(&seed) % 8 ? now : (int64_t)rnd(&seed);
+			int64_t exp = rnd(&seed) % 4 ? 0 : now + 1 + (int64_t)(rnd(&seed) % 50);
+			assert_int_equal(ss_table_set(t, name, nlen, nv.value, nv.vlen, exp, nv.rev,
+						      nv.ms, now),
+					 0);
+			if (!live)
+				e->n = 0;
+			memmove(&e->v[1], &e->v[0], (e->n < 3 ? e->n : 3) * sizeof e->v[0]);
+			e->v[0] = nv;
+			e->n = e->n < 4 ? e->n + 1 : 4;
+			e->present = 1;
+			e->exp = exp;
+		} else if (dice < 85) {
+			assert_int_equal(ss_table_del(t, name, nlen, now), live);
+			e->present = 0;
+		} else if (dice < 95) {
+			assert_int_equal(ss_table_get(t, name, nlen, now, NULL), live);
+			e->present = live;
+		}
+		hmodel_check(t, name, nlen, e, now);
+	}
+	for (uint32_t k = 0; k < HMODEL_KEYS; k++) {
+		size_t nlen = (size_t)snprintf(name, sizeof name, "h%u", k);
+		hmodel_check(t, name, nlen, &m[k], now);
+	}
+	ss_table_free(t);
+}
+
+/* ---- the revision counter ------------------------------------------------------- */
+
+static void revision_counter_only_goes_up(void **state)
+{
+	struct ss_table *t = new_table_depth(1);
+
+	(void)state;
+	assert_int_equal(ss_table_revision(t), 0);
+	assert_int_equal(ss_table_set(t, "a", 1, "1", 1, 0, 5, T0, 0), 0);
+	assert_int_equal(ss_table_revision(t), 5);
+	assert_int_equal(ss_table_set(t, "b", 1, "1", 1, 0, 3, T0, 0), 0);
+	assert_int_equal(ss_table_revision(t), 5);
+	ss_table_note_revision(t, 4);
+	assert_int_equal(ss_table_revision(t), 5);
+	ss_table_note_revision(t, 9);
+	assert_int_equal(ss_table_revision(t), 9);
+	/* Removing the entries that raised it does not lower it. */
+	assert_int_equal(ss_table_del(t, "a", 1, 0), 1);
+	assert_int_equal(ss_table_del(t, "b", 1, 0), 1);
+	assert_int_equal(ss_table_revision(t), 9);
+	ss_table_note_revision(t, UINT64_MAX);
+	assert_int_equal(ss_table_set(t, "a", 1, "1", 1, 0, 10, T0, 0), 0);
+	assert_int_equal(ss_table_revision(t), UINT64_MAX);
+	ss_table_free(t);
+}
+
+/* ---- scan ------------------------------------------------------------------------ */
+
+/* Stable keys "s:<n>" are present for a whole iteration; churn keys
+ * "c:<n>" come and go. */
+#define SCAN_STABLE 1500
+#define SCAN_STABLE_MAX 4096 /* the most any test makes */
+#define SCAN_CHURN 60000
+
+struct scan_seen {
+	unsigned stable[SCAN_STABLE_MAX];
+	uint32_t churn_made; /* churn keys c:0..churn_made-1 were ever set */
+	const char *prefix;
+	size_t plen;
+	size_t calls;
+	int stop_every; /* fn returns nonzero every this many calls, 0 never */
+};
+
+static int scan_collect(void *arg, const struct ss_entry *e)
+{
+	struct scan_seen *s = arg;
+
+	if (s->plen && (e->nlen < s->plen || memcmp(e->name, s->prefix, s->plen) != 0))
+		fail_msg("%.*s returned for prefix %.*s", (int)e->nlen, e->name, (int)s->plen,
+			 s->prefix);
+	assert_true(e->nlen > 2 && e->name[1] == ':');
+	unsigned n = parse_num(e->name + 2, e->nlen - 2);
+	if (e->name[0] == 's') {
+		assert_true(n < SCAN_STABLE_MAX);
+		assert_int_equal(e->vlen, 1);
+		assert_int_equal(e->value[0], 's');
+		s->stable[n]++;
+	} else {
+		assert_int_equal(e->name[0], 'c');
+		assert_true(n < s->churn_made);
+	}
+	s->calls++;
+	return s->stop_every && s->calls % (size_t)s->stop_every == 0;
+}
+
+static void churn_name(char name[16], size_t *len, uint32_t n)
+{
+	*len = (size_t)snprintf(name, 16, "c:%u", n);
+}
+
+static struct ss_table *scan_table(unsigned stable)
+{
+	struct ss_table *t = new_table();
+	char name[16];
+
+	for (unsigned i = 0; i < stable; i++) {
+		int len = snprintf(name, sizeof name, "s:%u", i);
+		assert_int_equal(set_plain(t, name, (size_t)len, "s", 1, 0), 0);
+	}
+	return t;
+}
+
+static void scan_of_an_empty_table_returns_cursor_zero(void **state)
+{
+	struct ss_table *t = new_table();
+	struct scan_seen s = {{0}, 0, NULL, 0, 0, 0};
+
+	(void)state;
+	assert_int_equal(ss_table_scan(t, 0, 1000, NULL, 0, 0, scan_collect, &s), 0);
+	assert_int_equal(s.calls, 0);
+	/* One bucket at a time takes a full lap of the 64 buckets. */
+	uint64_t c = 0;
+	size_t steps = 0;
+	do {
+		c = ss_table_scan(t, c, 1, NULL, 0, 0, scan_collect, &s);
+		steps++;
+	} while (c);
+	assert_int_equal(steps, 64);
+	/* Any cursor is safe; bits above the mask are dropped. */
+	c = ss_table_scan(t, UINT64_MAX, 1, NULL, 0, 0, scan_collect, &s);
+	assert_int_equal(c, 0);
+	c = ss_table_scan(t, 0xdeadbeef00000000u, 0, NULL, 0, 0, scan_collect, &s);
+	assert_true(c < 64);
+	ss_table_free(t);
+}
+
+/* Runs one full iteration of t with `buckets` per call and checks each
+ * stable key was returned exactly once. */
+static void scan_still_once(const struct ss_table *t, unsigned stable, size_t buckets)
+{
+	static struct scan_seen s;
+	uint64_t c = 0;
+
+	memset(&s, 0, sizeof s);
+	do
+		c = ss_table_scan(t, c, buckets, NULL, 0, 0, scan_collect, &s);
+	while (c);
+	for (unsigned i = 0; i < stable; i++)
+		if (s.stable[i] != 1)
+			fail_msg("s:%u returned %u times", i, s.stable[i]);
+	assert_int_equal(s.calls, stable);
+}
+
+static void scan_of_a_still_table_returns_each_entry_once(void **state)
+{
+	char name[16];
+
+	(void)state;
+	struct ss_table *t = scan_table(SCAN_STABLE);
+	finish_resize(t);
+	scan_still_once(t, SCAN_STABLE, 1);
+	scan_still_once(t, SCAN_STABLE, 7);
+	scan_still_once(t, SCAN_STABLE, SIZE_MAX);
+	ss_table_free(t);
+	/* Frozen in the middle of a resize, with tombstones in the old
+	 * array: the scan, being const, does not move it on. */
+	for (unsigned extra = 0; extra < 40; extra += 13) {
+		unsigned n = 0;
+		t = new_table();
+		for (; n < 2000 || !ss_table_resizing(t); n++) {
+			assert_true(n < SCAN_STABLE_MAX);
+			int len = snprintf(name, sizeof name, "s:%u", n);
+			assert_int_equal(set_plain(t, name, (size_t)len, "s", 1, 0), 0);
+		}
+		for (unsigned i = 0; i < extra; i++) {
+			int len = snprintf(name, sizeof name, "s:%u", --n);
+			assert_int_equal(ss_table_del(t, name, (size_t)len, 0), 1);
+		}
+		assert_true(ss_table_resizing(t));
+		scan_still_once(t, n, 1);
+		scan_still_once(t, n, 3);
+		assert_true(ss_table_resizing(t));
+		ss_table_free(t);
+	}
+}
+
+/* One iteration over a table holding `stable` keys, with churn between
+ * calls; returns how many calls found the table resizing. */
+static size_t scan_with_churn(struct ss_table *t, struct scan_seen *s, uint64_t *seed,
+			      unsigned burst)
+{
+	static unsigned char live[SCAN_CHURN];
+	char name[16];
+	size_t len, resizing_calls = 0, calls = 0;
+	uint64_t c = 0;
+
+	memset(live, 0, sizeof live);
+	do {
+		size_t buckets = 1 + rnd(seed) % 4;
+		c = ss_table_scan(t, c, buckets, s->prefix, s->plen, 0, scan_collect, s);
+		resizing_calls += (size_t)ss_table_resizing(t);
+		calls++;
+		/* Now and then a burst of inserts, to force a resize. */
+		unsigned adds = calls % 97 == 0 ? burst : (unsigned)(rnd(seed) % 3);
+		for (unsigned k = 0; k < adds && s->churn_made < SCAN_CHURN; k++) {
+			uint32_t n = s->churn_made++;
+			churn_name(name, &len, n);
+			assert_int_equal(set_plain(t, name, len, "c", 1, 0), 0);
+			live[n] = 1;
+		}
+		for (unsigned k = (unsigned)(rnd(seed) % 3); k && s->churn_made; k--) {
+			uint32_t n = (uint32_t)(rnd(seed) % s->churn_made);
+			churn_name(name, &len, n);
+			assert_int_equal(ss_table_del(t, name, len, 0), live[n]);
+			live[n] = 0;
+		}
+	} while (c);
+	return resizing_calls;
+}
+
+static void scan_returns_every_stable_key_across_churn_and_resizes(void **state)
+{
+	static struct scan_seen s;
+	uint64_t seed = 0x5ca75ca7u;
+
+	(void)state;
+	for (int round = 0; round < 8; round++) {
+		struct ss_table *t = scan_table(SCAN_STABLE);
+		size_t cap_before = ss_table_memory(t);
+		memset(&s, 0, sizeof s);
+		s.stop_every = round & 1 ? 5 : 0;
+		size_t resizing_calls = scan_with_churn(t, &s, &seed, 300);
+		for (unsigned i = 0; i < SCAN_STABLE; i++)
+			if (!s.stable[i])
+				fail_msg("round %d: s:%u never returned", round, i);
+		/* The iteration met the table resizing, and it grew. */
+		assert_true(resizing_calls > 0);
+		assert_true(ss_table_memory(t) > cap_before);
+		ss_table_free(t);
+	}
+}
+
+static void scan_with_a_prefix_returns_only_and_all_matching_keys(void **state)
+{
+	static struct scan_seen s;
+	static const char *const prefixes[] = {"s:1", "s:14", "s:", "c:", "s:1499", "x", "s:14999"};
+	uint64_t seed = 0x9e3779b9u;
+
+	(void)state;
+	for (size_t p = 0; p < sizeof prefixes / sizeof prefixes[0]; p++) {
+		struct ss_table *t = scan_table(SCAN_STABLE);
+		memset(&s, 0, sizeof s);
+		s.prefix = prefixes[p];
+		s.plen = strlen(prefixes[p]);
+		scan_with_churn(t, &s, &seed, 200);
+		for (unsigned i = 0; i < SCAN_STABLE; i++) {
+			char name[16];
+			snprintf(name, sizeof name, "s:%u", i);
+			int match = strncmp(name, s.prefix, s.plen) == 0;
+			if (!s.stable[i] != !match)
+				fail_msg("prefix %s: %s returned %u times", s.prefix, name, s.stable[i]);
+		}
+		ss_table_free(t);
+	}
+}
+
+static int count_entries(void *arg, const struct ss_entry *e)
+{
+	(void)e;
+	++*(size_t *)arg;
+	return 0;
+}
+
+static void scan_skips_expired_entries_and_leaves_them(void **state)
+{
+	struct ss_table *t = new_table();
+	size_t n = 0;
+
+	(void)state;
+	set_str(t, "live", "1", 0);
+	set_str(t, "later", "1", 1000);
+	set_str(t, "gone", "1", 500);
+	assert_int_equal(ss_table_scan(t, 0, SIZE_MAX, NULL, 0, 499, count_entries, &n), 0);
+	assert_int_equal(n, 3);
+	n = 0;
+	assert_int_equal(ss_table_scan(t, 0, SIZE_MAX, NULL, 0, 500, count_entries, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(ss_table_count(t), 3);
+	n = 0;
+	assert_int_equal(ss_table_scan(t, 0, SIZE_MAX, "l", 1, 1000, count_entries, &n), 0);
+	assert_int_equal(n, 1);
+	ss_table_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -671,7 +1517,24 @@ int main(void)
 		cmocka_unit_test(max_size_name_and_value_round_trip),
 		cmocka_unit_test(failed_set_leaves_the_table_unchanged),
 		cmocka_unit_test(memory_per_entry_at_a_million_small_entries),
+		cmocka_unit_test(memory_per_entry_with_four_versions_of_history),
 		cmocka_unit_test(random_ops_match_a_model),
+		cmocka_unit_test(rev_and_commit_time_round_trip_at_any_size),
+		cmocka_unit_test(digit_values_keep_their_leading_zeros_and_length),
+		cmocka_unit_test(names_and_values_of_any_bytes_round_trip),
+		cmocka_unit_test(history_keeps_the_last_n_versions_newest_first),
+		cmocka_unit_test(depth_zero_keeps_no_history),
+		cmocka_unit_test(del_and_expiry_drop_the_history),
+		cmocka_unit_test(big_values_move_through_the_history),
+		cmocka_unit_test(failed_set_leaves_the_history_unchanged),
+		cmocka_unit_test(random_history_matches_a_model),
+		cmocka_unit_test(revision_counter_only_goes_up),
+		cmocka_unit_test(scan_of_an_empty_table_returns_cursor_zero),
+		cmocka_unit_test(scan_of_a_still_table_returns_each_entry_once),
+		cmocka_unit_test(scan_returns_every_stable_key_across_churn_and_resizes),
+		cmocka_unit_test(scan_with_a_prefix_returns_only_and_all_matching_keys),
+		cmocka_unit_test(scan_skips_expired_entries_and_leaves_them),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
+
