@@ -3,7 +3,9 @@
 broken.
 
   1. The checkpoint never moves backwards (each value is appended to
-     --history and compared with the previous one).
+     --history and compared with the previous one). An operator's rewind
+     (run_demo.sh scenario F) is the one deliberate move backwards: the
+     script starts --history again from the rewound value.
   2. The output never lags the checkpoint: it reflects every record up to
      at least the checkpoint (it is written before the commit).
   3. No record is skipped and none applied wrongly: the output equals what a

@@ -7,14 +7,33 @@ in statestored.
 
 The order of the steps is the whole point:
 
-  1. read the checkpoint (the largest updated_at already committed; none: 0);
+  1. read the checkpoint (the largest updated_at already committed; none: 0)
+     with its revision (GETREV_CHECKPOINT);
   2. read the records with updated_at > checkpoint, in file order, at most
-     --batch-size of them;
-  3. apply them to the output, an idempotent store keyed by order_id: an
+     --batch-size of them, and process them;
+  3. merge them into the output, an idempotent store keyed by order_id: an
      order's entry is replaced only by a record with a larger updated_at, so
-     applying a record twice changes nothing;
+     applying a record twice, or late, changes nothing;
   4. write the output durably (temp file, fsync, rename, fsync directory);
-  5. only then commit the new checkpoint = the largest updated_at processed.
+  5. only then commit the new checkpoint = the largest updated_at processed,
+     with CAS_CHECKPOINT: only if the revision is still the one read in 1.
+
+Fencing (step 5): a run that stalled (a GC pause, a partition, an
+orchestrator that started another run) and wakes up after another run
+committed, or after an operator rewound the pipeline with
+ROLLBACK_CHECKPOINT, holds an old revision: its CAS gets CONFLICT and it
+exits (status 6) without committing, so the checkpoint never moves
+backwards behind another run's back and a rewind is never undone by a
+zombie. A run that goes on for several batches carries the revision of its
+own last commit into the next one, so any foreign change fences it too.
+
+The output cannot be fenced by the store (it is a file), so step 3 makes a
+late write harmless instead: the merge runs under an exclusive lock on the
+output (<output>.lock), re-reading the file each time, and only ever
+replaces an order with a newer record. A zombie that writes after a newer
+run merges records that are already there, and changes nothing. (Loading
+the output before the stall and writing it after would instead put back an
+older file and drop the newer run's records.)
 
 A crash between 4 and 5 (try --crash-before-commit) leaves output ahead of
 the checkpoint: the next run reads the same records again and re-applies
@@ -26,17 +45,25 @@ the bug: a crash in between would skip records forever.
 If statestored cannot be reached the client retries with backoff and then
 this run fails (exit 3): it never processes without knowing its checkpoint.
 
+--stall-until FILE makes a run stop after processing (before merging its
+output and committing) until FILE exists: a deterministic zombie for the
+demo's scenarios E and F.
+
 Exit status: 0 done; 1 simulated crash; 3 statestored unreachable;
-4 bad input (orders log, output file or checkpoint); 5 ERR from statestored.
+4 bad input (orders log, output file or checkpoint); 5 ERR from statestored;
+6 fenced: the commit got CONFLICT (another run committed, or an operator
+rewound the pipeline), nothing committed.
 """
 import argparse
+import fcntl
 import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from state_client import StateClient, StateStoreError, StateStoreUnavailable  # noqa: E402
+from state_client import (Conflict, StateClient, StateStoreError,  # noqa: E402
+                          StateStoreUnavailable)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TAX_RATE = 0.2
@@ -149,6 +176,31 @@ def write_output(path, orders):
         os.close(dfd)
 
 
+def merge_output(path, records):
+    """Merges records into the output at path under an exclusive lock:
+    re-reads the file, applies the records (newer wins), writes it durably.
+    Returns (changed, unchanged, orders in the output). Two runs merging at
+    once, or one late, cannot drop each other's records."""
+    lock = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        orders = load_output(path)
+        changed, unchanged = apply_records(orders, records)
+        write_output(path, orders)
+        return changed, unchanged, len(orders)
+    finally:
+        os.close(lock)  # releases the lock
+
+
+def stall(path, say):
+    """Waits until path exists (the demo's deterministic zombie)."""
+    say("STALLED after processing, before writing and committing "
+        "(waiting for %s)" % os.path.basename(path))
+    while not os.path.exists(path):
+        time.sleep(0.02)
+    say("woke up")
+
+
 def parse_checkpoint(value, name):
     if value is None:
         return 0
@@ -161,35 +213,49 @@ def parse_checkpoint(value, name):
     return cp
 
 
-def run_batch(store, args, say):
-    """One read-process-write-commit cycle. Returns the number of records
-    read (0: caught up)."""
-    cp = parse_checkpoint(store.get_checkpoint(args.name), args.name)
-    say("read checkpoint %d" % cp)
+def read_checkpoint(store, name):
+    """Returns (checkpoint, revision); (0, 0) if the pipeline has none."""
+    got = store.get_with_rev(name)
+    if got is None:
+        return 0, 0
+    return parse_checkpoint(got[1], name), got[0]
+
+
+def run_batch(store, args, say, held):
+    """One read-process-write-commit cycle. held: None for the first batch
+    (read the checkpoint), else the (checkpoint, revision) of this run's
+    last commit. Returns (records read, (checkpoint, revision) now held);
+    0 records: caught up. Raises Conflict if fenced."""
+    if held is None:
+        cp, rev = read_checkpoint(store, args.name)
+        say("read checkpoint %d (revision %d)" % (cp, rev))
+    else:
+        cp, rev = held
     records = read_records(args.orders, cp, args.batch_size)
     if not records:
         say("no records after %d: caught up" % cp)
-        return 0
-    orders = load_output(args.output)
-    changed, unchanged = apply_records(orders, records)
+        return 0, (cp, rev)
     new_cp = records[-1]["updated_at"]
-    say("processed %d records (updated_at %d..%d): %d changed the output, "
-        "%d were already in it" % (len(records), records[0]["updated_at"], new_cp,
-                                   changed, unchanged))
-    write_output(args.output, orders)
-    say("wrote %s durably (%d orders)" % (os.path.basename(args.output), len(orders)))
+    say("processed %d records (updated_at %d..%d)"
+        % (len(records), records[0]["updated_at"], new_cp))
+    if args.stall_until:
+        stall(args.stall_until, say)
+    changed, unchanged, norders = merge_output(args.output, records)
+    say("wrote %s durably (%d orders): %d records changed it, %d were already in it"
+        % (os.path.basename(args.output), norders, changed, unchanged))
     if args.crash_before_commit:
         say("CRASH (simulated) before committing checkpoint %d" % new_cp)
         sys.stdout.flush()
         os._exit(1)
-    # Committing last is what makes a crash anywhere above harmless.
-    store.set_checkpoint(args.name, str(new_cp))
-    say("committed checkpoint %d" % new_cp)
+    # Committing last is what makes a crash anywhere above harmless; the
+    # CAS is what makes a stall anywhere above harmless.
+    new_rev = store.cas(args.name, rev, str(new_cp))
+    say("committed checkpoint %d (revision %d -> %d)" % (new_cp, rev, new_rev))
     if args.crash_after_commit:
         say("CRASH (simulated) right after committing %d" % new_cp)
         sys.stdout.flush()
         os._exit(1)
-    return len(records)
+    return len(records), (new_cp, new_rev)
 
 
 def main(argv=None):
@@ -207,6 +273,9 @@ def main(argv=None):
                     help="repeat batches until no new records are left")
     ap.add_argument("--pause", type=float, default=0.0,
                     help="seconds to sleep between batches (lets you watch or disturb a run)")
+    ap.add_argument("--stall-until", metavar="FILE",
+                    help="after processing, wait until FILE exists before writing and "
+                         "committing (a deterministic zombie)")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--crash-before-commit", action="store_true",
                    help="exit after writing the output, before committing")
@@ -226,8 +295,10 @@ def main(argv=None):
 
         with StateClient(args.host, args.port, args.timeout, args.retries,
                          on_retry=on_retry) as store:
-            while run_batch(store, args, say) and args.until_caught_up:
+            n, held = run_batch(store, args, say, None)
+            while n and args.until_caught_up:
                 time.sleep(args.pause)
+                n, held = run_batch(store, args, say, held)
             if store.reconnects:
                 say("(reconnected to statestored %d time(s) along the way)" % store.reconnects)
     except StateStoreUnavailable as e:
@@ -239,6 +310,10 @@ def main(argv=None):
     except StateStoreError as e:
         say("FAILED: statestored said ERR %s" % e)
         return 5
+    except Conflict as e:
+        say("FENCED: CONFLICT, %s is now at revision %d: another run committed or an "
+            "operator rewound it; exiting without committing" % (e.name, e.revision))
+        return 6
     return 0
 
 

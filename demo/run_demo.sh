@@ -6,9 +6,10 @@
 # Builds statestored if needed (into $SS_BUILD_DIR, default build/), starts a
 # fresh daemon on a free port with a temporary data dir, and runs an
 # incremental order pipeline through a normal run, a crash before commit, a
-# crash after commit, a kill -9 of the daemon mid-run, and a TTL that
-# expires. After every step demo/check.py checks the invariants; the demo
-# ends with "DEMO PASSED" and exit 0 only if all of them held.
+# crash after commit, a kill -9 of the daemon mid-run, a TTL that expires, a
+# zombie run fenced by compare-and-set, and an operator's rewind that fences
+# a run in flight. After every step demo/check.py checks the invariants; the
+# demo ends with "DEMO PASSED" and exit 0 only if all of them held.
 set -euo pipefail
 
 SS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -99,6 +100,39 @@ get_cp() {
 expect_status() { # expect_status WANT GOT WHAT
   [ "$1" = "$2" ] || die "$3 exited $2, expected $1"
 }
+# getrev: sets REV and CPV to the pipeline's revision and checkpoint (0 0 if
+# it has none), with GETREV_CHECKPOINT.
+getrev() {
+  local r
+  r=$(cli GETREV_CHECKPOINT "$NAME")
+  if [ "$r" = NULL ]; then REV=0; CPV=0; else REV=${r%% *}; CPV=${r#* }; fi
+}
+# start_stalled TAG ARGS...: starts a pipeline run in the background that
+# stalls after processing until $WORK/wake-TAG exists (its transcript goes to
+# $WORK/TAG.txt), and waits until it says it stalled.
+start_stalled() {
+  local tag=$1 i
+  shift
+  show "python3 demo/pipeline.py --name $NAME $* --stall-until wake-$tag &"
+  python3 "$DEMO/pipeline.py" --name "$NAME" --port "$PORT" --orders "$ORDERS" \
+    --output "$OUTPUT" "$@" --stall-until "$WORK/wake-$tag" >"$WORK/$tag.txt" 2>&1 &
+  PPID_BG=$!
+  for i in $(seq 500); do
+    grep -q STALLED "$WORK/$tag.txt" && break
+    kill -0 "$PPID_BG" 2>/dev/null || { cat "$WORK/$tag.txt"; die "the run exited before stalling"; }
+    sleep 0.02
+  done
+  grep -q STALLED "$WORK/$tag.txt" || die "the run did not stall within 10 s"
+  sed 's/^/  /' "$WORK/$tag.txt"
+}
+# wake TAG: wakes the stalled run, waits for it and sets RC to its status.
+wake() {
+  show "touch wake-$1   # the stalled run wakes up"
+  touch "$WORK/wake-$1"
+  RC=0; wait "$PPID_BG" || RC=$?
+  PPID_BG=""
+  grep -v STALLED "$WORK/$1.txt" | grep -A20 'woke up' | sed 's/^/  /'
+}
 
 step "Setup: a fresh statestored"
 start_daemon 0
@@ -137,7 +171,7 @@ show "statestore-cli GET_CHECKPOINT $NAME"; say "$committed"
 check
 rc=0; pipeline --batch-size 40 --until-caught-up | tee "$WORK/b.txt" || rc=$?
 expect_status 0 "$rc" "the pipeline"
-grep -q "read checkpoint $committed\$" "$WORK/b.txt" || die "the run after the crash did not resume from $committed"
+grep -q "read checkpoint $committed (revision" "$WORK/b.txt" || die "the run after the crash did not resume from $committed"
 say "It resumed after $committed: the committed batch was not processed again."
 check --caught-up
 
@@ -195,8 +229,76 @@ ttl=$(cli TTL_CHECKPOINT demo-ttl); say "$ttl"
 [ "$ttl" = -2 ] || die "TTL_CHECKPOINT of an expired checkpoint is $ttl, expected -2"
 check --caught-up
 
+step "Scenario E: a zombie run wakes up after another run committed"
+say "Run 1 processes a batch, then stalls (a GC pause, a partition) before it writes and"
+say "commits. Run 2 takes over and commits. Run 1 wakes up: its CAS_CHECKPOINT fails."
+produce 100
+getrev; e_rev0=$REV
+start_stalled e1 --batch-size 100
+rc=0; pipeline --batch-size 40 --until-caught-up || rc=$?
+expect_status 0 "$rc" "run 2"
+getrev; e_rev2=$REV; e_cp2=$CPV
+[ "$e_rev2" -gt "$e_rev0" ] || die "run 2 did not commit a new revision"
+say "run 2 committed checkpoint $e_cp2 at revision $e_rev2; run 1 still holds revision $e_rev0."
+wake e1
+expect_status 6 "$RC" "the zombie run"
+grep -q "FENCED: CONFLICT" "$WORK/e1.txt" || die "the zombie run was not fenced by CONFLICT"
+show "statestore-cli GETREV_CHECKPOINT $NAME"
+getrev; say "$REV $CPV"
+[ "$REV" = "$e_rev2" ] && [ "$CPV" = "$e_cp2" ] ||
+  die "the zombie changed the checkpoint: revision $REV value $CPV, run 2 left $e_rev2 $e_cp2"
+say "The zombie's commit was refused: checkpoint $CPV at revision $REV is run 2's. Its late"
+say "output merge only re-applied records that were already there."
+get_cp
+check --caught-up
+
+step "Scenario F: an operator rewinds the pipeline while a run is in flight"
+say "To reprocess after a bug fix, an operator looks at the pipeline's history and rolls it"
+say "back. A run that was in flight holds the old revision, so it is fenced."
+produce 60
+show "statestore-cli HISTORY_CHECKPOINT $NAME"
+cli HISTORY_CHECKPOINT "$NAME" | tee "$WORK/f-history.txt"
+# Two commits back if the history holds that many versions, else the oldest.
+f_row=$(grep -v '^END$' "$WORK/f-history.txt" | sed -n '3p')
+[ -n "$f_row" ] || f_row=$(grep -v '^END$' "$WORK/f-history.txt" | tail -n1)
+read -r f_to f_ms f_cp <<<"$f_row"
+[ -n "$f_cp" ] || die "HISTORY_CHECKPOINT printed no versions"
+say "rewinding to revision $f_to (checkpoint $f_cp, committed at unix ms $f_ms)"
+start_stalled f1 --batch-size 100
+getrev; f_held=$REV
+show "statestore-cli ROLLBACK_CHECKPOINT $NAME $f_to $f_held"
+rc=0; f_out=$(cli ROLLBACK_CHECKPOINT "$NAME" "$f_to" "$f_held") || rc=$?
+say "$f_out"
+expect_status 0 "$rc" "ROLLBACK_CHECKPOINT"
+f_rev=${f_out#OK }
+getrev
+[ "$CPV" = "$f_cp" ] && [ "$REV" = "$f_rev" ] || die "after the rollback: revision $REV value $CPV"
+say "Checkpoint $f_cp is current again, as a new revision $f_rev: every holder of an older one"
+say "is fenced. (The rewind is the one deliberate move backwards: the never-backwards check"
+say "starts again from it.)"
+{ cat "$WORK/history"; echo "(rewound to)"; } >>"$WORK/history.before-rewinds"
+echo "$CPV" >"$WORK/history"
+show "statestore-cli HISTORY_CHECKPOINT $NAME 2"
+cli HISTORY_CHECKPOINT "$NAME" 2
+wake f1
+expect_status 6 "$RC" "the run in flight during the rewind"
+grep -q "FENCED: CONFLICT" "$WORK/f1.txt" || die "the run in flight was not fenced"
+getrev
+[ "$CPV" = "$f_cp" ] && [ "$REV" = "$f_rev" ] ||
+  die "the run in flight undid the rewind: revision $REV value $CPV"
+get_cp
+check
+rc=0; pipeline --batch-size 100 --until-caught-up | tee "$WORK/f2.txt" || rc=$?
+expect_status 0 "$rc" "the pipeline after the rewind"
+grep -q "read checkpoint $f_cp (revision $f_rev)" "$WORK/f2.txt" ||
+  die "the next run did not start from the rewound checkpoint $f_cp"
+say "The next run reprocessed from $f_cp; re-applying records already in the output changed"
+say "nothing, so the output still equals a clean run's."
+check --caught-up
+
 step "Done"
 show "statestore-cli STATS"
 cli STATS | grep -E '^STAT (entries|commits|fsyncs|fsync_us_mean) ' || true
-say "checkpoint values seen, in order (never decreasing): $(uniq "$WORK/history" | tr '\n' ' ')"
+say "checkpoint values seen, in order (never decreasing but for the operator's rewind):"
+say "  $(cat "$WORK/history.before-rewinds" "$WORK/history" 2>/dev/null | uniq | tr '\n' ' ')"
 say "DEMO PASSED"

@@ -190,13 +190,22 @@ static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_e
 
 /* The one path from a record to the table, for replay and for a batch
  * alike: r's name and value as the log holds them (escaped where r->esc
- * says). A SET already expired at now_ms acts as a DEL. The store's
- * revision rises to r->rev in every case. Returns 0, 1 if an expired SET
- * acted as a DEL, -1 on ENOMEM; *existed: whether a DEL found the name. */
+ * says). The store's revision rises to r->rev in every case.
+ *
+ * Whether the version a SET replaces was live - and so joins the history -
+ * is judged at the SET's own commit time, not at now_ms: that is what the
+ * table saw when the SET was first applied, and replay must rebuild the
+ * same history whether it replays the records or a snapshot of them (a
+ * version whose TTL ran out after it was replaced stays in the history).
+ * A v1 record has no commit time (0): it is judged at now_ms, and a SET
+ * already expired then acts as a DEL. Entries that expired before now_ms
+ * are the caller's to drop. Returns 0, 1 if an expired SET acted as a
+ * DEL, -1 on ENOMEM; *existed: whether a DEL found the name. */
 static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t now_ms,
 			int *existed)
 {
 	const char *name = r->name, *value = r->value;
+	int64_t at = r->commit_ms > 0 ? r->commit_ms : now_ms;
 
 	ss_table_note_revision(s->table, r->rev);
 	if (r->type == SS_REC_REV)
@@ -206,11 +215,11 @@ static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t n
 		name = s->scratch;
 	}
 	if (r->type == SS_REC_DEL) {
-		*existed = ss_table_del(s->table, name, r->nraw, now_ms);
+		*existed = ss_table_del(s->table, name, r->nraw, at);
 		return 0;
 	}
-	if (r->expire_ms != 0 && r->expire_ms <= now_ms) {
-		(void)ss_table_del(s->table, name, r->nraw, now_ms);
+	if (r->expire_ms != 0 && r->expire_ms <= at) {
+		(void)ss_table_del(s->table, name, r->nraw, at);
 		return 1;
 	}
 	if (r->esc & SS_REC_VALUE_ESC) {
@@ -218,7 +227,7 @@ static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t n
 		value = s->scratch + SS_NAME_MAX;
 	}
 	return ss_table_set(s->table, name, r->nraw, value, r->vraw, r->expire_ms, r->rev,
-			    r->commit_ms, now_ms);
+			    r->commit_ms, at);
 }
 
 static int replay_apply(void *arg, const struct ss_record *r)
@@ -296,6 +305,12 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	}
 	rep->records = lrep.records;
 	rep->groups = lrep.groups;
+	/* What expired before now goes now, as it would have gone at its
+	 * time had the daemon run: with its history. */
+	size_t cur = 0;
+	do
+		ctx.expired += ss_table_expire_some(s->table, now_ms, 4096, &cur);
+	while (cur != 0);
 	rep->expired = ctx.expired;
 	rep->torn_bytes = lrep.torn_bytes;
 	rep->log_bytes = s->log.end;

@@ -232,6 +232,196 @@ class CliAgainstDaemon(unittest.TestCase):
         self.assertEqual((r.returncode, r.stdout), (0, b""))
 
 
+class CliRevisionCommands(unittest.TestCase):
+    """The commands of issue 13: revisions, CAS, multi-commits, history,
+    rollback and listing, with their multi-line and CONFLICT replies."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = harness.Daemon().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.cleanup()
+
+    def cli(self, *args, stdin=b""):
+        return run_cli(["-p", self.daemon.port] + list(args), stdin)
+
+    def ok_rev(self, *args):
+        r = self.cli(*args)
+        self.assertEqual((r.returncode, r.stderr), (0, b""), args)
+        word, rev = r.stdout.decode().split()
+        self.assertEqual(word, "OK")
+        return int(rev)
+
+    def test_one_shot_cas_prints_ok_and_conflict_to_stdout_conflict_exits_6(self):
+        rev = self.ok_rev("CAS_CHECKPOINT", "cas1", "0", "100")
+        r = self.cli("GETREV_CHECKPOINT", "cas1")
+        self.assertEqual((r.returncode, r.stdout), (0, b"%d 100\n" % rev))
+        # A stale expected revision: a decision, not an error.
+        r = self.cli("CAS_CHECKPOINT", "cas1", "0", "200")
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (6, b"CONFLICT %d\n" % rev, b""))
+        r = self.cli("DEL_CHECKPOINT", "cas1", str(rev + 1000))
+        self.assertEqual((r.returncode, r.stdout), (6, b"CONFLICT %d\n" % rev))
+        rev2 = self.ok_rev("CAS_CHECKPOINT", "cas1", str(rev), "200", "3600")
+        self.assertGreater(rev2, rev)
+        self.assertEqual(self.cli("GET_CHECKPOINT", "cas1").stdout, b"200\n")
+        r = self.cli("GETREV_CHECKPOINT", "never-set-rev")
+        self.assertEqual((r.returncode, r.stdout), (0, b"NULL\n"))
+
+    def test_one_shot_bad_revision_is_an_err_exit_1(self):
+        for rev in ("-1", "18446744073709551616", "7x"):
+            r = self.cli("CAS_CHECKPOINT", "badrev", rev, "1")
+            self.assertEqual((r.returncode, r.stdout), (1, b""), rev)
+            self.assertEqual(r.stderr,
+                             b"ERR invalid revision: want a decimal from 0 to 2^64-1\n")
+
+    def test_one_shot_history_prints_every_version_through_end(self):
+        for v in (1, 2):
+            self.assertEqual(self.cli("SET_CHECKPOINT", "hist1", str(v)).returncode, 0)
+        r = self.cli("HISTORY_CHECKPOINT", "hist1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(lines[-1], "END")
+        rows = [l.split() for l in lines[:-1]]
+        self.assertEqual([row[2] for row in rows], ["2", "1"])  # newest first
+        self.assertGreater(int(rows[0][0]), int(rows[1][0]))
+        r = self.cli("HISTORY_CHECKPOINT", "hist1", "1")
+        self.assertEqual(len(r.stdout.decode().splitlines()), 2)
+        # A missing pipeline: just END.
+        self.assertEqual(self.cli("HISTORY_CHECKPOINT", "no-such-hist").stdout, b"END\n")
+        r = self.cli("HISTORY_CHECKPOINT", "hist1", "0")
+        self.assertEqual((r.returncode, r.stdout), (1, b""))
+        self.assertTrue(r.stderr.startswith(b"ERR invalid count"), r.stderr)
+
+    def test_one_shot_set_prints_ok_without_a_revision_as_before(self):
+        r = self.cli("SET_CHECKPOINT", "plainset", "1")
+        self.assertEqual((r.returncode, r.stdout), (0, b"OK\n"))
+
+    def test_one_shot_rollback_and_its_err(self):
+        first = self.ok_rev("CAS_CHECKPOINT", "rb1", "0", "300")
+        second = self.ok_rev("CAS_CHECKPOINT", "rb1", str(first), "800")
+        r = self.cli("ROLLBACK_CHECKPOINT", "rb1", str(first), str(first))
+        self.assertEqual((r.returncode, r.stdout), (6, b"CONFLICT %d\n" % second))
+        back = self.ok_rev("ROLLBACK_CHECKPOINT", "rb1", str(first), str(second))
+        self.assertGreater(back, second)
+        self.assertEqual(self.cli("GETREV_CHECKPOINT", "rb1").stdout, b"%d 300\n" % back)
+        r = self.cli("ROLLBACK_CHECKPOINT", "rb1", "1234567")
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (1, b"", b"ERR no revision 1234567 in history\n"))
+
+    def test_one_shot_mset_and_mcas_of_many_pipelines(self):
+        n = 5000
+        args = ["MSET_CHECKPOINT"]
+        for i in range(n):
+            args += ["ms/%d" % i, str(i)]
+        rev = self.ok_rev(*args)
+        r = self.cli("GETREV_CHECKPOINT", "ms/4999")
+        self.assertEqual(r.stdout, b"%d 4999\n" % rev)
+        args = ["MCAS_CHECKPOINT"]
+        for i in range(n):
+            args += ["ms/%d" % i, str(rev), str(i + 1)]
+        rev2 = self.ok_rev(*args)
+        # The same again: every expected revision is stale; the first fails.
+        r = self.cli(*args)
+        self.assertEqual((r.returncode, r.stdout), (6, b"CONFLICT ms/0 %d\n" % rev2))
+        r = self.cli("MSET_CHECKPOINT", "a", "1", "b")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"want pairs of <name> <value>", r.stderr)
+
+    def list_all(self, *extra):
+        """Follows LIST_CHECKPOINTS' cursor with one-shot calls; returns
+        {name: (rev, commit_ms, value)} and the number of calls."""
+        cursor, seen, calls = "0", {}, 0
+        while True:
+            r = self.cli("LIST_CHECKPOINTS", cursor, *extra)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lines = r.stdout.decode().splitlines()
+            calls += 1
+            self.assertEqual(lines[-1], "END")
+            word, cursor = lines[0].split()
+            self.assertEqual(word, "CURSOR")
+            for line in lines[1:-1]:
+                name, rev, ms, value = line.split(" ")
+                seen[name] = (int(rev), int(ms), value)
+            if cursor == "0":
+                return seen, calls
+
+    def test_one_shot_list_follows_the_cursor_to_zero(self):
+        for i in range(40):
+            self.assertEqual(self.cli("SET_CHECKPOINT", "ls/%02d" % i, str(i)).returncode, 0)
+        seen, calls = self.list_all("PREFIX", "ls/", "COUNT", "7")
+        self.assertEqual(sorted(seen), ["ls/%02d" % i for i in range(40)])
+        self.assertEqual(seen["ls/05"][2], "5")
+        self.assertGreaterEqual(calls, 6)
+        r = self.cli("LIST_CHECKPOINTS", "12345")
+        self.assertEqual((r.returncode, r.stdout), (1, b""))
+        self.assertTrue(r.stderr.startswith(b"ERR invalid cursor"), r.stderr)
+        r = self.cli("LIST_CHECKPOINTS", "0", "COUNT", "0")
+        self.assertEqual(r.stderr, b"ERR invalid count: want 1 to 10000\n")
+
+    def test_batch_mixes_multi_line_replies_errors_and_conflicts_in_order(self):
+        stdin = (b"CAS_CHECKPOINT bm 0 1\n"
+                 b"HISTORY_CHECKPOINT bm\n"
+                 b"CAS_CHECKPOINT bm 0 2\n"
+                 b"HISTORY_CHECKPOINT bm 0\n"
+                 b"LIST_CHECKPOINTS 0 PREFIX bm COUNT 10\n"
+                 b"LIST_CHECKPOINTS 0 BOGUS x\n"
+                 b"stats\n"
+                 b"GETREV_CHECKPOINT bm\n")
+        r = self.cli(stdin=stdin)
+        self.assertEqual(r.returncode, 1, r.stderr)  # an ERR outranks a CONFLICT
+        out = r.stdout.decode().splitlines()
+        rev = int(out[0].split()[1])
+        self.assertEqual(out[0], "OK %d" % rev)
+        self.assertEqual(out[1].split(" ")[::2], [str(rev), "1"])
+        self.assertEqual(out[2:4], ["END", "CONFLICT %d" % rev])
+        self.assertTrue(out[4].startswith("ERR invalid count"), out)
+        self.assertEqual(out[5], "CURSOR 0")
+        self.assertEqual(out[6].split(" ")[::3], ["bm", "1"])
+        self.assertEqual(out[7], "END")
+        self.assertEqual(out[8], "ERR syntax error: unknown keyword 'BOGUS': want PREFIX or COUNT")
+        end = out.index("END", 9)
+        self.assertTrue(all(l.startswith("STAT ") for l in out[9:end]))
+        self.assertIn("STAT revision %d" % rev, out[9:end])
+        self.assertEqual(out[end + 1:], ["%d 1" % rev])
+        self.assertIn(b"2 of 8 requests got an ERR reply", r.stderr)
+        self.assertIn(b"1 of 8 requests got a CONFLICT reply", r.stderr)
+
+    def test_batch_with_conflicts_and_no_err_exits_6(self):
+        r = self.cli(stdin=b"CAS_CHECKPOINT bc 0 1\nCAS_CHECKPOINT bc 0 1\nPING\n")
+        self.assertEqual(r.returncode, 6, r.stderr)
+        out = r.stdout.decode().splitlines()
+        rev = out[0].split()[1]
+        self.assertEqual(out, ["OK " + rev, "CONFLICT " + rev, "PONG"])
+        self.assertEqual(r.stderr, b"statestore-cli: 1 of 3 requests got a CONFLICT reply\n")
+
+    def test_batch_a_value_named_conflict_is_a_value(self):
+        r = self.cli(stdin=b"SET_CHECKPOINT CONFLICT CONFLICT\nGET_CHECKPOINT CONFLICT\n"
+                           b"LIST_CHECKPOINTS 0 PREFIX CONFLICT\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.decode().splitlines()
+        self.assertEqual(out[:3], ["OK", "CONFLICT", "CURSOR 0"])
+        self.assertTrue(out[3].startswith("CONFLICT "), out)
+        self.assertEqual(out[4:], ["END"])
+
+    def test_batch_one_mib_multi_commit_line(self):
+        # 1 MiB of names and values fits the default --max-line.
+        pairs, size, i = [], 0, 0
+        while size < 1024 * 1024:
+            pair = "big/%06d %s" % (i, "v" * 100)
+            pairs.append(pair)
+            size += len(pair) + 1
+            i += 1
+        line = ("MSET_CHECKPOINT " + " ".join(pairs) + "\n").encode()
+        r = self.cli(stdin=line + b"GET_CHECKPOINT big/000000\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.decode().splitlines()
+        self.assertTrue(out[0].startswith("OK "), out[:1])
+        self.assertEqual(out[1:], ["v" * 100])
+
+
 class CliWithClosedStdFds(harness.DaemonTestCase):
     """Started with stdin or stdout closed, the CLI must not let its socket
     take descriptor 0 or 1: the reply would be written into the server as a
@@ -288,6 +478,7 @@ class CliWithoutDaemon(unittest.TestCase):
         self.assertIn(b"usage: statestore-cli", r.stdout)
         self.assertIn(b"exit status", r.stdout)
         self.assertIn(b"-V, --version", r.stdout)
+        self.assertIn(b"6  the server replied CONFLICT", r.stdout)
 
     def test_version_prints_the_project_version_and_exits_0(self):
         want = ("statestore-cli %s\n" % harness.project_version()).encode()
@@ -366,6 +557,21 @@ class CliWithoutDaemon(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, b"PONG\nSTAT version x\nSTAT clients 1\nEND\nNULL\n")
         self.assertEqual(fake.received, b"PING\nSTATS\nGET_CHECKPOINT a\n")
+
+    def test_list_and_history_replies_split_into_single_bytes_are_reassembled(self):
+        reply = (b"CURSOR 917505\nEND 4 1700000000000 7\nEND\n"
+                 b"9 1700000000001 END\nEND\nCONFLICT 9\n")
+        def serve(fake, conn):
+            fake.read_lines(conn, 3)
+            for b in reply:
+                conn.sendall(bytes([b]))
+                time.sleep(0.001)
+        fake = FakeServer(serve)
+        r = run_cli(["-p", fake.port],
+                    stdin=b"LIST_CHECKPOINTS 0\nHISTORY_CHECKPOINT x\nCAS_CHECKPOINT x 1 2\n")
+        fake.close()
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertEqual(r.stdout, reply)
 
     def test_server_hanging_up_mid_batch_exits_3_after_printing_what_came(self):
         def serve(fake, conn):

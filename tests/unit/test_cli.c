@@ -222,9 +222,15 @@ static void join_quotes_a_long_refused_argument_cut_short(void **state)
 static enum ss_cli_reply classify(const char *line)
 {
 	struct ss_request req;
-	long used = ss_text_parse(line, strlen(line), 1024, &req);
+	enum ss_cli_reply kind;
+	long used;
+
+	ss_request_init(&req);
+	used = ss_text_parse(line, strlen(line), strlen(line), &req);
 	assert_int_equal(used, (long)strlen(line));
-	return ss_cli_classify(&req);
+	kind = ss_cli_classify(&req);
+	ss_request_free(&req);
+	return kind;
 }
 
 static void classify_reads_the_request_as_the_server_parses_it(void **state)
@@ -233,8 +239,8 @@ static void classify_reads_the_request_as_the_server_parses_it(void **state)
 	assert_int_equal(classify("\n"), SS_CLI_REPLY_NONE);
 	assert_int_equal(classify(" \t \n"), SS_CLI_REPLY_NONE);
 	assert_int_equal(classify("\r\n"), SS_CLI_REPLY_NONE);
-	assert_int_equal(classify("stats\n"), SS_CLI_REPLY_STATS);
-	assert_int_equal(classify("  StAtS\t\r\n"), SS_CLI_REPLY_STATS);
+	assert_int_equal(classify("stats\n"), SS_CLI_REPLY_ROWS);
+	assert_int_equal(classify("  StAtS\t\r\n"), SS_CLI_REPLY_ROWS);
 	assert_int_equal(classify("STATSX\n"), SS_CLI_REPLY_LINE);
 	assert_int_equal(classify("quit\n"), SS_CLI_REPLY_QUIT);
 	assert_int_equal(classify("GET_CHECKPOINT stats\n"), SS_CLI_REPLY_LINE);
@@ -248,19 +254,61 @@ static void classify_reads_the_request_as_the_server_parses_it(void **state)
 
 static void classify_stats_and_quit_with_arguments_are_one_line_errors(void **state)
 {
-	char many[256] = "QUIT";
+	/* "QUIT" and SS_ARGS_MAX + 1 times " x", a newline and a NUL. */
+	size_t size = 4 + 2 * ((size_t)SS_ARGS_MAX + 1) + 2, pos = 4;
+	char *many = malloc(size);
 	int i;
 	(void)state;
+	assert_non_null(many);
+	memcpy(many, "QUIT", 4);
 	/* The server answers them "ERR wrong number of arguments" and keeps
 	 * the connection: no multi-line reply, and the batch must go on. */
 	assert_int_equal(classify("STATS extra\n"), SS_CLI_REPLY_LINE);
 	assert_int_equal(classify("QUIT x\n"), SS_CLI_REPLY_LINE);
 	assert_int_equal(classify("quit\tnow \r\n"), SS_CLI_REPLY_LINE);
 	/* Past SS_ARGS_MAX tokens: "ERR too many arguments". */
-	for (i = 0; i < SS_ARGS_MAX; i++)
-		strcat(many, " x");
-	strcat(many, "\n");
+	for (i = 0; i <= SS_ARGS_MAX; i++) {
+		many[pos++] = ' ';
+		many[pos++] = 'x';
+	}
+	many[pos++] = '\n';
+	many[pos] = '\0';
 	assert_int_equal(classify(many), SS_CLI_REPLY_LINE);
+	free(many);
+}
+
+static void classify_history_and_list_expect_rows_whatever_their_arguments(void **state)
+{
+	(void)state;
+	assert_int_equal(classify("HISTORY_CHECKPOINT orders\n"), SS_CLI_REPLY_ROWS);
+	assert_int_equal(classify("history_checkpoint orders 3\r\n"), SS_CLI_REPLY_ROWS);
+	assert_int_equal(classify("LIST_CHECKPOINTS 0\n"), SS_CLI_REPLY_ROWS);
+	assert_int_equal(classify("List_Checkpoints 0 PREFIX a/ COUNT 5\n"), SS_CLI_REPLY_ROWS);
+	/* Bad arguments get one ERR line, which ends a ROWS reply too. */
+	assert_int_equal(classify("LIST_CHECKPOINTS\n"), SS_CLI_REPLY_ROWS);
+	assert_int_equal(classify("HISTORY_CHECKPOINT a b c d\n"), SS_CLI_REPLY_ROWS);
+	/* The one-line new commands. */
+	assert_int_equal(classify("GETREV_CHECKPOINT orders\n"), SS_CLI_REPLY_LINE);
+	assert_int_equal(classify("CAS_CHECKPOINT orders 7 1000\n"), SS_CLI_REPLY_LINE);
+	assert_int_equal(classify("MSET_CHECKPOINT a 1 b 2\n"), SS_CLI_REPLY_LINE);
+	assert_int_equal(classify("MCAS_CHECKPOINT a 0 1 b 0 2\n"), SS_CLI_REPLY_LINE);
+	assert_int_equal(classify("ROLLBACK_CHECKPOINT orders 3\n"), SS_CLI_REPLY_LINE);
+	assert_int_equal(classify("HISTORY_CHECKPOINTS orders\n"), SS_CLI_REPLY_LINE);
+}
+
+static void classify_takes_a_multi_commit_of_many_pipelines(void **state)
+{
+	/* More tokens than a request keeps inline: the parser's heap array. */
+	size_t n = 5000, size = 16 + n * 24, pos;
+	char *line = malloc(size);
+	(void)state;
+	assert_non_null(line);
+	pos = (size_t)snprintf(line, size, "MSET_CHECKPOINT");
+	for (size_t i = 0; i < n; i++)
+		pos += (size_t)snprintf(line + pos, size - pos, " p%zu %zu", i, i);
+	snprintf(line + pos, size - pos, "\n");
+	assert_int_equal(classify(line), SS_CLI_REPLY_LINE);
+	free(line);
 }
 
 static void reply_end_waits_for_the_newline_of_a_one_line_reply(void **state)
@@ -281,21 +329,61 @@ static void reply_end_of_stats_is_the_end_line_however_the_bytes_are_split(void 
 	(void)state;
 	/* Every prefix shorter than the reply is incomplete. */
 	for (i = 0; i < full; i++)
-		assert_int_equal(ss_cli_reply_end(r, i, SS_CLI_REPLY_STATS), 0);
-	assert_int_equal(ss_cli_reply_end(r, full, SS_CLI_REPLY_STATS), full);
-	assert_int_equal(ss_cli_reply_end(r, strlen(r), SS_CLI_REPLY_STATS), full);
-	assert_int_equal(ss_cli_reply_end("END\r\n", 5, SS_CLI_REPLY_STATS), 5);
+		assert_int_equal(ss_cli_reply_end(r, i, SS_CLI_REPLY_ROWS), 0);
+	assert_int_equal(ss_cli_reply_end(r, full, SS_CLI_REPLY_ROWS), full);
+	assert_int_equal(ss_cli_reply_end(r, strlen(r), SS_CLI_REPLY_ROWS), full);
+	assert_int_equal(ss_cli_reply_end("END\r\n", 5, SS_CLI_REPLY_ROWS), 5);
+}
+
+static void reply_end_of_history_and_list_is_the_end_line(void **state)
+{
+	/* A row may hold END as a name or a value: never as the whole line. */
+	const char *h = "9 1700000000000 END\n5 1699999999999 300\nEND\nPONG\n";
+	const char *l = "CURSOR 0\nEND 4 1700000000000 7\nx 5 1700000000001 END\nEND\nOK 6\n";
+	const char *empty = "CURSOR 655361\nEND\n";
+	size_t hfull = strlen(h) - strlen("PONG\n"), lfull = strlen(l) - strlen("OK 6\n"), i;
+	(void)state;
+	for (i = 0; i < hfull; i++)
+		assert_int_equal(ss_cli_reply_end(h, i, SS_CLI_REPLY_ROWS), 0);
+	assert_int_equal(ss_cli_reply_end(h, strlen(h), SS_CLI_REPLY_ROWS), hfull);
+	for (i = 0; i < lfull; i++)
+		assert_int_equal(ss_cli_reply_end(l, i, SS_CLI_REPLY_ROWS), 0);
+	assert_int_equal(ss_cli_reply_end(l, strlen(l), SS_CLI_REPLY_ROWS), lfull);
+	/* No rows (a missing pipeline, or a sparse stretch of the table). */
+	assert_int_equal(ss_cli_reply_end("END\n", 4, SS_CLI_REPLY_ROWS), 4);
+	assert_int_equal(ss_cli_reply_end(empty, strlen(empty), SS_CLI_REPLY_ROWS),
+			 strlen(empty));
+	/* Bad arguments: the ERR line is the whole reply. */
+	l = "ERR invalid cursor: use 0 or a cursor LIST_CHECKPOINTS returned\nPONG\n";
+	assert_int_equal(ss_cli_reply_end(l, strlen(l), SS_CLI_REPLY_ROWS),
+			 strlen(l) - strlen("PONG\n"));
+}
+
+static void conflict_is_the_word_a_space_and_more(void **state)
+{
+	(void)state;
+	assert_true(ss_cli_is_conflict("CONFLICT 8\n", 11));
+	assert_true(ss_cli_is_conflict("CONFLICT 0", 10));
+	assert_true(ss_cli_is_conflict("CONFLICT orders/p3 12\n", 22));
+	/* Values (they hold no space) and other replies are not. */
+	assert_false(ss_cli_is_conflict("CONFLICT\n", 9));
+	assert_false(ss_cli_is_conflict("CONFLICT \n", 10));
+	assert_false(ss_cli_is_conflict("CONFLICTS\n", 10));
+	assert_false(ss_cli_is_conflict("conflict 8\n", 11));
+	assert_false(ss_cli_is_conflict("OK 8\n", 5));
+	assert_false(ss_cli_is_conflict("8 CONFLICT\n", 11));
+	assert_false(ss_cli_is_conflict("", 0));
 }
 
 static void reply_end_of_stats_that_failed_is_its_err_line(void **state)
 {
 	const char *r = "ERR max clients reached\nOK\n";
 	(void)state;
-	assert_int_equal(ss_cli_reply_end(r, strlen(r), SS_CLI_REPLY_STATS),
+	assert_int_equal(ss_cli_reply_end(r, strlen(r), SS_CLI_REPLY_ROWS),
 			 strlen(r) - strlen("OK\n"));
 	/* "ERR" alone is no error line: the STATS reply goes on to END. */
 	r = "ERR\nEND\nOK\n";
-	assert_int_equal(ss_cli_reply_end(r, strlen(r), SS_CLI_REPLY_STATS), 8);
+	assert_int_equal(ss_cli_reply_end(r, strlen(r), SS_CLI_REPLY_ROWS), 8);
 }
 
 
@@ -380,9 +468,13 @@ int main(void)
 	    cmocka_unit_test(join_quotes_a_long_refused_argument_cut_short),
 	    cmocka_unit_test(classify_reads_the_request_as_the_server_parses_it),
 	    cmocka_unit_test(classify_stats_and_quit_with_arguments_are_one_line_errors),
+	    cmocka_unit_test(classify_history_and_list_expect_rows_whatever_their_arguments),
+	    cmocka_unit_test(classify_takes_a_multi_commit_of_many_pipelines),
 	    cmocka_unit_test(reply_end_waits_for_the_newline_of_a_one_line_reply),
 	    cmocka_unit_test(reply_end_of_stats_is_the_end_line_however_the_bytes_are_split),
 	    cmocka_unit_test(reply_end_of_stats_that_failed_is_its_err_line),
+	    cmocka_unit_test(reply_end_of_history_and_list_is_the_end_line),
+	    cmocka_unit_test(conflict_is_the_word_a_space_and_more),
 	    cmocka_unit_test(stdfds_fills_closed_standard_descriptors_with_read_only_dev_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

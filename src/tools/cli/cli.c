@@ -59,12 +59,15 @@ static const char usage_text[] =
 	"       statestore-cli --help | -V\n"
 	"\n"
 	"With a command: joins COMMAND and ARGs with spaces, sends that one request\n"
-	"and prints the reply (STATS: every line through END). An argument may not\n"
-	"be empty or contain a space, tab or line break.\n"
+	"and prints the reply (STATS, HISTORY_CHECKPOINT, LIST_CHECKPOINTS: every line\n"
+	"through END). An argument may not be empty or contain a space, tab or line\n"
+	"break.\n"
 	"Without a command: reads requests from stdin, one per line, pipelines them\n"
 	"over one connection and prints one reply per request, in order. Lines are\n"
 	"sent as they are; empty lines are skipped; QUIT (without arguments) ends the\n"
-	"batch. An error reply is a line starting with \"ERR \".\n"
+	"batch. An error reply is a line starting with \"ERR \"; a CONFLICT reply (a\n"
+	"CAS, conditional DEL, MCAS or ROLLBACK whose expected revision was not the\n"
+	"current one; nothing changed) is printed to stdout in both modes.\n"
 	"\n"
 	"options:\n"
 	"  -h, --host HOST      server address (default " SS_CLI_DEFAULT_HOST ")\n"
@@ -82,10 +85,17 @@ static const char usage_text[] =
 	"  3  could not connect, or the connection broke\n"
 	"  4  timed out (connecting, or waiting for a reply)\n"
 	"  5  local error (out of memory, reading stdin, writing stdout)\n"
+	"  6  the server replied CONFLICT (batch: at least once, and never ERR)\n"
 	"\n"
 	"examples:\n"
 	"  statestore-cli SET_CHECKPOINT orders 1000 3600\n"
 	"  statestore-cli -p 7070 GET_CHECKPOINT orders\n"
+	"  statestore-cli GETREV_CHECKPOINT orders           # -> <rev> <value>\n"
+	"  statestore-cli CAS_CHECKPOINT orders 41 1100      # -> OK <rev> | CONFLICT <rev>\n"
+	"  statestore-cli MSET_CHECKPOINT orders/p0 10 orders/p1 20\n"
+	"  statestore-cli HISTORY_CHECKPOINT orders 5\n"
+	"  statestore-cli ROLLBACK_CHECKPOINT orders 41\n"
+	"  statestore-cli LIST_CHECKPOINTS 0 PREFIX orders/ COUNT 100\n"
 	"  printf 'PING\\nSTATS\\n' | statestore-cli\n";
 
 /* ---- pure helpers ------------------------------------------------------ */
@@ -307,7 +317,10 @@ enum ss_cli_reply ss_cli_classify(const struct ss_request *req)
 	/* With arguments (too many included: argc is then SS_ARGS_MAX) the
 	 * server answers STATS and QUIT with one ERR line and goes on. */
 	if (req->argc == 1 && ss_token_is(&req->argv[0], "STATS"))
-		return SS_CLI_REPLY_STATS;
+		return SS_CLI_REPLY_ROWS;
+	if (ss_token_is(&req->argv[0], "HISTORY_CHECKPOINT") ||
+	    ss_token_is(&req->argv[0], "LIST_CHECKPOINTS"))
+		return SS_CLI_REPLY_ROWS;
 	if (req->argc == 1 && ss_token_is(&req->argv[0], "QUIT"))
 		return SS_CLI_REPLY_QUIT;
 	return SS_CLI_REPLY_LINE;
@@ -319,7 +332,7 @@ size_t ss_cli_reply_end(const char *buf, size_t len, enum ss_cli_reply kind)
 	const char *nl = memchr(buf, '\n', len);
 	if (!nl)
 		return 0;
-	if (kind != SS_CLI_REPLY_STATS || ss_text_is_error(buf, (size_t)(nl - buf) + 1))
+	if (kind != SS_CLI_REPLY_ROWS || ss_text_is_error(buf, (size_t)(nl - buf) + 1))
 		return (size_t)(nl - buf) + 1;
 	while (pos < len) {
 		size_t l;
@@ -334,6 +347,14 @@ size_t ss_cli_reply_end(const char *buf, size_t len, enum ss_cli_reply kind)
 		pos = (size_t)(nl - buf) + 1;
 	}
 	return 0;
+}
+
+int ss_cli_is_conflict(const char *line, size_t len)
+{
+	static const char word[] = "CONFLICT ";
+	size_t n = sizeof(word) - 1;
+
+	return len > n && memcmp(line, word, n) == 0 && line[n] != '\n' && line[n] != '\r';
 }
 
 /* ---- the client -------------------------------------------------------- */
@@ -351,7 +372,8 @@ struct cli {
 	int in_eof;        /* stdin reached EOF */
 	int stop_input;    /* take no more requests: one-shot, QUIT sent, or sending failed */
 	int send_errno;    /* sending failed; we still read what the server said */
-	unsigned long lineno, nreq, nerr;
+	unsigned long lineno, nreq, nerr, nconflict;
+	struct ss_request req; /* the last line parsed: its tokens point into in */
 	unsigned long unsent_after_quit; /* requests read from stdin after a QUIT */
 	int64_t last_progress_ms; /* when the server last took or sent bytes */
 };
@@ -399,15 +421,14 @@ static int queue_request(struct cli *c, const char *line, size_t len, enum ss_cl
 /* Counts the lines in buf[0..len) that hold a request: the complete ones
  * with a token, and a last unfinished one with a byte that can only be part
  * of a token (whatever follows, it will hold a request). */
-static unsigned long count_requests(const char *buf, size_t len)
+static unsigned long count_requests(struct cli *c, const char *buf, size_t len)
 {
 	unsigned long n = 0;
 	long used;
 	size_t i;
-	struct ss_request req;
 
-	while ((used = ss_text_parse(buf, len, SS_CLI_LINE_MAX, &req)) > 0) {
-		if (req.argc > 0)
+	while ((used = ss_text_parse(buf, len, SS_CLI_LINE_MAX, &c->req)) > 0) {
+		if (c->req.argc > 0)
 			n++;
 		buf += used;
 		len -= (size_t)used;
@@ -425,9 +446,8 @@ static unsigned long count_requests(const char *buf, size_t len)
 static int take_lines(struct cli *c)
 {
 	while (!c->stop_input && window_open(c) && ss_buf_size(&c->in) > 0) {
-		struct ss_request req;
 		const char *start = ss_buf_head(&c->in);
-		long used = ss_text_parse(start, ss_buf_size(&c->in), SS_CLI_LINE_MAX, &req);
+		long used = ss_text_parse(start, ss_buf_size(&c->in), SS_CLI_LINE_MAX, &c->req);
 		enum ss_cli_reply kind;
 		int rc;
 		if (used < 0) {
@@ -438,14 +458,14 @@ static int take_lines(struct cli *c)
 		if (used == 0)
 			return 0; /* the rest of the line is still to come */
 		c->lineno++;
-		kind = ss_cli_classify(&req);
+		kind = ss_cli_classify(&c->req);
 		rc = kind == SS_CLI_REPLY_NONE ? 0 : queue_request(c, start, (size_t)used, kind);
 		ss_buf_consume(&c->in, (size_t)used); /* after the copy: start points into c->in */
 		if (rc != 0)
 			return rc;
 		if (kind == SS_CLI_REPLY_QUIT)
 			c->unsent_after_quit =
-			    count_requests(ss_buf_head(&c->in), ss_buf_size(&c->in));
+			    count_requests(c, ss_buf_head(&c->in), ss_buf_size(&c->in));
 	}
 	return 0;
 }
@@ -495,6 +515,8 @@ static int emit_replies(struct cli *c)
 			c->nerr++;
 			if (!c->batch)
 				to = stderr;
+		} else if (kind == SS_CLI_REPLY_LINE && ss_cli_is_conflict(r, n)) {
+			c->nconflict++; /* a decision, not an error: stdout in both modes */
 		}
 		if (fwrite(r, 1, n, to) != n) {
 			cli_warn("writing output: %s", strerror(errno));
@@ -574,6 +596,15 @@ static int cli_connect(struct cli *c)
 	return 0;
 }
 
+/* The exit code once every reply is in: an ERR matters more than a
+ * CONFLICT (a wrong request, not a decision). */
+static int done_status(const struct cli *c)
+{
+	if (c->nerr > 0)
+		return SS_CLI_EXIT_ERR_REPLY;
+	return c->nconflict > 0 ? SS_CLI_EXIT_CONFLICT : SS_CLI_EXIT_OK;
+}
+
 /* The event loop. Returns an exit code once every request is answered or
  * something failed. */
 static int run(struct cli *c)
@@ -583,7 +614,7 @@ static int run(struct cli *c)
 		int np = 1, timeout = -1, pr, rc, poll_stdin;
 
 		if (input_done(c) && c->pending == 0)
-			return c->nerr > 0 ? SS_CLI_EXIT_ERR_REPLY : SS_CLI_EXIT_OK;
+			return done_status(c);
 		if (fflush(stdout) != 0) {
 			cli_warn("writing output: %s", strerror(errno));
 			return SS_CLI_EXIT_LOCAL;
@@ -675,7 +706,6 @@ static int print_and_exit(const char *text)
 static int queue_command(struct cli *c, int argc, char **argv)
 {
 	char err[256];
-	struct ss_request req;
 	size_t len;
 	long used;
 	int rc;
@@ -688,12 +718,12 @@ static int queue_command(struct cli *c, int argc, char **argv)
 		return rc;
 	}
 	/* Classified by the server's parser, like a stdin line. */
-	used = ss_text_parse(line, len, SS_CLI_LINE_MAX, &req);
+	used = ss_text_parse(line, len, SS_CLI_LINE_MAX, &c->req);
 	if (used < 0) {
 		cli_warn("the command is longer than %d bytes", SS_CLI_LINE_MAX);
 		rc = SS_CLI_EXIT_USAGE;
 	} else {
-		rc = queue_request(c, line, len, ss_cli_classify(&req));
+		rc = queue_request(c, line, len, ss_cli_classify(&c->req));
 	}
 	free(line);
 	c->stop_input = 1;
@@ -711,6 +741,7 @@ int ss_cli_main(int argc, char **argv)
 		return rc;
 	memset(&c, 0, sizeof(c));
 	c.fd = -1;
+	ss_request_init(&c.req);
 	if (ss_cli_parse_options(argc, argv, &c.opt, err, sizeof(err)) != 0) {
 		cli_warn("%s", err);
 		fputs("try 'statestore-cli --help'\n", stderr);
@@ -739,6 +770,9 @@ int ss_cli_main(int argc, char **argv)
 			 c.unsent_after_quit == 1 ? "was" : "were");
 	if (c.batch && rc == SS_CLI_EXIT_ERR_REPLY)
 		cli_warn("%lu of %lu requests got an ERR reply", c.nerr, c.nreq);
+	if (c.batch && (rc == SS_CLI_EXIT_ERR_REPLY || rc == SS_CLI_EXIT_CONFLICT) &&
+	    c.nconflict > 0)
+		cli_warn("%lu of %lu requests got a CONFLICT reply", c.nconflict, c.nreq);
 	if (fflush(stdout) != 0 && rc == SS_CLI_EXIT_OK) {
 		cli_warn("writing output: %s", strerror(errno));
 		rc = SS_CLI_EXIT_LOCAL;
@@ -749,5 +783,6 @@ int ss_cli_main(int argc, char **argv)
 	ss_buf_free(&c.in);
 	ss_buf_free(&c.out);
 	ss_buf_free(&c.reply);
+	ss_request_free(&c.req);
 	return rc;
 }
