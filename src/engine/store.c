@@ -57,6 +57,7 @@ struct replay_ctx {
 	int64_t now_ms;
 	uint64_t expired;
 	uint64_t v1_rev; /* a v1 log's records take revisions 1, 2, ... */
+	int ttls;        /* some record carried an expiry */
 };
 
 static char *join(const char *dir, const char *name)
@@ -197,15 +198,16 @@ static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_e
  * table saw when the SET was first applied, and replay must rebuild the
  * same history whether it replays the records or a snapshot of them (a
  * version whose TTL ran out after it was replaced stays in the history).
- * A v1 record has no commit time (0): it is judged at now_ms, and a SET
- * already expired then acts as a DEL. Entries that expired before now_ms
- * are the caller's to drop. Returns 0, 1 if an expired SET acted as a
+ * A v1 record has no commit time (0), and one from the future (the clock
+ * stepped back since) is no guide: those are judged at now_ms. A SET
+ * already expired at the time it is judged acts as a DEL. Entries that
+ * expired between their commit and now_ms are the caller's to drop. Returns 0, 1 if an expired SET acted as a
  * DEL, -1 on ENOMEM; *existed: whether a DEL found the name. */
 static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t now_ms,
 			int *existed)
 {
 	const char *name = r->name, *value = r->value;
-	int64_t at = r->commit_ms > 0 ? r->commit_ms : now_ms;
+	int64_t at = r->commit_ms > 0 && r->commit_ms < now_ms ? r->commit_ms : now_ms;
 
 	ss_table_note_revision(s->table, r->rev);
 	if (r->type == SS_REC_REV)
@@ -242,6 +244,7 @@ static int replay_apply(void *arg, const struct ss_record *r)
 		v1.commit_ms = 0; /* unknown */
 		r = &v1;
 	}
+	c->ttls |= r->type == SS_REC_SET && r->expire_ms != 0;
 	rc = apply_record(c->s, r, c->now_ms, &existed);
 	if (rc == 1)
 		c->expired++;
@@ -307,10 +310,12 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	rep->groups = lrep.groups;
 	/* What expired before now goes now, as it would have gone at its
 	 * time had the daemon run: with its history. */
-	size_t cur = 0;
-	do
-		ctx.expired += ss_table_expire_some(s->table, now_ms, 4096, &cur);
-	while (cur != 0);
+	for (size_t cur = 0; ctx.ttls;) {
+		size_t prev = cur, n = ss_table_expire_some(s->table, now_ms, 4096, &cur);
+		ctx.expired += n;
+		if (n == 0 && cur <= prev)
+			break; /* wrapped around without finding any more */
+	}
 	rep->expired = ctx.expired;
 	rep->torn_bytes = lrep.torn_bytes;
 	rep->log_bytes = s->log.end;

@@ -27,7 +27,8 @@ static int commit(struct ss_store *s, const char *name, const char *value)
 	struct ss_batch b;
 	struct ss_error err;
 	struct ss_record r = {.type = SS_REC_SET, .name = name, .nlen = strlen(name),
-			      .value = value, .vlen = strlen(value)};
+			      .value = value, .vlen = strlen(value),
+			      .rev = ss_table_revision(ss_store_table(s)) + 1, .commit_ms = NOW};
 	int rc = -1;
 
 	ss_batch_init(&b);
@@ -40,7 +41,8 @@ static int commit(struct ss_store *s, const char *name, const char *value)
 
 int main(int argc, char **argv)
 {
-	struct ss_store_options opt = {.dir = argc > 1 ? argv[1] : "engine-alone.d"};
+	struct ss_store_options opt = {.dir = argc > 1 ? argv[1] : "engine-alone.d", .history = 2};
+	struct ss_version v[3];
 	struct ss_store *s;
 	struct ss_error err;
 	struct ss_entry e;
@@ -55,7 +57,9 @@ int main(int argc, char **argv)
 	if (ss_store_open(&s, &opt, NOW, NULL, &err) < 0)
 		return fail("reopen", &err);
 	int ok = ss_table_get(ss_store_table(s), "a", 1, NOW, &e) && e.vlen == 1 &&
-		 e.value[0] == '2' && ss_table_count(ss_store_table(s)) == 2;
+		 e.value[0] == '2' && e.rev == 2 && ss_table_count(ss_store_table(s)) == 2 &&
+		 ss_table_revision(ss_store_table(s)) == 3 &&
+		 ss_table_history(ss_store_table(s), "a", 1, NOW, v, 3) == 2 && v[1].rev == 1;
 	ss_store_close(s);
 	if (!ok)
 		return fail("the reopened store does not hold what was committed", NULL);

@@ -267,7 +267,14 @@ void sstest_fault_io_disarm(struct sstest_fault_io *f)
 struct ss_store *sstest_open(const char *dir, const struct ss_io *io, size_t prealloc,
 			     int64_t now_ms, struct ss_open_report *rep)
 {
-	struct ss_store_options opt = {.dir = dir, .io = io, .prealloc_bytes = prealloc};
+	return sstest_open_history(dir, io, prealloc, 0, now_ms, rep);
+}
+
+struct ss_store *sstest_open_history(const char *dir, const struct ss_io *io, size_t prealloc,
+				     unsigned history, int64_t now_ms, struct ss_open_report *rep)
+{
+	struct ss_store_options opt = {
+		.dir = dir, .io = io, .prealloc_bytes = prealloc, .history = history};
 	struct ss_error err = {0};
 	struct ss_store *s = NULL;
 
@@ -289,12 +296,20 @@ int sstest_commit(struct ss_store *s, struct ss_batch *b, int64_t now_ms, struct
 	return 0;
 }
 
-static int commit(struct ss_store *s, const struct ss_record *r, int64_t now_ms,
-		  struct ss_error *err)
+/* The revision and commit time a one-record commit takes: the one after
+ * the store's, at now_ms (the engine takes both from its caller). */
+static void stamp(struct ss_store *s, struct ss_record *r, int64_t now_ms)
+{
+	r->rev = ss_table_revision(ss_store_table(s)) + 1;
+	r->commit_ms = now_ms > 0 ? now_ms : 0;
+}
+
+static int commit(struct ss_store *s, struct ss_record *r, int64_t now_ms, struct ss_error *err)
 {
 	struct ss_batch b;
 	int ret;
 
+	stamp(s, r, now_ms);
 	ss_batch_init(&b);
 	if (ss_batch_add(&b, r, NULL) < 0)
 		fail_msg("ss_batch_add: %s", strerror(errno));
@@ -331,6 +346,45 @@ int sstest_del(struct ss_store *s, const char *name, int64_t now_ms, struct ss_e
 	return commit(s, &r, now_ms, err);
 }
 
+int sstest_set_bytes(struct ss_store *s, const void *name, size_t nlen, const void *value,
+		     size_t vlen, int64_t expire_ms, int64_t now_ms, struct ss_error *err)
+{
+	struct ss_record r = {.type = SS_REC_SET,
+			      .name = name,
+			      .nlen = nlen,
+			      .value = value,
+			      .vlen = vlen,
+			      .expire_ms = expire_ms};
+
+	return commit(s, &r, now_ms, err);
+}
+
+int sstest_multi_set(struct ss_store *s, const char *const *names, const char *const *values,
+		     size_t n, int64_t now_ms, struct ss_error *err)
+{
+	struct ss_record *rs = calloc(n, sizeof(*rs));
+	struct ss_batch b;
+	int ret;
+
+	if (!rs)
+		fail_msg("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		rs[i] = (struct ss_record){.type = SS_REC_SET,
+					   .name = names[i],
+					   .nlen = strlen(names[i]),
+					   .value = values[i],
+					   .vlen = strlen(values[i])};
+		stamp(s, &rs[i], now_ms);
+	}
+	ss_batch_init(&b);
+	if (ss_batch_add_group(&b, rs, n, NULL) < 0)
+		fail_msg("ss_batch_add_group: %s", strerror(errno));
+	ret = sstest_commit(s, &b, now_ms, err);
+	ss_batch_free(&b);
+	free(rs);
+	return ret;
+}
+
 char *sstest_get(struct ss_store *s, const char *name, int64_t now_ms)
 {
 	struct ss_entry e;
@@ -352,6 +406,50 @@ void sstest_assert_value_at(struct ss_store *s, const char *name, const char *va
 	if (value && strcmp(got, value) != 0)
 		fail_msg("%s:%d: %s should be %.60s, is %.60s", file, line, name, value, got);
 	free(got);
+}
+
+/* Appends p[0..n) to *out (a malloc'd string) with every byte that is not
+ * printable, a space or a backslash written \xhh, so any bytes compare
+ * and print as text. */
+static void append_escaped(char **out, size_t *len, const char *p, size_t n)
+{
+	char *q = realloc(*out, *len + 4 * n + 1);
+
+	if (!q)
+		fail_msg("out of memory");
+	*out = q;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c > 0x20 && c < 0x7f && c != '\\')
+			q[(*len)++] = (char)c;
+		else
+			*len += (size_t)sprintf(q + *len, "\\x%02x", c);
+	}
+	q[*len] = '\0';
+}
+
+static void append_text(char **out, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void append_text(char **out, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	char *tmp, *q;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&tmp, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fail_msg("out of memory");
+	q = realloc(*out, *len + (size_t)n + 1);
+	if (!q)
+		fail_msg("out of memory");
+	*out = q;
+	memcpy(q + *len, tmp, (size_t)n + 1);
+	*len += (size_t)n;
+	free(tmp);
 }
 
 static int cmp_lines(const void *a, const void *b)
@@ -386,6 +484,55 @@ char *sstest_dump(struct ss_table *t, int64_t now_ms)
 	}
 	*p = '\0';
 	free(lines);
+	return out;
+}
+
+char *sstest_dump_full(struct ss_table *t, int64_t now_ms)
+{
+	size_t n = 0, cursor = 0, total = 1, max = ss_table_history_depth(t) + 1;
+	char **lines = calloc(ss_table_count(t) + 1, sizeof(*lines));
+	struct ss_version *v = calloc(max, sizeof(*v));
+	struct ss_entry e;
+	char *out = NULL, *p;
+	size_t olen = 0;
+
+	if (!lines || !v)
+		fail_msg("out of memory");
+	while (ss_table_next(t, &cursor, &e)) {
+		size_t len = 0, nv;
+		char *line = NULL;
+
+		if (e.expire_ms != 0 && e.expire_ms <= now_ms)
+			continue;
+		append_escaped(&line, &len, e.name, e.nlen);
+		append_text(&line, &len, " expire %lld:", (long long)e.expire_ms);
+		nv = ss_table_history(t, e.name, e.nlen, now_ms, v, max);
+		assert_true(nv >= 1);
+		assert_int_equal(v[0].rev, e.rev);
+		assert_int_equal(v[0].commit_ms, e.commit_ms);
+		assert_int_equal(v[0].vlen, e.vlen);
+		for (size_t i = 0; i < nv; i++) {
+			append_text(&line, &len, " %llu@%lld=", (unsigned long long)v[i].rev,
+				    (long long)v[i].commit_ms);
+			append_escaped(&line, &len, v[i].value, v[i].vlen);
+		}
+		append_text(&line, &len, "\n");
+		lines[n++] = line;
+		total += len;
+	}
+	qsort(lines, n, sizeof(*lines), cmp_lines);
+	append_text(&out, &olen, "revision %llu\n", (unsigned long long)ss_table_revision(t));
+	out = realloc(out, olen + total);
+	if (!out)
+		fail_msg("out of memory");
+	p = out + olen;
+	for (size_t i = 0; i < n; i++) {
+		p = stpcpy(p, lines[i]);
+		free(lines[i]);
+	}
+	*p = '\0';
+	free(lines);
+	free(v);
 	return out;
 }
 
@@ -443,10 +590,19 @@ static void log_record(struct sstest_log *l, const struct ss_record *r)
 	l->open--;
 }
 
+/* The next revision of the log: one more than any it holds, at the
+ * default commit time. */
+static void log_stamp(struct sstest_log *l, struct ss_record *r)
+{
+	r->rev = ++l->rev;
+	r->commit_ms = SSTEST_LOG_COMMIT_MS(r->rev);
+}
+
 void sstest_log_set(struct sstest_log *l, const char *name, const char *value, int64_t expire_ms)
 {
 	struct ss_record r = set_record(name, value, expire_ms);
 
+	log_stamp(l, &r);
 	log_record(l, &r);
 }
 
@@ -455,6 +611,7 @@ void sstest_log_bare_set(struct sstest_log *l, const char *name, const char *val
 {
 	struct ss_record r = set_record(name, value, expire_ms);
 
+	log_stamp(l, &r);
 	log_line(l, &r);
 }
 
@@ -462,6 +619,50 @@ void sstest_log_del(struct sstest_log *l, const char *name)
 {
 	struct ss_record r = {.type = SS_REC_DEL, .name = name, .nlen = strlen(name)};
 
+	log_stamp(l, &r);
+	log_record(l, &r);
+}
+
+static void log_took(struct sstest_log *l, uint64_t rev)
+{
+	if (rev > l->rev)
+		l->rev = rev;
+}
+
+void sstest_log_set_at(struct sstest_log *l, const void *name, size_t nlen, const void *value,
+		       size_t vlen, int64_t expire_ms, uint64_t rev, int64_t commit_ms)
+{
+	struct ss_record r = {.type = SS_REC_SET,
+			      .name = name,
+			      .nlen = nlen,
+			      .value = value,
+			      .vlen = vlen,
+			      .expire_ms = expire_ms,
+			      .rev = rev,
+			      .commit_ms = commit_ms};
+
+	log_took(l, rev);
+	log_record(l, &r);
+}
+
+void sstest_log_del_at(struct sstest_log *l, const void *name, size_t nlen, uint64_t rev,
+		       int64_t commit_ms)
+{
+	struct ss_record r = {.type = SS_REC_DEL,
+			      .name = name,
+			      .nlen = nlen,
+			      .rev = rev,
+			      .commit_ms = commit_ms};
+
+	log_took(l, rev);
+	log_record(l, &r);
+}
+
+void sstest_log_revision(struct sstest_log *l, uint64_t rev)
+{
+	struct ss_record r = {.type = SS_REC_REV, .rev = rev};
+
+	log_took(l, rev);
 	log_record(l, &r);
 }
 

@@ -80,6 +80,9 @@ void sstest_fault_io_disarm(struct sstest_fault_io *f);
 /* Opens a store on dir that must open. io may be NULL; rep may be NULL. */
 struct ss_store *sstest_open(const char *dir, const struct ss_io *io, size_t prealloc,
 			     int64_t now_ms, struct ss_open_report *rep);
+/* The same, keeping history earlier versions per entry (sstest_open: 0). */
+struct ss_store *sstest_open_history(const char *dir, const struct ss_io *io, size_t prealloc,
+				     unsigned history, int64_t now_ms, struct ss_open_report *rep);
 /* One whole commit of b: write, sync, apply. Returns 0, or -1 with *err
  * filled (err may be NULL). */
 int sstest_commit(struct ss_store *s, struct ss_batch *b, int64_t now_ms, struct ss_error *err);
@@ -87,11 +90,24 @@ int sstest_commit(struct ss_store *s, struct ss_batch *b, int64_t now_ms, struct
 int sstest_set(struct ss_store *s, const char *name, const char *value, int64_t expire_ms,
 	       int64_t now_ms, struct ss_error *err);
 int sstest_del(struct ss_store *s, const char *name, int64_t now_ms, struct ss_error *err);
+/* Each commit takes the revision after the store's and commit time now_ms.
+ * sstest_set_bytes: a SET of any bytes. sstest_multi_set: n SETs in one
+ * group, all of one revision, as a multi-commit (no expiry). */
+int sstest_set_bytes(struct ss_store *s, const void *name, size_t nlen, const void *value,
+		     size_t vlen, int64_t expire_ms, int64_t now_ms, struct ss_error *err);
+int sstest_multi_set(struct ss_store *s, const char *const *names, const char *const *values,
+		     size_t n, int64_t now_ms, struct ss_error *err);
 /* The value of name at now_ms, malloc'd, or NULL if absent. */
 char *sstest_get(struct ss_store *s, const char *name, int64_t now_ms);
 /* The live entries of t at now_ms as sorted lines "name value expire\n",
  * malloc'd: two tables hold the same state iff their dumps are equal. */
 char *sstest_dump(struct ss_table *t, int64_t now_ms);
+/* The same with everything a restart or a compaction must keep: a first
+ * line "revision <store revision>", then per live entry, sorted,
+ * "<name> expire <ms>: <rev>@<commit_ms>=<value> ..." for every version,
+ * newest first (names and values with bytes outside 0x21..0x7e and
+ * backslashes as \xhh). */
+char *sstest_dump_full(struct ss_table *t, int64_t now_ms);
 
 /* Hand-made logs. A builder starts with the header; each line added is
  * encoded with the real codec and its start offset recorded in off[]: off[i]
@@ -101,10 +117,14 @@ char *sstest_dump(struct ss_table *t, int64_t now_ms);
  * mutation is. sstest_log_group(l, n) writes a GROUP n line and opens a
  * group: the next n records go in it without lines of their own. */
 #define SSTEST_LOG_RECORDS_MAX 8400
+/* The commit time sstest_log_set and _del give the record of revision rev. */
+#define SSTEST_LOG_COMMIT_MS(rev) (1700000000000 + (int64_t)(rev))
 struct sstest_log {
 	char *buf;
 	size_t len, cap;
 	size_t nrec;
+	uint64_t rev; /* the highest revision added: sstest_log_set and _del
+		       * take the next one */
 	uint32_t open; /* records still to come in the open group */
 	size_t off[SSTEST_LOG_RECORDS_MAX + 1]; /* start of line i (0-based) */
 };
@@ -113,6 +133,13 @@ void sstest_log_free(struct sstest_log *l);
 void sstest_log_set(struct sstest_log *l, const char *name, const char *value, int64_t expire_ms);
 void sstest_log_del(struct sstest_log *l, const char *name);
 void sstest_log_group(struct sstest_log *l, uint32_t count);
+/* Records with their revision and commit time given (any bytes in name and
+ * value), and a REVISION record; in the open group or a group of their own. */
+void sstest_log_set_at(struct sstest_log *l, const void *name, size_t nlen, const void *value,
+		       size_t vlen, int64_t expire_ms, uint64_t rev, int64_t commit_ms);
+void sstest_log_del_at(struct sstest_log *l, const void *name, size_t nlen, uint64_t rev,
+		       int64_t commit_ms);
+void sstest_log_revision(struct sstest_log *l, uint64_t rev);
 /* A SET record outside any group: invalid, replay reads it as damage. */
 void sstest_log_bare_set(struct sstest_log *l, const char *name, const char *value,
 			 int64_t expire_ms);

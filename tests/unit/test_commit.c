@@ -52,7 +52,7 @@ static void on_fatal(void *arg, int code, int keep_replies)
 static void stage(struct ss_commit *c, const char *name)
 {
 	struct ss_record r = {.type = SS_REC_SET, .name = name, .nlen = strlen(name), .value = "v",
-			      .vlen = 1};
+			      .vlen = 1, .rev = 1};
 	assert_int_equal(ss_batch_add(ss_commit_open(c), &r, NULL), 0);
 }
 

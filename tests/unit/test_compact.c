@@ -5,7 +5,8 @@
  * new one, complete. The non-blocking form - a forked child writes the
  * snapshot while the parent commits to the old log, then catch-up rounds
  * copy that tail across - ends with everything in the new log, or, on
- * abort or failure, in the old.
+ * abort or failure, in the old. Revisions, commit times, histories and
+ * the store's revision survive it exactly; the revision never goes down.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,11 +33,12 @@ static char *dump(struct ss_store *s)
 }
 
 /* Reads the log at path as a snapshot must be: the header, then groups of
- * 1..SS_SNAPSHOT_GROUP_MAX SET records and nothing else. Returns the number
- * of groups; *sets gets the number of SET records. */
-static size_t snapshot_groups(const char *path, size_t *sets)
+ * 1..SS_SNAPSHOT_GROUP_MAX records: first one REVISION record holding rev
+ * (none if rev is 0), then SET records and nothing else. Returns the
+ * number of groups; *sets gets the number of SET records. */
+static size_t snapshot_groups(const char *path, uint64_t rev, size_t *sets)
 {
-	size_t len, pos = strlen(SS_LOG_HEADER), used, groups = 0;
+	size_t len, pos = strlen(SS_LOG_HEADER), used, groups = 0, recs = 0;
 	char *buf = sstest_read_file(path, &len);
 	struct ss_record r;
 
@@ -49,14 +51,20 @@ static size_t snapshot_groups(const char *path, size_t *sets)
 		assert_true(r.count >= 1 && r.count <= SS_SNAPSHOT_GROUP_MAX);
 		pos += used;
 		groups++;
-		for (uint32_t k = 0; k < r.count; k++) {
+		for (uint32_t k = 0; k < r.count; k++, recs++) {
 			struct ss_record x;
 
 			assert_int_equal(ss_record_decode(buf + pos, len - pos, &x, &used),
 					 SS_DEC_OK);
-			assert_int_equal(x.type, SS_REC_SET);
+			if (recs == 0 && rev > 0) {
+				assert_int_equal(x.type, SS_REC_REV);
+				assert_int_equal(x.rev, rev);
+			} else {
+				assert_int_equal(x.type, SS_REC_SET);
+				assert_true(x.rev >= 1 && x.rev <= rev);
+				(*sets)++;
+			}
 			pos += used;
-			(*sets)++;
 		}
 	}
 	free(buf);
@@ -97,11 +105,12 @@ static void test_state_is_identical_before_and_after(void **state)
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
 	char *before;
-	uint64_t old_bytes;
+	uint64_t old_bytes, rev;
 	size_t groups, sets;
 
 	fill(s, 300);
 	before = dump(s);
+	rev = ss_table_revision(ss_store_table(s));
 	old_bytes = ss_store_log_bytes(s);
 	assert_int_equal(ss_store_log_bytes_compacted(s), strlen(SS_LOG_HEADER));
 	assert_int_equal(ss_store_compact(s, NOW, NULL), 0);
@@ -111,15 +120,17 @@ static void test_state_is_identical_before_and_after(void **state)
 	assert_int_equal(sstest_file_size(fx->log), ss_store_log_bytes(s));
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
 	ss_store_close(s);
-	groups = snapshot_groups(fx->log, &sets);
+	groups = snapshot_groups(fx->log, rev, &sets);
 
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	sstest_assert_state(s, before, NOW);
 	assert_int_equal(rep.torn_bytes, 0);
 	assert_int_equal(rep.expired, 0);
-	/* One SET per live entry, in groups, nothing else. */
+	/* The revision, then one SET per live entry (no history kept), in
+	 * groups, nothing else. */
 	assert_int_equal(sets, ss_table_count(ss_store_table(s)));
-	assert_int_equal(rep.records, sets);
+	assert_int_equal(rep.records, sets + 1);
+	assert_int_equal(ss_table_revision(ss_store_table(s)), rev);
 	assert_int_equal(rep.groups, groups);
 	ss_store_close(s);
 	free(before);
@@ -139,8 +150,9 @@ static void test_expired_entries_are_dropped(void **state)
 	/* Even opened with an earlier clock, "short" is gone from the log;
 	 * "long" keeps its absolute expiry. */
 	s = sstest_open(fx->dir, NULL, 0, 1000, &rep);
-	assert_int_equal(rep.records, 2); /* long, forever */
+	assert_int_equal(rep.records, 3); /* the revision, long, forever */
 	assert_int_equal(rep.groups, 1);
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 3);
 	sstest_assert_value(s, "short", NULL, 1000);
 	sstest_assert_value(s, "long", "2", 8999);
 	sstest_assert_value(s, "forever", "3", 1000);
@@ -168,7 +180,7 @@ static void test_appends_after_compaction_go_to_the_new_log(void **state)
 	assert_true(sstest_file_size(fx->log) >= (long long)ss_store_log_bytes(s));
 	ss_store_close(s);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, 4); /* the snapshot's 2 records, 2 commits of 1 */
+	assert_int_equal(rep.records, 5); /* the snapshot's 3 records, 2 commits of 1 */
 	assert_int_equal(rep.groups, 3);
 	sstest_assert_value(s, "a", "odd", NOW);
 	sstest_assert_value(s, "b", NULL, NOW);
@@ -226,7 +238,7 @@ static void test_crash_before_the_rename_keeps_the_old_log(void **state)
 	sstest_assert_file_equals(fx->log, log_before, len_before);
 
 	/* A temp file torn mid-write changes nothing either. */
-	sstest_write_file(fx->tmp, "statestored-log 1\nSET_CHECKPOINT half", 36);
+	sstest_write_file(fx->tmp, "statestored-log 2\nSET_CHECKPOINT half", 36);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.removed_tmp, 1);
 	sstest_assert_state(s, before, NOW);
@@ -244,21 +256,24 @@ static void test_crash_after_the_rename_has_the_new_log(void **state)
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
 	char *before;
 	size_t groups, sets;
+	uint64_t rev;
 
 	fill(s, 40);
 	before = dump(s);
+	rev = ss_table_revision(ss_store_table(s));
 	assert_int_equal(ss_snapshot_write(ss_store_table(s), NOW, fx->tmp, &ss_io_posix, NULL), 0);
 	assert_int_equal(rename(fx->tmp, fx->log), 0);
 	ss_store_close(s);
-	groups = snapshot_groups(fx->log, &sets);
+	groups = snapshot_groups(fx->log, rev, &sets);
 
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.removed_tmp, 0);
 	assert_int_equal(rep.torn_bytes, 0);
 	sstest_assert_state(s, before, NOW);
 	assert_int_equal(sets, ss_table_count(ss_store_table(s)));
-	assert_int_equal(rep.records, sets);
+	assert_int_equal(rep.records, sets + 1);
 	assert_int_equal(rep.groups, groups);
+	assert_int_equal(ss_table_revision(ss_store_table(s)), rev);
 	ss_store_close(s);
 	free(before);
 }
@@ -395,7 +410,7 @@ static void test_a_large_snapshot_is_written_as_several_groups(void **state)
 	/* One commit of n SETs: itself one group of n records. */
 	ss_batch_init(&b);
 	for (size_t i = 0; i < n; i++) {
-		struct ss_record r = {.type = SS_REC_SET, .name = name, .value = "v"};
+		struct ss_record r = {.type = SS_REC_SET, .name = name, .value = "v", .rev = i + 1};
 
 		r.nlen = (size_t)snprintf(name, sizeof(name), "entry-%zu", i);
 		r.vlen = 1;
@@ -407,11 +422,11 @@ static void test_a_large_snapshot_is_written_as_several_groups(void **state)
 	assert_int_equal(ss_store_compact(s, NOW, NULL), 0);
 	ss_store_close(s);
 
-	groups = snapshot_groups(fx->log, &sets);
+	groups = snapshot_groups(fx->log, n, &sets);
 	assert_int_equal(sets, n);
-	assert_int_equal(groups, 3); /* 4096 + 4096 + 1000 small records */
+	assert_int_equal(groups, 3); /* 4096 + 4096 + 1001 small records */
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
-	assert_int_equal(rep.records, n);
+	assert_int_equal(rep.records, n + 1);
 	assert_int_equal(rep.groups, groups);
 	assert_int_equal(rep.torn_bytes, 0);
 	sstest_assert_state(s, before, NOW);
@@ -423,12 +438,16 @@ static void test_a_large_snapshot_is_written_as_several_groups(void **state)
  * value is NULL; k > 1 adds names name-1.. too). */
 static void commit(struct ss_store *s, const char *name, const char *value, int k)
 {
+	uint64_t rev = ss_table_revision(ss_store_table(s));
 	struct ss_batch b;
 	char nm[64];
 
 	ss_batch_init(&b);
 	for (int i = 0; i < k; i++) {
-		struct ss_record r = {.type = value ? SS_REC_SET : SS_REC_DEL, .name = nm};
+		struct ss_record r = {.type = value ? SS_REC_SET : SS_REC_DEL,
+				      .name = nm,
+				      .rev = ++rev,
+				      .commit_ms = NOW};
 
 		r.nlen = (size_t)(i == 0 ? snprintf(nm, sizeof(nm), "%s", name) :
 					   snprintf(nm, sizeof(nm), "%s-%d", name, i));
@@ -554,13 +573,14 @@ static void test_a_batch_unapplied_at_the_fork_is_in_the_tail(void **state)
 	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
 	struct ss_record r = {.type = SS_REC_SET, .name = "inflight", .nlen = 8, .value = "v",
-			      .vlen = 1};
+			      .vlen = 1, .commit_ms = NOW};
 	struct ss_batch b;
 	const char *tmp;
 	size_t len;
 	pid_t pid;
 
 	fill(s, 20);
+	r.rev = ss_table_revision(ss_store_table(s)) + 1;
 	ss_batch_init(&b);
 	assert_int_equal(ss_batch_add(&b, &r, NULL), 0);
 	assert_int_equal(ss_store_write(s, &b, NULL), 0);
@@ -592,7 +612,7 @@ static void test_abort_leaves_the_old_log(void **state)
 
 	fill(s, 60);
 	/* A stale temp file is removed by begin. */
-	sstest_write_file(fx->tmp, "statestored-log 1\nGROUP", 24);
+	sstest_write_file(fx->tmp, "statestored-log 2\nGROUP", 24);
 	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, NULL), 0);
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
 	pid = fork_snapshot(s, tmp);
@@ -707,6 +727,205 @@ static void test_finish_on_a_poisoned_store_fails_and_removes_the_temp(void **st
 	ss_store_close(s);
 }
 
+/* The full state (revisions, commit times, histories) of s at now_ms. */
+static char *dump_full(struct ss_store *s, int64_t now_ms)
+{
+	return sstest_dump_full(ss_store_table(s), now_ms);
+}
+
+/* Reopens fx->dir with the given history depth and asserts its full state
+ * at now_ms is want. Returns the store. */
+static struct ss_store *reopen_as(struct sstest_fixture *fx, struct ss_store *s, unsigned depth,
+				  int64_t now_ms, const char *want)
+{
+	char *got;
+
+	ss_store_close(s);
+	s = sstest_open_history(fx->dir, NULL, 0, depth, now_ms, NULL);
+	got = dump_full(s, now_ms);
+	if (strcmp(got, want) != 0)
+		fprintf(stderr, "reopened with depth %u:\n%s\nwant:\n%s\n", depth, got, want);
+	assert_string_equal(got, want);
+	free(got);
+	return s;
+}
+
+/* A revision is never reused: the store's revision survives compaction
+ * even when the names that took the highest revisions are deleted or
+ * expired and so left out of the snapshot. */
+static void test_the_store_revision_never_goes_down_through_compaction(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	struct ss_store *s = sstest_open(fx->dir, NULL, 0, 1000, NULL);
+
+	assert_int_equal(sstest_set(s, "a", "1", 0, 1000, NULL), 0);
+	assert_int_equal(sstest_set(s, "b", "2", 0, 1001, NULL), 0);
+	assert_int_equal(sstest_del(s, "b", 1002, NULL), 0); /* the highest revision */
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 3);
+	assert_int_equal(ss_store_compact(s, 1003, NULL), 0);
+	s = reopen_as(fx, s, 0, 1003, "revision 3\na expire 0: 1@1000=1\n");
+	/* The next commit takes 4, not 3 again. */
+	assert_int_equal(sstest_set(s, "b", "again", 0, 1004, NULL), 0);
+	s = reopen_as(fx, s, 0, 1004, "revision 4\na expire 0: 1@1000=1\nb expire 0: 4@1004=again\n");
+	/* The newest revision taken by an entry that expires before the
+	 * compaction. */
+	assert_int_equal(sstest_set(s, "short", "x", 2000, 1005, NULL), 0);
+	assert_int_equal(ss_store_compact(s, 2000, NULL), 0);
+	s = reopen_as(fx, s, 0, 2000,
+		      "revision 5\na expire 0: 1@1000=1\nb expire 0: 4@1004=again\n");
+	/* Every pipeline deleted: the log holds the revision alone. */
+	assert_int_equal(sstest_del(s, "a", 2001, NULL), 0);
+	assert_int_equal(sstest_del(s, "b", 2002, NULL), 0);
+	assert_int_equal(ss_store_compact(s, 2003, NULL), 0);
+	s = reopen_as(fx, s, 0, 2003, "revision 7\n");
+	{
+		size_t sets;
+
+		assert_int_equal(snapshot_groups(fx->log, 7, &sets), 1);
+		assert_int_equal(sets, 0);
+	}
+	/* Compacting again, and again, keeps it. */
+	assert_int_equal(ss_store_compact(s, 2004, NULL), 0);
+	assert_int_equal(ss_store_compact(s, 2005, NULL), 0);
+	s = reopen_as(fx, s, 0, 2005, "revision 7\n");
+	assert_int_equal(sstest_set(s, "c", "1", 0, 2006, NULL), 0);
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 8);
+	ss_store_close(s);
+}
+
+/* Several versions per name, at history depth 3: a snapshot writes each
+ * name's history oldest first before its current version, so compaction
+ * and reopen give back every version exactly - revision, commit time and
+ * value - and the store's revision. */
+static void fill_history(struct ss_store *s)
+{
+	const char *mnames[] = {"multi-a", "multi-b"}, *mvalues[] = {"m1", "m2"};
+	char value[32];
+
+	for (int i = 0; i < 6; i++) { /* more versions than the depth */
+		snprintf(value, sizeof(value), "deep-%d", i);
+		assert_int_equal(sstest_set(s, "deep", value, 0, 1000 + i, NULL), 0);
+	}
+	assert_int_equal(sstest_set(s, "two", "t1", 0, 1010, NULL), 0);
+	assert_int_equal(sstest_set(s, "two", "t2", 50000, 1011, NULL), 0); /* live TTL */
+	assert_int_equal(sstest_set(s, "one", "o1", 0, 1012, NULL), 0);
+	assert_int_equal(sstest_set_bytes(s, "any\0 bytes\n", 11, "v\\1", 3, 0, 1013, NULL), 0);
+	assert_int_equal(sstest_set_bytes(s, "any\0 bytes\n", 11, "\xff\x7f", 2, 0, 1014, NULL),
+			 0);
+	assert_int_equal(sstest_multi_set(s, mnames, mvalues, 2, 1015, NULL), 0);
+	assert_int_equal(sstest_multi_set(s, mnames, mvalues + 1, 1, 1016, NULL), 0);
+	assert_int_equal(sstest_set(s, "reborn", "r1", 0, 1017, NULL), 0);
+	assert_int_equal(sstest_set(s, "reborn", "r2", 0, 1018, NULL), 0);
+	assert_int_equal(sstest_del(s, "reborn", 1019, NULL), 0); /* drops the history */
+	assert_int_equal(sstest_set(s, "reborn", "r3", 0, 1020, NULL), 0);
+	assert_int_equal(sstest_set(s, "lapsed", "l1", 1500, 1021, NULL), 0);
+	assert_int_equal(sstest_set(s, "lapsed", "l2", 0, 2000, NULL), 0); /* over an expired one */
+	assert_int_equal(sstest_set(s, "gone", "g1", 0, 2001, NULL), 0);
+	assert_int_equal(sstest_del(s, "gone", 2002, NULL), 0);
+}
+
+static const char history_want[] = "revision 21\n"
+				   "any\\x00\\x20bytes\\x0a expire 0: 11@1014=\\xff\\x7f "
+				   "10@1013=v\\x5c1\n"
+				   "deep expire 0: 6@1005=deep-5 5@1004=deep-4 4@1003=deep-3 "
+				   "3@1002=deep-2\n"
+				   "lapsed expire 0: 19@2000=l2\n"
+				   "multi-a expire 0: 13@1016=m2 12@1015=m1\n"
+				   "multi-b expire 0: 12@1015=m2\n"
+				   "one expire 0: 9@1012=o1\n"
+				   "reborn expire 0: 17@1020=r3\n"
+				   "two expire 50000: 8@1011=t2 7@1010=t1\n";
+
+static void test_history_survives_compaction_and_reopen_exactly(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	struct ss_store *s = sstest_open_history(fx->dir, NULL, 0, 3, 1000, NULL);
+	char *before, *after;
+	size_t sets;
+
+	fill_history(s);
+	before = dump_full(s, 2003);
+	assert_string_equal(before, history_want);
+	/* Replay of the log as written. */
+	s = reopen_as(fx, s, 3, 2003, history_want);
+	/* Compaction changes no state... */
+	assert_int_equal(ss_store_compact(s, 2003, NULL), 0);
+	after = dump_full(s, 2003);
+	assert_string_equal(after, before);
+	free(after);
+	/* ...writes the revision and every version as a SET... */
+	assert_int_equal(snapshot_groups(fx->log, 21, &sets), 1);
+	assert_int_equal(sets, 2 + 4 + 1 + 1 + 2 + 1 + 1 + 2);
+	/* ...and the compacted log replays to it exactly, and again after a
+	 * second compaction of the replayed state. */
+	s = reopen_as(fx, s, 3, 2003, history_want);
+	assert_int_equal(ss_store_compact(s, 2003, NULL), 0);
+	s = reopen_as(fx, s, 3, 2003, history_want);
+	/* A deeper store reads the same; a shallower one keeps less. */
+	s = reopen_as(fx, s, 10, 2003, history_want);
+	s = reopen_as(fx, s, 1, 2003,
+		      "revision 21\n"
+		      "any\\x00\\x20bytes\\x0a expire 0: 11@1014=\\xff\\x7f 10@1013=v\\x5c1\n"
+		      "deep expire 0: 6@1005=deep-5 5@1004=deep-4\n"
+		      "lapsed expire 0: 19@2000=l2\n"
+		      "multi-a expire 0: 13@1016=m2 12@1015=m1\n"
+		      "multi-b expire 0: 12@1015=m2\n"
+		      "one expire 0: 9@1012=o1\n"
+		      "reborn expire 0: 17@1020=r3\n"
+		      "two expire 50000: 8@1011=t2 7@1010=t1\n");
+	/* Past "two"'s expiry, a compaction drops it with its history; the
+	 * store's revision stays. */
+	ss_store_close(s);
+	s = sstest_open_history(fx->dir, NULL, 0, 3, 50000, NULL);
+	assert_int_equal(ss_store_compact(s, 50000, NULL), 0);
+	s = reopen_as(fx, s, 3, 1000,
+		      "revision 21\n"
+		      "any\\x00\\x20bytes\\x0a expire 0: 11@1014=\\xff\\x7f 10@1013=v\\x5c1\n"
+		      "deep expire 0: 6@1005=deep-5 5@1004=deep-4 4@1003=deep-3 3@1002=deep-2\n"
+		      "lapsed expire 0: 19@2000=l2\n"
+		      "multi-a expire 0: 13@1016=m2 12@1015=m1\n"
+		      "multi-b expire 0: 12@1015=m2\n"
+		      "one expire 0: 9@1012=o1\n"
+		      "reborn expire 0: 17@1020=r3\n");
+	ss_store_close(s);
+	free(before);
+}
+
+/* The forked form: the child's snapshot holds the histories at the fork,
+ * the tail the versions committed since; together they replay to the
+ * parent's full state. */
+static void test_forked_snapshot_plus_tail_keeps_histories(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	struct ss_store *s = sstest_open_history(fx->dir, NULL, 4096, 3, 1000, NULL);
+	const char *tmp;
+	char *want;
+	pid_t pid;
+
+	fill_history(s);
+	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, NULL), 0);
+	pid = fork_snapshot(s, tmp);
+	/* Versions pushed after the fork: in the tail only. */
+	assert_int_equal(sstest_set(s, "deep", "deep-6", 0, 3000, NULL), 0);
+	assert_int_equal(sstest_set(s, "one", "o2", 0, 3001, NULL), 0);
+	assert_int_equal(sstest_del(s, "reborn", 3002, NULL), 0);
+	assert_int_equal(child_status(pid), 0);
+	assert_int_equal(round_with_commits(s, 0, 0, 3, "during-round"), 1);
+	assert_int_equal(sstest_set(s, "deep", "deep-7", 0, 3003, NULL), 0);
+	assert_int_equal(ss_store_compact_finish(s, NULL), 0);
+	/* At the child's clock, NOW: "two" has expired. */
+	want = dump_full(s, NOW);
+	assert_non_null(strstr(want, "deep expire 0: 38@3003=deep-7 22@3000=deep-6 6@1005=deep-5 "
+				     "5@1004=deep-4\n"));
+	assert_non_null(strstr(want, "one expire 0: 23@3001=o2 9@1012=o1\n"));
+	assert_null(strstr(want, "reborn"));
+	s = reopen_as(fx, s, 3, NOW, want);
+	assert_int_equal(ss_store_compact(s, NOW, NULL), 0);
+	s = reopen_as(fx, s, 3, NOW, want);
+	ss_store_close(s);
+	free(want);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, sstest_setup, sstest_teardown)
@@ -726,6 +945,9 @@ int main(void)
 		T(test_abort_leaves_the_old_log),
 		T(test_tail_failures_keep_the_old_log_appendable),
 		T(test_finish_on_a_poisoned_store_fails_and_removes_the_temp),
+		T(test_the_store_revision_never_goes_down_through_compaction),
+		T(test_history_survives_compaction_and_reopen_exactly),
+		T(test_forked_snapshot_plus_tail_keeps_histories),
 	};
 #undef T
 

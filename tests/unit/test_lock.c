@@ -63,7 +63,7 @@ static void test_refused_open_touches_nothing(void **state)
 	(void)state;
 	/* The holder is compacting, and its log ends in an unsynced,
 	 * partial-looking write: a second opener must not "fix" either. */
-	sstest_write_file(tmp, "statestored-log 1\n", 18);
+	sstest_write_file(tmp, SS_LOG_HEADER, 18);
 	assert_int_equal(sstest_set(a, "k", "v", 0, NOW, NULL), 0);
 	size = sstest_file_size(log);
 	assert_int_equal(second_open_fails(dir).kind, SS_ERR_LOCKED);

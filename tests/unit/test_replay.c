@@ -2,7 +2,9 @@
  * test_replay.c - opening a data directory: creating the log, replaying
  * hand-made logs, cutting torn tails (at every byte, and with pages of the
  * last group lost in any order), and refusing corruption - damage followed
- * by a complete group - with a message that says where it is.
+ * by a complete group - with a message that says where it is. Revisions,
+ * commit times and histories come back exactly, and a multi-commit torn
+ * anywhere is replayed not at all.
  *
  * Record counts and numbers count lines after the header, GROUP lines
  * included: a log of n single commits has 2n records.
@@ -615,15 +617,15 @@ static void test_a_group_cut_short_by_a_group_is_corruption(void **state)
 static void test_other_version_is_refused_naming_both_versions(void **state)
 {
 	struct sstest_fixture *fx = *state;
-	const char *v2 = "statestored-log 2\nSOMETHING NEW\n";
+	const char *v3 = "statestored-log 3\nSOMETHING NEW\n";
 	struct ss_error err;
 
-	sstest_write_file(fx->log, v2, strlen(v2));
+	sstest_write_file(fx->log, v3, strlen(v3));
 	err = open_fails(fx->dir, NOW);
 	assert_int_equal(err.kind, SS_ERR_VERSION);
-	assert_non_null(strstr(err.msg, "version 2"));
-	assert_non_null(strstr(err.msg, "version 1"));
-	sstest_assert_file_equals(fx->log, v2, strlen(v2));
+	if (!strstr(err.msg, "format version 3") || !strstr(err.msg, "versions 1 to 2"))
+		fail_msg("message \"%s\" names not both versions", err.msg);
+	sstest_assert_file_equals(fx->log, v3, strlen(v3));
 }
 
 static void test_not_a_log_is_refused(void **state)
@@ -695,7 +697,7 @@ static void test_stale_temp_file_is_removed_at_open(void **state)
 	struct ss_open_report rep;
 	struct ss_store *s;
 
-	sstest_write_file(tmp, "statestored-log 1\nSET_CHECK", 27);
+	sstest_write_file(tmp, "statestored-log 2\nSET_CHECK", 27);
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.removed_tmp, 1);
 	assert_int_equal(sstest_file_size(tmp), -1);
@@ -704,6 +706,151 @@ static void test_stale_temp_file_is_removed_at_open(void **state)
 	assert_int_equal(rep.removed_tmp, 0);
 	ss_store_close(s);
 	free(tmp);
+}
+
+/* Every record's revision and commit time are the entry's, the store's
+ * revision is the highest seen - a REVISION record's included, even when
+ * no entry holds it - and each SET over a live entry pushes the version it
+ * replaces into the history. */
+static void test_replay_restores_revisions_commit_times_and_history(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+	char *dump;
+
+	sstest_log_revision(&fx->l, 40);
+	sstest_log_set_at(&fx->l, "a", 1, "1", 1, 0, 41, 1000);
+	sstest_log_set_at(&fx->l, "a", 1, "2", 1, 0, 42, 2000);
+	sstest_log_set_at(&fx->l, "a b", 3, "x\n\0", 3, NOW + 9, 43, 3000);
+	sstest_log_group(&fx->l, 2); /* a multi-commit: one revision */
+	sstest_log_set_at(&fx->l, "a", 1, "3", 1, 0, 44, 4000);
+	sstest_log_set_at(&fx->l, "c", 1, "4", 1, 0, 44, 4000);
+	sstest_log_set_at(&fx->l, "d", 1, "5", 1, 0, 45, 5000);
+	sstest_log_del_at(&fx->l, "d", 1, 46, 6000);
+	sstest_log_set_at(&fx->l, "d", 1, "6", 1, 0, 47, 7000); /* no history after a DEL */
+	sstest_log_revision(&fx->l, 50);
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open_history(fx->dir, NULL, 0, 3, NOW, &rep);
+	assert_int_equal(rep.groups, 9);
+	assert_int_equal(rep.records, 10);
+	dump = sstest_dump_full(ss_store_table(s), NOW);
+	assert_string_equal(dump, "revision 50\n"
+				  "a expire 0: 44@4000=3 42@2000=2 41@1000=1\n"
+				  "a\\x20b expire 1000009: 43@3000=x\\x0a\\x00\n"
+				  "c expire 0: 44@4000=4\n"
+				  "d expire 0: 47@7000=6\n");
+	free(dump);
+	ss_store_close(s);
+	/* With no history kept, only the current versions. */
+	s = sstest_open_history(fx->dir, NULL, 0, 0, NOW, NULL);
+	dump = sstest_dump_full(ss_store_table(s), NOW);
+	assert_string_equal(dump, "revision 50\n"
+				  "a expire 0: 44@4000=3\n"
+				  "a\\x20b expire 1000009: 43@3000=x\\x0a\\x00\n"
+				  "c expire 0: 44@4000=4\n"
+				  "d expire 0: 47@7000=6\n");
+	free(dump);
+	ss_store_close(s);
+}
+
+/* Commits through the store: each takes the next revision, its commit
+ * time, and a reopen gives them back exactly. */
+static void test_revisions_of_commits_survive_reopen(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	const char *names[] = {"m1", "m2", "m3"}, *values[] = {"x", "y", "z"};
+	struct ss_store *s = sstest_open_history(fx->dir, NULL, 0, 2, 1000, NULL);
+	char *before, *after;
+
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 0);
+	assert_int_equal(sstest_set(s, "a", "1", 0, 1000, NULL), 0);
+	assert_int_equal(sstest_set(s, "a", "2", 0, 1001, NULL), 0);
+	assert_int_equal(sstest_multi_set(s, names, values, 3, 1002, NULL), 0);
+	assert_int_equal(sstest_set(s, "gone", "1", 0, 1003, NULL), 0);
+	assert_int_equal(sstest_del(s, "gone", 1004, NULL), 0);
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 5);
+	before = sstest_dump_full(ss_store_table(s), 1005);
+	assert_string_equal(before, "revision 5\n"
+				    "a expire 0: 2@1001=2 1@1000=1\n"
+				    "m1 expire 0: 3@1002=x\n"
+				    "m2 expire 0: 3@1002=y\n"
+				    "m3 expire 0: 3@1002=z\n");
+	ss_store_close(s);
+	s = sstest_open_history(fx->dir, NULL, 0, 2, 1005, NULL);
+	after = sstest_dump_full(ss_store_table(s), 1005);
+	assert_string_equal(after, before);
+	/* The next commit continues from the replayed revision. */
+	assert_int_equal(sstest_set(s, "b", "1", 0, 1006, NULL), 0);
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 6);
+	ss_store_close(s);
+	free(before);
+	free(after);
+}
+
+/* A multi-commit is one group: torn at any byte of it, none of its
+ * records is applied - neither values nor the revision they share - and
+ * the log is cut back to before its GROUP line. */
+static void test_a_multi_commit_torn_at_every_byte_applies_none_of_it(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	char name[8];
+	size_t from;
+
+	sstest_log_set_at(&fx->l, "a", 1, "1", 1, 0, 1, 100);
+	sstest_log_set_at(&fx->l, "k1", 2, "old", 3, 0, 2, 200);
+	from = fx->l.len;
+	sstest_log_group(&fx->l, 5);
+	for (int i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "k%d", i);
+		sstest_log_set_at(&fx->l, name, strlen(name), "v\\ w", 4, 0, 3, 300);
+	}
+	sstest_log_del_at(&fx->l, "a", 1, 3, 300);
+	for (size_t cut = from; cut < fx->l.len; cut++) {
+		struct ss_open_report rep;
+		struct ss_store *s;
+		char *dump;
+
+		sstest_log_write(&fx->l, fx->log, cut);
+		s = sstest_open_history(fx->dir, NULL, 0, 4, NOW, &rep);
+		assert_int_equal(rep.torn_bytes, cut - from);
+		assert_int_equal(rep.groups, 2);
+		assert_int_equal(rep.log_bytes, from);
+		assert_int_equal(sstest_file_size(fx->log), from);
+		dump = sstest_dump_full(ss_store_table(s), NOW);
+		assert_string_equal(dump, "revision 2\n"
+					  "a expire 0: 1@100=1\n"
+					  "k1 expire 0: 2@200=old\n");
+		free(dump);
+		/* The revision the torn group took is free again: it was
+		 * never acknowledged. */
+		assert_int_equal(sstest_set(s, "k1", "new", 0, 400, NULL), 0);
+		ss_store_close(s);
+		s = sstest_open_history(fx->dir, NULL, 0, 4, NOW, &rep);
+		assert_int_equal(rep.torn_bytes, 0);
+		dump = sstest_dump_full(ss_store_table(s), NOW);
+		assert_string_equal(dump, "revision 3\n"
+					  "a expire 0: 1@100=1\n"
+					  "k1 expire 0: 3@400=new 2@200=old\n");
+		free(dump);
+		ss_store_close(s);
+	}
+	/* Whole, all of it. */
+	{
+		struct ss_store *s;
+		char *dump;
+
+		sstest_log_write(&fx->l, fx->log, fx->l.len);
+		s = sstest_open_history(fx->dir, NULL, 0, 4, NOW, NULL);
+		dump = sstest_dump_full(ss_store_table(s), NOW);
+		assert_string_equal(dump, "revision 3\n"
+					  "k0 expire 0: 3@300=v\\x5c\\x20w\n"
+					  "k1 expire 0: 3@300=v\\x5c\\x20w 2@200=old\n"
+					  "k2 expire 0: 3@300=v\\x5c\\x20w\n"
+					  "k3 expire 0: 3@300=v\\x5c\\x20w\n");
+		free(dump);
+		ss_store_close(s);
+	}
 }
 
 int main(void)
@@ -736,6 +883,9 @@ int main(void)
 		T(test_expired_set_at_replay_removes_the_earlier_value),
 		T(test_ttl_is_absolute_across_reopen),
 		T(test_stale_temp_file_is_removed_at_open),
+		T(test_replay_restores_revisions_commit_times_and_history),
+		T(test_revisions_of_commits_survive_reopen),
+		T(test_a_multi_commit_torn_at_every_byte_applies_none_of_it),
 	};
 #undef T
 

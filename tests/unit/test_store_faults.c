@@ -34,7 +34,8 @@ static void make_batch(struct ss_batch *b)
 
 	ss_batch_init(b);
 	for (int i = 0; i < 8; i++) {
-		struct ss_record r = {.type = SS_REC_SET, .name = name, .value = value};
+		struct ss_record r = {.type = SS_REC_SET, .name = name, .value = value,
+				      .rev = (uint64_t)i + 1000, .commit_ms = NOW};
 
 		snprintf(name, sizeof(name), "batch-%d", i);
 		memset(value, 'a' + i, sizeof(value) - 1);
