@@ -55,6 +55,21 @@ static enum ss_cmd_status reply_err(struct ss_cmd_env *env, struct ss_buf *out, 
 	return replied(env->proto->error(out, msg));
 }
 
+/* Copies at most 32 bytes of t into buf (33 bytes) for an error message,
+ * printable bytes only ('?' for the others): a reply line must never carry
+ * a '\r', a NUL or other control bytes a client sent. Returns buf. */
+static const char *echo(const struct ss_token *t, char *buf)
+{
+	size_t n = t->n < 32 ? t->n : 32;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)t->p[i];
+		buf[i] = ss_is_token_char(c) ? (char)c : '?';
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 /* Checks a name or value token. Returns NULL or the reason it is refused. */
 static const char *check_token(const struct ss_token *t, size_t max, const char *too_long,
 			       const char *invalid)
@@ -396,42 +411,45 @@ static enum ss_cmd_status cmd_mcas(const struct ss_request *req, struct ss_cmd_e
 	return multi_commit(req, env, out, 3);
 }
 
-/* The value name had at revision to_rev, looked up in what is staged and
- * in the table's versions. Returns 1 and the value (copied into buf, which
- * the caller frees), or 0. */
+/* Copies p[0..n) into a new buffer for the caller to free. */
+static int copy_value(const char *p, size_t n, char **buf, size_t *vlen)
+{
+	if (!(*buf = malloc(n)))
+		return -1;
+	memcpy(*buf, p, n);
+	*vlen = n;
+	return 1;
+}
+
+/* The value name had at revision to_rev, as the versions stand once
+ * everything staged is applied: the staged versions of name, newest first,
+ * then the table's, and no further back than the history depth or a staged
+ * DEL (which drops the history). Returns 1 and the value (copied into buf,
+ * which the caller frees), 0 if there is none, -1 on ENOMEM. */
 static int value_at(struct ss_cmd_env *env, const struct ss_token *name, uint64_t to_rev,
 		    char **buf, size_t *vlen)
 {
+	size_t depth = ss_table_history_depth(env->table), pos = 0, k;
 	struct ss_pending_state st;
-	size_t depth = ss_table_history_depth(env->table) + 1, k;
 	struct ss_version *v;
 	int found = 0;
 
 	*buf = NULL;
-	if (ss_pending_get(env->pending, name->p, name->n, &st) && st.rev == to_rev) {
-		*buf = malloc(st.vlen);
-		if (!*buf)
-			return -1;
-		memcpy(*buf, st.value, st.vlen);
-		*vlen = st.vlen;
-		return 1;
+	for (; ss_pending_nth(env->pending, name->p, name->n, pos, &st); pos++) {
+		if (st.rev == 0 || pos > depth)
+			return 0;
+		if (st.rev == to_rev)
+			return copy_value(st.value, st.vlen, buf, vlen);
 	}
-	v = malloc(depth * sizeof(*v));
+	if (pos > depth)
+		return 0;
+	v = malloc((depth + 1 - pos) * sizeof(*v));
 	if (!v)
 		return -1;
-	k = ss_table_history(env->table, name->p, name->n, env->now_ms, v, depth);
-	for (size_t i = 0; i < k && !found; i++) {
-		if (v[i].rev != to_rev)
-			continue;
-		found = 1;
-		*buf = malloc(v[i].vlen);
-		if (!*buf) {
-			free(v);
-			return -1;
-		}
-		memcpy(*buf, v[i].value, v[i].vlen);
-		*vlen = v[i].vlen;
-	}
+	k = ss_table_history(env->table, name->p, name->n, env->now_ms, v, depth + 1 - pos);
+	for (size_t i = 0; i < k && !found; i++)
+		if (v[i].rev == to_rev)
+			found = copy_value(v[i].value, v[i].vlen, buf, vlen);
 	free(v);
 	return found;
 }
@@ -636,15 +654,15 @@ static enum ss_cmd_status cmd_list(const struct ss_request *req, struct ss_cmd_e
 	uint64_t cursor, pos, count = SS_LIST_COUNT_DEFAULT;
 	const struct ss_token *prefix = NULL;
 	struct ss_buf rows;
+	char word[33];
 
 	if (ss_parse_u64(req->argv[1].p, req->argv[1].n, &cursor) < 0 ||
 	    cursor_decode(cursor, &pos) < 0)
 		return reply_err(env, out, "invalid cursor: use 0 or a cursor LIST_CHECKPOINTS returned");
 	for (int i = 2; i < req->argc; i += 2) {
 		if (i + 1 >= req->argc)
-			return reply_err(env, out, "syntax error: '%.*s' wants a value",
-					 (int)(req->argv[i].n < 32 ? req->argv[i].n : 32),
-					 req->argv[i].p);
+			return reply_err(env, out, "syntax error: '%s' wants a value",
+					 echo(&req->argv[i], word));
 		if (ss_token_is(&req->argv[i], "PREFIX")) {
 			const char *why = check_name(&req->argv[i + 1]);
 			if (why)
@@ -655,9 +673,9 @@ static enum ss_cmd_status cmd_list(const struct ss_request *req, struct ss_cmd_e
 				return reply_err(env, out, "invalid count: want 1 to %d",
 						 SS_LIST_COUNT_MAX);
 		} else {
-			return reply_err(env, out, "syntax error: unknown keyword '%.*s': want PREFIX or COUNT",
-					 (int)(req->argv[i].n < 32 ? req->argv[i].n : 32),
-					 req->argv[i].p);
+			return reply_err(env, out,
+					 "syntax error: unknown keyword '%s': want PREFIX or COUNT",
+					 echo(&req->argv[i], word));
 		}
 	}
 	if (!env->may_reply)

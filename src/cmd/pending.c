@@ -86,6 +86,25 @@ int ss_pending_get(const struct ss_pending *p, const char *name, size_t nlen,
 	return 1;
 }
 
+int ss_pending_nth(const struct ss_pending *p, const char *name, size_t nlen, size_t k,
+		   struct ss_pending_state *st)
+{
+	struct ss_pending_entry *e = find(p, name, nlen);
+	uint64_t h = e ? e->hash : 0;
+
+	/* A name's nodes share a bucket, newest first; others may sit
+	 * between them. */
+	for (; e; e = e->next) {
+		if (e->hash != h || e->nlen != nlen || memcmp(e->bytes, name, nlen) != 0)
+			continue;
+		if (k-- == 0) {
+			*st = e->st;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* b's slot; with create, a free one is taken for it. There is always one:
  * at most two batches are unapplied, and each frees its slot at its end. */
 static int slot_of(struct ss_pending *p, const struct ss_batch *b, int create)

@@ -61,6 +61,12 @@ void ss_pending_free(struct ss_pending *p);
 int ss_pending_get(const struct ss_pending *p, const char *name, size_t nlen,
 		   struct ss_pending_state *st);
 
+/* The k-th newest staged state of name (0: what ss_pending_get gives):
+ * 1 and *st, or 0 past the oldest. ROLLBACK walks them to find an earlier
+ * version still staged. */
+int ss_pending_nth(const struct ss_pending *p, const char *name, size_t nlen, size_t k,
+		   struct ss_pending_state *st);
+
 /* The next revision, for a command staging into b. Not taken until
  * ss_pending_take: a command that fails to stage gives nothing back. */
 uint64_t ss_pending_next(const struct ss_pending *p);

@@ -14,6 +14,7 @@
 struct fixture {
 	struct ss_table *t;
 	struct ss_batch b;
+	struct ss_pending p;
 	struct ss_session s;
 	uint64_t rejected;
 	int compact_requested;
@@ -25,12 +26,14 @@ static int setup(void **state)
 {
 	static struct fixture f;
 	memset(&f, 0, sizeof(f));
-	f.t = ss_table_new();
+	f.t = ss_table_new(4);
 	assert_non_null(f.t);
 	ss_batch_init(&f.b);
+	ss_pending_init(&f.p, ss_table_revision(f.t));
 	ss_session_init(&f.s, &ss_proto_text);
 	f.env = (struct ss_session_env){.table = f.t,
 					.batch = &f.b,
+					.pending = &f.p,
 					.now_ms = 1000000,
 					.max_line = 64,
 					.batch_max_bytes = 1 << 20,
@@ -45,6 +48,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	ss_table_free(f->t);
 	ss_batch_free(&f->b);
+	ss_pending_free(&f->p);
 	ss_session_free(&f->s);
 	return 0;
 }
@@ -66,25 +70,36 @@ static const char *receive(struct fixture *f)
 	return got;
 }
 
-/* What the server does after a write: apply the batch, answer every op.
- * Returns how many answers said "resume this session". */
+/* What the server does after a write: apply the batch, answer every op,
+ * end the batch for the staged state. Returns how many answers said
+ * "resume this session". */
 static int commit(struct fixture *f)
 {
 	int first = 0;
 	f->seq++;
 	for (size_t i = 0; i < f->b.nops; i++) {
-		const struct ss_op *op = &f->b.ops[i];
+		struct ss_op *op = &f->b.ops[i];
+		const char *name = f->b.buf + op->name_off;
+		if (op->type == SS_OP_REPLY)
+			continue;
+		assert_int_equal(op->esc, 0);
+		if (op->type == SS_REC_DEL) {
+			op->result = ss_table_del(f->t, name, op->nlen, f->env.now_ms);
+			continue;
+		}
 		assert_int_equal(op->type, SS_REC_SET);
-		assert_int_equal(ss_table_set(f->t, f->b.buf + op->name_off, op->nlen,
-					      f->b.buf + op->value_off, op->vlen, op->expire_ms),
+		assert_int_equal(ss_table_set(f->t, name, op->nlen, f->b.buf + op->value_off,
+					      op->vlen, op->expire_ms, op->rev, op->commit_ms,
+					      f->env.now_ms),
 				 0);
 	}
 	for (size_t i = 0; i < f->b.nops; i++) {
 		assert_ptr_equal(f->b.ops[i].owner, &f->s);
-		int r = ss_session_answer(&f->b.ops[i], 1, 0, f->seq);
+		int r = ss_session_answer(&f->b, &f->b.ops[i], 1, 0, f->seq);
 		assert_false(r & SS_ANSWER_NOMEM);
 		first += r & SS_ANSWER_FIRST;
 	}
+	ss_pending_done(&f->p, &f->b, 1);
 	ss_batch_reset(&f->b);
 	return first;
 }
@@ -220,11 +235,18 @@ static void test_failed_write_answers_err(void **state)
 	struct fixture *f = *state;
 	send_text(f, "SET_CHECKPOINT a 1\n");
 	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
-	int r = ss_session_answer(&f->b.ops[0], 0, 28 /* ENOSPC */, 7);
+	send_text(f, "CAS_CHECKPOINT b 3 x\n");
+	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
+	assert_int_equal(f->s.pending, 2);
+	int r = ss_session_answer(&f->b, &f->b.ops[0], 0, 28 /* ENOSPC */, 7);
 	assert_int_equal(r, SS_ANSWER_FIRST);
-	assert_int_equal(ss_session_answer(&f->b.ops[0], 0, 28, 7) & SS_ANSWER_FIRST, 0);
-	const char *got = receive(f);
-	assert_true(strncmp(got, "ERR log write failed: ", 22) == 0);
+	/* The CONFLICT decided against the refused batch is not sent: the
+	 * write's error is, as to the writer. */
+	assert_int_equal(ss_session_answer(&f->b, &f->b.ops[1], 0, 28, 7) & SS_ANSWER_FIRST, 0);
+	assert_int_equal(f->s.pending, 0);
+	ss_pending_done(&f->p, &f->b, 0);
+	assert_string_equal(receive(f), "ERR log write failed: No space left on device\n"
+					"ERR log write failed: No space left on device\n");
 }
 
 static void test_a_session_at_eof_is_done_once_its_last_line_is_answered(void **state)
@@ -240,6 +262,35 @@ static void test_a_session_at_eof_is_done_once_its_last_line_is_answered(void **
 	assert_false(ss_session_done(&f->s)); /* PONG not sent yet */
 	assert_string_equal(receive(f), "PONG\n");
 	assert_true(ss_session_done(&f->s));
+}
+
+/* A multi-commit is one reply owed, answered by its last op only. */
+static void test_a_multi_commit_owes_one_reply(void **state)
+{
+	struct fixture *f = *state;
+	send_text(f, "MSET_CHECKPOINT a 1 b 2 c 3\nGETREV_CHECKPOINT b\n");
+	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
+	assert_int_equal(f->b.nops, 3);
+	assert_int_equal(f->s.pending, 1);
+	assert_int_equal(commit(f), 1);
+	assert_int_equal(f->s.pending, 0);
+	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
+	assert_string_equal(receive(f), "OK 1\n1 2\n");
+}
+
+/* A CONFLICT is decided at staging but answered after the batch, in order
+ * with the session's other replies; a read behind it waits. */
+static void test_a_conflict_answers_in_order_after_the_batch(void **state)
+{
+	struct fixture *f = *state;
+	send_text(f, "SET_CHECKPOINT a 1\nCAS_CHECKPOINT a 0 x\nCAS_CHECKPOINT a 1 y\nPING\n");
+	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
+	assert_int_equal(f->s.pending, 3);
+	assert_string_equal(receive(f), "");
+	commit(f);
+	assert_string_equal(receive(f), "OK\nCONFLICT 1\nOK 2\n");
+	assert_int_equal(ss_session_execute(&f->s, &f->env), SS_SESSION_IDLE);
+	assert_string_equal(receive(f), "PONG\n");
 }
 
 static void test_room_is_what_fits_under_the_line_limit_in_read_steps(void **state)
@@ -269,6 +320,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_write_answers_err, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_session_at_eof_is_done_once_its_last_line_is_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_room_is_what_fits_under_the_line_limit_in_read_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_multi_commit_owes_one_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_conflict_answers_in_order_after_the_batch, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
