@@ -1,7 +1,9 @@
 """kill -9 torture, short enough for every test run: the real daemon is
 SIGKILLed at random moments (many of them during COMPACT) while writers
-commit, restarted on the same data dir, and every key is checked. The full
-run is scripts/torture.sh; this is the same code with fewer cycles.
+commit and CAS writers contend on shared pipelines, restarted on the same
+data dir, and every key, every shared pipeline's history and the store's
+revision are checked. The full run is scripts/torture.sh; this is the same
+code with fewer cycles.
 
 The checker itself is tested too, without a daemon: a model that did not
 flag a lost write or a phantom would make the torture pass vacuously.
@@ -10,7 +12,7 @@ import sys
 import unittest
 
 from sstools import torture
-from sstools.torture_model import Key, Op, Violation
+from sstools.torture_model import Key, Op, SharedPipeline, Violation
 
 SEED = 20240917  # fixes the plan (triggers, ops); thread timing still varies
 
@@ -33,6 +35,13 @@ class KillNineTorture(unittest.TestCase):
         # (the run fails if a restart refuses the data directory).
         self.assertGreater(res.kills_with_writer, 0, report)
         self.assertGreater(res.acked, 0, report)
+        # The CAS writers contended (CONFLICTs retried) and committed, and
+        # every restart's histories were checked.
+        self.assertEqual(res.double, 0, report)
+        self.assertGreater(res.cas_acked, 0, report)
+        self.assertGreater(res.cas_conflicts, 0, report)
+        self.assertEqual(res.history_checks, cfg.cycles * cfg.shared_pipelines, report)
+        self.assertGreaterEqual(res.revision, res.cas_acked, report)
 
 
 def set_op(value, ttl=None):
@@ -140,6 +149,69 @@ class TortureChecker(unittest.TestCase):
         k.send(op)
         with self.assertRaises(Violation):
             k.ack(op, "1")  # nothing existed
+
+
+class SharedPipelineChecker(unittest.TestCase):
+    """The CAS writers' checks, on replies and on what a restart shows."""
+
+    def pipeline(self, revs=None):
+        return SharedPipeline("p", {} if revs is None else revs)
+
+    def acked(self, p, value, exp, rev):
+        p.send(value, exp)
+        p.ack(value, exp, rev)
+
+    def assertViolation(self, kind, call, *args):
+        with self.assertRaises(Violation) as cm:
+            call(*args)
+        self.assertEqual(cm.exception.kind, kind)
+
+    def test_two_acked_cas_from_one_expected_revision_are_a_double_success(self):
+        p = self.pipeline()
+        self.acked(p, "a", 0, 1)
+        p.send("b", 0)
+        self.assertViolation("double", p.ack, "b", 0, 2)
+
+    def test_a_revision_acked_twice_across_pipelines_is_a_double_success(self):
+        revs = {}
+        p, q = self.pipeline(revs), SharedPipeline("q", revs)
+        self.acked(p, "a", 0, 1)
+        q.send("b", 0)
+        self.assertViolation("double", q.ack, "b", 0, 1)
+
+    def test_a_conflict_naming_the_expected_revision_is_wrong(self):
+        self.assertViolation("other", self.pipeline().conflict, 3, 3)
+
+    def test_every_acked_revision_within_the_depth_must_be_in_the_history(self):
+        p = self.pipeline()
+        for rev, value in ((1, "a"), (2, "b"), (3, "c")):
+            self.acked(p, value, rev - 1, rev)
+        full = [(3, 9, "c"), (2, 8, "b"), (1, 7, "a")]
+        self.assertEqual(p.check(full, 2), 0)
+        self.assertViolation("lost", p.check, [(3, 9, "c"), (1, 7, "a")], 2)
+        self.assertViolation("lost", p.check, [(2, 8, "b"), (1, 7, "a")], 2)
+        # Depth 1: revision 1 is beyond it, the other two must be there.
+        self.assertEqual(p.check([(3, 9, "c"), (2, 8, "b")], 1), 0)
+
+    def test_a_version_not_written_from_the_one_below_it_is_a_double_success(self):
+        p = self.pipeline()
+        self.acked(p, "a", 0, 1)
+        p.send("b", 0)  # in flight at the kill, from absent: it must have failed
+        self.assertViolation("double", p.check, [(2, 9, "b"), (1, 8, "a")], 4)
+
+    def test_an_unacked_version_shown_after_a_restart_must_stay(self):
+        p = self.pipeline()
+        self.acked(p, "a", 0, 1)
+        p.send("b", 1)  # in flight at the kill, durable all the same
+        self.assertEqual(p.check([(2, 9, "b"), (1, 8, "a")], 4), 1)
+        self.assertViolation("lost", p.check, [(1, 8, "a")], 4)
+
+    def test_a_value_never_sent_or_another_value_for_a_revision_is_caught(self):
+        p = self.pipeline()
+        self.acked(p, "a", 0, 1)
+        self.assertViolation("phantom", p.check, [(1, 8, "zz")], 4)
+        p.send("b", 0)
+        self.assertViolation("lost", p.check, [(1, 8, "b")], 4)
 
 
 if __name__ == "__main__":

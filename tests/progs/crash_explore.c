@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	printf("%-12s %8s %6s %7s %7s %9s %9s %10s  %s\n", "workload", "prealloc", "chunk",
+	printf("%-15s %8s %6s %7s %7s %9s %9s %10s  %s\n", "workload", "prealloc", "chunk",
 	       "points", "exhaust", "generated", "states", "violations", "kinds");
 	for (size_t w = 0; w < crashx_nworkloads; w++) {
 		const struct crashx_workload *wl = &crashx_workloads[w];
@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 
 				o.chunk = chunks[c];
 				crashx_run_workload(wl, prealloc[p], &o, &res);
-				printf("%-12s %8zu %6zu %7zu %7zu %9zu %9zu %10zu  ", wl->name,
+				printf("%-15s %8zu %6zu %7zu %7zu %9zu %9zu %10zu  ", wl->name,
 				       prealloc[p], o.chunk, res.points, res.exhaustive_points,
 				       res.generated, res.states, res.violations);
 				print_classes(&res);

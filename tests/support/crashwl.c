@@ -304,6 +304,189 @@ static void wl_torn_append(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_check_at(r, T0 + 10);
 }
 
+/* Multi-commits (history depth 2): a batch that is one multi-commit of
+ * four multi-KB records; a multi-commit between two single SETs; two
+ * multi-commits in one batch; one of four 4 KB values, so that it spans
+ * pages. Each must be all there or not at all, under its one revision and
+ * commit time. */
+static void wl_multi(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	r->history = 2;
+	crashx_run_open(r, T0);
+	crashx_run_multi_begin(r);
+	crashx_run_set(r, "p0", 1200, 0);
+	crashx_run_set(r, "p1", 1500, 0);
+	crashx_run_set(r, "p2", 900, 0);
+	crashx_run_set(r, "p3", 2000, 0);
+	crashx_run_multi_end(r);
+	crashx_run_commit(r, T0);
+	crashx_run_set(r, "q", 800, 0);
+	crashx_run_multi_begin(r);
+	crashx_run_set(r, "p0", 2600, 0);
+	crashx_run_set(r, "p2", 2600, 0);
+	crashx_run_multi_end(r);
+	crashx_run_set(r, "p1", 700, 0);
+	crashx_run_commit(r, T0 + 1);
+	crashx_run_multi_begin(r);
+	crashx_run_set(r, "p1", 3000, 0);
+	crashx_run_set(r, "p3", 3000, 0);
+	crashx_run_set(r, "q", 400, 0);
+	crashx_run_multi_end(r);
+	crashx_run_multi_begin(r);
+	crashx_run_set(r, "p0", 500, 0);
+	crashx_run_set(r, "p2", 500, 0);
+	crashx_run_multi_end(r);
+	crashx_run_commit(r, T0 + 2);
+	crashx_run_multi_begin(r);
+	crashx_run_set(r, "p0", 4000, 0);
+	crashx_run_set(r, "p1", 4000, 0);
+	crashx_run_set(r, "p2", 4000, 0);
+	crashx_run_set(r, "p3", 4000, 0);
+	crashx_run_multi_end(r);
+	crashx_run_commit(r, T0 + 3);
+	crashx_run_check_at(r, T0 + 10);
+}
+
+/* Compare-and-set chains (history depth 3), as pipelines commit: each CAS
+ * reads the revision the live store holds (checked against the model) and
+ * writes the next version from it; CAS from absent (0); a DEL with an
+ * expected revision, then a CAS from absent that re-creates the name under
+ * a new, higher revision (no ABA); two pipelines' CAS in one batch. */
+static void wl_cas(struct crashx_run *r, const struct crashx_opts *o)
+{
+	uint64_t a, b, c;
+
+	(void)o;
+	r->history = 3;
+	crashx_run_open(r, T0);
+	a = crashx_run_cas(r, "a", 0, 1500);
+	b = crashx_run_cas(r, "b", 0, 1500);
+	crashx_run_commit(r, T0);
+	a = crashx_run_cas(r, "a", a, 2500);
+	crashx_run_commit(r, T0 + 1);
+	b = crashx_run_cas(r, "b", b, 1800);
+	c = crashx_run_cas(r, "c", 0, 1200);
+	crashx_run_commit(r, T0 + 2);
+	(void)crashx_run_cas(r, "a", crashx_run_rev(r, "a"), 900);
+	crashx_run_commit(r, T0 + 3);
+	(void)a;
+	if (crashx_run_rev(r, "c") != c)
+		fail_msg("cas: c moved");
+	crashx_run_del(r, "c");
+	b = crashx_run_cas(r, "b", b, 3000);
+	crashx_run_commit(r, T0 + 4);
+	c = crashx_run_cas(r, "c", 0, 2200);
+	a = crashx_run_cas(r, "a", crashx_run_rev(r, "a"), 2100);
+	crashx_run_commit(r, T0 + 5);
+	b = crashx_run_cas(r, "b", b, 600);
+	crashx_run_commit(r, T0 + 6);
+	(void)crashx_run_cas(r, "b", b, 2700);
+	(void)crashx_run_cas(r, "c", c, 1300);
+	(void)crashx_run_cas(r, "a", a, 400);
+	crashx_run_commit(r, T0 + 7);
+	crashx_run_check_at(r, T0 + 10);
+}
+
+/* Rollbacks (history depth 4): the value of an earlier revision, read from
+ * the live store's history, becomes current as a new revision; one after
+ * the version it names was pushed down by later ones, one to a version
+ * that only the compaction snapshot's history still holds, one of a name
+ * with a (far) TTL, which the rollback keeps. */
+static void wl_rollback(struct crashx_run *r, const struct crashx_opts *o)
+{
+	uint64_t v1, v2, v3, t1;
+
+	(void)o;
+	r->history = 4;
+	crashx_run_open(r, T0);
+	crashx_run_set(r, "a", 1400, 0);
+	crashx_run_set(r, "t", 900, T0 + 100000);
+	crashx_run_commit(r, T0);
+	v1 = crashx_run_rev(r, "a");
+	t1 = crashx_run_rev(r, "t");
+	crashx_run_set(r, "a", 2200, 0);
+	crashx_run_set(r, "t", 1100, T0 + 200000);
+	crashx_run_commit(r, T0 + 1);
+	v2 = crashx_run_rev(r, "a");
+	crashx_run_set(r, "a", 1800, 0);
+	crashx_run_commit(r, T0 + 2);
+	v3 = crashx_run_rev(r, "a");
+	crashx_run_set(r, "a", 2600, 0);
+	(void)crashx_run_rollback(r, "t", t1);
+	crashx_run_commit(r, T0 + 3);
+	(void)crashx_run_rollback(r, "a", v1);
+	crashx_run_set(r, "b", 1000, 0);
+	crashx_run_commit(r, T0 + 4);
+	crashx_run_set(r, "a", 700, 0);
+	crashx_run_commit(r, T0 + 5);
+	crashx_run_compact(r, T0 + 6);
+	/* a: 700, then rollback(v1), 2600, v3, v2 in the history; v1 gone. */
+	(void)crashx_run_rollback(r, "a", v2);
+	crashx_run_commit(r, T0 + 7);
+	(void)crashx_run_rollback(r, "a", v3);
+	crashx_run_set(r, "b", 1600, 0);
+	crashx_run_commit(r, T0 + 8);
+	crashx_run_check_at(r, T0 + 10);
+}
+
+/* Histories in compaction snapshots (history depth 3): names with more
+ * versions than the depth (so eviction), a DEL that drops a history and a
+ * re-creation after it; a background compaction whose snapshot carries the
+ * histories while CAS, a rollback and a multi-commit go to its tail, one
+ * during a catch-up round; then the name holding the highest revision is
+ * deleted and a synchronous compaction drops it, so only the snapshot's
+ * REVISION record keeps the counter; one more commit on top. */
+static void wl_history_compact(struct crashx_run *r, const struct crashx_opts *o)
+{
+	uint64_t b1;
+
+	(void)o;
+	r->history = 3;
+	crashx_run_open(r, T0);
+	crashx_run_set(r, "a", 1300, 0);
+	crashx_run_set(r, "b", 900, 0);
+	crashx_run_set(r, "c", 1100, 0);
+	crashx_run_commit(r, T0);
+	b1 = crashx_run_rev(r, "b");
+	for (int i = 0; i < 4; i++) {
+		crashx_run_set(r, "a", 600 + 300 * (size_t)i, 0);
+		if (i % 2)
+			crashx_run_set(r, "b", 700, 0);
+		crashx_run_set(r, "c", 500, 0);
+		crashx_run_commit(r, T0 + 1 + i);
+	}
+	crashx_run_del(r, "c");
+	crashx_run_commit(r, T0 + 5);
+	crashx_run_set(r, "c", 800, 0);
+	crashx_run_commit(r, T0 + 6);
+	crashx_run_compact_begin(r);
+	(void)crashx_run_cas(r, "a", crashx_run_rev(r, "a"), 1500);
+	crashx_run_commit(r, T0 + 7);
+	crashx_run_compact_snapshot(r, T0 + 8);
+	(void)crashx_run_rollback(r, "b", b1);
+	crashx_run_commit(r, T0 + 9);
+	crashx_run_compact_round_start(r);
+	crashx_run_multi_begin(r);
+	crashx_run_set(r, "a", 1000, 0);
+	crashx_run_set(r, "c", 1000, 0);
+	crashx_run_set(r, "d", 1000, 0);
+	crashx_run_multi_end(r);
+	crashx_run_commit(r, T0 + 10);
+	crashx_run_compact_round_end(r);
+	crashx_run_set(r, "b", 1200, 0);
+	crashx_run_commit(r, T0 + 11);
+	crashx_run_compact_finish(r);
+	crashx_run_set(r, "e", 700, 0);
+	crashx_run_commit(r, T0 + 12);
+	crashx_run_del(r, "e");
+	crashx_run_commit(r, T0 + 13);
+	crashx_run_compact(r, T0 + 14);
+	crashx_run_set(r, "c", 900, 0);
+	crashx_run_commit(r, T0 + 15);
+	crashx_run_check_at(r, T0 + 20);
+}
+
 const struct crashx_workload crashx_workloads[] = {
 	{"sets", "batches of multi-KB SETs", wl_sets},
 	{"split-sync", "the sets workload, synced by sync_begin/fdatasync/sync_end",
@@ -316,6 +499,13 @@ const struct crashx_workload crashx_workloads[] = {
 	{"compact-bg", "ss_store_compact_begin/_round/_finish with commits meanwhile; an abort",
 	 wl_compact_bg},
 	{"torn-append", "a torn tail cut at open, then more appends", wl_torn_append},
+	{"multi", "multi-commits alone, between SETs, two in a batch, spanning pages",
+	 wl_multi},
+	{"cas", "compare-and-set chains, a DEL, a re-creation from absent", wl_cas},
+	{"rollback", "rollbacks to pushed-down versions, across a compaction, with a TTL",
+	 wl_rollback},
+	{"history-compact", "histories in background and synchronous snapshots, with a tail",
+	 wl_history_compact},
 };
 
 const size_t crashx_nworkloads = sizeof(crashx_workloads) / sizeof(crashx_workloads[0]);

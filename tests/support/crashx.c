@@ -9,7 +9,15 @@
  * after some prefix p of them, lo <= p <= hi. The checker first looks at
  * each name alone, so that a violation reads as "lost", "stale", "never
  * written" rather than as a mismatch of whole tables, and then at the table
- * as a whole.
+ * as a whole, the store's revision with it.
+ *
+ * The model's history of a name is what replaying its records at the clock
+ * of the check leaves: a SET over a version live at that clock pushes it, a
+ * DEL, a SET expired at that clock, or a SET over an expired version drop
+ * the history. (A snapshot writes history versions without their expiry,
+ * so where a replaced version's TTL passes between its replacement and the
+ * check, a compacted and an uncompacted log disagree; the workloads that
+ * check histories give the names they overwrite no TTL.)
  */
 #include "crashx.h"
 
@@ -106,6 +114,9 @@ static void model_free(struct crashx_model *m)
 	for (size_t i = 0; i < m->nnames; i++) {
 		free(m->names[i]);
 		free(m->base[i].value);
+		for (size_t j = 0; j < m->base[i].nhist; j++)
+			free(m->base[i].hist[j].value);
+		free(m->base[i].hist);
 	}
 	for (size_t i = 0; i < m->nrecs; i++)
 		free(m->recs[i].value);
@@ -148,25 +159,61 @@ void crashx_run_free(struct crashx_run *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* The most history versions a run may keep (and the checker compare). */
+#define HIST_MAX 16
+
+/* Fills b's history from name's in t (versions after the current one). */
+static void base_history(struct crashx_base *b, struct ss_table *t, const struct ss_entry *e,
+			 int64_t now_ms)
+{
+	struct ss_version v[HIST_MAX + 1];
+	size_t n = ss_table_history(t, e->name, e->nlen, now_ms, v, HIST_MAX + 1);
+
+	b->nhist = n > 1 ? n - 1 : 0;
+	b->hist = xrealloc(NULL, b->nhist * sizeof(*b->hist));
+	for (size_t j = 0; j < b->nhist; j++) {
+		const struct ss_version *x = &v[j + 1];
+
+		b->hist[j] = (struct crashx_version){xmemdup(x->value, x->vlen), x->vlen, x->rev,
+						     x->commit_ms};
+	}
+}
+
 void crashx_run_open(struct crashx_run *r, int64_t now_ms)
 {
-	struct ss_store_options opt = {.dir = r->dir, .io = &r->fs.io, .prealloc_bytes = r->prealloc};
+	struct ss_store_options opt = {.dir = r->dir, .io = &r->fs.io,
+				       .prealloc_bytes = r->prealloc, .history = r->history};
 	struct ss_error err = {0};
+	struct ss_table *t;
 	struct ss_entry e;
 	size_t cursor = 0;
 
+	if (r->history > HIST_MAX)
+		fail_msg("crashx: a history depth of %u, more than %d", r->history, HIST_MAX);
 	if (ss_store_open(&r->s, &opt, now_ms, NULL, &err) < 0)
 		fail_msg("%s: ss_store_open %s: %s", r->workload, r->dir, err.msg);
-	if (r->opened++)
+	t = ss_store_table(r->s);
+	r->clock = now_ms > r->clock ? now_ms : r->clock;
+	if (r->opened++) {
+		if (ss_table_revision(t) != r->rev)
+			fail_msg("%s: reopened at revision %llu, but %llu was the last taken",
+				 r->workload, (ull)ss_table_revision(t), (ull)r->rev);
 		return;
+	}
 	/* The first open's table is the base: what the directory held. */
-	while (ss_table_next(ss_store_table(r->s), &cursor, &e)) {
+	r->m.history = r->history;
+	r->m.base_rev = r->rev = ss_table_revision(t);
+	while (ss_table_next(t, &cursor, &e)) {
+		struct crashx_base *b;
 		size_t i;
 
 		if (e.expire_ms != 0 && e.expire_ms <= now_ms)
 			continue;
-		i = model_name(&r->m, e.name, e.nlen);
-		r->m.base[i] = (struct crashx_base){1, xmemdup(e.value, e.vlen), e.vlen, e.expire_ms};
+		i = model_name(&r->m, e.name, e.nlen); /* may move base */
+		b = &r->m.base[i];
+		*b = (struct crashx_base){1, xmemdup(e.value, e.vlen), e.vlen, e.expire_ms, e.rev,
+					  e.commit_ms, NULL, 0};
+		base_history(b, t, &e, now_ms);
 	}
 }
 
@@ -193,20 +240,47 @@ static char *make_value(size_t n, const char *name, size_t vlen)
 	return v;
 }
 
-void crashx_run_set(struct crashx_run *r, const char *name, size_t vlen, int64_t expire_ms)
+/* Gives rec the revision and commit time of its command: a new revision,
+ * or inside a multi-commit the one its first record took. Commit times are
+ * the workload's clock plus the revision's place in the batch, so that no
+ * two commands of a batch share one. */
+static void take_rev(struct crashx_run *r, struct crashx_rec *rec)
+{
+	if (r->multi != 2) {
+		r->rev++;
+		r->in_batch++;
+		if (r->multi)
+			r->multi = 2; /* its revision is taken */
+	}
+	rec->rev = r->rev;
+	rec->commit_ms = r->clock + (int64_t)r->in_batch;
+	rec->multi = r->multi != 0;
+}
+
+/* Adds a SET of value (which the model takes) to the batch. */
+static void add_set(struct crashx_run *r, const char *name, char *value, size_t vlen,
+		    int64_t expire_ms)
 {
 	struct crashx_rec *rec = model_add(&r->m);
 	struct ss_record sr = {.type = SS_REC_SET, .name = name, .nlen = strlen(name)};
 
 	rec->name = model_name(&r->m, name, strlen(name));
-	rec->value = make_value(r->m.nrecs - 1, name, vlen);
+	rec->value = value;
 	rec->vlen = vlen;
 	rec->expire_ms = expire_ms;
+	take_rev(r, rec);
 	sr.value = rec->value;
 	sr.vlen = vlen;
 	sr.expire_ms = expire_ms;
+	sr.rev = rec->rev;
+	sr.commit_ms = rec->commit_ms;
 	if (ss_batch_add(&r->b, &sr, NULL) < 0)
 		fail_msg("ss_batch_add: %s", strerror(errno));
+}
+
+void crashx_run_set(struct crashx_run *r, const char *name, size_t vlen, int64_t expire_ms)
+{
+	add_set(r, name, make_value(r->m.nrecs, name, vlen), vlen, expire_ms);
 }
 
 void crashx_run_del(struct crashx_run *r, const char *name)
@@ -214,10 +288,102 @@ void crashx_run_del(struct crashx_run *r, const char *name)
 	struct crashx_rec *rec = model_add(&r->m);
 	struct ss_record sr = {.type = SS_REC_DEL, .name = name, .nlen = strlen(name)};
 
+	if (r->multi)
+		fail_msg("crashx: a DEL inside a multi-commit");
 	rec->name = model_name(&r->m, name, strlen(name));
 	rec->del = 1;
+	take_rev(r, rec);
+	sr.rev = rec->rev;
+	sr.commit_ms = rec->commit_ms;
 	if (ss_batch_add(&r->b, &sr, NULL) < 0)
 		fail_msg("ss_batch_add: %s", strerror(errno));
+}
+
+void crashx_run_multi_begin(struct crashx_run *r)
+{
+	if (r->multi)
+		fail_msg("crashx: a multi-commit inside a multi-commit");
+	r->multi = 1;
+}
+
+void crashx_run_multi_end(struct crashx_run *r)
+{
+	if (r->multi != 2)
+		fail_msg("crashx: a multi-commit with no record");
+	r->multi = 0;
+}
+
+/* The number of records committed or written: all but the open batch's. */
+static size_t recs_before_batch(const struct crashx_model *m)
+{
+	size_t p = m->nrecs;
+
+	while (p > 0 && m->recs[p - 1].batch == m->nbatches)
+		p--;
+	return p;
+}
+
+static uint64_t model_rev_at(const struct crashx_model *m, size_t n, size_t p, int64_t now_ms);
+static int model_wrote(const struct crashx_model *m, const char *name, uint64_t rev,
+		       const char *value, size_t vlen);
+
+uint64_t crashx_run_rev(struct crashx_run *r, const char *name)
+{
+	struct ss_entry e;
+	size_t p = recs_before_batch(&r->m);
+	long n = model_find(&r->m, name, strlen(name));
+	uint64_t rev = 0, want = 0;
+
+	for (size_t i = p; i < r->m.nrecs; i++) {
+		if (n >= 0 && r->m.recs[i].name == (size_t)n)
+			fail_msg("crashx: %s is already changed by the open batch", name);
+	}
+	if (ss_table_get(ss_store_table(r->s), name, strlen(name), r->clock, &e))
+		rev = e.rev;
+	if (n >= 0)
+		want = model_rev_at(&r->m, (size_t)n, p, r->clock);
+	if (rev != want)
+		fail_msg("%s: the live store has %s at revision %llu, the model at %llu",
+			 r->workload, name, (ull)rev, (ull)want);
+	return rev;
+}
+
+uint64_t crashx_run_cas(struct crashx_run *r, const char *name, uint64_t expected, size_t vlen)
+{
+	uint64_t cur = crashx_run_rev(r, name);
+
+	if (cur != expected)
+		fail_msg("%s: CAS %s from %llu, but it is at %llu", r->workload, name,
+			 (ull)expected, (ull)cur);
+	crashx_run_set(r, name, vlen, 0);
+	return r->rev;
+}
+
+uint64_t crashx_run_rollback(struct crashx_run *r, const char *name, uint64_t to_rev)
+{
+	struct ss_version v[HIST_MAX + 1];
+	struct ss_entry e;
+	size_t n, i;
+	char *value;
+
+	(void)crashx_run_rev(r, name);
+	n = ss_table_history(ss_store_table(r->s), name, strlen(name), r->clock, v, HIST_MAX + 1);
+	for (i = 0; i < n && v[i].rev != to_rev; i++)
+		;
+	if (i == n)
+		fail_msg("%s: no revision %llu in the history of %s", r->workload, (ull)to_rev,
+			 name);
+	/* The model must know that version, with that value: it is the
+	 * value some record of that revision wrote to name. */
+	if (!model_wrote(&r->m, name, to_rev, v[i].value, v[i].vlen))
+		fail_msg("%s: the live store's revision %llu of %s holds a value the model "
+			 "never wrote there",
+			 r->workload, (ull)to_rev, name);
+	value = xmemdup(v[i].value, v[i].vlen);
+	if (!ss_table_get(ss_store_table(r->s), name, strlen(name), r->clock, &e))
+		fail_msg("crashx: %s vanished", name);
+	add_set(r, name, value, v[i].vlen, e.expire_ms);
+	return r->rev;
 }
 
 /* Marks the records of the batch being built with at, in field off. */
@@ -239,12 +405,16 @@ void crashx_run_write_only(struct crashx_run *r)
 		fail_msg("%s: ss_store_write: %s", r->workload, err.msg);
 	mark_batch(r, crashfs_nops(&r->fs), 0);
 	r->m.nbatches++;
+	r->in_batch = 0;
 	ss_batch_reset(&r->b);
 }
 
 void crashx_run_commit(struct crashx_run *r, int64_t now_ms)
 {
 	struct ss_error err = {0};
+
+	if (r->multi)
+		fail_msg("crashx: a commit inside a multi-commit");
 
 	if (ss_store_write(r->s, &r->b, &err) < 0)
 		fail_msg("%s: ss_store_write: %s", r->workload, err.msg);
@@ -264,7 +434,12 @@ void crashx_run_commit(struct crashx_run *r, int64_t now_ms)
 	if (ss_store_apply(r->s, &r->b, now_ms) < 0)
 		fail_msg("%s: ss_store_apply: %s", r->workload, strerror(errno));
 	r->m.nbatches++;
+	r->in_batch = 0;
+	r->clock = now_ms;
 	ss_batch_reset(&r->b);
+	if (ss_table_revision(ss_store_table(r->s)) != r->rev)
+		fail_msg("%s: applied, the store is at revision %llu, not %llu", r->workload,
+			 (ull)ss_table_revision(ss_store_table(r->s)), (ull)r->rev);
 }
 
 void crashx_run_compact(struct crashx_run *r, int64_t now_ms)
@@ -273,24 +448,46 @@ void crashx_run_compact(struct crashx_run *r, int64_t now_ms)
 
 	if (ss_store_compact(r->s, now_ms, &err) < 0)
 		fail_msg("%s: ss_store_compact: %s", r->workload, err.msg);
+	r->clock = now_ms;
+}
+
+/* Copies entry e of t, with its history, into snap. */
+static void copy_entry(struct ss_table *snap, const struct ss_table *t, const struct ss_entry *e)
+{
+	size_t max = (size_t)ss_table_history_depth(t) + 1;
+	struct ss_version *v = xrealloc(NULL, max * sizeof(*v));
+	size_t n = ss_table_history(t, e->name, e->nlen, 0, v, max);
+
+	for (size_t i = n; i-- > 1;) {
+		if (ss_table_set(snap, e->name, e->nlen, v[i].value, v[i].vlen, 0, v[i].rev,
+				 v[i].commit_ms, 0) < 0)
+			fail_msg("crashx: out of memory");
+	}
+	if (ss_table_set(snap, e->name, e->nlen, e->value, e->vlen, e->expire_ms, e->rev,
+			 e->commit_ms, 0) < 0)
+		fail_msg("crashx: out of memory");
+	free(v);
 }
 
 void crashx_run_compact_begin(struct crashx_run *r)
 {
 	struct ss_error err = {0};
+	const struct ss_table *t = ss_store_table(r->s);
 	struct ss_entry e;
 	size_t cursor = 0;
 
 	if (ss_store_compact_begin(r->s, 0, &r->tmp_path, &err) < 0)
 		fail_msg("%s: ss_store_compact_begin: %s", r->workload, err.msg);
-	/* What fork would give the child: the table as it is now. */
-	r->snap = ss_table_new();
+	/* What fork would give the child: the table as it is now, histories
+	 * and revision included. Each entry's versions are set oldest first
+	 * at time 0, when every entry is live, so each pushes the one before
+	 * into the history as the original sets did. */
+	r->snap = ss_table_new(ss_table_history_depth(t));
 	if (!r->snap)
 		fail_msg("crashx: out of memory");
-	while (ss_table_next(ss_store_table(r->s), &cursor, &e)) {
-		if (ss_table_set(r->snap, e.name, e.nlen, e.value, e.vlen, e.expire_ms) < 0)
-			fail_msg("crashx: out of memory");
-	}
+	while (ss_table_next(t, &cursor, &e))
+		copy_entry(r->snap, t, &e);
+	ss_table_note_revision(r->snap, ss_table_revision(t));
 }
 
 void crashx_run_compact_snapshot(struct crashx_run *r, int64_t now_ms)
@@ -299,6 +496,7 @@ void crashx_run_compact_snapshot(struct crashx_run *r, int64_t now_ms)
 
 	if (ss_snapshot_write(r->snap, now_ms, r->tmp_path, &r->fs.io, &err) < 0)
 		fail_msg("%s: ss_snapshot_write: %s", r->workload, err.msg);
+	r->clock = now_ms > r->clock ? now_ms : r->clock;
 }
 
 void crashx_run_compact_round_start(struct crashx_run *r)
@@ -350,12 +548,17 @@ void crashx_run_check_at(struct crashx_run *r, int64_t now_ms)
 
 /* --- checking one state --------------------------------------------------- */
 
-/* What a name holds: in a store, or in the model after some prefix. */
+/* What a name holds: in a store, or in the model after some prefix; its
+ * history newest first, the current version not included. */
 struct held {
 	int present;
 	const char *value;
 	size_t vlen;
 	int64_t expire_ms;
+	uint64_t rev;
+	int64_t commit_ms;
+	struct crashx_version hist[HIST_MAX];
+	size_t nhist;
 };
 
 static int live(int64_t expire_ms, int64_t now_ms)
@@ -363,30 +566,102 @@ static int live(int64_t expire_ms, int64_t now_ms)
 	return expire_ms == 0 || expire_ms > now_ms;
 }
 
-/* What name n holds after the records [0, p), at now_ms. *from is the
- * record that put it there (-1: the base). */
+/* What name n holds after the records [0, p), at now_ms, as replay at
+ * now_ms leaves it. *from is the last record of n before p (-1: none). */
 static struct held model_at(const struct crashx_model *m, size_t n, size_t p, int64_t now_ms,
 			    long *from)
 {
+	const struct crashx_base *b = &m->base[n];
 	struct held h = {0};
 
 	*from = -1;
-	for (size_t i = p; i > 0; i--) {
-		const struct crashx_rec *rec = &m->recs[i - 1];
+	if (b->present && live(b->expire_ms, now_ms)) {
+		h = (struct held){1, b->value, b->vlen, b->expire_ms,
+				  b->rev, b->commit_ms, {{0}}, 0};
+		h.nhist = b->nhist < m->history ? b->nhist : m->history;
+		memcpy(h.hist, b->hist, h.nhist * sizeof(*h.hist));
+	}
+	for (size_t i = 0; i < p; i++) {
+		const struct crashx_rec *rec = &m->recs[i];
 
 		if (rec->name != n)
 			continue;
-		*from = (long)(i - 1);
-		if (!rec->del && live(rec->expire_ms, now_ms))
-			h = (struct held){1, rec->value, rec->vlen, rec->expire_ms};
-		return h;
+		*from = (long)i;
+		if (rec->del || !live(rec->expire_ms, now_ms)) {
+			h.present = 0;
+			h.nhist = 0;
+			continue;
+		}
+		if (h.present && m->history > 0) {
+			size_t keep = h.nhist < m->history ? h.nhist : m->history - 1;
+
+			memmove(h.hist + 1, h.hist, keep * sizeof(*h.hist));
+			h.hist[0] = (struct crashx_version){(char *)h.value, h.vlen, h.rev,
+							    h.commit_ms};
+			h.nhist = keep + 1;
+		} else {
+			h.nhist = 0;
+		}
+		h.present = 1;
+		h.value = rec->value;
+		h.vlen = rec->vlen;
+		h.expire_ms = rec->expire_ms;
+		h.rev = rec->rev;
+		h.commit_ms = rec->commit_ms;
 	}
-	if (m->base[n].present && live(m->base[n].expire_ms, now_ms))
-		h = (struct held){1, m->base[n].value, m->base[n].vlen, m->base[n].expire_ms};
+	if (!h.present)
+		h.nhist = 0;
 	return h;
 }
 
-static int same(const struct held *a, const struct held *b)
+static uint64_t model_rev_at(const struct crashx_model *m, size_t n, size_t p, int64_t now_ms)
+{
+	long from;
+	struct held h = model_at(m, n, p, now_ms, &from);
+
+	return h.present ? h.rev : 0;
+}
+
+/* 1 if some record of revision rev wrote value to name (or the base holds
+ * it at rev, current or in its history). */
+static int model_wrote(const struct crashx_model *m, const char *name, uint64_t rev,
+		       const char *value, size_t vlen)
+{
+	long n = model_find(m, name, strlen(name));
+	const struct crashx_base *b;
+
+	if (n < 0)
+		return 0;
+	for (size_t i = 0; i < m->nrecs; i++) {
+		const struct crashx_rec *rec = &m->recs[i];
+
+		if (rec->name == (size_t)n && !rec->del && rec->rev == rev && rec->vlen == vlen &&
+		    memcmp(rec->value, value, vlen) == 0)
+			return 1;
+	}
+	b = &m->base[n];
+	if (b->present && b->rev == rev && b->vlen == vlen && memcmp(b->value, value, vlen) == 0)
+		return 1;
+	for (size_t j = 0; j < b->nhist; j++) {
+		if (b->hist[j].rev == rev && b->hist[j].vlen == vlen &&
+		    memcmp(b->hist[j].value, value, vlen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The store's revision after the records [0, p). */
+static uint64_t model_store_rev(const struct crashx_model *m, size_t p)
+{
+	uint64_t rev = m->base_rev;
+
+	for (size_t i = 0; i < p; i++)
+		rev = m->recs[i].rev > rev ? m->recs[i].rev : rev;
+	return rev;
+}
+
+/* Levels of agreement between two helds. */
+static int same_value(const struct held *a, const struct held *b)
 {
 	if (a->present != b->present)
 		return 0;
@@ -394,16 +669,45 @@ static int same(const struct held *a, const struct held *b)
 			       memcmp(a->value, b->value, a->vlen) == 0);
 }
 
-/* The record (or -2 for the base) whose value for name n is v; -1 if none. */
+static int same_rev(const struct held *a, const struct held *b)
+{
+	return same_value(a, b) && (!a->present || (a->rev == b->rev &&
+						    a->commit_ms == b->commit_ms));
+}
+
+static int same(const struct held *a, const struct held *b)
+{
+	if (!same_rev(a, b) || a->nhist != b->nhist)
+		return 0;
+	for (size_t i = 0; i < a->nhist; i++) {
+		const struct crashx_version *x = &a->hist[i], *y = &b->hist[i];
+
+		if (x->rev != y->rev || x->commit_ms != y->commit_ms || x->vlen != y->vlen ||
+		    memcmp(x->value, y->value, x->vlen) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* The record (or -2 for the base) whose value for name n is v - of v's
+ * revision if one is (a rollback writes an old value again); -1 if none. */
 static long value_source(const struct crashx_model *m, size_t n, const struct held *v)
 {
+	long any = -1;
+
 	for (size_t i = 0; i < m->nrecs; i++) {
 		const struct crashx_rec *rec = &m->recs[i];
 
 		if (rec->name == n && !rec->del && rec->vlen == v->vlen &&
-		    memcmp(rec->value, v->value, v->vlen) == 0)
-			return (long)i;
+		    memcmp(rec->value, v->value, v->vlen) == 0) {
+			if (rec->rev == v->rev)
+				return (long)i;
+			if (any < 0)
+				any = (long)i;
+		}
 	}
+	if (any >= 0)
+		return any;
 	if (m->base[n].present && m->base[n].vlen == v->vlen &&
 	    memcmp(m->base[n].value, v->value, v->vlen) == 0)
 		return -2;
@@ -420,9 +724,26 @@ static char *describe_rec(const struct crashx_model *m, long i)
 		return xasprintf("nothing ever written");
 	rec = &m->recs[i];
 	if (rec->del)
-		return xasprintf("the DEL of record %ld (batch %zu)", i, rec->batch);
-	return xasprintf("the SET of record %ld (batch %zu, expire_ms %lld)", i, rec->batch,
+		return xasprintf("the DEL of record %ld (batch %zu, rev %llu)", i, rec->batch,
+				 (ull)rec->rev);
+	return xasprintf("the SET of record %ld (batch %zu, rev %llu, commit_ms %lld, "
+			 "expire_ms %lld)",
+			 i, rec->batch, (ull)rec->rev, (long long)rec->commit_ms,
 			 (long long)rec->expire_ms);
+}
+
+static char *describe_hist(const struct held *h)
+{
+	char *s = xasprintf("%s", h->nhist ? "" : "none");
+
+	for (size_t i = 0; i < h->nhist; i++) {
+		char *t = xasprintf("%s%s%llu@%lld(%.12s)", s, i ? " " : "", (ull)h->hist[i].rev,
+				    (long long)h->hist[i].commit_ms, h->hist[i].value);
+
+		free(s);
+		s = t;
+	}
+	return s;
 }
 
 /* Why name n's observed o fits no prefix in [lo, hi]. */
@@ -430,10 +751,34 @@ static char *explain_name(const struct crashx_model *m, size_t n, const struct h
 			  size_t hi, int64_t now_ms)
 {
 	const char *name = m->names[n];
-	long acked_from, src;
+	long acked_from, src, from;
 	struct held acked = model_at(m, n, lo, now_ms, &acked_from);
 	char *want = describe_rec(m, acked_from), *got, *msg;
 
+	/* The right value, but not its revision, commit time or history. */
+	for (size_t p = lo; p <= hi; p++) {
+		struct held h = model_at(m, n, p, now_ms, &from);
+
+		if (!same_value(&h, o))
+			continue;
+		free(want);
+		want = describe_rec(m, from);
+		if (!same_rev(&h, o)) {
+			msg = xasprintf("revision: %s holds the value of %s with rev %llu, "
+					"commit_ms %lld",
+					name, want, (ull)o->rev, (long long)o->commit_ms);
+		} else {
+			char *a = describe_hist(o), *b = describe_hist(&h);
+
+			msg = xasprintf("history: %s holds %s with the history %s, but the "
+					"model's is %s",
+					name, want, a, b);
+			free(a);
+			free(b);
+		}
+		free(want);
+		return msg;
+	}
 	if (!o->present) {
 		msg = xasprintf("lost: %s is absent, but %s was acknowledged and holds it", name,
 				want);
@@ -471,6 +816,13 @@ static int boundary(const struct crashx_model *m, size_t p)
 	return p == 0 || p == m->nrecs || m->recs[p - 1].batch != m->recs[p].batch;
 }
 
+/* 1 if p falls inside a multi-commit: between two of its records. */
+static int inside_multi(const struct crashx_model *m, size_t p)
+{
+	return p > 0 && p < m->nrecs && m->recs[p - 1].multi && m->recs[p].multi &&
+	       m->recs[p - 1].rev == m->recs[p].rev;
+}
+
 /* 1 if obs is m's state after the records [0, p). */
 static int matches(const struct crashx_model *m, const struct held *obs, size_t p,
 		   int64_t now_ms)
@@ -485,14 +837,33 @@ static int matches(const struct crashx_model *m, const struct held *obs, size_t 
 	return 1;
 }
 
-/* Why obs is the state after no allowed prefix in [lo, hi]. */
-static char *explain_prefix(const struct crashx_model *m, const struct held *obs, size_t lo,
-			    size_t hi, int64_t now_ms, int atomic_batches)
+/* Why obs, with store revision rev, is the state after no allowed prefix
+ * in [lo, hi]. */
+static char *explain_prefix(const struct crashx_model *m, const struct held *obs, uint64_t rev,
+			    size_t lo, size_t hi, int64_t now_ms, int atomic_batches)
 {
 	size_t p, first, last;
 
+	for (p = lo; p <= hi; p++) {
+		if ((!atomic_batches || boundary(m, p)) && !inside_multi(m, p) &&
+		    matches(m, obs, p, now_ms))
+			return xasprintf("revision: the store's revision is %llu, but the table "
+					 "is the state after the first %zu records, whose revision "
+					 "is %llu",
+					 (ull)rev, p, (ull)model_store_rev(m, p));
+	}
 	for (p = lo; p <= hi && !matches(m, obs, p, now_ms); p++)
 		;
+	if (p <= hi && inside_multi(m, p)) {
+		for (first = p; first > 0 && inside_multi(m, first); first--)
+			;
+		for (last = p; inside_multi(m, last + 1); last++)
+			;
+		return xasprintf("torn multi: the multi-commit of revision %llu (records "
+				 "%zu-%zu) is applied in part: records %zu-%zu are in, %zu-%zu "
+				 "are not",
+				 (ull)m->recs[p].rev, first, last, first, p - 1, p, last);
+	}
 	if (p > hi || !atomic_batches)
 		return xasprintf("no prefix: the table is the state after no prefix of the "
 				 "records written (%zu acknowledged, %zu written): applied out "
@@ -507,12 +878,43 @@ static char *explain_prefix(const struct crashx_model *m, const struct held *obs
 			 m->recs[p].batch, first, last, first, p - 1, p, last);
 }
 
+/* What name holds in t at now_ms, copied (the caller frees with
+ * held_free). */
+static struct held observe(const struct crashx_model *m, struct ss_table *t, const char *name,
+			   int64_t now_ms)
+{
+	struct ss_version v[HIST_MAX + 1];
+	struct held h = {0};
+	struct ss_entry e;
+	size_t nv;
+
+	if (!ss_table_get(t, name, strlen(name), now_ms, &e))
+		return h;
+	h = (struct held){1, xmemdup(e.value, e.vlen), e.vlen, e.expire_ms, e.rev, e.commit_ms,
+			  {{0}}, 0};
+	nv = ss_table_history(t, name, strlen(name), now_ms, v, (size_t)m->history + 1 + 1);
+	/* One more than the depth is asked for: a table keeping too many
+	 * versions shows as a history longer than the model's. */
+	for (size_t i = 1; i < nv && h.nhist < HIST_MAX; i++)
+		h.hist[h.nhist++] = (struct crashx_version){xmemdup(v[i].value, v[i].vlen),
+							    v[i].vlen, v[i].rev, v[i].commit_ms};
+	return h;
+}
+
+static void held_free(struct held *h)
+{
+	free((char *)h->value);
+	for (size_t i = 0; i < h->nhist; i++)
+		free(h->hist[i].value);
+}
+
 static char *check_table(const struct crashx_model *m, struct ss_store *s, size_t k,
 			 int64_t now_ms, int atomic_batches)
 {
 	struct ss_table *t = ss_store_table(s);
 	struct held *obs = xrealloc(NULL, m->nnames * sizeof(*obs));
 	size_t lo = 0, hi = 0, cursor = 0, p;
+	uint64_t rev = ss_table_revision(t);
 	struct ss_entry e;
 	char *msg = NULL;
 
@@ -525,12 +927,9 @@ static char *check_table(const struct crashx_model *m, struct ss_store *s, size_
 			msg = xasprintf("phantom: the name %.*s, never written, is present",
 					(int)e.nlen, e.name);
 	}
-	for (size_t n = 0; n < m->nnames; n++) {
-		obs[n] = (struct held){0};
-		if (ss_table_get(t, m->names[n], strlen(m->names[n]), now_ms, &e))
-			obs[n] = (struct held){1, xmemdup(e.value, e.vlen), e.vlen, e.expire_ms};
-	}
-	/* Each name alone: (a) and (b). */
+	for (size_t n = 0; n < m->nnames; n++)
+		obs[n] = observe(m, t, m->names[n], now_ms);
+	/* Each name alone: (a), (b), (e). */
 	for (size_t n = 0; !msg && n < m->nnames; n++) {
 		int fits = 0;
 
@@ -543,15 +942,21 @@ static char *check_table(const struct crashx_model *m, struct ss_store *s, size_
 		if (!fits)
 			msg = explain_name(m, n, &obs[n], lo, hi, now_ms);
 	}
-	/* The table as a whole: (d). */
+	/* The store's revision: (f). */
+	if (!msg && rev < model_store_rev(m, lo))
+		msg = xasprintf("revision: the store's revision is %llu, below %llu, the last "
+				"acknowledged",
+				(ull)rev, (ull)model_store_rev(m, lo));
+	/* The table as a whole: (d), (f). */
 	for (p = lo; !msg && p <= hi; p++) {
-		if ((!atomic_batches || boundary(m, p)) && matches(m, obs, p, now_ms))
+		if ((!atomic_batches || boundary(m, p)) && !inside_multi(m, p) &&
+		    rev == model_store_rev(m, p) && matches(m, obs, p, now_ms))
 			break;
 	}
 	if (!msg && p > hi)
-		msg = explain_prefix(m, obs, lo, hi, now_ms, atomic_batches);
+		msg = explain_prefix(m, obs, rev, lo, hi, now_ms, atomic_batches);
 	for (size_t n = 0; n < m->nnames; n++)
-		free((char *)obs[n].value);
+		held_free(&obs[n]);
 	free(obs);
 	return msg;
 }
@@ -560,7 +965,7 @@ char *crashx_check(const struct crashx_model *m, size_t k, const char *dir, size
 		   int64_t now_ms, int atomic_batches)
 {
 	struct ss_store_options opt = {.dir = dir, .io = &crashfs_nosync_io,
-				       .prealloc_bytes = prealloc};
+				       .prealloc_bytes = prealloc, .history = m->history};
 	struct ss_error err = {0};
 	struct ss_store *s = NULL;
 	char *msg;
@@ -577,6 +982,7 @@ char *crashx_check(const struct crashx_model *m, size_t k, const char *dir, size
 
 const char *const crashx_class_names[CRASHX_NCLASSES] = {
 	"refused", "lost", "stale", "phantom", "early", "expired", "expiry", "no prefix",
+	"torn multi", "revision", "history",
 };
 
 static enum crashx_class class_of(const char *msg)

@@ -17,7 +17,17 @@
  *       can produce is a violation too, of availability;
  *   (d) as a whole equal the state after some prefix of the records written
  *       (or, with atomic_batches, of whole batches) - so nothing was applied
- *       out of order and, with atomic_batches, no batch only in part.
+ *       out of order and, with atomic_batches, no batch only in part; a
+ *       prefix never ends inside a multi-commit (its records share one
+ *       revision), whatever atomic_batches says;
+ *   (e) give every name the revision and commit time of the record that
+ *       put its value there, and, with a history depth N > 0, exactly the
+ *       history that prefix leaves (up to N earlier versions, newest first:
+ *       a SET over a live version pushes it, a DEL, an expiry or a SET
+ *       over an expired version drops them all);
+ *   (f) hold a store revision equal to the highest revision of that prefix
+ *       (or of the run's start) - never below the last acknowledged one,
+ *       even once the names that took it are deleted and compacted away.
  *
  * The engine is driven directly: ss_batch_add, ss_store_write,
  * ss_store_sync, ss_store_apply, ss_store_compact. Values are unique per
@@ -41,9 +51,20 @@ struct crashx_rec {
 	char *value;         /* SET */
 	size_t vlen;
 	int64_t expire_ms;   /* SET; 0: none */
+	uint64_t rev;        /* the revision its command took */
+	int64_t commit_ms;   /* that command's commit time */
+	int multi;           /* one of a multi-commit's records (same rev) */
 	size_t batch;        /* 0-based */
 	size_t done_at;      /* crash points >= done_at follow its write */
 	size_t ack_at;       /* ... and its acknowledgement; SIZE_MAX: never */
+};
+
+/* One version of a name: current or in its history. */
+struct crashx_version {
+	char *value;
+	size_t vlen;
+	uint64_t rev;
+	int64_t commit_ms;
 };
 
 /* What a name held before the first record (a run may start from an
@@ -53,12 +74,18 @@ struct crashx_base {
 	char *value;
 	size_t vlen;
 	int64_t expire_ms;
+	uint64_t rev;
+	int64_t commit_ms;
+	struct crashx_version *hist; /* newest first */
+	size_t nhist;
 };
 
 struct crashx_model {
 	char **names;
 	struct crashx_base *base; /* parallel to names */
 	size_t nnames;
+	uint64_t base_rev;        /* the store's revision at the run's start */
+	unsigned history;         /* the depth the store keeps (and is checked) */
 	struct crashx_rec *recs;
 	size_t nrecs, reccap;
 	size_t nbatches;
@@ -79,6 +106,11 @@ struct crashx_run {
 	int64_t times[CRASHX_TIMES_MAX]; /* clocks to check states at */
 	size_t ntimes;
 	int opened;
+	unsigned history; /* --history: set before the first open */
+	uint64_t rev;     /* the last revision handed out */
+	int64_t clock;    /* the last clock the workload used: commit times */
+	size_t in_batch;  /* revisions taken by the batch being built */
+	int multi;        /* inside crashx_run_multi_begin/_end */
 	int split_sync;  /* commit with ss_store_sync_begin, the fdatasync
 			  * through the io, ss_store_sync_end (as the server's
 			  * syncer thread does), not ss_store_sync */
@@ -104,6 +136,23 @@ void crashx_run_close(struct crashx_run *r);
  * batch being built; or a DEL. */
 void crashx_run_set(struct crashx_run *r, const char *name, size_t vlen, int64_t expire_ms);
 void crashx_run_del(struct crashx_run *r, const char *name);
+/* A multi-commit: the SETs between begin and end share one revision and
+ * commit time, and must sit in one batch (end checks). */
+void crashx_run_multi_begin(struct crashx_run *r);
+void crashx_run_multi_end(struct crashx_run *r);
+/* A compare-and-set as the server stages it: name's revision in the
+ * store's table (the state committed so far; 0: absent) must be expected,
+ * and must be what the model says (else the run fails: the live store lost
+ * track); then a SET of a fresh value as crashx_run_set. Returns the new
+ * revision. Names the open batch already changed are not allowed. */
+uint64_t crashx_run_cas(struct crashx_run *r, const char *name, uint64_t expected, size_t vlen);
+/* name's revision in the store's table (0: absent), checked against the
+ * model as crashx_run_cas does. */
+uint64_t crashx_run_rev(struct crashx_run *r, const char *name);
+/* A rollback as the server stages it: the value of to_rev, read from the
+ * store's history of name (which must hold it, as the model must), becomes
+ * current as a new revision, keeping the current expiry. */
+uint64_t crashx_run_rollback(struct crashx_run *r, const char *name, uint64_t to_rev);
 /* Commits the batch: write, sync, apply at now_ms (all must succeed). */
 void crashx_run_commit(struct crashx_run *r, int64_t now_ms);
 /* Writes the batch but neither syncs nor applies it: the last thing before
@@ -156,6 +205,10 @@ enum crashx_class {
 	CRASHX_EXPIRED,   /* (b) a value expired at now_ms */
 	CRASHX_EXPIRY,    /* (b) the right value with another expiry */
 	CRASHX_NO_PREFIX, /* (d) no prefix of the records (batches) */
+	CRASHX_TORN_MULTI, /* (d) a multi-commit applied in part */
+	CRASHX_REVISION,  /* (e) (f) a name's revision or commit time, or the
+			   * store's revision, is not the acknowledged one */
+	CRASHX_HISTORY,   /* (e) a name's history differs */
 	CRASHX_NCLASSES
 };
 

@@ -298,7 +298,7 @@ static void explore(const char *workload)
 		struct crashx_result res = {0};
 
 		crashx_run_workload(w, prealloc[p], &o, &res);
-		printf("crash states: %-12s prealloc %-6zu %4zu crash points, %6zu states "
+		printf("crash states: %-15s prealloc %-6zu %4zu crash points, %6zu states "
 		       "checked, %zu violations\n",
 		       workload, prealloc[p], res.points, res.states, res.violations);
 		violations += res.violations;
@@ -364,6 +364,30 @@ static void test_every_crash_state_after_a_torn_tail_was_cut_opens(void **state)
 	explore("torn-append");
 }
 
+static void test_every_crash_state_holds_multi_commits_whole_or_not_at_all(void **state)
+{
+	(void)state;
+	explore("multi");
+}
+
+static void test_every_crash_state_keeps_cas_revisions_and_commit_times(void **state)
+{
+	(void)state;
+	explore("cas");
+}
+
+static void test_every_crash_state_keeps_rollbacks_and_their_histories(void **state)
+{
+	(void)state;
+	explore("rollback");
+}
+
+static void test_every_crash_state_of_snapshots_keeps_histories_and_revision(void **state)
+{
+	(void)state;
+	explore("history-compact");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -382,6 +406,10 @@ int main(void)
 		cmocka_unit_test(test_every_crash_state_of_a_compaction_is_the_old_log_or_the_new),
 		cmocka_unit_test(test_every_crash_state_of_a_compaction_with_a_tail_loses_nothing),
 		cmocka_unit_test(test_every_crash_state_after_a_torn_tail_was_cut_opens),
+		cmocka_unit_test(test_every_crash_state_holds_multi_commits_whole_or_not_at_all),
+		cmocka_unit_test(test_every_crash_state_keeps_cas_revisions_and_commit_times),
+		cmocka_unit_test(test_every_crash_state_keeps_rollbacks_and_their_histories),
+		cmocka_unit_test(test_every_crash_state_of_snapshots_keeps_histories_and_revision),
 	};
 #undef T
 

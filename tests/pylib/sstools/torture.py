@@ -30,6 +30,19 @@ match the key's state. A value the reader saw must not be older than a write
 acknowledged before its GET, and must survive the next restart: readers see
 only durable values, so losing one is a DIRTY read.
 
+CAS writers contend on a few shared pipelines with the read-CAS loop the
+README recommends: GETREV_CHECKPOINT, then CAS_CHECKPOINT from the revision
+read, again on CONFLICT; every OK <rev> is recorded with its value and its
+expected revision (SharedPipeline in torture_model.py). As replies arrive:
+no two acknowledged CAS commits from one expected revision of a pipeline,
+no revision acknowledged twice, and a CONFLICT never names the revision the
+CAS expected. After every restart: HISTORY_CHECKPOINT of each shared
+pipeline holds every acknowledged revision (and every one an earlier
+restart showed) that is within the history depth, with its value, and each
+version it shows was written by a CAS from the version below it; STATS
+revision never goes backwards across restarts and is at least every
+revision acknowledged.
+
 Ballast keys, written once before the first cycle, make the table (and so
 each compaction's snapshot) big enough that kills land inside a compaction,
 and must survive every restart and compaction unchanged. STATS entries must
@@ -66,10 +79,10 @@ is followed, as every kill is, by an immediate restart that must start.
 Timing (which thread runs when) is not deterministic, so the seed fixes the
 plan (kill triggers, operations, keys, TTLs), not the exact interleaving.
 
-Usage: scripts/torture.py [--cycles N] [--writers N] [--seed S]
+Usage: scripts/torture.py [--cycles N] [--writers N] [--cas-writers N] [--seed S]
                           [--build-dir DIR] [--data-dir DIR] [--ballast N]
                           [--max-delay SECONDS] [--progress N]
-                          [--snapshot-delay SECONDS]
+                          [--snapshot-delay SECONDS] [--history N]
 Exit status: 0 if every check passed, 1 on any violation, 2 on bad options.
 """
 import argparse
@@ -87,7 +100,7 @@ from dataclasses import dataclass, field
 
 from . import harness  # the shared daemon helpers
 from .client import Client
-from .torture_model import Key, Op, Violation
+from .torture_model import Key, Op, SharedPipeline, Violation
 
 LOG_FILE = "statestored.log"  # SS_LOG_FILE and SS_LOG_TMP_FILE,
 LOG_TMP_FILE = "statestored.log.tmp"  # include/statestored/store.h
@@ -95,6 +108,7 @@ IO_TIMEOUT = 120.0     # a reply slower than this means the daemon is stuck
 STALL_TIMEOUT = 120.0  # a kill trigger not reached in this long: no progress
 TTL_MIN, TTL_MAX = 3600, 7 * 86400  # far longer than any run
 BIG_VALUE_MAX = 60000  # padding: the value stays under SS_VALUE_MAX (65536)
+ORPHAN_GRACE = 2.0     # seconds a killed daemon's snapshot writer may take to die
 SHOW_VIOLATIONS = 50  # printed in full; the rest are counted
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:")
@@ -104,6 +118,9 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSaniti
 class Config:
     cycles: int = 1000
     writers: int = 8
+    cas_writers: int = 3     # threads running the read-CAS loop on the shared pipelines
+    shared_pipelines: int = 2
+    history: int = 4         # the daemon's --history
     keys_per_writer: int = 4
     pipeline: int = 4        # most requests a writer sends before reading replies
     big_values: float = 0.03  # share of SETs whose value is padded to 1..60 KB
@@ -134,6 +151,12 @@ class Result:
     dirty_reads: int = 0         # values a reader saw that a restart then lost
     other: int = 0               # wrong replies, stale reads, TTLs, crashes, stalls
     reads: int = 0               # GETs answered to the reader while writers wrote
+    cas_acked: int = 0           # CAS_CHECKPOINT OK replies
+    cas_conflicts: int = 0       # ... and CONFLICT replies (each retried)
+    cas_unacked_durable: int = 0  # versions a restart showed that were never acknowledged
+    history_checks: int = 0      # shared pipelines' histories checked after restarts
+    revision: int = 0            # STATS revision after the last restart
+    double: int = 0              # two CAS from one expected revision, a revision twice
     kills: dict = field(default_factory=lambda: {"delay": 0, "acks": 0, "compact": 0})
     kills_during_compact: int = 0
     kills_mid_snapshot: int = 0  # ... inside the snapshot write (temp file left)
@@ -163,6 +186,11 @@ class Result:
             "lost writes            %d" % self.lost,
             "phantoms               %d" % self.phantoms,
             "dirty reads            %d (of %d concurrent reads)" % (self.dirty_reads, self.reads),
+            "CAS commits acked      %d (%d CONFLICTs retried); %d histories checked, "
+            "%d unacknowledged versions found durable; store revision %d"
+            % (self.cas_acked, self.cas_conflicts, self.history_checks,
+               self.cas_unacked_durable, self.revision),
+            "double CAS successes   %d" % self.double,
             "other violations       %d" % self.other,
             "kills during COMPACT   %d (COMPACT sent, no reply): %d inside the snapshot write, "
             "%d after the rename, %d before the snapshot began"
@@ -338,6 +366,58 @@ class Writer(EpochThread):
                 client.close()
 
 
+class CasWriter(EpochThread):
+    """The read-CAS-retry loop on the shared pipelines, as a pipeline worker
+    commits: GETREV_CHECKPOINT, then CAS_CHECKPOINT from the revision read;
+    on CONFLICT read again. Every reply is checked as it arrives."""
+
+    def __init__(self, wid, cfg, ctl, shared, lock):
+        super().__init__(name="cas-writer-%d" % wid, daemon=True)
+        self.wid, self.cfg, self.ctl = wid, cfg, ctl
+        self.shared, self.lock = shared, lock
+        self.rng = random.Random("%d/cas-writer/%d" % (cfg.seed, wid))
+        self.seq = 0
+        self.acked = self.conflicts = 0
+
+    def session(self, port, killed):
+        client = None
+        try:
+            client = Client(port, IO_TIMEOUT)
+            while True:
+                p = self.rng.choice(self.shared)
+                reply = client.cmd("GETREV_CHECKPOINT %s" % p.name)
+                if reply is None:
+                    raise EOFError
+                exp = 0 if reply == "NULL" else int(reply.split(" ", 1)[0])
+                self.seq += 1
+                value = "c%d.%d" % (self.wid, self.seq)  # unique in the run
+                with self.lock:
+                    p.send(value, exp)
+                reply = client.cmd("CAS_CHECKPOINT %s %d %s" % (p.name, exp, value))
+                if reply is None:
+                    raise EOFError
+                word, _, rev = reply.partition(" ")
+                if word not in ("OK", "CONFLICT") or not rev.isdigit():
+                    raise Violation("other", "%s: CAS %s %d got %r" % (self.name, p.name, exp,
+                                                                      reply))
+                with self.lock:
+                    if word == "OK":
+                        p.ack(value, exp, int(rev))
+                        self.acked += 1
+                    else:
+                        p.conflict(exp, int(rev))
+                        self.conflicts += 1
+                if word == "OK":
+                    self.ctl.ack()
+        except (OSError, EOFError, ConnectionError) as e:
+            if not killed.is_set():
+                raise Violation("other", "%s lost its connection without a kill: %r"
+                                % (self.name, e))
+        finally:
+            if client:
+                client.close()
+
+
 class Compactor(EpochThread):
     def __init__(self, cfg, ctl):
         super().__init__(name="compactor", daemon=True)
@@ -427,11 +507,17 @@ class Torture:
         self.cfg = cfg
         self.rng = random.Random("%d/controller" % cfg.seed)
         self.res = Result()
-        self.ctl = Control(cfg.writers + 2)
+        self.ctl = Control(cfg.writers + cfg.cas_writers + 2)
         self.writers = [Writer(w, cfg, self.ctl) for w in range(cfg.writers)]
         self.compactor = Compactor(cfg, self.ctl)
         self.reader = Reader(cfg, self.ctl, [k for w in self.writers for k in w.keys])
-        self.threads = self.writers + [self.compactor, self.reader]
+        revs = {}  # every revision a CAS was acknowledged with, in the run
+        self.shared = [SharedPipeline("torture-shared-%d" % i, revs)
+                       for i in range(cfg.shared_pipelines)]
+        self.shared_lock = threading.Lock()
+        self.cas_writers = [CasWriter(w, cfg, self.ctl, self.shared, self.shared_lock)
+                            for w in range(cfg.cas_writers)]
+        self.threads = self.writers + self.cas_writers + [self.compactor, self.reader]
         self.ballast = {}
         self.prev_log = ""
         self.daemon = None
@@ -445,11 +531,14 @@ class Torture:
         if os.path.isdir(data_dir) and os.listdir(data_dir):
             raise ValueError("%s is not empty; the checks need a fresh data dir" % data_dir)
         self.res.data_dir = data_dir
+        args = ["--history", str(cfg.history)]
         if cfg.snapshot_delay > 0:
-            self.daemon = harness.Daemon(data_dir=data_dir, program="statestored-faulty", env={
-                "SS_FAULT_SNAPSHOT_DELAY_US": str(int(cfg.snapshot_delay * 1e6))})
+            self.daemon = harness.Daemon(data_dir=data_dir, args=args,
+                                         program="statestored-faulty", env={
+                                             "SS_FAULT_SNAPSHOT_DELAY_US":
+                                             str(int(cfg.snapshot_delay * 1e6))})
         else:
-            self.daemon = harness.Daemon(data_dir=data_dir)
+            self.daemon = harness.Daemon(data_dir=data_dir, args=args)
         t0 = time.monotonic()
         for t in self.threads:
             t.start()
@@ -478,13 +567,16 @@ class Torture:
         self.res.acked_dels = sum(w.acked_dels for w in self.writers)
         self.res.compactions = self.compactor.acked
         self.res.reads = self.reader.reads
+        self.res.cas_acked = sum(w.acked for w in self.cas_writers)
+        self.res.cas_conflicts = sum(w.conflicts for w in self.cas_writers)
         self.res.elapsed = time.monotonic() - t0
         if self.res.ok and own_dir:
             shutil.rmtree(data_dir, ignore_errors=True)
         return self.res
 
     def acked(self):
-        return sum(w.acked_sets + w.acked_dels for w in self.writers)
+        return (sum(w.acked_sets + w.acked_dels for w in self.writers) +
+                sum(w.acked for w in self.cas_writers))
 
     def record(self, v, cycle=None):
         if v.kind == "lost":
@@ -493,6 +585,8 @@ class Torture:
             self.res.phantoms += 1
         elif v.kind == "dirty":
             self.res.dirty_reads += 1
+        elif v.kind == "double":
+            self.res.double += 1
         else:
             self.res.other += 1
         self.res.violations.append("cycle %d: %s: %s" % (cycle or self.res.cycles + 1,
@@ -586,6 +680,12 @@ class Torture:
         self.prev_log = self.daemon.log()
         # At once: a supervisor (systemd's Restart=always) does not wait.
         self.start_daemon()
+        # SIGKILL is delivered to a writer on its parent's death, but one in
+        # an uninterruptible wait (an fdatasync on a busy disk) dies only as
+        # that returns: a moment's grace, not a second life.
+        deadline = time.monotonic() + ORPHAN_GRACE
+        while any(harness.alive(pid) for pid in orphans) and time.monotonic() < deadline:
+            time.sleep(0.01)
         gone = [pid for pid in orphans if not harness.alive(pid)]
         if gone != orphans:
             self.fail("other", "the snapshot writer %s outlived its daemon and the restart"
@@ -634,6 +734,10 @@ class Torture:
                 for chunk in windows(names):
                     c.send("".join("GET_CHECKPOINT %s\n" % n for n in chunk))
                     ballast += [c.readline() for _ in chunk]
+                histories = []
+                for p in self.shared:
+                    c.send("HISTORY_CHECKPOINT %s %d\n" % (p.name, self.cfg.history + 1))
+                    histories.append(read_history(c))
                 stats = c.stats()
         except OSError as e:
             self.closed("reading the keys back after the restart: %r" % e)
@@ -657,6 +761,8 @@ class Torture:
                 problems.append(Violation("lost" if got == "NULL" else "phantom",
                                           "ballast %s holds %r, not its value"
                                           % (name, got[:40])))
+        problems += self.verify_shared(histories, stats)
+        present += sum(1 for h in histories if h)
         expect = present + len(names)
         entries = int(stats.get("entries", -1))
         if entries != expect and not problems:
@@ -665,6 +771,32 @@ class Torture:
         if problems:
             self.fail(problems[0].kind, problems[0].text, problems[1:])
 
+    def verify_shared(self, histories, stats):
+        """The shared pipelines' histories and the store's revision after a
+        restart; returns the Violations found."""
+        problems = []
+        if None in histories:
+            self.closed("reading the shared pipelines' histories after the restart")
+        if int(stats.get("history", -1)) != self.cfg.history:
+            problems.append(Violation("other", "STATS history %s, but the daemon runs with "
+                                      "--history %d" % (stats.get("history"), self.cfg.history)))
+        for p, history in zip(self.shared, histories):
+            try:
+                self.res.cas_unacked_durable += p.check(history, self.cfg.history)
+                self.res.history_checks += 1
+            except Violation as e:
+                problems.append(e)
+        rev = int(stats.get("revision", -1))
+        acked = max((p.newest_acked() for p in self.shared), default=0)
+        if rev < self.res.revision:
+            problems.append(Violation("lost", "STATS revision %d after the restart, below %d "
+                                      "after the one before" % (rev, self.res.revision)))
+        if rev < acked:
+            problems.append(Violation("lost", "STATS revision %d after the restart, below %d, "
+                                      "acknowledged to a CAS" % (rev, acked)))
+        self.res.revision = max(rev, self.res.revision)
+        return problems
+
     def clean_shutdown(self):
         """The last restart's state was verified; SIGTERM must end it cleanly."""
         code = self.daemon.stop()
@@ -672,6 +804,20 @@ class Torture:
         if code != 0:
             self.fail("other", "SIGTERM: the daemon exited with %s, expected 0"
                       % exit_status(code))
+
+
+def read_history(c):
+    """HISTORY_CHECKPOINT's lines up to END as [(rev, commit_ms, value)];
+    None if the connection closed."""
+    out = []
+    while True:
+        line = c.readline()
+        if line is None:
+            return None
+        if line == "END":
+            return out
+        rev, commit_ms, value = line.split(" ", 2)
+        out.append((int(rev), int(commit_ms), value))
 
 
 def windows(items, n=256):
@@ -694,6 +840,10 @@ def parse_args(argv):
     d = Config()
     p.add_argument("--cycles", type=int, default=d.cycles, help="kill/restart cycles (%(default)s)")
     p.add_argument("--writers", type=int, default=d.writers, help="writer threads (%(default)s)")
+    p.add_argument("--cas-writers", type=int, default=d.cas_writers,
+                   help="threads running the read-CAS loop on shared pipelines (%(default)s)")
+    p.add_argument("--history", type=int, default=d.history,
+                   help="the daemon's --history, checked after every restart (%(default)s)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn, printed)")
     p.add_argument("--build-dir", default=None,
                    help="where statestored is built (default: $SS_BUILD_DIR or ./build)")
@@ -710,8 +860,9 @@ def parse_args(argv):
                    "kills find it running; 0 runs the plain daemon (%(default)s)")
     a = p.parse_args(argv)
     if a.cycles < 1 or a.writers < 1 or a.ballast < 0 or a.max_delay < 0 or \
-            a.snapshot_delay < 0:
-        p.error("--cycles and --writers must be positive, --ballast and --max-delay not negative")
+            a.snapshot_delay < 0 or a.cas_writers < 0 or not 0 <= a.history <= 1000:
+        p.error("--cycles and --writers must be positive, --ballast, --max-delay and "
+                "--cas-writers not negative, --history 0 to 1000")
     if a.build_dir:
         a.build_dir = os.path.abspath(a.build_dir)
         harness.BUILD_DIR = a.build_dir
@@ -722,15 +873,16 @@ def parse_args(argv):
     if a.data_dir and os.path.isdir(a.data_dir) and os.listdir(a.data_dir):
         p.error("--data-dir %s is not empty; the checks need a fresh data dir" % a.data_dir)
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 31)
-    return Config(cycles=a.cycles, writers=a.writers, seed=seed, build_dir=a.build_dir,
+    return Config(cycles=a.cycles, writers=a.writers, cas_writers=a.cas_writers,
+                  history=a.history, seed=seed, build_dir=a.build_dir,
                   data_dir=a.data_dir, ballast=a.ballast, max_delay=a.max_delay,
                   progress=a.progress, snapshot_delay=a.snapshot_delay)
 
 
 def main(argv=None):
     cfg = parse_args(sys.argv[1:] if argv is None else argv)
-    print("torture: %d cycles, %d writers, seed %d" % (cfg.cycles, cfg.writers, cfg.seed),
-          flush=True)
+    print("torture: %d cycles, %d writers, %d CAS writers, --history %d, seed %d"
+          % (cfg.cycles, cfg.writers, cfg.cas_writers, cfg.history, cfg.seed), flush=True)
     res = run(cfg)
     print(res.summary())
     if res.ok:

@@ -242,3 +242,111 @@ class Key:
         if not ok:
             raise Violation("other", "%s: TTL_CHECKPOINT %r after the restart, expected %s for %s"
                             % (self.name, ttl, want, "absent" if state is None else state))
+
+
+class SharedPipeline:
+    """A pipeline that several CAS writers contend on, each committing with
+    the read-CAS loop: GETREV_CHECKPOINT, then CAS_CHECKPOINT from the
+    revision read, again on CONFLICT. Values are unique in the run, and the
+    shared pipelines are never deleted and carry no TTL, so their versions
+    are exactly the CAS commits that succeeded, and each holds the revision
+    it was written from.
+
+      sent     value -> the expected revision of the CAS that sent it;
+      acked    revision -> value, for every OK <rev> received;
+      known    revision -> value, acked, or shown by a restart (durable
+               though unacknowledged): must stay, within the history depth;
+      by_exp   expected revision -> the revision its acknowledged CAS took.
+
+    Checks: no two acknowledged CAS commits from one expected revision (the
+    fencing promise: a zombie's stale CAS must fail), and no revision
+    acknowledged twice in the run (shared with the other pipelines through
+    revs); after a restart, HISTORY_CHECKPOINT must show every known
+    revision that is within the depth with its value, only values sent to
+    this pipeline, newest first, each version written from the one below it.
+
+    Threads: the CAS writers call send and ack under the pipeline's lock;
+    the controller calls check while they are parked."""
+
+    def __init__(self, name, revs):
+        self.name = name
+        self.revs = revs  # {rev: (pipeline name, value)}, shared
+        self.sent = {}
+        self.acked = {}
+        self.known = {}
+        self.by_exp = {}
+
+    def send(self, value, exp):
+        self.sent[value] = exp
+
+    def ack(self, value, exp, rev):
+        """An OK <rev> for the CAS of value from exp."""
+        if rev <= exp:
+            raise Violation("other", "%s: CAS from %d acknowledged as OK %d, not above it"
+                            % (self.name, exp, rev))
+        if exp in self.by_exp:
+            raise Violation("double", "%s: two CAS commits from revision %d acknowledged: "
+                            "OK %d and OK %d" % (self.name, exp, self.by_exp[exp], rev))
+        if rev in self.revs:
+            raise Violation("double", "revision %d acknowledged twice: %s and %s"
+                            % (rev, self.revs[rev], (self.name, value)))
+        self.by_exp[exp] = rev
+        self.revs[rev] = (self.name, value)
+        self.acked[rev] = value
+        self.known[rev] = value
+
+    def conflict(self, exp, cur):
+        if cur == exp:
+            raise Violation("other", "%s: CAS from %d got CONFLICT %d, its own revision"
+                            % (self.name, exp, cur))
+
+    def newest_acked(self):
+        return max(self.acked, default=0)
+
+    def check(self, history, depth):
+        """history: [(rev, commit_ms, value)] as HISTORY_CHECKPOINT showed
+        it after a restart, asked for depth + 1 versions. Raises Violation;
+        else notes what it showed as known (durable) and returns the number
+        of versions it showed that were never acknowledged."""
+        where = "%s after the restart" % self.name
+        revs = [rev for rev, _, _ in history]
+        if len(history) > depth + 1:
+            raise Violation("other", "%s: %d versions, more than the depth %d allows"
+                            % (where, len(history), depth + 1))
+        if any(a <= b for a, b in zip(revs, revs[1:])):
+            raise Violation("other", "%s: the history is not newest first: %s" % (where, revs))
+        for rev, commit_ms, value in history:
+            if value not in self.sent:
+                raise Violation("phantom", "%s: revision %d holds %r, never sent to it"
+                                % (where, rev, value[:40]))
+            if rev in self.known and self.known[rev] != value:
+                raise Violation("lost", "%s: revision %d holds %r, but %r was %s"
+                                % (where, rev, value[:40], self.known[rev][:40],
+                                   "acknowledged" if rev in self.acked else "shown before"))
+            if commit_ms <= 0:
+                raise Violation("other", "%s: revision %d has commit time %d"
+                                % (where, rev, commit_ms))
+        # Every known revision the depth still covers is there: all of them
+        # when the history is not full, else those at or above its oldest.
+        floor = revs[-1] if len(history) == depth + 1 else 0
+        shown = set(revs)
+        for rev in sorted(self.known, reverse=True):
+            if rev < floor:
+                break
+            if rev not in shown:
+                raise Violation("lost", "%s: revision %d (%s) is missing from the history %s"
+                                % (where, rev, "acknowledged" if rev in self.acked
+                                   else "shown by an earlier restart", revs))
+        if self.known and (not revs or revs[0] < max(self.known)):
+            raise Violation("lost", "%s: the current revision is %s, below %d, known durable"
+                            % (where, revs[0] if revs else "none", max(self.known)))
+        for (rev, _, value), (older, _, _) in zip(history, history[1:]):
+            if self.sent[value] != older:
+                raise Violation("double", "%s: revision %d was written by a CAS from %d, "
+                                "but the version before it is %d"
+                                % (where, rev, self.sent[value], older))
+        unacked = 0
+        for rev, _, value in history:
+            unacked += rev not in self.acked
+            self.known[rev] = value
+        return unacked
