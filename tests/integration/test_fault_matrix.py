@@ -65,6 +65,21 @@ compaction temp file is left behind (unless its removal was failed), and
 after the restart WITHOUT faults the replay cut no torn tail and the state
 is exactly the acknowledged one: every value that got OK is there, every DEL
 that got its reply holds, and nothing that got ERR or no reply is visible.
+So are the revisions: each pipeline's GETREV and HISTORY (its versions, as
+deep as the default --history keeps), and STATS revision, are those of the
+acknowledged commands, and the next commit takes the next revision (none
+is reused, none skipped back).
+
+The workload covers every write path of the checkpoint service (issue 13):
+CAS (a success, and a CONFLICT decided against what the same batch staged),
+MSET and MCAS (one revision for several pipelines; an MCAS conflict),
+ROLLBACK (with an expected revision, and to a revision not in history), DEL
+with an expected revision, in a batch before a COMPACT and in one a
+compaction copies as its tail; GETREV and HISTORY read them back. A model
+(Model below) decides each conditional command against the acknowledged
+state plus what was staged before it, as the daemon does; a refused batch
+answers every write command in it with the write's error, CONFLICT
+included, and hands its revisions out again.
 
 That last part is stronger than the durability contract needs for a failed
 fdatasync. The contract says only that a batch whose sync failed is never
@@ -127,6 +142,21 @@ WORKLOAD = [
                             "GET_CHECKPOINT k1", "TTL_CHECKPOINT k5"]),
     Step("S3", 0, "batch", ["SET_CHECKPOINT big " + BIG, "SET_CHECKPOINT k6 v6-3",
                             "DEL_CHECKPOINT k2", "SET_CHECKPOINT k7 v7-3", "GET_CHECKPOINT k2"]),
+    # The conditional write paths (issue 13). The expected revisions are
+    # those of the fault-free run (revision 12 after S3); after a refused
+    # batch the model decides the same lines against what was acknowledged.
+    # A CONFLICT, a DEL of nothing and a ROLLBACK to a revision not in
+    # history write nothing but are answered with the batch, so a failed
+    # write answers them with its error too.
+    Step("R1", 0, "batch", ["CAS_CHECKPOINT c1 0 a", "CAS_CHECKPOINT c1 0 b",
+                            "MSET_CHECKPOINT m1 x1 m2 y1 k6 v6-m",
+                            "CAS_CHECKPOINT k7 12 v7-c 5000", "GETREV_CHECKPOINT c1",
+                            "TTL_CHECKPOINT k7"]),
+    Step("R2", 1, "batch", ["MCAS_CHECKPOINT m1 14 x2 c1 13 a2",
+                            "MCAS_CHECKPOINT m1 14 x3 m2 14 y3",
+                            "ROLLBACK_CHECKPOINT k0 1 7", "ROLLBACK_CHECKPOINT k6 99",
+                            "DEL_CHECKPOINT m2 13", "DEL_CHECKPOINT m2 14",
+                            "HISTORY_CHECKPOINT k0", "GETREV_CHECKPOINT m1"]),
     Step("S4", 1, "compact", ["COMPACT"]),
     Step("S5", 0, "batch", ["SET_CHECKPOINT k8 v8-5", "SET_CHECKPOINT k2 v2-5",
                             "DEL_CHECKPOINT k3", "SET_CHECKPOINT k0 v0-5", "GET_CHECKPOINT k0"]),
@@ -137,18 +167,32 @@ WORKLOAD = [
     Step("C1", 1, "compact_bg", ["COMPACT"]),
     Step("T1", 0, "batch", ["SET_CHECKPOINT k3 v3-t", "DEL_CHECKPOINT k8", "SET_CHECKPOINT k1 v1-t",
                             "GET_CHECKPOINT k8"]),
+    # The new write paths in the tail too (revision 25 after T1).
+    Step("T2", 0, "batch", ["CAS_CHECKPOINT c1 16 a3", "MSET_CHECKPOINT m3 z k6 v6-t",
+                            "ROLLBACK_CHECKPOINT c1 13", "ROLLBACK_CHECKPOINT k7 12 15",
+                            "DEL_CHECKPOINT m3 27", "GETREV_CHECKPOINT c1", "TTL_CHECKPOINT k7"]),
     Step("C2", 1, "compact_end", []),
     Step("S6", 1, "batch", ["SET_CHECKPOINT k9 v9-6 7200", "DEL_CHECKPOINT k4", "GET_CHECKPOINT k4"]),
     Step("S7", 0, "reads", ["GET_CHECKPOINT %s" % n for n in
                             ["k%d" % i for i in range(10)] + ["big", "nope"]]
          + ["TTL_CHECKPOINT k5", "TTL_CHECKPOINT k9"]),
+    Step("S8", 1, "reads", ["GETREV_CHECKPOINT %s" % n for n in ("k0", "k6", "k7", "c1", "m1",
+                                                                 "m2", "m3")]
+         + ["HISTORY_CHECKPOINT %s" % n for n in ("k0", "k6", "k7", "c1")]
+         + ["TTL_CHECKPOINT k7"]),
 ]
-NAMES = ["k%d" % i for i in range(10)] + ["big", "nope"]
-TTLS = {"k5": 3600, "k9": 7200}
+NAMES = ["k%d" % i for i in range(10)] + ["big", "nope", "c1", "m1", "m2", "m3"]
+# The daemon's default --history (the matrix does not set it): HISTORY
+# shows the current version and this many earlier ones.
+HISTORY_DEPTH = 4
+WRITES = ("SET_CHECKPOINT", "DEL_CHECKPOINT", "CAS_CHECKPOINT", "MSET_CHECKPOINT",
+          "MCAS_CHECKPOINT", "ROLLBACK_CHECKPOINT")
 
 
 def is_mutation(line):
-    return line.startswith(("SET_", "DEL_"))
+    """A write command: staged with its batch and answered with it, so a
+    failed write answers it with the error, whatever it would have said."""
+    return line.split()[0] in WRITES
 
 
 def write_failed(errnum):
@@ -157,28 +201,129 @@ def write_failed(errnum):
 
 # ---- expected replies --------------------------------------------------
 
+class Model:
+    """The store as the acknowledged commands leave it: the revision
+    counter, and per name its versions newest first, (rev, value, ttl
+    seconds or None), as many as HISTORY shows; a deleted name has none."""
+
+    def __init__(self):
+        self.rev = 0
+        self.names = {}
+
+    def copy(self):
+        m = Model()
+        m.rev, m.names = self.rev, {k: list(v) for k, v in self.names.items()}
+        return m
+
+    def cur(self, name):
+        v = self.names.get(name)
+        return v[0] if v else None
+
+    def cur_rev(self, name):
+        c = self.cur(name)
+        return c[0] if c else 0
+
+    def values(self):
+        """{name: value}: what GET shows."""
+        return {n: v[0][1] for n, v in self.names.items()}
+
+    def view(self):
+        """What GETREV, HISTORY (without commit times) and STATS revision
+        show: ({name: [(rev, value), ...]}, revision)."""
+        return {n: [(r, x) for r, x, _ in v] for n, v in self.names.items()}, self.rev
+
+    def commit(self, pairs, ttl=None, rev=None):
+        """One mutation setting pairs [(name, value)] at one new revision
+        (rev, when a reply named it). Returns the revision."""
+        self.rev = self.rev + 1 if rev is None else rev
+        for n, v in pairs:
+            self.names[n] = [(self.rev, v, ttl)] + self.names.get(n, [])[:HISTORY_DEPTH]
+        return self.rev
+
+    def delete(self, name):
+        self.rev += 1
+        self.names.pop(name, None)
+
+    def version(self, name, rev):
+        return next((x for r, x, _ in self.names.get(name, []) if r == rev), None)
+
+
+def effect(model, w, rev=None):
+    """Applies the write w (split line) as one that succeeded."""
+    cmd = w[0]
+    if cmd == "SET_CHECKPOINT":
+        model.commit([(w[1], w[2])], int(w[3]) if len(w) > 3 else None, rev)
+    elif cmd == "CAS_CHECKPOINT":
+        model.commit([(w[1], w[3])], int(w[4]) if len(w) > 4 else None, rev)
+    elif cmd == "MSET_CHECKPOINT":
+        model.commit(list(zip(w[1::2], w[2::2])), None, rev)
+    elif cmd == "MCAS_CHECKPOINT":
+        model.commit(list(zip(w[1::3], w[3::3])), None, rev)
+    elif cmd == "ROLLBACK_CHECKPOINT":
+        # The old value, as a new revision, keeping the current expiry.
+        model.commit([(w[1], model.version(w[1], int(w[2])))], model.cur(w[1])[2], rev)
+    elif cmd == "DEL_CHECKPOINT":
+        model.delete(w[1])
+
+
+def decide(model, line):
+    """The reply to line as the daemon decides it against model (the
+    acknowledged state plus what was staged before it), applying it."""
+    w = line.split()
+    cmd, name = w[0], w[1] if len(w) > 1 else None
+    cur = model.cur(name) if name else None
+    if cmd == "SET_CHECKPOINT":
+        effect(model, w)
+        return "OK"
+    if cmd == "CAS_CHECKPOINT":
+        if model.cur_rev(name) != int(w[2]):
+            return "CONFLICT %d" % model.cur_rev(name)
+        effect(model, w)
+        return "OK %d" % model.rev
+    if cmd == "DEL_CHECKPOINT":
+        if len(w) > 2 and model.cur_rev(name) != int(w[2]):
+            return "CONFLICT %d" % model.cur_rev(name)
+        if cur is None:
+            return "0"
+        effect(model, w)
+        return "1"
+    if cmd == "MSET_CHECKPOINT":
+        effect(model, w)
+        return "OK %d" % model.rev
+    if cmd == "MCAS_CHECKPOINT":
+        for n, r in zip(w[1::3], w[2::3]):
+            if model.cur_rev(n) != int(r):
+                return "CONFLICT %s %d" % (n, model.cur_rev(n))
+        effect(model, w)
+        return "OK %d" % model.rev
+    if cmd == "ROLLBACK_CHECKPOINT":
+        if len(w) > 3 and model.cur_rev(name) != int(w[3]):
+            return "CONFLICT %d" % model.cur_rev(name)
+        if model.version(name, int(w[2])) is None:
+            return "ERR no revision %s in history" % w[2]
+        effect(model, w)
+        return "OK %d" % model.rev
+    if cmd == "GET_CHECKPOINT":
+        return cur[1] if cur else "NULL"
+    if cmd == "GETREV_CHECKPOINT":
+        return "%d %s" % cur[:2] if cur else "NULL"
+    if cmd == "TTL_CHECKPOINT":
+        return "-2" if cur is None else "-1" if cur[2] is None else ("ttl", cur[2])
+    if cmd == "HISTORY_CHECKPOINT":
+        return ("history", [(r, x) for r, x, _ in model.names.get(name, [])])
+    if cmd == "COMPACT":
+        return "OK"
+    raise ValueError("the model does not know %r" % line)
+
+
 def replies_ok(step, model):
     """Replies to step if its batch commits, and the model after it."""
-    model = dict(model)
+    model = model.copy()
     if step.kind == "compact_bg":
         return [], model  # the reply comes in its compact_end step
     if step.kind == "compact_end":
         return ["OK"], model
-    out = []
-    for line in step.lines:
-        w = line.split()
-        if w[0] == "SET_CHECKPOINT":
-            model[w[1]] = w[2]
-            out.append("OK")
-        elif w[0] == "DEL_CHECKPOINT":
-            out.append("1" if model.pop(w[1], None) is not None else "0")
-        elif w[0] == "GET_CHECKPOINT":
-            out.append(model.get(w[1], "NULL"))
-        elif w[0] == "TTL_CHECKPOINT":
-            out.append(("ttl", TTLS[w[1]]) if w[1] in model else "-2")
-        elif w[0] == "COMPACT":
-            out.append("OK")
-    return out, model
+    return [decide(model, line) for line in step.lines], model
 
 
 def replies_refused(step, model, errnum, then_closed=False):
@@ -191,7 +336,7 @@ def replies_refused(step, model, errnum, then_closed=False):
         elif then_closed:
             out.append(None)
         else:
-            out.append(replies_ok(Step("", 0, "reads", [line]), model)[0][0])
+            out.append(decide(model.copy(), line))
     return out, model
 
 
@@ -200,19 +345,45 @@ def reply_matches(expected, got):
         return got is not None and got.isdigit() and 1 <= int(got) <= expected[1]
     if isinstance(expected, tuple) and expected[0] == "prefix":
         return got is not None and got.startswith(expected[1]) and expected[2] in got
+    if isinstance(expected, tuple) and expected[0] == "history":
+        return got is not None and parse_history(got) == expected[1]
     return expected == got
+
+
+def parse_history(reply):
+    """A HISTORY_CHECKPOINT reply (its lines joined, END included) as
+    [(rev, value)], or None if it is not one. Commit times must be unix ms
+    (they differ from run to run)."""
+    lines = reply.split("\n")
+    if lines[-1] != "END":
+        return None
+    out = []
+    for l in lines[:-1]:
+        m = re.fullmatch(r"(\d+) (\d+) (\S+)", l)
+        if not m or int(m.group(2)) < 10 ** 12:
+            return None
+        out.append((int(m.group(1)), m.group(3)))
+    return out
+
+
+def succeeded(cmd, got):
+    """Whether got acknowledges the write cmd as applied."""
+    if cmd == "SET_CHECKPOINT":
+        return got == "OK"
+    if cmd == "DEL_CHECKPOINT":
+        return got == "1"
+    return got is not None and re.fullmatch(r"OK \d+", got) is not None
 
 
 def apply_acked(step, replies, model):
     """The model after the mutations of step that were acknowledged (got
-    OK, or for a DEL its 0/1), whatever was expected."""
-    model = dict(model)
+    OK, or for a DEL 1), whatever was expected; at the revision a reply
+    names, where it names one."""
+    model = model.copy()
     for line, got in zip(step.lines, replies):
         w = line.split()
-        if w[0] == "SET_CHECKPOINT" and got == "OK":
-            model[w[1]] = w[2]
-        elif w[0] == "DEL_CHECKPOINT" and got in ("0", "1"):
-            model.pop(w[1], None)
+        if w[0] in WRITES and succeeded(w[0], got):
+            effect(model, w, int(got.split()[1]) if got.startswith("OK ") else None)
     return model
 
 
@@ -320,7 +491,8 @@ def readable(client):
 
 
 def exchange(client, lines):
-    """Sends lines in one write, reads one reply per line. A closed
+    """Sends lines in one write, reads one reply per line (a HISTORY
+    reply's lines up to END, joined by newlines, as one). A closed
     connection gives None for every reply not received; a reply that does
     not come within the client's timeout raises socket.timeout."""
     try:
@@ -328,11 +500,17 @@ def exchange(client, lines):
     except OSError:
         return [None] * len(lines)
     out = []
-    for _ in lines:
-        try:
-            line = client.readline()
-        except ConnectionResetError:
-            line = None
+    for request in lines:
+        reply = []
+        while True:
+            try:
+                line = client.readline()
+            except ConnectionResetError:
+                line = None
+            reply.append(line)
+            if line is None or line == "END" or not request.startswith("HISTORY_"):
+                break
+        line = None if reply[-1] is None else "\n".join(reply)
         out.append(line)
         if line is None:
             break
@@ -389,7 +567,7 @@ def learn(test, args):
         test.assertTrue(start(d), "the fault-free daemon did not start:\n" + d.log())
         clean.bounds.append(read_counts(counts)[0])
         clients = [d.connect(WAIT), d.connect(WAIT)]
-        model = {}
+        model = Model()
         for step in WORKLOAD:
             got = run_step(d, clients, step)
             want, model = replies_ok(step, model)
@@ -503,7 +681,7 @@ def expected_run(plan):
     """Per step the expected replies (None: the step must not run), the
     model of acknowledged state, and the states a fault-free restart may
     show (more than one only where the design leaves the outcome open)."""
-    model, out, states = {}, [], []
+    model, out, states = Model(), [], []
     for i, step in enumerate(WORKLOAD):
         failing = i == plan.step
         if plan.kind in ("sync_exit", "sync_exit_uncut", "broken", "poisoned") and \
@@ -558,12 +736,14 @@ def describe(got, clean_replies):
     for step, g, c in zip(WORKLOAD, got, clean_replies):
         if step.kind == "reads":
             continue  # they differ as the acknowledged state does
-        if all(x == y or ((x or "").isdigit() and (y or "").isdigit()) for x, y in zip(g, c)):
-            continue  # (a TTL may be a second lower)
+        if all(x == y or ((x or "").isdigit() and (y or "").isdigit()) or
+               (x and y and "\n" in x and parse_history(x) == parse_history(y))
+               for x, y in zip(g, c)):
+            continue  # (a TTL may be a second lower, commit times differ)
         if all(x is None for x in g):
             parts.append("%s: closed, no reply" % step.name)
             continue
-        errs = sorted({x for x in g if x and x.startswith("ERR")})
+        errs = sorted({x for x in g if x and x.startswith("ERR") and x not in c})
         errs = [re.sub(r"ERR compaction failed: .*\((.*)\).*|ERR compaction failed: .*: (.*)",
                        lambda m: "ERR compaction failed (%s)" % (m.group(1) or m.group(2)), e)
                 for e in errs]
@@ -602,7 +782,7 @@ def run_cell(faults, plan, clean):
 def _run_cell(cell, d, r, counts):
     plan, P = cell.plan, cell.problems
     want_steps, _, states = expected_run(plan)
-    acked = {}
+    acked = Model()
     got_steps = []
     if plan.kind == "unknown":
         P.append("no documented behaviour for this call (%s): the workload changed?" % plan.role)
@@ -672,13 +852,27 @@ def _run_cell(cell, d, r, counts):
             after = dict(zip(NAMES, exchange(c, ["GET_CHECKPOINT " + n for n in NAMES])))
             restarted = {k: v for k, v in after.items() if v != "NULL"}
             candidates = [acked] + [s for s in states[1:]]
-            if restarted not in candidates:
+            if restarted not in [m.values() for m in candidates]:
                 P.append("after restart %r, acknowledged state %r%s" % (
-                    restarted, acked, "" if len(candidates) == 1 else
-                    " (or with the unsynced batch: %r)" % candidates[1:]))
+                    restarted, acked.values(), "" if len(candidates) == 1 else
+                    " (or with the unsynced batch: %r)" % [m.values() for m in candidates[1:]]))
+            # Revisions, history and the counter exactly as acknowledged too
+            # (the state the values matched, if they did).
+            rview = restart_view(c, P)
+            match = [m for m in candidates if m.values() == restarted] or candidates
+            if rview not in [m.view() for m in match]:
+                P.append("after restart revisions and history %r, revision %d; acknowledged %r, "
+                         "revision %d" % (rview + match[0].view()))
             probe = exchange(c, ["SET_CHECKPOINT probe p", "GET_CHECKPOINT probe"])
             if probe != ["OK", "p"]:
                 P.append("after restart a write fails: %r" % probe)
+            # The next revisions follow the counter: none is reused.
+            probe = exchange(c, ["CAS_CHECKPOINT probe 0 q", "GETREV_CHECKPOINT probe",
+                                 "CAS_CHECKPOINT probe %d q" % (rview[1] + 1)])
+            if probe != ["CONFLICT %d" % (rview[1] + 1), "%d p" % (rview[1] + 1),
+                         "OK %d" % (rview[1] + 2)]:
+                P.append("after restart (revision %d) the next revisions are wrong: %r" % (
+                    rview[1], probe))
         rcode = stop(r)
         if rcode != 0:
             P.append("restarted daemon exited %r on SIGTERM" % rcode)
@@ -692,14 +886,34 @@ def _run_cell(cell, d, r, counts):
         cell.observed = "%s; exit %r" % (describe(got_steps, cell.clean.replies), code)
     if restarted is None:
         cell.observed += "; restart FAILED"
-    elif restarted == acked:
+    elif restarted == acked.values():
         cell.observed += "; restart = acked"
-    elif restarted in states[1:]:
+    elif restarted in [m.values() for m in states[1:]]:
         cell.observed += "; restart = acked + the unsynced batch"
     else:
         cell.observed += "; restart MISMATCH"
     if litter:
         cell.observed += "; temp file left, removed at restart"
+
+
+def restart_view(c, problems):
+    """What the restarted daemon shows of every name's versions and the
+    counter, as Model.view: HISTORY of each name (GETREV must agree with
+    its first line) and STATS revision."""
+    hist = exchange(c, ["HISTORY_CHECKPOINT " + n for n in NAMES])
+    revs = exchange(c, ["GETREV_CHECKPOINT " + n for n in NAMES])
+    view = {}
+    for n, h, g in zip(NAMES, hist, revs):
+        versions = parse_history(h or "")
+        if versions is None:
+            problems.append("after restart HISTORY_CHECKPOINT %s answered %r" % (n, h))
+            continue
+        if g != ("%d %s" % versions[0] if versions else "NULL"):
+            problems.append("after restart GETREV_CHECKPOINT %s answered %r, HISTORY %r" % (
+                n, g, h))
+        if versions:
+            view[n] = versions
+    return view, int(c.stats().get("revision", -1))
 
 
 def positions(count):

@@ -194,12 +194,23 @@ def project_version():
     return m.group(1)
 
 
-def limit(name):
-    """A #define from include/statestored/limits.h, so tests follow the
-    contract rather than copy its numbers."""
-    with open(os.path.join(SOURCE_DIR, "include", "statestored", "limits.h")) as f:
-        m = re.search(r"#define\s+%s\s+\(?([0-9]+)L?" % name, f.read())
-    return int(m.group(1))
+def limit(name, header="include/statestored/limits.h"):
+    """A #define from a header (limits.h unless told), so tests follow the
+    contract rather than copy its numbers. The value may be an integer
+    expression of + - * / and parentheses over numbers and the header's
+    other defines, as in SS_ARGS_MAX (3 * SS_MULTI_MAX + 1)."""
+    with open(os.path.join(SOURCE_DIR, header)) as f:
+        text = re.sub(r"/\*.*?\*/|//[^\n]*", " ", f.read(), flags=re.S)
+    defines = dict(re.findall(r"^#define[ \t]+(SS_\w+)[ \t]+([^\n]+)", text, re.M))
+
+    def value(n, depth=0):
+        expr = re.sub(r"\b([0-9]+)[uUlL]*\b", r"\1", defines[n].strip())
+        expr = re.sub(r"\bSS_\w+\b", lambda m: "(%d)" % value(m.group(0), depth + 1), expr)
+        if depth > 8 or not re.fullmatch(r"[0-9()+\-*/ ]+", expr):
+            raise ValueError("%s is not an integer expression: %r" % (n, defines[n]))
+        return int(eval(expr.replace("/", "//"), {"__builtins__": {}}))
+
+    return value(name)
 
 
 class DaemonTestCase(unittest.TestCase):
