@@ -2,7 +2,7 @@
 # Measures statestored against redis-server (appendonly, appendfsync always)
 # on this machine and this disk, and prints the target table.
 #
-#   scripts/bench.sh                  full run, about 8-10 minutes
+#   scripts/bench.sh                  full run, about 12 minutes
 #   BENCH_QUICK=1 scripts/bench.sh    about a minute: a smoke test of the script
 #
 # Environment (defaults in brackets, quick mode's second):
@@ -96,7 +96,8 @@ field() { cut -d, -f"$2" <<<"$1"; } # field CSVLINE N (columns: statestore-bench
 server() {
     local sys=$1 dir=$2
     case $sys in
-    ss) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
+    ss | ss-cas) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
+    ss-h0) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0 --history 0) ;;
     ss-nosync) CMD=("$SS_NOSYNC" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
     ss-churn) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min "$CHURN_MIN") ;;
     redis)
@@ -126,6 +127,14 @@ stop() { # stop [SIGNAL]
 }
 
 bench() { "$BENCH" -p "$PORT" "${PROTO[@]}" --csv "$@"; }
+
+# The bench arguments a system adds to its pair's: ss-cas is statestored
+# driven with CAS_CHECKPOINT where the other side sends SET_CHECKPOINT.
+sys_args() {
+    case $1 in
+    ss-cas) echo --cas ;;
+    esac
+}
 
 if [ "$NICE" != 0 ]; then
     # Every server and client below is a child of this shell and inherits it.
@@ -164,7 +173,8 @@ pair() {
     for ((r = 1; r <= ROUNDS; r++)); do
         for sys in "$a" "$b"; do
             start "$sys" "$WORK/$wl-$sys-$r"
-            line=$(bench -d "$SECS" --warmup "$WARMUP" "$@")
+            # shellcheck disable=SC2046 # sys_args is zero or more words
+            line=$(bench -d "$SECS" --warmup "$WARMUP" "$@" $(sys_args "$sys"))
             if [ "$sys" != redis ]; then
                 echo "$wl $sys $r $("${UTIL[@]}" stats "$PORT" | tr ' ' = | tr '\n' ' ')" >>"$STATS"
             fi
@@ -179,6 +189,13 @@ pair set50 ss redis -c 50 --set-ratio 1
 pair set1 ss redis -c 1 --set-ratio 1
 pair get50 ss redis -c 50 --set-ratio 0 --prefill
 pair nosync50 ss ss-nosync -c 50 --set-ratio 1
+# CAS against SET on the same 50 pipelines, one per connection: every CAS
+# expects the revision its previous OK returned, so each one succeeds (a
+# CONFLICT would be counted as an error).
+pair cas50 ss ss-cas -c 50 --own-keys
+# One multi-commit of 100 pipelines per request; Redis runs MSET of 100 keys.
+pair mset1 ss redis -c 1 --mset 100
+pair mset50 ss redis -c 50 --mset 100
 
 # ---- restart and memory: ENTRIES keys, then ENTRIES overwrites ----
 last=$((ENTRIES - 1))
@@ -202,6 +219,30 @@ for sys in ss redis; do
     t=$("${UTIL[@]}" restart "$PORT" "$last_key" "$last_val" "${PROTO[@]}" -- "${CMD[@]}" 2>>"$dir.log")
     log "$sys restart over $((2 * ENTRIES)) records: $t s"
     fact "restart_${sys}_s" "$t"
+    rm -rf "$dir"
+done
+
+# ---- memory per entry, by history depth ----
+# ss-h0: the same ENTRIES keys with --history 0 (no earlier versions kept).
+# ss-full: the default depth (4) after every key was overwritten 4 times with
+# new values, so every entry holds a full history.
+for sys in ss-h0 ss-full; do
+    dir="$WORK/memory-$sys"
+    start "${sys/-full/}" "$dir"
+    rss0=$(rss_kb "$SRV_PID")
+    line=$(bench --load-keys "$ENTRIES" -c 50 -P 64)
+    if [ "$sys" = ss-full ]; then
+        for pass in 1 2 3 4; do # writes pass*ENTRIES.. : every key once, a new value
+            line=$(bench --sequential --seq-base "$((pass * ENTRIES))" -k "$ENTRIES" \
+                -n "$ENTRIES" -c 50 -P 64)
+            [ "$(field "$line" 10)" = 0 ] || die "$sys overwrite pass $pass: errors: $line"
+        done
+    fi
+    rss1=$(rss_kb "$SRV_PID")
+    log "$sys $ENTRIES keys: $line; RSS $rss0 -> $rss1 kB"
+    fact "rss_${sys/-/_}_empty_kb" "$rss0"
+    fact "rss_${sys/-/_}_full_kb" "$rss1"
+    stop KILL
     rm -rf "$dir"
 done
 

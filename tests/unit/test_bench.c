@@ -1,7 +1,8 @@
 /*
  * test_bench.c - the bench's pure parts: histogram bucketing and
  * percentiles, reply parsers (split input, malformed input), request-text
- * helpers, the sequential-writer model and the command line.
+ * helpers (multi-commits in both protocols), the revision replies CAS runs
+ * on, the sequential-writer model and the command line.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,8 @@
 
 #include "tools/bench/bench.h"
 #include "tools/bench/hist.h"
+
+#define LINE(s) (s), sizeof(s) - 1
 
 static struct ss_hist *new_hist(void)
 {
@@ -150,6 +153,90 @@ static void digits_and_keys(void **state)
 	assert_memory_equal(buf, "pipeline99999999", SS_BENCH_KEY_LEN);
 }
 
+static void u64_digits_are_unpadded(void **state)
+{
+	(void)state;
+	char buf[32];
+	assert_int_equal(ss_bench_u64(buf, 0), 1);
+	assert_memory_equal(buf, "0", 1);
+	assert_int_equal(ss_bench_u64(buf, 1234567), 7);
+	assert_memory_equal(buf, "1234567", 7);
+	assert_int_equal(ss_bench_u64(buf, UINT64_MAX), 20);
+	assert_memory_equal(buf, "18446744073709551615", 20);
+}
+
+static void mset_text_request_names_distinct_keys_with_wraparound(void **state)
+{
+	(void)state;
+	char buf[512];
+	/* Keys start at 8 of 10 and wrap: 8, 9, 0. */
+	char *end = ss_bench_format_mset(buf, 0, 8, 3, 10, 4, 42);
+	static const char want[] = "MSET_CHECKPOINT pipeline00000008 0042 pipeline00000009 0042 "
+				   "pipeline00000000 0042\n";
+	assert_int_equal(end - buf, sizeof(want) - 1);
+	assert_memory_equal(buf, want, sizeof(want) - 1);
+	assert_true((size_t)(end - buf) <= ss_bench_mset_len(3, 4));
+}
+
+static void mset_redis_request_is_one_resp_array(void **state)
+{
+	(void)state;
+	char buf[512];
+	char *end = ss_bench_format_mset(buf, 1, 5, 2, 100, 3, 7);
+	static const char want[] = "*5\r\n$4\r\nMSET\r\n"
+				   "$16\r\npipeline00000005\r\n$3\r\n007\r\n"
+				   "$16\r\npipeline00000006\r\n$3\r\n007\r\n";
+	assert_int_equal(end - buf, sizeof(want) - 1);
+	assert_memory_equal(buf, want, sizeof(want) - 1);
+	assert_true((size_t)(end - buf) <= ss_bench_mset_len(2, 3));
+}
+
+static void mset_length_bound_holds_at_the_limit(void **state)
+{
+	(void)state;
+	size_t len = ss_bench_mset_len(SS_BENCH_MSET_MAX, 20);
+	char *buf = malloc(len);
+	assert_non_null(buf);
+	for (int redis = 0; redis <= 1; redis++) {
+		char *end = ss_bench_format_mset(buf, redis, 0, SS_BENCH_MSET_MAX,
+						 SS_BENCH_MSET_MAX, 20, UINT64_MAX);
+		assert_true((size_t)(end - buf) <= len);
+	}
+	free(buf);
+}
+
+static void cas_and_getrev_replies_carry_the_revision(void **state)
+{
+	(void)state;
+	uint64_t rev = 99;
+	assert_int_equal(ss_bench_cas_reply(LINE("OK 8"), &rev), 1);
+	assert_int_equal(rev, 8);
+	assert_int_equal(ss_bench_cas_reply(LINE("CONFLICT 12"), &rev), 0);
+	assert_int_equal(rev, 12);
+	assert_int_equal(ss_bench_cas_reply(LINE("CONFLICT 0"), &rev), 0);
+	assert_int_equal(rev, 0);
+	assert_int_equal(ss_bench_cas_reply(LINE("OK 18446744073709551615"), &rev), 1);
+	assert_true(rev == UINT64_MAX);
+	/* Anything else is no revision: an error, a bare OK, trailing bytes. */
+	assert_int_equal(ss_bench_cas_reply(LINE("OK"), &rev), -1);
+	assert_int_equal(ss_bench_cas_reply(LINE("OK "), &rev), -1);
+	assert_int_equal(ss_bench_cas_reply(LINE("OK 8 x"), &rev), -1);
+	assert_int_equal(ss_bench_cas_reply(LINE("OK 18446744073709551616"), &rev), -1);
+	assert_int_equal(ss_bench_cas_reply(LINE("CONFLICT"), &rev), -1);
+	assert_int_equal(ss_bench_cas_reply(LINE("ERR invalid revision"), &rev), -1);
+
+	assert_int_equal(ss_bench_getrev_reply(LINE("NULL"), &rev), 0);
+	assert_int_equal(rev, 0);
+	assert_int_equal(ss_bench_getrev_reply(LINE("41 0000000007"), &rev), 0);
+	assert_int_equal(rev, 41);
+	/* The value may hold spaces; only the first token is the revision. */
+	assert_int_equal(ss_bench_getrev_reply(LINE("5 a b"), &rev), 0);
+	assert_int_equal(rev, 5);
+	assert_int_equal(ss_bench_getrev_reply(LINE("0000000007"), &rev), -1);
+	assert_int_equal(ss_bench_getrev_reply(LINE("x 7"), &rev), -1);
+	assert_int_equal(ss_bench_getrev_reply(LINE("ERR unknown command"), &rev), -1);
+}
+
 static void sequential_writer_model(void **state)
 {
 	(void)state;
@@ -165,8 +252,6 @@ static void sequential_writer_model(void **state)
 	/* A load of N keys is the sequential run of N writes: value = key. */
 	assert_int_equal(ss_bench_seq_expected(999, 1000, 1000), 999);
 }
-
-#define LINE(s) (s), sizeof(s) - 1
 
 static void line_replies(void **state)
 {
@@ -346,6 +431,36 @@ static void command_line(void **state)
 	assert_int_equal(parse(&o, "--bogus"), -1);
 }
 
+static void command_line_write_workloads(void **state)
+{
+	(void)state;
+	struct ss_bench_opts o;
+	/* --cas owns one key per request slot: connections x depth of them. */
+	assert_int_equal(parse(&o, "--cas -c 50"), 0);
+	assert_true(o.cas && o.own_keys);
+	assert_int_equal(o.keys, 50);
+	assert_int_equal(parse(&o, "--cas -c 4 -P 8 -k 32"), 0);
+	assert_int_equal(o.keys, 32);
+	assert_int_equal(parse(&o, "--own-keys -c 3 -P 2"), 0);
+	assert_true(o.own_keys && !o.cas);
+	assert_int_equal(o.keys, 6);
+	assert_int_equal(parse(&o, "--mset 100 --redis -c 1"), 0);
+	assert_int_equal(o.mset, 100);
+	assert_int_equal(o.keys, 100000);
+
+	assert_int_equal(parse(&o, "--cas -c 4 -k 5"), -1);
+	assert_int_equal(parse(&o, "--cas --redis"), -1);
+	assert_int_equal(parse(&o, "--cas --set-ratio 0.5"), -1);
+	assert_int_equal(parse(&o, "--cas --sequential"), -1);
+	assert_int_equal(parse(&o, "--own-keys --probe"), -1);
+	assert_int_equal(parse(&o, "--mset 0"), -1);
+	assert_int_equal(parse(&o, "--mset 1001"), -1);
+	assert_int_equal(parse(&o, "--mset 100 -k 99"), -1);
+	assert_int_equal(parse(&o, "--mset 2 --ttl 5"), -1);
+	assert_int_equal(parse(&o, "--mset 2 --cas"), -1);
+	assert_int_equal(parse(&o, "--mset 2 --load-keys 10"), -1);
+}
+
 static void result_formats(void **state)
 {
 	(void)state;
@@ -381,12 +496,18 @@ int main(void)
 		cmocka_unit_test(hist_percentile_rank_rounds_up),
 		cmocka_unit_test(hist_empty_and_merge),
 		cmocka_unit_test(digits_and_keys),
+		cmocka_unit_test(u64_digits_are_unpadded),
+		cmocka_unit_test(mset_text_request_names_distinct_keys_with_wraparound),
+		cmocka_unit_test(mset_redis_request_is_one_resp_array),
+		cmocka_unit_test(mset_length_bound_holds_at_the_limit),
+		cmocka_unit_test(cas_and_getrev_replies_carry_the_revision),
 		cmocka_unit_test(sequential_writer_model),
 		cmocka_unit_test(line_replies),
 		cmocka_unit_test(line_replies_split_anywhere),
 		cmocka_unit_test(resp_replies),
 		cmocka_unit_test(resp_incomplete_and_malformed),
 		cmocka_unit_test(command_line),
+		cmocka_unit_test(command_line_write_workloads),
 		cmocka_unit_test(result_formats),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,10 +8,11 @@
  * memcpy and a digit loop into a buffer sized once at start; latencies go to
  * a fixed histogram. Nothing is allocated after the connections are set up.
  *
- * A run is one or two phases over the same connections:
+ * A run is one to three phases over the same connections:
  *   load   SET keys 0..K-1 once each, value = key id (--prefill, --load-keys)
  *   check  GET keys 0..K-1 and compare with what --sequential writes 0..S-1
  *          leave behind (--check-seq S)
+ *   getrev GETREV_CHECKPOINT every key a connection owns, once (--cas)
  *   run    the timed closed loop (-d seconds or -n requests)
  * A phase with a count ends at its last reply; a timed one stops issuing at
  * the deadline and drains what is in flight, counting only replies that
@@ -39,8 +40,8 @@
 /* A phase that makes no progress for this long has a hung server. */
 #define STALL_LIMIT_S 30.0
 
-enum op { OP_SET = 0, OP_GET = 1 };
-enum phase { PH_LOAD, PH_CHECK, PH_RUN };
+enum op { OP_SET = 0, OP_GET, OP_CAS, OP_GETREV, OP_MSET };
+enum phase { PH_LOAD, PH_CHECK, PH_GETREV, PH_RUN };
 
 struct pending {
 	uint64_t t_ns;
@@ -61,6 +62,8 @@ struct conn {
 	size_t out_len, out_off, out_cap;
 	struct pending *ring; /* depth slots; head is the oldest */
 	unsigned head, count;
+	unsigned idx; /* this connection's number, 0..conns-1 */
+	uint64_t rr;  /* requests issued this phase: --own-keys's next slot */
 };
 
 struct bench {
@@ -94,6 +97,7 @@ struct bench {
 	char vlen_s[24];
 	size_t vlen_len;
 	char *expect; /* scratch: the value a check expects */
+	uint64_t *revs; /* --cas: per key, the revision the next CAS expects */
 	struct ss_hist hist;
 };
 
@@ -128,11 +132,38 @@ static char *put(char *p, const char *s, size_t n)
 
 #define PUTS(p, lit) put((p), (lit), sizeof(lit) - 1)
 
+/* GETREV_CHECKPOINT <key>, or CAS_CHECKPOINT <key> <rev> <value> [<ttl>]
+ * with the revision the key's last reply gave. statestored only. */
+static char *format_rev_request(const struct bench *b, char *p, enum op op, uint64_t key,
+				uint64_t vseq)
+{
+	p = op == OP_CAS ? PUTS(p, "CAS_CHECKPOINT ") : PUTS(p, "GETREV_CHECKPOINT ");
+	ss_bench_key(p, key);
+	p += SS_BENCH_KEY_LEN;
+	if (op == OP_CAS) {
+		*p++ = ' ';
+		p += ss_bench_u64(p, b->revs[key]);
+		*p++ = ' ';
+		ss_bench_digits(p, b->o.value_size, vseq);
+		p += b->o.value_size;
+		if (b->ttl_len) {
+			*p++ = ' ';
+			p = put(p, b->ttl_s, b->ttl_len);
+		}
+	}
+	*p++ = '\n';
+	return p;
+}
+
 /* Appends one request to dst (room for b->req_max bytes); returns its end. */
 static char *format_request(const struct bench *b, char *p, enum op op, uint64_t key,
 			    uint64_t vseq)
 {
 	size_t v = b->o.value_size;
+	if (op == OP_MSET)
+		return ss_bench_format_mset(p, b->o.redis, key, b->o.mset, b->o.keys, v, vseq);
+	if (op == OP_GETREV || op == OP_CAS)
+		return format_rev_request(b, p, op, key, vseq);
 	if (!b->o.redis) {
 		p = op == OP_SET ? PUTS(p, "SET_CHECKPOINT ") : PUTS(p, "GET_CHECKPOINT ");
 		ss_bench_key(p, key);
@@ -208,6 +239,28 @@ static int may_issue(const struct bench *b)
 	return !b->stopping && b->next_seq < b->limit;
 }
 
+/* The key of c's next request under --own-keys. Replies come back in the
+ * order of the requests, and each one frees the slot of the oldest, so
+ * taking the slots round robin never puts two requests on one key in flight
+ * at once: a CAS always expects the revision its predecessor's reply gave. */
+static uint64_t own_key(struct conn *c)
+{
+	unsigned depth = c->b->o.pipeline;
+	return (uint64_t)c->idx * depth + c->rr++ % depth;
+}
+
+static enum op run_op(struct bench *b)
+{
+	if (b->o.cas)
+		return OP_CAS;
+	if (b->o.mset)
+		return OP_MSET;
+	if (b->o.set_ratio < 1.0 &&
+	    (b->o.set_ratio <= 0.0 || (rng_next(b) >> 11) >= b->set_threshold))
+		return OP_GET;
+	return OP_SET;
+}
+
 /* Tops c up to depth requests in flight and sends them in one write. */
 static void issue(struct conn *c, uint64_t now)
 {
@@ -226,11 +279,13 @@ static void issue(struct conn *c, uint64_t now)
 		uint64_t key = seq;
 		if (b->phase == PH_CHECK) {
 			op = OP_GET;
+		} else if (b->phase == PH_GETREV) {
+			op = OP_GETREV;
+			key = own_key(c);
 		} else if (b->phase == PH_RUN) {
-			if (b->o.set_ratio < 1.0 &&
-			    (b->o.set_ratio <= 0.0 || (rng_next(b) >> 11) >= b->set_threshold))
-				op = OP_GET;
-			key = b->o.sequential ? seq % b->o.keys : rng_next(b) % b->o.keys;
+			op = run_op(b);
+			key = b->o.own_keys ? own_key(c)
+			      : b->o.sequential ? seq % b->o.keys : rng_next(b) % b->o.keys;
 		}
 		p = format_request(b, p, op, key, seq);
 		struct pending *slot = &c->ring[(c->head + c->count) % b->depth];
@@ -264,6 +319,27 @@ static void check_value(struct bench *b, uint64_t key, enum ss_bench_reply kind,
 		b->lost++;
 }
 
+/* Takes the revision out of a GETREV, CAS or multi-commit reply. Returns 0
+ * for a success, 1 for one more error (a CONFLICT, an ERR, a multi-commit
+ * that did not say OK), -1 for a reply the run cannot go on from. */
+static int rev_reply(struct bench *b, const struct pending *p, enum ss_bench_reply kind,
+		     const char *val, size_t vlen)
+{
+	uint64_t rev = 0;
+	if (p->op == OP_GETREV) {
+		if (kind == SS_BENCH_ERR || ss_bench_getrev_reply(val, vlen, &rev) != 0)
+			return -1;
+		b->revs[p->key] = rev;
+		return 0;
+	}
+	if (p->op == OP_MSET) /* "OK <rev>"; Redis: "+OK" */
+		return b->o.redis ? kind != SS_BENCH_OK : ss_bench_cas_reply(val, vlen, &rev) != 1;
+	int r = ss_bench_cas_reply(val, vlen, &rev);
+	if (r >= 0)
+		b->revs[p->key] = rev; /* a CONFLICT names the current one */
+	return r != 1;
+}
+
 static void on_reply(struct conn *c, uint64_t now, enum ss_bench_reply kind, const char *val,
 		     size_t vlen)
 {
@@ -273,10 +349,18 @@ static void on_reply(struct conn *c, uint64_t now, enum ss_bench_reply kind, con
 	c->count--;
 	b->inflight--;
 	b->done++;
-	if (kind == SS_BENCH_ERR)
+	if (p->op == OP_GETREV || p->op == OP_CAS || p->op == OP_MSET) {
+		int r = rev_reply(b, p, kind, val, vlen);
+		if (r < 0) {
+			fail(b, "GETREV_CHECKPOINT did not answer \"<rev> <value>\" or NULL", 0);
+			return;
+		}
+		b->errors += (uint64_t)r;
+	} else if (kind == SS_BENCH_ERR) {
 		b->errors++;
-	else if (kind == SS_BENCH_NULL && p->op == OP_GET && b->phase != PH_CHECK)
+	} else if (kind == SS_BENCH_NULL && p->op == OP_GET && b->phase != PH_CHECK) {
 		b->misses++;
+	}
 	if (b->phase == PH_CHECK && kind != SS_BENCH_ERR)
 		check_value(b, p->key, kind, val, vlen);
 	if (!in_window(b, now))
@@ -331,6 +415,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		on_reply(c, now, kind, val, vlen);
+		if (b->failed)
+			return;
 		off += (size_t)used;
 	}
 	if (off > 0) {
@@ -417,6 +503,7 @@ static int alloc_conns(struct bench *b)
 	for (unsigned i = 0; i < b->nconns; i++) {
 		struct conn *c = &b->conns[i];
 		c->b = b;
+		c->idx = i;
 		c->fd = -1;
 		c->in_cap = in_cap;
 		c->out_cap = b->req_max * b->max_depth;
@@ -461,8 +548,10 @@ static int run_phase(struct bench *b, enum phase ph, uint64_t limit, double seco
 	b->measured = b->errors = b->misses = b->lost = 0;
 	b->last_reply_ns = b->max_gap_ns = 0;
 	ss_hist_init(&b->hist);
-	for (unsigned i = 0; i < b->nconns; i++)
+	for (unsigned i = 0; i < b->nconns; i++) {
 		b->conns[i].head = 0; /* every phase starts and ends with none in flight */
+		b->conns[i].rr = 0;
+	}
 	b->t_start = ss_clock_ns();
 	b->t_measure = ph == PH_RUN ? b->t_start + (uint64_t)(b->o.warmup * 1e9) : b->t_start;
 	b->t_stop = UINT64_MAX;
@@ -531,14 +620,35 @@ static void usage(FILE *f)
 		"                     what S --sequential writes leave (reported as lost)\n"
 		"  --probe            1 connection of back-to-back GETs: max_gap is the\n"
 		"                     longest time the server did not answer\n"
+		"  --cas              CAS_CHECKPOINT instead of SET: each connection owns -P\n"
+		"                     pipelines, reads their revisions once (GETREV_CHECKPOINT),\n"
+		"                     then expects the revision of its previous OK; a CONFLICT\n"
+		"                     counts as an error (statestored only)\n"
+		"  --own-keys         SETs on the pipelines --cas would use (key space:\n"
+		"                     connections x -P), to compare the two alike\n"
+		"  --mset N           each request is one multi-commit of N distinct pipelines\n"
+		"                     (MSET_CHECKPOINT; MSET with --redis); ops/s are commits/s\n"
 		"  --csv | --json     one machine-readable line; CSV columns:\n"
 		"                     " SS_BENCH_CSV_HEADER "\n"
 		"  --help\n");
 }
 
+/* What the timed run sends, for the text report's first line. */
+static const char *workload_name(const struct ss_bench_opts *o, char *buf, size_t len)
+{
+	if (o->cas)
+		snprintf(buf, len, "CAS on owned keys");
+	else if (o->mset)
+		snprintf(buf, len, "multi-commits of %u", o->mset);
+	else
+		snprintf(buf, len, "%.0f%% SET%s", o->set_ratio * 100,
+			 o->own_keys ? " on owned keys" : "");
+	return buf;
+}
+
 int ss_bench_main(int argc, char **argv)
 {
-	char err[256];
+	char err[256], wl[64];
 	struct ss_bench_opts o;
 	const char *what;
 	if (ss_program_start(&what) < 0) {
@@ -576,10 +686,11 @@ int ss_bench_main(int argc, char **argv)
 						   "$2\r\nEX\r\n$%zu\r\n%s\r\n", b->ttl_len, b->ttl_s);
 	}
 	b->vlen_len = (size_t)snprintf(b->vlen_s, sizeof(b->vlen_s), "%zu", o.value_size);
-	b->req_max = o.value_size + 128;
+	b->req_max = o.mset ? ss_bench_mset_len(o.mset, o.value_size) : o.value_size + 128;
 	b->expect = malloc(o.value_size);
+	b->revs = o.cas ? calloc(o.keys, sizeof(*b->revs)) : NULL;
 	b->loop = ev_loop_new(EVFLAG_AUTO);
-	if (!b->loop || !b->expect || alloc_conns(b) != 0) {
+	if (!b->loop || !b->expect || (o.cas && !b->revs) || alloc_conns(b) != 0) {
 		fprintf(stderr, "statestore-bench: out of memory\n");
 		goto out;
 	}
@@ -595,10 +706,11 @@ int ss_bench_main(int argc, char **argv)
 	for (unsigned i = 0; i < b->nconns; i++)
 		ev_io_start(b->loop, &b->conns[i].rio);
 	if (o.format == SS_BENCH_TEXT)
-		printf("statestore-bench: %s %s:%s, %u connections, depth %u, %.0f%% SET, %llu keys, "
+		printf("statestore-bench: %s %s:%s, %u connections, depth %u, %s, %llu keys, "
 		       "%zu-byte values\n",
 		       o.redis ? "redis" : "statestored", o.host, o.port, o.conns, o.pipeline,
-		       o.set_ratio * 100, (unsigned long long)o.keys, o.value_size);
+		       workload_name(&o, wl, sizeof(wl)), (unsigned long long)o.keys,
+		       o.value_size);
 	fflush(stdout);
 
 	if (o.load_keys || o.prefill) {
@@ -620,6 +732,10 @@ int ss_bench_main(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
+	/* Every pipeline a connection owns, once: the revision its first CAS
+	 * expects (0 for one that does not exist yet). */
+	if (o.cas && run_phase(b, PH_GETREV, o.keys, 0) != 0)
+		goto out;
 	if (run_phase(b, PH_RUN, o.requests ? o.requests : UINT64_MAX,
 		      o.requests ? 0 : o.warmup + o.duration) != 0)
 		goto out;
@@ -630,6 +746,7 @@ out:
 	if (b->loop)
 		ev_loop_destroy(b->loop);
 	free(b->expect);
+	free(b->revs);
 	free(b);
 	return status;
 }

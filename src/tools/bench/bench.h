@@ -17,6 +17,14 @@
  * is exactly writes 0..N-1, so "--load-keys N" then "--sequential
  * --seq-base N" then "--check-seq <its next_seq>" checks every key.
  *
+ * Two more request kinds measure the checkpoint service's write paths:
+ * --cas (every connection reads the revision of each pipeline it owns once
+ * with GETREV_CHECKPOINT, then commits with CAS_CHECKPOINT against the
+ * revision of its previous OK reply, so every CAS is meant to succeed and a
+ * CONFLICT is counted as an error) and --mset N (each request is one
+ * multi-commit of N distinct pipelines; MSET with N keys for Redis).
+ * --own-keys gives SETs the key layout --cas uses, so the two compare alike.
+ *
  * The pieces declared here are pure so the unit tests can reach them.
  */
 #ifndef STATESTORED_BENCH_H
@@ -31,6 +39,9 @@
 #define SS_BENCH_PIPELINE_MAX 4096u
 #define SS_BENCH_CONNS_MAX 10000u
 #define SS_BENCH_VALUE_MAX 65536u
+/* Pairs in one --mset request: 1000 x (16-byte name + 10-byte value) is far
+ * inside the daemon's default 2 MiB line. */
+#define SS_BENCH_MSET_MAX 1000u
 
 enum ss_bench_format { SS_BENCH_TEXT = 0, SS_BENCH_CSV, SS_BENCH_JSON };
 
@@ -54,6 +65,10 @@ struct ss_bench_opts {
 	int check;             /* --check-seq given */
 	uint64_t check_seq;    /* --check-seq S */
 	int probe;             /* --probe: 1 connection, depth 1, GETs */
+	int cas;               /* --cas: CAS_CHECKPOINT on owned keys */
+	int own_keys;          /* --own-keys (implied by --cas): request slot s of
+				* connection c always uses key c * depth + s */
+	unsigned mset;         /* --mset N: N pairs per request, 0 = off */
 	enum ss_bench_format format;
 };
 
@@ -69,6 +84,29 @@ void ss_bench_digits(char *dst, size_t width, uint64_t v);
 /* Writes the SS_BENCH_KEY_LEN-byte name of key id (< SS_BENCH_KEYS_MAX) into
  * dst. No terminator. */
 void ss_bench_key(char *dst, uint64_t id);
+
+/* Writes v in decimal, without padding, into dst (room for 20 bytes).
+ * Returns the digits written. No terminator. */
+size_t ss_bench_u64(char *dst, uint64_t v);
+
+/* Appends one multi-commit of n pairs to dst and returns its end: keys
+ * first, first + 1, ... modulo keys (n <= keys keeps them distinct), every
+ * value the vsize-digit form of vseq. Text protocol: "MSET_CHECKPOINT k v
+ * ...\n"; redis: a RESP array "MSET k v ...". dst needs room for
+ * ss_bench_mset_len(n, vsize) bytes. */
+char *ss_bench_format_mset(char *dst, int redis, uint64_t first, unsigned n, uint64_t keys,
+			   size_t vsize, uint64_t vseq);
+size_t ss_bench_mset_len(unsigned n, size_t vsize);
+
+/* Reads the revision in a CAS_CHECKPOINT reply line: "OK <rev>" returns 1,
+ * "CONFLICT <current_rev>" returns 0, each with *rev set; anything else
+ * (an ERR, a malformed line) returns -1. */
+int ss_bench_cas_reply(const char *val, size_t vlen, uint64_t *rev);
+
+/* Reads the revision in a GETREV_CHECKPOINT reply line: "<rev> <value>"
+ * gives rev, "NULL" gives 0 (absent: CAS with 0 creates). Returns 0, or -1
+ * for anything else. */
+int ss_bench_getrev_reply(const char *val, size_t vlen, uint64_t *rev);
 
 /* The sequence number whose value key holds after writes 0..seq-1 of a
  * --sequential run over keys keys, or -1 if no write touched it. */

@@ -49,6 +49,48 @@ static void defaults(struct ss_bench_opts *o)
 	o->format = SS_BENCH_TEXT;
 }
 
+/* --cas, --own-keys and --mset replace the timed run's SETs; each is its
+ * own workload. */
+static int check_write_modes(struct ss_bench_opts *o, int saw_k, char *err, size_t errlen)
+{
+	const char *m = o->cas ? "--cas" : o->own_keys ? "--own-keys" : o->mset ? "--mset" : NULL;
+	if (!m)
+		return 0;
+	if (o->own_keys && o->mset) {
+		set_err(err, errlen, "--mset and %s are separate workloads", m);
+		return -1;
+	}
+	if (o->sequential || o->load_keys || o->check || o->probe || o->set_ratio < 1.0) {
+		set_err(err, errlen, "%s writes only: no --sequential, --load-keys, --check-seq, "
+			"--probe or --set-ratio below 1", m);
+		return -1;
+	}
+	if (o->cas && o->redis) {
+		set_err(err, errlen, "--cas needs statestored: Redis has no CAS_CHECKPOINT");
+		return -1;
+	}
+	if (o->mset && o->ttl) {
+		set_err(err, errlen, "--mset takes no --ttl: a multi-commit carries none");
+		return -1;
+	}
+	if (o->own_keys) {
+		/* One pipeline per request slot: a connection's CAS on a pipeline
+		 * waits for the reply to its previous one. */
+		uint64_t owned = (uint64_t)o->conns * o->pipeline;
+		if (saw_k && o->keys != owned) {
+			set_err(err, errlen, "%s uses keys 0..connections x depth - 1 (%llu); -k "
+				"disagrees", m, (unsigned long long)owned);
+			return -1;
+		}
+		o->keys = owned;
+	}
+	if (o->mset && o->mset > o->keys) {
+		set_err(err, errlen, "--mset %u needs at least that many keys (-k)", o->mset);
+		return -1;
+	}
+	return 0;
+}
+
 int ss_bench_parse_args(int argc, char **argv, struct ss_bench_opts *o, char *err, size_t errlen)
 {
 	uint64_t u = 0;
@@ -98,6 +140,9 @@ int ss_bench_parse_args(int argc, char **argv, struct ss_bench_opts *o, char *er
 			bad = parse_u64(v, 1, SS_BENCH_KEYS_MAX, &o->load_keys) != 0;
 		} else if (!strcmp(a, "--seq-base")) {
 			bad = parse_u64(v, 0, UINT64_MAX / 4, &o->seq_base) != 0;
+		} else if (!strcmp(a, "--mset")) {
+			bad = parse_u64(v, 1, SS_BENCH_MSET_MAX, &u) != 0;
+			o->mset = (unsigned)u;
 		} else if (!strcmp(a, "--check-seq")) {
 			bad = parse_u64(v, 0, UINT64_MAX / 2, &o->check_seq) != 0;
 			o->check = 1;
@@ -111,6 +156,10 @@ int ss_bench_parse_args(int argc, char **argv, struct ss_bench_opts *o, char *er
 				o->sequential = 1;
 			else if (!strcmp(a, "--probe"))
 				o->probe = 1;
+			else if (!strcmp(a, "--cas"))
+				o->cas = o->own_keys = 1;
+			else if (!strcmp(a, "--own-keys"))
+				o->own_keys = 1;
 			else if (!strcmp(a, "--csv"))
 				o->format = SS_BENCH_CSV;
 			else if (!strcmp(a, "--json"))
@@ -157,7 +206,7 @@ int ss_bench_parse_args(int argc, char **argv, struct ss_bench_opts *o, char *er
 		set_err(err, errlen, "give -d or -n, not both");
 		return -1;
 	}
-	return 0;
+	return check_write_modes(o, saw_k, err, errlen);
 }
 
 int ss_bench_format_result(const struct ss_bench_result *r, enum ss_bench_format f, char *buf,

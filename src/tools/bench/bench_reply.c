@@ -2,9 +2,11 @@
  * bench_reply.c - the bench's reply parsers and request-text helpers: pure
  * functions over bytes, so the tests can feed them split and malformed input.
  */
+#include "common/numparse.h"
 #include "proto/proto.h"
 #include "tools/bench/bench.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void ss_bench_digits(char *dst, size_t width, uint64_t v)
@@ -22,6 +24,90 @@ void ss_bench_key(char *dst, uint64_t id)
 {
 	memcpy(dst, "pipeline", 8);
 	ss_bench_digits(dst + 8, SS_BENCH_KEY_LEN - 8, id);
+}
+
+size_t ss_bench_u64(char *dst, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (size_t i = 0; i < n; i++)
+		dst[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define PUTS(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+size_t ss_bench_mset_len(unsigned n, size_t vsize)
+{
+	/* The RESP form is the longer one: "*<2n+1>\r\n$4\r\nMSET\r\n", then
+	 * per pair "$16\r\n<key>\r\n$<vsize>\r\n<value>\r\n" (vsize has at
+	 * most 20 digits). */
+	return 48 + (size_t)n * (SS_BENCH_KEY_LEN + vsize + 40);
+}
+
+char *ss_bench_format_mset(char *p, int redis, uint64_t first, unsigned n, uint64_t keys,
+			   size_t vsize, uint64_t vseq)
+{
+	char vlen[24];
+	size_t vlen_len = redis ? (size_t)snprintf(vlen, sizeof(vlen), "%zu", vsize) : 0;
+	if (redis) {
+		*p++ = '*';
+		p += ss_bench_u64(p, 2 * (uint64_t)n + 1);
+		p = PUTS(p, "\r\n$4\r\nMSET\r\n");
+	} else {
+		p = PUTS(p, "MSET_CHECKPOINT");
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t key = (first + i) % keys;
+		p = redis ? PUTS(p, "$16\r\n") : PUTS(p, " ");
+		ss_bench_key(p, key);
+		p += SS_BENCH_KEY_LEN;
+		if (redis) {
+			p = PUTS(p, "\r\n$");
+			p = put(p, vlen, vlen_len);
+			p = PUTS(p, "\r\n");
+		} else {
+			*p++ = ' ';
+		}
+		ss_bench_digits(p, vsize, vseq);
+		p += vsize;
+		if (redis)
+			p = PUTS(p, "\r\n");
+	}
+	if (!redis)
+		*p++ = '\n';
+	return p;
+}
+
+int ss_bench_cas_reply(const char *val, size_t vlen, uint64_t *rev)
+{
+	if (vlen > 3 && memcmp(val, "OK ", 3) == 0)
+		return ss_parse_u64(val + 3, vlen - 3, rev) == 0 ? 1 : -1;
+	if (vlen > 9 && memcmp(val, "CONFLICT ", 9) == 0)
+		return ss_parse_u64(val + 9, vlen - 9, rev) == 0 ? 0 : -1;
+	return -1;
+}
+
+int ss_bench_getrev_reply(const char *val, size_t vlen, uint64_t *rev)
+{
+	if (vlen == 4 && memcmp(val, "NULL", 4) == 0) {
+		*rev = 0;
+		return 0;
+	}
+	const char *sp = memchr(val, ' ', vlen);
+	if (!sp)
+		return -1;
+	return ss_parse_u64(val, (size_t)(sp - val), rev);
 }
 
 int64_t ss_bench_seq_expected(uint64_t key, uint64_t seq, uint64_t keys)

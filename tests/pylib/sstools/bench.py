@@ -122,8 +122,14 @@ WORKLOADS = [
     ("set1", "ss", "redis", "SET, 1 connection"),
     ("get50", "ss", "redis", "GET, 50 connections (after prefill)"),
     ("nosync50", "ss", "ss-nosync", "SET, 50 connections, durable vs no-fdatasync build"),
+    ("cas50", "ss", "ss-cas", "SET vs CAS, 50 connections, one pipeline each"),
+    ("mset1", "ss", "redis", "multi-commit of 100 pipelines, 1 connection (Redis: MSET)"),
+    ("mset50", "ss", "redis", "multi-commit of 100 pipelines, 50 connections (Redis: MSET)"),
 ]
-NAMES = {"ss": "statestored", "redis": "Redis", "ss-nosync": "statestored nosync"}
+NAMES = {"ss": "statestored", "redis": "Redis", "ss-nosync": "statestored nosync",
+         "ss-cas": "statestored CAS"}
+MSET_PAIRS = 100  # pipelines per multi-commit in bench.sh's mset workloads
+TODAY_BYTES_PER_ENTRY = 42  # before revisions and history (issue 13)
 
 
 def watch_compactions(port, seconds):
@@ -247,6 +253,18 @@ def report(facts, runs, stats):
     ratio_row("durable SET 50 conns vs statestored nosync build", ">= 0.85x", "nosync50", "ss",
               "ss-nosync", 0.85)
     ratio_row("GET_CHECKPOINT 50 conns", ">= 1.0x Redis GET", "get50", "ss", "redis", 1.0)
+    ratio_row("CAS_CHECKPOINT 50 conns, distinct pipelines", ">= 0.9x SET_CHECKPOINT on the "
+              "same pipelines, same run", "cas50", "ss-cas", "ss", 0.9)
+    for wl, conns in (("mset1", "1 connection"), ("mset50", "50 connections")):
+        ra, rb = runs.get((wl, "ss"), []), runs.get((wl, "redis"), [])
+        if not ra:
+            continue
+        out.append("| multi-commit of %d pipelines, %s | report commits/s and p99 | "
+                   "%.0f commits/s (%.0f pipelines/s), p99 %.1f ms; Redis MSET of %d keys: "
+                   "%.0f/s, p99 %.1f ms | - |" % (
+                       MSET_PAIRS, conns, med(ra, "ops_per_sec"),
+                       med(ra, "ops_per_sec") * MSET_PAIRS, med(ra, "p99_us") / 1000,
+                       MSET_PAIRS, med(rb, "ops_per_sec"), med(rb, "p99_us") / 1000))
 
     rs, rr = f("restart_ss_s"), f("restart_redis_s")
     out.append("| restart with %s log records over %s pipelines | >= 3x faster than Redis "
@@ -258,9 +276,21 @@ def report(facts, runs, stats):
         per[sysname] = (f("rss_%s_full_kb" % sysname) - f("rss_%s_empty_kb" % sysname)) \
             * 1024 / entries if entries else float("nan")
     r = per["ss"] / per["redis"]
-    out.append("| resident memory per entry at %s entries (16-byte names, 10-digit values) | "
+    out.append("| resident memory per entry at %s entries (16-byte names, 10-digit values; "
+               "default --history 4, each key written once) | "
                "<= 0.6x Redis | %.2fx (%.0f vs %.0f bytes) | %s |" % (
                    n, r, per["ss"], per["redis"], verdict(r <= 0.6)))
+    if "rss_ss_h0_full_kb" in facts:
+        for sysname in ("ss_h0", "ss_full"):
+            per[sysname] = (f("rss_%s_full_kb" % sysname) - f("rss_%s_empty_kb" % sysname)) \
+                * 1024 / entries if entries else float("nan")
+        out.append("| the same with --history 0 | <= %d bytes (before revisions and history) | "
+                   "%.1f bytes (default depth %.1f, Redis %.1f) | %s |" % (
+                       TODAY_BYTES_PER_ENTRY, per["ss_h0"], per["ss"], per["redis"],
+                       verdict(per["ss_h0"] <= TODAY_BYTES_PER_ENTRY)))
+        out.append("| the same at the default depth (4), every key overwritten 4 times (a full "
+                   "history) | report | %.1f bytes (%.2fx Redis) | - |" % (
+                       per["ss_full"], per["ss_full"] / per["redis"]))
     gap_ms = f("compact_gap_us") / 1000
     loop_ms = f("compact_loop_max_us") / 1000
     lost = int(f("compact_lost_live", -1)) + int(f("compact_lost_restart", -1))
