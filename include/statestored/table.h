@@ -129,9 +129,12 @@ size_t ss_table_expire_some(struct ss_table *t, int64_t now_ms, size_t max_slots
  * whole iteration at least once, however the table grows, shrinks or
  * resizes between calls; an entry added or removed meanwhile may or may
  * not be returned, and an entry may be returned more than once. One call
- * visits at most `buckets` home buckets from cursor (bounded work) and
- * calls fn for each live entry whose name starts with prefix[0..plen);
- * when fn returns nonzero the call stops after the bucket it is in.
+ * visits at most `buckets` cursor positions from cursor (bounded work; 0
+ * is taken as 1) and calls fn for each live entry whose name starts with
+ * prefix[0..plen); when fn returns nonzero the call stops after the
+ * position it is in. A position is one home bucket, except during a
+ * resize, when it is the old array's bucket and the main-array buckets it
+ * splits into.
  * Returns the next cursor, 0 when the iteration is complete. A cursor is a
  * position in reverse-binary bucket order; any 64-bit value is safe to
  * pass (it is masked), and its validation is the caller's. */
