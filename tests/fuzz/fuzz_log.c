@@ -8,10 +8,16 @@
  *     names the file, and the file left exactly as it was (a human decides);
  *   - if it opens, the file is the input, or the input cut back at a torn
  *     tail (the bytes cut are torn_bytes), or a fresh header after a torn
- *     header; anything past the logical end is zeros (preallocation);
+ *     header, or (a version-1 log) a version-2 rewrite; anything past the
+ *     logical end is zeros (preallocation);
  *   - reopening gives the same table and report, with nothing torn;
  *   - the log takes an append, which replays; a compaction of the result
- *     replays to the same table.
+ *     replays to the same table; revisions and commit times included, and
+ *     the store's revision never goes down;
+ *   - the codec: every line the decoder accepts (format 2, or 1 under a
+ *     version-1 header) re-encodes to exactly its bytes in format 2 (one
+ *     encoding per record: escapes, numbers, CRC), and a version-1 record
+ *     re-encoded as version 2 decodes back to the same fields.
  *
  * A custom mutator recomputes the CRC of mutated lines now and then, so that
  * the fuzzer also explores records that are valid but unusual (group counts,
@@ -35,13 +41,85 @@ size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 #define NOW FZ_LOG_NOW_MS
 #define PROBE "fuzz-probe"
 
+/* The history depth the stores open with: chosen per input. */
+static unsigned history;
+
 static struct fz_io fio;
+
+/* Each line of data[0..size) that ss_record_decode_version accepts, checked
+ * against ss_record_encode (see the oracles above). */
+static void check_codec(const uint8_t *data, size_t size)
+{
+	static char name[SS_NAME_MAX], value[SS_VALUE_MAX], enc[SS_RECORD_MAX];
+	const char *buf = (const char *)data;
+	long version;
+	long h = ss_record_header_check(buf, size, &version);
+	size_t off, used;
+
+	if (h <= 0)
+		return;
+	for (off = (size_t)h; off < size; off += used) {
+		struct ss_record r, raw, back;
+		enum ss_dec d = ss_record_decode_version(version, buf + off, size - off, &r, &used);
+		if (d == SS_DEC_PARTIAL || (d == SS_DEC_BAD && used == 0))
+			break;
+		if (d == SS_DEC_BAD)
+			continue;
+		fz_check(used > 0 && buf[off + used - 1] == '\n', "a decoded record of %zu bytes "
+			 "does not end in a newline", used);
+		raw = r;
+		raw.esc = 0;
+		if (r.type == SS_REC_SET || r.type == SS_REC_DEL) {
+			fz_check(r.nraw <= SS_NAME_MAX, "a decoded name of %zu bytes", r.nraw);
+			raw.name = name;
+			raw.nlen = r.esc & SS_REC_NAME_ESC ? ss_record_unescape(r.name, r.nlen, name)
+							   : (memcpy(name, r.name, r.nlen), r.nlen);
+			fz_check(raw.nlen == r.nraw, "name unescaped to %zu bytes, decode said %zu",
+				 raw.nlen, r.nraw);
+		}
+		if (r.type == SS_REC_SET) {
+			fz_check(r.vraw <= SS_VALUE_MAX, "a decoded value of %zu bytes", r.vraw);
+			raw.value = value;
+			raw.vlen = r.esc & SS_REC_VALUE_ESC
+					   ? ss_record_unescape(r.value, r.vlen, value)
+					   : (memcpy(value, r.value, r.vlen), r.vlen);
+			fz_check(raw.vlen == r.vraw, "value unescaped to %zu bytes, decode said %zu",
+				 raw.vlen, r.vraw);
+		}
+		if (version == 1) {
+			if (r.type == SS_REC_GROUP)
+				continue;
+			/* Replay gives v1 records revisions; the writer needs one. */
+			raw.rev = 1;
+			raw.commit_ms = 0;
+		}
+		const char *why = ss_record_check(&raw);
+		fz_check(!why, "a decoded record fails ss_record_check: %s", why);
+		size_t n = ss_record_encode(&raw, enc);
+		fz_check(n == ss_record_size(&raw), "encode wrote %zu bytes, size said %zu", n,
+			 ss_record_size(&raw));
+		if (version == SS_LOG_VERSION) {
+			fz_check(n == used && memcmp(enc, buf + off, n) == 0,
+				 "the record at offset %zu re-encodes differently: '%.*s' -> '%.*s'",
+				 off, (int)(used < 200 ? used : 200), buf + off,
+				 (int)(n < 200 ? n : 200), enc);
+			continue;
+		}
+		size_t used2;
+		fz_check(ss_record_decode(enc, n, &back, &used2) == SS_DEC_OK && used2 == n,
+			 "a version-1 record re-encoded as version 2 does not decode");
+		fz_check(back.type == r.type && back.nraw == raw.nlen &&
+				 (r.type != SS_REC_SET ||
+				  (back.vraw == raw.vlen && back.expire_ms == r.expire_ms)),
+			 "a version-1 record changed on its way to version 2");
+	}
+}
 
 static int open_store(struct ss_store **s, size_t prealloc, struct ss_open_report *rep,
 		      struct ss_error *err)
 {
 	struct ss_store_options opt = {.dir = fz_scratch_dir(), .io = &fio.io,
-				       .prealloc_bytes = prealloc};
+				       .prealloc_bytes = prealloc, .history = history};
 
 	memset(err, 0, sizeof(*err));
 	return ss_store_open(s, &opt, NOW, rep, err);
@@ -82,7 +160,13 @@ static void check_file(const uint8_t *data, size_t size, const struct ss_open_re
 	for (size_t i = rep->log_bytes; i < flen; i++)
 		fz_check(file[i] == '\0', "byte %zu past the logical end %llu is 0x%02x, not zero", i,
 			 (unsigned long long)rep->log_bytes, (unsigned char)file[i]);
-	if (size == 0 || (rep->torn_bytes == size && rep->log_bytes == hlen)) {
+	long version = 0;
+	if (ss_record_header_check((const char *)data, size, &version) > 0 && version == 1) {
+		/* A version-1 log is rewritten as version 2 when it opens
+		 * (what it holds is checked by the reopens that follow). */
+		fz_check(flen >= hlen && memcmp(file, SS_LOG_HEADER, hlen) == 0,
+			 "a version-1 log was not rewritten in version %d", SS_LOG_VERSION);
+	} else if (size == 0 || (rep->torn_bytes == size && rep->log_bytes == hlen)) {
 		/* New log, or a torn header replaced by a fresh one. */
 		fz_check(flen == hlen && memcmp(file, SS_LOG_HEADER, hlen) == 0,
 			 "a new or torn-header log is not just the header");
@@ -123,6 +207,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!fio.io.open)
 		fz_io_init(&fio);
+	check_codec(data, size);
+	history = (unsigned[]){0, 1, 4}[size % 3];
 	fz_write_file(path, data, size);
 	int rc = open_store(&s, 0, &rep1, &err);
 	if (getenv("FZ_VERBOSE") && rc == 0) /* what the open made of a reproducer */
@@ -148,32 +234,49 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	fz_map_from_table(&m1, ss_store_table(s), NOW);
+	uint64_t rev1 = ss_table_revision(ss_store_table(s));
 	ss_store_close(s);
 	check_file(data, size, &rep1);
 
 	/* Reopen: same table, same report, nothing torn. */
 	s = reopen("a second time", 4096, &rep, &m);
 	expect_same(&m1, &m, "between the first and the second open");
-	fz_check(rep.records == rep1.records && rep.expired == rep1.expired &&
-			 rep.log_bytes == rep1.log_bytes,
+	/* A version-1 log was rewritten by the first open: the second
+	 * replays the rewrite, which holds only what was live. */
+	long version = 0;
+	int v1 = ss_record_header_check((const char *)data, size, &version) > 0 && version == 1;
+	fz_check(v1 || (rep.records == rep1.records && rep.expired == rep1.expired &&
+			rep.log_bytes == rep1.log_bytes),
 		 "second open: %llu records, %llu expired, %llu bytes; first: %llu, %llu, %llu",
 		 (unsigned long long)rep.records, (unsigned long long)rep.expired,
 		 (unsigned long long)rep.log_bytes, (unsigned long long)rep1.records,
 		 (unsigned long long)rep1.expired, (unsigned long long)rep1.log_bytes);
 	fz_map_free(&m);
+	fz_check(ss_table_revision(ss_store_table(s)) == rev1,
+		 "the store's revision went from %llu to %llu on reopening",
+		 (unsigned long long)rev1,
+		 (unsigned long long)ss_table_revision(ss_store_table(s)));
+	if (rev1 > UINT64_MAX - 4) {
+		/* No room for the revisions of an append. */
+		ss_store_close(s);
+		fz_map_free(&m1);
+		return 0;
+	}
 
-	/* The log takes an append (a SET, and a DEL of a replayed name). */
+	/* The log takes an append (a SET, and a DEL of a replayed name),
+	 * with the next revisions. */
+	uint64_t rev = rev1;
 	struct ss_record set = {.type = SS_REC_SET, .name = PROBE, .nlen = strlen(PROBE),
-				.value = "v", .vlen = 1};
+				.value = "v", .vlen = 1, .rev = ++rev, .commit_ms = NOW};
 	ss_batch_init(&b);
 	fz_check(ss_batch_add(&b, &set, NULL) == 0, "ss_batch_add");
 	fz_map_live(&want, &m1, NOW);
-	fz_map_set(&want, PROBE, strlen(PROBE), "v", 1, 0);
+	fz_map_set_rev(&want, PROBE, strlen(PROBE), "v", 1, 0, set.rev, NOW);
 	if (m1.n > 0) {
 		/* Applied after the SET, in batch order: when the replayed log
 		 * holds PROBE and it sorts first, the DEL removes the SET's. */
 		struct ss_record del = {.type = SS_REC_DEL, .name = m1.kv[0].name,
-					.nlen = m1.kv[0].nlen};
+					.nlen = m1.kv[0].nlen, .rev = ++rev, .commit_ms = NOW};
 		fz_check(ss_batch_add(&b, &del, NULL) == 0, "ss_batch_add");
 		(void)fz_map_del(&want, del.name, del.nlen, NOW);
 	}
@@ -188,6 +291,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = reopen("after the append", 0, &rep, &m);
 	expect_same(&want, &m, "after appending and reopening");
 	fz_map_free(&m);
+	fz_check(ss_table_revision(ss_store_table(s)) == rev,
+		 "after the append the store's revision is %llu, want %llu",
+		 (unsigned long long)ss_table_revision(ss_store_table(s)), (unsigned long long)rev);
 	/* Compaction (a 1 MiB buffer, a rename, one more open) is the slow
 	 * part: do it for one input in four, chosen by the input. */
 	if (size % 4 == 1) {
@@ -196,6 +302,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ss_store_close(s);
 		s = reopen("after compaction", 0, &rep, &m);
 		expect_same(&want, &m, "after compacting and reopening");
+		fz_check(ss_table_revision(ss_store_table(s)) == rev,
+			 "after compaction the store's revision is %llu, want %llu",
+			 (unsigned long long)ss_table_revision(ss_store_table(s)),
+			 (unsigned long long)rev);
 	}
 	ss_store_close(s);
 

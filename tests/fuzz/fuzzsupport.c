@@ -192,6 +192,12 @@ struct fz_kv *fz_map_find(const struct fz_map *m, const char *name, size_t nlen)
 void fz_map_set(struct fz_map *m, const char *name, size_t nlen, const char *value, size_t vlen,
 		int64_t expire_ms)
 {
+	fz_map_set_rev(m, name, nlen, value, vlen, expire_ms, 0, 0);
+}
+
+void fz_map_set_rev(struct fz_map *m, const char *name, size_t nlen, const char *value,
+		    size_t vlen, int64_t expire_ms, uint64_t rev, int64_t commit_ms)
+{
 	int found;
 	size_t i = map_pos(m, name, nlen, &found);
 
@@ -210,6 +216,8 @@ void fz_map_set(struct fz_map *m, const char *name, size_t nlen, const char *val
 	m->kv[i].value = dup_bytes(value, vlen);
 	m->kv[i].vlen = vlen;
 	m->kv[i].expire_ms = expire_ms;
+	m->kv[i].rev = rev;
+	m->kv[i].commit_ms = commit_ms;
 }
 
 int fz_map_del(struct fz_map *m, const char *name, size_t nlen, int64_t now_ms)
@@ -239,7 +247,8 @@ void fz_map_from_table(struct fz_map *m, const struct ss_table *t, int64_t now_m
 		if (fz_map_find(m, e.name, e.nlen))
 			fz_fail("the table returned '%.*s' twice from ss_table_next", (int)e.nlen,
 				e.name);
-		fz_map_set(m, e.name, e.nlen, e.value, e.vlen, e.expire_ms);
+		fz_map_set_rev(m, e.name, e.nlen, e.value, e.vlen, e.expire_ms, e.rev,
+			       e.commit_ms);
 	}
 	if (count != ss_table_count(t))
 		fz_fail("ss_table_next returned %zu entries but ss_table_count says %zu", count,
@@ -251,7 +260,8 @@ void fz_map_live(struct fz_map *dst, const struct fz_map *src, int64_t now_ms)
 	for (size_t i = 0; i < src->n; i++) {
 		const struct fz_kv *kv = &src->kv[i];
 		if (fz_live(kv->expire_ms, now_ms))
-			fz_map_set(dst, kv->name, kv->nlen, kv->value, kv->vlen, kv->expire_ms);
+			fz_map_set_rev(dst, kv->name, kv->nlen, kv->value, kv->vlen, kv->expire_ms,
+				       kv->rev, kv->commit_ms);
 	}
 }
 
@@ -275,6 +285,14 @@ const char *fz_map_diff(const struct fz_map *a, const struct fz_map *b)
 		if (x->expire_ms != y->expire_ms) {
 			snprintf(why, sizeof(why), "'%.100s' expires at %lld in one, %lld in the other",
 				 x->name, (long long)x->expire_ms, (long long)y->expire_ms);
+			return why;
+		}
+		if (x->rev != y->rev || x->commit_ms != y->commit_ms) {
+			snprintf(why, sizeof(why),
+				 "'%.100s' has revision %llu (commit %lld) in one, %llu (%lld) in the "
+				 "other",
+				 x->name, (unsigned long long)x->rev, (long long)x->commit_ms,
+				 (unsigned long long)y->rev, (long long)y->commit_ms);
 			return why;
 		}
 	}

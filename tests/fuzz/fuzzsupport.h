@@ -43,11 +43,14 @@ void fz_write_file(const char *path, const void *buf, size_t len);
 /* path's contents, malloc'd (NULL if missing), and *len. */
 char *fz_read_file(const char *path, size_t *len);
 
-/* A reference map: name -> (value, expiry), sorted by name. */
+/* A reference map: name -> (value, expiry, revision, commit time), sorted
+ * by name. */
 struct fz_kv {
 	char *name, *value;
 	size_t nlen, vlen;
 	int64_t expire_ms; /* 0: none */
+	uint64_t rev;      /* the revision of its last change */
+	int64_t commit_ms; /* and that commit's time */
 };
 struct fz_map {
 	struct fz_kv *kv;
@@ -58,6 +61,9 @@ void fz_map_free(struct fz_map *m);
 struct fz_kv *fz_map_find(const struct fz_map *m, const char *name, size_t nlen);
 void fz_map_set(struct fz_map *m, const char *name, size_t nlen, const char *value, size_t vlen,
 		int64_t expire_ms);
+/* The same, with the entry's revision and commit time (fz_map_set: 0). */
+void fz_map_set_rev(struct fz_map *m, const char *name, size_t nlen, const char *value,
+		    size_t vlen, int64_t expire_ms, uint64_t rev, int64_t commit_ms);
 /* Removes name; returns 1 if it was present and live at now_ms, else 0. */
 int fz_map_del(struct fz_map *m, const char *name, size_t nlen, int64_t now_ms);
 static inline int fz_live(int64_t expire_ms, int64_t now_ms)
@@ -68,8 +74,9 @@ static inline int fz_live(int64_t expire_ms, int64_t now_ms)
 void fz_map_from_table(struct fz_map *m, const struct ss_table *t, int64_t now_ms);
 /* Copies src's entries live at now_ms into dst (empty on entry). */
 void fz_map_live(struct fz_map *dst, const struct fz_map *src, int64_t now_ms);
-/* Returns NULL if a and b hold the same entries, else a static sentence
- * naming the first difference. */
+/* Returns NULL if a and b hold the same entries (values, expiries,
+ * revisions and commit times), else a static sentence naming the first
+ * difference. */
 const char *fz_map_diff(const struct fz_map *a, const struct fz_map *b);
 
 /* The clock of the log target and its seeds: expiries in the seeds are set

@@ -24,6 +24,9 @@
 
 static const char *outdir;
 static int nseeds;
+/* The revision the next command takes, as cmd.c hands them out: one per
+ * SET or DEL, one for all the records of a multi-commit. */
+static uint64_t next_rev = 1;
 
 static void save(const char *name, const void *buf, size_t len)
 {
@@ -46,7 +49,8 @@ static char *log_bytes(size_t *len)
 /* A fresh store in the scratch directory. */
 static struct ss_store *fresh(size_t prealloc)
 {
-	struct ss_store_options opt = {.dir = fz_scratch_dir(), .prealloc_bytes = prealloc};
+	struct ss_store_options opt = {.dir = fz_scratch_dir(), .prealloc_bytes = prealloc,
+				       .history = 4};
 	struct ss_store *s;
 	struct ss_error err;
 
@@ -54,20 +58,23 @@ static struct ss_store *fresh(size_t prealloc)
 	(void)unlink(fz_path(1, SS_LOG_TMP_FILE));
 	if (ss_store_open(&s, &opt, NOW, NULL, &err) < 0)
 		fz_fail("%s", err.msg);
+	next_rev = ss_table_revision(ss_store_table(s)) + 1;
 	return s;
 }
 
 static void add_set(struct ss_batch *b, const char *name, const char *value, int64_t expire_ms)
 {
 	struct ss_record r = {.type = SS_REC_SET, .name = name, .nlen = strlen(name),
-			      .value = value, .vlen = strlen(value), .expire_ms = expire_ms};
+			      .value = value, .vlen = strlen(value), .expire_ms = expire_ms,
+			      .rev = next_rev++, .commit_ms = NOW};
 	if (ss_batch_add(b, &r, NULL) < 0)
 		fz_fail("ss_batch_add %s: %s", name, strerror(errno));
 }
 
 static void add_del(struct ss_batch *b, const char *name)
 {
-	struct ss_record r = {.type = SS_REC_DEL, .name = name, .nlen = strlen(name)};
+	struct ss_record r = {.type = SS_REC_DEL, .name = name, .nlen = strlen(name),
+			      .rev = next_rev++, .commit_ms = NOW};
 	if (ss_batch_add(b, &r, NULL) < 0)
 		fz_fail("ss_batch_add %s: %s", name, strerror(errno));
 }
@@ -124,11 +131,13 @@ static void mixed(struct ss_store *s)
 	}
 	add_del(&b, "pipe-3");
 	commit(s, &b);
+	uint64_t rev = next_rev++;
 	struct ss_record group[3] = {
-		{.type = SS_REC_SET, .name = "g1", .nlen = 2, .value = "a", .vlen = 1},
-		{.type = SS_REC_DEL, .name = "orders", .nlen = 6},
+		{.type = SS_REC_SET, .name = "g1", .nlen = 2, .value = "a", .vlen = 1, .rev = rev,
+		 .commit_ms = NOW},
+		{.type = SS_REC_DEL, .name = "orders", .nlen = 6, .rev = rev, .commit_ms = NOW},
 		{.type = SS_REC_SET, .name = "g1", .nlen = 2, .value = "b", .vlen = 1,
-		 .expire_ms = NOW + 5000},
+		 .expire_ms = NOW + 5000, .rev = rev, .commit_ms = NOW},
 	};
 	if (ss_batch_add_group(&b, group, 3, NULL) < 0)
 		fz_fail("ss_batch_add_group: %s", strerror(errno));
@@ -298,6 +307,55 @@ int main(int argc, char **argv)
 	ss_store_close(s);
 	buf = log_bytes(&len);
 	save("compacted", buf, len);
+	free(buf);
+
+	/* Any bytes: names and values escaped (space, newline, NUL, '\\',
+	 * 0xff), a multi-commit under one revision, and history compacted
+	 * into the snapshot. */
+	s = fresh(0);
+	{
+		static const char name[] = "a b\n\0\\\xff", value[] = "\x01 v\\";
+		struct ss_record r = {.type = SS_REC_SET, .name = name, .nlen = sizeof(name) - 1,
+				      .value = value, .vlen = sizeof(value) - 1,
+				      .rev = next_rev++, .commit_ms = NOW};
+		struct ss_batch eb;
+		ss_batch_init(&eb);
+		if (ss_batch_add(&eb, &r, NULL) < 0)
+			fz_fail("ss_batch_add: %s", strerror(errno));
+		commit(s, &eb);
+		for (int i = 0; i < 6; i++) {
+			char v[16];
+			snprintf(v, sizeof(v), "%d", i);
+			set1(s, "hist", v, 0);
+		}
+		uint64_t mrev = next_rev++;
+		struct ss_record multi[2] = {
+			{.type = SS_REC_SET, .name = "m1", .nlen = 2, .value = "x", .vlen = 1,
+			 .rev = mrev, .commit_ms = NOW + 1},
+			{.type = SS_REC_SET, .name = "hist", .nlen = 4, .value = "m", .vlen = 1,
+			 .rev = mrev, .commit_ms = NOW + 1},
+		};
+		if (ss_batch_add_group(&eb, multi, 2, NULL) < 0)
+			fz_fail("ss_batch_add_group: %s", strerror(errno));
+		commit(s, &eb);
+		ss_batch_free(&eb);
+	}
+	ss_store_close(s);
+	buf = log_bytes(&len);
+	save("escaped-multi", buf, len);
+	free(buf);
+	{
+		/* The same log reopened (replayed) and compacted. */
+		struct ss_store_options opt = {.dir = fz_scratch_dir(), .history = 4};
+		struct ss_error err;
+		if (ss_store_open(&s, &opt, NOW, NULL, &err) < 0)
+			fz_fail("%s", err.msg);
+		if (ss_store_compact(s, NOW, &err) < 0)
+			fz_fail("%s", err.msg);
+	}
+	ss_store_close(s);
+	buf = log_bytes(&len);
+	save("escaped-multi-compacted", buf, len);
 	free(buf);
 
 	/* Preallocated: the log ends in zeros. */
