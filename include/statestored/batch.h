@@ -30,23 +30,23 @@
 #define SS_OP_REPLY 0
 
 struct ss_op {
-	int type;          /* SS_REC_SET, SS_REC_DEL, SS_REC_REV or SS_OP_REPLY */
-	size_t name_off;   /* into the batch's buf: the name as the record holds it */
-	size_t nlen;
-	size_t value_off;  /* SET */
-	size_t vlen;
-	unsigned esc;      /* SS_REC_NAME_ESC, SS_REC_VALUE_ESC: escaped in buf */
-	size_t nraw, vraw; /* raw lengths */
-	int64_t expire_ms;
-	uint64_t rev;      /* SET, DEL, REVISION */
-	int64_t commit_ms;
 	void *owner;       /* the caller's: who waits for this op's reply */
+	uint64_t rev;      /* a record's revision; a reply op's: the one its
+			    * reply names */
+	int64_t commit_ms; /* a record's */
+	int64_t expire_ms; /* SET */
+	/* Into buf: the name (and a SET's value) as the record holds them,
+	 * escaped where esc says; nraw and vraw are the raw lengths. A reply
+	 * op's name_off and nlen are its bytes in aux instead. Offsets fit 32
+	 * bits: a batch is 8 MiB plus at most one request. */
+	uint32_t name_off, nlen, nraw;
+	uint32_t value_off, vlen, vraw;
+	uint8_t type;      /* SS_REC_SET, SS_REC_DEL, SS_REC_REV or SS_OP_REPLY */
+	uint8_t esc;       /* SS_REC_NAME_ESC, SS_REC_VALUE_ESC */
 	/* The caller's, for the reply: what to answer (0 for an op that owes
-	 * none, as every op of a multi-commit but its last) and a revision. */
-	int reply;
-	uint64_t reply_rev;
-	size_t aux_off, aux_len; /* SS_OP_REPLY: bytes for the reply, in aux */
-	int result;        /* set by apply: SET 0; DEL 1 if it existed, else 0 */
+	 * none, as every op of a multi-commit but its last). */
+	uint8_t reply;
+	int8_t result;     /* set by apply: SET 0; DEL 1 if it existed, else 0 */
 };
 
 struct ss_batch {
@@ -65,15 +65,15 @@ void ss_batch_free(struct ss_batch *b);
 void ss_batch_reset(struct ss_batch *b);
 
 /* Appends one record (SET, DEL or REVISION) as an op owned by owner, with
- * reply 1 and reply_rev r->rev. r must pass ss_record_check. Returns 0, or
+ * reply 1. r must pass ss_record_check. Returns 0, or
  * -1 with errno and b unchanged: ENOMEM; EINVAL if r is not a valid SET,
  * DEL or REVISION; E2BIG if b already holds SS_GROUP_MAX ops (the caller
  * commits and starts a new batch). */
 int ss_batch_add(struct ss_batch *b, const struct ss_record *r, void *owner);
 
 /* Appends an op with no record: only a reply for owner (kind reply, rev,
- * and aux bytes p[0..n), which may be empty), answered when b is durable,
- * in order with the rest. Returns 0, or -1 (ENOMEM, E2BIG) with b
+ * and bytes p[0..n) kept in aux, which may be empty), answered when b is
+ * durable, in order with the rest. Returns 0, or -1 (ENOMEM, E2BIG) with b
  * unchanged. */
 int ss_batch_add_reply(struct ss_batch *b, void *owner, int reply, uint64_t rev, const char *p,
 		       size_t n);

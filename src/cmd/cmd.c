@@ -102,33 +102,28 @@ static int parse_ttl(const struct ss_token *t, int64_t *out)
 /* A name's state as the next staged command will find it. */
 struct current {
 	uint64_t rev; /* 0: absent */
-	const char *value;
-	size_t vlen;
 	int64_t expire_ms;
-	struct ss_entry e; /* value may point into it */
 };
 
 static void current(struct ss_cmd_env *env, const char *name, size_t nlen, struct current *c)
 {
 	struct ss_pending_state st;
+	struct ss_entry e;
 
+	c->rev = 0;
+	c->expire_ms = 0;
 	if (ss_pending_get(env->pending, name, nlen, &st)) {
-		c->rev = st.rev;
-		c->value = st.value;
-		c->vlen = st.vlen;
-		c->expire_ms = st.expire_ms;
 		/* A staged SET may expire before it is applied; then it acts
 		 * as a DEL (store.h), and so it counts as absent now. */
-		if (c->rev && c->expire_ms && c->expire_ms <= env->now_ms)
-			c->rev = 0;
+		if (st.rev && !(st.expire_ms && st.expire_ms <= env->now_ms)) {
+			c->rev = st.rev;
+			c->expire_ms = st.expire_ms;
+		}
 		return;
 	}
-	c->rev = 0;
-	if (ss_table_get(env->table, name, nlen, env->now_ms, &c->e)) {
-		c->rev = c->e.rev;
-		c->value = c->e.value;
-		c->vlen = c->e.vlen;
-		c->expire_ms = c->e.expire_ms;
+	if (ss_table_get(env->table, name, nlen, env->now_ms, &e)) {
+		c->rev = e.rev;
+		c->expire_ms = e.expire_ms;
 	}
 }
 
@@ -149,17 +144,10 @@ static enum ss_cmd_status stage_records(struct ss_cmd_env *env, struct ss_record
 	if ((n == 1 ? ss_batch_add(env->batch, rs, env->owner)
 		    : ss_batch_add_group(env->batch, rs, n, env->owner)) < 0)
 		return SS_CMD_NOMEM;
-	for (i = 0; i < n; i++) {
-		struct ss_pending_state st = {
-			.rev = rs[i].type == SS_REC_SET ? rev : 0,
-			.value = rs[i].value,
-			.vlen = rs[i].vlen,
-			.expire_ms = rs[i].expire_ms,
-			.commit_ms = rs[i].commit_ms,
-		};
-		if (ss_pending_put(env->pending, env->batch, rs[i].name, rs[i].nlen, &st) < 0)
+	for (i = 0; i < n; i++)
+		if (ss_pending_put(env->pending, env->batch, mark.nops + i, rs[i].name, rs[i].nlen) <
+		    0)
 			break;
-	}
 	if (i < n) {
 		/* Take it all back: the batch's ops (the last ones) and the
 		 * states already recorded. */
@@ -169,7 +157,7 @@ static enum ss_cmd_status stage_records(struct ss_cmd_env *env, struct ss_record
 		return SS_CMD_NOMEM;
 	}
 	ss_pending_take(env->pending, env->batch);
-	env->batch->ops[env->batch->nops - 1].reply = reply;
+	env->batch->ops[env->batch->nops - 1].reply = (uint8_t)reply;
 	return SS_CMD_STAGED;
 }
 
@@ -285,10 +273,7 @@ static enum ss_cmd_status cmd_del(const struct ss_request *req, struct ss_cmd_en
 	if (c.rev == 0)
 		return stage_reply(env, SS_REPLY_INT, 0, NULL, 0);
 	struct ss_record r = {.type = SS_REC_DEL, .name = req->argv[1].p, .nlen = req->argv[1].n};
-	enum ss_cmd_status st = stage(env, &r, SS_REPLY_INT);
-	if (st == SS_CMD_STAGED)
-		env->batch->ops[env->batch->nops - 1].reply_rev = 1;
-	return st;
+	return stage(env, &r, SS_REPLY_DELETED);
 }
 
 static enum ss_cmd_status cmd_cas(const struct ss_request *req, struct ss_cmd_env *env,
@@ -438,8 +423,14 @@ static int value_at(struct ss_cmd_env *env, const struct ss_token *name, uint64_
 	for (; ss_pending_nth(env->pending, name->p, name->n, pos, &st); pos++) {
 		if (st.rev == 0 || pos > depth)
 			return 0;
-		if (st.rev == to_rev)
+		if (st.rev != to_rev)
+			continue;
+		if (!st.value_esc)
 			return copy_value(st.value, st.vlen, buf, vlen);
+		if (!(*buf = malloc(st.vlen)))
+			return -1;
+		*vlen = ss_record_unescape(st.value, st.vlen, *buf);
+		return 1;
 	}
 	if (pos > depth)
 		return 0;
@@ -818,16 +809,18 @@ int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_batch *b, cons
 {
 	switch (op->reply) {
 	case SS_REPLY_INT:
-		return proto->integer(out, (long long)op->reply_rev);
+		return proto->integer(out, (long long)op->rev);
+	case SS_REPLY_DELETED:
+		return proto->integer(out, 1);
 	case SS_REPLY_OK_REV:
-		return proto->ok_rev(out, op->reply_rev);
+		return proto->ok_rev(out, op->rev);
 	case SS_REPLY_CONFLICT:
-		return proto->conflict(out, NULL, 0, op->reply_rev);
+		return proto->conflict(out, NULL, 0, op->rev);
 	case SS_REPLY_CONFLICT_AT:
-		return proto->conflict(out, b->aux + op->aux_off, op->aux_len, op->reply_rev);
+		return proto->conflict(out, b->aux + op->name_off, op->nlen, op->rev);
 	case SS_REPLY_NO_REV:
 		return ss_proto_errorf(proto, out, "no revision %llu in history",
-				       (unsigned long long)op->reply_rev);
+				       (unsigned long long)op->rev);
 	default:
 		return proto->ok(out);
 	}

@@ -76,7 +76,8 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 /* What an op answers once its batch is durable (ss_op.reply; 0: none). */
 enum ss_cmd_reply {
 	SS_REPLY_OK = 1,       /* OK (SET_CHECKPOINT) */
-	SS_REPLY_INT,          /* the integer reply_rev (DEL_CHECKPOINT's 1 or 0) */
+	SS_REPLY_INT,          /* the integer rev (a reply op: DEL_CHECKPOINT's 0) */
+	SS_REPLY_DELETED,      /* the integer 1 (a DEL record) */
 	SS_REPLY_OK_REV,       /* OK <rev> */
 	SS_REPLY_CONFLICT,     /* CONFLICT <rev> */
 	SS_REPLY_CONFLICT_AT,  /* CONFLICT <name> <rev>, the name in aux */

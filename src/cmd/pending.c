@@ -1,36 +1,37 @@
 /*
  * pending.c - the staged state of names, for conditions; see pending.h.
  *
- * A chained hash of nodes, one per staged change, newest first within a
- * bucket, so a name's newest node is the first found and an undo (pop) or
- * the end of a batch (every node it staged goes) uncovers the state staged
- * before it. Chains are doubly linked and each batch keeps its own list of
- * nodes, so ending a batch costs its own changes, not the size of the
- * bucket array (which grew for the largest batch ever and never shrinks).
+ * A chained hash over the staged ops of the (at most two) unapplied
+ * batches. A node is 16 bytes - chain links, the op's index, the name's
+ * hash - kept in an array per batch that is emptied, not freed, when the
+ * batch ends: the name, revision, value and expiry are read from the op
+ * and the batch's bytes, never copied, and staging a write allocates
+ * nothing once the arrays have grown to the largest batch. A node ref is
+ * the batch slot in bit 31 and the index plus one below it; 0 is none.
+ *
+ * Chains are newest first, so a name's newest node is the first found, and
+ * an undo (pop) or a batch's end uncovers the state staged before. Chains
+ * are doubly linked, so a batch's end costs its own nodes, not the size of
+ * the bucket array (which grew for the largest batch ever).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/pending.h"
+#include "statestored/limits.h"
+#include "statestored/record.h"
 
-struct ss_pending_entry {
-	struct ss_pending_entry *next, **pprev; /* the bucket's chain */
-	struct ss_pending_entry *bnext;         /* the batch's list */
-	uint64_t hash;
-	struct ss_pending_state st;
-	size_t nlen;
-	char bytes[]; /* name, then value */
-};
+#define REF_SLOT 0x80000000u
 
-/* FNV-1a: the map is small and short-lived; any decent spread will do. */
-static uint64_t hash_name(const char *p, size_t n)
+/* FNV-1a: the index is small and short-lived; any decent spread will do. */
+static uint32_t hash_name(const char *p, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325u;
+	uint32_t h = 2166136261u;
 
 	for (size_t i = 0; i < n; i++) {
 		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3u;
+		h *= 16777619u;
 	}
 	return h;
 }
@@ -41,68 +42,78 @@ void ss_pending_init(struct ss_pending *p, uint64_t rev)
 	p->rev = rev;
 }
 
-static void unlink_entry(struct ss_pending *p, struct ss_pending_entry *e)
-{
-	*e->pprev = e->next;
-	if (e->next)
-		e->next->pprev = e->pprev;
-	p->count--;
-	free(e);
-}
-
 void ss_pending_free(struct ss_pending *p)
 {
-	for (int i = 0; i < 2; i++) {
-		struct ss_pending_entry *e = p->batches[i].nodes, *next;
-		for (; e; e = next) {
-			next = e->bnext;
-			free(e);
-		}
-	}
 	free(p->buckets);
+	free(p->batches[0].nodes);
+	free(p->batches[1].nodes);
 	memset(p, 0, sizeof(*p));
 }
 
-static struct ss_pending_entry *find(const struct ss_pending *p, const char *name, size_t nlen)
+static struct ss_pending_node *node(const struct ss_pending *p, uint32_t ref)
 {
-	uint64_t h = hash_name(name, nlen);
-
-	if (!p->nbuckets)
-		return NULL;
-	for (struct ss_pending_entry *e = p->buckets[h & (p->nbuckets - 1)]; e; e = e->next)
-		if (e->hash == h && e->nlen == nlen && memcmp(e->bytes, name, nlen) == 0)
-			return e;
-	return NULL;
+	return &p->batches[ref >> 31].nodes[(ref & ~REF_SLOT) - 1];
 }
 
-int ss_pending_get(const struct ss_pending *p, const char *name, size_t nlen,
-		   struct ss_pending_state *st)
+static const struct ss_op *node_op(const struct ss_pending *p, uint32_t ref,
+				   const struct ss_batch **b)
 {
-	struct ss_pending_entry *e = find(p, name, nlen);
+	*b = p->batches[ref >> 31].b;
+	return &(*b)->ops[node(p, ref)->op];
+}
 
-	if (!e)
+/* Whether the op's name (as the batch holds it) is name[0..nlen). */
+static int op_is(const struct ss_batch *b, const struct ss_op *op, const char *name, size_t nlen)
+{
+	char raw[SS_NAME_MAX];
+
+	if (op->nraw != nlen)
 		return 0;
-	*st = e->st;
-	return 1;
+	if (!(op->esc & SS_REC_NAME_ESC))
+		return memcmp(b->buf + op->name_off, name, nlen) == 0;
+	ss_record_unescape(b->buf + op->name_off, op->nlen, raw);
+	return memcmp(raw, name, nlen) == 0;
+}
+
+/* The ref of the k-th newest node of name, or 0. */
+static uint32_t find(const struct ss_pending *p, const char *name, size_t nlen, size_t k)
+{
+	uint32_t h = hash_name(name, nlen);
+	const struct ss_batch *b;
+
+	if (!p->nbuckets)
+		return 0;
+	for (uint32_t r = p->buckets[h & (p->nbuckets - 1)]; r; r = node(p, r)->next) {
+		if (node(p, r)->hash != h)
+			continue;
+		const struct ss_op *op = node_op(p, r, &b);
+		if (op_is(b, op, name, nlen) && k-- == 0)
+			return r;
+	}
+	return 0;
 }
 
 int ss_pending_nth(const struct ss_pending *p, const char *name, size_t nlen, size_t k,
 		   struct ss_pending_state *st)
 {
-	struct ss_pending_entry *e = find(p, name, nlen);
-	uint64_t h = e ? e->hash : 0;
+	uint32_t r = find(p, name, nlen, k);
+	const struct ss_batch *b;
 
-	/* A name's nodes share a bucket, newest first; others may sit
-	 * between them. */
-	for (; e; e = e->next) {
-		if (e->hash != h || e->nlen != nlen || memcmp(e->bytes, name, nlen) != 0)
-			continue;
-		if (k-- == 0) {
-			*st = e->st;
-			return 1;
-		}
-	}
-	return 0;
+	if (!r)
+		return 0;
+	const struct ss_op *op = node_op(p, r, &b);
+	st->rev = op->type == SS_REC_SET ? op->rev : 0;
+	st->value = b->buf + op->value_off;
+	st->vlen = op->vlen;
+	st->value_esc = (op->esc & SS_REC_VALUE_ESC) != 0;
+	st->expire_ms = op->expire_ms;
+	return 1;
+}
+
+int ss_pending_get(const struct ss_pending *p, const char *name, size_t nlen,
+		   struct ss_pending_state *st)
+{
+	return ss_pending_nth(p, name, nlen, 0, st);
 }
 
 /* b's slot; with create, a free one is taken for it. There is always one:
@@ -116,8 +127,9 @@ static int slot_of(struct ss_pending *p, const struct ss_batch *b, int create)
 		if (!p->batches[i].b) {
 			p->batches[i].b = b;
 			p->batches[i].base = p->rev;
+			p->batches[i].seq = ++p->seq;
 			p->batches[i].took = 0;
-			p->batches[i].nodes = NULL;
+			p->batches[i].n = 0;
 			return i;
 		}
 	}
@@ -140,105 +152,106 @@ void ss_pending_take(struct ss_pending *p, const struct ss_batch *b)
 	p->rev++;
 }
 
-/* Puts e at the head of its bucket's chain. */
-static void link_entry(struct ss_pending_entry **head, struct ss_pending_entry *e)
+/* Puts ref at the head of its bucket's chain. */
+static void link_node(struct ss_pending *p, uint32_t ref)
 {
-	e->next = *head;
-	if (e->next)
-		e->next->pprev = &e->next;
-	e->pprev = head;
-	*head = e;
+	struct ss_pending_node *n = node(p, ref);
+	uint32_t *head = &p->buckets[n->hash & (p->nbuckets - 1)];
+
+	n->prev = 0;
+	n->next = *head;
+	if (n->next)
+		node(p, n->next)->prev = ref;
+	*head = ref;
+}
+
+static void unlink_node(struct ss_pending *p, uint32_t ref)
+{
+	struct ss_pending_node *n = node(p, ref);
+
+	if (n->prev)
+		node(p, n->prev)->next = n->next;
+	else
+		p->buckets[n->hash & (p->nbuckets - 1)] = n->next;
+	if (n->next)
+		node(p, n->next)->prev = n->prev;
+	p->count--;
 }
 
 /* Doubles the bucket array once it holds as many nodes as buckets. The
- * chains are rebuilt oldest first, so each stays newest first. */
+ * nodes are linked again oldest first (the older batch, then each batch in
+ * staging order), so every chain stays newest first. */
 static int grow(struct ss_pending *p)
 {
 	size_t n = p->nbuckets ? 2 * p->nbuckets : 64;
-	struct ss_pending_entry **nb, **order;
-	size_t k = 0;
+	uint32_t *nb;
 
 	if (p->count < p->nbuckets)
 		return 0;
-	nb = calloc(n, sizeof(*nb));
-	order = malloc((p->count ? p->count : 1) * sizeof(*order));
-	if (!nb || !order) {
-		free(nb);
-		free(order);
+	if (!(nb = calloc(n, sizeof(*nb))))
 		return -1;
-	}
-	for (size_t i = 0; i < p->nbuckets; i++)
-		for (struct ss_pending_entry *e = p->buckets[i]; e; e = e->next)
-			order[k++] = e;
-	/* Within a chain, order[] has newest first; relinking from the end
-	 * puts the oldest in first and the newest on top. */
-	while (k-- > 0)
-		link_entry(&nb[order[k]->hash & (n - 1)], order[k]);
-	free(order);
 	free(p->buckets);
 	p->buckets = nb;
 	p->nbuckets = n;
+	int first = p->batches[1].b && (!p->batches[0].b || p->batches[1].seq < p->batches[0].seq);
+	for (int k = 0; k < 2; k++) {
+		int s = k == 0 ? first : !first;
+		for (size_t i = 0; p->batches[s].b && i < p->batches[s].n; i++)
+			link_node(p, (uint32_t)s << 31 | (uint32_t)(i + 1));
+	}
 	return 0;
 }
 
-int ss_pending_put(struct ss_pending *p, const struct ss_batch *b, const char *name, size_t nlen,
-		   const struct ss_pending_state *st)
+int ss_pending_put(struct ss_pending *p, const struct ss_batch *b, size_t op, const char *name,
+		   size_t nlen)
 {
-	size_t vlen = st->rev ? st->vlen : 0;
-	struct ss_pending_entry *e;
-	int slot;
+	int s = slot_of(p, b, 1);
 
-	if (grow(p) < 0 || (slot = slot_of(p, b, 1)) < 0 ||
-	    !(e = malloc(sizeof(*e) + nlen + vlen))) {
-		errno = ENOMEM;
-		return -1;
+	if (s < 0 || grow(p) < 0)
+		goto nomem;
+	if (p->batches[s].n == p->batches[s].cap) {
+		size_t cap = p->batches[s].cap ? 2 * p->batches[s].cap : 256;
+		struct ss_pending_node *q = realloc(p->batches[s].nodes, cap * sizeof(*q));
+		if (!q)
+			goto nomem;
+		p->batches[s].nodes = q;
+		p->batches[s].cap = cap;
 	}
-	e->hash = hash_name(name, nlen);
-	e->nlen = nlen;
-	e->st = *st;
-	memcpy(e->bytes, name, nlen);
-	if (vlen)
-		memcpy(e->bytes + nlen, st->value, vlen);
-	e->st.value = e->bytes + nlen;
-	e->st.vlen = vlen;
-	link_entry(&p->buckets[e->hash & (p->nbuckets - 1)], e);
-	e->bnext = p->batches[slot].nodes;
-	p->batches[slot].nodes = e;
+	struct ss_pending_node *n = &p->batches[s].nodes[p->batches[s].n++];
+	n->op = (uint32_t)op;
+	n->hash = hash_name(name, nlen);
 	p->count++;
+	link_node(p, (uint32_t)s << 31 | (uint32_t)p->batches[s].n);
 	return 0;
+nomem:
+	errno = ENOMEM;
+	return -1;
 }
 
 void ss_pending_pop(struct ss_pending *p, const char *name, size_t nlen)
 {
-	struct ss_pending_entry *e = find(p, name, nlen);
+	uint32_t r = find(p, name, nlen, 0);
 
-	/* The newest put for name is the newest of its batch too: a command
-	 * takes back its own puts, last first, before anything else runs. */
-	for (int i = 0; e && i < 2; i++) {
-		if (p->batches[i].b && p->batches[i].nodes == e) {
-			p->batches[i].nodes = e->bnext;
-			unlink_entry(p, e);
-			return;
-		}
-	}
+	/* The newest put of all is its batch's last node. */
+	if (!r || (r & ~REF_SLOT) != p->batches[r >> 31].n)
+		return;
+	unlink_node(p, r);
+	p->batches[r >> 31].n--;
 }
 
 void ss_pending_done(struct ss_pending *p, const struct ss_batch *b, int written)
 {
-	int i = slot_of(p, b, 0);
-	struct ss_pending_entry *e, *next;
+	int s = slot_of(p, b, 0);
 
-	if (i < 0)
+	if (s < 0)
 		return;
-	for (e = p->batches[i].nodes; e; e = next) {
-		next = e->bnext;
-		unlink_entry(p, e);
-	}
+	for (size_t i = 0; i < p->batches[s].n; i++)
+		unlink_node(p, (uint32_t)s << 31 | (uint32_t)(i + 1));
 	/* None of a refused batch's revisions was acknowledged - every reply
 	 * it owed, a CONFLICT included, is the write's error - and nothing
 	 * was staged after it, so they are handed out again. */
-	if (!written && p->batches[i].took)
-		p->rev = p->batches[i].base;
-	p->batches[i].b = NULL;
-	p->batches[i].nodes = NULL;
+	if (!written && p->batches[s].took)
+		p->rev = p->batches[s].base;
+	p->batches[s].b = NULL;
+	p->batches[s].n = 0;
 }

@@ -7,17 +7,17 @@
  * that state plus everything staged before it - in the open batch and in
  * the batch whose fdatasync is still running - in staging order, or two
  * CAS from the same revision in one batch would both succeed. This module
- * keeps, per name with a staged change not yet applied, the state it will
- * have: its revision (0: deleted), value and expiry. It also hands out the
- * revisions: one per mutating command, in staging order.
+ * indexes, by name, the staged ops of those batches (a record's op in the
+ * batch holds the name's next revision, value and expiry). It also hands
+ * out the revisions: one per mutating command, in staging order.
  *
  * The commit cycle tells it when a batch ends (a commit hook): applied,
- * its names are in the table and their entries here go (unless a later
- * batch changed them again); refused (its write failed), its entries go
- * and the revision counter returns to where that batch started, since none
- * of its revisions was ever acknowledged. At most two batches are ever
- * unapplied (commit.h), and a write fails only for the newest, so that
- * rewind never skips a revision anybody saw.
+ * its names are in the table and its ops leave the index; refused (its
+ * write failed), its ops leave too and the revision counter returns to
+ * where that batch started, since none of its revisions was ever
+ * acknowledged. At most two batches are ever unapplied (commit.h), and a
+ * write fails only for the newest, so that rewind never skips a revision
+ * anybody saw.
  */
 #ifndef STATESTORED_CMD_PENDING_H
 #define STATESTORED_CMD_PENDING_H
@@ -26,31 +26,37 @@
 #include <stdint.h>
 
 #include "statestored/batch.h"
-#include "statestored/table.h"
 
-struct ss_pending_entry; /* pending.c */
+/* One indexed op: 16 bytes, with no copy of the name or value. */
+struct ss_pending_node {
+	uint32_t next, prev; /* node refs in the bucket's chain; 0: none */
+	uint32_t op;         /* index into its batch's ops */
+	uint32_t hash;
+};
 
 struct ss_pending {
-	struct ss_pending_entry **buckets;
+	uint32_t *buckets; /* node refs, newest first in each chain */
 	size_t nbuckets, count;
 	uint64_t rev; /* the last revision handed out (staged or durable) */
-	/* Each unapplied batch: where its revisions start, and its nodes
-	 * (newest first), so that its end touches only them. */
+	uint64_t seq; /* orders the batches below */
+	/* Each unapplied batch: where its revisions start, and its nodes. */
 	struct {
 		const struct ss_batch *b;
-		uint64_t base;
+		uint64_t base, seq;
 		int took;
-		struct ss_pending_entry *nodes;
+		struct ss_pending_node *nodes;
+		size_t n, cap;
 	} batches[2];
 };
 
-/* What a name will be once its staged changes are applied. */
+/* What a name will be once its staged changes are applied. value points
+ * into the batch, as the log holds it: escaped if value_esc. */
 struct ss_pending_state {
 	uint64_t rev; /* 0: deleted */
 	const char *value;
 	size_t vlen;
+	int value_esc;
 	int64_t expire_ms;
-	int64_t commit_ms;
 };
 
 /* Starts empty, handing out revisions after rev (the table's). */
@@ -72,14 +78,15 @@ int ss_pending_nth(const struct ss_pending *p, const char *name, size_t nlen, si
 uint64_t ss_pending_next(const struct ss_pending *p);
 void ss_pending_take(struct ss_pending *p, const struct ss_batch *b);
 
-/* Records that b stages name's change to st (value copied), over any
- * state staged before. Returns 0, or -1 with errno ENOMEM (nothing
- * recorded). */
-int ss_pending_put(struct ss_pending *p, const struct ss_batch *b, const char *name, size_t nlen,
-		   const struct ss_pending_state *st);
+/* Indexes b->ops[op], a SET or DEL record just staged, under its name
+ * name[0..nlen) (raw bytes), over any state staged before. Returns 0, or
+ * -1 with errno ENOMEM (nothing indexed). */
+int ss_pending_put(struct ss_pending *p, const struct ss_batch *b, size_t op, const char *name,
+		   size_t nlen);
 
-/* Takes back the newest put for name (a command that could not stage all
- * its changes undoes the ones it made): the state before it shows again. */
+/* Takes back the newest put (a command that could not stage all its
+ * changes undoes the ones it made, newest first, before anything else
+ * runs): the state before it shows again. name is that put's. */
 void ss_pending_pop(struct ss_pending *p, const char *name, size_t nlen);
 
 /* b ended: written 1 (applied) or 0 (its write failed). */

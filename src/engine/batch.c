@@ -92,24 +92,24 @@ static void append_op(struct ss_batch *b, const struct ss_record *r, void *owner
 	if (b->len == 0)
 		b->len = SS_BATCH_PREFIX;
 	op->type = r->type;
+	op->type = (uint8_t)r->type;
 	if (r->type != SS_REC_REV) {
-		op->name_off = b->len + TAG_LEN;
-		op->nlen = nesc;
-		op->nraw = r->nlen;
+		op->name_off = (uint32_t)(b->len + TAG_LEN);
+		op->nlen = (uint32_t)nesc;
+		op->nraw = (uint32_t)r->nlen;
 		op->esc = nesc != r->nlen ? SS_REC_NAME_ESC : 0;
 	}
 	if (r->type == SS_REC_SET) {
-		op->value_off = op->name_off + nesc + 1;
-		op->vlen = ss_record_escaped_len(r->value, r->vlen);
-		op->vraw = r->vlen;
+		op->value_off = op->name_off + (uint32_t)nesc + 1;
+		op->vlen = (uint32_t)ss_record_escaped_len(r->value, r->vlen);
+		op->vraw = (uint32_t)r->vlen;
 		op->esc |= op->vlen != r->vlen ? SS_REC_VALUE_ESC : 0;
 		op->expire_ms = r->expire_ms;
 	}
 	op->rev = r->rev;
 	op->commit_ms = r->commit_ms;
 	op->owner = owner;
-	op->reply = reply;
-	op->reply_rev = r->rev;
+	op->reply = (uint8_t)reply;
 	b->nrecs++;
 	b->len += ss_record_encode(r, b->buf + b->len);
 }
@@ -166,10 +166,10 @@ int ss_batch_add_reply(struct ss_batch *b, void *owner, int reply, uint64_t rev,
 	memset(op, 0, sizeof(*op));
 	op->type = SS_OP_REPLY;
 	op->owner = owner;
-	op->reply = reply;
-	op->reply_rev = rev;
-	op->aux_off = b->auxlen;
-	op->aux_len = n;
+	op->reply = (uint8_t)reply;
+	op->rev = rev;
+	op->name_off = (uint32_t)b->auxlen;
+	op->nlen = (uint32_t)n;
 	if (n)
 		memcpy(b->aux + b->auxlen, p, n);
 	b->auxlen += n;

@@ -761,7 +761,7 @@ static const char *op_name(const struct ss_batch *b, const struct ss_op *op, siz
 		return b->buf + op->name_off;
 	}
 	*n = ss_record_unescape(b->buf + op->name_off, op->nlen, name);
-	fz_check(*n == op->nraw, "a name unescaped to %zu bytes, not %zu", *n, op->nraw);
+	fz_check(*n == op->nraw, "a name unescaped to %zu bytes, not %zu", *n, (size_t)op->nraw);
 	return name;
 }
 
@@ -774,7 +774,7 @@ static const char *op_value(const struct ss_batch *b, const struct ss_op *op, si
 		return b->buf + op->value_off;
 	}
 	*n = ss_record_unescape(b->buf + op->value_off, op->vlen, value);
-	fz_check(*n == op->vraw, "a value unescaped to %zu bytes, not %zu", *n, op->vraw);
+	fz_check(*n == op->vraw, "a value unescaped to %zu bytes, not %zu", *n, (size_t)op->vraw);
 	return value;
 }
 

@@ -356,11 +356,11 @@ static void test_committed_ops_and_failures_reply_through_the_protocol(void **st
 	ss_batch_init(&b);
 	assert_int_equal(ss_batch_add_reply(&b, NULL, SS_REPLY_CONFLICT_AT, 12, "orders/p3", 9), 0);
 	struct ss_op set = {.type = SS_REC_SET, .reply = SS_REPLY_OK},
-		     del1 = {.type = SS_REC_DEL, .reply = SS_REPLY_INT, .reply_rev = 1},
-		     del0 = {.type = SS_OP_REPLY, .reply = SS_REPLY_INT, .reply_rev = 0},
-		     cas = {.type = SS_REC_SET, .reply = SS_REPLY_OK_REV, .reply_rev = 8},
-		     conflict = {.type = SS_OP_REPLY, .reply = SS_REPLY_CONFLICT, .reply_rev = 8},
-		     norev = {.type = SS_OP_REPLY, .reply = SS_REPLY_NO_REV, .reply_rev = 3};
+		     del1 = {.type = SS_REC_DEL, .reply = SS_REPLY_DELETED, .rev = 4},
+		     del0 = {.type = SS_OP_REPLY, .reply = SS_REPLY_INT, .rev = 0},
+		     cas = {.type = SS_REC_SET, .reply = SS_REPLY_OK_REV, .rev = 8},
+		     conflict = {.type = SS_OP_REPLY, .reply = SS_REPLY_CONFLICT, .rev = 8},
+		     norev = {.type = SS_OP_REPLY, .reply = SS_REPLY_NO_REV, .rev = 3};
 	const struct ss_proto *p = &ss_proto_text;
 	assert_int_equal(ss_cmd_reply_op(p, &b, &set, &out), 0);
 	assert_int_equal(ss_cmd_reply_op(p, &b, &del1, &out), 0);

@@ -12,11 +12,22 @@
 
 #include "cmd/cmd.h"
 #include "cmd/pending.h"
+#include "statestored/batch.h"
 
-static struct ss_pending_state state_of(uint64_t rev, const char *value)
+/* Stages a SET of name to value (a DEL if value is NULL) at rev into b,
+ * and indexes it, as the command layer does. */
+static void stage(struct ss_pending *p, struct ss_batch *b, const char *name, uint64_t rev,
+		  const char *value)
 {
-	struct ss_pending_state st = {.rev = rev, .value = value, .vlen = value ? strlen(value) : 0};
-	return st;
+	struct ss_record r = {.type = value ? SS_REC_SET : SS_REC_DEL,
+			      .name = name,
+			      .nlen = strlen(name),
+			      .value = value,
+			      .vlen = value ? strlen(value) : 0,
+			      .rev = rev,
+			      .commit_ms = 1000};
+	assert_int_equal(ss_batch_add(b, &r, NULL), 0);
+	assert_int_equal(ss_pending_put(p, b, b->nops - 1, name, strlen(name)), 0);
 }
 
 static void assert_staged(const struct ss_pending *p, const char *name, uint64_t rev,
@@ -26,6 +37,7 @@ static void assert_staged(const struct ss_pending *p, const char *name, uint64_t
 	assert_int_equal(ss_pending_get(p, name, strlen(name), &st), 1);
 	assert_int_equal(st.rev, rev);
 	if (value) {
+		assert_int_equal(st.value_esc, 0);
 		assert_int_equal(st.vlen, strlen(value));
 		assert_memory_equal(st.value, value, st.vlen);
 	}
@@ -42,6 +54,7 @@ static void test_revisions_follow_the_durable_one_and_are_taken_only_when_staged
 	(void)state;
 	struct ss_pending p;
 	struct ss_batch b;
+	ss_batch_init(&b);
 	ss_pending_init(&p, 41);
 	assert_int_equal(ss_pending_next(&p), 42);
 	assert_int_equal(ss_pending_next(&p), 42); /* asking takes nothing */
@@ -52,6 +65,7 @@ static void test_revisions_follow_the_durable_one_and_are_taken_only_when_staged
 	ss_pending_done(&p, &b, 1);
 	assert_int_equal(ss_pending_next(&p), 44);
 	ss_pending_free(&p);
+	ss_batch_free(&b);
 }
 
 static void test_the_newest_put_shows_and_a_pop_uncovers_the_one_before(void **state)
@@ -60,14 +74,13 @@ static void test_the_newest_put_shows_and_a_pop_uncovers_the_one_before(void **s
 	struct ss_pending p;
 	struct ss_batch b;
 	char value[] = "v1";
+	ss_batch_init(&b);
 	ss_pending_init(&p, 0);
 	assert_not_staged(&p, "a");
-	struct ss_pending_state st = state_of(1, value);
-	assert_int_equal(ss_pending_put(&p, &b, "a", 1, &st), 0);
-	value[1] = 'X'; /* the value was copied */
+	stage(&p, &b, "a", 1, value);
+	value[1] = 'X'; /* the index reads the batch's copy */
 	assert_staged(&p, "a", 1, "v1");
-	st = state_of(0, NULL); /* a staged DEL */
-	assert_int_equal(ss_pending_put(&p, &b, "a", 1, &st), 0);
+	stage(&p, &b, "a", 2, NULL); /* a staged DEL */
 	assert_staged(&p, "a", 0, NULL);
 	assert_not_staged(&p, "ab");
 	assert_not_staged(&p, "");
@@ -78,6 +91,30 @@ static void test_the_newest_put_shows_and_a_pop_uncovers_the_one_before(void **s
 	ss_pending_pop(&p, "a", 1); /* nothing to pop: harmless */
 	assert_int_equal(p.count, 0);
 	ss_pending_free(&p);
+	ss_batch_free(&b);
+}
+
+/* The index reads names and values as the batch holds them, escaped: a
+ * name with a backslash is found by its raw bytes, and an escaped value
+ * says so. */
+static void test_escaped_names_are_found_by_their_raw_bytes(void **state)
+{
+	(void)state;
+	struct ss_pending p;
+	struct ss_batch b;
+	struct ss_pending_state st;
+	ss_batch_init(&b);
+	ss_pending_init(&p, 0);
+	stage(&p, &b, "team\\job", 1, "a\\b");
+	assert_int_equal(ss_pending_get(&p, "team\\job", 8, &st), 1);
+	assert_int_equal(st.rev, 1);
+	assert_int_equal(st.value_esc, 1);
+	assert_int_equal(st.vlen, 4); /* a\\b as the log writes it */
+	assert_memory_equal(st.value, "a\\\\b", 4);
+	assert_not_staged(&p, "team\\\\job");
+	assert_not_staged(&p, "teamXjob");
+	ss_pending_free(&p);
+	ss_batch_free(&b);
 }
 
 /* Two unapplied batches: the older applied leaves the newer's states. */
@@ -86,14 +123,19 @@ static void test_an_applied_batch_leaves_what_a_later_batch_staged(void **state)
 	(void)state;
 	struct ss_pending p;
 	struct ss_batch inflight, open;
+	ss_batch_init(&inflight);
+	ss_batch_init(&open);
 	ss_pending_init(&p, 10);
-	struct ss_pending_state st = state_of(11, "x");
-	assert_int_equal(ss_pending_put(&p, &inflight, "a", 1, &st), 0);
-	assert_int_equal(ss_pending_put(&p, &inflight, "b", 1, &st), 0);
+	stage(&p, &inflight, "a", 11, "x");
+	stage(&p, &inflight, "b", 11, "x");
 	ss_pending_take(&p, &inflight);
-	st = state_of(12, "y");
-	assert_int_equal(ss_pending_put(&p, &open, "a", 1, &st), 0);
+	stage(&p, &open, "a", 12, "y");
 	ss_pending_take(&p, &open);
+	assert_staged(&p, "a", 12, "y");
+	struct ss_pending_state st;
+	assert_int_equal(ss_pending_nth(&p, "a", 1, 1, &st), 1);
+	assert_int_equal(st.rev, 11);
+	assert_int_equal(ss_pending_nth(&p, "a", 1, 2, &st), 0);
 	ss_pending_done(&p, &inflight, 1);
 	assert_staged(&p, "a", 12, "y");
 	assert_not_staged(&p, "b");
@@ -102,6 +144,8 @@ static void test_an_applied_batch_leaves_what_a_later_batch_staged(void **state)
 	assert_not_staged(&p, "a");
 	assert_int_equal(p.count, 0);
 	ss_pending_free(&p);
+	ss_batch_free(&inflight);
+	ss_batch_free(&open);
 }
 
 /* A refused batch: none of its revisions was acknowledged, so they are
@@ -112,15 +156,14 @@ static void test_a_refused_batch_gives_its_revisions_back(void **state)
 	(void)state;
 	struct ss_pending p;
 	struct ss_batch inflight, open;
+	ss_batch_init(&inflight);
+	ss_batch_init(&open);
 	ss_pending_init(&p, 5);
-	struct ss_pending_state st = state_of(6, "x");
-	assert_int_equal(ss_pending_put(&p, &inflight, "a", 1, &st), 0);
+	stage(&p, &inflight, "a", 6, "x");
 	ss_pending_take(&p, &inflight); /* 6 */
-	st = state_of(7, "y");
-	assert_int_equal(ss_pending_put(&p, &open, "a", 1, &st), 0);
+	stage(&p, &open, "a", 7, "y");
 	ss_pending_take(&p, &open); /* 7 */
-	st = state_of(8, "z");
-	assert_int_equal(ss_pending_put(&p, &open, "c", 1, &st), 0);
+	stage(&p, &open, "c", 8, "z");
 	ss_pending_take(&p, &open); /* 8 */
 	ss_pending_done(&p, &inflight, 1);
 	ss_pending_done(&p, &open, 0);
@@ -132,10 +175,13 @@ static void test_a_refused_batch_gives_its_revisions_back(void **state)
 	ss_pending_done(&p, &open, 0);
 	assert_int_equal(ss_pending_next(&p), 7);
 	ss_pending_free(&p);
+	ss_batch_free(&inflight);
+	ss_batch_free(&open);
 }
 
-/* Many names, past several doublings of the bucket array: each keeps its
- * newest state, and a batch's end removes exactly its own. */
+/* Many names, past several doublings of the bucket array (with the nodes
+ * of two batches linked again in order): each keeps its newest state, and
+ * a batch's end removes exactly its own. */
 static void test_many_names_survive_growth_newest_first(void **state)
 {
 	(void)state;
@@ -143,14 +189,14 @@ static void test_many_names_survive_growth_newest_first(void **state)
 	struct ss_batch b1, b2;
 	char name[32], value[32];
 	enum { N = 1000 };
+	ss_batch_init(&b1);
+	ss_batch_init(&b2);
 	ss_pending_init(&p, 0);
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < N; i++) {
 			snprintf(name, sizeof(name), "p%d", i);
 			snprintf(value, sizeof(value), "r%d-%d", round, i);
-			struct ss_pending_state st = state_of((uint64_t)(round * N + i + 1), value);
-			assert_int_equal(ss_pending_put(&p, round ? &b2 : &b1, name, strlen(name), &st),
-					 0);
+			stage(&p, round ? &b2 : &b1, name, (uint64_t)(round * N + i + 1), value);
 		}
 	}
 	assert_int_equal(p.count, 2 * N);
@@ -167,6 +213,8 @@ static void test_many_names_survive_growth_newest_first(void **state)
 		assert_staged(&p, name, (uint64_t)(i + 1), value);
 	}
 	ss_pending_free(&p); /* frees what b1 still holds */
+	ss_batch_free(&b1);
+	ss_batch_free(&b2);
 }
 
 /* ---- through the commands -------------------------------------------- */
@@ -266,6 +314,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_revisions_follow_the_durable_one_and_are_taken_only_when_staged),
 		cmocka_unit_test(test_the_newest_put_shows_and_a_pop_uncovers_the_one_before),
+		cmocka_unit_test(test_escaped_names_are_found_by_their_raw_bytes),
 		cmocka_unit_test(test_an_applied_batch_leaves_what_a_later_batch_staged),
 		cmocka_unit_test(test_a_refused_batch_gives_its_revisions_back),
 		cmocka_unit_test(test_many_names_survive_growth_newest_first),
