@@ -186,13 +186,13 @@ static int torn_header(const char *buf, size_t len)
  * decides where the log ends. Sets *cut to 1 if the file must be cut back
  * to lf->end. */
 static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size_t start,
-		       ss_logscan_apply_fn apply, void *arg, struct ss_logfile_report *rep,
-		       int *cut, struct ss_error *err)
+		       ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch, void *arg,
+		       struct ss_logfile_report *rep, int *cut, struct ss_error *err)
 {
 	struct ss_logscan re;
 	long long later;
 
-	if (ss_logscan_replay(lf->version, buf, size, start, apply, arg, &re) < 0) {
+	if (ss_logscan_replay(lf->version, buf, size, start, apply, prefetch, arg, &re) < 0) {
 		ss_error_set(err, SS_ERR_NOMEM, errno,
 			     "out of memory replaying the log %s at byte offset %llu (record %llu)",
 			     lf->path, (ull)re.bad, (ull)re.nrec + 1);
@@ -235,8 +235,9 @@ static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size
 	return 0;
 }
 
-int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply, void *arg,
-		    struct ss_logfile_report *rep, struct ss_error *err)
+int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply,
+		    ss_logscan_prefetch_fn prefetch, void *arg, struct ss_logfile_report *rep,
+		    struct ss_error *err)
 {
 	const struct ss_io *io = lf->io;
 	char *map = NULL;
@@ -290,7 +291,7 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply, void *arg,
 		goto out;
 	}
 	lf->version = version;
-	if (replay_file(lf, map, len, (size_t)hc, apply, arg, rep, &cut, err) < 0)
+	if (replay_file(lf, map, len, (size_t)hc, apply, prefetch, arg, rep, &cut, err) < 0)
 		goto out;
 	munmap(map, len);
 	map = NULL;

@@ -50,8 +50,9 @@ void ss_logfile_init(struct ss_logfile *lf, const char *path, const char *dir,
  * Returns 0, or -1 with *err: SS_ERR_IO, SS_ERR_CORRUPT (damage with a
  * complete group after it, or not a log), SS_ERR_VERSION, SS_ERR_NOMEM. On
  * -1, lf is closed. */
-int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply, void *arg,
-		    struct ss_logfile_report *rep, struct ss_error *err);
+int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply,
+		    ss_logscan_prefetch_fn prefetch, void *arg, struct ss_logfile_report *rep,
+		    struct ss_error *err);
 
 /* Writes buf[0..n) - one whole group - at the logical end with one pwrite
  * (after zero-filling ahead if preallocation is on). Returns 0, or -1 with *err (SS_ERR_IO) after

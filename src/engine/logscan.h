@@ -20,6 +20,11 @@
  * Returns 0, or -1 with errno (ENOMEM), which stops the scan. */
 typedef int (*ss_logscan_apply_fn)(void *arg, const struct ss_record *r);
 
+/* Optional: told of each record of a complete group a few records before
+ * apply is (stage 0 further ahead, stage 1 nearer), so that the memory the
+ * apply will touch can be loaded meanwhile. */
+typedef void (*ss_logscan_prefetch_fn)(void *arg, const struct ss_record *r, int stage);
+
 /* Where a scan stopped. */
 struct ss_logscan {
 	size_t good_end;    /* end of the last complete group applied */
@@ -38,7 +43,8 @@ struct ss_logscan {
  * Stops at the end or at the first damage; *re says where. Returns 0, or
  * -1 with errno if apply or the group array's allocation failed. */
 int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
-		      ss_logscan_apply_fn apply, void *arg, struct ss_logscan *re);
+		      ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch, void *arg,
+		      struct ss_logscan *re);
 
 /* The offset of the first complete valid group (a valid GROUP k line and k
  * valid records) that starts at or after pos, or -1. Candidate starts, per

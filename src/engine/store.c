@@ -232,6 +232,14 @@ static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t n
 			    r->commit_ms, at);
 }
 
+static void replay_prefetch(void *arg, const struct ss_record *r, int stage)
+{
+	struct replay_ctx *c = arg;
+
+	if (r->type != SS_REC_REV && !(r->esc & SS_REC_NAME_ESC))
+		ss_table_prefetch(c->s->table, r->name, r->nlen, stage);
+}
+
 static int replay_apply(void *arg, const struct ss_record *r)
 {
 	struct replay_ctx *c = arg;
@@ -295,7 +303,7 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	ss_logfile_init(&s->log, s->log_path, s->dir, s->io, opt->prealloc_bytes);
 	ctx.s = s;
 	ctx.now_ms = now_ms;
-	if (ss_logfile_open(&s->log, replay_apply, &ctx, &lrep, err) < 0)
+	if (ss_logfile_open(&s->log, replay_apply, replay_prefetch, &ctx, &lrep, err) < 0)
 		goto out;
 	/* A log an older version wrote is rewritten in the current format
 	 * now, before anything is appended to it: a compaction's tail is

@@ -394,6 +394,17 @@ static int insert(struct ss_table *t, uint64_t h, const struct ss_entry *e)
 	return 0;
 }
 
+void ss_table_prefetch(const struct ss_table *t, const char *name, size_t nlen, int stage)
+{
+	size_t i = hash_bytes(name, nlen) & (t->cap - 1);
+
+	if (stage == 0) {
+		__builtin_prefetch(&t->slots[i]);
+	} else if (t->slots[i] != SLOT_EMPTY) {
+		__builtin_prefetch(ss_slab_ptr(&t->ents.slab, t->slots[i]));
+	}
+}
+
 int ss_table_set(struct ss_table *t, const char *name, size_t nlen, const char *value,
 		 size_t vlen, int64_t expire_ms, uint64_t rev, int64_t commit_ms, int64_t now_ms)
 {
