@@ -99,6 +99,13 @@ size_t ss_table_history(const struct ss_table *t, const char *name, size_t nlen,
 int ss_table_get(struct ss_table *t, const char *name, size_t nlen, int64_t now_ms,
 		 struct ss_entry *out);
 
+/* Replay's hint, for a name it will set soon: stage 0 starts loading the
+ * slot where its probe starts, stage 1 (once that slot is in cache) the
+ * entry that slot refers to. Changes nothing and may be skipped. A replay
+ * is bound by these cache misses: hinting a few records ahead lets them
+ * overlap. */
+void ss_table_prefetch(const struct ss_table *t, const char *name, size_t nlen, int stage);
+
 /* Removes name. Returns 1 if it was present and unexpired at now_ms, else 0
  * (an expired entry is removed all the same). */
 int ss_table_del(struct ss_table *t, const char *name, size_t nlen, int64_t now_ms);
