@@ -337,9 +337,9 @@ class TestDamagedLog(RestartCase):
         self.write_records(3)
         self.d.kill()
         data = self.read_log()
-        self.assertTrue(data.startswith(b"statestored-log 1\n"))
+        self.assertTrue(data.startswith(b"statestored-log 2\n"))
         with open(self.log_path(), "wb") as f:
-            f.write(b"statestored-log 2\n" + data[len(b"statestored-log 1\n"):])
+            f.write(b"statestored-log 3\n" + data[len(b"statestored-log 2\n"):])
         self.assertEqual(self.start_expecting_exit(), 4, self.d.log())
         self.assertRegex(self.d.log(), r"(?i)version")
 

@@ -34,7 +34,8 @@ The RSS bound of a scenario (all figures in the table are MiB):
   entry) + 32 MiB (the open batch: 2 x its 8 MiB soft cap, and its op array)
   + per connection: 4 KiB (struct, watchers, libev slots)
                     + IN  if it ever sent a byte: the input buffer,
-                          pow2(max_line + 2) = 256 KiB at the default max-line
+                          pow2(max_line + 2) = 256 KiB at the load runs'
+                          --max-line of 128 KiB
                     + OUT if it may leave replies unread: the output buffer,
                           pow2(256 KiB backpressure mark + largest reply)
                           = 512 KiB
@@ -59,11 +60,11 @@ import time
 
 from . import harness
 from .client import Client, reset_close
-from .load_util import (ASAN_QUARANTINE_MB, HOST, KIB, MIB, NO_PROGRESS, LoadDaemon, Probes,
-                        RssMonitor, connect_many, percentile, raise_nofile, run_workers, verify,
-                        _worker_entry)
+from .load_util import (ASAN_QUARANTINE_MB, HOST, KIB, LOAD_MAX_LINE, MIB, NO_PROGRESS,
+                        LoadDaemon, Probes, RssMonitor, connect_many, percentile, raise_nofile,
+                        run_workers, verify, _worker_entry)
 
-MAX_LINE = 128 * KIB      # the daemon's default --max-line
+MAX_LINE = LOAD_MAX_LINE  # the load runs' --max-line (load_util.LoadDaemon)
 OUT_HIGH = 256 * KIB      # SS_SESSION_OUT_HIGH
 VALUE_MAX = 65536         # SS_VALUE_MAX
 BIG_VALUE = b"B" * VALUE_MAX

@@ -49,12 +49,19 @@ def sanitized(path=None):
         return False
 
 
+LOAD_MAX_LINE = 128 * 1024  # --max-line of the load runs
+
+
 class LoadDaemon(harness.Daemon):
     """The harness's Daemon, started with RLIMIT_NOFILE raised in the child
     (preexec_fn) and a --max-clients large enough for the load."""
 
     def __init__(self, nofile, max_clients, data_dir=None, extra_args=()):
-        args = ["--max-clients", str(max_clients), "--log-level", "info"] + list(extra_args)
+        # The line limit the scenarios' sizes and memory bounds assume
+        # (load.py's MAX_LINE), given explicitly: the default is 2 MiB,
+        # for multi-commits, and would make the bound 16x looser.
+        args = ["--max-clients", str(max_clients), "--log-level", "info",
+                "--max-line", str(LOAD_MAX_LINE)] + list(extra_args)
         env = None
         self.asan = sanitized()
         if self.asan:
