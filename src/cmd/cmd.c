@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
 #include "common/numparse.h"
 #include "statestored/limits.h"
 
@@ -36,11 +37,7 @@ static enum ss_cmd_status replied(int rc)
 	return rc < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
 }
 
-/* Replies with the error msg (formatted) and counts it. */
-static enum ss_cmd_status reply_err(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt,
-				    ...) __attribute__((format(printf, 3, 4)));
-static enum ss_cmd_status reply_err(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt,
-				    ...)
+enum ss_cmd_status ss_cmd_error(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -55,10 +52,7 @@ static enum ss_cmd_status reply_err(struct ss_cmd_env *env, struct ss_buf *out, 
 	return replied(env->proto->error(out, msg));
 }
 
-/* Copies at most 32 bytes of t into buf (33 bytes) for an error message,
- * printable bytes only ('?' for the others): a reply line must never carry
- * a '\r', a NUL or other control bytes a client sent. Returns buf. */
-static const char *echo(const struct ss_token *t, char *buf)
+const char *ss_cmd_echo(const struct ss_token *t, char *buf)
 {
 	size_t n = t->n < 32 ? t->n : 32;
 
@@ -82,7 +76,7 @@ static const char *check_token(const struct ss_token *t, size_t max, const char 
 	return NULL;
 }
 
-static const char *check_name(const struct ss_token *t)
+const char *ss_cmd_check_name(const struct ss_token *t)
 {
 	return check_token(t, SS_NAME_MAX, "name too long", "invalid name");
 }
@@ -240,7 +234,7 @@ static struct ss_record set_record(const struct ss_token *name, const char *valu
 static enum ss_cmd_status cmd_set(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
-	const char *why = check_name(&req->argv[1]);
+	const char *why = ss_cmd_check_name(&req->argv[1]);
 	int64_t expire_ms;
 
 	if (!why)
@@ -248,9 +242,9 @@ static enum ss_cmd_status cmd_set(const struct ss_request *req, struct ss_cmd_en
 	if (!why)
 		why = check_quota(env);
 	if (why)
-		return reply_err(env, out, "%s", why);
+		return ss_cmd_error(env, out, "%s", why);
 	if (expiry(env, req->argc == 4 ? &req->argv[3] : NULL, &expire_ms) < 0)
-		return reply_err(env, out, "invalid ttl");
+		return ss_cmd_error(env, out, "invalid ttl");
 	struct ss_record r = set_record(&req->argv[1], req->argv[2].p, req->argv[2].n, expire_ms);
 	return stage(env, &r, SS_REPLY_OK);
 }
@@ -258,14 +252,14 @@ static enum ss_cmd_status cmd_set(const struct ss_request *req, struct ss_cmd_en
 static enum ss_cmd_status cmd_del(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
-	const char *why = check_name(&req->argv[1]);
+	const char *why = ss_cmd_check_name(&req->argv[1]);
 	struct current c;
 	uint64_t want;
 
 	if (why)
-		return reply_err(env, out, "%s", why);
+		return ss_cmd_error(env, out, "%s", why);
 	if (req->argc == 3 && parse_rev(&req->argv[2], &want) < 0)
-		return reply_err(env, out, "invalid revision: want a decimal from 0 to 2^64-1");
+		return ss_cmd_error(env, out, "invalid revision: want a decimal from 0 to 2^64-1");
 	current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (req->argc == 3 && c.rev != want)
 		return stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
@@ -279,7 +273,7 @@ static enum ss_cmd_status cmd_del(const struct ss_request *req, struct ss_cmd_en
 static enum ss_cmd_status cmd_cas(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
-	const char *why = check_name(&req->argv[1]);
+	const char *why = ss_cmd_check_name(&req->argv[1]);
 	struct current c;
 	uint64_t want;
 	int64_t expire_ms;
@@ -291,9 +285,9 @@ static enum ss_cmd_status cmd_cas(const struct ss_request *req, struct ss_cmd_en
 	if (!why)
 		why = check_quota(env);
 	if (why)
-		return reply_err(env, out, "%s", why);
+		return ss_cmd_error(env, out, "%s", why);
 	if (expiry(env, req->argc == 5 ? &req->argv[4] : NULL, &expire_ms) < 0)
-		return reply_err(env, out, "invalid ttl");
+		return ss_cmd_error(env, out, "invalid ttl");
 	current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (c.rev != want)
 		return stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
@@ -342,13 +336,13 @@ static enum ss_cmd_status multi_commit(const struct ss_request *req, struct ss_c
 	enum ss_cmd_status st;
 
 	if (nargs % step != 0)
-		return reply_err(env, out, "wrong number of arguments for '%s': want %s",
+		return ss_cmd_error(env, out, "wrong number of arguments for '%s': want %s",
 				 step == 2 ? "MSET_CHECKPOINT" : "MCAS_CHECKPOINT",
 				 step == 2 ? "pairs of <name> <value>"
 					   : "triples of <name> <expected_rev> <value>");
 	for (int i = 1; i < req->argc && !why; i += step) {
 		uint64_t want;
-		why = check_name(&req->argv[i]);
+		why = ss_cmd_check_name(&req->argv[i]);
 		if (!why && step == 3 && parse_rev(&req->argv[i + 1], &want) < 0)
 			why = "invalid revision: want a decimal from 0 to 2^64-1";
 		if (!why)
@@ -357,12 +351,12 @@ static enum ss_cmd_status multi_commit(const struct ss_request *req, struct ss_c
 	if (!why)
 		why = check_quota(env);
 	if (why)
-		return reply_err(env, out, "%s", why);
+		return ss_cmd_error(env, out, "%s", why);
 	int dup = duplicate_name(req, 1, step, n);
 	if (dup < 0)
 		return SS_CMD_NOMEM;
 	if (dup)
-		return reply_err(env, out, "the same pipeline twice in one multi-commit");
+		return ss_cmd_error(env, out, "the same pipeline twice in one multi-commit");
 	for (int i = 1; step == 3 && i < req->argc; i += step) {
 		struct current c;
 		uint64_t want;
@@ -448,7 +442,7 @@ static int value_at(struct ss_cmd_env *env, const struct ss_token *name, uint64_
 static enum ss_cmd_status cmd_rollback(const struct ss_request *req, struct ss_cmd_env *env,
 				       struct ss_buf *out)
 {
-	const char *why = check_name(&req->argv[1]);
+	const char *why = ss_cmd_check_name(&req->argv[1]);
 	uint64_t to_rev, want = 0;
 	struct current c;
 	char *value;
@@ -460,7 +454,7 @@ static enum ss_cmd_status cmd_rollback(const struct ss_request *req, struct ss_c
 	if (!why)
 		why = check_quota(env);
 	if (why)
-		return reply_err(env, out, "%s", why);
+		return ss_cmd_error(env, out, "%s", why);
 	current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (req->argc == 4 && c.rev != want)
 		return stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
@@ -484,9 +478,9 @@ static enum ss_cmd_status cmd_rollback(const struct ss_request *req, struct ss_c
 static int read_entry(const struct ss_request *req, struct ss_cmd_env *env, struct ss_buf *out,
 		      struct ss_entry *e, int *found, enum ss_cmd_status *st)
 {
-	const char *why = check_name(&req->argv[1]);
+	const char *why = ss_cmd_check_name(&req->argv[1]);
 	if (why) {
-		*st = reply_err(env, out, "%s", why);
+		*st = ss_cmd_error(env, out, "%s", why);
 		return 0;
 	}
 	if (!env->may_reply) {
@@ -511,7 +505,7 @@ static enum ss_cmd_status cmd_get(const struct ss_request *req, struct ss_cmd_en
 	/* Only a log written before NULL was refused can hold it: say so,
 	 * rather than let the checkpoint read back as missing. */
 	if (reserved_value(e.value, e.vlen))
-		return reply_err(env, out,
+		return ss_cmd_error(env, out,
 				 "the stored value is 'NULL', which reads as missing; set it again");
 	return replied(env->proto->value(out, e.value, e.vlen));
 }
@@ -549,8 +543,7 @@ static enum ss_cmd_status cmd_getrev(const struct ss_request *req, struct ss_cmd
 	return replied(env->proto->rev_value(out, e.rev, e.value, e.vlen));
 }
 
-/* Parses a count: 1..max. */
-static int parse_count(const struct ss_token *t, uint64_t max, uint64_t *out)
+int ss_cmd_parse_count(const struct ss_token *t, uint64_t max, uint64_t *out)
 {
 	return ss_parse_u64(t->p, t->n, out) < 0 || *out < 1 || *out > max ? -1 : 0;
 }
@@ -558,16 +551,16 @@ static int parse_count(const struct ss_token *t, uint64_t max, uint64_t *out)
 static enum ss_cmd_status cmd_history(const struct ss_request *req, struct ss_cmd_env *env,
 				      struct ss_buf *out)
 {
-	const char *why = check_name(&req->argv[1]);
+	const char *why = ss_cmd_check_name(&req->argv[1]);
 	uint64_t count = SS_HISTORY_MAX + 1;
 	struct ss_version *v;
 	size_t n, before = ss_buf_size(out);
 	int rc;
 
-	if (!why && req->argc == 3 && parse_count(&req->argv[2], SS_HISTORY_MAX + 1, &count) < 0)
+	if (!why && req->argc == 3 && ss_cmd_parse_count(&req->argv[2], SS_HISTORY_MAX + 1, &count) < 0)
 		why = "invalid count: want 1 to 1001";
 	if (why)
-		return reply_err(env, out, "%s", why);
+		return ss_cmd_error(env, out, "%s", why);
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	size_t depth = ss_table_history_depth(env->table) + 1;
@@ -583,112 +576,6 @@ static enum ss_cmd_status cmd_history(const struct ss_request *req, struct ss_cm
 	if (rc == 0)
 		rc = env->proto->rows_end(out);
 	free(v);
-	if (rc < 0) {
-		out->len = out->off + before;
-		return SS_CMD_NOMEM;
-	}
-	return SS_CMD_REPLIED;
-}
-
-/* LIST_CHECKPOINTS cursors. The table's cursor is a position; the client
- * gets it with a 16-bit check beside it, so that a cursor the server never
- * issued (a typo, a number from elsewhere) is an error, not a silent skip
- * to some place in the table. */
-#define CURSOR_CHECK_BITS 16
-
-static uint64_t cursor_check(uint64_t pos)
-{
-	uint64_t h = (pos + 1) * 0x9e3779b97f4a7c15u;
-
-	return (h ^ (h >> 29)) >> (64 - CURSOR_CHECK_BITS);
-}
-
-static uint64_t cursor_encode(uint64_t pos)
-{
-	return pos == 0 ? 0 : pos << CURSOR_CHECK_BITS | cursor_check(pos);
-}
-
-/* Returns 0 and the table position, or -1 for a cursor never issued. */
-static int cursor_decode(uint64_t c, uint64_t *pos)
-{
-	*pos = c >> CURSOR_CHECK_BITS;
-	if (c == 0)
-		return 0;
-	return *pos != 0 && (c & ((1u << CURSOR_CHECK_BITS) - 1)) == cursor_check(*pos) ? 0 : -1;
-}
-
-struct listing {
-	const struct ss_proto *proto;
-	struct ss_buf *out;
-	size_t rows, want;
-	int rc;
-};
-
-/* Replies past this stop a call early (the cursor resumes): 10,000 rows
- * of 64 KiB values would be 640 MB in one reply. */
-#define LIST_REPLY_BYTES (1024 * 1024)
-
-static int list_one(void *arg, const struct ss_entry *e)
-{
-	struct listing *l = arg;
-
-	if (l->rc == 0)
-		l->rc = l->proto->listed(l->out, e->name, e->nlen, e->rev, e->commit_ms, e->value,
-					 e->vlen);
-	l->rows++;
-	return l->rc < 0 || l->rows >= l->want || ss_buf_size(l->out) >= LIST_REPLY_BYTES;
-}
-
-static enum ss_cmd_status cmd_list(const struct ss_request *req, struct ss_cmd_env *env,
-				   struct ss_buf *out)
-{
-	uint64_t cursor, pos, count = SS_LIST_COUNT_DEFAULT;
-	const struct ss_token *prefix = NULL;
-	struct ss_buf rows;
-	char word[33];
-
-	if (ss_parse_u64(req->argv[1].p, req->argv[1].n, &cursor) < 0 ||
-	    cursor_decode(cursor, &pos) < 0)
-		return reply_err(env, out, "invalid cursor: use 0 or a cursor LIST_CHECKPOINTS returned");
-	for (int i = 2; i < req->argc; i += 2) {
-		if (i + 1 >= req->argc)
-			return reply_err(env, out, "syntax error: '%s' wants a value",
-					 echo(&req->argv[i], word));
-		if (ss_token_is(&req->argv[i], "PREFIX")) {
-			const char *why = check_name(&req->argv[i + 1]);
-			if (why)
-				return reply_err(env, out, "invalid prefix: %s", why);
-			prefix = &req->argv[i + 1];
-		} else if (ss_token_is(&req->argv[i], "COUNT")) {
-			if (parse_count(&req->argv[i + 1], SS_LIST_COUNT_MAX, &count) < 0)
-				return reply_err(env, out, "invalid count: want 1 to %d",
-						 SS_LIST_COUNT_MAX);
-		} else {
-			return reply_err(env, out,
-					 "syntax error: unknown keyword '%s': want PREFIX or COUNT",
-					 echo(&req->argv[i], word));
-		}
-	}
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	/* Rows go to their own buffer: the CURSOR line leads the reply but
-	 * is known only once the scan has run. Each call visits at most 10
-	 * home buckets per row asked for, so a sparse PREFIX may return few
-	 * rows (or none) with a cursor to go on: bounded work per call is the
-	 * point. */
-	ss_buf_init(&rows);
-	struct listing l = {.proto = env->proto, .out = &rows, .want = count};
-	uint64_t next = ss_table_scan(env->table, pos, 10 * count, prefix ? prefix->p : NULL,
-				      prefix ? prefix->n : 0, env->now_ms, list_one, &l);
-	size_t before = ss_buf_size(out);
-	int rc = l.rc;
-	if (rc == 0)
-		rc = env->proto->cursor(out, cursor_encode(next));
-	if (rc == 0)
-		rc = ss_buf_append(out, ss_buf_head(&rows), ss_buf_size(&rows));
-	if (rc == 0)
-		rc = env->proto->rows_end(out);
-	ss_buf_free(&rows);
 	if (rc < 0) {
 		out->len = out->off + before;
 		return SS_CMD_NOMEM;
@@ -761,7 +648,7 @@ static const struct ss_cmd commands[] = {
 	CMD("MCAS_CHECKPOINT", 3, SS_ARGS_MAX - 1, WRITE, cmd_mcas),
 	CMD("HISTORY_CHECKPOINT", 1, 2, READ, cmd_history),
 	CMD("ROLLBACK_CHECKPOINT", 2, 3, WRITE, cmd_rollback),
-	CMD("LIST_CHECKPOINTS", 1, 5, READ, cmd_list),
+	CMD("LIST_CHECKPOINTS", 1, 5, READ, ss_cmd_list),
 };
 
 const struct ss_cmd *ss_cmd_table(size_t *n)
@@ -792,15 +679,15 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 			name[i] = ss_is_token_char(c) ? (char)c : '?';
 		}
 		name[n] = '\0';
-		return reply_err(env, out, "unknown command '%s'", name);
+		return ss_cmd_error(env, out, "unknown command '%s'", name);
 	}
 	if (req->nomem)
 		return SS_CMD_NOMEM;
 	if (req->too_many)
-		return reply_err(env, out, "too many arguments");
+		return ss_cmd_error(env, out, "too many arguments");
 	int nargs = req->argc - 1;
 	if (nargs < cmd->min_args || nargs > cmd->max_args)
-		return reply_err(env, out, "wrong number of arguments for '%s'", cmd->name);
+		return ss_cmd_error(env, out, "wrong number of arguments for '%s'", cmd->name);
 	return cmd->run(req, env, out);
 }
 

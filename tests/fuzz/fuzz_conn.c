@@ -707,8 +707,20 @@ static void check_listing(struct fz *z, const struct fconn *c, const struct ss_r
 	for (int i = 2; i + 1 < req->argc; i += 2)
 		if (word_is(&req->argv[i], "PREFIX"))
 			prefix = &req->argv[i + 1];
-	fz_check(end - p > 7 && sscanf(p, "CURSOR %llu\n%n", &next, &n) == 1 && n > 0,
-		 "conn %d: a listing starts '%.*s'", c->id, (int)(end - p < 40 ? end - p : 40), p);
+	/* The reply is not NUL-terminated: parse it within [p, end). */
+	const char *nl0 = memchr(p, '\n', (size_t)(end - p));
+	next = 0;
+	if (nl0 && nl0 - p > 7 && memcmp(p, "CURSOR ", 7) == 0) {
+		n = (int)(nl0 - p) + 1;
+		for (const char *d = p + 7; d < nl0 && n > 0; d++) {
+			if (*d < '0' || *d > '9' || next > (~0ull - 9) / 10)
+				n = 0;
+			else
+				next = next * 10 + (unsigned long long)(*d - '0');
+		}
+	}
+	fz_check(n > 0, "conn %d: a listing starts '%.*s'", c->id,
+		 (int)(end - p < 40 ? end - p : 40), p);
 	p += n;
 	if (next && !cursor_issued(z, next)) {
 		z->cursors = fz_realloc(z->cursors, (z->ncursors + 1) * sizeof(*z->cursors));
