@@ -52,9 +52,9 @@ enum ss_cmd_status ss_cmd_error(struct ss_cmd_env *env, struct ss_buf *out, cons
 	return replied(env->proto->error(out, msg));
 }
 
-const char *ss_cmd_echo(const struct ss_token *t, char *buf)
+const char *ss_cmd_echo(const struct ss_token *t, char *buf, size_t max)
 {
-	size_t n = t->n < 32 ? t->n : 32;
+	size_t n = t->n < max ? t->n : max;
 
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)t->p[i];
@@ -169,6 +169,9 @@ static enum ss_cmd_status stage_reply(struct ss_cmd_env *env, int reply, uint64_
 	return SS_CMD_STAGED;
 }
 
+/* The error for a revision parse_rev refuses. */
+#define BAD_REV "invalid revision: want a decimal from 0 to 2^64-1"
+
 /* Parses a revision: decimal digits (leading zeros allowed), a u64. */
 static int parse_rev(const struct ss_token *t, uint64_t *out)
 {
@@ -259,7 +262,7 @@ static enum ss_cmd_status cmd_del(const struct ss_request *req, struct ss_cmd_en
 	if (why)
 		return ss_cmd_error(env, out, "%s", why);
 	if (req->argc == 3 && parse_rev(&req->argv[2], &want) < 0)
-		return ss_cmd_error(env, out, "invalid revision: want a decimal from 0 to 2^64-1");
+		return ss_cmd_error(env, out, BAD_REV);
 	current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (req->argc == 3 && c.rev != want)
 		return stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
@@ -281,7 +284,7 @@ static enum ss_cmd_status cmd_cas(const struct ss_request *req, struct ss_cmd_en
 	if (!why)
 		why = check_value(&req->argv[3]);
 	if (!why && parse_rev(&req->argv[2], &want) < 0)
-		why = "invalid revision: want a decimal from 0 to 2^64-1";
+		why = BAD_REV;
 	if (!why)
 		why = check_quota(env);
 	if (why)
@@ -344,7 +347,7 @@ static enum ss_cmd_status multi_commit(const struct ss_request *req, struct ss_c
 		uint64_t want;
 		why = ss_cmd_check_name(&req->argv[i]);
 		if (!why && step == 3 && parse_rev(&req->argv[i + 1], &want) < 0)
-			why = "invalid revision: want a decimal from 0 to 2^64-1";
+			why = BAD_REV;
 		if (!why)
 			why = check_value(&req->argv[i + step - 1]);
 	}
@@ -450,7 +453,7 @@ static enum ss_cmd_status cmd_rollback(const struct ss_request *req, struct ss_c
 
 	if (!why && (parse_rev(&req->argv[2], &to_rev) < 0 ||
 		     (req->argc == 4 && parse_rev(&req->argv[3], &want) < 0)))
-		why = "invalid revision: want a decimal from 0 to 2^64-1";
+		why = BAD_REV;
 	if (!why)
 		why = check_quota(env);
 	if (why)
@@ -671,15 +674,9 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 	const struct ss_cmd *cmd = ss_cmd_lookup(&req->argv[0]);
 
 	if (!cmd) {
-		/* Echo at most 64 bytes of the name, printable bytes only. */
 		char name[65];
-		size_t n = req->argv[0].n < 64 ? req->argv[0].n : 64;
-		for (size_t i = 0; i < n; i++) {
-			unsigned char c = (unsigned char)req->argv[0].p[i];
-			name[i] = ss_is_token_char(c) ? (char)c : '?';
-		}
-		name[n] = '\0';
-		return ss_cmd_error(env, out, "unknown command '%s'", name);
+		return ss_cmd_error(env, out, "unknown command '%s'",
+				    ss_cmd_echo(&req->argv[0], name, 64));
 	}
 	if (req->nomem)
 		return SS_CMD_NOMEM;

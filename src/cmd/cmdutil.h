@@ -15,10 +15,11 @@
 enum ss_cmd_status ss_cmd_error(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Copies at most 32 bytes of t into buf (33 bytes) for an error message,
- * printable bytes only ('?' for the others): a reply line must never carry
- * a '\r', a NUL or other control bytes a client sent. Returns buf. */
-const char *ss_cmd_echo(const struct ss_token *t, char *buf);
+/* Copies at most max bytes of t into buf (max + 1 bytes) for an error
+ * message, printable bytes only ('?' for the others): a reply line must
+ * never carry a '\r', a NUL or other control bytes a client sent. Returns
+ * buf. */
+const char *ss_cmd_echo(const struct ss_token *t, char *buf, size_t max);
 
 /* NULL if t is a valid pipeline name, else the reason it is refused. */
 const char *ss_cmd_check_name(const struct ss_token *t);

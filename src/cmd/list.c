@@ -73,7 +73,7 @@ enum ss_cmd_status ss_cmd_list(const struct ss_request *req, struct ss_cmd_env *
 	for (int i = 2; i < req->argc; i += 2) {
 		if (i + 1 >= req->argc)
 			return ss_cmd_error(env, out, "syntax error: '%s' wants a value",
-					 ss_cmd_echo(&req->argv[i], word));
+					 ss_cmd_echo(&req->argv[i], word, sizeof(word) - 1));
 		if (ss_token_is(&req->argv[i], "PREFIX")) {
 			const char *why = ss_cmd_check_name(&req->argv[i + 1]);
 			if (why)
@@ -86,7 +86,7 @@ enum ss_cmd_status ss_cmd_list(const struct ss_request *req, struct ss_cmd_env *
 		} else {
 			return ss_cmd_error(env, out,
 					 "syntax error: unknown keyword '%s': want PREFIX or COUNT",
-					 ss_cmd_echo(&req->argv[i], word));
+					 ss_cmd_echo(&req->argv[i], word, sizeof(word) - 1));
 		}
 	}
 	if (!env->may_reply)

@@ -201,8 +201,9 @@ static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_e
  * A v1 record has no commit time (0), and one from the future (the clock
  * stepped back since) is no guide: those are judged at now_ms. A SET
  * already expired at the time it is judged acts as a DEL. Entries that
- * expired between their commit and now_ms are the caller's to drop. Returns 0, 1 if an expired SET acted as a
- * DEL, -1 on ENOMEM; *existed: whether a DEL found the name. */
+ * expired between their commit and now_ms are the caller's to drop.
+ * Returns 0, 1 if an expired SET acted as a DEL, -1 on ENOMEM; *existed:
+ * whether a DEL found the name. */
 static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t now_ms,
 			int *existed)
 {
