@@ -2,15 +2,17 @@
  * logscan.c - reading a log's bytes; see logscan.h.
  *
  * Records are decoded in place: they point into the buffer, and nothing is
- * allocated or copied per record. A group's records are held as decoded
- * records in one array, grown as needed and reused for every group, until
- * the whole group is known to be valid.
+ * allocated or copied per record. Decoded records are held in blocks of
+ * whole groups, arrays grown as needed and reused, and a group is applied
+ * only once all its records were read and found valid.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/logscan.h"
+#include "engine/thread.h"
 
 /* 1 if c can appear in a record line: a token byte or the space (an
  * escaped field holds only token bytes). */
@@ -93,72 +95,225 @@ static int grow(struct ss_record **rs, size_t *cap, size_t n)
 	return 0;
 }
 
-/* How far ahead of apply the prefetch hints run, in records: a cache miss
- * costs about as much as applying a few records. */
-#define AHEAD_SLOT 16
-#define AHEAD_ENTRY 8
+/*
+ * Replay in two stages: decode (find each line, parse its fields, check its
+ * CRC) and apply (the table). Decoding is about a third of a replay and
+ * needs nothing from the table, so on a log worth it a second thread
+ * decodes blocks of whole groups while this one applies the blocks before.
+ * Records point into the mapped log, which outlives both, so a block is
+ * only an array of decoded records. A block ends after the group that
+ * takes it past BLOCK_RECS records, so a group is never split; the last
+ * block carries the scan's verdict.
+ */
+#define BLOCK_RECS 2048
+#define NBLOCKS 4
 
-int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
-		      ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch, void *arg,
-		      struct ss_logscan *re)
+size_t ss_logscan_thread_min = 4u << 20;
+
+struct block {
+	struct ss_record *rs; /* the decoded records of whole groups */
+	size_t n, cap;
+	int last;	       /* the scan ended here: verdict holds */
+	int nomem;	       /* ... because rs could not grow */
+	int full;	       /* decoded, not yet applied (threaded only) */
+	struct ss_logscan verdict;
+};
+
+struct scan {
+	long version;
+	const char *buf;
+	size_t size, pos;
+	uint64_t nrec;
+	struct ss_logscan re; /* the decoder's running state */
+	/* threaded only */
+	struct block blk[NBLOCKS];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop; /* the applier gave up: the decoder ends */
+};
+
+/* Decodes whole groups from s->pos into b until it holds BLOCK_RECS records
+ * or the scan ends (b->last, with the verdict). */
+static void decode_block(struct scan *s, struct block *b)
 {
-	struct ss_record r, *rs = NULL; /* one group's records, reused */
-	size_t cap = 0, used, gpos;
-	uint64_t nrec = 0;
-
-	re->groups = re->data = 0;
+	struct ss_logscan *re = &s->re;
+	struct ss_record r;
+	size_t used, gpos;
 	uint32_t count, k;
 	enum ss_dec d = SS_DEC_OK;
-	int ret = -1;
 
-	for (;;) {
-		re->good_end = re->bad = re->group = pos;
-		re->good_nrec = re->nrec = nrec;
+	b->n = 0;
+	b->last = b->nomem = 0;
+	while (b->n < BLOCK_RECS) {
+		re->good_end = re->bad = re->group = s->pos;
+		re->good_nrec = re->nrec = s->nrec;
 		re->why = "is not a valid GROUP line";
-		if (pos == size)
+		b->last = 1;
+		if (s->pos == s->size)
 			break;
-		if (ss_record_decode_version(version, buf + pos, size - pos, &r, &used) != SS_DEC_OK)
+		if (ss_record_decode_version(s->version, s->buf + s->pos, s->size - s->pos, &r,
+					     &used) != SS_DEC_OK)
 			break;
 		if (r.type != SS_REC_GROUP) {
 			re->why = "is a record outside any group";
 			break;
 		}
 		count = r.count;
-		if (grow(&rs, &cap, count) < 0)
-			goto out;
-		gpos = pos + used;
+		if (grow(&b->rs, &b->cap, b->n + count) < 0) {
+			b->nomem = 1;
+			break;
+		}
+		gpos = s->pos + used;
 		for (k = 0; k < count; k++) {
-			if (gpos == size)
+			if (gpos == s->size)
 				break;
-			d = ss_record_decode_version(version, buf + gpos, size - gpos, &rs[k], &used);
-			if (d != SS_DEC_OK || rs[k].type == SS_REC_GROUP)
+			d = ss_record_decode_version(s->version, s->buf + gpos, s->size - gpos,
+						     &b->rs[b->n + k], &used);
+			if (d != SS_DEC_OK || b->rs[b->n + k].type == SS_REC_GROUP)
 				break;
 			gpos += used;
 		}
 		if (k < count) {
 			re->bad = gpos;
-			re->nrec = nrec + 1 + k;
-			re->why = gpos == size	   ? "ends the file inside the group" :
+			re->nrec = s->nrec + 1 + k;
+			re->why = gpos == s->size    ? "ends the file inside the group" :
 				  d == SS_DEC_OK ? "is a GROUP line inside the group" :
 						   "is not a valid record of the group";
 			break;
 		}
-		for (k = 0; k < count; k++) {
-			if (prefetch && k + AHEAD_SLOT < count)
-				prefetch(arg, &rs[k + AHEAD_SLOT], 0);
-			if (prefetch && k + AHEAD_ENTRY < count)
-				prefetch(arg, &rs[k + AHEAD_ENTRY], 1);
-			if (apply(arg, &rs[k]) < 0)
-				goto out;
-		}
-		nrec += 1 + count;
+		b->last = 0;
+		b->n += count;
+		s->nrec += 1 + count;
 		re->groups++;
 		re->data += count;
-		pos = gpos;
+		s->pos = gpos;
 	}
-	ret = 0;
-out:
-	free(rs);
+	b->verdict = *re;
+}
+
+/* How far ahead of apply the prefetch hints run, in records: a cache miss
+ * costs about as much as applying a few records. */
+#define AHEAD_SLOT 16
+#define AHEAD_ENTRY 8
+
+static int apply_block(const struct block *b, ss_logscan_apply_fn apply,
+		       ss_logscan_prefetch_fn prefetch, void *arg)
+{
+	for (size_t k = 0; k < b->n; k++) {
+		if (prefetch && k + AHEAD_SLOT < b->n)
+			prefetch(arg, &b->rs[k + AHEAD_SLOT], 0);
+		if (prefetch && k + AHEAD_ENTRY < b->n)
+			prefetch(arg, &b->rs[k + AHEAD_ENTRY], 1);
+		if (apply(arg, &b->rs[k]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void *decoder_main(void *arg)
+{
+	struct scan *s = arg;
+
+	for (unsigned i = 0;; i = (i + 1) % NBLOCKS) {
+		struct block *b = &s->blk[i];
+
+		pthread_mutex_lock(&s->mu);
+		while (b->full && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		int stop = s->stop;
+		pthread_mutex_unlock(&s->mu);
+		if (stop)
+			break;
+		decode_block(s, b);
+		pthread_mutex_lock(&s->mu);
+		b->full = 1;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		if (b->last)
+			break;
+	}
+	return NULL;
+}
+
+/* Applies the blocks the decoder thread fills, in order, until the last.
+ * Returns what ss_logscan_replay returns. */
+static int replay_threaded(struct scan *s, ss_logscan_apply_fn apply,
+			   ss_logscan_prefetch_fn prefetch, void *arg, struct ss_logscan *re)
+{
+	int ret = -1, e = 0;
+
+	for (unsigned i = 0;; i = (i + 1) % NBLOCKS) {
+		struct block *b = &s->blk[i];
+
+		pthread_mutex_lock(&s->mu);
+		while (!b->full)
+			pthread_cond_wait(&s->cv, &s->mu);
+		pthread_mutex_unlock(&s->mu);
+		if (apply_block(b, apply, prefetch, arg) < 0) {
+			e = errno;
+			*re = b->verdict;
+			break;
+		}
+		if (b->last) {
+			*re = b->verdict;
+			ret = b->nomem ? -1 : 0;
+			e = ENOMEM;
+			break;
+		}
+		pthread_mutex_lock(&s->mu);
+		b->full = 0;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	errno = e;
 	return ret;
 }
 
+int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
+		      ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch, void *arg,
+		      struct ss_logscan *re)
+{
+	struct scan s = {.version = version, .buf = buf, .size = size, .pos = pos};
+	pthread_t thread;
+	int ret = -1, threaded = 0;
+
+	if (size - pos >= ss_logscan_thread_min && pthread_mutex_init(&s.mu, NULL) == 0) {
+		if (pthread_cond_init(&s.cv, NULL) == 0) {
+			threaded = ss_thread_start(&thread, decoder_main, &s) == 0;
+			if (!threaded)
+				pthread_cond_destroy(&s.cv);
+		}
+		if (!threaded)
+			pthread_mutex_destroy(&s.mu);
+	}
+	if (threaded) {
+		ret = replay_threaded(&s, apply, prefetch, arg, re);
+		int e = errno;
+		pthread_join(thread, NULL);
+		pthread_cond_destroy(&s.cv);
+		pthread_mutex_destroy(&s.mu);
+		errno = e;
+	} else {
+		/* One thread: decode a block, apply it. */
+		struct block *b = &s.blk[0];
+		for (;;) {
+			decode_block(&s, b);
+			*re = b->verdict;
+			if (apply_block(b, apply, prefetch, arg) < 0)
+				break;
+			if (b->last) {
+				ret = b->nomem ? -1 : 0;
+				break;
+			}
+		}
+		if (ret < 0 && b->nomem)
+			errno = ENOMEM;
+	}
+	for (unsigned i = 0; i < NBLOCKS; i++)
+		free(s.blk[i].rs);
+	return ret;
+}

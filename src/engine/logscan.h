@@ -38,10 +38,16 @@ struct ss_logscan {
 	size_t group;       /* bad is inside the group whose GROUP line is here */
 };
 
-/* Decodes buf[pos..size), a log of format version (record.h), group by group and applies each complete group
- * (a group's records only once all of them were read and found valid).
- * Stops at the end or at the first damage; *re says where. Returns 0, or
- * -1 with errno if apply or the group array's allocation failed. */
+/* Decodes buf[pos..size), a log of format version (record.h), group by
+ * group and applies each complete group (a group's records only once all
+ * of them were read and found valid). Stops at the end or at the first
+ * damage; *re says where. Returns 0, or -1 with errno if apply or the
+ * group array's allocation failed.
+ *
+ * When at least ss_logscan_thread_min bytes are left to read, a second
+ * thread decodes ahead while apply runs on the caller's thread; apply and
+ * prefetch are only ever called on the caller's thread, in log order. A
+ * thread that cannot start means a scan on one thread, not an error. */
 int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
 		      ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch, void *arg,
 		      struct ss_logscan *re);
@@ -52,6 +58,10 @@ int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
  * can contain - a group written after a zero-filled gap, or after a line
  * whose newline was damaged into such a byte. Linear: a candidate's valid
  * records are skipped, not read again as candidates. */
+/* The size from which a replay decodes on a second thread (4 MiB; tests
+ * set 0 to put every replay through it). */
+extern size_t ss_logscan_thread_min;
+
 long long ss_logscan_find_group(long version, const char *buf, size_t size, size_t pos);
 
 #endif

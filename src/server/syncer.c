@@ -14,9 +14,9 @@
  * behind, or ahead of, a commit's fdatasync.
  */
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
 
+#include "engine/thread.h"
 #include "server/syncer.h"
 
 static void *sync_main(void *arg)
@@ -105,14 +105,7 @@ int ss_syncer_init(struct ss_syncer *s, struct ev_loop *loop, const struct ss_io
 		pthread_mutex_destroy(&s->mu);
 		goto fail;
 	}
-	/* The thread takes no signals: they go to the loop's thread, whose
-	 * handlers libev installed. The thread inherits the mask it is
-	 * created with, so block everything around the create. */
-	sigset_t all, prev;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &prev);
-	rc = pthread_create(&s->thread, NULL, sync_main, s);
-	pthread_sigmask(SIG_SETMASK, &prev, NULL);
+	rc = ss_thread_start(&s->thread, sync_main, s);
 	if (rc != 0) {
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);

@@ -116,7 +116,7 @@ char *sstest_dump_full(struct ss_table *t, int64_t now_ms);
  * group of its own - a "GROUP 1" line, then the record - as a commit of one
  * mutation is. sstest_log_group(l, n) writes a GROUP n line and opens a
  * group: the next n records go in it without lines of their own. */
-#define SSTEST_LOG_RECORDS_MAX 8400
+#define SSTEST_LOG_RECORDS_MAX 24000
 /* The commit time sstest_log_set and _del give the record of revision rev. */
 #define SSTEST_LOG_COMMIT_MS(rev) (1700000000000 + (int64_t)(rev))
 struct sstest_log {
