@@ -64,21 +64,32 @@ const char *ss_cmd_echo(const struct ss_token *t, char *buf, size_t max)
 	return buf;
 }
 
-/* Checks a name or value token. Returns NULL or the reason it is refused. */
-static const char *check_token(const struct ss_token *t, size_t max, const char *too_long,
-			       const char *invalid)
+int ss_cmd_text_safe(const char *p, size_t n)
 {
+	for (size_t i = 0; i < n; i++)
+		if (!ss_is_token_char((unsigned char)p[i]))
+			return 0;
+	return 1;
+}
+
+/* Checks a name or value token. Over RESP any byte goes; the text
+ * protocol's tokens hold none of its separators anyway, and a control byte
+ * in one is refused. Returns NULL or the reason it is refused. */
+static const char *check_token(const struct ss_cmd_env *env, const struct ss_token *t, size_t max,
+			       const char *empty, const char *too_long, const char *invalid)
+{
+	if (t->n == 0)
+		return empty;
 	if (t->n > max)
 		return too_long;
-	for (size_t i = 0; i < t->n; i++)
-		if (!ss_is_token_char((unsigned char)t->p[i]))
-			return invalid;
+	if (!env->proto->resp && !ss_cmd_text_safe(t->p, t->n))
+		return invalid;
 	return NULL;
 }
 
-const char *ss_cmd_check_name(const struct ss_token *t)
+const char *ss_cmd_check_name(const struct ss_cmd_env *env, const struct ss_token *t)
 {
-	return check_token(t, SS_NAME_MAX, "name too long", "invalid name");
+	return check_token(env, t, SS_NAME_MAX, "empty name", "name too long", "invalid name");
 }
 
 /* Parses a TTL in seconds: decimal digits (leading zeros allowed),
@@ -93,38 +104,46 @@ static int parse_ttl(const struct ss_token *t, int64_t *out)
 	return 0;
 }
 
-/* A name's state as the next staged command will find it. */
-struct current {
-	uint64_t rev; /* 0: absent */
-	int64_t expire_ms;
-};
-
-static void current(struct ss_cmd_env *env, const char *name, size_t nlen, struct current *c)
+void ss_cmd_current(struct ss_cmd_env *env, const char *name, size_t nlen, struct ss_cmd_cur *c)
 {
 	struct ss_pending_state st;
-	struct ss_entry e;
 
 	c->rev = 0;
 	c->expire_ms = 0;
+	c->value = NULL;
+	c->vlen = 0;
+	c->esc = 0;
 	if (ss_pending_get(env->pending, name, nlen, &st)) {
 		/* A staged SET may expire before it is applied; then it acts
 		 * as a DEL (store.h), and so it counts as absent now. */
 		if (st.rev && !(st.expire_ms && st.expire_ms <= env->now_ms)) {
 			c->rev = st.rev;
 			c->expire_ms = st.expire_ms;
+			c->value = st.value;
+			c->vlen = st.vlen;
+			c->esc = st.value_esc;
 		}
 		return;
 	}
-	if (ss_table_get(env->table, name, nlen, env->now_ms, &e)) {
-		c->rev = e.rev;
-		c->expire_ms = e.expire_ms;
+	if (ss_table_get(env->table, name, nlen, env->now_ms, &c->e)) {
+		c->rev = c->e.rev;
+		c->expire_ms = c->e.expire_ms;
+		c->value = c->e.value;
+		c->vlen = c->e.vlen;
 	}
+}
+
+size_t ss_cmd_cur_value(const struct ss_cmd_cur *c, char *buf)
+{
+	if (c->esc)
+		return ss_record_unescape(c->value, c->vlen, buf);
+	memcpy(buf, c->value, c->vlen);
+	return c->vlen;
 }
 
 /* Stages n records that take one new revision, with the reply kind of the
  * last; all or none. Records how each leaves its name. */
-static enum ss_cmd_status stage_records(struct ss_cmd_env *env, struct ss_record *rs, size_t n,
-					int reply)
+enum ss_cmd_status ss_cmd_stage(struct ss_cmd_env *env, struct ss_record *rs, size_t n, int reply)
 {
 	uint64_t rev = ss_pending_next(env->pending);
 	struct ss_batch_mark mark;
@@ -157,11 +176,11 @@ static enum ss_cmd_status stage_records(struct ss_cmd_env *env, struct ss_record
 
 static enum ss_cmd_status stage(struct ss_cmd_env *env, struct ss_record *r, int reply)
 {
-	return stage_records(env, r, 1, reply);
+	return ss_cmd_stage(env, r, 1, reply);
 }
 
 /* A reply that waits for the open batch to be durable, writing nothing. */
-static enum ss_cmd_status stage_reply(struct ss_cmd_env *env, int reply, uint64_t rev,
+enum ss_cmd_status ss_cmd_stage_reply(struct ss_cmd_env *env, int reply, uint64_t rev,
 				      const char *p, size_t n)
 {
 	if (ss_batch_add_reply(env->batch, env->owner, reply, rev, p, n) < 0)
@@ -188,10 +207,13 @@ static int reserved_value(const char *p, size_t n)
 }
 
 /* Checks a value to store. Returns NULL or the reason it is refused. */
-static const char *check_value(const struct ss_token *t)
+static const char *check_value(const struct ss_cmd_env *env, const struct ss_token *t)
 {
-	const char *why = check_token(t, SS_VALUE_MAX, "value too long", "invalid value");
+	const char *why =
+		check_token(env, t, SS_VALUE_MAX, "empty value", "value too long", "invalid value");
 
+	/* RESP has a nil of its own, but the value must read back over text
+	 * too. */
 	if (!why && reserved_value(t->p, t->n))
 		why = "reserved value 'NULL': GET_CHECKPOINT answers NULL for a missing checkpoint";
 	return why;
@@ -199,7 +221,7 @@ static const char *check_value(const struct ss_token *t)
 
 /* Past the quota a write that adds is refused, but a DEL and COMPACT go
  * on: they are how the log gets back under it. */
-static const char *check_quota(const struct ss_cmd_env *env)
+const char *ss_cmd_check_quota(const struct ss_cmd_env *env)
 {
 	return env->quota_exceeded ? "quota exceeded: the log has passed --quota-bytes; delete "
 				     "checkpoints and COMPACT to make room"
@@ -237,13 +259,13 @@ static struct ss_record set_record(const struct ss_token *name, const char *valu
 static enum ss_cmd_status cmd_set(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
-	const char *why = ss_cmd_check_name(&req->argv[1]);
+	const char *why = ss_cmd_check_name(env, &req->argv[1]);
 	int64_t expire_ms;
 
 	if (!why)
-		why = check_value(&req->argv[2]);
+		why = check_value(env, &req->argv[2]);
 	if (!why)
-		why = check_quota(env);
+		why = ss_cmd_check_quota(env);
 	if (why)
 		return ss_cmd_error(env, out, "%s", why);
 	if (expiry(env, req->argc == 4 ? &req->argv[3] : NULL, &expire_ms) < 0)
@@ -255,20 +277,20 @@ static enum ss_cmd_status cmd_set(const struct ss_request *req, struct ss_cmd_en
 static enum ss_cmd_status cmd_del(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
-	const char *why = ss_cmd_check_name(&req->argv[1]);
-	struct current c;
+	const char *why = ss_cmd_check_name(env, &req->argv[1]);
+	struct ss_cmd_cur c;
 	uint64_t want;
 
 	if (why)
 		return ss_cmd_error(env, out, "%s", why);
 	if (req->argc == 3 && parse_rev(&req->argv[2], &want) < 0)
 		return ss_cmd_error(env, out, BAD_REV);
-	current(env, req->argv[1].p, req->argv[1].n, &c);
+	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (req->argc == 3 && c.rev != want)
-		return stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
+		return ss_cmd_stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
 	/* Deleting nothing changes nothing: no record, no revision. */
 	if (c.rev == 0)
-		return stage_reply(env, SS_REPLY_INT, 0, NULL, 0);
+		return ss_cmd_stage_reply(env, SS_REPLY_INT, 0, NULL, 0);
 	struct ss_record r = {.type = SS_REC_DEL, .name = req->argv[1].p, .nlen = req->argv[1].n};
 	return stage(env, &r, SS_REPLY_DELETED);
 }
@@ -276,24 +298,24 @@ static enum ss_cmd_status cmd_del(const struct ss_request *req, struct ss_cmd_en
 static enum ss_cmd_status cmd_cas(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
-	const char *why = ss_cmd_check_name(&req->argv[1]);
-	struct current c;
+	const char *why = ss_cmd_check_name(env, &req->argv[1]);
+	struct ss_cmd_cur c;
 	uint64_t want;
 	int64_t expire_ms;
 
 	if (!why)
-		why = check_value(&req->argv[3]);
+		why = check_value(env, &req->argv[3]);
 	if (!why && parse_rev(&req->argv[2], &want) < 0)
 		why = BAD_REV;
 	if (!why)
-		why = check_quota(env);
+		why = ss_cmd_check_quota(env);
 	if (why)
 		return ss_cmd_error(env, out, "%s", why);
 	if (expiry(env, req->argc == 5 ? &req->argv[4] : NULL, &expire_ms) < 0)
 		return ss_cmd_error(env, out, "invalid ttl");
-	current(env, req->argv[1].p, req->argv[1].n, &c);
+	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (c.rev != want)
-		return stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
+		return ss_cmd_stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
 	struct ss_record r = set_record(&req->argv[1], req->argv[3].p, req->argv[3].n, expire_ms);
 	return stage(env, &r, SS_REPLY_OK_REV);
 }
@@ -345,14 +367,14 @@ static enum ss_cmd_status multi_commit(const struct ss_request *req, struct ss_c
 					   : "triples of <name> <expected_rev> <value>");
 	for (int i = 1; i < req->argc && !why; i += step) {
 		uint64_t want;
-		why = ss_cmd_check_name(&req->argv[i]);
+		why = ss_cmd_check_name(env, &req->argv[i]);
 		if (!why && step == 3 && parse_rev(&req->argv[i + 1], &want) < 0)
 			why = BAD_REV;
 		if (!why)
-			why = check_value(&req->argv[i + step - 1]);
+			why = check_value(env, &req->argv[i + step - 1]);
 	}
 	if (!why)
-		why = check_quota(env);
+		why = ss_cmd_check_quota(env);
 	if (why)
 		return ss_cmd_error(env, out, "%s", why);
 	int dup = duplicate_name(req, 1, step, n);
@@ -361,12 +383,12 @@ static enum ss_cmd_status multi_commit(const struct ss_request *req, struct ss_c
 	if (dup)
 		return ss_cmd_error(env, out, "the same pipeline twice in one multi-commit");
 	for (int i = 1; step == 3 && i < req->argc; i += step) {
-		struct current c;
+		struct ss_cmd_cur c;
 		uint64_t want;
 		(void)parse_rev(&req->argv[i + 1], &want);
-		current(env, req->argv[i].p, req->argv[i].n, &c);
+		ss_cmd_current(env, req->argv[i].p, req->argv[i].n, &c);
 		if (c.rev != want)
-			return stage_reply(env, SS_REPLY_CONFLICT_AT, c.rev, req->argv[i].p,
+			return ss_cmd_stage_reply(env, SS_REPLY_CONFLICT_AT, c.rev, req->argv[i].p,
 					   req->argv[i].n);
 	}
 	rs = malloc(n * sizeof(*rs));
@@ -376,7 +398,7 @@ static enum ss_cmd_status multi_commit(const struct ss_request *req, struct ss_c
 		const struct ss_token *v = &req->argv[1 + (int)k * step + step - 1];
 		rs[k] = set_record(&req->argv[1 + (int)k * step], v->p, v->n, 0);
 	}
-	st = stage_records(env, rs, n, SS_REPLY_OK_REV);
+	st = ss_cmd_stage(env, rs, n, SS_REPLY_OK_REV);
 	free(rs);
 	return st;
 }
@@ -445,9 +467,9 @@ static int value_at(struct ss_cmd_env *env, const struct ss_token *name, uint64_
 static enum ss_cmd_status cmd_rollback(const struct ss_request *req, struct ss_cmd_env *env,
 				       struct ss_buf *out)
 {
-	const char *why = ss_cmd_check_name(&req->argv[1]);
+	const char *why = ss_cmd_check_name(env, &req->argv[1]);
 	uint64_t to_rev, want = 0;
-	struct current c;
+	struct ss_cmd_cur c;
 	char *value;
 	size_t vlen = 0;
 
@@ -455,17 +477,17 @@ static enum ss_cmd_status cmd_rollback(const struct ss_request *req, struct ss_c
 		     (req->argc == 4 && parse_rev(&req->argv[3], &want) < 0)))
 		why = BAD_REV;
 	if (!why)
-		why = check_quota(env);
+		why = ss_cmd_check_quota(env);
 	if (why)
 		return ss_cmd_error(env, out, "%s", why);
-	current(env, req->argv[1].p, req->argv[1].n, &c);
+	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (req->argc == 4 && c.rev != want)
-		return stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
+		return ss_cmd_stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
 	int found = c.rev ? value_at(env, &req->argv[1], to_rev, &value, &vlen) : 0;
 	if (found < 0)
 		return SS_CMD_NOMEM;
 	if (!found)
-		return stage_reply(env, SS_REPLY_NO_REV, to_rev, NULL, 0);
+		return ss_cmd_stage_reply(env, SS_REPLY_NO_REV, to_rev, NULL, 0);
 	/* The old value comes back as a new revision, keeping the expiry
 	 * the checkpoint has now: every holder of an older revision is
 	 * fenced. */
@@ -481,7 +503,7 @@ static enum ss_cmd_status cmd_rollback(const struct ss_request *req, struct ss_c
 static int read_entry(const struct ss_request *req, struct ss_cmd_env *env, struct ss_buf *out,
 		      struct ss_entry *e, int *found, enum ss_cmd_status *st)
 {
-	const char *why = ss_cmd_check_name(&req->argv[1]);
+	const char *why = ss_cmd_check_name(env, &req->argv[1]);
 	if (why) {
 		*st = ss_cmd_error(env, out, "%s", why);
 		return 0;
@@ -510,6 +532,8 @@ static enum ss_cmd_status cmd_get(const struct ss_request *req, struct ss_cmd_en
 	if (reserved_value(e.value, e.vlen))
 		return ss_cmd_error(env, out,
 				 "the stored value is 'NULL', which reads as missing; set it again");
+	if (!env->proto->resp && !ss_cmd_text_safe(e.value, e.vlen))
+		return ss_cmd_error(env, out, "%s", SS_NOT_TEXT);
 	return replied(env->proto->value(out, e.value, e.vlen));
 }
 
@@ -543,6 +567,8 @@ static enum ss_cmd_status cmd_getrev(const struct ss_request *req, struct ss_cmd
 		return st;
 	if (!found)
 		return replied(env->proto->null(out));
+	if (!env->proto->resp && !ss_cmd_text_safe(e.value, e.vlen))
+		return ss_cmd_error(env, out, "%s", SS_NOT_TEXT);
 	return replied(env->proto->rev_value(out, e.rev, e.value, e.vlen));
 }
 
@@ -554,7 +580,7 @@ int ss_cmd_parse_count(const struct ss_token *t, uint64_t max, uint64_t *out)
 static enum ss_cmd_status cmd_history(const struct ss_request *req, struct ss_cmd_env *env,
 				      struct ss_buf *out)
 {
-	const char *why = ss_cmd_check_name(&req->argv[1]);
+	const char *why = ss_cmd_check_name(env, &req->argv[1]);
 	uint64_t count = SS_HISTORY_MAX + 1;
 	struct ss_version *v;
 	size_t n, before = ss_buf_size(out);
@@ -573,11 +599,18 @@ static enum ss_cmd_status cmd_history(const struct ss_request *req, struct ss_cm
 	if (!v)
 		return SS_CMD_NOMEM;
 	n = ss_table_history(env->table, req->argv[1].p, req->argv[1].n, env->now_ms, v, count);
+	for (size_t i = 0; i < n && !env->proto->resp; i++) {
+		if (!ss_cmd_text_safe(v[i].value, v[i].vlen)) {
+			free(v);
+			return ss_cmd_error(env, out, "%s", SS_NOT_TEXT);
+		}
+	}
 	rc = env->proto->rows_begin(out);
+	size_t at = ss_buf_size(out);
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = env->proto->version(out, v[i].rev, v[i].commit_ms, v[i].value, v[i].vlen);
 	if (rc == 0)
-		rc = env->proto->rows_end(out);
+		rc = env->proto->rows_end(out, at, n, 0);
 	free(v);
 	if (rc < 0) {
 		out->len = out->off + before;
@@ -618,12 +651,13 @@ static enum ss_cmd_status cmd_stats(const struct ss_request *req, struct ss_cmd_
 	(void)req;
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
-	size_t before = ss_buf_size(out);
-	int rc = env->proto->rows_begin(out);
+	size_t before = ss_buf_size(out), at;
+	int rc = env->proto->rows_begin(out), n = 0;
+	at = ss_buf_size(out);
 	if (rc == 0 && env->stats)
-		rc = env->stats(env->stats_arg, env->proto, out);
-	if (rc == 0)
-		rc = env->proto->rows_end(out);
+		rc = n = env->stats(env->stats_arg, env->proto, out);
+	if (rc >= 0)
+		rc = env->proto->rows_end(out, at, (size_t)n, 1);
 	if (rc < 0) {
 		/* Drop a partial reply rather than send it unframed. */
 		out->len = out->off + before;
@@ -634,24 +668,33 @@ static enum ss_cmd_status cmd_stats(const struct ss_request *req, struct ss_cmd_
 
 /* A row of the table. The role must be one of READ, WRITE, ADMIN or CONN:
  * anything else, or none, does not compile. */
-#define CMD(name, min, max, role, run) {name, min, max, SS_CMD_##role, run}
+#define CMD(name, min, max, role, run, first, last, step, summary)                               \
+	{name, min, max, SS_CMD_##role, run, first, last, step, summary}
 
 static const struct ss_cmd commands[] = {
-	CMD("SET_CHECKPOINT", 2, 3, WRITE, cmd_set),
-	CMD("GET_CHECKPOINT", 1, 1, READ, cmd_get),
-	CMD("DEL_CHECKPOINT", 1, 2, WRITE, cmd_del),
-	CMD("TTL_CHECKPOINT", 1, 1, READ, cmd_ttl),
-	CMD("COMPACT", 0, 0, ADMIN, cmd_compact),
-	CMD("PING", 0, 0, CONN, cmd_ping),
-	CMD("QUIT", 0, 0, CONN, cmd_quit),
-	CMD("STATS", 0, 0, READ, cmd_stats),
-	CMD("GETREV_CHECKPOINT", 1, 1, READ, cmd_getrev),
-	CMD("CAS_CHECKPOINT", 3, 4, WRITE, cmd_cas),
-	CMD("MSET_CHECKPOINT", 2, SS_ARGS_MAX - 1, WRITE, cmd_mset),
-	CMD("MCAS_CHECKPOINT", 3, SS_ARGS_MAX - 1, WRITE, cmd_mcas),
-	CMD("HISTORY_CHECKPOINT", 1, 2, READ, cmd_history),
-	CMD("ROLLBACK_CHECKPOINT", 2, 3, WRITE, cmd_rollback),
-	CMD("LIST_CHECKPOINTS", 1, 5, READ, ss_cmd_list),
+	CMD("SET_CHECKPOINT", 2, 3, WRITE, cmd_set, 1, 1, 1, "Commits a checkpoint."),
+	CMD("GET_CHECKPOINT", 1, 1, READ, cmd_get, 1, 1, 1, "Reads a checkpoint."),
+	CMD("DEL_CHECKPOINT", 1, 2, WRITE, cmd_del, 1, 1, 1,
+	    "Deletes a checkpoint, if at the expected revision."),
+	CMD("TTL_CHECKPOINT", 1, 1, READ, cmd_ttl, 1, 1, 1, "Seconds a checkpoint has left."),
+	CMD("COMPACT", 0, 0, ADMIN, cmd_compact, 0, 0, 0, "Rewrites the log as a snapshot."),
+	CMD("PING", 0, 0, CONN, cmd_ping, 0, 0, 0, "Answers PONG."),
+	CMD("QUIT", 0, 0, CONN, cmd_quit, 0, 0, 0, "Closes the connection."),
+	CMD("STATS", 0, 0, READ, cmd_stats, 0, 0, 0, "The server's counters."),
+	CMD("GETREV_CHECKPOINT", 1, 1, READ, cmd_getrev, 1, 1, 1,
+	    "Reads a checkpoint with its revision."),
+	CMD("CAS_CHECKPOINT", 3, 4, WRITE, cmd_cas, 1, 1, 1,
+	    "Commits a checkpoint if it is at the expected revision."),
+	CMD("MSET_CHECKPOINT", 2, SS_ARGS_MAX - 1, WRITE, cmd_mset, 1, -1, 2,
+	    "Commits several checkpoints atomically."),
+	CMD("MCAS_CHECKPOINT", 3, SS_ARGS_MAX - 1, WRITE, cmd_mcas, 1, -1, 3,
+	    "Commits several checkpoints atomically if each is at its expected revision."),
+	CMD("HISTORY_CHECKPOINT", 1, 2, READ, cmd_history, 1, 1, 1,
+	    "A checkpoint's versions, newest first."),
+	CMD("ROLLBACK_CHECKPOINT", 2, 3, WRITE, cmd_rollback, 1, 1, 1,
+	    "Makes an earlier version current as a new revision."),
+	CMD("LIST_CHECKPOINTS", 1, 5, READ, ss_cmd_list, 0, 0, 0,
+	    "Lists checkpoints with a cursor."),
 };
 
 const struct ss_cmd *ss_cmd_table(size_t *n)
@@ -668,13 +711,41 @@ const struct ss_cmd *ss_cmd_lookup(const struct ss_token *name)
 	return NULL;
 }
 
+/* Redis's error for a command it does not know, with the arguments it
+ * echoes (control bytes shown as '?'). */
+static enum ss_cmd_status unknown_resp(const struct ss_request *req, struct ss_cmd_env *env,
+				       struct ss_buf *out)
+{
+	char args[160], name[130];
+	size_t n = 0;
+
+	args[0] = '\0';
+	for (int i = 1; i < req->argc && n < 128; i++) {
+		char one[130];
+		size_t room = 128 - n;
+		int w = snprintf(args + n, sizeof args - n, "'%s' ",
+				 ss_cmd_echo_any(&req->argv[i], one, room < 128 ? room : 128));
+		if (w < 0)
+			break;
+		n += (size_t)w;
+		if (n >= sizeof args)
+			n = sizeof args - 1;
+	}
+	return ss_cmd_error(env, out, "unknown command '%s', with args beginning with: %s",
+			    ss_cmd_echo_any(&req->argv[0], name, 128), args);
+}
+
 enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
-	const struct ss_cmd *cmd = ss_cmd_lookup(&req->argv[0]);
+	const struct ss_cmd *cmd = env->proto->resp ? ss_redis_lookup(&req->argv[0]) : NULL;
 
+	if (!cmd)
+		cmd = ss_cmd_lookup(&req->argv[0]);
 	if (!cmd) {
 		char name[65];
+		if (env->proto->resp)
+			return unknown_resp(req, env, out);
 		return ss_cmd_error(env, out, "unknown command '%s'",
 				    ss_cmd_echo(&req->argv[0], name, 64));
 	}
@@ -683,9 +754,52 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 	if (req->too_many)
 		return ss_cmd_error(env, out, "too many arguments");
 	int nargs = req->argc - 1;
-	if (nargs < cmd->min_args || nargs > cmd->max_args)
+	if (nargs < cmd->min_args || nargs > cmd->max_args) {
+		if (env->proto->resp) {
+			char lower[40];
+			return ss_cmd_error(env, out, "wrong number of arguments for '%s' command",
+					    ss_cmd_lower(cmd->name, lower, sizeof lower));
+		}
 		return ss_cmd_error(env, out, "wrong number of arguments for '%s'", cmd->name);
+	}
 	return cmd->run(req, env, out);
+}
+
+const char *ss_cmd_lower(const char *name, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; name[i] && i + 1 < size; i++)
+		buf[i] = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a') : name[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+const char *ss_cmd_echo_any(const struct ss_token *t, char *buf, size_t max)
+{
+	size_t n = t->n < max ? t->n : max;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)t->p[i];
+		buf[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+void ss_client_init(struct ss_client_state *c, uint64_t id)
+{
+	memset(c, 0, sizeof(*c));
+	c->id = id;
+	c->resp = 2;
+}
+
+void ss_client_free(struct ss_client_state *c)
+{
+	free(c->name);
+	free(c->lib_name);
+	free(c->lib_ver);
+	memset(c, 0, sizeof(*c));
 }
 
 int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_batch *b, const struct ss_op *op,
@@ -705,6 +819,10 @@ int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_batch *b, cons
 	case SS_REPLY_NO_REV:
 		return ss_proto_errorf(proto, out, "no revision %llu in history",
 				       (unsigned long long)op->rev);
+	case SS_REPLY_NIL:
+		return proto->null(out);
+	case SS_REPLY_BULK:
+		return proto->value(out, b->aux + op->name_off, op->nlen);
 	default:
 		return proto->ok(out);
 	}

@@ -20,8 +20,21 @@
 #include "statestored/batch.h"
 #include "statestored/table.h"
 
+/* A connection's state as the RESP commands see it and set it. */
+struct ss_client_state {
+	uint64_t id;    /* CLIENT ID: unique in the process, from 1 */
+	int resp;       /* 2 or 3: the RESP version of its RESP replies (HELLO) */
+	char *name;     /* CLIENT SETNAME, or NULL */
+	char *lib_name; /* CLIENT SETINFO LIB-NAME, or NULL */
+	char *lib_ver;  /* CLIENT SETINFO LIB-VER, or NULL */
+};
+
+void ss_client_init(struct ss_client_state *c, uint64_t id);
+void ss_client_free(struct ss_client_state *c);
+
 struct ss_cmd_env {
 	const struct ss_proto *proto; /* the wire format to reply in */
+	struct ss_client_state *client; /* the connection's state */
 	struct ss_table *table; /* durable state, for reads */
 	struct ss_batch *batch; /* the open batch, for mutations */
 	struct ss_pending *pending; /* staged state and the revision counter */
@@ -30,10 +43,25 @@ struct ss_cmd_env {
 	int may_reply;          /* 0 while the caller still owes earlier replies */
 	int quota_exceeded;     /* the log is past its quota: refuse SETs */
 	uint64_t *rejected;     /* incremented for each error reply */
-	/* Appends STATS' rows through proto->row; 0, or -1 (ENOMEM). */
+	/* Appends STATS' rows through proto->row; returns how many, or -1
+	 * (ENOMEM). */
 	int (*stats)(void *arg, const struct ss_proto *proto, struct ss_buf *out);
-	void *stats_arg;
+	/* Optional: appends a CLIENT LIST line for every connection
+	 * (ss_cmd_client_info); 0, or -1 (ENOMEM). */
+	int (*clients)(void *arg, struct ss_buf *out);
+	void *stats_arg; /* for stats and clients */
+	/* The settings CONFIG GET shows, by their option names. */
+	const struct ss_cmd_config *config;
+	size_t nconfig;
 };
+
+struct ss_cmd_config {
+	const char *name;
+	const char *value;
+};
+
+/* A connection's CLIENT LIST line. 0, or -1 (ENOMEM). */
+int ss_cmd_client_info(const struct ss_client_state *c, struct ss_buf *out);
 
 enum ss_cmd_status {
 	SS_CMD_REPLIED, /* the reply was appended to out */
@@ -61,6 +89,10 @@ struct ss_cmd {
 	enum ss_cmd_role role;
 	enum ss_cmd_status (*run)(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out);
+	/* Where its keys are, for COMMAND: the first and last argument
+	 * (-1: the last of the request) and the step; 0 0 0: no keys. */
+	signed char first_key, last_key, key_step;
+	const char *summary; /* for COMMAND DOCS */
 };
 
 /* The table, *n rows; and the row a request's first token names (case
@@ -82,6 +114,8 @@ enum ss_cmd_reply {
 	SS_REPLY_CONFLICT,     /* CONFLICT <rev> */
 	SS_REPLY_CONFLICT_AT,  /* CONFLICT <name> <rev>, the name in aux */
 	SS_REPLY_NO_REV,       /* ERR no revision <rev> in history */
+	SS_REPLY_NIL,          /* no value (RESP: SET NX that did not set) */
+	SS_REPLY_BULK,         /* the value in aux (RESP: GETSET's old value) */
 };
 
 /* LIST_CHECKPOINTS' COUNT: default and most. */

@@ -20,12 +20,62 @@ enum ss_cmd_status ss_cmd_error(struct ss_cmd_env *env, struct ss_buf *out, cons
  * never carry a '\r', a NUL or other control bytes a client sent. Returns
  * buf. */
 const char *ss_cmd_echo(const struct ss_token *t, char *buf, size_t max);
+/* The same, keeping spaces: any byte but a control byte (Redis's echo). */
+const char *ss_cmd_echo_any(const struct ss_token *t, char *buf, size_t max);
+/* name in lower case, into buf of size bytes. */
+const char *ss_cmd_lower(const char *name, char *buf, size_t size);
 
 /* NULL if t is a valid pipeline name, else the reason it is refused. */
-const char *ss_cmd_check_name(const struct ss_token *t);
+const char *ss_cmd_check_name(const struct ss_cmd_env *env, const struct ss_token *t);
+
+/* Whether p[0..n) can travel in a text reply: token bytes only (limits.h).
+ * A value or name written over RESP may hold any byte; the text protocol
+ * answers SS_NOT_TEXT rather than show it, and LIST_CHECKPOINTS leaves it
+ * out, so a text reply never breaks its framing. */
+int ss_cmd_text_safe(const char *p, size_t n);
+#define SS_NOT_TEXT "the value holds bytes the text protocol cannot carry; read it over RESP"
 
 /* Parses a count: 1..max. Returns 0 and *out, or -1. */
 int ss_cmd_parse_count(const struct ss_token *t, uint64_t max, uint64_t *out);
+
+/* Scan cursors (list.c): a table position with a 16-bit check, so that a
+ * cursor the server never issued is refused. decode returns 0 and the
+ * position, or -1. */
+uint64_t ss_cmd_cursor_encode(uint64_t pos);
+int ss_cmd_cursor_decode(uint64_t c, uint64_t *pos);
+
+/* A name's state as the next staged command will find it: the staged
+ * state (pending.h) if any, else the table's. */
+struct ss_cmd_cur {
+	uint64_t rev; /* 0: absent */
+	int64_t expire_ms;
+	const char *value; /* escaped (record.h) if esc */
+	size_t vlen;
+	int esc;
+	struct ss_entry e; /* holds a value read from the table */
+};
+void ss_cmd_current(struct ss_cmd_env *env, const char *name, size_t nlen, struct ss_cmd_cur *c);
+/* The raw bytes of c's value, into buf (SS_VALUE_MAX bytes); their length. */
+size_t ss_cmd_cur_value(const struct ss_cmd_cur *c, char *buf);
+
+/* Stages n records (one revision, one group when n > 1) whose last op
+ * answers with reply (0: none), or a reply-only op. SS_CMD_STAGED, or
+ * SS_CMD_NOMEM with nothing staged. */
+enum ss_cmd_status ss_cmd_stage(struct ss_cmd_env *env, struct ss_record *rs, size_t n,
+				int reply);
+enum ss_cmd_status ss_cmd_stage_reply(struct ss_cmd_env *env, int reply, uint64_t rev,
+				      const char *p, size_t n);
+
+/* NULL, or why a write that adds is refused now (--quota-bytes). */
+const char *ss_cmd_check_quota(const struct ss_cmd_env *env);
+
+/* Whether s[0..slen) matches the glob-style pattern p[0..plen) (Redis's
+ * rules: * ? [a-z] [^a] and \ to quote), ignoring ASCII case if nocase. */
+int ss_glob_match(const char *p, size_t plen, const char *s, size_t slen, int nocase);
+
+/* The RESP-only commands (redis.c): the row req names, or NULL. */
+const struct ss_cmd *ss_redis_lookup(const struct ss_token *name);
+const struct ss_cmd *ss_redis_table(size_t *n);
 
 /* LIST_CHECKPOINTS (list.c). */
 enum ss_cmd_status ss_cmd_list(const struct ss_request *req, struct ss_cmd_env *env,

@@ -23,13 +23,12 @@ static uint64_t cursor_check(uint64_t pos)
 	return (h ^ (h >> 29)) >> (64 - CURSOR_CHECK_BITS);
 }
 
-static uint64_t cursor_encode(uint64_t pos)
+uint64_t ss_cmd_cursor_encode(uint64_t pos)
 {
 	return pos == 0 ? 0 : pos << CURSOR_CHECK_BITS | cursor_check(pos);
 }
 
-/* Returns 0 and the table position, or -1 for a cursor never issued. */
-static int cursor_decode(uint64_t c, uint64_t *pos)
+int ss_cmd_cursor_decode(uint64_t c, uint64_t *pos)
 {
 	*pos = c >> CURSOR_CHECK_BITS;
 	if (c == 0)
@@ -52,6 +51,11 @@ static int list_one(void *arg, const struct ss_entry *e)
 {
 	struct listing *l = arg;
 
+	/* The text protocol cannot show a name or value holding a space or a
+	 * control byte, which only RESP can write: it lists what it can. */
+	if (!l->proto->resp &&
+	    (!ss_cmd_text_safe(e->name, e->nlen) || !ss_cmd_text_safe(e->value, e->vlen)))
+		return 0;
 	if (l->rc == 0)
 		l->rc = l->proto->listed(l->out, e->name, e->nlen, e->rev, e->commit_ms, e->value,
 					 e->vlen);
@@ -68,14 +72,14 @@ enum ss_cmd_status ss_cmd_list(const struct ss_request *req, struct ss_cmd_env *
 	char word[33];
 
 	if (ss_parse_u64(req->argv[1].p, req->argv[1].n, &cursor) < 0 ||
-	    cursor_decode(cursor, &pos) < 0)
+	    ss_cmd_cursor_decode(cursor, &pos) < 0)
 		return ss_cmd_error(env, out, "invalid cursor: use 0 or a cursor LIST_CHECKPOINTS returned");
 	for (int i = 2; i < req->argc; i += 2) {
 		if (i + 1 >= req->argc)
 			return ss_cmd_error(env, out, "syntax error: '%s' wants a value",
 					 ss_cmd_echo(&req->argv[i], word, sizeof(word) - 1));
 		if (ss_token_is(&req->argv[i], "PREFIX")) {
-			const char *why = ss_cmd_check_name(&req->argv[i + 1]);
+			const char *why = ss_cmd_check_name(env, &req->argv[i + 1]);
 			if (why)
 				return ss_cmd_error(env, out, "invalid prefix: %s", why);
 			prefix = &req->argv[i + 1];
@@ -103,11 +107,12 @@ enum ss_cmd_status ss_cmd_list(const struct ss_request *req, struct ss_cmd_env *
 	size_t before = ss_buf_size(out);
 	int rc = l.rc;
 	if (rc == 0)
-		rc = env->proto->cursor(out, cursor_encode(next));
+		rc = env->proto->cursor(out, ss_cmd_cursor_encode(next));
+	size_t at = ss_buf_size(out);
 	if (rc == 0)
 		rc = ss_buf_append(out, ss_buf_head(&rows), ss_buf_size(&rows));
 	if (rc == 0)
-		rc = env->proto->rows_end(out);
+		rc = env->proto->rows_end(out, at, l.rows, 0);
 	ss_buf_free(&rows);
 	if (rc < 0) {
 		out->len = out->off + before;

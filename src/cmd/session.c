@@ -4,19 +4,30 @@
 #include <string.h>
 
 #include "cmd/session.h"
+#include "proto/resp.h"
 
-void ss_session_init(struct ss_session *s, const struct ss_proto *proto)
+void ss_session_init(struct ss_session *s, uint64_t id)
 {
 	memset(s, 0, sizeof(*s));
-	s->proto = proto;
+	s->proto = &ss_proto_text;
+	ss_client_init(&s->client, id);
 	ss_buf_init(&s->in);
 	ss_buf_init(&s->out);
 }
 
 void ss_session_free(struct ss_session *s)
 {
+	ss_client_free(&s->client);
 	ss_buf_free(&s->in);
 	ss_buf_free(&s->out);
+}
+
+/* The protocol of the request at the head of the input. */
+static const struct ss_proto *proto_of(const struct ss_session *s)
+{
+	if (ss_buf_head(&s->in)[0] != '*')
+		return &ss_proto_text;
+	return s->client.resp == 3 ? &ss_proto_resp3 : &ss_proto_resp2;
 }
 
 size_t ss_session_room(const struct ss_session *s, size_t max_line)
@@ -41,6 +52,7 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 	enum ss_session_result res = SS_SESSION_IDLE;
 	struct ss_cmd_env cmd = {
 		.proto = s->proto,
+		.client = &s->client,
 		.table = env->table,
 		.batch = env->batch,
 		.pending = env->pending,
@@ -49,7 +61,10 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 		.quota_exceeded = env->quota_exceeded,
 		.rejected = env->rejected,
 		.stats = env->stats,
+		.clients = env->clients,
 		.stats_arg = env->stats_arg,
+		.config = env->config,
+		.nconfig = env->nconfig,
 	};
 
 	ss_request_init(&req);
@@ -58,8 +73,17 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			res = SS_SESSION_HIGH;
 			break;
 		}
-		long n = s->proto->parse(ss_buf_head(&s->in), ss_buf_size(&s->in), env->max_line,
-					 &req);
+		s->need_more = ss_buf_size(&s->in) == 0;
+		if (s->need_more)
+			break;
+		const struct ss_proto *p = proto_of(s);
+		if (p != s->proto) {
+			if (s->pending > 0)
+				break; /* switch once the earlier replies are out */
+			s->proto = cmd.proto = p;
+		}
+		long n = p->parse(ss_buf_head(&s->in), ss_buf_size(&s->in), env->max_line, &req);
+		s->need_more = n == 0;
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -68,7 +92,7 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			size_t before = ss_buf_size(&s->out);
 			(*env->rejected)++;
 			s->close_after = 1;
-			if (s->proto->error(&s->out, "line too long") < 0) {
+			if (s->proto->error(&s->out, req.error ? req.error : "line too long") < 0) {
 				res = SS_SESSION_NOMEM;
 				break;
 			}
@@ -138,7 +162,11 @@ int ss_session_done(const struct ss_session *s)
 		return 0;
 	if (s->close_after)
 		return 1;
-	/* At EOF, complete lines still buffered are requests to answer. */
-	return s->eof && (ss_buf_size(&s->in) == 0 ||
-			  !memchr(ss_buf_head(&s->in), '\n', ss_buf_size(&s->in)));
+	/* At EOF, complete requests still buffered are to be answered; an
+	 * incomplete one never will be. */
+	if (!s->eof || ss_buf_size(&s->in) == 0)
+		return s->eof;
+	if (ss_buf_head(&s->in)[0] == '*')
+		return s->need_more; /* as the last ss_session_execute found */
+	return !memchr(ss_buf_head(&s->in), '\n', ss_buf_size(&s->in));
 }

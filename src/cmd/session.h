@@ -47,13 +47,15 @@ enum ss_compact_wait {
 };
 
 struct ss_session {
-	const struct ss_proto *proto; /* the wire format it speaks */
+	const struct ss_proto *proto; /* the wire format of its latest request */
+	struct ss_client_state client; /* what RESP commands keep per connection */
 	struct ss_buf in, out;
 	size_t pending;            /* staged mutations not yet answered */
 	unsigned closed : 1;       /* the connection is gone: execute nothing */
 	unsigned eof : 1;          /* the peer shut its side */
 	unsigned close_after : 1;  /* close once out is sent (QUIT, line too long) */
 	unsigned batch_wait : 1;   /* waiting for room in the open batch */
+	unsigned need_more : 1;    /* in holds no complete request */
 	enum ss_compact_wait compact_wait;
 	uint64_t mark;             /* the commit that last answered it (ss_session_answer) */
 };
@@ -70,9 +72,12 @@ struct ss_session_env {
 	int quota_exceeded;      /* the log is past its quota: SETs are refused */
 	uint64_t *rejected;      /* incremented for each ERR reply */
 	int *compact_requested;  /* set to 1 when a COMPACT is queued */
-	/* Appends STATS' rows (cmd.h). */
+	/* Appends STATS' rows and CLIENT LIST's lines (cmd.h). */
 	int (*stats)(void *arg, const struct ss_proto *proto, struct ss_buf *out);
+	int (*clients)(void *arg, struct ss_buf *out);
 	void *stats_arg;
+	const struct ss_cmd_config *config; /* CONFIG GET's settings */
+	size_t nconfig;
 	/* Optional, NULL in the daemon: called after each request has run,
 	 * before its input is consumed, with what the dispatcher saw (req is
 	 * NULL for an over-long line, answered without the dispatcher), its
@@ -91,8 +96,12 @@ enum ss_session_result {
 	SS_SESSION_NOMEM, /* out of memory: the caller closes the connection */
 };
 
-/* Initialises s to speak proto: empty buffers, nothing pending. */
-void ss_session_init(struct ss_session *s, const struct ss_proto *proto);
+/* Initialises s: empty buffers, nothing pending, client id id. Each
+ * request is parsed and answered in the protocol its first byte names:
+ * '*' is RESP (in the version HELLO chose, 2 until then), anything else
+ * the text protocol. A session switches protocol only between replies:
+ * a request in the other protocol waits until every reply owed is out. */
+void ss_session_init(struct ss_session *s, uint64_t id);
 void ss_session_free(struct ss_session *s);
 
 /* How many bytes may be read into s->in now: what fits under max_line

@@ -64,6 +64,17 @@ int ss_buf_append(struct ss_buf *b, const void *p, size_t n)
 	return 0;
 }
 
+int ss_buf_insert(struct ss_buf *b, size_t at, const void *p, size_t n)
+{
+	if (!ss_buf_space(b, n))
+		return -1;
+	char *head = b->data + b->off;
+	memmove(head + at + n, head + at, ss_buf_size(b) - at);
+	memcpy(head + at, p, n);
+	b->len += n;
+	return 0;
+}
+
 int ss_buf_puts(struct ss_buf *b, const char *s) { return ss_buf_append(b, s, strlen(s)); }
 
 int ss_buf_printf(struct ss_buf *b, const char *fmt, ...)

@@ -42,6 +42,10 @@ int ss_buf_puts(struct ss_buf *b, const char *s);
 /* printf-style append; same return convention. */
 int ss_buf_printf(struct ss_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Inserts p[0..n) before the live byte at (at <= size); same return
+ * convention. */
+int ss_buf_insert(struct ss_buf *b, size_t at, const void *p, size_t n);
+
 /* Drops the first n live bytes (n <= size). */
 void ss_buf_consume(struct ss_buf *b, size_t n);
 

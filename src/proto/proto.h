@@ -37,6 +37,9 @@ struct ss_request {
 	int argc;     /* tokens kept in argv, at most SS_ARGS_MAX */
 	int too_many; /* 1 if the request had more than SS_ARGS_MAX tokens */
 	int nomem;    /* 1 if the token array could not grow: argv is cut */
+	/* When parse returns -1: why, or NULL for a text line too long. */
+	const char *error;
+	char errbuf[64];
 	struct ss_token *argv;
 	struct ss_token inline_argv[SS_ARGS_INLINE];
 	struct ss_token *heap;
@@ -45,14 +48,19 @@ struct ss_request {
 
 void ss_request_init(struct ss_request *req);
 void ss_request_free(struct ss_request *req);
+/* Appends the token p[0..n) to req->argv (for parsers). Returns 0, or -1
+ * with req->nomem set, or with req->too_many set past SS_ARGS_MAX. */
+int ss_request_add(struct ss_request *req, const char *p, size_t n);
 
 struct ss_proto {
 	const char *name;
+	int resp; /* 0: the text protocol; 2 or 3: that RESP version */
 	/* Parses the first request of buf[0..len) (buf may be NULL when len
 	 * is 0), whose size is bounded by max_line. Returns > 0, the bytes it
 	 * took, with *req filled (its tokens point into buf; argc 0 is an
 	 * empty request, which gets no reply); 0 if more bytes are needed; -1
-	 * if the request is too long (the caller answers and closes). */
+	 * if the request is too long or malformed (req->error; the caller
+	 * answers and closes). */
 	long (*parse)(const char *buf, size_t len, size_t max_line, struct ss_request *req);
 	/* The replies. Each appends one complete reply to out and returns 0,
 	 * or -1 with errno ENOMEM, having appended nothing. */
@@ -63,10 +71,14 @@ struct ss_proto {
 	int (*value)(struct ss_buf *out, const char *p, size_t n);
 	int (*null)(struct ss_buf *out); /* no such checkpoint */
 	/* Named rows (STATS): rows_begin, then row for each, then rows_end.
-	 * A caller that fails midway drops what it appended. */
+	 * rows_end is told where the rows began (ss_buf_size(out) after
+	 * rows_begin, or after cursor), how many there were, and whether they
+	 * were name-value pairs (row) rather than versions or listed rows: a
+	 * format that counts ahead puts its header there. A caller that fails
+	 * midway drops what it appended. */
 	int (*rows_begin)(struct ss_buf *out);
 	int (*row)(struct ss_buf *out, const char *name, const char *value);
-	int (*rows_end)(struct ss_buf *out);
+	int (*rows_end)(struct ss_buf *out, size_t at, size_t n, int pairs);
 	/* Revisions. ok_rev: a commit took revision rev. conflict: a
 	 * condition failed; the current revision (0: absent), and the
 	 * pipeline that failed it for a multi-commit (name NULL otherwise).

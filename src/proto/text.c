@@ -35,37 +35,44 @@ void ss_request_free(struct ss_request *req)
 	ss_request_init(req);
 }
 
-/* Room for one more token in req->argv: the inline array, then a heap one
- * that doubles (a multi-commit may hold many thousands). Returns 0, or -1
- * with req->nomem set. */
-static int token_room(struct ss_request *req)
+int ss_request_add(struct ss_request *req, const char *p, size_t n)
 {
-	size_t n = (size_t)req->argc;
+	size_t argc = (size_t)req->argc;
 	int on_heap = req->heap && req->argv == req->heap;
 
-	if (n < SS_ARGS_INLINE)
-		return 0;
-	if (n >= req->heap_cap) {
-		size_t cap = req->heap_cap ? 2 * req->heap_cap : 4 * SS_ARGS_INLINE;
-		struct ss_token *p = realloc(req->heap, cap * sizeof(*p));
-		if (!p) {
-			req->nomem = 1;
-			return -1;
+	if (req->argc == SS_ARGS_MAX) {
+		req->too_many = 1;
+		return -1;
+	}
+	/* The inline array, then a heap one that doubles (a multi-commit may
+	 * hold many thousands). */
+	if (argc >= SS_ARGS_INLINE) {
+		if (argc >= req->heap_cap) {
+			size_t cap = req->heap_cap ? 2 * req->heap_cap : 4 * SS_ARGS_INLINE;
+			struct ss_token *t = realloc(req->heap, cap * sizeof(*t));
+			if (!t) {
+				req->nomem = 1;
+				return -1;
+			}
+			req->heap = t;
+			req->heap_cap = cap;
+			if (on_heap)
+				req->argv = t;
 		}
-		req->heap = p;
-		req->heap_cap = cap;
-		if (on_heap)
-			req->argv = p;
+		if (req->argv != req->heap) {
+			memcpy(req->heap, req->inline_argv, sizeof(req->inline_argv));
+			req->argv = req->heap;
+		}
 	}
-	if (req->argv != req->heap) {
-		memcpy(req->heap, req->inline_argv, sizeof(req->inline_argv));
-		req->argv = req->heap;
-	}
+	req->argv[req->argc].p = p;
+	req->argv[req->argc].n = n;
+	req->argc++;
 	return 0;
 }
 
 long ss_text_parse(const char *buf, size_t len, size_t max_line, struct ss_request *req)
 {
+	req->error = NULL;
 	size_t scan = len < max_line + 2 ? len : max_line + 2;
 	const char *nl = scan ? memchr(buf, '\n', scan) : NULL; /* buf may be NULL when len is 0 */
 
@@ -91,15 +98,8 @@ long ss_text_parse(const char *buf, size_t len, size_t max_line, struct ss_reque
 		size_t start = i;
 		while (i < end && !is_sep(buf[i]))
 			i++;
-		if (req->argc == SS_ARGS_MAX) {
-			req->too_many = 1;
-			continue;
-		}
-		if (req->nomem || token_room(req) < 0)
-			continue;
-		req->argv[req->argc].p = buf + start;
-		req->argv[req->argc].n = i - start;
-		req->argc++;
+		if (!req->nomem)
+			(void)ss_request_add(req, buf + start, i - start);
 	}
 	return (long)(nl - buf) + 1;
 }
@@ -167,7 +167,13 @@ static int text_row(struct ss_buf *out, const char *name, const char *value)
 	return ss_buf_printf(out, "STAT %s %s\n", name, value);
 }
 
-static int text_rows_end(struct ss_buf *out) { return line(out, "END", "", 0); }
+static int text_rows_end(struct ss_buf *out, size_t at, size_t n, int pairs)
+{
+	(void)at;
+	(void)n;
+	(void)pairs;
+	return line(out, "END", "", 0);
+}
 
 static int text_ok_rev(struct ss_buf *out, uint64_t rev)
 {

@@ -169,7 +169,7 @@ void ss_clients_accept(struct ss_clients *reg, int fd, int shed)
 	}
 	memset(cl, 0, sizeof(*cl));
 	cl->reg = reg;
-	ss_session_init(&cl->s, reg->proto);
+	ss_session_init(&cl->s, reg->connections + 1); /* ids from 1, never reused */
 	ss_conn_init(&cl->conn, reg->loop, fd, reg->tp, &cl->s.in, &cl->s.out, &client_owner, cl);
 	cl->next = reg->head;
 	if (reg->head)

@@ -107,7 +107,56 @@ struct ss_server {
 	double started;
 	struct ss_pending pending; /* staged state for conditions, and revisions */
 	struct ss_commit_hook pending_hook;
+	/* CONFIG GET's rows: the options by their names, as text. */
+	struct ss_cmd_config config[12];
+	char config_text[12][24];
+	size_t nconfig;
 };
+
+/* Fills CONFIG GET's rows (the port is the one bound, for --port 0). */
+static void config_rows(struct ss_server *srv)
+{
+	const struct ss_server_config *c = srv->cfg;
+	static const char *const levels[] = {"debug", "info", "warn", "error"};
+	struct {
+		const char *name;
+		unsigned long long v;
+		const char *text;
+	} rows[] = {
+		{"port", (unsigned long long)ss_listener_port(&srv->listener), NULL},
+		{"bind", 0, c->bind_addr},
+		{"dir", 0, c->data_dir},
+		{"maxclients", (unsigned long long)srv->max_clients, NULL},
+		{"max-line", c->max_line, NULL},
+		{"prealloc", c->prealloc_bytes, NULL},
+		{"auto-compact-min", c->auto_compact_min, NULL},
+		{"auto-compact-growth", c->auto_compact_growth, NULL},
+		{"sync-thread", 0, c->sync_thread ? "yes" : "no"},
+		{"history", c->history, NULL},
+		{"quota-bytes", c->quota_bytes, NULL},
+		{"log-level", 0, levels[srv->diag->level & 3]},
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		const char *text = rows[i].text;
+		if (!text) {
+			snprintf(srv->config_text[i], sizeof srv->config_text[i], "%llu", rows[i].v);
+			text = srv->config_text[i];
+		}
+		srv->config[i] = (struct ss_cmd_config){rows[i].name, text};
+	}
+	srv->nconfig = sizeof rows / sizeof rows[0];
+}
+
+/* CLIENT LIST: a line for each connection. */
+static int server_clients(void *arg, struct ss_buf *out)
+{
+	struct ss_server *srv = arg;
+
+	for (struct ss_client *cl = srv->clients.head; cl; cl = cl->next)
+		if (ss_cmd_client_info(&cl->s.client, out) < 0)
+			return -1;
+	return 0;
+}
 
 static int64_t now_ms(const struct ss_server *srv) { return (int64_t)(ev_now(srv->loop) * 1000.0); }
 
@@ -145,6 +194,7 @@ static void watch_quota(struct ss_server *srv)
 struct stats_out {
 	const struct ss_proto *proto;
 	struct ss_buf *out;
+	int rows;
 };
 
 static int emit_row(void *arg, const struct ss_stat *row)
@@ -152,6 +202,7 @@ static int emit_row(void *arg, const struct ss_stat *row)
 	struct stats_out *so = arg;
 	char num[24];
 
+	so->rows++;
 	if (row->kind == SS_STAT_TEXT)
 		return so->proto->row(so->out, row->name, row->text);
 	snprintf(num, sizeof(num), "%llu", row->value);
@@ -174,9 +225,9 @@ static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *
 		.quota_bytes = srv->cfg->quota_bytes,
 		.quota_exceeded = over_quota(srv),
 	};
-	struct stats_out so = {proto, out};
+	struct stats_out so = {proto, out, 0};
 
-	return ss_stats_each(&src, emit_row, &so);
+	return ss_stats_each(&src, emit_row, &so) < 0 ? -1 : so.rows;
 }
 
 /* The commit hook of the staged state (pending.h). */
@@ -203,7 +254,10 @@ static void session_env(void *arg, struct ss_session_env *env)
 		.quota_exceeded = over_quota(srv),
 		.compact_requested = &srv->compact_requested,
 		.stats = server_stats,
+		.clients = server_clients,
 		.stats_arg = srv,
+		.config = srv->config,
+		.nconfig = srv->nconfig,
 	};
 }
 
@@ -641,6 +695,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 	if (ss_listener_start(&srv->listener, srv->loop, on_new_client, srv) < 0)
 		goto out;
 	srv->started = ev_now(srv->loop);
+	config_rows(srv);
 	start_watchers(srv);
 
 	ss_log_notice(srv->diag, "listening on %s:%d (max clients %d, max line %zu bytes)",

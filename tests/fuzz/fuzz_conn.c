@@ -690,7 +690,7 @@ static int stats(void *arg, const struct ss_proto *proto, struct ss_buf *out)
 	snprintf(rejected, sizeof(rejected), "%llu", (unsigned long long)z->rejected);
 	if (proto->row(out, "entries", entries) < 0 || proto->row(out, "rejected", rejected) < 0)
 		return -1;
-	return 0;
+	return 2;
 }
 
 /* A LIST_CHECKPOINTS reply: "CURSOR <n>", rows of live pipelines exactly as
@@ -1510,7 +1510,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_fail("opening a fresh store failed: %s", err.msg);
 	ss_pending_init(&z->pending, ss_table_revision(ss_store_table(z->store)));
 	for (int k = 0; k < NCONN; k++) {
-		ss_session_init(&z->conns[k].s, &ss_proto_text);
+		ss_session_init(&z->conns[k].s, (uint64_t)k + 1);
 		z->conns[k].id = k + 1;
 	}
 

@@ -30,7 +30,7 @@ static int setup(void **state)
 	assert_non_null(f.t);
 	ss_batch_init(&f.b);
 	ss_pending_init(&f.p, ss_table_revision(f.t));
-	ss_session_init(&f.s, &ss_proto_text);
+	ss_session_init(&f.s, 1);
 	f.env = (struct ss_session_env){.table = f.t,
 					.batch = &f.b,
 					.pending = &f.p,

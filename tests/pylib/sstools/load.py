@@ -454,14 +454,19 @@ def _random_worker(port, pool_seed, nbytes, conn_id):
                     cut = data.rfind(b"\n") + 1
                     block, carry = data[:cut], data[cut:]
                     nl = block.count(b"\n")
-                    nerr = block.count(b"\nERR ") + (1 if block.startswith(b"ERR ") else 0)
+                    # A line of random bytes that starts with '*' is RESP:
+                    # Redis's "-ERR Protocol error: ...", and the server
+                    # closes (we reconnect).
+                    nerr = block.count(b"\nERR ") + (1 if block.startswith(b"ERR ") else 0) + \
+                        block.count(b"\n-ERR ") + (1 if block.startswith(b"-ERR ") else 0)
                     if nerr != nl:
                         if block.endswith(b"PONG\n") and nerr == nl - 1 and left == 0 and \
                                 tail_sent == len(tail):
                             errs += nerr
                             done = True
                             break
-                        bad = [ln for ln in block.split(b"\n")[:-1] if not ln.startswith(b"ERR ")]
+                        bad = [ln for ln in block.split(b"\n")[:-1]
+                               if not ln.startswith((b"ERR ", b"-ERR "))]
                         v.append("random conn %d: non-ERR replies, e.g. %r" % (conn_id, bad[:3]))
                         return {"violations": v, "err_lines": errs, "reconnects": reconnects}
                     errs += nerr

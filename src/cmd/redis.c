@@ -1,0 +1,1672 @@
+/*
+ * redis.c - the commands a RESP connection has beside the checkpoint ones:
+ * Redis's own, with its semantics, reply types and error texts, on the
+ * same store and under the same durability rules.
+ *
+ * Every key is a checkpoint: GET and GET_CHECKPOINT read the same entry,
+ * and every write takes a revision, as SET_CHECKPOINT does. So the rules of
+ * cmd.c hold here too: a read sees only the table (durable state), a
+ * decision (NX, XX, INCR's new value, EXPIRE's GT) is taken against
+ * everything staged before it, and its reply - a value, a nil, a count -
+ * waits for the batch it joined to be durable, like the write it goes with.
+ *
+ * A write whose reply is not OK stages a reply-only op first and then its
+ * records with no reply of their own (write_reply): one reply, after the
+ * fdatasync, in order with the rest.
+ *
+ * The differences from Redis are deliberate and listed in the README:
+ * strings only, names 1..512 bytes, values 1..64 KiB, TTLs up to 10 years,
+ * every write durable before its reply.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
+#include "common/numparse.h"
+#include "proto/resp.h"
+#include "statestored/limits.h"
+
+/* The version Redis commands and INFO claim: the Redis whose commands and
+ * replies these follow. */
+#define REDIS_COMPAT_VERSION "7.2.0"
+
+static int ver(const struct ss_cmd_env *env) { return env->proto->resp; }
+
+static enum ss_cmd_status replied(int rc) { return rc < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED; }
+
+/* A reply built from several appends, rc their ORed results: on a failure
+ * everything after before goes, so no partial reply is ever sent. */
+static enum ss_cmd_status finish(struct ss_buf *out, size_t before, int rc)
+{
+	if (rc < 0) {
+		out->len = out->off + before;
+		return SS_CMD_NOMEM;
+	}
+	return SS_CMD_REPLIED;
+}
+
+/* An error reply whose text starts with its own code (Redis's "-WRONGPASS
+ * ...", "-NOPROTO ..."); counted, and held while earlier replies are owed. */
+static enum ss_cmd_status fail(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static enum ss_cmd_status fail(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (env->rejected)
+		(*env->rejected)++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return replied(ss_resp_err(out, msg));
+}
+
+#define NOT_INT "ERR value is not an integer or out of range"
+#define SYNTAX "ERR syntax error"
+
+/* Redis's integers: an optional '-', then digits without a leading zero
+ * (but "0"), within a long long. Returns 0 or -1. */
+static int parse_ll(const char *p, size_t n, long long *out)
+{
+	unsigned long long v = 0, lim;
+	size_t i = 0;
+	int neg = 0;
+
+	if (n == 0 || n > 20)
+		return -1;
+	if (p[0] == '-') {
+		neg = 1;
+		i = 1;
+		if (n == 1)
+			return -1;
+	}
+	if (p[i] == '0' && n > i + 1)
+		return -1;
+	lim = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
+	for (; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		unsigned d = (unsigned)(p[i] - '0');
+		if (v > (lim - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = neg ? (long long)(0 - v) : (long long)v;
+	return 0;
+}
+
+static int tok_ll(const struct ss_token *t, long long *out) { return parse_ll(t->p, t->n, out); }
+
+static const char *check_key(const struct ss_token *t)
+{
+	if (t->n == 0)
+		return "ERR empty keys are not supported";
+	if (t->n > SS_NAME_MAX)
+		return "ERR key is longer than 512 bytes";
+	return NULL;
+}
+
+static const char *check_val(const struct ss_token *t)
+{
+	if (t->n == 0)
+		return "ERR empty values are not supported";
+	if (t->n > SS_VALUE_MAX)
+		return "ERR value is longer than 65536 bytes";
+	if (t->n == 4 && memcmp(t->p, "NULL", 4) == 0)
+		return "ERR the value 'NULL' is reserved: GET_CHECKPOINT answers it for a missing key";
+	return NULL;
+}
+
+/* Checks argv[first], argv[first + step], ... as keys and, with values,
+ * the token after each as a value. Returns NULL or the error. */
+static const char *check_pairs(const struct ss_request *req, int first, int step, int values)
+{
+	const char *why = NULL;
+
+	for (int i = first; i < req->argc && !why; i += step) {
+		why = check_key(&req->argv[i]);
+		if (!why && values)
+			why = check_val(&req->argv[i + 1]);
+	}
+	return why;
+}
+
+static struct ss_record set_rec(const struct ss_token *k, const char *v, size_t vlen,
+				int64_t expire_ms)
+{
+	return (struct ss_record){.type = SS_REC_SET, .name = k->p, .nlen = k->n, .value = v,
+				  .vlen = vlen, .expire_ms = expire_ms};
+}
+
+static struct ss_record del_rec(const struct ss_token *k)
+{
+	return (struct ss_record){.type = SS_REC_DEL, .name = k->p, .nlen = k->n};
+}
+
+/* Stages rs[0..n) (one revision) and, ahead of them, the one reply they
+ * owe: kind with num and p[0..len). All or nothing. */
+static enum ss_cmd_status write_reply(struct ss_cmd_env *env, struct ss_record *rs, size_t n,
+				      int kind, long long num, const char *p, size_t len)
+{
+	struct ss_batch_mark m;
+	enum ss_cmd_status st;
+
+	ss_batch_mark(env->batch, &m);
+	st = ss_cmd_stage_reply(env, kind, (uint64_t)num, p, len);
+	if (st != SS_CMD_STAGED)
+		return st;
+	st = ss_cmd_stage(env, rs, n, 0);
+	if (st != SS_CMD_STAGED)
+		ss_batch_rewind(env->batch, &m);
+	return st;
+}
+
+/* An answer decided now that writes nothing: an integer. */
+static enum ss_cmd_status answer_int(struct ss_cmd_env *env, long long v)
+{
+	return ss_cmd_stage_reply(env, SS_REPLY_INT, (uint64_t)v, NULL, 0);
+}
+
+/* ---- expiry --------------------------------------------------------------- */
+
+/* The most a TTL may be, in ms: the store's 10 years. */
+#define TTL_MAX_MS ((int64_t)SS_TTL_MAX_S * 1000)
+
+enum unit { SECONDS, MILLIS, UNIX_SECONDS, UNIX_MILLIS };
+
+/* The absolute expiry of v in unit u, or -1 if out of range. A time
+ * already past is allowed: it deletes (at or before now). */
+static int64_t when(const struct ss_cmd_env *env, long long v, enum unit u)
+{
+	long long ms;
+
+	switch (u) {
+	case SECONDS:
+	case UNIX_SECONDS:
+		if (v > LLONG_MAX / 1000 || v < LLONG_MIN / 1000)
+			return -1;
+		ms = v * 1000;
+		break;
+	default:
+		ms = v;
+	}
+	if (u == SECONDS || u == MILLIS) {
+		if (ms > TTL_MAX_MS || ms < -TTL_MAX_MS)
+			return -1;
+		ms += env->now_ms;
+	}
+	if (ms > env->now_ms + TTL_MAX_MS)
+		return -1;
+	return ms < 1 ? 1 : ms;
+}
+
+/* ---- connection ------------------------------------------------------------ */
+
+static enum ss_cmd_status r_ping(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (req->argc == 2)
+		return replied(ss_resp_bulk(out, req->argv[1].p, req->argv[1].n));
+	return replied(ss_resp_simple(out, "PONG"));
+}
+
+static enum ss_cmd_status r_echo(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	return replied(ss_resp_bulk(out, req->argv[1].p, req->argv[1].n));
+}
+
+/* Client names: Redis allows no spaces, newlines or other special bytes. */
+static int valid_client_name(const struct ss_token *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->p[i] <= ' ' || t->p[i] > '~')
+			return 0;
+	return 1;
+}
+
+static int set_str(char **dst, const struct ss_token *t)
+{
+	char *s = NULL;
+
+	if (t && t->n) {
+		if (!(s = malloc(t->n + 1)))
+			return -1;
+		memcpy(s, t->p, t->n);
+		s[t->n] = '\0';
+	}
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static enum ss_cmd_status r_hello(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out)
+{
+	struct ss_client_state *c = env->client;
+	const struct ss_token *name = NULL;
+	long long proto = c->resp;
+	int i = 1;
+
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (req->argc > 1) {
+		if (tok_ll(&req->argv[1], &proto) < 0)
+			return fail(env, out, "ERR Protocol version is not an integer or out of range");
+		i = 2;
+	}
+	for (; i < req->argc; i++) {
+		int more = req->argc - i - 1;
+		if (ss_token_is(&req->argv[i], "AUTH") && more >= 2) {
+			/* No users yet: the default user takes any password. */
+			if (req->argv[i + 1].n != 7 || memcmp(req->argv[i + 1].p, "default", 7) != 0)
+				return fail(env, out, "WRONGPASS invalid username-password pair or "
+						      "user is disabled.");
+			i += 2;
+		} else if (ss_token_is(&req->argv[i], "SETNAME") && more >= 1) {
+			name = &req->argv[++i];
+			if (!valid_client_name(name))
+				return fail(env, out, "ERR Client names cannot contain spaces, "
+						      "newlines or special characters.");
+		} else {
+			char word[130];
+			return fail(env, out, "ERR Syntax error in HELLO option '%s'",
+				    ss_cmd_echo_any(&req->argv[i], word, 128));
+		}
+	}
+	if (proto != 2 && proto != 3)
+		return fail(env, out, "NOPROTO unsupported protocol version");
+	if (name && set_str(&c->name, name) < 0)
+		return SS_CMD_NOMEM;
+	c->resp = (int)proto;
+	/* The reply is already in the version asked for. */
+	size_t before = ss_buf_size(out);
+	int v = c->resp, rc = ss_resp_map(out, v, 7);
+	rc |= ss_resp_bulk_str(out, "server") | ss_resp_bulk_str(out, "redis") |
+		     ss_resp_bulk_str(out, "version") | ss_resp_bulk_str(out, REDIS_COMPAT_VERSION) |
+		     ss_resp_bulk_str(out, "proto") | ss_resp_int(out, v) |
+		     ss_resp_bulk_str(out, "id") | ss_resp_int(out, (long long)c->id) |
+		     ss_resp_bulk_str(out, "mode") | ss_resp_bulk_str(out, "standalone") |
+		     ss_resp_bulk_str(out, "role") | ss_resp_bulk_str(out, "master") |
+		     ss_resp_bulk_str(out, "modules") | ss_resp_array(out, 0);
+	return finish(out, before, rc);
+}
+
+static enum ss_cmd_status r_auth(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	if (req->argc == 2)
+		return fail(env, out,
+			    "ERR AUTH <password> called without any password configured for the "
+			    "default user. Are you sure your configuration is correct?");
+	if (req->argv[1].n != 7 || memcmp(req->argv[1].p, "default", 7) != 0)
+		return fail(env, out, "WRONGPASS invalid username-password pair or user is disabled.");
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	return replied(ss_resp_simple(out, "OK"));
+}
+
+static enum ss_cmd_status r_select(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	long long db;
+
+	if (tok_ll(&req->argv[1], &db) < 0)
+		return fail(env, out, NOT_INT);
+	if (db != 0)
+		return fail(env, out, "ERR DB index is out of range");
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	return replied(ss_resp_simple(out, "OK"));
+}
+
+int ss_cmd_client_info(const struct ss_client_state *c, struct ss_buf *out)
+{
+	return ss_buf_printf(out, "id=%llu name=%s db=0 multi=-1 resp=%d lib-name=%s lib-ver=%s\n",
+			     (unsigned long long)c->id, c->name ? c->name : "", c->resp,
+			     c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
+}
+
+static enum ss_cmd_status r_client(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	struct ss_client_state *c = env->client;
+	const struct ss_token *sub = &req->argv[1];
+	int n = req->argc - 2;
+	char word[130];
+
+	if (ss_token_is(sub, "SETNAME") && n == 1 && !valid_client_name(&req->argv[2]))
+		return fail(env, out, "ERR Client names cannot contain spaces, newlines or special "
+				      "characters.");
+	if (ss_token_is(sub, "SETINFO") && n == 2 && !ss_token_is(&req->argv[2], "LIB-NAME") &&
+	    !ss_token_is(&req->argv[2], "LIB-VER"))
+		return fail(env, out, "ERR Unrecognized option '%s'",
+			    ss_cmd_echo_any(&req->argv[2], word, 128));
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (ss_token_is(sub, "ID") && n == 0)
+		return replied(ss_resp_int(out, (long long)c->id));
+	if (ss_token_is(sub, "GETNAME") && n == 0)
+		return replied(c->name ? ss_resp_bulk_str(out, c->name) : ss_resp_nil(out, ver(env)));
+	if (ss_token_is(sub, "SETNAME") && n == 1) {
+		if (set_str(&c->name, &req->argv[2]) < 0)
+			return SS_CMD_NOMEM;
+		return replied(ss_resp_simple(out, "OK"));
+	}
+	if (ss_token_is(sub, "SETINFO") && n == 2) {
+		char **dst = ss_token_is(&req->argv[2], "LIB-NAME") ? &c->lib_name : &c->lib_ver;
+		if (set_str(dst, &req->argv[3]) < 0)
+			return SS_CMD_NOMEM;
+		return replied(ss_resp_simple(out, "OK"));
+	}
+	if ((ss_token_is(sub, "INFO") && n == 0) || (ss_token_is(sub, "LIST") && n == 0)) {
+		struct ss_buf text;
+		int rc;
+		ss_buf_init(&text);
+		rc = ss_token_is(sub, "INFO") || !env->clients
+			     ? ss_cmd_client_info(c, &text)
+			     : env->clients(env->stats_arg, &text);
+		if (rc == 0)
+			rc = ss_resp_bulk(out, ss_buf_head(&text), ss_buf_size(&text));
+		ss_buf_free(&text);
+		return replied(rc);
+	}
+	if (!ss_token_is(sub, "ID") && !ss_token_is(sub, "GETNAME") && !ss_token_is(sub, "SETNAME") &&
+	    !ss_token_is(sub, "SETINFO") && !ss_token_is(sub, "INFO") && !ss_token_is(sub, "LIST"))
+		return fail(env, out, "ERR unknown subcommand '%s'. Try CLIENT HELP.",
+			    ss_cmd_echo_any(sub, word, 128));
+	char lower[16];
+	return fail(env, out, "ERR wrong number of arguments for 'client|%s' command",
+		    ss_cmd_lower(ss_cmd_echo_any(sub, word, 12), lower, sizeof lower));
+}
+
+static enum ss_cmd_status r_reset(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out)
+{
+	(void)req;
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	uint64_t id = env->client->id;
+	ss_client_free(env->client);
+	ss_client_init(env->client, id);
+	return replied(ss_resp_simple(out, "RESET"));
+}
+
+/* ---- server ---------------------------------------------------------------- */
+
+static enum ss_cmd_status r_dbsize(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	(void)req;
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	return replied(ss_resp_int(out, (long long)ss_table_count(env->table)));
+}
+
+static enum ss_cmd_status r_time(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	char s[24], us[24];
+
+	(void)req;
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	snprintf(s, sizeof s, "%lld", (long long)(env->now_ms / 1000));
+	snprintf(us, sizeof us, "%lld", (long long)(env->now_ms % 1000 * 1000));
+	size_t before = ss_buf_size(out);
+	return finish(out, before,
+		      ss_resp_array(out, 2) | ss_resp_bulk_str(out, s) | ss_resp_bulk_str(out, us));
+}
+
+static enum ss_cmd_status r_wait(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	long long a, b, t;
+
+	/* WAIT numreplicas timeout; WAITAOF numlocal numreplicas timeout. */
+	int aof = req->argc == 4;
+	if (tok_ll(&req->argv[1], &a) < 0 || tok_ll(&req->argv[2], &b) < 0 ||
+	    (aof && tok_ll(&req->argv[3], &t) < 0))
+		return fail(env, out, NOT_INT);
+	if ((aof ? t : b) < 0)
+		return fail(env, out, "ERR timeout is negative");
+	/* Held until every earlier reply is out: each was a durable write. */
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (!aof)
+		return replied(ss_resp_int(out, 0));
+	size_t before = ss_buf_size(out);
+	return finish(out, before, ss_resp_array(out, 2) | ss_resp_int(out, 1) | ss_resp_int(out, 0));
+}
+
+/* ---- glob-style patterns (SCAN MATCH, KEYS, CONFIG GET) ------------------------
+ *
+ * Redis's rules: '*' any run, '?' any byte, "[abc]", "[^a]", "[a-z]" a
+ * class, '\' quotes the next byte. Backtracking goes only to the latest
+ * '*', so a match is O(pattern x string), never exponential. */
+
+/* Matches one class starting after '[' at p; *pl is advanced past ']'. */
+static int class_match(const char *p, size_t plen, size_t *pi, unsigned char c, int nocase)
+{
+	size_t i = *pi;
+	int neg = 0, hit = 0;
+
+	if (i < plen && p[i] == '^') {
+		neg = 1;
+		i++;
+	}
+	for (; i < plen && p[i] != ']'; i++) {
+		unsigned char a = (unsigned char)p[i], b;
+		if (a == '\\' && i + 1 < plen)
+			a = (unsigned char)p[++i];
+		if (i + 2 < plen && p[i + 1] == '-' && p[i + 2] != ']') {
+			b = (unsigned char)p[i + 2];
+			i += 2;
+			if (a > b) {
+				unsigned char x = a;
+				a = b;
+				b = x;
+			}
+			unsigned char cc = c;
+			if (nocase && cc >= 'A' && cc <= 'Z')
+				cc = (unsigned char)(cc - 'A' + 'a');
+			hit |= (c >= a && c <= b) || (nocase && cc >= a && cc <= b);
+		} else {
+			hit |= a == c || (nocase && (a | 0x20) == (c | 0x20) && ((a | 0x20) >= 'a') &&
+					  ((a | 0x20) <= 'z'));
+		}
+	}
+	*pi = i < plen ? i + 1 : i;
+	return neg ? !hit : hit;
+}
+
+int ss_glob_match(const char *p, size_t plen, const char *s, size_t slen, int nocase)
+{
+	size_t pi = 0, si = 0, star_p = (size_t)-1, star_s = 0;
+
+	while (si < slen) {
+		if (pi < plen && p[pi] == '*') {
+			star_p = ++pi;
+			star_s = si;
+			continue;
+		}
+		if (pi < plen) {
+			unsigned char c = (unsigned char)s[si], q = (unsigned char)p[pi];
+			size_t next = pi + 1;
+			int ok;
+			if (q == '?') {
+				ok = 1;
+			} else if (q == '[') {
+				ok = class_match(p, plen, &next, c, nocase);
+			} else {
+				if (q == '\\' && pi + 1 < plen)
+					q = (unsigned char)p[++next - 1];
+				ok = q == c || (nocase && (q | 0x20) == (c | 0x20) && (q | 0x20) >= 'a' &&
+						(q | 0x20) <= 'z');
+			}
+			if (ok) {
+				pi = next;
+				si++;
+				continue;
+			}
+		}
+		if (star_p == (size_t)-1)
+			return 0;
+		pi = star_p;
+		si = ++star_s;
+	}
+	while (pi < plen && p[pi] == '*')
+		pi++;
+	return pi == plen;
+}
+
+/* The literal start of a pattern: the bytes before its first special one,
+ * which a scan can use as a prefix. */
+static size_t literal_prefix(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && p[i] != '*' && p[i] != '?' && p[i] != '[' && p[i] != '\\')
+		i++;
+	return i;
+}
+
+/* ---- CONFIG GET ------------------------------------------------------------- */
+
+static enum ss_cmd_status r_config(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	static const struct ss_cmd_config fixed[] = {
+		{"appendonly", "yes"}, {"appendfsync", "always"}, {"save", ""}, {"databases", "1"},
+	};
+	char word[130];
+
+	if (!ss_token_is(&req->argv[1], "GET"))
+		return fail(env, out, "ERR unknown subcommand '%s'. Try CONFIG HELP.",
+			    ss_cmd_echo_any(&req->argv[1], word, 128));
+	if (req->argc < 3)
+		return fail(env, out, "ERR wrong number of arguments for 'config|get' command");
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	size_t before = ss_buf_size(out), at, n = 0;
+	int rc = 0;
+	at = before;
+	for (size_t k = 0; k < sizeof fixed / sizeof fixed[0] + env->nconfig && rc == 0; k++) {
+		const struct ss_cmd_config *c =
+			k < sizeof fixed / sizeof fixed[0] ? &fixed[k]
+							   : &env->config[k - sizeof fixed / sizeof fixed[0]];
+		for (int i = 2; i < req->argc; i++) {
+			if (ss_glob_match(req->argv[i].p, req->argv[i].n, c->name, strlen(c->name), 1)) {
+				rc = ss_resp_bulk_str(out, c->name) | ss_resp_bulk_str(out, c->value);
+				n++;
+				break;
+			}
+		}
+	}
+	/* The map header goes before its pairs, now that n is known. */
+	if (rc == 0)
+		rc = env->proto->rows_end(out, at, n, 1);
+	return finish(out, before, rc);
+}
+
+/* ---- strings ---------------------------------------------------------------- */
+
+/* Reads a key from the table for a reply now (durable state only). Returns
+ * 1 with *found set, or 0 with *st to return (an error, or WAIT). */
+static int read_key(const struct ss_token *k, struct ss_cmd_env *env, struct ss_buf *out,
+		    struct ss_entry *e, int *found, enum ss_cmd_status *st)
+{
+	const char *why = check_key(k);
+
+	if (why) {
+		*st = fail(env, out, "%s", why);
+		return 0;
+	}
+	if (!env->may_reply) {
+		*st = SS_CMD_WAIT;
+		return 0;
+	}
+	*found = ss_table_get(env->table, k->p, k->n, env->now_ms, e);
+	return 1;
+}
+
+static enum ss_cmd_status r_get(const struct ss_request *req, struct ss_cmd_env *env,
+				struct ss_buf *out)
+{
+	struct ss_entry e;
+	enum ss_cmd_status st;
+	int found = 0;
+
+	if (!read_key(&req->argv[1], env, out, &e, &found, &st))
+		return st;
+	return replied(found ? ss_resp_bulk(out, e.value, e.vlen) : ss_resp_nil(out, ver(env)));
+}
+
+/* SET's options, also for the commands that are SET with fixed ones. */
+struct set_opts {
+	int nx, xx, get, keepttl;
+	int64_t expire_ms; /* 0: none */
+};
+
+/* Stages SET key value under o (both checked already), answering OK (or,
+ * with o->get, the old value), or nil when NX or XX refuses. reply_int:
+ * answer 1 (set) or 0 (refused) instead, as SETNX does. */
+static enum ss_cmd_status do_set(struct ss_cmd_env *env, const struct ss_token *k,
+				 const struct ss_token *v, const struct set_opts *o, int reply_int)
+{
+	char old[SS_VALUE_MAX];
+	struct ss_cmd_cur c;
+
+	ss_cmd_current(env, k->p, k->n, &c);
+	size_t olen = c.rev ? ss_cmd_cur_value(&c, old) : 0;
+	if ((o->nx && c.rev) || (o->xx && !c.rev)) {
+		if (reply_int)
+			return answer_int(env, 0);
+		if (o->get && c.rev)
+			return ss_cmd_stage_reply(env, SS_REPLY_BULK, 0, old, olen);
+		return ss_cmd_stage_reply(env, SS_REPLY_NIL, 0, NULL, 0);
+	}
+	struct ss_record r = set_rec(k, v->p, v->n, o->keepttl ? c.expire_ms : o->expire_ms);
+	if (reply_int)
+		return write_reply(env, &r, 1, SS_REPLY_INT, 1, NULL, 0);
+	if (o->get)
+		return write_reply(env, &r, 1, c.rev ? SS_REPLY_BULK : SS_REPLY_NIL, 0, old, olen);
+	return ss_cmd_stage(env, &r, 1, SS_REPLY_OK);
+}
+
+/* The checks every write of a key and a value makes before it decides. */
+static const char *check_write(const struct ss_cmd_env *env, const struct ss_token *k,
+			       const struct ss_token *v)
+{
+	const char *why = check_key(k);
+
+	if (!why && v)
+		why = check_val(v);
+	if (!why && ss_cmd_check_quota(env))
+		why = "OOM command not allowed: the log has passed --quota-bytes";
+	return why;
+}
+
+/* Parses an expiry option's argument (EX, PX, EXAT, PXAT). Returns NULL
+ * or the error (cmd names the command in it). */
+static const char *parse_expiry(const struct ss_cmd_env *env, const struct ss_token *t,
+				enum unit u, int64_t *expire_ms, char *msg, size_t msz,
+				const char *cmd)
+{
+	long long v;
+
+	if (tok_ll(t, &v) < 0)
+		return NOT_INT;
+	int64_t w = v > 0 ? when(env, v, u) : -1;
+	if (w < 0) {
+		snprintf(msg, msz, "ERR invalid expire time in '%s' command", cmd);
+		return msg;
+	}
+	*expire_ms = w;
+	return NULL;
+}
+
+static enum ss_cmd_status r_set(const struct ss_request *req, struct ss_cmd_env *env,
+				struct ss_buf *out)
+{
+	struct set_opts o = {0};
+	int have_exp = 0;
+	char msg[64];
+	const char *why = check_write(env, &req->argv[1], &req->argv[2]);
+
+	for (int i = 3; i < req->argc && !why; i++) {
+		const struct ss_token *t = &req->argv[i];
+		enum unit u;
+		int exp = 1;
+		if (ss_token_is(t, "EX"))
+			u = SECONDS;
+		else if (ss_token_is(t, "PX"))
+			u = MILLIS;
+		else if (ss_token_is(t, "EXAT"))
+			u = UNIX_SECONDS;
+		else if (ss_token_is(t, "PXAT"))
+			u = UNIX_MILLIS;
+		else
+			exp = 0;
+		if (exp) {
+			if (have_exp || o.keepttl || i + 1 >= req->argc)
+				why = SYNTAX;
+			else
+				why = parse_expiry(env, &req->argv[++i], u, &o.expire_ms, msg, sizeof msg,
+						   "set");
+			have_exp = 1;
+		} else if (ss_token_is(t, "NX") && !o.xx) {
+			o.nx = 1;
+		} else if (ss_token_is(t, "XX") && !o.nx) {
+			o.xx = 1;
+		} else if (ss_token_is(t, "GET")) {
+			o.get = 1;
+		} else if (ss_token_is(t, "KEEPTTL") && !have_exp) {
+			o.keepttl = 1;
+		} else {
+			why = SYNTAX;
+		}
+	}
+	if (why)
+		return fail(env, out, "%s", why);
+	return do_set(env, &req->argv[1], &req->argv[2], &o, 0);
+}
+
+static enum ss_cmd_status r_setnx(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out)
+{
+	const struct set_opts o = {.nx = 1};
+	const char *why = check_write(env, &req->argv[1], &req->argv[2]);
+
+	if (why)
+		return fail(env, out, "%s", why);
+	return do_set(env, &req->argv[1], &req->argv[2], &o, 1);
+}
+
+/* SETEX key seconds value, PSETEX key ms value. */
+static enum ss_cmd_status setex(const struct ss_request *req, struct ss_cmd_env *env,
+				struct ss_buf *out, enum unit u, const char *cmd)
+{
+	struct set_opts o = {0};
+	char msg[64];
+	const char *why = check_write(env, &req->argv[1], &req->argv[3]);
+
+	if (!why)
+		why = parse_expiry(env, &req->argv[2], u, &o.expire_ms, msg, sizeof msg, cmd);
+	if (why)
+		return fail(env, out, "%s", why);
+	return do_set(env, &req->argv[1], &req->argv[3], &o, 0);
+}
+
+static enum ss_cmd_status r_setex(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out)
+{
+	return setex(req, env, out, SECONDS, "setex");
+}
+
+static enum ss_cmd_status r_psetex(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	return setex(req, env, out, MILLIS, "psetex");
+}
+
+static enum ss_cmd_status r_getset(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	const struct set_opts o = {.get = 1};
+	const char *why = check_write(env, &req->argv[1], &req->argv[2]);
+
+	if (why)
+		return fail(env, out, "%s", why);
+	return do_set(env, &req->argv[1], &req->argv[2], &o, 0);
+}
+
+static enum ss_cmd_status r_getdel(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	char old[SS_VALUE_MAX];
+	struct ss_cmd_cur c;
+	const char *why = check_key(&req->argv[1]);
+
+	if (why)
+		return fail(env, out, "%s", why);
+	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
+	if (!c.rev)
+		return ss_cmd_stage_reply(env, SS_REPLY_NIL, 0, NULL, 0);
+	size_t olen = ss_cmd_cur_value(&c, old);
+	struct ss_record r = del_rec(&req->argv[1]);
+	return write_reply(env, &r, 1, SS_REPLY_BULK, 0, old, olen);
+}
+
+/* GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST] */
+static enum ss_cmd_status r_getex(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out)
+{
+	char old[SS_VALUE_MAX], msg[64];
+	struct ss_cmd_cur c;
+	int64_t expire_ms = 0;
+	const char *why = check_key(&req->argv[1]);
+
+	if (!why && req->argc > 2) {
+		const struct ss_token *t = &req->argv[2];
+		int persist = ss_token_is(t, "PERSIST");
+		enum unit u = ss_token_is(t, "EX")	 ? SECONDS :
+			      ss_token_is(t, "PX")	 ? MILLIS :
+			      ss_token_is(t, "EXAT") ? UNIX_SECONDS :
+						       UNIX_MILLIS;
+		if (persist ? req->argc != 3
+			    : (req->argc != 4 || (u == UNIX_MILLIS && !ss_token_is(t, "PXAT"))))
+			why = SYNTAX;
+		else if (!persist)
+			why = parse_expiry(env, &req->argv[3], u, &expire_ms, msg, sizeof msg, "getex");
+	}
+	if (!why && req->argc > 2 && ss_cmd_check_quota(env))
+		why = "OOM command not allowed: the log has passed --quota-bytes";
+	if (why)
+		return fail(env, out, "%s", why);
+	if (req->argc == 2)
+		return r_get(req, env, out);
+	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
+	if (!c.rev)
+		return ss_cmd_stage_reply(env, SS_REPLY_NIL, 0, NULL, 0);
+	size_t olen = ss_cmd_cur_value(&c, old);
+	struct ss_record r = set_rec(&req->argv[1], old, olen, expire_ms);
+	return write_reply(env, &r, 1, SS_REPLY_BULK, 0, old, olen);
+}
+
+static enum ss_cmd_status r_mget(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	const char *why = check_pairs(req, 1, 1, 0);
+
+	if (why)
+		return fail(env, out, "%s", why);
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	size_t before = ss_buf_size(out);
+	int rc = ss_resp_array(out, req->argc - 1);
+	for (int i = 1; i < req->argc && rc == 0; i++) {
+		struct ss_entry e;
+		rc = ss_table_get(env->table, req->argv[i].p, req->argv[i].n, env->now_ms, &e)
+			     ? ss_resp_bulk(out, e.value, e.vlen)
+			     : ss_resp_nil(out, ver(env));
+	}
+	return finish(out, before, rc);
+}
+
+static int cmp_tok(const void *a, const void *b)
+{
+	const struct ss_token *x = *(const struct ss_token *const *)a;
+	const struct ss_token *y = *(const struct ss_token *const *)b;
+	size_t n = x->n < y->n ? x->n : y->n;
+	int c = memcmp(x->p, y->p, n);
+
+	if (c == 0)
+		c = (x->n > y->n) - (x->n < y->n);
+	/* Equal names: the later argument first, so it is the one kept. */
+	return c ? c : (x > y ? -1 : 1);
+}
+
+/* The distinct keys among argv[first], argv[first + step], ...: for each
+ * name, the last argument that holds it, in a new array (*n entries) the
+ * caller frees. NULL on ENOMEM. */
+static const struct ss_token **distinct(const struct ss_request *req, int first, int step,
+					size_t *n)
+{
+	size_t m = (size_t)(req->argc - first + step - 1) / (size_t)step, k = 0;
+	const struct ss_token **v = malloc((m ? m : 1) * sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < m; i++)
+		v[i] = &req->argv[first + (int)i * step];
+	qsort(v, m, sizeof(*v), cmp_tok);
+	for (size_t i = 0; i < m; i++)
+		if (k == 0 || v[k - 1]->n != v[i]->n || memcmp(v[k - 1]->p, v[i]->p, v[i]->n) != 0)
+			v[k++] = v[i];
+	*n = k;
+	return v;
+}
+
+/* MSET (nx 0) and MSETNX (nx 1): one group, one revision, atomic. */
+static enum ss_cmd_status mset(const struct ss_request *req, struct ss_cmd_env *env,
+			       struct ss_buf *out, int nx)
+{
+	const char *why = NULL;
+	const struct ss_token **keys;
+	struct ss_record *rs;
+	enum ss_cmd_status st;
+	size_t n;
+
+	if ((req->argc - 1) % 2 != 0)
+		return fail(env, out, "ERR wrong number of arguments for '%s' command",
+			    nx ? "msetnx" : "mset");
+	why = check_pairs(req, 1, 2, 1);
+	if (!why && ss_cmd_check_quota(env))
+		why = "OOM command not allowed: the log has passed --quota-bytes";
+	if (why)
+		return fail(env, out, "%s", why);
+	if (!(keys = distinct(req, 1, 2, &n)))
+		return SS_CMD_NOMEM;
+	if (nx) {
+		for (size_t i = 0; i < n; i++) {
+			struct ss_cmd_cur c;
+			ss_cmd_current(env, keys[i]->p, keys[i]->n, &c);
+			if (c.rev) {
+				free(keys);
+				return answer_int(env, 0);
+			}
+		}
+	}
+	if (!(rs = malloc(n * sizeof(*rs)))) {
+		free(keys);
+		return SS_CMD_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		rs[i] = set_rec(keys[i], keys[i][1].p, keys[i][1].n, 0); /* its value follows it */
+	st = nx ? write_reply(env, rs, n, SS_REPLY_INT, 1, NULL, 0)
+		: ss_cmd_stage(env, rs, n, SS_REPLY_OK);
+	free(rs);
+	free(keys);
+	return st;
+}
+
+static enum ss_cmd_status r_mset(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	return mset(req, env, out, 0);
+}
+
+static enum ss_cmd_status r_msetnx(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	return mset(req, env, out, 1);
+}
+
+/* DEL and UNLINK: every named key that exists goes, in one group with one
+ * revision; the answer is how many. */
+static enum ss_cmd_status r_del(const struct ss_request *req, struct ss_cmd_env *env,
+				struct ss_buf *out)
+{
+	const struct ss_token **keys;
+	struct ss_record *rs;
+	enum ss_cmd_status st;
+	size_t n, k = 0;
+	const char *why = check_pairs(req, 1, 1, 0);
+
+	if (why)
+		return fail(env, out, "%s", why);
+	if (!(keys = distinct(req, 1, 1, &n)))
+		return SS_CMD_NOMEM;
+	if (!(rs = malloc(n * sizeof(*rs)))) {
+		free(keys);
+		return SS_CMD_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ss_cmd_cur c;
+		ss_cmd_current(env, keys[i]->p, keys[i]->n, &c);
+		if (c.rev)
+			rs[k++] = del_rec(keys[i]);
+	}
+	st = k ? write_reply(env, rs, k, SS_REPLY_INT, (long long)k, NULL, 0) : answer_int(env, 0);
+	free(rs);
+	free(keys);
+	return st;
+}
+
+static enum ss_cmd_status r_exists(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	const char *why = check_pairs(req, 1, 1, 0);
+	long long n = 0;
+
+	if (why)
+		return fail(env, out, "%s", why);
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	for (int i = 1; i < req->argc; i++) {
+		struct ss_entry e;
+		n += ss_table_get(env->table, req->argv[i].p, req->argv[i].n, env->now_ms, &e);
+	}
+	return replied(ss_resp_int(out, n));
+}
+
+/* INCR, DECR, INCRBY, DECRBY: by is the step, or 0 to read it from argv[2]
+ * (negated when neg). The value, kept as decimal text, keeps its TTL. */
+static enum ss_cmd_status incr(const struct ss_request *req, struct ss_cmd_env *env,
+			       struct ss_buf *out, long long by, int neg)
+{
+	char old[SS_VALUE_MAX], num[24];
+	struct ss_cmd_cur c;
+	long long v = 0;
+	const char *why = check_write(env, &req->argv[1], NULL);
+
+	if (!why && req->argc == 3) {
+		if (tok_ll(&req->argv[2], &by) < 0)
+			why = NOT_INT;
+		else if (neg && by == LLONG_MIN)
+			why = "ERR decrement would overflow";
+		else if (neg)
+			by = -by;
+	}
+	if (why)
+		return fail(env, out, "%s", why);
+	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
+	if (c.rev) {
+		size_t olen = ss_cmd_cur_value(&c, old);
+		if (parse_ll(old, olen, &v) < 0)
+			return fail(env, out, NOT_INT);
+	}
+	if ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by))
+		return fail(env, out, "ERR increment or decrement would overflow");
+	v += by;
+	int len = snprintf(num, sizeof num, "%lld", v);
+	struct ss_record r = set_rec(&req->argv[1], num, (size_t)len, c.expire_ms);
+	return write_reply(env, &r, 1, SS_REPLY_INT, v, NULL, 0);
+}
+
+static enum ss_cmd_status r_incr(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	return incr(req, env, out, 1, 0);
+}
+
+static enum ss_cmd_status r_decr(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	return incr(req, env, out, -1, 0);
+}
+
+static enum ss_cmd_status r_incrby(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	return incr(req, env, out, 0, 0);
+}
+
+static enum ss_cmd_status r_decrby(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	return incr(req, env, out, 0, 1);
+}
+
+/* ---- expiry commands ---------------------------------------------------------- */
+
+/* EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT key time [NX|XX|GT|LT]. A time
+ * already past deletes the key, as in Redis. Setting one rewrites the
+ * entry with its value and the new expiry: a new revision. */
+static enum ss_cmd_status expire(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out, enum unit u, const char *cmd)
+{
+	char old[SS_VALUE_MAX];
+	int nx = 0, xx = 0, gt = 0, lt = 0;
+	struct ss_cmd_cur c;
+	long long v;
+	const char *why = check_key(&req->argv[1]);
+
+	if (why)
+		return fail(env, out, "%s", why);
+	if (tok_ll(&req->argv[2], &v) < 0)
+		return fail(env, out, NOT_INT);
+	for (int i = 3; i < req->argc; i++) {
+		const struct ss_token *t = &req->argv[i];
+		char word[130];
+		if (ss_token_is(t, "NX"))
+			nx = 1;
+		else if (ss_token_is(t, "XX"))
+			xx = 1;
+		else if (ss_token_is(t, "GT"))
+			gt = 1;
+		else if (ss_token_is(t, "LT"))
+			lt = 1;
+		else
+			return fail(env, out, "ERR Unsupported option %s",
+				    ss_cmd_echo_any(t, word, 128));
+	}
+	if (nx && (xx || gt || lt))
+		return fail(env, out, "ERR NX and XX, GT or LT options at the same time are not "
+				      "compatible");
+	if (gt && lt)
+		return fail(env, out, "ERR GT and LT options at the same time are not compatible");
+	int64_t w = when(env, v, u);
+	if (w < 0)
+		return fail(env, out, "ERR invalid expire time in '%s' command", cmd);
+	if (ss_cmd_check_quota(env))
+		return fail(env, out, "OOM command not allowed: the log has passed --quota-bytes");
+	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
+	if (!c.rev || (nx && c.expire_ms) || (xx && !c.expire_ms) ||
+	    (gt && (!c.expire_ms || w <= c.expire_ms)) || (lt && c.expire_ms && w >= c.expire_ms))
+		return answer_int(env, 0);
+	if (w <= env->now_ms) {
+		struct ss_record r = del_rec(&req->argv[1]);
+		return write_reply(env, &r, 1, SS_REPLY_INT, 1, NULL, 0);
+	}
+	size_t olen = ss_cmd_cur_value(&c, old);
+	struct ss_record r = set_rec(&req->argv[1], old, olen, w);
+	return write_reply(env, &r, 1, SS_REPLY_INT, 1, NULL, 0);
+}
+
+static enum ss_cmd_status r_expire(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	return expire(req, env, out, SECONDS, "expire");
+}
+
+static enum ss_cmd_status r_pexpire(const struct ss_request *req, struct ss_cmd_env *env,
+				    struct ss_buf *out)
+{
+	return expire(req, env, out, MILLIS, "pexpire");
+}
+
+static enum ss_cmd_status r_expireat(const struct ss_request *req, struct ss_cmd_env *env,
+				     struct ss_buf *out)
+{
+	return expire(req, env, out, UNIX_SECONDS, "expireat");
+}
+
+static enum ss_cmd_status r_pexpireat(const struct ss_request *req, struct ss_cmd_env *env,
+				      struct ss_buf *out)
+{
+	return expire(req, env, out, UNIX_MILLIS, "pexpireat");
+}
+
+static enum ss_cmd_status r_persist(const struct ss_request *req, struct ss_cmd_env *env,
+				    struct ss_buf *out)
+{
+	char old[SS_VALUE_MAX];
+	struct ss_cmd_cur c;
+	const char *why = check_write(env, &req->argv[1], NULL);
+
+	if (why)
+		return fail(env, out, "%s", why);
+	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
+	if (!c.rev || !c.expire_ms)
+		return answer_int(env, 0);
+	size_t olen = ss_cmd_cur_value(&c, old);
+	struct ss_record r = set_rec(&req->argv[1], old, olen, 0);
+	return write_reply(env, &r, 1, SS_REPLY_INT, 1, NULL, 0);
+}
+
+/* TTL (0), PTTL (1), EXPIRETIME (2), PEXPIRETIME (3). */
+static enum ss_cmd_status ttl(const struct ss_request *req, struct ss_cmd_env *env,
+			      struct ss_buf *out, int kind)
+{
+	struct ss_entry e;
+	enum ss_cmd_status st;
+	int found = 0;
+	long long v;
+
+	if (!read_key(&req->argv[1], env, out, &e, &found, &st))
+		return st;
+	if (!found)
+		v = -2;
+	else if (!e.expire_ms)
+		v = -1;
+	else if (kind == 0)
+		v = (e.expire_ms - env->now_ms + 500) / 1000; /* Redis rounds */
+	else if (kind == 1)
+		v = e.expire_ms - env->now_ms;
+	else
+		v = kind == 2 ? e.expire_ms / 1000 : e.expire_ms;
+	return replied(ss_resp_int(out, v));
+}
+
+static enum ss_cmd_status r_ttl(const struct ss_request *req, struct ss_cmd_env *env,
+				struct ss_buf *out)
+{
+	return ttl(req, env, out, 0);
+}
+
+static enum ss_cmd_status r_pttl(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	return ttl(req, env, out, 1);
+}
+
+static enum ss_cmd_status r_expiretime(const struct ss_request *req, struct ss_cmd_env *env,
+				       struct ss_buf *out)
+{
+	return ttl(req, env, out, 2);
+}
+
+static enum ss_cmd_status r_pexpiretime(const struct ss_request *req, struct ss_cmd_env *env,
+					struct ss_buf *out)
+{
+	return ttl(req, env, out, 3);
+}
+
+static enum ss_cmd_status r_type(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	struct ss_entry e;
+	enum ss_cmd_status st;
+	int found = 0;
+
+	if (!read_key(&req->argv[1], env, out, &e, &found, &st))
+		return st;
+	return replied(ss_resp_simple(out, found ? "string" : "none"));
+}
+
+/* ---- iteration ------------------------------------------------------------------ */
+
+struct keys {
+	struct ss_buf *out;
+	const struct ss_token *match; /* or NULL */
+	size_t n, want;
+	int rc;
+};
+
+static int key_one(void *arg, const struct ss_entry *e)
+{
+	struct keys *k = arg;
+
+	if (k->match && !ss_glob_match(k->match->p, k->match->n, e->name, e->nlen, 0))
+		return 0;
+	if (k->rc == 0)
+		k->rc = ss_resp_bulk(k->out, e->name, e->nlen);
+	k->n++;
+	return k->rc < 0 || k->n >= k->want;
+}
+
+static int skip_key(void *arg, const struct ss_entry *e)
+{
+	(void)arg;
+	(void)e;
+	return 0;
+}
+
+/* SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]: LIST_CHECKPOINTS'
+ * cursors and guarantee, Redis's reply: [cursor, [key, ...]]. */
+static enum ss_cmd_status r_scan(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	uint64_t cursor, pos;
+	long long count = 10;
+	const struct ss_token *match = NULL;
+	int strings = 1;
+
+	if (ss_parse_u64(req->argv[1].p, req->argv[1].n, &cursor) < 0 ||
+	    ss_cmd_cursor_decode(cursor, &pos) < 0)
+		return fail(env, out, "ERR invalid cursor");
+	for (int i = 2; i < req->argc; i += 2) {
+		if (i + 1 >= req->argc)
+			return fail(env, out, SYNTAX);
+		if (ss_token_is(&req->argv[i], "MATCH")) {
+			match = &req->argv[i + 1];
+		} else if (ss_token_is(&req->argv[i], "COUNT")) {
+			if (tok_ll(&req->argv[i + 1], &count) < 0)
+				return fail(env, out, NOT_INT);
+			if (count < 1)
+				return fail(env, out, SYNTAX);
+			if (count > SS_LIST_COUNT_MAX)
+				count = SS_LIST_COUNT_MAX;
+		} else if (ss_token_is(&req->argv[i], "TYPE")) {
+			strings = ss_token_is(&req->argv[i + 1], "STRING");
+		} else {
+			return fail(env, out, SYNTAX);
+		}
+	}
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	size_t plen = match ? literal_prefix(match->p, match->n) : 0;
+	struct ss_buf keys;
+	ss_buf_init(&keys);
+	struct keys k = {.out = &keys, .match = match, .want = strings ? (size_t)count : 0};
+	/* A TYPE other than string matches nothing, but the cursor still
+	 * walks: a client loops to 0 as with Redis. */
+	uint64_t next = ss_table_scan(env->table, pos, 10 * (size_t)count, match ? match->p : NULL,
+				      plen, env->now_ms, strings ? key_one : skip_key, &k);
+	char num[24];
+	int nn = snprintf(num, sizeof num, "%llu", (unsigned long long)ss_cmd_cursor_encode(next));
+	size_t before = ss_buf_size(out);
+	int rc = k.rc | ss_resp_array(out, 2) | ss_resp_bulk(out, num, (size_t)nn) |
+		 ss_resp_array(out, (long long)k.n) |
+		 ss_buf_append(out, ss_buf_head(&keys), ss_buf_size(&keys));
+	ss_buf_free(&keys);
+	return finish(out, before, rc);
+}
+
+/* KEYS pattern: every key, in one reply - O(N), as in Redis; SCAN is the
+ * bounded way. */
+static enum ss_cmd_status r_keys(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	const struct ss_token *match = &req->argv[1];
+	struct ss_buf keys;
+	struct ss_entry e;
+	size_t cur = 0;
+	struct keys k = {.out = &keys, .match = match, .want = SIZE_MAX};
+
+	ss_buf_init(&keys);
+	while (k.rc == 0 && ss_table_next(env->table, &cur, &e))
+		if (!(e.expire_ms && e.expire_ms <= env->now_ms))
+			(void)key_one(&k, &e);
+	size_t before = ss_buf_size(out);
+	int rc = k.rc | ss_resp_array(out, (long long)k.n) |
+		 ss_buf_append(out, ss_buf_head(&keys), ss_buf_size(&keys));
+	ss_buf_free(&keys);
+	return finish(out, before, rc);
+}
+
+static int first_key(void *arg, const struct ss_entry *e)
+{
+	struct keys *k = arg;
+
+	k->rc = ss_resp_bulk(k->out, e->name, e->nlen);
+	k->n = 1;
+	return 1;
+}
+
+/* RANDOMKEY: the first key at or after a random position. */
+static enum ss_cmd_status r_randomkey(const struct ss_request *req, struct ss_cmd_env *env,
+				      struct ss_buf *out)
+{
+	static uint64_t seed = 0x9e3779b97f4a7c15u;
+
+	(void)req;
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	seed ^= (uint64_t)env->now_ms;
+	seed ^= seed << 13;
+	seed ^= seed >> 7;
+	seed ^= seed << 17;
+	size_t before = ss_buf_size(out);
+	struct keys k = {.out = out, .want = 1};
+	uint64_t pos = seed | 1;
+	/* From the random position to the end, then from the start. */
+	while (k.n == 0 && pos != 0)
+		pos = ss_table_scan(env->table, pos, 1024, NULL, 0, env->now_ms, first_key, &k);
+	for (pos = 0; k.n == 0;) {
+		pos = ss_table_scan(env->table, pos, 1024, NULL, 0, env->now_ms, first_key, &k);
+		if (pos == 0)
+			break;
+	}
+	if (k.n == 0)
+		return replied(ss_resp_nil(out, ver(env)));
+	return finish(out, before, k.rc);
+}
+
+/* ---- INFO ----------------------------------------------------------------------- */
+
+/* STATS rows captured as "name\0value\0" pairs, to be looked up by name. */
+static int cap_row(struct ss_buf *out, const char *name, const char *value)
+{
+	return ss_buf_append(out, name, strlen(name) + 1) | ss_buf_append(out, value, strlen(value) + 1);
+}
+
+static const char *stat(const struct ss_buf *rows, const char *name)
+{
+	const char *p = ss_buf_head(rows), *end = p + ss_buf_size(rows);
+
+	while (p < end) {
+		const char *v = p + strlen(p) + 1;
+		if (strcmp(p, name) == 0)
+			return v;
+		p = v + strlen(v) + 1;
+	}
+	return "0";
+}
+
+static const char *config_value(const struct ss_cmd_env *env, const char *name)
+{
+	for (size_t i = 0; i < env->nconfig; i++)
+		if (strcmp(env->config[i].name, name) == 0)
+			return env->config[i].value;
+	return "";
+}
+
+/* A Redis field and the STATS row it shows (a row name), or a fixed value
+ * (a string starting with '='). */
+struct info_field {
+	const char *section, *name, *from;
+};
+
+static const struct info_field info_fields[] = {
+	{"server", "redis_version", "=" REDIS_COMPAT_VERSION},
+	{"server", "statestored_version", "=" SS_VERSION},
+	{"server", "redis_mode", "=standalone"},
+	{"server", "arch_bits", "=64"},
+	{"server", "process_id", "pid"},
+	{"server", "tcp_port", "@port"},
+	{"server", "uptime_in_seconds", "uptime_s"},
+	{"clients", "connected_clients", "clients"},
+	{"clients", "maxclients", "max_clients"},
+	{"clients", "blocked_clients", "=0"},
+	{"memory", "used_memory", "table_bytes"},
+	{"memory", "maxmemory", "=0"},
+	{"memory", "maxmemory_policy", "=noeviction"},
+	{"persistence", "loading", "=0"},
+	{"persistence", "async_loading", "=0"},
+	{"persistence", "rdb_changes_since_last_save", "=0"},
+	{"persistence", "rdb_bgsave_in_progress", "=0"},
+	{"persistence", "aof_enabled", "=1"},
+	{"persistence", "aof_rewrite_in_progress", "compacting"},
+	{"persistence", "aof_rewrite_scheduled", "=0"},
+	{"persistence", "aof_rewrites", "compactions"},
+	{"persistence", "aof_current_size", "log_bytes"},
+	{"persistence", "aof_base_size", "log_bytes_compacted"},
+	{"stats", "total_connections_received", "connections"},
+	{"stats", "rejected_connections", "refused_connections"},
+	{"stats", "expired_keys", "expired"},
+	{"stats", "evicted_keys", "=0"},
+	{"stats", "total_error_replies", "rejected"},
+	{"replication", "role", "=master"},
+	{"replication", "connected_slaves", "=0"},
+	{"replication", "master_repl_offset", "=0"},
+};
+
+static const char *const info_sections[] = {"server",	   "clients",	  "memory", "persistence",
+					    "stats",	   "replication", "keyspace", "statestored"};
+
+/* Whether INFO's arguments ask for section sec (none: all of them). */
+static int wants(const struct ss_request *req, const char *sec)
+{
+	if (req->argc == 1)
+		return 1;
+	for (int i = 1; i < req->argc; i++) {
+		char up[32];
+		ss_cmd_lower(sec, up, sizeof up);
+		for (char *c = up; *c; c++)
+			*c = (char)(*c - 'a' + 'A');
+		if (ss_token_is(&req->argv[i], up) || ss_token_is(&req->argv[i], "ALL") ||
+		    ss_token_is(&req->argv[i], "EVERYTHING") || ss_token_is(&req->argv[i], "DEFAULT"))
+			return 1;
+	}
+	return 0;
+}
+
+static enum ss_cmd_status r_info(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	const struct ss_proto cap = {.name = "info", .row = cap_row};
+	struct ss_buf rows, text;
+	int rc = 0;
+
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	ss_buf_init(&rows);
+	ss_buf_init(&text);
+	if (env->stats && env->stats(env->stats_arg, &cap, &rows) < 0)
+		rc = -1;
+	for (size_t s = 0; s < sizeof info_sections / sizeof info_sections[0] && rc == 0; s++) {
+		const char *sec = info_sections[s];
+		if (!wants(req, sec))
+			continue;
+		char title[32];
+		snprintf(title, sizeof title, "%s", sec);
+		title[0] = (char)(title[0] - 'a' + 'A');
+		rc |= ss_buf_printf(&text, "%s# %s\r\n", ss_buf_size(&text) ? "\r\n" : "", title);
+		for (size_t f = 0; f < sizeof info_fields / sizeof info_fields[0]; f++) {
+			const struct info_field *fi = &info_fields[f];
+			if (strcmp(fi->section, sec) != 0)
+				continue;
+			const char *v = fi->from[0] == '=' ? fi->from + 1 :
+					fi->from[0] == '@' ? config_value(env, fi->from + 1) :
+							     stat(&rows, fi->from);
+			rc |= ss_buf_printf(&text, "%s:%s\r\n", fi->name, v);
+		}
+		if (strcmp(sec, "keyspace") == 0 && strcmp(stat(&rows, "entries"), "0") != 0)
+			rc |= ss_buf_printf(&text, "db0:keys=%s\r\n",
+					    stat(&rows, "entries"));
+		if (strcmp(sec, "statestored") == 0) {
+			/* Every STATS row as it is. */
+			const char *p = ss_buf_head(&rows), *end = p + ss_buf_size(&rows);
+			while (p < end && rc == 0) {
+				const char *v = p + strlen(p) + 1;
+				rc |= ss_buf_printf(&text, "%s:%s\r\n", p, v);
+				p = v + strlen(v) + 1;
+			}
+		}
+	}
+	if (rc == 0)
+		rc = ss_resp_bulk(out, ss_buf_head(&text), ss_buf_size(&text));
+	ss_buf_free(&rows);
+	ss_buf_free(&text);
+	return replied(rc);
+}
+
+static enum ss_cmd_status r_command(const struct ss_request *req, struct ss_cmd_env *env,
+				    struct ss_buf *out);
+
+/* ---- the table --------------------------------------------------------------------- */
+
+#define RCMD(name, min, max, role, run, first, last, step, summary)                              \
+	{name, min, max, SS_CMD_##role, run, first, last, step, summary}
+#define MANY (SS_ARGS_MAX - 1)
+
+static const struct ss_cmd redis_commands[] = {
+	RCMD("PING", 0, 1, CONN, r_ping, 0, 0, 0, "Answers PONG, or the message."),
+	RCMD("ECHO", 1, 1, CONN, r_echo, 0, 0, 0, "Answers the message."),
+	RCMD("HELLO", 0, 6, CONN, r_hello, 0, 0, 0, "Chooses RESP2 or RESP3."),
+	RCMD("AUTH", 1, 2, CONN, r_auth, 0, 0, 0, "Authenticates the connection."),
+	RCMD("SELECT", 1, 1, CONN, r_select, 0, 0, 0, "Database 0 is the only one."),
+	RCMD("CLIENT", 1, 3, CONN, r_client, 0, 0, 0, "The connection's identity."),
+	RCMD("RESET", 0, 0, CONN, r_reset, 0, 0, 0, "Resets the connection's state."),
+	RCMD("INFO", 0, MANY, READ, r_info, 0, 0, 0, "The server's state, by section."),
+	RCMD("DBSIZE", 0, 0, READ, r_dbsize, 0, 0, 0, "The number of keys."),
+	RCMD("TIME", 0, 0, CONN, r_time, 0, 0, 0, "The server's clock."),
+	RCMD("COMMAND", 0, MANY, CONN, r_command, 0, 0, 0, "The commands, from their table."),
+	RCMD("CONFIG", 1, MANY, ADMIN, r_config, 0, 0, 0, "CONFIG GET: the settings."),
+	RCMD("WAIT", 2, 2, CONN, r_wait, 0, 0, 0, "0: there are no replicas yet."),
+	RCMD("WAITAOF", 3, 3, CONN, r_wait, 0, 0, 0,
+	     "[1, 0]: every acknowledged write is already fsynced."),
+	RCMD("GET", 1, 1, READ, r_get, 1, 1, 1, "Reads a key."),
+	RCMD("SET", 2, 8, WRITE, r_set, 1, 1, 1, "Writes a key, durably."),
+	RCMD("SETNX", 2, 2, WRITE, r_setnx, 1, 1, 1, "Writes a key if it does not exist."),
+	RCMD("SETEX", 3, 3, WRITE, r_setex, 1, 1, 1, "Writes a key with a TTL in seconds."),
+	RCMD("PSETEX", 3, 3, WRITE, r_psetex, 1, 1, 1, "Writes a key with a TTL in ms."),
+	RCMD("GETSET", 2, 2, WRITE, r_getset, 1, 1, 1, "Writes a key, answering the old value."),
+	RCMD("GETDEL", 1, 1, WRITE, r_getdel, 1, 1, 1, "Deletes a key, answering its value."),
+	RCMD("GETEX", 1, 3, WRITE, r_getex, 1, 1, 1, "Reads a key and sets its TTL."),
+	RCMD("MGET", 1, MANY, READ, r_mget, 1, -1, 1, "Reads several keys."),
+	RCMD("MSET", 2, MANY, WRITE, r_mset, 1, -1, 2, "Writes several keys atomically."),
+	RCMD("MSETNX", 2, MANY, WRITE, r_msetnx, 1, -1, 2,
+	     "Writes several keys atomically if none exists."),
+	RCMD("DEL", 1, MANY, WRITE, r_del, 1, -1, 1, "Deletes keys atomically."),
+	RCMD("UNLINK", 1, MANY, WRITE, r_del, 1, -1, 1, "Deletes keys atomically (as DEL)."),
+	RCMD("EXISTS", 1, MANY, READ, r_exists, 1, -1, 1, "Counts the keys that exist."),
+	RCMD("EXPIRE", 2, 3, WRITE, r_expire, 1, 1, 1, "Sets a TTL in seconds."),
+	RCMD("PEXPIRE", 2, 3, WRITE, r_pexpire, 1, 1, 1, "Sets a TTL in ms."),
+	RCMD("EXPIREAT", 2, 3, WRITE, r_expireat, 1, 1, 1, "Sets an expiry in unix seconds."),
+	RCMD("PEXPIREAT", 2, 3, WRITE, r_pexpireat, 1, 1, 1, "Sets an expiry in unix ms."),
+	RCMD("PERSIST", 1, 1, WRITE, r_persist, 1, 1, 1, "Removes a TTL."),
+	RCMD("TTL", 1, 1, READ, r_ttl, 1, 1, 1, "Seconds a key has left."),
+	RCMD("PTTL", 1, 1, READ, r_pttl, 1, 1, 1, "Milliseconds a key has left."),
+	RCMD("EXPIRETIME", 1, 1, READ, r_expiretime, 1, 1, 1, "A key's expiry in unix seconds."),
+	RCMD("PEXPIRETIME", 1, 1, READ, r_pexpiretime, 1, 1, 1, "A key's expiry in unix ms."),
+	RCMD("TYPE", 1, 1, READ, r_type, 1, 1, 1, "string, or none."),
+	RCMD("SCAN", 1, 7, READ, r_scan, 0, 0, 0, "Iterates the keys with a cursor."),
+	RCMD("KEYS", 1, 1, READ, r_keys, 0, 0, 0, "Every key matching a pattern."),
+	RCMD("RANDOMKEY", 0, 0, READ, r_randomkey, 0, 0, 0, "A random key."),
+	RCMD("INCR", 1, 1, WRITE, r_incr, 1, 1, 1, "Adds 1 to a counter."),
+	RCMD("DECR", 1, 1, WRITE, r_decr, 1, 1, 1, "Takes 1 from a counter."),
+	RCMD("INCRBY", 2, 2, WRITE, r_incrby, 1, 1, 1, "Adds to a counter."),
+	RCMD("DECRBY", 2, 2, WRITE, r_decrby, 1, 1, 1, "Takes from a counter."),
+};
+
+static const size_t redis_ncommands = sizeof redis_commands / sizeof redis_commands[0];
+
+const struct ss_cmd *ss_redis_table(size_t *n)
+{
+	*n = redis_ncommands;
+	return redis_commands;
+}
+
+const struct ss_cmd *ss_redis_lookup(const struct ss_token *name)
+{
+	for (size_t i = 0; i < redis_ncommands; i++)
+		if (ss_token_is(name, redis_commands[i].name))
+			return &redis_commands[i];
+	return NULL;
+}
+
+/* ---- COMMAND --------------------------------------------------------------------- */
+
+/* The command at index i of both tables: Redis's own, then the
+ * checkpoint ones (those RESP has too). */
+static const struct ss_cmd *nth_command(size_t i)
+{
+	size_t n;
+	const struct ss_cmd *t = ss_cmd_table(&n);
+
+	if (i < redis_ncommands)
+		return &redis_commands[i];
+	i -= redis_ncommands;
+	return i < n ? &t[i] : NULL;
+}
+
+static size_t ncommands(void)
+{
+	size_t n;
+
+	ss_cmd_table(&n);
+	return redis_ncommands + n;
+}
+
+/* Whether c is a checkpoint table row hidden by a Redis row of its name
+ * (PING): listed once. */
+static int shadowed(const struct ss_cmd *c)
+{
+	return c < redis_commands || c >= redis_commands + redis_ncommands
+		       ? ss_redis_lookup(&(struct ss_token){c->name, strlen(c->name)}) != NULL
+		       : 0;
+}
+
+static const char *role_flag(enum ss_cmd_role r)
+{
+	return r == SS_CMD_READ ? "readonly" : r == SS_CMD_WRITE ? "write" : r == SS_CMD_ADMIN ? "admin" : "fast";
+}
+
+static const char *role_acl(enum ss_cmd_role r)
+{
+	return r == SS_CMD_READ ? "@read" : r == SS_CMD_WRITE ? "@write" : r == SS_CMD_ADMIN ? "@admin" : "@connection";
+}
+
+/* COMMAND INFO's reply for c: Redis 7's ten fields. */
+static int command_info(struct ss_buf *out, const struct ss_cmd *c)
+{
+	char lower[40];
+	int arity = c->min_args == c->max_args ? c->min_args + 1 : -(c->min_args + 1);
+
+	return ss_resp_array(out, 10) | ss_resp_bulk_str(out, ss_cmd_lower(c->name, lower, sizeof lower)) |
+	       ss_resp_int(out, arity) | ss_resp_array(out, 1) | ss_resp_simple(out, role_flag(c->role)) |
+	       ss_resp_int(out, c->first_key) | ss_resp_int(out, c->last_key) |
+	       ss_resp_int(out, c->key_step) | ss_resp_array(out, 1) |
+	       ss_resp_simple(out, role_acl(c->role)) | ss_resp_array(out, 0) | ss_resp_array(out, 0) |
+	       ss_resp_array(out, 0);
+}
+
+static int command_doc(struct ss_buf *out, int v, const struct ss_cmd *c)
+{
+	char lower[40];
+
+	return ss_resp_bulk_str(out, ss_cmd_lower(c->name, lower, sizeof lower)) | ss_resp_map(out, v, 3) |
+	       ss_resp_bulk_str(out, "summary") | ss_resp_bulk_str(out, c->summary ? c->summary : "") |
+	       ss_resp_bulk_str(out, "since") | ss_resp_bulk_str(out, "0.1.0") |
+	       ss_resp_bulk_str(out, "group") |
+	       ss_resp_bulk_str(out, c->role == SS_CMD_CONN ? "connection" : c->role == SS_CMD_ADMIN ? "server" : "string");
+}
+
+static enum ss_cmd_status r_command(const struct ss_request *req, struct ss_cmd_env *env,
+				    struct ss_buf *out)
+{
+	size_t before = ss_buf_size(out), n = 0, at;
+	int rc = 0, v = ver(env);
+	char word[130];
+
+	if (req->argc > 1 && !ss_token_is(&req->argv[1], "COUNT") &&
+	    !ss_token_is(&req->argv[1], "INFO") && !ss_token_is(&req->argv[1], "DOCS") &&
+	    !ss_token_is(&req->argv[1], "LIST"))
+		return fail(env, out, "ERR unknown subcommand '%s'. Try COMMAND HELP.",
+			    ss_cmd_echo_any(&req->argv[1], word, 128));
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (req->argc > 1 && ss_token_is(&req->argv[1], "COUNT")) {
+		for (size_t i = 0; i < ncommands(); i++)
+			n += !shadowed(nth_command(i));
+		return replied(ss_resp_int(out, (long long)n));
+	}
+	int docs = req->argc > 1 && ss_token_is(&req->argv[1], "DOCS");
+	int list = req->argc > 1 && ss_token_is(&req->argv[1], "LIST");
+	at = ss_buf_size(out);
+	if (req->argc > 2 && !list) {
+		/* COMMAND INFO|DOCS name ...: in the order asked. */
+		for (int i = 2; i < req->argc && rc == 0; i++) {
+			const struct ss_cmd *c = ss_redis_lookup(&req->argv[i]);
+			if (!c)
+				c = ss_cmd_lookup(&req->argv[i]);
+			if (docs && !c)
+				continue;
+			rc = !c ? ss_resp_nil(out, v) : docs ? command_doc(out, v, c) : command_info(out, c);
+			n++;
+		}
+	} else {
+		for (size_t i = 0; i < ncommands() && rc == 0; i++) {
+			const struct ss_cmd *c = nth_command(i);
+			char lower[40];
+			if (shadowed(c))
+				continue;
+			rc = list ? ss_resp_bulk_str(out, ss_cmd_lower(c->name, lower, sizeof lower))
+			     : docs ? command_doc(out, v, c)
+				    : command_info(out, c);
+			n++;
+		}
+	}
+	if (rc == 0)
+		rc = docs ? env->proto->rows_end(out, at, n, 1)
+			  : ss_buf_insert(out, at, word,
+					  (size_t)snprintf(word, sizeof word, "*%zu\r\n", n));
+	return finish(out, before, rc);
+}
