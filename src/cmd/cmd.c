@@ -29,6 +29,7 @@
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
 #include "common/numparse.h"
+#include "proto/resp.h"
 #include "statestored/limits.h"
 
 /* The reply primitives' result as a status. */
@@ -170,6 +171,13 @@ enum ss_cmd_status ss_cmd_stage(struct ss_cmd_env *env, struct ss_record *rs, si
 		return SS_CMD_NOMEM;
 	}
 	ss_pending_take(env->pending, env->batch);
+	if (env->exec) {
+		/* Inside EXEC: answered now, in EXEC's array. */
+		env->batch->ops[env->batch->nops - 1].reply = 0;
+		if (reply && ss_cmd_render(env->proto, reply, rev, NULL, 0, env->exec) < 0)
+			return SS_CMD_NOMEM;
+		return SS_CMD_STAGED;
+	}
 	env->batch->ops[env->batch->nops - 1].reply = (uint8_t)reply;
 	return SS_CMD_STAGED;
 }
@@ -183,6 +191,9 @@ static enum ss_cmd_status stage(struct ss_cmd_env *env, struct ss_record *r, int
 enum ss_cmd_status ss_cmd_stage_reply(struct ss_cmd_env *env, int reply, uint64_t rev,
 				      const char *p, size_t n)
 {
+	if (env->exec)
+		return ss_cmd_render(env->proto, reply, rev, p, n, env->exec) < 0 ? SS_CMD_NOMEM
+										    : SS_CMD_STAGED;
 	if (ss_batch_add_reply(env->batch, env->owner, reply, rev, p, n) < 0)
 		return SS_CMD_NOMEM;
 	return SS_CMD_STAGED;
@@ -668,33 +679,33 @@ static enum ss_cmd_status cmd_stats(const struct ss_request *req, struct ss_cmd_
 
 /* A row of the table. The role must be one of READ, WRITE, ADMIN or CONN:
  * anything else, or none, does not compile. */
-#define CMD(name, min, max, role, run, first, last, step, summary)                               \
-	{name, min, max, SS_CMD_##role, run, first, last, step, summary}
+#define CMD(name, min, max, role, run, first, last, step, summary, multi)                        \
+	{name, min, max, SS_CMD_##role, run, first, last, step, summary, SS_MULTI_##multi}
 
 static const struct ss_cmd commands[] = {
-	CMD("SET_CHECKPOINT", 2, 3, WRITE, cmd_set, 1, 1, 1, "Commits a checkpoint."),
-	CMD("GET_CHECKPOINT", 1, 1, READ, cmd_get, 1, 1, 1, "Reads a checkpoint."),
+	CMD("SET_CHECKPOINT", 2, 3, WRITE, cmd_set, 1, 1, 1, "Commits a checkpoint.", QUEUE),
+	CMD("GET_CHECKPOINT", 1, 1, READ, cmd_get, 1, 1, 1, "Reads a checkpoint.", REFUSE),
 	CMD("DEL_CHECKPOINT", 1, 2, WRITE, cmd_del, 1, 1, 1,
-	    "Deletes a checkpoint, if at the expected revision."),
-	CMD("TTL_CHECKPOINT", 1, 1, READ, cmd_ttl, 1, 1, 1, "Seconds a checkpoint has left."),
-	CMD("COMPACT", 0, 0, ADMIN, cmd_compact, 0, 0, 0, "Rewrites the log as a snapshot."),
-	CMD("PING", 0, 0, CONN, cmd_ping, 0, 0, 0, "Answers PONG."),
-	CMD("QUIT", 0, 0, CONN, cmd_quit, 0, 0, 0, "Closes the connection."),
-	CMD("STATS", 0, 0, READ, cmd_stats, 0, 0, 0, "The server's counters."),
+	    "Deletes a checkpoint, if at the expected revision.", QUEUE),
+	CMD("TTL_CHECKPOINT", 1, 1, READ, cmd_ttl, 1, 1, 1, "Seconds a checkpoint has left.", REFUSE),
+	CMD("COMPACT", 0, 0, ADMIN, cmd_compact, 0, 0, 0, "Rewrites the log as a snapshot.", REFUSE),
+	CMD("PING", 0, 0, CONN, cmd_ping, 0, 0, 0, "Answers PONG.", QUEUE),
+	CMD("QUIT", 0, 0, CONN, cmd_quit, 0, 0, 0, "Closes the connection.", NOW),
+	CMD("STATS", 0, 0, READ, cmd_stats, 0, 0, 0, "The server's counters.", REFUSE),
 	CMD("GETREV_CHECKPOINT", 1, 1, READ, cmd_getrev, 1, 1, 1,
-	    "Reads a checkpoint with its revision."),
+	    "Reads a checkpoint with its revision.", REFUSE),
 	CMD("CAS_CHECKPOINT", 3, 4, WRITE, cmd_cas, 1, 1, 1,
-	    "Commits a checkpoint if it is at the expected revision."),
+	    "Commits a checkpoint if it is at the expected revision.", QUEUE),
 	CMD("MSET_CHECKPOINT", 2, SS_ARGS_MAX - 1, WRITE, cmd_mset, 1, -1, 2,
-	    "Commits several checkpoints atomically."),
+	    "Commits several checkpoints atomically.", QUEUE),
 	CMD("MCAS_CHECKPOINT", 3, SS_ARGS_MAX - 1, WRITE, cmd_mcas, 1, -1, 3,
-	    "Commits several checkpoints atomically if each is at its expected revision."),
+	    "Commits several checkpoints atomically if each is at its expected revision.", QUEUE),
 	CMD("HISTORY_CHECKPOINT", 1, 2, READ, cmd_history, 1, 1, 1,
-	    "A checkpoint's versions, newest first."),
+	    "A checkpoint's versions, newest first.", REFUSE),
 	CMD("ROLLBACK_CHECKPOINT", 2, 3, WRITE, cmd_rollback, 1, 1, 1,
-	    "Makes an earlier version current as a new revision."),
+	    "Makes an earlier version current as a new revision.", QUEUE),
 	CMD("LIST_CHECKPOINTS", 1, 5, READ, ss_cmd_list, 0, 0, 0,
-	    "Lists checkpoints with a cursor."),
+	    "Lists checkpoints with a cursor.", REFUSE),
 };
 
 const struct ss_cmd *ss_cmd_table(size_t *n)
@@ -742,8 +753,11 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 
 	if (!cmd)
 		cmd = ss_cmd_lookup(&req->argv[0]);
+	int queueing = env->proto->resp && env->client && env->client->multi && !env->exec;
 	if (!cmd) {
 		char name[65];
+		if (queueing)
+			env->client->multi_error = 1; /* EXEC will abort */
 		if (env->proto->resp)
 			return unknown_resp(req, env, out);
 		return ss_cmd_error(env, out, "unknown command '%s'",
@@ -755,6 +769,8 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 		return ss_cmd_error(env, out, "too many arguments");
 	int nargs = req->argc - 1;
 	if (nargs < cmd->min_args || nargs > cmd->max_args) {
+		if (queueing)
+			env->client->multi_error = 1;
 		if (env->proto->resp) {
 			char lower[40];
 			return ss_cmd_error(env, out, "wrong number of arguments for '%s' command",
@@ -762,6 +778,8 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 		}
 		return ss_cmd_error(env, out, "wrong number of arguments for '%s'", cmd->name);
 	}
+	if (queueing && cmd->multi != SS_MULTI_NOW)
+		return ss_multi_queue(req, cmd, env, out);
 	return cmd->run(req, env, out);
 }
 
@@ -796,36 +814,47 @@ void ss_client_init(struct ss_client_state *c, uint64_t id)
 
 void ss_client_free(struct ss_client_state *c)
 {
+	ss_multi_reset(c);
 	free(c->name);
 	free(c->lib_name);
 	free(c->lib_ver);
 	memset(c, 0, sizeof(*c));
 }
 
-int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_batch *b, const struct ss_op *op,
-		    struct ss_buf *out)
+int ss_cmd_render(const struct ss_proto *proto, int kind, uint64_t num, const char *p, size_t n,
+		  struct ss_buf *out)
 {
-	switch (op->reply) {
+	switch (kind) {
 	case SS_REPLY_INT:
-		return proto->integer(out, (long long)op->rev);
+		return proto->integer(out, (long long)num);
 	case SS_REPLY_DELETED:
 		return proto->integer(out, 1);
 	case SS_REPLY_OK_REV:
-		return proto->ok_rev(out, op->rev);
+		return proto->ok_rev(out, num);
 	case SS_REPLY_CONFLICT:
-		return proto->conflict(out, NULL, 0, op->rev);
+		return proto->conflict(out, NULL, 0, num);
 	case SS_REPLY_CONFLICT_AT:
-		return proto->conflict(out, b->aux + op->name_off, op->nlen, op->rev);
+		return proto->conflict(out, p, n, num);
 	case SS_REPLY_NO_REV:
 		return ss_proto_errorf(proto, out, "no revision %llu in history",
-				       (unsigned long long)op->rev);
+				       (unsigned long long)num);
 	case SS_REPLY_NIL:
 		return proto->null(out);
 	case SS_REPLY_BULK:
-		return proto->value(out, b->aux + op->name_off, op->nlen);
+		return proto->value(out, p, n);
+	case SS_REPLY_NIL_ARRAY:
+		return ss_resp_nil_array(out, proto->resp);
+	case SS_REPLY_RAW:
+		return ss_buf_append(out, p, n);
 	default:
 		return proto->ok(out);
 	}
+}
+
+int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_batch *b, const struct ss_op *op,
+		    struct ss_buf *out)
+{
+	return ss_cmd_render(proto, op->reply, op->rev, b->aux + op->name_off, op->nlen, out);
 }
 
 int ss_cmd_reply_write_failed(const struct ss_proto *proto, int errnum, struct ss_buf *out)

@@ -27,6 +27,13 @@ struct ss_client_state {
 	char *name;     /* CLIENT SETNAME, or NULL */
 	char *lib_name; /* CLIENT SETINFO LIB-NAME, or NULL */
 	char *lib_ver;  /* CLIENT SETINFO LIB-VER, or NULL */
+	/* MULTI ... EXEC (multi.c): the queued requests, serialized; whether
+	 * one was refused (EXEC aborts); the watched keys and the revision
+	 * each had when watched. */
+	int multi, multi_error;
+	struct ss_buf queue;
+	size_t nqueued, queued_args;
+	struct ss_buf watched;
 };
 
 void ss_client_init(struct ss_client_state *c, uint64_t id);
@@ -40,6 +47,10 @@ struct ss_cmd_env {
 	struct ss_pending *pending; /* staged state and the revision counter */
 	void *owner;            /* recorded in each staged op */
 	int64_t now_ms;         /* unix ms, for TTLs and commit times */
+	/* While EXEC runs its queued commands: where their replies go, at
+	 * once, each decided against the staged state. Writes stage records
+	 * with no reply of their own; EXEC answers for them all. */
+	struct ss_buf *exec;
 	int may_reply;          /* 0 while the caller still owes earlier replies */
 	int quota_exceeded;     /* the log is past its quota: refuse SETs */
 	uint64_t *rejected;     /* incremented for each error reply */
@@ -70,6 +81,8 @@ enum ss_cmd_status {
 			 * is 0; run it again once earlier replies are out */
 	SS_CMD_COMPACT, /* the caller compacts, then calls ss_cmd_reply_compact */
 	SS_CMD_QUIT,    /* ok appended; close the connection after sending it */
+	SS_CMD_FULL,    /* nothing done: the open batch lacks room (EXEC); run it
+			 * again after the next commit */
 	SS_CMD_NOMEM,   /* out of memory: nothing staged, nothing appended */
 };
 
@@ -93,7 +106,14 @@ struct ss_cmd {
 	 * (-1: the last of the request) and the step; 0 0 0: no keys. */
 	signed char first_key, last_key, key_step;
 	const char *summary; /* for COMMAND DOCS */
+	unsigned char multi; /* inside MULTI: SS_MULTI_QUEUE, _NOW or _REFUSE */
 };
+
+/* What a command does inside MULTI: queued for EXEC (writes, and the
+ * reads that can see the transaction's own writes); run at once (EXEC,
+ * DISCARD, WATCH, QUIT, RESET...); or refused, which aborts the EXEC
+ * (reads of the whole store or of the server, which would not see them). */
+enum { SS_MULTI_QUEUE = 0, SS_MULTI_NOW = 1, SS_MULTI_REFUSE = 2 };
 
 /* The table, *n rows; and the row a request's first token names (case
  * insensitive), or NULL. */
@@ -116,6 +136,8 @@ enum ss_cmd_reply {
 	SS_REPLY_NO_REV,       /* ERR no revision <rev> in history */
 	SS_REPLY_NIL,          /* no value (RESP: SET NX that did not set) */
 	SS_REPLY_BULK,         /* the value in aux (RESP: GETSET's old value) */
+	SS_REPLY_NIL_ARRAY,    /* RESP: EXEC refused by WATCH */
+	SS_REPLY_RAW,          /* the reply's bytes in aux (RESP: EXEC's array) */
 };
 
 /* LIST_CHECKPOINTS' COUNT: default and most. */
@@ -126,6 +148,9 @@ enum ss_cmd_reply {
  * every reply below. */
 int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_batch *b, const struct ss_op *op,
 		    struct ss_buf *out);
+/* The reply of kind with its number (a revision, a count) and bytes. */
+int ss_cmd_render(const struct ss_proto *proto, int kind, uint64_t num, const char *p, size_t n,
+		  struct ss_buf *out);
 
 /* Appends the reply of an op whose batch could not be written: errnum is the
  * write's errno. */

@@ -77,6 +77,23 @@ int ss_glob_match(const char *p, size_t plen, const char *s, size_t slen, int no
 const struct ss_cmd *ss_redis_lookup(const struct ss_token *name);
 const struct ss_cmd *ss_redis_table(size_t *n);
 
+/* Transactions (multi.c). ss_multi_queue queues req for EXEC (answering
+ * QUEUED), or refuses it (and the EXEC) if cmd may not run in one;
+ * ss_multi_reset frees a client's queue and watches. */
+enum ss_cmd_status ss_multi_queue(const struct ss_request *req, const struct ss_cmd *cmd,
+				  struct ss_cmd_env *env, struct ss_buf *out);
+void ss_multi_reset(struct ss_client_state *c);
+enum ss_cmd_status ss_cmd_multi(const struct ss_request *req, struct ss_cmd_env *env,
+				struct ss_buf *out);
+enum ss_cmd_status ss_cmd_exec(const struct ss_request *req, struct ss_cmd_env *env,
+			       struct ss_buf *out);
+enum ss_cmd_status ss_cmd_discard(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out);
+enum ss_cmd_status ss_cmd_watch(const struct ss_request *req, struct ss_cmd_env *env,
+				struct ss_buf *out);
+enum ss_cmd_status ss_cmd_unwatch(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out);
+
 /* LIST_CHECKPOINTS (list.c). */
 enum ss_cmd_status ss_cmd_list(const struct ss_request *req, struct ss_cmd_env *env,
 			       struct ss_buf *out);

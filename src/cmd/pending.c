@@ -239,6 +239,34 @@ void ss_pending_pop(struct ss_pending *p, const char *name, size_t nlen)
 	p->batches[r >> 31].n--;
 }
 
+void ss_pending_mark(struct ss_pending *p, const struct ss_batch *b, struct ss_pending_mark *m)
+{
+	int s = slot_of(p, b, 0);
+
+	m->rev = p->rev;
+	m->n = s < 0 ? 0 : p->batches[s].n;
+	m->took = s < 0 ? 0 : p->batches[s].took;
+	m->base = s < 0 ? 0 : p->batches[s].base;
+}
+
+void ss_pending_rewind(struct ss_pending *p, const struct ss_batch *b,
+		       const struct ss_pending_mark *m)
+{
+	int s = slot_of(p, b, 0);
+
+	if (s >= 0) {
+		/* Newest first: each node is its chain's head when unlinked. */
+		while (p->batches[s].n > m->n) {
+			unlink_node(p, (uint32_t)s << 31 | (uint32_t)p->batches[s].n);
+			p->batches[s].n--;
+		}
+		p->batches[s].took = m->took;
+		if (m->took)
+			p->batches[s].base = m->base;
+	}
+	p->rev = m->rev;
+}
+
 void ss_pending_done(struct ss_pending *p, const struct ss_batch *b, int written)
 {
 	int s = slot_of(p, b, 0);

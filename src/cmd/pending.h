@@ -90,6 +90,19 @@ int ss_pending_put(struct ss_pending *p, const struct ss_batch *b, size_t op, co
 void ss_pending_pop(struct ss_pending *p, const char *name, size_t nlen);
 
 /* b ended: written 1 (applied) or 0 (its write failed). */
+/* A position in the staged state of batch b, and the way back to it: for
+ * a transaction that must take back every command it staged. rewind
+ * unlinks the states put since mark and hands their revisions out again;
+ * the caller rewinds the batch itself (ss_batch_rewind) alike. */
+struct ss_pending_mark {
+	uint64_t rev, base;
+	size_t n;
+	int took;
+};
+void ss_pending_mark(struct ss_pending *p, const struct ss_batch *b, struct ss_pending_mark *m);
+void ss_pending_rewind(struct ss_pending *p, const struct ss_batch *b,
+		       const struct ss_pending_mark *m);
+
 void ss_pending_done(struct ss_pending *p, const struct ss_batch *b, int written);
 
 #endif

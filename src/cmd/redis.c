@@ -582,10 +582,30 @@ static enum ss_cmd_status r_config(const struct ss_request *req, struct ss_cmd_e
 
 /* ---- strings ---------------------------------------------------------------- */
 
-/* Reads a key from the table for a reply now (durable state only). Returns
- * 1 with *found set, or 0 with *st to return (an error, or WAIT). */
+/* A key's value and expiry as a reply now may show them: the table's
+ * (durable state), or inside EXEC the staged state - which EXEC's reply
+ * waits for, so it is durable by the time anyone sees it. buf holds
+ * SS_VALUE_MAX bytes. Returns 1 if the key exists. */
+static int lookup(struct ss_cmd_env *env, const struct ss_token *k, struct ss_entry *e, char *buf)
+{
+	struct ss_cmd_cur c;
+
+	if (!env->exec)
+		return ss_table_get(env->table, k->p, k->n, env->now_ms, e);
+	ss_cmd_current(env, k->p, k->n, &c);
+	if (!c.rev)
+		return 0;
+	e->vlen = ss_cmd_cur_value(&c, buf);
+	e->value = buf;
+	e->expire_ms = c.expire_ms;
+	e->rev = c.rev;
+	return 1;
+}
+
+/* Looks a key up for a reply now. Returns 1 with *found set, or 0 with
+ * *st to return (an error, or WAIT). */
 static int read_key(const struct ss_token *k, struct ss_cmd_env *env, struct ss_buf *out,
-		    struct ss_entry *e, int *found, enum ss_cmd_status *st)
+		    struct ss_entry *e, char *buf, int *found, enum ss_cmd_status *st)
 {
 	const char *why = check_key(k);
 
@@ -597,18 +617,19 @@ static int read_key(const struct ss_token *k, struct ss_cmd_env *env, struct ss_
 		*st = SS_CMD_WAIT;
 		return 0;
 	}
-	*found = ss_table_get(env->table, k->p, k->n, env->now_ms, e);
+	*found = lookup(env, k, e, buf);
 	return 1;
 }
 
 static enum ss_cmd_status r_get(const struct ss_request *req, struct ss_cmd_env *env,
 				struct ss_buf *out)
 {
+	char buf[SS_VALUE_MAX];
 	struct ss_entry e;
 	enum ss_cmd_status st;
 	int found = 0;
 
-	if (!read_key(&req->argv[1], env, out, &e, &found, &st))
+	if (!read_key(&req->argv[1], env, out, &e, buf, &found, &st))
 		return st;
 	return replied(found ? ss_resp_bulk(out, e.value, e.vlen) : ss_resp_nil(out, ver(env)));
 }
@@ -835,12 +856,12 @@ static enum ss_cmd_status r_mget(const struct ss_request *req, struct ss_cmd_env
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	size_t before = ss_buf_size(out);
+	char buf[SS_VALUE_MAX];
 	int rc = ss_resp_array(out, req->argc - 1);
 	for (int i = 1; i < req->argc && rc == 0; i++) {
 		struct ss_entry e;
-		rc = ss_table_get(env->table, req->argv[i].p, req->argv[i].n, env->now_ms, &e)
-			     ? ss_resp_bulk(out, e.value, e.vlen)
-			     : ss_resp_nil(out, ver(env));
+		rc = lookup(env, &req->argv[i], &e, buf) ? ss_resp_bulk(out, e.value, e.vlen)
+							  : ss_resp_nil(out, ver(env));
 	}
 	return finish(out, before, rc);
 }
@@ -975,9 +996,10 @@ static enum ss_cmd_status r_exists(const struct ss_request *req, struct ss_cmd_e
 		return fail(env, out, "%s", why);
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
+	char buf[SS_VALUE_MAX];
 	for (int i = 1; i < req->argc; i++) {
 		struct ss_entry e;
-		n += ss_table_get(env->table, req->argv[i].p, req->argv[i].n, env->now_ms, &e);
+		n += lookup(env, &req->argv[i], &e, buf);
 	}
 	return replied(ss_resp_int(out, n));
 }
@@ -1141,12 +1163,13 @@ static enum ss_cmd_status r_persist(const struct ss_request *req, struct ss_cmd_
 static enum ss_cmd_status ttl(const struct ss_request *req, struct ss_cmd_env *env,
 			      struct ss_buf *out, int kind)
 {
+	char buf[SS_VALUE_MAX];
 	struct ss_entry e;
 	enum ss_cmd_status st;
 	int found = 0;
 	long long v;
 
-	if (!read_key(&req->argv[1], env, out, &e, &found, &st))
+	if (!read_key(&req->argv[1], env, out, &e, buf, &found, &st))
 		return st;
 	if (!found)
 		v = -2;
@@ -1188,11 +1211,12 @@ static enum ss_cmd_status r_pexpiretime(const struct ss_request *req, struct ss_
 static enum ss_cmd_status r_type(const struct ss_request *req, struct ss_cmd_env *env,
 				 struct ss_buf *out)
 {
+	char buf[SS_VALUE_MAX];
 	struct ss_entry e;
 	enum ss_cmd_status st;
 	int found = 0;
 
-	if (!read_key(&req->argv[1], env, out, &e, &found, &st))
+	if (!read_key(&req->argv[1], env, out, &e, buf, &found, &st))
 		return st;
 	return replied(ss_resp_simple(out, found ? "string" : "none"));
 }
@@ -1482,58 +1506,65 @@ static enum ss_cmd_status r_command(const struct ss_request *req, struct ss_cmd_
 
 /* ---- the table --------------------------------------------------------------------- */
 
-#define RCMD(name, min, max, role, run, first, last, step, summary)                              \
-	{name, min, max, SS_CMD_##role, run, first, last, step, summary}
+#define RCMD(name, min, max, role, run, first, last, step, summary, multi)                       \
+	{name, min, max, SS_CMD_##role, run, first, last, step, summary, SS_MULTI_##multi}
 #define MANY (SS_ARGS_MAX - 1)
 
 static const struct ss_cmd redis_commands[] = {
-	RCMD("PING", 0, 1, CONN, r_ping, 0, 0, 0, "Answers PONG, or the message."),
-	RCMD("ECHO", 1, 1, CONN, r_echo, 0, 0, 0, "Answers the message."),
-	RCMD("HELLO", 0, 6, CONN, r_hello, 0, 0, 0, "Chooses RESP2 or RESP3."),
-	RCMD("AUTH", 1, 2, CONN, r_auth, 0, 0, 0, "Authenticates the connection."),
-	RCMD("SELECT", 1, 1, CONN, r_select, 0, 0, 0, "Database 0 is the only one."),
-	RCMD("CLIENT", 1, 3, CONN, r_client, 0, 0, 0, "The connection's identity."),
-	RCMD("RESET", 0, 0, CONN, r_reset, 0, 0, 0, "Resets the connection's state."),
-	RCMD("INFO", 0, MANY, READ, r_info, 0, 0, 0, "The server's state, by section."),
-	RCMD("DBSIZE", 0, 0, READ, r_dbsize, 0, 0, 0, "The number of keys."),
-	RCMD("TIME", 0, 0, CONN, r_time, 0, 0, 0, "The server's clock."),
-	RCMD("COMMAND", 0, MANY, CONN, r_command, 0, 0, 0, "The commands, from their table."),
-	RCMD("CONFIG", 1, MANY, ADMIN, r_config, 0, 0, 0, "CONFIG GET: the settings."),
-	RCMD("WAIT", 2, 2, CONN, r_wait, 0, 0, 0, "0: there are no replicas yet."),
+	RCMD("PING", 0, 1, CONN, r_ping, 0, 0, 0, "Answers PONG, or the message.", QUEUE),
+	RCMD("ECHO", 1, 1, CONN, r_echo, 0, 0, 0, "Answers the message.", QUEUE),
+	RCMD("HELLO", 0, 6, CONN, r_hello, 0, 0, 0, "Chooses RESP2 or RESP3.", REFUSE),
+	RCMD("AUTH", 1, 2, CONN, r_auth, 0, 0, 0, "Authenticates the connection.", REFUSE),
+	RCMD("SELECT", 1, 1, CONN, r_select, 0, 0, 0, "Database 0 is the only one.", REFUSE),
+	RCMD("CLIENT", 1, 3, CONN, r_client, 0, 0, 0, "The connection's identity.", REFUSE),
+	RCMD("RESET", 0, 0, CONN, r_reset, 0, 0, 0, "Resets the connection's state.", NOW),
+	RCMD("INFO", 0, MANY, READ, r_info, 0, 0, 0, "The server's state, by section.", REFUSE),
+	RCMD("DBSIZE", 0, 0, READ, r_dbsize, 0, 0, 0, "The number of keys.", REFUSE),
+	RCMD("TIME", 0, 0, CONN, r_time, 0, 0, 0, "The server's clock.", QUEUE),
+	RCMD("COMMAND", 0, MANY, CONN, r_command, 0, 0, 0, "The commands, from their table.", REFUSE),
+	RCMD("CONFIG", 1, MANY, ADMIN, r_config, 0, 0, 0, "CONFIG GET: the settings.", REFUSE),
+	RCMD("WAIT", 2, 2, CONN, r_wait, 0, 0, 0, "0: there are no replicas yet.", REFUSE),
 	RCMD("WAITAOF", 3, 3, CONN, r_wait, 0, 0, 0,
-	     "[1, 0]: every acknowledged write is already fsynced."),
-	RCMD("GET", 1, 1, READ, r_get, 1, 1, 1, "Reads a key."),
-	RCMD("SET", 2, 8, WRITE, r_set, 1, 1, 1, "Writes a key, durably."),
-	RCMD("SETNX", 2, 2, WRITE, r_setnx, 1, 1, 1, "Writes a key if it does not exist."),
-	RCMD("SETEX", 3, 3, WRITE, r_setex, 1, 1, 1, "Writes a key with a TTL in seconds."),
-	RCMD("PSETEX", 3, 3, WRITE, r_psetex, 1, 1, 1, "Writes a key with a TTL in ms."),
-	RCMD("GETSET", 2, 2, WRITE, r_getset, 1, 1, 1, "Writes a key, answering the old value."),
-	RCMD("GETDEL", 1, 1, WRITE, r_getdel, 1, 1, 1, "Deletes a key, answering its value."),
-	RCMD("GETEX", 1, 3, WRITE, r_getex, 1, 1, 1, "Reads a key and sets its TTL."),
-	RCMD("MGET", 1, MANY, READ, r_mget, 1, -1, 1, "Reads several keys."),
-	RCMD("MSET", 2, MANY, WRITE, r_mset, 1, -1, 2, "Writes several keys atomically."),
+	     "[1, 0]: every acknowledged write is already fsynced.", REFUSE),
+	RCMD("GET", 1, 1, READ, r_get, 1, 1, 1, "Reads a key.", QUEUE),
+	RCMD("SET", 2, 8, WRITE, r_set, 1, 1, 1, "Writes a key, durably.", QUEUE),
+	RCMD("SETNX", 2, 2, WRITE, r_setnx, 1, 1, 1, "Writes a key if it does not exist.", QUEUE),
+	RCMD("SETEX", 3, 3, WRITE, r_setex, 1, 1, 1, "Writes a key with a TTL in seconds.", QUEUE),
+	RCMD("PSETEX", 3, 3, WRITE, r_psetex, 1, 1, 1, "Writes a key with a TTL in ms.", QUEUE),
+	RCMD("GETSET", 2, 2, WRITE, r_getset, 1, 1, 1, "Writes a key, answering the old value.", QUEUE),
+	RCMD("GETDEL", 1, 1, WRITE, r_getdel, 1, 1, 1, "Deletes a key, answering its value.", QUEUE),
+	RCMD("GETEX", 1, 3, WRITE, r_getex, 1, 1, 1, "Reads a key and sets its TTL.", QUEUE),
+	RCMD("MGET", 1, MANY, READ, r_mget, 1, -1, 1, "Reads several keys.", QUEUE),
+	RCMD("MSET", 2, MANY, WRITE, r_mset, 1, -1, 2, "Writes several keys atomically.", QUEUE),
 	RCMD("MSETNX", 2, MANY, WRITE, r_msetnx, 1, -1, 2,
-	     "Writes several keys atomically if none exists."),
-	RCMD("DEL", 1, MANY, WRITE, r_del, 1, -1, 1, "Deletes keys atomically."),
-	RCMD("UNLINK", 1, MANY, WRITE, r_del, 1, -1, 1, "Deletes keys atomically (as DEL)."),
-	RCMD("EXISTS", 1, MANY, READ, r_exists, 1, -1, 1, "Counts the keys that exist."),
-	RCMD("EXPIRE", 2, 3, WRITE, r_expire, 1, 1, 1, "Sets a TTL in seconds."),
-	RCMD("PEXPIRE", 2, 3, WRITE, r_pexpire, 1, 1, 1, "Sets a TTL in ms."),
-	RCMD("EXPIREAT", 2, 3, WRITE, r_expireat, 1, 1, 1, "Sets an expiry in unix seconds."),
-	RCMD("PEXPIREAT", 2, 3, WRITE, r_pexpireat, 1, 1, 1, "Sets an expiry in unix ms."),
-	RCMD("PERSIST", 1, 1, WRITE, r_persist, 1, 1, 1, "Removes a TTL."),
-	RCMD("TTL", 1, 1, READ, r_ttl, 1, 1, 1, "Seconds a key has left."),
-	RCMD("PTTL", 1, 1, READ, r_pttl, 1, 1, 1, "Milliseconds a key has left."),
-	RCMD("EXPIRETIME", 1, 1, READ, r_expiretime, 1, 1, 1, "A key's expiry in unix seconds."),
-	RCMD("PEXPIRETIME", 1, 1, READ, r_pexpiretime, 1, 1, 1, "A key's expiry in unix ms."),
-	RCMD("TYPE", 1, 1, READ, r_type, 1, 1, 1, "string, or none."),
-	RCMD("SCAN", 1, 7, READ, r_scan, 0, 0, 0, "Iterates the keys with a cursor."),
-	RCMD("KEYS", 1, 1, READ, r_keys, 0, 0, 0, "Every key matching a pattern."),
-	RCMD("RANDOMKEY", 0, 0, READ, r_randomkey, 0, 0, 0, "A random key."),
-	RCMD("INCR", 1, 1, WRITE, r_incr, 1, 1, 1, "Adds 1 to a counter."),
-	RCMD("DECR", 1, 1, WRITE, r_decr, 1, 1, 1, "Takes 1 from a counter."),
-	RCMD("INCRBY", 2, 2, WRITE, r_incrby, 1, 1, 1, "Adds to a counter."),
-	RCMD("DECRBY", 2, 2, WRITE, r_decrby, 1, 1, 1, "Takes from a counter."),
+	     "Writes several keys atomically if none exists.", QUEUE),
+	RCMD("DEL", 1, MANY, WRITE, r_del, 1, -1, 1, "Deletes keys atomically.", QUEUE),
+	RCMD("UNLINK", 1, MANY, WRITE, r_del, 1, -1, 1, "Deletes keys atomically (as DEL).", QUEUE),
+	RCMD("EXISTS", 1, MANY, READ, r_exists, 1, -1, 1, "Counts the keys that exist.", QUEUE),
+	RCMD("EXPIRE", 2, 3, WRITE, r_expire, 1, 1, 1, "Sets a TTL in seconds.", QUEUE),
+	RCMD("PEXPIRE", 2, 3, WRITE, r_pexpire, 1, 1, 1, "Sets a TTL in ms.", QUEUE),
+	RCMD("EXPIREAT", 2, 3, WRITE, r_expireat, 1, 1, 1, "Sets an expiry in unix seconds.", QUEUE),
+	RCMD("PEXPIREAT", 2, 3, WRITE, r_pexpireat, 1, 1, 1, "Sets an expiry in unix ms.", QUEUE),
+	RCMD("PERSIST", 1, 1, WRITE, r_persist, 1, 1, 1, "Removes a TTL.", QUEUE),
+	RCMD("TTL", 1, 1, READ, r_ttl, 1, 1, 1, "Seconds a key has left.", QUEUE),
+	RCMD("PTTL", 1, 1, READ, r_pttl, 1, 1, 1, "Milliseconds a key has left.", QUEUE),
+	RCMD("EXPIRETIME", 1, 1, READ, r_expiretime, 1, 1, 1, "A key's expiry in unix seconds.", QUEUE),
+	RCMD("PEXPIRETIME", 1, 1, READ, r_pexpiretime, 1, 1, 1, "A key's expiry in unix ms.", QUEUE),
+	RCMD("TYPE", 1, 1, READ, r_type, 1, 1, 1, "string, or none.", QUEUE),
+	RCMD("SCAN", 1, 7, READ, r_scan, 0, 0, 0, "Iterates the keys with a cursor.", REFUSE),
+	RCMD("KEYS", 1, 1, READ, r_keys, 0, 0, 0, "Every key matching a pattern.", REFUSE),
+	RCMD("RANDOMKEY", 0, 0, READ, r_randomkey, 0, 0, 0, "A random key.", REFUSE),
+	RCMD("MULTI", 0, 0, CONN, ss_cmd_multi, 0, 0, 0, "Starts a transaction.", NOW),
+	RCMD("EXEC", 0, 0, WRITE, ss_cmd_exec, 0, 0, 0,
+	     "Commits the queued commands as one log group, durably.", NOW),
+	RCMD("DISCARD", 0, 0, CONN, ss_cmd_discard, 0, 0, 0, "Drops the queued commands.", NOW),
+	RCMD("WATCH", 1, MANY, CONN, ss_cmd_watch, 1, -1, 1,
+	     "EXEC answers nil if any of these keys changes.", NOW),
+	RCMD("UNWATCH", 0, 0, CONN, ss_cmd_unwatch, 0, 0, 0, "Forgets the watched keys.", QUEUE),
+	RCMD("INCR", 1, 1, WRITE, r_incr, 1, 1, 1, "Adds 1 to a counter.", QUEUE),
+	RCMD("DECR", 1, 1, WRITE, r_decr, 1, 1, 1, "Takes 1 from a counter.", QUEUE),
+	RCMD("INCRBY", 2, 2, WRITE, r_incrby, 1, 1, 1, "Adds to a counter.", QUEUE),
+	RCMD("DECRBY", 2, 2, WRITE, r_decrby, 1, 1, 1, "Takes from a counter.", QUEUE),
 };
 
 static const size_t redis_ncommands = sizeof redis_commands / sizeof redis_commands[0];

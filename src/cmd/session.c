@@ -117,6 +117,10 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			env->observe(env->observe_arg, s, &req, st, out_before, nops_before);
 		if (st == SS_CMD_WAIT)
 			break;
+		if (st == SS_CMD_FULL) {
+			res = SS_SESSION_FULL;
+			break;
+		}
 		if (st == SS_CMD_NOMEM) {
 			res = SS_SESSION_NOMEM;
 			break;

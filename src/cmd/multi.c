@@ -1,0 +1,303 @@
+/*
+ * multi.c - MULTI, EXEC, DISCARD, WATCH, UNWATCH: Redis transactions on the
+ * group commit.
+ *
+ * A batch is written as one log group, so anything staged into one batch
+ * reaches the log - and replay - whole or not at all. EXEC therefore runs
+ * its queued commands one after the other into the open batch, each
+ * deciding against the staged state the ones before it left (so a GET sees
+ * the SET queued before it), and stages one reply-only op that carries the
+ * whole array of their replies: sent once the batch is durable, like any
+ * write's reply. If the batch lacks room for the transaction, EXEC waits
+ * for the next one; if anything fails midway, the batch and the staged
+ * state are taken back to where EXEC found them, so a transaction is
+ * never staged in part.
+ *
+ * WATCH records the revision each key has (staged state, as CAS decides);
+ * EXEC compares them again and answers nil if any moved - a change by
+ * anyone, a delete, an expiry. Every write takes a revision, so no change
+ * can go unseen (no ABA).
+ *
+ * The queue is the requests' bytes, serialized: u32 argc, then u32 length
+ * and the bytes of each argument. It is bounded: a transaction of more
+ * than SS_MULTI_MAX commands or SS_OUTBUF_MAX bytes aborts.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
+#include "proto/resp.h"
+#include "statestored/limits.h"
+
+#define EXECABORT "EXECABORT Transaction discarded because of previous errors."
+
+static void clear_multi(struct ss_client_state *c)
+{
+	c->multi = 0;
+	c->multi_error = 0;
+	c->nqueued = 0;
+	c->queued_args = 0;
+	ss_buf_consume(&c->queue, ss_buf_size(&c->queue));
+	ss_buf_shrink(&c->queue, 4096);
+}
+
+static void clear_watch(struct ss_client_state *c)
+{
+	ss_buf_consume(&c->watched, ss_buf_size(&c->watched));
+	ss_buf_shrink(&c->watched, 4096);
+}
+
+void ss_multi_reset(struct ss_client_state *c)
+{
+	clear_multi(c);
+	clear_watch(c);
+	ss_buf_free(&c->queue);
+	ss_buf_free(&c->watched);
+}
+
+/* An immediate reply that no queued write stands behind. */
+static enum ss_cmd_status simple(struct ss_cmd_env *env, struct ss_buf *out, const char *s)
+{
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	return ss_resp_simple(out, s) < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
+}
+
+static enum ss_cmd_status refuse(struct ss_cmd_env *env, struct ss_buf *out, const char *msg)
+{
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (env->rejected)
+		(*env->rejected)++;
+	return ss_resp_err(out, msg) < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
+}
+
+enum ss_cmd_status ss_multi_queue(const struct ss_request *req, const struct ss_cmd *cmd,
+				  struct ss_cmd_env *env, struct ss_buf *out)
+{
+	struct ss_client_state *c = env->client;
+	size_t bytes = 4;
+
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	for (int i = 0; i < req->argc; i++)
+		bytes += 4 + req->argv[i].n;
+	if (cmd->multi == SS_MULTI_REFUSE) {
+		char lower[40];
+		c->multi_error = 1;
+		return ss_cmd_error(env, out,
+				    "'%s' is not allowed in a transaction: it reads the durable state, "
+				    "which would not show the transaction's own writes",
+				    ss_cmd_lower(cmd->name, lower, sizeof lower));
+	}
+	if (c->nqueued >= SS_MULTI_MAX || ss_buf_size(&c->queue) + bytes > SS_OUTBUF_MAX) {
+		c->multi_error = 1;
+		return ss_cmd_error(env, out, "transaction too large: at most %d commands and %u bytes",
+				    SS_MULTI_MAX, SS_OUTBUF_MAX);
+	}
+	char *w = ss_buf_space(&c->queue, bytes);
+	if (!w)
+		return SS_CMD_NOMEM;
+	uint32_t u = (uint32_t)req->argc;
+	memcpy(w, &u, 4);
+	w += 4;
+	for (int i = 0; i < req->argc; i++) {
+		u = (uint32_t)req->argv[i].n;
+		memcpy(w, &u, 4);
+		memcpy(w + 4, req->argv[i].p, req->argv[i].n);
+		w += 4 + req->argv[i].n;
+	}
+	ss_buf_commit(&c->queue, bytes);
+	c->nqueued++;
+	c->queued_args += (size_t)req->argc;
+	return ss_resp_simple(out, "QUEUED") < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
+}
+
+/* Reads the next queued request at *pos into req. */
+static void next_queued(const struct ss_client_state *c, size_t *pos, struct ss_request *req)
+{
+	const char *p = ss_buf_head(&c->queue) + *pos;
+	uint32_t argc, n;
+
+	memcpy(&argc, p, 4);
+	p += 4;
+	req->argc = 0;
+	req->too_many = req->nomem = 0;
+	req->argv = req->inline_argv;
+	for (uint32_t i = 0; i < argc; i++) {
+		memcpy(&n, p, 4);
+		(void)ss_request_add(req, p + 4, n);
+		p += 4 + n;
+	}
+	*pos = (size_t)(p - ss_buf_head(&c->queue));
+}
+
+enum ss_cmd_status ss_cmd_multi(const struct ss_request *req, struct ss_cmd_env *env,
+				struct ss_buf *out)
+{
+	(void)req;
+	if (env->client->multi)
+		return refuse(env, out, "ERR MULTI calls can not be nested");
+	enum ss_cmd_status st = simple(env, out, "OK");
+	if (st == SS_CMD_REPLIED)
+		env->client->multi = 1;
+	return st;
+}
+
+enum ss_cmd_status ss_cmd_discard(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out)
+{
+	(void)req;
+	if (!env->client->multi)
+		return refuse(env, out, "ERR DISCARD without MULTI");
+	enum ss_cmd_status st = simple(env, out, "OK");
+	if (st == SS_CMD_REPLIED) {
+		clear_multi(env->client);
+		clear_watch(env->client);
+	}
+	return st;
+}
+
+enum ss_cmd_status ss_cmd_watch(const struct ss_request *req, struct ss_cmd_env *env,
+				struct ss_buf *out)
+{
+	struct ss_client_state *c = env->client;
+
+	if (c->multi)
+		return refuse(env, out, "ERR WATCH inside MULTI is not allowed");
+	for (int i = 1; i < req->argc; i++)
+		if (req->argv[i].n == 0 || req->argv[i].n > SS_NAME_MAX)
+			return refuse(env, out, req->argv[i].n ? "ERR key is longer than 512 bytes"
+							       : "ERR empty keys are not supported");
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	size_t before = ss_buf_size(&c->watched);
+	for (int i = 1; i < req->argc; i++) {
+		struct ss_cmd_cur cur;
+		uint32_t n = (uint32_t)req->argv[i].n;
+		char *w = ss_buf_space(&c->watched, 12 + n);
+		if (!w) {
+			c->watched.len = c->watched.off + before;
+			return SS_CMD_NOMEM;
+		}
+		ss_cmd_current(env, req->argv[i].p, n, &cur);
+		memcpy(w, &cur.rev, 8);
+		memcpy(w + 8, &n, 4);
+		memcpy(w + 12, req->argv[i].p, n);
+		ss_buf_commit(&c->watched, 12 + n);
+	}
+	return ss_resp_simple(out, "OK") < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
+}
+
+enum ss_cmd_status ss_cmd_unwatch(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out)
+{
+	(void)req;
+	if (env->exec) /* queued: EXEC unwatches anyway */
+		return ss_resp_simple(out, "OK") < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
+	enum ss_cmd_status st = simple(env, out, "OK");
+	if (st == SS_CMD_REPLIED)
+		clear_watch(env->client);
+	return st;
+}
+
+/* Whether a watched key's revision moved since WATCH. */
+static int watch_broken(struct ss_cmd_env *env)
+{
+	const struct ss_client_state *c = env->client;
+	const char *p = ss_buf_head(&c->watched), *end = p + ss_buf_size(&c->watched);
+
+	while (p < end) {
+		struct ss_cmd_cur cur;
+		uint64_t rev;
+		uint32_t n;
+		memcpy(&rev, p, 8);
+		memcpy(&n, p + 8, 4);
+		ss_cmd_current(env, p + 12, n, &cur);
+		if (cur.rev != rev)
+			return 1;
+		p += 12 + n;
+	}
+	return 0;
+}
+
+/* The most ops a queued transaction may stage: a record per argument at
+ * most, plus the reply op. */
+static size_t ops_needed(const struct ss_client_state *c) { return c->queued_args + 1; }
+
+enum ss_cmd_status ss_cmd_exec(const struct ss_request *req, struct ss_cmd_env *env,
+			       struct ss_buf *out)
+{
+	struct ss_client_state *c = env->client;
+	struct ss_batch_mark bm;
+	struct ss_pending_mark pm;
+	struct ss_request q;
+	struct ss_buf xb;
+	enum ss_cmd_status st = SS_CMD_STAGED;
+
+	(void)req;
+	if (!c->multi)
+		return refuse(env, out, "ERR EXEC without MULTI");
+	if (c->multi_error) {
+		enum ss_cmd_status r = refuse(env, out, EXECABORT);
+		if (r == SS_CMD_REPLIED) {
+			clear_multi(c);
+			clear_watch(c);
+		}
+		return r;
+	}
+	if (ops_needed(c) > SS_GROUP_MAX) {
+		enum ss_cmd_status r = refuse(env, out, "ERR transaction too large for one log group");
+		if (r == SS_CMD_REPLIED) {
+			clear_multi(c);
+			clear_watch(c);
+		}
+		return r;
+	}
+	if (env->batch->nops + ops_needed(c) > SS_GROUP_MAX)
+		return SS_CMD_FULL; /* the next batch will have room */
+	if (watch_broken(env)) {
+		st = ss_cmd_stage_reply(env, SS_REPLY_NIL_ARRAY, 0, NULL, 0);
+		if (st == SS_CMD_STAGED) {
+			clear_multi(c);
+			clear_watch(c);
+		}
+		return st;
+	}
+	ss_batch_mark(env->batch, &bm);
+	ss_pending_mark(env->pending, env->batch, &pm);
+	ss_buf_init(&xb);
+	ss_request_init(&q);
+	struct ss_cmd_env x = *env;
+	x.exec = &xb;
+	x.may_reply = 1;
+	size_t pos = 0;
+	for (size_t i = 0; i < c->nqueued && st != SS_CMD_NOMEM; i++) {
+		next_queued(c, &pos, &q);
+		enum ss_cmd_status r = q.nomem ? SS_CMD_NOMEM : ss_cmd_execute(&q, &x, &xb);
+		if (r == SS_CMD_NOMEM)
+			st = r;
+	}
+	if (st != SS_CMD_NOMEM) {
+		char hdr[24];
+		int h = snprintf(hdr, sizeof hdr, "*%zu\r\n", c->nqueued);
+		if (ss_buf_insert(&xb, 0, hdr, (size_t)h) < 0 ||
+		    ss_batch_add_reply(env->batch, env->owner, SS_REPLY_RAW, 0, ss_buf_head(&xb),
+				       ss_buf_size(&xb)) < 0)
+			st = SS_CMD_NOMEM;
+	}
+	if (st == SS_CMD_NOMEM) {
+		/* Nothing of it stays: not a record, not a revision. */
+		ss_pending_rewind(env->pending, env->batch, &pm);
+		ss_batch_rewind(env->batch, &bm);
+	} else {
+		clear_multi(c);
+		clear_watch(c);
+	}
+	ss_request_free(&q);
+	ss_buf_free(&xb);
+	return st;
+}
