@@ -61,7 +61,8 @@ struct ss_batch {
 
 void ss_batch_init(struct ss_batch *b);
 void ss_batch_free(struct ss_batch *b);
-/* Empties b, keeping its memory. */
+/* Empties b, keeping its memory unless b used less than a quarter of it
+ * (then a burst's buffers are freed). */
 void ss_batch_reset(struct ss_batch *b);
 
 /* Appends one record (SET, DEL or REVISION) as an op owned by owner, with

@@ -32,8 +32,29 @@ void ss_batch_free(struct ss_batch *b)
 	ss_batch_init(b);
 }
 
+/* A batch that used less than a quarter of memory past this gives it back
+ * when reset, so that the buffers a burst grew (a 1M-key load grows each of
+ * the two batches to ~450 KB) do not stay for good; a steady load keeps
+ * using what it grew. */
+#define SHRINK_MIN (64 * 1024)
+
 void ss_batch_reset(struct ss_batch *b)
 {
+	if (b->cap > SHRINK_MIN && b->len < b->cap / 4) {
+		free(b->buf);
+		b->buf = NULL;
+		b->cap = 0;
+	}
+	if (b->opcap * sizeof(*b->ops) > SHRINK_MIN && b->nops < b->opcap / 4) {
+		free(b->ops);
+		b->ops = NULL;
+		b->opcap = 0;
+	}
+	if (b->auxcap > SHRINK_MIN && b->auxlen < b->auxcap / 4) {
+		free(b->aux);
+		b->aux = NULL;
+		b->auxcap = 0;
+	}
 	b->len = 0;
 	b->nops = 0;
 	b->nrecs = 0;
