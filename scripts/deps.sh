@@ -19,7 +19,12 @@ ss_need_packages() {
 }
 
 SS_BUILD_PACKAGES=(cmake make gcc pkg-config libev-dev)
-SS_TEST_PACKAGES=(libcmocka-dev python3)
+# redis-tools (redis-cli, redis-benchmark), python3-redis (redis-py) and
+# nodejs are the real clients of tests/integration/test_resp_clients.py.
+SS_TEST_PACKAGES=(libcmocka-dev python3 redis-tools python3-redis nodejs)
+# npm only where the command is missing: NodeSource's nodejs (this image's)
+# carries its own npm and conflicts with Debian's npm package.
+command -v npm >/dev/null 2>&1 || SS_TEST_PACKAGES+=(npm)
 # The fuzz build: clang, and compiler-rt for libFuzzer and the sanitizers
 # (only recommended by clang, so named here for installs without recommends).
 SS_FUZZ_PACKAGES=(clang libclang-rt-dev)
@@ -38,4 +43,17 @@ ss_build() {
 ss_build_kept() {
   if [ -f "$1/CMakeCache.txt" ]; then ss_build "$1"
   else ss_build "$1" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=OFF; fi
+}
+
+# ss_node_deps: the Node.js clients test_resp_clients.py runs, installed in
+# tests/node/node_modules exactly as tests/node/package-lock.json pins them
+# (npm ci); skipped when node_modules is newer than the lockfile.
+ss_node_deps() {
+  local dir=$SS_ROOT/tests/node
+  if [ -f "$dir/node_modules/.package-lock.json" ] &&
+     [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+    return 0
+  fi
+  echo "installing the Node.js clients of tests/node (npm ci)" >&2
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >&2
 }

@@ -11,6 +11,7 @@ SS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$SS_ROOT/scripts/deps.sh"
 fuzz=${SS_TEST_FUZZ:-$([ $# -eq 0 ] && echo 1 || echo 0)}
 ss_need_packages "${SS_BUILD_PACKAGES[@]}" "${SS_TEST_PACKAGES[@]}"
+ss_node_deps
 [ "$fuzz" = 1 ] && ss_need_packages "${SS_FUZZ_PACKAGES[@]}"
 
 jobs=$(nproc)

@@ -24,9 +24,10 @@
 /* The longest header line: '*' or '$', a sign, 18 digits, "\r\n". */
 #define HEADER_MAX 22
 
-/* Parses the header whose type byte is buf[pos]: a decimal (a '-' allowed
- * before it) and "\r\n". Returns 1 with *v and *next (past the CRLF), 0
- * if it is incomplete, -1 if it is malformed. */
+/* Parses the header whose type byte is buf[pos]: a decimal as Redis
+ * writes one (a '-' allowed before it; no leading zero, no "-0") and
+ * "\r\n". Returns 1 with *v and *next (past the CRLF), 0 if it is
+ * incomplete, -1 if it is malformed. */
 static int header(const char *buf, size_t len, size_t pos, long long *v, size_t *next)
 {
 	size_t i = pos + 1, end = len < pos + HEADER_MAX ? len : pos + HEADER_MAX;
@@ -45,7 +46,7 @@ static int header(const char *buf, size_t len, size_t pos, long long *v, size_t 
 		neg = 1;
 		i++;
 	}
-	if (i == e || e - i > 18)
+	if (i == e || e - i > 18 || (buf[i] == '0' && (e - i > 1 || neg)))
 		return -1;
 	for (; i < e; i++) {
 		if (buf[i] < '0' || buf[i] > '9')
@@ -90,7 +91,7 @@ long ss_resp_parse(const char *buf, size_t len, size_t max_line, struct ss_reque
 	if (h == 0)
 		return more(req, len, limit);
 	/* At least "$0\r\n\r\n" per argument must fit in the request. */
-	if (h < 0 || count < 0 || count > SS_ARGS_MAX || (size_t)count * 6 > limit)
+	if (h < 0 || count < 0 || count > SS_ARGS_MAX || pos + (size_t)count * 6 > limit)
 		return refuse(req, "Protocol error: invalid multibulk length");
 	for (long long k = 0; k < count; k++) {
 		if (pos >= len)
