@@ -2,12 +2,14 @@
 # Measures statestored against redis-server (appendonly, appendfsync always)
 # on this machine and this disk, and prints the target table.
 #
-#   scripts/bench.sh                  full run, about 12 minutes
+#   scripts/bench.sh                  full run, about 15 minutes
 #   BENCH_QUICK=1 scripts/bench.sh    about a minute: a smoke test of the script
 #
 # Environment (defaults in brackets, quick mode's second):
 #   BENCH_ROUNDS   [3|1]   rounds of each throughput pair; the table shows medians
 #   BENCH_SECONDS  [5|1]   measured seconds per throughput run
+#   BENCH_RESP_SECONDS [3|1]  the same for the RESP pairs (resp50, rb-*);
+#                          by default BENCH_SECONDS, at most 3
 #   BENCH_WARMUP   [1|0.5] unmeasured seconds before each throughput run
 #   BENCH_ENTRIES  [1000000|100000]  entries for restart, memory and COMPACT
 #   BENCH_PORT     [17400] statestored listens here, Redis on the next port
@@ -22,12 +24,16 @@
 # (page cache, disk, neighbours) hits both alike. Data directories live under
 # build/, on the same disk as the repository; never on tmpfs, where fdatasync
 # costs nothing.
+#
+# The RESP pairs drive both servers with redis-benchmark (redis-tools), a
+# load generator that is not ours, on Redis's own SET and GET; statestored
+# answers RESP on its one port.
 set -euo pipefail
 SS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # The Python the tests and scripts share (tests/pylib/sstools).
 export PYTHONPATH="$SS_ROOT/tests/pylib${PYTHONPATH:+:$PYTHONPATH}"
 . "$SS_ROOT/scripts/deps.sh"
-ss_need_packages "${SS_BUILD_PACKAGES[@]}" python3 redis-server
+ss_need_packages "${SS_BUILD_PACKAGES[@]}" python3 redis-server redis-tools
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     d_rounds=1 d_seconds=1 d_warmup=0.5 d_entries=100000 fsync_n=200 probe_base=1 after_compact=1
@@ -39,6 +45,7 @@ fi
 CHURN_MIN=$((8 * 1024 * 1024)) # --auto-compact-min of the churn run
 ROUNDS=${BENCH_ROUNDS:-$d_rounds}
 SECS=${BENCH_SECONDS:-$d_seconds}
+RSECS=${BENCH_RESP_SECONDS:-$(awk -v s="$SECS" 'BEGIN { print s < 3 ? s : 3 }')}
 WARMUP=${BENCH_WARMUP:-$d_warmup}
 ENTRIES=${BENCH_ENTRIES:-$d_entries}
 SPORT=${BENCH_PORT:-17400}
@@ -58,6 +65,8 @@ SS="$SS_ROOT/build/bench/statestored"
 SS_NOSYNC="$SS_ROOT/build/bench-nosync/statestored"
 BENCH="$SS_ROOT/build/bench/statestore-bench"
 REDIS=$(command -v redis-server) || die "redis-server not found"
+RB=$(command -v redis-benchmark) || die "redis-benchmark not found (package redis-tools)"
+RCLI=$(command -v redis-cli) || die "redis-cli not found (package redis-tools)"
 for f in "$SS" "$SS_NOSYNC" "$BENCH"; do [ -x "$f" ] || die "$f was not built"; done
 
 WORK=$(mktemp -d "$SS_ROOT/build/bench-run.XXXXXX")
@@ -96,7 +105,9 @@ field() { cut -d, -f"$2" <<<"$1"; } # field CSVLINE N (columns: statestore-bench
 server() {
     local sys=$1 dir=$2
     case $sys in
-    ss | ss-cas) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
+    ss | ss-cas | ss-resp)
+        CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0)
+        ;;
     ss-h0) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0 --history 0) ;;
     ss-nosync) CMD=("$SS_NOSYNC" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
     ss-churn) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min "$CHURN_MIN") ;;
@@ -106,10 +117,14 @@ server() {
         ;;
     *) die "unknown system $sys" ;;
     esac
-    if [ "$sys" = redis ]; then PORT=$RPORT PROTO=(--redis); else PORT=$SPORT PROTO=(); fi
+    case $sys in # ss-resp: statestored spoken to in RESP, on its one port
+    redis) PORT=$RPORT PROTO=(--redis) ;;
+    ss-resp) PORT=$SPORT PROTO=(--redis) ;;
+    *) PORT=$SPORT PROTO=() ;;
+    esac
 }
 
-# start SYSTEM DIR: SYSTEM is ss, ss-nosync or redis. Sets SRV_PID too.
+# start SYSTEM DIR: SYSTEM is one of server's. Sets SRV_PID too.
 start() {
     local sys=$1 dir=$2
     mkdir -p "$dir"
@@ -154,6 +169,7 @@ fact fsync_zeroed_us "$fs_zeroed"
 fact fsync_n "$fsync_n"
 fact commit "$(git -C "$SS_ROOT" rev-parse --short HEAD)$(git -C "$SS_ROOT" diff --quiet HEAD -- src include || echo '+dirty')"
 fact redis "$("$REDIS" --version | cut -d' ' -f3 | cut -d= -f2)"
+fact redis_benchmark "$("$RB" --version | cut -d' ' -f2)"
 fact command "$COMMAND"
 fact loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
 fact nice "$NICE"
@@ -162,6 +178,7 @@ if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then
 fi
 fact rounds "$ROUNDS"
 fact seconds "$SECS"
+fact resp_seconds "$RSECS"
 fact warmup "$WARMUP"
 fact entries "$ENTRIES"
 
@@ -196,6 +213,111 @@ pair cas50 ss ss-cas -c 50 --own-keys
 # One multi-commit of 100 pipelines per request; Redis runs MSET of 100 keys.
 pair mset1 ss redis -c 1 --mset 100
 pair mset50 ss redis -c 50 --mset 100
+# The same SETs from statestore-bench, statestored's text protocol against
+# its RESP (--redis: RESP SET/GET, here on statestored's port). Like the
+# redis-benchmark pairs, its runs last RSECS.
+SECS=$RSECS pair resp50 ss ss-resp -c 50 --set-ratio 1
+
+# ---- RESP pairs, load from redis-benchmark ----
+RB_KEYS=100000 # -r: keys key:000000000000 .. key:000000099999, random
+RB_VALUE=10    # -d: bytes per value, as statestore-bench's -v default
+fact rb_keys "$RB_KEYS"
+fact rb_value "$RB_VALUE"
+rb_timeout=$(awk -v s="$RSECS" -v w="$WARMUP" 'BEGIN { printf "%d\n", 10 * (s + w) + 60 }')
+
+# rb N ARGS...: one redis-benchmark run of N requests against PORT; prints
+# "rps avg_ms p50_ms p99_ms max_ms" from its --csv (columns found by name).
+rb() {
+    local n=$1 out fig
+    shift
+    out=$(timeout "$rb_timeout" "$RB" -p "$PORT" -r "$RB_KEYS" -d "$RB_VALUE" -n "$n" --csv "$@" \
+        2>&1) || die "redis-benchmark -n $n $* failed: $out"
+    fig=$(awk -F, '{ gsub(/"/, ""); gsub(/\r/, "") }
+        $1 == "test" { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        ("rps" in col) && ("p99_latency_ms" in col) && $col["rps"] > 0 {
+            print $col["rps"], $col["avg_latency_ms"], $col["p50_latency_ms"],
+                $col["p99_latency_ms"], $col["max_latency_ms"]; exit }' <<<"$out")
+    [ -n "$fig" ] || die "redis-benchmark -n $n $*: no figures in: $out"
+    echo "$fig"
+}
+
+# rb_info FIELD: a field of the server's INFO stats, or nan. redis-benchmark
+# counts a -ERR reply or a nil as a request done, so the errors column comes
+# from total_error_replies (both servers), and Redis's keyspace_misses checks
+# that the prefill wrote the names redis-benchmark asks for (statestored
+# does not count misses).
+rb_info() {
+    "$RCLI" -p "$PORT" INFO stats | tr -d '\r' |
+        awk -F: -v f="$1" '$1 == f { v = $2 } END { print v == "" ? "nan" : v }'
+}
+
+# rb_prefill: SET every key of the key space once (redis-cli --pipe), then
+# check that all are there, so that no GET misses.
+rb_prefill() {
+    local out keys
+    out=$(awk -v n="$RB_KEYS" -v d="$RB_VALUE" 'BEGIN {
+        v = sprintf("%*s", d, ""); gsub(/ /, "x", v)
+        for (i = 0; i < n; i++)
+            printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$%d\r\n%s\r\n", i, d, v }' |
+        "$RCLI" -p "$PORT" --pipe 2>&1) || die "prefill failed: $out"
+    grep -q 'errors: 0,' <<<"$out" || die "prefill: $out"
+    keys=$("$RCLI" -p "$PORT" DBSIZE)
+    [ "$keys" = "$RB_KEYS" ] || die "prefill: DBSIZE $keys, not $RB_KEYS"
+}
+
+# rb_rate WL SYS SEED_WL FACTOR: the ops/s to expect of WL on SYS: its last
+# round's, else the statestore-bench pair SEED_WL's on SYS times FACTOR.
+rb_rate() {
+    awk -F, -v wl="$1" -v sys="$2" -v seed="$3" -v f="$4" '
+        $1 == wl && $2 == sys { own = $7 } $1 == seed && $2 == sys { s = $7 * f }
+        END { print own ? own : s ? s : 20000 }' "$RESULTS"
+}
+
+# rbpair WORKLOAD SEED_WL FACTOR [--prefill] REDIS_BENCHMARK_ARGS...: as pair,
+# statestored and Redis alternating, each run on a fresh server and data
+# directory, the load from redis-benchmark. It stops after -n requests, not
+# after a time, so an unmeasured warmup run (about WARMUP s at the rate
+# rb_rate expects) first measures the rate that makes the measured run take
+# about RSECS s. Rows go to RESULTS in statestore-bench's CSV columns (no
+# p99.9 or reply gap from redis-benchmark: nan).
+rbpair() {
+    local wl=$1 seed=$2 factor=$3 prefill=0 r sys dir n fig rps avg p50 p99 max errs misses line
+    shift 3
+    if [ "$1" = --prefill ]; then prefill=1 && shift; fi
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for sys in ss redis; do
+            dir="$WORK/$wl-$sys-$r"
+            start "$sys" "$dir"
+            [ "$prefill" = 0 ] || rb_prefill
+            n=$(awk -v e="$(rb_rate "$wl" "$sys" "$seed" "$factor")" -v w="$WARMUP" \
+                'BEGIN { n = e * w; printf "%d\n", n < 1000 ? 1000 : n }')
+            fig=$(rb "$n" "$@")
+            n=$(awk -v e="${fig%% *}" -v s="$RSECS" \
+                'BEGIN { n = e * s; printf "%d\n", n < 1000 ? 1000 : n }')
+            fig=$(rb "$n" "$@")
+            errs=$(rb_info total_error_replies)
+            [ "$errs" != nan ] || die "$sys: no total_error_replies in INFO stats"
+            misses=$(rb_info keyspace_misses)
+            [ "$prefill" = 0 ] || [ "$misses" = nan ] || [ "$misses" = 0 ] ||
+                die "$wl $sys: $misses GETs missed after the prefill"
+            if [ "$sys" = ss ]; then
+                echo "$wl $sys $r $("${UTIL[@]}" stats "$PORT" | tr ' ' = | tr '\n' ' ')" >>"$STATS"
+            fi
+            stop
+            rm -rf "$dir"
+            read -r rps avg p50 p99 max <<<"$fig"
+            line=$(awk -v n="$n" -v rps="$rps" -v avg="$avg" -v p50="$p50" -v p99="$p99" \
+                -v max="$max" -v e="$errs" -v m="$misses" 'BEGIN {
+                printf "redis-benchmark,%d,%.3f,%.0f,%.1f,%.1f,nan,%.1f,%.1f,%d,%s,0,nan,0\n",
+                    n, n / rps, rps, p50 * 1000, p99 * 1000, max * 1000, avg * 1000, e, m }')
+            log "$wl $sys round $r: $line"
+            echo "$wl,$sys,$r,$line" >>"$RESULTS"
+        done
+    done
+}
+rbpair rb-set50 set50 1 -c 50 -t set
+rbpair rb-set50p16 set50 8 -c 50 -P 16 -t set
+rbpair rb-get50 get50 1 --prefill -c 50 -t get
 
 # ---- restart and memory: ENTRIES keys, then ENTRIES overwrites ----
 last=$((ENTRIES - 1))

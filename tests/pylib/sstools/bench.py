@@ -17,6 +17,7 @@
   bench_util.py report FACTS RESULTS [STATS]
                                      print the markdown report of a bench.sh run
 """
+import math
 import os
 import signal
 import statistics
@@ -125,9 +126,13 @@ WORKLOADS = [
     ("cas50", "ss", "ss-cas", "SET vs CAS, 50 connections, one pipeline each"),
     ("mset1", "ss", "redis", "multi-commit of 100 pipelines, 1 connection (Redis: MSET)"),
     ("mset50", "ss", "redis", "multi-commit of 100 pipelines, 50 connections (Redis: MSET)"),
+    ("resp50", "ss", "ss-resp", "SET, 50 connections, text protocol vs RESP"),
+    ("rb-set50", "ss", "redis", "redis-benchmark SET, 50 connections"),
+    ("rb-set50p16", "ss", "redis", "redis-benchmark SET, 50 connections, -P 16"),
+    ("rb-get50", "ss", "redis", "redis-benchmark GET, 50 connections (after prefill)"),
 ]
 NAMES = {"ss": "statestored", "redis": "Redis", "ss-nosync": "statestored nosync",
-         "ss-cas": "statestored CAS"}
+         "ss-cas": "statestored CAS", "ss-resp": "statestored RESP"}
 MSET_PAIRS = 100  # pipelines per multi-commit in bench.sh's mset workloads
 TODAY_BYTES_PER_ENTRY = 42  # before revisions and history (issue 13)
 
@@ -203,6 +208,11 @@ def verdict(ok):
     return "**pass**" if ok else "**FAIL**"
 
 
+def us(v):
+    """A latency cell: redis-benchmark reports no p99.9 (nan in the CSV)."""
+    return "-" if math.isnan(v) else "%.0f" % v
+
+
 def report(facts, runs, stats):
     def f(key, default=float("nan")):
         try:
@@ -230,21 +240,44 @@ def report(facts, runs, stats):
                "Command: `%s`" % (
                    facts.get("commit"), facts.get("redis"), facts.get("rounds"),
                    facts.get("seconds"), facts.get("warmup"), facts.get("command", "").strip()))
+    if "redis_benchmark" in facts:
+        rsecs = facts.get("resp_seconds", facts.get("seconds"))
+        out.append("RESP rows: runs of %s s, alternating as above. Those of redis-benchmark take "
+                   "their load from redis-benchmark %s (not ours), RESP SET/GET on %s random "
+                   "keys (-r) with %s-byte values (-d), on statestored's one port and on Redis; "
+                   "requests/s and p99 from its --csv. It stops after -n requests, so an "
+                   "unmeasured warmup run of about %s s on the same fresh server sets -n to last "
+                   "about %s s. Errors are the server's INFO total_error_replies." % (
+                       rsecs, facts["redis_benchmark"], facts.get("rb_keys"),
+                       facts.get("rb_value"), facts.get("warmup"), rsecs))
     out = ["\n\n".join(out), ""]
     out.append("| Target | Goal | Measured | |")
     out.append("|---|---|---|---|")
 
-    def ratio_row(label, goal, wl, a, b, need):
+    def ratio_row(label, goal, wl, a, b, need, p99=False, optional=False):
         # The ratio is the median of each round's A/B: the two runs of a
         # round are back to back, so slow drift in the machine (other work
         # on the disk) cancels better than in a ratio of medians.
+        # p99: show both sides' median p99 too, and pass only without error
+        # replies (redis-benchmark counts an error as a request done).
+        # optional: no row when the run has no such workload (an older run).
         ra, rb = runs.get((wl, a), []), runs.get((wl, b), [])
+        if optional and not (ra and rb):
+            return
         x, y = med(ra, "ops_per_sec"), med(rb, "ops_per_sec")
         pairs = [p["ops_per_sec"] / q["ops_per_sec"] for p, q in zip(ra, rb)
                  if q["ops_per_sec"] > 0]
         r = statistics.median(pairs) if pairs else float("nan")
-        out.append("| %s | %s | %.2fx (%.0f vs %.0f ops/s) | %s |" % (
-            label, goal, r, x, y, verdict(r >= need)))
+        ok = r >= need
+        more = ""
+        if p99:
+            errs = int(sum(p["errors"] for p in ra + rb))
+            ok = ok and errs == 0
+            more = "; p99 %.2f vs %.2f ms%s" % (
+                med(ra, "p99_us") / 1000, med(rb, "p99_us") / 1000,
+                "; %d error replies" % errs if errs else "")
+        out.append("| %s | %s | %.2fx (%.0f vs %.0f ops/s%s) | %s |" % (
+            label, goal, r, x, y, more, verdict(ok)))
 
     ratio_row("durable SET_CHECKPOINT, 50 connections", ">= 1.5x Redis appendfsync always",
               "set50", "ss", "redis", 1.5)
@@ -255,6 +288,14 @@ def report(facts, runs, stats):
     ratio_row("GET_CHECKPOINT 50 conns", ">= 1.0x Redis GET", "get50", "ss", "redis", 1.0)
     ratio_row("CAS_CHECKPOINT 50 conns, distinct pipelines", ">= 0.9x SET_CHECKPOINT on the "
               "same pipelines, same run", "cas50", "ss-cas", "ss", 0.9)
+    ratio_row("RESP SET, 50 connections (redis-benchmark)", ">= 1.5x Redis appendfsync always",
+              "rb-set50", "ss", "redis", 1.5, p99=True, optional=True)
+    ratio_row("RESP SET, 50 connections, pipelined -P 16 (redis-benchmark)", ">= 1.5x Redis",
+              "rb-set50p16", "ss", "redis", 1.5, p99=True, optional=True)
+    ratio_row("RESP GET, 50 connections, after prefill (redis-benchmark)", ">= 1.0x Redis",
+              "rb-get50", "ss", "redis", 1.0, p99=True, optional=True)
+    ratio_row("RESP SET vs text SET_CHECKPOINT, 50 connections (statestore-bench)",
+              ">= 0.9x text, same run", "resp50", "ss-resp", "ss", 0.9, p99=True, optional=True)
     for wl, conns in (("mset1", "1 connection"), ("mset50", "50 connections")):
         ra, rb = runs.get((wl, "ss"), []), runs.get((wl, "redis"), [])
         if not ra:
@@ -330,9 +371,9 @@ def report(facts, runs, stats):
             rows = runs.get((wl, sysname), [])
             if not rows:
                 continue
-            out.append("| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %s |" % (
-                label, NAMES[sysname], med(rows, "ops_per_sec"), med(rows, "p50_us"),
-                med(rows, "p99_us"), med(rows, "p999_us"), med(rows, "max_us"),
+            out.append("| %s | %s | %.0f | %s | %s | %s | %s | %d | %s |" % (
+                label, NAMES[sysname], med(rows, "ops_per_sec"), us(med(rows, "p50_us")),
+                us(med(rows, "p99_us")), us(med(rows, "p999_us")), us(med(rows, "max_us")),
                 sum(r["errors"] for r in rows),
                 " ".join("%.0f" % r["ops_per_sec"] for r in rows)))
     out.append("")
