@@ -13,10 +13,12 @@
  * state are taken back to where EXEC found them, so a transaction is
  * never staged in part.
  *
- * WATCH records the revision each key has (staged state, as CAS decides);
- * EXEC compares them again and answers nil if any moved - a change by
- * anyone, a delete, an expiry. Every write takes a revision, so no change
- * can go unseen (no ABA).
+ * WATCH records the revision each key has (staged state, as CAS decides)
+ * and registers the key with the staged state (pending.h), which notes
+ * every write staged to a watched name. EXEC answers nil if any watched
+ * key was written since, or its revision moved (an expiry), or a batch
+ * failed meanwhile (see watch_broken): like Redis, never a missed change;
+ * unlike Redis, a rare false alarm after a failed write.
  *
  * The queue is the requests' bytes, serialized: u32 argc, then u32 length
  * and the bytes of each argument. It is bounded: a transaction of more
@@ -44,8 +46,19 @@ static void clear_multi(struct ss_client_state *c)
 	ss_buf_shrink(&c->queue, 4096);
 }
 
+/* A watched key: its revision and the store's at WATCH, its name. */
+#define WATCH_HDR 20
+
 static void clear_watch(struct ss_client_state *c)
 {
+	const char *p = ss_buf_head(&c->watched), *end = p + ss_buf_size(&c->watched);
+
+	while (p < end) {
+		uint32_t n;
+		memcpy(&n, p + 16, 4);
+		ss_pending_unwatch(c->watch_registry, p + WATCH_HDR, n);
+		p += WATCH_HDR + n;
+	}
 	ss_buf_consume(&c->watched, ss_buf_size(&c->watched));
 	ss_buf_shrink(&c->watched, 4096);
 }
@@ -174,20 +187,22 @@ enum ss_cmd_status ss_cmd_watch(const struct ss_request *req, struct ss_cmd_env 
 							       : "ERR empty keys are not supported");
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
-	size_t before = ss_buf_size(&c->watched);
+	if (ss_buf_size(&c->watched) == 0) {
+		c->watch_registry = env->pending;
+		c->watch_failures = env->pending->failures;
+	}
 	for (int i = 1; i < req->argc; i++) {
 		struct ss_cmd_cur cur;
 		uint32_t n = (uint32_t)req->argv[i].n;
-		char *w = ss_buf_space(&c->watched, 12 + n);
-		if (!w) {
-			c->watched.len = c->watched.off + before;
-			return SS_CMD_NOMEM;
-		}
+		char *w = ss_buf_space(&c->watched, WATCH_HDR + n);
+		if (!w || ss_pending_watch(env->pending, req->argv[i].p, n) < 0)
+			return SS_CMD_NOMEM; /* the keys watched so far stay watched */
 		ss_cmd_current(env, req->argv[i].p, n, &cur);
 		memcpy(w, &cur.rev, 8);
-		memcpy(w + 8, &n, 4);
-		memcpy(w + 12, req->argv[i].p, n);
-		ss_buf_commit(&c->watched, 12 + n);
+		memcpy(w + 8, &env->pending->rev, 8);
+		memcpy(w + 16, &n, 4);
+		memcpy(w + WATCH_HDR, req->argv[i].p, n);
+		ss_buf_commit(&c->watched, WATCH_HDR + n);
 	}
 	return ss_resp_simple(out, "OK") < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
 }
@@ -204,22 +219,29 @@ enum ss_cmd_status ss_cmd_unwatch(const struct ss_request *req, struct ss_cmd_en
 	return st;
 }
 
-/* Whether a watched key's revision moved since WATCH. */
+/* Whether a watched key may have changed since WATCH: a write was staged
+ * to it (any write, even one that left it as it was: created and deleted),
+ * or its revision moved (an expiry), or a batch failed meanwhile (its
+ * revisions are handed out again, so a revision seen at WATCH may now name
+ * another write: the EXEC is refused rather than risk it). */
 static int watch_broken(struct ss_cmd_env *env)
 {
 	const struct ss_client_state *c = env->client;
 	const char *p = ss_buf_head(&c->watched), *end = p + ss_buf_size(&c->watched);
 
+	if (p < end && env->pending->failures != c->watch_failures)
+		return 1;
 	while (p < end) {
 		struct ss_cmd_cur cur;
-		uint64_t rev;
+		uint64_t rev, at;
 		uint32_t n;
 		memcpy(&rev, p, 8);
-		memcpy(&n, p + 8, 4);
-		ss_cmd_current(env, p + 12, n, &cur);
-		if (cur.rev != rev)
+		memcpy(&at, p + 8, 8);
+		memcpy(&n, p + 16, 4);
+		ss_cmd_current(env, p + WATCH_HDR, n, &cur);
+		if (cur.rev != rev || ss_pending_touched(env->pending, p + WATCH_HDR, n) > at)
 			return 1;
-		p += 12 + n;
+		p += WATCH_HDR + n;
 	}
 	return 0;
 }

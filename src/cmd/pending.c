@@ -42,8 +42,69 @@ void ss_pending_init(struct ss_pending *p, uint64_t rev)
 	p->rev = rev;
 }
 
+static struct ss_watched **watch_slot(const struct ss_pending *p, const char *name, size_t nlen)
+{
+	struct ss_watched **w = &p->watch[hash_name(name, nlen) & (p->watch_buckets - 1)];
+
+	while (*w && ((*w)->nlen != nlen || memcmp((*w)->name, name, nlen) != 0))
+		w = &(*w)->next;
+	return w;
+}
+
+int ss_pending_watch(struct ss_pending *p, const char *name, size_t nlen)
+{
+	if (!p->watch) {
+		p->watch_buckets = 256;
+		if (!(p->watch = calloc(p->watch_buckets, sizeof(*p->watch))))
+			return -1;
+	}
+	struct ss_watched **slot = watch_slot(p, name, nlen);
+	if (*slot) {
+		(*slot)->refs++;
+		return 0;
+	}
+	struct ss_watched *w = malloc(sizeof(*w) + nlen);
+	if (!w)
+		return -1;
+	w->next = NULL;
+	w->touched = 0;
+	w->refs = 1;
+	w->nlen = nlen;
+	memcpy(w->name, name, nlen);
+	*slot = w;
+	p->nwatch++;
+	return 0;
+}
+
+void ss_pending_unwatch(struct ss_pending *p, const char *name, size_t nlen)
+{
+	struct ss_watched **slot = p->watch ? watch_slot(p, name, nlen) : NULL;
+
+	if (!slot || !*slot || --(*slot)->refs > 0)
+		return;
+	struct ss_watched *w = *slot;
+	*slot = w->next;
+	free(w);
+	p->nwatch--;
+}
+
+uint64_t ss_pending_touched(const struct ss_pending *p, const char *name, size_t nlen)
+{
+	struct ss_watched **slot = p->watch ? watch_slot(p, name, nlen) : NULL;
+
+	return slot && *slot ? (*slot)->touched : 0;
+}
+
 void ss_pending_free(struct ss_pending *p)
 {
+	for (size_t i = 0; p->watch && i < p->watch_buckets; i++) {
+		while (p->watch[i]) {
+			struct ss_watched *w = p->watch[i];
+			p->watch[i] = w->next;
+			free(w);
+		}
+	}
+	free(p->watch);
 	free(p->buckets);
 	free(p->batches[0].nodes);
 	free(p->batches[1].nodes);
@@ -217,6 +278,11 @@ int ss_pending_put(struct ss_pending *p, const struct ss_batch *b, size_t op, co
 		p->batches[s].nodes = q;
 		p->batches[s].cap = cap;
 	}
+	if (p->nwatch) {
+		struct ss_watched **w = watch_slot(p, name, nlen);
+		if (*w)
+			(*w)->touched = p->rev + 1; /* the revision this record takes */
+	}
 	struct ss_pending_node *n = &p->batches[s].nodes[p->batches[s].n++];
 	n->op = (uint32_t)op;
 	n->hash = hash_name(name, nlen);
@@ -278,6 +344,8 @@ void ss_pending_done(struct ss_pending *p, const struct ss_batch *b, int written
 	/* None of a refused batch's revisions was acknowledged - every reply
 	 * it owed, a CONFLICT included, is the write's error - and nothing
 	 * was staged after it, so they are handed out again. */
+	if (!written)
+		p->failures++; /* a WATCH that saw them may see them reused */
 	if (!written && p->batches[s].took)
 		p->rev = p->batches[s].base;
 	p->batches[s].b = NULL;

@@ -34,10 +34,23 @@ struct ss_pending_node {
 	uint32_t hash;
 };
 
+/* A name some connection WATCHes (multi.c), and the revision of the
+ * last write staged to it since it was first watched. */
+struct ss_watched {
+	struct ss_watched *next;
+	uint64_t touched; /* 0: none */
+	size_t refs;      /* connections watching it */
+	size_t nlen;
+	char name[];
+};
+
 struct ss_pending {
 	uint32_t *buckets; /* node refs, newest first in each chain */
 	size_t nbuckets, count;
 	uint64_t rev; /* the last revision handed out (staged or durable) */
+	uint64_t failures; /* batches whose write failed: their revisions went back */
+	struct ss_watched **watch; /* a chained hash of the watched names */
+	size_t watch_buckets, nwatch;
 	uint64_t seq; /* orders the batches below */
 	/* Each unapplied batch: where its revisions start, and its nodes. */
 	struct {
@@ -61,6 +74,14 @@ struct ss_pending_state {
 
 /* Starts empty, handing out revisions after rev (the table's). */
 void ss_pending_init(struct ss_pending *p, uint64_t rev);
+
+/* WATCH's registry. Every staged record of a watched name sets its
+ * touched revision, so a write between WATCH and EXEC is seen even when it
+ * leaves the name as it found it (created, then deleted). watch returns 0
+ * or -1 (ENOMEM); each watch is undone by one unwatch. */
+int ss_pending_watch(struct ss_pending *p, const char *name, size_t nlen);
+void ss_pending_unwatch(struct ss_pending *p, const char *name, size_t nlen);
+uint64_t ss_pending_touched(const struct ss_pending *p, const char *name, size_t nlen);
 void ss_pending_free(struct ss_pending *p);
 
 /* 1 and *st if name has a staged change not yet applied; 0 otherwise. */

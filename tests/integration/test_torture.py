@@ -1,18 +1,22 @@
 """kill -9 torture, short enough for every test run: the real daemon is
 SIGKILLed at random moments (many of them during COMPACT) while writers
-commit and CAS writers contend on shared pipelines, restarted on the same
-data dir, and every key, every shared pipeline's history and the store's
-revision are checked. The full run is scripts/torture.sh; this is the same
+commit, CAS writers contend on shared pipelines and RESP writers commit
+MULTI/EXEC transactions, restarted on the same data dir, and every key,
+every transaction, every shared pipeline's history and the store's revision
+are checked. The full run is scripts/torture.sh; this is the same
 code with fewer cycles.
 
 The checker itself is tested too, without a daemon: a model that did not
 flag a lost write or a phantom would make the torture pass vacuously.
 """
+import shutil
 import sys
 import unittest
+from contextlib import closing
 
 from sstools import torture
-from sstools.torture_model import Key, Op, SharedPipeline, Violation
+from sstools.torture_model import (Key, Op, SharedPipeline, Status, TxnModel, Violation,
+                                   parse_txn_value)
 
 SEED = 20240917  # fixes the plan (triggers, ops); thread timing still varies
 
@@ -42,6 +46,60 @@ class KillNineTorture(unittest.TestCase):
         self.assertGreater(res.cas_conflicts, 0, report)
         self.assertEqual(res.history_checks, cfg.cycles * cfg.shared_pipelines, report)
         self.assertGreaterEqual(res.revision, res.cas_acked, report)
+        # MULTI/EXEC: transactions committed and were read (MGET) while
+        # others were written; at the kills some were in flight, and each of
+        # those was found whole or absent, never in part.
+        self.assertEqual(res.partial, 0, report)
+        self.assertGreater(res.txn_acked, 0, report)
+        self.assertGreater(res.txn_reads, 0, report)
+        self.assertGreater(res.txn_in_flight, 0, report)
+        self.assertEqual(res.txn_whole + res.txn_absent, res.txn_in_flight, report)
+        # Both outcomes, at a hundred kills all but certain: a run without
+        # one of them checked that branch too little.
+        self.assertGreater(res.txn_whole, 0, report)
+        self.assertGreater(res.txn_absent, 0, report)
+
+
+class PartialTransactionInjected(torture.Torture):
+    """The torture with one transaction cut in part after a restart, by
+    hand: the newest transaction a RESP writer's keys show is deleted from
+    one of them (through the text protocol) before the keys are checked."""
+
+    injected = None
+
+    def verify(self):
+        if self.injected is None:
+            m = self.txns[0]
+            with closing(self.daemon.connect(torture.IO_TIMEOUT)) as c:
+                shown = [c.cmd("GET_CHECKPOINT %s" % n) for n in m.names]
+                tids = [0 if v == "NULL" else parse_txn_value(v)[0] for v in shown]
+                top = max(tids)
+                if top:  # on 2 or more keys: the newest shown, so shown whole
+                    k = tids.index(top)
+                    self.assertEqual(c.cmd("DEL_CHECKPOINT %s" % m.names[k]), "1")
+                    self.injected = top
+        super().verify()
+
+    def assertEqual(self, got, want):
+        if got != want:
+            raise AssertionError("%r != %r" % (got, want))
+
+
+class TortureReportsAPartialTransaction(unittest.TestCase):
+    def test_a_transaction_cut_in_part_after_a_restart_is_reported(self):
+        cfg = torture.Config(cycles=20, writers=1, cas_writers=0, ballast=0, max_delay=0.05,
+                             max_acks=50, snapshot_delay=0, seed=SEED)
+        t = PartialTransactionInjected(cfg)
+        res = t.run()
+        try:
+            self.assertIsNotNone(t.injected, res.summary())
+            self.assertEqual(res.partial, 1, "%s\n%s" % (res.summary(), res.violations))
+            self.assertEqual(len(res.violations), 1, res.violations)
+            self.assertIn("partial: torture-txn0: after the restart txn %d" % t.injected,
+                          res.violations[0])
+            self.assertLess(res.cycles, cfg.cycles)  # the run stopped there
+        finally:
+            shutil.rmtree(res.data_dir, ignore_errors=True)
 
 
 def set_op(value, ttl=None):
@@ -149,6 +207,142 @@ class TortureChecker(unittest.TestCase):
         k.send(op)
         with self.assertRaises(Violation):
             k.ack(op, "1")  # nothing existed
+
+
+class TransactionChecker(unittest.TestCase):
+    """The RESP writers' transactions: replies, reads, and what a restart
+    shows. Keys are numbered 0..3, a transaction by its number (0: absent)."""
+
+    def model(self):
+        return TxnModel("t", 4)
+
+    def shown(self, m, tids):
+        return [m.value(tid, k) for k, tid in enumerate(tids)]
+
+    def acked(self, m, keys, **kw):
+        t = m.send(keys, **kw)
+        get = [] if t.get is None else [t.get[2]]
+        m.ack(t, [Status("OK")] * (t.watch + 1) + [Status("QUEUED")] * t.ncommands(),
+              [Status("OK")] * len(keys) + get)
+        return t
+
+    def assertViolation(self, kind, call, *args):
+        with self.assertRaises(Violation) as cm:
+            call(*args)
+        self.assertEqual(cm.exception.kind, kind, cm.exception.text)
+
+    def test_an_in_flight_transaction_found_in_part_is_reported(self):
+        m = self.model()
+        self.acked(m, [0, 1, 2, 3])  # txn 1
+        m.send([0, 1, 2])            # txn 2, in flight at the kill
+        self.assertViolation("partial", m.check, self.shown(m, [2, 2, 1, 1]))
+        self.assertViolation("partial", m.check, self.shown(m, [1, 1, 2, 1]))
+
+    def test_an_acked_transaction_found_in_part_is_reported(self):
+        m = self.model()
+        self.acked(m, [1, 3])
+        self.assertViolation("partial", m.check, self.shown(m, [0, 1, 0, 0]))
+
+    def test_an_in_flight_transaction_whole_or_absent_is_accepted(self):
+        for tids, counts in (([2, 2, 2, 1], (1, 0)), ([1, 1, 1, 1], (0, 1))):
+            m = self.model()
+            self.acked(m, [0, 1, 2, 3])
+            m.send([2, 0, 1])
+            self.assertEqual(m.check(self.shown(m, tids)), counts)
+            self.assertEqual(m.pending, [])
+
+    def test_an_absent_transaction_must_not_come_back(self):
+        m = self.model()
+        self.acked(m, [0, 1])
+        m.send([0, 1])
+        self.assertEqual(m.check(self.shown(m, [1, 1, 0, 0])), (0, 1))
+        self.assertViolation("phantom", m.check, self.shown(m, [2, 2, 0, 0]))
+
+    def test_an_acked_transaction_lost_whole_is_a_lost_write(self):
+        m = self.model()
+        self.acked(m, [0, 1])
+        self.acked(m, [0, 1])
+        self.assertViolation("lost", m.check, self.shown(m, [1, 1, 0, 0]))
+        self.assertViolation("lost", m.check, self.shown(m, [0, 0, 0, 0]))
+
+    def test_pipelined_transactions_durable_as_a_prefix_only(self):
+        def model():
+            m = self.model()
+            self.acked(m, [0, 1, 2])  # txn 1
+            m.send([0, 1])            # txn 2
+            m.send([1, 2])            # txn 3
+            return m
+        for tids, counts in (([1, 1, 1, 0], (0, 2)), ([2, 2, 1, 0], (1, 1)),
+                             ([2, 3, 3, 0], (2, 0))):
+            m = model()
+            self.assertEqual(m.check(self.shown(m, tids)), counts, tids)
+        # Txn 3 durable, txn 2 before it not: not in part, but out of order.
+        m = model()
+        self.assertViolation("other", m.check, self.shown(m, [1, 3, 3, 0]))
+        # Overwritten on every key by a later durable one: whole all the same.
+        m = self.model()
+        m.send([0, 1])
+        m.send([1, 0])
+        self.assertEqual(m.check(self.shown(m, [2, 2, 0, 0])), (2, 0))
+
+    def test_a_value_never_sent_to_the_key_is_a_phantom(self):
+        m = self.model()
+        self.acked(m, [0, 1], pad=3000)
+        good = self.shown(m, [1, 1, 0, 0])
+        for k, bad in ((2, m.value(1, 0)),                     # txn 1 never wrote key 2
+                       (0, m.value(1, 1)),                     # key 1's value on key 0
+                       (0, good[0][:-1]), (0, "2.0"), (0, "x")):
+            shown = list(good)
+            shown[k] = bad
+            self.assertViolation("phantom", m.check, shown)
+        self.assertEqual(m.check(good), (0, 0))
+
+    def test_a_reader_must_never_see_a_transaction_in_part(self):
+        m = self.model()
+        self.acked(m, [0, 1])
+        floor = m.read_floor()
+        m.send([0, 1, 2])
+        m.saw(self.shown(m, [1, 1, 0, 0]), floor)
+        m.saw(self.shown(m, [2, 2, 2, 0]), floor)
+        self.assertViolation("partial", m.saw, self.shown(m, [2, 1, 2, 0]), floor)
+        self.assertViolation("partial", m.saw, self.shown(m, [2, 2, 0, 0]), floor)
+        self.assertViolation("other", m.saw, self.shown(m, [0, 0, 0, 0]), floor)  # stale
+
+    def test_a_transaction_a_reader_saw_must_survive_the_restart(self):
+        m = self.model()
+        self.acked(m, [0, 1])
+        m.send([0, 1])
+        m.saw(self.shown(m, [2, 2, 0, 0]), m.read_floor())
+        self.assertViolation("dirty", m.check, self.shown(m, [1, 1, 0, 0]))
+
+    def test_exec_must_answer_ok_per_set(self):
+        ok, queued = Status("OK"), Status("QUEUED")
+        for before, after in (([ok, queued], None),              # WATCH-broken nil
+                              ([ok, queued], [ok, ok]),          # one reply too many
+                              ([ok, queued], ["OK"]),            # a bulk, not +OK
+                              ([ok, Status("ERR")], [ok]),       # not QUEUED
+                              ([ok], [ok])):                     # a QUEUED missing
+            m = TxnModel("t", 1)
+            t = m.send([0])
+            self.assertViolation("other", m.ack, t, before, after)
+        m = TxnModel("t", 1)
+        m.ack(m.send([0]), [ok, queued], [ok])
+        self.assertEqual(m.base, [1])
+
+    def test_a_queued_get_must_answer_the_staged_state(self):
+        m = self.model()
+        self.acked(m, [0, 1])                     # txn 1
+        t = m.send([1, 2], get=(0, 1))            # GET k1 before txn 2's SET k1
+        self.assertEqual(t.get[2], m.value(1, 1))
+        u = m.send([1, 2], get=(1, 1))            # after txn 3's own SET k1
+        self.assertEqual(u.get[2], m.value(3, 1))
+        v = m.send([0, 1], get=(2, 3))            # a key never written
+        self.assertIsNone(v.get[2])
+        w = m.send([0, 1], get=(0, 2))            # txn 3's, still in flight
+        self.assertEqual(w.get[2], m.value(3, 2))
+        replies = [Status("OK")] + [Status("QUEUED")] * 3
+        self.assertViolation("other", m.ack, t, replies, [m.value(0, 1), Status("OK"),
+                                                          Status("OK")])
 
 
 class SharedPipelineChecker(unittest.TestCase):

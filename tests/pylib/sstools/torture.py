@@ -43,6 +43,20 @@ version it shows was written by a CAS from the version below it; STATS
 revision never goes backwards across restarts and is at least every
 revision acknowledged.
 
+RESP writers (--txn-writers) commit MULTI/EXEC transactions on keys of
+their own (TxnModel in torture_model.py), pipelining a few: each SETs its
+number, unique per writer, on 2 to all of the writer's keys (some padded to
+tens of KB), some after a WATCH of them, some with a GET queued among the
+SETs. As replies arrive: +OK and a +QUEUED per command, an EXEC array of +OK
+per SET (never nil: nothing else touches a watched key), and the GET's
+answer the newest value the connection sent to the key. A reader MGETs all
+of a writer's keys at once: never a transaction in part, nothing older than
+acknowledged. After every restart: no transaction shows on one of its keys
+and older on another (PARTIAL), no key older than its newest acknowledged
+transaction (LOST) or than a reader saw (DIRTY), and the state is exactly
+the acknowledged one with some prefix of the transactions then in flight
+applied: those were found whole, the rest absent (never to appear later).
+
 Ballast keys, written once before the first cycle, make the table (and so
 each compaction's snapshot) big enough that kills land inside a compaction,
 and must survive every restart and compaction unchanged. STATS entries must
@@ -79,7 +93,8 @@ is followed, as every kill is, by an immediate restart that must start.
 Timing (which thread runs when) is not deterministic, so the seed fixes the
 plan (kill triggers, operations, keys, TTLs), not the exact interleaving.
 
-Usage: scripts/torture.py [--cycles N] [--writers N] [--cas-writers N] [--seed S]
+Usage: scripts/torture.py [--cycles N] [--writers N] [--cas-writers N]
+                          [--txn-writers N] [--seed S]
                           [--build-dir DIR] [--data-dir DIR] [--ballast N]
                           [--max-delay SECONDS] [--progress N]
                           [--snapshot-delay SECONDS] [--history N]
@@ -100,7 +115,7 @@ from dataclasses import dataclass, field
 
 from . import harness  # the shared daemon helpers
 from .client import Client
-from .torture_model import Key, Op, SharedPipeline, Violation
+from .torture_model import Key, Op, RespError, SharedPipeline, Status, TxnModel, Violation
 
 LOG_FILE = "statestored.log"  # SS_LOG_FILE and SS_LOG_TMP_FILE,
 LOG_TMP_FILE = "statestored.log.tmp"  # include/statestored/store.h
@@ -122,6 +137,9 @@ class Config:
     shared_pipelines: int = 2
     history: int = 4         # the daemon's --history
     keys_per_writer: int = 4
+    txn_writers: int = 2     # threads committing MULTI/EXEC transactions over RESP
+    txn_keys: int = 6        # keys each of them owns; a transaction SETs 2 to all of them
+    txn_pipeline: int = 3    # most transactions a RESP writer sends before reading replies
     pipeline: int = 4        # most requests a writer sends before reading replies
     big_values: float = 0.03  # share of SETs whose value is padded to 1..60 KB
     ballast: int = 1000      # keys written once, checked every cycle
@@ -156,6 +174,12 @@ class Result:
     cas_unacked_durable: int = 0  # versions a restart showed that were never acknowledged
     history_checks: int = 0      # shared pipelines' histories checked after restarts
     revision: int = 0            # STATS revision after the last restart
+    txn_acked: int = 0           # MULTI/EXEC transactions acknowledged (their EXEC array read)
+    txn_in_flight: int = 0       # ... sent, their EXEC unanswered at the kills
+    txn_whole: int = 0           # of those, found whole after the restart
+    txn_absent: int = 0          # ... and found absent
+    partial: int = 0             # transactions found in part: durable or seen (must be 0)
+    txn_reads: int = 0           # MGETs of a RESP writer's keys while it wrote
     double: int = 0              # two CAS from one expected revision, a revision twice
     kills: dict = field(default_factory=lambda: {"delay": 0, "acks": 0, "compact": 0})
     kills_during_compact: int = 0
@@ -191,6 +215,11 @@ class Result:
             % (self.cas_acked, self.cas_conflicts, self.history_checks,
                self.cas_unacked_durable, self.revision),
             "double CAS successes   %d" % self.double,
+            "transactions acked     %d (MULTI/EXEC over RESP); in flight at kills %d: "
+            "%d found whole, %d found absent; %d MGETs concurrent with them"
+            % (self.txn_acked, self.txn_in_flight, self.txn_whole, self.txn_absent,
+               self.txn_reads),
+            "partial transactions   %d" % self.partial,
             "other violations       %d" % self.other,
             "kills during COMPACT   %d (COMPACT sent, no reply): %d inside the snapshot write, "
             "%d after the rename, %d before the snapshot began"
@@ -418,6 +447,106 @@ class CasWriter(EpochThread):
                 client.close()
 
 
+def resp(*args):
+    """One RESP request: an array of bulk strings (str or int arguments)."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def read_resp(client):
+    """One RESP2 reply from client (a Client): Status for +, RespError for
+    -, int, str for a bulk, None for a nil bulk or array, list for an array.
+    Raises EOFError at EOF, Violation for bytes that are not RESP2."""
+    line = client.readline()
+    if line is None:
+        raise EOFError
+    if not line.endswith("\r"):
+        raise Violation("other", "a RESP reply line without CRLF: %r" % line[:80])
+    t, rest = line[:1], line[1:-1]
+    if t == "+":
+        return Status(rest)
+    if t == "-":
+        return RespError(rest)
+    if t in (":", "$", "*") and rest.lstrip("-").isdigit():
+        n = int(rest)
+        if t == ":":
+            return n
+        if n == -1:
+            return None
+        if n >= 0 and t == "*":
+            return [read_resp(client) for _ in range(n)]
+        if n >= 0:
+            data = client.read_exactly(n + 2)
+            if data is None:
+                raise EOFError
+            if data[n:] != b"\r\n":
+                raise Violation("other", "a RESP bulk of %d bytes not ended by CRLF" % n)
+            return data[:n].decode("utf-8", "surrogateescape")
+    raise Violation("other", "not a RESP2 reply: %r" % line[:80])
+
+
+class TxnWriter(EpochThread):
+    """Commits MULTI/EXEC transactions over RESP on its own keys (a
+    TxnModel), pipelining a few: each SETs its number on 2 to all of the
+    keys, some after a WATCH of them (which nothing else touches, so EXEC
+    must not answer nil), some with a GET queued among the SETs (EXEC
+    decides against the staged state: the GET answers the newest value this
+    connection sent to the key, this transaction's own if it SET it before).
+    Each reply is checked as it arrives: +OK, a +QUEUED per command, and an
+    EXEC array of +OK per SET."""
+
+    def __init__(self, wid, cfg, ctl):
+        super().__init__(name="txn-writer-%d" % wid, daemon=True)
+        self.wid, self.cfg, self.ctl = wid, cfg, ctl
+        self.rng = random.Random("%d/txn-writer/%d" % (cfg.seed, wid))
+        self.model = TxnModel("torture-txn%d" % wid, cfg.txn_keys)
+
+    def next_txn(self):
+        rng, n = self.rng, self.cfg.txn_keys
+        keys = rng.sample(range(n), rng.randint(2, n))
+        pad = rng.randint(1000, BIG_VALUE_MAX) if rng.random() < self.cfg.big_values else 0
+        get = (rng.randint(0, len(keys)), rng.randrange(n)) if rng.random() < 0.3 else None
+        return self.model.send(keys, pad, get, watch=rng.random() < 0.2)
+
+    def request(self, t):
+        m = self.model
+        out = [resp("WATCH", *(m.names[k] for k in t.keys))] if t.watch else []
+        out.append(resp("MULTI"))
+        sets = [resp("SET", m.names[k], m.value(t.tid, k)) for k in t.keys]
+        if t.get is not None:
+            sets.insert(t.get[0], resp("GET", m.names[t.get[1]]))
+        return b"".join(out + sets + [resp("EXEC")])
+
+    def session(self, port, killed):
+        client = None
+        try:
+            client = Client(port, IO_TIMEOUT)
+            while True:
+                if self.rng.random() < 0.01:  # now and then, a fresh connection
+                    client.send(resp("QUIT"))
+                    if read_resp(client) != "OK":
+                        raise EOFError
+                    client.close()
+                    client = Client(port, IO_TIMEOUT)
+                # Recorded as sent before any byte goes out.
+                txns = [self.next_txn() for _ in range(self.rng.randint(1, self.cfg.txn_pipeline))]
+                client.send(b"".join(self.request(t) for t in txns))
+                for t in txns:
+                    replies = [read_resp(client) for _ in range(t.nreplies())]
+                    self.model.ack(t, replies, read_resp(client))
+                    self.ctl.ack()
+        except (OSError, EOFError) as e:
+            if not killed.is_set():
+                raise Violation("other", "%s lost its connection without a kill: %r"
+                                % (self.name, e))
+        finally:
+            if client:
+                client.close()
+
+
 class Compactor(EpochThread):
     def __init__(self, cfg, ctl):
         super().__init__(name="compactor", daemon=True)
@@ -471,19 +600,33 @@ class Reader(EpochThread):
     """GETs the writers' keys while they write: every value seen must be
     one that was sent, no older than what was acknowledged before the GET,
     and - since readers see only durable values - still there after the
-    next restart."""
+    next restart. On a second connection, over RESP, it MGETs all of a
+    RESP writer's keys at once (txns: their TxnModels): the same, and no
+    transaction in part."""
 
-    def __init__(self, cfg, ctl, keys):
+    def __init__(self, cfg, ctl, keys, txns):
         super().__init__(name="reader", daemon=True)
-        self.cfg, self.ctl, self.keys = cfg, ctl, keys
+        self.cfg, self.ctl, self.keys, self.txns = cfg, ctl, keys, txns
         self.rng = random.Random("%d/reader" % cfg.seed)
-        self.reads = 0
+        self.reads = self.txn_reads = 0
 
     def session(self, port, killed):
-        client = None
+        client = rclient = None
         try:
             client = Client(port, IO_TIMEOUT)
+            rclient = Client(port, IO_TIMEOUT) if self.txns else None
             while True:
+                if self.txns and self.rng.random() < 0.3:
+                    # All of a RESP writer's keys at once: no transaction in part.
+                    m = self.rng.choice(self.txns)
+                    floor = m.read_floor()
+                    rclient.send(resp("MGET", *m.names))
+                    reply = read_resp(rclient)
+                    if not isinstance(reply, list) or len(reply) != len(m.names) or \
+                            not all(r is None or type(r) is str for r in reply):
+                        raise Violation("other", "MGET of %s got %r" % (m.prefix, reply))
+                    m.saw(reply, floor)
+                    self.txn_reads += 1
                 keys = [self.rng.choice(self.keys) for _ in range(self.rng.randint(1, 8))]
                 floors = [k.read_floor() for k in keys]
                 client.send("".join("GET_CHECKPOINT %s\n" % k.name for k in keys))
@@ -498,8 +641,9 @@ class Reader(EpochThread):
                 raise Violation("other", "the reader lost its connection without a kill: %r"
                                 % e)
         finally:
-            if client:
-                client.close()
+            for c in (client, rclient):
+                if c:
+                    c.close()
 
 
 class Torture:
@@ -507,17 +651,21 @@ class Torture:
         self.cfg = cfg
         self.rng = random.Random("%d/controller" % cfg.seed)
         self.res = Result()
-        self.ctl = Control(cfg.writers + cfg.cas_writers + 2)
+        self.ctl = Control(cfg.writers + cfg.cas_writers + cfg.txn_writers + 2)
         self.writers = [Writer(w, cfg, self.ctl) for w in range(cfg.writers)]
+        self.txn_writers = [TxnWriter(w, cfg, self.ctl) for w in range(cfg.txn_writers)]
+        self.txns = [w.model for w in self.txn_writers]
         self.compactor = Compactor(cfg, self.ctl)
-        self.reader = Reader(cfg, self.ctl, [k for w in self.writers for k in w.keys])
+        self.reader = Reader(cfg, self.ctl, [k for w in self.writers for k in w.keys],
+                             self.txns)
         revs = {}  # every revision a CAS was acknowledged with, in the run
         self.shared = [SharedPipeline("torture-shared-%d" % i, revs)
                        for i in range(cfg.shared_pipelines)]
         self.shared_lock = threading.Lock()
         self.cas_writers = [CasWriter(w, cfg, self.ctl, self.shared, self.shared_lock)
                             for w in range(cfg.cas_writers)]
-        self.threads = self.writers + self.cas_writers + [self.compactor, self.reader]
+        self.threads = (self.writers + self.cas_writers + self.txn_writers +
+                        [self.compactor, self.reader])
         self.ballast = {}
         self.prev_log = ""
         self.daemon = None
@@ -569,6 +717,8 @@ class Torture:
         self.res.reads = self.reader.reads
         self.res.cas_acked = sum(w.acked for w in self.cas_writers)
         self.res.cas_conflicts = sum(w.conflicts for w in self.cas_writers)
+        self.res.txn_acked = sum(m.acked for m in self.txns)
+        self.res.txn_reads = self.reader.txn_reads
         self.res.elapsed = time.monotonic() - t0
         if self.res.ok and own_dir:
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -576,7 +726,7 @@ class Torture:
 
     def acked(self):
         return (sum(w.acked_sets + w.acked_dels for w in self.writers) +
-                sum(w.acked for w in self.cas_writers))
+                sum(w.acked for w in self.cas_writers) + sum(m.acked for m in self.txns))
 
     def record(self, v, cycle=None):
         if v.kind == "lost":
@@ -587,6 +737,8 @@ class Torture:
             self.res.dirty_reads += 1
         elif v.kind == "double":
             self.res.double += 1
+        elif v.kind == "partial":
+            self.res.partial += 1
         else:
             self.res.other += 1
         self.res.violations.append("cycle %d: %s: %s" % (cycle or self.res.cycles + 1,
@@ -730,6 +882,11 @@ class Torture:
                 c.send("".join("GET_CHECKPOINT %s\nTTL_CHECKPOINT %s\n" % (k.name, k.name)
                                for k in keys))
                 seen = [(c.readline(), c.readline()) for _ in keys]
+                # The RESP writers' keys through the text protocol: the one store.
+                tnames = [n for m in self.txns for n in m.names]
+                c.send("".join("GET_CHECKPOINT %s\nTTL_CHECKPOINT %s\n" % (n, n)
+                               for n in tnames))
+                tseen = [(c.readline(), c.readline()) for _ in tnames]
                 ballast = []
                 for chunk in windows(names):
                     c.send("".join("GET_CHECKPOINT %s\n" % n for n in chunk))
@@ -741,7 +898,8 @@ class Torture:
                 stats = c.stats()
         except OSError as e:
             self.closed("reading the keys back after the restart: %r" % e)
-        if any(r is None for pair in seen for r in pair) or None in ballast or not stats:
+        if any(r is None for pair in seen + tseen for r in pair) or None in ballast or \
+                not stats:
             self.closed("reading the keys back after the restart")
         now = time.monotonic()
         problems = []
@@ -761,6 +919,8 @@ class Torture:
                 problems.append(Violation("lost" if got == "NULL" else "phantom",
                                           "ballast %s holds %r, not its value"
                                           % (name, got[:40])))
+        problems += self.verify_txns(tseen)
+        present += sum(1 for value, _ in tseen if value != "NULL")
         problems += self.verify_shared(histories, stats)
         present += sum(1 for h in histories if h)
         expect = present + len(names)
@@ -770,6 +930,28 @@ class Torture:
                                       "STATS entries %d, but %d keys exist" % (entries, expect)))
         if problems:
             self.fail(problems[0].kind, problems[0].text, problems[1:])
+
+    def verify_txns(self, seen):
+        """The RESP writers' keys after a restart: seen is (GET_CHECKPOINT,
+        TTL_CHECKPOINT) of each, writer by writer. Returns the Violations."""
+        problems = []
+        for m in self.txns:
+            mine, seen = seen[:len(m.names)], seen[len(m.names):]
+            for name, (value, ttl) in zip(m.names, mine):
+                want = "-2" if value == "NULL" else "-1"  # no TTL is ever set on them
+                if ttl != want:
+                    problems.append(Violation("other", "%s: TTL_CHECKPOINT %r after the "
+                                              "restart, expected %s" % (name, ttl, want)))
+            inflight = len(m.pending)
+            try:
+                whole, absent = m.check([None if v == "NULL" else v for v, _ in mine])
+            except Violation as e:
+                problems.append(e)
+                continue
+            self.res.txn_in_flight += inflight
+            self.res.txn_whole += whole
+            self.res.txn_absent += absent
+        return problems
 
     def verify_shared(self, histories, stats):
         """The shared pipelines' histories and the store's revision after a
@@ -842,6 +1024,8 @@ def parse_args(argv):
     p.add_argument("--writers", type=int, default=d.writers, help="writer threads (%(default)s)")
     p.add_argument("--cas-writers", type=int, default=d.cas_writers,
                    help="threads running the read-CAS loop on shared pipelines (%(default)s)")
+    p.add_argument("--txn-writers", type=int, default=d.txn_writers,
+                   help="threads committing MULTI/EXEC transactions over RESP (%(default)s)")
     p.add_argument("--history", type=int, default=d.history,
                    help="the daemon's --history, checked after every restart (%(default)s)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn, printed)")
@@ -860,9 +1044,10 @@ def parse_args(argv):
                    "kills find it running; 0 runs the plain daemon (%(default)s)")
     a = p.parse_args(argv)
     if a.cycles < 1 or a.writers < 1 or a.ballast < 0 or a.max_delay < 0 or \
-            a.snapshot_delay < 0 or a.cas_writers < 0 or not 0 <= a.history <= 1000:
-        p.error("--cycles and --writers must be positive, --ballast, --max-delay and "
-                "--cas-writers not negative, --history 0 to 1000")
+            a.snapshot_delay < 0 or a.cas_writers < 0 or a.txn_writers < 0 or \
+            not 0 <= a.history <= 1000:
+        p.error("--cycles and --writers must be positive, --ballast, --max-delay, "
+                "--cas-writers and --txn-writers not negative, --history 0 to 1000")
     if a.build_dir:
         a.build_dir = os.path.abspath(a.build_dir)
         harness.BUILD_DIR = a.build_dir
@@ -874,6 +1059,7 @@ def parse_args(argv):
         p.error("--data-dir %s is not empty; the checks need a fresh data dir" % a.data_dir)
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 31)
     return Config(cycles=a.cycles, writers=a.writers, cas_writers=a.cas_writers,
+                  txn_writers=a.txn_writers,
                   history=a.history, seed=seed, build_dir=a.build_dir,
                   data_dir=a.data_dir, ballast=a.ballast, max_delay=a.max_delay,
                   progress=a.progress, snapshot_delay=a.snapshot_delay)
@@ -881,8 +1067,9 @@ def parse_args(argv):
 
 def main(argv=None):
     cfg = parse_args(sys.argv[1:] if argv is None else argv)
-    print("torture: %d cycles, %d writers, %d CAS writers, --history %d, seed %d"
-          % (cfg.cycles, cfg.writers, cfg.cas_writers, cfg.history, cfg.seed), flush=True)
+    print("torture: %d cycles, %d writers, %d CAS writers, %d transaction writers, "
+          "--history %d, seed %d" % (cfg.cycles, cfg.writers, cfg.cas_writers,
+                                     cfg.txn_writers, cfg.history, cfg.seed), flush=True)
     res = run(cfg)
     print(res.summary())
     if res.ok:

@@ -350,3 +350,246 @@ class SharedPipeline:
             unacked += rev not in self.acked
             self.known[rev] = value
         return unacked
+
+
+def txn_value(tid, k, pad):
+    """The text transaction tid writes to its writer's key k: "<tid>.<k>",
+    then with pad > 0 a dash and pad bytes that depend on both, so a value
+    on the wrong key, torn or from a partly replayed record cannot pass."""
+    if not pad:
+        return "%d.%d" % (tid, k)
+    unit = "%x.%x;" % (tid, k)
+    return "%d.%d-%s" % (tid, k, (unit * (pad // len(unit) + 1))[:pad])
+
+
+def parse_txn_value(text):
+    """(tid, k) from a transaction value's text, or None if it is none of ours."""
+    head = text.split("-", 1)[0].split(".")
+    if len(head) != 2 or not all(h.isdigit() for h in head):
+        return None
+    return int(head[0]), int(head[1])
+
+
+class Status(str):
+    """A RESP simple string (+OK), told apart from a bulk string."""
+
+
+class RespError(str):
+    """A RESP error reply, without its "-"."""
+
+
+class Txn:
+    """One MULTI/EXEC of a TxnModel's writer. keys: the key indexes SET, in
+    the order sent; get: None, or (position among the queued commands, key
+    index, the value text the GET must answer or None); watch: whether a
+    WATCH of its keys precedes the MULTI."""
+    __slots__ = ("tid", "keys", "pad", "get", "watch")
+
+    def __init__(self, tid, keys, pad, get, watch):
+        self.tid, self.keys, self.pad, self.get, self.watch = tid, keys, pad, get, watch
+
+    def ncommands(self):
+        return len(self.keys) + (self.get is not None)
+
+    def nreplies(self):
+        """Replies before the EXEC's: WATCH's, MULTI's and one QUEUED each."""
+        return self.watch + 1 + self.ncommands()
+
+    def __repr__(self):
+        return "txn %d (keys %s%s)" % (self.tid, list(self.keys),
+                                       "" if not self.pad else ", +%d bytes each" % self.pad)
+
+
+class TxnModel:
+    """What a RESP writer's MULTI/EXEC transactions on its own keys left.
+
+    The writer owns nkeys keys, speaks on one connection, and numbers its
+    transactions 1, 2, ...: each SETs the value txn_value(tid, k, pad) on a
+    random subset of 2..nkeys of the keys, in one MULTI ... EXEC, sometimes
+    after a WATCH of them, sometimes with a GET among the queued commands.
+    Nothing else writes these keys and nothing deletes them, so a value
+    names the transaction that wrote it, and a key's state is the newest
+    transaction that wrote it (0: never written, absent).
+
+      base     per key, the newest acknowledged transaction that wrote it
+               (or what a restart showed);
+      pending  the transactions sent and not acknowledged, in send order;
+      latest   per key, the newest transaction sent that wrote it: the
+               state EXEC stages against, so what a queued GET must answer;
+      masks    per tid, the keys it wrote (bit k), and pads its padding;
+      dropped  tids in flight at a kill that the restart showed were not
+               durable: they must never appear;
+      seen     per key, the newest tid a reader saw since the last restart.
+
+    After a restart (check): every value shown must be one a transaction
+    sent to that key (not dropped); no transaction shown on one of its keys
+    may show older on another (PARTIAL: a transaction that is not whole);
+    no key older than base (LOST) or than what a reader saw (DIRTY). The
+    daemon runs one connection's requests in order and a group is durable
+    whole or not at all, each one only after those before it, so the state
+    must then be exactly base with some prefix of pending applied; anything
+    else is reported too. That prefix was found whole, the rest absent.
+
+    Threads: the writer calls send and ack; a reader calls read_floor and
+    saw (MGET snapshots), which read only what send appends; the controller
+    calls check while all are parked."""
+
+    def __init__(self, prefix, nkeys):
+        self.prefix = prefix
+        self.names = ["%s-k%d" % (prefix, k) for k in range(nkeys)]
+        self.base = [0] * nkeys
+        self.latest = [0] * nkeys
+        self.seen = [0] * nkeys
+        self.masks = array("q", [0])  # tid 0: absent
+        self.pads = array("l", [0])
+        self.pending = []
+        self.dropped = set()
+        self.acked = 0
+
+    def value(self, tid, k):
+        return None if tid == 0 else txn_value(tid, k, self.pads[tid])
+
+    def keys_of(self, tid):
+        m = self.masks[tid]
+        return [k for k in range(len(self.names)) if m >> k & 1]
+
+    def send(self, keys, pad=0, get=None, watch=False):
+        """Numbers the next transaction and records it as sent; call before
+        its bytes go out. keys: indexes in SET order; get: None or
+        (position among the queued commands, key index). Returns the Txn."""
+        if len(set(keys)) != len(keys) or not keys:
+            raise ValueError("a transaction SETs distinct keys")
+        tid = len(self.masks)
+        if get is not None:
+            pos, k = get
+            before = keys[:pos] if pos <= len(keys) else keys
+            expect = txn_value(tid, k, pad) if k in before else self.value(self.latest[k], k)
+            get = (pos, k, expect)
+        t = Txn(tid, tuple(keys), pad, get, watch)
+        self.pads.append(pad)
+        self.masks.append(sum(1 << k for k in keys))  # last: a reader finds it whole
+        for k in keys:
+            self.latest[k] = tid
+        self.pending.append(t)
+        return t
+
+    def ack(self, t, replies, exec_reply):
+        """The replies to t (WATCH's if any, MULTI's, the QUEUEDs) and to its
+        EXEC, parsed (Status, RespError, str for a bulk, None, list). Folds
+        t into base if they are right; raises Violation if not."""
+        assert self.pending and self.pending[0] is t
+        name = "%s: %r" % (self.prefix, t)
+        want = ["OK"] * (1 + t.watch) + ["QUEUED"] * t.ncommands()
+        if len(replies) != len(want) or not all(
+                type(r) is Status and r == w for r, w in zip(replies, want)):
+            raise Violation("other", "%s: got %r before EXEC, expected %s"
+                            % (name, replies, " ".join("+" + w for w in want)))
+        want = [Status("OK")] * len(t.keys)
+        if t.get is not None:
+            want.insert(t.get[0], t.get[2])
+        if not isinstance(exec_reply, list) or len(exec_reply) != len(want) or any(
+                type(r) is not type(w) or r != w for r, w in zip(exec_reply, want)):
+            raise Violation("other", "%s: EXEC answered %r, expected %r"
+                            % (name, _short(exec_reply), _short(want)))
+        self.pending.pop(0)
+        for k in t.keys:
+            self.base[k] = t.tid
+        self.acked += 1
+
+    def read_floor(self):
+        """Call before sending an MGET: per key, the tid its answer may not
+        be older than."""
+        return list(self.base)
+
+    def _parse(self, k, text, where):
+        """The tid of text shown on key k; Violation if no transaction sent it."""
+        if text is None:
+            return 0
+        p = parse_txn_value(text)
+        tid = p[0] if p else -1
+        if p is None or p[1] != k or not 0 < tid < len(self.masks) or \
+                not self.masks[tid] >> k & 1 or txn_value(tid, k, self.pads[tid]) != text:
+            raise Violation("phantom", "%s: %s %r, never sent to it"
+                            % (self.names[k], where, text[:80]))
+        if tid in self.dropped:
+            raise Violation("phantom", "%s: %s %d, which a restart showed was not durable"
+                            % (self.names[k], where, tid))
+        return tid
+
+    def _partial(self, obs, where):
+        """Raises Violation("partial") if a transaction shown on one of its
+        keys shows older on another. obs: the tid per key."""
+        for tid in sorted(set(obs) - {0}):
+            older = [k for k in self.keys_of(tid) if obs[k] < tid]
+            if older:
+                raise Violation("partial", "%s: %s txn %d on keys %s but older on keys %s "
+                                "(%s): a transaction in part"
+                                % (self.prefix, where, tid,
+                                   [k for k in self.keys_of(tid) if obs[k] == tid], older,
+                                   ", ".join("k%d: %s" % (k, obs[k] or "absent")
+                                             for k in older)))
+
+    def saw(self, shown, floor):
+        """A reader's MGET of all the keys, sent when read_floor() was floor:
+        the values must have been sent, no transaction may show in part,
+        and none may be older than what was acknowledged before the MGET.
+        Raises Violation."""
+        obs = [self._parse(k, text, "a reader saw") for k, text in enumerate(shown)]
+        self._partial(obs, "a reader saw")
+        for k, tid in enumerate(obs):
+            if tid < floor[k]:
+                raise Violation("other", "%s: a reader saw %s after txn %d was acknowledged: "
+                                "a stale read" % (self.names[k], tid or "absent", floor[k]))
+        for k, tid in enumerate(obs):
+            self.seen[k] = max(self.seen[k], tid)
+
+    def check(self, shown):
+        """shown: each key's value after a restart (None: absent). Makes it
+        the new base; returns (in-flight transactions found whole, found
+        absent). Raises Violation."""
+        obs = [self._parse(k, text, "holds") for k, text in enumerate(shown)]
+        where = "after the restart"
+        self._partial(obs, where)
+        for k, tid in enumerate(obs):
+            if tid < self.base[k]:
+                raise Violation("lost", "%s: %s %s, older than txn %d, acknowledged; %s"
+                                % (self.names[k], where, tid or "absent", self.base[k],
+                                   self.history()))
+            if tid < self.seen[k]:
+                raise Violation("dirty", "%s: %s %s, but a reader saw txn %d before the kill: "
+                                "visible before durable" % (self.names[k], where,
+                                                            tid or "absent", self.seen[k]))
+        index = {t.tid: i for i, t in enumerate(self.pending)}
+        durable = 1 + max((index[tid] for tid in obs if tid in index), default=-1)
+        expect = list(self.base)
+        for t in self.pending[:durable]:
+            for k in t.keys:
+                expect[k] = t.tid
+        if obs != expect:
+            k = next(k for k in range(len(obs)) if obs[k] != expect[k])
+            raise Violation("other", "%s: %s %s, but txn %d, sent after it and before txn %d, "
+                            "which is durable: not a prefix of the connection's "
+                            "transactions; shown %s; %s"
+                            % (self.names[k], where, obs[k] or "absent", expect[k],
+                               self.pending[durable - 1].tid if durable else 0, obs,
+                               self.history()))
+        for t in self.pending[durable:]:
+            self.dropped.add(t.tid)
+        whole, absent = durable, len(self.pending) - durable
+        self.base = obs
+        self.latest = list(obs)
+        self.seen = [0] * len(obs)
+        self.pending = []
+        return whole, absent
+
+    def history(self):
+        return "acknowledged state %s, in flight %r" % (self.base, self.pending)
+
+
+def _short(reply):
+    """A reply for a message: long values cut."""
+    if isinstance(reply, list):
+        return [_short(r) for r in reply]
+    if isinstance(reply, str) and len(reply) > 40:
+        return type(reply)(reply[:40] + "...")
+    return reply
