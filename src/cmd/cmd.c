@@ -796,11 +796,11 @@ const char *ss_cmd_lower(const char *name, char *buf, size_t size)
 const char *ss_cmd_echo_any(const struct ss_token *t, char *buf, size_t max)
 {
 	size_t n = t->n < max ? t->n : max;
+	const char *nul = memchr(t->p, '\0', n);
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)t->p[i];
-		buf[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-	}
+	if (nul)
+		n = (size_t)(nul - t->p); /* Redis prints arguments as C strings */
+	memcpy(buf, t->p, n);
 	buf[n] = '\0';
 	return buf;
 }

@@ -20,7 +20,8 @@ enum ss_cmd_status ss_cmd_error(struct ss_cmd_env *env, struct ss_buf *out, cons
  * never carry a '\r', a NUL or other control bytes a client sent. Returns
  * buf. */
 const char *ss_cmd_echo(const struct ss_token *t, char *buf, size_t max);
-/* The same, keeping spaces: any byte but a control byte (Redis's echo). */
+/* Redis's echo: the bytes as they are, up to the first NUL (Redis prints
+ * arguments as C strings); the error writer turns CR and LF into spaces. */
 const char *ss_cmd_echo_any(const struct ss_token *t, char *buf, size_t max);
 /* name in lower case, into buf of size bytes. */
 const char *ss_cmd_lower(const char *name, char *buf, size_t size);

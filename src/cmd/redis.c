@@ -87,7 +87,7 @@ static int parse_ll(const char *p, size_t n, long long *out)
 		if (n == 1)
 			return -1;
 	}
-	if (p[i] == '0' && n > i + 1)
+	if (p[i] == '0' && (n > i + 1 || neg)) /* "007", "-0" */
 		return -1;
 	lim = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
 	for (; i < n; i++) {
@@ -280,9 +280,9 @@ static enum ss_cmd_status r_hello(const struct ss_request *req, struct ss_cmd_en
 				return fail(env, out, "ERR Client names cannot contain spaces, "
 						      "newlines or special characters.");
 		} else {
-			char word[130];
+			char word[901];
 			return fail(env, out, "ERR Syntax error in HELLO option '%s'",
-				    ss_cmd_echo_any(&req->argv[i], word, 128));
+				    ss_cmd_echo_any(&req->argv[i], word, 900));
 		}
 	}
 	if (proto != 2 && proto != 3)
@@ -378,7 +378,7 @@ static enum ss_cmd_status r_client(const struct ss_request *req, struct ss_cmd_e
 			     ? ss_cmd_client_info(c, &text)
 			     : env->clients(env->stats_arg, &text);
 		if (rc == 0)
-			rc = ss_resp_bulk(out, ss_buf_head(&text), ss_buf_size(&text));
+			rc = ss_resp_verbatim(out, ver(env), ss_buf_head(&text), ss_buf_size(&text));
 		ss_buf_free(&text);
 		return replied(rc);
 	}
@@ -567,8 +567,14 @@ static enum ss_cmd_status r_config(const struct ss_request *req, struct ss_cmd_e
 			k < sizeof fixed / sizeof fixed[0] ? &fixed[k]
 							   : &env->config[k - sizeof fixed / sizeof fixed[0]];
 		for (int i = 2; i < req->argc; i++) {
-			if (ss_glob_match(req->argv[i].p, req->argv[i].n, c->name, strlen(c->name), 1)) {
-				rc = ss_resp_bulk_str(out, c->name) | ss_resp_bulk_str(out, c->value);
+			const struct ss_token *pat = &req->argv[i];
+			if (ss_glob_match(pat->p, pat->n, c->name, strlen(c->name), 1)) {
+				/* A name asked for without a pattern is answered as
+				 * spelled, as Redis does. */
+				rc = (literal_prefix(pat->p, pat->n) == pat->n
+					      ? ss_resp_bulk(out, pat->p, pat->n)
+					      : ss_resp_bulk_str(out, c->name)) |
+				     ss_resp_bulk_str(out, c->value);
 				n++;
 				break;
 			}
@@ -698,47 +704,72 @@ static const char *parse_expiry(const struct ss_cmd_env *env, const struct ss_to
 	return NULL;
 }
 
+/* SET's and GETEX's options, parsed as Redis parses them
+ * (parseExtendedStringArgumentsOrReply): an option may repeat (the last
+ * expiry counts) but not meet one it excludes; NX, XX, GET and KEEPTTL are
+ * SET's, PERSIST is GETEX's. Returns NULL or the error; msg (64 bytes)
+ * holds a formatted one. */
+enum { O_NX = 1, O_XX = 2, O_GET = 4, O_KEEPTTL = 8, O_PERSIST = 16, O_EX = 32, O_PX = 64,
+       O_EXAT = 128, O_PXAT = 256 };
+#define O_EXPIRY (O_EX | O_PX | O_EXAT | O_PXAT)
+
+static const char *parse_string_opts(const struct ss_cmd_env *env, const struct ss_request *req,
+				     int first, int getex, struct set_opts *o, int *flags,
+				     char *msg)
+{
+	const struct ss_token *when_t = NULL;
+	enum unit u = SECONDS;
+
+	*flags = 0;
+	for (int j = first; j < req->argc; j++) {
+		const struct ss_token *t = &req->argv[j];
+		int next = j + 1 < req->argc, f = *flags, bit = 0;
+		if (!getex && ss_token_is(t, "NX") && !(f & O_XX))
+			bit = O_NX;
+		else if (!getex && ss_token_is(t, "XX") && !(f & O_NX))
+			bit = O_XX;
+		else if (!getex && ss_token_is(t, "GET"))
+			bit = O_GET;
+		else if (!getex && ss_token_is(t, "KEEPTTL") && !(f & (O_PERSIST | O_EXPIRY)))
+			bit = O_KEEPTTL;
+		else if (getex && ss_token_is(t, "PERSIST") && !(f & (O_KEEPTTL | O_EXPIRY)))
+			bit = O_PERSIST;
+		else if (ss_token_is(t, "EX") && next && !(f & (O_KEEPTTL | O_PERSIST | (O_EXPIRY & ~O_EX))))
+			bit = O_EX, u = SECONDS;
+		else if (ss_token_is(t, "PX") && next && !(f & (O_KEEPTTL | O_PERSIST | (O_EXPIRY & ~O_PX))))
+			bit = O_PX, u = MILLIS;
+		else if (ss_token_is(t, "EXAT") && next &&
+			 !(f & (O_KEEPTTL | O_PERSIST | (O_EXPIRY & ~O_EXAT))))
+			bit = O_EXAT, u = UNIX_SECONDS;
+		else if (ss_token_is(t, "PXAT") && next &&
+			 !(f & (O_KEEPTTL | O_PERSIST | (O_EXPIRY & ~O_PXAT))))
+			bit = O_PXAT, u = UNIX_MILLIS;
+		else
+			return SYNTAX;
+		*flags |= bit;
+		if (bit & O_EXPIRY)
+			when_t = &req->argv[++j];
+	}
+	o->nx = !!(*flags & O_NX);
+	o->xx = !!(*flags & O_XX);
+	o->get = !!(*flags & O_GET);
+	o->keepttl = !!(*flags & O_KEEPTTL);
+	o->expire_ms = 0;
+	if (when_t)
+		return parse_expiry(env, when_t, u, &o->expire_ms, msg, 64, getex ? "getex" : "set");
+	return NULL;
+}
+
 static enum ss_cmd_status r_set(const struct ss_request *req, struct ss_cmd_env *env,
 				struct ss_buf *out)
 {
-	struct set_opts o = {0};
-	int have_exp = 0;
+	struct set_opts o;
 	char msg[64];
-	const char *why = check_write(env, &req->argv[1], &req->argv[2]);
+	int flags;
+	const char *why = parse_string_opts(env, req, 3, 0, &o, &flags, msg);
 
-	for (int i = 3; i < req->argc && !why; i++) {
-		const struct ss_token *t = &req->argv[i];
-		enum unit u;
-		int exp = 1;
-		if (ss_token_is(t, "EX"))
-			u = SECONDS;
-		else if (ss_token_is(t, "PX"))
-			u = MILLIS;
-		else if (ss_token_is(t, "EXAT"))
-			u = UNIX_SECONDS;
-		else if (ss_token_is(t, "PXAT"))
-			u = UNIX_MILLIS;
-		else
-			exp = 0;
-		if (exp) {
-			if (have_exp || o.keepttl || i + 1 >= req->argc)
-				why = SYNTAX;
-			else
-				why = parse_expiry(env, &req->argv[++i], u, &o.expire_ms, msg, sizeof msg,
-						   "set");
-			have_exp = 1;
-		} else if (ss_token_is(t, "NX") && !o.xx) {
-			o.nx = 1;
-		} else if (ss_token_is(t, "XX") && !o.nx) {
-			o.xx = 1;
-		} else if (ss_token_is(t, "GET")) {
-			o.get = 1;
-		} else if (ss_token_is(t, "KEEPTTL") && !have_exp) {
-			o.keepttl = 1;
-		} else {
-			why = SYNTAX;
-		}
-	}
+	if (!why)
+		why = check_write(env, &req->argv[1], &req->argv[2]);
 	if (why)
 		return fail(env, out, "%s", why);
 	return do_set(env, &req->argv[1], &req->argv[2], &o, 0);
@@ -810,39 +841,30 @@ static enum ss_cmd_status r_getdel(const struct ss_request *req, struct ss_cmd_e
 	return write_reply(env, &r, 1, SS_REPLY_BULK, 0, old, olen);
 }
 
-/* GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST] */
+/* GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]: with an option, a
+ * write (the value again, with the new expiry) whose reply is the value. */
 static enum ss_cmd_status r_getex(const struct ss_request *req, struct ss_cmd_env *env,
 				  struct ss_buf *out)
 {
 	char old[SS_VALUE_MAX], msg[64];
 	struct ss_cmd_cur c;
-	int64_t expire_ms = 0;
+	struct set_opts o;
+	int flags;
 	const char *why = check_key(&req->argv[1]);
 
-	if (!why && req->argc > 2) {
-		const struct ss_token *t = &req->argv[2];
-		int persist = ss_token_is(t, "PERSIST");
-		enum unit u = ss_token_is(t, "EX")	 ? SECONDS :
-			      ss_token_is(t, "PX")	 ? MILLIS :
-			      ss_token_is(t, "EXAT") ? UNIX_SECONDS :
-						       UNIX_MILLIS;
-		if (persist ? req->argc != 3
-			    : (req->argc != 4 || (u == UNIX_MILLIS && !ss_token_is(t, "PXAT"))))
-			why = SYNTAX;
-		else if (!persist)
-			why = parse_expiry(env, &req->argv[3], u, &expire_ms, msg, sizeof msg, "getex");
-	}
-	if (!why && req->argc > 2 && ss_cmd_check_quota(env))
+	if (!why)
+		why = parse_string_opts(env, req, 2, 1, &o, &flags, msg);
+	if (!why && flags && ss_cmd_check_quota(env))
 		why = "OOM command not allowed: the log has passed --quota-bytes";
 	if (why)
 		return fail(env, out, "%s", why);
-	if (req->argc == 2)
+	if (!flags)
 		return r_get(req, env, out);
 	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (!c.rev)
 		return ss_cmd_stage_reply(env, SS_REPLY_NIL, 0, NULL, 0);
 	size_t olen = ss_cmd_cur_value(&c, old);
-	struct ss_record r = set_rec(&req->argv[1], old, olen, expire_ms);
+	struct ss_record r = set_rec(&req->argv[1], old, olen, o.expire_ms);
 	return write_reply(env, &r, 1, SS_REPLY_BULK, 0, old, olen);
 }
 
@@ -1082,7 +1104,7 @@ static enum ss_cmd_status expire(const struct ss_request *req, struct ss_cmd_env
 		return fail(env, out, NOT_INT);
 	for (int i = 3; i < req->argc; i++) {
 		const struct ss_token *t = &req->argv[i];
-		char word[130];
+		char word[901];
 		if (ss_token_is(t, "NX"))
 			nx = 1;
 		else if (ss_token_is(t, "XX"))
@@ -1093,7 +1115,7 @@ static enum ss_cmd_status expire(const struct ss_request *req, struct ss_cmd_env
 			lt = 1;
 		else
 			return fail(env, out, "ERR Unsupported option %s",
-				    ss_cmd_echo_any(t, word, 128));
+				    ss_cmd_echo_any(t, word, 900));
 	}
 	if (nx && (xx || gt || lt))
 		return fail(env, out, "ERR NX and XX, GT or LT options at the same time are not "
@@ -1495,7 +1517,7 @@ static enum ss_cmd_status r_info(const struct ss_request *req, struct ss_cmd_env
 		}
 	}
 	if (rc == 0)
-		rc = ss_resp_bulk(out, ss_buf_head(&text), ss_buf_size(&text));
+		rc = ss_resp_verbatim(out, ver(env), ss_buf_head(&text), ss_buf_size(&text));
 	ss_buf_free(&rows);
 	ss_buf_free(&text);
 	return replied(rc);
@@ -1527,13 +1549,13 @@ static const struct ss_cmd redis_commands[] = {
 	RCMD("WAITAOF", 3, 3, CONN, r_wait, 0, 0, 0,
 	     "[1, 0]: every acknowledged write is already fsynced.", REFUSE),
 	RCMD("GET", 1, 1, READ, r_get, 1, 1, 1, "Reads a key.", QUEUE),
-	RCMD("SET", 2, 8, WRITE, r_set, 1, 1, 1, "Writes a key, durably.", QUEUE),
+	RCMD("SET", 2, MANY, WRITE, r_set, 1, 1, 1, "Writes a key, durably.", QUEUE),
 	RCMD("SETNX", 2, 2, WRITE, r_setnx, 1, 1, 1, "Writes a key if it does not exist.", QUEUE),
 	RCMD("SETEX", 3, 3, WRITE, r_setex, 1, 1, 1, "Writes a key with a TTL in seconds.", QUEUE),
 	RCMD("PSETEX", 3, 3, WRITE, r_psetex, 1, 1, 1, "Writes a key with a TTL in ms.", QUEUE),
 	RCMD("GETSET", 2, 2, WRITE, r_getset, 1, 1, 1, "Writes a key, answering the old value.", QUEUE),
 	RCMD("GETDEL", 1, 1, WRITE, r_getdel, 1, 1, 1, "Deletes a key, answering its value.", QUEUE),
-	RCMD("GETEX", 1, 3, WRITE, r_getex, 1, 1, 1, "Reads a key and sets its TTL.", QUEUE),
+	RCMD("GETEX", 1, MANY, WRITE, r_getex, 1, 1, 1, "Reads a key and sets its TTL.", QUEUE),
 	RCMD("MGET", 1, MANY, READ, r_mget, 1, -1, 1, "Reads several keys.", QUEUE),
 	RCMD("MSET", 2, MANY, WRITE, r_mset, 1, -1, 2, "Writes several keys atomically.", QUEUE),
 	RCMD("MSETNX", 2, MANY, WRITE, r_msetnx, 1, -1, 2,
@@ -1541,10 +1563,10 @@ static const struct ss_cmd redis_commands[] = {
 	RCMD("DEL", 1, MANY, WRITE, r_del, 1, -1, 1, "Deletes keys atomically.", QUEUE),
 	RCMD("UNLINK", 1, MANY, WRITE, r_del, 1, -1, 1, "Deletes keys atomically (as DEL).", QUEUE),
 	RCMD("EXISTS", 1, MANY, READ, r_exists, 1, -1, 1, "Counts the keys that exist.", QUEUE),
-	RCMD("EXPIRE", 2, 3, WRITE, r_expire, 1, 1, 1, "Sets a TTL in seconds.", QUEUE),
-	RCMD("PEXPIRE", 2, 3, WRITE, r_pexpire, 1, 1, 1, "Sets a TTL in ms.", QUEUE),
-	RCMD("EXPIREAT", 2, 3, WRITE, r_expireat, 1, 1, 1, "Sets an expiry in unix seconds.", QUEUE),
-	RCMD("PEXPIREAT", 2, 3, WRITE, r_pexpireat, 1, 1, 1, "Sets an expiry in unix ms.", QUEUE),
+	RCMD("EXPIRE", 2, MANY, WRITE, r_expire, 1, 1, 1, "Sets a TTL in seconds.", QUEUE),
+	RCMD("PEXPIRE", 2, MANY, WRITE, r_pexpire, 1, 1, 1, "Sets a TTL in ms.", QUEUE),
+	RCMD("EXPIREAT", 2, MANY, WRITE, r_expireat, 1, 1, 1, "Sets an expiry in unix seconds.", QUEUE),
+	RCMD("PEXPIREAT", 2, MANY, WRITE, r_pexpireat, 1, 1, 1, "Sets an expiry in unix ms.", QUEUE),
 	RCMD("PERSIST", 1, 1, WRITE, r_persist, 1, 1, 1, "Removes a TTL.", QUEUE),
 	RCMD("TTL", 1, 1, READ, r_ttl, 1, 1, 1, "Seconds a key has left.", QUEUE),
 	RCMD("PTTL", 1, 1, READ, r_pttl, 1, 1, 1, "Milliseconds a key has left.", QUEUE),
@@ -1625,18 +1647,19 @@ static const char *role_acl(enum ss_cmd_role r)
 	return r == SS_CMD_READ ? "@read" : r == SS_CMD_WRITE ? "@write" : r == SS_CMD_ADMIN ? "@admin" : "@connection";
 }
 
-/* COMMAND INFO's reply for c: Redis 7's ten fields. */
-static int command_info(struct ss_buf *out, const struct ss_cmd *c)
+/* COMMAND INFO's reply for c: Redis 7's ten fields (RESP3: the flags,
+ * categories, tips, key specs and subcommands as sets, as Redis sends). */
+static int command_info(struct ss_buf *out, int v, const struct ss_cmd *c)
 {
 	char lower[40];
 	int arity = c->min_args == c->max_args ? c->min_args + 1 : -(c->min_args + 1);
 
 	return ss_resp_array(out, 10) | ss_resp_bulk_str(out, ss_cmd_lower(c->name, lower, sizeof lower)) |
-	       ss_resp_int(out, arity) | ss_resp_array(out, 1) | ss_resp_simple(out, role_flag(c->role)) |
+	       ss_resp_int(out, arity) | ss_resp_set(out, v, 1) | ss_resp_simple(out, role_flag(c->role)) |
 	       ss_resp_int(out, c->first_key) | ss_resp_int(out, c->last_key) |
-	       ss_resp_int(out, c->key_step) | ss_resp_array(out, 1) |
-	       ss_resp_simple(out, role_acl(c->role)) | ss_resp_array(out, 0) | ss_resp_array(out, 0) |
-	       ss_resp_array(out, 0);
+	       ss_resp_int(out, c->key_step) | ss_resp_set(out, v, 1) |
+	       ss_resp_simple(out, role_acl(c->role)) | ss_resp_set(out, v, 0) | ss_resp_set(out, v, 0) |
+	       ss_resp_set(out, v, 0);
 }
 
 static int command_doc(struct ss_buf *out, int v, const struct ss_cmd *c)
@@ -1680,7 +1703,7 @@ static enum ss_cmd_status r_command(const struct ss_request *req, struct ss_cmd_
 				c = ss_cmd_lookup(&req->argv[i]);
 			if (docs && !c)
 				continue;
-			rc = !c ? ss_resp_nil(out, v) : docs ? command_doc(out, v, c) : command_info(out, c);
+			rc = !c ? ss_resp_nil(out, v) : docs ? command_doc(out, v, c) : command_info(out, v, c);
 			n++;
 		}
 	} else {
@@ -1691,7 +1714,7 @@ static enum ss_cmd_status r_command(const struct ss_request *req, struct ss_cmd_
 				continue;
 			rc = list ? ss_resp_bulk_str(out, ss_cmd_lower(c->name, lower, sizeof lower))
 			     : docs ? command_doc(out, v, c)
-				    : command_info(out, c);
+				    : command_info(out, v, c);
 			n++;
 		}
 	}

@@ -158,6 +158,25 @@ int ss_resp_bulk(struct ss_buf *out, const void *p, size_t n)
 
 int ss_resp_bulk_str(struct ss_buf *out, const char *s) { return ss_resp_bulk(out, s, strlen(s)); }
 
+int ss_resp_set(struct ss_buf *out, int ver, long long n) { return number(out, ver == 3 ? '~' : '*', n); }
+
+int ss_resp_verbatim(struct ss_buf *out, int ver, const void *p, size_t n)
+{
+	if (ver != 3)
+		return ss_resp_bulk(out, p, n);
+	char tmp[32];
+	int h = snprintf(tmp, sizeof tmp, "=%zu\r\ntxt:", n + 4);
+	char *w = ss_buf_space(out, (size_t)h + n + 2);
+	if (!w)
+		return -1;
+	memcpy(w, tmp, (size_t)h);
+	if (n)
+		memcpy(w + h, p, n);
+	memcpy(w + h + n, "\r\n", 2);
+	ss_buf_commit(out, (size_t)h + n + 2);
+	return 0;
+}
+
 int ss_resp_nil(struct ss_buf *out, int ver)
 {
 	return ss_buf_puts(out, ver == 3 ? "_\r\n" : "$-1\r\n");

@@ -34,6 +34,10 @@ int ss_resp_bulk(struct ss_buf *out, const void *p, size_t n);
 int ss_resp_bulk_str(struct ss_buf *out, const char *s);
 int ss_resp_array(struct ss_buf *out, long long n);
 int ss_resp_map(struct ss_buf *out, int ver, long long n); /* n pairs follow */
+int ss_resp_set(struct ss_buf *out, int ver, long long n); /* RESP3 "~n"; RESP2 "*n" */
+/* Text for people (INFO, CLIENT LIST): RESP3 a verbatim "txt" string,
+ * RESP2 a bulk string. */
+int ss_resp_verbatim(struct ss_buf *out, int ver, const void *p, size_t n);
 int ss_resp_nil(struct ss_buf *out, int ver);              /* a missing value */
 int ss_resp_nil_array(struct ss_buf *out, int ver);        /* EXEC aborted by WATCH */
 
