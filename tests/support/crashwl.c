@@ -348,6 +348,45 @@ static void wl_multi(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_check_at(r, T0 + 10);
 }
 
+/* Transactions as EXEC stages them (history depth 2): a batch is one log
+ * group, and EXEC puts every write it queued into the open batch, each
+ * with its own revision (a SET, an INCR's rewrite, a DEL, a SET with a
+ * TTL), beside other connections' writes; a transaction that spans pages;
+ * one that overwrites a name twice; then one alone. That EXEC never splits
+ * a transaction across batches is test_redis's to check; here every crash
+ * state must hold each batch - so each transaction - whole or not at all. */
+static void wl_txn(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	r->history = 2;
+	crashx_run_open(r, T0);
+	crashx_run_set(r, "acct/a", 100, 0);
+	crashx_run_set(r, "acct/b", 100, 0);
+	crashx_run_set(r, "other", 300, 0);
+	crashx_run_commit(r, T0);
+	/* EXEC: move from a to b, note it, drop a temporary; another
+	 * connection's SET in the same batch. */
+	crashx_run_set(r, "acct/a", 90, 0);
+	crashx_run_set(r, "acct/b", 110, 0);
+	crashx_run_set(r, "log/1", 1500, T0 + 100000);
+	crashx_run_set(r, "other", 700, 0);
+	crashx_run_commit(r, T0 + 1);
+	crashx_run_set(r, "tmp", 50, 0);
+	crashx_run_commit(r, T0 + 2);
+	/* A transaction of 4 KB values spanning pages, with a DEL. */
+	crashx_run_set(r, "acct/a", 4000, 0);
+	crashx_run_set(r, "acct/b", 4000, 0);
+	crashx_run_del(r, "tmp");
+	crashx_run_set(r, "log/2", 4000, 0);
+	crashx_run_commit(r, T0 + 3);
+	/* The same name twice in one transaction (SET, then INCR's rewrite). */
+	crashx_run_set(r, "acct/a", 80, 0);
+	crashx_run_set(r, "acct/a", 81, 0);
+	crashx_run_set(r, "acct/b", 120, 0);
+	crashx_run_commit(r, T0 + 4);
+	crashx_run_check_at(r, T0 + 10);
+}
+
 /* Compare-and-set chains (history depth 3), as pipelines commit: each CAS
  * reads the revision the live store holds (checked against the model) and
  * writes the next version from it; CAS from absent (0); a DEL with an
@@ -502,6 +541,8 @@ const struct crashx_workload crashx_workloads[] = {
 	{"multi", "multi-commits alone, between SETs, two in a batch, spanning pages",
 	 wl_multi},
 	{"cas", "compare-and-set chains, a DEL, a re-creation from absent", wl_cas},
+	{"txn", "transactions as EXEC stages them: several writes, each its own revision, in a batch",
+	 wl_txn},
 	{"rollback", "rollbacks to pushed-down versions, across a compaction, with a TTL",
 	 wl_rollback},
 	{"history-compact", "histories in background and synchronous snapshots, with a tail",

@@ -382,6 +382,12 @@ static void test_every_crash_state_keeps_rollbacks_and_their_histories(void **st
 	explore("rollback");
 }
 
+static void test_every_crash_state_holds_transactions_whole_or_not_at_all(void **state)
+{
+	(void)state;
+	explore("txn");
+}
+
 static void test_every_crash_state_of_snapshots_keeps_histories_and_revision(void **state)
 {
 	(void)state;
@@ -410,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_every_crash_state_keeps_cas_revisions_and_commit_times),
 		cmocka_unit_test(test_every_crash_state_keeps_rollbacks_and_their_histories),
 		cmocka_unit_test(test_every_crash_state_of_snapshots_keeps_histories_and_revision),
+		cmocka_unit_test(test_every_crash_state_holds_transactions_whole_or_not_at_all),
 	};
 #undef T
 
