@@ -63,6 +63,10 @@ struct ss_store_options {
 				   * log is appended to without it */
 	unsigned history;         /* earlier versions kept per checkpoint
 				   * (table.h), 0..SS_HISTORY_MAX */
+	/* Replay decodes on a second thread when the log holds at least
+	 * this many bytes (0: the default, 4 MiB; SIZE_MAX: never). Tests set
+	 * 1 to put every replay through the thread. */
+	size_t replay_thread_min;
 };
 
 /* What opening found, for the startup log line. */

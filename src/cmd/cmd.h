@@ -36,6 +36,7 @@ struct ss_client_state {
 	struct ss_buf watched;
 	struct ss_pending *watch_registry; /* where its watches are registered */
 	uint64_t watch_failures;           /* its failures count at the first WATCH */
+	uint64_t rand;                     /* RANDOMKEY's state */
 };
 
 void ss_client_init(struct ss_client_state *c, uint64_t id);

@@ -101,6 +101,9 @@ enum ss_cmd_status ss_multi_queue(const struct ss_request *req, const struct ss_
 	if (cmd->multi == SS_MULTI_REFUSE) {
 		char lower[40];
 		c->multi_error = 1;
+		if (cmd->role != SS_CMD_READ)
+			return ss_cmd_error(env, out, "'%s' is not allowed in a transaction",
+					    ss_cmd_lower(cmd->name, lower, sizeof lower));
 		return ss_cmd_error(env, out,
 				    "'%s' is not allowed in a transaction: it reads the durable state, "
 				    "which would not show the transaction's own writes",

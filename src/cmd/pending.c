@@ -154,6 +154,27 @@ static uint32_t find(const struct ss_pending *p, const char *name, size_t nlen, 
 	return 0;
 }
 
+int ss_pending_each_name(const struct ss_pending *p,
+			 int (*fn)(void *arg, const char *name, size_t nlen), void *arg)
+{
+	char raw[SS_NAME_MAX];
+
+	for (int s = 0; s < 2; s++) {
+		const struct ss_batch *b = p->batches[s].b;
+		for (size_t i = 0; b && i < p->batches[s].n; i++) {
+			const struct ss_op *op = &b->ops[p->batches[s].nodes[i].op];
+			const char *name = b->buf + op->name_off;
+			if (op->esc & SS_REC_NAME_ESC) {
+				ss_record_unescape(name, op->nlen, raw);
+				name = raw;
+			}
+			if (fn(arg, name, op->nraw) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 int ss_pending_nth(const struct ss_pending *p, const char *name, size_t nlen, size_t k,
 		   struct ss_pending_state *st)
 {

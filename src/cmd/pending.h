@@ -111,6 +111,12 @@ int ss_pending_put(struct ss_pending *p, const struct ss_batch *b, size_t op, co
 void ss_pending_pop(struct ss_pending *p, const char *name, size_t nlen);
 
 /* b ended: written 1 (applied) or 0 (its write failed). */
+/* Calls fn with the name of every staged record (a name may come more
+ * than once), raw bytes valid only during the call; stops at fn's -1 and
+ * returns it, else 0. */
+int ss_pending_each_name(const struct ss_pending *p,
+			 int (*fn)(void *arg, const char *name, size_t nlen), void *arg);
+
 /* A position in the staged state of batch b, and the way back to it: for
  * a transaction that must take back every command it staged. rewind
  * unlinks the states put since mark and hands their revisions out again;

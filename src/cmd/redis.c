@@ -1355,19 +1355,22 @@ static int first_key(void *arg, const struct ss_entry *e)
 	return 1;
 }
 
-/* RANDOMKEY: the first key at or after a random position. */
+/* RANDOMKEY: the first key at or after a random position (xorshift64,
+ * per connection). */
 static enum ss_cmd_status r_randomkey(const struct ss_request *req, struct ss_cmd_env *env,
 				      struct ss_buf *out)
 {
-	static uint64_t seed = 0x9e3779b97f4a7c15u;
+	uint64_t seed = env->client->rand;
 
 	(void)req;
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
-	seed ^= (uint64_t)env->now_ms;
+	if (!seed)
+		seed = (uint64_t)env->now_ms * 0x9e3779b97f4a7c15u ^ env->client->id;
 	seed ^= seed << 13;
 	seed ^= seed >> 7;
 	seed ^= seed << 17;
+	env->client->rand = seed;
 	size_t before = ss_buf_size(out);
 	struct keys k = {.out = out, .want = 1};
 	uint64_t pos = seed | 1;
@@ -1523,6 +1526,96 @@ static enum ss_cmd_status r_info(const struct ss_request *req, struct ss_cmd_env
 	return replied(rc);
 }
 
+/* ---- FLUSHALL, FLUSHDB -----------------------------------------------------------
+ *
+ * A flush is a DEL of every key - those in the table and those only staged
+ * - in one group at one revision: durable and atomic like MSET, through the
+ * same log records, so no new record type and no new replay path. One group
+ * holds at most SS_GROUP_MAX records, which bounds a flush: a store of more
+ * keys is refused (delete with SCAN and DEL), and a flush that does not fit
+ * beside what the open batch holds waits for the next batch. */
+
+struct name_list {
+	struct ss_buf bytes;        /* the names, one after the other */
+	struct { size_t off, n; } *v;
+	size_t n, cap;
+};
+
+static int add_name(void *arg, const char *name, size_t nlen)
+{
+	struct name_list *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		void *v = realloc(l->v, cap * sizeof(*l->v));
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].off = ss_buf_size(&l->bytes);
+	l->v[l->n].n = nlen;
+	if (ss_buf_append(&l->bytes, name, nlen) < 0)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b, void *base)
+{
+	const struct { size_t off, n; } *x = a, *y = b;
+	size_t n = x->n < y->n ? x->n : y->n;
+	int c = memcmp((const char *)base + x->off, (const char *)base + y->off, n);
+
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static enum ss_cmd_status r_flush(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out)
+{
+	struct name_list l = {0};
+	struct ss_record *rs = NULL;
+	enum ss_cmd_status st = SS_CMD_NOMEM;
+	struct ss_entry e;
+	size_t cur = 0, k = 0;
+
+	if (req->argc == 2 && !ss_token_is(&req->argv[1], "ASYNC") &&
+	    !ss_token_is(&req->argv[1], "SYNC"))
+		return fail(env, out, SYNTAX);
+	size_t most = ss_table_count(env->table) + env->pending->count;
+	if (most + 1 > SS_GROUP_MAX && ss_table_count(env->table) + 1 > SS_GROUP_MAX)
+		return fail(env, out, "ERR a flush of more than %d keys is not supported yet: delete "
+				      "them with SCAN and DEL", SS_GROUP_MAX - 1);
+	if (env->batch->nops + most + 1 > SS_GROUP_MAX)
+		return SS_CMD_FULL;
+	ss_buf_init(&l.bytes);
+	while (ss_table_next(env->table, &cur, &e))
+		if (add_name(&l, e.name, e.nlen) < 0)
+			goto out;
+	if (ss_pending_each_name(env->pending, add_name, &l) < 0)
+		goto out;
+	qsort_r(l.v, l.n, sizeof(*l.v), cmp_name, ss_buf_head(&l.bytes));
+	if (l.n && !(rs = malloc(l.n * sizeof(*rs))))
+		goto out;
+	for (size_t i = 0; i < l.n; i++) {
+		const char *name = ss_buf_head(&l.bytes) + l.v[i].off;
+		struct ss_cmd_cur c;
+		if (i > 0 && cmp_name(&l.v[i - 1], &l.v[i], ss_buf_head(&l.bytes)) == 0)
+			continue; /* in the table and staged, or staged twice */
+		ss_cmd_current(env, name, l.v[i].n, &c);
+		if (c.rev)
+			rs[k++] = (struct ss_record){.type = SS_REC_DEL, .name = name, .nlen = l.v[i].n};
+	}
+	/* Nothing to delete still answers after what it was decided against. */
+	st = k ? ss_cmd_stage(env, rs, k, SS_REPLY_OK)
+	       : ss_cmd_stage_reply(env, SS_REPLY_OK, 0, NULL, 0);
+out:
+	free(rs);
+	free(l.v);
+	ss_buf_free(&l.bytes);
+	return st;
+}
+
 static enum ss_cmd_status r_command(const struct ss_request *req, struct ss_cmd_env *env,
 				    struct ss_buf *out);
 
@@ -1576,6 +1669,10 @@ static const struct ss_cmd redis_commands[] = {
 	RCMD("SCAN", 1, 7, READ, r_scan, 0, 0, 0, "Iterates the keys with a cursor.", REFUSE),
 	RCMD("KEYS", 1, 1, READ, r_keys, 0, 0, 0, "Every key matching a pattern.", REFUSE),
 	RCMD("RANDOMKEY", 0, 0, READ, r_randomkey, 0, 0, 0, "A random key.", REFUSE),
+	RCMD("FLUSHALL", 0, 1, ADMIN, r_flush, 0, 0, 0,
+	     "Deletes every key, durably, in one group at one revision.", REFUSE),
+	RCMD("FLUSHDB", 0, 1, ADMIN, r_flush, 0, 0, 0, "As FLUSHALL: there is one database.",
+	     REFUSE),
 	RCMD("MULTI", 0, 0, CONN, ss_cmd_multi, 0, 0, 0, "Starts a transaction.", NOW),
 	RCMD("EXEC", 0, 0, WRITE, ss_cmd_exec, 0, 0, 0,
 	     "Commits the queued commands as one log group, durably.", NOW),

@@ -31,6 +31,7 @@ struct ss_logfile {
 	int broken;       /* a cut-back failed: bytes past end are unknown */
 	long version;     /* the format of the file open (record.h); a new
 			   * file is always SS_LOG_VERSION */
+	size_t replay_thread_min; /* see ss_logscan_replay; 0: its default */
 };
 
 struct ss_logfile_report {

@@ -108,7 +108,6 @@ static int grow(struct ss_record **rs, size_t *cap, size_t n)
 #define BLOCK_RECS 2048
 #define NBLOCKS 4
 
-size_t ss_logscan_thread_min = 4u << 20;
 
 struct block {
 	struct ss_record *rs; /* the decoded records of whole groups */
@@ -274,14 +273,16 @@ static int replay_threaded(struct scan *s, ss_logscan_apply_fn apply,
 }
 
 int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
-		      ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch, void *arg,
-		      struct ss_logscan *re)
+		      size_t thread_min, ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch,
+		      void *arg, struct ss_logscan *re)
 {
 	struct scan s = {.version = version, .buf = buf, .size = size, .pos = pos};
 	pthread_t thread;
 	int ret = -1, threaded = 0;
 
-	if (size - pos >= ss_logscan_thread_min && pthread_mutex_init(&s.mu, NULL) == 0) {
+	if (!thread_min)
+		thread_min = SS_LOGSCAN_THREAD_MIN;
+	if (size - pos >= thread_min && pthread_mutex_init(&s.mu, NULL) == 0) {
 		if (pthread_cond_init(&s.cv, NULL) == 0) {
 			threaded = ss_thread_start(&thread, decoder_main, &s) == 0;
 			if (!threaded)

@@ -44,13 +44,14 @@ struct ss_logscan {
  * damage; *re says where. Returns 0, or -1 with errno if apply or the
  * group array's allocation failed.
  *
- * When at least ss_logscan_thread_min bytes are left to read, a second
+ * When at least thread_min bytes (0: SS_LOGSCAN_THREAD_MIN) are left to
+ * read, a second
  * thread decodes ahead while apply runs on the caller's thread; apply and
  * prefetch are only ever called on the caller's thread, in log order. A
  * thread that cannot start means a scan on one thread, not an error. */
 int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
-		      ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch, void *arg,
-		      struct ss_logscan *re);
+		      size_t thread_min, ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch,
+		      void *arg, struct ss_logscan *re);
 
 /* The offset of the first complete valid group (a valid GROUP k line and k
  * valid records) that starts at or after pos, or -1. Candidate starts, per
@@ -58,9 +59,8 @@ int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
  * can contain - a group written after a zero-filled gap, or after a line
  * whose newline was damaged into such a byte. Linear: a candidate's valid
  * records are skipped, not read again as candidates. */
-/* The size from which a replay decodes on a second thread (4 MiB; tests
- * set 0 to put every replay through it). */
-extern size_t ss_logscan_thread_min;
+/* The default size from which a replay decodes on a second thread. */
+#define SS_LOGSCAN_THREAD_MIN (4u << 20)
 
 long long ss_logscan_find_group(long version, const char *buf, size_t size, size_t pos);
 

@@ -302,6 +302,7 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 		goto out;
 	}
 	ss_logfile_init(&s->log, s->log_path, s->dir, s->io, opt->prealloc_bytes);
+	s->log.replay_thread_min = opt->replay_thread_min;
 	ctx.s = s;
 	ctx.now_ms = now_ms;
 	if (ss_logfile_open(&s->log, replay_apply, replay_prefetch, &ctx, &lrep, err) < 0)

@@ -23,6 +23,8 @@
 #include "statestored/batch.h"
 #include "statestored/table.h"
 
+size_t sstest_replay_thread_min;
+
 char *sstest_tmpdir(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -273,8 +275,11 @@ struct ss_store *sstest_open(const char *dir, const struct ss_io *io, size_t pre
 struct ss_store *sstest_open_history(const char *dir, const struct ss_io *io, size_t prealloc,
 				     unsigned history, int64_t now_ms, struct ss_open_report *rep)
 {
-	struct ss_store_options opt = {
-		.dir = dir, .io = io, .prealloc_bytes = prealloc, .history = history};
+	struct ss_store_options opt = {.dir = dir,
+				       .io = io,
+				       .prealloc_bytes = prealloc,
+				       .history = history,
+				       .replay_thread_min = sstest_replay_thread_min};
 	struct ss_error err = {0};
 	struct ss_store *s = NULL;
 

@@ -78,6 +78,10 @@ void sstest_fault_io_arm(struct sstest_fault_io *f, enum sstest_op op, unsigned 
 void sstest_fault_io_disarm(struct sstest_fault_io *f);
 
 /* Opens a store on dir that must open. io may be NULL; rep may be NULL. */
+/* The replay_thread_min the sstest_open functions pass (store.h): 0, the
+ * default; a test sets 1 to put every replay through the decoder thread. */
+extern size_t sstest_replay_thread_min;
+
 struct ss_store *sstest_open(const char *dir, const struct ss_io *io, size_t prealloc,
 			     int64_t now_ms, struct ss_open_report *rep);
 /* The same, keeping history earlier versions per entry (sstest_open: 0). */

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/logscan.h"
 #include "sstest.h"
 
 #define NOW 1000000
@@ -28,7 +27,7 @@
 /* Opens dir expecting failure; returns the error. */
 static struct ss_error open_fails(const char *dir, int64_t now_ms)
 {
-	struct ss_store_options opt = {.dir = dir};
+	struct ss_store_options opt = {.dir = dir, .replay_thread_min = sstest_replay_thread_min};
 	struct ss_error err = {0};
 	struct ss_store *s = (struct ss_store *)&err;
 
@@ -858,21 +857,17 @@ static void test_a_multi_commit_torn_at_every_byte_applies_none_of_it(void **sta
  * decoder thread (logscan.c): the state, or the error. */
 static char *replay_verdict(struct sstest_fixture *fx, size_t thread_min)
 {
-	struct ss_store_options opt = {.dir = fx->dir, .history = 4};
+	struct ss_store_options opt = {.dir = fx->dir, .history = 4, .replay_thread_min = thread_min};
 	struct ss_open_report rep;
 	struct ss_error err = {0};
 	struct ss_store *s;
-	size_t saved = ss_logscan_thread_min;
 	char *dump, *out;
 
-	ss_logscan_thread_min = thread_min;
 	if (ss_store_open(&s, &opt, NOW, &rep, &err) < 0) {
-		ss_logscan_thread_min = saved;
 		out = strdup(err.msg);
 		assert_non_null(out);
 		return out;
 	}
-	ss_logscan_thread_min = saved;
 	dump = sstest_dump_full(ss_store_table(s), NOW);
 	ss_store_close(s);
 	assert_true(asprintf(&out, "%llu records %llu groups %llu torn %llu bytes\n%s",
@@ -920,7 +915,7 @@ static void test_decoder_thread_replays_exactly_as_one_thread(void **state)
 		sstest_log_write(&fx->l, fx->log, cut);
 		char *one = replay_verdict(fx, SIZE_MAX);
 		sstest_log_write(&fx->l, fx->log, cut);
-		char *two = replay_verdict(fx, 0);
+		char *two = replay_verdict(fx, 1);
 		assert_string_equal(one, two);
 		free(one);
 		free(two);
@@ -931,7 +926,7 @@ static void test_decoder_thread_replays_exactly_as_one_thread(void **state)
 		sstest_log_write(&fx->l, fx->log, cut);
 		char *one = replay_verdict(fx, SIZE_MAX);
 		sstest_log_write(&fx->l, fx->log, cut);
-		char *two = replay_verdict(fx, 0);
+		char *two = replay_verdict(fx, 1);
 		assert_non_null(strstr(one, "groups 5 torn "));
 		assert_string_equal(one, two);
 		free(one);
@@ -945,7 +940,7 @@ static void test_decoder_thread_replays_exactly_as_one_thread(void **state)
 		sstest_log_write(&fx->l, fx->log, fx->l.len);
 		one = replay_verdict(fx, SIZE_MAX);
 		sstest_log_write(&fx->l, fx->log, fx->l.len);
-		two = replay_verdict(fx, 0);
+		two = replay_verdict(fx, 1);
 		assert_non_null(strstr(one, "is corrupt"));
 		assert_string_equal(one, two);
 		free(one);
@@ -1006,6 +1001,6 @@ int main(void)
 	};
 #undef T
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
-	ss_logscan_thread_min = 0;
+	sstest_replay_thread_min = 1;
 	return failed + cmocka_run_group_tests_name("decoder thread", threaded, NULL, NULL);
 }
