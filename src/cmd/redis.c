@@ -656,7 +656,7 @@ static enum ss_cmd_status do_set(struct ss_cmd_env *env, const struct ss_token *
 	struct ss_cmd_cur c;
 
 	ss_cmd_current(env, k->p, k->n, &c);
-	size_t olen = c.rev ? ss_cmd_cur_value(&c, old) : 0;
+	size_t olen = c.rev && o->get ? ss_cmd_cur_value(&c, old) : 0;
 	if ((o->nx && c.rev) || (o->xx && !c.rev)) {
 		if (reply_int)
 			return answer_int(env, 0);

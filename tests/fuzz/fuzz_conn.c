@@ -275,7 +275,7 @@ static int resp_num(const char *p, size_t n, long long *v)
 
 /* One complete RESP value of version ver (2 or 3) at p[0..n): 1 with its
  * length, 0 if incomplete, -1 if malformed or of the other version (RESP2
- * has "$-1" and "*-1", RESP3 "_" and maps). */
+ * has "$-1" and "*-1", RESP3 "_", maps, sets and verbatim strings). */
 static int resp_value(const char *p, size_t n, int ver, int depth, size_t *len)
 {
 	size_t e;
@@ -314,10 +314,21 @@ static int resp_value(const char *p, size_t n, int ver, int depth, size_t *len)
 			return -1;
 		*len = e + 2 + (size_t)v + 2;
 		return 1;
+	case '=':
+		/* RESP3's verbatim string: "=<len>\r\ntxt:<bytes>\r\n" */
+		if (ver != 3 || !resp_num(p + 1, e - 1, &v) || v < 4)
+			return -1;
+		if (n < e + 2 + (size_t)v + 2)
+			return 0;
+		if (p[e + 5] != ':' || p[e + 2 + v] != '\r' || p[e + 3 + v] != '\n')
+			return -1;
+		*len = e + 2 + (size_t)v + 2;
+		return 1;
 	case '*':
+	case '~':
 	case '%': {
 		if (!resp_num(p + 1, e - 1, &v) || v < -1 || (v == -1 && (ver != 2 || p[0] != '*')) ||
-		    (p[0] == '%' && ver != 3))
+		    (p[0] != '*' && ver != 3))
 			return -1;
 		size_t at = e + 2, k = v < 0 ? 0 : (size_t)v * (p[0] == '%' ? 2 : 1);
 		for (size_t i = 0; i < k; i++) {
@@ -363,8 +374,8 @@ static int want_match(const char *p, size_t n, const struct want *w, int ver)
 /* ---- RESP requests: a reference walk of the framing ----
  *
  * A request is "*<count>\r\n" and count times "$<len>\r\n<len bytes>\r\n",
- * a header being an optional '-' and 1..18 digits (leading zeros and "-0"
- * as the parser takes them); the whole request fits in max_line + 2 bytes;
+ * a header being an optional '-' and 1..18 digits, as Redis writes a
+ * number (no leading zero, no "-0"); the whole request fits in max_line + 2 bytes;
  * a negative count or length, a count past SS_ARGS_MAX, a header or a bulk
  * not ended by CRLF, a byte other than '$' where a bulk starts is
  * malformed. The walk says which of these the bytes are:
@@ -385,17 +396,19 @@ static int fr_header(const char *b, size_t len, size_t pos, long long *v, size_t
 {
 	size_t i = pos + 1, digits = 0;
 	long long n = 0;
-	int neg = 0;
+	int neg = 0, lead0;
 
 	if (i < len && b[i] == '-') {
 		neg = 1;
 		i++;
 	}
+	lead0 = i < len && b[i] == '0';
 	for (; i < len && b[i] >= '0' && b[i] <= '9'; i++, digits++)
 		if (digits < 18)
 			n = n * 10 + (b[i] - '0');
+	lead0 = lead0 && (digits > 1 || neg);
 	if (i == len) {
-		if (neg || digits > 18)
+		if (neg || digits > 18 || lead0)
 			return FR_EITHER;
 		*v = n;
 		*next = (digits ? 0 : 1) + 2;
@@ -404,13 +417,13 @@ static int fr_header(const char *b, size_t len, size_t pos, long long *v, size_t
 	if (b[i] != '\r')
 		return FR_EITHER; /* a bad byte: refused at its CR or at the header's bound */
 	if (i + 1 == len) {
-		if (neg || digits == 0 || digits > 18)
+		if (neg || digits == 0 || digits > 18 || lead0)
 			return FR_EITHER;
 		*v = n;
 		*next = 1;
 		return FR_INCOMPLETE;
 	}
-	if (b[i + 1] != '\n' || digits == 0 || digits > 18)
+	if (b[i + 1] != '\n' || digits == 0 || digits > 18 || lead0)
 		return FR_BAD;
 	*v = neg ? -n : n;
 	*next = i + 2;
@@ -477,11 +490,21 @@ struct fqueued {
 	struct ss_token *argv;
 };
 
-/* A watched key and the revision it had when watched. */
+/* A watched key: the revision it had when watched, and the last revision
+ * handed out then. */
 struct fwatch {
 	char *name;
 	size_t nlen;
-	uint64_t rev;
+	uint64_t rev, at;
+};
+
+/* A name some connection watches: how many watches, and the revision of
+ * the last record staged to it since it was first watched (pending.h's
+ * registry; 0: none). */
+struct fwatched {
+	char *name;
+	size_t nlen, refs;
+	uint64_t touched;
 };
 
 struct fconn {
@@ -505,6 +528,7 @@ struct fconn {
 	size_t nqueued, qcap2, queued_args;
 	struct fwatch *watch;
 	size_t nwatch, wcap;
+	uint64_t watch_failures; /* z->failures at its first WATCH */
 };
 
 /* A name's versions in the model, newest (the current one) first. */
@@ -545,6 +569,9 @@ struct fz {
 	struct fz_map doubt; /* model + a batch whose sync failed */
 	int have_doubt;
 	int exec;            /* the reference evaluates EXEC's queued commands */
+	struct fwatched *reg; /* the watched names */
+	size_t nreg, regcap;
+	uint64_t failures;   /* batches whose write failed */
 	int lax_incr;        /* FZ_CONN_LAX_INCR: see ref_incr */
 	struct fconn conns[NCONN];
 	struct fconn *touched[NCONN];
@@ -632,7 +659,7 @@ static int ref_u64(const struct ss_token *t, uint64_t *out)
 }
 
 /* A Redis integer: an optional '-', then digits without a leading zero
- * (but "0"; "-0" is taken as 0, as the server does), within a long long. */
+ * (but "0"; not "-0"), within a long long. */
 static int ref_ll(const char *p, size_t n, long long *out)
 {
 	unsigned long long v = 0, lim;
@@ -647,7 +674,7 @@ static int ref_ll(const char *p, size_t n, long long *out)
 		if (n == 1)
 			return 0;
 	}
-	if (p[i] == '0' && n > i + 1)
+	if (p[i] == '0' && (n > i + 1 || neg))
 		return 0;
 	lim = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
 	for (; i < n; i++) {
@@ -792,6 +819,59 @@ static int ref_lookup(struct fz *z, const struct ss_token *k, struct cur *c)
 	return 1;
 }
 
+/* ---- WATCH's registry (pending.h): every record staged to a watched name
+ * is noted, so that EXEC sees a write even when it left the name as it was.
+ * EXEC answers nil if a watched key's revision moved, a record was staged
+ * to it since WATCH, or a batch failed since the connection's first
+ * WATCH (its revisions are handed out again). */
+
+static struct fwatched *reg_find(struct fz *z, const char *name, size_t nlen)
+{
+	for (size_t i = 0; i < z->nreg; i++)
+		if (z->reg[i].nlen == nlen && memcmp(z->reg[i].name, name, nlen) == 0)
+			return &z->reg[i];
+	return NULL;
+}
+
+static void reg_watch(struct fz *z, const char *name, size_t nlen)
+{
+	struct fwatched *w = reg_find(z, name, nlen);
+
+	if (!w) {
+		if (z->nreg == z->regcap) {
+			z->regcap = z->regcap ? 2 * z->regcap : 8;
+			z->reg = fz_realloc(z->reg, z->regcap * sizeof(*z->reg));
+		}
+		w = &z->reg[z->nreg++];
+		w->name = fz_alloc(nlen + 1);
+		memcpy(w->name, name, nlen);
+		w->nlen = nlen;
+		w->refs = 0;
+		w->touched = 0;
+	}
+	w->refs++;
+}
+
+static void reg_unwatch(struct fz *z, const char *name, size_t nlen)
+{
+	struct fwatched *w = reg_find(z, name, nlen);
+
+	fz_check(w && w->refs > 0, "the model unwatches a name nobody watches");
+	if (--w->refs > 0)
+		return;
+	free(w->name);
+	*w = z->reg[--z->nreg];
+}
+
+/* A record of revision rev is staged to name. */
+static void reg_touch(struct fz *z, const char *name, size_t nlen, uint64_t rev)
+{
+	struct fwatched *w = reg_find(z, name, nlen);
+
+	if (w)
+		w->touched = rev;
+}
+
 /* What a request must do. */
 enum ref {
 	R_NOW,        /* reply at once: want */
@@ -871,6 +951,7 @@ static void staged_push(struct fz *z, int type, const char *name, size_t nlen, c
 		z->scap = z->scap ? 2 * z->scap : 16;
 		z->staged = fz_realloc(z->staged, z->scap * sizeof(*z->staged));
 	}
+	reg_touch(z, name, nlen, rev);
 	struct fstaged *s = &z->staged[z->nstaged++];
 	s->name = dup_bytes(name, nlen);
 	s->nlen = nlen;
@@ -1340,6 +1421,16 @@ static void r_fail(struct expect *x, const char *msg)
 	r_err(&x->want, msg, strlen(msg));
 }
 
+/* How many of t's bytes Redis echoes in an error, at most max: it prints
+ * arguments as C strings, so up to the first NUL. */
+static size_t echo_len(const struct ss_token *t, size_t max)
+{
+	size_t n = t->n < max ? t->n : max;
+	const char *nul = memchr(t->p, '\0', n);
+
+	return nul ? (size_t)(nul - t->p) : n;
+}
+
 /* The absolute expiry of v in unit u (0 s, 1 ms, 2 unix s, 3 unix ms), or
  * -1 past the 10 years a TTL may be; a time already past is allowed (it
  * deletes). */
@@ -1465,47 +1556,59 @@ static void ref_do_set(struct fz *z, struct expect *x, const struct ss_token *k,
 	free(old);
 }
 
+/* SET's options as Redis parses them (parseExtendedStringArgumentsOrReply):
+ * NX, XX, GET, KEEPTTL and one kind of expiry (EX, PX, EXAT or PXAT, with
+ * its argument), each any number of times (the last expiry counts), but
+ * NX not with XX, KEEPTTL not with an expiry, nor two kinds of expiry; the
+ * options come first, then the key and the value. */
+static const char *ref_set_opts(struct fz *z, const struct ss_request *req, int *nx, int *xx,
+				int *get, int *keepttl, int64_t *expire, char *msg, size_t msz)
+{
+	static const char *const units[] = {"EX", "PX", "EXAT", "PXAT"};
+	int unit = -1;
+	const struct ss_token *when = NULL;
+
+	for (int j = 3; j < req->argc; j++) {
+		const struct ss_token *t = &req->argv[j];
+		int u = -1;
+		for (int k = 0; k < 4; k++)
+			if (word_is(t, units[k]))
+				u = k;
+		if (word_is(t, "NX") && !*xx)
+			*nx = 1;
+		else if (word_is(t, "XX") && !*nx)
+			*xx = 1;
+		else if (word_is(t, "GET"))
+			*get = 1;
+		else if (word_is(t, "KEEPTTL") && unit < 0)
+			*keepttl = 1;
+		else if (u >= 0 && j + 1 < req->argc && !*keepttl && (unit < 0 || unit == u))
+			unit = u, when = &req->argv[++j];
+		else
+			return SYNTAX;
+	}
+	return when ? ref_expiry(z, when, unit, expire, msg, msz, "set") : NULL;
+}
+
 /* SET ('S'), SETNX ('N'), GETSET ('G'), SETEX ('E'), PSETEX ('P'). */
 static void ref_set(struct fz *z, const struct ss_request *req, struct expect *x, int what)
 {
-	static const char *const units[] = {"EX", "PX", "EXAT", "PXAT"};
 	const struct ss_token *k = &req->argv[1];
 	const struct ss_token *v = &req->argv[what == 'E' || what == 'P' ? 3 : 2];
-	int nx = 0, xx = 0, get = 0, keepttl = 0, have_exp = 0;
+	int nx = 0, xx = 0, get = 0, keepttl = 0;
 	int64_t expire = 0;
 	char msg[64];
-	const char *why = key_err(k);
+	const char *why = NULL;
 
+	if (what == 'S')
+		why = ref_set_opts(z, req, &nx, &xx, &get, &keepttl, &expire, msg, sizeof msg);
+	if (!why)
+		why = key_err(k);
 	if (!why)
 		why = val_err(v);
 	if (!why && (what == 'E' || what == 'P'))
 		why = ref_expiry(z, &req->argv[2], what == 'E' ? 0 : 1, &expire, msg, sizeof msg,
 				 what == 'E' ? "setex" : "psetex");
-	for (int i = 3; what == 'S' && i < req->argc && !why; i++) {
-		const struct ss_token *t = &req->argv[i];
-		int u = -1;
-		for (int j = 0; j < 4; j++)
-			if (word_is(t, units[j]))
-				u = j;
-		if (u >= 0) {
-			if (have_exp || keepttl || i + 1 >= req->argc)
-				why = SYNTAX;
-			else
-				why = ref_expiry(z, &req->argv[++i], u, &expire, msg, sizeof msg,
-						 "set");
-			have_exp = 1;
-		} else if (word_is(t, "NX") && !xx) {
-			nx = 1;
-		} else if (word_is(t, "XX") && !nx) {
-			xx = 1;
-		} else if (word_is(t, "GET")) {
-			get = 1;
-		} else if (word_is(t, "KEEPTTL") && !have_exp) {
-			keepttl = 1;
-		} else {
-			why = SYNTAX;
-		}
-	}
 	if (why)
 		return r_fail(x, why);
 	ref_do_set(z, x, k, v, nx || what == 'N', xx, get || what == 'G', keepttl, expire,
@@ -1613,7 +1716,6 @@ static void ref_hello(struct fconn *c, const struct ss_request *req,
 {
 	long long proto = c->resp;
 	int i = 1;
-	char word[130];
 
 	if (req->argc > 1) {
 		if (!ref_ll(req->argv[1].p, req->argv[1].n, &proto))
@@ -1634,13 +1736,8 @@ static void ref_hello(struct fconn *c, const struct ss_request *req,
 					return r_fail(x, "ERR Client names cannot contain spaces, "
 							 "newlines or special characters.");
 		} else {
-			size_t n = req->argv[i].n < 128 ? req->argv[i].n : 128;
-			for (size_t k = 0; k < n; k++) {
-				unsigned char b = (unsigned char)req->argv[i].p[k];
-				word[k] = b >= 0x20 && b < 0x7f ? (char)b : '?';
-			}
-			word[n] = '\0';
-			r_errf(&x->want, "ERR Syntax error in HELLO option '%s'", word);
+			r_errf(&x->want, "ERR Syntax error in HELLO option '%.*s'",
+			       (int)echo_len(&req->argv[i], 900), req->argv[i].p);
 			return;
 		}
 	}
@@ -1665,10 +1762,14 @@ static void ref_hello(struct fconn *c, const struct ss_request *req,
 
 static int watch_broken(struct fz *z, const struct fconn *c)
 {
+	if (c->nwatch && z->failures != c->watch_failures)
+		return 1;
 	for (size_t i = 0; i < c->nwatch; i++) {
 		struct cur cur;
+		const struct fwatched *w = reg_find(z, c->watch[i].name, c->watch[i].nlen);
 		ref_current_raw(z, c->watch[i].name, c->watch[i].nlen, &cur);
-		if (cur.rev != c->watch[i].rev)
+		fz_check(w, "the model lost a watched name");
+		if (cur.rev != c->watch[i].rev || w->touched > c->watch[i].at)
 			return 1;
 	}
 	return 0;
@@ -1748,7 +1849,7 @@ static void ref_watch(struct fz *z, struct fconn *c, const struct ss_request *re
 		struct cur cur;
 		ref_current(z, &req->argv[i], &cur);
 		x->watch[x->nwatch++] = (struct fwatch){dup_bytes(req->argv[i].p, req->argv[i].n),
-							 req->argv[i].n, cur.rev};
+							 req->argv[i].n, cur.rev, z->rev};
 	}
 	p_ok(&x->want, x->ver);
 }
@@ -1781,7 +1882,7 @@ static const struct mcmd cp_cmds[] = {
 /* The Redis commands the model covers (RESP only; found before those). */
 static const struct mcmd redis_cmds[] = {
 	{"PING", 'p', 0, 1, QUEUE},    {"ECHO", 'e', 1, 1, QUEUE},     {"HELLO", 'h', 0, 6, REFUSE},
-	{"RESET", 'r', 0, 0, NOW},     {"GET", 'g', 1, 1, QUEUE},      {"SET", 'S', 2, 8, QUEUE},
+	{"RESET", 'r', 0, 0, NOW},     {"GET", 'g', 1, 1, QUEUE},      {"SET", 'S', 2, MANY, QUEUE},
 	{"SETNX", 'N', 2, 2, QUEUE},   {"GETSET", 'G', 2, 2, QUEUE},   {"SETEX", 'E', 3, 3, QUEUE},
 	{"PSETEX", 'P', 3, 3, QUEUE},  {"GETDEL", 'x', 1, 1, QUEUE},   {"MGET", 'M', 1, MANY, QUEUE},
 	{"DEL", 'd', 1, MANY, QUEUE},  {"UNLINK", 'd', 1, MANY, QUEUE}, {"EXISTS", 'X', 1, MANY, QUEUE},
@@ -1814,19 +1915,13 @@ static void ref_unknown(const struct ss_request *req, struct expect *x)
 	struct want m = {0};
 
 	w_put(&m, "ERR unknown command '", 21);
-	for (size_t k = 0; k < req->argv[0].n && k < 128; k++) {
-		unsigned char b = (unsigned char)req->argv[0].p[k];
-		w_put(&m, b >= 0x20 && b < 0x7f ? (const char *)&req->argv[0].p[k] : "?", 1);
-	}
+	w_put(&m, req->argv[0].p, echo_len(&req->argv[0], 128));
 	w_put(&m, "', with args beginning with: ", 29);
 	size_t n = 0;
 	for (int i = 1; i < req->argc && n < 128; i++) {
-		size_t room = 128 - n, len = req->argv[i].n < room ? req->argv[i].n : room;
+		size_t len = echo_len(&req->argv[i], 128 - n);
 		w_put(&m, "'", 1);
-		for (size_t k = 0; k < len; k++) {
-			unsigned char b = (unsigned char)req->argv[i].p[k];
-			w_put(&m, b >= 0x20 && b < 0x7f ? (const char *)&req->argv[i].p[k] : "?", 1);
-		}
+		w_put(&m, req->argv[i].p, len);
 		w_put(&m, "' ", 2);
 		n += len + 3;
 	}
@@ -2319,7 +2414,8 @@ static void absorb(struct fz *z, struct fconn *c, size_t nops0, int exec, const 
 	z->rev = rev;
 }
 
-static void apply_effects(struct fconn *c, struct expect *x, const struct ss_request *req)
+static void apply_effects(struct fz *z, struct fconn *c, struct expect *x,
+			  const struct ss_request *req)
 {
 	if (x->eff & E_CLEAR_MULTI) {
 		for (size_t i = 0; i < c->nqueued; i++) {
@@ -2331,8 +2427,10 @@ static void apply_effects(struct fconn *c, struct expect *x, const struct ss_req
 		c->multi = c->multi_error = c->multi_loose = 0;
 	}
 	if (x->eff & E_CLEAR_WATCH) {
-		for (size_t i = 0; i < c->nwatch; i++)
+		for (size_t i = 0; i < c->nwatch; i++) {
+			reg_unwatch(z, c->watch[i].name, c->watch[i].nlen);
 			free(c->watch[i].name);
+		}
 		c->nwatch = 0;
 	}
 	if (x->eff & E_MULTI)
@@ -2355,7 +2453,10 @@ static void apply_effects(struct fconn *c, struct expect *x, const struct ss_req
 		c->multi_loose |= x->loose_queue;
 	}
 	if (x->eff & E_WATCH) {
+		if (c->nwatch == 0)
+			c->watch_failures = z->failures;
 		for (size_t i = 0; i < x->nwatch; i++) {
+			reg_watch(z, x->watch[i].name, x->watch[i].nlen);
 			if (c->nwatch == c->wcap) {
 				c->wcap = c->wcap ? 2 * c->wcap : 8;
 				c->watch = fz_realloc(c->watch, c->wcap * sizeof(*c->watch));
@@ -2470,7 +2571,7 @@ static void check_execute(struct fz *z, struct fconn *c, const struct ss_request
 		break;
 	}
 	push_shape(c, x.shape);
-	apply_effects(c, &x, req);
+	apply_effects(z, c, &x, req);
 out:
 	expect_free(&x);
 }
@@ -2901,6 +3002,8 @@ static void commit(struct fz *z)
 		/* The commit hook of the staged state, as the server's; then
 		 * the revisions: acknowledged, or (refused) handed out again. */
 		ss_pending_done(&z->pending, b, written);
+		if (!written)
+			z->failures++; /* its revisions are handed out again */
 		if (written)
 			z->rev_durable = z->rev;
 		else
@@ -3225,11 +3328,11 @@ static void check_leftover(struct fz *z, const struct fconn *c)
 		 fr_names[fr], show(0, p, n < 200 ? n : 200));
 }
 
-static void conn_free(struct fconn *c)
+static void conn_free(struct fz *z, struct fconn *c)
 {
 	struct expect x = {.eff = E_CLEAR_MULTI | E_CLEAR_WATCH};
 
-	apply_effects(c, &x, NULL);
+	apply_effects(z, c, &x, NULL);
 	free(c->queue);
 	free(c->watch);
 	ss_session_free(&c->s);
@@ -3359,10 +3462,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(z->owed);
 	free(z->cursors);
 	hist_free(z);
+	/* The sessions first: they unwatch their keys in the staged state. */
+	for (int k = 0; k < NCONN; k++)
+		conn_free(z, &z->conns[k]);
+	fz_check(z->nreg == 0, "%zu names still watched after every connection ended", z->nreg);
+	free(z->reg);
 	ss_pending_free(&z->pending);
 	fz_map_free(&z->model);
 	fz_map_free(&z->doubt);
-	for (int k = 0; k < NCONN; k++)
-		conn_free(&z->conns[k]);
 	return 0;
 }
