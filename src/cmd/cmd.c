@@ -114,7 +114,9 @@ void ss_cmd_current(struct ss_cmd_env *env, const char *name, size_t nlen, struc
 	c->value = NULL;
 	c->vlen = 0;
 	c->esc = 0;
+	c->staged = 0;
 	if (ss_pending_get(env->pending, name, nlen, &st)) {
+		c->staged = 1;
 		/* A staged SET may expire before it is applied; then it acts
 		 * as a DEL (store.h), and so it counts as absent now. */
 		if (st.rev && !(st.expire_ms && st.expire_ms <= env->now_ms)) {
@@ -854,6 +856,10 @@ int ss_cmd_render(const struct ss_proto *proto, int kind, uint64_t num, const ch
 int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_batch *b, const struct ss_op *op,
 		    struct ss_buf *out)
 {
+	/* Only a reply-only op has bytes, in aux (which may be unallocated
+	 * when none has any); a record's name is in buf. */
+	if (op->type != SS_OP_REPLY || op->nlen == 0)
+		return ss_cmd_render(proto, op->reply, op->rev, NULL, 0, out);
 	return ss_cmd_render(proto, op->reply, op->rev, b->aux + op->name_off, op->nlen, out);
 }
 

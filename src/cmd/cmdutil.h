@@ -53,6 +53,7 @@ struct ss_cmd_cur {
 	const char *value; /* escaped (record.h) if esc */
 	size_t vlen;
 	int esc;
+	int staged;        /* found in the staged state, not (only) the table */
 	struct ss_entry e; /* holds a value read from the table */
 };
 void ss_cmd_current(struct ss_cmd_env *env, const char *name, size_t nlen, struct ss_cmd_cur *c);

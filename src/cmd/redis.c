@@ -168,6 +168,20 @@ static enum ss_cmd_status write_reply(struct ss_cmd_env *env, struct ss_record *
 	return st;
 }
 
+/* An error decided against the staged state (INCR of a value another
+ * connection staged): like a CONFLICT, it waits for that state to be
+ * durable, since a failed write could take the value back. (One decided
+ * against the table's durable value answers at once.) */
+static enum ss_cmd_status staged_error(struct ss_cmd_env *env, const char *msg)
+{
+	char line[256];
+	int n = snprintf(line, sizeof line, "-%s\r\n", msg);
+
+	if (env->rejected)
+		(*env->rejected)++;
+	return ss_cmd_stage_reply(env, SS_REPLY_RAW, 0, line, (size_t)n);
+}
+
 /* An answer decided now that writes nothing: an integer. */
 static enum ss_cmd_status answer_int(struct ss_cmd_env *env, long long v)
 {
@@ -1050,10 +1064,12 @@ static enum ss_cmd_status incr(const struct ss_request *req, struct ss_cmd_env *
 	if (c.rev) {
 		size_t olen = ss_cmd_cur_value(&c, old);
 		if (parse_ll(old, olen, &v) < 0)
-			return fail(env, out, NOT_INT);
+			why = NOT_INT;
 	}
-	if ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by))
-		return fail(env, out, "ERR increment or decrement would overflow");
+	if (!why && ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by)))
+		why = "ERR increment or decrement would overflow";
+	if (why)
+		return c.staged ? staged_error(env, why) : fail(env, out, "%s", why);
 	v += by;
 	int len = snprintf(num, sizeof num, "%lld", v);
 	struct ss_record r = set_rec(&req->argv[1], num, (size_t)len, c.expire_ms);
@@ -1594,7 +1610,8 @@ static enum ss_cmd_status r_flush(const struct ss_request *req, struct ss_cmd_en
 			goto out;
 	if (ss_pending_each_name(env->pending, add_name, &l) < 0)
 		goto out;
-	qsort_r(l.v, l.n, sizeof(*l.v), cmp_name, ss_buf_head(&l.bytes));
+	if (l.n > 1)
+		qsort_r(l.v, l.n, sizeof(*l.v), cmp_name, ss_buf_head(&l.bytes));
 	if (l.n && !(rs = malloc(l.n * sizeof(*rs))))
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {
