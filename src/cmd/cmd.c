@@ -32,11 +32,6 @@
 #include "proto/resp.h"
 #include "statestored/limits.h"
 
-/* The reply primitives' result as a status. */
-static enum ss_cmd_status replied(int rc)
-{
-	return rc < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
-}
 
 enum ss_cmd_status ss_cmd_error(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt, ...)
 {
@@ -50,7 +45,7 @@ enum ss_cmd_status ss_cmd_error(struct ss_cmd_env *env, struct ss_buf *out, cons
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return replied(env->proto->error(out, msg));
+	return ss_cmd_replied(env->proto->error(out, msg));
 }
 
 const char *ss_cmd_echo(const struct ss_token *t, char *buf, size_t max)
@@ -255,7 +250,7 @@ static int expiry(const struct ss_cmd_env *env, const struct ss_token *t, int64_
 	return 0;
 }
 
-static struct ss_record set_record(const struct ss_token *name, const char *value, size_t vlen,
+struct ss_record ss_cmd_set_record(const struct ss_token *name, const char *value, size_t vlen,
 				   int64_t expire_ms)
 {
 	struct ss_record r = {
@@ -283,7 +278,7 @@ static enum ss_cmd_status cmd_set(const struct ss_request *req, struct ss_cmd_en
 		return ss_cmd_error(env, out, "%s", why);
 	if (expiry(env, req->argc == 4 ? &req->argv[3] : NULL, &expire_ms) < 0)
 		return ss_cmd_error(env, out, "invalid ttl");
-	struct ss_record r = set_record(&req->argv[1], req->argv[2].p, req->argv[2].n, expire_ms);
+	struct ss_record r = ss_cmd_set_record(&req->argv[1], req->argv[2].p, req->argv[2].n, expire_ms);
 	return stage(env, &r, SS_REPLY_OK);
 }
 
@@ -329,11 +324,11 @@ static enum ss_cmd_status cmd_cas(const struct ss_request *req, struct ss_cmd_en
 	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (c.rev != want)
 		return ss_cmd_stage_reply(env, SS_REPLY_CONFLICT, c.rev, NULL, 0);
-	struct ss_record r = set_record(&req->argv[1], req->argv[3].p, req->argv[3].n, expire_ms);
+	struct ss_record r = ss_cmd_set_record(&req->argv[1], req->argv[3].p, req->argv[3].n, expire_ms);
 	return stage(env, &r, SS_REPLY_OK_REV);
 }
 
-static int cmp_token(const void *a, const void *b)
+int ss_cmd_cmp_tokens(const void *a, const void *b)
 {
 	const struct ss_token *x = *(const struct ss_token *const *)a;
 	const struct ss_token *y = *(const struct ss_token *const *)b;
@@ -354,9 +349,9 @@ static int duplicate_name(const struct ss_request *req, int first, int step, siz
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		v[i] = &req->argv[first + (int)i * step];
-	qsort(v, n, sizeof(*v), cmp_token);
+	qsort(v, n, sizeof(*v), ss_cmd_cmp_tokens);
 	for (size_t i = 1; i < n && !dup; i++)
-		dup = cmp_token(&v[i - 1], &v[i]) == 0;
+		dup = ss_cmd_cmp_tokens(&v[i - 1], &v[i]) == 0;
 	free(v);
 	return dup;
 }
@@ -409,7 +404,7 @@ static enum ss_cmd_status multi_commit(const struct ss_request *req, struct ss_c
 		return SS_CMD_NOMEM;
 	for (size_t k = 0; k < n; k++) {
 		const struct ss_token *v = &req->argv[1 + (int)k * step + step - 1];
-		rs[k] = set_record(&req->argv[1 + (int)k * step], v->p, v->n, 0);
+		rs[k] = ss_cmd_set_record(&req->argv[1 + (int)k * step], v->p, v->n, 0);
 	}
 	st = ss_cmd_stage(env, rs, n, SS_REPLY_OK_REV);
 	free(rs);
@@ -504,7 +499,7 @@ static enum ss_cmd_status cmd_rollback(const struct ss_request *req, struct ss_c
 	/* The old value comes back as a new revision, keeping the expiry
 	 * the checkpoint has now: every holder of an older revision is
 	 * fenced. */
-	struct ss_record r = set_record(&req->argv[1], value, vlen, c.expire_ms);
+	struct ss_record r = ss_cmd_set_record(&req->argv[1], value, vlen, c.expire_ms);
 	enum ss_cmd_status st = stage(env, &r, SS_REPLY_OK_REV);
 	free(value);
 	return st;
@@ -539,7 +534,7 @@ static enum ss_cmd_status cmd_get(const struct ss_request *req, struct ss_cmd_en
 	if (!read_entry(req, env, out, &e, &found, &st))
 		return st;
 	if (!found)
-		return replied(env->proto->null(out));
+		return ss_cmd_replied(env->proto->null(out));
 	/* Only a log written before NULL was refused can hold it: say so,
 	 * rather than let the checkpoint read back as missing. */
 	if (reserved_value(e.value, e.vlen))
@@ -547,7 +542,7 @@ static enum ss_cmd_status cmd_get(const struct ss_request *req, struct ss_cmd_en
 				 "the stored value is 'NULL', which reads as missing; set it again");
 	if (!env->proto->resp && !ss_cmd_text_safe(e.value, e.vlen))
 		return ss_cmd_error(env, out, "%s", SS_NOT_TEXT);
-	return replied(env->proto->value(out, e.value, e.vlen));
+	return ss_cmd_replied(env->proto->value(out, e.value, e.vlen));
 }
 
 static enum ss_cmd_status cmd_ttl(const struct ss_request *req, struct ss_cmd_env *env,
@@ -566,7 +561,7 @@ static enum ss_cmd_status cmd_ttl(const struct ss_request *req, struct ss_cmd_en
 		secs = -1;
 	else /* rounded up: an entry with 1 ms left still has "1" second */
 		secs = (e.expire_ms - env->now_ms + 999) / 1000;
-	return replied(env->proto->integer(out, secs));
+	return ss_cmd_replied(env->proto->integer(out, secs));
 }
 
 static enum ss_cmd_status cmd_getrev(const struct ss_request *req, struct ss_cmd_env *env,
@@ -579,10 +574,10 @@ static enum ss_cmd_status cmd_getrev(const struct ss_request *req, struct ss_cmd
 	if (!read_entry(req, env, out, &e, &found, &st))
 		return st;
 	if (!found)
-		return replied(env->proto->null(out));
+		return ss_cmd_replied(env->proto->null(out));
 	if (!env->proto->resp && !ss_cmd_text_safe(e.value, e.vlen))
 		return ss_cmd_error(env, out, "%s", SS_NOT_TEXT);
-	return replied(env->proto->rev_value(out, e.rev, e.value, e.vlen));
+	return ss_cmd_replied(env->proto->rev_value(out, e.rev, e.value, e.vlen));
 }
 
 int ss_cmd_parse_count(const struct ss_token *t, uint64_t max, uint64_t *out)
@@ -638,7 +633,7 @@ static enum ss_cmd_status cmd_ping(const struct ss_request *req, struct ss_cmd_e
 	(void)req;
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
-	return replied(env->proto->status(out, "PONG"));
+	return ss_cmd_replied(env->proto->status(out, "PONG"));
 }
 
 static enum ss_cmd_status cmd_quit(const struct ss_request *req, struct ss_cmd_env *env,
@@ -725,7 +720,8 @@ const struct ss_cmd *ss_cmd_lookup(const struct ss_token *name)
 }
 
 /* Redis's error for a command it does not know, with the arguments it
- * echoes (control bytes shown as '?'). */
+ * echoes (as Redis: the bytes as they are; the writer makes CR and LF
+ * spaces). */
 static enum ss_cmd_status unknown_resp(const struct ss_request *req, struct ss_cmd_env *env,
 				       struct ss_buf *out)
 {
@@ -756,6 +752,13 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 	if (!cmd)
 		cmd = ss_cmd_lookup(&req->argv[0]);
 	int queueing = env->proto->resp && env->client && env->client->multi && !env->exec;
+	if (!env->proto->resp && env->client && env->client->multi && !env->exec) {
+		/* A text request cannot be queued (its replies would be text
+		 * inside a RESP array): refused, and the EXEC aborts. */
+		env->client->multi_error = 1;
+		return ss_cmd_error(env, out, "a text request inside a RESP MULTI: EXEC or DISCARD "
+					      "first");
+	}
 	if (!cmd) {
 		char name[65];
 		if (queueing)

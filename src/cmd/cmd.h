@@ -34,6 +34,7 @@ struct ss_client_state {
 	struct ss_buf queue;
 	size_t nqueued, queued_args;
 	struct ss_buf watched;
+	size_t nwatched;
 	struct ss_pending *watch_registry; /* where its watches are registered */
 	uint64_t watch_failures;           /* its failures count at the first WATCH */
 	uint64_t rand;                     /* RANDOMKEY's state */

@@ -15,6 +15,18 @@
 enum ss_cmd_status ss_cmd_error(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The status of a reply the handler appended: rc is the appends' result. */
+static inline enum ss_cmd_status ss_cmd_replied(int rc)
+{
+	return rc < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
+}
+
+/* RESP only: an error reply whose text starts with its own code ("ERR
+ * ...", "WRONGPASS ...", "NOPROTO ..."); counted, held while earlier
+ * replies are owed, as ss_cmd_error. */
+enum ss_cmd_status ss_cmd_fail(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Copies at most max bytes of t into buf (max + 1 bytes) for an error
  * message, printable bytes only ('?' for the others): a reply line must
  * never carry a '\r', a NUL or other control bytes a client sent. Returns
@@ -62,11 +74,21 @@ size_t ss_cmd_cur_value(const struct ss_cmd_cur *c, char *buf);
 
 /* Stages n records (one revision, one group when n > 1) whose last op
  * answers with reply (0: none), or a reply-only op. SS_CMD_STAGED, or
- * SS_CMD_NOMEM with nothing staged. */
+ * SS_CMD_NOMEM with nothing staged (inside EXEC, whose rollback takes
+ * back what the transaction staged, a failed reply may leave the records:
+ * EXEC rewinds them). */
 enum ss_cmd_status ss_cmd_stage(struct ss_cmd_env *env, struct ss_record *rs, size_t n,
 				int reply);
 enum ss_cmd_status ss_cmd_stage_reply(struct ss_cmd_env *env, int reply, uint64_t rev,
 				      const char *p, size_t n);
+
+/* A SET record of name and value (raw bytes), expiring at expire_ms (0:
+ * never); the revision and commit time are ss_cmd_stage's. */
+struct ss_record ss_cmd_set_record(const struct ss_token *name, const char *value, size_t vlen,
+				   int64_t expire_ms);
+
+/* qsort's comparison of two struct ss_token pointers, by bytes. */
+int ss_cmd_cmp_tokens(const void *a, const void *b);
 
 /* NULL, or why a write that adds is refused now (--quota-bytes). */
 const char *ss_cmd_check_quota(const struct ss_cmd_env *env);

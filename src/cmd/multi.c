@@ -35,6 +35,8 @@
 #include "statestored/limits.h"
 
 #define EXECABORT "EXECABORT Transaction discarded because of previous errors."
+/* Keys one connection may watch at once. */
+#define SS_WATCH_MAX 10000
 
 static void clear_multi(struct ss_client_state *c)
 {
@@ -61,12 +63,36 @@ static void clear_watch(struct ss_client_state *c)
 	}
 	ss_buf_consume(&c->watched, ss_buf_size(&c->watched));
 	ss_buf_shrink(&c->watched, 4096);
+	c->nwatched = 0;
+}
+
+/* Whether c watches name already. Linear: a connection watches at most
+ * SS_WATCH_MAX keys. */
+static int watching(const struct ss_client_state *c, const char *name, uint32_t nlen)
+{
+	const char *p = ss_buf_head(&c->watched), *end = p + ss_buf_size(&c->watched);
+
+	while (p < end) {
+		uint32_t n;
+		memcpy(&n, p + 16, 4);
+		if (n == nlen && memcmp(p + WATCH_HDR, name, n) == 0)
+			return 1;
+		p += WATCH_HDR + n;
+	}
+	return 0;
+}
+
+/* A transaction is over (EXEC, DISCARD, an abort): its queue and its
+ * watches go. */
+static void end_multi(struct ss_client_state *c)
+{
+	clear_multi(c);
+	clear_watch(c);
 }
 
 void ss_multi_reset(struct ss_client_state *c)
 {
-	clear_multi(c);
-	clear_watch(c);
+	end_multi(c);
 	ss_buf_free(&c->queue);
 	ss_buf_free(&c->watched);
 }
@@ -77,15 +103,6 @@ static enum ss_cmd_status simple(struct ss_cmd_env *env, struct ss_buf *out, con
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	return ss_resp_simple(out, s) < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
-}
-
-static enum ss_cmd_status refuse(struct ss_cmd_env *env, struct ss_buf *out, const char *msg)
-{
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	if (env->rejected)
-		(*env->rejected)++;
-	return ss_resp_err(out, msg) < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
 }
 
 enum ss_cmd_status ss_multi_queue(const struct ss_request *req, const struct ss_cmd *cmd,
@@ -156,7 +173,7 @@ enum ss_cmd_status ss_cmd_multi(const struct ss_request *req, struct ss_cmd_env 
 {
 	(void)req;
 	if (env->client->multi)
-		return refuse(env, out, "ERR MULTI calls can not be nested");
+		return ss_cmd_fail(env, out, "%s", "ERR MULTI calls can not be nested");
 	enum ss_cmd_status st = simple(env, out, "OK");
 	if (st == SS_CMD_REPLIED)
 		env->client->multi = 1;
@@ -168,11 +185,10 @@ enum ss_cmd_status ss_cmd_discard(const struct ss_request *req, struct ss_cmd_en
 {
 	(void)req;
 	if (!env->client->multi)
-		return refuse(env, out, "ERR DISCARD without MULTI");
+		return ss_cmd_fail(env, out, "%s", "ERR DISCARD without MULTI");
 	enum ss_cmd_status st = simple(env, out, "OK");
 	if (st == SS_CMD_REPLIED) {
-		clear_multi(env->client);
-		clear_watch(env->client);
+		end_multi(env->client);
 	}
 	return st;
 }
@@ -183,10 +199,10 @@ enum ss_cmd_status ss_cmd_watch(const struct ss_request *req, struct ss_cmd_env 
 	struct ss_client_state *c = env->client;
 
 	if (c->multi)
-		return refuse(env, out, "ERR WATCH inside MULTI is not allowed");
+		return ss_cmd_fail(env, out, "%s", "ERR WATCH inside MULTI is not allowed");
 	for (int i = 1; i < req->argc; i++)
 		if (req->argv[i].n == 0 || req->argv[i].n > SS_NAME_MAX)
-			return refuse(env, out, req->argv[i].n ? "ERR key is longer than 512 bytes"
+			return ss_cmd_fail(env, out, "%s", req->argv[i].n ? "ERR key is longer than 512 bytes"
 							       : "ERR empty keys are not supported");
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
@@ -197,6 +213,11 @@ enum ss_cmd_status ss_cmd_watch(const struct ss_request *req, struct ss_cmd_env 
 	for (int i = 1; i < req->argc; i++) {
 		struct ss_cmd_cur cur;
 		uint32_t n = (uint32_t)req->argv[i].n;
+		if (watching(c, req->argv[i].p, n))
+			continue; /* as Redis: a key is watched once */
+		if (c->nwatched >= SS_WATCH_MAX)
+			return ss_cmd_fail(env, out, "%s",
+					   "ERR too many watched keys: at most 10000 per connection");
 		char *w = ss_buf_space(&c->watched, WATCH_HDR + n);
 		if (!w || ss_pending_watch(env->pending, req->argv[i].p, n) < 0)
 			return SS_CMD_NOMEM; /* the keys watched so far stay watched */
@@ -206,6 +227,7 @@ enum ss_cmd_status ss_cmd_watch(const struct ss_request *req, struct ss_cmd_env 
 		memcpy(w + 16, &n, 4);
 		memcpy(w + WATCH_HDR, req->argv[i].p, n);
 		ss_buf_commit(&c->watched, WATCH_HDR + n);
+		c->nwatched++;
 	}
 	return ss_resp_simple(out, "OK") < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED;
 }
@@ -265,20 +287,18 @@ enum ss_cmd_status ss_cmd_exec(const struct ss_request *req, struct ss_cmd_env *
 
 	(void)req;
 	if (!c->multi)
-		return refuse(env, out, "ERR EXEC without MULTI");
+		return ss_cmd_fail(env, out, "%s", "ERR EXEC without MULTI");
 	if (c->multi_error) {
-		enum ss_cmd_status r = refuse(env, out, EXECABORT);
+		enum ss_cmd_status r = ss_cmd_fail(env, out, "%s", EXECABORT);
 		if (r == SS_CMD_REPLIED) {
-			clear_multi(c);
-			clear_watch(c);
+			end_multi(c);
 		}
 		return r;
 	}
 	if (ops_needed(c) > SS_GROUP_MAX) {
-		enum ss_cmd_status r = refuse(env, out, "ERR transaction too large for one log group");
+		enum ss_cmd_status r = ss_cmd_fail(env, out, "%s", "ERR transaction too large for one log group");
 		if (r == SS_CMD_REPLIED) {
-			clear_multi(c);
-			clear_watch(c);
+			end_multi(c);
 		}
 		return r;
 	}
@@ -287,8 +307,7 @@ enum ss_cmd_status ss_cmd_exec(const struct ss_request *req, struct ss_cmd_env *
 	if (watch_broken(env)) {
 		st = ss_cmd_stage_reply(env, SS_REPLY_NIL_ARRAY, 0, NULL, 0);
 		if (st == SS_CMD_STAGED) {
-			clear_multi(c);
-			clear_watch(c);
+			end_multi(c);
 		}
 		return st;
 	}
@@ -300,11 +319,23 @@ enum ss_cmd_status ss_cmd_exec(const struct ss_request *req, struct ss_cmd_env *
 	x.exec = &xb;
 	x.may_reply = 1;
 	size_t pos = 0;
-	for (size_t i = 0; i < c->nqueued && st != SS_CMD_NOMEM; i++) {
+	int too_big = 0;
+	for (size_t i = 0; i < c->nqueued && st != SS_CMD_NOMEM && !too_big; i++) {
 		next_queued(c, &pos, &q);
 		enum ss_cmd_status r = q.nomem ? SS_CMD_NOMEM : ss_cmd_execute(&q, &x, &xb);
 		if (r == SS_CMD_NOMEM)
 			st = r;
+		too_big = ss_buf_size(&xb) > SS_OUTBUF_MAX;
+	}
+	if (too_big) {
+		/* Its replies would pass 64 MiB: none of it is staged. */
+		ss_pending_rewind(env->pending, env->batch, &pm);
+		ss_batch_rewind(env->batch, &bm);
+		ss_request_free(&q);
+		ss_buf_free(&xb);
+		end_multi(c);
+		return ss_cmd_fail(env, out, "%s",
+				   "ERR the transaction's reply would pass 64 MiB: nothing was applied");
 	}
 	if (st != SS_CMD_NOMEM) {
 		char hdr[24];
@@ -319,8 +350,7 @@ enum ss_cmd_status ss_cmd_exec(const struct ss_request *req, struct ss_cmd_env *
 		ss_pending_rewind(env->pending, env->batch, &pm);
 		ss_batch_rewind(env->batch, &bm);
 	} else {
-		clear_multi(c);
-		clear_watch(c);
+		end_multi(c);
 	}
 	ss_request_free(&q);
 	ss_buf_free(&xb);

@@ -51,13 +51,36 @@ static struct ss_watched **watch_slot(const struct ss_pending *p, const char *na
 	return w;
 }
 
+/* Doubles the watch hash once it holds two names a bucket, so a chain
+ * stays short however many names are watched. */
+static int watch_grow(struct ss_pending *p)
+{
+	size_t nb = p->watch_buckets ? 2 * p->watch_buckets : 256;
+	struct ss_watched **t;
+
+	if (p->watch && p->nwatch < 2 * p->watch_buckets)
+		return 0;
+	if (!(t = calloc(nb, sizeof(*t))))
+		return p->watch ? 0 : -1; /* longer chains, still correct */
+	for (size_t i = 0; i < p->watch_buckets; i++) {
+		while (p->watch[i]) {
+			struct ss_watched *w = p->watch[i];
+			p->watch[i] = w->next;
+			size_t h = hash_name(w->name, w->nlen) & (nb - 1);
+			w->next = t[h];
+			t[h] = w;
+		}
+	}
+	free(p->watch);
+	p->watch = t;
+	p->watch_buckets = nb;
+	return 0;
+}
+
 int ss_pending_watch(struct ss_pending *p, const char *name, size_t nlen)
 {
-	if (!p->watch) {
-		p->watch_buckets = 256;
-		if (!(p->watch = calloc(p->watch_buckets, sizeof(*p->watch))))
-			return -1;
-	}
+	if (watch_grow(p) < 0)
+		return -1;
 	struct ss_watched **slot = watch_slot(p, name, nlen);
 	if (*slot) {
 		(*slot)->refs++;

@@ -110,7 +110,6 @@ int ss_pending_put(struct ss_pending *p, const struct ss_batch *b, size_t op, co
  * runs): the state before it shows again. name is that put's. */
 void ss_pending_pop(struct ss_pending *p, const char *name, size_t nlen);
 
-/* b ended: written 1 (applied) or 0 (its write failed). */
 /* Calls fn with the name of every staged record (a name may come more
  * than once), raw bytes valid only during the call; stops at fn's -1 and
  * returns it, else 0. */
@@ -130,6 +129,7 @@ void ss_pending_mark(struct ss_pending *p, const struct ss_batch *b, struct ss_p
 void ss_pending_rewind(struct ss_pending *p, const struct ss_batch *b,
 		       const struct ss_pending_mark *m);
 
+/* b ended: written 1 (applied) or 0 (its write failed). */
 void ss_pending_done(struct ss_pending *p, const struct ss_batch *b, int written);
 
 #endif

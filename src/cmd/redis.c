@@ -36,7 +36,6 @@
 
 static int ver(const struct ss_cmd_env *env) { return env->proto->resp; }
 
-static enum ss_cmd_status replied(int rc) { return rc < 0 ? SS_CMD_NOMEM : SS_CMD_REPLIED; }
 
 /* A reply built from several appends, rc their ORed results: on a failure
  * everything after before goes, so no partial reply is ever sent. */
@@ -49,11 +48,7 @@ static enum ss_cmd_status finish(struct ss_buf *out, size_t before, int rc)
 	return SS_CMD_REPLIED;
 }
 
-/* An error reply whose text starts with its own code (Redis's "-WRONGPASS
- * ...", "-NOPROTO ..."); counted, and held while earlier replies are owed. */
-static enum ss_cmd_status fail(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static enum ss_cmd_status fail(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt, ...)
+enum ss_cmd_status ss_cmd_fail(struct ss_cmd_env *env, struct ss_buf *out, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -65,10 +60,14 @@ static enum ss_cmd_status fail(struct ss_cmd_env *env, struct ss_buf *out, const
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	return replied(ss_resp_err(out, msg));
+	return ss_cmd_replied(ss_resp_err(out, msg));
 }
 
 #define NOT_INT "ERR value is not an integer or out of range"
+/* No reply is built past SS_OUTBUF_MAX: a request of 27 KB (MGET of one
+ * 64 KiB key 3,000 times) would otherwise make the daemon allocate
+ * hundreds of megabytes. */
+#define TOO_BIG "ERR the reply would pass 64 MiB: ask for fewer keys"
 #define SYNTAX "ERR syntax error"
 
 /* Redis's integers: an optional '-', then digits without a leading zero
@@ -138,12 +137,6 @@ static const char *check_pairs(const struct ss_request *req, int first, int step
 	return why;
 }
 
-static struct ss_record set_rec(const struct ss_token *k, const char *v, size_t vlen,
-				int64_t expire_ms)
-{
-	return (struct ss_record){.type = SS_REC_SET, .name = k->p, .nlen = k->n, .value = v,
-				  .vlen = vlen, .expire_ms = expire_ms};
-}
 
 static struct ss_record del_rec(const struct ss_token *k)
 {
@@ -212,8 +205,10 @@ static int64_t when(const struct ss_cmd_env *env, long long v, enum unit u)
 		ms = v;
 	}
 	if (u == SECONDS || u == MILLIS) {
-		if (ms > TTL_MAX_MS || ms < -TTL_MAX_MS)
+		if (ms > TTL_MAX_MS)
 			return -1;
+		if (ms < 0)
+			return 1; /* already past, however far */
 		ms += env->now_ms;
 	}
 	if (ms > env->now_ms + TTL_MAX_MS)
@@ -229,8 +224,8 @@ static enum ss_cmd_status r_ping(const struct ss_request *req, struct ss_cmd_env
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	if (req->argc == 2)
-		return replied(ss_resp_bulk(out, req->argv[1].p, req->argv[1].n));
-	return replied(ss_resp_simple(out, "PONG"));
+		return ss_cmd_replied(ss_resp_bulk(out, req->argv[1].p, req->argv[1].n));
+	return ss_cmd_replied(ss_resp_simple(out, "PONG"));
 }
 
 static enum ss_cmd_status r_echo(const struct ss_request *req, struct ss_cmd_env *env,
@@ -238,7 +233,7 @@ static enum ss_cmd_status r_echo(const struct ss_request *req, struct ss_cmd_env
 {
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
-	return replied(ss_resp_bulk(out, req->argv[1].p, req->argv[1].n));
+	return ss_cmd_replied(ss_resp_bulk(out, req->argv[1].p, req->argv[1].n));
 }
 
 /* Client names: Redis allows no spaces, newlines or other special bytes. */
@@ -277,7 +272,10 @@ static enum ss_cmd_status r_hello(const struct ss_request *req, struct ss_cmd_en
 		return SS_CMD_WAIT;
 	if (req->argc > 1) {
 		if (tok_ll(&req->argv[1], &proto) < 0)
-			return fail(env, out, "ERR Protocol version is not an integer or out of range");
+			return ss_cmd_fail(env, out, "ERR Protocol version is not an integer or out of range");
+		/* The version first, as Redis: HELLO 4 AUTH ... is NOPROTO. */
+		if (proto != 2 && proto != 3)
+			return ss_cmd_fail(env, out, "NOPROTO unsupported protocol version");
 		i = 2;
 	}
 	for (; i < req->argc; i++) {
@@ -285,22 +283,20 @@ static enum ss_cmd_status r_hello(const struct ss_request *req, struct ss_cmd_en
 		if (ss_token_is(&req->argv[i], "AUTH") && more >= 2) {
 			/* No users yet: the default user takes any password. */
 			if (req->argv[i + 1].n != 7 || memcmp(req->argv[i + 1].p, "default", 7) != 0)
-				return fail(env, out, "WRONGPASS invalid username-password pair or "
+				return ss_cmd_fail(env, out, "WRONGPASS invalid username-password pair or "
 						      "user is disabled.");
 			i += 2;
 		} else if (ss_token_is(&req->argv[i], "SETNAME") && more >= 1) {
 			name = &req->argv[++i];
 			if (!valid_client_name(name))
-				return fail(env, out, "ERR Client names cannot contain spaces, "
+				return ss_cmd_fail(env, out, "ERR Client names cannot contain spaces, "
 						      "newlines or special characters.");
 		} else {
 			char word[901];
-			return fail(env, out, "ERR Syntax error in HELLO option '%s'",
+			return ss_cmd_fail(env, out, "ERR Syntax error in HELLO option '%s'",
 				    ss_cmd_echo_any(&req->argv[i], word, 900));
 		}
 	}
-	if (proto != 2 && proto != 3)
-		return fail(env, out, "NOPROTO unsupported protocol version");
 	if (name && set_str(&c->name, name) < 0)
 		return SS_CMD_NOMEM;
 	c->resp = (int)proto;
@@ -321,14 +317,14 @@ static enum ss_cmd_status r_auth(const struct ss_request *req, struct ss_cmd_env
 				 struct ss_buf *out)
 {
 	if (req->argc == 2)
-		return fail(env, out,
+		return ss_cmd_fail(env, out,
 			    "ERR AUTH <password> called without any password configured for the "
 			    "default user. Are you sure your configuration is correct?");
 	if (req->argv[1].n != 7 || memcmp(req->argv[1].p, "default", 7) != 0)
-		return fail(env, out, "WRONGPASS invalid username-password pair or user is disabled.");
+		return ss_cmd_fail(env, out, "WRONGPASS invalid username-password pair or user is disabled.");
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
-	return replied(ss_resp_simple(out, "OK"));
+	return ss_cmd_replied(ss_resp_simple(out, "OK"));
 }
 
 static enum ss_cmd_status r_select(const struct ss_request *req, struct ss_cmd_env *env,
@@ -337,12 +333,12 @@ static enum ss_cmd_status r_select(const struct ss_request *req, struct ss_cmd_e
 	long long db;
 
 	if (tok_ll(&req->argv[1], &db) < 0)
-		return fail(env, out, NOT_INT);
+		return ss_cmd_fail(env, out, NOT_INT);
 	if (db != 0)
-		return fail(env, out, "ERR DB index is out of range");
+		return ss_cmd_fail(env, out, "ERR DB index is out of range");
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
-	return replied(ss_resp_simple(out, "OK"));
+	return ss_cmd_replied(ss_resp_simple(out, "OK"));
 }
 
 int ss_cmd_client_info(const struct ss_client_state *c, struct ss_buf *out)
@@ -361,28 +357,34 @@ static enum ss_cmd_status r_client(const struct ss_request *req, struct ss_cmd_e
 	char word[130];
 
 	if (ss_token_is(sub, "SETNAME") && n == 1 && !valid_client_name(&req->argv[2]))
-		return fail(env, out, "ERR Client names cannot contain spaces, newlines or special "
+		return ss_cmd_fail(env, out, "ERR Client names cannot contain spaces, newlines or special "
 				      "characters.");
 	if (ss_token_is(sub, "SETINFO") && n == 2 && !ss_token_is(&req->argv[2], "LIB-NAME") &&
 	    !ss_token_is(&req->argv[2], "LIB-VER"))
-		return fail(env, out, "ERR Unrecognized option '%s'",
+		return ss_cmd_fail(env, out, "ERR Unrecognized option '%s'",
 			    ss_cmd_echo_any(&req->argv[2], word, 128));
+	/* A value goes into CLIENT LIST's lines: no space or newline may
+	 * forge a field or a line there. */
+	if (ss_token_is(sub, "SETINFO") && n == 2 && !valid_client_name(&req->argv[3]))
+		return ss_cmd_fail(env, out, "ERR %s cannot contain spaces, newlines or special "
+					     "characters.",
+				   ss_token_is(&req->argv[2], "LIB-NAME") ? "lib-name" : "lib-ver");
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	if (ss_token_is(sub, "ID") && n == 0)
-		return replied(ss_resp_int(out, (long long)c->id));
+		return ss_cmd_replied(ss_resp_int(out, (long long)c->id));
 	if (ss_token_is(sub, "GETNAME") && n == 0)
-		return replied(c->name ? ss_resp_bulk_str(out, c->name) : ss_resp_nil(out, ver(env)));
+		return ss_cmd_replied(c->name ? ss_resp_bulk_str(out, c->name) : ss_resp_nil(out, ver(env)));
 	if (ss_token_is(sub, "SETNAME") && n == 1) {
 		if (set_str(&c->name, &req->argv[2]) < 0)
 			return SS_CMD_NOMEM;
-		return replied(ss_resp_simple(out, "OK"));
+		return ss_cmd_replied(ss_resp_simple(out, "OK"));
 	}
 	if (ss_token_is(sub, "SETINFO") && n == 2) {
 		char **dst = ss_token_is(&req->argv[2], "LIB-NAME") ? &c->lib_name : &c->lib_ver;
 		if (set_str(dst, &req->argv[3]) < 0)
 			return SS_CMD_NOMEM;
-		return replied(ss_resp_simple(out, "OK"));
+		return ss_cmd_replied(ss_resp_simple(out, "OK"));
 	}
 	if ((ss_token_is(sub, "INFO") && n == 0) || (ss_token_is(sub, "LIST") && n == 0)) {
 		struct ss_buf text;
@@ -394,14 +396,14 @@ static enum ss_cmd_status r_client(const struct ss_request *req, struct ss_cmd_e
 		if (rc == 0)
 			rc = ss_resp_verbatim(out, ver(env), ss_buf_head(&text), ss_buf_size(&text));
 		ss_buf_free(&text);
-		return replied(rc);
+		return ss_cmd_replied(rc);
 	}
 	if (!ss_token_is(sub, "ID") && !ss_token_is(sub, "GETNAME") && !ss_token_is(sub, "SETNAME") &&
 	    !ss_token_is(sub, "SETINFO") && !ss_token_is(sub, "INFO") && !ss_token_is(sub, "LIST"))
-		return fail(env, out, "ERR unknown subcommand '%s'. Try CLIENT HELP.",
+		return ss_cmd_fail(env, out, "ERR unknown subcommand '%s'. Try CLIENT HELP.",
 			    ss_cmd_echo_any(sub, word, 128));
 	char lower[16];
-	return fail(env, out, "ERR wrong number of arguments for 'client|%s' command",
+	return ss_cmd_fail(env, out, "ERR wrong number of arguments for 'client|%s' command",
 		    ss_cmd_lower(ss_cmd_echo_any(sub, word, 12), lower, sizeof lower));
 }
 
@@ -414,7 +416,7 @@ static enum ss_cmd_status r_reset(const struct ss_request *req, struct ss_cmd_en
 	uint64_t id = env->client->id;
 	ss_client_free(env->client);
 	ss_client_init(env->client, id);
-	return replied(ss_resp_simple(out, "RESET"));
+	return ss_cmd_replied(ss_resp_simple(out, "RESET"));
 }
 
 /* ---- server ---------------------------------------------------------------- */
@@ -425,7 +427,7 @@ static enum ss_cmd_status r_dbsize(const struct ss_request *req, struct ss_cmd_e
 	(void)req;
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
-	return replied(ss_resp_int(out, (long long)ss_table_count(env->table)));
+	return ss_cmd_replied(ss_resp_int(out, (long long)ss_table_count(env->table)));
 }
 
 static enum ss_cmd_status r_time(const struct ss_request *req, struct ss_cmd_env *env,
@@ -452,14 +454,14 @@ static enum ss_cmd_status r_wait(const struct ss_request *req, struct ss_cmd_env
 	int aof = req->argc == 4;
 	if (tok_ll(&req->argv[1], &a) < 0 || tok_ll(&req->argv[2], &b) < 0 ||
 	    (aof && tok_ll(&req->argv[3], &t) < 0))
-		return fail(env, out, NOT_INT);
+		return ss_cmd_fail(env, out, NOT_INT);
 	if ((aof ? t : b) < 0)
-		return fail(env, out, "ERR timeout is negative");
+		return ss_cmd_fail(env, out, "ERR timeout is negative");
 	/* Held until every earlier reply is out: each was a durable write. */
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	if (!aof)
-		return replied(ss_resp_int(out, 0));
+		return ss_cmd_replied(ss_resp_int(out, 0));
 	size_t before = ss_buf_size(out);
 	return finish(out, before, ss_resp_array(out, 2) | ss_resp_int(out, 1) | ss_resp_int(out, 0));
 }
@@ -567,10 +569,10 @@ static enum ss_cmd_status r_config(const struct ss_request *req, struct ss_cmd_e
 	char word[130];
 
 	if (!ss_token_is(&req->argv[1], "GET"))
-		return fail(env, out, "ERR unknown subcommand '%s'. Try CONFIG HELP.",
+		return ss_cmd_fail(env, out, "ERR unknown subcommand '%s'. Try CONFIG HELP.",
 			    ss_cmd_echo_any(&req->argv[1], word, 128));
 	if (req->argc < 3)
-		return fail(env, out, "ERR wrong number of arguments for 'config|get' command");
+		return ss_cmd_fail(env, out, "ERR wrong number of arguments for 'config|get' command");
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	size_t before = ss_buf_size(out), at, n = 0;
@@ -630,7 +632,7 @@ static int read_key(const struct ss_token *k, struct ss_cmd_env *env, struct ss_
 	const char *why = check_key(k);
 
 	if (why) {
-		*st = fail(env, out, "%s", why);
+		*st = ss_cmd_fail(env, out, "%s", why);
 		return 0;
 	}
 	if (!env->may_reply) {
@@ -651,7 +653,7 @@ static enum ss_cmd_status r_get(const struct ss_request *req, struct ss_cmd_env 
 
 	if (!read_key(&req->argv[1], env, out, &e, buf, &found, &st))
 		return st;
-	return replied(found ? ss_resp_bulk(out, e.value, e.vlen) : ss_resp_nil(out, ver(env)));
+	return ss_cmd_replied(found ? ss_resp_bulk(out, e.value, e.vlen) : ss_resp_nil(out, ver(env)));
 }
 
 /* SET's options, also for the commands that are SET with fixed ones. */
@@ -678,7 +680,7 @@ static enum ss_cmd_status do_set(struct ss_cmd_env *env, const struct ss_token *
 			return ss_cmd_stage_reply(env, SS_REPLY_BULK, 0, old, olen);
 		return ss_cmd_stage_reply(env, SS_REPLY_NIL, 0, NULL, 0);
 	}
-	struct ss_record r = set_rec(k, v->p, v->n, o->keepttl ? c.expire_ms : o->expire_ms);
+	struct ss_record r = ss_cmd_set_record(k, v->p, v->n, o->keepttl ? c.expire_ms : o->expire_ms);
 	if (reply_int)
 		return write_reply(env, &r, 1, SS_REPLY_INT, 1, NULL, 0);
 	if (o->get)
@@ -785,7 +787,7 @@ static enum ss_cmd_status r_set(const struct ss_request *req, struct ss_cmd_env 
 	if (!why)
 		why = check_write(env, &req->argv[1], &req->argv[2]);
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	return do_set(env, &req->argv[1], &req->argv[2], &o, 0);
 }
 
@@ -796,7 +798,7 @@ static enum ss_cmd_status r_setnx(const struct ss_request *req, struct ss_cmd_en
 	const char *why = check_write(env, &req->argv[1], &req->argv[2]);
 
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	return do_set(env, &req->argv[1], &req->argv[2], &o, 1);
 }
 
@@ -811,7 +813,7 @@ static enum ss_cmd_status setex(const struct ss_request *req, struct ss_cmd_env 
 	if (!why)
 		why = parse_expiry(env, &req->argv[2], u, &o.expire_ms, msg, sizeof msg, cmd);
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	return do_set(env, &req->argv[1], &req->argv[3], &o, 0);
 }
 
@@ -834,7 +836,7 @@ static enum ss_cmd_status r_getset(const struct ss_request *req, struct ss_cmd_e
 	const char *why = check_write(env, &req->argv[1], &req->argv[2]);
 
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	return do_set(env, &req->argv[1], &req->argv[2], &o, 0);
 }
 
@@ -846,7 +848,7 @@ static enum ss_cmd_status r_getdel(const struct ss_request *req, struct ss_cmd_e
 	const char *why = check_key(&req->argv[1]);
 
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (!c.rev)
 		return ss_cmd_stage_reply(env, SS_REPLY_NIL, 0, NULL, 0);
@@ -871,14 +873,14 @@ static enum ss_cmd_status r_getex(const struct ss_request *req, struct ss_cmd_en
 	if (!why && flags && ss_cmd_check_quota(env))
 		why = "OOM command not allowed: the log has passed --quota-bytes";
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	if (!flags)
 		return r_get(req, env, out);
 	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (!c.rev)
 		return ss_cmd_stage_reply(env, SS_REPLY_NIL, 0, NULL, 0);
 	size_t olen = ss_cmd_cur_value(&c, old);
-	struct ss_record r = set_rec(&req->argv[1], old, olen, o.expire_ms);
+	struct ss_record r = ss_cmd_set_record(&req->argv[1], old, olen, o.expire_ms);
 	return write_reply(env, &r, 1, SS_REPLY_BULK, 0, old, olen);
 }
 
@@ -888,7 +890,7 @@ static enum ss_cmd_status r_mget(const struct ss_request *req, struct ss_cmd_env
 	const char *why = check_pairs(req, 1, 1, 0);
 
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	size_t before = ss_buf_size(out);
@@ -898,21 +900,20 @@ static enum ss_cmd_status r_mget(const struct ss_request *req, struct ss_cmd_env
 		struct ss_entry e;
 		rc = lookup(env, &req->argv[i], &e, buf) ? ss_resp_bulk(out, e.value, e.vlen)
 							  : ss_resp_nil(out, ver(env));
+		if (ss_buf_size(out) - before > SS_OUTBUF_MAX) {
+			out->len = out->off + before;
+			return ss_cmd_fail(env, out, TOO_BIG);
+		}
 	}
 	return finish(out, before, rc);
 }
 
 static int cmp_tok(const void *a, const void *b)
 {
-	const struct ss_token *x = *(const struct ss_token *const *)a;
-	const struct ss_token *y = *(const struct ss_token *const *)b;
-	size_t n = x->n < y->n ? x->n : y->n;
-	int c = memcmp(x->p, y->p, n);
+	int c = ss_cmd_cmp_tokens(a, b);
 
-	if (c == 0)
-		c = (x->n > y->n) - (x->n < y->n);
 	/* Equal names: the later argument first, so it is the one kept. */
-	return c ? c : (x > y ? -1 : 1);
+	return c ? c : (*(const struct ss_token *const *)a > *(const struct ss_token *const *)b ? -1 : 1);
 }
 
 /* The distinct keys among argv[first], argv[first + step], ...: for each
@@ -947,13 +948,13 @@ static enum ss_cmd_status mset(const struct ss_request *req, struct ss_cmd_env *
 	size_t n;
 
 	if ((req->argc - 1) % 2 != 0)
-		return fail(env, out, "ERR wrong number of arguments for '%s' command",
+		return ss_cmd_fail(env, out, "ERR wrong number of arguments for '%s' command",
 			    nx ? "msetnx" : "mset");
 	why = check_pairs(req, 1, 2, 1);
 	if (!why && ss_cmd_check_quota(env))
 		why = "OOM command not allowed: the log has passed --quota-bytes";
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	if (!(keys = distinct(req, 1, 2, &n)))
 		return SS_CMD_NOMEM;
 	if (nx) {
@@ -971,7 +972,7 @@ static enum ss_cmd_status mset(const struct ss_request *req, struct ss_cmd_env *
 		return SS_CMD_NOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
-		rs[i] = set_rec(keys[i], keys[i][1].p, keys[i][1].n, 0); /* its value follows it */
+		rs[i] = ss_cmd_set_record(keys[i], keys[i][1].p, keys[i][1].n, 0); /* its value follows it */
 	st = nx ? write_reply(env, rs, n, SS_REPLY_INT, 1, NULL, 0)
 		: ss_cmd_stage(env, rs, n, SS_REPLY_OK);
 	free(rs);
@@ -1003,7 +1004,7 @@ static enum ss_cmd_status r_del(const struct ss_request *req, struct ss_cmd_env 
 	const char *why = check_pairs(req, 1, 1, 0);
 
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	if (!(keys = distinct(req, 1, 1, &n)))
 		return SS_CMD_NOMEM;
 	if (!(rs = malloc(n * sizeof(*rs)))) {
@@ -1029,7 +1030,7 @@ static enum ss_cmd_status r_exists(const struct ss_request *req, struct ss_cmd_e
 	long long n = 0;
 
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	char buf[SS_VALUE_MAX];
@@ -1037,7 +1038,7 @@ static enum ss_cmd_status r_exists(const struct ss_request *req, struct ss_cmd_e
 		struct ss_entry e;
 		n += lookup(env, &req->argv[i], &e, buf);
 	}
-	return replied(ss_resp_int(out, n));
+	return ss_cmd_replied(ss_resp_int(out, n));
 }
 
 /* INCR, DECR, INCRBY, DECRBY: by is the step, or 0 to read it from argv[2]
@@ -1059,7 +1060,7 @@ static enum ss_cmd_status incr(const struct ss_request *req, struct ss_cmd_env *
 			by = -by;
 	}
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (c.rev) {
 		size_t olen = ss_cmd_cur_value(&c, old);
@@ -1069,10 +1070,10 @@ static enum ss_cmd_status incr(const struct ss_request *req, struct ss_cmd_env *
 	if (!why && ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by)))
 		why = "ERR increment or decrement would overflow";
 	if (why)
-		return c.staged ? staged_error(env, why) : fail(env, out, "%s", why);
+		return c.staged ? staged_error(env, why) : ss_cmd_fail(env, out, "%s", why);
 	v += by;
 	int len = snprintf(num, sizeof num, "%lld", v);
-	struct ss_record r = set_rec(&req->argv[1], num, (size_t)len, c.expire_ms);
+	struct ss_record r = ss_cmd_set_record(&req->argv[1], num, (size_t)len, c.expire_ms);
 	return write_reply(env, &r, 1, SS_REPLY_INT, v, NULL, 0);
 }
 
@@ -1115,9 +1116,9 @@ static enum ss_cmd_status expire(const struct ss_request *req, struct ss_cmd_env
 	const char *why = check_key(&req->argv[1]);
 
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	if (tok_ll(&req->argv[2], &v) < 0)
-		return fail(env, out, NOT_INT);
+		return ss_cmd_fail(env, out, NOT_INT);
 	for (int i = 3; i < req->argc; i++) {
 		const struct ss_token *t = &req->argv[i];
 		char word[901];
@@ -1130,19 +1131,20 @@ static enum ss_cmd_status expire(const struct ss_request *req, struct ss_cmd_env
 		else if (ss_token_is(t, "LT"))
 			lt = 1;
 		else
-			return fail(env, out, "ERR Unsupported option %s",
+			return ss_cmd_fail(env, out, "ERR Unsupported option %s",
 				    ss_cmd_echo_any(t, word, 900));
 	}
 	if (nx && (xx || gt || lt))
-		return fail(env, out, "ERR NX and XX, GT or LT options at the same time are not "
+		return ss_cmd_fail(env, out, "ERR NX and XX, GT or LT options at the same time are not "
 				      "compatible");
 	if (gt && lt)
-		return fail(env, out, "ERR GT and LT options at the same time are not compatible");
+		return ss_cmd_fail(env, out, "ERR GT and LT options at the same time are not compatible");
 	int64_t w = when(env, v, u);
 	if (w < 0)
-		return fail(env, out, "ERR invalid expire time in '%s' command", cmd);
-	if (ss_cmd_check_quota(env))
-		return fail(env, out, "OOM command not allowed: the log has passed --quota-bytes");
+		return ss_cmd_fail(env, out, "ERR invalid expire time in '%s' command", cmd);
+	/* Past the quota a delete still goes (it is how the log shrinks). */
+	if (w > env->now_ms && ss_cmd_check_quota(env))
+		return ss_cmd_fail(env, out, "OOM command not allowed: the log has passed --quota-bytes");
 	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (!c.rev || (nx && c.expire_ms) || (xx && !c.expire_ms) ||
 	    (gt && (!c.expire_ms || w <= c.expire_ms)) || (lt && c.expire_ms && w >= c.expire_ms))
@@ -1152,7 +1154,7 @@ static enum ss_cmd_status expire(const struct ss_request *req, struct ss_cmd_env
 		return write_reply(env, &r, 1, SS_REPLY_INT, 1, NULL, 0);
 	}
 	size_t olen = ss_cmd_cur_value(&c, old);
-	struct ss_record r = set_rec(&req->argv[1], old, olen, w);
+	struct ss_record r = ss_cmd_set_record(&req->argv[1], old, olen, w);
 	return write_reply(env, &r, 1, SS_REPLY_INT, 1, NULL, 0);
 }
 
@@ -1188,12 +1190,12 @@ static enum ss_cmd_status r_persist(const struct ss_request *req, struct ss_cmd_
 	const char *why = check_write(env, &req->argv[1], NULL);
 
 	if (why)
-		return fail(env, out, "%s", why);
+		return ss_cmd_fail(env, out, "%s", why);
 	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (!c.rev || !c.expire_ms)
 		return answer_int(env, 0);
 	size_t olen = ss_cmd_cur_value(&c, old);
-	struct ss_record r = set_rec(&req->argv[1], old, olen, 0);
+	struct ss_record r = ss_cmd_set_record(&req->argv[1], old, olen, 0);
 	return write_reply(env, &r, 1, SS_REPLY_INT, 1, NULL, 0);
 }
 
@@ -1219,7 +1221,7 @@ static enum ss_cmd_status ttl(const struct ss_request *req, struct ss_cmd_env *e
 		v = e.expire_ms - env->now_ms;
 	else
 		v = kind == 2 ? e.expire_ms / 1000 : e.expire_ms;
-	return replied(ss_resp_int(out, v));
+	return ss_cmd_replied(ss_resp_int(out, v));
 }
 
 static enum ss_cmd_status r_ttl(const struct ss_request *req, struct ss_cmd_env *env,
@@ -1256,7 +1258,7 @@ static enum ss_cmd_status r_type(const struct ss_request *req, struct ss_cmd_env
 
 	if (!read_key(&req->argv[1], env, out, &e, buf, &found, &st))
 		return st;
-	return replied(ss_resp_simple(out, found ? "string" : "none"));
+	return ss_cmd_replied(ss_resp_simple(out, found ? "string" : "none"));
 }
 
 /* ---- iteration ------------------------------------------------------------------ */
@@ -1299,23 +1301,23 @@ static enum ss_cmd_status r_scan(const struct ss_request *req, struct ss_cmd_env
 
 	if (ss_parse_u64(req->argv[1].p, req->argv[1].n, &cursor) < 0 ||
 	    ss_cmd_cursor_decode(cursor, &pos) < 0)
-		return fail(env, out, "ERR invalid cursor");
+		return ss_cmd_fail(env, out, "ERR invalid cursor");
 	for (int i = 2; i < req->argc; i += 2) {
 		if (i + 1 >= req->argc)
-			return fail(env, out, SYNTAX);
+			return ss_cmd_fail(env, out, SYNTAX);
 		if (ss_token_is(&req->argv[i], "MATCH")) {
 			match = &req->argv[i + 1];
 		} else if (ss_token_is(&req->argv[i], "COUNT")) {
 			if (tok_ll(&req->argv[i + 1], &count) < 0)
-				return fail(env, out, NOT_INT);
+				return ss_cmd_fail(env, out, NOT_INT);
 			if (count < 1)
-				return fail(env, out, SYNTAX);
+				return ss_cmd_fail(env, out, SYNTAX);
 			if (count > SS_LIST_COUNT_MAX)
 				count = SS_LIST_COUNT_MAX;
 		} else if (ss_token_is(&req->argv[i], "TYPE")) {
 			strings = ss_token_is(&req->argv[i + 1], "STRING");
 		} else {
-			return fail(env, out, SYNTAX);
+			return ss_cmd_fail(env, out, SYNTAX);
 		}
 	}
 	if (!env->may_reply)
@@ -1352,9 +1354,14 @@ static enum ss_cmd_status r_keys(const struct ss_request *req, struct ss_cmd_env
 	struct keys k = {.out = &keys, .match = match, .want = SIZE_MAX};
 
 	ss_buf_init(&keys);
-	while (k.rc == 0 && ss_table_next(env->table, &cur, &e))
+	while (k.rc == 0 && ss_table_next(env->table, &cur, &e)) {
 		if (!(e.expire_ms && e.expire_ms <= env->now_ms))
 			(void)key_one(&k, &e);
+		if (ss_buf_size(&keys) > SS_OUTBUF_MAX) {
+			ss_buf_free(&keys);
+			return ss_cmd_fail(env, out, "ERR the reply would pass 64 MiB: use SCAN");
+		}
+	}
 	size_t before = ss_buf_size(out);
 	int rc = k.rc | ss_resp_array(out, (long long)k.n) |
 		 ss_buf_append(out, ss_buf_head(&keys), ss_buf_size(&keys));
@@ -1366,6 +1373,9 @@ static int first_key(void *arg, const struct ss_entry *e)
 {
 	struct keys *k = arg;
 
+	/* The scan finishes the bucket it is in after a stop: one key only. */
+	if (k->n)
+		return 1;
 	k->rc = ss_resp_bulk(k->out, e->name, e->nlen);
 	k->n = 1;
 	return 1;
@@ -1399,7 +1409,7 @@ static enum ss_cmd_status r_randomkey(const struct ss_request *req, struct ss_cm
 			break;
 	}
 	if (k.n == 0)
-		return replied(ss_resp_nil(out, ver(env)));
+		return ss_cmd_replied(ss_resp_nil(out, ver(env)));
 	return finish(out, before, k.rc);
 }
 
@@ -1539,7 +1549,7 @@ static enum ss_cmd_status r_info(const struct ss_request *req, struct ss_cmd_env
 		rc = ss_resp_verbatim(out, ver(env), ss_buf_head(&text), ss_buf_size(&text));
 	ss_buf_free(&rows);
 	ss_buf_free(&text);
-	return replied(rc);
+	return ss_cmd_replied(rc);
 }
 
 /* ---- FLUSHALL, FLUSHDB -----------------------------------------------------------
@@ -1597,10 +1607,10 @@ static enum ss_cmd_status r_flush(const struct ss_request *req, struct ss_cmd_en
 
 	if (req->argc == 2 && !ss_token_is(&req->argv[1], "ASYNC") &&
 	    !ss_token_is(&req->argv[1], "SYNC"))
-		return fail(env, out, SYNTAX);
+		return ss_cmd_fail(env, out, SYNTAX);
 	size_t most = ss_table_count(env->table) + env->pending->count;
 	if (most + 1 > SS_GROUP_MAX && ss_table_count(env->table) + 1 > SS_GROUP_MAX)
-		return fail(env, out, "ERR a flush of more than %d keys is not supported yet: delete "
+		return ss_cmd_fail(env, out, "ERR a flush of more than %d keys is not supported yet: delete "
 				      "them with SCAN and DEL", SS_GROUP_MAX - 1);
 	if (env->batch->nops + most + 1 > SS_GROUP_MAX)
 		return SS_CMD_FULL;
@@ -1797,14 +1807,14 @@ static enum ss_cmd_status r_command(const struct ss_request *req, struct ss_cmd_
 	if (req->argc > 1 && !ss_token_is(&req->argv[1], "COUNT") &&
 	    !ss_token_is(&req->argv[1], "INFO") && !ss_token_is(&req->argv[1], "DOCS") &&
 	    !ss_token_is(&req->argv[1], "LIST"))
-		return fail(env, out, "ERR unknown subcommand '%s'. Try COMMAND HELP.",
+		return ss_cmd_fail(env, out, "ERR unknown subcommand '%s'. Try COMMAND HELP.",
 			    ss_cmd_echo_any(&req->argv[1], word, 128));
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	if (req->argc > 1 && ss_token_is(&req->argv[1], "COUNT")) {
 		for (size_t i = 0; i < ncommands(); i++)
 			n += !shadowed(nth_command(i));
-		return replied(ss_resp_int(out, (long long)n));
+		return ss_cmd_replied(ss_resp_int(out, (long long)n));
 	}
 	int docs = req->argc > 1 && ss_token_is(&req->argv[1], "DOCS");
 	int list = req->argc > 1 && ss_token_is(&req->argv[1], "LIST");

@@ -106,7 +106,8 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			ss_buf_consume(&s->in, (size_t)n);
 			continue;
 		}
-		if (env->batch->len >= env->batch_max_bytes || env->batch->nops >= SS_GROUP_MAX) {
+		if (env->batch->len >= env->batch_max_bytes ||
+		    env->batch->auxlen >= env->batch_max_bytes || env->batch->nops >= SS_GROUP_MAX) {
 			res = SS_SESSION_FULL;
 			break;
 		}

@@ -4,8 +4,9 @@
  * Records are encoded straight into buf, after room reserved for the GROUP
  * line, and buf is what goes to the log, so there is no second copy. Ops
  * refer to names and values by offset into buf, never by pointer, so buf may
- * move when it grows. Both arrays only grow (doubling); ss_batch_reset keeps
- * their memory for the next commit.
+ * move when it grows. The arrays grow by doubling; ss_batch_reset keeps
+ * their memory for the next commit unless a batch used less than a quarter
+ * of it (then a burst's buffers go back).
  *
  * Every add either succeeds completely or leaves the batch as it was: room
  * is made first, and only then is anything written. Records are checked
@@ -163,7 +164,10 @@ int ss_batch_add(struct ss_batch *b, const struct ss_record *r, void *owner)
 int ss_batch_add_reply(struct ss_batch *b, void *owner, int reply, uint64_t rev, const char *p,
 		       size_t n)
 {
-	if (b->nops >= SS_GROUP_MAX) {
+	/* Offsets into aux are 32 bits: a batch's reply bytes stay below 4 GiB
+	 * (a reply is at most SS_OUTBUF_MAX, and the session closes a batch
+	 * whose aux passes its byte cap). */
+	if (b->nops >= SS_GROUP_MAX || n > UINT32_MAX - b->auxlen) {
 		errno = E2BIG;
 		return -1;
 	}

@@ -195,6 +195,17 @@ static void decode_block(struct scan *s, struct block *b)
 #define AHEAD_SLOT 16
 #define AHEAD_ENTRY 8
 
+/* A block that grew for one huge group (a flush of a million records)
+ * gives its memory back once applied, so four blocks never hold four. */
+static void shrink_block(struct block *b)
+{
+	if (b->cap > 4 * BLOCK_RECS) {
+		free(b->rs);
+		b->rs = NULL;
+		b->cap = 0;
+	}
+}
+
 static int apply_block(const struct block *b, ss_logscan_apply_fn apply,
 		       ss_logscan_prefetch_fn prefetch, void *arg)
 {
@@ -259,6 +270,7 @@ static int replay_threaded(struct scan *s, ss_logscan_apply_fn apply,
 			e = ENOMEM;
 			break;
 		}
+		shrink_block(b);
 		pthread_mutex_lock(&s->mu);
 		b->full = 0;
 		pthread_cond_broadcast(&s->cv);
@@ -268,7 +280,8 @@ static int replay_threaded(struct scan *s, ss_logscan_apply_fn apply,
 	s->stop = 1;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-	errno = e;
+	if (ret < 0)
+		errno = e;
 	return ret;
 }
 
@@ -294,7 +307,7 @@ int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
 	if (threaded) {
 		ret = replay_threaded(&s, apply, prefetch, arg, re);
 		int e = errno;
-		pthread_join(thread, NULL);
+		(void)pthread_join(thread, NULL); /* cannot fail: joinable, not us */
 		pthread_cond_destroy(&s.cv);
 		pthread_mutex_destroy(&s.mu);
 		errno = e;
@@ -310,6 +323,7 @@ int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
 				ret = b->nomem ? -1 : 0;
 				break;
 			}
+			shrink_block(b);
 		}
 		if (ret < 0 && b->nomem)
 			errno = ENOMEM;

@@ -45,10 +45,13 @@ struct ss_logscan {
  * group array's allocation failed.
  *
  * When at least thread_min bytes (0: SS_LOGSCAN_THREAD_MIN) are left to
- * read, a second
- * thread decodes ahead while apply runs on the caller's thread; apply and
- * prefetch are only ever called on the caller's thread, in log order. A
- * thread that cannot start means a scan on one thread, not an error. */
+ * read, a second thread decodes ahead while apply runs on the caller's
+ * thread; apply and prefetch are only ever called on the caller's thread,
+ * in log order. A thread that cannot start means a scan on one thread,
+ * not an error. */
+/* The default size from which a replay decodes on a second thread. */
+#define SS_LOGSCAN_THREAD_MIN (4u << 20)
+
 int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
 		      size_t thread_min, ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch,
 		      void *arg, struct ss_logscan *re);
@@ -59,9 +62,6 @@ int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
  * can contain - a group written after a zero-filled gap, or after a line
  * whose newline was damaged into such a byte. Linear: a candidate's valid
  * records are skipped, not read again as candidates. */
-/* The default size from which a replay decodes on a second thread. */
-#define SS_LOGSCAN_THREAD_MIN (4u << 20)
-
 long long ss_logscan_find_group(long version, const char *buf, size_t size, size_t pos);
 
 #endif

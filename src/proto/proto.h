@@ -2,8 +2,9 @@
  * proto.h - the protocol seam: a wire format is a parser and a set of reply
  * primitives, and nothing else.
  *
- * A connection owns one protocol (struct ss_proto). The parser turns its
- * input bytes into one request at a time; the command handlers (cmd.h)
+ * Each request is read and answered in one protocol (struct ss_proto),
+ * which the session picks by the request's first byte. The parser turns
+ * its input bytes into one request at a time; the command handlers (cmd.h)
  * answer only through the reply primitives - ok, error, integer, value,
  * null, a status word, named rows - and never write protocol bytes
  * themselves. So a handler does not know which wire format it speaks, a

@@ -140,20 +140,27 @@ int ss_resp_map(struct ss_buf *out, int ver, long long n)
 	return ver == 3 ? number(out, '%', n) : number(out, '*', 2 * n);
 }
 
+/* Appends hdr, then p[0..n) and "\r\n". */
+static int framed(struct ss_buf *out, const char *hdr, size_t h, const void *p, size_t n)
+{
+	char *w = ss_buf_space(out, h + n + 2);
+
+	if (!w)
+		return -1;
+	memcpy(w, hdr, h);
+	if (n)
+		memcpy(w + h, p, n);
+	memcpy(w + h + n, "\r\n", 2);
+	ss_buf_commit(out, h + n + 2);
+	return 0;
+}
+
 int ss_resp_bulk(struct ss_buf *out, const void *p, size_t n)
 {
 	char tmp[32];
 	int h = snprintf(tmp, sizeof tmp, "$%zu\r\n", n);
-	char *w = ss_buf_space(out, (size_t)h + n + 2);
 
-	if (!w)
-		return -1;
-	memcpy(w, tmp, (size_t)h);
-	if (n)
-		memcpy(w + h, p, n);
-	memcpy(w + h + n, "\r\n", 2);
-	ss_buf_commit(out, (size_t)h + n + 2);
-	return 0;
+	return framed(out, tmp, (size_t)h, p, n);
 }
 
 int ss_resp_bulk_str(struct ss_buf *out, const char *s) { return ss_resp_bulk(out, s, strlen(s)); }
@@ -166,15 +173,7 @@ int ss_resp_verbatim(struct ss_buf *out, int ver, const void *p, size_t n)
 		return ss_resp_bulk(out, p, n);
 	char tmp[32];
 	int h = snprintf(tmp, sizeof tmp, "=%zu\r\ntxt:", n + 4);
-	char *w = ss_buf_space(out, (size_t)h + n + 2);
-	if (!w)
-		return -1;
-	memcpy(w, tmp, (size_t)h);
-	if (n)
-		memcpy(w + h, p, n);
-	memcpy(w + h + n, "\r\n", 2);
-	ss_buf_commit(out, (size_t)h + n + 2);
-	return 0;
+	return framed(out, tmp, (size_t)h, p, n);
 }
 
 int ss_resp_nil(struct ss_buf *out, int ver)

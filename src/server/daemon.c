@@ -144,7 +144,9 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 	 * shrunk when the load ends) come from the heap and stay there. A
 	 * fixed threshold keeps every block of 128 KiB or more a mapping of
 	 * its own, returned to the system when freed. */
-	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	if (mallopt(M_MMAP_THRESHOLD, 128 * 1024) != 1)
+		ss_log_warn(&diag, "mallopt(M_MMAP_THRESHOLD) failed: memory a burst grew may stay "
+				   "resident");
 	struct ss_server_config cfg = {
 		.bind_addr = "127.0.0.1",
 		.port = 7070,

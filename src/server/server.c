@@ -145,6 +145,8 @@ static void config_rows(struct ss_server *srv)
 		srv->config[i] = (struct ss_cmd_config){rows[i].name, text};
 	}
 	srv->nconfig = sizeof rows / sizeof rows[0];
+	_Static_assert(sizeof rows / sizeof rows[0] <= sizeof srv->config / sizeof srv->config[0],
+		       "config[] holds every CONFIG GET row");
 }
 
 /* CLIENT LIST: a line for each connection. */
@@ -586,9 +588,9 @@ static void fit_descriptors(struct ss_server *srv)
 static void server_cleanup(struct ss_server *srv)
 {
 	ss_commit_free(&srv->commit);
-	ss_pending_free(&srv->pending);
 	ss_compactor_free(&srv->compactor);
-	ss_clients_free(&srv->clients);
+	ss_clients_free(&srv->clients); /* before pending: a client unwatches its keys there */
+	ss_pending_free(&srv->pending);
 	ss_listener_close(&srv->listener);
 	ss_store_close(srv->store);
 	if (srv->loop)

@@ -1798,6 +1798,10 @@ static void ref_hello(struct fconn *c, const struct ss_request *req,
 			r_fail(x, "ERR Protocol version is not an integer or out of range");
 			return;
 		}
+		if (proto != 2 && proto != 3) { /* before the options, as Redis */
+			r_fail(x, "NOPROTO unsupported protocol version");
+			return;
+		}
 		i = 2;
 	}
 	for (; i < req->argc; i++) {
@@ -1823,10 +1827,6 @@ static void ref_hello(struct fconn *c, const struct ss_request *req,
 			       (int)echo_len(&req->argv[i], 900), req->argv[i].p);
 			return;
 		}
-	}
-	if (proto != 2 && proto != 3) {
-		r_fail(x, "NOPROTO unsupported protocol version");
-		return;
 	}
 	int v = (int)proto;
 	x->eff |= E_RESP;
