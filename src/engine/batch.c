@@ -17,8 +17,41 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define TAG_LEN (sizeof("SET_CHECKPOINT ") - 1) /* DEL_CHECKPOINT too */
+
+/* A batch's arrays. Past BIG bytes they are mappings of their own, grown
+ * with mremap and returned to the system when freed: left to malloc, a
+ * burst's buffers (a bulk load grows each batch to ~450 KB) stay resident
+ * after the batch shrinks, because glibc raises its mmap threshold to the
+ * size of each large block freed and serves the next ones from the heap. */
+#define BIG (128 * 1024)
+
+static void *mem_grow(void *p, size_t old, size_t cap)
+{
+	if (cap < BIG)
+		return realloc(p, cap);
+	if (old >= BIG) {
+		void *q = mremap(p, old, cap, MREMAP_MAYMOVE);
+		return q == MAP_FAILED ? NULL : q;
+	}
+	void *q = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (q == MAP_FAILED)
+		return NULL;
+	if (old)
+		memcpy(q, p, old);
+	free(p);
+	return q;
+}
+
+static void mem_free(void *p, size_t cap)
+{
+	if (cap >= BIG)
+		(void)munmap(p, cap); /* only fails for a bad range: none here */
+	else
+		free(p);
+}
 
 void ss_batch_init(struct ss_batch *b)
 {
@@ -27,9 +60,9 @@ void ss_batch_init(struct ss_batch *b)
 
 void ss_batch_free(struct ss_batch *b)
 {
-	free(b->buf);
-	free(b->ops);
-	free(b->aux);
+	mem_free(b->buf, b->cap);
+	mem_free(b->ops, b->opcap * sizeof(*b->ops));
+	mem_free(b->aux, b->auxcap);
 	ss_batch_init(b);
 }
 
@@ -42,17 +75,17 @@ void ss_batch_free(struct ss_batch *b)
 void ss_batch_reset(struct ss_batch *b)
 {
 	if (b->cap > SHRINK_MIN && b->len < b->cap / 4) {
-		free(b->buf);
+		mem_free(b->buf, b->cap);
 		b->buf = NULL;
 		b->cap = 0;
 	}
 	if (b->opcap * sizeof(*b->ops) > SHRINK_MIN && b->nops < b->opcap / 4) {
-		free(b->ops);
+		mem_free(b->ops, b->opcap * sizeof(*b->ops));
 		b->ops = NULL;
 		b->opcap = 0;
 	}
 	if (b->auxcap > SHRINK_MIN && b->auxlen < b->auxcap / 4) {
-		free(b->aux);
+		mem_free(b->aux, b->auxcap);
 		b->aux = NULL;
 		b->auxcap = 0;
 	}
@@ -78,7 +111,7 @@ static int reserve(struct ss_batch *b, size_t bytes, size_t nops)
 
 		while (cap < len || cap - len < bytes)
 			cap *= 2;
-		p = realloc(b->buf, cap);
+		p = mem_grow(b->buf, b->cap, cap);
 		if (!p) {
 			errno = ENOMEM;
 			return -1;
@@ -92,7 +125,7 @@ static int reserve(struct ss_batch *b, size_t bytes, size_t nops)
 
 		while (cap - b->nops < nops)
 			cap *= 2;
-		p = realloc(b->ops, cap * sizeof(*p));
+		p = mem_grow(b->ops, b->opcap * sizeof(*p), cap * sizeof(*p));
 		if (!p) {
 			errno = ENOMEM;
 			return -1;
@@ -179,7 +212,7 @@ int ss_batch_add_reply(struct ss_batch *b, void *owner, int reply, uint64_t rev,
 
 		while (cap - b->auxlen < n)
 			cap *= 2;
-		q = realloc(b->aux, cap);
+		q = mem_grow(b->aux, b->auxcap, cap);
 		if (!q) {
 			errno = ENOMEM;
 			return -1;

@@ -196,10 +196,12 @@ static void decode_block(struct scan *s, struct block *b)
 #define AHEAD_ENTRY 8
 
 /* A block that grew for one huge group (a flush of a million records)
- * gives its memory back once applied, so four blocks never hold four. */
+ * gives its memory back once applied, so four blocks never hold four.
+ * Groups of everyday batches (thousands of records) keep theirs: freeing
+ * and growing them again per block cost a third of a replay. */
 static void shrink_block(struct block *b)
 {
-	if (b->cap > 4 * BLOCK_RECS) {
+	if (b->cap > 64 * BLOCK_RECS) {
 		free(b->rs);
 		b->rs = NULL;
 		b->cap = 0;

@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -139,14 +138,6 @@ static int number_opt(const char *prog, int opt, uint64_t *out)
 int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 {
 	struct ss_diag diag = {.level = SS_INFO, .out = stderr};
-	/* glibc raises its mmap threshold to the size of each large block
-	 * freed, after which a burst's buffers (a batch grown by a bulk load,
-	 * shrunk when the load ends) come from the heap and stay there. A
-	 * fixed threshold keeps every block of 128 KiB or more a mapping of
-	 * its own, returned to the system when freed. */
-	if (mallopt(M_MMAP_THRESHOLD, 128 * 1024) != 1)
-		ss_log_warn(&diag, "mallopt(M_MMAP_THRESHOLD) failed: memory a burst grew may stay "
-				   "resident");
 	struct ss_server_config cfg = {
 		.bind_addr = "127.0.0.1",
 		.port = 7070,
