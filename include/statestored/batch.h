@@ -38,7 +38,9 @@ struct ss_op {
 	/* Into buf: the name (and a SET's value) as the record holds them,
 	 * escaped where esc says; nraw and vraw are the raw lengths. A reply
 	 * op's name_off and nlen are its bytes in aux instead. Offsets fit 32
-	 * bits: a batch is 8 MiB plus at most one request. */
+	 * bits: a batch is 8 MiB plus at most one request or one flush (a
+	 * million DEL records of at most ~2.1 KB, a 512-byte name escaped:
+	 * about 2 GB), and ss_batch_add_reply refuses to take aux past 4 GiB. */
 	uint32_t name_off, nlen, nraw;
 	uint32_t value_off, vlen, vraw;
 	uint8_t type;      /* SS_REC_SET, SS_REC_DEL, SS_REC_REV or SS_OP_REPLY */
