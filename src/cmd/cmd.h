@@ -55,6 +55,7 @@ struct ss_cmd_env {
 	 * once, each decided against the staged state. Writes stage records
 	 * with no reply of their own; EXEC answers for them all. */
 	struct ss_buf *exec;
+	char *scratch; /* while EXEC runs: SS_VALUE_MAX bytes for a value read */
 	int may_reply;          /* 0 while the caller still owes earlier replies */
 	int quota_exceeded;     /* the log is past its quota: refuse SETs */
 	uint64_t *rejected;     /* incremented for each error reply */

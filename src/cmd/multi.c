@@ -318,6 +318,11 @@ enum ss_cmd_status ss_cmd_exec(const struct ss_request *req, struct ss_cmd_env *
 	struct ss_cmd_env x = *env;
 	x.exec = &xb;
 	x.may_reply = 1;
+	if (!(x.scratch = malloc(SS_VALUE_MAX))) {
+		ss_request_free(&q);
+		ss_buf_free(&xb);
+		return SS_CMD_NOMEM; /* nothing staged yet */
+	}
 	size_t pos = 0;
 	int too_big = 0;
 	for (size_t i = 0; i < c->nqueued && st != SS_CMD_NOMEM && !too_big; i++) {
@@ -331,6 +336,7 @@ enum ss_cmd_status ss_cmd_exec(const struct ss_request *req, struct ss_cmd_env *
 		/* Its replies would pass 64 MiB: none of it is staged. */
 		ss_pending_rewind(env->pending, env->batch, &pm);
 		ss_batch_rewind(env->batch, &bm);
+		free(x.scratch);
 		ss_request_free(&q);
 		ss_buf_free(&xb);
 		end_multi(c);
@@ -352,6 +358,7 @@ enum ss_cmd_status ss_cmd_exec(const struct ss_request *req, struct ss_cmd_env *
 	} else {
 		end_multi(c);
 	}
+	free(x.scratch);
 	ss_request_free(&q);
 	ss_buf_free(&xb);
 	return st;

@@ -606,9 +606,9 @@ static enum ss_cmd_status r_config(const struct ss_request *req, struct ss_cmd_e
 
 /* A key's value and expiry as a reply now may show them: the table's
  * (durable state), or inside EXEC the staged state - which EXEC's reply
- * waits for, so it is durable by the time anyone sees it. buf holds
- * SS_VALUE_MAX bytes. Returns 1 if the key exists. */
-static int lookup(struct ss_cmd_env *env, const struct ss_token *k, struct ss_entry *e, char *buf)
+ * waits for, so it is durable by the time anyone sees it (its value is
+ * read into EXEC's scratch buffer). Returns 1 if the key exists. */
+static int lookup(struct ss_cmd_env *env, const struct ss_token *k, struct ss_entry *e)
 {
 	struct ss_cmd_cur c;
 
@@ -617,8 +617,8 @@ static int lookup(struct ss_cmd_env *env, const struct ss_token *k, struct ss_en
 	ss_cmd_current(env, k->p, k->n, &c);
 	if (!c.rev)
 		return 0;
-	e->vlen = ss_cmd_cur_value(&c, buf);
-	e->value = buf;
+	e->vlen = ss_cmd_cur_value(&c, env->scratch);
+	e->value = env->scratch;
 	e->expire_ms = c.expire_ms;
 	e->rev = c.rev;
 	return 1;
@@ -627,7 +627,7 @@ static int lookup(struct ss_cmd_env *env, const struct ss_token *k, struct ss_en
 /* Looks a key up for a reply now. Returns 1 with *found set, or 0 with
  * *st to return (an error, or WAIT). */
 static int read_key(const struct ss_token *k, struct ss_cmd_env *env, struct ss_buf *out,
-		    struct ss_entry *e, char *buf, int *found, enum ss_cmd_status *st)
+		    struct ss_entry *e, int *found, enum ss_cmd_status *st)
 {
 	const char *why = check_key(k);
 
@@ -639,19 +639,18 @@ static int read_key(const struct ss_token *k, struct ss_cmd_env *env, struct ss_
 		*st = SS_CMD_WAIT;
 		return 0;
 	}
-	*found = lookup(env, k, e, buf);
+	*found = lookup(env, k, e);
 	return 1;
 }
 
 static enum ss_cmd_status r_get(const struct ss_request *req, struct ss_cmd_env *env,
 				struct ss_buf *out)
 {
-	char buf[SS_VALUE_MAX];
 	struct ss_entry e;
 	enum ss_cmd_status st;
 	int found = 0;
 
-	if (!read_key(&req->argv[1], env, out, &e, buf, &found, &st))
+	if (!read_key(&req->argv[1], env, out, &e, &found, &st))
 		return st;
 	return ss_cmd_replied(found ? ss_resp_bulk(out, e.value, e.vlen) : ss_resp_nil(out, ver(env)));
 }
@@ -894,11 +893,10 @@ static enum ss_cmd_status r_mget(const struct ss_request *req, struct ss_cmd_env
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	size_t before = ss_buf_size(out);
-	char buf[SS_VALUE_MAX];
 	int rc = ss_resp_array(out, req->argc - 1);
 	for (int i = 1; i < req->argc && rc == 0; i++) {
 		struct ss_entry e;
-		rc = lookup(env, &req->argv[i], &e, buf) ? ss_resp_bulk(out, e.value, e.vlen)
+		rc = lookup(env, &req->argv[i], &e) ? ss_resp_bulk(out, e.value, e.vlen)
 							  : ss_resp_nil(out, ver(env));
 		if (ss_buf_size(out) - before > SS_OUTBUF_MAX) {
 			out->len = out->off + before;
@@ -1033,10 +1031,9 @@ static enum ss_cmd_status r_exists(const struct ss_request *req, struct ss_cmd_e
 		return ss_cmd_fail(env, out, "%s", why);
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
-	char buf[SS_VALUE_MAX];
 	for (int i = 1; i < req->argc; i++) {
 		struct ss_entry e;
-		n += lookup(env, &req->argv[i], &e, buf);
+		n += lookup(env, &req->argv[i], &e);
 	}
 	return ss_cmd_replied(ss_resp_int(out, n));
 }
@@ -1203,13 +1200,12 @@ static enum ss_cmd_status r_persist(const struct ss_request *req, struct ss_cmd_
 static enum ss_cmd_status ttl(const struct ss_request *req, struct ss_cmd_env *env,
 			      struct ss_buf *out, int kind)
 {
-	char buf[SS_VALUE_MAX];
 	struct ss_entry e;
 	enum ss_cmd_status st;
 	int found = 0;
 	long long v;
 
-	if (!read_key(&req->argv[1], env, out, &e, buf, &found, &st))
+	if (!read_key(&req->argv[1], env, out, &e, &found, &st))
 		return st;
 	if (!found)
 		v = -2;
@@ -1251,12 +1247,11 @@ static enum ss_cmd_status r_pexpiretime(const struct ss_request *req, struct ss_
 static enum ss_cmd_status r_type(const struct ss_request *req, struct ss_cmd_env *env,
 				 struct ss_buf *out)
 {
-	char buf[SS_VALUE_MAX];
 	struct ss_entry e;
 	enum ss_cmd_status st;
 	int found = 0;
 
-	if (!read_key(&req->argv[1], env, out, &e, buf, &found, &st))
+	if (!read_key(&req->argv[1], env, out, &e, &found, &st))
 		return st;
 	return ss_cmd_replied(ss_resp_simple(out, found ? "string" : "none"));
 }
@@ -1653,6 +1648,9 @@ static enum ss_cmd_status r_command(const struct ss_request *req, struct ss_cmd_
 #define MANY (SS_ARGS_MAX - 1)
 
 static const struct ss_cmd redis_commands[] = {
+	/* The most frequent first: lookup is a scan of this table. */
+	RCMD("GET", 1, 1, READ, r_get, 1, 1, 1, "Reads a key.", QUEUE),
+	RCMD("SET", 2, MANY, WRITE, r_set, 1, 1, 1, "Writes a key, durably.", QUEUE),
 	RCMD("PING", 0, 1, CONN, r_ping, 0, 0, 0, "Answers PONG, or the message.", QUEUE),
 	RCMD("ECHO", 1, 1, CONN, r_echo, 0, 0, 0, "Answers the message.", QUEUE),
 	RCMD("HELLO", 0, 6, CONN, r_hello, 0, 0, 0, "Chooses RESP2 or RESP3.", REFUSE),
@@ -1668,8 +1666,6 @@ static const struct ss_cmd redis_commands[] = {
 	RCMD("WAIT", 2, 2, CONN, r_wait, 0, 0, 0, "0: there are no replicas yet.", REFUSE),
 	RCMD("WAITAOF", 3, 3, CONN, r_wait, 0, 0, 0,
 	     "[1, 0]: every acknowledged write is already fsynced.", REFUSE),
-	RCMD("GET", 1, 1, READ, r_get, 1, 1, 1, "Reads a key.", QUEUE),
-	RCMD("SET", 2, MANY, WRITE, r_set, 1, 1, 1, "Writes a key, durably.", QUEUE),
 	RCMD("SETNX", 2, 2, WRITE, r_setnx, 1, 1, 1, "Writes a key if it does not exist.", QUEUE),
 	RCMD("SETEX", 3, 3, WRITE, r_setex, 1, 1, 1, "Writes a key with a TTL in seconds.", QUEUE),
 	RCMD("PSETEX", 3, 3, WRITE, r_psetex, 1, 1, 1, "Writes a key with a TTL in ms.", QUEUE),
