@@ -2121,6 +2121,12 @@ static void reference(struct fz *z, struct fconn *c, const struct ss_request *re
 	x->kind = R_NOW;
 	x->ver = ver;
 	x->shape = ver;
+	if (!ver && c->multi && !z->exec) {
+		/* A text request inside a RESP MULTI: refused, and EXEC aborts. */
+		x->eff |= E_MULTI_ERROR;
+		p_err(&x->want, 0, "a text request inside a RESP MULTI: EXEC or DISCARD first");
+		return;
+	}
 	if (!ver) {
 		const struct mcmd *m = find_cmd(cp_cmds, sizeof cp_cmds / sizeof cp_cmds[0],
 						&req->argv[0]);
