@@ -328,32 +328,49 @@ static enum ss_cmd_status cmd_cas(const struct ss_request *req, struct ss_cmd_en
 	return stage(env, &r, SS_REPLY_OK_REV);
 }
 
-int ss_cmd_cmp_tokens(const void *a, const void *b)
+/* Orders token pointers by their bytes; equal names with the later
+ * argument first, so that ss_cmd_distinct keeps it. */
+static int cmp_tokens(const void *a, const void *b)
 {
 	const struct ss_token *x = *(const struct ss_token *const *)a;
 	const struct ss_token *y = *(const struct ss_token *const *)b;
 	size_t n = x->n < y->n ? x->n : y->n;
 	int c = memcmp(x->p, y->p, n);
 
-	return c ? c : (x->n > y->n) - (x->n < y->n);
+	if (c == 0)
+		c = (x->n > y->n) - (x->n < y->n);
+	return c ? c : (x > y ? -1 : 1);
 }
 
-/* Whether the names argv[first], argv[first + step], ... hold one twice.
- * -1 if the check ran out of memory. */
+const struct ss_token **ss_cmd_distinct(const struct ss_request *req, int first, int step,
+					size_t *n)
+{
+	size_t m = (size_t)(req->argc - first + step - 1) / (size_t)step, k = 0;
+	const struct ss_token **v = malloc((m ? m : 1) * sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < m; i++)
+		v[i] = &req->argv[first + (int)i * step];
+	qsort(v, m, sizeof(*v), cmp_tokens);
+	for (size_t i = 0; i < m; i++)
+		if (k == 0 || v[k - 1]->n != v[i]->n || memcmp(v[k - 1]->p, v[i]->p, v[i]->n) != 0)
+			v[k++] = v[i];
+	*n = k;
+	return v;
+}
+
+/* Whether the names argv[first], argv[first + step], ... (n of them) hold
+ * one twice. -1 if the check ran out of memory. */
 static int duplicate_name(const struct ss_request *req, int first, int step, size_t n)
 {
-	const struct ss_token **v = malloc(n * sizeof(*v));
-	int dup = 0;
+	size_t k;
+	const struct ss_token **v = ss_cmd_distinct(req, first, step, &k);
 
 	if (!v)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		v[i] = &req->argv[first + (int)i * step];
-	qsort(v, n, sizeof(*v), ss_cmd_cmp_tokens);
-	for (size_t i = 1; i < n && !dup; i++)
-		dup = ss_cmd_cmp_tokens(&v[i - 1], &v[i]) == 0;
 	free(v);
-	return dup;
+	return k < n;
 }
 
 /* MSET_CHECKPOINT p1 v1 ... and MCAS_CHECKPOINT p1 r1 v1 ...: step is 2 or

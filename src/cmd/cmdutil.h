@@ -87,8 +87,11 @@ enum ss_cmd_status ss_cmd_stage_reply(struct ss_cmd_env *env, int reply, uint64_
 struct ss_record ss_cmd_set_record(const struct ss_token *name, const char *value, size_t vlen,
 				   int64_t expire_ms);
 
-/* qsort's comparison of two struct ss_token pointers, by bytes. */
-int ss_cmd_cmp_tokens(const void *a, const void *b);
+/* The distinct names among argv[first], argv[first + step], ...: for
+ * each, the last argument that holds it, in a new array (*n entries) the
+ * caller frees; NULL on ENOMEM. */
+const struct ss_token **ss_cmd_distinct(const struct ss_request *req, int first, int step,
+					size_t *n);
 
 /* NULL, or why a write that adds is refused now (--quota-bytes). */
 const char *ss_cmd_check_quota(const struct ss_cmd_env *env);

@@ -332,18 +332,7 @@ enum ss_cmd_status ss_cmd_exec(const struct ss_request *req, struct ss_cmd_env *
 			st = r;
 		too_big = ss_buf_size(&xb) > SS_OUTBUF_MAX;
 	}
-	if (too_big) {
-		/* Its replies would pass 64 MiB: none of it is staged. */
-		ss_pending_rewind(env->pending, env->batch, &pm);
-		ss_batch_rewind(env->batch, &bm);
-		free(x.scratch);
-		ss_request_free(&q);
-		ss_buf_free(&xb);
-		end_multi(c);
-		return ss_cmd_fail(env, out, "%s",
-				   "ERR the transaction's reply would pass 64 MiB: nothing was applied");
-	}
-	if (st != SS_CMD_NOMEM) {
+	if (st != SS_CMD_NOMEM && !too_big) {
 		char hdr[24];
 		int h = snprintf(hdr, sizeof hdr, "*%zu\r\n", c->nqueued);
 		if (ss_buf_insert(&xb, 0, hdr, (size_t)h) < 0 ||
@@ -351,15 +340,18 @@ enum ss_cmd_status ss_cmd_exec(const struct ss_request *req, struct ss_cmd_env *
 				       ss_buf_size(&xb)) < 0)
 			st = SS_CMD_NOMEM;
 	}
-	if (st == SS_CMD_NOMEM) {
+	if (st == SS_CMD_NOMEM || too_big) {
 		/* Nothing of it stays: not a record, not a revision. */
 		ss_pending_rewind(env->pending, env->batch, &pm);
 		ss_batch_rewind(env->batch, &bm);
-	} else {
-		end_multi(c);
 	}
+	if (st != SS_CMD_NOMEM)
+		end_multi(c);
 	free(x.scratch);
 	ss_request_free(&q);
 	ss_buf_free(&xb);
+	if (too_big) /* its replies would pass 64 MiB */
+		return ss_cmd_fail(env, out, "%s",
+				   "ERR the transaction's reply would pass 64 MiB: nothing was applied");
 	return st;
 }

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
@@ -906,35 +907,6 @@ static enum ss_cmd_status r_mget(const struct ss_request *req, struct ss_cmd_env
 	return finish(out, before, rc);
 }
 
-static int cmp_tok(const void *a, const void *b)
-{
-	int c = ss_cmd_cmp_tokens(a, b);
-
-	/* Equal names: the later argument first, so it is the one kept. */
-	return c ? c : (*(const struct ss_token *const *)a > *(const struct ss_token *const *)b ? -1 : 1);
-}
-
-/* The distinct keys among argv[first], argv[first + step], ...: for each
- * name, the last argument that holds it, in a new array (*n entries) the
- * caller frees. NULL on ENOMEM. */
-static const struct ss_token **distinct(const struct ss_request *req, int first, int step,
-					size_t *n)
-{
-	size_t m = (size_t)(req->argc - first + step - 1) / (size_t)step, k = 0;
-	const struct ss_token **v = malloc((m ? m : 1) * sizeof(*v));
-
-	if (!v)
-		return NULL;
-	for (size_t i = 0; i < m; i++)
-		v[i] = &req->argv[first + (int)i * step];
-	qsort(v, m, sizeof(*v), cmp_tok);
-	for (size_t i = 0; i < m; i++)
-		if (k == 0 || v[k - 1]->n != v[i]->n || memcmp(v[k - 1]->p, v[i]->p, v[i]->n) != 0)
-			v[k++] = v[i];
-	*n = k;
-	return v;
-}
-
 /* MSET (nx 0) and MSETNX (nx 1): one group, one revision, atomic. */
 static enum ss_cmd_status mset(const struct ss_request *req, struct ss_cmd_env *env,
 			       struct ss_buf *out, int nx)
@@ -953,7 +925,7 @@ static enum ss_cmd_status mset(const struct ss_request *req, struct ss_cmd_env *
 		why = "OOM command not allowed: the log has passed --quota-bytes";
 	if (why)
 		return ss_cmd_fail(env, out, "%s", why);
-	if (!(keys = distinct(req, 1, 2, &n)))
+	if (!(keys = ss_cmd_distinct(req, 1, 2, &n)))
 		return SS_CMD_NOMEM;
 	if (nx) {
 		for (size_t i = 0; i < n; i++) {
@@ -1003,7 +975,7 @@ static enum ss_cmd_status r_del(const struct ss_request *req, struct ss_cmd_env 
 
 	if (why)
 		return ss_cmd_fail(env, out, "%s", why);
-	if (!(keys = distinct(req, 1, 1, &n)))
+	if (!(keys = ss_cmd_distinct(req, 1, 1, &n)))
 		return SS_CMD_NOMEM;
 	if (!(rs = malloc(n * sizeof(*rs)))) {
 		free(keys);
@@ -1486,12 +1458,10 @@ static int wants(const struct ss_request *req, const char *sec)
 	if (req->argc == 1)
 		return 1;
 	for (int i = 1; i < req->argc; i++) {
-		char up[32];
-		ss_cmd_lower(sec, up, sizeof up);
-		for (char *c = up; *c; c++)
-			*c = (char)(*c - 'a' + 'A');
-		if (ss_token_is(&req->argv[i], up) || ss_token_is(&req->argv[i], "ALL") ||
-		    ss_token_is(&req->argv[i], "EVERYTHING") || ss_token_is(&req->argv[i], "DEFAULT"))
+		const struct ss_token *t = &req->argv[i];
+		if ((t->n == strlen(sec) && strncasecmp(t->p, sec, t->n) == 0) ||
+		    ss_token_is(t, "ALL") ||
+		    ss_token_is(t, "EVERYTHING") || ss_token_is(t, "DEFAULT"))
 			return 1;
 	}
 	return 0;
@@ -1604,7 +1574,7 @@ static enum ss_cmd_status r_flush(const struct ss_request *req, struct ss_cmd_en
 	    !ss_token_is(&req->argv[1], "SYNC"))
 		return ss_cmd_fail(env, out, SYNTAX);
 	size_t most = ss_table_count(env->table) + env->pending->count;
-	if (most + 1 > SS_GROUP_MAX && ss_table_count(env->table) + 1 > SS_GROUP_MAX)
+	if (ss_table_count(env->table) + 1 > SS_GROUP_MAX)
 		return ss_cmd_fail(env, out, "ERR a flush of more than %d keys is not supported yet: delete "
 				      "them with SCAN and DEL", SS_GROUP_MAX - 1);
 	if (env->batch->nops + most + 1 > SS_GROUP_MAX)

@@ -171,7 +171,7 @@ int ss_session_done(const struct ss_session *s)
 	 * incomplete one never will be. */
 	if (!s->eof || ss_buf_size(&s->in) == 0)
 		return s->eof;
-	if (ss_buf_head(&s->in)[0] == '*')
+	if (proto_of(s) != &ss_proto_text)
 		return s->need_more; /* as the last ss_session_execute found */
 	return !memchr(ss_buf_head(&s->in), '\n', ss_buf_size(&s->in));
 }
