@@ -96,9 +96,13 @@ const struct ss_token **ss_cmd_distinct(const struct ss_request *req, int first,
 /* NULL, or why a write that adds is refused now (--quota-bytes). */
 const char *ss_cmd_check_quota(const struct ss_cmd_env *env);
 
-/* Whether s[0..slen) matches the glob-style pattern p[0..plen) (Redis's
+/* Glob patterns (glob.c). Whether s[0..slen) matches the glob-style
+ * pattern p[0..plen) (Redis's
  * rules: * ? [a-z] [^a] and \ to quote), ignoring ASCII case if nocase. */
 int ss_glob_match(const char *p, size_t plen, const char *s, size_t slen, int nocase);
+/* The literal start of a pattern: the bytes before its first special one,
+ * which a scan can use as a prefix. */
+size_t ss_glob_literal_prefix(const char *p, size_t n);
 
 /* The RESP-only commands (redis.c): the row req names, or NULL. */
 const struct ss_cmd *ss_redis_lookup(const struct ss_token *name);

@@ -14,6 +14,10 @@
  * records with no reply of their own (write_reply): one reply, after the
  * fdatasync, in order with the rest.
  *
+ * The connection and server commands (HELLO, CLIENT, INFO, COMMAND,
+ * CONFIG ...) are in redis_conn.c, glob patterns in glob.c; what they share
+ * with this file is in redis.h.
+ *
  * The differences from Redis are deliberate and listed in the README:
  * strings only, names 1..512 bytes, values 1..64 KiB, TTLs up to 10 years,
  * every write durable before its reply.
@@ -27,20 +31,13 @@
 
 #include "cmd/cmd.h"
 #include "cmd/cmdutil.h"
+#include "cmd/redis.h"
 #include "common/numparse.h"
 #include "proto/resp.h"
 #include "statestored/limits.h"
 
-/* The version Redis commands and INFO claim: the Redis whose commands and
- * replies these follow. */
-#define REDIS_COMPAT_VERSION "7.2.0"
 
-static int ver(const struct ss_cmd_env *env) { return env->proto->resp; }
-
-
-/* A reply built from several appends, rc their ORed results: on a failure
- * everything after before goes, so no partial reply is ever sent. */
-static enum ss_cmd_status finish(struct ss_buf *out, size_t before, int rc)
+enum ss_cmd_status ss_redis_finish(struct ss_buf *out, size_t before, int rc)
 {
 	if (rc < 0) {
 		out->len = out->off + before;
@@ -64,16 +61,12 @@ enum ss_cmd_status ss_cmd_fail(struct ss_cmd_env *env, struct ss_buf *out, const
 	return ss_cmd_replied(ss_resp_err(out, msg));
 }
 
-#define NOT_INT "ERR value is not an integer or out of range"
 /* No reply is built past SS_OUTBUF_MAX: a request of 27 KB (MGET of one
  * 64 KiB key 3,000 times) would otherwise make the daemon allocate
  * hundreds of megabytes. */
 #define TOO_BIG "ERR the reply would pass 64 MiB: ask for fewer keys"
-#define SYNTAX "ERR syntax error"
 
-/* Redis's integers: an optional '-', then digits without a leading zero
- * (but "0"), within a long long. Returns 0 or -1. */
-static int parse_ll(const char *p, size_t n, long long *out)
+int ss_redis_parse_ll(const char *p, size_t n, long long *out)
 {
 	unsigned long long v = 0, lim;
 	size_t i = 0;
@@ -102,7 +95,6 @@ static int parse_ll(const char *p, size_t n, long long *out)
 	return 0;
 }
 
-static int tok_ll(const struct ss_token *t, long long *out) { return parse_ll(t->p, t->n, out); }
 
 static const char *check_key(const struct ss_token *t)
 {
@@ -215,392 +207,6 @@ static int64_t when(const struct ss_cmd_env *env, long long v, enum unit u)
 	if (ms > env->now_ms + TTL_MAX_MS)
 		return -1;
 	return ms < 1 ? 1 : ms;
-}
-
-/* ---- connection ------------------------------------------------------------ */
-
-static enum ss_cmd_status r_ping(const struct ss_request *req, struct ss_cmd_env *env,
-				 struct ss_buf *out)
-{
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	if (req->argc == 2)
-		return ss_cmd_replied(ss_resp_bulk(out, req->argv[1].p, req->argv[1].n));
-	return ss_cmd_replied(ss_resp_simple(out, "PONG"));
-}
-
-static enum ss_cmd_status r_echo(const struct ss_request *req, struct ss_cmd_env *env,
-				 struct ss_buf *out)
-{
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	return ss_cmd_replied(ss_resp_bulk(out, req->argv[1].p, req->argv[1].n));
-}
-
-/* Client names: Redis allows no spaces, newlines or other special bytes. */
-static int valid_client_name(const struct ss_token *t)
-{
-	for (size_t i = 0; i < t->n; i++)
-		if (t->p[i] <= ' ' || t->p[i] > '~')
-			return 0;
-	return 1;
-}
-
-static int set_str(char **dst, const struct ss_token *t)
-{
-	char *s = NULL;
-
-	if (t && t->n) {
-		if (!(s = malloc(t->n + 1)))
-			return -1;
-		memcpy(s, t->p, t->n);
-		s[t->n] = '\0';
-	}
-	free(*dst);
-	*dst = s;
-	return 0;
-}
-
-static enum ss_cmd_status r_hello(const struct ss_request *req, struct ss_cmd_env *env,
-				  struct ss_buf *out)
-{
-	struct ss_client_state *c = env->client;
-	const struct ss_token *name = NULL;
-	long long proto = c->resp;
-	int i = 1;
-
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	if (req->argc > 1) {
-		if (tok_ll(&req->argv[1], &proto) < 0)
-			return ss_cmd_fail(env, out, "ERR Protocol version is not an integer or out of range");
-		/* The version first, as Redis: HELLO 4 AUTH ... is NOPROTO. */
-		if (proto != 2 && proto != 3)
-			return ss_cmd_fail(env, out, "NOPROTO unsupported protocol version");
-		i = 2;
-	}
-	for (; i < req->argc; i++) {
-		int more = req->argc - i - 1;
-		if (ss_token_is(&req->argv[i], "AUTH") && more >= 2) {
-			/* No users yet: the default user takes any password. */
-			if (req->argv[i + 1].n != 7 || memcmp(req->argv[i + 1].p, "default", 7) != 0)
-				return ss_cmd_fail(env, out, "WRONGPASS invalid username-password pair or "
-						      "user is disabled.");
-			i += 2;
-		} else if (ss_token_is(&req->argv[i], "SETNAME") && more >= 1) {
-			name = &req->argv[++i];
-			if (!valid_client_name(name))
-				return ss_cmd_fail(env, out, "ERR Client names cannot contain spaces, "
-						      "newlines or special characters.");
-		} else {
-			char word[901];
-			return ss_cmd_fail(env, out, "ERR Syntax error in HELLO option '%s'",
-				    ss_cmd_echo_any(&req->argv[i], word, 900));
-		}
-	}
-	if (name && set_str(&c->name, name) < 0)
-		return SS_CMD_NOMEM;
-	c->resp = (int)proto;
-	/* The reply is already in the version asked for. */
-	size_t before = ss_buf_size(out);
-	int v = c->resp, rc = ss_resp_map(out, v, 7);
-	rc |= ss_resp_bulk_str(out, "server") | ss_resp_bulk_str(out, "redis") |
-		     ss_resp_bulk_str(out, "version") | ss_resp_bulk_str(out, REDIS_COMPAT_VERSION) |
-		     ss_resp_bulk_str(out, "proto") | ss_resp_int(out, v) |
-		     ss_resp_bulk_str(out, "id") | ss_resp_int(out, (long long)c->id) |
-		     ss_resp_bulk_str(out, "mode") | ss_resp_bulk_str(out, "standalone") |
-		     ss_resp_bulk_str(out, "role") | ss_resp_bulk_str(out, "master") |
-		     ss_resp_bulk_str(out, "modules") | ss_resp_array(out, 0);
-	return finish(out, before, rc);
-}
-
-static enum ss_cmd_status r_auth(const struct ss_request *req, struct ss_cmd_env *env,
-				 struct ss_buf *out)
-{
-	if (req->argc == 2)
-		return ss_cmd_fail(env, out,
-			    "ERR AUTH <password> called without any password configured for the "
-			    "default user. Are you sure your configuration is correct?");
-	if (req->argv[1].n != 7 || memcmp(req->argv[1].p, "default", 7) != 0)
-		return ss_cmd_fail(env, out, "WRONGPASS invalid username-password pair or user is disabled.");
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	return ss_cmd_replied(ss_resp_simple(out, "OK"));
-}
-
-static enum ss_cmd_status r_select(const struct ss_request *req, struct ss_cmd_env *env,
-				   struct ss_buf *out)
-{
-	long long db;
-
-	if (tok_ll(&req->argv[1], &db) < 0)
-		return ss_cmd_fail(env, out, NOT_INT);
-	if (db != 0)
-		return ss_cmd_fail(env, out, "ERR DB index is out of range");
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	return ss_cmd_replied(ss_resp_simple(out, "OK"));
-}
-
-int ss_cmd_client_info(const struct ss_client_state *c, struct ss_buf *out)
-{
-	return ss_buf_printf(out, "id=%llu name=%s db=0 multi=-1 resp=%d lib-name=%s lib-ver=%s\n",
-			     (unsigned long long)c->id, c->name ? c->name : "", c->resp,
-			     c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
-}
-
-static enum ss_cmd_status r_client(const struct ss_request *req, struct ss_cmd_env *env,
-				   struct ss_buf *out)
-{
-	struct ss_client_state *c = env->client;
-	const struct ss_token *sub = &req->argv[1];
-	int n = req->argc - 2;
-	char word[130];
-
-	if (ss_token_is(sub, "SETNAME") && n == 1 && !valid_client_name(&req->argv[2]))
-		return ss_cmd_fail(env, out, "ERR Client names cannot contain spaces, newlines or special "
-				      "characters.");
-	if (ss_token_is(sub, "SETINFO") && n == 2 && !ss_token_is(&req->argv[2], "LIB-NAME") &&
-	    !ss_token_is(&req->argv[2], "LIB-VER"))
-		return ss_cmd_fail(env, out, "ERR Unrecognized option '%s'",
-			    ss_cmd_echo_any(&req->argv[2], word, 128));
-	/* A value goes into CLIENT LIST's lines: no space or newline may
-	 * forge a field or a line there. */
-	if (ss_token_is(sub, "SETINFO") && n == 2 && !valid_client_name(&req->argv[3]))
-		return ss_cmd_fail(env, out, "ERR %s cannot contain spaces, newlines or special "
-					     "characters.",
-				   ss_token_is(&req->argv[2], "LIB-NAME") ? "lib-name" : "lib-ver");
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	if (ss_token_is(sub, "ID") && n == 0)
-		return ss_cmd_replied(ss_resp_int(out, (long long)c->id));
-	if (ss_token_is(sub, "GETNAME") && n == 0)
-		return ss_cmd_replied(c->name ? ss_resp_bulk_str(out, c->name) : ss_resp_nil(out, ver(env)));
-	if (ss_token_is(sub, "SETNAME") && n == 1) {
-		if (set_str(&c->name, &req->argv[2]) < 0)
-			return SS_CMD_NOMEM;
-		return ss_cmd_replied(ss_resp_simple(out, "OK"));
-	}
-	if (ss_token_is(sub, "SETINFO") && n == 2) {
-		char **dst = ss_token_is(&req->argv[2], "LIB-NAME") ? &c->lib_name : &c->lib_ver;
-		if (set_str(dst, &req->argv[3]) < 0)
-			return SS_CMD_NOMEM;
-		return ss_cmd_replied(ss_resp_simple(out, "OK"));
-	}
-	if ((ss_token_is(sub, "INFO") && n == 0) || (ss_token_is(sub, "LIST") && n == 0)) {
-		struct ss_buf text;
-		int rc;
-		ss_buf_init(&text);
-		rc = ss_token_is(sub, "INFO") || !env->clients
-			     ? ss_cmd_client_info(c, &text)
-			     : env->clients(env->stats_arg, &text);
-		if (rc == 0)
-			rc = ss_resp_verbatim(out, ver(env), ss_buf_head(&text), ss_buf_size(&text));
-		ss_buf_free(&text);
-		return ss_cmd_replied(rc);
-	}
-	if (!ss_token_is(sub, "ID") && !ss_token_is(sub, "GETNAME") && !ss_token_is(sub, "SETNAME") &&
-	    !ss_token_is(sub, "SETINFO") && !ss_token_is(sub, "INFO") && !ss_token_is(sub, "LIST"))
-		return ss_cmd_fail(env, out, "ERR unknown subcommand '%s'. Try CLIENT HELP.",
-			    ss_cmd_echo_any(sub, word, 128));
-	char lower[16];
-	return ss_cmd_fail(env, out, "ERR wrong number of arguments for 'client|%s' command",
-		    ss_cmd_lower(ss_cmd_echo_any(sub, word, 12), lower, sizeof lower));
-}
-
-static enum ss_cmd_status r_reset(const struct ss_request *req, struct ss_cmd_env *env,
-				  struct ss_buf *out)
-{
-	(void)req;
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	uint64_t id = env->client->id;
-	ss_client_free(env->client);
-	ss_client_init(env->client, id);
-	return ss_cmd_replied(ss_resp_simple(out, "RESET"));
-}
-
-/* ---- server ---------------------------------------------------------------- */
-
-static enum ss_cmd_status r_dbsize(const struct ss_request *req, struct ss_cmd_env *env,
-				   struct ss_buf *out)
-{
-	(void)req;
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	return ss_cmd_replied(ss_resp_int(out, (long long)ss_table_count(env->table)));
-}
-
-static enum ss_cmd_status r_time(const struct ss_request *req, struct ss_cmd_env *env,
-				 struct ss_buf *out)
-{
-	char s[24], us[24];
-
-	(void)req;
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	snprintf(s, sizeof s, "%lld", (long long)(env->now_ms / 1000));
-	snprintf(us, sizeof us, "%lld", (long long)(env->now_ms % 1000 * 1000));
-	size_t before = ss_buf_size(out);
-	return finish(out, before,
-		      ss_resp_array(out, 2) | ss_resp_bulk_str(out, s) | ss_resp_bulk_str(out, us));
-}
-
-static enum ss_cmd_status r_wait(const struct ss_request *req, struct ss_cmd_env *env,
-				 struct ss_buf *out)
-{
-	long long a, b, t;
-
-	/* WAIT numreplicas timeout; WAITAOF numlocal numreplicas timeout. */
-	int aof = req->argc == 4;
-	if (tok_ll(&req->argv[1], &a) < 0 || tok_ll(&req->argv[2], &b) < 0 ||
-	    (aof && tok_ll(&req->argv[3], &t) < 0))
-		return ss_cmd_fail(env, out, NOT_INT);
-	if ((aof ? t : b) < 0)
-		return ss_cmd_fail(env, out, "ERR timeout is negative");
-	/* Held until every earlier reply is out: each was a durable write. */
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	if (!aof)
-		return ss_cmd_replied(ss_resp_int(out, 0));
-	size_t before = ss_buf_size(out);
-	return finish(out, before, ss_resp_array(out, 2) | ss_resp_int(out, 1) | ss_resp_int(out, 0));
-}
-
-/* ---- glob-style patterns (SCAN MATCH, KEYS, CONFIG GET) ------------------------
- *
- * Redis's rules: '*' any run, '?' any byte, "[abc]", "[^a]", "[a-z]" a
- * class, '\' quotes the next byte. Backtracking goes only to the latest
- * '*', so a match is O(pattern x string), never exponential. */
-
-/* Matches one class starting after '[' at p; *pl is advanced past ']'. */
-static int class_match(const char *p, size_t plen, size_t *pi, unsigned char c, int nocase)
-{
-	size_t i = *pi;
-	int neg = 0, hit = 0;
-
-	if (i < plen && p[i] == '^') {
-		neg = 1;
-		i++;
-	}
-	for (; i < plen && p[i] != ']'; i++) {
-		unsigned char a = (unsigned char)p[i], b;
-		if (a == '\\' && i + 1 < plen)
-			a = (unsigned char)p[++i];
-		if (i + 2 < plen && p[i + 1] == '-' && p[i + 2] != ']') {
-			b = (unsigned char)p[i + 2];
-			i += 2;
-			if (a > b) {
-				unsigned char x = a;
-				a = b;
-				b = x;
-			}
-			unsigned char cc = c;
-			if (nocase && cc >= 'A' && cc <= 'Z')
-				cc = (unsigned char)(cc - 'A' + 'a');
-			hit |= (c >= a && c <= b) || (nocase && cc >= a && cc <= b);
-		} else {
-			hit |= a == c || (nocase && (a | 0x20) == (c | 0x20) && ((a | 0x20) >= 'a') &&
-					  ((a | 0x20) <= 'z'));
-		}
-	}
-	*pi = i < plen ? i + 1 : i;
-	return neg ? !hit : hit;
-}
-
-int ss_glob_match(const char *p, size_t plen, const char *s, size_t slen, int nocase)
-{
-	size_t pi = 0, si = 0, star_p = (size_t)-1, star_s = 0;
-
-	while (si < slen) {
-		if (pi < plen && p[pi] == '*') {
-			star_p = ++pi;
-			star_s = si;
-			continue;
-		}
-		if (pi < plen) {
-			unsigned char c = (unsigned char)s[si], q = (unsigned char)p[pi];
-			size_t next = pi + 1;
-			int ok;
-			if (q == '?') {
-				ok = 1;
-			} else if (q == '[') {
-				ok = class_match(p, plen, &next, c, nocase);
-			} else {
-				if (q == '\\' && pi + 1 < plen)
-					q = (unsigned char)p[++next - 1];
-				ok = q == c || (nocase && (q | 0x20) == (c | 0x20) && (q | 0x20) >= 'a' &&
-						(q | 0x20) <= 'z');
-			}
-			if (ok) {
-				pi = next;
-				si++;
-				continue;
-			}
-		}
-		if (star_p == (size_t)-1)
-			return 0;
-		pi = star_p;
-		si = ++star_s;
-	}
-	while (pi < plen && p[pi] == '*')
-		pi++;
-	return pi == plen;
-}
-
-/* The literal start of a pattern: the bytes before its first special one,
- * which a scan can use as a prefix. */
-static size_t literal_prefix(const char *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n && p[i] != '*' && p[i] != '?' && p[i] != '[' && p[i] != '\\')
-		i++;
-	return i;
-}
-
-/* ---- CONFIG GET ------------------------------------------------------------- */
-
-static enum ss_cmd_status r_config(const struct ss_request *req, struct ss_cmd_env *env,
-				   struct ss_buf *out)
-{
-	static const struct ss_cmd_config fixed[] = {
-		{"appendonly", "yes"}, {"appendfsync", "always"}, {"save", ""}, {"databases", "1"},
-	};
-	char word[130];
-
-	if (!ss_token_is(&req->argv[1], "GET"))
-		return ss_cmd_fail(env, out, "ERR unknown subcommand '%s'. Try CONFIG HELP.",
-			    ss_cmd_echo_any(&req->argv[1], word, 128));
-	if (req->argc < 3)
-		return ss_cmd_fail(env, out, "ERR wrong number of arguments for 'config|get' command");
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	size_t before = ss_buf_size(out), at, n = 0;
-	int rc = 0;
-	at = before;
-	for (size_t k = 0; k < sizeof fixed / sizeof fixed[0] + env->nconfig && rc == 0; k++) {
-		const struct ss_cmd_config *c =
-			k < sizeof fixed / sizeof fixed[0] ? &fixed[k]
-							   : &env->config[k - sizeof fixed / sizeof fixed[0]];
-		for (int i = 2; i < req->argc; i++) {
-			const struct ss_token *pat = &req->argv[i];
-			if (ss_glob_match(pat->p, pat->n, c->name, strlen(c->name), 1)) {
-				/* A name asked for without a pattern is answered as
-				 * spelled, as Redis does. */
-				rc = (literal_prefix(pat->p, pat->n) == pat->n
-					      ? ss_resp_bulk(out, pat->p, pat->n)
-					      : ss_resp_bulk_str(out, c->name)) |
-				     ss_resp_bulk_str(out, c->value);
-				n++;
-				break;
-			}
-		}
-	}
-	/* The map header goes before its pairs, now that n is known. */
-	if (rc == 0)
-		rc = env->proto->rows_end(out, at, n, 1);
-	return finish(out, before, rc);
 }
 
 /* ---- strings ---------------------------------------------------------------- */
@@ -904,7 +510,7 @@ static enum ss_cmd_status r_mget(const struct ss_request *req, struct ss_cmd_env
 			return ss_cmd_fail(env, out, TOO_BIG);
 		}
 	}
-	return finish(out, before, rc);
+	return ss_redis_finish(out, before, rc);
 }
 
 /* MSET (nx 0) and MSETNX (nx 1): one group, one revision, atomic. */
@@ -1033,7 +639,7 @@ static enum ss_cmd_status incr(const struct ss_request *req, struct ss_cmd_env *
 	ss_cmd_current(env, req->argv[1].p, req->argv[1].n, &c);
 	if (c.rev) {
 		size_t olen = ss_cmd_cur_value(&c, old);
-		if (parse_ll(old, olen, &v) < 0)
+		if (ss_redis_parse_ll(old, olen, &v) < 0)
 			why = NOT_INT;
 	}
 	if (!why && ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by)))
@@ -1289,7 +895,7 @@ static enum ss_cmd_status r_scan(const struct ss_request *req, struct ss_cmd_env
 	}
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
-	size_t plen = match ? literal_prefix(match->p, match->n) : 0;
+	size_t plen = match ? ss_glob_literal_prefix(match->p, match->n) : 0;
 	struct ss_buf keys;
 	ss_buf_init(&keys);
 	struct keys k = {.out = &keys, .match = match, .want = strings ? (size_t)count : 0};
@@ -1304,7 +910,7 @@ static enum ss_cmd_status r_scan(const struct ss_request *req, struct ss_cmd_env
 		 ss_resp_array(out, (long long)k.n) |
 		 ss_buf_append(out, ss_buf_head(&keys), ss_buf_size(&keys));
 	ss_buf_free(&keys);
-	return finish(out, before, rc);
+	return ss_redis_finish(out, before, rc);
 }
 
 /* KEYS pattern: every key, in one reply - O(N), as in Redis; SCAN is the
@@ -1333,7 +939,7 @@ static enum ss_cmd_status r_keys(const struct ss_request *req, struct ss_cmd_env
 	int rc = k.rc | ss_resp_array(out, (long long)k.n) |
 		 ss_buf_append(out, ss_buf_head(&keys), ss_buf_size(&keys));
 	ss_buf_free(&keys);
-	return finish(out, before, rc);
+	return ss_redis_finish(out, before, rc);
 }
 
 static int first_key(void *arg, const struct ss_entry *e)
@@ -1377,144 +983,7 @@ static enum ss_cmd_status r_randomkey(const struct ss_request *req, struct ss_cm
 	}
 	if (k.n == 0)
 		return ss_cmd_replied(ss_resp_nil(out, ver(env)));
-	return finish(out, before, k.rc);
-}
-
-/* ---- INFO ----------------------------------------------------------------------- */
-
-/* STATS rows captured as "name\0value\0" pairs, to be looked up by name. */
-static int cap_row(struct ss_buf *out, const char *name, const char *value)
-{
-	return ss_buf_append(out, name, strlen(name) + 1) | ss_buf_append(out, value, strlen(value) + 1);
-}
-
-static const char *stat(const struct ss_buf *rows, const char *name)
-{
-	const char *p = ss_buf_head(rows), *end = p + ss_buf_size(rows);
-
-	while (p < end) {
-		const char *v = p + strlen(p) + 1;
-		if (strcmp(p, name) == 0)
-			return v;
-		p = v + strlen(v) + 1;
-	}
-	return "0";
-}
-
-static const char *config_value(const struct ss_cmd_env *env, const char *name)
-{
-	for (size_t i = 0; i < env->nconfig; i++)
-		if (strcmp(env->config[i].name, name) == 0)
-			return env->config[i].value;
-	return "";
-}
-
-/* A Redis field and the STATS row it shows (a row name), or a fixed value
- * (a string starting with '='). */
-struct info_field {
-	const char *section, *name, *from;
-};
-
-static const struct info_field info_fields[] = {
-	{"server", "redis_version", "=" REDIS_COMPAT_VERSION},
-	{"server", "statestored_version", "=" SS_VERSION},
-	{"server", "redis_mode", "=standalone"},
-	{"server", "arch_bits", "=64"},
-	{"server", "process_id", "pid"},
-	{"server", "tcp_port", "@port"},
-	{"server", "uptime_in_seconds", "uptime_s"},
-	{"clients", "connected_clients", "clients"},
-	{"clients", "maxclients", "max_clients"},
-	{"clients", "blocked_clients", "=0"},
-	{"memory", "used_memory", "table_bytes"},
-	{"memory", "maxmemory", "=0"},
-	{"memory", "maxmemory_policy", "=noeviction"},
-	{"persistence", "loading", "=0"},
-	{"persistence", "async_loading", "=0"},
-	{"persistence", "rdb_changes_since_last_save", "=0"},
-	{"persistence", "rdb_bgsave_in_progress", "=0"},
-	{"persistence", "aof_enabled", "=1"},
-	{"persistence", "aof_rewrite_in_progress", "compacting"},
-	{"persistence", "aof_rewrite_scheduled", "=0"},
-	{"persistence", "aof_rewrites", "compactions"},
-	{"persistence", "aof_current_size", "log_bytes"},
-	{"persistence", "aof_base_size", "log_bytes_compacted"},
-	{"stats", "total_connections_received", "connections"},
-	{"stats", "rejected_connections", "refused_connections"},
-	{"stats", "expired_keys", "expired"},
-	{"stats", "evicted_keys", "=0"},
-	{"stats", "total_error_replies", "rejected"},
-	{"replication", "role", "=master"},
-	{"replication", "connected_slaves", "=0"},
-	{"replication", "master_repl_offset", "=0"},
-};
-
-static const char *const info_sections[] = {"server",	   "clients",	  "memory", "persistence",
-					    "stats",	   "replication", "keyspace", "statestored"};
-
-/* Whether INFO's arguments ask for section sec (none: all of them). */
-static int wants(const struct ss_request *req, const char *sec)
-{
-	if (req->argc == 1)
-		return 1;
-	for (int i = 1; i < req->argc; i++) {
-		const struct ss_token *t = &req->argv[i];
-		if ((t->n == strlen(sec) && strncasecmp(t->p, sec, t->n) == 0) ||
-		    ss_token_is(t, "ALL") ||
-		    ss_token_is(t, "EVERYTHING") || ss_token_is(t, "DEFAULT"))
-			return 1;
-	}
-	return 0;
-}
-
-static enum ss_cmd_status r_info(const struct ss_request *req, struct ss_cmd_env *env,
-				 struct ss_buf *out)
-{
-	const struct ss_proto cap = {.name = "info", .row = cap_row};
-	struct ss_buf rows, text;
-	int rc = 0;
-
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	ss_buf_init(&rows);
-	ss_buf_init(&text);
-	if (env->stats && env->stats(env->stats_arg, &cap, &rows) < 0)
-		rc = -1;
-	for (size_t s = 0; s < sizeof info_sections / sizeof info_sections[0] && rc == 0; s++) {
-		const char *sec = info_sections[s];
-		if (!wants(req, sec))
-			continue;
-		char title[32];
-		snprintf(title, sizeof title, "%s", sec);
-		title[0] = (char)(title[0] - 'a' + 'A');
-		rc |= ss_buf_printf(&text, "%s# %s\r\n", ss_buf_size(&text) ? "\r\n" : "", title);
-		for (size_t f = 0; f < sizeof info_fields / sizeof info_fields[0]; f++) {
-			const struct info_field *fi = &info_fields[f];
-			if (strcmp(fi->section, sec) != 0)
-				continue;
-			const char *v = fi->from[0] == '=' ? fi->from + 1 :
-					fi->from[0] == '@' ? config_value(env, fi->from + 1) :
-							     stat(&rows, fi->from);
-			rc |= ss_buf_printf(&text, "%s:%s\r\n", fi->name, v);
-		}
-		if (strcmp(sec, "keyspace") == 0 && strcmp(stat(&rows, "entries"), "0") != 0)
-			rc |= ss_buf_printf(&text, "db0:keys=%s\r\n",
-					    stat(&rows, "entries"));
-		if (strcmp(sec, "statestored") == 0) {
-			/* Every STATS row as it is. */
-			const char *p = ss_buf_head(&rows), *end = p + ss_buf_size(&rows);
-			while (p < end && rc == 0) {
-				const char *v = p + strlen(p) + 1;
-				rc |= ss_buf_printf(&text, "%s:%s\r\n", p, v);
-				p = v + strlen(v) + 1;
-			}
-		}
-	}
-	if (rc == 0)
-		rc = ss_resp_verbatim(out, ver(env), ss_buf_head(&text), ss_buf_size(&text));
-	ss_buf_free(&rows);
-	ss_buf_free(&text);
-	return ss_cmd_replied(rc);
+	return ss_redis_finish(out, before, k.rc);
 }
 
 /* ---- FLUSHALL, FLUSHDB -----------------------------------------------------------
@@ -1608,9 +1077,6 @@ out:
 	return st;
 }
 
-static enum ss_cmd_status r_command(const struct ss_request *req, struct ss_cmd_env *env,
-				    struct ss_buf *out);
-
 /* ---- the table --------------------------------------------------------------------- */
 
 #define RCMD(name, min, max, role, run, first, last, step, summary, multi)                       \
@@ -1621,20 +1087,20 @@ static const struct ss_cmd redis_commands[] = {
 	/* The most frequent first: lookup is a scan of this table. */
 	RCMD("GET", 1, 1, READ, r_get, 1, 1, 1, "Reads a key.", QUEUE),
 	RCMD("SET", 2, MANY, WRITE, r_set, 1, 1, 1, "Writes a key, durably.", QUEUE),
-	RCMD("PING", 0, 1, CONN, r_ping, 0, 0, 0, "Answers PONG, or the message.", QUEUE),
-	RCMD("ECHO", 1, 1, CONN, r_echo, 0, 0, 0, "Answers the message.", QUEUE),
-	RCMD("HELLO", 0, 6, CONN, r_hello, 0, 0, 0, "Chooses RESP2 or RESP3.", REFUSE),
-	RCMD("AUTH", 1, 2, CONN, r_auth, 0, 0, 0, "Authenticates the connection.", REFUSE),
-	RCMD("SELECT", 1, 1, CONN, r_select, 0, 0, 0, "Database 0 is the only one.", REFUSE),
-	RCMD("CLIENT", 1, 3, CONN, r_client, 0, 0, 0, "The connection's identity.", REFUSE),
-	RCMD("RESET", 0, 0, CONN, r_reset, 0, 0, 0, "Resets the connection's state.", NOW),
-	RCMD("INFO", 0, MANY, READ, r_info, 0, 0, 0, "The server's state, by section.", REFUSE),
-	RCMD("DBSIZE", 0, 0, READ, r_dbsize, 0, 0, 0, "The number of keys.", REFUSE),
-	RCMD("TIME", 0, 0, CONN, r_time, 0, 0, 0, "The server's clock.", QUEUE),
-	RCMD("COMMAND", 0, MANY, CONN, r_command, 0, 0, 0, "The commands, from their table.", REFUSE),
-	RCMD("CONFIG", 1, MANY, ADMIN, r_config, 0, 0, 0, "CONFIG GET: the settings.", REFUSE),
-	RCMD("WAIT", 2, 2, CONN, r_wait, 0, 0, 0, "0: there are no replicas yet.", REFUSE),
-	RCMD("WAITAOF", 3, 3, CONN, r_wait, 0, 0, 0,
+	RCMD("PING", 0, 1, CONN, ss_redis_ping, 0, 0, 0, "Answers PONG, or the message.", QUEUE),
+	RCMD("ECHO", 1, 1, CONN, ss_redis_echo, 0, 0, 0, "Answers the message.", QUEUE),
+	RCMD("HELLO", 0, 6, CONN, ss_redis_hello, 0, 0, 0, "Chooses RESP2 or RESP3.", REFUSE),
+	RCMD("AUTH", 1, 2, CONN, ss_redis_auth, 0, 0, 0, "Authenticates the connection.", REFUSE),
+	RCMD("SELECT", 1, 1, CONN, ss_redis_select, 0, 0, 0, "Database 0 is the only one.", REFUSE),
+	RCMD("CLIENT", 1, 3, CONN, ss_redis_client, 0, 0, 0, "The connection's identity.", REFUSE),
+	RCMD("RESET", 0, 0, CONN, ss_redis_reset, 0, 0, 0, "Resets the connection's state.", NOW),
+	RCMD("INFO", 0, MANY, READ, ss_redis_info, 0, 0, 0, "The server's state, by section.", REFUSE),
+	RCMD("DBSIZE", 0, 0, READ, ss_redis_dbsize, 0, 0, 0, "The number of keys.", REFUSE),
+	RCMD("TIME", 0, 0, CONN, ss_redis_time, 0, 0, 0, "The server's clock.", QUEUE),
+	RCMD("COMMAND", 0, MANY, CONN, ss_redis_command, 0, 0, 0, "The commands, from their table.", REFUSE),
+	RCMD("CONFIG", 1, MANY, ADMIN, ss_redis_config, 0, 0, 0, "CONFIG GET: the settings.", REFUSE),
+	RCMD("WAIT", 2, 2, CONN, ss_redis_wait, 0, 0, 0, "0: there are no replicas yet.", REFUSE),
+	RCMD("WAITAOF", 3, 3, CONN, ss_redis_wait, 0, 0, 0,
 	     "[1, 0]: every acknowledged write is already fsynced.", REFUSE),
 	RCMD("SETNX", 2, 2, WRITE, r_setnx, 1, 1, 1, "Writes a key if it does not exist.", QUEUE),
 	RCMD("SETEX", 3, 3, WRITE, r_setex, 1, 1, 1, "Writes a key with a TTL in seconds.", QUEUE),
@@ -1693,124 +1159,4 @@ const struct ss_cmd *ss_redis_lookup(const struct ss_token *name)
 		if (ss_token_is(name, redis_commands[i].name))
 			return &redis_commands[i];
 	return NULL;
-}
-
-/* ---- COMMAND --------------------------------------------------------------------- */
-
-/* The command at index i of both tables: Redis's own, then the
- * checkpoint ones (those RESP has too). */
-static const struct ss_cmd *nth_command(size_t i)
-{
-	size_t n;
-	const struct ss_cmd *t = ss_cmd_table(&n);
-
-	if (i < redis_ncommands)
-		return &redis_commands[i];
-	i -= redis_ncommands;
-	return i < n ? &t[i] : NULL;
-}
-
-static size_t ncommands(void)
-{
-	size_t n;
-
-	ss_cmd_table(&n);
-	return redis_ncommands + n;
-}
-
-/* Whether c is a checkpoint table row hidden by a Redis row of its name
- * (PING): listed once. */
-static int shadowed(const struct ss_cmd *c)
-{
-	return c < redis_commands || c >= redis_commands + redis_ncommands
-		       ? ss_redis_lookup(&(struct ss_token){c->name, strlen(c->name)}) != NULL
-		       : 0;
-}
-
-static const char *role_flag(enum ss_cmd_role r)
-{
-	return r == SS_CMD_READ ? "readonly" : r == SS_CMD_WRITE ? "write" : r == SS_CMD_ADMIN ? "admin" : "fast";
-}
-
-static const char *role_acl(enum ss_cmd_role r)
-{
-	return r == SS_CMD_READ ? "@read" : r == SS_CMD_WRITE ? "@write" : r == SS_CMD_ADMIN ? "@admin" : "@connection";
-}
-
-/* COMMAND INFO's reply for c: Redis 7's ten fields (RESP3: the flags,
- * categories, tips, key specs and subcommands as sets, as Redis sends). */
-static int command_info(struct ss_buf *out, int v, const struct ss_cmd *c)
-{
-	char lower[40];
-	int arity = c->min_args == c->max_args ? c->min_args + 1 : -(c->min_args + 1);
-
-	return ss_resp_array(out, 10) | ss_resp_bulk_str(out, ss_cmd_lower(c->name, lower, sizeof lower)) |
-	       ss_resp_int(out, arity) | ss_resp_set(out, v, 1) | ss_resp_simple(out, role_flag(c->role)) |
-	       ss_resp_int(out, c->first_key) | ss_resp_int(out, c->last_key) |
-	       ss_resp_int(out, c->key_step) | ss_resp_set(out, v, 1) |
-	       ss_resp_simple(out, role_acl(c->role)) | ss_resp_set(out, v, 0) | ss_resp_set(out, v, 0) |
-	       ss_resp_set(out, v, 0);
-}
-
-static int command_doc(struct ss_buf *out, int v, const struct ss_cmd *c)
-{
-	char lower[40];
-
-	return ss_resp_bulk_str(out, ss_cmd_lower(c->name, lower, sizeof lower)) | ss_resp_map(out, v, 3) |
-	       ss_resp_bulk_str(out, "summary") | ss_resp_bulk_str(out, c->summary ? c->summary : "") |
-	       ss_resp_bulk_str(out, "since") | ss_resp_bulk_str(out, "0.1.0") |
-	       ss_resp_bulk_str(out, "group") |
-	       ss_resp_bulk_str(out, c->role == SS_CMD_CONN ? "connection" : c->role == SS_CMD_ADMIN ? "server" : "string");
-}
-
-static enum ss_cmd_status r_command(const struct ss_request *req, struct ss_cmd_env *env,
-				    struct ss_buf *out)
-{
-	size_t before = ss_buf_size(out), n = 0, at;
-	int rc = 0, v = ver(env);
-	char word[130];
-
-	if (req->argc > 1 && !ss_token_is(&req->argv[1], "COUNT") &&
-	    !ss_token_is(&req->argv[1], "INFO") && !ss_token_is(&req->argv[1], "DOCS") &&
-	    !ss_token_is(&req->argv[1], "LIST"))
-		return ss_cmd_fail(env, out, "ERR unknown subcommand '%s'. Try COMMAND HELP.",
-			    ss_cmd_echo_any(&req->argv[1], word, 128));
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	if (req->argc > 1 && ss_token_is(&req->argv[1], "COUNT")) {
-		for (size_t i = 0; i < ncommands(); i++)
-			n += !shadowed(nth_command(i));
-		return ss_cmd_replied(ss_resp_int(out, (long long)n));
-	}
-	int docs = req->argc > 1 && ss_token_is(&req->argv[1], "DOCS");
-	int list = req->argc > 1 && ss_token_is(&req->argv[1], "LIST");
-	at = ss_buf_size(out);
-	if (req->argc > 2 && !list) {
-		/* COMMAND INFO|DOCS name ...: in the order asked. */
-		for (int i = 2; i < req->argc && rc == 0; i++) {
-			const struct ss_cmd *c = ss_redis_lookup(&req->argv[i]);
-			if (!c)
-				c = ss_cmd_lookup(&req->argv[i]);
-			if (docs && !c)
-				continue;
-			rc = !c ? ss_resp_nil(out, v) : docs ? command_doc(out, v, c) : command_info(out, v, c);
-			n++;
-		}
-	} else {
-		for (size_t i = 0; i < ncommands() && rc == 0; i++) {
-			const struct ss_cmd *c = nth_command(i);
-			char lower[40];
-			if (shadowed(c))
-				continue;
-			rc = list ? ss_resp_bulk_str(out, ss_cmd_lower(c->name, lower, sizeof lower))
-			     : docs ? command_doc(out, v, c)
-				    : command_info(out, v, c);
-			n++;
-		}
-	}
-	if (rc == 0)
-		rc = docs ? env->proto->rows_end(out, at, n, 1)
-			  : ss_buf_insert(out, at, word,
-					  (size_t)snprintf(word, sizeof word, "*%zu\r\n", n));
-	return finish(out, before, rc);
 }

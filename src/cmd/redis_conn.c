@@ -1,0 +1,569 @@
+/*
+ * redis_conn.c - Redis's connection and server commands over RESP: PING,
+ * ECHO, HELLO, AUTH, SELECT, CLIENT, RESET, DBSIZE, TIME, WAIT and
+ * WAITAOF, CONFIG GET, INFO (from the stats rows) and COMMAND (from the
+ * command tables). They concern the connection or the server, not the
+ * keyspace (redis.c), and none of them writes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmdutil.h"
+#include "cmd/redis.h"
+#include "proto/resp.h"
+#include "statestored/limits.h"
+
+/* ---- connection ------------------------------------------------------------ */
+
+enum ss_cmd_status ss_redis_ping(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (req->argc == 2)
+		return ss_cmd_replied(ss_resp_bulk(out, req->argv[1].p, req->argv[1].n));
+	return ss_cmd_replied(ss_resp_simple(out, "PONG"));
+}
+
+enum ss_cmd_status ss_redis_echo(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	return ss_cmd_replied(ss_resp_bulk(out, req->argv[1].p, req->argv[1].n));
+}
+
+/* Client names: Redis allows no spaces, newlines or other special bytes. */
+static int valid_client_name(const struct ss_token *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->p[i] <= ' ' || t->p[i] > '~')
+			return 0;
+	return 1;
+}
+
+static int set_str(char **dst, const struct ss_token *t)
+{
+	char *s = NULL;
+
+	if (t && t->n) {
+		if (!(s = malloc(t->n + 1)))
+			return -1;
+		memcpy(s, t->p, t->n);
+		s[t->n] = '\0';
+	}
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+enum ss_cmd_status ss_redis_hello(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out)
+{
+	struct ss_client_state *c = env->client;
+	const struct ss_token *name = NULL;
+	long long proto = c->resp;
+	int i = 1;
+
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (req->argc > 1) {
+		if (tok_ll(&req->argv[1], &proto) < 0)
+			return ss_cmd_fail(env, out, "ERR Protocol version is not an integer or out of range");
+		/* The version first, as Redis: HELLO 4 AUTH ... is NOPROTO. */
+		if (proto != 2 && proto != 3)
+			return ss_cmd_fail(env, out, "NOPROTO unsupported protocol version");
+		i = 2;
+	}
+	for (; i < req->argc; i++) {
+		int more = req->argc - i - 1;
+		if (ss_token_is(&req->argv[i], "AUTH") && more >= 2) {
+			/* No users yet: the default user takes any password. */
+			if (req->argv[i + 1].n != 7 || memcmp(req->argv[i + 1].p, "default", 7) != 0)
+				return ss_cmd_fail(env, out, "WRONGPASS invalid username-password pair or "
+						      "user is disabled.");
+			i += 2;
+		} else if (ss_token_is(&req->argv[i], "SETNAME") && more >= 1) {
+			name = &req->argv[++i];
+			if (!valid_client_name(name))
+				return ss_cmd_fail(env, out, "ERR Client names cannot contain spaces, "
+						      "newlines or special characters.");
+		} else {
+			char word[901];
+			return ss_cmd_fail(env, out, "ERR Syntax error in HELLO option '%s'",
+				    ss_cmd_echo_any(&req->argv[i], word, 900));
+		}
+	}
+	if (name && set_str(&c->name, name) < 0)
+		return SS_CMD_NOMEM;
+	c->resp = (int)proto;
+	/* The reply is already in the version asked for. */
+	size_t before = ss_buf_size(out);
+	int v = c->resp, rc = ss_resp_map(out, v, 7);
+	rc |= ss_resp_bulk_str(out, "server") | ss_resp_bulk_str(out, "redis") |
+		     ss_resp_bulk_str(out, "version") | ss_resp_bulk_str(out, REDIS_COMPAT_VERSION) |
+		     ss_resp_bulk_str(out, "proto") | ss_resp_int(out, v) |
+		     ss_resp_bulk_str(out, "id") | ss_resp_int(out, (long long)c->id) |
+		     ss_resp_bulk_str(out, "mode") | ss_resp_bulk_str(out, "standalone") |
+		     ss_resp_bulk_str(out, "role") | ss_resp_bulk_str(out, "master") |
+		     ss_resp_bulk_str(out, "modules") | ss_resp_array(out, 0);
+	return ss_redis_finish(out, before, rc);
+}
+
+enum ss_cmd_status ss_redis_auth(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	if (req->argc == 2)
+		return ss_cmd_fail(env, out,
+			    "ERR AUTH <password> called without any password configured for the "
+			    "default user. Are you sure your configuration is correct?");
+	if (req->argv[1].n != 7 || memcmp(req->argv[1].p, "default", 7) != 0)
+		return ss_cmd_fail(env, out, "WRONGPASS invalid username-password pair or user is disabled.");
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	return ss_cmd_replied(ss_resp_simple(out, "OK"));
+}
+
+enum ss_cmd_status ss_redis_select(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	long long db;
+
+	if (tok_ll(&req->argv[1], &db) < 0)
+		return ss_cmd_fail(env, out, NOT_INT);
+	if (db != 0)
+		return ss_cmd_fail(env, out, "ERR DB index is out of range");
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	return ss_cmd_replied(ss_resp_simple(out, "OK"));
+}
+
+int ss_cmd_client_info(const struct ss_client_state *c, struct ss_buf *out)
+{
+	return ss_buf_printf(out, "id=%llu name=%s db=0 multi=-1 resp=%d lib-name=%s lib-ver=%s\n",
+			     (unsigned long long)c->id, c->name ? c->name : "", c->resp,
+			     c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
+}
+
+enum ss_cmd_status ss_redis_client(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	struct ss_client_state *c = env->client;
+	const struct ss_token *sub = &req->argv[1];
+	int n = req->argc - 2;
+	char word[130];
+
+	if (ss_token_is(sub, "SETNAME") && n == 1 && !valid_client_name(&req->argv[2]))
+		return ss_cmd_fail(env, out, "ERR Client names cannot contain spaces, newlines or special "
+				      "characters.");
+	if (ss_token_is(sub, "SETINFO") && n == 2 && !ss_token_is(&req->argv[2], "LIB-NAME") &&
+	    !ss_token_is(&req->argv[2], "LIB-VER"))
+		return ss_cmd_fail(env, out, "ERR Unrecognized option '%s'",
+			    ss_cmd_echo_any(&req->argv[2], word, 128));
+	/* A value goes into CLIENT LIST's lines: no space or newline may
+	 * forge a field or a line there. */
+	if (ss_token_is(sub, "SETINFO") && n == 2 && !valid_client_name(&req->argv[3]))
+		return ss_cmd_fail(env, out, "ERR %s cannot contain spaces, newlines or special "
+					     "characters.",
+				   ss_token_is(&req->argv[2], "LIB-NAME") ? "lib-name" : "lib-ver");
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (ss_token_is(sub, "ID") && n == 0)
+		return ss_cmd_replied(ss_resp_int(out, (long long)c->id));
+	if (ss_token_is(sub, "GETNAME") && n == 0)
+		return ss_cmd_replied(c->name ? ss_resp_bulk_str(out, c->name) : ss_resp_nil(out, ver(env)));
+	if (ss_token_is(sub, "SETNAME") && n == 1) {
+		if (set_str(&c->name, &req->argv[2]) < 0)
+			return SS_CMD_NOMEM;
+		return ss_cmd_replied(ss_resp_simple(out, "OK"));
+	}
+	if (ss_token_is(sub, "SETINFO") && n == 2) {
+		char **dst = ss_token_is(&req->argv[2], "LIB-NAME") ? &c->lib_name : &c->lib_ver;
+		if (set_str(dst, &req->argv[3]) < 0)
+			return SS_CMD_NOMEM;
+		return ss_cmd_replied(ss_resp_simple(out, "OK"));
+	}
+	if ((ss_token_is(sub, "INFO") && n == 0) || (ss_token_is(sub, "LIST") && n == 0)) {
+		struct ss_buf text;
+		int rc;
+		ss_buf_init(&text);
+		rc = ss_token_is(sub, "INFO") || !env->clients
+			     ? ss_cmd_client_info(c, &text)
+			     : env->clients(env->stats_arg, &text);
+		if (rc == 0)
+			rc = ss_resp_verbatim(out, ver(env), ss_buf_head(&text), ss_buf_size(&text));
+		ss_buf_free(&text);
+		return ss_cmd_replied(rc);
+	}
+	if (!ss_token_is(sub, "ID") && !ss_token_is(sub, "GETNAME") && !ss_token_is(sub, "SETNAME") &&
+	    !ss_token_is(sub, "SETINFO") && !ss_token_is(sub, "INFO") && !ss_token_is(sub, "LIST"))
+		return ss_cmd_fail(env, out, "ERR unknown subcommand '%s'. Try CLIENT HELP.",
+			    ss_cmd_echo_any(sub, word, 128));
+	char lower[16];
+	return ss_cmd_fail(env, out, "ERR wrong number of arguments for 'client|%s' command",
+		    ss_cmd_lower(ss_cmd_echo_any(sub, word, 12), lower, sizeof lower));
+}
+
+enum ss_cmd_status ss_redis_reset(const struct ss_request *req, struct ss_cmd_env *env,
+				  struct ss_buf *out)
+{
+	(void)req;
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	uint64_t id = env->client->id;
+	ss_client_free(env->client);
+	ss_client_init(env->client, id);
+	return ss_cmd_replied(ss_resp_simple(out, "RESET"));
+}
+
+/* ---- server ---------------------------------------------------------------- */
+
+enum ss_cmd_status ss_redis_dbsize(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	(void)req;
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	return ss_cmd_replied(ss_resp_int(out, (long long)ss_table_count(env->table)));
+}
+
+enum ss_cmd_status ss_redis_time(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	char s[24], us[24];
+
+	(void)req;
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	snprintf(s, sizeof s, "%lld", (long long)(env->now_ms / 1000));
+	snprintf(us, sizeof us, "%lld", (long long)(env->now_ms % 1000 * 1000));
+	size_t before = ss_buf_size(out);
+	return ss_redis_finish(out, before,
+		      ss_resp_array(out, 2) | ss_resp_bulk_str(out, s) | ss_resp_bulk_str(out, us));
+}
+
+enum ss_cmd_status ss_redis_wait(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	long long a, b, t;
+
+	/* WAIT numreplicas timeout; WAITAOF numlocal numreplicas timeout. */
+	int aof = req->argc == 4;
+	if (tok_ll(&req->argv[1], &a) < 0 || tok_ll(&req->argv[2], &b) < 0 ||
+	    (aof && tok_ll(&req->argv[3], &t) < 0))
+		return ss_cmd_fail(env, out, NOT_INT);
+	if ((aof ? t : b) < 0)
+		return ss_cmd_fail(env, out, "ERR timeout is negative");
+	/* Held until every earlier reply is out: each was a durable write. */
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (!aof)
+		return ss_cmd_replied(ss_resp_int(out, 0));
+	size_t before = ss_buf_size(out);
+	return ss_redis_finish(out, before, ss_resp_array(out, 2) | ss_resp_int(out, 1) | ss_resp_int(out, 0));
+}
+
+/* ---- CONFIG GET ------------------------------------------------------------- */
+
+enum ss_cmd_status ss_redis_config(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out)
+{
+	static const struct ss_cmd_config fixed[] = {
+		{"appendonly", "yes"}, {"appendfsync", "always"}, {"save", ""}, {"databases", "1"},
+	};
+	char word[130];
+
+	if (!ss_token_is(&req->argv[1], "GET"))
+		return ss_cmd_fail(env, out, "ERR unknown subcommand '%s'. Try CONFIG HELP.",
+			    ss_cmd_echo_any(&req->argv[1], word, 128));
+	if (req->argc < 3)
+		return ss_cmd_fail(env, out, "ERR wrong number of arguments for 'config|get' command");
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	size_t before = ss_buf_size(out), at, n = 0;
+	int rc = 0;
+	at = before;
+	for (size_t k = 0; k < sizeof fixed / sizeof fixed[0] + env->nconfig && rc == 0; k++) {
+		const struct ss_cmd_config *c =
+			k < sizeof fixed / sizeof fixed[0] ? &fixed[k]
+							   : &env->config[k - sizeof fixed / sizeof fixed[0]];
+		for (int i = 2; i < req->argc; i++) {
+			const struct ss_token *pat = &req->argv[i];
+			if (ss_glob_match(pat->p, pat->n, c->name, strlen(c->name), 1)) {
+				/* A name asked for without a pattern is answered as
+				 * spelled, as Redis does. */
+				rc = (ss_glob_literal_prefix(pat->p, pat->n) == pat->n
+					      ? ss_resp_bulk(out, pat->p, pat->n)
+					      : ss_resp_bulk_str(out, c->name)) |
+				     ss_resp_bulk_str(out, c->value);
+				n++;
+				break;
+			}
+		}
+	}
+	/* The map header goes before its pairs, now that n is known. */
+	if (rc == 0)
+		rc = env->proto->rows_end(out, at, n, 1);
+	return ss_redis_finish(out, before, rc);
+}
+
+/* ---- INFO ----------------------------------------------------------------------- */
+
+/* STATS rows captured as "name\0value\0" pairs, to be looked up by name. */
+static int cap_row(struct ss_buf *out, const char *name, const char *value)
+{
+	return ss_buf_append(out, name, strlen(name) + 1) | ss_buf_append(out, value, strlen(value) + 1);
+}
+
+static const char *stat(const struct ss_buf *rows, const char *name)
+{
+	const char *p = ss_buf_head(rows), *end = p + ss_buf_size(rows);
+
+	while (p < end) {
+		const char *v = p + strlen(p) + 1;
+		if (strcmp(p, name) == 0)
+			return v;
+		p = v + strlen(v) + 1;
+	}
+	return "0";
+}
+
+static const char *config_value(const struct ss_cmd_env *env, const char *name)
+{
+	for (size_t i = 0; i < env->nconfig; i++)
+		if (strcmp(env->config[i].name, name) == 0)
+			return env->config[i].value;
+	return "";
+}
+
+/* A Redis field and the STATS row it shows (a row name), or a fixed value
+ * (a string starting with '='). */
+struct info_field {
+	const char *section, *name, *from;
+};
+
+static const struct info_field info_fields[] = {
+	{"server", "redis_version", "=" REDIS_COMPAT_VERSION},
+	{"server", "statestored_version", "=" SS_VERSION},
+	{"server", "redis_mode", "=standalone"},
+	{"server", "arch_bits", "=64"},
+	{"server", "process_id", "pid"},
+	{"server", "tcp_port", "@port"},
+	{"server", "uptime_in_seconds", "uptime_s"},
+	{"clients", "connected_clients", "clients"},
+	{"clients", "maxclients", "max_clients"},
+	{"clients", "blocked_clients", "=0"},
+	{"memory", "used_memory", "table_bytes"},
+	{"memory", "maxmemory", "=0"},
+	{"memory", "maxmemory_policy", "=noeviction"},
+	{"persistence", "loading", "=0"},
+	{"persistence", "async_loading", "=0"},
+	{"persistence", "rdb_changes_since_last_save", "=0"},
+	{"persistence", "rdb_bgsave_in_progress", "=0"},
+	{"persistence", "aof_enabled", "=1"},
+	{"persistence", "aof_rewrite_in_progress", "compacting"},
+	{"persistence", "aof_rewrite_scheduled", "=0"},
+	{"persistence", "aof_rewrites", "compactions"},
+	{"persistence", "aof_current_size", "log_bytes"},
+	{"persistence", "aof_base_size", "log_bytes_compacted"},
+	{"stats", "total_connections_received", "connections"},
+	{"stats", "rejected_connections", "refused_connections"},
+	{"stats", "expired_keys", "expired"},
+	{"stats", "evicted_keys", "=0"},
+	{"stats", "total_error_replies", "rejected"},
+	{"replication", "role", "=master"},
+	{"replication", "connected_slaves", "=0"},
+	{"replication", "master_repl_offset", "=0"},
+};
+
+static const char *const info_sections[] = {"server",	   "clients",	  "memory", "persistence",
+					    "stats",	   "replication", "keyspace", "statestored"};
+
+/* Whether INFO's arguments ask for section sec (none: all of them). */
+static int wants(const struct ss_request *req, const char *sec)
+{
+	if (req->argc == 1)
+		return 1;
+	for (int i = 1; i < req->argc; i++) {
+		const struct ss_token *t = &req->argv[i];
+		if ((t->n == strlen(sec) && strncasecmp(t->p, sec, t->n) == 0) ||
+		    ss_token_is(t, "ALL") ||
+		    ss_token_is(t, "EVERYTHING") || ss_token_is(t, "DEFAULT"))
+			return 1;
+	}
+	return 0;
+}
+
+enum ss_cmd_status ss_redis_info(const struct ss_request *req, struct ss_cmd_env *env,
+				 struct ss_buf *out)
+{
+	const struct ss_proto cap = {.name = "info", .row = cap_row};
+	struct ss_buf rows, text;
+	int rc = 0;
+
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	ss_buf_init(&rows);
+	ss_buf_init(&text);
+	if (env->stats && env->stats(env->stats_arg, &cap, &rows) < 0)
+		rc = -1;
+	for (size_t s = 0; s < sizeof info_sections / sizeof info_sections[0] && rc == 0; s++) {
+		const char *sec = info_sections[s];
+		if (!wants(req, sec))
+			continue;
+		char title[32];
+		snprintf(title, sizeof title, "%s", sec);
+		title[0] = (char)(title[0] - 'a' + 'A');
+		rc |= ss_buf_printf(&text, "%s# %s\r\n", ss_buf_size(&text) ? "\r\n" : "", title);
+		for (size_t f = 0; f < sizeof info_fields / sizeof info_fields[0]; f++) {
+			const struct info_field *fi = &info_fields[f];
+			if (strcmp(fi->section, sec) != 0)
+				continue;
+			const char *v = fi->from[0] == '=' ? fi->from + 1 :
+					fi->from[0] == '@' ? config_value(env, fi->from + 1) :
+							     stat(&rows, fi->from);
+			rc |= ss_buf_printf(&text, "%s:%s\r\n", fi->name, v);
+		}
+		if (strcmp(sec, "keyspace") == 0 && strcmp(stat(&rows, "entries"), "0") != 0)
+			rc |= ss_buf_printf(&text, "db0:keys=%s\r\n",
+					    stat(&rows, "entries"));
+		if (strcmp(sec, "statestored") == 0) {
+			/* Every STATS row as it is. */
+			const char *p = ss_buf_head(&rows), *end = p + ss_buf_size(&rows);
+			while (p < end && rc == 0) {
+				const char *v = p + strlen(p) + 1;
+				rc |= ss_buf_printf(&text, "%s:%s\r\n", p, v);
+				p = v + strlen(v) + 1;
+			}
+		}
+	}
+	if (rc == 0)
+		rc = ss_resp_verbatim(out, ver(env), ss_buf_head(&text), ss_buf_size(&text));
+	ss_buf_free(&rows);
+	ss_buf_free(&text);
+	return ss_cmd_replied(rc);
+}
+
+/* ---- COMMAND --------------------------------------------------------------------- */
+
+/* The command at index i of both tables: Redis's own, then the
+ * checkpoint ones (those RESP has too). */
+static const struct ss_cmd *nth_command(size_t i)
+{
+	size_t n, nr;
+	const struct ss_cmd *t = ss_cmd_table(&n), *r = ss_redis_table(&nr);
+
+	if (i < nr)
+		return &r[i];
+	i -= nr;
+	return i < n ? &t[i] : NULL;
+}
+
+static size_t ncommands(void)
+{
+	size_t n, nr;
+
+	ss_cmd_table(&n);
+	ss_redis_table(&nr);
+	return nr + n;
+}
+
+/* Whether c is a checkpoint table row hidden by a Redis row of its name
+ * (PING): listed once. */
+static int shadowed(const struct ss_cmd *c)
+{
+	const struct ss_cmd *r = ss_redis_lookup(&(struct ss_token){c->name, strlen(c->name)});
+
+	return r && r != c;
+}
+
+static const char *role_flag(enum ss_cmd_role r)
+{
+	return r == SS_CMD_READ ? "readonly" : r == SS_CMD_WRITE ? "write" : r == SS_CMD_ADMIN ? "admin" : "fast";
+}
+
+static const char *role_acl(enum ss_cmd_role r)
+{
+	return r == SS_CMD_READ ? "@read" : r == SS_CMD_WRITE ? "@write" : r == SS_CMD_ADMIN ? "@admin" : "@connection";
+}
+
+/* COMMAND INFO's reply for c: Redis 7's ten fields (RESP3: the flags,
+ * categories, tips, key specs and subcommands as sets, as Redis sends). */
+static int command_info(struct ss_buf *out, int v, const struct ss_cmd *c)
+{
+	char lower[40];
+	int arity = c->min_args == c->max_args ? c->min_args + 1 : -(c->min_args + 1);
+
+	return ss_resp_array(out, 10) | ss_resp_bulk_str(out, ss_cmd_lower(c->name, lower, sizeof lower)) |
+	       ss_resp_int(out, arity) | ss_resp_set(out, v, 1) | ss_resp_simple(out, role_flag(c->role)) |
+	       ss_resp_int(out, c->first_key) | ss_resp_int(out, c->last_key) |
+	       ss_resp_int(out, c->key_step) | ss_resp_set(out, v, 1) |
+	       ss_resp_simple(out, role_acl(c->role)) | ss_resp_set(out, v, 0) | ss_resp_set(out, v, 0) |
+	       ss_resp_set(out, v, 0);
+}
+
+static int command_doc(struct ss_buf *out, int v, const struct ss_cmd *c)
+{
+	char lower[40];
+
+	return ss_resp_bulk_str(out, ss_cmd_lower(c->name, lower, sizeof lower)) | ss_resp_map(out, v, 3) |
+	       ss_resp_bulk_str(out, "summary") | ss_resp_bulk_str(out, c->summary ? c->summary : "") |
+	       ss_resp_bulk_str(out, "since") | ss_resp_bulk_str(out, "0.1.0") |
+	       ss_resp_bulk_str(out, "group") |
+	       ss_resp_bulk_str(out, c->role == SS_CMD_CONN ? "connection" : c->role == SS_CMD_ADMIN ? "server" : "string");
+}
+
+enum ss_cmd_status ss_redis_command(const struct ss_request *req, struct ss_cmd_env *env,
+				    struct ss_buf *out)
+{
+	size_t before = ss_buf_size(out), n = 0, at;
+	int rc = 0, v = ver(env);
+	char word[130];
+
+	if (req->argc > 1 && !ss_token_is(&req->argv[1], "COUNT") &&
+	    !ss_token_is(&req->argv[1], "INFO") && !ss_token_is(&req->argv[1], "DOCS") &&
+	    !ss_token_is(&req->argv[1], "LIST"))
+		return ss_cmd_fail(env, out, "ERR unknown subcommand '%s'. Try COMMAND HELP.",
+			    ss_cmd_echo_any(&req->argv[1], word, 128));
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (req->argc > 1 && ss_token_is(&req->argv[1], "COUNT")) {
+		for (size_t i = 0; i < ncommands(); i++)
+			n += !shadowed(nth_command(i));
+		return ss_cmd_replied(ss_resp_int(out, (long long)n));
+	}
+	int docs = req->argc > 1 && ss_token_is(&req->argv[1], "DOCS");
+	int list = req->argc > 1 && ss_token_is(&req->argv[1], "LIST");
+	at = ss_buf_size(out);
+	if (req->argc > 2 && !list) {
+		/* COMMAND INFO|DOCS name ...: in the order asked. */
+		for (int i = 2; i < req->argc && rc == 0; i++) {
+			const struct ss_cmd *c = ss_redis_lookup(&req->argv[i]);
+			if (!c)
+				c = ss_cmd_lookup(&req->argv[i]);
+			if (docs && !c)
+				continue;
+			rc = !c ? ss_resp_nil(out, v) : docs ? command_doc(out, v, c) : command_info(out, v, c);
+			n++;
+		}
+	} else {
+		for (size_t i = 0; i < ncommands() && rc == 0; i++) {
+			const struct ss_cmd *c = nth_command(i);
+			char lower[40];
+			if (shadowed(c))
+				continue;
+			rc = list ? ss_resp_bulk_str(out, ss_cmd_lower(c->name, lower, sizeof lower))
+			     : docs ? command_doc(out, v, c)
+				    : command_info(out, v, c);
+			n++;
+		}
+	}
+	if (rc == 0)
+		rc = docs ? env->proto->rows_end(out, at, n, 1)
+			  : ss_buf_insert(out, at, word,
+					  (size_t)snprintf(word, sizeof word, "*%zu\r\n", n));
+	return ss_redis_finish(out, before, rc);
+}
