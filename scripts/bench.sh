@@ -4,6 +4,9 @@
 #
 #   scripts/bench.sh                  full run, about 15 minutes
 #   BENCH_QUICK=1 scripts/bench.sh    about a minute: a smoke test of the script
+#   BENCH_SCALE=1 scripts/bench.sh    the scale mode instead: the growth table
+#                                     (issue 15) over BENCH_SCALE_SIZES, with plots;
+#                                     BENCH_QUICK=1 too: 20k and 50k, about 25 s
 #
 # Environment (defaults in brackets, quick mode's second):
 #   BENCH_ROUNDS   [3|1]   rounds of each throughput pair; the table shows medians
@@ -18,7 +21,22 @@
 #   BENCH_NICE     [0]     e.g. -5: run servers and clients at that priority (root),
 #                          for a machine that other work keeps busy; both systems
 #                          get the same
+#   BENCH_BUILD_DIR [none] take statestored and statestore-bench from this build
+#                          directory instead of building build/bench (the normal
+#                          run still builds build/bench-nosync)
+#   BENCH_SCALE    [0]     1: the scale mode (below)
+#   BENCH_SCALE_SIZES ["100000 1000000 10000000"|"20000 50000"]  entries per size;
+#                          by default 100000000 joins them when the machine has
+#                          the memory and the disk (see scale_fits)
 #
+# The scale mode (BENCH_SCALE=1) writes BENCH_OUT [build/bench/scale.md], the
+# growth table (one row per size: RSS per entry at --history 0 and at the
+# default depth, restart, COMPACT with a writer and a prober running, SET
+# and GET at 50 connections, a full LIST_CHECKPOINTS), the disk-bound line
+# and a SET latency pair against Redis; beside it scale.csv (the table's
+# figures), scale.facts and scale-runs.csv (every statestore-bench line), and
+# the plots scale-growth.png and latency.png. The normal run draws
+# latency.png beside its table too.
 # Every throughput run starts a fresh server on an empty data directory, and
 # the two systems alternate (A, B, A, B, ...) so that drift in the machine
 # (page cache, disk, neighbours) hits both alike. Data directories live under
@@ -33,14 +51,17 @@ SS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # The Python the tests and scripts share (tests/pylib/sstools).
 export PYTHONPATH="$SS_ROOT/tests/pylib${PYTHONPATH:+:$PYTHONPATH}"
 . "$SS_ROOT/scripts/deps.sh"
-ss_need_packages "${SS_BUILD_PACKAGES[@]}" python3 redis-server redis-tools
+ss_need_packages "${SS_BUILD_PACKAGES[@]}" python3 redis-server redis-tools gnuplot-nox
 
+SCALE=${BENCH_SCALE:-0}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     d_rounds=1 d_seconds=1 d_warmup=0.5 d_entries=100000 fsync_n=200 probe_base=1 after_compact=1
-    churn_secs=3
+    churn_secs=3 d_sizes="20000 50000"
+    # The scale mode's quick run is a test's (about 25 s in all).
+    [ "$SCALE" != 1 ] || d_warmup=0.2 probe_base=0.5 after_compact=0.5
 else
     d_rounds=3 d_seconds=5 d_warmup=1 d_entries=1000000 fsync_n=1000 probe_base=2 after_compact=1
-    churn_secs=20
+    churn_secs=20 d_sizes="100000 1000000 10000000"
 fi
 CHURN_MIN=$((8 * 1024 * 1024)) # --auto-compact-min of the churn run
 ROUNDS=${BENCH_ROUNDS:-$d_rounds}
@@ -50,7 +71,13 @@ WARMUP=${BENCH_WARMUP:-$d_warmup}
 ENTRIES=${BENCH_ENTRIES:-$d_entries}
 SPORT=${BENCH_PORT:-17400}
 RPORT=$((SPORT + 1))
-OUT=${BENCH_OUT:-$SS_ROOT/build/bench/results.md}
+if [ "$SCALE" = 1 ]; then
+    OUT=${BENCH_OUT:-$SS_ROOT/build/bench/scale.md}
+    START_TIMEOUT=900 # a server replaying 100M records
+else
+    OUT=${BENCH_OUT:-$SS_ROOT/build/bench/results.md}
+    START_TIMEOUT=30
+fi
 COMMAND="$({ env | grep -E '^BENCH_' || true; } | sort | tr '\n' ' ')scripts/bench.sh $*"
 UTIL=(python3 "$SS_ROOT/scripts/bench_util.py")
 NICE=${BENCH_NICE:-0}
@@ -58,17 +85,31 @@ NICE=${BENCH_NICE:-0}
 log() { echo "bench: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-log "building Release (build/bench) and the no-fdatasync variant (build/bench-nosync)"
-ss_build "$SS_ROOT/build/bench" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=OFF -DSS_BENCH_NOSYNC=OFF
-ss_build "$SS_ROOT/build/bench-nosync" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=OFF -DSS_BENCH_NOSYNC=ON
-SS="$SS_ROOT/build/bench/statestored"
+if [ -n "${BENCH_BUILD_DIR:-}" ]; then
+    BIN=$(cd "$BENCH_BUILD_DIR" && pwd) || die "BENCH_BUILD_DIR $BENCH_BUILD_DIR: no such directory"
+    log "using statestored and statestore-bench of $BIN (BENCH_BUILD_DIR)"
+    btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BIN/CMakeCache.txt" 2>/dev/null || true)
+    [ "$btype" = Release ] || log "warning: $BIN is a '${btype:-unknown}' build, not Release"
+else
+    log "building Release (build/bench)"
+    ss_build "$SS_ROOT/build/bench" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=OFF -DSS_BENCH_NOSYNC=OFF
+    BIN="$SS_ROOT/build/bench"
+fi
+SS="$BIN/statestored"
+BENCH="$BIN/statestore-bench"
 SS_NOSYNC="$SS_ROOT/build/bench-nosync/statestored"
-BENCH="$SS_ROOT/build/bench/statestore-bench"
+if [ "$SCALE" != 1 ]; then # the scale mode has no nosync rows
+    log "building the no-fdatasync variant (build/bench-nosync)"
+    ss_build "$SS_ROOT/build/bench-nosync" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=OFF -DSS_BENCH_NOSYNC=ON
+    [ -x "$SS_NOSYNC" ] || die "$SS_NOSYNC was not built"
+fi
 REDIS=$(command -v redis-server) || die "redis-server not found"
 RB=$(command -v redis-benchmark) || die "redis-benchmark not found (package redis-tools)"
 RCLI=$(command -v redis-cli) || die "redis-cli not found (package redis-tools)"
-for f in "$SS" "$SS_NOSYNC" "$BENCH"; do [ -x "$f" ] || die "$f was not built"; done
+command -v gnuplot >/dev/null || die "gnuplot not found (package gnuplot-nox)"
+for f in "$SS" "$BENCH"; do [ -x "$f" ] || die "$f was not built"; done
 
+mkdir -p "$SS_ROOT/build"
 WORK=$(mktemp -d "$SS_ROOT/build/bench-run.XXXXXX")
 FACTS="$WORK/facts"
 RESULTS="$WORK/results.csv"
@@ -111,6 +152,7 @@ server() {
     ss-h0) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0 --history 0) ;;
     ss-nosync) CMD=("$SS_NOSYNC" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
     ss-churn) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min "$CHURN_MIN") ;;
+    ss-auto) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn) ;; # default automatic compaction
     redis)
         CMD=("$REDIS" --port "$RPORT" --bind 127.0.0.1 --appendonly yes --appendfsync always
             --save '' --auto-aof-rewrite-percentage 0 --dir "$dir" --logfile "$dir.log")
@@ -124,14 +166,59 @@ server() {
     esac
 }
 
+# ask PORT REQUEST: sends one request line over bash's /dev/tcp and prints
+# the reply: its one line, or for STATS its lines up to END without "STAT ".
+# Fails if nothing listens; waits up to 60 s for a reply (COMPACT: 600 s).
+# (A Python helper costs this machine about 0.4 s to start; this costs
+# nothing, and the scale mode asks often.)
+ask() {
+    local fd line t=60
+    [ "$2" != COMPACT ] || t=600
+    { exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+    printf '%s\n' "$2" >&"$fd"
+    while IFS= read -r -t "$t" line <&"$fd"; do
+        line=${line%$'\r'}
+        if [ "$2" != STATS ]; then
+            printf '%s\n' "$line"
+            break
+        fi
+        [ "$line" != END ] || break
+        printf '%s\n' "${line#STAT }"
+    done
+    exec {fd}>&-
+}
+
+# wait_ping PORT SECONDS PID: until the server on PORT answers PING with
+# PONG (Redis takes the inline form too, and answers -LOADING while it
+# loads); fails at once if PID exits, say because the port was taken.
+wait_ping() {
+    local end=$((SECONDS + $2))
+    while [ "$SECONDS" -lt "$end" ]; do
+        [[ "$(ask "$1" PING)" != *PONG* ]] || return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.01
+    done
+    return 1
+}
+
+# listening PORT: true if something accepts connections on PORT.
+listening() {
+    local fd
+    { exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+    exec {fd}>&-
+}
+
 # start SYSTEM DIR: SYSTEM is one of server's. Sets SRV_PID too.
 start() {
     local sys=$1 dir=$2
     mkdir -p "$dir"
     server "$sys" "$dir"
+    # Else the PING below could be answered by whatever holds the port.
+    ! listening "$PORT" || die "port $PORT is taken already (BENCH_PORT, and Redis the next one)"
     "${CMD[@]}" 2>>"$dir.log" &
     SRV_PID=$!
-    "${UTIL[@]}" wait "$PORT" "${PROTO[@]}" 30 || die "$sys did not start; see $dir.log"
+    wait_ping "$PORT" "$START_TIMEOUT" "$SRV_PID" ||
+        die "$sys did not start; the end of $dir.log: $(tail -3 "$dir.log" 2>/dev/null)"
 }
 
 stop() { # stop [SIGNAL]
@@ -149,6 +236,64 @@ sys_args() {
     case $1 in
     ss-cas) echo --cas ;;
     esac
+}
+
+# compact_probe PREFIX N DIR: COMPACT on the statestored running on DIR,
+# which holds keys 0..N-1 as --load-keys left them, while a 4-connection
+# sequential writer and a GET prober run; then every key checked, live and
+# after a kill -9 and restart. Records the facts PREFIXcompact_*, and leaves
+# the restarted server running. Sets C_REPLY (COMPACT's reply), C_NEXT (the
+# writer's next request number) and C_BASE, C_PROBE, C_WRITER, C_LIVE,
+# C_RESTART (statestore-bench's lines: the prober without and with COMPACT,
+# the writer, the two checks).
+compact_probe() {
+    local pfx=$1 n=$2 dir=$3 writer_pid probe_pid compact_ms cstats out
+    # The writer continues the load's numbering, so "--check-seq <its next_seq>"
+    # knows the exact value every key must hold afterwards.
+    # Writer and prober run until told to stop (SIGINT: stop sending, drain,
+    # report), so a slow COMPACT cannot outlast them.
+    "$BENCH" -p "$SPORT" --csv --sequential --seq-base "$n" -k "$n" -c 4 -d 3600 \
+        >"$WORK/writer.csv" &
+    writer_pid=$!
+    BG_PIDS+=("$writer_pid")
+    sleep 0.5
+    C_BASE=$(bench --probe -k "$n" -d "$probe_base") || die "the baseline probe failed"
+    "$BENCH" -p "$SPORT" --csv --probe -k "$n" -d 3600 >"$WORK/probe.csv" &
+    probe_pid=$!
+    BG_PIDS+=("$probe_pid")
+    sleep 0.3
+    out=$("${UTIL[@]}" cmd "$SPORT" COMPACT) || die "COMPACT: no reply"
+    read -r compact_ms C_REPLY <<<"$out"
+    sleep "$after_compact" # a compaction that finishes after its reply shows here
+    kill -INT "$probe_pid" "$writer_pid"
+    wait "$probe_pid" || die "the probe failed"
+    wait "$writer_pid" || die "the writer failed"
+    BG_PIDS=()
+    C_PROBE=$(cat "$WORK/probe.csv")
+    C_WRITER=$(cat "$WORK/writer.csv")
+    # The daemon's own view: its longest loop iteration while the compaction
+    # ran (fork and finish included), and the time those two took.
+    cstats=$(ask "$SPORT" STATS) || die "STATS after COMPACT failed"
+    fact "${pfx}compact_loop_max_us" "$(awk '$1 == "last_compaction_loop_max_us" { print $2 }' <<<"$cstats")"
+    fact "${pfx}compact_own_stall_us" "$(awk '$1 == "last_compaction_stall_us" { print $2 }' <<<"$cstats")"
+    log "COMPACT at $n: $compact_ms ms ($C_REPLY); probe $C_PROBE; baseline $C_BASE; writer $C_WRITER"
+    C_NEXT=$(field "$C_WRITER" 14)
+    C_LIVE=$(bench --check-seq "$C_NEXT" -k "$n" -P 64) || die "the check after COMPACT failed"
+    stop KILL
+    start ss "$dir"
+    C_RESTART=$(bench --check-seq "$C_NEXT" -k "$n" -P 64) || die "the check after restart failed"
+    log "check after COMPACT: $C_LIVE; after restart: $C_RESTART"
+    fact "${pfx}compact_reply" "$C_REPLY"
+    fact "${pfx}compact_ms" "$compact_ms"
+    fact "${pfx}compact_gap_us" "$(field "$C_PROBE" 13)"
+    fact "${pfx}compact_probe_max_us" "$(field "$C_PROBE" 8)"
+    fact "${pfx}compact_base_gap_us" "$(field "$C_BASE" 13)"
+    fact "${pfx}compact_writer_ops" "$(field "$C_WRITER" 4)"
+    fact "${pfx}compact_writer_max_us" "$(field "$C_WRITER" 8)"
+    fact "${pfx}compact_writer_errors" "$(field "$C_WRITER" 10)"
+    fact "${pfx}compact_writes" "$((C_NEXT - n))"
+    fact "${pfx}compact_lost_live" "$(($(field "$C_LIVE" 12) + $(field "$C_LIVE" 10)))"
+    fact "${pfx}compact_lost_restart" "$(($(field "$C_RESTART" 12) + $(field "$C_RESTART" 10)))"
 }
 
 if [ "$NICE" != 0 ]; then
@@ -181,6 +326,234 @@ fact seconds "$SECS"
 fact resp_seconds "$RSECS"
 fact warmup "$WARMUP"
 fact entries "$ENTRIES"
+
+# ---- the scale mode (BENCH_SCALE=1) ----
+# Every figure goes into FACTS as "N.name=value" (N: the size), every
+# statestore-bench line into RUNS as "workload,system,N,<its CSV>".
+RUNS="$WORK/runs.csv"
+: >"$RUNS"
+run_row() { echo "$1,$2,$3,$4" >>"$RUNS"; } # run_row WORKLOAD SYSTEM N LINE
+
+# ok WHAT LINE [misses]: dies unless statestore-bench's LINE has no errors
+# (and no misses, with a third argument).
+ok() {
+    [ "$(field "$2" 10)" = 0 ] || die "$1: errors: $2"
+    [ $# -lt 3 ] || [ "$(field "$2" 11)" = 0 ] || die "$1: misses: $2"
+}
+
+stat_of() { # stat_of NAME: one of STATS on SPORT
+    ask "$SPORT" STATS | awk -v k="$1" '$1 == k { print $2 }'
+}
+
+# scale_fits N: prints why N entries do not fit this machine, or nothing.
+# Estimates: about 150 B of RAM per entry (the table, the load's buffers,
+# the pages a compaction's fork copies while writes go on), and 80 B of disk
+# per log record, of which a size writes about 3N: the load, the compacted
+# snapshot beside the old log, and a tail of overwrites.
+scale_fits() {
+    local n=$1 mem_kb disk_b
+    mem_kb=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
+    disk_b=$(df --output=avail -B1 "$WORK" | tail -1 | tr -d ' ')
+    awk -v n="$n" -v m="$mem_kb" -v d="$disk_b" 'BEGIN {
+        ram = 150 * n; disk = 80 * 3 * n
+        if (ram > m * 1024)
+            printf "needs about %.1f GiB of RAM (150 B per entry), MemAvailable is %.1f GiB\n",
+                ram / 2^30, m / 2^20
+        else if (disk > d)
+            printf "needs about %.1f GiB of disk (80 B x 3N records), %.1f GiB free\n",
+                disk / 2^30, d / 2^30 }'
+}
+
+# scale_size N: the growth table's figures at N entries.
+scale_size() {
+    local n=$1 p="$1." dir line rss0 rss1 out t key val seq list_s list_seen list_calls list_max
+    local records logb
+    # 1. memory: --history 0, then the default depth (whose server goes on)
+    dir="$WORK/s$n-h0"
+    start ss-h0 "$dir"
+    rss0=$(rss_kb "$SRV_PID")
+    line=$(bench --load-keys "$n" -c 50 -P 64) || die "loading $n keys (--history 0) failed"
+    ok "load $n, --history 0" "$line"
+    rss1=$(rss_kb "$SRV_PID")
+    run_row load ss-h0 "$n" "$line"
+    fact "${p}rss_h0_empty_kb" "$rss0"
+    fact "${p}rss_h0_full_kb" "$rss1"
+    log "$n --history 0: load $line; RSS $rss0 -> $rss1 kB"
+    stop KILL
+    rm -rf "$dir"
+    dir="$WORK/s$n"
+    start ss "$dir"
+    rss0=$(rss_kb "$SRV_PID")
+    line=$(bench --load-keys "$n" -c 50 -P 64) || die "loading $n keys failed"
+    ok "load $n" "$line"
+    rss1=$(rss_kb "$SRV_PID")
+    run_row load ss "$n" "$line"
+    fact "${p}rss_empty_kb" "$rss0"
+    fact "${p}rss_full_kb" "$rss1"
+    fact "${p}load_ops" "$(field "$line" 4)"
+    log "$n default history: load $line; RSS $rss0 -> $rss1 kB"
+    # 2. GET at 50 connections; every key exists. (SET comes after the
+    # restart: its values would spoil the checks of the COMPACT run.)
+    line=$(bench -c 50 -k "$n" --set-ratio 0 -d "$SECS" --warmup "$WARMUP") || die "GET run at $n failed"
+    ok "GET at $n" "$line" misses
+    run_row get50 ss "$n" "$line"
+    fact "${p}get_ops" "$(field "$line" 4)"
+    fact "${p}get_p99_us" "$(field "$line" 6)"
+    log "$n GET: $line"
+    # 3. a full listing at the default COUNT
+    out=$("${UTIL[@]}" list "$SPORT" "$n") || die "the listing at $n failed"
+    read -r list_s list_seen list_calls list_max <<<"$out"
+    fact "${p}list_s" "$list_s"
+    fact "${p}list_seen" "$list_seen"
+    fact "${p}list_calls" "$list_calls"
+    fact "${p}list_max_call_us" "$list_max"
+    log "$n listing: $list_s s, $list_seen entries, $list_calls calls, longest call $list_max us"
+    # 4. COMPACT with a writer and a prober
+    compact_probe "$p" "$n" "$dir"
+    run_row probe-base ss "$n" "$C_BASE"
+    run_row probe ss "$n" "$C_PROBE"
+    run_row writer ss "$n" "$C_WRITER"
+    run_row check-live ss "$n" "$C_LIVE"
+    run_row check-restart ss "$n" "$C_RESTART"
+    [ "$C_REPLY" = OK ] || die "COMPACT at $n replied: $C_REPLY"
+    ok "the writer during COMPACT at $n" "$C_WRITER"
+    for line in "$C_LIVE" "$C_RESTART"; do
+        if [ "$(field "$line" 12)" != 0 ] || [ "$(field "$line" 10)" != 0 ]; then
+            die "COMPACT at $n lost acknowledged writes: $line"
+        fi
+    done
+    # 5. restart after kill -9: until GET of the writer's last key answers
+    # its value. --log-level info for the daemon's line "replayed N records".
+    stop KILL
+    seq=$((C_NEXT > n ? C_NEXT - 1 : n - 1))
+    key=$(printf 'pipeline%08d' $((seq % n)))
+    val=$(printf '%010d' "$seq")
+    server ss "$dir"
+    CMD+=(--log-level info)
+    t=$("${UTIL[@]}" restart "$PORT" "$key" "$val" -- "${CMD[@]}" 2>"$dir.restart.log") ||
+        die "restart at $n failed; see $dir.restart.log"
+    records=$(sed -n 's/.*replayed \([0-9]*\) records.*/\1/p' "$dir.restart.log" | tail -1)
+    logb=$(sed -n 's/.*replayed .*, log \([0-9]*\) bytes.*/\1/p' "$dir.restart.log" | tail -1)
+    [ -n "$records" ] || die "restart at $n: no \"replayed N records\" line in $dir.restart.log"
+    fact "${p}restart_s" "$t"
+    fact "${p}restart_records" "$records"
+    fact "${p}restart_log_bytes" "${logb:-nan}"
+    log "$n restart: $t s for $records records (log $logb bytes)"
+    # 2, continued. SET at 50 connections, N entries resident
+    start ss "$dir"
+    line=$(bench -c 50 -k "$n" --set-ratio 1 -d "$SECS" --warmup "$WARMUP") || die "SET run at $n failed"
+    ok "SET at $n" "$line"
+    run_row set50 ss "$n" "$line"
+    fact "${p}set_ops" "$(field "$line" 4)"
+    fact "${p}set_p99_us" "$(field "$line" 6)"
+    log "$n SET: $line"
+    stop KILL
+    rm -rf "$dir"
+}
+
+# scale_disk N: default automatic compaction under SECS x 4 of overwrites
+# of N keys, the data directory's bytes sampled every 50 ms; live = log_bytes
+# after a final COMPACT.
+scale_disk() {
+    local n=$1 dir="$WORK/disk-$1" secs line watch_pid peak samples out
+    secs=$(awk -v s="$SECS" 'BEGIN { print s * 4 }')
+    start ss-auto "$dir"
+    # The watcher starts with the load (a Python start takes a while here)
+    # and stops when the overwrites do.
+    rm -f "$WORK/disk.stop"
+    "${UTIL[@]}" watch-disk "$dir" 86400 "$WORK/disk.stop" >"$WORK/disk.watch" &
+    watch_pid=$!
+    BG_PIDS+=("$watch_pid")
+    line=$(bench --load-keys "$n" -c 50 -P 64) || die "loading $n keys (disk) failed"
+    ok "load $n (disk)" "$line"
+    run_row disk-load ss-auto "$n" "$line"
+    line=$(bench -c 50 -k "$n" -d "$secs") || die "the overwrite run (disk) failed"
+    ok "overwrites of $n keys (disk)" "$line"
+    run_row disk-overwrite ss-auto "$n" "$line"
+    : >"$WORK/disk.stop"
+    wait "$watch_pid" || die "watching the data directory failed"
+    BG_PIDS=()
+    read -r peak samples <"$WORK/disk.watch"
+    while true; do # an automatic compaction may still run
+        out=$(stat_of compacting)
+        [ -n "$out" ] || die "no STATS compacting (disk)"
+        [ "$out" != 0 ] || break
+        sleep 0.05
+    done
+    fact disk_auto_compactions "$(stat_of auto_compactions)"
+    out=$(ask "$SPORT" COMPACT) || die "the final COMPACT (disk) failed"
+    [ "$out" = OK ] || die "the final COMPACT (disk) replied: $out"
+    fact disk_live_bytes "$(stat_of log_bytes)"
+    fact disk_entries "$n"
+    fact disk_secs "$secs"
+    fact disk_ops "$(field "$line" 4)"
+    fact disk_peak_bytes "$peak"
+    fact disk_samples "$samples"
+    # The daemon's defaults, from its --help.
+    local opt
+    for opt in min growth; do
+        fact "disk_auto_$opt" "$("$SS" --help |
+            sed -n "/--auto-compact-$opt/,/default/ s/.*(default \([0-9]*\).*/\1/p")"
+    done
+    log "disk at $n: peak $peak bytes over $samples samples; $line"
+    stop KILL
+    rm -rf "$dir"
+}
+
+scale_run() {
+    local sizes=() n why disk_n="" lat_n line sys
+    for n in $(tr ' ' '\n' <<<"${BENCH_SCALE_SIZES:-$d_sizes}" | grep . | sort -n -u); do
+        [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_SCALE_SIZES: '$n' is not a number of entries"
+        sizes+=("$n")
+    done
+    [ -n "${BENCH_SCALE_SIZES:-}" ] || [ "${BENCH_QUICK:-0}" = 1 ] || sizes+=(100000000)
+    local run=()
+    for n in "${sizes[@]}"; do
+        why=$(scale_fits "$n")
+        if [ -n "$why" ]; then
+            log "skipping $n entries: $why"
+            fact "skip.$n" "$why"
+        else
+            run+=("$n")
+        fi
+    done
+    [ ${#run[@]} -gt 0 ] || die "no size fits this machine"
+    fact sizes "${run[*]}"
+    fact mem_gib "$(awk '/^MemTotal:/ { printf "%.1f\n", $2 / 2^20 }' /proc/meminfo)"
+    for n in "${run[@]}"; do
+        log "---- $n entries ----"
+        scale_size "$n"
+        if [ "${BENCH_QUICK:-0}" = 1 ] || [ "$n" -le 1000000 ]; then disk_n=$n; fi
+    done
+    scale_disk "${disk_n:-${run[0]}}"
+    # SET latency against Redis (appendfsync always), at the smallest size.
+    lat_n=${run[0]}
+    for sys in ss redis; do
+        start "$sys" "$WORK/lat-$sys"
+        line=$(bench -c 50 -k "$lat_n" --set-ratio 1 -d "$SECS" --warmup "$WARMUP") ||
+            die "the SET latency run on $sys failed"
+        ok "SET latency on $sys" "$line"
+        stop
+        rm -rf "$WORK/lat-$sys"
+        run_row lat-set50 "$sys" "$lat_n" "$line"
+        fact "lat_$sys" "$line"
+        log "latency $sys: $line"
+    done
+    fact lat_entries "$lat_n"
+
+    # The table, scale.csv and both plots, in one Python start. To draw
+    # them again: bench_util.py scale-report OUT.facts OUT-runs.csv OUT.md
+    mkdir -p "$(dirname "$OUT")"
+    cp "$FACTS" "${OUT%.md}.facts"
+    cp "$RUNS" "${OUT%.md}-runs.csv"
+    "${UTIL[@]}" scale-report "$FACTS" "$RUNS" "$OUT" || die "scale-report failed"
+    log "table written to $OUT; beside it ${OUT##*/} .csv, .facts, -runs.csv, scale-growth.png, latency.png"
+}
+
+if [ "$SCALE" = 1 ]; then
+    scale_run
+    exit 0
+fi
 
 # ---- throughput pairs, alternating ----
 # pair WORKLOAD SYSTEM_A SYSTEM_B BENCH_ARGS...
@@ -372,52 +745,8 @@ done
 dir="$WORK/compact"
 start ss "$dir"
 bench --load-keys "$ENTRIES" -c 50 -P 64 >/dev/null
-# The writer continues the load's numbering, so "--check-seq <its next_seq>"
-# knows the exact value every key must hold afterwards.
-# Writer and prober run until told to stop (SIGINT: stop sending, drain,
-# report), so a slow COMPACT cannot outlast them.
-"$BENCH" -p "$SPORT" --csv --sequential --seq-base "$ENTRIES" -k "$ENTRIES" -c 4 -d 3600 \
-    >"$WORK/writer.csv" &
-writer_pid=$!
-BG_PIDS+=("$writer_pid")
-sleep 0.5
-base=$(bench --probe -k "$ENTRIES" -d "$probe_base")
-"$BENCH" -p "$SPORT" --csv --probe -k "$ENTRIES" -d 3600 >"$WORK/probe.csv" &
-probe_pid=$!
-BG_PIDS+=("$probe_pid")
-sleep 0.3
-read -r compact_ms compact_reply < <("${UTIL[@]}" cmd "$SPORT" COMPACT)
-sleep "$after_compact" # a compaction that finishes after its reply shows here
-kill -INT "$probe_pid" "$writer_pid"
-wait "$probe_pid" || die "the probe failed"
-wait "$writer_pid" || die "the writer failed"
-BG_PIDS=()
-probe=$(cat "$WORK/probe.csv")
-writer=$(cat "$WORK/writer.csv")
-# The daemon's own view: its longest loop iteration while the compaction
-# ran (fork and finish included), and the time those two took.
-cstats=$("${UTIL[@]}" stats "$SPORT")
-fact compact_loop_max_us "$(awk '$1 == "last_compaction_loop_max_us" { print $2 }' <<<"$cstats")"
-fact compact_own_stall_us "$(awk '$1 == "last_compaction_stall_us" { print $2 }' <<<"$cstats")"
-log "COMPACT: $compact_ms ms ($compact_reply); probe $probe; baseline $base; writer $writer"
-next=$(field "$writer" 14)
-check_live=$(bench --check-seq "$next" -k "$ENTRIES" -P 64)
-stop KILL
-start ss "$dir"
-check_restart=$(bench --check-seq "$next" -k "$ENTRIES" -P 64)
+compact_probe "" "$ENTRIES" "$dir"
 stop
-log "check after COMPACT: $check_live; after restart: $check_restart"
-fact compact_reply "$compact_reply"
-fact compact_ms "$compact_ms"
-fact compact_gap_us "$(field "$probe" 13)"
-fact compact_probe_max_us "$(field "$probe" 8)"
-fact compact_base_gap_us "$(field "$base" 13)"
-fact compact_writer_ops "$(field "$writer" 4)"
-fact compact_writer_max_us "$(field "$writer" 8)"
-fact compact_writer_errors "$(field "$writer" 10)"
-fact compact_writes "$((next - ENTRIES))"
-fact compact_lost_live "$(( $(field "$check_live" 12) + $(field "$check_live" 10) ))"
-fact compact_lost_restart "$(( $(field "$check_restart" 12) + $(field "$check_restart" 10) ))"
 
 # ---- COMPACT over and over while writers send large values ----
 # Automatic compaction every few MB of log, while 8 connections pipeline
@@ -449,4 +778,6 @@ mkdir -p "$(dirname "$OUT")"
 cp "$FACTS" "${OUT%.md}.facts"
 cp "$RESULTS" "${OUT%.md}.csv"
 cp "$STATS" "${OUT%.md}.stats"
-log "table also written to $OUT (raw figures beside it)"
+"${UTIL[@]}" plot-latency "$RESULTS" "$(dirname "$OUT")/latency.png" set50 get50 ||
+    die "plot-latency failed"
+log "table also written to $OUT (raw figures beside it, and latency.png)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The entry point of scripts/bench.sh's helpers (fsync, wait, cmd, restart,
-stats, watch-compactions, report); they are tests/pylib/sstools/bench.py."""
+stats, watch-compactions, report, and for the scale mode list, watch-disk,
+scale-report, plot-scale, plot-latency); they are tests/pylib/sstools/bench.py."""
 import importlib.util
 import sys
 

@@ -21,7 +21,10 @@ ss_need_packages() {
 SS_BUILD_PACKAGES=(cmake make gcc pkg-config libev-dev)
 # redis-tools (redis-cli, redis-benchmark), python3-redis (redis-py) and
 # nodejs are the real clients of tests/integration/test_resp_clients.py.
-SS_TEST_PACKAGES=(libcmocka-dev python3 redis-tools python3-redis nodejs)
+# redis-server is the other side of test_resp_conformance.py and of the
+# latency pair in test_bench_scale.py, whose plots gnuplot-nox draws (as it
+# does scripts/bench.sh's).
+SS_TEST_PACKAGES=(libcmocka-dev python3 redis-tools python3-redis nodejs redis-server gnuplot-nox)
 # npm only where the command is missing: NodeSource's nodejs (this image's)
 # carries its own npm and conflicts with Debian's npm package.
 command -v npm >/dev/null 2>&1 || SS_TEST_PACKAGES+=(npm)

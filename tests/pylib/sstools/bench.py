@@ -16,7 +16,27 @@
                                      <fork + finish: median> <max>" (us)
   bench_util.py report FACTS RESULTS [STATS]
                                      print the markdown report of a bench.sh run
+  bench_util.py list PORT N          walk LIST_CHECKPOINTS from cursor 0 at the
+                                     default COUNT; print "<total s> <entries seen>
+                                     <calls> <longest call's round trip, us>";
+                                     fail unless exactly N entries were seen
+  bench_util.py watch-disk DIR SECONDS [STOP_FILE]
+                                     sum the sizes of DIR's files every 50 ms for
+                                     SECONDS or until STOP_FILE exists; print
+                                     "<peak bytes> <samples>"
+  bench_util.py scale-report FACTS RUNS OUT.md
+                                     the report of a BENCH_SCALE=1 run: write
+                                     OUT.md (and print it), OUT.csv (the growth
+                                     table's figures), and beside them
+                                     scale-growth.png and latency.png
+  bench_util.py plot-scale CSV PNG   gnuplot: the growth curves of a scale.csv
+  bench_util.py plot-latency RESULTS PNG [WORKLOAD...]
+                                     gnuplot: p50/p99/p99.9/max of statestored
+                                     and Redis (medians over the rounds) for each
+                                     WORKLOAD of a bench.sh CSV (set50 get50)
 """
+import csv
+import io
 import math
 import os
 import signal
@@ -408,6 +428,357 @@ def report(facts, runs, stats):
     return "\n".join(out) + "\n"
 
 
+# ---- scale mode (BENCH_SCALE=1) ---------------------------------------------
+
+def list_all(port, timeout=600.0):
+    """Walks LIST_CHECKPOINTS from cursor 0 to cursor 0 at the default COUNT,
+    one call in flight. Returns (seconds, rows, calls, longest call in us):
+    a call's time runs from sending it to the end of its reply, so it holds
+    a loopback round trip as well as the server's work. The reply is not
+    parsed row by row: a row is one line, and the reply is whole once it
+    ends in a line END (a row has four fields, so never reads as END)."""
+    c = Client(port, timeout=timeout)
+    sock = c.sock
+    cursor, rows, calls, longest = b"0", 0, 0, 0.0
+    t0 = time.perf_counter()
+    try:
+        while True:
+            t = time.perf_counter()
+            sock.sendall(b"LIST_CHECKPOINTS " + cursor + b"\n")
+            data = bytearray()
+            while not data.endswith(b"\nEND\n"):
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    raise SystemExit("list: the server closed the connection")
+                data += chunk
+                if data.startswith(b"ERR") and data.endswith(b"\n"):
+                    raise SystemExit("list: LIST_CHECKPOINTS %s: %s" % (
+                        cursor.decode(), data.decode(errors="replace").strip()))
+            longest = max(longest, time.perf_counter() - t)
+            head = bytes(data[:data.index(b"\n")])
+            if not head.startswith(b"CURSOR "):
+                raise SystemExit("list: a reply that does not start with CURSOR: %r" % head)
+            cursor = head[7:]
+            rows += data.count(b"\n") - 2
+            calls += 1
+            if cursor == b"0":
+                break
+    finally:
+        c.close()
+    return time.perf_counter() - t0, rows, calls, longest * 1e6
+
+
+def dir_bytes(directory):
+    """The sum of st_size over the files in directory (not recursive); a file
+    renamed or removed while we look is skipped."""
+    total = 0
+    with os.scandir(directory) as it:
+        for e in it:
+            try:
+                if e.is_file(follow_symlinks=False):
+                    total += e.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def watch_disk(directory, seconds, stop_file=None, interval=0.05):
+    """Samples dir_bytes every interval for seconds, or until stop_file
+    exists (then once more); returns (peak, samples)."""
+    peak, n = 0, 0
+    end = time.monotonic() + seconds
+    while True:
+        peak = max(peak, dir_bytes(directory))
+        n += 1
+        if time.monotonic() >= end or (stop_file and os.path.exists(stop_file)):
+            return peak, n
+        time.sleep(interval)
+
+
+# The growth table of a scale run: (csv column, fact of each size, scale).
+# Bytes per entry come from VmRSS in kB; times stay in their units.
+SCALE_COLUMNS = [
+    ("entries", None, None),
+    ("rss_h0_bytes_per_entry", None, None),
+    ("rss_default_bytes_per_entry", None, None),
+    ("restart_s", "restart_s", 1),
+    ("restart_records", "restart_records", 1),
+    ("restart_records_per_s", None, None),
+    ("restart_log_bytes", "restart_log_bytes", 1),
+    ("compact_s", "compact_ms", 1e-3),
+    ("compact_loop_max_ms", "compact_loop_max_us", 1e-3),
+    ("compact_stall_ms", "compact_own_stall_us", 1e-3),
+    ("probe_max_wait_ms", "compact_gap_us", 1e-3),
+    ("probe_base_max_wait_ms", "compact_base_gap_us", 1e-3),
+    ("compact_writer_ops", "compact_writer_ops", 1),
+    ("compact_writer_errors", "compact_writer_errors", 1),
+    ("compact_writes", "compact_writes", 1),
+    ("lost_live", "compact_lost_live", 1),
+    ("lost_restart", "compact_lost_restart", 1),
+    ("set_ops", "set_ops", 1),
+    ("set_p99_us", "set_p99_us", 1),
+    ("get_ops", "get_ops", 1),
+    ("get_p99_us", "get_p99_us", 1),
+    ("list_s", "list_s", 1),
+    ("list_seen", "list_seen", 1),
+    ("list_calls", "list_calls", 1),
+    ("list_max_call_ms", "list_max_call_us", 1e-3),
+    ("load_ops", "load_ops", 1),
+]
+
+
+def fact_float(facts, key):
+    try:
+        return float(facts[key])
+    except (KeyError, ValueError):
+        return float("nan")
+
+
+def scale_rows(facts):
+    """One dict per measured size (facts "sizes"), columns SCALE_COLUMNS."""
+    out = []
+    for n in facts.get("sizes", "").split():
+        n = int(n)
+
+        def f(key):
+            return fact_float(facts, "%d.%s" % (n, key))
+
+        row = {"entries": n}
+        for sys_, col in (("h0_", "rss_h0_bytes_per_entry"), ("", "rss_default_bytes_per_entry")):
+            row[col] = (f("rss_%sfull_kb" % sys_) - f("rss_%sempty_kb" % sys_)) * 1024 / n
+        for col, key, scale in SCALE_COLUMNS:
+            if key:
+                row[col] = f(key) * scale
+        row["restart_records_per_s"] = row["restart_records"] / row["restart_s"] \
+            if row["restart_s"] > 0 else float("nan")
+        out.append(row)
+    return out
+
+
+def scale_csv(rows):
+    def cell(v):
+        return "%.0f" % v if abs(v) >= 1000 else "%.6g" % v
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([c for c, _, _ in SCALE_COLUMNS])
+    for r in rows:
+        w.writerow([r["entries"]] + [cell(r[c]) for c, _, _ in SCALE_COLUMNS[1:]])
+    return buf.getvalue()
+
+
+def read_scale_csv(path):
+    with open(path) as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def count(n):
+    """100000 -> 100k, 10000000 -> 10M."""
+    for div, unit in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if n >= div and n % (div // 10) == 0:
+            return "%g%s" % (n / div, unit)
+    return "%d" % n
+
+
+def scale_report(facts):
+    rows = scale_rows(facts)
+
+    def f(key):
+        return fact_float(facts, key)
+
+    out = []
+    out.append("Measured %s on %s, %s cores, %s GiB RAM, kernel %s (load average at start %s); "
+               "data on %s; fdatasync of a 64-byte write %s us appending, %s us over "
+               "pre-zeroed space. statestored %s (Release; servers with --auto-compact-min 0 "
+               "--log-level warn, except the disk row's). Command: `%s`" % (
+                   facts.get("date"), facts.get("cpu"), facts.get("cores"),
+                   facts.get("mem_gib"), facts.get("kernel"), facts.get("loadavg"),
+                   facts.get("disk"), facts.get("fsync_append_us"),
+                   facts.get("fsync_zeroed_us"), facts.get("commit"),
+                   facts.get("command", "").strip()))
+    out.append("")
+    out.append("Per size: 16-byte names, 10-digit values, loaded with `statestore-bench "
+               "--load-keys N -c 50 -P 64`. Throughput runs of %s s (after %s s warmup), 50 "
+               "connections over the N keys. COMPACT while a 4-connection sequential writer "
+               "and a GET prober run; restart after kill -9, until a GET of the writer's last "
+               "key answers its value." % (facts.get("seconds"), facts.get("warmup")))
+    out.append("")
+    out.append("| entries | RSS/entry h0 (B) | RSS/entry default (B) | restart s (records/s) | "
+               "COMPACT total s | COMPACT loop max ms | probe max wait ms (baseline) | "
+               "SET ops/s | GET ops/s | listing total s (longest call ms) |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        out.append("| %s | %.1f | %.1f | %.3f (%.0f) | %.3f | %.1f | %.1f (%.1f) | %.0f | %.0f | "
+                   "%.3f (%.2f) |" % (
+                       count(r["entries"]), r["rss_h0_bytes_per_entry"],
+                       r["rss_default_bytes_per_entry"], r["restart_s"],
+                       r["restart_records_per_s"], r["compact_s"], r["compact_loop_max_ms"],
+                       r["probe_max_wait_ms"], r["probe_base_max_wait_ms"], r["set_ops"],
+                       r["get_ops"], r["list_s"], r["list_max_call_ms"]))
+    out.append("")
+    out.append("Details: restart records are the daemon's own count (its startup line "
+               "\"replayed N records\", at --log-level info); lost = values that differ from "
+               "what the acknowledged writes left, read live after COMPACT and again after a "
+               "kill -9 and restart. A listing call's time is the client's round trip.")
+    out.append("")
+    out.append("| entries | records replayed (log bytes) | COMPACT fork + finish ms | writer "
+               "ops/s (writes, refused) | lost live / after restart | SET p99 us | GET p99 us "
+               "| listing: entries seen, calls | load ops/s |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        out.append("| %s | %.0f (%.1f MB) | %.1f | %.0f (%.0f, %.0f) | %.0f / %.0f | %.0f | %.0f | "
+                   "%.0f, %.0f | %.0f |" % (
+                       count(r["entries"]), r["restart_records"],
+                       r["restart_log_bytes"] / 1e6, r["compact_stall_ms"],
+                       r["compact_writer_ops"], r["compact_writes"],
+                       r["compact_writer_errors"], r["lost_live"], r["lost_restart"],
+                       r["set_p99_us"], r["get_p99_us"], r["list_seen"], r["list_calls"],
+                       r["load_ops"]))
+    out.append("")
+    if "disk_entries" in facts:
+        live, peak = f("disk_live_bytes"), f("disk_peak_bytes")
+        amin, growth = f("disk_auto_min"), f("disk_auto_growth")
+        bound = (max(amin, growth / 100 * live) + live) / live if live > 0 else float("nan")
+        out.append("Disk bound at %s entries (default --auto-compact-min %.0f MiB, "
+                   "--auto-compact-growth %.0f%%): %.0f s of SETs over the %s keys at 50 "
+                   "connections (%.0f ops/s), the data directory's bytes sampled every 50 ms "
+                   "(%d samples): peak %.1f MB, live %.1f MB (log_bytes after a final COMPACT): "
+                   "**peak/live %.2f**, %d automatic compactions. The rule: the log compacts "
+                   "once it passes max(min, growth x its size after the last compaction), and "
+                   "the old log stays until the new one is written, so peak/live stays under "
+                   "about (max(min, growth x live) + live) / live = %.2f here (plus the "
+                   "preallocated chunk)." % (
+                       count(int(f("disk_entries"))), amin / 2**20, growth,
+                       f("disk_secs"), count(int(f("disk_entries"))), f("disk_ops"),
+                       int(f("disk_samples")), peak / 1e6, live / 1e6, peak / live,
+                       int(f("disk_auto_compactions")), bound))
+        out.append("")
+    lat = [(s, facts.get("lat_%s" % s)) for s in ("ss", "redis")]
+    if all(v for _, v in lat):
+        out.append("Latency, SET at 50 connections over %s keys, %s s each, fresh servers "
+                   "(Redis: appendonly yes, appendfsync always), in us:" % (
+                       count(int(f("lat_entries"))), facts.get("seconds")))
+        out.append("")
+        out.append("| system | ops/s | p50 | p99 | p99.9 | max |")
+        out.append("|---|---|---|---|---|---|")
+        for s, line in lat:
+            row = dict(zip(CSV_COLUMNS, line.split(",")))
+            out.append("| %s | %.0f | %s | %s | %s | %s |" % (
+                NAMES[s], float(row["ops_per_sec"]), us(float(row["p50_us"])),
+                us(float(row["p99_us"])), us(float(row["p999_us"])), us(float(row["max_us"]))))
+        out.append("")
+    skipped = sorted((int(k.split(".", 1)[1]), v) for k, v in facts.items()
+                     if k.startswith("skip."))
+    if skipped:
+        out.append("Skipped: " + "; ".join("%s: %s" % (count(n), why) for n, why in skipped)
+                   + ".")
+    else:
+        out.append("Skipped: none.")
+    return "\n".join(out) + "\n", rows
+
+
+def gnuplot(script):
+    """Runs gnuplot on script; fails with its message."""
+    p = subprocess.run(["gnuplot"], input=script.encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    err = p.stderr.decode(errors="replace").strip()
+    if p.returncode != 0:
+        raise SystemExit("gnuplot failed (%d): %s" % (p.returncode, err))
+    if err:  # warnings
+        print("gnuplot: %s" % err, file=sys.stderr)
+
+
+def gp_quote(s):
+    return "'%s'" % s.replace("'", "''")
+
+
+def plot_scale(rows, png):
+    """Three panels against the number of pipelines (log x): RSS per entry
+    at both history depths; restart seconds; COMPACT's longest loop
+    iteration and the GET prober's longest wait, with its baseline."""
+    if not rows:
+        raise SystemExit("plot-scale: no rows")
+    ns = [r["entries"] for r in rows]
+    data = "\n".join("%d %g %g %g %g %g %g" % (
+        r["entries"], r["rss_h0_bytes_per_entry"], r["rss_default_bytes_per_entry"],
+        r["restart_s"], r["compact_loop_max_ms"], r["probe_max_wait_ms"],
+        r["probe_base_max_wait_ms"]) for r in rows)
+    script = """
+set terminal png size 900,1200
+set output %s
+$d << EOD
+%s
+EOD
+set multiplot layout 3,1 title "statestored: costs against the number of pipelines"
+set logscale x 10
+set xrange [%g:%g]
+set format x "%%.0s%%c"
+set xlabel "pipelines (log scale)"
+set grid
+set key top left
+set yrange [0:*]
+set ylabel "RSS bytes per entry"
+set title "Resident memory per entry"
+plot $d using 1:2 with linespoints lw 2 pt 7 title "--history 0", \\
+     $d using 1:3 with linespoints lw 2 pt 5 title "default --history"
+set ylabel "seconds"
+set title "Restart: replay until serving"
+plot $d using 1:4 with linespoints lw 2 pt 7 title "restart"
+set ylabel "ms"
+set title "COMPACT with a writer and a GET prober running"
+plot $d using 1:5 with linespoints lw 2 pt 7 title "longest loop iteration", \\
+     $d using 1:6 with linespoints lw 2 pt 5 title "longest probe wait", \\
+     $d using 1:7 with linespoints lw 1 dt 2 pt 4 title "longest probe wait, no COMPACT"
+unset multiplot
+""" % (gp_quote(png), data, min(ns) / 2, max(ns) * 2)
+    gnuplot(script)
+
+
+LATENCY_LABELS = {"lat-set50": "SET, 50 connections"}
+
+
+def plot_latency(runs, png, workloads, labels=None):
+    """Grouped bars, one panel per workload: p50, p99, p99.9 and max (ms,
+    log y) of statestored and Redis, medians over the rounds. A workload
+    neither system ran is left out; none at all is an error."""
+    panels = []
+    for wl in workloads:
+        ss, rd = runs.get((wl, "ss"), []), runs.get((wl, "redis"), [])
+        if not (ss and rd):
+            continue
+        lines = ["pct statestored Redis"]
+        for key, name in (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"),
+                          ("max_us", "max")):
+            a, b = med(ss, key), med(rd, key)
+            if math.isnan(a) or math.isnan(b):
+                continue
+            lines.append("%s %g %g" % (name, a / 1000, b / 1000))
+        label = (labels or {}).get(wl) or next(
+            (w[3] for w in WORKLOADS if w[0] == wl), wl)
+        panels.append((label, "\n".join(lines)))
+    if not panels:
+        raise SystemExit("plot-latency: no statestored and Redis rows for %s" % " ".join(workloads))
+    parts = ["set terminal png size %d,600" % (560 * len(panels)), "set output %s" % gp_quote(png)]
+    for i, (_, data) in enumerate(panels):
+        parts.append("$d%d << EOD\n%s\nEOD" % (i, data))
+    parts.append("""set multiplot layout 1,%d \
+    title "Latency per request, client side (ms, log scale; medians over the rounds)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set logscale y 10
+set grid ytics
+set key top left
+set ylabel "ms"
+""" % len(panels))
+    for i, (label, _) in enumerate(panels):
+        parts.append("set title %s\nplot $d%d using 2:xtic(1) title columnhead, "
+                     "'' using 3 title columnhead" % (gp_quote(label), i))
+    parts.append("unset multiplot")
+    gnuplot("\n".join(parts) + "\n")
+
+
 def main(argv):
     # Let bench.sh's trap end us the normal way, running the finally blocks.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -450,6 +821,34 @@ def main(argv):
     elif what == "report":
         stats = read_stats(args[3]) if len(args) > 3 else {}
         print(report(read_facts(args[1]), read_results(args[2]), stats), end="")
+    elif what == "list":
+        secs, rows, calls, longest = list_all(int(args[1]))
+        print("%.3f %d %d %.0f" % (secs, rows, calls, longest))
+        if rows != int(args[2]):
+            raise SystemExit("list: %d entries seen, not %s" % (rows, args[2]))
+    elif what == "watch-disk":
+        peak, n = watch_disk(args[1], float(args[2]), args[3] if len(args) > 3 else None)
+        print("%d %d" % (peak, n))
+    elif what == "scale-report":
+        text, rows = scale_report(read_facts(args[1]))
+        out = args[3]
+        base = out[:-3] if out.endswith(".md") else out
+        outdir = os.path.dirname(os.path.abspath(out))
+        with open(out, "w") as f:
+            f.write(text)
+        with open(base + ".csv", "w") as f:
+            f.write(scale_csv(rows))
+        plot_scale(rows, os.path.join(outdir, "scale-growth.png"))
+        facts = read_facts(args[1])
+        plot_latency(read_results(args[2]), os.path.join(outdir, "latency.png"), ["lat-set50"],
+                     {"lat-set50": "SET, 50 connections, %s keys" % count(
+                         int(fact_float(facts, "lat_entries")))})
+        print(text, end="")
+    elif what == "plot-scale":
+        plot_scale(read_scale_csv(args[1]), args[2])
+    elif what == "plot-latency":
+        plot_latency(read_results(args[1]), args[2], args[3:] or ["set50", "get50"],
+                     LATENCY_LABELS)
     else:
         raise SystemExit(__doc__)
 
