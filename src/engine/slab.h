@@ -23,6 +23,7 @@
 #define SS_SLAB_CHUNK_MAX 1024u  /* largest chunk */
 #define SS_SLAB_CLASSES (SS_SLAB_CHUNK_MAX / 8)
 #define SS_SLAB_PAGES_MAX ((1u << 19) - 1)
+#define SS_SLAB_SMALL_PAGES 512u /* pages malloc'd one by one; then 2 MiB arenas */
 
 struct ss_slab {
 	char **pages;
@@ -50,7 +51,7 @@ uint32_t ss_slab_alloc(struct ss_slab *s, size_t size);
  * (or any size that rounds up to the same multiple of 8). */
 void ss_slab_release(struct ss_slab *s, uint32_t ref, size_t size);
 
-/* Bytes held: pages and the page index. */
+/* Bytes held: pages (an arena whole) and the page index. */
 size_t ss_slab_memory(const struct ss_slab *s);
 
 /* The address of a chunk. Valid until ss_slab_free: pages never move. */

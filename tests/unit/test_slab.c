@@ -84,6 +84,52 @@ static void page_tails_are_filed_not_lost(void **state)
 	ss_slab_free(&s);
 }
 
+/* Past SS_SLAB_SMALL_PAGES, pages come from 2 MiB arenas: chunks there are
+ * as usable and as disjoint as below, pages stay contiguous within an
+ * arena, an arena counts whole in the memory figure, and the slab frees
+ * them (ASan's leak check and munmap's ranges would tell otherwise). */
+static void pages_past_the_small_ones_come_from_arenas(void **state)
+{
+	enum { CHUNK = 1024, PER_PAGE = SS_SLAB_PAGE / CHUNK };
+	const uint32_t arena_pages = (2u << 20) / SS_SLAB_PAGE;
+	uint32_t n = (SS_SLAB_SMALL_PAGES + arena_pages + 1) * PER_PAGE; /* 2 arenas begun */
+	uint32_t *refs = calloc(n, sizeof *refs);
+	struct ss_slab s;
+
+	(void)state;
+	assert_non_null(refs);
+	ss_slab_init(&s);
+	for (uint32_t i = 0; i < n; i++) {
+		refs[i] = ss_slab_alloc(&s, CHUNK);
+		assert_int_not_equal(refs[i], 0);
+		memcpy(ss_slab_ptr(&s, refs[i]), &i, sizeof i);
+		if (i == SS_SLAB_SMALL_PAGES * PER_PAGE - 1)
+			assert_int_equal(ss_slab_memory(&s) - (size_t)s.pages_cap * sizeof(char *),
+					 (size_t)SS_SLAB_SMALL_PAGES * SS_SLAB_PAGE);
+		if (i == SS_SLAB_SMALL_PAGES * PER_PAGE) /* the first arena, whole */
+			assert_int_equal(ss_slab_memory(&s) - (size_t)s.pages_cap * sizeof(char *),
+					 (size_t)SS_SLAB_SMALL_PAGES * SS_SLAB_PAGE + (2u << 20));
+	}
+	assert_int_equal(s.npages, SS_SLAB_SMALL_PAGES + arena_pages + 1);
+	assert_int_equal(ss_slab_memory(&s) - (size_t)s.pages_cap * sizeof(char *),
+			 (size_t)SS_SLAB_SMALL_PAGES * SS_SLAB_PAGE + 2 * (2u << 20));
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t v;
+		memcpy(&v, ss_slab_ptr(&s, refs[i]), sizeof v);
+		assert_int_equal(v, i);
+	}
+	/* An arena is one mapping of 2 MiB, aligned: its pages follow each
+	 * other, and the next arena starts on a 2 MiB boundary. */
+	char *first = ss_slab_ptr(&s, refs[SS_SLAB_SMALL_PAGES * PER_PAGE]);
+	char *second = ss_slab_ptr(&s, refs[(SS_SLAB_SMALL_PAGES + arena_pages) * PER_PAGE]);
+	assert_int_equal((uintptr_t)first % (2u << 20), 0);
+	assert_int_equal((uintptr_t)second % (2u << 20), 0);
+	assert_ptr_equal(ss_slab_ptr(&s, refs[(SS_SLAB_SMALL_PAGES + 1) * PER_PAGE]),
+			 first + SS_SLAB_PAGE);
+	ss_slab_free(&s);
+	free(refs);
+}
+
 static void oversized_requests_fail_with_enomem(void **state)
 {
 	struct ss_slab s;
@@ -102,6 +148,7 @@ int main(void)
 		cmocka_unit_test(chunks_are_aligned_and_disjoint),
 		cmocka_unit_test(a_released_chunk_is_reused_by_its_size),
 		cmocka_unit_test(page_tails_are_filed_not_lost),
+		cmocka_unit_test(pages_past_the_small_ones_come_from_arenas),
 		cmocka_unit_test(oversized_requests_fail_with_enomem),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
