@@ -18,22 +18,32 @@
  *
  * SLOTS. An open-addressing array of 4-byte slots, linear probing. A slot
  * holds 0 (empty) or the slab reference (slab.h) of an entry (entry.h). The
- * array length `cap` is a power of two and is kept at most 5/8 full
- * (max_load): with no hash tag in the slot, every occupied slot a probe
- * passes costs a look at its entry's name. At load 1/2 a hit looks at 1.5
- * entries on average and a miss passes 1.5; at 5/8, 1.8 and 3.1. The slots
- * cost 6.4 to 12.8 bytes per entry, as the count falls between powers of two;
- * 3/4-full 8-byte slots with tags would cost 10.7 to 21.3. The limit was
- * 1/2 until 10M entries were measured (issue 15): they needed 2^25 slots,
- * 13.4 bytes each, where at 5/8 they fit 2^24, 6.7 bytes. 1M entries sit
- * in 2^21 slots (8 MiB) either way: the 8.4 above.
+ * array length `cap` is a power of two and is kept at most half full: with
+ * no hash tag in the slot, every occupied slot a probe passes costs a look
+ * at its entry's name, and at load 1/2 a miss passes 1.5 of them on
+ * average. Half-full 4-byte slots still cost less than three-quarters-full
+ * 8-byte ones, 8 to 16 bytes per entry. That is the 8.4 above: 1M entries
+ * sit in 2^21 slots (8 MiB), the smallest power of two they fill at most
+ * half.
+ *
+ * Half is also what keeps a replay linear. The hash has no seed, and a
+ * snapshot lists entries in the slot order of the table that wrote it; the
+ * replaying table, smaller while it grows, receives them sweeping its own
+ * slots in order and, once the sweep wraps, lays a second layer over the
+ * first. Each layer has the writer's load, so two stay at most full only
+ * if that is at most 1/2. At 5/8 (tried for issue 15, to fit 10M entries
+ * in 2^24 slots) a 10M restart piled into one ever-longer cluster and ran
+ * for minutes. A per-table random seed cured that, but cost the locality
+ * that makes replay fast: slot writes in order, not at random (10M: 5.2-
+ * 5.7 s instead of 3.3-3.9 s). So the limit stays 1/2, unseeded, and 10M
+ * entries take 2^25 slots: 13.4 bytes each.
  *
  * DELETION. Backward shift, no tombstones: after emptying slot i, each later
  * entry of the cluster that may legally sit at i (its home slot is not
  * cyclically within (i, j]) moves back into the hole, until an empty slot
  * ends the cluster. So probe lengths never degrade with churn.
  *
- * RESIZE. When an insert would pass max_load, a zeroed array of twice the
+ * RESIZE. When an insert would pass load 1/2, a zeroed array of twice the
  * length becomes the main array and the previous one becomes `old`. Every
  * set, del and expire_some then moves the next MIGRATE_STEP old slots
  * (old[moved..]) into the main array. Invariants while `old` exists:
@@ -44,11 +54,11 @@
  *     being shifted. A probe in the old array therefore starts at
  *     max(home, moved) and wraps to `moved` rather than 0: the part of any
  *     cluster below `moved` has been moved away, the rest is intact;
- *   - count <= cap * 5/8 still holds, so the main array has room for every
+ *   - count <= cap / 2 still holds, so the main array has room for every
  *     entry of both. Moving 16 slots per insert empties an old array of
- *     cap/2 slots in cap/32 inserts, long before the cap*5/16 inserts that
- *     could take the main array to its limit; should it not be done, the
- *     next grow finishes it first.
+ *     cap/2 slots in cap/32 inserts, long before the cap/4 inserts that
+ *     could fill the main array; should it not be done, the next grow
+ *     finishes it first.
  * Lookups check the main array, then the old one. Entries never move in
  * memory: a resize moves only 4-byte references, so ss_entry pointers
  * survive it, and a get of a live entry changes nothing at all.
@@ -88,12 +98,6 @@
 
 #define MIN_CAP 64
 #define MIGRATE_STEP 16 /* old slots moved per set, del or expire_some */
-
-/* The most entries an array of cap slots holds: 5/8 of it (see SLOTS). */
-static size_t max_load(size_t cap)
-{
-	return cap / 8 * 5;
-}
 
 #define SLOT_EMPTY 0u
 #define SLOT_GONE UINT32_MAX /* tombstone, only ever in the old array */
@@ -429,7 +433,7 @@ static int insert(struct ss_table *t, uint64_t h, const struct ss_entry *e)
 	uint32_t ref = ss_entry_new(&t->ents, e);
 	if (!ref)
 		return -1;
-	if (t->count + 1 > max_load(t->cap) && grow(t) < 0) {
+	if (t->count + 1 > t->cap / 2 && grow(t) < 0) {
 		ss_entry_drop(&t->ents, ref);
 		errno = ENOMEM;
 		return -1;
