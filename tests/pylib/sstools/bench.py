@@ -718,9 +718,11 @@ set grid
 set key top left
 set yrange [0:*]
 set ylabel "RSS bytes per entry"
+set key bottom left
 set title "Resident memory per entry"
 plot $d using 1:2 with linespoints lw 2 pt 7 title "--history 0", \\
      $d using 1:3 with linespoints lw 2 pt 5 title "default --history"
+set key top left
 set ylabel "seconds"
 set title "Restart: replay until serving"
 plot $d using 1:4 with linespoints lw 2 pt 7 title "restart"
