@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,13 +184,6 @@ int ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_st
 	return ss_syncer_init(&c->worker, loop, c->io, on_round, c);
 }
 
-/* The snapshot writer's nice value. At 10 the scheduler gives it about a
- * tenth of a core the loop or the clients want (weight 110 against 1024),
- * and all of an idle one: on a two-core machine, an even share let it
- * delay the loop's wakeups by milliseconds while it wrote 10M entries,
- * and 19 would let a busy machine starve it for good. */
-#define SS_COMPACT_NICE 10
-
 /* In the child: ends it with the reason on the pipe (one write of less than
  * PIPE_BUF, so all of it or nothing), for the parent to report. */
 static void child_fail(int why_fd, const char *msg)
@@ -221,9 +213,6 @@ static void run_child(struct ss_compactor *c, pid_t parent, int why_fd, const ch
 	}
 	if (getppid() != parent)
 		_exit(3);
-	/* The loop comes first (SS_COMPACT_NICE). Best effort: a child that
-	 * cannot lower itself still writes its snapshot. */
-	(void)setpriority(PRIO_PROCESS, 0, SS_COMPACT_NICE);
 	if (c->ops.in_child)
 		c->ops.in_child(c->ops.arg);
 	if (ss_snapshot_write(ss_store_table(c->store), now_ms, tmp, c->io, &cerr) < 0)
