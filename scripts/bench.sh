@@ -367,6 +367,7 @@ scale_fits() {
 # scale_size N: the growth table's figures at N entries.
 scale_size() {
     local n=$1 p="$1." dir line rss0 rss1 out t key val seq list_s list_seen list_calls list_max
+    local list_slow1 list_slow2
     local records logb
     # 1. memory: --history 0, then the default depth (whose server goes on)
     dir="$WORK/s$n-h0"
@@ -402,12 +403,15 @@ scale_size() {
     log "$n GET: $line"
     # 3. a full listing at the default COUNT
     out=$("${UTIL[@]}" list "$SPORT" "$n") || die "the listing at $n failed"
-    read -r list_s list_seen list_calls list_max <<<"$out"
+    read -r list_s list_seen list_calls list_max list_slow1 list_slow2 <<<"$out"
     fact "${p}list_s" "$list_s"
     fact "${p}list_seen" "$list_seen"
     fact "${p}list_calls" "$list_calls"
     fact "${p}list_max_call_us" "$list_max"
-    log "$n listing: $list_s s, $list_seen entries, $list_calls calls, longest call $list_max us"
+    fact "${p}list_slow_1ms" "$list_slow1"
+    fact "${p}list_slow_2ms" "$list_slow2"
+    log "$n listing: $list_s s, $list_seen entries, $list_calls calls, longest call $list_max us;" \
+        "loop iterations over 1 ms: $list_slow1, over 2 ms: $list_slow2"
     # 4. COMPACT with a writer and a prober
     compact_probe "$p" "$n" "$dir"
     run_row probe-base ss "$n" "$C_BASE"

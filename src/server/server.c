@@ -99,6 +99,7 @@ struct ss_server {
 	int quota_alarm; /* the log is past --quota-bytes (logged when it changes) */
 	int compaction_seen; /* a compaction ran during this loop iteration */
 	uint64_t compaction_loop_max_us; /* longest iteration while the last one ran */
+	struct ss_loop_stats loop_stats;
 	int compact_requested; /* some connection's COMPACT waits for a run */
 	uint64_t auto_compactions;
 	uint64_t expired;
@@ -224,6 +225,7 @@ static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *
 		.auto_compactions = srv->auto_compactions,
 		.expired = srv->expired,
 		.compaction_loop_max_us = srv->compaction_loop_max_us,
+		.loop = &srv->loop_stats,
 		.quota_bytes = srv->cfg->quota_bytes,
 		.quota_exceeded = over_quota(srv),
 	};
@@ -387,12 +389,14 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	if (ss_commit_ready(&srv->commit) || srv->clients.nwaiters > 0 ||
 	    (srv->compact_requested && !ss_compactor_running(&srv->compactor)))
 		ss_commit_run(&srv->commit);
-	/* The event-loop stall a compaction causes: the longest iteration,
-	 * from waking (ev_now, taken by libev right after the poll) to
-	 * blocking again, while one runs (the fork and the finish included).
-	 * Both are wall-clock times; a clock step counts as nothing. */
+	/* Every iteration's time, from waking (ev_now, taken by libev right
+	 * after the poll) to blocking again (stats.h); and the stall a
+	 * compaction causes: the longest of them while one runs (the fork
+	 * and the finish included). Both are wall-clock times; a clock step
+	 * counts as nothing. */
+	double busy = (ev_time() - ev_now(loop)) * 1e6;
+	ss_loop_stats_note(&srv->loop_stats, busy);
 	if (srv->compaction_seen || ss_compactor_running(&srv->compactor)) {
-		double busy = (ev_time() - ev_now(loop)) * 1e6;
 		if (busy > (double)srv->compaction_loop_max_us && busy < 1e9)
 			srv->compaction_loop_max_us = (uint64_t)busy;
 		srv->compaction_seen = 0;

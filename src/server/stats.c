@@ -11,6 +11,20 @@
 #include "statestored/table.h"
 
 typedef unsigned long long ull;
+
+const unsigned SS_LOOP_SLOW_MS[SS_LOOP_SLOW_N] = {1, 2, 5, 10, 50};
+
+void ss_loop_stats_note(struct ss_loop_stats *st, double busy_us)
+{
+	st->iterations++;
+	if (!(busy_us > 0 && busy_us < 86400e6))
+		return;
+	if (busy_us > (double)st->max_us)
+		st->max_us = (uint64_t)busy_us;
+	for (int k = 0; k < SS_LOOP_SLOW_N; k++)
+		if (busy_us > SS_LOOP_SLOW_MS[k] * 1000.0)
+			st->slow[k]++;
+}
 typedef const struct ss_stats_sources src_t;
 
 /* One getter per row: what it reads. */
@@ -45,6 +59,13 @@ GET(last_compaction_ms, ss_compactor_stats(s->compactor)->last_us / 1000)
 GET(last_compaction_stall, ss_compactor_stats(s->compactor)->last_stall_us)
 GET(last_compaction_loop_max, s->compaction_loop_max_us)
 GET(expired, s->expired)
+GET(loop_iterations, s->loop->iterations)
+GET(loop_max, s->loop->max_us)
+GET(loop_slow_1, s->loop->slow[0])
+GET(loop_slow_2, s->loop->slow[1])
+GET(loop_slow_5, s->loop->slow[2])
+GET(loop_slow_10, s->loop->slow[3])
+GET(loop_slow_50, s->loop->slow[4])
 GET(quota_bytes, s->quota_bytes)
 GET(quota_exceeded, s->quota_exceeded)
 
@@ -92,6 +113,13 @@ static const struct {
 	{"last_compaction_loop_max_us", G, "the loop's longest iteration while the last compaction "
 					   "ran, in microseconds", last_compaction_loop_max},
 	{"expired", C, "entries removed by background expiry", expired},
+	{"loop_iterations", C, "event-loop iterations: wakeups handled", loop_iterations},
+	{"loop_max_us", G, "the loop's longest iteration since start, in microseconds", loop_max},
+	{"loop_slow_1ms", C, "loop iterations longer than 1 ms", loop_slow_1},
+	{"loop_slow_2ms", C, "loop iterations longer than 2 ms", loop_slow_2},
+	{"loop_slow_5ms", C, "loop iterations longer than 5 ms", loop_slow_5},
+	{"loop_slow_10ms", C, "loop iterations longer than 10 ms", loop_slow_10},
+	{"loop_slow_50ms", C, "loop iterations longer than 50 ms", loop_slow_50},
 	{"quota_bytes", G, "--quota-bytes: past this log size SETs are refused (0: none)",
 	 quota_bytes},
 	{"quota_exceeded", G, "1 while SETs are refused for the quota", quota_exceeded},

@@ -28,6 +28,26 @@ struct ss_stat {
 	const char *text;         /* SS_STAT_TEXT */
 };
 
+/* How long the event loop's iterations take: from waking (ev_now, taken
+ * right after the poll) to blocking again. slow[k] counts the iterations
+ * longer than SS_LOOP_SLOW_MS[k] ms. An iteration is everything the loop
+ * did for the events of one wakeup, so a command's own time is at most its
+ * iteration's; on a daemon serving one client, slow[k] counts its slow
+ * commands. */
+#define SS_LOOP_SLOW_N 5
+extern const unsigned SS_LOOP_SLOW_MS[SS_LOOP_SLOW_N]; /* 1, 2, 5, 10, 50 */
+
+struct ss_loop_stats {
+	uint64_t iterations;
+	uint64_t max_us; /* the longest iteration since start */
+	uint64_t slow[SS_LOOP_SLOW_N];
+};
+
+/* Counts one iteration of busy_us microseconds (wall clock). A value that
+ * is negative, not a number or a day or more (a clock step, not a stall)
+ * counts as an iteration of 0. */
+void ss_loop_stats_note(struct ss_loop_stats *st, double busy_us);
+
 /* What the rows read: each module keeps its own figures. */
 struct ss_stats_sources {
 	const struct ss_commit *commit;
@@ -39,6 +59,7 @@ struct ss_stats_sources {
 	uint64_t auto_compactions;       /* started by the log's growth */
 	uint64_t expired;                /* entries removed by background expiry */
 	uint64_t compaction_loop_max_us; /* longest loop iteration while the last one ran */
+	const struct ss_loop_stats *loop;
 	uint64_t quota_bytes;            /* --quota-bytes, 0 for none */
 	int quota_exceeded;
 };

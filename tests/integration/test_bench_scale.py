@@ -165,6 +165,10 @@ class BenchScaleTest(unittest.TestCase):
         for n, r in zip(QUICK_SIZES, rows):
             values = {k: float(v) for k, v in r.items()}
             self.assertEqual(values["list_seen"], n)
+            # The daemon's own count of slow iterations during the walk:
+            # present, and nested (over 2 ms is over 1 ms too).
+            self.assertGreaterEqual(values["list_slow_1ms"], values["list_slow_2ms"])
+            self.assertGreaterEqual(values["list_slow_2ms"], 0)
             self.assertEqual(values["lost_live"] + values["lost_restart"], 0)
             self.assertEqual(values["compact_writer_errors"], 0)
             self.assertGreater(values["rss_h0_bytes_per_entry"], 0)

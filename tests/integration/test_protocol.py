@@ -144,6 +144,10 @@ class TestStats(ProtocolCase):
                      "last_compaction_stall_us", "last_compaction_loop_max_us", "expired",
                      "quota_bytes", "quota_exceeded"):
             want[name] = "0"
+        # The loop has woken for the connection and this STATS at least;
+        # an idle fresh daemon has no iteration of 50 ms.
+        self.assertGreaterEqual(int(st["loop_iterations"]), 2)
+        self.assertEqual(st["loop_slow_50ms"], "0")
         self.assertEqual({k: st[k] for k in want}, want)
         self.assertTrue(0 <= int(st["uptime_s"]) <= 60, st["uptime_s"])
         # --max-clients 10000, or what the descriptor limit leaves (logged).
@@ -162,6 +166,20 @@ class TestStats(ProtocolCase):
                          {"commits": "1", "batches": "1", "fsyncs": "1", "entries": "1",
                           "log_bytes": str(header + record), "rejected": "0"})
         self.assertGreater(int(after["table_bytes"]), int(st["table_bytes"]))
+
+    def test_loop_figures_count_every_wakeup_and_nest(self):
+        """loop_iterations grows with every request answered on its own
+        wakeup; the slow counters nest (an iteration over 10 ms is over 5,
+        2 and 1 too), and loop_max_us agrees with them."""
+        before = self.num_stats()
+        for _ in range(20):  # one at a time: at least one wakeup each
+            self.assertEqual(self.c.cmd("PING"), "PONG")
+        after = self.num_stats()
+        self.assertGreaterEqual(after["loop_iterations"] - before["loop_iterations"], 20)
+        slow = [after["loop_slow_%dms" % ms] for ms in (1, 2, 5, 10, 50)]
+        self.assertEqual(slow, sorted(slow, reverse=True), after)
+        for ms, n in zip((1, 2, 5, 10, 50), slow):
+            self.assertEqual(n > 0, after["loop_max_us"] >= ms * 1000, (ms, after))
 
     def test_entries_count_sets_and_dels(self):
         e0 = self.num_stats()["entries"]

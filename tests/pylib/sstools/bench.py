@@ -432,14 +432,19 @@ def report(facts, runs, stats):
 
 def list_all(port, timeout=600.0):
     """Walks LIST_CHECKPOINTS from cursor 0 to cursor 0 at the default COUNT,
-    one call in flight. Returns (seconds, rows, calls, longest call in us):
-    a call's time runs from sending it to the end of its reply, so it holds
-    a loopback round trip as well as the server's work. The reply is not
-    parsed row by row: a row is one line, and the reply is whole once it
-    ends in a line END (a row has four fields, so never reads as END)."""
+    one call in flight. Returns (seconds, rows, calls, longest call in us,
+    loop iterations over 1 ms, over 2 ms): a call's time runs from sending
+    it to the end of its reply, so it holds a loopback round trip as well as
+    the server's work; the iteration counts are the daemon's own
+    (STATS loop_slow_1ms and loop_slow_2ms, read before and after), so on a
+    daemon serving only this walk they count its slow calls exactly. The
+    reply is not parsed row by row: a row is one line, and the reply is
+    whole once it ends in a line END (a row has four fields, so never reads
+    as END)."""
     c = Client(port, timeout=timeout)
     sock = c.sock
     cursor, rows, calls, longest = b"0", 0, 0, 0.0
+    st0 = c.stats()
     t0 = time.perf_counter()
     try:
         while True:
@@ -463,9 +468,12 @@ def list_all(port, timeout=600.0):
             calls += 1
             if cursor == b"0":
                 break
+        secs = time.perf_counter() - t0
+        st1 = c.stats()
     finally:
         c.close()
-    return time.perf_counter() - t0, rows, calls, longest * 1e6
+    slow = [int(st1[k]) - int(st0[k]) for k in ("loop_slow_1ms", "loop_slow_2ms")]
+    return secs, rows, calls, longest * 1e6, slow[0], slow[1]
 
 
 def dir_bytes(directory):
@@ -523,6 +531,8 @@ SCALE_COLUMNS = [
     ("list_seen", "list_seen", 1),
     ("list_calls", "list_calls", 1),
     ("list_max_call_ms", "list_max_call_us", 1e-3),
+    ("list_slow_1ms", "list_slow_1ms", 1),
+    ("list_slow_2ms", "list_slow_2ms", 1),
     ("load_ops", "load_ops", 1),
 ]
 
@@ -605,21 +615,25 @@ def scale_report(facts):
     out.append("")
     out.append("| entries | RSS/entry h0 (B) | RSS/entry default (B) | restart s (records/s) | "
                "COMPACT total s | COMPACT loop max ms | probe max wait ms (baseline) | "
-               "SET ops/s | GET ops/s | listing total s (longest call ms) |")
+               "SET ops/s | GET ops/s | listing total s (longest call ms; loop iterations "
+               "over 2 ms) |")
     out.append("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         out.append("| %s | %.1f | %.1f | %.3f (%.0f) | %.3f | %.1f | %.1f (%.1f) | %.0f | %.0f | "
-                   "%.3f (%.2f) |" % (
+                   "%.3f (%.2f; %.0f) |" % (
                        count(r["entries"]), r["rss_h0_bytes_per_entry"],
                        r["rss_default_bytes_per_entry"], r["restart_s"],
                        r["restart_records_per_s"], r["compact_s"], r["compact_loop_max_ms"],
                        r["probe_max_wait_ms"], r["probe_base_max_wait_ms"], r["set_ops"],
-                       r["get_ops"], r["list_s"], r["list_max_call_ms"]))
+                       r["get_ops"], r["list_s"], r["list_max_call_ms"],
+                       r["list_slow_2ms"]))
     out.append("")
     out.append("Details: restart records are the daemon's own count (its startup line "
                "\"replayed N records\", at --log-level info); lost = values that differ from "
                "what the acknowledged writes left, read live after COMPACT and again after a "
-               "kill -9 and restart. A listing call's time is the client's round trip.")
+               "kill -9 and restart. A listing call's time is the client's round trip; the "
+               "loop iterations over 2 ms during the listing are the daemon's own count "
+               "(STATS loop_slow_2ms), with nothing else running.")
     out.append("")
     out.append("| entries | records replayed (log bytes) | COMPACT fork + finish ms | writer "
                "ops/s (writes, refused) | lost live / after restart | SET p99 us | GET p99 us "
@@ -824,8 +838,8 @@ def main(argv):
         stats = read_stats(args[3]) if len(args) > 3 else {}
         print(report(read_facts(args[1]), read_results(args[2]), stats), end="")
     elif what == "list":
-        secs, rows, calls, longest = list_all(int(args[1]))
-        print("%.3f %d %d %.0f" % (secs, rows, calls, longest))
+        secs, rows, calls, longest, slow1, slow2 = list_all(int(args[1]))
+        print("%.3f %d %d %.0f %d %d" % (secs, rows, calls, longest, slow1, slow2))
         if rows != int(args[2]):
             raise SystemExit("list: %d entries seen, not %s" % (rows, args[2]))
     elif what == "watch-disk":
