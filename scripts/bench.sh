@@ -364,35 +364,35 @@ scale_fits() {
                 disk / 2^30, d / 2^30 }'
 }
 
+# scale_load SYSTEM DIR N TAG: a fresh SYSTEM on DIR loaded with keys
+# 0..N-1; its RSS before and after go to the facts N.rss_<TAG>empty_kb and
+# N.rss_<TAG>full_kb, statestore-bench's line to LOADED. The server goes on.
+scale_load() {
+    local sys=$1 dir=$2 n=$3 tag=$4 rss0 rss1
+    start "$sys" "$dir"
+    rss0=$(rss_kb "$SRV_PID")
+    LOADED=$(bench --load-keys "$n" -c 50 -P 64) || die "loading $n keys ($sys) failed"
+    ok "load $n ($sys)" "$LOADED"
+    rss1=$(rss_kb "$SRV_PID")
+    run_row load "$sys" "$n" "$LOADED"
+    fact "$n.rss_${tag}empty_kb" "$rss0"
+    fact "$n.rss_${tag}full_kb" "$rss1"
+    log "$n $sys: load $LOADED; RSS $rss0 -> $rss1 kB"
+}
+
 # scale_size N: the growth table's figures at N entries.
 scale_size() {
-    local n=$1 p="$1." dir line rss0 rss1 out t key val seq list_s list_seen list_calls list_max
+    local n=$1 p="$1." dir line out t key val seq list_s list_seen list_calls list_max
     local list_slow1 list_slow2
     local records logb
     # 1. memory: --history 0, then the default depth (whose server goes on)
     dir="$WORK/s$n-h0"
-    start ss-h0 "$dir"
-    rss0=$(rss_kb "$SRV_PID")
-    line=$(bench --load-keys "$n" -c 50 -P 64) || die "loading $n keys (--history 0) failed"
-    ok "load $n, --history 0" "$line"
-    rss1=$(rss_kb "$SRV_PID")
-    run_row load ss-h0 "$n" "$line"
-    fact "${p}rss_h0_empty_kb" "$rss0"
-    fact "${p}rss_h0_full_kb" "$rss1"
-    log "$n --history 0: load $line; RSS $rss0 -> $rss1 kB"
+    scale_load ss-h0 "$dir" "$n" h0_
     stop KILL
     rm -rf "$dir"
     dir="$WORK/s$n"
-    start ss "$dir"
-    rss0=$(rss_kb "$SRV_PID")
-    line=$(bench --load-keys "$n" -c 50 -P 64) || die "loading $n keys failed"
-    ok "load $n" "$line"
-    rss1=$(rss_kb "$SRV_PID")
-    run_row load ss "$n" "$line"
-    fact "${p}rss_empty_kb" "$rss0"
-    fact "${p}rss_full_kb" "$rss1"
-    fact "${p}load_ops" "$(field "$line" 4)"
-    log "$n default history: load $line; RSS $rss0 -> $rss1 kB"
+    scale_load ss "$dir" "$n" ""
+    fact "${p}load_ops" "$(field "$LOADED" 4)"
     # 2. GET at 50 connections; every key exists. (SET comes after the
     # restart: its values would spoil the checks of the COMPACT run.)
     line=$(bench -c 50 -k "$n" --set-ratio 0 -d "$SECS" --warmup "$WARMUP") || die "GET run at $n failed"
@@ -570,7 +570,7 @@ pair() {
             # shellcheck disable=SC2046 # sys_args is zero or more words
             line=$(bench -d "$SECS" --warmup "$WARMUP" "$@" $(sys_args "$sys"))
             if [ "$sys" != redis ]; then
-                echo "$wl $sys $r $("${UTIL[@]}" stats "$PORT" | tr ' ' = | tr '\n' ' ')" >>"$STATS"
+                echo "$wl $sys $r $(ask "$PORT" STATS | tr ' ' = | tr '\n' ' ')" >>"$STATS"
             fi
             stop
             rm -rf "$WORK/$wl-$sys-$r"
@@ -678,7 +678,7 @@ rbpair() {
             [ "$prefill" = 0 ] || [ "$misses" = nan ] || [ "$misses" = 0 ] ||
                 die "$wl $sys: $misses GETs missed after the prefill"
             if [ "$sys" = ss ]; then
-                echo "$wl $sys $r $("${UTIL[@]}" stats "$PORT" | tr ' ' = | tr '\n' ' ')" >>"$STATS"
+                echo "$wl $sys $r $(ask "$PORT" STATS | tr ' ' = | tr '\n' ' ')" >>"$STATS"
             fi
             stop
             rm -rf "$dir"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The entry point of scripts/bench.sh's helpers (fsync, wait, cmd, restart,
-stats, watch-compactions, report, and for the scale mode list, watch-disk,
-scale-report, plot-scale, plot-latency); they are tests/pylib/sstools/bench.py."""
+"""The entry point of scripts/bench.sh's helpers (fsync, cmd, restart,
+watch-compactions, report, plot-latency, and for the scale mode list,
+watch-disk, scale-report, plot-scale); they are tests/pylib/sstools/bench.py."""
 import importlib.util
 import sys
 

@@ -78,6 +78,12 @@ static int in_arena(uint32_t i)
 	return i >= SS_SLAB_SMALL_PAGES;
 }
 
+/* 1 if page i is the first of its arena: the one that maps and unmaps it. */
+static int arena_first(uint32_t i)
+{
+	return in_arena(i) && (i - SS_SLAB_SMALL_PAGES) % ARENA_PAGES == 0;
+}
+
 static size_t class_of(size_t size)
 {
 	return size ? (size + 7) / 8 : 1;
@@ -104,7 +110,7 @@ void ss_slab_free(struct ss_slab *s)
 	for (uint32_t i = 0; i < s->npages; i++) {
 		if (!in_arena(i))
 			free(s->pages[i]);
-		else if ((i - SS_SLAB_SMALL_PAGES) % ARENA_PAGES == 0)
+		else if (arena_first(i))
 			(void)munmap(s->pages[i], ARENA_BYTES);
 	}
 	free(s->pages);
@@ -130,7 +136,7 @@ static int new_page(struct ss_slab *s)
 	char *page;
 	if (!in_arena(i))
 		page = malloc(SS_SLAB_PAGE);
-	else if ((i - SS_SLAB_SMALL_PAGES) % ARENA_PAGES == 0)
+	else if (arena_first(i))
 		page = arena_map();
 	else
 		page = s->pages[i - 1] + SS_SLAB_PAGE;

@@ -393,11 +393,10 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	 * after the poll) to blocking again (stats.h); and the stall a
 	 * compaction causes: the longest of them while one runs (the fork
 	 * and the finish included). Both are wall-clock times; a clock step
-	 * counts as nothing. */
-	double busy = (ev_time() - ev_now(loop)) * 1e6;
-	ss_loop_stats_note(&srv->loop_stats, busy);
+	 * counts as nothing (ss_loop_stats_note). */
+	double busy = ss_loop_stats_note(&srv->loop_stats, (ev_time() - ev_now(loop)) * 1e6);
 	if (srv->compaction_seen || ss_compactor_running(&srv->compactor)) {
-		if (busy > (double)srv->compaction_loop_max_us && busy < 1e9)
+		if (busy > (double)srv->compaction_loop_max_us)
 			srv->compaction_loop_max_us = (uint64_t)busy;
 		srv->compaction_seen = 0;
 	}

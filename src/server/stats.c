@@ -11,21 +11,22 @@
 #include "statestored/table.h"
 
 typedef unsigned long long ull;
+typedef const struct ss_stats_sources src_t;
 
 const unsigned SS_LOOP_SLOW_MS[SS_LOOP_SLOW_N] = {1, 2, 5, 10, 50};
 
-void ss_loop_stats_note(struct ss_loop_stats *st, double busy_us)
+double ss_loop_stats_note(struct ss_loop_stats *st, double busy_us)
 {
 	st->iterations++;
-	if (!(busy_us > 0 && busy_us < 86400e6))
-		return;
+	if (!(busy_us > 0 && busy_us < 1e9))
+		return 0;
 	if (busy_us > (double)st->max_us)
 		st->max_us = (uint64_t)busy_us;
 	for (int k = 0; k < SS_LOOP_SLOW_N; k++)
 		if (busy_us > SS_LOOP_SLOW_MS[k] * 1000.0)
 			st->slow[k]++;
+	return busy_us;
 }
-typedef const struct ss_stats_sources src_t;
 
 /* One getter per row: what it reads. */
 #define GET(fn, expr) \

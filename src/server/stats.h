@@ -43,10 +43,10 @@ struct ss_loop_stats {
 	uint64_t slow[SS_LOOP_SLOW_N];
 };
 
-/* Counts one iteration of busy_us microseconds (wall clock). A value that
- * is negative, not a number or a day or more (a clock step, not a stall)
- * counts as an iteration of 0. */
-void ss_loop_stats_note(struct ss_loop_stats *st, double busy_us);
+/* Counts one iteration of busy_us microseconds (wall clock) and returns the
+ * time it counted. A value that is negative, not a number or 1000 s or more
+ * (a clock step, not a stall) counts as an iteration of 0. */
+double ss_loop_stats_note(struct ss_loop_stats *st, double busy_us);
 
 /* What the rows read: each module keeps its own figures. */
 struct ss_stats_sources {

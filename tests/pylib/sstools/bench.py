@@ -2,14 +2,11 @@
 
   bench_util.py fsync DIR N          mean fdatasync latency of DIR's disk (us):
                                      appending, and overwriting pre-zeroed space
-  bench_util.py wait PORT [--redis] [TIMEOUT]
-                                     until the server answers PING
   bench_util.py cmd PORT LINE [--redis]
                                      send one command; print "<ms> <reply>"
   bench_util.py restart PORT KEY VALUE [--redis] -- CMD...
                                      start CMD, time until GET KEY returns VALUE,
                                      print seconds, then SIGTERM CMD and wait
-  bench_util.py stats PORT           statestored's STATS as "name value" lines
   bench_util.py watch-compactions PORT SECONDS
                                      poll STATS; for the compactions that finish,
                                      print "<n> <loop max: median> <max>
@@ -18,7 +15,8 @@
                                      print the markdown report of a bench.sh run
   bench_util.py list PORT N          walk LIST_CHECKPOINTS from cursor 0 at the
                                      default COUNT; print "<total s> <entries seen>
-                                     <calls> <longest call's round trip, us>";
+                                     <calls> <longest call's round trip, us>
+                                     <loop iterations over 1 ms> <over 2 ms>";
                                      fail unless exactly N entries were seen
   bench_util.py watch-disk DIR SECONDS [STOP_FILE]
                                      sum the sizes of DIR's files every 50 ms for
@@ -91,22 +89,6 @@ def try_get(port, redis, key):
         return None
     finally:
         c.close()
-
-
-def wait_ping(port, redis, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            c = Client(port, timeout=5.0, redis=redis)
-            try:
-                if c.call("PING") == "PONG":
-                    return True
-            finally:
-                c.close()
-        except OSError:
-            pass
-        time.sleep(0.01)
-    return False
 
 
 def restart_time(port, redis, key, value, cmd):
@@ -810,10 +792,6 @@ def main(argv):
     if what == "fsync":
         append_us, zeroed_us = fsync_latency(args[1], int(args[2]))
         print("%.0f %.0f" % (append_us, zeroed_us))
-    elif what == "wait":
-        timeout = float(args[2]) if len(args) > 2 else 60.0
-        if not wait_ping(int(args[1]), redis, timeout):
-            raise SystemExit("no PONG from port %s" % args[1])
     elif what == "cmd":
         c = Client(int(args[1]), timeout=600.0, redis=redis)
         t0 = time.monotonic()
@@ -829,11 +807,6 @@ def main(argv):
             raise SystemExit("no compaction finished while watching")
         print("%d %d %d %d %d" % (len(loops), statistics.median(loops), max(loops),
                                   statistics.median(stalls), max(stalls)))
-    elif what == "stats":
-        c = Client(int(args[1]), timeout=60.0)
-        for k, v in c.stats().items():
-            print(k, v)
-        c.close()
     elif what == "report":
         stats = read_stats(args[3]) if len(args) > 3 else {}
         print(report(read_facts(args[1]), read_results(args[2]), stats), end="")
