@@ -79,6 +79,15 @@ unsigned ss_table_history_depth(const struct ss_table *t);
 int ss_table_set(struct ss_table *t, const char *name, size_t nlen, const char *value,
 		 size_t vlen, int64_t expire_ms, uint64_t rev, int64_t commit_ms, int64_t now_ms);
 
+/* ss_table_set for a log's records (e's name, value, expiry, revision and
+ * commit time; e->buf is not read): the same, except that if an entry
+ * under the name - live or expired - already holds e->rev or a newer
+ * revision, it is left as it is (the table's revision still rises to
+ * e->rev) and 1 is returned. A log gives each name strictly rising
+ * revisions, so this only ever skips a record that a fuzzy snapshot
+ * already holds (snapshot.h). Returns 0, 1, or -1 with errno ENOMEM. */
+int ss_table_set_newer(struct ss_table *t, const struct ss_entry *e, int64_t now_ms);
+
 /* The store's revision: the highest revision ever given to the table by
  * set or ss_table_note_revision (0 for a new table). Never goes down. */
 uint64_t ss_table_revision(const struct ss_table *t);

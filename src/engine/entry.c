@@ -345,6 +345,18 @@ static void entry_version(const struct ss_entries *es, uint32_t ref, char *buf, 
 	*commit_ms = (int64_t)((uint64_t)es->base_ms + zz_dec(z));
 }
 
+uint64_t ss_entry_rev(const struct ss_entries *es, uint32_t ref)
+{
+	const char *p = ss_slab_ptr(&es->slab, ref);
+	uint32_t meta;
+
+	memcpy(&meta, p, sizeof meta);
+	if (meta & META_BIG)
+		return entry_big(p, meta)->rev;
+	return le_get(p + meta_head(meta) + meta_nlen(meta) + meta_vstored(meta),
+		      meta_revlen(meta));
+}
+
 void ss_entry_read(const struct ss_entries *es, uint32_t ref, struct ss_entry *e)
 {
 	const char *p = ss_slab_ptr(&es->slab, ref);

@@ -76,6 +76,9 @@ void ss_entry_name(const struct ss_entries *es, uint32_t ref, const char **name,
 /* The entry's expiry, 0 for none. */
 int64_t ss_entry_expiry(const struct ss_entries *es, uint32_t ref);
 
+/* The entry's revision, without decoding anything else. */
+uint64_t ss_entry_rev(const struct ss_entries *es, uint32_t ref);
+
 /* Decodes the whole entry into *e (a packed value into e->buf). */
 void ss_entry_read(const struct ss_entries *es, uint32_t ref, struct ss_entry *e);
 

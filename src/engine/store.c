@@ -202,6 +202,13 @@ static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_e
  * stepped back since) is no guide: those are judged at now_ms. A SET
  * already expired at the time it is judged acts as a DEL. Entries that
  * expired between their commit and now_ms are the caller's to drop.
+ *
+ * A SET whose name already holds its revision or a newer one is skipped
+ * (ss_table_set_newer). Every log gives a name rising revisions, so only
+ * a compacted log's tail meets this: the snapshot before it was walked
+ * while commits went on (snapshot.h), and may already hold a version the
+ * tail logs again. A DEL needs no such rule: what follows it in the tail
+ * rebuilds the name from nothing, as it did when first applied.
  * Returns 0, 1 if an expired SET acted as a DEL, -1 on ENOMEM; *existed:
  * whether a DEL found the name. */
 static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t now_ms,
@@ -229,8 +236,10 @@ static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t n
 		ss_record_unescape(r->value, r->vlen, s->scratch + SS_NAME_MAX);
 		value = s->scratch + SS_NAME_MAX;
 	}
-	return ss_table_set(s->table, name, r->nraw, value, r->vraw, r->expire_ms, r->rev,
-			    r->commit_ms, at);
+	const struct ss_entry e = {.name = name, .nlen = r->nraw, .value = value, .vlen = r->vraw,
+				   .expire_ms = r->expire_ms, .rev = r->rev,
+				   .commit_ms = r->commit_ms};
+	return ss_table_set_newer(s->table, &e, at) < 0 ? -1 : 0;
 }
 
 static void replay_prefetch(void *arg, const struct ss_record *r, int stage)

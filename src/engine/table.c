@@ -454,29 +454,46 @@ void ss_table_prefetch(const struct ss_table *t, const char *name, size_t nlen, 
 	}
 }
 
+/* ss_table_set, and with newer_only ss_table_set_newer: returns 1 if it
+ * left an entry whose revision is not older than rev as it was. */
+static int set_entry(struct ss_table *t, const struct ss_entry *e, int64_t now_ms, int newer_only)
+{
+	uint64_t h = hash_bytes(e->name, e->nlen);
+	struct pos p;
+	int rc;
+
+	migrate(t, MIGRATE_STEP);
+	if (find(t, h, e->name, e->nlen, &p)) {
+		uint32_t *slot = &p.arr[p.i];
+		if (newer_only && ss_entry_rev(&t->ents, *slot) >= e->rev) {
+			ss_table_note_revision(t, e->rev);
+			return 1;
+		}
+		int live = !is_expired(ss_entry_expiry(&t->ents, *slot), now_ms);
+		rc = ss_entry_replace(&t->ents, slot, e, live);
+	} else {
+		rc = insert(t, h, e);
+	}
+	if (rc < 0)
+		return -1;
+	/* Only now, so that a failed set changes nothing. */
+	ss_entries_note_commit(&t->ents, e->commit_ms);
+	ss_table_note_revision(t, e->rev);
+	return 0;
+}
+
 int ss_table_set(struct ss_table *t, const char *name, size_t nlen, const char *value,
 		 size_t vlen, int64_t expire_ms, uint64_t rev, int64_t commit_ms, int64_t now_ms)
 {
 	const struct ss_entry e = {.name = name, .nlen = nlen, .value = value, .vlen = vlen,
 				   .expire_ms = expire_ms, .rev = rev, .commit_ms = commit_ms};
-	uint64_t h = hash_bytes(name, nlen);
-	struct pos p;
-	int rc;
 
-	migrate(t, MIGRATE_STEP);
-	if (find(t, h, name, nlen, &p)) {
-		uint32_t *slot = &p.arr[p.i];
-		int live = !is_expired(ss_entry_expiry(&t->ents, *slot), now_ms);
-		rc = ss_entry_replace(&t->ents, slot, &e, live);
-	} else {
-		rc = insert(t, h, &e);
-	}
-	if (rc < 0)
-		return -1;
-	/* Only now, so that a failed set changes nothing. */
-	ss_entries_note_commit(&t->ents, commit_ms);
-	ss_table_note_revision(t, rev);
-	return 0;
+	return set_entry(t, &e, now_ms, 0);
+}
+
+int ss_table_set_newer(struct ss_table *t, const struct ss_entry *e, int64_t now_ms)
+{
+	return set_entry(t, e, now_ms, 1);
 }
 
 uint64_t ss_table_revision(const struct ss_table *t)

@@ -183,7 +183,7 @@ void ss_listener_stop(struct ss_listener *l)
 	}
 }
 
-void ss_listener_close_fds(struct ss_listener *l)
+static void close_fds(struct ss_listener *l)
 {
 	if (l->fd >= 0)
 		close(l->fd);
@@ -195,5 +195,5 @@ void ss_listener_close_fds(struct ss_listener *l)
 void ss_listener_close(struct ss_listener *l)
 {
 	ss_listener_stop(l);
-	ss_listener_close_fds(l);
+	close_fds(l);
 }

@@ -61,9 +61,7 @@ int ss_listener_port(const struct ss_listener *l);
 /* Stops accepting for good (shutdown). */
 void ss_listener_stop(struct ss_listener *l);
 
-/* Closes the sockets; safe on a listener that never opened. In a forked
- * child it closes the descriptors without touching the loop. */
+/* Closes the sockets; safe on a listener that never opened. */
 void ss_listener_close(struct ss_listener *l);
-void ss_listener_close_fds(struct ss_listener *l);
 
 #endif

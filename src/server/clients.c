@@ -263,13 +263,6 @@ void ss_clients_drop_all(struct ss_clients *reg)
 	}
 }
 
-void ss_clients_close_fds(struct ss_clients *reg)
-{
-	for (struct ss_client *cl = reg->head; cl; cl = cl->next)
-		if (cl->conn.fd >= 0)
-			close(cl->conn.fd);
-}
-
 void ss_clients_init(struct ss_clients *reg, struct ev_loop *loop, const struct ss_diag *diag,
 		     size_t max_line, int max_clients, ss_clients_env_fn env, void *env_arg)
 {

@@ -86,7 +86,5 @@ void ss_clients_compact_ended(struct ss_clients *reg, enum ss_compact_wait which
 void ss_clients_flush_all(struct ss_clients *reg);
 void ss_clients_drop_all(struct ss_clients *reg);
 
-/* In a forked child: closes the sockets, touching nothing else. */
-void ss_clients_close_fds(struct ss_clients *reg);
 
 #endif

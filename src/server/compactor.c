@@ -1,35 +1,31 @@
 /*
- * compactor.c - COMPACT in a forked child; see compactor.h.
+ * compactor.c - COMPACT as a walk of the table in slices on the loop, its
+ * bytes written and the tail copied on a helper thread; see compactor.h.
  *
- * The child does as little as it can: it lets the server close the sockets
- * it inherited (a client connection must end when the parent closes it, not
- * when the child exits), writes and fsyncs the snapshot through the same io
- * table, and leaves with _exit, which runs no atexit handler and flushes no
- * stdio buffer it shares with the parent. It does not close descriptors
- * wholesale: the io table's context may own some.
+ * The walk and the writes overlap: while the thread writes one chunk of
+ * snapshot bytes, the loop's slices fill the next. The walk waits (its idle
+ * watcher stops, so the loop blocks as usual) only when a chunk is ready,
+ * SS_COMPACT_AHEAD more is waiting, and the thread is still busy: memory
+ * stays bounded whatever the disk's speed, and the two buffers are reused,
+ * so a long walk does not fault in fresh pages.
  *
- * The tail - the batches the parent logged while the child wrote - stays
- * in the old log until it is copied to the snapshot, in rounds on a helper
- * thread (a syncer of the compactor's own): copy what has been logged so
- * far, fdatasync, and again while the parent logs more, until little is
- * left; only that little is copied on the loop, in the finish. Keeping the
- * tail in memory instead cost the loop up to 94 ms per doubling of the
- * buffer (its pages are shared with the child, so every one copied took a
- * copy-on-write fault), and appending a 10 MB tail and syncing it in the
- * finish cost 30-57 ms more (measured with 30-50 KB values on 2 vCPUs).
+ * The tail - the batches the loop logged while the walk ran - stays in the
+ * old log until it is copied to the snapshot, in rounds on the same thread:
+ * copy what has been logged so far, fdatasync, and again while the loop
+ * logs more, until little is left; only that little is copied on the loop,
+ * in the finish. Keeping the tail in memory instead cost the loop up to
+ * 94 ms per doubling of the buffer (measured with the forked writer this
+ * replaced, whose copy-on-write made every grown page a fault), and
+ * appending a 10 MB tail and syncing it in the finish cost 30-57 ms more
+ * (30-50 KB values on 2 vCPUs).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "server/compactor.h"
 #include "common/clock.h"
-#include "statestored/snapshot.h"
 
 /* Logs the end of a compaction, counts it, and tells the caller. */
 static void conclude(struct ss_compactor *c, const char *failure)
@@ -41,14 +37,19 @@ static void conclude(struct ss_compactor *c, const char *failure)
 		c->st.runs++;
 		c->st.last_us = ss_clock_us() - c->started_us;
 		ss_log_info(c->diag,
-			"compaction: log %llu -> %llu bytes in %.1f ms (tail: %llu bytes copied in "
-			"%u rounds off the loop, %llu on it; the loop stalled %.2f ms)",
+			"compaction: log %llu -> %llu bytes in %.1f ms (%llu entries walked in %llu "
+			"slices, %.1f ms in all, the longest %.2f ms; tail: %llu bytes copied in "
+			"%u rounds off the loop, %llu on it; start and finish stalled the loop "
+			"%.2f ms)",
 			    (unsigned long long)c->log_before,
 			    (unsigned long long)ss_store_log_bytes(c->store),
-			    (double)c->st.last_us / 1000.0, (unsigned long long)c->tail_off_loop,
-			    c->rounds, (unsigned long long)c->tail_on_loop,
-			    (double)c->st.last_stall_us / 1000.0);
+			    (double)c->st.last_us / 1000.0, (unsigned long long)c->snap.entries,
+			    (unsigned long long)c->st.last_slices, (double)c->st.last_walk_us / 1000.0,
+			    (double)c->st.last_slice_max_us / 1000.0,
+			    (unsigned long long)c->tail_off_loop, c->rounds,
+			    (unsigned long long)c->tail_on_loop, (double)c->st.last_stall_us / 1000.0);
 	}
+	ss_snapshot_free(&c->snap);
 	c->ops.done(c, failure, c->ops.arg);
 }
 
@@ -124,7 +125,9 @@ static void catch_up(struct ss_compactor *c)
 	}
 }
 
-/* A round finished on the helper thread. */
+static void write_done(struct ss_compactor *c);
+
+/* A write of snapshot bytes or a round finished on the helper thread. */
 static void on_round(struct ss_syncer *sy, int rc, int errnum, void *arg)
 {
 	struct ss_compactor *c = arg;
@@ -132,40 +135,145 @@ static void on_round(struct ss_syncer *sy, int rc, int errnum, void *arg)
 	(void)rc;
 	(void)errnum; /* the job's own result is in c->job */
 
-	c->catching_up = 0;
 	if (c->cancelling)
 		return;
+	if (c->writing) {
+		write_done(c);
+		return;
+	}
+	c->catching_up = 0;
 	if (round_done(c) == 0)
 		catch_up(c);
 }
 
-static void on_child(struct ev_loop *loop, ev_child *w, int revents)
+static void walk_stop(struct ss_compactor *c)
 {
-	struct ss_compactor *c = w->data;
-	char why[600];
-	(void)revents;
+	c->walking = 0;
+	ev_check_stop(c->loop, &c->walk_w);
+	ev_idle_stop(c->loop, &c->spin_w);
+}
 
-	ev_child_stop(loop, w);
-	c->pid = 0;
-	/* The child wrote its reason, if any, before exiting (one write of
-	 * less than PIPE_BUF: all of it or nothing). */
-	ssize_t n = read(c->why_fd, c->child_why, sizeof(c->child_why) - 1);
-	c->child_why[n > 0 ? n : 0] = '\0';
-	close(c->why_fd);
-	c->why_fd = -1;
-	int status = w->rstatus;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		catch_up(c);
-		return;
-	}
-	if (WIFEXITED(status) && c->child_why[0])
-		snprintf(why, sizeof(why), "%s", c->child_why);
-	else if (WIFSIGNALED(status))
-		snprintf(why, sizeof(why), "the snapshot writer died of signal %d", WTERMSIG(status));
-	else
-		snprintf(why, sizeof(why), "the snapshot writer failed (exit %d)", WEXITSTATUS(status));
+/* Closes the temp file's descriptor the snapshot was written through.
+ * Returns 0, or -1 with errno. */
+static int snap_close(struct ss_compactor *c)
+{
+	int fd = c->snap_fd;
+
+	c->snap_fd = -1;
+	return fd >= 0 ? c->io->close(c->io->ctx, fd) : 0;
+}
+
+/* The walk or its writing failed: the temp file goes, the caller hears. */
+static void snap_failed(struct ss_compactor *c, const char *why)
+{
+	walk_stop(c);
+	(void)snap_close(c);
 	ss_store_compact_abort(c->store);
 	conclude(c, why);
+}
+
+static void run_write(void *arg)
+{
+	struct ss_snapshot_job *j = arg;
+
+	j->errnum = 0;
+	if ((j->n > 0 && ss_io_pwrite_all(j->io, j->fd, j->p, j->n, (off_t)j->off) < 0) ||
+	    (j->sync && ss_io_fdatasync(j->io, j->fd) < 0))
+		j->errnum = errno ? errno : EIO;
+}
+
+/* Hands the walk's bytes to the thread when there are enough of them (or
+ * the walk is over: the rest, and the fdatasync) and it is free. */
+static void pump(struct ss_compactor *c)
+{
+	if (c->writing || (!c->snap.done && c->snap.out.len < SS_COMPACT_CHUNK))
+		return;
+	c->flight.len = 0;
+	ss_snapshot_take(&c->snap, &c->flight);
+	c->wjob = (struct ss_snapshot_job){.io = c->io, .fd = c->snap_fd, .p = c->flight.p,
+					   .n = c->flight.len, .off = c->snap_len,
+					   .sync = c->snap.done};
+	if (c->snap.done)
+		walk_stop(c);
+	c->writing = 1;
+	if (c->worker.started) {
+		ss_syncer_run(&c->worker, run_write, &c->wjob);
+		return;
+	}
+	run_write(&c->wjob); /* no thread: here */
+	write_done(c);
+}
+
+/* A write of snapshot bytes finished, wherever it ran. */
+static void write_done(struct ss_compactor *c)
+{
+	char why[600];
+
+	c->writing = 0;
+	if (c->wjob.errnum) {
+		snprintf(why, sizeof(why), "cannot %s the compacted log %s: %s",
+			 c->wjob.sync && c->wjob.n == 0 ? "fdatasync" : "write", c->tmp_path,
+			 strerror(c->wjob.errnum));
+		snap_failed(c, why);
+		return;
+	}
+	c->snap_len += c->wjob.n;
+	if (!c->wjob.sync) {
+		if (c->walking)
+			ev_idle_start(c->loop, &c->spin_w); /* in case the walk waited */
+		pump(c);
+		return;
+	}
+	if (snap_close(c) < 0) {
+		snprintf(why, sizeof(why), "cannot close the compacted log %s: %s", c->tmp_path,
+			 strerror(errno));
+		ss_store_compact_abort(c->store);
+		conclude(c, why);
+		return;
+	}
+	catch_up(c);
+}
+
+/* One slice of the walk, once per loop iteration (an ev_check, so right
+ * after the poll, before the iteration's other work). */
+static void on_walk(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct ss_compactor *c = w->data;
+	struct ss_error err;
+	(void)loop;
+	(void)revents;
+
+	if (!c->walking)
+		return;
+	if (c->writing && c->snap.out.len >= SS_COMPACT_CHUNK + SS_COMPACT_AHEAD) {
+		ev_idle_stop(c->loop, &c->spin_w); /* wait for the thread */
+		return;
+	}
+	uint64_t t0 = ss_clock_us(), t;
+	int more;
+	do {
+		more = ss_snapshot_step(&c->snap, SS_COMPACT_SLICE_BUCKETS, &err);
+		t = ss_clock_us();
+	} while (more > 0 && t - t0 < SS_COMPACT_SLICE_US &&
+		 c->snap.out.len < SS_COMPACT_CHUNK + SS_COMPACT_AHEAD);
+	c->st.last_slices++;
+	c->st.last_walk_us += t - t0;
+	if (t - t0 > c->st.last_slice_max_us)
+		c->st.last_slice_max_us = t - t0;
+	if (more < 0) {
+		snap_failed(c, err.msg);
+		return;
+	}
+	pump(c);
+}
+
+/* The idle watcher only keeps the loop from blocking: the slice runs in
+ * on_walk. */
+static void on_spin(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
 }
 
 int ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_store *store,
@@ -178,137 +286,82 @@ int ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_st
 	c->io = io ? io : &ss_io_posix;
 	c->diag = diag;
 	c->ops = *ops;
-	c->why_fd = -1;
-	ev_child_init(&c->child_w, on_child, 0, 0);
-	c->child_w.data = c;
+	c->snap_fd = -1;
+	ev_check_init(&c->walk_w, on_walk);
+	c->walk_w.data = c;
+	ev_idle_init(&c->spin_w, on_spin);
 	return ss_syncer_init(&c->worker, loop, c->io, on_round, c);
-}
-
-/* In the child: ends it with the reason on the pipe (one write of less than
- * PIPE_BUF, so all of it or nothing), for the parent to report. */
-static void child_fail(int why_fd, const char *msg)
-{
-	if (write(why_fd, msg, strlen(msg)) < 0)
-		_exit(2); /* the parent reports the exit code instead */
-	_exit(1);
-}
-
-/* The snapshot writer, right after fork: never returns. */
-static void run_child(struct ss_compactor *c, pid_t parent, int why_fd, const char *tmp,
-		      int64_t now_ms)
-{
-	struct ss_error cerr;
-	char msg[128];
-
-	/* Die with the parent. An orphan would hold the data directory's LOCK
-	 * (it shares the parent's descriptors) until its snapshot is done,
-	 * and a restart after a crash would find the directory in use. The
-	 * lock must stay held while it runs - it keeps the orphan from
-	 * truncating a new daemon's temp file - so the orphan must go. The
-	 * getppid check closes the race of a parent that died before prctl. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
-		snprintf(msg, sizeof(msg), "the snapshot writer cannot follow its parent: %s",
-			 strerror(errno));
-		child_fail(why_fd, msg);
-	}
-	if (getppid() != parent)
-		_exit(3);
-	if (c->ops.in_child)
-		c->ops.in_child(c->ops.arg);
-	if (ss_snapshot_write(ss_store_table(c->store), now_ms, tmp, c->io, &cerr) < 0)
-		child_fail(why_fd, cerr.msg);
-	_exit(0);
-}
-
-/* A compaction that could not start: the temp file goes, *err says why.
- * Returns -1. */
-static int start_failed(struct ss_compactor *c, int errnum, const char *what,
-			struct ss_error *err)
-{
-	ss_store_compact_abort(c->store);
-	err->kind = SS_ERR_IO;
-	err->sys_errno = errnum;
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", what, strerror(errnum));
-	return -1;
-}
-
-/* Forks the snapshot writer. Returns 0, or -1 with *err. */
-static int start_writer(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
-			struct ss_error *err)
-{
-	const char *tmp;
-	int pipefd[2];
-	pid_t parent = getpid();
-
-	if (ss_store_compact_begin(c->store, unapplied, &tmp, err) < 0)
-		return -1;
-	c->started_us = ss_clock_us();
-	c->log_before = ss_store_log_bytes(c->store);
-	c->tail_from = c->log_before - unapplied;
-	c->rounds = 0;
-	c->tail_off_loop = c->tail_on_loop = 0;
-	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
-		return start_failed(c, errno, "cannot create a pipe", err);
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return start_failed(c, e, "cannot fork the snapshot writer", err);
-	}
-	if (pid == 0)
-		run_child(c, parent, pipefd[1], tmp, now_ms);
-	close(pipefd[1]);
-	c->why_fd = pipefd[0];
-	c->pid = pid;
-	c->st.last_stall_us = ss_clock_us() - c->started_us;
-	ev_child_set(&c->child_w, pid, 0);
-	ev_child_start(c->loop, &c->child_w);
-	ss_log_debug(c->diag, "compaction started: snapshot writer pid %d, %zu entries", (int)pid,
-		     ss_table_count(ss_store_table(c->store)));
-	return 0;
 }
 
 int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
 		       struct ss_error *err)
 {
-	if (start_writer(c, now_ms, unapplied, err) < 0) {
-		c->st.failures++; /* a compaction that cannot start has failed too */
-		return -1;
+	uint64_t t0 = ss_clock_us();
+
+	if (ss_store_compact_begin(c->store, unapplied, &c->tmp_path, err) < 0)
+		goto failed;
+	c->snap_fd = ss_io_open(c->io, c->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (c->snap_fd < 0) {
+		err->kind = SS_ERR_IO;
+		err->sys_errno = errno;
+		snprintf(err->msg, sizeof(err->msg), "cannot create the compacted log %s: %s",
+			 c->tmp_path, strerror(errno));
+		goto failed;
 	}
+	if (ss_snapshot_init(&c->snap, ss_store_table(c->store), now_ms, err) < 0) {
+		ss_snapshot_free(&c->snap);
+		(void)snap_close(c);
+		ss_store_compact_abort(c->store);
+		goto failed;
+	}
+	c->started_us = t0;
+	c->log_before = ss_store_log_bytes(c->store);
+	c->tail_from = c->log_before - unapplied;
+	c->rounds = 0;
+	c->tail_off_loop = c->tail_on_loop = 0;
+	c->snap_len = 0;
+	c->st.last_slices = c->st.last_walk_us = c->st.last_slice_max_us = 0;
+	c->walking = 1;
+	ev_check_start(c->loop, &c->walk_w);
+	ev_idle_start(c->loop, &c->spin_w);
+	c->st.last_stall_us = ss_clock_us() - t0;
+	ss_log_debug(c->diag, "compaction started: walking %zu entries",
+		     ss_table_count(ss_store_table(c->store)));
 	return 0;
+failed:
+	c->st.failures++; /* a compaction that cannot start has failed too */
+	return -1;
 }
 
 void ss_compactor_cancel(struct ss_compactor *c)
 {
-	if (c->catching_up) {
-		/* The round must end before the temp file's descriptor is
+	if (!c->loop)
+		return; /* never initialized (a start that failed early) */
+	if (c->catching_up || c->writing) {
+		/* The job must end before the temp file's descriptor is
 		 * closed; its result is dropped. */
 		c->cancelling = 1;
 		ss_syncer_drain(&c->worker);
 		c->cancelling = 0;
+		c->catching_up = c->writing = 0;
 		ss_store_compact_abort(c->store);
 	}
 	if (c->finish_pending) {
 		c->finish_pending = 0;
 		ss_store_compact_abort(c->store);
 	}
-	if (!c->pid)
-		return;
-	ev_child_stop(c->loop, &c->child_w);
-	if (kill(c->pid, SIGKILL) < 0 && errno != ESRCH)
-		ss_log_warn(c->diag, "cannot stop the snapshot writer %d: %s", (int)c->pid,
-			    strerror(errno));
-	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	c->pid = 0;
-	close(c->why_fd);
-	c->why_fd = -1;
-	ss_store_compact_abort(c->store);
+	if (c->walking)
+		walk_stop(c);
+	if (c->snap_fd >= 0) {
+		(void)snap_close(c);
+		ss_store_compact_abort(c->store);
+	}
+	ss_snapshot_free(&c->snap);
 }
 
 void ss_compactor_free(struct ss_compactor *c)
 {
 	ss_compactor_cancel(c);
 	ss_syncer_free(&c->worker);
+	ss_snapshot_out_free(&c->flight);
 }

@@ -1,31 +1,48 @@
 /*
- * compactor.h - COMPACT without stopping the loop.
+ * compactor.h - COMPACT without stopping the loop, and without fork.
  *
- * A forked child writes the snapshot of its copy-on-write image of the table
- * to the temp file, while the parent goes on serving and logging to the old
- * log. When the child has exited 0, catch-up rounds on the compactor's own
- * helper thread copy what the parent logged meanwhile (the tail) from the
- * old log to the temp file and sync it, until little is left; then the
- * finish, on the loop, copies that little, syncs, and renames the temp file
- * over the log (store.h, steps 1-5). The loop stalls only for fork() and
- * that finish, never for the snapshot or the bulk of the tail.
+ * The loop walks the table itself, in slices of bounded time (one per loop
+ * iteration, SS_COMPACT_SLICE_US), and turns what it walks into snapshot
+ * bytes (snapshot.h); the compactor's helper thread writes those bytes to
+ * the temp file while the loop walks on, and fdatasyncs it at the end.
+ * Then catch-up rounds on the same thread copy what the loop logged
+ * meanwhile (the tail) from the old log to the temp file and sync it,
+ * until little is left; then the finish, on the loop, copies that little,
+ * syncs, and renames the temp file over the log (store.h, steps 1-5).
  *
- * Why this loses nothing: every batch the parent applied before the fork is
- * in the child's image, so in the snapshot; every batch written after it
- * (or in flight at it) is in the tail. The finish runs between commits,
- * once no fdatasync is in flight, so no batch is ever written to the old
- * log and missed.
+ * Why this loses nothing: every batch applied before the walk began is in
+ * the table the walk reads, and every entry present for the whole walk is
+ * in the snapshot (ss_table_scan's guarantee, whatever the table's
+ * resizing does); every batch written after the walk began (or in flight
+ * as it began) is in the tail, and replay applies the tail over the
+ * snapshot skipping what the snapshot already holds (snapshot.h). The
+ * finish runs between commits, once no fdatasync is in flight, so no batch
+ * is ever written to the old log and missed.
+ *
+ * Why not fork: the fork's page-table copy and the copy-on-write faults
+ * after it grow with the table (20 ms and more at 10M entries), and the
+ * child doubles the memory a write-heavy table needs. A slice costs the
+ * loop at most SS_COMPACT_SLICE_US and grows with nothing.
  */
 #ifndef STATESTORED_COMPACTOR_H
 #define STATESTORED_COMPACTOR_H
 
 #include <ev.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "common/diag.h"
+#include "statestored/snapshot.h"
 #include "statestored/store.h"
 #include "server/syncer.h"
+
+/* The walk's time per loop iteration: a slice stops once it has run this
+ * long (checked every SS_COMPACT_SLICE_BUCKETS cursor positions). */
+#define SS_COMPACT_SLICE_US 1000
+#define SS_COMPACT_SLICE_BUCKETS 256
+/* Snapshot bytes go to the helper thread in writes of at least this much;
+ * the walk waits while this much more is ready and the thread is busy. */
+#define SS_COMPACT_CHUNK (1024u * 1024)
+#define SS_COMPACT_AHEAD (4u * 1024 * 1024)
 
 /* Catch-up rounds go on while more than this is left of the tail; the
  * finish copies the rest on the loop (about 1 ms of copying and syncing). */
@@ -40,15 +57,9 @@ struct ss_compactor;
  * the reason it failed. */
 typedef void (*ss_compactor_done_fn)(struct ss_compactor *c, const char *failure, void *arg);
 
-/* Called in the child right after fork, to close what the child must not
- * keep open (client sockets: their connection must end when the parent
- * closes them, not when the child exits). */
-typedef void (*ss_compactor_child_fn)(void *arg);
-
 /* The caller's part. */
 struct ss_compactor_ops {
 	ss_compactor_done_fn done;
-	ss_compactor_child_fn in_child; /* may be NULL */
 	/* If set and it returns 0 when the tail is caught up, the finish waits
 	 * for the caller's ss_compactor_finish (the log is busy: a sync runs
 	 * on it). */
@@ -59,7 +70,20 @@ struct ss_compactor_ops {
 struct ss_compactor_stats {
 	uint64_t runs, failures;
 	uint64_t last_us;       /* duration of the last successful run */
-	uint64_t last_stall_us; /* fork + finish of the last run: the loop's stall */
+	uint64_t last_stall_us; /* start + finish of the last run: its one-off stalls */
+	uint64_t last_slices;   /* the last run's walk: slices, their total and longest */
+	uint64_t last_walk_us, last_slice_max_us;
+};
+
+/* A write of snapshot bytes, run on the helper thread. */
+struct ss_snapshot_job {
+	const struct ss_io *io;
+	int fd;
+	const char *p;
+	size_t n;
+	uint64_t off;
+	int sync; /* the last: fdatasync after writing */
+	int errnum;
 };
 
 struct ss_compactor {
@@ -71,11 +95,17 @@ struct ss_compactor {
 	int finish_pending; /* the tail is caught up: the finish waits for the log */
 	int catching_up;    /* a round runs on the worker */
 	int cancelling;     /* dropping a round's result */
-	char child_why[512];
-	pid_t pid;         /* the child, 0 when idle */
-	int why_fd;        /* read end of a pipe: the child's error message */
-	ev_child child_w;
-	struct ss_syncer worker;   /* runs the catch-up rounds */
+	int walking;        /* the walk goes on: a slice per loop iteration */
+	int writing;        /* snapshot bytes are being written on the worker */
+	struct ss_snapshot snap;
+	struct ss_snapshot_out flight; /* the bytes being written */
+	struct ss_snapshot_job wjob;
+	const char *tmp_path; /* the temp file (the store's) */
+	int snap_fd;        /* the temp file, while the snapshot is written */
+	uint64_t snap_len;  /* bytes of it written */
+	ev_check walk_w;    /* runs a slice */
+	ev_idle spin_w;     /* keeps the loop from blocking while slices remain */
+	struct ss_syncer worker;   /* writes the snapshot, runs the catch-up rounds */
 	struct ss_compact_job job; /* the round in flight */
 	unsigned rounds;
 	uint64_t tail_from;        /* the old log's bytes from here on are not copied yet */
@@ -95,14 +125,13 @@ int ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_st
  * batch written but not yet applied (its sync in flight), 0 if none: it
  * belongs to the tail. Returns 0 (done will be called later), or -1 with
  * *err if it could not start (done is not called; it counts in failures).
- * Must not be called while one runs. The snapshot writer dies with the
- * process that forked it (PR_SET_PDEATHSIG). */
+ * Must not be called while one runs. */
 int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
 		       struct ss_error *err);
 
 static inline int ss_compactor_running(const struct ss_compactor *c)
 {
-	return c->pid != 0 || c->catching_up || c->finish_pending;
+	return c->walking || c->writing || c->catching_up || c->finish_pending;
 }
 
 /* Whether the tail is caught up and the finish waits for the caller. */
@@ -122,8 +151,8 @@ static inline const struct ss_compactor_stats *ss_compactor_stats(const struct s
  * take tens of milliseconds). */
 void ss_compactor_finish(struct ss_compactor *c);
 
-/* Kills and reaps a running child, waits for a round in flight, and
- * removes the temp file; done is not called. For shutdown. */
+/* Stops the walk, waits for a write or round in flight, and removes the
+ * temp file; done is not called. For shutdown. */
 void ss_compactor_cancel(struct ss_compactor *c);
 
 void ss_compactor_free(struct ss_compactor *c);

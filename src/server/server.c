@@ -40,11 +40,12 @@
  * 6. A failed fdatasync: nothing of the batch is answered, the loop stops and
  *    the process exits SS_EXIT_FSYNC. Retrying fsync after a failure can
  *    report success for pages the kernel already dropped.
- * 7. COMPACT forks a child that snapshots the applied batches; every batch
- *    written after the fork (or in flight at it) stays in the old log as the
- *    tail and is copied across, and the finish - the last of the tail, sync,
- *    rename - waits until no fdatasync is in flight, so every acknowledged
- *    batch is in the new log (compactor.c).
+ * 7. COMPACT walks the table in slices between the loop's other work and
+ *    snapshots what it finds; every batch written after the walk began (or
+ *    in flight as it began) stays in the old log as the tail and is copied
+ *    across, and the finish - the last of the tail, sync, rename - waits
+ *    until no fdatasync is in flight, so every acknowledged batch is in the
+ *    new log (compactor.c).
  *    If only the directory fsync after the rename failed, the store is
  *    poisoned as after a failed fdatasync: COMPACT gets its error, then the
  *    process exits SS_EXIT_FSYNC.
@@ -73,9 +74,6 @@
  * a replaced log, the temp file, LOCK, the listener and its spare, the
  * loop's own, the threads', stdio. Redis keeps 32 too. */
 #define SS_RESERVED_FDS 32
-/* How long a start waits for a LOCK held by the snapshot writer of a
- * daemon that is gone (see lock_holder_gone). */
-#define SS_LOCK_WAIT_US (10 * 1000 * 1000)
 /* Background expiry: slots examined per round, rounds per tick at most. */
 #define SS_EXPIRE_SLOTS 1024
 #define SS_EXPIRE_ROUNDS 16
@@ -351,15 +349,6 @@ static int no_sync_in_flight(void *arg)
 	return !ss_commit_in_flight(&srv->commit);
 }
 
-/* In the snapshot writer, right after fork: the sockets are the parent's. */
-static void close_sockets(void *arg)
-{
-	struct ss_server *srv = arg;
-
-	ss_listener_close_fds(&srv->listener);
-	ss_clients_close_fds(&srv->clients);
-}
-
 /* After every commit cycle: the clients that found the batch full, a
  * compaction whose finish waited for the log, a pending compaction, the
  * quota. */
@@ -391,8 +380,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 		ss_commit_run(&srv->commit);
 	/* Every iteration's time, from waking (ev_now, taken by libev right
 	 * after the poll) to blocking again (stats.h); and the stall a
-	 * compaction causes: the longest of them while one runs (the fork
-	 * and the finish included). Both are wall-clock times; a clock step
+	 * compaction causes: the longest of them while one runs (its start,
+	 * its slices and its finish included). Both are wall-clock times; a clock step
 	 * counts as nothing (ss_loop_stats_note). */
 	double busy = ss_loop_stats_note(&srv->loop_stats, (ev_time() - ev_now(loop)) * 1e6);
 	if (srv->compaction_seen || ss_compactor_running(&srv->compactor)) {
@@ -457,31 +446,6 @@ static void on_other_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		      w->signum == SIGHUP ? "SIGHUP" : w->signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
 }
 
-/* Whether the process that recorded pid in LOCK is gone - exited, or a
- * zombie not yet reaped - though the LOCK is still held. Then the holder
- * is a snapshot writer that process forked, which dies with its parent
- * (compactor.c) but may take a moment to release its descriptors: the
- * kernel tears down its copy of the table first. */
-static int lock_holder_gone(long pid)
-{
-	char path[64], buf[256];
-
-	if (pid <= 0)
-		return 0;
-	if (kill((pid_t)pid, 0) < 0)
-		return errno == ESRCH;
-	/* It exists: a zombie (state Z or X after the name) is gone too. */
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *end = strrchr(buf, ')');
-	return end && end[1] == ' ' && (end[2] == 'Z' || end[2] == 'X');
-}
-
 static int open_store(struct ss_server *srv)
 {
 	const struct ss_server_config *cfg = srv->cfg;
@@ -492,27 +456,11 @@ static int open_store(struct ss_server *srv)
 	struct ss_open_report rep;
 	struct ss_error err;
 	struct timespec ts;
-	uint64_t waited_us = 0, t0;
-	int rc;
 
-	for (;;) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-		t0 = ss_clock_us();
-		rc = ss_store_open(&srv->store, &opt, wall_ms, &rep, &err);
-		if (rc == 0 || err.kind != SS_ERR_LOCKED || !lock_holder_gone(rep.lock_pid) ||
-		    waited_us >= SS_LOCK_WAIT_US)
-			break;
-		if (waited_us == 0)
-			ss_log_warn(srv->diag,
-				"the data directory is locked, but its owner, pid %ld, is gone: "
-				"waiting up to %d s for the snapshot writer it left to exit",
-				rep.lock_pid, SS_LOCK_WAIT_US / 1000000);
-		struct timespec pause = {0, 10 * 1000 * 1000};
-		nanosleep(&pause, NULL);
-		waited_us += ss_clock_us() - t0;
-	}
-	if (rc < 0) {
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	uint64_t t0 = ss_clock_us();
+	if (ss_store_open(&srv->store, &opt, wall_ms, &rep, &err) < 0) {
 		ss_log_error(srv->diag, "cannot open the data directory: %s", err.msg);
 		switch (err.kind) {
 		case SS_ERR_LOCKED:
@@ -525,8 +473,6 @@ static int open_store(struct ss_server *srv)
 		}
 	}
 	uint64_t dt = ss_clock_us() - t0;
-	if (waited_us > 0)
-		ss_log_info(srv->diag, "the lock was free after %.1f ms", (double)waited_us / 1000.0);
 	if (rep.lock_pid_errno)
 		ss_log_warn(srv->diag,
 			"cannot record the pid in %s/%s (%s): a start after a crash cannot tell "
@@ -690,7 +636,6 @@ int ss_server_run(const struct ss_server_config *cfg)
 	ss_commit_add_hook(&srv->commit, &srv->pending_hook);
 	ss_commit_add_hook(&srv->commit, &srv->clients.replies);
 	struct ss_compactor_ops kops = {.done = on_compacted,
-					.in_child = close_sockets,
 					.may_finish = no_sync_in_flight,
 					.arg = srv};
 	if (ss_compactor_init(&srv->compactor, srv->loop, srv->store, cfg->io, srv->diag, &kops) <

@@ -59,6 +59,8 @@ GET(compaction_failures, ss_compactor_stats(s->compactor)->failures)
 GET(last_compaction_ms, ss_compactor_stats(s->compactor)->last_us / 1000)
 GET(last_compaction_stall, ss_compactor_stats(s->compactor)->last_stall_us)
 GET(last_compaction_loop_max, s->compaction_loop_max_us)
+GET(last_compaction_slices, ss_compactor_stats(s->compactor)->last_slices)
+GET(last_compaction_slice_max, ss_compactor_stats(s->compactor)->last_slice_max_us)
 GET(expired, s->expired)
 GET(loop_iterations, s->loop->iterations)
 GET(loop_max, s->loop->max_us)
@@ -109,8 +111,12 @@ static const struct {
 	 compaction_failures},
 	{"last_compaction_ms", G, "how long the last compaction took, in milliseconds",
 	 last_compaction_ms},
-	{"last_compaction_stall_us", G, "how long the last compaction blocked the loop (fork and "
-					"finish), in microseconds", last_compaction_stall},
+	{"last_compaction_stall_us", G, "how long the last compaction's start and finish blocked "
+					"the loop, in microseconds", last_compaction_stall},
+	{"last_compaction_slices", G, "slices the last compaction's walk of the table took, one "
+				      "per loop iteration at most", last_compaction_slices},
+	{"last_compaction_slice_max_us", G, "the last compaction's longest slice, in microseconds",
+	 last_compaction_slice_max},
 	{"last_compaction_loop_max_us", G, "the loop's longest iteration while the last compaction "
 					   "ran, in microseconds", last_compaction_loop_max},
 	{"expired", C, "entries removed by background expiry", expired},

@@ -291,8 +291,8 @@ static void test_a_failed_upgrade_leaves_the_v1_log(void **state)
 		int err;
 	} faults[] = {
 		{SSTEST_OP_OPEN, 5, EACCES}, /* creating the temp file */
-		{SSTEST_OP_PWRITE, 2, ENOSPC}, /* its header */
-		{SSTEST_OP_PWRITE, 3, EIO},    /* its group */
+		{SSTEST_OP_PWRITE, 2, ENOSPC}, /* its bytes: header, revision, group */
+		{SSTEST_OP_PWRITE, 2, EIO},
 		{SSTEST_OP_FDATASYNC, 1, EIO},
 		{SSTEST_OP_RENAME, 1, EIO},
 	};
