@@ -272,10 +272,13 @@ compact_probe() {
     C_PROBE=$(cat "$WORK/probe.csv")
     C_WRITER=$(cat "$WORK/writer.csv")
     # The daemon's own view: its longest loop iteration while the compaction
-    # ran (fork and finish included), and the time those two took.
+    # ran (start, walk slices and finish included), the time start and
+    # finish took, and the walk's slices.
     cstats=$(ask "$SPORT" STATS) || die "STATS after COMPACT failed"
     fact "${pfx}compact_loop_max_us" "$(awk '$1 == "last_compaction_loop_max_us" { print $2 }' <<<"$cstats")"
     fact "${pfx}compact_own_stall_us" "$(awk '$1 == "last_compaction_stall_us" { print $2 }' <<<"$cstats")"
+    fact "${pfx}compact_slices" "$(awk '$1 == "last_compaction_slices" { print $2 }' <<<"$cstats")"
+    fact "${pfx}compact_slice_max_us" "$(awk '$1 == "last_compaction_slice_max_us" { print $2 }' <<<"$cstats")"
     log "COMPACT at $n: $compact_ms ms ($C_REPLY); probe $C_PROBE; baseline $C_BASE; writer $C_WRITER"
     C_NEXT=$(field "$C_WRITER" 14)
     C_LIVE=$(bench --check-seq "$C_NEXT" -k "$n" -P 64) || die "the check after COMPACT failed"
@@ -347,7 +350,7 @@ stat_of() { # stat_of NAME: one of STATS on SPORT
 
 # scale_fits N: prints why N entries do not fit this machine, or nothing.
 # Estimates: about 150 B of RAM per entry (the table, the load's buffers,
-# the pages a compaction's fork copies while writes go on), and 80 B of disk
+# the page cache of the logs being written), and 80 B of disk
 # per log record, of which a size writes about 3N: the load, the compacted
 # snapshot beside the old log, and a tail of overwrites.
 scale_fits() {

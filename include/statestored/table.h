@@ -139,22 +139,30 @@ int ss_table_resizing(const struct ss_table *t);
 size_t ss_table_expire_some(struct ss_table *t, int64_t now_ms, size_t max_slots,
 			    size_t *cursor);
 
-/* Listing for clients (LIST_CHECKPOINTS), with Redis SCAN's guarantee: an
- * iteration that starts at cursor 0 and follows the returned cursors until
- * 0 comes back returns every entry that is present (and live) for the
- * whole iteration at least once, however the table grows, shrinks or
- * resizes between calls; an entry added or removed meanwhile may or may
- * not be returned, and an entry may be returned more than once. One call
- * visits at most `buckets` cursor positions from cursor (bounded work; 0
- * is taken as 1) and calls fn for each live entry whose name starts with
- * prefix[0..plen); when fn returns nonzero the call stops after the
- * position it is in. A position is one home bucket, except during a
- * resize, when it is the old array's bucket and the main-array buckets it
- * splits into.
+/* Home buckets per cursor position: the listing's (LIST_CHECKPOINTS and
+ * SCAN, where a call may finish its block past COUNT, so a block stays
+ * small) and the snapshot's (larger, for fewer names hashed at block
+ * edges). */
+#define SS_SCAN_BLOCK_LIST 16
+#define SS_SCAN_BLOCK_SNAPSHOT 256
+
+/* Iteration in bounded steps (LIST_CHECKPOINTS, SCAN, compaction's walk),
+ * with Redis SCAN's guarantee: an iteration that starts at cursor 0 and
+ * follows the returned cursors until 0 comes back returns every entry that
+ * is present (and live) for the whole iteration at least once, however the
+ * table grows, shrinks or resizes between calls; an entry added or removed
+ * meanwhile may or may not be returned, and an entry may be returned more
+ * than once. A cursor position is a block of `block` home buckets (a power
+ * of two, else the highest one below it; the whole array if that is
+ * smaller): every call of one iteration must pass the same block. One call
+ * visits whole positions from cursor, about `buckets` home buckets in all
+ * and at least one position (bounded work), and calls fn for each live
+ * entry whose name starts with prefix[0..plen); when fn returns nonzero
+ * the call stops after the position it is in.
  * Returns the next cursor, 0 when the iteration is complete. A cursor is a
- * position in reverse-binary bucket order; any 64-bit value is safe to
- * pass (it is masked), and its validation is the caller's. */
-uint64_t ss_table_scan(const struct ss_table *t, uint64_t cursor, size_t buckets,
+ * position in reverse-binary block order; any 64-bit value is safe to pass
+ * (it is masked), and its validation is the caller's. */
+uint64_t ss_table_scan(const struct ss_table *t, uint64_t cursor, size_t block, size_t buckets,
 		       const char *prefix, size_t plen, int64_t now_ms,
 		       int (*fn)(void *arg, const struct ss_entry *e), void *arg);
 

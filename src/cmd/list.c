@@ -102,7 +102,8 @@ enum ss_cmd_status ss_cmd_list(const struct ss_request *req, struct ss_cmd_env *
 	 * point. */
 	ss_buf_init(&rows);
 	struct listing l = {.proto = env->proto, .out = &rows, .want = count};
-	uint64_t next = ss_table_scan(env->table, pos, 10 * count, prefix ? prefix->p : NULL,
+	uint64_t next = ss_table_scan(env->table, pos, SS_SCAN_BLOCK_LIST, 10 * count,
+				      prefix ? prefix->p : NULL,
 				      prefix ? prefix->n : 0, env->now_ms, list_one, &l);
 	size_t before = ss_buf_size(out);
 	int rc = l.rc;

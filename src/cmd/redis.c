@@ -901,7 +901,8 @@ static enum ss_cmd_status r_scan(const struct ss_request *req, struct ss_cmd_env
 	struct keys k = {.out = &keys, .match = match, .want = strings ? (size_t)count : 0};
 	/* A TYPE other than string matches nothing, but the cursor still
 	 * walks: a client loops to 0 as with Redis. */
-	uint64_t next = ss_table_scan(env->table, pos, 10 * (size_t)count, match ? match->p : NULL,
+	uint64_t next = ss_table_scan(env->table, pos, SS_SCAN_BLOCK_LIST, 10 * (size_t)count,
+				      match ? match->p : NULL,
 				      plen, env->now_ms, strings ? key_one : skip_key, &k);
 	char num[24];
 	int nn = snprintf(num, sizeof num, "%llu", (unsigned long long)ss_cmd_cursor_encode(next));
@@ -975,9 +976,11 @@ static enum ss_cmd_status r_randomkey(const struct ss_request *req, struct ss_cm
 	uint64_t pos = seed | 1;
 	/* From the random position to the end, then from the start. */
 	while (k.n == 0 && pos != 0)
-		pos = ss_table_scan(env->table, pos, 1024, NULL, 0, env->now_ms, first_key, &k);
+		pos = ss_table_scan(env->table, pos, SS_SCAN_BLOCK_LIST, 1024, NULL, 0, env->now_ms,
+				    first_key, &k);
 	for (pos = 0; k.n == 0;) {
-		pos = ss_table_scan(env->table, pos, 1024, NULL, 0, env->now_ms, first_key, &k);
+		pos = ss_table_scan(env->table, pos, SS_SCAN_BLOCK_LIST, 1024, NULL, 0, env->now_ms,
+				    first_key, &k);
 		if (pos == 0)
 			break;
 	}

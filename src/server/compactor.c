@@ -6,8 +6,8 @@
  * snapshot bytes, the loop's slices fill the next. The walk waits (its idle
  * watcher stops, so the loop blocks as usual) only when a chunk is ready,
  * SS_COMPACT_AHEAD more is waiting, and the thread is still busy: memory
- * stays bounded whatever the disk's speed, and the two buffers are reused,
- * so a long walk does not fault in fresh pages.
+ * stays bounded whatever the disk's speed (two buffers of about 6 MB,
+ * reused all through the walk and freed at its end).
  *
  * The tail - the batches the loop logged while the walk ran - stays in the
  * old log until it is copied to the snapshot, in rounds on the same thread:
@@ -50,6 +50,7 @@ static void conclude(struct ss_compactor *c, const char *failure)
 			    (unsigned long long)c->tail_on_loop, (double)c->st.last_stall_us / 1000.0);
 	}
 	ss_snapshot_free(&c->snap);
+	ss_snapshot_out_free(&c->flight);
 	c->ops.done(c, failure, c->ops.arg);
 }
 
@@ -177,8 +178,12 @@ static void run_write(void *arg)
 	struct ss_snapshot_job *j = arg;
 
 	j->errnum = 0;
-	if ((j->n > 0 && ss_io_pwrite_all(j->io, j->fd, j->p, j->n, (off_t)j->off) < 0) ||
-	    (j->sync && ss_io_fdatasync(j->io, j->fd) < 0))
+	j->failed = NULL;
+	if (j->n > 0 && ss_io_pwrite_all(j->io, j->fd, j->p, j->n, (off_t)j->off) < 0)
+		j->failed = "write";
+	else if (j->sync && ss_io_fdatasync(j->io, j->fd) < 0)
+		j->failed = "fdatasync";
+	if (j->failed)
 		j->errnum = errno ? errno : EIO;
 }
 
@@ -210,16 +215,15 @@ static void write_done(struct ss_compactor *c)
 	char why[600];
 
 	c->writing = 0;
-	if (c->wjob.errnum) {
-		snprintf(why, sizeof(why), "cannot %s the compacted log %s: %s",
-			 c->wjob.sync && c->wjob.n == 0 ? "fdatasync" : "write", c->tmp_path,
-			 strerror(c->wjob.errnum));
+	if (c->wjob.failed) {
+		snprintf(why, sizeof(why), "cannot %s the compacted log %s: %s", c->wjob.failed,
+			 c->tmp_path, strerror(c->wjob.errnum));
 		snap_failed(c, why);
 		return;
 	}
 	c->snap_len += c->wjob.n;
 	if (!c->wjob.sync) {
-		if (c->walking)
+		if (c->walking && !c->snap.done)
 			ev_idle_start(c->loop, &c->spin_w); /* in case the walk waited */
 		pump(c);
 		return;
@@ -245,8 +249,11 @@ static void on_walk(struct ev_loop *loop, ev_check *w, int revents)
 
 	if (!c->walking)
 		return;
-	if (c->writing && c->snap.out.len >= SS_COMPACT_CHUNK + SS_COMPACT_AHEAD) {
-		ev_idle_stop(c->loop, &c->spin_w); /* wait for the thread */
+	if (c->snap.done || c->snap.out.len >= SS_COMPACT_CHUNK + SS_COMPACT_AHEAD) {
+		/* Only the thread can move things on (write_done): no spinning
+		 * meanwhile. */
+		ev_idle_stop(c->loop, &c->spin_w);
+		pump(c);
 		return;
 	}
 	uint64_t t0 = ss_clock_us(), t;
@@ -357,11 +364,11 @@ void ss_compactor_cancel(struct ss_compactor *c)
 		ss_store_compact_abort(c->store);
 	}
 	ss_snapshot_free(&c->snap);
+	ss_snapshot_out_free(&c->flight);
 }
 
 void ss_compactor_free(struct ss_compactor *c)
 {
 	ss_compactor_cancel(c);
 	ss_syncer_free(&c->worker);
-	ss_snapshot_out_free(&c->flight);
 }

@@ -83,6 +83,7 @@ struct ss_snapshot_job {
 	size_t n;
 	uint64_t off;
 	int sync; /* the last: fdatasync after writing */
+	const char *failed; /* "write", "fdatasync", or NULL */
 	int errnum;
 };
 

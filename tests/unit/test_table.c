@@ -1293,6 +1293,72 @@ static void revision_counter_only_goes_up(void **state)
 	ss_table_free(t);
 }
 
+/* ---- replay's rule for compacted logs ------------------------------------------- */
+
+/* ss_table_set_newer of name at rev, with value and expiry, at now. */
+static int set_newer(struct ss_table *t, const char *name, uint64_t rev, const char *value,
+		     int64_t exp, int64_t now)
+{
+	const struct ss_entry e = {.name = name, .nlen = strlen(name), .value = value,
+				   .vlen = strlen(value), .expire_ms = exp, .rev = rev,
+				   .commit_ms = version_ms(rev)};
+
+	return ss_table_set_newer(t, &e, now);
+}
+
+/* A compacted log's snapshot may already hold a version its tail logs
+ * again (snapshot.h): ss_table_set_newer leaves an entry - live or
+ * expired - that holds the record's revision or a newer one as it is, and
+ * is an ordinary set otherwise. The table's revision never goes down. (It
+ * also rises to a skipped record's revision, but a table's revision is
+ * never below one of its entries', so no skip can show that.) */
+static void set_newer_applies_only_revisions_newer_than_the_entry(void **state)
+{
+	struct ss_table *t = new_table_depth(3);
+	const uint64_t a5[] = {5, 3}, a7[] = {7, 5, 3}, b6[] = {6}, b8[] = {8}, c1[] = {1};
+	struct ss_entry e;
+
+	(void)state;
+	set_version(t, "a", 3, 0, 0);
+	set_version(t, "a", 5, 0, 0);
+	set_version(t, "b", 6, 500, 0);
+	/* A live entry: its own revision (with another value) and an older
+	 * one are skipped. */
+	assert_int_equal(set_newer(t, "a", 5, "other", 0, 0), 1);
+	assert_int_equal(set_newer(t, "a", 4, "v4", 0, 0), 1);
+	assert_int_equal(set_newer(t, "a", 1, "v1", 900, 0), 1);
+	check_versions(t, "a", 0, a5, 2);
+	assert_int_equal(get_str(t, "a", 0, &e), 1);
+	assert_int_equal(e.expire_ms, 0);
+	assert_int_equal(ss_table_revision(t), 6);
+	/* A newer one is a set: it pushes the live version. */
+	assert_int_equal(set_newer(t, "a", 7, "v7", 0, 0), 0);
+	check_versions(t, "a", 0, a7, 3);
+	assert_int_equal(ss_table_revision(t), 7);
+	/* An expired entry still held (at 600): the same. */
+	assert_int_equal(set_newer(t, "b", 6, "other", 0, 600), 1);
+	assert_int_equal(set_newer(t, "b", 2, "v2", 0, 600), 1);
+	assert_int_equal(ss_table_count(t), 2);
+	check_versions(t, "b", 0, b6, 1);
+	assert_int_equal(get_str(t, "b", 0, &e), 1);
+	assert_int_equal(e.expire_ms, 500);
+	assert_int_equal(ss_table_revision(t), 7);
+	/* A newer one replaces it, starting afresh as a set over an
+	 * expired entry does. */
+	assert_int_equal(set_newer(t, "b", 8, "v8", 0, 600), 0);
+	check_versions(t, "b", 600, b8, 1);
+	assert_int_equal(ss_table_revision(t), 8);
+	/* A missing name - never set, or deleted - takes any revision, one
+	 * below the table's too, which stays where it is. */
+	assert_int_equal(set_newer(t, "c", 1, "v1", 0, 0), 0);
+	check_versions(t, "c", 0, c1, 1);
+	assert_int_equal(ss_table_del(t, "a", 1, 0), 1);
+	assert_int_equal(set_newer(t, "a", 1, "v1", 0, 0), 0);
+	check_versions(t, "a", 0, c1, 1);
+	assert_int_equal(ss_table_revision(t), 8);
+	ss_table_free(t);
+}
+
 /* ---- scan ------------------------------------------------------------------------ */
 
 /* Stable keys "s:<n>" are present for a whole iteration; churn keys
@@ -1337,6 +1403,12 @@ static void churn_name(char name[16], size_t *len, uint32_t n)
 	*len = (size_t)snprintf(name, 16, "c:%u", n);
 }
 
+/* Home buckets per cursor position for the scans below: the iterations
+ * that check SCAN's guarantee run with single buckets (Redis's dictScan)
+ * and with the listing's and the snapshot's blocks. */
+static size_t scan_block = 1;
+static const size_t scan_blocks[] = {1, SS_SCAN_BLOCK_LIST, SS_SCAN_BLOCK_SNAPSHOT, 64};
+
 static struct ss_table *scan_table(unsigned stable)
 {
 	struct ss_table *t = new_table();
@@ -1355,21 +1427,40 @@ static void scan_of_an_empty_table_returns_cursor_zero(void **state)
 	struct scan_seen s = {{0}, 0, NULL, 0, 0, 0};
 
 	(void)state;
-	assert_int_equal(ss_table_scan(t, 0, 1000, NULL, 0, 0, scan_collect, &s), 0);
+	assert_int_equal(ss_table_scan(t, 0, 1, 1000, NULL, 0, 0, scan_collect, &s), 0);
 	assert_int_equal(s.calls, 0);
 	/* One bucket at a time takes a full lap of the 64 buckets. */
 	uint64_t c = 0;
 	size_t steps = 0;
 	do {
-		c = ss_table_scan(t, c, 1, NULL, 0, 0, scan_collect, &s);
+		c = ss_table_scan(t, c, 1, 1, NULL, 0, 0, scan_collect, &s);
 		steps++;
 	} while (c);
 	assert_int_equal(steps, 64);
 	/* Any cursor is safe; bits above the mask are dropped. */
-	c = ss_table_scan(t, UINT64_MAX, 1, NULL, 0, 0, scan_collect, &s);
+	c = ss_table_scan(t, UINT64_MAX, 1, 1, NULL, 0, 0, scan_collect, &s);
 	assert_int_equal(c, 0);
-	c = ss_table_scan(t, 0xdeadbeef00000000u, 0, NULL, 0, 0, scan_collect, &s);
+	c = ss_table_scan(t, 0xdeadbeef00000000u, 1, 0, NULL, 0, 0, scan_collect, &s);
 	assert_true(c < 64);
+	/* Blocks of 16 buckets: four positions; a block past the array's
+	 * size is the whole array, one position; a block that is no power
+	 * of two is the one below it. */
+	for (size_t block = 16, want = 4; block <= 1024; block *= 64, want = 1) {
+		c = 0;
+		steps = 0;
+		do {
+			c = ss_table_scan(t, c, block, 1, NULL, 0, 0, scan_collect, &s);
+			steps++;
+		} while (c);
+		assert_int_equal(steps, want);
+	}
+	c = 0;
+	steps = 0;
+	do {
+		c = ss_table_scan(t, c, 31, 1, NULL, 0, 0, scan_collect, &s);
+		steps++;
+	} while (c);
+	assert_int_equal(steps, 4);
 	ss_table_free(t);
 }
 
@@ -1382,7 +1473,7 @@ static void scan_still_once(const struct ss_table *t, unsigned stable, size_t bu
 
 	memset(&s, 0, sizeof s);
 	do
-		c = ss_table_scan(t, c, buckets, NULL, 0, 0, scan_collect, &s);
+		c = ss_table_scan(t, c, scan_block, buckets, NULL, 0, 0, scan_collect, &s);
 	while (c);
 	for (unsigned i = 0; i < stable; i++)
 		if (s.stable[i] != 1)
@@ -1397,9 +1488,12 @@ static void scan_of_a_still_table_returns_each_entry_once(void **state)
 	(void)state;
 	struct ss_table *t = scan_table(SCAN_STABLE);
 	finish_resize(t);
-	scan_still_once(t, SCAN_STABLE, 1);
-	scan_still_once(t, SCAN_STABLE, 7);
-	scan_still_once(t, SCAN_STABLE, SIZE_MAX);
+	for (size_t b = 0; b < sizeof scan_blocks / sizeof scan_blocks[0]; b++) {
+		scan_block = scan_blocks[b];
+		scan_still_once(t, SCAN_STABLE, 1);
+		scan_still_once(t, SCAN_STABLE, 7 * scan_block);
+		scan_still_once(t, SCAN_STABLE, SIZE_MAX);
+	}
 	ss_table_free(t);
 	/* Frozen in the middle of a resize, with tombstones in the old
 	 * array: the scan, being const, does not move it on. */
@@ -1416,11 +1510,15 @@ static void scan_of_a_still_table_returns_each_entry_once(void **state)
 			assert_int_equal(ss_table_del(t, name, (size_t)len, 0), 1);
 		}
 		assert_true(ss_table_resizing(t));
-		scan_still_once(t, n, 1);
-		scan_still_once(t, n, 3);
+		for (size_t b = 0; b < sizeof scan_blocks / sizeof scan_blocks[0]; b++) {
+			scan_block = scan_blocks[b];
+			scan_still_once(t, n, 1);
+			scan_still_once(t, n, 3 * scan_block);
+		}
 		assert_true(ss_table_resizing(t));
 		ss_table_free(t);
 	}
+	scan_block = 1;
 }
 
 /* One iteration over a table holding `stable` keys, with churn between
@@ -1435,12 +1533,13 @@ static size_t scan_with_churn(struct ss_table *t, struct scan_seen *s, uint64_t 
 
 	memset(live, 0, sizeof live);
 	do {
-		size_t buckets = 1 + rnd(seed) % 4;
-		c = ss_table_scan(t, c, buckets, s->prefix, s->plen, 0, scan_collect, s);
+		size_t buckets = scan_block * (1 + rnd(seed) % 4);
+		c = ss_table_scan(t, c, scan_block, buckets, s->prefix, s->plen, 0, scan_collect, s);
 		resizing_calls += (size_t)ss_table_resizing(t);
 		calls++;
-		/* Now and then a burst of inserts, to force a resize. */
-		unsigned adds = calls % 97 == 0 ? burst : (unsigned)(rnd(seed) % 3);
+		/* Now and then a burst of inserts, to force a resize (as often
+		 * in a lap however many calls the block size makes it). */
+		unsigned adds = calls % (97 / scan_block + 1) == 0 ? burst : (unsigned)(rnd(seed) % 3);
 		for (unsigned k = 0; k < adds && s->churn_made < SCAN_CHURN; k++) {
 			uint32_t n = s->churn_made++;
 			churn_name(name, &len, n);
@@ -1466,6 +1565,7 @@ static void scan_returns_every_stable_key_across_churn_and_resizes(void **state)
 	for (int round = 0; round < 8; round++) {
 		struct ss_table *t = scan_table(SCAN_STABLE);
 		size_t cap_before = ss_table_memory(t);
+		scan_block = scan_blocks[round % 4];
 		memset(&s, 0, sizeof s);
 		s.stop_every = round & 1 ? 5 : 0;
 		size_t resizing_calls = scan_with_churn(t, &s, &seed, 300);
@@ -1477,6 +1577,7 @@ static void scan_returns_every_stable_key_across_churn_and_resizes(void **state)
 		assert_true(ss_table_memory(t) > cap_before);
 		ss_table_free(t);
 	}
+	scan_block = 1;
 }
 
 static void scan_with_a_prefix_returns_only_and_all_matching_keys(void **state)
@@ -1491,6 +1592,7 @@ static void scan_with_a_prefix_returns_only_and_all_matching_keys(void **state)
 		memset(&s, 0, sizeof s);
 		s.prefix = prefixes[p];
 		s.plen = strlen(prefixes[p]);
+		scan_block = scan_blocks[p % 4];
 		scan_with_churn(t, &s, &seed, 200);
 		for (unsigned i = 0; i < SCAN_STABLE; i++) {
 			char name[16];
@@ -1501,6 +1603,7 @@ static void scan_with_a_prefix_returns_only_and_all_matching_keys(void **state)
 		}
 		ss_table_free(t);
 	}
+	scan_block = 1;
 }
 
 static int count_entries(void *arg, const struct ss_entry *e)
@@ -1519,14 +1622,14 @@ static void scan_skips_expired_entries_and_leaves_them(void **state)
 	set_str(t, "live", "1", 0);
 	set_str(t, "later", "1", 1000);
 	set_str(t, "gone", "1", 500);
-	assert_int_equal(ss_table_scan(t, 0, SIZE_MAX, NULL, 0, 499, count_entries, &n), 0);
+	assert_int_equal(ss_table_scan(t, 0, 1, SIZE_MAX, NULL, 0, 499, count_entries, &n), 0);
 	assert_int_equal(n, 3);
 	n = 0;
-	assert_int_equal(ss_table_scan(t, 0, SIZE_MAX, NULL, 0, 500, count_entries, &n), 0);
+	assert_int_equal(ss_table_scan(t, 0, 1, SIZE_MAX, NULL, 0, 500, count_entries, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(ss_table_count(t), 3);
 	n = 0;
-	assert_int_equal(ss_table_scan(t, 0, SIZE_MAX, "l", 1, 1000, count_entries, &n), 0);
+	assert_int_equal(ss_table_scan(t, 0, 1, SIZE_MAX, "l", 1, 1000, count_entries, &n), 0);
 	assert_int_equal(n, 1);
 	ss_table_free(t);
 }
@@ -1560,6 +1663,7 @@ int main(void)
 		cmocka_unit_test(failed_set_leaves_the_history_unchanged),
 		cmocka_unit_test(random_history_matches_a_model),
 		cmocka_unit_test(revision_counter_only_goes_up),
+		cmocka_unit_test(set_newer_applies_only_revisions_newer_than_the_entry),
 		cmocka_unit_test(scan_of_an_empty_table_returns_cursor_zero),
 		cmocka_unit_test(scan_of_a_still_table_returns_each_entry_once),
 		cmocka_unit_test(scan_returns_every_stable_key_across_churn_and_resizes),

@@ -10,7 +10,7 @@
   bench_util.py watch-compactions PORT SECONDS
                                      poll STATS; for the compactions that finish,
                                      print "<n> <loop max: median> <max>
-                                     <fork + finish: median> <max>" (us)
+                                     <start + finish: median> <max>" (us)
   bench_util.py report FACTS RESULTS [STATS]
                                      print the markdown report of a bench.sh run
   bench_util.py list PORT N          walk LIST_CHECKPOINTS from cursor 0 at the
@@ -141,7 +141,7 @@ TODAY_BYTES_PER_ENTRY = 42  # before revisions and history (issue 13)
 
 def watch_compactions(port, seconds):
     """Polls STATS every 50 ms for seconds; for every compaction that
-    finished meanwhile, its longest loop iteration and its own stall (fork
+    finished meanwhile, its longest loop iteration and its own stall (start
     + finish), both in us. Returns (loop_max list, stall list)."""
     c = Client(port, timeout=60.0)
     loops, stalls, seen = [], [], None
@@ -343,7 +343,7 @@ def report(facts, runs, stats):
     # names; and the longest wait of a client issuing GETs, which adds the
     # machine's scheduling and network delays to it.
     out.append("| COMPACT at %s entries: longest event-loop stall | <= 5 ms while writes "
-               "continue, none lost | loop %.1f ms (fork + finish %.1f ms); a GET client "
+               "continue, none lost | loop %.1f ms (start + finish %.1f ms); a GET client "
                "waited up to %.1f ms (%.1f ms without COMPACT); %d lost of %d acknowledged "
                "writes, %d refused | %s |" % (
                    n, loop_ms, f("compact_own_stall_us") / 1000, gap_ms,
@@ -354,7 +354,7 @@ def report(facts, runs, stats):
         out.append("| COMPACT over and over (automatic, every %.0f MiB of log) while 8 "
                    "connections x 8 pipelined write 50 KB values | the loop never stalls long "
                    "(issue 11, item 21) | longest loop iteration per compaction: median %.1f ms, "
-                   "max %.1f ms over %d compactions; fork + finish median %.1f ms, max %.1f ms; "
+                   "max %.1f ms over %d compactions; start + finish median %.1f ms, max %.1f ms; "
                    "writers %.0f ops/s | - |" % (
                        f("churn_min_bytes") / 2**20, f("churn_loop_med_us") / 1000,
                        f("churn_loop_max_us") / 1000, int(f("churn_n")),
@@ -498,6 +498,8 @@ SCALE_COLUMNS = [
     ("compact_s", "compact_ms", 1e-3),
     ("compact_loop_max_ms", "compact_loop_max_us", 1e-3),
     ("compact_stall_ms", "compact_own_stall_us", 1e-3),
+    ("compact_slices", "compact_slices", 1),
+    ("compact_slice_max_ms", "compact_slice_max_us", 1e-3),
     ("probe_max_wait_ms", "compact_gap_us", 1e-3),
     ("probe_base_max_wait_ms", "compact_base_gap_us", 1e-3),
     ("compact_writer_ops", "compact_writer_ops", 1),
@@ -617,15 +619,17 @@ def scale_report(facts):
                "loop iterations over 2 ms during the listing are the daemon's own count "
                "(STATS loop_slow_2ms), with nothing else running.")
     out.append("")
-    out.append("| entries | records replayed (log bytes) | COMPACT fork + finish ms | writer "
+    out.append("| entries | records replayed (log bytes) | COMPACT start + finish ms (walk: "
+               "slices, longest ms) | writer "
                "ops/s (writes, refused) | lost live / after restart | SET p99 us | GET p99 us "
                "| listing: entries seen, calls | load ops/s |")
     out.append("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        out.append("| %s | %.0f (%.1f MB) | %.1f | %.0f (%.0f, %.0f) | %.0f / %.0f | %.0f | %.0f | "
-                   "%.0f, %.0f | %.0f |" % (
+        out.append("| %s | %.0f (%.1f MB) | %.1f (%.0f, %.2f) | %.0f (%.0f, %.0f) | %.0f / %.0f | "
+                   "%.0f | %.0f | %.0f, %.0f | %.0f |" % (
                        count(r["entries"]), r["restart_records"],
                        r["restart_log_bytes"] / 1e6, r["compact_stall_ms"],
+                       r["compact_slices"], r["compact_slice_max_ms"],
                        r["compact_writer_ops"], r["compact_writes"],
                        r["compact_writer_errors"], r["lost_live"], r["lost_restart"],
                        r["set_p99_us"], r["get_p99_us"], r["list_seen"], r["list_calls"],
