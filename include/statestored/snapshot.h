@@ -31,6 +31,11 @@
 /* Most records in one group of a snapshot (a group also closes at about
  * 1 MB of records). */
 #define SS_SNAPSHOT_GROUP_MAX 4096
+/* The walk's cursor positions are blocks of home buckets
+ * (ss_table_scan) whose entries hold about this much memory on average,
+ * at most SS_SCAN_BLOCK_SNAPSHOT buckets: a step's work stays small
+ * whether values are 10 bytes or 64 KB. */
+#define SS_SNAPSHOT_BLOCK_BYTES (64 * 1024)
 
 struct ss_error;
 struct ss_io;
@@ -47,6 +52,7 @@ struct ss_snapshot {
 	struct ss_table *t;
 	int64_t now_ms;   /* entries expired at this time are left out */
 	uint64_t cursor;  /* ss_table_scan's */
+	size_t block;     /* ... and its block, chosen at init */
 	int done;         /* the walk is over and its last group is in out */
 	struct ss_batch group;     /* the group being filled */
 	struct ss_snapshot_out out;
@@ -58,12 +64,18 @@ struct ss_snapshot {
 };
 
 /* Starts a snapshot of t, leaving out entries expired at now_ms, and puts
- * the log header and the REVISION record in the output. Returns 0, or -1
- * with *err (SS_ERR_NOMEM); ss_snapshot_free in either case. */
-int ss_snapshot_init(struct ss_snapshot *s, struct ss_table *t, int64_t now_ms,
+ * the log header and the REVISION record in the output, whose buffer is
+ * given `reserve` bytes up front (so that it need not grow while the walk
+ * fills it). Returns 0, or -1 with *err (SS_ERR_NOMEM); ss_snapshot_free
+ * in either case. */
+int ss_snapshot_init(struct ss_snapshot *s, struct ss_table *t, int64_t now_ms, size_t reserve,
 		     struct ss_error *err);
 
-/* Walks at most `buckets` cursor positions of the table (ss_table_scan),
+/* Makes o's buffer hold at least cap bytes. Returns 0, or -1 (ENOMEM). */
+int ss_snapshot_out_reserve(struct ss_snapshot_out *o, size_t cap);
+
+/* Walks about `buckets` home buckets of the table, at least one cursor
+ * position (ss_table_scan: 1 walks exactly one position),
  * appending one SET record per version of each live entry found - its
  * history oldest first, then the current version with its expiry - to the
  * open group, and each group that fills to the output. When the walk ends

@@ -168,27 +168,27 @@ int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err);
 enum ss_store_state { SS_STORE_OK, SS_STORE_POISONED, SS_STORE_BROKEN };
 enum ss_store_state ss_store_state(const struct ss_store *s);
 
-/* Non-blocking compaction, in steps, so that the snapshot is written by a
- * forked child over its copy-on-write copy of the table while the parent
- * keeps committing, and the loop never copies more than a little:
+/* Non-blocking compaction, in steps, so that the snapshot is walked while
+ * the caller keeps committing, and the loop never copies more than a
+ * little:
  *
- * 1. ss_store_compact_begin(s, unapplied, &tmp_path, err), in the parent
- *    between commits, right before the fork: removes any stale temp file,
+ * 1. ss_store_compact_begin(s, unapplied, &tmp_path, err), between
+ *    commits, right before the walk begins: removes any stale temp file,
  *    returns the temp path in *tmp_path (owned by the store, valid until it
  *    is closed) and marks where the tail starts - the log's end, less the
  *    `unapplied` bytes of a batch written but not yet applied (its sync in
- *    flight), which the child's table lacks. Returns 0, or -1 with *err (EIO
- *    on a poisoned or broken store; SS_ERR_IO if the stale file cannot be
- *    removed). Then fork.
- * 2. In the child: ss_snapshot_write(ss_store_table(s), now_ms, tmp_path,
- *    io, err) writes the live entries as groups and fdatasyncs the file; the
- *    child then _exit()s 0 on success or 1. The child must not touch the
- *    log or the store otherwise.
- * 3. Meanwhile the parent commits as usual, to the old log. Every batch it
+ *    flight), which the table the walk begins on lacks. Returns 0, or -1
+ *    with *err (EIO on a poisoned or broken store; SS_ERR_IO if the stale
+ *    file cannot be removed).
+ * 2. The caller creates tmp_path and writes a snapshot of ss_store_table(s)
+ *    to it (snapshot.h: ss_snapshot_init, then ss_snapshot_step between
+ *    commits, the bytes written wherever the caller likes), fdatasyncs and
+ *    closes it. It must not touch the log or the store otherwise.
+ * 3. Meanwhile the caller commits as usual, to the old log. Every batch it
  *    writes there from the mark on is the tail: the old log's bytes from
  *    the mark to its end (whole groups; a batch whose write failed was cut
  *    back and is not in it). Nothing of it is kept in memory.
- * 4. Once the child has exited 0: catch-up rounds append the tail to the
+ * 4. Once the snapshot is written: catch-up rounds append the tail to the
  *    snapshot off the caller's thread. ss_store_compact_round(s, min, &job,
  *    err) returns 1 and fills job when more than min bytes of the tail are
  *    not yet in the temp file; ss_compact_job_run(&job), on any thread,
@@ -208,14 +208,15 @@ enum ss_store_state ss_store_state(const struct ss_store *s);
  *    afresh). Same return and failure contract as ss_store_compact: on
  *    failure before the rename the temp file is removed and the old log
  *    stays the log, appendable.
- *    Or, if the child failed or compaction is given up,
+ *    Or, if the snapshot failed or compaction is given up,
  *    ss_store_compact_abort(s) removes the temp file; the old log was the
  *    log all along.
  *
- * Only finish makes the snapshot the log, and only the parent calls it, so
- * nothing the parent acknowledged is ever missing from the log: it is in
- * the child's snapshot (applied before the fork) or in the tail (written
- * after it). */
+ * Only finish makes the snapshot the log, so nothing acknowledged is ever
+ * missing from the log: it is in the snapshot (applied before the walk
+ * began, so in the table it walks, snapshot.h) or in the tail (written
+ * after the mark), and replay skips what the tail repeats of the
+ * snapshot. */
 int ss_store_compact_begin(struct ss_store *s, size_t unapplied, const char **tmp_path,
 			   struct ss_error *err);
 

@@ -166,6 +166,11 @@ uint64_t ss_table_scan(const struct ss_table *t, uint64_t cursor, size_t block, 
 		       const char *prefix, size_t plen, int64_t now_ms,
 		       int (*fn)(void *arg, const struct ss_entry *e), void *arg);
 
+/* The largest block for ss_table_scan, a power of two up to max, whose
+ * entries hold about `bytes` of memory or less on average: for a walk
+ * that must bound the work of one cursor position (compaction's). */
+size_t ss_table_scan_block_for(const struct ss_table *t, size_t bytes, size_t max);
+
 /* Iteration for snapshots: returns 1 and fills *out with the next entry at or
  * after *cursor, advancing *cursor; returns 0 at the end. Start with
  * *cursor = 0. Every entry present is returned once provided the table is

@@ -42,17 +42,26 @@ static void no_memory(struct ss_snapshot *s, struct ss_error *err)
 		     (ull)ss_table_count(s->t));
 }
 
+int ss_snapshot_out_reserve(struct ss_snapshot_out *o, size_t cap)
+{
+	if (o->cap >= cap)
+		return 0;
+	char *q = realloc(o->p, cap);
+	if (!q)
+		return -1;
+	o->p = q;
+	o->cap = cap;
+	return 0;
+}
+
 static int out_append(struct ss_snapshot_out *o, const char *p, size_t n)
 {
 	if (o->cap - o->len < n) {
 		size_t cap = o->cap ? o->cap : 64 * 1024;
 		while (cap - o->len < n)
 			cap *= 2;
-		char *q = realloc(o->p, cap);
-		if (!q)
+		if (ss_snapshot_out_reserve(o, cap) < 0)
 			return -1;
-		o->p = q;
-		o->cap = cap;
 	}
 	memcpy(o->p + o->len, p, n);
 	o->len += n;
@@ -109,15 +118,17 @@ failed:
 	return 1;
 }
 
-int ss_snapshot_init(struct ss_snapshot *s, struct ss_table *t, int64_t now_ms,
+int ss_snapshot_init(struct ss_snapshot *s, struct ss_table *t, int64_t now_ms, size_t reserve,
 		     struct ss_error *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->t = t;
 	s->now_ms = now_ms;
+	s->block = ss_table_scan_block_for(t, SS_SNAPSHOT_BLOCK_BYTES, SS_SCAN_BLOCK_SNAPSHOT);
 	s->nv = (size_t)ss_table_history_depth(t) + 1;
 	ss_batch_init(&s->group);
 	if ((s->nv > 1 && !(s->v = malloc(s->nv * sizeof(*s->v)))) ||
+	    ss_snapshot_out_reserve(&s->out, reserve) < 0 ||
 	    out_append(&s->out, SS_LOG_HEADER, sizeof(SS_LOG_HEADER) - 1) < 0) {
 		no_memory(s, err);
 		return -1;
@@ -141,8 +152,8 @@ int ss_snapshot_step(struct ss_snapshot *s, size_t buckets, struct ss_error *err
 	}
 	if (s->done)
 		return 0;
-	s->cursor = ss_table_scan(s->t, s->cursor, SS_SCAN_BLOCK_SNAPSHOT, buckets, NULL, 0,
-				  s->now_ms, add_entry, s);
+	s->cursor =
+		ss_table_scan(s->t, s->cursor, s->block, buckets, NULL, 0, s->now_ms, add_entry, s);
 	if (s->failed) {
 		no_memory(s, err);
 		return -1;
@@ -188,7 +199,7 @@ int ss_snapshot_write(struct ss_table *t, int64_t now_ms, const char *path, cons
 	off_t off = 0;
 	int fd = -1, created = 0, ret = -1, more;
 
-	if (ss_snapshot_init(&s, t, now_ms, err) < 0)
+	if (ss_snapshot_init(&s, t, now_ms, 2 * SNAPSHOT_GROUP_BYTES, err) < 0)
 		goto out;
 	fd = ss_io_open(io, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -197,7 +208,7 @@ int ss_snapshot_write(struct ss_table *t, int64_t now_ms, const char *path, cons
 	}
 	created = 1;
 	do {
-		more = ss_snapshot_step(&s, 16, err);
+		more = ss_snapshot_step(&s, 1, err);
 		if (more < 0)
 			goto out;
 		if (more && s.out.len < SNAPSHOT_GROUP_BYTES)

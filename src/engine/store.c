@@ -6,8 +6,9 @@
  * store on the same directory - even in the same process - is refused),
  * removes a compaction temp file left by a crash, and replays the log into a
  * fresh table. The log file itself is logfile.c; writing a compacted copy is
- * snapshot.c, which may run in a forked child (ss_store_compact_begin /
- * _finish: the parent appends what it logged meanwhile, then renames).
+ * snapshot.c, walked while commits go on (ss_store_compact_begin / _finish:
+ * what was logged meanwhile is appended, then the copy renamed over the
+ * log).
  *
  * The commit protocol (store.h) keeps one rule: the table only ever holds
  * what the log holds durably. ss_store_write and ss_store_sync touch only the
@@ -437,7 +438,7 @@ int ss_store_compact_begin(struct ss_store *s, size_t unapplied, const char **tm
 	return 0;
 }
 
-/* Opens the snapshot the child wrote, for appending the tail to it. */
+/* Opens the snapshot the caller wrote, for appending the tail to it. */
 static int open_tmp(struct ss_store *s, struct ss_error *err)
 {
 	struct stat st;
@@ -528,7 +529,7 @@ int ss_store_compact_finish(struct ss_store *s, struct ss_error *err)
 		}
 		s->tmp_len += n;
 	}
-	/* The child and every round fdatasync'd what they wrote: only this
+	/* The snapshot and every round were fdatasync'd: only this
 	 * copy, if any, is unsynced. */
 	r = ss_logfile_replace(&s->log, s->tmp_path, s->tmp_fd, s->tmp_len, n > 0, err);
 	s->tmp_fd = -1; /* the log's now, or closed */

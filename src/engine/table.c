@@ -569,6 +569,18 @@ size_t ss_table_memory(const struct ss_table *t)
 	       ss_entries_memory(&t->ents);
 }
 
+size_t ss_table_scan_block_for(const struct ss_table *t, size_t bytes, size_t max)
+{
+	/* Buckets per byte of entries, on average: cap over the entries'
+	 * memory (slabs and values, not the slot arrays). */
+	size_t ents = ss_entries_memory(&t->ents);
+	size_t block = 1;
+
+	while (block < max && (double)block * 2 * (double)ents <= (double)bytes * (double)t->cap)
+		block *= 2;
+	return block;
+}
+
 int ss_table_resizing(const struct ss_table *t)
 {
 	return t->old != NULL;

@@ -14,8 +14,8 @@
  * copy what has been logged so far, fdatasync, and again while the loop
  * logs more, until little is left; only that little is copied on the loop,
  * in the finish. Keeping the tail in memory instead cost the loop up to
- * 94 ms per doubling of the buffer (measured with the forked writer this
- * replaced, whose copy-on-write made every grown page a fault), and
+ * 94 ms per doubling of the buffer (measured with the forked writer the
+ * walk replaced, whose copy-on-write made every grown page a fault), and
  * appending a 10 MB tail and syncing it in the finish cost 30-57 ms more
  * (30-50 KB values on 2 vCPUs).
  */
@@ -259,7 +259,7 @@ static void on_walk(struct ev_loop *loop, ev_check *w, int revents)
 	uint64_t t0 = ss_clock_us(), t;
 	int more;
 	do {
-		more = ss_snapshot_step(&c->snap, SS_COMPACT_SLICE_BUCKETS, &err);
+		more = ss_snapshot_step(&c->snap, 1, &err);
 		t = ss_clock_us();
 	} while (more > 0 && t - t0 < SS_COMPACT_SLICE_US &&
 		 c->snap.out.len < SS_COMPACT_CHUNK + SS_COMPACT_AHEAD);
@@ -315,7 +315,17 @@ int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
 			 c->tmp_path, strerror(errno));
 		goto failed;
 	}
-	if (ss_snapshot_init(&c->snap, ss_store_table(c->store), now_ms, err) < 0) {
+	/* Both buffers at their full size now: growing them by realloc in a
+	 * slice would copy megabytes there. */
+	size_t reserve = SS_COMPACT_CHUNK + SS_COMPACT_AHEAD + 2 * SS_SNAPSHOT_BLOCK_BYTES;
+	int rc = ss_snapshot_init(&c->snap, ss_store_table(c->store), now_ms, reserve, err);
+	if (rc == 0 && ss_snapshot_out_reserve(&c->flight, reserve) < 0) {
+		err->kind = SS_ERR_NOMEM;
+		err->sys_errno = ENOMEM;
+		snprintf(err->msg, sizeof(err->msg), "out of memory for the compaction's buffers");
+		rc = -1;
+	}
+	if (rc < 0) {
 		ss_snapshot_free(&c->snap);
 		(void)snap_close(c);
 		ss_store_compact_abort(c->store);

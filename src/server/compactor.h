@@ -36,9 +36,9 @@
 #include "server/syncer.h"
 
 /* The walk's time per loop iteration: a slice stops once it has run this
- * long (checked every SS_COMPACT_SLICE_BUCKETS cursor positions). */
+ * long (checked after every cursor position: a block of home buckets whose
+ * entries hold about SS_SNAPSHOT_BLOCK_BYTES). */
 #define SS_COMPACT_SLICE_US 1000
-#define SS_COMPACT_SLICE_BUCKETS 256
 /* Snapshot bytes go to the helper thread in writes of at least this much;
  * the walk waits while this much more is ready and the thread is busy. */
 #define SS_COMPACT_CHUNK (1024u * 1024)

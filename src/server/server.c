@@ -275,8 +275,10 @@ static void stop(struct ss_server *srv, int code, int keep_replies)
 	if (keep_replies) {
 		ss_clients_flush_all(&srv->clients);
 	} else {
-		ss_compactor_cancel(&srv->compactor);
+		/* The clients first: cancelling waits for the compactor's job
+		 * in flight, which a failing disk may hold up. */
 		ss_clients_drop_all(&srv->clients);
+		ss_compactor_cancel(&srv->compactor);
 	}
 	ev_break(srv->loop, EVBREAK_ALL);
 }
@@ -302,8 +304,8 @@ static void compact_start(struct ss_server *srv, int automatic)
 	struct ss_error err;
 
 	srv->compact_requested = 0;
-	/* A batch written but not yet applied is not in the child's image of
-	 * the table: it belongs to the tail. */
+	/* A batch written but not yet applied is not in the table the walk
+	 * reads: it belongs to the tail. */
 	if (ss_compactor_start(&srv->compactor, now_ms(srv), ss_commit_unapplied(&srv->commit),
 			       &err) < 0) {
 		ss_log_error(srv->diag, "compaction failed to start: %s", err.msg);
@@ -619,7 +621,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 			    (unsigned long long)cfg->quota_bytes);
 
 	code = SS_EXIT_ERROR;
-	/* The default loop: it is the one libev lets watch child processes. */
+	/* The default loop: the one that handles signals. */
 	srv->loop = ev_default_loop(EVFLAG_AUTO);
 	if (!srv->loop) {
 		ss_log_error(srv->diag, "cannot create the event loop");

@@ -35,6 +35,8 @@
  *                   request the input cuts short is not sent.
  *   0xff '/' b      the next '*' request is sent in two parts, with one read
  *                   of the connection between them (cut at b % its length)
+ *   0xff 'w' b      if a compaction's walk is on, one more step of it, of
+ *                   1 << (b % 12) home buckets (at least one cursor position)
  *   0xff other      same as 'l'
  * and, only at the very start (configuration; defaults in brackets):
  *   0xff 'M' b      max_line: 1024, 1100, 4096, 70000 or 128 KiB [1024]
@@ -43,6 +45,9 @@
  *   0xff 'B' b      the open batch's cap: 4096, 1, 100 or 1000 bytes [4096]
  *   0xff 'R' b      catch-up rounds before a compaction's finish: b&3 [1]
  *   0xff 'H' b      the history depth: 2, 0, 1 or 4 by b&3 [2]
+ *   0xff 'W' b      the walk's step per loop iteration: 1, 0 (only 'w' and
+ *                   the end of the input step it), 256 or 4096 home
+ *                   buckets by b&3 [1]
  *
  * The harness plays the server's part (clients.c, commit.c, conn.c) around
  * session.c: a read takes what ss_session_room allows; process_input runs ss_session_execute,
@@ -51,11 +56,17 @@
  * that found the batch full until the next commit; commit() writes, syncs
  * and applies the batch, answers its ops in order, resumes the connections
  * it answered and those that found the batch full, then advances a
- * compaction: a requested COMPACT writes its snapshot at once (the forked
- * child's work, of the table as it is then), and each later commit runs a
- * catch-up round over the tail that commits left in the old log - the job
- * here, not on a thread - until the round budget is spent, then the
- * finish, which answers the COMPACTs of that run. A failed sync stops
+ * compaction as compactor.c does: a requested COMPACT begins it and starts
+ * a walk of the live table; each later commit - once per loop iteration,
+ * as the server's slice - takes one step of the walk ('W'), and the 'w'
+ * escape takes more wherever the input puts it, so commits, expiry and
+ * lazy removals fall between the steps and the snapshot is fuzzy; each
+ * step's bytes are written to the temp file at once, and the last step's
+ * with an fdatasync. Then each commit runs a catch-up round over the tail
+ * that commits left in the old log - the job here, not on a thread -
+ * until the round budget is spent, then the finish, which answers the
+ * COMPACTs of that run. When the input ends, the walk steps through what
+ * is left of the table at the next iteration. A failed sync stops
  * everything, as the daemon exits; so does a store left refusing writes (a failed write whose cut-back failed, a
  * compaction whose directory fsync failed), after the replies owed are
  * sent. The batch cap is small (the daemon's is 8 MiB) so that inputs
@@ -118,6 +129,7 @@
  *   - no write, sync or compaction fails unless a fault was injected.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -584,7 +596,14 @@ struct fz {
 	int64_t now;
 	size_t max_line, prealloc, batch_max, expire_cursor;
 	int compact_requested;
-	int compacting;   /* a snapshot is written; the tail grows until the finish */
+	int compacting;   /* from the begin to the finish: the tail grows */
+	int walking;      /* ... and the walk of the table is not over */
+	struct ss_snapshot snap; /* the walk */
+	struct ss_snapshot_out snap_out;
+	int snap_fd;      /* the temp file while the walk writes it */
+	uint64_t snap_len;
+	size_t slice;     /* home buckets the walk steps per loop iteration */
+	int draining;     /* the input is over: the walk steps through the rest */
 	unsigned rounds, round_budget; /* catch-up rounds done, and before the finish */
 	int stopped; /* a sync failed: the daemon would exit */
 	uint64_t rejected, commit_seq;
@@ -2981,8 +3000,9 @@ static void compact_answer(struct fz *z, enum ss_compact_wait state, int rc, con
 		process_input(z, c);
 	}
 }
-/* Starts a compaction as server.c and compactor.c do, the forked child's
- * part done at once: its image of the table is the table as it is now.
+/* Starts a compaction as server.c and compactor.c do: the begin marks
+ * where the tail starts, the temp file is created, and the walk of the
+ * live table starts at the clock of now; the steps come later (walk_step).
  * The tail then grows in the old log with every commit, until the rounds
  * and the finish (compact_step) copy it across. */
 static void compact_start(struct fz *z)
@@ -2993,10 +3013,15 @@ static void compact_start(struct fz *z)
 	int rc = ss_store_compact_begin(z->store, 0, &tmp, &err);
 
 	z->compact_requested = 0;
-	if (rc == 0 && ss_snapshot_write(ss_store_table(z->store), z->now, tmp, &z->fio.io,
-					 &err) < 0) {
-		ss_store_compact_abort(z->store);
-		rc = -1;
+	if (rc == 0) {
+		z->snap_fd = ss_io_open(&z->fio.io, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+					0644);
+		if (z->snap_fd < 0) {
+			snprintf(err.msg, sizeof(err.msg), "cannot create the compacted log %s: %s",
+				 tmp, strerror(errno));
+			ss_store_compact_abort(z->store);
+			rc = -1;
+		}
 	}
 	fz_check(rc == 0 || z->fio.injected > injected,
 		 "COMPACT failed with no fault injected during it: %s", err.msg);
@@ -3004,16 +3029,74 @@ static void compact_start(struct fz *z)
 		compact_answer(z, SS_COMPACT_QUEUED, rc, err.msg);
 		return;
 	}
+	fz_check(ss_snapshot_init(&z->snap, ss_store_table(z->store), z->now, 0, &err) == 0,
+		 "ss_snapshot_init: %s", err.msg);
 	z->compacting = 1;
+	z->walking = 1;
+	z->snap_len = 0;
 	z->rounds = 0;
 	for (int i = 0; i < NCONN; i++)
 		if (z->conns[i].s.compact_wait == SS_COMPACT_QUEUED)
 			z->conns[i].s.compact_wait = SS_COMPACT_RUNNING;
 }
 
-/* The next step of a running compaction: a catch-up round (the job run
- * here rather than on a thread), or, after round_budget of them, the
- * finish. */
+/* Ends the walk: closes the temp file's descriptor (if the walk still
+ * holds it) and frees the walk. */
+static void walk_end(struct fz *z)
+{
+	if (z->snap_fd >= 0)
+		(void)z->fio.io.close(z->fio.io.ctx, z->snap_fd);
+	z->snap_fd = -1;
+	z->walking = 0;
+	ss_snapshot_free(&z->snap);
+}
+
+/* One step of the walk, of at most `buckets` home buckets: what it
+ * produced goes to the temp file at once, and after the last step the
+ * file is fdatasync'd and closed, as the helper thread's last write and
+ * the loop do. A failed write, sync or close ends the compaction: the
+ * temp file goes, and the COMPACTs of the run are answered. */
+static void walk_step(struct fz *z, size_t buckets)
+{
+	struct ss_error err;
+	unsigned long injected = z->fio.injected;
+	const char *what = NULL;
+	int more = ss_snapshot_step(&z->snap, buckets, &err);
+
+	fz_check(more >= 0, "ss_snapshot_step: %s", err.msg);
+	z->snap_out.len = 0;
+	ss_snapshot_take(&z->snap, &z->snap_out);
+	if (z->snap_out.len > 0 && ss_io_pwrite_all(&z->fio.io, z->snap_fd, z->snap_out.p,
+						    z->snap_out.len, (off_t)z->snap_len) < 0)
+		what = "write";
+	z->snap_len += z->snap_out.len;
+	if (!what && !more && ss_io_fdatasync(&z->fio.io, z->snap_fd) < 0)
+		what = "fdatasync";
+	if (!what && !more) {
+		int fd = z->snap_fd;
+
+		z->snap_fd = -1;
+		if (z->fio.io.close(z->fio.io.ctx, fd) < 0)
+			what = "close";
+	}
+	if (!what) {
+		if (!more)
+			walk_end(z);
+		return;
+	}
+	snprintf(err.msg, sizeof(err.msg), "cannot %s the compacted log: %s", what,
+		 strerror(errno));
+	fz_check(z->fio.injected > injected,
+		 "the walk's %s failed with no fault injected during it: %s", what, err.msg);
+	walk_end(z);
+	ss_store_compact_abort(z->store);
+	z->compacting = 0;
+	compact_answer(z, SS_COMPACT_RUNNING, -1, err.msg);
+}
+
+/* The next step of a running compaction: a step of its walk, or once the
+ * walk is over a catch-up round (the job run here rather than on a
+ * thread), or, after round_budget of them, the finish. */
 static void compact_step(struct fz *z)
 {
 	struct ss_compact_job job;
@@ -3021,6 +3104,12 @@ static void compact_step(struct fz *z)
 	unsigned long injected = z->fio.injected;
 	int rc = 0;
 
+	if (z->walking) {
+		size_t slice = z->draining ? SIZE_MAX : z->slice;
+		if (slice > 0)
+			walk_step(z, slice);
+		return;
+	}
 	if (z->rounds < z->round_budget) {
 		rc = ss_store_compact_round(z->store, 0, &job, &err);
 		if (rc == 1) {
@@ -3318,6 +3407,7 @@ static size_t configure(struct fz *z, const uint8_t *d, size_t size)
 	static const size_t prealloc[] = {0, 64, 4096, 65536};
 	static const size_t batch_max[] = {SS_FUZZ_BATCH_MAX, 1, 100, 1000};
 	static const unsigned depths[] = {2, 0, 1, FZ_DEPTH_MAX};
+	static const size_t slices[] = {1, 0, 256, 4096};
 	size_t i = 0;
 
 	z->max_line = 1024;
@@ -3325,6 +3415,7 @@ static size_t configure(struct fz *z, const uint8_t *d, size_t size)
 	z->batch_max = SS_FUZZ_BATCH_MAX;
 	z->round_budget = 1;
 	z->depth = depths[0];
+	z->slice = slices[0];
 	z->now = INT64_C(1700000000000);
 	while (i + 2 < size && d[i] == ESC) {
 		if (d[i + 1] == 'M') {
@@ -3341,6 +3432,9 @@ static size_t configure(struct fz *z, const uint8_t *d, size_t size)
 			i += 3;
 		} else if (d[i + 1] == 'R') {
 			z->round_budget = d[i + 2] & 3;
+			i += 3;
+		} else if (d[i + 1] == 'W') {
+			z->slice = slices[d[i + 2] & 3];
 			i += 3;
 		} else if (d[i + 1] == 'N' && i + 7 <= size) {
 			int64_t t = 0;
@@ -3387,6 +3481,8 @@ static void oracle(struct fz *z)
 	struct ss_error err;
 	const char *why;
 
+	if (z->walking)
+		walk_end(z); /* stopped mid-walk: the reopen removes the temp file */
 	fz_map_from_table(&mem, ss_store_table(z->store), z->now);
 	fz_map_live(&want, &z->model, z->now);
 	if ((why = fz_map_diff(&want, &mem)))
@@ -3475,6 +3571,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ss_batch_reset(&z->batch);
 	ss_pending_init(&z->pending, 0);
 	fz_io_init(&z->fio);
+	z->snap_fd = -1;
 	{
 		const char *lax = getenv("FZ_CONN_LAX_INCR");
 		z->lax_incr = lax && *lax == '1';
@@ -3543,6 +3640,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (i + 1 < size)
 				c->split = 0x100u | data[++i];
 			break;
+		case 'w':
+			if (i + 1 < size) {
+				uint8_t b = data[++i];
+				if (z->walking)
+					walk_step(z, (size_t)1 << (b % 12));
+			}
+			break;
 		default:
 			loop_iteration(z);
 			break;
@@ -3551,6 +3655,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Every client shuts; the loop runs until everyone is answered. */
 	size_t total = 0;
+	z->draining = 1;
 	for (int k = 0; k < NCONN; k++) {
 		z->conns[k].shut = 1;
 		total += z->conns[k].qlen;
@@ -3575,6 +3680,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	oracle(z);
+	ss_snapshot_out_free(&z->snap_out);
 
 	staged_clear(z);
 	ss_batch_reset(&z->batch);

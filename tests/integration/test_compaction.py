@@ -1,11 +1,16 @@
 """Compaction driven by the daemon: automatic compaction when the log
 outgrows its thresholds, COMPACTs that overlap a running one, the stall
-figures STATS reports, and syncing off the loop while the disk is slow."""
+figures STATS reports, a walk of the table held in its middle while the
+table changes under it, and syncing off the loop while the disk is slow."""
 import os
+import shutil
+import tempfile
 import threading
 import unittest
 
 from sstools import harness
+
+COMPACTOR_H = "src/server/compactor.h"
 
 
 def fill(test, c, prefix, n):
@@ -77,7 +82,8 @@ class OverlappingCompactTest(harness.DaemonTestCase):
 class CompactionStatsTest(harness.DaemonTestCase):
     def test_a_compaction_that_cannot_start_counts_as_failed(self):
         """A directory where the temp file goes: the stale-file removal
-        fails before the fork. Such a COMPACT is a failure like any other."""
+        fails before the walk begins. Such a COMPACT is a failure like any
+        other."""
         c = self.connect()
         fill(self, c, "f", 10)
         tmp = os.path.join(self.d.data_dir, "statestored.log.tmp")
@@ -102,6 +108,118 @@ class CompactionStatsTest(harness.DaemonTestCase):
         # Both are timed while the compaction runs: nonzero after one.
         self.assertGreater(int(s["last_compaction_loop_max_us"]), 0)
         self.assertGreater(int(s["last_compaction_stall_us"]), 0)
+
+
+class WalkHeldMidwayTest(harness.DaemonTestCase):
+    """COMPACT walks the table in slices between the loop's other work, so
+    the table changes under the walk and the snapshot is fuzzy; the tail
+    (every batch logged since the walk began), replayed over it, must make
+    it exact. Here the walk is held in its middle - statestored-faulty's
+    SS_FAULT_SNAPSHOT_WRITE_GATE holds the first write of its bytes, and
+    the walk stops once SS_COMPACT_CHUNK + SS_COMPACT_AHEAD more are ready
+    (compactor.c) - while keys on both sides of its cursor are overwritten
+    and deleted, then new keys are added until the table starts to grow:
+    the walk goes on over a resize in progress, the old slot array and the
+    new one both holding entries (table.c moves 16 old slots per write, so
+    the few writes after the grow leave most of the old array in place)."""
+    AUTOSTART = False
+    KEYS = 16000
+    VALUE_BYTES = 800  # 16,000 of them: a snapshot over twice what the walk may hold
+    # Fewer than 16,384 entries sit in 32,768 slots; the grow allocates an
+    # array of 65,536 (256 KiB of 4-byte slots) beside it, while a batch of
+    # NEW_BATCH small keys adds a 64 KiB slab page or two: a rise of
+    # GROW_BYTES in STATS table_bytes over one batch is the grow.
+    NEW_BATCH = 64
+    GROW_BYTES = 192 * 1024
+
+    def test_changes_while_the_walk_is_held_are_all_in_the_compacted_log(self):
+        gate_dir = tempfile.mkdtemp(prefix="ss-it-gate-")
+        self.addCleanup(shutil.rmtree, gate_dir, True)
+        gate = os.path.join(gate_dir, "gate")
+        d = self.new_daemon(program="statestored-faulty",
+                            env={"SS_FAULT_SNAPSHOT_WRITE_GATE": gate}).start()
+        c = self.connect(d)
+        want = {}
+        pipeline(self, c, [("SET_CHECKPOINT k%05d %s" % (i, ("v%d-" % i).ljust(self.VALUE_BYTES, "x")),
+                            "OK") for i in range(self.KEYS)], want)
+        ahead = (harness.limit("SS_COMPACT_CHUNK", header=COMPACTOR_H) +
+                 harness.limit("SS_COMPACT_AHEAD", header=COMPACTOR_H))
+        # One SET per key so far: the snapshot is about the log's size, and
+        # the walk cannot end while its first write is held.
+        self.assertGreater(int(c.stats()["log_bytes"]), 2 * ahead)
+        compactor = self.connect(d)
+        compactor.send("COMPACT\n")
+        self.assertTrue(harness.wait_until(lambda: os.path.exists(gate + ".waiting")),
+                        "the compaction never wrote its first bytes:\n" + d.log())
+        tmp = os.path.join(d.data_dir, "statestored.log.tmp")
+        self.assertEqual(os.path.getsize(tmp), 0)
+        pipeline(self, c, [("SET_CHECKPOINT k%05d u%d" % (i, i), "OK")
+                           for i in range(0, self.KEYS, 3)] +
+                 [("DEL_CHECKPOINT k%05d" % i, "1") for i in range(1, self.KEYS, 7)], want)
+        grown, added = False, 0
+        while not grown and added < 2 * self.KEYS:
+            before = int(c.stats()["table_bytes"])
+            pipeline(self, c, [("SET_CHECKPOINT n%05d w%d" % (i, i), "OK")
+                               for i in range(added, added + self.NEW_BATCH)], want)
+            added += self.NEW_BATCH
+            grown = int(c.stats()["table_bytes"]) - before >= self.GROW_BYTES
+        self.assertTrue(grown, "%d new keys, and the table did not grow" % added)
+        s = c.stats()
+        self.assertEqual(s["compacting"], "1")
+        self.assertEqual(int(s["entries"]), sum(v != "NULL" for v in want.values()))
+        slices = int(s["last_compaction_slices"])
+        open(gate, "w").close()
+        self.assertEqual(compactor.readline(), "OK")
+        # The walk went on after the gate opened: it was held in its middle.
+        self.assertGreater(int(c.stats()["last_compaction_slices"]), slices)
+        self.assertFalse(os.path.exists(tmp))
+        # The compacted log alone, replayed: exactly what was acknowledged,
+        # and every name's revisions and history as the daemon held them (a
+        # version both in the snapshot and in the tail must not be there
+        # twice, nor one missing).
+        names = sorted(want)
+        live = versions(c, names)
+        d.kill()
+        r = self.new_daemon(data_dir=d.data_dir).start()
+        c = self.connect(r)
+        got = []
+        for i in range(0, len(names), 256):
+            chunk = names[i:i + 256]
+            c.send("".join("GET_CHECKPOINT %s\n" % n for n in chunk))
+            got += c.readlines(len(chunk))
+        wrong = [(n, g, want[n]) for n, g in zip(names, got) if g != want[n]]
+        self.assertEqual(wrong[:5], [], "%d names (name, got, acknowledged)" % len(wrong))
+        self.assertEqual(int(c.stats()["entries"]), sum(v != "NULL" for v in want.values()))
+        replayed = versions(c, names)
+        wrong = [(n, replayed[0][n], live[0][n]) for n in names if replayed[0][n] != live[0][n]]
+        self.assertEqual(wrong[:5], [], "%d histories (name, replayed, before)" % len(wrong))
+        self.assertEqual(replayed[1], live[1], "STATS revision")
+
+
+def versions(c, names):
+    """{name: HISTORY_CHECKPOINT's lines up to END} and STATS revision."""
+    out = {}
+    for i in range(0, len(names), 256):
+        chunk = names[i:i + 256]
+        c.send("".join("HISTORY_CHECKPOINT %s\n" % n for n in chunk))
+        for n in chunk:
+            lines = []
+            while not lines or lines[-1] not in ("END", None):
+                lines.append(c.readline())
+            out[n] = lines
+    return out, c.stats()["revision"]
+
+
+def pipeline(test, c, commands, want):
+    """Sends (line, expected reply) pairs in windows of 256, checks every
+    reply, and records in want what each SET or DEL leaves (DEL: "NULL")."""
+    for i in range(0, len(commands), 256):
+        chunk = commands[i:i + 256]
+        c.send("".join(line + "\n" for line, _ in chunk))
+        for line, reply in chunk:
+            test.assertEqual(c.readline(), reply, line)
+            w = line.split()
+            want[w[1]] = w[2] if w[0] == "SET_CHECKPOINT" else "NULL"
 
 
 class SlowDiskTest(harness.DaemonTestCase):

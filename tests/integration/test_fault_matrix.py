@@ -52,7 +52,14 @@ failed call (read off the clean run's trace):
   COMPACT, before or   "ERR compaction failed: ..." naming the error; the old
   at the rename        log stays the log and later writes succeed. If the
                        failed snapshot cannot be removed either, the next
-                       start removes it.
+                       compaction or start removes it. Every call of a
+                       compaction is the daemon's own, counted in its one
+                       sequence: removing a stale temp file, creating the
+                       temp file, writing the walk's snapshot to it and
+                       syncing it (on the compactor's helper thread),
+                       closing it; reopening it, copying the tail and
+                       syncing (the catch-up rounds, on that thread); the
+                       finish's copy, sync and rename (on the loop).
   COMPACT, directory   (opening the directory or fsyncing it after the
   fsync after the      rename) "ERR compaction failed: ..."; the new file is
   rename               the log but the store is poisoned as after a failed
@@ -160,10 +167,11 @@ WORKLOAD = [
     Step("S4", 1, "compact", ["COMPACT"]),
     Step("S5", 0, "batch", ["SET_CHECKPOINT k8 v8-5", "SET_CHECKPOINT k2 v2-5",
                             "DEL_CHECKPOINT k3", "SET_CHECKPOINT k0 v0-5", "GET_CHECKPOINT k0"]),
-    # A compaction with a tail: the snapshot writer waits at the gate
-    # (SS_FAULT_SNAPSHOT_GATE) after writing, a batch commits meanwhile,
-    # then the gate opens: a catch-up round copies that batch across (on
-    # the compactor's thread) and the finish renames.
+    # A compaction with a tail: the walk's snapshot is written, and its
+    # fdatasync (on the compactor's helper thread) waits at the gate
+    # (SS_FAULT_SNAPSHOT_GATE) while two batches commit on the loop; then
+    # the gate opens: a catch-up round copies those batches across (on the
+    # same thread) and the finish renames.
     Step("C1", 1, "compact_bg", ["COMPACT"]),
     Step("T1", 0, "batch", ["SET_CHECKPOINT k3 v3-t", "DEL_CHECKPOINT k8", "SET_CHECKPOINT k1 v1-t",
                             "GET_CHECKPOINT k8"]),
@@ -459,11 +467,13 @@ def gate_path(d):
 
 def run_step(d, clients, step):
     """Runs step on d: a batch, reads or a COMPACT exchange their lines;
-    compact_bg closes the snapshot writer's gate, sends COMPACT and waits
-    until the writer waits at the gate (or the COMPACT was answered, or the
-    daemon is gone); compact_end opens the gate and reads that reply."""
+    compact_bg closes the gate, sends COMPACT and waits until the
+    compaction waits at the gate - its snapshot written, the sync of it
+    held (SS_FAULT_SNAPSHOT_GATE) - or the COMPACT was answered, or the
+    daemon is gone; compact_end opens the gate and reads that reply."""
     client = clients[step.conn]
     gate = gate_path(d)
+    logged = len(d.stderr_lines)
     if step.kind == "compact_bg":
         for p in (gate, gate + ".waiting"):
             if os.path.exists(p):
@@ -481,7 +491,27 @@ def run_step(d, clients, step):
             return [client.readline()]
         except ConnectionResetError:
             return [None]
-    return exchange(client, step.lines)
+    return exchange(client, step.lines, lambda: release_if_stopping(d, client, gate, logged))
+
+
+def release_if_stopping(d, client, gate, logged):
+    """Called before each reply of a step is read. While the gate holds a
+    compaction, a daemon that stops serving - a failed sync of the log, a
+    broken log: it logs an error (in its stderr lines from index logged on)
+    and exits - first waits for the compaction's job to end
+    (ss_compactor_cancel), as it would for a sync on a real disk; only then
+    does it close the connections. So then, and only then, the gate opens.
+    A reply that is merely late does not open it: a loop that waited for
+    the compaction's sync would show as a hang."""
+    if os.path.exists(gate):
+        return
+
+    def stopping():
+        return any(b"[error]" in line for line in d.stderr_lines[logged:])
+
+    wait_until(lambda: readable(client) or not d.running() or stopping(), WAIT)
+    if not readable(client) and stopping():
+        open(gate, "w").close()
 
 
 def readable(client):
@@ -490,11 +520,12 @@ def readable(client):
     return bool(client.buf) or bool(select.select([client.sock], [], [], 0)[0])
 
 
-def exchange(client, lines):
+def exchange(client, lines, before_read=None):
     """Sends lines in one write, reads one reply per line (a HISTORY
-    reply's lines up to END, joined by newlines, as one). A closed
-    connection gives None for every reply not received; a reply that does
-    not come within the client's timeout raises socket.timeout."""
+    reply's lines up to END, joined by newlines, as one), calling
+    before_read, if given, before each. A closed connection gives None for
+    every reply not received; a reply that does not come within the
+    client's timeout raises socket.timeout."""
     try:
         client.send("".join(l + "\n" for l in lines))
     except OSError:
@@ -503,6 +534,8 @@ def exchange(client, lines):
     for request in lines:
         reply = []
         while True:
+            if before_read:
+                before_read()
             try:
                 line = client.readline()
             except ConnectionResetError:
@@ -803,6 +836,9 @@ def _run_cell(cell, d, r, counts):
                 break
         for c in clients:
             c.close()
+        # A workload cut short may leave a compaction at the gate, and
+        # SIGTERM waits for it (the snapshot's sync must end first).
+        open(gate_path(d), "w").close()
         code = stop(d)
     else:
         code = d.proc.returncode

@@ -6,6 +6,7 @@ tail: cut it and go on); the data dir lock; shutdown; command-line options.
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import threading
 import unittest
 
 from sstools.client import Client
-from sstools.harness import (Daemon, DaemonTestCase, alive, binary, children, project_version,
+from sstools.harness import (Daemon, DaemonTestCase, binary, limit, project_version,
                              run_binary, wait_until)
 
 SEED = int(os.environ.get("SS_TEST_SEED") or random.randrange(1 << 30))
@@ -422,37 +423,84 @@ class TestLockAndShutdown(RestartCase):
         with open(os.path.join(self.d.data_dir, "LOCK")) as f:
             self.assertEqual(f.read(), "%d\n" % self.d.proc.pid)
 
-    def test_a_restart_right_after_kill9_during_compact_starts(self):
-        """kill -9 while the forked snapshot writer runs: the writer dies
-        with its daemon, so a restart made at once gets the data directory.
-        (An orphaned writer used to hold LOCK until its snapshot was done,
-        and the restart exited 3.)"""
-        d = self.new_daemon(program="statestored-faulty",
-                            env={"SS_FAULT_SNAPSHOT_DELAY_US": "120000000"}).start()
+    def kill9_inside_a_compaction(self, gate_var, keys, value_bytes, log_over=0):
+        """Fills a daemon with keys (its log then over log_over bytes),
+        sends COMPACT, and once the compaction waits at statestored-faulty's
+        gate gate_var (which never opens) commits more - the tail, in the
+        old log - then kill -9 and a restart at once: it must start, remove
+        the stale temp file, and show every acknowledged write. Returns the
+        temp file's size at the kill."""
+        gate_dir = tempfile.mkdtemp(prefix="ss-it-gate-")
+        self.addCleanup(shutil.rmtree, gate_dir, True)
+        gate = os.path.join(gate_dir, "gate")
+        d = self.new_daemon(program="statestored-faulty", env={gate_var: gate}).start()
         c = self.connect(d)
-        self.assertEqual(c.cmd("SET_CHECKPOINT k v"), "OK")
-        c.send("COMPACT\n")
-        # The writer opens the temp file, writes, then sleeps two minutes
-        # before its fdatasync: it is running once the file is there.
+        acked = {}
+        for i in range(0, keys, 256):
+            n = min(256, keys - i)
+            c.send("".join("SET_CHECKPOINT k%d %s\n" % (j, ("v%d-" % j).ljust(value_bytes, "x"))
+                           for j in range(i, i + n)))
+            self.assertEqual(c.readlines(n), ["OK"] * n)
+            acked.update(("k%d" % j, ("v%d-" % j).ljust(value_bytes, "x")) for j in range(i, i + n))
+        dels = range(0, keys, 7)
+        c.send("".join("DEL_CHECKPOINT k%d\n" % i for i in dels))
+        self.assertEqual(c.readlines(len(dels)), ["1"] * len(dels))
+        acked.update(("k%d" % i, "NULL") for i in dels)
+        self.assertGreater(int(c.stats()["log_bytes"]), log_over)
+        compactor = self.connect(d)
+        compactor.send("COMPACT\n")
+        self.assertTrue(wait_until(lambda: os.path.exists(gate + ".waiting")),
+                        "the compaction never reached the gate:\n" + d.log())
         tmp = os.path.join(d.data_dir, "statestored.log.tmp")
-        self.assertTrue(wait_until(lambda: os.path.exists(tmp) and children(d.proc.pid)),
-                        d.log())
-        writer = children(d.proc.pid)[0]
-        try:
-            os.kill(d.proc.pid, signal.SIGKILL)
-            self.assertTrue(wait_until(lambda: not alive(writer), 30),
-                            "the snapshot writer outlived its daemon")
-            self.assertEqual(d.wait(), -signal.SIGKILL)
-            d.start()  # raises if the daemon does not start
-        finally:
-            if alive(writer):
-                os.kill(writer, signal.SIGKILL)
-        self.assertEqual(self.connect(d).cmd("GET_CHECKPOINT k"), "v")
+        # The tail: written to the old log while the compaction waits.
+        for i in range(0, keys, keys // 40):
+            self.assertEqual(c.cmd("SET_CHECKPOINT k%d tail%d" % (i, i)), "OK")
+            acked["k%d" % i] = "tail%d" % i
+        self.assertEqual(c.cmd("DEL_CHECKPOINT k1"), "1")
+        acked["k1"] = "NULL"
+        self.assertEqual(c.stats()["compacting"], "1")
+        size = os.path.getsize(tmp)
+        self.assertEqual(d.kill(), -signal.SIGKILL)
+        self.assertTrue(os.path.exists(tmp), "the kill did not land inside the compaction")
+        d.start()  # at once; raises if the daemon does not start
+        self.assertTrue(d.wait_log(r"removed a stale compaction temp file"), d.log())
+        self.assertFalse(os.path.exists(tmp))
+        c = self.connect(d)
+        names = sorted(acked)
+        got = []
+        for i in range(0, len(names), 256):
+            c.send("".join("GET_CHECKPOINT %s\n" % n for n in names[i:i + 256]))
+            got += c.readlines(len(names[i:i + 256]))
+        wrong = [(n, g[:20], acked[n][:20]) for n, g in zip(names, got) if g != acked[n]]
+        self.assertEqual(wrong[:5], [], "%d keys (name, got, acknowledged)" % len(wrong))
+        self.assertEqual(int(c.stats()["entries"]),
+                         sum(v != "NULL" for v in acked.values()))
+        return size
 
-    def test_a_lock_left_to_a_child_of_a_dead_daemon_is_waited_for(self):
-        """LOCK held, but the pid recorded in it is gone: the holder is a
-        dying snapshot writer, so the start waits for the lock instead of
-        exiting 3 - and starts once it is free."""
+    def test_a_restart_right_after_kill9_during_compact_starts(self):
+        """kill -9 with the snapshot in the temp file, its fdatasync held
+        (SS_FAULT_SNAPSHOT_GATE), batches committed since in the old log's
+        tail."""
+        self.assertGreater(self.kill9_inside_a_compaction("SS_FAULT_SNAPSHOT_GATE", 200, 20), 0,
+                           "the snapshot was not in the temp file")
+
+    def test_a_restart_right_after_kill9_in_the_middle_of_the_walk_starts(self):
+        """kill -9 with the walk of the table held in its middle: the first
+        write of its bytes held (SS_FAULT_SNAPSHOT_WRITE_GATE), the walk
+        stopped once SS_COMPACT_CHUNK + SS_COMPACT_AHEAD more were ready
+        (compactor.c), of a snapshot far bigger (the log it compacts is over
+        twice that, a seventh of it deleted)."""
+        ahead = (limit("SS_COMPACT_CHUNK", "src/server/compactor.h") +
+                 limit("SS_COMPACT_AHEAD", "src/server/compactor.h"))
+        keys = 4000
+        self.assertEqual(self.kill9_inside_a_compaction("SS_FAULT_SNAPSHOT_WRITE_GATE", keys,
+                                                        3 * ahead // keys, 2 * ahead), 0,
+                         "bytes of the snapshot reached the temp file")
+
+    def test_a_lock_held_by_a_live_process_refuses_the_start_whatever_pid_it_records(self):
+        """No process of a dead daemon holds its LOCK (it has none), so a
+        held LOCK means a live owner, even when the pid recorded in it is
+        gone: the start exits 3 at once, naming that pid, and never waits."""
         self.assertEqual(self.d.stop(signal.SIGTERM), 0)
         dead = subprocess.Popen(["true"])
         dead.wait()
@@ -466,13 +514,13 @@ class TestLockAndShutdown(RestartCase):
         try:
             self.assertEqual(holder.stdout.readline(), b"locked\n")
             self.d.start(expect_ready=False)
-            self.assertTrue(self.d.wait_log(r"locked, but its owner, pid %d, is gone" % dead.pid),
-                            self.d.log())
-            self.assertTrue(self.d.running())
+            self.assertEqual(self.d.wait(10), 3, self.d.log())
+            self.assertIn("(pid %d recorded in it)" % dead.pid, self.d.log())
         finally:
             holder.stdin.close()  # the holder exits, and the lock is free
             holder.wait()
-        self.assertTrue(self.d.wait_log(r"listening on"), self.d.log())
+            holder.stdout.close()
+        self.d.start()
         self.assertEqual(self.connect().cmd("PING"), "PONG")
 
     def test_lock_released_on_exit(self):
@@ -513,7 +561,6 @@ class TestOptions(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="ss-it-opt-")
 
     def tearDown(self):
-        import shutil
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def run_daemon(self, args):

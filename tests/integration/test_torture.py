@@ -24,7 +24,7 @@ SEED = 20240917  # fixes the plan (triggers, ops); thread timing still varies
 
 class KillNineTorture(unittest.TestCase):
     def test_no_acked_write_lost_and_no_phantom_across_kills_during_writes_and_compact(self):
-        # About 10 s in the Release build under ctest, 20 s under ASan.
+        # About 12 s in the Release build under ctest (2 vCPUs).
         cfg = torture.Config(cycles=100, max_delay=0.1, max_acks=500, seed=SEED)
         res = torture.run(cfg)
         report = "%s\n%s\n%s" % (res.summary(), "\n".join(res.violations[:20]), res.daemon_log)
@@ -36,9 +36,13 @@ class KillNineTorture(unittest.TestCase):
         # The cycles whose trigger is "kill right after sending COMPACT"
         # make this all but certain; a run without one tested too little.
         self.assertGreater(res.kills_during_compact, 0, report)
-        # Kills that left a snapshot writer running, each restarted at once
-        # (the run fails if a restart refuses the data directory).
-        self.assertGreater(res.kills_with_writer, 0, report)
+        # Kills inside a compaction (its temp file left), each restarted at
+        # once (the run fails if a restart does not start), and some of
+        # them during the walk of the table (the temp file still empty).
+        # With the snapshot's sync slowed, a compaction runs most of the
+        # time: about 85 of 100 kills land inside one, 15-25 in the walk.
+        self.assertGreater(res.kills_mid_compaction, 0, report)
+        self.assertGreater(res.kills_mid_walk, 0, report)
         self.assertGreater(res.acked, 0, report)
         # The CAS writers contended (CONFLICTs retried) and committed, and
         # every restart's histories were checked.

@@ -34,27 +34,48 @@
  *
  * close is counted too but never failed. Calls the daemon makes outside its
  * I/O table (fstat, mmap, flock, mkdir, sockets) are neither counted nor
- * failed. Counters live in a shared mapping, so a forked child's calls count
- * in the same sequence as its parent's and the fault still fires only once
- * in the whole process tree.
+ * failed. Every thread's calls count in one sequence: the loop's, the
+ * syncer's and the compactor's helper thread's (which writes and syncs the
+ * compaction's snapshot and copies its tail).
  *
  * Slowness, in either mode or alone:
  *
  *   SS_FAULT_SYNC_DELAY_US=n  every fdatasync sleeps n microseconds first,
  *       a disk that is slow to sync (the daemon then moves its syncs off
  *       the loop; STATS fsyncs_background counts them).
- *   SS_FAULT_SNAPSHOT_DELAY_US=n  the forked snapshot writer's fdatasync of
- *       the compaction's temp file (statestored.log.tmp) sleeps n
- *       microseconds first: a snapshot that takes long, as one of millions
- *       of entries does, so that a test can act while the writer runs (kill
- *       its parent, say).
+ *   SS_FAULT_SNAPSHOT_DELAY_US=n  the snapshot's fdatasync - the first
+ *       fdatasync of the compaction's temp file (statestored.log.tmp) after
+ *       an open that creates it, made on the compactor's helper thread once
+ *       the walk's bytes are written - sleeps n microseconds first: a
+ *       compaction that takes long, as one of millions of entries does, so
+ *       that a test can act while it runs (kill the daemon, say). The loop
+ *       goes on serving meanwhile, and what it commits is the tail.
  *   SS_FAULT_SNAPSHOT_GATE=path  that same fdatasync waits until path
- *       exists, having first created path.waiting: a test knows the writer
- *       has written its snapshot and waits, commits what it wants into the
- *       compaction's tail, then opens the gate. The call is counted before
- *       it waits.
- * Both apply in the snapshot writer only, not to the daemon's own syncs of
- * the temp file (catch-up rounds, the finish).
+ *       exists, having first created path.waiting: a test knows the whole
+ *       snapshot is in the temp file and the compaction waits, commits what
+ *       it wants into the tail, then opens the gate (or kills the daemon).
+ *       The call is counted before it waits; a counting-mode fault that
+ *       fires on it fails it at once, without the wait.
+ * Both apply to that first sync only. The later syncs of the same file -
+ * the catch-up rounds', on the helper thread, and the finish's, on the loop
+ * - copy a small tail: slowing them would stall the loop in the finish and
+ * make every round as slow as a whole snapshot, which no disk does.
+ *
+ *   SS_FAULT_SNAPSHOT_WRITE_GATE=path  the first pwrite to the temp file
+ *       after an open that creates it - the walk's first chunk of snapshot
+ *       bytes, on the helper thread - waits the same way. The walk goes on
+ *       until SS_COMPACT_CHUNK + SS_COMPACT_AHEAD more bytes are ready, then
+ *       waits for that write (compactor.c): with a table whose snapshot is
+ *       well over twice that, the walk is held in its middle, its temp file
+ *       still empty, for as long as the test likes - to change the table
+ *       under it (grow it past a resize, say), or to kill the daemon.
+ *
+ * An open that creates the temp file (each compaction's, or
+ * ss_snapshot_write's when a start upgrades the log) arms all three again.
+ * A gate holds one of the daemon's own threads, and the daemon ends a
+ * compaction's job before it exits (SIGTERM, a failed fdatasync of the
+ * log, ...: ss_compactor_cancel), as it would wait for a slow disk: a test
+ * that leaves a gate shut must open it before it expects an exit.
  *
  * Observation, in either mode (both optional):
  *
@@ -83,7 +104,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "server/daemon.h"
@@ -96,20 +116,24 @@ static const char *const op_names[OP_N] = {"open",      "pwrite", "fdatasync", "
 
 #define ERR_SHORT (-1) /* counting mode's short write */
 
-/* Shared between a process and the children it forks. */
 #define FAULTS_MAX 4
 
+/* What the daemon's threads share. */
 struct shared {
 	/* Held across a count and the rewrite of the counts file, by every
-	 * thread of the daemon and its snapshot writer: without it, two
-	 * threads counting at once (a sync on the syncer thread, a close on
-	 * the compactor's) could rename their files in the other order, and
-	 * the file would miss the newer count - a test reading it after a
-	 * reply would then place that call in the wrong step. */
+	 * thread of the daemon: without it, two threads counting at once (a
+	 * sync on the syncer thread, a close on the compactor's) could rename
+	 * their files in the other order, and the file would miss the newer
+	 * count - a test reading it after a reply would then place that call
+	 * in the wrong step. */
 	pthread_mutex_t mu;
 	unsigned long calls[OP_N];
 	unsigned long seq;
 	int fired[FAULTS_MAX];
+	/* The temp file created last has had its first fdatasync (the
+	 * snapshot's): the delay and the gate are spent; its first pwrite:
+	 * the write gate is spent. */
+	int snapshot_synced, snapshot_written;
 };
 
 /* One counting-mode fault. */
@@ -129,7 +153,7 @@ struct fault {
 	long sync_delay_us; /* SS_FAULT_SYNC_DELAY_US */
 	long snapshot_delay_us; /* SS_FAULT_SNAPSHOT_DELAY_US */
 	const char *snapshot_gate; /* SS_FAULT_SNAPSHOT_GATE */
-	pid_t daemon_pid; /* the snapshot writer is any other process */
+	const char *write_gate;    /* SS_FAULT_SNAPSHOT_WRITE_GATE */
 	/* Counting mode. */
 	struct nth_fault nf[FAULTS_MAX];
 	int nfaults;
@@ -185,7 +209,7 @@ static void write_counts(const struct fault *f)
 }
 
 /* Appends "<seq> <op> <n> <fmt...>[ FAULT <err>]\n" to the trace in one
- * write (O_APPEND), so lines from a parent and a child never interleave. */
+ * write (O_APPEND), so lines from two threads never interleave. */
 static void trace(const struct fault *f, unsigned long seq, enum op op, unsigned long n, int fail,
 		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 static void trace(const struct fault *f, unsigned long seq, enum op op, unsigned long n, int fail,
@@ -228,19 +252,11 @@ static const char *fd_name(int fd, char *buf, size_t size)
 /* Counts one call of op. Returns 1 if a counting-mode fault fires on it
  * (the caller then fails it with f->err, set here), 0 otherwise; *seq and
  * *n are the call's numbers for the trace. */
-/* A holder that died (kill -9 mid-count) leaves the counts consistent
- * enough: its count was made, at worst its file not rewritten. */
-static void lock_shared(struct shared *sh)
-{
-	if (pthread_mutex_lock(&sh->mu) == EOWNERDEAD)
-		pthread_mutex_consistent(&sh->mu);
-}
-
 static int count_call(struct fault *f, enum op op, unsigned long *seq, unsigned long *n)
 {
 	int fire = 0;
 
-	lock_shared(f->sh);
+	pthread_mutex_lock(&f->sh->mu);
 	*seq = __atomic_add_fetch(&f->sh->seq, 1, __ATOMIC_SEQ_CST);
 	*n = __atomic_add_fetch(&f->sh->calls[op], 1, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < f->nfaults && !fire; i++) {
@@ -261,6 +277,45 @@ static int fail_with(int err)
 	return -1;
 }
 
+static void sleep_us(long us)
+{
+	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Creates gate.waiting, then waits until gate exists (polling: the test's
+ * side of it is a file it creates). */
+static void wait_for_gate(const char *gate)
+{
+	char waiting[PATH_MAX];
+
+	snprintf(waiting, sizeof(waiting), "%s.waiting", gate);
+	int fd = open(waiting, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	while (access(gate, F_OK) < 0)
+		sleep_us(1000);
+}
+
+/* Whether path names the compaction's temp file. */
+static int is_tmp_path(const char *path)
+{
+	size_t n = strlen(path), k = strlen(SS_LOG_TMP_FILE);
+
+	return n >= k && strcmp(path + n - k, SS_LOG_TMP_FILE) == 0 &&
+	       (n == k || path[n - k - 1] == '/');
+}
+
+/* Whether fd is the compaction's temp file. */
+static int is_tmp_fd(int fd)
+{
+	char name[PATH_MAX];
+
+	return is_tmp_path(fd_name(fd, name, sizeof(name)));
+}
+
 static int f_open(void *ctx, const char *path, int flags, mode_t mode)
 {
 	struct fault *f = ctx;
@@ -271,7 +326,12 @@ static int f_open(void *ctx, const char *path, int flags, mode_t mode)
 	      flags & O_TRUNC ? " O_TRUNC" : "", flags & O_DIRECTORY ? " O_DIRECTORY" : "");
 	if (fire)
 		return fail_with(f->err);
-	return ss_io_posix.open(ss_io_posix.ctx, path, flags, mode);
+	int fd = ss_io_posix.open(ss_io_posix.ctx, path, flags, mode);
+	if (fd >= 0 && (flags & O_CREAT) && is_tmp_path(path)) { /* a new snapshot */
+		__atomic_store_n(&f->sh->snapshot_synced, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&f->sh->snapshot_written, 0, __ATOMIC_SEQ_CST);
+	}
+	return fd;
 }
 
 static int f_close(void *ctx, int fd)
@@ -310,6 +370,9 @@ static ssize_t f_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
 		return ss_io_posix.pwrite(ss_io_posix.ctx, fd, buf, n > 1 ? n / 2 : n, off);
 	if (fire)
 		return fail_with(f->err);
+	if (f->write_gate && is_tmp_fd(fd) &&
+	    !__atomic_exchange_n(&f->sh->snapshot_written, 1, __ATOMIC_SEQ_CST))
+		wait_for_gate(f->write_gate);
 	if (f->short_due) {
 		f->short_due = 0;
 		return fail_with(f->err);
@@ -339,38 +402,6 @@ static int count_fd_call(struct fault *f, enum op op, int fd, const char *more)
 	return fire;
 }
 
-static void sleep_us(long us)
-{
-	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* Whether fd is the compaction's temp file. */
-static int is_snapshot(int fd)
-{
-	char name[PATH_MAX];
-	const char *p = fd_name(fd, name, sizeof(name));
-	size_t n = strlen(p), k = strlen(SS_LOG_TMP_FILE);
-
-	return n >= k && strcmp(p + n - k, SS_LOG_TMP_FILE) == 0;
-}
-
-/* Creates gate.waiting, then waits until gate exists (polling: the test's
- * side of it is a file it creates). */
-static void wait_for_gate(const char *gate)
-{
-	char waiting[PATH_MAX];
-
-	snprintf(waiting, sizeof(waiting), "%s.waiting", gate);
-	int fd = open(waiting, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		close(fd);
-	while (access(gate, F_OK) < 0)
-		sleep_us(1000);
-}
-
 static int f_fdatasync(void *ctx, int fd)
 {
 	struct fault *f = ctx;
@@ -383,7 +414,8 @@ static int f_fdatasync(void *ctx, int fd)
 	}
 	if (f->sync_delay_us > 0)
 		sleep_us(f->sync_delay_us);
-	if (getpid() != f->daemon_pid && is_snapshot(fd)) {
+	if ((f->snapshot_delay_us > 0 || f->snapshot_gate) && is_tmp_fd(fd) &&
+	    !__atomic_exchange_n(&f->sh->snapshot_synced, 1, __ATOMIC_SEQ_CST)) {
 		if (f->snapshot_delay_us > 0)
 			sleep_us(f->snapshot_delay_us);
 		if (f->snapshot_gate)
@@ -518,6 +550,7 @@ static int parse_fault(const char *spec, struct fault *f)
 
 int main(int argc, char **argv)
 {
+	struct shared sh = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	struct fault f = {.kind = F_NONE, .mark = getenv("SS_FAULT_MARK"), .trace_fd = -1};
 	const char *spec = getenv("SS_FAULT");
 	const char *counts = getenv("SS_FAULT_COUNTS");
@@ -535,25 +568,14 @@ int main(int argc, char **argv)
 	f.snapshot_gate = getenv("SS_FAULT_SNAPSHOT_GATE");
 	if (f.snapshot_gate && !*f.snapshot_gate)
 		f.snapshot_gate = NULL;
-	f.daemon_pid = getpid();
+	f.write_gate = getenv("SS_FAULT_SNAPSHOT_WRITE_GATE");
+	if (f.write_gate && !*f.write_gate)
+		f.write_gate = NULL;
 	if (spec && *spec && parse_fault(spec, &f) < 0) {
 		fprintf(stderr, "statestored-faulty: bad SS_FAULT '%s'\n", spec);
 		return 2;
 	}
-	f.sh = mmap(NULL, sizeof(*f.sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (f.sh == MAP_FAILED) {
-		perror("statestored-faulty: mmap");
-		return 1;
-	}
-	memset(f.sh, 0, sizeof(*f.sh));
-	pthread_mutexattr_t ma;
-	if (pthread_mutexattr_init(&ma) != 0 ||
-	    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) != 0 ||
-	    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) != 0 ||
-	    pthread_mutex_init(&f.sh->mu, &ma) != 0) {
-		fprintf(stderr, "statestored-faulty: cannot make the shared counter lock\n");
-		return 1;
-	}
+	f.sh = &sh;
 	f.counts_path = counts && *counts ? counts : NULL;
 	if (trace_path && *trace_path) {
 		f.trace_fd = open(trace_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -576,9 +598,11 @@ int main(int argc, char **argv)
 		.unlink = f_unlink,
 	};
 	code = ss_daemon_main(argc, argv, &io);
+	pthread_mutex_lock(&sh.mu);
 	write_counts(&f);
+	pthread_mutex_unlock(&sh.mu);
 	if (f.trace_fd >= 0)
 		close(f.trace_fd);
-	munmap(f.sh, sizeof(*f.sh));
+	pthread_mutex_destroy(&sh.mu);
 	return code;
 }

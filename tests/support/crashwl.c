@@ -162,13 +162,17 @@ static void wl_compact(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_check_at(r, T0 + 100);
 }
 
-/* Background compaction, the server's way (fork, child writes the snapshot,
- * parent keeps committing to the old log, a helper thread copies that tail
- * across in rounds while the parent commits more, the finish copies the
- * rest), in one process: a batch committed before the snapshot is written,
- * one after, one during a round, one between rounds, all in the tail; a
- * second compaction whose finish copies its whole tail; then a third that
- * is aborted, with commits around it. */
+/* Background compaction, the server's way (compactor.c: a walk of the
+ * live table whose bytes go to the temp file, catch-up rounds that copy the
+ * tail - the batches logged since the walk began - while more are
+ * committed, the finish that copies the rest), in one process, on a table
+ * small enough for one step to walk: a batch committed after the begin and
+ * before the walk (so in the snapshot and in the tail), an entry expired
+ * at the walk's clock (left out), a batch after the walk, one during a
+ * round, one between rounds; a second compaction whose finish copies its
+ * whole tail; then a third that is aborted, with commits around it. The
+ * protocol's steps are what this explores; compact-walk interleaves a
+ * longer walk with commits. */
 static void wl_compact_bg(struct crashx_run *r, const struct crashx_opts *o)
 {
 	(void)o;
@@ -180,11 +184,11 @@ static void wl_compact_bg(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_set(r, "a", 2400, 0);
 	crashx_run_del(r, "c");
 	crashx_run_commit(r, T0 + 10);
-	crashx_run_compact_begin(r);
+	crashx_run_compact_begin(r, T0 + 50);
 	crashx_run_set(r, "c", 3000, 0);
 	crashx_run_set(r, "d", 800, T0 + 5000);
-	crashx_run_commit(r, T0 + 20);
-	crashx_run_compact_snapshot(r, T0 + 50);
+	crashx_run_commit(r, T0 + 55);
+	crashx_run_compact_snapshot(r);
 	crashx_run_set(r, "a", 1100, 0);
 	crashx_run_del(r, "d");
 	crashx_run_commit(r, T0 + 60);
@@ -201,21 +205,166 @@ static void wl_compact_bg(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_compact_finish(r);
 	crashx_run_set(r, "g", 900, 0);
 	crashx_run_commit(r, T0 + 66);
-	crashx_run_compact_begin(r);
-	crashx_run_compact_snapshot(r, T0 + 67);
+	crashx_run_compact_begin(r, T0 + 67);
+	crashx_run_compact_snapshot(r);
 	crashx_run_set(r, "a", 700, 0);
 	crashx_run_commit(r, T0 + 68);
 	crashx_run_compact_finish(r); /* a tail, no round: the finish copies it all */
 	crashx_run_set(r, "e", 2500, 0);
 	crashx_run_commit(r, T0 + 70);
-	crashx_run_compact_begin(r);
-	crashx_run_compact_snapshot(r, T0 + 75);
+	crashx_run_compact_begin(r, T0 + 75);
+	crashx_run_compact_snapshot(r);
 	crashx_run_set(r, "b", 900, 0);
 	crashx_run_commit(r, T0 + 80);
 	crashx_run_compact_abort(r);
 	crashx_run_set(r, "c", 1500, 0);
 	crashx_run_commit(r, T0 + 90);
 	crashx_run_check_at(r, T0 + 100);
+	if (r->tail_overlaps == 0)
+		fail_msg("compact-bg: no SET of a tail was one its snapshot held");
+}
+
+/* The state run left at its last call, everything persisted. */
+static void full_image(const struct crashx_run *run, size_t chunk, struct crashfs_image *img)
+{
+	struct crashfs_point pt;
+	unsigned char *on;
+
+	crashfs_point_init(&pt, &run->fs, crashfs_nops(&run->fs), chunk);
+	on = malloc(pt.nunits ? pt.nunits : 1);
+	if (!on)
+		fail_msg("out of memory");
+	memset(on, 1, pt.nunits);
+	crashfs_image_build(img, &pt, on);
+	free(on);
+	crashfs_point_free(&pt);
+}
+
+#define WALK_NAMES 300
+
+static void walk_name(char name[8], int i)
+{
+	snprintf(name, 8, "w%03d", i);
+}
+
+/* Finds two base names (w003..) the walk has written, and two it has not
+ * reached yet; the ones with histories (w003..w019) first. */
+static void walk_pick(const struct crashx_run *r, char passed[2][8], char ahead[2][8])
+{
+	int np = 0, na = 0;
+	char name[8];
+
+	for (int i = 3; i < 140 && (np < 2 || na < 2); i++) {
+		walk_name(name, i);
+		if (crashx_run_compact_walked(r, name)) {
+			if (np < 2)
+				memcpy(passed[np++], name, 8);
+		} else if (na < 2) {
+			memcpy(ahead[na++], name, 8);
+		}
+	}
+	if (np < 2 || na < 2)
+		fail_msg("compact-walk: after the walk's first step, %d names written and %d not "
+			 "yet; it needs two of each",
+			 np, na);
+}
+
+/* A background compaction whose walk takes several steps, interleaved
+ * with commits (history depth 3). Its first life makes WALK_NAMES names -
+ * w000..w019 with two earlier versions each, w140..w144 deleted - and
+ * compacts, so that the table has more cursor positions than one step
+ * walks. Then: commits after the begin, before the first step; after the
+ * first step, overwrites of names the walk has passed and of names it has
+ * not reached yet, DELs of both, the re-creation of a name the first life
+ * deleted and of one deleted since the walk began, a new name with a TTL;
+ * more between the remaining steps; after the walk, during a round, and
+ * before the finish; then commits to the new log. The snapshot is fuzzy,
+ * so the compacted log's tail both repeats versions the snapshot holds
+ * and changes names the snapshot holds older versions of: the run fails
+ * unless both happened. */
+static void wl_compact_walk(struct crashx_run *r, const struct crashx_opts *o)
+{
+	char wname[sizeof(r->workload)], name[8], passed[2][8], ahead[2][8];
+	size_t prealloc = r->prealloc;
+	struct crashx_run first;
+	struct crashfs_image img;
+	int more;
+
+	memcpy(wname, r->workload, sizeof(wname));
+	crashx_run_init(&first, wname, prealloc, NULL);
+	first.history = 3;
+	crashx_run_open(&first, T0);
+	for (int b = 0; b < 3; b++) {
+		for (int i = 0; i < WALK_NAMES / 3; i++) {
+			walk_name(name, b * (WALK_NAMES / 3) + i);
+			crashx_run_set(&first, name, 30, 0);
+		}
+		crashx_run_commit(&first, T0 + b);
+	}
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < 20; i++) {
+			walk_name(name, i);
+			crashx_run_set(&first, name, 30, 0);
+		}
+		crashx_run_commit(&first, T0 + 3 + k);
+	}
+	for (int i = 140; i < 145; i++) {
+		walk_name(name, i);
+		crashx_run_del(&first, name);
+	}
+	crashx_run_commit(&first, T0 + 5);
+	crashx_run_compact(&first, T0 + 6);
+	full_image(&first, o->chunk, &img);
+	crashx_run_close(&first);
+	crashx_run_free(&first);
+
+	crashx_run_free(r);
+	crashx_run_init(r, wname, prealloc, &img);
+	crashfs_image_free(&img);
+	r->history = 3;
+	crashx_run_open(r, T0 + 10);
+	crashx_run_compact_begin(r, T0 + 11);
+	crashx_run_set(r, "w001", 40, 0);
+	crashx_run_del(r, "w002");
+	crashx_run_commit(r, T0 + 12);
+	if (!crashx_run_compact_step(r, 1))
+		fail_msg("compact-walk: the walk took one step");
+	walk_pick(r, passed, ahead);
+	crashx_run_set(r, passed[0], 40, 0);
+	crashx_run_set(r, ahead[0], 40, 0);
+	crashx_run_del(r, passed[1]);
+	crashx_run_del(r, ahead[1]);
+	crashx_run_set(r, "w140", 40, 0);
+	crashx_run_set(r, "new", 40, T0 + 5000);
+	crashx_run_commit(r, T0 + 13);
+	crashx_run_set(r, ahead[1], 50, 0);
+	crashx_run_set(r, passed[0], 50, 0);
+	crashx_run_commit(r, T0 + 14);
+	more = crashx_run_compact_step(r, 1);
+	for (int i = 0; more; i++) {
+		crashx_run_set(r, i % 2 ? passed[0] : ahead[0], 60, 0);
+		crashx_run_commit(r, T0 + 15);
+		more = crashx_run_compact_step(r, 1);
+	}
+	crashx_run_compact_snapshot(r);
+	crashx_run_set(r, ahead[0], 70, 0);
+	crashx_run_del(r, "w141");
+	crashx_run_commit(r, T0 + 16);
+	crashx_run_compact_round_start(r);
+	crashx_run_set(r, passed[1], 70, 0);
+	crashx_run_commit(r, T0 + 17);
+	crashx_run_compact_round_end(r);
+	crashx_run_set(r, "w001", 70, 0);
+	crashx_run_commit(r, T0 + 18);
+	crashx_run_compact_finish(r);
+	crashx_run_set(r, passed[0], 80, 0);
+	crashx_run_set(r, "w142", 80, 0);
+	crashx_run_commit(r, T0 + 19);
+	crashx_run_check_at(r, T0 + 100);
+	if (r->tail_overlaps == 0 || r->tail_newer == 0)
+		fail_msg("compact-walk: the tail repeated %zu SETs the snapshot held and changed "
+			 "%zu names it held older versions of; both must happen",
+			 r->tail_overlaps, r->tail_newer);
 }
 
 /* Builds a torn state of run at its last call: the last batch's write
@@ -472,10 +621,11 @@ static void wl_rollback(struct crashx_run *r, const struct crashx_opts *o)
 /* Histories in compaction snapshots (history depth 3): names with more
  * versions than the depth (so eviction), a DEL that drops a history and a
  * re-creation after it; a background compaction whose snapshot carries the
- * histories while CAS, a rollback and a multi-commit go to its tail, one
- * during a catch-up round; then the name holding the highest revision is
- * deleted and a synchronous compaction drops it, so only the snapshot's
- * REVISION record keeps the counter; one more commit on top. */
+ * histories while CAS, a rollback and a multi-commit go to its tail (the
+ * CAS committed after the begin and before the walk, so in the snapshot
+ * too), one during a catch-up round; then the name holding the highest
+ * revision is deleted and a synchronous compaction drops it, so only the
+ * snapshot's REVISION record keeps the counter; one more commit on top. */
 static void wl_history_compact(struct crashx_run *r, const struct crashx_opts *o)
 {
 	uint64_t b1;
@@ -499,10 +649,10 @@ static void wl_history_compact(struct crashx_run *r, const struct crashx_opts *o
 	crashx_run_commit(r, T0 + 5);
 	crashx_run_set(r, "c", 800, 0);
 	crashx_run_commit(r, T0 + 6);
-	crashx_run_compact_begin(r);
+	crashx_run_compact_begin(r, T0 + 6);
 	(void)crashx_run_cas(r, "a", crashx_run_rev(r, "a"), 1500);
 	crashx_run_commit(r, T0 + 7);
-	crashx_run_compact_snapshot(r, T0 + 8);
+	crashx_run_compact_snapshot(r);
 	(void)crashx_run_rollback(r, "b", b1);
 	crashx_run_commit(r, T0 + 9);
 	crashx_run_compact_round_start(r);
@@ -524,6 +674,10 @@ static void wl_history_compact(struct crashx_run *r, const struct crashx_opts *o
 	crashx_run_set(r, "c", 900, 0);
 	crashx_run_commit(r, T0 + 15);
 	crashx_run_check_at(r, T0 + 20);
+	/* The CAS committed before the walk is in both: replay must take it
+	 * once, or a's history shows it twice. */
+	if (r->tail_overlaps == 0)
+		fail_msg("history-compact: no SET of the tail was one its snapshot held");
 }
 
 const struct crashx_workload crashx_workloads[] = {
@@ -537,6 +691,8 @@ const struct crashx_workload crashx_workloads[] = {
 	{"compact", "ss_store_compact between batches", wl_compact},
 	{"compact-bg", "ss_store_compact_begin/_round/_finish with commits meanwhile; an abort",
 	 wl_compact_bg},
+	{"compact-walk", "a walk of several steps over the live table, commits between them",
+	 wl_compact_walk},
 	{"torn-append", "a torn tail cut at open, then more appends", wl_torn_append},
 	{"multi", "multi-commits alone, between SETs, two in a batch, spanning pages",
 	 wl_multi},

@@ -22,16 +22,19 @@
 #include "crashx.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "sstest.h"
+#include "statestored/record.h"
 #include "statestored/snapshot.h"
 #include "statestored/table.h"
 
@@ -142,11 +145,15 @@ void crashx_run_init(struct crashx_run *r, const char *workload, size_t prealloc
 		crashfs_image_write(initial, r->dir);
 	crashfs_init(&r->fs, r->dir);
 	ss_batch_init(&r->b);
+	r->walk_fd = -1;
 }
 
 void crashx_run_free(struct crashx_run *r)
 {
-	ss_table_free(r->snap);
+	if (r->walk_fd >= 0)
+		(void)close(r->walk_fd); /* a run that stopped short */
+	ss_snapshot_free(&r->walk);
+	ss_snapshot_out_free(&r->walk_out);
 	ss_store_close(r->s);
 	ss_batch_free(&r->b);
 	crashfs_free(&r->fs);
@@ -451,52 +458,72 @@ void crashx_run_compact(struct crashx_run *r, int64_t now_ms)
 	r->clock = now_ms;
 }
 
-/* Copies entry e of t, with its history, into snap. */
-static void copy_entry(struct ss_table *snap, const struct ss_table *t, const struct ss_entry *e)
-{
-	size_t max = (size_t)ss_table_history_depth(t) + 1;
-	struct ss_version *v = xrealloc(NULL, max * sizeof(*v));
-	size_t n = ss_table_history(t, e->name, e->nlen, 0, v, max);
-
-	for (size_t i = n; i-- > 1;) {
-		if (ss_table_set(snap, e->name, e->nlen, v[i].value, v[i].vlen, 0, v[i].rev,
-				 v[i].commit_ms, 0) < 0)
-			fail_msg("crashx: out of memory");
-	}
-	if (ss_table_set(snap, e->name, e->nlen, e->value, e->vlen, e->expire_ms, e->rev,
-			 e->commit_ms, 0) < 0)
-		fail_msg("crashx: out of memory");
-	free(v);
-}
-
-void crashx_run_compact_begin(struct crashx_run *r)
+void crashx_run_compact_begin(struct crashx_run *r, int64_t now_ms)
 {
 	struct ss_error err = {0};
-	const struct ss_table *t = ss_store_table(r->s);
-	struct ss_entry e;
-	size_t cursor = 0;
 
 	if (ss_store_compact_begin(r->s, 0, &r->tmp_path, &err) < 0)
 		fail_msg("%s: ss_store_compact_begin: %s", r->workload, err.msg);
-	/* What fork would give the child: the table as it is now, histories
-	 * and revision included. Each entry's versions are set oldest first
-	 * at time 0, when every entry is live, so each pushes the one before
-	 * into the history as the original sets did. */
-	r->snap = ss_table_new(ss_table_history_depth(t));
-	if (!r->snap)
-		fail_msg("crashx: out of memory");
-	while (ss_table_next(t, &cursor, &e))
-		copy_entry(r->snap, t, &e);
-	ss_table_note_revision(r->snap, ss_table_revision(t));
+	r->walk_fd = ss_io_open(&r->fs.io, r->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+				0644);
+	if (r->walk_fd < 0)
+		fail_msg("%s: cannot create %s: %s", r->workload, r->tmp_path, strerror(errno));
+	if (ss_snapshot_init(&r->walk, ss_store_table(r->s), now_ms, 0, &err) < 0)
+		fail_msg("%s: ss_snapshot_init: %s", r->workload, err.msg);
+	r->walk_len = 0;
+	r->clock = now_ms > r->clock ? now_ms : r->clock;
 }
 
-void crashx_run_compact_snapshot(struct crashx_run *r, int64_t now_ms)
+int crashx_run_compact_step(struct crashx_run *r, size_t buckets)
 {
 	struct ss_error err = {0};
+	int more;
 
-	if (ss_snapshot_write(r->snap, now_ms, r->tmp_path, &r->fs.io, &err) < 0)
-		fail_msg("%s: ss_snapshot_write: %s", r->workload, err.msg);
-	r->clock = now_ms > r->clock ? now_ms : r->clock;
+	if (r->walk_fd < 0)
+		fail_msg("crashx: a walk step with no walk on");
+	more = ss_snapshot_step(&r->walk, buckets, &err);
+	if (more < 0)
+		fail_msg("%s: ss_snapshot_step: %s", r->workload, err.msg);
+	/* What the step produced goes to the temp file now, as compactor.c
+	 * hands its chunks to the thread (here the chunks are smaller). */
+	r->walk_out.len = 0;
+	ss_snapshot_take(&r->walk, &r->walk_out);
+	if (r->walk_out.len > 0 &&
+	    ss_io_pwrite_all(&r->fs.io, r->walk_fd, r->walk_out.p, r->walk_out.len,
+			     (off_t)r->walk_len) < 0)
+		fail_msg("%s: writing the snapshot: %s", r->workload, strerror(errno));
+	r->walk_len += r->walk_out.len;
+	return more;
+}
+
+int crashx_run_compact_walked(const struct crashx_run *r, const char *name)
+{
+	const struct ss_batch *g = &r->walk.group;
+	size_t nlen = strlen(name);
+
+	if (r->walk_fd < 0)
+		fail_msg("crashx: walked() with no walk on");
+	if (r->walk_len > sizeof(SS_LOG_HEADER) - 1)
+		fail_msg("crashx: walked() reads the walk's open group, and one was sealed");
+	for (size_t i = 0; i < g->nops; i++) {
+		const struct ss_op *op = &g->ops[i];
+
+		if (op->type == SS_REC_SET && op->nlen == nlen &&
+		    memcmp(g->buf + op->name_off, name, nlen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+void crashx_run_compact_snapshot(struct crashx_run *r)
+{
+	while (crashx_run_compact_step(r, 64))
+		;
+	if (ss_io_fdatasync(&r->fs.io, r->walk_fd) < 0 ||
+	    r->fs.io.close(r->fs.io.ctx, r->walk_fd) < 0)
+		fail_msg("%s: syncing the snapshot: %s", r->workload, strerror(errno));
+	r->walk_fd = -1;
+	ss_snapshot_free(&r->walk);
 }
 
 void crashx_run_compact_round_start(struct crashx_run *r)
@@ -518,25 +545,73 @@ void crashx_run_compact_round_end(struct crashx_run *r)
 		fail_msg("%s: ss_store_compact_round_end: %s", r->workload, err.msg);
 }
 
+/* Counts, in the compacted log just made the log (the snapshot is its
+ * first walk_len bytes), the tail's SETs of a revision the snapshot
+ * already holds of that name or older, and the tail's changes to names
+ * the snapshot holds an older version of. */
+static void count_overlaps(struct crashx_run *r)
+{
+	char *path = sstest_path(r->dir, SS_LOG_FILE);
+	size_t len, pos = sizeof(SS_LOG_HEADER) - 1, used;
+	char *buf = sstest_read_file(path, &len);
+	uint64_t *held = xrealloc(NULL, r->m.nnames * sizeof(*held));
+	struct ss_record g, rec;
+
+	if (!buf)
+		fail_msg("crashx: cannot read %s", path);
+	memset(held, 0, r->m.nnames * sizeof(*held));
+	while (pos < len) {
+		if (ss_record_decode(buf + pos, len - pos, &g, &used) != SS_DEC_OK ||
+		    g.type != SS_REC_GROUP)
+			fail_msg("crashx: %s: no group at byte %zu", path, pos);
+		pos += used;
+		for (uint32_t k = 0; k < g.count; k++, pos += used) {
+			long n;
+
+			if (ss_record_decode(buf + pos, len - pos, &rec, &used) != SS_DEC_OK)
+				fail_msg("crashx: %s: a bad record at byte %zu", path, pos);
+			if (rec.type == SS_REC_REV)
+				continue;
+			n = model_find(&r->m, rec.name, rec.nlen);
+			if (n < 0)
+				fail_msg("crashx: %s holds a name the model lacks", path);
+			if (pos < r->walk_len)
+				held[n] = rec.rev > held[n] ? rec.rev : held[n];
+			else if (rec.type == SS_REC_SET && rec.rev <= held[n])
+				r->tail_overlaps++;
+			else if (held[n] != 0)
+				r->tail_newer++;
+		}
+	}
+	free(held);
+	free(buf);
+	free(path);
+}
+
 static void compact_end(struct crashx_run *r)
 {
-	ss_table_free(r->snap);
-	r->snap = NULL;
+	if (r->walk_fd >= 0 && r->fs.io.close(r->fs.io.ctx, r->walk_fd) < 0)
+		fail_msg("%s: closing the snapshot: %s", r->workload, strerror(errno));
+	r->walk_fd = -1;
+	ss_snapshot_free(&r->walk);
 }
 
 void crashx_run_compact_finish(struct crashx_run *r)
 {
 	struct ss_error err = {0};
 
+	if (r->walk_fd >= 0)
+		fail_msg("crashx: a finish before the walk's end");
 	if (ss_store_compact_finish(r->s, &err) < 0)
 		fail_msg("%s: ss_store_compact_finish: %s", r->workload, err.msg);
+	count_overlaps(r);
 	compact_end(r);
 }
 
 void crashx_run_compact_abort(struct crashx_run *r)
 {
-	ss_store_compact_abort(r->s);
 	compact_end(r);
+	ss_store_compact_abort(r->s);
 }
 
 void crashx_run_check_at(struct crashx_run *r, int64_t now_ms)

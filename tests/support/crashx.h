@@ -30,8 +30,10 @@
  *       even once the names that took it are deleted and compacted away.
  *
  * The engine is driven directly: ss_batch_add, ss_store_write,
- * ss_store_sync, ss_store_apply, ss_store_compact. Values are unique per
- * write, so a value found names the write it came from.
+ * ss_store_sync, ss_store_apply, ss_store_compact, and a background
+ * compaction's steps (ss_store_compact_begin, ss_snapshot_step over the
+ * live table, the rounds, the finish). Values are unique per write, so a
+ * value found names the write it came from.
  */
 #ifndef STATESTORED_CRASHX_H
 #define STATESTORED_CRASHX_H
@@ -42,6 +44,7 @@
 
 #include "crashfs.h"
 #include "statestored/batch.h"
+#include "statestored/snapshot.h"
 #include "statestored/store.h"
 
 /* One mutation written, in log order. */
@@ -115,9 +118,18 @@ struct crashx_run {
 			  * through the io, ss_store_sync_end (as the server's
 			  * syncer thread does), not ss_store_sync */
 	/* A background compaction in progress (crashx_run_compact_begin). */
-	struct ss_table *snap; /* the forked child's copy of the table */
+	struct ss_snapshot walk;   /* the walk over the live table */
+	struct ss_snapshot_out walk_out;
+	int walk_fd;               /* the temp file while the walk writes it, else -1 */
+	uint64_t walk_len;         /* the snapshot bytes written to it */
 	const char *tmp_path;
 	struct ss_compact_job job; /* a catch-up round between start and end */
+	/* Over the run's finished compactions: SETs of their tails that
+	 * replay skipped because the snapshot already held that revision of
+	 * the name, or a newer one (the walk took the name after the change),
+	 * and changes of their tails to names the snapshot held older
+	 * versions of (the walk had passed them). */
+	size_t tail_overlaps, tail_newer;
 	char *violation; /* one the workload found itself, as crashx_check says
 			  * it, with where in describing the state; or NULL */
 	char *where;
@@ -160,17 +172,28 @@ void crashx_run_commit(struct crashx_run *r, int64_t now_ms);
 void crashx_run_write_only(struct crashx_run *r);
 /* ss_store_compact at now_ms (must succeed). */
 void crashx_run_compact(struct crashx_run *r, int64_t now_ms);
-/* Background compaction as the server runs it with a forked child and a
- * helper thread, here in one process: begin calls ss_store_compact_begin
- * and copies the table, as fork would; snapshot writes that copy with
- * ss_snapshot_write through the recording io, as the child would, whenever
- * the workload calls it; commits made meanwhile go to the old log (the
- * tail); round_start prepares a catch-up round (ss_store_compact_round,
- * which must have work) and round_end runs its job and takes its result -
- * commits between the two are those made while the thread copied; finish
- * calls ss_store_compact_finish, abort ss_store_compact_abort. */
-void crashx_run_compact_begin(struct crashx_run *r);
-void crashx_run_compact_snapshot(struct crashx_run *r, int64_t now_ms);
+/* Background compaction as the server runs it (compactor.c), in one
+ * thread: begin calls ss_store_compact_begin, creates the temp file through
+ * the recording io and starts a walk of the live table at now_ms
+ * (ss_snapshot_init); step walks at most `buckets` cursor positions
+ * (ss_snapshot_step) and writes what that produced to the temp file at
+ * once, returning 1 while there is more to walk, 0 once the walk is over;
+ * snapshot walks the rest, fdatasyncs and closes the temp file, as the
+ * helper thread's last write does. Commits made between any of these go
+ * to the old log (the tail), and the walk may find them applied: the
+ * snapshot is fuzzy, and replay of the compacted log must make it exact.
+ * walked says whether the walk has written name yet (the walks of the
+ * workloads fill one group; walked fails if one was sealed). round_start
+ * prepares a catch-up round (ss_store_compact_round, which must have work)
+ * and round_end runs its job and takes its result - commits between the
+ * two are those made while the thread copied; finish calls
+ * ss_store_compact_finish and counts the tail's overlaps with the snapshot
+ * (tail_overlaps, tail_newer); abort ends the walk if it is on and calls
+ * ss_store_compact_abort. */
+void crashx_run_compact_begin(struct crashx_run *r, int64_t now_ms);
+int crashx_run_compact_step(struct crashx_run *r, size_t buckets);
+int crashx_run_compact_walked(const struct crashx_run *r, const char *name);
+void crashx_run_compact_snapshot(struct crashx_run *r);
 void crashx_run_compact_round_start(struct crashx_run *r);
 void crashx_run_compact_round_end(struct crashx_run *r);
 void crashx_run_compact_finish(struct crashx_run *r);

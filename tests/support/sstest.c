@@ -541,6 +541,64 @@ char *sstest_dump_full(struct ss_table *t, int64_t now_ms)
 	return out;
 }
 
+void sstest_walk_begin(struct sstest_walk *w, struct ss_store *s, size_t unapplied,
+		       int64_t now_ms, const struct ss_io *io)
+{
+	struct ss_error err = {0};
+	const char *tmp;
+
+	memset(w, 0, sizeof(*w));
+	w->io = io ? io : &ss_io_posix;
+	if (ss_store_compact_begin(s, unapplied, &tmp, &err) < 0)
+		fail_msg("ss_store_compact_begin: %s", err.msg);
+	w->fd = ss_io_open(w->io, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w->fd < 0)
+		fail_msg("cannot create %s: %s", tmp, strerror(errno));
+	if (ss_snapshot_init(&w->snap, ss_store_table(s), now_ms, 0, &err) < 0)
+		fail_msg("ss_snapshot_init: %s", err.msg);
+}
+
+/* Writes what the walk has produced since the last call. */
+static void walk_write(struct sstest_walk *w)
+{
+	w->out.len = 0;
+	ss_snapshot_take(&w->snap, &w->out);
+	if (w->out.len == 0)
+		return;
+	if (ss_io_pwrite_all(w->io, w->fd, w->out.p, w->out.len, (off_t)w->len) < 0)
+		fail_msg("writing the snapshot: %s", strerror(errno));
+	w->len += w->out.len;
+}
+
+int sstest_walk_step(struct sstest_walk *w, size_t buckets)
+{
+	struct ss_error err = {0};
+	int more;
+
+	w->steps_resizing += (unsigned)ss_table_resizing(w->snap.t);
+	w->steps++;
+	more = ss_snapshot_step(&w->snap, buckets, &err);
+	if (more < 0)
+		fail_msg("ss_snapshot_step: %s", err.msg);
+	walk_write(w);
+	return more;
+}
+
+uint64_t sstest_walk_end(struct sstest_walk *w)
+{
+	uint64_t len;
+
+	while (sstest_walk_step(w, 64))
+		;
+	if (ss_io_fdatasync(w->io, w->fd) < 0 || w->io->close(w->io->ctx, w->fd) < 0)
+		fail_msg("syncing the snapshot: %s", strerror(errno));
+	len = w->len;
+	ss_snapshot_free(&w->snap);
+	ss_snapshot_out_free(&w->out);
+	memset(w, 0, sizeof(*w));
+	return len;
+}
+
 void sstest_log_raw(struct sstest_log *l, const void *p, size_t n)
 {
 	while (l->cap - l->len < n) {

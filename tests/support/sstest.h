@@ -13,6 +13,7 @@
 
 #include "statestored/batch.h"
 #include "statestored/io.h"
+#include "statestored/snapshot.h"
 #include "statestored/store.h"
 
 /* A new empty directory under $TMPDIR (or /tmp), malloc'd: free it after
@@ -112,6 +113,33 @@ char *sstest_dump(struct ss_table *t, int64_t now_ms);
  * newest first (names and values with bytes outside 0x21..0x7e and
  * backslashes as \xhh). */
 char *sstest_dump_full(struct ss_table *t, int64_t now_ms);
+
+/* A compaction's snapshot walked as the server walks it (compactor.c), in
+ * this thread: ss_store_compact_begin, the temp file created, ss_snapshot_init
+ * over the store's live table; then steps, between which the caller commits
+ * as it likes (the table changes under the walk); each step's bytes are
+ * written to the temp file at once. The end fdatasyncs and closes the file:
+ * the catch-up rounds and the finish (store.h) take it from there. Every
+ * call must succeed. */
+struct sstest_walk {
+	struct ss_snapshot snap;
+	struct ss_snapshot_out out;
+	const struct ss_io *io;
+	int fd;
+	uint64_t len;            /* bytes written to the temp file */
+	unsigned steps;          /* steps taken */
+	unsigned steps_resizing; /* ... that began while the table was resizing */
+};
+/* unapplied as for ss_store_compact_begin; io NULL: ss_io_posix. */
+void sstest_walk_begin(struct sstest_walk *w, struct ss_store *s, size_t unapplied,
+		       int64_t now_ms, const struct ss_io *io);
+/* One step of at most `buckets` cursor positions. Returns 1 while there
+ * is more to walk, 0 once the walk is over (its last group written). */
+int sstest_walk_step(struct sstest_walk *w, size_t buckets);
+/* Walks what is left, fdatasyncs and closes the temp file, frees the
+ * walk. Returns the snapshot's length in bytes: where the tail will start
+ * in the compacted log. */
+uint64_t sstest_walk_end(struct sstest_walk *w);
 
 /* Hand-made logs. A builder starts with the header; each line added is
  * encoded with the real codec and its start offset recorded in off[]: off[i]

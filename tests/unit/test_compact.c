@@ -2,11 +2,13 @@
  * test_compact.c - compaction rewrites the log as the live state: the same
  * state before and after and across a reopen, expired entries gone, written
  * as groups, and at every failure or crash point either the old log or the
- * new one, complete. The non-blocking form - a forked child writes the
- * snapshot while the parent commits to the old log, then catch-up rounds
- * copy that tail across - ends with everything in the new log, or, on
- * abort or failure, in the old. Revisions, commit times, histories and
- * the store's revision survive it exactly; the revision never goes down.
+ * new one, complete. The non-blocking form - the snapshot walked in steps
+ * over the live table while the store commits to the old log, then
+ * catch-up rounds copy that tail across - ends with everything in the new
+ * log, or, on abort or failure, in the old. Revisions, commit times,
+ * histories and the store's revision survive it exactly; the revision
+ * never goes down. (That a walk the table changes under replays exactly
+ * however the commits fall between its steps: test_snapshot.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,8 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "statestored/snapshot.h"
 #include "sstest.h"
@@ -353,10 +353,15 @@ static void test_failure_midway_through_a_large_snapshot(void **state)
 		snprintf(name, sizeof(name), "big-%d", i);
 		assert_int_equal(sstest_set(s, name, value, 0, NOW, NULL), 0);
 	}
-	/* The third 1 MB buffer fails: the snapshot must not be completed by
-	 * a retry that skips the rest. */
-	sstest_fault_io_arm(&fx->f, SSTEST_OP_PWRITE, 3, ENOSPC, 0);
+	/* The disk fills midway: the first write of snapshot bytes (all of
+	 * them, or the first of several) stores half of them, and the retry
+	 * of the rest fails. The snapshot must not be completed by a retry
+	 * that skips the rest. */
+	sstest_fault_io_arm(&fx->f, SSTEST_OP_PWRITE, 1, SSTEST_SHORT_WRITE, 0);
+	sstest_fault_io_arm(&fx->f, SSTEST_OP_PWRITE, 2, ENOSPC, 0);
 	assert_int_equal(ss_store_compact(s, NOW, &e), -1);
+	assert_int_equal(fx->f.injected, 2);
+	assert_int_equal(e.sys_errno, ENOSPC);
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
 	assert_int_equal(sstest_file_size(fx->log), ss_store_log_bytes(s));
 	/* And once the disk has room again, compaction works. */
@@ -461,9 +466,9 @@ static void commit(struct ss_store *s, const char *name, const char *value, int 
 	ss_batch_free(&b);
 }
 
-/* What the parent does while the child writes the snapshot: overwrite and
- * delete entries the snapshot holds, add new ones, some batches of many.
- * Batches from..to-1 of 40, then one more named tag. */
+/* Commits while a compaction runs: overwrite and delete entries the
+ * snapshot holds, add new ones, some batches of many. Batches from..to-1
+ * of 40, then one more named tag. */
 static void commit_during_snapshot(struct ss_store *s, int from, int to, const char *tag)
 {
 	char name[64];
@@ -473,27 +478,19 @@ static void commit_during_snapshot(struct ss_store *s, int from, int to, const c
 		if (i % 5 == 0)
 			commit(s, name, NULL, 1);
 		else
-			commit(s, name, i % 2 ? "after-fork" : "x", i % 3 + 1);
+			commit(s, name, i % 2 ? "after-begin" : "x", i % 3 + 1);
 	}
 	commit(s, tag, "1", 7);
 }
 
-static pid_t fork_snapshot(struct ss_store *s, const char *tmp)
+/* A compaction's start and its whole walk, with nothing committed
+ * between: the snapshot holds the table as it is, at NOW. */
+static void walk_snapshot(struct ss_store *s)
 {
-	pid_t pid = fork();
+	struct sstest_walk w;
 
-	assert_true(pid >= 0);
-	if (pid == 0) /* the child: snapshot, exit, touch nothing else */
-		_exit(ss_snapshot_write(ss_store_table(s), NOW, tmp, &ss_io_posix, NULL) == 0 ? 0 : 1);
-	return pid;
-}
-
-static int child_status(pid_t pid)
-{
-	int st;
-
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	sstest_walk_begin(&w, s, 0, NOW, NULL);
+	(void)sstest_walk_end(&w);
 }
 
 /* One catch-up round as a caller with a thread runs it, with commits made
@@ -515,22 +512,25 @@ static int round_with_commits(struct ss_store *s, uint64_t min, int from, int to
 	return 1;
 }
 
-static void test_forked_snapshot_plus_tail_holds_everything(void **state)
+static void test_walked_snapshot_plus_tail_holds_everything(void **state)
 {
 	struct sstest_fixture *fx = *state;
 	struct ss_open_report rep;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 4096, NOW, NULL);
-	const char *tmp;
+	struct sstest_walk w;
 	char *want;
 	uint64_t old_bytes;
-	pid_t pid;
 
 	fill(s, 200);
-	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, NULL), 0);
-	assert_string_equal(tmp, fx->tmp);
-	pid = fork_snapshot(s, tmp);
-	commit_during_snapshot(s, 0, 15, "before-rounds");
-	assert_int_equal(child_status(pid), 0);
+	sstest_walk_begin(&w, s, 0, NOW, NULL);
+	assert_int_equal(sstest_file_size(fx->tmp), 0);
+	/* Commits before the walk reaches their names: in the tail, and in
+	 * the snapshot too. Then commits after it: in the tail only. */
+	commit_during_snapshot(s, 0, 8, "before-walk");
+	while (sstest_walk_step(&w, 1))
+		;
+	commit_during_snapshot(s, 8, 15, "before-rounds");
+	(void)sstest_walk_end(&w);
 	/* Two rounds, each with commits while it copies, then the finish
 	 * copies what those left. */
 	assert_int_equal(round_with_commits(s, 0, 15, 30, "during-round-1"), 1);
@@ -556,8 +556,9 @@ static void test_forked_snapshot_plus_tail_holds_everything(void **state)
 	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
 	assert_int_equal(rep.torn_bytes, 0);
 	sstest_assert_state(s, want, NOW);
-	sstest_assert_value(s, "pipeline-1", "after-fork", NOW);
+	sstest_assert_value(s, "pipeline-1", "after-begin", NOW);
 	sstest_assert_value(s, "pipeline-5", NULL, NOW);
+	sstest_assert_value(s, "before-walk-6", "1", NOW);
 	sstest_assert_value(s, "before-rounds-6", "1", NOW);
 	sstest_assert_value(s, "during-round-1-6", "1", NOW);
 	sstest_assert_value(s, "during-round-2-6", "1", NOW);
@@ -565,59 +566,69 @@ static void test_forked_snapshot_plus_tail_holds_everything(void **state)
 	free(want);
 }
 
-/* A batch written but not yet applied when the child forks (its sync in
- * flight on the syncer) is not in the child's table: begin's unapplied
- * puts it in the tail. */
-static void test_a_batch_unapplied_at_the_fork_is_in_the_tail(void **state)
+/* A batch written but not yet applied as the walk begins (its sync in
+ * flight on the syncer): begin's unapplied puts it in the tail. The walk
+ * misses it if it is over before the batch is applied, and finds it (so
+ * the snapshot holds it too, and replay takes it once) if not. */
+static void test_a_batch_unapplied_as_the_walk_begins_is_in_the_tail(void **state)
 {
 	struct sstest_fixture *fx = *state;
-	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
-	struct ss_record r = {.type = SS_REC_SET, .name = "inflight", .nlen = 8, .value = "v",
-			      .vlen = 1, .commit_ms = NOW};
-	struct ss_batch b;
-	const char *tmp;
-	size_t len;
-	pid_t pid;
 
-	fill(s, 20);
-	r.rev = ss_table_revision(ss_store_table(s)) + 1;
-	ss_batch_init(&b);
-	assert_int_equal(ss_batch_add(&b, &r, NULL), 0);
-	assert_int_equal(ss_store_write(s, &b, NULL), 0);
-	(void)ss_batch_seal(&b, &len);
-	assert_int_equal(ss_store_compact_begin(s, len, &tmp, NULL), 0);
-	pid = fork_snapshot(s, tmp); /* its table lacks "inflight" */
-	assert_int_equal(ss_store_sync(s, NULL), 0);
-	assert_int_equal(ss_store_apply(s, &b, NOW), 0);
-	assert_int_equal(child_status(pid), 0);
-	assert_int_equal(ss_store_compact_finish(s, NULL), 0);
-	char *want = dump(s);
-	ss_store_close(s);
-	s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
-	sstest_assert_value(s, "inflight", "v", NOW);
-	sstest_assert_state(s, want, NOW);
-	ss_store_close(s);
-	ss_batch_free(&b);
-	free(want);
+	for (int walk_first = 0; walk_first < 2; walk_first++) {
+		struct ss_store *s = sstest_reset(fx, 0, NOW);
+		struct ss_record r = {.type = SS_REC_SET, .name = "inflight", .nlen = 8,
+				      .value = "v", .vlen = 1, .commit_ms = NOW};
+		struct sstest_walk w;
+		struct ss_batch b;
+		size_t len;
+		char *want;
+
+		fill(s, 20);
+		r.rev = ss_table_revision(ss_store_table(s)) + 1;
+		ss_batch_init(&b);
+		assert_int_equal(ss_batch_add(&b, &r, NULL), 0);
+		assert_int_equal(ss_store_write(s, &b, NULL), 0);
+		(void)ss_batch_seal(&b, &len);
+		sstest_walk_begin(&w, s, len, NOW, NULL);
+		if (walk_first) {
+			while (sstest_walk_step(&w, 1))
+				;
+		}
+		assert_int_equal(ss_store_sync(s, NULL), 0);
+		assert_int_equal(ss_store_apply(s, &b, NOW), 0);
+		(void)sstest_walk_end(&w);
+		assert_int_equal(ss_store_compact_finish(s, NULL), 0);
+		want = sstest_dump_full(ss_store_table(s), NOW);
+		ss_store_close(s);
+		s = sstest_open(fx->dir, NULL, 0, NOW, NULL);
+		sstest_assert_value(s, "inflight", "v", NOW);
+		char *got = sstest_dump_full(ss_store_table(s), NOW);
+		assert_string_equal(got, want);
+		ss_store_close(s);
+		ss_batch_free(&b);
+		free(got);
+		free(want);
+	}
 }
 
 static void test_abort_leaves_the_old_log(void **state)
 {
 	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open(fx->dir, NULL, 4096, NOW, NULL);
+	struct sstest_walk w;
 	const char *tmp;
 	char *want, *log_before;
 	size_t len_before;
-	pid_t pid;
 
 	fill(s, 60);
 	/* A stale temp file is removed by begin. */
 	sstest_write_file(fx->tmp, "statestored-log 2\nGROUP", 24);
 	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, NULL), 0);
+	assert_string_equal(tmp, fx->tmp);
 	assert_int_equal(sstest_file_size(fx->tmp), -1);
-	pid = fork_snapshot(s, tmp);
-	commit_during_snapshot(s, 0, 40, "new-since-fork");
-	assert_int_equal(child_status(pid), 0);
+	sstest_walk_begin(&w, s, 0, NOW, NULL);
+	commit_during_snapshot(s, 0, 40, "new-since-begin");
+	(void)sstest_walk_end(&w);
 	assert_int_equal(round_with_commits(s, 0, 0, 10, "during-round"), 1);
 	want = dump(s);
 	log_before = sstest_read_file(fx->log, &len_before);
@@ -652,16 +663,14 @@ static void check_tail_failure_keeps_the_old_log(struct sstest_fixture *fx, enum
 	struct ss_store *s = sstest_reset(fx, 4096, NOW);
 	struct ss_compact_job job;
 	struct ss_error e = {0};
-	const char *tmp;
+	struct sstest_walk w;
 	char *want, *log_before;
 	size_t len_before;
-	pid_t pid;
 
 	fill(s, 40);
-	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, NULL), 0);
-	pid = fork_snapshot(s, tmp);
-	commit_during_snapshot(s, 0, 40, "new-since-fork");
-	assert_int_equal(child_status(pid), 0);
+	sstest_walk_begin(&w, s, 0, NOW, NULL);
+	commit_during_snapshot(s, 0, 40, "new-since-begin");
+	(void)sstest_walk_end(&w);
 	if (step == IN_THE_FINISH) {
 		assert_int_equal(round_with_commits(s, 0, 0, 5, "during-round"), 1);
 		commit(s, "after-round", "r", 1);
@@ -709,12 +718,9 @@ static void test_finish_on_a_poisoned_store_fails_and_removes_the_temp(void **st
 	struct ss_compact_job job;
 	struct ss_error e = {0};
 	const char *tmp;
-	pid_t pid;
 
 	fill(s, 20);
-	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, NULL), 0);
-	pid = fork_snapshot(s, tmp);
-	assert_int_equal(child_status(pid), 0);
+	walk_snapshot(s);
 	/* A commit's sync fails meanwhile: the server would exit; the store
 	 * takes nothing more, the snapshot included. */
 	sstest_fault_io_arm(&fx->f, SSTEST_OP_FDATASYNC, 1, EIO, 0);
@@ -891,29 +897,30 @@ static void test_history_survives_compaction_and_reopen_exactly(void **state)
 	free(before);
 }
 
-/* The forked form: the child's snapshot holds the histories at the fork,
- * the tail the versions committed since; together they replay to the
- * parent's full state. */
-static void test_forked_snapshot_plus_tail_keeps_histories(void **state)
+/* The non-blocking form: the walked snapshot holds the histories as the
+ * walk found them, the tail the versions committed since it began -
+ * some of which the snapshot holds too; together they replay to the full
+ * state. */
+static void test_walked_snapshot_plus_tail_keeps_histories(void **state)
 {
 	struct sstest_fixture *fx = *state;
 	struct ss_store *s = sstest_open_history(fx->dir, NULL, 4096, 3, 1000, NULL);
-	const char *tmp;
+	struct sstest_walk w;
 	char *want;
-	pid_t pid;
 
 	fill_history(s);
-	assert_int_equal(ss_store_compact_begin(s, 0, &tmp, NULL), 0);
-	pid = fork_snapshot(s, tmp);
-	/* Versions pushed after the fork: in the tail only. */
+	sstest_walk_begin(&w, s, 0, NOW, NULL);
+	/* Versions pushed after the walk began, before it reached their
+	 * names: in the tail, and in the snapshot with the versions they
+	 * pushed down; "reborn" is in neither but the tail's DEL. */
 	assert_int_equal(sstest_set(s, "deep", "deep-6", 0, 3000, NULL), 0);
 	assert_int_equal(sstest_set(s, "one", "o2", 0, 3001, NULL), 0);
 	assert_int_equal(sstest_del(s, "reborn", 3002, NULL), 0);
-	assert_int_equal(child_status(pid), 0);
+	(void)sstest_walk_end(&w);
 	assert_int_equal(round_with_commits(s, 0, 0, 3, "during-round"), 1);
 	assert_int_equal(sstest_set(s, "deep", "deep-7", 0, 3003, NULL), 0);
 	assert_int_equal(ss_store_compact_finish(s, NULL), 0);
-	/* At the child's clock, NOW: "two" has expired. */
+	/* At the walk's clock, NOW: "two" has expired. */
 	want = dump_full(s, NOW);
 	assert_non_null(strstr(want, "deep expire 0: 38@3003=deep-7 22@3000=deep-6 6@1005=deep-5 "
 				     "5@1004=deep-4\n"));
@@ -940,14 +947,14 @@ int main(void)
 		T(test_failure_midway_through_a_large_snapshot),
 		T(test_directory_fsync_failure_after_rename_poisons),
 		T(test_a_large_snapshot_is_written_as_several_groups),
-		T(test_forked_snapshot_plus_tail_holds_everything),
-		T(test_a_batch_unapplied_at_the_fork_is_in_the_tail),
+		T(test_walked_snapshot_plus_tail_holds_everything),
+		T(test_a_batch_unapplied_as_the_walk_begins_is_in_the_tail),
 		T(test_abort_leaves_the_old_log),
 		T(test_tail_failures_keep_the_old_log_appendable),
 		T(test_finish_on_a_poisoned_store_fails_and_removes_the_temp),
 		T(test_the_store_revision_never_goes_down_through_compaction),
 		T(test_history_survives_compaction_and_reopen_exactly),
-		T(test_forked_snapshot_plus_tail_keeps_histories),
+		T(test_walked_snapshot_plus_tail_keeps_histories),
 	};
 #undef T
 

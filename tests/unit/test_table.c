@@ -1613,6 +1613,35 @@ static int count_entries(void *arg, const struct ss_entry *e)
 	return 0;
 }
 
+/* The compaction's block: the most buckets whose entries hold about the
+ * bytes asked for, a power of two within the cap. */
+static void scan_block_for_follows_the_entries_size(void **state)
+{
+	struct ss_table *small = scan_table(2000), *large = new_table();
+	static char value[SS_VALUE_MAX];
+	char name[16];
+
+	(void)state;
+	memset(value, 'v', sizeof value);
+	for (unsigned i = 0; i < 64; i++) {
+		int len = snprintf(name, sizeof name, "l:%u", i);
+		assert_int_equal(set_plain(large, name, (size_t)len, value, sizeof value, 0), 0);
+	}
+	/* Small entries: the cap; 64 KB values: one bucket per position,
+	 * since two buckets hold one such value on average. */
+	assert_int_equal(ss_table_scan_block_for(small, 64 * 1024, 256), 256);
+	assert_int_equal(ss_table_scan_block_for(small, 64 * 1024, 16), 16);
+	size_t b = ss_table_scan_block_for(large, 64 * 1024, 256);
+	assert_true(b >= 1 && b <= 2);
+	assert_int_equal(b & (b - 1), 0);
+	/* The whole array (128 buckets) holds 4 MB and a little: asking for
+	 * 5 MB gives all of it, and asking for less than 4 MB, half. */
+	assert_int_equal(ss_table_scan_block_for(large, 5 << 20, 256), 128);
+	assert_int_equal(ss_table_scan_block_for(large, 4 << 20, 256), 64);
+	ss_table_free(small);
+	ss_table_free(large);
+}
+
 static void scan_skips_expired_entries_and_leaves_them(void **state)
 {
 	struct ss_table *t = new_table();
@@ -1669,6 +1698,7 @@ int main(void)
 		cmocka_unit_test(scan_returns_every_stable_key_across_churn_and_resizes),
 		cmocka_unit_test(scan_with_a_prefix_returns_only_and_all_matching_keys),
 		cmocka_unit_test(scan_skips_expired_entries_and_leaves_them),
+		cmocka_unit_test(scan_block_for_follows_the_entries_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

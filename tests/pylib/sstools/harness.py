@@ -85,15 +85,10 @@ class Daemon:
     def log(self):
         return b"".join(self.stderr_lines).decode("utf-8", "replace")
 
-    def wait(self, timeout=60, drain=True):
-        """Waits for the process to exit; returns its exit code. drain:
-        also wait until its stderr is read to the end - which a child it
-        forked (the snapshot writer) and that outlives it delays, since
-        it shares the pipe."""
+    def wait(self, timeout=60):
+        """Waits for the process to exit and its stderr to be read to the
+        end; returns its exit code."""
         code = self.proc.wait(timeout)
-        if not drain:
-            self.waited = True
-            return code
         self._reader.join(timeout)
         if not self._reader.is_alive():
             self.proc.stderr.close()
@@ -155,25 +150,6 @@ def wait_until(predicate, timeout=30.0, interval=0.01):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
-
-
-def children(pid):
-    """The pids of pid's children (Linux's /proc/<pid>/task/<pid>/children)."""
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def alive(pid):
-    """Whether pid runs (a zombie counts as gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 def run_binary(args, program="statestored", timeout=60, env=None):

@@ -57,11 +57,13 @@ transaction (LOST) or than a reader saw (DIRTY), and the state is exactly
 the acknowledged one with some prefix of the transactions then in flight
 applied: those were found whole, the rest absent (never to appear later).
 
-Ballast keys, written once before the first cycle, make the table (and so
-each compaction's snapshot) big enough that kills land inside a compaction,
-and must survive every restart and compaction unchanged. STATS entries must
-equal the number of keys we expect to exist: one more would be a key that
-was never written.
+Ballast keys, written once before the first cycle, make the table big
+enough that a compaction's walk of it takes several slices (of about
+SS_COMPACT_SLICE_US, one per loop iteration): commits land between its
+slices, so the snapshot is fuzzy and the replay of its tail must make it
+exact, and kills land in the middle of the walk. The ballast must survive
+every restart and compaction unchanged. STATS entries must equal the number
+of keys we expect to exist: one more would be a key that was never written.
 
 The daemon must die only by our SIGKILL: if it exits by itself, closes a
 connection we did not expect to lose, logs an error or a sanitizer report,
@@ -75,20 +77,24 @@ receives the n-th OK kills); or the compactor's n-th COMPACT, killed right
 after the request is sent, mostly after a short random delay, so the kill
 lands while the daemon compacts. A kill "during COMPACT" is one with a
 COMPACT sent and its reply never received. The data directory then tells
-where it landed: the compaction temp file left behind means inside the
-snapshot write (startup removes a stale one, so this compaction made it); a
-log with a new inode means after the rename (only a compaction renames over
-the log); neither means before the snapshot began, perhaps before the
-daemon even read the request.
+where any kill landed: the compaction temp file left behind means inside a
+compaction, between its start and its rename (startup removes a stale one,
+so this run made it); if that file is still empty, no byte of the snapshot
+had reached it, so the kill landed during the walk (the walk hands its bytes
+to the writing thread in chunks of SS_COMPACT_CHUNK, and a snapshot smaller
+than that all at its end: the moment between the walk's end and that one
+write landing counts too). A log with a new inode means after the rename
+(only a compaction renames over the log); for a kill during COMPACT, neither
+means before the compaction began, perhaps before the daemon even read the
+request.
 
-A crash in the middle of a compaction must not keep the daemon down: its
-forked snapshot writer dies with it, and the restart, made at once, must
-start. To make that case common, the daemon is statestored-faulty with
-SS_FAULT_SNAPSHOT_DELAY_US (--snapshot-delay): each snapshot writer sleeps
-that long before its fdatasync, as the writer of a table of millions of
-entries runs for seconds, so a kill during COMPACT mostly finds the writer
-alive. Every kill notes whether the daemon had a child then; such a kill
-is followed, as every kill is, by an immediate restart that must start.
+A crash in the middle of a compaction must not keep the daemon down: the
+restart, made at once, must start, remove the temp file and replay the old
+log. To make that case common, the daemon is statestored-faulty with
+SS_FAULT_SNAPSHOT_DELAY_US (--snapshot-delay): each compaction's snapshot
+sync sleeps that long, as the snapshot of a table of millions of entries
+takes seconds, while the loop commits the tail; so a kill after a COMPACT
+mostly finds the compaction running.
 
 Timing (which thread runs when) is not deterministic, so the seed fixes the
 plan (kill triggers, operations, keys, TTLs), not the exact interleaving.
@@ -123,7 +129,6 @@ IO_TIMEOUT = 120.0     # a reply slower than this means the daemon is stuck
 STALL_TIMEOUT = 120.0  # a kill trigger not reached in this long: no progress
 TTL_MIN, TTL_MAX = 3600, 7 * 86400  # far longer than any run
 BIG_VALUE_MAX = 60000  # padding: the value stays under SS_VALUE_MAX (65536)
-ORPHAN_GRACE = 2.0     # seconds a killed daemon's snapshot writer may take to die
 SHOW_VIOLATIONS = 50  # printed in full; the rest are counted
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:")
@@ -142,14 +147,14 @@ class Config:
     txn_pipeline: int = 3    # most transactions a RESP writer sends before reading replies
     pipeline: int = 4        # most requests a writer sends before reading replies
     big_values: float = 0.03  # share of SETs whose value is padded to 1..60 KB
-    ballast: int = 1000      # keys written once, checked every cycle
-    ballast_bytes: int = 200
+    ballast: int = 4000      # keys written once, checked every cycle: a compaction's
+    ballast_bytes: int = 50  # walk of them takes 4-8 slices (2 vCPUs, Release)
     max_delay: float = 0.25  # "delay" trigger: uniform in [0, max_delay] seconds
     max_acks: int = 1500     # "acks" trigger: uniform in [1, max_acks]
     max_compacts: int = 3    # "compact" trigger: the n-th COMPACT, n in [1, max_compacts]
     compact_pause: float = 0.02  # compactor waits uniform in [0, this] between COMPACTs
     compact_kill_delay: float = 0.02  # "compact" trigger: kill up to this long after sending
-    snapshot_delay: float = 0.05  # each snapshot writer sleeps this long (0: plain daemon)
+    snapshot_delay: float = 0.05  # each snapshot's sync sleeps this long (0: plain daemon)
     seed: int = 1
     build_dir: str = None
     data_dir: str = None
@@ -183,9 +188,10 @@ class Result:
     double: int = 0              # two CAS from one expected revision, a revision twice
     kills: dict = field(default_factory=lambda: {"delay": 0, "acks": 0, "compact": 0})
     kills_during_compact: int = 0
-    kills_mid_snapshot: int = 0  # ... inside the snapshot write (temp file left)
     kills_after_rename: int = 0  # ... after the new log was in place, before the reply
-    kills_with_writer: int = 0   # kills while a snapshot writer (a child) was running
+    kills_before_compaction: int = 0  # ... before the compaction began (no temp file)
+    kills_mid_compaction: int = 0  # kills inside a compaction: its temp file left
+    kills_mid_walk: int = 0      # ... and that file empty: during the walk of the table
     compactions: int = 0         # COMPACTs acknowledged
     torn_tails: int = 0          # restarts that cut a torn tail
     elapsed: float = 0.0
@@ -221,14 +227,15 @@ class Result:
                self.txn_reads),
             "partial transactions   %d" % self.partial,
             "other violations       %d" % self.other,
-            "kills during COMPACT   %d (COMPACT sent, no reply): %d inside the snapshot write, "
-            "%d after the rename, %d before the snapshot began"
-            % (self.kills_during_compact, self.kills_mid_snapshot, self.kills_after_rename,
-               self.kills_during_compact - self.kills_mid_snapshot - self.kills_after_rename),
+            "kills during COMPACT   %d (COMPACT sent, no reply): %d inside the compaction, "
+            "%d after the rename, %d before the compaction began"
+            % (self.kills_during_compact, self.kills_during_compact - self.kills_after_rename -
+               self.kills_before_compaction, self.kills_after_rename,
+               self.kills_before_compaction),
             "kills by trigger       delay %d, acks %d, compact %d" % (k["delay"], k["acks"],
                                                                    k["compact"]),
-            "kills with the snapshot writer running  %d (each restarted at once)"
-            % self.kills_with_writer,
+            "kills mid-compaction   %d (its temp file left; each restarted at once): %d during "
+            "the walk (the file still empty)" % (self.kills_mid_compaction, self.kills_mid_walk),
             "in flight at kills     %d (%d found durable)" % (self.in_flight,
                                                           self.in_flight_durable),
             "compactions acked      %d" % self.compactions,
@@ -253,7 +260,6 @@ class Control:
         self.acks = 0
         self.ack_target = None
         self.compact_target = None  # (n-th COMPACT, delay after sending it)
-        self.writer_at_kill = []    # per kill: the daemon's children just before it
         self.problems = []          # Violations reported by the threads
 
     def begin(self, daemon, ack_target=None, compact_target=None):
@@ -281,7 +287,6 @@ class Control:
             if self.killed.is_set():
                 return
             self.killed.set()  # before the signal: whoever sees EOF sees this
-            self.writer_at_kill.append(harness.children(self.daemon.proc.pid))
             self.daemon.proc.send_signal(signal.SIGKILL)
             self.cond.notify_all()
 
@@ -824,43 +829,37 @@ class Torture:
         if not killed.is_set():
             ctl.kill()
         self.res.kills[mode] += 1
-        orphans = ctl.writer_at_kill[-1] if ctl.writer_at_kill else []
-        self.res.kills_with_writer += bool(orphans)
-        # Not waiting for the end of its stderr, which a writer still
-        # running holds open: the restart must not wait for the writer.
-        self.end_epoch(stalled, drain=not orphans)
+        self.end_epoch(stalled)
         self.prev_log = self.daemon.log()
         # At once: a supervisor (systemd's Restart=always) does not wait.
         self.start_daemon()
-        # SIGKILL is delivered to a writer on its parent's death, but one in
-        # an uninterruptible wait (an fdatasync on a busy disk) dies only as
-        # that returns: a moment's grace, not a second life.
-        deadline = time.monotonic() + ORPHAN_GRACE
-        while any(harness.alive(pid) for pid in orphans) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        gone = [pid for pid in orphans if not harness.alive(pid)]
-        if gone != orphans:
-            self.fail("other", "the snapshot writer %s outlived its daemon and the restart"
-                      % sorted(set(orphans) - set(gone)))
         self.verify()
 
-    def end_epoch(self, stalled, drain=True):
-        """After the kill: waits for the process and every thread, then
-        checks how the daemon died and what the threads saw."""
+    def end_epoch(self, stalled):
+        """After the kill: waits for the process and every thread, notes
+        where the kill landed, then checks how the daemon died and what the
+        threads saw."""
         ctl = self.ctl
-        code = self.daemon.wait(IO_TIMEOUT, drain)
+        code = self.daemon.wait(IO_TIMEOUT)
         with ctl.cond:
             parked = ctl.cond.wait_for(lambda: ctl.parked == ctl.nthreads, IO_TIMEOUT)
             problems = list(ctl.problems)
             ctl.problems.clear()
+        d = self.daemon.data_dir
+        try:  # made by this daemon's compaction: startup removes a stale one
+            mid = os.path.getsize(os.path.join(d, LOG_TMP_FILE))
+        except FileNotFoundError:
+            mid = None
+        if mid is not None:
+            self.res.kills_mid_compaction += 1
+            self.res.kills_mid_walk += mid == 0
         ino = self.compactor.outstanding[-1] if self.compactor.outstanding else None
         if ino is not None:
             self.res.kills_during_compact += 1
-            d = self.daemon.data_dir
-            if os.path.exists(os.path.join(d, LOG_TMP_FILE)):
-                self.res.kills_mid_snapshot += 1  # created by this compaction: startup removes it
-            elif os.stat(os.path.join(d, LOG_FILE)).st_ino != ino:
+            if mid is None and os.stat(os.path.join(d, LOG_FILE)).st_ino != ino:
                 self.res.kills_after_rename += 1
+            elif mid is None:
+                self.res.kills_before_compaction += 1
         if code != -signal.SIGKILL:
             self.fail("other", "the daemon died by itself (%s), not by our SIGKILL"
                       % exit_status(code), problems)
@@ -1040,8 +1039,8 @@ def parse_args(argv):
     p.add_argument("--progress", type=int, default=50,
                    help="print progress every N cycles, 0 for never (%(default)s)")
     p.add_argument("--snapshot-delay", type=float, default=d.snapshot_delay,
-                   help="seconds each snapshot writer sleeps before its fdatasync, so that "
-                   "kills find it running; 0 runs the plain daemon (%(default)s)")
+                   help="seconds each compaction's snapshot sync sleeps, so that kills "
+                   "find a compaction running; 0 runs the plain daemon (%(default)s)")
     a = p.parse_args(argv)
     if a.cycles < 1 or a.writers < 1 or a.ballast < 0 or a.max_delay < 0 or \
             a.snapshot_delay < 0 or a.cas_writers < 0 or a.txn_writers < 0 or \
