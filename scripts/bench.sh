@@ -277,6 +277,7 @@ compact_probe() {
     cstats=$(ask "$SPORT" STATS) || die "STATS after COMPACT failed"
     fact "${pfx}compact_loop_max_us" "$(awk '$1 == "last_compaction_loop_max_us" { print $2 }' <<<"$cstats")"
     fact "${pfx}compact_own_stall_us" "$(awk '$1 == "last_compaction_stall_us" { print $2 }' <<<"$cstats")"
+    fact "${pfx}compact_loop_max_cpu_us" "$(awk '$1 == "last_compaction_loop_max_cpu_us" { print $2 }' <<<"$cstats")"
     fact "${pfx}compact_slices" "$(awk '$1 == "last_compaction_slices" { print $2 }' <<<"$cstats")"
     fact "${pfx}compact_slice_max_us" "$(awk '$1 == "last_compaction_slice_max_us" { print $2 }' <<<"$cstats")"
     log "COMPACT at $n: $compact_ms ms ($C_REPLY); probe $C_PROBE; baseline $C_BASE; writer $C_WRITER"

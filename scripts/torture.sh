@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds statestored and statestored-faulty (the daemon with a slow snapshot
-# writer, tests/progs) in ./build - Release with tests, as test.sh builds
+# Builds statestored and statestored-faulty (the daemon whose compaction can
+# be slowed, tests/progs) in ./build - Release with tests, as test.sh builds
 # it - and runs the kill -9 torture against them.
 # Usage: scripts/torture.sh [torture.py options]   e.g. --cycles 200 --seed 7
 set -euo pipefail

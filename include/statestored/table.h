@@ -160,8 +160,9 @@ size_t ss_table_expire_some(struct ss_table *t, int64_t now_ms, size_t max_slots
  * entry whose name starts with prefix[0..plen); when fn returns nonzero
  * the call stops after the position it is in.
  * Returns the next cursor, 0 when the iteration is complete. A cursor is a
- * position in reverse-binary block order; any 64-bit value is safe to pass
- * (it is masked), and its validation is the caller's. */
+ * block number (the blocks go in order, table.c says why that is safe);
+ * any 64-bit value is safe to pass (it is masked), and its validation is
+ * the caller's. */
 uint64_t ss_table_scan(const struct ss_table *t, uint64_t cursor, size_t block, size_t buckets,
 		       const char *prefix, size_t plen, int64_t now_ms,
 		       int (*fn)(void *arg, const struct ss_entry *e), void *arg);
