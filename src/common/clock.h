@@ -19,18 +19,6 @@ static inline uint64_t ss_clock_ns(void)
 }
 
 static inline uint64_t ss_clock_us(void) { return ss_clock_ns() / 1000u; }
-
-/* Microseconds of CPU the calling thread has used: time it ran, not time
- * it waited for a CPU (or for the hypervisor to run the machine). A
- * system call, not the vDSO: for occasional use. Returns 0 if the clock
- * cannot be read. */
-static inline uint64_t ss_thread_cpu_us(void)
-{
-	struct timespec ts;
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 static inline int64_t ss_clock_ms(void) { return (int64_t)(ss_clock_ns() / 1000000u); }
 
 #endif

@@ -91,15 +91,12 @@ struct ss_server {
 	ev_signal sigterm_w, sigint_w;
 	ev_signal other_w[3]; /* SIGHUP, SIGUSR1, SIGUSR2: logged, ignored */
 	ev_prepare prepare_w;  /* runs the commit cycle before the loop blocks */
-	ev_check wake_w;       /* notes the thread's CPU time as an iteration starts */
 	ev_timer expire_w;
 	size_t expire_cursor;
 	int max_clients; /* --max-clients, or fewer if descriptors are short */
 	int quota_alarm; /* the log is past --quota-bytes (logged when it changes) */
 	int compaction_seen; /* a compaction ran during this loop iteration */
 	uint64_t compaction_loop_max_us; /* longest iteration while the last one ran */
-	uint64_t compaction_loop_max_cpu_us; /* ... counting only the CPU it used */
-	uint64_t iter_cpu_us;  /* the thread's CPU time at this iteration's start, 0 if not taken */
 	struct ss_loop_stats loop_stats;
 	int compact_requested; /* some connection's COMPACT waits for a run */
 	uint64_t auto_compactions;
@@ -226,7 +223,6 @@ static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *
 		.auto_compactions = srv->auto_compactions,
 		.expired = srv->expired,
 		.compaction_loop_max_us = srv->compaction_loop_max_us,
-		.compaction_loop_max_cpu_us = srv->compaction_loop_max_cpu_us,
 		.loop = &srv->loop_stats,
 		.quota_bytes = srv->cfg->quota_bytes,
 		.quota_exceeded = over_quota(srv),
@@ -318,7 +314,7 @@ static void compact_start(struct ss_server *srv, int automatic)
 	}
 	if (automatic)
 		srv->auto_compactions++;
-	srv->compaction_loop_max_us = srv->compaction_loop_max_cpu_us = 0;
+	srv->compaction_loop_max_us = 0;
 	srv->compaction_seen = 1;
 	ss_commit_set_disk_busy(&srv->commit, 1);
 	ss_clients_compact_started(&srv->clients);
@@ -393,29 +389,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	if (srv->compaction_seen || ss_compactor_running(&srv->compactor)) {
 		if (busy > (double)srv->compaction_loop_max_us)
 			srv->compaction_loop_max_us = (uint64_t)busy;
-		/* The same iteration in CPU time: on a shared or virtual
-		 * machine the wall-clock figure also holds the time the thread
-		 * was runnable and not running, which is not the loop's work. */
-		uint64_t cpu = ss_thread_cpu_us();
-		if (srv->iter_cpu_us && cpu > srv->iter_cpu_us &&
-		    cpu - srv->iter_cpu_us > srv->compaction_loop_max_cpu_us)
-			srv->compaction_loop_max_cpu_us = cpu - srv->iter_cpu_us;
 		srv->compaction_seen = 0;
 	}
-	srv->iter_cpu_us = 0;
-}
-
-/* The start of an iteration, right after the poll (before every other
- * check watcher: its priority is the highest): while a compaction runs,
- * the thread's CPU time, for on_prepare. */
-static void on_wake(struct ev_loop *loop, ev_check *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	struct ss_server *srv = w->data;
-
-	if (srv->compaction_seen || ss_compactor_running(&srv->compactor))
-		srv->iter_cpu_us = ss_thread_cpu_us();
 }
 
 static void on_expire(struct ev_loop *loop, ev_timer *w, int revents)
@@ -606,10 +581,6 @@ static void start_watchers(struct ss_server *srv)
 	ev_prepare_init(&srv->prepare_w, on_prepare);
 	srv->prepare_w.data = srv;
 	ev_prepare_start(srv->loop, &srv->prepare_w);
-	ev_check_init(&srv->wake_w, on_wake);
-	ev_set_priority(&srv->wake_w, EV_MAXPRI);
-	srv->wake_w.data = srv;
-	ev_check_start(srv->loop, &srv->wake_w);
 	ev_timer_init(&srv->expire_w, on_expire, SS_EXPIRE_PERIOD, SS_EXPIRE_PERIOD);
 	srv->expire_w.data = srv;
 	ev_timer_start(srv->loop, &srv->expire_w);

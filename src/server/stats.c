@@ -59,7 +59,6 @@ GET(compaction_failures, ss_compactor_stats(s->compactor)->failures)
 GET(last_compaction_ms, ss_compactor_stats(s->compactor)->last_us / 1000)
 GET(last_compaction_stall, ss_compactor_stats(s->compactor)->last_stall_us)
 GET(last_compaction_loop_max, s->compaction_loop_max_us)
-GET(last_compaction_loop_max_cpu, s->compaction_loop_max_cpu_us)
 GET(last_compaction_slices, ss_compactor_stats(s->compactor)->last_slices)
 GET(last_compaction_slice_max, ss_compactor_stats(s->compactor)->last_slice_max_us)
 GET(expired, s->expired)
@@ -120,10 +119,6 @@ static const struct {
 	 last_compaction_slice_max},
 	{"last_compaction_loop_max_us", G, "the loop's longest iteration while the last compaction "
 					   "ran, in microseconds", last_compaction_loop_max},
-	{"last_compaction_loop_max_cpu_us", G, "the most CPU one loop iteration used while the last "
-					       "compaction ran, in microseconds: its longest "
-					       "iteration less the time it waited for a CPU",
-	 last_compaction_loop_max_cpu},
 	{"expired", C, "entries removed by background expiry", expired},
 	{"loop_iterations", C, "event-loop iterations: wakeups handled", loop_iterations},
 	{"loop_max_us", G, "the loop's longest iteration since start, in microseconds", loop_max},

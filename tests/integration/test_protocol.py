@@ -142,7 +142,7 @@ class TestStats(ProtocolCase):
                      "fsync_us_max", "write_errors", "rejected", "compacting", "compactions",
                      "auto_compactions", "compaction_failures", "last_compaction_ms",
                      "last_compaction_stall_us", "last_compaction_loop_max_us",
-                     "last_compaction_loop_max_cpu_us", "last_compaction_slices",
+                     "last_compaction_slices",
                      "last_compaction_slice_max_us", "expired",
                      "quota_bytes", "quota_exceeded"):
             want[name] = "0"

@@ -498,7 +498,6 @@ SCALE_COLUMNS = [
     ("compact_s", "compact_ms", 1e-3),
     ("compact_loop_max_ms", "compact_loop_max_us", 1e-3),
     ("compact_stall_ms", "compact_own_stall_us", 1e-3),
-    ("compact_loop_max_cpu_ms", "compact_loop_max_cpu_us", 1e-3),
     ("compact_slices", "compact_slices", 1),
     ("compact_slice_max_ms", "compact_slice_max_us", 1e-3),
     ("probe_max_wait_ms", "compact_gap_us", 1e-3),
@@ -621,17 +620,16 @@ def scale_report(facts):
                "(STATS loop_slow_2ms), with nothing else running.")
     out.append("")
     out.append("| entries | records replayed (log bytes) | COMPACT start + finish ms (walk: "
-               "slices, longest ms) | COMPACT loop max: CPU ms | writer "
+               "slices, longest ms) | writer "
                "ops/s (writes, refused) | lost live / after restart | SET p99 us | GET p99 us "
                "| listing: entries seen, calls | load ops/s |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        out.append("| %s | %.0f (%.1f MB) | %.1f (%.0f, %.2f) | %.2f | %.0f (%.0f, %.0f) | "
+        out.append("| %s | %.0f (%.1f MB) | %.1f (%.0f, %.2f) | %.0f (%.0f, %.0f) | "
                    "%.0f / %.0f | %.0f | %.0f | %.0f, %.0f | %.0f |" % (
                        count(r["entries"]), r["restart_records"],
                        r["restart_log_bytes"] / 1e6, r["compact_stall_ms"],
                        r["compact_slices"], r["compact_slice_max_ms"],
-                       r["compact_loop_max_cpu_ms"],
                        r["compact_writer_ops"], r["compact_writes"],
                        r["compact_writer_errors"], r["lost_live"], r["lost_restart"],
                        r["set_p99_us"], r["get_p99_us"], r["list_seen"], r["list_calls"],
