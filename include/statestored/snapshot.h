@@ -17,8 +17,9 @@
  * whose name already holds its revision or a newer one
  * (ss_table_set_newer): a version the walk already took is not applied
  * twice, and everything after it is. A name deleted meanwhile has its DEL
- * in the tail. The REVISION record comes first, with the revision as the
- * walk began: every record after it is at least as new.
+ * in the tail. The REVISION record comes first, with the store's revision
+ * as the walk began: the counter survives even if every entry that raised
+ * it is gone.
  */
 #ifndef STATESTORED_SNAPSHOT_H
 #define STATESTORED_SNAPSHOT_H
@@ -28,9 +29,11 @@
 
 #include "statestored/batch.h"
 
-/* Most records in one group of a snapshot (a group also closes at about
- * 1 MB of records). */
+/* Most records in one group of a snapshot; a group also closes once its
+ * records pass SS_SNAPSHOT_GROUP_BYTES (so a group is at most that plus
+ * one record). */
 #define SS_SNAPSHOT_GROUP_MAX 4096
+#define SS_SNAPSHOT_GROUP_BYTES (1024 * 1024)
 /* The walk's cursor positions are blocks of home buckets
  * (ss_table_scan) whose entries hold about this much memory on average,
  * at most SS_SCAN_BLOCK_SNAPSHOT buckets: a step's work stays small

@@ -83,9 +83,10 @@ int ss_table_set(struct ss_table *t, const char *name, size_t nlen, const char *
  * commit time; e->buf is not read): the same, except that if an entry
  * under the name - live or expired - already holds e->rev or a newer
  * revision, it is left as it is (the table's revision still rises to
- * e->rev) and 1 is returned. A log gives each name strictly rising
- * revisions, so this only ever skips a record that a fuzzy snapshot
- * already holds (snapshot.h). Returns 0, 1, or -1 with errno ENOMEM. */
+ * e->rev) and 1 is returned. For replay: the daemon appends each name's
+ * revisions strictly rising, so this only ever skips a record of a
+ * compacted log that its fuzzy snapshot already holds (snapshot.h).
+ * Returns 0, 1, or -1 with errno ENOMEM. */
 int ss_table_set_newer(struct ss_table *t, const struct ss_entry *e, int64_t now_ms);
 
 /* The store's revision: the highest revision ever given to the table by
@@ -145,6 +146,8 @@ size_t ss_table_expire_some(struct ss_table *t, int64_t now_ms, size_t max_slots
  * edges). */
 #define SS_SCAN_BLOCK_LIST 16
 #define SS_SCAN_BLOCK_SNAPSHOT 256
+/* The position's bits in a cursor (ss_table_scan). */
+#define SS_SCAN_POS_BITS 40
 
 /* Iteration in bounded steps (LIST_CHECKPOINTS, SCAN, compaction's walk),
  * with Redis SCAN's guarantee: an iteration that starts at cursor 0 and
@@ -160,9 +163,12 @@ size_t ss_table_expire_some(struct ss_table *t, int64_t now_ms, size_t max_slots
  * entry whose name starts with prefix[0..plen); when fn returns nonzero
  * the call stops after the position it is in.
  * Returns the next cursor, 0 when the iteration is complete. A cursor is a
- * block number (the blocks go in order, table.c says why that is safe);
- * any 64-bit value is safe to pass (it is masked), and its validation is
- * the caller's. */
+ * block number (the blocks go in order, table.c says why that is safe) in
+ * its low SS_SCAN_POS_BITS bits, and above them 1 + log2 of the block
+ * count it was issued for: a table with fewer blocks (rebuilt smaller by a
+ * restart) starts the iteration over rather than miss what moved, and a
+ * value without those bits is a bare position. Any 64-bit value is safe
+ * to pass, and its validation is the caller's. Cursors stay below 2^46. */
 uint64_t ss_table_scan(const struct ss_table *t, uint64_t cursor, size_t block, size_t buckets,
 		       const char *prefix, size_t plen, int64_t now_ms,
 		       int (*fn)(void *arg, const struct ss_entry *e), void *arg);
@@ -172,12 +178,12 @@ uint64_t ss_table_scan(const struct ss_table *t, uint64_t cursor, size_t block, 
  * that must bound the work of one cursor position (compaction's). */
 size_t ss_table_scan_block_for(const struct ss_table *t, size_t bytes, size_t max);
 
-/* Iteration for snapshots: returns 1 and fills *out with the next entry at or
- * after *cursor, advancing *cursor; returns 0 at the end. Start with
- * *cursor = 0. Every entry present is returned once provided the table is
- * not changed during the iteration. Expired entries are returned too: the
- * caller decides. A snapshot writes each entry's history with
- * ss_table_history, oldest first, before the entry itself. */
+/* Iteration in one go, for a caller that changes nothing meanwhile (KEYS,
+ * FLUSHALL's list of names, tests): returns 1 and fills *out with the next
+ * entry at or after *cursor, advancing *cursor; returns 0 at the end. Start
+ * with *cursor = 0. Every entry present is returned once provided the
+ * table is not changed during the iteration. Expired entries are returned
+ * too: the caller decides. */
 int ss_table_next(const struct ss_table *t, size_t *cursor, struct ss_entry *out);
 
 #endif

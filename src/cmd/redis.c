@@ -973,7 +973,7 @@ static enum ss_cmd_status r_randomkey(const struct ss_request *req, struct ss_cm
 	env->client->rand = seed;
 	size_t before = ss_buf_size(out);
 	struct keys k = {.out = out, .want = 1};
-	uint64_t pos = seed | 1;
+	uint64_t pos = (seed & ((UINT64_C(1) << SS_SCAN_POS_BITS) - 1)) | 1;
 	/* From the random position to the end, then from the start. */
 	while (k.n == 0 && pos != 0)
 		pos = ss_table_scan(env->table, pos, SS_SCAN_BLOCK_LIST, 1024, NULL, 0, env->now_ms,

@@ -1,8 +1,8 @@
 /*
  * diag.c - timestamped, levelled log lines on stderr; see diag.h.
  *
- * Each line is formatted whole and written with one fputs, so lines from a
- * forked child (compaction) do not interleave mid-line.
+ * Each line is formatted whole and written with one fputs, so lines from
+ * two threads or processes sharing stderr do not interleave mid-line.
  */
 #include <stdarg.h>
 #include <string.h>

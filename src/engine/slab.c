@@ -25,13 +25,14 @@
  * by one, so a small store grows 64 KiB at a time. Past them, pages are
  * carved from arenas of 2 MiB (ARENA_PAGES pages), aligned to 2 MiB and
  * marked MADV_HUGEPAGE. At 10M entries (400 MB of chunks) that turns ~100k
- * small pages into ~200 huge ones, and three costs with them:
- *   - fork, which copies the page tables: the COMPACT stall was 20 ms at
- *     10M entries with small pages, 2-8 ms with arenas;
+ * small pages into ~200 huge ones, and these costs with them:
  *   - the first touch of each page, a fault that costs about 10 us on a
  *     virtual machine (0.4 GB/s here, measured; a huge page faults in
  *     2 MiB at once);
- *   - TLB misses on the random accesses of lookups.
+ *   - TLB misses on the random accesses of lookups;
+ *   - fork's copy of the page tables, when COMPACT forked (issue 15 replaced
+ *     it with a walk): 20 ms at 10M entries with small pages, 2-8 ms with
+ *     arenas.
  * The price is that an arena is resident as a whole once touched: at most
  * one partly used arena, 2 MiB, is memory not yet holding entries. Below
  * 32 MiB that would be a visible share; past it, at most 6%, and 0.5% at

@@ -31,7 +31,6 @@
 #include "statestored/record.h"
 #include "statestored/table.h"
 
-#define SNAPSHOT_GROUP_BYTES (1024 * 1024) /* a group closes past this size */
 
 typedef unsigned long long ull;
 
@@ -83,7 +82,7 @@ static int seal(struct ss_snapshot *s)
 /* Adds r to the open group, sealing the group first when it is full. */
 static int add(struct ss_snapshot *s, const struct ss_record *r)
 {
-	if ((s->group.nops == SS_SNAPSHOT_GROUP_MAX || s->group.len >= SNAPSHOT_GROUP_BYTES) &&
+	if ((s->group.nops == SS_SNAPSHOT_GROUP_MAX || s->group.len >= SS_SNAPSHOT_GROUP_BYTES) &&
 	    seal(s) < 0)
 		return -1;
 	if (ss_batch_add(&s->group, r, NULL) < 0)
@@ -199,7 +198,7 @@ int ss_snapshot_write(struct ss_table *t, int64_t now_ms, const char *path, cons
 	off_t off = 0;
 	int fd = -1, created = 0, ret = -1, more;
 
-	if (ss_snapshot_init(&s, t, now_ms, 2 * SNAPSHOT_GROUP_BYTES, err) < 0)
+	if (ss_snapshot_init(&s, t, now_ms, 2 * SS_SNAPSHOT_GROUP_BYTES, err) < 0)
 		goto out;
 	fd = ss_io_open(io, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -211,7 +210,7 @@ int ss_snapshot_write(struct ss_table *t, int64_t now_ms, const char *path, cons
 		more = ss_snapshot_step(&s, 1, err);
 		if (more < 0)
 			goto out;
-		if (more && s.out.len < SNAPSHOT_GROUP_BYTES)
+		if (more && s.out.len < SS_SNAPSHOT_GROUP_BYTES)
 			continue; /* write about a group's worth at a time */
 		ss_snapshot_take(&s, &o);
 		if (o.len > 0 && ss_io_pwrite_all(io, fd, o.p, o.len, off) < 0) {

@@ -204,16 +204,19 @@ static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_e
  * already expired at the time it is judged acts as a DEL. Entries that
  * expired between their commit and now_ms are the caller's to drop.
  *
- * A SET whose name already holds its revision or a newer one is skipped
- * (ss_table_set_newer). Every log gives a name rising revisions, so only
- * a compacted log's tail meets this: the snapshot before it was walked
- * while commits went on (snapshot.h), and may already hold a version the
- * tail logs again. A DEL needs no such rule: what follows it in the tail
- * rebuilds the name from nothing, as it did when first applied.
+ * At replay (replaying), a SET whose name already holds its revision or a
+ * newer one is skipped (ss_table_set_newer). The daemon gives each name
+ * strictly rising revisions as it appends, so only a compacted log meets
+ * this: its snapshot was walked while commits went on (snapshot.h), and
+ * may hold a version twice, or one its tail logs again. A DEL needs no
+ * such rule: what follows it in the tail rebuilds the name from nothing,
+ * as it did when first applied. A live batch is applied whole, never
+ * skipped: a revision out of order there would be a bug to see, not to
+ * hide.
  * Returns 0, 1 if an expired SET acted as a DEL, -1 on ENOMEM; *existed:
  * whether a DEL found the name. */
 static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t now_ms,
-			int *existed)
+			int replaying, int *existed)
 {
 	const char *name = r->name, *value = r->value;
 	int64_t at = r->commit_ms > 0 && r->commit_ms < now_ms ? r->commit_ms : now_ms;
@@ -237,6 +240,9 @@ static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t n
 		ss_record_unescape(r->value, r->vlen, s->scratch + SS_NAME_MAX);
 		value = s->scratch + SS_NAME_MAX;
 	}
+	if (!replaying)
+		return ss_table_set(s->table, name, r->nraw, value, r->vraw, r->expire_ms, r->rev,
+				    r->commit_ms, at);
 	const struct ss_entry e = {.name = name, .nlen = r->nraw, .value = value, .vlen = r->vraw,
 				   .expire_ms = r->expire_ms, .rev = r->rev,
 				   .commit_ms = r->commit_ms};
@@ -264,7 +270,7 @@ static int replay_apply(void *arg, const struct ss_record *r)
 		r = &v1;
 	}
 	c->ttls |= r->type == SS_REC_SET && r->expire_ms != 0;
-	rc = apply_record(c->s, r, c->now_ms, &existed);
+	rc = apply_record(c->s, r, c->now_ms, 1, &existed);
 	if (rc == 1)
 		c->expired++;
 	return rc < 0 ? -1 : 0;
@@ -415,7 +421,7 @@ int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms)
 
 		if (op->type == SS_OP_REPLY)
 			continue;
-		if (apply_record(s, &r, now_ms, &existed) < 0)
+		if (apply_record(s, &r, now_ms, 0, &existed) < 0)
 			return -1;
 		op->result = op->type == SS_REC_DEL ? existed : 0;
 	}

@@ -6,7 +6,7 @@
  * snapshot bytes, the loop's slices fill the next. The walk waits (its idle
  * watcher stops, so the loop blocks as usual) only when a chunk is ready,
  * SS_COMPACT_AHEAD more is waiting, and the thread is still busy: memory
- * stays bounded whatever the disk's speed (two buffers of about 6 MB,
+ * stays bounded whatever the disk's speed (two buffers of about 7 MB,
  * reused all through the walk and freed at its end).
  *
  * The tail - the batches the loop logged while the walk ran - stays in the
@@ -164,10 +164,18 @@ static int snap_close(struct ss_compactor *c)
 	return fd >= 0 ? c->io->close(c->io->ctx, fd) : 0;
 }
 
-/* The walk or its writing failed: the temp file goes, the caller hears. */
+/* The walk or its writing failed: the temp file goes, the caller hears.
+ * A write the walk overlapped must end first: it uses the descriptor and
+ * the buffer this frees (its result is dropped). */
 static void snap_failed(struct ss_compactor *c, const char *why)
 {
 	walk_stop(c);
+	if (c->writing) {
+		c->cancelling = 1;
+		ss_syncer_drain(&c->worker);
+		c->cancelling = 0;
+		c->writing = 0;
+	}
 	(void)snap_close(c);
 	ss_store_compact_abort(c->store);
 	conclude(c, why);
@@ -305,6 +313,13 @@ int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
 {
 	uint64_t t0 = ss_clock_us();
 
+	if (ss_compactor_running(c)) {
+		err->kind = SS_ERR_IO;
+		err->sys_errno = EBUSY;
+		snprintf(err->msg, sizeof(err->msg), "a compaction is already running");
+		goto failed;
+	}
+
 	if (ss_store_compact_begin(c->store, unapplied, &c->tmp_path, err) < 0)
 		goto failed;
 	c->snap_fd = ss_io_open(c->io, c->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -315,9 +330,11 @@ int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
 			 c->tmp_path, strerror(errno));
 		goto failed;
 	}
-	/* Both buffers at their full size now: growing them by realloc in a
-	 * slice would copy megabytes there. */
-	size_t reserve = SS_COMPACT_CHUNK + SS_COMPACT_AHEAD + 2 * SS_SNAPSHOT_BLOCK_BYTES;
+	/* Both buffers at their full size now, so that no slice grows one:
+	 * the walk stops adding once CHUNK + AHEAD are waiting, and one step
+	 * adds at most a block's records and the group they close. */
+	size_t reserve = SS_COMPACT_CHUNK + SS_COMPACT_AHEAD + SS_SNAPSHOT_BLOCK_BYTES +
+			 SS_SNAPSHOT_GROUP_BYTES + SS_RECORD_MAX;
 	int rc = ss_snapshot_init(&c->snap, ss_store_table(c->store), now_ms, reserve, err);
 	if (rc == 0 && ss_snapshot_out_reserve(&c->flight, reserve) < 0) {
 		err->kind = SS_ERR_NOMEM;

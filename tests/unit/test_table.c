@@ -1437,11 +1437,17 @@ static void scan_of_an_empty_table_returns_cursor_zero(void **state)
 		steps++;
 	} while (c);
 	assert_int_equal(steps, 64);
-	/* Any cursor is safe; bits above the mask are dropped. */
-	c = ss_table_scan(t, UINT64_MAX, 1, 1, NULL, 0, 0, scan_collect, &s);
+	/* Any cursor is safe: a bare position past the array is masked (63
+	 * is the last); one issued for more blocks than there are starts
+	 * over (the next is position 1). */
+	const uint64_t pos = (UINT64_C(1) << SS_SCAN_POS_BITS) - 1;
+	c = ss_table_scan(t, pos, 1, 1, NULL, 0, 0, scan_collect, &s);
 	assert_int_equal(c, 0);
+	c = ss_table_scan(t, UINT64_MAX, 1, 1, NULL, 0, 0, scan_collect, &s);
+	assert_int_equal(c & pos, 1);
 	c = ss_table_scan(t, 0xdeadbeef00000000u, 1, 0, NULL, 0, 0, scan_collect, &s);
-	assert_true(c < 64);
+	assert_int_equal(c & pos, 1);
+	assert_true(c < UINT64_C(1) << (SS_SCAN_POS_BITS + 6));
 	/* Blocks of 16 buckets: four positions; a block past the array's
 	 * size is the whole array, one position; a block that is no power
 	 * of two is the one below it. */
@@ -1613,6 +1619,50 @@ static int count_entries(void *arg, const struct ss_entry *e)
 	return 0;
 }
 
+/* A listing that spans a restart: the table rebuilt from the same entries
+ * is smaller (it held more before deletions), so the blocks not yet
+ * visited may sit anywhere in it; the cursor from the larger table must
+ * still lead to every entry. */
+static void scan_cursor_from_a_larger_table_still_returns_every_entry(void **state)
+{
+	static struct scan_seen s;
+	struct ss_table *big = scan_table(SCAN_STABLE), *small = new_table();
+	char name[16];
+
+	(void)state;
+	/* The big table was grown by names since deleted. */
+	for (unsigned i = 0; i < 4 * SCAN_STABLE; i++) {
+		int len = snprintf(name, sizeof name, "gone:%u", i);
+		assert_int_equal(set_plain(big, name, (size_t)len, "g", 1, 0), 0);
+	}
+	for (unsigned i = 0; i < 4 * SCAN_STABLE; i++) {
+		int len = snprintf(name, sizeof name, "gone:%u", i);
+		assert_int_equal(ss_table_del(big, name, (size_t)len, 0), 1);
+	}
+	finish_resize(big);
+	for (unsigned i = 0; i < SCAN_STABLE; i++) {
+		int len = snprintf(name, sizeof name, "s:%u", i);
+		assert_int_equal(set_plain(small, name, (size_t)len, "s", 1, 0), 0);
+	}
+	finish_resize(small);
+	assert_true(ss_table_memory(small) < ss_table_memory(big));
+	/* Half of the big table's blocks, then the rest from the small one. */
+	memset(&s, 0, sizeof s);
+	uint64_t c = 0;
+	for (int i = 0; i < 8; i++)
+		c = ss_table_scan(big, c, SS_SCAN_BLOCK_LIST, SS_SCAN_BLOCK_LIST, NULL, 0, 0,
+				  scan_collect, &s);
+	assert_true(c != 0);
+	while (c)
+		c = ss_table_scan(small, c, SS_SCAN_BLOCK_LIST, SS_SCAN_BLOCK_LIST, NULL, 0, 0,
+				  scan_collect, &s);
+	for (unsigned i = 0; i < SCAN_STABLE; i++)
+		if (!s.stable[i])
+			fail_msg("s:%u never returned across the smaller table", i);
+	ss_table_free(big);
+	ss_table_free(small);
+}
+
 /* The compaction's block: the most buckets whose entries hold about the
  * bytes asked for, a power of two within the cap. */
 static void scan_block_for_follows_the_entries_size(void **state)
@@ -1699,6 +1749,7 @@ int main(void)
 		cmocka_unit_test(scan_with_a_prefix_returns_only_and_all_matching_keys),
 		cmocka_unit_test(scan_skips_expired_entries_and_leaves_them),
 		cmocka_unit_test(scan_block_for_follows_the_entries_size),
+		cmocka_unit_test(scan_cursor_from_a_larger_table_still_returns_every_entry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
