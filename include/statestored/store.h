@@ -32,6 +32,7 @@
 
 #include "batch.h"
 #include "io.h"
+#include "record.h"
 #include "table.h"
 
 #define SS_LOG_FILE "statestored.log"
@@ -250,5 +251,46 @@ int ss_store_take_retired_fd(struct ss_store *s);
  * counted), and that size right after the last compaction or open. */
 uint64_t ss_store_log_bytes(const struct ss_store *s);
 uint64_t ss_store_log_bytes_compacted(const struct ss_store *s);
+
+/* The pid a holder of the data directory's LOCK (open as fd) recorded in
+ * it; 0 if there is none or it cannot be read. */
+long ss_store_lock_pid(int fd);
+
+/* What ss_store_check found: what ss_store_open would replay and report,
+ * and what it would do to the file first. */
+struct ss_check_report {
+	uint64_t records, groups, expired; /* as in ss_open_report */
+	uint64_t torn_bytes; /* as in ss_open_report: what a start would cut and
+			      * log (torn data, or a torn header) */
+	uint64_t file_bytes; /* the file's size, preallocated zeros included */
+	uint64_t end;        /* the end of the last complete group: where a
+			      * start cuts a torn tail (on SS_ERR_CORRUPT: the
+			      * end of the last complete group before the damage) */
+	long version;        /* the log's format version (record.h); 0 if it
+			      * has no complete header */
+	int cut;             /* a start would cut the file back to end */
+	int new_header;      /* a start would write a fresh header over the file
+			      * (it is empty, or holds a torn header) */
+};
+
+/* Called with each record replay applies (after a version-1 log's records
+ * are given their revisions), before it is applied. */
+typedef void (*ss_store_check_fn)(void *arg, const struct ss_record *r);
+
+/* Reads the log file at path exactly as ss_store_open replays it - the
+ * same scanner, the same torn-tail and corruption verdicts, the same
+ * messages - into a new table of `history` depth, dropping what expired at
+ * now_ms, but writes nothing: the file is opened read-only, no lock is
+ * taken, nothing is cut, and the directory is neither created nor
+ * touched, so it is safe on the log of a running daemon (whose last write
+ * may then look torn). observe (may be NULL) sees every record applied.
+ * Returns 0 and *table (the caller's to free) when a start would open the
+ * log, clean or after a cut (rep says); -1 with *err (and *table NULL)
+ * when it would fail: SS_ERR_CORRUPT (the message ss_store_open gives),
+ * SS_ERR_VERSION, SS_ERR_IO (ENOENT for a missing file, which a start
+ * would create), SS_ERR_NOMEM. rep is filled in every case. */
+int ss_store_check(const char *path, unsigned history, int64_t now_ms, ss_store_check_fn observe,
+		   void *arg, struct ss_table **table, struct ss_check_report *rep,
+		   struct ss_error *err);
 
 #endif

@@ -34,8 +34,10 @@
 
 struct ss_table;
 
-/* The most earlier versions an entry may keep (--history). */
+/* The most earlier versions an entry may keep (--history), and the
+ * daemon's default: see the README's "Memory" for what a version costs. */
 #define SS_HISTORY_MAX 1000
+#define SS_HISTORY_DEFAULT 4
 
 /* A read-only view of one entry. The pointers stay valid until the next call
  * that changes the table (set, del, get on an expired entry, expire_some).

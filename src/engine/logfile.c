@@ -236,31 +236,30 @@ static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size
 	return 0;
 }
 
-int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply,
+/* Reads the log open as lf->fd - maps it, checks its header, replays it -
+ * and writes nothing: rep->fix says what the file needs before the next
+ * append (lf->end is where a cut goes). The one reading of a log, for
+ * ss_logfile_open and ss_logfile_inspect alike, so that a tool's verdict
+ * is the daemon's. */
+static int read_log(struct ss_logfile *lf, ss_logscan_apply_fn apply,
 		    ss_logscan_prefetch_fn prefetch, void *arg, struct ss_logfile_report *rep,
 		    struct ss_error *err)
 {
-	const struct ss_io *io = lf->io;
 	char *map = NULL;
 	size_t len = 0;
 	struct stat st;
 	long version = 0, hc;
 	int cut = 0, ret = -1;
 
-	memset(rep, 0, sizeof(*rep));
-	lf->fd = ss_io_open(io, lf->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (lf->fd < 0) {
-		ss_error_set(err, SS_ERR_IO, errno, "cannot open the log %s: %s", lf->path,
-			     strerror(errno));
-		goto out;
-	}
 	if (fstat(lf->fd, &st) < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot stat the log %s: %s", lf->path,
 			     strerror(errno));
 		goto out;
 	}
+	rep->file_bytes = (uint64_t)st.st_size;
 	if (st.st_size == 0) {
-		ret = write_header(lf, err);
+		rep->fix = SS_LOGFILE_FIX_HEADER;
+		ret = 0;
 		goto out;
 	}
 	len = (size_t)st.st_size;
@@ -275,7 +274,8 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply,
 	hc = ss_record_header_check(map, len, &version);
 	if (hc == 0 || (hc == -1 && torn_header(map, len))) {
 		rep->torn_bytes = len;
-		ret = write_header(lf, err);
+		rep->fix = SS_LOGFILE_FIX_HEADER;
+		ret = 0;
 		goto out;
 	}
 	if (hc == -1) {
@@ -285,6 +285,7 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply,
 		goto out;
 	}
 	if (hc == -2) {
+		lf->version = version;
 		ss_error_set(err, SS_ERR_VERSION, 0,
 			     "the log %s has format version %ld, but this build reads only versions 1 "
 			     "to %d",
@@ -294,10 +295,36 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply,
 	lf->version = version;
 	if (replay_file(lf, map, len, (size_t)hc, apply, prefetch, arg, rep, &cut, err) < 0)
 		goto out;
-	munmap(map, len);
-	map = NULL;
-	if (cut && (ss_io_ftruncate(io, lf->fd, (off_t)lf->end) < 0 ||
-		    ss_io_fdatasync(io, lf->fd) < 0)) {
+	rep->fix = cut ? SS_LOGFILE_FIX_CUT : SS_LOGFILE_FIX_NONE;
+	ret = 0;
+out:
+	if (map)
+		munmap(map, len);
+	return ret;
+}
+
+int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply,
+		    ss_logscan_prefetch_fn prefetch, void *arg, struct ss_logfile_report *rep,
+		    struct ss_error *err)
+{
+	const struct ss_io *io = lf->io;
+	int ret = -1;
+
+	memset(rep, 0, sizeof(*rep));
+	lf->fd = ss_io_open(io, lf->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lf->fd < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot open the log %s: %s", lf->path,
+			     strerror(errno));
+		goto out;
+	}
+	if (read_log(lf, apply, prefetch, arg, rep, err) < 0)
+		goto out;
+	if (rep->fix == SS_LOGFILE_FIX_HEADER) {
+		ret = write_header(lf, err);
+		goto out;
+	}
+	if (rep->fix == SS_LOGFILE_FIX_CUT && (ss_io_ftruncate(io, lf->fd, (off_t)lf->end) < 0 ||
+					      ss_io_fdatasync(io, lf->fd) < 0)) {
 		ss_error_set(err, SS_ERR_IO, errno,
 			     "cannot cut the torn tail of the log %s back to byte offset %llu: %s",
 			     lf->path, (ull)lf->end, strerror(errno));
@@ -313,10 +340,26 @@ int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply,
 	ret = 0;
 out:
 	lf->synced = lf->end;
-	if (map)
-		munmap(map, len);
 	if (ret < 0)
 		ss_logfile_close(lf);
+	return ret;
+}
+
+int ss_logfile_inspect(struct ss_logfile *lf, ss_logscan_apply_fn apply,
+		       ss_logscan_prefetch_fn prefetch, void *arg, struct ss_logfile_report *rep,
+		       struct ss_error *err)
+{
+	int ret;
+
+	memset(rep, 0, sizeof(*rep));
+	lf->fd = ss_io_open(lf->io, lf->path, O_RDONLY | O_CLOEXEC, 0);
+	if (lf->fd < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot open the log %s: %s", lf->path,
+			     strerror(errno));
+		return -1;
+	}
+	ret = read_log(lf, apply, prefetch, arg, rep, err);
+	ss_logfile_close(lf);
 	return ret;
 }
 

@@ -34,10 +34,19 @@ struct ss_logfile {
 	size_t replay_thread_min; /* see ss_logscan_replay; 0: its default */
 };
 
+/* What a log needs before it can be appended to. */
+enum ss_logfile_fix {
+	SS_LOGFILE_FIX_NONE,   /* nothing: clean, maybe with preallocated zeros */
+	SS_LOGFILE_FIX_HEADER, /* a header written over it: empty, or a torn header */
+	SS_LOGFILE_FIX_CUT,    /* a cut back to lf->end: a torn tail */
+};
+
 struct ss_logfile_report {
 	uint64_t records;    /* SET, DEL and REVISION records replayed */
 	uint64_t groups;     /* the complete groups they came in */
 	uint64_t torn_bytes; /* torn data cut (up to its last non-zero byte), or a torn header */
+	uint64_t file_bytes; /* the file's size as read, preallocated zeros included */
+	enum ss_logfile_fix fix; /* what open did (inspect: would do) to the file */
 };
 
 /* Prepares lf (closed) for path in dir. Does no I/O. */
@@ -54,6 +63,17 @@ void ss_logfile_init(struct ss_logfile *lf, const char *path, const char *dir,
 int ss_logfile_open(struct ss_logfile *lf, ss_logscan_apply_fn apply,
 		    ss_logscan_prefetch_fn prefetch, void *arg, struct ss_logfile_report *rep,
 		    struct ss_error *err);
+
+/* Reads the log as ss_logfile_open does - the same header check, replay
+ * and verdict, calling apply and prefetch the same way - but opens it
+ * read-only, writes nothing and closes it again: rep->fix says what open
+ * would do, and lf->end where it would cut (on SS_ERR_CORRUPT: the end of
+ * the last complete group before the damage). Returns 0 (clean or torn),
+ * or -1 with *err as ss_logfile_open would fail, with the same message;
+ * SS_ERR_IO (ENOENT) where open would create the file. */
+int ss_logfile_inspect(struct ss_logfile *lf, ss_logscan_apply_fn apply,
+		       ss_logscan_prefetch_fn prefetch, void *arg, struct ss_logfile_report *rep,
+		       struct ss_error *err);
 
 /* Writes buf[0..n) - one whole group - at the logical end with one pwrite
  * (after zero-filling ahead if preallocation is on). Returns 0, or -1 with *err (SS_ERR_IO) after

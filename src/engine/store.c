@@ -10,6 +10,10 @@
  * what was logged meanwhile is appended, then the copy renamed over the
  * log).
  *
+ * ss_store_check is the same replay with every write left out (no lock,
+ * no directory, the log opened read-only): statestore-check's verdicts are
+ * this file's and logfile.c's, not a second parser's.
+ *
  * The commit protocol (store.h) keeps one rule: the table only ever holds
  * what the log holds durably. ss_store_write and ss_store_sync touch only the
  * log; ss_store_apply touches only the table, after the sync succeeded.
@@ -59,6 +63,8 @@ struct replay_ctx {
 	uint64_t expired;
 	uint64_t v1_rev; /* a v1 log's records take revisions 1, 2, ... */
 	int ttls;        /* some record carried an expiry */
+	ss_store_check_fn observe; /* ss_store_check's, or NULL */
+	void *observe_arg;
 };
 
 static char *join(const char *dir, const char *name)
@@ -139,8 +145,7 @@ out:
 	return r;
 }
 
-/* Reads the pid a holder of LOCK recorded in it; 0 if there is none. */
-static long read_lock_pid(int fd)
+long ss_store_lock_pid(int fd)
 {
 	char buf[32];
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
@@ -174,7 +179,7 @@ static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_e
 	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK) {
-			rep->lock_pid = read_lock_pid(s->lock_fd);
+			rep->lock_pid = ss_store_lock_pid(s->lock_fd);
 			ss_error_set(err, SS_ERR_LOCKED, EWOULDBLOCK,
 				     "the data directory %s is in use: another store holds %s "
 				     "(pid %ld recorded in it)",
@@ -270,10 +275,24 @@ static int replay_apply(void *arg, const struct ss_record *r)
 		r = &v1;
 	}
 	c->ttls |= r->type == SS_REC_SET && r->expire_ms != 0;
+	if (c->observe)
+		c->observe(c->observe_arg, r);
 	rc = apply_record(c->s, r, c->now_ms, 1, &existed);
 	if (rc == 1)
 		c->expired++;
 	return rc < 0 ? -1 : 0;
+}
+
+/* What expired before now goes now, as it would have gone at its time
+ * had the daemon run: with its history. */
+static void expire_replayed(struct replay_ctx *c)
+{
+	for (size_t cur = 0; c->ttls;) {
+		size_t prev = cur, n = ss_table_expire_some(c->s->table, c->now_ms, 4096, &cur);
+		c->expired += n;
+		if (n == 0 && cur <= prev)
+			break; /* wrapped around without finding any more */
+	}
 }
 
 int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int64_t now_ms,
@@ -334,14 +353,7 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	}
 	rep->records = lrep.records;
 	rep->groups = lrep.groups;
-	/* What expired before now goes now, as it would have gone at its
-	 * time had the daemon run: with its history. */
-	for (size_t cur = 0; ctx.ttls;) {
-		size_t prev = cur, n = ss_table_expire_some(s->table, now_ms, 4096, &cur);
-		ctx.expired += n;
-		if (n == 0 && cur <= prev)
-			break; /* wrapped around without finding any more */
-	}
+	expire_replayed(&ctx);
 	rep->expired = ctx.expired;
 	rep->torn_bytes = lrep.torn_bytes;
 	rep->log_bytes = s->log.end;
@@ -587,4 +599,45 @@ uint64_t ss_store_log_bytes(const struct ss_store *s)
 uint64_t ss_store_log_bytes_compacted(const struct ss_store *s)
 {
 	return s->compacted_bytes;
+}
+
+int ss_store_check(const char *path, unsigned history, int64_t now_ms, ss_store_check_fn observe,
+		   void *arg, struct ss_table **table, struct ss_check_report *rep,
+		   struct ss_error *err)
+{
+	/* A store that is never opened: replay's path to the table (replay_apply,
+	 * apply_record) needs only a table and the scratch space. */
+	struct ss_store s = {.io = &ss_io_posix, .lock_fd = -1, .tmp_fd = -1};
+	struct replay_ctx ctx = {.s = &s, .now_ms = now_ms, .observe = observe, .observe_arg = arg};
+	struct ss_logfile_report lrep;
+	int ret = -1;
+
+	*table = NULL;
+	memset(rep, 0, sizeof(*rep));
+	s.table = ss_table_new(history);
+	s.scratch = malloc(SS_NAME_MAX + SS_VALUE_MAX);
+	if (!s.table || !s.scratch) {
+		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory checking %s", path);
+		goto out;
+	}
+	ss_logfile_init(&s.log, path, NULL, s.io, 0);
+	ret = ss_logfile_inspect(&s.log, replay_apply, replay_prefetch, &ctx, &lrep, err);
+	rep->records = lrep.records;
+	rep->groups = lrep.groups;
+	rep->torn_bytes = lrep.torn_bytes;
+	rep->file_bytes = lrep.file_bytes;
+	rep->end = s.log.end;
+	rep->version = s.log.version;
+	rep->cut = lrep.fix == SS_LOGFILE_FIX_CUT;
+	rep->new_header = lrep.fix == SS_LOGFILE_FIX_HEADER;
+	if (ret < 0)
+		goto out;
+	expire_replayed(&ctx);
+	rep->expired = ctx.expired;
+	*table = s.table;
+	s.table = NULL;
+out:
+	ss_table_free(s.table);
+	free(s.scratch);
+	return ret;
 }

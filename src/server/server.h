@@ -25,10 +25,6 @@ enum ss_exit {
 			      * or the directory fsync after a compaction's rename */
 };
 
-/* --history's default: see the README's "Memory" for what a version
- * costs. */
-#define SS_HISTORY_DEFAULT 4
-
 struct ss_server_config {
 	const char *bind_addr;  /* numeric IPv4 or IPv6 address */
 	int port;               /* 0: an ephemeral port, logged at startup */

@@ -17,7 +17,7 @@ import unittest
 
 from sstools.client import Client
 from sstools.harness import (Daemon, DaemonTestCase, binary, limit, project_version,
-                             run_binary, wait_until)
+                             run_binary, wait_until, zero_line_with)
 
 SEED = int(os.environ.get("SS_TEST_SEED") or random.randrange(1 << 30))
 LOG = "statestored.log"
@@ -324,10 +324,7 @@ class TestDamagedLog(RestartCase):
         self.write_records()
         self.d.kill()
         data = bytearray(self.read_log())
-        pos = data.find(b"marker4-")
-        start = data.rfind(b"\n", 0, pos) + 1
-        end = data.find(b"\n", pos) + 1
-        data[start:end] = bytes(end - start)
+        start = zero_line_with(data, b"marker4-")
         with open(self.log_path(), "wb") as f:
             f.write(data)
         self.assertEqual(self.start_expecting_exit(), 4, self.d.log())

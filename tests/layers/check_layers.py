@@ -23,6 +23,7 @@ MAY_CALL = {
     "ssserver": {"sscmd", "ssnet", "ssengine", "ssproto", "sscommon"},
     "sscli": {"ssproto", "sscommon"},
     "ssbench": {"ssproto", "sscommon"},
+    "sscheck": {"ssengine", "sscommon"},
 }
 # System calls only some layers may make.
 LIBEV = re.compile(r"^ev_")
@@ -43,6 +44,7 @@ FORBIDDEN = {
     "ssserver": [],
     "sscli": [LIBEV, THREADS],
     "ssbench": [THREADS],
+    "sscheck": [LIBEV, SOCKETS, THREADS],
 }
 # Exceptions by object file: the tools' one connect path lives in common;
 # a replay decodes on a second thread that starts and ends inside the one

@@ -152,6 +152,17 @@ def wait_until(predicate, timeout=30.0, interval=0.01):
         time.sleep(interval)
 
 
+def zero_line_with(data, marker):
+    """Zeroes, in place, the log line of bytearray data that holds marker
+    (bytes): a record damaged in the middle of a log. Returns the line's
+    byte offset."""
+    pos = data.find(marker)
+    start = data.rfind(b"\n", 0, pos) + 1
+    end = data.find(b"\n", pos) + 1
+    data[start:end] = bytes(end - start)
+    return start
+
+
 def run_binary(args, program="statestored", timeout=60, env=None):
     """Runs a program from the build to completion; returns the
     CompletedProcess with stdout and stderr as text."""
