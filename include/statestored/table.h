@@ -148,8 +148,12 @@ size_t ss_table_expire_some(struct ss_table *t, int64_t now_ms, size_t max_slots
  * edges). */
 #define SS_SCAN_BLOCK_LIST 16
 #define SS_SCAN_BLOCK_SNAPSHOT 256
-/* The position's bits in a cursor (ss_table_scan). */
-#define SS_SCAN_POS_BITS 40
+/* The position's bits in a cursor (ss_table_scan): 2^30 blocks, 2^34
+ * home buckets at the listing's block, past any table of 32-bit entry
+ * references. A cursor stays below 2^36, so a LIST or SCAN cursor (16
+ * check bits above it, cmd/list.c) stays below 2^52: a JavaScript client
+ * (node-redis, ioredis) parses it into a double without losing a bit. */
+#define SS_SCAN_POS_BITS 30
 
 /* Iteration in bounded steps (LIST_CHECKPOINTS, SCAN, compaction's walk),
  * with Redis SCAN's guarantee: an iteration that starts at cursor 0 and
@@ -170,7 +174,7 @@ size_t ss_table_expire_some(struct ss_table *t, int64_t now_ms, size_t max_slots
  * count it was issued for: a table with fewer blocks (rebuilt smaller by a
  * restart) starts the iteration over rather than miss what moved, and a
  * value without those bits is a bare position. Any 64-bit value is safe
- * to pass, and its validation is the caller's. Cursors stay below 2^46. */
+ * to pass, and its validation is the caller's. Cursors stay below 2^36. */
 uint64_t ss_table_scan(const struct ss_table *t, uint64_t cursor, size_t block, size_t buckets,
 		       const char *prefix, size_t plen, int64_t now_ms,
 		       int (*fn)(void *arg, const struct ss_entry *e), void *arg);

@@ -32,7 +32,7 @@ from sstools.client import Client
 from sstools.harness import DaemonTestCase, limit, wait_until
 
 LOG = "statestored.log"
-HISTORY_DEFAULT = limit("SS_HISTORY_DEFAULT", "src/server/server.h")
+HISTORY_DEFAULT = limit("SS_HISTORY_DEFAULT", "include/statestored/table.h")
 HISTORY_MAX = limit("SS_HISTORY_MAX", "include/statestored/table.h")
 LIST_COUNT_MAX = limit("SS_LIST_COUNT_MAX", "src/cmd/cmd.h")
 FIXTURE_V1 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "v1",
