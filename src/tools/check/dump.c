@@ -65,7 +65,7 @@ static void print_record(void *arg, const struct ss_record *r)
 		 * (which escapes) and JSON take. */
 		raw.name = d->name;
 		raw.nlen = raw_field(r->name, r->nlen, r->esc & SS_REC_NAME_ESC, d->name);
-		if (raw.nlen < d->plen || memcmp(raw.name, d->prefix, d->plen) != 0)
+		if (raw.nlen < d->plen || (d->plen && memcmp(raw.name, d->prefix, d->plen) != 0))
 			return;
 		if (r->type == SS_REC_SET) {
 			raw.value = d->value;
