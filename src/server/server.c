@@ -66,6 +66,7 @@
 #include "server/clients.h"
 #include "server/commit.h"
 #include "server/compactor.h"
+#include "server/notify.h"
 #include "server/server.h"
 #include "server/stats.h"
 #include "statestored/store.h"
@@ -88,6 +89,7 @@ struct ss_server {
 	struct ss_clients clients;
 	struct ss_commit commit;
 	struct ss_compactor compactor;
+	struct ss_notify notify; /* systemd's NOTIFY_SOCKET, if any */
 	ev_signal sigterm_w, sigint_w;
 	ev_signal other_w[3]; /* SIGHUP, SIGUSR1, SIGUSR2: logged, ignored */
 	ev_prepare prepare_w;  /* runs the commit cycle before the loop blocks */
@@ -269,6 +271,10 @@ static void session_env(void *arg, struct ss_session_env *env)
  * then exits with code. */
 static void stop(struct ss_server *srv, int code, int keep_replies)
 {
+	char why[64];
+
+	snprintf(why, sizeof(why), "stopping after a failure (exit %d)", code);
+	ss_notify_stopping(&srv->notify, why);
 	srv->exit_code = code;
 	srv->shutting_down = 1;
 	ss_listener_stop(&srv->listener);
@@ -422,6 +428,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	ss_log_info(srv->diag, "%s received: finishing the batch in flight and shutting down",
 		    w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	/* Before the drain, which may wait on the disk: the manager then
+	 * counts it against TimeoutStopSec, not against the watchdog. */
+	ss_notify_stopping(&srv->notify, w->signum == SIGTERM ? "SIGTERM received: shutting down"
+							      : "SIGINT received: shutting down");
 	srv->shutting_down = 1;
 	ss_listener_stop(&srv->listener);
 	/* A snapshot in progress is dropped: the log it would replace is
@@ -462,8 +472,12 @@ static int open_store(struct ss_server *srv)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	uint64_t t0 = ss_clock_us();
+	/* The replay is one call into the engine, so this is the only status
+	 * until READY=1; systemd shows it in `systemctl status`. */
+	ss_notify_send(&srv->notify, "STATUS=replaying the log in %s", cfg->data_dir);
 	if (ss_store_open(&srv->store, &opt, wall_ms, &rep, &err) < 0) {
 		ss_log_error(srv->diag, "cannot open the data directory: %s", err.msg);
+		ss_notify_send(&srv->notify, "STATUS=cannot open the data directory: %s", err.msg);
 		switch (err.kind) {
 		case SS_ERR_LOCKED:
 			return SS_EXIT_LOCKED;
@@ -544,6 +558,7 @@ static void server_cleanup(struct ss_server *srv)
 	ss_pending_free(&srv->pending);
 	ss_listener_close(&srv->listener);
 	ss_store_close(srv->store);
+	ss_notify_close(&srv->notify); /* its watchdog timer is on the loop */
 	if (srv->loop)
 		ev_loop_destroy(srv->loop);
 }
@@ -594,6 +609,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 	srv->cfg = cfg;
 	srv->diag = cfg->diag;
 	srv->listener.fd = srv->listener.spare_fd = -1;
+	ss_notify_init(&srv->notify, srv->diag);
 
 	ss_log_notice(srv->diag, "statestored %s starting: pid %d, data dir %s", SS_VERSION,
 		      (int)getpid(), cfg->data_dir);
@@ -653,6 +669,14 @@ int ss_server_run(const struct ss_server_config *cfg)
 	ss_log_notice(srv->diag, "listening on %s:%d (max clients %d, max line %zu bytes)",
 		      cfg->bind_addr, ss_listener_port(&srv->listener), srv->max_clients,
 		      cfg->max_line);
+	/* Only now is the daemon what READY=1 promises: the log is replayed,
+	 * the store takes writes and the listener accepts, so a unit ordered
+	 * After= this one can connect at once. */
+	char status[128];
+	snprintf(status, sizeof(status), "ready: %zu entries, revision %llu",
+		 ss_table_count(ss_store_table(srv->store)),
+		 (unsigned long long)ss_table_revision(ss_store_table(srv->store)));
+	ss_notify_ready(&srv->notify, srv->loop, status);
 	srv->exit_code = SS_EXIT_OK;
 	ev_run(srv->loop, 0);
 	/* The exit code is decided. Tearing down stops the signal watchers,
