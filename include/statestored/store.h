@@ -256,6 +256,16 @@ uint64_t ss_store_log_bytes_compacted(const struct ss_store *s);
  * it; 0 if there is none or it cannot be read. */
 long ss_store_lock_pid(int fd);
 
+/* Takes the data directory dir's LOCK as ss_store_open does: opens
+ * DIR/LOCK (created if create, else read-only) through io and takes a
+ * non-blocking exclusive flock on it, recording nothing. Returns the
+ * descriptor, whose close releases the lock; or -1 with *err: SS_ERR_LOCKED
+ * with *holder the pid recorded in LOCK, SS_ERR_IO (ENOENT if !create and
+ * there is no LOCK), SS_ERR_NOMEM. For tools that must not touch a
+ * directory a daemon serves from (statestore-check repair). */
+int ss_store_lock(const struct ss_io *io, const char *dir, int create, long *holder,
+		  struct ss_error *err);
+
 /* What ss_store_check found: what ss_store_open would replay and report,
  * and what it would do to the file first. */
 struct ss_check_report {

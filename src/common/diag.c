@@ -24,30 +24,40 @@ int ss_diag_parse_level(const char *s, enum ss_level *out)
 	return -1;
 }
 
+void ss_iso_time(char *out, size_t n, int64_t ms)
+{
+	time_t sec = (time_t)(ms / 1000);
+	struct tm tm;
+	size_t k;
+
+	if (!gmtime_r(&sec, &tm) || (k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+		snprintf(out, n, "%lld", (long long)ms);
+		return;
+	}
+	snprintf(out + k, n - k, ".%03dZ", (int)(ms % 1000));
+}
+
 void ss_diag_log(const struct ss_diag *d, enum ss_level lvl, const char *file, int line,
 		 const char *fmt, ...)
 {
-	char msg[1024], stamp[32];
+	char msg[1024], stamp[SS_ISO_TIME_LEN];
 	struct timeval tv;
-	struct tm tm;
 	va_list ap;
 
 	if (lvl < d->level)
 		return;
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	ss_iso_time(stamp, sizeof(stamp), (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	FILE *out = d->out ? d->out : stderr;
 	char full[1200];
 	if (file)
-		snprintf(full, sizeof(full), "%s.%03ldZ [%s] %s (%s:%d)\n", stamp,
-			 (long)(tv.tv_usec / 1000), level_names[lvl], msg, file, line);
+		snprintf(full, sizeof(full), "%s [%s] %s (%s:%d)\n", stamp, level_names[lvl], msg,
+			 file, line);
 	else
-		snprintf(full, sizeof(full), "%s.%03ldZ [%s] %s\n", stamp,
-			 (long)(tv.tv_usec / 1000), level_names[lvl], msg);
+		snprintf(full, sizeof(full), "%s [%s] %s\n", stamp, level_names[lvl], msg);
 	fputs(full, out);
 	fflush(out);
 }

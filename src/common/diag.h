@@ -8,6 +8,8 @@
 #ifndef STATESTORED_DIAG_H
 #define STATESTORED_DIAG_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* SS_NOTICE lines are printed at every level: the few events an operator
@@ -19,6 +21,11 @@ struct ss_diag {
 	enum ss_level level; /* lines below this level are dropped */
 	FILE *out;           /* stderr unless a test says otherwise */
 };
+
+/* Writes unix time ms as the log lines' UTC timestamp,
+ * 2026-12-07T10:14:45.302Z, into out (SS_ISO_TIME_LEN bytes or more). */
+#define SS_ISO_TIME_LEN 32
+void ss_iso_time(char *out, size_t n, int64_t ms);
 
 /* Parses "debug", "info", "warn" or "error" (not "notice"). Returns 0 or -1. */
 int ss_diag_parse_level(const char *s, enum ss_level *out);

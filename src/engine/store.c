@@ -42,7 +42,6 @@ struct ss_store {
 	char *dir;
 	char *log_path;
 	char *tmp_path;
-	char *lock_path;
 	int lock_fd;
 	struct ss_table *table;
 	char *scratch; /* SS_NAME_MAX + SS_VALUE_MAX: a record's fields unescaped */
@@ -169,27 +168,44 @@ static int record_lock_pid(const struct ss_io *io, int fd)
 	return 0;
 }
 
-static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_error *err)
+int ss_store_lock(const struct ss_io *io, const char *dir, int create, long *holder,
+		  struct ss_error *err)
 {
-	s->lock_fd = ss_io_open(s->io, s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (s->lock_fd < 0) {
-		ss_error_set(err, SS_ERR_IO, errno, "cannot open the lock file %s: %s", s->lock_path,
-			     strerror(errno));
+	char *path = join(dir, SS_LOCK_FILE);
+	int fd = -1;
+
+	if (!path) {
+		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory locking %s", dir);
 		return -1;
 	}
-	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+	fd = ss_io_open(io, path, create ? O_RDWR | O_CREAT | O_CLOEXEC : O_RDONLY | O_CLOEXEC,
+			0644);
+	if (fd < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot open the lock file %s: %s", path,
+			     strerror(errno));
+	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK) {
-			rep->lock_pid = ss_store_lock_pid(s->lock_fd);
+			*holder = ss_store_lock_pid(fd);
 			ss_error_set(err, SS_ERR_LOCKED, EWOULDBLOCK,
 				     "the data directory %s is in use: another store holds %s "
 				     "(pid %ld recorded in it)",
-				     s->dir, s->lock_path, rep->lock_pid);
+				     dir, path, *holder);
 		} else {
-			ss_error_set(err, SS_ERR_IO, errno, "cannot lock %s: %s", s->lock_path,
+			ss_error_set(err, SS_ERR_IO, errno, "cannot lock %s: %s", path,
 				     strerror(errno));
 		}
-		return -1;
+		io->close(io->ctx, fd);
+		fd = -1;
 	}
+	free(path);
+	return fd;
+}
+
+static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_error *err)
+{
+	s->lock_fd = ss_store_lock(s->io, s->dir, 1, &rep->lock_pid, err);
+	if (s->lock_fd < 0)
+		return -1;
 	if (record_lock_pid(s->io, s->lock_fd) < 0)
 		rep->lock_pid_errno = errno;
 	return 0;
@@ -320,10 +336,9 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	s->dir = strdup(opt->dir);
 	s->log_path = join(opt->dir, SS_LOG_FILE);
 	s->tmp_path = join(opt->dir, SS_LOG_TMP_FILE);
-	s->lock_path = join(opt->dir, SS_LOCK_FILE);
 	s->table = ss_table_new(opt->history);
 	s->scratch = malloc(SS_NAME_MAX + SS_VALUE_MAX);
-	if (!s->dir || !s->log_path || !s->tmp_path || !s->lock_path || !s->table || !s->scratch) {
+	if (!s->dir || !s->log_path || !s->tmp_path || !s->table || !s->scratch) {
 		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", opt->dir);
 		goto out;
 	}
@@ -380,7 +395,6 @@ void ss_store_close(struct ss_store *s)
 	free(s->dir);
 	free(s->log_path);
 	free(s->tmp_path);
-	free(s->lock_path);
 	free(s);
 }
 

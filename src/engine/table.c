@@ -758,9 +758,7 @@ uint64_t ss_table_scan(const struct ss_table *t, uint64_t cursor, size_t block, 
 	 * position: a table with fewer blocks than the cursor was issued for
 	 * (one rebuilt smaller by a restart) may hold the blocks not yet
 	 * visited anywhere, so the walk starts over there. */
-	unsigned lg = 0;
-	while ((UINT64_C(1) << lg) <= block_mask(&s, t->cap))
-		lg++;
+	unsigned lg = (unsigned)__builtin_ctzll(block_mask(&s, t->cap) + 1);
 	unsigned issued = (unsigned)(cursor >> SS_SCAN_POS_BITS) & 63;
 	uint64_t v = issued > lg + 1 ? 0 : cursor & pos_mask;
 

@@ -164,18 +164,25 @@ static int snap_close(struct ss_compactor *c)
 	return fd >= 0 ? c->io->close(c->io->ctx, fd) : 0;
 }
 
+/* Waits for the job on the worker, if any (a write or a round), and drops
+ * its result: it uses descriptors and a buffer the caller is about to
+ * close or free. */
+static void drop_job(struct ss_compactor *c)
+{
+	if (!c->writing && !c->catching_up)
+		return;
+	c->cancelling = 1;
+	ss_syncer_drain(&c->worker);
+	c->cancelling = 0;
+	c->writing = c->catching_up = 0;
+}
+
 /* The walk or its writing failed: the temp file goes, the caller hears.
- * A write the walk overlapped must end first: it uses the descriptor and
- * the buffer this frees (its result is dropped). */
+ * A write the walk overlapped ends first. */
 static void snap_failed(struct ss_compactor *c, const char *why)
 {
 	walk_stop(c);
-	if (c->writing) {
-		c->cancelling = 1;
-		ss_syncer_drain(&c->worker);
-		c->cancelling = 0;
-		c->writing = 0;
-	}
+	drop_job(c);
 	(void)snap_close(c);
 	ss_store_compact_abort(c->store);
 	conclude(c, why);
@@ -372,12 +379,7 @@ void ss_compactor_cancel(struct ss_compactor *c)
 	if (!c->loop)
 		return; /* never initialized (a start that failed early) */
 	if (c->catching_up || c->writing) {
-		/* The job must end before the temp file's descriptor is
-		 * closed; its result is dropped. */
-		c->cancelling = 1;
-		ss_syncer_drain(&c->worker);
-		c->cancelling = 0;
-		c->catching_up = c->writing = 0;
+		drop_job(c); /* before the temp file's descriptor is closed */
 		ss_store_compact_abort(c->store);
 	}
 	if (c->finish_pending) {

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/diag.h"
 #include "common/numparse.h"
 #include "common/stdfds.h"
 #include "statestored/snapshot.h"
@@ -210,14 +211,10 @@ out:
 
 static void print_time(const char *name, int64_t ms)
 {
-	char iso[64] = "unknown";
-	time_t sec = (time_t)(ms / 1000);
-	struct tm tm;
+	char iso[SS_ISO_TIME_LEN] = "unknown";
 
-	if (ms > 0 && gmtime_r(&sec, &tm)) {
-		size_t n = strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S", &tm);
-		snprintf(iso + n, sizeof(iso) - n, ".%03dZ", (int)(ms % 1000));
-	}
+	if (ms > 0)
+		ss_iso_time(iso, sizeof(iso), ms);
 	printf("%s_ms %lld\n%s %s\n", name, (long long)ms, name, iso);
 }
 

@@ -3,7 +3,7 @@
  * daemon kept out and a copy of the log kept.
  *
  * The order is what makes it safe to run by hand:
- *   1. take DIR/LOCK as the engine does (flock, non-blocking), and hold it
+ *   1. take DIR/LOCK with the engine's ss_store_lock (flock, non-blocking), and hold it
  *      to the end, so no daemon replays or appends while we cut - and
  *      refuse if one holds it;
  *   2. read the log with the daemon's replay (ss_check_read), under the lock;
@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,46 +40,23 @@ struct repair {
 	char *bak;       /* the copy's path */
 };
 
-/* Takes DIR/LOCK. A dry run does not create a missing LOCK (nothing holds
- * it then). Returns 0 or an exit code. */
+/* Takes DIR/LOCK (ss_store_lock). A dry run does not create a missing
+ * LOCK (nothing holds it then). Returns 0 or an exit code. */
 static int take_lock(struct repair *rp)
 {
-	char *path;
-	int code = SS_CHECK_IOERR;
+	struct ss_error err;
+	long holder = 0;
 
-	if (asprintf(&path, "%s/%s", rp->dir, SS_LOCK_FILE) < 0) {
-		fputs("statestore-check: out of memory\n", stderr);
-		return SS_CHECK_IOERR;
+	rp->lock_fd = ss_store_lock(&ss_io_posix, rp->dir, !rp->dry_run, &holder, &err);
+	if (rp->lock_fd >= 0 || (rp->dry_run && err.kind == SS_ERR_IO && err.sys_errno == ENOENT))
+		return 0;
+	if (err.kind == SS_ERR_LOCKED) {
+		fprintf(stderr, "statestore-check: %s; stop it first (repair touches nothing while "
+				"it runs)\n", err.msg);
+		return SS_CHECK_LOCKED;
 	}
-	rp->lock_fd = rp->dry_run ? open(path, O_RDONLY | O_CLOEXEC)
-				  : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (rp->lock_fd < 0) {
-		if (rp->dry_run && errno == ENOENT) {
-			code = 0;
-			goto out;
-		}
-		fprintf(stderr, "statestore-check: cannot open the lock file %s: %s\n", path,
-			strerror(errno));
-		goto out;
-	}
-	if (flock(rp->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK) {
-			fprintf(stderr,
-				"statestore-check: the data directory %s is in use: a statestored "
-				"holds %s (pid %ld recorded in it); stop it first (repair touches "
-				"nothing while it runs)\n",
-				rp->dir, path, ss_store_lock_pid(rp->lock_fd));
-			code = SS_CHECK_LOCKED;
-		} else {
-			fprintf(stderr, "statestore-check: cannot lock %s: %s\n", path,
-				strerror(errno));
-		}
-		goto out;
-	}
-	code = 0;
-out:
-	free(path);
-	return code;
+	fprintf(stderr, "statestore-check: %s\n", err.msg);
+	return SS_CHECK_IOERR;
 }
 
 /* Copies the log to rp->bak (a new file), fsyncs it and the directory.
