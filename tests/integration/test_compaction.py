@@ -105,11 +105,12 @@ class CompactionStatsTest(harness.DaemonTestCase):
         self.assertEqual(c.stats()["last_compaction_loop_max_us"], "0")
         self.assertEqual(c.cmd("COMPACT"), "OK")
         s = c.stats()
-        # All are timed while the compaction runs: nonzero after one. The
-        # walk of 500 entries fits one slice.
+        # All are timed while the compaction runs: nonzero after one. How
+        # many slices the walk of 500 entries takes depends on the machine
+        # (one here, two under ASan on a loaded CI runner): at least one.
         self.assertGreater(int(s["last_compaction_loop_max_us"]), 0)
         self.assertGreater(int(s["last_compaction_stall_us"]), 0)
-        self.assertEqual(s["last_compaction_slices"], "1")
+        self.assertGreaterEqual(int(s["last_compaction_slices"]), 1)
         self.assertGreater(int(s["last_compaction_slice_max_us"]), 0)
 
 
