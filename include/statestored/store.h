@@ -228,6 +228,9 @@ struct ss_compact_job {
 	const struct ss_io *io;
 	int src_fd, dst_fd;
 	uint64_t from, to, dst_off;
+	const char *prefix; /* a backup of a prefix: only its records are copied */
+	size_t plen;
+	uint64_t written;   /* bytes the job appended */
 	int errnum;
 };
 
@@ -238,6 +241,34 @@ int ss_store_compact_round_end(struct ss_store *s, const struct ss_compact_job *
 			       struct ss_error *err);
 int ss_store_compact_finish(struct ss_store *s, struct ss_error *err);
 void ss_store_compact_abort(struct ss_store *s);
+
+/* Online backup: a consistent copy of the store, or of the names that
+ * start with a prefix, as a new data directory that statestored can be
+ * started on. It is a compaction that writes elsewhere - the same walk, the
+ * same tail, the same rounds - so it never stalls the caller either:
+ *
+ * 1. ss_store_backup_begin(s, unapplied, dir, prefix, plen, &log_path,
+ *    err), in place of ss_store_compact_begin: refuses (SS_ERR_IO) a dir
+ *    that exists and is not an empty directory, and a DIR.partial that
+ *    exists (what an interrupted backup left, for an operator to remove);
+ *    creates DIR.partial and returns in *log_path the log to write the
+ *    snapshot to (walking only the prefix: ss_snapshot's prefix, plen 0
+ *    for every name).
+ * 2.-4. As a compaction's. With a prefix the rounds copy only the tail's
+ *    records under it, re-framed in groups.
+ * 5. ss_store_backup_finish(s, &rev, err), between commits: appends the
+ *    rest of the tail and a REVISION record for the store's revision,
+ *    returned in *rev - the backup holds exactly the state as of it -
+ *    fdatasyncs the log, fsyncs DIR.partial, renames it to DIR and fsyncs
+ *    the parent. A kill before the rename leaves no DIR; the caller replies
+ *    only after this returns 0. On failure everything the backup created
+ *    is removed, and -1 with *err.
+ * ss_store_compact_abort gives either up. The live log is never touched:
+ * a failed backup does not poison the store. */
+int ss_store_backup_begin(struct ss_store *s, size_t unapplied, const char *dir,
+			  const char *prefix, size_t plen, const char **log_path,
+			  struct ss_error *err);
+int ss_store_backup_finish(struct ss_store *s, uint64_t *rev, struct ss_error *err);
 
 /* After a compaction that renamed (finish returned 0, or failed only at the
  * directory fsync): the replaced log's descriptor, which the caller now owns

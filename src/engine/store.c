@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/backup.h"
 #include "engine/error.h"
 #include "engine/logfile.h"
 #include "statestored/snapshot.h"
@@ -53,6 +54,10 @@ struct ss_store {
 	int tmp_fd;          /* the temp file, once a round or the finish opened it */
 	uint64_t tmp_len;
 	uint64_t tail_from;
+	/* A backup is the same steps with another target: its log (which
+	 * rounds append to instead of tmp_path) and, with a prefix, a tail
+	 * filtered to it. NULL while compacting. */
+	struct ss_backup *bk;
 };
 
 /* Replay's view of the table. */
@@ -71,27 +76,6 @@ static char *join(const char *dir, const char *name)
 	char *p;
 
 	return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
-}
-
-/* Returns the directory that holds dir, malloc'd, or NULL. */
-static char *parent_of(const char *dir)
-{
-	char *p = strdup(dir);
-	size_t n;
-	char *slash;
-
-	if (!p)
-		return NULL;
-	n = strlen(p);
-	while (n > 1 && p[n - 1] == '/')
-		p[--n] = '\0';
-	slash = strrchr(p, '/');
-	if (!slash) {
-		free(p);
-		return strdup(".");
-	}
-	slash[slash == p ? 1 : 0] = '\0';
-	return p;
 }
 
 /* Creates dir and any missing parents, and makes their entries durable
@@ -122,7 +106,7 @@ static int make_dir(const struct ss_io *io, const char *dir, struct ss_error *er
 		}
 		if (made || last) {
 			free(parent);
-			parent = parent_of(path);
+			parent = ss_io_dir_of(path);
 			if (!parent) {
 				ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", dir);
 				goto out;
@@ -387,6 +371,7 @@ void ss_store_close(struct ss_store *s)
 		return;
 	if (s->tmp_fd >= 0)
 		s->io->close(s->io->ctx, s->tmp_fd);
+	ss_backup_discard(s->io, s->bk);
 	ss_logfile_close(&s->log);
 	if (s->lock_fd >= 0)
 		s->io->close(s->io->ctx, s->lock_fd); /* releases the flock */
@@ -470,22 +455,35 @@ int ss_store_compact_begin(struct ss_store *s, size_t unapplied, const char **tm
 	return 0;
 }
 
+/* Where the snapshot and the tail go, and what to call it in a message. */
+static const char *target(const struct ss_store *s)
+{
+	return s->bk ? s->bk->log : s->tmp_path;
+}
+
+static const char *target_what(const struct ss_store *s)
+{
+	return s->bk ? "backup" : "compacted log";
+}
+
 /* Opens the snapshot the caller wrote, for appending the tail to it. */
 static int open_tmp(struct ss_store *s, struct ss_error *err)
 {
 	struct stat st;
 
+	const char *path = target(s);
+
 	if (s->tmp_fd >= 0)
 		return 0;
-	s->tmp_fd = ss_io_open(s->io, s->tmp_path, O_RDWR | O_CLOEXEC, 0);
+	s->tmp_fd = ss_io_open(s->io, path, O_RDWR | O_CLOEXEC, 0);
 	if (s->tmp_fd < 0) {
-		ss_error_set(err, SS_ERR_IO, errno, "cannot open the compacted log %s: %s",
-			     s->tmp_path, strerror(errno));
+		ss_error_set(err, SS_ERR_IO, errno, "cannot open the %s %s: %s", target_what(s),
+			     path, strerror(errno));
 		return -1;
 	}
 	if (fstat(s->tmp_fd, &st) < 0) {
-		ss_error_set(err, SS_ERR_IO, errno, "cannot stat the compacted log %s: %s",
-			     s->tmp_path, strerror(errno));
+		ss_error_set(err, SS_ERR_IO, errno, "cannot stat the %s %s: %s", target_what(s),
+			     path, strerror(errno));
 		return -1;
 	}
 	s->tmp_len = (uint64_t)st.st_size;
@@ -496,9 +494,8 @@ static int open_tmp(struct ss_store *s, struct ss_error *err)
 static void copy_failed(struct ss_store *s, uint64_t n, int errnum, struct ss_error *err)
 {
 	ss_error_set(err, SS_ERR_IO, errnum,
-		     "cannot copy the %llu bytes logged since the snapshot to the compacted log "
-		     "%s: %s",
-		     (unsigned long long)n, s->tmp_path, strerror(errnum));
+		     "cannot copy the %llu bytes logged since the snapshot to the %s %s: %s",
+		     (unsigned long long)n, target_what(s), target(s), strerror(errnum));
 }
 
 int ss_store_compact_round(struct ss_store *s, uint64_t min_bytes, struct ss_compact_job *job,
@@ -515,15 +512,31 @@ int ss_store_compact_round(struct ss_store *s, uint64_t min_bytes, struct ss_com
 				       .dst_fd = s->tmp_fd,
 				       .from = s->tail_from,
 				       .to = s->log.end,
-				       .dst_off = s->tmp_len};
+				       .dst_off = s->tmp_len,
+				       .prefix = s->bk ? s->bk->prefix : NULL,
+				       .plen = s->bk ? s->bk->plen : 0};
 	return 1;
+}
+
+/* Copies the tail's bytes [from, to) to dst at dst_off: as they are, or
+ * only a backup prefix's records. 0 and *written, or -1 with errno. */
+static int copy_tail(const struct ss_io *io, int src, uint64_t from, uint64_t to, int dst,
+		     uint64_t dst_off, const char *prefix, size_t plen, uint64_t *written)
+{
+	if (prefix)
+		return ss_backup_copy(io, src, from, to, dst, dst_off, prefix, plen, written);
+	*written = 0;
+	if (ss_logfile_copy(io, src, from, to, dst, dst_off) < 0)
+		return -1;
+	*written = to - from;
+	return 0;
 }
 
 void ss_compact_job_run(struct ss_compact_job *job)
 {
 	job->errnum = 0;
-	if (ss_logfile_copy(job->io, job->src_fd, job->from, job->to, job->dst_fd, job->dst_off) <
-		    0 ||
+	if (copy_tail(job->io, job->src_fd, job->from, job->to, job->dst_fd, job->dst_off,
+		      job->prefix, job->plen, &job->written) < 0 ||
 	    ss_io_fdatasync(job->io, job->dst_fd) < 0)
 		job->errnum = errno ? errno : EIO;
 }
@@ -537,8 +550,62 @@ int ss_store_compact_round_end(struct ss_store *s, const struct ss_compact_job *
 		return -1;
 	}
 	s->tail_from = job->to;
-	s->tmp_len += job->to - job->from;
+	s->tmp_len += job->written;
 	return 0;
+}
+
+int ss_store_backup_begin(struct ss_store *s, size_t unapplied, const char *dir,
+			  const char *prefix, size_t plen, const char **log_path,
+			  struct ss_error *err)
+{
+	if (ss_logfile_writable(&s->log, err) < 0 ||
+	    ss_backup_prepare(s->io, dir, prefix, plen, &s->bk, err) < 0)
+		return -1;
+	*log_path = s->bk->log;
+	s->tail_from = s->log.end - unapplied;
+	s->tmp_len = 0;
+	return 0;
+}
+
+int ss_store_backup_finish(struct ss_store *s, uint64_t *rev, struct ss_error *err)
+{
+	uint64_t n, w;
+
+	if (ss_logfile_writable(&s->log, err) < 0 || open_tmp(s, err) < 0)
+		goto failed;
+	/* What was logged since the last round, then the store's revision:
+	 * the backup is the state as of it, which the tail's last group
+	 * reached (between commits, everything logged is applied). */
+	n = s->log.end - s->tail_from;
+	if (n > 0 && copy_tail(s->io, s->log.fd, s->tail_from, s->log.end, s->tmp_fd, s->tmp_len,
+			       s->bk->prefix, s->bk->plen, &w) < 0) {
+		copy_failed(s, n, errno, err);
+		goto failed;
+	}
+	s->tmp_len += n > 0 ? w : 0;
+	*rev = ss_table_revision(s->table);
+	if (ss_backup_write_revision(s->io, s->tmp_fd, s->tmp_len, *rev, &w) < 0 ||
+	    ss_io_fdatasync(s->io, s->tmp_fd) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot write the backup %s: %s", s->bk->log,
+			     strerror(errno));
+		goto failed;
+	}
+	s->tmp_len += w;
+	int fd = s->tmp_fd;
+	s->tmp_fd = -1;
+	if (s->io->close(s->io->ctx, fd) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot close the backup %s: %s", s->bk->log,
+			     strerror(errno));
+		goto failed;
+	}
+	if (ss_backup_publish(s->io, s->bk, err) < 0)
+		goto failed;
+	ss_backup_free(s->bk);
+	s->bk = NULL;
+	return 0;
+failed:
+	ss_store_compact_abort(s);
+	return -1;
 }
 
 int ss_store_compact_finish(struct ss_store *s, struct ss_error *err)
@@ -587,6 +654,11 @@ void ss_store_compact_abort(struct ss_store *s)
 	if (s->tmp_fd >= 0)
 		s->io->close(s->io->ctx, s->tmp_fd);
 	s->tmp_fd = -1;
+	if (s->bk) {
+		ss_backup_discard(s->io, s->bk);
+		s->bk = NULL;
+		return;
+	}
 	(void)ss_io_unlink(s->io, s->tmp_path);
 }
 

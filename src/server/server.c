@@ -101,6 +101,8 @@ struct ss_server {
 	uint64_t compaction_loop_max_us; /* longest iteration while the last one ran */
 	struct ss_loop_stats loop_stats;
 	int compact_requested; /* some connection's COMPACT waits for a run */
+	uint64_t backups_queued; /* BACKUPs waiting for their turn */
+	uint64_t backup_seq;     /* numbers them, for their order */
 	uint64_t auto_compactions;
 	uint64_t expired;
 	int shutting_down;
@@ -257,6 +259,8 @@ static void session_env(void *arg, struct ss_session_env *env)
 		.stopping = srv->shutting_down || srv->commit.refusing,
 		.quota_exceeded = over_quota(srv),
 		.compact_requested = &srv->compact_requested,
+		.backups_queued = &srv->backups_queued,
+		.backup_seq = &srv->backup_seq,
 		.stats = server_stats,
 		.clients = server_clients,
 		.stats_arg = srv,
@@ -326,6 +330,51 @@ static void compact_start(struct ss_server *srv, int automatic)
 	ss_clients_compact_started(&srv->clients);
 }
 
+/* Starts the next BACKUP in line, if any; one that cannot start is
+ * answered at once, and the next one tried. */
+static void backup_start(struct ss_server *srv)
+{
+	const struct ss_backup_request *b;
+	struct ss_error err;
+
+	while (srv->backups_queued > 0 && !ss_compactor_running(&srv->compactor) &&
+	       (b = ss_clients_backup_next(&srv->clients)) != NULL) {
+		srv->backups_queued--;
+		if (ss_compactor_backup(&srv->compactor, now_ms(srv),
+					ss_commit_unapplied(&srv->commit), b->dir, b->prefix, b->plen,
+					&err) == 0) {
+			ss_commit_set_disk_busy(&srv->commit, 1);
+			return;
+		}
+		ss_log_error(srv->diag, "backup failed to start: %s", err.msg);
+		ss_clients_backup_ended(&srv->clients, err.msg, 0);
+	}
+}
+
+/* What runs next on the compactor, once it is free: queued COMPACTs, then
+ * queued BACKUPs, then a compaction for the log's growth. */
+static void start_next(struct ss_server *srv, int automatic)
+{
+	if (ss_compactor_running(&srv->compactor) || srv->shutting_down)
+		return;
+	if (srv->compact_requested)
+		compact_start(srv, 0);
+	else if (srv->backups_queued > 0)
+		backup_start(srv);
+	else if (automatic && log_outgrown(srv))
+		compact_start(srv, 1);
+}
+
+static void on_backed_up(struct ss_compactor *cp, const char *failure, uint64_t rev, void *arg)
+{
+	struct ss_server *srv = arg;
+	(void)cp;
+
+	ss_commit_set_disk_busy(&srv->commit, 0);
+	ss_clients_backup_ended(&srv->clients, failure, rev);
+	start_next(srv, 0);
+}
+
 static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg)
 {
 	struct ss_server *srv = arg;
@@ -345,8 +394,7 @@ static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg
 		stop(srv, SS_EXIT_FSYNC, 1);
 		return;
 	}
-	if (srv->compact_requested && !srv->shutting_down)
-		compact_start(srv, 0);
+	start_next(srv, 0);
 }
 
 /* The compactor may swap the log's descriptor only when no fdatasync runs
@@ -370,12 +418,7 @@ static void after_commit(void *arg)
 		ss_compactor_finish(&srv->compactor);
 	watch_quota(srv);
 	ss_clients_resume_waiters(&srv->clients);
-	if (!ss_compactor_running(&srv->compactor) && !srv->shutting_down) {
-		if (srv->compact_requested)
-			compact_start(srv, 0);
-		else if (log_outgrown(srv))
-			compact_start(srv, 1);
-	}
+	start_next(srv, 1);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -384,7 +427,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	struct ss_server *srv = w->data;
 
 	if (ss_commit_ready(&srv->commit) || srv->clients.nwaiters > 0 ||
-	    (srv->compact_requested && !ss_compactor_running(&srv->compactor)))
+	    ((srv->compact_requested || srv->backups_queued > 0) &&
+	     !ss_compactor_running(&srv->compactor)))
 		ss_commit_run(&srv->commit);
 	/* Every iteration's time, from waking (ev_now, taken by libev right
 	 * after the poll) to blocking again (stats.h); and the stall a
@@ -392,7 +436,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	 * its slices and its finish included). Both are wall-clock times; a clock step
 	 * counts as nothing (ss_loop_stats_note). */
 	double busy = ss_loop_stats_note(&srv->loop_stats, (ev_time() - ev_now(loop)) * 1e6);
-	if (srv->compaction_seen || ss_compactor_running(&srv->compactor)) {
+	if (srv->compaction_seen || ss_compactor_compacting(&srv->compactor)) {
 		if (busy > (double)srv->compaction_loop_max_us)
 			srv->compaction_loop_max_us = (uint64_t)busy;
 		srv->compaction_seen = 0;
@@ -654,6 +698,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 	ss_commit_add_hook(&srv->commit, &srv->pending_hook);
 	ss_commit_add_hook(&srv->commit, &srv->clients.replies);
 	struct ss_compactor_ops kops = {.done = on_compacted,
+					.backup_done = on_backed_up,
 					.may_finish = no_sync_in_flight,
 					.arg = srv};
 	if (ss_compactor_init(&srv->compactor, srv->loop, srv->store, cfg->io, srv->diag, &kops) <

@@ -61,6 +61,10 @@ GET(last_compaction_stall, ss_compactor_stats(s->compactor)->last_stall_us)
 GET(last_compaction_loop_max, s->compaction_loop_max_us)
 GET(last_compaction_slices, ss_compactor_stats(s->compactor)->last_slices)
 GET(last_compaction_slice_max, ss_compactor_stats(s->compactor)->last_slice_max_us)
+GET(backups, ss_compactor_stats(s->compactor)->backups)
+GET(backup_failures, ss_compactor_stats(s->compactor)->backup_failures)
+GET(last_backup_ms, ss_compactor_stats(s->compactor)->last_backup_us / 1000)
+GET(last_backup_revision, ss_compactor_stats(s->compactor)->last_backup_revision)
 GET(expired, s->expired)
 GET(loop_iterations, s->loop->iterations)
 GET(loop_max, s->loop->max_us)
@@ -119,6 +123,13 @@ static const struct {
 	 last_compaction_slice_max},
 	{"last_compaction_loop_max_us", G, "the loop's longest iteration while the last compaction "
 					   "ran, in microseconds", last_compaction_loop_max},
+	{"backups", C, "BACKUPs that completed", backups},
+	{"backup_failures", C, "BACKUPs that failed, those that could not start included",
+	 backup_failures},
+	{"last_backup_ms", G, "how long the last completed BACKUP took, in milliseconds",
+	 last_backup_ms},
+	{"last_backup_revision", G, "the revision the last completed BACKUP covers",
+	 last_backup_revision},
 	{"expired", C, "entries removed by background expiry", expired},
 	{"loop_iterations", C, "event-loop iterations: wakeups handled", loop_iterations},
 	{"loop_max_us", G, "the loop's longest iteration since start, in microseconds", loop_max},

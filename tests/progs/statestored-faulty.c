@@ -71,7 +71,9 @@
  *       under it (grow it past a resize, say), or to kill the daemon.
  *
  * An open that creates the temp file (each compaction's, or
- * ss_snapshot_write's when a start upgrades the log) arms all three again.
+ * ss_snapshot_write's when a start upgrades the log) arms all three again;
+ * so does one that creates a BACKUP's log, which these faults treat as the
+ * temp file.
  * A gate holds one of the daemon's own threads, and the daemon ends a
  * compaction's job before it exits (SIGTERM, a failed fdatasync of the
  * log, ...: ss_compactor_cancel), as it would wait for a slow disk: a test
@@ -300,12 +302,18 @@ static void wait_for_gate(const char *gate)
 }
 
 /* Whether path names the compaction's temp file. */
+static int ends_with(const char *path, const char *tail)
+{
+	size_t n = strlen(path), k = strlen(tail);
+
+	return n >= k && strcmp(path + n - k, tail) == 0 && (n == k || path[n - k - 1] == '/');
+}
+
+/* A compaction's temp file, or a BACKUP's log (DIR.partial/statestored.log,
+ * engine/backup.c): both are a snapshot the compactor writes. */
 static int is_tmp_path(const char *path)
 {
-	size_t n = strlen(path), k = strlen(SS_LOG_TMP_FILE);
-
-	return n >= k && strcmp(path + n - k, SS_LOG_TMP_FILE) == 0 &&
-	       (n == k || path[n - k - 1] == '/');
+	return ends_with(path, SS_LOG_TMP_FILE) || ends_with(path, ".partial/statestored.log");
 }
 
 /* Whether fd is the compaction's temp file. */
