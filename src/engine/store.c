@@ -608,6 +608,47 @@ failed:
 	return -1;
 }
 
+int ss_store_restore(const struct ss_io *io, const char *log, const char *dir,
+		     struct ss_error *err)
+{
+	struct ss_backup *b;
+	struct stat st;
+	int src = -1, dst = -1, ret = -1;
+
+	if (ss_backup_prepare(io, dir, NULL, 0, &b, err) < 0)
+		return -1;
+	src = open(log, O_RDONLY | O_CLOEXEC);
+	if (src < 0 || fstat(src, &st) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot read %s: %s", log, strerror(errno));
+		goto out;
+	}
+	dst = ss_io_open(io, b->log, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (dst < 0 || ss_logfile_copy(io, src, 0, (uint64_t)st.st_size, dst, 0) < 0 ||
+	    ss_io_fdatasync(io, dst) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot write %s: %s", b->log, strerror(errno));
+		goto out;
+	}
+	int fd = dst;
+	dst = -1;
+	if (io->close(io->ctx, fd) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot close %s: %s", b->log, strerror(errno));
+		goto out;
+	}
+	if (ss_backup_publish(io, b, err) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (src >= 0)
+		close(src);
+	if (dst >= 0)
+		io->close(io->ctx, dst);
+	if (ret < 0)
+		ss_backup_discard(io, b);
+	else
+		ss_backup_free(b);
+	return ret;
+}
+
 int ss_store_compact_finish(struct ss_store *s, struct ss_error *err)
 {
 	uint64_t n;

@@ -52,7 +52,7 @@ GET(fsync_mean, s->commit->st.fsyncs ? s->commit->st.fsync_us_total / s->commit-
 GET(fsync_max, s->commit->st.fsync_us_max)
 GET(write_errors, s->commit->st.write_errors)
 GET(rejected, s->clients->rejected)
-GET(compacting, ss_compactor_running(s->compactor))
+GET(compacting, ss_compactor_compacting(s->compactor))
 GET(compactions, ss_compactor_stats(s->compactor)->runs)
 GET(auto_compactions, s->auto_compactions)
 GET(compaction_failures, ss_compactor_stats(s->compactor)->failures)

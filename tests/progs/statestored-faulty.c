@@ -302,18 +302,22 @@ static void wait_for_gate(const char *gate)
 }
 
 /* Whether path names the compaction's temp file. */
-static int ends_with(const char *path, const char *tail)
+/* Whether path ends with tail, which starts a name (whole: "/"-bounded)
+ * or may end one. */
+static int ends_with(const char *path, const char *tail, int whole)
 {
 	size_t n = strlen(path), k = strlen(tail);
 
-	return n >= k && strcmp(path + n - k, tail) == 0 && (n == k || path[n - k - 1] == '/');
+	return n >= k && strcmp(path + n - k, tail) == 0 &&
+	       (!whole || n == k || path[n - k - 1] == '/');
 }
 
 /* A compaction's temp file, or a BACKUP's log (DIR.partial/statestored.log,
  * engine/backup.c): both are a snapshot the compactor writes. */
 static int is_tmp_path(const char *path)
 {
-	return ends_with(path, SS_LOG_TMP_FILE) || ends_with(path, ".partial/statestored.log");
+	return ends_with(path, SS_LOG_TMP_FILE, 1) ||
+	       ends_with(path, ".partial/" SS_LOG_FILE, 0);
 }
 
 /* Whether fd is the compaction's temp file. */
