@@ -97,8 +97,10 @@ struct ss_server {
 	size_t expire_cursor;
 	int max_clients; /* --max-clients, or fewer if descriptors are short */
 	int quota_alarm; /* the log is past --quota-bytes (logged when it changes) */
-	int compaction_seen; /* a compaction ran during this loop iteration */
+	int run_seen;    /* a compaction or backup ran during this loop iteration */
+	int run_backup;  /* ... and it was a backup */
 	uint64_t compaction_loop_max_us; /* longest iteration while the last one ran */
+	uint64_t backup_loop_max_us;     /* the same for the last backup */
 	struct ss_loop_stats loop_stats;
 	int compact_requested; /* some connection's COMPACT waits for a run */
 	uint64_t backups_queued; /* BACKUPs waiting for their turn */
@@ -227,6 +229,7 @@ static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *
 		.auto_compactions = srv->auto_compactions,
 		.expired = srv->expired,
 		.compaction_loop_max_us = srv->compaction_loop_max_us,
+		.backup_loop_max_us = srv->backup_loop_max_us,
 		.loop = &srv->loop_stats,
 		.quota_bytes = srv->cfg->quota_bytes,
 		.quota_exceeded = over_quota(srv),
@@ -325,7 +328,8 @@ static void compact_start(struct ss_server *srv, int automatic)
 	if (automatic)
 		srv->auto_compactions++;
 	srv->compaction_loop_max_us = 0;
-	srv->compaction_seen = 1;
+	srv->run_seen = 1;
+	srv->run_backup = 0;
 	ss_commit_set_disk_busy(&srv->commit, 1);
 	ss_clients_compact_started(&srv->clients);
 }
@@ -343,6 +347,8 @@ static void backup_start(struct ss_server *srv)
 		if (ss_compactor_backup(&srv->compactor, now_ms(srv),
 					ss_commit_unapplied(&srv->commit), b->dir, b->prefix, b->plen,
 					&err) == 0) {
+			srv->backup_loop_max_us = 0;
+			srv->run_seen = srv->run_backup = 1;
 			ss_commit_set_disk_busy(&srv->commit, 1);
 			return;
 		}
@@ -370,6 +376,7 @@ static void on_backed_up(struct ss_compactor *cp, const char *failure, uint64_t 
 	struct ss_server *srv = arg;
 	(void)cp;
 
+	srv->run_seen = srv->run_backup = 1;
 	ss_commit_set_disk_busy(&srv->commit, 0);
 	ss_clients_backup_ended(&srv->clients, failure, rev);
 	start_next(srv, 0);
@@ -380,7 +387,8 @@ static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg
 	struct ss_server *srv = arg;
 	(void)cp;
 
-	srv->compaction_seen = 1;
+	srv->run_seen = 1;
+	srv->run_backup = 0;
 	ss_commit_set_disk_busy(&srv->commit, 0);
 	watch_quota(srv);
 	/* A failed directory fsync after the rename poisons the store. */
@@ -436,10 +444,13 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	 * its slices and its finish included). Both are wall-clock times; a clock step
 	 * counts as nothing (ss_loop_stats_note). */
 	double busy = ss_loop_stats_note(&srv->loop_stats, (ev_time() - ev_now(loop)) * 1e6);
-	if (srv->compaction_seen || ss_compactor_compacting(&srv->compactor)) {
-		if (busy > (double)srv->compaction_loop_max_us)
-			srv->compaction_loop_max_us = (uint64_t)busy;
-		srv->compaction_seen = 0;
+	if (srv->run_seen || ss_compactor_running(&srv->compactor)) {
+		int backup = ss_compactor_running(&srv->compactor) ? srv->compactor.backup
+								   : srv->run_backup;
+		uint64_t *max = backup ? &srv->backup_loop_max_us : &srv->compaction_loop_max_us;
+		if (busy > (double)*max)
+			*max = (uint64_t)busy;
+		srv->run_seen = 0;
 	}
 }
 

@@ -65,6 +65,7 @@ GET(backups, ss_compactor_stats(s->compactor)->backups)
 GET(backup_failures, ss_compactor_stats(s->compactor)->backup_failures)
 GET(last_backup_ms, ss_compactor_stats(s->compactor)->last_backup_us / 1000)
 GET(last_backup_revision, ss_compactor_stats(s->compactor)->last_backup_revision)
+GET(last_backup_loop_max, s->backup_loop_max_us)
 GET(expired, s->expired)
 GET(loop_iterations, s->loop->iterations)
 GET(loop_max, s->loop->max_us)
@@ -130,6 +131,8 @@ static const struct {
 	 last_backup_ms},
 	{"last_backup_revision", G, "the revision the last completed BACKUP covers",
 	 last_backup_revision},
+	{"last_backup_loop_max_us", G, "the loop's longest iteration while the last BACKUP ran, "
+				       "in microseconds", last_backup_loop_max},
 	{"expired", C, "entries removed by background expiry", expired},
 	{"loop_iterations", C, "event-loop iterations: wakeups handled", loop_iterations},
 	{"loop_max_us", G, "the loop's longest iteration since start, in microseconds", loop_max},

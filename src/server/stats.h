@@ -59,6 +59,7 @@ struct ss_stats_sources {
 	uint64_t auto_compactions;       /* started by the log's growth */
 	uint64_t expired;                /* entries removed by background expiry */
 	uint64_t compaction_loop_max_us; /* longest loop iteration while the last one ran */
+	uint64_t backup_loop_max_us;     /* ... while the last backup ran */
 	const struct ss_loop_stats *loop;
 	uint64_t quota_bytes;            /* --quota-bytes, 0 for none */
 	int quota_exceeded;

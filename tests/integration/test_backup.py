@@ -180,6 +180,10 @@ class BackupTest(harness.DaemonTestCase):
         s = c.stats()
         self.assertEqual((s["backups"], s["backup_failures"]), ("2", "0"))
         self.assertEqual(int(s["last_backup_revision"]), replies["only-a"][2])
+        # Timed as a compaction is, and counted apart from compactions.
+        self.assertGreater(int(s["last_backup_loop_max_us"]), 0)
+        self.assertEqual((s["compactions"], s["last_compaction_loop_max_us"],
+                          s["last_compaction_slices"]), ("0", "0", "0"))
 
     def test_refusals_and_an_empty_directory_target(self):
         c = self.connect()
