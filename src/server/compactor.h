@@ -174,6 +174,15 @@ static inline const struct ss_compactor_stats *ss_compactor_stats(const struct s
 	return &c->st;
 }
 
+/* The walk of the compaction running, or else of the last one. */
+static inline struct ss_compactor_walk ss_compactor_walk_stats(const struct ss_compactor *c)
+{
+	if (ss_compactor_compacting(c))
+		return c->walk;
+	return (struct ss_compactor_walk){c->st.last_slices, c->st.last_walk_us,
+					  c->st.last_slice_max_us, c->st.last_stall_us};
+}
+
 /* Completes a compaction whose tail is caught up (finish_pending): copies
  * the rest of the tail and renames, or gives up; then calls done. The log
  * it replaced is closed on the compactor's thread (freeing its blocks can
