@@ -753,8 +753,9 @@ int ss_server_run(const struct ss_server_config *cfg)
 	if (srv->metrics_on) {
 		if (ss_metrics_start(&srv->metrics, srv->loop) < 0)
 			goto out;
-		ss_log_notice(srv->diag, "metrics listening on %s, port %d (/metrics, /healthz, "
-					 "/readyz)", cfg->metrics, ss_http_port(&srv->metrics.http));
+		/* Not "listening on": that line says the daemon is ready. */
+		ss_log_notice(srv->diag, "metrics over HTTP at %s, port %d: /metrics, /healthz, "
+					 "/readyz", cfg->metrics, ss_http_port(&srv->metrics.http));
 	}
 	srv->started = ev_now(srv->loop);
 	config_rows(srv);

@@ -4,8 +4,7 @@ Each layer is a static library (CMakeLists.txt), and each may call only
 the layers below it in this table. For every library, every symbol it
 uses but does not define must be defined by a layer it may call, or be a
 system symbol it may use: no libev, no socket call, no thread and no HTTP
-parsing outside
-the layers that own them. A failure names the library, the object file,
+parsing outside the layers that own them. A failure names the library, the object file,
 the symbol and the layer it belongs to.
 
 Usage: check_layers.py NM NAME=LIBRARY.a ...
