@@ -158,7 +158,7 @@ static int respond(struct ss_http_session *s, int status, const char *type, int 
 			  status == 405 ? "Allow: GET, HEAD\r\n" : "",
 			  s->close_after ? "Connection: close\r\n" : "") < 0)
 		return -1;
-	return head_only ? 0 : ss_buf_append(&s->out, ss_buf_head(&s->body), len);
+	return head_only || len == 0 ? 0 : ss_buf_append(&s->out, ss_buf_head(&s->body), len);
 }
 
 /* An error of ours: a one-line reason, and the connection closes. */

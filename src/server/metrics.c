@@ -306,7 +306,7 @@ static int path_is(const char *path, size_t len, const char *want)
 	return len == strlen(want) && memcmp(path, want, len) == 0;
 }
 
-static int handle(void *arg, const char *path, size_t len, struct ss_http_reply *r)
+int ss_metrics_handle(void *arg, const char *path, size_t len, struct ss_http_reply *r)
 {
 	struct ss_metrics *m = arg;
 
@@ -387,7 +387,7 @@ int ss_metrics_bind(struct ss_metrics *m, const char *addr, int port,
 int ss_metrics_start(struct ss_metrics *m, struct ev_loop *loop)
 {
 	m->loop = loop;
-	if (ss_http_start(&m->http, loop, handle, m) < 0)
+	if (ss_http_start(&m->http, loop, ss_metrics_handle, m) < 0)
 		return -1;
 	m->listening = 1;
 	return 0;

@@ -76,6 +76,10 @@ void ss_metrics_observe(void *arg, const struct ss_session *s, const struct ss_r
  * to 65535). Returns 0, or -1 if it is not that. */
 int ss_metrics_parse_addr(const char *s, char *addr, size_t addrsz, int *port);
 
+/* The routing (an ss_http_handler_fn; arg is the struct ss_metrics):
+ * /metrics, /healthz, /readyz, else 404. */
+int ss_metrics_handle(void *arg, const char *path, size_t len, struct ss_http_reply *r);
+
 /* Appends the Prometheus exposition of src and m's own families to out.
  * 0, or -1 (ENOMEM). */
 int ss_metrics_write(const struct ss_metrics *m, const struct ss_stats_sources *src,
