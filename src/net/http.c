@@ -83,7 +83,8 @@ static int on_headers_complete(http_parser *p)
 	s->headers_done = 1;
 	if (p->method != HTTP_GET && p->method != HTTP_HEAD)
 		s->bad = 405;
-	else if ((p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX))
+	else if ((p->flags & F_CHUNKED) ||
+		 (p->content_length > 0 && p->content_length != ULLONG_MAX))
 		s->bad = 400; /* a GET with a body */
 	else if (p->upgrade)
 		s->bad = 400;

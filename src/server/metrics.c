@@ -176,32 +176,44 @@ static int put_scaled(struct ss_buf *out, unsigned long long v, double scale)
 		     : ss_buf_printf(out, "%llu", v / div);
 }
 
-/* HELP text: a backslash and a newline escaped. */
-static int put_help(struct ss_buf *out, const char *name, const char *suffix, const char *help,
-		    double scale)
+/* The escape of c in HELP text (quote 0: a backslash and a newline) or
+ * in a label value (quote 1: a double quote too); NULL if it has none. */
+static const char *escape(char c, int quote)
 {
-	if (ss_buf_printf(out, "# HELP " PREFIX "%s%s ", name, suffix) < 0)
-		return -1;
-	for (const char *p = help; *p; p++) {
-		const char *esc = *p == '\\' ? "\\\\" : *p == '\n' ? "\\n" : NULL;
-		if (esc ? ss_buf_puts(out, esc) < 0 : ss_buf_append(out, p, 1) < 0)
-			return -1;
+	switch (c) {
+	case '\\':
+		return "\\\\";
+	case '\n':
+		return "\\n";
+	case '"':
+		return quote ? "\\\"" : NULL;
+	default:
+		return NULL;
 	}
-	if (scale != 1 && ss_buf_puts(out, " (exported in seconds)") < 0)
-		return -1;
-	return ss_buf_puts(out, "\n");
 }
 
-/* A label value: backslash, double quote and newline escaped. */
-static int put_label(struct ss_buf *out, const char *v)
+static int put_escaped(struct ss_buf *out, const char *v, int quote)
 {
 	for (const char *p = v; *p; p++) {
-		const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+		const char *esc = escape(*p, quote);
 		if (esc ? ss_buf_puts(out, esc) < 0 : ss_buf_append(out, p, 1) < 0)
 			return -1;
 	}
 	return 0;
 }
+
+static int put_help(struct ss_buf *out, const char *name, const char *suffix, const char *help,
+		    double scale)
+{
+	if (ss_buf_printf(out, "# HELP " PREFIX "%s%s ", name, suffix) < 0 ||
+	    put_escaped(out, help, 0) < 0)
+		return -1;
+	if (scale != 1 && ss_buf_puts(out, " (exported in seconds)") < 0)
+		return -1;
+	return ss_buf_puts(out, "\n");
+}
+
+static int put_label(struct ss_buf *out, const char *v) { return put_escaped(out, v, 1); }
 
 static int put_histogram(struct ss_buf *out, const struct ss_stat *row)
 {
@@ -233,8 +245,8 @@ static int write_row(void *arg, const struct ss_stat *row)
 	switch (row->kind) {
 	case SS_STAT_TEXT: /* the version: an info gauge */
 		if (put_help(out, row->prom, "", row->help, 1) < 0 ||
-		    ss_buf_printf(out, "# TYPE " PREFIX "%s gauge\n" PREFIX "%s{version=\"", row->prom,
-				  row->prom) < 0 ||
+		    ss_buf_printf(out, "# TYPE " PREFIX "%s gauge\n" PREFIX "%s{version=\"",
+				  row->prom, row->prom) < 0 ||
 		    put_label(out, row->text) < 0 || ss_buf_puts(out, "\"} 1\n") < 0)
 			return -1;
 		return 0;
@@ -327,7 +339,8 @@ int ss_metrics_handle(void *arg, const char *path, size_t len, struct ss_http_re
 		return ss_buf_printf(r->body, "not ready: %s\n", why);
 	}
 	r->status = 404;
-	return ss_buf_puts(r->body, "404 not found: the paths are /metrics, /healthz and /readyz\n");
+	return ss_buf_puts(r->body,
+			   "404 not found: the paths are /metrics, /healthz and /readyz\n");
 }
 
 /* ---- setup ---------------------------------------------------------- */
