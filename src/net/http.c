@@ -217,9 +217,11 @@ int ss_http_session_run(struct ss_http_session *s)
 			answered++;
 			continue;
 		}
-		if (e != HPE_OK) {
+		if (e != HPE_OK || n < len) {
 			/* The parser stopped: our bound (s->bad 431), its own
-			 * (a head past its 80 KiB), or bytes that are not HTTP. */
+			 * (a head past its 80 KiB), or bytes that are not HTTP;
+			 * or it took less than it was given without saying why
+			 * (an upgrade is refused above), which would loop here. */
 			int status = s->bad ? s->bad : e == HPE_HEADER_OVERFLOW ? 431 : 400;
 			if (respond_error(s, status) < 0)
 				return -1;

@@ -212,15 +212,12 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 		case OPT_QUOTA_BYTES:
 			cfg.quota_bytes = (uint64_t)v;
 			break;
-		case OPT_METRICS: {
-			char addr[64];
-			int port;
-			if (ss_metrics_parse_addr(optarg, addr, sizeof(addr), &port) < 0)
+		case OPT_METRICS:
+			if (!ss_metrics_addr_ok(optarg))
 				return bad_value(prog, opt, optarg,
 						 "want ADDR:PORT, such as 127.0.0.1:9464 or [::1]:9464");
 			cfg.metrics = optarg;
 			break;
-		}
 		case OPT_LOG_LEVEL:
 			if (ss_diag_parse_level(optarg, &diag.level) < 0)
 				return bad_value(prog, opt, optarg, "want debug, info, warn or error");

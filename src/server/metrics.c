@@ -370,6 +370,14 @@ int ss_metrics_parse_addr(const char *s, char *addr, size_t addrsz, int *port)
 	return 0;
 }
 
+int ss_metrics_addr_ok(const char *s)
+{
+	char addr[64];
+	int port;
+
+	return ss_metrics_parse_addr(s, addr, sizeof(addr), &port) == 0;
+}
+
 int ss_metrics_init(struct ss_metrics *m, struct ss_commit *commit,
 		    const struct ss_metrics_ops *ops)
 {

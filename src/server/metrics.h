@@ -75,6 +75,8 @@ void ss_metrics_observe(void *arg, const struct ss_session *s, const struct ss_r
  * addr[addrsz] and port, checking both (a numeric address, a port from 0
  * to 65535). Returns 0, or -1 if it is not that. */
 int ss_metrics_parse_addr(const char *s, char *addr, size_t addrsz, int *port);
+/* 1 if s is such an ADDR:PORT, else 0. For checking options early. */
+int ss_metrics_addr_ok(const char *s);
 
 /* The routing (an ss_http_handler_fn; arg is the struct ss_metrics):
  * /metrics, /healthz, /readyz, else 404. */
