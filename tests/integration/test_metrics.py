@@ -361,17 +361,22 @@ class TestReadiness(MetricsCase):
         self.assertEqual(c.cmd("SET_CHECKPOINT a 1"), "OK")
         self.assertEqual(get(port, "/readyz")[0], 200)
         c.send("SET_CHECKPOINT a INJECT_FAULT\n")
-        # From the failure on, /readyz never says ready again: the daemon
-        # refuses to serve a store it cannot trust and exits 5 (server.c's
-        # rule 6), and the probe's port closes with it.
-        def unready():
+        # The daemon drops its clients when the sync fails: from then on
+        # /readyz never says ready again. It refuses to serve a store it
+        # cannot trust and exits 5 (server.c's rule 6), and the probe's port
+        # closes with it.
+        for line in c.wait_eof():
+            self.assertTrue(line.startswith("ERR"), line)
+        answers = []
+
+        def gone():
             try:
-                status = get(port, "/readyz")[0]
+                answers.append(get(port, "/readyz")[0])
             except OSError:
-                return True
-            self.assertNotEqual(status, 200, "ready after a failed fdatasync")
-            return False
-        self.assertTrue(wait_until(lambda: not d.running() and unready(), 30))
+                pass
+            return not d.running()
+        self.assertTrue(wait_until(gone, 30))
+        self.assertNotIn(200, answers, "ready after a failed fdatasync")
         self.assertEqual(d.wait(30), 5, d.log())
         self.assertRaises(OSError, get, port, "/healthz")
 
