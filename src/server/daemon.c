@@ -10,6 +10,7 @@
 
 #include "net/listener.h"
 #include "server/daemon.h"
+#include "server/metrics.h"
 #include "statestored/limits.h"
 #include "statestored/table.h"
 #include "common/numparse.h"
@@ -43,6 +44,8 @@ static void usage(FILE *out, const char *prog)
 		"      --quota-bytes BYTES\n"
 		"                         refuse SETs while the log is past BYTES; DEL and COMPACT\n"
 		"                         still work (default 0 = no quota)\n"
+		"      --metrics ADDR:PORT\n"
+		"                         serve /metrics, /healthz and /readyz over HTTP (default off)\n"
 		"      --log-level LEVEL  debug, info, warn or error (default info)\n"
 		"  -h, --help             print this help and exit\n"
 		"  -V, --version          print the version and exit\n"
@@ -64,6 +67,7 @@ enum {
 	OPT_SYNC_THREAD,
 	OPT_QUOTA_BYTES,
 	OPT_HISTORY,
+	OPT_METRICS,
 };
 
 static const struct option longopts[] = {
@@ -78,6 +82,7 @@ static const struct option longopts[] = {
 	{"sync-thread", no_argument, NULL, OPT_SYNC_THREAD},
 	{"quota-bytes", required_argument, NULL, OPT_QUOTA_BYTES},
 	{"history", required_argument, NULL, OPT_HISTORY},
+	{"metrics", required_argument, NULL, OPT_METRICS},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -206,6 +211,12 @@ int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
 			break;
 		case OPT_QUOTA_BYTES:
 			cfg.quota_bytes = (uint64_t)v;
+			break;
+		case OPT_METRICS:
+			if (!ss_metrics_addr_ok(optarg))
+				return bad_value(prog, opt, optarg,
+						 "want ADDR:PORT, such as 127.0.0.1:9464 or [::1]:9464");
+			cfg.metrics = optarg;
 			break;
 		case OPT_LOG_LEVEL:
 			if (ss_diag_parse_level(optarg, &diag.level) < 0)

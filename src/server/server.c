@@ -66,6 +66,7 @@
 #include "server/clients.h"
 #include "server/commit.h"
 #include "server/compactor.h"
+#include "server/metrics.h"
 #include "server/notify.h"
 #include "server/server.h"
 #include "server/stats.h"
@@ -90,6 +91,8 @@ struct ss_server {
 	struct ss_commit commit;
 	struct ss_compactor compactor;
 	struct ss_notify notify; /* systemd's NOTIFY_SOCKET, if any */
+	struct ss_metrics metrics; /* --metrics: the HTTP endpoints */
+	int metrics_on;
 	ev_signal sigterm_w, sigint_w;
 	ev_signal other_w[3]; /* SIGHUP, SIGUSR1, SIGUSR2: logged, ignored */
 	ev_prepare prepare_w;  /* runs the commit cycle before the loop blocks */
@@ -107,6 +110,7 @@ struct ss_server {
 	uint64_t backup_seq;     /* numbers them, for their order */
 	uint64_t auto_compactions;
 	uint64_t expired;
+	uint64_t replay_us; /* how long open_store's replay took */
 	int shutting_down;
 	int exit_code;
 	double started;
@@ -204,11 +208,28 @@ struct stats_out {
 	int rows;
 };
 
+/* A histogram shows as two rows: <name>_count and <name>_sum. */
+static int emit_hist(struct stats_out *so, const struct ss_stat *row)
+{
+	char name[64], num[24];
+
+	so->rows += 2;
+	snprintf(name, sizeof(name), "%s_count", row->name);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)row->hist->count);
+	if (so->proto->row(so->out, name, num) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%s_sum", row->name);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)row->hist->sum);
+	return so->proto->row(so->out, name, num);
+}
+
 static int emit_row(void *arg, const struct ss_stat *row)
 {
 	struct stats_out *so = arg;
 	char num[24];
 
+	if (row->kind == SS_STAT_HISTOGRAM)
+		return emit_hist(so, row);
 	so->rows++;
 	if (row->kind == SS_STAT_TEXT)
 		return so->proto->row(so->out, row->name, row->text);
@@ -216,10 +237,14 @@ static int emit_row(void *arg, const struct ss_stat *row)
 	return so->proto->row(so->out, row->name, num);
 }
 
-static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *out)
+static const char *unready(void *arg);
+
+/* What the stats table's rows read (STATS and /metrics). */
+static void stats_sources(void *arg, struct ss_stats_sources *src)
 {
 	struct ss_server *srv = arg;
-	struct ss_stats_sources src = {
+
+	*src = (struct ss_stats_sources){
 		.commit = &srv->commit,
 		.compactor = &srv->compactor,
 		.clients = &srv->clients,
@@ -233,9 +258,41 @@ static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *
 		.loop = &srv->loop_stats,
 		.quota_bytes = srv->cfg->quota_bytes,
 		.quota_exceeded = over_quota(srv),
+		.replay_us = srv->replay_us,
+		.rss_bytes = ss_stats_rss_bytes(),
+		.ready = unready(srv) == NULL,
+		.commit_latency = srv->metrics_on ? &srv->metrics.latency : NULL,
 	};
+}
+
+/* /readyz: why the daemon is not ready, or NULL. It listens only once the
+ * log is replayed, so a reply means the replay is done. A store that
+ * refuses writes stops the daemon at once (server.c's rules 5 and 6), so
+ * that reason shows only between the failure and the exit. Past the quota
+ * SETs are refused: not ready, so that the readiness alert tells the
+ * operator, who must DEL and COMPACT (reads, DELs and COMPACT go on). */
+static const char *unready(void *arg)
+{
+	struct ss_server *srv = arg;
+
+	if (srv->commit.refusing || ss_store_state(srv->store) != SS_STORE_OK)
+		return "the log refuses writes after a failed write or sync; the daemon exits so "
+		       "that a restart replays it";
+	if (srv->shutting_down)
+		return "shutting down";
+	if (over_quota(srv))
+		return "the log is past --quota-bytes: SETs are refused until DEL_CHECKPOINT and "
+		       "COMPACT bring it under";
+	return NULL;
+}
+
+static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *out)
+{
+	struct ss_server *srv = arg;
+	struct ss_stats_sources src;
 	struct stats_out so = {proto, out, 0};
 
+	stats_sources(srv, &src);
 	return ss_stats_each(&src, emit_row, &so) < 0 ? -1 : so.rows;
 }
 
@@ -269,6 +326,8 @@ static void session_env(void *arg, struct ss_session_env *env)
 		.stats_arg = srv,
 		.config = srv->config,
 		.nconfig = srv->nconfig,
+		.observe = srv->metrics_on ? ss_metrics_observe : NULL,
+		.observe_arg = &srv->metrics,
 	};
 }
 
@@ -544,6 +603,7 @@ static int open_store(struct ss_server *srv)
 		}
 	}
 	uint64_t dt = ss_clock_us() - t0;
+	srv->replay_us = dt;
 	if (rep.lock_pid_errno)
 		ss_log_warn(srv->diag,
 			"cannot record the pid in %s/%s (%s): a start after a crash cannot tell "
@@ -605,11 +665,33 @@ static void fit_descriptors(struct ss_server *srv)
 	}
 }
 
+/* --metrics: binds its port before the replay, as the clients' port is,
+ * so that a port in use is found at once. 0, or -1 after logging why. */
+static int bind_metrics(struct ss_server *srv)
+{
+	struct ss_metrics_ops ops = {.sources = stats_sources, .unready = unready, .arg = srv};
+	char addr[64];
+	int port;
+
+	if (ss_metrics_parse_addr(srv->cfg->metrics, addr, sizeof(addr), &port) < 0) {
+		ss_log_error(srv->diag, "bad --metrics address '%s'", srv->cfg->metrics);
+		return -1;
+	}
+	if (ss_metrics_init(&srv->metrics, &srv->commit, &ops) < 0) {
+		ss_log_error(srv->diag, "out of memory setting up the metrics");
+		return -1;
+	}
+	srv->metrics_on = 1;
+	return ss_metrics_bind(&srv->metrics, addr, port, srv->diag);
+}
+
 static void server_cleanup(struct ss_server *srv)
 {
 	ss_commit_free(&srv->commit);
 	ss_compactor_free(&srv->compactor);
 	ss_clients_free(&srv->clients); /* before pending: a client unwatches its keys there */
+	if (srv->metrics_on)
+		ss_metrics_free(&srv->metrics);
 	ss_pending_free(&srv->pending);
 	ss_listener_close(&srv->listener);
 	ss_store_close(srv->store);
@@ -679,6 +761,8 @@ int ss_server_run(const struct ss_server_config *cfg)
 	int code = SS_EXIT_ERROR;
 	if (ss_listener_bind(&srv->listener, cfg->bind_addr, cfg->port, srv->diag) < 0)
 		goto out;
+	if (cfg->metrics && bind_metrics(srv) < 0)
+		goto out;
 	code = open_store(srv);
 	if (code != SS_EXIT_OK)
 		goto out;
@@ -708,6 +792,10 @@ int ss_server_run(const struct ss_server_config *cfg)
 	srv->pending_hook = (struct ss_commit_hook){.done = pending_done, .arg = &srv->pending};
 	ss_commit_add_hook(&srv->commit, &srv->pending_hook);
 	ss_commit_add_hook(&srv->commit, &srv->clients.replies);
+	/* After the replies: a mutation's latency ends once its reply is
+	 * queued. */
+	if (srv->metrics_on)
+		ss_commit_add_hook(&srv->commit, &srv->metrics.hook);
 	struct ss_compactor_ops kops = {.done = on_compacted,
 					.backup_done = on_backed_up,
 					.may_finish = no_sync_in_flight,
@@ -718,6 +806,13 @@ int ss_server_run(const struct ss_server_config *cfg)
 			    strerror(errno));
 	if (ss_listener_start(&srv->listener, srv->loop, on_new_client, srv) < 0)
 		goto out;
+	if (srv->metrics_on) {
+		if (ss_metrics_start(&srv->metrics, srv->loop) < 0)
+			goto out;
+		/* Not "listening on": that line says the daemon is ready. */
+		ss_log_notice(srv->diag, "metrics over HTTP at %s, port %d: /metrics, /healthz, "
+					 "/readyz", cfg->metrics, ss_http_port(&srv->metrics.http));
+	}
 	srv->started = ev_now(srv->loop);
 	config_rows(srv);
 	start_watchers(srv);

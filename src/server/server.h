@@ -43,6 +43,9 @@ struct ss_server_config {
 	/* Past this many log bytes, SETs are refused (reads, DELs and COMPACT
 	 * go on) until the log is back under it; 0: no quota. */
 	uint64_t quota_bytes;
+	/* --metrics ADDR:PORT: serve /metrics, /healthz and /readyz over HTTP
+	 * there (metrics.h); NULL: off. */
+	const char *metrics;
 	const struct ss_io *io; /* NULL: ss_io_posix */
 	const struct ss_diag *diag;
 };
