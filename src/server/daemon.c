@@ -64,8 +64,10 @@ static const char *shown(const char *s, char *buf, size_t n)
 
 	for (; s[i] && i + 4 < n; i++)
 		buf[i] = s[i] >= 0x20 && s[i] <= 0x7e ? s[i] : '?';
-	if (s[i])
-		memcpy(buf + i, "...", 3), i += 3;
+	if (s[i]) {
+		memcpy(buf + i, "...", 3);
+		i += 3;
+	}
 	buf[i] = '\0';
 	return buf;
 }
