@@ -228,6 +228,14 @@ class TestConfigGet(ConfigCase):
         self.assertEqual(c.readline(), "END")
         self.assertEqual(c.cmd("CONFIG_GET a b"),
                          "ERR wrong number of arguments for 'CONFIG_GET'")
+        # statestore-cli reads the rows through END, one-shot and in a batch.
+        r = harness.run_binary(["-p", str(d.port), "CONFIG_GET", "hist*"],
+                               program="statestore-cli")
+        self.assertEqual((r.returncode, r.stdout), (0, "STAT history 2\nEND\n"))
+        r = subprocess.run([harness.binary("statestore-cli"), "-p", str(d.port)],
+                           input="CONFIG_GET hist*\nPING\n", capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual((r.returncode, r.stdout), (0, "STAT history 2\nEND\nPONG\n"))
 
     def test_values_are_the_effective_ones(self):
         # The descriptor limit lowers max-clients: 64 descriptors, of which
