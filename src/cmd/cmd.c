@@ -715,6 +715,42 @@ static enum ss_cmd_status cmd_stats(const struct ss_request *req, struct ss_cmd_
 	return SS_CMD_REPLIED;
 }
 
+/* CONFIG_GET [pattern]: the settings whose names match the glob pattern
+ * (all of them without one), in STATS' shape: rows, then END. The same
+ * options RESP's CONFIG GET shows, by their own names only. */
+static enum ss_cmd_status cmd_config_get(const struct ss_request *req, struct ss_cmd_env *env,
+					 struct ss_buf *out)
+{
+	const char *pat = "*";
+	size_t plen = 1, n = 0;
+
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (req->argc == 2) {
+		pat = req->argv[1].p;
+		plen = req->argv[1].n;
+	}
+	size_t before = ss_buf_size(out), at;
+	int rc = env->proto->rows_begin(out);
+	at = ss_buf_size(out);
+	for (size_t i = 0; i < env->nconfig && rc == 0; i++) {
+		const struct ss_cmd_config *c = &env->config[i];
+		if (c->alias || !ss_glob_match(pat, plen, c->name, strlen(c->name), 1))
+			continue;
+		/* A text line cannot show an empty value: "" is how the config
+		 * file writes one. */
+		rc = env->proto->row(out, c->name, c->value[0] || env->proto->resp ? c->value : "\"\"");
+		n++;
+	}
+	if (rc == 0)
+		rc = env->proto->rows_end(out, at, n, 1);
+	if (rc < 0) {
+		out->len = out->off + before;
+		return SS_CMD_NOMEM;
+	}
+	return SS_CMD_REPLIED;
+}
+
 /* A row of the table. The role must be one of READ, WRITE, ADMIN or CONN:
  * anything else, or none, does not compile. */
 #define CMD(name, min, max, role, run, first, last, step, summary, multi)                        \
@@ -733,6 +769,8 @@ static const struct ss_cmd commands[] = {
 	CMD("PING", 0, 0, CONN, cmd_ping, 0, 0, 0, "Answers PONG.", QUEUE),
 	CMD("QUIT", 0, 0, CONN, cmd_quit, 0, 0, 0, "Closes the connection.", NOW),
 	CMD("STATS", 0, 0, READ, cmd_stats, 0, 0, 0, "The server's counters.", REFUSE),
+	CMD("CONFIG_GET", 0, 1, ADMIN, cmd_config_get, 0, 0, 0,
+	    "The settings the daemon runs with, by option name.", REFUSE),
 	CMD("GETREV_CHECKPOINT", 1, 1, READ, cmd_getrev, 1, 1, 1,
 	    "Reads a checkpoint with its revision.", REFUSE),
 	CMD("CAS_CHECKPOINT", 3, 4, WRITE, cmd_cas, 1, 1, 1,

@@ -74,6 +74,8 @@ struct ss_cmd_env {
 struct ss_cmd_config {
 	const char *name;
 	const char *value;
+	int alias; /* Redis's name for a setting also shown by its own (dir,
+		    * maxclients): RESP's CONFIG GET only */
 };
 
 /* A connection's CLIENT LIST line. 0, or -1 (ENOMEM). */

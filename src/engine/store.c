@@ -69,6 +69,10 @@ struct replay_ctx {
 	int ttls;        /* some record carried an expiry */
 	ss_store_check_fn observe; /* ss_store_check's, or NULL */
 	void *observe_arg;
+	ss_store_progress_fn progress; /* or NULL */
+	void *progress_arg;
+	uint64_t applied;  /* records applied, counted only for progress */
+	uint64_t at_bytes; /* how far the last named record reached */
 };
 
 static char *join(const char *dir, const char *name)
@@ -262,6 +266,24 @@ static void replay_prefetch(void *arg, const struct ss_record *r, int stage)
 		ss_table_prefetch(c->s->table, r->name, r->nlen, stage);
 }
 
+_Static_assert((SS_STORE_PROGRESS_RECORDS & (SS_STORE_PROGRESS_RECORDS - 1)) == 0,
+	       "progress is a mask test: a power of two");
+
+/* Tells the caller how far replay is. A SET's or DEL's name points into
+ * the mapped log, so it says how far into the file the replay is; a
+ * REVISION record, which has none, repeats the last figure. */
+static void replay_progress(struct replay_ctx *c, const struct ss_record *r)
+{
+	const struct ss_logfile *lf = &c->s->log;
+	struct ss_replay_progress p = {.records = c->applied, .total = lf->replay_len};
+
+	if (r->name && lf->replay_map && r->name >= lf->replay_map &&
+	    r->name < lf->replay_map + lf->replay_len)
+		c->at_bytes = (uint64_t)(r->name - lf->replay_map);
+	p.bytes = c->at_bytes;
+	c->progress(c->progress_arg, &p);
+}
+
 static int replay_apply(void *arg, const struct ss_record *r)
 {
 	struct replay_ctx *c = arg;
@@ -280,6 +302,9 @@ static int replay_apply(void *arg, const struct ss_record *r)
 	rc = apply_record(c->s, r, c->now_ms, 1, &existed);
 	if (rc == 1)
 		c->expired++;
+	/* A counter and a mask test per record: nothing a replay can measure. */
+	if (c->progress && (++c->applied & (SS_STORE_PROGRESS_RECORDS - 1)) == 0)
+		replay_progress(c, r);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -339,6 +364,8 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	s->log.replay_thread_min = opt->replay_thread_min;
 	ctx.s = s;
 	ctx.now_ms = now_ms;
+	ctx.progress = opt->progress;
+	ctx.progress_arg = opt->progress_arg;
 	if (ss_logfile_open(&s->log, replay_apply, replay_prefetch, &ctx, &lrep, err) < 0)
 		goto out;
 	/* A log an older version wrote is rewritten in the current format
@@ -729,13 +756,18 @@ uint64_t ss_store_log_bytes_compacted(const struct ss_store *s)
 }
 
 int ss_store_check(const char *path, unsigned history, int64_t now_ms, ss_store_check_fn observe,
-		   void *arg, struct ss_table **table, struct ss_check_report *rep,
-		   struct ss_error *err)
+		   void *arg, ss_store_progress_fn progress, void *progress_arg,
+		   struct ss_table **table, struct ss_check_report *rep, struct ss_error *err)
 {
 	/* A store that is never opened: replay's path to the table (replay_apply,
 	 * apply_record) needs only a table and the scratch space. */
 	struct ss_store s = {.io = &ss_io_posix, .lock_fd = -1, .tmp_fd = -1};
-	struct replay_ctx ctx = {.s = &s, .now_ms = now_ms, .observe = observe, .observe_arg = arg};
+	struct replay_ctx ctx = {.s = &s,
+				 .now_ms = now_ms,
+				 .observe = observe,
+				 .observe_arg = arg,
+				 .progress = progress,
+				 .progress_arg = progress_arg};
 	struct ss_logfile_report lrep;
 	int ret = -1;
 

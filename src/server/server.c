@@ -68,6 +68,7 @@
 #include "server/compactor.h"
 #include "server/metrics.h"
 #include "server/notify.h"
+#include "server/options.h"
 #include "server/server.h"
 #include "server/stats.h"
 #include "statestored/store.h"
@@ -116,46 +117,25 @@ struct ss_server {
 	double started;
 	struct ss_pending pending; /* staged state for conditions, and revisions */
 	struct ss_commit_hook pending_hook;
-	/* CONFIG GET's rows: the options by their names, as text. */
-	struct ss_cmd_config config[12];
-	char config_text[12][24];
-	size_t nconfig;
+	/* CONFIG GET's rows: the options as the daemon runs them. */
+	struct ss_options_view config;
 };
 
-/* Fills CONFIG GET's rows (the port is the one bound, for --port 0). */
-static void config_rows(struct ss_server *srv)
+/* Fills CONFIG GET's rows with the effective values: the port bound (for
+ * --port 0), the clients served (fewer than asked when descriptors are
+ * short), the log level in force. */
+static int config_rows(struct ss_server *srv)
 {
-	const struct ss_server_config *c = srv->cfg;
-	static const char *const levels[] = {"debug", "info", "warn", "error"};
-	struct {
-		const char *name;
-		unsigned long long v;
-		const char *text;
-	} rows[] = {
-		{"port", (unsigned long long)ss_listener_port(&srv->listener), NULL},
-		{"bind", 0, c->bind_addr},
-		{"dir", 0, c->data_dir},
-		{"maxclients", (unsigned long long)srv->max_clients, NULL},
-		{"max-line", c->max_line, NULL},
-		{"prealloc", c->prealloc_bytes, NULL},
-		{"auto-compact-min", c->auto_compact_min, NULL},
-		{"auto-compact-growth", c->auto_compact_growth, NULL},
-		{"sync-thread", 0, c->sync_thread ? "yes" : "no"},
-		{"history", c->history, NULL},
-		{"quota-bytes", c->quota_bytes, NULL},
-		{"log-level", 0, levels[srv->diag->level & 3]},
-	};
-	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		const char *text = rows[i].text;
-		if (!text) {
-			snprintf(srv->config_text[i], sizeof srv->config_text[i], "%llu", rows[i].v);
-			text = srv->config_text[i];
-		}
-		srv->config[i] = (struct ss_cmd_config){rows[i].name, text};
+	struct ss_server_config eff = *srv->cfg;
+
+	eff.port = ss_listener_port(&srv->listener);
+	eff.max_clients = srv->max_clients;
+	eff.log_level = (int)srv->diag->level;
+	if (ss_options_view_init(&srv->config, &eff) < 0) {
+		ss_log_error(srv->diag, "out of memory for CONFIG GET's rows");
+		return -1;
 	}
-	srv->nconfig = sizeof rows / sizeof rows[0];
-	_Static_assert(sizeof rows / sizeof rows[0] <= sizeof srv->config / sizeof srv->config[0],
-		       "config[] holds every CONFIG GET row");
+	return 0;
 }
 
 /* CLIENT LIST: a line for each connection. */
@@ -324,8 +304,8 @@ static void session_env(void *arg, struct ss_session_env *env)
 		.stats = server_stats,
 		.clients = server_clients,
 		.stats_arg = srv,
-		.config = srv->config,
-		.nconfig = srv->nconfig,
+		.config = srv->config.rows,
+		.nconfig = srv->config.n,
 		.observe = srv->metrics_on ? ss_metrics_observe : NULL,
 		.observe_arg = &srv->metrics,
 	};
@@ -572,13 +552,51 @@ static void on_other_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		      w->signum == SIGHUP ? "SIGHUP" : w->signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
 }
 
+/* Replay's progress, logged and sent as a STATUS line once a second. */
+struct replay_watch {
+	struct ss_server *srv;
+	uint64_t last_ns;      /* the start, or the last line */
+	uint64_t last_records; /* records at that time */
+};
+
+#define SS_REPLAY_PROGRESS_NS 1000000000u
+
+/* The store calls this every SS_STORE_PROGRESS_RECORDS records (about
+ * every 13 ms): one clock read, a line once a second has passed. */
+static void replay_progress(void *arg, const struct ss_replay_progress *p)
+{
+	struct replay_watch *w = arg;
+	const struct ss_server_config *cfg = w->srv->cfg;
+	uint64_t now = ss_clock_ns();
+
+	if (now - w->last_ns >= SS_REPLAY_PROGRESS_NS) {
+		double pct = p->total ? 100.0 * (double)p->bytes / (double)p->total : 100.0;
+		double rate = (double)(p->records - w->last_records) * 1e9 / (double)(now - w->last_ns);
+		ss_log_info(w->srv->diag,
+			    "replaying the log: %llu records, %.1f%% of %llu bytes, %.0f records/s",
+			    (unsigned long long)p->records, pct, (unsigned long long)p->total, rate);
+		ss_notify_send(&w->srv->notify,
+			       "STATUS=replaying the log: %llu records, %.1f%% of %llu bytes, "
+			       "%.0f records/s",
+			       (unsigned long long)p->records, pct, (unsigned long long)p->total,
+			       rate);
+		w->last_ns = now;
+		w->last_records = p->records;
+	}
+	if (cfg->replay_hook)
+		cfg->replay_hook(cfg->replay_hook_arg);
+}
+
 static int open_store(struct ss_server *srv)
 {
 	const struct ss_server_config *cfg = srv->cfg;
+	struct replay_watch watch = {.srv = srv, .last_ns = ss_clock_ns()};
 	struct ss_store_options opt = {.dir = cfg->data_dir,
 				       .io = cfg->io,
 				       .prealloc_bytes = cfg->prealloc_bytes,
-				       .history = cfg->history};
+				       .history = cfg->history,
+				       .progress = replay_progress,
+				       .progress_arg = &watch};
 	struct ss_open_report rep;
 	struct ss_error err;
 	struct timespec ts;
@@ -586,8 +604,8 @@ static int open_store(struct ss_server *srv)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	uint64_t t0 = ss_clock_us();
-	/* The replay is one call into the engine, so this is the only status
-	 * until READY=1; systemd shows it in `systemctl status`. */
+	/* systemd shows STATUS in `systemctl status`: this one, then the
+	 * replay's progress once a second if it takes that long, then READY=1. */
 	ss_notify_send(&srv->notify, "STATUS=replaying the log in %s", cfg->data_dir);
 	if (ss_store_open(&srv->store, &opt, wall_ms, &rep, &err) < 0) {
 		ss_log_error(srv->diag, "cannot open the data directory: %s", err.msg);
@@ -695,6 +713,7 @@ static void server_cleanup(struct ss_server *srv)
 	ss_pending_free(&srv->pending);
 	ss_listener_close(&srv->listener);
 	ss_store_close(srv->store);
+	ss_options_view_free(&srv->config);
 	ss_notify_close(&srv->notify); /* its watchdog timer is on the loop */
 	if (srv->loop)
 		ev_loop_destroy(srv->loop);
@@ -761,7 +780,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 	int code = SS_EXIT_ERROR;
 	if (ss_listener_bind(&srv->listener, cfg->bind_addr, cfg->port, srv->diag) < 0)
 		goto out;
-	if (cfg->metrics && bind_metrics(srv) < 0)
+	if (cfg->metrics && cfg->metrics[0] && bind_metrics(srv) < 0)
 		goto out;
 	code = open_store(srv);
 	if (code != SS_EXIT_OK)
@@ -814,7 +833,8 @@ int ss_server_run(const struct ss_server_config *cfg)
 					 "/readyz", cfg->metrics, ss_http_port(&srv->metrics.http));
 	}
 	srv->started = ev_now(srv->loop);
-	config_rows(srv);
+	if (config_rows(srv) < 0)
+		goto out;
 	start_watchers(srv);
 
 	ss_log_notice(srv->diag, "listening on %s:%d (max clients %d, max line %zu bytes)",

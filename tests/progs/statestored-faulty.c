@@ -79,6 +79,13 @@
  * log, ...: ss_compactor_cancel), as it would wait for a slow disk: a test
  * that leaves a gate shut must open it before it expects an exit.
  *
+ *   SS_FAULT_REPLAY_DELAY_US=n  replay sleeps n microseconds at each of
+ *       its progress points (every SS_STORE_PROGRESS_RECORDS records), so
+ *       that a log of a few hundred thousand records replays for seconds
+ *       and the daemon's once-a-second progress lines (and STATUS= lines)
+ *       appear as they would for a log of hundreds of millions. The pacing
+ *       under test is the daemon's own; only the replay is slower.
+ *
  * Observation, in either mode (both optional):
  *
  *   SS_FAULT_COUNTS=path  the per-op call counts, rewritten (write a temp
@@ -560,6 +567,16 @@ static int parse_fault(const char *spec, struct fault *f)
 	return 0;
 }
 
+/* SS_FAULT_REPLAY_DELAY_US: sleeps at each of replay's progress points. */
+static void replay_sleep(void *arg)
+{
+	const long *us = arg;
+	struct timespec ts = {.tv_sec = *us / 1000000, .tv_nsec = (*us % 1000000) * 1000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 int main(int argc, char **argv)
 {
 	struct shared sh = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -580,6 +597,10 @@ int main(int argc, char **argv)
 	f.snapshot_gate = getenv("SS_FAULT_SNAPSHOT_GATE");
 	if (f.snapshot_gate && !*f.snapshot_gate)
 		f.snapshot_gate = NULL;
+	long replay_delay_us = 0;
+	delay = getenv("SS_FAULT_REPLAY_DELAY_US");
+	if (delay && *delay)
+		replay_delay_us = strtol(delay, NULL, 10);
 	f.write_gate = getenv("SS_FAULT_SNAPSHOT_WRITE_GATE");
 	if (f.write_gate && !*f.write_gate)
 		f.write_gate = NULL;
@@ -609,7 +630,12 @@ int main(int argc, char **argv)
 		.rename = f_rename,
 		.unlink = f_unlink,
 	};
-	code = ss_daemon_main(argc, argv, &io);
+	struct ss_daemon_env env = {.io = &io};
+	if (replay_delay_us > 0) {
+		env.replay_hook = replay_sleep;
+		env.replay_hook_arg = &replay_delay_us;
+	}
+	code = ss_daemon_main(argc, argv, &env);
 	pthread_mutex_lock(&sh.mu);
 	write_counts(&f);
 	pthread_mutex_unlock(&sh.mu);

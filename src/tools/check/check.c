@@ -16,8 +16,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/diag.h"
+#include "tools/check/bar.h"
 #include "common/numparse.h"
 #include "common/stdfds.h"
 #include "statestored/snapshot.h"
@@ -125,8 +127,14 @@ int ss_check_read_with(struct ss_check_log *l, const char *target, unsigned hist
 		fputs("statestore-check: out of memory\n", stderr);
 		return SS_CHECK_IOERR;
 	}
-	l->rc = ss_store_check(l->path, history, now_ms, fn ? fn : observe, fn ? arg : l, &l->table,
-			       &l->rep, &l->err);
+	/* A bar only on a terminal, and not while records are printed to the
+	 * same terminal (a dump to the screen): they would tangle. */
+	struct ss_check_bar bar = {.out = stderr};
+	int show = isatty(STDERR_FILENO) && !(fn && isatty(STDOUT_FILENO));
+	l->rc = ss_store_check(l->path, history, now_ms, fn ? fn : observe, fn ? arg : l,
+			       show ? ss_check_bar_update : NULL, &bar, &l->table, &l->rep,
+			       &l->err);
+	ss_check_bar_end(&bar);
 	if (l->rc < 0) {
 		if (l->err.kind == SS_ERR_CORRUPT || l->err.kind == SS_ERR_VERSION)
 			return SS_CHECK_CORRUPT;
