@@ -119,6 +119,7 @@ struct ss_server {
 	struct ss_commit_hook pending_hook;
 	/* CONFIG GET's rows: the options as the daemon runs them. */
 	struct ss_options_view config;
+	char metrics_addr[96]; /* ... the metrics address bound, which they show */
 };
 
 /* Fills CONFIG GET's rows with the effective values: the port bound (for
@@ -131,6 +132,16 @@ static int config_rows(struct ss_server *srv)
 	eff.port = ss_listener_port(&srv->listener);
 	eff.max_clients = srv->max_clients;
 	eff.log_level = (int)srv->diag->level;
+	/* The metrics port bound, for --metrics ADDR:0. */
+	char addr[64];
+	int port;
+	if (srv->metrics_on &&
+	    ss_metrics_parse_addr(srv->cfg->metrics, addr, sizeof(addr), &port) == 0) {
+		snprintf(srv->metrics_addr, sizeof(srv->metrics_addr),
+			 strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr,
+			 ss_http_port(&srv->metrics.http));
+		eff.metrics = srv->metrics_addr;
+	}
 	if (ss_options_view_init(&srv->config, &eff) < 0) {
 		ss_log_error(srv->diag, "out of memory for CONFIG GET's rows");
 		return -1;

@@ -169,6 +169,12 @@ class TestExposition(MetricsCase):
         self.assertEqual(r.readline(), "+OK\r")
         return c
 
+    def test_config_get_shows_the_metrics_port_bound(self):
+        # Asked for port 0: CONFIG_GET shows the port the scrapers must use.
+        c = self.connect()
+        c.send("CONFIG_GET metrics\n")
+        self.assertEqual(c.readlines(2), ["STAT metrics 127.0.0.1:%d" % self.mport, "END"])
+
     def test_promtool_accepts_a_scrape_with_data(self):
         self.work()
         text = self.scrape()
