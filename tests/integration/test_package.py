@@ -45,9 +45,10 @@ USER = "statestored"
 DATA_DIR = "/var/lib/statestored"
 CONFIG = "/etc/statestored/statestored.conf"
 UNIT = "/lib/systemd/system/statestored.service"
-# deb-systemd-helper's traces of an enabled unit, which purge must remove.
+# What postinst's deb-systemd-helper enable leaves (the link systemd reads,
+# and the helper's own state), which purge must remove.
 UNIT_TRACES = ["/etc/systemd/system/multi-user.target.wants/statestored.service",
-               "/var/lib/systemd/deb-systemd-helper-enabled/statestored.service",
+               "/var/lib/systemd/deb-systemd-helper-enabled/statestored.service.dsh-also",
                "/var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/"
                "statestored.service"]
 LOCK_FILE = "/run/lock/statestored-test-package.lock"
@@ -294,6 +295,10 @@ class TestPackage(unittest.TestCase):
         self.assertEqual([p for p in paths if "/tests/" in p or "test_" in p], [])
         self.assertIn(UNIT, paths)
         self.assertIn("/usr/share/statestored/statestored-alerts.yml", paths)
+        # Enabled, as a Debian daemon is on install (started only where
+        # systemd runs, which a container does not).
+        for trace in UNIT_TRACES:
+            self.assertTrue(os.path.lexists(trace), trace)
 
         depends = run(["dpkg-query", "-W", "-f=${Depends}", PACKAGE]).stdout
         names = {d.strip().split()[0] for d in depends.split(",")}
