@@ -28,7 +28,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
@@ -251,9 +250,8 @@ class TestPackage(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, out + err)
 
     def purge(self):
-        if self.daemon is not None and self.daemon.poll() is None:
-            self.daemon.kill()
-            self.daemon.wait(60)
+        if self.daemon is not None:
+            self.daemon.cleanup()
         return run(DPKG + ["--purge", PACKAGE])
 
     def run_man_db_trigger(self):
@@ -330,30 +328,22 @@ class TestPackage(unittest.TestCase):
 
     def serve_as_the_user(self):
         user = pwd.getpwnam(USER)
-        # The installed config, with a free port instead of its 7070.
         config = ["--config", CONFIG]
         # TEMPORARY, until the config branch is merged: without --config the
         # daemon gets the placeholder config's data-dir on its command line.
         if "--config" not in run(["/usr/bin/statestored", "--help"]).stdout:
             config = ["-d", DATA_DIR]
-        cmd = ["setpriv", "--reuid", USER, "--regid", USER, "--init-groups",
-               "/usr/bin/statestored"] + config + ["-p", "0"]
-        self.daemon = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE, cwd="/")
-        port = None
-        lines = []
-        for line in self.daemon.stderr:
-            lines.append(line)
-            m = harness.LISTEN_RE.search(line)
-            if m:
-                port = int(m.group(2))
-                break
-        self.assertIsNotNone(port, b"".join(lines).decode(errors="replace"))
-        with open("/proc/%d/status" % self.daemon.pid) as f:
+        # The installed config, with a free port instead of its 7070.
+        self.daemon = harness.Daemon(
+            data_dir=DATA_DIR,
+            argv=["setpriv", "--reuid", USER, "--regid", USER, "--init-groups",
+                  "/usr/bin/statestored"] + config + ["-p", "0"])
+        self.daemon.start()
+        with open("/proc/%d/status" % self.daemon.proc.pid) as f:
             uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)", f.read(), re.M).groups()
         self.assertEqual(uids, (str(user.pw_uid),) * 2)
 
-        cli = ["/usr/bin/statestore-cli", "-p", str(port)]
+        cli = ["/usr/bin/statestore-cli", "-p", str(self.daemon.port)]
         r = run(cli + ["SET_CHECKPOINT", "package-test", "4242"])
         self.assertEqual((r.returncode, r.stdout), (0, "OK\n"), r.stderr)
         r = run(cli + ["GET_CHECKPOINT", "package-test"])
@@ -364,10 +354,7 @@ class TestPackage(unittest.TestCase):
             self.assertIn(b" package-test 4242 ", f.read())
         self.assertEqual(os.stat(log).st_uid, user.pw_uid)
 
-        self.daemon.send_signal(signal.SIGTERM)
-        rest = self.daemon.stderr.read()
-        self.assertEqual(self.daemon.wait(60), 0, (b"".join(lines) + rest).decode(errors="replace"))
-        self.daemon.stderr.close()
+        self.assertEqual(self.daemon.stop(), 0, self.daemon.log())
 
     def check_nothing_left(self, paths, existed):
         self.assertIn(package_status(PACKAGE), ("", "not-installed"))
