@@ -9,7 +9,8 @@ cpack's .deb passes lintian, installs with dpkg, serves, and purges clean.
                   and the docs, and nothing else (no bench, no test program)
   TestPackage     cpack builds the .deb from this build; lintian reports no
                   error; dpkg -i; the statestored user, /var/lib/statestored
-                  (0700, its own), the conffile, the man pages, Depends;
+                  (0700, its own), the conffile, the man pages, Depends
+                  (the package of every library a program links);
                   the installed daemon, run as that user with the installed
                   config, takes a SET and a GET from the installed CLI;
                   dpkg --purge leaves nothing of the package behind
@@ -50,6 +51,7 @@ UNIT_TRACES = ["/etc/systemd/system/multi-user.target.wants/statestored.service"
                "/var/lib/systemd/deb-systemd-helper-enabled/statestored.service.dsh-also",
                "/var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/"
                "statestored.service"]
+MULTIARCH = "x86_64-linux-gnu"
 LOCK_FILE = "/run/lock/statestored-test-package.lock"
 # man-db's trigger re-indexes /usr/share/man after each install and purge:
 # 5-7 s each here, for an index `man -w` does not need. The test runs it
@@ -89,6 +91,18 @@ def package_status(name):
     "triggers-pending", ...), or "" when dpkg does not know it."""
     r = run(["dpkg-query", "-W", "-f=${Status}", name])
     return r.stdout.split()[-1] if r.returncode == 0 and r.stdout.split() else ""
+
+
+def needed(binary):
+    """The shared libraries a program names (its DT_NEEDED entries)."""
+    r = run(["readelf", "-d", binary])
+    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", r.stdout)
+
+
+def library_packages(soname):
+    """The packages that ship a library of this machine's architecture."""
+    r = run(["dpkg", "-S", "*/%s/%s" % (MULTIARCH, soname)])
+    return {line.split(":")[0] for line in r.stdout.splitlines()}
 
 
 def deb_paths(deb):
@@ -301,6 +315,11 @@ class TestPackage(unittest.TestCase):
         depends = run(["dpkg-query", "-W", "-f=${Depends}", PACKAGE]).stdout
         names = {d.strip().split()[0] for d in depends.split(",")}
         self.assertLessEqual({"libc6", "libev4"}, names, depends)
+        # Every library a program links is Depends'd: its package is named.
+        for program in PROGRAMS:
+            for soname in needed("/usr/bin/" + program):
+                with self.subTest(program=program, library=soname):
+                    self.assertTrue(library_packages(soname) & names, depends)
 
         conffiles = run(["dpkg-query", "-W", "-f=${Conffiles}", PACKAGE]).stdout.split()
         self.assertIn(CONFIG, conffiles)
