@@ -3,7 +3,8 @@ and man render the man pages, `cmake --install` lays out a prefix, and
 cpack's .deb passes lintian, installs with dpkg, serves, and purges clean.
 
   TestManPages    groff -ww -z and man --warnings print nothing for each
-                  page in scripts/man, and lexgrog finds its NAME line
+                  page in scripts/man, lexgrog finds its NAME line, and its
+                  .TH line names the project's version
   TestInstall     cmake --install into a temp prefix: the three programs,
                   the man pages, the unit, the example config, the rules
                   and the docs, and nothing else (no bench, no test program)
@@ -136,6 +137,15 @@ class TestManPages(unittest.TestCase):
                 self.assertEqual((r.returncode, r.stderr), (0, ""))
                 # Piped, man keeps grotty's overstrikes: "S\bSY\bY..." is a bold "SY".
                 self.assertIn("SYNOPSIS", re.sub(".\b", "", r.stdout))
+
+    def test_each_page_names_the_project_version(self):
+        # The footer a reader sees: a version bump must touch the pages.
+        for page in MAN_PAGES:
+            with open(os.path.join(MAN_DIR, page)) as f:
+                th = [line for line in f if line.startswith(".TH ")]
+            with self.subTest(page=page):
+                self.assertEqual(len(th), 1)
+                self.assertIn('"statestored %s"' % harness.project_version(), th[0])
 
     def test_lexgrog_reads_each_name_line(self):
         lexgrog = need("lexgrog", "man-db")
