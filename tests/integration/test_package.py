@@ -249,8 +249,14 @@ class TestPackage(unittest.TestCase):
         self.daemon = None
 
     def build_package(self):
+        # For a Makefiles tree cpack first runs `make preinstall`, which here
+        # only walks the up-to-date build: 5 s of CPU, of the test's 24. A
+        # generator without a preinstall target skips that walk and nothing
+        # else: the same install script, staging, strip, dpkg-shlibdeps and
+        # archive (the .deb's files and control came out identical).
         r = run(["cpack", "-G", "DEB", "-B", self.tmp,
-                 "--config", os.path.join(harness.BUILD_DIR, "CPackConfig.cmake")], timeout=600)
+                 "--config", os.path.join(harness.BUILD_DIR, "CPackConfig.cmake"),
+                 "-D", "CPACK_CMAKE_GENERATOR=Ninja"], timeout=600)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         debs = glob.glob(os.path.join(self.tmp, "*.deb"))
         self.assertEqual([os.path.basename(d) for d in debs],
