@@ -18,13 +18,16 @@ ss_need_packages() {
   fi
 }
 
-SS_BUILD_PACKAGES=(cmake make gcc pkg-config libev-dev)
+SS_BUILD_PACKAGES=(cmake make gcc pkg-config libev-dev libhttp-parser-dev)
 # redis-tools (redis-cli, redis-benchmark), python3-redis (redis-py) and
 # nodejs are the real clients of tests/integration/test_resp_clients.py.
 # redis-server is the other side of test_resp_conformance.py and of the
 # latency pair in test_bench_scale.py, whose plots gnuplot-nox draws (as it
 # does scripts/bench.sh's).
-SS_TEST_PACKAGES=(libcmocka-dev python3 redis-tools python3-redis nodejs redis-server gnuplot-nox)
+# prometheus (the server and promtool) and python3-prometheus-client are
+# the real consumers of /metrics and the alert rules in test_metrics.py.
+SS_TEST_PACKAGES=(libcmocka-dev python3 redis-tools python3-redis nodejs redis-server gnuplot-nox
+                  prometheus python3-prometheus-client)
 # npm only where the command is missing: NodeSource's nodejs (this image's)
 # carries its own npm and conflicts with Debian's npm package.
 command -v npm >/dev/null 2>&1 || SS_TEST_PACKAGES+=(npm)

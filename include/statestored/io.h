@@ -47,4 +47,8 @@ int ss_io_ftruncate(const struct ss_io *io, int fd, off_t len);
 int ss_io_rename(const struct ss_io *io, const char *from, const char *to);
 int ss_io_unlink(const struct ss_io *io, const char *path);
 
+/* The directory that holds path ("." for a bare name), malloc'd; NULL when
+ * out of memory. */
+char *ss_io_dir_of(const char *path);
+
 #endif

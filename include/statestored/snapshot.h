@@ -54,6 +54,8 @@ struct ss_snapshot_out {
 struct ss_snapshot {
 	struct ss_table *t;
 	int64_t now_ms;   /* entries expired at this time are left out */
+	const char *prefix; /* set after init to walk only the names that start */
+	size_t plen;        /* with prefix[0..plen) (a backup's); 0: every name */
 	uint64_t cursor;  /* ss_table_scan's */
 	size_t block;     /* ... and its block, chosen at init */
 	int done;         /* the walk is over and its last group is in out */

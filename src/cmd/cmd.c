@@ -670,6 +670,30 @@ static enum ss_cmd_status cmd_compact(const struct ss_request *req, struct ss_cm
 	return env->may_reply ? SS_CMD_COMPACT : SS_CMD_WAIT;
 }
 
+/* BACKUP <dir> [prefix]: checked here, queued by the session
+ * (SS_CMD_BACKUP), run by the server as a compaction that writes to dir,
+ * and answered with ss_cmd_reply_backup. */
+static enum ss_cmd_status cmd_backup(const struct ss_request *req, struct ss_cmd_env *env,
+				     struct ss_buf *out)
+{
+	const struct ss_token *dir = &req->argv[1];
+
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (dir->n == 0 || dir->n > SS_BACKUP_PATH_MAX || memchr(dir->p, '\0', dir->n))
+		return ss_cmd_error(env, out,
+				    "backup failed: the directory must be a path of 1 to %d bytes "
+				    "without NUL",
+				    SS_BACKUP_PATH_MAX);
+	if (req->argc > 2) {
+		const char *why = ss_cmd_check_name(env, &req->argv[2]);
+		if (why)
+			return ss_cmd_error(env, out, "backup failed: the prefix is not a valid "
+						      "pipeline name: %s", why);
+	}
+	return SS_CMD_BACKUP;
+}
+
 static enum ss_cmd_status cmd_stats(const struct ss_request *req, struct ss_cmd_env *env,
 				    struct ss_buf *out)
 {
@@ -691,6 +715,42 @@ static enum ss_cmd_status cmd_stats(const struct ss_request *req, struct ss_cmd_
 	return SS_CMD_REPLIED;
 }
 
+/* CONFIG_GET [pattern]: the settings whose names match the glob pattern
+ * (all of them without one), in STATS' shape: rows, then END. The same
+ * options RESP's CONFIG GET shows, by their own names only. */
+static enum ss_cmd_status cmd_config_get(const struct ss_request *req, struct ss_cmd_env *env,
+					 struct ss_buf *out)
+{
+	const char *pat = "*";
+	size_t plen = 1, n = 0;
+
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (req->argc == 2) {
+		pat = req->argv[1].p;
+		plen = req->argv[1].n;
+	}
+	size_t before = ss_buf_size(out), at;
+	int rc = env->proto->rows_begin(out);
+	at = ss_buf_size(out);
+	for (size_t i = 0; i < env->nconfig && rc == 0; i++) {
+		const struct ss_cmd_config *c = &env->config[i];
+		if (c->alias || !ss_glob_match(pat, plen, c->name, strlen(c->name), 1))
+			continue;
+		/* A text line cannot show an empty value: "" is how the config
+		 * file writes one. */
+		rc = env->proto->row(out, c->name, c->value[0] || env->proto->resp ? c->value : "\"\"");
+		n++;
+	}
+	if (rc == 0)
+		rc = env->proto->rows_end(out, at, n, 1);
+	if (rc < 0) {
+		out->len = out->off + before;
+		return SS_CMD_NOMEM;
+	}
+	return SS_CMD_REPLIED;
+}
+
 /* A row of the table. The role must be one of READ, WRITE, ADMIN or CONN:
  * anything else, or none, does not compile. */
 #define CMD(name, min, max, role, run, first, last, step, summary, multi)                        \
@@ -703,9 +763,14 @@ static const struct ss_cmd commands[] = {
 	    "Deletes a checkpoint, if at the expected revision.", QUEUE),
 	CMD("TTL_CHECKPOINT", 1, 1, READ, cmd_ttl, 1, 1, 1, "Seconds a checkpoint has left.", REFUSE),
 	CMD("COMPACT", 0, 0, ADMIN, cmd_compact, 0, 0, 0, "Rewrites the log as a snapshot.", REFUSE),
+	CMD("BACKUP", 1, 2, ADMIN, cmd_backup, 0, 0, 0,
+	    "Writes a consistent copy of the store, or of a prefix, as a new data directory.",
+	    REFUSE),
 	CMD("PING", 0, 0, CONN, cmd_ping, 0, 0, 0, "Answers PONG.", QUEUE),
 	CMD("QUIT", 0, 0, CONN, cmd_quit, 0, 0, 0, "Closes the connection.", NOW),
 	CMD("STATS", 0, 0, READ, cmd_stats, 0, 0, 0, "The server's counters.", REFUSE),
+	CMD("CONFIG_GET", 0, 1, ADMIN, cmd_config_get, 0, 0, 0,
+	    "The settings the daemon runs with, by option name.", REFUSE),
 	CMD("GETREV_CHECKPOINT", 1, 1, READ, cmd_getrev, 1, 1, 1,
 	    "Reads a checkpoint with its revision.", REFUSE),
 	CMD("CAS_CHECKPOINT", 3, 4, WRITE, cmd_cas, 1, 1, 1,
@@ -886,6 +951,14 @@ int ss_cmd_reply_op(const struct ss_proto *proto, const struct ss_batch *b, cons
 int ss_cmd_reply_write_failed(const struct ss_proto *proto, int errnum, struct ss_buf *out)
 {
 	return ss_proto_errorf(proto, out, "log write failed: %s", strerror(errnum));
+}
+
+int ss_cmd_reply_backup(const struct ss_proto *proto, const char *failure, uint64_t rev,
+			struct ss_buf *out)
+{
+	if (!failure)
+		return ss_cmd_render(proto, SS_REPLY_OK_REV, rev, NULL, 0, out);
+	return ss_proto_errorf(proto, out, "backup failed: %s", failure);
 }
 
 int ss_cmd_reply_compact(const struct ss_proto *proto, const char *failure, struct ss_buf *out)

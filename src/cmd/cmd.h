@@ -74,6 +74,8 @@ struct ss_cmd_env {
 struct ss_cmd_config {
 	const char *name;
 	const char *value;
+	int alias; /* Redis's name for a setting also shown by its own (dir,
+		    * maxclients): RESP's CONFIG GET only */
 };
 
 /* A connection's CLIENT LIST line. 0, or -1 (ENOMEM). */
@@ -85,6 +87,8 @@ enum ss_cmd_status {
 	SS_CMD_WAIT,    /* nothing done: the command answers at once but may_reply
 			 * is 0; run it again once earlier replies are out */
 	SS_CMD_COMPACT, /* the caller compacts, then calls ss_cmd_reply_compact */
+	SS_CMD_BACKUP,  /* BACKUP <dir> [prefix], checked: the caller backs up,
+			 * then calls ss_cmd_reply_backup */
 	SS_CMD_QUIT,    /* ok appended; close the connection after sending it */
 	SS_CMD_FULL,    /* nothing done: the open batch lacks room (EXEC); run it
 			 * again after the next commit */
@@ -160,6 +164,14 @@ int ss_cmd_render(const struct ss_proto *proto, int kind, uint64_t num, const ch
 /* Appends the reply of an op whose batch could not be written: errnum is the
  * write's errno. */
 int ss_cmd_reply_write_failed(const struct ss_proto *proto, int errnum, struct ss_buf *out);
+
+/* BACKUP's longest directory argument, in bytes. */
+#define SS_BACKUP_PATH_MAX 1024
+
+/* Appends BACKUP's reply: OK <rev> (RESP: the integer rev), or the error
+ * "backup failed: <why>". */
+int ss_cmd_reply_backup(const struct ss_proto *proto, const char *failure, uint64_t rev,
+			struct ss_buf *out);
 
 /* Appends COMPACT's reply: ok, or the error "compaction failed: <why>". */
 int ss_cmd_reply_compact(const struct ss_proto *proto, const char *failure, struct ss_buf *out);

@@ -272,10 +272,23 @@ enum ss_cmd_status ss_redis_config(const struct ss_request *req, struct ss_cmd_e
 				   struct ss_buf *out)
 {
 	static const struct ss_cmd_config fixed[] = {
-		{"appendonly", "yes"}, {"appendfsync", "always"}, {"save", ""}, {"databases", "1"},
+		/* Redis's own, as an alias of nothing: RESP only. */
+		{"appendonly", "yes", 1},
+		{"appendfsync", "always", 1},
+		{"save", "", 1},
+		{"databases", "1", 1},
 	};
 	char word[130];
 
+	/* The settings are read once, at start: nothing changes them live. */
+	static const char *const fixed_at_start[] = {"SET", "RESETSTAT", "REWRITE"};
+	for (size_t i = 0; i < sizeof fixed_at_start / sizeof fixed_at_start[0]; i++)
+		if (ss_token_is(&req->argv[1], fixed_at_start[i]))
+			return ss_cmd_fail(env, out,
+					   "ERR CONFIG %s is not supported: statestored reads its "
+					   "settings once, at start (the command line and --config "
+					   "FILE); change them there and restart",
+					   fixed_at_start[i]);
 	if (!ss_token_is(&req->argv[1], "GET"))
 		return ss_cmd_fail(env, out, "ERR unknown subcommand '%s'. Try CONFIG HELP.",
 			    ss_cmd_echo_any(&req->argv[1], word, 128));

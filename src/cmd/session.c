@@ -1,6 +1,7 @@
 /*
  * session.c - executing one client's requests in order; see session.h.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd/session.h"
@@ -17,9 +18,42 @@ void ss_session_init(struct ss_session *s, uint64_t id)
 
 void ss_session_free(struct ss_session *s)
 {
+	ss_session_backup_clear(s);
 	ss_client_free(&s->client);
 	ss_buf_free(&s->in);
 	ss_buf_free(&s->out);
+}
+
+void ss_session_backup_clear(struct ss_session *s)
+{
+	free(s->backup.dir);
+	free(s->backup.prefix);
+	s->backup = (struct ss_backup_request){0};
+}
+
+/* Copies a checked BACKUP's arguments and queues it. 0, or -1 (ENOMEM). */
+static int queue_backup(struct ss_session *s, const struct ss_request *req,
+			const struct ss_session_env *env)
+{
+	struct ss_backup_request b = {0};
+
+	b.dir = strndup(req->argv[1].p, req->argv[1].n);
+	if (req->argc > 2) {
+		b.plen = req->argv[2].n;
+		b.prefix = malloc(b.plen);
+		if (b.prefix)
+			memcpy(b.prefix, req->argv[2].p, b.plen);
+	}
+	if (!b.dir || (req->argc > 2 && !b.prefix)) {
+		free(b.dir);
+		free(b.prefix);
+		return -1;
+	}
+	b.seq = ++*env->backup_seq;
+	s->backup = b;
+	s->compact_wait = SS_BACKUP_QUEUED;
+	++*env->backups_queued;
+	return 0;
 }
 
 /* The protocol of the request at the head of the input. */
@@ -123,6 +157,10 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			break;
 		}
 		if (st == SS_CMD_NOMEM) {
+			res = SS_SESSION_NOMEM;
+			break;
+		}
+		if (st == SS_CMD_BACKUP && queue_backup(s, &req, env) < 0) {
 			res = SS_SESSION_NOMEM;
 			break;
 		}

@@ -44,6 +44,16 @@ enum ss_compact_wait {
 	SS_COMPACT_NONE = 0,   /* no COMPACT waits */
 	SS_COMPACT_QUEUED,     /* for the next compaction to start */
 	SS_COMPACT_RUNNING,    /* for the one that runs now to end */
+	SS_BACKUP_QUEUED,      /* a BACKUP waits for its turn (backup_*) */
+	SS_BACKUP_RUNNING,     /* ... its backup runs */
+};
+
+/* A queued BACKUP's arguments, copied out of the request. */
+struct ss_backup_request {
+	char *dir;
+	char *prefix; /* NULL: every name */
+	size_t plen;
+	uint64_t seq; /* the order BACKUPs arrived in */
 };
 
 struct ss_session {
@@ -57,6 +67,7 @@ struct ss_session {
 	unsigned batch_wait : 1;   /* waiting for room in the open batch */
 	unsigned need_more : 1;    /* in holds no complete request */
 	enum ss_compact_wait compact_wait;
+	struct ss_backup_request backup; /* while compact_wait is SS_BACKUP_* */
 	uint64_t mark;             /* the commit that last answered it (ss_session_answer) */
 };
 
@@ -72,6 +83,8 @@ struct ss_session_env {
 	int quota_exceeded;      /* the log is past its quota: SETs are refused */
 	uint64_t *rejected;      /* incremented for each ERR reply */
 	int *compact_requested;  /* set to 1 when a COMPACT is queued */
+	uint64_t *backups_queued; /* incremented when a BACKUP is queued */
+	uint64_t *backup_seq;     /* numbers the queued BACKUPs */
 	/* Appends STATS' rows and CLIENT LIST's lines (cmd.h). */
 	int (*stats)(void *arg, const struct ss_proto *proto, struct ss_buf *out);
 	int (*clients)(void *arg, struct ss_buf *out);
@@ -103,6 +116,9 @@ enum ss_session_result {
  * a request in the other protocol waits until every reply owed is out. */
 void ss_session_init(struct ss_session *s, uint64_t id);
 void ss_session_free(struct ss_session *s);
+
+/* Frees a BACKUP's arguments once it is answered. */
+void ss_session_backup_clear(struct ss_session *s);
 
 /* How many bytes may be read into s->in now: what fits under max_line
  * (plus "\r\n"), at most SS_SESSION_READ_STEP. 0 means stop reading. */

@@ -29,6 +29,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static int posix_open(void *ctx, const char *path, int flags, mode_t mode)
@@ -185,4 +187,24 @@ int ss_io_fsync_dir(const struct ss_io *io, const char *dir)
 	io->close(io->ctx, fd);
 	errno = saved;
 	return r;
+}
+
+char *ss_io_dir_of(const char *path)
+{
+	char *p = strdup(path);
+	size_t n;
+	char *slash;
+
+	if (!p)
+		return NULL;
+	n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	slash = strrchr(p, '/');
+	if (!slash) {
+		free(p);
+		return strdup(".");
+	}
+	slash[slash == p ? 1 : 0] = '\0';
+	return p;
 }

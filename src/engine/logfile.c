@@ -293,7 +293,12 @@ static int read_log(struct ss_logfile *lf, ss_logscan_apply_fn apply,
 		goto out;
 	}
 	lf->version = version;
-	if (replay_file(lf, map, len, (size_t)hc, apply, prefetch, arg, rep, &cut, err) < 0)
+	lf->replay_map = map;
+	lf->replay_len = len;
+	int rc = replay_file(lf, map, len, (size_t)hc, apply, prefetch, arg, rep, &cut, err);
+	lf->replay_map = NULL;
+	lf->replay_len = 0;
+	if (rc < 0)
 		goto out;
 	rep->fix = cut ? SS_LOGFILE_FIX_CUT : SS_LOGFILE_FIX_NONE;
 	ret = 0;

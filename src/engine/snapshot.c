@@ -152,7 +152,8 @@ int ss_snapshot_step(struct ss_snapshot *s, size_t buckets, struct ss_error *err
 	if (s->done)
 		return 0;
 	s->cursor =
-		ss_table_scan(s->t, s->cursor, s->block, buckets, NULL, 0, s->now_ms, add_entry, s);
+		ss_table_scan(s->t, s->cursor, s->block, buckets, s->prefix, s->plen, s->now_ms,
+			      add_entry, s);
 	if (s->failed) {
 		no_memory(s, err);
 		return -1;

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/backup.h"
 #include "engine/error.h"
 #include "engine/logfile.h"
 #include "statestored/snapshot.h"
@@ -53,6 +54,10 @@ struct ss_store {
 	int tmp_fd;          /* the temp file, once a round or the finish opened it */
 	uint64_t tmp_len;
 	uint64_t tail_from;
+	/* A backup is the same steps with another target: its log (which
+	 * rounds append to instead of tmp_path) and, with a prefix, a tail
+	 * filtered to it. NULL while compacting. */
+	struct ss_backup *bk;
 };
 
 /* Replay's view of the table. */
@@ -64,6 +69,10 @@ struct replay_ctx {
 	int ttls;        /* some record carried an expiry */
 	ss_store_check_fn observe; /* ss_store_check's, or NULL */
 	void *observe_arg;
+	ss_store_progress_fn progress; /* or NULL */
+	void *progress_arg;
+	uint64_t applied;  /* records applied, counted only for progress */
+	uint64_t at_bytes; /* how far the last named record reached */
 };
 
 static char *join(const char *dir, const char *name)
@@ -71,27 +80,6 @@ static char *join(const char *dir, const char *name)
 	char *p;
 
 	return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
-}
-
-/* Returns the directory that holds dir, malloc'd, or NULL. */
-static char *parent_of(const char *dir)
-{
-	char *p = strdup(dir);
-	size_t n;
-	char *slash;
-
-	if (!p)
-		return NULL;
-	n = strlen(p);
-	while (n > 1 && p[n - 1] == '/')
-		p[--n] = '\0';
-	slash = strrchr(p, '/');
-	if (!slash) {
-		free(p);
-		return strdup(".");
-	}
-	slash[slash == p ? 1 : 0] = '\0';
-	return p;
 }
 
 /* Creates dir and any missing parents, and makes their entries durable
@@ -122,7 +110,7 @@ static int make_dir(const struct ss_io *io, const char *dir, struct ss_error *er
 		}
 		if (made || last) {
 			free(parent);
-			parent = parent_of(path);
+			parent = ss_io_dir_of(path);
 			if (!parent) {
 				ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", dir);
 				goto out;
@@ -278,6 +266,24 @@ static void replay_prefetch(void *arg, const struct ss_record *r, int stage)
 		ss_table_prefetch(c->s->table, r->name, r->nlen, stage);
 }
 
+_Static_assert((SS_STORE_PROGRESS_RECORDS & (SS_STORE_PROGRESS_RECORDS - 1)) == 0,
+	       "progress is a mask test: a power of two");
+
+/* Tells the caller how far replay is. A SET's or DEL's name points into
+ * the mapped log, so it says how far into the file the replay is; a
+ * REVISION record, which has none, repeats the last figure. */
+static void replay_progress(struct replay_ctx *c, const struct ss_record *r)
+{
+	const struct ss_logfile *lf = &c->s->log;
+	struct ss_replay_progress p = {.records = c->applied, .total = lf->replay_len};
+
+	if (r->name && lf->replay_map && r->name >= lf->replay_map &&
+	    r->name < lf->replay_map + lf->replay_len)
+		c->at_bytes = (uint64_t)(r->name - lf->replay_map);
+	p.bytes = c->at_bytes;
+	c->progress(c->progress_arg, &p);
+}
+
 static int replay_apply(void *arg, const struct ss_record *r)
 {
 	struct replay_ctx *c = arg;
@@ -296,6 +302,9 @@ static int replay_apply(void *arg, const struct ss_record *r)
 	rc = apply_record(c->s, r, c->now_ms, 1, &existed);
 	if (rc == 1)
 		c->expired++;
+	/* A counter and a mask test per record: nothing a replay can measure. */
+	if (c->progress && (++c->applied & (SS_STORE_PROGRESS_RECORDS - 1)) == 0)
+		replay_progress(c, r);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -355,6 +364,8 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	s->log.replay_thread_min = opt->replay_thread_min;
 	ctx.s = s;
 	ctx.now_ms = now_ms;
+	ctx.progress = opt->progress;
+	ctx.progress_arg = opt->progress_arg;
 	if (ss_logfile_open(&s->log, replay_apply, replay_prefetch, &ctx, &lrep, err) < 0)
 		goto out;
 	/* A log an older version wrote is rewritten in the current format
@@ -387,6 +398,7 @@ void ss_store_close(struct ss_store *s)
 		return;
 	if (s->tmp_fd >= 0)
 		s->io->close(s->io->ctx, s->tmp_fd);
+	ss_backup_discard(s->io, s->bk);
 	ss_logfile_close(&s->log);
 	if (s->lock_fd >= 0)
 		s->io->close(s->io->ctx, s->lock_fd); /* releases the flock */
@@ -470,22 +482,35 @@ int ss_store_compact_begin(struct ss_store *s, size_t unapplied, const char **tm
 	return 0;
 }
 
+/* Where the snapshot and the tail go, and what to call it in a message. */
+static const char *target(const struct ss_store *s)
+{
+	return s->bk ? s->bk->log : s->tmp_path;
+}
+
+static const char *target_what(const struct ss_store *s)
+{
+	return s->bk ? "backup" : "compacted log";
+}
+
 /* Opens the snapshot the caller wrote, for appending the tail to it. */
 static int open_tmp(struct ss_store *s, struct ss_error *err)
 {
 	struct stat st;
 
+	const char *path = target(s);
+
 	if (s->tmp_fd >= 0)
 		return 0;
-	s->tmp_fd = ss_io_open(s->io, s->tmp_path, O_RDWR | O_CLOEXEC, 0);
+	s->tmp_fd = ss_io_open(s->io, path, O_RDWR | O_CLOEXEC, 0);
 	if (s->tmp_fd < 0) {
-		ss_error_set(err, SS_ERR_IO, errno, "cannot open the compacted log %s: %s",
-			     s->tmp_path, strerror(errno));
+		ss_error_set(err, SS_ERR_IO, errno, "cannot open the %s %s: %s", target_what(s),
+			     path, strerror(errno));
 		return -1;
 	}
 	if (fstat(s->tmp_fd, &st) < 0) {
-		ss_error_set(err, SS_ERR_IO, errno, "cannot stat the compacted log %s: %s",
-			     s->tmp_path, strerror(errno));
+		ss_error_set(err, SS_ERR_IO, errno, "cannot stat the %s %s: %s", target_what(s),
+			     path, strerror(errno));
 		return -1;
 	}
 	s->tmp_len = (uint64_t)st.st_size;
@@ -496,9 +521,8 @@ static int open_tmp(struct ss_store *s, struct ss_error *err)
 static void copy_failed(struct ss_store *s, uint64_t n, int errnum, struct ss_error *err)
 {
 	ss_error_set(err, SS_ERR_IO, errnum,
-		     "cannot copy the %llu bytes logged since the snapshot to the compacted log "
-		     "%s: %s",
-		     (unsigned long long)n, s->tmp_path, strerror(errnum));
+		     "cannot copy the %llu bytes logged since the snapshot to the %s %s: %s",
+		     (unsigned long long)n, target_what(s), target(s), strerror(errnum));
 }
 
 int ss_store_compact_round(struct ss_store *s, uint64_t min_bytes, struct ss_compact_job *job,
@@ -515,15 +539,31 @@ int ss_store_compact_round(struct ss_store *s, uint64_t min_bytes, struct ss_com
 				       .dst_fd = s->tmp_fd,
 				       .from = s->tail_from,
 				       .to = s->log.end,
-				       .dst_off = s->tmp_len};
+				       .dst_off = s->tmp_len,
+				       .prefix = s->bk ? s->bk->prefix : NULL,
+				       .plen = s->bk ? s->bk->plen : 0};
 	return 1;
+}
+
+/* Copies the tail's bytes [from, to) to dst at dst_off: as they are, or
+ * only a backup prefix's records. 0 and *written, or -1 with errno. */
+static int copy_tail(const struct ss_io *io, int src, uint64_t from, uint64_t to, int dst,
+		     uint64_t dst_off, const char *prefix, size_t plen, uint64_t *written)
+{
+	if (prefix)
+		return ss_backup_copy(io, src, from, to, dst, dst_off, prefix, plen, written);
+	*written = 0;
+	if (ss_logfile_copy(io, src, from, to, dst, dst_off) < 0)
+		return -1;
+	*written = to - from;
+	return 0;
 }
 
 void ss_compact_job_run(struct ss_compact_job *job)
 {
 	job->errnum = 0;
-	if (ss_logfile_copy(job->io, job->src_fd, job->from, job->to, job->dst_fd, job->dst_off) <
-		    0 ||
+	if (copy_tail(job->io, job->src_fd, job->from, job->to, job->dst_fd, job->dst_off,
+		      job->prefix, job->plen, &job->written) < 0 ||
 	    ss_io_fdatasync(job->io, job->dst_fd) < 0)
 		job->errnum = errno ? errno : EIO;
 }
@@ -537,8 +577,103 @@ int ss_store_compact_round_end(struct ss_store *s, const struct ss_compact_job *
 		return -1;
 	}
 	s->tail_from = job->to;
-	s->tmp_len += job->to - job->from;
+	s->tmp_len += job->written;
 	return 0;
+}
+
+int ss_store_backup_begin(struct ss_store *s, size_t unapplied, const char *dir,
+			  const char *prefix, size_t plen, const char **log_path,
+			  struct ss_error *err)
+{
+	if (ss_logfile_writable(&s->log, err) < 0 ||
+	    ss_backup_prepare(s->io, dir, prefix, plen, &s->bk, err) < 0)
+		return -1;
+	*log_path = s->bk->log;
+	s->tail_from = s->log.end - unapplied;
+	s->tmp_len = 0;
+	return 0;
+}
+
+int ss_store_backup_finish(struct ss_store *s, uint64_t *rev, struct ss_error *err)
+{
+	uint64_t n, w;
+
+	if (ss_logfile_writable(&s->log, err) < 0 || open_tmp(s, err) < 0)
+		goto failed;
+	/* What was logged since the last round, then the store's revision:
+	 * the backup is the state as of it, which the tail's last group
+	 * reached (between commits, everything logged is applied). */
+	n = s->log.end - s->tail_from;
+	if (n > 0 && copy_tail(s->io, s->log.fd, s->tail_from, s->log.end, s->tmp_fd, s->tmp_len,
+			       s->bk->prefix, s->bk->plen, &w) < 0) {
+		copy_failed(s, n, errno, err);
+		goto failed;
+	}
+	s->tmp_len += n > 0 ? w : 0;
+	*rev = ss_table_revision(s->table);
+	if (ss_backup_write_revision(s->io, s->tmp_fd, s->tmp_len, *rev, &w) < 0 ||
+	    ss_io_fdatasync(s->io, s->tmp_fd) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot write the backup %s: %s", s->bk->log,
+			     strerror(errno));
+		goto failed;
+	}
+	s->tmp_len += w;
+	int fd = s->tmp_fd;
+	s->tmp_fd = -1;
+	if (s->io->close(s->io->ctx, fd) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot close the backup %s: %s", s->bk->log,
+			     strerror(errno));
+		goto failed;
+	}
+	if (ss_backup_publish(s->io, s->bk, err) < 0)
+		goto failed;
+	ss_backup_free(s->bk);
+	s->bk = NULL;
+	return 0;
+failed:
+	ss_store_compact_abort(s);
+	return -1;
+}
+
+int ss_store_restore(const struct ss_io *io, const char *log, const char *dir,
+		     struct ss_error *err)
+{
+	struct ss_backup *b;
+	struct stat st;
+	int src = -1, dst = -1, ret = -1;
+
+	if (ss_backup_prepare(io, dir, NULL, 0, &b, err) < 0)
+		return -1;
+	src = open(log, O_RDONLY | O_CLOEXEC);
+	if (src < 0 || fstat(src, &st) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot read %s: %s", log, strerror(errno));
+		goto out;
+	}
+	dst = ss_io_open(io, b->log, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (dst < 0 || ss_logfile_copy(io, src, 0, (uint64_t)st.st_size, dst, 0) < 0 ||
+	    ss_io_fdatasync(io, dst) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot write %s: %s", b->log, strerror(errno));
+		goto out;
+	}
+	int fd = dst;
+	dst = -1;
+	if (io->close(io->ctx, fd) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot close %s: %s", b->log, strerror(errno));
+		goto out;
+	}
+	if (ss_backup_publish(io, b, err) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (src >= 0)
+		close(src);
+	if (dst >= 0)
+		io->close(io->ctx, dst);
+	if (ret < 0)
+		ss_backup_discard(io, b);
+	else
+		ss_backup_free(b);
+	return ret;
 }
 
 int ss_store_compact_finish(struct ss_store *s, struct ss_error *err)
@@ -587,6 +722,11 @@ void ss_store_compact_abort(struct ss_store *s)
 	if (s->tmp_fd >= 0)
 		s->io->close(s->io->ctx, s->tmp_fd);
 	s->tmp_fd = -1;
+	if (s->bk) {
+		ss_backup_discard(s->io, s->bk);
+		s->bk = NULL;
+		return;
+	}
 	(void)ss_io_unlink(s->io, s->tmp_path);
 }
 
@@ -616,13 +756,18 @@ uint64_t ss_store_log_bytes_compacted(const struct ss_store *s)
 }
 
 int ss_store_check(const char *path, unsigned history, int64_t now_ms, ss_store_check_fn observe,
-		   void *arg, struct ss_table **table, struct ss_check_report *rep,
-		   struct ss_error *err)
+		   void *arg, ss_store_progress_fn progress, void *progress_arg,
+		   struct ss_table **table, struct ss_check_report *rep, struct ss_error *err)
 {
 	/* A store that is never opened: replay's path to the table (replay_apply,
 	 * apply_record) needs only a table and the scratch space. */
 	struct ss_store s = {.io = &ss_io_posix, .lock_fd = -1, .tmp_fd = -1};
-	struct replay_ctx ctx = {.s = &s, .now_ms = now_ms, .observe = observe, .observe_arg = arg};
+	struct replay_ctx ctx = {.s = &s,
+				 .now_ms = now_ms,
+				 .observe = observe,
+				 .observe_arg = arg,
+				 .progress = progress,
+				 .progress_arg = progress_arg};
 	struct ss_logfile_report lrep;
 	int ret = -1;
 

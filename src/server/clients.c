@@ -248,6 +248,37 @@ void ss_clients_compact_ended(struct ss_clients *reg, enum ss_compact_wait which
 	}
 }
 
+const struct ss_backup_request *ss_clients_backup_next(struct ss_clients *reg)
+{
+	struct ss_client *first = NULL;
+
+	for (struct ss_client *cl = reg->head; cl; cl = cl->next)
+		if (cl->s.compact_wait == SS_BACKUP_QUEUED &&
+		    (!first || cl->s.backup.seq < first->s.backup.seq))
+			first = cl;
+	if (!first)
+		return NULL;
+	first->s.compact_wait = SS_BACKUP_RUNNING;
+	return &first->s.backup;
+}
+
+void ss_clients_backup_ended(struct ss_clients *reg, const char *failure, uint64_t rev)
+{
+	struct ss_client *cl = reg->head;
+
+	while (cl && cl->s.compact_wait != SS_BACKUP_RUNNING)
+		cl = cl->next;
+	if (!cl)
+		return;
+	cl->s.compact_wait = SS_COMPACT_NONE;
+	ss_session_backup_clear(&cl->s);
+	if (ss_cmd_reply_backup(cl->s.proto, failure, rev, &cl->s.out) < 0)
+		ss_conn_close(&cl->conn);
+	if (failure)
+		reg->rejected++;
+	run(reg, cl);
+}
+
 void ss_clients_flush_all(struct ss_clients *reg)
 {
 	for (struct ss_client *cl = reg->head; cl; cl = cl->next)

@@ -81,6 +81,12 @@ void ss_clients_compact_started(struct ss_clients *reg);
 void ss_clients_compact_ended(struct ss_clients *reg, enum ss_compact_wait which,
 			      const char *failure);
 
+/* BACKUP: they run one at a time, in the order they arrived. next marks
+ * the oldest queued one running and returns its arguments (NULL if none
+ * is queued); ended answers the running one (failure NULL: OK rev). */
+const struct ss_backup_request *ss_clients_backup_next(struct ss_clients *reg);
+void ss_clients_backup_ended(struct ss_clients *reg, const char *failure, uint64_t rev);
+
 /* Shutdown and fatal stops: sends what is queued (best effort) and closes
  * the connections that fail; or drops every reply and closes them all. */
 void ss_clients_flush_all(struct ss_clients *reg);

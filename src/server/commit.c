@@ -73,6 +73,7 @@ static void count_fsync(struct ss_commit *c, uint64_t us)
 	c->st.fsync_us_total += us;
 	if (us > c->st.fsync_us_max)
 		c->st.fsync_us_max = us;
+	ss_stat_hist_observe(&c->st.fsync_us, us);
 }
 
 /* Stops the server, once: after that the cycle writes nothing more. */
@@ -239,8 +240,10 @@ void ss_commit_run(struct ss_commit *c)
 		 * before, which is durable by now) has nothing to write. */
 		int empty = b->nrecs == 0;
 		int written = empty || ss_store_write(c->store, b, &err) == 0;
-		if (written && !empty)
+		if (written && !empty) {
 			c->st.batches++;
+			ss_stat_hist_observe(&c->st.batch_records, b->nrecs);
+		}
 		if (empty) {
 			if (durable(c, b, now_ms(c)) < 0)
 				return;
@@ -315,6 +318,8 @@ void ss_commit_init(struct ss_commit *c, struct ev_loop *loop, struct ss_store *
 	c->diag = diag;
 	c->ops = *ops;
 	c->sync_thread = sync_thread;
+	ss_stat_hist_latency(&c->st.fsync_us);
+	ss_stat_hist_records(&c->st.batch_records);
 	ss_batch_init(&c->batches[0]);
 	ss_batch_init(&c->batches[1]);
 	c->open = &c->batches[0];

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "common/diag.h"
+#include "server/stats.h"
 #include "server/syncer.h"
 #include "statestored/batch.h"
 #include "statestored/store.h"
@@ -81,6 +82,8 @@ struct ss_commit_stats {
 	uint64_t fsyncs_background; /* of which on the syncer thread */
 	uint64_t fsync_us_total, fsync_us_max;
 	uint64_t write_errors;      /* mutations refused because the write failed */
+	struct ss_stat_hist fsync_us;      /* each fdatasync's time, in microseconds */
+	struct ss_stat_hist batch_records; /* each written batch's records */
 };
 
 struct ss_commit {

@@ -27,9 +27,46 @@
 #include "server/compactor.h"
 #include "common/clock.h"
 
+/* What the run writes, for messages. */
+static const char *target(const struct ss_compactor *c)
+{
+	return c->backup ? "backup" : "compacted log";
+}
+
+/* Logs the end of a backup, counts it, and tells the caller. */
+static void conclude_backup(struct ss_compactor *c, const char *failure)
+{
+	if (failure) {
+		c->st.backup_failures++;
+		ss_log_error(c->diag, "backup failed: %s", failure);
+	} else {
+		c->st.backups++;
+		c->st.last_backup_us = ss_clock_us() - c->started_us;
+		c->st.last_backup_revision = c->backup_rev;
+		ss_log_info(c->diag,
+			    "backup: revision %llu, %llu entries walked in %llu slices (the "
+			    "longest %.2f ms), %.1f ms in all",
+			    (unsigned long long)c->backup_rev, (unsigned long long)c->snap.entries,
+			    (unsigned long long)c->walk.slices, (double)c->walk.slice_max_us / 1000.0,
+			    (double)c->st.last_backup_us / 1000.0);
+	}
+	ss_snapshot_free(&c->snap);
+	ss_snapshot_out_free(&c->flight);
+	c->backup = 0; /* before the call, which may start the next run */
+	c->ops.backup_done(c, failure, failure ? 0 : c->backup_rev, c->ops.arg);
+}
+
 /* Logs the end of a compaction, counts it, and tells the caller. */
 static void conclude(struct ss_compactor *c, const char *failure)
 {
+	if (c->backup) {
+		conclude_backup(c, failure);
+		return;
+	}
+	c->st.last_slices = c->walk.slices;
+	c->st.last_walk_us = c->walk.walk_us;
+	c->st.last_slice_max_us = c->walk.slice_max_us;
+	c->st.last_stall_us = c->walk.stall_us;
 	if (failure) {
 		c->st.failures++;
 		ss_log_error(c->diag, "compaction failed: %s", failure);
@@ -62,8 +99,9 @@ void ss_compactor_finish(struct ss_compactor *c)
 
 	c->finish_pending = 0;
 	c->tail_on_loop = ss_store_log_bytes(c->store) - c->tail_from;
-	int rc = ss_store_compact_finish(c->store, &err);
-	c->st.last_stall_us += ss_clock_us() - t0;
+	int rc = c->backup ? ss_store_backup_finish(c->store, &c->backup_rev, &err)
+			   : ss_store_compact_finish(c->store, &err);
+	c->walk.stall_us += ss_clock_us() - t0;
 	int old = ss_store_take_retired_fd(c->store);
 	if (old >= 0)
 		ss_syncer_close(&c->worker, old);
@@ -87,7 +125,7 @@ static int round_done(struct ss_compactor *c)
 		conclude(c, err.msg);
 		return -1;
 	}
-	c->tail_off_loop += c->job.to - c->job.from;
+	c->tail_off_loop += c->job.written;
 	c->tail_from = c->job.to;
 	return 0;
 }
@@ -231,7 +269,7 @@ static void write_done(struct ss_compactor *c)
 
 	c->writing = 0;
 	if (c->wjob.failed) {
-		snprintf(why, sizeof(why), "cannot %s the compacted log %s: %s", c->wjob.failed,
+		snprintf(why, sizeof(why), "cannot %s the %s %s: %s", c->wjob.failed, target(c),
 			 c->tmp_path, strerror(c->wjob.errnum));
 		snap_failed(c, why);
 		return;
@@ -244,7 +282,7 @@ static void write_done(struct ss_compactor *c)
 		return;
 	}
 	if (snap_close(c) < 0) {
-		snprintf(why, sizeof(why), "cannot close the compacted log %s: %s", c->tmp_path,
+		snprintf(why, sizeof(why), "cannot close the %s %s: %s", target(c), c->tmp_path,
 			 strerror(errno));
 		ss_store_compact_abort(c->store);
 		conclude(c, why);
@@ -278,10 +316,10 @@ static void on_walk(struct ev_loop *loop, ev_check *w, int revents)
 		t = ss_clock_us();
 	} while (more > 0 && t - t0 < SS_COMPACT_SLICE_US &&
 		 c->snap.out.len < SS_COMPACT_CHUNK + SS_COMPACT_AHEAD);
-	c->st.last_slices++;
-	c->st.last_walk_us += t - t0;
-	if (t - t0 > c->st.last_slice_max_us)
-		c->st.last_slice_max_us = t - t0;
+	c->walk.slices++;
+	c->walk.walk_us += t - t0;
+	if (t - t0 > c->walk.slice_max_us)
+		c->walk.slice_max_us = t - t0;
 	if (more < 0) {
 		snap_failed(c, err.msg);
 		return;
@@ -315,26 +353,31 @@ int ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_st
 	return ss_syncer_init(&c->worker, loop, c->io, on_round, c);
 }
 
-int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
-		       struct ss_error *err)
+/* Starts a run: a compaction, or a backup to dir (non-NULL) of prefix. */
+static int start(struct ss_compactor *c, int64_t now_ms, size_t unapplied, const char *dir,
+		 const char *prefix, size_t plen, struct ss_error *err)
 {
 	uint64_t t0 = ss_clock_us();
 
 	if (ss_compactor_running(c)) {
 		err->kind = SS_ERR_IO;
 		err->sys_errno = EBUSY;
-		snprintf(err->msg, sizeof(err->msg), "a compaction is already running");
+		snprintf(err->msg, sizeof(err->msg), "a %s is already running",
+			 c->backup ? "backup" : "compaction");
 		goto failed;
 	}
-
-	if (ss_store_compact_begin(c->store, unapplied, &c->tmp_path, err) < 0)
+	c->backup = dir != NULL;
+	const char *what = target(c);
+	if ((dir ? ss_store_backup_begin(c->store, unapplied, dir, prefix, plen, &c->tmp_path, err)
+		 : ss_store_compact_begin(c->store, unapplied, &c->tmp_path, err)) < 0)
 		goto failed;
 	c->snap_fd = ss_io_open(c->io, c->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (c->snap_fd < 0) {
 		err->kind = SS_ERR_IO;
 		err->sys_errno = errno;
-		snprintf(err->msg, sizeof(err->msg), "cannot create the compacted log %s: %s",
+		snprintf(err->msg, sizeof(err->msg), "cannot create the %s %s: %s", what,
 			 c->tmp_path, strerror(errno));
+		ss_store_compact_abort(c->store);
 		goto failed;
 	}
 	/* Both buffers at their full size now, so that no slice grows one:
@@ -346,7 +389,8 @@ int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
 	if (rc == 0 && ss_snapshot_out_reserve(&c->flight, reserve) < 0) {
 		err->kind = SS_ERR_NOMEM;
 		err->sys_errno = ENOMEM;
-		snprintf(err->msg, sizeof(err->msg), "out of memory for the compaction's buffers");
+		snprintf(err->msg, sizeof(err->msg), "out of memory for the %s's buffers",
+			 dir ? "backup" : "compaction");
 		rc = -1;
 	}
 	if (rc < 0) {
@@ -355,23 +399,42 @@ int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
 		ss_store_compact_abort(c->store);
 		goto failed;
 	}
+	c->snap.prefix = prefix;
+	c->snap.plen = plen;
 	c->started_us = t0;
 	c->log_before = ss_store_log_bytes(c->store);
 	c->tail_from = c->log_before - unapplied;
 	c->rounds = 0;
 	c->tail_off_loop = c->tail_on_loop = 0;
 	c->snap_len = 0;
-	c->st.last_slices = c->st.last_walk_us = c->st.last_slice_max_us = 0;
+	c->walk = (struct ss_compactor_walk){0};
 	c->walking = 1;
 	ev_check_start(c->loop, &c->walk_w);
 	ev_idle_start(c->loop, &c->spin_w);
-	c->st.last_stall_us = ss_clock_us() - t0;
-	ss_log_debug(c->diag, "compaction started: walking %zu entries",
+	c->walk.stall_us = ss_clock_us() - t0;
+	ss_log_debug(c->diag, "%s started: walking %zu entries", dir ? "backup" : "compaction",
 		     ss_table_count(ss_store_table(c->store)));
 	return 0;
 failed:
-	c->st.failures++; /* a compaction that cannot start has failed too */
+	/* one that cannot start has failed too */
+	if (dir)
+		c->st.backup_failures++;
+	else
+		c->st.failures++;
+	c->backup = 0;
 	return -1;
+}
+
+int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
+		       struct ss_error *err)
+{
+	return start(c, now_ms, unapplied, NULL, NULL, 0, err);
+}
+
+int ss_compactor_backup(struct ss_compactor *c, int64_t now_ms, size_t unapplied, const char *dir,
+			const char *prefix, size_t plen, struct ss_error *err)
+{
+	return start(c, now_ms, unapplied, dir, plen ? prefix : NULL, plen, err);
 }
 
 void ss_compactor_cancel(struct ss_compactor *c)

@@ -60,11 +60,19 @@ typedef void (*ss_compactor_done_fn)(struct ss_compactor *c, const char *failure
 /* The caller's part. */
 struct ss_compactor_ops {
 	ss_compactor_done_fn done;
+	/* A backup's end: failure, or NULL and the revision it covers. */
+	void (*backup_done)(struct ss_compactor *c, const char *failure, uint64_t rev, void *arg);
 	/* If set and it returns 0 when the tail is caught up, the finish waits
 	 * for the caller's ss_compactor_finish (the log is busy: a sync runs
 	 * on it). */
 	int (*may_finish)(void *arg);
 	void *arg;
+};
+
+/* One run's walk: its slices, their total and longest time, and the
+ * loop's one-off stalls (start + finish). */
+struct ss_compactor_walk {
+	uint64_t slices, walk_us, slice_max_us, stall_us;
 };
 
 struct ss_compactor_stats {
@@ -73,6 +81,9 @@ struct ss_compactor_stats {
 	uint64_t last_stall_us; /* start + finish of the last run: its one-off stalls */
 	uint64_t last_slices;   /* the last run's walk: slices, their total and longest */
 	uint64_t last_walk_us, last_slice_max_us;
+	uint64_t backups, backup_failures; /* BACKUP: the same machine, counted apart */
+	uint64_t last_backup_us;
+	uint64_t last_backup_revision;
 };
 
 /* A write of snapshot bytes, run on the helper thread. */
@@ -113,6 +124,9 @@ struct ss_compactor {
 	uint64_t tail_off_loop, tail_on_loop; /* tail bytes copied by rounds, by the finish */
 	uint64_t started_us;
 	uint64_t log_before;
+	int backup;                 /* this run is a BACKUP (ss_compactor_backup) */
+	uint64_t backup_rev;        /* ... and the revision it covers, once finished */
+	struct ss_compactor_walk walk; /* this run's */
 	struct ss_compactor_stats st; /* for STATS and the log */
 };
 
@@ -130,9 +144,23 @@ int ss_compactor_init(struct ss_compactor *c, struct ev_loop *loop, struct ss_st
 int ss_compactor_start(struct ss_compactor *c, int64_t now_ms, size_t unapplied,
 		       struct ss_error *err);
 
+/* A BACKUP to the new data directory dir, of the names that start with
+ * prefix[0..plen) (plen 0: every name), with the same walk, rounds and
+ * finish (store.h: ss_store_backup_begin); ops.backup_done is called
+ * where a compaction's done would be. Same contract as ss_compactor_start
+ * otherwise. */
+int ss_compactor_backup(struct ss_compactor *c, int64_t now_ms, size_t unapplied, const char *dir,
+			const char *prefix, size_t plen, struct ss_error *err);
+
 static inline int ss_compactor_running(const struct ss_compactor *c)
 {
 	return c->walking || c->writing || c->catching_up || c->finish_pending;
+}
+
+/* Running, and a compaction (not a backup). */
+static inline int ss_compactor_compacting(const struct ss_compactor *c)
+{
+	return ss_compactor_running(c) && !c->backup;
 }
 
 /* Whether the tail is caught up and the finish waits for the caller. */
@@ -144,6 +172,15 @@ static inline int ss_compactor_finish_pending(const struct ss_compactor *c)
 static inline const struct ss_compactor_stats *ss_compactor_stats(const struct ss_compactor *c)
 {
 	return &c->st;
+}
+
+/* The walk of the compaction running, or else of the last one. */
+static inline struct ss_compactor_walk ss_compactor_walk_stats(const struct ss_compactor *c)
+{
+	if (ss_compactor_compacting(c))
+		return c->walk;
+	return (struct ss_compactor_walk){c->st.last_slices, c->st.last_walk_us,
+					  c->st.last_slice_max_us, c->st.last_stall_us};
 }
 
 /* Completes a compaction whose tail is caught up (finish_pending): copies

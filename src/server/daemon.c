@@ -1,231 +1,240 @@
 /*
- * daemon.c - the statestored command line: parses the options, sets up the
- * daemon's log and hands over to the server. main() is in src/bin.
+ * daemon.c - the statestored command line and config file: fills the
+ * server's config from the option table (options.c), sets up the daemon's
+ * log and hands over to the server. main() is in src/bin.
+ *
+ * The order: every option takes its default; the command line is read
+ * (and remembered, option by option); then the config file, if --config
+ * names one, sets what the command line did not. A value the command line
+ * overrides is still checked, so that a file with a bad line never starts,
+ * whatever the command line says.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "net/listener.h"
-#include "server/daemon.h"
-#include "statestored/limits.h"
-#include "statestored/table.h"
-#include "common/numparse.h"
-#include "server/server.h"
 #include "common/stdfds.h"
+#include "server/conffile.h"
+#include "server/daemon.h"
+#include "server/options.h"
+#include "server/server.h"
 
-#define SS_PREALLOC_DEFAULT (1u * 1024 * 1024)
-#define SS_AUTO_COMPACT_MIN_DEFAULT (64u * 1024 * 1024)
-#define SS_AUTO_COMPACT_GROWTH_DEFAULT 200
+/* Rows the daemon can track (set[] below); the table has 14. */
+#define OPTIONS_MAX 64
+/* getopt_long's values for rows without a short flag: OPT_ROW + index. */
+#define OPT_ROW 256
 
 static void usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"Usage: %s [options]\n"
 		"A durable checkpoint store for data pipelines.\n"
-		"\n"
-		"  -p, --port PORT        TCP port to listen on (default 7070; 0 = any free port)\n"
-		"  -d, --data-dir DIR     data directory, created if missing (default ./data)\n"
-		"  -b, --bind ADDR        numeric address to bind (default 127.0.0.1)\n"
-		"      --max-clients N    connections served at once (default 10000)\n"
-		"      --max-line BYTES   longest request line (default %d, %d..%d)\n"
-		"      --prealloc BYTES   zero-fill the log ahead in chunks of BYTES (default %u, 0 = off)\n"
-		"      --auto-compact-min BYTES\n"
-		"                         compact by itself once the log passes BYTES (default %u, 0 = never)\n"
-		"      --auto-compact-growth PERCENT\n"
-		"                         ... and PERCENT of its size after the last compaction (default %u)\n"
-		"      --sync-thread      run fdatasync on a helper thread whenever several clients wait\n"
-		"                         (default: only while the disk is slow)\n"
-		"      --history N        earlier versions kept per checkpoint, for HISTORY_CHECKPOINT\n"
-		"                         and ROLLBACK_CHECKPOINT (default %u, 0..%u)\n"
-		"      --quota-bytes BYTES\n"
-		"                         refuse SETs while the log is past BYTES; DEL and COMPACT\n"
-		"                         still work (default 0 = no quota)\n"
-		"      --log-level LEVEL  debug, info, warn or error (default info)\n"
+		"\n",
+		prog);
+	ss_options_usage(out);
+	fprintf(out,
 		"  -h, --help             print this help and exit\n"
 		"  -V, --version          print the version and exit\n"
 		"\n"
+		"A config file holds one 'option value' a line, with the long names above\n"
+		"(port 7070); '#' starts a comment. The command line overrides it.\n"
+		"\n"
 		"Exit codes: 0 clean shutdown, 1 other error, 2 bad options, 3 data dir locked,\n"
-		"            4 corrupt log, 5 fdatasync failed.\n",
-		prog, SS_LINE_MAX_DEFAULT, SS_LINE_MAX_MIN, SS_LINE_MAX_MAX, SS_PREALLOC_DEFAULT,
-		SS_AUTO_COMPACT_MIN_DEFAULT, SS_AUTO_COMPACT_GROWTH_DEFAULT, SS_HISTORY_DEFAULT,
-		SS_HISTORY_MAX);
+		"            4 corrupt log, 5 fdatasync failed.\n");
 }
 
-enum {
-	OPT_MAX_CLIENTS = 256,
-	OPT_MAX_LINE,
-	OPT_LOG_LEVEL,
-	OPT_PREALLOC,
-	OPT_AUTO_COMPACT_MIN,
-	OPT_AUTO_COMPACT_GROWTH,
-	OPT_SYNC_THREAD,
-	OPT_QUOTA_BYTES,
-	OPT_HISTORY,
+/* What the parse knows besides the config itself. */
+struct parse {
+	const char *prog;
+	struct ss_server_config *cfg;
+	const struct ss_option *opts;
+	size_t nopts;
+	unsigned char cmdline[OPTIONS_MAX]; /* the row was set on the command line */
+	unsigned file_line[OPTIONS_MAX];    /* the line of the file that set it, or 0 */
+	const char *file;
 };
 
-static const struct option longopts[] = {
-	{"port", required_argument, NULL, 'p'},
-	{"data-dir", required_argument, NULL, 'd'},
-	{"bind", required_argument, NULL, 'b'},
-	{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
-	{"max-line", required_argument, NULL, OPT_MAX_LINE},
-	{"prealloc", required_argument, NULL, OPT_PREALLOC},
-	{"auto-compact-min", required_argument, NULL, OPT_AUTO_COMPACT_MIN},
-	{"auto-compact-growth", required_argument, NULL, OPT_AUTO_COMPACT_GROWTH},
-	{"sync-thread", no_argument, NULL, OPT_SYNC_THREAD},
-	{"quota-bytes", required_argument, NULL, OPT_QUOTA_BYTES},
-	{"history", required_argument, NULL, OPT_HISTORY},
-	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{NULL, 0, NULL, 0},
-};
-
-/* The numeric options and their ranges, so that an error can name both. */
-static const struct {
-	int opt;
-	uint64_t lo, hi;
-} ranges[] = {
-	{'p', 0, 65535},
-	{OPT_MAX_CLIENTS, 1, 1000000},
-	{OPT_MAX_LINE, SS_LINE_MAX_MIN, SS_LINE_MAX_MAX},
-	{OPT_PREALLOC, 0, 1LL << 30},
-	{OPT_AUTO_COMPACT_MIN, 0, INT64_MAX},
-	{OPT_AUTO_COMPACT_GROWTH, 101, 100000},
-	{OPT_QUOTA_BYTES, 0, INT64_MAX},
-	{OPT_HISTORY, 0, SS_HISTORY_MAX},
-};
-
-/* The long name of option opt, for messages. */
-static const char *opt_name(int opt)
+/* s, cut to fit buf and with bytes other than printable ASCII shown as
+ * '?': a file's text goes to a terminal only so. */
+static const char *shown(const char *s, char *buf, size_t n)
 {
-	for (const struct option *o = longopts; o->name; o++)
-		if (o->val == opt)
-			return o->name;
-	return "?";
-}
+	size_t i = 0;
 
-/* Reports a bad value for option opt: names the option, the value and what
- * it must be. Returns SS_EXIT_USAGE. */
-static int bad_value(const char *prog, int opt, const char *value, const char *want)
-{
-	fprintf(stderr, "%s: invalid value '%s' for --%s: %s\n", prog, value, opt_name(opt), want);
-	fprintf(stderr, "Try '%s --help' for more information.\n", prog);
-	return SS_EXIT_USAGE;
-}
-
-/* Parses optarg if opt is a numeric option. Returns 0 and *out; 1 if opt
- * takes no number (nothing done); or SS_EXIT_USAGE after saying why. */
-static int number_opt(const char *prog, int opt, uint64_t *out)
-{
-	char want[96];
-
-	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
-		if (ranges[i].opt != opt)
-			continue;
-		if (ss_parse_urange(optarg, ranges[i].lo, ranges[i].hi, out) == 0)
-			return 0;
-		snprintf(want, sizeof(want), "want an integer from %llu to %llu",
-			 (unsigned long long)ranges[i].lo, (unsigned long long)ranges[i].hi);
-		return bad_value(prog, opt, optarg, want);
+	for (; s[i] && i + 4 < n; i++)
+		buf[i] = s[i] >= 0x20 && s[i] <= 0x7e ? s[i] : '?';
+	if (s[i]) {
+		memcpy(buf + i, "...", 3);
+		i += 3;
 	}
-	return 1;
+	buf[i] = '\0';
+	return buf;
 }
 
-int ss_daemon_main(int argc, char **argv, const struct ss_io *io)
+/* Parses the command line into p->cfg. Returns -1 to go on, or the exit
+ * code to return now (help, version, a bad option). */
+static int parse_cmdline(struct parse *p, int argc, char **argv)
+{
+	struct option longopts[OPTIONS_MAX + 3];
+	char shorts[2 * OPTIONS_MAX + 3], want[128];
+	size_t k = 0, ns = 0;
+	int opt;
+
+	for (size_t i = 0; i < p->nopts; i++) {
+		const struct ss_option *o = &p->opts[i];
+		int flag = (o->flags & SS_OPT_FLAG) != 0;
+		longopts[k++] = (struct option){o->name, flag ? no_argument : required_argument, NULL,
+						o->short_flag ? o->short_flag : OPT_ROW + (int)i};
+		if (o->short_flag) {
+			shorts[ns++] = (char)o->short_flag;
+			if (!flag)
+				shorts[ns++] = ':';
+		}
+	}
+	longopts[k++] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[k++] = (struct option){"version", no_argument, NULL, 'V'};
+	longopts[k] = (struct option){NULL, 0, NULL, 0};
+	memcpy(shorts + ns, "hV", 3);
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+		const struct ss_option *o = NULL;
+		if (opt >= OPT_ROW)
+			o = &p->opts[opt - OPT_ROW];
+		for (size_t i = 0; !o && i < p->nopts; i++)
+			if (p->opts[i].short_flag == opt)
+				o = &p->opts[i];
+		if (o) {
+			/* A flag on the command line is always "yes". */
+			const char *v = (o->flags & SS_OPT_FLAG) ? "yes" : optarg;
+			if (ss_option_set(o, p->cfg, v, want, sizeof want) < 0) {
+				fprintf(stderr, "%s: invalid value '%s' for --%s: %s\n", p->prog, v,
+					o->name, want);
+				fprintf(stderr, "Try '%s --help' for more information.\n", p->prog);
+				return SS_EXIT_USAGE;
+			}
+			p->cmdline[o - p->opts] = 1;
+			continue;
+		}
+		if (opt == 'h') {
+			usage(stdout, p->prog);
+			return SS_EXIT_OK;
+		}
+		if (opt == 'V') {
+			printf("statestored %s\n", SS_VERSION);
+			return SS_EXIT_OK;
+		}
+		usage(stderr, p->prog);
+		return SS_EXIT_USAGE;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", p->prog, argv[optind]);
+		usage(stderr, p->prog);
+		return SS_EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* One option line of the config file (conffile.h's callback). Returns 0,
+ * or SS_EXIT_USAGE after saying what is wrong, naming the file and line. */
+static int file_option(void *arg, unsigned line, const char *name, const char *value)
+{
+	struct parse *p = arg;
+	const struct ss_option *o = ss_option_find(name);
+	char want[128], a[80], b[80];
+
+	if (!o) {
+		fprintf(stderr, "%s: %s:%u: unknown option \"%s\"\n", p->prog, p->file, line,
+			shown(name, a, sizeof a));
+		return SS_EXIT_USAGE;
+	}
+	size_t i = (size_t)(o - p->opts);
+	if (o->flags & SS_OPT_CMDLINE_ONLY) {
+		fprintf(stderr, "%s: %s:%u: option \"%s\" cannot be set in a config file\n", p->prog,
+			p->file, line, o->name);
+		return SS_EXIT_USAGE;
+	}
+	if (p->file_line[i]) {
+		fprintf(stderr, "%s: %s:%u: duplicate option \"%s\" (first set on line %u)\n",
+			p->prog, p->file, line, o->name, p->file_line[i]);
+		return SS_EXIT_USAGE;
+	}
+	p->file_line[i] = line;
+	if (!value) {
+		fprintf(stderr, "%s: %s:%u: option \"%s\" needs a value%s\n", p->prog, p->file, line,
+			o->name, (o->flags & SS_OPT_FLAG) ? " (yes or no)" : "");
+		return SS_EXIT_USAGE;
+	}
+	/* Checked even where the command line wins, into a copy. */
+	struct ss_server_config scratch = *p->cfg;
+	if (ss_option_set(o, p->cmdline[i] ? &scratch : p->cfg, value, want, sizeof want) < 0) {
+		fprintf(stderr, "%s: %s:%u: invalid value \"%s\" for %s: %s\n", p->prog, p->file,
+			line, shown(value, b, sizeof b), o->name, want);
+		return SS_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Reads and applies the config file p->file. *text keeps its bytes, which
+ * the config's strings point into. Returns -1 to go on, or an exit code. */
+static int parse_file(struct parse *p, char **text)
+{
+	size_t n;
+	unsigned line = 0;
+	const char *why = NULL;
+
+	if (ss_conffile_read(p->file, text, &n) < 0) {
+		if (errno == EFBIG)
+			fprintf(stderr, "%s: %s: the config file is larger than %u bytes\n", p->prog,
+				p->file, SS_CONFFILE_MAX);
+		else
+			fprintf(stderr, "%s: cannot read the config file %s: %s\n", p->prog, p->file,
+				strerror(errno));
+		return SS_EXIT_USAGE;
+	}
+	int rc = ss_conffile_parse(*text, n, file_option, p, &line, &why);
+	if (rc < 0) {
+		fprintf(stderr, "%s: %s:%u: %s\n", p->prog, p->file, line, why);
+		return SS_EXIT_USAGE;
+	}
+	return rc ? rc : -1;
+}
+
+int ss_daemon_main(int argc, char **argv, const struct ss_daemon_env *env)
 {
 	struct ss_diag diag = {.level = SS_INFO, .out = stderr};
 	struct ss_server_config cfg = {
-		.bind_addr = "127.0.0.1",
-		.port = 7070,
-		.data_dir = "./data",
-		.max_clients = 10000,
-		.max_line = SS_LINE_MAX_DEFAULT,
-		.prealloc_bytes = SS_PREALLOC_DEFAULT,
-		.history = SS_HISTORY_DEFAULT,
-		.auto_compact_min = SS_AUTO_COMPACT_MIN_DEFAULT,
-		.auto_compact_growth = SS_AUTO_COMPACT_GROWTH_DEFAULT,
-		.io = io,
+		.io = env->io,
 		.diag = &diag,
+		.replay_hook = env->replay_hook,
+		.replay_hook_arg = env->replay_hook_arg,
 	};
-	const char *prog = argc > 0 ? argv[0] : "statestored";
+	struct parse p = {.prog = argc > 0 ? argv[0] : "statestored", .cfg = &cfg};
+	char *text = NULL;
 	const char *what;
-	int opt;
+	int code;
 
 	/* Before anything opens a descriptor: with stderr closed, the log
 	 * file could become descriptor 2, and log lines would land in it.
 	 * And a write to a closed socket must fail with EPIPE, not kill us. */
 	if (ss_program_start(&what) < 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", p.prog, what, strerror(errno));
 		return SS_EXIT_ERROR;
 	}
-
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "p:d:b:hV", longopts, NULL)) != -1) {
-		uint64_t v = 0;
-		if (number_opt(prog, opt, &v) == SS_EXIT_USAGE)
-			return SS_EXIT_USAGE;
-		switch (opt) {
-		case 'p':
-			cfg.port = (int)v;
-			break;
-		case 'd':
-			if (optarg[0] == '\0')
-				return bad_value(prog, opt, optarg, "want a directory path");
-			cfg.data_dir = optarg;
-			break;
-		case 'b':
-			if (!ss_listener_address_ok(optarg))
-				return bad_value(prog, opt, optarg,
-						 "want a numeric IPv4 or IPv6 address, such as 127.0.0.1 or ::1");
-			cfg.bind_addr = optarg;
-			break;
-		case OPT_MAX_CLIENTS:
-			cfg.max_clients = (int)v;
-			break;
-		case OPT_MAX_LINE:
-			cfg.max_line = (size_t)v;
-			break;
-		case OPT_PREALLOC:
-			cfg.prealloc_bytes = (size_t)v;
-			break;
-		case OPT_AUTO_COMPACT_MIN:
-			cfg.auto_compact_min = (uint64_t)v;
-			break;
-		case OPT_AUTO_COMPACT_GROWTH:
-			cfg.auto_compact_growth = (unsigned)v;
-			break;
-		case OPT_SYNC_THREAD:
-			cfg.sync_thread = 1;
-			break;
-		case OPT_HISTORY:
-			cfg.history = (unsigned)v;
-			break;
-		case OPT_QUOTA_BYTES:
-			cfg.quota_bytes = (uint64_t)v;
-			break;
-		case OPT_LOG_LEVEL:
-			if (ss_diag_parse_level(optarg, &diag.level) < 0)
-				return bad_value(prog, opt, optarg, "want debug, info, warn or error");
-			break;
-		case 'h':
-			usage(stdout, prog);
-			return SS_EXIT_OK;
-		case 'V':
-			printf("statestored %s\n", SS_VERSION);
-			return SS_EXIT_OK;
-		default:
-			usage(stderr, prog);
-			return SS_EXIT_USAGE;
-		}
+	p.opts = ss_options(&p.nopts);
+	if (p.nopts > OPTIONS_MAX || ss_options_defaults(&cfg) < 0) {
+		fprintf(stderr, "%s: the option table is broken\n", p.prog);
+		return SS_EXIT_ERROR;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
-		usage(stderr, prog);
-		return SS_EXIT_USAGE;
-	}
-	return ss_server_run(&cfg);
+	if ((code = parse_cmdline(&p, argc, argv)) >= 0)
+		return code;
+	p.file = cfg.config_file;
+	if (p.file[0] && (code = parse_file(&p, &text)) >= 0)
+		goto out;
+	diag.level = (enum ss_level)cfg.log_level;
+	code = ss_server_run(&cfg);
+out:
+	free(text);
+	return code;
 }

@@ -66,7 +66,9 @@
 #include "server/clients.h"
 #include "server/commit.h"
 #include "server/compactor.h"
+#include "server/metrics.h"
 #include "server/notify.h"
+#include "server/options.h"
 #include "server/server.h"
 #include "server/stats.h"
 #include "statestored/store.h"
@@ -90,6 +92,8 @@ struct ss_server {
 	struct ss_commit commit;
 	struct ss_compactor compactor;
 	struct ss_notify notify; /* systemd's NOTIFY_SOCKET, if any */
+	struct ss_metrics metrics; /* --metrics: the HTTP endpoints */
+	int metrics_on;
 	ev_signal sigterm_w, sigint_w;
 	ev_signal other_w[3]; /* SIGHUP, SIGUSR1, SIGUSR2: logged, ignored */
 	ev_prepare prepare_w;  /* runs the commit cycle before the loop blocks */
@@ -97,57 +101,52 @@ struct ss_server {
 	size_t expire_cursor;
 	int max_clients; /* --max-clients, or fewer if descriptors are short */
 	int quota_alarm; /* the log is past --quota-bytes (logged when it changes) */
-	int compaction_seen; /* a compaction ran during this loop iteration */
+	int run_seen;    /* a compaction or backup ran during this loop iteration */
+	int run_backup;  /* ... and it was a backup */
 	uint64_t compaction_loop_max_us; /* longest iteration while the last one ran */
+	uint64_t backup_loop_max_us;     /* the same for the last backup */
 	struct ss_loop_stats loop_stats;
 	int compact_requested; /* some connection's COMPACT waits for a run */
+	uint64_t backups_queued; /* BACKUPs waiting for their turn */
+	uint64_t backup_seq;     /* numbers them, for their order */
 	uint64_t auto_compactions;
 	uint64_t expired;
+	uint64_t replay_us; /* how long open_store's replay took */
 	int shutting_down;
 	int exit_code;
 	double started;
 	struct ss_pending pending; /* staged state for conditions, and revisions */
 	struct ss_commit_hook pending_hook;
-	/* CONFIG GET's rows: the options by their names, as text. */
-	struct ss_cmd_config config[12];
-	char config_text[12][24];
-	size_t nconfig;
+	/* CONFIG GET's rows: the options as the daemon runs them. */
+	struct ss_options_view config;
+	char metrics_addr[96]; /* ... the metrics address bound, which they show */
 };
 
-/* Fills CONFIG GET's rows (the port is the one bound, for --port 0). */
-static void config_rows(struct ss_server *srv)
+/* Fills CONFIG GET's rows with the effective values: the port bound (for
+ * --port 0), the clients served (fewer than asked when descriptors are
+ * short), the log level in force. */
+static int config_rows(struct ss_server *srv)
 {
-	const struct ss_server_config *c = srv->cfg;
-	static const char *const levels[] = {"debug", "info", "warn", "error"};
-	struct {
-		const char *name;
-		unsigned long long v;
-		const char *text;
-	} rows[] = {
-		{"port", (unsigned long long)ss_listener_port(&srv->listener), NULL},
-		{"bind", 0, c->bind_addr},
-		{"dir", 0, c->data_dir},
-		{"maxclients", (unsigned long long)srv->max_clients, NULL},
-		{"max-line", c->max_line, NULL},
-		{"prealloc", c->prealloc_bytes, NULL},
-		{"auto-compact-min", c->auto_compact_min, NULL},
-		{"auto-compact-growth", c->auto_compact_growth, NULL},
-		{"sync-thread", 0, c->sync_thread ? "yes" : "no"},
-		{"history", c->history, NULL},
-		{"quota-bytes", c->quota_bytes, NULL},
-		{"log-level", 0, levels[srv->diag->level & 3]},
-	};
-	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-		const char *text = rows[i].text;
-		if (!text) {
-			snprintf(srv->config_text[i], sizeof srv->config_text[i], "%llu", rows[i].v);
-			text = srv->config_text[i];
-		}
-		srv->config[i] = (struct ss_cmd_config){rows[i].name, text};
+	struct ss_server_config eff = *srv->cfg;
+
+	eff.port = ss_listener_port(&srv->listener);
+	eff.max_clients = srv->max_clients;
+	eff.log_level = (int)srv->diag->level;
+	/* The metrics port bound, for --metrics ADDR:0. */
+	char addr[64];
+	int port;
+	if (srv->metrics_on &&
+	    ss_metrics_parse_addr(srv->cfg->metrics, addr, sizeof(addr), &port) == 0) {
+		snprintf(srv->metrics_addr, sizeof(srv->metrics_addr),
+			 strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr,
+			 ss_http_port(&srv->metrics.http));
+		eff.metrics = srv->metrics_addr;
 	}
-	srv->nconfig = sizeof rows / sizeof rows[0];
-	_Static_assert(sizeof rows / sizeof rows[0] <= sizeof srv->config / sizeof srv->config[0],
-		       "config[] holds every CONFIG GET row");
+	if (ss_options_view_init(&srv->config, &eff) < 0) {
+		ss_log_error(srv->diag, "out of memory for CONFIG GET's rows");
+		return -1;
+	}
+	return 0;
 }
 
 /* CLIENT LIST: a line for each connection. */
@@ -200,11 +199,28 @@ struct stats_out {
 	int rows;
 };
 
+/* A histogram shows as two rows: <name>_count and <name>_sum. */
+static int emit_hist(struct stats_out *so, const struct ss_stat *row)
+{
+	char name[64], num[24];
+
+	so->rows += 2;
+	snprintf(name, sizeof(name), "%s_count", row->name);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)row->hist->count);
+	if (so->proto->row(so->out, name, num) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%s_sum", row->name);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)row->hist->sum);
+	return so->proto->row(so->out, name, num);
+}
+
 static int emit_row(void *arg, const struct ss_stat *row)
 {
 	struct stats_out *so = arg;
 	char num[24];
 
+	if (row->kind == SS_STAT_HISTOGRAM)
+		return emit_hist(so, row);
 	so->rows++;
 	if (row->kind == SS_STAT_TEXT)
 		return so->proto->row(so->out, row->name, row->text);
@@ -212,10 +228,14 @@ static int emit_row(void *arg, const struct ss_stat *row)
 	return so->proto->row(so->out, row->name, num);
 }
 
-static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *out)
+static const char *unready(void *arg);
+
+/* What the stats table's rows read (STATS and /metrics). */
+static void stats_sources(void *arg, struct ss_stats_sources *src)
 {
 	struct ss_server *srv = arg;
-	struct ss_stats_sources src = {
+
+	*src = (struct ss_stats_sources){
 		.commit = &srv->commit,
 		.compactor = &srv->compactor,
 		.clients = &srv->clients,
@@ -225,12 +245,45 @@ static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *
 		.auto_compactions = srv->auto_compactions,
 		.expired = srv->expired,
 		.compaction_loop_max_us = srv->compaction_loop_max_us,
+		.backup_loop_max_us = srv->backup_loop_max_us,
 		.loop = &srv->loop_stats,
 		.quota_bytes = srv->cfg->quota_bytes,
 		.quota_exceeded = over_quota(srv),
+		.replay_us = srv->replay_us,
+		.rss_bytes = ss_stats_rss_bytes(),
+		.ready = unready(srv) == NULL,
+		.commit_latency = srv->metrics_on ? &srv->metrics.latency : NULL,
 	};
+}
+
+/* /readyz: why the daemon is not ready, or NULL. It listens only once the
+ * log is replayed, so a reply means the replay is done. A store that
+ * refuses writes stops the daemon at once (server.c's rules 5 and 6), so
+ * that reason shows only between the failure and the exit. Past the quota
+ * SETs are refused: not ready, so that the readiness alert tells the
+ * operator, who must DEL and COMPACT (reads, DELs and COMPACT go on). */
+static const char *unready(void *arg)
+{
+	struct ss_server *srv = arg;
+
+	if (srv->commit.refusing || ss_store_state(srv->store) != SS_STORE_OK)
+		return "the log refuses writes after a failed write or sync; the daemon exits so "
+		       "that a restart replays it";
+	if (srv->shutting_down)
+		return "shutting down";
+	if (over_quota(srv))
+		return "the log is past --quota-bytes: SETs are refused until DEL_CHECKPOINT and "
+		       "COMPACT bring it under";
+	return NULL;
+}
+
+static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *out)
+{
+	struct ss_server *srv = arg;
+	struct ss_stats_sources src;
 	struct stats_out so = {proto, out, 0};
 
+	stats_sources(srv, &src);
 	return ss_stats_each(&src, emit_row, &so) < 0 ? -1 : so.rows;
 }
 
@@ -257,11 +310,15 @@ static void session_env(void *arg, struct ss_session_env *env)
 		.stopping = srv->shutting_down || srv->commit.refusing,
 		.quota_exceeded = over_quota(srv),
 		.compact_requested = &srv->compact_requested,
+		.backups_queued = &srv->backups_queued,
+		.backup_seq = &srv->backup_seq,
 		.stats = server_stats,
 		.clients = server_clients,
 		.stats_arg = srv,
-		.config = srv->config,
-		.nconfig = srv->nconfig,
+		.config = srv->config.rows,
+		.nconfig = srv->config.n,
+		.observe = srv->metrics_on ? ss_metrics_observe : NULL,
+		.observe_arg = &srv->metrics,
 	};
 }
 
@@ -321,9 +378,58 @@ static void compact_start(struct ss_server *srv, int automatic)
 	if (automatic)
 		srv->auto_compactions++;
 	srv->compaction_loop_max_us = 0;
-	srv->compaction_seen = 1;
+	srv->run_seen = 1;
+	srv->run_backup = 0;
 	ss_commit_set_disk_busy(&srv->commit, 1);
 	ss_clients_compact_started(&srv->clients);
+}
+
+/* Starts the next BACKUP in line, if any; one that cannot start is
+ * answered at once, and the next one tried. */
+static void backup_start(struct ss_server *srv)
+{
+	const struct ss_backup_request *b;
+	struct ss_error err;
+
+	while (srv->backups_queued > 0 && !ss_compactor_running(&srv->compactor) &&
+	       (b = ss_clients_backup_next(&srv->clients)) != NULL) {
+		srv->backups_queued--;
+		if (ss_compactor_backup(&srv->compactor, now_ms(srv),
+					ss_commit_unapplied(&srv->commit), b->dir, b->prefix, b->plen,
+					&err) == 0) {
+			srv->backup_loop_max_us = 0;
+			srv->run_seen = srv->run_backup = 1;
+			ss_commit_set_disk_busy(&srv->commit, 1);
+			return;
+		}
+		ss_log_error(srv->diag, "backup failed to start: %s", err.msg);
+		ss_clients_backup_ended(&srv->clients, err.msg, 0);
+	}
+}
+
+/* What runs next on the compactor, once it is free: queued COMPACTs, then
+ * queued BACKUPs, then a compaction for the log's growth. */
+static void start_next(struct ss_server *srv, int automatic)
+{
+	if (ss_compactor_running(&srv->compactor) || srv->shutting_down)
+		return;
+	if (srv->compact_requested)
+		compact_start(srv, 0);
+	else if (srv->backups_queued > 0)
+		backup_start(srv);
+	else if (automatic && log_outgrown(srv))
+		compact_start(srv, 1);
+}
+
+static void on_backed_up(struct ss_compactor *cp, const char *failure, uint64_t rev, void *arg)
+{
+	struct ss_server *srv = arg;
+	(void)cp;
+
+	srv->run_seen = srv->run_backup = 1;
+	ss_commit_set_disk_busy(&srv->commit, 0);
+	ss_clients_backup_ended(&srv->clients, failure, rev);
+	start_next(srv, 0);
 }
 
 static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg)
@@ -331,7 +437,8 @@ static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg
 	struct ss_server *srv = arg;
 	(void)cp;
 
-	srv->compaction_seen = 1;
+	srv->run_seen = 1;
+	srv->run_backup = 0;
 	ss_commit_set_disk_busy(&srv->commit, 0);
 	watch_quota(srv);
 	/* A failed directory fsync after the rename poisons the store. */
@@ -345,8 +452,7 @@ static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg
 		stop(srv, SS_EXIT_FSYNC, 1);
 		return;
 	}
-	if (srv->compact_requested && !srv->shutting_down)
-		compact_start(srv, 0);
+	start_next(srv, 0);
 }
 
 /* The compactor may swap the log's descriptor only when no fdatasync runs
@@ -370,12 +476,7 @@ static void after_commit(void *arg)
 		ss_compactor_finish(&srv->compactor);
 	watch_quota(srv);
 	ss_clients_resume_waiters(&srv->clients);
-	if (!ss_compactor_running(&srv->compactor) && !srv->shutting_down) {
-		if (srv->compact_requested)
-			compact_start(srv, 0);
-		else if (log_outgrown(srv))
-			compact_start(srv, 1);
-	}
+	start_next(srv, 1);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -384,7 +485,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	struct ss_server *srv = w->data;
 
 	if (ss_commit_ready(&srv->commit) || srv->clients.nwaiters > 0 ||
-	    (srv->compact_requested && !ss_compactor_running(&srv->compactor)))
+	    ((srv->compact_requested || srv->backups_queued > 0) &&
+	     !ss_compactor_running(&srv->compactor)))
 		ss_commit_run(&srv->commit);
 	/* Every iteration's time, from waking (ev_now, taken by libev right
 	 * after the poll) to blocking again (stats.h); and the stall a
@@ -392,10 +494,13 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	 * its slices and its finish included). Both are wall-clock times; a clock step
 	 * counts as nothing (ss_loop_stats_note). */
 	double busy = ss_loop_stats_note(&srv->loop_stats, (ev_time() - ev_now(loop)) * 1e6);
-	if (srv->compaction_seen || ss_compactor_running(&srv->compactor)) {
-		if (busy > (double)srv->compaction_loop_max_us)
-			srv->compaction_loop_max_us = (uint64_t)busy;
-		srv->compaction_seen = 0;
+	if (srv->run_seen || ss_compactor_running(&srv->compactor)) {
+		int backup = ss_compactor_running(&srv->compactor) ? srv->compactor.backup
+								   : srv->run_backup;
+		uint64_t *max = backup ? &srv->backup_loop_max_us : &srv->compaction_loop_max_us;
+		if (busy > (double)*max)
+			*max = (uint64_t)busy;
+		srv->run_seen = 0;
 	}
 }
 
@@ -458,13 +563,51 @@ static void on_other_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		      w->signum == SIGHUP ? "SIGHUP" : w->signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
 }
 
+/* Replay's progress, logged and sent as a STATUS line once a second. */
+struct replay_watch {
+	struct ss_server *srv;
+	uint64_t last_ns;      /* the start, or the last line */
+	uint64_t last_records; /* records at that time */
+};
+
+#define SS_REPLAY_PROGRESS_NS 1000000000u
+
+/* The store calls this every SS_STORE_PROGRESS_RECORDS records (about
+ * every 13 ms): one clock read, a line once a second has passed. */
+static void replay_progress(void *arg, const struct ss_replay_progress *p)
+{
+	struct replay_watch *w = arg;
+	const struct ss_server_config *cfg = w->srv->cfg;
+	uint64_t now = ss_clock_ns();
+
+	if (now - w->last_ns >= SS_REPLAY_PROGRESS_NS) {
+		double pct = p->total ? 100.0 * (double)p->bytes / (double)p->total : 100.0;
+		double rate = (double)(p->records - w->last_records) * 1e9 / (double)(now - w->last_ns);
+		ss_log_info(w->srv->diag,
+			    "replaying the log: %llu records, %.1f%% of %llu bytes, %.0f records/s",
+			    (unsigned long long)p->records, pct, (unsigned long long)p->total, rate);
+		ss_notify_send(&w->srv->notify,
+			       "STATUS=replaying the log: %llu records, %.1f%% of %llu bytes, "
+			       "%.0f records/s",
+			       (unsigned long long)p->records, pct, (unsigned long long)p->total,
+			       rate);
+		w->last_ns = now;
+		w->last_records = p->records;
+	}
+	if (cfg->replay_hook)
+		cfg->replay_hook(cfg->replay_hook_arg);
+}
+
 static int open_store(struct ss_server *srv)
 {
 	const struct ss_server_config *cfg = srv->cfg;
+	struct replay_watch watch = {.srv = srv, .last_ns = ss_clock_ns()};
 	struct ss_store_options opt = {.dir = cfg->data_dir,
 				       .io = cfg->io,
 				       .prealloc_bytes = cfg->prealloc_bytes,
-				       .history = cfg->history};
+				       .history = cfg->history,
+				       .progress = replay_progress,
+				       .progress_arg = &watch};
 	struct ss_open_report rep;
 	struct ss_error err;
 	struct timespec ts;
@@ -472,8 +615,8 @@ static int open_store(struct ss_server *srv)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	uint64_t t0 = ss_clock_us();
-	/* The replay is one call into the engine, so this is the only status
-	 * until READY=1; systemd shows it in `systemctl status`. */
+	/* systemd shows STATUS in `systemctl status`: this one, then the
+	 * replay's progress once a second if it takes that long, then READY=1. */
 	ss_notify_send(&srv->notify, "STATUS=replaying the log in %s", cfg->data_dir);
 	if (ss_store_open(&srv->store, &opt, wall_ms, &rep, &err) < 0) {
 		ss_log_error(srv->diag, "cannot open the data directory: %s", err.msg);
@@ -489,6 +632,7 @@ static int open_store(struct ss_server *srv)
 		}
 	}
 	uint64_t dt = ss_clock_us() - t0;
+	srv->replay_us = dt;
 	if (rep.lock_pid_errno)
 		ss_log_warn(srv->diag,
 			"cannot record the pid in %s/%s (%s): a start after a crash cannot tell "
@@ -550,14 +694,37 @@ static void fit_descriptors(struct ss_server *srv)
 	}
 }
 
+/* --metrics: binds its port before the replay, as the clients' port is,
+ * so that a port in use is found at once. 0, or -1 after logging why. */
+static int bind_metrics(struct ss_server *srv)
+{
+	struct ss_metrics_ops ops = {.sources = stats_sources, .unready = unready, .arg = srv};
+	char addr[64];
+	int port;
+
+	if (ss_metrics_parse_addr(srv->cfg->metrics, addr, sizeof(addr), &port) < 0) {
+		ss_log_error(srv->diag, "bad --metrics address '%s'", srv->cfg->metrics);
+		return -1;
+	}
+	if (ss_metrics_init(&srv->metrics, &srv->commit, &ops) < 0) {
+		ss_log_error(srv->diag, "out of memory setting up the metrics");
+		return -1;
+	}
+	srv->metrics_on = 1;
+	return ss_metrics_bind(&srv->metrics, addr, port, srv->diag);
+}
+
 static void server_cleanup(struct ss_server *srv)
 {
 	ss_commit_free(&srv->commit);
 	ss_compactor_free(&srv->compactor);
 	ss_clients_free(&srv->clients); /* before pending: a client unwatches its keys there */
+	if (srv->metrics_on)
+		ss_metrics_free(&srv->metrics);
 	ss_pending_free(&srv->pending);
 	ss_listener_close(&srv->listener);
 	ss_store_close(srv->store);
+	ss_options_view_free(&srv->config);
 	ss_notify_close(&srv->notify); /* its watchdog timer is on the loop */
 	if (srv->loop)
 		ev_loop_destroy(srv->loop);
@@ -624,6 +791,8 @@ int ss_server_run(const struct ss_server_config *cfg)
 	int code = SS_EXIT_ERROR;
 	if (ss_listener_bind(&srv->listener, cfg->bind_addr, cfg->port, srv->diag) < 0)
 		goto out;
+	if (cfg->metrics && cfg->metrics[0] && bind_metrics(srv) < 0)
+		goto out;
 	code = open_store(srv);
 	if (code != SS_EXIT_OK)
 		goto out;
@@ -653,7 +822,12 @@ int ss_server_run(const struct ss_server_config *cfg)
 	srv->pending_hook = (struct ss_commit_hook){.done = pending_done, .arg = &srv->pending};
 	ss_commit_add_hook(&srv->commit, &srv->pending_hook);
 	ss_commit_add_hook(&srv->commit, &srv->clients.replies);
+	/* After the replies: a mutation's latency ends once its reply is
+	 * queued. */
+	if (srv->metrics_on)
+		ss_commit_add_hook(&srv->commit, &srv->metrics.hook);
 	struct ss_compactor_ops kops = {.done = on_compacted,
+					.backup_done = on_backed_up,
 					.may_finish = no_sync_in_flight,
 					.arg = srv};
 	if (ss_compactor_init(&srv->compactor, srv->loop, srv->store, cfg->io, srv->diag, &kops) <
@@ -662,8 +836,16 @@ int ss_server_run(const struct ss_server_config *cfg)
 			    strerror(errno));
 	if (ss_listener_start(&srv->listener, srv->loop, on_new_client, srv) < 0)
 		goto out;
+	if (srv->metrics_on) {
+		if (ss_metrics_start(&srv->metrics, srv->loop) < 0)
+			goto out;
+		/* Not "listening on": that line says the daemon is ready. */
+		ss_log_notice(srv->diag, "metrics over HTTP at %s, port %d: /metrics, /healthz, "
+					 "/readyz", cfg->metrics, ss_http_port(&srv->metrics.http));
+	}
 	srv->started = ev_now(srv->loop);
-	config_rows(srv);
+	if (config_rows(srv) < 0)
+		goto out;
 	start_watchers(srv);
 
 	ss_log_notice(srv->diag, "listening on %s:%d (max clients %d, max line %zu bytes)",

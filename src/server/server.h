@@ -43,7 +43,16 @@ struct ss_server_config {
 	/* Past this many log bytes, SETs are refused (reads, DELs and COMPACT
 	 * go on) until the log is back under it; 0: no quota. */
 	uint64_t quota_bytes;
+	/* --metrics ADDR:PORT: serve /metrics, /healthz and /readyz over HTTP
+	 * there (metrics.h); "": off. */
+	const char *metrics;
+	int log_level;           /* enum ss_level: the daemon's log (diag.h) */
+	const char *config_file; /* --config FILE, or "" */
 	const struct ss_io *io; /* NULL: ss_io_posix */
+	/* A test program's hook (tests/progs/statestored-faulty.c), called at
+	 * each of replay's progress points after the daemon's own; NULL. */
+	void (*replay_hook)(void *arg);
+	void *replay_hook_arg;
 	const struct ss_diag *diag;
 };
 

@@ -1,6 +1,9 @@
 /*
  * stats.c - the table of the daemon's figures; see stats.h.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "server/clients.h"
@@ -28,6 +31,48 @@ double ss_loop_stats_note(struct ss_loop_stats *st, double busy_us)
 	return busy_us;
 }
 
+void ss_stat_hist_init(struct ss_stat_hist *h, uint64_t base, int n)
+{
+	*h = (struct ss_stat_hist){.base = base, .n = n > SS_STAT_HIST_MAX ? SS_STAT_HIST_MAX : n};
+}
+
+void ss_stat_hist_latency(struct ss_stat_hist *h) { ss_stat_hist_init(h, 50, 19); }
+void ss_stat_hist_records(struct ss_stat_hist *h) { ss_stat_hist_init(h, 1, 13); }
+
+void ss_stat_hist_observe(struct ss_stat_hist *h, uint64_t v)
+{
+	/* The first k with v <= base << k: q = ceil(v / base), and k is the
+	 * bit length of q - 1. */
+	uint64_t q = v / h->base + (v % h->base != 0);
+	int k = q <= 1 ? 0 : 64 - __builtin_clzll(q - 1);
+
+	h->buckets[k < h->n ? k : h->n]++;
+	h->count++;
+	h->sum += v;
+}
+
+uint64_t ss_stats_rss_bytes(void)
+{
+	char buf[128];
+	unsigned long long size, resident;
+	ssize_t n;
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	if (close(fd) < 0 || n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "size resident shared text lib data dt", in pages. */
+	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+		return 0;
+	long page = sysconf(_SC_PAGESIZE);
+	return page > 0 ? (uint64_t)resident * (uint64_t)page : 0;
+}
+
 /* One getter per row: what it reads. */
 #define GET(fn, expr) \
 	static ull fn(src_t *s) { return (ull)(expr); }
@@ -52,15 +97,20 @@ GET(fsync_mean, s->commit->st.fsyncs ? s->commit->st.fsync_us_total / s->commit-
 GET(fsync_max, s->commit->st.fsync_us_max)
 GET(write_errors, s->commit->st.write_errors)
 GET(rejected, s->clients->rejected)
-GET(compacting, ss_compactor_running(s->compactor))
+GET(compacting, ss_compactor_compacting(s->compactor))
 GET(compactions, ss_compactor_stats(s->compactor)->runs)
 GET(auto_compactions, s->auto_compactions)
 GET(compaction_failures, ss_compactor_stats(s->compactor)->failures)
 GET(last_compaction_ms, ss_compactor_stats(s->compactor)->last_us / 1000)
-GET(last_compaction_stall, ss_compactor_stats(s->compactor)->last_stall_us)
+GET(last_compaction_stall, ss_compactor_walk_stats(s->compactor).stall_us)
 GET(last_compaction_loop_max, s->compaction_loop_max_us)
-GET(last_compaction_slices, ss_compactor_stats(s->compactor)->last_slices)
-GET(last_compaction_slice_max, ss_compactor_stats(s->compactor)->last_slice_max_us)
+GET(last_compaction_slices, ss_compactor_walk_stats(s->compactor).slices)
+GET(last_compaction_slice_max, ss_compactor_walk_stats(s->compactor).slice_max_us)
+GET(backups, ss_compactor_stats(s->compactor)->backups)
+GET(backup_failures, ss_compactor_stats(s->compactor)->backup_failures)
+GET(last_backup_ms, ss_compactor_stats(s->compactor)->last_backup_us / 1000)
+GET(last_backup_revision, ss_compactor_stats(s->compactor)->last_backup_revision)
+GET(last_backup_loop_max, s->backup_loop_max_us)
 GET(expired, s->expired)
 GET(loop_iterations, s->loop->iterations)
 GET(loop_max, s->loop->max_us)
@@ -71,6 +121,16 @@ GET(loop_slow_10, s->loop->slow[3])
 GET(loop_slow_50, s->loop->slow[4])
 GET(quota_bytes, s->quota_bytes)
 GET(quota_exceeded, s->quota_exceeded)
+GET(replay_us, s->replay_us)
+GET(rss_bytes, s->rss_bytes)
+GET(ready, s->ready)
+
+#define HIST(fn, expr) \
+	static const struct ss_stat_hist *fn(src_t *s) { return (expr); }
+
+HIST(fsync_hist, &s->commit->st.fsync_us)
+HIST(latency_hist, s->commit_latency)
+HIST(batch_hist, &s->commit->st.batch_records)
 
 #define C SS_STAT_COUNTER
 #define G SS_STAT_GAUGE
@@ -80,69 +140,131 @@ static const struct {
 	enum ss_stat_kind kind;
 	const char *help;
 	ull (*get)(src_t *s);
+	const char *prom; /* /metrics: the family's name, NULL: not exported */
+	double scale;     /* to base units */
 } rows[] = {
-	{"uptime_s", G, "seconds since the daemon started", uptime},
-	{"pid", G, "the daemon's process id", pid},
-	{"clients", G, "connections open now", clients},
+	{"uptime_s", G, "seconds since the daemon started", uptime, "uptime_seconds", 1},
+	{"pid", G, "the daemon's process id", pid, NULL, 0},
+	{"clients", G, "connections open now", clients, "clients", 1},
 	{"max_clients", G, "connections served at once (--max-clients, or fewer if descriptors "
-			   "are short)", max_clients},
-	{"connections", C, "connections accepted since start", connections},
+			   "are short)", max_clients, "max_clients", 1},
+	{"connections", C, "connections accepted since start", connections, "connections", 1},
 	{"refused_connections", C, "connections refused: max clients reached, or out of "
-				   "descriptors", refused},
-	{"entries", G, "live checkpoints in the table", entries},
-	{"revision", G, "the store's revision: that of the last acknowledged mutation", revision},
-	{"history", G, "--history: earlier versions kept per checkpoint", history},
-	{"table_bytes", G, "bytes the table holds for its entries", table_bytes},
-	{"log_bytes", G, "the log's logical size in bytes", log_bytes},
+				   "descriptors", refused, "refused_connections", 1},
+	{"entries", G, "live checkpoints in the table", entries, "entries", 1},
+	{"revision", G, "the store's revision: that of the last acknowledged mutation",
+	 revision, "revision", 1},
+	{"history", G, "--history: earlier versions kept per checkpoint", history, "history", 1},
+	{"table_bytes", G, "bytes the table holds for its entries", table_bytes, "table_bytes", 1},
+	{"log_bytes", G, "the log's logical size in bytes", log_bytes, "log_bytes", 1},
 	{"log_bytes_compacted", G, "the log's size in bytes after the last compaction or at "
-				   "startup", log_compacted},
-	{"commits", C, "records committed: a pipeline set or deleted (a multi-commit counts each)", commits},
-	{"batches", C, "batches written to the log", batches},
-	{"fsyncs", C, "fdatasyncs of the log", fsyncs},
-	{"fsyncs_background", C, "fdatasyncs of the log run on the helper thread", fsyncs_bg},
-	{"fsync_us_mean", G, "mean fdatasync time in microseconds", fsync_mean},
-	{"fsync_us_max", G, "longest fdatasync in microseconds", fsync_max},
-	{"write_errors", C, "mutations refused because the log write failed", write_errors},
-	{"rejected", C, "error replies", rejected},
-	{"compacting", G, "1 while a compaction runs", compacting},
-	{"compactions", C, "compactions that completed", compactions},
-	{"auto_compactions", C, "compactions started by the log's growth", auto_compactions},
+				   "startup", log_compacted, "log_compacted_bytes", 1},
+	{"commits", C, "records committed: a pipeline set or deleted (a multi-commit counts each)",
+	 commits, "commits", 1},
+	{"batches", C, "batches written to the log", batches, "batches", 1},
+	{"fsyncs", C, "fdatasyncs of the log", fsyncs, "fsyncs", 1},
+	{"fsyncs_background", C, "fdatasyncs of the log run on the helper thread",
+	 fsyncs_bg, "background_fsyncs", 1},
+	{"fsync_us_mean", G, "mean fdatasync time in microseconds", fsync_mean, NULL, 0},
+	{"fsync_us_max", G, "longest fdatasync in microseconds",
+	 fsync_max, "fsync_max_seconds", 1e-6},
+	{"write_errors", C, "mutations refused because the log write failed",
+	 write_errors, "write_errors", 1},
+	{"rejected", C, "error replies", rejected, "error_replies", 1},
+	{"compacting", G, "1 while a compaction runs", compacting, "compacting", 1},
+	{"compactions", C, "compactions that completed", compactions, "compactions", 1},
+	{"auto_compactions", C, "compactions started by the log's growth",
+	 auto_compactions, "auto_compactions", 1},
 	{"compaction_failures", C, "compactions that failed, those that could not start included",
-	 compaction_failures},
+	 compaction_failures, "compaction_failures", 1},
 	{"last_compaction_ms", G, "how long the last compaction took, in milliseconds",
-	 last_compaction_ms},
+	 last_compaction_ms, "last_compaction_duration_seconds", 1e-3},
 	{"last_compaction_stall_us", G, "how long the last compaction's start and finish blocked "
-					"the loop, in microseconds", last_compaction_stall},
+					"the loop, in microseconds",
+	 last_compaction_stall, "last_compaction_stall_seconds", 1e-6},
 	{"last_compaction_slices", G, "slices the last compaction's walk of the table took, one "
-				      "per loop iteration at most", last_compaction_slices},
+				      "per loop iteration at most",
+	 last_compaction_slices, "last_compaction_slices", 1},
 	{"last_compaction_slice_max_us", G, "the last compaction's longest slice, in microseconds",
-	 last_compaction_slice_max},
+	 last_compaction_slice_max, "last_compaction_slice_max_seconds", 1e-6},
 	{"last_compaction_loop_max_us", G, "the loop's longest iteration while the last compaction "
-					   "ran, in microseconds", last_compaction_loop_max},
-	{"expired", C, "entries removed by background expiry", expired},
-	{"loop_iterations", C, "event-loop iterations: wakeups handled", loop_iterations},
-	{"loop_max_us", G, "the loop's longest iteration since start, in microseconds", loop_max},
-	{"loop_slow_1ms", C, "loop iterations longer than 1 ms", loop_slow_1},
-	{"loop_slow_2ms", C, "loop iterations longer than 2 ms", loop_slow_2},
-	{"loop_slow_5ms", C, "loop iterations longer than 5 ms", loop_slow_5},
-	{"loop_slow_10ms", C, "loop iterations longer than 10 ms", loop_slow_10},
-	{"loop_slow_50ms", C, "loop iterations longer than 50 ms", loop_slow_50},
+					   "ran, in microseconds",
+	 last_compaction_loop_max, "last_compaction_loop_max_seconds", 1e-6},
+	{"backups", C, "BACKUPs that completed", backups, "backups", 1},
+	{"backup_failures", C, "BACKUPs that failed, those that could not start included",
+	 backup_failures, "backup_failures", 1},
+	{"last_backup_ms", G, "how long the last completed BACKUP took, in milliseconds",
+	 last_backup_ms, "last_backup_duration_seconds", 1e-3},
+	{"last_backup_revision", G, "the revision the last completed BACKUP covers",
+	 last_backup_revision, "last_backup_revision", 1},
+	{"last_backup_loop_max_us", G, "the loop's longest iteration while the last BACKUP ran, "
+				       "in microseconds",
+	 last_backup_loop_max, "last_backup_loop_max_seconds", 1e-6},
+	{"expired", C, "entries removed by background expiry", expired, "expired", 1},
+	{"loop_iterations", C, "event-loop iterations: wakeups handled",
+	 loop_iterations, "loop_iterations", 1},
+	{"loop_max_us", G, "the loop's longest iteration since start, in microseconds",
+	 loop_max, "loop_max_seconds", 1e-6},
+	{"loop_slow_1ms", C, "loop iterations longer than 1 ms", loop_slow_1, "loop_slow_1ms", 1},
+	{"loop_slow_2ms", C, "loop iterations longer than 2 ms", loop_slow_2, "loop_slow_2ms", 1},
+	{"loop_slow_5ms", C, "loop iterations longer than 5 ms", loop_slow_5, "loop_slow_5ms", 1},
+	{"loop_slow_10ms", C, "loop iterations longer than 10 ms",
+	 loop_slow_10, "loop_slow_10ms", 1},
+	{"loop_slow_50ms", C, "loop iterations longer than 50 ms",
+	 loop_slow_50, "loop_slow_50ms", 1},
 	{"quota_bytes", G, "--quota-bytes: past this log size SETs are refused (0: none)",
-	 quota_bytes},
-	{"quota_exceeded", G, "1 while SETs are refused for the quota", quota_exceeded},
+	 quota_bytes, "quota_bytes", 1},
+	{"quota_exceeded", G, "1 while SETs are refused for the quota",
+	 quota_exceeded, "quota_exceeded", 1},
+	{"replay_us", G, "how long the replay of the log took at startup, in microseconds",
+	 replay_us, "replay_duration_seconds", 1e-6},
+	{"rss_bytes", G, "resident set size in bytes (/proc/self/statm)", rss_bytes,
+	 "resident_memory_bytes", 1},
+	{"ready", G, "1 while /readyz answers 200: the log is replayed and the store takes writes",
+	 ready, "ready", 1},
+};
+
+/* The histograms; STATS shows each as two rows, <name>_count and
+ * <name>_sum (in the row's unit). */
+static const struct {
+	const char *name;
+	const char *help;
+	const struct ss_stat_hist *(*get)(src_t *s);
+	const char *prom;
+	double scale;
+} hists[] = {
+	{"fsync_us", "fdatasyncs of the log by their duration, in microseconds", fsync_hist,
+	 "fsync_duration_seconds", 1e-6},
+	{"commit_latency_us", "mutations by the time from their arrival (the loop's wakeup that "
+			      "read them) to their reply, in microseconds", latency_hist,
+	 "commit_latency_seconds", 1e-6},
+	{"batch_records", "batches written to the log by their size in records", batch_hist,
+	 "batch_size_records", 1},
 };
 
 int ss_stats_each(const struct ss_stats_sources *src,
 		  int (*emit)(void *arg, const struct ss_stat *row), void *arg)
 {
 	struct ss_stat row = {.name = "version", .kind = SS_STAT_TEXT,
-			      .help = "the daemon's version", .text = SS_VERSION};
+			      .help = "the daemon's version", .text = SS_VERSION,
+			      .prom = "build_info", .scale = 1};
 
 	if (emit(arg, &row) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		row = (struct ss_stat){.name = rows[i].name, .kind = rows[i].kind,
-				       .help = rows[i].help, .value = rows[i].get(src)};
+				       .help = rows[i].help, .value = rows[i].get(src),
+				       .prom = rows[i].prom, .scale = rows[i].scale};
+		if (emit(arg, &row) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < sizeof(hists) / sizeof(hists[0]); i++) {
+		const struct ss_stat_hist *h = hists[i].get(src);
+		if (!h)
+			continue;
+		row = (struct ss_stat){.name = hists[i].name, .kind = SS_STAT_HISTOGRAM,
+				       .help = hists[i].help, .hist = h, .prom = hists[i].prom,
+				       .scale = hists[i].scale};
 		if (emit(arg, &row) < 0)
 			return -1;
 	}

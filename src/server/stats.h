@@ -4,9 +4,16 @@
  * Every figure the daemon reports is one row here: its name, whether it is
  * a counter (only grows), a gauge (goes up and down) or a text, a line of
  * help that says its unit, and where its value comes from. STATS is one
- * view of the table (cmd STATS: "STAT <name> <value>" rows); a RESP INFO
- * and a Prometheus /metrics will be two more, generated from the same rows,
- * so a figure is added once and appears everywhere.
+ * view of the table (cmd STATS: "STAT <name> <value>" rows); RESP INFO and
+ * the Prometheus /metrics (metrics.c) are two more, generated from the same
+ * rows, so a figure is added once and appears everywhere.
+ *
+ * For /metrics a row also carries its Prometheus name (without the
+ * "statestored_" prefix and the "_total" a counter gets) and the factor
+ * that turns its value into base units (1e-6 for a _us row: seconds); a
+ * row without a Prometheus name is not exported (the pid, a figure of the
+ * last compaction that another row already gives). A histogram is a row
+ * kind of its own: fixed log-spaced buckets, counted in O(1).
  */
 #ifndef STATESTORED_SERVER_STATS_H
 #define STATESTORED_SERVER_STATS_H
@@ -18,7 +25,28 @@ struct ss_commit;
 struct ss_compactor;
 struct ss_store;
 
-enum ss_stat_kind { SS_STAT_COUNTER, SS_STAT_GAUGE, SS_STAT_TEXT };
+enum ss_stat_kind { SS_STAT_COUNTER, SS_STAT_GAUGE, SS_STAT_TEXT, SS_STAT_HISTOGRAM };
+
+/* A histogram of n buckets whose upper bounds are base << k (k < n), in the
+ * row's unit (microseconds, records), and a last one for what is larger
+ * (+Inf). The bounds double, so an observation finds its bucket with one
+ * count of leading zeros. */
+#define SS_STAT_HIST_MAX 24
+struct ss_stat_hist {
+	uint64_t base;
+	int n;
+	uint64_t buckets[SS_STAT_HIST_MAX + 1]; /* not cumulative; [n]: the rest */
+	uint64_t count, sum;
+};
+
+/* An empty histogram of n (<= SS_STAT_HIST_MAX) buckets from base up. */
+void ss_stat_hist_init(struct ss_stat_hist *h, uint64_t base, int n);
+/* Counts one observation of v. */
+void ss_stat_hist_observe(struct ss_stat_hist *h, uint64_t v);
+/* Fixed shapes: latencies in microseconds from 50 us to 13.1 s (19
+ * buckets); batch sizes in records from 1 to 4096 (13 buckets). */
+void ss_stat_hist_latency(struct ss_stat_hist *h);
+void ss_stat_hist_records(struct ss_stat_hist *h);
 
 struct ss_stat {
 	const char *name;
@@ -26,6 +54,12 @@ struct ss_stat {
 	const char *help;
 	unsigned long long value; /* a counter or a gauge */
 	const char *text;         /* SS_STAT_TEXT */
+	const struct ss_stat_hist *hist; /* SS_STAT_HISTOGRAM */
+	/* /metrics: the family's name, NULL for a row it leaves out; and what
+	 * a value (a histogram's bounds and sum) is multiplied by to be in
+	 * base units. */
+	const char *prom;
+	double scale;
 };
 
 /* How long the event loop's iterations take: from waking (ev_now, taken
@@ -59,10 +93,19 @@ struct ss_stats_sources {
 	uint64_t auto_compactions;       /* started by the log's growth */
 	uint64_t expired;                /* entries removed by background expiry */
 	uint64_t compaction_loop_max_us; /* longest loop iteration while the last one ran */
+	uint64_t backup_loop_max_us;     /* ... while the last backup ran */
 	const struct ss_loop_stats *loop;
 	uint64_t quota_bytes;            /* --quota-bytes, 0 for none */
 	int quota_exceeded;
+	uint64_t replay_us;              /* how long the startup's replay took */
+	uint64_t rss_bytes;              /* resident set size now, 0 if unknown */
+	int ready;                       /* what /readyz answers: 1 for 200 */
+	const struct ss_stat_hist *commit_latency; /* a mutation's arrival to its reply */
 };
+
+/* The resident set size from /proc/self/statm, in bytes; 0 if it cannot be
+ * read. */
+uint64_t ss_stats_rss_bytes(void);
 
 /* Calls emit with each row, in table order, until it returns -1. Returns 0,
  * or -1 if emit did. */

@@ -172,6 +172,7 @@ class WalkHeldMidwayTest(harness.DaemonTestCase):
         self.assertEqual(s["compacting"], "1")
         self.assertEqual(int(s["entries"]), sum(v != "NULL" for v in want.values()))
         slices = int(s["last_compaction_slices"])
+        self.assertGreater(slices, 0, "STATS shows the running walk's slices")
         open(gate, "w").close()
         self.assertEqual(compactor.readline(), "OK")
         # The walk went on after the gate opened: it was held in its middle.

@@ -28,37 +28,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import unittest
 
-from sstools import harness
+from sstools import debian, harness
 
 NODE_DIR = os.path.join(harness.SOURCE_DIR, "tests", "node")
 NODE_SCRIPT = os.path.join(NODE_DIR, "clients.js")
-# Debian's python3-redis is installed for /usr/bin/python3; ctest may run
-# another python3 of the same version (pyenv's, say), which does not look
-# there. Its directory is then appended: last, so nothing it holds shadows
-# the interpreter's own packages.
-DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
-
-
-def import_redis():
-    try:
-        import redis
-        return redis
-    except ImportError:
-        pass
-    if os.path.isdir(os.path.join(DEBIAN_DIST_PACKAGES, "redis")):
-        sys.path.append(DEBIAN_DIST_PACKAGES)
-        try:
-            import redis
-            return redis
-        except ImportError:
-            sys.path.remove(DEBIAN_DIST_PACKAGES)
-    return None
-
-
-redis = import_redis()
+redis = debian.import_module("redis")
 
 
 def need(program, package):

@@ -71,11 +71,20 @@
  *       under it (grow it past a resize, say), or to kill the daemon.
  *
  * An open that creates the temp file (each compaction's, or
- * ss_snapshot_write's when a start upgrades the log) arms all three again.
+ * ss_snapshot_write's when a start upgrades the log) arms all three again;
+ * so does one that creates a BACKUP's log, which these faults treat as the
+ * temp file.
  * A gate holds one of the daemon's own threads, and the daemon ends a
  * compaction's job before it exits (SIGTERM, a failed fdatasync of the
  * log, ...: ss_compactor_cancel), as it would wait for a slow disk: a test
  * that leaves a gate shut must open it before it expects an exit.
+ *
+ *   SS_FAULT_REPLAY_DELAY_US=n  replay sleeps n microseconds at each of
+ *       its progress points (every SS_STORE_PROGRESS_RECORDS records), so
+ *       that a log of a few hundred thousand records replays for seconds
+ *       and the daemon's once-a-second progress lines (and STATUS= lines)
+ *       appear as they would for a log of hundreds of millions. The pacing
+ *       under test is the daemon's own; only the replay is slower.
  *
  * Observation, in either mode (both optional):
  *
@@ -300,12 +309,22 @@ static void wait_for_gate(const char *gate)
 }
 
 /* Whether path names the compaction's temp file. */
+/* Whether path ends with tail, which starts a name (whole: "/"-bounded)
+ * or may end one. */
+static int ends_with(const char *path, const char *tail, int whole)
+{
+	size_t n = strlen(path), k = strlen(tail);
+
+	return n >= k && strcmp(path + n - k, tail) == 0 &&
+	       (!whole || n == k || path[n - k - 1] == '/');
+}
+
+/* A compaction's temp file, or a BACKUP's log (DIR.partial/statestored.log,
+ * engine/backup.c): both are a snapshot the compactor writes. */
 static int is_tmp_path(const char *path)
 {
-	size_t n = strlen(path), k = strlen(SS_LOG_TMP_FILE);
-
-	return n >= k && strcmp(path + n - k, SS_LOG_TMP_FILE) == 0 &&
-	       (n == k || path[n - k - 1] == '/');
+	return ends_with(path, SS_LOG_TMP_FILE, 1) ||
+	       ends_with(path, ".partial/" SS_LOG_FILE, 0);
 }
 
 /* Whether fd is the compaction's temp file. */
@@ -548,6 +567,16 @@ static int parse_fault(const char *spec, struct fault *f)
 	return 0;
 }
 
+/* SS_FAULT_REPLAY_DELAY_US: sleeps at each of replay's progress points. */
+static void replay_sleep(void *arg)
+{
+	const long *us = arg;
+	struct timespec ts = {.tv_sec = *us / 1000000, .tv_nsec = (*us % 1000000) * 1000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 int main(int argc, char **argv)
 {
 	struct shared sh = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -568,6 +597,10 @@ int main(int argc, char **argv)
 	f.snapshot_gate = getenv("SS_FAULT_SNAPSHOT_GATE");
 	if (f.snapshot_gate && !*f.snapshot_gate)
 		f.snapshot_gate = NULL;
+	long replay_delay_us = 0;
+	delay = getenv("SS_FAULT_REPLAY_DELAY_US");
+	if (delay && *delay)
+		replay_delay_us = strtol(delay, NULL, 10);
 	f.write_gate = getenv("SS_FAULT_SNAPSHOT_WRITE_GATE");
 	if (f.write_gate && !*f.write_gate)
 		f.write_gate = NULL;
@@ -597,7 +630,12 @@ int main(int argc, char **argv)
 		.rename = f_rename,
 		.unlink = f_unlink,
 	};
-	code = ss_daemon_main(argc, argv, &io);
+	struct ss_daemon_env env = {.io = &io};
+	if (replay_delay_us > 0) {
+		env.replay_hook = replay_sleep;
+		env.replay_hook_arg = &replay_delay_us;
+	}
+	code = ss_daemon_main(argc, argv, &env);
 	pthread_mutex_lock(&sh.mu);
 	write_counts(&f);
 	pthread_mutex_unlock(&sh.mu);

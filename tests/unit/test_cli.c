@@ -245,6 +245,10 @@ static void classify_reads_the_request_as_the_server_parses_it(void **state)
 	assert_int_equal(classify("quit\n"), SS_CLI_REPLY_QUIT);
 	assert_int_equal(classify("GET_CHECKPOINT stats\n"), SS_CLI_REPLY_LINE);
 	assert_int_equal(classify("PING\n"), SS_CLI_REPLY_LINE);
+	/* CONFIG_GET answers rows, or one ERR line (too many arguments),
+	 * which ss_cli_reply_end ends after that line. */
+	assert_int_equal(classify("config_get\n"), SS_CLI_REPLY_ROWS);
+	assert_int_equal(classify("CONFIG_GET max-*\n"), SS_CLI_REPLY_ROWS);
 	/* Only one '\r' before the newline is dropped: "STATS\r" is an
 	 * unknown command, with a one-line reply. */
 	assert_int_equal(classify("STATS\r\r\n"), SS_CLI_REPLY_LINE);

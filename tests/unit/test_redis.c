@@ -37,7 +37,7 @@ struct fixture {
 	uint64_t seq;
 };
 
-static const struct ss_cmd_config config[] = {{"port", "7000"}, {"max-line", "4096"}};
+static const struct ss_cmd_config config[] = {{"port", "7000", 0}, {"max-line", "4096", 0}};
 
 /* STATS' rows: one, the number of entries. */
 static int stats(void *arg, const struct ss_proto *proto, struct ss_buf *out)

@@ -1,7 +1,8 @@
 /*
  * test_stats.c - the loop's iteration figures (stats.h): each iteration
  * counts once, in every "longer than" bucket it passes and no other, the
- * longest is kept, and a clock step is not a stall.
+ * longest is kept, and a clock step is not a stall; and the histograms
+ * /metrics exports count each value in its bucket.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -57,12 +58,59 @@ static void a_clock_step_counts_as_an_iteration_of_nothing(void **state)
 		assert_int_equal(st.slow[k], 0);
 }
 
+/* A histogram's observation lands in the first bucket whose bound it does
+ * not pass: checked against a plain walk of the bounds, for every value
+ * around every bound. */
+static void a_histogram_counts_each_value_in_the_first_bucket_it_fits(void **state)
+{
+	struct ss_stat_hist h;
+	uint64_t want[SS_STAT_HIST_MAX + 1] = {0};
+	uint64_t sum = 0, n = 0;
+
+	(void)state;
+	ss_stat_hist_latency(&h);
+	assert_int_equal(h.base, 50);
+	assert_int_equal(h.n, 19); /* 50 us .. 13.1 s */
+	for (int k = 0; k <= h.n; k++) {
+		uint64_t bound = h.base << (k < h.n ? k : h.n - 1);
+		for (uint64_t v = bound > 2 ? bound - 2 : 0; v <= bound + 2; v++) {
+			int b = 0;
+			while (b < h.n && v > (h.base << b))
+				b++;
+			want[b]++;
+			sum += v;
+			n++;
+			ss_stat_hist_observe(&h, v);
+		}
+	}
+	ss_stat_hist_observe(&h, UINT64_MAX / 2); /* far past the last: +Inf */
+	want[h.n]++;
+	sum += UINT64_MAX / 2;
+	n++;
+	for (int k = 0; k <= h.n; k++)
+		assert_int_equal(h.buckets[k], want[k]);
+	assert_int_equal(h.count, n);
+	assert_int_equal(h.sum, sum);
+
+	ss_stat_hist_records(&h);
+	assert_int_equal(h.n, 13); /* 1 .. 4096 records */
+	ss_stat_hist_observe(&h, 1);
+	ss_stat_hist_observe(&h, 3);
+	ss_stat_hist_observe(&h, 4096);
+	ss_stat_hist_observe(&h, 4097);
+	assert_int_equal(h.buckets[0], 1);
+	assert_int_equal(h.buckets[2], 1);
+	assert_int_equal(h.buckets[12], 1);
+	assert_int_equal(h.buckets[13], 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(an_iteration_counts_in_the_buckets_it_passes),
 		cmocka_unit_test(the_buckets_are_1_2_5_10_and_50_ms),
 		cmocka_unit_test(a_clock_step_counts_as_an_iteration_of_nothing),
+		cmocka_unit_test(a_histogram_counts_each_value_in_the_first_bucket_it_fits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/diag.h"
+#include "tools/check/bar.h"
 #include "common/numparse.h"
 #include "common/stdfds.h"
 #include "statestored/snapshot.h"
@@ -30,6 +32,7 @@ static const char usage_text[] =
 	"       statestore-check stats [--history N] DIR_OR_FILE\n"
 	"       statestore-check repair [--dry-run] [--truncate-at-corruption] DIR\n"
 	"       statestore-check dump [--format text|jsonl] [--prefix P] DIR_OR_FILE\n"
+	"       statestore-check restore DIR_OR_FILE DEST\n"
 	"       statestore-check --help | -V\n"
 	"\n"
 	"Reads a statestored log (DIR/" SS_LOG_FILE ", or the FILE named) with the\n"
@@ -58,6 +61,10 @@ static const char usage_text[] =
 	"           (printable ASCII as itself, any other byte as \\u00XX). --prefix P:\n"
 	"           only the records of names starting with P. On a torn or corrupt log\n"
 	"           it prints the records before the damage, then the verdict on stderr.\n"
+	"  restore  Copies a clean log (a BACKUP's directory, say) into DEST, a new\n"
+	"           or empty data directory, for statestored to start on: built in\n"
+	"           DEST.partial and renamed once synced, so an interrupted restore\n"
+	"           leaves no DEST. A torn or corrupt log is refused with its verdict.\n"
 	"\n"
 	"exit status (the state of the log as the tool leaves it):\n"
 	"  0  clean: a start opens it as it is (repair: it is clean now)\n"
@@ -66,7 +73,8 @@ static const char usage_text[] =
 	"     version); repair without --truncate-at-corruption leaves it so\n"
 	"  3  I/O error: the log cannot be read (missing, a directory without a log,\n"
 	"     no permission), or repair could not write; also out of memory\n"
-	"  4  repair refused: a running statestored holds the directory's lock\n"
+	"  4  refused: a running statestored holds repair's directory's lock, or\n"
+	"     restore's DEST exists and is not empty (or DEST.partial exists)\n"
 	"  5  usage error\n";
 
 static void usage_error(const char *what, const char *arg, const char *want)
@@ -119,8 +127,14 @@ int ss_check_read_with(struct ss_check_log *l, const char *target, unsigned hist
 		fputs("statestore-check: out of memory\n", stderr);
 		return SS_CHECK_IOERR;
 	}
-	l->rc = ss_store_check(l->path, history, now_ms, fn ? fn : observe, fn ? arg : l, &l->table,
-			       &l->rep, &l->err);
+	/* A bar only on a terminal, and not while records are printed to the
+	 * same terminal (a dump to the screen): they would tangle. */
+	struct ss_check_bar bar = {.out = stderr};
+	int show = isatty(STDERR_FILENO) && !(fn && isatty(STDOUT_FILENO));
+	l->rc = ss_store_check(l->path, history, now_ms, fn ? fn : observe, fn ? arg : l,
+			       show ? ss_check_bar_update : NULL, &bar, &l->table, &l->rep,
+			       &l->err);
+	ss_check_bar_end(&bar);
 	if (l->rc < 0) {
 		if (l->err.kind == SS_ERR_CORRUPT || l->err.kind == SS_ERR_VERSION)
 			return SS_CHECK_CORRUPT;
@@ -305,6 +319,8 @@ int ss_check_main(int argc, char **argv)
 		code = ss_check_repair(argc - 1, argv + 1, wall_ms());
 	else if (!strcmp(cmd, "dump"))
 		code = ss_check_dump(argc - 1, argv + 1, wall_ms());
+	else if (!strcmp(cmd, "restore"))
+		code = ss_check_restore(argc - 1, argv + 1, wall_ms());
 	else if (!strcmp(cmd, "verify") || !strcmp(cmd, "stats")) {
 		int i = 2;
 		if (!strcmp(cmd, "stats") && i + 1 < argc && !strcmp(argv[i], "--history")) {

@@ -22,7 +22,8 @@ enum {
 	SS_CHECK_TORN = 1,    /* a start would cut a torn tail (or a torn header) */
 	SS_CHECK_CORRUPT = 2, /* a start would refuse it: corrupt, not a log, unknown version */
 	SS_CHECK_IOERR = 3,   /* it could not be read (or repaired): I/O, missing, memory */
-	SS_CHECK_LOCKED = 4,  /* repair: a running statestored holds the directory */
+	SS_CHECK_LOCKED = 4,  /* refused: repair's directory is locked by a running
+			       * statestored; restore's DEST is not new or empty */
 	SS_CHECK_USAGE = 5,   /* bad command line */
 };
 
@@ -59,6 +60,9 @@ int ss_check_repair(int argc, char **argv, int64_t now_ms);
 
 /* statestore-check dump: argv[0] is "dump". Returns the exit code. */
 int ss_check_dump(int argc, char **argv, int64_t now_ms);
+
+/* statestore-check restore: argv[0] is "restore". Returns the exit code. */
+int ss_check_restore(int argc, char **argv, int64_t now_ms);
 
 /* The program. */
 int ss_check_main(int argc, char **argv);

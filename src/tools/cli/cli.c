@@ -59,8 +59,8 @@ static const char usage_text[] =
 	"       statestore-cli --help | -V\n"
 	"\n"
 	"With a command: joins COMMAND and ARGs with spaces, sends that one request\n"
-	"and prints the reply (STATS, HISTORY_CHECKPOINT, LIST_CHECKPOINTS: every line\n"
-	"through END). An argument may not be empty or contain a space, tab or line\n"
+	"and prints the reply (STATS, HISTORY_CHECKPOINT, LIST_CHECKPOINTS, CONFIG_GET:\n"
+	"every line through END). An argument may not be empty or contain a space, tab or line\n"
 	"break.\n"
 	"Without a command: reads requests from stdin, one per line, pipelines them\n"
 	"over one connection and prints one reply per request, in order. Lines are\n"
@@ -319,7 +319,8 @@ enum ss_cli_reply ss_cli_classify(const struct ss_request *req)
 	if (req->argc == 1 && ss_token_is(&req->argv[0], "STATS"))
 		return SS_CLI_REPLY_ROWS;
 	if (ss_token_is(&req->argv[0], "HISTORY_CHECKPOINT") ||
-	    ss_token_is(&req->argv[0], "LIST_CHECKPOINTS"))
+	    ss_token_is(&req->argv[0], "LIST_CHECKPOINTS") ||
+	    ss_token_is(&req->argv[0], "CONFIG_GET"))
 		return SS_CLI_REPLY_ROWS;
 	if (req->argc == 1 && ss_token_is(&req->argv[0], "QUIT"))
 		return SS_CLI_REPLY_QUIT;

@@ -112,7 +112,16 @@ class Client:
 
     def stats(self):
         """statestored's STATS: {name: value}, values as text."""
-        self.send("STATS\n")
+        return self.rows("STATS")
+
+    def config_get(self, pattern=None):
+        """statestored's CONFIG_GET [pattern]: {name: value}, as text."""
+        return self.rows("CONFIG_GET" + (" " + pattern if pattern is not None else ""))
+
+    def rows(self, request):
+        """A request answered as STATS is: "STAT <name> <value>" lines, then
+        END. Returns {name: value}."""
+        self.send(request.encode() + b"\n")
         out = {}
         while True:
             line = self.readline()
