@@ -368,22 +368,23 @@ class TestPackage(unittest.TestCase):
 
     def serve_as_the_user(self):
         user = pwd.getpwnam(USER)
-        config = ["--config", CONFIG]
-        # TEMPORARY, until the config branch is merged: without --config the
-        # daemon gets the placeholder config's data-dir on its command line.
-        if "--config" not in run(["/usr/bin/statestored", "--help"]).stdout:
-            config = ["-d", DATA_DIR]
         # The installed config, with a free port instead of its 7070.
         self.daemon = harness.Daemon(
             data_dir=DATA_DIR,
             argv=["setpriv", "--reuid", USER, "--regid", USER, "--init-groups",
-                  "/usr/bin/statestored"] + config + ["-p", "0"])
+                  "/usr/bin/statestored", "--config", CONFIG, "-p", "0"])
         self.daemon.start()
         with open("/proc/%d/status" % self.daemon.proc.pid) as f:
             uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)", f.read(), re.M).groups()
         self.assertEqual(uids, (str(user.pw_uid),) * 2)
 
         cli = ["/usr/bin/statestore-cli", "-p", str(self.daemon.port)]
+        # It runs with the installed file, and its data directory is the
+        # file's (nothing on the command line names one).
+        for name, value in [("config", CONFIG), ("data-dir", DATA_DIR)]:
+            r = run(cli + ["CONFIG_GET", name])
+            self.assertEqual((r.returncode, r.stdout), (0, "STAT %s %s\nEND\n" % (name, value)),
+                             r.stderr)
         r = run(cli + ["SET_CHECKPOINT", "package-test", "4242"])
         self.assertEqual((r.returncode, r.stdout), (0, "OK\n"), r.stderr)
         r = run(cli + ["GET_CHECKPOINT", "package-test"])
