@@ -31,6 +31,11 @@ SS_TEST_PACKAGES=(libcmocka-dev python3 redis-tools python3-redis nodejs redis-s
 # npm only where the command is missing: NodeSource's nodejs (this image's)
 # carries its own npm and conflicts with Debian's npm package.
 command -v npm >/dev/null 2>&1 || SS_TEST_PACKAGES+=(npm)
+# The Debian package (scripts/package.sh): dpkg-shlibdeps computes its
+# Depends. test_package.py builds it too, runs lintian on it, and renders
+# the man pages with groff and man.
+SS_PACKAGE_PACKAGES=(dpkg-dev)
+SS_TEST_PACKAGES+=("${SS_PACKAGE_PACKAGES[@]}" lintian groff-base man-db)
 # The fuzz build: clang, and compiler-rt for libFuzzer and the sanitizers
 # (only recommended by clang, so named here for installs without recommends).
 SS_FUZZ_PACKAGES=(clang libclang-rt-dev)

@@ -38,13 +38,16 @@ class Daemon:
     survives restarts and is removed by cleanup()."""
 
     def __init__(self, data_dir=None, args=(), program="statestored", env=None,
-                 preexec_fn=None):
+                 preexec_fn=None, argv=None):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ss-it-")
         self.args = list(args)
         self.program = program
         self.env = env
         self.preexec_fn = preexec_fn  # run in the child before exec (set limits, say)
+        # The whole command line, instead of the build's program with -p, -d
+        # and --log-level: an installed daemon with its own config, say.
+        self.argv = list(argv) if argv else None
         self.proc = None
         self.waited = False
         self.port = None
@@ -54,8 +57,11 @@ class Daemon:
     def start(self, extra_args=(), expect_ready=True, port=0):
         """port: 0 for an ephemeral one, or a fixed one (e.g. the previous
         run's, for clients that must find the daemon again after a restart)."""
-        cmd = [binary(self.program), "-p", str(port), "-d", self.data_dir,
-               "--log-level", "debug"] + self.args + list(extra_args)
+        if self.argv:
+            cmd = self.argv + list(extra_args)
+        else:
+            cmd = [binary(self.program), "-p", str(port), "-d", self.data_dir,
+                   "--log-level", "debug"] + self.args + list(extra_args)
         env = dict(os.environ)
         if self.env:
             env.update(self.env)
