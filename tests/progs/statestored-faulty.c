@@ -309,11 +309,22 @@ static int ends_with(const char *path, const char *tail)
 	return n >= k && strcmp(path + n - k, tail) == 0 && (n == k || path[n - k - 1] == '/');
 }
 
-/* A compaction's temp file, or a BACKUP's log (DIR.partial/statestored.log,
- * engine/backup.c): both are a snapshot the compactor writes. */
+/* Whether path is a BACKUP's log, DIR.partial/statestored.log
+ * (engine/backup.c): ".partial" ends the name of a directory, so it is
+ * preceded by that name, not by a slash as a whole name is in ends_with. */
+static int is_backup_log(const char *path)
+{
+	static const char tail[] = ".partial/statestored.log";
+	size_t n = strlen(path), k = sizeof(tail) - 1;
+
+	return n > k && strcmp(path + n - k, tail) == 0 && path[n - k - 1] != '/';
+}
+
+/* A compaction's temp file, or a BACKUP's log: both are a snapshot the
+ * compactor writes. */
 static int is_tmp_path(const char *path)
 {
-	return ends_with(path, SS_LOG_TMP_FILE) || ends_with(path, ".partial/statestored.log");
+	return ends_with(path, SS_LOG_TMP_FILE) || is_backup_log(path);
 }
 
 /* Whether fd is the compaction's temp file. */
