@@ -263,6 +263,20 @@ static void wl_backup(struct crashx_run *r, const struct crashx_opts *o)
 	crashx_run_check_at(r, T0 + 50);
 }
 
+/* A backup of a store never written (revision 0), then writes: the
+ * backup must hold nothing, at revision 0. */
+static void wl_backup_empty(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	crashx_run_open(r, T0);
+	crashx_run_backup_begin(r, "bk", T0);
+	crashx_run_compact_snapshot(r);
+	crashx_run_backup_finish(r);
+	crashx_run_set(r, "a", 900, 0);
+	crashx_run_commit(r, T0 + 1);
+	crashx_run_check_at(r, T0 + 10);
+}
+
 /* The state run left at its last call, everything persisted. */
 static void full_image(const struct crashx_run *run, size_t chunk, struct crashfs_image *img)
 {
@@ -744,6 +758,8 @@ const struct crashx_workload crashx_workloads[] = {
 	 wl_history_compact},
 	{"backup", "an online backup into a subdirectory, with a tail, a round, commits after",
 	 wl_backup},
+	{"backup-empty", "an online backup of a store never written, then a commit",
+	 wl_backup_empty},
 };
 
 const size_t crashx_nworkloads = sizeof(crashx_workloads) / sizeof(crashx_workloads[0]);
