@@ -650,6 +650,7 @@ def learn(test, args, backups):
     clean.args = args
     clean.skip = set() if backups else set(BACKUP_BLOCK)
     tmp = clean.tmp = tempfile.mkdtemp(prefix="ss-fm-clean-")
+    d = None
     try:
         counts = os.path.join(tmp, "counts")
         d = Daemon(os.path.join(tmp, "data"), args, "statestored-faulty",
@@ -681,6 +682,11 @@ def learn(test, args, backups):
             clean.calls[(call.op, call.n)] = call
         return clean
     finally:
+        # A clean run that failed may leave its daemon at the gate, where
+        # SIGTERM would wait for it: killed, as run_cell does.
+        if d is not None and d.proc and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(WAIT)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
