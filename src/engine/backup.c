@@ -307,11 +307,13 @@ int ss_backup_write_revision(const struct ss_io *io, int fd, uint64_t off, uint6
 	int ret = -1;
 
 	*written = 0;
+	/* A store never written is at revision 0, which no REVISION record
+	 * may hold (ss_record_check): its backup replays to 0 without one. */
+	if (rev == 0)
+		return 0;
 	ss_batch_init(&b);
-	if (ss_batch_add(&b, &r, NULL) < 0) {
-		errno = ENOMEM;
-		goto out;
-	}
+	if (ss_batch_add(&b, &r, NULL) < 0)
+		goto out; /* errno set: ENOMEM, or EINVAL for a bad record */
 	const char *p = ss_batch_seal(&b, &n);
 	if (ss_io_pwrite_all(io, fd, p, n, (off_t)off) < 0)
 		goto out;

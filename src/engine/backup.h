@@ -52,8 +52,9 @@ void ss_backup_free(struct ss_backup *b);
 int ss_backup_copy(const struct ss_io *io, int src, uint64_t from, uint64_t to, int dst,
 		   uint64_t dst_off, const char *prefix, size_t plen, uint64_t *written);
 
-/* Appends a group holding one REVISION record for rev to fd at off; sets
- * *written. Returns 0, or -1 with errno. */
+/* Appends a group holding one REVISION record for rev to fd at off (none
+ * for rev 0: a store never written); sets *written. Returns 0, or -1 with
+ * errno. */
 int ss_backup_write_revision(const struct ss_io *io, int fd, uint64_t off, uint64_t rev,
 			     uint64_t *written);
 

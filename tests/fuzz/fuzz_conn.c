@@ -66,7 +66,15 @@
  * that commits left in the old log - the job here, not on a thread -
  * until the round budget is spent, then the finish, which answers the
  * COMPACTs of that run. When the input ends, the walk steps through what
- * is left of the table at the next iteration. A failed sync stops
+ * is left of the table at the next iteration. BACKUP runs on the same
+ * machinery, as server.c queues it (after COMPACTs, in arrival order,
+ * one at a time): its walk keeps its prefix's names, its rounds copy the
+ * tail filtered to them, and its finish (ss_store_backup_finish) answers
+ * OK <rev>, which must be the durable revision. The directory the input
+ * names is never used: it stands for one of 8 under the scratch
+ * directory's backups/ (removed with each input), chosen by a hash of its
+ * bytes, so that a BACKUP to a target an earlier one made is refused; a
+ * failure must come from an injected fault or such a target. A failed sync stops
  * everything, as the daemon exits; so does a store left refusing writes (a failed write whose cut-back failed, a
  * compaction whose directory fsync failed), after the replies owed are
  * sent. The batch cap is small (the daemon's is 8 MiB) so that inputs
@@ -136,6 +144,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fuzzsupport.h"
@@ -605,6 +614,8 @@ struct fz {
 	size_t slice;     /* home buckets the walk steps per loop iteration */
 	int draining;     /* the input is over: the walk steps through the rest */
 	unsigned rounds, round_budget; /* catch-up rounds done, and before the finish */
+	int backup;       /* the run is a BACKUP's (its compact_wait SS_BACKUP_RUNNING) */
+	uint64_t backups_queued, backup_seq; /* the sessions count and number them */
 	int stopped; /* a sync failed: the daemon would exit */
 	uint64_t rejected, commit_seq;
 };
@@ -902,6 +913,7 @@ enum ref {
 	R_STAGE,      /* stage ops; the one that owes answers want after the commit */
 	R_QUIT,       /* reply want, then close */
 	R_COMPACT,    /* queue a compaction */
+	R_BACKUP,     /* queue a backup */
 	R_LIST,       /* a listing */
 	R_LIST_MAYBE, /* a listing, or an error (a cursor that may pass the check) */
 	R_LOOSE,      /* a command the model does not cover: one reply, now or staged */
@@ -1106,6 +1118,14 @@ static void p_conflict(struct want *w, int ver, const char *name, size_t nlen, u
 static void p_err_any(struct want *w, int ver)
 {
 	w_put(w, ver ? "-ERR " : "ERR ", ver ? 5 : 4);
+	w_hole(w, H_LINE);
+	w_put(w, ver ? "\r\n" : "\n", ver ? 2 : 1);
+}
+
+/* An error whose reason starts with prefix. */
+static void p_err_prefix(struct want *w, int ver, const char *prefix)
+{
+	w_fmt(w, "%sERR %s", ver ? "-" : "", prefix);
 	w_hole(w, H_LINE);
 	w_put(w, ver ? "\r\n" : "\n", ver ? 2 : 1);
 }
@@ -1989,7 +2009,7 @@ static const struct mcmd cp_cmds[] = {
 	{"GETREV_CHECKPOINT", 'R', 1, 1, REFUSE, 1},    {"CAS_CHECKPOINT", 'c', 3, 4, QUEUE, 0},
 	{"MSET_CHECKPOINT", 'm', 2, MANY, QUEUE, 0},    {"MCAS_CHECKPOINT", 'M', 3, MANY, QUEUE, 0},
 	{"HISTORY_CHECKPOINT", 'H', 1, 2, REFUSE, 1},   {"ROLLBACK_CHECKPOINT", 'B', 2, 3, QUEUE, 0},
-	{"LIST_CHECKPOINTS", 'L', 1, 5, REFUSE, 1},
+	{"LIST_CHECKPOINTS", 'L', 1, 5, REFUSE, 1},     {"BACKUP", 'K', 1, 2, REFUSE, 0},
 };
 
 /* The Redis commands the model covers (RESP only; found before those). */
@@ -2048,6 +2068,19 @@ static void ref_unknown(const struct ss_request *req, struct expect *x)
 	w_free(&m);
 }
 
+/* BACKUP <dir> [prefix]: the checks cmd.c makes before it queues one. */
+static void ref_backup(const struct ss_request *req, struct expect *x)
+{
+	const struct ss_token *dir = &req->argv[1];
+
+	if (dir->n == 0 || dir->n > SS_BACKUP_PATH_MAX || memchr(dir->p, '\0', dir->n))
+		p_err_prefix(&x->want, x->ver, "backup failed: the directory must be");
+	else if (req->argc > 2 && !name_ok(&req->argv[2], x->ver))
+		p_err_prefix(&x->want, x->ver, "backup failed: the prefix is not a valid");
+	else
+		x->kind = R_BACKUP;
+}
+
 static void run_cp(struct fz *z, const struct mcmd *m, const struct ss_request *req,
 		   struct expect *x)
 {
@@ -2068,6 +2101,7 @@ static void run_cp(struct fz *z, const struct mcmd *m, const struct ss_request *
 		return;
 	case 's': ref_stats(z, x); return;
 	case 'C': x->kind = R_COMPACT; return;
+	case 'K': ref_backup(req, x); return;
 	}
 	fz_fail("no reference for '%s'", m->name);
 }
@@ -2684,6 +2718,10 @@ static void check_execute(struct fz *z, struct fconn *c, const struct ss_request
 		fz_check(st == SS_CMD_COMPACT && added == 0, "conn %d: COMPACT got status %d",
 			 c->id, (int)st);
 		break;
+	case R_BACKUP:
+		fz_check(st == SS_CMD_BACKUP && added == 0, "conn %d: BACKUP got status %d",
+			 c->id, (int)st);
+		break;
 	case R_LOOSE: {
 		struct want any = {0};
 		w_hole(&any, H_ANY);
@@ -2887,6 +2925,8 @@ static void process_input(struct fz *z, struct fconn *c)
 		.stopping = z->stopped,
 		.rejected = &z->rejected,
 		.compact_requested = &z->compact_requested,
+		.backups_queued = &z->backups_queued,
+		.backup_seq = &z->backup_seq,
 		.stats = stats,
 		.stats_arg = z,
 		.observe = observe,
@@ -3005,6 +3045,30 @@ static void compact_answer(struct fz *z, enum ss_compact_wait state, int rc, con
  * live table starts at the clock of now; the steps come later (walk_step).
  * The tail then grows in the old log with every commit, until the rounds
  * and the finish (compact_step) copy it across. */
+/* After the begin: creates the snapshot's file (path) and starts the walk
+ * of the live table, of only prefix[0..plen) for a backup of one. 0, or -1
+ * with *err, the run given up. */
+static int walk_start(struct fz *z, const char *path, const char *prefix, size_t plen,
+		      struct ss_error *err)
+{
+	z->snap_fd = ss_io_open(&z->fio.io, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (z->snap_fd < 0) {
+		snprintf(err->msg, sizeof(err->msg), "cannot create the %s %s: %s",
+			 z->backup ? "backup" : "compacted log", path, strerror(errno));
+		ss_store_compact_abort(z->store);
+		return -1;
+	}
+	fz_check(ss_snapshot_init(&z->snap, ss_store_table(z->store), z->now, 0, err) == 0,
+		 "ss_snapshot_init: %s", err->msg);
+	z->snap.prefix = prefix;
+	z->snap.plen = plen;
+	z->compacting = 1;
+	z->walking = 1;
+	z->snap_len = 0;
+	z->rounds = 0;
+	return 0;
+}
+
 static void compact_start(struct fz *z)
 {
 	struct ss_error err;
@@ -3013,31 +3077,101 @@ static void compact_start(struct fz *z)
 	int rc = ss_store_compact_begin(z->store, 0, &tmp, &err);
 
 	z->compact_requested = 0;
-	if (rc == 0) {
-		z->snap_fd = ss_io_open(&z->fio.io, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-					0644);
-		if (z->snap_fd < 0) {
-			snprintf(err.msg, sizeof(err.msg), "cannot create the compacted log %s: %s",
-				 tmp, strerror(errno));
-			ss_store_compact_abort(z->store);
-			rc = -1;
-		}
-	}
+	if (rc == 0)
+		rc = walk_start(z, tmp, NULL, 0, &err);
 	fz_check(rc == 0 || z->fio.injected > injected,
 		 "COMPACT failed with no fault injected during it: %s", err.msg);
 	if (rc < 0) {
 		compact_answer(z, SS_COMPACT_QUEUED, rc, err.msg);
 		return;
 	}
-	fz_check(ss_snapshot_init(&z->snap, ss_store_table(z->store), z->now, 0, &err) == 0,
-		 "ss_snapshot_init: %s", err.msg);
-	z->compacting = 1;
-	z->walking = 1;
-	z->snap_len = 0;
-	z->rounds = 0;
 	for (int i = 0; i < NCONN; i++)
 		if (z->conns[i].s.compact_wait == SS_COMPACT_QUEUED)
 			z->conns[i].s.compact_wait = SS_COMPACT_RUNNING;
+}
+
+/* Answers the connection whose BACKUP is in state (it may have shut its
+ * side; it still gets its reply): OK <rev>, the durable revision, which
+ * the backup holds, or the error. */
+static void backup_answer(struct fz *z, enum ss_compact_wait state, int rc, uint64_t rev,
+			  const char *msg)
+{
+	for (int i = 0; i < NCONN; i++) {
+		struct fconn *c = &z->conns[i];
+		if (c->s.compact_wait != state)
+			continue;
+		c->s.compact_wait = SS_COMPACT_NONE;
+		ss_session_backup_clear(&c->s);
+		size_t before = ss_buf_size(&c->s.out);
+		int ver = c->s.proto->resp;
+		fz_check(ss_cmd_reply_backup(c->s.proto, rc == 0 ? NULL : msg, rev, &c->s.out) == 0,
+			 "out of memory");
+		if (rc == 0) {
+			struct want w = {0};
+			fz_check(rev == z->rev_durable,
+				 "BACKUP holds revision %llu, but the durable one is %llu",
+				 (unsigned long long)rev, (unsigned long long)z->rev_durable);
+			p_ok_rev(&w, ver, rev);
+			expect_want(c, before, &w, ver, "BACKUP");
+			w_free(&w);
+		} else {
+			expect_line(c, before, "ERR backup failed: ", ver, "a failed BACKUP");
+			z->rejected++;
+		}
+		process_input(z, c);
+		return;
+	}
+	fz_fail("no connection's BACKUP is in state %d", (int)state);
+}
+
+/* Starts the BACKUP queued first, as server.c does, on the compaction's
+ * machinery, into the stand-in for its directory (see the top). */
+static void backup_start(struct fz *z)
+{
+	struct fconn *c = NULL;
+	struct ss_error err;
+	const char *log;
+	char dir[512];
+	uint32_t h = 2166136261u;
+	unsigned long injected = z->fio.injected;
+
+	for (int i = 0; i < NCONN; i++) {
+		struct fconn *k = &z->conns[i];
+		if (k->s.compact_wait == SS_BACKUP_QUEUED && (!c || k->s.backup.seq < c->s.backup.seq))
+			c = k;
+	}
+	if (!c) {
+		z->backups_queued = 0;
+		return;
+	}
+	z->backups_queued--;
+	for (const char *p = c->s.backup.dir; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	snprintf(dir, sizeof(dir), "%s/b%u", fz_path(2, "backups"), (unsigned)(h % 8));
+	c->s.compact_wait = SS_BACKUP_RUNNING;
+	z->backup = 1;
+	int rc = ss_store_backup_begin(z->store, 0, dir, c->s.backup.prefix, c->s.backup.plen,
+				       &log, &err);
+	if (rc == 0)
+		rc = walk_start(z, log, c->s.backup.prefix, c->s.backup.plen, &err);
+	if (rc == 0)
+		return;
+	fz_check(z->fio.injected > injected || err.sys_errno == EEXIST ||
+			 err.sys_errno == ENOTEMPTY,
+		 "BACKUP to a new target failed with no fault injected during it: %s", err.msg);
+	z->backup = 0;
+	backup_answer(z, SS_BACKUP_RUNNING, -1, 0, err.msg);
+}
+
+/* Answers the run that failed: its COMPACTs, or its BACKUP. */
+static void run_failed(struct fz *z, const char *msg)
+{
+	if (z->backup) {
+		z->backup = 0;
+		backup_answer(z, SS_BACKUP_RUNNING, -1, 0, msg);
+	} else {
+		compact_answer(z, SS_COMPACT_RUNNING, -1, msg);
+	}
 }
 
 /* Ends the walk: closes the temp file's descriptor (if the walk still
@@ -3091,7 +3225,7 @@ static void walk_step(struct fz *z, size_t buckets)
 	walk_end(z);
 	ss_store_compact_abort(z->store);
 	z->compacting = 0;
-	compact_answer(z, SS_COMPACT_RUNNING, -1, err.msg);
+	run_failed(z, err.msg);
 }
 
 /* The next step of a running compaction: a step of its walk, or once the
@@ -3120,6 +3254,16 @@ static void compact_step(struct fz *z)
 				goto checked;
 		}
 	}
+	if (rc == 0 && z->backup) {
+		uint64_t rev = 0;
+
+		rc = ss_store_backup_finish(z->store, &rev, &err);
+		z->compacting = 0;
+		z->backup = 0;
+		fz_check(ss_store_state(z->store) == SS_STORE_OK, "a BACKUP poisoned the store");
+		backup_answer(z, SS_BACKUP_RUNNING, rc, rev, err.msg);
+		goto checked;
+	}
 	if (rc == 0) {
 		rc = ss_store_compact_finish(z->store, &err);
 		int old = ss_store_take_retired_fd(z->store);
@@ -3127,6 +3271,10 @@ static void compact_step(struct fz *z)
 			z->fio.io.close(z->fio.io.ctx, old);
 	}
 	z->compacting = 0;
+	if (rc != 0 && z->backup) { /* a round failed */
+		run_failed(z, err.msg);
+		goto checked;
+	}
 	/* A failed directory fsync after the rename poisons the store: the
 	 * daemon answers COMPACT, executes nothing more and exits. */
 	if (rc != 0 && ss_store_state(z->store) != SS_STORE_OK)
@@ -3249,13 +3397,16 @@ static void commit(struct fz *z)
 		compact_step(z);
 	else if (z->compact_requested && !z->stopped)
 		compact_start(z);
+	else if (z->backups_queued > 0 && !z->stopped)
+		backup_start(z);
 }
 
 static void loop_iteration(struct fz *z)
 {
 	for (int i = 0; i < NCONN && !z->stopped; i++)
 		conn_read(z, &z->conns[i]);
-	if (!z->stopped && (z->batch.nops > 0 || z->compact_requested || z->compacting))
+	if (!z->stopped &&
+	    (z->batch.nops > 0 || z->compact_requested || z->compacting || z->backups_queued > 0))
 		commit(z);
 }
 
@@ -3289,6 +3440,7 @@ static const char *const fz_cmds[] = {
 	/* unknown */
 	"NOSUCH",
 	"FLUSHALL", "FLUSHDB",
+	"BACKUP", /* last: the corpus's indices stay */
 };
 #define FZ_NCMDS (sizeof fz_cmds / sizeof fz_cmds[0])
 
@@ -3579,6 +3731,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	i = configure(z, data, size);
 	(void)unlink(fz_path(0, SS_LOG_FILE));
 	(void)unlink(fz_path(1, SS_LOG_TMP_FILE));
+	/* BACKUP's stand-in targets (backup_start), fresh for each input. */
+	fz_remove_tree(fz_path(2, "backups"));
+	if (mkdir(fz_path(2, "backups"), 0700) < 0)
+		fz_fail("mkdir %s: %s", fz_path(2, "backups"), strerror(errno));
 	z->store = open_store(z, NULL, &err);
 	if (!z->store)
 		fz_fail("opening a fresh store failed: %s", err.msg);

@@ -57,10 +57,15 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return 0;
 }
 
+void fz_remove_tree(const char *path)
+{
+	(void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void remove_scratch(void)
 {
 	if (scratch[0])
-		(void)nftw(scratch, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		fz_remove_tree(scratch);
 }
 
 const char *fz_scratch_dir(void)

@@ -36,6 +36,8 @@ void *fz_realloc(void *p, size_t n);
  * /tmp, and arranges for it to be removed at exit. Returns its path (static
  * storage). Idempotent. */
 const char *fz_scratch_dir(void);
+/* Removes path and everything under it, as far as it can. */
+void fz_remove_tree(const char *path);
 /* dir + "/" + name, in a static buffer per call slot (0..3). */
 const char *fz_path(int slot, const char *name);
 /* Replaces path's contents with buf[0..len). Aborts on failure. */

@@ -18,10 +18,13 @@ the n-th call of an op of its I/O table, once: SS_FAULT=<op>:<err>@<n>
 3. Second-order cells: a failure makes the engine clean up - cut a refused
    append back (zeros or ftruncate), give back a failed preallocation
    (ftruncate), cut an unsynced batch back (ftruncate), remove a failed
-   snapshot (unlink). Those calls happen only after a failure, so no
-   first-order cell fails them. For every first-order EIO/ENOSPC cell whose
-   trace shows such a call right after the fault, the cell is run again
-   with that call failing too (EIO, and EINTR).
+   snapshot or a failed backup's log (unlink). Those calls happen only
+   after a failure, so no first-order cell fails them. For every
+   first-order EIO/ENOSPC cell whose trace shows such a call right after
+   the fault, the cell is run again with that call failing too (EIO, and
+   EINTR); for a failed backup only its EIO cells, with EIO (its clean-up
+   does not depend on the error, and its unlink retries EINTR as the
+   compaction's does).
 The cells run in parallel threads (SS_FAULT_MATRIX_JOBS), each with its own
 daemon and directory; the whole matrix takes a few seconds.
 
@@ -65,6 +68,22 @@ failed call (read off the clean run's trace):
   rename               the log but the store is poisoned as after a failed
                        fdatasync (store.h), so the daemon exits 5 after that
                        reply and the restart reads the new log.
+  BACKUP, any call     "ERR backup failed: ..." naming the error; the live
+                       store is unaffected (later writes succeed, the restart
+                       state is the acknowledged one), and neither DIR nor
+                       DIR.partial is left (store.h: ss_store_backup_begin):
+                       creating DIR.partial/statestored.log, writing and
+                       syncing the walk's snapshot (helper thread), reopening
+                       it, copying and syncing the tail (rounds, helper
+                       thread; with a prefix re-framed, engine/backup.c),
+                       the finish's copy, REVISION record and sync, the
+                       fsync of DIR.partial, its rename to DIR, the fsync of
+                       the parent. mkdir and rmdir are not in the I/O table.
+  ... and its clean-up (removing the backup's log, second order) may leave
+                       DIR.partial behind - or DIR, when the failed call was
+                       the parent's fsync after the rename: then DIR must be
+                       the complete backup (checked as below), since its
+                       log and its entry were synced before the rename.
 
 In every cell: no death by a signal, no sanitizer report, no hang (every wait
 is bounded), the faults fired on the calls the clean run placed them at, no
@@ -75,7 +94,11 @@ that got its reply holds, and nothing that got ERR or no reply is visible.
 So are the revisions: each pipeline's GETREV and HISTORY (its versions, as
 deep as the default --history keeps), and STATS revision, are those of the
 acknowledged commands, and the next commit takes the next revision (none
-is reused, none skipped back).
+is reused, none skipped back). Every BACKUP that replied OK <rev> left DIR
+and no DIR.partial, and a plain statestored started on DIR shows exactly
+the acknowledged state as of rev (names under the prefix only, their
+versions, STATS revision rev) with no torn tail cut; one that failed, or
+got no reply, left neither (but see its clean-up above).
 
 The workload covers every write path of the checkpoint service (issue 13):
 CAS (a success, and a CONFLICT decided against what the same batch staged),
@@ -86,7 +109,10 @@ compaction copies as its tail; GETREV and HISTORY read them back. A model
 (Model below) decides each conditional command against the acknowledged
 state plus what was staged before it, as the daemon does; a refused batch
 answers every write command in it with the write's error, CONFLICT
-included, and hands its revisions out again.
+included, and hands its revisions out again. Two BACKUPs follow: of the
+whole store, and of a prefix whose snapshot's sync waits at the gate while
+a batch under and outside the prefix commits, so that the tail's copy
+keeps only the prefix's records.
 
 That last part is stronger than the durability contract needs for a failed
 fdatasync. The contract says only that a batch whose sync failed is never
@@ -120,11 +146,13 @@ ERRNO = {"EIO": errno.EIO, "ENOSPC": errno.ENOSPC}
 # A small preallocation chunk, so that zero-filling ahead (one pwrite of
 # zeros) happens several times in a workload of a few KiB, between appends.
 DAEMON_ARGS = ("--prealloc", "1024")
-# The configurations the matrix runs: (daemon arguments, ops to fail). With
-# preallocation every append lands inside the file, and a refused one is cut
-# back by writing zeros over it; without, appends extend the file and a
-# refused one is cut back with ftruncate. The rest is the same either way.
-CONFIGS = [(DAEMON_ARGS, OPS), (("--prealloc", "0"), ("pwrite",))]
+# The configurations the matrix runs: (daemon arguments, ops to fail,
+# whether the workload's backups run). With preallocation every append
+# lands inside the file, and a refused one is cut back by writing zeros
+# over it; without, appends extend the file and a refused one is cut back
+# with ftruncate. The rest is the same either way - a backup's log is never
+# preallocated - so the backups run in the first configuration only.
+CONFIGS = [(DAEMON_ARGS, OPS, True), (("--prealloc", "0"), ("pwrite",), False)]
 WAIT = 20.0  # bound on every wait for a daemon (start, reply, exit)
 JOBS = int(os.environ.get("SS_FAULT_MATRIX_JOBS") or max(4, 2 * (os.cpu_count() or 1)))
 SANITIZER_RE = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:")
@@ -181,6 +209,17 @@ WORKLOAD = [
                             "DEL_CHECKPOINT m3 27", "GETREV_CHECKPOINT c1", "TTL_CHECKPOINT k7"]),
     Step("C2", 1, "compact_end", []),
     Step("S6", 1, "batch", ["SET_CHECKPOINT k9 v9-6 7200", "DEL_CHECKPOINT k4", "GET_CHECKPOINT k4"]),
+    # Online backups (issue 16), into directories beside the cell's data
+    # directory ({dir}): the whole store, its tail empty; then a prefix (the
+    # walk keeps only its names) with a tail: the snapshot's sync is held
+    # at the gate (as C1's) while U1 commits names under the prefix and
+    # outside it - an MSET across both included - for the catch-up round
+    # to filter and re-frame (engine/backup.c).
+    Step("B1", 1, "backup", ["BACKUP {dir}/bk1"]),
+    Step("B2", 0, "backup_bg", ["BACKUP {dir}/bk2 k"]),
+    Step("U1", 1, "batch", ["SET_CHECKPOINT k4 v4-u", "MSET_CHECKPOINT k1 v1-u m1 x-u",
+                            "DEL_CHECKPOINT k3", "SET_CHECKPOINT c1 a-u", "GET_CHECKPOINT k3"]),
+    Step("B3", 0, "backup_end", []),
     Step("S7", 0, "reads", ["GET_CHECKPOINT %s" % n for n in
                             ["k%d" % i for i in range(10)] + ["big", "nope"]]
          + ["TTL_CHECKPOINT k5", "TTL_CHECKPOINT k9"]),
@@ -255,6 +294,13 @@ class Model:
     def version(self, name, rev):
         return next((x for r, x, _ in self.names.get(name, []) if r == rev), None)
 
+    def under(self, prefix):
+        """The names that start with prefix, at the same revision: what a
+        BACKUP of prefix holds."""
+        m = self.copy()
+        m.names = {k: v for k, v in m.names.items() if k.startswith(prefix)}
+        return m
+
 
 def effect(model, w, rev=None):
     """Applies the write w (split line) as one that succeeded."""
@@ -327,10 +373,12 @@ def decide(model, line):
 def replies_ok(step, model):
     """Replies to step if its batch commits, and the model after it."""
     model = model.copy()
-    if step.kind == "compact_bg":
-        return [], model  # the reply comes in its compact_end step
+    if step.kind in ("compact_bg", "backup_bg"):
+        return [], model  # the reply comes in its *_end step
     if step.kind == "compact_end":
         return ["OK"], model
+    if step.kind in ("backup", "backup_end"):
+        return ["OK %d" % model.rev], model  # the revision it holds
     return [decide(model, line) for line in step.lines], model
 
 
@@ -465,33 +513,41 @@ def gate_path(d):
     return os.path.join(os.path.dirname(d.data_dir), "gate")
 
 
+def step_lines(d, step):
+    """step's lines, a BACKUP's {dir} naming the directory that holds d's
+    data directory."""
+    return [l.format(dir=os.path.dirname(d.data_dir)) for l in step.lines]
+
+
 def run_step(d, clients, step):
-    """Runs step on d: a batch, reads or a COMPACT exchange their lines;
-    compact_bg closes the gate, sends COMPACT and waits until the
-    compaction waits at the gate - its snapshot written, the sync of it
-    held (SS_FAULT_SNAPSHOT_GATE) - or the COMPACT was answered, or the
-    daemon is gone; compact_end opens the gate and reads that reply."""
+    """Runs step on d: a batch, reads, a COMPACT or a BACKUP exchange their
+    lines; compact_bg (backup_bg) closes the gate, sends COMPACT (its
+    BACKUP) and waits until the compaction waits at the gate - its
+    snapshot written, the sync of it held (SS_FAULT_SNAPSHOT_GATE) - or
+    the request was answered, or the daemon is gone; compact_end
+    (backup_end) opens the gate and reads that reply."""
     client = clients[step.conn]
     gate = gate_path(d)
     logged = len(d.stderr_lines)
-    if step.kind == "compact_bg":
+    if step.kind in ("compact_bg", "backup_bg"):
         for p in (gate, gate + ".waiting"):
             if os.path.exists(p):
                 os.unlink(p)
         try:
-            client.send("COMPACT\n")
+            client.send("".join(l + "\n" for l in step_lines(d, step)))
         except OSError:
             return []
         wait_until(lambda: os.path.exists(gate + ".waiting") or readable(client) or
                    not d.running(), WAIT)
         return []
-    if step.kind == "compact_end":
+    if step.kind in ("compact_end", "backup_end"):
         open(gate, "w").close()
         try:
             return [client.readline()]
         except ConnectionResetError:
             return [None]
-    return exchange(client, step.lines, lambda: release_if_stopping(d, client, gate, logged))
+    return exchange(client, step_lines(d, step),
+                    lambda: release_if_stopping(d, client, gate, logged))
 
 
 def release_if_stopping(d, client, gate, logged):
@@ -570,6 +626,7 @@ class Clean:
         self.calls = {}       # (op, n) -> Call
         self.replies = []     # per step
         self.tmp = None       # the clean run's temp dir, named in the trace
+        self.backups = {}     # backup reply step -> the model its backup holds
 
     def phase_of(self, op, n):
         """0 for startup, i for WORKLOAD[i - 1], len(WORKLOAD) + 1 for
@@ -582,15 +639,18 @@ class Clean:
     def short(self, detail):
         """detail with the run's temp directory left out."""
         detail = detail.replace(self.tmp + "/data", "data").replace(self.tmp, "data/..")
-        return re.sub(r"/\S*/ss-fm-[^/ ]*/data\b", "data", detail)
+        detail = re.sub(r"/\S*/ss-fm-[^/ ]*/data\b", "data", detail)
+        return re.sub(r"/\S*/ss-fm-[^/ ]*/", "data/../", detail)
 
 
-def learn(test, args):
-    """The clean run with daemon arguments args: counts, step boundaries,
-    trace, replies."""
+def learn(test, args, backups):
+    """The clean run with daemon arguments args (and the backup steps, if
+    backups): counts, step boundaries, trace, replies."""
     clean = Clean()
     clean.args = args
+    clean.skip = set() if backups else set(BACKUP_BLOCK)
     tmp = clean.tmp = tempfile.mkdtemp(prefix="ss-fm-clean-")
+    d = None
     try:
         counts = os.path.join(tmp, "counts")
         d = Daemon(os.path.join(tmp, "data"), args, "statestored-faulty",
@@ -601,22 +661,32 @@ def learn(test, args):
         clean.bounds.append(read_counts(counts)[0])
         clients = [d.connect(WAIT), d.connect(WAIT)]
         model = Model()
-        for step in WORKLOAD:
-            got = run_step(d, clients, step)
-            want, model = replies_ok(step, model)
+        answers = {}
+        for i, step in enumerate(WORKLOAD):
+            got = run_step(d, clients, step) if i not in clean.skip else []
+            want, model = replies_ok(step, model) if i not in clean.skip else ([], model)
             test.assertTrue(all(map(reply_matches, want, got)),
                             "fault-free run, step %s: %r, expected %r" % (step.name, got, want))
             clean.replies.append(got)
             clean.bounds.append(read_counts(counts)[0])
+            if i in BACKUP_ANSWERS and i not in clean.skip:
+                answers[i] = (got[0], model.copy())
+                clean.backups[i] = model.copy()
         for c in clients:
             c.close()
         code = stop(d)
         test.assertEqual(code, 0, d.log())
+        test.assertEqual(backup_problems(tmp, args, answers), [], "fault-free run's backups")
         clean.counts = read_counts(counts)[0]
         for call in read_trace(os.path.join(tmp, "trace")):
             clean.calls[(call.op, call.n)] = call
         return clean
     finally:
+        # A clean run that failed may leave its daemon at the gate, where
+        # SIGTERM would wait for it: killed, as run_cell does.
+        if d is not None and d.proc and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(WAIT)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -625,7 +695,7 @@ def learn(test, args):
 class Plan:
     """The documented outcome of one cell. kind: transparent, startup,
     lock_pid, refused, broken, sync_exit, sync_exit_uncut, compact_failed,
-    compact_litter, poisoned, unknown. step: the index of the step that
+    compact_litter, poisoned, backup_failed, backup_litter, unknown. step: the index of the step that
     fails; errnum: the error its replies name."""
 
     def __init__(self, kind, step=None, exit_code=0, role="", errnum=0):
@@ -659,6 +729,12 @@ def make_plan(op, err, n, clean):
         return Plan("refused", step, role=role, errnum=errnum)
     if kind == "batch" and op == "fdatasync":
         return Plan("sync_exit", step, exit_code=5, role=role, errnum=errnum)
+    if kind in ("backup", "backup_bg", "backup_end"):
+        # Told in the step that reads its reply; never the live store's.
+        if kind == "backup_bg":
+            step = next(i for i in range(step, len(WORKLOAD))
+                        if WORKLOAD[i].kind == "backup_end")
+        return Plan("backup_failed", step, role=role, errnum=errnum)
     if kind in ("compact", "compact_bg", "compact_end"):
         # A background compaction's failure is told in its compact_end step.
         if kind == "compact_bg":
@@ -707,16 +783,22 @@ def make_plan2(first, call, err2, clean):
         return Plan("sync_exit_uncut", p1.step, 5, role, p1.errnum)
     if p1.kind == "compact_failed" and call.op == "unlink":
         return Plan("compact_litter", p1.step, 0, role, p1.errnum)
+    if p1.kind == "backup_failed" and call.op == "unlink":
+        return Plan("backup_litter", p1.step, 0, role, p1.errnum)
     return Plan("unknown", role=role)
 
 
-def expected_run(plan):
-    """Per step the expected replies (None: the step must not run), the
-    model of acknowledged state, and the states a fault-free restart may
-    show (more than one only where the design leaves the outcome open)."""
+def expected_run(plan, skip=()):
+    """Per step the expected replies (None: the step must not run; [] for
+    the steps in skip, which are left out), the model of acknowledged
+    state, and the states a fault-free restart may show (more than one only
+    where the design leaves the outcome open)."""
     model, out, states = Model(), [], []
     for i, step in enumerate(WORKLOAD):
         failing = i == plan.step
+        if i in skip:
+            out.append([])
+            continue
         if plan.kind in ("sync_exit", "sync_exit_uncut", "broken", "poisoned") and \
                 plan.step is not None and i > plan.step:
             out.append(None)
@@ -729,12 +811,139 @@ def expected_run(plan):
         if failing and plan.kind in ("compact_failed", "compact_litter", "poisoned"):
             out.append([("prefix", "ERR compaction failed: ", os.strerror(plan.errnum))])
             continue
+        if failing and plan.kind in ("backup_failed", "backup_litter"):
+            out.append([("prefix", "ERR backup failed: ", os.strerror(plan.errnum))])
+            continue
         if failing and plan.kind in ("refused", "broken"):
             want, model = replies_refused(step, model, plan.errnum, plan.kind == "broken")
         else:
             want, model = replies_ok(step, model)
         out.append(want)
     return out, model, [model] + states
+
+
+# ---- backups -----------------------------------------------------------
+
+# The steps that read a BACKUP's reply.
+BACKUP_ANSWERS = [i for i, s in enumerate(WORKLOAD) if s.kind in ("backup", "backup_end")]
+
+
+def backup_request(i):
+    """(target, prefix) of the BACKUP whose reply step i reads, the target
+    with {dir} in it."""
+    step = WORKLOAD[i]
+    if step.kind == "backup_end":
+        step = next(WORKLOAD[j] for j in range(i - 1, -1, -1) if WORKLOAD[j].kind == "backup_bg")
+    w = step.lines[0].split()
+    return w[1], w[2] if len(w) > 2 else ""
+
+
+def restored_problems(what, target, prefix, model, args):
+    """Starts a plain statestored on the backup target (a restore, as the
+    README says) and compares what it serves with model.under(prefix):
+    values, every name's versions, STATS revision. No torn tail may be
+    cut: the backup's log is whole."""
+    want = model.under(prefix)
+    P = []
+    r = Daemon(target, args, "statestored")
+    try:
+        if not start(r):
+            return ["%s: statestored does not start on it (exit %r):\n%s" % (
+                what, r.proc.returncode, r.log()[-2000:])]
+        m = TORN_RE.search(r.log())
+        if not m or m.group(1) != "0":
+            P.append("%s: the start on it cut a torn tail: %s" % (what, m.group(0) if m else "?"))
+        with r.connect(WAIT) as c:
+            got = exchange(c, ["GET_CHECKPOINT " + n for n in NAMES])
+            values = {n: v for n, v in zip(NAMES, got) if v != "NULL"}
+            if values != want.values():
+                P.append("%s: restored %r; the state as of revision %d under %r is %r" % (
+                    what, values, want.rev, prefix, want.values()))
+            view = restart_view(c, P)
+            if view != want.view():
+                P.append("%s: restored revisions and history %r, revision %d; expected %r, "
+                         "revision %d" % ((what,) + view + want.view()))
+        code = stop(r)
+        P.extend(daemon_problems(r, code, what + ": statestored on it"))
+        if code != 0:
+            P.append("%s: statestored on it exited %r on SIGTERM" % (what, code))
+    finally:
+        if r.proc and r.proc.poll() is None:
+            r.proc.kill()
+            r.proc.wait(WAIT)
+    return P
+
+
+# The backup steps, first to last (U1, the prefix backup's tail, included).
+BACKUP_BLOCK = range(min(i for i, s in enumerate(WORKLOAD) if s.kind.startswith("backup")),
+                     max(BACKUP_ANSWERS) + 1)
+
+
+def skipped_steps(cell):
+    """The steps cell leaves out: the backups, in a configuration without
+    them, or when every fault fired before them and left the store as the
+    fault-free run has it (a fault retried or ignored): the backups would
+    then be the fault-free run's, whose restores were checked. Every other
+    cell runs them - after a refused batch, a failed compaction or
+    snapshot, and faults in them - so the matrix stays a few seconds."""
+    first = cell.clean.phase_of(cell.op, cell.n) - 1
+    if cell.clean.skip or (first < BACKUP_BLOCK[0] and
+                           cell.plan.kind in ("transparent", "lock_pid")):
+        return set(BACKUP_BLOCK)
+    return set()
+
+
+def backup_span(i):
+    """The steps backup reply step i's calls are made in: its own, or from
+    its backup_bg step on."""
+    if WORKLOAD[i].kind == "backup_end":
+        return range(max(j for j in range(i) if WORKLOAD[j].kind == "backup_bg"), i + 1)
+    return range(i, i + 1)
+
+
+def backup_problems(base, args, answers, may_litter=None, same=None):
+    """What the backups of a run left under base, against their replies.
+    answers: {step index: (reply, the acknowledged model when it came)}
+    for each backup reply step that ran. A backup that replied OK <rev>
+    is DIR, complete: no DIR.partial beside it, rev the acknowledged
+    revision, and its restore exactly that state under its prefix. One
+    that failed or got no reply left neither DIR nor DIR.partial - except
+    in step may_litter, whose clean-up was failed: DIR.partial may stay,
+    and so may DIR, if it is complete.
+    same(i, model): whether backup i was made as in the fault-free run,
+    whose restore was checked - the same acknowledged state, no fault
+    among its calls - so that its DIR and its log's presence are enough
+    here (a restore is a daemon start: doing it for every backup of every
+    cell would make the matrix several times slower)."""
+    P = []
+    for i in BACKUP_ANSWERS:
+        target, prefix = backup_request(i)
+        target = target.format(dir=base)
+        partial = target + ".partial"
+        reply, model = answers.get(i, (None, None))
+        what = "%s (BACKUP %s %s)" % (WORKLOAD[i].name, os.path.basename(target), prefix)
+        m = re.fullmatch(r"OK (\d+)", reply or "")
+        if m:
+            if int(m.group(1)) != model.rev:
+                P.append("%s: replied %r; the acknowledged revision is %d" % (
+                    what, reply, model.rev))
+            if os.path.exists(partial):
+                P.append("%s: replied %r, and its .partial is still there" % (what, reply))
+            if not os.path.isfile(os.path.join(target, "statestored.log")):
+                P.append("%s: replied %r, but there is no DIR/statestored.log" % (what, reply))
+            elif not (same and same(i, model)):
+                P.extend(restored_problems(what, target, prefix, model, args))
+            continue
+        litter = i == may_litter
+        if os.path.exists(partial) and not litter:
+            P.append("%s: replied %r, and its .partial was left behind" % (what, reply))
+        if os.path.exists(target):
+            if not litter or model is None:
+                P.append("%s: replied %r, and the directory exists" % (what, reply))
+            else:
+                P.extend(restored_problems(what + ", left by its failed clean-up", target,
+                                           prefix, model, args))
+    return P
 
 
 # ---- one cell ----------------------------------------------------------
@@ -777,8 +986,10 @@ def describe(got, clean_replies):
             parts.append("%s: closed, no reply" % step.name)
             continue
         errs = sorted({x for x in g if x and x.startswith("ERR") and x not in c})
-        errs = [re.sub(r"ERR compaction failed: .*\((.*)\).*|ERR compaction failed: .*: (.*)",
-                       lambda m: "ERR compaction failed (%s)" % (m.group(1) or m.group(2)), e)
+        errs = [re.sub(r"ERR (compaction|backup) failed: .*\((.*)\).*|"
+                       r"ERR (compaction|backup) failed: .*: (.*)",
+                       lambda m: "ERR %s failed (%s)" % (m.group(1) or m.group(3),
+                                                         m.group(2) or m.group(4)), e)
                 for e in errs]
         more = " then closed" if None in g else ""
         parts.append("%s: %s%s" % (step.name, "; ".join(errs) or "other replies", more))
@@ -814,15 +1025,20 @@ def run_cell(faults, plan, clean):
 
 def _run_cell(cell, d, r, counts):
     plan, P = cell.plan, cell.problems
-    want_steps, _, states = expected_run(plan)
+    skip = skipped_steps(cell)
+    want_steps, _, states = expected_run(plan, skip)
     acked = Model()
     got_steps = []
+    answers = {}  # backup reply steps: (reply, acknowledged model then)
     if plan.kind == "unknown":
         P.append("no documented behaviour for this call (%s): the workload changed?" % plan.role)
     started = start(d)
     if started:
         clients = [d.connect(WAIT), d.connect(WAIT)]
-        for step, want in zip(WORKLOAD, want_steps):
+        for i, (step, want) in enumerate(zip(WORKLOAD, want_steps)):
+            if i in skip:
+                got_steps.append([])
+                continue
             try:
                 got = run_step(d, clients, step)
             except socket.timeout:
@@ -830,6 +1046,8 @@ def _run_cell(cell, d, r, counts):
                 got = [None] * len(step.lines)
             got_steps.append(got)
             acked = apply_acked(step, got, acked)
+            if i in BACKUP_ANSWERS:
+                answers[i] = (got[0], acked.copy())
             if want is None and any(g is not None for g in got):
                 P.append("the daemon kept serving: %s got %r" % (step.name, got))
             if want is None or any(g is None for g in got):
@@ -849,6 +1067,13 @@ def _run_cell(cell, d, r, counts):
     litter = os.path.exists(os.path.join(d.data_dir, "statestored.log.tmp"))
     if litter and plan.kind != "compact_litter":
         P.append("a compaction temp file was left behind")
+    phases = {cell.clean.phase_of(op, n) - 1 for op, err, n in fired}
+
+    def same(i, model):
+        return model.view() == cell.clean.backups[i].view() and \
+            not phases.intersection(backup_span(i))
+    P.extend(backup_problems(os.path.dirname(d.data_dir), cell.args, answers,
+                             plan.step if plan.kind == "backup_litter" else None, same))
 
     # Against the plan.
     if plan.kind == "startup":
@@ -974,8 +1199,8 @@ class TestFaultMatrix(unittest.TestCase):
             self.assertTrue(os.path.exists(binary(prog)), prog + " not built")
         t0 = time.monotonic()
         cleans, jobs = [], []
-        for args, ops in CONFIGS:
-            clean = learn(self, args)
+        for args, ops, backups in CONFIGS:
+            clean = learn(self, args, backups)
             cleans.append((clean, ops))
             jobs += [([(op, err, n)], make_plan(op, err, n, clean), clean)
                      for op in ops if clean.counts.get(op, 0) > 0
@@ -986,9 +1211,14 @@ class TestFaultMatrix(unittest.TestCase):
         for c in first:
             if c.err in ("EINTR", "short") or c.plan.kind in ("startup", "lock_pid"):
                 continue
+            # A backup's clean-up is the same whatever the error was, and
+            # its unlink retries EINTR as the compaction's does (covered
+            # above): one second-order cell per failed backup call.
+            if c.plan.kind == "backup_failed" and c.err != "EIO":
+                continue
             call = cleanup_call(c, c.trace)
             if call is not None:
-                for err2 in ERRS2:
+                for err2 in ERRS2 if c.plan.kind != "backup_failed" else ("EIO",):
                     jobs.append((c.faults + [(call.op, err2, call.n)],
                                  make_plan2(c, call, err2, c.clean), c.clean))
         second = run_parallel(jobs)

@@ -308,23 +308,30 @@ static void wait_for_gate(const char *gate)
 		sleep_us(1000);
 }
 
-/* Whether path names the compaction's temp file. */
-/* Whether path ends with tail, which starts a name (whole: "/"-bounded)
- * or may end one. */
-static int ends_with(const char *path, const char *tail, int whole)
+/* Whether path ends with the whole name tail (after a slash, or alone). */
+static int ends_with(const char *path, const char *tail)
 {
 	size_t n = strlen(path), k = strlen(tail);
 
-	return n >= k && strcmp(path + n - k, tail) == 0 &&
-	       (!whole || n == k || path[n - k - 1] == '/');
+	return n >= k && strcmp(path + n - k, tail) == 0 && (n == k || path[n - k - 1] == '/');
 }
 
-/* A compaction's temp file, or a BACKUP's log (DIR.partial/statestored.log,
- * engine/backup.c): both are a snapshot the compactor writes. */
+/* Whether path is a BACKUP's log, DIR.partial/statestored.log
+ * (engine/backup.c): ".partial" ends the name of a directory, so it is
+ * preceded by that name, not by a slash as a whole name is in ends_with. */
+static int is_backup_log(const char *path)
+{
+	static const char tail[] = ".partial/statestored.log";
+	size_t n = strlen(path), k = sizeof(tail) - 1;
+
+	return n > k && strcmp(path + n - k, tail) == 0 && path[n - k - 1] != '/';
+}
+
+/* A compaction's temp file, or a BACKUP's log: both are a snapshot the
+ * compactor writes. */
 static int is_tmp_path(const char *path)
 {
-	return ends_with(path, SS_LOG_TMP_FILE, 1) ||
-	       ends_with(path, ".partial/" SS_LOG_FILE, 0);
+	return ends_with(path, SS_LOG_TMP_FILE) || is_backup_log(path);
 }
 
 /* Whether fd is the compaction's temp file. */

@@ -26,18 +26,26 @@
 
 /* --- recording ------------------------------------------------------- */
 
-/* 1 if path is root, 2 if it is a file directly in root (*name set), 0 if
+/* 1 if path is root, 2 if it is an entry directly in root (*name set), 3
+ * if it is a file in a subdirectory of root (*name set to "sub/file"), 0 if
  * it is outside the model. */
 static int classify(const struct crashfs *c, const char *path, const char **name)
 {
 	size_t n = strlen(c->root);
+	const char *slash;
 
 	*name = path;
 	if (strcmp(path, c->root) == 0)
 		return 1;
-	if (strncmp(path, c->root, n) != 0 || path[n] != '/' || !path[n + 1] ||
-	    strchr(path + n + 1, '/'))
+	if (strncmp(path, c->root, n) != 0 || path[n] != '/' || !path[n + 1])
 		return 0;
+	slash = strchr(path + n + 1, '/');
+	if (slash) {
+		if (slash == path + n + 1 || !slash[1] || strchr(slash + 1, '/'))
+			return 0;
+		*name = path + n + 1;
+		return 3;
+	}
 	*name = path + n + 1;
 	/* LOCK is outside the model: the engine never syncs it, and nothing
 	 * after a crash reads it but the pid in it, a hint for diagnosis. As
@@ -75,8 +83,10 @@ static char *name_now(const struct crashfs *c, int ino)
 static int new_ino(struct crashfs *c, const char *name)
 {
 	c->ino_name = xrealloc(c->ino_name, (size_t)(c->nino + 1) * sizeof(*c->ino_name));
+	c->ino_dir = xrealloc(c->ino_dir, (size_t)(c->nino + 1) * sizeof(*c->ino_dir));
 	c->init_data = xrealloc(c->init_data, (size_t)(c->nino + 1) * sizeof(*c->init_data));
 	c->ino_name[c->nino] = xstrdup(name);
+	c->ino_dir[c->nino] = 0;
 	c->init_data[c->nino] = (struct crashfs_blob){NULL, 0};
 	return c->nino++;
 }
@@ -103,33 +113,92 @@ static int fd_ino(const struct crashfs *c, int fd)
 	return fd >= 0 && fd < CRASHFS_FD_MAX ? c->fd_ino[fd] : -1;
 }
 
+/* The subdirectory of rel ("sub/file"): its inode, or -1 if the model does
+ * not know it. */
+static int sub_ino(const struct crashfs *c, const char *rel)
+{
+	size_t n = (size_t)(strchr(rel, '/') - rel);
+	char *sub = xstrdup(rel);
+	int ino;
+
+	sub[n] = '\0';
+	ino = live_ino(c, sub);
+	free(sub);
+	return ino > 0 && c->ino_dir[ino] ? ino : -1;
+}
+
+/* rel's entry as the model keeps it: "#<its directory's inode>/<file>"
+ * (crashfs.h), malloc'd; dir set to that inode. NULL if the directory is
+ * unknown. */
+static char *sub_key(const struct crashfs *c, const char *rel, int *dir)
+{
+	char *key;
+
+	*dir = sub_ino(c, rel);
+	if (*dir < 0)
+		return NULL;
+	if (asprintf(&key, "#%d/%s", *dir, strchr(rel, '/') + 1) < 0)
+		fail_msg("crashfs: out of memory");
+	return key;
+}
+
+/* Records the mkdir of rel's directory, which the engine made outside the
+ * io (crashfs.h): a new directory inode with an entry in root. */
+static void rec_mkdir(struct crashfs *c, const char *rel)
+{
+	size_t n = (size_t)(strchr(rel, '/') - rel);
+	char *sub = xstrdup(rel);
+	struct crashfs_op *op;
+	int ino;
+
+	sub[n] = '\0';
+	ino = new_ino(c, sub);
+	c->ino_dir[ino] = 1;
+	op = new_op(c, CRASHFS_MKDIR);
+	op->ino = ino;
+	op->created = 1;
+	op->name = sub;
+	ent_set(&c->live, &c->nlive, sub, ino);
+}
+
 static int rec_open(void *ctx, const char *path, int flags, mode_t mode)
 {
 	struct crashfs *c = ctx;
 	const char *name;
 	int where = classify(c, path, &name);
-	int existed = where == 2 ? live_ino(c, name) : -1;
+	int dir = 0;
+	char *key = NULL;
 	int fd = ss_io_posix.open(NULL, path, flags, mode);
 	int e = errno;
+
+	if (where == 3 && fd >= 0 && (flags & O_CREAT) && sub_ino(c, name) < 0)
+		rec_mkdir(c, name);
+	if (where == 3 && !(key = sub_key(c, name, &dir)) && fd >= 0)
+		fail_msg("crashfs: %s opened, but the model has no such directory", path);
+	if (key)
+		name = key;
+	int existed = where >= 2 ? live_ino(c, name) : -1;
 	struct crashfs_op *op = new_op(c, CRASHFS_OPEN);
 
 	op->fd = fd;
 	op->failed = fd < 0;
+	op->dir = dir;
 	op->name = xstrdup(where == 1 ? "." : name);
+	free(key);
 	if (fd >= 0) {
 		if (fd >= CRASHFS_FD_MAX)
 			fail_msg("crashfs: fd %d beyond CRASHFS_FD_MAX", fd);
 		if (where == 1) {
 			op->ino = 0;
-		} else if (where == 2 && existed >= 0) {
+		} else if (where >= 2 && existed >= 0) {
 			op->ino = existed;
 			op->truncated = (flags & O_TRUNC) != 0;
-		} else if (where == 2) {
+		} else if (where >= 2) {
 			if (!(flags & O_CREAT))
 				fail_msg("crashfs: %s opened, but the model has no such file", path);
-			op->ino = new_ino(c, name);
+			op->ino = new_ino(c, op->name);
 			op->created = 1;
-			ent_set(&c->live, &c->nlive, name, op->ino);
+			ent_set(&c->live, &c->nlive, op->name, op->ino);
 		}
 		c->fd_ino[fd] = op->ino;
 	}
@@ -242,19 +311,24 @@ static int rec_unlink(void *ctx, const char *path)
 {
 	struct crashfs *c = ctx;
 	const char *name;
-	int modeled = classify(c, path, &name) == 2;
+	int where = classify(c, path, &name);
+	int dir = 0;
+	char *key = where == 3 ? sub_key(c, name, &dir) : NULL;
+	int modeled = where == 2 || key;
 	int r = ss_io_posix.unlink(NULL, path);
 	int e = errno;
 	struct crashfs_op *op = new_op(c, CRASHFS_UNLINK);
 
 	op->failed = r < 0;
-	op->name = xstrdup(name);
+	op->name = xstrdup(key ? key : name);
 	if (modeled) {
-		op->old_ino = live_ino(c, name);
-		op->ino = 0; /* it changes root */
+		op->old_ino = live_ino(c, op->name);
+		op->ino = dir; /* the directory it changes */
+		op->dir = dir;
 		if (r == 0)
-			ent_del(c->live, &c->nlive, name);
+			ent_del(c->live, &c->nlive, op->name);
 	}
+	free(key);
 	errno = e;
 	return r;
 }
@@ -311,6 +385,7 @@ void crashfs_free(struct crashfs *c)
 		free(c->init_data[i].buf);
 	}
 	free(c->ino_name);
+	free(c->ino_dir);
 	free(c->init_data);
 	ent_free(c->init, c->ninit);
 	ent_free(c->live, c->nlive);
@@ -360,6 +435,9 @@ void crashfs_op_describe(const struct crashfs *c, size_t i, char *buf, size_t si
 		break;
 	case CRASHFS_UNLINK:
 		snprintf(buf, size, "unlink %s[i%d]%s", op->name, op->old_ino, f);
+		break;
+	case CRASHFS_MKDIR:
+		snprintf(buf, size, "mkdir %s[i%d] (seen at its first file)", op->name, ino);
 		break;
 	}
 }

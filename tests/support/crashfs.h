@@ -14,13 +14,26 @@
  * paths outside root (say, an fsync of root's parent) are recorded but change
  * nothing in the model. Failed calls are recorded and change nothing.
  *
+ * Subdirectories of root, one level deep (a BACKUP's DIR.partial): a
+ * directory is an inode too, its entry in root made by a mkdir and moved by
+ * a rename like a file's; its own entries (files only) are kept as
+ * "#<its inode>/<name>", so that they move with it. mkdir is not in the
+ * engine's I/O table (it is not a call the engine could fail and recover
+ * from in any other way than the next call failing), so the model records
+ * one, CRASHFS_MKDIR, when a file is first created in a directory it does
+ * not know: the engine creates each such directory only to create a file in
+ * it at once. Nothing reads the directory in between, and a crash state in
+ * which it persisted empty is generated from that recorded mkdir all the
+ * same. rmdir (a failed backup's clean-up) is not modeled: the workloads
+ * that use subdirectories do not fail.
+ *
  * Crash states. Crash point k means "the first k recorded calls happened,
  * then the power went". What persists:
  *   - per inode, its data and size as of its last fdatasync/fsync before k;
  *   - root's entries as of its last fsync before k (creations, renames and
- *     unlinks made before it);
+ *     unlinks made before it), and each subdirectory's as of its own;
  *   - and then any subset of the calls not yet made durable, each one on its
- *     own ("a unit"): an entry change (create, rename, unlink), a truncation
+ *     own ("a unit"): an entry change (create, mkdir, rename, unlink), a truncation
  *     (ftruncate, O_TRUNC), and each piece of a pwrite, a piece being the
  *     part of the write inside one chunk-aligned block of the file (512 or
  *     4096 bytes: a sector or a page). Persisted units are applied in call
@@ -38,10 +51,13 @@
  * Recording is crashfs.c; crash points, states and their iteration are
  * crashstate.c.
  *
+ * A subdirectory's entries are in a state only if its entry in root is: a
+ * file persisted in a directory that did not is out of reach, as on disk.
+ *
  * Not modeled: file data that persists without the write having been
- * issued (garbage), reordering inside one piece, directories other than
- * root, root's LOCK file (never synced, read back only as a hint), and
- * metadata such as modes and times.
+ * issued (garbage), reordering inside one piece, directories below root's
+ * subdirectories, renames inside a subdirectory, root's LOCK file (never
+ * synced, read back only as a hint), and metadata such as modes and times.
  */
 #ifndef STATESTORED_CRASHFS_H
 #define STATESTORED_CRASHFS_H
@@ -61,6 +77,7 @@ enum crashfs_kind {
 	CRASHFS_FSYNC,
 	CRASHFS_RENAME,
 	CRASHFS_UNLINK,
+	CRASHFS_MKDIR, /* recorded by the model, not an io call: crashfs.h */
 };
 
 /* One recorded call. ino is the modeled inode it acted on (0 is root, -1 is
@@ -71,9 +88,12 @@ struct crashfs_op {
 	int fd;       /* open (its result), close, pwrite, ftruncate, syncs */
 	int ino;      /* the inode written, truncated, synced; -1: none */
 	int old_ino;  /* rename, unlink: the inode the target name lost; -1 */
-	int created;  /* open: created name -> ino in root */
+	int created;  /* open: created name -> ino in its directory */
+	int dir;      /* the directory whose entries an entry change changes
+		       * (0: root, else a subdirectory's inode) */
 	int truncated; /* open: O_TRUNC of an inode that existed */
-	char *name;   /* open, unlink: the name in root; rename: from; others:
+	char *name;   /* open, unlink, mkdir: the entry's name (a subdirectory's
+		       * file: "#<ino>/<name>"); rename: from; others:
 		       * the inode's name when the call was made */
 	char *name2;  /* rename: to */
 	off_t off;    /* pwrite */
@@ -101,6 +121,7 @@ struct crashfs {
 	size_t nops, opcap;
 	int nino;              /* inodes 0 (root) .. nino-1 */
 	char **ino_name;       /* per inode: its first name */
+	unsigned char *ino_dir; /* per inode: 1 if it is a subdirectory */
 	/* The initial (durable) state. */
 	struct crashfs_entry *init;
 	size_t ninit;
@@ -145,7 +166,9 @@ void crashfs_point_init(struct crashfs_point *pt, const struct crashfs *c, size_
 			size_t chunk);
 void crashfs_point_free(struct crashfs_point *pt);
 
-/* One possible on-disk state: root's files and their contents. */
+/* One possible on-disk state: root's files and their contents. A
+ * subdirectory is an entry "name/" (its data empty) and its files
+ * "name/file", after it in the order. */
 struct crashfs_image {
 	struct crashfs_entry *ent; /* sorted by name */
 	struct crashfs_blob *data; /* parallel to ent */

@@ -50,14 +50,15 @@ static struct crashfs_blob blob_copy(const struct crashfs_blob *b)
 
 /* --- crash points ------------------------------------------------------ */
 
-/* 1 if op changes root's entries. */
+/* 1 if op changes a directory's entries: root's, or a subdirectory's
+ * (op->dir). */
 static int is_dir_op(const struct crashfs_op *op)
 {
 	if (op->failed)
 		return 0;
-	return (op->kind == CRASHFS_OPEN && op->created) ||
+	return (op->kind == CRASHFS_OPEN && op->created) || op->kind == CRASHFS_MKDIR ||
 	       (op->kind == CRASHFS_RENAME && op->ino > 0) ||
-	       (op->kind == CRASHFS_UNLINK && op->ino == 0);
+	       (op->kind == CRASHFS_UNLINK && op->ino >= 0);
 }
 
 /* 1 if op changes the data or size of a file (inode > 0). */
@@ -79,6 +80,7 @@ static void apply_dir(struct crashfs_entry **e, size_t *n, const struct crashfs_
 {
 	switch (op->kind) {
 	case CRASHFS_OPEN:
+	case CRASHFS_MKDIR:
 		ent_set(e, n, op->name, op->ino);
 		break;
 	case CRASHFS_RENAME:
@@ -133,7 +135,8 @@ void crashfs_point_init(struct crashfs_point *pt, const struct crashfs *c, size_
 		const struct crashfs_op *op = &c->ops[i];
 
 		if (is_dir_op(op)) {
-			if ((long)i < last[0])
+			/* Durable at the fsync of the directory it changes. */
+			if ((long)i < last[op->dir])
 				apply_dir(&pt->dur, &pt->ndur, op);
 			else
 				add_unit(pt, i, 0, 0);
@@ -178,6 +181,40 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(((const struct crashfs_entry *)a)->name, ((const struct crashfs_entry *)b)->name);
 }
 
+/* The entries e[0..n) (root's, and subdirectories' as "#<ino>/<file>") as
+ * paths from root (crashfs.h: "sub/", "sub/file"); a subdirectory's files
+ * whose directory has no entry in root are left out. Frees e; sets *n. */
+static struct crashfs_entry *resolve(const struct crashfs *c, struct crashfs_entry *e, size_t *n)
+{
+	struct crashfs_entry *out = xrealloc(NULL, *n * sizeof(*out));
+	size_t m = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		char *path = NULL;
+
+		if (e[i].name[0] == '#') {
+			int dir = atoi(e[i].name + 1);
+			const char *file = strchr(e[i].name, '/') + 1;
+
+			for (size_t j = 0; !path && j < *n; j++) {
+				if (e[j].ino == dir && e[j].name[0] != '#' &&
+				    asprintf(&path, "%s/%s", e[j].name, file) < 0)
+					fail_msg("crashfs: out of memory");
+			}
+		} else if (c->ino_dir[e[i].ino]) {
+			if (asprintf(&path, "%s/", e[i].name) < 0)
+				fail_msg("crashfs: out of memory");
+		} else {
+			path = xstrdup(e[i].name);
+		}
+		if (path)
+			out[m++] = (struct crashfs_entry){path, e[i].ino};
+	}
+	ent_free(e, *n);
+	*n = m;
+	return out;
+}
+
 void crashfs_image_build(struct crashfs_image *img, const struct crashfs_point *pt,
 			 const unsigned char *on)
 {
@@ -191,6 +228,7 @@ void crashfs_image_build(struct crashfs_image *img, const struct crashfs_point *
 		if (on && on[u] && is_dir_op(op))
 			apply_dir(&img->ent, &img->n, op);
 	}
+	img->ent = resolve(c, img->ent, &img->n);
 	qsort(img->ent, img->n, sizeof(*img->ent), cmp_name);
 	img->data = xrealloc(NULL, img->n * sizeof(*img->data));
 	for (size_t i = 0; i < img->n; i++) {
@@ -237,6 +275,14 @@ uint64_t crashfs_image_hash(const struct crashfs_image *img)
 	return h;
 }
 
+/* 1 if an image's entry name is a subdirectory's ("sub/"). */
+static int names_dir(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && name[n - 1] == '/';
+}
+
 void crashfs_image_write(const struct crashfs_image *img, const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -245,47 +291,85 @@ void crashfs_image_write(const struct crashfs_image *img, const char *dir)
 	if (!d)
 		fail_msg("crashfs: opendir %s: %s", dir, strerror(errno));
 	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    unlinkat(dirfd(d), de->d_name, 0) < 0)
-			fail_msg("crashfs: unlink %s/%s: %s", dir, de->d_name, strerror(errno));
+		char *path = sstest_path(dir, de->d_name);
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+				sstest_rmdir(path);
+			else if (unlinkat(dirfd(d), de->d_name, 0) < 0)
+				fail_msg("crashfs: unlink %s: %s", path, strerror(errno));
+		}
+		free(path);
 	}
 	closedir(d);
+	/* Sorted by name: a subdirectory ("sub/") comes before its files. */
 	for (size_t i = 0; i < img->n; i++) {
 		char *path = sstest_path(dir, img->ent[i].name);
 
-		sstest_write_file(path, img->data[i].buf, img->data[i].len);
+		if (names_dir(img->ent[i].name)) {
+			path[strlen(path) - 1] = '\0';
+			if (mkdir(path, 0755) < 0)
+				fail_msg("crashfs: mkdir %s: %s", path, strerror(errno));
+		} else {
+			sstest_write_file(path, img->data[i].buf, img->data[i].len);
+		}
 		free(path);
 	}
 }
 
-int crashfs_image_matches(const struct crashfs_image *img, const char *dir)
+/* Whether dir's regular files (LOCK aside) and, with depth, its
+ * subdirectories and their files are img's entries, their names prefixed
+ * with prefix; adds the entries seen to *seen. */
+static int matches_in(const struct crashfs_image *img, const char *dir, const char *prefix,
+		      int depth, size_t *seen)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	size_t seen = 0;
 	int ok = 1;
 
 	if (!d)
 		return 0;
 	while (ok && (de = readdir(d))) {
 		char *path = sstest_path(dir, de->d_name);
+		char *name;
 		struct stat st;
 
+		if (asprintf(&name, "%s%s", prefix, de->d_name) < 0)
+			fail_msg("crashfs: out of memory");
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 		    strcmp(de->d_name, SS_LOCK_FILE) != 0) { /* not modeled: crashfs.h */
-			long i = ent_find(img->ent, img->n, de->d_name);
+			long i = ent_find(img->ent, img->n, name);
 			size_t len;
 			char *buf = i < 0 ? NULL : sstest_read_file(path, &len);
 
 			ok = i >= 0 && buf && len == img->data[i].len &&
 			     memcmp(buf, img->data[i].buf, len) == 0;
-			seen++;
+			(*seen)++;
 			free(buf);
+		} else if (depth > 0 && S_ISDIR(st.st_mode) && strcmp(de->d_name, ".") &&
+			   strcmp(de->d_name, "..")) {
+			char *sub;
+
+			if (asprintf(&sub, "%s/", name) < 0)
+				fail_msg("crashfs: out of memory");
+			ok = ent_find(img->ent, img->n, sub) >= 0 &&
+			     matches_in(img, path, sub, depth - 1, seen);
+			(*seen)++;
+			free(sub);
 		}
+		free(name);
 		free(path);
 	}
 	closedir(d);
-	return ok && seen == img->n;
+	return ok;
+}
+
+int crashfs_image_matches(const struct crashfs_image *img, const char *dir)
+{
+	size_t seen = 0;
+
+	return matches_in(img, dir, "", 1, &seen) && seen == img->n;
 }
 
 /* --- describing a state ---------------------------------------------- */

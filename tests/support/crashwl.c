@@ -224,6 +224,59 @@ static void wl_compact_bg(struct crashx_run *r, const struct crashx_opts *o)
 		fail_msg("compact-bg: no SET of a tail was one its snapshot held");
 }
 
+/* An online backup into a subdirectory of the data directory, as the
+ * server runs it: the walk, commits meanwhile (the tail: a SET, a DEL, a
+ * SET over a name the walk took), a catch-up round with a commit during
+ * its copy, and a last commit for the finish to copy; the live store goes
+ * on after it. Crash states cover DIR.partial's creation, its file's
+ * writes and syncs, its fsync, the rename to DIR and the parent's fsync,
+ * each persisting or not (crashfs.h). */
+static void wl_backup(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	crashx_run_open(r, T0);
+	crashx_run_set(r, "a", 2000, 0);
+	crashx_run_set(r, "b", 1700, 0);
+	crashx_run_set(r, "c", 1200, 0);
+	crashx_run_commit(r, T0);
+	crashx_run_set(r, "a", 2400, 0);
+	crashx_run_del(r, "c");
+	crashx_run_commit(r, T0 + 10);
+	crashx_run_backup_begin(r, "bk", T0 + 20);
+	crashx_run_set(r, "c", 900, 0);
+	crashx_run_set(r, "d", 800, 0);
+	crashx_run_commit(r, T0 + 25);
+	crashx_run_compact_snapshot(r);
+	crashx_run_set(r, "a", 1100, 0);
+	crashx_run_del(r, "b");
+	crashx_run_commit(r, T0 + 30);
+	crashx_run_compact_round_start(r);
+	crashx_run_set(r, "e", 1300, 0);
+	crashx_run_commit(r, T0 + 32);
+	crashx_run_compact_round_end(r);
+	crashx_run_set(r, "d", 600, 0);
+	crashx_run_commit(r, T0 + 34);
+	crashx_run_backup_finish(r);
+	crashx_run_set(r, "f", 700, 0);
+	crashx_run_del(r, "a");
+	crashx_run_commit(r, T0 + 40);
+	crashx_run_check_at(r, T0 + 50);
+}
+
+/* A backup of a store never written (revision 0), then writes: the
+ * backup must hold nothing, at revision 0. */
+static void wl_backup_empty(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	crashx_run_open(r, T0);
+	crashx_run_backup_begin(r, "bk", T0);
+	crashx_run_compact_snapshot(r);
+	crashx_run_backup_finish(r);
+	crashx_run_set(r, "a", 900, 0);
+	crashx_run_commit(r, T0 + 1);
+	crashx_run_check_at(r, T0 + 10);
+}
+
 /* The state run left at its last call, everything persisted. */
 static void full_image(const struct crashx_run *run, size_t chunk, struct crashfs_image *img)
 {
@@ -703,6 +756,10 @@ const struct crashx_workload crashx_workloads[] = {
 	 wl_rollback},
 	{"history-compact", "histories in background and synchronous snapshots, with a tail",
 	 wl_history_compact},
+	{"backup", "an online backup into a subdirectory, with a tail, a round, commits after",
+	 wl_backup},
+	{"backup-empty", "an online backup of a store never written, then a commit",
+	 wl_backup_empty},
 };
 
 const size_t crashx_nworkloads = sizeof(crashx_workloads) / sizeof(crashx_workloads[0]);

@@ -458,12 +458,11 @@ void crashx_run_compact(struct crashx_run *r, int64_t now_ms)
 	r->clock = now_ms;
 }
 
-void crashx_run_compact_begin(struct crashx_run *r, int64_t now_ms)
+/* Creates the snapshot's file (r->tmp_path) and starts the walk. */
+static void walk_begin(struct crashx_run *r, int64_t now_ms)
 {
 	struct ss_error err = {0};
 
-	if (ss_store_compact_begin(r->s, 0, &r->tmp_path, &err) < 0)
-		fail_msg("%s: ss_store_compact_begin: %s", r->workload, err.msg);
 	r->walk_fd = ss_io_open(&r->fs.io, r->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 				0644);
 	if (r->walk_fd < 0)
@@ -472,6 +471,27 @@ void crashx_run_compact_begin(struct crashx_run *r, int64_t now_ms)
 		fail_msg("%s: ss_snapshot_init: %s", r->workload, err.msg);
 	r->walk_len = 0;
 	r->clock = now_ms > r->clock ? now_ms : r->clock;
+}
+
+void crashx_run_compact_begin(struct crashx_run *r, int64_t now_ms)
+{
+	struct ss_error err = {0};
+
+	if (ss_store_compact_begin(r->s, 0, &r->tmp_path, &err) < 0)
+		fail_msg("%s: ss_store_compact_begin: %s", r->workload, err.msg);
+	walk_begin(r, now_ms);
+}
+
+void crashx_run_backup_begin(struct crashx_run *r, const char *name, int64_t now_ms)
+{
+	struct ss_error err = {0};
+	char *dir = sstest_path(r->dir, name);
+
+	snprintf(r->backup, sizeof(r->backup), "%s", name);
+	if (ss_store_backup_begin(r->s, 0, dir, NULL, 0, &r->tmp_path, &err) < 0)
+		fail_msg("%s: ss_store_backup_begin: %s", r->workload, err.msg);
+	free(dir);
+	walk_begin(r, now_ms);
 }
 
 int crashx_run_compact_step(struct crashx_run *r, size_t buckets)
@@ -605,6 +625,21 @@ void crashx_run_compact_finish(struct crashx_run *r)
 	if (ss_store_compact_finish(r->s, &err) < 0)
 		fail_msg("%s: ss_store_compact_finish: %s", r->workload, err.msg);
 	count_overlaps(r);
+	compact_end(r);
+}
+
+void crashx_run_backup_finish(struct crashx_run *r)
+{
+	struct ss_error err = {0};
+
+	if (r->walk_fd >= 0)
+		fail_msg("crashx: a finish before the walk's end");
+	if (ss_store_backup_finish(r->s, &r->backup_rev, &err) < 0)
+		fail_msg("%s: ss_store_backup_finish: %s", r->workload, err.msg);
+	if (r->backup_rev != r->rev)
+		fail_msg("%s: the backup holds revision %llu, the store's is %llu", r->workload,
+			 (ull)r->backup_rev, (ull)r->rev);
+	r->backed_up = 1;
 	compact_end(r);
 }
 
@@ -1053,6 +1088,49 @@ char *crashx_check(const struct crashx_model *m, size_t k, const char *dir, size
 	return msg;
 }
 
+/* --- checking a backup ------------------------------------------------------ */
+
+/* Checks the backup r made, if dir (a crash state) holds it: the state as
+ * of r->backup_rev exactly, as crashx_check checks a live store whose
+ * records up to that revision were all acknowledged and later ones never
+ * written. NULL if it holds, or is not there. */
+static char *check_backup(const struct crashx_run *r, const char *dir, int64_t now_ms,
+			  int atomic_batches)
+{
+	struct crashx_model m = r->m;
+	char *path, *msg = NULL;
+	struct stat st;
+
+	if (!r->backup[0])
+		return NULL;
+	path = sstest_path(dir, r->backup);
+	if (lstat(path, &st) == 0) {
+		if (!r->backed_up)
+			msg = xasprintf("phantom: the backup %s is there, but its finish never "
+					"returned", r->backup);
+		m.nrecs = 0;
+		while (!msg && m.nrecs < r->m.nrecs && r->m.recs[m.nrecs].rev <= r->backup_rev)
+			m.nrecs++;
+		m.recs = xrealloc(NULL, (m.nrecs ? m.nrecs : 1) * sizeof(*m.recs));
+		for (size_t i = 0; i < m.nrecs; i++) {
+			m.recs[i] = r->m.recs[i];
+			m.recs[i].done_at = m.recs[i].ack_at = 0;
+		}
+		if (!msg) {
+			msg = crashx_check(&m, 0, path, r->prealloc, now_ms, atomic_batches);
+			if (msg) {
+				char *full = xasprintf("%s (in the backup %s, as of revision %llu)",
+						       msg, r->backup, (ull)r->backup_rev);
+				free(msg);
+				msg = full;
+			}
+		}
+		free(m.recs);
+	}
+	free(path);
+	return msg;
+}
+
 /* --- exploring ------------------------------------------------------------- */
 
 const char *const crashx_class_names[CRASHX_NCLASSES] = {
@@ -1155,6 +1233,9 @@ void crashx_explore(const struct crashx_run *r, const struct crashx_opts *o,
 				res->opens++;
 				msg = crashx_check(&r->m, k, state_dir, r->prealloc, r->times[t],
 						   o->atomic_batches);
+				if (!msg)
+					msg = check_backup(r, state_dir, r->times[t],
+							   o->atomic_batches);
 				if (msg) {
 					char *where = crashfs_state_describe(&pt, on);
 					char *full;

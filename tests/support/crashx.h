@@ -29,6 +29,13 @@
  *       (or of the run's start) - never below the last acknowledged one,
  *       even once the names that took it are deleted and compacted away.
  *
+ * A run that made an online backup (crashx_run_backup_begin) is checked
+ * further: in every crash state, the backup's directory, if it is there,
+ * must open and hold exactly the state as of the revision its finish
+ * returned - (a) to (f) with every record up to that revision acknowledged
+ * and none after it written - however much of its DIR.partial or of the
+ * live log persisted; DIR.partial may be there (nothing reads it).
+ *
  * The engine is driven directly: ss_batch_add, ss_store_write,
  * ss_store_sync, ss_store_apply, ss_store_compact, and a background
  * compaction's steps (ss_store_compact_begin, ss_snapshot_step over the
@@ -130,6 +137,11 @@ struct crashx_run {
 	 * and changes of their tails to names the snapshot held older
 	 * versions of (the walk had passed them). */
 	size_t tail_overlaps, tail_newer;
+	/* An online backup (crashx_run_backup_begin): its directory's name in
+	 * the data directory, and the revision its finish returned. */
+	char backup[32];
+	uint64_t backup_rev;
+	int backed_up; /* the finish returned */
 	char *violation; /* one the workload found itself, as crashx_check says
 			  * it, with where in describing the state; or NULL */
 	char *where;
@@ -198,6 +210,14 @@ void crashx_run_compact_round_start(struct crashx_run *r);
 void crashx_run_compact_round_end(struct crashx_run *r);
 void crashx_run_compact_finish(struct crashx_run *r);
 void crashx_run_compact_abort(struct crashx_run *r);
+/* Online backup as the server runs it: a background compaction whose
+ * target is the data directory's subdirectory name (ss_store_backup_begin;
+ * DIR.partial is created there): the walk, the rounds and their commits as
+ * crashx_run_compact_*, then backup_finish calls ss_store_backup_finish and
+ * keeps the revision it returns for the checks. The whole store, no
+ * prefix. */
+void crashx_run_backup_begin(struct crashx_run *r, const char *name, int64_t now_ms);
+void crashx_run_backup_finish(struct crashx_run *r);
 /* Adds a clock at which crash states are checked; it must not be earlier
  * than any clock the workload used. */
 void crashx_run_check_at(struct crashx_run *r, int64_t now_ms);

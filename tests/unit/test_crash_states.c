@@ -367,6 +367,23 @@ static void test_every_crash_state_of_a_walk_under_commits_loses_nothing(void **
 	explore("compact-walk");
 }
 
+/* BACKUP: whatever persisted of DIR.partial, its rename and the live log,
+ * a DIR that is there holds exactly the state as of the finish's revision,
+ * and the live store what was acknowledged. */
+static void test_every_crash_state_of_a_backup_is_no_backup_or_a_whole_one(void **state)
+{
+	(void)state;
+	explore("backup");
+}
+
+/* ... and of a store never written: its backup is an empty one, at
+ * revision 0 (it once failed, a REVISION record of 0 being invalid). */
+static void test_every_crash_state_of_a_backup_of_nothing_is_an_empty_one(void **state)
+{
+	(void)state;
+	explore("backup-empty");
+}
+
 static void test_every_crash_state_after_a_torn_tail_was_cut_opens(void **state)
 {
 	(void)state;
@@ -421,6 +438,8 @@ int main(void)
 		cmocka_unit_test(test_every_crash_state_of_a_compaction_is_the_old_log_or_the_new),
 		cmocka_unit_test(test_every_crash_state_of_a_compaction_with_a_tail_loses_nothing),
 		cmocka_unit_test(test_every_crash_state_of_a_walk_under_commits_loses_nothing),
+		cmocka_unit_test(test_every_crash_state_of_a_backup_is_no_backup_or_a_whole_one),
+		cmocka_unit_test(test_every_crash_state_of_a_backup_of_nothing_is_an_empty_one),
 		cmocka_unit_test(test_every_crash_state_after_a_torn_tail_was_cut_opens),
 		cmocka_unit_test(test_every_crash_state_holds_multi_commits_whole_or_not_at_all),
 		cmocka_unit_test(test_every_crash_state_keeps_cas_revisions_and_commit_times),

@@ -75,7 +75,7 @@ Kill triggers, drawn per cycle from the seed: a random delay after the
 writers are released; a random number of acknowledgements (the writer that
 receives the n-th OK kills); or the compactor's n-th COMPACT, killed right
 after the request is sent, mostly after a short random delay, so the kill
-lands while the daemon compacts. A kill "during COMPACT" is one with a
+lands while the daemon compacts; or "backup" (above). A kill "during COMPACT" is one with a
 COMPACT sent and its reply never received. The data directory then tells
 where any kill landed: the compaction temp file left behind means inside a
 compaction, between its start and its rename (startup removes a stale one,
@@ -87,6 +87,26 @@ write landing counts too). A log with a new inode means after the rename
 (only a compaction renames over the log); for a kill during COMPACT, neither
 means before the compaction began, perhaps before the daemon even read the
 request.
+
+Online backups (BACKUP, issue 16): in some cycles a backup client sends one
+BACKUP to a fresh directory while the writers write, having first noted
+what every writer key and transaction key had acknowledged (their floors).
+In some of those ("backup" trigger) the daemon is killed once the backup's
+DIR.partial appears, after a random delay up to compact_kill_delay, so the
+kill lands mid-backup (the snapshot's sync is slowed as a compaction's is),
+or as long after its reply.
+After each kill, before the restart: DIR and DIR.partial never both exist;
+a BACKUP that replied OK <rev> left DIR; and every DIR that exists (replied
+or renamed just before the kill) is a complete backup: a plain statestored
+started on it cuts no torn tail, serves every ballast key exactly, every
+writer and transaction key a value that was sent to it (never a phantom,
+nor a transaction in part), none older than its floor (a LOST write:
+acknowledged before the BACKUP was sent), STATS revision the replied one,
+and STATS entries the keys it shows. Its values were durable in the live
+store (a backup copies applied state), so they count as a reader's: the
+live store must not show anything older after the restart (DIRTY), and its
+revision is at least the backup's. A DIR.partial left by a kill is a "kill
+mid-backup". Each checked backup is then removed.
 
 A crash in the middle of a compaction must not keep the daemon down: the
 restart, made at once, must start, remove the temp file and replay the old
@@ -109,6 +129,7 @@ Exit status: 0 if every check passed, 1 on any violation, 2 on bad options.
 import argparse
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -154,6 +175,7 @@ class Config:
     max_compacts: int = 3    # "compact" trigger: the n-th COMPACT, n in [1, max_compacts]
     compact_pause: float = 0.02  # compactor waits uniform in [0, this] between COMPACTs
     compact_kill_delay: float = 0.02  # "compact" trigger: kill up to this long after sending
+    backups: float = 0.2     # share of the other cycles with a BACKUP, sent within max_delay
     snapshot_delay: float = 0.05  # each snapshot's sync sleeps this long (0: plain daemon)
     seed: int = 1
     build_dir: str = None
@@ -186,7 +208,8 @@ class Result:
     partial: int = 0             # transactions found in part: durable or seen (must be 0)
     txn_reads: int = 0           # MGETs of a RESP writer's keys while it wrote
     double: int = 0              # two CAS from one expected revision, a revision twice
-    kills: dict = field(default_factory=lambda: {"delay": 0, "acks": 0, "compact": 0})
+    kills: dict = field(default_factory=lambda: {"delay": 0, "acks": 0, "compact": 0,
+                                                 "backup": 0})
     kills_during_compact: int = 0
     kills_after_rename: int = 0  # ... after the new log was in place, before the reply
     kills_before_compaction: int = 0  # ... before the compaction began (no temp file)
@@ -194,10 +217,16 @@ class Result:
     kills_mid_walk: int = 0      # ... and that file empty: during the walk of the table
     compactions: int = 0         # COMPACTs acknowledged
     torn_tails: int = 0          # restarts that cut a torn tail
+    backups_sent: int = 0        # BACKUPs sent
+    backups_acked: int = 0       # ... answered OK <rev>
+    backups_checked: int = 0     # backup directories restored and read back
+    backups_unanswered: int = 0  # ... of those, renamed before a kill that cut the reply off
+    kills_mid_backup: int = 0    # kills that left a DIR.partial (and no DIR)
     elapsed: float = 0.0
     violations: list = field(default_factory=list)
     daemon_log: str = ""         # stderr of the last two daemon runs, on failure
     data_dir: str = None
+    backup_dir: str = None       # where the BACKUPs went, kept after a failure
 
     @property
     def acked(self):
@@ -232,8 +261,12 @@ class Result:
             % (self.kills_during_compact, self.kills_during_compact - self.kills_after_rename -
                self.kills_before_compaction, self.kills_after_rename,
                self.kills_before_compaction),
-            "kills by trigger       delay %d, acks %d, compact %d" % (k["delay"], k["acks"],
-                                                                   k["compact"]),
+            "kills by trigger       delay %d, acks %d, compact %d, backup %d"
+            % (k["delay"], k["acks"], k["compact"], k["backup"]),
+            "backups                %d sent, %d acked; %d restored and checked (%d renamed "
+            "before a kill cut the reply off); kills mid-backup %d (DIR.partial left, no DIR)"
+            % (self.backups_sent, self.backups_acked, self.backups_checked,
+               self.backups_unanswered, self.kills_mid_backup),
             "kills mid-compaction   %d (its temp file left; each restarted at once): %d during "
             "the walk (the file still empty)" % (self.kills_mid_compaction, self.kills_mid_walk),
             "in flight at kills     %d (%d found durable)" % (self.in_flight,
@@ -260,9 +293,10 @@ class Control:
         self.acks = 0
         self.ack_target = None
         self.compact_target = None  # (n-th COMPACT, delay after sending it)
+        self.backup_target = None   # (delay before BACKUP, kill delay or None, after what)
         self.problems = []          # Violations reported by the threads
 
-    def begin(self, daemon, ack_target=None, compact_target=None):
+    def begin(self, daemon, ack_target=None, compact_target=None, backup_target=None):
         with self.cond:
             self.epoch += 1
             self.port = daemon.port
@@ -272,6 +306,7 @@ class Control:
             self.acks = 0
             self.ack_target = ack_target
             self.compact_target = compact_target
+            self.backup_target = backup_target
             self.cond.notify_all()
 
     def wait_epoch(self, seen):
@@ -601,6 +636,72 @@ class Compactor(EpochThread):
                 client.close()
 
 
+class BackupRequest:
+    """One BACKUP sent: its directory, the floors noted before it was sent
+    (per writer key its read_floor(), per transaction model its
+    read_floor()), and the revision its reply named, if one came."""
+
+    def __init__(self, path, key_floors, txn_floors):
+        self.path, self.key_floors, self.txn_floors = path, key_floors, txn_floors
+        self.rev = None
+
+
+class Backupper(EpochThread):
+    """Sends one BACKUP, to a fresh directory under root, in the epochs the
+    controller gives a backup_target: after its delay, having noted the
+    floors; with a kill delay, kills the daemon that long after the
+    backup's DIR.partial appears, or after its reply. It reads the reply
+    (OK <rev>, or the connection's end at the kill) and idles until the
+    kill. The requests of
+    the epoch are checked by the controller after it (Torture.check_backups)."""
+
+    def __init__(self, cfg, ctl, root, keys, txns):
+        super().__init__(name="backupper", daemon=True)
+        self.cfg, self.ctl, self.root, self.keys, self.txns = cfg, ctl, root, keys, txns
+        self.n = 0
+        self.requests = []  # this epoch's, taken by the controller after it
+
+    def session(self, port, killed):
+        target = self.ctl.backup_target
+        if target is None or killed.wait(target[0]):
+            return
+        client = None
+        try:
+            client = Client(port, IO_TIMEOUT)
+            self.n += 1
+            b = BackupRequest(os.path.join(self.root, "b%d" % self.n),
+                              [k.read_floor() for k in self.keys],
+                              [m.read_floor() for m in self.txns])
+            self.requests.append(b)
+            client.send("BACKUP %s\n" % b.path)
+            if target[1] is not None and target[2] == "partial":
+                # An event we can see: the backup began (or it ended, or
+                # the daemon is gone); then the kill, inside the backup.
+                harness.wait_until(lambda: killed.is_set() or client.buf or
+                                   os.path.exists(b.path + ".partial") or
+                                   os.path.exists(b.path), IO_TIMEOUT, interval=0.001)
+                killed.wait(target[1])
+                self.ctl.kill()
+            reply = client.readline()
+            if reply is None:
+                raise EOFError
+            m = re.fullmatch(r"OK (\d+)", reply)
+            if not m:
+                raise Violation("other", "BACKUP %s got %r" % (b.path, reply))
+            b.rev = int(m.group(1))
+            if target[1] is not None and target[2] == "reply":
+                killed.wait(target[1])
+                self.ctl.kill()
+            killed.wait()
+        except (OSError, EOFError) as e:
+            if not killed.is_set():
+                raise Violation("other", "the backupper lost its connection without a kill: "
+                                "%r" % e)
+        finally:
+            if client:
+                client.close()
+
+
 class Reader(EpochThread):
     """GETs the writers' keys while they write: every value seen must be
     one that was sent, no older than what was acknowledged before the GET,
@@ -656,7 +757,7 @@ class Torture:
         self.cfg = cfg
         self.rng = random.Random("%d/controller" % cfg.seed)
         self.res = Result()
-        self.ctl = Control(cfg.writers + cfg.cas_writers + cfg.txn_writers + 2)
+        self.ctl = Control(cfg.writers + cfg.cas_writers + cfg.txn_writers + 3)
         self.writers = [Writer(w, cfg, self.ctl) for w in range(cfg.writers)]
         self.txn_writers = [TxnWriter(w, cfg, self.ctl) for w in range(cfg.txn_writers)]
         self.txns = [w.model for w in self.txn_writers]
@@ -669,8 +770,12 @@ class Torture:
         self.shared_lock = threading.Lock()
         self.cas_writers = [CasWriter(w, cfg, self.ctl, self.shared, self.shared_lock)
                             for w in range(cfg.cas_writers)]
+        self.backup_root = tempfile.mkdtemp(prefix="ss-torture-backups-")
+        self.backupper = Backupper(cfg, self.ctl, self.backup_root,
+                                   [k for w in self.writers for k in w.keys], self.txns)
+        self.backup_rev = 0  # the newest revision a backup showed: durable in the live store
         self.threads = (self.writers + self.cas_writers + self.txn_writers +
-                        [self.compactor, self.reader])
+                        [self.compactor, self.reader, self.backupper])
         self.ballast = {}
         self.prev_log = ""
         self.daemon = None
@@ -727,6 +832,10 @@ class Torture:
         self.res.elapsed = time.monotonic() - t0
         if self.res.ok and own_dir:
             shutil.rmtree(data_dir, ignore_errors=True)
+        if self.res.ok:
+            shutil.rmtree(self.backup_root, ignore_errors=True)
+        else:
+            self.res.backup_dir = self.backup_root
         return self.res
 
     def acked(self):
@@ -804,23 +913,37 @@ class Torture:
         self.fail("other", "%s: the daemon died by itself (%s)" % (what, exit_status(code)))
 
     def plan(self):
-        """Draws this cycle's kill trigger: (kind, argument)."""
+        """Draws this cycle's kill trigger, (kind, argument), and its backup
+        target (None, or the delay before the BACKUP and the kill delay
+        after its DIR.partial appears or its reply comes, None for no kill, and
+        which of the two)."""
         r = self.rng.random()
-        if r < 0.4:
-            return "delay", self.rng.uniform(0, self.cfg.max_delay)
-        if r < 0.7:
-            return "acks", self.rng.randint(1, self.cfg.max_acks)
-        # Right after the request, or a little later: inside the compaction.
-        delay = 0 if self.rng.random() < 0.25 else self.rng.uniform(0, self.cfg.compact_kill_delay)
-        return "compact", (self.rng.randint(1, self.cfg.max_compacts), delay)
+        backup = self.rng.uniform(0, self.cfg.max_delay)
+        if r < 0.85 and self.rng.random() >= self.cfg.backups:
+            backup = None
+        else:
+            backup = (backup, None, None)
+        if r < 0.33:
+            return "delay", self.rng.uniform(0, self.cfg.max_delay), backup
+        if r < 0.6:
+            return "acks", self.rng.randint(1, self.cfg.max_acks), backup
+        if r < 0.85:
+            # Right after the request, or a little later: inside the compaction.
+            delay = 0 if self.rng.random() < 0.25 else \
+                self.rng.uniform(0, self.cfg.compact_kill_delay)
+            return "compact", (self.rng.randint(1, self.cfg.max_compacts), delay), backup
+        # Inside the backup, or just after its reply (its DIR renamed,
+        # the parent perhaps not yet durable on a real power loss).
+        return "backup", None, (backup[0], self.rng.uniform(0, self.cfg.compact_kill_delay),
+                                "partial" if self.rng.random() < 0.5 else "reply")
 
     def cycle(self, cycle):
         """Runs the writers against the daemon until the kill, then restarts
         it and checks every key."""
         ctl = self.ctl
-        mode, arg = self.plan()
+        mode, arg, backup = self.plan()
         ctl.begin(self.daemon, ack_target=arg if mode == "acks" else None,
-                  compact_target=arg if mode == "compact" else None)
+                  compact_target=arg if mode == "compact" else None, backup_target=backup)
         killed = ctl.killed
         with ctl.cond:
             ctl.cond.wait_for(lambda: killed.is_set() or ctl.problems,
@@ -831,6 +954,7 @@ class Torture:
         self.res.kills[mode] += 1
         self.end_epoch(stalled)
         self.prev_log = self.daemon.log()
+        self.check_backups()
         # At once: a supervisor (systemd's Restart=always) does not wait.
         self.start_daemon()
         self.verify()
@@ -975,8 +1099,102 @@ class Torture:
         if rev < acked:
             problems.append(Violation("lost", "STATS revision %d after the restart, below %d, "
                                       "acknowledged to a CAS" % (rev, acked)))
+        if rev < self.backup_rev:
+            problems.append(Violation("lost", "STATS revision %d after the restart, below %d, "
+                                      "which a backup holds" % (rev, self.backup_rev)))
         self.res.revision = max(rev, self.res.revision)
         return problems
+
+    def check_backups(self):
+        """After a kill, before the restart: what this epoch's BACKUPs left
+        (Backupper; the module's docstring says what must hold). Each
+        checked backup is removed."""
+        requests, self.backupper.requests = self.backupper.requests, []
+        for b in requests:
+            self.res.backups_sent += 1
+            self.res.backups_acked += b.rev is not None
+            partial = b.path + ".partial"
+            if os.path.exists(partial):
+                self.res.kills_mid_backup += 1
+                if os.path.exists(b.path):
+                    self.fail("other", "backup %s: both it and its .partial exist" % b.path)
+            elif b.rev is not None and not os.path.isdir(b.path):
+                self.fail("lost", "BACKUP %s replied OK %d, but there is no such directory"
+                          % (b.path, b.rev))
+            if os.path.isdir(b.path):
+                self.check_backup(b)
+                self.res.backups_checked += 1
+                self.res.backups_unanswered += b.rev is None
+            shutil.rmtree(b.path, ignore_errors=True)
+            shutil.rmtree(partial, ignore_errors=True)
+
+    def check_backup(self, b):
+        """Restores the backup b (a plain statestored on its directory),
+        reads every key back and checks it against the floors and the
+        models; its values then count as seen, durable."""
+        d = harness.Daemon(b.path, ["--history", str(self.cfg.history)])
+        what = "backup %s" % os.path.basename(b.path)
+        try:
+            try:
+                d.start()
+            except RuntimeError:
+                self.fail("other", "%s: statestored does not start on it (%s):\n%s"
+                          % (what, exit_status(d.wait()), d.log()))
+            m = re.search(r"(\d+) torn bytes cut", d.log())
+            if not m or m.group(1) != "0":
+                self.fail("other", "%s: its start cut a torn tail: %s"
+                          % (what, m.group(0) if m else "no replay summary"))
+            names = list(self.ballast)
+            keys = self.backupper.keys
+            tnames = [n for m in self.txns for n in m.names]
+            with closing(d.connect(IO_TIMEOUT)) as c:
+                got = []
+                for chunk in windows([k.name for k in keys] + tnames +
+                                     [p.name for p in self.shared] + names):
+                    c.send("".join("GET_CHECKPOINT %s\n" % n for n in chunk))
+                    got += [c.readline() for _ in chunk]
+                stats = c.stats()
+            code = d.stop()
+        finally:
+            if d.proc and d.proc.poll() is None:
+                d.kill()
+        if None in got or not stats:
+            self.fail("other", "%s: its statestored closed the connection" % what)
+        if code != 0:
+            self.fail("other", "%s: its statestored exited with %s on SIGTERM"
+                      % (what, exit_status(code)))
+        kvals, got = got[:len(keys)], got[len(keys):]
+        tvals, got = got[:len(tnames)], got[len(tnames):]
+        svals, bvals = got[:len(self.shared)], got[len(self.shared):]
+        tshown = list(tvals)
+        try:
+            for k, value, floor in zip(keys, kvals, b.key_floors):
+                k.saw(value, floor)
+            for m, floor in zip(self.txns, b.txn_floors):
+                mine, tvals = tvals[:len(m.names)], tvals[len(m.names):]
+                m.saw([None if v == "NULL" else v for v in mine], floor)
+        except Violation as e:
+            # Older than a floor: a write acknowledged before the BACKUP
+            # was sent is not in it.
+            kind = "lost" if "stale read" in e.text else e.kind
+            self.fail(kind, "%s: %s" % (what, e.text.replace("a reader saw", "holds").replace(
+                "a stale read", "older than acknowledged before the BACKUP was sent")))
+        for p, value in zip(self.shared, svals):
+            if value != "NULL" and value not in p.sent:
+                self.fail("phantom", "%s: %s holds %r, never sent to it" % (what, p.name, value))
+        for name, value in zip(names, bvals):
+            if value != self.ballast[name]:
+                self.fail("lost" if value == "NULL" else "phantom",
+                          "%s: ballast %s holds %r, not its value" % (what, name, value[:40]))
+        rev = int(stats.get("revision", -1))
+        if b.rev is not None and rev != b.rev:
+            self.fail("other", "%s: its STATS revision is %d, but BACKUP replied OK %d"
+                      % (what, rev, b.rev))
+        present = len(names) + sum(v != "NULL" for v in kvals + tshown + svals)
+        if int(stats.get("entries", -1)) != present:
+            self.fail("phantom", "%s: STATS entries %s, but %d keys exist"
+                      % (what, stats.get("entries"), present))
+        self.backup_rev = max(self.backup_rev, rev)
 
     def clean_shutdown(self):
         """The last restart's state was verified; SIGTERM must end it cleanly."""
@@ -1074,7 +1292,8 @@ def main(argv=None):
     if res.ok:
         print("PASS")
         return 0
-    print("FAIL: %d violation(s); data dir kept at %s" % (len(res.violations), res.data_dir))
+    print("FAIL: %d violation(s); data dir kept at %s, backups at %s"
+          % (len(res.violations), res.data_dir, res.backup_dir))
     for v in res.violations[:SHOW_VIOLATIONS]:
         print("  " + v)
     if len(res.violations) > SHOW_VIOLATIONS:
