@@ -303,6 +303,33 @@ compact_probe() {
     fact "${pfx}compact_lost_restart" "$(($(field "$C_RESTART" 12) + $(field "$C_RESTART" 10)))"
 }
 
+# backup_probe N: BACKUP of the statestored on SPORT (holding keys 0..N-1,
+# the writer's numbering at C_NEXT, as compact_probe leaves it) while a
+# 4-connection sequential writer runs: the same walk as COMPACT, with a tail.
+# Records PREFIX-less facts backup_*; the copy must verify clean and is then
+# removed.
+backup_probe() {
+    local n=$1 writer_pid out bstats backup_ms reply target="$WORK/backup"
+    "$BENCH" -p "$SPORT" --csv --sequential --seq-base "$C_NEXT" -k "$n" -c 4 -d 3600 \
+        >"$WORK/bwriter.csv" &
+    writer_pid=$!
+    BG_PIDS+=("$writer_pid")
+    sleep 0.5
+    out=$("${UTIL[@]}" cmd "$SPORT" "BACKUP $target") || die "BACKUP: no reply"
+    read -r backup_ms reply <<<"$out"
+    kill -INT "$writer_pid"
+    wait "$writer_pid" || die "the writer failed"
+    BG_PIDS=()
+    bstats=$(ask "$SPORT" STATS) || die "STATS after BACKUP failed"
+    "$BIN/statestore-check" verify "$target" >/dev/null || die "the backup does not verify"
+    log "BACKUP at $n: $backup_ms ms ($reply); writer $(cat "$WORK/bwriter.csv")"
+    fact backup_ms "$backup_ms"
+    fact backup_reply "$reply"
+    fact backup_loop_max_us "$(awk '$1 == "last_backup_loop_max_us" { print $2 }' <<<"$bstats")"
+    fact backup_writer_errors "$(field "$(cat "$WORK/bwriter.csv")" 10)"
+    rm -rf "$target"
+}
+
 if [ "$NICE" != 0 ]; then
     # Every server and client below is a child of this shell and inherits it.
     renice -n "$NICE" -p $$ >/dev/null || die "cannot renice to $NICE"
@@ -757,6 +784,7 @@ dir="$WORK/compact"
 start ss "$dir"
 bench --load-keys "$ENTRIES" -c 50 -P 64 >/dev/null
 compact_probe "" "$ENTRIES" "$dir"
+backup_probe "$ENTRIES"
 stop
 
 # ---- COMPACT over and over while writers send large values ----

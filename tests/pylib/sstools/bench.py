@@ -363,6 +363,14 @@ def report(facts, runs, stats):
     cms = f("compact_ms")
     out.append("| COMPACT at %s entries: total time | <= 0.5 s | %.3f s (reply %s) | %s |" % (
         n, cms / 1000, facts.get("compact_reply"), verdict(cms <= 500)))
+    if "backup_ms" in facts:
+        bloop = f("backup_loop_max_us") / 1000
+        berrs = int(f("backup_writer_errors", -1))
+        out.append("| BACKUP at %s entries while a 4-connection writer runs | the loop stalls "
+                   "no more than for COMPACT (<= 5 ms), no write refused | %.3f s (reply %s); "
+                   "loop %.1f ms; %d refused; the copy verifies clean | %s |" % (
+                       n, f("backup_ms") / 1000, facts.get("backup_reply"), bloop,
+                       max(berrs, 0), verdict(bloop <= 5 and berrs == 0)))
     out.append("")
     out.append("Throughput runs (medians; latency in us, per request, measured by the client):")
     out.append("")
