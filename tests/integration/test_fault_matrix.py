@@ -883,12 +883,15 @@ def skipped_steps(cell):
     """The steps cell leaves out: the backups, in a configuration without
     them, or when every fault fired before them and left the store as the
     fault-free run has it (a fault retried or ignored): the backups would
-    then be the fault-free run's, whose restores were checked. Every other
-    cell runs them - after a refused batch, a failed compaction or
-    snapshot, and faults in them - so the matrix stays a few seconds."""
+    then be the fault-free run's, whose restores were checked. After an
+    earlier fault that changed the store (a refused batch, a failed
+    compaction or snapshot) they run in the EIO cells only: ENOSPC takes
+    the same paths there, and the suite's time is budgeted. Every fault in
+    the backups themselves runs them."""
     first = cell.clean.phase_of(cell.op, cell.n) - 1
     if cell.clean.skip or (first < BACKUP_BLOCK[0] and
-                           cell.plan.kind in ("transparent", "lock_pid")):
+                           (cell.plan.kind in ("transparent", "lock_pid") or
+                            cell.err != "EIO")):
         return set(BACKUP_BLOCK)
     return set()
 
