@@ -287,13 +287,14 @@ int ss_store_backup_begin(struct ss_store *s, size_t unapplied, const char *dir,
 			  struct ss_error *err);
 int ss_store_backup_finish(struct ss_store *s, uint64_t *rev, struct ss_error *err);
 
-/* Offline restore: copies the log file `log` (a backup's, checked by the
- * caller) into a new data directory dir, with a backup's guarantee: built
- * in DIR.partial, synced, renamed to dir, the parent fsync'd, so that an
- * interrupted restore leaves no dir to start on. Refuses (SS_ERR_IO) a dir
- * that exists and is not empty, and an existing DIR.partial. Returns 0, or
- * -1 with *err. */
-int ss_store_restore(const struct ss_io *io, const char *log, const char *dir,
+/* Offline restore: copies the first len bytes of the log file `log` (a
+ * backup's, checked by the caller: len is where its check ended) into a
+ * new data directory dir, with a backup's guarantee: built in DIR.partial,
+ * synced, renamed to dir, the parent fsync'd, so that an interrupted
+ * restore leaves no dir to start on. Refuses (SS_ERR_IO) a dir that exists
+ * and is not empty, and an existing DIR.partial. Returns 0, or -1 with
+ * *err. */
+int ss_store_restore(const struct ss_io *io, const char *log, uint64_t len, const char *dir,
 		     struct ss_error *err);
 
 /* After a compaction that renamed (finish returned 0, or failed only at the

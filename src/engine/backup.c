@@ -96,8 +96,29 @@ static int check_target(const char *dir, struct ss_error *err)
 	return 0;
 }
 
-int ss_backup_prepare(const struct ss_io *io, const char *dir, const char *prefix, size_t plen,
-		      struct ss_backup **out, struct ss_error *err)
+/* Whether path (an existing directory) is data_dir or inside it: 1, 0,
+ * or -1 with *err. */
+static int inside(const char *path, const char *data_dir, struct ss_error *err)
+{
+	char *p = realpath(path, NULL), *d = realpath(data_dir, NULL);
+	int r = -1;
+
+	if (!p || !d) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot resolve %s: %s", p ? data_dir : path,
+			     strerror(errno));
+		goto out;
+	}
+	size_t n = strlen(d);
+	r = strncmp(p, d, n) == 0 && (p[n] == '\0' || p[n] == '/' || n == 1);
+out:
+	free(p);
+	free(d);
+	return r;
+}
+
+int ss_backup_prepare(const struct ss_io *io, const char *dir, const char *data_dir,
+		      const char *prefix, size_t plen, struct ss_backup **out,
+		      struct ss_error *err)
 {
 	struct ss_backup *b = calloc(1, sizeof(*b));
 	size_t n = strlen(dir);
@@ -116,6 +137,19 @@ int ss_backup_prepare(const struct ss_io *io, const char *dir, const char *prefi
 	b->plen = plen;
 	if (check_target(b->dir, err) < 0)
 		goto failed;
+	b->existed = access(b->dir, F_OK) == 0;
+	/* A missing parent is left to mkdir below, which names it. */
+	if (data_dir && access(b->parent, F_OK) == 0) {
+		int in = inside(b->parent, data_dir, err);
+		if (in < 0)
+			goto failed;
+		if (in) {
+			ss_error_set(err, SS_ERR_IO, EINVAL,
+				     "%s is inside the data directory %s: a backup goes elsewhere",
+				     b->dir, data_dir);
+			goto failed;
+		}
+	}
 	if (mkdir(b->partial, 0700) < 0) {
 		if (errno == EEXIST)
 			ss_error_set(err, SS_ERR_IO, EEXIST,
@@ -155,6 +189,11 @@ int ss_backup_publish(const struct ss_io *io, const struct ss_backup *b, struct 
 			free(log);
 		}
 		(void)rmdir(b->dir);
+		/* The empty directory the rename replaced goes back (its mode
+		 * and owner are not known any more), best effort. */
+		if (b->existed)
+			(void)mkdir(b->dir, 0755);
+		(void)ss_io_fsync_dir(io, b->parent);
 		ss_error_set(err, SS_ERR_IO, saved, "cannot fsync the directory %s after renaming "
 			     "the backup to %s: %s", b->parent, b->dir, strerror(saved));
 		return -1;

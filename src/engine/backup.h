@@ -23,14 +23,18 @@ struct ss_backup {
 	char *log;     /* DIR.partial/statestored.log */
 	char *prefix;  /* only names that start with it; NULL: every name */
 	size_t plen;
+	int existed;   /* dir was there (empty) before: a failed publish puts it back */
 };
 
 /* Checks the target and creates DIR.partial. Refuses (SS_ERR_IO, with
  * EEXIST or ENOTEMPTY) a dir that exists and is not an empty directory, and
  * a DIR.partial that exists: what an interrupted backup left, for an
- * operator to look at and remove. Returns 0 and *out, or -1 with *err. */
-int ss_backup_prepare(const struct ss_io *io, const char *dir, const char *prefix, size_t plen,
-		      struct ss_backup **out, struct ss_error *err);
+ * operator to look at and remove; and (EINVAL) a dir inside data_dir, if
+ * given, where it could take a name the store uses (its compaction's temp
+ * file, say). Returns 0 and *out, or -1 with *err. */
+int ss_backup_prepare(const struct ss_io *io, const char *dir, const char *data_dir,
+		      const char *prefix, size_t plen, struct ss_backup **out,
+		      struct ss_error *err);
 
 /* Makes the complete backup the target: fsyncs DIR.partial (the log's
  * entry in it), renames it to DIR (over an empty directory, if one was

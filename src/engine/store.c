@@ -586,7 +586,7 @@ int ss_store_backup_begin(struct ss_store *s, size_t unapplied, const char *dir,
 			  struct ss_error *err)
 {
 	if (ss_logfile_writable(&s->log, err) < 0 ||
-	    ss_backup_prepare(s->io, dir, prefix, plen, &s->bk, err) < 0)
+	    ss_backup_prepare(s->io, dir, s->dir, prefix, plen, &s->bk, err) < 0)
 		return -1;
 	*log_path = s->bk->log;
 	s->tail_from = s->log.end - unapplied;
@@ -635,22 +635,21 @@ failed:
 	return -1;
 }
 
-int ss_store_restore(const struct ss_io *io, const char *log, const char *dir,
+int ss_store_restore(const struct ss_io *io, const char *log, uint64_t len, const char *dir,
 		     struct ss_error *err)
 {
 	struct ss_backup *b;
-	struct stat st;
 	int src = -1, dst = -1, ret = -1;
 
-	if (ss_backup_prepare(io, dir, NULL, 0, &b, err) < 0)
+	if (ss_backup_prepare(io, dir, NULL, NULL, 0, &b, err) < 0)
 		return -1;
 	src = open(log, O_RDONLY | O_CLOEXEC);
-	if (src < 0 || fstat(src, &st) < 0) {
+	if (src < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot read %s: %s", log, strerror(errno));
 		goto out;
 	}
 	dst = ss_io_open(io, b->log, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (dst < 0 || ss_logfile_copy(io, src, 0, (uint64_t)st.st_size, dst, 0) < 0 ||
+	if (dst < 0 || ss_logfile_copy(io, src, 0, len, dst, 0) < 0 ||
 	    ss_io_fdatasync(io, dst) < 0) {
 		ss_error_set(err, SS_ERR_IO, errno, "cannot write %s: %s", b->log, strerror(errno));
 		goto out;

@@ -364,12 +364,33 @@ static void refuse(struct ss_http_server *h, int fd)
 	h->refused++;
 }
 
+/* At the cap, the oldest connection idle between requests (one answered
+ * already, nothing buffered either way) is closed to make room, so
+ * connections that only hold their slot, a request now and then, never
+ * lock a scraper out. A connection that has answered nothing yet, or holds
+ * half a request, keeps its slot until the timeout. Returns 0 if one was
+ * closed. New connections go to the head and an answered request does not
+ * move one, so the last idle one found is the oldest. */
+static int make_room(struct ss_http_server *h)
+{
+	struct ss_http_conn *idle = NULL;
+
+	for (struct ss_http_conn *c = h->head; c; c = c->next)
+		if (c->s.served > 0 && ss_buf_size(&c->s.in) == 0 && ss_buf_size(&c->s.out) == 0)
+			idle = c;
+	if (!idle)
+		return -1;
+	conn_free(idle);
+	h->evicted++;
+	return 0;
+}
+
 static void on_accept(struct ss_listener *l, int fd, int shed, void *arg)
 {
 	struct ss_http_server *h = arg;
 	(void)l;
 
-	if (shed || h->n >= h->max_conns) {
+	if (shed || (h->n >= h->max_conns && make_room(h) < 0)) {
 		refuse(h, fd);
 		return;
 	}

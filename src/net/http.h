@@ -22,7 +22,9 @@
  *     response says "Connection: close" and the connection closes;
  *   - a connection that completes no request for SS_HTTP_TIMEOUT seconds
  *     (an idle keep-alive, or a client that sent half a request) is closed;
- *   - past SS_HTTP_CONNS_MAX connections, a new one gets 503 and is closed.
+ *   - at SS_HTTP_CONNS_MAX connections, a new one closes the oldest one
+ *     idle between requests (one answered, nothing buffered); if there is
+ *     none, the new one gets 503 and is closed.
  * Nothing blocks: a slow client holds only its own connection's buffers.
  */
 #ifndef STATESTORED_NET_HTTP_H
@@ -105,6 +107,7 @@ struct ss_http_server {
 	size_t max_conns;    /* SS_HTTP_CONNS_MAX */
 	double timeout;      /* SS_HTTP_TIMEOUT */
 	uint64_t refused;    /* connections turned away */
+	uint64_t evicted;    /* idle ones closed to make room at the cap */
 };
 
 /* Binds addr:port (as ss_listener_bind) without listening yet. Returns 0,

@@ -240,6 +240,8 @@ void ss_clients_compact_ended(struct ss_clients *reg, enum ss_compact_wait which
 		if (cl->s.compact_wait != which)
 			continue;
 		cl->s.compact_wait = SS_COMPACT_NONE;
+		if (reg->answered)
+			reg->answered(reg->answered_arg, &cl->s, "COMPACT", failure != NULL);
 		if (ss_cmd_reply_compact(cl->s.proto, failure, &cl->s.out) < 0)
 			ss_conn_close(&cl->conn);
 		if (failure)
@@ -272,6 +274,8 @@ void ss_clients_backup_ended(struct ss_clients *reg, const char *failure, uint64
 		return;
 	cl->s.compact_wait = SS_COMPACT_NONE;
 	ss_session_backup_clear(&cl->s);
+	if (reg->answered)
+		reg->answered(reg->answered_arg, &cl->s, "BACKUP", failure != NULL);
 	if (ss_cmd_reply_backup(cl->s.proto, failure, rev, &cl->s.out) < 0)
 		ss_conn_close(&cl->conn);
 	if (failure)

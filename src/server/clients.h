@@ -60,6 +60,10 @@ struct ss_clients {
 	uint64_t connections; /* accepted over the lifetime */
 	uint64_t refused;     /* turned away: max clients, or out of descriptors */
 	uint64_t rejected;    /* error replies */
+	/* Optional: told of each COMPACT and BACKUP as it is answered, which
+	 * is long after the session ran it (the metrics count it then). */
+	void (*answered)(void *arg, const struct ss_session *s, const char *cmd, int failed);
+	void *answered_arg;
 };
 
 void ss_clients_init(struct ss_clients *reg, struct ev_loop *loop, const struct ss_diag *diag,

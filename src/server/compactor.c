@@ -364,7 +364,12 @@ static int start(struct ss_compactor *c, int64_t now_ms, size_t unapplied, const
 		err->sys_errno = EBUSY;
 		snprintf(err->msg, sizeof(err->msg), "a %s is already running",
 			 c->backup ? "backup" : "compaction");
-		goto failed;
+		/* Counted, and the run going on left as it is (c->backup). */
+		if (dir)
+			c->st.backup_failures++;
+		else
+			c->st.failures++;
+		return -1;
 	}
 	c->backup = dir != NULL;
 	const char *what = target(c);

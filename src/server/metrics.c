@@ -23,8 +23,10 @@ static const char *const results[] = {"ok", "error", "conflict"};
 
 /* ---- counting commands ---------------------------------------------- */
 
-/* A request's command: its row in the text table, or in RESP's after it,
- * or one of the two "unknown" slots at the end. */
+/* A request's command: its row in the text table; or, over RESP, its row
+ * in RESP's table after that, or else the text table's row again in a
+ * third block (RESP falls back to the text commands: COMPACT, BACKUP,
+ * SET_CHECKPOINT...); or one of the two "unknown" slots at the end. */
 static size_t command_id(const struct ss_metrics *m, const struct ss_session *s,
 			 const struct ss_request *req)
 {
@@ -39,6 +41,9 @@ static size_t command_id(const struct ss_metrics *m, const struct ss_session *s,
 			return (size_t)(c - text);
 		if (c && is_resp && c >= resp && c < resp + nresp)
 			return ntext + (size_t)(c - resp);
+		if (!c && is_resp && (c = ss_cmd_lookup(&req->argv[0])) != NULL && c >= text &&
+		    c < text + ntext)
+			return ntext + nresp + (size_t)(c - text);
 	}
 	return m->ncmds - 2 + (size_t)is_resp;
 }
@@ -115,15 +120,26 @@ void ss_metrics_observe(void *arg, const struct ss_session *s, const struct ss_r
 		break;
 	case SS_CMD_REPLIED:
 	case SS_CMD_QUIT:
-	case SS_CMD_COMPACT:
 		m->counts[id][replied_error(s, out_before) ? RES_ERROR : RES_OK]++;
 		break;
+	case SS_CMD_COMPACT:
+	case SS_CMD_BACKUP:
+		break; /* counted when answered: ss_metrics_answered */
 	case SS_CMD_NOMEM:
 		m->counts[id][RES_ERROR]++;
 		break;
 	default:
 		break; /* WAIT, FULL: it runs again, and counts then */
 	}
+}
+
+void ss_metrics_answered(void *arg, const struct ss_session *s, const char *cmd, int failed)
+{
+	struct ss_metrics *m = arg;
+	struct ss_token t = {cmd, strlen(cmd)};
+	struct ss_request req = {.argc = 1, .argv = &t};
+
+	m->counts[command_id(m, s, &req)][failed ? RES_ERROR : RES_OK]++;
 }
 
 /* The commit hook: each staged command's result and latency. */
@@ -285,10 +301,11 @@ static int write_commands(const struct ss_metrics *m, struct ss_buf *out)
 			     "# TYPE " PREFIX "commands_total counter\n") < 0)
 		return -1;
 	for (size_t id = 0; id < m->ncmds; id++) {
-		int is_resp = id >= ntext && (id < ntext + nresp || id == m->ncmds - 1);
-		const char *name = id < ntext ? text[id].name
-				   : id < ntext + nresp ? resp[id - ntext].name
-							: "unknown";
+		int is_resp = id >= ntext && id != m->ncmds - 2;
+		const char *name = id < ntext		      ? text[id].name
+				   : id < ntext + nresp	      ? resp[id - ntext].name
+				   : id < 2 * ntext + nresp ? text[id - ntext - nresp].name
+							      : "unknown";
 		for (int r = 0; r < 3; r++) {
 			if (m->counts[id][r] == 0)
 				continue;
@@ -390,7 +407,7 @@ int ss_metrics_init(struct ss_metrics *m, struct ss_commit *commit,
 	ss_cmd_table(&ntext);
 	ss_redis_table(&nresp);
 	m->ntext = ntext;
-	m->ncmds = ntext + nresp + 2;
+	m->ncmds = 2 * ntext + nresp + 2;
 	m->counts = calloc(m->ncmds, sizeof(*m->counts));
 	if (!m->counts)
 		return -1;

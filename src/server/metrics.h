@@ -68,6 +68,8 @@ int ss_metrics_start(struct ss_metrics *m, struct ev_loop *loop);
 void ss_metrics_free(struct ss_metrics *m);
 
 /* ss_session_env.observe: counts a request (arg is the struct ss_metrics). */
+/* A COMPACT or BACKUP answered (clients.h: answered), counted then. */
+void ss_metrics_answered(void *arg, const struct ss_session *s, const char *cmd, int failed);
 void ss_metrics_observe(void *arg, const struct ss_session *s, const struct ss_request *req,
 			enum ss_cmd_status st, size_t out_before, size_t nops_before);
 

@@ -666,7 +666,10 @@ static int open_store(struct ss_server *srv)
 static void fit_descriptors(struct ss_server *srv)
 {
 	struct rlimit rl;
-	rlim_t need = (rlim_t)srv->cfg->max_clients + SS_RESERVED_FDS;
+	/* --metrics: its listener, the listener's spare and its connections. */
+	int reserved = SS_RESERVED_FDS +
+		       (srv->cfg->metrics && srv->cfg->metrics[0] ? SS_HTTP_CONNS_MAX + 2 : 0);
+	rlim_t need = (rlim_t)srv->cfg->max_clients + (rlim_t)reserved;
 
 	srv->max_clients = srv->cfg->max_clients;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
@@ -684,13 +687,13 @@ static void fit_descriptors(struct ss_server *srv)
 				strerror(errno));
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-		long long fit = (long long)rl.rlim_cur - SS_RESERVED_FDS;
+		long long fit = (long long)rl.rlim_cur - reserved;
 		srv->max_clients = fit > 0 ? (int)fit : 1;
 		ss_log_warn(srv->diag,
 			"--max-clients %d lowered to %d: the descriptor limit is %llu (hard limit "
 			"%llu), and %d descriptors are kept for the daemon's own files",
 			srv->cfg->max_clients, srv->max_clients, (unsigned long long)rl.rlim_cur,
-			(unsigned long long)rl.rlim_max, SS_RESERVED_FDS);
+			(unsigned long long)rl.rlim_max, reserved);
 	}
 }
 
@@ -824,8 +827,11 @@ int ss_server_run(const struct ss_server_config *cfg)
 	ss_commit_add_hook(&srv->commit, &srv->clients.replies);
 	/* After the replies: a mutation's latency ends once its reply is
 	 * queued. */
-	if (srv->metrics_on)
+	if (srv->metrics_on) {
 		ss_commit_add_hook(&srv->commit, &srv->metrics.hook);
+		srv->clients.answered = ss_metrics_answered;
+		srv->clients.answered_arg = &srv->metrics;
+	}
 	struct ss_compactor_ops kops = {.done = on_compacted,
 					.backup_done = on_backed_up,
 					.may_finish = no_sync_in_flight,

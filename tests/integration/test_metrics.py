@@ -175,6 +175,26 @@ class TestExposition(MetricsCase):
         c.send("CONFIG_GET metrics\n")
         self.assertEqual(c.readlines(2), ["STAT metrics 127.0.0.1:%d" % self.mport, "END"])
 
+    def test_admin_commands_count_when_answered_and_text_commands_over_resp(self):
+        tmp = tempfile.mkdtemp(prefix="ss-metrics-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        c = self.connect()
+        self.assertEqual(c.cmd("SET_CHECKPOINT k v"), "OK")
+        self.assertEqual(c.cmd("COMPACT"), "OK")
+        self.assertEqual(c.cmd("BACKUP %s/bk" % tmp), "OK 1")
+        self.assertTrue(c.cmd("BACKUP %s/bk" % tmp).startswith("ERR backup failed"))
+        r = self.connect()
+        # A text command over RESP: counted under RESP, by its own name.
+        r.send("*3\r\n$14\r\nSET_CHECKPOINT\r\n$1\r\nr\r\n$1\r\n1\r\n")
+        self.assertEqual(r.readline(), "+OK\r")
+        text = self.scrape()
+        for series in ('protocol="text",command="COMPACT",result="ok"} 1',
+                       'protocol="text",command="BACKUP",result="ok"} 1',
+                       'protocol="text",command="BACKUP",result="error"} 1',
+                       'protocol="resp",command="SET_CHECKPOINT",result="ok"} 1'):
+            self.assertIn("statestored_commands_total{" + series + "\n", text)
+        self.assertNotIn('command="unknown"', text)
+
     def test_promtool_accepts_a_scrape_with_data(self):
         self.work()
         text = self.scrape()
@@ -317,12 +337,15 @@ class TestHttpEdges(MetricsCase):
         self.assertIn("statestored_commits_total 1\n", body)
 
     def test_connections_past_the_limit_get_503_and_a_freed_slot_is_reused(self):
+        # Every slot held by a connection that has completed no request (half
+        # a request sent): a new connection gets 503. (Each holds its slot
+        # for SS_HTTP_TIMEOUT, 10 s: ample.)
         socks = []
         for _ in range(CONNS_MAX):
             s = self.raw()
-            s.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
-            self.assertEqual(read_response(s)[0], 200)  # accepted and served
+            s.sendall(b"GET /heal")
             socks.append(s)
+        self.assertEqual(get(self.mport, "/healthz")[0], 503)
         extra = self.raw()
         status, headers, body, _ = read_response(extra)
         self.assertEqual((status, headers["connection"], body), (503, "close",
@@ -331,6 +354,23 @@ class TestHttpEdges(MetricsCase):
         self.assertEqual(self.connect().cmd("PING"), "PONG")
         socks.pop().close()
         self.assertTrue(wait_until(lambda: get(self.mport, "/healthz")[0] == 200, 10))
+        for s in socks:
+            s.close()
+
+    def test_idle_connections_make_room_for_a_scraper_oldest_first(self):
+        # Every slot held by a connection idle between requests: a new
+        # connection is served, and the oldest idle one is closed for it.
+        socks = []
+        for _ in range(CONNS_MAX):
+            s = self.raw()
+            s.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+            self.assertEqual(read_response(s)[0], 200)
+            socks.append(s)
+        self.assertEqual(get(self.mport, "/metrics")[0], 200)
+        self.assertTrue(wait_until(lambda: closed_by_peer(socks[0]), 10))
+        # The others are still open and served.
+        socks[1].sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+        self.assertEqual(read_response(socks[1])[0], 200)
         for s in socks:
             s.close()
 

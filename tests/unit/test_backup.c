@@ -300,10 +300,20 @@ static void test_targets_in_use_are_refused(void **state)
 	assert_int_equal(err.sys_errno, ENOTEMPTY);
 	assert_false(exists(x->partial));
 	/* Restore refuses it too, and leaves it alone. */
-	assert_int_equal(ss_store_restore(&ss_io_posix, x->f->log, x->target, &err), -1);
+	assert_int_equal(ss_store_restore(&ss_io_posix, x->f->log,
+					  (uint64_t)sstest_file_size(x->f->log), x->target, &err),
+			 -1);
 	assert_int_equal(err.sys_errno, ENOTEMPTY);
 	assert_true(exists(inside));
 	free(inside);
+	/* A target inside the data directory, where it could take a name the
+	 * store uses: its compaction's temp file, say. */
+	char *in_data = sstest_path(x->f->dir, "statestored.log.tmp");
+	assert_int_equal(ss_store_backup_begin(s, 0, in_data, NULL, 0, &log, &err), -1);
+	assert_int_equal(err.sys_errno, EINVAL);
+	assert_false(exists(in_data));
+	free(in_data);
+	assert_int_equal(ss_store_compact(s, NOW, &err), 0);
 	ss_store_close(s);
 }
 
@@ -315,7 +325,9 @@ static void test_restore_copies_a_log_into_a_new_directory(void **state)
 	char *want = sstest_dump_full(ss_store_table(s), NOW);
 
 	ss_store_close(s);
-	assert_int_equal(ss_store_restore(&ss_io_posix, x->f->log, x->target, &err), 0);
+	assert_int_equal(ss_store_restore(&ss_io_posix, x->f->log,
+					  (uint64_t)sstest_file_size(x->f->log), x->target, &err),
+			 0);
 	assert_false(exists(x->partial));
 	struct ss_store *r = sstest_open_history(x->target, NULL, 0, 3, NOW, NULL);
 	char *got = sstest_dump_full(ss_store_table(r), NOW);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "statestored/table.h"
 
@@ -38,8 +39,23 @@ int ss_check_restore(int argc, char **argv, int64_t now_ms)
 		ss_check_log_free(&l);
 		return code;
 	}
+	/* A data directory a daemon serves from changes under the copy:
+	 * refused (a BACKUP is the way to copy a live store). Its LOCK is held
+	 * meanwhile, so none starts on it either. A backup has no LOCK. */
+	long holder = 0;
+	int lock = -1;
+	if (l.dir && (lock = ss_store_lock(&ss_io_posix, l.dir, 0, &holder, &err)) < 0 &&
+	    !(err.kind == SS_ERR_IO && err.sys_errno == ENOENT)) {
+		fprintf(stderr, "statestore-check: %s\n", err.msg);
+		ss_check_log_free(&l);
+		return err.kind == SS_ERR_LOCKED ? SS_CHECK_LOCKED : SS_CHECK_IOERR;
+	}
 	ull rev = (ull)ss_table_revision(l.table), n = (ull)ss_table_count(l.table);
-	if (ss_store_restore(&ss_io_posix, l.path, argv[2], &err) < 0) {
+	/* Only what was checked: up to the end of its last complete group. */
+	int rc = ss_store_restore(&ss_io_posix, l.path, l.rep.end, argv[2], &err);
+	if (lock >= 0)
+		close(lock);
+	if (rc < 0) {
 		fprintf(stderr, "statestore-check: %s\n", err.msg);
 		ss_check_log_free(&l);
 		return err.sys_errno == EEXIST || err.sys_errno == ENOTEMPTY ? SS_CHECK_LOCKED
