@@ -96,24 +96,30 @@ static int check_target(const char *dir, struct ss_error *err)
 	return 0;
 }
 
-/* Whether path (an existing directory) is data_dir or inside it: 1, 0,
- * or -1 with *err. */
-static int inside(const char *path, const char *data_dir, struct ss_error *err)
+/* Whether path (an existing directory) is data_dir itself: 1, 0, or -1
+ * with *err. */
+static int same_dir(const char *path, const char *data_dir, struct ss_error *err)
 {
 	char *p = realpath(path, NULL), *d = realpath(data_dir, NULL);
 	int r = -1;
 
-	if (!p || !d) {
+	if (!p || !d)
 		ss_error_set(err, SS_ERR_IO, errno, "cannot resolve %s: %s", p ? data_dir : path,
 			     strerror(errno));
-		goto out;
-	}
-	size_t n = strlen(d);
-	r = strncmp(p, d, n) == 0 && (p[n] == '\0' || p[n] == '/' || n == 1);
-out:
+	else
+		r = strcmp(p, d) == 0;
 	free(p);
 	free(d);
 	return r;
+}
+
+/* Whether name (no slash) is one the store uses in its data directory, now
+ * or later: its log and what starts with the log's name (the compaction's
+ * temp file, statestore-check repair's copies), and LOCK. */
+static int store_name(const char *name)
+{
+	return strncmp(name, SS_LOG_FILE, strlen(SS_LOG_FILE)) == 0 ||
+	       strcmp(name, SS_LOCK_FILE) == 0;
 }
 
 int ss_backup_prepare(const struct ss_io *io, const char *dir, const char *data_dir,
@@ -139,13 +145,16 @@ int ss_backup_prepare(const struct ss_io *io, const char *dir, const char *data_
 		goto failed;
 	b->existed = access(b->dir, F_OK) == 0;
 	/* A missing parent is left to mkdir below, which names it. */
-	if (data_dir && access(b->parent, F_OK) == 0) {
-		int in = inside(b->parent, data_dir, err);
-		if (in < 0)
+	const char *base = strrchr(b->dir, '/') ? strrchr(b->dir, '/') + 1 : b->dir;
+	if (data_dir && access(b->parent, F_OK) == 0 &&
+	    (store_name(base) || store_name(strrchr(b->partial, '/') ? strrchr(b->partial, '/') + 1
+								     : b->partial))) {
+		int same = same_dir(b->parent, data_dir, err);
+		if (same < 0)
 			goto failed;
-		if (in) {
+		if (same) {
 			ss_error_set(err, SS_ERR_IO, EINVAL,
-				     "%s is inside the data directory %s: a backup goes elsewhere",
+				     "%s is a name the store uses in its data directory %s",
 				     b->dir, data_dir);
 			goto failed;
 		}

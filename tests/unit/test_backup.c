@@ -306,8 +306,9 @@ static void test_targets_in_use_are_refused(void **state)
 	assert_int_equal(err.sys_errno, ENOTEMPTY);
 	assert_true(exists(inside));
 	free(inside);
-	/* A target inside the data directory, where it could take a name the
-	 * store uses: its compaction's temp file, say. */
+	/* A target that takes a name the store uses in its data directory:
+	 * its compaction's temp file, which would make every later compaction
+	 * and start fail. (Another name there is allowed.) */
 	char *in_data = sstest_path(x->f->dir, "statestored.log.tmp");
 	assert_int_equal(ss_store_backup_begin(s, 0, in_data, NULL, 0, &log, &err), -1);
 	assert_int_equal(err.sys_errno, EINVAL);
