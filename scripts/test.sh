@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds statestored and runs the whole suite twice: a Release build, then an
 # ASan+UBSan build; then a short fuzz run: a clang build of the libFuzzer
-# targets (tests/fuzz) runs each for FUZZ_SECONDS (default 10), two at a time.
+# targets (tests/fuzz) runs each for FUZZ_SECONDS (default 6), two at a time.
 # Installs missing Debian packages when run as root.
 # Usage: scripts/test.sh [ctest args...]   (e.g. -R test_table)
 # With ctest args the fuzz run is skipped; SS_TEST_FUZZ=1 forces it, and
@@ -28,7 +28,7 @@ ss_build "$SS_ROOT/build/sanitize" -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON -DS
 if [ "$fuzz" = 1 ]; then
   # Here, not only in the CMake cache, which keeps an older default in a
   # build/fuzz configured before it changed.
-  export FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+  export FUZZ_SECONDS=${FUZZ_SECONDS:-6}
   echo "== Fuzz build (clang, libFuzzer, ASan+UBSan): ${FUZZ_SECONDS}s per target" >&2
   ss_build "$SS_ROOT/build/fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSS_FUZZ=ON -DSS_TESTS=OFF

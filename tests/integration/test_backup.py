@@ -284,8 +284,8 @@ class HeldBackupTest(harness.DaemonTestCase):
     SS_COMPACT_CHUNK + SS_COMPACT_AHEAD more are ready)."""
     PROGRAM = "statestored-faulty"
     AUTOSTART = False
-    KEYS = 40000
-    VALUE = 400
+    KEYS = 16000
+    VALUE = 1000
 
     def setUp(self):
         super().setUp()
