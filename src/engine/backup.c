@@ -144,11 +144,10 @@ int ss_backup_prepare(const struct ss_io *io, const char *dir, const char *data_
 	if (check_target(b->dir, err) < 0)
 		goto failed;
 	b->existed = access(b->dir, F_OK) == 0;
-	/* A missing parent is left to mkdir below, which names it. */
-	const char *base = strrchr(b->dir, '/') ? strrchr(b->dir, '/') + 1 : b->dir;
-	if (data_dir && access(b->parent, F_OK) == 0 &&
-	    (store_name(base) || store_name(strrchr(b->partial, '/') ? strrchr(b->partial, '/') + 1
-								     : b->partial))) {
+	/* A missing parent is left to mkdir below, which names it. DIR.partial
+	 * takes a store's name only if DIR does: DIR's name is what counts. */
+	const char *slash = strrchr(b->dir, '/');
+	if (data_dir && access(b->parent, F_OK) == 0 && store_name(slash ? slash + 1 : b->dir)) {
 		int same = same_dir(b->parent, data_dir, err);
 		if (same < 0)
 			goto failed;

@@ -30,7 +30,7 @@ struct ss_backup {
  * EEXIST or ENOTEMPTY) a dir that exists and is not an empty directory, and
  * a DIR.partial that exists: what an interrupted backup left, for an
  * operator to look at and remove; and (EINVAL) a dir directly in data_dir,
- * if given, whose name (or DIR.partial's) is one the store uses: its log,
+ * if given, whose name is one the store uses: its log,
  * what starts with the log's name (the compaction's temp file), LOCK.
  * Returns 0 and *out, or -1 with *err. */
 int ss_backup_prepare(const struct ss_io *io, const char *dir, const char *data_dir,

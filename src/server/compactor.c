@@ -63,10 +63,7 @@ static void conclude(struct ss_compactor *c, const char *failure)
 		conclude_backup(c, failure);
 		return;
 	}
-	c->st.last_slices = c->walk.slices;
-	c->st.last_walk_us = c->walk.walk_us;
-	c->st.last_slice_max_us = c->walk.slice_max_us;
-	c->st.last_stall_us = c->walk.stall_us;
+	c->st.last_walk = c->walk;
 	if (failure) {
 		c->st.failures++;
 		ss_log_error(c->diag, "compaction failed: %s", failure);
@@ -81,10 +78,10 @@ static void conclude(struct ss_compactor *c, const char *failure)
 			    (unsigned long long)c->log_before,
 			    (unsigned long long)ss_store_log_bytes(c->store),
 			    (double)c->st.last_us / 1000.0, (unsigned long long)c->snap.entries,
-			    (unsigned long long)c->st.last_slices, (double)c->st.last_walk_us / 1000.0,
-			    (double)c->st.last_slice_max_us / 1000.0,
+			    (unsigned long long)c->walk.slices, (double)c->walk.walk_us / 1000.0,
+			    (double)c->walk.slice_max_us / 1000.0,
 			    (unsigned long long)c->tail_off_loop, c->rounds,
-			    (unsigned long long)c->tail_on_loop, (double)c->st.last_stall_us / 1000.0);
+			    (unsigned long long)c->tail_on_loop, (double)c->walk.stall_us / 1000.0);
 	}
 	ss_snapshot_free(&c->snap);
 	ss_snapshot_out_free(&c->flight);

@@ -78,9 +78,7 @@ struct ss_compactor_walk {
 struct ss_compactor_stats {
 	uint64_t runs, failures;
 	uint64_t last_us;       /* duration of the last successful run */
-	uint64_t last_stall_us; /* start + finish of the last run: its one-off stalls */
-	uint64_t last_slices;   /* the last run's walk: slices, their total and longest */
-	uint64_t last_walk_us, last_slice_max_us;
+	struct ss_compactor_walk last_walk; /* the last compaction's */
 	uint64_t backups, backup_failures; /* BACKUP: the same machine, counted apart */
 	uint64_t last_backup_us;
 	uint64_t last_backup_revision;
@@ -179,8 +177,7 @@ static inline struct ss_compactor_walk ss_compactor_walk_stats(const struct ss_c
 {
 	if (ss_compactor_compacting(c))
 		return c->walk;
-	return (struct ss_compactor_walk){c->st.last_slices, c->st.last_walk_us,
-					  c->st.last_slice_max_us, c->st.last_stall_us};
+	return c->st.last_walk;
 }
 
 /* Completes a compaction whose tail is caught up (finish_pending): copies

@@ -28,19 +28,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import unittest
 import urllib.parse
 import urllib.request
 
-from sstools import harness
+from sstools import debian, harness
 from sstools.harness import DaemonTestCase, wait_until
 
-# Debian's python3-prometheus-client is installed for /usr/bin/python3;
-# ctest may run another python3 (pyenv's), which does not look there: its
-# directory is then appended, last, as test_resp_clients.py does for redis.
-DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 METRICS_RE = re.compile(r"metrics over HTTP at \S+, port (\d+)")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RULES = os.path.join(harness.SOURCE_DIR, "scripts", "statestored-alerts.yml")
@@ -50,26 +45,9 @@ CONNS_MAX = 64
 
 
 def import_parser():
-    try:
-        from prometheus_client.parser import text_string_to_metric_families
-        return text_string_to_metric_families
-    except ImportError:
-        pass
-    if os.path.isdir(os.path.join(DEBIAN_DIST_PACKAGES, "prometheus_client")):
-        sys.path.append(DEBIAN_DIST_PACKAGES)
-        try:
-            from prometheus_client.parser import text_string_to_metric_families
-            return text_string_to_metric_families
-        except ImportError:
-            sys.path.remove(DEBIAN_DIST_PACKAGES)
-    return None
-
-
-def need(test, tool):
-    path = shutil.which(tool)
-    if path is None:
-        test.fail("%s not found: install the Debian package prometheus (scripts/deps.sh)" % tool)
-    return path
+    """prometheus_client's parser (Debian's python3-prometheus-client), or None."""
+    m = debian.import_module("prometheus_client.parser")
+    return m.text_string_to_metric_families if m else None
 
 
 def metrics_port(d):
@@ -199,7 +177,8 @@ class TestExposition(MetricsCase):
         self.work()
         text = self.scrape()
         self.assertIn("statestored_fsync_duration_seconds_count", text)
-        r = subprocess.run([need(self, "promtool"), "check", "metrics"], input=text,
+        promtool = debian.need("promtool", "prometheus")
+        r = subprocess.run([promtool, "check", "metrics"], input=text,
                            capture_output=True, text=True, timeout=30)
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""), text)
 
@@ -443,7 +422,7 @@ class TestPrometheus(MetricsCase):
                 for v in data["data"]["result"]}
 
     def test_a_real_prometheus_scrapes_the_commits_and_fsyncs_we_caused(self):
-        prom = need(self, "prometheus")
+        prom = debian.need("prometheus", "prometheus")
         c = self.connect()
         for i in range(7):
             self.assertEqual(c.cmd("SET_CHECKPOINT p%d %d" % (i, i)), "OK")
@@ -492,7 +471,7 @@ class TestPrometheus(MetricsCase):
 
 class TestAlertRules(unittest.TestCase):
     def test_promtool_checks_the_rules_and_their_unit_tests_pass(self):
-        promtool = need(self, "promtool")
+        promtool = debian.need("promtool", "prometheus")
         r = subprocess.run([promtool, "check", "rules", RULES], capture_output=True, text=True,
                            timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)

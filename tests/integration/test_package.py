@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 import unittest
 
-from sstools import harness
+from sstools import debian, harness
 from sstools.harness import wait_until
 
 MAN_DIR = os.path.join(harness.SOURCE_DIR, "scripts", "man")
@@ -58,14 +58,7 @@ LOCK_FILE = "/run/lock/statestored-test-package.lock"
 # 4 s of CPU each here, for an index `man -w` does not need. The test runs it
 # once, at the end (run_man_db_trigger).
 DPKG = ["dpkg", "--no-triggers"]
-
-
-def need(program, package):
-    path = shutil.which(program)
-    if path is None:
-        raise RuntimeError("%s not found: install Debian's %s (scripts/deps.sh, "
-                           "SS_TEST_PACKAGES)" % (program, package))
-    return path
+need = debian.need
 
 
 def run(args, timeout=120, **kw):

@@ -35,14 +35,7 @@ from sstools import debian, harness
 NODE_DIR = os.path.join(harness.SOURCE_DIR, "tests", "node")
 NODE_SCRIPT = os.path.join(NODE_DIR, "clients.js")
 redis = debian.import_module("redis")
-
-
-def need(program, package):
-    path = shutil.which(program)
-    if path is None:
-        raise RuntimeError("%s not found: install Debian's %s (scripts/deps.sh, "
-                           "SS_TEST_PACKAGES)" % (program, package))
-    return path
+need = debian.need
 
 
 class ServerCase(unittest.TestCase):

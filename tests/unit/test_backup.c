@@ -181,6 +181,19 @@ static void commit_tail(struct ss_store *s)
 	assert_int_equal(sstest_multi_set(s, bnames, bvalues, 20, NOW, NULL), 0);
 }
 
+/* Asserts a store opened on the target holds want (a sstest_dump_full),
+ * which it frees. */
+static void assert_target_holds(struct fx *x, char *want)
+{
+	struct ss_store *b = sstest_open_history(x->target, NULL, 0, 3, NOW, NULL);
+	char *got = sstest_dump_full(ss_store_table(b), NOW);
+
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	ss_store_close(b);
+}
+
 static struct ss_store *filled(struct fx *x)
 {
 	struct ss_store *s = sstest_open_history(x->f->dir, NULL, 0, 3, NOW, NULL);
@@ -223,12 +236,7 @@ static void backup_matches(void **state, const char *prefix)
 	/* The live store goes on. */
 	assert_int_equal(sstest_set(s, "a/after", "z", 0, NOW, NULL), 0);
 	ss_store_close(s);
-	struct ss_store *b = sstest_open_history(x->target, NULL, 0, 3, NOW, NULL);
-	char *got = sstest_dump_full(ss_store_table(b), NOW);
-	assert_string_equal(got, want);
-	free(got);
-	free(want);
-	ss_store_close(b);
+	assert_target_holds(x, want);
 }
 
 static void test_full_backup_replays_to_the_state_as_of_its_revision(void **state)
@@ -330,12 +338,7 @@ static void test_restore_copies_a_log_into_a_new_directory(void **state)
 					  (uint64_t)sstest_file_size(x->f->log), x->target, &err),
 			 0);
 	assert_false(exists(x->partial));
-	struct ss_store *r = sstest_open_history(x->target, NULL, 0, 3, NOW, NULL);
-	char *got = sstest_dump_full(ss_store_table(r), NOW);
-	assert_string_equal(got, want);
-	free(got);
-	free(want);
-	ss_store_close(r);
+	assert_target_holds(x, want);
 }
 
 int main(void)
