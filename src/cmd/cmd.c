@@ -751,7 +751,8 @@ static enum ss_cmd_status cmd_config_get(const struct ss_request *req, struct ss
 	return SS_CMD_REPLIED;
 }
 
-/* A row of the table. The role must be one of READ, WRITE, ADMIN or CONN:
+/* A row of the table. The role must be one of READ, WRITE, RW, ADMIN,
+ * CONN or OPEN:
  * anything else, or none, does not compile. */
 #define CMD(name, min, max, role, run, first, last, step, summary, multi)                        \
 	{name, min, max, SS_CMD_##role, run, first, last, step, summary, SS_MULTI_##multi}
@@ -766,8 +767,10 @@ static const struct ss_cmd commands[] = {
 	CMD("BACKUP", 1, 2, ADMIN, cmd_backup, 0, 0, 0,
 	    "Writes a consistent copy of the store, or of a prefix, as a new data directory.",
 	    REFUSE),
-	CMD("PING", 0, 0, CONN, cmd_ping, 0, 0, 0, "Answers PONG.", QUEUE),
-	CMD("QUIT", 0, 0, CONN, cmd_quit, 0, 0, 0, "Closes the connection.", NOW),
+	CMD("PING", 0, 0, OPEN, cmd_ping, 0, 0, 0, "Answers PONG.", QUEUE),
+	CMD("QUIT", 0, 0, OPEN, cmd_quit, 0, 0, 0, "Closes the connection.", NOW),
+	CMD("AUTH", 1, 2, OPEN, ss_cmd_auth, 0, 0, 0,
+	    "Authenticates the connection: AUTH <password>, or AUTH <user> <password>.", REFUSE),
 	CMD("STATS", 0, 0, READ, cmd_stats, 0, 0, 0, "The server's counters.", REFUSE),
 	CMD("CONFIG_GET", 0, 1, ADMIN, cmd_config_get, 0, 0, 0,
 	    "The settings the daemon runs with, by option name.", REFUSE),
@@ -781,7 +784,7 @@ static const struct ss_cmd commands[] = {
 	    "Commits several checkpoints atomically if each is at its expected revision.", QUEUE),
 	CMD("HISTORY_CHECKPOINT", 1, 2, READ, cmd_history, 1, 1, 1,
 	    "A checkpoint's versions, newest first.", REFUSE),
-	CMD("ROLLBACK_CHECKPOINT", 2, 3, WRITE, cmd_rollback, 1, 1, 1,
+	CMD("ROLLBACK_CHECKPOINT", 2, 3, ADMIN, cmd_rollback, 1, 1, 1,
 	    "Makes an earlier version current as a new revision.", QUEUE),
 	CMD("LIST_CHECKPOINTS", 1, 5, READ, ss_cmd_list, 0, 0, 0,
 	    "Lists checkpoints with a cursor.", REFUSE),
@@ -840,6 +843,12 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 		env->client->multi_error = 1;
 		return ss_cmd_error(env, out, "a text request inside a RESP MULTI: EXEC or DISCARD "
 					      "first");
+	}
+	enum ss_cmd_status denied;
+	if (ss_cmd_access(cmd, req, env, out, &denied)) {
+		if (queueing)
+			env->client->multi_error = 1; /* EXEC will abort */
+		return denied;
 	}
 	if (!cmd) {
 		char name[65];
@@ -902,6 +911,7 @@ void ss_client_init(struct ss_client_state *c, uint64_t id)
 void ss_client_free(struct ss_client_state *c)
 {
 	ss_multi_reset(c);
+	ss_cmd_auth_clear(c);
 	free(c->name);
 	free(c->lib_name);
 	free(c->lib_ver);

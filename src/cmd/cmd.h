@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "cmd/acl.h"
 #include "cmd/pending.h"
 #include "common/buf.h"
 #include "proto/proto.h"
@@ -38,10 +39,24 @@ struct ss_client_state {
 	struct ss_pending *watch_registry; /* where its watches are registered */
 	uint64_t watch_failures;           /* its failures count at the first WATCH */
 	uint64_t rand;                     /* RANDOMKEY's state */
+	/* Authentication (acl.h), when the server has an ACL: the user this
+	 * connection is, or NULL before AUTH. An AUTH whose password needs
+	 * the slow check leaves the credentials here for the server, which
+	 * runs the KDF off the loop, remembers a good password in the user
+	 * (the rerun of the AUTH then passes the fast check) or sets
+	 * auth_denied (the rerun answers WRONGPASS). */
+	struct ss_acl_user *user;
+	char auth_user[SS_ACL_USER_MAX + 1];
+	size_t auth_ulen;
+	char *auth_pass; /* malloc'd; wiped and freed by whoever takes it */
+	size_t auth_plen;
+	int auth_denied;
 };
 
 void ss_client_init(struct ss_client_state *c, uint64_t id);
 void ss_client_free(struct ss_client_state *c);
+/* Wipes and frees the credentials an AUTH left for the slow check. */
+void ss_cmd_auth_clear(struct ss_client_state *c);
 
 struct ss_cmd_env {
 	const struct ss_proto *proto; /* the wire format to reply in */
@@ -59,6 +74,7 @@ struct ss_cmd_env {
 	int may_reply;          /* 0 while the caller still owes earlier replies */
 	int quota_exceeded;     /* the log is past its quota: refuse SETs */
 	uint64_t *rejected;     /* incremented for each error reply */
+	uint64_t *denied;       /* optional: incremented for each NOAUTH and NOPERM */
 	/* Appends STATS' rows through proto->row; returns how many, or -1
 	 * (ENOMEM). */
 	int (*stats)(void *arg, const struct ss_proto *proto, struct ss_buf *out);
@@ -69,6 +85,9 @@ struct ss_cmd_env {
 	/* The settings CONFIG GET shows, by their option names. */
 	const struct ss_cmd_config *config;
 	size_t nconfig;
+	/* The users (acl.h), or NULL: no authentication, every command open
+	 * to every connection. */
+	const struct ss_acl *acl;
 };
 
 struct ss_cmd_config {
@@ -90,19 +109,25 @@ enum ss_cmd_status {
 	SS_CMD_BACKUP,  /* BACKUP <dir> [prefix], checked: the caller backs up,
 			 * then calls ss_cmd_reply_backup */
 	SS_CMD_QUIT,    /* ok appended; close the connection after sending it */
+	SS_CMD_AUTH,    /* nothing appended: the password needs the slow check
+			 * (client->auth_*); run the request again after it */
 	SS_CMD_FULL,    /* nothing done: the open batch lacks room (EXEC); run it
 			 * again after the next commit */
 	SS_CMD_NOMEM,   /* out of memory: nothing staged, nothing appended */
 };
 
-/* A command's role, which decides who may run it (the ACLs will read it):
- * it reads checkpoints, writes them, administers the daemon, or only
- * concerns the connection (PING, QUIT). Every command has exactly one. */
+/* A command's role, which decides who may run it (acl.h): it reads
+ * checkpoints, writes them, does both (a write that answers a value, as
+ * GETSET: a user needs both roles), administers the daemon, concerns only
+ * the connection (any authenticated user), or is open before AUTH (AUTH,
+ * HELLO, PING, QUIT). Every command has exactly one. */
 enum ss_cmd_role {
 	SS_CMD_READ = 1,
 	SS_CMD_WRITE = 2,
+	SS_CMD_RW = SS_CMD_READ | SS_CMD_WRITE,
 	SS_CMD_ADMIN = 4,
 	SS_CMD_CONN = 8,
+	SS_CMD_OPEN = 16,
 };
 
 struct ss_cmd {
@@ -128,6 +153,9 @@ enum { SS_MULTI_QUEUE = 0, SS_MULTI_NOW = 1, SS_MULTI_REFUSE = 2 };
  * insensitive), or NULL. */
 const struct ss_cmd *ss_cmd_table(size_t *n);
 const struct ss_cmd *ss_cmd_lookup(const struct ss_token *name);
+/* The roles a request needs: its command's, except for CLIENT LIST and
+ * CLIENT KILL, which are the administrator's. */
+unsigned ss_cmd_request_role(const struct ss_cmd *cmd, const struct ss_request *req);
 
 /* Executes req (argc >= 1). Valid writes never wait: they are staged behind
  * the caller's earlier staged writes, whose replies come first anyway. */

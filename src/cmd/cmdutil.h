@@ -38,6 +38,33 @@ const char *ss_cmd_echo_any(const struct ss_token *t, char *buf, size_t max);
 /* name in lower case, into buf of size bytes. */
 const char *ss_cmd_lower(const char *name, char *buf, size_t size);
 
+/* ---- access (auth.c) ---- */
+
+/* 0 if the connection may run cmd's request (cmd NULL: an unknown
+ * command, which needs only authentication); else 1, the refusal (NOAUTH,
+ * NOPERM) appended and its status in *st. */
+int ss_cmd_access(const struct ss_cmd *cmd, const struct ss_request *req, struct ss_cmd_env *env,
+		  struct ss_buf *out, enum ss_cmd_status *st);
+/* 1 if the connection may see the pipeline name[0..n) (LIST, SCAN...). */
+int ss_cmd_visible(const struct ss_cmd_env *env, const char *name, size_t n);
+
+enum ss_auth { SS_AUTH_OK, SS_AUTH_WRONG, SS_AUTH_BUSY, SS_AUTH_SLOW, SS_AUTH_NOMEM };
+/* Authenticates the connection as user with pass: at once if the user's
+ * hash remembers the password (OK), or refused (WRONG: also the rerun of an
+ * AUTH the slow check refused), or SLOW: the credentials were left in the
+ * client state for the server's KDF (return SS_CMD_AUTH). */
+enum ss_auth ss_cmd_authenticate(struct ss_cmd_env *env, const struct ss_token *user,
+				 const struct ss_token *pass);
+/* 1 if t is the user AUTH <password> names ("default", case sensitive). */
+int ss_cmd_is_default_user(const struct ss_token *t);
+/* The WRONGPASS refusal, in the connection's protocol; and the reply to
+ * any result but OK and SLOW (WRONGPASS, busy, out of memory). */
+enum ss_cmd_status ss_cmd_wrongpass(struct ss_cmd_env *env, struct ss_buf *out);
+enum ss_cmd_status ss_cmd_auth_refused(struct ss_cmd_env *env, struct ss_buf *out, enum ss_auth r);
+/* AUTH [user] password, both protocols. */
+enum ss_cmd_status ss_cmd_auth(const struct ss_request *req, struct ss_cmd_env *env,
+			       struct ss_buf *out);
+
 /* NULL if t is a valid pipeline name, else the reason it is refused. */
 const char *ss_cmd_check_name(const struct ss_cmd_env *env, const struct ss_token *t);
 

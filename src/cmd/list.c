@@ -37,6 +37,7 @@ int ss_cmd_cursor_decode(uint64_t c, uint64_t *pos)
 }
 
 struct listing {
+	const struct ss_cmd_env *env; /* whose user's namespaces filter them */
 	const struct ss_proto *proto;
 	struct ss_buf *out;
 	size_t rows, want;
@@ -55,6 +56,8 @@ static int list_one(void *arg, const struct ss_entry *e)
 	 * control byte, which only RESP can write: it lists what it can. */
 	if (!l->proto->resp &&
 	    (!ss_cmd_text_safe(e->name, e->nlen) || !ss_cmd_text_safe(e->value, e->vlen)))
+		return 0;
+	if (!ss_cmd_visible(l->env, e->name, e->nlen))
 		return 0;
 	if (l->rc == 0)
 		l->rc = l->proto->listed(l->out, e->name, e->nlen, e->rev, e->commit_ms, e->value,
@@ -101,7 +104,7 @@ enum ss_cmd_status ss_cmd_list(const struct ss_request *req, struct ss_cmd_env *
 	 * rows (or none) with a cursor to go on: bounded work per call is the
 	 * point. */
 	ss_buf_init(&rows);
-	struct listing l = {.proto = env->proto, .out = &rows, .want = count};
+	struct listing l = {.env = env, .proto = env->proto, .out = &rows, .want = count};
 	uint64_t next = ss_table_scan(env->table, pos, SS_SCAN_BLOCK_LIST, 10 * count,
 				      prefix ? prefix->p : NULL,
 				      prefix ? prefix->n : 0, env->now_ms, list_one, &l);

@@ -837,6 +837,7 @@ static enum ss_cmd_status r_type(const struct ss_request *req, struct ss_cmd_env
 /* ---- iteration ------------------------------------------------------------------ */
 
 struct keys {
+	const struct ss_cmd_env *env; /* whose user's namespaces filter them */
 	struct ss_buf *out;
 	const struct ss_token *match; /* or NULL */
 	size_t n, want;
@@ -848,6 +849,8 @@ static int key_one(void *arg, const struct ss_entry *e)
 	struct keys *k = arg;
 
 	if (k->match && !ss_glob_match(k->match->p, k->match->n, e->name, e->nlen, 0))
+		return 0;
+	if (!ss_cmd_visible(k->env, e->name, e->nlen))
 		return 0;
 	if (k->rc == 0)
 		k->rc = ss_resp_bulk(k->out, e->name, e->nlen);
@@ -898,7 +901,7 @@ static enum ss_cmd_status r_scan(const struct ss_request *req, struct ss_cmd_env
 	size_t plen = match ? ss_glob_literal_prefix(match->p, match->n) : 0;
 	struct ss_buf keys;
 	ss_buf_init(&keys);
-	struct keys k = {.out = &keys, .match = match, .want = strings ? (size_t)count : 0};
+	struct keys k = {.env = env, .out = &keys, .match = match, .want = strings ? (size_t)count : 0};
 	/* A TYPE other than string matches nothing, but the cursor still
 	 * walks: a client loops to 0 as with Redis. */
 	uint64_t next = ss_table_scan(env->table, pos, SS_SCAN_BLOCK_LIST, 10 * (size_t)count,
@@ -925,7 +928,7 @@ static enum ss_cmd_status r_keys(const struct ss_request *req, struct ss_cmd_env
 	struct ss_buf keys;
 	struct ss_entry e;
 	size_t cur = 0;
-	struct keys k = {.out = &keys, .match = match, .want = SIZE_MAX};
+	struct keys k = {.env = env, .out = &keys, .match = match, .want = SIZE_MAX};
 
 	ss_buf_init(&keys);
 	while (k.rc == 0 && ss_table_next(env->table, &cur, &e)) {
@@ -950,6 +953,8 @@ static int first_key(void *arg, const struct ss_entry *e)
 	/* The scan finishes the bucket it is in after a stop: one key only. */
 	if (k->n)
 		return 1;
+	if (!ss_cmd_visible(k->env, e->name, e->nlen))
+		return 0;
 	k->rc = ss_resp_bulk(k->out, e->name, e->nlen);
 	k->n = 1;
 	return 1;
@@ -972,7 +977,7 @@ static enum ss_cmd_status r_randomkey(const struct ss_request *req, struct ss_cm
 	seed ^= seed << 17;
 	env->client->rand = seed;
 	size_t before = ss_buf_size(out);
-	struct keys k = {.out = out, .want = 1};
+	struct keys k = {.env = env, .out = out, .want = 1};
 	uint64_t pos = (seed & ((UINT64_C(1) << SS_SCAN_POS_BITS) - 1)) | 1;
 	/* From the random position to the end, then from the start. */
 	while (k.n == 0 && pos != 0)
@@ -1090,10 +1095,10 @@ static const struct ss_cmd redis_commands[] = {
 	/* The most frequent first: lookup is a scan of this table. */
 	RCMD("GET", 1, 1, READ, r_get, 1, 1, 1, "Reads a key.", QUEUE),
 	RCMD("SET", 2, MANY, WRITE, r_set, 1, 1, 1, "Writes a key, durably.", QUEUE),
-	RCMD("PING", 0, 1, CONN, ss_redis_ping, 0, 0, 0, "Answers PONG, or the message.", QUEUE),
+	RCMD("PING", 0, 1, OPEN, ss_redis_ping, 0, 0, 0, "Answers PONG, or the message.", QUEUE),
 	RCMD("ECHO", 1, 1, CONN, ss_redis_echo, 0, 0, 0, "Answers the message.", QUEUE),
-	RCMD("HELLO", 0, 6, CONN, ss_redis_hello, 0, 0, 0, "Chooses RESP2 or RESP3.", REFUSE),
-	RCMD("AUTH", 1, 2, CONN, ss_redis_auth, 0, 0, 0, "Authenticates the connection.", REFUSE),
+	RCMD("HELLO", 0, 6, OPEN, ss_redis_hello, 0, 0, 0, "Chooses RESP2 or RESP3.", REFUSE),
+	RCMD("AUTH", 1, 2, OPEN, ss_cmd_auth, 0, 0, 0, "Authenticates the connection.", REFUSE),
 	RCMD("SELECT", 1, 1, CONN, ss_redis_select, 0, 0, 0, "Database 0 is the only one.", REFUSE),
 	RCMD("CLIENT", 1, 3, CONN, ss_redis_client, 0, 0, 0, "The connection's identity.", REFUSE),
 	RCMD("RESET", 0, 0, CONN, ss_redis_reset, 0, 0, 0, "Resets the connection's state.", NOW),
@@ -1108,9 +1113,9 @@ static const struct ss_cmd redis_commands[] = {
 	RCMD("SETNX", 2, 2, WRITE, r_setnx, 1, 1, 1, "Writes a key if it does not exist.", QUEUE),
 	RCMD("SETEX", 3, 3, WRITE, r_setex, 1, 1, 1, "Writes a key with a TTL in seconds.", QUEUE),
 	RCMD("PSETEX", 3, 3, WRITE, r_psetex, 1, 1, 1, "Writes a key with a TTL in ms.", QUEUE),
-	RCMD("GETSET", 2, 2, WRITE, r_getset, 1, 1, 1, "Writes a key, answering the old value.", QUEUE),
-	RCMD("GETDEL", 1, 1, WRITE, r_getdel, 1, 1, 1, "Deletes a key, answering its value.", QUEUE),
-	RCMD("GETEX", 1, MANY, WRITE, r_getex, 1, 1, 1, "Reads a key and sets its TTL.", QUEUE),
+	RCMD("GETSET", 2, 2, RW, r_getset, 1, 1, 1, "Writes a key, answering the old value.", QUEUE),
+	RCMD("GETDEL", 1, 1, RW, r_getdel, 1, 1, 1, "Deletes a key, answering its value.", QUEUE),
+	RCMD("GETEX", 1, MANY, RW, r_getex, 1, 1, 1, "Reads a key and sets its TTL.", QUEUE),
 	RCMD("MGET", 1, MANY, READ, r_mget, 1, -1, 1, "Reads several keys.", QUEUE),
 	RCMD("MSET", 2, MANY, WRITE, r_mset, 1, -1, 2, "Writes several keys atomically.", QUEUE),
 	RCMD("MSETNX", 2, MANY, WRITE, r_msetnx, 1, -1, 2,
@@ -1136,16 +1141,16 @@ static const struct ss_cmd redis_commands[] = {
 	RCMD("FLUSHDB", 0, 1, ADMIN, r_flush, 0, 0, 0, "As FLUSHALL: there is one database.",
 	     REFUSE),
 	RCMD("MULTI", 0, 0, CONN, ss_cmd_multi, 0, 0, 0, "Starts a transaction.", NOW),
-	RCMD("EXEC", 0, 0, WRITE, ss_cmd_exec, 0, 0, 0,
+	RCMD("EXEC", 0, 0, CONN, ss_cmd_exec, 0, 0, 0,
 	     "Commits the queued commands as one log group, durably.", NOW),
 	RCMD("DISCARD", 0, 0, CONN, ss_cmd_discard, 0, 0, 0, "Drops the queued commands.", NOW),
 	RCMD("WATCH", 1, MANY, CONN, ss_cmd_watch, 1, -1, 1,
 	     "EXEC answers nil if any of these keys changes.", NOW),
 	RCMD("UNWATCH", 0, 0, CONN, ss_cmd_unwatch, 0, 0, 0, "Forgets the watched keys.", QUEUE),
-	RCMD("INCR", 1, 1, WRITE, r_incr, 1, 1, 1, "Adds 1 to a counter.", QUEUE),
-	RCMD("DECR", 1, 1, WRITE, r_decr, 1, 1, 1, "Takes 1 from a counter.", QUEUE),
-	RCMD("INCRBY", 2, 2, WRITE, r_incrby, 1, 1, 1, "Adds to a counter.", QUEUE),
-	RCMD("DECRBY", 2, 2, WRITE, r_decrby, 1, 1, 1, "Takes from a counter.", QUEUE),
+	RCMD("INCR", 1, 1, RW, r_incr, 1, 1, 1, "Adds 1 to a counter.", QUEUE),
+	RCMD("DECR", 1, 1, RW, r_decr, 1, 1, 1, "Takes 1 from a counter.", QUEUE),
+	RCMD("INCRBY", 2, 2, RW, r_incrby, 1, 1, 1, "Adds to a counter.", QUEUE),
+	RCMD("DECRBY", 2, 2, RW, r_decrby, 1, 1, 1, "Takes from a counter.", QUEUE),
 };
 
 static const size_t redis_ncommands = sizeof redis_commands / sizeof redis_commands[0];

@@ -38,8 +38,6 @@ enum ss_cmd_status ss_redis_echo(const struct ss_request *req, struct ss_cmd_env
 				     struct ss_buf *out);
 enum ss_cmd_status ss_redis_hello(const struct ss_request *req, struct ss_cmd_env *env,
 				     struct ss_buf *out);
-enum ss_cmd_status ss_redis_auth(const struct ss_request *req, struct ss_cmd_env *env,
-				     struct ss_buf *out);
 enum ss_cmd_status ss_redis_select(const struct ss_request *req, struct ss_cmd_env *env,
 				     struct ss_buf *out);
 enum ss_cmd_status ss_redis_client(const struct ss_request *req, struct ss_cmd_env *env,

@@ -64,7 +64,7 @@ enum ss_cmd_status ss_redis_hello(const struct ss_request *req, struct ss_cmd_en
 				  struct ss_buf *out)
 {
 	struct ss_client_state *c = env->client;
-	const struct ss_token *name = NULL;
+	const struct ss_token *name = NULL, *auth_user = NULL, *auth_pass = NULL;
 	long long proto = c->resp;
 	int i = 1;
 
@@ -81,10 +81,11 @@ enum ss_cmd_status ss_redis_hello(const struct ss_request *req, struct ss_cmd_en
 	for (; i < req->argc; i++) {
 		int more = req->argc - i - 1;
 		if (ss_token_is(&req->argv[i], "AUTH") && more >= 2) {
-			/* No users yet: the default user takes any password. */
-			if (req->argv[i + 1].n != 7 || memcmp(req->argv[i + 1].p, "default", 7) != 0)
-				return ss_cmd_fail(env, out, "WRONGPASS invalid username-password pair or "
-						      "user is disabled.");
+			/* Without users, the default user takes any password. */
+			auth_user = &req->argv[i + 1];
+			auth_pass = &req->argv[i + 2];
+			if (!env->acl && !ss_cmd_is_default_user(auth_user))
+				return ss_cmd_wrongpass(env, out);
 			i += 2;
 		} else if (ss_token_is(&req->argv[i], "SETNAME") && more >= 1) {
 			name = &req->argv[++i];
@@ -96,6 +97,15 @@ enum ss_cmd_status ss_redis_hello(const struct ss_request *req, struct ss_cmd_en
 			return ss_cmd_fail(env, out, "ERR Syntax error in HELLO option '%s'",
 				    ss_cmd_echo_any(&req->argv[i], word, 900));
 		}
+	}
+	/* Authentication last, once the request is known to be valid: a slow
+	 * check reruns the whole HELLO afterwards. */
+	if (auth_user && env->acl) {
+		enum ss_auth r = ss_cmd_authenticate(env, auth_user, auth_pass);
+		if (r == SS_AUTH_SLOW)
+			return SS_CMD_AUTH;
+		if (r != SS_AUTH_OK)
+			return ss_cmd_auth_refused(env, out, r);
 	}
 	if (name && set_str(&c->name, name) < 0)
 		return SS_CMD_NOMEM;
@@ -111,20 +121,6 @@ enum ss_cmd_status ss_redis_hello(const struct ss_request *req, struct ss_cmd_en
 		     ss_resp_bulk_str(out, "role") | ss_resp_bulk_str(out, "master") |
 		     ss_resp_bulk_str(out, "modules") | ss_resp_array(out, 0);
 	return ss_redis_finish(out, before, rc);
-}
-
-enum ss_cmd_status ss_redis_auth(const struct ss_request *req, struct ss_cmd_env *env,
-				 struct ss_buf *out)
-{
-	if (req->argc == 2)
-		return ss_cmd_fail(env, out,
-			    "ERR AUTH <password> called without any password configured for the "
-			    "default user. Are you sure your configuration is correct?");
-	if (req->argv[1].n != 7 || memcmp(req->argv[1].p, "default", 7) != 0)
-		return ss_cmd_fail(env, out, "WRONGPASS invalid username-password pair or user is disabled.");
-	if (!env->may_reply)
-		return SS_CMD_WAIT;
-	return ss_cmd_replied(ss_resp_simple(out, "OK"));
 }
 
 enum ss_cmd_status ss_redis_select(const struct ss_request *req, struct ss_cmd_env *env,
@@ -495,12 +491,17 @@ static int shadowed(const struct ss_cmd *c)
 
 static const char *role_flag(enum ss_cmd_role r)
 {
-	return r == SS_CMD_READ ? "readonly" : r == SS_CMD_WRITE ? "write" : r == SS_CMD_ADMIN ? "admin" : "fast";
+	/* A write that answers a value (RW) is a write to Redis too. */
+	return r == SS_CMD_READ    ? "readonly"
+	       : r & SS_CMD_WRITE  ? "write"
+	       : r == SS_CMD_ADMIN ? "admin"
+	       : r == SS_CMD_OPEN  ? "no-auth"
+				   : "fast";
 }
 
 static const char *role_acl(enum ss_cmd_role r)
 {
-	return r == SS_CMD_READ ? "@read" : r == SS_CMD_WRITE ? "@write" : r == SS_CMD_ADMIN ? "@admin" : "@connection";
+	return r == SS_CMD_READ ? "@read" : r & SS_CMD_WRITE ? "@write" : r == SS_CMD_ADMIN ? "@admin" : "@connection";
 }
 
 /* COMMAND INFO's reply for c: Redis 7's ten fields (RESP3: the flags,

@@ -99,10 +99,13 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 		.stats_arg = env->stats_arg,
 		.config = env->config,
 		.nconfig = env->nconfig,
+		.acl = env->acl,
+		.denied = env->denied,
 	};
 
 	ss_request_init(&req);
-	while (!s->closed && !s->close_after && !s->compact_wait && !env->stopping) {
+	while (!s->closed && !s->close_after && !s->compact_wait && !s->auth_wait &&
+	       !env->stopping) {
 		if (ss_buf_size(&s->out) >= SS_SESSION_OUT_HIGH) {
 			res = SS_SESSION_HIGH;
 			break;
@@ -152,6 +155,12 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			env->observe(env->observe_arg, s, &req, st, out_before, nops_before);
 		if (st == SS_CMD_WAIT)
 			break;
+		if (st == SS_CMD_AUTH) {
+			/* The request stays in the input: it runs again once
+			 * the server's slow check has answered. */
+			s->auth_wait = 1;
+			break;
+		}
 		if (st == SS_CMD_FULL) {
 			res = SS_SESSION_FULL;
 			break;
@@ -201,7 +210,7 @@ int ss_session_done(const struct ss_session *s)
 {
 	if (s->closed)
 		return 1;
-	if (s->pending > 0 || s->compact_wait || ss_buf_size(&s->out) > 0)
+	if (s->pending > 0 || s->compact_wait || s->auth_wait || ss_buf_size(&s->out) > 0)
 		return 0;
 	if (s->close_after)
 		return 1;

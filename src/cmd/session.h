@@ -66,6 +66,8 @@ struct ss_session {
 	unsigned close_after : 1;  /* close once out is sent (QUIT, line too long) */
 	unsigned batch_wait : 1;   /* waiting for room in the open batch */
 	unsigned need_more : 1;    /* in holds no complete request */
+	unsigned auth_wait : 1;    /* an AUTH waits for the server's slow check
+				    * (client.auth_*): the server clears it */
 	enum ss_compact_wait compact_wait;
 	struct ss_backup_request backup; /* while compact_wait is SS_BACKUP_* */
 	uint64_t mark;             /* the commit that last answered it (ss_session_answer) */
@@ -91,6 +93,8 @@ struct ss_session_env {
 	void *stats_arg;
 	const struct ss_cmd_config *config; /* CONFIG GET's settings */
 	size_t nconfig;
+	const struct ss_acl *acl; /* the users, or NULL: no authentication */
+	uint64_t *denied;         /* optional: counts NOAUTH and NOPERM */
 	/* Optional, NULL in the daemon: called after each request has run,
 	 * before its input is consumed, with what the dispatcher saw (req is
 	 * NULL for an over-long line, answered without the dispatcher), its

@@ -58,6 +58,8 @@ struct ss_conn {
 	ev_io rio, wio;
 	struct ev_loop *loop;
 	int fd; /* -1 once closed */
+	unsigned handshaking : 1; /* a TLS handshake is under way: no request bytes have arrived yet */
+	char peer_cn[65];         /* the verified client certificate's CN, "" if none */
 };
 
 /* Sets up c around a connected non-blocking socket and starts reading. */

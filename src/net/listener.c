@@ -98,6 +98,19 @@ int ss_listener_address_ok(const char *addr)
 	return 1;
 }
 
+int ss_listener_address_loopback(const char *addr)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return 0;
+}
+
 /* Creates the socket and binds it. Returns the fd, or -1 after logging why. */
 static int bind_socket(const char *addr, int port, const struct ss_diag *diag)
 {

@@ -45,6 +45,10 @@ struct ss_listener {
  * names are not looked up), 0 if not. For checking options early. */
 int ss_listener_address_ok(const char *addr);
 
+/* 1 if addr (numeric) is a loopback address: 127.0.0.0/8 or ::1 (or
+ * ::ffff:127.x.x.x). The wildcards 0.0.0.0 and :: are not. */
+int ss_listener_address_loopback(const char *addr);
+
 /* Binds addr:port (numeric IPv4 or IPv6; port 0 picks a free one) without
  * listening yet. Returns 0, or -1 after logging why. */
 int ss_listener_bind(struct ss_listener *l, const char *addr, int port,

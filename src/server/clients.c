@@ -1,8 +1,12 @@
 /*
  * clients.c - the server's clients and their registry; see clients.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -49,7 +53,8 @@ static void settle(struct ss_clients *reg, struct ss_client *cl)
 	}
 	if (cl->conn.fd >= 0 && ss_session_done(s))
 		ss_conn_close(&cl->conn);
-	if (cl->conn.fd < 0 && s->pending == 0 && !s->compact_wait && !s->batch_wait)
+	if (cl->conn.fd < 0 && s->pending == 0 && !s->compact_wait && !s->batch_wait &&
+	    !s->auth_wait)
 		unlink_free(reg, cl);
 }
 
@@ -60,6 +65,15 @@ static void run(struct ss_clients *reg, struct ss_client *cl)
 
 	reg->env(reg->env_arg, &env);
 	env.rejected = &reg->rejected;
+	if (reg->auth) {
+		env.acl = reg->auth->acl;
+		env.denied = &reg->auth->st.denied;
+		/* A verified client certificate whose CN names a user
+		 * authenticates the connection as that user. */
+		if (env.acl && !cl->s.client.user && cl->conn.peer_cn[0])
+			cl->s.client.user =
+				ss_acl_find(env.acl, cl->conn.peer_cn, strlen(cl->conn.peer_cn));
+	}
 	for (;;) {
 		enum ss_session_result r = ss_session_execute(&cl->s, &env);
 		/* Backpressure: past the high mark, execute nothing more until
@@ -79,7 +93,44 @@ static void run(struct ss_clients *reg, struct ss_client *cl)
 		}
 		break;
 	}
+	if (cl->s.auth_wait && !cl->auth_queued && reg->auth) {
+		cl->auth_queued = 1;
+		ss_auth_submit(reg->auth, &cl->s, cl->peer); /* may resume it at once */
+		return;
+	}
 	settle(reg, cl);
+}
+
+void ss_clients_auth_done(void *arg, struct ss_session *s)
+{
+	struct ss_client *cl = ss_client_of(s);
+
+	(void)arg;
+	s->auth_wait = 0;
+	cl->auth_queued = 0;
+	run(cl->reg, cl);
+}
+
+void ss_clients_rebind(void *arg, struct ss_acl *next)
+{
+	struct ss_clients *reg = arg;
+
+	struct ss_client *nx;
+
+	for (struct ss_client *cl = reg->head; cl; cl = nx) {
+		nx = cl->next;
+		const struct ss_acl_user *was = cl->s.client.user;
+		if (!ss_auth_rebind(&cl->s.client, next))
+			continue;
+		ss_log_notice(reg->diag, "disconnecting client %llu (%s): user '%s' %s",
+			      (unsigned long long)cl->s.client.id, cl->peer, was->name,
+			      ss_acl_find(next, was->name, was->nlen) ? "has a new password"
+								      : "was removed");
+		cl->s.client.user = NULL;
+		ss_buf_consume(&cl->s.out, ss_buf_size(&cl->s.out));
+		ss_conn_close(&cl->conn);
+		settle(reg, cl); /* frees it now if nothing refers to it */
+	}
 }
 
 /* ---- the connection's owner ------------------------------------------ */
@@ -155,6 +206,27 @@ static void refuse(struct ss_clients *reg, int fd)
 	reg->refused++;
 }
 
+/* The peer's "addr:port" (IPv6 in brackets), or "?" if unknown. */
+static void peer_name(int fd, char out[64])
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char host[INET6_ADDRSTRLEN];
+
+	snprintf(out, 64, "?");
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+		if (inet_ntop(AF_INET, &a->sin_addr, host, sizeof host))
+			snprintf(out, 64, "%s:%u", host, ntohs(a->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+		if (inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host))
+			snprintf(out, 64, "[%s]:%u", host, ntohs(a->sin6_port));
+	}
+}
+
 void ss_clients_accept(struct ss_clients *reg, int fd, int shed)
 {
 	if (shed || reg->n >= (size_t)reg->max_clients) {
@@ -169,6 +241,7 @@ void ss_clients_accept(struct ss_clients *reg, int fd, int shed)
 	}
 	memset(cl, 0, sizeof(*cl));
 	cl->reg = reg;
+	peer_name(fd, cl->peer);
 	ss_session_init(&cl->s, reg->connections + 1); /* ids from 1, never reused */
 	ss_conn_init(&cl->conn, reg->loop, fd, reg->tp, &cl->s.in, &cl->s.out, &client_owner, cl);
 	cl->next = reg->head;

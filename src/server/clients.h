@@ -20,6 +20,7 @@
 #include "common/diag.h"
 #include "net/conn.h"
 #include "proto/proto.h"
+#include "server/auth.h"
 #include "server/commit.h"
 
 struct ss_clients;
@@ -29,6 +30,8 @@ struct ss_client {
 	struct ss_session s;
 	struct ss_clients *reg;
 	struct ss_client *prev, *next;
+	unsigned auth_queued : 1; /* its AUTH is with the password-check thread */
+	char peer[64];            /* "addr:port", for the log */
 };
 
 /* The client whose session owns an op (ss_op.owner). */
@@ -60,6 +63,8 @@ struct ss_clients {
 	uint64_t connections; /* accepted over the lifetime */
 	uint64_t refused;     /* turned away: max clients, or out of descriptors */
 	uint64_t rejected;    /* error replies */
+	/* Authentication (auth.h), or NULL: none. */
+	struct ss_auth *auth;
 	/* Optional: told of each COMPACT and BACKUP as it is answered, which
 	 * is long after the session ran it (the metrics count it then). */
 	void (*answered)(void *arg, const struct ss_session *s, const char *cmd, int failed);
@@ -90,6 +95,13 @@ void ss_clients_compact_ended(struct ss_clients *reg, enum ss_compact_wait which
  * is queued); ended answers the running one (failure NULL: OK rev). */
 const struct ss_backup_request *ss_clients_backup_next(struct ss_clients *reg);
 void ss_clients_backup_ended(struct ss_clients *reg, const char *failure, uint64_t rev);
+
+/* An AUTH's password check was answered (auth.h's resume): s runs again. */
+void ss_clients_auth_done(void *reg, struct ss_session *s);
+
+/* The users changed (SIGHUP): moves each client to its user in next, and
+ * disconnects those whose user is gone or has a new password. */
+void ss_clients_rebind(void *reg, struct ss_acl *next);
 
 /* Shutdown and fatal stops: sends what is queued (best effort) and closes
  * the connections that fail; or drops every reply and closes them all. */

@@ -14,6 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cmd/password.h"
 
 #include "common/stdfds.h"
 #include "server/conffile.h"
@@ -35,6 +39,8 @@ static void usage(FILE *out, const char *prog)
 		prog);
 	ss_options_usage(out);
 	fprintf(out,
+		"      --hash-password    read a password on stdin, print its hash for an ACL\n"
+		"                         file or --requirepass-file, and exit\n"
 		"  -h, --help             print this help and exit\n"
 		"  -V, --version          print the version and exit\n"
 		"\n"
@@ -72,11 +78,50 @@ static const char *shown(const char *s, char *buf, size_t n)
 	return buf;
 }
 
+/* --hash-password: one line from stdin (not echoed on a terminal) in, its
+ * scrypt hash out. The password never goes on a command line, where ps
+ * would show it. */
+static int hash_password(const char *prog)
+{
+	char line[SS_PASSWORD_MAX + 3], out[SS_PASSWORD_HASH_MAX];
+	struct termios was, quiet;
+	struct ss_password pw;
+	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &was) == 0;
+
+	if (tty) {
+		fprintf(stderr, "Password: ");
+		quiet = was;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0)
+			tty = 0;
+	}
+	char *got = fgets(line, sizeof line, stdin);
+	if (tty) {
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &was);
+		fprintf(stderr, "\n");
+	}
+	size_t n = got ? strcspn(line, "\r\n") : 0;
+	int whole = got && (line[n] == '\r' || line[n] == '\n' || feof(stdin));
+	int rc = SS_EXIT_USAGE;
+	if (!got || n == 0 || !whole || n > SS_PASSWORD_MAX || memchr(line, '\0', n))
+		fprintf(stderr, "%s: want a password of 1 to %d bytes on one line of stdin\n", prog,
+			SS_PASSWORD_MAX);
+	else if (ss_password_make(&pw, line, n, SS_PASSWORD_LN, SS_PASSWORD_R, SS_PASSWORD_P) < 0)
+		fprintf(stderr, "%s: could not hash the password (out of memory?)\n", prog), rc = 1;
+	else {
+		ss_password_format(&pw, out);
+		rc = printf("%s\n", out) < 0 || fflush(stdout) != 0 ? SS_EXIT_ERROR : SS_EXIT_OK;
+	}
+	ss_password_wipe(line, sizeof line);
+	ss_password_wipe(&pw, sizeof pw);
+	return rc;
+}
+
 /* Parses the command line into p->cfg. Returns -1 to go on, or the exit
  * code to return now (help, version, a bad option). */
 static int parse_cmdline(struct parse *p, int argc, char **argv)
 {
-	struct option longopts[OPTIONS_MAX + 3];
+	struct option longopts[OPTIONS_MAX + 4];
 	char shorts[2 * OPTIONS_MAX + 3], want[128];
 	size_t k = 0, ns = 0;
 	int opt;
@@ -93,6 +138,7 @@ static int parse_cmdline(struct parse *p, int argc, char **argv)
 		}
 	}
 	longopts[k++] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[k++] = (struct option){"hash-password", no_argument, NULL, 'H'};
 	longopts[k++] = (struct option){"version", no_argument, NULL, 'V'};
 	longopts[k] = (struct option){NULL, 0, NULL, 0};
 	memcpy(shorts + ns, "hV", 3);
@@ -125,6 +171,8 @@ static int parse_cmdline(struct parse *p, int argc, char **argv)
 			printf("statestored %s\n", SS_VERSION);
 			return SS_EXIT_OK;
 		}
+		if (opt == 'H')
+			return hash_password(p->prog);
 		usage(stderr, p->prog);
 		return SS_EXIT_USAGE;
 	}

@@ -180,6 +180,17 @@ static const struct ss_option options[] = {
 	 "(\"\": off)",
 	 NULL, 0,
 	 STR(metrics, metrics_addr_ok, "want ADDR:PORT, such as 127.0.0.1:9464 or [::1]:9464")},
+	{"acl-file", 0, "FILE", "",
+	 "users, their password hashes, roles and namespaces;\n"
+	 "reloaded on SIGHUP (\"\": none)",
+	 NULL, 0, STR(acl_file, NULL, NULL)},
+	{"requirepass-file", 0, "FILE", "",
+	 "one password (or its hash) for the user 'default',\n"
+	 "who may do everything (\"\": none)",
+	 NULL, 0, STR(requirepass_file, NULL, NULL)},
+	{"insecure-no-auth", 0, NULL, "no",
+	 "serve a non-loopback --bind without authentication", NULL, SS_OPT_FLAG,
+	 FLAG(insecure_no_auth)},
 	{"log-level", 0, "LEVEL", "info", "debug, info, warn or error", NULL, 0, FIELD(log_level),
 	 .parse = parse_level, .text = text_level},
 	{"config", 0, "FILE", "",

@@ -63,6 +63,7 @@
 #include "common/clock.h"
 #include "net/listener.h"
 #include "cmd/pending.h"
+#include "server/auth.h"
 #include "server/clients.h"
 #include "server/commit.h"
 #include "server/compactor.h"
@@ -93,6 +94,8 @@ struct ss_server {
 	struct ss_compactor compactor;
 	struct ss_notify notify; /* systemd's NOTIFY_SOCKET, if any */
 	struct ss_metrics metrics; /* --metrics: the HTTP endpoints */
+	struct ss_auth auth;       /* the users, and the password-check thread */
+	struct ss_acl *acl;        /* the users as loaded, until auth takes them */
 	int metrics_on;
 	ev_signal sigterm_w, sigint_w;
 	ev_signal other_w[3]; /* SIGHUP, SIGUSR1, SIGUSR2: logged, ignored */
@@ -253,6 +256,7 @@ static void stats_sources(void *arg, struct ss_stats_sources *src)
 		.rss_bytes = ss_stats_rss_bytes(),
 		.ready = unready(srv) == NULL,
 		.commit_latency = srv->metrics_on ? &srv->metrics.latency : NULL,
+		.auth = &srv->auth.st,
 	};
 }
 
@@ -550,15 +554,20 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 /* SIGHUP (closing the terminal that started us, or a reload request) and
- * SIGUSR1/2 would end the process by default, without a word. SIGHUP will
- * be the reload signal once there are files to reload (ACL, TLS); until
- * then these are logged and ignored. */
+ * SIGUSR1/2 would end the process by default, without a word. SIGHUP
+ * reloads the users (a bad file keeps the ones in force); SIGUSR1/2 are
+ * logged and ignored. */
 static void on_other_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)loop;
 	(void)revents;
 	struct ss_server *srv = w->data;
 
+	if (w->signum == SIGHUP && srv->auth.acl) {
+		ss_log_notice(srv->diag, "SIGHUP received: reloading the users");
+		(void)ss_auth_reload(&srv->auth, ss_clients_rebind, &srv->clients);
+		return;
+	}
 	ss_log_notice(srv->diag, "%s received: nothing to reload; carrying on",
 		      w->signum == SIGHUP ? "SIGHUP" : w->signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
 }
@@ -717,8 +726,42 @@ static int bind_metrics(struct ss_server *srv)
 	return ss_metrics_bind(&srv->metrics, addr, port, srv->diag);
 }
 
+/* The users (--acl-file, --requirepass-file), and protected mode: a
+ * daemon bound to an address other hosts can reach does not serve
+ * without them unless told to (--insecure-no-auth). 0, or -1 after logging
+ * why (exit 2). */
+static int load_users(struct ss_server *srv)
+{
+	const struct ss_server_config *cfg = srv->cfg;
+
+	if (cfg->acl_file[0] && cfg->requirepass_file[0]) {
+		ss_log_error(srv->diag, "--acl-file and --requirepass-file: give one (an ACL file "
+					"may define the user 'default')");
+		return -1;
+	}
+	if (ss_auth_load(cfg->acl_file, cfg->requirepass_file, NULL, srv->diag, &srv->acl) < 0)
+		return -1;
+	if (srv->acl || ss_listener_address_loopback(cfg->bind_addr))
+		return 0;
+	if (cfg->insecure_no_auth) {
+		ss_log_warn(srv->diag, "serving %s without authentication (--insecure-no-auth): "
+				       "anyone who can reach the port can change every checkpoint",
+			    cfg->bind_addr);
+		return 0;
+	}
+	ss_log_error(srv->diag,
+		     "protected mode: refusing to serve %s, an address other hosts can reach, "
+		     "without authentication. Give --acl-file FILE or --requirepass-file FILE "
+		     "(statestored --hash-password makes the hashes), bind 127.0.0.1, or, if a "
+		     "firewall or private network already guards the port, --insecure-no-auth",
+		     cfg->bind_addr);
+	return -1;
+}
+
 static void server_cleanup(struct ss_server *srv)
 {
+	ss_auth_free(&srv->auth); /* first: its jobs point at clients' sessions */
+	ss_acl_free(srv->acl);    /* if auth never took them */
 	ss_commit_free(&srv->commit);
 	ss_compactor_free(&srv->compactor);
 	ss_clients_free(&srv->clients); /* before pending: a client unwatches its keys there */
@@ -788,10 +831,13 @@ int ss_server_run(const struct ss_server_config *cfg)
 			       "NOT durable");
 #endif
 	fit_descriptors(srv);
+	int code = SS_EXIT_USAGE;
+	if (load_users(srv) < 0)
+		goto out;
 	/* Bind first, so that a port in use or a bad address is found before
 	 * the data directory is created or replayed; listen only after the
 	 * replay, so that nobody connects to a daemon that cannot serve yet. */
-	int code = SS_EXIT_ERROR;
+	code = SS_EXIT_ERROR;
 	if (ss_listener_bind(&srv->listener, cfg->bind_addr, cfg->port, srv->diag) < 0)
 		goto out;
 	if (cfg->metrics && cfg->metrics[0] && bind_metrics(srv) < 0)
@@ -817,6 +863,13 @@ int ss_server_run(const struct ss_server_config *cfg)
 	}
 	ss_clients_init(&srv->clients, srv->loop, srv->diag, cfg->max_line, srv->max_clients,
 			session_env, srv);
+	struct ss_acl *users = srv->acl;
+	srv->acl = NULL; /* the auth's now, even if it fails */
+	if (ss_auth_init(&srv->auth, srv->loop, srv->diag, cfg->acl_file, cfg->requirepass_file,
+			 users, ss_clients_auth_done, &srv->clients) < 0)
+		goto out;
+	if (srv->auth.acl)
+		srv->clients.auth = &srv->auth;
 	struct ss_commit_ops cops = {.after = after_commit, .fatal = commit_fatal, .arg = srv};
 	ss_commit_init(&srv->commit, srv->loop, srv->store, cfg->io, srv->diag, cfg->sync_thread,
 		       &cops);

@@ -46,6 +46,12 @@ struct ss_server_config {
 	/* --metrics ADDR:PORT: serve /metrics, /healthz and /readyz over HTTP
 	 * there (metrics.h); "": off. */
 	const char *metrics;
+	/* Authentication (server/auth.h): an ACL file, or one password for
+	 * the user "default" ("": neither); and whether a non-loopback bind
+	 * may serve without either (protected mode refuses it otherwise). */
+	const char *acl_file;
+	const char *requirepass_file;
+	int insecure_no_auth;
 	int log_level;           /* enum ss_level: the daemon's log (diag.h) */
 	const char *config_file; /* --config FILE, or "" */
 	const struct ss_io *io; /* NULL: ss_io_posix */

@@ -9,6 +9,7 @@
 #include "server/clients.h"
 #include "server/commit.h"
 #include "server/compactor.h"
+#include "server/auth.h"
 #include "server/stats.h"
 #include "statestored/store.h"
 #include "statestored/table.h"
@@ -124,6 +125,13 @@ GET(quota_exceeded, s->quota_exceeded)
 GET(replay_us, s->replay_us)
 GET(rss_bytes, s->rss_bytes)
 GET(ready, s->ready)
+GET(auth_failures, s->auth ? s->auth->failures : 0)
+GET(auth_denied, s->auth ? s->auth->denied : 0)
+GET(auth_busy, s->auth ? s->auth->busy : 0)
+GET(auth_checks, s->auth ? s->auth->kdf_runs : 0)
+GET(auth_check_max, s->auth ? s->auth->kdf_us_max : 0)
+GET(acl_reloads, s->auth ? s->auth->reloads : 0)
+GET(acl_reload_failures, s->auth ? s->auth->reload_failures : 0)
 
 #define HIST(fn, expr) \
 	static const struct ss_stat_hist *fn(src_t *s) { return (expr); }
@@ -222,6 +230,21 @@ static const struct {
 	 "resident_memory_bytes", 1},
 	{"ready", G, "1 while /readyz answers 200: the log is replayed and the store takes writes",
 	 ready, "ready", 1},
+	{"auth_failures", C, "AUTHs refused for a wrong user or password", auth_failures,
+	 "auth_failures", 1},
+	{"auth_denied", C, "requests refused NOAUTH (before AUTH) or NOPERM (a role or a "
+			   "namespace the user lacks)",
+	 auth_denied, "auth_denied", 1},
+	{"auth_busy", C, "AUTHs refused at once: too many password checks were queued", auth_busy,
+	 "auth_busy", 1},
+	{"auth_checks", C, "password checks run by the KDF on the helper thread", auth_checks,
+	 "auth_password_checks", 1},
+	{"auth_check_us_max", G, "the longest password check, in microseconds", auth_check_max,
+	 "auth_password_check_max_seconds", 1e-6},
+	{"acl_reloads", C, "SIGHUP reloads of the users that took effect", acl_reloads,
+	 "acl_reloads", 1},
+	{"acl_reload_failures", C, "SIGHUP reloads refused (bad file): the users in force stay",
+	 acl_reload_failures, "acl_reload_failures", 1},
 };
 
 /* The histograms; STATS shows each as two rows, <name>_count and

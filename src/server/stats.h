@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+struct ss_auth_stats;
 struct ss_clients;
 struct ss_commit;
 struct ss_compactor;
@@ -101,6 +102,7 @@ struct ss_stats_sources {
 	uint64_t rss_bytes;              /* resident set size now, 0 if unknown */
 	int ready;                       /* what /readyz answers: 1 for 200 */
 	const struct ss_stat_hist *commit_latency; /* a mutation's arrival to its reply */
+	const struct ss_auth_stats *auth;          /* authentication's counters */
 };
 
 /* The resident set size from /proc/self/statm, in bytes; 0 if it cannot be

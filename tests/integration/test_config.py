@@ -195,7 +195,8 @@ class TestConfigGet(ConfigCase):
         self.assertEqual(sorted(text), sorted(
             ["port", "data-dir", "bind", "max-clients", "max-line", "prealloc",
              "auto-compact-min", "auto-compact-growth", "sync-thread", "history",
-             "quota-bytes", "metrics", "log-level", "config"]))
+             "quota-bytes", "metrics", "acl-file", "requirepass-file", "insecure-no-auth",
+             "log-level", "config"]))
         # RESP adds Redis's own settings and its names for two of ours.
         # The text protocol shows an empty value as "" (a line cannot carry
         # an empty token); RESP sends the empty string itself.
@@ -227,7 +228,7 @@ class TestConfigGet(ConfigCase):
         c.send("CONFIG_GET hist*\nCONFIG_GET nosuch\nconfig_get\n")
         self.assertEqual([c.readline() for _ in range(4)],
                          ["STAT history 2", "END", "END", "STAT port %d" % d.port])
-        c.readlines(13)
+        c.readlines(16)
         self.assertEqual(c.readline(), "END")
         self.assertEqual(c.cmd("CONFIG_GET a b"),
                          "ERR wrong number of arguments for 'CONFIG_GET'")
