@@ -46,6 +46,7 @@ struct ss_client_state {
 	 * (the rerun of the AUTH then passes the fast check) or sets
 	 * auth_denied (the rerun answers WRONGPASS). */
 	struct ss_acl_user *user;
+	char addr[64]; /* the peer, "addr:port" (CLIENT LIST, CLIENT KILL, the log) */
 	char auth_user[SS_ACL_USER_MAX + 1];
 	size_t auth_ulen;
 	char *auth_pass; /* malloc'd; wiped and freed by whoever takes it */
@@ -57,6 +58,8 @@ void ss_client_init(struct ss_client_state *c, uint64_t id);
 void ss_client_free(struct ss_client_state *c);
 /* Wipes and frees the credentials an AUTH left for the slow check. */
 void ss_cmd_auth_clear(struct ss_client_state *c);
+
+struct ss_client_filter;
 
 struct ss_cmd_env {
 	const struct ss_proto *proto; /* the wire format to reply in */
@@ -81,7 +84,10 @@ struct ss_cmd_env {
 	/* Optional: appends a CLIENT LIST line for every connection
 	 * (ss_cmd_client_info); 0, or -1 (ENOMEM). */
 	int (*clients)(void *arg, struct ss_buf *out);
-	void *stats_arg; /* for stats and clients */
+	/* Optional: disconnects the other connections f matches (CLIENT
+	 * KILL); the count. */
+	long long (*kill)(void *arg, const struct ss_client_filter *f);
+	void *stats_arg; /* for stats, clients and kill */
 	/* The settings CONFIG GET shows, by their option names. */
 	const struct ss_cmd_config *config;
 	size_t nconfig;
@@ -97,8 +103,19 @@ struct ss_cmd_config {
 		    * maxclients): RESP's CONFIG GET only */
 };
 
-/* A connection's CLIENT LIST line. 0, or -1 (ENOMEM). */
-int ss_cmd_client_info(const struct ss_client_state *c, struct ss_buf *out);
+/* A connection's CLIENT LIST line (acl: whether the server has users). 0,
+ * or -1 (ENOMEM). */
+int ss_cmd_client_info(const struct ss_client_state *c, int acl, struct ss_buf *out);
+
+/* CLIENT KILL's filters: each given one must match (0 / NULL: any). */
+struct ss_client_filter {
+	uint64_t id;
+	const char *user; /* NUL-terminated */
+	const char *addr;
+	const struct ss_client_state *skip; /* SKIPME yes: the caller */
+};
+/* 1 if c matches f. */
+int ss_cmd_client_match(const struct ss_client_state *c, const struct ss_client_filter *f);
 
 enum ss_cmd_status {
 	SS_CMD_REPLIED, /* the reply was appended to out */

@@ -1100,7 +1100,7 @@ static const struct ss_cmd redis_commands[] = {
 	RCMD("HELLO", 0, 6, OPEN, ss_redis_hello, 0, 0, 0, "Chooses RESP2 or RESP3.", REFUSE),
 	RCMD("AUTH", 1, 2, OPEN, ss_cmd_auth, 0, 0, 0, "Authenticates the connection.", REFUSE),
 	RCMD("SELECT", 1, 1, CONN, ss_redis_select, 0, 0, 0, "Database 0 is the only one.", REFUSE),
-	RCMD("CLIENT", 1, 3, CONN, ss_redis_client, 0, 0, 0, "The connection's identity.", REFUSE),
+	RCMD("CLIENT", 1, 7, CONN, ss_redis_client, 0, 0, 0, "The connection's identity.", REFUSE),
 	RCMD("RESET", 0, 0, CONN, ss_redis_reset, 0, 0, 0, "Resets the connection's state.", NOW),
 	RCMD("INFO", 0, MANY, READ, ss_redis_info, 0, 0, 0, "The server's state, by section.", REFUSE),
 	RCMD("DBSIZE", 0, 0, READ, ss_redis_dbsize, 0, 0, 0, "The number of keys.", REFUSE),

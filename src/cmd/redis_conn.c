@@ -137,11 +137,73 @@ enum ss_cmd_status ss_redis_select(const struct ss_request *req, struct ss_cmd_e
 	return ss_cmd_replied(ss_resp_simple(out, "OK"));
 }
 
-int ss_cmd_client_info(const struct ss_client_state *c, struct ss_buf *out)
+/* The user a connection is, for CLIENT LIST: "default" where there are
+ * no users (as Redis), "" before AUTH. */
+static const char *user_of(const struct ss_client_state *c, int acl)
 {
-	return ss_buf_printf(out, "id=%llu name=%s db=0 multi=-1 resp=%d lib-name=%s lib-ver=%s\n",
-			     (unsigned long long)c->id, c->name ? c->name : "", c->resp,
+	return c->user ? c->user->name : acl ? "" : SS_ACL_DEFAULT_USER;
+}
+
+int ss_cmd_client_info(const struct ss_client_state *c, int acl, struct ss_buf *out)
+{
+	return ss_buf_printf(out,
+			     "id=%llu addr=%s name=%s db=0 multi=-1 resp=%d user=%s lib-name=%s "
+			     "lib-ver=%s\n",
+			     (unsigned long long)c->id, c->addr[0] ? c->addr : "?",
+			     c->name ? c->name : "", c->resp, user_of(c, acl),
 			     c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
+}
+
+int ss_cmd_client_match(const struct ss_client_state *c, const struct ss_client_filter *f)
+{
+	if (c == f->skip || (f->id && c->id != f->id))
+		return 0;
+	if (f->addr && strcmp(c->addr, f->addr) != 0)
+		return 0;
+	return !f->user || (c->user && strcmp(c->user->name, f->user) == 0);
+}
+
+/* CLIENT KILL <filter value>... [SKIPME yes|no]: the filters ID, USER and
+ * ADDR (Redis's new form); the count of connections closed. Their
+ * replies already owed are dropped with them. */
+static enum ss_cmd_status client_kill(const struct ss_request *req, struct ss_cmd_env *env,
+				      struct ss_buf *out)
+{
+	char user[SS_ACL_USER_MAX + 1], addr[64], word[130];
+	struct ss_client_filter f = {.skip = env->client};
+	long long id;
+
+	if (req->argc < 4 || (req->argc - 2) % 2)
+		return ss_cmd_fail(env, out, "ERR syntax error: CLIENT KILL ID id | USER name | "
+					     "ADDR ip:port [SKIPME yes|no]");
+	for (int i = 2; i + 1 < req->argc; i += 2) {
+		const struct ss_token *k = &req->argv[i], *v = &req->argv[i + 1];
+		if (ss_token_is(k, "ID")) {
+			if (tok_ll(v, &id) < 0 || id < 1)
+				return ss_cmd_fail(env, out, "ERR client-id should be greater than 0");
+			f.id = (uint64_t)id;
+		} else if (ss_token_is(k, "USER") && v->n < sizeof user) {
+			memcpy(user, v->p, v->n);
+			user[v->n] = '\0';
+			f.user = user;
+		} else if (ss_token_is(k, "ADDR") && v->n < sizeof addr) {
+			memcpy(addr, v->p, v->n);
+			addr[v->n] = '\0';
+			f.addr = addr;
+		} else if (ss_token_is(k, "SKIPME") &&
+			   (ss_token_is(v, "YES") || ss_token_is(v, "NO"))) {
+			f.skip = ss_token_is(v, "YES") ? env->client : NULL;
+		} else {
+			return ss_cmd_fail(env, out, "ERR syntax error: unknown filter '%s'",
+					   ss_cmd_echo_any(k, word, 128));
+		}
+	}
+	if (!env->may_reply)
+		return SS_CMD_WAIT;
+	if (!f.skip && ss_cmd_client_match(env->client, &(struct ss_client_filter){
+							     .id = f.id, .user = f.user, .addr = f.addr}))
+		return ss_cmd_fail(env, out, "ERR CLIENT KILL of this connection: use QUIT");
+	return ss_cmd_replied(ss_resp_int(out, env->kill ? env->kill(env->stats_arg, &f) : 0));
 }
 
 enum ss_cmd_status ss_redis_client(const struct ss_request *req, struct ss_cmd_env *env,
@@ -165,6 +227,8 @@ enum ss_cmd_status ss_redis_client(const struct ss_request *req, struct ss_cmd_e
 		return ss_cmd_fail(env, out, "ERR %s cannot contain spaces, newlines or special "
 					     "characters.",
 				   ss_token_is(&req->argv[2], "LIB-NAME") ? "lib-name" : "lib-ver");
+	if (ss_token_is(sub, "KILL"))
+		return client_kill(req, env, out);
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
 	if (ss_token_is(sub, "ID") && n == 0)
@@ -187,7 +251,7 @@ enum ss_cmd_status ss_redis_client(const struct ss_request *req, struct ss_cmd_e
 		int rc;
 		ss_buf_init(&text);
 		rc = ss_token_is(sub, "INFO") || !env->clients
-			     ? ss_cmd_client_info(c, &text)
+			     ? ss_cmd_client_info(c, env->acl != NULL, &text)
 			     : env->clients(env->stats_arg, &text);
 		if (rc == 0)
 			rc = ss_resp_verbatim(out, ver(env), ss_buf_head(&text), ss_buf_size(&text));

@@ -96,6 +96,7 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 		.rejected = env->rejected,
 		.stats = env->stats,
 		.clients = env->clients,
+		.kill = env->kill,
 		.stats_arg = env->stats_arg,
 		.config = env->config,
 		.nconfig = env->nconfig,

@@ -90,6 +90,7 @@ struct ss_session_env {
 	/* Appends STATS' rows and CLIENT LIST's lines (cmd.h). */
 	int (*stats)(void *arg, const struct ss_proto *proto, struct ss_buf *out);
 	int (*clients)(void *arg, struct ss_buf *out);
+	long long (*kill)(void *arg, const struct ss_client_filter *f);
 	void *stats_arg;
 	const struct ss_cmd_config *config; /* CONFIG GET's settings */
 	size_t nconfig;

@@ -95,7 +95,7 @@ static void run(struct ss_clients *reg, struct ss_client *cl)
 	}
 	if (cl->s.auth_wait && !cl->auth_queued && reg->auth) {
 		cl->auth_queued = 1;
-		ss_auth_submit(reg->auth, &cl->s, cl->peer); /* may resume it at once */
+		ss_auth_submit(reg->auth, &cl->s, cl->s.client.addr); /* may resume it at once */
 		return;
 	}
 	settle(reg, cl);
@@ -111,6 +111,32 @@ void ss_clients_auth_done(void *arg, struct ss_session *s)
 	run(cl->reg, cl);
 }
 
+/* Closes cl at once, its unsent replies dropped, and frees it if nothing
+ * refers to it any more. */
+static void disconnect(struct ss_clients *reg, struct ss_client *cl)
+{
+	ss_buf_consume(&cl->s.out, ss_buf_size(&cl->s.out));
+	ss_conn_close(&cl->conn);
+	settle(reg, cl);
+}
+
+long long ss_clients_kill(struct ss_clients *reg, const struct ss_client_filter *f)
+{
+	struct ss_client *nx;
+	long long n = 0;
+
+	for (struct ss_client *cl = reg->head; cl; cl = nx) {
+		nx = cl->next;
+		if (cl->conn.fd < 0 || !ss_cmd_client_match(&cl->s.client, f))
+			continue;
+		ss_log_info(reg->diag, "CLIENT KILL: disconnecting client %llu (%s)",
+			    (unsigned long long)cl->s.client.id, cl->s.client.addr);
+		disconnect(reg, cl);
+		n++;
+	}
+	return n;
+}
+
 void ss_clients_rebind(void *arg, struct ss_acl *next)
 {
 	struct ss_clients *reg = arg;
@@ -123,13 +149,11 @@ void ss_clients_rebind(void *arg, struct ss_acl *next)
 		if (!ss_auth_rebind(&cl->s.client, next))
 			continue;
 		ss_log_notice(reg->diag, "disconnecting client %llu (%s): user '%s' %s",
-			      (unsigned long long)cl->s.client.id, cl->peer, was->name,
+			      (unsigned long long)cl->s.client.id, cl->s.client.addr, was->name,
 			      ss_acl_find(next, was->name, was->nlen) ? "has a new password"
 								      : "was removed");
 		cl->s.client.user = NULL;
-		ss_buf_consume(&cl->s.out, ss_buf_size(&cl->s.out));
-		ss_conn_close(&cl->conn);
-		settle(reg, cl); /* frees it now if nothing refers to it */
+		disconnect(reg, cl);
 	}
 }
 
@@ -207,7 +231,7 @@ static void refuse(struct ss_clients *reg, int fd)
 }
 
 /* The peer's "addr:port" (IPv6 in brackets), or "?" if unknown. */
-static void peer_name(int fd, char out[64])
+static void peer_name(int fd, char *out)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
@@ -241,8 +265,8 @@ void ss_clients_accept(struct ss_clients *reg, int fd, int shed)
 	}
 	memset(cl, 0, sizeof(*cl));
 	cl->reg = reg;
-	peer_name(fd, cl->peer);
 	ss_session_init(&cl->s, reg->connections + 1); /* ids from 1, never reused */
+	peer_name(fd, cl->s.client.addr);
 	ss_conn_init(&cl->conn, reg->loop, fd, reg->tp, &cl->s.in, &cl->s.out, &client_owner, cl);
 	cl->next = reg->head;
 	if (reg->head)

@@ -31,7 +31,6 @@ struct ss_client {
 	struct ss_clients *reg;
 	struct ss_client *prev, *next;
 	unsigned auth_queued : 1; /* its AUTH is with the password-check thread */
-	char peer[64];            /* "addr:port", for the log */
 };
 
 /* The client whose session owns an op (ss_op.owner). */
@@ -95,6 +94,10 @@ void ss_clients_compact_ended(struct ss_clients *reg, enum ss_compact_wait which
  * is queued); ended answers the running one (failure NULL: OK rev). */
 const struct ss_backup_request *ss_clients_backup_next(struct ss_clients *reg);
 void ss_clients_backup_ended(struct ss_clients *reg, const char *failure, uint64_t rev);
+
+/* CLIENT KILL: closes the connections f matches, dropping their unsent
+ * replies; the count. */
+long long ss_clients_kill(struct ss_clients *reg, const struct ss_client_filter *f);
 
 /* An AUTH's password check was answered (auth.h's resume): s runs again. */
 void ss_clients_auth_done(void *reg, struct ss_session *s);

@@ -158,9 +158,15 @@ static int server_clients(void *arg, struct ss_buf *out)
 	struct ss_server *srv = arg;
 
 	for (struct ss_client *cl = srv->clients.head; cl; cl = cl->next)
-		if (ss_cmd_client_info(&cl->s.client, out) < 0)
+		if (cl->conn.fd >= 0 && ss_cmd_client_info(&cl->s.client, srv->auth.acl != NULL, out) < 0)
 			return -1;
 	return 0;
+}
+
+static long long server_kill(void *arg, const struct ss_client_filter *f)
+{
+	struct ss_server *srv = arg;
+	return ss_clients_kill(&srv->clients, f);
 }
 
 static int64_t now_ms(const struct ss_server *srv) { return (int64_t)(ev_now(srv->loop) * 1000.0); }
@@ -318,6 +324,7 @@ static void session_env(void *arg, struct ss_session_env *env)
 		.backup_seq = &srv->backup_seq,
 		.stats = server_stats,
 		.clients = server_clients,
+		.kill = server_kill,
 		.stats_arg = srv,
 		.config = srv->config.rows,
 		.nconfig = srv->config.n,
