@@ -207,9 +207,21 @@ static void answer(struct ss_auth *a, struct ss_auth_job *j)
 {
 	struct ss_session *s = j->s;
 
-	a->jobs--;
 	job_free(j);
 	a->resume(a->resume_arg, s);
+}
+
+/* Answers j's session a refusal after the delay: every failure waits the
+ * same, so the list is in due order and one timer serves it. */
+static void refuse_late(struct ss_auth *a, struct ss_auth_job *j, int why)
+{
+	j->s->client.auth_denied = why;
+	j->due = ev_now(a->loop) + SS_AUTH_FAIL_DELAY;
+	push(&a->late, &a->late_tail, j);
+	if (!ev_is_active(&a->late_w)) {
+		ev_timer_set(&a->late_w, a->late->due - ev_now(a->loop), 0.);
+		ev_timer_start(a->loop, &a->late_w);
+	}
 }
 
 static void on_done(struct ev_loop *loop, ev_async *w, int revents)
@@ -225,6 +237,7 @@ static void on_done(struct ev_loop *loop, ev_async *w, int revents)
 	pthread_mutex_unlock(&a->mu);
 	while ((j = list)) {
 		list = j->next;
+		a->checks--;
 		a->st.kdf_runs++;
 		if (j->us > a->st.kdf_us_max)
 			a->st.kdf_us_max = j->us;
@@ -243,18 +256,11 @@ static void on_done(struct ev_loop *loop, ev_async *w, int revents)
 		a->st.failures++;
 		ss_log_notice(a->diag, "authentication failed for user '%s' from %s",
 			      printable(j->user, j->ulen, name), j->peer);
-		j->s->client.auth_denied = 1;
-		j->due = ev_now(a->loop) + SS_AUTH_FAIL_DELAY;
-		push(&a->late, &a->late_tail, j);
-	}
-	if (a->late && !ev_is_active(&a->late_w)) {
-		ev_timer_set(&a->late_w, a->late->due - ev_now(a->loop), 0.);
-		ev_timer_start(a->loop, &a->late_w);
+		refuse_late(a, j, 1);
 	}
 }
 
-/* The failures' delay: every one waits the same, so they are due in the
- * order they joined the list, and one timer serves them all. */
+/* The refusals' delay, due in order. */
 static void on_late(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct ss_auth *a = w->data;
@@ -281,18 +287,25 @@ static void decoy(struct ss_password *pw)
 void ss_auth_submit(struct ss_auth *a, struct ss_session *s, const char *peer)
 {
 	struct ss_client_state *c = &s->client;
-	struct ss_auth_job *j = a->jobs < SS_AUTH_JOBS_MAX ? calloc(1, sizeof *j) : NULL;
+	struct ss_auth_job *j = calloc(1, sizeof *j);
 
 	if (!j) {
-		/* Too many checks queued (or no memory for one): refused at
-		 * once, with a reason the client can act on. */
-		a->st.busy++;
+		ss_log_error(a->diag, "out of memory for a password check: refusing the AUTH");
 		ss_cmd_auth_clear(c);
 		c->auth_denied = 2;
 		a->resume(a->resume_arg, s);
 		return;
 	}
 	j->s = s;
+	if (a->checks >= SS_AUTH_JOBS_MAX) {
+		/* Too many checks queued: refused with a reason the client can
+		 * act on, after the same delay as a wrong password, so that a
+		 * client retrying at once does not spin the loop. */
+		a->st.busy++;
+		ss_cmd_auth_clear(c);
+		refuse_late(a, j, 2);
+		return;
+	}
 	memcpy(j->user, c->auth_user, c->auth_ulen + 1);
 	j->ulen = c->auth_ulen;
 	j->pass = c->auth_pass; /* taken */
@@ -307,7 +320,7 @@ void ss_auth_submit(struct ss_auth *a, struct ss_session *s, const char *peer)
 	} else {
 		decoy(&j->pw);
 	}
-	a->jobs++;
+	a->checks++;
 	pthread_mutex_lock(&a->mu);
 	push(&a->todo, &a->todo_tail, j);
 	pthread_cond_signal(&a->cv);

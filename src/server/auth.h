@@ -7,8 +7,8 @@
  * of a core, cmd/password.h), so it runs on a helper thread: an AUTH whose
  * password the user's hash does not yet remember pauses its session
  * (auth_wait) and becomes a job here. The loop never runs the KDF, so a
- * burst of AUTHs delays no commit; the jobs are bounded (SS_AUTH_JOBS_MAX:
- * past it, AUTH is refused at once with "busy"). A password that passes is
+ * burst of AUTHs delays no commit; the checks are bounded (SS_AUTH_JOBS_MAX:
+ * past it, AUTH is refused with "busy"). A password that passes is
  * remembered in its user, so the session's rerun of the AUTH, and every
  * later AUTH with it, passes the fast check (one SHA-256). A wrong one is
  * answered WRONGPASS only after SS_AUTH_FAIL_DELAY more, a timer, which
@@ -57,7 +57,7 @@ struct ss_auth {
 	struct ss_auth_job *todo, *todo_tail; /* for the thread */
 	struct ss_auth_job *done, *done_tail; /* back to the loop */
 	struct ss_auth_job *late, *late_tail; /* failures waiting out the delay */
-	size_t jobs; /* not yet answered */
+	size_t checks; /* KDF jobs queued or running (at most SS_AUTH_JOBS_MAX) */
 	ev_async done_w;
 	ev_timer late_w;
 	struct ss_auth_stats st;
@@ -82,7 +82,7 @@ void ss_auth_free(struct ss_auth *a);
 /* Takes the credentials s's AUTH left (s->client.auth_*) and checks them
  * off the loop; a->resume is called with s once answered. If too many
  * checks are queued, s->client.auth_denied says "busy" and s is resumed
- * at once. peer names the client in the log. */
+ * after the failure delay. peer names the client in the log. */
 void ss_auth_submit(struct ss_auth *a, struct ss_session *s, const char *peer);
 
 /* Re-reads the file. On success the new users take effect and rebind is
