@@ -273,9 +273,15 @@ enum ss_cmd_status ss_redis_reset(const struct ss_request *req, struct ss_cmd_en
 	(void)req;
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
+	/* Everything but the identity of the socket: the connection is
+	 * unauthenticated again, as a new one (Redis returns to the default
+	 * user, which with users configured must AUTH too). */
 	uint64_t id = env->client->id;
+	char addr[sizeof env->client->addr];
+	memcpy(addr, env->client->addr, sizeof addr);
 	ss_client_free(env->client);
 	ss_client_init(env->client, id);
+	memcpy(env->client->addr, addr, sizeof addr);
 	return ss_cmd_replied(ss_resp_simple(out, "RESET"));
 }
 
