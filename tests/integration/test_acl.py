@@ -189,8 +189,11 @@ class AclServer(unittest.TestCase):
         return c
 
     def stats(self):
-        return {k: int(v) if v.lstrip("-").isdigit() else v
-                for k, v in self.text_as("root").stats().items()}
+        """STATS, read as root on a connection of its own (counted in
+        clients), numbers as int."""
+        with Client(self.daemon.port, timeout=30) as c:
+            self.assertEqual(c.cmd("AUTH root %s" % self.USERS["root"][0]), "OK")
+            return {k: int(v) if v.lstrip("-").isdigit() else v for k, v in c.stats().items()}
 
 
 INSIDE = "t/*,solo"  # a prefix and an exact name
@@ -200,11 +203,16 @@ USERS = {
     "noread": (password("noread"), "write,admin", INSIDE),
     "nowrite": (password("nowrite"), "read,admin", INSIDE),
     "noadmin": (password("noadmin"), "read,write", INSIDE),
+    "readonly": (password("readonly"), "read", INSIDE),
     "writeonly": (password("writeonly"), "write", INSIDE),
+    "adminonly": (password("adminonly"), "admin", INSIDE),
     "ns": (password("ns"), "read,write,admin", INSIDE),
     "empty": (password("empty"), "read,write,admin", "z/*"),
     "fresh": (password("fresh"), "read", "t/*"),
 }
+# The user with exactly these roles.
+EXACTLY = {frozenset(["read"]): "readonly", frozenset(["write"]): "writeonly",
+           frozenset(["admin"]): "adminonly", frozenset(["read", "write"]): "noadmin"}
 # Names outside INSIDE of every kind: another prefix, the exact name's
 # longer and shorter neighbours, the prefix without its slash.
 OUTSIDE = ["u/x", "solo2", "sol", "t"]
@@ -311,17 +319,22 @@ class TestCommandTable(AclServer):
         self.assertEqual(c.call("CLIENT", "GETNAME")[1], b"me")
         self.assertIn(b"name=me", self.resp_as("nowrite").call("CLIENT", "LIST")[1])
 
-        # A user with exactly the roles a command's flags name is not
-        # refused it for its role: the table says all a user needs (a
-        # write that also reads, say, is in READ_TOO). Only the commands
-        # with keys are run: they act on the user's names alone.
-        keyed = [c for c in self.table if c.first > 0 and c.roles()]
-        writes = [c for c in keyed if c.roles() == {"write"}]
-        self.assertTrue(writes)
-        got = pipeline_resp(self.resp_as("writeonly"), [c.argv(["t/w1", "t/w2"]) for c in writes])
-        for c, raw in zip(writes, got):
-            self.assertFalse(raw.startswith(b"-NOPERM"), (c.name, raw))
-        rw = [c for c in keyed if c.roles() == {"read", "write"}]
+        # A user with exactly the roles the table names for a command is
+        # not refused it for a role: the table says all a user needs (a
+        # write that also reads is in READ_TOO, and refused to a user
+        # with write alone). Run are the commands with keys, which act on
+        # the user's names alone, and the reads.
+        runnable = [c for c in self.table
+                    if c.roles() and (c.first > 0 or c.roles() == {"read"})]
+        by_user = {}
+        for c in runnable:
+            by_user.setdefault(EXACTLY[frozenset(c.roles())], []).append(c)
+        self.assertIn("readonly", by_user)
+        for user, cmds in by_user.items():
+            got = pipeline_resp(self.resp_as(user), [c.argv(["t/w1", "t/w2"]) for c in cmds])
+            for c, raw in zip(cmds, got):
+                self.assertFalse(raw.startswith(b"-NOPERM User"), (user, c.name, raw))
+        rw = [c for c in self.table if c.roles() == {"read", "write"}]
         self.assertEqual({c.name for c in rw}, READ_TOO)
         got = pipeline_resp(self.resp_as("writeonly"), [c.argv(["t/w1"]) for c in rw])
         self.assertEqual(dict(zip([c.name for c in rw], got)),
@@ -578,6 +591,24 @@ class TestAuth(AclServer):
         log = b"".join(self.daemon.stderr_lines)
         for secret in [wrong] + [pw for pw, _, _ in USERS.values()]:
             self.assertNotIn(secret.encode(), log)
+
+    def test_clients_gone_while_their_password_is_checked_do_no_harm(self):
+        # A wrong password is answered after the KDF and a delay: clients
+        # that close (FIN or RST) before then must leave no session behind
+        # for the answer to reach (ASan: no use after free), and pipelined
+        # requests behind an AUTH wait for its answer.
+        base = self.stats()
+        for i in range(30):
+            c = Client(self.daemon.port, timeout=30)
+            c.send("AUTH ns wrong-%d\nGET_CHECKPOINT t/x\n" % i if i % 3 else
+                   resp.encode("AUTH", "ns", "wrong-%d" % i))
+            c.reset() if i % 2 else c.close()
+        t = self.text_as()
+        t.send("AUTH ns wrong\nGET_CHECKPOINT t/x\nAUTH ns %s\nGET_CHECKPOINT t/x\n"
+               % USERS["ns"][0])
+        self.assertEqual(t.readlines(4), [WRONGPASS_TEXT, NOAUTH_TEXT, "OK", "NULL"])
+        self.assertTrue(harness.wait_until(
+            lambda: self.stats()["clients"] == base["clients"] + 1, timeout=30))
 
     def test_a_remembered_password_costs_no_kdf(self):
         before = self.stats()["auth_checks"]
