@@ -14,16 +14,20 @@ ACL file (src/cmd/acl.c, auth.c, src/server/auth.c):
                     with one outside command fail whole; BACKUP and FLUSHALL
                     need every name (or a prefix inside); exact names vs
                     prefixes
-  TestAuth          AUTH in both protocols and HELLO 3 AUTH; WRONGPASS for a
-                    wrong password and an unknown user, counted and logged
-                    with the peer and never the password; a remembered
-                    password costs no KDF; redis-cli, redis-py and ioredis
+  TestAuth          AUTH in both protocols and HELLO 3 AUTH (a refused one
+                    leaves RESP2; RESET forgets the user); WRONGPASS for a
+                    wrong password and an unknown user, counted (STATS and
+                    /metrics) and logged with the peer, never the password;
+                    clients that leave while their AUTH is checked; a
+                    remembered password costs no KDF; redis-cli, redis-py
+                    and ioredis (tests/node/acl.js)
   TestRequirePass   --requirepass-file with a password in the clear and with
                     a hash from `statestored --hash-password` (which Python's
                     hashlib.scrypt verifies)
-  TestReload        SIGHUP: new roles seen by connected clients; a removed
-                    user's and a changed password's connections closed,
-                    others kept; a bad or o+w file keeps the old users
+  TestReload        SIGHUP: new roles seen by connected clients (an EXEC
+                    queued before too); a removed user's and a changed
+                    password's connections closed, others kept; a bad or
+                    o+w file keeps the old users
   TestStartup       exit 2 with a clear message: a bad ACL file (its line),
                     an o+w file, a missing file, both options; an o+r file
                     warns; protected mode and --insecure-no-auth
@@ -43,6 +47,7 @@ import signal
 import subprocess
 import tempfile
 import unittest
+import urllib.request
 
 from sstools import debian, harness, resp
 from sstools.acl import acl_text, password, scrypt_hash, unb64, write_file
@@ -531,6 +536,16 @@ class TestNamespaces(AclServer):
 
 class TestAuth(AclServer):
     USERS = USERS
+    EXTRA_ARGS = ("--metrics", "127.0.0.1:0")
+
+    def metric(self, name):
+        m = self.daemon.wait_log(r"metrics over HTTP at \S+, port (\d+)", timeout=10)
+        with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % m.group(1).decode(),
+                                    timeout=30) as r:
+            text = r.read().decode()
+        found = re.search(r"(?m)^%s (\d+)$" % name, text)
+        self.assertTrue(found, "%s not in /metrics" % name)
+        return int(found.group(1))
 
     def auth_log(self, user, sock, start):
         port = sock.getsockname()[1]
@@ -564,6 +579,11 @@ class TestAuth(AclServer):
         self.assertEqual(h2.call("HELLO", "3", "AUTH", "ns", "wrong-" + USERS["ns"][0])[0],
                          WRONGPASS_RESP)
         self.assertEqual(h2.call("GET", "t/auth")[0], NOAUTH_RESP)
+        # A refused HELLO changes nothing: still RESP2 (an array, not a map).
+        self.assertIsInstance(h2.call("HELLO")[1], list)
+        # RESET forgets the user, as Redis's does when default needs a password.
+        self.assertEqual(h.call("RESET")[0], b"+RESET\r\n")
+        self.assertEqual(h.call("GET", "t/auth")[0], NOAUTH_RESP)
 
     def test_wrong_passwords_are_refused_counted_and_logged_without_the_password(self):
         wrong = "Wr0ng-%s" % os.urandom(6).hex()
@@ -583,11 +603,17 @@ class TestAuth(AclServer):
         self.assertEqual(after["auth_failures"] - before["auth_failures"], 3)
         self.assertGreaterEqual(after["auth_checks"] - before["auth_checks"], 3)
         self.assertGreaterEqual(after["auth_denied"] - before["auth_denied"], 2)
+        # A user name with control bytes is logged as printable bytes, on
+        # one line.
+        self.assertEqual(c.call("AUTH", "ev\nil\x1b[2J", wrong)[0], WRONGPASS_RESP)
+        self.assertTrue(self.auth_log("ev?il?[2J", c.sock, start))
         # A refused AUTH after a good one keeps the connection's user.
         self.assertEqual(t.cmd("AUTH ns %s" % USERS["ns"][0]), "OK")
         self.assertEqual(t.cmd("AUTH ns %s" % wrong), WRONGPASS_TEXT)
         self.assertEqual(t.cmd("GET_CHECKPOINT t/x"), "NULL")
-        # The metrics endpoint is not on here; STATS is its source.
+        # /metrics counts them as STATS does.
+        self.assertEqual(self.metric("statestored_auth_failures_total"),
+                         self.stats()["auth_failures"])
         log = b"".join(self.daemon.stderr_lines)
         for secret in [wrong] + [pw for pw, _, _ in USERS.values()]:
             self.assertNotIn(secret.encode(), log)
@@ -819,8 +845,17 @@ class TestReload(AclServer):
         type(self).USERS = users  # what is in force now
         self.assertEqual(self.resp_as("b").call("GET", "b/1")[1], b"x")  # the new one
         self.assertNotIn(users["b"][0], log)
+        # A transaction queued before its user lost a role is refused it
+        # at EXEC, as Redis does: the command inside, and nothing applied.
+        self.assertEqual(pipeline_resp(ca, [["MULTI"], ["GET", "a/1"], ["GET", "b/1"]]),
+                         [b"+OK\r\n", b"+QUEUED\r\n", b"+QUEUED\r\n"])
+        users["a"] = (users["a"][0], "read", "a/*")
+        self.reload(users)
+        raw, got = ca.call("EXEC")
+        self.assertEqual(got[0], b"x")
+        self.assertEqual(got[1], "NOPERM No permissions to access a key", raw)
         after = self.stats()
-        self.assertEqual(after["acl_reloads"] - before["acl_reloads"], 3)
+        self.assertEqual(after["acl_reloads"] - before["acl_reloads"], 4)
         self.assertEqual(after["acl_reload_failures"], before["acl_reload_failures"])
 
     def test_a_bad_or_writable_file_keeps_the_users_in_force(self):
