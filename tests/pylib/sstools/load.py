@@ -714,7 +714,7 @@ STORM_SIZES = {"full": dict(storm_conns=1000, storm_writers=100, storm_s=15.0),
                "quick": dict(storm_conns=100, storm_writers=10, storm_s=1.5)}
 for _size, _extra in STORM_SIZES.items():
     SIZES[_size].update(_extra)
-STORM_LN = 10  # the storm user's scrypt cost: a real KDF run (about 1 ms), not a free one
+STORM_LN = 10  # the storm user's scrypt cost: a real KDF run (1 MiB, ~3 ms here), not a free one
 STORM_WRONG = b"ERR WRONGPASS invalid username-password pair"
 STORM_BUSY = b"ERR busy: too many password checks in progress; retry the AUTH"
 
