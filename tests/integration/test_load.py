@@ -71,6 +71,10 @@ class LoadScenarioTest(unittest.TestCase):
     def test_half_open_clients_get_every_reply_and_vanished_peers_do_no_harm(self):
         self.run_and_restart("half-open")
 
+    def test_an_auth_storm_answers_every_auth_and_keeps_every_write(self):
+        # 100 connections of right and wrong AUTHs for 1.5 s, 10 writers.
+        self.run_and_restart("auth-storm")
+
     def test_100k_pipelined_commands_answered_in_order_and_durable(self):
         # The large-reply part has its own regression test below.
         row = self.run_and_restart("pipeline", big_gets=0)

@@ -9,6 +9,8 @@
                  the load and hostile-client scenarios (scripts/load.sh,
                  test_load.py) and their client-side machinery
   bench          the helpers of scripts/bench.sh (and its report)
+  acl            ACL files and scrypt password hashes for the tests and the
+                 load run's AUTH storm
 
 Nothing here edits sys.path. The tests get tests/pylib on PYTHONPATH from
 ctest (tests/CMakeLists.txt), the scripts from their .sh wrappers.

@@ -27,6 +27,10 @@ Scenarios (full size; --quick is the CI size used by test_load.py):
   pipeline     100,000 commands in one write: every reply, in order; the SETs
                all durable; then 64 GETs of a 64 KiB value in one write (each
                reply larger than a read's worth of requests)
+  auth-storm   on a daemon of its own with an ACL: 1,000 connections sending
+               right and wrong AUTHs while 100 writers commit; each AUTH
+               answered right, counted once, the loop never stalled by the
+               KDF, every acknowledged write kept over kill -9
 
 The RSS bound of a scenario (all figures in the table are MiB):
   RSS at the scenario's start (which holds what the allocator kept from
@@ -53,12 +57,15 @@ import multiprocessing
 import os
 import random
 import selectors
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 
 from . import harness
+from .acl import acl_text, password, write_file
 from .client import Client, reset_close
 from .load_util import (ASAN_QUARANTINE_MB, HOST, KIB, LOAD_MAX_LINE, MIB, NO_PROGRESS,
                         LoadDaemon, Probes, RssMonitor, connect_many, percentile, raise_nofile,
@@ -701,6 +708,192 @@ def _sendall_catch(s, data, err):
         err.append("pipeline send: %r" % e)
 
 
+# ------------------------------------------------------------- auth storm
+
+STORM_SIZES = {"full": dict(storm_conns=1000, storm_writers=100, storm_s=15.0),
+               "quick": dict(storm_conns=100, storm_writers=10, storm_s=1.5)}
+for _size, _extra in STORM_SIZES.items():
+    SIZES[_size].update(_extra)
+STORM_LN = 10  # the storm user's scrypt cost: a real KDF run (1 MiB, ~3 ms here), not a free one
+STORM_WRONG = b"ERR WRONGPASS invalid username-password pair"
+STORM_BUSY = b"ERR busy: too many password checks in progress; retry the AUTH"
+
+
+def _auth_storm_worker(port, tag, wid, nstorm, nwriters, duration, users):
+    """nstorm connections AUTH as "storm", right or wrong at random, each
+    waiting for its answer ("busy" is retried as it is); the first also
+    tries an unknown user. nwriters connections AUTH as "writer", then
+    commit SETs. All until duration has passed and each has its answer."""
+    raise_nofile(nstorm + nwriters + 256)
+    v, acked = [], {}
+    n = {"ok": 0, "wrongpass": 0, "busy": 0, "unknown": 0, "sets": 0}
+    socks, fails = connect_many(port, nstorm + nwriters)
+    if fails:
+        v.append("%d connections failed to open" % fails)
+    sel = selectors.DefaultSelector()
+    st = {}
+    t_end = time.monotonic() + duration
+
+    def send(s, x, line, want):
+        x["line"], x["want"], x["t0"] = line, want, time.monotonic()
+        s.send(line)
+
+    def next_request(s, x):
+        if x["writer"]:
+            x["seq"] += 1
+            x["key"] = "as-%s-%d-%d-%d" % (tag, wid, x["i"], x["seq"])
+            send(s, x, ("SET_CHECKPOINT %s v%d\n" % (x["key"], x["seq"])).encode(), b"OK")
+        elif random.random() < 0.5:
+            send(s, x, ("AUTH storm %s\n" % users["storm"]).encode(), b"OK")
+        else:
+            send(s, x, ("AUTH storm wrong-%d-%s\n" % (x["seq"], users["storm"])).encode(),
+                 STORM_WRONG)
+
+    for i, s in enumerate(socks):
+        x = {"i": i, "writer": i >= nstorm, "seq": 0, "buf": b"", "key": None, "auth": False}
+        st[s] = x
+        sel.register(s, selectors.EVENT_READ)
+        if x["writer"]:
+            send(s, x, ("AUTH writer %s\n" % users["writer"]).encode(), b"OK")
+        elif i == 0:
+            send(s, x, ("AUTH nobody-%s-%d %s\n" % (tag, wid, users["storm"])).encode(),
+                 STORM_WRONG)
+            n["unknown"] += 1
+        else:
+            next_request(s, x)
+    live = dict(st)
+    while live:
+        for key, _ in sel.select(0.5):
+            s = key.fileobj
+            x = live.get(s)
+            try:
+                data = s.recv(4096)
+            except OSError as e:
+                data = b""
+                v.append("recv: %r" % e)
+            if not data:
+                v.append("connection %d closed by the daemon" % x["i"])
+                sel.unregister(s)
+                del live[s]
+                continue
+            x["buf"] += data
+            if b"\n" not in x["buf"]:
+                continue
+            line, x["buf"] = x["buf"].split(b"\n", 1)
+            if line == STORM_BUSY and x["line"].startswith(b"AUTH "):
+                n["busy"] += 1
+                send(s, x, x["line"], x["want"])  # retried, as the reply says
+                continue
+            if line != x["want"] or x["buf"]:
+                if len(v) < 20:
+                    v.append("connection %d: %r to %r, want %r" % (x["i"], line[:80],
+                                                                  x["line"][:40], x["want"]))
+                sel.unregister(s)
+                del live[s]
+                continue
+            if x["writer"] and x["key"]:
+                acked[x["key"]] = "v%d" % x["seq"]
+                n["sets"] += 1
+            elif not x["writer"]:
+                n["ok" if line == b"OK" else "wrongpass"] += 1
+            if time.monotonic() >= t_end:
+                sel.unregister(s)
+                del live[s]
+            else:
+                next_request(s, x)
+        now = time.monotonic()
+        for s, x in list(live.items()):
+            if now - x["t0"] > NO_PROGRESS:
+                v.append("connection %d: no reply in %.0f s (hang)" % (x["i"], NO_PROGRESS))
+                sel.unregister(s)
+                del live[s]
+    for s in socks:
+        s.close()
+    sel.close()
+    return {"violations": v, "acked": acked, "counts": n}
+
+
+def sc_auth_storm(ctx, z):
+    """An AUTH storm, on a daemon of its own started with an ACL file (the
+    shared one serves the probes, which do not AUTH). Many connections
+    send right and wrong passwords for a user whose hash costs a real KDF
+    run, and a few for unknown users (the decoy, at the default cost),
+    while writers who logged in commit. Every wrong AUTH must get
+    WRONGPASS and every right one OK, after any "busy" answers (more than
+    64 checks queued), which the clients retry; STATS must count each
+    failure and each busy answer once; the loop must never stall as long as
+    one password check takes (the KDF runs off the loop); RSS must stay
+    within the bound; every acknowledged write must survive kill -9."""
+    users = {u: password(u) for u in ("root", "writer", "storm")}
+    tmp = tempfile.mkdtemp(prefix="ss-storm-")
+    path = write_file(os.path.join(tmp, "users.acl"),
+                      acl_text({"storm": (users["storm"], "read", "as-*")}, STORM_LN) +
+                      acl_text({"root": (users["root"], "read,write,admin", "*"),
+                                "writer": (users["writer"], "read,write", "as-*")}))
+    d = LoadDaemon(nofile=ctx.d.nofile, max_clients=ctx.d.nofile - 1024,
+                   extra_args=["--acl-file", path])
+    d.auth = ("root", users["root"])
+    v, acked, n, summary = [], {}, {}, "did not run"
+    procs, nstorm, nwr = z["procs"], z["storm_conns"], z["storm_writers"]
+    monitor = RssMonitor(d)
+    try:
+        d.start()
+        monitor.start()
+        monitor.reset()
+        start_rss, before = monitor.peak, d.stats()
+        res = run_workers(_auth_storm_worker,
+                          [(d.port, ctx.tag, w, nstorm // procs + (w < nstorm % procs),
+                            nwr // procs + (w < nwr % procs), z["storm_s"], users)
+                           for w in range(procs)])
+        for r in res:
+            v += r.get("violations", [])
+            acked.update(r.get("acked", {}))
+            for k, c in r.get("counts", {}).items():
+                n[k] = n.get(k, 0) + c
+        after = d.stats()
+        delta = {k: int(after[k]) - int(before[k]) for k in ("auth_failures", "auth_busy",
+                                                              "auth_checks")}
+        if delta["auth_failures"] != n.get("wrongpass", 0):
+            v.append("STATS auth_failures grew by %d; the clients saw %d WRONGPASS"
+                     % (delta["auth_failures"], n.get("wrongpass", 0)))
+        if delta["auth_busy"] != n.get("busy", 0):
+            v.append("STATS auth_busy grew by %d; the clients saw %d busy answers"
+                     % (delta["auth_busy"], n.get("busy", 0)))
+        loop_us, kdf_us = int(after["loop_max_us"]), int(after["auth_check_us_max"])
+        if loop_us >= kdf_us:
+            v.append("the loop stalled %d us, as long as a password check (%d us): the KDF "
+                     "ran on the loop?" % (loop_us, kdf_us))
+        peak = monitor.peak_kib()
+        bound = rss_bound_kib(start_rss, before, after, [(nstorm + nwr, True, False)], 0, d.asan)
+        if peak > bound:
+            v.append("storm daemon: peak RSS %.0f MiB beyond the bound %.0f MiB"
+                     % (peak / KIB, bound / KIB))
+        monitor.stop_evt.set()
+        lost, samples = verify(d.port, acked, auth=d.auth)
+        d.kill()
+        d.start()
+        lost2, samples2 = verify(d.port, acked, auth=d.auth)
+        if lost or lost2:
+            v.append("%d / %d acknowledged writes lost before / after kill -9, e.g. %s"
+                     % (lost, lost2, (samples + samples2)[:3]))
+        code = d.stop()
+        if code != 0:
+            v.append("storm daemon exited %r on SIGTERM" % code)
+        summary = ("%d conns x %.1f s of AUTH (KDF ln=%d): %d OK, %d WRONGPASS (%d for unknown "
+                   "users), %d busy retried, %d KDF runs (longest %.1f ms); %d writers: %d SETs acked; "
+                   "loop max %.1f ms; RSS %.0f of %.0f MiB"
+                   % (nstorm, z["storm_s"], STORM_LN, n.get("ok", 0), n.get("wrongpass", 0),
+                      n.get("unknown", 0), n.get("busy", 0), delta["auth_checks"], kdf_us / 1000,
+                      nwr, len(acked), loop_us / 1000, peak / KIB, bound / KIB))
+    finally:
+        monitor.stop_evt.set()
+        d.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+    # Its writes are on its own daemon, checked above: nothing for the
+    # shared one's checks.
+    return {"summary": summary, "violations": v, "acked": {}, "conns": []}
+
+
 SCENARIOS = [
     ("baseline", sc_baseline),
     ("idle+write", sc_idle_writers),
@@ -709,6 +902,7 @@ SCENARIOS = [
     ("random", sc_random),
     ("half-open", sc_half_open),
     ("pipeline", sc_pipeline),
+    ("auth-storm", sc_auth_storm),
 ]
 
 

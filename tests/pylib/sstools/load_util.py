@@ -79,9 +79,12 @@ class LoadDaemon(harness.Daemon):
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    auth = None  # (user, password) for a daemon started with an ACL
+
     def stats(self):
         c = Client(self.port, timeout=NO_PROGRESS)
         try:
+            login(c, self.auth)
             return c.stats()
         finally:
             c.close()
@@ -174,13 +177,21 @@ def connect_many(port, n, sel=None, wave=256, bufsize=None):
     return socks, failures
 
 
-def verify(port, items, chunk=2000):
+def login(c, auth):
+    """AUTH user password on Client c, if auth is such a pair."""
+    if auth and c.cmd("AUTH %s %s" % auth) != "OK":
+        raise RuntimeError("AUTH as %r refused" % auth[0])
+
+
+def verify(port, items, chunk=2000, auth=None):
     """GETs every key of items (a dict key -> value, as str) over pipelined
-    batches. Returns (missing_or_wrong, samples)."""
+    batches, as the user auth (user, password) names if given. Returns
+    (missing_or_wrong, samples)."""
     keys = list(items)
     bad, samples = 0, []
     c = Client(port, timeout=NO_PROGRESS)
     try:
+        login(c, auth)
         for i in range(0, len(keys), chunk):
             part = keys[i:i + chunk]
             c.send("".join("GET_CHECKPOINT %s\n" % k for k in part))
