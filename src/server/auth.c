@@ -327,6 +327,31 @@ void ss_auth_submit(struct ss_auth *a, struct ss_session *s, const char *peer)
 	pthread_mutex_unlock(&a->mu);
 }
 
+void ss_auth_cancel(struct ss_auth *a, struct ss_session *s)
+{
+	struct ss_auth_job *j, *prev = NULL;
+
+	pthread_mutex_lock(&a->mu);
+	for (j = a->todo; j && j->s != s; j = j->next)
+		prev = j;
+	if (j) {
+		if (prev)
+			prev->next = j->next;
+		else
+			a->todo = j->next;
+		if (a->todo_tail == j)
+			a->todo_tail = prev;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (!j)
+		return; /* running, or answered already: it ends as usual */
+	a->checks--;
+	/* Answered like a refusal, on the timer: the session is gone, and its
+	 * client is freed by the registry once resumed, never from inside
+	 * the close that called us. */
+	refuse_late(a, j, 1);
+}
+
 int ss_auth_init(struct ss_auth *a, struct ev_loop *loop, const struct ss_diag *diag,
 		 const char *acl_file, const char *pass_file, struct ss_acl *acl,
 		 void (*resume)(void *arg, struct ss_session *s), void *arg)

@@ -85,6 +85,11 @@ void ss_auth_free(struct ss_auth *a);
  * after the failure delay. peer names the client in the log. */
 void ss_auth_submit(struct ss_auth *a, struct ss_session *s, const char *peer);
 
+/* s's connection closed while its check waits: the check is dropped if it
+ * has not started, so a flood of AUTHs from clients that leave does not
+ * hold the queue. s is still resumed (after the failure delay). */
+void ss_auth_cancel(struct ss_auth *a, struct ss_session *s);
+
 /* Re-reads the file. On success the new users take effect and rebind is
  * called for each session's client state (ss_auth_rebind); a bad file
  * keeps the old users. 0, or -1 after logging why. */

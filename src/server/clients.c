@@ -201,6 +201,8 @@ static void client_closed(void *arg)
 {
 	struct ss_client *cl = arg;
 	cl->s.closed = 1;
+	if (cl->auth_queued && cl->reg->auth)
+		ss_auth_cancel(cl->reg->auth, &cl->s);
 }
 
 static const struct ss_conn_owner client_owner = {
