@@ -37,11 +37,35 @@ void ss_acl_free(struct ss_acl *acl)
 	free(acl);
 }
 
+/* Users are sorted by name (bytes, then length), so a lookup is a binary
+ * search: an AUTH and a reload's rebinding of every client stay cheap with
+ * thousands of users. */
+static int name_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+	return c ? c : (an > bn) - (an < bn);
+}
+
+static int user_cmp(const void *x, const void *y)
+{
+	const struct ss_acl_user *a = x, *b = y;
+	return name_cmp(a->name, a->nlen, b->name, b->nlen);
+}
+
 struct ss_acl_user *ss_acl_find(const struct ss_acl *acl, const char *name, size_t n)
 {
-	for (size_t i = 0; i < acl->n; i++)
-		if (acl->users[i].nlen == n && memcmp(acl->users[i].name, name, n) == 0)
-			return &acl->users[i];
+	size_t lo = 0, hi = acl->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = name_cmp(acl->users[mid].name, acl->users[mid].nlen, name, n);
+		if (c == 0)
+			return &acl->users[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -94,6 +118,7 @@ struct parser {
 	char *err;
 	size_t errsize;
 	unsigned line;
+	size_t cap; /* users allocated */
 };
 
 static int fail(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -217,18 +242,21 @@ static int parse_line(struct parser *ps, struct ss_acl *acl, const char *p, size
 	if (!valid_user(f[0], n[0]))
 		return fail(ps, "bad user name: 1 to %d printable bytes, no '#' or ','",
 			    SS_ACL_USER_MAX);
-	if (ss_acl_find(acl, f[0], n[0]))
-		return fail(ps, "user '%.*s' is defined twice", (int)n[0], f[0]);
 	if (acl->n == SS_ACL_USERS_MAX)
 		return fail(ps, "more than %d users", SS_ACL_USERS_MAX);
-	struct ss_acl_user *users = realloc(acl->users, (acl->n + 1) * sizeof(*users));
-	if (!users)
-		return fail(ps, "out of memory");
-	acl->users = users;
+	if (acl->n == ps->cap) {
+		size_t cap = ps->cap ? ps->cap * 2 : 16;
+		struct ss_acl_user *users = realloc(acl->users, cap * sizeof(*users));
+		if (!users)
+			return fail(ps, "out of memory");
+		acl->users = users;
+		ps->cap = cap;
+	}
 	struct ss_acl_user *u = &acl->users[acl->n++];
 	memset(u, 0, sizeof(*u));
 	memcpy(u->name, f[0], n[0]);
 	u->nlen = n[0];
+	u->line = ps->line;
 	if (set_hash(ps, u, f[1], n[1]) < 0 || each_item(ps, f[2], n[2], "roles", add_role, u) < 0 ||
 	    each_item(ps, f[3], n[3], "namespaces", add_ns, u) < 0)
 		return -1;
@@ -269,6 +297,15 @@ struct ss_acl *ss_acl_parse(const char *text, size_t n, char *err, size_t errsiz
 		ps.line = 0;
 		fail(&ps, "no users: every connection would be refused");
 		goto fail;
+	}
+	qsort(acl->users, acl->n, sizeof acl->users[0], user_cmp);
+	for (size_t i = 1; i < acl->n; i++) {
+		const struct ss_acl_user *a = &acl->users[i - 1], *b = &acl->users[i];
+		if (user_cmp(a, b) == 0) {
+			ps.line = a->line > b->line ? a->line : b->line;
+			fail(&ps, "user '%s' is defined twice", a->name);
+			goto fail;
+		}
 	}
 	return acl;
 fail:

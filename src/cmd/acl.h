@@ -14,9 +14,10 @@
  * (the table's key positions, and what LIST, SCAN, KEYS and RANDOMKEY
  * show) must lie in the user's namespaces.
  *
- * An ACL is read whole and never changed: a reload builds a new one and
- * the server swaps it in (server/auth.c). Parsing does no I/O, so the
- * fuzz target tests/fuzz/fuzz_acl.c drives exactly what the daemon runs.
+ * An ACL is read whole; a reload builds a new one and the server swaps it
+ * in (server/auth.c). Only a user's remembered password (password.h)
+ * changes in place. Parsing does no I/O, so a fuzz target drives exactly
+ * what the daemon runs.
  */
 #ifndef STATESTORED_CMD_ACL_H
 #define STATESTORED_CMD_ACL_H
@@ -50,8 +51,10 @@ struct ss_acl_user {
 	int every_name; /* its namespaces include "*" */
 	struct ss_acl_ns *ns;
 	size_t nns;
+	unsigned line; /* where the file defines it */
 };
 
+/* Sorted by name (ss_acl_find is a binary search). */
 struct ss_acl {
 	struct ss_acl_user *users;
 	size_t n;

@@ -29,10 +29,13 @@ static enum ss_cmd_status deny(struct ss_cmd_env *env, struct ss_buf *out, const
 	return ss_cmd_error(env, out, "%s %s", code, text_msg);
 }
 
+/* Not counted as denied: the server counts it among auth_failures. */
 enum ss_cmd_status ss_cmd_wrongpass(struct ss_cmd_env *env, struct ss_buf *out)
 {
-	return deny(env, out, "WRONGPASS", "invalid username-password pair or user is disabled.",
-		    "invalid username-password pair");
+	if (env->proto->resp)
+		return ss_cmd_fail(env, out,
+				   "WRONGPASS invalid username-password pair or user is disabled.");
+	return ss_cmd_error(env, out, "WRONGPASS invalid username-password pair");
 }
 
 enum ss_cmd_status ss_cmd_auth_refused(struct ss_cmd_env *env, struct ss_buf *out, enum ss_auth r)
@@ -59,13 +62,21 @@ unsigned ss_cmd_request_role(const struct ss_cmd *cmd, const struct ss_request *
 	if (strcmp(cmd->name, "CLIENT") == 0 && req->argc > 1 &&
 	    (ss_token_is(&req->argv[1], "LIST") || ss_token_is(&req->argv[1], "KILL")))
 		return SS_CMD_ADMIN;
+	/* SET's GET option answers the old value, as GETSET does. Options
+	 * start after the key and the value. */
+	if (strcmp(cmd->name, "SET") == 0)
+		for (int i = 3; i < req->argc; i++)
+			if (ss_token_is(&req->argv[i], "GET"))
+				return SS_CMD_RW;
 	return cmd->role;
 }
 
 int ss_cmd_visible(const struct ss_cmd_env *env, const char *name, size_t n)
 {
-	const struct ss_acl_user *u = env->acl && env->client ? env->client->user : NULL;
-	return !u || ss_acl_may_name(u, name, n);
+	if (!env->acl)
+		return 1;
+	const struct ss_acl_user *u = env->client ? env->client->user : NULL;
+	return u && ss_acl_may_name(u, name, n); /* no user: nothing (fail closed) */
 }
 
 /* Whether u may run cmd's request on the whole store: FLUSHALL and BACKUP
@@ -134,28 +145,28 @@ enum ss_auth ss_cmd_authenticate(struct ss_cmd_env *env, const struct ss_token *
 		c->auth_denied = 0;
 		return busy ? SS_AUTH_BUSY : SS_AUTH_WRONG;
 	}
-	if (user->n == 0 || user->n > SS_ACL_USER_MAX || pass->n == 0 || pass->n > SS_PASSWORD_MAX)
-		return SS_AUTH_WRONG; /* no user has such a name or password */
-	struct ss_acl_user *u = ss_acl_find(env->acl, user->p, user->n);
+	/* No user has a name or password of such a length: refused like an
+	 * unknown user, by the server, so that it is counted, logged and
+	 * answered as late as any other failure. */
+	int possible = user->n > 0 && user->n <= SS_ACL_USER_MAX && pass->n > 0 &&
+		       pass->n <= SS_PASSWORD_MAX;
+	struct ss_acl_user *u = possible ? ss_acl_find(env->acl, user->p, user->n) : NULL;
 	if (u && ss_password_fast_check(&u->pw, pass->p, pass->n)) {
 		c->user = u;
 		return SS_AUTH_OK;
 	}
-	/* The slow check, by the server, off the loop; an unknown user too,
-	 * so the time taken does not tell which users exist. */
-	char *copy = malloc(pass->n);
-	if (!copy)
-		return SS_AUTH_NOMEM;
-	memcpy(copy, pass->p, pass->n);
-	if (c->auth_pass) {
-		ss_password_wipe(c->auth_pass, c->auth_plen);
-		free(c->auth_pass);
+	/* The slow check, by the server, off the loop. */
+	ss_cmd_auth_clear(c);
+	if (possible) {
+		if (!(c->auth_pass = malloc(pass->n)))
+			return SS_AUTH_NOMEM;
+		memcpy(c->auth_pass, pass->p, pass->n);
+		c->auth_plen = pass->n;
 	}
-	c->auth_pass = copy;
-	c->auth_plen = pass->n;
-	memcpy(c->auth_user, user->p, user->n);
-	c->auth_user[user->n] = '\0';
-	c->auth_ulen = user->n;
+	size_t un = user->n < SS_ACL_USER_MAX ? user->n : SS_ACL_USER_MAX;
+	memcpy(c->auth_user, user->p, un); /* for the log; unknown if cut */
+	c->auth_user[un] = '\0';
+	c->auth_ulen = un;
 	return SS_AUTH_SLOW;
 }
 

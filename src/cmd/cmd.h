@@ -110,9 +110,9 @@ int ss_cmd_client_info(const struct ss_client_state *c, int acl, struct ss_buf *
 /* CLIENT KILL's filters: each given one must match (0 / NULL: any). */
 struct ss_client_filter {
 	uint64_t id;
-	const char *user; /* NUL-terminated */
-	const char *addr;
+	const struct ss_token *user, *addr;
 	const struct ss_client_state *skip; /* SKIPME yes: the caller */
+	int acl; /* the server has users (else every connection is "default") */
 };
 /* 1 if c matches f. */
 int ss_cmd_client_match(const struct ss_client_state *c, const struct ss_client_filter *f);

@@ -979,11 +979,16 @@ static enum ss_cmd_status r_randomkey(const struct ss_request *req, struct ss_cm
 	size_t before = ss_buf_size(out);
 	struct keys k = {.env = env, .out = out, .want = 1};
 	uint64_t pos = (seed & ((UINT64_C(1) << SS_SCAN_POS_BITS) - 1)) | 1;
-	/* From the random position to the end, then from the start. */
-	while (k.n == 0 && pos != 0)
+	/* From the random position to the end, then from the start. A user
+	 * held to namespaces may see few of the keys: its search is bounded
+	 * (64 steps of 1024 buckets), and may answer nil where a key of its
+	 * own hides far from where it looked. */
+	const struct ss_acl_user *u = env->acl ? env->client->user : NULL;
+	int steps = u && !u->every_name ? 64 : -1;
+	while (k.n == 0 && pos != 0 && steps-- != 0)
 		pos = ss_table_scan(env->table, pos, SS_SCAN_BLOCK_LIST, 1024, NULL, 0, env->now_ms,
 				    first_key, &k);
-	for (pos = 0; k.n == 0;) {
+	for (pos = 0; k.n == 0 && steps-- != 0;) {
 		pos = ss_table_scan(env->table, pos, SS_SCAN_BLOCK_LIST, 1024, NULL, 0, env->now_ms,
 				    first_key, &k);
 		if (pos == 0)

@@ -98,6 +98,13 @@ enum ss_cmd_status ss_redis_hello(const struct ss_request *req, struct ss_cmd_en
 				    ss_cmd_echo_any(&req->argv[i], word, 900));
 		}
 	}
+	/* As Redis: with users, an unauthenticated HELLO must carry AUTH, so
+	 * that nothing (a name, the protocol) is set before it. */
+	if (env->acl && !c->user && !auth_user)
+		return ss_cmd_fail(env, out, "NOAUTH HELLO must be called with the client already "
+					     "authenticated, otherwise the HELLO <proto> AUTH <user> "
+					     "<pass> option can be used to authenticate the client and "
+					     "select the RESP protocol version at the same time");
 	/* Authentication last, once the request is known to be valid: a slow
 	 * check reruns the whole HELLO afterwards. */
 	if (auth_user && env->acl) {
@@ -158,38 +165,34 @@ int ss_cmd_client_match(const struct ss_client_state *c, const struct ss_client_
 {
 	if (c == f->skip || (f->id && c->id != f->id))
 		return 0;
-	if (f->addr && strcmp(c->addr, f->addr) != 0)
+	if (f->addr && !(f->addr->n == strlen(c->addr) && memcmp(f->addr->p, c->addr, f->addr->n) == 0))
 		return 0;
-	return !f->user || (c->user && strcmp(c->user->name, f->user) == 0);
+	if (!f->user)
+		return 1;
+	const char *u = user_of(c, f->acl);
+	return f->user->n == strlen(u) && memcmp(f->user->p, u, f->user->n) == 0 && u[0];
 }
 
 /* CLIENT KILL <filter value>... [SKIPME yes|no]: the filters ID, USER and
- * ADDR (Redis's new form); the count of connections closed. Their
- * replies already owed are dropped with them. */
+ * ADDR (Redis's new form), at least one of them; the count of connections
+ * closed. Their replies already owed are dropped with them. */
 static enum ss_cmd_status client_kill(const struct ss_request *req, struct ss_cmd_env *env,
 				      struct ss_buf *out)
 {
-	char user[SS_ACL_USER_MAX + 1], addr[64], word[130];
-	struct ss_client_filter f = {.skip = env->client};
+	struct ss_client_filter f = {.skip = env->client, .acl = env->acl != NULL};
+	char word[130];
 	long long id;
 
-	if (req->argc < 4 || (req->argc - 2) % 2)
-		return ss_cmd_fail(env, out, "ERR syntax error: CLIENT KILL ID id | USER name | "
-					     "ADDR ip:port [SKIPME yes|no]");
 	for (int i = 2; i + 1 < req->argc; i += 2) {
 		const struct ss_token *k = &req->argv[i], *v = &req->argv[i + 1];
 		if (ss_token_is(k, "ID")) {
 			if (tok_ll(v, &id) < 0 || id < 1)
 				return ss_cmd_fail(env, out, "ERR client-id should be greater than 0");
 			f.id = (uint64_t)id;
-		} else if (ss_token_is(k, "USER") && v->n < sizeof user) {
-			memcpy(user, v->p, v->n);
-			user[v->n] = '\0';
-			f.user = user;
-		} else if (ss_token_is(k, "ADDR") && v->n < sizeof addr) {
-			memcpy(addr, v->p, v->n);
-			addr[v->n] = '\0';
-			f.addr = addr;
+		} else if (ss_token_is(k, "USER")) {
+			f.user = v;
+		} else if (ss_token_is(k, "ADDR")) {
+			f.addr = v;
 		} else if (ss_token_is(k, "SKIPME") &&
 			   (ss_token_is(v, "YES") || ss_token_is(v, "NO"))) {
 			f.skip = ss_token_is(v, "YES") ? env->client : NULL;
@@ -198,10 +201,14 @@ static enum ss_cmd_status client_kill(const struct ss_request *req, struct ss_cm
 					   ss_cmd_echo_any(k, word, 128));
 		}
 	}
+	if (req->argc < 4 || (req->argc - 2) % 2 || (!f.id && !f.user && !f.addr))
+		return ss_cmd_fail(env, out, "ERR syntax error: CLIENT KILL ID id | USER name | "
+					     "ADDR ip:port [SKIPME yes|no]");
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
-	if (!f.skip && ss_cmd_client_match(env->client, &(struct ss_client_filter){
-							     .id = f.id, .user = f.user, .addr = f.addr}))
+	struct ss_client_filter self = f;
+	self.skip = NULL;
+	if (!f.skip && ss_cmd_client_match(env->client, &self))
 		return ss_cmd_fail(env, out, "ERR CLIENT KILL of this connection: use QUIT");
 	return ss_cmd_replied(ss_resp_int(out, env->kill ? env->kill(env->stats_arg, &f) : 0));
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/password.h"
 #include "cmd/session.h"
 #include "proto/resp.h"
 
@@ -174,6 +175,9 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			res = SS_SESSION_NOMEM;
 			break;
 		}
+		/* A password is not left behind in the input buffer. */
+		if (ss_token_is(&req.argv[0], "AUTH") || ss_token_is(&req.argv[0], "HELLO"))
+			ss_password_wipe(ss_buf_head(&s->in), (size_t)n);
 		ss_buf_consume(&s->in, (size_t)n);
 		if (st == SS_CMD_STAGED) {
 			s->pending++;

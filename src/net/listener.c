@@ -100,15 +100,21 @@ int ss_listener_address_ok(const char *addr)
 
 int ss_listener_address_loopback(const char *addr)
 {
-	struct in_addr a4;
-	struct in6_addr a6;
+	struct addrinfo *ai = NULL;
+	int loop = 0;
 
-	if (inet_pton(AF_INET, addr, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, addr, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) ||
-		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-	return 0;
+	/* The same parse the bind makes, so that "127.1" is what it binds. */
+	if (resolve(addr, 0, &ai) != 0)
+		return 0;
+	if (ai->ai_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ai->ai_addr;
+		loop = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	} else if (ai->ai_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+		loop = IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+	}
+	freeaddrinfo(ai);
+	return loop;
 }
 
 /* Creates the socket and binds it. Returns the fd, or -1 after logging why. */

@@ -12,8 +12,11 @@
  * remembered in its user, so the session's rerun of the AUTH, and every
  * later AUTH with it, passes the fast check (one SHA-256). A wrong one is
  * answered WRONGPASS only after SS_AUTH_FAIL_DELAY more, a timer, which
- * costs the server nothing. An unknown user's password is put through the
- * KDF too, so the time taken does not tell which users exist.
+ * costs the server nothing. An unknown user costs no KDF: its refusal comes
+ * as late as a check would (the typical check time, measured, plus the
+ * delay), so the time taken does not tell which users exist. One host may
+ * have SS_AUTH_HOST_MAX checks under way, so no one host can take every
+ * slot from the others.
  */
 #ifndef STATESTORED_SERVER_AUTH_H
 #define STATESTORED_SERVER_AUTH_H
@@ -27,10 +30,12 @@
 #include "common/diag.h"
 
 #define SS_AUTH_JOBS_MAX 64
+#define SS_AUTH_HOST_MAX 4       /* ... of them from one host */
 #define SS_AUTH_FAIL_DELAY 0.1 /* seconds */
+/* The longest request before AUTH (Redis allows 16 KiB bulks too). */
+#define SS_AUTH_PREAUTH_LINE (16 * 1024)
 
 struct ss_auth_stats {
-	uint64_t ok;              /* AUTHs that succeeded */
 	uint64_t failures;        /* wrong user or password */
 	uint64_t denied;          /* NOAUTH and NOPERM replies */
 	uint64_t busy;            /* AUTHs refused: too many checks queued */
@@ -51,13 +56,18 @@ struct ss_auth {
 	void (*resume)(void *arg, struct ss_session *s);
 	void *resume_arg;
 	pthread_t thread;
-	int started, stopping;
+	int sync_ready, started, stopping;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct ss_auth_job *todo, *todo_tail; /* for the thread */
+	struct ss_auth_job *running;          /* the thread's now */
 	struct ss_auth_job *done, *done_tail; /* back to the loop */
 	struct ss_auth_job *late, *late_tail; /* failures waiting out the delay */
 	size_t checks; /* KDF jobs queued or running (at most SS_AUTH_JOBS_MAX) */
+	double kdf_s;  /* a check's typical time, seconds (a moving average) */
+	int reloading, reload_again; /* a reload is with the thread; another asked */
+	void (*rebind)(void *arg, struct ss_acl *next);
+	void *rebind_arg;
 	ev_async done_w;
 	ev_timer late_w;
 	struct ss_auth_stats st;
@@ -90,13 +100,16 @@ void ss_auth_submit(struct ss_auth *a, struct ss_session *s, const char *peer);
  * hold the queue. s is still resumed (after the failure delay). */
 void ss_auth_cancel(struct ss_auth *a, struct ss_session *s);
 
-/* Re-reads the file. On success the new users take effect and rebind is
- * called for each session's client state (ss_auth_rebind); a bad file
- * keeps the old users. 0, or -1 after logging why. */
-int ss_auth_reload(struct ss_auth *a, void (*each)(void *arg, struct ss_acl *next), void *arg);
+/* Re-reads the file on the thread (its I/O, parse and a plaintext
+ * password's KDF stay off the loop). When it is read, the new users take
+ * effect and each is called to move every client to them (ss_auth_rebind);
+ * a bad file keeps the old users and logs why. A reload asked while one is
+ * under way runs again after it. */
+void ss_auth_reload(struct ss_auth *a, void (*each)(void *arg, struct ss_acl *next), void *arg);
 
 /* Moves c to its user in next: 0, or 1 if c must be disconnected (its user
- * is gone, or has a new password). */
+ * is gone, or has a new password). An open transaction will be refused at
+ * EXEC. */
 int ss_auth_rebind(struct ss_client_state *c, struct ss_acl *next);
 
 #endif

@@ -53,9 +53,22 @@ static void settle(struct ss_clients *reg, struct ss_client *cl)
 	}
 	if (cl->conn.fd >= 0 && ss_session_done(s))
 		ss_conn_close(&cl->conn);
+	/* A client on the reap list is freed by the reap, which holds it. */
 	if (cl->conn.fd < 0 && s->pending == 0 && !s->compact_wait && !s->batch_wait &&
-	    !s->auth_wait)
+	    !s->auth_wait && !cl->reaped)
 		unlink_free(reg, cl);
+}
+
+/* The longest request cl may send: an unauthenticated connection on a
+ * server with users is held to a short one, so that it cannot make the
+ * daemon buffer megabytes before saying who it is. */
+static size_t max_line(const struct ss_client *cl)
+{
+	size_t m = cl->reg->max_line;
+
+	if (cl->reg->auth && !cl->s.client.user && m > SS_AUTH_PREAUTH_LINE)
+		m = SS_AUTH_PREAUTH_LINE;
+	return m;
 }
 
 /* Executes the complete requests in cl's input until one must wait. */
@@ -65,14 +78,18 @@ static void run(struct ss_clients *reg, struct ss_client *cl)
 
 	reg->env(reg->env_arg, &env);
 	env.rejected = &reg->rejected;
+	env.max_line = max_line(cl);
 	if (reg->auth) {
 		env.acl = reg->auth->acl;
 		env.denied = &reg->auth->st.denied;
 		/* A verified client certificate whose CN names a user
-		 * authenticates the connection as that user. */
-		if (env.acl && !cl->s.client.user && cl->conn.peer_cn[0])
+		 * authenticates the connection as that user, once: at its
+		 * first request (a RESET then ends it, as an AUTH's). */
+		if (env.acl && !cl->cn_checked && cl->conn.peer_cn[0]) {
+			cl->cn_checked = 1;
 			cl->s.client.user =
 				ss_acl_find(env.acl, cl->conn.peer_cn, strlen(cl->conn.peer_cn));
+		}
 	}
 	for (;;) {
 		enum ss_session_result r = ss_session_execute(&cl->s, &env);
@@ -111,13 +128,27 @@ void ss_clients_auth_done(void *arg, struct ss_session *s)
 	run(cl->reg, cl);
 }
 
-/* Closes cl at once, its unsent replies dropped, and frees it if nothing
- * refers to it any more. */
+/* Closes cl at once, its unsent replies dropped. It is freed later, by
+ * ss_clients_reap (or by the settle after its last reply): the caller may
+ * be inside a walk of the clients (a CLIENT KILL rerun from the loop that
+ * answers a batch or a COMPACT), which must not find it freed. */
 static void disconnect(struct ss_clients *reg, struct ss_client *cl)
 {
 	ss_buf_consume(&cl->s.out, ss_buf_size(&cl->s.out));
 	ss_conn_close(&cl->conn);
-	settle(reg, cl);
+	if (!cl->reaped && push(&reg->reap, &reg->nreap, &reg->reapcap, cl) == 0)
+		cl->reaped = 1;
+}
+
+void ss_clients_reap(struct ss_clients *reg)
+{
+	size_t n = reg->nreap;
+
+	reg->nreap = 0;
+	for (size_t i = 0; i < n; i++) {
+		reg->reap[i]->reaped = 0;
+		settle(reg, reg->reap[i]);
+	}
 }
 
 long long ss_clients_kill(struct ss_clients *reg, const struct ss_client_filter *f)
@@ -166,7 +197,7 @@ static size_t client_room(void *arg)
 
 	if (s->eof || s->close_after || ss_buf_size(&s->out) >= SS_SESSION_OUT_HIGH)
 		return 0;
-	return ss_session_room(s, cl->reg->max_line);
+	return ss_session_room(s, max_line(cl));
 }
 
 static void client_input(struct ss_conn *c, void *arg)
@@ -420,4 +451,5 @@ void ss_clients_free(struct ss_clients *reg)
 		unlink_free(reg, reg->head);
 	free(reg->touched);
 	free(reg->waiters);
+	free(reg->reap);
 }

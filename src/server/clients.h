@@ -31,6 +31,8 @@ struct ss_client {
 	struct ss_clients *reg;
 	struct ss_client *prev, *next;
 	unsigned auth_queued : 1; /* its AUTH is with the password-check thread */
+	unsigned reaped : 1;      /* closed by the server, on the reap list */
+	unsigned cn_checked : 1;  /* its certificate's CN was looked up */
 };
 
 /* The client whose session owns an op (ss_op.owner). */
@@ -58,6 +60,8 @@ struct ss_clients {
 	size_t ntouched, touchcap;
 	struct ss_client **waiters; /* paused by a full batch */
 	size_t nwaiters, waitcap;
+	struct ss_client **reap; /* closed by the server: freed by ss_clients_reap */
+	size_t nreap, reapcap;
 	struct ss_commit_hook replies; /* answers each batch's ops */
 	uint64_t connections; /* accepted over the lifetime */
 	uint64_t refused;     /* turned away: max clients, or out of descriptors */
@@ -96,8 +100,12 @@ const struct ss_backup_request *ss_clients_backup_next(struct ss_clients *reg);
 void ss_clients_backup_ended(struct ss_clients *reg, const char *failure, uint64_t rev);
 
 /* CLIENT KILL: closes the connections f matches, dropping their unsent
- * replies; the count. */
+ * replies; the count. They are freed by the next ss_clients_reap. */
 long long ss_clients_kill(struct ss_clients *reg, const struct ss_client_filter *f);
+
+/* Frees the clients the server closed (CLIENT KILL, a reload) once nothing
+ * refers to them: from the loop's prepare watcher, outside any walk. */
+void ss_clients_reap(struct ss_clients *reg);
 
 /* An AUTH's password check was answered (auth.h's resume): s runs again. */
 void ss_clients_auth_done(void *reg, struct ss_session *s);

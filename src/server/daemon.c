@@ -95,6 +95,9 @@ static int hash_password(const char *prog)
 		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0)
 			tty = 0;
 	}
+	/* Unbuffered: the password goes into line only, not into stdio's
+	 * buffer as well. */
+	(void)setvbuf(stdin, NULL, _IONBF, 0);
 	char *got = fgets(line, sizeof line, stdin);
 	if (tty) {
 		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &was);

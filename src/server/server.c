@@ -495,6 +495,8 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)revents;
 	struct ss_server *srv = w->data;
 
+	if (srv->clients.nreap > 0)
+		ss_clients_reap(&srv->clients);
 	if (ss_commit_ready(&srv->commit) || srv->clients.nwaiters > 0 ||
 	    ((srv->compact_requested || srv->backups_queued > 0) &&
 	     !ss_compactor_running(&srv->compactor)))
@@ -572,7 +574,7 @@ static void on_other_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	if (w->signum == SIGHUP && srv->auth.acl) {
 		ss_log_notice(srv->diag, "SIGHUP received: reloading the users");
-		(void)ss_auth_reload(&srv->auth, ss_clients_rebind, &srv->clients);
+		ss_auth_reload(&srv->auth, ss_clients_rebind, &srv->clients);
 		return;
 	}
 	ss_log_notice(srv->diag, "%s received: nothing to reload; carrying on",

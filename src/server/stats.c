@@ -235,7 +235,9 @@ static const struct {
 	{"auth_denied", C, "requests refused NOAUTH (before AUTH) or NOPERM (a role or a "
 			   "namespace the user lacks)",
 	 auth_denied, "auth_denied", 1},
-	{"auth_busy", C, "AUTHs refused at once: too many password checks were queued", auth_busy,
+	{"auth_busy", C, "AUTHs refused busy: too many password checks were queued (in all, or "
+			 "from the client's host)",
+	 auth_busy,
 	 "auth_busy", 1},
 	{"auth_checks", C, "password checks run by the KDF on the helper thread", auth_checks,
 	 "auth_password_checks", 1},

@@ -277,8 +277,11 @@ class TestCommandTable(AclServer):
         # The four run before AUTH, in both protocols.
         c = self.resp_as()
         self.assertEqual(c.call("PING")[0], b"+PONG\r\n")
-        hello = c.call("HELLO", "2")[1]
-        self.assertEqual(hello[hello.index(b"proto") + 1], 2)
+        # HELLO runs, but without AUTH it is refused, as Redis refuses it:
+        # nothing (a name, the protocol) is set by a stranger.
+        raw, hello = c.call("HELLO", "2", "SETNAME", "posing")
+        self.assertTrue(raw.startswith(b"-NOAUTH HELLO must be called with the client already "
+                                       b"authenticated"), raw)
         self.assertEqual(c.call("AUTH", "root", "not-the-password")[0], WRONGPASS_RESP)
         self.assertEqual(c.call("QUIT")[0], b"+OK\r\n")
         self.assertTrue(c.closed_by_peer())
@@ -579,7 +582,9 @@ class TestAuth(AclServer):
         self.assertEqual(h2.call("HELLO", "3", "AUTH", "ns", "wrong-" + USERS["ns"][0])[0],
                          WRONGPASS_RESP)
         self.assertEqual(h2.call("GET", "t/auth")[0], NOAUTH_RESP)
-        # A refused HELLO changes nothing: still RESP2 (an array, not a map).
+        # A refused HELLO changes nothing: still RESP2 (an array, not a map)
+        # once authenticated.
+        self.assertEqual(h2.call("AUTH", "ns", USERS["ns"][0])[0], b"+OK\r\n")
         self.assertIsInstance(h2.call("HELLO")[1], list)
         # RESET forgets the user, as Redis's does when default needs a password.
         self.assertEqual(h.call("RESET")[0], b"+RESET\r\n")
@@ -596,13 +601,17 @@ class TestAuth(AclServer):
         self.assertEqual(c.call("GET", "t/x")[0], NOAUTH_RESP)
         self.assertTrue(self.auth_log("ns", t.sock, start))
         self.assertTrue(self.auth_log("ns", c.sock, start))
-        # An unknown user: the same answer, through the KDF too.
+        # An unknown user: the same answer, counted and logged, but no KDF
+        # is spent on it (the answer waits as long as a check would).
         self.assertEqual(c.call("AUTH", "nobody-here", wrong)[0], WRONGPASS_RESP)
         self.assertTrue(self.auth_log("nobody-here", c.sock, start))
+        # Credentials no user can have (a name past 64 bytes): the same.
+        self.assertEqual(c.call("AUTH", "n" * 65, wrong)[0], WRONGPASS_RESP)
         after = self.stats()
-        self.assertEqual(after["auth_failures"] - before["auth_failures"], 3)
-        self.assertGreaterEqual(after["auth_checks"] - before["auth_checks"], 3)
-        self.assertGreaterEqual(after["auth_denied"] - before["auth_denied"], 2)
+        self.assertEqual(after["auth_failures"] - before["auth_failures"], 4)
+        self.assertEqual(after["auth_checks"] - before["auth_checks"], 2)
+        # WRONGPASS is a failure, not a denial: only the two NOAUTHs.
+        self.assertEqual(after["auth_denied"] - before["auth_denied"], 2)
         # A user name with control bytes is logged as printable bytes, on
         # one line.
         self.assertEqual(c.call("AUTH", "ev\nil\x1b[2J", wrong)[0], WRONGPASS_RESP)
@@ -635,6 +644,48 @@ class TestAuth(AclServer):
         self.assertEqual(t.readlines(4), [WRONGPASS_TEXT, NOAUTH_TEXT, "OK", "NULL"])
         self.assertTrue(harness.wait_until(
             lambda: self.stats()["clients"] == base["clients"] + 1, timeout=30))
+
+    def test_set_with_get_needs_read_too(self):
+        """SET's GET option answers the old value, as GETSET does: a
+        write-only user must not read through it."""
+        w = self.resp_as("writeonly")
+        self.assertEqual(w.call("SET", "t/sg", "v1")[0], b"+OK\r\n")
+        self.assertEqual(w.call("SET", "t/sg", "v2", "GET")[0], role_refusal("writeonly", "set")[0])
+        self.assertEqual(w.call("SET", "t/sg", "GET")[0], b"+OK\r\n")  # GET as the value
+        self.assertEqual(self.resp_as("noadmin").call("SET", "t/sg", "v3", "GET")[1], b"GET")
+
+    def test_a_long_request_before_auth_is_refused(self):
+        """Before AUTH a request may be 16 KiB at most: a stranger cannot
+        make the daemon buffer megabytes."""
+        c = self.resp_as()
+        raw, _ = c.call("PING", "x" * 20000)
+        # A bulk declared longer than the bound is refused at its header.
+        self.assertTrue(raw.startswith(b"-ERR Protocol error: invalid bulk length"), raw)
+        self.assertTrue(c.closed_by_peer())
+        ok = self.resp_as("root")
+        self.assertEqual(ok.call("PING", "x" * 20000)[1], b"x" * 20000)
+
+    def test_client_kill_rerun_inside_a_walk_of_the_clients(self):
+        """CLIENT KILL waits behind a COMPACT, so it reruns from the loop
+        that answers the COMPACTs: the client it closes must not be freed
+        under that loop (it was, and the daemon died)."""
+        victim = self.resp_as("root")
+        vid = victim.call("CLIENT", "ID")[1]
+        killer = self.resp_as("root")
+        got = pipeline_resp(killer, [["COMPACT"], ["CLIENT", "KILL", "ID", str(vid)]])
+        self.assertEqual(got, [b"+OK\r\n", b":1\r\n"])
+        self.assertTrue(victim.closed_by_peer())
+        self.assertEqual(killer.call("PING")[0], b"+PONG\r\n")
+        # And behind a write in the same batch.
+        victim = self.resp_as("root")
+        vid = victim.call("CLIENT", "ID")[1]
+        victim.sock.sendall(b"*3\r\n$3\r\nSET\r\n$3\r\nt/v\r\n$1\r\n1\r\n")
+        got = pipeline_resp(killer, [["SET", "t/k", "1"], ["CLIENT", "KILL", "ID", str(vid)]])
+        self.assertEqual(got[0], b"+OK\r\n")
+        self.assertIn(got[1], (b":1\r\n", b":0\r\n"))
+        self.assertTrue(self.daemon.running())
+        self.assertEqual(killer.call("CLIENT", "KILL", "USER", "nobody")[0], b":0\r\n")
+        self.assertTrue(killer.call("CLIENT", "KILL", "SKIPME", "yes")[0].startswith(b"-ERR syntax"))
 
     def test_a_remembered_password_costs_no_kdf(self):
         before = self.stats()["auth_checks"]
@@ -845,15 +896,16 @@ class TestReload(AclServer):
         type(self).USERS = users  # what is in force now
         self.assertEqual(self.resp_as("b").call("GET", "b/1")[1], b"x")  # the new one
         self.assertNotIn(users["b"][0], log)
-        # A transaction queued before its user lost a role is refused it
-        # at EXEC, as Redis does: the command inside, and nothing applied.
+        # A transaction open across a reload is refused whole at EXEC
+        # (EXECABORT): half of it may no longer be allowed, and half a
+        # transaction must never apply.
         self.assertEqual(pipeline_resp(ca, [["MULTI"], ["GET", "a/1"], ["GET", "b/1"]]),
                          [b"+OK\r\n", b"+QUEUED\r\n", b"+QUEUED\r\n"])
         users["a"] = (users["a"][0], "read", "a/*")
         self.reload(users)
         raw, got = ca.call("EXEC")
-        self.assertEqual(got[0], b"x")
-        self.assertEqual(got[1], "NOPERM No permissions to access a key", raw)
+        self.assertTrue(raw.startswith(b"-EXECABORT"), raw)
+        self.assertEqual(ca.call("GET", "a/1")[1], b"x")  # the connection goes on
         after = self.stats()
         self.assertEqual(after["acl_reloads"] - before["acl_reloads"], 4)
         self.assertEqual(after["acl_reload_failures"], before["acl_reload_failures"])
@@ -963,6 +1015,10 @@ class TestStartup(unittest.TestCase):
         with Client(d.port) as c:
             self.assertEqual(c.cmd("STATS"), NOAUTH_TEXT)
         self.assertNotIn("insecure", d.log())
+        # Loopback is judged by the address the bind makes of it: 127.1 is
+        # 127.0.0.1; ::ffff:0.0.0.0 reaches as far as 0.0.0.0.
+        self.served("--bind", "127.1")
+        self.assertIn("protected mode", self.refused("--bind", "::ffff:0.0.0.0"))
 
 
 if __name__ == "__main__":
