@@ -148,8 +148,11 @@ enum ss_auth ss_cmd_authenticate(struct ss_cmd_env *env, const struct ss_token *
 	/* No user has a name or password of such a length: refused like an
 	 * unknown user, by the server, so that it is counted, logged and
 	 * answered as late as any other failure. */
+	/* Nor a password holding a NUL (none can be hashed: --hash-password
+	 * and the password file refuse them), which scrypt's HMAC would
+	 * otherwise take for the password without its trailing NULs. */
 	int possible = user->n > 0 && user->n <= SS_ACL_USER_MAX && pass->n > 0 &&
-		       pass->n <= SS_PASSWORD_MAX;
+		       pass->n <= SS_PASSWORD_MAX && !memchr(pass->p, '\0', pass->n);
 	struct ss_acl_user *u = possible ? ss_acl_find(env->acl, user->p, user->n) : NULL;
 	if (u && ss_password_fast_check(&u->pw, pass->p, pass->n)) {
 		c->user = u;
