@@ -224,6 +224,7 @@ struct fa {
 	struct aconn conns[NCONN];
 	int cur;
 	struct ss_store *store;
+	struct fz_io fio; /* no fsyncs: the scratch directory is tmpfs */
 	struct ss_batch batch;
 	struct ss_pending pending;
 	struct ss_acl *acl;
@@ -268,12 +269,17 @@ static const char *show(const char *p, size_t n)
  * check off (check_leaks). */
 static int contains(const char *p, size_t n, const char *s, size_t sn)
 {
-	for (size_t i = 0; sn <= n && i <= n - sn; i++) {
-		size_t k = 0;
-		while (k < sn && p[i + k] == s[k])
+	if (sn == 0 || n < sn)
+		return sn == 0;
+	const char *end = p + n; /* p is not NULL: n > 0 */
+
+	while ((size_t)(end - p) >= sn && (p = memchr(p, s[0], (size_t)(end - p) - sn + 1))) {
+		size_t k = 1;
+		while (k < sn && p[k] == s[k])
 			k++;
 		if (k == sn)
 			return 1;
+		p++;
 	}
 	return 0;
 }
@@ -954,7 +960,7 @@ static void check_table(struct fa *z)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fa *z = &Z;
-	struct ss_store_options opt = {.dir = fz_scratch_dir(), .history = 2};
+	struct ss_store_options opt = {.dir = fz_scratch_dir(), .io = &z->fio.io, .history = 2};
 	struct ss_error err;
 	char aerr[300];
 
@@ -962,6 +968,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(z, 0, sizeof(*z));
 	z->batch = keep;
 	ss_batch_reset(&z->batch);
+	fz_io_init(&z->fio);
 	z->trace = getenv("FZ_AUTH_TRACE") && getenv("FZ_AUTH_TRACE")[0] == '1';
 	(void)unlink(fz_path(0, SS_LOG_FILE));
 	(void)unlink(fz_path(1, SS_LOG_TMP_FILE));
