@@ -35,6 +35,8 @@
  *                   waiting in auth_wait gets its answer and runs again
  *   0xff 'b'        the next password check is refused as busy (the
  *                   server's queue of 64 checks is full)
+ *   0xff 'h'        SIGHUP: the other version of the ACL file takes effect
+ *                   (see the users below)
  *   0xff '1'..'3'   later bytes are sent on connection 1, 2 or 3
  *   0xff 'e'        the current connection's client shuts its side (EOF)
  *   0xff '*' a c args...
@@ -107,6 +109,7 @@
 #include "cmd/session.h"
 #include "common/buf.h"
 #include "proto/proto.h"
+#include "server/auth.h"
 #include "statestored/batch.h"
 #include "statestored/record.h"
 #include "statestored/store.h"
@@ -124,18 +127,31 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 enum { U_ADMIN, U_W, U_R, U_OPS, U_NOBODY, U_DEFAULT, NUSERS };
 
+/* Two versions of the ACL file; the 'h' escape (SIGHUP) swaps them. In
+ * the second, w and r keep their hashes but see other namespaces, ops has a
+ * new password and nobody is gone: sessions as ops or nobody are
+ * disconnected, the others keep their users with the new rights. */
 static const struct fa_user {
-	const char *name, *password, *roles, *ns;
+	const char *name, *password[2], *roles[2], *ns[2]; /* roles NULL: absent */
 	unsigned ln, r, p;
-	unsigned bits; /* enum ss_cmd_role: SS_CMD_READ ... */
+	unsigned bits[2]; /* enum ss_cmd_role: SS_CMD_READ ... */
 } fa_users[NUSERS] = {
-	{"admin", "pw-admin-7Kq", "read,write,admin", "*", 1, 8, 1,
-	 SS_CMD_READ | SS_CMD_WRITE | SS_CMD_ADMIN},
-	{"w", "pw-w-3Jx", "read,write", "team-a/*,exact-name", 2, 1, 2, SS_CMD_READ | SS_CMD_WRITE},
-	{"r", "pw-r-9Lm", "read", "*", 1, 2, 1, SS_CMD_READ},
-	{"ops", "pw-ops-5Tz", "admin", "team-a/*", 1, 1, 1, SS_CMD_ADMIN},
-	{"nobody", "pw-nobody-2Wd", "read", "void", 2, 2, 2, SS_CMD_READ},
-	{"default", "pw-default-8Hc", "read,write", "team-b/*", 1, 4, 1, SS_CMD_READ | SS_CMD_WRITE},
+#define RWA (SS_CMD_READ | SS_CMD_WRITE | SS_CMD_ADMIN)
+#define RW (SS_CMD_READ | SS_CMD_WRITE)
+	{"admin", {"pw-admin-7Kq", "pw-admin-7Kq"}, {"read,write,admin", "read,write,admin"},
+	 {"*", "*"}, 1, 8, 1, {RWA, RWA}},
+	{"w", {"pw-w-3Jx", "pw-w-3Jx"}, {"read,write", "write,read"},
+	 {"team-a/*,exact-name", "exact-name,team-b/*"}, 2, 1, 2, {RW, RW}},
+	{"r", {"pw-r-9Lm", "pw-r-9Lm"}, {"read", "read"}, {"*", "team-b/*"}, 1, 2, 1,
+	 {SS_CMD_READ, SS_CMD_READ}},
+	{"ops", {"pw-ops-5Tz", "pw-ops-6Uy"}, {"admin", "admin"}, {"team-a/*", "team-a/*"}, 1, 1,
+	 1, {SS_CMD_ADMIN, SS_CMD_ADMIN}},
+	{"nobody", {"pw-nobody-2Wd", NULL}, {"read", NULL}, {"void", NULL}, 2, 2, 2,
+	 {SS_CMD_READ, 0}},
+	{"default", {"pw-default-8Hc", "pw-default-8Hc"}, {"read,write", "read,write"},
+	 {"team-b/*", "team-b/*"}, 1, 4, 1, {RW, RW}},
+#undef RW
+#undef RWA
 };
 
 static int starts(const char *p, size_t n, const char *prefix)
@@ -149,20 +165,21 @@ static int equals(const char *p, size_t n, const char *s)
 	return n == strlen(s) && memcmp(p, s, n) == 0;
 }
 
-/* Whether user u may see and change the name p[0..n): written from the
- * table above, not with ss_acl_may_name. */
-static int fa_visible(int u, const char *p, size_t n)
+/* Whether user u may see and change the name p[0..n) in version v of the
+ * file: written from the table above, not with ss_acl_may_name. */
+static int fa_visible(int v, int u, const char *p, size_t n)
 {
 	switch (u) {
 	case U_ADMIN:
-	case U_R:
 		return 1;
+	case U_R:
+		return v == 0 || starts(p, n, "team-b/");
 	case U_W:
-		return starts(p, n, "team-a/") || equals(p, n, "exact-name");
+		return starts(p, n, v ? "team-b/" : "team-a/") || equals(p, n, "exact-name");
 	case U_OPS:
 		return starts(p, n, "team-a/");
 	case U_NOBODY:
-		return equals(p, n, "void");
+		return v == 0 && equals(p, n, "void");
 	case U_DEFAULT:
 		return starts(p, n, "team-b/");
 	}
@@ -170,13 +187,15 @@ static int fa_visible(int u, const char *p, size_t n)
 }
 
 /* Whether every name under the prefix p[0..n) is u's (BACKUP <dir> <prefix>). */
-static int fa_prefix_ok(int u, const char *p, size_t n)
+static int fa_prefix_ok(int v, int u, const char *p, size_t n)
 {
 	switch (u) {
 	case U_ADMIN:
-	case U_R:
 		return 1;
+	case U_R:
+		return v == 0 || starts(p, n, "team-b/");
 	case U_W:
+		return starts(p, n, v ? "team-b/" : "team-a/");
 	case U_OPS:
 		return starts(p, n, "team-a/");
 	case U_DEFAULT:
@@ -185,9 +204,9 @@ static int fa_prefix_ok(int u, const char *p, size_t n)
 	return 0;
 }
 
-static int fa_every_name(int u)
+static int fa_every_name(int v, int u)
 {
-	return u == U_ADMIN || u == U_R;
+	return u == U_ADMIN || (u == U_R && v == 0);
 }
 
 /* ---- the preloaded names ---- */
@@ -203,10 +222,10 @@ static char fa_marker[NNAMES][16];
 /* Per user (and, last, for no user): which names' markers and which names
  * themselves it must never receive. A name is checked only where it is
  * no part of a name the user may see. */
-static unsigned char fa_no_marker[NUSERS + 1][NNAMES], fa_no_name[NUSERS + 1][NNAMES];
-static char fa_hash[NUSERS][SS_PASSWORD_HASH_MAX];
-static char fa_acl_text[2048];
-static size_t fa_acl_len;
+static unsigned char fa_no_marker[2][NUSERS + 1][NNAMES], fa_no_name[2][NUSERS + 1][NNAMES];
+static char fa_hash[2][NUSERS][SS_PASSWORD_HASH_MAX];
+static char fa_acl_text[2][2048];
+static size_t fa_acl_len[2];
 
 /* ---- the harness's state ---- */
 
@@ -218,6 +237,12 @@ struct aconn {
 	int shut;
 	int user;        /* who it runs as, in the harness's view: -1 none */
 	int busy_given;  /* its last slow check was answered busy */
+	int reloaded;    /* the file was reloaded while its check waited */
+	/* Its slow check, as ss_auth_submit takes it: the user's hash and
+	 * password at the time (known 0: an unknown user). */
+	int job, job_known;
+	struct ss_password job_pw;
+	char job_hash[SS_PASSWORD_HASH_MAX];
 };
 
 struct fa {
@@ -231,6 +256,10 @@ struct fa {
 	uint64_t rejected, denied, backups_queued, backup_seq, commit_seq, rev0;
 	int compact_requested;
 	int busy_next;
+	int variant;      /* which version of the file is in force */
+	unsigned reloads; /* 'h' escapes so far */
+	unsigned char *op_variant; /* per op of the batch: the version it was staged under */
+	size_t op_cap;
 	int trace; /* FZ_AUTH_TRACE=1: each request and its reply on stderr */
 	unsigned seen; /* bit u: some session ran as user u */
 	struct fz_map before;
@@ -295,29 +324,30 @@ static int sent_by_anyone(const struct fa *z, const char *s)
 
 /* Output p[0..n) that connection c received while it ran as user u (-1:
  * none): no marker, name or password it must not see. */
-static void check_leaks(const struct fa *z, const struct aconn *c, int u, const char *p, size_t n)
+static void check_leaks(const struct fa *z, const struct aconn *c, int u, int v, const char *p,
+			size_t n)
 {
 	int k = u < 0 ? NUSERS : u;
 
-	if (n == 0)
-		return;
+	if (n == 0 || c->s.closed)
+		return; /* nobody reads a closed connection's output */
 	for (size_t i = 0; i < NNAMES; i++) {
-		if (fa_no_marker[k][i] && contains(p, n, fa_marker[i], strlen(fa_marker[i])) &&
+		if (fa_no_marker[v][k][i] && contains(p, n, fa_marker[i], strlen(fa_marker[i])) &&
 		    !sent_by_anyone(z, fa_marker[i]))
 			fz_fail("conn %d, as %s: the value of '%s' leaked: '%s'", c->id,
 				u < 0 ? "nobody authenticated" : fa_users[u].name, fa_names[i],
 				show(p, n));
-		if (fa_no_name[k][i] && contains(p, n, fa_names[i], strlen(fa_names[i])) &&
+		if (fa_no_name[v][k][i] && contains(p, n, fa_names[i], strlen(fa_names[i])) &&
 		    !sent_by_anyone(z, fa_names[i]))
 			fz_fail("conn %d, as %s: the name '%s' leaked: '%s'", c->id,
 				u < 0 ? "nobody authenticated" : fa_users[u].name, fa_names[i],
 				show(p, n));
 	}
-	for (int i = 0; i < NUSERS; i++) {
-		const char *pw = fa_users[i].password;
-		if (contains(p, n, pw, strlen(pw)) && !contains(c->q, c->qlen, pw, strlen(pw)))
-			fz_fail("conn %d: the password of '%s' leaked: '%s'", c->id, fa_users[i].name,
-				show(p, n));
+	for (int i = 0; i < 2 * NUSERS; i++) {
+		const char *pw = fa_users[i / 2].password[i % 2];
+		if (pw && contains(p, n, pw, strlen(pw)) && !contains(c->q, c->qlen, pw, strlen(pw)))
+			fz_fail("conn %d: the password of '%s' leaked: '%s'", c->id,
+				fa_users[i / 2].name, show(p, n));
 	}
 }
 
@@ -396,11 +426,12 @@ static int opens(const struct ss_token *pass, const char *pw)
 }
 
 /* The user (index) whose name and password these are, or -1. */
-static int right_pair(const struct ss_token *user, const struct ss_token *pass)
+static int right_pair(int v, const struct ss_token *user, const struct ss_token *pass)
 {
 	for (int i = 0; i < NUSERS; i++)
 		if (equals(user->p, user->n, fa_users[i].name))
-			return opens(pass, fa_users[i].password) ? i : -1;
+			return fa_users[i].password[v] && opens(pass, fa_users[i].password[v]) ? i
+											       : -1;
 	return -1;
 }
 
@@ -437,26 +468,29 @@ static void check_staged(const struct fa *z, const struct aconn *c, int u,
 		const char *name = fz_op_name(&z->batch, op, &n);
 		fz_check(u >= 0, "conn %d: '%s' staged a change of '%s' before any AUTH", c->id,
 			 show(req->argv[0].p, req->argv[0].n), show(name, n));
-		unsigned bits = fa_users[u].bits;
+		unsigned bits = fa_users[u].bits[z->variant];
 		int by_rollback = tok_is(&req->argv[0], "ROLLBACK_CHECKPOINT") ||
 				  tok_is(&req->argv[0], "EXEC");
 		fz_check((bits & SS_CMD_WRITE) || ((bits & SS_CMD_ADMIN) && by_rollback),
 			 "conn %d: user %s (no write role) staged a change of '%s' by '%s'", c->id,
 			 fa_users[u].name, show(name, n), show(req->argv[0].p, req->argv[0].n));
-		fz_check(fa_visible(u, name, n),
+		fz_check(fa_visible(z->variant, u, name, n),
 			 "conn %d: user %s staged a change of '%s', outside its namespaces, by '%s'",
 			 c->id, fa_users[u].name, show(name, n), show(req->argv[0].p, req->argv[0].n));
 	}
 }
 
 /* The AUTH and HELLO properties: who the session runs as after it. */
-static void check_auth(struct aconn *c, int was, int now,
+static void check_auth(const struct fa *z, struct aconn *c, int was, int now,
 		       const struct ss_request *req, enum ss_cmd_status st, const char *p, size_t n,
 		       int resp)
 {
 	const struct ss_token *user, *pass;
 	int cred = credentials(req, resp, &user, &pass);
-	int right = cred ? right_pair(user, pass) : -1;
+	int right = cred ? right_pair(z->variant, user, pass) : -1;
+	/* A reload while the check waited may refuse a password that is
+	 * right now (it was checked against the old hash). */
+	int relax = c->reloaded;
 	int wrongpass = has(p, n, "WRONGPASS"), busy = has(p, n, "too many password checks");
 
 	if (st == SS_CMD_AUTH) {
@@ -471,14 +505,14 @@ static void check_auth(struct aconn *c, int was, int now,
 		return;
 	if (busy)
 		fz_check(c->busy_given, "conn %d: a password check answered busy unasked", c->id);
-	if (wrongpass)
+	if (wrongpass && !relax)
 		fz_check(right < 0, "conn %d: the right password of '%s' refused: '%s'",
 			 c->id, fa_users[right < 0 ? 0 : right].name, show(p, n));
 	if (wrongpass || busy || right < 0)
 		fz_check(now == was, "conn %d: a failed AUTH changed the user from %s to %s", c->id,
 			 was < 0 ? "none" : fa_users[was].name, now < 0 ? "none" : fa_users[now].name);
 	/* Inside MULTI, AUTH is refused (it would not be queued). */
-	if (right >= 0 && tok_is(&req->argv[0], "AUTH") && !c->s.client.multi)
+	if (right >= 0 && tok_is(&req->argv[0], "AUTH") && !c->s.client.multi && !relax)
 		fz_check(busy || is_success(req, p, n, resp),
 			 "conn %d: AUTH with the right password of '%s' answered '%s'", c->id,
 			 fa_users[right].name, show(p, n));
@@ -486,6 +520,7 @@ static void check_auth(struct aconn *c, int was, int now,
 		fz_check(now == right, "conn %d: a successful AUTH as %s left the session as %s",
 			 c->id, fa_users[right].name, now < 0 ? "none" : fa_users[now].name);
 	c->busy_given = 0;
+	c->reloaded = 0;
 }
 
 /* ss_session_env.observe: after each request has run. */
@@ -503,7 +538,7 @@ static void observe(void *arg, const struct ss_session *s, const struct ss_reque
 		fprintf(stderr, "conn %d as %s: %.*s -> %d '%s'\n", c->id,
 			was < 0 ? "-" : fa_users[was].name, req ? (int)req->argv[0].n : 16,
 			req ? req->argv[0].p : "(protocol error)", (int)st, show(p, n));
-	check_leaks(z, c, was, p, n);
+	check_leaks(z, c, was, z->variant, p, n);
 	if (!req) {
 		fz_check(now == was, "conn %d: a protocol error changed the user", c->id);
 		fz_check(z->batch.nops == nops0, "conn %d: a protocol error staged", c->id);
@@ -519,8 +554,14 @@ static void observe(void *arg, const struct ss_session *s, const struct ss_reque
 	fz_check(was >= 0 || z->batch.nops == nops0, "conn %d: '%s' staged before AUTH", c->id,
 		 show(name->p, name->n));
 	check_staged(z, c, was, req, nops0);
+	if (z->batch.nops > z->op_cap) {
+		z->op_cap = z->batch.nops * 2;
+		z->op_variant = fz_realloc(z->op_variant, z->op_cap);
+	}
+	for (size_t i = nops0; i < z->batch.nops; i++)
+		z->op_variant[i] = (unsigned char)z->variant;
 	if (is_auth)
-		check_auth(c, was, now, req, st, p, n, resp);
+		check_auth(z, c, was, now, req, st, p, n, resp);
 	else
 		fz_check(!c->s.client.auth_pass && !s->auth_wait,
 			 "conn %d: '%s' left a password for the slow check", c->id,
@@ -534,7 +575,8 @@ static void observe(void *arg, const struct ss_session *s, const struct ss_reque
 			 now < 0 ? "none" : fa_users[now].name);
 		if (now >= 0) {
 			const struct ss_token *user, *pass;
-			fz_check(credentials(req, resp, &user, &pass) && right_pair(user, pass) == now,
+			fz_check(credentials(req, resp, &user, &pass) &&
+					 right_pair(z->variant, user, pass) == now,
 				 "conn %d: '%s' authenticated as %s without its password", c->id,
 				 show(name->p, name->n), fa_users[now].name);
 			z->seen |= 1u << now;
@@ -580,15 +622,16 @@ static int answer_queued(struct fa *z, struct aconn *c)
 	size_t before = ss_buf_size(&s->out);
 
 	if (s->compact_wait == SS_COMPACT_QUEUED) {
-		fz_check(u >= 0 && (fa_users[u].bits & SS_CMD_ADMIN),
+		fz_check(u >= 0 && (fa_users[u].bits[z->variant] & SS_CMD_ADMIN),
 			 "conn %d: a COMPACT queued by %s", c->id, u < 0 ? "nobody" : fa_users[u].name);
 		z->compact_requested = 0;
 		fz_check(ss_cmd_reply_compact(s->proto, NULL, &s->out) == 0, "out of memory");
 	} else if (s->compact_wait == SS_BACKUP_QUEUED) {
-		fz_check(u >= 0 && (fa_users[u].bits & SS_CMD_ADMIN),
+		fz_check(u >= 0 && (fa_users[u].bits[z->variant] & SS_CMD_ADMIN),
 			 "conn %d: a BACKUP queued by %s", c->id, u < 0 ? "nobody" : fa_users[u].name);
-		fz_check(s->backup.prefix ? fa_prefix_ok(u, s->backup.prefix, s->backup.plen)
-					  : fa_every_name(u),
+		fz_check(s->backup.prefix
+				 ? fa_prefix_ok(z->variant, u, s->backup.prefix, s->backup.plen)
+				 : fa_every_name(z->variant, u),
 			 "conn %d: %s may not back up '%s'", c->id, fa_users[u].name,
 			 s->backup.prefix ? show(s->backup.prefix, s->backup.plen) : "(every name)");
 		z->backups_queued--;
@@ -599,7 +642,8 @@ static int answer_queued(struct fa *z, struct aconn *c)
 		return 0;
 	}
 	s->compact_wait = SS_COMPACT_NONE;
-	check_leaks(z, c, u, ss_buf_head(&s->out) + before, ss_buf_size(&s->out) - before);
+	check_leaks(z, c, u, z->variant, ss_buf_head(&s->out) + before,
+		    ss_buf_size(&s->out) - before);
 	return 1;
 }
 
@@ -643,12 +687,27 @@ static void process_input(struct fa *z, struct aconn *c)
 			continue;
 		break;
 	}
+	if (c->s.auth_wait && !c->job) {
+		/* ss_auth_submit: the job takes the user's hash and password
+		 * as they are now. */
+		struct ss_client_state *cl = &c->s.client;
+		const struct ss_acl_user *u = ss_acl_find(z->acl, cl->auth_user, cl->auth_ulen);
+		c->job = 1;
+		c->job_known = u != NULL;
+		if (u) {
+			c->job_pw = u->pw;
+			memcpy(c->job_hash, u->hash, sizeof c->job_hash);
+		}
+	}
 	flush(c);
 	if (ss_session_done(&c->s))
 		c->s.closed = 1;
 }
 
-/* auth.c's worker and on_done, for every session waiting for its check. */
+/* auth.c's worker and on_done, for every session waiting for its check:
+ * the KDF against the hash the job took (an unknown user fails; the server
+ * runs it on a decoy), then the password is remembered only in a user whose
+ * hash is still the one checked (a reload may have changed it). */
 static void finish_checks(struct fa *z)
 {
 	for (int i = 0; i < NCONN; i++) {
@@ -656,7 +715,7 @@ static void finish_checks(struct fa *z)
 		struct ss_client_state *cl = &c->s.client;
 		if (!c->s.auth_wait)
 			continue;
-		fz_check(cl->auth_pass && cl->auth_ulen <= SS_ACL_USER_MAX &&
+		fz_check(c->job && cl->auth_pass && cl->auth_ulen <= SS_ACL_USER_MAX &&
 				 cl->auth_user[cl->auth_ulen] == '\0',
 			 "conn %d: auth_wait without credentials", c->id);
 		struct ss_acl_user *u = ss_acl_find(z->acl, cl->auth_user, cl->auth_ulen);
@@ -664,16 +723,67 @@ static void finish_checks(struct fa *z)
 			z->busy_next = 0;
 			cl->auth_denied = 2;
 			c->busy_given = 1;
-		} else if (u && ss_password_kdf_check(&u->pw, cl->auth_pass, cl->auth_plen) == 1) {
+		} else if (c->job_known &&
+			   ss_password_kdf_check(&c->job_pw, cl->auth_pass, cl->auth_plen) == 1 && u &&
+			   strcmp(u->hash, c->job_hash) == 0) {
 			ss_password_remember(&u->pw, cl->auth_pass, cl->auth_plen);
 			fz_check(u->pw.remembered, "ss_password_remember failed");
 		} else {
 			cl->auth_denied = 1;
 		}
 		ss_cmd_auth_clear(cl);
+		ss_password_wipe(&c->job_pw, sizeof c->job_pw);
+		c->job = 0;
 		c->s.auth_wait = 0;
 		process_input(z, c);
 	}
+}
+
+/* SIGHUP: the other version of the file, as ss_auth_reload and
+ * ss_clients_rebind do: passwords checked already stay remembered where
+ * the hash is unchanged; a session whose user is gone or has a new
+ * password is disconnected (its user cleared, its output dropped), the
+ * others move to their user in the new ACL. The old ACL is freed, so a
+ * session left pointing into it is a use after free. */
+static void reload(struct fa *z)
+{
+	int v = !z->variant;
+	char err[300];
+	struct ss_acl *next = ss_acl_parse(fa_acl_text[v], fa_acl_len[v], err, sizeof err);
+
+	fz_check(next, "the ACL, version %d: %s", v, err);
+	for (size_t i = 0; i < next->n; i++) {
+		struct ss_acl_user *u = &next->users[i];
+		const struct ss_acl_user *old = ss_acl_find(z->acl, u->name, u->nlen);
+		if (old && old->pw.remembered && strcmp(old->hash, u->hash) == 0)
+			u->pw = old->pw;
+	}
+	for (int i = 0; i < NCONN; i++) {
+		struct aconn *c = &z->conns[i];
+		int u = user_index(c->s.client.user);
+		int want = u >= 0 && (!fa_users[u].password[v] ||
+				      strcmp(fa_hash[v][u], fa_hash[z->variant][u]) != 0);
+		int gone = ss_auth_rebind(&c->s.client, next);
+		fz_check(gone == want, "conn %d, as %s: ss_auth_rebind says %d, not %d", c->id,
+			 u < 0 ? "nobody" : fa_users[u].name, gone, want);
+		if (c->s.auth_wait)
+			c->reloaded = 1;
+		if (gone) {
+			c->s.client.user = NULL;
+			c->user = -1;
+			ss_buf_consume(&c->s.out, ss_buf_size(&c->s.out));
+			c->s.closed = 1;
+		} else if (u >= 0) {
+			const struct ss_acl_user *now = c->s.client.user;
+			fz_check(now >= next->users && now < next->users + next->n &&
+					 equals(now->name, now->nlen, fa_users[u].name),
+				 "conn %d: rebound to another user, or not into the new ACL", c->id);
+		}
+	}
+	ss_acl_free(z->acl);
+	z->acl = next;
+	z->variant = v;
+	z->reloads++;
 }
 
 static void conn_read(struct fa *z, struct aconn *c)
@@ -716,7 +826,7 @@ static void commit(struct fa *z)
 			int r = ss_session_answer(b, op, 1, 0, z->commit_seq);
 			fz_check(!(r & SS_ANSWER_NOMEM), "out of memory");
 			/* The user cannot have changed while this reply was owed. */
-			check_leaks(z, c, c->user, ss_buf_head(&c->s.out) + before,
+			check_leaks(z, c, c->user, z->op_variant[i], ss_buf_head(&c->s.out) + before,
 				    ss_buf_size(&c->s.out) - before);
 			if ((r & SS_ANSWER_FIRST) && ntouched < NCONN)
 				touched[ntouched++] = c;
@@ -788,6 +898,8 @@ static const struct {
 	S("AUTH"), S("SETNAME"), S("2"), S("3"), S("0"), S("1"), S("*"), S("MATCH"), S("COUNT"),
 	S("PREFIX"), S("LIST"), S("INFO"), S("KILL"), S("USER"), S("ID"), S("GET"), S("100"),
 	S("team-a/*"), S("/tmp/bk"), S("v"), S("10"), S("-1"), S("ALL"), S("team-"), S("secret/"),
+	/* 57: the password ops has in the second version of the file */
+	S("pw-ops-6Uy"),
 };
 #undef S
 #define FA_NPOOL (sizeof fa_pool / sizeof fa_pool[0])
@@ -854,51 +966,68 @@ static size_t send_resp(struct aconn *c, const uint8_t *d, size_t size, size_t i
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char err[300];
-	size_t at = 0;
 	(void)argc;
 	(void)argv;
 
-	at += (size_t)snprintf(fa_acl_text + at, sizeof fa_acl_text - at,
-			       "# fuzz_auth's users (cheap scrypt costs)\n\n");
 	for (int i = 0; i < NUSERS; i++) {
 		const struct fa_user *u = &fa_users[i];
 		struct ss_password pw;
-		fz_check(ss_password_make(&pw, u->password, strlen(u->password), u->ln, u->r, u->p) ==
-				 0,
-			 "ss_password_make failed");
-		ss_password_format(&pw, fa_hash[i]);
-		at += (size_t)snprintf(fa_acl_text + at, sizeof fa_acl_text - at,
-				       "%s%s %s\t%s %s  # user %d\r\n", i % 2 ? "  " : "", u->name,
-				       fa_hash[i], u->roles, u->ns, i);
-		fz_check(at < sizeof fa_acl_text, "the ACL text is too long");
+		for (int v = 0; v < 2; v++) {
+			if (!u->password[v] || (v == 1 && strcmp(u->password[0], u->password[1]) == 0))
+				continue;
+			fz_check(ss_password_make(&pw, u->password[v], strlen(u->password[v]), u->ln,
+						  u->r, u->p) == 0,
+				 "ss_password_make failed");
+			ss_password_format(&pw, fa_hash[v][i]);
+		}
+		if (u->password[1] && strcmp(u->password[0], u->password[1]) == 0)
+			memcpy(fa_hash[1][i], fa_hash[0][i], sizeof fa_hash[0][i]);
 	}
-	fa_acl_len = at;
-	struct ss_acl *acl = ss_acl_parse(fa_acl_text, fa_acl_len, err, sizeof err);
-	fz_check(acl, "the harness's ACL is refused: %s", err);
-	fz_check(acl->n == NUSERS, "the ACL has %zu users, not %d", acl->n, NUSERS);
-	for (int i = 0; i < NUSERS; i++) {
-		const struct ss_acl_user *u = ss_acl_find(acl, fa_users[i].name,
-							  strlen(fa_users[i].name));
-		fz_check(u && u->roles == fa_users[i].bits && strcmp(u->hash, fa_hash[i]) == 0,
-			 "user %s parsed wrong", fa_users[i].name);
-		fz_check(ss_password_kdf_check(&u->pw, fa_users[i].password,
-					       strlen(fa_users[i].password)) == 1,
-			 "the password of %s does not check", fa_users[i].name);
+	for (int v = 0; v < 2; v++) {
+		size_t at = (size_t)snprintf(fa_acl_text[v], sizeof fa_acl_text[v],
+					     "# fuzz_auth's users, version %d (cheap scrypt costs)\n\n",
+					     v);
+		for (int i = 0; i < NUSERS; i++) {
+			const struct fa_user *u = &fa_users[i];
+			if (!u->password[v])
+				continue;
+			at += (size_t)snprintf(fa_acl_text[v] + at, sizeof fa_acl_text[v] - at,
+					       "%s%s %s\t%s %s  # user %d\r\n", i % 2 ? "  " : "",
+					       u->name, fa_hash[v][i], u->roles[v], u->ns[v], i);
+			fz_check(at < sizeof fa_acl_text[v], "the ACL text is too long");
+		}
+		fa_acl_len[v] = at;
+		struct ss_acl *acl = ss_acl_parse(fa_acl_text[v], at, err, sizeof err);
+		fz_check(acl, "the harness's ACL is refused: %s", err);
+		for (int i = 0; i < NUSERS; i++) {
+			const char *pw = fa_users[i].password[v];
+			const struct ss_acl_user *u = ss_acl_find(acl, fa_users[i].name,
+								  strlen(fa_users[i].name));
+			fz_check(!pw == !u, "user %s: present %d", fa_users[i].name, u != NULL);
+			if (!u)
+				continue;
+			fz_check(u->roles == fa_users[i].bits[v] && strcmp(u->hash, fa_hash[v][i]) == 0,
+				 "user %s parsed wrong", fa_users[i].name);
+			fz_check(ss_password_kdf_check(&u->pw, pw, strlen(pw)) == 1,
+				 "the password of %s does not check", fa_users[i].name);
+		}
+		ss_acl_free(acl);
 	}
-	ss_acl_free(acl);
 
 	for (size_t i = 0; i < NNAMES; i++)
 		snprintf(fa_marker[i], sizeof fa_marker[i], "SECRET%02zuzQ", i);
-	for (int u = 0; u <= NUSERS; u++) {
-		for (size_t i = 0; i < NNAMES; i++) {
-			size_t n = strlen(fa_names[i]);
-			int vis = u < NUSERS && fa_visible(u, fa_names[i], n);
-			fa_no_marker[u][i] = !vis;
-			fa_no_name[u][i] = !vis;
-			for (size_t j = 0; j < NNAMES && fa_no_name[u][i]; j++)
-				if (u < NUSERS && fa_visible(u, fa_names[j], strlen(fa_names[j])) &&
-				    strstr(fa_names[j], fa_names[i]))
-					fa_no_name[u][i] = 0;
+	for (int v = 0; v < 2; v++) {
+		for (int u = 0; u <= NUSERS; u++) {
+			for (size_t i = 0; i < NNAMES; i++) {
+				int vis = u < NUSERS && fa_visible(v, u, fa_names[i], strlen(fa_names[i]));
+				fa_no_marker[v][u][i] = !vis;
+				fa_no_name[v][u][i] = !vis;
+				for (size_t j = 0; j < NNAMES && fa_no_name[v][u][i]; j++)
+					if (u < NUSERS &&
+					    fa_visible(v, u, fa_names[j], strlen(fa_names[j])) &&
+					    strstr(fa_names[j], fa_names[i]))
+						fa_no_name[v][u][i] = 0;
+			}
 		}
 	}
 	return 0;
@@ -933,7 +1062,9 @@ static void check_table(struct fa *z)
 	unsigned writers = 0;
 
 	for (int u = 0; u < NUSERS; u++)
-		if ((z->seen >> u & 1) && (fa_users[u].bits & (SS_CMD_WRITE | SS_CMD_ADMIN)))
+		if ((z->seen >> u & 1) &&
+		    ((fa_users[u].bits[0] | fa_users[u].bits[z->reloads ? 1 : 0]) &
+		     (SS_CMD_WRITE | SS_CMD_ADMIN)))
 			writers |= 1u << u;
 	if (!writers)
 		fz_check(ss_table_revision(ss_store_table(z->store)) == z->rev0,
@@ -945,7 +1076,9 @@ static void check_table(struct fa *z)
 		size_t n = strlen(fa_names[i]);
 		int may = 0;
 		for (int u = 0; u < NUSERS; u++)
-			may |= (writers >> u & 1) && fa_visible(u, fa_names[i], n);
+			may |= (writers >> u & 1) &&
+			       (fa_visible(0, u, fa_names[i], n) ||
+				(z->reloads && fa_visible(1, u, fa_names[i], n)));
 		if (may)
 			continue;
 		const struct fz_kv *a = fz_map_find(&z->before, fa_names[i], n);
@@ -976,7 +1109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	preload(z);
 	fz_map_from_table(&z->before, ss_store_table(z->store), FA_NOW);
 	ss_pending_init(&z->pending, ss_table_revision(ss_store_table(z->store)));
-	z->acl = ss_acl_parse(fa_acl_text, fa_acl_len, aerr, sizeof aerr);
+	z->acl = ss_acl_parse(fa_acl_text[0], fa_acl_len[0], aerr, sizeof aerr);
 	fz_check(z->acl, "the ACL: %s", aerr);
 	for (int k = 0; k < NCONN; k++) {
 		ss_session_init(&z->conns[k].s, (uint64_t)k + 1);
@@ -1010,6 +1143,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 'b':
 			z->busy_next = 1;
+			break;
+		case 'h':
+			reload(z);
 			break;
 		case '1':
 		case '2':
@@ -1055,6 +1191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	ss_pending_free(&z->pending);
 	ss_acl_free(z->acl);
+	free(z->op_variant);
 	ss_store_close(z->store);
 	fz_map_free(&z->before);
 	return 0;
