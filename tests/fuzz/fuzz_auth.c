@@ -20,6 +20,10 @@
  *   nobody   read              void           (a name that does not exist)
  *   default  read,write        prefix team-b/ (the text AUTH <pw>)
  *
+ * and a second version of the file (the 'h' escape swaps them, as SIGHUP
+ * reloads): w sees prefix team-b/ and exact-name, r only prefix team-b/
+ * (both keep their hashes), ops has a new password, nobody is gone.
+ *
  * The store starts with names inside and outside those namespaces (two
  * versions each), each name's values carrying a marker of its own,
  * "SECRET<nn>zQ".
@@ -36,7 +40,7 @@
  *   0xff 'b'        the next password check is refused as busy (the
  *                   server's queue of 64 checks is full)
  *   0xff 'h'        SIGHUP: the other version of the ACL file takes effect
- *                   (see the users below)
+ *                   (see the users above)
  *   0xff '1'..'3'   later bytes are sent on connection 1, 2 or 3
  *   0xff 'e'        the current connection's client shuts its side (EOF)
  *   0xff '*' a c args...
@@ -51,13 +55,17 @@
  *                   connection reads, then a commit
  *
  * The harness plays the server (clients.c, auth.c, commit.c): a session
- * that returns with auth_wait set waits until the checks finish, and then,
- * exactly as auth.c's on_done: an unknown user fails (the server runs the
- * KDF on a decoy; here that would only cost time); a password the KDF
- * accepts is remembered in its user (ss_password_remember), so the rerun
- * of the AUTH passes the fast check; any other gets client.auth_denied = 1
- * (2 for busy); the password is wiped and freed; auth_wait is cleared and
- * the session runs again. A COMPACT is answered OK at once, a BACKUP is
+ * that returns with auth_wait set takes its user's hash, as ss_auth_submit
+ * does, and waits until the checks finish; then, as auth.c's on_done: an
+ * unknown user fails (the server runs the KDF on a decoy; here that would
+ * only cost time); a password the KDF accepts is remembered in its user
+ * (ss_password_remember) if the user still has the hash checked, so the
+ * rerun of the AUTH passes the fast check; any other gets
+ * client.auth_denied = 1 (2 for busy); the password is wiped and freed;
+ * auth_wait is cleared and the session runs again. A reload does what
+ * ss_auth_reload and ss_clients_rebind do: remembered passwords carry over
+ * where the hash is unchanged, ss_auth_rebind moves each session to its
+ * user in the new ACL or says to disconnect it, and the old ACL is freed. A COMPACT is answered OK at once, a BACKUP is
  * answered with a failure (neither is what this target is about, but who
  * may queue one is).
  *
@@ -75,6 +83,9 @@
  *     (ss_cmd_authenticate sets the user only on success);
  *   - no password is left in the session (client.auth_pass) once its AUTH
  *     is answered, and auth_denied is consumed by the rerun;
+ *   - a password accepted is the user's, or the user's followed by NUL
+ *     bytes up to 64 in all: scrypt keys HMAC-SHA-256 with the password,
+ *     and HMAC pads a short key with zeros (see opens());
  *   - a session never receives a value marker of a name outside the
  *     namespaces of the user it runs as (an unauthenticated one receives
  *     none), nor such a name where it is not part of a name the user may
@@ -86,12 +97,17 @@
  *     the whole store only by a user with "*", of a prefix only inside one
  *     of its prefix namespaces; the user does not change while its staged
  *     writes owe replies;
+ *   - on a reload, ss_auth_rebind disconnects exactly the sessions whose
+ *     user is gone or has a new hash, and moves the others into the new
+ *     ACL; from then on the properties above hold for the new rights
+ *     (replies owed from before are judged by the rights they were staged
+ *     under);
  *   - at the end, the table's entry for each name that no user able to
  *     change it ever authenticated as is as preloaded (value and revision),
  *     and the revision is unchanged if no user able to write authenticated;
  *   - and, from the build, no crash, no leak, no undefined behaviour.
  *
- * FZ_AUTH_TRACE=1 prints each request (the head of the input) and its
+ * FZ_AUTH_TRACE=1 prints each request's name, who ran it and its
  * immediate reply, to read what an input does.
  */
 #include <errno.h>
