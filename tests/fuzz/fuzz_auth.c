@@ -83,9 +83,9 @@
  *     (ss_cmd_authenticate sets the user only on success);
  *   - no password is left in the session (client.auth_pass) once its AUTH
  *     is answered, and auth_denied is consumed by the rerun;
- *   - a password accepted is the user's, or the user's followed by NUL
- *     bytes up to 64 in all: scrypt keys HMAC-SHA-256 with the password,
- *     and HMAC pads a short key with zeros (see opens());
+ *   - a password accepted is the user's, or (before cbe1c0a) the user's
+ *     followed by NUL bytes up to 64 in all: scrypt keys HMAC-SHA-256
+ *     with the password, and HMAC pads a short key with zeros (opens());
  *   - a session never receives a value marker of a name outside the
  *     namespaces of the user it runs as (an unauthenticated one receives
  *     none), nor such a name where it is not part of a name the user may
@@ -421,10 +421,13 @@ static int credentials(const struct ss_request *req, int resp, const struct ss_t
 	return found;
 }
 
-/* Whether pass opens the password pw. scrypt keys HMAC-SHA-256 with the
- * password, and HMAC pads a key shorter than its 64-byte block with zero
- * bytes, so pw followed by NULs up to 64 bytes derives the same key: the
- * KDF accepts it (Python's hashlib.scrypt does the same). */
+/* Whether pass opens the password pw: 1 (it is pw), 0 (it is not), or -1
+ * (pw followed by NUL bytes, 64 in all at most: scrypt keys HMAC-SHA-256
+ * with the password, and HMAC pads a key shorter than its 64-byte block
+ * with zeros, so the KDF takes it for pw - Python's hashlib.scrypt too).
+ * Since cbe1c0a the server refuses any password holding a NUL before the
+ * KDF; before it, such a password passed. Either is allowed for -1, but it
+ * never authenticates as anyone else. */
 static int opens(const struct ss_token *pass, const char *pw)
 {
 	size_t n = strlen(pw);
@@ -438,16 +441,22 @@ static int opens(const struct ss_token *pass, const char *pw)
 	for (size_t i = n; i < pass->n; i++)
 		if (pass->p[i] != '\0')
 			return 0;
-	return 1;
+	return -1;
 }
 
-/* The user (index) whose name and password these are, or -1. */
-static int right_pair(int v, const struct ss_token *user, const struct ss_token *pass)
+/* The user (index) whose name and password these are, or -1; *padded
+ * says the password is that user's padded with NULs (opens()). */
+static int right_pair(int v, const struct ss_token *user, const struct ss_token *pass,
+		      int *padded)
 {
-	for (int i = 0; i < NUSERS; i++)
-		if (equals(user->p, user->n, fa_users[i].name))
-			return fa_users[i].password[v] && opens(pass, fa_users[i].password[v]) ? i
-											       : -1;
+	*padded = 0;
+	for (int i = 0; i < NUSERS; i++) {
+		if (!equals(user->p, user->n, fa_users[i].name))
+			continue;
+		int o = fa_users[i].password[v] ? opens(pass, fa_users[i].password[v]) : 0;
+		*padded = o < 0;
+		return o ? i : -1;
+	}
 	return -1;
 }
 
@@ -503,14 +512,20 @@ static void check_auth(const struct fa *z, struct aconn *c, int was, int now,
 {
 	const struct ss_token *user, *pass;
 	int cred = credentials(req, resp, &user, &pass);
-	int right = cred ? right_pair(z->variant, user, pass) : -1;
+	int padded = 0;
+	int right = cred ? right_pair(z->variant, user, pass, &padded) : -1;
 	/* A reload while the check waited may refuse a password that is
 	 * right now (it was checked against the old hash). */
 	int relax = c->reloaded;
 	int wrongpass = has(p, n, "WRONGPASS"), busy = has(p, n, "too many password checks");
 
 	if (st == SS_CMD_AUTH) {
-		fz_check(n == 0 && now == was && c->s.client.auth_pass,
+		/* The password is left for the check (none if no user could
+		 * have one of its length: refused by the server all the same). */
+		int impossible = cred && (pass->n == 0 || pass->n > SS_PASSWORD_MAX ||
+					  memchr(pass->p, '\0', pass->n) || user->n == 0 ||
+					  user->n > SS_ACL_USER_MAX);
+		fz_check(cred && n == 0 && now == was && (c->s.client.auth_pass || impossible),
 			 "conn %d: an AUTH waiting for the slow check answered or changed the user",
 			 c->id);
 		return;
@@ -521,14 +536,15 @@ static void check_auth(const struct fa *z, struct aconn *c, int was, int now,
 		return;
 	if (busy)
 		fz_check(c->busy_given, "conn %d: a password check answered busy unasked", c->id);
-	if (wrongpass && !relax)
+	if (wrongpass && !relax && !padded)
 		fz_check(right < 0, "conn %d: the right password of '%s' refused: '%s'",
 			 c->id, fa_users[right < 0 ? 0 : right].name, show(p, n));
-	if (wrongpass || busy || right < 0)
+	if (wrongpass || busy || right < 0 || (padded && !is_success(req, p, n, resp)))
 		fz_check(now == was, "conn %d: a failed AUTH changed the user from %s to %s", c->id,
 			 was < 0 ? "none" : fa_users[was].name, now < 0 ? "none" : fa_users[now].name);
 	/* Inside MULTI, AUTH is refused (it would not be queued). */
-	if (right >= 0 && tok_is(&req->argv[0], "AUTH") && !c->s.client.multi && !relax)
+	if (right >= 0 && tok_is(&req->argv[0], "AUTH") && !c->s.client.multi && !relax &&
+	    !padded)
 		fz_check(busy || is_success(req, p, n, resp),
 			 "conn %d: AUTH with the right password of '%s' answered '%s'", c->id,
 			 fa_users[right].name, show(p, n));
@@ -591,8 +607,9 @@ static void observe(void *arg, const struct ss_session *s, const struct ss_reque
 			 now < 0 ? "none" : fa_users[now].name);
 		if (now >= 0) {
 			const struct ss_token *user, *pass;
+			int padded;
 			fz_check(credentials(req, resp, &user, &pass) &&
-					 right_pair(z->variant, user, pass) == now,
+					 right_pair(z->variant, user, pass, &padded) == now,
 				 "conn %d: '%s' authenticated as %s without its password", c->id,
 				 show(name->p, name->n), fa_users[now].name);
 			z->seen |= 1u << now;
@@ -612,13 +629,19 @@ static int stats(void *arg, const struct ss_proto *proto, struct ss_buf *out)
 	return proto->row(out, "entries", entries) < 0 ? -1 : 1;
 }
 
+/* CLIENT LIST's lines: what the server's show of each connection that
+ * matters here (its name and user). */
 static int clients(void *arg, struct ss_buf *out)
 {
 	struct fa *z = arg;
 
-	for (int i = 0; i < NCONN; i++)
-		if (!z->conns[i].s.closed && ss_cmd_client_info(&z->conns[i].s.client, out) < 0)
+	for (int i = 0; i < NCONN; i++) {
+		const struct ss_client_state *c = &z->conns[i].s.client;
+		if (!z->conns[i].s.closed &&
+		    ss_buf_printf(out, "id=%llu name=%s user=%s\n", (unsigned long long)c->id,
+				  c->name ? c->name : "", c->user ? c->user->name : "") < 0)
 			return -1;
+	}
 	return 0;
 }
 
@@ -731,15 +754,15 @@ static void finish_checks(struct fa *z)
 		struct ss_client_state *cl = &c->s.client;
 		if (!c->s.auth_wait)
 			continue;
-		fz_check(c->job && cl->auth_pass && cl->auth_ulen <= SS_ACL_USER_MAX &&
+		fz_check(c->job && cl->auth_ulen <= SS_ACL_USER_MAX &&
 				 cl->auth_user[cl->auth_ulen] == '\0',
-			 "conn %d: auth_wait without credentials", c->id);
+			 "conn %d: auth_wait without a user name", c->id);
 		struct ss_acl_user *u = ss_acl_find(z->acl, cl->auth_user, cl->auth_ulen);
 		if (z->busy_next) {
 			z->busy_next = 0;
 			cl->auth_denied = 2;
 			c->busy_given = 1;
-		} else if (c->job_known &&
+		} else if (c->job_known && cl->auth_pass &&
 			   ss_password_kdf_check(&c->job_pw, cl->auth_pass, cl->auth_plen) == 1 && u &&
 			   strcmp(u->hash, c->job_hash) == 0) {
 			ss_password_remember(&u->pw, cl->auth_pass, cl->auth_plen);
