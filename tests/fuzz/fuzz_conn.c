@@ -2469,19 +2469,6 @@ static void push_shape(struct fconn *c, int shape)
 
 /* An op's name and value, unescaped (the batch holds them as the log
  * will: a '\' in a name is written "\\"). */
-static const char *op_name(const struct ss_batch *b, const struct ss_op *op, size_t *n)
-{
-	static char name[SS_NAME_MAX];
-
-	if (!(op->esc & SS_REC_NAME_ESC)) {
-		*n = op->nlen;
-		return b->buf + op->name_off;
-	}
-	*n = ss_record_unescape(b->buf + op->name_off, op->nlen, name);
-	fz_check(*n == op->nraw, "a name unescaped to %zu bytes, not %zu", *n, (size_t)op->nraw);
-	return name;
-}
-
 static const char *op_value(const struct ss_batch *b, const struct ss_op *op, size_t *n)
 {
 	static char value[SS_VALUE_MAX];
@@ -2519,7 +2506,7 @@ static void check_staged(struct fz *z, struct fconn *c, const struct expect *x, 
 			 w->owes ? "it owes one" : "it owes none");
 		if (w->type != SS_OP_REPLY) {
 			size_t nlen;
-			const char *name = op_name(b, op, &nlen);
+			const char *name = fz_op_name(b, op, &nlen);
 			fz_check(nlen == w->nlen && memcmp(name, w->name, nlen) == 0,
 				 "conn %d: op %zu stages '%s', the reference says '%s'", c->id, k,
 				 show(0, name, nlen), show(1, w->name, w->nlen));
@@ -2574,7 +2561,7 @@ static void absorb(struct fz *z, struct fconn *c, size_t nops0, int exec, const 
 		first = 0;
 		rev = op->rev;
 		size_t nlen, vlen = 0;
-		const char *name = op_name(b, op, &nlen);
+		const char *name = fz_op_name(b, op, &nlen);
 		const char *value = op->type == SS_REC_SET ? op_value(b, op, &vlen) : NULL;
 		staged_push(z, op->type, name, nlen, value, vlen, op->expire_ms, rev);
 	}
@@ -2983,7 +2970,7 @@ static int model_apply(struct fz *z, struct fz_map *m, const struct ss_op *op, i
 	size_t nlen, vlen;
 	if (op->type == SS_OP_REPLY)
 		return 0;
-	const char *name = op_name(&z->batch, op, &nlen);
+	const char *name = fz_op_name(&z->batch, op, &nlen);
 	const struct fz_kv *kv = fz_map_find(m, name, nlen);
 	/* As the store does: the version a record replaces is judged at the
 	 * record's commit time (or now, if that is later than now). */
@@ -2995,7 +2982,7 @@ static int model_apply(struct fz *z, struct fz_map *m, const struct ss_op *op, i
 			hist_drop(z, name, nlen);
 		return fz_map_del(m, name, nlen, at) && op->type == SS_REC_DEL;
 	}
-	/* op_name's and op_value's buffers are distinct. */
+	/* fz_op_name's and op_value's buffers are distinct. */
 	const char *value = op_value(&z->batch, op, &vlen);
 	if (history)
 		hist_push(z, name, nlen, value, vlen, op->rev, op->commit_ms, live);

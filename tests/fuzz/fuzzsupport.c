@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "statestored/limits.h"
+#include "statestored/record.h"
+
 void fz_fail_at(const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
@@ -321,6 +324,19 @@ int fz_commit(struct ss_store *s, struct ss_batch *b, int64_t now_ms, struct ss_
 	}
 	ss_batch_reset(b);
 	return rc;
+}
+
+const char *fz_op_name(const struct ss_batch *b, const struct ss_op *op, size_t *n)
+{
+	static char name[SS_NAME_MAX];
+
+	if (!(op->esc & SS_REC_NAME_ESC)) {
+		*n = op->nlen;
+		return b->buf + op->name_off;
+	}
+	*n = ss_record_unescape(b->buf + op->name_off, op->nlen, name);
+	fz_check(*n == op->nraw, "a name unescaped to %zu bytes, not %zu", *n, (size_t)op->nraw);
+	return name;
 }
 
 /* ---- fault-injecting io ---- */

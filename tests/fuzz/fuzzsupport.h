@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "statestored/batch.h"
 #include "statestored/io.h"
 #include "statestored/store.h"
 #include "statestored/table.h"
@@ -88,6 +89,10 @@ const char *fz_map_diff(const struct fz_map *a, const struct fz_map *b);
 /* Commits b to s as the server does (write, sync, apply) and empties it.
  * Returns 0, or -1 with *err (the write or the sync failed). */
 int fz_commit(struct ss_store *s, struct ss_batch *b, int64_t now_ms, struct ss_error *err);
+
+/* The name of a record op of b (op->type is not SS_OP_REPLY), unescaped
+ * into a static buffer if the record holds it escaped, and its length. */
+const char *fz_op_name(const struct ss_batch *b, const struct ss_op *op, size_t *n);
 
 /* Fault injection: wraps ss_io_posix; fdatasync and fsync are not issued
  * (the scratch directory is on tmpfs, where they do nothing, and skipping
