@@ -58,6 +58,7 @@ struct ss_conn {
 	ev_io rio, wio;
 	struct ev_loop *loop;
 	int fd; /* -1 once closed */
+	unsigned handshaking : 1; /* a TLS handshake is under way: no request bytes have arrived yet */
 };
 
 /* Sets up c around a connected non-blocking socket and starts reading. */

@@ -817,6 +817,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 	}
 	ss_clients_init(&srv->clients, srv->loop, srv->diag, cfg->max_line, srv->max_clients,
 			session_env, srv);
+	ss_clients_set_timeouts(&srv->clients, cfg->timeout_s, cfg->request_timeout_s);
 	struct ss_commit_ops cops = {.after = after_commit, .fatal = commit_fatal, .arg = srv};
 	ss_commit_init(&srv->commit, srv->loop, srv->store, cfg->io, srv->diag, cfg->sync_thread,
 		       &cops);
