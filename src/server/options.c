@@ -161,7 +161,7 @@ static const struct ss_option options[] = {
 	{"timeout", 0, "SECONDS", "0",
 	 "close a client idle this long: no request under way,\n"
 	 "nothing owed to it (0 = never)",
-	 "timeout", 0, UINT(timeout_s, 0, SS_TIMEOUT_MAX_S)},
+	 NULL, 0, UINT(timeout_s, 0, SS_TIMEOUT_MAX_S)}, /* Redis's name too */
 	{"request-timeout", 0, "SECONDS", "30",
 	 "close a client holding an incomplete request (a partial\n"
 	 "line or RESP frame, a TLS handshake) this long (0 = never)",
