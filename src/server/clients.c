@@ -14,6 +14,12 @@
  * the loop's wakeup, which is earlier than our clock's reading, and a
  * timer that fired a hair early would only be set again. */
 #define TMO_SLACK_S 0.001
+/* Clients closed per timer callback at most; the rest are closed a
+ * millisecond later (TMO_SLACK_S), after the other clients' events. A
+ * close costs about 15 us (close(2), the free, the log line): 10,000 drip
+ * connections opened together fall due together, and one callback took up
+ * to 7 ms of CPU for them; 64 keeps one near a millisecond. */
+#define TMO_CLOSE_MAX 64
 
 static void retime(struct ss_clients *reg, struct ss_client *cl);
 
@@ -230,10 +236,11 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	struct ss_clients *reg = w->data;
 	uint64_t now = ss_clock_ns();
 	struct ss_tmo_node *n;
+	int closed = 0;
 	(void)loop;
 	(void)revents;
 
-	while ((n = ss_timeouts_due(&reg->tmo, now)) != NULL) {
+	while (closed++ < TMO_CLOSE_MAX && (n = ss_timeouts_due(&reg->tmo, now)) != NULL) {
 		struct ss_client *cl = (struct ss_client *)((char *)n - offsetof(struct ss_client, tmo));
 		enum ss_tmo_kind kind = n->kind;
 		ss_timeouts_set(&reg->tmo, n, SS_TMO_NONE, now);
