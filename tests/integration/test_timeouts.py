@@ -19,10 +19,12 @@ client that must stay open is checked once a later client, which went idle
 or incomplete after it, has been closed: its own deadline had passed too.
 """
 import os
+import re
 import select
 import shutil
 import tempfile
 import unittest
+import urllib.request
 
 from sstools.client import Client
 from sstools.harness import DaemonTestCase, wait_until
@@ -173,7 +175,8 @@ class RequestTimeout(TimeoutCase):
 
 class Slots(TimeoutCase):
     SLOTS = 4
-    DAEMON_ARGS = ("--max-clients", str(SLOTS), "--request-timeout", "1")
+    DAEMON_ARGS = ("--max-clients", str(SLOTS), "--request-timeout", "1",
+                   "--metrics", "127.0.0.1:0")
 
     def test_slowloris_fills_the_slots_and_the_request_timeout_gives_them_back(self):
         probe = self.client()
@@ -191,6 +194,15 @@ class Slots(TimeoutCase):
         self.assertEqual(fresh.cmd("PING"), "PONG")
         s = probe.stats()
         self.assertEqual((s["refused_connections"], s["clients"]), ("1", "2"))
+        # The other two views of the stats table: RESP INFO and /metrics.
+        info = Client(self.d.port, WAIT, redis=True)
+        self.clients.append(info)
+        self.assertRegex(info.call("INFO"), r"(?m)^request_timeouts:3\r?$")
+        port = re.search(r"metrics over HTTP at \S+, port (\d+)", self.d.log()).group(1)
+        with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=WAIT) as r:
+            text = r.read().decode()
+        self.assertRegex(text, r"(?m)^statestored_request_timeouts_total 3$")
+        self.assertRegex(text, r"(?m)^statestored_idle_timeouts_total 0$")
 
 
 if __name__ == "__main__":
