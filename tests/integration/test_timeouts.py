@@ -9,6 +9,8 @@
                   dripping one byte at a time are closed and counted
                   (request_timeouts); a client that pipelines complete
                   requests, or completes a split one, is served on
+  Options         both are whole seconds from 0 to ten years; anything
+                  else is refused at startup with the range (exit 2)
   Slots           with --max-clients small, drip connections fill every
                   slot and a new client is refused; after the request
                   timeout the slots come back and a new client is served
@@ -26,6 +28,7 @@ import tempfile
 import unittest
 import urllib.request
 
+from sstools import harness
 from sstools.client import Client
 from sstools.harness import DaemonTestCase, wait_until
 
@@ -203,6 +206,16 @@ class Slots(TimeoutCase):
             text = r.read().decode()
         self.assertRegex(text, r"(?m)^statestored_request_timeouts_total 3$")
         self.assertRegex(text, r"(?m)^statestored_idle_timeouts_total 0$")
+
+
+class Options(unittest.TestCase):
+    def test_values_outside_0_to_ten_years_are_refused_with_the_range(self):
+        for opt in ("--timeout", "--request-timeout"):
+            for bad in ("315360001", "-1", "1.5", "1e3", "", "30s"):
+                r = harness.run_binary([opt, bad, "-p", "0", "-d", "/nonexistent/never"])
+                self.assertEqual(r.returncode, 2, (opt, bad, r.stderr))
+                self.assertIn("invalid value '%s' for %s: want an integer from 0 to 315360000"
+                              % (bad, opt), r.stderr)
 
 
 if __name__ == "__main__":
