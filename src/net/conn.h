@@ -59,6 +59,7 @@ struct ss_conn {
 	struct ev_loop *loop;
 	int fd; /* -1 once closed */
 	unsigned handshaking : 1; /* a TLS handshake is under way: no request bytes have arrived yet */
+	char peer_cn[65];         /* the verified client certificate's CN, "" if none */
 };
 
 /* Sets up c around a connected non-blocking socket and starts reading. */
