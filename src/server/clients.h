@@ -33,11 +33,11 @@
 struct ss_clients;
 
 struct ss_client {
+	struct ss_tmo_node tmo; /* its place on a timeout's list */
 	struct ss_conn conn;
 	struct ss_session s;
 	struct ss_clients *reg;
 	struct ss_client *prev, *next;
-	struct ss_tmo_node tmo; /* its place on a timeout's list */
 };
 
 /* The client whose session owns an op (ss_op.owner). */
@@ -69,15 +69,15 @@ struct ss_clients {
 	uint64_t connections; /* accepted over the lifetime */
 	uint64_t refused;     /* turned away: max clients, or out of descriptors */
 	uint64_t rejected;    /* error replies */
+	/* Optional: told of each COMPACT and BACKUP as it is answered, which
+	 * is long after the session ran it (the metrics count it then). */
+	void (*answered)(void *arg, const struct ss_session *s, const char *cmd, int failed);
+	void *answered_arg;
 	struct ss_timeouts tmo; /* --timeout and --request-timeout, in ns */
 	ev_timer tmo_w;         /* at the next deadline of tmo */
 	uint64_t tmo_at;        /* ... which is this, while it is active */
 	uint64_t idle_timeouts;    /* clients closed by --timeout */
 	uint64_t request_timeouts; /* ... by --request-timeout */
-	/* Optional: told of each COMPACT and BACKUP as it is answered, which
-	 * is long after the session ran it (the metrics count it then). */
-	void (*answered)(void *arg, const struct ss_session *s, const char *cmd, int failed);
-	void *answered_arg;
 };
 
 void ss_clients_init(struct ss_clients *reg, struct ev_loop *loop, const struct ss_diag *diag,

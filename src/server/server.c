@@ -817,7 +817,6 @@ int ss_server_run(const struct ss_server_config *cfg)
 	}
 	ss_clients_init(&srv->clients, srv->loop, srv->diag, cfg->max_line, srv->max_clients,
 			session_env, srv);
-	ss_clients_set_timeouts(&srv->clients, cfg->timeout_s, cfg->request_timeout_s);
 	struct ss_commit_ops cops = {.after = after_commit, .fatal = commit_fatal, .arg = srv};
 	ss_commit_init(&srv->commit, srv->loop, srv->store, cfg->io, srv->diag, cfg->sync_thread,
 		       &cops);
@@ -841,6 +840,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 	    0)
 		ss_log_warn(srv->diag, "no compaction thread (%s): the tail is copied on the loop",
 			    strerror(errno));
+	ss_clients_set_timeouts(&srv->clients, cfg->timeout_s, cfg->request_timeout_s);
 	if (ss_listener_start(&srv->listener, srv->loop, on_new_client, srv) < 0)
 		goto out;
 	if (srv->metrics_on) {
