@@ -81,7 +81,10 @@ class IdleTimeout(TimeoutCase):
         self.assertEqual(active.cmd("PING"), "PONG")
         self.assertEqual(stat(active, "idle_timeouts"), 2)
         self.assertEqual(stat(active, "request_timeouts"), 0)
-        self.assertRegex(self.d.log(), r"client \d+ closed: idle for 1 s \(--timeout\)")
+        # "client 3 closed: ...", or with the peer's address where the
+        # registry knows it: "client 3 (127.0.0.1:41234) closed: ...".
+        self.assertRegex(self.d.log(), r"client \d+ (\(\S+\) )?closed: idle for 1 s "
+                                       r"\(--timeout\)")
         self.assertEqual(active.config_get("*timeout"),
                          {"timeout": "1", "request-timeout": "0"})
 
@@ -173,7 +176,8 @@ class RequestTimeout(TimeoutCase):
         self.assertEqual(probe.cmd("GET_CHECKPOINT b"), "NULL")
         self.assertEqual(probe.cmd("GET_CHECKPOINT c"), "NULL")
         self.assertRegex(self.d.log(),
-                         r"client \d+ closed: request incomplete for 1 s \(--request-timeout\)")
+                         r"client \d+ (\(\S+\) )?closed: request incomplete for 1 s "
+                         r"\(--request-timeout\)")
 
 
 class Slots(TimeoutCase):
