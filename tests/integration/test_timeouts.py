@@ -83,8 +83,8 @@ class IdleTimeout(TimeoutCase):
         self.assertEqual(stat(active, "request_timeouts"), 0)
         # "client 3 closed: ...", or with the peer's address where the
         # registry knows it: "client 3 (127.0.0.1:41234) closed: ...".
-        self.assertRegex(self.d.log(), r"client \d+ (\(\S+\) )?closed: idle for 1 s "
-                                       r"\(--timeout\)")
+        self.assertTrue(self.d.wait_log(r"client \d+ (\(\S+\) )?closed: idle for 1 s "
+                                        r"\(--timeout\)", WAIT), self.d.log())
         self.assertEqual(active.config_get("*timeout"),
                          {"timeout": "1", "request-timeout": "0"})
 
@@ -175,9 +175,8 @@ class RequestTimeout(TimeoutCase):
         self.assertEqual(split.cmd("PING"), "PONG")
         self.assertEqual(probe.cmd("GET_CHECKPOINT b"), "NULL")
         self.assertEqual(probe.cmd("GET_CHECKPOINT c"), "NULL")
-        self.assertRegex(self.d.log(),
-                         r"client \d+ (\(\S+\) )?closed: request incomplete for 1 s "
-                         r"\(--request-timeout\)")
+        self.assertTrue(self.d.wait_log(r"client \d+ (\(\S+\) )?closed: request incomplete "
+                                        r"for 1 s \(--request-timeout\)", WAIT), self.d.log())
 
 
 class Slots(TimeoutCase):
