@@ -242,9 +242,14 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 	while (closed++ < TMO_CLOSE_MAX && (n = ss_timeouts_due(&reg->tmo, now)) != NULL) {
 		struct ss_client *cl = (struct ss_client *)((char *)n - offsetof(struct ss_client, tmo));
-		enum ss_tmo_kind kind = n->kind;
-		ss_timeouts_set(&reg->tmo, n, SS_TMO_NONE, now);
-		expire(reg, cl, kind);
+		enum ss_tmo_kind kind = n->kind, state = timed_for(cl);
+		/* Judged again at the deadline: a state that changed with no
+		 * event of the client's (a TLS handshake finished inside a
+		 * read that then found no data) moves it, from now, instead
+		 * of closing it for what it no longer is. */
+		ss_timeouts_set(&reg->tmo, n, state == kind ? SS_TMO_NONE : state, now);
+		if (state == kind)
+			expire(reg, cl, kind);
 	}
 	arm(reg);
 }
