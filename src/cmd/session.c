@@ -227,3 +227,10 @@ int ss_session_done(const struct ss_session *s)
 		return s->need_more; /* as the last ss_session_execute found */
 	return !memchr(ss_buf_head(&s->in), '\n', ss_buf_size(&s->in));
 }
+
+int ss_session_partial(const struct ss_session *s)
+{
+	/* need_more is set whenever the parser runs out of bytes, and every
+	 * read runs the session again, which clears it or sets it anew. */
+	return s->need_more && ss_buf_size(&s->in) > 0;
+}

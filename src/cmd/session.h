@@ -157,4 +157,10 @@ int ss_session_answer(const struct ss_batch *b, const struct ss_op *op, int writ
  * send, or at EOF with every reply sent and no complete line left. */
 int ss_session_done(const struct ss_session *s);
 
+/* 1 if s->in holds an incomplete request (a partial line or RESP frame),
+ * as the last ss_session_execute found it; a session whose execution
+ * waits (its COMPACT or BACKUP, replies owed before a switch of protocol,
+ * a full batch) is judged when it runs again. */
+int ss_session_partial(const struct ss_session *s);
+
 #endif

@@ -8,6 +8,13 @@
  * every batch the commit cycle ends (its commit hook), resumes the clients
  * a full batch paused, answers COMPACTs, and frees a client once nothing
  * refers to it: no staged op awaits a reply, no COMPACT, no batch wait.
+ *
+ * It also closes the clients that hold their slots without using them
+ * (timeouts.h): one idle past --timeout, and one that has held an
+ * incomplete request past --request-timeout. A client that waits on the
+ * server (its staged ops, its COMPACT or BACKUP, its unsent replies) is
+ * neither. The clock is the monotonic one (common/clock.h): a step of the
+ * wall clock must not close every client at once, nor keep one forever.
  */
 #ifndef STATESTORED_SERVER_CLIENTS_H
 #define STATESTORED_SERVER_CLIENTS_H
@@ -22,10 +29,12 @@
 #include "proto/proto.h"
 #include "server/auth.h"
 #include "server/commit.h"
+#include "server/timeouts.h"
 
 struct ss_clients;
 
 struct ss_client {
+	struct ss_tmo_node tmo; /* its place on a timeout's list */
 	struct ss_conn conn;
 	struct ss_session s;
 	struct ss_clients *reg;
@@ -72,10 +81,26 @@ struct ss_clients {
 	 * is long after the session ran it (the metrics count it then). */
 	void (*answered)(void *arg, const struct ss_session *s, const char *cmd, int failed);
 	void *answered_arg;
+	struct ss_timeouts tmo; /* --timeout and --request-timeout, in ns */
+	ev_timer tmo_w;         /* at the next deadline of tmo */
+	uint64_t tmo_at;        /* ... which is this, while it is active */
+	uint64_t idle_timeouts;    /* clients closed by --timeout */
+	uint64_t request_timeouts; /* ... by --request-timeout */
 };
 
 void ss_clients_init(struct ss_clients *reg, struct ev_loop *loop, const struct ss_diag *diag,
 		     size_t max_line, int max_clients, ss_clients_env_fn env, void *env_arg);
+/* Sets --timeout and --request-timeout, in seconds (0: off), before the
+ * first client is accepted. */
+void ss_clients_set_timeouts(struct ss_clients *reg, unsigned idle_s, unsigned request_s);
+
+/* 1 if cl holds an incomplete request, which --request-timeout bounds: a
+ * partial line or RESP frame, or a TLS handshake under way. The one test
+ * of "incomplete": a new state that must not last (authentication not yet
+ * done, say) is one more clause here, and its clock starts when the
+ * client enters it (for a state a client starts in: at accept). */
+int ss_client_incomplete(const struct ss_client *cl);
+
 /* Closes and frees every client. */
 void ss_clients_free(struct ss_clients *reg);
 

@@ -25,6 +25,9 @@
 #define STR(f, check, wants) FIELD(f), .valid = (check), .want = (wants), .parse = parse_str,      \
 			     .text = text_str
 #define FLAG(f) FIELD(f), .parse = parse_flag, .text = text_flag
+/* The longest --timeout and --request-timeout: ten years. A larger
+ * number is a typo, and this one still fits the timer's arithmetic. */
+#define SS_TIMEOUT_MAX_S 315360000u
 
 static int parse_uint(const struct ss_option *o, const char *s, void *field, char *want,
 		      size_t wantlen)
@@ -155,6 +158,14 @@ static const struct ss_option options[] = {
 	 UINT(max_clients, 1, 1000000)},
 	{"max-line", 0, "BYTES", "2097152", "longest request line", NULL, 0,
 	 UINT(max_line, SS_LINE_MAX_MIN, SS_LINE_MAX_MAX)},
+	{"timeout", 0, "SECONDS", "0",
+	 "close a client idle this long: no request under way,\n"
+	 "nothing owed to it (0 = never)",
+	 NULL, 0, UINT(timeout_s, 0, SS_TIMEOUT_MAX_S)}, /* Redis's name too */
+	{"request-timeout", 0, "SECONDS", "30",
+	 "close a client holding an incomplete request (a partial\n"
+	 "line or RESP frame, a TLS handshake) this long (0 = never)",
+	 NULL, 0, UINT(request_timeout_s, 0, SS_TIMEOUT_MAX_S)},
 	{"prealloc", 0, "BYTES", "1048576", "zero-fill the log ahead in chunks of BYTES (0 = off)",
 	 NULL, 0, UINT(prealloc_bytes, 0, 1u << 30)},
 	{"auto-compact-min", 0, "BYTES", "67108864",

@@ -902,6 +902,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 	    0)
 		ss_log_warn(srv->diag, "no compaction thread (%s): the tail is copied on the loop",
 			    strerror(errno));
+	ss_clients_set_timeouts(&srv->clients, cfg->timeout_s, cfg->request_timeout_s);
 	if (ss_listener_start(&srv->listener, srv->loop, on_new_client, srv) < 0)
 		goto out;
 	if (srv->metrics_on) {

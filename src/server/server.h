@@ -31,6 +31,10 @@ struct ss_server_config {
 	const char *data_dir;
 	int max_clients;
 	size_t max_line;
+	/* Close a client idle this many seconds (--timeout), or holding an
+	 * incomplete request this long (--request-timeout); 0: never. */
+	unsigned timeout_s;
+	unsigned request_timeout_s;
 	size_t prealloc_bytes;  /* see store.h */
 	unsigned history;       /* --history: earlier versions kept per checkpoint */
 	/* Compact by itself once the log passes auto_compact_min bytes (0: never)

@@ -84,6 +84,8 @@ GET(clients, s->clients->n)
 GET(max_clients, s->max_clients)
 GET(connections, s->clients->connections)
 GET(refused, s->clients->refused)
+GET(idle_timeouts, s->clients->idle_timeouts)
+GET(request_timeouts, s->clients->request_timeouts)
 GET(entries, ss_table_count(ss_store_table(s->store)))
 GET(revision, ss_table_revision(ss_store_table(s->store)))
 GET(history, ss_table_history_depth(ss_store_table(s->store)))
@@ -159,6 +161,11 @@ static const struct {
 	{"connections", C, "connections accepted since start", connections, "connections", 1},
 	{"refused_connections", C, "connections refused: max clients reached, or out of "
 				   "descriptors", refused, "refused_connections", 1},
+	{"idle_timeouts", C, "clients closed after --timeout seconds idle",
+	 idle_timeouts, "idle_timeouts", 1},
+	{"request_timeouts", C, "clients closed after holding an incomplete request (a partial "
+				"line or RESP frame, a TLS handshake) for --request-timeout seconds",
+	 request_timeouts, "request_timeouts", 1},
 	{"entries", G, "live checkpoints in the table", entries, "entries", 1},
 	{"revision", G, "the store's revision: that of the last acknowledged mutation",
 	 revision, "revision", 1},

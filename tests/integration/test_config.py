@@ -193,7 +193,8 @@ class TestConfigGet(ConfigCase):
         text = self.connect(d).config_get()
         # Every option of the table, and nothing else.
         self.assertEqual(sorted(text), sorted(
-            ["port", "data-dir", "bind", "max-clients", "max-line", "prealloc",
+            ["port", "data-dir", "bind", "max-clients", "max-line", "timeout",
+             "request-timeout", "prealloc",
              "auto-compact-min", "auto-compact-growth", "sync-thread", "history",
              "quota-bytes", "metrics", "acl-file", "requirepass-file", "insecure-no-auth",
              "log-level", "config"]))
@@ -228,7 +229,7 @@ class TestConfigGet(ConfigCase):
         c.send("CONFIG_GET hist*\nCONFIG_GET nosuch\nconfig_get\n")
         self.assertEqual([c.readline() for _ in range(4)],
                          ["STAT history 2", "END", "END", "STAT port %d" % d.port])
-        c.readlines(16)
+        c.readlines(18)
         self.assertEqual(c.readline(), "END")
         self.assertEqual(c.cmd("CONFIG_GET a b"),
                          "ERR wrong number of arguments for 'CONFIG_GET'")

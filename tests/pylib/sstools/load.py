@@ -14,7 +14,12 @@ Scenarios (full size; --quick is the CI size used by test_load.py):
   idle+write   10,000 idle connections plus 1,000 writers doing SET/OK loops;
                at the end every idle connection must still answer PING
   slowloris    many connections dripping one byte per second of a SET line,
-               which they finish at the end and must see acknowledged
+               which they finish at the end and must see acknowledged (under
+               --request-timeout, 30 s by default); then, on a daemon of its
+               own with --max-clients small and --request-timeout short,
+               drip connections fill every slot, a new client is refused,
+               and after the timeout every drip is closed (request_timeouts
+               counts them) and a new client is served
   no-read      clients pipelining GETs of a 64 KiB value (and PINGs) and never
                reading: the daemon must stop reading them (the client stalls)
                and its RSS must stay within connections x buffer caps
@@ -93,12 +98,14 @@ BATCH_ALLOWANCE = 32 * MIB
 # Sizes: "full" is the tool's default, "quick" what CI runs.
 SIZES = {
     "full": dict(probes=4, baseline_s=3.0, idle=10000, writers=1000, write_s=20.0, procs=2,
-                 slow_conns=2000, slow_s=15.0, noread_conns=200, noread_s=20.0,
+                 slow_conns=2000, slow_s=15.0, slot_conns=1000, slot_timeout_s=2,
+                 noread_conns=200, noread_s=20.0,
                  random_bytes=1024 * MIB, random_conns=4, toolong_conns=8, toolong_bytes=1 * MIB,
                  halfopen=200, vanish=100, resets=100, hold_s=5.0,
                  pipeline=100000, big_gets=64),
     "quick": dict(probes=2, baseline_s=1.0, idle=1000, writers=100, write_s=3.0, procs=1,
-                  slow_conns=100, slow_s=2.0, noread_conns=8, noread_s=10.0,
+                  slow_conns=100, slow_s=2.0, slot_conns=100, slot_timeout_s=1,
+                  noread_conns=8, noread_s=10.0,
                   random_bytes=16 * MIB, random_conns=2, toolong_conns=2, toolong_bytes=1 * MIB,
                   halfopen=20, vanish=10, resets=10, hold_s=1.0,
                   pipeline=100000, big_gets=64),
@@ -321,6 +328,83 @@ def _slowloris_worker(port, tag, wid, n, duration):
     return {"violations": v, "acked": acked, "dripped": sum(sent)}
 
 
+def _closed_by_server(s):
+    """True if the server has closed s (EOF, or a reset for bytes it never
+    read); False if s is open with nothing to read."""
+    try:
+        return s.recv(4096) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def _slowloris_slots(z):
+    """Drip connections fill every slot of a daemon with --max-clients n + 1
+    (one for the probe reading STATS) and --request-timeout short: a new
+    client is refused; after the timeout the drips are closed and counted,
+    and a new client is served. Returns (summary, violations). n is more
+    than the daemon closes in one timer callback (64, clients.c), so the
+    rest closing on the next callbacks is part of it."""
+    n, tmo = z["slot_conns"], z["slot_timeout_s"]
+    v = []
+    d = LoadDaemon(nofile=n + 1024, max_clients=n + 1,
+                   extra_args=["--request-timeout", str(tmo)]).start()
+    socks = []
+    try:
+        probe = Client(d.port, timeout=NO_PROGRESS)
+        socks, fails = connect_many(d.port, n)
+        if fails:
+            v.append("%d slot connections failed to open" % fails)
+        for i, s in enumerate(socks):
+            s.send(("SET_CHECKPOINT slot-%d " % i).encode())
+        if not harness.wait_until(lambda: int(probe.stats()["clients"]) == n + 1, NO_PROGRESS):
+            v.append("the daemon never held %d clients: %s" % (n + 1, probe.stats()["clients"]))
+        with Client(d.port, timeout=NO_PROGRESS) as extra:
+            got = extra.wait_eof()
+        if got != ["ERR max clients reached"]:
+            v.append("with every slot taken a new client got %r" % got[:2])
+        t0 = time.monotonic()
+        # Dripping a byte every 0.25 s does not keep the clock from running.
+        open_socks = list(socks)
+
+        def drip_and_count():
+            for s in list(open_socks):
+                try:
+                    s.send(b"x")
+                except OSError:
+                    open_socks.remove(s)
+            return int(probe.stats()["request_timeouts"]) >= len(socks)
+
+        harness.wait_until(drip_and_count, tmo + NO_PROGRESS, interval=0.25)
+        closed_s = time.monotonic() - t0
+        counted = int(probe.stats()["request_timeouts"])
+        if counted != len(socks):
+            v.append("request_timeouts %d after %.0f s, want %d" % (counted, closed_s, len(socks)))
+        still = [s for s in socks if not harness.wait_until(lambda s=s: _closed_by_server(s), 5.0)]
+        if still:
+            v.append("%d drip connections still open after the request timeout" % len(still))
+        with Client(d.port, timeout=NO_PROGRESS) as fresh:
+            try:
+                pong = fresh.cmd("PING")
+            except OSError as e:
+                pong = repr(e)
+        if pong != "PONG":
+            v.append("after the request timeout a new client got %r" % pong)
+        probe.close()
+        summary = ("%d drips filled --max-clients %d: a new client refused; after "
+                   "--request-timeout %d s all were closed in %.1f s (request_timeouts %d), "
+                   "and a new client was served" % (len(socks), n + 1, tmo, closed_s, counted))
+    finally:
+        for s in socks:
+            s.close()
+        code = d.stop()
+        if code != 0:
+            v.append("the slots daemon exited %r on SIGTERM: %s" % (code, d.log()[-1000:]))
+        d.cleanup()
+    return summary, v
+
+
 def sc_slowloris(ctx, z):
     n, procs = z["slow_conns"], z["procs"]
     args = [(ctx.port, ctx.tag, w, n // procs + (1 if w < n % procs else 0), z["slow_s"])
@@ -331,9 +415,10 @@ def sc_slowloris(ctx, z):
         v += r.get("violations", [])
         acked.update(r.get("acked", {}))
         dripped += r.get("dripped", 0)
+    slots, sv = _slowloris_slots(z)
     return {"summary": "%d conns x 1 byte/s for %.0f s (%d bytes), then each SET finished: "
-                       "%d acked" % (n, z["slow_s"], dripped, len(acked)),
-            "violations": v, "acked": acked, "conns": [(n, True, False)]}
+                       "%d acked; then %s" % (n, z["slow_s"], dripped, len(acked), slots),
+            "violations": v + sv, "acked": acked, "conns": [(n, True, False)]}
 
 
 def _sysctl_max(name):
