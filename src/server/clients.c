@@ -269,7 +269,10 @@ static const struct ss_conn_owner client_owner = {
 
 int ss_client_incomplete(const struct ss_client *cl)
 {
-	return cl->conn.handshaking || ss_session_partial(&cl->s);
+	const struct ss_auth *auth = cl->reg->auth;
+
+	return cl->conn.handshaking || ss_session_partial(&cl->s) ||
+	       (auth && auth->acl && !cl->s.client.user);
 }
 
 /* Which timeout runs for cl now: an incomplete request's; none while it
@@ -323,14 +326,16 @@ static void expire(struct ss_clients *reg, struct ss_client *cl, enum ss_tmo_kin
 
 	if (kind == SS_TMO_IDLE) {
 		reg->idle_timeouts++;
-		ss_log_info(reg->diag, "client %llu closed: idle for %llu s (--timeout)",
-			    (unsigned long long)cl->s.client.id, (unsigned long long)limit);
+		ss_log_info(reg->diag, "client %llu (%s) closed: idle for %llu s (--timeout)",
+			    (unsigned long long)cl->s.client.id, cl->s.client.addr,
+			    (unsigned long long)limit);
 	} else {
 		reg->request_timeouts++;
-		ss_log_info(reg->diag, "client %llu closed: %s for %llu s (--request-timeout)",
-			    (unsigned long long)cl->s.client.id,
-			    cl->conn.handshaking ? "TLS handshake unfinished"
-						 : "request incomplete",
+		ss_log_info(reg->diag, "client %llu (%s) closed: %s for %llu s (--request-timeout)",
+			    (unsigned long long)cl->s.client.id, cl->s.client.addr,
+			    cl->conn.handshaking      ? "TLS handshake unfinished"
+			    : ss_session_partial(&cl->s) ? "request incomplete"
+						      : "not authenticated",
 			    (unsigned long long)limit);
 	}
 	/* Replies it has not read are dropped with it. */

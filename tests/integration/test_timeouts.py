@@ -9,6 +9,10 @@
                   dripping one byte at a time are closed and counted
                   (request_timeouts); a client that pipelines complete
                   requests, or completes a split one, is served on
+  Unauthenticated with --requirepass-file, a connection that has not
+                  authenticated is closed after --request-timeout from
+                  accept, however many allowed commands (PING) it sends;
+                  one that authenticated is not
   Options         both are whole seconds from 0 to ten years; anything
                   else is refused at startup with the range (exit 2)
   Slots           with --max-clients small, drip connections fill every
@@ -28,7 +32,7 @@ import tempfile
 import unittest
 import urllib.request
 
-from sstools import harness
+from sstools import acl, harness
 from sstools.client import Client
 from sstools.harness import DaemonTestCase, wait_until
 
@@ -209,6 +213,34 @@ class Slots(TimeoutCase):
             text = r.read().decode()
         self.assertRegex(text, r"(?m)^statestored_request_timeouts_total 3$")
         self.assertRegex(text, r"(?m)^statestored_idle_timeouts_total 0$")
+
+
+class Unauthenticated(TimeoutCase):
+    AUTOSTART = False
+
+    def test_a_connection_that_never_authenticates_loses_its_slot(self):
+        tmp = tempfile.mkdtemp(prefix="ss-it-pw-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pw = acl.write_file(os.path.join(tmp, "pass"), "secret-pass\n")
+        self.d = self.new_daemon(args=["--requirepass-file", pw, "--request-timeout", "1"]).start()
+        authed = self.client()
+        self.assertEqual(authed.cmd("AUTH secret-pass"), "OK")
+        silent = self.client()
+        pinger = self.client()
+        # PING is open before AUTH: it does not restart the clock.
+        while still_open(silent):
+            reply = pinger.cmd("PING")
+            if reply is None:
+                break  # closed: it was accepted just after silent
+            self.assertEqual(reply, "PONG")
+            select.select([silent.sock], [], [], 0.2)
+        self.closed_without_reply(silent)
+        self.assertEqual(pinger.wait_eof(), [])
+        self.assertEqual(authed.cmd("PING"), "PONG")
+        self.assertEqual(stat(authed, "request_timeouts"), 2)
+        self.assertTrue(self.d.wait_log(r"client \d+ \(127\.0\.0\.1:\d+\) closed: not "
+                                        r"authenticated for 1 s \(--request-timeout\)", WAIT),
+                        self.d.log())
 
 
 class Options(unittest.TestCase):
