@@ -18,7 +18,8 @@ ss_need_packages() {
   fi
 }
 
-SS_BUILD_PACKAGES=(cmake make gcc pkg-config libev-dev libhttp-parser-dev)
+# libssl-dev: OpenSSL 3 for TLS (net/tls.c).
+SS_BUILD_PACKAGES=(cmake make gcc pkg-config libev-dev libhttp-parser-dev libssl-dev)
 # redis-tools (redis-cli, redis-benchmark), python3-redis (redis-py) and
 # nodejs are the real clients of tests/integration/test_resp_clients.py.
 # redis-server is the other side of test_resp_conformance.py and of the
