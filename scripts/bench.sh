@@ -188,13 +188,13 @@ server() {
 }
 
 # tls_setup: a CA and a server certificate for 127.0.0.1 and localhost in
-# WORK/tls, made by openssl (sstools.tlscerts, the tests' own), which both
+# WORK/tls, made by openssl (sstools.tlstools, the tests' own), which both
 # servers serve; sets TLS_CA, TLS_CRT and TLS_KEY.
 tls_setup() {
     mkdir -p "$WORK/tls"
     read -r TLS_CA TLS_CRT TLS_KEY < <(python3 -c 'import sys
-from sstools import tlscerts
-p = tlscerts.Pki(sys.argv[1])
+from sstools import tlstools
+p = tlstools.Pki(sys.argv[1])
 print(p.ca.crt, p.server.crt, p.server.key)' "$WORK/tls") || die "cannot make the TLS certificates"
     [ -n "$TLS_KEY" ] || die "cannot make the TLS certificates"
 }

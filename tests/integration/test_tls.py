@@ -18,7 +18,7 @@ serves:
                   --max-clients
   TestMetricsTls  --metrics-tls: /metrics over HTTPS, read with urllib
 
-The certificates are made once for the module by openssl (sstools.tlscerts)
+The certificates are made once for the module by openssl (sstools.tlstools)
 in a temp dir, removed at the end.
 """
 import os
@@ -32,7 +32,7 @@ import tempfile
 import unittest
 import urllib.request
 
-from sstools import debian, harness, tlscerts
+from sstools import debian, harness, tlstools
 from sstools.client import Client
 from sstools.harness import DaemonTestCase, wait_until
 
@@ -45,8 +45,8 @@ TMP = None
 def setUpModule():
     global PKI, OTHER, TMP
     TMP = tempfile.mkdtemp(prefix="ss-tls-")
-    PKI = tlscerts.Pki(TMP, "ca")
-    OTHER = tlscerts.Pki(TMP, "other")
+    PKI = tlstools.Pki(TMP, "ca")
+    OTHER = tlstools.Pki(TMP, "other")
 
 
 def tearDownModule():
@@ -61,10 +61,9 @@ def tls_args(server=None, auth="no", ca=True):
 
 
 def tls_port(d):
-    m = re.search(r"TLS on port (\d+)|listening on [0-9.]+:(\d+), TLS only", d.log())
-    if m is None:
+    if d.tls_port is None:
         raise AssertionError("no TLS port in the log: " + d.log())
-    return int(m.group(1) or m.group(2))
+    return d.tls_port
 
 
 def context(ca=None, cert=None, maximum=None):
@@ -259,28 +258,12 @@ class TestRefusals(TlsCase):
         self.assert_serves()
 
     def test_a_renegotiation_is_refused(self):
-        # s_client's "R" line asks for a renegotiation (TLS 1.2; 1.3 has
-        # none); it must come in a read of its own, after a reply.
-        openssl = debian.need("openssl", "openssl")
-        p = subprocess.Popen([openssl, "s_client", "-connect", "127.0.0.1:%d" % self.tport,
-                              "-CAfile", PKI.ca.crt, "-tls1_2"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            p.stdin.write("SET_CHECKPOINT reneg:a 1\n")
-            p.stdin.flush()
-            for line in p.stdout:
-                if line == "OK\n":
-                    break
-            p.stdin.write("R\n")
-            p.stdin.flush()
-            out, _ = p.communicate(timeout=20)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.communicate()
+        replied, out, code = tlstools.renegotiate(self.tport, PKI.ca.crt,
+                                                  "SET_CHECKPOINT reneg:a 1", "OK")
+        self.assertTrue(replied, out)
         self.assertIn("RENEGOTIATING", out)
         self.assertIn("no renegotiation", out)
-        self.assertNotEqual(p.returncode, 0)
+        self.assertNotEqual(code, 0)
         self.assertEqual(self.stats()["tls_renegotiations_refused"], 1)
         self.assert_serves()
 
@@ -291,7 +274,7 @@ class TestRotation(TlsCase):
     def setUp(self):
         # The daemon reads the files at these paths again on SIGHUP.
         self.dir = tempfile.mkdtemp(prefix="ss-tls-rot-", dir=TMP)
-        self.cert = tlscerts.Cert(os.path.join(self.dir, "s.crt"), os.path.join(self.dir, "s.key"))
+        self.cert = tlstools.Cert(os.path.join(self.dir, "s.crt"), os.path.join(self.dir, "s.key"))
         self.install(PKI.server)
         super().setUp()
 
@@ -306,7 +289,7 @@ class TestRotation(TlsCase):
             os.replace(dst + ".new", dst)  # as a deploy would: never half a file
 
     def serial(self, c):
-        return tlscerts.serial_of(ssl.DER_cert_to_PEM_cert(c.sock.getpeercert(binary_form=True)))
+        return tlstools.serial_of(ssl.DER_cert_to_PEM_cert(c.sock.getpeercert(binary_form=True)))
 
     def sighup(self, pattern):
         start = len(self.d.stderr_lines)
@@ -323,7 +306,7 @@ class TestRotation(TlsCase):
         new = self.tls()
         self.assertNotEqual(self.serial(new), first)
         with open(fresh.crt) as f:
-            self.assertEqual(self.serial(new), tlscerts.serial_of(f.read()))
+            self.assertEqual(self.serial(new), tlstools.serial_of(f.read()))
         self.assertEqual(new.cmd("GET_CHECKPOINT rot:a"), "1")
         self.assertEqual(old.cmd("SET_CHECKPOINT rot:a 2"), "OK")  # the old session goes on
         self.assertEqual(self.serial(old), first)
@@ -372,11 +355,11 @@ class TestStartup(TlsCase):
         with open(garbage, "w") as f:
             f.write("not a certificate\n")
         cases = [
-            (tls_args(tlscerts.Cert("/nonexistent/s.crt", PKI.server.key)),
+            (tls_args(tlstools.Cert("/nonexistent/s.crt", PKI.server.key)),
              "cannot read --tls-cert-file /nonexistent/s.crt: No such file or directory"),
-            (tls_args(tlscerts.Cert(PKI.server.crt, other.key)),
+            (tls_args(tlstools.Cert(PKI.server.crt, other.key)),
              "the key in %s does not match the certificate in %s" % (other.key, PKI.server.crt)),
-            (tls_args(tlscerts.Cert(garbage, PKI.server.key)),
+            (tls_args(tlstools.Cert(garbage, PKI.server.key)),
              "cannot load the TLS certificate from %s" % garbage),
         ]
         for args, why in cases:

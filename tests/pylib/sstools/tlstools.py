@@ -1,10 +1,14 @@
-"""Test certificates, made at test time with the openssl command (never
-committed): a CA, server and client certificates it signs, expired ones,
-and a second CA that nobody trusts. EC P-256 keys: fast to make.
+"""TLS for the tests and scripts, with the openssl command.
 
-    pki = tlscerts.Pki(tmpdir)
+Certificates made at test time (never committed): a CA, server and client
+certificates it signs, expired ones. EC P-256 keys: fast to make.
+
+    pki = tlstools.Pki(tmpdir)
     pki.server          # Cert(crt, key) for CN=localhost, SAN localhost, 127.0.0.1
     pki.issue("etl-a")  # a client certificate, CN etl-a, signed by the CA
+
+And a renegotiation, which no Python client can ask for: openssl s_client's
+"R" (renegotiate).
 """
 import collections
 import os
@@ -67,3 +71,32 @@ def serial_of(pem):
     r = subprocess.run([debian.need("openssl", "openssl"), "x509", "-noout", "-serial"],
                        input=pem, capture_output=True, text=True, timeout=60)
     return r.stdout.strip().split("=", 1)[1]
+
+
+def renegotiate(port, ca, request, expect, timeout=20):
+    """openssl s_client over TLS 1.2 (1.3 has no renegotiation): sends the
+    request line, waits for the reply expect, then asks to renegotiate ("R"
+    on a line, in a read of its own). Returns (whether expect came, what
+    s_client printed after it, its exit code)."""
+    p = subprocess.Popen([debian.need("openssl", "openssl"), "s_client", "-connect",
+                          "127.0.0.1:%d" % port, "-CAfile", ca, "-tls1_2"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    replied = False
+    try:
+        p.stdin.write(request + "\n")
+        p.stdin.flush()
+        for line in p.stdout:  # the session's description, then the reply
+            if line == expect + "\n":
+                replied = True
+                break
+        p.stdin.write("R\n")
+        p.stdin.flush()
+        out, _ = p.communicate(timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    return replied, out, p.returncode
