@@ -28,6 +28,7 @@
 #include <openssl/x509.h>
 
 #include "net/conn.h"
+#include "net/listener.h"
 #include "net/tls.h"
 
 struct ss_tls {
@@ -236,29 +237,6 @@ static void learn_peer(struct ss_tls *t, struct ss_conn *c, SSL *ssl)
 	OPENSSL_free(utf8);
 }
 
-/* The peer's address, for a log line. */
-static const char *peer_addr(int fd, char *buf, size_t n)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-			port = ntohs(a->sin6_port);
-		} else if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-			port = ntohs(a->sin_port);
-		}
-	}
-	snprintf(buf, n, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-	return buf;
-}
-
 /* ---- the transport ---------------------------------------------------- */
 
 /* What SSL_get_error says about a call that returned rc <= 0, as the
@@ -268,9 +246,9 @@ static const char *peer_addr(int fd, char *buf, size_t n)
  * fatal error). */
 static ssize_t failed(struct ss_conn *c, SSL *ssl, int rc, short *on)
 {
+	int sys = errno; /* the socket call's, for SSL_ERROR_SYSCALL */
 	struct ss_tls *t = c->tp->arg;
 	int err = SSL_get_error(ssl, rc);
-	char why[256], addr[64];
 
 	switch (err) {
 	case SSL_ERROR_WANT_READ:
@@ -286,8 +264,10 @@ static ssize_t failed(struct ss_conn *c, SSL *ssl, int rc, short *on)
 			return 0;
 		break;
 	case SSL_ERROR_SYSCALL:
-		if (errno == EINTR)
+		if (sys == EINTR) {
+			errno = EINTR;
 			return -1;
+		}
 		break;
 	default:
 		break;
@@ -301,14 +281,20 @@ static ssize_t failed(struct ss_conn *c, SSL *ssl, int rc, short *on)
 		enum ss_level lvl = now - t->failure_logged >= 1.0 ? SS_INFO : SS_DEBUG;
 		if (lvl == SS_INFO)
 			t->failure_logged = now;
-		ss_diag_log(t->diag, lvl, NULL, 0, "TLS handshake with %s failed: %s",
-				    peer_addr(c->fd, addr, sizeof(addr)),
-				    err == SSL_ERROR_SSL ? ssl_reason(why, sizeof(why))
-				    : err == SSL_ERROR_SYSCALL && errno ? strerror(errno)
-									: "the client closed the connection");
+		if (lvl >= t->diag->level) {
+			char why[256], addr[64];
+			ss_peer_name(c->fd, addr, sizeof(addr));
+			if (err == SSL_ERROR_SSL)
+				ssl_reason(why, sizeof(why));
+			else
+				snprintf(why, sizeof(why), "%s",
+					 err == SSL_ERROR_SYSCALL && sys ? strerror(sys)
+									 : "the client closed the connection");
+			ss_diag_log(t->diag, lvl, NULL, 0, "TLS handshake with %s failed: %s", addr, why);
+		}
 	}
 	ERR_clear_error();
-	errno = err == SSL_ERROR_SYSCALL && errno ? errno : ECONNRESET;
+	errno = err == SSL_ERROR_SYSCALL && sys ? sys : ECONNRESET;
 	return -1;
 }
 

@@ -568,9 +568,9 @@ static void on_other_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	struct ss_server *srv = w->data;
 
-	/* A failure is logged and counted there; the old pair stays. */
 	if (w->signum == SIGHUP && srv->tls) {
-		ss_tls_reload(srv->tls);
+		ss_log_notice(srv->diag, "SIGHUP received: reloading the TLS certificate");
+		ss_tls_reload(srv->tls); /* a failure is logged and counted; the old pair stays */
 		return;
 	}
 	ss_log_notice(srv->diag, "%s received: nothing to reload; carrying on",
