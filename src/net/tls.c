@@ -128,6 +128,11 @@ static int setup_ctx(SSL_CTX *ctx, const struct ss_tls_files *f, const struct ss
 	 * connections give back their 34 KiB of record buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				      SSL_MODE_RELEASE_BUFFERS);
+	/* One read(2) takes what the socket has, not a record's header and
+	 * then its body: half the reads of a pipelined client (strace: 0.065
+	 * reads a request at -P 16, not 0.13). What it takes beyond a record
+	 * waits inside OpenSSL, which tls_pending reports. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (SSL_CTX_set_session_id_context(ctx, session_ctx, sizeof(session_ctx) - 1) != 1)
 		goto fail;
 	if (SSL_CTX_use_certificate_chain_file(ctx, f->cert_file) != 1) {
@@ -379,10 +384,18 @@ static ssize_t tls_write(struct ss_conn *c, const void *buf, size_t n)
 	return failed(c, ssl, put, &c->write_on);
 }
 
+/* Decrypted bytes not yet read (SSL_pending), or, with read-ahead, bytes
+ * read from the socket and not yet decrypted (SSL_has_pending: a whole
+ * record, or part of one; a read then finds out which, at the cost of one
+ * read(2) that returns EAGAIN). */
 static size_t tls_pending(const struct ss_conn *c)
 {
-	int n = c->tp_state ? SSL_pending(c->tp_state) : 0;
-	return n > 0 ? (size_t)n : 0;
+	SSL *ssl = c->tp_state;
+
+	if (!ssl || !SSL_has_pending(ssl))
+		return 0;
+	int n = SSL_pending(ssl);
+	return n > 0 ? (size_t)n : 1;
 }
 
 static void tls_close(struct ss_conn *c)

@@ -38,7 +38,10 @@ struct ss_transport {
 	ssize_t (*read)(struct ss_conn *c, void *buf, size_t n);
 	ssize_t (*write)(struct ss_conn *c, const void *buf, size_t n);
 	/* Bytes the transport holds for reading that the socket will not
-	 * announce again (TLS: decrypted, not yet read). NULL: never any. */
+	 * announce again (TLS: decrypted and not yet read, or read ahead and
+	 * not yet decrypted), or 1 when it holds some but cannot say how many;
+	 * 0 when none. A read then may still find too few to return (EAGAIN).
+	 * NULL: never any. */
 	size_t (*pending)(const struct ss_conn *c);
 	/* Frees c's state and closes c->fd. */
 	void (*close)(struct ss_conn *c);

@@ -301,6 +301,27 @@ static void bytes_held_decrypted_are_read_as_the_owner_makes_room(void **state)
 	assert_int_equal(f->hangups, 0);
 }
 
+/* Three records sent at once: read-ahead takes them all from the socket
+ * at the first read, and the second and third wait in OpenSSL undecrypted
+ * (SSL_pending says 0 for them). */
+static void records_read_ahead_are_read_as_the_owner_makes_room(void **state)
+{
+	struct fixture *f = *state;
+	char msg[3][3000];
+
+	connect_client(f, NULL);
+	handshake(f);
+	f->room = 1000;
+	for (int r = 0; r < 3; r++) {
+		memset(msg[r], 'a' + r, sizeof(msg[r]));
+		assert_int_equal(SSL_write(f->cl, msg[r], sizeof(msg[r])), (int)sizeof(msg[r]));
+	}
+	for (int i = 0; i < 10000 && ss_buf_size(&f->in) < sizeof(msg); i++)
+		ev_run(f->loop, EVRUN_NOWAIT);
+	assert_int_equal(ss_buf_size(&f->in), sizeof(msg));
+	assert_memory_equal(ss_buf_head(&f->in), msg, sizeof(msg));
+}
+
 /* 4 MiB of output: far more than the socket buffer, so the writes are
  * partial and wait for EV_WRITE, and the buffer moves as the test appends
  * to it between them. */
@@ -363,6 +384,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(no_client_certificate_gives_no_cn, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_subject_with_two_cns_gives_no_cn, setup, teardown),
 		cmocka_unit_test_setup_teardown(bytes_held_decrypted_are_read_as_the_owner_makes_room,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(records_read_ahead_are_read_as_the_owner_makes_room,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(output_larger_than_the_socket_buffer_arrives_whole,
 						setup, teardown),
