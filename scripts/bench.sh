@@ -4,10 +4,11 @@
 #
 #   scripts/bench.sh                  full run, about 15 minutes
 #   BENCH_QUICK=1 scripts/bench.sh    about a minute: a smoke test of the script
-#   BENCH_TLS=1 scripts/bench.sh      only the TLS trio (about 40 s; 15 s with
+#   BENCH_TLS=1 scripts/bench.sh      only the TLS trios (about 90 s; 30 s with
 #                                     BENCH_QUICK=1): redis-benchmark SET at 50
-#                                     connections on statestored over TLS, in
-#                                     plaintext and on Redis over TLS
+#                                     connections, and pipelined -P 16, on
+#                                     statestored over TLS, in plaintext and on
+#                                     Redis over TLS
 #   BENCH_SCALE=1 scripts/bench.sh    the scale mode instead: the growth table
 #                                     (issue 15) over BENCH_SCALE_SIZES, with plots;
 #                                     BENCH_QUICK=1 too: 20k and 50k, about 25 s
@@ -143,6 +144,9 @@ trap 'exit 130' INT TERM
 
 fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# cpu_ticks PID: the process's user + system CPU time, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
 field() { cut -d, -f"$2" <<<"$1"; } # field CSVLINE N (columns: statestore-bench --help)
 
 # server SYSTEM DIR sets CMD (the server's command line), PORT and PROTO;
@@ -729,6 +733,7 @@ rb_rate() {
 # p99.9 or reply gap from redis-benchmark: nan).
 rbpair() {
     local wl=$1 seed=$2 factor=$3 prefill=0 r sys dir n fig rps avg p50 p99 max errs misses line
+    local cpu0 cpu1
     shift 3
     if [ "$1" = --prefill ]; then prefill=1 && shift; fi
     for ((r = 1; r <= ROUNDS; r++)); do
@@ -741,7 +746,13 @@ rbpair() {
             fig=$(rb "$n" "$@")
             n=$(awk -v e="${fig%% *}" -v s="$RSECS" \
                 'BEGIN { n = e * s; printf "%d\n", n < 1000 ? 1000 : n }')
+            # The server's own CPU time per request, beside the rate: where
+            # the client is the limit (redis-benchmark over TLS, on the same
+            # cores), the rate says little about the server, and this does.
+            cpu0=$(cpu_ticks "$SRV_PID")
             fig=$(rb "$n" "$@")
+            cpu1=$(cpu_ticks "$SRV_PID")
+            fact "cpu_ns.$wl.$sys.$r" "$(((cpu1 - cpu0) * 1000000000 / CLK_TCK / n))"
             errs=$(rb_info total_error_replies)
             [ "$errs" != nan ] || die "$sys: no total_error_replies in INFO stats"
             misses=$(rb_info keyspace_misses)
@@ -772,8 +783,11 @@ fi
 # The same redis-benchmark SET at 50 connections (--tls --cacert for the
 # TLS sides), the three alternating round by round, so both ratios - the
 # cost of TLS to us, and us against Redis both over TLS - come from one run.
+# The same pipelined (-P 16): far fewer records per request for the client
+# to encrypt and decrypt, so more of the servers' own cost shows.
 tls_setup
 SYSTEMS="ss-tls ss redis-tls" rbpair rb-tls-set50 set50 1 -c 50 -t set
+SYSTEMS="ss-tls ss redis-tls" rbpair rb-tls-set50p16 set50 8 -c 50 -P 16 -t set
 if [ "$TLS_ONLY" = 1 ]; then
     mkdir -p "$(dirname "$OUT")"
     "${UTIL[@]}" report-tls "$FACTS" "$RESULTS" | tee "$OUT"

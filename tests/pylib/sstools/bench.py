@@ -138,6 +138,10 @@ WORKLOADS = [
     # over TLS.
     ("rb-tls-set50", "ss-tls", "redis-tls", "redis-benchmark SET, 50 connections, over TLS"),
     ("rb-tls-set50", "ss", "ss", "redis-benchmark SET, 50 connections, plaintext beside TLS"),
+    ("rb-tls-set50p16", "ss-tls", "redis-tls",
+     "redis-benchmark SET, 50 connections, -P 16, over TLS"),
+    ("rb-tls-set50p16", "ss", "ss",
+     "redis-benchmark SET, 50 connections, -P 16, plaintext beside TLS"),
 ]
 NAMES = {"ss": "statestored", "redis": "Redis", "ss-nosync": "statestored nosync",
          "ss-cas": "statestored CAS", "ss-resp": "statestored RESP",
@@ -249,42 +253,61 @@ def ratio_cell(runs, wl, a, b, need, p99=False):
             "-" if need is None and ok else verdict(ok))
 
 
-def tls_rows(runs):
-    """The TLS trio's rows of the target table (none without its runs)."""
+def cpu_ns(facts, wl, sysname):
+    """The median of the server's CPU time per request over a workload's
+    rounds (bench.sh's cpu_ns facts), in ns; nan if none."""
+    vals = [float(v) for k, v in facts.items()
+            if k.startswith("cpu_ns.%s.%s." % (wl, sysname))]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def tls_rows(runs, facts):
+    """The TLS trios' rows of the target table (none without their runs)."""
     out = []
-    for label, goal, a, b, need in (
-            ("RESP SET over TLS, 50 connections (redis-benchmark --tls)",
-             ">= 1.5x Redis over TLS, appendfsync always", "ss-tls", "redis-tls", 1.5),
-            ("RESP SET over TLS vs plaintext, 50 connections, same run (redis-benchmark)",
-             "report: what TLS costs", "ss-tls", "ss", None)):
-        cell = ratio_cell(runs, "rb-tls-set50", a, b, need, p99=True)
-        if cell:
-            out.append("| %s | %s | %s | %s |" % (label, goal, cell[0], cell[1]))
+    for wl, what in (("rb-tls-set50", "50 connections"),
+                     ("rb-tls-set50p16", "50 connections, pipelined -P 16")):
+        for label, goal, a, b, need in (
+                ("RESP SET over TLS, %s (redis-benchmark --tls)" % what,
+                 ">= 1.5x Redis over TLS, appendfsync always", "ss-tls", "redis-tls", 1.5),
+                ("RESP SET over TLS vs plaintext, %s, same run (redis-benchmark)" % what,
+                 "report: what TLS costs", "ss-tls", "ss", None)):
+            cell = ratio_cell(runs, wl, a, b, need, p99=True)
+            if cell:
+                out.append("| %s | %s | %s | %s |" % (label, goal, cell[0], cell[1]))
+        x, y, z = (cpu_ns(facts, wl, s) for s in ("ss-tls", "redis-tls", "ss"))
+        if not math.isnan(x) and not math.isnan(y):
+            out.append("| the servers' own CPU time per request over TLS, %s | report: less "
+                       "than Redis over TLS | %.1f us vs %.1f us (%.2fx; statestored in "
+                       "plaintext %.1f us) | - |" % (what, x / 1000, y / 1000, x / y, z / 1000))
     return out
 
 
 def report_tls(facts, runs):
-    """BENCH_TLS=1's table: the TLS trio's rows and its runs."""
+    """BENCH_TLS=1's table: the TLS trios' rows and their runs."""
     out = ["Measured %s on %s, %s cores; statestored %s (Release) vs redis-server %s with "
            "appendonly yes, appendfsync always, both serving TLS with the same EC P-256 "
            "certificate (OpenSSL's defaults: TLS 1.3). Load from redis-benchmark %s: SET on %s "
-           "random keys, %s-byte values, 50 connections; median of %s rounds of about %s s, "
+           "random keys, %s-byte values, 50 connections, unpipelined and -P 16; median of %s "
+           "rounds of about %s s, "
            "the three systems alternating in each round. Command: `%s`" % (
                facts.get("date"), facts.get("cpu"), facts.get("cores"), facts.get("commit"),
                facts.get("redis"), facts.get("redis_benchmark"), facts.get("rb_keys"),
                facts.get("rb_value"), facts.get("rounds"), facts.get("resp_seconds"),
                facts.get("command", "").strip()), "",
            "| Target | Goal | Measured | |", "|---|---|---|---|"]
-    out.extend(tls_rows(runs))
-    out += ["", "| System | ops/s | p50 | p99 | max | errors | runs (ops/s) |",
-            "|---|---|---|---|---|---|---|"]
-    for sysname in ("ss-tls", "ss", "redis-tls"):
-        rows = runs.get(("rb-tls-set50", sysname), [])
-        if rows:
-            out.append("| %s | %.0f | %s | %s | %s | %d | %s |" % (
+    out.extend(tls_rows(runs, facts))
+    out += ["", "| Pipeline | System | ops/s | p50 | p99 | max | server CPU us/request | "
+            "errors | runs (ops/s) |", "|---|---|---|---|---|---|---|---|---|"]
+    for wl in ("rb-tls-set50", "rb-tls-set50p16"):
+        for sysname in ("ss-tls", "ss", "redis-tls"):
+            rows = runs.get((wl, sysname), [])
+            if not rows:
+                continue
+            out.append("| %s | %s | %.0f | %s | %s | %s | %.1f | %d | %s |" % (
+                "-P 16" if wl.endswith("p16") else "-P 1",
                 NAMES[sysname], med(rows, "ops_per_sec"), us(med(rows, "p50_us")),
                 us(med(rows, "p99_us")), us(med(rows, "max_us")),
-                sum(r["errors"] for r in rows),
+                cpu_ns(facts, wl, sysname) / 1000, sum(r["errors"] for r in rows),
                 " ".join("%.0f" % r["ops_per_sec"] for r in rows)))
     return "\n".join(out) + "\n"
 
@@ -356,7 +379,7 @@ def report(facts, runs, stats):
               "rb-get50", "ss", "redis", 1.0, p99=True, optional=True)
     ratio_row("RESP SET vs text SET_CHECKPOINT, 50 connections (statestore-bench)",
               ">= 0.9x text, same run", "resp50", "ss-resp", "ss", 0.9, p99=True, optional=True)
-    out.extend(tls_rows(runs))
+    out.extend(tls_rows(runs, facts))
     for wl, conns in (("mset1", "1 connection"), ("mset50", "50 connections")):
         ra, rb = runs.get((wl, "ss"), []), runs.get((wl, "redis"), [])
         if not ra:
