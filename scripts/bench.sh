@@ -4,6 +4,11 @@
 #
 #   scripts/bench.sh                  full run, about 15 minutes
 #   BENCH_QUICK=1 scripts/bench.sh    about a minute: a smoke test of the script
+#   BENCH_TLS=1 scripts/bench.sh      only the TLS trios (about 90 s; 30 s with
+#                                     BENCH_QUICK=1): redis-benchmark SET at 50
+#                                     connections, and pipelined -P 16, on
+#                                     statestored over TLS, in plaintext and on
+#                                     Redis over TLS
 #   BENCH_SCALE=1 scripts/bench.sh    the scale mode instead: the growth table
 #                                     (issue 15) over BENCH_SCALE_SIZES, with plots;
 #                                     BENCH_QUICK=1 too: 20k and 50k, about 25 s
@@ -15,7 +20,8 @@
 #                          by default BENCH_SECONDS, at most 3
 #   BENCH_WARMUP   [1|0.5] unmeasured seconds before each throughput run
 #   BENCH_ENTRIES  [1000000|100000]  entries for restart, memory and COMPACT
-#   BENCH_PORT     [17400] statestored listens here, Redis on the next port
+#   BENCH_PORT     [17400] statestored listens here, Redis on the next port, and
+#                          their TLS ports on the two after
 #   BENCH_KEEP     [0]     1 keeps the data directories and logs
 #   BENCH_OUT      [build/bench/results.md]  where the table is also written
 #   BENCH_NICE     [0]     e.g. -5: run servers and clients at that priority (root),
@@ -54,6 +60,7 @@ export PYTHONPATH="$SS_ROOT/tests/pylib${PYTHONPATH:+:$PYTHONPATH}"
 ss_need_packages "${SS_BUILD_PACKAGES[@]}" python3 redis-server redis-tools gnuplot-nox
 
 SCALE=${BENCH_SCALE:-0}
+TLS_ONLY=${BENCH_TLS:-0}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     d_rounds=1 d_seconds=1 d_warmup=0.5 d_entries=100000 fsync_n=200 after_compact=1
     churn_secs=3 d_sizes="20000 50000"
@@ -71,6 +78,8 @@ WARMUP=${BENCH_WARMUP:-$d_warmup}
 ENTRIES=${BENCH_ENTRIES:-$d_entries}
 SPORT=${BENCH_PORT:-17400}
 RPORT=$((SPORT + 1))
+TPORT=$((SPORT + 2))  # statestored's --tls-port
+RTPORT=$((SPORT + 3)) # Redis's --tls-port
 if [ "$SCALE" = 1 ]; then
     OUT=${BENCH_OUT:-$SS_ROOT/build/bench/scale.md}
     START_TIMEOUT=900 # a server replaying 100M records
@@ -98,7 +107,7 @@ fi
 SS="$BIN/statestored"
 BENCH="$BIN/statestore-bench"
 SS_NOSYNC="$SS_ROOT/build/bench-nosync/statestored"
-if [ "$SCALE" != 1 ]; then # the scale mode has no nosync rows
+if [ "$SCALE" != 1 ] && [ "$TLS_ONLY" != 1 ]; then # only the full run has nosync rows
     log "building the no-fdatasync variant (build/bench-nosync)"
     ss_build "$SS_ROOT/build/bench-nosync" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=OFF -DSS_BENCH_NOSYNC=ON
     [ -x "$SS_NOSYNC" ] || die "$SS_NOSYNC was not built"
@@ -135,9 +144,14 @@ trap 'exit 130' INT TERM
 
 fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# cpu_ticks PID: the process's user + system CPU time, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
 field() { cut -d, -f"$2" <<<"$1"; } # field CSVLINE N (columns: statestore-bench --help)
 
-# server SYSTEM DIR sets CMD (the server's command line), PORT and PROTO.
+# server SYSTEM DIR sets CMD (the server's command line), PORT and PROTO;
+# PING_PORT, the plain port that answers PING and STATS; and TLS, what
+# redis-benchmark and redis-cli need to speak TLS to PORT (tls_setup).
 # Redis is made durable like statestored (every write fsynced before its
 # reply), with no RDB snapshots. Neither compacts by itself (no automatic
 # AOF rewrite, --auto-compact-min 0): a compaction in the middle of a run
@@ -153,17 +167,40 @@ server() {
     ss-nosync) CMD=("$SS_NOSYNC" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
     ss-churn) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min "$CHURN_MIN") ;;
     ss-auto) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn) ;; # default automatic compaction
-    redis)
+    ss-tls) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0
+        --tls-port "$TPORT" --tls-cert-file "$TLS_CRT" --tls-key-file "$TLS_KEY") ;;
+    redis | redis-tls)
         CMD=("$REDIS" --port "$RPORT" --bind 127.0.0.1 --appendonly yes --appendfsync always
             --save '' --auto-aof-rewrite-percentage 0 --dir "$dir" --logfile "$dir.log")
+        [ "$sys" = redis ] || CMD+=(--tls-port "$RTPORT" --tls-cert-file "$TLS_CRT"
+            --tls-key-file "$TLS_KEY" --tls-ca-cert-file "$TLS_CA" --tls-auth-clients no)
         ;;
     *) die "unknown system $sys" ;;
     esac
     case $sys in # ss-resp: statestored spoken to in RESP, on its one port
     redis) PORT=$RPORT PROTO=(--redis) ;;
+    redis-tls) PORT=$RTPORT PROTO=(--redis) ;;
     ss-resp) PORT=$SPORT PROTO=(--redis) ;;
+    ss-tls) PORT=$TPORT PROTO=() ;;
     *) PORT=$SPORT PROTO=() ;;
     esac
+    case $sys in
+    ss-tls) PING_PORT=$SPORT TLS=(--tls --cacert "$TLS_CA") ;;
+    redis-tls) PING_PORT=$RPORT TLS=(--tls --cacert "$TLS_CA") ;;
+    *) PING_PORT=$PORT TLS=() ;;
+    esac
+}
+
+# tls_setup: a CA and a server certificate for 127.0.0.1 and localhost in
+# WORK/tls, made by openssl (sstools.tlstools, the tests' own), which both
+# servers serve; sets TLS_CA, TLS_CRT and TLS_KEY.
+tls_setup() {
+    mkdir -p "$WORK/tls"
+    read -r TLS_CA TLS_CRT TLS_KEY < <(python3 -c 'import sys
+from sstools import tlstools
+p = tlstools.Pki(sys.argv[1])
+print(p.ca.crt, p.server.crt, p.server.key)' "$WORK/tls") || die "cannot make the TLS certificates"
+    [ -n "$TLS_KEY" ] || die "cannot make the TLS certificates"
 }
 
 # ask PORT REQUEST: sends one request line over bash's /dev/tcp and prints
@@ -214,10 +251,11 @@ start() {
     mkdir -p "$dir"
     server "$sys" "$dir"
     # Else the PING below could be answered by whatever holds the port.
-    ! listening "$PORT" || die "port $PORT is taken already (BENCH_PORT, and Redis the next one)"
+    ! listening "$PORT" || ! listening "$PING_PORT" ||
+        die "port $PORT is taken already (BENCH_PORT, and Redis the next one)"
     "${CMD[@]}" 2>>"$dir.log" &
     SRV_PID=$!
-    wait_ping "$PORT" "$START_TIMEOUT" "$SRV_PID" ||
+    wait_ping "$PING_PORT" "$START_TIMEOUT" "$SRV_PID" ||
         die "$sys did not start; the end of $dir.log: $(tail -3 "$dir.log" 2>/dev/null)"
 }
 
@@ -613,6 +651,7 @@ pair() {
         done
     done
 }
+if [ "$TLS_ONLY" != 1 ]; then
 pair set50 ss redis -c 50 --set-ratio 1
 pair set1 ss redis -c 1 --set-ratio 1
 pair get50 ss redis -c 50 --set-ratio 0 --prefill
@@ -628,6 +667,7 @@ pair mset50 ss redis -c 50 --mset 100
 # its RESP (--redis: RESP SET/GET, here on statestored's port). Like the
 # redis-benchmark pairs, its runs last RSECS.
 SECS=$RSECS pair resp50 ss ss-resp -c 50 --set-ratio 1
+fi
 
 # ---- RESP pairs, load from redis-benchmark ----
 RB_KEYS=100000 # -r: keys key:000000000000 .. key:000000099999, random
@@ -641,8 +681,8 @@ rb_timeout=$(awk -v s="$RSECS" -v w="$WARMUP" 'BEGIN { printf "%d\n", 10 * (s + 
 rb() {
     local n=$1 out fig
     shift
-    out=$(timeout "$rb_timeout" "$RB" -p "$PORT" -r "$RB_KEYS" -d "$RB_VALUE" -n "$n" --csv "$@" \
-        2>&1) || die "redis-benchmark -n $n $* failed: $out"
+    out=$(timeout "$rb_timeout" "$RB" -p "$PORT" "${TLS[@]}" -r "$RB_KEYS" -d "$RB_VALUE" -n "$n" \
+        --csv "$@" 2>&1) || die "redis-benchmark -n $n $* failed: $out"
     fig=$(awk -F, '{ gsub(/"/, ""); gsub(/\r/, "") }
         $1 == "test" { for (i = 1; i <= NF; i++) col[$i] = i; next }
         ("rps" in col) && ("p99_latency_ms" in col) && $col["rps"] > 0 {
@@ -658,7 +698,7 @@ rb() {
 # that the prefill wrote the names redis-benchmark asks for (statestored
 # does not count misses).
 rb_info() {
-    "$RCLI" -p "$PORT" INFO stats | tr -d '\r' |
+    "$RCLI" -p "$PORT" "${TLS[@]}" INFO stats | tr -d '\r' |
         awk -F: -v f="$1" '$1 == f { v = $2 } END { print v == "" ? "nan" : v }'
 }
 
@@ -685,7 +725,7 @@ rb_rate() {
 }
 
 # rbpair WORKLOAD SEED_WL FACTOR [--prefill] REDIS_BENCHMARK_ARGS...: as pair,
-# statestored and Redis alternating, each run on a fresh server and data
+# statestored and Redis alternating (or the systems SYSTEMS names), each run on a fresh server and data
 # directory, the load from redis-benchmark. It stops after -n requests, not
 # after a time, so an unmeasured warmup run (about WARMUP s at the rate
 # rb_rate expects) first measures the rate that makes the measured run take
@@ -693,10 +733,11 @@ rb_rate() {
 # p99.9 or reply gap from redis-benchmark: nan).
 rbpair() {
     local wl=$1 seed=$2 factor=$3 prefill=0 r sys dir n fig rps avg p50 p99 max errs misses line
+    local cpu0 cpu1
     shift 3
     if [ "$1" = --prefill ]; then prefill=1 && shift; fi
     for ((r = 1; r <= ROUNDS; r++)); do
-        for sys in ss redis; do
+        for sys in ${SYSTEMS:-ss redis}; do
             dir="$WORK/$wl-$sys-$r"
             start "$sys" "$dir"
             [ "$prefill" = 0 ] || rb_prefill
@@ -705,14 +746,20 @@ rbpair() {
             fig=$(rb "$n" "$@")
             n=$(awk -v e="${fig%% *}" -v s="$RSECS" \
                 'BEGIN { n = e * s; printf "%d\n", n < 1000 ? 1000 : n }')
+            # The server's own CPU time per request, beside the rate: where
+            # the client is the limit (redis-benchmark over TLS, on the same
+            # cores), the rate says little about the server, and this does.
+            cpu0=$(cpu_ticks "$SRV_PID")
             fig=$(rb "$n" "$@")
+            cpu1=$(cpu_ticks "$SRV_PID")
+            fact "cpu_ns.$wl.$sys.$r" "$(((cpu1 - cpu0) * 1000000000 / CLK_TCK / n))"
             errs=$(rb_info total_error_replies)
             [ "$errs" != nan ] || die "$sys: no total_error_replies in INFO stats"
             misses=$(rb_info keyspace_misses)
             [ "$prefill" = 0 ] || [ "$misses" = nan ] || [ "$misses" = 0 ] ||
                 die "$wl $sys: $misses GETs missed after the prefill"
-            if [ "$sys" = ss ]; then
-                echo "$wl $sys $r $(ask "$PORT" STATS | tr ' ' = | tr '\n' ' ')" >>"$STATS"
+            if [[ $sys == ss* ]]; then
+                echo "$wl $sys $r $(ask "$PING_PORT" STATS | tr ' ' = | tr '\n' ' ')" >>"$STATS"
             fi
             stop
             rm -rf "$dir"
@@ -726,9 +773,28 @@ rbpair() {
         done
     done
 }
-rbpair rb-set50 set50 1 -c 50 -t set
-rbpair rb-set50p16 set50 8 -c 50 -P 16 -t set
-rbpair rb-get50 get50 1 --prefill -c 50 -t get
+if [ "$TLS_ONLY" != 1 ]; then
+    rbpair rb-set50 set50 1 -c 50 -t set
+    rbpair rb-set50p16 set50 8 -c 50 -P 16 -t set
+    rbpair rb-get50 get50 1 --prefill -c 50 -t get
+fi
+
+# ---- TLS: statestored over TLS, in plaintext, and Redis over TLS ----
+# The same redis-benchmark SET at 50 connections (--tls --cacert for the
+# TLS sides), the three alternating round by round, so both ratios - the
+# cost of TLS to us, and us against Redis both over TLS - come from one run.
+# The same pipelined (-P 16): far fewer records per request for the client
+# to encrypt and decrypt, so more of the servers' own cost shows.
+tls_setup
+SYSTEMS="ss-tls ss redis-tls" rbpair rb-tls-set50 set50 1 -c 50 -t set
+SYSTEMS="ss-tls ss redis-tls" rbpair rb-tls-set50p16 set50 8 -c 50 -P 16 -t set
+if [ "$TLS_ONLY" = 1 ]; then
+    mkdir -p "$(dirname "$OUT")"
+    "${UTIL[@]}" report-tls "$FACTS" "$RESULTS" | tee "$OUT"
+    cp "$RESULTS" "${OUT%.md}.csv"
+    log "table also written to $OUT"
+    exit 0
+fi
 
 # ---- restart and memory: ENTRIES keys, then ENTRIES overwrites ----
 last=$((ENTRIES - 1))

@@ -13,6 +13,13 @@
  * closed. The owner's buffers grow in steps and shrink when idle, so an
  * idle connection costs little beyond its struct. Output past SS_OUTBUF_MAX
  * disconnects the client.
+ *
+ * The bytes move through the connection's transport (transport.h). Its two
+ * watchers are the socket's two directions, not reading and writing: a TLS
+ * read may wait for the socket to be writable, a TLS write for it to be
+ * readable, and each event runs whichever half waits for it. Bytes a
+ * transport holds already (TLS's decrypted records, which the socket will
+ * not announce again) are read as soon as the owner has room for them.
  */
 #ifndef STATESTORED_NET_CONN_H
 #define STATESTORED_NET_CONN_H
@@ -53,19 +60,25 @@ struct ss_conn_owner {
 struct ss_conn {
 	struct ss_buf *in, *out; /* the owner's */
 	const struct ss_transport *tp;
+	void *tp_state; /* the transport's, per connection (TLS: its SSL); NULL for TCP */
 	const struct ss_conn_owner *owner;
 	void *arg;
-	ev_io rio, wio;
+	ev_io rio, wio; /* the socket readable, the socket writable */
 	struct ev_loop *loop;
 	int fd; /* -1 once closed */
+	/* The socket event (EV_READ or EV_WRITE) the next read, and the next
+	 * write, wait for; the transport changes them (transport.h). */
+	short read_on, write_on;
 	unsigned handshaking : 1; /* a TLS handshake is under way: no request bytes have arrived yet */
 	char peer_cn[65];         /* the verified client certificate's CN, "" if none */
 };
 
-/* Sets up c around a connected non-blocking socket and starts reading. */
-void ss_conn_init(struct ss_conn *c, struct ev_loop *loop, int fd, const struct ss_transport *tp,
-		  struct ss_buf *in, struct ss_buf *out, const struct ss_conn_owner *owner,
-		  void *arg);
+/* Sets up c around a connected non-blocking socket and starts reading.
+ * Returns 0, or -1 with errno if the transport cannot serve it (out of
+ * memory): then nothing is set up and the caller still owns fd. */
+int ss_conn_init(struct ss_conn *c, struct ev_loop *loop, int fd, const struct ss_transport *tp,
+		 struct ss_buf *in, struct ss_buf *out, const struct ss_conn_owner *owner,
+		 void *arg);
 
 /* Sends what it can of the output without blocking and arranges for the
  * rest; re-evaluates which watchers should run. Returns 0, or -1 if the

@@ -358,9 +358,8 @@ static void refuse(struct ss_http_server *h, int fd)
 				  "Content-Length: 21\r\nConnection: close\r\n\r\n"
 				  "too many connections\n";
 
-	if (ss_transport_tcp.write(fd, msg, sizeof(msg) - 1) < 0)
+	if (h->tp->refuse(fd, msg, sizeof(msg) - 1) < 0)
 		ss_log_debug(h->diag, "refusing an HTTP client: %s", strerror(errno));
-	ss_transport_tcp.close(fd);
 	h->refused++;
 }
 
@@ -397,13 +396,19 @@ static void on_accept(struct ss_listener *l, int fd, int shed, void *arg)
 	struct ss_http_conn *hc = calloc(1, sizeof(*hc));
 	if (!hc) {
 		ss_log_error(h->diag, "out of memory accepting an HTTP connection");
-		ss_transport_tcp.close(fd);
+		h->tp->refuse(fd, NULL, 0);
 		return;
 	}
 	hc->srv = h;
 	ss_http_session_init(&hc->s, h->handler, h->arg);
-	ss_conn_init(&hc->conn, h->loop, fd, &ss_transport_tcp, &hc->s.in, &hc->s.out, &http_owner,
-		     hc);
+	if (ss_conn_init(&hc->conn, h->loop, fd, h->tp, &hc->s.in, &hc->s.out, &http_owner, hc) <
+	    0) {
+		ss_log_error(h->diag, "out of memory accepting an HTTP connection");
+		h->tp->refuse(fd, NULL, 0);
+		ss_http_session_free(&hc->s);
+		free(hc);
+		return;
+	}
 	ev_timer_init(&hc->timer_w, on_timeout, 0., h->timeout);
 	hc->timer_w.data = hc;
 	ev_timer_again(h->loop, &hc->timer_w);
@@ -421,6 +426,7 @@ int ss_http_bind(struct ss_http_server *h, const char *addr, int port,
 	h->diag = diag;
 	h->max_conns = SS_HTTP_CONNS_MAX;
 	h->timeout = SS_HTTP_TIMEOUT;
+	h->tp = &ss_transport_tcp;
 	return ss_listener_bind(&h->listener, addr, port, diag);
 }
 

@@ -100,6 +100,7 @@ struct ss_http_server {
 	struct ev_loop *loop;
 	const struct ss_diag *diag;
 	struct ss_listener listener;
+	const struct ss_transport *tp; /* plain TCP unless set before ss_http_start */
 	ss_http_handler_fn handler;
 	void *arg;
 	struct ss_http_conn *head;

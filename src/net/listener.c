@@ -193,6 +193,26 @@ int ss_listener_port(const struct ss_listener *l)
 	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+void ss_peer_name(int fd, char *out, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+
+	snprintf(out, n, "?");
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+		if (inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host)))
+			snprintf(out, n, "%s:%u", host, ntohs(a->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+		if (inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host)))
+			snprintf(out, n, "[%s]:%u", host, ntohs(a->sin6_port));
+	}
+}
+
 void ss_listener_stop(struct ss_listener *l)
 {
 	l->stopped = 1;

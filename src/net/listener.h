@@ -21,6 +21,7 @@
 #define STATESTORED_LISTENER_H
 
 #include <ev.h>
+#include <stddef.h>
 
 #include "common/diag.h"
 
@@ -61,6 +62,11 @@ int ss_listener_start(struct ss_listener *l, struct ev_loop *loop, ss_listener_a
 
 /* The port actually bound, or -1. */
 int ss_listener_port(const struct ss_listener *l);
+
+/* The peer of a connected socket as "addr:port" (an IPv6 address in
+ * brackets) into out[0..n), or "?" if it cannot be told (the peer is
+ * gone). For log lines and CLIENT LIST. */
+void ss_peer_name(int fd, char *out, size_t n);
 
 /* Stops accepting for good (shutdown). */
 void ss_listener_stop(struct ss_listener *l);

@@ -1,16 +1,14 @@
 /*
  * clients.c - the server's clients and their registry; see clients.h.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "net/listener.h"
 #include "server/clients.h"
 
 #define NS_PER_S 1000000000ull
@@ -374,59 +372,45 @@ void ss_clients_set_timeouts(struct ss_clients *reg, unsigned idle_s, unsigned r
 
 /* ---- the registry ----------------------------------------------------- */
 
-/* Turns a client away: tells it why and counts it. */
-static void refuse(struct ss_clients *reg, int fd)
+/* Turns a client away: tells it why, where its transport can, and counts
+ * it. */
+static void refuse(struct ss_clients *reg, const struct ss_transport *tp, int fd)
 {
 	struct ss_buf msg;
 
 	ss_buf_init(&msg);
-	/* Best effort: the socket is new, its buffer empty. */
-	if (reg->proto->error(&msg, "max clients reached") == 0 &&
-	    reg->tp->write(fd, ss_buf_head(&msg), ss_buf_size(&msg)) < 0)
+	if (reg->proto->error(&msg, "max clients reached") < 0)
+		ss_buf_consume(&msg, ss_buf_size(&msg));
+	if (tp->refuse(fd, ss_buf_head(&msg), ss_buf_size(&msg)) < 0)
 		ss_log_debug(reg->diag, "refusing a client: %s", strerror(errno));
 	ss_buf_free(&msg);
-	reg->tp->close(fd);
 	reg->refused++;
 }
 
-/* The peer's "addr:port" (IPv6 in brackets), or "?" if unknown. */
-static void peer_name(int fd, char *out)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-	char host[INET6_ADDRSTRLEN];
-
-	snprintf(out, 64, "?");
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-		if (inet_ntop(AF_INET, &a->sin_addr, host, sizeof host))
-			snprintf(out, 64, "%s:%u", host, ntohs(a->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-		if (inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host))
-			snprintf(out, 64, "[%s]:%u", host, ntohs(a->sin6_port));
-	}
-}
-
-void ss_clients_accept(struct ss_clients *reg, int fd, int shed)
+void ss_clients_accept(struct ss_clients *reg, const struct ss_transport *tp, int fd, int shed)
 {
 	if (shed || reg->n >= (size_t)reg->max_clients) {
-		refuse(reg, fd);
+		refuse(reg, tp, fd);
 		return;
 	}
 	struct ss_client *cl = malloc(sizeof(*cl));
 	if (!cl) {
 		ss_log_error(reg->diag, "out of memory accepting a connection");
-		reg->tp->close(fd);
+		tp->refuse(fd, NULL, 0);
 		return;
 	}
 	memset(cl, 0, sizeof(*cl));
 	cl->reg = reg;
 	ss_session_init(&cl->s, reg->connections + 1); /* ids from 1, never reused */
-	peer_name(fd, cl->s.client.addr);
-	ss_conn_init(&cl->conn, reg->loop, fd, reg->tp, &cl->s.in, &cl->s.out, &client_owner, cl);
+	ss_peer_name(fd, cl->s.client.addr, sizeof(cl->s.client.addr));
+	if (ss_conn_init(&cl->conn, reg->loop, fd, tp, &cl->s.in, &cl->s.out, &client_owner, cl) <
+	    0) {
+		ss_log_error(reg->diag, "out of memory accepting a %s connection", tp->name);
+		tp->refuse(fd, NULL, 0);
+		ss_session_free(&cl->s);
+		free(cl);
+		return;
+	}
 	cl->next = reg->head;
 	if (reg->head)
 		reg->head->prev = cl;
@@ -562,7 +546,6 @@ void ss_clients_init(struct ss_clients *reg, struct ev_loop *loop, const struct 
 	reg->loop = loop;
 	reg->diag = diag;
 	reg->proto = &ss_proto_text;
-	reg->tp = &ss_transport_tcp;
 	reg->max_line = max_line;
 	reg->max_clients = max_clients;
 	reg->env = env;

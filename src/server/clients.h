@@ -58,7 +58,6 @@ struct ss_clients {
 	struct ev_loop *loop;
 	const struct ss_diag *diag;
 	const struct ss_proto *proto; /* what new clients speak */
-	const struct ss_transport *tp;
 	size_t max_line;
 	int max_clients;
 	ss_clients_env_fn env;
@@ -104,10 +103,11 @@ int ss_client_incomplete(const struct ss_client *cl);
 /* Closes and frees every client. */
 void ss_clients_free(struct ss_clients *reg);
 
-/* A new connection (the listener's callback): served, or, when the process
- * is out of descriptors (shed) or max_clients are connected, refused with
- * the error "max clients reached", closed and counted. */
-void ss_clients_accept(struct ss_clients *reg, int fd, int shed);
+/* A new connection (a listener's callback) on transport tp (plain TCP or
+ * TLS: both count against max_clients): served, or, when the process is
+ * out of descriptors (shed) or max_clients are connected, refused with the
+ * error "max clients reached" (where tp can say it), closed and counted. */
+void ss_clients_accept(struct ss_clients *reg, const struct ss_transport *tp, int fd, int shed);
 
 /* Resumes the clients a full batch paused (after a commit made room). */
 void ss_clients_resume_waiters(struct ss_clients *reg);

@@ -25,7 +25,7 @@
 #include "server/options.h"
 #include "server/server.h"
 
-/* Rows the daemon can track (set[] below); the table has 14. */
+/* Rows the daemon can track (set[] below); the table has 20. */
 #define OPTIONS_MAX 64
 /* getopt_long's values for rows without a short flag: OPT_ROW + index. */
 #define OPT_ROW 256
@@ -283,6 +283,12 @@ int ss_daemon_main(int argc, char **argv, const struct ss_daemon_env *env)
 	p.file = cfg.config_file;
 	if (p.file[0] && (code = parse_file(&p, &text)) >= 0)
 		goto out;
+	char why[160];
+	if (ss_options_check(&cfg, why, sizeof why) < 0) {
+		fprintf(stderr, "%s: %s\n", p.prog, why);
+		code = SS_EXIT_USAGE;
+		goto out;
+	}
 	diag.level = (enum ss_level)cfg.log_level;
 	code = ss_server_run(&cfg);
 out:

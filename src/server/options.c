@@ -13,6 +13,7 @@
 #include "common/diag.h"
 #include "common/numparse.h"
 #include "net/listener.h"
+#include "net/tls.h"
 #include "server/metrics.h"
 #include "server/options.h"
 #include "statestored/limits.h"
@@ -141,14 +142,74 @@ static const char *text_level(const struct ss_option *o, const void *field, char
 	return v >= 0 && v < 4 ? names[v] : "?";
 }
 
+/* A port: from lo to hi (0 to 65535), or "none" (-1): no listener. Not
+ * "0", which already means an ephemeral port, nor "off", which reads as a
+ * flag. */
+static int parse_port(const struct ss_option *o, const char *s, void *field, char *want,
+		      size_t wantlen)
+{
+	int v = -1;
+
+	if (strcmp(s, "none") != 0) {
+		uint64_t u;
+		if (ss_parse_urange(s, o->lo, o->hi, &u) < 0) {
+			snprintf(want, wantlen, "want a port from %llu to %llu, or none",
+				 (unsigned long long)o->lo, (unsigned long long)o->hi);
+			return -1;
+		}
+		v = (int)u;
+	}
+	memcpy(field, &v, sizeof v);
+	return 0;
+}
+
+static const char *text_port(const struct ss_option *o, const void *field, char *buf)
+{
+	int v;
+
+	(void)o;
+	memcpy(&v, field, sizeof v);
+	if (v < 0)
+		return "none";
+	snprintf(buf, SS_OPTION_TEXT_MAX, "%d", v);
+	return buf;
+}
+
+static const char *const tls_auth_names[] = {"no", "optional", "yes"};
+
+static int parse_tls_auth(const struct ss_option *o, const char *s, void *field, char *want,
+			  size_t wantlen)
+{
+	(void)o;
+	for (int v = SS_TLS_AUTH_NO; v <= SS_TLS_AUTH_YES; v++)
+		if (strcmp(s, tls_auth_names[v]) == 0) {
+			memcpy(field, &v, sizeof v);
+			return 0;
+		}
+	snprintf(want, wantlen, "want no, optional or yes");
+	return -1;
+}
+
+static const char *text_tls_auth(const struct ss_option *o, const void *field, char *buf)
+{
+	int v;
+
+	(void)o;
+	(void)buf;
+	memcpy(&v, field, sizeof v);
+	return v >= SS_TLS_AUTH_NO && v <= SS_TLS_AUTH_YES ? tls_auth_names[v] : "?";
+}
+
 static int nonempty(const char *s) { return s[0] != '\0'; }
 
 /* --metrics: off ("") or an ADDR:PORT. */
 static int metrics_addr_ok(const char *s) { return s[0] == '\0' || ss_metrics_addr_ok(s); }
 
 static const struct ss_option options[] = {
-	{"port", 'p', "PORT", "7070", "TCP port to listen on (0 = any free port)", NULL, 0,
-	 UINT(port, 0, 65535)},
+	{"port", 'p', "PORT", "7070",
+	 "TCP port to listen on (0 = any free port,\n"
+	 "none = no plaintext port: TLS only)",
+	 NULL, 0, FIELD(port), .lo = 0, .hi = 65535, .parse = parse_port, .text = text_port},
 	{"data-dir", 'd', "DIR", "./data", "data directory, created if missing", "dir", 0,
 	 STR(data_dir, nonempty, "want a directory path")},
 	{"bind", 'b', "ADDR", "127.0.0.1", "numeric address to bind", NULL, 0,
@@ -202,6 +263,22 @@ static const struct ss_option options[] = {
 	{"insecure-no-auth", 0, NULL, "no",
 	 "serve a non-loopback --bind without authentication", NULL, SS_OPT_FLAG,
 	 FLAG(insecure_no_auth)},
+	{"tls-port", 0, "PORT", "none",
+	 "also serve clients over TLS on PORT (0 = any free port)", NULL, 0, FIELD(tls_port),
+	 .lo = 0, .hi = 65535, .parse = parse_port, .text = text_port},
+	{"tls-cert-file", 0, "FILE", "", "PEM: the server's certificate, then its chain", NULL, 0,
+	 STR(tls_cert_file, NULL, NULL)},
+	{"tls-key-file", 0, "FILE", "", "PEM: the certificate's private key", NULL, 0,
+	 STR(tls_key_file, NULL, NULL)},
+	{"tls-ca-cert-file", 0, "FILE", "",
+	 "PEM: the CAs client certificates must chain to", NULL, 0,
+	 STR(tls_ca_cert_file, NULL, NULL)},
+	{"tls-auth-clients", 0, "MODE", "no",
+	 "no, optional or yes: whether TLS clients must present\n"
+	 "a certificate the CA signed (mutual TLS)",
+	 NULL, 0, FIELD(tls_auth_clients), .parse = parse_tls_auth, .text = text_tls_auth},
+	{"metrics-tls", 0, NULL, "no", "serve --metrics over HTTPS with the --tls-* files", NULL,
+	 SS_OPT_FLAG, FLAG(metrics_tls)},
 	{"log-level", 0, "LEVEL", "info", "debug, info, warn or error", NULL, 0, FIELD(log_level),
 	 .parse = parse_level, .text = text_level},
 	{"config", 0, "FILE", "",
@@ -209,6 +286,28 @@ static const struct ss_option options[] = {
 	 "the command line overrides it",
 	 NULL, SS_OPT_CMDLINE_ONLY, STR(config_file, NULL, NULL)},
 };
+
+int ss_options_check(const struct ss_server_config *cfg, char *why, size_t n)
+{
+	int tls = cfg->tls_port >= 0 || cfg->metrics_tls;
+
+	if (cfg->port < 0 && cfg->tls_port < 0)
+		snprintf(why, n, "--port none needs --tls-port: there would be nothing to listen on");
+	else if (cfg->port > 0 && cfg->tls_port == cfg->port)
+		snprintf(why, n, "--tls-port and --port are both %d: they need a port each", cfg->port);
+	else if (cfg->metrics_tls && !cfg->metrics[0])
+		snprintf(why, n, "--metrics-tls needs --metrics ADDR:PORT");
+	else if (tls && (!cfg->tls_cert_file[0] || !cfg->tls_key_file[0]))
+		snprintf(why, n, "%s needs --tls-cert-file and --tls-key-file",
+			 cfg->tls_port >= 0 ? "--tls-port" : "--metrics-tls");
+	else if (tls && cfg->tls_auth_clients != SS_TLS_AUTH_NO && !cfg->tls_ca_cert_file[0])
+		snprintf(why, n, "--tls-auth-clients %s needs --tls-ca-cert-file: the CA that "
+				 "client certificates must chain to",
+			 tls_auth_names[cfg->tls_auth_clients]);
+	else
+		return 0;
+	return -1;
+}
 
 const struct ss_option *ss_options(size_t *n)
 {
@@ -307,7 +406,7 @@ void ss_options_usage(FILE *out)
 			p = nl + 1;
 		}
 		char tail[128];
-		if (o->parse == parse_uint && o->hi != INT64_MAX)
+		if ((o->parse == parse_uint || o->parse == parse_port) && o->hi != INT64_MAX)
 			snprintf(range, sizeof range, ", %llu..%llu", (unsigned long long)o->lo,
 				 (unsigned long long)o->hi);
 		if (o->flags & SS_OPT_FLAG)

@@ -67,6 +67,11 @@ int ss_option_set(const struct ss_option *o, struct ss_server_config *cfg, const
 const char *ss_option_text(const struct ss_option *o, const struct ss_server_config *cfg,
 			   char *buf);
 
+/* Checks what no single row can: options that need one another (a TLS
+ * port needs a certificate and key; --port none needs --tls-port). 0, or
+ * -1 with the reason in why[0..n). */
+int ss_options_check(const struct ss_server_config *cfg, char *why, size_t n);
+
 /* Fills cfg with every row's default. Returns 0, or -1 if a default does
  * not parse (a bug in the table, which a unit test catches). */
 int ss_options_defaults(struct ss_server_config *cfg);

@@ -62,6 +62,7 @@
 
 #include "common/clock.h"
 #include "net/listener.h"
+#include "net/tls.h"
 #include "cmd/pending.h"
 #include "server/auth.h"
 #include "server/clients.h"
@@ -88,7 +89,9 @@ struct ss_server {
 	const struct ss_diag *diag;
 	struct ev_loop *loop;
 	struct ss_store *store;
-	struct ss_listener listener;
+	struct ss_listener listener;     /* plain TCP (--port); fd -1 for --port none */
+	struct ss_listener tls_listener; /* --tls-port; fd -1 without */
+	struct ss_tls *tls;              /* the TLS side, for --tls-port and --metrics-tls */
 	struct ss_clients clients;
 	struct ss_commit commit;
 	struct ss_compactor compactor;
@@ -133,6 +136,7 @@ static int config_rows(struct ss_server *srv)
 	struct ss_server_config eff = *srv->cfg;
 
 	eff.port = ss_listener_port(&srv->listener);
+	eff.tls_port = ss_listener_port(&srv->tls_listener);
 	eff.max_clients = srv->max_clients;
 	eff.log_level = (int)srv->diag->level;
 	/* The metrics port bound, for --metrics ADDR:0. */
@@ -263,6 +267,7 @@ static void stats_sources(void *arg, struct ss_stats_sources *src)
 		.ready = unready(srv) == NULL,
 		.commit_latency = srv->metrics_on ? &srv->metrics.latency : NULL,
 		.auth = &srv->auth.st,
+		.tls = srv->tls ? ss_tls_stats(srv->tls) : NULL,
 	};
 }
 
@@ -346,6 +351,7 @@ static void stop(struct ss_server *srv, int code, int keep_replies)
 	srv->exit_code = code;
 	srv->shutting_down = 1;
 	ss_listener_stop(&srv->listener);
+	ss_listener_stop(&srv->tls_listener);
 	if (keep_replies) {
 		ss_clients_flush_all(&srv->clients);
 	} else {
@@ -535,8 +541,10 @@ static void on_expire(struct ev_loop *loop, ev_timer *w, int revents)
 static void on_new_client(struct ss_listener *l, int fd, int shed, void *arg)
 {
 	struct ss_server *srv = arg;
-	(void)l;
-	ss_clients_accept(&srv->clients, fd, shed);
+	const struct ss_transport *tp =
+		l == &srv->tls_listener ? ss_tls_transport(srv->tls) : &ss_transport_tcp;
+
+	ss_clients_accept(&srv->clients, tp, fd, shed);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -552,6 +560,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 							      : "SIGINT received: shutting down");
 	srv->shutting_down = 1;
 	ss_listener_stop(&srv->listener);
+	ss_listener_stop(&srv->tls_listener);
 	/* A snapshot in progress is dropped: the log it would replace is
 	 * complete, and the next start can compact again. */
 	ss_compactor_cancel(&srv->compactor);
@@ -564,17 +573,24 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* SIGHUP (closing the terminal that started us, or a reload request) and
  * SIGUSR1/2 would end the process by default, without a word. SIGHUP
- * reloads the users (a bad file keeps the ones in force); SIGUSR1/2 are
- * logged and ignored. */
+ * reloads the files there are to reload (the users; the TLS certificate
+ * and key), each keeping what is in force if its new files are bad;
+ * SIGUSR1/2 are logged and ignored. */
 static void on_other_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)loop;
 	(void)revents;
 	struct ss_server *srv = w->data;
 
-	if (w->signum == SIGHUP && srv->auth.acl) {
-		ss_log_notice(srv->diag, "SIGHUP received: reloading the users");
-		ss_auth_reload(&srv->auth, ss_clients_rebind, &srv->clients);
+	if (w->signum == SIGHUP && (srv->auth.acl || srv->tls)) {
+		ss_log_notice(srv->diag, "SIGHUP received: reloading%s%s",
+			      srv->auth.acl ? " the users" : "",
+			      !srv->tls ? "" : srv->auth.acl ? " and the TLS certificate"
+							     : " the TLS certificate");
+		if (srv->auth.acl)
+			ss_auth_reload(&srv->auth, ss_clients_rebind, &srv->clients);
+		if (srv->tls)
+			ss_tls_reload(srv->tls); /* a failure is logged and counted; the old pair stays */
 		return;
 	}
 	ss_log_notice(srv->diag, "%s received: nothing to reload; carrying on",
@@ -684,9 +700,12 @@ static int open_store(struct ss_server *srv)
 static void fit_descriptors(struct ss_server *srv)
 {
 	struct rlimit rl;
-	/* --metrics: its listener, the listener's spare and its connections. */
+	/* --metrics: its listener, the listener's spare and its connections;
+	 * --tls-port: its listener and spare (its clients count in
+	 * --max-clients, as the plain port's do). */
 	int reserved = SS_RESERVED_FDS +
-		       (srv->cfg->metrics && srv->cfg->metrics[0] ? SS_HTTP_CONNS_MAX + 2 : 0);
+		       (srv->cfg->metrics && srv->cfg->metrics[0] ? SS_HTTP_CONNS_MAX + 2 : 0) +
+		       (srv->cfg->tls_port >= 0 ? 2 : 0);
 	rlim_t need = (rlim_t)srv->cfg->max_clients + (rlim_t)reserved;
 
 	srv->max_clients = srv->cfg->max_clients;
@@ -767,6 +786,30 @@ static int load_users(struct ss_server *srv)
 	return -1;
 }
 
+/* --tls-port and --metrics-tls: the certificate and key are read now,
+ * before the replay, so that a bad file is found at once; and the TLS
+ * port is bound. 0, or -1 after logging why. */
+static int setup_tls(struct ss_server *srv)
+{
+	const struct ss_server_config *cfg = srv->cfg;
+	static const char *const auth[] = {"no", "optional", "yes"};
+
+	if (cfg->tls_port < 0 && !cfg->metrics_tls)
+		return 0;
+	struct ss_tls_files files = {.cert_file = cfg->tls_cert_file,
+				     .key_file = cfg->tls_key_file,
+				     .ca_file = cfg->tls_ca_cert_file,
+				     .auth = cfg->tls_auth_clients};
+	srv->tls = ss_tls_new(&files, srv->diag);
+	if (!srv->tls)
+		return -1;
+	ss_log_info(srv->diag, "TLS: certificate %s, client certificates %s", cfg->tls_cert_file,
+		    auth[cfg->tls_auth_clients]);
+	if (cfg->tls_port < 0)
+		return 0;
+	return ss_listener_bind(&srv->tls_listener, cfg->bind_addr, cfg->tls_port, srv->diag);
+}
+
 static void server_cleanup(struct ss_server *srv)
 {
 	ss_auth_free(&srv->auth); /* first: its jobs point at clients' sessions */
@@ -778,6 +821,8 @@ static void server_cleanup(struct ss_server *srv)
 		ss_metrics_free(&srv->metrics);
 	ss_pending_free(&srv->pending);
 	ss_listener_close(&srv->listener);
+	ss_listener_close(&srv->tls_listener);
+	ss_tls_free(srv->tls); /* after the connections, which hold its context */
 	ss_store_close(srv->store);
 	ss_options_view_free(&srv->config);
 	ss_notify_close(&srv->notify); /* its watchdog timer is on the loop */
@@ -831,6 +876,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 	srv->cfg = cfg;
 	srv->diag = cfg->diag;
 	srv->listener.fd = srv->listener.spare_fd = -1;
+	srv->tls_listener.fd = srv->tls_listener.spare_fd = -1;
 	ss_notify_init(&srv->notify, srv->diag);
 
 	ss_log_notice(srv->diag, "statestored %s starting: pid %d, data dir %s", SS_VERSION,
@@ -847,7 +893,10 @@ int ss_server_run(const struct ss_server_config *cfg)
 	 * the data directory is created or replayed; listen only after the
 	 * replay, so that nobody connects to a daemon that cannot serve yet. */
 	code = SS_EXIT_ERROR;
-	if (ss_listener_bind(&srv->listener, cfg->bind_addr, cfg->port, srv->diag) < 0)
+	if (cfg->port >= 0 &&
+	    ss_listener_bind(&srv->listener, cfg->bind_addr, cfg->port, srv->diag) < 0)
+		goto out;
+	if (setup_tls(srv) < 0)
 		goto out;
 	if (cfg->metrics && cfg->metrics[0] && bind_metrics(srv) < 0)
 		goto out;
@@ -903,23 +952,35 @@ int ss_server_run(const struct ss_server_config *cfg)
 		ss_log_warn(srv->diag, "no compaction thread (%s): the tail is copied on the loop",
 			    strerror(errno));
 	ss_clients_set_timeouts(&srv->clients, cfg->timeout_s, cfg->request_timeout_s);
-	if (ss_listener_start(&srv->listener, srv->loop, on_new_client, srv) < 0)
+	if ((cfg->port >= 0 &&
+	     ss_listener_start(&srv->listener, srv->loop, on_new_client, srv) < 0) ||
+	    (cfg->tls_port >= 0 &&
+	     ss_listener_start(&srv->tls_listener, srv->loop, on_new_client, srv) < 0))
 		goto out;
 	if (srv->metrics_on) {
+		if (cfg->metrics_tls)
+			srv->metrics.http.tp = ss_tls_transport(srv->tls);
 		if (ss_metrics_start(&srv->metrics, srv->loop) < 0)
 			goto out;
 		/* Not "listening on": that line says the daemon is ready. */
-		ss_log_notice(srv->diag, "metrics over HTTP at %s, port %d: /metrics, /healthz, "
-					 "/readyz", cfg->metrics, ss_http_port(&srv->metrics.http));
+		ss_log_notice(srv->diag, "metrics over %s at %s, port %d: /metrics, /healthz, "
+					 "/readyz", cfg->metrics_tls ? "HTTPS" : "HTTP", cfg->metrics,
+			      ss_http_port(&srv->metrics.http));
 	}
 	srv->started = ev_now(srv->loop);
 	if (config_rows(srv) < 0)
 		goto out;
 	start_watchers(srv);
 
-	ss_log_notice(srv->diag, "listening on %s:%d (max clients %d, max line %zu bytes)",
-		      cfg->bind_addr, ss_listener_port(&srv->listener), srv->max_clients,
-		      cfg->max_line);
+	/* The ports as harness.py reads them: the plain one first. */
+	char tls_note[48] = "";
+	if (cfg->tls_port >= 0)
+		snprintf(tls_note, sizeof(tls_note), cfg->port >= 0 ? ", TLS on port %d" : ", TLS only",
+			 ss_listener_port(&srv->tls_listener));
+	ss_log_notice(srv->diag, "listening on %s:%d%s (max clients %d, max line %zu bytes)",
+		      cfg->bind_addr,
+		      ss_listener_port(cfg->port >= 0 ? &srv->listener : &srv->tls_listener),
+		      tls_note, srv->max_clients, cfg->max_line);
 	/* Only now is the daemon what READY=1 promises: the log is replayed,
 	 * the store takes writes and the listener accepts, so a unit ordered
 	 * After= this one can connect at once. */

@@ -27,7 +27,7 @@ enum ss_exit {
 
 struct ss_server_config {
 	const char *bind_addr;  /* numeric IPv4 or IPv6 address */
-	int port;               /* 0: an ephemeral port, logged at startup */
+	int port;               /* 0: an ephemeral port, logged at startup; -1: none */
 	const char *data_dir;
 	int max_clients;
 	size_t max_line;
@@ -56,6 +56,16 @@ struct ss_server_config {
 	const char *acl_file;
 	const char *requirepass_file;
 	int insecure_no_auth;
+	/* TLS (net/tls.h): its port beside the plain one (-1: none, 0: an
+	 * ephemeral one), the PEM files, whether clients must present a
+	 * certificate (enum ss_tls_auth), and whether --metrics serves HTTPS
+	 * with the same files. */
+	int tls_port;
+	const char *tls_cert_file;
+	const char *tls_key_file;
+	const char *tls_ca_cert_file;
+	int tls_auth_clients;
+	int metrics_tls;
 	int log_level;           /* enum ss_level: the daemon's log (diag.h) */
 	const char *config_file; /* --config FILE, or "" */
 	const struct ss_io *io; /* NULL: ss_io_posix */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "net/tls.h"
 #include "server/clients.h"
 #include "server/commit.h"
 #include "server/compactor.h"
@@ -134,6 +135,12 @@ GET(auth_checks, s->auth ? s->auth->kdf_runs : 0)
 GET(auth_check_max, s->auth ? s->auth->kdf_us_max : 0)
 GET(acl_reloads, s->auth ? s->auth->reloads : 0)
 GET(acl_reload_failures, s->auth ? s->auth->reload_failures : 0)
+GET(tls_handshakes, s->tls ? s->tls->handshakes : 0)
+GET(tls_handshake_failures, s->tls ? s->tls->handshake_failures : 0)
+GET(tls_renegotiations, s->tls ? s->tls->renegotiations_refused : 0)
+GET(tls_reloads, s->tls ? s->tls->reloads : 0)
+GET(tls_reload_failures, s->tls ? s->tls->reload_failures : 0)
+GET(tls_not_after, s->tls && s->tls->not_after > 0 ? s->tls->not_after : 0)
 
 #define HIST(fn, expr) \
 	static const struct ss_stat_hist *fn(src_t *s) { return (expr); }
@@ -254,6 +261,20 @@ static const struct {
 	 "acl_reloads", 1},
 	{"acl_reload_failures", C, "SIGHUP reloads refused (bad file): the users in force stay",
 	 acl_reload_failures, "acl_reload_failures", 1},
+	{"tls_handshakes", C, "TLS handshakes completed (clients and metrics)",
+	 tls_handshakes, "tls_handshakes", 1},
+	{"tls_handshake_failures", C, "TLS connections that failed or closed before their "
+				      "handshake completed", tls_handshake_failures,
+	 "tls_handshake_failures", 1},
+	{"tls_renegotiations_refused", C, "TLS renegotiations clients asked for, each refused",
+	 tls_renegotiations, "tls_renegotiations_refused", 1},
+	{"tls_reloads", C, "SIGHUPs that put a new TLS certificate in force",
+	 tls_reloads, "tls_reloads", 1},
+	{"tls_reload_failures", C, "SIGHUPs whose TLS files were bad: the old certificate stayed",
+	 tls_reload_failures, "tls_reload_failures", 1},
+	{"tls_cert_not_after", G, "when the TLS certificate in force expires, in Unix seconds "
+				  "(0: no TLS)", tls_not_after,
+	 "tls_certificate_expiry_timestamp_seconds", 1},
 };
 
 /* The histograms; STATS shows each as two rows, <name>_count and

@@ -25,6 +25,7 @@ struct ss_clients;
 struct ss_commit;
 struct ss_compactor;
 struct ss_store;
+struct ss_tls_stats;
 
 enum ss_stat_kind { SS_STAT_COUNTER, SS_STAT_GAUGE, SS_STAT_TEXT, SS_STAT_HISTOGRAM };
 
@@ -103,6 +104,7 @@ struct ss_stats_sources {
 	int ready;                       /* what /readyz answers: 1 for 200 */
 	const struct ss_stat_hist *commit_latency; /* a mutation's arrival to its reply */
 	const struct ss_auth_stats *auth;          /* authentication's counters */
+	const struct ss_tls_stats *tls;  /* NULL without TLS: its rows are 0 */
 };
 
 /* The resident set size from /proc/self/statm, in bytes; 0 if it cannot be

@@ -143,8 +143,8 @@ class TestConfigFile(ConfigCase):
     def test_a_bad_value_is_refused_even_where_the_command_line_overrides_it(self):
         path = self.write("port 70000\n")
         code, err = self.refused(path)
-        self.assertEqual((code, err), (2, "%s: %s:1: invalid value \"70000\" for port: want an "
-                                          "integer from 0 to 65535\n" % (PROG, path)))
+        self.assertEqual((code, err), (2, "%s: %s:1: invalid value \"70000\" for port: want a "
+                                          "port from 0 to 65535, or none\n" % (PROG, path)))
 
     def test_a_line_of_exactly_the_bound_is_read(self):
         path = self.write("history 5" + " " * (4096 - 9) + "\n")
@@ -197,7 +197,8 @@ class TestConfigGet(ConfigCase):
              "request-timeout", "prealloc",
              "auto-compact-min", "auto-compact-growth", "sync-thread", "history",
              "quota-bytes", "metrics", "acl-file", "requirepass-file", "insecure-no-auth",
-             "log-level", "config"]))
+             "tls-port", "tls-cert-file", "tls-key-file", "tls-ca-cert-file",
+             "tls-auth-clients", "metrics-tls", "log-level", "config"]))
         # RESP adds Redis's own settings and its names for two of ours.
         # The text protocol shows an empty value as "" (a line cannot carry
         # an empty token); RESP sends the empty string itself.
@@ -229,7 +230,7 @@ class TestConfigGet(ConfigCase):
         c.send("CONFIG_GET hist*\nCONFIG_GET nosuch\nconfig_get\n")
         self.assertEqual([c.readline() for _ in range(4)],
                          ["STAT history 2", "END", "END", "STAT port %d" % d.port])
-        c.readlines(18)
+        c.readlines(24)
         self.assertEqual(c.readline(), "END")
         self.assertEqual(c.cmd("CONFIG_GET a b"),
                          "ERR wrong number of arguments for 'CONFIG_GET'")

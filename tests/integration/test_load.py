@@ -17,8 +17,10 @@ from sstools import load
 from sstools.client import Client
 
 
-class LoadScenarioTest(unittest.TestCase):
+class LoadCase(unittest.TestCase):
+    """A fresh load daemon per test (with a TLS port when TLS)."""
     SIZE = "quick"
+    TLS = False
 
     def setUp(self):
         self.z = dict(load.SIZES[self.SIZE])
@@ -26,7 +28,7 @@ class LoadScenarioTest(unittest.TestCase):
         have = load.raise_nofile(need)
         if have < need:
             self.skipTest("RLIMIT_NOFILE %d < %d needed" % (have, need))
-        self.d = load.LoadDaemon(nofile=need, max_clients=need - 1024).start()
+        self.d = load.LoadDaemon(nofile=need, max_clients=need - 1024, tls=self.TLS).start()
         self.monitor = load.RssMonitor(self.d)
         self.monitor.start()
         self.ctx = load.Context(self.d, self.monitor)
@@ -50,6 +52,8 @@ class LoadScenarioTest(unittest.TestCase):
         self.assertGreater(row["probe_ops"], 0, "the probe clients were never served")
         return row
 
+
+class LoadScenarioTest(LoadCase):
     def test_idle_connections_and_active_writers_are_all_served(self):
         # 1,000 idle + 100 writers: every writer's acked SET survives kill -9,
         # every idle connection still answers PING at the end.
@@ -116,6 +120,20 @@ class LoadScenarioTest(unittest.TestCase):
                 self.fail("hang: %d of %d pipelined bad commands answered, then nothing" % (got, n))
         finally:
             c.close()
+
+
+class TlsLoadTest(LoadCase):
+    TLS = True
+
+    def test_tls_handshake_storm_loses_nothing_and_is_counted_exactly(self):
+        row = self.run_and_restart("tls-storm")
+        self.assertGreater(row["acked"], 0)
+
+    def test_many_tls_connections_at_once_are_all_served_within_the_memory_bound(self):
+        self.run_and_restart("tls-many")
+
+    def test_renegotiations_are_refused_and_counted(self):
+        self.run_and_restart("tls-reneg")
 
 
 if __name__ == "__main__":

@@ -594,8 +594,8 @@ class TestOptions(unittest.TestCase):
             self.assertIn(opt, out)
 
     def test_a_bad_option_value_names_the_option_and_its_range(self):
-        for args, want in ((["-p", "70000"], "for --port: want an integer from 0 to 65535"),
-                           (["--port=-1"], "for --port: want an integer from 0 to 65535"),
+        for args, want in ((["-p", "70000"], "for --port: want a port from 0 to 65535, or none"),
+                           (["--port=-1"], "for --port: want a port from 0 to 65535, or none"),
                            (["--max-clients", "0"], "for --max-clients: want an integer from 1"),
                            (["--log-level", "loud"], "for --log-level: want debug, info, warn"),
                            (["-b", "localhost"], "for --bind: want a numeric IPv4 or IPv6")):

@@ -4,7 +4,7 @@ Each layer is a static library (CMakeLists.txt), and each may call only
 the layers below it in this table. For every library, every symbol it
 uses but does not define must be defined by a layer it may call, or be a
 system symbol it may use: no libev, no socket call, no thread and no HTTP
-parsing outside the layers that own them. A failure names the library, the object file,
+parsing outside the layers that own them, and no libssl call outside net/tls.c. A failure names the library, the object file,
 the symbol and the layer it belongs to.
 
 Usage: check_layers.py NM NAME=LIBRARY.a ...
@@ -33,27 +33,31 @@ SOCKETS = re.compile(r"^(socket|connect|accept|accept4|bind|listen|send|sendto|s
 THREADS = re.compile(r"^pthread_")
 # nodejs/http-parser: only the HTTP server in net (net/http.c) parses HTTP.
 HTTP = re.compile(r"^http_(parser_\w+|should_keep_alive|errno_\w+|method_str|body_is_final)$")
+# OpenSSL's libssl: only the TLS transport (net/tls.c) speaks TLS. (libcrypto
+# is not a network library, and is not limited here.)
+TLS = re.compile(r"^(SSL_\w+|TLS_\w+|DTLS_\w+|OPENSSL_init_ssl)$")
 # File and process calls: the pure layers (wire formats, commands) make none.
 IO = re.compile(r"^(open|open64|openat|read|write|pread|pread64|pwrite|pwrite64|close|"
                 r"fsync|fdatasync|ftruncate|ftruncate64|rename|unlink|mmap|mmap64|fork|"
                 r"kill|waitpid)$")
 FORBIDDEN = {
-    "sscommon": [LIBEV, SOCKETS, THREADS, HTTP],
-    "ssengine": [LIBEV, SOCKETS, THREADS, HTTP],
-    "ssproto": [LIBEV, SOCKETS, THREADS, IO, HTTP],
-    "sscmd": [LIBEV, SOCKETS, THREADS, IO, HTTP],
-    "ssnet": [THREADS],
-    "ssserver": [HTTP],
-    "sscli": [LIBEV, THREADS, HTTP],
-    "ssbench": [THREADS, HTTP],
-    "sscheck": [LIBEV, SOCKETS, THREADS, HTTP],
+    "sscommon": [LIBEV, SOCKETS, THREADS, HTTP, TLS],
+    "ssengine": [LIBEV, SOCKETS, THREADS, HTTP, TLS],
+    "ssproto": [LIBEV, SOCKETS, THREADS, IO, HTTP, TLS],
+    "sscmd": [LIBEV, SOCKETS, THREADS, IO, HTTP, TLS],
+    "ssnet": [THREADS, TLS],
+    "ssserver": [HTTP, TLS],
+    "sscli": [LIBEV, THREADS, HTTP, TLS],
+    "ssbench": [THREADS, HTTP, TLS],
+    "sscheck": [LIBEV, SOCKETS, THREADS, HTTP, TLS],
 }
 # Exceptions by object file: the tools' one connect path lives in common;
 # a replay decodes on a second thread that starts and ends inside the one
 # call (logscan.c), so the engine stays a library of one caller's thread.
 ALLOWED = {("sscommon", "connect.c.o"): [SOCKETS],
            ("ssengine", "logscan.c.o"): [THREADS],
-           ("ssengine", "thread.c.o"): [THREADS]}
+           ("ssengine", "thread.c.o"): [THREADS],
+           ("ssnet", "tls.c.o"): [TLS]}
 
 
 def symbols(nm, lib):

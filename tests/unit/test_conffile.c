@@ -193,9 +193,22 @@ static void values_are_checked_against_their_row(void **state)
 	(void)state;
 	memset(&cfg, 0, sizeof cfg);
 	assert_int_equal(ss_option_set(ss_option_find("port"), &cfg, "65536", want, sizeof want), -1);
-	assert_string_equal(want, "want an integer from 0 to 65535");
+	assert_string_equal(want, "want a port from 0 to 65535, or none");
 	assert_int_equal(ss_option_set(ss_option_find("port"), &cfg, "65535", want, sizeof want), 0);
 	assert_int_equal(cfg.port, 65535);
+	/* "none": no listener on that port (TLS only, or no TLS). */
+	assert_int_equal(ss_option_set(ss_option_find("port"), &cfg, "none", want, sizeof want), 0);
+	assert_int_equal(cfg.port, -1);
+	assert_int_equal(ss_option_set(ss_option_find("tls-port"), &cfg, "-1", want, sizeof want),
+			 -1);
+	assert_int_equal(ss_option_set(ss_option_find("tls-auth-clients"), &cfg, "optional", want,
+				       sizeof want),
+			 0);
+	assert_int_equal(cfg.tls_auth_clients, 1);
+	assert_int_equal(ss_option_set(ss_option_find("tls-auth-clients"), &cfg, "required", want,
+				       sizeof want),
+			 -1);
+	assert_string_equal(want, "want no, optional or yes");
 	assert_int_equal(ss_option_set(ss_option_find("bind"), &cfg, "localhost", want, sizeof want),
 			 -1);
 	assert_int_equal(ss_option_set(ss_option_find("sync-thread"), &cfg, "on", want, sizeof want),

@@ -13,6 +13,8 @@
                                      <start + finish: median> <max>" (us)
   bench_util.py report FACTS RESULTS [STATS]
                                      print the markdown report of a bench.sh run
+  bench_util.py report-tls FACTS RESULTS
+                                     the same for a BENCH_TLS=1 run: the TLS rows
   bench_util.py list PORT N          walk LIST_CHECKPOINTS from cursor 0 at the
                                      default COUNT; print "<total s> <entries seen>
                                      <calls> <longest call's round trip, us>
@@ -132,9 +134,18 @@ WORKLOADS = [
     ("rb-set50", "ss", "redis", "redis-benchmark SET, 50 connections"),
     ("rb-set50p16", "ss", "redis", "redis-benchmark SET, 50 connections, -P 16"),
     ("rb-get50", "ss", "redis", "redis-benchmark GET, 50 connections (after prefill)"),
+    # One run of three systems: statestored over TLS and in plaintext, Redis
+    # over TLS.
+    ("rb-tls-set50", "ss-tls", "redis-tls", "redis-benchmark SET, 50 connections, over TLS"),
+    ("rb-tls-set50", "ss", "ss", "redis-benchmark SET, 50 connections, plaintext beside TLS"),
+    ("rb-tls-set50p16", "ss-tls", "redis-tls",
+     "redis-benchmark SET, 50 connections, -P 16, over TLS"),
+    ("rb-tls-set50p16", "ss", "ss",
+     "redis-benchmark SET, 50 connections, -P 16, plaintext beside TLS"),
 ]
 NAMES = {"ss": "statestored", "redis": "Redis", "ss-nosync": "statestored nosync",
-         "ss-cas": "statestored CAS", "ss-resp": "statestored RESP"}
+         "ss-cas": "statestored CAS", "ss-resp": "statestored RESP",
+         "ss-tls": "statestored TLS", "redis-tls": "Redis TLS"}
 MSET_PAIRS = 100  # pipelines per multi-commit in bench.sh's mset workloads
 TODAY_BYTES_PER_ENTRY = 42  # before revisions and history (issue 13)
 
@@ -215,6 +226,92 @@ def us(v):
     return "-" if math.isnan(v) else "%.0f" % v
 
 
+def ratio_cell(runs, wl, a, b, need, p99=False):
+    """(measured cell, verdict cell) of A against B in workload wl, or None
+    when the run has no such rows. The ratio is the median of each round's
+    A/B: the two runs of a round are back to back, so slow drift in the
+    machine (other work on the disk) cancels better than in a ratio of
+    medians. p99: show both sides' median p99 too, and pass only without
+    error replies (redis-benchmark counts an error as a request done).
+    need None: a figure to report, with no goal."""
+    ra, rb = runs.get((wl, a), []), runs.get((wl, b), [])
+    if not (ra and rb):
+        return None
+    x, y = med(ra, "ops_per_sec"), med(rb, "ops_per_sec")
+    pairs = [p["ops_per_sec"] / q["ops_per_sec"] for p, q in zip(ra, rb)
+             if q["ops_per_sec"] > 0]
+    r = statistics.median(pairs) if pairs else float("nan")
+    ok = need is None or r >= need
+    more = ""
+    if p99:
+        errs = int(sum(p["errors"] for p in ra + rb))
+        ok = ok and errs == 0
+        more = "; p99 %.2f vs %.2f ms%s" % (
+            med(ra, "p99_us") / 1000, med(rb, "p99_us") / 1000,
+            "; %d error replies" % errs if errs else "")
+    return ("%.2fx (%.0f vs %.0f ops/s%s)" % (r, x, y, more),
+            "-" if need is None and ok else verdict(ok))
+
+
+def cpu_ns(facts, wl, sysname):
+    """The median of the server's CPU time per request over a workload's
+    rounds (bench.sh's cpu_ns facts), in ns; nan if none."""
+    vals = [float(v) for k, v in facts.items()
+            if k.startswith("cpu_ns.%s.%s." % (wl, sysname))]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def tls_rows(runs, facts):
+    """The TLS trios' rows of the target table (none without their runs)."""
+    out = []
+    for wl, what in (("rb-tls-set50", "50 connections"),
+                     ("rb-tls-set50p16", "50 connections, pipelined -P 16")):
+        for label, goal, a, b, need in (
+                ("RESP SET over TLS, %s (redis-benchmark --tls)" % what,
+                 ">= 1.5x Redis over TLS, appendfsync always", "ss-tls", "redis-tls", 1.5),
+                ("RESP SET over TLS vs plaintext, %s, same run (redis-benchmark)" % what,
+                 "report: what TLS costs", "ss-tls", "ss", None)):
+            cell = ratio_cell(runs, wl, a, b, need, p99=True)
+            if cell:
+                out.append("| %s | %s | %s | %s |" % (label, goal, cell[0], cell[1]))
+        x, y, z = (cpu_ns(facts, wl, s) for s in ("ss-tls", "redis-tls", "ss"))
+        if not math.isnan(x) and not math.isnan(y):
+            out.append("| the servers' own CPU time per request over TLS, %s | report: less "
+                       "than Redis over TLS | %.1f us vs %.1f us (%.2fx; statestored in "
+                       "plaintext %.1f us) | - |" % (what, x / 1000, y / 1000, x / y, z / 1000))
+    return out
+
+
+def report_tls(facts, runs):
+    """BENCH_TLS=1's table: the TLS trios' rows and their runs."""
+    out = ["Measured %s on %s, %s cores; statestored %s (Release) vs redis-server %s with "
+           "appendonly yes, appendfsync always, both serving TLS with the same EC P-256 "
+           "certificate (OpenSSL's defaults: TLS 1.3). Load from redis-benchmark %s: SET on %s "
+           "random keys, %s-byte values, 50 connections, unpipelined and -P 16; median of %s "
+           "rounds of about %s s, "
+           "the three systems alternating in each round. Command: `%s`" % (
+               facts.get("date"), facts.get("cpu"), facts.get("cores"), facts.get("commit"),
+               facts.get("redis"), facts.get("redis_benchmark"), facts.get("rb_keys"),
+               facts.get("rb_value"), facts.get("rounds"), facts.get("resp_seconds"),
+               facts.get("command", "").strip()), "",
+           "| Target | Goal | Measured | |", "|---|---|---|---|"]
+    out.extend(tls_rows(runs, facts))
+    out += ["", "| Pipeline | System | ops/s | p50 | p99 | max | server CPU us/request | "
+            "errors | runs (ops/s) |", "|---|---|---|---|---|---|---|---|---|"]
+    for wl in ("rb-tls-set50", "rb-tls-set50p16"):
+        for sysname in ("ss-tls", "ss", "redis-tls"):
+            rows = runs.get((wl, sysname), [])
+            if not rows:
+                continue
+            out.append("| %s | %s | %.0f | %s | %s | %s | %.1f | %d | %s |" % (
+                "-P 16" if wl.endswith("p16") else "-P 1",
+                NAMES[sysname], med(rows, "ops_per_sec"), us(med(rows, "p50_us")),
+                us(med(rows, "p99_us")), us(med(rows, "max_us")),
+                cpu_ns(facts, wl, sysname) / 1000, sum(r["errors"] for r in rows),
+                " ".join("%.0f" % r["ops_per_sec"] for r in rows)))
+    return "\n".join(out) + "\n"
+
+
 def report(facts, runs, stats):
     def f(key, default=float("nan")):
         try:
@@ -257,29 +354,13 @@ def report(facts, runs, stats):
     out.append("|---|---|---|---|")
 
     def ratio_row(label, goal, wl, a, b, need, p99=False, optional=False):
-        # The ratio is the median of each round's A/B: the two runs of a
-        # round are back to back, so slow drift in the machine (other work
-        # on the disk) cancels better than in a ratio of medians.
-        # p99: show both sides' median p99 too, and pass only without error
-        # replies (redis-benchmark counts an error as a request done).
         # optional: no row when the run has no such workload (an older run).
-        ra, rb = runs.get((wl, a), []), runs.get((wl, b), [])
-        if optional and not (ra and rb):
-            return
-        x, y = med(ra, "ops_per_sec"), med(rb, "ops_per_sec")
-        pairs = [p["ops_per_sec"] / q["ops_per_sec"] for p, q in zip(ra, rb)
-                 if q["ops_per_sec"] > 0]
-        r = statistics.median(pairs) if pairs else float("nan")
-        ok = r >= need
-        more = ""
-        if p99:
-            errs = int(sum(p["errors"] for p in ra + rb))
-            ok = ok and errs == 0
-            more = "; p99 %.2f vs %.2f ms%s" % (
-                med(ra, "p99_us") / 1000, med(rb, "p99_us") / 1000,
-                "; %d error replies" % errs if errs else "")
-        out.append("| %s | %s | %.2fx (%.0f vs %.0f ops/s%s) | %s |" % (
-            label, goal, r, x, y, more, verdict(ok)))
+        cell = ratio_cell(runs, wl, a, b, need, p99)
+        if cell is None:
+            if optional:
+                return
+            cell = ("nan (no runs)", verdict(False))
+        out.append("| %s | %s | %s | %s |" % (label, goal, cell[0], cell[1]))
 
     ratio_row("durable SET_CHECKPOINT, 50 connections", ">= 1.5x Redis appendfsync always",
               "set50", "ss", "redis", 1.5)
@@ -298,6 +379,7 @@ def report(facts, runs, stats):
               "rb-get50", "ss", "redis", 1.0, p99=True, optional=True)
     ratio_row("RESP SET vs text SET_CHECKPOINT, 50 connections (statestore-bench)",
               ">= 0.9x text, same run", "resp50", "ss-resp", "ss", 0.9, p99=True, optional=True)
+    out.extend(tls_rows(runs, facts))
     for wl, conns in (("mset1", "1 connection"), ("mset50", "50 connections")):
         ra, rb = runs.get((wl, "ss"), []), runs.get((wl, "redis"), [])
         if not ra:
@@ -377,7 +459,7 @@ def report(facts, runs, stats):
     out.append("| Workload | System | ops/s | p50 | p99 | p99.9 | max | errors | runs (ops/s) |")
     out.append("|---|---|---|---|---|---|---|---|---|")
     for wl, a, b, label in WORKLOADS:
-        for sysname in (a, b):
+        for sysname in dict.fromkeys((a, b)):
             rows = runs.get((wl, sysname), [])
             if not rows:
                 continue
@@ -398,7 +480,7 @@ def report(facts, runs, stats):
                    f("compact_probe_max_us") / 1000))
     lines = []
     for wl, a, b, label in WORKLOADS:
-        for sysname in (a, b):
+        for sysname in dict.fromkeys((a, b)):
             rows = [r for r in stats.get((wl, sysname), []) if r.get("fsyncs")]
             if not rows:
                 continue
@@ -819,6 +901,8 @@ def main(argv):
             raise SystemExit("no compaction finished while watching")
         print("%d %d %d %d %d" % (len(loops), statistics.median(loops), max(loops),
                                   statistics.median(stalls), max(stalls)))
+    elif what == "report-tls":
+        print(report_tls(read_facts(args[1]), read_results(args[2])), end="")
     elif what == "report":
         stats = read_stats(args[3]) if len(args) > 3 else {}
         print(report(read_facts(args[1]), read_results(args[2]), stats), end="")

@@ -34,8 +34,16 @@ class Client:
     call() speak RESP (for Redis, the benchmark's baseline); everything else
     is statestored's protocol, where a request and a reply are each a line."""
 
-    def __init__(self, port, timeout=30, host=HOST, redis=False):
+    def __init__(self, port, timeout=30, host=HOST, redis=False, tls=None):
+        """tls: an ssl.SSLContext to speak TLS with (Python's ssl module,
+        checking the name localhost), or None for plain TCP."""
         self.sock = connect(port, timeout, host)
+        if tls is not None:
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
+            except BaseException:
+                self.sock.close()
+                raise
         self.redis = redis
         self.buf = b""
 

@@ -23,6 +23,9 @@ SOURCE_DIR = os.environ.get("SS_SOURCE_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 BUILD_DIR = os.environ.get("SS_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
 LISTEN_RE = re.compile(rb"listening on ([0-9.]+):(\d+)")
+# The same line with --tls-port: ", TLS on port N", or ", TLS only" when the
+# port above is the TLS one (--port none).
+TLS_RE = re.compile(rb"listening on [0-9.]+:(\d+)(?:, TLS on port (\d+)|(, TLS only))")
 START_TIMEOUT = 60.0
 
 
@@ -51,6 +54,7 @@ class Daemon:
         self.proc = None
         self.waited = False
         self.port = None
+        self.tls_port = None  # with --tls-port
         self.stderr_lines = []
         self._reader = None
 
@@ -65,7 +69,7 @@ class Daemon:
         env = dict(os.environ)
         if self.env:
             env.update(self.env)
-        self.port = None  # a start that fails must not report the last run's port
+        self.port = self.tls_port = None  # a failed start must not report the last run's
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, env=env, preexec_fn=self.preexec_fn)
         self.stderr_lines = []
@@ -77,6 +81,9 @@ class Daemon:
                 lines.append(line)
                 m = LISTEN_RE.search(line)
                 if m:
+                    t = TLS_RE.search(line)
+                    if t:
+                        self.tls_port = int(t.group(2) or t.group(1))
                     self.port = int(m.group(2))
                     ready.set()
             ready.set()

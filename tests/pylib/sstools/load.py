@@ -36,12 +36,21 @@ Scenarios (full size; --quick is the CI size used by test_load.py):
                right and wrong AUTHs while 100 writers commit; each AUTH
                answered right, counted once, the loop never stalled by the
                KDF, every acknowledged write kept over kill -9
+  tls-storm    threads doing a full TLS handshake (Python's ssl), one SET and a
+               close, over and over, with every tenth connection dropped
+               before its handshake: every SET acknowledged and durable, and
+               the daemon's handshake counters match what the clients did
+  tls-many     1,000 TLS connections open at once, each then SETs and PINGs
+  tls-reneg    renegotiations asked for by openssl s_client (TLS 1.2): each
+               refused and counted, the SET sent before it acknowledged
 
 The RSS bound of a scenario (all figures in the table are MiB):
   RSS at the scenario's start (which holds what the allocator kept from
   earlier scenarios) + the table's growth (STATS table_bytes + 32 B per
   entry) + 32 MiB (the open batch: 2 x its 8 MiB soft cap, and its op array)
   + per connection: 4 KiB (struct, watchers, libev slots)
+                    + TLS if it speaks TLS: OpenSSL's SSL object and its
+                          record buffers, 48 KiB
                     + IN  if it ever sent a byte: the input buffer,
                           pow2(max_line + 2) = 256 KiB at the load runs'
                           --max-line of 128 KiB
@@ -64,12 +73,13 @@ import random
 import selectors
 import shutil
 import socket
+import ssl
 import sys
 import tempfile
 import threading
 import time
 
-from . import harness
+from . import harness, tlstools
 from .acl import acl_text, password, write_file
 from .client import Client, reset_close
 from .load_util import (ASAN_QUARANTINE_MB, HOST, KIB, LOAD_MAX_LINE, MIB, NO_PROGRESS,
@@ -92,6 +102,11 @@ def pow2(n):
 CONN_BASE = 4 * KIB
 CONN_IN = pow2(MAX_LINE + 2)                  # 256 KiB
 CONN_OUT = pow2(OUT_HIGH + VALUE_MAX + 64)    # 512 KiB
+# An SSL object (SSL_MODE_RELEASE_BUFFERS gives back its 2 x 17 KiB of
+# record buffers when idle) and the allocator's share. The full tls-many run
+# (1,000 connections, a SET and a PING each) grew the RSS by 26 MiB in all,
+# input buffers included: 26 KiB a connection.
+CONN_TLS = 48 * KIB
 BATCH_ALLOWANCE = 32 * MIB
 
 
@@ -102,13 +117,15 @@ SIZES = {
                  noread_conns=200, noread_s=20.0,
                  random_bytes=1024 * MIB, random_conns=4, toolong_conns=8, toolong_bytes=1 * MIB,
                  halfopen=200, vanish=100, resets=100, hold_s=5.0,
-                 pipeline=100000, big_gets=64),
+                 pipeline=100000, big_gets=64,
+                 tls_threads=16, tls_storm_s=10.0, tls_conns=1000, tls_reneg=100),
     "quick": dict(probes=2, baseline_s=1.0, idle=1000, writers=100, write_s=3.0, procs=1,
                   slow_conns=100, slow_s=2.0, slot_conns=100, slot_timeout_s=1,
                   noread_conns=8, noread_s=10.0,
                   random_bytes=16 * MIB, random_conns=2, toolong_conns=2, toolong_bytes=1 * MIB,
                   halfopen=20, vanish=10, resets=10, hold_s=1.0,
-                  pipeline=100000, big_gets=64),
+                  pipeline=100000, big_gets=64,
+                  tls_threads=4, tls_storm_s=2.0, tls_conns=200, tls_reneg=8),
 }
 
 
@@ -977,6 +994,160 @@ def sc_auth_storm(ctx, z):
     # Its writes are on its own daemon, checked above: nothing for the
     # shared one's checks.
     return {"summary": summary, "violations": v, "acked": {}, "conns": []}
+# ---------------------------------------------------------------- TLS
+
+def _tls_storm_worker(port, ca, tag, wid, threads, duration):
+    """threads clients, each until duration passes: a new connection, a full
+    handshake (Python's ssl resumes no session unless told), one SET, a
+    close; every tenth connection closes before its handshake instead."""
+    v, acked, lock = [], {}, threading.Lock()
+    count = {"done": 0, "dropped": 0}
+    tls = ssl.create_default_context(cafile=ca)
+
+    def client(t):
+        seq, end = 0, time.monotonic() + duration
+        while time.monotonic() < end:
+            seq += 1
+            if seq % 10 == 0:
+                socket.create_connection((HOST, port), timeout=NO_PROGRESS).close()
+                with lock:
+                    count["dropped"] += 1
+                continue
+            key, val = "tls-%s-%d-%d-%d" % (tag, wid, t, seq), "v%d" % seq
+            try:
+                with Client(port, timeout=NO_PROGRESS, tls=tls) as c:
+                    with lock:
+                        count["done"] += 1
+                    reply = c.cmd("SET_CHECKPOINT %s %s" % (key, val))
+            except (OSError, ssl.SSLError) as e:
+                reply = repr(e)
+            with lock:
+                if reply == "OK":
+                    acked[key] = val
+                elif len(v) < 20:
+                    v.append("tls-storm client %d: %r" % (t, reply))
+
+    ts = [threading.Thread(target=client, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return {"violations": v, "acked": acked, "handshakes": count["done"],
+            "dropped": count["dropped"]}
+
+
+def tls_counters(ctx):
+    st = ctx.d.stats()
+    return {k: int(st[k]) for k in ("tls_handshakes", "tls_handshake_failures",
+                                     "tls_renegotiations_refused")}
+
+
+def sc_tls_storm(ctx, z):
+    before = tls_counters(ctx)
+    args = [(ctx.d.tls_port, ctx.d.pki.ca.crt, ctx.tag, w, z["tls_threads"], z["tls_storm_s"])
+            for w in range(z["procs"])]
+    res = run_workers(_tls_storm_worker, args)
+    v, acked, done, dropped = [], {}, 0, 0
+    for r in res:
+        v += r.get("violations", [])
+        acked.update(r.get("acked", {}))
+        done += r.get("handshakes", 0)
+        dropped += r.get("dropped", 0)
+    # Every handshake the clients completed, and every connection they
+    # dropped before one, counted by the daemon (once it has read their
+    # last bytes: the counters may lag the clients by a loop iteration).
+    want = {"tls_handshakes": before["tls_handshakes"] + done,
+            "tls_handshake_failures": before["tls_handshake_failures"] + dropped}
+    got = harness.wait_until(lambda: all(tls_counters(ctx)[k] == n for k, n in want.items()),
+                             timeout=NO_PROGRESS)
+    if not got:
+        v.append("the daemon counted %r, the clients %r" % (tls_counters(ctx), want))
+    secs = z["tls_storm_s"]
+    return {"summary": "%d x %d TLS clients x %.0f s: %d handshakes (%.0f/s), %d dropped "
+                       "before one, %d SETs acked" % (
+                           z["procs"], z["tls_threads"], secs, done, done / secs, dropped,
+                           len(acked)),
+            "violations": v, "acked": acked,
+            "conns": [(z["procs"] * z["tls_threads"], True, False, True)]}
+
+
+def _tls_many_worker(port, tls_port, ca, tag, n):
+    """n TLS connections open at once; then a SET on each, then a PING."""
+    raise_nofile(n + 256)
+    v, acked, conns = [], {}, []
+    tls = ssl.create_default_context(cafile=ca)
+    for i in range(n):
+        try:
+            conns.append(Client(tls_port, timeout=NO_PROGRESS, tls=tls))
+        except (OSError, ssl.SSLError) as e:
+            if len(v) < 10:
+                v.append("TLS connection %d: %r" % (i, e))
+    with Client(port, timeout=NO_PROGRESS) as c:
+        clients = int(c.stats()["clients"])
+    for step in ("SET", "PING"):
+        for i, c in enumerate(conns):
+            c.send("SET_CHECKPOINT many-%s-%d %d\n" % (tag, i, i) if step == "SET" else "PING\n")
+        for i, c in enumerate(conns):
+            try:
+                reply = c.readline()
+            except (OSError, ssl.SSLError) as e:
+                reply = repr(e)
+            want = "OK" if step == "SET" else "PONG"
+            if reply == want and step == "SET":
+                acked["many-%s-%d" % (tag, i)] = str(i)
+            elif reply != want and len(v) < 20:
+                v.append("TLS connection %d: %s got %r" % (i, step, reply))
+    for c in conns:
+        c.close()
+    return {"violations": v, "acked": acked, "opened": len(conns), "clients": clients}
+
+
+def sc_tls_many(ctx, z):
+    n = z["tls_conns"]
+    res = run_workers(_tls_many_worker,
+                      [(ctx.port, ctx.d.tls_port, ctx.d.pki.ca.crt, ctx.tag, n)])[0]
+    v = list(res.get("violations", []))
+    if res.get("clients", 0) < n + ctx.base_clients:
+        v.append("the daemon served %d clients with the %d TLS ones open" %
+                 (res.get("clients", 0), n))
+    return {"summary": "%d TLS connections open at once (the daemon saw %d clients), each "
+                       "SET and PING: %d acked" % (res.get("opened", 0), res.get("clients", 0),
+                                                   len(res.get("acked", {}))),
+            "violations": v, "acked": res.get("acked", {}), "conns": [(n, True, False, True)]}
+
+
+def sc_tls_reneg(ctx, z):
+    n = z["tls_reneg"]
+    before = tls_counters(ctx)["tls_renegotiations_refused"]
+    v, acked, lock = [], {}, threading.Lock()
+
+    def attempt(i):
+        key = "reneg-%s-%d" % (ctx.tag, i)
+        replied, out, code = tlstools.renegotiate(ctx.d.tls_port, ctx.d.pki.ca.crt,
+                                                  "SET_CHECKPOINT %s r%d" % (key, i), "OK")
+        with lock:
+            if replied:
+                acked[key] = "r%d" % i
+            if not replied or "no renegotiation" not in out or code == 0:
+                v.append("renegotiation %d: not refused as it should be (exit %r): %r" %
+                         (i, code, out[-300:]))
+
+    for start in range(0, n, 8):  # 8 s_client processes at a time
+        ts = [threading.Thread(target=attempt, args=(i,)) for i in range(start, min(n, start + 8))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    got = harness.wait_until(
+        lambda: tls_counters(ctx)["tls_renegotiations_refused"] == before + n, timeout=NO_PROGRESS)
+    if not got:
+        v.append("tls_renegotiations_refused grew by %d, not %d" %
+                 (tls_counters(ctx)["tls_renegotiations_refused"] - before, n))
+    return {"summary": "%d renegotiations asked for (openssl s_client R): %d refused, %d SETs "
+                       "before them acked" % (
+                           n, tls_counters(ctx)["tls_renegotiations_refused"] - before,
+                           len(acked)),
+            "violations": v, "acked": acked, "conns": [(8, True, False, True)]}
 
 
 SCENARIOS = [
@@ -988,6 +1159,9 @@ SCENARIOS = [
     ("half-open", sc_half_open),
     ("pipeline", sc_pipeline),
     ("auth-storm", sc_auth_storm),
+    ("tls-storm", sc_tls_storm),
+    ("tls-many", sc_tls_many),
+    ("tls-reneg", sc_tls_reneg),
 ]
 
 
@@ -1013,8 +1187,9 @@ def rss_bound_kib(start_rss_kib, start_stats, stats, conns, probes, asan=False):
         return int(st.get("table_bytes", 0)) + 32 * int(st.get("entries", 0))
     table = max(0, table(stats) - table(start_stats))
     per = 0
-    for count, sent, unread in list(conns) + [(probes + 1, True, False)]:
-        per += count * (CONN_BASE + (CONN_IN if sent else 0) + (CONN_OUT if unread else 0))
+    for count, sent, unread, *tls in list(conns) + [(probes + 1, True, False)]:
+        per += count * (CONN_BASE + (CONN_IN if sent else 0) + (CONN_OUT if unread else 0) +
+                        (CONN_TLS if tls and tls[0] else 0))
     grow = table + BATCH_ALLOWANCE + per
     if asan:
         # Redzones, shadow bytes and the blocks freed while buffers grew
@@ -1159,7 +1334,7 @@ def run(size="full", only=None, log=print):
     if have < need:
         raise SystemExit("RLIMIT_NOFILE is %d, %d needed (run as root, or raise the hard limit)"
                          % (have, need))
-    d = LoadDaemon(nofile=need, max_clients=need - 1024)
+    d = LoadDaemon(nofile=need, max_clients=need - 1024, tls=True)
     d.start()
     monitor = RssMonitor(d)
     monitor.start()

@@ -7,11 +7,13 @@ import os
 import random
 import resource
 import selectors
+import shutil
 import socket
+import tempfile
 import threading
 import time
 
-from . import harness
+from . import harness, tlstools
 from .client import HOST, Client, connect
 
 KIB = 1024
@@ -54,14 +56,21 @@ LOAD_MAX_LINE = 128 * 1024  # --max-line of the load runs
 
 class LoadDaemon(harness.Daemon):
     """The harness's Daemon, started with RLIMIT_NOFILE raised in the child
-    (preexec_fn) and a --max-clients large enough for the load."""
+    (preexec_fn) and a --max-clients large enough for the load; with
+    tls=True, also a --tls-port with certificates made for it (pki)."""
 
-    def __init__(self, nofile, max_clients, data_dir=None, extra_args=()):
+    def __init__(self, nofile, max_clients, data_dir=None, extra_args=(), tls=False):
         # The line limit the scenarios' sizes and memory bounds assume
         # (load.py's MAX_LINE), given explicitly: the default is 2 MiB,
         # for multi-commits, and would make the bound 16x looser.
         args = ["--max-clients", str(max_clients), "--log-level", "info",
                 "--max-line", str(LOAD_MAX_LINE)] + list(extra_args)
+        self.pki = None
+        if tls:
+            self.tls_dir = tempfile.mkdtemp(prefix="ss-load-tls-")
+            self.pki = tlstools.Pki(self.tls_dir)
+            args += ["--tls-port", "0", "--tls-cert-file", self.pki.server.crt,
+                     "--tls-key-file", self.pki.server.key]
         env = None
         self.asan = sanitized()
         if self.asan:
@@ -80,6 +89,11 @@ class LoadDaemon(harness.Daemon):
         return self.proc is not None and self.proc.poll() is None
 
     auth = None  # (user, password) for a daemon started with an ACL
+
+    def cleanup(self):
+        super().cleanup()
+        if self.pki:
+            shutil.rmtree(self.tls_dir, ignore_errors=True)
 
     def stats(self):
         c = Client(self.port, timeout=NO_PROGRESS)
