@@ -107,6 +107,22 @@ static void run(struct ss_clients *reg, struct ss_client *cl)
 				ss_acl_find(env.acl, cl->conn.peer_cn, strlen(cl->conn.peer_cn));
 		}
 	}
+	/* A TLS ClientHello (a handshake record: 0x16) on the plain port: no
+	 * request of ours starts with that byte. Closed at once, with a line in
+	 * the log, rather than answered with errors the client cannot read. */
+	if (!cl->first_seen && ss_buf_size(&cl->s.in) > 0) {
+		cl->first_seen = 1;
+		if (cl->conn.tp == &ss_transport_tcp && ss_buf_head(&cl->s.in)[0] == 0x16) {
+			reg->tls_on_plain++;
+			ss_log_info(reg->diag, "client %llu (%s): a TLS handshake on the plain port; "
+					       "closed (the TLS port is --tls-port)",
+				    (unsigned long long)cl->s.client.id, cl->s.client.addr);
+			ss_buf_consume(&cl->s.in, ss_buf_size(&cl->s.in));
+			ss_conn_close(&cl->conn);
+			settle(reg, cl);
+			return;
+		}
+	}
 	for (;;) {
 		enum ss_session_result r = ss_session_execute(&cl->s, &env);
 		/* Backpressure: past the high mark, execute nothing more until

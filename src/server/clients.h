@@ -42,6 +42,7 @@ struct ss_client {
 	unsigned auth_queued : 1; /* its AUTH is with the password-check thread */
 	unsigned reaped : 1;      /* closed by the server, on the reap list */
 	unsigned cn_checked : 1;  /* its certificate's CN was looked up */
+	unsigned first_seen : 1;  /* its first byte was looked at */
 };
 
 /* The client whose session owns an op (ss_op.owner). */
@@ -74,6 +75,7 @@ struct ss_clients {
 	uint64_t connections; /* accepted over the lifetime */
 	uint64_t refused;     /* turned away: max clients, or out of descriptors */
 	uint64_t rejected;    /* error replies */
+	uint64_t tls_on_plain; /* TLS handshakes closed on the plain port */
 	/* Authentication (auth.h), or NULL: none. */
 	struct ss_auth *auth;
 	/* Optional: told of each COMPACT and BACKUP as it is answered, which

@@ -769,7 +769,10 @@ static int load_users(struct ss_server *srv)
 	}
 	if (ss_auth_load(cfg->acl_file, cfg->requirepass_file, NULL, srv->diag, &srv->acl) < 0)
 		return -1;
-	if (srv->acl || ss_listener_address_loopback(cfg->bind_addr))
+	/* Authenticated too: TLS only (--port none), every client with a
+	 * certificate the CA vouches for (--tls-auth-clients yes). */
+	int mtls_only = cfg->port < 0 && cfg->tls_port >= 0 && cfg->tls_auth_clients == SS_TLS_AUTH_YES;
+	if (srv->acl || mtls_only || ss_listener_address_loopback(cfg->bind_addr))
 		return 0;
 	if (cfg->insecure_no_auth) {
 		ss_log_warn(srv->diag, "serving %s without authentication (--insecure-no-auth): "
@@ -780,7 +783,8 @@ static int load_users(struct ss_server *srv)
 	ss_log_error(srv->diag,
 		     "protected mode: refusing to serve %s, an address other hosts can reach, "
 		     "without authentication. Give --acl-file FILE or --requirepass-file FILE "
-		     "(statestored --hash-password makes the hashes), bind 127.0.0.1, or, if a "
+		     "(statestored --hash-password makes the hashes), serve TLS only with client "
+		     "certificates (--port none --tls-auth-clients yes), bind 127.0.0.1, or, if a "
 		     "firewall or private network already guards the port, --insecure-no-auth",
 		     cfg->bind_addr);
 	return -1;

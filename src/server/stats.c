@@ -128,6 +128,7 @@ GET(quota_exceeded, s->quota_exceeded)
 GET(replay_us, s->replay_us)
 GET(rss_bytes, s->rss_bytes)
 GET(ready, s->ready)
+GET(tls_on_plain, s->clients->tls_on_plain)
 GET(auth_failures, s->auth ? s->auth->failures : 0)
 GET(auth_denied, s->auth ? s->auth->denied : 0)
 GET(auth_busy, s->auth ? s->auth->busy : 0)
@@ -244,6 +245,9 @@ static const struct {
 	 "resident_memory_bytes", 1},
 	{"ready", G, "1 while /readyz answers 200: the log is replayed and the store takes writes",
 	 ready, "ready", 1},
+	{"tls_on_plain_port", C, "connections closed at once for starting a TLS handshake on the "
+				 "plain port",
+	 tls_on_plain, "tls_on_plain_port", 1},
 	{"auth_failures", C, "AUTHs refused for a wrong user or password", auth_failures,
 	 "auth_failures", 1},
 	{"auth_denied", C, "requests refused NOAUTH (before AUTH) or NOPERM (a role or a "

@@ -105,6 +105,10 @@ class TlsCase(DaemonTestCase):
         with Client(self.d.port, timeout=10) as c:
             self.assertEqual(c.cmd("GET_CHECKPOINT ok:after"), "v")
 
+    def plain_stats(self):
+        with Client(self.d.port, timeout=10) as c:
+            return {k: int(v) for k, v in c.stats().items() if v.isdigit()}
+
     def s_client(self, *args, stdin="", port=None):
         openssl = debian.need("openssl", "openssl")
         return subprocess.run([openssl, "s_client", "-connect", "127.0.0.1:%d" % (port or self.tport),
@@ -255,6 +259,10 @@ class TestRefusals(TlsCase):
     def test_a_tls_client_on_the_plain_port_fails_its_handshake(self):
         with self.assertRaises((ssl.SSLError, ConnectionResetError)):
             self.tls(port=self.d.port)
+        # Closed at its first byte, not answered with error lines: counted
+        # and logged.
+        wait_until(lambda: self.plain_stats()["tls_on_plain_port"] == 1, timeout=10)
+        self.assertTrue(self.d.wait_log(r"a TLS handshake on the plain port; closed", timeout=10))
         self.assert_serves()
 
     def test_a_renegotiation_is_refused(self):
@@ -396,6 +404,47 @@ class TestStartup(TlsCase):
         a.close()
         wait_until(lambda: b.stats()["clients"] == "1", timeout=10)
         self.assertEqual(self.tls(port=port).cmd("GET_CHECKPOINT none"), "NULL")
+
+
+class TestCertificateUsers(TlsCase):
+    """With users (--acl-file), a verified client certificate whose CN
+    names a user authenticates the connection as that user; any other
+    connection must AUTH."""
+    AUTOSTART = False
+
+    def test_a_certificate_whose_cn_names_a_user_is_that_user(self):
+        from sstools import acl
+        users = os.path.join(TMP, "cn.acl")
+        acl.write_file(users, "etl-a %s read,write a/*\nroot %s read,write,admin *\n"
+                       % (acl.scrypt_hash("pa"), acl.scrypt_hash("pr")))
+        self.d = self.new_daemon(args=tls_args(auth="optional") + ["--acl-file", users]).start()
+        port = tls_port(self.d)
+        named = self.tls(ctx=context(cert=PKI.issue("etl-a")), port=port)
+        self.assertEqual(named.cmd("SET_CHECKPOINT a/x 1"), "OK")
+        self.assertEqual(named.cmd("SET_CHECKPOINT b/x 1"),
+                         "ERR NOPERM no permissions to access a name outside your namespaces")
+        # RESET (a RESP command) ends it, as it ends an AUTH.
+        named.send("*1\r\n$5\r\nRESET\r\n")
+        self.assertEqual(named.readline().rstrip("\r"), "+RESET")
+        self.assertTrue(named.cmd("GET_CHECKPOINT a/x").startswith("ERR NOAUTH"))
+        # A CN that names nobody, and no certificate: AUTH first.
+        stranger = self.tls(ctx=context(cert=PKI.issue("nobody")), port=port)
+        self.assertTrue(stranger.cmd("GET_CHECKPOINT a/x").startswith("ERR NOAUTH"))
+        plain = self.tls(port=port)
+        self.assertTrue(plain.cmd("GET_CHECKPOINT a/x").startswith("ERR NOAUTH"))
+        self.assertEqual(plain.cmd("AUTH root pr"), "OK")
+        self.assertEqual(plain.cmd("GET_CHECKPOINT a/x"), "1")
+
+    def test_protected_mode_counts_client_certificates_on_a_tls_only_port(self):
+        args = ["--bind", "0.0.0.0", "--port", "none"] + tls_args(auth="yes")
+        self.d = self.new_daemon(args=args).start(port=0)
+        c = self.tls(ctx=context(cert=PKI.issue("anyone")), port=tls_port(self.d))
+        self.assertEqual(c.cmd("PING"), "PONG")
+        d = tempfile.mkdtemp(dir=TMP)
+        r = harness.run_binary(["-p", "0", "-d", d, "--bind", "0.0.0.0"] + tls_args(auth="yes"),
+                               timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)  # the plain port would be open
+        self.assertIn("protected mode", r.stderr)
 
 
 class TestMetricsTls(TlsCase):
