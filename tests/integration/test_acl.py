@@ -159,16 +159,9 @@ class AclServer(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        d = cls.daemon
         try:
-            if not d.running():
-                raise AssertionError("daemon died during the tests with %r:\n%s"
-                                     % (d.proc.returncode, d.log()[-4000:]))
-            code = d.stop(signal.SIGTERM, timeout=60)
-            if code != 0:
-                raise AssertionError("daemon exited %r on SIGTERM:\n%s" % (code, d.log()[-4000:]))
+            harness.stop_shared(cls.daemon)
         finally:
-            d.cleanup()
             shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def setUp(self):

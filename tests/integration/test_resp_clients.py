@@ -26,7 +26,6 @@ fails its class, saying what to install; only a missing `node` skips.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import unittest
 
@@ -47,16 +46,7 @@ class ServerCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        d = cls.daemon
-        try:
-            if not d.running():
-                raise AssertionError("daemon died during the tests with %r:\n%s"
-                                     % (d.proc.returncode, d.log()[-4000:]))
-            code = d.stop(signal.SIGTERM, timeout=60)
-            if code != 0:
-                raise AssertionError("daemon exited %r on SIGTERM:\n%s" % (code, d.log()[-4000:]))
-        finally:
-            d.cleanup()
+        harness.stop_shared(cls.daemon)
 
 
 def resp_command(*args):

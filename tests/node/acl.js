@@ -19,36 +19,10 @@ if (!Number.isInteger(port) || port <= 0 || !user || !password || !inside || !ou
   process.exit(2);
 }
 const HOST = '127.0.0.1';
+const { Run, errorOf } = require('./run');
 
 const ioredis5 = require('ioredis5');
 const ioredis6 = require('ioredis6');
-
-class Run {
-  constructor(name) {
-    this.name = name;
-    this.checks = 0;
-    this.failures = [];
-  }
-  async check(label, fn) {
-    this.checks++;
-    try {
-      await fn();
-    } catch (err) {
-      this.failures.push({ check: label, error: String(err && err.stack || err) });
-    }
-  }
-}
-
-// The error message a promise is rejected with; a failure if it resolves.
-async function errorOf(promise) {
-  let got;
-  try {
-    got = await promise;
-  } catch (err) {
-    return err.message;
-  }
-  throw new assert.AssertionError({ message: 'expected an error, got ' + JSON.stringify(got) });
-}
 
 function client(lib, opts) {
   const r = new lib.default({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 0,

@@ -18,39 +18,12 @@ if (!Number.isInteger(port) || port <= 0 || !['basic', 'tx'].includes(mode)) {
   process.exit(2);
 }
 const HOST = '127.0.0.1';
+const { Run, errorOf } = require('./run');
 
 const ioredis5 = require('ioredis5');
 const ioredis6 = require('ioredis6');
 const redis4 = require('redis4');
 const redis5 = require('redis5');
-
-// One record per client variant: how many checks ran, which failed.
-class Run {
-  constructor(name) {
-    this.name = name;
-    this.checks = 0;
-    this.failures = [];
-  }
-  async check(label, fn) {
-    this.checks++;
-    try {
-      await fn();
-    } catch (err) {
-      this.failures.push({ check: label, error: String(err && err.stack || err) });
-    }
-  }
-}
-
-// The reply's error message, or a failure if the command succeeded.
-async function errorOf(promise) {
-  try {
-    const got = await promise;
-    throw new assert.AssertionError({ message: 'expected an error reply, got ' + JSON.stringify(got) });
-  } catch (err) {
-    if (err instanceof assert.AssertionError) throw err;
-    return err.message;
-  }
-}
 
 const BIN_KEY = Buffer.from('bin\x00\r\n key \xff', 'latin1');
 const BIN_VAL = Buffer.from('\x00\r\n$3\r\n*1\r\n \xff\xfe value', 'latin1');

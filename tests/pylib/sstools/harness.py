@@ -263,3 +263,18 @@ class DaemonTestCase(unittest.TestCase):
             d.cleanup()
         if problems:
             self.fail("\n".join(problems))
+
+
+def stop_shared(d):
+    """Stops a daemon a whole TestCase class shared (its tearDownClass):
+    fails if it died during the tests or did not exit 0 on SIGTERM, and
+    cleans up either way."""
+    try:
+        if not d.running():
+            raise AssertionError("daemon died during the tests with %r:\n%s"
+                                 % (d.proc.returncode, d.log()[-4000:]))
+        code = d.stop(signal.SIGTERM, timeout=60)
+        if code != 0:
+            raise AssertionError("daemon exited %r on SIGTERM:\n%s" % (code, d.log()[-4000:]))
+    finally:
+        d.cleanup()

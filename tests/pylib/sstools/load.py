@@ -34,8 +34,9 @@ Scenarios (full size; --quick is the CI size used by test_load.py):
                reply larger than a read's worth of requests)
   auth-storm   on a daemon of its own with an ACL: 1,000 connections sending
                right and wrong AUTHs while 100 writers commit; each AUTH
-               answered right, counted once, the loop never stalled by the
-               KDF, every acknowledged write kept over kill -9
+               answered right, counted once, every acknowledged write kept
+               over kill -9; the loop's longest iteration and the longest
+               password check are reported
   tls-storm    threads doing a full TLS handshake (Python's ssl), one SET and a
                close, over and over, with every tenth connection dropped
                before its handshake: every SET acknowledged and durable, and
@@ -170,6 +171,27 @@ def read_reply(s):
     return buf, None
 
 
+def recv_line(sel, live, s, x, v, who):
+    """The next reply line on s (x its state: "buf" holds what came before
+    a line end), or None: no complete line yet, or the connection is gone,
+    which is noted in v and dropped from sel and live."""
+    try:
+        data = s.recv(4096)
+    except OSError as e:
+        data = b""
+        v.append("%s: recv: %r" % (who, e))
+    if not data:
+        v.append("%s: connection closed by the daemon" % who)
+        sel.unregister(s)
+        del live[s]
+        return None
+    x["buf"] += data
+    if b"\n" not in x["buf"]:
+        return None
+    line, x["buf"] = x["buf"].split(b"\n", 1)
+    return line
+
+
 def _idle_writers_worker(port, tag, wid, nidle, nwriters, duration, go_r, ready_w):
     raise_nofile(nidle + nwriters + 256)
     v, notes = [], []
@@ -204,20 +226,9 @@ def _idle_writers_worker(port, tag, wid, nidle, nwriters, duration, go_r, ready_
             x = live.get(s)
             if x is None:
                 continue
-            try:
-                data = s.recv(4096)
-            except OSError as e:
-                data = b""
-                v.append("writer recv: %r" % e)
-            if not data:
-                v.append("writer %d: connection closed by the daemon" % x["i"])
-                sel.unregister(s)
-                del live[s]
+            line = recv_line(sel, live, s, x, v, "writer %d" % x["i"])
+            if line is None:
                 continue
-            x["buf"] += data
-            if b"\n" not in x["buf"]:
-                continue
-            line, x["buf"] = x["buf"].split(b"\n", 1)
             if line != b"OK" or x["buf"]:
                 v.append("writer %d: reply %r to SET %s" % (x["i"], line[:60], x["key"]))
                 sel.unregister(s)
@@ -868,20 +879,9 @@ def _auth_storm_worker(port, tag, wid, nstorm, nwriters, duration, users):
         for key, _ in sel.select(0.5):
             s = key.fileobj
             x = live.get(s)
-            try:
-                data = s.recv(4096)
-            except OSError as e:
-                data = b""
-                v.append("recv: %r" % e)
-            if not data:
-                v.append("connection %d closed by the daemon" % x["i"])
-                sel.unregister(s)
-                del live[s]
+            line = recv_line(sel, live, s, x, v, "connection %d" % x["i"])
+            if line is None:
                 continue
-            x["buf"] += data
-            if b"\n" not in x["buf"]:
-                continue
-            line, x["buf"] = x["buf"].split(b"\n", 1)
             if line == STORM_BUSY and x["line"].startswith(b"AUTH "):
                 n["busy"] += 1
                 send(s, x, x["line"], x["want"])  # retried, as the reply says
@@ -923,9 +923,10 @@ def sc_auth_storm(ctx, z):
     while writers who logged in commit. Every wrong AUTH must get
     WRONGPASS and every right one OK, after any "busy" answers (more than
     64 checks queued), which the clients retry; STATS must count each
-    failure and each busy answer once; the loop must never stall as long as
-    one password check takes (the KDF runs off the loop); RSS must stay
-    within the bound; every acknowledged write must survive kill -9."""
+    failure and each busy answer once; RSS must stay within the bound;
+    every acknowledged write must survive kill -9. The loop's longest
+    iteration and the longest password check are reported beside each
+    other (the KDF runs off the loop), not asserted: timings are figures."""
     users = {u: password(u) for u in ("root", "writer", "storm")}
     tmp = tempfile.mkdtemp(prefix="ss-storm-")
     path = write_file(os.path.join(tmp, "users.acl"),
@@ -961,10 +962,9 @@ def sc_auth_storm(ctx, z):
         if delta["auth_busy"] != n.get("busy", 0):
             v.append("STATS auth_busy grew by %d; the clients saw %d busy answers"
                      % (delta["auth_busy"], n.get("busy", 0)))
+        # Reported, not asserted: a timing is a figure (the summary), and on
+        # a shared machine any one loop iteration may be as long as a check.
         loop_us, kdf_us = int(after["loop_max_us"]), int(after["auth_check_us_max"])
-        if loop_us >= kdf_us:
-            v.append("the loop stalled %d us, as long as a password check (%d us): the KDF "
-                     "ran on the loop?" % (loop_us, kdf_us))
         peak = monitor.peak_kib()
         bound = rss_bound_kib(start_rss, before, after, [(nstorm + nwr, True, False)], 0, d.asan)
         if peak > bound:
