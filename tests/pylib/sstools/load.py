@@ -120,13 +120,13 @@ SIZES = {
                  halfopen=200, vanish=100, resets=100, hold_s=5.0,
                  pipeline=100000, big_gets=64,
                  tls_threads=16, tls_storm_s=10.0, tls_conns=1000, tls_reneg=100),
-    "quick": dict(probes=2, baseline_s=1.0, idle=1000, writers=100, write_s=3.0, procs=1,
-                  slow_conns=100, slow_s=2.0, slot_conns=100, slot_timeout_s=1,
+    "quick": dict(probes=2, baseline_s=0.5, idle=1000, writers=100, write_s=1.5, procs=1,
+                  slow_conns=100, slow_s=1.5, slot_conns=100, slot_timeout_s=1,
                   noread_conns=8, noread_s=10.0,
                   random_bytes=16 * MIB, random_conns=2, toolong_conns=2, toolong_bytes=1 * MIB,
                   halfopen=20, vanish=10, resets=10, hold_s=1.0,
                   pipeline=100000, big_gets=64,
-                  tls_threads=4, tls_storm_s=2.0, tls_conns=200, tls_reneg=8),
+                  tls_threads=4, tls_storm_s=1.0, tls_conns=200, tls_reneg=8),
 }
 
 
