@@ -15,12 +15,41 @@ ss_node_deps
 [ "$fuzz" = 1 ] && ss_need_packages "${SS_FUZZ_PACKAGES[@]}"
 
 jobs=$(nproc)
+# The ASan+UBSan tree, and then the fuzz tree, build in the background at
+# the lowest CPU priority while the tests before them run: those tests wait
+# on sockets, timers and fdatasync about a fifth of the time (user+sys 198 s
+# over 123 s of wall on 2 cores), and a niced build takes only what they
+# leave. The suite took 7 min 54 s building each tree in turn.
+logs=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$logs"' EXIT
+# bg_build NAME DIR ARGS...: ss_build DIR ARGS... niced, in the background,
+# its output in $logs/NAME; bg_wait NAME PID: waits for it, shows its output,
+# and stops the run if it failed.
+bg_build() {
+  local name=$1; shift
+  ( renice -n 19 -p "$BASHPID" >/dev/null; ss_build "$@" ) >"$logs/$name" 2>&1 &
+}
+bg_wait() {
+  local rc=0
+  wait "$2" || rc=$?
+  cat "$logs/$1" >&2
+  [ "$rc" -eq 0 ] || { echo "test.sh: the $1 build failed" >&2; exit 1; }
+}
+fuzz_build_args=(-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSS_FUZZ=ON
+                 -DSS_TESTS=OFF)
+
 echo "== Release build" >&2
 ss_build "$SS_ROOT/build" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=ON
+bg_build sanitize "$SS_ROOT/build/sanitize" -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON -DSS_TESTS=ON
+san_pid=$!
 (cd "$SS_ROOT/build" && ctest --output-on-failure -j "$jobs" "$@")
 
 echo "== ASan+UBSan build" >&2
-ss_build "$SS_ROOT/build/sanitize" -DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=ON -DSS_TESTS=ON
+bg_wait sanitize "$san_pid"
+if [ "$fuzz" = 1 ]; then
+  bg_build fuzz "$SS_ROOT/build/fuzz" "${fuzz_build_args[@]}"
+  fuzz_pid=$!
+fi
 (cd "$SS_ROOT/build/sanitize" &&
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j "$jobs" "$@")
@@ -30,7 +59,6 @@ if [ "$fuzz" = 1 ]; then
   # build/fuzz configured before it changed.
   export FUZZ_SECONDS=${FUZZ_SECONDS:-6}
   echo "== Fuzz build (clang, libFuzzer, ASan+UBSan): ${FUZZ_SECONDS}s per target" >&2
-  ss_build "$SS_ROOT/build/fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DSS_FUZZ=ON -DSS_TESTS=OFF
+  bg_wait fuzz "$fuzz_pid"
   (cd "$SS_ROOT/build/fuzz" && ctest --output-on-failure -j 2 -R fuzz)
 fi
