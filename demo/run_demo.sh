@@ -52,22 +52,36 @@ trap 'exit 130' INT TERM
 
 # start_daemon PORT: starts statestored on PORT (0: any free port) with the
 # demo's data dir and waits for its "listening on" line, which it prints once
-# the log is replayed.
+# the log is replayed. A restart on the same port retries for 5 s while the
+# port is in use: the port was picked from the ephemeral range, and while the
+# daemon was dead another program's outgoing connection may have been given
+# that number (it happened once beside the suite's load tests).
 start_daemon() {
-  NSTART=$((NSTART + 1))
-  local log="$WORK/statestored.$NSTART.log" i
-  "$BUILD/statestored" -p "$1" -d "$WORK/data" 2>"$log" &
-  DPID=$!
-  for i in $(seq 200); do
-    if grep -q 'listening on' "$log"; then
-      PORT=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$log" | head -n1)
-      say "statestored (pid $DPID) is listening on 127.0.0.1:$PORT, data in $WORK/data"
-      return 0
+  local log i tries=0
+  while :; do
+    NSTART=$((NSTART + 1))
+    log="$WORK/statestored.$NSTART.log"
+    "$BUILD/statestored" -p "$1" -d "$WORK/data" 2>"$log" &
+    DPID=$!
+    for i in $(seq 200); do
+      if grep -q 'listening on' "$log"; then
+        PORT=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$log" | head -n1)
+        say "statestored (pid $DPID) is listening on 127.0.0.1:$PORT, data in $WORK/data"
+        return 0
+      fi
+      kill -0 "$DPID" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill -0 "$DPID" 2>/dev/null && die "statestored did not start within 10 s"
+    wait "$DPID" 2>/dev/null || true
+    tries=$((tries + 1))
+    if [ "$1" != 0 ] && [ "$tries" -lt 25 ] && grep -q 'Address already in use' "$log"; then
+      sleep 0.2
+      continue
     fi
-    kill -0 "$DPID" 2>/dev/null || { cat "$log"; die "statestored exited during startup"; }
-    sleep 0.05
+    cat "$log"
+    die "statestored exited during startup"
   done
-  die "statestored did not start within 10 s"
 }
 
 cli() { "$BUILD/statestore-cli" -p "$PORT" "$@"; }
