@@ -16,27 +16,12 @@
 
 static struct ss_http_session *session_of(http_parser *p) { return p->data; }
 
-/* Counts head bytes; past the bound the request gets 431 (the callback's
- * error stops the parser). */
-static int count_head(struct ss_http_session *s, size_t n)
-{
-	s->head += n;
-	if (s->head > SS_HTTP_HEAD_MAX) {
-		s->bad = 431;
-		return -1;
-	}
-	return 0;
-}
-
 static int on_message_begin(http_parser *p)
 {
 	struct ss_http_session *s = session_of(p);
 
-	s->head = 0;
 	s->url_len = 0;
 	s->url_over = 0;
-	s->in_field = 0;
-	s->headers_done = 0;
 	return 0;
 }
 
@@ -50,28 +35,7 @@ static int on_url(http_parser *p, const char *at, size_t n)
 		memcpy(s->url + s->url_len, at, n);
 		s->url_len += n;
 	}
-	return count_head(s, n);
-}
-
-/* A header line's name and value arrive in pieces; ": " and CRLF, which
- * the parser does not hand over, count as 4 bytes a line. */
-static int on_header_field(http_parser *p, const char *at, size_t n)
-{
-	struct ss_http_session *s = session_of(p);
-	size_t extra = s->in_field ? 0 : 4;
-	(void)at;
-
-	s->in_field = 1;
-	return count_head(s, n + extra);
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t n)
-{
-	struct ss_http_session *s = session_of(p);
-	(void)at;
-
-	s->in_field = 0;
-	return count_head(s, n);
+	return 0;
 }
 
 /* The head is complete: refuse what we do not serve now, before a body
@@ -102,8 +66,6 @@ static int on_message_complete(http_parser *p)
 static const http_parser_settings settings = {
 	.on_message_begin = on_message_begin,
 	.on_url = on_url,
-	.on_header_field = on_header_field,
-	.on_header_value = on_header_value,
 	.on_headers_complete = on_headers_complete,
 	.on_message_complete = on_message_complete,
 };
@@ -204,12 +166,23 @@ int ss_http_session_run(struct ss_http_session *s)
 
 	while (!s->close_after && ss_buf_size(&s->out) < SS_HTTP_OUT_HIGH &&
 	       ss_buf_size(&s->in) > 0) {
+		/* A head is given to the parser no further than one byte past
+		 * its bound, counted in the bytes themselves: whether a long
+		 * head is 431 or, for a bad byte after the bound, 400 must not
+		 * depend on how its bytes were read (fuzz_http checks that). */
 		size_t len = ss_buf_size(&s->in);
+		if (!s->headers_done && len > SS_HTTP_HEAD_MAX + 1 - s->fed)
+			len = SS_HTTP_HEAD_MAX + 1 - s->fed;
 		size_t n = http_parser_execute(&s->parser, &settings, ss_buf_head(&s->in), len);
 		enum http_errno e = HTTP_PARSER_ERRNO(&s->parser);
 
 		ss_buf_consume(&s->in, n > len ? len : n);
+		if (e == HPE_OK && !s->headers_done && (s->fed += n) > SS_HTTP_HEAD_MAX)
+			s->bad = 431;
 		if (e == HPE_PAUSED) {
+			/* A request ends here: the next one's head starts. */
+			s->fed = 0;
+			s->headers_done = 0;
 			http_parser_pause(&s->parser, 0);
 			int rc = s->bad ? respond_error(s, s->bad) : answer(s);
 			if (rc < 0)
@@ -217,7 +190,7 @@ int ss_http_session_run(struct ss_http_session *s)
 			answered++;
 			continue;
 		}
-		if (e != HPE_OK || n < len) {
+		if (e != HPE_OK || n < len || s->bad) {
 			/* The parser stopped: our bound (s->bad 431), its own
 			 * (a head past its 80 KiB), or bytes that are not HTTP;
 			 * or it took less than it was given without saying why

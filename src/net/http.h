@@ -67,12 +67,11 @@ struct ss_http_session {
 	struct ss_buf in, out, body;
 	ss_http_handler_fn handler;
 	void *arg;
-	size_t head;             /* bytes of the current request's head so far */
+	size_t fed;              /* bytes of the current request's head given to the parser */
 	char url[SS_HTTP_URL_MAX];
 	size_t url_len;
 	int url_over;            /* the URL was longer than url[] */
-	int in_field;            /* the last header callback was a field name */
-	int headers_done;
+	int headers_done;        /* the current request's head is complete */
 	int bad;                 /* a status to answer the request with, then close */
 	unsigned served;         /* requests answered */
 	int close_after;         /* close once the output is sent */
