@@ -3,17 +3,15 @@
  * auth.h.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "common/clock.h"
 #include "engine/thread.h"
 #include "server/auth.h"
+#include "server/conffile.h"
 
 /* One piece of the thread's work: a password check for a session, the
  * warm-up check that measures the KDF (no session), or a reload. */
@@ -48,61 +46,31 @@ struct ss_auth_job {
 static char *read_secret_file(const char *path, const struct ss_diag *diag, size_t *len)
 {
 	struct stat st;
-	char *buf = NULL;
-	size_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf;
 
-	if (fd < 0) {
-		ss_log_error(diag, "cannot open %s: %s", path, strerror(errno));
+	if (ss_conffile_read(path, SS_ACL_FILE_MAX, &st, &buf, len) < 0) {
+		if (errno == EFBIG)
+			ss_log_error(diag, "%s is larger than %u bytes", path, SS_ACL_FILE_MAX);
+		else
+			ss_log_error(diag, "cannot open %s: %s", path, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0) {
-		ss_log_error(diag, "cannot stat %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ss_log_error(diag, "%s is not a regular file", path);
-		goto fail;
-	}
-	if (st.st_mode & S_IWOTH) {
-		ss_log_error(diag, "%s is writable by others, who could make themselves users: "
-				   "chmod o-w %s",
-			     path, path);
-		goto fail;
+	if (!S_ISREG(st.st_mode) || (st.st_mode & S_IWOTH)) {
+		if (!S_ISREG(st.st_mode))
+			ss_log_error(diag, "%s is not a regular file", path);
+		else
+			ss_log_error(diag, "%s is writable by others, who could make themselves "
+					   "users: chmod o-w %s",
+				     path, path);
+		ss_password_wipe(buf, *len);
+		free(buf);
+		return NULL;
 	}
 	if (st.st_mode & S_IROTH)
 		ss_log_warn(diag, "%s is readable by others, who can read its password hashes: "
 				  "chmod o-r %s",
 			    path, path);
-	if ((uint64_t)st.st_size > SS_ACL_FILE_MAX) {
-		ss_log_error(diag, "%s is larger than %u bytes", path, SS_ACL_FILE_MAX);
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		ss_log_error(diag, "out of memory reading %s", path);
-		goto fail;
-	}
-	while (n < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ss_log_error(diag, "cannot read %s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break; /* shrank as we read: take what is there */
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	close(fd);
-	*len = n;
 	return buf;
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
 }
 
 /* The password file's one line, without its line end; anything else in

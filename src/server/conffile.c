@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -91,7 +92,7 @@ int ss_conffile_parse(char *text, size_t n, ss_conffile_fn fn, void *arg, unsign
 	return 0;
 }
 
-int ss_conffile_read(const char *path, char **text, size_t *n)
+int ss_conffile_read(const char *path, size_t max, struct stat *st, char **text, size_t *n)
 {
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
@@ -104,12 +105,16 @@ int ss_conffile_read(const char *path, char **text, size_t *n)
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return -1;
+	if (st && fstat(fd, st) < 0) {
+		e = errno;
+		goto fail;
+	}
 	for (;;) {
 		if (len + 1 >= cap) {
 			/* One byte past the limit tells a file too large. */
 			size_t want = cap ? cap * 2 : 4096;
-			if (want > SS_CONFFILE_MAX + 2)
-				want = SS_CONFFILE_MAX + 2;
+			if (want > max + 2)
+				want = max + 2;
 			char *p = realloc(buf, want);
 			if (!p) {
 				e = ENOMEM;
@@ -128,7 +133,7 @@ int ss_conffile_read(const char *path, char **text, size_t *n)
 		if (got == 0)
 			break;
 		len += (size_t)got;
-		if (len > SS_CONFFILE_MAX) {
+		if (len > max) {
 			e = EFBIG;
 			goto fail;
 		}

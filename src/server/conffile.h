@@ -23,6 +23,7 @@
 #define STATESTORED_CONFFILE_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #define SS_CONFFILE_MAX (1u << 20)
 #define SS_CONFFILE_LINE_MAX 4096
@@ -40,8 +41,10 @@ int ss_conffile_parse(char *text, size_t n, ss_conffile_fn fn, void *arg, unsign
 		      const char **why);
 
 /* Reads the file at path whole, into a malloc'd buffer (NUL-terminated,
- * *n bytes before the NUL). Returns 0, or -1 with errno: the open's or
- * read's, EFBIG past SS_CONFFILE_MAX bytes, ENOMEM. */
-int ss_conffile_read(const char *path, char **text, size_t *n);
+ * *n bytes before the NUL), and, if st is not NULL, the opened file's
+ * status (the ACL file's owner checks read the file they judge). Returns 0,
+ * or -1 with errno: the open's, fstat's or read's, EFBIG past max bytes,
+ * ENOMEM. */
+int ss_conffile_read(const char *path, size_t max, struct stat *st, char **text, size_t *n);
 
 #endif

@@ -235,7 +235,7 @@ static int parse_file(struct parse *p, char **text)
 	unsigned line = 0;
 	const char *why = NULL;
 
-	if (ss_conffile_read(p->file, text, &n) < 0) {
+	if (ss_conffile_read(p->file, SS_CONFFILE_MAX, NULL, text, &n) < 0) {
 		if (errno == EFBIG)
 			fprintf(stderr, "%s: %s: the config file is larger than %u bytes\n", p->prog,
 				p->file, SS_CONFFILE_MAX);

@@ -39,7 +39,6 @@ once (setUpClass); tearDownClass checks that they still run and exit 0 on
 SIGTERM.
 """
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -49,14 +48,13 @@ import tempfile
 import unittest
 import urllib.request
 
-from sstools import debian, harness, resp
+from sstools import debian, harness, node, resp
 from sstools.acl import acl_text, password, scrypt_hash, unb64, write_file
 from sstools.client import Client
 
 redis = debian.import_module("redis")
 need = debian.need
 PROG = harness.binary("statestored")
-NODE_DIR = os.path.join(harness.SOURCE_DIR, "tests", "node")
 
 NOAUTH_RESP = b"-NOAUTH Authentication required.\r\n"
 NOAUTH_TEXT = "ERR NOAUTH authentication required: AUTH <user> <password> first"
@@ -740,23 +738,8 @@ class TestAuth(AclServer):
         self.assertEqual(str(ctx.exception), "Authentication required.")
 
     def test_ioredis_authenticates_and_is_refused_correctly(self):
-        node = shutil.which("node")
-        if node is None:
-            raise unittest.SkipTest("node not found: scripts/deps.sh installs Debian's nodejs")
-        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules")):
-            raise RuntimeError("tests/node/node_modules missing: run `npm ci` in tests/node "
-                               "(scripts/deps.sh: ss_node_deps)")
-        r = subprocess.run([node, os.path.join(NODE_DIR, "acl.js"), str(self.daemon.port), "ns",
-                            USERS["ns"][0], "t/node", "u/node"], cwd=NODE_DIR,
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
-        try:
-            summary = json.loads(r.stdout)
-        except ValueError:
-            self.fail("no JSON summary (exit %d):\n%s\n%s" % (r.returncode, r.stdout, r.stderr))
-        failures = ["%s: %s: %s" % (c["client"], f["check"], f["error"])
-                    for c in summary["clients"] for f in c["failures"]]
-        self.assertEqual(failures, [], "\n".join(failures)[:8000])
-        self.assertEqual(r.returncode, 0, r.stderr)
+        summary = node.run_script(self, node.find(), "acl.js", self.daemon.port, "ns",
+                                  USERS["ns"][0], "t/node", "u/node")
         self.assertEqual({c["client"]: int(c["version"].split(".")[0]) for c in summary["clients"]},
                          {"ioredis5": 5, "ioredis6-resp3": 6, "ioredis6-resp2": 6})
         self.assertTrue(all(c["checks"] == 3 for c in summary["clients"]))

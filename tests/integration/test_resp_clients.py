@@ -23,16 +23,11 @@ The tools come from scripts/deps.sh (SS_TEST_PACKAGES: redis-tools,
 python3-redis, nodejs; ss_node_deps: npm ci in tests/node). A missing tool
 fails its class, saying what to install; only a missing `node` skips.
 """
-import json
-import os
-import shutil
 import subprocess
 import unittest
 
-from sstools import debian, harness
+from sstools import debian, harness, node
 
-NODE_DIR = os.path.join(harness.SOURCE_DIR, "tests", "node")
-NODE_SCRIPT = os.path.join(NODE_DIR, "clients.js")
 redis = debian.import_module("redis")
 need = debian.need
 
@@ -381,25 +376,11 @@ class TestNodeClients(ServerCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.node = shutil.which("node")
-        if cls.node is None:
-            raise unittest.SkipTest("node not found: scripts/deps.sh installs Debian's nodejs")
-        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules")):
-            raise RuntimeError("tests/node/node_modules missing: run `npm ci` in tests/node "
-                               "(scripts/deps.sh: ss_node_deps)")
+        cls.node = node.find()
         super().setUpClass()
 
     def run_clients(self, mode):
-        r = subprocess.run([self.node, NODE_SCRIPT, str(self.daemon.port), mode], cwd=NODE_DIR,
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
-        try:
-            summary = json.loads(r.stdout)
-        except ValueError:
-            self.fail("no JSON summary (exit %d):\n%s\n%s" % (r.returncode, r.stdout, r.stderr))
-        failures = ["%s: %s: %s" % (c["client"], f["check"], f["error"])
-                    for c in summary["clients"] for f in c["failures"]]
-        self.assertEqual(failures, [], "\n".join(failures)[:8000])
-        self.assertEqual(r.returncode, 0, r.stderr)
+        summary = node.run_script(self, self.node, "clients.js", self.daemon.port, mode)
         self.assertEqual(summary["failed"], 0)
         majors = {c["client"]: int(c["version"].split(".")[0]) for c in summary["clients"]}
         self.assertEqual(majors, {"ioredis5": 5, "ioredis6-resp3": 6, "ioredis6-resp3-maps": 6,
