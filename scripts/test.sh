@@ -22,7 +22,16 @@ jobs=$(nproc)
 # to 7 min 26 s). The sanitized tests leave nothing idle, so the fuzz tree
 # builds after them.
 logs=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$logs"' EXIT
+# The trap must not fail: under set -e a failing command in it (kill with no
+# job left to kill exits 2) becomes the script's exit status, so a run whose
+# every test passed exited 2.
+cleanup() {
+  local pids
+  pids=$(jobs -p)
+  [ -z "$pids" ] || kill $pids 2>/dev/null || true
+  rm -rf "$logs"
+}
+trap cleanup EXIT
 # bg_build NAME DIR ARGS...: ss_build DIR ARGS... niced, in the background,
 # its output in $logs/NAME; bg_wait NAME PID: waits for it, shows its output,
 # and stops the run if it failed.
