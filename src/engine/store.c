@@ -230,6 +230,11 @@ static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t n
 	const char *name = r->name, *value = r->value;
 	int64_t at = r->commit_ms > 0 && r->commit_ms < now_ms ? r->commit_ms : now_ms;
 
+	/* An EPOCH takes no revision (record.h): its rev names one that was
+	 * already noted, and a cut (truncate) must not raise the counter
+	 * with it, so it is not noted here. */
+	if (r->type == SS_REC_EPOCH)
+		return ss_table_note_epoch(s->table, r->epoch, r->rev);
 	ss_table_note_revision(s->table, r->rev);
 	if (r->type == SS_REC_REV)
 		return 0;
@@ -262,7 +267,7 @@ static void replay_prefetch(void *arg, const struct ss_record *r, int stage)
 {
 	struct replay_ctx *c = arg;
 
-	if (r->type != SS_REC_REV && !(r->esc & SS_REC_NAME_ESC))
+	if ((r->type == SS_REC_SET || r->type == SS_REC_DEL) && !(r->esc & SS_REC_NAME_ESC))
 		ss_table_prefetch(c->s->table, r->name, r->nlen, stage);
 }
 
@@ -449,6 +454,7 @@ int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms)
 			.value = b->buf + op->value_off,
 			.vlen = op->vlen,
 			.expire_ms = op->expire_ms,
+			.epoch = op->type == SS_REC_EPOCH ? (uint64_t)op->expire_ms : 0,
 			.rev = op->rev,
 			.commit_ms = op->commit_ms,
 			.esc = op->esc,
