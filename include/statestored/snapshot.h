@@ -19,7 +19,8 @@
  * twice, and everything after it is. A name deleted meanwhile has its DEL
  * in the tail. The REVISION record comes first, with the store's revision
  * as the walk began: the counter survives even if every entry that raised
- * it is gone.
+ * it is gone. The table's epoch history (table.h) follows it, one EPOCH
+ * record per epoch.
  */
 #ifndef STATESTORED_SNAPSHOT_H
 #define STATESTORED_SNAPSHOT_H
@@ -69,7 +70,8 @@ struct ss_snapshot {
 };
 
 /* Starts a snapshot of t, leaving out entries expired at now_ms, and puts
- * the log header and the REVISION record in the output, whose buffer is
+ * the log header, the REVISION record and the table's EPOCH records (all
+ * of them, whatever the prefix) in the output, whose buffer is
  * given `reserve` bytes up front (so that it need not grow while the walk
  * fills it). Returns 0, or -1 with *err (SS_ERR_NOMEM); ss_snapshot_free
  * in either case. */
