@@ -20,7 +20,11 @@
  * in the tail. The REVISION record comes first, with the store's revision
  * as the walk began: the counter survives even if every entry that raised
  * it is gone. The table's epoch history (table.h) follows it, one EPOCH
- * record per epoch.
+ * record per epoch. If commits raised the revision during the walk, a
+ * second REVISION record ends the snapshot with the revision as the walk
+ * ended: the walk may have taken versions up to it, so a cut of the log
+ * (store.h: truncate) to any revision below it is refused, not made
+ * wrong.
  */
 #ifndef STATESTORED_SNAPSHOT_H
 #define STATESTORED_SNAPSHOT_H
@@ -65,6 +69,7 @@ struct ss_snapshot {
 	struct ss_version *v;      /* room for an entry's versions */
 	size_t nv;
 	uint64_t entries, records; /* written so far */
+	uint64_t rev_begin;        /* the table's revision as the walk began */
 	struct ss_error *err;      /* where a step's failure goes */
 	int failed;
 };

@@ -12,6 +12,10 @@
  *                        format version is rewritten in the current one
  *                        when it is opened
  *   statestored.log.tmp  a compaction in progress; removed at open
+ *   statestored.log.sync a full sync in progress (replication): a complete
+ *                        log received from the primary, which
+ *                        ss_store_install renames over the log; removed at
+ *                        open
  *
  * Commit protocol, as the server drives it:
  *   1. ss_store_write(batch)  - the batch goes to the log as one group in
@@ -37,6 +41,7 @@
 
 #define SS_LOG_FILE "statestored.log"
 #define SS_LOG_TMP_FILE "statestored.log.tmp"
+#define SS_LOG_SYNC_FILE "statestored.log.sync"
 #define SS_LOCK_FILE "LOCK"
 
 /* Kinds of failure, so the daemon can choose its exit code. */
@@ -47,6 +52,9 @@ enum ss_err_kind {
 	SS_ERR_CORRUPT, /* damage followed by a complete group, or a bad header */
 	SS_ERR_VERSION, /* a log of a format version this build does not read */
 	SS_ERR_NOMEM,
+	SS_ERR_TRUNCATE, /* open with truncate: the log's snapshot (a REVISION
+			  * record) is past the cut, so the records before it
+			  * are gone; the caller full-syncs instead */
 };
 
 struct ss_error {
@@ -85,6 +93,21 @@ struct ss_store_options {
 	size_t replay_thread_min;
 	ss_store_progress_fn progress; /* may be NULL */
 	void *progress_arg;
+	/* Replication: cut the log back to revision truncate_rev (a deposed
+	 * primary's unreplicated tail). Replay skips every SET, DEL and EPOCH
+	 * record whose rev is above truncate_rev, without noting its
+	 * revision: the table is the state as of truncate_rev. An EPOCH is
+	 * kept when its rev is truncate_rev or below - an epoch that began
+	 * after a revision the cut keeps is history the new primary shares
+	 * (it may have no write of its own yet); one that began past the cut
+	 * is not. A REVISION record above truncate_rev means the log was
+	 * compacted past the cut - the versions the cut needs are gone - and
+	 * the open fails with SS_ERR_TRUNCATE. If anything was skipped the
+	 * log is then rewritten (ss_store_compact) before open returns, so
+	 * the cut is durable; a crash before that rename leaves the old log,
+	 * which a retry cuts again. */
+	int truncate;
+	uint64_t truncate_rev;
 };
 
 /* What opening found, for the startup log line. */
@@ -97,6 +120,10 @@ struct ss_open_report {
 				 * preallocated zeros cut after them not counted */
 	uint64_t log_bytes;     /* logical log size after opening */
 	int removed_tmp;        /* 1 if a stale compaction temp file was removed */
+	int removed_sync;       /* 1 if a stale full-sync file was removed */
+	uint64_t discarded;     /* truncate: SET and DEL records cut (skipped
+				 * EPOCH records are not counted); not in
+				 * records */
 	int upgraded_from;      /* the format version of a log rewritten in the
 				 * current one at this open (record.h), or 0 */
 	/* LOCK holds the pid of the process that opened the store, so that a
@@ -111,7 +138,7 @@ struct ss_open_report {
 struct ss_store;
 
 /* Opens (creating if needed) the data directory, takes its lock, removes a
- * stale temp file, replays the log into a new table (dropping entries
+ * stale temp file and a stale full-sync file, replays the log into a new table (dropping entries
  * expired at now_ms) and cuts a torn tail back to the end of the last
  * complete group, syncing the cut. The entries of the data directory and
  * of the log are made durable (fsync of their directories) at every open,
@@ -120,7 +147,8 @@ struct ss_store;
  * another) has the directory open; SS_ERR_CORRUPT for damage followed by a
  * complete group (the message names the file, byte offset and record
  * number) or a file that is not a log; SS_ERR_VERSION; SS_ERR_IO;
- * SS_ERR_NOMEM. rep may be NULL; it is filled on SS_ERR_LOCKED too. */
+ * SS_ERR_NOMEM; SS_ERR_TRUNCATE (opt->truncate, above). rep may be NULL;
+ * it is filled on SS_ERR_LOCKED too. */
 int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int64_t now_ms,
 		  struct ss_open_report *rep, struct ss_error *err);
 

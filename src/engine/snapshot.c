@@ -134,6 +134,7 @@ int ss_snapshot_init(struct ss_snapshot *s, struct ss_table *t, int64_t now_ms, 
 		return -1;
 	}
 	/* The counter first: the entries that raised it may all be gone. */
+	s->rev_begin = ss_table_revision(t);
 	if (ss_table_revision(t) > 0) {
 		struct ss_record rev = {.type = SS_REC_REV, .rev = ss_table_revision(t)};
 		if (add(s, &rev) < 0) {
@@ -172,6 +173,17 @@ int ss_snapshot_step(struct ss_snapshot *s, size_t buckets, struct ss_error *err
 	}
 	if (s->cursor != 0)
 		return 1;
+	/* The counter again if commits raised it during the walk: every
+	 * record above holds a revision no higher (it was read from the table
+	 * by now), so a cut (store.h: truncate) below this one would need
+	 * versions the walk may have taken newer ones for. */
+	if (ss_table_revision(s->t) > s->rev_begin) {
+		struct ss_record rev = {.type = SS_REC_REV, .rev = ss_table_revision(s->t)};
+		if (add(s, &rev) < 0) {
+			no_memory(s, err);
+			return -1;
+		}
+	}
 	if (seal(s) < 0) {
 		no_memory(s, err);
 		return -1;
