@@ -333,10 +333,41 @@ int ss_store_restore(const struct ss_io *io, const char *log, uint64_t len, cons
  * ss_store_close. */
 int ss_store_take_retired_fd(struct ss_store *s);
 
+/* The log's descriptor, for a caller that reads its durable bytes with
+ * pread (a primary streams its log to replicas): bytes below the end as of
+ * the last successful sync are whole groups. Read only: never write,
+ * truncate or close it. It changes when a compaction's finish (or
+ * ss_store_compact) renames a new log in - the old one becomes the retired
+ * descriptor - so a reader takes it afresh after every compaction, and
+ * its offsets do not carry over to the new file. */
+int ss_store_log_fd(const struct ss_store *s);
+
 /* Logical size of the log in bytes (records end; preallocated zeros not
  * counted), and that size right after the last compaction or open. */
 uint64_t ss_store_log_bytes(const struct ss_store *s);
 uint64_t ss_store_log_bytes_compacted(const struct ss_store *s);
+
+/* Full sync (replication): makes the log the caller received from the
+ * primary this store's log. The caller has written it whole to
+ * DIR/SS_LOG_SYNC_FILE (opt->dir's) and fdatasync'd it; *sp is the store
+ * open on opt->dir, between commits, with no compaction or backup in
+ * progress. install checks the file as ss_store_check does (the same
+ * replay, the same verdicts): a file that is corrupt, torn (a start would
+ * cut it, or it has no complete header) or of another version is
+ * refused - -1, SS_ERR_CORRUPT (SS_ERR_VERSION for a version), the file
+ * removed, *sp untouched and still open. Otherwise it renames the file
+ * over the log, fsyncs the directory, closes *sp and opens the store again
+ * with opt (*sp is then the new store, rep its open's report). Returns 0;
+ * or -1 with *err, and the sync file removed: *sp untouched if the failure
+ * came before the rename (the check, SS_ERR_IO, SS_ERR_NOMEM); *sp NULL if
+ * it came after (the directory fsync or the open): the caller exits, and
+ * a start finds the old log or the new one. A crash at any point leaves
+ * the old log or the new one, whole: the rename is the switch, and the
+ * file was durable before it. The new log is replayed twice (the check,
+ * then the open): a full sync is rare, and only the check may refuse it
+ * with the old store still open. */
+int ss_store_install(struct ss_store **sp, const struct ss_store_options *opt, int64_t now_ms,
+		     struct ss_open_report *rep, struct ss_error *err);
 
 /* The pid a holder of the data directory's LOCK (open as fd) recorded in
  * it; 0 if there is none or it cannot be read. */

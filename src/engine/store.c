@@ -810,6 +810,66 @@ int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err)
 	return r;
 }
 
+int ss_store_log_fd(const struct ss_store *s)
+{
+	return s->log.fd;
+}
+
+/* Checks the full-sync file at path as a start would replay it: 0, or -1
+ * with *err (SS_ERR_CORRUPT for a torn file, which a start would cut). */
+static int check_sync_file(const char *path, unsigned history, int64_t now_ms,
+			   struct ss_error *err)
+{
+	struct ss_check_report crep;
+	struct ss_table *t = NULL;
+
+	if (ss_store_check(path, history, now_ms, NULL, NULL, NULL, NULL, &t, &crep, err) < 0)
+		return -1;
+	ss_table_free(t);
+	if (crep.cut || crep.new_header) {
+		ss_error_set(err, SS_ERR_CORRUPT, 0,
+			     "the full-sync log %s is incomplete: %s at byte offset %llu (%llu bytes "
+			     "torn)",
+			     path, crep.new_header ? "its header is torn" : "it ends inside a group",
+			     (unsigned long long)crep.end, (unsigned long long)crep.torn_bytes);
+		return -1;
+	}
+	return 0;
+}
+
+int ss_store_install(struct ss_store **sp, const struct ss_store_options *opt, int64_t now_ms,
+		     struct ss_open_report *rep, struct ss_error *err)
+{
+	struct ss_store *s = *sp;
+	const struct ss_io *io = s->io;
+
+	if (check_sync_file(s->sync_path, opt->history, now_ms, err) < 0)
+		goto refused;
+	if (ss_io_rename(io, s->sync_path, s->log_path) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot rename %s to %s: %s", s->sync_path,
+			     s->log_path, strerror(errno));
+		goto refused;
+	}
+	/* The new log is the log from here on; the old store's descriptor
+	 * points at the replaced file. Until the directory is fsync'd a crash
+	 * may bring the old log back - whole, as the new one is. */
+	if (ss_io_fsync_dir(io, s->dir) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno,
+			     "cannot fsync the directory %s after renaming the full-sync log over "
+			     "%s: %s",
+			     s->dir, s->log_path, strerror(errno));
+		ss_store_close(s);
+		*sp = NULL;
+		return -1;
+	}
+	ss_store_close(s);
+	*sp = NULL;
+	return ss_store_open(sp, opt, now_ms, rep, err);
+refused:
+	(void)ss_io_unlink(io, s->sync_path);
+	return -1;
+}
+
 uint64_t ss_store_log_bytes(const struct ss_store *s)
 {
 	return s->log.end;
