@@ -65,6 +65,10 @@ struct ss_repl_config {
 struct ss_repl_ops {
 	void (*kick)(void *client);
 	void (*close)(void *client);
+	/* A replica waits for a full sync: start its backup when the
+	 * compactor is free (ss_repl_wants_backup). */
+	void (*want_backup)(void *arg);
+	void *arg;
 };
 
 struct ss_repl {
@@ -89,6 +93,7 @@ struct ss_repl {
 	uint64_t durable_rev, durable_end; /* the log's durable groups end here */
 	uint64_t commit_rev;               /* acknowledged to clients */
 	uint64_t held_rev;                 /* the held batch's last revision, or 0 */
+	uint64_t held_end;                 /* ... and where it ends in the log */
 	double held_since;
 	struct ss_repl_link *links;
 	size_t nlinks;

@@ -392,6 +392,7 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 			return -1;
 		}
 		rp->primary_epoch = a;
+		rp->just_cut = 0;
 		rp->st.partial_syncs++;
 		rp->state = R_STREAM;
 		ss_log_notice(rp->diag, "replica: partial sync from revision %" PRIu64, b);
@@ -404,10 +405,18 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 			return -1;
 		}
 		rp->primary_epoch = a;
+		rp->just_cut = 0;
 		return file_begin(rp, a, b, c);
 	}
 	if (sscanf(p, "TRUNCATE %" SCNu64, &a) == 1) {
 		uint64_t discarded = 0;
+		if (rp->just_cut) {
+			/* Cut once already: a primary that asks again is not
+			 * seeing what we hold now. Back off. */
+			ss_log_warn(rp->diag, "replica: asked to cut back to revision %" PRIu64
+					      " again after cutting", a);
+			return -1;
+		}
 		int rc = rp->ops.cut(rp->ops.arg, a, &discarded);
 		if (rc < 0)
 			return -1;
@@ -420,6 +429,11 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 			ss_log_notice(rp->diag, "replica: discarded %" PRIu64 " records after revision %"
 						PRIu64, discarded, a);
 		}
+		clear_queue(rp); /* what was queued is in the store reopened, or cut */
+		struct ss_table *t = ss_store_table(rp->store);
+		rp->durable_rev = rp->last_rev = ss_table_revision(t);
+		rp->last_epoch = ss_table_epoch(t);
+		rp->just_cut = 1;
 		return 1;
 	}
 	ss_log_error(rp->diag, "replica: the primary answered: %s", p);

@@ -92,6 +92,7 @@ struct ss_replica {
 	int in_set;
 	char syncset[512];
 	int force_full;
+	int just_cut;               /* the last handshake ended in a cut */
 	char *scratch;              /* a record's name and value unescaped */
 	/* A full sync's file. */
 	int sync_fd;

@@ -143,6 +143,11 @@ static struct ss_repl_link *adopt(void *arg, struct ss_client *cl)
 	return l;
 }
 
+static void want_backup(void *arg)
+{
+	ss_srv_start_next(arg, 0);
+}
+
 /* ---- promotion and demotion -------------------------------------------- */
 
 static const char *promote(struct ss_server *srv)
@@ -275,7 +280,10 @@ int ss_role_init(struct ss_server *srv)
 				    .sync_timeout = cfg->sync_timeout_ms / 1000.0,
 				    .buffer = cfg->repl_buffer,
 				    .timeout = cfg->repl_timeout_s};
-	struct ss_repl_ops rops = {.kick = ss_clients_kick, .close = ss_clients_close};
+	struct ss_repl_ops rops = {.kick = ss_clients_kick,
+				   .close = ss_clients_close,
+				   .want_backup = want_backup,
+				   .arg = srv};
 	struct ss_replica_ops pops = {.install = install, .cut = cut, .fatal = fatal, .arg = srv};
 	int port = cfg->port >= 0 ? ss_listener_port(&srv->listener)
 				  : ss_listener_port(&srv->tls_listener);

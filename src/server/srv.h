@@ -92,6 +92,9 @@ int ss_srv_open_store(struct ss_server *srv, int truncate, uint64_t truncate_rev
 /* The store's options, as open_store passes them. */
 void ss_srv_store_options(struct ss_server *srv, struct ss_store_options *opt);
 int64_t ss_srv_wall_ms(void);
+/* Starts what waits for the compactor, if it is free (automatic: a
+ * compaction for the log's growth too). */
+void ss_srv_start_next(struct ss_server *srv, int automatic);
 
 /* ---- role.c ---- */
 
