@@ -479,6 +479,10 @@ static void on_input(struct ss_conn *c, void *arg)
 			len--;
 		int rc = hello_line(rp, p, len);
 		ss_buf_consume(&rp->in, (size_t)(nl - p) + 1);
+		if (rc > 0 && rp->testing) {
+			rp->state = R_HELLO; /* as if reconnected, REPLSYNC sent */
+			continue;
+		}
 		if (rc != 0) {
 			drop(rp, rc > 0 ? NULL : "the handshake failed");
 			if (rc > 0)
@@ -806,6 +810,30 @@ void ss_replica_free(struct ss_replica *rp)
 		explicit_bzero(rp->pass, strlen(rp->pass));
 		free(rp->pass);
 	}
+}
+
+/* ---- tests and fuzzers ----------------------------------------------------- */
+
+void ss_replica_test_begin(struct ss_replica *rp, struct ss_store *store)
+{
+	struct ss_table *t = ss_store_table(store);
+
+	rp->store = store;
+	rp->testing = 1;
+	rp->active = 1;
+	rp->durable_rev = rp->last_rev = rp->primary_commit = ss_table_revision(t);
+	rp->last_epoch = ss_table_epoch(t);
+	rp->state = R_HELLO;
+}
+
+int ss_replica_test_feed(struct ss_replica *rp, const void *p, size_t n)
+{
+	if (rp->state == R_WAIT || rp->state == R_IDLE)
+		return -1;
+	if (ss_buf_append(&rp->in, p, n) < 0)
+		return -1;
+	on_input(NULL, rp);
+	return rp->state == R_WAIT || rp->state == R_IDLE ? -1 : 0;
 }
 
 /* ---- INFO ------------------------------------------------------------------ */

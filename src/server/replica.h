@@ -93,6 +93,7 @@ struct ss_replica {
 	char syncset[512];
 	int force_full;
 	int just_cut;               /* the last handshake ended in a cut */
+	int testing;                /* fed by ss_replica_test_feed: no socket */
 	char *scratch;              /* a record's name and value unescaped */
 	/* A full sync's file. */
 	int sync_fd;
@@ -117,6 +118,15 @@ void ss_replica_set_store(struct ss_replica *rp, struct ss_store *store);
 /* Bytes written to the log and not applied (a compaction's tail must
  * include them). */
 size_t ss_replica_unapplied(const struct ss_replica *rp);
+
+/* For tests and fuzzers: the replica as if it had just sent REPLSYNC for
+ * store's state on a connection, then fed bytes as if they arrived from
+ * the primary (nothing is sent back; a handshake that would reconnect
+ * goes on as if it had). feed returns 0 while the link would be up, -1
+ * once it dropped. The ops (install, cut, fatal) are called as in the
+ * daemon. */
+void ss_replica_test_begin(struct ss_replica *rp, struct ss_store *store);
+int ss_replica_test_feed(struct ss_replica *rp, const void *p, size_t n);
 
 typedef int (*ss_replica_row_fn)(void *arg, const char *name, const char *value);
 int ss_replica_rows(struct ss_replica *rp, ss_replica_row_fn row, void *arg);
