@@ -852,19 +852,43 @@ void ss_repl_free(struct ss_repl *r)
 
 /* ---- INFO ----------------------------------------------------------------- */
 
+uint64_t ss_repl_lag(const struct ss_repl *r, uint64_t *ms)
+{
+	uint64_t lag = 0;
+
+	*ms = 0;
+	for (const struct ss_repl_link *l = r->links; l; l = l->next) {
+		uint64_t n = r->durable_rev > l->acked ? r->durable_rev - l->acked : 0;
+		uint64_t t = n ? (uint64_t)((now(r) - l->caught_up) * 1000.0) : 0;
+		if (n > lag)
+			lag = n;
+		if (t > *ms)
+			*ms = t;
+	}
+	return lag;
+}
+
+unsigned ss_repl_holding_all(const struct ss_repl *r)
+{
+	unsigned n = 0;
+
+	for (const struct ss_repl_link *l = r->links; l; l = l->next)
+		n += l->state == LINK_ONLINE && l->acked >= r->commit_rev;
+	return n;
+}
+
+size_t ss_repl_writes_waiting(const struct ss_repl *r)
+{
+	if (!r->held_rev || !r->commit->inflight)
+		return 0;
+	return r->commit->inflight->nrecs + r->commit->open->nrecs;
+}
+
 int ss_repl_rows(struct ss_repl *r, ss_repl_row_fn row, void *arg)
 {
 	char name[32], v[256];
 	int i = 0;
 
-#define ROW(n, ...)                                          \
-	do {                                                 \
-		snprintf(v, sizeof v, __VA_ARGS__);          \
-		if (row(arg, n, v) < 0)                      \
-			return -1;                           \
-	} while (0)
-	ROW("fenced", "%d", r->fenced);
-	ROW("sync_replicas", "%u", r->sync_replicas);
 	v[0] = '\0';
 	for (unsigned k = 0; k < r->sync_replicas; k++)
 		if (r->set[k]) {
@@ -873,7 +897,6 @@ int ss_repl_rows(struct ss_repl *r, ss_repl_row_fn row, void *arg)
 		}
 	if (row(arg, "sync_set", v[0] ? v : "-") < 0)
 		return -1;
-	ROW("connected_replicas", "%zu", r->nlinks);
 	for (struct ss_repl_link *l = r->links; l; l = l->next, i++) {
 		snprintf(name, sizeof name, "replica%d", i);
 		uint64_t lag = r->durable_rev > l->acked ? r->durable_rev - l->acked : 0;
@@ -885,15 +908,8 @@ int ss_repl_rows(struct ss_repl *r, ss_repl_row_fn row, void *arg)
 		if (row(arg, name, v) < 0)
 			return -1;
 	}
-	ROW("writes_waiting", "%zu", r->held_rev ? r->commit->inflight->nrecs + r->commit->open->nrecs
-						 : (size_t)0);
-	ROW("sync_wait", "%s", r->held_rev ? (set_size(r) < r->sync_replicas ? "replicas" : "acks")
-					   : "none");
-	ROW("sync_waits", "%" PRIu64, r->st.sync_waits);
-	ROW("sync_timeouts", "%" PRIu64, r->st.sync_timeouts);
-	ROW("partial_syncs", "%" PRIu64, r->st.partial_syncs);
-	ROW("full_syncs", "%" PRIu64, r->st.full_syncs);
-	ROW("links_dropped", "%" PRIu64, r->st.links_dropped);
-#undef ROW
+	if (row(arg, "sync_wait",
+		r->held_rev ? (set_size(r) < r->sync_replicas ? "replicas" : "acks") : "none") < 0)
+		return -1;
 	return 0;
 }

@@ -160,8 +160,17 @@ void ss_repl_backup_done(struct ss_repl *r, const char *failure, uint64_t rev);
 /* A newer epoch exists (a replica said so): stop acknowledging. */
 void ss_repl_fence(struct ss_repl *r, uint64_t epoch);
 
-/* INFO replication / STATS rows of the primary's side: calls row(arg,
- * name, value) for each. */
+/* The largest lag of a replica behind this node's durable revision, in
+ * revisions, and in *ms milliseconds since it was last caught up. */
+uint64_t ss_repl_lag(const struct ss_repl *r, uint64_t *ms);
+/* Replicas whose log holds every write acknowledged so far (WAIT). */
+unsigned ss_repl_holding_all(const struct ss_repl *r);
+/* Writes waiting for the replicas: the held batch's and the open one's. */
+size_t ss_repl_writes_waiting(const struct ss_repl *r);
+
+/* The text rows of the primary's side (the sync set, each replica, what
+ * writes wait for), for INFO replication and STATS; the figures are the
+ * stats table's (stats.c). Calls row(arg, name, value) for each. */
 typedef int (*ss_repl_row_fn)(void *arg, const char *name, const char *value);
 int ss_repl_rows(struct ss_repl *r, ss_repl_row_fn row, void *arg);
 

@@ -838,31 +838,27 @@ int ss_replica_test_feed(struct ss_replica *rp, const void *p, size_t n)
 
 /* ---- INFO ------------------------------------------------------------------ */
 
-int ss_replica_rows(struct ss_replica *rp, ss_replica_row_fn row, void *arg)
+uint64_t ss_replica_lag(const struct ss_replica *rp, uint64_t *ms)
 {
-	char v[600];
 	uint64_t lag = rp->primary_rev > rp->durable_rev ? rp->primary_rev - rp->durable_rev : 0;
 
-#define ROW(n, ...)                                   \
-	do {                                          \
-		snprintf(v, sizeof v, __VA_ARGS__);   \
-		if (row(arg, n, v) < 0)               \
-			return -1;                    \
-	} while (0)
-	ROW("primary_host", "%s", rp->host);
-	ROW("primary_port", "%s", rp->port);
-	ROW("primary_link", "%s", rp->conn_up && (rp->state == R_STREAM || rp->state == R_FILE)
-					  ? "up"
-					  : "down");
-	ROW("primary_epoch", "%" PRIu64, rp->primary_epoch);
-	ROW("primary_commit", "%" PRIu64, rp->primary_commit);
-	ROW("lag_revisions", "%" PRIu64, lag);
-	ROW("lag_ms", "%lld", lag ? (long long)((now(rp) - rp->caught_up) * 1000.0) : 0LL);
-	ROW("sync_set", "%s", rp->syncset[0] ? rp->syncset : "-");
-	ROW("in_sync_set", "%d", rp->in_set);
-	ROW("full_syncs", "%" PRIu64, rp->st.full_syncs);
-	ROW("partial_syncs", "%" PRIu64, rp->st.partial_syncs);
-	ROW("truncated_records", "%" PRIu64, rp->st.truncated_records);
-#undef ROW
-	return 0;
+	*ms = lag ? (uint64_t)((now(rp) - rp->caught_up) * 1000.0) : 0;
+	return lag;
+}
+
+int ss_replica_link_up(const struct ss_replica *rp)
+{
+	return rp->conn_up && (rp->state == R_STREAM || rp->state == R_FILE);
+}
+
+int ss_replica_rows(struct ss_replica *rp, ss_replica_row_fn row, void *arg)
+{
+	char v[32];
+
+	if (row(arg, "primary_host", rp->host[0] ? rp->host : "-") < 0 ||
+	    row(arg, "primary_port", rp->port[0] ? rp->port : "-") < 0 ||
+	    row(arg, "sync_set", rp->syncset[0] ? rp->syncset : "-") < 0)
+		return -1;
+	snprintf(v, sizeof v, "%d", rp->in_set);
+	return row(arg, "in_sync_set", v);
 }

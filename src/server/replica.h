@@ -128,6 +128,14 @@ size_t ss_replica_unapplied(const struct ss_replica *rp);
 void ss_replica_test_begin(struct ss_replica *rp, struct ss_store *store);
 int ss_replica_test_feed(struct ss_replica *rp, const void *p, size_t n);
 
+/* How far behind the primary (by its last PING) this replica is, in
+ * revisions and in *ms since it was last caught up; whether the link is
+ * up (streaming, or a full sync's file arriving). */
+uint64_t ss_replica_lag(const struct ss_replica *rp, uint64_t *ms);
+int ss_replica_link_up(const struct ss_replica *rp);
+
+/* The text rows of the replica's side (its primary, the link, the sync
+ * set as last heard), for INFO replication and STATS. */
 typedef int (*ss_replica_row_fn)(void *arg, const char *name, const char *value);
 int ss_replica_rows(struct ss_replica *rp, ss_replica_row_fn row, void *arg);
 

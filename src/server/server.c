@@ -227,6 +227,7 @@ static void stats_sources(void *arg, struct ss_stats_sources *src)
 		.auth = &srv->auth.st,
 		.tls = srv->tls ? ss_tls_stats(srv->tls) : NULL,
 	};
+	ss_role_figures(srv, &src->repl);
 }
 
 /* /readyz: why the daemon is not ready, or NULL. It listens only once the

@@ -102,8 +102,10 @@ void ss_srv_start_next(struct ss_server *srv, int automatic);
  * exist: a primary, or a replica of --replica-of. Returns 0, or -1. */
 int ss_role_init(struct ss_server *srv);
 void ss_role_free(struct ss_server *srv);
-/* STATS' and INFO replication's rows. */
+/* STATS' and INFO replication's text rows; and the figures of the stats
+ * table's replication rows. */
 int ss_role_rows(void *arg, const struct ss_proto *proto, struct ss_buf *out);
+void ss_role_figures(const struct ss_server *srv, struct ss_repl_figures *f);
 /* Bytes written to the log and not applied (a compaction's tail). */
 size_t ss_role_unapplied(const struct ss_server *srv);
 /* A compaction finished (renamed: the log was replaced). */
