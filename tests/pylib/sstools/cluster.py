@@ -216,6 +216,12 @@ class Host:
         with entered(self.ns):
             return Client(port, timeout, host=ip, redis=redis)
 
+    def resp_to(self, ip, port, timeout=10):
+        """A raw RESP connection (sstools.resp.Conn) from this host."""
+        from .resp import Conn
+        with entered(self.ns):
+            return Conn(port, timeout, host=ip)
+
     def argv(self, argv):
         """argv run on this host."""
         return (["ip", "netns", "exec", self.ns] if self.ns else []) + list(argv)
@@ -240,7 +246,12 @@ class NsDaemon(Daemon):
         if self.host.ns and not authed:
             cmd.append("--insecure-no-auth")
         self.argv = self.host.argv(cmd + self.args)
-        return super().start(extra_args, expect_ready)
+        try:
+            return super().start(extra_args, expect_ready)
+        except RuntimeError:
+            if self.proc.poll() is not None:
+                self.wait(10)  # reported here, not again as a death
+            raise
 
     def restart(self, extra_args=(), port=0):
         """Kills (if running) and starts again; port 0 reuses the last one,
@@ -252,7 +263,7 @@ class NsDaemon(Daemon):
 
     @property
     def addr(self):
-        return "%s:%d" % (self.host.ip, self.port)
+        return "%s:%s" % (self.host.ip, self.port if self.port is not None else "?")
 
     def connect(self, timeout=30):
         return self.host.connect(self.port, timeout)
