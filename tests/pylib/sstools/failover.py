@@ -663,8 +663,8 @@ def pump(d, host, n, prefix, keys, conns=4, window=2000):
                 done = 0
                 while done < count:
                     m = min(window, count - done)
-                    c.send("".join("SET_CHECKPOINT %s%d v%d.%d\n" % (prefix, (done + j) * conns % keys + i, i, done + j)
-                                   for j in range(m)).encode())
+                    c.send("".join("SET_CHECKPOINT %s%d v%d.%d\n" % (
+                        prefix, ((done + j) * conns + i) % keys, i, done + j) for j in range(m)).encode())
                     for _ in range(m):
                         r = c.readline()
                         if r != "OK":
