@@ -249,8 +249,12 @@ class NsDaemon(Daemon):
         try:
             return super().start(extra_args, expect_ready)
         except RuntimeError:
-            if self.proc.poll() is not None:
-                self.wait(10)  # reported here, not again as a death
+            # Reported here, not again by a tearDown as a death or an exit
+            # code: a daemon that logged no "listening on" is exiting.
+            try:
+                self.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
             raise
 
     def restart(self, extra_args=(), port=0):
