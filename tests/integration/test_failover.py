@@ -23,7 +23,8 @@ class FailoverShortForm(unittest.TestCase):
     def test_ten_failovers_lose_no_acknowledged_write(self):
         cfg = Config(cycles=10, seed=SEED)
         res = failover.run(cfg)
-        report = "%s\n%s\n%s" % (res.summary(), "\n".join(res.violations[:20]), res.logs)
+        report = "%s\n%s\noperator:\n%s\n%s" % (res.summary(), "\n".join(res.violations[:20]),
+                                             "\n".join(res.decisions), res.logs)
         print("\n" + res.summary(), file=sys.stderr)
         self.assertEqual(res.violations, [], report)
         self.assertEqual(res.cycles, cfg.cycles, report)

@@ -48,7 +48,7 @@ from sstools.cluster import Cluster, available
 from sstools.repl import (DISCARDED_RE, FENCED_RE, FOLLOWING_RE, FULL_RE, PARTIAL_RE,
                           PROMOTED_RE, READONLY_RESP, READONLY_TEXT, SYNC_TIMEOUT_TEXT,
                           caught_up, contents, follow, num, promote, replica_rows, set_rev,
-                          stats_of, wait_stats)
+                          stats_of, sync_timeout_arg, wait_stats)
 
 # A link silent this long is dropped: short, so that partitions show fast.
 REPL_TIMEOUT = 2
@@ -259,7 +259,6 @@ class TestStream(ReplicationCase):
             self.assertEqual(rs["epoch"], st["epoch"])
             self.assertGreaterEqual(num(rs, "durable_revision"), rev)
             self.assertEqual(rs["lag_revisions"], "0")
-            self.assertEqual(rs["fenced"], "0")
             mine = [row["id"] for row in rows if row["id"].endswith(":%d" % r.port)]
             self.assertEqual(rs["in_sync_set"], "1" if mine[0] in sync_set else "0")
             # RESP INFO replication: the same rows.
@@ -443,9 +442,8 @@ class TestFailover(ReplicationCase):
         self.cl.isolate(p.host)
         c.send(b"SET_CHECKPOINT waiting lost\n")  # durable on p only: waits
         wait_stats(p, lambda s: num(s, "writes_waiting") >= 1, what="the write waiting")
-        for r in (r1, r2):
-            wait_stats(r, lambda s: s["primary_link"] == "down", timeout=REPL_TIMEOUT * 5,
-                       what="the replica seeing its primary gone")
+        # (That the replicas see the primary gone is the primary-isolated
+        # case's; here the operator promotes at once.)
         self.assertEqual(promote(r1), "OK")
         self.assertEqual(follow(r2, r1), "OK")
         wait_stats(r2, lambda s: num(s, "epoch") == epoch + 1, what="r2 in the new epoch")
@@ -491,7 +489,7 @@ class TestPartitions(ReplicationCase):
             self.skipTest("partitions need network namespaces: %s" % self.cl.why)
 
     def test_primary_isolated_its_writes_time_out_and_the_in_sync_replica_takes_over(self):
-        p = self.primary(0, "--sync-replicas", "1", "--sync-timeout", "1")
+        p = self.primary(0, "--sync-replicas", "1", "--sync-timeout", sync_timeout_arg(1))
         r1, r2 = self.replica(1, p), self.replica(2, p)
         c = self.client(p)
         acked = {}

@@ -132,6 +132,7 @@ class Result:
         self.unknown = self.reads = self.samples = self.cas_conflicts = 0
         self.discarded = self.truncations = 0
         self.kinds = {}
+        self.decisions = []  # the operator's view at each promotion
         self.logs = ""
         self.mode = ""
 
@@ -151,7 +152,7 @@ class Result:
                 "writes acknowledged %d (+%d CAS, %d CAS conflicts), checked %d (%d exact in "
                 "history, %d superseded), outcome unknown %d; reads %d; revision samples %d; "
                 "truncations %d discarding %d records; lost=%d phantom=%d dirty=%d double=%d "
-                "stale_epoch=%d backwards=%d tail=%d diverged=%d; violations %d" % (
+                "stale_epoch=%d backwards=%d tail=%d diverged=%d epoch=%d; violations %d" % (
                     self.cycles, self.faults["kill"], self.faults["partition"], self.mode,
                     self.acked, self.cas_acked, self.cas_conflicts,
                     self.checked_exact + self.checked_superseded, self.checked_exact,
@@ -159,7 +160,7 @@ class Result:
                     self.truncations, self.discarded, self.count("lost"), self.count("phantom"),
                     self.count("dirty"), self.count("double"), self.count("stale_epoch"),
                     self.count("backwards"), self.count("tail"), self.count("diverged"),
-                    len(self.violations)))
+                    self.count("epoch"), len(self.violations)))
 
 
 def parse_value(v):
@@ -193,7 +194,7 @@ class Failover:
 
     def node_args(self):
         c = self.cfg
-        return ("--sync-replicas", "1", "--sync-timeout", str(c.sync_timeout),
+        return ("--sync-replicas", "1", "--sync-timeout", repl.sync_timeout_arg(c.sync_timeout),
                 "--repl-timeout", str(c.repl_timeout), "--history", str(c.history))
 
     def violation(self, kind, text):
@@ -216,7 +217,9 @@ class Failover:
                     self.wait(n, lambda s: s["primary_link"] == "up", "%s following n0" % n.name)
                 threads = self.start_clients()
                 for cycle in range(self.cfg.cycles):
-                    if self.res.violations or self.stop.is_set():
+                    # Violations do not stop the run (each kind is counted);
+                    # a Stop, or a client thread's death, does.
+                    if self.stop.is_set():
                         break
                     self.cycle(cycle, self.rng.choice(faults))
                     self.res.cycles += 1
@@ -499,6 +502,11 @@ class Failover:
         cands = []
         for n in others:
             st = stats_of(n.d)
+            self.res.decisions.append("cycle %d (%s of %s): %s in_sync_set:%s durable_revision:%s "
+                                      "revision:%s epoch:%s" % (cycle, fault, old.name, n.name,
+                                                                st.get("in_sync_set"),
+                                                                st.get("durable_revision"),
+                                                                st.get("revision"), st.get("epoch")))
             if st.get("in_sync_set") == "1":
                 cands.append((num(st, "durable_revision"), n.name, n))
         if not cands:
@@ -526,9 +534,14 @@ class Failover:
                 raise Stop("cycle %d: REPLICAOF on the old primary %s refused" % (cycle, old.name))
         top = num(stats_of(new.d), "revision")
         for n in (old, other):
-            self.wait(n, lambda s: s.get("role") == "replica" and s["primary_link"] == "up"
-                      and num(s, "epoch") == epoch and num(s, "revision") >= top,
-                      "cycle %d: %s following %s in epoch %d" % (cycle, n.name, new.name, epoch))
+            st = self.wait(n, lambda s: s.get("role") == "replica" and s["primary_link"] == "up"
+                           and num(s, "primary_epoch") == epoch and num(s, "revision") >= top,
+                           "cycle %d: %s following %s in epoch %d" % (cycle, n.name, new.name, epoch))
+            # Its log holds the new epoch's EPOCH record once it follows
+            # (the spec's epoch row: "the epoch of this node's log").
+            if num(st, "epoch") != epoch:
+                self.violation("epoch", "cycle %d: %s follows %s of epoch %d but its log's epoch "
+                               "is %s" % (cycle, n.name, new.name, epoch, st["epoch"]))
         self.tail_check(other, other_mark, cycle, old)
         self.tail_check(old, mark, cycle, old)
         with self.lock:
@@ -766,5 +779,8 @@ def main(argv=None):
     print("FAIL: %d violation(s)" % len(res.violations))
     for v in res.violations[:SHOW_VIOLATIONS]:
         print("  " + v)
+    print("the operator's view at each promotion:")
+    for d in res.decisions:
+        print("  " + d)
     print(res.logs, end="")
     return 1
