@@ -428,11 +428,6 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 			rp->st.truncated_records += discarded;
 			ss_log_notice(rp->diag, "replica: discarded %" PRIu64 " records after revision %"
 						PRIu64, discarded, a);
-			/* The next REPLSYNC names the cut log's end, as after a
-			 * full sync's install: the old end got TRUNCATE again. */
-			struct ss_table *t = ss_store_table(rp->store);
-			rp->durable_rev = rp->last_rev = ss_table_revision(t);
-			rp->last_epoch = ss_table_epoch(t);
 		}
 		clear_queue(rp); /* what was queued is in the store reopened, or cut */
 		struct ss_table *t = ss_store_table(rp->store);

@@ -719,7 +719,10 @@ def catch_up(writes=1000000, keys=100000, loopback=None, out=print):
             target = num(stats_of(p), "revision")
             t0 = time.monotonic()
             r.start(["--replica-of", p.addr])
-            wait_stats(r, lambda s: num(s, "revision") >= target, 600, "replica caught up")
+            # Generous (a 1M-write catch-up takes seconds), yet bounded: a
+            # sync that never starts fails the run rather than hang it.
+            wait_stats(r, lambda s: num(s, "revision") >= target, 30 + writes / 10000,
+                       "replica caught up by a %s sync" % phase)
             took = time.monotonic() - t0
             rx = PARTIAL_RE if phase == "partial" else FULL_RE
             m = r.wait_log(rx, 0)
