@@ -48,7 +48,7 @@ from sstools.cluster import Cluster, available
 from sstools.repl import (DISCARDED_RE, FENCED_RE, FOLLOWING_RE, FULL_RE, PARTIAL_RE,
                           PROMOTED_RE, READONLY_RESP, READONLY_TEXT, SYNC_TIMEOUT_TEXT,
                           caught_up, contents, follow, num, promote, replica_rows, set_rev,
-                          stats_of, sync_timeout_arg, wait_stats)
+                          link_down, link_up, stats_of, sync_timeout_arg, wait_stats)
 
 # A link silent this long is dropped: short, so that partitions show fast.
 REPL_TIMEOUT = 2
@@ -250,7 +250,7 @@ class TestStream(ReplicationCase):
         sync_set = [s for s in st["sync_set"].split(",") if s]
         self.assertTrue(sync_set and set(sync_set) <= set(ids), (sync_set, ids))
         for r in (r1, r2):
-            rs = wait_stats(r, lambda s: num(s, "revision") == rev and s["primary_link"] == "up",
+            rs = wait_stats(r, lambda s: num(s, "revision") == rev and link_up(s),
                             what="replica applied %d" % rev)
             self.assertEqual(rs["role"], "replica")
             self.assertEqual(rs["primary_host"], p.host.ip)
@@ -269,16 +269,18 @@ class TestStream(ReplicationCase):
                 conn.sock.close()
             info = repl.parse_info(text.decode())
             for k in ("role", "epoch", "primary_host", "primary_port", "primary_link",
-                      "in_sync_set", "revision", "durable_revision"):
+                      "in_sync_set", "durable_revision"):
                 self.assertEqual(info.get(k), rs[k], k)
+            self.assertEqual(info.get("applied_revision", info.get("revision")), rs["revision"])
         conn = p.host.resp_to(p.host.ip, p.port)
         try:
             _, text = conn.call("INFO", "replication")
         finally:
             conn.sock.close()
         info = repl.parse_info(text.decode())
-        for k in ("role", "epoch", "connected_replicas", "sync_replicas", "sync_set", "revision"):
+        for k in ("role", "epoch", "connected_replicas", "sync_replicas", "sync_set"):
             self.assertEqual(info.get(k), st[k], k)
+        self.assertEqual(info.get("applied_revision", info.get("revision")), st["revision"])
         self.assertEqual(sorted(row["id"] for row in replica_rows(info)), ids)
 
     def test_full_sync_after_the_primary_compacted_past_the_replica(self):
@@ -380,7 +382,7 @@ class TestFailover(ReplicationCase):
         s1 = stats_of(r1)
         self.assertEqual((s1["role"], num(s1, "epoch"), s1["fenced"]), ("primary", epoch + 1, "0"))
         self.assertEqual(follow(r2, r1), "OK")
-        wait_stats(r2, lambda s: num(s, "epoch") == epoch + 1 and s["primary_link"] == "up",
+        wait_stats(r2, lambda s: num(s, "epoch") == epoch + 1 and link_up(s),
                    what="r2 following r1 in epoch %d" % (epoch + 1))
         c1 = self.client(r1)
         self.assertEqual(self.write(c1, "after", "x"), rev + 1)
@@ -507,7 +509,7 @@ class TestPartitions(ReplicationCase):
             self.assertEqual(reply, SYNC_TIMEOUT_TEXT % 1, "a write with no replica reachable")
             timed_out += 1
         for r in (r1, r2):
-            wait_stats(r, lambda s: s["primary_link"] == "down", timeout=REPL_TIMEOUT * 5,
+            wait_stats(r, lambda s: link_down(s), timeout=REPL_TIMEOUT * 5,
                        what="%s seeing its primary gone" % r.addr)
         # The operator's rule: among the replicas in the sync set, the one
         # with the highest durable revision.
@@ -633,7 +635,8 @@ class TestAcl(ReplicationCase):
         st = stats_of(p, admin)
         self.assertEqual(num(st, "connected_replicas"), 1, repl.replication_rows(st))
         s2 = stats_of(r2)
-        self.assertEqual((s2["primary_link"], num(s2, "revision")), ("down", 0))
+        self.assertTrue(link_down(s2), repl.replication_rows(s2))
+        self.assertEqual(num(s2, "revision"), 0)
 
 
 if __name__ == "__main__":

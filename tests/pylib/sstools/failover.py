@@ -82,7 +82,8 @@ from contextlib import closing
 
 from . import repl
 from .cluster import Cluster, available
-from .repl import DISCARDED_RE, FULL_RE, PARTIAL_RE, num, stats_of, wait_stats
+from .repl import (DISCARDED_RE, FULL_RE, PARTIAL_RE, link_down, link_up, num, stats_of,
+                   wait_stats)
 
 SHOW_VIOLATIONS = 20
 CONNECT_TIMEOUT = 5
@@ -214,7 +215,7 @@ class Failover:
                     n.d.start(["--replica-of", self.nodes[0].d.addr])
                 self.primary = self.nodes[0]
                 for n in self.nodes[1:]:
-                    self.wait(n, lambda s: s["primary_link"] == "up", "%s following n0" % n.name)
+                    self.wait(n, lambda s: link_up(s), "%s following n0" % n.name)
                 threads = self.start_clients()
                 for cycle in range(self.cfg.cycles):
                     # Violations do not stop the run (each kind is counted);
@@ -497,7 +498,7 @@ class Failover:
         back as its replica. Returns the new primary."""
         others = [n for n in self.nodes if n is not old]
         for n in others:
-            self.wait(n, lambda s: s["primary_link"] == "down", "cycle %d: %s seeing %s gone"
+            self.wait(n, lambda s: link_down(s), "cycle %d: %s seeing %s gone"
                       % (cycle, n.name, old.name), timeout=self.cfg.repl_timeout * 10 + 5)
         cands = []
         for n in others:
@@ -534,7 +535,7 @@ class Failover:
                 raise Stop("cycle %d: REPLICAOF on the old primary %s refused" % (cycle, old.name))
         top = num(stats_of(new.d), "revision")
         for n in (old, other):
-            st = self.wait(n, lambda s: s.get("role") == "replica" and s["primary_link"] == "up"
+            st = self.wait(n, lambda s: s.get("role") == "replica" and link_up(s)
                            and num(s, "primary_epoch") == epoch and num(s, "revision") >= top,
                            "cycle %d: %s following %s in epoch %d" % (cycle, n.name, new.name, epoch))
             # Its log holds the new epoch's EPOCH record once it follows

@@ -105,6 +105,16 @@ def replication_rows(st):
             or k.startswith("(")}
 
 
+def link_up(st):
+    """primary_link: the spec's up|down, or 1|0 as the stats table (and
+    /metrics) has it since main's 1cdac76 (cluster_findings.md)."""
+    return st.get("primary_link") in ("up", "1")
+
+
+def link_down(st):
+    return st.get("primary_link") in ("down", "0")
+
+
 def caught_up(primary_stats):
     """A predicate on a replica's STATS: applied everything primary_stats
     shows as its revision."""
