@@ -560,7 +560,9 @@ static void drop(struct ss_replica *rp, const char *why)
 	}
 	rp->fd = -1;
 	rp->conn_up = 0;
-	rp->in_set = 0;
+	/* in_set stays as last heard from this primary (the spec's
+	 * in_sync_set): the operator reads it once the primary is gone, to
+	 * choose whom to promote. A new primary clears it (ss_replica_start). */
 	if (rp->sync_fd >= 0) {
 		rp->io->close(rp->io->ctx, rp->sync_fd);
 		rp->sync_fd = -1;
@@ -710,6 +712,9 @@ void ss_replica_start(struct ss_replica *rp, struct ss_store *store, const char 
 	rp->primary_commit = rp->durable_rev;
 	rp->primary_rev = rp->durable_rev;
 	rp->caught_up = now(rp);
+	/* A new primary: what the last one said of its sync set is void. */
+	rp->in_set = 0;
+	rp->syncset[0] = '\0';
 	rp->active = 1;
 	ev_timer_again(rp->loop, &rp->tick_w);
 	connect_now(rp);
