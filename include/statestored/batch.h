@@ -34,7 +34,9 @@ struct ss_op {
 	uint64_t rev;      /* a record's revision; a reply op's: the one its
 			    * reply names */
 	int64_t commit_ms; /* a record's */
-	int64_t expire_ms; /* SET */
+	int64_t expire_ms; /* SET; an EPOCH op's epoch, stored as (int64_t)epoch
+			    * and read back as (uint64_t)expire_ms (lossless):
+			    * an op has no field to spare for it */
 	/* Into buf: the name (and a SET's value) as the record holds them,
 	 * escaped where esc says; nraw and vraw are the raw lengths. A reply
 	 * op's name_off and nlen are its bytes in aux instead. Offsets fit 32
@@ -43,7 +45,8 @@ struct ss_op {
 	 * about 2 GB), and ss_batch_add_reply refuses to take aux past 4 GiB. */
 	uint32_t name_off, nlen, nraw;
 	uint32_t value_off, vlen, vraw;
-	uint8_t type;      /* SS_REC_SET, SS_REC_DEL, SS_REC_REV or SS_OP_REPLY */
+	uint8_t type;      /* SS_REC_SET, SS_REC_DEL, SS_REC_REV, SS_REC_EPOCH
+			    * or SS_OP_REPLY */
 	uint8_t esc;       /* SS_REC_NAME_ESC, SS_REC_VALUE_ESC */
 	/* The caller's, for the reply: what to answer (0 for an op that owes
 	 * none, as every op of a multi-commit but its last). */
@@ -67,10 +70,10 @@ void ss_batch_free(struct ss_batch *b);
  * (then a burst's buffers are freed). */
 void ss_batch_reset(struct ss_batch *b);
 
-/* Appends one record (SET, DEL or REVISION) as an op owned by owner, with
- * reply 1. r must pass ss_record_check. Returns 0, or
+/* Appends one record (SET, DEL, REVISION or EPOCH) as an op owned by
+ * owner, with reply 1. r must pass ss_record_check. Returns 0, or
  * -1 with errno and b unchanged: ENOMEM; EINVAL if r is not a valid SET,
- * DEL or REVISION; E2BIG if b already holds SS_GROUP_MAX ops (the caller
+ * DEL, REVISION or EPOCH; E2BIG if b already holds SS_GROUP_MAX ops (the caller
  * commits and starts a new batch). */
 int ss_batch_add(struct ss_batch *b, const struct ss_record *r, void *owner);
 

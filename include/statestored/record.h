@@ -13,9 +13,12 @@
  *   DEL_CHECKPOINT <name> <rev> <commit_ms> <crc>      delete
  *   REVISION <rev> <crc>                               the store's revision
  *                                                      (snapshots only)
+ *   EPOCH <epoch> <rev> <crc>                          replication: epoch
+ *                                                      <epoch> begins after
+ *                                                      revision <rev>
  *
  * After the header the log is a sequence of groups: a GROUP line followed by
- * exactly <count> SET, DEL or REVISION records. Every write to the log is
+ * exactly <count> SET, DEL, REVISION or EPOCH records. Every write to the log is
  * exactly one group - each batch the server commits, each chunk of a
  * snapshot - and replay applies a group all-or-nothing, only once all of
  * its records have been read and found valid. So a multi-commit, whose
@@ -30,6 +33,18 @@
  * pipelines does not lower the counter (a revision is never reused). A
  * snapshot writes each checkpoint's history as SET records, oldest first,
  * before the current version: replaying them rebuilds the history exactly.
+ *
+ * EPOCH (replication, issue 18) takes no revision of its own: it says that
+ * from revision <rev> + 1 on, the log's writes were made under primary epoch
+ * <epoch> (1 or more). <rev> may be 0 - a store promoted before any write -
+ * the only record whose revision may be 0. A log holds one EPOCH per
+ * promotion it saw, in rising epoch order; replay keeps them all as the
+ * table's epoch history (table.h), and a snapshot writes them all again
+ * right after its REVISION record, so compaction, backup and a full sync
+ * keep the history. The format version stays 2: an EPOCH record appears
+ * only in the log of a store that was promoted (or that replicated from
+ * one), and a build older than replication refuses such a log as corrupt
+ * (an unknown line followed by a complete group) rather than misread it.
  *
  * <name> and <value> hold any bytes, escaped: a byte 0x21..0x7e other than
  * '\' stands for itself, '\' is written "\\", and every other byte
@@ -78,7 +93,13 @@
 	(sizeof("SET_CHECKPOINT") + 4 * SS_NAME_MAX + 1 + 4 * SS_VALUE_MAX + 3 * (1 + 20) + 1 + \
 	 8 + 1)
 
-enum ss_rec_type { SS_REC_SET = 1, SS_REC_DEL = 2, SS_REC_GROUP = 3, SS_REC_REV = 4 };
+enum ss_rec_type {
+	SS_REC_SET = 1,
+	SS_REC_DEL = 2,
+	SS_REC_GROUP = 3,
+	SS_REC_REV = 4,
+	SS_REC_EPOCH = 5,
+};
 
 /* Which fields of a decoded record are escaped (ss_record_unescape). */
 #define SS_REC_NAME_ESC 1u
@@ -91,7 +112,9 @@ struct ss_record {
 	const char *value; /* SET */
 	size_t vlen;
 	int64_t expire_ms; /* SET; 0 = none */
-	uint64_t rev;      /* SET, DEL, REVISION */
+	uint64_t rev;      /* SET, DEL, REVISION; EPOCH: the revision the
+			    * epoch begins after (may be 0) */
+	uint64_t epoch;    /* EPOCH: 1 or more */
 	int64_t commit_ms; /* SET, DEL: unix ms of the commit */
 	uint32_t count;    /* GROUP */
 	/* Decoded records only: name and value are the bytes as the line

@@ -19,7 +19,12 @@
  * twice, and everything after it is. A name deleted meanwhile has its DEL
  * in the tail. The REVISION record comes first, with the store's revision
  * as the walk began: the counter survives even if every entry that raised
- * it is gone.
+ * it is gone. The table's epoch history (table.h) follows it, one EPOCH
+ * record per epoch. If commits raised the revision during the walk, a
+ * second REVISION record ends the snapshot with the revision as the walk
+ * ended: the walk may have taken versions up to it, so a cut of the log
+ * (store.h: truncate) to any revision below it is refused, not made
+ * wrong.
  */
 #ifndef STATESTORED_SNAPSHOT_H
 #define STATESTORED_SNAPSHOT_H
@@ -64,12 +69,14 @@ struct ss_snapshot {
 	struct ss_version *v;      /* room for an entry's versions */
 	size_t nv;
 	uint64_t entries, records; /* written so far */
+	uint64_t rev_begin;        /* the table's revision as the walk began */
 	struct ss_error *err;      /* where a step's failure goes */
 	int failed;
 };
 
 /* Starts a snapshot of t, leaving out entries expired at now_ms, and puts
- * the log header and the REVISION record in the output, whose buffer is
+ * the log header, the REVISION record and the table's EPOCH records (all
+ * of them, whatever the prefix) in the output, whose buffer is
  * given `reserve` bytes up front (so that it need not grow while the walk
  * fills it). Returns 0, or -1 with *err (SS_ERR_NOMEM); ss_snapshot_free
  * in either case. */

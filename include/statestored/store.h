@@ -12,6 +12,10 @@
  *                        format version is rewritten in the current one
  *                        when it is opened
  *   statestored.log.tmp  a compaction in progress; removed at open
+ *   statestored.log.sync a full sync in progress (replication): a complete
+ *                        log received from the primary, which
+ *                        ss_store_install renames over the log; removed at
+ *                        open
  *
  * Commit protocol, as the server drives it:
  *   1. ss_store_write(batch)  - the batch goes to the log as one group in
@@ -37,6 +41,7 @@
 
 #define SS_LOG_FILE "statestored.log"
 #define SS_LOG_TMP_FILE "statestored.log.tmp"
+#define SS_LOG_SYNC_FILE "statestored.log.sync"
 #define SS_LOCK_FILE "LOCK"
 
 /* Kinds of failure, so the daemon can choose its exit code. */
@@ -47,6 +52,9 @@ enum ss_err_kind {
 	SS_ERR_CORRUPT, /* damage followed by a complete group, or a bad header */
 	SS_ERR_VERSION, /* a log of a format version this build does not read */
 	SS_ERR_NOMEM,
+	SS_ERR_TRUNCATE, /* open with truncate: the log's snapshot (a REVISION
+			  * record) is past the cut, so the records before it
+			  * are gone; the caller full-syncs instead */
 };
 
 struct ss_error {
@@ -85,6 +93,21 @@ struct ss_store_options {
 	size_t replay_thread_min;
 	ss_store_progress_fn progress; /* may be NULL */
 	void *progress_arg;
+	/* Replication: cut the log back to revision truncate_rev (a deposed
+	 * primary's unreplicated tail). Replay skips every SET, DEL and EPOCH
+	 * record whose rev is above truncate_rev, without noting its
+	 * revision: the table is the state as of truncate_rev. An EPOCH is
+	 * kept when its rev is truncate_rev or below - an epoch that began
+	 * after a revision the cut keeps is history the new primary shares
+	 * (it may have no write of its own yet); one that began past the cut
+	 * is not. A REVISION record above truncate_rev means the log was
+	 * compacted past the cut - the versions the cut needs are gone - and
+	 * the open fails with SS_ERR_TRUNCATE. If anything was skipped the
+	 * log is then rewritten (ss_store_compact) before open returns, so
+	 * the cut is durable; a crash before that rename leaves the old log,
+	 * which a retry cuts again. */
+	int truncate;
+	uint64_t truncate_rev;
 };
 
 /* What opening found, for the startup log line. */
@@ -97,6 +120,10 @@ struct ss_open_report {
 				 * preallocated zeros cut after them not counted */
 	uint64_t log_bytes;     /* logical log size after opening */
 	int removed_tmp;        /* 1 if a stale compaction temp file was removed */
+	int removed_sync;       /* 1 if a stale full-sync file was removed */
+	uint64_t discarded;     /* truncate: SET and DEL records cut (skipped
+				 * EPOCH records are not counted); not in
+				 * records */
 	int upgraded_from;      /* the format version of a log rewritten in the
 				 * current one at this open (record.h), or 0 */
 	/* LOCK holds the pid of the process that opened the store, so that a
@@ -111,7 +138,7 @@ struct ss_open_report {
 struct ss_store;
 
 /* Opens (creating if needed) the data directory, takes its lock, removes a
- * stale temp file, replays the log into a new table (dropping entries
+ * stale temp file and a stale full-sync file, replays the log into a new table (dropping entries
  * expired at now_ms) and cuts a torn tail back to the end of the last
  * complete group, syncing the cut. The entries of the data directory and
  * of the log are made durable (fsync of their directories) at every open,
@@ -120,7 +147,8 @@ struct ss_store;
  * another) has the directory open; SS_ERR_CORRUPT for damage followed by a
  * complete group (the message names the file, byte offset and record
  * number) or a file that is not a log; SS_ERR_VERSION; SS_ERR_IO;
- * SS_ERR_NOMEM. rep may be NULL; it is filled on SS_ERR_LOCKED too. */
+ * SS_ERR_NOMEM; SS_ERR_TRUNCATE (opt->truncate, above). rep may be NULL;
+ * it is filled on SS_ERR_LOCKED too. */
 int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int64_t now_ms,
 		  struct ss_open_report *rep, struct ss_error *err);
 
@@ -305,10 +333,41 @@ int ss_store_restore(const struct ss_io *io, const char *log, uint64_t len, cons
  * ss_store_close. */
 int ss_store_take_retired_fd(struct ss_store *s);
 
+/* The log's descriptor, for a caller that reads its durable bytes with
+ * pread (a primary streams its log to replicas): bytes below the end as of
+ * the last successful sync are whole groups. Read only: never write,
+ * truncate or close it. It changes when a compaction's finish (or
+ * ss_store_compact) renames a new log in - the old one becomes the retired
+ * descriptor - so a reader takes it afresh after every compaction, and
+ * its offsets do not carry over to the new file. */
+int ss_store_log_fd(const struct ss_store *s);
+
 /* Logical size of the log in bytes (records end; preallocated zeros not
  * counted), and that size right after the last compaction or open. */
 uint64_t ss_store_log_bytes(const struct ss_store *s);
 uint64_t ss_store_log_bytes_compacted(const struct ss_store *s);
+
+/* Full sync (replication): makes the log the caller received from the
+ * primary this store's log. The caller has written it whole to
+ * DIR/SS_LOG_SYNC_FILE (opt->dir's) and fdatasync'd it; *sp is the store
+ * open on opt->dir, between commits, with no compaction or backup in
+ * progress. install checks the file as ss_store_check does (the same
+ * replay, the same verdicts): a file that is corrupt, torn (a start would
+ * cut it, or it has no complete header) or of another version is
+ * refused - -1, SS_ERR_CORRUPT (SS_ERR_VERSION for a version), the file
+ * removed, *sp untouched and still open. Otherwise it renames the file
+ * over the log, fsyncs the directory, closes *sp and opens the store again
+ * with opt (*sp is then the new store, rep its open's report). Returns 0;
+ * or -1 with *err, and the sync file removed: *sp untouched if the failure
+ * came before the rename (the check, SS_ERR_IO, SS_ERR_NOMEM); *sp NULL if
+ * it came after (the directory fsync or the open): the caller exits, and
+ * a start finds the old log or the new one. A crash at any point leaves
+ * the old log or the new one, whole: the rename is the switch, and the
+ * file was durable before it. The new log is replayed twice (the check,
+ * then the open): a full sync is rare, and only the check may refuse it
+ * with the old store still open. */
+int ss_store_install(struct ss_store **sp, const struct ss_store_options *opt, int64_t now_ms,
+		     struct ss_open_report *rep, struct ss_error *err);
 
 /* The pid a holder of the data directory's LOCK (open as fd) recorded in
  * it; 0 if there is none or it cannot be read. */

@@ -96,6 +96,28 @@ int ss_table_set_newer(struct ss_table *t, const struct ss_entry *e, int64_t now
 uint64_t ss_table_revision(const struct ss_table *t);
 void ss_table_note_revision(struct ss_table *t, uint64_t rev);
 
+/* Replication's epoch history (record.h, EPOCH): epoch `epoch` began after
+ * revision `rev`. The table keeps it for the log's sake, as it keeps the
+ * revision counter: a snapshot writes it all again. */
+struct ss_epoch {
+	uint64_t epoch, rev;
+};
+
+/* Adds epoch (>= 1) beginning after rev to the history, which stays sorted
+ * by epoch. An epoch already in it is ignored, whatever its rev: replaying
+ * a snapshot and then its tail may meet one twice, and the first is the
+ * one written first. Does not touch the revision counter: an epoch takes
+ * no revision. Returns 0, or -1 with errno ENOMEM (the table unchanged). */
+int ss_table_note_epoch(struct ss_table *t, uint64_t epoch, uint64_t rev);
+
+/* The highest epoch in the history, 0 if there is none. */
+uint64_t ss_table_epoch(const struct ss_table *t);
+
+/* The whole history, ascending by epoch: sets *out (valid until the next
+ * ss_table_note_epoch or ss_table_free) and returns its length; *out is
+ * NULL when it is 0. */
+size_t ss_table_epochs(const struct ss_table *t, const struct ss_epoch **out);
+
 /* The versions of name, live at now_ms, newest first: [0] is the current
  * one, then up to the depth earlier ones. Fills at most max of out and
  * returns how many it filled; 0 if name is missing or expired (an expired

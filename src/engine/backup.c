@@ -243,26 +243,38 @@ static int flush(struct filter *f)
 	return 0;
 }
 
-static int keep(void *arg, const struct ss_record *r)
+/* Whether the tail's record r goes to a backup of the prefix; when it
+ * does, *raw is r with its name and value unescaped (into f's scratch). */
+static int wanted(struct filter *f, const struct ss_record *r, struct ss_record *raw)
 {
-	struct filter *f = arg;
-	struct ss_record raw = *r;
-
-	if (r->type != SS_REC_SET && r->type != SS_REC_DEL)
-		return 0;
+	*raw = *r;
+	if (r->type == SS_REC_REV)
+		return 0; /* ss_backup_write_revision writes the counter at the end */
+	if (r->type == SS_REC_EPOCH)
+		return 1; /* an epoch belongs to no name: every backup keeps it */
 	if (r->esc & SS_REC_NAME_ESC) {
 		ss_record_unescape(r->name, r->nlen, f->scratch);
-		raw.name = f->scratch;
+		raw->name = f->scratch;
 	}
-	raw.nlen = r->nraw;
-	if (raw.nlen < f->plen || memcmp(raw.name, f->prefix, f->plen) != 0)
+	raw->nlen = r->nraw;
+	if (raw->nlen < f->plen || memcmp(raw->name, f->prefix, f->plen) != 0)
 		return 0;
 	if (r->type == SS_REC_SET && (r->esc & SS_REC_VALUE_ESC)) {
 		ss_record_unescape(r->value, r->vlen, f->scratch + SS_NAME_MAX);
-		raw.value = f->scratch + SS_NAME_MAX;
+		raw->value = f->scratch + SS_NAME_MAX;
 	}
-	raw.vlen = r->type == SS_REC_SET ? r->vraw : 0;
-	raw.esc = 0;
+	raw->vlen = r->type == SS_REC_SET ? r->vraw : 0;
+	raw->esc = 0;
+	return 1;
+}
+
+static int keep(void *arg, const struct ss_record *r)
+{
+	struct filter *f = arg;
+	struct ss_record raw;
+
+	if (!wanted(f, r, &raw))
+		return 0;
 	if ((f->group.nops >= SS_SNAPSHOT_GROUP_MAX || f->group.len >= SS_SNAPSHOT_GROUP_BYTES) &&
 	    flush(f) < 0)
 		return -1;

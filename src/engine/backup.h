@@ -50,8 +50,9 @@ void ss_backup_free(struct ss_backup *b);
 
 /* Copies the groups in bytes [from, to) of the log src to dst at dst_off,
  * keeping only the SET and DEL records whose name starts with
- * prefix[0..plen), re-framed in groups of the current format (a REVISION
- * record is left out: the finish writes the one that counts). The range
+ * prefix[0..plen) and every EPOCH record (an epoch belongs to no name),
+ * re-framed in groups of the current format (a REVISION record is left
+ * out: the finish writes the one that counts). The range
  * must be whole groups. Sets *written to the bytes written. Returns 0, or
  * -1 with errno (EIO: the range is not whole valid groups). */
 int ss_backup_copy(const struct ss_io *io, int src, uint64_t from, uint64_t to, int dst,

@@ -136,19 +136,26 @@ static int reserve(struct ss_batch *b, size_t bytes, size_t nops)
 	return 0;
 }
 
-/* Encodes r (SET, DEL or REVISION) at the end of buf and adds its op. Room
- * for ss_record_size(r) bytes and one op must have been reserved. */
+/* Whether records of r's type carry a name. */
+static int named(const struct ss_record *r)
+{
+	return r->type == SS_REC_SET || r->type == SS_REC_DEL;
+}
+
+/* Encodes r (SET, DEL, REVISION or EPOCH) at the end of buf and adds its
+ * op. Room for ss_record_size(r) bytes and one op must have been reserved. */
 static void append_op(struct ss_batch *b, const struct ss_record *r, void *owner, int reply)
 {
 	struct ss_op *op = &b->ops[b->nops++];
-	size_t nesc = r->type == SS_REC_REV ? 0 : ss_record_escaped_len(r->name, r->nlen);
+	size_t nesc = named(r) ? ss_record_escaped_len(r->name, r->nlen) : 0;
 
 	memset(op, 0, sizeof(*op));
 	if (b->len == 0)
 		b->len = SS_BATCH_PREFIX;
-	op->type = r->type;
 	op->type = (uint8_t)r->type;
-	if (r->type != SS_REC_REV) {
+	if (r->type == SS_REC_EPOCH)
+		op->expire_ms = (int64_t)r->epoch; /* batch.h: an EPOCH op's epoch */
+	if (named(r)) {
 		op->name_off = (uint32_t)(b->len + TAG_LEN);
 		op->nlen = (uint32_t)nesc;
 		op->nraw = (uint32_t)r->nlen;
@@ -174,7 +181,7 @@ static void append_op(struct ss_batch *b, const struct ss_record *r, void *owner
  * cut) or corrupt (and refuse to start). */
 static int is_op(const struct ss_record *r)
 {
-	return (r->type == SS_REC_SET || r->type == SS_REC_DEL || r->type == SS_REC_REV) &&
+	return (named(r) || r->type == SS_REC_REV || r->type == SS_REC_EPOCH) &&
 	       !ss_record_check(r);
 }
 

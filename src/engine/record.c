@@ -22,6 +22,7 @@
 #define DEL_TAG "DEL_CHECKPOINT "
 #define GROUP_TAG "GROUP "
 #define REV_TAG "REVISION "
+#define EPOCH_TAG "EPOCH "
 #define TAG_LEN(tag) (sizeof(tag) - 1)
 #define CRC_FIELD 9 /* " xxxxxxxx" */
 #define HEADER_MAGIC SS_LOG_MAGIC " "
@@ -116,6 +117,9 @@ size_t ss_record_size(const struct ss_record *r)
 	case SS_REC_REV:
 		n = TAG_LEN(REV_TAG) + dec_len(r->rev);
 		break;
+	case SS_REC_EPOCH:
+		n = TAG_LEN(EPOCH_TAG) + dec_len(r->epoch) + 1 + dec_len(r->rev);
+		break;
 	case SS_REC_GROUP:
 		n = TAG_LEN(GROUP_TAG) + dec_len(r->count);
 		break;
@@ -151,6 +155,12 @@ size_t ss_record_encode(const struct ss_record *r, char *buf)
 		break;
 	case SS_REC_REV:
 		p = put_bytes(p, REV_TAG, TAG_LEN(REV_TAG));
+		p = put_dec(p, r->rev);
+		break;
+	case SS_REC_EPOCH:
+		p = put_bytes(p, EPOCH_TAG, TAG_LEN(EPOCH_TAG));
+		p = put_dec(p, r->epoch);
+		*p++ = ' ';
 		p = put_dec(p, r->rev);
 		break;
 	case SS_REC_GROUP:
@@ -199,6 +209,10 @@ const char *ss_record_check(const struct ss_record *r)
 	case SS_REC_REV:
 		why = NULL;
 		break;
+	case SS_REC_EPOCH:
+		/* The one record whose revision may be 0: an epoch begun by a
+		 * promotion before any write. */
+		return r->epoch == 0 ? "epoch is 0" : NULL;
 	case SS_REC_GROUP:
 		return r->count < 1 || r->count > SS_GROUP_MAX ? "group count out of range" : NULL;
 	default:
@@ -398,6 +412,16 @@ static int parse_body(const char *body, size_t n, struct ss_record *r)
 		if (num_field(body, n, &p, 1, UINT64_MAX, 1, &rev) < 0)
 			return -1;
 		r->type = SS_REC_REV;
+		r->rev = rev;
+		return 0;
+	}
+	if (has_tag(body, n, EPOCH_TAG, TAG_LEN(EPOCH_TAG))) {
+		p = TAG_LEN(EPOCH_TAG);
+		if (num_field(body, n, &p, 0, UINT64_MAX, 1, &v) < 0 ||
+		    num_field(body, n, &p, 1, UINT64_MAX, 0, &rev) < 0)
+			return -1;
+		r->type = SS_REC_EPOCH;
+		r->epoch = v;
 		r->rev = rev;
 		return 0;
 	}

@@ -2,7 +2,8 @@
  * snapshot.c - a table's live state as the bytes of a log file, in steps.
  *
  * The snapshot is an ordinary log (record.h): the header, a REVISION record
- * with the table's revision, then for each live entry its history as
+ * with the table's revision, an EPOCH record for each epoch of the table's
+ * history (oldest first), then for each live entry its history as
  * SET_CHECKPOINT records, oldest first and without expiry, and last the
  * current version with its expiry (the same absolute time as before). Each
  * record keeps its revision and commit time, and replaying a version over
@@ -133,9 +134,21 @@ int ss_snapshot_init(struct ss_snapshot *s, struct ss_table *t, int64_t now_ms, 
 		return -1;
 	}
 	/* The counter first: the entries that raised it may all be gone. */
+	s->rev_begin = ss_table_revision(t);
 	if (ss_table_revision(t) > 0) {
 		struct ss_record rev = {.type = SS_REC_REV, .rev = ss_table_revision(t)};
 		if (add(s, &rev) < 0) {
+			no_memory(s, err);
+			return -1;
+		}
+	}
+	/* Then every epoch: replication decides a partial sync by the
+	 * history, so a compaction, a backup or a full sync keeps all of it. */
+	const struct ss_epoch *ep;
+	size_t nep = ss_table_epochs(t, &ep);
+	for (size_t i = 0; i < nep; i++) {
+		struct ss_record r = {.type = SS_REC_EPOCH, .epoch = ep[i].epoch, .rev = ep[i].rev};
+		if (add(s, &r) < 0) {
 			no_memory(s, err);
 			return -1;
 		}
@@ -160,6 +173,17 @@ int ss_snapshot_step(struct ss_snapshot *s, size_t buckets, struct ss_error *err
 	}
 	if (s->cursor != 0)
 		return 1;
+	/* The counter again if commits raised it during the walk: every
+	 * record above holds a revision no higher (it was read from the table
+	 * by now), so a cut (store.h: truncate) below this one would need
+	 * versions the walk may have taken newer ones for. */
+	if (ss_table_revision(s->t) > s->rev_begin) {
+		struct ss_record rev = {.type = SS_REC_REV, .rev = ss_table_revision(s->t)};
+		if (add(s, &rev) < 0) {
+			no_memory(s, err);
+			return -1;
+		}
+	}
 	if (seal(s) < 0) {
 		no_memory(s, err);
 		return -1;

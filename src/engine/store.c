@@ -43,6 +43,7 @@ struct ss_store {
 	char *dir;
 	char *log_path;
 	char *tmp_path;
+	char *sync_path;
 	int lock_fd;
 	struct ss_table *table;
 	char *scratch; /* SS_NAME_MAX + SS_VALUE_MAX: a record's fields unescaped */
@@ -73,6 +74,14 @@ struct replay_ctx {
 	void *progress_arg;
 	uint64_t applied;  /* records applied, counted only for progress */
 	uint64_t at_bytes; /* how far the last named record reached */
+	/* A cut (ss_store_options.truncate): records past cut_rev are
+	 * skipped; snap_rev is a REVISION record's past it, which fails the
+	 * open (0: none met). */
+	int cut;
+	uint64_t cut_rev;
+	uint64_t skipped;   /* records skipped, EPOCH included */
+	uint64_t discarded; /* ... of them SET and DEL */
+	uint64_t snap_rev;
 };
 
 static char *join(const char *dir, const char *name)
@@ -189,6 +198,22 @@ int ss_store_lock(const struct ss_io *io, const char *dir, int create, long *hol
 	return fd;
 }
 
+/* Removes a file an interrupted compaction or full sync left at path
+ * (what names it), setting *removed. 0, or -1 with *err. */
+static int remove_stale(struct ss_store *s, const char *path, const char *what, int *removed,
+			struct ss_error *err)
+{
+	if (ss_io_unlink(s->io, path) == 0) {
+		*removed = 1;
+		return 0;
+	}
+	if (errno == ENOENT)
+		return 0;
+	ss_error_set(err, SS_ERR_IO, errno, "cannot remove the stale %s file %s: %s", what, path,
+		     strerror(errno));
+	return -1;
+}
+
 static int take_lock(struct ss_store *s, struct ss_open_report *rep, struct ss_error *err)
 {
 	s->lock_fd = ss_store_lock(s->io, s->dir, 1, &rep->lock_pid, err);
@@ -230,6 +255,11 @@ static int apply_record(struct ss_store *s, const struct ss_record *r, int64_t n
 	const char *name = r->name, *value = r->value;
 	int64_t at = r->commit_ms > 0 && r->commit_ms < now_ms ? r->commit_ms : now_ms;
 
+	/* An EPOCH takes no revision (record.h): its rev names one that was
+	 * already noted, and a cut (truncate) must not raise the counter
+	 * with it, so it is not noted here. */
+	if (r->type == SS_REC_EPOCH)
+		return ss_table_note_epoch(s->table, r->epoch, r->rev);
 	ss_table_note_revision(s->table, r->rev);
 	if (r->type == SS_REC_REV)
 		return 0;
@@ -262,7 +292,7 @@ static void replay_prefetch(void *arg, const struct ss_record *r, int stage)
 {
 	struct replay_ctx *c = arg;
 
-	if (r->type != SS_REC_REV && !(r->esc & SS_REC_NAME_ESC))
+	if ((r->type == SS_REC_SET || r->type == SS_REC_DEL) && !(r->esc & SS_REC_NAME_ESC))
 		ss_table_prefetch(c->s->table, r->name, r->nlen, stage);
 }
 
@@ -284,6 +314,26 @@ static void replay_progress(struct replay_ctx *c, const struct ss_record *r)
 	c->progress(c->progress_arg, &p);
 }
 
+/* Whether a cut skips r: a SET, DEL or EPOCH past the cut (store.h). A
+ * REVISION past it fails the open once the scan ends (snap_rev); from
+ * there on nothing more is applied. */
+static int cut_skips(struct replay_ctx *c, const struct ss_record *r)
+{
+	if (!c->cut)
+		return 0;
+	if (c->snap_rev)
+		return 1;
+	if (r->rev <= c->cut_rev)
+		return 0;
+	if (r->type == SS_REC_REV) {
+		c->snap_rev = r->rev;
+		return 1;
+	}
+	c->skipped++;
+	c->discarded += r->type != SS_REC_EPOCH;
+	return 1;
+}
+
 static int replay_apply(void *arg, const struct ss_record *r)
 {
 	struct replay_ctx *c = arg;
@@ -296,6 +346,8 @@ static int replay_apply(void *arg, const struct ss_record *r)
 		v1.commit_ms = 0; /* unknown */
 		r = &v1;
 	}
+	if (cut_skips(c, r))
+		return 0;
 	c->ttls |= r->type == SS_REC_SET && r->expire_ms != 0;
 	if (c->observe)
 		c->observe(c->observe_arg, r);
@@ -345,39 +397,51 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	s->dir = strdup(opt->dir);
 	s->log_path = join(opt->dir, SS_LOG_FILE);
 	s->tmp_path = join(opt->dir, SS_LOG_TMP_FILE);
+	s->sync_path = join(opt->dir, SS_LOG_SYNC_FILE);
 	s->table = ss_table_new(opt->history);
 	s->scratch = malloc(SS_NAME_MAX + SS_VALUE_MAX);
-	if (!s->dir || !s->log_path || !s->tmp_path || !s->table || !s->scratch) {
+	if (!s->dir || !s->log_path || !s->tmp_path || !s->sync_path || !s->table ||
+	    !s->scratch) {
 		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", opt->dir);
 		goto out;
 	}
 	if (make_dir(s->io, s->dir, err) < 0 || take_lock(s, rep, err) < 0)
 		goto out;
-	if (ss_io_unlink(s->io, s->tmp_path) == 0) {
-		rep->removed_tmp = 1;
-	} else if (errno != ENOENT) {
-		ss_error_set(err, SS_ERR_IO, errno, "cannot remove the stale compaction file %s: %s",
-			     s->tmp_path, strerror(errno));
+	if (remove_stale(s, s->tmp_path, "compaction", &rep->removed_tmp, err) < 0 ||
+	    remove_stale(s, s->sync_path, "full-sync", &rep->removed_sync, err) < 0)
 		goto out;
-	}
 	ss_logfile_init(&s->log, s->log_path, s->dir, s->io, opt->prealloc_bytes);
 	s->log.replay_thread_min = opt->replay_thread_min;
 	ctx.s = s;
 	ctx.now_ms = now_ms;
 	ctx.progress = opt->progress;
 	ctx.progress_arg = opt->progress_arg;
+	ctx.cut = opt->truncate;
+	ctx.cut_rev = opt->truncate_rev;
 	if (ss_logfile_open(&s->log, replay_apply, replay_prefetch, &ctx, &lrep, err) < 0)
 		goto out;
+	if (ctx.snap_rev) {
+		ss_error_set(err, SS_ERR_TRUNCATE, 0,
+			     "cannot cut back to revision %llu: the log's snapshot is at %llu "
+			     "(the log %s)",
+			     (unsigned long long)ctx.cut_rev, (unsigned long long)ctx.snap_rev,
+			     s->log_path);
+		goto out;
+	}
 	/* A log an older version wrote is rewritten in the current format
 	 * now, before anything is appended to it: a compaction's tail is
-	 * copied byte for byte, so one file must hold one format. */
-	if (s->log.version != SS_LOG_VERSION) {
+	 * copied byte for byte, so one file must hold one format. A cut is
+	 * made durable the same way: the rewritten log holds none of what
+	 * was skipped, and until its rename the old log is the log. */
+	if (s->log.version != SS_LOG_VERSION || ctx.skipped > 0) {
 		long old = s->log.version;
 		if (ss_store_compact(s, now_ms, err) < 0)
 			goto out;
-		rep->upgraded_from = (int)old;
+		if (old != SS_LOG_VERSION)
+			rep->upgraded_from = (int)old;
 	}
-	rep->records = lrep.records;
+	rep->records = lrep.records - ctx.skipped;
+	rep->discarded = ctx.discarded;
 	rep->groups = lrep.groups;
 	expire_replayed(&ctx);
 	rep->expired = ctx.expired;
@@ -407,6 +471,7 @@ void ss_store_close(struct ss_store *s)
 	free(s->dir);
 	free(s->log_path);
 	free(s->tmp_path);
+	free(s->sync_path);
 	free(s);
 }
 
@@ -449,6 +514,7 @@ int ss_store_apply(struct ss_store *s, struct ss_batch *b, int64_t now_ms)
 			.value = b->buf + op->value_off,
 			.vlen = op->vlen,
 			.expire_ms = op->expire_ms,
+			.epoch = op->type == SS_REC_EPOCH ? (uint64_t)op->expire_ms : 0,
 			.rev = op->rev,
 			.commit_ms = op->commit_ms,
 			.esc = op->esc,
@@ -742,6 +808,66 @@ int ss_store_compact(struct ss_store *s, int64_t now_ms, struct ss_error *err)
 	if (old >= 0)
 		s->io->close(s->io->ctx, old);
 	return r;
+}
+
+int ss_store_log_fd(const struct ss_store *s)
+{
+	return s->log.fd;
+}
+
+/* Checks the full-sync file at path as a start would replay it: 0, or -1
+ * with *err (SS_ERR_CORRUPT for a torn file, which a start would cut). */
+static int check_sync_file(const char *path, unsigned history, int64_t now_ms,
+			   struct ss_error *err)
+{
+	struct ss_check_report crep;
+	struct ss_table *t = NULL;
+
+	if (ss_store_check(path, history, now_ms, NULL, NULL, NULL, NULL, &t, &crep, err) < 0)
+		return -1;
+	ss_table_free(t);
+	if (crep.cut || crep.new_header) {
+		ss_error_set(err, SS_ERR_CORRUPT, 0,
+			     "the full-sync log %s is incomplete: %s at byte offset %llu (%llu bytes "
+			     "torn)",
+			     path, crep.new_header ? "its header is torn" : "it ends inside a group",
+			     (unsigned long long)crep.end, (unsigned long long)crep.torn_bytes);
+		return -1;
+	}
+	return 0;
+}
+
+int ss_store_install(struct ss_store **sp, const struct ss_store_options *opt, int64_t now_ms,
+		     struct ss_open_report *rep, struct ss_error *err)
+{
+	struct ss_store *s = *sp;
+	const struct ss_io *io = s->io;
+
+	if (check_sync_file(s->sync_path, opt->history, now_ms, err) < 0)
+		goto refused;
+	if (ss_io_rename(io, s->sync_path, s->log_path) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno, "cannot rename %s to %s: %s", s->sync_path,
+			     s->log_path, strerror(errno));
+		goto refused;
+	}
+	/* The new log is the log from here on; the old store's descriptor
+	 * points at the replaced file. Until the directory is fsync'd a crash
+	 * may bring the old log back - whole, as the new one is. */
+	if (ss_io_fsync_dir(io, s->dir) < 0) {
+		ss_error_set(err, SS_ERR_IO, errno,
+			     "cannot fsync the directory %s after renaming the full-sync log over "
+			     "%s: %s",
+			     s->dir, s->log_path, strerror(errno));
+		ss_store_close(s);
+		*sp = NULL;
+		return -1;
+	}
+	ss_store_close(s);
+	*sp = NULL;
+	return ss_store_open(sp, opt, now_ms, rep, err);
+refused:
+	(void)ss_io_unlink(io, s->sync_path);
+	return -1;
 }
 
 uint64_t ss_store_log_bytes(const struct ss_store *s)

@@ -127,6 +127,8 @@ struct ss_table {
 	size_t moved;  /* old[0..moved) already moved */
 	size_t count;
 	uint64_t revision;
+	struct ss_epoch *epochs; /* ascending by epoch; a handful in a lifetime */
+	size_t nepochs, epoch_cap;
 	struct ss_entries ents;
 };
 
@@ -437,6 +439,7 @@ void ss_table_free(struct ss_table *t)
 	ss_entries_free(&t->ents);
 	slots_free(t->slots, t->cap);
 	slots_free(t->old, t->old_cap);
+	free(t->epochs);
 	free(t);
 }
 
@@ -522,6 +525,43 @@ void ss_table_note_revision(struct ss_table *t, uint64_t rev)
 {
 	if (rev > t->revision)
 		t->revision = rev;
+}
+
+int ss_table_note_epoch(struct ss_table *t, uint64_t epoch, uint64_t rev)
+{
+	size_t i = t->nepochs;
+
+	/* Epochs arrive in rising order (a log holds them so), so the place
+	 * is almost always the end: search from there. */
+	while (i > 0 && t->epochs[i - 1].epoch > epoch)
+		i--;
+	if (i > 0 && t->epochs[i - 1].epoch == epoch)
+		return 0;
+	if (t->nepochs == t->epoch_cap) {
+		size_t cap = t->epoch_cap ? 2 * t->epoch_cap : 4;
+		struct ss_epoch *p = realloc(t->epochs, cap * sizeof(*p));
+		if (!p) {
+			errno = ENOMEM;
+			return -1;
+		}
+		t->epochs = p;
+		t->epoch_cap = cap;
+	}
+	memmove(&t->epochs[i + 1], &t->epochs[i], (t->nepochs - i) * sizeof(*t->epochs));
+	t->epochs[i] = (struct ss_epoch){.epoch = epoch, .rev = rev};
+	t->nepochs++;
+	return 0;
+}
+
+uint64_t ss_table_epoch(const struct ss_table *t)
+{
+	return t->nepochs ? t->epochs[t->nepochs - 1].epoch : 0;
+}
+
+size_t ss_table_epochs(const struct ss_table *t, const struct ss_epoch **out)
+{
+	*out = t->epochs;
+	return t->nepochs;
 }
 
 size_t ss_table_history(const struct ss_table *t, const char *name, size_t nlen, int64_t now_ms,

@@ -87,7 +87,7 @@ static void observe(void *arg, const struct ss_record *r)
 {
 	struct ss_check_log *l = arg;
 
-	if (r->type == SS_REC_REV)
+	if (r->type == SS_REC_REV || r->type == SS_REC_EPOCH)
 		return;
 	if (r->rev > 0 && (l->rev_min == 0 || r->rev < l->rev_min))
 		l->rev_min = r->rev;

@@ -57,9 +57,9 @@ static void print_record(void *arg, const struct ss_record *r)
 	struct dump *d = arg;
 	struct ss_record raw = *r;
 
-	if (r->type == SS_REC_REV) {
+	if (r->type == SS_REC_REV || r->type == SS_REC_EPOCH) {
 		if (d->plen)
-			return; /* the store's counter belongs to no name */
+			return; /* the store's counter and epochs belong to no name */
 	} else {
 		/* Fields in raw bytes: what the prefix means, and what encode
 		 * (which escapes) and JSON take. */
@@ -77,9 +77,14 @@ static void print_record(void *arg, const struct ss_record *r)
 		fwrite(d->line, 1, ss_record_encode(&raw, d->line), stdout);
 		return;
 	}
-	const char *type = r->type == SS_REC_SET ? "set" : r->type == SS_REC_DEL ? "del" : "revision";
+	const char *type = r->type == SS_REC_SET   ? "set" :
+			   r->type == SS_REC_DEL   ? "del" :
+			   r->type == SS_REC_EPOCH ? "epoch" :
+						     "revision";
 	printf("{\"type\":\"%s\"", type);
-	if (r->type != SS_REC_REV) {
+	if (r->type == SS_REC_EPOCH)
+		printf(",\"epoch\":%llu", (unsigned long long)r->epoch);
+	if (r->type != SS_REC_REV && r->type != SS_REC_EPOCH) {
 		printf(",\"name\":");
 		json_string(raw.name, raw.nlen);
 	}
@@ -89,7 +94,7 @@ static void print_record(void *arg, const struct ss_record *r)
 		printf(",\"expire_ms\":%lld", (long long)r->expire_ms);
 	}
 	printf(",\"rev\":%llu", (unsigned long long)r->rev);
-	if (r->type != SS_REC_REV)
+	if (r->type != SS_REC_REV && r->type != SS_REC_EPOCH)
 		printf(",\"commit_ms\":%lld", (long long)r->commit_ms);
 	printf("}\n");
 }
