@@ -17,6 +17,7 @@ static const struct {
 	{"read", SS_CMD_READ},
 	{"write", SS_CMD_WRITE},
 	{"admin", SS_CMD_ADMIN},
+	{"replication", SS_CMD_REPLICATION},
 };
 
 static void user_free(struct ss_acl_user *u)
@@ -175,7 +176,7 @@ static int add_role(struct parser *ps, struct ss_acl_user *u, const char *p, siz
 			u->roles |= roles[i].bit;
 			return 0;
 		}
-	return fail(ps, "unknown role '%.*s': want read, write or admin", (int)(n > 32 ? 32 : n), p);
+	return fail(ps, "unknown role '%.*s': want read, write, admin or replication", (int)(n > 32 ? 32 : n), p);
 }
 
 static int add_ns(struct parser *ps, struct ss_acl_user *u, const char *p, size_t n)
@@ -329,7 +330,7 @@ struct ss_acl *ss_acl_single(const char *secret, size_t n, const struct ss_acl *
 	acl->n = 1;
 	memcpy(u->name, SS_ACL_DEFAULT_USER, sizeof SS_ACL_DEFAULT_USER);
 	u->nlen = sizeof SS_ACL_DEFAULT_USER - 1;
-	u->roles = SS_CMD_READ | SS_CMD_WRITE | SS_CMD_ADMIN;
+	u->roles = SS_CMD_READ | SS_CMD_WRITE | SS_CMD_ADMIN | SS_CMD_REPLICATION;
 	u->every_name = 1;
 	if (n == 0 || n > SS_PASSWORD_MAX) {
 		fail(&ps, "the password must be 1 to %d bytes", SS_PASSWORD_MAX);

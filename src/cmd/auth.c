@@ -107,7 +107,8 @@ int ss_cmd_access(const struct ss_cmd *cmd, const struct ss_request *req, struct
 	}
 	if (!cmd)
 		return 0; /* the dispatcher answers "unknown command" */
-	unsigned need = ss_cmd_request_role(cmd, req) & (SS_CMD_READ | SS_CMD_WRITE | SS_CMD_ADMIN);
+	unsigned need = ss_cmd_request_role(cmd, req) &
+			(SS_CMD_READ | SS_CMD_WRITE | SS_CMD_ADMIN | SS_CMD_REPLICATION);
 	if ((need & u->roles) != need) {
 		char msg[160];
 		snprintf(msg, sizeof msg, "User %s has no permissions to run the '%s' command", u->name,

@@ -788,6 +788,10 @@ static const struct ss_cmd commands[] = {
 	    "Makes an earlier version current as a new revision.", QUEUE),
 	CMD("LIST_CHECKPOINTS", 1, 5, READ, ss_cmd_list, 0, 0, 0,
 	    "Lists checkpoints with a cursor.", REFUSE),
+	CMD("REPLICAOF", 2, 2, ADMIN, ss_cmd_replicaof, 0, 0, 0,
+	    "Follows the primary HOST PORT, or becomes a primary (NO ONE).", REFUSE),
+	CMD("REPLSYNC", 3, 4, REPLICATION, ss_cmd_replsync, 0, 0, 0,
+	    "A replica's request to follow this node (its epoch, revision and port).", REFUSE),
 };
 
 const struct ss_cmd *ss_cmd_table(size_t *n)
@@ -874,6 +878,8 @@ enum ss_cmd_status ss_cmd_execute(const struct ss_request *req, struct ss_cmd_en
 		}
 		return ss_cmd_error(env, out, "wrong number of arguments for '%s'", cmd->name);
 	}
+	if (ss_cmd_refuse_write(cmd, req, env, out, &denied))
+		return denied;
 	if (queueing && cmd->multi != SS_MULTI_NOW)
 		return ss_multi_queue(req, cmd, env, out);
 	return cmd->run(req, env, out);

@@ -52,6 +52,9 @@ struct ss_client_state {
 	char *auth_pass; /* malloc'd; wiped and freed by whoever takes it */
 	size_t auth_plen;
 	int auth_denied;
+	/* REPLSYNC's request, for the server (SS_CMD_REPL). */
+	uint64_t repl_epoch, repl_rev;
+	int repl_port, repl_full;
 };
 
 void ss_client_init(struct ss_client_state *c, uint64_t id);
@@ -60,6 +63,25 @@ void ss_client_free(struct ss_client_state *c);
 void ss_cmd_auth_clear(struct ss_client_state *c);
 
 struct ss_client_filter;
+
+/* What writes meet on a node that is not a primary that takes them. */
+enum ss_cmd_readonly {
+	SS_CMD_WRITABLE = 0,
+	SS_CMD_RO_REPLICA, /* a replica: READONLY */
+	SS_CMD_RO_FENCED,  /* a primary that heard of a newer epoch */
+};
+
+/* The server's replication side, as commands see it (server/repl.h,
+ * server/replica.h). */
+struct ss_cmd_repl {
+	enum ss_cmd_readonly readonly;
+	uint64_t epoch, fenced_epoch; /* this node's epoch; the newer one */
+	/* REPLICAOF host port, or NO ONE (host NULL): NULL, or why not. */
+	const char *(*replicaof)(void *arg, const char *host, const char *port);
+	/* INFO replication's rows (and STATS'): through proto->row. */
+	int (*rows)(void *arg, const struct ss_proto *proto, struct ss_buf *out);
+	void *arg;
+};
 
 struct ss_cmd_env {
 	const struct ss_proto *proto; /* the wire format to reply in */
@@ -94,6 +116,8 @@ struct ss_cmd_env {
 	/* The users (acl.h), or NULL: no authentication, every command open
 	 * to every connection. */
 	const struct ss_acl *acl;
+	/* Replication, or NULL: a node on its own (tests, fuzzers). */
+	const struct ss_cmd_repl *repl;
 };
 
 struct ss_cmd_config {
@@ -131,6 +155,8 @@ enum ss_cmd_status {
 	SS_CMD_FULL,    /* nothing done: the open batch lacks room (EXEC); run it
 			 * again after the next commit */
 	SS_CMD_NOMEM,   /* out of memory: nothing staged, nothing appended */
+	SS_CMD_REPL,    /* REPLSYNC, checked (client->repl_*): the connection
+			 * becomes a replica's link; nothing appended */
 };
 
 /* A command's role, which decides who may run it (acl.h): it reads
@@ -145,6 +171,7 @@ enum ss_cmd_role {
 	SS_CMD_ADMIN = 4,
 	SS_CMD_CONN = 8,
 	SS_CMD_OPEN = 16,
+	SS_CMD_REPLICATION = 32, /* REPLSYNC: a replica following this node */
 };
 
 struct ss_cmd {

@@ -65,6 +65,18 @@ enum ss_cmd_status ss_cmd_auth_refused(struct ss_cmd_env *env, struct ss_buf *ou
 enum ss_cmd_status ss_cmd_auth(const struct ss_request *req, struct ss_cmd_env *env,
 			       struct ss_buf *out);
 
+/* ---- replication (replication.c) ---- */
+
+/* 0 if req may run on this node; else 1: it writes and the node does not
+ * take writes (a replica: READONLY; a fenced primary), the refusal
+ * appended and its status in *st. */
+int ss_cmd_refuse_write(const struct ss_cmd *cmd, const struct ss_request *req,
+			struct ss_cmd_env *env, struct ss_buf *out, enum ss_cmd_status *st);
+enum ss_cmd_status ss_cmd_replicaof(const struct ss_request *req, struct ss_cmd_env *env,
+				    struct ss_buf *out);
+enum ss_cmd_status ss_cmd_replsync(const struct ss_request *req, struct ss_cmd_env *env,
+				   struct ss_buf *out);
+
 /* NULL if t is a valid pipeline name, else the reason it is refused. */
 const char *ss_cmd_check_name(const struct ss_cmd_env *env, const struct ss_token *t);
 

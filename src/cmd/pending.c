@@ -395,3 +395,8 @@ void ss_pending_done(struct ss_pending *p, const struct ss_batch *b, int written
 	p->batches[s].b = NULL;
 	p->batches[s].n = 0;
 }
+
+void ss_pending_set_rev(struct ss_pending *p, uint64_t rev)
+{
+	p->rev = rev;
+}

@@ -83,6 +83,10 @@ int ss_pending_watch(struct ss_pending *p, const char *name, size_t nlen);
 void ss_pending_unwatch(struct ss_pending *p, const char *name, size_t nlen);
 uint64_t ss_pending_touched(const struct ss_pending *p, const char *name, size_t nlen);
 void ss_pending_free(struct ss_pending *p);
+/* The revisions go on after rev: the table's, once it changed under no
+ * staged batch (a replica applied the primary's, a full sync or a cut
+ * replaced the store). Only while nothing is staged. */
+void ss_pending_set_rev(struct ss_pending *p, uint64_t rev);
 
 /* 1 and *st if name has a staged change not yet applied; 0 otherwise. */
 int ss_pending_get(const struct ss_pending *p, const char *name, size_t nlen,

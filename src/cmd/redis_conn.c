@@ -571,14 +571,17 @@ static const char *role_flag(enum ss_cmd_role r)
 	/* A write that answers a value (RW) is a write to Redis too. */
 	return r == SS_CMD_READ    ? "readonly"
 	       : r & SS_CMD_WRITE  ? "write"
-	       : r == SS_CMD_ADMIN ? "admin"
+	       : r == SS_CMD_ADMIN || r == SS_CMD_REPLICATION ? "admin"
 	       : r == SS_CMD_OPEN  ? "no-auth"
 				   : "fast";
 }
 
 static const char *role_acl(enum ss_cmd_role r)
 {
-	return r == SS_CMD_READ ? "@read" : r & SS_CMD_WRITE ? "@write" : r == SS_CMD_ADMIN ? "@admin" : "@connection";
+	return r == SS_CMD_READ		       ? "@read"
+	       : r & SS_CMD_WRITE	       ? "@write"
+	       : r == SS_CMD_ADMIN || r == SS_CMD_REPLICATION ? "@admin"
+						       : "@connection";
 }
 
 /* COMMAND INFO's reply for c: Redis 7's ten fields (RESP3: the flags,

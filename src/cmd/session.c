@@ -103,11 +103,12 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 		.nconfig = env->nconfig,
 		.acl = env->acl,
 		.denied = env->denied,
+		.repl = env->repl,
 	};
 
 	ss_request_init(&req);
 	while (!s->closed && !s->close_after && !s->compact_wait && !s->auth_wait &&
-	       !env->stopping) {
+	       !s->repl_wait && !env->stopping) {
 		if (ss_buf_size(&s->out) >= SS_SESSION_OUT_HIGH) {
 			res = SS_SESSION_HIGH;
 			break;
@@ -167,6 +168,13 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 			res = SS_SESSION_FULL;
 			break;
 		}
+		if (st == SS_CMD_REPL) {
+			/* The server takes the connection over; what follows
+			 * the request in the input is the replica's. */
+			ss_buf_consume(&s->in, (size_t)n);
+			s->repl_wait = 1;
+			break;
+		}
 		if (st == SS_CMD_NOMEM) {
 			res = SS_SESSION_NOMEM;
 			break;
@@ -209,6 +217,14 @@ int ss_session_answer(const struct ss_batch *b, const struct ss_op *op, int writ
 		flags |= SS_ANSWER_FIRST;
 	}
 	return flags;
+}
+
+int ss_session_abandon(struct ss_session *s, const char *msg)
+{
+	int rc = ss_proto_errorf(s->proto, &s->out, "%s", msg);
+
+	s->pending--;
+	return rc;
 }
 
 int ss_session_done(const struct ss_session *s)

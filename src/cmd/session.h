@@ -68,6 +68,8 @@ struct ss_session {
 	unsigned need_more : 1;    /* in holds no complete request */
 	unsigned auth_wait : 1;    /* an AUTH waits for the server's slow check
 				    * (client.auth_*): the server clears it */
+	unsigned repl_wait : 1;    /* a REPLSYNC asked to become a replica's
+				    * link (repl): the server takes the connection */
 	enum ss_compact_wait compact_wait;
 	struct ss_backup_request backup; /* while compact_wait is SS_BACKUP_* */
 	uint64_t mark;             /* the commit that last answered it (ss_session_answer) */
@@ -96,6 +98,7 @@ struct ss_session_env {
 	size_t nconfig;
 	const struct ss_acl *acl; /* the users, or NULL: no authentication */
 	uint64_t *denied;         /* optional: counts NOAUTH and NOPERM */
+	const struct ss_cmd_repl *repl; /* replication, or NULL */
 	/* Optional, NULL in the daemon: called after each request has run,
 	 * before its input is consumed, with what the dispatcher saw (req is
 	 * NULL for an over-long line, answered without the dispatcher), its
@@ -152,6 +155,11 @@ enum ss_session_result ss_session_execute(struct ss_session *s, const struct ss_
 #define SS_ANSWER_NOMEM 2
 int ss_session_answer(const struct ss_batch *b, const struct ss_op *op, int written, int errnum,
 		      uint64_t seq);
+
+/* An op of s staged or held, answered early with the error msg instead
+ * (ss_commit_abandon: its outcome is unknown); one reply fewer is pending.
+ * Returns 0, or -1 if the reply could not be appended. */
+int ss_session_abandon(struct ss_session *s, const char *msg);
 
 /* 1 if the session is finished: closed, or closing with nothing left to
  * send, or at EOF with every reply sent and no complete line left. */

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "net/listener.h"
 #include "server/clients.h"
+#include "server/repl.h"
 
 #define NS_PER_S 1000000000ull
 /* The timer is set this much past the next deadline: libev counts from
@@ -87,11 +88,38 @@ static size_t max_line(const struct ss_client *cl)
 	return m;
 }
 
+/* A replica's link: its ACKs in, the stream out. */
+static void run_link(struct ss_clients *reg, struct ss_client *cl)
+{
+	if (ss_repl_link_io(cl->link) < 0) {
+		ss_buf_consume(&cl->s.out, ss_buf_size(&cl->s.out));
+		ss_conn_close(&cl->conn);
+	}
+	settle(reg, cl);
+}
+
+/* REPLSYNC was accepted: the server makes the connection a link. */
+static void become_link(struct ss_clients *reg, struct ss_client *cl)
+{
+	cl->s.repl_wait = 0;
+	cl->link = reg->adopt ? reg->adopt(reg->adopt_arg, cl) : NULL;
+	if (!cl->link) {
+		cl->s.close_after = 1; /* after the ERR the server appended */
+		settle(reg, cl);
+		return;
+	}
+	run_link(reg, cl);
+}
+
 /* Executes the complete requests in cl's input until one must wait. */
 static void run(struct ss_clients *reg, struct ss_client *cl)
 {
 	struct ss_session_env env;
 
+	if (cl->link) {
+		run_link(reg, cl);
+		return;
+	}
 	reg->env(reg->env_arg, &env);
 	env.rejected = &reg->rejected;
 	env.max_line = max_line(cl);
@@ -142,6 +170,10 @@ static void run(struct ss_clients *reg, struct ss_client *cl)
 		}
 		break;
 	}
+	if (cl->s.repl_wait) {
+		become_link(reg, cl);
+		return;
+	}
 	if (cl->s.auth_wait && !cl->auth_queued && reg->auth) {
 		cl->auth_queued = 1;
 		ss_auth_submit(reg->auth, &cl->s, cl->s.client.addr); /* may resume it at once */
@@ -170,6 +202,18 @@ static void disconnect(struct ss_clients *reg, struct ss_client *cl)
 	ss_conn_close(&cl->conn);
 	if (!cl->reaped && push(&reg->reap, &reg->nreap, &reg->reapcap, cl) == 0)
 		cl->reaped = 1;
+}
+
+void ss_clients_kick(void *client)
+{
+	struct ss_client *cl = client;
+	settle(cl->reg, cl);
+}
+
+void ss_clients_close(void *client)
+{
+	struct ss_client *cl = client;
+	disconnect(cl->reg, cl);
 }
 
 void ss_clients_reap(struct ss_clients *reg)
@@ -227,6 +271,9 @@ static size_t client_room(void *arg)
 	struct ss_client *cl = arg;
 	const struct ss_session *s = &cl->s;
 
+	/* A link's ACKs are read however much of the stream is queued. */
+	if (cl->link)
+		return s->eof || ss_buf_size(&s->in) >= 4096 ? 0 : 4096 - ss_buf_size(&s->in);
 	if (s->eof || s->close_after || ss_buf_size(&s->out) >= SS_SESSION_OUT_HIGH)
 		return 0;
 	return ss_session_room(s, max_line(cl));
@@ -265,6 +312,11 @@ static void client_closed(void *arg)
 {
 	struct ss_client *cl = arg;
 	cl->s.closed = 1;
+	if (cl->link) {
+		struct ss_repl_link *l = cl->link;
+		cl->link = NULL;
+		ss_repl_link_closed(l);
+	}
 	if (cl->auth_queued && cl->reg->auth)
 		ss_auth_cancel(cl->reg->auth, &cl->s);
 }
@@ -297,8 +349,8 @@ static enum ss_tmo_kind timed_for(const struct ss_client *cl)
 {
 	const struct ss_session *s = &cl->s;
 
-	if (cl->conn.fd < 0)
-		return SS_TMO_NONE;
+	if (cl->conn.fd < 0 || cl->link)
+		return SS_TMO_NONE; /* a link: --repl-timeout (repl.c) */
 	if (ss_client_incomplete(cl))
 		return SS_TMO_REQUEST;
 	if (s->pending > 0 || s->compact_wait != SS_COMPACT_NONE || s->batch_wait ||
@@ -438,6 +490,8 @@ void ss_clients_accept(struct ss_clients *reg, const struct ss_transport *tp, in
 
 /* The commit hook: answers every op of b, and remembers each client it
  * answered; they go on in resume, once every hook has seen the batch. */
+static void resume_answered(void *arg);
+
 static void answer(void *arg, struct ss_batch *b, int written, int errnum, uint64_t seq)
 {
 	struct ss_clients *reg = arg;
@@ -456,6 +510,25 @@ static void answer(void *arg, struct ss_batch *b, int written, int errnum, uint6
 		    push(&reg->touched, &reg->ntouched, &reg->touchcap, cl) < 0)
 			cl->s.mark = 0; /* cannot track it: it resumes on its next event */
 	}
+}
+
+void ss_clients_abandon(void *arg, struct ss_batch *b, const char *msg)
+{
+	struct ss_clients *reg = arg;
+
+	reg->ntouched = 0;
+	for (size_t i = 0; i < b->nops; i++) {
+		struct ss_op *op = &b->ops[i];
+		if (!op->reply)
+			continue;
+		struct ss_client *cl = ss_client_of(op->owner);
+		if (ss_session_abandon(op->owner, msg) < 0)
+			ss_conn_close(&cl->conn);
+		op->reply = 0;
+		if (push(&reg->touched, &reg->ntouched, &reg->touchcap, cl) < 0)
+			cl->s.mark = 0;
+	}
+	resume_answered(reg);
 }
 
 static void resume_answered(void *arg)

@@ -43,6 +43,9 @@ struct ss_client {
 	unsigned reaped : 1;      /* closed by the server, on the reap list */
 	unsigned cn_checked : 1;  /* its certificate's CN was looked up */
 	unsigned first_seen : 1;  /* its first byte was looked at */
+	/* A replica's link (server/repl.h) since its REPLSYNC: its input
+	 * is the link's ACKs, its output the stream. */
+	struct ss_repl_link *link;
 };
 
 /* The client whose session owns an op (ss_op.owner). */
@@ -55,7 +58,13 @@ static inline struct ss_client *ss_client_of(struct ss_session *s)
  * the open batch, the clock, limits, whether to stop). */
 typedef void (*ss_clients_env_fn)(void *arg, struct ss_session_env *env);
 
+struct ss_repl_link;
+
 struct ss_clients {
+	/* A REPLSYNC was accepted: the server makes cl a replica's link
+	 * (NULL: refused, the reason appended to cl's output). */
+	struct ss_repl_link *(*adopt)(void *arg, struct ss_client *cl);
+	void *adopt_arg;
 	struct ev_loop *loop;
 	const struct ss_diag *diag;
 	const struct ss_proto *proto; /* what new clients speak */
@@ -112,6 +121,16 @@ void ss_clients_free(struct ss_clients *reg);
 void ss_clients_accept(struct ss_clients *reg, const struct ss_transport *tp, int fd, int shed);
 
 /* Resumes the clients a full batch paused (after a commit made room). */
+/* ss_commit_abandon's part (commit.h: the abandon callback, arg the
+ * registry): answers b's ops that owe a reply with the error msg and marks
+ * them answered; their clients go on at once. */
+void ss_clients_abandon(void *arg, struct ss_batch *b, const char *msg);
+
+/* A link's client: send what its link queued (repl.h's kick), or close
+ * it (repl.h's close). arg is the client. */
+void ss_clients_kick(void *client);
+void ss_clients_close(void *client);
+
 void ss_clients_resume_waiters(struct ss_clients *reg);
 
 /* COMPACT: the compaction that starts now takes every queued request, and

@@ -32,14 +32,14 @@ int ss_commit_ready(const struct ss_commit *c)
 
 int ss_commit_in_flight(const struct ss_commit *c)
 {
-	return c->inflight != NULL;
+	return c->inflight != NULL && !c->held;
 }
 
 size_t ss_commit_unapplied(const struct ss_commit *c)
 {
 	size_t len = 0;
 
-	if (c->inflight)
+	if (c->inflight) /* its sync running, or held */
 		(void)ss_batch_seal(c->inflight, &len);
 	return len;
 }
@@ -120,8 +120,33 @@ static int end_batch(struct ss_commit *c, struct ss_batch *b, int written, int e
 	return 0;
 }
 
-/* b is durable: apply it, end it. Returns -1 if the server stopped. */
+static int apply_and_end(struct ss_commit *c, struct ss_batch *b, int64_t now_ms);
+
+static uint64_t last_rev(const struct ss_batch *b)
+{
+	uint64_t rev = 0;
+
+	for (size_t i = 0; i < b->nops; i++)
+		if (b->ops[i].type != SS_OP_REPLY && b->ops[i].rev > rev)
+			rev = b->ops[i].rev;
+	return rev;
+}
+
+/* b is durable: apply it, end it - unless the gate holds it for the
+ * replicas (then it stays c->inflight, and the next batch waits). Returns
+ * -1 if the server stopped. */
 static int durable(struct ss_commit *c, struct ss_batch *b, int64_t now_ms)
+{
+	if (c->gate && b->nrecs > 0 && !c->held &&
+	    c->gate->held(c->gate->arg, b, last_rev(b), ss_store_log_bytes(c->store))) {
+		c->inflight = b;
+		c->held = 1;
+		return 0;
+	}
+	return apply_and_end(c, b, now_ms);
+}
+
+static int apply_and_end(struct ss_commit *c, struct ss_batch *b, int64_t now_ms)
 {
 	if (ss_store_apply(c->store, b, now_ms) < 0) {
 		ss_log_error(c->diag, "out of memory applying a durable batch; exiting so that a "
@@ -297,6 +322,53 @@ static void on_synced(struct ss_syncer *sy, int rc, int errnum, void *arg)
 	if (c->open->nops < target && !c->stopping)
 		start_gathering(c, target);
 	cycle_end(c);
+}
+
+void ss_commit_release(struct ss_commit *c)
+{
+	struct ss_batch *b = c->inflight;
+
+	if (!c->held || c->stopped)
+		return;
+	c->held = 0;
+	c->inflight = NULL;
+	if (apply_and_end(c, b, now_ms(c)) < 0)
+		return;
+	cycle_end(c);
+}
+
+void ss_commit_abandon(struct ss_commit *c, const char *msg)
+{
+	if (!c->abandon)
+		return;
+	/* The open batch first: the clients the held batch's answers let go
+	 * on stage into it, and theirs are new requests. */
+	c->abandon(c->abandon_arg, c->open, msg);
+	if (c->held)
+		c->abandon(c->abandon_arg, c->inflight, msg);
+}
+
+void ss_commit_demote(struct ss_commit *c, const char *msg, int errnum)
+{
+	/* A sync in flight ends first; with the gate still in place, a batch
+	 * it made durable is held, not acknowledged. */
+	ss_syncer_drain(&c->syncer);
+	if (c->stopped)
+		return;
+	if (c->held) {
+		struct ss_batch *b = c->inflight;
+		if (c->abandon)
+			c->abandon(c->abandon_arg, b, msg);
+		c->held = 0;
+		c->inflight = NULL;
+		if (end_batch(c, b, 0, errnum) < 0)
+			return;
+	}
+	if (c->open->nops > 0) {
+		struct ss_batch *b = c->open;
+		c->open = b == &c->batches[0] ? &c->batches[1] : &c->batches[0];
+		(void)end_batch(c, b, 0, errnum);
+	}
 }
 
 void ss_commit_drain(struct ss_commit *c)

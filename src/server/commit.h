@@ -64,6 +64,18 @@ struct ss_commit_hook {
 	struct ss_commit_hook *next;
 };
 
+/* The replication gate (server/repl.h): told of every batch once it is
+ * durable here, before it is applied. held returns 1 to hold the batch -
+ * written and synced, not applied, its clients unanswered - until the gate
+ * calls ss_commit_release (enough replicas have it durably) or
+ * ss_commit_abandon; 0 lets it be applied at once. last_rev is the highest
+ * revision among its records, log_end where the log ends after it. While a
+ * batch is held the next one gathers but is not written. */
+struct ss_commit_gate {
+	int (*held)(void *arg, struct ss_batch *b, uint64_t last_rev, uint64_t log_end);
+	void *arg;
+};
+
 /* The server's part. */
 struct ss_commit_ops {
 	/* After every cycle and every durable batch: resume what waited. */
@@ -99,7 +111,14 @@ struct ss_commit {
 	int stopped;      /* ops->fatal was called: the cycle does nothing more */
 	struct ss_batch batches[2];
 	struct ss_batch *open;     /* where mutations are staged */
-	struct ss_batch *inflight; /* written, its fdatasync running on the syncer */
+	struct ss_batch *inflight; /* written, its fdatasync running on the syncer;
+				    * or, with held set, durable and held by the gate */
+	int held;
+	const struct ss_commit_gate *gate; /* NULL: every durable batch is applied */
+	/* Answers every op of b that owes a reply with the error msg, and
+	 * marks it answered (the clients' part, for ss_commit_abandon). */
+	void (*abandon)(void *arg, struct ss_batch *b, const char *msg);
+	void *abandon_arg;
 	struct ss_syncer syncer;
 	uint64_t sync_started;
 	uint64_t last_fsync_us;
@@ -133,14 +152,33 @@ int ss_commit_ready(const struct ss_commit *c);
  * calls ops->after. The server calls it just before the loop blocks. */
 void ss_commit_run(struct ss_commit *c);
 
-/* Whether a batch is written but not yet durable (its sync on the thread),
- * and its size: a compaction's tail must include it. */
+/* Whether a batch is written but not yet durable (its sync on the thread);
+ * and the size of a batch written but not applied (its sync running, or
+ * held by the gate): a compaction's tail must include it. */
 int ss_commit_in_flight(const struct ss_commit *c);
 size_t ss_commit_unapplied(const struct ss_commit *c);
 
 /* A compaction starts (1) or ends (0): syncs go off the loop meanwhile,
  * and once it ended until one is fast again. */
 void ss_commit_set_disk_busy(struct ss_commit *c, int busy);
+
+/* The gate's answers for the held batch: release applies it and answers
+ * its clients as usual (a no-op when nothing is held). abandon answers the
+ * clients of the held batch and of the open one with the error msg (their
+ * outcome is unknown to them now) and leaves both as they are: the held
+ * one keeps its revisions where the log has them, and a later release
+ * applies it with nobody left to tell; the open one is written after it. */
+void ss_commit_release(struct ss_commit *c);
+void ss_commit_abandon(struct ss_commit *c, const char *msg);
+/* Whether a batch is held, and its last revision. */
+static inline int ss_commit_holding(const struct ss_commit *c) { return c->held; }
+
+/* This node stops being the primary: waits for a sync in flight; a held
+ * batch's clients are answered with msg (the write is durable here, but
+ * its outcome is unknown) and the batch is ended unapplied; the open
+ * batch's, never written, get the write error errnum. Nothing of either
+ * reaches the table (the caller reopens the store). */
+void ss_commit_demote(struct ss_commit *c, const char *msg, int errnum);
 
 /* Shutdown: waits for the batch in flight and ends it, then commits the
  * open batch inline. */

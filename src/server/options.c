@@ -205,6 +205,36 @@ static int nonempty(const char *s) { return s[0] != '\0'; }
 /* --metrics: off ("") or an ADDR:PORT. */
 static int metrics_addr_ok(const char *s) { return s[0] == '\0' || ss_metrics_addr_ok(s); }
 
+/* --replica-of: off ("") or HOST:PORT (an IPv6 host in brackets). */
+static int replica_of_ok(const char *s)
+{
+	char host[256], port[16];
+	return s[0] == '\0' || ss_options_split_hostport(s, host, sizeof host, port, sizeof port) == 0;
+}
+
+int ss_options_split_hostport(const char *s, char *host, size_t hn, char *port, size_t pn)
+{
+	const char *colon = strrchr(s, ':');
+	uint64_t v;
+
+	if (!colon || colon == s || ss_parse_urange(colon + 1, 1, 65535, &v) < 0)
+		return -1;
+	const char *h = s;
+	size_t n = (size_t)(colon - s);
+	if (h[0] == '[') {
+		if (n < 3 || h[n - 1] != ']')
+			return -1;
+		h++;
+		n -= 2;
+	}
+	if (n >= hn || memchr(h, ' ', n))
+		return -1;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	snprintf(port, pn, "%llu", (unsigned long long)v);
+	return 0;
+}
+
 static const struct ss_option options[] = {
 	{"port", 'p', "PORT", "7070",
 	 "TCP port to listen on (0 = any free port,\n"
@@ -279,6 +309,28 @@ static const struct ss_option options[] = {
 	 NULL, 0, FIELD(tls_auth_clients), .parse = parse_tls_auth, .text = text_tls_auth},
 	{"metrics-tls", 0, NULL, "no", "serve --metrics over HTTPS with the --tls-* files", NULL,
 	 SS_OPT_FLAG, FLAG(metrics_tls)},
+	{"replica-of", 0, "HOST:PORT", "",
+	 "start as a replica of the primary there (\"\": a primary);\n"
+	 "REPLICAOF changes it at run time",
+	 "replicaof", 0, STR(replica_of, replica_of_ok, "want HOST:PORT, such as 10.0.0.1:7070")},
+	{"primary-auth-file", 0, "FILE", "",
+	 "one line 'USER PASSWORD': how a replica authenticates to\n"
+	 "its primary (a user with the replication role)",
+	 NULL, 0, STR(primary_auth_file, NULL, NULL)},
+	{"sync-replicas", 0, "N", "0",
+	 "acknowledge a write only once N replicas hold it durably\n"
+	 "(0 = asynchronous replication)",
+	 NULL, 0, UINT(sync_replicas, 0, 16)},
+	{"sync-timeout", 0, "MS", "0",
+	 "answer a write still waiting for replicas after MS with an\n"
+	 "error saying its outcome is unknown (0 = wait)",
+	 NULL, 0, UINT(sync_timeout_ms, 0, SS_TIMEOUT_MAX_S)},
+	{"repl-buffer", 0, "BYTES", "16777216",
+	 "most bytes read ahead for one replica", NULL, 0,
+	 UINT(repl_buffer, 65536, 1u << 30)},
+	{"repl-timeout", 0, "SECONDS", "10",
+	 "drop a replication link silent this long (0 = never)", NULL, 0,
+	 UINT(repl_timeout_s, 0, 3600)},
 	{"log-level", 0, "LEVEL", "info", "debug, info, warn or error", NULL, 0, FIELD(log_level),
 	 .parse = parse_level, .text = text_level},
 	{"config", 0, "FILE", "",
@@ -304,6 +356,8 @@ int ss_options_check(const struct ss_server_config *cfg, char *why, size_t n)
 		snprintf(why, n, "--tls-auth-clients %s needs --tls-ca-cert-file: the CA that "
 				 "client certificates must chain to",
 			 tls_auth_names[cfg->tls_auth_clients]);
+	else if (cfg->sync_timeout_ms > 0 && cfg->sync_replicas == 0)
+		snprintf(why, n, "--sync-timeout needs --sync-replicas: only then does a write wait");
 	else
 		return 0;
 	return -1;

@@ -94,4 +94,8 @@ void ss_options_view_free(struct ss_options_view *v);
 /* Writes --help's option lines, one row after the other. */
 void ss_options_usage(FILE *out);
 
+/* Splits HOST:PORT (an IPv6 host in brackets) into host and port.
+ * Returns 0, or -1 if it is not one. */
+int ss_options_split_hostport(const char *s, char *host, size_t hn, char *port, size_t pn);
+
 #endif

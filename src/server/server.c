@@ -72,6 +72,7 @@
 #include "server/notify.h"
 #include "server/options.h"
 #include "server/server.h"
+#include "server/srv.h"
 #include "server/stats.h"
 #include "statestored/store.h"
 
@@ -84,49 +85,6 @@
 #define SS_EXPIRE_ROUNDS 16
 #define SS_EXPIRE_PERIOD 0.1
 
-struct ss_server {
-	const struct ss_server_config *cfg;
-	const struct ss_diag *diag;
-	struct ev_loop *loop;
-	struct ss_store *store;
-	struct ss_listener listener;     /* plain TCP (--port); fd -1 for --port none */
-	struct ss_listener tls_listener; /* --tls-port; fd -1 without */
-	struct ss_tls *tls;              /* the TLS side, for --tls-port and --metrics-tls */
-	struct ss_clients clients;
-	struct ss_commit commit;
-	struct ss_compactor compactor;
-	struct ss_notify notify; /* systemd's NOTIFY_SOCKET, if any */
-	struct ss_metrics metrics; /* --metrics: the HTTP endpoints */
-	struct ss_auth auth;       /* the users, and the password-check thread */
-	struct ss_acl *acl;        /* the users as loaded, until auth takes them */
-	int metrics_on;
-	ev_signal sigterm_w, sigint_w;
-	ev_signal other_w[3]; /* SIGHUP, SIGUSR1, SIGUSR2: logged, ignored */
-	ev_prepare prepare_w;  /* runs the commit cycle before the loop blocks */
-	ev_timer expire_w;
-	size_t expire_cursor;
-	int max_clients; /* --max-clients, or fewer if descriptors are short */
-	int quota_alarm; /* the log is past --quota-bytes (logged when it changes) */
-	int run_seen;    /* a compaction or backup ran during this loop iteration */
-	int run_backup;  /* ... and it was a backup */
-	uint64_t compaction_loop_max_us; /* longest iteration while the last one ran */
-	uint64_t backup_loop_max_us;     /* the same for the last backup */
-	struct ss_loop_stats loop_stats;
-	int compact_requested; /* some connection's COMPACT waits for a run */
-	uint64_t backups_queued; /* BACKUPs waiting for their turn */
-	uint64_t backup_seq;     /* numbers them, for their order */
-	uint64_t auto_compactions;
-	uint64_t expired;
-	uint64_t replay_us; /* how long open_store's replay took */
-	int shutting_down;
-	int exit_code;
-	double started;
-	struct ss_pending pending; /* staged state for conditions, and revisions */
-	struct ss_commit_hook pending_hook;
-	/* CONFIG GET's rows: the options as the daemon runs them. */
-	struct ss_options_view config;
-	char metrics_addr[96]; /* ... the metrics address bound, which they show */
-};
 
 /* Fills CONFIG GET's rows with the effective values: the port bound (for
  * --port 0), the clients served (fewer than asked when descriptors are
@@ -299,7 +257,10 @@ static int server_stats(void *arg, const struct ss_proto *proto, struct ss_buf *
 	struct stats_out so = {proto, out, 0};
 
 	stats_sources(srv, &src);
-	return ss_stats_each(&src, emit_row, &so) < 0 ? -1 : so.rows;
+	if (ss_stats_each(&src, emit_row, &so) < 0)
+		return -1;
+	int n = ss_role_rows(srv, proto, out);
+	return n < 0 ? -1 : so.rows + n;
 }
 
 /* The commit hook of the staged state (pending.h). */
@@ -335,6 +296,7 @@ static void session_env(void *arg, struct ss_session_env *env)
 		.nconfig = srv->config.n,
 		.observe = srv->metrics_on ? ss_metrics_observe : NULL,
 		.observe_arg = &srv->metrics,
+		.repl = &srv->cmd_repl,
 	};
 }
 
@@ -342,7 +304,7 @@ static void session_env(void *arg, struct ss_session_env *env)
  * keep_replies sends what is queued (the errors that say what failed)
  * first, best effort, as on SIGTERM; otherwise it is dropped. The process
  * then exits with code. */
-static void stop(struct ss_server *srv, int code, int keep_replies)
+void ss_srv_stop(struct ss_server *srv, int code, int keep_replies)
 {
 	char why[64];
 
@@ -365,7 +327,7 @@ static void stop(struct ss_server *srv, int code, int keep_replies)
 
 static void commit_fatal(void *arg, int code, int keep_replies)
 {
-	stop(arg, code, keep_replies);
+	ss_srv_stop(arg, code, keep_replies);
 }
 
 /* Automatic compaction: the log has grown past both thresholds. */
@@ -386,7 +348,7 @@ static void compact_start(struct ss_server *srv, int automatic)
 	srv->compact_requested = 0;
 	/* A batch written but not yet applied is not in the table the walk
 	 * reads: it belongs to the tail. */
-	if (ss_compactor_start(&srv->compactor, now_ms(srv), ss_commit_unapplied(&srv->commit),
+	if (ss_compactor_start(&srv->compactor, now_ms(srv), ss_role_unapplied(srv),
 			       &err) < 0) {
 		ss_log_error(srv->diag, "compaction failed to start: %s", err.msg);
 		ss_clients_compact_ended(&srv->clients, SS_COMPACT_QUEUED, err.msg);
@@ -412,7 +374,7 @@ static void backup_start(struct ss_server *srv)
 	       (b = ss_clients_backup_next(&srv->clients)) != NULL) {
 		srv->backups_queued--;
 		if (ss_compactor_backup(&srv->compactor, now_ms(srv),
-					ss_commit_unapplied(&srv->commit), b->dir, b->prefix, b->plen,
+					ss_role_unapplied(srv), b->dir, b->prefix, b->plen,
 					&err) == 0) {
 			srv->backup_loop_max_us = 0;
 			srv->run_seen = srv->run_backup = 1;
@@ -422,6 +384,24 @@ static void backup_start(struct ss_server *srv)
 		ss_log_error(srv->diag, "backup failed to start: %s", err.msg);
 		ss_clients_backup_ended(&srv->clients, err.msg, 0);
 	}
+}
+
+/* A full sync's backup, for the replicas that wait for one. */
+static void repl_backup_start(struct ss_server *srv)
+{
+	struct ss_error err;
+
+	if (ss_compactor_backup(&srv->compactor, now_ms(srv), ss_role_unapplied(srv),
+				ss_repl_backup_dir(&srv->repl), "", 0, &err) < 0) {
+		ss_log_error(srv->diag, "full sync: the backup failed to start: %s", err.msg);
+		ss_repl_backup_done(&srv->repl, err.msg, 0);
+		return;
+	}
+	ss_repl_backup_started(&srv->repl);
+	srv->repl_backup = 1;
+	srv->backup_loop_max_us = 0;
+	srv->run_seen = srv->run_backup = 1;
+	ss_commit_set_disk_busy(&srv->commit, 1);
 }
 
 /* What runs next on the compactor, once it is free: queued COMPACTs, then
@@ -434,6 +414,8 @@ static void start_next(struct ss_server *srv, int automatic)
 		compact_start(srv, 0);
 	else if (srv->backups_queued > 0)
 		backup_start(srv);
+	else if (ss_repl_wants_backup(&srv->repl))
+		repl_backup_start(srv);
 	else if (automatic && log_outgrown(srv))
 		compact_start(srv, 1);
 }
@@ -445,7 +427,12 @@ static void on_backed_up(struct ss_compactor *cp, const char *failure, uint64_t 
 
 	srv->run_seen = srv->run_backup = 1;
 	ss_commit_set_disk_busy(&srv->commit, 0);
-	ss_clients_backup_ended(&srv->clients, failure, rev);
+	if (srv->repl_backup) {
+		srv->repl_backup = 0;
+		ss_repl_backup_done(&srv->repl, failure, rev);
+	} else {
+		ss_clients_backup_ended(&srv->clients, failure, rev);
+	}
 	start_next(srv, 0);
 }
 
@@ -457,6 +444,8 @@ static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg
 	srv->run_seen = 1;
 	srv->run_backup = 0;
 	ss_commit_set_disk_busy(&srv->commit, 0);
+	if (!failure)
+		ss_role_log_replaced(srv);
 	watch_quota(srv);
 	/* A failed directory fsync after the rename poisons the store. */
 	int refusing = failure && ss_store_state(srv->store) != SS_STORE_OK;
@@ -466,7 +455,7 @@ static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg
 	if (refusing) {
 		ss_log_error(srv->diag, "the log refuses every further write until it is "
 					"reopened; exiting so that a restart replays it");
-		stop(srv, SS_EXIT_FSYNC, 1);
+		ss_srv_stop(srv, SS_EXIT_FSYNC, 1);
 		return;
 	}
 	start_next(srv, 0);
@@ -632,27 +621,51 @@ static void replay_progress(void *arg, const struct ss_replay_progress *p)
 		cfg->replay_hook(cfg->replay_hook_arg);
 }
 
-static int open_store(struct ss_server *srv)
+void ss_srv_store_options(struct ss_server *srv, struct ss_store_options *opt)
 {
 	const struct ss_server_config *cfg = srv->cfg;
-	struct replay_watch watch = {.srv = srv, .last_ns = ss_clock_ns()};
-	struct ss_store_options opt = {.dir = cfg->data_dir,
-				       .io = cfg->io,
-				       .prealloc_bytes = cfg->prealloc_bytes,
-				       .history = cfg->history,
-				       .progress = replay_progress,
-				       .progress_arg = &watch};
-	struct ss_open_report rep;
-	struct ss_error err;
+
+	*opt = (struct ss_store_options){.dir = cfg->data_dir,
+					 .io = cfg->io,
+					 .prealloc_bytes = cfg->prealloc_bytes,
+					 .history = cfg->history,
+					 .progress = srv->watch ? replay_progress : NULL,
+					 .progress_arg = srv->watch};
+}
+
+int64_t ss_srv_wall_ms(void)
+{
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ss_srv_open_store(struct ss_server *srv, int truncate, uint64_t truncate_rev,
+		      uint64_t *discarded)
+{
+	const struct ss_server_config *cfg = srv->cfg;
+	struct replay_watch watch = {.srv = srv, .last_ns = ss_clock_ns()};
+	struct ss_store_options opt;
+	struct ss_open_report rep;
+	struct ss_error err;
+
+	srv->watch = &watch;
+	ss_srv_store_options(srv, &opt);
+	opt.truncate = truncate;
+	opt.truncate_rev = truncate_rev;
+	int64_t wall_ms = ss_srv_wall_ms();
 	uint64_t t0 = ss_clock_us();
 	/* systemd shows STATUS in `systemctl status`: this one, then the
 	 * replay's progress once a second if it takes that long, then READY=1. */
 	ss_notify_send(&srv->notify, "STATUS=replaying the log in %s", cfg->data_dir);
-	if (ss_store_open(&srv->store, &opt, wall_ms, &rep, &err) < 0) {
+	int rc = ss_store_open(&srv->store, &opt, wall_ms, &rep, &err);
+	srv->watch = NULL;
+	if (rc < 0 && err.kind == SS_ERR_TRUNCATE) {
+		ss_log_notice(srv->diag, "%s", err.msg);
+		return -1; /* the caller full-syncs instead */
+	}
+	if (rc < 0) {
 		ss_log_error(srv->diag, "cannot open the data directory: %s", err.msg);
 		ss_notify_send(&srv->notify, "STATUS=cannot open the data directory: %s", err.msg);
 		switch (err.kind) {
@@ -674,6 +687,10 @@ static int open_store(struct ss_server *srv)
 			cfg->data_dir, SS_LOCK_FILE, strerror(rep.lock_pid_errno));
 	if (rep.removed_tmp)
 		ss_log_info(srv->diag, "removed a stale compaction temp file");
+	if (rep.removed_sync)
+		ss_log_info(srv->diag, "removed a full sync's file left unfinished");
+	if (discarded)
+		*discarded = rep.discarded;
 	if (rep.upgraded_from)
 		ss_log_notice(srv->diag,
 			      "the log was in format version %d: rewritten in version %d, with "
@@ -821,6 +838,7 @@ static void server_cleanup(struct ss_server *srv)
 	ss_commit_free(&srv->commit);
 	ss_compactor_free(&srv->compactor);
 	ss_clients_free(&srv->clients); /* before pending: a client unwatches its keys there */
+	ss_role_free(srv); /* after the clients: a link's client tells it when it closes */
 	if (srv->metrics_on)
 		ss_metrics_free(&srv->metrics);
 	ss_pending_free(&srv->pending);
@@ -904,7 +922,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 		goto out;
 	if (cfg->metrics && cfg->metrics[0] && bind_metrics(srv) < 0)
 		goto out;
-	code = open_store(srv);
+	code = ss_srv_open_store(srv, 0, 0, NULL);
 	if (code != SS_EXIT_OK)
 		goto out;
 	watch_quota(srv);
@@ -940,6 +958,8 @@ int ss_server_run(const struct ss_server_config *cfg)
 	srv->pending_hook = (struct ss_commit_hook){.done = pending_done, .arg = &srv->pending};
 	ss_commit_add_hook(&srv->commit, &srv->pending_hook);
 	ss_commit_add_hook(&srv->commit, &srv->clients.replies);
+	srv->commit.abandon = ss_clients_abandon;
+	srv->commit.abandon_arg = &srv->clients;
 	/* After the replies: a mutation's latency ends once its reply is
 	 * queued. */
 	if (srv->metrics_on) {
@@ -956,6 +976,8 @@ int ss_server_run(const struct ss_server_config *cfg)
 		ss_log_warn(srv->diag, "no compaction thread (%s): the tail is copied on the loop",
 			    strerror(errno));
 	ss_clients_set_timeouts(&srv->clients, cfg->timeout_s, cfg->request_timeout_s);
+	if (ss_role_init(srv) < 0)
+		goto out;
 	if ((cfg->port >= 0 &&
 	     ss_listener_start(&srv->listener, srv->loop, on_new_client, srv) < 0) ||
 	    (cfg->tls_port >= 0 &&

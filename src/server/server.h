@@ -66,6 +66,16 @@ struct ss_server_config {
 	const char *tls_ca_cert_file;
 	int tls_auth_clients;
 	int metrics_tls;
+	/* Replication (server/repl.h, server/replica.h): the primary to
+	 * follow at start ("": none), the credentials to follow it with, the
+	 * replicas a write waits for, how long at most (ms, 0: forever), a
+	 * replica's read-ahead, and how long a silent link lives (s). */
+	const char *replica_of;
+	const char *primary_auth_file;
+	unsigned sync_replicas;
+	unsigned sync_timeout_ms;
+	size_t repl_buffer;
+	unsigned repl_timeout_s;
 	int log_level;           /* enum ss_level: the daemon's log (diag.h) */
 	const char *config_file; /* --config FILE, or "" */
 	const struct ss_io *io; /* NULL: ss_io_posix */

@@ -893,7 +893,7 @@ class TestReload(AclServer):
         text = acl_text(users) + "dave %s read,fly *\n" % scrypt_hash("x")
         log = self.reload(text, ok=False)
         line = len(text.splitlines())
-        self.assertIn("%s: line %d: unknown role 'fly': want read, write or admin"
+        self.assertIn("%s: line %d: unknown role 'fly': want read, write, admin or replication"
                       % (self.acl_file, line), log)
         # Everyone in force stays, connected and able to log in.
         self.assertEqual(ca.call("PING")[0], b"+PONG\r\n")

@@ -162,7 +162,7 @@ static void bad_lines_are_refused_naming_their_number(void **state)
 	} bad[] = {
 		{"u %s read", "line 2: want: <user> <password-hash> <roles> <namespaces>"},
 		{"u %s read * extra", "line 2: more than four fields"},
-		{"u %s wrte *", "line 2: unknown role 'wrte': want read, write or admin"},
+		{"u %s wrte *", "line 2: unknown role 'wrte': want read, write, admin or replication"},
 		{"u %s read, *", "line 2: an empty item in the roles"},
 		{"u %s read a*b", "line 2: bad namespace 'a*b': a name, or a prefix ending in '*'"},
 		{"u %s read a,,b", "line 2: an empty item in the namespaces"},
