@@ -183,7 +183,7 @@ server() {
     ss-churn) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min "$CHURN_MIN") ;;
     ss-auto) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn) ;; # default automatic compaction
     # The replication mode's primary (its replica: bench_repl.sh).
-    ss-sync) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level notice --auto-compact-min 0
+    ss-sync) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level info --auto-compact-min 0
         --sync-replicas 1) ;;
     ss-tls) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0
         --tls-port "$TPORT" --tls-cert-file "$TLS_CRT" --tls-key-file "$TLS_KEY") ;;

@@ -122,7 +122,7 @@ repl_start() {
         start ss-sync "$dir/primary"
         listening "$SREP" && die "port $SREP is taken already (BENCH_PORT + 2)"
         rep_start "$dir/replica" "$SS" -p "$SREP" -d "$dir/replica" --auto-compact-min 0 \
-            --log-level notice --replica-of "127.0.0.1:$SPORT"
+            --log-level info --replica-of "127.0.0.1:$SPORT"
         ss_pair_ready "$dir"
         ;;
     redis-pair)
@@ -224,16 +224,21 @@ repl_rb() {
             n, n / rps, rps, p50 * 1000, p99 * 1000, max * 1000, avg * 1000, e }'
 }
 
-# repl_lag R: ss-pair under repl-set50's load, the prober sampling from the
-# end of the warmup to the end of the load; its samples go to LAG.
+# repl_lag R: ss-pair under repl-set50's load, the prober (connected first,
+# which takes a Python start) sampling from the end of the load's warmup to
+# its end; its samples go to LAG.
 repl_lag() {
-    local r=$1 t0 line lag_pid out="$WORK/lag-$r.txt"
-    t0=$(date +%s.%N)
-    "${UTIL[@]}" repl-lag "$SPORT" "$SREP" "$out" \
-        "$(awk -v t="$t0" -v w="$WARMUP" 'BEGIN { printf "%.3f\n", t + w }')" \
-        "$(awk -v t="$t0" -v w="$WARMUP" -v s="$SECS" 'BEGIN { printf "%.3f\n", t + w + s }')" &
+    local r=$1 line lag_pid out="$WORK/lag-$r.txt" end=$((SECONDS + 60))
+    rm -f "$out" "$out.ready" "$out.go"
+    "${UTIL[@]}" repl-lag "$SPORT" "$SREP" "$out" "$WARMUP" "$SECS" &
     lag_pid=$!
     BG_PIDS+=("$lag_pid")
+    while [ ! -e "$out.ready" ]; do
+        kill -0 "$lag_pid" 2>/dev/null || die "the lag prober exited before it was ready"
+        [ "$SECONDS" -lt "$end" ] || die "the lag prober was not ready after 60 s"
+        sleep 0.01
+    done
+    : >"$out.go"
     line=$(repl_sb ss-pair)
     wait "$lag_pid" || die "the lag prober failed"
     BG_PIDS=()

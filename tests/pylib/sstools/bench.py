@@ -18,8 +18,10 @@
   bench_util.py report-repl FACTS RESULTS LAG [STATS]
                                      the same for a BENCH_REPL=1 run: the
                                      replication rows and the replica's lag
-  bench_util.py repl-lag PRIMARY_PORT REPLICA_PORT OUT START END
-                                     from unix time START to END, measure a
+  bench_util.py repl-lag PRIMARY_PORT REPLICA_PORT OUT WARMUP SECONDS
+                                     connect, create OUT.ready, wait for OUT.go
+                                     to exist (the load starts), then from
+                                     WARMUP s on for SECONDS s measure a
                                      statestored replica's lag behind its
                                      primary (see repl_lag); write the samples
                                      to OUT as "<kind> <value>" lines
@@ -294,10 +296,12 @@ def num(v):
         return None
 
 
-def repl_lag(pport, rport, start, end):
-    """Measures a statestored replica's lag behind its primary from unix time
-    start to end, while a load runs on the primary. Two threads, each with
-    its own connections:
+def repl_lag(pport, rport, out, warmup, seconds):
+    """Measures a statestored replica's lag behind its primary while a load
+    runs on the primary: connects, creates out + ".ready", waits for out +
+    ".go" (bench.sh starts the load as it creates it), then measures from
+    warmup seconds on for seconds. Two threads, each with its own
+    connections:
 
     - The prober writes PROBE_KEY on the primary (SET_CHECKPOINT, a new
       value each time), notes when the primary's OK arrives (the write is
@@ -320,13 +324,15 @@ def repl_lag(pport, rport, start, end):
     samples = []
     errors = []
     lock = threading.Lock()
+    conns = [Client(pport, timeout=60.0), Client(rport, timeout=60.0),
+             Client(pport, timeout=60.0), Client(rport, timeout=60.0)]
 
     def add(kind, v):
         with lock:
             samples.append((kind, v))
 
     def prober():
-        p, r = Client(pport, timeout=60.0), Client(rport, timeout=60.0)
+        p, r = conns[0], conns[1]
         try:
             v = 0
             while time.time() < end:
@@ -356,7 +362,7 @@ def repl_lag(pport, rport, start, end):
             r.close()
 
     def sampler():
-        p, r = Client(pport, timeout=60.0), Client(rport, timeout=60.0)
+        p, r = conns[2], conns[3]
         try:
             while time.time() < end:
                 a = p.stats()
@@ -383,9 +389,15 @@ def repl_lag(pport, rport, start, end):
             p.close()
             r.close()
 
-    delay = start - time.time()
-    if delay > 0:
-        time.sleep(delay)
+    with open(out + ".ready", "w"):
+        pass
+    deadline = time.monotonic() + 60
+    while not os.path.exists(out + ".go"):
+        if time.monotonic() > deadline:
+            raise SystemExit("repl-lag: no %s.go after 60 s" % out)
+        time.sleep(0.002)
+    end = time.time() + warmup + seconds
+    time.sleep(warmup)
     threads = [threading.Thread(target=f) for f in (prober, sampler)]
     for t in threads:
         t.start()
@@ -393,6 +405,9 @@ def repl_lag(pport, rport, start, end):
         t.join()
     if errors:
         raise SystemExit("repl-lag: " + "; ".join(errors))
+    for kind in ("probe_ms", "rev"):
+        if not any(k == kind for k, _ in samples):
+            raise SystemExit("repl-lag: no %s sample in %.1f s" % (kind, seconds))
     return samples
 
 
@@ -534,15 +549,18 @@ def report_repl(facts, runs, lag, stats):
         out += ["", "The daemons' own counters after the statestore-bench runs (medians): "
                 "records per group commit %.1f on one node, %.1f on the primary; longest loop "
                 "iteration %.1f ms on one node, %.1f ms on the primary, %.1f ms on the "
-                "replica; fdatasync mean %.0f us on one node, %.0f on the primary, %.0f on the "
-                "replica; sync_waits %.0f, sync_timeouts %.0f." % (
+                "replica; fdatasync mean %.0f us on one node, %.0f on the primary, %s; "
+                "sync_waits %.0f, sync_timeouts %.0f." % (
                     sm(single, "batch_records_sum") / sm(single, "batch_records_count")
                     if sm(single, "batch_records_count") else float("nan"),
                     sm(prim, "batch_records_sum") / sm(prim, "batch_records_count")
                     if sm(prim, "batch_records_count") else float("nan"),
                     sm(single, "loop_max_us") / 1000, sm(prim, "loop_max_us") / 1000,
                     sm(rep, "loop_max_us") / 1000, sm(single, "fsync_us_mean"),
-                    sm(prim, "fsync_us_mean"), sm(rep, "fsync_us_mean"),
+                    sm(prim, "fsync_us_mean"),
+                    "%.0f on the replica" % sm(rep, "fsync_us_mean") if sm(rep, "fsyncs") > 0
+                    else "the replica's STATS count none of its own (fsyncs 0 with "
+                    "durable_revision %.0f)" % sm(rep, "durable_revision"),
                     sm(prim, "sync_waits"), sm(prim, "sync_timeouts"))]
     out += ["", "What each side runs. statestored: the client's RESP SET is acknowledged once "
             "the write is durable on the primary (fdatasync) and the sync replica has "
@@ -1204,7 +1222,7 @@ def main(argv):
         print(report_repl(read_facts(args[1]), read_results(args[2]), read_lag(args[3]), stats),
               end="")
     elif what == "repl-lag":
-        samples = repl_lag(int(args[1]), int(args[2]), float(args[4]), float(args[5]))
+        samples = repl_lag(int(args[1]), int(args[2]), args[3], float(args[4]), float(args[5]))
         with open(args[3], "w") as f:
             for kind, v in samples:
                 f.write("%s %.3f\n" % (kind, v))
