@@ -315,6 +315,15 @@ int ss_store_backup_begin(struct ss_store *s, size_t unapplied, const char *dir,
 			  struct ss_error *err);
 int ss_store_backup_finish(struct ss_store *s, uint64_t *rev, struct ss_error *err);
 
+/* A backup's tail stops at the log offset end (0: at the log's end, the
+ * default). For a caller that writes batches before they may be seen -
+ * replication's gate holds a durable batch until replicas have it - and
+ * takes a backup for a replica: the backup must hold only what was
+ * applied, and its REVISION record says exactly that. Set it to the end of
+ * the last applied group whenever that moves. A compaction ignores it: its
+ * tail must hold every byte written. */
+void ss_store_limit_backup_tail(struct ss_store *s, uint64_t end);
+
 /* Offline restore: copies the first len bytes of the log file `log` (a
  * backup's, checked by the caller: len is where its check ended) into a
  * new data directory dir, with a backup's guarantee: built in DIR.partial,

@@ -80,6 +80,8 @@ struct ss_cmd_repl {
 	const char *(*replicaof)(void *arg, const char *host, const char *port);
 	/* INFO replication's rows (and STATS'): through proto->row. */
 	int (*rows)(void *arg, const struct ss_proto *proto, struct ss_buf *out);
+	/* WAIT: replicas that hold every write acknowledged so far. */
+	unsigned (*holding)(void *arg);
 	void *arg;
 };
 

@@ -333,10 +333,14 @@ enum ss_cmd_status ss_redis_wait(const struct ss_request *req, struct ss_cmd_env
 	/* Held until every earlier reply is out: each was a durable write. */
 	if (!env->may_reply)
 		return SS_CMD_WAIT;
+	/* At once, never blocking: the replicas that hold every write
+	 * acknowledged so far. With --sync-replicas N, every acknowledged
+	 * write is already durable on N of them (README: Replication). */
+	long long n = env->repl && env->repl->holding ? env->repl->holding(env->repl->arg) : 0;
 	if (!aof)
-		return ss_cmd_replied(ss_resp_int(out, 0));
+		return ss_cmd_replied(ss_resp_int(out, n));
 	size_t before = ss_buf_size(out);
-	return ss_redis_finish(out, before, ss_resp_array(out, 2) | ss_resp_int(out, 1) | ss_resp_int(out, 0));
+	return ss_redis_finish(out, before, ss_resp_array(out, 2) | ss_resp_int(out, 1) | ss_resp_int(out, n));
 }
 
 /* ---- CONFIG GET ------------------------------------------------------------- */
@@ -460,10 +464,48 @@ static const struct info_field info_fields[] = {
 	{"stats", "expired_keys", "expired"},
 	{"stats", "evicted_keys", "=0"},
 	{"stats", "total_error_replies", "rejected"},
-	{"replication", "role", "=master"},
-	{"replication", "connected_slaves", "=0"},
-	{"replication", "master_repl_offset", "=0"},
+	/* Ours, not Redis's: role is primary or replica (README:
+	 * Replication); the rows of the other role are left out. */
+	{"replication", "role", "role"},
+	{"replication", "epoch", "epoch"},
+	{"replication", "fenced", "fenced"},
+	{"replication", "durable_revision", "durable_revision"},
+	{"replication", "applied_revision", "revision"},
+	{"replication", "sync_replicas", "sync_replicas"},
+	{"replication", "sync_set", "sync_set"},
+	{"replication", "in_sync_set", "?in_sync_set"},
+	{"replication", "connected_replicas", "connected_replicas"},
+	{"replication", "connected_slaves", "connected_replicas"},
+	{"replication", "master_repl_offset", "durable_revision"},
+	{"replication", "writes_waiting", "writes_waiting"},
+	{"replication", "sync_wait", "?sync_wait"},
+	{"replication", "sync_waits", "sync_waits"},
+	{"replication", "sync_timeouts", "sync_timeouts"},
+	{"replication", "full_syncs", "full_syncs"},
+	{"replication", "partial_syncs", "partial_syncs"},
+	{"replication", "truncated_records", "truncated_records"},
+	{"replication", "primary_host", "?primary_host"},
+	{"replication", "primary_port", "?primary_port"},
+	{"replication", "primary_link", "?primary_link"},
+	{"replication", "primary_epoch", "primary_epoch"},
+	{"replication", "primary_commit", "primary_commit"},
+	{"replication", "lag_revisions", "lag_revisions"},
+	{"replication", "lag_ms", "lag_ms"},
 };
+
+/* Whether STATS' rows hold name. */
+static int has_stat(const struct ss_buf *rows, const char *name)
+{
+	const char *p = ss_buf_head(rows), *end = p + ss_buf_size(rows);
+
+	while (p < end) {
+		const char *v = p + strlen(p) + 1;
+		if (strcmp(p, name) == 0)
+			return 1;
+		p = v + strlen(v) + 1;
+	}
+	return 0;
+}
 
 static const char *const info_sections[] = {"server",	   "clients",	  "memory", "persistence",
 					    "stats",	   "replication", "keyspace", "statestored"};
@@ -508,10 +550,24 @@ enum ss_cmd_status ss_redis_info(const struct ss_request *req, struct ss_cmd_env
 			const struct info_field *fi = &info_fields[f];
 			if (strcmp(fi->section, sec) != 0)
 				continue;
+			/* '?': a row only one role has; left out on the other. */
+			if (fi->from[0] == '?' && !has_stat(&rows, fi->from + 1))
+				continue;
 			const char *v = fi->from[0] == '=' ? fi->from + 1 :
 					fi->from[0] == '@' ? config_value(env, fi->from + 1) :
+					fi->from[0] == '?' ? stat(&rows, fi->from + 1) :
 							     stat(&rows, fi->from);
 			rc |= ss_buf_printf(&text, "%s:%s\r\n", fi->name, v);
+		}
+		if (strcmp(sec, "replication") == 0) {
+			/* replica0, replica1, ...: each connected replica. */
+			char name[24];
+			for (int i = 0; rc == 0; i++) {
+				snprintf(name, sizeof name, "replica%d", i);
+				if (!has_stat(&rows, name))
+					break;
+				rc |= ss_buf_printf(&text, "%s:%s\r\n", name, stat(&rows, name));
+			}
 		}
 		if (strcmp(sec, "keyspace") == 0 && strcmp(stat(&rows, "entries"), "0") != 0)
 			rc |= ss_buf_printf(&text, "db0:keys=%s\r\n",

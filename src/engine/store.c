@@ -59,6 +59,7 @@ struct ss_store {
 	 * rounds append to instead of tmp_path) and, with a prefix, a tail
 	 * filtered to it. NULL while compacting. */
 	struct ss_backup *bk;
+	uint64_t backup_limit; /* a backup's tail ends here (0: at the log's end) */
 };
 
 /* Replay's view of the table. */
@@ -591,6 +592,22 @@ static void copy_failed(struct ss_store *s, uint64_t n, int errnum, struct ss_er
 		     (unsigned long long)n, target_what(s), target(s), strerror(errnum));
 }
 
+void ss_store_limit_backup_tail(struct ss_store *s, uint64_t end)
+{
+	s->backup_limit = end;
+}
+
+/* Where the tail being copied ends: the log's end, or for a backup the
+ * caller's limit (never below what is copied already). */
+static uint64_t tail_end(const struct ss_store *s)
+{
+	uint64_t end = s->log.end;
+
+	if (s->bk && s->backup_limit && s->backup_limit < end)
+		end = s->backup_limit > s->tail_from ? s->backup_limit : s->tail_from;
+	return end;
+}
+
 int ss_store_compact_round(struct ss_store *s, uint64_t min_bytes, struct ss_compact_job *job,
 			   struct ss_error *err)
 {
@@ -598,13 +615,14 @@ int ss_store_compact_round(struct ss_store *s, uint64_t min_bytes, struct ss_com
 		ss_store_compact_abort(s);
 		return -1;
 	}
-	if (s->log.end - s->tail_from <= min_bytes)
+	uint64_t end = tail_end(s);
+	if (end - s->tail_from <= min_bytes)
 		return 0;
 	*job = (struct ss_compact_job){.io = s->io,
 				       .src_fd = s->log.fd,
 				       .dst_fd = s->tmp_fd,
 				       .from = s->tail_from,
-				       .to = s->log.end,
+				       .to = end,
 				       .dst_off = s->tmp_len,
 				       .prefix = s->bk ? s->bk->prefix : NULL,
 				       .plen = s->bk ? s->bk->plen : 0};
@@ -669,8 +687,9 @@ int ss_store_backup_finish(struct ss_store *s, uint64_t *rev, struct ss_error *e
 	/* What was logged since the last round, then the store's revision:
 	 * the backup is the state as of it, which the tail's last group
 	 * reached (between commits, everything logged is applied). */
-	n = s->log.end - s->tail_from;
-	if (n > 0 && copy_tail(s->io, s->log.fd, s->tail_from, s->log.end, s->tmp_fd, s->tmp_len,
+	uint64_t end = tail_end(s);
+	n = end - s->tail_from;
+	if (n > 0 && copy_tail(s->io, s->log.fd, s->tail_from, end, s->tmp_fd, s->tmp_len,
 			       s->bk->prefix, s->bk->plen, &w) < 0) {
 		copy_failed(s, n, errno, err);
 		goto failed;

@@ -32,7 +32,7 @@ int ss_commit_ready(const struct ss_commit *c)
 
 int ss_commit_in_flight(const struct ss_commit *c)
 {
-	return c->inflight != NULL && !c->held;
+	return c->inflight != NULL;
 }
 
 size_t ss_commit_unapplied(const struct ss_commit *c)

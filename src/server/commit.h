@@ -152,9 +152,9 @@ int ss_commit_ready(const struct ss_commit *c);
  * calls ops->after. The server calls it just before the loop blocks. */
 void ss_commit_run(struct ss_commit *c);
 
-/* Whether a batch is written but not yet durable (its sync on the thread);
- * and the size of a batch written but not applied (its sync running, or
- * held by the gate): a compaction's tail must include it. */
+/* Whether a batch is written but not applied: its sync on the thread, or
+ * held by the gate (ss_commit_holding); and its size: a compaction's tail
+ * must include it. */
 int ss_commit_in_flight(const struct ss_commit *c);
 size_t ss_commit_unapplied(const struct ss_commit *c);
 

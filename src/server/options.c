@@ -312,7 +312,7 @@ static const struct ss_option options[] = {
 	{"replica-of", 0, "HOST:PORT", "",
 	 "start as a replica of the primary there (\"\": a primary);\n"
 	 "REPLICAOF changes it at run time",
-	 "replicaof", 0, STR(replica_of, replica_of_ok, "want HOST:PORT, such as 10.0.0.1:7070")},
+	 NULL, 0, STR(replica_of, replica_of_ok, "want HOST:PORT, such as 10.0.0.1:7070")},
 	{"primary-auth-file", 0, "FILE", "",
 	 "one line 'USER PASSWORD': how a replica authenticates to\n"
 	 "its primary (a user with the replication role)",
@@ -327,7 +327,7 @@ static const struct ss_option options[] = {
 	 NULL, 0, UINT(sync_timeout_ms, 0, SS_TIMEOUT_MAX_S)},
 	{"repl-buffer", 0, "BYTES", "16777216",
 	 "most bytes read ahead for one replica", NULL, 0,
-	 UINT(repl_buffer, 65536, 1u << 30)},
+	 UINT(repl_buffer, 65536, 32u << 20)},
 	{"repl-timeout", 0, "SECONDS", "10",
 	 "drop a replication link silent this long (0 = never)", NULL, 0,
 	 UINT(repl_timeout_s, 0, 3600)},

@@ -252,6 +252,19 @@ static int control_lines(struct ss_repl_link *l)
 	return 0;
 }
 
+static void remove_full_dir(struct ss_repl *r);
+
+/* A link is done with the full sync's file: once no link reads it, and no
+ * other waits for it, it goes. */
+static void full_sent(struct ss_repl *r, const struct ss_repl_link *done)
+{
+	for (const struct ss_repl_link *l = r->links; l; l = l->next)
+		if (l != done && (l->state == LINK_FILE || l->state == LINK_WAIT_FULL))
+			return;
+	if (!r->full_running)
+		remove_full_dir(r);
+}
+
 /* Tops up the link's output: the full sync's file, then the log's
  * durable groups, up to --repl-buffer queued. Returns 0, or -1 (the link
  * must close). */
@@ -275,6 +288,7 @@ static int fill(struct ss_repl_link *l)
 				continue;
 			close(l->file_fd);
 			l->file_fd = -1;
+			full_sent(r, l);
 			uint64_t off;
 			if (stream_start(r, l->after_rev, &off, &l->skip_to) < 0) {
 				ss_log_warn(r->diag, "replica %s: the log moved on during its full "
@@ -375,6 +389,7 @@ static void maybe_release(struct ss_repl *r)
 	if (n < r->sync_replicas)
 		return;
 	r->commit_rev = r->held_rev;
+	ss_store_limit_backup_tail(r->store, r->held_end);
 	r->held_rev = 0;
 	ev_timer_stop(r->loop, &r->wait_w);
 	ss_commit_release(r->commit);
@@ -389,10 +404,12 @@ static int gate_held(void *arg, struct ss_batch *b, uint64_t last_rev, uint64_t 
 	note_group(r, last_rev, log_end);
 	if (r->sync_replicas == 0) {
 		r->commit_rev = last_rev;
+		ss_store_limit_backup_tail(r->store, log_end);
 		fill_all(r);
 		return 0;
 	}
 	r->held_rev = last_rev;
+	r->held_end = log_end;
 	r->held_since = now(r);
 	r->st.sync_waits++;
 	if (r->sync_timeout > 0) {
@@ -574,6 +591,7 @@ struct ss_repl_link *ss_repl_adopt(struct ss_repl *r, void *client, struct ss_bu
 	} else {
 		l->state = LINK_WAIT_FULL;
 		r->full_wanted = 1;
+		r->ops.want_backup(r->ops.arg);
 		ss_log_notice(r->diag, "replica %s: full sync (it holds revision %" PRIu64
 				       " of epoch %" PRIu64 ")",
 			      l->id, rev, epoch);
@@ -716,6 +734,7 @@ void ss_repl_log_replaced(struct ss_repl *r)
 	uint64_t old_end = r->durable_end;
 
 	idx_reset(r, ss_table_revision(ss_store_table(r->store)), ss_store_log_bytes(r->store));
+	ss_store_limit_backup_tail(r->store, 0); /* the offsets moved; nothing is held now */
 	for (struct ss_repl_link *l = r->links; l; l = nx) {
 		nx = l->next;
 		if (l->state != LINK_ONLINE)
@@ -734,6 +753,7 @@ void ss_repl_reset(struct ss_repl *r, struct ss_store *store)
 	r->store = store;
 	idx_reset(r, ss_table_revision(ss_store_table(store)), ss_store_log_bytes(store));
 	r->commit_rev = r->durable_rev;
+	ss_store_limit_backup_tail(store, 0);
 }
 
 /* ---- timers ------------------------------------------------------------- */
@@ -832,19 +852,43 @@ void ss_repl_free(struct ss_repl *r)
 
 /* ---- INFO ----------------------------------------------------------------- */
 
+uint64_t ss_repl_lag(const struct ss_repl *r, uint64_t *ms)
+{
+	uint64_t lag = 0;
+
+	*ms = 0;
+	for (const struct ss_repl_link *l = r->links; l; l = l->next) {
+		uint64_t n = r->durable_rev > l->acked ? r->durable_rev - l->acked : 0;
+		uint64_t t = n ? (uint64_t)((now(r) - l->caught_up) * 1000.0) : 0;
+		if (n > lag)
+			lag = n;
+		if (t > *ms)
+			*ms = t;
+	}
+	return lag;
+}
+
+unsigned ss_repl_holding_all(const struct ss_repl *r)
+{
+	unsigned n = 0;
+
+	for (const struct ss_repl_link *l = r->links; l; l = l->next)
+		n += l->state == LINK_ONLINE && l->acked >= r->commit_rev;
+	return n;
+}
+
+size_t ss_repl_writes_waiting(const struct ss_repl *r)
+{
+	if (!r->held_rev || !r->commit->inflight)
+		return 0;
+	return r->commit->inflight->nrecs + r->commit->open->nrecs;
+}
+
 int ss_repl_rows(struct ss_repl *r, ss_repl_row_fn row, void *arg)
 {
 	char name[32], v[256];
 	int i = 0;
 
-#define ROW(n, ...)                                          \
-	do {                                                 \
-		snprintf(v, sizeof v, __VA_ARGS__);          \
-		if (row(arg, n, v) < 0)                      \
-			return -1;                           \
-	} while (0)
-	ROW("fenced", "%d", r->fenced);
-	ROW("sync_replicas", "%u", r->sync_replicas);
 	v[0] = '\0';
 	for (unsigned k = 0; k < r->sync_replicas; k++)
 		if (r->set[k]) {
@@ -853,7 +897,6 @@ int ss_repl_rows(struct ss_repl *r, ss_repl_row_fn row, void *arg)
 		}
 	if (row(arg, "sync_set", v[0] ? v : "-") < 0)
 		return -1;
-	ROW("connected_replicas", "%zu", r->nlinks);
 	for (struct ss_repl_link *l = r->links; l; l = l->next, i++) {
 		snprintf(name, sizeof name, "replica%d", i);
 		uint64_t lag = r->durable_rev > l->acked ? r->durable_rev - l->acked : 0;
@@ -865,15 +908,8 @@ int ss_repl_rows(struct ss_repl *r, ss_repl_row_fn row, void *arg)
 		if (row(arg, name, v) < 0)
 			return -1;
 	}
-	ROW("writes_waiting", "%zu", r->held_rev ? r->commit->inflight->nrecs + r->commit->open->nrecs
-						 : (size_t)0);
-	ROW("sync_wait", "%s", r->held_rev ? (set_size(r) < r->sync_replicas ? "replicas" : "acks")
-					   : "none");
-	ROW("sync_waits", "%" PRIu64, r->st.sync_waits);
-	ROW("sync_timeouts", "%" PRIu64, r->st.sync_timeouts);
-	ROW("partial_syncs", "%" PRIu64, r->st.partial_syncs);
-	ROW("full_syncs", "%" PRIu64, r->st.full_syncs);
-	ROW("links_dropped", "%" PRIu64, r->st.links_dropped);
-#undef ROW
+	if (row(arg, "sync_wait",
+		r->held_rev ? (set_size(r) < r->sync_replicas ? "replicas" : "acks") : "none") < 0)
+		return -1;
 	return 0;
 }

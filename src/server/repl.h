@@ -65,6 +65,10 @@ struct ss_repl_config {
 struct ss_repl_ops {
 	void (*kick)(void *client);
 	void (*close)(void *client);
+	/* A replica waits for a full sync: start its backup when the
+	 * compactor is free (ss_repl_wants_backup). */
+	void (*want_backup)(void *arg);
+	void *arg;
 };
 
 struct ss_repl {
@@ -89,6 +93,7 @@ struct ss_repl {
 	uint64_t durable_rev, durable_end; /* the log's durable groups end here */
 	uint64_t commit_rev;               /* acknowledged to clients */
 	uint64_t held_rev;                 /* the held batch's last revision, or 0 */
+	uint64_t held_end;                 /* ... and where it ends in the log */
 	double held_since;
 	struct ss_repl_link *links;
 	size_t nlinks;
@@ -155,8 +160,17 @@ void ss_repl_backup_done(struct ss_repl *r, const char *failure, uint64_t rev);
 /* A newer epoch exists (a replica said so): stop acknowledging. */
 void ss_repl_fence(struct ss_repl *r, uint64_t epoch);
 
-/* INFO replication / STATS rows of the primary's side: calls row(arg,
- * name, value) for each. */
+/* The largest lag of a replica behind this node's durable revision, in
+ * revisions, and in *ms milliseconds since it was last caught up. */
+uint64_t ss_repl_lag(const struct ss_repl *r, uint64_t *ms);
+/* Replicas whose log holds every write acknowledged so far (WAIT). */
+unsigned ss_repl_holding_all(const struct ss_repl *r);
+/* Writes waiting for the replicas: the held batch's and the open one's. */
+size_t ss_repl_writes_waiting(const struct ss_repl *r);
+
+/* The text rows of the primary's side (the sync set, each replica, what
+ * writes wait for), for INFO replication and STATS; the figures are the
+ * stats table's (stats.c). Calls row(arg, name, value) for each. */
 typedef int (*ss_repl_row_fn)(void *arg, const char *name, const char *value);
 int ss_repl_rows(struct ss_repl *r, ss_repl_row_fn row, void *arg);
 

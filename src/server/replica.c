@@ -392,6 +392,7 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 			return -1;
 		}
 		rp->primary_epoch = a;
+		rp->just_cut = 0;
 		rp->st.partial_syncs++;
 		rp->state = R_STREAM;
 		ss_log_notice(rp->diag, "replica: partial sync from revision %" PRIu64, b);
@@ -404,10 +405,18 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 			return -1;
 		}
 		rp->primary_epoch = a;
+		rp->just_cut = 0;
 		return file_begin(rp, a, b, c);
 	}
 	if (sscanf(p, "TRUNCATE %" SCNu64, &a) == 1) {
 		uint64_t discarded = 0;
+		if (rp->just_cut) {
+			/* Cut once already: a primary that asks again is not
+			 * seeing what we hold now. Back off. */
+			ss_log_warn(rp->diag, "replica: asked to cut back to revision %" PRIu64
+					      " again after cutting", a);
+			return -1;
+		}
 		int rc = rp->ops.cut(rp->ops.arg, a, &discarded);
 		if (rc < 0)
 			return -1;
@@ -420,6 +429,11 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 			ss_log_notice(rp->diag, "replica: discarded %" PRIu64 " records after revision %"
 						PRIu64, discarded, a);
 		}
+		clear_queue(rp); /* what was queued is in the store reopened, or cut */
+		struct ss_table *t = ss_store_table(rp->store);
+		rp->durable_rev = rp->last_rev = ss_table_revision(t);
+		rp->last_epoch = ss_table_epoch(t);
+		rp->just_cut = 1;
 		return 1;
 	}
 	ss_log_error(rp->diag, "replica: the primary answered: %s", p);
@@ -465,6 +479,10 @@ static void on_input(struct ss_conn *c, void *arg)
 			len--;
 		int rc = hello_line(rp, p, len);
 		ss_buf_consume(&rp->in, (size_t)(nl - p) + 1);
+		if (rc > 0 && rp->testing) {
+			rp->state = R_HELLO; /* as if reconnected, REPLSYNC sent */
+			continue;
+		}
 		if (rc != 0) {
 			drop(rp, rc > 0 ? NULL : "the handshake failed");
 			if (rc > 0)
@@ -794,33 +812,53 @@ void ss_replica_free(struct ss_replica *rp)
 	}
 }
 
+/* ---- tests and fuzzers ----------------------------------------------------- */
+
+void ss_replica_test_begin(struct ss_replica *rp, struct ss_store *store)
+{
+	struct ss_table *t = ss_store_table(store);
+
+	rp->store = store;
+	rp->testing = 1;
+	rp->active = 1;
+	rp->durable_rev = rp->last_rev = rp->primary_commit = ss_table_revision(t);
+	rp->last_epoch = ss_table_epoch(t);
+	rp->state = R_HELLO;
+}
+
+int ss_replica_test_feed(struct ss_replica *rp, const void *p, size_t n)
+{
+	if (rp->state == R_WAIT || rp->state == R_IDLE)
+		return -1;
+	if (ss_buf_append(&rp->in, p, n) < 0)
+		return -1;
+	on_input(NULL, rp);
+	return rp->state == R_WAIT || rp->state == R_IDLE ? -1 : 0;
+}
+
 /* ---- INFO ------------------------------------------------------------------ */
+
+uint64_t ss_replica_lag(const struct ss_replica *rp, uint64_t *ms)
+{
+	uint64_t lag = rp->primary_rev > rp->durable_rev ? rp->primary_rev - rp->durable_rev : 0;
+
+	*ms = lag ? (uint64_t)((now(rp) - rp->caught_up) * 1000.0) : 0;
+	return lag;
+}
+
+int ss_replica_link_up(const struct ss_replica *rp)
+{
+	return rp->conn_up && (rp->state == R_STREAM || rp->state == R_FILE);
+}
 
 int ss_replica_rows(struct ss_replica *rp, ss_replica_row_fn row, void *arg)
 {
-	char v[600];
-	uint64_t lag = rp->primary_rev > rp->durable_rev ? rp->primary_rev - rp->durable_rev : 0;
+	char v[32];
 
-#define ROW(n, ...)                                   \
-	do {                                          \
-		snprintf(v, sizeof v, __VA_ARGS__);   \
-		if (row(arg, n, v) < 0)               \
-			return -1;                    \
-	} while (0)
-	ROW("primary_host", "%s", rp->host);
-	ROW("primary_port", "%s", rp->port);
-	ROW("primary_link", "%s", rp->conn_up && (rp->state == R_STREAM || rp->state == R_FILE)
-					  ? "up"
-					  : "down");
-	ROW("primary_epoch", "%" PRIu64, rp->primary_epoch);
-	ROW("primary_commit", "%" PRIu64, rp->primary_commit);
-	ROW("lag_revisions", "%" PRIu64, lag);
-	ROW("lag_ms", "%lld", lag ? (long long)((now(rp) - rp->caught_up) * 1000.0) : 0LL);
-	ROW("sync_set", "%s", rp->syncset[0] ? rp->syncset : "-");
-	ROW("in_sync_set", "%d", rp->in_set);
-	ROW("full_syncs", "%" PRIu64, rp->st.full_syncs);
-	ROW("partial_syncs", "%" PRIu64, rp->st.partial_syncs);
-	ROW("truncated_records", "%" PRIu64, rp->st.truncated_records);
-#undef ROW
-	return 0;
+	if (row(arg, "primary_host", rp->host[0] ? rp->host : "-") < 0 ||
+	    row(arg, "primary_port", rp->port[0] ? rp->port : "-") < 0 ||
+	    row(arg, "sync_set", rp->syncset[0] ? rp->syncset : "-") < 0)
+		return -1;
+	snprintf(v, sizeof v, "%d", rp->in_set);
+	return row(arg, "in_sync_set", v);
 }

@@ -92,6 +92,8 @@ struct ss_replica {
 	int in_set;
 	char syncset[512];
 	int force_full;
+	int just_cut;               /* the last handshake ended in a cut */
+	int testing;                /* fed by ss_replica_test_feed: no socket */
 	char *scratch;              /* a record's name and value unescaped */
 	/* A full sync's file. */
 	int sync_fd;
@@ -117,6 +119,23 @@ void ss_replica_set_store(struct ss_replica *rp, struct ss_store *store);
  * include them). */
 size_t ss_replica_unapplied(const struct ss_replica *rp);
 
+/* For tests and fuzzers: the replica as if it had just sent REPLSYNC for
+ * store's state on a connection, then fed bytes as if they arrived from
+ * the primary (nothing is sent back; a handshake that would reconnect
+ * goes on as if it had). feed returns 0 while the link would be up, -1
+ * once it dropped. The ops (install, cut, fatal) are called as in the
+ * daemon. */
+void ss_replica_test_begin(struct ss_replica *rp, struct ss_store *store);
+int ss_replica_test_feed(struct ss_replica *rp, const void *p, size_t n);
+
+/* How far behind the primary (by its last PING) this replica is, in
+ * revisions and in *ms since it was last caught up; whether the link is
+ * up (streaming, or a full sync's file arriving). */
+uint64_t ss_replica_lag(const struct ss_replica *rp, uint64_t *ms);
+int ss_replica_link_up(const struct ss_replica *rp);
+
+/* The text rows of the replica's side (its primary, the link, the sync
+ * set as last heard), for INFO replication and STATS. */
 typedef int (*ss_replica_row_fn)(void *arg, const char *name, const char *value);
 int ss_replica_rows(struct ss_replica *rp, ss_replica_row_fn row, void *arg);
 

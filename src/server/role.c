@@ -143,6 +143,11 @@ static struct ss_repl_link *adopt(void *arg, struct ss_client *cl)
 	return l;
 }
 
+static void want_backup(void *arg)
+{
+	ss_srv_start_next(arg, 0);
+}
+
 /* ---- promotion and demotion -------------------------------------------- */
 
 static const char *promote(struct ss_server *srv)
@@ -220,6 +225,12 @@ static const char *replicaof(void *arg, const char *host, const char *port)
 	return NULL;
 }
 
+static unsigned holding(void *arg)
+{
+	const struct ss_server *srv = arg;
+	return srv->is_replica ? 0 : ss_repl_holding_all(&srv->repl);
+}
+
 /* ---- rows ------------------------------------------------------------------- */
 
 struct rows {
@@ -240,20 +251,38 @@ int ss_role_rows(void *arg, const struct ss_proto *proto, struct ss_buf *out)
 {
 	struct ss_server *srv = arg;
 	struct rows r = {proto, out, 0};
-	char v[32];
 
 	refresh(srv);
 	if (row(&r, "role", srv->is_replica ? "replica" : "primary") < 0)
 		return -1;
-	snprintf(v, sizeof v, "%" PRIu64, srv->cmd_repl.epoch);
-	if (row(&r, "epoch", v) < 0)
-		return -1;
-	snprintf(v, sizeof v, "%" PRIu64, srv->repl.durable_rev);
-	if (row(&r, "durable_revision", v) < 0)
-		return -1;
 	int rc = srv->is_replica ? ss_replica_rows(&srv->replica, row, &r)
 				 : ss_repl_rows(&srv->repl, row, &r);
 	return rc < 0 ? -1 : r.n;
+}
+
+void ss_role_figures(const struct ss_server *srv, struct ss_repl_figures *f)
+{
+	const struct ss_repl *rp = &srv->repl;
+	const struct ss_replica *ra = &srv->replica;
+
+	*f = (struct ss_repl_figures){
+		.replica = srv->is_replica,
+		.epoch = ss_table_epoch(ss_store_table(srv->store)),
+		.fenced = rp->fenced,
+		.durable_revision = rp->durable_rev,
+		.sync_replicas = rp->sync_replicas,
+		.connected_replicas = rp->nlinks,
+		.writes_waiting = ss_repl_writes_waiting(rp),
+		.sync_waits = rp->st.sync_waits,
+		.sync_timeouts = rp->st.sync_timeouts,
+		.full_syncs = rp->st.full_syncs + ra->st.full_syncs,
+		.partial_syncs = rp->st.partial_syncs + ra->st.partial_syncs,
+		.truncated_records = ra->st.truncated_records,
+		.primary_link = srv->is_replica && ss_replica_link_up(ra),
+		.primary_epoch = ra->primary_epoch,
+		.primary_commit = ra->primary_commit,
+	};
+	f->lag_revisions = srv->is_replica ? ss_replica_lag(ra, &f->lag_ms) : ss_repl_lag(rp, &f->lag_ms);
 }
 
 size_t ss_role_unapplied(const struct ss_server *srv)
@@ -275,7 +304,10 @@ int ss_role_init(struct ss_server *srv)
 				    .sync_timeout = cfg->sync_timeout_ms / 1000.0,
 				    .buffer = cfg->repl_buffer,
 				    .timeout = cfg->repl_timeout_s};
-	struct ss_repl_ops rops = {.kick = ss_clients_kick, .close = ss_clients_close};
+	struct ss_repl_ops rops = {.kick = ss_clients_kick,
+				   .close = ss_clients_close,
+				   .want_backup = want_backup,
+				   .arg = srv};
 	struct ss_replica_ops pops = {.install = install, .cut = cut, .fatal = fatal, .arg = srv};
 	int port = cfg->port >= 0 ? ss_listener_port(&srv->listener)
 				  : ss_listener_port(&srv->tls_listener);
@@ -287,7 +319,8 @@ int ss_role_init(struct ss_server *srv)
 		return -1;
 	srv->clients.adopt = adopt;
 	srv->clients.adopt_arg = srv;
-	srv->cmd_repl = (struct ss_cmd_repl){.replicaof = replicaof, .rows = ss_role_rows, .arg = srv};
+	srv->cmd_repl = (struct ss_cmd_repl){
+		.replicaof = replicaof, .rows = ss_role_rows, .holding = holding, .arg = srv};
 	if (cfg->replica_of && cfg->replica_of[0]) {
 		char host[256], p[16];
 		if (ss_options_split_hostport(cfg->replica_of, host, sizeof host, p, sizeof p) < 0)

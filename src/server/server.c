@@ -227,6 +227,7 @@ static void stats_sources(void *arg, struct ss_stats_sources *src)
 		.auth = &srv->auth.st,
 		.tls = srv->tls ? ss_tls_stats(srv->tls) : NULL,
 	};
+	ss_role_figures(srv, &src->repl);
 }
 
 /* /readyz: why the daemon is not ready, or NULL. It listens only once the
@@ -406,7 +407,7 @@ static void repl_backup_start(struct ss_server *srv)
 
 /* What runs next on the compactor, once it is free: queued COMPACTs, then
  * queued BACKUPs, then a compaction for the log's growth. */
-static void start_next(struct ss_server *srv, int automatic)
+void ss_srv_start_next(struct ss_server *srv, int automatic)
 {
 	if (ss_compactor_running(&srv->compactor) || srv->shutting_down)
 		return;
@@ -433,7 +434,7 @@ static void on_backed_up(struct ss_compactor *cp, const char *failure, uint64_t 
 	} else {
 		ss_clients_backup_ended(&srv->clients, failure, rev);
 	}
-	start_next(srv, 0);
+	ss_srv_start_next(srv, 0);
 }
 
 static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg)
@@ -458,15 +459,28 @@ static void on_compacted(struct ss_compactor *cp, const char *failure, void *arg
 		ss_srv_stop(srv, SS_EXIT_FSYNC, 1);
 		return;
 	}
-	start_next(srv, 0);
+	ss_srv_start_next(srv, 0);
 }
 
 /* The compactor may swap the log's descriptor only when no fdatasync runs
- * on it. */
-static int no_sync_in_flight(void *arg)
+ * on it. A compaction also waits for a batch the replication gate holds:
+ * its tail must end after it, and the index of the log the replicas are
+ * streamed from restarts after it. A backup need not: its tail stops at
+ * the last applied group (ss_store_limit_backup_tail) - and must not, or a
+ * full sync for the only sync replica would wait for that replica. */
+static int may_finish(const struct ss_server *srv)
+{
+	const struct ss_commit *c = &srv->commit;
+
+	if (srv->compactor.backup)
+		return !ss_commit_in_flight(c) || ss_commit_holding(c);
+	return !ss_commit_in_flight(c);
+}
+
+static int compactor_may_finish(void *arg)
 {
 	const struct ss_server *srv = arg;
-	return !ss_commit_in_flight(&srv->commit);
+	return may_finish(srv);
 }
 
 /* After every commit cycle: the clients that found the batch full, a
@@ -478,11 +492,11 @@ static void after_commit(void *arg)
 
 	/* A compaction whose finish waited for the log first: the quota and
 	 * the clients resumed below see the log it leaves. */
-	if (ss_compactor_finish_pending(&srv->compactor) && !ss_commit_in_flight(&srv->commit))
+	if (ss_compactor_finish_pending(&srv->compactor) && may_finish(srv))
 		ss_compactor_finish(&srv->compactor);
 	watch_quota(srv);
 	ss_clients_resume_waiters(&srv->clients);
-	start_next(srv, 1);
+	ss_srv_start_next(srv, 1);
 }
 
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -969,7 +983,7 @@ int ss_server_run(const struct ss_server_config *cfg)
 	}
 	struct ss_compactor_ops kops = {.done = on_compacted,
 					.backup_done = on_backed_up,
-					.may_finish = no_sync_in_flight,
+					.may_finish = compactor_may_finish,
 					.arg = srv};
 	if (ss_compactor_init(&srv->compactor, srv->loop, srv->store, cfg->io, srv->diag, &kops) <
 	    0)

@@ -92,6 +92,9 @@ int ss_srv_open_store(struct ss_server *srv, int truncate, uint64_t truncate_rev
 /* The store's options, as open_store passes them. */
 void ss_srv_store_options(struct ss_server *srv, struct ss_store_options *opt);
 int64_t ss_srv_wall_ms(void);
+/* Starts what waits for the compactor, if it is free (automatic: a
+ * compaction for the log's growth too). */
+void ss_srv_start_next(struct ss_server *srv, int automatic);
 
 /* ---- role.c ---- */
 
@@ -99,8 +102,10 @@ int64_t ss_srv_wall_ms(void);
  * exist: a primary, or a replica of --replica-of. Returns 0, or -1. */
 int ss_role_init(struct ss_server *srv);
 void ss_role_free(struct ss_server *srv);
-/* STATS' and INFO replication's rows. */
+/* STATS' and INFO replication's text rows; and the figures of the stats
+ * table's replication rows. */
 int ss_role_rows(void *arg, const struct ss_proto *proto, struct ss_buf *out);
+void ss_role_figures(const struct ss_server *srv, struct ss_repl_figures *f);
 /* Bytes written to the log and not applied (a compaction's tail). */
 size_t ss_role_unapplied(const struct ss_server *srv);
 /* A compaction finished (renamed: the log was replaced). */

@@ -147,6 +147,23 @@ GET(tls_not_after, s->tls && s->tls->not_after > 0 ? s->tls->not_after : 0)
 	static const struct ss_stat_hist *fn(src_t *s) { return (expr); }
 
 HIST(fsync_hist, &s->commit->st.fsync_us)
+GET(repl_replica, s->repl.replica)
+GET(repl_epoch, s->repl.epoch)
+GET(repl_fenced, s->repl.fenced)
+GET(repl_durable, s->repl.durable_revision)
+GET(repl_sync_replicas, s->repl.sync_replicas)
+GET(repl_connected, s->repl.connected_replicas)
+GET(repl_waiting, s->repl.writes_waiting)
+GET(repl_sync_waits, s->repl.sync_waits)
+GET(repl_sync_timeouts, s->repl.sync_timeouts)
+GET(repl_full, s->repl.full_syncs)
+GET(repl_partial, s->repl.partial_syncs)
+GET(repl_truncated, s->repl.truncated_records)
+GET(repl_link, s->repl.primary_link)
+GET(repl_primary_epoch, s->repl.primary_epoch)
+GET(repl_primary_commit, s->repl.primary_commit)
+GET(repl_lag, s->repl.lag_revisions)
+GET(repl_lag_ms, s->repl.lag_ms)
 HIST(latency_hist, s->commit_latency)
 HIST(batch_hist, &s->commit->st.batch_records)
 
@@ -279,6 +296,39 @@ static const struct {
 	{"tls_cert_not_after", G, "when the TLS certificate in force expires, in Unix seconds "
 				  "(0: no TLS)", tls_not_after,
 	 "tls_certificate_expiry_timestamp_seconds", 1},
+	{"replica", G, "1 on a replica, 0 on a primary", repl_replica, "replica", 1},
+	{"epoch", G, "the epoch of this node's log: raised by each promotion", repl_epoch,
+	 "epoch", 1},
+	{"fenced", G, "1 on a primary that heard of a newer epoch: it acknowledges no write",
+	 repl_fenced, "fenced", 1},
+	{"durable_revision", G, "the last revision this node's log holds durably (a replica "
+				"applies it once committed)", repl_durable, "durable_revision", 1},
+	{"sync_replicas", G, "--sync-replicas: replicas a write waits for", repl_sync_replicas,
+	 "sync_replicas", 1},
+	{"connected_replicas", G, "replicas streaming from this primary", repl_connected,
+	 "connected_replicas", 1},
+	{"writes_waiting", G, "writes durable here and waiting for --sync-replicas acks",
+	 repl_waiting, "writes_waiting", 1},
+	{"sync_waits", C, "batches held for replica acknowledgements", repl_sync_waits,
+	 "sync_waits", 1},
+	{"sync_timeouts", C, "--sync-timeout expiries: writes answered with an unknown outcome",
+	 repl_sync_timeouts, "sync_timeouts", 1},
+	{"full_syncs", C, "full syncs: served (primary) or installed (replica)", repl_full,
+	 "full_syncs", 1},
+	{"partial_syncs", C, "partial syncs: served (primary) or begun (replica)", repl_partial,
+	 "partial_syncs", 1},
+	{"truncated_records", C, "records a replica cut from its log: a deposed primary's "
+				 "unreplicated tail", repl_truncated, "truncated_records", 1},
+	{"primary_link", G, "a replica: 1 while its link to the primary is up", repl_link,
+	 "primary_link_up", 1},
+	{"primary_epoch", G, "a replica: its primary's epoch", repl_primary_epoch,
+	 "primary_epoch", 1},
+	{"primary_commit", G, "a replica: the revision its primary last said was committed",
+	 repl_primary_commit, "primary_commit_revision", 1},
+	{"lag_revisions", G, "a replica: revisions behind its primary; a primary: the most any "
+			     "replica is behind", repl_lag, "replication_lag_revisions", 1},
+	{"lag_ms", G, "... and for how long, in milliseconds", repl_lag_ms,
+	 "replication_lag_seconds", 1e-3},
 };
 
 /* The histograms; STATS shows each as two rows, <name>_count and

@@ -85,6 +85,14 @@ struct ss_loop_stats {
 double ss_loop_stats_note(struct ss_loop_stats *st, double busy_us);
 
 /* What the rows read: each module keeps its own figures. */
+/* Replication's figures (role.c fills them; 0 where a role has none). */
+struct ss_repl_figures {
+	uint64_t replica, epoch, fenced, durable_revision, sync_replicas, connected_replicas;
+	uint64_t writes_waiting, sync_waits, sync_timeouts, full_syncs, partial_syncs;
+	uint64_t truncated_records, primary_link, primary_epoch, primary_commit;
+	uint64_t lag_revisions, lag_ms;
+};
+
 struct ss_stats_sources {
 	const struct ss_commit *commit;
 	const struct ss_compactor *compactor;
@@ -105,6 +113,7 @@ struct ss_stats_sources {
 	const struct ss_stat_hist *commit_latency; /* a mutation's arrival to its reply */
 	const struct ss_auth_stats *auth;          /* authentication's counters */
 	const struct ss_tls_stats *tls;  /* NULL without TLS: its rows are 0 */
+	struct ss_repl_figures repl;
 };
 
 /* The resident set size from /proc/self/statm, in bytes; 0 if it cannot be

@@ -198,7 +198,9 @@ class TestConfigGet(ConfigCase):
              "auto-compact-min", "auto-compact-growth", "sync-thread", "history",
              "quota-bytes", "metrics", "acl-file", "requirepass-file", "insecure-no-auth",
              "tls-port", "tls-cert-file", "tls-key-file", "tls-ca-cert-file",
-             "tls-auth-clients", "metrics-tls", "log-level", "config"]))
+             "tls-auth-clients", "metrics-tls", "replica-of", "primary-auth-file",
+             "sync-replicas", "sync-timeout", "repl-buffer", "repl-timeout", "log-level",
+             "config"]))
         # RESP adds Redis's own settings and its names for two of ours.
         # The text protocol shows an empty value as "" (a line cannot carry
         # an empty token); RESP sends the empty string itself.
@@ -230,7 +232,7 @@ class TestConfigGet(ConfigCase):
         c.send("CONFIG_GET hist*\nCONFIG_GET nosuch\nconfig_get\n")
         self.assertEqual([c.readline() for _ in range(4)],
                          ["STAT history 2", "END", "END", "STAT port %d" % d.port])
-        c.readlines(24)
+        c.readlines(30)
         self.assertEqual(c.readline(), "END")
         self.assertEqual(c.cmd("CONFIG_GET a b"),
                          "ERR wrong number of arguments for 'CONFIG_GET'")

@@ -5,6 +5,7 @@ changes nothing and leaves the connection usable.
 
 Each test gets its own daemon (DaemonTestCase) on a fresh data dir.
 """
+import re
 import unittest
 
 from sstools.harness import DaemonTestCase, limit, project_version, wait_until
@@ -31,7 +32,10 @@ class ProtocolCase(DaemonTestCase):
 
     def num_stats(self, c=None):
         st = (c or self.c).stats()
-        return {k: (float(v) if k != "version" else v) for k, v in st.items()}
+        # Numbers as numbers; the text rows (version, the replication
+        # role and addresses) as they are.
+        return {k: (float(v) if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", v) else v)
+                for k, v in st.items()}
 
     def assert_state(self, name, value, ttl=None):
         """name holds value (None: missing) and, if given, that TTL."""

@@ -90,7 +90,8 @@ class IdleTimeout(TimeoutCase):
         self.assertTrue(self.d.wait_log(r"client \d+ (\(\S+\) )?closed: idle for 1 s "
                                         r"\(--timeout\)", WAIT), self.d.log())
         self.assertEqual(active.config_get("*timeout"),
-                         {"timeout": "1", "request-timeout": "0"})
+                         {"timeout": "1", "request-timeout": "0", "sync-timeout": "0",
+                          "repl-timeout": "10"})
 
     def test_clients_waiting_on_the_server_are_not_idle(self):
         gate_dir = tempfile.mkdtemp(prefix="ss-it-gate-")

@@ -201,7 +201,7 @@ static void a_single_password_makes_the_default_user_and_survives_a_reload(void 
 	struct ss_acl_user *u = ss_acl_find(one, "default", 7);
 	assert_non_null(u);
 	assert_int_equal(u->every_name, 1);
-	assert_int_equal(u->roles, SS_CMD_READ | SS_CMD_WRITE | SS_CMD_ADMIN);
+	assert_int_equal(u->roles, SS_CMD_READ | SS_CMD_WRITE | SS_CMD_ADMIN | SS_CMD_REPLICATION);
 	assert_int_equal(ss_password_fast_check(&u->pw, "hunter2", 7), 1);
 	struct ss_acl *again = ss_acl_single("hunter2", 7, one, err, sizeof err);
 	assert_non_null(again);
