@@ -8,6 +8,10 @@
 #   ss-pair     statestored primary (--sync-replicas 1) on BENCH_PORT and one
 #               replica (--replica-of) on BENCH_PORT + 2, its own data
 #               directory: a write is acknowledged once it is durable on both
+#   ss-pair-wait  ss-pair again, its clients sending SET + WAIT 1 0 as
+#               Redis's do (statestored's WAIT answers at once: with
+#               --sync-replicas 1 every acknowledged write is on the
+#               replica already); repl-set50 only
 #   redis-pair  redis-server primary on BENCH_PORT + 1 and one replica
 #               (replicaof) on BENCH_PORT + 3, both appendonly yes,
 #               appendfsync always
@@ -26,9 +30,9 @@
 #                  (bench_util.py repl-lag) running: replica lag in
 #                  milliseconds and in revisions.
 #
-# BENCH_REPL_SYSTEMS [ss ss-pair redis-pair] runs only some of them (the lag
-# run needs ss-pair).
-REPL_SYSTEMS=${BENCH_REPL_SYSTEMS:-ss ss-pair redis-pair}
+# BENCH_REPL_SYSTEMS [ss ss-pair ss-pair-wait redis-pair] runs only some of
+# them (the lag run needs ss-pair).
+REPL_SYSTEMS=${BENCH_REPL_SYSTEMS:-ss ss-pair ss-pair-wait redis-pair}
 SREP=$((SPORT + 2))  # statestored's replica
 RREP=$((SPORT + 3))  # Redis's replica
 REP_PID=""
@@ -39,13 +43,13 @@ LAG="$WORK/lag.txt"
 for sys in $REPL_SYSTEMS; do
     case $sys in
     ss | redis-pair) ;;
-    ss-pair)
+    ss-pair | ss-pair-wait)
         "$SS" --help 2>&1 | grep -q -- '--replica-of' ||
             die "$SS has no --replica-of option: this statestored has no replication yet" \
                 "(issue 18), so the ss-pair system cannot run. BENCH_REPL_SYSTEMS=\"ss redis-pair\"" \
                 "runs the rest."
         ;;
-    *) die "BENCH_REPL_SYSTEMS: unknown system '$sys' (ss ss-pair redis-pair)" ;;
+    *) die "BENCH_REPL_SYSTEMS: unknown system '$sys' (ss ss-pair ss-pair-wait redis-pair)" ;;
     esac
 done
 
@@ -81,7 +85,8 @@ ss_pair_ready() {
         kill -0 "$SRV_PID" 2>/dev/null || pair_fail "the statestored primary exited" "$dir"
         pst=$(ask "$SPORT" STATS) || pst=""
         rst=$(ask "$SREP" STATS) || rst=""
-        if [ "$(stats_field "$rst" primary_link)" = up ] &&
+        # primary_link: "up" in the spec; STATS gives 1 (a number, for /metrics).
+        if [[ "$(stats_field "$rst" primary_link)" == @(up|1) ]] &&
             awk '$1 ~ /^replica[0-9]+$/ && $2 ~ /state=online/ && $2 ~ /in_sync_set=1/ { ok = 1 }
                  END { exit !ok }' <<<"$pst"; then
             return 0
@@ -118,7 +123,7 @@ repl_start() {
     mkdir -p "$dir"
     case $sys in
     ss) start ss "$dir/primary" ;;
-    ss-pair)
+    ss-pair | ss-pair-wait)
         start ss-sync "$dir/primary"
         listening "$SREP" && die "port $SREP is taken already (BENCH_PORT + 2)"
         rep_start "$dir/replica" "$SS" -p "$SREP" -d "$dir/replica" --auto-compact-min 0 \
@@ -155,14 +160,14 @@ repl_stop() {
 repl_settle() {
     local sys=$1 wl=$2 r=$3 pst rst prev durable applied end=$((SECONDS + 30)) poff
     case $sys in
-    ss-pair)
+    ss-pair | ss-pair-wait)
         pst=$(ask "$SPORT" STATS) || die "STATS on the primary failed"
         rst=$(ask "$SREP" STATS) || die "STATS on the replica failed"
         prev=$(stats_field "$pst" revision)
         durable=$(stats_field "$rst" durable_revision)
         [ -n "$prev" ] && [ -n "$durable" ] ||
             die "$wl: no revision / durable_revision in STATS (primary $prev, replica $durable)"
-        fact "durable_at_stop.$wl.$r" "$durable $prev"
+        fact "durable_at_stop.$wl.$sys.$r" "$durable $prev"
         [ "$durable" -ge "$prev" ] ||
             log "WARNING $wl round $r: the replica's durable_revision $durable is behind the" \
                 "primary's revision $prev right after the load: acknowledged writes were not" \
@@ -179,9 +184,9 @@ repl_settle() {
             fi
             sleep 0.01
         done
-        fact "apply_tail_ms.$wl.$r" "$((($(date +%s%N) - t0) / 1000000)) ${applied:-none} $prev"
-        echo "$wl ss-pair-primary $r $(tr ' ' = <<<"$pst" | tr '\n' ' ')" >>"$STATS"
-        echo "$wl ss-pair-replica $r $(tr ' ' = <<<"$rst" | tr '\n' ' ')" >>"$STATS"
+        fact "apply_tail_ms.$wl.$sys.$r" "$((($(date +%s%N) - t0) / 1000000)) ${applied:-none} $prev"
+        echo "$wl $sys-primary $r $(tr ' ' = <<<"$pst" | tr '\n' ' ')" >>"$STATS"
+        echo "$wl $sys-replica $r $(tr ' ' = <<<"$rst" | tr '\n' ' ')" >>"$STATS"
         ;;
     redis-pair)
         poff=$(rinfo "$RPORT" replication master_repl_offset)
@@ -200,7 +205,7 @@ repl_settle() {
 # repl_sb SYSTEM: repl-set50's statestore-bench line on SYSTEM's primary.
 repl_sb() {
     local extra=()
-    [ "$1" != redis-pair ] || extra=(--wait 1)
+    [ "$1" != redis-pair ] && [ "$1" != ss-pair-wait ] || extra=(--wait 1)
     "$BENCH" -p "$PORT" --redis --csv -c 50 -k "$RB_KEYS" -v "$RB_VALUE" --set-ratio 1 \
         -d "$SECS" --warmup "$WARMUP" "${extra[@]}" || die "statestore-bench on $1 failed"
 }
@@ -256,6 +261,7 @@ repl_run() {
         for wl in repl-set50 repl-rb-set50 repl-lag; do
             for sys in $REPL_SYSTEMS; do
                 [ "$wl" != repl-lag ] || [ "$sys" = ss-pair ] || continue
+                [ "$wl" = repl-set50 ] || [ "$sys" != ss-pair-wait ] || continue
                 dir="$WORK/$wl-$sys-$r"
                 repl_start "$sys" "$dir"
                 case $wl in

@@ -1,6 +1,7 @@
 """scripts/bench.sh's replication mode (BENCH_REPL=1), its quick run: one
 round of each system (statestored alone, statestored primary + sync replica,
-Redis primary + replica with SET + WAIT 1 0), each load once, and the lag
+Redis primary + replica with SET + WAIT 1 0, and the statestored pair
+with SET + WAIT 1 0 too), each load once, and the lag
 prober. It runs the script once, on the suite's build (BENCH_BUILD_DIR:
 nothing is built), and checks what it wrote: every row has its numbers, no
 request failed, the lag was measured, and after every statestored pair run
@@ -135,15 +136,18 @@ class BenchReplTest(unittest.TestCase):
             for cell in r[4:7]:  # p50, p99, max
                 self.assertGreater(float(cell), 0, r)
             self.assertEqual(r[7], "0", r)  # errors: a WAIT that counted no replica is one
-        self.assertIn("then WAIT 1 0", next(r[2] for r in rows if r[1].startswith("Redis")
-                                            and r[0] == "statestore-bench --redis"))
+        sb = [r for r in rows if r[0] == "statestore-bench --redis"]
+        self.assertIn("then WAIT 1 0", next(r[2] for r in sb if r[1].startswith("Redis")))
+        # The sync pair twice: SET alone, and SET + WAIT 1 0 as Redis's clients.
+        self.assertEqual(sorted(r[2] for r in sb if r[1].startswith("statestored primary")),
+                         ["RESP SET", "RESP SET, then WAIT 1 0, as Redis's clients"])
         # The stdout is the same report.
         self.assertEqual(self.proc.stdout.decode(), self.report)
 
     def test_target_rows_have_ratios(self):
         rows = table(self.report, "Target | Goal")
-        self.assertEqual(len(rows), 6, rows)
-        for r in rows[:4]:
+        self.assertEqual(len(rows), 7, rows)
+        for r in rows[:5]:
             self.assertRegex(r[2], r"^[0-9.]+x \([0-9]+ vs [0-9]+ ops/s; p99 ", r)
         self.assertIn(rows[0][3], ("**pass**", "**FAIL**"))  # a verdict, either way
 
@@ -166,7 +170,8 @@ class BenchReplTest(unittest.TestCase):
                       r"primary's revision \((\d+) runs", self.report)
         self.assertIsNotNone(m, self.report)
         self.assertEqual(m.group(1), "at least")
-        self.assertEqual(int(m.group(2)), 3)  # the three loads' pair runs
+        # The pair's runs: repl-set50 with and without WAIT, redis-benchmark, lag.
+        self.assertEqual(int(m.group(2)), 4)
 
 
 if __name__ == "__main__":
