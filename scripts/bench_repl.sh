@@ -217,7 +217,12 @@ repl_rb() {
     local sys=$1 wl=$2 n fig errs rps avg p50 p99 max
     n=$(awk -v e="$(rb_rate "$wl" "$sys" repl-set50 1)" -v w="$WARMUP" \
         'BEGIN { n = e * w; printf "%d\n", n < 1000 ? 1000 : n }')
-    fig=$(rb "$n" -c 50 -t set)
+    if [ "${BENCH_QUICK:-0}" = 1 ]; then
+        # A smoke test of the script: one run, sized by the SET run's rate.
+        fig=$(rb_rate "$wl" "$sys" repl-set50 1)
+    else
+        fig=$(rb "$n" -c 50 -t set)
+    fi
     n=$(awk -v e="${fig%% *}" -v s="$RSECS" 'BEGIN { n = e * s; printf "%d\n", n < 1000 ? 1000 : n }')
     fig=$(rb "$n" -c 50 -t set)
     errs=$(rb_info total_error_replies)
