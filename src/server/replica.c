@@ -205,7 +205,11 @@ static int control_line(struct ss_replica *rp, const char *p, size_t n)
 	if (n > 7 && memcmp(p, "COMMIT ", 7) == 0 && ss_parse_u64(p + 7, n - 7, &a) == 0) {
 		if (a > rp->primary_commit)
 			rp->primary_commit = a;
-		return apply_committed(rp, rp->primary_commit);
+		if (apply_committed(rp, rp->primary_commit) < 0)
+			return -1;
+		/* What this log holds of it is committed. */
+		ss_repl_commit_note(rp->repl, a < rp->durable_rev ? a : rp->durable_rev);
+		return 0;
 	}
 	if (n > 5 && memcmp(p, "PING ", 5) == 0 && (sp = memchr(p + 5, ' ', n - 5)) != NULL &&
 	    ss_parse_u64(p + 5, (size_t)(sp - p - 5), &a) == 0 &&
