@@ -79,6 +79,8 @@ static int apply_committed(struct ss_replica *rp, uint64_t upto)
 		}
 		free_batch(rp->queue[i]);
 	}
+	if (i == 0)
+		return 0; /* queue may be NULL: no arithmetic on it (UB) */
 	memmove(rp->queue, rp->queue + i, (rp->nqueue - i) * sizeof(*rp->queue));
 	memmove(rp->queue_rev, rp->queue_rev + i, (rp->nqueue - i) * sizeof(*rp->queue_rev));
 	rp->nqueue -= i;
