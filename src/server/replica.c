@@ -79,6 +79,8 @@ static int apply_committed(struct ss_replica *rp, uint64_t upto)
 		}
 		free_batch(rp->queue[i]);
 	}
+	if (i == 0)
+		return 0; /* queue may be NULL: no arithmetic on it (UB) */
 	memmove(rp->queue, rp->queue + i, (rp->nqueue - i) * sizeof(*rp->queue));
 	memmove(rp->queue_rev, rp->queue_rev + i, (rp->nqueue - i) * sizeof(*rp->queue_rev));
 	rp->nqueue -= i;
@@ -171,8 +173,12 @@ static int take_record(struct ss_replica *rp, const char *line, size_t used,
 
 	if (rec->type == SS_REC_GROUP)
 		return -1;
-	if ((rec->type == SS_REC_SET || rec->type == SS_REC_DEL) && rec->rev <= rp->durable_rev)
-		return -1; /* the stream goes forward only */
+	/* The stream goes forward only: past what the log holds, and never
+	 * below a record before it in the groups of this read (a multi-
+	 * commit's records share one revision). */
+	if ((rec->type == SS_REC_SET || rec->type == SS_REC_DEL) &&
+	    (rec->rev <= rp->durable_rev || rec->rev < rp->last_rev))
+		return -1;
 	if (rec->type == SS_REC_EPOCH && rec->epoch <= rp->last_epoch)
 		return 0; /* held already: a stream from a point two epochs share */
 	if (rec->esc & SS_REC_NAME_ESC) {
