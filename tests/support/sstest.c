@@ -729,6 +729,13 @@ void sstest_log_revision(struct sstest_log *l, uint64_t rev)
 	log_record(l, &r);
 }
 
+void sstest_log_epoch(struct sstest_log *l, uint64_t epoch, uint64_t rev)
+{
+	struct ss_record r = {.type = SS_REC_EPOCH, .epoch = epoch, .rev = rev};
+
+	log_record(l, &r);
+}
+
 void sstest_log_write(const struct sstest_log *l, const char *path, size_t len)
 {
 	assert_true(len <= l->len);
