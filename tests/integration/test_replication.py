@@ -46,7 +46,7 @@ from sstools import debian, repl
 from sstools.acl import acl_text, password, write_file
 from sstools.cluster import Cluster, available
 from sstools.repl import (DISCARDED_RE, FENCED_RE, FOLLOWING_RE, FULL_RE, PARTIAL_RE,
-                          PROMOTED_RE, READONLY_RESP, READONLY_TEXT, SYNC_TIMEOUT_TEXT,
+                          PROMOTED_RE, READONLY_RESP, READONLY_TEXT, SYNC_TIMEOUT_TEXT, SYNC_WAITING_TEXT,
                           caught_up, contents, follow, num, promote, replica_rows, set_rev,
                           link_down, link_up, stats_of, sync_timeout_arg, wait_stats)
 
@@ -366,14 +366,20 @@ class TestSyncMode(ReplicationCase):
         # Its outcome is unknown to its client, not settled: the write is
         # durable here and still waits, to be applied if a replica comes.
         self.assertEqual(num(st, "writes_waiting"), 1)
-        # RESP: the same text after '-' (as every ERR of ours: -ERR ...).
+        # RESP: the same words after '-' (as every ERR of ours: -ERR ...).
+        # This write waits behind the held one, unwritten: it times out
+        # after one to two periods, never sooner, with the text that says so.
         conn = p.host.resp_to(p.host.ip, p.port)
+        t0 = time.monotonic()
         try:
             raw, _ = conn.call("SET", "k2", "v")
         finally:
             conn.sock.close()
-        self.assertEqual(raw, ("-%s\r\n" % (SYNC_TIMEOUT_TEXT % 1)).encode())
-        self.assertEqual(num(stats_of(p), "sync_timeouts"), 2)
+        took = time.monotonic() - t0
+        self.assertEqual(raw, ("-%s\r\n" % (SYNC_WAITING_TEXT % 1)).encode())
+        self.assertGreaterEqual(took, 0.9)
+        self.assertLess(took, 5.0)
+        self.assertGreaterEqual(num(stats_of(p), "sync_timeouts"), 2)
 
 
 class TestFailover(ReplicationCase):
@@ -517,7 +523,9 @@ class TestPartitions(ReplicationCase):
         timed_out = 0
         for i in range(3):
             reply = set_rev(c, "cut%d" % i, "x")
-            self.assertEqual(reply, SYNC_TIMEOUT_TEXT % 1, "a write with no replica reachable")
+            # The first is held (durable here); the next wait behind it.
+            self.assertIn(reply, (SYNC_TIMEOUT_TEXT % 1, SYNC_WAITING_TEXT % 1),
+                          "a write with no replica reachable")
             timed_out += 1
         for r in (r1, r2):
             wait_stats(r, lambda s: link_down(s), timeout=REPL_TIMEOUT * 5,

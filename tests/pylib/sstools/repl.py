@@ -17,6 +17,9 @@ READONLY_TEXT = "ERR readonly replica"
 READONLY_RESP = b"-READONLY You can't write against a read only replica.\r\n"
 SYNC_TIMEOUT_TEXT = ("ERR sync timeout: durable here but not on %d replicas; the outcome is "
                      "unknown, GETREV_CHECKPOINT resolves it")
+# ... and for a write behind the held one, not yet written when it timed out.
+SYNC_WAITING_TEXT = ("ERR sync timeout: not yet written, waiting behind a write not on %d "
+                     "replicas; the outcome is unknown, GETREV_CHECKPOINT resolves it")
 FENCED_TEXT = "ERR fenced: epoch %d exists, newer than this primary's epoch %d"
 DISCARDED_RE = r"replica: discarded (\d+) records after revision (\d+)"
 PROMOTED_RE = r"promoted: epoch (\d+) from revision (\d+)"
