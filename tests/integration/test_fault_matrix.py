@@ -1610,14 +1610,17 @@ class TestReplicaFaultCells(unittest.TestCase):
         base, after = repl_learn()
         cells = []
         for op, err in REPL_FAULTS:
-            for n in range(base.get(op, 0) + 1, after[-1].get(op, 0) + 1):
+            calls = after[-1].get(op, 0) - base.get(op, 0)
+            self.assertEqual(calls, len(REPL_WORKLOAD),
+                             "one %s per write: %r, %r" % (op, base, after))
+            for k in positions(calls):  # every call (SS_FAULT_MATRIX=ends: 3)
+                n = base.get(op, 0) + k
                 step = next(i for i, a in enumerate(after) if a.get(op, 0) >= n)
                 cells.append(ReplCell(op, err, n, step))
-        self.assertEqual(len(cells), 3 * len(REPL_WORKLOAD),
-                         "one pwrite and one fdatasync per write: %r, %r" % (base, after))
         # The failed fdatasync beside a second replica, at the workload's middle.
-        mid = [c for c in cells if c.op == "fdatasync"][len(REPL_WORKLOAD) // 2]
-        cells.append(ReplCell(mid.op, mid.err, mid.n, mid.step, second=True))
+        n = base["fdatasync"] + (len(REPL_WORKLOAD) + 1) // 2
+        step = next(i for i, a in enumerate(after) if a["fdatasync"] >= n)
+        cells.append(ReplCell("fdatasync", "EIO", n, step, second=True))
         with concurrent.futures.ThreadPoolExecutor(JOBS) as ex:
             results = list(ex.map(run_repl_cell, cells))
         lines = ["replica fault cells: %d, %d failed, %.1f s, %d in parallel" % (
