@@ -12,6 +12,13 @@
 #   BENCH_SCALE=1 scripts/bench.sh    the scale mode instead: the growth table
 #                                     (issue 15) over BENCH_SCALE_SIZES, with plots;
 #                                     BENCH_QUICK=1 too: 20k and 50k, about 25 s
+#   BENCH_REPL=1 scripts/bench.sh     the replication mode instead (issue 18; about
+#                                     3 minutes, 30 s with BENCH_QUICK=1): SET at 50
+#                                     connections on one statestored, on a primary
+#                                     with one synchronous replica, and on a Redis
+#                                     primary + replica where each SET is followed
+#                                     by WAIT 1 0; and the replica's lag under that
+#                                     load. See scripts/bench_repl.sh.
 #
 # Environment (defaults in brackets, quick mode's second):
 #   BENCH_ROUNDS   [3|1]   rounds of each throughput pair; the table shows medians
@@ -21,7 +28,8 @@
 #   BENCH_WARMUP   [1|0.5] unmeasured seconds before each throughput run
 #   BENCH_ENTRIES  [1000000|100000]  entries for restart, memory and COMPACT
 #   BENCH_PORT     [17400] statestored listens here, Redis on the next port, and
-#                          their TLS ports on the two after
+#                          their TLS ports on the two after (the replication
+#                          mode: their replicas)
 #   BENCH_KEEP     [0]     1 keeps the data directories and logs
 #   BENCH_OUT      [build/bench/results.md]  where the table is also written
 #   BENCH_NICE     [0]     e.g. -5: run servers and clients at that priority (root),
@@ -31,6 +39,8 @@
 #                          directory instead of building build/bench (the normal
 #                          run still builds build/bench-nosync)
 #   BENCH_SCALE    [0]     1: the scale mode (below)
+#   BENCH_REPL     [0]     1: the replication mode, BENCH_OUT [build/bench/repl.md]
+#   BENCH_REPL_SYSTEMS ["ss ss-pair redis-pair"]  its systems, a subset to run fewer
 #   BENCH_SCALE_SIZES ["100000 1000000 10000000"|"20000 50000"]  entries per size;
 #                          by default 100000000 joins them when the machine has
 #                          the memory and the disk (see scale_fits)
@@ -61,11 +71,14 @@ ss_need_packages "${SS_BUILD_PACKAGES[@]}" python3 redis-server redis-tools gnup
 
 SCALE=${BENCH_SCALE:-0}
 TLS_ONLY=${BENCH_TLS:-0}
+REPL=${BENCH_REPL:-0}
+[ "$SCALE" != 1 ] || [ "$REPL" != 1 ] || { echo "bench: BENCH_SCALE and BENCH_REPL are separate modes" >&2; exit 2; }
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     d_rounds=1 d_seconds=1 d_warmup=0.5 d_entries=100000 fsync_n=200 after_compact=1
     churn_secs=3 d_sizes="20000 50000"
     # The scale mode's quick run is a test's (about 25 s in all).
     [ "$SCALE" != 1 ] || d_warmup=0.2 after_compact=0.5
+    [ "${BENCH_REPL:-0}" != 1 ] || fsync_n=50 # the test's run: the disk figure matters less
 else
     d_rounds=3 d_seconds=5 d_warmup=1 d_entries=1000000 fsync_n=1000 after_compact=1
     churn_secs=20 d_sizes="100000 1000000 10000000"
@@ -83,6 +96,9 @@ RTPORT=$((SPORT + 3)) # Redis's --tls-port
 if [ "$SCALE" = 1 ]; then
     OUT=${BENCH_OUT:-$SS_ROOT/build/bench/scale.md}
     START_TIMEOUT=900 # a server replaying 100M records
+elif [ "$REPL" = 1 ]; then
+    OUT=${BENCH_OUT:-$SS_ROOT/build/bench/repl.md}
+    START_TIMEOUT=30
 else
     OUT=${BENCH_OUT:-$SS_ROOT/build/bench/results.md}
     START_TIMEOUT=30
@@ -107,7 +123,7 @@ fi
 SS="$BIN/statestored"
 BENCH="$BIN/statestore-bench"
 SS_NOSYNC="$SS_ROOT/build/bench-nosync/statestored"
-if [ "$SCALE" != 1 ] && [ "$TLS_ONLY" != 1 ]; then # only the full run has nosync rows
+if [ "$SCALE" != 1 ] && [ "$TLS_ONLY" != 1 ] && [ "$REPL" != 1 ]; then # only the full run has nosync rows
     log "building the no-fdatasync variant (build/bench-nosync)"
     ss_build "$SS_ROOT/build/bench-nosync" -DCMAKE_BUILD_TYPE=Release -DSS_TESTS=OFF -DSS_BENCH_NOSYNC=ON
     [ -x "$SS_NOSYNC" ] || die "$SS_NOSYNC was not built"
@@ -133,7 +149,7 @@ SRV_PID=""
 BG_PIDS=()
 cleanup() {
     local p
-    for p in "${BG_PIDS[@]}" $SRV_PID; do
+    for p in "${BG_PIDS[@]}" $SRV_PID ${REP_PID:-}; do
         kill -KILL "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
     done
@@ -167,18 +183,24 @@ server() {
     ss-nosync) CMD=("$SS_NOSYNC" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0) ;;
     ss-churn) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min "$CHURN_MIN") ;;
     ss-auto) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn) ;; # default automatic compaction
+    # The replication mode's primary (its replica: bench_repl.sh).
+    ss-sync) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level info --auto-compact-min 0
+        --sync-replicas 1) ;;
     ss-tls) CMD=("$SS" -p "$SPORT" -d "$dir" --log-level warn --auto-compact-min 0
         --tls-port "$TPORT" --tls-cert-file "$TLS_CRT" --tls-key-file "$TLS_KEY") ;;
-    redis | redis-tls)
+    redis | redis-tls | redis-primary)
         CMD=("$REDIS" --port "$RPORT" --bind 127.0.0.1 --appendonly yes --appendfsync always
             --save '' --auto-aof-rewrite-percentage 0 --dir "$dir" --logfile "$dir.log")
-        [ "$sys" = redis ] || CMD+=(--tls-port "$RTPORT" --tls-cert-file "$TLS_CRT"
+        # A primary's replica syncs at once, not after the default 5 s wait
+        # for more replicas to share one diskless transfer.
+        [ "$sys" != redis-primary ] || CMD+=(--repl-diskless-sync-delay 0)
+        [ "$sys" != redis-tls ] || CMD+=(--tls-port "$RTPORT" --tls-cert-file "$TLS_CRT"
             --tls-key-file "$TLS_KEY" --tls-ca-cert-file "$TLS_CA" --tls-auth-clients no)
         ;;
     *) die "unknown system $sys" ;;
     esac
     case $sys in # ss-resp: statestored spoken to in RESP, on its one port
-    redis) PORT=$RPORT PROTO=(--redis) ;;
+    redis | redis-primary) PORT=$RPORT PROTO=(--redis) ;;
     redis-tls) PORT=$RTPORT PROTO=(--redis) ;;
     ss-resp) PORT=$SPORT PROTO=(--redis) ;;
     ss-tls) PORT=$TPORT PROTO=() ;;
@@ -651,7 +673,7 @@ pair() {
         done
     done
 }
-if [ "$TLS_ONLY" != 1 ]; then
+if [ "$TLS_ONLY" != 1 ] && [ "$REPL" != 1 ]; then
 pair set50 ss redis -c 50 --set-ratio 1
 pair set1 ss redis -c 1 --set-ratio 1
 pair get50 ss redis -c 50 --set-ratio 0 --prefill
@@ -773,6 +795,11 @@ rbpair() {
         done
     done
 }
+if [ "$REPL" = 1 ]; then
+    . "$SS_ROOT/scripts/bench_repl.sh"
+    repl_run
+    exit 0
+fi
 if [ "$TLS_ONLY" != 1 ]; then
     rbpair rb-set50 set50 1 -c 50 -t set
     rbpair rb-set50p16 set50 8 -c 50 -P 16 -t set

@@ -37,6 +37,15 @@
 #include "server/commit.h"
 #include "statestored/store.h"
 
+/* The commit point: the last revision this node knows was acknowledged
+ * to clients (a primary's) or committed by its primary (a replica's), kept
+ * in the data directory so that a restart as a replica applies no more of
+ * its log than that (the rest waits for the primary's COMMIT). Written
+ * with every commit, never fdatasync'd: it is advice that only ever lags -
+ * a lost or torn update makes a restart hide more, never show what was
+ * not committed. */
+#define SS_REPL_COMMIT_FILE "replication.commit"
+
 /* A replica's link on the primary. */
 struct ss_repl_link;
 
@@ -90,6 +99,7 @@ struct ss_repl {
 	struct ss_repl_idx *idx;
 	size_t nidx, capidx;
 	uint64_t base_rev, base_off;
+	int base_mixed; /* the group at base_off may hold records up to base_rev */
 	uint64_t durable_rev, durable_end; /* the log's durable groups end here */
 	uint64_t commit_rev;               /* acknowledged to clients */
 	uint64_t held_rev;                 /* the held batch's last revision, or 0 */
@@ -108,6 +118,9 @@ struct ss_repl {
 	uint64_t full_rev, full_bytes;
 	int full_ready;
 	struct ss_commit_gate gate;
+	int commit_fd;           /* SS_REPL_COMMIT_FILE, once written; -1 */
+	uint64_t noted_commit;   /* ... what it says */
+	unsigned commit_warned;
 	struct ss_repl_stats st;
 };
 
@@ -149,6 +162,10 @@ void ss_repl_reset(struct ss_repl *r, struct ss_store *store);
  * apply, a promotion's EPOCH) is durable: index it, so that this node can
  * serve partial syncs from its log once it is a primary. */
 void ss_repl_note_group(struct ss_repl *r, uint64_t rev, uint64_t end);
+/* The index starts afresh at revision rev, the group at offset off (which
+ * may hold records up to rev: they are not sent again): a log whose
+ * groups past off were held back at the open, and are indexed next. */
+void ss_repl_rebase(struct ss_repl *r, uint64_t rev, uint64_t off);
 
 /* Whether a full sync waits for the compactor; the backup's directory;
  * and its end (failure NULL, rev the revision it covers). */
@@ -156,6 +173,12 @@ int ss_repl_wants_backup(const struct ss_repl *r);
 const char *ss_repl_backup_dir(struct ss_repl *r);
 void ss_repl_backup_started(struct ss_repl *r);
 void ss_repl_backup_done(struct ss_repl *r, const char *failure, uint64_t rev);
+
+/* The commit point moved to rev: write it (above). */
+void ss_repl_commit_note(struct ss_repl *r, uint64_t rev);
+/* Reads data_dir's commit point. Returns 0 and *rev, or -1 if there is
+ * none that reads whole. */
+int ss_repl_commit_read(const char *data_dir, uint64_t *rev);
 
 /* A newer epoch exists (a replica said so): stop acknowledging. */
 void ss_repl_fence(struct ss_repl *r, uint64_t epoch);

@@ -459,6 +459,33 @@ static void command_line_write_workloads(void **state)
 	assert_int_equal(parse(&o, "--mset 2 --ttl 5"), -1);
 	assert_int_equal(parse(&o, "--mset 2 --cas"), -1);
 	assert_int_equal(parse(&o, "--mset 2 --load-keys 10"), -1);
+
+	/* --wait: Redis SETs, each followed by WAIT N 0. */
+	assert_int_equal(parse(&o, "--redis --wait 1 -c 50"), 0);
+	assert_int_equal(o.wait, 1);
+	assert_int_equal(parse(&o, ""), 0);
+	assert_int_equal(o.wait, 0);
+	assert_int_equal(parse(&o, "--wait 1"), -1); /* statestored: no WAIT */
+	assert_int_equal(parse(&o, "--redis --wait 0"), -1);
+	assert_int_equal(parse(&o, "--redis --wait 1 --set-ratio 0.5"), -1);
+	assert_int_equal(parse(&o, "--redis --wait 1 --mset 10"), -1);
+	assert_int_equal(parse(&o, "--redis --wait 1 --prefill"), -1);
+	assert_int_equal(parse(&o, "--redis --wait 1 --load-keys 10"), -1);
+	assert_int_equal(parse(&o, "--redis --wait 1 --probe"), -1);
+}
+
+static void wait_replies_count_replicas(void **state)
+{
+	(void)state;
+	assert_int_equal(ss_bench_wait_reply(SS_BENCH_VALUE, "1", 1, 1), 1);
+	assert_int_equal(ss_bench_wait_reply(SS_BENCH_VALUE, "2", 1, 1), 1);
+	assert_int_equal(ss_bench_wait_reply(SS_BENCH_VALUE, "0", 1, 1), 0);
+	assert_int_equal(ss_bench_wait_reply(SS_BENCH_VALUE, "12", 2, 13), 0);
+	assert_int_equal(ss_bench_wait_reply(SS_BENCH_ERR, "ERR x", 5, 1), -1);
+	assert_int_equal(ss_bench_wait_reply(SS_BENCH_OK, "OK", 2, 1), -1);
+	assert_int_equal(ss_bench_wait_reply(SS_BENCH_VALUE, "", 0, 1), -1);
+	assert_int_equal(ss_bench_wait_reply(SS_BENCH_VALUE, "1x", 2, 1), -1);
+	assert_int_equal(ss_bench_wait_reply(SS_BENCH_VALUE, "-1", 2, 1), -1);
 }
 
 static void result_formats(void **state)
@@ -508,6 +535,7 @@ int main(void)
 		cmocka_unit_test(resp_incomplete_and_malformed),
 		cmocka_unit_test(command_line),
 		cmocka_unit_test(command_line_write_workloads),
+		cmocka_unit_test(wait_replies_count_replicas),
 		cmocka_unit_test(result_formats),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

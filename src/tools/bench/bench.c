@@ -47,6 +47,8 @@ struct pending {
 	uint64_t t_ns;
 	uint64_t key;
 	enum op op;
+	unsigned char waiting; /* --wait: the SET's reply came; the WAIT's is next */
+	unsigned char set_err; /* --wait: that SET reply was an error */
 };
 
 struct bench;
@@ -96,6 +98,8 @@ struct bench {
 	size_t ttl_resp_len;
 	char vlen_s[24];
 	size_t vlen_len;
+	char wait_req[64]; /* --wait: "*3\r\n$4\r\nWAIT\r\n$<d>\r\n<n>\r\n$1\r\n0\r\n" */
+	size_t wait_len;
 	char *expect; /* scratch: the value a check expects */
 	uint64_t *revs; /* --cas: per key, the revision the next CAS expects */
 	struct ss_hist hist;
@@ -288,10 +292,13 @@ static void issue(struct conn *c, uint64_t now)
 			      : b->o.sequential ? seq % b->o.keys : rng_next(b) % b->o.keys;
 		}
 		p = format_request(b, p, op, key, seq);
+		if (b->wait_len && b->phase == PH_RUN && op == OP_SET)
+			p = put(p, b->wait_req, b->wait_len);
 		struct pending *slot = &c->ring[(c->head + c->count) % b->depth];
 		slot->t_ns = now;
 		slot->key = key;
 		slot->op = op;
+		slot->waiting = slot->set_err = 0;
 		c->count++;
 		b->inflight++;
 	}
@@ -345,6 +352,21 @@ static void on_reply(struct conn *c, uint64_t now, enum ss_bench_reply kind, con
 {
 	struct bench *b = c->b;
 	struct pending *p = &c->ring[c->head];
+	if (b->wait_len && b->phase == PH_RUN && p->op == OP_SET) {
+		if (!p->waiting) { /* the SET's reply: the request is done at the WAIT's */
+			p->waiting = 1;
+			p->set_err = kind == SS_BENCH_ERR;
+			return;
+		}
+		int w = ss_bench_wait_reply(kind, val, vlen, b->o.wait);
+		if (w < 0 && kind != SS_BENCH_ERR) {
+			fail(b, "WAIT did not answer an integer", 0);
+			return;
+		}
+		/* A failed SET, or a WAIT that errs or counts too few replicas:
+		 * the write is not acknowledged as asked. */
+		kind = p->set_err || w != 1 ? SS_BENCH_ERR : SS_BENCH_OK;
+	}
 	c->head = (c->head + 1) % b->depth;
 	c->count--;
 	b->inflight--;
@@ -628,6 +650,9 @@ static void usage(FILE *f)
 		"                     connections x -P), to compare the two alike\n"
 		"  --mset N           each request is one multi-commit of N distinct pipelines\n"
 		"                     (MSET_CHECKPOINT; MSET with --redis); ops/s are commits/s\n"
+		"  --wait N           with --redis: every SET followed by WAIT N 0 in the same\n"
+		"                     write; the pair is one request, done at the WAIT's reply,\n"
+		"                     and a WAIT that counts fewer than N replicas is an error\n"
 		"  --csv | --json     one machine-readable line; CSV columns:\n"
 		"                     " SS_BENCH_CSV_HEADER "\n"
 		"  --help\n");
@@ -640,6 +665,8 @@ static const char *workload_name(const struct ss_bench_opts *o, char *buf, size_
 		snprintf(buf, len, "CAS on owned keys");
 	else if (o->mset)
 		snprintf(buf, len, "multi-commits of %u", o->mset);
+	else if (o->wait)
+		snprintf(buf, len, "SET + WAIT %u 0", o->wait);
 	else
 		snprintf(buf, len, "%.0f%% SET%s", o->set_ratio * 100,
 			 o->own_keys ? " on owned keys" : "");
@@ -686,7 +713,14 @@ int ss_bench_main(int argc, char **argv)
 						   "$2\r\nEX\r\n$%zu\r\n%s\r\n", b->ttl_len, b->ttl_s);
 	}
 	b->vlen_len = (size_t)snprintf(b->vlen_s, sizeof(b->vlen_s), "%zu", o.value_size);
-	b->req_max = o.mset ? ss_bench_mset_len(o.mset, o.value_size) : o.value_size + 128;
+	if (o.wait) {
+		char n[16];
+		int nl = snprintf(n, sizeof(n), "%u", o.wait);
+		b->wait_len = (size_t)snprintf(b->wait_req, sizeof(b->wait_req),
+					       "*3\r\n$4\r\nWAIT\r\n$%d\r\n%s\r\n$1\r\n0\r\n", nl, n);
+	}
+	b->req_max = (o.mset ? ss_bench_mset_len(o.mset, o.value_size) : o.value_size + 128) +
+		     b->wait_len;
 	b->expect = malloc(o.value_size);
 	b->revs = o.cas ? calloc(o.keys, sizeof(*b->revs)) : NULL;
 	b->loop = ev_loop_new(EVFLAG_AUTO);

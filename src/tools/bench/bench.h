@@ -24,6 +24,11 @@
  * CONFLICT is counted as an error) and --mset N (each request is one
  * multi-commit of N distinct pipelines; MSET with N keys for Redis).
  * --own-keys gives SETs the key layout --cas uses, so the two compare alike.
+ * --wait N (Redis only) follows every SET of the timed run with "WAIT N 0"
+ * in the same write: the pair is one request, done when the WAIT answers,
+ * and a WAIT that counts fewer than N replicas is an error. It is how a
+ * Redis client gets a replicated acknowledgement, measured by the same
+ * closed loop that measures statestored's synchronous replication.
  *
  * The pieces declared here are pure so the unit tests can reach them.
  */
@@ -42,6 +47,8 @@
 /* Pairs in one --mset request: 1000 x (16-byte name + 10-byte value) is far
  * inside the daemon's default 2 MiB line. */
 #define SS_BENCH_MSET_MAX 1000u
+/* --wait N: replicas a WAIT may ask for. */
+#define SS_BENCH_WAIT_MAX 1000u
 
 enum ss_bench_format { SS_BENCH_TEXT = 0, SS_BENCH_CSV, SS_BENCH_JSON };
 
@@ -69,6 +76,7 @@ struct ss_bench_opts {
 	int own_keys;          /* --own-keys (implied by --cas): request slot s of
 				* connection c always uses key c * depth + s */
 	unsigned mset;         /* --mset N: N pairs per request, 0 = off */
+	unsigned wait;         /* --wait N: SET + "WAIT N 0" per request, 0 = off */
 	enum ss_bench_format format;
 };
 
@@ -118,6 +126,10 @@ enum ss_bench_reply {
 	SS_BENCH_NULL,   /* "NULL" / "$-1" */
 	SS_BENCH_ERR,    /* "ERR ..." / "-..." */
 };
+
+/* Reads the reply to "WAIT n 0": an integer of at least n returns 1, a
+ * smaller one 0, anything else (an error, not an integer) -1. */
+int ss_bench_wait_reply(enum ss_bench_reply kind, const char *val, size_t vlen, unsigned n);
 
 /* Parses one statestored reply line at the start of buf[0..len). Returns the
  * bytes it takes (newline included, > 0), 0 if the line is incomplete, or -1

@@ -143,6 +143,9 @@ int ss_bench_parse_args(int argc, char **argv, struct ss_bench_opts *o, char *er
 		} else if (!strcmp(a, "--mset")) {
 			bad = parse_u64(v, 1, SS_BENCH_MSET_MAX, &u) != 0;
 			o->mset = (unsigned)u;
+		} else if (!strcmp(a, "--wait")) {
+			bad = parse_u64(v, 1, SS_BENCH_WAIT_MAX, &u) != 0;
+			o->wait = (unsigned)u;
 		} else if (!strcmp(a, "--check-seq")) {
 			bad = parse_u64(v, 0, UINT64_MAX / 2, &o->check_seq) != 0;
 			o->check = 1;
@@ -205,6 +208,21 @@ int ss_bench_parse_args(int argc, char **argv, struct ss_bench_opts *o, char *er
 	if (o->requests && saw_d) {
 		set_err(err, errlen, "give -d or -n, not both");
 		return -1;
+	}
+	if (o->wait) {
+		/* The WAIT follows a write: only the timed run of SETs has one
+		 * after every request. */
+		if (!o->redis) {
+			set_err(err, errlen, "--wait needs --redis: statestored's own "
+				"acknowledgement already waits for its sync replicas");
+			return -1;
+		}
+		if (o->mset || o->load_keys || o->check || o->probe || o->prefill ||
+		    o->set_ratio < 1.0) {
+			set_err(err, errlen, "--wait follows SETs only: no --mset, --load-keys, "
+				"--check-seq, --probe, --prefill or --set-ratio below 1");
+			return -1;
+		}
 	}
 	return check_write_modes(o, saw_k, err, errlen);
 }

@@ -229,3 +229,16 @@ long ss_bench_parse_resp(const char *buf, size_t len, size_t max, enum ss_bench_
 		return -1;
 	}
 }
+
+int ss_bench_wait_reply(enum ss_bench_reply kind, const char *val, size_t vlen, unsigned n)
+{
+	uint64_t got = 0;
+	if (kind != SS_BENCH_VALUE || vlen == 0 || vlen > 19)
+		return -1;
+	for (size_t i = 0; i < vlen; i++) {
+		if (val[i] < '0' || val[i] > '9')
+			return -1;
+		got = got * 10 + (uint64_t)(val[i] - '0');
+	}
+	return got >= n;
+}

@@ -15,6 +15,16 @@
                                      print the markdown report of a bench.sh run
   bench_util.py report-tls FACTS RESULTS
                                      the same for a BENCH_TLS=1 run: the TLS rows
+  bench_util.py report-repl FACTS RESULTS LAG [STATS]
+                                     the same for a BENCH_REPL=1 run: the
+                                     replication rows and the replica's lag
+  bench_util.py repl-lag PRIMARY_PORT REPLICA_PORT OUT WARMUP SECONDS
+                                     connect, create OUT.ready, wait for OUT.go
+                                     to exist (the load starts), then from
+                                     WARMUP s on for SECONDS s measure a
+                                     statestored replica's lag behind its
+                                     primary (see repl_lag); write the samples
+                                     to OUT as "<kind> <value>" lines
   bench_util.py list PORT N          walk LIST_CHECKPOINTS from cursor 0 at the
                                      default COUNT; print "<total s> <entries seen>
                                      <calls> <longest call's round trip, us>
@@ -39,6 +49,8 @@ import csv
 import io
 import math
 import os
+import random
+import threading
 import signal
 import statistics
 import subprocess
@@ -259,6 +271,316 @@ def cpu_ns(facts, wl, sysname):
     vals = [float(v) for k, v in facts.items()
             if k.startswith("cpu_ns.%s.%s." % (wl, sysname))]
     return statistics.median(vals) if vals else float("nan")
+
+
+# ---- the replication mode (BENCH_REPL=1) ----
+
+PROBE_KEY = "bench-repl-probe"  # outside the load's key space (pipelineNNNNNNNN)
+
+
+def replica_rows(stats):
+    """The primary's STATS rows replica<i>: {id: {field: value}}, parsed from
+    "id=<ip:port>,state=online,acked=<rev>,lag_revisions=<n>,lag_ms=<ms>,..."."""
+    out = {}
+    for k, v in stats.items():
+        if k.startswith("replica") and k[7:].isdigit():
+            row = dict(kv.partition("=")[::2] for kv in v.split(","))
+            out[row.get("id", k)] = row
+    return out
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def repl_lag(pport, rport, out, warmup, seconds):
+    """Measures a statestored replica's lag behind its primary while a load
+    runs on the primary: connects, creates out + ".ready", waits for out +
+    ".go" (bench.sh starts the load as it creates it), then measures from
+    warmup seconds on for seconds. Two threads, each with its own
+    connections:
+
+    - The prober writes PROBE_KEY on the primary (SET_CHECKPOINT, a new
+      value each time), notes when the primary's OK arrives (the write is
+      acknowledged: in sync mode, durable on both nodes), then asks the
+      replica for the key (GETREV_CHECKPOINT) back to back until the new
+      value is there, and notes when that reply arrives. probe_ms is the
+      difference: an upper bound of the time from acknowledgement to
+      visibility on the replica, over by at most one replica round trip
+      (poll_us, also recorded). Then it waits 2-8 ms (random, so as not to
+      fall into step with the group commits) and writes again.
+    - The sampler, every 10 ms, reads STATS revision on the primary, on the
+      replica, and on the primary again: rev is the replica's applied
+      revision behind the mean of the two primary readings (the two
+      bracket the instant the replica answered; rev_bracket, their
+      difference, is the reading's uncertainty). It also keeps the daemon's
+      own figures: the replica's lag_revisions and lag_ms (d_rev, d_ms) and
+      the primary's replica row's (p_rev, p_ms).
+
+    Returns [(kind, value)]."""
+    samples = []
+    errors = []
+    lock = threading.Lock()
+    conns = [Client(pport, timeout=60.0), Client(rport, timeout=60.0),
+             Client(pport, timeout=60.0), Client(rport, timeout=60.0)]
+
+    def add(kind, v):
+        with lock:
+            samples.append((kind, v))
+
+    def prober():
+        p, r = conns[0], conns[1]
+        try:
+            v = 0
+            while time.time() < end:
+                v += 1
+                want = "%010d" % v
+                t0 = time.perf_counter()
+                reply = p.call("SET_CHECKPOINT", PROBE_KEY, want)
+                ta = time.perf_counter()
+                if reply != "OK":
+                    raise RuntimeError("the probe's SET_CHECKPOINT replied %r" % reply)
+                add("probe_ack_ms", (ta - t0) * 1e3)
+                while True:
+                    t1 = time.perf_counter()
+                    got = r.call("GETREV_CHECKPOINT", PROBE_KEY)
+                    t2 = time.perf_counter()
+                    add("poll_us", (t2 - t1) * 1e6)
+                    if got is not None and got.partition(" ")[2] == want:
+                        add("probe_ms", (t2 - ta) * 1e3)
+                        break
+                    if t2 - ta > 30:
+                        raise RuntimeError("probe value %s not on the replica after 30 s" % want)
+                time.sleep(random.uniform(0.002, 0.008))
+        except Exception as e:  # noqa: BLE001 - reported by the main thread
+            errors.append("prober: %s" % e)
+        finally:
+            p.close()
+            r.close()
+
+    def sampler():
+        p, r = conns[2], conns[3]
+        try:
+            while time.time() < end:
+                a = p.stats()
+                b = r.stats()
+                c = p.stats()
+                ra, rb, rc = num(a.get("revision")), num(b.get("revision")), num(c.get("revision"))
+                if None in (ra, rb, rc):
+                    raise RuntimeError("no revision in STATS")
+                add("rev", max(0.0, (ra + rc) / 2 - rb))
+                add("rev_bracket", rc - ra)
+                for kind, key in (("d_rev", "lag_revisions"), ("d_ms", "lag_ms")):
+                    x = num(b.get(key))
+                    if x is not None:
+                        add(kind, x)
+                for row in replica_rows(c).values():
+                    for kind, key in (("p_rev", "lag_revisions"), ("p_ms", "lag_ms")):
+                        x = num(row.get(key))
+                        if x is not None:
+                            add(kind, x)
+                time.sleep(0.01)
+        except Exception as e:  # noqa: BLE001
+            errors.append("sampler: %s" % e)
+        finally:
+            p.close()
+            r.close()
+
+    with open(out + ".ready", "w"):
+        pass
+    deadline = time.monotonic() + 60
+    while not os.path.exists(out + ".go"):
+        if time.monotonic() > deadline:
+            raise SystemExit("repl-lag: no %s.go after 60 s" % out)
+        time.sleep(0.002)
+    end = time.time() + warmup + seconds
+    time.sleep(warmup)
+    threads = [threading.Thread(target=f) for f in (prober, sampler)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit("repl-lag: " + "; ".join(errors))
+    for kind in ("probe_ms", "rev"):
+        if not any(k == kind for k, _ in samples):
+            raise SystemExit("repl-lag: no %s sample in %.1f s" % (kind, seconds))
+    return samples
+
+
+def read_lag(path):
+    """{kind: [values]} from bench.sh's lag file: "<round> <kind> <value>"."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3:
+                out.setdefault(parts[1], []).append(float(parts[2]))
+    return out
+
+
+def pct(values, q):
+    """The q-th percentile (nearest rank) of values, or nan."""
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, math.ceil(q / 100 * len(v)) - 1))]
+
+
+REPL_NAMES = {"ss": "statestored, one node", "ss-pair": "statestored primary + 1 sync replica",
+              "ss-pair-wait": "statestored primary + 1 sync replica",
+              "redis-pair": "Redis primary + 1 replica"}
+
+WAIT_NOTE = (
+    "Redis runs `WAIT 1 0` after each SET, not the issue's `WAITAOF 1 1 0`: the installed "
+    "redis-server is %s, and WAITAOF came in 7.2 (Debian's candidate is the same 7.0). With "
+    "`appendfsync always` on both nodes, WAIT 1 gives the same guarantee on 7.0: the primary "
+    "writes the SET's reply only after its own AOF fdatasync (beforeSleep calls "
+    "flushAppendOnlyFile before handleClientsWithPendingWritesUsingThreads), and WAIT answers "
+    "only once the replica's REPLCONF ACK covers the SET's offset; the replica queues that ACK "
+    "(replicationSendAck, on the primary's REPLCONF GETACK or its once-a-second cron) as a "
+    "reply in its pending-write queue, and its beforeSleep fsyncs the AOF, which holds every "
+    "command the ACK's offset covers, before it writes any pending reply (src/server.c and "
+    "src/replication.c of Redis 7.0.15). One gap that WAITAOF closes: an ACK queued behind a "
+    "reply the socket had not taken yet goes out from the write handler, which can run before "
+    "that fsync; on loopback with 40-byte ACKs this does not occur in practice.")
+
+
+def report_repl(facts, runs, lag, stats):
+    """BENCH_REPL=1's table."""
+    out = ["Measured %s on %s, %s cores (load average at start %s); data directories under "
+           "build/ on %s (%s; fdatasync of a small append %s us). statestored %s (Release), "
+           "redis-server %s with appendonly yes, appendfsync always on both nodes; every run on "
+           "fresh servers and empty directories, the systems alternating in each round; median "
+           "of %s rounds of %s s (after %s s warmup; redis-benchmark runs about %s s). SET on "
+           "%s random keys, %s-byte values, 50 connections, one request in flight each. "
+           "Command: `%s`" % (
+               facts.get("date"), facts.get("cpu"), facts.get("cores"), facts.get("loadavg"),
+               facts.get("disk"), facts.get("fs"), facts.get("fsync_append_us"),
+               facts.get("commit"), facts.get("redis"), facts.get("rounds"),
+               facts.get("seconds"), facts.get("warmup"), facts.get("resp_seconds"),
+               facts.get("rb_keys"), facts.get("rb_value"), facts.get("command", "").strip()),
+           "", "| Target | Goal | Measured | |", "|---|---|---|---|"]
+    for label, goal, wl, a, b, need in (
+            ("SET at 50 connections: statestored primary + 1 sync replica vs Redis primary + 1 "
+             "replica, SET + WAIT 1 0 (statestore-bench --redis, both)",
+             ">= 1.5x", "repl-set50", "ss-pair", "redis-pair", 1.5),
+            ("the same, statestored's clients sending Redis's bytes: SET + WAIT 1 0",
+             "report", "repl-set50", "ss-pair-wait", "redis-pair", None),
+            ("the same, statestored one node vs the Redis pair", "report", "repl-set50", "ss",
+             "redis-pair", None),
+            ("what the sync replica costs statestored (statestore-bench --redis)",
+             "report: pair vs one node", "repl-set50", "ss-pair", "ss", None),
+            ("what the sync replica costs statestored (redis-benchmark -t set -c 50)",
+             "report: pair vs one node", "repl-rb-set50", "ss-pair", "ss", None)):
+        cell = ratio_cell(runs, wl, a, b, need, p99=True)
+        if cell:
+            out.append("| %s | %s | %s | %s |" % (label, goal, cell[0], cell[1]))
+    probe, rev = lag.get("probe_ms", []), lag.get("rev", [])
+    if probe:
+        out.append("| replica lag under the sync pair's load: acknowledgement on the primary to "
+                   "visible on the replica | report, p50 / p99 | %.2f / %.2f ms (%d probes; "
+                   "max %.2f ms) | - |" % (pct(probe, 50), pct(probe, 99), len(probe),
+                                           max(probe)))
+    if rev:
+        out.append("| replica lag under the sync pair's load, in revisions (applied on the "
+                   "primary minus applied on the replica) | report, p50 / p99 | %.0f / %.0f "
+                   "(%d samples; max %.0f) | - |" % (pct(rev, 50), pct(rev, 99), len(rev),
+                                                     max(rev)))
+    out += ["", "| Load | System | each client sends | ops/s | p50 us | p99 us | max us | "
+            "errors | runs (ops/s) |", "|---|---|---|---|---|---|---|---|---|"]
+    sends = {("repl-set50", "redis-pair"): "RESP SET, then WAIT 1 0 (one request, done at "
+                                           "WAIT's reply)",
+             ("repl-set50", "ss-pair-wait"): "RESP SET, then WAIT 1 0, as Redis's clients",
+             ("repl-rb-set50", "redis-pair"): "RESP SET only: asynchronous replica, a weaker "
+                                              "guarantee, for scale"}
+    for wl, gen in (("repl-set50", "statestore-bench --redis"),
+                    ("repl-rb-set50", "redis-benchmark -t set"),
+                    ("repl-lag", "statestore-bench --redis, with the lag prober")):
+        for sysname in ("ss", "ss-pair", "ss-pair-wait", "redis-pair"):
+            rows = runs.get((wl, sysname), [])
+            if not rows:
+                continue
+            out.append("| %s | %s | %s | %.0f | %s | %s | %s | %d | %s |" % (
+                gen, REPL_NAMES[sysname], sends.get((wl, sysname), "RESP SET"),
+                med(rows, "ops_per_sec"), us(med(rows, "p50_us")), us(med(rows, "p99_us")),
+                us(med(rows, "max_us")), sum(r["errors"] for r in rows),
+                " ".join("%.0f" % r["ops_per_sec"] for r in rows)))
+    if lag:
+        out += ["", "Replica lag (ss-pair, during the runs of the last block above):", "",
+                "| figure | how | samples | p50 | p99 | max |", "|---|---|---|---|---|---|"]
+        for kind, what, how in (
+                ("probe_ms", "acknowledged to visible, ms",
+                 "a probe write's OK from the primary, then GETREV on the replica until it "
+                 "shows it; upper bound, over by at most one poll"),
+                ("poll_us", "one replica poll's round trip, us", "the probe's resolution"),
+                ("probe_ack_ms", "the probe write's own acknowledgement, ms",
+                 "SET_CHECKPOINT on the primary, text protocol"),
+                ("rev", "revisions behind",
+                 "STATS revision: the mean of two primary readings around one replica reading"),
+                ("rev_bracket", "revisions between those two primary readings",
+                 "the revision figure's uncertainty"),
+                ("d_rev", "revisions behind, the replica's lag_revisions", "the daemon's own"),
+                ("d_ms", "ms behind, the replica's lag_ms", "the daemon's own"),
+                ("p_rev", "revisions behind, the primary's replica row", "the daemon's own"),
+                ("p_ms", "ms behind, the primary's replica row", "the daemon's own")):
+            v = lag.get(kind, [])
+            if v:
+                out.append("| %s | %s | %d | %.2f | %.2f | %.2f |" % (
+                    what, how, len(v), pct(v, 50), pct(v, 99), max(v)))
+            elif kind[0] in "dp":
+                out.append("| %s | %s | 0 | - | - | - |" % (what, "not in this daemon's STATS"))
+    durable = sorted((k, v) for k, v in facts.items() if k.startswith("durable_at_stop."))
+    if durable:
+        bad = [(k, v) for k, v in durable if int(v.split()[0]) < int(v.split()[1])]
+        out += ["", "After each statestored pair run the replica's durable_revision was %s the "
+                "primary's revision (%d runs%s)." % (
+                    "at least" if not bad else "NOT always at least", len(durable),
+                    "; behind in: " + ", ".join("%s (%s)" % (k.split(".", 1)[1], v)
+                                                for k, v in bad) if bad else "")]
+    prim = stats.get(("repl-set50", "ss-pair-primary"), [])
+    rep = stats.get(("repl-set50", "ss-pair-replica"), [])
+    single = stats.get(("repl-set50", "ss"), [])
+
+    def sm(rows, key):
+        vals = [r[key] for r in rows if key in r]
+        return statistics.median(vals) if vals else float("nan")
+
+    if prim and single:
+        out += ["", "The daemons' own counters after the statestore-bench runs (medians): "
+                "records per group commit %.1f on one node, %.1f on the primary; longest loop "
+                "iteration %.1f ms on one node, %.1f ms on the primary, %.1f ms on the "
+                "replica; fdatasync mean %.0f us on one node, %.0f on the primary, %s; "
+                "sync_waits %.0f, sync_timeouts %.0f." % (
+                    sm(single, "batch_records_sum") / sm(single, "batch_records_count")
+                    if sm(single, "batch_records_count") else float("nan"),
+                    sm(prim, "batch_records_sum") / sm(prim, "batch_records_count")
+                    if sm(prim, "batch_records_count") else float("nan"),
+                    sm(single, "loop_max_us") / 1000, sm(prim, "loop_max_us") / 1000,
+                    sm(rep, "loop_max_us") / 1000, sm(single, "fsync_us_mean"),
+                    sm(prim, "fsync_us_mean"),
+                    "%.0f on the replica" % sm(rep, "fsync_us_mean") if sm(rep, "fsyncs") > 0
+                    else "the replica's STATS count none of its own (fsyncs 0 with "
+                    "durable_revision %.0f)" % sm(rep, "durable_revision"),
+                    sm(prim, "sync_waits"), sm(prim, "sync_timeouts"))]
+    out += ["", "What each side runs. statestored: the client's RESP SET is acknowledged once "
+            "the write is durable on the primary (fdatasync) and the sync replica has "
+            "acknowledged it durably (its own fdatasync; --sync-replicas 1); the client sends "
+            "nothing else; in the SET + WAIT row they send Redis's clients' bytes, and "
+            "statestored's WAIT answers at once the replicas holding every acknowledged write "
+            "(a count below 1 would be an error). Redis: "
+            "SET, then WAIT 1 0 in the same write, the pair counted as one request and timed "
+            "to WAIT's reply; a WAIT that counts no replica is an error. " +
+            WAIT_NOTE % facts.get("redis", "?"),
+            "",
+            "Replica lag: the lag rows' load is the statestore-bench load above plus one "
+            "prober connection writing one key and a sampler reading STATS every 10 ms (see "
+            "repl_lag in tests/pylib/sstools/bench.py); their throughput row is for "
+            "comparison with the same system's unprobed runs."]
+    return "\n".join(out) + "\n"
 
 
 def tls_rows(runs, facts):
@@ -901,6 +1223,15 @@ def main(argv):
             raise SystemExit("no compaction finished while watching")
         print("%d %d %d %d %d" % (len(loops), statistics.median(loops), max(loops),
                                   statistics.median(stalls), max(stalls)))
+    elif what == "report-repl":
+        stats = read_stats(args[4]) if len(args) > 4 else {}
+        print(report_repl(read_facts(args[1]), read_results(args[2]), read_lag(args[3]), stats),
+              end="")
+    elif what == "repl-lag":
+        samples = repl_lag(int(args[1]), int(args[2]), args[3], float(args[4]), float(args[5]))
+        with open(args[3], "w") as f:
+            for kind, v in samples:
+                f.write("%s %.3f\n" % (kind, v))
     elif what == "report-tls":
         print(report_tls(read_facts(args[1]), read_results(args[2])), end="")
     elif what == "report":
