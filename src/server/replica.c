@@ -169,6 +169,11 @@ static int write_done(struct ss_replica *rp)
 		return -1;
 	if (apply_committed(rp, rp->primary_commit) < 0)
 		return -1;
+	/* A COMMIT that came before the groups it covers applied them only
+	 * now: the commit point moves with them, or a restart would show
+	 * less than was shown (revisions going back). */
+	ss_repl_commit_note(rp->repl, rp->primary_commit < rp->durable_rev ? rp->primary_commit
+									   : rp->durable_rev);
 	return send_ack(rp) < 0 ? -1 : 0;
 }
 
