@@ -249,6 +249,17 @@ int main(int argc, char **argv)
 	putf(&s, "PING 1700000000000 3\n");
 	save("uncommitted", &s);
 
+	/* A COMMIT ahead of the groups it covers (a catch-up whose chunk
+	 * ended before them): they are applied as they are written. */
+	putf(&s, "CONTINUE 0 0\nCOMMIT 2\n");
+	set("a", "v1", 1);
+	group(&s);
+	esc(&s, '|', -1);
+	set("b", "v2", 2);
+	group(&s);
+	putf(&s, "PING 1700000000000 2\n");
+	save("commit-ahead", &s);
+
 	/* A multi-commit (one revision, several records), names and values
 	 * that need escapes, an expiry already past, a COMMIT in a later read. */
 	putf(&s, "CONTINUE 0 0\n");
