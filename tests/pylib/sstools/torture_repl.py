@@ -42,7 +42,10 @@ One cycle, its plan drawn from the seed:
      the writers resume.
 The reader checks as it goes: every value A shows was sent to that key
 (never a phantom), each key's revision on A never goes down - nor does a
-key A showed disappear - across A's restarts, nor does A's STATS revision.
+key A showed disappear - across A's restarts, nor does A's STATS revision;
+and nothing A shows is past what the primary had committed when asked
+after (a restarted replica holds back what its log has past the commit
+point: nothing unacknowledged is visible).
 At the end every daemon stops on SIGTERM with exit 0; the primary and B
 never die, log an error or a sanitizer report; A's logs neither.
 
@@ -188,6 +191,8 @@ class Reader(threading.Thread):
         self.t = t
         self.rng = random.Random(t.cfg.seed * 1000 + 999)
         self.max_rev = 0
+        self.committed = 0  # the highest revision the primary showed applied
+        self.p = None       # a connection to the primary
 
     def run(self):
         t = self.t
@@ -203,6 +208,20 @@ class Reader(threading.Thread):
             except OSError:
                 continue  # A was killed: wait for the next one
 
+    def check_committed(self, rev, what):
+        """A showed rev: the primary must have applied it (committed: it
+        applies a batch only once acknowledged, and only then sends the
+        COMMIT that lets A apply it). Asked after A answered."""
+        if rev <= self.committed:
+            return
+        if self.p is None:
+            self.p = Client(self.t.primary.port, IO_TIMEOUT)
+        self.committed = max(self.committed, int(self.p.stats().get("revision", 0)))
+        if rev > self.committed:
+            self.t.violation("%s: A shows revision %d, which the primary has not committed "
+                             "(it is at %d): visible before acknowledged" % (
+                                 what, rev, self.committed))
+
     def read_one(self, c):
         t = self.t
         if self.rng.random() < 0.1:
@@ -210,6 +229,7 @@ class Reader(threading.Thread):
             if not st:
                 raise OSError("closed")
             self.check_revision(st, "the reader's STATS")
+            self.check_committed(int(st.get("revision", 0)), "STATS")
             return
         key = self.rng.choice(t.keys)
         reply = c.cmd("GETREV_CHECKPOINT " + key)
@@ -229,8 +249,11 @@ class Reader(threading.Thread):
             if rev < seen:
                 t.violation("%s: A shows revision %d after %d (backwards)" % (key, rev, seen))
             t.model.seen[key] = max(seen, rev)
+        self.check_committed(rev, key)
 
     def check_revision(self, st, what):
+        """The reader's STATS of A, in the order A answered them (one
+        connection at a time, one request at a time)."""
         rev = int(st.get("revision", -1))
         if rev < self.max_rev:
             self.t.violation("%s: A's revision %d after %d (backwards)" % (what, rev,
@@ -298,6 +321,8 @@ class ReplicaTorture:
         self.a_port = None
         self.a_logs = []
         self.durable = 0  # the highest durable_revision A showed
+        self.max_rev = 0  # the highest revision A showed this thread
+        self.floor = 0    # ... or anyone, before its last kill
 
     def violation(self, msg):
         with self.mu:
@@ -311,7 +336,7 @@ class ReplicaTorture:
                                   CATCH_UP) or self.a.port is None:
             raise AssertionError("A did not start on its data directory:\n" + self.a.log())
         st = stats(self.a.port)
-        self.reader.check_revision(st, "A's first STATS after a restart")
+        self.check_revision(st, "A's first STATS after a restart", self.floor)
         durable = int(st.get("durable_revision", -1))
         if durable < self.durable:
             self.violation("A's durable_revision %d after a restart: before the kill it showed "
@@ -327,16 +352,26 @@ class ReplicaTorture:
                 return int(dict(kv.split("=", 1) for kv in v.split(",") if "=" in kv)["acked"])
         return 0
 
+    def check_revision(self, st, what, floor):
+        """This thread's STATS of A, in the order it asked them."""
+        rev = int(st.get("revision", -1))
+        if rev < floor:
+            self.violation("%s: A's revision %d after %d (backwards)" % (what, rev, floor))
+        self.max_rev = max(self.max_rev, rev)
+
     def kill_a(self):
         st = stats(self.a.port)
         if st:
-            self.reader.check_revision(st, "A's STATS before the kill")
+            self.check_revision(st, "A's STATS before the kill", self.max_rev)
             self.durable = max(self.durable, int(st.get("durable_revision", 0)))
         # A acknowledged this much: its log must hold it after any kill.
         self.durable = max(self.durable, self.acked_by_a())
         self.a_port = None
         self.a_up.clear()
         self.a.kill()
+        # Whatever A showed anyone, it showed before now: the floor of
+        # what it may show after its restart.
+        self.floor = max(self.max_rev, self.reader.max_rev)
         self.res.kills += 1
         self.a_logs.append(self.a.log())
         self.check_log()
