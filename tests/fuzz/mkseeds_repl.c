@@ -372,6 +372,17 @@ int main(int argc, char **argv)
 	putf(&s, "COMMIT 5\n");
 	save("backwards", &s);
 
+	/* One revision in two groups (one revision is one command, in one
+	 * group): refused. Applied and replayed, the second SET of equal
+	 * revision won in one and lost in the other. */
+	putf(&s, "CONTINUE 0 0\n");
+	set("a", "v1", 1);
+	group(&s);
+	set("a", "v1-again", 1);
+	group(&s);
+	putf(&s, "COMMIT 1\n");
+	save("same-revision", &s);
+
 	/* A REVISION record in the stream (only snapshots hold one). */
 	putf(&s, "CONTINUE 0 0\n");
 	rec(SS_REC_REV, NULL, NULL, 0, 7, 0);
