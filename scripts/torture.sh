@@ -3,6 +3,7 @@
 # be slowed, tests/progs) in ./build - Release with tests, as test.sh builds
 # it - and runs the kill -9 torture against them.
 # Usage: scripts/torture.sh [torture.py options]   e.g. --cycles 200 --seed 7
+#        scripts/torture.sh --replica [options]    the torture of a replica (torture_repl.py)
 set -euo pipefail
 SS_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # The Python the tests and scripts share (tests/pylib/sstools).

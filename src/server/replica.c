@@ -172,6 +172,11 @@ static int write_done(struct ss_replica *rp)
 		return -1;
 	if (apply_committed(rp, rp->primary_commit) < 0)
 		return -1;
+	/* A COMMIT that came before the groups it covers applied them only
+	 * now: the commit point moves with them, or a restart would show
+	 * less than was shown (revisions going back). */
+	ss_repl_commit_note(rp->repl, rp->primary_commit < rp->durable_rev ? rp->primary_commit
+									   : rp->durable_rev);
 	return send_ack(rp) < 0 ? -1 : 0;
 }
 
@@ -186,11 +191,13 @@ static int take_record(struct ss_replica *rp, const char *line, size_t used,
 
 	if (rec->type == SS_REC_GROUP)
 		return -1;
-	/* The stream goes forward only: past what the log holds, and never
-	 * below a record before it in the groups of this read (a multi-
-	 * commit's records share one revision). */
+	/* The stream goes forward only: past what the log holds and every
+	 * group before it (one revision is one command, in one group), and
+	 * never below a record before it in its group (a multi-commit's
+	 * records share one revision). */
 	if ((rec->type == SS_REC_SET || rec->type == SS_REC_DEL) &&
-	    (rec->rev <= rp->durable_rev || rec->rev < rp->last_rev))
+	    (rec->rev <= rp->durable_rev || rec->rev <= rp->group_floor ||
+	     rec->rev < rp->last_rev))
 		return -1;
 	if (rec->type == SS_REC_EPOCH && rec->epoch <= rp->last_epoch)
 		return 0; /* held already: a stream from a point two epochs share */
@@ -352,6 +359,7 @@ static int parse_stream(struct ss_replica *rp)
 			if (rp->done.nops + rec.count > SS_GROUP_MAX && write_done(rp) < 0)
 				return -1;
 			ss_batch_mark(&rp->done, &rp->mark);
+			rp->group_floor = rp->last_rev;
 			rp->group_left = rec.count;
 			rp->parse_off = used;
 			continue;

@@ -79,6 +79,9 @@ struct ss_replica {
 	struct ss_batch done;
 	struct ss_batch_mark mark;
 	uint32_t group_left;
+	uint64_t group_floor;       /* the group in progress's SET and DEL
+				     * revisions must pass this: the last of
+				     * the groups before it */
 	size_t parse_off;
 	uint64_t last_rev;          /* the last revision received */
 	uint64_t last_epoch;        /* the epoch of this node's log */

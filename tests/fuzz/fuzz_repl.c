@@ -47,6 +47,10 @@
  *   - a COMMIT applies what it covers: once fed, no written group the
  *     highest COMMIT covers is still waiting (unless the link dropped or
  *     the server was told to stop);
+ *   - what is applied stays shown across a restart: after every read, the
+ *     commit point on disk (replication.commit, which a restart applies up
+ *     to) covers the table's revision, unless a start, install or cut
+ *     showed that revision already;
  *   - the replica acknowledges only what is durable: after every read, the
  *     revision it would ACK (durable_rev, what send_ack sends) is covered
  *     by the complete groups of its log as of the log's last successful
@@ -659,6 +663,16 @@ static void check_read(const struct model *m, int dropped)
 			 "a written group of revision %" PRIu64 " waits although COMMIT %" PRIu64
 			 " covers it",
 			 R.rp.queue_rev[0], R.rp.primary_commit);
+	/* A restart applies no more than the commit point on disk (the rest
+	 * waits for the primary): it must cover what is applied now, or a
+	 * restart would show less than was shown (revisions going back). A
+	 * start, install or cut shows what its log's snapshot holds. */
+	uint64_t noted = 0;
+	if (applied > R.base_rev && ss_repl_commit_read(R.dir, &noted) < 0)
+		noted = 0;
+	fz_check(applied <= R.base_rev || noted >= applied,
+		 "revision %" PRIu64 " applied, but the commit point a restart reads is %" PRIu64,
+		 applied, noted);
 	const struct synced *s = tio_synced(R.log);
 	uint64_t durable = s ? log_max_rev(s->bytes, s->len) : 0;
 	fz_check(R.rp.durable_rev <= durable,

@@ -249,6 +249,17 @@ int main(int argc, char **argv)
 	putf(&s, "PING 1700000000000 3\n");
 	save("uncommitted", &s);
 
+	/* A COMMIT ahead of the groups it covers (a catch-up whose chunk
+	 * ended before them): they are applied as they are written. */
+	putf(&s, "CONTINUE 0 0\nCOMMIT 2\n");
+	set("a", "v1", 1);
+	group(&s);
+	esc(&s, '|', -1);
+	set("b", "v2", 2);
+	group(&s);
+	putf(&s, "PING 1700000000000 2\n");
+	save("commit-ahead", &s);
+
 	/* A multi-commit (one revision, several records), names and values
 	 * that need escapes, an expiry already past, a COMMIT in a later read. */
 	putf(&s, "CONTINUE 0 0\n");
@@ -360,6 +371,17 @@ int main(int argc, char **argv)
 	group(&s);
 	putf(&s, "COMMIT 5\n");
 	save("backwards", &s);
+
+	/* One revision in two groups (one revision is one command, in one
+	 * group): refused. Applied and replayed, the second SET of equal
+	 * revision won in one and lost in the other. */
+	putf(&s, "CONTINUE 0 0\n");
+	set("a", "v1", 1);
+	group(&s);
+	set("a", "v1-again", 1);
+	group(&s);
+	putf(&s, "COMMIT 1\n");
+	save("same-revision", &s);
 
 	/* A REVISION record in the stream (only snapshots hold one). */
 	putf(&s, "CONTINUE 0 0\n");

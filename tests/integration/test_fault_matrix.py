@@ -25,6 +25,10 @@ the n-th call of an op of its I/O table, once: SS_FAULT=<op>:<err>@<n>
    EINTR); for a failed backup only its EIO cells, with EIO (its clean-up
    does not depend on the error, and its unlink retries EINTR as the
    compaction's does).
+4. Replica cells (issue 18; TestReplicaFaultCells, at the end of this file):
+   statestored-faulty as a replica of a plain primary with --sync-replicas
+   1, its log's pwrite or fdatasync failed at each call of a short
+   workload: it must never acknowledge what it did not write and sync.
 The cells run in parallel threads (SS_FAULT_MATRIX_JOBS), each with its own
 daemon and directory; the whole matrix takes a few seconds.
 
@@ -1304,3 +1308,328 @@ class TestDirectoryEntriesDurable(unittest.TestCase):
                 synced = [detail for _, op, _, detail in calls if op == "fsync"]
                 self.assertIn(target, synced,
                               "the start after a failed fsync of %s did not fsync it" % target)
+
+
+# ---- a replica's failed log write or fdatasync (issue 18) ----------------
+#
+# A plain statestored primary with --sync-replicas 1 and one replica,
+# statestored-faulty --replica-of it, in counting mode: each cell fails one
+# call of the replica's own log (a pwrite of a group it received, or the
+# fdatasync after it) during a short workload of writes on the primary.
+# The replica runs with --prealloc 0, so every pwrite of the workload is a
+# group's append. A clean run places each call in its workload step (the
+# counts file is rewritten before every call, and a write's reply comes
+# only after the replica acknowledged it, so after its fdatasync).
+#
+# What each cell must show (replica.h, the spec's guarantees):
+#   fdatasync EIO  the replica exits 5 (SS_EXIT_FSYNC) without acknowledging:
+#                  once the primary has seen its link close (and so every
+#                  ACK sent before it), the client's write is unanswered,
+#                  the primary shows it waiting (writes_waiting, sync_wait
+#                  replicas) and has not applied it (STATS revision). A
+#                  restarted replica (no fault) catches up and acknowledges
+#                  it: then the client gets its reply. With a second
+#                  replica connected instead, that one joins the sync set
+#                  and its ACK answers the client, the failed one down.
+#   pwrite EIO     the replica drops the link ("the log write failed") and
+#                  stays up; while its link is down the client's write is
+#                  unanswered (nothing unwritten was acknowledged); it
+#                  reconnects, syncs, writes the group again, and the
+#                  client gets its reply.
+#   pwrite short   retried: every reply as without the fault, no warning.
+# In every cell, after the workload: the replica is stopped (SIGTERM, exit
+# 0) and a plain one restarted on its directory, with no torn tail cut;
+# once caught up (its STATS revision and durable_revision the primary's,
+# its link up) every name's GET and revision, and LIST_CHECKPOINTS whole,
+# are the primary's, which are the workload's acknowledged state; no
+# daemon dies by a signal or reports a sanitizer error.
+
+REPL_WORKLOAD = [("SET_CHECKPOINT r1 v1", "OK"),
+                 ("SET_CHECKPOINT r2 " + "w" * 900, "OK"),
+                 ("MSET_CHECKPOINT r3 v3 r1 v1b", "OK 3"),
+                 ("DEL_CHECKPOINT r2", "1")]
+REPL_FINAL = {"r1": (3, "v1b"), "r3": (3, "v3")}
+REPL_NAMES = ["r1", "r2", "r3", "r4"]
+REPL_FAULTS = (("pwrite", "EIO"), ("pwrite", "short"), ("fdatasync", "EIO"))
+REPL_ARGS = ("--prealloc", "0")
+
+
+def repl_stats(d):
+    """d's STATS, or {} while it cannot be reached."""
+    try:
+        with d.connect(WAIT) as c:
+            return c.stats()
+    except OSError:
+        return {}
+
+
+def repl_row_of(st, replica):
+    """The primary's replica<i> row of the replica listening on
+    replica.port, as {field: value}, or None."""
+    for k, v in st.items():
+        if re.fullmatch(r"replica\d+", k) and ("id=127.0.0.1:%d," % replica.port) in v:
+            return dict(kv.split("=", 1) for kv in v.split(",") if "=" in kv)
+    return None
+
+
+def repl_in_set(p, r):
+    row = repl_row_of(repl_stats(p), r)
+    return row is not None and row.get("in_sync_set") == "1"
+
+
+def repl_caught_up(p, r):
+    """r has applied and made durable everything p applied, its link up."""
+    ps, rs = repl_stats(p), repl_stats(r)
+    return bool(ps and rs) and rs.get("primary_link") in ("up", "1") and \
+        rs.get("revision") == ps.get("revision") and \
+        rs.get("durable_revision") == ps.get("revision")
+
+
+def repl_contents(d):
+    """{name: (rev, value)} by LIST_CHECKPOINTS (one page: a few names)."""
+    with d.connect(WAIT) as c:
+        c.send(b"LIST_CHECKPOINTS 0 COUNT 1000\n")
+        head, out = c.readline(), {}
+        while True:
+            line = c.readline()
+            if line is None or line == "END":
+                break
+            name, rev, _ms, value = line.split(" ", 3)
+            out[name] = (int(rev), value)
+        return head, out
+
+
+class ReplCell:
+    def __init__(self, op, err, n, step, second=False):
+        self.op, self.err, self.n, self.step, self.second = op, err, n, step, second
+        self.problems = []
+        self.observed = ""
+        self.logs = ""
+
+    @property
+    def name(self):
+        return "%s:%s@%d%s" % (self.op, self.err, self.n, " +replica" if self.second else "")
+
+
+def repl_daemons(tmp, env):
+    """The primary (started) and the faulty replica (not started)."""
+    p = Daemon(os.path.join(tmp, "p"), ("--sync-replicas", "1"), "statestored")
+    if not start(p):
+        raise RuntimeError("the primary did not start:\n" + p.log())
+    of = ("--replica-of", "127.0.0.1:%d" % p.port) + REPL_ARGS
+    r = Daemon(os.path.join(tmp, "r"), of, "statestored-faulty", env)
+    return p, r, of
+
+
+def repl_learn():
+    """The clean run: the replica's call counts before the workload and
+    after each step, {op: n}."""
+    tmp = tempfile.mkdtemp(prefix="ss-fmr-")
+    counts = os.path.join(tmp, "counts")
+    p, r, _ = repl_daemons(tmp, {"SS_FAULT_COUNTS": counts})
+    try:
+        if not start(r) or not wait_until(lambda: repl_in_set(p, r), WAIT):
+            raise AssertionError("the replica did not join the sync set:\n" + r.log())
+        base, after = read_counts(counts)[0], []
+        with p.connect(WAIT) as c:
+            for line, want in REPL_WORKLOAD:
+                got = c.cmd(line)
+                if got != want:
+                    raise AssertionError("clean run: %s got %r, expected %r" % (line, got, want))
+                after.append(read_counts(counts)[0])
+        for d in (r, p):
+            code = stop(d)
+            if code != 0 or daemon_problems(d, code, "clean"):
+                raise AssertionError("clean run: exit %r:\n%s" % (code, d.log()))
+        return base, after
+    finally:
+        for d in (p, r):
+            if d.proc and d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait(WAIT)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_repl_cell(cell):
+    tmp = tempfile.mkdtemp(prefix="ss-fmr-")
+    env = {"SS_FAULT": "%s:%s@%d" % (cell.op, cell.err, cell.n),
+           "SS_FAULT_COUNTS": os.path.join(tmp, "counts")}
+    daemons = []
+    try:
+        p, r, of = repl_daemons(tmp, env)
+        daemons += [p, r]
+        _run_repl_cell(cell, p, r, of, tmp, daemons)
+    except Exception as e:  # keep the other cells going; report this one
+        cell.problems.append("test error: %r" % e)
+    finally:
+        for d in daemons:
+            if d.proc and d.proc.poll() is None:
+                d.proc.kill()
+                d.wait(WAIT)
+        cell.logs = "".join("--- %s %s ---\n%s" % (d.program, d.data_dir, d.log()[-4000:])
+                            for d in daemons if d.proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cell
+
+
+def _run_repl_cell(cell, p, r, of, tmp, daemons):
+    P = cell.problems
+    if not start(r) or not wait_until(lambda: repl_in_set(p, r), WAIT):
+        raise AssertionError("the replica did not join the sync set")
+    r2 = None
+    if cell.second:
+        # Joins once r is the sync set's member: it counts only when r is gone.
+        r2 = Daemon(os.path.join(tmp, "r2"), of, "statestored")
+        daemons.append(r2)
+        if not start(r2) or not wait_until(lambda: repl_caught_up(p, r2), WAIT):
+            raise AssertionError("the second replica did not catch up")
+    notes = []
+    with p.connect(WAIT) as c:
+        for i, (line, want) in enumerate(REPL_WORKLOAD):
+            if i != cell.step:
+                got = c.cmd(line)
+                if got != want:
+                    P.append("%s: got %r, expected %r" % (line, got, want))
+                continue
+            before = repl_stats(p).get("revision")
+            early = None  # a reply that came too soon
+            c.send(line + "\n")
+            if cell.op == "fdatasync":
+                try:
+                    code = r.wait(WAIT)
+                except subprocess.TimeoutExpired:
+                    code = None
+                if code != 5:
+                    P.append("the replica's failed fdatasync: exit %r, expected 5" % code)
+                if "nothing of it was acknowledged" not in r.log():
+                    P.append("the replica did not log its failed fdatasync")
+                if r2 is None:
+                    # The primary has read everything the replica sent once
+                    # it has seen its link close.
+                    if not wait_until(lambda: repl_stats(p).get("connected_replicas") == "0",
+                                      WAIT):
+                        P.append("the primary still shows the replica's link")
+                    st = repl_stats(p)
+                    if readable(c):
+                        early = c.readline()
+                        P.append("the primary acknowledged the write whose fdatasync failed "
+                                 "on the replica: %r" % early)
+                    if st.get("writes_waiting") in (None, "0") or \
+                            st.get("sync_wait") != "replicas" or st.get("revision") != before:
+                        P.append("the primary does not show the write waiting: %r" % {
+                            k: st.get(k) for k in ("writes_waiting", "sync_wait", "revision")})
+                    r = Daemon(r.data_dir, of, "statestored")
+                    daemons.append(r)
+                    if not start(r):
+                        P.append("the replica did not restart after its failed fdatasync")
+                    notes.append("exit 5, write held, restart acked it")
+                else:
+                    notes.append("exit 5, the second replica acked it")
+            elif cell.err == "EIO":
+                if not r.wait_log(r"link to .* down: the log write failed", WAIT):
+                    P.append("the replica did not drop its link after the failed write")
+                # The second before it reconnects: once the primary shows
+                # no link, it has read all the replica sent before it
+                # dropped it. A reply that came then, with the link still
+                # down after it, answered an ACK of what was not written.
+                dropped = next(i for i, l in enumerate(r.stderr_lines)
+                               if b"down: the log write failed" in l)
+
+                def window():
+                    if any(b"replica: following" in l for l in r.stderr_lines[dropped:]):
+                        return "missed"
+                    return "down" if repl_stats(p).get("connected_replicas") == "0" else None
+
+                seen = wait_until(window, WAIT)
+                if seen == "down" and readable(c) and \
+                        repl_stats(p).get("connected_replicas") == "0":
+                    early = c.readline()
+                    P.append("the write was acknowledged while the replica that failed to "
+                             "write it was down: %r" % early)
+                if not r.running():
+                    P.append("the replica exited after a failed write (exit %r)" % r.proc.returncode)
+                notes.append("link dropped, write held%s, acked after the reconnect" % (
+                    "" if seen == "down" else " (window not seen)"))
+            got = early if early is not None else c.readline()
+            if got != want:
+                P.append("%s: got %r, expected %r" % (line, got, want))
+            if r2 is not None:
+                row = repl_row_of(repl_stats(p), r2)
+                if not row or row.get("in_sync_set") != "1":
+                    P.append("the second replica is not the sync set's member: %r" % row)
+        if cell.err == "short" and re.search(r"\[(warn|error)\]", r.log()):
+            P.append("a short write (retried) was logged as a warning or error")
+    fired = read_counts(os.path.join(tmp, "counts"))[1]
+    if fired != [(cell.op, cell.n, cell.err)]:
+        P.append("the faults that fired, %r, are not %r" % (fired, [(cell.op, cell.n, cell.err)]))
+    # A clean restart of the replica: it catches up and holds what the
+    # primary holds, which is what the workload acknowledged.
+    if r.running() or r.proc.returncode != 5:
+        code = stop(r)
+        if code != 0:
+            P.append("the replica exited %r on SIGTERM" % code)
+    else:
+        code = r.wait(WAIT)  # exited 5 above, and nothing restarted it
+    P.extend(daemon_problems(r, code, r.program))
+    r = Daemon(r.data_dir, of, "statestored")
+    daemons.append(r)
+    if not start(r):
+        P.append("the replica did not restart: exit %r" % r.proc.returncode)
+        return
+    m = TORN_RE.search(r.log())
+    if not m or m.group(1) != "0":
+        P.append("the replica's restart cut a torn tail: %s" % (m.group(0) if m else "?"))
+    for x in [r] + ([r2] if r2 else []):
+        if not wait_until(lambda: repl_caught_up(p, x), WAIT):
+            P.append("%s did not catch up: primary %r, replica %r" % (
+                x.data_dir, repl_stats(p).get("revision"), {k: repl_stats(x).get(k) for k in (
+                    "revision", "durable_revision", "primary_link")}))
+    for d in [p, r] + ([r2] if r2 else []):
+        with d.connect(WAIT) as c:
+            gets = exchange(c, ["GETREV_CHECKPOINT " + n for n in REPL_NAMES])
+        want = ["%d %s" % REPL_FINAL[n] if n in REPL_FINAL else "NULL" for n in REPL_NAMES]
+        if gets != want:
+            P.append("%s: GETREV %r, acknowledged %r" % (d.data_dir, gets, want))
+        head, listed = repl_contents(d)
+        if listed != REPL_FINAL:
+            P.append("%s: LIST_CHECKPOINTS %r %r, acknowledged %r" % (
+                d.data_dir, head, listed, REPL_FINAL))
+    for d in [r] + ([r2] if r2 else []) + [p]:
+        code = stop(d)
+        if code != 0:
+            P.append("%s exited %r on SIGTERM" % (d.data_dir, code))
+        P.extend(daemon_problems(d, code, d.program))
+    cell.observed = "; ".join(notes) or "as without a fault"
+
+
+class TestReplicaFaultCells(unittest.TestCase):
+    def test_a_replica_that_fails_to_write_or_sync_never_acknowledges(self):
+        for prog in ("statestored-faulty", "statestored"):
+            self.assertTrue(os.path.exists(binary(prog)), prog + " not built")
+        t0 = time.monotonic()
+        base, after = repl_learn()
+        cells = []
+        for op, err in REPL_FAULTS:
+            calls = after[-1].get(op, 0) - base.get(op, 0)
+            self.assertEqual(calls, len(REPL_WORKLOAD),
+                             "one %s per write: %r, %r" % (op, base, after))
+            for k in positions(calls):  # every call (SS_FAULT_MATRIX=ends: 3)
+                n = base.get(op, 0) + k
+                step = next(i for i, a in enumerate(after) if a.get(op, 0) >= n)
+                cells.append(ReplCell(op, err, n, step))
+        # The failed fdatasync beside a second replica, at the workload's middle.
+        n = base["fdatasync"] + (len(REPL_WORKLOAD) + 1) // 2
+        step = next(i for i, a in enumerate(after) if a["fdatasync"] >= n)
+        cells.append(ReplCell("fdatasync", "EIO", n, step, second=True))
+        with concurrent.futures.ThreadPoolExecutor(JOBS) as ex:
+            results = list(ex.map(run_repl_cell, cells))
+        lines = ["replica fault cells: %d, %d failed, %.1f s, %d in parallel" % (
+            len(results), sum(1 for c in results if c.problems), time.monotonic() - t0, JOBS)]
+        for c in results:
+            lines.append("%-4s %-28s step %d -> %s" % ("FAIL" if c.problems else "ok", c.name,
+                                                       c.step + 1, c.observed or "-"))
+        print("\n" + "\n".join(lines), file=sys.stderr)
+        for c in results:
+            if c.problems:
+                with self.subTest(cell=c.name):
+                    self.fail("%s\n  %s\n%s" % (c.name, "\n  ".join(c.problems), c.logs))

@@ -5,6 +5,8 @@
                  DaemonTestCase of the integration tests; wait_until, limits
   torture        the kill -9 torture (scripts/torture.sh, test_torture.py)
   torture_model  what the torture knows about each key, and its checks
+  torture_repl   the kill -9 torture of a replica (scripts/torture.sh --replica,
+                 test_torture_repl.py)
   load, load_util
                  the load and hostile-client scenarios (scripts/load.sh,
                  test_load.py) and their client-side machinery
