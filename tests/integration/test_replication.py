@@ -50,6 +50,8 @@ from sstools.repl import (DISCARDED_RE, FENCED_RE, FOLLOWING_RE, FULL_RE, PARTIA
                           caught_up, contents, follow, num, promote, replica_rows, set_rev,
                           link_down, link_up, stats_of, sync_timeout_arg, wait_stats)
 
+# INFO replication's role row in Redis's words (master, slave) or ours.
+REDIS_ROLE = {"master": "primary", "slave": "replica"}
 # A link silent this long is dropped: short, so that partitions show fast.
 REPL_TIMEOUT = 2
 LOG_WAIT = 15.0
@@ -268,9 +270,13 @@ class TestStream(ReplicationCase):
             finally:
                 conn.sock.close()
             info = repl.parse_info(text.decode())
-            for k in ("role", "epoch", "primary_host", "primary_port", "primary_link",
+            for k in ("epoch", "primary_host", "primary_port", "primary_link",
                       "in_sync_set", "durable_revision"):
                 self.assertEqual(info.get(k), rs[k], k)
+            # Redis's words for the role (what Redis tools read), since 5582f0f.
+            self.assertEqual(REDIS_ROLE.get(info.get("role"), info.get("role")), "replica")
+            self.assertEqual((info.get("master_host"), info.get("master_port"),
+                              info.get("master_link_status")), (p.host.ip, str(p.port), "up"))
             self.assertEqual(info.get("applied_revision", info.get("revision")), rs["revision"])
         conn = p.host.resp_to(p.host.ip, p.port)
         try:
@@ -278,8 +284,10 @@ class TestStream(ReplicationCase):
         finally:
             conn.sock.close()
         info = repl.parse_info(text.decode())
-        for k in ("role", "epoch", "connected_replicas", "sync_replicas", "sync_set"):
+        for k in ("epoch", "connected_replicas", "sync_replicas", "sync_set"):
             self.assertEqual(info.get(k), st[k], k)
+        self.assertEqual(REDIS_ROLE.get(info.get("role"), info.get("role")), "primary")
+        self.assertEqual(info.get("connected_slaves"), "2")
         self.assertEqual(info.get("applied_revision", info.get("revision")), st["revision"])
         self.assertEqual(sorted(row["id"] for row in replica_rows(info)), ids)
 
@@ -508,9 +516,26 @@ class TestPartitions(ReplicationCase):
             reply = set_rev(c, "cut%d" % i, "x")
             self.assertEqual(reply, SYNC_TIMEOUT_TEXT % 1, "a write with no replica reachable")
             timed_out += 1
+        # Nothing unacknowledged is visible: not even on the primary that
+        # holds it, to its own local clients.
+        look = self.client(p)
+        seen = [look.cmd("GET_CHECKPOINT cut%d" % i) for i in range(timed_out)]
+        sp = stats_of(p)
+        self.assertEqual(seen, ["NULL"] * timed_out, "timed-out writes visible on the old primary")
+        self.assertEqual(num(sp, "revision"), acked["k19"][0], repl.replication_rows(sp))
+        tail = num(sp, "durable_revision") - acked["k19"][0]
         for r in (r1, r2):
             wait_stats(r, lambda s: link_down(s), timeout=REPL_TIMEOUT * 5,
                        what="%s seeing its primary gone" % r.addr)
+        # The primary has dropped both (its sync set is empty now): still
+        # nothing of the tail is visible there.
+        wait_stats(p, lambda s: num(s, "connected_replicas") == 0, timeout=REPL_TIMEOUT * 5,
+                   what="the primary dropping its replicas")
+        seen = [look.cmd("GET_CHECKPOINT cut%d" % i) for i in range(timed_out)]
+        sp = stats_of(p)
+        self.assertEqual(seen, ["NULL"] * timed_out, "timed-out writes visible on the old primary "
+                         "once it dropped its replicas")
+        self.assertEqual(num(sp, "revision"), acked["k19"][0], repl.replication_rows(sp))
         # The operator's rule: among the replicas in the sync set, the one
         # with the highest durable revision.
         cands = [(num(s, "durable_revision"), r) for r in (r1, r2)
@@ -528,12 +553,18 @@ class TestPartitions(ReplicationCase):
         self.cl.undrop(p.host, r2.host)
         self.assertEqual(follow(p, new), "OK")
         m = self.wait_log(p, DISCARDED_RE)
-        self.assertEqual(int(m.group(1)), timed_out)
+        # What it discards is exactly its durable tail past the common
+        # point, and only that.
+        self.assertEqual((int(m.group(1)), int(m.group(2))), (tail, acked["k19"][0]))
         self.caught_up(p, new)
         self.caught_up(other, new)
         self.assertEqual(contents(p), acked)
         self.assertEqual(contents(other), acked)
         self.assertEqual(num(stats_of(p), "epoch"), epoch + 1)
+        # The spec's error says "durable here" of each timed-out write:
+        # then each is in that tail.
+        self.assertEqual(tail, timed_out, "timed-out writes that were not durable on the old "
+                         "primary, though the error said so (cluster_findings.md)")
 
     def test_a_replica_isolated_writes_go_on_and_it_catches_up_after(self):
         p = self.primary(0, "--sync-replicas", "1")
