@@ -108,6 +108,29 @@ struct ss_store_options {
 	 * which a retry cuts again. */
 	int truncate;
 	uint64_t truncate_rev;
+	/* Replication: hold back what the primary had not committed - a
+	 * replica's restart, where the log's tail past hold_rev is durable
+	 * and acknowledged by this replica but must not be seen until the
+	 * primary commits it (and is history if this node is promoted).
+	 * Replay applies the SET, DEL and EPOCH records whose rev is
+	 * hold_rev or below and skips the rest, without noting their
+	 * revision (the EPOCH rule is truncate's). Unlike truncate nothing is
+	 * discarded: the log is not rewritten, not compacted, not touched
+	 * (but for the torn-tail cut every open makes); the report says where
+	 * the held records are (ss_open_report: held, held_from, hold_rev).
+	 * A REVISION record above hold_rev raises hold_rev to its rev (a
+	 * snapshot's or backup's state was applied, so committed, before the
+	 * record was written), and every record before it in the log is
+	 * applied too, those skipped before it included (their groups are
+	 * replayed again): a REVISION record ends a snapshot or a backup,
+	 * whose records all come before it and hold no higher revision. So
+	 * records are held only past a log's last REVISION record, where
+	 * revisions only grow.
+	 * With truncate too, or on a log of an older format version that
+	 * holds something back (its upgrade would rewrite the log, and the
+	 * held records with it), the open fails with SS_ERR_IO, EINVAL. */
+	int hold;
+	uint64_t hold_rev;
 };
 
 /* What opening found, for the startup log line. */
@@ -124,6 +147,18 @@ struct ss_open_report {
 	uint64_t discarded;     /* truncate: SET and DEL records cut (skipped
 				 * EPOCH records are not counted); not in
 				 * records */
+	/* hold (ss_store_options): SET and DEL records held back (skipped
+	 * EPOCH records not counted; not in records), and the byte offset in
+	 * the log of the GROUP line of the first complete group that holds a
+	 * skipped record (SET, DEL or EPOCH) - log_bytes if none. A caller
+	 * that later learns a commit preads [held_from, log_bytes) and parses
+	 * its groups: records of rev hold_rev or below were applied - only
+	 * the first group can hold any, as revisions grow where records are
+	 * held (above) - and the rest were not. hold_rev is opt->hold_rev as
+	 * REVISION records raised it. All three are 0 without hold. */
+	uint64_t held;
+	uint64_t held_from;
+	uint64_t hold_rev;
 	int upgraded_from;      /* the format version of a log rewritten in the
 				 * current one at this open (record.h), or 0 */
 	/* LOCK holds the pid of the process that opened the store, so that a
@@ -147,7 +182,8 @@ struct ss_store;
  * another) has the directory open; SS_ERR_CORRUPT for damage followed by a
  * complete group (the message names the file, byte offset and record
  * number) or a file that is not a log; SS_ERR_VERSION; SS_ERR_IO;
- * SS_ERR_NOMEM; SS_ERR_TRUNCATE (opt->truncate, above). rep may be NULL;
+ * SS_ERR_NOMEM; SS_ERR_TRUNCATE (opt->truncate, above); SS_ERR_IO EINVAL
+ * for opt->hold with opt->truncate (or on an older log, above). rep may be NULL;
  * it is filled on SS_ERR_LOCKED too. */
 int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int64_t now_ms,
 		  struct ss_open_report *rep, struct ss_error *err);

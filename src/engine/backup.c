@@ -326,7 +326,7 @@ int ss_backup_copy(const struct ss_io *io, int src, uint64_t from, uint64_t to, 
 		if (read_at(src, buf, want, from) < 0)
 			goto out;
 		/* No second thread: a round's range is small. */
-		if (ss_logscan_replay(SS_LOG_VERSION, buf, want, 0, SIZE_MAX, keep, NULL, &f, &re) <
+		if (ss_logscan_replay(SS_LOG_VERSION, buf, want, 0, SIZE_MAX, keep, NULL, NULL, &f, &re) <
 		    0)
 			goto out;
 		if (re.good_end == 0 || (re.good_end < want && from + want == to)) {

@@ -193,7 +193,7 @@ static int replay_file(struct ss_logfile *lf, const char *buf, size_t size, size
 	long long later;
 
 	if (ss_logscan_replay(lf->version, buf, size, start, lf->replay_thread_min, apply, prefetch,
-			      arg, &re) < 0) {
+			      lf->replay_group, arg, &re) < 0) {
 		ss_error_set(err, SS_ERR_NOMEM, errno,
 			     "out of memory replaying the log %s at byte offset %llu (record %llu)",
 			     lf->path, (ull)re.bad, (ull)re.nrec + 1);

@@ -32,6 +32,7 @@ struct ss_logfile {
 	long version;     /* the format of the file open (record.h); a new
 			   * file is always SS_LOG_VERSION */
 	size_t replay_thread_min; /* see ss_logscan_replay; 0: its default */
+	ss_logscan_group_fn replay_group; /* see ss_logscan_replay; NULL: none */
 	/* While a replay runs: the mapped file its records point into, so
 	 * that progress can be told in bytes; NULL otherwise. */
 	const char *replay_map;

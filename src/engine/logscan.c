@@ -109,9 +109,17 @@ static int grow(struct ss_record **rs, size_t *cap, size_t n)
 #define NBLOCKS 4
 
 
+/* Where a group of a block starts: in the log, and in the block's rs. */
+struct group_at {
+	size_t off;
+	size_t first;
+};
+
 struct block {
 	struct ss_record *rs; /* the decoded records of whole groups */
 	size_t n, cap;
+	struct group_at *gs;  /* with a group hook only: the block's groups */
+	size_t ng, gcap;
 	int last;	       /* the scan ended here: verdict holds */
 	int nomem;	       /* ... because rs could not grow */
 	int full;	       /* decoded, not yet applied (threaded only) */
@@ -122,6 +130,7 @@ struct scan {
 	long version;
 	const char *buf;
 	size_t size, pos;
+	int groups; /* a group hook wants each group's offset */
 	uint64_t nrec;
 	struct ss_logscan re; /* the decoder's running state */
 	/* threaded only */
@@ -130,6 +139,24 @@ struct scan {
 	pthread_cond_t cv;
 	int stop; /* the applier gave up: the decoder ends */
 };
+
+/* Makes room for one more group in b->gs. Returns 0 or -1 (ENOMEM). */
+static int grow_groups(struct block *b)
+{
+	size_t c = b->gcap ? b->gcap * 2 : 64;
+	struct group_at *p;
+
+	if (b->ng < b->gcap)
+		return 0;
+	p = realloc(b->gs, c * sizeof(*p));
+	if (!p) {
+		errno = ENOMEM;
+		return -1;
+	}
+	b->gs = p;
+	b->gcap = c;
+	return 0;
+}
 
 /* Decodes whole groups from s->pos into b until it holds BLOCK_RECS records
  * or the scan ends (b->last, with the verdict). */
@@ -141,7 +168,7 @@ static void decode_block(struct scan *s, struct block *b)
 	uint32_t count, k;
 	enum ss_dec d = SS_DEC_OK;
 
-	b->n = 0;
+	b->n = b->ng = 0;
 	b->last = b->nomem = 0;
 	while (b->n < BLOCK_RECS) {
 		re->good_end = re->bad = re->group = s->pos;
@@ -158,7 +185,8 @@ static void decode_block(struct scan *s, struct block *b)
 			break;
 		}
 		count = r.count;
-		if (grow(&b->rs, &b->cap, b->n + count) < 0) {
+		if (grow(&b->rs, &b->cap, b->n + count) < 0 ||
+		    (s->groups && grow_groups(b) < 0)) {
 			b->nomem = 1;
 			break;
 		}
@@ -181,6 +209,8 @@ static void decode_block(struct scan *s, struct block *b)
 			break;
 		}
 		b->last = 0;
+		if (s->groups)
+			b->gs[b->ng++] = (struct group_at){.off = s->pos, .first = b->n};
 		b->n += count;
 		s->nrec += 1 + count;
 		re->groups++;
@@ -206,17 +236,39 @@ static void shrink_block(struct block *b)
 		b->rs = NULL;
 		b->cap = 0;
 	}
+	if (b->gcap > 64 * BLOCK_RECS) {
+		free(b->gs);
+		b->gs = NULL;
+		b->gcap = 0;
+	}
 }
 
-static int apply_block(const struct block *b, ss_logscan_apply_fn apply,
+/* Applies b's records [from, to). */
+static int apply_range(const struct block *b, size_t from, size_t to, ss_logscan_apply_fn apply,
 		       ss_logscan_prefetch_fn prefetch, void *arg)
 {
-	for (size_t k = 0; k < b->n; k++) {
+	for (size_t k = from; k < to; k++) {
 		if (prefetch && k + AHEAD_SLOT < b->n)
 			prefetch(arg, &b->rs[k + AHEAD_SLOT], 0);
 		if (prefetch && k + AHEAD_ENTRY < b->n)
 			prefetch(arg, &b->rs[k + AHEAD_ENTRY], 1);
 		if (apply(arg, &b->rs[k]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Without a group hook a block is one run of records; with one, the hook
+ * runs before each group's: a cost per group, not per record. */
+static int apply_block(const struct block *b, ss_logscan_apply_fn apply,
+		       ss_logscan_prefetch_fn prefetch, ss_logscan_group_fn group, void *arg)
+{
+	if (!group)
+		return apply_range(b, 0, b->n, apply, prefetch, arg);
+	for (size_t g = 0; g < b->ng; g++) {
+		size_t from = b->gs[g].first, to = g + 1 < b->ng ? b->gs[g + 1].first : b->n;
+		if (group(arg, b->gs[g].off, b->rs + from, to - from) < 0 ||
+		    apply_range(b, from, to, apply, prefetch, arg) < 0)
 			return -1;
 	}
 	return 0;
@@ -250,7 +302,8 @@ static void *decoder_main(void *arg)
 /* Applies the blocks the decoder thread fills, in order, until the last.
  * Returns what ss_logscan_replay returns. */
 static int replay_threaded(struct scan *s, ss_logscan_apply_fn apply,
-			   ss_logscan_prefetch_fn prefetch, void *arg, struct ss_logscan *re)
+			   ss_logscan_prefetch_fn prefetch, ss_logscan_group_fn group, void *arg,
+			   struct ss_logscan *re)
 {
 	int ret = -1, e = 0;
 
@@ -261,7 +314,7 @@ static int replay_threaded(struct scan *s, ss_logscan_apply_fn apply,
 		while (!b->full)
 			pthread_cond_wait(&s->cv, &s->mu);
 		pthread_mutex_unlock(&s->mu);
-		if (apply_block(b, apply, prefetch, arg) < 0) {
+		if (apply_block(b, apply, prefetch, group, arg) < 0) {
 			e = errno;
 			*re = b->verdict;
 			break;
@@ -289,9 +342,10 @@ static int replay_threaded(struct scan *s, ss_logscan_apply_fn apply,
 
 int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
 		      size_t thread_min, ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch,
-		      void *arg, struct ss_logscan *re)
+		      ss_logscan_group_fn group, void *arg, struct ss_logscan *re)
 {
-	struct scan s = {.version = version, .buf = buf, .size = size, .pos = pos};
+	struct scan s = {
+		.version = version, .buf = buf, .size = size, .pos = pos, .groups = group != NULL};
 	pthread_t thread;
 	int ret = -1, threaded = 0;
 
@@ -307,7 +361,7 @@ int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
 			pthread_mutex_destroy(&s.mu);
 	}
 	if (threaded) {
-		ret = replay_threaded(&s, apply, prefetch, arg, re);
+		ret = replay_threaded(&s, apply, prefetch, group, arg, re);
 		int e = errno;
 		(void)pthread_join(thread, NULL); /* cannot fail: joinable, not us */
 		pthread_cond_destroy(&s.cv);
@@ -319,7 +373,7 @@ int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
 		for (;;) {
 			decode_block(&s, b);
 			*re = b->verdict;
-			if (apply_block(b, apply, prefetch, arg) < 0)
+			if (apply_block(b, apply, prefetch, group, arg) < 0)
 				break;
 			if (b->last) {
 				ret = b->nomem ? -1 : 0;
@@ -330,7 +384,9 @@ int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
 		if (ret < 0 && b->nomem)
 			errno = ENOMEM;
 	}
-	for (unsigned i = 0; i < NBLOCKS; i++)
+	for (unsigned i = 0; i < NBLOCKS; i++) {
 		free(s.blk[i].rs);
+		free(s.blk[i].gs);
+	}
 	return ret;
 }

@@ -25,6 +25,15 @@ typedef int (*ss_logscan_apply_fn)(void *arg, const struct ss_record *r);
  * apply will touch can be loaded meanwhile. */
 typedef void (*ss_logscan_prefetch_fn)(void *arg, const struct ss_record *r, int stage);
 
+/* Optional: told of each complete group right before its records are
+ * applied - the byte offset of its GROUP line in buf, and its n records
+ * (rs, valid during the call) - for a caller that must know where a
+ * record's group starts (records of a REVISION or EPOCH point nowhere into
+ * buf). Returns 0, or -1 with errno, which stops the scan as apply's -1
+ * does. Without it a scan keeps no per-group state: the per-record path
+ * is the same. */
+typedef int (*ss_logscan_group_fn)(void *arg, size_t off, const struct ss_record *rs, size_t n);
+
 /* Where a scan stopped. */
 struct ss_logscan {
 	size_t good_end;    /* end of the last complete group applied */
@@ -41,8 +50,9 @@ struct ss_logscan {
 /* Decodes buf[pos..size), a log of format version (record.h), group by
  * group and applies each complete group (a group's records only once all
  * of them were read and found valid). Stops at the end or at the first
- * damage; *re says where. Returns 0, or -1 with errno if apply or the
- * group array's allocation failed.
+ * damage; *re says where. Returns 0, or -1 with errno if apply, group
+ * or the group array's allocation failed. group (may be NULL) is called
+ * before each complete group's records, on the same thread as apply.
  *
  * When at least thread_min bytes (0: SS_LOGSCAN_THREAD_MIN) are left to
  * read, a second thread decodes ahead while apply runs on the caller's
@@ -54,7 +64,7 @@ struct ss_logscan {
 
 int ss_logscan_replay(long version, const char *buf, size_t size, size_t pos,
 		      size_t thread_min, ss_logscan_apply_fn apply, ss_logscan_prefetch_fn prefetch,
-		      void *arg, struct ss_logscan *re);
+		      ss_logscan_group_fn group, void *arg, struct ss_logscan *re);
 
 /* The offset of the first complete valid group (a valid GROUP k line and k
  * valid records) that starts at or after pos, or -1. Candidate starts, per

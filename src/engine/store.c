@@ -78,12 +78,28 @@ struct replay_ctx {
 	/* A cut (ss_store_options.truncate): records past cut_rev are
 	 * skipped; snap_rev is a REVISION record's past it, which fails the
 	 * open (0: none met). */
+	int filter; /* cut or hold: replay_apply asks skips() */
 	int cut;
 	uint64_t cut_rev;
 	uint64_t skipped;   /* records skipped, EPOCH included */
 	uint64_t discarded; /* ... of them SET and DEL */
 	uint64_t snap_rev;
+	/* A hold (ss_store_options.hold): records past hold_rev are skipped
+	 * and kept in the log; held counts their SET and DEL, held_from is
+	 * the first group with one (NO_HELD: none), group_off the group being
+	 * applied. While a REVISION record's raise replays the groups before
+	 * it again (rescan), records of floor or below were applied the first
+	 * time, and every other one is applied now. */
+	int hold;
+	int rescan;
+	uint64_t hold_rev;
+	uint64_t floor;
+	uint64_t held;
+	uint64_t held_from;
+	uint64_t group_off;
 };
+
+#define NO_HELD UINT64_MAX
 
 static char *join(const char *dir, const char *name)
 {
@@ -320,8 +336,6 @@ static void replay_progress(struct replay_ctx *c, const struct ss_record *r)
  * there on nothing more is applied. */
 static int cut_skips(struct replay_ctx *c, const struct ss_record *r)
 {
-	if (!c->cut)
-		return 0;
 	if (c->snap_rev)
 		return 1;
 	if (r->rev <= c->cut_rev)
@@ -333,6 +347,75 @@ static int cut_skips(struct replay_ctx *c, const struct ss_record *r)
 	c->skipped++;
 	c->discarded += r->type != SS_REC_EPOCH;
 	return 1;
+}
+
+/* Whether a hold skips r: a SET, DEL or EPOCH past hold_rev (store.h). A
+ * REVISION record is never past it: hold_group raised it first. */
+static int hold_skips(struct replay_ctx *c, const struct ss_record *r)
+{
+	if (c->rescan)
+		return r->rev <= c->floor;
+	if (r->rev <= c->hold_rev)
+		return 0;
+	c->skipped++;
+	c->held += r->type != SS_REC_EPOCH;
+	if (c->held_from == NO_HELD)
+		c->held_from = c->group_off;
+	return 1;
+}
+
+static int skips(struct replay_ctx *c, const struct ss_record *r)
+{
+	return c->hold ? hold_skips(c, r) : cut_skips(c, r);
+}
+
+static int replay_apply(void *arg, const struct ss_record *r);
+
+/* A hold's group hook: notes where the group starts and, if it holds a
+ * REVISION record past hold_rev, raises hold_rev to it before any of its
+ * records is applied - those before the record hold no higher revision,
+ * and those after it are past the raise. What was held before this group
+ * comes before the record too, so it was committed: its groups are
+ * replayed again, applying what the first pass skipped, and nothing is
+ * held any more. One extra pass at most over the log (a rescan ends
+ * where the next may begin), and only where a hold meets a REVISION
+ * record past it: a snapshot's start, its end, a backup's end. (A
+ * version-1 log, whose revisions replay_apply counts as it goes, has no
+ * REVISION record, so it is never read twice.) */
+static int hold_group(void *arg, size_t off, const struct ss_record *rs, size_t n)
+{
+	struct replay_ctx *c = arg;
+	const struct ss_logfile *lf = &c->s->log;
+	uint64_t top = c->hold_rev;
+	struct ss_logscan re;
+
+	c->group_off = off;
+	if (c->rescan)
+		return 0;
+	for (size_t k = 0; k < n; k++)
+		if (rs[k].type == SS_REC_REV && rs[k].rev > top)
+			top = rs[k].rev;
+	if (top == c->hold_rev)
+		return 0;
+	if (c->held_from != NO_HELD) {
+		size_t from = (size_t)c->held_from;
+		c->rescan = 1;
+		c->floor = c->hold_rev;
+		int rc = ss_logscan_replay(lf->version, lf->replay_map, off, from, SIZE_MAX,
+					   replay_apply, NULL, hold_group, c, &re);
+		c->rescan = 0;
+		if (rc < 0)
+			return -1;
+		if (re.good_end != off) { /* cannot be: these groups were read whole */
+			errno = EIO;
+			return -1;
+		}
+		c->skipped = c->held = 0;
+		c->held_from = NO_HELD;
+		c->group_off = off;
+	}
+	c->hold_rev = top;
+	return 0;
 }
 
 static int replay_apply(void *arg, const struct ss_record *r)
@@ -347,7 +430,7 @@ static int replay_apply(void *arg, const struct ss_record *r)
 		v1.commit_ms = 0; /* unknown */
 		r = &v1;
 	}
-	if (cut_skips(c, r))
+	if (c->filter && skips(c, r))
 		return 0;
 	c->ttls |= r->type == SS_REC_SET && r->expire_ms != 0;
 	if (c->observe)
@@ -386,6 +469,13 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	if (!rep)
 		rep = &local;
 	memset(rep, 0, sizeof(*rep));
+	if (opt->hold && opt->truncate) {
+		ss_error_set(err, SS_ERR_IO, EINVAL,
+			     "cannot open %s with both a hold and a truncate: a cut rewrites the "
+			     "log, a hold keeps it",
+			     opt->dir);
+		return -1;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		ss_error_set(err, SS_ERR_NOMEM, ENOMEM, "out of memory opening %s", opt->dir);
@@ -419,8 +509,23 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	ctx.progress_arg = opt->progress_arg;
 	ctx.cut = opt->truncate;
 	ctx.cut_rev = opt->truncate_rev;
+	ctx.hold = opt->hold;
+	ctx.hold_rev = opt->hold_rev;
+	ctx.held_from = NO_HELD;
+	ctx.filter = ctx.cut || ctx.hold;
+	if (ctx.hold)
+		s->log.replay_group = hold_group;
 	if (ss_logfile_open(&s->log, replay_apply, replay_prefetch, &ctx, &lrep, err) < 0)
 		goto out;
+	s->log.replay_group = NULL;
+	if (ctx.hold && ctx.skipped > 0 && s->log.version != SS_LOG_VERSION) {
+		ss_error_set(err, SS_ERR_IO, EINVAL,
+			     "cannot hold back the log %s past revision %llu: it has format "
+			     "version %ld, and its upgrade would rewrite it without what is held; "
+			     "open it once without the hold",
+			     s->log_path, (unsigned long long)opt->hold_rev, s->log.version);
+		goto out;
+	}
 	if (ctx.snap_rev) {
 		ss_error_set(err, SS_ERR_TRUNCATE, 0,
 			     "cannot cut back to revision %llu: the log's snapshot is at %llu "
@@ -434,7 +539,7 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	 * copied byte for byte, so one file must hold one format. A cut is
 	 * made durable the same way: the rewritten log holds none of what
 	 * was skipped, and until its rename the old log is the log. */
-	if (s->log.version != SS_LOG_VERSION || ctx.skipped > 0) {
+	if (s->log.version != SS_LOG_VERSION || (ctx.cut && ctx.skipped > 0)) {
 		long old = s->log.version;
 		if (ss_store_compact(s, now_ms, err) < 0)
 			goto out;
@@ -443,6 +548,11 @@ int ss_store_open(struct ss_store **out, const struct ss_store_options *opt, int
 	}
 	rep->records = lrep.records - ctx.skipped;
 	rep->discarded = ctx.discarded;
+	if (ctx.hold) {
+		rep->held = ctx.held;
+		rep->held_from = ctx.held_from == NO_HELD ? s->log.end : ctx.held_from;
+		rep->hold_rev = ctx.hold_rev;
+	}
 	rep->groups = lrep.groups;
 	expire_replayed(&ctx);
 	rep->expired = ctx.expired;

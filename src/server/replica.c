@@ -79,6 +79,8 @@ static int apply_committed(struct ss_replica *rp, uint64_t upto)
 		}
 		free_batch(rp->queue[i]);
 	}
+	if (i == 0)
+		return 0; /* queue may be NULL: no arithmetic on it (UB) */
 	memmove(rp->queue, rp->queue + i, (rp->nqueue - i) * sizeof(*rp->queue));
 	memmove(rp->queue_rev, rp->queue_rev + i, (rp->nqueue - i) * sizeof(*rp->queue_rev));
 	rp->nqueue -= i;
@@ -92,6 +94,38 @@ static int send_ack(struct ss_replica *rp)
 	if (ss_buf_printf(&rp->out, "ACK %" PRIu64 "\n", rp->durable_rev) < 0)
 		return -1;
 	return ss_conn_flush(&rp->conn);
+}
+
+/* done's records are durable in the log, up to revision rev: they wait in
+ * the queue for a COMMIT. Returns 0, or -1 (out of memory: the server is
+ * told to stop; a restart replays the log). */
+static int queue_done(struct ss_replica *rp, uint64_t rev)
+{
+	if (rp->nqueue == rp->capqueue) {
+		size_t cap = rp->capqueue ? rp->capqueue * 2 : 16;
+		struct ss_batch **q = realloc(rp->queue, cap * sizeof(*q));
+		uint64_t *qr = q ? realloc(rp->queue_rev, cap * sizeof(*qr)) : NULL;
+		if (q)
+			rp->queue = q;
+		if (!qr)
+			goto nomem;
+		rp->queue_rev = qr;
+		rp->capqueue = cap;
+	}
+	struct ss_batch *b = malloc(sizeof(*b));
+	if (!b)
+		goto nomem;
+	*b = rp->done; /* the queue takes its buffers */
+	ss_batch_init(&rp->done);
+	rp->queue[rp->nqueue] = b;
+	rp->queue_rev[rp->nqueue++] = rev;
+	rp->durable_rev = rev;
+	return 0;
+nomem:
+	/* Durable but not queued: a restart replays it; until then, stop. */
+	ss_log_error(rp->diag, "replica: out of memory; exiting so that a restart replays the log");
+	rp->ops.fatal(rp->ops.arg, SS_EXIT_ERROR);
+	return -1;
 }
 
 /* Writes the complete groups gathered (one group, one write, one
@@ -131,33 +165,11 @@ static int write_done(struct ss_replica *rp)
 	}
 	rp->st.fsyncs++;
 	ss_repl_note_group(rp->repl, rev, ss_store_log_bytes(rp->store));
-	if (rp->nqueue == rp->capqueue) {
-		size_t cap = rp->capqueue ? rp->capqueue * 2 : 16;
-		struct ss_batch **q = realloc(rp->queue, cap * sizeof(*q));
-		uint64_t *qr = q ? realloc(rp->queue_rev, cap * sizeof(*qr)) : NULL;
-		if (q)
-			rp->queue = q;
-		if (!qr)
-			goto nomem;
-		rp->queue_rev = qr;
-		rp->capqueue = cap;
-	}
-	struct ss_batch *b = malloc(sizeof(*b));
-	if (!b)
-		goto nomem;
-	*b = rp->done; /* the queue takes its buffers */
-	ss_batch_init(&rp->done);
-	rp->queue[rp->nqueue] = b;
-	rp->queue_rev[rp->nqueue++] = rev;
-	rp->durable_rev = rev;
+	if (queue_done(rp, rev) < 0)
+		return -1;
 	if (apply_committed(rp, rp->primary_commit) < 0)
 		return -1;
 	return send_ack(rp) < 0 ? -1 : 0;
-nomem:
-	/* Durable but not queued: a restart replays it; until then, stop. */
-	ss_log_error(rp->diag, "replica: out of memory; exiting so that a restart replays the log");
-	rp->ops.fatal(rp->ops.arg, SS_EXIT_ERROR);
-	return -1;
 }
 
 /* ---- the stream ---------------------------------------------------------- */
@@ -171,8 +183,12 @@ static int take_record(struct ss_replica *rp, const char *line, size_t used,
 
 	if (rec->type == SS_REC_GROUP)
 		return -1;
-	if ((rec->type == SS_REC_SET || rec->type == SS_REC_DEL) && rec->rev <= rp->durable_rev)
-		return -1; /* the stream goes forward only */
+	/* The stream goes forward only: past what the log holds, and never
+	 * below a record before it in the groups of this read (a multi-
+	 * commit's records share one revision). */
+	if ((rec->type == SS_REC_SET || rec->type == SS_REC_DEL) &&
+	    (rec->rev <= rp->durable_rev || rec->rev < rp->last_rev))
+		return -1;
 	if (rec->type == SS_REC_EPOCH && rec->epoch <= rp->last_epoch)
 		return 0; /* held already: a stream from a point two epochs share */
 	if (rec->esc & SS_REC_NAME_ESC) {
@@ -197,6 +213,65 @@ static int take_record(struct ss_replica *rp, const char *line, size_t used,
 	return 0;
 }
 
+int ss_replica_load_held(struct ss_replica *rp, struct ss_store *store, uint64_t from)
+{
+	rp->store = store;
+	uint64_t end = ss_store_log_bytes(rp->store);
+	struct ss_buf tail;
+	int rc = -1;
+
+	if (from >= end)
+		return 0;
+	ss_buf_init(&tail);
+	char *p = ss_buf_space(&tail, (size_t)(end - from));
+	size_t got = 0, n = (size_t)(end - from);
+	while (p && got < n) {
+		ssize_t k = pread(ss_store_log_fd(rp->store), p + got, n - got, (off_t)(from + got));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	if (!p || got < n) {
+		ss_log_error(rp->diag, "replica: cannot read back the log's uncommitted tail: %s",
+			     p ? strerror(errno) : "out of memory");
+		goto out;
+	}
+	/* Our own log, whole groups: each becomes one queued batch; what the
+	 * replay applied already (the first group's records up to the
+	 * table's revision) is skipped. */
+	uint64_t applied = ss_table_revision(ss_store_table(rp->store));
+	rp->durable_rev = rp->last_rev = applied;
+	for (size_t at = 0; at < n;) {
+		struct ss_record rec;
+		size_t used;
+		if (ss_record_decode(p + at, n - at, &rec, &used) != SS_DEC_OK)
+			goto out;
+		if (rec.type == SS_REC_GROUP) {
+			if (rp->done.nrecs && queue_done(rp, rp->last_rev) < 0)
+				goto out;
+		} else if ((rec.type == SS_REC_EPOCH ? rec.rev >= applied : rec.rev > applied) &&
+			   rec.type != SS_REC_REV && take_record(rp, p + at, used, &rec) < 0) {
+			goto out;
+		}
+		at += used;
+	}
+	if (rp->done.nrecs && queue_done(rp, rp->last_rev) < 0)
+		goto out;
+	rp->durable_rev = rp->last_rev;
+	if (rp->nqueue)
+		ss_log_notice(rp->diag, "replica: %zu groups past the commit point (revision %" PRIu64
+					") wait for the primary's COMMIT, up to revision %" PRIu64,
+			      rp->nqueue, applied, rp->durable_rev);
+	rc = 0;
+out:
+	if (rc < 0)
+		ss_batch_reset(&rp->done);
+	ss_buf_free(&tail);
+	return rc;
+}
+
 static int control_line(struct ss_replica *rp, const char *p, size_t n)
 {
 	uint64_t a, b;
@@ -205,7 +280,11 @@ static int control_line(struct ss_replica *rp, const char *p, size_t n)
 	if (n > 7 && memcmp(p, "COMMIT ", 7) == 0 && ss_parse_u64(p + 7, n - 7, &a) == 0) {
 		if (a > rp->primary_commit)
 			rp->primary_commit = a;
-		return apply_committed(rp, rp->primary_commit);
+		if (apply_committed(rp, rp->primary_commit) < 0)
+			return -1;
+		/* What this log holds of it is committed. */
+		ss_repl_commit_note(rp->repl, a < rp->durable_rev ? a : rp->durable_rev);
+		return 0;
 	}
 	if (n > 5 && memcmp(p, "PING ", 5) == 0 && (sp = memchr(p + 5, ' ', n - 5)) != NULL &&
 	    ss_parse_u64(p + 5, (size_t)(sp - p - 5), &a) == 0 &&
@@ -707,9 +786,13 @@ void ss_replica_start(struct ss_replica *rp, struct ss_store *store, const char 
 	snprintf(rp->host, sizeof rp->host, "%s", host);
 	snprintf(rp->port, sizeof rp->port, "%s", port);
 	struct ss_table *t = ss_store_table(store);
-	rp->durable_rev = rp->last_rev = ss_table_revision(t);
-	rp->last_epoch = ss_table_epoch(t);
-	rp->primary_commit = rp->durable_rev;
+	/* What the log holds past what is applied (queued: written and not
+	 * committed, or held back at a restart) is reported as held. */
+	if (rp->nqueue == 0)
+		rp->durable_rev = rp->last_rev = ss_table_revision(t);
+	if (ss_table_epoch(t) > rp->last_epoch)
+		rp->last_epoch = ss_table_epoch(t);
+	rp->primary_commit = ss_table_revision(t);
 	rp->primary_rev = rp->durable_rev;
 	rp->caught_up = now(rp);
 	/* A new primary: what the last one said of its sync set is void. */

@@ -118,6 +118,13 @@ void ss_replica_start(struct ss_replica *rp, struct ss_store *store, const char 
 int ss_replica_stop(struct ss_replica *rp, int64_t now_ms);
 void ss_replica_set_store(struct ss_replica *rp, struct ss_store *store);
 
+/* After store was opened holding back what followed the commit point
+ * (store.h: hold) - a restart as a replica, a demotion: the log's groups
+ * from offset from on are queued for the primary's COMMIT, as if they had
+ * just arrived and been written. Call before ss_replica_start. Returns 0,
+ * or -1 (the log could not be read back: the caller exits). */
+int ss_replica_load_held(struct ss_replica *rp, struct ss_store *store, uint64_t from);
+
 /* Bytes written to the log and not applied (a compaction's tail must
  * include them). */
 size_t ss_replica_unapplied(const struct ss_replica *rp);

@@ -177,7 +177,7 @@ void sstest_log_set_at(struct sstest_log *l, const void *name, size_t nlen, cons
 void sstest_log_del_at(struct sstest_log *l, const void *name, size_t nlen, uint64_t rev,
 		       int64_t commit_ms);
 void sstest_log_revision(struct sstest_log *l, uint64_t rev);
-/* An EPOCH record (epoch began after rev), as a REVISION is added. */
+/* An EPOCH record: epoch began after revision rev (which it does not take). */
 void sstest_log_epoch(struct sstest_log *l, uint64_t epoch, uint64_t rev);
 /* A SET record outside any group: invalid, replay reads it as damage. */
 void sstest_log_bare_set(struct sstest_log *l, const char *name, const char *value,
