@@ -85,7 +85,7 @@ from .cluster import Cluster, available
 from .repl import (DISCARDED_RE, FULL_RE, PARTIAL_RE, link_down, link_up, num, stats_of,
                    wait_stats)
 
-SHOW_VIOLATIONS = 20
+SHOW_PER_KIND = 5
 CONNECT_TIMEOUT = 5
 
 
@@ -629,7 +629,7 @@ class Failover:
                     self.res.checked_superseded += 1
             if cur < k.floor:
                 self.violation("lost", "cycle %d: %s shows seq %d, earlier shown %d" % (cycle, k.name, cur, k.floor))
-            for seq, node in k.seen:
+            for seq, node in sorted(set(k.seen)):  # each value once, however often read
                 if seq > cur:
                     self.violation("dirty", "cycle %d: %s seq %d was read on %s, now %d on the new primary"
                                    % (cycle, k.name, seq, node, cur))
@@ -781,8 +781,12 @@ def main(argv=None):
         print("PASS")
         return 0
     print("FAIL: %d violation(s)" % len(res.violations))
-    for v in res.violations[:SHOW_VIOLATIONS]:
-        print("  " + v)
+    for kind in sorted(res.kinds):
+        these = [v for v in res.violations if v.startswith(kind + ":")]
+        for v in these[:SHOW_PER_KIND]:
+            print("  " + v)
+        if len(these) > SHOW_PER_KIND:
+            print("  ... and %d more %s" % (len(these) - SHOW_PER_KIND, kind))
     print("the operator's view at each promotion:")
     for d in res.decisions:
         print("  " + d)
