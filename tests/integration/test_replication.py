@@ -20,8 +20,10 @@ partition cases skip, saying so (the first line of the output says which).
                   line and count); a replica of a newer epoch fences the
                   old primary (its waiting writes and new ones get FENCED)
   TestPartitions  the primary isolated from its replicas (DROP rules): its
-                  writes time out, the in-sync replica is promoted, the old
-                  primary's tail is exactly its timed-out writes; a replica
+                  writes time out and stay invisible there, the in-sync
+                  replica is promoted, nothing acknowledged is lost, the old
+                  primary discards exactly its durable tail, which holds each
+                  timed-out write (the error says "durable here"); a replica
                   isolated (link down): writes go on through the other one,
                   it catches up after; a flapping link; a lossy link (netem)
   TestAcl         a replica whose user has the `replication` role follows;
