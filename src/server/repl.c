@@ -56,6 +56,7 @@ static double now(const struct ss_repl *r) { return ev_now(r->loop); }
 static void idx_reset(struct ss_repl *r, uint64_t rev, uint64_t off)
 {
 	r->nidx = 0;
+	r->base_mixed = 0;
 	r->base_rev = r->durable_rev = rev;
 	r->base_off = r->durable_end = off;
 }
@@ -99,6 +100,7 @@ static int stream_start(const struct ss_repl *r, uint64_t rev, uint64_t epoch, u
 		return -1;
 	if (rev == r->base_rev) {
 		*off = r->base_off;
+		*skip = r->base_mixed ? rev : 0;
 		return 0;
 	}
 	/* The first group whose last revision reaches rev. */
@@ -756,6 +758,12 @@ void ss_repl_log_replaced(struct ss_repl *r)
 }
 
 void ss_repl_note_group(struct ss_repl *r, uint64_t rev, uint64_t end) { note_group(r, rev, end); }
+
+void ss_repl_rebase(struct ss_repl *r, uint64_t rev, uint64_t off)
+{
+	idx_reset(r, rev, off);
+	r->base_mixed = 1;
+}
 
 void ss_repl_reset(struct ss_repl *r, struct ss_store *store)
 {

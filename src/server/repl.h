@@ -99,6 +99,7 @@ struct ss_repl {
 	struct ss_repl_idx *idx;
 	size_t nidx, capidx;
 	uint64_t base_rev, base_off;
+	int base_mixed; /* the group at base_off may hold records up to base_rev */
 	uint64_t durable_rev, durable_end; /* the log's durable groups end here */
 	uint64_t commit_rev;               /* acknowledged to clients */
 	uint64_t held_rev;                 /* the held batch's last revision, or 0 */
@@ -161,6 +162,10 @@ void ss_repl_reset(struct ss_repl *r, struct ss_store *store);
  * apply, a promotion's EPOCH) is durable: index it, so that this node can
  * serve partial syncs from its log once it is a primary. */
 void ss_repl_note_group(struct ss_repl *r, uint64_t rev, uint64_t end);
+/* The index starts afresh at revision rev, the group at offset off (which
+ * may hold records up to rev: they are not sent again): a log whose
+ * groups past off were held back at the open, and are indexed next. */
+void ss_repl_rebase(struct ss_repl *r, uint64_t rev, uint64_t off);
 
 /* Whether a full sync waits for the compactor; the backup's directory;
  * and its end (failure NULL, rev the revision it covers). */

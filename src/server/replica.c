@@ -243,12 +243,16 @@ int ss_replica_load_held(struct ss_replica *rp, struct ss_store *store, uint64_t
 	 * table's revision) is skipped. */
 	uint64_t applied = ss_table_revision(ss_store_table(rp->store));
 	rp->durable_rev = rp->last_rev = applied;
+	/* The index (for a promotion) learns these groups as they go by. */
+	ss_repl_rebase(rp->repl, applied, from);
 	for (size_t at = 0; at < n;) {
 		struct ss_record rec;
 		size_t used;
 		if (ss_record_decode(p + at, n - at, &rec, &used) != SS_DEC_OK)
 			goto out;
 		if (rec.type == SS_REC_GROUP) {
+			if (at > 0)
+				ss_repl_note_group(rp->repl, rp->last_rev, from + at);
 			if (rp->done.nrecs && queue_done(rp, rp->last_rev) < 0)
 				goto out;
 		} else if ((rec.type == SS_REC_EPOCH ? rec.rev >= applied : rec.rev > applied) &&
@@ -257,6 +261,7 @@ int ss_replica_load_held(struct ss_replica *rp, struct ss_store *store, uint64_t
 		}
 		at += used;
 	}
+	ss_repl_note_group(rp->repl, rp->last_rev, end);
 	if (rp->done.nrecs && queue_done(rp, rp->last_rev) < 0)
 		goto out;
 	rp->durable_rev = rp->last_rev;

@@ -202,8 +202,18 @@ static const char *demote(struct ss_server *srv)
 			 "write; the outcome is unknown, GETREV_CHECKPOINT resolves it",
 			 EROFS);
 	ss_repl_deactivate(&srv->repl);
-	if (reopen(srv, 0, 0, NULL) < 0)
+	/* The table becomes what was acknowledged; the rest of the log
+	 * waits for the new primary (which may cut it). */
+	srv->open_hold = 1;
+	srv->open_hold_rev = srv->repl.commit_rev;
+	int rc = reopen(srv, 0, 0, NULL);
+	srv->open_hold = 0;
+	if (rc < 0)
 		return "cannot reopen the data directory";
+	if (ss_replica_load_held(&srv->replica, srv->store, srv->held_from) < 0) {
+		ss_srv_stop(srv, SS_EXIT_ERROR, 0);
+		return "cannot read back the log";
+	}
 	ss_log_notice(srv->diag, "demoted: this node follows another primary from now on");
 	return NULL;
 }
@@ -269,7 +279,7 @@ void ss_role_figures(const struct ss_server *srv, struct ss_repl_figures *f)
 		.replica = srv->is_replica,
 		.epoch = ss_table_epoch(ss_store_table(srv->store)),
 		.fenced = rp->fenced,
-		.durable_revision = rp->durable_rev,
+		.durable_revision = srv->is_replica ? ra->durable_rev : rp->durable_rev,
 		.sync_replicas = rp->sync_replicas,
 		.connected_replicas = rp->nlinks,
 		.writes_waiting = ss_repl_writes_waiting(rp),
@@ -326,6 +336,8 @@ int ss_role_init(struct ss_server *srv)
 		if (ss_options_split_hostport(cfg->replica_of, host, sizeof host, p, sizeof p) < 0)
 			return -1; /* the option's check let it through: cannot happen */
 		srv->is_replica = 1;
+		if (ss_replica_load_held(&srv->replica, srv->store, srv->held_from) < 0)
+			return -1;
 		ss_replica_start(&srv->replica, srv->store, host, p);
 	} else {
 		ss_repl_activate(&srv->repl, srv->store);

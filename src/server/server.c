@@ -668,6 +668,10 @@ int ss_srv_open_store(struct ss_server *srv, int truncate, uint64_t truncate_rev
 	ss_srv_store_options(srv, &opt);
 	opt.truncate = truncate;
 	opt.truncate_rev = truncate_rev;
+	/* A replica's open holds back what its primary had not committed
+	 * (role.c queues it for the primary's COMMIT). */
+	opt.hold = srv->open_hold && !truncate;
+	opt.hold_rev = srv->open_hold_rev;
 	int64_t wall_ms = ss_srv_wall_ms();
 	uint64_t t0 = ss_clock_us();
 	/* systemd shows STATUS in `systemctl status`: this one, then the
@@ -705,6 +709,11 @@ int ss_srv_open_store(struct ss_server *srv, int truncate, uint64_t truncate_rev
 		ss_log_info(srv->diag, "removed a full sync's file left unfinished");
 	if (discarded)
 		*discarded = rep.discarded;
+	srv->held_from = opt.hold ? rep.held_from : rep.log_bytes;
+	if (opt.hold && rep.held_from < rep.log_bytes)
+		ss_log_notice(srv->diag, "held back %llu records past revision %llu, the last known "
+					 "committed: applied once the primary commits them",
+			      (unsigned long long)rep.held, (unsigned long long)rep.hold_rev);
 	if (rep.upgraded_from)
 		ss_log_notice(srv->diag,
 			      "the log was in format version %d: rewritten in version %d, with "
@@ -936,7 +945,16 @@ int ss_server_run(const struct ss_server_config *cfg)
 		goto out;
 	if (cfg->metrics && cfg->metrics[0] && bind_metrics(srv) < 0)
 		goto out;
+	/* A replica's restart: its commit point says how much of its log to
+	 * apply (none known: only what a snapshot holds; the rest waits for
+	 * the primary). */
+	if (cfg->replica_of && cfg->replica_of[0]) {
+		srv->open_hold = 1;
+		if (ss_repl_commit_read(cfg->data_dir, &srv->open_hold_rev) < 0)
+			srv->open_hold_rev = 0;
+	}
 	code = ss_srv_open_store(srv, 0, 0, NULL);
+	srv->open_hold = 0;
 	if (code != SS_EXIT_OK)
 		goto out;
 	watch_quota(srv);

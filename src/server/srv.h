@@ -76,6 +76,11 @@ struct ss_server {
 	int is_replica;
 	int repl_backup;          /* the compactor's run is a full sync's backup */
 	struct replay_watch *watch; /* open_store's, while it runs */
+	/* The next open holds back what follows open_hold_rev (store.h:
+	 * hold); held_from: where the last open's held groups begin. */
+	int open_hold;
+	uint64_t open_hold_rev;
+	uint64_t held_from;
 	/* CONFIG GET's rows: the options as the daemon runs them. */
 	struct ss_options_view config;
 	char metrics_addr[96]; /* ... the metrics address bound, which they show */
