@@ -104,11 +104,11 @@ class ReplicationCase(unittest.TestCase):
 
     # ------------------------------------------------------------ helpers
 
-    def primary(self, host, *args):
-        return self.cl.daemon(host, ("--repl-timeout", str(REPL_TIMEOUT)) + args).start()
+    def primary(self, host, *args, repl_timeout=REPL_TIMEOUT):
+        return self.cl.daemon(host, ("--repl-timeout", str(repl_timeout)) + args).start()
 
-    def replica(self, host, primary, *args, wait=True):
-        d = self.cl.daemon(host, ("--repl-timeout", str(REPL_TIMEOUT),
+    def replica(self, host, primary, *args, wait=True, repl_timeout=REPL_TIMEOUT):
+        d = self.cl.daemon(host, ("--repl-timeout", str(repl_timeout),
                                   "--replica-of", primary.addr) + args).start()
         if wait:
             self.wait_log(d, FOLLOWING_RE)
@@ -607,15 +607,17 @@ class TestPartitions(ReplicationCase):
         self.assertGreaterEqual(num(stats_of(p), "partial_syncs"), 3)
 
     def test_a_flapping_link_costs_no_acknowledged_write_and_converges(self):
-        p = self.primary(0, "--sync-replicas", "1")
-        r1, r2 = self.replica(1, p), self.replica(2, p)
+        # --repl-timeout 1 here (a spurious drop under load is one more
+        # flap), so that two flaps fit in 7 s.
+        p = self.primary(0, "--sync-replicas", "1", repl_timeout=1)
+        r1, r2 = self.replica(1, p, repl_timeout=1), self.replica(2, p, repl_timeout=1)
         c = self.client(p)
         c.sock.settimeout(REPL_TIMEOUT * 10)
         self.caught_up(r1, p)
         before = num(stats_of(p), "partial_syncs")
         # Down longer than --repl-timeout each time, so the link is dropped
         # and made again, not merely delayed.
-        flap = self.cl.flap(r1.host, period=2 * (REPL_TIMEOUT + 0.75), count=2)
+        flap = self.cl.flap(r1.host, period=2 * (1 + 0.75), count=2)
         acked, i = {}, 0
         while flap.is_alive():
             acked["k%d" % (i % 25)] = (self.write(c, "k%d" % (i % 25), "v%d" % i), "v%d" % i)
