@@ -20,8 +20,11 @@ partition cases skip, saying so (the first line of the output says which).
                   line and count); a replica of a newer epoch fences the
                   old primary (its waiting writes and new ones get FENCED)
   TestPartitions  the primary isolated from its replicas (DROP rules): its
-                  writes time out, the in-sync replica is promoted, the old
-                  primary's tail is exactly its timed-out writes; a replica
+                  writes time out and stay invisible there, the in-sync
+                  replica is promoted, nothing acknowledged is lost, the old
+                  primary discards exactly its durable tail (the first of
+                  its timed-out writes: those queued behind it were never
+                  written); a replica
                   isolated (link down): writes go on through the other one,
                   it catches up after; a flapping link; a lossy link (netem)
   TestAcl         a replica whose user has the `replication` role follows;
@@ -101,11 +104,11 @@ class ReplicationCase(unittest.TestCase):
 
     # ------------------------------------------------------------ helpers
 
-    def primary(self, host, *args):
-        return self.cl.daemon(host, ("--repl-timeout", str(REPL_TIMEOUT)) + args).start()
+    def primary(self, host, *args, repl_timeout=REPL_TIMEOUT):
+        return self.cl.daemon(host, ("--repl-timeout", str(repl_timeout)) + args).start()
 
-    def replica(self, host, primary, *args, wait=True):
-        d = self.cl.daemon(host, ("--repl-timeout", str(REPL_TIMEOUT),
+    def replica(self, host, primary, *args, wait=True, repl_timeout=REPL_TIMEOUT):
+        d = self.cl.daemon(host, ("--repl-timeout", str(repl_timeout),
                                   "--replica-of", primary.addr) + args).start()
         if wait:
             self.wait_log(d, FOLLOWING_RE)
@@ -527,9 +530,26 @@ class TestPartitions(ReplicationCase):
             self.assertIn(reply, (SYNC_TIMEOUT_TEXT % 1, SYNC_WAITING_TEXT % 1),
                           "a write with no replica reachable")
             timed_out += 1
+        # Nothing unacknowledged is visible: not even on the primary that
+        # holds it, to its own local clients.
+        look = self.client(p)
+        seen = [look.cmd("GET_CHECKPOINT cut%d" % i) for i in range(timed_out)]
+        sp = stats_of(p)
+        self.assertEqual(seen, ["NULL"] * timed_out, "timed-out writes visible on the old primary")
+        self.assertEqual(num(sp, "revision"), acked["k19"][0], repl.replication_rows(sp))
+        tail = num(sp, "durable_revision") - acked["k19"][0]
         for r in (r1, r2):
             wait_stats(r, lambda s: link_down(s), timeout=REPL_TIMEOUT * 5,
                        what="%s seeing its primary gone" % r.addr)
+        # The primary has dropped both (its sync set is empty now): still
+        # nothing of the tail is visible there.
+        wait_stats(p, lambda s: num(s, "connected_replicas") == 0, timeout=REPL_TIMEOUT * 5,
+                   what="the primary dropping its replicas")
+        seen = [look.cmd("GET_CHECKPOINT cut%d" % i) for i in range(timed_out)]
+        sp = stats_of(p)
+        self.assertEqual(seen, ["NULL"] * timed_out, "timed-out writes visible on the old primary "
+                         "once it dropped its replicas")
+        self.assertEqual(num(sp, "revision"), acked["k19"][0], repl.replication_rows(sp))
         # The operator's rule: among the replicas in the sync set, the one
         # with the highest durable revision.
         cands = [(num(s, "durable_revision"), r) for r in (r1, r2)
@@ -551,13 +571,17 @@ class TestPartitions(ReplicationCase):
         # (answered with the same "outcome unknown"), until the demotion
         # refused them. Whatever was cut is among what timed out.
         m = self.wait_log(p, DISCARDED_RE)
-        self.assertGreaterEqual(int(m.group(1)), 1)
-        self.assertLessEqual(int(m.group(1)), timed_out)
+        # What it discards is exactly its durable tail past the common
+        # point, and only that; whatever was cut is among what timed out.
+        self.assertEqual((int(m.group(1)), int(m.group(2))), (tail, acked["k19"][0]))
         self.caught_up(p, new)
         self.caught_up(other, new)
         self.assertEqual(contents(p), acked)
         self.assertEqual(contents(other), acked)
         self.assertEqual(num(stats_of(p), "epoch"), epoch + 1)
+        # The tail is among what timed out (only the first reached the log).
+        self.assertGreaterEqual(tail, 1)
+        self.assertLessEqual(tail, timed_out)
 
     def test_a_replica_isolated_writes_go_on_and_it_catches_up_after(self):
         p = self.primary(0, "--sync-replicas", "1")
@@ -591,15 +615,17 @@ class TestPartitions(ReplicationCase):
         self.assertGreaterEqual(num(stats_of(p), "partial_syncs"), 3)
 
     def test_a_flapping_link_costs_no_acknowledged_write_and_converges(self):
-        p = self.primary(0, "--sync-replicas", "1")
-        r1, r2 = self.replica(1, p), self.replica(2, p)
+        # --repl-timeout 1 here (a spurious drop under load is one more
+        # flap), so that two flaps fit in 7 s.
+        p = self.primary(0, "--sync-replicas", "1", repl_timeout=1)
+        r1, r2 = self.replica(1, p, repl_timeout=1), self.replica(2, p, repl_timeout=1)
         c = self.client(p)
         c.sock.settimeout(REPL_TIMEOUT * 10)
         self.caught_up(r1, p)
         before = num(stats_of(p), "partial_syncs")
         # Down longer than --repl-timeout each time, so the link is dropped
         # and made again, not merely delayed.
-        flap = self.cl.flap(r1.host, period=2 * (REPL_TIMEOUT + 0.75), count=2)
+        flap = self.cl.flap(r1.host, period=2 * (1 + 0.75), count=2)
         acked, i = {}, 0
         while flap.is_alive():
             acked["k%d" % (i % 25)] = (self.write(c, "k%d" % (i % 25), "v%d" % i), "v%d" % i)
