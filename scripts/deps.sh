@@ -37,6 +37,13 @@ command -v npm >/dev/null 2>&1 || SS_TEST_PACKAGES+=(npm)
 # the man pages with groff and man.
 SS_PACKAGE_PACKAGES=(dpkg-dev)
 SS_TEST_PACKAGES+=("${SS_PACKAGE_PACKAGES[@]}" lintian groff-base man-db)
+# Replication's partition tests (tests/pylib/sstools/cluster.py) make
+# separate hosts on one machine: network namespaces, veth pairs and a bridge
+# (ip, from iproute2), links cut with DROP rules inside a namespace
+# (iptables; its nf_tables backend is nftables, whose nft lists the rules),
+# and lossy links with tc netem (iproute2 too; the kernel's sch_netem must
+# be there, else those cases skip and say so).
+SS_TEST_PACKAGES+=(iproute2 iptables nftables)
 # The fuzz build: clang, and compiler-rt for libFuzzer and the sanitizers
 # (only recommended by clang, so named here for installs without recommends).
 SS_FUZZ_PACKAGES=(clang libclang-rt-dev)

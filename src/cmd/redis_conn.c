@@ -464,9 +464,13 @@ static const struct info_field info_fields[] = {
 	{"stats", "expired_keys", "expired"},
 	{"stats", "evicted_keys", "=0"},
 	{"stats", "total_error_replies", "rejected"},
-	/* Ours, not Redis's: role is primary or replica (README:
-	 * Replication); the rows of the other role are left out. */
+	/* Redis's words first (role master or slave, a replica's master_*
+	 * rows: Redis tools read them), then ours (README: Replication); a
+	 * row of one role only is left out on the other. */
 	{"replication", "role", "role"},
+	{"replication", "master_host", "?primary_host"},
+	{"replication", "master_port", "?primary_port"},
+	{"replication", "master_link_status", "?primary_host"},
 	{"replication", "epoch", "epoch"},
 	{"replication", "fenced", "fenced"},
 	{"replication", "durable_revision", "durable_revision"},
@@ -557,6 +561,10 @@ enum ss_cmd_status ss_redis_info(const struct ss_request *req, struct ss_cmd_env
 					fi->from[0] == '@' ? config_value(env, fi->from + 1) :
 					fi->from[0] == '?' ? stat(&rows, fi->from + 1) :
 							     stat(&rows, fi->from);
+			if (strcmp(fi->name, "role") == 0)
+				v = strcmp(v, "replica") == 0 ? "slave" : "master";
+			else if (strcmp(fi->name, "master_link_status") == 0)
+				v = strcmp(stat(&rows, "primary_link"), "1") == 0 ? "up" : "down";
 			rc |= ss_buf_printf(&text, "%s:%s\r\n", fi->name, v);
 		}
 		if (strcmp(sec, "replication") == 0) {

@@ -87,11 +87,12 @@ static void note_group(struct ss_repl *r, uint64_t rev, uint64_t end)
 	r->durable_end = end;
 }
 
-/* Where the stream for a replica holding everything up to rev starts:
- * *off, a group's start, and *skip: that group's records up to skip are
- * held already (0: send it whole). Returns 0, or -1 if the log no longer
- * reaches back there (a full sync). */
-static int stream_start(const struct ss_repl *r, uint64_t rev, uint64_t *off, uint64_t *skip)
+/* Where the stream for a replica holding everything up to rev, of epoch
+ * epoch, starts: *off, a group's start, and *skip: that group's records up
+ * to skip are held already (0: send it whole). Returns 0, or -1 if the log
+ * no longer reaches back there (a full sync). */
+static int stream_start(const struct ss_repl *r, uint64_t rev, uint64_t epoch, uint64_t *off,
+			uint64_t *skip)
 {
 	*skip = 0;
 	if (rev < r->base_rev)
@@ -112,9 +113,13 @@ static int stream_start(const struct ss_repl *r, uint64_t rev, uint64_t *off, ui
 	if (lo == r->nidx)
 		return -1; /* past what is durable here */
 	if (r->idx[lo].rev == rev) {
-		/* Every group ending at rev (an EPOCH's takes none) */
-		while (lo + 1 < r->nidx && r->idx[lo + 1].rev == rev)
-			lo++;
+		/* Groups that take no revision (a promotion's EPOCH) end at rev
+		 * too: a replica of our epoch holds them all, one of an older
+		 * epoch needs the ones after the first (it skips an EPOCH it
+		 * holds). */
+		if (epoch == ss_table_epoch(ss_store_table(r->store)))
+			while (lo + 1 < r->nidx && r->idx[lo + 1].rev == rev)
+				lo++;
 		*off = r->idx[lo].end;
 		return 0;
 	}
@@ -290,7 +295,8 @@ static int fill(struct ss_repl_link *l)
 			l->file_fd = -1;
 			full_sent(r, l);
 			uint64_t off;
-			if (stream_start(r, l->after_rev, &off, &l->skip_to) < 0) {
+			if (stream_start(r, l->after_rev, ss_table_epoch(ss_store_table(r->store)), &off,
+					 &l->skip_to) < 0) {
 				ss_log_warn(r->diag, "replica %s: the log moved on during its full "
 						     "sync; it starts again", l->id);
 				return -1;
@@ -580,7 +586,7 @@ struct ss_repl_link *ss_repl_adopt(struct ss_repl *r, void *client, struct ss_bu
 	r->links = l;
 	r->nlinks++;
 	l->set_news = 1;
-	if (!full && known && stream_start(r, common, &off, &l->skip_to) == 0) {
+	if (!full && known && stream_start(r, common, epoch, &off, &l->skip_to) == 0) {
 		r->st.partial_syncs++;
 		l->state = LINK_ONLINE;
 		l->cursor = off;

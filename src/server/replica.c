@@ -174,7 +174,7 @@ static int take_record(struct ss_replica *rp, const char *line, size_t used,
 	if ((rec->type == SS_REC_SET || rec->type == SS_REC_DEL) && rec->rev <= rp->durable_rev)
 		return -1; /* the stream goes forward only */
 	if (rec->type == SS_REC_EPOCH && rec->epoch <= rp->last_epoch)
-		return -1;
+		return 0; /* held already: a stream from a point two epochs share */
 	if (rec->esc & SS_REC_NAME_ESC) {
 		raw.nlen = ss_record_unescape(rec->name, rec->nlen, rp->scratch);
 		raw.name = rp->scratch;
@@ -445,6 +445,7 @@ static void on_input(struct ss_conn *c, void *arg)
 	struct ss_replica *rp = arg;
 	(void)c;
 
+	rp->heard = now(rp);
 	while (ss_buf_size(&rp->in) > 0) {
 		if (rp->state == R_STREAM) {
 			if (parse_stream(rp) < 0) {
@@ -559,7 +560,9 @@ static void drop(struct ss_replica *rp, const char *why)
 	}
 	rp->fd = -1;
 	rp->conn_up = 0;
-	rp->in_set = 0;
+	/* in_set stays as last heard from this primary (the spec's
+	 * in_sync_set): the operator reads it once the primary is gone, to
+	 * choose whom to promote. A new primary clears it (ss_replica_start). */
 	if (rp->sync_fd >= 0) {
 		rp->io->close(rp->io->ctx, rp->sync_fd);
 		rp->sync_fd = -1;
@@ -641,6 +644,7 @@ static void connect_now(struct ss_replica *rp)
 		return;
 	}
 	rp->state = R_CONNECTING;
+	rp->heard = now(rp);
 	rc = connect(rp->fd, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
 	if (rc == 0) {
@@ -676,6 +680,16 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (rp->durable_rev >= rp->primary_rev)
 		rp->caught_up = now(rp);
+	/* The primary PINGs every second: silence past --repl-timeout is a
+	 * dead primary or a cut network, which TCP may not report for
+	 * minutes. The link drops, and the lag shows from then on. */
+	if (rp->timeout > 0 && rp->state != R_WAIT && rp->state != R_IDLE &&
+	    now(rp) - rp->heard > rp->timeout) {
+		char why[80];
+		snprintf(why, sizeof why, "silent for %.0f s (--repl-timeout)", rp->timeout);
+		drop(rp, why);
+		return;
+	}
 	if (rp->state == R_STREAM && send_ack(rp) < 0)
 		drop(rp, "the connection failed");
 }
@@ -698,6 +712,9 @@ void ss_replica_start(struct ss_replica *rp, struct ss_store *store, const char 
 	rp->primary_commit = rp->durable_rev;
 	rp->primary_rev = rp->durable_rev;
 	rp->caught_up = now(rp);
+	/* A new primary: what the last one said of its sync set is void. */
+	rp->in_set = 0;
+	rp->syncset[0] = '\0';
 	rp->active = 1;
 	ev_timer_again(rp->loop, &rp->tick_w);
 	connect_now(rp);
@@ -763,9 +780,10 @@ static int read_auth_file(struct ss_replica *rp, const char *path)
 
 int ss_replica_init(struct ss_replica *rp, struct ev_loop *loop, const struct ss_diag *diag,
 		    const struct ss_io *io, struct ss_repl *repl, const char *data_dir, int my_port,
-		    const char *auth_file, const struct ss_replica_ops *ops)
+		    const char *auth_file, double timeout, const struct ss_replica_ops *ops)
 {
 	memset(rp, 0, sizeof(*rp));
+	rp->timeout = timeout;
 	rp->loop = loop;
 	rp->diag = diag;
 	rp->io = io ? io : &ss_io_posix;

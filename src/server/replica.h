@@ -94,6 +94,8 @@ struct ss_replica {
 	int force_full;
 	int just_cut;               /* the last handshake ended in a cut */
 	int testing;                /* fed by ss_replica_test_feed: no socket */
+	double timeout;             /* --repl-timeout */
+	double heard;               /* when the primary last sent anything */
 	char *scratch;              /* a record's name and value unescaped */
 	/* A full sync's file. */
 	int sync_fd;
@@ -101,9 +103,10 @@ struct ss_replica {
 	struct ss_replica_stats st;
 };
 
+/* timeout: --repl-timeout, seconds (0: never). */
 int ss_replica_init(struct ss_replica *rp, struct ev_loop *loop, const struct ss_diag *diag,
 		    const struct ss_io *io, struct ss_repl *repl, const char *data_dir, int my_port,
-		    const char *auth_file, const struct ss_replica_ops *ops);
+		    const char *auth_file, double timeout, const struct ss_replica_ops *ops);
 void ss_replica_free(struct ss_replica *rp);
 
 /* Follows host:port from now on (again: a new primary). */

@@ -315,7 +315,7 @@ int ss_role_init(struct ss_server *srv)
 	ss_repl_init(&srv->repl, srv->loop, srv->diag, srv->store, &srv->commit, cfg->data_dir, &rc,
 		     &rops);
 	if (ss_replica_init(&srv->replica, srv->loop, srv->diag, cfg->io, &srv->repl,
-			    cfg->data_dir, port, cfg->primary_auth_file, &pops) < 0)
+			    cfg->data_dir, port, cfg->primary_auth_file, cfg->repl_timeout_s, &pops) < 0)
 		return -1;
 	srv->clients.adopt = adopt;
 	srv->clients.adopt_arg = srv;

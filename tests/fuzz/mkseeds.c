@@ -146,6 +146,35 @@ static void mixed(struct ss_store *s)
 	set1(s, "last", "x", 0);
 }
 
+static void add_epoch(struct ss_batch *b, uint64_t epoch, uint64_t rev)
+{
+	struct ss_record r = {.type = SS_REC_EPOCH, .epoch = epoch, .rev = rev};
+
+	if (ss_batch_add(b, &r, NULL) < 0)
+		fz_fail("ss_batch_add EPOCH: %s", strerror(errno));
+}
+
+/* A promoted store's log: epochs between and beside writes. */
+static void epochs(struct ss_store *s)
+{
+	struct ss_batch b;
+
+	ss_batch_init(&b);
+	add_epoch(&b, 1, 0);
+	commit(s, &b);
+	set1(s, "orders", "1000", 0);
+	set1(s, "clicks", "7", NOW + 60000);
+	add_epoch(&b, 2, next_rev - 1);
+	commit(s, &b);
+	set1(s, "orders", "1001", 0);
+	del1(s, "clicks");
+	add_epoch(&b, 3, next_rev - 1);
+	add_set(&b, "orders", "1002", 0);
+	add_set(&b, "late", "x", 0);
+	commit(s, &b);
+	ss_batch_free(&b);
+}
+
 /* Offset of the start of line k (0 = the header) in buf, or len. */
 static size_t line_start(const char *buf, size_t len, int k)
 {
@@ -356,6 +385,30 @@ int main(int argc, char **argv)
 	ss_store_close(s);
 	buf = log_bytes(&len);
 	save("escaped-multi-compacted", buf, len);
+	free(buf);
+
+	/* Replication's EPOCH records: one at revision 0 (promoted before
+	 * any write), one alone in its group, one beside writes in a group,
+	 * then the same log compacted (the snapshot writes every epoch after
+	 * its REVISION record). */
+	s = fresh(0);
+	epochs(s);
+	ss_store_close(s);
+	buf = log_bytes(&len);
+	save("epochs", buf, len);
+	damaged("epochs", buf, len);
+	free(buf);
+	s = fresh(0);
+	epochs(s);
+	{
+		struct ss_error err;
+		if (ss_store_compact(s, NOW, &err) < 0)
+			fz_fail("%s", err.msg);
+	}
+	set1(s, "after-compact", "1", 0);
+	ss_store_close(s);
+	buf = log_bytes(&len);
+	save("epochs-compacted", buf, len);
 	free(buf);
 
 	/* Preallocated: the log ends in zeros. */

@@ -302,10 +302,22 @@ INFO_FIXED = ("redis_mode", "arch_bits", "blocked_clients", "maxmemory", "maxmem
               "connected_slaves", "master_repl_offset")
 
 
+# INFO replication's fields of ours (README: Replication), after Redis's:
+# the issue asks for the epoch, the sync set and the lag there, which Redis
+# has no words for.
+OURS_REPLICATION = {
+    "replica_role", "epoch", "fenced", "durable_revision", "applied_revision",
+    "sync_replicas", "sync_set", "in_sync_set", "connected_replicas", "writes_waiting",
+    "sync_wait", "sync_waits", "sync_timeouts", "full_syncs", "partial_syncs",
+    "truncated_records", "primary_host", "primary_port", "primary_link", "primary_epoch",
+    "primary_commit", "lag_revisions", "lag_ms"}
+
+
 def check_info(sections):
     """INFO [sections]: the same section headers (statestored's own
     section aside), every field ours shows exists in Redis's section of the
-    same name, and the fixed ones have the same value."""
+    same name (replication's own fields aside: OURS_REPLICATION), and the
+    fixed ones have the same value."""
     def check(t, ours, redis, proto):
         for r in (ours, redis):
             t.assertIsInstance(r[1], bytes, show(r))
@@ -318,7 +330,9 @@ def check_info(sections):
                 continue
             t.assertIn(sec, b)
             for k, v in fields.items():
-                if k == "statestored_version":
+                if k == "statestored_version" or (sec == "replication" and
+                                                   (k in OURS_REPLICATION or
+                                                    re.fullmatch(r"replica\d+", k))):
                     continue
                 t.assertIn(k, b[sec], "INFO %s: Redis has no field %r" % (sec, k))
                 if k in INFO_FIXED:

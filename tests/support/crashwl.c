@@ -733,6 +733,127 @@ static void wl_history_compact(struct crashx_run *r, const struct crashx_opts *o
 		fail_msg("history-compact: no SET of the tail was one its snapshot held");
 }
 
+/* A replica's apply path (history depth 2): groups the primary streamed -
+ * names and values that need escapes (a space, a newline, a backslash), a
+ * multi-commit, a TTL, a DEL, pages-long values, an EPOCH alone (the
+ * primary's promotion) and one beside writes, a REVISION - decoded from
+ * the primary's bytes, re-added to the replica's own batch, written and
+ * synced (the ACK), and applied only later, two groups at a time, as the
+ * primary's COMMIT covers them. Every state must replay to whole groups. */
+static void wl_replica(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	r->history = 2;
+	crashx_run_open(r, T0);
+	crashx_run_epoch(r, 1, 0);
+	crashx_run_set(r, "a b", 2000, 0);
+	crashx_run_set(r, "c\nd", 1500, 0);
+	crashx_run_receive(r, T0);
+	crashx_run_set(r, "\\e", 900, 0);
+	crashx_run_multi_begin(r);
+	crashx_run_set(r, "a b", 1200, 0);
+	crashx_run_set(r, "f", 1200, 0);
+	crashx_run_multi_end(r);
+	crashx_run_receive(r, T0 + 1);
+	crashx_run_apply_received(r, T0 + 1);
+	crashx_run_epoch(r, 2, r->rev);
+	crashx_run_receive(r, T0 + 2);
+	crashx_run_set(r, "c\nd", 6000, 0);
+	crashx_run_set(r, "g", 800, T0 + 5000);
+	crashx_run_del(r, "f");
+	crashx_run_receive(r, T0 + 3);
+	crashx_run_apply_received(r, T0 + 3);
+	crashx_run_epoch(r, 3, r->rev);
+	crashx_run_set(r, "a b", 9000, 0);
+	struct ss_record rev = {.type = SS_REC_REV, .rev = r->rev};
+	if (ss_batch_add(&r->b, &rev, NULL) < 0)
+		fail_msg("ss_batch_add REVISION");
+	crashx_run_receive(r, T0 + 4);
+	crashx_run_set(r, "\\e", 2500, 0);
+	crashx_run_receive(r, T0 + 5);
+	crashx_run_apply_received(r, T0 + 5);
+	crashx_run_check_at(r, T0 + 10);
+	crashx_run_check_at(r, T0 + 6000);
+}
+
+/* A full sync (history depth 2): a replica that holds two batches is
+ * offered a download cut off inside its last group (refused, removed, the
+ * store goes on), then a whole one - the primary's log, compacted, with
+ * writes this replica never saw and the primary's promotion (an EPOCH) -
+ * which install renames over the log and reopens; then a commit to the new
+ * log. Every state holds the old log or the new one, whole. */
+static void wl_install(struct crashx_run *r, const struct crashx_opts *o)
+{
+	(void)o;
+	r->history = 2;
+	crashx_run_open(r, T0);
+	crashx_run_epoch(r, 1, 0);
+	crashx_run_set(r, "a", 2000, 0);
+	crashx_run_set(r, "b", 1500, 0);
+	crashx_run_commit(r, T0);
+	crashx_run_set(r, "a", 1200, 0);
+	crashx_run_del(r, "b");
+	crashx_run_commit(r, T0 + 1);
+	crashx_run_install_torn(r, T0 + 2, 10);
+	crashx_run_epoch(r, 2, r->rev);
+	crashx_run_set(r, "a", 2500, 0);
+	crashx_run_set(r, "c", 3000, 0);
+	crashx_run_set(r, "b", 700, 0);
+	crashx_run_install(r, T0 + 3);
+	crashx_run_set(r, "b", 900, 0);
+	crashx_run_commit(r, T0 + 4);
+	crashx_run_check_at(r, T0 + 10);
+}
+
+/* A deposed primary's cut (history depth 2): a first life logs epochs 1
+ * to 4 between batches (epoch 3 begins right at the cut's revision),
+ * compacts once (the snapshot carries the epochs), and writes on; the
+ * second life opens with truncate back to revision 7, which discards the
+ * three writes and the epoch past it and rewrites the log. Every state is
+ * the old log or the cut one. */
+static void wl_truncate(struct crashx_run *r, const struct crashx_opts *o)
+{
+	char name[sizeof(r->workload)];
+	size_t prealloc = r->prealloc;
+	struct crashx_run first;
+	struct crashfs_image img;
+
+	memcpy(name, r->workload, sizeof(name));
+	crashx_run_init(&first, name, prealloc, NULL);
+	first.history = 2;
+	crashx_run_open(&first, T0);
+	crashx_run_epoch(&first, 1, 0);
+	crashx_run_set(&first, "a", 2000, 0);
+	crashx_run_set(&first, "b", 1500, 0);
+	crashx_run_commit(&first, T0);
+	crashx_run_set(&first, "a", 1800, 0);
+	crashx_run_del(&first, "b");
+	crashx_run_set(&first, "c", 900, 0);
+	crashx_run_commit(&first, T0 + 1);
+	crashx_run_compact(&first, T0 + 2);
+	crashx_run_epoch(&first, 2, 5);
+	crashx_run_set(&first, "c", 2200, 0);
+	crashx_run_set(&first, "d", 1300, 0);
+	crashx_run_commit(&first, T0 + 3);
+	crashx_run_epoch(&first, 3, 7);
+	crashx_run_set(&first, "a", 2600, 0);
+	crashx_run_set(&first, "b", 1100, 0);
+	crashx_run_commit(&first, T0 + 4);
+	crashx_run_epoch(&first, 4, 9);
+	crashx_run_set(&first, "d", 3000, 0);
+	crashx_run_commit(&first, T0 + 5);
+	full_image(&first, o->chunk, &img);
+	crashx_run_close(&first);
+
+	crashx_run_free(r);
+	crashx_run_init(r, name, prealloc, &img);
+	crashfs_image_free(&img);
+	r->history = 2;
+	crashx_run_open_truncate(r, &first.m, T0 + 6, 7);
+	crashx_run_free(&first);
+	crashx_run_check_at(r, T0 + 10);
+}
+
 const struct crashx_workload crashx_workloads[] = {
 	{"sets", "batches of multi-KB SETs", wl_sets},
 	{"split-sync", "the sets workload, synced by sync_begin/fdatasync/sync_end",
@@ -760,6 +881,12 @@ const struct crashx_workload crashx_workloads[] = {
 	 wl_backup},
 	{"backup-empty", "an online backup of a store never written, then a commit",
 	 wl_backup_empty},
+	{"replica", "a replica's apply path: received groups decoded, logged, applied later",
+	 wl_replica},
+	{"install", "a full sync: a torn download refused, a whole one renamed over the log",
+	 wl_install},
+	{"truncate", "a deposed primary's cut at open: records and an epoch past it discarded",
+	 wl_truncate},
 };
 
 const size_t crashx_nworkloads = sizeof(crashx_workloads) / sizeof(crashx_workloads[0]);

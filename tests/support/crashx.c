@@ -108,7 +108,7 @@ static struct crashx_rec *model_add(struct crashx_model *m)
 	rec = &m->recs[m->nrecs++];
 	memset(rec, 0, sizeof(*rec));
 	rec->batch = m->nbatches;
-	rec->done_at = rec->ack_at = SIZE_MAX;
+	rec->done_at = rec->ack_at = rec->gone_at = SIZE_MAX;
 	return rec;
 }
 
@@ -126,6 +126,7 @@ static void model_free(struct crashx_model *m)
 	free(m->names);
 	free(m->base);
 	free(m->recs);
+	free(m->epochs);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -145,6 +146,8 @@ void crashx_run_init(struct crashx_run *r, const char *workload, size_t prealloc
 		crashfs_image_write(initial, r->dir);
 	crashfs_init(&r->fs, r->dir);
 	ss_batch_init(&r->b);
+	for (size_t i = 0; i < sizeof(r->recv) / sizeof(r->recv[0]); i++)
+		ss_batch_init(&r->recv[i]);
 	r->walk_fd = -1;
 }
 
@@ -156,6 +159,8 @@ void crashx_run_free(struct crashx_run *r)
 	ss_snapshot_out_free(&r->walk_out);
 	ss_store_close(r->s);
 	ss_batch_free(&r->b);
+	for (size_t i = 0; i < sizeof(r->recv) / sizeof(r->recv[0]); i++)
+		ss_batch_free(&r->recv[i]);
 	crashfs_free(&r->fs);
 	model_free(&r->m);
 	free(r->violation);
@@ -393,7 +398,8 @@ uint64_t crashx_run_rollback(struct crashx_run *r, const char *name, uint64_t to
 	return r->rev;
 }
 
-/* Marks the records of the batch being built with at, in field off. */
+/* Marks the records and epochs of the batch being built as written (or
+ * acknowledged) from crash point at on. */
 static void mark_batch(struct crashx_run *r, size_t at, int ack)
 {
 	for (size_t i = r->m.nrecs; i > 0 && r->m.recs[i - 1].batch == r->m.nbatches; i--) {
@@ -402,6 +408,13 @@ static void mark_batch(struct crashx_run *r, size_t at, int ack)
 		else
 			r->m.recs[i - 1].done_at = at;
 	}
+	for (size_t i = r->m.nepochs; i > 0 && r->m.epochs[i - 1].batch == r->m.nbatches; i--)
+		*(ack ? &r->m.epochs[i - 1].ack_at : &r->m.epochs[i - 1].done_at) = at;
+}
+
+void crashx_run_mark(struct crashx_run *r, size_t at, int ack)
+{
+	mark_batch(r, at, ack);
 }
 
 void crashx_run_write_only(struct crashx_run *r)
@@ -590,8 +603,8 @@ static void count_overlaps(struct crashx_run *r)
 
 			if (ss_record_decode(buf + pos, len - pos, &rec, &used) != SS_DEC_OK)
 				fail_msg("crashx: %s: a bad record at byte %zu", path, pos);
-			if (rec.type == SS_REC_REV)
-				continue;
+			if (rec.type != SS_REC_SET && rec.type != SS_REC_DEL)
+				continue; /* REVISION, EPOCH: no name */
 			n = model_find(&r->m, rec.name, rec.nlen);
 			if (n < 0)
 				fail_msg("crashx: %s holds a name the model lacks", path);
@@ -1018,6 +1031,39 @@ static void held_free(struct held *h)
 		free(h->hist[i].value);
 }
 
+/* The epoch history of t at crash point k: a prefix of the model's epochs,
+ * every acknowledged one in it, none not yet written or discarded. */
+static char *check_epochs(const struct crashx_model *m, struct ss_table *t, size_t k)
+{
+	const struct ss_epoch *ep;
+	size_t n = ss_table_epochs(t, &ep), lo = 0, hi = 0;
+
+	while (lo < m->nepochs && m->epochs[lo].ack_at <= k)
+		lo++;
+	while (hi < m->nepochs && m->epochs[hi].done_at <= k && m->epochs[hi].gone_at > k)
+		hi++;
+	for (size_t i = 0; i < n; i++) {
+		if (i < m->nepochs && ep[i].epoch == m->epochs[i].epoch &&
+		    ep[i].rev == m->epochs[i].rev) {
+			if (i < hi)
+				continue;
+			return xasprintf("early: epoch %llu (after revision %llu) is in the "
+					 "history, but %s",
+					 (ull)ep[i].epoch, (ull)ep[i].rev,
+					 m->epochs[i].gone_at <= k ? "a cut discarded it"
+								   : "it was not written yet");
+		}
+		return xasprintf("phantom: the epoch history's entry %zu is epoch %llu after "
+				 "revision %llu, which the model does not have there",
+				 i, (ull)ep[i].epoch, (ull)ep[i].rev);
+	}
+	if (n < lo)
+		return xasprintf("lost: the epoch history holds %zu epochs, but %zu were "
+				 "acknowledged (the next: epoch %llu after revision %llu)",
+				 n, lo, (ull)m->epochs[n].epoch, (ull)m->epochs[n].rev);
+	return NULL;
+}
+
 static char *check_table(const struct crashx_model *m, struct ss_store *s, size_t k,
 			 int64_t now_ms, int atomic_batches)
 {
@@ -1030,7 +1076,7 @@ static char *check_table(const struct crashx_model *m, struct ss_store *s, size_
 
 	while (lo < m->nrecs && m->recs[lo].ack_at <= k)
 		lo++;
-	while (hi < m->nrecs && m->recs[hi].done_at <= k)
+	while (hi < m->nrecs && m->recs[hi].done_at <= k && m->recs[hi].gone_at > k)
 		hi++;
 	while (!msg && ss_table_next(t, &cursor, &e)) {
 		if (live(e.expire_ms, now_ms) && model_find(m, e.name, e.nlen) < 0)
@@ -1065,6 +1111,8 @@ static char *check_table(const struct crashx_model *m, struct ss_store *s, size_
 	}
 	if (!msg && p > hi)
 		msg = explain_prefix(m, obs, rev, lo, hi, now_ms, atomic_batches);
+	if (!msg)
+		msg = check_epochs(m, t, k);
 	for (size_t n = 0; n < m->nnames; n++)
 		held_free(&obs[n]);
 	free(obs);

@@ -67,6 +67,18 @@ struct crashx_rec {
 	size_t batch;        /* 0-based */
 	size_t done_at;      /* crash points >= done_at follow its write */
 	size_t ack_at;       /* ... and its acknowledgement; SIZE_MAX: never */
+	size_t gone_at;      /* ... and a cut that discarded it, made durable
+			      * (crashx_run_open_truncate); SIZE_MAX: never */
+};
+
+/* One EPOCH record written, in log order (replication): a state must hold
+ * a prefix of them as its epoch history (ss_table_epochs), every one
+ * acknowledged and none not yet written or discarded - the same rules as
+ * records, checked on their own. */
+struct crashx_epoch {
+	uint64_t epoch, rev;
+	size_t batch;
+	size_t done_at, ack_at, gone_at;
 };
 
 /* One version of a name: current or in its history. */
@@ -99,6 +111,8 @@ struct crashx_model {
 	struct crashx_rec *recs;
 	size_t nrecs, reccap;
 	size_t nbatches;
+	struct crashx_epoch *epochs;
+	size_t nepochs;
 };
 
 #define CRASHX_TIMES_MAX 4
@@ -142,6 +156,10 @@ struct crashx_run {
 	char backup[32];
 	uint64_t backup_rev;
 	int backed_up; /* the finish returned */
+	/* Replication (crashrepl.c): groups received and made durable, not
+	 * yet applied (a replica applies what the primary's COMMIT covers). */
+	struct ss_batch recv[4];
+	size_t nrecv;
 	char *violation; /* one the workload found itself, as crashx_check says
 			  * it, with where in describing the state; or NULL */
 	char *where;
@@ -218,6 +236,41 @@ void crashx_run_compact_abort(struct crashx_run *r);
  * prefix. */
 void crashx_run_backup_begin(struct crashx_run *r, const char *name, int64_t now_ms);
 void crashx_run_backup_finish(struct crashx_run *r);
+/* Replication (crashrepl.c). epoch adds an EPOCH record (epoch began
+ * after rev) to the batch being built, and to the model. receive treats
+ * the batch being built as a group the primary streamed: its bytes are
+ * decoded record by record as a replica decodes them from the wire
+ * (ss_record_decode, the fields unescaped to raw bytes), added to a batch
+ * of the replica's own (ss_batch_add; its group must be the primary's
+ * bytes exactly), written and synced (acknowledged: the replica's ACK);
+ * apply_received applies every group received so far, in order, as the
+ * primary's COMMIT makes the replica do. */
+void crashx_run_epoch(struct crashx_run *r, uint64_t epoch, uint64_t rev);
+void crashx_run_receive(struct crashx_run *r, int64_t now_ms);
+void crashx_run_apply_received(struct crashx_run *r, int64_t now_ms);
+/* A full sync: the batch being built holds the primary's writes this store
+ * has not seen. A primary is made from a copy of this store's log plus
+ * that batch, compacted; its log is written to SS_LOG_SYNC_FILE through the
+ * recording io in 4 KB pieces (as received), fdatasync'd, and
+ * ss_store_install makes it the log (must succeed). The batch's records
+ * are written from the rename on and acknowledged once install returns:
+ * one batch, so every state holds the old log or the new one, whole. */
+void crashx_run_install(struct crashx_run *r, int64_t now_ms);
+/* A full sync whose file is the store's own log cut `short_by` bytes
+ * before its end (a download cut off inside its last group): install must
+ * refuse it (SS_ERR_CORRUPT), remove it and leave the store open. */
+void crashx_run_install_torn(struct crashx_run *r, int64_t now_ms, size_t short_by);
+/* The first open of r (whose data directory is the image a first run
+ * `from` left, every record durable) with truncate at cut: r's model is
+ * from's records and epochs, those up to cut acknowledged, those past it
+ * one batch never acknowledged and, once the open returned, discarded.
+ * So every state is the old log or the cut one. */
+void crashx_run_open_truncate(struct crashx_run *r, const struct crashx_model *from,
+			      int64_t now_ms, uint64_t cut);
+/* Marks the records and epochs of the batch being built as written (ack
+ * 0) or acknowledged (ack 1) from crash point at on. */
+void crashx_run_mark(struct crashx_run *r, size_t at, int ack);
+
 /* Adds a clock at which crash states are checked; it must not be earlier
  * than any clock the workload used. */
 void crashx_run_check_at(struct crashx_run *r, int64_t now_ms);

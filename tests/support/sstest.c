@@ -364,6 +364,21 @@ int sstest_set_bytes(struct ss_store *s, const void *name, size_t nlen, const vo
 	return commit(s, &r, now_ms, err);
 }
 
+int sstest_epoch(struct ss_store *s, uint64_t epoch, uint64_t rev, int64_t now_ms,
+		 struct ss_error *err)
+{
+	struct ss_record r = {.type = SS_REC_EPOCH, .epoch = epoch, .rev = rev};
+	struct ss_batch b;
+	int ret;
+
+	ss_batch_init(&b);
+	if (ss_batch_add(&b, &r, NULL) < 0)
+		fail_msg("ss_batch_add EPOCH: %s", strerror(errno));
+	ret = sstest_commit(s, &b, now_ms, err);
+	ss_batch_free(&b);
+	return ret;
+}
+
 int sstest_multi_set(struct ss_store *s, const char *const *names, const char *const *values,
 		     size_t n, int64_t now_ms, struct ss_error *err)
 {
@@ -527,6 +542,15 @@ char *sstest_dump_full(struct ss_table *t, int64_t now_ms)
 	}
 	qsort(lines, n, sizeof(*lines), cmp_lines);
 	append_text(&out, &olen, "revision %llu\n", (unsigned long long)ss_table_revision(t));
+	const struct ss_epoch *ep;
+	size_t nep = ss_table_epochs(t, &ep);
+	if (nep > 0) {
+		append_text(&out, &olen, "epochs");
+		for (size_t i = 0; i < nep; i++)
+			append_text(&out, &olen, " %llu@%llu", (unsigned long long)ep[i].epoch,
+				    (unsigned long long)ep[i].rev);
+		append_text(&out, &olen, "\n");
+	}
 	out = realloc(out, olen + total);
 	if (!out)
 		fail_msg("out of memory");
@@ -726,6 +750,13 @@ void sstest_log_revision(struct sstest_log *l, uint64_t rev)
 	struct ss_record r = {.type = SS_REC_REV, .rev = rev};
 
 	log_took(l, rev);
+	log_record(l, &r);
+}
+
+void sstest_log_epoch(struct sstest_log *l, uint64_t epoch, uint64_t rev)
+{
+	struct ss_record r = {.type = SS_REC_EPOCH, .epoch = epoch, .rev = rev};
+
 	log_record(l, &r);
 }
 

@@ -102,13 +102,18 @@ int sstest_set_bytes(struct ss_store *s, const void *name, size_t nlen, const vo
 		     size_t vlen, int64_t expire_ms, int64_t now_ms, struct ss_error *err);
 int sstest_multi_set(struct ss_store *s, const char *const *names, const char *const *values,
 		     size_t n, int64_t now_ms, struct ss_error *err);
+/* One whole commit of an EPOCH record (epoch began after rev). */
+int sstest_epoch(struct ss_store *s, uint64_t epoch, uint64_t rev, int64_t now_ms,
+		 struct ss_error *err);
 /* The value of name at now_ms, malloc'd, or NULL if absent. */
 char *sstest_get(struct ss_store *s, const char *name, int64_t now_ms);
 /* The live entries of t at now_ms as sorted lines "name value expire\n",
  * malloc'd: two tables hold the same state iff their dumps are equal. */
 char *sstest_dump(struct ss_table *t, int64_t now_ms);
 /* The same with everything a restart or a compaction must keep: a first
- * line "revision <store revision>", then per live entry, sorted,
+ * line "revision <store revision>",
+ * then, if there are epochs, "epochs <epoch>@<rev> ..." (table.h's
+ * history, ascending), then per live entry, sorted,
  * "<name> expire <ms>: <rev>@<commit_ms>=<value> ..." for every version,
  * newest first (names and values with bytes outside 0x21..0x7e and
  * backslashes as \xhh). */
@@ -172,6 +177,8 @@ void sstest_log_set_at(struct sstest_log *l, const void *name, size_t nlen, cons
 void sstest_log_del_at(struct sstest_log *l, const void *name, size_t nlen, uint64_t rev,
 		       int64_t commit_ms);
 void sstest_log_revision(struct sstest_log *l, uint64_t rev);
+/* An EPOCH record (epoch began after rev), as a REVISION is added. */
+void sstest_log_epoch(struct sstest_log *l, uint64_t epoch, uint64_t rev);
 /* A SET record outside any group: invalid, replay reads it as damage. */
 void sstest_log_bare_set(struct sstest_log *l, const char *name, const char *value,
 			 int64_t expire_ms);

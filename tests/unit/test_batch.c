@@ -244,6 +244,50 @@ static void test_invalid_adds_leave_the_batch_unchanged(void **state)
 	ss_batch_free(&b);
 }
 
+/* An EPOCH is a record with no name: its op carries the epoch in
+ * expire_ms (batch.h) - all 64 bits of it - and its revision, which may be
+ * 0; epoch 0 is refused. */
+static void test_an_epoch_op_carries_its_epoch_and_no_name(void **state)
+{
+	struct ss_batch b;
+	struct ss_record e1 = {.type = SS_REC_EPOCH, .epoch = 1, .rev = 0};
+	struct ss_record e2 = {.type = SS_REC_EPOCH, .epoch = UINT64_MAX, .rev = 42};
+	struct ss_record e0 = {.type = SS_REC_EPOCH, .epoch = 0, .rev = 42};
+	struct ss_record s = set_rec("a", "1", 0), r;
+	size_t pos, used;
+
+	(void)state;
+	ss_batch_init(&b);
+	assert_int_equal(ss_batch_add(&b, &e1, NULL), 0);
+	assert_int_equal(ss_batch_add(&b, &s, NULL), 0);
+	assert_int_equal(ss_batch_add(&b, &e2, NULL), 0);
+	errno = 0;
+	assert_int_equal(ss_batch_add(&b, &e0, NULL), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(b.nops, 3);
+	assert_int_equal(b.nrecs, 3);
+	assert_int_equal(b.ops[0].type, SS_REC_EPOCH);
+	assert_true((uint64_t)b.ops[0].expire_ms == 1);
+	assert_true(b.ops[0].rev == 0);
+	assert_int_equal(b.ops[0].nlen, 0);
+	assert_int_equal(b.ops[0].nraw, 0);
+	assert_true((uint64_t)b.ops[2].expire_ms == UINT64_MAX);
+	assert_true(b.ops[2].rev == 42);
+	pos = check_sealed(&b);
+	assert_int_equal(ss_record_decode(b.buf + pos, b.len - pos, &r, &used), SS_DEC_OK);
+	assert_int_equal(r.type, SS_REC_EPOCH);
+	assert_true(r.epoch == 1 && r.rev == 0);
+	pos += used;
+	assert_int_equal(ss_record_decode(b.buf + pos, b.len - pos, &r, &used), SS_DEC_OK);
+	assert_int_equal(r.type, SS_REC_SET);
+	pos += used;
+	assert_int_equal(ss_record_decode(b.buf + pos, b.len - pos, &r, &used), SS_DEC_OK);
+	assert_int_equal(r.type, SS_REC_EPOCH);
+	assert_true(r.epoch == UINT64_MAX && r.rev == 42);
+	assert_int_equal(pos + used, b.len);
+	ss_batch_free(&b);
+}
+
 /* A batch is one group, so it holds at most SS_GROUP_MAX ops; the longest
  * GROUP line fits the reserved prefix exactly. */
 static void test_a_batch_holds_at_most_a_group(void **state)
@@ -546,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_ops_stay_valid_as_the_buffer_grows),
 		cmocka_unit_test(test_add_group_adds_several_records_to_the_one_group),
 		cmocka_unit_test(test_invalid_adds_leave_the_batch_unchanged),
+		cmocka_unit_test(test_an_epoch_op_carries_its_epoch_and_no_name),
 		cmocka_unit_test(test_a_batch_holds_at_most_a_group),
 		cmocka_unit_test(test_a_reset_batch_keeps_its_memory),
 		cmocka_unit_test(test_ops_point_at_escaped_fields_and_know_raw_lengths),

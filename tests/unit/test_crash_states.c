@@ -420,6 +420,31 @@ static void test_every_crash_state_of_snapshots_keeps_histories_and_revision(voi
 	explore("history-compact");
 }
 
+/* Replication: a replica logs the primary's groups it decoded and
+ * re-encoded, and applies them later; every state is whole groups, and
+ * holds a prefix of the epochs. */
+static void test_every_crash_state_of_a_replica_holds_whole_received_groups(void **state)
+{
+	(void)state;
+	explore("replica");
+}
+
+/* A full sync: a torn download is refused with the old store untouched;
+ * a whole one replaces the log - every state is the old log or the new. */
+static void test_every_crash_state_of_a_full_sync_is_the_old_log_or_the_new(void **state)
+{
+	(void)state;
+	explore("install");
+}
+
+/* A deposed primary's cut: every state is the old log or the cut one, and
+ * once the open returned, what it discarded never comes back. */
+static void test_every_crash_state_of_a_cut_is_the_old_log_or_the_cut_one(void **state)
+{
+	(void)state;
+	explore("truncate");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -446,6 +471,9 @@ int main(void)
 		cmocka_unit_test(test_every_crash_state_keeps_rollbacks_and_their_histories),
 		cmocka_unit_test(test_every_crash_state_of_snapshots_keeps_histories_and_revision),
 		cmocka_unit_test(test_every_crash_state_holds_transactions_whole_or_not_at_all),
+		cmocka_unit_test(test_every_crash_state_of_a_replica_holds_whole_received_groups),
+		cmocka_unit_test(test_every_crash_state_of_a_full_sync_is_the_old_log_or_the_new),
+		cmocka_unit_test(test_every_crash_state_of_a_cut_is_the_old_log_or_the_cut_one),
 	};
 #undef T
 

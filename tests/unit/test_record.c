@@ -277,6 +277,72 @@ static void test_del_rev_and_group_round_trip(void **state)
 	}
 }
 
+/* EPOCH <epoch> <rev>: round-trips at the edges, and is the one record
+ * whose revision may be 0 (a store promoted before any write). */
+static void test_epoch_round_trips_and_may_begin_at_revision_0(void **state)
+{
+	const uint64_t epochs[] = {1, 2, 1234567890123, UINT64_MAX};
+	const uint64_t revs[] = {0, 1, 99, UINT64_MAX};
+	char buf[SS_RECORD_MAX];
+	struct ss_record out;
+	size_t len, used;
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++) {
+		for (size_t j = 0; j < 4; j++) {
+			struct ss_record e = {.type = SS_REC_EPOCH, .epoch = epochs[i],
+					      .rev = revs[j]};
+
+			assert_null(ss_record_check(&e));
+			len = ss_record_encode(&e, buf);
+			assert_int_equal(len, ss_record_size(&e));
+			assert_true(len < SS_RECORD_MAX);
+			assert_int_equal(ss_record_decode(buf, len, &out, &used), SS_DEC_OK);
+			assert_int_equal(used, len);
+			assert_int_equal(out.type, SS_REC_EPOCH);
+			assert_true(out.epoch == epochs[i]);
+			assert_true(out.rev == revs[j]);
+			assert_null(out.name);
+			/* Version 1 never had it. */
+			assert_int_equal(ss_record_decode_version(1, buf, len, &out, &used),
+					 SS_DEC_BAD);
+		}
+	}
+}
+
+/* The documented line, and every way to get it almost right. */
+static void test_epoch_lines_are_strict(void **state)
+{
+	struct ss_record r = {.type = SS_REC_EPOCH, .epoch = 3, .rev = 42};
+	char buf[SS_RECORD_MAX];
+	size_t len, wlen;
+	char *want = with_crc("EPOCH 3 42", 10, &wlen);
+
+	(void)state;
+	len = ss_record_encode(&r, buf);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(buf, want, len);
+	free(want);
+	expect_good_body("EPOCH 1 0", &r);
+	assert_int_equal(r.type, SS_REC_EPOCH);
+	assert_true(r.epoch == 1 && r.rev == 0);
+	expect_good_body("EPOCH 18446744073709551615 18446744073709551615", &r);
+	expect_bad_body("EPOCH 0 5");   /* epoch 0 is "none": never logged */
+	expect_bad_body("EPOCH 1");
+	expect_bad_body("EPOCH 1 ");
+	expect_bad_body("EPOCH 1 5 6");
+	expect_bad_body("EPOCH 01 5");
+	expect_bad_body("EPOCH 1 05");
+	expect_bad_body("EPOCH  1 5");
+	expect_bad_body("EPOCH 1  5");
+	expect_bad_body("EPOCH 18446744073709551616 5");
+	expect_bad_body("EPOCH 1 18446744073709551616");
+	expect_bad_body("EPOCHS 1 5");
+	expect_bad_body("epoch 1 5");
+	r = (struct ss_record){.type = SS_REC_EPOCH, .epoch = 0, .rev = 5};
+	assert_string_equal(ss_record_check(&r), "epoch is 0");
+}
+
 /* The longest record: a name and a value of their most raw bytes, every
  * one escaped to 4, and the longest numbers, is exactly SS_RECORD_MAX. */
 static void test_the_longest_record_is_record_max(void **state)
@@ -916,6 +982,8 @@ int main(void)
 		cmocka_unit_test(test_set_round_trips_at_every_limit),
 		cmocka_unit_test(test_every_byte_round_trips_escaped),
 		cmocka_unit_test(test_del_rev_and_group_round_trip),
+		cmocka_unit_test(test_epoch_round_trips_and_may_begin_at_revision_0),
+		cmocka_unit_test(test_epoch_lines_are_strict),
 		cmocka_unit_test(test_the_longest_record_is_record_max),
 		cmocka_unit_test(test_encoding_matches_the_documented_format),
 		cmocka_unit_test(test_v1_lines_decode_only_as_version_1),

@@ -948,6 +948,222 @@ static void test_decoder_thread_replays_exactly_as_one_thread(void **state)
 	}
 }
 
+/* --- replication: epochs and cutting the log back ------------------------- */
+
+/* Opens dir with truncate at cut, which must succeed. */
+static struct ss_store *open_cut(const char *dir, uint64_t cut, int64_t now_ms,
+				 struct ss_open_report *rep)
+{
+	struct ss_store_options opt = {.dir = dir, .history = 2, .truncate = 1,
+				       .truncate_rev = cut,
+				       .replay_thread_min = sstest_replay_thread_min};
+	struct ss_error err = {0};
+	struct ss_store *s = NULL;
+
+	if (ss_store_open(&s, &opt, now_ms, rep, &err) < 0)
+		fail_msg("ss_store_open with truncate at %llu: %s", (unsigned long long)cut,
+			 err.msg);
+	return s;
+}
+
+/* EPOCH records, hand-made and committed, replay into the table's epoch
+ * history in order; an epoch takes no revision, so neither the counter
+ * nor the next commit's revision moves; a repeated one is ignored. */
+static void test_epochs_replay_into_the_history_and_take_no_revision(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+	char *dump;
+
+	sstest_log_epoch(&fx->l, 1, 0); /* promoted before any write */
+	sstest_log_set_at(&fx->l, "a", 1, "1", 1, 0, 1, 100);
+	sstest_log_group(&fx->l, 2);
+	sstest_log_epoch(&fx->l, 2, 1);
+	sstest_log_set_at(&fx->l, "a", 1, "2", 1, 0, 2, 200);
+	sstest_log_epoch(&fx->l, 2, 1); /* a snapshot's and its tail's */
+	sstest_log_write(&fx->l, fx->log, fx->l.len);
+	s = sstest_open_history(fx->dir, NULL, 0, 2, NOW, &rep);
+	assert_int_equal(rep.groups, 4);
+	assert_int_equal(rep.records, 5);
+	assert_int_equal(ss_table_epoch(ss_store_table(s)), 2);
+	dump = sstest_dump_full(ss_store_table(s), NOW);
+	assert_string_equal(dump, "revision 2\n"
+				  "epochs 1@0 2@1\n"
+				  "a expire 0: 2@200=2 1@100=1\n");
+	free(dump);
+	/* Committed through the store, then replayed: the same. */
+	assert_int_equal(sstest_epoch(s, 3, 2, NOW, NULL), 0);
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 2);
+	assert_int_equal(ss_table_epoch(ss_store_table(s)), 3);
+	assert_int_equal(sstest_set(s, "b", "1", 0, NOW, NULL), 0);
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 3);
+	ss_store_close(s);
+	s = sstest_open_history(fx->dir, NULL, 0, 2, NOW, NULL);
+	dump = sstest_dump_full(ss_store_table(s), NOW);
+	assert_string_equal(dump, "revision 3\n"
+				  "epochs 1@0 2@1 3@2\n"
+				  "a expire 0: 2@200=2 1@100=1\n"
+				  "b expire 0: 3@1000000=1\n");
+	free(dump);
+	ss_store_close(s);
+}
+
+/* A log of eight commits and three epochs, for the cuts below:
+ * a=1 (1), b=1 (2), epoch 2 after 2, a=2 (3), c=1 (4), DEL b (5), epoch 3
+ * after 5, a=3 (6), epoch 4 after 6, d=1 (7). */
+static void write_history(const char *dir)
+{
+	struct ss_store *s = sstest_open_history(dir, NULL, 0, 2, 1000, NULL);
+
+	assert_int_equal(sstest_epoch(s, 1, 0, 1000, NULL), 0);
+	assert_int_equal(sstest_set(s, "a", "1", 0, 1001, NULL), 0);
+	assert_int_equal(sstest_set(s, "b", "1", 0, 1002, NULL), 0);
+	assert_int_equal(sstest_epoch(s, 2, 2, 1002, NULL), 0);
+	assert_int_equal(sstest_set(s, "a", "2", 0, 1003, NULL), 0);
+	assert_int_equal(sstest_set(s, "c", "1", 0, 1004, NULL), 0);
+	assert_int_equal(sstest_del(s, "b", 1005, NULL), 0);
+	assert_int_equal(sstest_epoch(s, 3, 5, 1005, NULL), 0);
+	assert_int_equal(sstest_set(s, "a", "3", 0, 1006, NULL), 0);
+	assert_int_equal(sstest_epoch(s, 4, 6, 1006, NULL), 0);
+	assert_int_equal(sstest_set(s, "d", "1", 0, 1007, NULL), 0);
+	ss_store_close(s);
+}
+
+/* A cut skips every SET and DEL past it (counted as discarded) and every
+ * epoch that began past it, keeps one that began right at it, notes no
+ * skipped revision, and rewrites the log: a plain reopen finds the cut
+ * state, and a second cut finds nothing more to discard. */
+static void test_a_cut_discards_what_is_past_it_durably(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+	char *dump, *again;
+
+	write_history(fx->dir);
+	s = open_cut(fx->dir, 5, 2000, &rep);
+	assert_int_equal(rep.discarded, 2); /* a=3, d=1 */
+	assert_int_equal(rep.records, 8);   /* 4 epochs and 7 writes, less 2 and epoch 4 */
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 5);
+	dump = sstest_dump_full(ss_store_table(s), 2000);
+	assert_string_equal(dump, "revision 5\n"
+				  "epochs 1@0 2@2 3@5\n"
+				  "a expire 0: 3@1003=2 1@1001=1\n"
+				  "c expire 0: 4@1004=1\n");
+	/* The next write takes the revision after the cut. */
+	assert_int_equal(sstest_set(s, "e", "1", 0, 2001, NULL), 0);
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 6);
+	ss_store_close(s);
+	s = sstest_open_history(fx->dir, NULL, 0, 2, 2002, &rep);
+	assert_int_equal(rep.discarded, 0);
+	again = sstest_dump_full(ss_store_table(s), 2002);
+	assert_string_equal(again, "revision 6\n"
+				   "epochs 1@0 2@2 3@5\n"
+				   "a expire 0: 3@1003=2 1@1001=1\n"
+				   "c expire 0: 4@1004=1\n"
+				   "e expire 0: 6@2001=1\n");
+	ss_store_close(s);
+	free(dump);
+	free(again);
+}
+
+/* Cut at the log's own revision or past it: nothing is discarded and the
+ * file is not rewritten. Cut right below an epoch's start: the epoch goes. */
+static void test_a_cut_with_nothing_past_it_leaves_the_log_alone(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	struct ss_open_report rep;
+	struct ss_store *s;
+	size_t before_len, after_len;
+	char *before, *after, *dump;
+
+	write_history(fx->dir);
+	before = sstest_read_file(fx->log, &before_len);
+	s = open_cut(fx->dir, 7, 2000, &rep);
+	assert_int_equal(rep.discarded, 0);
+	ss_store_close(s);
+	s = open_cut(fx->dir, 1000, 2000, &rep);
+	assert_int_equal(rep.discarded, 0);
+	assert_int_equal(ss_table_epoch(ss_store_table(s)), 4);
+	ss_store_close(s);
+	after = sstest_read_file(fx->log, &after_len);
+	assert_int_equal(after_len, before_len);
+	assert_memory_equal(after, before, before_len);
+	s = open_cut(fx->dir, 4, 2000, &rep);
+	assert_int_equal(rep.discarded, 3); /* DEL b, a=3, d=1 */
+	dump = sstest_dump_full(ss_store_table(s), 2000);
+	assert_string_equal(dump, "revision 4\n"
+				  "epochs 1@0 2@2\n"
+				  "a expire 0: 3@1003=2 1@1001=1\n"
+				  "b expire 0: 2@1002=1\n"
+				  "c expire 0: 4@1004=1\n");
+	ss_store_close(s);
+	free(before);
+	free(after);
+	free(dump);
+}
+
+/* After a compaction, the log's snapshot is at the store's revision: a
+ * cut below it would need versions the snapshot no longer has, so the
+ * open fails with SS_ERR_TRUNCATE, saying so, and leaves the log as it
+ * was; a cut at it, or between it and a later write, works. */
+static void test_a_cut_below_the_snapshot_is_refused(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	struct ss_store_options opt = {.dir = fx->dir, .history = 2, .truncate = 1,
+				       .truncate_rev = 4};
+	struct ss_open_report rep;
+	struct ss_error err = {0};
+	struct ss_store *s;
+	size_t before_len, after_len;
+	char *before, *after;
+
+	write_history(fx->dir);
+	s = sstest_open_history(fx->dir, NULL, 0, 2, 2000, NULL);
+	assert_int_equal(ss_store_compact(s, 2000, &err), 0);
+	assert_int_equal(sstest_set(s, "f", "1", 0, 2001, NULL), 0);
+	ss_store_close(s);
+	before = sstest_read_file(fx->log, &before_len);
+	assert_int_equal(ss_store_open(&s, &opt, 2002, &rep, &err), -1);
+	assert_null(s);
+	assert_int_equal(err.kind, SS_ERR_TRUNCATE);
+	assert_non_null(strstr(err.msg, "cannot cut back to revision 4: the log's snapshot is "
+					"at 7"));
+	after = sstest_read_file(fx->log, &after_len);
+	assert_int_equal(after_len, before_len);
+	assert_memory_equal(after, before, before_len);
+	s = open_cut(fx->dir, 7, 2002, &rep);
+	assert_int_equal(rep.discarded, 1); /* f=1 */
+	assert_int_equal(ss_table_epoch(ss_store_table(s)), 4);
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 7);
+	sstest_assert_state(s, "a 3 0\nc 1 0\nd 1 0\n", 2002);
+	ss_store_close(s);
+	free(before);
+	free(after);
+}
+
+/* A full sync's file left by a crash is removed at open, like the
+ * compaction's temp file, and reported. */
+static void test_stale_sync_file_is_removed_at_open(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	char *sync = sstest_path(fx->dir, SS_LOG_SYNC_FILE);
+	struct ss_open_report rep;
+	struct ss_store *s;
+
+	sstest_write_file(sync, "statestored-log 2\nGROUP", 23);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.removed_sync, 1);
+	assert_int_equal(rep.removed_tmp, 0);
+	assert_int_equal(sstest_file_size(sync), -1);
+	ss_store_close(s);
+	s = sstest_open(fx->dir, NULL, 0, NOW, &rep);
+	assert_int_equal(rep.removed_sync, 0);
+	ss_store_close(s);
+	free(sync);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, sstest_setup, sstest_teardown)
@@ -982,6 +1198,11 @@ int main(void)
 		T(test_revisions_of_commits_survive_reopen),
 		T(test_a_multi_commit_torn_at_every_byte_applies_none_of_it),
 		T(test_decoder_thread_replays_exactly_as_one_thread),
+		T(test_epochs_replay_into_the_history_and_take_no_revision),
+		T(test_a_cut_discards_what_is_past_it_durably),
+		T(test_a_cut_with_nothing_past_it_leaves_the_log_alone),
+		T(test_a_cut_below_the_snapshot_is_refused),
+		T(test_stale_sync_file_is_removed_at_open),
 	};
 
 	/* Then the verdicts again with every replay through the decoder
@@ -998,6 +1219,7 @@ int main(void)
 		T(test_a_record_outside_any_group_is_damage),
 		T(test_replay_restores_revisions_commit_times_and_history),
 		T(test_a_multi_commit_torn_at_every_byte_applies_none_of_it),
+		T(test_a_cut_discards_what_is_past_it_durably),
 	};
 #undef T
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -346,11 +346,147 @@ static void test_a_snapshot_walked_under_commits_replays_exactly(void **state)
 	}
 }
 
+/* The records of the log at path, in order (GROUP lines left out). */
+static size_t log_records(const char *path, struct ss_record *out, size_t max, char **buf)
+{
+	size_t len, pos = strlen(SS_LOG_HEADER), used, n = 0;
+	struct ss_record g;
+
+	*buf = sstest_read_file(path, &len);
+	assert_non_null(*buf);
+	while (pos < len) {
+		assert_int_equal(ss_record_decode(*buf + pos, len - pos, &g, &used), SS_DEC_OK);
+		assert_int_equal(g.type, SS_REC_GROUP);
+		pos += used;
+		for (uint32_t k = 0; k < g.count; k++, pos += used) {
+			assert_true(n < max);
+			assert_int_equal(ss_record_decode(*buf + pos, len - pos, &out[n++], &used),
+					 SS_DEC_OK);
+		}
+	}
+	return n;
+}
+
+/* A compaction writes every epoch of the table right after its REVISION
+ * record, oldest first, and the compacted log replays to the same history;
+ * a store promoted before any write (revision 0, no REVISION record) keeps
+ * its epoch too. */
+static void test_a_snapshot_keeps_every_epoch_after_its_revision(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	struct ss_error err = {0};
+	struct ss_record r[16];
+	struct ss_store *s = sstest_open_history(fx->dir, NULL, 0, 2, NOW0, NULL);
+	char *before, *after, *buf;
+	size_t n;
+
+	assert_int_equal(sstest_epoch(s, 1, 0, NOW0, NULL), 0);
+	assert_int_equal(ss_store_compact(s, NOW0, &err), 0);
+	n = log_records(fx->log, r, 16, &buf);
+	assert_int_equal(n, 1);
+	assert_int_equal(r[0].type, SS_REC_EPOCH);
+	assert_true(r[0].epoch == 1 && r[0].rev == 0);
+	free(buf);
+	ss_store_close(s);
+	s = sstest_open_history(fx->dir, NULL, 0, 2, NOW0, NULL);
+	assert_int_equal(ss_table_revision(ss_store_table(s)), 0);
+	assert_int_equal(ss_table_epoch(ss_store_table(s)), 1);
+
+	assert_int_equal(sstest_set(s, "a", "1", 0, NOW0, NULL), 0);
+	assert_int_equal(sstest_epoch(s, 2, 1, NOW0, NULL), 0);
+	assert_int_equal(sstest_set(s, "a", "2", 0, NOW0 + 1, NULL), 0);
+	assert_int_equal(sstest_set(s, "gone", "2", 0, NOW0 + 1, NULL), 0);
+	assert_int_equal(sstest_del(s, "gone", NOW0 + 1, NULL), 0);
+	assert_int_equal(sstest_epoch(s, 3, 4, NOW0 + 1, NULL), 0);
+	before = sstest_dump_full(ss_store_table(s), NOW0 + 2);
+	assert_int_equal(ss_store_compact(s, NOW0 + 2, &err), 0);
+	n = log_records(fx->log, r, 16, &buf);
+	assert_int_equal(n, 6); /* REVISION, three EPOCHs, a's two versions */
+	assert_int_equal(r[0].type, SS_REC_REV);
+	assert_true(r[0].rev == 4);
+	for (size_t i = 1; i <= 3; i++) {
+		assert_int_equal(r[i].type, SS_REC_EPOCH);
+		assert_true(r[i].epoch == i);
+	}
+	assert_true(r[1].rev == 0 && r[2].rev == 1 && r[3].rev == 4);
+	free(buf);
+	ss_store_close(s);
+	s = sstest_open_history(fx->dir, NULL, 0, 2, NOW0 + 2, NULL);
+	after = sstest_dump_full(ss_store_table(s), NOW0 + 2);
+	assert_string_equal(after, before);
+	assert_non_null(strstr(after, "epochs 1@0 2@1 3@4\n"));
+	ss_store_close(s);
+	free(before);
+	free(after);
+}
+
+/* A walk that commits saw (a fuzzy snapshot) ends with a second REVISION
+ * record, the revision as the walk ended; one that saw none does not. A
+ * cut of the compacted log below that revision is refused (the walk may
+ * hold versions up to it), at it is allowed. */
+static void test_a_walk_under_commits_ends_with_the_revision_it_reached(void **state)
+{
+	struct sstest_fixture *fx = *state;
+	struct ss_store_options opt = {.dir = fx->dir, .truncate = 1};
+	struct ss_open_report rep;
+	struct ss_error err = {0};
+	struct sstest_walk w;
+	struct ss_record r[16];
+	struct ss_store *s = sstest_open(fx->dir, NULL, 0, NOW0, NULL);
+	uint64_t snap_len;
+	size_t n;
+	char *buf;
+
+	assert_int_equal(sstest_set(s, "a", "1", 0, NOW0, NULL), 0);
+	assert_int_equal(sstest_set(s, "b", "1", 0, NOW0, NULL), 0);
+	/* No commit during the walk: one REVISION. */
+	sstest_walk_begin(&w, s, 0, NOW0, NULL);
+	(void)sstest_walk_end(&w);
+	assert_int_equal(ss_store_compact_finish(s, NULL), 0);
+	n = log_records(fx->log, r, 16, &buf);
+	assert_int_equal(n, 3);
+	assert_int_equal(r[0].type, SS_REC_REV);
+	free(buf);
+	/* Commits during the walk: the snapshot ends at their revision. */
+	sstest_walk_begin(&w, s, 0, NOW0, NULL);
+	assert_int_equal(sstest_set(s, "a", "2", 0, NOW0, NULL), 0);
+	assert_int_equal(sstest_set(s, "c", "1", 0, NOW0, NULL), 0);
+	snap_len = sstest_walk_end(&w);
+	assert_int_equal(sstest_set(s, "d", "1", 0, NOW0, NULL), 0);
+	assert_int_equal(ss_store_compact_finish(s, NULL), 0);
+	ss_store_close(s);
+	n = log_records(fx->log, r, 16, &buf);
+	/* REVISION 2, the walk's SETs, REVISION 4; then the tail: a, c, d. */
+	assert_true(n >= 5);
+	assert_int_equal(r[0].type, SS_REC_REV);
+	assert_true(r[0].rev == 2);
+	assert_int_equal(r[n - 4].type, SS_REC_REV);
+	assert_true(r[n - 4].rev == 4);
+	for (size_t i = 1; i < n - 4; i++)
+		assert_int_equal(r[i].type, SS_REC_SET);
+	for (size_t i = n - 3; i < n; i++) {
+		assert_int_equal(r[i].type, SS_REC_SET);
+		assert_true(r[i].rev == 3 + (i - (n - 3)));
+	}
+	assert_true(snap_len > 0);
+	free(buf);
+	opt.truncate_rev = 3;
+	assert_int_equal(ss_store_open(&s, &opt, NOW0, &rep, &err), -1);
+	assert_int_equal(err.kind, SS_ERR_TRUNCATE);
+	opt.truncate_rev = 4;
+	assert_int_equal(ss_store_open(&s, &opt, NOW0, &rep, &err), 0);
+	assert_int_equal(rep.discarded, 1); /* d */
+	sstest_assert_state(s, "a 2 0\nb 1 0\nc 1 0\n", NOW0);
+	ss_store_close(s);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, sstest_setup, sstest_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_a_snapshot_walked_under_commits_replays_exactly),
+		T(test_a_snapshot_keeps_every_epoch_after_its_revision),
+		T(test_a_walk_under_commits_ends_with_the_revision_it_reached),
 	};
 #undef T
 

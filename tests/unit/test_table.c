@@ -1713,6 +1713,37 @@ static void scan_skips_expired_entries_and_leaves_them(void **state)
 	ss_table_free(t);
 }
 
+/* The epoch history: sorted by epoch whatever the order noted, a repeated
+ * epoch ignored (its first rev kept), the revision counter untouched. */
+static void epoch_history_is_sorted_and_ignores_repeats(void **state)
+{
+	struct ss_table *t = new_table();
+	const struct ss_epoch *ep;
+
+	(void)state;
+	assert_int_equal(ss_table_epoch(t), 0);
+	assert_int_equal(ss_table_epochs(t, &ep), 0);
+	assert_int_equal(ss_table_note_epoch(t, 2, 10), 0);
+	assert_int_equal(ss_table_note_epoch(t, 5, 40), 0);
+	assert_int_equal(ss_table_note_epoch(t, 1, 0), 0);
+	assert_int_equal(ss_table_note_epoch(t, 5, 99), 0); /* a repeat: ignored */
+	assert_int_equal(ss_table_note_epoch(t, 3, 20), 0);
+	for (uint64_t e = 6; e < 20; e++) /* past the first allocation */
+		assert_int_equal(ss_table_note_epoch(t, e, 40 + e), 0);
+	assert_int_equal(ss_table_note_epoch(t, 2, 11), 0);
+	assert_int_equal(ss_table_epoch(t), 19);
+	assert_int_equal(ss_table_epochs(t, &ep), 18);
+	assert_true(ep[0].epoch == 1 && ep[0].rev == 0);
+	assert_true(ep[1].epoch == 2 && ep[1].rev == 10);
+	assert_true(ep[2].epoch == 3 && ep[2].rev == 20);
+	assert_true(ep[3].epoch == 5 && ep[3].rev == 40);
+	assert_true(ep[4].epoch == 6 && ep[4].rev == 46);
+	for (size_t i = 1; i < 18; i++)
+		assert_true(ep[i - 1].epoch < ep[i].epoch);
+	assert_int_equal(ss_table_revision(t), 0);
+	ss_table_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1742,6 +1773,7 @@ int main(void)
 		cmocka_unit_test(failed_set_leaves_the_history_unchanged),
 		cmocka_unit_test(random_history_matches_a_model),
 		cmocka_unit_test(revision_counter_only_goes_up),
+		cmocka_unit_test(epoch_history_is_sorted_and_ignores_repeats),
 		cmocka_unit_test(set_newer_applies_only_revisions_newer_than_the_entry),
 		cmocka_unit_test(scan_of_an_empty_table_returns_cursor_zero),
 		cmocka_unit_test(scan_of_a_still_table_returns_each_entry_once),
