@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # bench.sh's variables (fstype, WORK...)
 # The replication mode of scripts/bench.sh (BENCH_REPL=1, issue 18), sourced
 # by it after its helpers (start, stop, ask, bench, rb, fact, ...): not a
 # script of its own.
@@ -165,8 +166,9 @@ repl_settle() {
         rst=$(ask "$SREP" STATS) || die "STATS on the replica failed"
         prev=$(stats_field "$pst" revision)
         durable=$(stats_field "$rst" durable_revision)
-        [ -n "$prev" ] && [ -n "$durable" ] ||
+        if [ -z "$prev" ] || [ -z "$durable" ]; then
             die "$wl: no revision / durable_revision in STATS (primary $prev, replica $durable)"
+        fi
         fact "durable_at_stop.$wl.$sys.$r" "$durable $prev"
         [ "$durable" -ge "$prev" ] ||
             log "WARNING $wl round $r: the replica's durable_revision $durable is behind the" \
@@ -238,7 +240,8 @@ repl_rb() {
 # which takes a Python start) sampling from the end of the load's warmup to
 # its end; its samples go to LAG.
 repl_lag() {
-    local r=$1 line lag_pid out="$WORK/lag-$r.txt" end=$((SECONDS + 60))
+    local r=$1 line lag_pid out end=$((SECONDS + 60))
+    out="$WORK/lag-$r.txt"
     rm -f "$out" "$out.ready" "$out.go"
     "${UTIL[@]}" repl-lag "$SPORT" "$SREP" "$out" "$WARMUP" "$SECS" &
     lag_pid=$!
