@@ -395,6 +395,7 @@ static void maybe_release(struct ss_repl *r)
 	if (n < r->sync_replicas)
 		return;
 	r->commit_rev = r->held_rev;
+	ss_repl_commit_note(r, r->commit_rev);
 	ss_store_limit_backup_tail(r->store, r->held_end);
 	r->held_rev = 0;
 	ev_timer_stop(r->loop, &r->wait_w);
@@ -410,6 +411,8 @@ static int gate_held(void *arg, struct ss_batch *b, uint64_t last_rev, uint64_t 
 	note_group(r, last_rev, log_end);
 	if (r->sync_replicas == 0) {
 		r->commit_rev = last_rev;
+		if (r->nlinks) /* a node that never had a replica keeps no file */
+			ss_repl_commit_note(r, last_rev);
 		ss_store_limit_backup_tail(r->store, log_end);
 		fill_all(r);
 		return 0;
@@ -784,6 +787,80 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	fill_all(r);
 }
 
+/* ---- the commit point -------------------------------------------------- */
+
+/* One line at the start of the file, padded to a fixed length so that a
+ * rewrite never leaves an older line's tail behind: the revision twice,
+ * so that a torn write reads as no commit point at all. */
+#define COMMIT_LINE 48
+
+static char *commit_path(const char *data_dir)
+{
+	size_t n = strlen(data_dir) + sizeof(SS_REPL_COMMIT_FILE) + 2;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", data_dir, SS_REPL_COMMIT_FILE);
+	return p;
+}
+
+int ss_repl_commit_read(const char *data_dir, uint64_t *rev)
+{
+	char *path = commit_path(data_dir), buf[COMMIT_LINE + 1];
+	unsigned long long a, b;
+	ssize_t n = -1;
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+
+	free(path);
+	if (fd < 0)
+		return -1;
+	do
+		n = pread(fd, buf, COMMIT_LINE, 0);
+	while (n < 0 && errno == EINTR);
+	if (close(fd) < 0 || n != COMMIT_LINE)
+		return -1;
+	buf[n] = '\0';
+	if (sscanf(buf, "commit %llu %llu", &a, &b) != 2 || a != b)
+		return -1;
+	*rev = a;
+	return 0;
+}
+
+void ss_repl_commit_note(struct ss_repl *r, uint64_t rev)
+{
+	char line[COMMIT_LINE + 1];
+	ssize_t n;
+
+	if (rev == r->noted_commit)
+		return;
+	if (r->commit_fd < 0) {
+		char *path = commit_path(r->data_dir);
+		r->commit_fd = path ? open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644) : -1;
+		free(path);
+		if (r->commit_fd < 0) {
+			if (!r->commit_warned++)
+				ss_log_warn(r->diag, "cannot open %s/%s: %s; a restart as a replica "
+						     "hides its whole log until its primary commits it",
+					    r->data_dir, SS_REPL_COMMIT_FILE, strerror(errno));
+			return;
+		}
+	}
+	snprintf(line, sizeof line, "commit %" PRIu64 " %" PRIu64, rev, rev);
+	size_t len = strlen(line);
+	memset(line + len, ' ', COMMIT_LINE - 1 - len);
+	line[COMMIT_LINE - 1] = '\n';
+	do
+		n = pwrite(r->commit_fd, line, COMMIT_LINE, 0);
+	while (n < 0 && errno == EINTR);
+	if (n != COMMIT_LINE) {
+		if (!r->commit_warned++)
+			ss_log_warn(r->diag, "cannot write %s/%s: %s", r->data_dir,
+				    SS_REPL_COMMIT_FILE, n < 0 ? strerror(errno) : "short write");
+		return;
+	}
+	r->noted_commit = rev;
+}
+
 /* ---- the role ------------------------------------------------------------ */
 
 void ss_repl_activate(struct ss_repl *r, struct ss_store *store)
@@ -837,6 +914,7 @@ void ss_repl_init(struct ss_repl *r, struct ev_loop *loop, const struct ss_diag 
 			 SS_LOG_FILE);
 	ev_timer_init(&r->tick_w, on_tick, 0., 1.);
 	r->tick_w.data = r;
+	r->commit_fd = -1;
 	ev_timer_init(&r->wait_w, on_wait, 0., 0.);
 	r->wait_w.data = r;
 	ss_repl_reset(r, store);
@@ -850,6 +928,8 @@ void ss_repl_free(struct ss_repl *r)
 	}
 	while (r->links)
 		forget(r->links);
+	if (r->commit_fd >= 0 && close(r->commit_fd) < 0)
+		ss_log_warn(r->diag, "closing %s: %s", SS_REPL_COMMIT_FILE, strerror(errno));
 	free(r->idx);
 	free(r->set);
 	free(r->full_dir);

@@ -37,6 +37,15 @@
 #include "server/commit.h"
 #include "statestored/store.h"
 
+/* The commit point: the last revision this node knows was acknowledged
+ * to clients (a primary's) or committed by its primary (a replica's), kept
+ * in the data directory so that a restart as a replica applies no more of
+ * its log than that (the rest waits for the primary's COMMIT). Written
+ * with every commit, never fdatasync'd: it is advice that only ever lags -
+ * a lost or torn update makes a restart hide more, never show what was
+ * not committed. */
+#define SS_REPL_COMMIT_FILE "replication.commit"
+
 /* A replica's link on the primary. */
 struct ss_repl_link;
 
@@ -108,6 +117,9 @@ struct ss_repl {
 	uint64_t full_rev, full_bytes;
 	int full_ready;
 	struct ss_commit_gate gate;
+	int commit_fd;           /* SS_REPL_COMMIT_FILE, once written; -1 */
+	uint64_t noted_commit;   /* ... what it says */
+	unsigned commit_warned;
 	struct ss_repl_stats st;
 };
 
@@ -156,6 +168,12 @@ int ss_repl_wants_backup(const struct ss_repl *r);
 const char *ss_repl_backup_dir(struct ss_repl *r);
 void ss_repl_backup_started(struct ss_repl *r);
 void ss_repl_backup_done(struct ss_repl *r, const char *failure, uint64_t rev);
+
+/* The commit point moved to rev: write it (above). */
+void ss_repl_commit_note(struct ss_repl *r, uint64_t rev);
+/* Reads data_dir's commit point. Returns 0 and *rev, or -1 if there is
+ * none that reads whole. */
+int ss_repl_commit_read(const char *data_dir, uint64_t *rev);
 
 /* A newer epoch exists (a replica said so): stop acknowledging. */
 void ss_repl_fence(struct ss_repl *r, uint64_t epoch);

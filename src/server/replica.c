@@ -79,6 +79,8 @@ static int apply_committed(struct ss_replica *rp, uint64_t upto)
 		}
 		free_batch(rp->queue[i]);
 	}
+	if (i == 0)
+		return 0; /* queue may be NULL: no arithmetic on it (UB) */
 	memmove(rp->queue, rp->queue + i, (rp->nqueue - i) * sizeof(*rp->queue));
 	memmove(rp->queue_rev, rp->queue_rev + i, (rp->nqueue - i) * sizeof(*rp->queue_rev));
 	rp->nqueue -= i;
@@ -171,8 +173,12 @@ static int take_record(struct ss_replica *rp, const char *line, size_t used,
 
 	if (rec->type == SS_REC_GROUP)
 		return -1;
-	if ((rec->type == SS_REC_SET || rec->type == SS_REC_DEL) && rec->rev <= rp->durable_rev)
-		return -1; /* the stream goes forward only */
+	/* The stream goes forward only: past what the log holds, and never
+	 * below a record before it in the groups of this read (a multi-
+	 * commit's records share one revision). */
+	if ((rec->type == SS_REC_SET || rec->type == SS_REC_DEL) &&
+	    (rec->rev <= rp->durable_rev || rec->rev < rp->last_rev))
+		return -1;
 	if (rec->type == SS_REC_EPOCH && rec->epoch <= rp->last_epoch)
 		return 0; /* held already: a stream from a point two epochs share */
 	if (rec->esc & SS_REC_NAME_ESC) {
@@ -205,7 +211,11 @@ static int control_line(struct ss_replica *rp, const char *p, size_t n)
 	if (n > 7 && memcmp(p, "COMMIT ", 7) == 0 && ss_parse_u64(p + 7, n - 7, &a) == 0) {
 		if (a > rp->primary_commit)
 			rp->primary_commit = a;
-		return apply_committed(rp, rp->primary_commit);
+		if (apply_committed(rp, rp->primary_commit) < 0)
+			return -1;
+		/* What this log holds of it is committed. */
+		ss_repl_commit_note(rp->repl, a < rp->durable_rev ? a : rp->durable_rev);
+		return 0;
 	}
 	if (n > 5 && memcmp(p, "PING ", 5) == 0 && (sp = memchr(p + 5, ' ', n - 5)) != NULL &&
 	    ss_parse_u64(p + 5, (size_t)(sp - p - 5), &a) == 0 &&
