@@ -444,7 +444,7 @@ static void on_release(struct ev_loop *loop, ev_idle *w, int revents)
 		return;
 	r->commit_rev = r->held_rev;
 	ss_repl_commit_note(r, r->commit_rev);
-	ss_store_limit_backup_tail(r->store, r->held_end);
+	ss_store_limit_backup_tail(r->store, 0); /* nothing held: the log's end */
 	r->held_rev = 0;
 	r->open_seen = 0;
 	ev_timer_stop(r->loop, &r->wait_w);
@@ -457,18 +457,20 @@ static int gate_held(void *arg, struct ss_batch *b, uint64_t last_rev, uint64_t 
 	struct ss_repl *r = arg;
 	(void)b;
 
+	uint64_t before = r->durable_end;
 	note_group(r, last_rev, log_end);
 	if (r->sync_replicas == 0) {
 		r->commit_rev = last_rev;
 		if (r->nlinks) /* a node that never had a replica keeps no file */
 			ss_repl_commit_note(r, last_rev);
-		ss_store_limit_backup_tail(r->store, log_end);
 		fill_all(r);
 		return 0;
 	}
 	r->held_rev = last_rev;
 	r->held_end = log_end;
 	r->held_since = now(r);
+	/* A backup taken meanwhile (a full sync) stops before it. */
+	ss_store_limit_backup_tail(r->store, before);
 	r->st.sync_waits++;
 	if (r->sync_timeout > 0) {
 		ev_timer_set(&r->wait_w, r->sync_timeout, r->sync_timeout);
@@ -809,8 +811,9 @@ void ss_repl_log_replaced(struct ss_repl *r, uint64_t log_rev)
 	/* A replica's log may hold more than its table (groups not yet
 	 * committed): the index restarts at what the log holds. */
 	idx_reset(r, log_rev, ss_store_log_bytes(r->store));
-	/* The offsets moved; nothing is held now (a compaction waits). */
-	ss_store_limit_backup_tail(r->store, ss_store_log_bytes(r->store));
+	/* The offsets moved; nothing is held now (a compaction waits for a
+	 * held batch). */
+	ss_store_limit_backup_tail(r->store, 0);
 	for (struct ss_repl_link *l = r->links; l; l = nx) {
 		nx = l->next;
 		if (l->state != LINK_ONLINE)
@@ -835,10 +838,7 @@ void ss_repl_reset(struct ss_repl *r, struct ss_store *store)
 	r->store = store;
 	idx_reset(r, ss_table_revision(ss_store_table(store)), ss_store_log_bytes(store));
 	r->commit_rev = r->durable_rev;
-	/* What the log holds now is applied: a full sync's backup may hold it
-	 * all, and nothing a later held batch adds (0 would mean the log's
-	 * end, held batch included). */
-	ss_store_limit_backup_tail(store, ss_store_log_bytes(store));
+	ss_store_limit_backup_tail(store, 0); /* nothing is held */
 }
 
 /* ---- timers ------------------------------------------------------------- */
@@ -963,6 +963,7 @@ void ss_repl_deactivate(struct ss_repl *r)
 	r->active = 0;
 	r->commit->gate = NULL;
 	r->held_rev = 0;
+	ss_store_limit_backup_tail(r->store, 0);
 	ev_timer_stop(r->loop, &r->wait_w);
 	ev_idle_stop(r->loop, &r->release_w);
 	while (r->links) {
