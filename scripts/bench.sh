@@ -13,7 +13,7 @@
 #                                     (issue 15) over BENCH_SCALE_SIZES, with plots;
 #                                     BENCH_QUICK=1 too: 20k and 50k, about 25 s
 #   BENCH_REPL=1 scripts/bench.sh     the replication mode instead (issue 18; about
-#                                     3 minutes, 30 s with BENCH_QUICK=1): SET at 50
+#                                     4 minutes, 30 s with BENCH_QUICK=1): SET at 50
 #                                     connections on one statestored, on a primary
 #                                     with one synchronous replica, and on a Redis
 #                                     primary + replica where each SET is followed

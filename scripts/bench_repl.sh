@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # bench.sh's variables (fstype, WORK...)
 # The replication mode of scripts/bench.sh (BENCH_REPL=1, issue 18), sourced
 # by it after its helpers (start, stop, ask, bench, rb, fact, ...): not a
 # script of its own.
@@ -158,15 +159,16 @@ repl_stop() {
 # reaches it. Redis: the replica's offset reaches the primary's. Also keeps
 # both sides' STATS for the report (the daemon's own counters).
 repl_settle() {
-    local sys=$1 wl=$2 r=$3 pst rst prev durable applied end=$((SECONDS + 30)) poff
+    local sys=$1 wl=$2 r=$3 pst rst prev durable applied end=$((SECONDS + 30)) poff roff t0
     case $sys in
     ss-pair | ss-pair-wait)
         pst=$(ask "$SPORT" STATS) || die "STATS on the primary failed"
         rst=$(ask "$SREP" STATS) || die "STATS on the replica failed"
         prev=$(stats_field "$pst" revision)
         durable=$(stats_field "$rst" durable_revision)
-        [ -n "$prev" ] && [ -n "$durable" ] ||
+        if [ -z "$prev" ] || [ -z "$durable" ]; then
             die "$wl: no revision / durable_revision in STATS (primary $prev, replica $durable)"
+        fi
         fact "durable_at_stop.$wl.$sys.$r" "$durable $prev"
         [ "$durable" -ge "$prev" ] ||
             log "WARNING $wl round $r: the replica's durable_revision $durable is behind the" \
@@ -189,8 +191,11 @@ repl_settle() {
         echo "$wl $sys-replica $r $(tr ' ' = <<<"$rst" | tr '\n' ' ')" >>"$STATS"
         ;;
     redis-pair)
+        # At least: the primary's PING to its replicas (every 10 s) moves
+        # the offset on by itself.
         poff=$(rinfo "$RPORT" replication master_repl_offset)
-        while [ "$(rinfo "$RREP" replication slave_repl_offset)" != "$poff" ]; do
+        while roff=$(rinfo "$RREP" replication slave_repl_offset) &&
+            [ "${roff:-0}" -lt "$poff" ]; do
             [ "$SECONDS" -lt "$end" ] ||
                 die "$wl: the Redis replica did not reach offset $poff in 30 s"
             sleep 0.02
@@ -238,7 +243,8 @@ repl_rb() {
 # which takes a Python start) sampling from the end of the load's warmup to
 # its end; its samples go to LAG.
 repl_lag() {
-    local r=$1 line lag_pid out="$WORK/lag-$r.txt" end=$((SECONDS + 60))
+    local r=$1 line lag_pid out end=$((SECONDS + 60))
+    out="$WORK/lag-$r.txt"
     rm -f "$out" "$out.ready" "$out.go"
     "${UTIL[@]}" repl-lag "$SPORT" "$SREP" "$out" "$WARMUP" "$SECS" &
     lag_pid=$!

@@ -471,6 +471,7 @@ static const struct info_field info_fields[] = {
 	{"replication", "master_host", "?primary_host"},
 	{"replication", "master_port", "?primary_port"},
 	{"replication", "master_link_status", "?primary_host"},
+	{"replication", "replica_role", "role"},
 	{"replication", "epoch", "epoch"},
 	{"replication", "fenced", "fenced"},
 	{"replication", "durable_revision", "durable_revision"},

@@ -512,12 +512,11 @@ static void answer(void *arg, struct ss_batch *b, int written, int errnum, uint6
 	}
 }
 
-void ss_clients_abandon(void *arg, struct ss_batch *b, const char *msg)
+void ss_clients_abandon(void *arg, struct ss_batch *b, size_t nops, const char *msg)
 {
 	struct ss_clients *reg = arg;
 
-	reg->ntouched = 0;
-	for (size_t i = 0; i < b->nops; i++) {
+	for (size_t i = 0; i < nops && i < b->nops; i++) {
 		struct ss_op *op = &b->ops[i];
 		if (!op->reply)
 			continue;
@@ -525,10 +524,16 @@ void ss_clients_abandon(void *arg, struct ss_batch *b, const char *msg)
 		if (ss_session_abandon(op->owner, msg) < 0)
 			ss_conn_close(&cl->conn);
 		op->reply = 0;
-		if (push(&reg->touched, &reg->ntouched, &reg->touchcap, cl) < 0)
-			cl->s.mark = 0;
+		/* It goes on from the loop, with the waiters (this may run
+		 * inside another client's request - REPLICAOF, a REPLSYNC that
+		 * fences - or inside the resume of a batch's clients); waiting,
+		 * it is not freed meanwhile. */
+		if (!cl->s.batch_wait &&
+		    push(&reg->waiters, &reg->nwaiters, &reg->waitcap, cl) == 0)
+			cl->s.batch_wait = 1;
+		if (cl->conn.fd >= 0 && ss_conn_flush(&cl->conn) < 0)
+			ss_conn_close(&cl->conn);
 	}
-	resume_answered(reg);
 }
 
 static void resume_answered(void *arg)

@@ -124,7 +124,7 @@ void ss_clients_accept(struct ss_clients *reg, const struct ss_transport *tp, in
 /* ss_commit_abandon's part (commit.h: the abandon callback, arg the
  * registry): answers b's ops that owe a reply with the error msg and marks
  * them answered; their clients go on at once. */
-void ss_clients_abandon(void *arg, struct ss_batch *b, const char *msg);
+void ss_clients_abandon(void *arg, struct ss_batch *b, size_t nops, const char *msg);
 
 /* A link's client: send what its link queued (repl.h's kick), or close
  * it (repl.h's close). arg is the client. */

@@ -337,15 +337,24 @@ void ss_commit_release(struct ss_commit *c)
 	cycle_end(c);
 }
 
-void ss_commit_abandon(struct ss_commit *c, const char *msg)
+void ss_commit_abandon_parts(struct ss_commit *c, const char *held_msg, size_t open_ops,
+			     const char *open_msg)
 {
 	if (!c->abandon)
 		return;
 	/* The open batch first: the clients the held batch's answers let go
 	 * on stage into it, and theirs are new requests. */
-	c->abandon(c->abandon_arg, c->open, msg);
+	if (open_ops > c->open->nops)
+		open_ops = c->open->nops;
+	if (open_ops)
+		c->abandon(c->abandon_arg, c->open, open_ops, open_msg);
 	if (c->held)
-		c->abandon(c->abandon_arg, c->inflight, msg);
+		c->abandon(c->abandon_arg, c->inflight, c->inflight->nops, held_msg);
+}
+
+void ss_commit_abandon(struct ss_commit *c, const char *msg)
+{
+	ss_commit_abandon_parts(c, msg, c->open->nops, msg);
 }
 
 void ss_commit_demote(struct ss_commit *c, const char *msg, int errnum)
@@ -358,7 +367,7 @@ void ss_commit_demote(struct ss_commit *c, const char *msg, int errnum)
 	if (c->held) {
 		struct ss_batch *b = c->inflight;
 		if (c->abandon)
-			c->abandon(c->abandon_arg, b, msg);
+			c->abandon(c->abandon_arg, b, b->nops, msg);
 		c->held = 0;
 		c->inflight = NULL;
 		if (end_batch(c, b, 0, errnum) < 0)

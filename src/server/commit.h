@@ -115,9 +115,9 @@ struct ss_commit {
 				    * or, with held set, durable and held by the gate */
 	int held;
 	const struct ss_commit_gate *gate; /* NULL: every durable batch is applied */
-	/* Answers every op of b that owes a reply with the error msg, and
-	 * marks it answered (the clients' part, for ss_commit_abandon). */
-	void (*abandon)(void *arg, struct ss_batch *b, const char *msg);
+	/* Answers b's first nops ops that owe a reply with the error msg,
+	 * and marks them answered (the clients' part, ss_commit_abandon). */
+	void (*abandon)(void *arg, struct ss_batch *b, size_t nops, const char *msg);
 	void *abandon_arg;
 	struct ss_syncer syncer;
 	uint64_t sync_started;
@@ -170,6 +170,10 @@ void ss_commit_set_disk_busy(struct ss_commit *c, int busy);
  * applies it with nobody left to tell; the open one is written after it. */
 void ss_commit_release(struct ss_commit *c);
 void ss_commit_abandon(struct ss_commit *c, const char *msg);
+/* The same in parts: the held batch's clients (held_msg), and those of
+ * the open batch's first open_ops ops (open_msg: not written yet). */
+void ss_commit_abandon_parts(struct ss_commit *c, const char *held_msg, size_t open_ops,
+			     const char *open_msg);
 /* Whether a batch is held, and its last revision. */
 static inline int ss_commit_holding(const struct ss_commit *c) { return c->held; }
 

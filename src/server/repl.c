@@ -44,7 +44,7 @@ struct ss_repl_link {
 	double heard;         /* when it last sent anything */
 	double caught_up;     /* when its ACK last matched the durable revision */
 	int file_fd;
-	uint64_t file_off;
+	uint64_t file_off, file_len; /* a full sync's file: sent, and its size */
 	uint64_t after_rev;   /* a full sync's: the stream goes on after it */
 	unsigned in_set : 1, set_news : 1, ping_due : 1;
 };
@@ -229,6 +229,31 @@ out:
 	return rc;
 }
 
+/* The epochs a replica of an older epoch lacks that began at or before
+ * the point it holds (those after it come with the stream), as a group of
+ * their own: a compaction or a restart may have left them only in a
+ * snapshot, before where the stream starts. The replica skips one it has. */
+static int send_epochs(struct ss_repl_link *l, uint64_t epoch, uint64_t upto)
+{
+	const struct ss_epoch *h;
+	size_t n = ss_table_epochs(ss_store_table(l->r->store), &h);
+	struct ss_batch b;
+	int rc = 0;
+
+	ss_batch_init(&b);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct ss_record e = {.type = SS_REC_EPOCH, .epoch = h[i].epoch, .rev = h[i].rev};
+		if (h[i].epoch > epoch && h[i].rev <= upto)
+			rc = ss_batch_add(&b, &e, NULL);
+	}
+	size_t len;
+	const char *g = ss_batch_seal(&b, &len);
+	if (rc == 0 && len)
+		rc = ss_buf_append(l->out, g, len);
+	ss_batch_free(&b);
+	return rc;
+}
+
 /* Control lines go only between groups: here, cursor is at a boundary. */
 static int control_lines(struct ss_repl_link *l)
 {
@@ -283,7 +308,7 @@ static int fill(struct ss_repl_link *l)
 		if (l->state == LINK_WAIT_FULL)
 			return 0;
 		if (l->state == LINK_FILE) {
-			uint64_t left = r->full_bytes - l->file_off;
+			uint64_t left = l->file_len - l->file_off;
 			size_t n = left < REPL_CHUNK ? (size_t)left : REPL_CHUNK;
 			if (n > 0 && pread_into(l->file_fd, l->out, l->file_off, n) < 0) {
 				ss_log_warn(r->diag, "replica %s: cannot read the full sync file: %s",
@@ -291,7 +316,7 @@ static int fill(struct ss_repl_link *l)
 				return -1;
 			}
 			l->file_off += n;
-			if (l->file_off < r->full_bytes)
+			if (l->file_off < l->file_len)
 				continue;
 			close(l->file_fd);
 			l->file_fd = -1;
@@ -386,20 +411,42 @@ static void maybe_join(struct ss_repl *r, struct ss_repl_link *l)
 		}
 }
 
-/* The held batch goes once N members of the sync set have it. */
-static void maybe_release(struct ss_repl *r)
+/* Whether N members of the sync set have the held batch. */
+static int enough_acks(const struct ss_repl *r)
 {
-	if (!r->held_rev || r->fenced)
-		return;
 	unsigned n = 0;
+
+	if (!r->held_rev || r->fenced)
+		return 0;
 	for (unsigned i = 0; i < r->sync_replicas; i++)
 		n += r->set[i] && r->set[i]->acked >= r->held_rev;
-	if (n < r->sync_replicas)
+	return n >= r->sync_replicas;
+}
+
+/* The held batch goes once N members of the sync set have it - from the
+ * loop, not from inside the ACK that made it so: releasing answers its
+ * clients, whose next requests run at once and may close links (this one
+ * among them: CLIENT KILL, REPLICAOF) under the caller's feet. */
+static void maybe_release(struct ss_repl *r)
+{
+	if (enough_acks(r) && !ev_is_active(&r->release_w))
+		ev_idle_start(r->loop, &r->release_w);
+}
+
+static void on_release(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct ss_repl *r = w->data;
+
+	ev_idle_stop(r->loop, w);
+	if (!enough_acks(r))
 		return;
 	r->commit_rev = r->held_rev;
 	ss_repl_commit_note(r, r->commit_rev);
 	ss_store_limit_backup_tail(r->store, r->held_end);
 	r->held_rev = 0;
+	r->open_seen = 0;
 	ev_timer_stop(r->loop, &r->wait_w);
 	ss_commit_release(r->commit);
 	fill_all(r);
@@ -431,23 +478,34 @@ static int gate_held(void *arg, struct ss_batch *b, uint64_t last_rev, uint64_t 
 	return 1;
 }
 
+/* --sync-timeout, every period while a batch is held: the held batch's
+ * clients (durable here, waiting) and the open batch's that were there at
+ * the last expiry (not written yet, waiting behind it) are told their
+ * outcome is unknown. So no write is answered before it waited the
+ * timeout, and none waits past twice it. */
 static void on_wait(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)revents;
 	struct ss_repl *r = w->data;
-	char msg[200];
+	char held[200], open[200];
 
 	if (!r->held_rev) {
 		ev_timer_stop(r->loop, w);
 		return;
 	}
 	r->st.sync_timeouts++;
-	snprintf(msg, sizeof msg,
+	snprintf(held, sizeof held,
 		 "sync timeout: durable here but not on %u replicas; the outcome is unknown, "
 		 "GETREV_CHECKPOINT resolves it",
 		 r->sync_replicas);
-	ss_commit_abandon(r->commit, msg);
+	snprintf(open, sizeof open,
+		 "sync timeout: not yet written, waiting behind a write not on %u replicas; the "
+		 "outcome is unknown, GETREV_CHECKPOINT resolves it",
+		 r->sync_replicas);
+	size_t seen = r->open_seen;
+	r->open_seen = r->commit->open->nops;
+	ss_commit_abandon_parts(r->commit, held, seen, open);
 }
 
 void ss_repl_fence(struct ss_repl *r, uint64_t epoch)
@@ -599,6 +657,10 @@ struct ss_repl_link *ss_repl_adopt(struct ss_repl *r, void *client, struct ss_bu
 		ss_log_notice(r->diag, "replica %s: partial sync from revision %" PRIu64, l->id,
 			      common);
 		ss_buf_printf(out, "CONTINUE %" PRIu64 " %" PRIu64 "\n", mine, common);
+		if (epoch < mine && send_epochs(l, epoch, common) < 0) {
+			forget(l);
+			return NULL;
+		}
 	} else {
 		l->state = LINK_WAIT_FULL;
 		r->full_wanted = 1;
@@ -726,7 +788,7 @@ void ss_repl_backup_done(struct ss_repl *r, const char *failure, uint64_t rev)
 			continue;
 		}
 		r->st.full_syncs++;
-		r->full_bytes = (uint64_t)st.st_size;
+		l->file_len = (uint64_t)st.st_size;
 		l->state = LINK_FILE;
 		l->after_rev = rev;
 		l->acked = 0;
@@ -739,13 +801,16 @@ void ss_repl_backup_done(struct ss_repl *r, const char *failure, uint64_t rev)
 
 /* ---- the log's life ----------------------------------------------------- */
 
-void ss_repl_log_replaced(struct ss_repl *r)
+void ss_repl_log_replaced(struct ss_repl *r, uint64_t log_rev)
 {
 	struct ss_repl_link *nx;
 	uint64_t old_end = r->durable_end;
 
-	idx_reset(r, ss_table_revision(ss_store_table(r->store)), ss_store_log_bytes(r->store));
-	ss_store_limit_backup_tail(r->store, 0); /* the offsets moved; nothing is held now */
+	/* A replica's log may hold more than its table (groups not yet
+	 * committed): the index restarts at what the log holds. */
+	idx_reset(r, log_rev, ss_store_log_bytes(r->store));
+	/* The offsets moved; nothing is held now (a compaction waits). */
+	ss_store_limit_backup_tail(r->store, ss_store_log_bytes(r->store));
 	for (struct ss_repl_link *l = r->links; l; l = nx) {
 		nx = l->next;
 		if (l->state != LINK_ONLINE)
@@ -770,7 +835,10 @@ void ss_repl_reset(struct ss_repl *r, struct ss_store *store)
 	r->store = store;
 	idx_reset(r, ss_table_revision(ss_store_table(store)), ss_store_log_bytes(store));
 	r->commit_rev = r->durable_rev;
-	ss_store_limit_backup_tail(store, 0);
+	/* What the log holds now is applied: a full sync's backup may hold it
+	 * all, and nothing a later held batch adds (0 would mean the log's
+	 * end, held batch included). */
+	ss_store_limit_backup_tail(store, ss_store_log_bytes(store));
 }
 
 /* ---- timers ------------------------------------------------------------- */
@@ -784,6 +852,14 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 	for (struct ss_repl_link *l = r->links; l; l = nx) {
 		nx = l->next;
+		/* A replica waiting for its full sync's backup hears a PING
+		 * a second, before the FULLSYNC line: it must not take the
+		 * backup's time for a dead primary. */
+		if (l->state == LINK_WAIT_FULL &&
+		    ss_buf_printf(l->out, "PING %lld\n", (long long)(now(r) * 1000.0)) < 0) {
+			close_link(l);
+			continue;
+		}
 		if (r->timeout > 0 && now(r) - l->heard > r->timeout) {
 			ss_log_warn(r->diag, "replica %s: silent for %.0f s (--repl-timeout); dropped",
 				    l->id, r->timeout);
@@ -888,6 +964,7 @@ void ss_repl_deactivate(struct ss_repl *r)
 	r->commit->gate = NULL;
 	r->held_rev = 0;
 	ev_timer_stop(r->loop, &r->wait_w);
+	ev_idle_stop(r->loop, &r->release_w);
 	while (r->links) {
 		struct ss_repl_link *l = r->links;
 		close_link(l);
@@ -925,6 +1002,8 @@ void ss_repl_init(struct ss_repl *r, struct ev_loop *loop, const struct ss_diag 
 	r->commit_fd = -1;
 	ev_timer_init(&r->wait_w, on_wait, 0., 0.);
 	r->wait_w.data = r;
+	ev_idle_init(&r->release_w, on_release);
+	r->release_w.data = r;
 	ss_repl_reset(r, store);
 }
 
@@ -933,6 +1012,7 @@ void ss_repl_free(struct ss_repl *r)
 	if (r->loop) {
 		ev_timer_stop(r->loop, &r->tick_w);
 		ev_timer_stop(r->loop, &r->wait_w);
+		ev_idle_stop(r->loop, &r->release_w);
 	}
 	while (r->links)
 		forget(r->links);

@@ -110,12 +110,14 @@ struct ss_repl {
 	struct ss_repl_link **set; /* the sync set: sync_replicas slots */
 	ev_timer tick_w;           /* every second: PINGs, dead links */
 	ev_timer wait_w;           /* --sync-timeout */
+	ev_idle release_w;         /* the held batch's release, from the loop */
+	size_t open_seen;          /* ops of the open batch at the last timeout */
 	/* Full sync: a backup of the store is made (by the server's
 	 * compactor) into full_dir, then streamed to the links that asked. */
 	int full_wanted, full_running;
 	char *full_dir;
 	char *full_log;
-	uint64_t full_rev, full_bytes;
+	uint64_t full_rev;
 	int full_ready;
 	struct ss_commit_gate gate;
 	int commit_fd;           /* SS_REPL_COMMIT_FILE, once written; -1 */
@@ -154,7 +156,7 @@ void *ss_repl_link_client(const struct ss_repl_link *l);
 
 /* A compaction replaced the log: the index starts afresh at its end; a
  * link that was not caught up is dropped (it syncs again). */
-void ss_repl_log_replaced(struct ss_repl *r);
+void ss_repl_log_replaced(struct ss_repl *r, uint64_t log_rev);
 /* The store was replaced or reopened (a full sync installed, a cut): the
  * index starts afresh at its end. */
 void ss_repl_reset(struct ss_repl *r, struct ss_store *store);

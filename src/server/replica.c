@@ -31,8 +31,11 @@
 #define REPLICA_IN_MAX (512u * 1024 * 1024)
 /* Complete groups gathered into one write stop here. */
 #define REPLICA_WRITE_MAX (8u * 1024 * 1024)
-/* A handshake or control line is short. */
-#define REPLICA_LINE_MAX 1024
+/* A handshake or control line is short (SYNCSET: 16 members of at most
+ * 64 bytes each). */
+#define REPLICA_LINE_MAX 2048
+/* The largest full sync's file taken: 1 TiB. */
+#define REPLICA_FILE_MAX (1ull << 40)
 
 enum rstate {
 	R_IDLE,       /* not following */
@@ -430,8 +433,9 @@ static int file_end(struct ss_replica *rp)
 	struct ss_table *t = ss_store_table(rp->store);
 	rp->durable_rev = rp->last_rev = ss_table_revision(t);
 	rp->last_epoch = ss_table_epoch(t);
-	if (rp->primary_commit < rp->durable_rev)
-		rp->primary_commit = rp->durable_rev;
+	/* A backup holds only what its primary had committed. */
+	rp->primary_commit = rp->durable_rev;
+	ss_repl_commit_note(rp->repl, rp->durable_rev);
 	rp->force_full = 0;
 	rp->state = R_STREAM;
 	return send_ack(rp);
@@ -464,12 +468,35 @@ static int send_hello(struct ss_replica *rp)
 			     rp->durable_rev, rp->my_port, rp->force_full ? " FULL" : "");
 }
 
+/* p is "<word> <n1> [<n2> [<n3>]]" with exactly n decimal numbers (no
+ * sign, no leading zeros: ss_parse_u64). Returns 0 and the numbers, or -1. */
+static int words(const char *p, const char *word, int n, uint64_t *a, uint64_t *b, uint64_t *c)
+{
+	uint64_t *out[3] = {a, b, c};
+	size_t wl = strlen(word);
+
+	if (strncmp(p, word, wl) != 0)
+		return -1;
+	p += wl;
+	for (int i = 0; i < n; i++) {
+		if (*p++ != ' ')
+			return -1;
+		size_t len = strcspn(p, " ");
+		if (ss_parse_u64(p, len, out[i]) < 0)
+			return -1;
+		p += len;
+	}
+	return *p == '\0' ? 0 : -1;
+}
+
 /* One handshake line. Returns 0, 1 to reconnect at once, -1 to drop. */
 static int hello_line(struct ss_replica *rp, char *p, size_t n)
 {
 	uint64_t a, b, c;
 
 	p[n] = '\0';
+	if (rp->state == R_HELLO && strncmp(p, "PING ", 5) == 0)
+		return 0; /* the primary prepares a full sync: it is alive */
 	if (rp->state == R_AUTH) {
 		if (strcmp(p, "OK") != 0) {
 			ss_log_error(rp->diag, "replica: the primary refused our AUTH: %s", p);
@@ -477,7 +504,7 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 		}
 		return send_hello(rp);
 	}
-	if (sscanf(p, "CONTINUE %" SCNu64 " %" SCNu64, &a, &b) == 2) {
+	if (words(p, "CONTINUE", 2, &a, &b, NULL) == 0) {
 		if (a < rp->last_epoch) {
 			ss_log_error(rp->diag, "replica: the primary is at epoch %" PRIu64
 					       ", older than ours (%" PRIu64 "): refused", a, rp->last_epoch);
@@ -490,7 +517,11 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 		ss_log_notice(rp->diag, "replica: partial sync from revision %" PRIu64, b);
 		return send_ack(rp) < 0 ? -1 : 0;
 	}
-	if (sscanf(p, "FULLSYNC %" SCNu64 " %" SCNu64 " %" SCNu64, &a, &b, &c) == 3) {
+	if (words(p, "FULLSYNC", 3, &a, &b, &c) == 0) {
+		if (c > REPLICA_FILE_MAX) {
+			ss_log_error(rp->diag, "replica: a full sync of %" PRIu64 " bytes: refused", c);
+			return -1;
+		}
 		if (a < rp->last_epoch) {
 			ss_log_error(rp->diag, "replica: the primary is at epoch %" PRIu64
 					       ", older than ours (%" PRIu64 "): refused", a, rp->last_epoch);
@@ -500,7 +531,7 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 		rp->just_cut = 0;
 		return file_begin(rp, a, b, c);
 	}
-	if (sscanf(p, "TRUNCATE %" SCNu64, &a) == 1) {
+	if (words(p, "TRUNCATE", 1, &a, NULL, NULL) == 0) {
 		uint64_t discarded = 0;
 		if (rp->just_cut) {
 			/* Cut once already: a primary that asks again is not
@@ -525,6 +556,11 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 		struct ss_table *t = ss_store_table(rp->store);
 		rp->durable_rev = rp->last_rev = ss_table_revision(t);
 		rp->last_epoch = ss_table_epoch(t);
+		/* The old history's commit point means nothing in the new one:
+		 * what the cut kept is shared (the new primary holds it), what
+		 * comes next waits for the new primary's COMMIT. */
+		rp->primary_commit = rp->durable_rev;
+		ss_repl_commit_note(rp->repl, rp->durable_rev);
 		rp->just_cut = 1;
 		return 1;
 	}
@@ -782,8 +818,15 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		drop(rp, why);
 		return;
 	}
-	if (rp->state == R_STREAM && send_ack(rp) < 0)
+	if (rp->state == R_STREAM && send_ack(rp) < 0) {
 		drop(rp, "the connection failed");
+	} else if ((rp->state == R_HELLO || rp->state == R_FILE) && rp->conn_up) {
+		/* A heartbeat while the handshake or a full sync's file is
+		 * under way (ACK 0 acknowledges nothing): the primary must not
+		 * take a long transfer for a dead replica. */
+		if (ss_buf_puts(&rp->out, "ACK 0\n") < 0 || ss_conn_flush(&rp->conn) < 0)
+			drop(rp, "the connection failed");
+	}
 }
 
 /* ---- the role ------------------------------------------------------------- */

@@ -93,7 +93,7 @@ struct ss_replica {
 	uint64_t primary_commit, primary_epoch, primary_rev;
 	double caught_up;           /* when lag was last 0 */
 	int in_set;
-	char syncset[512];
+	char syncset[1200];
 	int force_full;
 	int just_cut;               /* the last handshake ended in a cut */
 	int testing;                /* fed by ss_replica_test_feed: no socket */

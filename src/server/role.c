@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/srv.h"
@@ -74,6 +75,19 @@ static void stop_compactor(struct ss_server *srv, const char *why)
 	}
 }
 
+/* The store was closed and could not be opened again: every module
+ * points at it, and the caller's stack too. Nothing is owed that a restart
+ * would not find in the log (what was acknowledged is durable there), so
+ * the process exits here, at once, rather than unwind through them. */
+static void lost_store(struct ss_server *srv) __attribute__((noreturn));
+static void lost_store(struct ss_server *srv)
+{
+	ss_log_error(srv->diag, "cannot reopen the data directory; exiting (code %d) so that a "
+				"restart replays the log",
+		     SS_EXIT_ERROR);
+	exit(SS_EXIT_ERROR);
+}
+
 /* Closes and reopens the store, cut back to rev if cut. Returns 0; 1 if
  * it cannot be cut there (reopened whole); -1 if the store is lost (the
  * server stops). */
@@ -85,11 +99,8 @@ static int reopen(struct ss_server *srv, int cut, uint64_t rev, uint64_t *discar
 	int rc = ss_srv_open_store(srv, cut, rev, discarded);
 	if (rc == -1 && cut)
 		rc = ss_srv_open_store(srv, 0, 0, NULL) == SS_EXIT_OK ? 1 : -2;
-	if (rc < 0 || !srv->store) {
-		ss_log_error(srv->diag, "cannot reopen the data directory; exiting");
-		ss_srv_stop(srv, SS_EXIT_ERROR, 0);
-		return -1;
-	}
+	if (rc < 0 || !srv->store)
+		lost_store(srv);
 	swap_store(srv);
 	return rc;
 }
@@ -107,10 +118,8 @@ static int install(void *arg)
 	ss_srv_store_options(srv, &opt);
 	if (ss_store_install(&srv->store, &opt, ss_srv_wall_ms(), &rep, &err) < 0) {
 		ss_log_error(srv->diag, "replica: the full sync's file was refused: %s", err.msg);
-		if (!srv->store) {
-			ss_srv_stop(srv, SS_EXIT_ERROR, 0);
-			return -1;
-		}
+		if (!srv->store)
+			lost_store(srv);
 		return -1;
 	}
 	swap_store(srv);
@@ -302,7 +311,9 @@ size_t ss_role_unapplied(const struct ss_server *srv)
 
 void ss_role_log_replaced(struct ss_server *srv)
 {
-	ss_repl_log_replaced(&srv->repl);
+	ss_repl_log_replaced(&srv->repl, srv->is_replica
+						 ? srv->replica.durable_rev
+						 : ss_table_revision(ss_store_table(srv->store)));
 }
 
 /* ---- setup -------------------------------------------------------------------- */

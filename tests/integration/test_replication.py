@@ -20,8 +20,11 @@ partition cases skip, saying so (the first line of the output says which).
                   line and count); a replica of a newer epoch fences the
                   old primary (its waiting writes and new ones get FENCED)
   TestPartitions  the primary isolated from its replicas (DROP rules): its
-                  writes time out, the in-sync replica is promoted, the old
-                  primary's tail is exactly its timed-out writes; a replica
+                  writes time out and stay invisible there, the in-sync
+                  replica is promoted, nothing acknowledged is lost, the old
+                  primary discards exactly its durable tail (the first of
+                  its timed-out writes: those queued behind it were never
+                  written); a replica
                   isolated (link down): writes go on through the other one,
                   it catches up after; a flapping link; a lossy link (netem)
   TestAcl         a replica whose user has the `replication` role follows;
@@ -46,7 +49,7 @@ from sstools import debian, repl
 from sstools.acl import acl_text, password, write_file
 from sstools.cluster import Cluster, available
 from sstools.repl import (DISCARDED_RE, FENCED_RE, FOLLOWING_RE, FULL_RE, PARTIAL_RE,
-                          PROMOTED_RE, READONLY_RESP, READONLY_TEXT, SYNC_TIMEOUT_TEXT,
+                          PROMOTED_RE, READONLY_RESP, READONLY_TEXT, SYNC_TIMEOUT_TEXT, SYNC_WAITING_TEXT,
                           caught_up, contents, follow, num, promote, replica_rows, set_rev,
                           link_down, link_up, stats_of, sync_timeout_arg, wait_stats)
 
@@ -101,11 +104,11 @@ class ReplicationCase(unittest.TestCase):
 
     # ------------------------------------------------------------ helpers
 
-    def primary(self, host, *args):
-        return self.cl.daemon(host, ("--repl-timeout", str(REPL_TIMEOUT)) + args).start()
+    def primary(self, host, *args, repl_timeout=REPL_TIMEOUT):
+        return self.cl.daemon(host, ("--repl-timeout", str(repl_timeout)) + args).start()
 
-    def replica(self, host, primary, *args, wait=True):
-        d = self.cl.daemon(host, ("--repl-timeout", str(REPL_TIMEOUT),
+    def replica(self, host, primary, *args, wait=True, repl_timeout=REPL_TIMEOUT):
+        d = self.cl.daemon(host, ("--repl-timeout", str(repl_timeout),
                                   "--replica-of", primary.addr) + args).start()
         if wait:
             self.wait_log(d, FOLLOWING_RE)
@@ -268,7 +271,12 @@ class TestStream(ReplicationCase):
             finally:
                 conn.sock.close()
             info = repl.parse_info(text.decode())
-            for k in ("role", "epoch", "primary_host", "primary_port", "primary_link",
+            # Redis's words first (tools read them), then ours.
+            self.assertEqual((info.get("role"), info.get("master_host"), info.get("master_port"),
+                              info.get("master_link_status")),
+                             ("slave", p.host.ip, str(p.port), "up"))
+            self.assertEqual(info.get("replica_role"), rs["role"])
+            for k in ("epoch", "primary_host", "primary_port", "primary_link",
                       "in_sync_set", "durable_revision"):
                 self.assertEqual(info.get(k), rs[k], k)
             self.assertEqual(info.get("applied_revision", info.get("revision")), rs["revision"])
@@ -278,7 +286,10 @@ class TestStream(ReplicationCase):
         finally:
             conn.sock.close()
         info = repl.parse_info(text.decode())
-        for k in ("role", "epoch", "connected_replicas", "sync_replicas", "sync_set"):
+        self.assertEqual((info.get("role"), info.get("connected_slaves")),
+                         ("master", st["connected_replicas"]))
+        self.assertEqual(info.get("replica_role"), st["role"])
+        for k in ("epoch", "connected_replicas", "sync_replicas", "sync_set"):
             self.assertEqual(info.get(k), st[k], k)
         self.assertEqual(info.get("applied_revision", info.get("revision")), st["revision"])
         self.assertEqual(sorted(row["id"] for row in replica_rows(info)), ids)
@@ -345,7 +356,8 @@ class TestSyncMode(ReplicationCase):
         self.assertEqual(stats_of(r)["in_sync_set"], "1")
 
     def test_sync_timeout_answers_the_documented_error(self):
-        p = self.primary(0, "--sync-replicas", "1", "--sync-timeout", "1")
+        # --sync-timeout is in milliseconds, as Redis's WAIT timeout.
+        p = self.primary(0, "--sync-replicas", "1", "--sync-timeout", "1000")
         w = self.client(p)
         t0 = time.monotonic()
         self.assertEqual(w.cmd("SET_CHECKPOINT k v1"), SYNC_TIMEOUT_TEXT % 1)
@@ -354,15 +366,23 @@ class TestSyncMode(ReplicationCase):
         self.assertLess(took, 5.0)
         st = stats_of(p)
         self.assertEqual(num(st, "sync_timeouts"), 1)
-        self.assertEqual(num(st, "writes_waiting"), 0)
-        # RESP: the same text after '-' (as every ERR of ours: -ERR ...).
+        # Its outcome is unknown to its client, not settled: the write is
+        # durable here and still waits, to be applied if a replica comes.
+        self.assertEqual(num(st, "writes_waiting"), 1)
+        # RESP: the same words after '-' (as every ERR of ours: -ERR ...).
+        # This write waits behind the held one, unwritten: it times out
+        # after one to two periods, never sooner, with the text that says so.
         conn = p.host.resp_to(p.host.ip, p.port)
+        t0 = time.monotonic()
         try:
             raw, _ = conn.call("SET", "k2", "v")
         finally:
             conn.sock.close()
-        self.assertEqual(raw, ("-%s\r\n" % (SYNC_TIMEOUT_TEXT % 1)).encode())
-        self.assertEqual(num(stats_of(p), "sync_timeouts"), 2)
+        took = time.monotonic() - t0
+        self.assertEqual(raw, ("-%s\r\n" % (SYNC_WAITING_TEXT % 1)).encode())
+        self.assertGreaterEqual(took, 0.9)
+        self.assertLess(took, 5.0)
+        self.assertGreaterEqual(num(stats_of(p), "sync_timeouts"), 2)
 
 
 class TestFailover(ReplicationCase):
@@ -506,11 +526,30 @@ class TestPartitions(ReplicationCase):
         timed_out = 0
         for i in range(3):
             reply = set_rev(c, "cut%d" % i, "x")
-            self.assertEqual(reply, SYNC_TIMEOUT_TEXT % 1, "a write with no replica reachable")
+            # The first is held (durable here); the next wait behind it.
+            self.assertIn(reply, (SYNC_TIMEOUT_TEXT % 1, SYNC_WAITING_TEXT % 1),
+                          "a write with no replica reachable")
             timed_out += 1
+        # Nothing unacknowledged is visible: not even on the primary that
+        # holds it, to its own local clients.
+        look = self.client(p)
+        seen = [look.cmd("GET_CHECKPOINT cut%d" % i) for i in range(timed_out)]
+        sp = stats_of(p)
+        self.assertEqual(seen, ["NULL"] * timed_out, "timed-out writes visible on the old primary")
+        self.assertEqual(num(sp, "revision"), acked["k19"][0], repl.replication_rows(sp))
+        tail = num(sp, "durable_revision") - acked["k19"][0]
         for r in (r1, r2):
             wait_stats(r, lambda s: link_down(s), timeout=REPL_TIMEOUT * 5,
                        what="%s seeing its primary gone" % r.addr)
+        # The primary has dropped both (its sync set is empty now): still
+        # nothing of the tail is visible there.
+        wait_stats(p, lambda s: num(s, "connected_replicas") == 0, timeout=REPL_TIMEOUT * 5,
+                   what="the primary dropping its replicas")
+        seen = [look.cmd("GET_CHECKPOINT cut%d" % i) for i in range(timed_out)]
+        sp = stats_of(p)
+        self.assertEqual(seen, ["NULL"] * timed_out, "timed-out writes visible on the old primary "
+                         "once it dropped its replicas")
+        self.assertEqual(num(sp, "revision"), acked["k19"][0], repl.replication_rows(sp))
         # The operator's rule: among the replicas in the sync set, the one
         # with the highest durable revision.
         cands = [(num(s, "durable_revision"), r) for r in (r1, r2)
@@ -527,13 +566,22 @@ class TestPartitions(ReplicationCase):
         self.cl.undrop(p.host, r1.host)
         self.cl.undrop(p.host, r2.host)
         self.assertEqual(follow(p, new), "OK")
+        # Only the first timed-out write reached the log: it was held, and
+        # the ones after it waited, unwritten, in the open batch behind it
+        # (answered with the same "outcome unknown"), until the demotion
+        # refused them. Whatever was cut is among what timed out.
         m = self.wait_log(p, DISCARDED_RE)
-        self.assertEqual(int(m.group(1)), timed_out)
+        # What it discards is exactly its durable tail past the common
+        # point, and only that; whatever was cut is among what timed out.
+        self.assertEqual((int(m.group(1)), int(m.group(2))), (tail, acked["k19"][0]))
         self.caught_up(p, new)
         self.caught_up(other, new)
         self.assertEqual(contents(p), acked)
         self.assertEqual(contents(other), acked)
         self.assertEqual(num(stats_of(p), "epoch"), epoch + 1)
+        # The tail is among what timed out (only the first reached the log).
+        self.assertGreaterEqual(tail, 1)
+        self.assertLessEqual(tail, timed_out)
 
     def test_a_replica_isolated_writes_go_on_and_it_catches_up_after(self):
         p = self.primary(0, "--sync-replicas", "1")
@@ -567,15 +615,17 @@ class TestPartitions(ReplicationCase):
         self.assertGreaterEqual(num(stats_of(p), "partial_syncs"), 3)
 
     def test_a_flapping_link_costs_no_acknowledged_write_and_converges(self):
-        p = self.primary(0, "--sync-replicas", "1")
-        r1, r2 = self.replica(1, p), self.replica(2, p)
+        # --repl-timeout 1 here (a spurious drop under load is one more
+        # flap), so that two flaps fit in 7 s.
+        p = self.primary(0, "--sync-replicas", "1", repl_timeout=1)
+        r1, r2 = self.replica(1, p, repl_timeout=1), self.replica(2, p, repl_timeout=1)
         c = self.client(p)
         c.sock.settimeout(REPL_TIMEOUT * 10)
         self.caught_up(r1, p)
         before = num(stats_of(p), "partial_syncs")
         # Down longer than --repl-timeout each time, so the link is dropped
         # and made again, not merely delayed.
-        flap = self.cl.flap(r1.host, period=2 * (REPL_TIMEOUT + 0.75), count=2)
+        flap = self.cl.flap(r1.host, period=2 * (1 + 0.75), count=2)
         acked, i = {}, 0
         while flap.is_alive():
             acked["k%d" % (i % 25)] = (self.write(c, "k%d" % (i % 25), "v%d" % i), "v%d" % i)

@@ -13,6 +13,14 @@
   bench          the helpers of scripts/bench.sh (and its report)
   acl            ACL files and scrypt password hashes for the tests and the
                  load run's AUTH storm
+  cluster        separate hosts on one machine (network namespaces behind a
+                 bridge; loopback addresses where namespaces cannot be made),
+                 daemons on them, and partitions: links down, DROP rules,
+                 flapping, netem
+  repl           replication's rows (STATS, INFO), waits on them, the
+                 operator's moves (promote, follow), a store's contents
+  failover       the failover checker and the catch-up timing
+                 (scripts/failover.sh, test_failover.py)
 
 Nothing here edits sys.path. The tests get tests/pylib on PYTHONPATH from
 ctest (tests/CMakeLists.txt), the scripts from their .sh wrappers.

@@ -478,7 +478,12 @@ def report_repl(facts, runs, lag, stats):
              "report: pair vs one node", "repl-rb-set50", "ss-pair", "ss", None)):
         cell = ratio_cell(runs, wl, a, b, need, p99=True)
         if cell:
-            out.append("| %s | %s | %s | %s |" % (label, goal, cell[0], cell[1]))
+            ra, rb = runs.get((wl, a), []), runs.get((wl, b), [])
+            rounds = " ".join("%.2f" % (p["ops_per_sec"] / q["ops_per_sec"])
+                              for p, q in zip(ra, rb) if q["ops_per_sec"] > 0)
+            out.append("| %s | %s | %s%s | %s |" % (
+                label, goal, cell[0], "; rounds %s" % rounds if len(ra) > 1 else "",
+                cell[1]))
     probe, rev = lag.get("probe_ms", []), lag.get("rev", [])
     if probe:
         out.append("| replica lag under the sync pair's load: acknowledgement on the primary to "
@@ -487,8 +492,8 @@ def report_repl(facts, runs, lag, stats):
                                            max(probe)))
     if rev:
         out.append("| replica lag under the sync pair's load, in revisions (applied on the "
-                   "primary minus applied on the replica) | report, p50 / p99 | %.0f / %.0f "
-                   "(%d samples; max %.0f) | - |" % (pct(rev, 50), pct(rev, 99), len(rev),
+                   "primary minus applied on the replica) | report, p50 / p99 | %.1f / %.1f "
+                   "(%d samples; max %.1f) | - |" % (pct(rev, 50), pct(rev, 99), len(rev),
                                                      max(rev)))
     out += ["", "| Load | System | each client sends | ops/s | p50 us | p99 us | max us | "
             "errors | runs (ops/s) |", "|---|---|---|---|---|---|---|---|---|"]

@@ -85,7 +85,7 @@ from .cluster import Cluster, available
 from .repl import (DISCARDED_RE, FULL_RE, PARTIAL_RE, link_down, link_up, num, stats_of,
                    wait_stats)
 
-SHOW_VIOLATIONS = 20
+SHOW_PER_KIND = 5
 CONNECT_TIMEOUT = 5
 
 
@@ -105,7 +105,7 @@ class Stop(Exception):
 class Node:
     def __init__(self, name, daemon):
         self.name, self.d = name, daemon
-        self.max_rev = 0  # the highest STATS revision ever sampled
+        self.max_rev = 0  # the last STATS revision sampled
 
     def __repr__(self):
         return "%s(%s)" % (self.name, self.d.addr)
@@ -468,9 +468,9 @@ class Failover:
                     continue
                 with self.lock:
                     self.res.samples += 1
-                    if rev < n.max_rev:
+                    if rev < n.max_rev:  # one violation per move back, not per sample after
                         self.res.add("backwards", "%s: STATS revision %d after %d" % (n.name, rev, n.max_rev))
-                    n.max_rev = max(n.max_rev, rev)
+                    n.max_rev = rev
             self.stop.wait(0.05)
         for c in conns.values():
             c.close()
@@ -629,7 +629,7 @@ class Failover:
                     self.res.checked_superseded += 1
             if cur < k.floor:
                 self.violation("lost", "cycle %d: %s shows seq %d, earlier shown %d" % (cycle, k.name, cur, k.floor))
-            for seq, node in k.seen:
+            for seq, node in sorted(set(k.seen)):  # each value once, however often read
                 if seq > cur:
                     self.violation("dirty", "cycle %d: %s seq %d was read on %s, now %d on the new primary"
                                    % (cycle, k.name, seq, node, cur))
@@ -781,8 +781,12 @@ def main(argv=None):
         print("PASS")
         return 0
     print("FAIL: %d violation(s)" % len(res.violations))
-    for v in res.violations[:SHOW_VIOLATIONS]:
-        print("  " + v)
+    for kind in sorted(res.kinds):
+        these = [v for v in res.violations if v.startswith(kind + ":")]
+        for v in these[:SHOW_PER_KIND]:
+            print("  " + v)
+        if len(these) > SHOW_PER_KIND:
+            print("  ... and %d more %s" % (len(these) - SHOW_PER_KIND, kind))
     print("the operator's view at each promotion:")
     for d in res.decisions:
         print("  " + d)
