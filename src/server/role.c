@@ -209,6 +209,8 @@ static const char *demote(struct ss_server *srv)
 	ss_commit_demote(&srv->commit,
 			 "this node stopped being the primary before enough replicas had the "
 			 "write; the outcome is unknown, GETREV_CHECKPOINT resolves it",
+			 "this node stopped being the primary: the write was not made; send it to "
+			 "the new primary",
 			 EROFS);
 	ss_repl_deactivate(&srv->repl);
 	/* The table becomes what was acknowledged; the rest of the log
