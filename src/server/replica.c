@@ -48,6 +48,14 @@ enum rstate {
 };
 
 static double now(const struct ss_replica *rp) { return ev_now(rp->loop); }
+
+/* The server must stop (our disk failed, or memory): what follows is not
+ * the primary's fault, and nothing more is read. */
+static void stop_server(struct ss_replica *rp, int code)
+{
+	rp->stopping = 1;
+	rp->ops.fatal(rp->ops.arg, code);
+}
 static int64_t now_ms(const struct ss_replica *rp) { return (int64_t)(now(rp) * 1000.0); }
 
 static void drop(struct ss_replica *rp, const char *why);
@@ -77,7 +85,7 @@ static int apply_committed(struct ss_replica *rp, uint64_t upto)
 		if (ss_store_apply(rp->store, rp->queue[i], now_ms(rp)) < 0) {
 			ss_log_error(rp->diag, "replica: out of memory applying a durable group; "
 					       "exiting so that a restart replays the log");
-			rp->ops.fatal(rp->ops.arg, SS_EXIT_ERROR);
+			stop_server(rp, SS_EXIT_ERROR);
 			return -1;
 		}
 		free_batch(rp->queue[i]);
@@ -127,7 +135,7 @@ static int queue_done(struct ss_replica *rp, uint64_t rev)
 nomem:
 	/* Durable but not queued: a restart replays it; until then, stop. */
 	ss_log_error(rp->diag, "replica: out of memory; exiting so that a restart replays the log");
-	rp->ops.fatal(rp->ops.arg, SS_EXIT_ERROR);
+	stop_server(rp, SS_EXIT_ERROR);
 	return -1;
 }
 
@@ -153,7 +161,7 @@ static int write_done(struct ss_replica *rp)
 		ss_log_warn(rp->diag, "replica: %s", err.msg);
 		ss_batch_reset(&rp->done);
 		if (ss_store_state(rp->store) != SS_STORE_OK) {
-			rp->ops.fatal(rp->ops.arg, SS_EXIT_ERROR);
+			stop_server(rp, SS_EXIT_ERROR);
 			return -1;
 		}
 		drop(rp, "the log write failed; nothing of it was acknowledged");
@@ -163,7 +171,7 @@ static int write_done(struct ss_replica *rp)
 		ss_log_error(rp->diag, "replica: %s; nothing of it was acknowledged; exiting so that "
 				       "a restart replays the log",
 			     err.msg);
-		rp->ops.fatal(rp->ops.arg, SS_EXIT_FSYNC);
+		stop_server(rp, SS_EXIT_FSYNC);
 		return -1;
 	}
 	rp->st.fsyncs++;
@@ -574,10 +582,11 @@ static void on_input(struct ss_conn *c, void *arg)
 	(void)c;
 
 	rp->heard = now(rp);
-	while (ss_buf_size(&rp->in) > 0) {
+	while (ss_buf_size(&rp->in) > 0 && !rp->stopping) {
 		if (rp->state == R_STREAM) {
 			if (parse_stream(rp) < 0) {
-				if (rp->state == R_STREAM) { /* not dropped by a failed write */
+				/* not dropped by a failed write, nor stopping */
+				if (rp->state == R_STREAM && !rp->stopping) {
 					rp->st.protocol_errors++;
 					drop(rp, "the primary sent what is not a valid stream");
 				}
