@@ -162,28 +162,6 @@ static void boundaries(const struct ss_repl *r, uint64_t off, uint64_t limit, ui
 
 /* ---- a link's stream ---------------------------------------------------- */
 
-static int pread_into(int fd, struct ss_buf *out, uint64_t off, size_t n)
-{
-	char *p = ss_buf_space(out, n);
-	size_t got = 0;
-
-	if (!p)
-		return -1;
-	while (got < n) {
-		ssize_t k = pread(fd, p + got, n - got, (off_t)(off + got));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (k == 0)
-				errno = EIO; /* the file ends before what it should hold */
-			return -1;
-		}
-		got += (size_t)k;
-	}
-	ss_buf_commit(out, n);
-	return 0;
-}
-
 /* The records of the group at [off, end) past revision skip, framed as a
  * group of their own: for a replica that holds the rest. */
 static int send_rest_of_group(struct ss_repl_link *l, uint64_t off, uint64_t end)
@@ -195,7 +173,7 @@ static int send_rest_of_group(struct ss_repl_link *l, uint64_t off, uint64_t end
 
 	ss_batch_init(&b);
 	ss_buf_init(&raw);
-	if (!name || pread_into(fd, &raw, off, (size_t)(end - off)) < 0)
+	if (!name || ss_buf_pread(&raw, fd, off, (size_t)(end - off)) < 0)
 		goto out;
 	const char *p = ss_buf_head(&raw), *e = p + ss_buf_size(&raw);
 	for (int first = 1; p < e; first = 0) {
@@ -310,7 +288,7 @@ static int fill(struct ss_repl_link *l)
 		if (l->state == LINK_FILE) {
 			uint64_t left = l->file_len - l->file_off;
 			size_t n = left < REPL_CHUNK ? (size_t)left : REPL_CHUNK;
-			if (n > 0 && pread_into(l->file_fd, l->out, l->file_off, n) < 0) {
+			if (n > 0 && ss_buf_pread(l->out, l->file_fd, l->file_off, n) < 0) {
 				ss_log_warn(r->diag, "replica %s: cannot read the full sync file: %s",
 					    l->id, strerror(errno));
 				return -1;
@@ -347,7 +325,7 @@ static int fill(struct ss_repl_link *l)
 		}
 		uint64_t to = last > l->cursor ? last : first;
 		size_t n = to - l->cursor < REPL_CHUNK ? (size_t)(to - l->cursor) : REPL_CHUNK;
-		if (pread_into(ss_store_log_fd(r->store), l->out, l->cursor, n) < 0) {
+		if (ss_buf_pread(l->out, ss_store_log_fd(r->store), l->cursor, n) < 0) {
 			ss_log_warn(r->diag, "replica %s: cannot read the log: %s", l->id,
 				    strerror(errno));
 			return -1;

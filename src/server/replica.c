@@ -241,21 +241,13 @@ int ss_replica_load_held(struct ss_replica *rp, struct ss_store *store, uint64_t
 	if (from >= end)
 		return 0;
 	ss_buf_init(&tail);
-	char *p = ss_buf_space(&tail, (size_t)(end - from));
-	size_t got = 0, n = (size_t)(end - from);
-	while (p && got < n) {
-		ssize_t k = pread(ss_store_log_fd(rp->store), p + got, n - got, (off_t)(from + got));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		got += (size_t)k;
-	}
-	if (!p || got < n) {
+	size_t n = (size_t)(end - from);
+	if (ss_buf_pread(&tail, ss_store_log_fd(rp->store), from, n) < 0) {
 		ss_log_error(rp->diag, "replica: cannot read back the log's uncommitted tail: %s",
-			     p ? strerror(errno) : "out of memory");
+			     strerror(errno));
 		goto out;
 	}
+	const char *p = ss_buf_head(&tail);
 	/* Our own log, whole groups: each becomes one queued batch; what the
 	 * replay applied already (the first group's records up to the
 	 * table's revision) is skipped. */
@@ -384,6 +376,19 @@ static int parse_stream(struct ss_replica *rp)
 	}
 }
 
+/* The store was replaced (a full sync installed) or cut: what it holds is
+ * all this replica has, applied and committed; nothing stays queued. */
+static void restart_from_store(struct ss_replica *rp)
+{
+	struct ss_table *t = ss_store_table(rp->store);
+
+	clear_queue(rp);
+	rp->durable_rev = rp->last_rev = ss_table_revision(t);
+	rp->last_epoch = ss_table_epoch(t);
+	rp->primary_commit = rp->durable_rev;
+	ss_repl_commit_note(rp->repl, rp->durable_rev);
+}
+
 /* ---- a full sync's file --------------------------------------------------- */
 
 static char *sync_path(const struct ss_replica *rp)
@@ -438,12 +443,7 @@ static int file_end(struct ss_replica *rp)
 	if (rp->ops.install(rp->ops.arg) < 0)
 		return -1;
 	rp->st.full_syncs++;
-	struct ss_table *t = ss_store_table(rp->store);
-	rp->durable_rev = rp->last_rev = ss_table_revision(t);
-	rp->last_epoch = ss_table_epoch(t);
-	/* A backup holds only what its primary had committed. */
-	rp->primary_commit = rp->durable_rev;
-	ss_repl_commit_note(rp->repl, rp->durable_rev);
+	restart_from_store(rp); /* a backup holds only what its primary committed */
 	rp->force_full = 0;
 	rp->state = R_STREAM;
 	return send_ack(rp);
@@ -560,15 +560,10 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 			ss_log_notice(rp->diag, "replica: discarded %" PRIu64 " records after revision %"
 						PRIu64, discarded, a);
 		}
-		clear_queue(rp); /* what was queued is in the store reopened, or cut */
-		struct ss_table *t = ss_store_table(rp->store);
-		rp->durable_rev = rp->last_rev = ss_table_revision(t);
-		rp->last_epoch = ss_table_epoch(t);
 		/* The old history's commit point means nothing in the new one:
 		 * what the cut kept is shared (the new primary holds it), what
 		 * comes next waits for the new primary's COMMIT. */
-		rp->primary_commit = rp->durable_rev;
-		ss_repl_commit_note(rp->repl, rp->durable_rev);
+		restart_from_store(rp);
 		rp->just_cut = 1;
 		return 1;
 	}

@@ -288,22 +288,8 @@ def histories(port, keys):
 
 def listing(port):
     """{name: (rev, value)} by LIST_CHECKPOINTS, every page."""
-    out, cursor = {}, "0"
     with Client(port, IO_TIMEOUT) as c:
-        while True:
-            c.send("LIST_CHECKPOINTS %s COUNT 1000\n" % cursor)
-            head = c.readline()
-            if not head or not head.startswith("CURSOR "):
-                raise AssertionError("LIST_CHECKPOINTS: %r" % head)
-            cursor = head.split()[1]
-            while True:
-                line = c.readline()
-                if line is None or line == "END":
-                    break
-                name, rev, _ms, value = line.split(" ", 3)
-                out[name] = (int(rev), value)
-            if cursor == "0":
-                return out
+        return c.listing()
 
 
 class ReplicaTorture:
