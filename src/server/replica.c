@@ -49,6 +49,17 @@ enum rstate {
 
 static double now(const struct ss_replica *rp) { return ev_now(rp->loop); }
 
+/* The primary's revision as last heard (its PINGs, its COMMITs) less what
+ * this replica applied: how far its readers are behind. */
+static uint64_t behind(const struct ss_replica *rp)
+{
+	uint64_t known = rp->primary_rev > rp->primary_commit ? rp->primary_rev : rp->primary_commit;
+	uint64_t applied = ss_table_revision(ss_store_table(rp->store));
+
+	return known > applied ? known - applied : 0;
+}
+
+
 /* The server must stop (our disk failed, or memory): what follows is not
  * the primary's fault, and nothing more is read. */
 static void stop_server(struct ss_replica *rp, int code)
@@ -95,6 +106,8 @@ static int apply_committed(struct ss_replica *rp, uint64_t upto)
 	memmove(rp->queue, rp->queue + i, (rp->nqueue - i) * sizeof(*rp->queue));
 	memmove(rp->queue_rev, rp->queue_rev + i, (rp->nqueue - i) * sizeof(*rp->queue_rev));
 	rp->nqueue -= i;
+	if (behind(rp) == 0)
+		rp->caught_up = now(rp);
 	return 0;
 }
 
@@ -810,7 +823,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	struct ss_replica *rp = w->data;
 
-	if (rp->durable_rev >= rp->primary_rev)
+	if (behind(rp) == 0)
 		rp->caught_up = now(rp);
 	/* The primary PINGs every second: silence past --repl-timeout is a
 	 * dead primary or a cut network, which TCP may not report for
@@ -1001,7 +1014,7 @@ int ss_replica_test_feed(struct ss_replica *rp, const void *p, size_t n)
 
 uint64_t ss_replica_lag(const struct ss_replica *rp, uint64_t *ms)
 {
-	uint64_t lag = rp->primary_rev > rp->durable_rev ? rp->primary_rev - rp->durable_rev : 0;
+	uint64_t lag = behind(rp);
 
 	*ms = lag ? (uint64_t)((now(rp) - rp->caught_up) * 1000.0) : 0;
 	return lag;

@@ -302,6 +302,7 @@ void ss_role_figures(const struct ss_server *srv, struct ss_repl_figures *f)
 		.primary_link = srv->is_replica && ss_replica_link_up(ra),
 		.primary_epoch = ra->primary_epoch,
 		.primary_commit = ra->primary_commit,
+		.replica_fsyncs = ra->st.fsyncs,
 	};
 	f->lag_revisions = srv->is_replica ? ss_replica_lag(ra, &f->lag_ms) : ss_repl_lag(rp, &f->lag_ms);
 }
