@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "common/buf.h"
 
 void ss_buf_init(struct ss_buf *b) { memset(b, 0, sizeof(*b)); }
@@ -110,4 +112,26 @@ void ss_buf_shrink(struct ss_buf *b, size_t keep)
 {
 	if (ss_buf_size(b) == 0 && b->cap > keep)
 		ss_buf_free(b);
+}
+
+int ss_buf_pread(struct ss_buf *b, int fd, uint64_t off, size_t n)
+{
+	char *p = ss_buf_space(b, n);
+	size_t got = 0;
+
+	if (!p)
+		return -1;
+	while (got < n) {
+		ssize_t k = pread(fd, p + got, n - got, (off_t)(off + got));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k == 0)
+				errno = EIO; /* the file ends before what it should hold */
+			return -1;
+		}
+		got += (size_t)k;
+	}
+	ss_buf_commit(b, n);
+	return 0;
 }

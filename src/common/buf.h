@@ -9,6 +9,7 @@
 #define STATESTORED_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct ss_buf {
 	char *data;
@@ -41,6 +42,11 @@ int ss_buf_append(struct ss_buf *b, const void *p, size_t n);
 int ss_buf_puts(struct ss_buf *b, const char *s);
 /* printf-style append; same return convention. */
 int ss_buf_printf(struct ss_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends the n bytes of file fd at offset off, read with pread (EINTR
+ * retried). Returns 0, or -1 with errno: pread's, ENOMEM, or EIO if the
+ * file ends before them; b is unchanged then. */
+int ss_buf_pread(struct ss_buf *b, int fd, uint64_t off, size_t n);
 
 /* Inserts p[0..n) before the live byte at (at <= size); same return
  * convention. */

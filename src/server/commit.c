@@ -357,7 +357,7 @@ void ss_commit_abandon(struct ss_commit *c, const char *msg)
 	ss_commit_abandon_parts(c, msg, c->open->nops, msg);
 }
 
-void ss_commit_demote(struct ss_commit *c, const char *msg, int errnum)
+void ss_commit_demote(struct ss_commit *c, const char *msg, const char *open_msg, int errnum)
 {
 	/* A sync in flight ends first; with the gate still in place, a batch
 	 * it made durable is held, not acknowledged. */
@@ -376,6 +376,8 @@ void ss_commit_demote(struct ss_commit *c, const char *msg, int errnum)
 	if (c->open->nops > 0) {
 		struct ss_batch *b = c->open;
 		c->open = b == &c->batches[0] ? &c->batches[1] : &c->batches[0];
+		if (c->abandon)
+			c->abandon(c->abandon_arg, b, b->nops, open_msg);
 		(void)end_batch(c, b, 0, errnum);
 	}
 }

@@ -180,9 +180,10 @@ static inline int ss_commit_holding(const struct ss_commit *c) { return c->held;
 /* This node stops being the primary: waits for a sync in flight; a held
  * batch's clients are answered with msg (the write is durable here, but
  * its outcome is unknown) and the batch is ended unapplied; the open
- * batch's, never written, get the write error errnum. Nothing of either
- * reaches the table (the caller reopens the store). */
-void ss_commit_demote(struct ss_commit *c, const char *msg, int errnum);
+ * batch's, never written, with open_msg. Both end as failed writes
+ * (errnum), so their revisions are given back; nothing of either reaches
+ * the table (the caller reopens the store). */
+void ss_commit_demote(struct ss_commit *c, const char *msg, const char *open_msg, int errnum);
 
 /* Shutdown: waits for the batch in flight and ends it, then commits the
  * open batch inline. */

@@ -162,28 +162,6 @@ static void boundaries(const struct ss_repl *r, uint64_t off, uint64_t limit, ui
 
 /* ---- a link's stream ---------------------------------------------------- */
 
-static int pread_into(int fd, struct ss_buf *out, uint64_t off, size_t n)
-{
-	char *p = ss_buf_space(out, n);
-	size_t got = 0;
-
-	if (!p)
-		return -1;
-	while (got < n) {
-		ssize_t k = pread(fd, p + got, n - got, (off_t)(off + got));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (k == 0)
-				errno = EIO; /* the file ends before what it should hold */
-			return -1;
-		}
-		got += (size_t)k;
-	}
-	ss_buf_commit(out, n);
-	return 0;
-}
-
 /* The records of the group at [off, end) past revision skip, framed as a
  * group of their own: for a replica that holds the rest. */
 static int send_rest_of_group(struct ss_repl_link *l, uint64_t off, uint64_t end)
@@ -195,7 +173,7 @@ static int send_rest_of_group(struct ss_repl_link *l, uint64_t off, uint64_t end
 
 	ss_batch_init(&b);
 	ss_buf_init(&raw);
-	if (!name || pread_into(fd, &raw, off, (size_t)(end - off)) < 0)
+	if (!name || ss_buf_pread(&raw, fd, off, (size_t)(end - off)) < 0)
 		goto out;
 	const char *p = ss_buf_head(&raw), *e = p + ss_buf_size(&raw);
 	for (int first = 1; p < e; first = 0) {
@@ -310,7 +288,7 @@ static int fill(struct ss_repl_link *l)
 		if (l->state == LINK_FILE) {
 			uint64_t left = l->file_len - l->file_off;
 			size_t n = left < REPL_CHUNK ? (size_t)left : REPL_CHUNK;
-			if (n > 0 && pread_into(l->file_fd, l->out, l->file_off, n) < 0) {
+			if (n > 0 && ss_buf_pread(l->out, l->file_fd, l->file_off, n) < 0) {
 				ss_log_warn(r->diag, "replica %s: cannot read the full sync file: %s",
 					    l->id, strerror(errno));
 				return -1;
@@ -347,7 +325,7 @@ static int fill(struct ss_repl_link *l)
 		}
 		uint64_t to = last > l->cursor ? last : first;
 		size_t n = to - l->cursor < REPL_CHUNK ? (size_t)(to - l->cursor) : REPL_CHUNK;
-		if (pread_into(ss_store_log_fd(r->store), l->out, l->cursor, n) < 0) {
+		if (ss_buf_pread(l->out, ss_store_log_fd(r->store), l->cursor, n) < 0) {
 			ss_log_warn(r->diag, "replica %s: cannot read the log: %s", l->id,
 				    strerror(errno));
 			return -1;
@@ -444,7 +422,7 @@ static void on_release(struct ev_loop *loop, ev_idle *w, int revents)
 		return;
 	r->commit_rev = r->held_rev;
 	ss_repl_commit_note(r, r->commit_rev);
-	ss_store_limit_backup_tail(r->store, r->held_end);
+	ss_store_limit_backup_tail(r->store, 0); /* nothing held: the log's end */
 	r->held_rev = 0;
 	r->open_seen = 0;
 	ev_timer_stop(r->loop, &r->wait_w);
@@ -457,18 +435,20 @@ static int gate_held(void *arg, struct ss_batch *b, uint64_t last_rev, uint64_t 
 	struct ss_repl *r = arg;
 	(void)b;
 
+	uint64_t before = r->durable_end;
 	note_group(r, last_rev, log_end);
 	if (r->sync_replicas == 0) {
 		r->commit_rev = last_rev;
 		if (r->nlinks) /* a node that never had a replica keeps no file */
 			ss_repl_commit_note(r, last_rev);
-		ss_store_limit_backup_tail(r->store, log_end);
 		fill_all(r);
 		return 0;
 	}
 	r->held_rev = last_rev;
 	r->held_end = log_end;
 	r->held_since = now(r);
+	/* A backup taken meanwhile (a full sync) stops before it. */
+	ss_store_limit_backup_tail(r->store, before);
 	r->st.sync_waits++;
 	if (r->sync_timeout > 0) {
 		ev_timer_set(&r->wait_w, r->sync_timeout, r->sync_timeout);
@@ -809,8 +789,9 @@ void ss_repl_log_replaced(struct ss_repl *r, uint64_t log_rev)
 	/* A replica's log may hold more than its table (groups not yet
 	 * committed): the index restarts at what the log holds. */
 	idx_reset(r, log_rev, ss_store_log_bytes(r->store));
-	/* The offsets moved; nothing is held now (a compaction waits). */
-	ss_store_limit_backup_tail(r->store, ss_store_log_bytes(r->store));
+	/* The offsets moved; nothing is held now (a compaction waits for a
+	 * held batch). */
+	ss_store_limit_backup_tail(r->store, 0);
 	for (struct ss_repl_link *l = r->links; l; l = nx) {
 		nx = l->next;
 		if (l->state != LINK_ONLINE)
@@ -835,10 +816,7 @@ void ss_repl_reset(struct ss_repl *r, struct ss_store *store)
 	r->store = store;
 	idx_reset(r, ss_table_revision(ss_store_table(store)), ss_store_log_bytes(store));
 	r->commit_rev = r->durable_rev;
-	/* What the log holds now is applied: a full sync's backup may hold it
-	 * all, and nothing a later held batch adds (0 would mean the log's
-	 * end, held batch included). */
-	ss_store_limit_backup_tail(store, ss_store_log_bytes(store));
+	ss_store_limit_backup_tail(store, 0); /* nothing is held */
 }
 
 /* ---- timers ------------------------------------------------------------- */
@@ -963,6 +941,7 @@ void ss_repl_deactivate(struct ss_repl *r)
 	r->active = 0;
 	r->commit->gate = NULL;
 	r->held_rev = 0;
+	ss_store_limit_backup_tail(r->store, 0);
 	ev_timer_stop(r->loop, &r->wait_w);
 	ev_idle_stop(r->loop, &r->release_w);
 	while (r->links) {

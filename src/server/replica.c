@@ -48,6 +48,25 @@ enum rstate {
 };
 
 static double now(const struct ss_replica *rp) { return ev_now(rp->loop); }
+
+/* The primary's revision as last heard (its PINGs, its COMMITs) less what
+ * this replica applied: how far its readers are behind. */
+static uint64_t behind(const struct ss_replica *rp)
+{
+	uint64_t known = rp->primary_rev > rp->primary_commit ? rp->primary_rev : rp->primary_commit;
+	uint64_t applied = ss_table_revision(ss_store_table(rp->store));
+
+	return known > applied ? known - applied : 0;
+}
+
+
+/* The server must stop (our disk failed, or memory): what follows is not
+ * the primary's fault, and nothing more is read. */
+static void stop_server(struct ss_replica *rp, int code)
+{
+	rp->stopping = 1;
+	rp->ops.fatal(rp->ops.arg, code);
+}
 static int64_t now_ms(const struct ss_replica *rp) { return (int64_t)(now(rp) * 1000.0); }
 
 static void drop(struct ss_replica *rp, const char *why);
@@ -77,7 +96,7 @@ static int apply_committed(struct ss_replica *rp, uint64_t upto)
 		if (ss_store_apply(rp->store, rp->queue[i], now_ms(rp)) < 0) {
 			ss_log_error(rp->diag, "replica: out of memory applying a durable group; "
 					       "exiting so that a restart replays the log");
-			rp->ops.fatal(rp->ops.arg, SS_EXIT_ERROR);
+			stop_server(rp, SS_EXIT_ERROR);
 			return -1;
 		}
 		free_batch(rp->queue[i]);
@@ -87,6 +106,8 @@ static int apply_committed(struct ss_replica *rp, uint64_t upto)
 	memmove(rp->queue, rp->queue + i, (rp->nqueue - i) * sizeof(*rp->queue));
 	memmove(rp->queue_rev, rp->queue_rev + i, (rp->nqueue - i) * sizeof(*rp->queue_rev));
 	rp->nqueue -= i;
+	if (behind(rp) == 0)
+		rp->caught_up = now(rp);
 	return 0;
 }
 
@@ -127,7 +148,7 @@ static int queue_done(struct ss_replica *rp, uint64_t rev)
 nomem:
 	/* Durable but not queued: a restart replays it; until then, stop. */
 	ss_log_error(rp->diag, "replica: out of memory; exiting so that a restart replays the log");
-	rp->ops.fatal(rp->ops.arg, SS_EXIT_ERROR);
+	stop_server(rp, SS_EXIT_ERROR);
 	return -1;
 }
 
@@ -153,7 +174,7 @@ static int write_done(struct ss_replica *rp)
 		ss_log_warn(rp->diag, "replica: %s", err.msg);
 		ss_batch_reset(&rp->done);
 		if (ss_store_state(rp->store) != SS_STORE_OK) {
-			rp->ops.fatal(rp->ops.arg, SS_EXIT_ERROR);
+			stop_server(rp, SS_EXIT_ERROR);
 			return -1;
 		}
 		drop(rp, "the log write failed; nothing of it was acknowledged");
@@ -163,7 +184,7 @@ static int write_done(struct ss_replica *rp)
 		ss_log_error(rp->diag, "replica: %s; nothing of it was acknowledged; exiting so that "
 				       "a restart replays the log",
 			     err.msg);
-		rp->ops.fatal(rp->ops.arg, SS_EXIT_FSYNC);
+		stop_server(rp, SS_EXIT_FSYNC);
 		return -1;
 	}
 	rp->st.fsyncs++;
@@ -233,21 +254,13 @@ int ss_replica_load_held(struct ss_replica *rp, struct ss_store *store, uint64_t
 	if (from >= end)
 		return 0;
 	ss_buf_init(&tail);
-	char *p = ss_buf_space(&tail, (size_t)(end - from));
-	size_t got = 0, n = (size_t)(end - from);
-	while (p && got < n) {
-		ssize_t k = pread(ss_store_log_fd(rp->store), p + got, n - got, (off_t)(from + got));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		got += (size_t)k;
-	}
-	if (!p || got < n) {
+	size_t n = (size_t)(end - from);
+	if (ss_buf_pread(&tail, ss_store_log_fd(rp->store), from, n) < 0) {
 		ss_log_error(rp->diag, "replica: cannot read back the log's uncommitted tail: %s",
-			     p ? strerror(errno) : "out of memory");
+			     strerror(errno));
 		goto out;
 	}
+	const char *p = ss_buf_head(&tail);
 	/* Our own log, whole groups: each becomes one queued batch; what the
 	 * replay applied already (the first group's records up to the
 	 * table's revision) is skipped. */
@@ -376,6 +389,19 @@ static int parse_stream(struct ss_replica *rp)
 	}
 }
 
+/* The store was replaced (a full sync installed) or cut: what it holds is
+ * all this replica has, applied and committed; nothing stays queued. */
+static void restart_from_store(struct ss_replica *rp)
+{
+	struct ss_table *t = ss_store_table(rp->store);
+
+	clear_queue(rp);
+	rp->durable_rev = rp->last_rev = ss_table_revision(t);
+	rp->last_epoch = ss_table_epoch(t);
+	rp->primary_commit = rp->durable_rev;
+	ss_repl_commit_note(rp->repl, rp->durable_rev);
+}
+
 /* ---- a full sync's file --------------------------------------------------- */
 
 static char *sync_path(const struct ss_replica *rp)
@@ -430,12 +456,7 @@ static int file_end(struct ss_replica *rp)
 	if (rp->ops.install(rp->ops.arg) < 0)
 		return -1;
 	rp->st.full_syncs++;
-	struct ss_table *t = ss_store_table(rp->store);
-	rp->durable_rev = rp->last_rev = ss_table_revision(t);
-	rp->last_epoch = ss_table_epoch(t);
-	/* A backup holds only what its primary had committed. */
-	rp->primary_commit = rp->durable_rev;
-	ss_repl_commit_note(rp->repl, rp->durable_rev);
+	restart_from_store(rp); /* a backup holds only what its primary committed */
 	rp->force_full = 0;
 	rp->state = R_STREAM;
 	return send_ack(rp);
@@ -552,15 +573,10 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 			ss_log_notice(rp->diag, "replica: discarded %" PRIu64 " records after revision %"
 						PRIu64, discarded, a);
 		}
-		clear_queue(rp); /* what was queued is in the store reopened, or cut */
-		struct ss_table *t = ss_store_table(rp->store);
-		rp->durable_rev = rp->last_rev = ss_table_revision(t);
-		rp->last_epoch = ss_table_epoch(t);
 		/* The old history's commit point means nothing in the new one:
 		 * what the cut kept is shared (the new primary holds it), what
 		 * comes next waits for the new primary's COMMIT. */
-		rp->primary_commit = rp->durable_rev;
-		ss_repl_commit_note(rp->repl, rp->durable_rev);
+		restart_from_store(rp);
 		rp->just_cut = 1;
 		return 1;
 	}
@@ -574,10 +590,11 @@ static void on_input(struct ss_conn *c, void *arg)
 	(void)c;
 
 	rp->heard = now(rp);
-	while (ss_buf_size(&rp->in) > 0) {
+	while (ss_buf_size(&rp->in) > 0 && !rp->stopping) {
 		if (rp->state == R_STREAM) {
 			if (parse_stream(rp) < 0) {
-				if (rp->state == R_STREAM) { /* not dropped by a failed write */
+				/* not dropped by a failed write, nor stopping */
+				if (rp->state == R_STREAM && !rp->stopping) {
 					rp->st.protocol_errors++;
 					drop(rp, "the primary sent what is not a valid stream");
 				}
@@ -806,7 +823,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	struct ss_replica *rp = w->data;
 
-	if (rp->durable_rev >= rp->primary_rev)
+	if (behind(rp) == 0)
 		rp->caught_up = now(rp);
 	/* The primary PINGs every second: silence past --repl-timeout is a
 	 * dead primary or a cut network, which TCP may not report for
@@ -997,7 +1014,7 @@ int ss_replica_test_feed(struct ss_replica *rp, const void *p, size_t n)
 
 uint64_t ss_replica_lag(const struct ss_replica *rp, uint64_t *ms)
 {
-	uint64_t lag = rp->primary_rev > rp->durable_rev ? rp->primary_rev - rp->durable_rev : 0;
+	uint64_t lag = behind(rp);
 
 	*ms = lag ? (uint64_t)((now(rp) - rp->caught_up) * 1000.0) : 0;
 	return lag;

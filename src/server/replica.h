@@ -97,6 +97,7 @@ struct ss_replica {
 	int force_full;
 	int just_cut;               /* the last handshake ended in a cut */
 	int testing;                /* fed by ss_replica_test_feed: no socket */
+	int stopping;               /* the server was told to stop */
 	double timeout;             /* --repl-timeout */
 	double heard;               /* when the primary last sent anything */
 	char *scratch;              /* a record's name and value unescaped */

@@ -209,6 +209,8 @@ static const char *demote(struct ss_server *srv)
 	ss_commit_demote(&srv->commit,
 			 "this node stopped being the primary before enough replicas had the "
 			 "write; the outcome is unknown, GETREV_CHECKPOINT resolves it",
+			 "this node stopped being the primary: the write was not made; send it to "
+			 "the new primary",
 			 EROFS);
 	ss_repl_deactivate(&srv->repl);
 	/* The table becomes what was acknowledged; the rest of the log
@@ -300,6 +302,7 @@ void ss_role_figures(const struct ss_server *srv, struct ss_repl_figures *f)
 		.primary_link = srv->is_replica && ss_replica_link_up(ra),
 		.primary_epoch = ra->primary_epoch,
 		.primary_commit = ra->primary_commit,
+		.replica_fsyncs = ra->st.fsyncs,
 	};
 	f->lag_revisions = srv->is_replica ? ss_replica_lag(ra, &f->lag_ms) : ss_repl_lag(rp, &f->lag_ms);
 }

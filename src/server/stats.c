@@ -95,7 +95,7 @@ GET(log_bytes, ss_store_log_bytes(s->store))
 GET(log_compacted, ss_store_log_bytes_compacted(s->store))
 GET(commits, s->commit->st.commits)
 GET(batches, s->commit->st.batches)
-GET(fsyncs, s->commit->st.fsyncs)
+GET(fsyncs, s->commit->st.fsyncs + s->repl.replica_fsyncs)
 GET(fsyncs_bg, s->commit->st.fsyncs_background)
 GET(fsync_mean, s->commit->st.fsyncs ? s->commit->st.fsync_us_total / s->commit->st.fsyncs : 0)
 GET(fsync_max, s->commit->st.fsync_us_max)
@@ -202,7 +202,8 @@ static const struct {
 	{"commits", C, "records committed: a pipeline set or deleted (a multi-commit counts each)",
 	 commits, "commits", 1},
 	{"batches", C, "batches written to the log", batches, "batches", 1},
-	{"fsyncs", C, "fdatasyncs of the log", fsyncs, "fsyncs", 1},
+	{"fsyncs", C, "fdatasyncs of the log (a replica's of what it received included)", fsyncs,
+	 "fsyncs", 1},
 	{"fsyncs_background", C, "fdatasyncs of the log run on the helper thread",
 	 fsyncs_bg, "background_fsyncs", 1},
 	{"fsync_us_mean", G, "mean fdatasync time in microseconds", fsync_mean, NULL, 0},

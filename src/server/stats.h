@@ -91,6 +91,7 @@ struct ss_repl_figures {
 	uint64_t writes_waiting, sync_waits, sync_timeouts, full_syncs, partial_syncs;
 	uint64_t truncated_records, primary_link, primary_epoch, primary_commit;
 	uint64_t lag_revisions, lag_ms;
+	uint64_t replica_fsyncs; /* a replica's fdatasyncs of what it received */
 };
 
 struct ss_stats_sources {

@@ -91,6 +91,9 @@ class BenchReplTest(unittest.TestCase):
                   "BENCH_REPL_SYSTEMS", "BENCH_KEEP", "BENCH_NICE", "BENCH_TLS",
                   "BENCH_SCALE"):
             env.pop(k, None)
+        # The script's smoke test: half-second runs are enough to see every
+        # row filled and every check made (the figures are the full run's).
+        env.update(BENCH_SECONDS="0.5", BENCH_WARMUP="0.2")
         script = os.path.join(SOURCE_DIR, "scripts", "bench.sh")
         # Its own process group: on a timeout, SIGTERM reaches the script
         # (whose trap stops its servers) and every client it started.

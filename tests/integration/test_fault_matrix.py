@@ -1386,17 +1386,9 @@ def repl_caught_up(p, r):
 
 
 def repl_contents(d):
-    """{name: (rev, value)} by LIST_CHECKPOINTS (one page: a few names)."""
+    """{name: (rev, value)} by LIST_CHECKPOINTS."""
     with d.connect(WAIT) as c:
-        c.send(b"LIST_CHECKPOINTS 0 COUNT 1000\n")
-        head, out = c.readline(), {}
-        while True:
-            line = c.readline()
-            if line is None or line == "END":
-                break
-            name, rev, _ms, value = line.split(" ", 3)
-            out[name] = (int(rev), value)
-        return head, out
+        return c.listing()
 
 
 class ReplCell:
@@ -1590,10 +1582,10 @@ def _run_repl_cell(cell, p, r, of, tmp, daemons):
         want = ["%d %s" % REPL_FINAL[n] if n in REPL_FINAL else "NULL" for n in REPL_NAMES]
         if gets != want:
             P.append("%s: GETREV %r, acknowledged %r" % (d.data_dir, gets, want))
-        head, listed = repl_contents(d)
+        listed = repl_contents(d)
         if listed != REPL_FINAL:
-            P.append("%s: LIST_CHECKPOINTS %r %r, acknowledged %r" % (
-                d.data_dir, head, listed, REPL_FINAL))
+            P.append("%s: LIST_CHECKPOINTS %r, acknowledged %r" % (
+                d.data_dir, listed, REPL_FINAL))
     for d in [r] + ([r2] if r2 else []) + [p]:
         code = stop(d)
         if code != 0:

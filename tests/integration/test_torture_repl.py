@@ -23,7 +23,7 @@ SEED = 20261207  # fixes the plan (triggers, keys); thread timing still varies
 class ReplicaKillNineTorture(unittest.TestCase):
     def test_a_replica_killed_and_restarted_holds_every_acknowledged_write(self):
         # About 12 s in the Release build (2 vCPUs).
-        cfg = torture_repl.Config(cycles=15, seed=SEED, compact=0.3, catchup_kills=0.4)
+        cfg = torture_repl.Config(cycles=8, seed=SEED, compact=0.3, catchup_kills=0.4)
         res = torture_repl.run(cfg)
         report = "%s\n%s\n%s" % (res.summary(), "\n".join(res.violations[:20]), res.logs)
         print("\n" + res.summary(), file=sys.stderr)

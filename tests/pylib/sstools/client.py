@@ -138,6 +138,26 @@ class Client:
             _, name, value = line.split(" ", 2)
             out[name] = value
 
+    def listing(self, prefix=None):
+        """Every pipeline (under prefix) by LIST_CHECKPOINTS, page after
+        page: {name: (rev, value)}."""
+        out, cursor = {}, "0"
+        while True:
+            self.send(("LIST_CHECKPOINTS %s%s COUNT 1000\n" % (
+                cursor, " PREFIX " + prefix if prefix else "")).encode())
+            head = self.readline()
+            if not head or not head.startswith("CURSOR "):
+                raise AssertionError("LIST_CHECKPOINTS: %r" % head)
+            cursor = head.split()[1]
+            while True:
+                line = self.readline()
+                if line is None or line == "END":
+                    break
+                name, rev, _ms, value = line.split(" ", 3)
+                out[name] = (int(rev), value)
+            if cursor == "0":
+                return out
+
     def at_eof(self):
         """True if the server closed the connection (after any buffered lines)."""
         try:

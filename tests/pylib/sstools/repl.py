@@ -146,24 +146,8 @@ def follow(d, primary, creds=None):
 def contents(d, prefix="", creds=None):
     """{name: (rev, value)} of every pipeline (under prefix) of d, by
     LIST_CHECKPOINTS."""
-    out = {}
     with closing(auth(d.connect(30), creds)) as c:
-        cursor = "0"
-        while True:
-            c.send(("LIST_CHECKPOINTS %s%s COUNT 1000\n" % (
-                cursor, " PREFIX " + prefix if prefix else "")).encode())
-            head = c.readline()
-            if not head or not head.startswith("CURSOR "):
-                raise AssertionError("LIST_CHECKPOINTS: %r" % head)
-            cursor = head.split()[1]
-            while True:
-                line = c.readline()
-                if line is None or line == "END":
-                    break
-                name, rev, _ms, value = line.split(" ", 3)
-                out[name] = (int(rev), value)
-            if cursor == "0":
-                return out
+        return c.listing(prefix or None)
 
 
 def elapsed(t0):

@@ -288,22 +288,8 @@ def histories(port, keys):
 
 def listing(port):
     """{name: (rev, value)} by LIST_CHECKPOINTS, every page."""
-    out, cursor = {}, "0"
     with Client(port, IO_TIMEOUT) as c:
-        while True:
-            c.send("LIST_CHECKPOINTS %s COUNT 1000\n" % cursor)
-            head = c.readline()
-            if not head or not head.startswith("CURSOR "):
-                raise AssertionError("LIST_CHECKPOINTS: %r" % head)
-            cursor = head.split()[1]
-            while True:
-                line = c.readline()
-                if line is None or line == "END":
-                    break
-                name, rev, _ms, value = line.split(" ", 3)
-                out[name] = (int(rev), value)
-            if cursor == "0":
-                return out
+        return c.listing()
 
 
 class ReplicaTorture:
@@ -511,6 +497,7 @@ class ReplicaTorture:
             for i in range(cfg.cycles):
                 self.cycle()
                 if cfg.progress and (i + 1) % cfg.progress == 0:
+                    self.tally(self.a_logs + [self.a.log()])
                     print("cycle %d: %s" % (i + 1, self.res.summary()), file=cfg.out, flush=True)
                 if self.res.violations:
                     break
@@ -527,6 +514,13 @@ class ReplicaTorture:
         if self.res.ok:
             shutil.rmtree(tmp, ignore_errors=True)
         return self.res
+
+    def tally(self, a_logs):
+        """The counts the summary takes from the writers and A's logs."""
+        a_log = "".join(a_logs)
+        self.res.acked = self.model.acks
+        self.res.partial_syncs = len(re.findall(r"replica: partial sync from", a_log))
+        self.res.full_syncs = len(re.findall(r"replica: full sync of", a_log))
 
     def finish(self):
         for th in self.writers + [self.reader]:
@@ -548,9 +542,7 @@ class ReplicaTorture:
                 self.violation("%s was not running at the end: exit %r" % (
                     name, d.proc.returncode))
         a_log = "".join(self.a_logs)
-        self.res.acked = self.model.acks
-        self.res.partial_syncs = len(re.findall(r"replica: partial sync from", a_log))
-        self.res.full_syncs = len(re.findall(r"replica: full sync of", a_log))
+        self.tally(self.a_logs)
         for name, log in (("A", a_log), ("B", self.b.log() if self.b else ""),
                           ("primary", self.primary.log())):
             if any(m in log for m in SANITIZER_MARKS):
