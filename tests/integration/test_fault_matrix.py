@@ -1596,6 +1596,12 @@ def _run_repl_cell(cell, p, r, of, tmp, daemons):
 
 class TestReplicaFaultCells(unittest.TestCase):
     def test_a_replica_that_fails_to_write_or_sync_never_acknowledges(self):
+        # The sanitized pass (SS_FAULT_MATRIX=ends) leaves these cells to
+        # the Release pass, which fails every call: a replica's failing
+        # write and fdatasync paths run under the sanitizers in fuzz_repl,
+        # which injects the same faults into the same parser and store.
+        if os.environ.get("SS_FAULT_MATRIX") == "ends":
+            self.skipTest("the replica cells run in the Release pass (every call)")
         for prog in ("statestored-faulty", "statestored"):
             self.assertTrue(os.path.exists(binary(prog)), prog + " not built")
         t0 = time.monotonic()
