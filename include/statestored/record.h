@@ -141,6 +141,11 @@ size_t ss_record_escaped_len(const char *p, size_t n);
  * must hold the field's raw length; returns that length. */
 size_t ss_record_unescape(const char *p, size_t n, char *out);
 
+/* A decoded record as ss_batch_add takes it (esc 0): its escaped name and
+ * value unescaped into scratch, which holds SS_NAME_MAX + SS_VALUE_MAX
+ * bytes; the fields that were not escaped still point into the line. */
+void ss_record_raw(const struct ss_record *rec, char *scratch, struct ss_record *raw);
+
 /* Checks a record's fields against the limits. Returns NULL if valid, or a
  * static string naming the first problem ("name too long", ...). */
 const char *ss_record_check(const struct ss_record *r);

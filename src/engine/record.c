@@ -532,3 +532,17 @@ long ss_record_header_check(const char *buf, size_t len, long *version)
 		*version = v;
 	return -2;
 }
+
+void ss_record_raw(const struct ss_record *rec, char *scratch, struct ss_record *raw)
+{
+	*raw = *rec;
+	if (rec->esc & SS_REC_NAME_ESC) {
+		raw->nlen = ss_record_unescape(rec->name, rec->nlen, scratch);
+		raw->name = scratch;
+	}
+	if (rec->type == SS_REC_SET && (rec->esc & SS_REC_VALUE_ESC)) {
+		raw->vlen = ss_record_unescape(rec->value, rec->vlen, scratch + SS_NAME_MAX);
+		raw->value = scratch + SS_NAME_MAX;
+	}
+	raw->esc = 0;
+}

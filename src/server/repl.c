@@ -184,16 +184,8 @@ static int send_rest_of_group(struct ss_repl_link *l, uint64_t off, uint64_t end
 		p += used;
 		if (first || rec.rev <= l->skip_to)
 			continue; /* the GROUP line, and what the replica holds */
-		struct ss_record raw_rec = rec;
-		if (rec.esc & SS_REC_NAME_ESC) {
-			raw_rec.nlen = ss_record_unescape(rec.name, rec.nlen, name);
-			raw_rec.name = name;
-		}
-		if (rec.type == SS_REC_SET && (rec.esc & SS_REC_VALUE_ESC)) {
-			raw_rec.vlen = ss_record_unescape(rec.value, rec.vlen, name + SS_NAME_MAX);
-			raw_rec.value = name + SS_NAME_MAX;
-		}
-		raw_rec.esc = 0;
+		struct ss_record raw_rec;
+		ss_record_raw(&rec, name, &raw_rec);
 		if (ss_batch_add(&b, &raw_rec, NULL) < 0)
 			goto out;
 	}
@@ -334,7 +326,6 @@ static int fill(struct ss_repl_link *l)
 		if (l->cursor == to && control_lines(l) < 0)
 			return -1;
 	}
-	r->st.buffer_waits++;
 	return 0;
 }
 
@@ -446,7 +437,6 @@ static int gate_held(void *arg, struct ss_batch *b, uint64_t last_rev, uint64_t 
 	}
 	r->held_rev = last_rev;
 	r->held_end = log_end;
-	r->held_since = now(r);
 	/* A backup taken meanwhile (a full sync) stops before it. */
 	ss_store_limit_backup_tail(r->store, before);
 	r->st.sync_waits++;
@@ -549,7 +539,6 @@ void ss_repl_link_closed(struct ss_repl_link *l)
 /* The server closes the client; its closed callback forgets the link. */
 static void close_link(struct ss_repl_link *l)
 {
-	l->r->st.links_dropped++;
 	l->r->ops.close(l->client);
 }
 
@@ -739,7 +728,6 @@ void ss_repl_backup_started(struct ss_repl *r)
 {
 	r->full_running = 1;
 	r->full_wanted = 0;
-	r->full_ready = 0;
 }
 
 void ss_repl_backup_done(struct ss_repl *r, const char *failure, uint64_t rev)
@@ -775,7 +763,6 @@ void ss_repl_backup_done(struct ss_repl *r, const char *failure, uint64_t rev)
 		ss_log_notice(r->diag, "replica %s: full sync of %" PRIu64 " bytes at revision %" PRIu64,
 			      l->id, (uint64_t)st.st_size, rev);
 	}
-	r->full_rev = rev;
 	fill_all(r);
 }
 

@@ -54,10 +54,9 @@ struct ss_repl_idx {
 };
 
 struct ss_repl_stats {
-	uint64_t partial_syncs, full_syncs, links_dropped, buffer_waits;
+	uint64_t partial_syncs, full_syncs;
 	uint64_t sync_waits;    /* batches held for replicas */
 	uint64_t sync_timeouts; /* --sync-timeout expiries */
-	uint64_t fenced_writes; /* writes refused or abandoned: fenced */
 };
 
 /* The options (server.h). */
@@ -104,7 +103,6 @@ struct ss_repl {
 	uint64_t commit_rev;               /* acknowledged to clients */
 	uint64_t held_rev;                 /* the held batch's last revision, or 0 */
 	uint64_t held_end;                 /* ... and where it ends in the log */
-	double held_since;
 	struct ss_repl_link *links;
 	size_t nlinks;
 	struct ss_repl_link **set; /* the sync set: sync_replicas slots */
@@ -117,8 +115,6 @@ struct ss_repl {
 	int full_wanted, full_running;
 	char *full_dir;
 	char *full_log;
-	uint64_t full_rev;
-	int full_ready;
 	struct ss_commit_gate gate;
 	int commit_fd;           /* SS_REPL_COMMIT_FILE, once written; -1 */
 	uint64_t noted_commit;   /* ... what it says */

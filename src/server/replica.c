@@ -208,7 +208,7 @@ static int write_done(struct ss_replica *rp)
 static int take_record(struct ss_replica *rp, const char *line, size_t used,
 		       const struct ss_record *rec)
 {
-	struct ss_record raw = *rec;
+	struct ss_record raw;
 
 	if (rec->type == SS_REC_GROUP)
 		return -1;
@@ -222,15 +222,7 @@ static int take_record(struct ss_replica *rp, const char *line, size_t used,
 		return -1;
 	if (rec->type == SS_REC_EPOCH && rec->epoch <= rp->last_epoch)
 		return 0; /* held already: a stream from a point two epochs share */
-	if (rec->esc & SS_REC_NAME_ESC) {
-		raw.nlen = ss_record_unescape(rec->name, rec->nlen, rp->scratch);
-		raw.name = rp->scratch;
-	}
-	if (rec->type == SS_REC_SET && (rec->esc & SS_REC_VALUE_ESC)) {
-		raw.vlen = ss_record_unescape(rec->value, rec->vlen, rp->scratch + SS_NAME_MAX);
-		raw.value = rp->scratch + SS_NAME_MAX;
-	}
-	raw.esc = 0;
+	ss_record_raw(rec, rp->scratch, &raw);
 	size_t at = rp->done.len ? rp->done.len : SS_BATCH_PREFIX;
 	if (ss_batch_add(&rp->done, &raw, NULL) < 0)
 		return -1;
@@ -414,7 +406,7 @@ static char *sync_path(const struct ss_replica *rp)
 	return p;
 }
 
-static int file_begin(struct ss_replica *rp, uint64_t epoch, uint64_t rev, uint64_t len)
+static int file_begin(struct ss_replica *rp, uint64_t rev, uint64_t len)
 {
 	char *path = sync_path(rp);
 
@@ -428,8 +420,6 @@ static int file_begin(struct ss_replica *rp, uint64_t epoch, uint64_t rev, uint6
 		return -1;
 	rp->sync_len = len;
 	rp->sync_got = 0;
-	rp->full_rev = rev;
-	rp->full_epoch = epoch;
 	rp->state = R_FILE;
 	ss_log_notice(rp->diag, "replica: full sync of %" PRIu64 " bytes at revision %" PRIu64, len,
 		      rev);
@@ -550,7 +540,7 @@ static int hello_line(struct ss_replica *rp, char *p, size_t n)
 		}
 		rp->primary_epoch = a;
 		rp->just_cut = 0;
-		return file_begin(rp, a, b, c);
+		return file_begin(rp, b, c);
 	}
 	if (words(p, "TRUNCATE", 1, &a, NULL, NULL) == 0) {
 		uint64_t discarded = 0;
@@ -736,7 +726,6 @@ static void connected(struct ss_replica *rp)
 		return;
 	}
 	rp->conn_up = 1;
-	rp->st.connects++;
 	ss_log_notice(rp->diag, "replica: following %s:%s", rp->host, rp->port);
 	int rc;
 	if (rp->user[0]) {
@@ -876,9 +865,8 @@ void ss_replica_start(struct ss_replica *rp, struct ss_store *store, const char 
 	connect_now(rp);
 }
 
-int ss_replica_stop(struct ss_replica *rp, int64_t now_ms_)
+int ss_replica_stop(struct ss_replica *rp)
 {
-	(void)now_ms_;
 	if (!rp->active)
 		return 0;
 	rp->active = 0;

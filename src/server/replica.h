@@ -50,7 +50,7 @@ struct ss_replica_ops {
 };
 
 struct ss_replica_stats {
-	uint64_t connects, full_syncs, partial_syncs, truncated_records, groups, records;
+	uint64_t full_syncs, partial_syncs, truncated_records, groups, records;
 	uint64_t fsyncs, protocol_errors;
 };
 
@@ -103,7 +103,7 @@ struct ss_replica {
 	char *scratch;              /* a record's name and value unescaped */
 	/* A full sync's file. */
 	int sync_fd;
-	uint64_t sync_len, sync_got, full_rev, full_epoch;
+	uint64_t sync_len, sync_got;
 	struct ss_replica_stats st;
 };
 
@@ -119,7 +119,7 @@ void ss_replica_start(struct ss_replica *rp, struct ss_store *store, const char 
 /* Stops following (promotion, shutdown): the link closes; what is
  * written and not yet applied is applied (a promoted node's log is the
  * history now). Returns 0, or -1 (out of memory applying: exit). */
-int ss_replica_stop(struct ss_replica *rp, int64_t now_ms);
+int ss_replica_stop(struct ss_replica *rp);
 void ss_replica_set_store(struct ss_replica *rp, struct ss_store *store);
 
 /* After store was opened holding back what followed the commit point

@@ -165,7 +165,7 @@ static const char *promote(struct ss_server *srv)
 	struct ss_batch b;
 	struct ss_error err;
 
-	if (ss_replica_stop(&srv->replica, ss_srv_wall_ms()) < 0)
+	if (ss_replica_stop(&srv->replica) < 0)
 		return "out of memory";
 	uint64_t epoch = ss_table_epoch(t);
 	if (srv->replica.primary_epoch > epoch)

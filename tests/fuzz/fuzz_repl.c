@@ -810,7 +810,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fz_map mem = {0}, replayed = {0};
 	uint64_t mem_rev = 0;
 	if (!R.lost) {
-		fz_check(ss_replica_stop(&R.rp, R.now) == 0, "ss_replica_stop");
+		fz_check(ss_replica_stop(&R.rp) == 0, "ss_replica_stop");
 		fz_map_from_table(&mem, ss_store_table(R.store), R.now);
 		mem_rev = ss_table_revision(ss_store_table(R.store));
 		fz_check(mem_rev <= max_rev, "the store is at revision %" PRIu64 ", past every "

@@ -11,12 +11,11 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
 import unittest
 
+from sstools.bench import markdown_table, run_bench_script
 from sstools.harness import BUILD_DIR, SOURCE_DIR, binary
 from sstools.load_util import sanitized
 
@@ -51,21 +50,6 @@ def free_ports(n):
     raise RuntimeError("no %d consecutive free ports below %d" % (n, low))
 
 
-def table(text, first_header):
-    """The rows (lists of cells) of the markdown table whose header starts
-    with first_header."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("| " + first_header):
-            rows = []
-            for row in lines[i + 2:]:
-                if not row.startswith("|"):
-                    break
-                rows.append([c.strip() for c in row.strip().strip("|").split("|")])
-            return rows
-    raise AssertionError("no table starting with %r in:\n%s" % (first_header, text))
-
-
 def skip_reason():
     if not os.path.exists(binary("statestored")):
         return "the daemon is not built"
@@ -95,24 +79,11 @@ class BenchReplTest(unittest.TestCase):
         # row filled and every check made (the figures are the full run's).
         env.update(BENCH_SECONDS="0.5", BENCH_WARMUP="0.2")
         script = os.path.join(SOURCE_DIR, "scripts", "bench.sh")
-        # Its own process group: on a timeout, SIGTERM reaches the script
-        # (whose trap stops its servers) and every client it started.
-        proc = subprocess.Popen([script], env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
         try:
-            out, err = proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                out, err = proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                out, err = proc.communicate()
+            cls.proc = run_bench_script(script, env, TIMEOUT)
+        except AssertionError:
             shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise AssertionError("bench.sh took more than %d s; its log:\n%s" % (
-                TIMEOUT, err.decode(errors="replace")))
-        cls.proc = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+            raise
 
     @classmethod
     def tearDownClass(cls):
@@ -125,7 +96,7 @@ class BenchReplTest(unittest.TestCase):
             self.report = f.read()
 
     def test_every_system_and_load_has_a_row_without_errors(self):
-        rows = table(self.report, "Load | System")
+        rows = markdown_table(self.report, "Load | System")
         seen = {(r[0], r[1]) for r in rows}
         for load in ("statestore-bench --redis", "redis-benchmark -t set"):
             for system in ("statestored, one node", "statestored primary + 1 sync replica",
@@ -148,14 +119,14 @@ class BenchReplTest(unittest.TestCase):
         self.assertEqual(self.proc.stdout.decode(), self.report)
 
     def test_target_rows_have_ratios(self):
-        rows = table(self.report, "Target | Goal")
+        rows = markdown_table(self.report, "Target | Goal")
         self.assertEqual(len(rows), 7, rows)
         for r in rows[:5]:
             self.assertRegex(r[2], r"^[0-9.]+x \([0-9]+ vs [0-9]+ ops/s; p99 ", r)
         self.assertIn(rows[0][3], ("**pass**", "**FAIL**"))  # a verdict, either way
 
     def test_replica_lag_was_measured(self):
-        rows = {r[0]: r for r in table(self.report, "figure | how")}
+        rows = {r[0]: r for r in markdown_table(self.report, "figure | how")}
         for what in ("acknowledged to visible, ms", "revisions behind"):
             self.assertIn(what, rows)
             self.assertGreater(int(rows[what][2]), 0, rows[what])  # samples

@@ -10,12 +10,11 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
 import unittest
 
+from sstools.bench import markdown_table, run_bench_script
 from sstools.harness import BUILD_DIR, SOURCE_DIR, binary
 from sstools.load_util import sanitized
 
@@ -61,21 +60,6 @@ def number(cell):
     return float(m.group(1)) * {"": 1, "k": 1e3, "M": 1e6, "G": 1e9}[m.group(2)]
 
 
-def table(text, first_header):
-    """The markdown table whose header starts with first_header: its rows
-    as lists of cells."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("| " + first_header):
-            rows = []
-            for row in lines[i + 2:]:
-                if not row.startswith("|"):
-                    break
-                rows.append([c.strip() for c in row.strip().strip("|").split("|")])
-            return rows
-    raise AssertionError("no table starting with %r in:\n%s" % (first_header, text))
-
-
 def skip_reason():
     if not os.path.exists(binary("statestored")):
         return "the daemon is not built"
@@ -101,24 +85,11 @@ class BenchScaleTest(unittest.TestCase):
                   "BENCH_NICE"):
             env.pop(k, None)
         script = os.path.join(SOURCE_DIR, "scripts", "bench.sh")
-        # Its own process group: on a timeout, SIGTERM reaches the script
-        # (whose trap stops its servers) and every client it started.
-        proc = subprocess.Popen([script], env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
         try:
-            out, err = proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                out, err = proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                out, err = proc.communicate()
+            cls.proc = run_bench_script(script, env, TIMEOUT)
+        except AssertionError:
             shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise AssertionError("bench.sh took more than %d s; its log:\n%s" % (
-                TIMEOUT, err.decode(errors="replace")))
-        cls.proc = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+            raise
 
     @classmethod
     def tearDownClass(cls):
@@ -131,7 +102,7 @@ class BenchScaleTest(unittest.TestCase):
             self.report = f.read()
 
     def test_growth_table_has_a_row_of_numbers_per_size(self):
-        rows = table(self.report, "entries | RSS/entry h0")
+        rows = markdown_table(self.report, "entries | RSS/entry h0")
         self.assertEqual([int(number(r[0])) for r in rows], list(QUICK_SIZES))
         for r in rows:
             self.assertEqual(len(r), 10, r)
@@ -145,7 +116,7 @@ class BenchScaleTest(unittest.TestCase):
         self.assertEqual(self.proc.stdout.decode(), self.report)
 
     def test_listing_saw_every_entry_and_compact_lost_nothing(self):
-        rows = table(self.report, "entries | records replayed")
+        rows = markdown_table(self.report, "entries | records replayed")
         self.assertEqual(len(rows), len(QUICK_SIZES))
         for n, r in zip(QUICK_SIZES, rows):
             self.assertEqual(r[4], "0 / 0", r)  # lost live / after restart
@@ -183,7 +154,7 @@ class BenchScaleTest(unittest.TestCase):
         self.assertIsNotNone(m, self.report)
         self.assertGreaterEqual(float(m.group(1)), 1.0)
         self.assertIn("Disk bound at 50k entries", self.report)
-        rows = table(self.report, "system | ops/s")
+        rows = markdown_table(self.report, "system | ops/s")
         self.assertEqual([r[0] for r in rows], ["statestored", "Redis"])
         for r in rows:
             self.assertEqual(len(r), 6)

@@ -108,23 +108,13 @@ void crashx_run_epoch(struct crashx_run *r, uint64_t epoch, uint64_t rev)
 	e->batch = r->m.nbatches;
 }
 
-/* Puts the decoded field p[0..n), escaped if esc, into out as raw bytes;
- * returns their length. */
-static size_t raw_field(const char *p, size_t n, int esc, char *out)
-{
-	if (esc)
-		return ss_record_unescape(p, n, out);
-	memcpy(out, p, n);
-	return n;
-}
-
 /* Decodes the group g[0..len) as a replica reads it off the wire and adds
  * its records, in raw bytes, to rb. */
 static void decode_group(const struct crashx_run *r, const char *g, size_t len,
 			 struct ss_batch *rb)
 {
-	char *name = xrealloc(NULL, SS_NAME_MAX), *value = xrealloc(NULL, SS_VALUE_MAX);
-	struct ss_record rec;
+	char *scratch = xrealloc(NULL, SS_NAME_MAX + SS_VALUE_MAX);
+	struct ss_record rec, raw;
 	size_t pos, used;
 
 	if (ss_record_decode(g, len, &rec, &used) != SS_DEC_OK || rec.type != SS_REC_GROUP)
@@ -135,23 +125,14 @@ static void decode_group(const struct crashx_run *r, const char *g, size_t len,
 		    rec.type == SS_REC_GROUP)
 			fail_msg("%s: record %u of the primary's group does not decode",
 				 r->workload, k);
-		if (rec.type == SS_REC_SET || rec.type == SS_REC_DEL) {
-			rec.nlen = raw_field(rec.name, rec.nlen, rec.esc & SS_REC_NAME_ESC, name);
-			rec.name = name;
-		}
-		if (rec.type == SS_REC_SET) {
-			rec.vlen = raw_field(rec.value, rec.vlen, rec.esc & SS_REC_VALUE_ESC, value);
-			rec.value = value;
-		}
-		rec.esc = 0;
-		if (ss_batch_add(rb, &rec, NULL) < 0)
+		ss_record_raw(&rec, scratch, &raw); /* as the replica does */
+		if (ss_batch_add(rb, &raw, NULL) < 0)
 			fail_msg("%s: ss_batch_add of a received record: %s", r->workload,
 				 strerror(errno));
 	}
 	if (pos != len)
 		fail_msg("%s: %zu bytes after the primary's group", r->workload, len - pos);
-	free(name);
-	free(value);
+	free(scratch);
 }
 
 void crashx_run_receive(struct crashx_run *r, int64_t now_ms)

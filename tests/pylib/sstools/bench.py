@@ -1276,3 +1276,40 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+def markdown_table(text, first_header):
+    """The rows (lists of cells) of the markdown table in text whose header
+    starts with first_header."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("| " + first_header):
+            rows = []
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                rows.append([c.strip() for c in row.strip().strip("|").split("|")])
+            return rows
+    raise AssertionError("no table starting with %r in:\n%s" % (first_header, text))
+
+
+def run_bench_script(script, env, timeout):
+    """Runs scripts/bench.sh (script) with env, in a process group of its
+    own: on a timeout SIGTERM reaches the script (whose trap stops its
+    servers) and every client it started, then SIGKILL. Returns the
+    CompletedProcess; raises AssertionError with its log on a timeout."""
+    proc = subprocess.Popen([script], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        raise AssertionError("bench.sh took more than %d s; its log:\n%s" % (
+            timeout, err.decode(errors="replace")))
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
